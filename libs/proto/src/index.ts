@@ -1,0 +1,1 @@
+export * as common from "./gen/phoenix/common/v1/common.js";
