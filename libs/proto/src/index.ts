@@ -1,1 +1,2 @@
 export * as common from "./gen/phoenix/common/v1/common.js";
+export * as auth from "./gen/phoenix/auth/v1/auth.js";
