@@ -1,0 +1,22 @@
+export { bytea, int8 } from "./columns.js";
+export {
+  type DatabaseConfig,
+  DatabaseConfigError,
+  type DatabaseConnectionFromConfigOptions,
+  databaseConfig,
+  databaseConnectionFromConfig,
+} from "./config.js";
+export {
+  type DatabaseConnectionOptions,
+  type DatabaseHandle,
+  DatabaseOpenError,
+  type LockResult,
+  MigrationError,
+  type OpenDatabaseOptions,
+  openDatabase,
+  type PgConnectionOptions,
+  type PgliteConnectionOptions,
+  redactUrl,
+} from "./open-database.js";
+export { isRetryable, sqlState, type TransactionOptions, transaction } from "./transaction.js";
+export type { Database, Transaction } from "./types.js";

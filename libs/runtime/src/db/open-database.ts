@@ -1,0 +1,264 @@
+import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
+import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import pg from "pg";
+import type { Database } from "./types.js";
+
+/** Deployments: a node-postgres pool on a real Postgres server. */
+export interface PgConnectionOptions {
+  driver: "pg";
+  /** `postgres://user@host:port/database` */
+  url: string;
+  /** Pool size (default 10). The outbox relay and migrations each borrow one connection briefly. */
+  poolMax?: number;
+}
+
+/** Embedded mode: PGlite (Postgres compiled to WASM) inside this process. */
+export interface PgliteConnectionOptions {
+  driver: "pglite";
+  /** Directory holding the database; created on first start. Absent: in memory, gone on close. */
+  dataDir?: string;
+  /** In-memory only: start from a `PGlite.dumpDataDir()` tarball instead of running initdb. */
+  loadDataDir?: Blob;
+}
+
+export type DatabaseConnectionOptions = PgConnectionOptions | PgliteConnectionOptions;
+
+export type OpenDatabaseOptions<TSchema extends Record<string, unknown> = Record<string, never>> =
+  DatabaseConnectionOptions & {
+    /** The service's drizzle-kit migrations folder (holds `meta/_journal.json`); applied at open. */
+    migrationsFolder?: string;
+    /** The service's drizzle schema, for the relational query API (`db.query.*`). */
+    schema?: TSchema;
+    /** Errors of idle pooled connections (e.g. the server restarted); the pool drops them itself. */
+    onPoolError?: (error: Error) => void;
+  };
+
+export type LockResult<T> = { acquired: false } | { acquired: true; value: T };
+
+/** An open database: the drizzle handle plus what the runtime needs around it. */
+export interface DatabaseHandle<TSchema extends Record<string, unknown> = Record<string, never>> {
+  readonly db: Database<TSchema>;
+  readonly driver: DatabaseConnectionOptions["driver"];
+  /**
+   * Runs `fn` while holding an exclusive lock named by `key`, or returns `{ acquired: false }` at
+   * once when someone else holds it. On pg this is a session advisory lock on a dedicated pooled
+   * connection (`fn` gets a `Database` bound to that connection), so it excludes every process
+   * using the same database and is released by Postgres if this process dies. On PGlite (one
+   * process owns the data) it is an in-process lock and `fn` gets the shared handle.
+   */
+  tryWithLock<T>(key: bigint, fn: (db: Database) => Promise<T>): Promise<LockResult<T>>;
+  /** Closes the pool / PGlite instance. Call once, after everything using `db` has stopped. */
+  close(): Promise<void>;
+}
+
+/** The database could not be reached or created. */
+export class DatabaseOpenError extends Error {
+  override readonly name = "DatabaseOpenError";
+}
+
+/** A migration failed; the database is left at the last migration that committed. */
+export class MigrationError extends Error {
+  override readonly name = "MigrationError";
+}
+
+/**
+ * Migrations owned by libs/runtime (the outbox table), applied to every service database before
+ * the service's own. They keep their own journal table so they never mix with a service's.
+ */
+const RUNTIME_MIGRATIONS = {
+  migrationsFolder: fileURLToPath(new URL("../../migrations/runtime", import.meta.url)),
+  migrationsSchema: "drizzle",
+  migrationsTable: "__phoenix_runtime_migrations",
+};
+
+/** Advisory lock key serialising migrations of replicas that start at once ("phnxmigr"). */
+const MIGRATION_LOCK_KEY = 0x70686e786d696772n;
+
+/**
+ * Opens the database, applies the runtime's and then the service's migrations, and returns the
+ * handle. On pg, replicas starting together take turns under an advisory lock, so exactly one
+ * applies each migration and the others find it done.
+ */
+export async function openDatabase<TSchema extends Record<string, unknown> = Record<string, never>>(
+  options: OpenDatabaseOptions<TSchema>,
+): Promise<DatabaseHandle<TSchema>> {
+  return options.driver === "pg" ? openPg(options) : openPglite(options);
+}
+
+async function openPg<TSchema extends Record<string, unknown>>(
+  options: PgConnectionOptions & OpenDatabaseOptions<TSchema>,
+): Promise<DatabaseHandle<TSchema>> {
+  const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax ?? 10 });
+  // Without a listener an idle connection dying (server restart) would crash the process.
+  pool.on("error", (error) => options.onPoolError?.(error));
+  const db = drizzlePg({ client: pool, ...(options.schema ? { schema: options.schema } : {}) });
+
+  async function withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw new DatabaseOpenError(`cannot connect to ${redactUrl(options.url)}: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+    // A checked-out connection that dies emits "error" on the client; the failing query reports it.
+    const ignore = (): void => {};
+    client.on("error", ignore);
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (error instanceof ConnectionStateError) broken = error;
+      throw error instanceof ConnectionStateError ? error.cause : error;
+    } finally {
+      // Releasing with an error destroys the connection, and with it any session lock it held.
+      client.release(broken);
+      client.removeListener("error", ignore);
+    }
+  }
+
+  async function tryWithLock<T>(key: bigint, fn: (db: Database) => Promise<T>): Promise<LockResult<T>> {
+    return withClient(async (client) => {
+      const locked = await client
+        .query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS locked", [key.toString()])
+        .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
+      if (locked.rows[0]?.locked !== true) return { acquired: false };
+      let value: T;
+      try {
+        value = await fn(drizzlePg({ client }));
+      } finally {
+        await client
+          .query("SELECT pg_advisory_unlock($1::bigint)", [key.toString()])
+          .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
+      }
+      return { acquired: true, value };
+    });
+  }
+
+  try {
+    await withClient(async (client) => {
+      await client
+        .query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY.toString()])
+        .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
+      try {
+        const session = drizzlePg({ client });
+        await runMigrations(options.migrationsFolder, (config) => migratePg(session, config));
+      } finally {
+        await client
+          .query("SELECT pg_advisory_unlock($1::bigint)", [MIGRATION_LOCK_KEY.toString()])
+          .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
+      }
+    });
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw error;
+  }
+
+  return {
+    db,
+    driver: "pg",
+    tryWithLock,
+    close: () => pool.end(),
+  };
+}
+
+async function openPglite<TSchema extends Record<string, unknown>>(
+  options: PgliteConnectionOptions & OpenDatabaseOptions<TSchema>,
+): Promise<DatabaseHandle<TSchema>> {
+  let client: PGlite;
+  try {
+    client = await PGlite.create({
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+    });
+  } catch (error) {
+    const where = options.dataDir ?? "memory";
+    throw new DatabaseOpenError(`cannot open PGlite database in ${where}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  const db = drizzlePglite({ client, ...(options.schema ? { schema: options.schema } : {}) });
+  try {
+    await runMigrations(options.migrationsFolder, (config) => migratePglite(db, config));
+  } catch (error) {
+    await client.close().catch(() => {});
+    throw error;
+  }
+
+  // PGlite is one session: a Postgres advisory lock would be re-entrant for every caller in this
+  // process, so exclusion between callers is done here instead.
+  const held = new Set<bigint>();
+  const plain: Database = drizzlePglite({ client });
+  async function tryWithLock<T>(key: bigint, fn: (db: Database) => Promise<T>): Promise<LockResult<T>> {
+    if (held.has(key)) return { acquired: false };
+    held.add(key);
+    try {
+      return { acquired: true, value: await fn(plain) };
+    } finally {
+      held.delete(key);
+    }
+  }
+
+  return {
+    db,
+    driver: "pglite",
+    tryWithLock,
+    close: () => client.close(),
+  };
+}
+
+interface MigrationConfig {
+  migrationsFolder: string;
+  migrationsSchema?: string;
+  migrationsTable?: string;
+}
+
+async function runMigrations(
+  serviceFolder: string | undefined,
+  migrate: (config: MigrationConfig) => Promise<void>,
+): Promise<void> {
+  const folders: MigrationConfig[] = [RUNTIME_MIGRATIONS];
+  if (serviceFolder) folders.push({ migrationsFolder: serviceFolder });
+  for (const config of folders) {
+    try {
+      await migrate(config);
+    } catch (error) {
+      throw new MigrationError(`migrations in ${config.migrationsFolder} failed: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** Marks a failure of the pooled connection itself, so it is destroyed instead of reused. */
+class ConnectionStateError extends Error {
+  override readonly name = "ConnectionStateError";
+  constructor(override readonly cause: unknown) {
+    super(messageOf(cause));
+  }
+}
+
+function messageOf(error: unknown): string {
+  // drizzle wraps driver errors ("Failed query: …"); the innermost cause names the problem.
+  let current = error;
+  for (let depth = 0; depth < 5 && current instanceof Error && current.cause instanceof Error; depth++) {
+    current = current.cause;
+  }
+  return current instanceof Error ? current.message : String(current);
+}
+
+/** The URL without its password, for error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "<unparseable database url>";
+  }
+}

@@ -1,0 +1,55 @@
+import { randomUUID } from "node:crypto";
+import type { Database } from "../db/types.js";
+import { outbox } from "./schema.js";
+
+/** One message to publish once the caller's transaction commits. */
+export interface OutboxMessage {
+  /** A concrete bus subject (no wildcards). Messages on one subject are published in commit order. */
+  subject: string;
+  payload: Uint8Array;
+  headers?: Record<string, string>;
+  /** Dedupe id on the bus; default a random UUID. Give your own to make a retried write idempotent. */
+  id?: string;
+}
+
+/** A message that can never be published; refused before it could block its subject in the relay. */
+export class OutboxMessageError extends Error {
+  override readonly name = "OutboxMessageError";
+}
+
+// NATS subject tokens: non-empty, no whitespace, no wildcards (publishing needs a concrete subject).
+const SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
+
+/**
+ * Writes messages to the outbox through `tx`, in the given order and in one statement. Call it
+ * inside the transaction that changes the state the messages describe: a rollback discards them,
+ * a commit makes them the relay's to publish. Returns the dedupe ids. Poke the relay after commit.
+ */
+export async function writeOutbox<TSchema extends Record<string, unknown>>(
+  tx: Database<TSchema>,
+  messages: readonly OutboxMessage[],
+): Promise<string[]> {
+  if (messages.length === 0) return [];
+  const rows = messages.map((message) => {
+    if (!SUBJECT.test(message.subject)) {
+      throw new OutboxMessageError(
+        `outbox subject ${JSON.stringify(message.subject)} is not a concrete subject`,
+      );
+    }
+    if (!(message.payload instanceof Uint8Array)) {
+      throw new OutboxMessageError(`outbox payload for ${message.subject} must be a Uint8Array`);
+    }
+    if (message.id !== undefined && message.id.length === 0) {
+      throw new OutboxMessageError(`outbox id for ${message.subject} must not be empty`);
+    }
+    return {
+      id: message.id ?? randomUUID(),
+      subject: message.subject,
+      payload: message.payload,
+      headers: message.headers ?? {},
+    };
+  });
+  // One multi-row INSERT: identity values follow the VALUES order, so `seq` keeps the caller's order.
+  await tx.insert(outbox).values(rows);
+  return rows.map((row) => row.id);
+}

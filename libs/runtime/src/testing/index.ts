@@ -1,0 +1,13 @@
+export {
+  type RecordedMessage,
+  RecordingBus,
+  RecordingBusError,
+  type RecordingBusHooks,
+} from "./recording-bus.js";
+export {
+  createTestDatabase,
+  createTestPglite,
+  type TestDatabase,
+  TestDatabaseError,
+  type TestDatabaseOptions,
+} from "./test-database.js";
