@@ -43,7 +43,7 @@ export const protobufFileName = "phoenix/auth/v1/auth.proto";
  *
  * Federation: RPCs marked `federated` may concern a user or handle of another homeserver; the
  * local AS (or the edge gateway) then forwards the request unchanged through the federation
- * gateways (FederationProxyService.ProxyClientRequest) and returns the remote answer.
+ * gateways (FederationProxyService.Proxy) and returns the remote answer.
  */
 
 /** A connection package as uploaded by its owner. */

@@ -439,7 +439,7 @@ export interface RpcPolicy {
   auth: AuthKind;
   /**
    * True when a client of another homeserver may reach this RPC through the federation
-   * gateways (FederationService.ForwardClientRequest). The gateway refuses all others.
+   * gateways (FederationService.Forward). The gateway refuses all others.
    */
   federated: boolean;
 }

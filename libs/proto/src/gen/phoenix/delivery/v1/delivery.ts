@@ -55,7 +55,7 @@ export const protobufFileName = "phoenix/delivery/v1/delivery.proto";
  *   epoch: exactly one wins, the other gets the wrong-epoch error.
  * * Federation: a group lives on the DS of `group_id.domain`. Members on other homeservers
  *   reach it through their own homeserver, which forwards the request unchanged
- *   (FederationProxyService.ProxyClientRequest); federated RPCs may then also return
+ *   (FederationProxyService.Proxy); federated RPCs may then also return
  *   UNAVAILABLE (the group's homeserver is unreachable) or PERMISSION_DENIED (refused by the
  *   federation policy).
  */

@@ -45,6 +45,11 @@ export const protobufFileName = "phoenix/queue/v1/queue.proto";
  * `qs_user_id`, client record signatures use `qs_client_id` (both 16-byte uuids issued by the
  * QS). Every client-record request refreshes the client's activity time; records inactive
  * beyond the configured age expire.
+ *
+ * Federation: FetchAddPackages may name another domain (adding a user of another homeserver to
+ * a group); the local QS (or the edge gateway) forwards it unchanged through
+ * FederationProxyService.Proxy. Messages for queues on other domains travel QS → federation
+ * gateway → peer gateway → peer QS over the bus (phoenix.events.v1.FederationEnvelope).
  */
 
 /** Push notification providers. */
