@@ -14,6 +14,8 @@ export interface PgConnectionOptions {
   url: string;
   /** Pool size (default 10). The outbox relay and migrations each borrow one connection briefly. */
   poolMax?: number;
+  /** Shown in `pg_stat_activity` (e.g. the service name), for operators and tests. */
+  applicationName?: string;
 }
 
 /** Embedded mode: PGlite (Postgres compiled to WASM) inside this process. */
@@ -92,7 +94,11 @@ export async function openDatabase<TSchema extends Record<string, unknown> = Rec
 async function openPg<TSchema extends Record<string, unknown>>(
   options: PgConnectionOptions & OpenDatabaseOptions<TSchema>,
 ): Promise<DatabaseHandle<TSchema>> {
-  const pool = new pg.Pool({ connectionString: options.url, max: options.poolMax ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolMax ?? 10,
+    ...(options.applicationName ? { application_name: options.applicationName } : {}),
+  });
   // Without a listener an idle connection dying (server restart) would crash the process.
   pool.on("error", (error) => options.onPoolError?.(error));
   const db = drizzlePg({ client: pool, ...(options.schema ? { schema: options.schema } : {}) });

@@ -29,7 +29,8 @@ export async function transaction<T, TSchema extends Record<string, unknown> = R
       return await db.transaction(fn, txConfig);
     } catch (error) {
       if (attempt >= maxAttempts || !isRetryable(error)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** attempt));
+      // Random pause so the conflicting transactions do not collide again in lockstep.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(200, 5 * 2 ** attempt)));
     }
   }
 }

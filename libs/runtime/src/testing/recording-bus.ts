@@ -51,7 +51,7 @@ export class RecordingBus implements Bus {
   #failing = false;
   #seq = 0;
   #closed = false;
-  #waiters: { count: number; resolve: () => void }[] = [];
+  #waiters: { condition: () => boolean; resolve: () => void }[] = [];
 
   /** The next `count` publishes fail before storing anything. */
   failNext(count: number): void {
@@ -65,10 +65,20 @@ export class RecordingBus implements Bus {
 
   /** Resolves once `count` distinct messages are stored; rejects after `timeoutMs`. */
   waitForStored(count: number, timeoutMs = 10_000): Promise<void> {
-    if (this.stored.length >= count) return Promise.resolve();
+    return this.waitFor(() => this.stored.length >= count, timeoutMs, `${count} stored messages`);
+  }
+
+  /** Resolves once `count` publishes (duplicates included) reached the store; rejects after `timeoutMs`. */
+  waitForAttempts(count: number, timeoutMs = 10_000): Promise<void> {
+    return this.waitFor(() => this.attempts.length >= count, timeoutMs, `${count} publish attempts`);
+  }
+
+  /** Resolves once `condition` holds after a publish; rejects after `timeoutMs`. */
+  waitFor(condition: () => boolean, timeoutMs = 10_000, what = "condition"): Promise<void> {
+    if (condition()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const waiter = {
-        count,
+        condition,
         resolve: () => {
           clearTimeout(timer);
           resolve();
@@ -78,7 +88,7 @@ export class RecordingBus implements Bus {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
         reject(
           new RecordingBusError(
-            `only ${this.stored.length} of ${count} messages stored after ${timeoutMs} ms`,
+            `timed out after ${timeoutMs} ms waiting for ${what} (${this.stored.length} stored, ${this.attempts.length} attempts)`,
           ),
         );
       }, timeoutMs);
@@ -108,8 +118,8 @@ export class RecordingBus implements Bus {
         this.#ids.add(options.id);
         this.stored.push(message);
         this.#seq++;
-        this.#notifyWaiters();
       }
+      this.#notifyWaiters();
       await this.hooks.afterStore?.(message);
       return {
         stream: "recording",
@@ -138,8 +148,8 @@ export class RecordingBus implements Bus {
   }
 
   #notifyWaiters(): void {
-    const ready = this.#waiters.filter((w) => this.stored.length >= w.count);
-    this.#waiters = this.#waiters.filter((w) => this.stored.length < w.count);
+    const ready = this.#waiters.filter((w) => w.condition());
+    this.#waiters = this.#waiters.filter((w) => !ready.includes(w));
     for (const waiter of ready) waiter.resolve();
   }
 }
