@@ -1,6 +1,12 @@
+// @phoenix/proto: the gRPC SDK generated from proto/ (ts-proto, grpc-js) plus the few helpers
+// every caller of the contracts needs. The generated code lives in ./gen and is never edited.
+export * from "./descriptors.js";
+export * from "./error-detail.js";
+export * as googleRpc from "./gen/google/rpc/status.js";
 export * as auth from "./gen/phoenix/auth/v1/auth.js";
 export * as common from "./gen/phoenix/common/v1/common.js";
 export * as delivery from "./gen/phoenix/delivery/v1/delivery.js";
 export * as events from "./gen/phoenix/events/v1/events.js";
 export * as federation from "./gen/phoenix/federation/v1/federation.js";
 export * as queue from "./gen/phoenix/queue/v1/queue.js";
+export * from "./signing.js";

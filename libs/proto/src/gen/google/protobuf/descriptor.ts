@@ -1642,7 +1642,7 @@ export interface UninterpretedOption {
   positiveIntValue?: bigint | undefined;
   negativeIntValue?: bigint | undefined;
   doubleValue?: number | undefined;
-  stringValue?: Buffer | undefined;
+  stringValue?: Uint8Array | undefined;
   aggregateValue?: string | undefined;
 }
 
@@ -6396,7 +6396,7 @@ function createBaseUninterpretedOption(): UninterpretedOption {
     positiveIntValue: 0n,
     negativeIntValue: 0n,
     doubleValue: 0,
-    stringValue: Buffer.alloc(0),
+    stringValue: new Uint8Array(0),
     aggregateValue: "",
   };
 }
@@ -6491,7 +6491,7 @@ export const UninterpretedOption: MessageFns<UninterpretedOption> = {
               break;
             }
 
-            message.stringValue = Buffer.from(reader.bytes());
+            message.stringValue = reader.bytes();
             continue;
           }
           case 8: {
@@ -6540,10 +6540,10 @@ export const UninterpretedOption: MessageFns<UninterpretedOption> = {
         ? globalThis.Number(object.double_value)
         : 0,
       stringValue: isSet(object.stringValue)
-        ? Buffer.from(bytesFromBase64(object.stringValue))
+        ? bytesFromBase64(object.stringValue)
         : isSet(object.string_value)
-        ? Buffer.from(bytesFromBase64(object.string_value))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.string_value)
+        : new Uint8Array(0),
       aggregateValue: isSet(object.aggregateValue)
         ? globalThis.String(object.aggregateValue)
         : isSet(object.aggregate_value)
@@ -6592,7 +6592,7 @@ export const UninterpretedOption: MessageFns<UninterpretedOption> = {
       ? BigInt(object.negativeIntValue)
       : 0n;
     message.doubleValue = object.doubleValue ?? 0;
-    message.stringValue = object.stringValue ?? Buffer.alloc(0);
+    message.stringValue = object.stringValue ?? new Uint8Array(0);
     message.aggregateValue = object.aggregateValue ?? "";
     return message;
   },
@@ -7738,11 +7738,28 @@ export const GeneratedCodeInfo_Annotation: MessageFns<GeneratedCodeInfo_Annotati
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

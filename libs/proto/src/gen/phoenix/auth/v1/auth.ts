@@ -52,7 +52,7 @@ export interface PublishedConnectionPackage {
    * libs/crypto ConnectionPackage (connection encryption key, lifetime, signed by the client
    * credential or the handle key). Limit: 4 KiB.
    */
-  connectionPackage: Buffer;
+  connectionPackage: Uint8Array;
   /** Handed out but never consumed. */
   lastResort: boolean;
 }
@@ -64,7 +64,7 @@ export interface ClientInfo {
     | ClientId
     | undefined;
   /** libs/crypto ClientCredential, signed by an AS intermediate credential. */
-  clientCredential: Buffer;
+  clientCredential: Uint8Array;
   /** When the client was registered. */
   createdAt:
     | Date
@@ -80,7 +80,7 @@ export interface ClientConnectionPackage {
     | ClientId
     | undefined;
   /** libs/crypto ConnectionPackage, signed by that client's credential. */
-  connectionPackage: Buffer;
+  connectionPackage: Uint8Array;
 }
 
 export interface GetAsCredentialsRequest {
@@ -92,11 +92,11 @@ export interface GetAsCredentialsResponse {
   /** The domain the credentials belong to. */
   domain: string;
   /** libs/crypto AsCredential (self-signed root credentials), all currently valid ones. */
-  asCredentials: Buffer[];
+  asCredentials: Uint8Array[];
   /** libs/crypto AsIntermediateCredential, all currently valid ones. */
-  asIntermediateCredentials: Buffer[];
+  asIntermediateCredentials: Uint8Array[];
   /** libs/crypto CredentialFingerprint of every revoked credential. */
-  revokedFingerprints: Buffer[];
+  revokedFingerprints: Uint8Array[];
 }
 
 export interface RegisterUserRequest {
@@ -113,18 +113,18 @@ export interface RegisterUserTbs {
    * libs/crypto ClientCredentialCsr (user id on this domain, client id, signature public key,
    * self-signature). Limit: 4 KiB.
    */
-  clientCsr: Buffer;
+  clientCsr: Uint8Array;
   /** libs/crypto EncryptedUserProfile (carries its profile key index). Limit: 64 KiB. */
-  encryptedUserProfile: Buffer;
+  encryptedUserProfile: Uint8Array;
   /** HPKE public key (X25519, 32 bytes) of the client's connection queue. */
-  connectionQueueEncryptionKey: Buffer;
+  connectionQueueEncryptionKey: Uint8Array;
   /** Required when the homeserver gates registration by invite codes. Limit: 128 characters. */
   inviteCode: string;
 }
 
 export interface RegisterUserResponse {
   /** libs/crypto ClientCredential signed by the current AS intermediate credential. */
-  clientCredential: Buffer;
+  clientCredential: Uint8Array;
 }
 
 export interface DeleteUserRequest {
@@ -155,14 +155,14 @@ export interface AddClientTbs {
     | RequestHeader
     | undefined;
   /** libs/crypto ClientCredentialCsr of the new client (same user). Limit: 4 KiB. */
-  clientCsr: Buffer;
+  clientCsr: Uint8Array;
   /** HPKE public key (X25519, 32 bytes) of the new client's connection queue. */
-  connectionQueueEncryptionKey: Buffer;
+  connectionQueueEncryptionKey: Uint8Array;
 }
 
 export interface AddClientResponse {
   /** libs/crypto ClientCredential of the new client. */
-  clientCredential: Buffer;
+  clientCredential: Uint8Array;
 }
 
 export interface RenewClientCredentialRequest {
@@ -176,12 +176,12 @@ export interface RenewClientCredentialTbs {
     | RequestHeader
     | undefined;
   /** libs/crypto ClientCredentialCsr for the same ClientId (new or same key). Limit: 4 KiB. */
-  clientCsr: Buffer;
+  clientCsr: Uint8Array;
 }
 
 export interface RenewClientCredentialResponse {
   /** libs/crypto ClientCredential. */
-  clientCredential: Buffer;
+  clientCredential: Uint8Array;
 }
 
 export interface ListClientsRequest {
@@ -231,7 +231,7 @@ export interface StageUserProfileTbs {
     | RequestHeader
     | undefined;
   /** libs/crypto EncryptedUserProfile (carries its profile key index). Limit: 64 KiB. */
-  encryptedUserProfile: Buffer;
+  encryptedUserProfile: Uint8Array;
 }
 
 export interface StageUserProfileResponse {
@@ -256,17 +256,17 @@ export interface GetUserProfileRequest {
     | UserId
     | undefined;
   /** libs/crypto UserProfileKeyIndex of the profile key the caller holds. */
-  keyIndex: Buffer;
+  keyIndex: Uint8Array;
 }
 
 export interface GetUserProfileResponse {
   /** libs/crypto EncryptedUserProfile. */
-  encryptedUserProfile: Buffer;
+  encryptedUserProfile: Uint8Array;
 }
 
 export interface CheckHandleExistsRequest {
   /** libs/crypto HandleHash of the handle (32 bytes). */
-  handleHash: Buffer;
+  handleHash: Uint8Array;
   /** Homeserver of the handle; empty means this one. */
   domain: string;
 }
@@ -292,11 +292,11 @@ export interface CreateHandleTbs {
    */
   handle: string;
   /** libs/crypto HandleHash of `handle` (32 bytes); the only form the AS keeps. */
-  handleHash: Buffer;
+  handleHash: Uint8Array;
   /** Ed25519 public key (32 bytes) that signs every later request about this handle. */
-  verifyingKey: Buffer;
+  verifyingKey: Uint8Array;
   /** HPKE public key (X25519, 32 bytes) of the handle's connection queue. */
-  connectionQueueEncryptionKey: Buffer;
+  connectionQueueEncryptionKey: Uint8Array;
 }
 
 export interface CreateHandleResponse {
@@ -378,14 +378,14 @@ export interface PublishHandleConnectionPackagesResponse {
 
 export interface GetHandleConnectionPackageRequest {
   /** libs/crypto HandleHash (32 bytes). */
-  handleHash: Buffer;
+  handleHash: Uint8Array;
   /** Homeserver of the handle; empty means this one. */
   domain: string;
 }
 
 export interface GetHandleConnectionPackageResponse {
   /** libs/crypto ConnectionPackage, signed by the handle key. */
-  connectionPackage: Buffer;
+  connectionPackage: Uint8Array;
 }
 
 export interface EnqueueConnectionOfferRequest {
@@ -394,7 +394,7 @@ export interface EnqueueConnectionOfferRequest {
     | ClientId
     | undefined;
   /** libs/crypto ConnectionOffer, encrypted to the connection package's key. Limit: 16 KiB. */
-  connectionOffer: Buffer;
+  connectionOffer: Uint8Array;
 }
 
 export interface EnqueueConnectionOfferResponse {
@@ -402,14 +402,14 @@ export interface EnqueueConnectionOfferResponse {
 
 export interface EnqueueHandleConnectionOfferRequest {
   /** libs/crypto HandleHash (32 bytes). */
-  handleHash: Buffer;
+  handleHash: Uint8Array;
   /** Homeserver of the handle; empty means this one. */
   domain: string;
   /**
    * libs/crypto ConnectionOffer, encrypted to the handle's connection package key.
    * Limit: 16 KiB.
    */
-  connectionOffer: Buffer;
+  connectionOffer: Uint8Array;
 }
 
 export interface EnqueueHandleConnectionOfferResponse {
@@ -531,7 +531,7 @@ export interface ListenHandleConnectionOffersResponse {
 }
 
 function createBasePublishedConnectionPackage(): PublishedConnectionPackage {
-  return { connectionPackage: Buffer.alloc(0), lastResort: false };
+  return { connectionPackage: new Uint8Array(0), lastResort: false };
 }
 
 export const PublishedConnectionPackage: MessageFns<PublishedConnectionPackage> = {
@@ -563,7 +563,7 @@ export const PublishedConnectionPackage: MessageFns<PublishedConnectionPackage> 
               break;
             }
 
-            message.connectionPackage = Buffer.from(reader.bytes());
+            message.connectionPackage = reader.bytes();
             continue;
           }
           case 2: {
@@ -589,10 +589,10 @@ export const PublishedConnectionPackage: MessageFns<PublishedConnectionPackage> 
   fromJSON(object: any): PublishedConnectionPackage {
     return {
       connectionPackage: isSet(object.connectionPackage)
-        ? Buffer.from(bytesFromBase64(object.connectionPackage))
+        ? bytesFromBase64(object.connectionPackage)
         : isSet(object.connection_package)
-        ? Buffer.from(bytesFromBase64(object.connection_package))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_package)
+        : new Uint8Array(0),
       lastResort: isSet(object.lastResort)
         ? globalThis.Boolean(object.lastResort)
         : isSet(object.last_resort)
@@ -617,14 +617,14 @@ export const PublishedConnectionPackage: MessageFns<PublishedConnectionPackage> 
   },
   fromPartial<I extends Exact<DeepPartial<PublishedConnectionPackage>, I>>(object: I): PublishedConnectionPackage {
     const message = createBasePublishedConnectionPackage();
-    message.connectionPackage = object.connectionPackage ?? Buffer.alloc(0);
+    message.connectionPackage = object.connectionPackage ?? new Uint8Array(0);
     message.lastResort = object.lastResort ?? false;
     return message;
   },
 };
 
 function createBaseClientInfo(): ClientInfo {
-  return { clientId: undefined, clientCredential: Buffer.alloc(0), createdAt: undefined, lastActiveAt: undefined };
+  return { clientId: undefined, clientCredential: new Uint8Array(0), createdAt: undefined, lastActiveAt: undefined };
 }
 
 export const ClientInfo: MessageFns<ClientInfo> = {
@@ -670,7 +670,7 @@ export const ClientInfo: MessageFns<ClientInfo> = {
               break;
             }
 
-            message.clientCredential = Buffer.from(reader.bytes());
+            message.clientCredential = reader.bytes();
             continue;
           }
           case 3: {
@@ -709,10 +709,10 @@ export const ClientInfo: MessageFns<ClientInfo> = {
         ? ClientId.fromJSON(object.client_id)
         : undefined,
       clientCredential: isSet(object.clientCredential)
-        ? Buffer.from(bytesFromBase64(object.clientCredential))
+        ? bytesFromBase64(object.clientCredential)
         : isSet(object.client_credential)
-        ? Buffer.from(bytesFromBase64(object.client_credential))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_credential)
+        : new Uint8Array(0),
       createdAt: isSet(object.createdAt)
         ? fromJsonTimestamp(object.createdAt)
         : isSet(object.created_at)
@@ -751,7 +751,7 @@ export const ClientInfo: MessageFns<ClientInfo> = {
     message.clientId = (object.clientId !== undefined && object.clientId !== null)
       ? ClientId.fromPartial(object.clientId)
       : undefined;
-    message.clientCredential = object.clientCredential ?? Buffer.alloc(0);
+    message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     message.createdAt = object.createdAt ?? undefined;
     message.lastActiveAt = object.lastActiveAt ?? undefined;
     return message;
@@ -759,7 +759,7 @@ export const ClientInfo: MessageFns<ClientInfo> = {
 };
 
 function createBaseClientConnectionPackage(): ClientConnectionPackage {
-  return { clientId: undefined, connectionPackage: Buffer.alloc(0) };
+  return { clientId: undefined, connectionPackage: new Uint8Array(0) };
 }
 
 export const ClientConnectionPackage: MessageFns<ClientConnectionPackage> = {
@@ -799,7 +799,7 @@ export const ClientConnectionPackage: MessageFns<ClientConnectionPackage> = {
               break;
             }
 
-            message.connectionPackage = Buffer.from(reader.bytes());
+            message.connectionPackage = reader.bytes();
             continue;
           }
         }
@@ -822,10 +822,10 @@ export const ClientConnectionPackage: MessageFns<ClientConnectionPackage> = {
         ? ClientId.fromJSON(object.client_id)
         : undefined,
       connectionPackage: isSet(object.connectionPackage)
-        ? Buffer.from(bytesFromBase64(object.connectionPackage))
+        ? bytesFromBase64(object.connectionPackage)
         : isSet(object.connection_package)
-        ? Buffer.from(bytesFromBase64(object.connection_package))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_package)
+        : new Uint8Array(0),
     };
   },
 
@@ -848,7 +848,7 @@ export const ClientConnectionPackage: MessageFns<ClientConnectionPackage> = {
     message.clientId = (object.clientId !== undefined && object.clientId !== null)
       ? ClientId.fromPartial(object.clientId)
       : undefined;
-    message.connectionPackage = object.connectionPackage ?? Buffer.alloc(0);
+    message.connectionPackage = object.connectionPackage ?? new Uint8Array(0);
     return message;
   },
 };
@@ -967,7 +967,7 @@ export const GetAsCredentialsResponse: MessageFns<GetAsCredentialsResponse> = {
               break;
             }
 
-            message.asCredentials.push(Buffer.from(reader.bytes()));
+            message.asCredentials.push(reader.bytes());
             continue;
           }
           case 3: {
@@ -975,7 +975,7 @@ export const GetAsCredentialsResponse: MessageFns<GetAsCredentialsResponse> = {
               break;
             }
 
-            message.asIntermediateCredentials.push(Buffer.from(reader.bytes()));
+            message.asIntermediateCredentials.push(reader.bytes());
             continue;
           }
           case 4: {
@@ -983,7 +983,7 @@ export const GetAsCredentialsResponse: MessageFns<GetAsCredentialsResponse> = {
               break;
             }
 
-            message.revokedFingerprints.push(Buffer.from(reader.bytes()));
+            message.revokedFingerprints.push(reader.bytes());
             continue;
           }
         }
@@ -1002,19 +1002,19 @@ export const GetAsCredentialsResponse: MessageFns<GetAsCredentialsResponse> = {
     return {
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
       asCredentials: globalThis.Array.isArray(object?.asCredentials)
-        ? object.asCredentials.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.asCredentials.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.as_credentials)
-        ? object.as_credentials.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.as_credentials.map((e: any) => bytesFromBase64(e))
         : [],
       asIntermediateCredentials: globalThis.Array.isArray(object?.asIntermediateCredentials)
-        ? object.asIntermediateCredentials.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.asIntermediateCredentials.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.as_intermediate_credentials)
-        ? object.as_intermediate_credentials.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.as_intermediate_credentials.map((e: any) => bytesFromBase64(e))
         : [],
       revokedFingerprints: globalThis.Array.isArray(object?.revokedFingerprints)
-        ? object.revokedFingerprints.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.revokedFingerprints.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.revoked_fingerprints)
-        ? object.revoked_fingerprints.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.revoked_fingerprints.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -1121,9 +1121,9 @@ export const RegisterUserRequest: MessageFns<RegisterUserRequest> = {
 function createBaseRegisterUserTbs(): RegisterUserTbs {
   return {
     header: undefined,
-    clientCsr: Buffer.alloc(0),
-    encryptedUserProfile: Buffer.alloc(0),
-    connectionQueueEncryptionKey: Buffer.alloc(0),
+    clientCsr: new Uint8Array(0),
+    encryptedUserProfile: new Uint8Array(0),
+    connectionQueueEncryptionKey: new Uint8Array(0),
     inviteCode: "",
   };
 }
@@ -1174,7 +1174,7 @@ export const RegisterUserTbs: MessageFns<RegisterUserTbs> = {
               break;
             }
 
-            message.clientCsr = Buffer.from(reader.bytes());
+            message.clientCsr = reader.bytes();
             continue;
           }
           case 3: {
@@ -1182,7 +1182,7 @@ export const RegisterUserTbs: MessageFns<RegisterUserTbs> = {
               break;
             }
 
-            message.encryptedUserProfile = Buffer.from(reader.bytes());
+            message.encryptedUserProfile = reader.bytes();
             continue;
           }
           case 4: {
@@ -1190,7 +1190,7 @@ export const RegisterUserTbs: MessageFns<RegisterUserTbs> = {
               break;
             }
 
-            message.connectionQueueEncryptionKey = Buffer.from(reader.bytes());
+            message.connectionQueueEncryptionKey = reader.bytes();
             continue;
           }
           case 5: {
@@ -1217,20 +1217,20 @@ export const RegisterUserTbs: MessageFns<RegisterUserTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       clientCsr: isSet(object.clientCsr)
-        ? Buffer.from(bytesFromBase64(object.clientCsr))
+        ? bytesFromBase64(object.clientCsr)
         : isSet(object.client_csr)
-        ? Buffer.from(bytesFromBase64(object.client_csr))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_csr)
+        : new Uint8Array(0),
       encryptedUserProfile: isSet(object.encryptedUserProfile)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfile))
+        ? bytesFromBase64(object.encryptedUserProfile)
         : isSet(object.encrypted_user_profile)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile)
+        : new Uint8Array(0),
       connectionQueueEncryptionKey: isSet(object.connectionQueueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.connectionQueueEncryptionKey))
+        ? bytesFromBase64(object.connectionQueueEncryptionKey)
         : isSet(object.connection_queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.connection_queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_queue_encryption_key)
+        : new Uint8Array(0),
       inviteCode: isSet(object.inviteCode)
         ? globalThis.String(object.inviteCode)
         : isSet(object.invite_code)
@@ -1267,16 +1267,16 @@ export const RegisterUserTbs: MessageFns<RegisterUserTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.clientCsr = object.clientCsr ?? Buffer.alloc(0);
-    message.encryptedUserProfile = object.encryptedUserProfile ?? Buffer.alloc(0);
-    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? Buffer.alloc(0);
+    message.clientCsr = object.clientCsr ?? new Uint8Array(0);
+    message.encryptedUserProfile = object.encryptedUserProfile ?? new Uint8Array(0);
+    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? new Uint8Array(0);
     message.inviteCode = object.inviteCode ?? "";
     return message;
   },
 };
 
 function createBaseRegisterUserResponse(): RegisterUserResponse {
-  return { clientCredential: Buffer.alloc(0) };
+  return { clientCredential: new Uint8Array(0) };
 }
 
 export const RegisterUserResponse: MessageFns<RegisterUserResponse> = {
@@ -1305,7 +1305,7 @@ export const RegisterUserResponse: MessageFns<RegisterUserResponse> = {
               break;
             }
 
-            message.clientCredential = Buffer.from(reader.bytes());
+            message.clientCredential = reader.bytes();
             continue;
           }
         }
@@ -1323,10 +1323,10 @@ export const RegisterUserResponse: MessageFns<RegisterUserResponse> = {
   fromJSON(object: any): RegisterUserResponse {
     return {
       clientCredential: isSet(object.clientCredential)
-        ? Buffer.from(bytesFromBase64(object.clientCredential))
+        ? bytesFromBase64(object.clientCredential)
         : isSet(object.client_credential)
-        ? Buffer.from(bytesFromBase64(object.client_credential))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_credential)
+        : new Uint8Array(0),
     };
   },
 
@@ -1343,7 +1343,7 @@ export const RegisterUserResponse: MessageFns<RegisterUserResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<RegisterUserResponse>, I>>(object: I): RegisterUserResponse {
     const message = createBaseRegisterUserResponse();
-    message.clientCredential = object.clientCredential ?? Buffer.alloc(0);
+    message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1632,7 +1632,7 @@ export const AddClientRequest: MessageFns<AddClientRequest> = {
 };
 
 function createBaseAddClientTbs(): AddClientTbs {
-  return { header: undefined, clientCsr: Buffer.alloc(0), connectionQueueEncryptionKey: Buffer.alloc(0) };
+  return { header: undefined, clientCsr: new Uint8Array(0), connectionQueueEncryptionKey: new Uint8Array(0) };
 }
 
 export const AddClientTbs: MessageFns<AddClientTbs> = {
@@ -1675,7 +1675,7 @@ export const AddClientTbs: MessageFns<AddClientTbs> = {
               break;
             }
 
-            message.clientCsr = Buffer.from(reader.bytes());
+            message.clientCsr = reader.bytes();
             continue;
           }
           case 3: {
@@ -1683,7 +1683,7 @@ export const AddClientTbs: MessageFns<AddClientTbs> = {
               break;
             }
 
-            message.connectionQueueEncryptionKey = Buffer.from(reader.bytes());
+            message.connectionQueueEncryptionKey = reader.bytes();
             continue;
           }
         }
@@ -1702,15 +1702,15 @@ export const AddClientTbs: MessageFns<AddClientTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       clientCsr: isSet(object.clientCsr)
-        ? Buffer.from(bytesFromBase64(object.clientCsr))
+        ? bytesFromBase64(object.clientCsr)
         : isSet(object.client_csr)
-        ? Buffer.from(bytesFromBase64(object.client_csr))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_csr)
+        : new Uint8Array(0),
       connectionQueueEncryptionKey: isSet(object.connectionQueueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.connectionQueueEncryptionKey))
+        ? bytesFromBase64(object.connectionQueueEncryptionKey)
         : isSet(object.connection_queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.connection_queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_queue_encryption_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -1736,14 +1736,14 @@ export const AddClientTbs: MessageFns<AddClientTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.clientCsr = object.clientCsr ?? Buffer.alloc(0);
-    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? Buffer.alloc(0);
+    message.clientCsr = object.clientCsr ?? new Uint8Array(0);
+    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseAddClientResponse(): AddClientResponse {
-  return { clientCredential: Buffer.alloc(0) };
+  return { clientCredential: new Uint8Array(0) };
 }
 
 export const AddClientResponse: MessageFns<AddClientResponse> = {
@@ -1772,7 +1772,7 @@ export const AddClientResponse: MessageFns<AddClientResponse> = {
               break;
             }
 
-            message.clientCredential = Buffer.from(reader.bytes());
+            message.clientCredential = reader.bytes();
             continue;
           }
         }
@@ -1790,10 +1790,10 @@ export const AddClientResponse: MessageFns<AddClientResponse> = {
   fromJSON(object: any): AddClientResponse {
     return {
       clientCredential: isSet(object.clientCredential)
-        ? Buffer.from(bytesFromBase64(object.clientCredential))
+        ? bytesFromBase64(object.clientCredential)
         : isSet(object.client_credential)
-        ? Buffer.from(bytesFromBase64(object.client_credential))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_credential)
+        : new Uint8Array(0),
     };
   },
 
@@ -1810,7 +1810,7 @@ export const AddClientResponse: MessageFns<AddClientResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<AddClientResponse>, I>>(object: I): AddClientResponse {
     const message = createBaseAddClientResponse();
-    message.clientCredential = object.clientCredential ?? Buffer.alloc(0);
+    message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1885,7 +1885,7 @@ export const RenewClientCredentialRequest: MessageFns<RenewClientCredentialReque
 };
 
 function createBaseRenewClientCredentialTbs(): RenewClientCredentialTbs {
-  return { header: undefined, clientCsr: Buffer.alloc(0) };
+  return { header: undefined, clientCsr: new Uint8Array(0) };
 }
 
 export const RenewClientCredentialTbs: MessageFns<RenewClientCredentialTbs> = {
@@ -1925,7 +1925,7 @@ export const RenewClientCredentialTbs: MessageFns<RenewClientCredentialTbs> = {
               break;
             }
 
-            message.clientCsr = Buffer.from(reader.bytes());
+            message.clientCsr = reader.bytes();
             continue;
           }
         }
@@ -1944,10 +1944,10 @@ export const RenewClientCredentialTbs: MessageFns<RenewClientCredentialTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       clientCsr: isSet(object.clientCsr)
-        ? Buffer.from(bytesFromBase64(object.clientCsr))
+        ? bytesFromBase64(object.clientCsr)
         : isSet(object.client_csr)
-        ? Buffer.from(bytesFromBase64(object.client_csr))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_csr)
+        : new Uint8Array(0),
     };
   },
 
@@ -1970,13 +1970,13 @@ export const RenewClientCredentialTbs: MessageFns<RenewClientCredentialTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.clientCsr = object.clientCsr ?? Buffer.alloc(0);
+    message.clientCsr = object.clientCsr ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseRenewClientCredentialResponse(): RenewClientCredentialResponse {
-  return { clientCredential: Buffer.alloc(0) };
+  return { clientCredential: new Uint8Array(0) };
 }
 
 export const RenewClientCredentialResponse: MessageFns<RenewClientCredentialResponse> = {
@@ -2005,7 +2005,7 @@ export const RenewClientCredentialResponse: MessageFns<RenewClientCredentialResp
               break;
             }
 
-            message.clientCredential = Buffer.from(reader.bytes());
+            message.clientCredential = reader.bytes();
             continue;
           }
         }
@@ -2023,10 +2023,10 @@ export const RenewClientCredentialResponse: MessageFns<RenewClientCredentialResp
   fromJSON(object: any): RenewClientCredentialResponse {
     return {
       clientCredential: isSet(object.clientCredential)
-        ? Buffer.from(bytesFromBase64(object.clientCredential))
+        ? bytesFromBase64(object.clientCredential)
         : isSet(object.client_credential)
-        ? Buffer.from(bytesFromBase64(object.client_credential))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_credential)
+        : new Uint8Array(0),
     };
   },
 
@@ -2045,7 +2045,7 @@ export const RenewClientCredentialResponse: MessageFns<RenewClientCredentialResp
     object: I,
   ): RenewClientCredentialResponse {
     const message = createBaseRenewClientCredentialResponse();
-    message.clientCredential = object.clientCredential ?? Buffer.alloc(0);
+    message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2565,7 +2565,7 @@ export const StageUserProfileRequest: MessageFns<StageUserProfileRequest> = {
 };
 
 function createBaseStageUserProfileTbs(): StageUserProfileTbs {
-  return { header: undefined, encryptedUserProfile: Buffer.alloc(0) };
+  return { header: undefined, encryptedUserProfile: new Uint8Array(0) };
 }
 
 export const StageUserProfileTbs: MessageFns<StageUserProfileTbs> = {
@@ -2605,7 +2605,7 @@ export const StageUserProfileTbs: MessageFns<StageUserProfileTbs> = {
               break;
             }
 
-            message.encryptedUserProfile = Buffer.from(reader.bytes());
+            message.encryptedUserProfile = reader.bytes();
             continue;
           }
         }
@@ -2624,10 +2624,10 @@ export const StageUserProfileTbs: MessageFns<StageUserProfileTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       encryptedUserProfile: isSet(object.encryptedUserProfile)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfile))
+        ? bytesFromBase64(object.encryptedUserProfile)
         : isSet(object.encrypted_user_profile)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile)
+        : new Uint8Array(0),
     };
   },
 
@@ -2650,7 +2650,7 @@ export const StageUserProfileTbs: MessageFns<StageUserProfileTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.encryptedUserProfile = object.encryptedUserProfile ?? Buffer.alloc(0);
+    message.encryptedUserProfile = object.encryptedUserProfile ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2898,7 +2898,7 @@ export const MergeUserProfileResponse: MessageFns<MergeUserProfileResponse> = {
 };
 
 function createBaseGetUserProfileRequest(): GetUserProfileRequest {
-  return { userId: undefined, keyIndex: Buffer.alloc(0) };
+  return { userId: undefined, keyIndex: new Uint8Array(0) };
 }
 
 export const GetUserProfileRequest: MessageFns<GetUserProfileRequest> = {
@@ -2938,7 +2938,7 @@ export const GetUserProfileRequest: MessageFns<GetUserProfileRequest> = {
               break;
             }
 
-            message.keyIndex = Buffer.from(reader.bytes());
+            message.keyIndex = reader.bytes();
             continue;
           }
         }
@@ -2961,10 +2961,10 @@ export const GetUserProfileRequest: MessageFns<GetUserProfileRequest> = {
         ? UserId.fromJSON(object.user_id)
         : undefined,
       keyIndex: isSet(object.keyIndex)
-        ? Buffer.from(bytesFromBase64(object.keyIndex))
+        ? bytesFromBase64(object.keyIndex)
         : isSet(object.key_index)
-        ? Buffer.from(bytesFromBase64(object.key_index))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.key_index)
+        : new Uint8Array(0),
     };
   },
 
@@ -2987,13 +2987,13 @@ export const GetUserProfileRequest: MessageFns<GetUserProfileRequest> = {
     message.userId = (object.userId !== undefined && object.userId !== null)
       ? UserId.fromPartial(object.userId)
       : undefined;
-    message.keyIndex = object.keyIndex ?? Buffer.alloc(0);
+    message.keyIndex = object.keyIndex ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseGetUserProfileResponse(): GetUserProfileResponse {
-  return { encryptedUserProfile: Buffer.alloc(0) };
+  return { encryptedUserProfile: new Uint8Array(0) };
 }
 
 export const GetUserProfileResponse: MessageFns<GetUserProfileResponse> = {
@@ -3022,7 +3022,7 @@ export const GetUserProfileResponse: MessageFns<GetUserProfileResponse> = {
               break;
             }
 
-            message.encryptedUserProfile = Buffer.from(reader.bytes());
+            message.encryptedUserProfile = reader.bytes();
             continue;
           }
         }
@@ -3040,10 +3040,10 @@ export const GetUserProfileResponse: MessageFns<GetUserProfileResponse> = {
   fromJSON(object: any): GetUserProfileResponse {
     return {
       encryptedUserProfile: isSet(object.encryptedUserProfile)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfile))
+        ? bytesFromBase64(object.encryptedUserProfile)
         : isSet(object.encrypted_user_profile)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile)
+        : new Uint8Array(0),
     };
   },
 
@@ -3060,13 +3060,13 @@ export const GetUserProfileResponse: MessageFns<GetUserProfileResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<GetUserProfileResponse>, I>>(object: I): GetUserProfileResponse {
     const message = createBaseGetUserProfileResponse();
-    message.encryptedUserProfile = object.encryptedUserProfile ?? Buffer.alloc(0);
+    message.encryptedUserProfile = object.encryptedUserProfile ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseCheckHandleExistsRequest(): CheckHandleExistsRequest {
-  return { handleHash: Buffer.alloc(0), domain: "" };
+  return { handleHash: new Uint8Array(0), domain: "" };
 }
 
 export const CheckHandleExistsRequest: MessageFns<CheckHandleExistsRequest> = {
@@ -3098,7 +3098,7 @@ export const CheckHandleExistsRequest: MessageFns<CheckHandleExistsRequest> = {
               break;
             }
 
-            message.handleHash = Buffer.from(reader.bytes());
+            message.handleHash = reader.bytes();
             continue;
           }
           case 2: {
@@ -3124,10 +3124,10 @@ export const CheckHandleExistsRequest: MessageFns<CheckHandleExistsRequest> = {
   fromJSON(object: any): CheckHandleExistsRequest {
     return {
       handleHash: isSet(object.handleHash)
-        ? Buffer.from(bytesFromBase64(object.handleHash))
+        ? bytesFromBase64(object.handleHash)
         : isSet(object.handle_hash)
-        ? Buffer.from(bytesFromBase64(object.handle_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.handle_hash)
+        : new Uint8Array(0),
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
     };
   },
@@ -3148,7 +3148,7 @@ export const CheckHandleExistsRequest: MessageFns<CheckHandleExistsRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<CheckHandleExistsRequest>, I>>(object: I): CheckHandleExistsRequest {
     const message = createBaseCheckHandleExistsRequest();
-    message.handleHash = object.handleHash ?? Buffer.alloc(0);
+    message.handleHash = object.handleHash ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
     return message;
   },
@@ -3294,9 +3294,9 @@ function createBaseCreateHandleTbs(): CreateHandleTbs {
   return {
     header: undefined,
     handle: "",
-    handleHash: Buffer.alloc(0),
-    verifyingKey: Buffer.alloc(0),
-    connectionQueueEncryptionKey: Buffer.alloc(0),
+    handleHash: new Uint8Array(0),
+    verifyingKey: new Uint8Array(0),
+    connectionQueueEncryptionKey: new Uint8Array(0),
   };
 }
 
@@ -3354,7 +3354,7 @@ export const CreateHandleTbs: MessageFns<CreateHandleTbs> = {
               break;
             }
 
-            message.handleHash = Buffer.from(reader.bytes());
+            message.handleHash = reader.bytes();
             continue;
           }
           case 4: {
@@ -3362,7 +3362,7 @@ export const CreateHandleTbs: MessageFns<CreateHandleTbs> = {
               break;
             }
 
-            message.verifyingKey = Buffer.from(reader.bytes());
+            message.verifyingKey = reader.bytes();
             continue;
           }
           case 5: {
@@ -3370,7 +3370,7 @@ export const CreateHandleTbs: MessageFns<CreateHandleTbs> = {
               break;
             }
 
-            message.connectionQueueEncryptionKey = Buffer.from(reader.bytes());
+            message.connectionQueueEncryptionKey = reader.bytes();
             continue;
           }
         }
@@ -3390,20 +3390,20 @@ export const CreateHandleTbs: MessageFns<CreateHandleTbs> = {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       handle: isSet(object.handle) ? globalThis.String(object.handle) : "",
       handleHash: isSet(object.handleHash)
-        ? Buffer.from(bytesFromBase64(object.handleHash))
+        ? bytesFromBase64(object.handleHash)
         : isSet(object.handle_hash)
-        ? Buffer.from(bytesFromBase64(object.handle_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.handle_hash)
+        : new Uint8Array(0),
       verifyingKey: isSet(object.verifyingKey)
-        ? Buffer.from(bytesFromBase64(object.verifyingKey))
+        ? bytesFromBase64(object.verifyingKey)
         : isSet(object.verifying_key)
-        ? Buffer.from(bytesFromBase64(object.verifying_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.verifying_key)
+        : new Uint8Array(0),
       connectionQueueEncryptionKey: isSet(object.connectionQueueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.connectionQueueEncryptionKey))
+        ? bytesFromBase64(object.connectionQueueEncryptionKey)
         : isSet(object.connection_queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.connection_queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_queue_encryption_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -3436,9 +3436,9 @@ export const CreateHandleTbs: MessageFns<CreateHandleTbs> = {
       ? RequestHeader.fromPartial(object.header)
       : undefined;
     message.handle = object.handle ?? "";
-    message.handleHash = object.handleHash ?? Buffer.alloc(0);
-    message.verifyingKey = object.verifyingKey ?? Buffer.alloc(0);
-    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? Buffer.alloc(0);
+    message.handleHash = object.handleHash ?? new Uint8Array(0);
+    message.verifyingKey = object.verifyingKey ?? new Uint8Array(0);
+    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -4506,7 +4506,7 @@ export const PublishHandleConnectionPackagesResponse: MessageFns<PublishHandleCo
 };
 
 function createBaseGetHandleConnectionPackageRequest(): GetHandleConnectionPackageRequest {
-  return { handleHash: Buffer.alloc(0), domain: "" };
+  return { handleHash: new Uint8Array(0), domain: "" };
 }
 
 export const GetHandleConnectionPackageRequest: MessageFns<GetHandleConnectionPackageRequest> = {
@@ -4538,7 +4538,7 @@ export const GetHandleConnectionPackageRequest: MessageFns<GetHandleConnectionPa
               break;
             }
 
-            message.handleHash = Buffer.from(reader.bytes());
+            message.handleHash = reader.bytes();
             continue;
           }
           case 2: {
@@ -4564,10 +4564,10 @@ export const GetHandleConnectionPackageRequest: MessageFns<GetHandleConnectionPa
   fromJSON(object: any): GetHandleConnectionPackageRequest {
     return {
       handleHash: isSet(object.handleHash)
-        ? Buffer.from(bytesFromBase64(object.handleHash))
+        ? bytesFromBase64(object.handleHash)
         : isSet(object.handle_hash)
-        ? Buffer.from(bytesFromBase64(object.handle_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.handle_hash)
+        : new Uint8Array(0),
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
     };
   },
@@ -4592,14 +4592,14 @@ export const GetHandleConnectionPackageRequest: MessageFns<GetHandleConnectionPa
     object: I,
   ): GetHandleConnectionPackageRequest {
     const message = createBaseGetHandleConnectionPackageRequest();
-    message.handleHash = object.handleHash ?? Buffer.alloc(0);
+    message.handleHash = object.handleHash ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
     return message;
   },
 };
 
 function createBaseGetHandleConnectionPackageResponse(): GetHandleConnectionPackageResponse {
-  return { connectionPackage: Buffer.alloc(0) };
+  return { connectionPackage: new Uint8Array(0) };
 }
 
 export const GetHandleConnectionPackageResponse: MessageFns<GetHandleConnectionPackageResponse> = {
@@ -4628,7 +4628,7 @@ export const GetHandleConnectionPackageResponse: MessageFns<GetHandleConnectionP
               break;
             }
 
-            message.connectionPackage = Buffer.from(reader.bytes());
+            message.connectionPackage = reader.bytes();
             continue;
           }
         }
@@ -4646,10 +4646,10 @@ export const GetHandleConnectionPackageResponse: MessageFns<GetHandleConnectionP
   fromJSON(object: any): GetHandleConnectionPackageResponse {
     return {
       connectionPackage: isSet(object.connectionPackage)
-        ? Buffer.from(bytesFromBase64(object.connectionPackage))
+        ? bytesFromBase64(object.connectionPackage)
         : isSet(object.connection_package)
-        ? Buffer.from(bytesFromBase64(object.connection_package))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_package)
+        : new Uint8Array(0),
     };
   },
 
@@ -4670,13 +4670,13 @@ export const GetHandleConnectionPackageResponse: MessageFns<GetHandleConnectionP
     object: I,
   ): GetHandleConnectionPackageResponse {
     const message = createBaseGetHandleConnectionPackageResponse();
-    message.connectionPackage = object.connectionPackage ?? Buffer.alloc(0);
+    message.connectionPackage = object.connectionPackage ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseEnqueueConnectionOfferRequest(): EnqueueConnectionOfferRequest {
-  return { clientId: undefined, connectionOffer: Buffer.alloc(0) };
+  return { clientId: undefined, connectionOffer: new Uint8Array(0) };
 }
 
 export const EnqueueConnectionOfferRequest: MessageFns<EnqueueConnectionOfferRequest> = {
@@ -4716,7 +4716,7 @@ export const EnqueueConnectionOfferRequest: MessageFns<EnqueueConnectionOfferReq
               break;
             }
 
-            message.connectionOffer = Buffer.from(reader.bytes());
+            message.connectionOffer = reader.bytes();
             continue;
           }
         }
@@ -4739,10 +4739,10 @@ export const EnqueueConnectionOfferRequest: MessageFns<EnqueueConnectionOfferReq
         ? ClientId.fromJSON(object.client_id)
         : undefined,
       connectionOffer: isSet(object.connectionOffer)
-        ? Buffer.from(bytesFromBase64(object.connectionOffer))
+        ? bytesFromBase64(object.connectionOffer)
         : isSet(object.connection_offer)
-        ? Buffer.from(bytesFromBase64(object.connection_offer))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_offer)
+        : new Uint8Array(0),
     };
   },
 
@@ -4767,7 +4767,7 @@ export const EnqueueConnectionOfferRequest: MessageFns<EnqueueConnectionOfferReq
     message.clientId = (object.clientId !== undefined && object.clientId !== null)
       ? ClientId.fromPartial(object.clientId)
       : undefined;
-    message.connectionOffer = object.connectionOffer ?? Buffer.alloc(0);
+    message.connectionOffer = object.connectionOffer ?? new Uint8Array(0);
     return message;
   },
 };
@@ -4825,7 +4825,7 @@ export const EnqueueConnectionOfferResponse: MessageFns<EnqueueConnectionOfferRe
 };
 
 function createBaseEnqueueHandleConnectionOfferRequest(): EnqueueHandleConnectionOfferRequest {
-  return { handleHash: Buffer.alloc(0), domain: "", connectionOffer: Buffer.alloc(0) };
+  return { handleHash: new Uint8Array(0), domain: "", connectionOffer: new Uint8Array(0) };
 }
 
 export const EnqueueHandleConnectionOfferRequest: MessageFns<EnqueueHandleConnectionOfferRequest> = {
@@ -4860,7 +4860,7 @@ export const EnqueueHandleConnectionOfferRequest: MessageFns<EnqueueHandleConnec
               break;
             }
 
-            message.handleHash = Buffer.from(reader.bytes());
+            message.handleHash = reader.bytes();
             continue;
           }
           case 2: {
@@ -4876,7 +4876,7 @@ export const EnqueueHandleConnectionOfferRequest: MessageFns<EnqueueHandleConnec
               break;
             }
 
-            message.connectionOffer = Buffer.from(reader.bytes());
+            message.connectionOffer = reader.bytes();
             continue;
           }
         }
@@ -4894,16 +4894,16 @@ export const EnqueueHandleConnectionOfferRequest: MessageFns<EnqueueHandleConnec
   fromJSON(object: any): EnqueueHandleConnectionOfferRequest {
     return {
       handleHash: isSet(object.handleHash)
-        ? Buffer.from(bytesFromBase64(object.handleHash))
+        ? bytesFromBase64(object.handleHash)
         : isSet(object.handle_hash)
-        ? Buffer.from(bytesFromBase64(object.handle_hash))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.handle_hash)
+        : new Uint8Array(0),
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
       connectionOffer: isSet(object.connectionOffer)
-        ? Buffer.from(bytesFromBase64(object.connectionOffer))
+        ? bytesFromBase64(object.connectionOffer)
         : isSet(object.connection_offer)
-        ? Buffer.from(bytesFromBase64(object.connection_offer))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.connection_offer)
+        : new Uint8Array(0),
     };
   },
 
@@ -4930,9 +4930,9 @@ export const EnqueueHandleConnectionOfferRequest: MessageFns<EnqueueHandleConnec
     object: I,
   ): EnqueueHandleConnectionOfferRequest {
     const message = createBaseEnqueueHandleConnectionOfferRequest();
-    message.handleHash = object.handleHash ?? Buffer.alloc(0);
+    message.handleHash = object.handleHash ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
-    message.connectionOffer = object.connectionOffer ?? Buffer.alloc(0);
+    message.connectionOffer = object.connectionOffer ?? new Uint8Array(0);
     return message;
   },
 };
@@ -7557,11 +7557,28 @@ export const AuthServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

@@ -323,7 +323,7 @@ export function errorReasonToJSON(object: ErrorReason): string {
 /** A user: `uuid@domain`. Only the AS of `domain` knows which person it is. */
 export interface UserId {
   /** 16 raw bytes. */
-  uuid: Buffer;
+  uuid: Uint8Array;
   /** The user's homeserver. */
   domain: string;
 }
@@ -335,7 +335,7 @@ export interface ClientId {
     | UserId
     | undefined;
   /** 16 raw bytes, unique within the user. */
-  clientUuid: Buffer;
+  clientUuid: Uint8Array;
 }
 
 /**
@@ -346,7 +346,7 @@ export interface ClientId {
  */
 export interface QualifiedGroupId {
   /** 16 raw bytes. */
-  uuid: Buffer;
+  uuid: Uint8Array;
   /** Homeserver of the DS that owns the group. */
   domain: string;
 }
@@ -365,18 +365,18 @@ export interface QsReference {
    * libs/crypto SealedQueueConfig: the queue id HPKE-sealed to the QS queue-config encryption
    * key of `domain` and signed by the QS client record key. Limit: 1 KiB.
    */
-  sealedQueueConfig: Buffer;
+  sealedQueueConfig: Uint8Array;
 }
 
 /** A signed structure. The exact signed bytes travel; they are never re-encoded. */
 export interface Signed {
   /** The protobuf encoding of the `…Tbs` message documented where this `Signed` is used. */
-  tbs: Buffer;
+  tbs: Uint8Array;
   /**
    * Ed25519 signature (64 bytes) over `tbs` with the documented label (libs/crypto labelled
    * signing, "Phoenix" + label).
    */
-  signature: Buffer;
+  signature: Uint8Array;
 }
 
 /** First field of every `…Tbs` message. */
@@ -397,7 +397,7 @@ export interface RequestHeader {
    * 16 random bytes. Services remember the ids they saw within the replay window and refuse a
    * second request with the same id and sender (UNAUTHENTICATED, reason REPLAYED_REQUEST).
    */
-  requestId: Buffer;
+  requestId: Uint8Array;
   /**
    * Who signed: selects the verifying key. Each RPC documents which variant it expects; creation
    * RPCs that prove possession of a new key leave it unset.
@@ -408,7 +408,7 @@ export interface RequestHeader {
     { $case: "client"; value: ClientId }
     | //
     /** AS: a handle (32-byte handle hash); verified with the handle's verifying key. */
-    { $case: "handleHash"; value: Buffer }
+    { $case: "handleHash"; value: Uint8Array }
     | //
     /**
      * DS: a member's leaf index in the group named by the request; verified with the signature
@@ -420,13 +420,13 @@ export interface RequestHeader {
      * DS: an RFC 9420 KeyPackageRef of a KeyPackage added to the group; verified with the key
      * of that KeyPackage's leaf node (WelcomeInfo before the joiner has a leaf of its own).
      */
-    { $case: "keyPackageRef"; value: Buffer }
+    { $case: "keyPackageRef"; value: Uint8Array }
     | //
     /** QS: a pseudonymous QS user record (16 bytes); verified with its user record auth key. */
-    { $case: "qsUserId"; value: Buffer }
+    { $case: "qsUserId"; value: Uint8Array }
     | //
     /** QS: a pseudonymous QS client record (16 bytes); verified with its client record auth key. */
-    { $case: "qsClientId"; value: Buffer }
+    { $case: "qsClientId"; value: Uint8Array }
     | //
     /** Federation: the sending homeserver; verified with that domain's federation signing key. */
     { $case: "domain"; value: string }
@@ -454,7 +454,7 @@ export interface QueueMessage {
    * HPKE-encrypted to the queue encryption key; the first message of every queue is one).
    * Limit: 1 MiB + 1 KiB.
    */
-  ciphertext: Buffer;
+  ciphertext: Uint8Array;
 }
 
 /** The plaintext of a queue message's payload (after the owner removed the queue ratchet layer). */
@@ -470,13 +470,13 @@ export interface QueuePayload {
      * RFC 9420 MLSMessage: a PublicMessage (commit or proposal, including DS-proposed removals)
      * or a PrivateMessage (application message). Limit: 1 MiB.
      */
-    { $case: "mlsMessage"; value: Buffer }
+    { $case: "mlsMessage"; value: Uint8Array }
     | //
     /** An invitation into a group, only to the clients the commit added. */
     { $case: "welcomeBundle"; value: WelcomeBundle }
     | //
     /** libs/crypto ConnectionOffer (AS connection queues only). Limit: 16 KiB. */
-    { $case: "connectionOffer"; value: Buffer }
+    { $case: "connectionOffer"; value: Uint8Array }
     | undefined;
 }
 
@@ -487,13 +487,13 @@ export interface WelcomeBundle {
     | QualifiedGroupId
     | undefined;
   /** RFC 9420 MLSMessage with wire format mls_welcome. Limit: 1 MiB. */
-  welcome: Buffer;
+  welcome: Uint8Array;
   /**
    * libs/crypto EncryptedWelcomeAttributionInfo: who added the client (sender ClientId, signed
    * by its client credential), encrypted to the recipient's friendship encryption key.
    * Limit: 8 KiB.
    */
-  encryptedWelcomeAttributionInfo: Buffer;
+  encryptedWelcomeAttributionInfo: Uint8Array;
 }
 
 /**
@@ -554,12 +554,12 @@ export interface WrongEpoch {
 /** The group's proposal store is not empty and the commit does not include all of it. */
 export interface PendingProposals {
   /** RFC 9420 ProposalRef of each stored proposal. */
-  proposalRefs: Buffer[];
+  proposalRefs: Uint8Array[];
   /**
    * RFC 9420 MLSMessage (PublicMessage) of each stored proposal, in store order, so the client
    * can commit them without another round trip.
    */
-  proposals: Buffer[];
+  proposals: Uint8Array[];
 }
 
 /** A size or count limit was exceeded. */
@@ -587,7 +587,7 @@ export interface FieldViolation {
 }
 
 function createBaseUserId(): UserId {
-  return { uuid: Buffer.alloc(0), domain: "" };
+  return { uuid: new Uint8Array(0), domain: "" };
 }
 
 export const UserId: MessageFns<UserId> = {
@@ -619,7 +619,7 @@ export const UserId: MessageFns<UserId> = {
               break;
             }
 
-            message.uuid = Buffer.from(reader.bytes());
+            message.uuid = reader.bytes();
             continue;
           }
           case 2: {
@@ -644,7 +644,7 @@ export const UserId: MessageFns<UserId> = {
 
   fromJSON(object: any): UserId {
     return {
-      uuid: isSet(object.uuid) ? Buffer.from(bytesFromBase64(object.uuid)) : Buffer.alloc(0),
+      uuid: isSet(object.uuid) ? bytesFromBase64(object.uuid) : new Uint8Array(0),
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
     };
   },
@@ -665,14 +665,14 @@ export const UserId: MessageFns<UserId> = {
   },
   fromPartial<I extends Exact<DeepPartial<UserId>, I>>(object: I): UserId {
     const message = createBaseUserId();
-    message.uuid = object.uuid ?? Buffer.alloc(0);
+    message.uuid = object.uuid ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
     return message;
   },
 };
 
 function createBaseClientId(): ClientId {
-  return { user: undefined, clientUuid: Buffer.alloc(0) };
+  return { user: undefined, clientUuid: new Uint8Array(0) };
 }
 
 export const ClientId: MessageFns<ClientId> = {
@@ -712,7 +712,7 @@ export const ClientId: MessageFns<ClientId> = {
               break;
             }
 
-            message.clientUuid = Buffer.from(reader.bytes());
+            message.clientUuid = reader.bytes();
             continue;
           }
         }
@@ -731,10 +731,10 @@ export const ClientId: MessageFns<ClientId> = {
     return {
       user: isSet(object.user) ? UserId.fromJSON(object.user) : undefined,
       clientUuid: isSet(object.clientUuid)
-        ? Buffer.from(bytesFromBase64(object.clientUuid))
+        ? bytesFromBase64(object.clientUuid)
         : isSet(object.client_uuid)
-        ? Buffer.from(bytesFromBase64(object.client_uuid))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_uuid)
+        : new Uint8Array(0),
     };
   },
 
@@ -755,13 +755,13 @@ export const ClientId: MessageFns<ClientId> = {
   fromPartial<I extends Exact<DeepPartial<ClientId>, I>>(object: I): ClientId {
     const message = createBaseClientId();
     message.user = (object.user !== undefined && object.user !== null) ? UserId.fromPartial(object.user) : undefined;
-    message.clientUuid = object.clientUuid ?? Buffer.alloc(0);
+    message.clientUuid = object.clientUuid ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseQualifiedGroupId(): QualifiedGroupId {
-  return { uuid: Buffer.alloc(0), domain: "" };
+  return { uuid: new Uint8Array(0), domain: "" };
 }
 
 export const QualifiedGroupId: MessageFns<QualifiedGroupId> = {
@@ -793,7 +793,7 @@ export const QualifiedGroupId: MessageFns<QualifiedGroupId> = {
               break;
             }
 
-            message.uuid = Buffer.from(reader.bytes());
+            message.uuid = reader.bytes();
             continue;
           }
           case 2: {
@@ -818,7 +818,7 @@ export const QualifiedGroupId: MessageFns<QualifiedGroupId> = {
 
   fromJSON(object: any): QualifiedGroupId {
     return {
-      uuid: isSet(object.uuid) ? Buffer.from(bytesFromBase64(object.uuid)) : Buffer.alloc(0),
+      uuid: isSet(object.uuid) ? bytesFromBase64(object.uuid) : new Uint8Array(0),
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
     };
   },
@@ -839,14 +839,14 @@ export const QualifiedGroupId: MessageFns<QualifiedGroupId> = {
   },
   fromPartial<I extends Exact<DeepPartial<QualifiedGroupId>, I>>(object: I): QualifiedGroupId {
     const message = createBaseQualifiedGroupId();
-    message.uuid = object.uuid ?? Buffer.alloc(0);
+    message.uuid = object.uuid ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
     return message;
   },
 };
 
 function createBaseQsReference(): QsReference {
-  return { domain: "", sealedQueueConfig: Buffer.alloc(0) };
+  return { domain: "", sealedQueueConfig: new Uint8Array(0) };
 }
 
 export const QsReference: MessageFns<QsReference> = {
@@ -886,7 +886,7 @@ export const QsReference: MessageFns<QsReference> = {
               break;
             }
 
-            message.sealedQueueConfig = Buffer.from(reader.bytes());
+            message.sealedQueueConfig = reader.bytes();
             continue;
           }
         }
@@ -905,10 +905,10 @@ export const QsReference: MessageFns<QsReference> = {
     return {
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
       sealedQueueConfig: isSet(object.sealedQueueConfig)
-        ? Buffer.from(bytesFromBase64(object.sealedQueueConfig))
+        ? bytesFromBase64(object.sealedQueueConfig)
         : isSet(object.sealed_queue_config)
-        ? Buffer.from(bytesFromBase64(object.sealed_queue_config))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.sealed_queue_config)
+        : new Uint8Array(0),
     };
   },
 
@@ -929,13 +929,13 @@ export const QsReference: MessageFns<QsReference> = {
   fromPartial<I extends Exact<DeepPartial<QsReference>, I>>(object: I): QsReference {
     const message = createBaseQsReference();
     message.domain = object.domain ?? "";
-    message.sealedQueueConfig = object.sealedQueueConfig ?? Buffer.alloc(0);
+    message.sealedQueueConfig = object.sealedQueueConfig ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseSigned(): Signed {
-  return { tbs: Buffer.alloc(0), signature: Buffer.alloc(0) };
+  return { tbs: new Uint8Array(0), signature: new Uint8Array(0) };
 }
 
 export const Signed: MessageFns<Signed> = {
@@ -967,7 +967,7 @@ export const Signed: MessageFns<Signed> = {
               break;
             }
 
-            message.tbs = Buffer.from(reader.bytes());
+            message.tbs = reader.bytes();
             continue;
           }
           case 2: {
@@ -975,7 +975,7 @@ export const Signed: MessageFns<Signed> = {
               break;
             }
 
-            message.signature = Buffer.from(reader.bytes());
+            message.signature = reader.bytes();
             continue;
           }
         }
@@ -992,8 +992,8 @@ export const Signed: MessageFns<Signed> = {
 
   fromJSON(object: any): Signed {
     return {
-      tbs: isSet(object.tbs) ? Buffer.from(bytesFromBase64(object.tbs)) : Buffer.alloc(0),
-      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      tbs: isSet(object.tbs) ? bytesFromBase64(object.tbs) : new Uint8Array(0),
+      signature: isSet(object.signature) ? bytesFromBase64(object.signature) : new Uint8Array(0),
     };
   },
 
@@ -1013,14 +1013,14 @@ export const Signed: MessageFns<Signed> = {
   },
   fromPartial<I extends Exact<DeepPartial<Signed>, I>>(object: I): Signed {
     const message = createBaseSigned();
-    message.tbs = object.tbs ?? Buffer.alloc(0);
-    message.signature = object.signature ?? Buffer.alloc(0);
+    message.tbs = object.tbs ?? new Uint8Array(0);
+    message.signature = object.signature ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseRequestHeader(): RequestHeader {
-  return { label: "", timestamp: undefined, requestId: Buffer.alloc(0), sender: undefined };
+  return { label: "", timestamp: undefined, requestId: new Uint8Array(0), sender: undefined };
 }
 
 export const RequestHeader: MessageFns<RequestHeader> = {
@@ -1094,7 +1094,7 @@ export const RequestHeader: MessageFns<RequestHeader> = {
               break;
             }
 
-            message.requestId = Buffer.from(reader.bytes());
+            message.requestId = reader.bytes();
             continue;
           }
           case 10: {
@@ -1110,7 +1110,7 @@ export const RequestHeader: MessageFns<RequestHeader> = {
               break;
             }
 
-            message.sender = { $case: "handleHash", value: Buffer.from(reader.bytes()) };
+            message.sender = { $case: "handleHash", value: reader.bytes() };
             continue;
           }
           case 12: {
@@ -1126,7 +1126,7 @@ export const RequestHeader: MessageFns<RequestHeader> = {
               break;
             }
 
-            message.sender = { $case: "keyPackageRef", value: Buffer.from(reader.bytes()) };
+            message.sender = { $case: "keyPackageRef", value: reader.bytes() };
             continue;
           }
           case 14: {
@@ -1134,7 +1134,7 @@ export const RequestHeader: MessageFns<RequestHeader> = {
               break;
             }
 
-            message.sender = { $case: "qsUserId", value: Buffer.from(reader.bytes()) };
+            message.sender = { $case: "qsUserId", value: reader.bytes() };
             continue;
           }
           case 15: {
@@ -1142,7 +1142,7 @@ export const RequestHeader: MessageFns<RequestHeader> = {
               break;
             }
 
-            message.sender = { $case: "qsClientId", value: Buffer.from(reader.bytes()) };
+            message.sender = { $case: "qsClientId", value: reader.bytes() };
             continue;
           }
           case 16: {
@@ -1170,32 +1170,32 @@ export const RequestHeader: MessageFns<RequestHeader> = {
       label: isSet(object.label) ? globalThis.String(object.label) : "",
       timestamp: isSet(object.timestamp) ? fromJsonTimestamp(object.timestamp) : undefined,
       requestId: isSet(object.requestId)
-        ? Buffer.from(bytesFromBase64(object.requestId))
+        ? bytesFromBase64(object.requestId)
         : isSet(object.request_id)
-        ? Buffer.from(bytesFromBase64(object.request_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.request_id)
+        : new Uint8Array(0),
       sender: isSet(object.client)
         ? { $case: "client", value: ClientId.fromJSON(object.client) }
         : isSet(object.handleHash)
-        ? { $case: "handleHash", value: Buffer.from(bytesFromBase64(object.handleHash)) }
+        ? { $case: "handleHash", value: bytesFromBase64(object.handleHash) }
         : isSet(object.handle_hash)
-        ? { $case: "handleHash", value: Buffer.from(bytesFromBase64(object.handle_hash)) }
+        ? { $case: "handleHash", value: bytesFromBase64(object.handle_hash) }
         : isSet(object.leafIndex)
         ? { $case: "leafIndex", value: globalThis.Number(object.leafIndex) }
         : isSet(object.leaf_index)
         ? { $case: "leafIndex", value: globalThis.Number(object.leaf_index) }
         : isSet(object.keyPackageRef)
-        ? { $case: "keyPackageRef", value: Buffer.from(bytesFromBase64(object.keyPackageRef)) }
+        ? { $case: "keyPackageRef", value: bytesFromBase64(object.keyPackageRef) }
         : isSet(object.key_package_ref)
-        ? { $case: "keyPackageRef", value: Buffer.from(bytesFromBase64(object.key_package_ref)) }
+        ? { $case: "keyPackageRef", value: bytesFromBase64(object.key_package_ref) }
         : isSet(object.qsUserId)
-        ? { $case: "qsUserId", value: Buffer.from(bytesFromBase64(object.qsUserId)) }
+        ? { $case: "qsUserId", value: bytesFromBase64(object.qsUserId) }
         : isSet(object.qs_user_id)
-        ? { $case: "qsUserId", value: Buffer.from(bytesFromBase64(object.qs_user_id)) }
+        ? { $case: "qsUserId", value: bytesFromBase64(object.qs_user_id) }
         : isSet(object.qsClientId)
-        ? { $case: "qsClientId", value: Buffer.from(bytesFromBase64(object.qsClientId)) }
+        ? { $case: "qsClientId", value: bytesFromBase64(object.qsClientId) }
         : isSet(object.qs_client_id)
-        ? { $case: "qsClientId", value: Buffer.from(bytesFromBase64(object.qs_client_id)) }
+        ? { $case: "qsClientId", value: bytesFromBase64(object.qs_client_id) }
         : isSet(object.domain)
         ? { $case: "domain", value: globalThis.String(object.domain) }
         : undefined,
@@ -1238,7 +1238,7 @@ export const RequestHeader: MessageFns<RequestHeader> = {
     const message = createBaseRequestHeader();
     message.label = object.label ?? "";
     message.timestamp = object.timestamp ?? undefined;
-    message.requestId = object.requestId ?? Buffer.alloc(0);
+    message.requestId = object.requestId ?? new Uint8Array(0);
     switch (object.sender?.$case) {
       case "client": {
         if (object.sender?.value !== undefined && object.sender?.value !== null) {
@@ -1373,7 +1373,7 @@ export const RpcPolicy: MessageFns<RpcPolicy> = {
 };
 
 function createBaseQueueMessage(): QueueMessage {
-  return { sequenceNumber: 0n, ciphertext: Buffer.alloc(0) };
+  return { sequenceNumber: 0n, ciphertext: new Uint8Array(0) };
 }
 
 export const QueueMessage: MessageFns<QueueMessage> = {
@@ -1416,7 +1416,7 @@ export const QueueMessage: MessageFns<QueueMessage> = {
               break;
             }
 
-            message.ciphertext = Buffer.from(reader.bytes());
+            message.ciphertext = reader.bytes();
             continue;
           }
         }
@@ -1438,7 +1438,7 @@ export const QueueMessage: MessageFns<QueueMessage> = {
         : isSet(object.sequence_number)
         ? BigInt(object.sequence_number)
         : 0n,
-      ciphertext: isSet(object.ciphertext) ? Buffer.from(bytesFromBase64(object.ciphertext)) : Buffer.alloc(0),
+      ciphertext: isSet(object.ciphertext) ? bytesFromBase64(object.ciphertext) : new Uint8Array(0),
     };
   },
 
@@ -1461,7 +1461,7 @@ export const QueueMessage: MessageFns<QueueMessage> = {
     message.sequenceNumber = (object.sequenceNumber !== undefined && object.sequenceNumber !== null)
       ? BigInt(object.sequenceNumber)
       : 0n;
-    message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
+    message.ciphertext = object.ciphertext ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1515,7 +1515,7 @@ export const QueuePayload: MessageFns<QueuePayload> = {
               break;
             }
 
-            message.content = { $case: "mlsMessage", value: Buffer.from(reader.bytes()) };
+            message.content = { $case: "mlsMessage", value: reader.bytes() };
             continue;
           }
           case 3: {
@@ -1531,7 +1531,7 @@ export const QueuePayload: MessageFns<QueuePayload> = {
               break;
             }
 
-            message.content = { $case: "connectionOffer", value: Buffer.from(reader.bytes()) };
+            message.content = { $case: "connectionOffer", value: reader.bytes() };
             continue;
           }
         }
@@ -1550,17 +1550,17 @@ export const QueuePayload: MessageFns<QueuePayload> = {
     return {
       timestamp: isSet(object.timestamp) ? fromJsonTimestamp(object.timestamp) : undefined,
       content: isSet(object.mlsMessage)
-        ? { $case: "mlsMessage", value: Buffer.from(bytesFromBase64(object.mlsMessage)) }
+        ? { $case: "mlsMessage", value: bytesFromBase64(object.mlsMessage) }
         : isSet(object.mls_message)
-        ? { $case: "mlsMessage", value: Buffer.from(bytesFromBase64(object.mls_message)) }
+        ? { $case: "mlsMessage", value: bytesFromBase64(object.mls_message) }
         : isSet(object.welcomeBundle)
         ? { $case: "welcomeBundle", value: WelcomeBundle.fromJSON(object.welcomeBundle) }
         : isSet(object.welcome_bundle)
         ? { $case: "welcomeBundle", value: WelcomeBundle.fromJSON(object.welcome_bundle) }
         : isSet(object.connectionOffer)
-        ? { $case: "connectionOffer", value: Buffer.from(bytesFromBase64(object.connectionOffer)) }
+        ? { $case: "connectionOffer", value: bytesFromBase64(object.connectionOffer) }
         : isSet(object.connection_offer)
-        ? { $case: "connectionOffer", value: Buffer.from(bytesFromBase64(object.connection_offer)) }
+        ? { $case: "connectionOffer", value: bytesFromBase64(object.connection_offer) }
         : undefined,
     };
   },
@@ -1611,7 +1611,7 @@ export const QueuePayload: MessageFns<QueuePayload> = {
 };
 
 function createBaseWelcomeBundle(): WelcomeBundle {
-  return { groupId: undefined, welcome: Buffer.alloc(0), encryptedWelcomeAttributionInfo: Buffer.alloc(0) };
+  return { groupId: undefined, welcome: new Uint8Array(0), encryptedWelcomeAttributionInfo: new Uint8Array(0) };
 }
 
 export const WelcomeBundle: MessageFns<WelcomeBundle> = {
@@ -1654,7 +1654,7 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
               break;
             }
 
-            message.welcome = Buffer.from(reader.bytes());
+            message.welcome = reader.bytes();
             continue;
           }
           case 3: {
@@ -1662,7 +1662,7 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
               break;
             }
 
-            message.encryptedWelcomeAttributionInfo = Buffer.from(reader.bytes());
+            message.encryptedWelcomeAttributionInfo = reader.bytes();
             continue;
           }
         }
@@ -1684,12 +1684,12 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
         : isSet(object.group_id)
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
-      welcome: isSet(object.welcome) ? Buffer.from(bytesFromBase64(object.welcome)) : Buffer.alloc(0),
+      welcome: isSet(object.welcome) ? bytesFromBase64(object.welcome) : new Uint8Array(0),
       encryptedWelcomeAttributionInfo: isSet(object.encryptedWelcomeAttributionInfo)
-        ? Buffer.from(bytesFromBase64(object.encryptedWelcomeAttributionInfo))
+        ? bytesFromBase64(object.encryptedWelcomeAttributionInfo)
         : isSet(object.encrypted_welcome_attribution_info)
-        ? Buffer.from(bytesFromBase64(object.encrypted_welcome_attribution_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_welcome_attribution_info)
+        : new Uint8Array(0),
     };
   },
 
@@ -1715,8 +1715,8 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.welcome = object.welcome ?? Buffer.alloc(0);
-    message.encryptedWelcomeAttributionInfo = object.encryptedWelcomeAttributionInfo ?? Buffer.alloc(0);
+    message.welcome = object.welcome ?? new Uint8Array(0);
+    message.encryptedWelcomeAttributionInfo = object.encryptedWelcomeAttributionInfo ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2175,7 +2175,7 @@ export const PendingProposals: MessageFns<PendingProposals> = {
               break;
             }
 
-            message.proposalRefs.push(Buffer.from(reader.bytes()));
+            message.proposalRefs.push(reader.bytes());
             continue;
           }
           case 2: {
@@ -2183,7 +2183,7 @@ export const PendingProposals: MessageFns<PendingProposals> = {
               break;
             }
 
-            message.proposals.push(Buffer.from(reader.bytes()));
+            message.proposals.push(reader.bytes());
             continue;
           }
         }
@@ -2201,12 +2201,12 @@ export const PendingProposals: MessageFns<PendingProposals> = {
   fromJSON(object: any): PendingProposals {
     return {
       proposalRefs: globalThis.Array.isArray(object?.proposalRefs)
-        ? object.proposalRefs.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.proposalRefs.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.proposal_refs)
-        ? object.proposal_refs.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.proposal_refs.map((e: any) => bytesFromBase64(e))
         : [],
       proposals: globalThis.Array.isArray(object?.proposals)
-        ? object.proposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.proposals.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -2501,11 +2501,28 @@ export const FieldViolation: MessageFns<FieldViolation> = {
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

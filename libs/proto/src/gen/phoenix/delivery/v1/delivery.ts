@@ -71,13 +71,13 @@ export interface CommitAad {
    * the added client (its client credential and signature encryption key, re-encrypted from the
    * AddPackage under the group's credential encryption key). Limit: 4 KiB each.
    */
-  addedClientInfos: Buffer[];
+  addedClientInfos: Uint8Array[];
   /**
    * The committer's own libs/crypto EncryptedClientInfo: required for external commits
    * (JoinConnectionGroup, Resync) and for updates that change the committer's credential;
    * empty otherwise. Limit: 4 KiB.
    */
-  senderClientInfo: Buffer;
+  senderClientInfo: Uint8Array;
 }
 
 /** What the DS knows about one member leaf, as returned to (prospective) members. */
@@ -88,9 +88,9 @@ export interface MemberInfo {
    * libs/crypto EncryptedClientInfo (client credential and signature encryption key, under the
    * group's credential encryption key).
    */
-  encryptedClientInfo: Buffer;
+  encryptedClientInfo: Uint8Array;
   /** libs/crypto EncryptedUserProfileKey of the member's user; empty if none was provided. */
-  encryptedUserProfileKey: Buffer;
+  encryptedUserProfileKey: Uint8Array;
 }
 
 /** The Welcome part of a commit that adds clients. */
@@ -99,12 +99,12 @@ export interface AddedClientsInfo {
    * RFC 9420 MLSMessage with wire format mls_welcome, for all clients the commit adds.
    * Limit: 2 MiB.
    */
-  welcome: Buffer;
+  welcome: Uint8Array;
   /**
    * One per Add proposal, in proposal order: libs/crypto EncryptedWelcomeAttributionInfo,
    * encrypted to the added user's friendship encryption key. Limit: 8 KiB each.
    */
-  encryptedWelcomeAttributionInfos: Buffer[];
+  encryptedWelcomeAttributionInfos: Uint8Array[];
 }
 
 export interface RequestGroupIdRequest {
@@ -125,7 +125,7 @@ export interface CreateGroupRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes), sampled by the creator. */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface CreateGroupTbs {
@@ -141,20 +141,20 @@ export interface CreateGroupTbs {
    * RFC 9420 RatchetTree (the ratchet_tree extension's content) with the creator's leaf.
    * Limit: 64 KiB.
    */
-  ratchetTree: Buffer;
+  ratchetTree: Uint8Array;
   /**
    * RFC 9420 MLSMessage (mls_group_info) of epoch 0, signed by the creator; its group context
    * carries the roles extension. Limit: 64 KiB.
    */
-  groupInfo: Buffer;
+  groupInfo: Uint8Array;
   /** libs/crypto EncryptedClientInfo of the creator. Limit: 4 KiB. */
-  creatorClientInfo: Buffer;
+  creatorClientInfo: Uint8Array;
   /** Where the creator receives the group's messages. */
   creatorQueue:
     | QsReference
     | undefined;
   /** libs/crypto EncryptedUserProfileKey of the creator's user (may be empty). Limit: 1 KiB. */
-  encryptedUserProfileKey: Buffer;
+  encryptedUserProfileKey: Uint8Array;
 }
 
 export interface CreateGroupResponse {
@@ -166,7 +166,7 @@ export interface GroupOperationRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface GroupOperationTbs {
@@ -182,12 +182,12 @@ export interface GroupOperationTbs {
    * RFC 9420 MLSMessage: PublicMessage commit by the sender; authenticated_data = CommitAad.
    * Limit: 1 MiB.
    */
-  commit: Buffer;
+  commit: Uint8Array;
   /**
    * RFC 9420 MLSMessage (mls_group_info) of the new epoch, signed by the committer.
    * Limit: 1 MiB.
    */
-  groupInfo: Buffer;
+  groupInfo: Uint8Array;
   /** Required when the commit adds clients, absent otherwise. */
   addedClients: AddedClientsInfo | undefined;
 }
@@ -207,7 +207,7 @@ export interface JoinConnectionGroupRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes) from the connection offer. */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface JoinConnectionGroupTbs {
@@ -223,18 +223,18 @@ export interface JoinConnectionGroupTbs {
    * RFC 9420 MLSMessage: PublicMessage external commit (sender new_member_commit);
    * authenticated_data = CommitAad with `sender_client_info`. Limit: 1 MiB.
    */
-  externalCommit: Buffer;
+  externalCommit: Uint8Array;
   /**
    * RFC 9420 MLSMessage (mls_group_info) of the new epoch, signed by the joiner.
    * Limit: 1 MiB.
    */
-  groupInfo: Buffer;
+  groupInfo: Uint8Array;
   /** Where the joiner receives the group's messages. */
   joinerQueue:
     | QsReference
     | undefined;
   /** libs/crypto EncryptedUserProfileKey of the joiner's user. Limit: 1 KiB. */
-  encryptedUserProfileKey: Buffer;
+  encryptedUserProfileKey: Uint8Array;
 }
 
 export interface JoinConnectionGroupResponse {
@@ -252,7 +252,7 @@ export interface ResyncRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface ResyncTbs {
@@ -268,9 +268,9 @@ export interface ResyncTbs {
    * RFC 9420 MLSMessage: PublicMessage external commit removing the sender's old leaf;
    * authenticated_data = CommitAad with `sender_client_info`. Limit: 1 MiB.
    */
-  externalCommit: Buffer;
+  externalCommit: Uint8Array;
   /** RFC 9420 MLSMessage (mls_group_info) of the new epoch. Limit: 1 MiB. */
-  groupInfo: Buffer;
+  groupInfo: Uint8Array;
 }
 
 export interface ResyncResponse {
@@ -288,7 +288,7 @@ export interface SelfRemoveRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface SelfRemoveTbs {
@@ -304,7 +304,7 @@ export interface SelfRemoveTbs {
    * RFC 9420 MLSMessage: PublicMessage Remove proposals by the sender, one per client of the
    * sender's user. Limit: 64 KiB each.
    */
-  removeProposals: Buffer[];
+  removeProposals: Uint8Array[];
 }
 
 export interface SelfRemoveResponse {
@@ -318,7 +318,7 @@ export interface SendMessageRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface SendMessageTbs {
@@ -331,7 +331,7 @@ export interface SendMessageTbs {
     | QualifiedGroupId
     | undefined;
   /** RFC 9420 MLSMessage: PrivateMessage with application content. Limit: 1 MiB. */
-  message: Buffer;
+  message: Uint8Array;
   /** When true, recipients' QS sends no push notification (e.g. read receipts). */
   suppressNotifications: boolean;
 }
@@ -347,7 +347,7 @@ export interface DeleteGroupRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface DeleteGroupTbs {
@@ -363,7 +363,7 @@ export interface DeleteGroupTbs {
    * RFC 9420 MLSMessage: PublicMessage commit removing every member except the sender.
    * Limit: 1 MiB.
    */
-  commit: Buffer;
+  commit: Uint8Array;
 }
 
 export interface DeleteGroupResponse {
@@ -377,7 +377,7 @@ export interface WelcomeInfoRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes), from the Welcome's group context extension. */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface WelcomeInfoTbs {
@@ -395,7 +395,7 @@ export interface WelcomeInfoTbs {
 
 export interface WelcomeInfoResponse {
   /** RFC 9420 RatchetTree as of `epoch`. */
-  ratchetTree: Buffer;
+  ratchetTree: Uint8Array;
   /** Every occupied leaf as of `epoch`. */
   members: MemberInfo[];
 }
@@ -406,7 +406,7 @@ export interface ExternalCommitInfoRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface ExternalCommitInfoTbs {
@@ -420,13 +420,13 @@ export interface ExternalCommitInfoTbs {
 
 export interface ExternalCommitInfoResponse {
   /** RFC 9420 MLSMessage (mls_group_info) of the current epoch, with the external_pub extension. */
-  groupInfo: Buffer;
+  groupInfo: Uint8Array;
   /** RFC 9420 RatchetTree of the current epoch. */
-  ratchetTree: Buffer;
+  ratchetTree: Uint8Array;
   /** Every occupied leaf. */
   members: MemberInfo[];
   /** RFC 9420 MLSMessage (PublicMessage) of each stored proposal, in store order. */
-  pendingProposals: Buffer[];
+  pendingProposals: Uint8Array[];
 }
 
 export interface ConnectionGroupInfoRequest {
@@ -435,18 +435,18 @@ export interface ConnectionGroupInfoRequest {
     | QualifiedGroupId
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes) from the connection offer. */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface ConnectionGroupInfoResponse {
   /** RFC 9420 MLSMessage (mls_group_info) of the current epoch, with the external_pub extension. */
-  groupInfo: Buffer;
+  groupInfo: Uint8Array;
   /** RFC 9420 RatchetTree of the current epoch. */
-  ratchetTree: Buffer;
+  ratchetTree: Uint8Array;
   /** Every occupied leaf. */
   members: MemberInfo[];
   /** RFC 9420 MLSMessage (PublicMessage) of each stored proposal, in store order. */
-  pendingProposals: Buffer[];
+  pendingProposals: Uint8Array[];
 }
 
 export interface UpdateQueueInfoRequest {
@@ -455,7 +455,7 @@ export interface UpdateQueueInfoRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface UpdateQueueInfoTbs {
@@ -480,7 +480,7 @@ export interface UpdateProfileKeyRequest {
     | Signed
     | undefined;
   /** libs/crypto GroupStateEarKey (32 bytes). */
-  groupStateEarKey: Buffer;
+  groupStateEarKey: Uint8Array;
 }
 
 export interface UpdateProfileKeyTbs {
@@ -493,14 +493,14 @@ export interface UpdateProfileKeyTbs {
     | QualifiedGroupId
     | undefined;
   /** libs/crypto EncryptedUserProfileKey of the sender's user. Limit: 1 KiB. */
-  encryptedUserProfileKey: Buffer;
+  encryptedUserProfileKey: Uint8Array;
 }
 
 export interface UpdateProfileKeyResponse {
 }
 
 function createBaseCommitAad(): CommitAad {
-  return { addedClientInfos: [], senderClientInfo: Buffer.alloc(0) };
+  return { addedClientInfos: [], senderClientInfo: new Uint8Array(0) };
 }
 
 export const CommitAad: MessageFns<CommitAad> = {
@@ -532,7 +532,7 @@ export const CommitAad: MessageFns<CommitAad> = {
               break;
             }
 
-            message.addedClientInfos.push(Buffer.from(reader.bytes()));
+            message.addedClientInfos.push(reader.bytes());
             continue;
           }
           case 2: {
@@ -540,7 +540,7 @@ export const CommitAad: MessageFns<CommitAad> = {
               break;
             }
 
-            message.senderClientInfo = Buffer.from(reader.bytes());
+            message.senderClientInfo = reader.bytes();
             continue;
           }
         }
@@ -558,15 +558,15 @@ export const CommitAad: MessageFns<CommitAad> = {
   fromJSON(object: any): CommitAad {
     return {
       addedClientInfos: globalThis.Array.isArray(object?.addedClientInfos)
-        ? object.addedClientInfos.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.addedClientInfos.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.added_client_infos)
-        ? object.added_client_infos.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.added_client_infos.map((e: any) => bytesFromBase64(e))
         : [],
       senderClientInfo: isSet(object.senderClientInfo)
-        ? Buffer.from(bytesFromBase64(object.senderClientInfo))
+        ? bytesFromBase64(object.senderClientInfo)
         : isSet(object.sender_client_info)
-        ? Buffer.from(bytesFromBase64(object.sender_client_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.sender_client_info)
+        : new Uint8Array(0),
     };
   },
 
@@ -587,13 +587,13 @@ export const CommitAad: MessageFns<CommitAad> = {
   fromPartial<I extends Exact<DeepPartial<CommitAad>, I>>(object: I): CommitAad {
     const message = createBaseCommitAad();
     message.addedClientInfos = object.addedClientInfos?.map((e) => e) || [];
-    message.senderClientInfo = object.senderClientInfo ?? Buffer.alloc(0);
+    message.senderClientInfo = object.senderClientInfo ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseMemberInfo(): MemberInfo {
-  return { leafIndex: 0, encryptedClientInfo: Buffer.alloc(0), encryptedUserProfileKey: Buffer.alloc(0) };
+  return { leafIndex: 0, encryptedClientInfo: new Uint8Array(0), encryptedUserProfileKey: new Uint8Array(0) };
 }
 
 export const MemberInfo: MessageFns<MemberInfo> = {
@@ -636,7 +636,7 @@ export const MemberInfo: MessageFns<MemberInfo> = {
               break;
             }
 
-            message.encryptedClientInfo = Buffer.from(reader.bytes());
+            message.encryptedClientInfo = reader.bytes();
             continue;
           }
           case 3: {
@@ -644,7 +644,7 @@ export const MemberInfo: MessageFns<MemberInfo> = {
               break;
             }
 
-            message.encryptedUserProfileKey = Buffer.from(reader.bytes());
+            message.encryptedUserProfileKey = reader.bytes();
             continue;
           }
         }
@@ -667,15 +667,15 @@ export const MemberInfo: MessageFns<MemberInfo> = {
         ? globalThis.Number(object.leaf_index)
         : 0,
       encryptedClientInfo: isSet(object.encryptedClientInfo)
-        ? Buffer.from(bytesFromBase64(object.encryptedClientInfo))
+        ? bytesFromBase64(object.encryptedClientInfo)
         : isSet(object.encrypted_client_info)
-        ? Buffer.from(bytesFromBase64(object.encrypted_client_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_client_info)
+        : new Uint8Array(0),
       encryptedUserProfileKey: isSet(object.encryptedUserProfileKey)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfileKey))
+        ? bytesFromBase64(object.encryptedUserProfileKey)
         : isSet(object.encrypted_user_profile_key)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -699,14 +699,14 @@ export const MemberInfo: MessageFns<MemberInfo> = {
   fromPartial<I extends Exact<DeepPartial<MemberInfo>, I>>(object: I): MemberInfo {
     const message = createBaseMemberInfo();
     message.leafIndex = object.leafIndex ?? 0;
-    message.encryptedClientInfo = object.encryptedClientInfo ?? Buffer.alloc(0);
-    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? Buffer.alloc(0);
+    message.encryptedClientInfo = object.encryptedClientInfo ?? new Uint8Array(0);
+    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseAddedClientsInfo(): AddedClientsInfo {
-  return { welcome: Buffer.alloc(0), encryptedWelcomeAttributionInfos: [] };
+  return { welcome: new Uint8Array(0), encryptedWelcomeAttributionInfos: [] };
 }
 
 export const AddedClientsInfo: MessageFns<AddedClientsInfo> = {
@@ -738,7 +738,7 @@ export const AddedClientsInfo: MessageFns<AddedClientsInfo> = {
               break;
             }
 
-            message.welcome = Buffer.from(reader.bytes());
+            message.welcome = reader.bytes();
             continue;
           }
           case 2: {
@@ -746,7 +746,7 @@ export const AddedClientsInfo: MessageFns<AddedClientsInfo> = {
               break;
             }
 
-            message.encryptedWelcomeAttributionInfos.push(Buffer.from(reader.bytes()));
+            message.encryptedWelcomeAttributionInfos.push(reader.bytes());
             continue;
           }
         }
@@ -763,11 +763,11 @@ export const AddedClientsInfo: MessageFns<AddedClientsInfo> = {
 
   fromJSON(object: any): AddedClientsInfo {
     return {
-      welcome: isSet(object.welcome) ? Buffer.from(bytesFromBase64(object.welcome)) : Buffer.alloc(0),
+      welcome: isSet(object.welcome) ? bytesFromBase64(object.welcome) : new Uint8Array(0),
       encryptedWelcomeAttributionInfos: globalThis.Array.isArray(object?.encryptedWelcomeAttributionInfos)
-        ? object.encryptedWelcomeAttributionInfos.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.encryptedWelcomeAttributionInfos.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.encrypted_welcome_attribution_infos)
-        ? object.encrypted_welcome_attribution_infos.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.encrypted_welcome_attribution_infos.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -788,7 +788,7 @@ export const AddedClientsInfo: MessageFns<AddedClientsInfo> = {
   },
   fromPartial<I extends Exact<DeepPartial<AddedClientsInfo>, I>>(object: I): AddedClientsInfo {
     const message = createBaseAddedClientsInfo();
-    message.welcome = object.welcome ?? Buffer.alloc(0);
+    message.welcome = object.welcome ?? new Uint8Array(0);
     message.encryptedWelcomeAttributionInfos = object.encryptedWelcomeAttributionInfos?.map((e) => e) || [];
     return message;
   },
@@ -942,7 +942,7 @@ export const RequestGroupIdResponse: MessageFns<RequestGroupIdResponse> = {
 };
 
 function createBaseCreateGroupRequest(): CreateGroupRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const CreateGroupRequest: MessageFns<CreateGroupRequest> = {
@@ -982,7 +982,7 @@ export const CreateGroupRequest: MessageFns<CreateGroupRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -1001,10 +1001,10 @@ export const CreateGroupRequest: MessageFns<CreateGroupRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -1027,7 +1027,7 @@ export const CreateGroupRequest: MessageFns<CreateGroupRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1036,11 +1036,11 @@ function createBaseCreateGroupTbs(): CreateGroupTbs {
   return {
     header: undefined,
     groupId: undefined,
-    ratchetTree: Buffer.alloc(0),
-    groupInfo: Buffer.alloc(0),
-    creatorClientInfo: Buffer.alloc(0),
+    ratchetTree: new Uint8Array(0),
+    groupInfo: new Uint8Array(0),
+    creatorClientInfo: new Uint8Array(0),
     creatorQueue: undefined,
-    encryptedUserProfileKey: Buffer.alloc(0),
+    encryptedUserProfileKey: new Uint8Array(0),
   };
 }
 
@@ -1104,7 +1104,7 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
               break;
             }
 
-            message.ratchetTree = Buffer.from(reader.bytes());
+            message.ratchetTree = reader.bytes();
             continue;
           }
           case 4: {
@@ -1112,7 +1112,7 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
               break;
             }
 
-            message.groupInfo = Buffer.from(reader.bytes());
+            message.groupInfo = reader.bytes();
             continue;
           }
           case 5: {
@@ -1120,7 +1120,7 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
               break;
             }
 
-            message.creatorClientInfo = Buffer.from(reader.bytes());
+            message.creatorClientInfo = reader.bytes();
             continue;
           }
           case 6: {
@@ -1136,7 +1136,7 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
               break;
             }
 
-            message.encryptedUserProfileKey = Buffer.from(reader.bytes());
+            message.encryptedUserProfileKey = reader.bytes();
             continue;
           }
         }
@@ -1160,30 +1160,30 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
       ratchetTree: isSet(object.ratchetTree)
-        ? Buffer.from(bytesFromBase64(object.ratchetTree))
+        ? bytesFromBase64(object.ratchetTree)
         : isSet(object.ratchet_tree)
-        ? Buffer.from(bytesFromBase64(object.ratchet_tree))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.ratchet_tree)
+        : new Uint8Array(0),
       groupInfo: isSet(object.groupInfo)
-        ? Buffer.from(bytesFromBase64(object.groupInfo))
+        ? bytesFromBase64(object.groupInfo)
         : isSet(object.group_info)
-        ? Buffer.from(bytesFromBase64(object.group_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_info)
+        : new Uint8Array(0),
       creatorClientInfo: isSet(object.creatorClientInfo)
-        ? Buffer.from(bytesFromBase64(object.creatorClientInfo))
+        ? bytesFromBase64(object.creatorClientInfo)
         : isSet(object.creator_client_info)
-        ? Buffer.from(bytesFromBase64(object.creator_client_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.creator_client_info)
+        : new Uint8Array(0),
       creatorQueue: isSet(object.creatorQueue)
         ? QsReference.fromJSON(object.creatorQueue)
         : isSet(object.creator_queue)
         ? QsReference.fromJSON(object.creator_queue)
         : undefined,
       encryptedUserProfileKey: isSet(object.encryptedUserProfileKey)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfileKey))
+        ? bytesFromBase64(object.encryptedUserProfileKey)
         : isSet(object.encrypted_user_profile_key)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -1224,13 +1224,13 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.ratchetTree = object.ratchetTree ?? Buffer.alloc(0);
-    message.groupInfo = object.groupInfo ?? Buffer.alloc(0);
-    message.creatorClientInfo = object.creatorClientInfo ?? Buffer.alloc(0);
+    message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
+    message.groupInfo = object.groupInfo ?? new Uint8Array(0);
+    message.creatorClientInfo = object.creatorClientInfo ?? new Uint8Array(0);
     message.creatorQueue = (object.creatorQueue !== undefined && object.creatorQueue !== null)
       ? QsReference.fromPartial(object.creatorQueue)
       : undefined;
-    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? Buffer.alloc(0);
+    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1288,7 +1288,7 @@ export const CreateGroupResponse: MessageFns<CreateGroupResponse> = {
 };
 
 function createBaseGroupOperationRequest(): GroupOperationRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
@@ -1328,7 +1328,7 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -1347,10 +1347,10 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -1373,7 +1373,7 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1382,8 +1382,8 @@ function createBaseGroupOperationTbs(): GroupOperationTbs {
   return {
     header: undefined,
     groupId: undefined,
-    commit: Buffer.alloc(0),
-    groupInfo: Buffer.alloc(0),
+    commit: new Uint8Array(0),
+    groupInfo: new Uint8Array(0),
     addedClients: undefined,
   };
 }
@@ -1442,7 +1442,7 @@ export const GroupOperationTbs: MessageFns<GroupOperationTbs> = {
               break;
             }
 
-            message.commit = Buffer.from(reader.bytes());
+            message.commit = reader.bytes();
             continue;
           }
           case 4: {
@@ -1450,7 +1450,7 @@ export const GroupOperationTbs: MessageFns<GroupOperationTbs> = {
               break;
             }
 
-            message.groupInfo = Buffer.from(reader.bytes());
+            message.groupInfo = reader.bytes();
             continue;
           }
           case 5: {
@@ -1481,12 +1481,12 @@ export const GroupOperationTbs: MessageFns<GroupOperationTbs> = {
         : isSet(object.group_id)
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
-      commit: isSet(object.commit) ? Buffer.from(bytesFromBase64(object.commit)) : Buffer.alloc(0),
+      commit: isSet(object.commit) ? bytesFromBase64(object.commit) : new Uint8Array(0),
       groupInfo: isSet(object.groupInfo)
-        ? Buffer.from(bytesFromBase64(object.groupInfo))
+        ? bytesFromBase64(object.groupInfo)
         : isSet(object.group_info)
-        ? Buffer.from(bytesFromBase64(object.group_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_info)
+        : new Uint8Array(0),
       addedClients: isSet(object.addedClients)
         ? AddedClientsInfo.fromJSON(object.addedClients)
         : isSet(object.added_clients)
@@ -1526,8 +1526,8 @@ export const GroupOperationTbs: MessageFns<GroupOperationTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.commit = object.commit ?? Buffer.alloc(0);
-    message.groupInfo = object.groupInfo ?? Buffer.alloc(0);
+    message.commit = object.commit ?? new Uint8Array(0);
+    message.groupInfo = object.groupInfo ?? new Uint8Array(0);
     message.addedClients = (object.addedClients !== undefined && object.addedClients !== null)
       ? AddedClientsInfo.fromPartial(object.addedClients)
       : undefined;
@@ -1628,7 +1628,7 @@ export const GroupOperationResponse: MessageFns<GroupOperationResponse> = {
 };
 
 function createBaseJoinConnectionGroupRequest(): JoinConnectionGroupRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const JoinConnectionGroupRequest: MessageFns<JoinConnectionGroupRequest> = {
@@ -1668,7 +1668,7 @@ export const JoinConnectionGroupRequest: MessageFns<JoinConnectionGroupRequest> 
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -1687,10 +1687,10 @@ export const JoinConnectionGroupRequest: MessageFns<JoinConnectionGroupRequest> 
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -1713,7 +1713,7 @@ export const JoinConnectionGroupRequest: MessageFns<JoinConnectionGroupRequest> 
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1722,10 +1722,10 @@ function createBaseJoinConnectionGroupTbs(): JoinConnectionGroupTbs {
   return {
     header: undefined,
     groupId: undefined,
-    externalCommit: Buffer.alloc(0),
-    groupInfo: Buffer.alloc(0),
+    externalCommit: new Uint8Array(0),
+    groupInfo: new Uint8Array(0),
     joinerQueue: undefined,
-    encryptedUserProfileKey: Buffer.alloc(0),
+    encryptedUserProfileKey: new Uint8Array(0),
   };
 }
 
@@ -1786,7 +1786,7 @@ export const JoinConnectionGroupTbs: MessageFns<JoinConnectionGroupTbs> = {
               break;
             }
 
-            message.externalCommit = Buffer.from(reader.bytes());
+            message.externalCommit = reader.bytes();
             continue;
           }
           case 4: {
@@ -1794,7 +1794,7 @@ export const JoinConnectionGroupTbs: MessageFns<JoinConnectionGroupTbs> = {
               break;
             }
 
-            message.groupInfo = Buffer.from(reader.bytes());
+            message.groupInfo = reader.bytes();
             continue;
           }
           case 5: {
@@ -1810,7 +1810,7 @@ export const JoinConnectionGroupTbs: MessageFns<JoinConnectionGroupTbs> = {
               break;
             }
 
-            message.encryptedUserProfileKey = Buffer.from(reader.bytes());
+            message.encryptedUserProfileKey = reader.bytes();
             continue;
           }
         }
@@ -1834,25 +1834,25 @@ export const JoinConnectionGroupTbs: MessageFns<JoinConnectionGroupTbs> = {
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
       externalCommit: isSet(object.externalCommit)
-        ? Buffer.from(bytesFromBase64(object.externalCommit))
+        ? bytesFromBase64(object.externalCommit)
         : isSet(object.external_commit)
-        ? Buffer.from(bytesFromBase64(object.external_commit))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.external_commit)
+        : new Uint8Array(0),
       groupInfo: isSet(object.groupInfo)
-        ? Buffer.from(bytesFromBase64(object.groupInfo))
+        ? bytesFromBase64(object.groupInfo)
         : isSet(object.group_info)
-        ? Buffer.from(bytesFromBase64(object.group_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_info)
+        : new Uint8Array(0),
       joinerQueue: isSet(object.joinerQueue)
         ? QsReference.fromJSON(object.joinerQueue)
         : isSet(object.joiner_queue)
         ? QsReference.fromJSON(object.joiner_queue)
         : undefined,
       encryptedUserProfileKey: isSet(object.encryptedUserProfileKey)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfileKey))
+        ? bytesFromBase64(object.encryptedUserProfileKey)
         : isSet(object.encrypted_user_profile_key)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -1890,12 +1890,12 @@ export const JoinConnectionGroupTbs: MessageFns<JoinConnectionGroupTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.externalCommit = object.externalCommit ?? Buffer.alloc(0);
-    message.groupInfo = object.groupInfo ?? Buffer.alloc(0);
+    message.externalCommit = object.externalCommit ?? new Uint8Array(0);
+    message.groupInfo = object.groupInfo ?? new Uint8Array(0);
     message.joinerQueue = (object.joinerQueue !== undefined && object.joinerQueue !== null)
       ? QsReference.fromPartial(object.joinerQueue)
       : undefined;
-    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? Buffer.alloc(0);
+    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1993,7 +1993,7 @@ export const JoinConnectionGroupResponse: MessageFns<JoinConnectionGroupResponse
 };
 
 function createBaseResyncRequest(): ResyncRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const ResyncRequest: MessageFns<ResyncRequest> = {
@@ -2033,7 +2033,7 @@ export const ResyncRequest: MessageFns<ResyncRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -2052,10 +2052,10 @@ export const ResyncRequest: MessageFns<ResyncRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -2078,13 +2078,13 @@ export const ResyncRequest: MessageFns<ResyncRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseResyncTbs(): ResyncTbs {
-  return { header: undefined, groupId: undefined, externalCommit: Buffer.alloc(0), groupInfo: Buffer.alloc(0) };
+  return { header: undefined, groupId: undefined, externalCommit: new Uint8Array(0), groupInfo: new Uint8Array(0) };
 }
 
 export const ResyncTbs: MessageFns<ResyncTbs> = {
@@ -2138,7 +2138,7 @@ export const ResyncTbs: MessageFns<ResyncTbs> = {
               break;
             }
 
-            message.externalCommit = Buffer.from(reader.bytes());
+            message.externalCommit = reader.bytes();
             continue;
           }
           case 4: {
@@ -2146,7 +2146,7 @@ export const ResyncTbs: MessageFns<ResyncTbs> = {
               break;
             }
 
-            message.groupInfo = Buffer.from(reader.bytes());
+            message.groupInfo = reader.bytes();
             continue;
           }
         }
@@ -2170,15 +2170,15 @@ export const ResyncTbs: MessageFns<ResyncTbs> = {
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
       externalCommit: isSet(object.externalCommit)
-        ? Buffer.from(bytesFromBase64(object.externalCommit))
+        ? bytesFromBase64(object.externalCommit)
         : isSet(object.external_commit)
-        ? Buffer.from(bytesFromBase64(object.external_commit))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.external_commit)
+        : new Uint8Array(0),
       groupInfo: isSet(object.groupInfo)
-        ? Buffer.from(bytesFromBase64(object.groupInfo))
+        ? bytesFromBase64(object.groupInfo)
         : isSet(object.group_info)
-        ? Buffer.from(bytesFromBase64(object.group_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_info)
+        : new Uint8Array(0),
     };
   },
 
@@ -2210,8 +2210,8 @@ export const ResyncTbs: MessageFns<ResyncTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.externalCommit = object.externalCommit ?? Buffer.alloc(0);
-    message.groupInfo = object.groupInfo ?? Buffer.alloc(0);
+    message.externalCommit = object.externalCommit ?? new Uint8Array(0);
+    message.groupInfo = object.groupInfo ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2309,7 +2309,7 @@ export const ResyncResponse: MessageFns<ResyncResponse> = {
 };
 
 function createBaseSelfRemoveRequest(): SelfRemoveRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const SelfRemoveRequest: MessageFns<SelfRemoveRequest> = {
@@ -2349,7 +2349,7 @@ export const SelfRemoveRequest: MessageFns<SelfRemoveRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -2368,10 +2368,10 @@ export const SelfRemoveRequest: MessageFns<SelfRemoveRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -2394,7 +2394,7 @@ export const SelfRemoveRequest: MessageFns<SelfRemoveRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2451,7 +2451,7 @@ export const SelfRemoveTbs: MessageFns<SelfRemoveTbs> = {
               break;
             }
 
-            message.removeProposals.push(Buffer.from(reader.bytes()));
+            message.removeProposals.push(reader.bytes());
             continue;
           }
         }
@@ -2475,9 +2475,9 @@ export const SelfRemoveTbs: MessageFns<SelfRemoveTbs> = {
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
       removeProposals: globalThis.Array.isArray(object?.removeProposals)
-        ? object.removeProposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.removeProposals.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.remove_proposals)
-        ? object.remove_proposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.remove_proposals.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -2586,7 +2586,7 @@ export const SelfRemoveResponse: MessageFns<SelfRemoveResponse> = {
 };
 
 function createBaseSendMessageRequest(): SendMessageRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const SendMessageRequest: MessageFns<SendMessageRequest> = {
@@ -2626,7 +2626,7 @@ export const SendMessageRequest: MessageFns<SendMessageRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -2645,10 +2645,10 @@ export const SendMessageRequest: MessageFns<SendMessageRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -2671,13 +2671,13 @@ export const SendMessageRequest: MessageFns<SendMessageRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseSendMessageTbs(): SendMessageTbs {
-  return { header: undefined, groupId: undefined, message: Buffer.alloc(0), suppressNotifications: false };
+  return { header: undefined, groupId: undefined, message: new Uint8Array(0), suppressNotifications: false };
 }
 
 export const SendMessageTbs: MessageFns<SendMessageTbs> = {
@@ -2731,7 +2731,7 @@ export const SendMessageTbs: MessageFns<SendMessageTbs> = {
               break;
             }
 
-            message.message = Buffer.from(reader.bytes());
+            message.message = reader.bytes();
             continue;
           }
           case 4: {
@@ -2762,7 +2762,7 @@ export const SendMessageTbs: MessageFns<SendMessageTbs> = {
         : isSet(object.group_id)
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
-      message: isSet(object.message) ? Buffer.from(bytesFromBase64(object.message)) : Buffer.alloc(0),
+      message: isSet(object.message) ? bytesFromBase64(object.message) : new Uint8Array(0),
       suppressNotifications: isSet(object.suppressNotifications)
         ? globalThis.Boolean(object.suppressNotifications)
         : isSet(object.suppress_notifications)
@@ -2799,7 +2799,7 @@ export const SendMessageTbs: MessageFns<SendMessageTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.message = object.message ?? Buffer.alloc(0);
+    message.message = object.message ?? new Uint8Array(0);
     message.suppressNotifications = object.suppressNotifications ?? false;
     return message;
   },
@@ -2879,7 +2879,7 @@ export const SendMessageResponse: MessageFns<SendMessageResponse> = {
 };
 
 function createBaseDeleteGroupRequest(): DeleteGroupRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const DeleteGroupRequest: MessageFns<DeleteGroupRequest> = {
@@ -2919,7 +2919,7 @@ export const DeleteGroupRequest: MessageFns<DeleteGroupRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -2938,10 +2938,10 @@ export const DeleteGroupRequest: MessageFns<DeleteGroupRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -2964,13 +2964,13 @@ export const DeleteGroupRequest: MessageFns<DeleteGroupRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseDeleteGroupTbs(): DeleteGroupTbs {
-  return { header: undefined, groupId: undefined, commit: Buffer.alloc(0) };
+  return { header: undefined, groupId: undefined, commit: new Uint8Array(0) };
 }
 
 export const DeleteGroupTbs: MessageFns<DeleteGroupTbs> = {
@@ -3021,7 +3021,7 @@ export const DeleteGroupTbs: MessageFns<DeleteGroupTbs> = {
               break;
             }
 
-            message.commit = Buffer.from(reader.bytes());
+            message.commit = reader.bytes();
             continue;
           }
         }
@@ -3044,7 +3044,7 @@ export const DeleteGroupTbs: MessageFns<DeleteGroupTbs> = {
         : isSet(object.group_id)
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
-      commit: isSet(object.commit) ? Buffer.from(bytesFromBase64(object.commit)) : Buffer.alloc(0),
+      commit: isSet(object.commit) ? bytesFromBase64(object.commit) : new Uint8Array(0),
     };
   },
 
@@ -3073,7 +3073,7 @@ export const DeleteGroupTbs: MessageFns<DeleteGroupTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.commit = object.commit ?? Buffer.alloc(0);
+    message.commit = object.commit ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3152,7 +3152,7 @@ export const DeleteGroupResponse: MessageFns<DeleteGroupResponse> = {
 };
 
 function createBaseWelcomeInfoRequest(): WelcomeInfoRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const WelcomeInfoRequest: MessageFns<WelcomeInfoRequest> = {
@@ -3192,7 +3192,7 @@ export const WelcomeInfoRequest: MessageFns<WelcomeInfoRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -3211,10 +3211,10 @@ export const WelcomeInfoRequest: MessageFns<WelcomeInfoRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -3237,7 +3237,7 @@ export const WelcomeInfoRequest: MessageFns<WelcomeInfoRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3355,7 +3355,7 @@ export const WelcomeInfoTbs: MessageFns<WelcomeInfoTbs> = {
 };
 
 function createBaseWelcomeInfoResponse(): WelcomeInfoResponse {
-  return { ratchetTree: Buffer.alloc(0), members: [] };
+  return { ratchetTree: new Uint8Array(0), members: [] };
 }
 
 export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
@@ -3387,7 +3387,7 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
               break;
             }
 
-            message.ratchetTree = Buffer.from(reader.bytes());
+            message.ratchetTree = reader.bytes();
             continue;
           }
           case 2: {
@@ -3413,10 +3413,10 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
   fromJSON(object: any): WelcomeInfoResponse {
     return {
       ratchetTree: isSet(object.ratchetTree)
-        ? Buffer.from(bytesFromBase64(object.ratchetTree))
+        ? bytesFromBase64(object.ratchetTree)
         : isSet(object.ratchet_tree)
-        ? Buffer.from(bytesFromBase64(object.ratchet_tree))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.ratchet_tree)
+        : new Uint8Array(0),
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => MemberInfo.fromJSON(e)) : [],
     };
   },
@@ -3437,14 +3437,14 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<WelcomeInfoResponse>, I>>(object: I): WelcomeInfoResponse {
     const message = createBaseWelcomeInfoResponse();
-    message.ratchetTree = object.ratchetTree ?? Buffer.alloc(0);
+    message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
     message.members = object.members?.map((e) => MemberInfo.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseExternalCommitInfoRequest(): ExternalCommitInfoRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const ExternalCommitInfoRequest: MessageFns<ExternalCommitInfoRequest> = {
@@ -3484,7 +3484,7 @@ export const ExternalCommitInfoRequest: MessageFns<ExternalCommitInfoRequest> = 
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -3503,10 +3503,10 @@ export const ExternalCommitInfoRequest: MessageFns<ExternalCommitInfoRequest> = 
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -3529,7 +3529,7 @@ export const ExternalCommitInfoRequest: MessageFns<ExternalCommitInfoRequest> = 
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3628,7 +3628,7 @@ export const ExternalCommitInfoTbs: MessageFns<ExternalCommitInfoTbs> = {
 };
 
 function createBaseExternalCommitInfoResponse(): ExternalCommitInfoResponse {
-  return { groupInfo: Buffer.alloc(0), ratchetTree: Buffer.alloc(0), members: [], pendingProposals: [] };
+  return { groupInfo: new Uint8Array(0), ratchetTree: new Uint8Array(0), members: [], pendingProposals: [] };
 }
 
 export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> = {
@@ -3666,7 +3666,7 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
               break;
             }
 
-            message.groupInfo = Buffer.from(reader.bytes());
+            message.groupInfo = reader.bytes();
             continue;
           }
           case 2: {
@@ -3674,7 +3674,7 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
               break;
             }
 
-            message.ratchetTree = Buffer.from(reader.bytes());
+            message.ratchetTree = reader.bytes();
             continue;
           }
           case 3: {
@@ -3690,7 +3690,7 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
               break;
             }
 
-            message.pendingProposals.push(Buffer.from(reader.bytes()));
+            message.pendingProposals.push(reader.bytes());
             continue;
           }
         }
@@ -3708,20 +3708,20 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
   fromJSON(object: any): ExternalCommitInfoResponse {
     return {
       groupInfo: isSet(object.groupInfo)
-        ? Buffer.from(bytesFromBase64(object.groupInfo))
+        ? bytesFromBase64(object.groupInfo)
         : isSet(object.group_info)
-        ? Buffer.from(bytesFromBase64(object.group_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_info)
+        : new Uint8Array(0),
       ratchetTree: isSet(object.ratchetTree)
-        ? Buffer.from(bytesFromBase64(object.ratchetTree))
+        ? bytesFromBase64(object.ratchetTree)
         : isSet(object.ratchet_tree)
-        ? Buffer.from(bytesFromBase64(object.ratchet_tree))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.ratchet_tree)
+        : new Uint8Array(0),
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => MemberInfo.fromJSON(e)) : [],
       pendingProposals: globalThis.Array.isArray(object?.pendingProposals)
-        ? object.pendingProposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.pendingProposals.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.pending_proposals)
-        ? object.pending_proposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.pending_proposals.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -3748,8 +3748,8 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
   },
   fromPartial<I extends Exact<DeepPartial<ExternalCommitInfoResponse>, I>>(object: I): ExternalCommitInfoResponse {
     const message = createBaseExternalCommitInfoResponse();
-    message.groupInfo = object.groupInfo ?? Buffer.alloc(0);
-    message.ratchetTree = object.ratchetTree ?? Buffer.alloc(0);
+    message.groupInfo = object.groupInfo ?? new Uint8Array(0);
+    message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
     message.members = object.members?.map((e) => MemberInfo.fromPartial(e)) || [];
     message.pendingProposals = object.pendingProposals?.map((e) => e) || [];
     return message;
@@ -3757,7 +3757,7 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
 };
 
 function createBaseConnectionGroupInfoRequest(): ConnectionGroupInfoRequest {
-  return { groupId: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { groupId: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const ConnectionGroupInfoRequest: MessageFns<ConnectionGroupInfoRequest> = {
@@ -3797,7 +3797,7 @@ export const ConnectionGroupInfoRequest: MessageFns<ConnectionGroupInfoRequest> 
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -3820,10 +3820,10 @@ export const ConnectionGroupInfoRequest: MessageFns<ConnectionGroupInfoRequest> 
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -3846,13 +3846,13 @@ export const ConnectionGroupInfoRequest: MessageFns<ConnectionGroupInfoRequest> 
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseConnectionGroupInfoResponse(): ConnectionGroupInfoResponse {
-  return { groupInfo: Buffer.alloc(0), ratchetTree: Buffer.alloc(0), members: [], pendingProposals: [] };
+  return { groupInfo: new Uint8Array(0), ratchetTree: new Uint8Array(0), members: [], pendingProposals: [] };
 }
 
 export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse> = {
@@ -3890,7 +3890,7 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
               break;
             }
 
-            message.groupInfo = Buffer.from(reader.bytes());
+            message.groupInfo = reader.bytes();
             continue;
           }
           case 2: {
@@ -3898,7 +3898,7 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
               break;
             }
 
-            message.ratchetTree = Buffer.from(reader.bytes());
+            message.ratchetTree = reader.bytes();
             continue;
           }
           case 3: {
@@ -3914,7 +3914,7 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
               break;
             }
 
-            message.pendingProposals.push(Buffer.from(reader.bytes()));
+            message.pendingProposals.push(reader.bytes());
             continue;
           }
         }
@@ -3932,20 +3932,20 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
   fromJSON(object: any): ConnectionGroupInfoResponse {
     return {
       groupInfo: isSet(object.groupInfo)
-        ? Buffer.from(bytesFromBase64(object.groupInfo))
+        ? bytesFromBase64(object.groupInfo)
         : isSet(object.group_info)
-        ? Buffer.from(bytesFromBase64(object.group_info))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_info)
+        : new Uint8Array(0),
       ratchetTree: isSet(object.ratchetTree)
-        ? Buffer.from(bytesFromBase64(object.ratchetTree))
+        ? bytesFromBase64(object.ratchetTree)
         : isSet(object.ratchet_tree)
-        ? Buffer.from(bytesFromBase64(object.ratchet_tree))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.ratchet_tree)
+        : new Uint8Array(0),
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => MemberInfo.fromJSON(e)) : [],
       pendingProposals: globalThis.Array.isArray(object?.pendingProposals)
-        ? object.pendingProposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.pendingProposals.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.pending_proposals)
-        ? object.pending_proposals.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.pending_proposals.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -3972,8 +3972,8 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
   },
   fromPartial<I extends Exact<DeepPartial<ConnectionGroupInfoResponse>, I>>(object: I): ConnectionGroupInfoResponse {
     const message = createBaseConnectionGroupInfoResponse();
-    message.groupInfo = object.groupInfo ?? Buffer.alloc(0);
-    message.ratchetTree = object.ratchetTree ?? Buffer.alloc(0);
+    message.groupInfo = object.groupInfo ?? new Uint8Array(0);
+    message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
     message.members = object.members?.map((e) => MemberInfo.fromPartial(e)) || [];
     message.pendingProposals = object.pendingProposals?.map((e) => e) || [];
     return message;
@@ -3981,7 +3981,7 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
 };
 
 function createBaseUpdateQueueInfoRequest(): UpdateQueueInfoRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const UpdateQueueInfoRequest: MessageFns<UpdateQueueInfoRequest> = {
@@ -4021,7 +4021,7 @@ export const UpdateQueueInfoRequest: MessageFns<UpdateQueueInfoRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -4040,10 +4040,10 @@ export const UpdateQueueInfoRequest: MessageFns<UpdateQueueInfoRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -4066,7 +4066,7 @@ export const UpdateQueueInfoRequest: MessageFns<UpdateQueueInfoRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -4235,7 +4235,7 @@ export const UpdateQueueInfoResponse: MessageFns<UpdateQueueInfoResponse> = {
 };
 
 function createBaseUpdateProfileKeyRequest(): UpdateProfileKeyRequest {
-  return { signed: undefined, groupStateEarKey: Buffer.alloc(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
 }
 
 export const UpdateProfileKeyRequest: MessageFns<UpdateProfileKeyRequest> = {
@@ -4275,7 +4275,7 @@ export const UpdateProfileKeyRequest: MessageFns<UpdateProfileKeyRequest> = {
               break;
             }
 
-            message.groupStateEarKey = Buffer.from(reader.bytes());
+            message.groupStateEarKey = reader.bytes();
             continue;
           }
         }
@@ -4294,10 +4294,10 @@ export const UpdateProfileKeyRequest: MessageFns<UpdateProfileKeyRequest> = {
     return {
       signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined,
       groupStateEarKey: isSet(object.groupStateEarKey)
-        ? Buffer.from(bytesFromBase64(object.groupStateEarKey))
+        ? bytesFromBase64(object.groupStateEarKey)
         : isSet(object.group_state_ear_key)
-        ? Buffer.from(bytesFromBase64(object.group_state_ear_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.group_state_ear_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -4320,13 +4320,13 @@ export const UpdateProfileKeyRequest: MessageFns<UpdateProfileKeyRequest> = {
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
       : undefined;
-    message.groupStateEarKey = object.groupStateEarKey ?? Buffer.alloc(0);
+    message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseUpdateProfileKeyTbs(): UpdateProfileKeyTbs {
-  return { header: undefined, groupId: undefined, encryptedUserProfileKey: Buffer.alloc(0) };
+  return { header: undefined, groupId: undefined, encryptedUserProfileKey: new Uint8Array(0) };
 }
 
 export const UpdateProfileKeyTbs: MessageFns<UpdateProfileKeyTbs> = {
@@ -4377,7 +4377,7 @@ export const UpdateProfileKeyTbs: MessageFns<UpdateProfileKeyTbs> = {
               break;
             }
 
-            message.encryptedUserProfileKey = Buffer.from(reader.bytes());
+            message.encryptedUserProfileKey = reader.bytes();
             continue;
           }
         }
@@ -4401,10 +4401,10 @@ export const UpdateProfileKeyTbs: MessageFns<UpdateProfileKeyTbs> = {
         ? QualifiedGroupId.fromJSON(object.group_id)
         : undefined,
       encryptedUserProfileKey: isSet(object.encryptedUserProfileKey)
-        ? Buffer.from(bytesFromBase64(object.encryptedUserProfileKey))
+        ? bytesFromBase64(object.encryptedUserProfileKey)
         : isSet(object.encrypted_user_profile_key)
-        ? Buffer.from(bytesFromBase64(object.encrypted_user_profile_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.encrypted_user_profile_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -4433,7 +4433,7 @@ export const UpdateProfileKeyTbs: MessageFns<UpdateProfileKeyTbs> = {
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
-    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? Buffer.alloc(0);
+    message.encryptedUserProfileKey = object.encryptedUserProfileKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -5306,11 +5306,28 @@ export const DeliveryServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

@@ -48,7 +48,7 @@ export const protobufFileName = "phoenix/events/v1/events.proto";
  */
 export interface FanOut {
   /** 16 bytes: the DS outbox id, unique per fan-out; also the bus dedupe id. */
-  fanOutId: Buffer;
+  fanOutId: Uint8Array;
   /** The group the message belongs to (blocklists, queue-deleted reports). */
   groupId:
     | QualifiedGroupId
@@ -59,7 +59,7 @@ export interface FanOut {
    * The protobuf encoding of a phoenix.common.v1.QueuePayload (MLS message or Welcome bundle
    * with the DS timestamp). The QS encrypts these bytes verbatim; it never decodes them.
    */
-  payload: Buffer;
+  payload: Uint8Array;
   /** No push notification for these messages (e.g. read receipts). */
   suppressNotifications: boolean;
 }
@@ -74,7 +74,7 @@ export interface QueueDeleted {
    * 16 bytes, deterministic for (fan_out_id, recipient) so a redelivered FanOut produces the
    * same report; the bus dedupe id.
    */
-  eventId: Buffer;
+  eventId: Uint8Array;
   /** The group whose fan-out failed; its domain decides local or federated routing. */
   groupId:
     | QualifiedGroupId
@@ -97,7 +97,7 @@ export interface FederationEnvelope {
    * the source event id is the FanOut's fan_out_id or the QueueDeleted's event_id — so a
    * redelivered source event yields the same envelope; dedupe id on both sides.
    */
-  envelopeId: Buffer;
+  envelopeId: Uint8Array;
   /** The sending homeserver. */
   sourceDomain: string;
   /** The receiving homeserver. */
@@ -121,10 +121,10 @@ export interface QueueActivity {
 
 function createBaseFanOut(): FanOut {
   return {
-    fanOutId: Buffer.alloc(0),
+    fanOutId: new Uint8Array(0),
     groupId: undefined,
     recipients: [],
-    payload: Buffer.alloc(0),
+    payload: new Uint8Array(0),
     suppressNotifications: false,
   };
 }
@@ -167,7 +167,7 @@ export const FanOut: MessageFns<FanOut> = {
               break;
             }
 
-            message.fanOutId = Buffer.from(reader.bytes());
+            message.fanOutId = reader.bytes();
             continue;
           }
           case 2: {
@@ -191,7 +191,7 @@ export const FanOut: MessageFns<FanOut> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = reader.bytes();
             continue;
           }
           case 5: {
@@ -217,10 +217,10 @@ export const FanOut: MessageFns<FanOut> = {
   fromJSON(object: any): FanOut {
     return {
       fanOutId: isSet(object.fanOutId)
-        ? Buffer.from(bytesFromBase64(object.fanOutId))
+        ? bytesFromBase64(object.fanOutId)
         : isSet(object.fan_out_id)
-        ? Buffer.from(bytesFromBase64(object.fan_out_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.fan_out_id)
+        : new Uint8Array(0),
       groupId: isSet(object.groupId)
         ? QualifiedGroupId.fromJSON(object.groupId)
         : isSet(object.group_id)
@@ -229,7 +229,7 @@ export const FanOut: MessageFns<FanOut> = {
       recipients: globalThis.Array.isArray(object?.recipients)
         ? object.recipients.map((e: any) => QsReference.fromJSON(e))
         : [],
-      payload: isSet(object.payload) ? Buffer.from(bytesFromBase64(object.payload)) : Buffer.alloc(0),
+      payload: isSet(object.payload) ? bytesFromBase64(object.payload) : new Uint8Array(0),
       suppressNotifications: isSet(object.suppressNotifications)
         ? globalThis.Boolean(object.suppressNotifications)
         : isSet(object.suppress_notifications)
@@ -263,19 +263,19 @@ export const FanOut: MessageFns<FanOut> = {
   },
   fromPartial<I extends Exact<DeepPartial<FanOut>, I>>(object: I): FanOut {
     const message = createBaseFanOut();
-    message.fanOutId = object.fanOutId ?? Buffer.alloc(0);
+    message.fanOutId = object.fanOutId ?? new Uint8Array(0);
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
     message.recipients = object.recipients?.map((e) => QsReference.fromPartial(e)) || [];
-    message.payload = object.payload ?? Buffer.alloc(0);
+    message.payload = object.payload ?? new Uint8Array(0);
     message.suppressNotifications = object.suppressNotifications ?? false;
     return message;
   },
 };
 
 function createBaseQueueDeleted(): QueueDeleted {
-  return { eventId: Buffer.alloc(0), groupId: undefined, recipient: undefined, reportedAt: undefined };
+  return { eventId: new Uint8Array(0), groupId: undefined, recipient: undefined, reportedAt: undefined };
 }
 
 export const QueueDeleted: MessageFns<QueueDeleted> = {
@@ -313,7 +313,7 @@ export const QueueDeleted: MessageFns<QueueDeleted> = {
               break;
             }
 
-            message.eventId = Buffer.from(reader.bytes());
+            message.eventId = reader.bytes();
             continue;
           }
           case 2: {
@@ -355,10 +355,10 @@ export const QueueDeleted: MessageFns<QueueDeleted> = {
   fromJSON(object: any): QueueDeleted {
     return {
       eventId: isSet(object.eventId)
-        ? Buffer.from(bytesFromBase64(object.eventId))
+        ? bytesFromBase64(object.eventId)
         : isSet(object.event_id)
-        ? Buffer.from(bytesFromBase64(object.event_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.event_id)
+        : new Uint8Array(0),
       groupId: isSet(object.groupId)
         ? QualifiedGroupId.fromJSON(object.groupId)
         : isSet(object.group_id)
@@ -395,7 +395,7 @@ export const QueueDeleted: MessageFns<QueueDeleted> = {
   },
   fromPartial<I extends Exact<DeepPartial<QueueDeleted>, I>>(object: I): QueueDeleted {
     const message = createBaseQueueDeleted();
-    message.eventId = object.eventId ?? Buffer.alloc(0);
+    message.eventId = object.eventId ?? new Uint8Array(0);
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
       : undefined;
@@ -408,7 +408,7 @@ export const QueueDeleted: MessageFns<QueueDeleted> = {
 };
 
 function createBaseFederationEnvelope(): FederationEnvelope {
-  return { envelopeId: Buffer.alloc(0), sourceDomain: "", destinationDomain: "", content: undefined };
+  return { envelopeId: new Uint8Array(0), sourceDomain: "", destinationDomain: "", content: undefined };
 }
 
 export const FederationEnvelope: MessageFns<FederationEnvelope> = {
@@ -451,7 +451,7 @@ export const FederationEnvelope: MessageFns<FederationEnvelope> = {
               break;
             }
 
-            message.envelopeId = Buffer.from(reader.bytes());
+            message.envelopeId = reader.bytes();
             continue;
           }
           case 2: {
@@ -501,10 +501,10 @@ export const FederationEnvelope: MessageFns<FederationEnvelope> = {
   fromJSON(object: any): FederationEnvelope {
     return {
       envelopeId: isSet(object.envelopeId)
-        ? Buffer.from(bytesFromBase64(object.envelopeId))
+        ? bytesFromBase64(object.envelopeId)
         : isSet(object.envelope_id)
-        ? Buffer.from(bytesFromBase64(object.envelope_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.envelope_id)
+        : new Uint8Array(0),
       sourceDomain: isSet(object.sourceDomain)
         ? globalThis.String(object.sourceDomain)
         : isSet(object.source_domain)
@@ -551,7 +551,7 @@ export const FederationEnvelope: MessageFns<FederationEnvelope> = {
   },
   fromPartial<I extends Exact<DeepPartial<FederationEnvelope>, I>>(object: I): FederationEnvelope {
     const message = createBaseFederationEnvelope();
-    message.envelopeId = object.envelopeId ?? Buffer.alloc(0);
+    message.envelopeId = object.envelopeId ?? new Uint8Array(0);
     message.sourceDomain = object.sourceDomain ?? "";
     message.destinationDomain = object.destinationDomain ?? "";
     switch (object.content?.$case) {
@@ -651,11 +651,28 @@ export const QueueActivity: MessageFns<QueueActivity> = {
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

@@ -49,9 +49,9 @@ export const protobufFileName = "phoenix/federation/v1/federation.proto";
 /** One federation verifying key of a domain. */
 export interface DomainKey {
   /** Key id (libs/crypto fingerprint of the public key). */
-  keyId: Buffer;
+  keyId: Uint8Array;
   /** Ed25519 public key (32 bytes). */
-  publicKey: Buffer;
+  publicKey: Uint8Array;
   /** Start of validity. */
   notBefore:
     | Date
@@ -119,12 +119,12 @@ export interface ForwardTbs {
   /** The full gRPC method path, e.g. "/phoenix.delivery.v1.DeliveryService/SendMessage". */
   method: string;
   /** The client's request message, protobuf-encoded, exactly as the client sent it. */
-  request: Buffer;
+  request: Uint8Array;
 }
 
 export interface ForwardResponse {
   /** The target RPC's response message, protobuf-encoded. */
-  response: Buffer;
+  response: Uint8Array;
 }
 
 export interface ProxyRequest {
@@ -133,16 +133,16 @@ export interface ProxyRequest {
   /** The full gRPC method path, e.g. "/phoenix.auth.v1.AuthService/GetConnectionPackages". */
   method: string;
   /** The client's request message, protobuf-encoded, exactly as the client sent it. */
-  request: Buffer;
+  request: Uint8Array;
 }
 
 export interface ProxyResponse {
   /** The target RPC's response message, protobuf-encoded. */
-  response: Buffer;
+  response: Uint8Array;
 }
 
 function createBaseDomainKey(): DomainKey {
-  return { keyId: Buffer.alloc(0), publicKey: Buffer.alloc(0), notBefore: undefined, notAfter: undefined };
+  return { keyId: new Uint8Array(0), publicKey: new Uint8Array(0), notBefore: undefined, notAfter: undefined };
 }
 
 export const DomainKey: MessageFns<DomainKey> = {
@@ -180,7 +180,7 @@ export const DomainKey: MessageFns<DomainKey> = {
               break;
             }
 
-            message.keyId = Buffer.from(reader.bytes());
+            message.keyId = reader.bytes();
             continue;
           }
           case 2: {
@@ -188,7 +188,7 @@ export const DomainKey: MessageFns<DomainKey> = {
               break;
             }
 
-            message.publicKey = Buffer.from(reader.bytes());
+            message.publicKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -222,15 +222,15 @@ export const DomainKey: MessageFns<DomainKey> = {
   fromJSON(object: any): DomainKey {
     return {
       keyId: isSet(object.keyId)
-        ? Buffer.from(bytesFromBase64(object.keyId))
+        ? bytesFromBase64(object.keyId)
         : isSet(object.key_id)
-        ? Buffer.from(bytesFromBase64(object.key_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.key_id)
+        : new Uint8Array(0),
       publicKey: isSet(object.publicKey)
-        ? Buffer.from(bytesFromBase64(object.publicKey))
+        ? bytesFromBase64(object.publicKey)
         : isSet(object.public_key)
-        ? Buffer.from(bytesFromBase64(object.public_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.public_key)
+        : new Uint8Array(0),
       notBefore: isSet(object.notBefore)
         ? fromJsonTimestamp(object.notBefore)
         : isSet(object.not_before)
@@ -266,8 +266,8 @@ export const DomainKey: MessageFns<DomainKey> = {
   },
   fromPartial<I extends Exact<DeepPartial<DomainKey>, I>>(object: I): DomainKey {
     const message = createBaseDomainKey();
-    message.keyId = object.keyId ?? Buffer.alloc(0);
-    message.publicKey = object.publicKey ?? Buffer.alloc(0);
+    message.keyId = object.keyId ?? new Uint8Array(0);
+    message.publicKey = object.publicKey ?? new Uint8Array(0);
     message.notBefore = object.notBefore ?? undefined;
     message.notAfter = object.notAfter ?? undefined;
     return message;
@@ -901,7 +901,7 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
 };
 
 function createBaseForwardTbs(): ForwardTbs {
-  return { header: undefined, destinationDomain: "", method: "", request: Buffer.alloc(0) };
+  return { header: undefined, destinationDomain: "", method: "", request: new Uint8Array(0) };
 }
 
 export const ForwardTbs: MessageFns<ForwardTbs> = {
@@ -963,7 +963,7 @@ export const ForwardTbs: MessageFns<ForwardTbs> = {
               break;
             }
 
-            message.request = Buffer.from(reader.bytes());
+            message.request = reader.bytes();
             continue;
           }
         }
@@ -987,7 +987,7 @@ export const ForwardTbs: MessageFns<ForwardTbs> = {
         ? globalThis.String(object.destination_domain)
         : "",
       method: isSet(object.method) ? globalThis.String(object.method) : "",
-      request: isSet(object.request) ? Buffer.from(bytesFromBase64(object.request)) : Buffer.alloc(0),
+      request: isSet(object.request) ? bytesFromBase64(object.request) : new Uint8Array(0),
     };
   },
 
@@ -1018,13 +1018,13 @@ export const ForwardTbs: MessageFns<ForwardTbs> = {
       : undefined;
     message.destinationDomain = object.destinationDomain ?? "";
     message.method = object.method ?? "";
-    message.request = object.request ?? Buffer.alloc(0);
+    message.request = object.request ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseForwardResponse(): ForwardResponse {
-  return { response: Buffer.alloc(0) };
+  return { response: new Uint8Array(0) };
 }
 
 export const ForwardResponse: MessageFns<ForwardResponse> = {
@@ -1053,7 +1053,7 @@ export const ForwardResponse: MessageFns<ForwardResponse> = {
               break;
             }
 
-            message.response = Buffer.from(reader.bytes());
+            message.response = reader.bytes();
             continue;
           }
         }
@@ -1069,7 +1069,7 @@ export const ForwardResponse: MessageFns<ForwardResponse> = {
   },
 
   fromJSON(object: any): ForwardResponse {
-    return { response: isSet(object.response) ? Buffer.from(bytesFromBase64(object.response)) : Buffer.alloc(0) };
+    return { response: isSet(object.response) ? bytesFromBase64(object.response) : new Uint8Array(0) };
   },
 
   toJSON(message: ForwardResponse): unknown {
@@ -1085,13 +1085,13 @@ export const ForwardResponse: MessageFns<ForwardResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<ForwardResponse>, I>>(object: I): ForwardResponse {
     const message = createBaseForwardResponse();
-    message.response = object.response ?? Buffer.alloc(0);
+    message.response = object.response ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseProxyRequest(): ProxyRequest {
-  return { destinationDomain: "", method: "", request: Buffer.alloc(0) };
+  return { destinationDomain: "", method: "", request: new Uint8Array(0) };
 }
 
 export const ProxyRequest: MessageFns<ProxyRequest> = {
@@ -1142,7 +1142,7 @@ export const ProxyRequest: MessageFns<ProxyRequest> = {
               break;
             }
 
-            message.request = Buffer.from(reader.bytes());
+            message.request = reader.bytes();
             continue;
           }
         }
@@ -1165,7 +1165,7 @@ export const ProxyRequest: MessageFns<ProxyRequest> = {
         ? globalThis.String(object.destination_domain)
         : "",
       method: isSet(object.method) ? globalThis.String(object.method) : "",
-      request: isSet(object.request) ? Buffer.from(bytesFromBase64(object.request)) : Buffer.alloc(0),
+      request: isSet(object.request) ? bytesFromBase64(object.request) : new Uint8Array(0),
     };
   },
 
@@ -1190,13 +1190,13 @@ export const ProxyRequest: MessageFns<ProxyRequest> = {
     const message = createBaseProxyRequest();
     message.destinationDomain = object.destinationDomain ?? "";
     message.method = object.method ?? "";
-    message.request = object.request ?? Buffer.alloc(0);
+    message.request = object.request ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseProxyResponse(): ProxyResponse {
-  return { response: Buffer.alloc(0) };
+  return { response: new Uint8Array(0) };
 }
 
 export const ProxyResponse: MessageFns<ProxyResponse> = {
@@ -1225,7 +1225,7 @@ export const ProxyResponse: MessageFns<ProxyResponse> = {
               break;
             }
 
-            message.response = Buffer.from(reader.bytes());
+            message.response = reader.bytes();
             continue;
           }
         }
@@ -1241,7 +1241,7 @@ export const ProxyResponse: MessageFns<ProxyResponse> = {
   },
 
   fromJSON(object: any): ProxyResponse {
-    return { response: isSet(object.response) ? Buffer.from(bytesFromBase64(object.response)) : Buffer.alloc(0) };
+    return { response: isSet(object.response) ? bytesFromBase64(object.response) : new Uint8Array(0) };
   },
 
   toJSON(message: ProxyResponse): unknown {
@@ -1257,7 +1257,7 @@ export const ProxyResponse: MessageFns<ProxyResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<ProxyResponse>, I>>(object: I): ProxyResponse {
     const message = createBaseProxyResponse();
-    message.response = object.response ?? Buffer.alloc(0);
+    message.response = object.response ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1622,11 +1622,28 @@ export const FederationProxyServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

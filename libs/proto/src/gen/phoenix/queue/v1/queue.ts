@@ -116,11 +116,11 @@ export interface PushToken {
 /** One QS client record as its owner sees it. */
 export interface ClientRecord {
   /** The record's pseudonymous id (16 bytes). */
-  qsClientId: Buffer;
+  qsClientId: Uint8Array;
   /** Ed25519 public key (32 bytes) that signs the record's requests. */
-  clientRecordAuthKey: Buffer;
+  clientRecordAuthKey: Uint8Array;
   /** HPKE public key (X25519, 32 bytes) of the queue. */
-  queueEncryptionKey: Buffer;
+  queueEncryptionKey: Uint8Array;
   /** Whether a push token is set. */
   hasPushToken: boolean;
   /** Last request or fetch by the client (month precision). */
@@ -130,9 +130,9 @@ export interface ClientRecord {
 /** A QS queue-config encryption key. */
 export interface QueueConfigEncryptionKey {
   /** Key id that sealed queue configs name (libs/crypto decides its derivation). */
-  keyId: Buffer;
+  keyId: Uint8Array;
   /** HPKE public key (X25519, 32 bytes). */
-  publicKey: Buffer;
+  publicKey: Uint8Array;
   /** Configs sealed to this key stop being accepted after this time. */
   notAfter:
     | Date
@@ -144,9 +144,9 @@ export interface QueueConfigEncryptionKey {
 /** A verifying key of the QS signing key. */
 export interface QsVerifyingKey {
   /** Key id. */
-  keyId: Buffer;
+  keyId: Uint8Array;
   /** Ed25519 public key (32 bytes). */
-  publicKey: Buffer;
+  publicKey: Uint8Array;
   /** Start of validity. */
   notBefore:
     | Date
@@ -182,22 +182,22 @@ export interface CreateUserTbs {
     | RequestHeader
     | undefined;
   /** Ed25519 public key (32 bytes) for user record requests. */
-  userRecordAuthKey: Buffer;
+  userRecordAuthKey: Uint8Array;
   /** libs/crypto FriendshipToken (32 bytes). */
-  friendshipToken: Buffer;
+  friendshipToken: Uint8Array;
   /** Ed25519 public key (32 bytes) for the first client record's requests. */
-  clientRecordAuthKey: Buffer;
+  clientRecordAuthKey: Uint8Array;
   /** HPKE public key (X25519, 32 bytes) of the first client's queue. */
-  queueEncryptionKey: Buffer;
+  queueEncryptionKey: Uint8Array;
   /** Optional libs/crypto SealedPushToken (a sealed PushToken). Limit: 4 KiB. */
-  sealedPushToken: Buffer;
+  sealedPushToken: Uint8Array;
 }
 
 export interface CreateUserResponse {
   /** The new user record's id (16 bytes). */
-  qsUserId: Buffer;
+  qsUserId: Uint8Array;
   /** The first client record's id (16 bytes). */
-  qsClientId: Buffer;
+  qsClientId: Uint8Array;
 }
 
 export interface UpdateUserRequest {
@@ -211,9 +211,9 @@ export interface UpdateUserTbs {
     | RequestHeader
     | undefined;
   /** New (or unchanged) Ed25519 public key (32 bytes) for user record requests. */
-  userRecordAuthKey: Buffer;
+  userRecordAuthKey: Uint8Array;
   /** New (or unchanged) libs/crypto FriendshipToken (32 bytes). */
-  friendshipToken: Buffer;
+  friendshipToken: Uint8Array;
 }
 
 export interface UpdateUserResponse {
@@ -231,9 +231,9 @@ export interface GetUserTbs {
 
 export interface GetUserResponse {
   /** Ed25519 public key (32 bytes). */
-  userRecordAuthKey: Buffer;
+  userRecordAuthKey: Uint8Array;
   /** libs/crypto FriendshipToken (32 bytes). */
-  friendshipToken: Buffer;
+  friendshipToken: Uint8Array;
   /** All client records of the user. */
   clients: ClientRecord[];
 }
@@ -262,16 +262,16 @@ export interface CreateClientTbs {
     | RequestHeader
     | undefined;
   /** Ed25519 public key (32 bytes) for the new client record's requests. */
-  clientRecordAuthKey: Buffer;
+  clientRecordAuthKey: Uint8Array;
   /** HPKE public key (X25519, 32 bytes) of the new client's queue. */
-  queueEncryptionKey: Buffer;
+  queueEncryptionKey: Uint8Array;
   /** Optional libs/crypto SealedPushToken. Limit: 4 KiB. */
-  sealedPushToken: Buffer;
+  sealedPushToken: Uint8Array;
 }
 
 export interface CreateClientResponse {
   /** The new client record's id (16 bytes). */
-  qsClientId: Buffer;
+  qsClientId: Uint8Array;
 }
 
 export interface UpdateClientRequest {
@@ -285,9 +285,9 @@ export interface UpdateClientTbs {
     | RequestHeader
     | undefined;
   /** New (or unchanged) Ed25519 public key (32 bytes). */
-  clientRecordAuthKey: Buffer;
+  clientRecordAuthKey: Uint8Array;
   /** New (or unchanged) HPKE public key (X25519, 32 bytes) of the queue. */
-  queueEncryptionKey: Buffer;
+  queueEncryptionKey: Uint8Array;
 }
 
 export interface UpdateClientResponse {
@@ -317,7 +317,7 @@ export interface SetPushTokenTbs {
     | RequestHeader
     | undefined;
   /** libs/crypto SealedPushToken (a sealed PushToken); empty clears the token. Limit: 4 KiB. */
-  sealedPushToken: Buffer;
+  sealedPushToken: Uint8Array;
 }
 
 export interface SetPushTokenResponse {
@@ -338,7 +338,7 @@ export interface PublishAddPackagesTbs {
    * client credential and signature encryption key encrypted under the friendship encryption
    * key), 1–100 of them. Limit: 16 KiB each.
    */
-  addPackages: Buffer[];
+  addPackages: Uint8Array[];
 }
 
 export interface PublishAddPackagesResponse {
@@ -346,14 +346,14 @@ export interface PublishAddPackagesResponse {
 
 export interface FetchAddPackagesRequest {
   /** libs/crypto FriendshipToken (32 bytes) of the user to add. */
-  friendshipToken: Buffer;
+  friendshipToken: Uint8Array;
   /** Homeserver of that user's QS; empty means this one. */
   domain: string;
 }
 
 export interface FetchAddPackagesResponse {
   /** libs/crypto AddPackage, one per client of the user that has one. */
-  addPackages: Buffer[];
+  addPackages: Uint8Array[];
 }
 
 export interface DequeueRequest {
@@ -533,9 +533,9 @@ export const PushToken: MessageFns<PushToken> = {
 
 function createBaseClientRecord(): ClientRecord {
   return {
-    qsClientId: Buffer.alloc(0),
-    clientRecordAuthKey: Buffer.alloc(0),
-    queueEncryptionKey: Buffer.alloc(0),
+    qsClientId: new Uint8Array(0),
+    clientRecordAuthKey: new Uint8Array(0),
+    queueEncryptionKey: new Uint8Array(0),
     hasPushToken: false,
     lastActiveAt: undefined,
   };
@@ -579,7 +579,7 @@ export const ClientRecord: MessageFns<ClientRecord> = {
               break;
             }
 
-            message.qsClientId = Buffer.from(reader.bytes());
+            message.qsClientId = reader.bytes();
             continue;
           }
           case 2: {
@@ -587,7 +587,7 @@ export const ClientRecord: MessageFns<ClientRecord> = {
               break;
             }
 
-            message.clientRecordAuthKey = Buffer.from(reader.bytes());
+            message.clientRecordAuthKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -595,7 +595,7 @@ export const ClientRecord: MessageFns<ClientRecord> = {
               break;
             }
 
-            message.queueEncryptionKey = Buffer.from(reader.bytes());
+            message.queueEncryptionKey = reader.bytes();
             continue;
           }
           case 4: {
@@ -629,20 +629,20 @@ export const ClientRecord: MessageFns<ClientRecord> = {
   fromJSON(object: any): ClientRecord {
     return {
       qsClientId: isSet(object.qsClientId)
-        ? Buffer.from(bytesFromBase64(object.qsClientId))
+        ? bytesFromBase64(object.qsClientId)
         : isSet(object.qs_client_id)
-        ? Buffer.from(bytesFromBase64(object.qs_client_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.qs_client_id)
+        : new Uint8Array(0),
       clientRecordAuthKey: isSet(object.clientRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.clientRecordAuthKey))
+        ? bytesFromBase64(object.clientRecordAuthKey)
         : isSet(object.client_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.client_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_record_auth_key)
+        : new Uint8Array(0),
       queueEncryptionKey: isSet(object.queueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.queueEncryptionKey))
+        ? bytesFromBase64(object.queueEncryptionKey)
         : isSet(object.queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.queue_encryption_key)
+        : new Uint8Array(0),
       hasPushToken: isSet(object.hasPushToken)
         ? globalThis.Boolean(object.hasPushToken)
         : isSet(object.has_push_token)
@@ -681,9 +681,9 @@ export const ClientRecord: MessageFns<ClientRecord> = {
   },
   fromPartial<I extends Exact<DeepPartial<ClientRecord>, I>>(object: I): ClientRecord {
     const message = createBaseClientRecord();
-    message.qsClientId = object.qsClientId ?? Buffer.alloc(0);
-    message.clientRecordAuthKey = object.clientRecordAuthKey ?? Buffer.alloc(0);
-    message.queueEncryptionKey = object.queueEncryptionKey ?? Buffer.alloc(0);
+    message.qsClientId = object.qsClientId ?? new Uint8Array(0);
+    message.clientRecordAuthKey = object.clientRecordAuthKey ?? new Uint8Array(0);
+    message.queueEncryptionKey = object.queueEncryptionKey ?? new Uint8Array(0);
     message.hasPushToken = object.hasPushToken ?? false;
     message.lastActiveAt = object.lastActiveAt ?? undefined;
     return message;
@@ -691,7 +691,7 @@ export const ClientRecord: MessageFns<ClientRecord> = {
 };
 
 function createBaseQueueConfigEncryptionKey(): QueueConfigEncryptionKey {
-  return { keyId: Buffer.alloc(0), publicKey: Buffer.alloc(0), notAfter: undefined, current: false };
+  return { keyId: new Uint8Array(0), publicKey: new Uint8Array(0), notAfter: undefined, current: false };
 }
 
 export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
@@ -729,7 +729,7 @@ export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
               break;
             }
 
-            message.keyId = Buffer.from(reader.bytes());
+            message.keyId = reader.bytes();
             continue;
           }
           case 2: {
@@ -737,7 +737,7 @@ export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
               break;
             }
 
-            message.publicKey = Buffer.from(reader.bytes());
+            message.publicKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -771,15 +771,15 @@ export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
   fromJSON(object: any): QueueConfigEncryptionKey {
     return {
       keyId: isSet(object.keyId)
-        ? Buffer.from(bytesFromBase64(object.keyId))
+        ? bytesFromBase64(object.keyId)
         : isSet(object.key_id)
-        ? Buffer.from(bytesFromBase64(object.key_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.key_id)
+        : new Uint8Array(0),
       publicKey: isSet(object.publicKey)
-        ? Buffer.from(bytesFromBase64(object.publicKey))
+        ? bytesFromBase64(object.publicKey)
         : isSet(object.public_key)
-        ? Buffer.from(bytesFromBase64(object.public_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.public_key)
+        : new Uint8Array(0),
       notAfter: isSet(object.notAfter)
         ? fromJsonTimestamp(object.notAfter)
         : isSet(object.not_after)
@@ -811,8 +811,8 @@ export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
   },
   fromPartial<I extends Exact<DeepPartial<QueueConfigEncryptionKey>, I>>(object: I): QueueConfigEncryptionKey {
     const message = createBaseQueueConfigEncryptionKey();
-    message.keyId = object.keyId ?? Buffer.alloc(0);
-    message.publicKey = object.publicKey ?? Buffer.alloc(0);
+    message.keyId = object.keyId ?? new Uint8Array(0);
+    message.publicKey = object.publicKey ?? new Uint8Array(0);
     message.notAfter = object.notAfter ?? undefined;
     message.current = object.current ?? false;
     return message;
@@ -820,7 +820,7 @@ export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
 };
 
 function createBaseQsVerifyingKey(): QsVerifyingKey {
-  return { keyId: Buffer.alloc(0), publicKey: Buffer.alloc(0), notBefore: undefined, notAfter: undefined };
+  return { keyId: new Uint8Array(0), publicKey: new Uint8Array(0), notBefore: undefined, notAfter: undefined };
 }
 
 export const QsVerifyingKey: MessageFns<QsVerifyingKey> = {
@@ -858,7 +858,7 @@ export const QsVerifyingKey: MessageFns<QsVerifyingKey> = {
               break;
             }
 
-            message.keyId = Buffer.from(reader.bytes());
+            message.keyId = reader.bytes();
             continue;
           }
           case 2: {
@@ -866,7 +866,7 @@ export const QsVerifyingKey: MessageFns<QsVerifyingKey> = {
               break;
             }
 
-            message.publicKey = Buffer.from(reader.bytes());
+            message.publicKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -900,15 +900,15 @@ export const QsVerifyingKey: MessageFns<QsVerifyingKey> = {
   fromJSON(object: any): QsVerifyingKey {
     return {
       keyId: isSet(object.keyId)
-        ? Buffer.from(bytesFromBase64(object.keyId))
+        ? bytesFromBase64(object.keyId)
         : isSet(object.key_id)
-        ? Buffer.from(bytesFromBase64(object.key_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.key_id)
+        : new Uint8Array(0),
       publicKey: isSet(object.publicKey)
-        ? Buffer.from(bytesFromBase64(object.publicKey))
+        ? bytesFromBase64(object.publicKey)
         : isSet(object.public_key)
-        ? Buffer.from(bytesFromBase64(object.public_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.public_key)
+        : new Uint8Array(0),
       notBefore: isSet(object.notBefore)
         ? fromJsonTimestamp(object.notBefore)
         : isSet(object.not_before)
@@ -944,8 +944,8 @@ export const QsVerifyingKey: MessageFns<QsVerifyingKey> = {
   },
   fromPartial<I extends Exact<DeepPartial<QsVerifyingKey>, I>>(object: I): QsVerifyingKey {
     const message = createBaseQsVerifyingKey();
-    message.keyId = object.keyId ?? Buffer.alloc(0);
-    message.publicKey = object.publicKey ?? Buffer.alloc(0);
+    message.keyId = object.keyId ?? new Uint8Array(0);
+    message.publicKey = object.publicKey ?? new Uint8Array(0);
     message.notBefore = object.notBefore ?? undefined;
     message.notAfter = object.notAfter ?? undefined;
     return message;
@@ -1276,11 +1276,11 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
 function createBaseCreateUserTbs(): CreateUserTbs {
   return {
     header: undefined,
-    userRecordAuthKey: Buffer.alloc(0),
-    friendshipToken: Buffer.alloc(0),
-    clientRecordAuthKey: Buffer.alloc(0),
-    queueEncryptionKey: Buffer.alloc(0),
-    sealedPushToken: Buffer.alloc(0),
+    userRecordAuthKey: new Uint8Array(0),
+    friendshipToken: new Uint8Array(0),
+    clientRecordAuthKey: new Uint8Array(0),
+    queueEncryptionKey: new Uint8Array(0),
+    sealedPushToken: new Uint8Array(0),
   };
 }
 
@@ -1333,7 +1333,7 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
               break;
             }
 
-            message.userRecordAuthKey = Buffer.from(reader.bytes());
+            message.userRecordAuthKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -1341,7 +1341,7 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
               break;
             }
 
-            message.friendshipToken = Buffer.from(reader.bytes());
+            message.friendshipToken = reader.bytes();
             continue;
           }
           case 4: {
@@ -1349,7 +1349,7 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
               break;
             }
 
-            message.clientRecordAuthKey = Buffer.from(reader.bytes());
+            message.clientRecordAuthKey = reader.bytes();
             continue;
           }
           case 5: {
@@ -1357,7 +1357,7 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
               break;
             }
 
-            message.queueEncryptionKey = Buffer.from(reader.bytes());
+            message.queueEncryptionKey = reader.bytes();
             continue;
           }
           case 6: {
@@ -1365,7 +1365,7 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
               break;
             }
 
-            message.sealedPushToken = Buffer.from(reader.bytes());
+            message.sealedPushToken = reader.bytes();
             continue;
           }
         }
@@ -1384,30 +1384,30 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       userRecordAuthKey: isSet(object.userRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.userRecordAuthKey))
+        ? bytesFromBase64(object.userRecordAuthKey)
         : isSet(object.user_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.user_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.user_record_auth_key)
+        : new Uint8Array(0),
       friendshipToken: isSet(object.friendshipToken)
-        ? Buffer.from(bytesFromBase64(object.friendshipToken))
+        ? bytesFromBase64(object.friendshipToken)
         : isSet(object.friendship_token)
-        ? Buffer.from(bytesFromBase64(object.friendship_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.friendship_token)
+        : new Uint8Array(0),
       clientRecordAuthKey: isSet(object.clientRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.clientRecordAuthKey))
+        ? bytesFromBase64(object.clientRecordAuthKey)
         : isSet(object.client_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.client_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_record_auth_key)
+        : new Uint8Array(0),
       queueEncryptionKey: isSet(object.queueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.queueEncryptionKey))
+        ? bytesFromBase64(object.queueEncryptionKey)
         : isSet(object.queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.queue_encryption_key)
+        : new Uint8Array(0),
       sealedPushToken: isSet(object.sealedPushToken)
-        ? Buffer.from(bytesFromBase64(object.sealedPushToken))
+        ? bytesFromBase64(object.sealedPushToken)
         : isSet(object.sealed_push_token)
-        ? Buffer.from(bytesFromBase64(object.sealed_push_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.sealed_push_token)
+        : new Uint8Array(0),
     };
   },
 
@@ -1442,17 +1442,17 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.userRecordAuthKey = object.userRecordAuthKey ?? Buffer.alloc(0);
-    message.friendshipToken = object.friendshipToken ?? Buffer.alloc(0);
-    message.clientRecordAuthKey = object.clientRecordAuthKey ?? Buffer.alloc(0);
-    message.queueEncryptionKey = object.queueEncryptionKey ?? Buffer.alloc(0);
-    message.sealedPushToken = object.sealedPushToken ?? Buffer.alloc(0);
+    message.userRecordAuthKey = object.userRecordAuthKey ?? new Uint8Array(0);
+    message.friendshipToken = object.friendshipToken ?? new Uint8Array(0);
+    message.clientRecordAuthKey = object.clientRecordAuthKey ?? new Uint8Array(0);
+    message.queueEncryptionKey = object.queueEncryptionKey ?? new Uint8Array(0);
+    message.sealedPushToken = object.sealedPushToken ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseCreateUserResponse(): CreateUserResponse {
-  return { qsUserId: Buffer.alloc(0), qsClientId: Buffer.alloc(0) };
+  return { qsUserId: new Uint8Array(0), qsClientId: new Uint8Array(0) };
 }
 
 export const CreateUserResponse: MessageFns<CreateUserResponse> = {
@@ -1484,7 +1484,7 @@ export const CreateUserResponse: MessageFns<CreateUserResponse> = {
               break;
             }
 
-            message.qsUserId = Buffer.from(reader.bytes());
+            message.qsUserId = reader.bytes();
             continue;
           }
           case 2: {
@@ -1492,7 +1492,7 @@ export const CreateUserResponse: MessageFns<CreateUserResponse> = {
               break;
             }
 
-            message.qsClientId = Buffer.from(reader.bytes());
+            message.qsClientId = reader.bytes();
             continue;
           }
         }
@@ -1510,15 +1510,15 @@ export const CreateUserResponse: MessageFns<CreateUserResponse> = {
   fromJSON(object: any): CreateUserResponse {
     return {
       qsUserId: isSet(object.qsUserId)
-        ? Buffer.from(bytesFromBase64(object.qsUserId))
+        ? bytesFromBase64(object.qsUserId)
         : isSet(object.qs_user_id)
-        ? Buffer.from(bytesFromBase64(object.qs_user_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.qs_user_id)
+        : new Uint8Array(0),
       qsClientId: isSet(object.qsClientId)
-        ? Buffer.from(bytesFromBase64(object.qsClientId))
+        ? bytesFromBase64(object.qsClientId)
         : isSet(object.qs_client_id)
-        ? Buffer.from(bytesFromBase64(object.qs_client_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.qs_client_id)
+        : new Uint8Array(0),
     };
   },
 
@@ -1538,8 +1538,8 @@ export const CreateUserResponse: MessageFns<CreateUserResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<CreateUserResponse>, I>>(object: I): CreateUserResponse {
     const message = createBaseCreateUserResponse();
-    message.qsUserId = object.qsUserId ?? Buffer.alloc(0);
-    message.qsClientId = object.qsClientId ?? Buffer.alloc(0);
+    message.qsUserId = object.qsUserId ?? new Uint8Array(0);
+    message.qsClientId = object.qsClientId ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1614,7 +1614,7 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
 };
 
 function createBaseUpdateUserTbs(): UpdateUserTbs {
-  return { header: undefined, userRecordAuthKey: Buffer.alloc(0), friendshipToken: Buffer.alloc(0) };
+  return { header: undefined, userRecordAuthKey: new Uint8Array(0), friendshipToken: new Uint8Array(0) };
 }
 
 export const UpdateUserTbs: MessageFns<UpdateUserTbs> = {
@@ -1657,7 +1657,7 @@ export const UpdateUserTbs: MessageFns<UpdateUserTbs> = {
               break;
             }
 
-            message.userRecordAuthKey = Buffer.from(reader.bytes());
+            message.userRecordAuthKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -1665,7 +1665,7 @@ export const UpdateUserTbs: MessageFns<UpdateUserTbs> = {
               break;
             }
 
-            message.friendshipToken = Buffer.from(reader.bytes());
+            message.friendshipToken = reader.bytes();
             continue;
           }
         }
@@ -1684,15 +1684,15 @@ export const UpdateUserTbs: MessageFns<UpdateUserTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       userRecordAuthKey: isSet(object.userRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.userRecordAuthKey))
+        ? bytesFromBase64(object.userRecordAuthKey)
         : isSet(object.user_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.user_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.user_record_auth_key)
+        : new Uint8Array(0),
       friendshipToken: isSet(object.friendshipToken)
-        ? Buffer.from(bytesFromBase64(object.friendshipToken))
+        ? bytesFromBase64(object.friendshipToken)
         : isSet(object.friendship_token)
-        ? Buffer.from(bytesFromBase64(object.friendship_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.friendship_token)
+        : new Uint8Array(0),
     };
   },
 
@@ -1718,8 +1718,8 @@ export const UpdateUserTbs: MessageFns<UpdateUserTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.userRecordAuthKey = object.userRecordAuthKey ?? Buffer.alloc(0);
-    message.friendshipToken = object.friendshipToken ?? Buffer.alloc(0);
+    message.userRecordAuthKey = object.userRecordAuthKey ?? new Uint8Array(0);
+    message.friendshipToken = object.friendshipToken ?? new Uint8Array(0);
     return message;
   },
 };
@@ -1915,7 +1915,7 @@ export const GetUserTbs: MessageFns<GetUserTbs> = {
 };
 
 function createBaseGetUserResponse(): GetUserResponse {
-  return { userRecordAuthKey: Buffer.alloc(0), friendshipToken: Buffer.alloc(0), clients: [] };
+  return { userRecordAuthKey: new Uint8Array(0), friendshipToken: new Uint8Array(0), clients: [] };
 }
 
 export const GetUserResponse: MessageFns<GetUserResponse> = {
@@ -1950,7 +1950,7 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
               break;
             }
 
-            message.userRecordAuthKey = Buffer.from(reader.bytes());
+            message.userRecordAuthKey = reader.bytes();
             continue;
           }
           case 2: {
@@ -1958,7 +1958,7 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
               break;
             }
 
-            message.friendshipToken = Buffer.from(reader.bytes());
+            message.friendshipToken = reader.bytes();
             continue;
           }
           case 3: {
@@ -1984,15 +1984,15 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
   fromJSON(object: any): GetUserResponse {
     return {
       userRecordAuthKey: isSet(object.userRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.userRecordAuthKey))
+        ? bytesFromBase64(object.userRecordAuthKey)
         : isSet(object.user_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.user_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.user_record_auth_key)
+        : new Uint8Array(0),
       friendshipToken: isSet(object.friendshipToken)
-        ? Buffer.from(bytesFromBase64(object.friendshipToken))
+        ? bytesFromBase64(object.friendshipToken)
         : isSet(object.friendship_token)
-        ? Buffer.from(bytesFromBase64(object.friendship_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.friendship_token)
+        : new Uint8Array(0),
       clients: globalThis.Array.isArray(object?.clients)
         ? object.clients.map((e: any) => ClientRecord.fromJSON(e))
         : [],
@@ -2018,8 +2018,8 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<GetUserResponse>, I>>(object: I): GetUserResponse {
     const message = createBaseGetUserResponse();
-    message.userRecordAuthKey = object.userRecordAuthKey ?? Buffer.alloc(0);
-    message.friendshipToken = object.friendshipToken ?? Buffer.alloc(0);
+    message.userRecordAuthKey = object.userRecordAuthKey ?? new Uint8Array(0);
+    message.friendshipToken = object.friendshipToken ?? new Uint8Array(0);
     message.clients = object.clients?.map((e) => ClientRecord.fromPartial(e)) || [];
     return message;
   },
@@ -2287,9 +2287,9 @@ export const CreateClientRequest: MessageFns<CreateClientRequest> = {
 function createBaseCreateClientTbs(): CreateClientTbs {
   return {
     header: undefined,
-    clientRecordAuthKey: Buffer.alloc(0),
-    queueEncryptionKey: Buffer.alloc(0),
-    sealedPushToken: Buffer.alloc(0),
+    clientRecordAuthKey: new Uint8Array(0),
+    queueEncryptionKey: new Uint8Array(0),
+    sealedPushToken: new Uint8Array(0),
   };
 }
 
@@ -2336,7 +2336,7 @@ export const CreateClientTbs: MessageFns<CreateClientTbs> = {
               break;
             }
 
-            message.clientRecordAuthKey = Buffer.from(reader.bytes());
+            message.clientRecordAuthKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -2344,7 +2344,7 @@ export const CreateClientTbs: MessageFns<CreateClientTbs> = {
               break;
             }
 
-            message.queueEncryptionKey = Buffer.from(reader.bytes());
+            message.queueEncryptionKey = reader.bytes();
             continue;
           }
           case 4: {
@@ -2352,7 +2352,7 @@ export const CreateClientTbs: MessageFns<CreateClientTbs> = {
               break;
             }
 
-            message.sealedPushToken = Buffer.from(reader.bytes());
+            message.sealedPushToken = reader.bytes();
             continue;
           }
         }
@@ -2371,20 +2371,20 @@ export const CreateClientTbs: MessageFns<CreateClientTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       clientRecordAuthKey: isSet(object.clientRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.clientRecordAuthKey))
+        ? bytesFromBase64(object.clientRecordAuthKey)
         : isSet(object.client_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.client_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_record_auth_key)
+        : new Uint8Array(0),
       queueEncryptionKey: isSet(object.queueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.queueEncryptionKey))
+        ? bytesFromBase64(object.queueEncryptionKey)
         : isSet(object.queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.queue_encryption_key)
+        : new Uint8Array(0),
       sealedPushToken: isSet(object.sealedPushToken)
-        ? Buffer.from(bytesFromBase64(object.sealedPushToken))
+        ? bytesFromBase64(object.sealedPushToken)
         : isSet(object.sealed_push_token)
-        ? Buffer.from(bytesFromBase64(object.sealed_push_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.sealed_push_token)
+        : new Uint8Array(0),
     };
   },
 
@@ -2413,15 +2413,15 @@ export const CreateClientTbs: MessageFns<CreateClientTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.clientRecordAuthKey = object.clientRecordAuthKey ?? Buffer.alloc(0);
-    message.queueEncryptionKey = object.queueEncryptionKey ?? Buffer.alloc(0);
-    message.sealedPushToken = object.sealedPushToken ?? Buffer.alloc(0);
+    message.clientRecordAuthKey = object.clientRecordAuthKey ?? new Uint8Array(0);
+    message.queueEncryptionKey = object.queueEncryptionKey ?? new Uint8Array(0);
+    message.sealedPushToken = object.sealedPushToken ?? new Uint8Array(0);
     return message;
   },
 };
 
 function createBaseCreateClientResponse(): CreateClientResponse {
-  return { qsClientId: Buffer.alloc(0) };
+  return { qsClientId: new Uint8Array(0) };
 }
 
 export const CreateClientResponse: MessageFns<CreateClientResponse> = {
@@ -2450,7 +2450,7 @@ export const CreateClientResponse: MessageFns<CreateClientResponse> = {
               break;
             }
 
-            message.qsClientId = Buffer.from(reader.bytes());
+            message.qsClientId = reader.bytes();
             continue;
           }
         }
@@ -2468,10 +2468,10 @@ export const CreateClientResponse: MessageFns<CreateClientResponse> = {
   fromJSON(object: any): CreateClientResponse {
     return {
       qsClientId: isSet(object.qsClientId)
-        ? Buffer.from(bytesFromBase64(object.qsClientId))
+        ? bytesFromBase64(object.qsClientId)
         : isSet(object.qs_client_id)
-        ? Buffer.from(bytesFromBase64(object.qs_client_id))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.qs_client_id)
+        : new Uint8Array(0),
     };
   },
 
@@ -2488,7 +2488,7 @@ export const CreateClientResponse: MessageFns<CreateClientResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<CreateClientResponse>, I>>(object: I): CreateClientResponse {
     const message = createBaseCreateClientResponse();
-    message.qsClientId = object.qsClientId ?? Buffer.alloc(0);
+    message.qsClientId = object.qsClientId ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2563,7 +2563,7 @@ export const UpdateClientRequest: MessageFns<UpdateClientRequest> = {
 };
 
 function createBaseUpdateClientTbs(): UpdateClientTbs {
-  return { header: undefined, clientRecordAuthKey: Buffer.alloc(0), queueEncryptionKey: Buffer.alloc(0) };
+  return { header: undefined, clientRecordAuthKey: new Uint8Array(0), queueEncryptionKey: new Uint8Array(0) };
 }
 
 export const UpdateClientTbs: MessageFns<UpdateClientTbs> = {
@@ -2606,7 +2606,7 @@ export const UpdateClientTbs: MessageFns<UpdateClientTbs> = {
               break;
             }
 
-            message.clientRecordAuthKey = Buffer.from(reader.bytes());
+            message.clientRecordAuthKey = reader.bytes();
             continue;
           }
           case 3: {
@@ -2614,7 +2614,7 @@ export const UpdateClientTbs: MessageFns<UpdateClientTbs> = {
               break;
             }
 
-            message.queueEncryptionKey = Buffer.from(reader.bytes());
+            message.queueEncryptionKey = reader.bytes();
             continue;
           }
         }
@@ -2633,15 +2633,15 @@ export const UpdateClientTbs: MessageFns<UpdateClientTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       clientRecordAuthKey: isSet(object.clientRecordAuthKey)
-        ? Buffer.from(bytesFromBase64(object.clientRecordAuthKey))
+        ? bytesFromBase64(object.clientRecordAuthKey)
         : isSet(object.client_record_auth_key)
-        ? Buffer.from(bytesFromBase64(object.client_record_auth_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.client_record_auth_key)
+        : new Uint8Array(0),
       queueEncryptionKey: isSet(object.queueEncryptionKey)
-        ? Buffer.from(bytesFromBase64(object.queueEncryptionKey))
+        ? bytesFromBase64(object.queueEncryptionKey)
         : isSet(object.queue_encryption_key)
-        ? Buffer.from(bytesFromBase64(object.queue_encryption_key))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.queue_encryption_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -2667,8 +2667,8 @@ export const UpdateClientTbs: MessageFns<UpdateClientTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.clientRecordAuthKey = object.clientRecordAuthKey ?? Buffer.alloc(0);
-    message.queueEncryptionKey = object.queueEncryptionKey ?? Buffer.alloc(0);
+    message.clientRecordAuthKey = object.clientRecordAuthKey ?? new Uint8Array(0);
+    message.queueEncryptionKey = object.queueEncryptionKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -2985,7 +2985,7 @@ export const SetPushTokenRequest: MessageFns<SetPushTokenRequest> = {
 };
 
 function createBaseSetPushTokenTbs(): SetPushTokenTbs {
-  return { header: undefined, sealedPushToken: Buffer.alloc(0) };
+  return { header: undefined, sealedPushToken: new Uint8Array(0) };
 }
 
 export const SetPushTokenTbs: MessageFns<SetPushTokenTbs> = {
@@ -3025,7 +3025,7 @@ export const SetPushTokenTbs: MessageFns<SetPushTokenTbs> = {
               break;
             }
 
-            message.sealedPushToken = Buffer.from(reader.bytes());
+            message.sealedPushToken = reader.bytes();
             continue;
           }
         }
@@ -3044,10 +3044,10 @@ export const SetPushTokenTbs: MessageFns<SetPushTokenTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       sealedPushToken: isSet(object.sealedPushToken)
-        ? Buffer.from(bytesFromBase64(object.sealedPushToken))
+        ? bytesFromBase64(object.sealedPushToken)
         : isSet(object.sealed_push_token)
-        ? Buffer.from(bytesFromBase64(object.sealed_push_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.sealed_push_token)
+        : new Uint8Array(0),
     };
   },
 
@@ -3070,7 +3070,7 @@ export const SetPushTokenTbs: MessageFns<SetPushTokenTbs> = {
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
       : undefined;
-    message.sealedPushToken = object.sealedPushToken ?? Buffer.alloc(0);
+    message.sealedPushToken = object.sealedPushToken ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3237,7 +3237,7 @@ export const PublishAddPackagesTbs: MessageFns<PublishAddPackagesTbs> = {
               break;
             }
 
-            message.addPackages.push(Buffer.from(reader.bytes()));
+            message.addPackages.push(reader.bytes());
             continue;
           }
         }
@@ -3256,9 +3256,9 @@ export const PublishAddPackagesTbs: MessageFns<PublishAddPackagesTbs> = {
     return {
       header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
       addPackages: globalThis.Array.isArray(object?.addPackages)
-        ? object.addPackages.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.addPackages.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.add_packages)
-        ? object.add_packages.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.add_packages.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -3340,7 +3340,7 @@ export const PublishAddPackagesResponse: MessageFns<PublishAddPackagesResponse> 
 };
 
 function createBaseFetchAddPackagesRequest(): FetchAddPackagesRequest {
-  return { friendshipToken: Buffer.alloc(0), domain: "" };
+  return { friendshipToken: new Uint8Array(0), domain: "" };
 }
 
 export const FetchAddPackagesRequest: MessageFns<FetchAddPackagesRequest> = {
@@ -3372,7 +3372,7 @@ export const FetchAddPackagesRequest: MessageFns<FetchAddPackagesRequest> = {
               break;
             }
 
-            message.friendshipToken = Buffer.from(reader.bytes());
+            message.friendshipToken = reader.bytes();
             continue;
           }
           case 2: {
@@ -3398,10 +3398,10 @@ export const FetchAddPackagesRequest: MessageFns<FetchAddPackagesRequest> = {
   fromJSON(object: any): FetchAddPackagesRequest {
     return {
       friendshipToken: isSet(object.friendshipToken)
-        ? Buffer.from(bytesFromBase64(object.friendshipToken))
+        ? bytesFromBase64(object.friendshipToken)
         : isSet(object.friendship_token)
-        ? Buffer.from(bytesFromBase64(object.friendship_token))
-        : Buffer.alloc(0),
+        ? bytesFromBase64(object.friendship_token)
+        : new Uint8Array(0),
       domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
     };
   },
@@ -3422,7 +3422,7 @@ export const FetchAddPackagesRequest: MessageFns<FetchAddPackagesRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<FetchAddPackagesRequest>, I>>(object: I): FetchAddPackagesRequest {
     const message = createBaseFetchAddPackagesRequest();
-    message.friendshipToken = object.friendshipToken ?? Buffer.alloc(0);
+    message.friendshipToken = object.friendshipToken ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
     return message;
   },
@@ -3458,7 +3458,7 @@ export const FetchAddPackagesResponse: MessageFns<FetchAddPackagesResponse> = {
               break;
             }
 
-            message.addPackages.push(Buffer.from(reader.bytes()));
+            message.addPackages.push(reader.bytes());
             continue;
           }
         }
@@ -3476,9 +3476,9 @@ export const FetchAddPackagesResponse: MessageFns<FetchAddPackagesResponse> = {
   fromJSON(object: any): FetchAddPackagesResponse {
     return {
       addPackages: globalThis.Array.isArray(object?.addPackages)
-        ? object.addPackages.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.addPackages.map((e: any) => bytesFromBase64(e))
         : globalThis.Array.isArray(object?.add_packages)
-        ? object.add_packages.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        ? object.add_packages.map((e: any) => bytesFromBase64(e))
         : [],
     };
   },
@@ -5373,11 +5373,28 @@ export const QueueServiceClient = makeGenericClientConstructor(
 };
 
 function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
 }
 
 function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
