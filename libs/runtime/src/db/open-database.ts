@@ -50,9 +50,11 @@ export interface DatabaseHandle<TSchema extends Record<string, unknown> = Record
    * once when someone else holds it. On pg this is a session advisory lock on a dedicated pooled
    * connection (`fn` gets a `Database` bound to that connection), so it excludes every process
    * using the same database and is released by Postgres if this process dies. On PGlite (one
-   * process owns the data) it is an in-process lock and `fn` gets the shared handle.
+   * process owns the data) it is an in-process lock and `fn` gets the shared handle. `lost` aborts
+   * when the lock can no longer be trusted (the connection died, the handle closed): stop acting
+   * on what was read under it.
    */
-  tryWithLock<T>(key: bigint, fn: (db: Database) => Promise<T>): Promise<LockResult<T>>;
+  tryWithLock<T>(key: bigint, fn: (db: Database, lost: AbortSignal) => Promise<T>): Promise<LockResult<T>>;
   /** Closes the pool / PGlite instance. Call once, after everything using `db` has stopped. */
   close(): Promise<void>;
 }
@@ -103,7 +105,7 @@ async function openPg<TSchema extends Record<string, unknown>>(
   pool.on("error", (error) => options.onPoolError?.(error));
   const db = drizzlePg({ client: pool, ...(options.schema ? { schema: options.schema } : {}) });
 
-  async function withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async function withClient<T>(fn: (client: pg.PoolClient, lost: AbortSignal) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -112,31 +114,38 @@ async function openPg<TSchema extends Record<string, unknown>>(
         cause: error,
       });
     }
-    // A checked-out connection that dies emits "error" on the client; the failing query reports it.
-    const ignore = (): void => {};
-    client.on("error", ignore);
+    // A checked-out connection that dies emits "error" on the client (the failing query reports
+    // it too); a session lock held on it is gone from then on.
+    const lost = new AbortController();
+    const onLost = (error?: Error): void => lost.abort(error ?? new Error("connection ended"));
+    client.on("error", onLost);
+    client.on("end", onLost);
     let broken: Error | undefined;
     try {
-      return await fn(client);
+      return await fn(client, lost.signal);
     } catch (error) {
       if (error instanceof ConnectionStateError) broken = error;
       throw error instanceof ConnectionStateError ? error.cause : error;
     } finally {
       // Releasing with an error destroys the connection, and with it any session lock it held.
       client.release(broken);
-      client.removeListener("error", ignore);
+      client.removeListener("error", onLost);
+      client.removeListener("end", onLost);
     }
   }
 
-  async function tryWithLock<T>(key: bigint, fn: (db: Database) => Promise<T>): Promise<LockResult<T>> {
-    return withClient(async (client) => {
+  async function tryWithLock<T>(
+    key: bigint,
+    fn: (db: Database, lost: AbortSignal) => Promise<T>,
+  ): Promise<LockResult<T>> {
+    return withClient(async (client, lost) => {
       const locked = await client
         .query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS locked", [key.toString()])
         .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
       if (locked.rows[0]?.locked !== true) return { acquired: false };
       let value: T;
       try {
-        value = await fn(drizzlePg({ client }));
+        value = await fn(drizzlePg({ client }), lost);
       } finally {
         await client
           .query("SELECT pg_advisory_unlock($1::bigint)", [key.toString()])
@@ -200,11 +209,15 @@ async function openPglite<TSchema extends Record<string, unknown>>(
   // process, so exclusion between callers is done here instead.
   const held = new Set<bigint>();
   const plain: Database = drizzlePglite({ client });
-  async function tryWithLock<T>(key: bigint, fn: (db: Database) => Promise<T>): Promise<LockResult<T>> {
+  const closed = new AbortController();
+  async function tryWithLock<T>(
+    key: bigint,
+    fn: (db: Database, lost: AbortSignal) => Promise<T>,
+  ): Promise<LockResult<T>> {
     if (held.has(key)) return { acquired: false };
     held.add(key);
     try {
-      return { acquired: true, value: await fn(plain) };
+      return { acquired: true, value: await fn(plain, closed.signal) };
     } finally {
       held.delete(key);
     }
@@ -214,7 +227,10 @@ async function openPglite<TSchema extends Record<string, unknown>>(
     db,
     driver: "pglite",
     tryWithLock,
-    close: () => client.close(),
+    close: () => {
+      closed.abort(new Error("database closed"));
+      return client.close();
+    },
   };
 }
 

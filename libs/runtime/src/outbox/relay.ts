@@ -107,7 +107,7 @@ export class OutboxRelay {
 
   /** Runs one cycle: up to `batchSize` rows, published and deleted. Throws when a publish failed. */
   async runOnce(): Promise<RelayCycle> {
-    const result = await this.#database.tryWithLock(RELAY_LOCK_KEY, (db) => this.#cycle(db));
+    const result = await this.#database.tryWithLock(RELAY_LOCK_KEY, (db, lost) => this.#cycle(db, lost));
     return result.acquired ? { acquired: true, published: result.value } : { acquired: false, published: 0 };
   }
 
@@ -159,11 +159,13 @@ export class OutboxRelay {
     });
   }
 
-  async #cycle(db: Database): Promise<number> {
+  async #cycle(db: Database, lost: AbortSignal): Promise<number> {
     const rows = await db.select().from(outbox).orderBy(asc(outbox.seq)).limit(this.#batchSize);
     if (rows.length === 0) return 0;
     const { published, error } =
-      this.#maxInFlight === 1 ? await this.#publishInOrder(rows) : await this.#publishPerSubject(rows);
+      this.#maxInFlight === 1
+        ? await this.#publishInOrder(rows, lost)
+        : await this.#publishPerSubject(rows, lost);
     if (published.length > 0) {
       await db.delete(outbox).where(inArray(outbox.seq, published));
     }
@@ -171,11 +173,14 @@ export class OutboxRelay {
     return published.length;
   }
 
-  async #publishInOrder(rows: OutboxRow[]): Promise<{ published: bigint[]; error?: unknown }> {
+  async #publishInOrder(
+    rows: OutboxRow[],
+    lost: AbortSignal,
+  ): Promise<{ published: bigint[]; error?: unknown }> {
     const published: bigint[] = [];
     for (const row of rows) {
       try {
-        await this.#publish(row);
+        await this.#publish(row, lost);
       } catch (error) {
         return { published, error };
       }
@@ -185,7 +190,10 @@ export class OutboxRelay {
   }
 
   /** Subjects in parallel (up to `maxInFlight`), each subject's rows strictly one after another. */
-  async #publishPerSubject(rows: OutboxRow[]): Promise<{ published: bigint[]; error?: unknown }> {
+  async #publishPerSubject(
+    rows: OutboxRow[],
+    lost: AbortSignal,
+  ): Promise<{ published: bigint[]; error?: unknown }> {
     const published: bigint[] = [];
     let firstError: unknown;
     let free = this.#maxInFlight;
@@ -210,7 +218,7 @@ export class OutboxRelay {
         if (!previousPublished) return false;
         await acquire();
         try {
-          await this.#publish(row);
+          await this.#publish(row, lost);
           published.push(row.seq);
           return true;
         } catch (error) {
@@ -226,7 +234,14 @@ export class OutboxRelay {
     return firstError === undefined ? { published } : { published, error: firstError };
   }
 
-  async #publish(row: OutboxRow): Promise<void> {
+  async #publish(row: OutboxRow, lost: AbortSignal): Promise<void> {
+    // Without the lock another relay may own these rows by now: publishing on would duplicate
+    // (deduped, but wasteful) and, past the bus's dedupe window, reorder. Leave them to it.
+    if (lost.aborted) {
+      throw new OutboxPublishError(`relay lock lost before publishing outbox message ${row.id}`, {
+        cause: lost.reason,
+      });
+    }
     const headers = Object.keys(row.headers).length > 0 ? { headers: row.headers } : {};
     try {
       await this.#bus.publish(row.subject, row.payload, { id: row.id, ...headers });
