@@ -5,12 +5,15 @@
  * homeserver.
  */
 
-/** A durable stream: every subject matching `subjects` is stored until a consumer acks it. */
+/**
+ * A durable stream: every message on a subject matching `subjects` is stored (until `maxAgeMs`)
+ * and offered to every durable consumer of the stream, each of which tracks its own acks.
+ */
 export interface StreamConfig {
   name: string;
   /** Subject patterns (NATS syntax: `a.b.*`, `a.>`) captured by this stream. */
   subjects: string[];
-  /** How long a publish id is remembered for dedupe. */
+  /** How long a publish id is remembered for dedupe (default 2 minutes). */
   duplicateWindowMs?: number;
   /** Messages older than this are dropped even when not acked (0 / undefined: keep forever). */
   maxAgeMs?: number;
@@ -48,12 +51,22 @@ export interface ConsumerOptions {
   durable: string;
   /** Only messages on subjects matching this pattern (default: the whole stream). */
   filterSubject?: string;
-  /** A message handed out and neither acked nor nacked within this time is redelivered. */
+  /** A message handed out and neither acked nor nacked within this time is redelivered (default 30 s). */
   ackWaitMs?: number;
-  /** Backpressure: at most this many unacked messages are in the handler at once (default 1). */
+  /**
+   * Backpressure: at most this many messages are inside this subscription's handler at once
+   * (default 1); further messages stay in the stream until a slot frees. The limit is per
+   * `consume()` call, so every replica of a durable handles up to this many in parallel.
+   */
   maxInFlight?: number;
   /** Give up on a message after this many deliveries (default: never). */
   maxDeliver?: number;
+  /**
+   * How long a message whose handler threw waits before it is delivered again, indexed by its
+   * delivery count (first failure → first entry; the last entry repeats). Default
+   * `[250, 1000, 5000, 15000]` ms.
+   */
+  retryDelaysMs?: number[];
 }
 
 /**
@@ -69,17 +82,29 @@ export interface Subscription {
 
 export type NotificationHandler = (subject: string, data: Uint8Array) => void;
 
+/** Options both bus factories take. */
+export interface BusLifecycleOptions {
+  /**
+   * `stop()` and `close()` wait this long for handlers in flight (default 10 s). A handler still
+   * running afterwards is abandoned: its result is never acked, so the message is redelivered
+   * once its ack wait passes.
+   */
+  drainTimeoutMs?: number;
+  /** Errors of background work (a failed ack, a lost connection, a throwing listener). */
+  onError?: (error: unknown) => void;
+}
+
 export interface Bus {
-  /** Creates the stream or updates its subjects; idempotent. */
+  /** Creates the stream or updates its subjects and limits; idempotent. */
   ensureStream(config: StreamConfig): Promise<void>;
   /** Stores a message durably; resolves once it is persisted. */
   publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck>;
   /** Starts a durable consumer. */
   consume(options: ConsumerOptions, handler: MessageHandler): Promise<Subscription>;
-  /** Fire-and-forget notification to live listeners on any replica (not stored). */
+  /** Fire-and-forget notification to live listeners on any replica (not stored, may be lost). */
   notify(subject: string, data: Uint8Array): Promise<void>;
-  /** Listens to notifications; subject may be a pattern. */
+  /** Listens to notifications; subject may be a pattern. Active once the promise resolves. */
   listen(subject: string, handler: NotificationHandler): Promise<Subscription>;
-  /** Stops all consumers and closes the connection. */
+  /** Stops all consumers and listeners (waiting for handlers, see `drainTimeoutMs`) and closes the connection. */
   close(): Promise<void>;
 }

@@ -1,0 +1,167 @@
+import { BusOptionsError } from "./errors.js";
+import { assertPattern } from "./subject.js";
+import type { BusLifecycleOptions, ConsumerOptions } from "./types.js";
+
+/** Consumer options with every default filled in and validated. */
+export interface ResolvedConsumerOptions {
+  stream: string;
+  durable: string;
+  filterSubject: string | undefined;
+  ackWaitMs: number;
+  maxInFlight: number;
+  maxDeliver: number | undefined;
+  retryDelaysMs: number[];
+}
+
+export const DEFAULT_ACK_WAIT_MS = 30_000;
+export const DEFAULT_RETRY_DELAYS_MS = [250, 1000, 5000, 15_000];
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+
+/** Durable and stream names: what NATS accepts in an API subject token. */
+const NAME = /^[A-Za-z0-9_-]+$/;
+
+/** Fills in defaults and refuses options neither implementation could honour. */
+export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
+  assertName(options.stream, "stream");
+  assertName(options.durable, "durable");
+  if (options.filterSubject !== undefined) assertPattern(options.filterSubject);
+  const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+  const maxInFlight = options.maxInFlight ?? 1;
+  if (!Number.isInteger(ackWaitMs) || ackWaitMs < 1) {
+    throw new BusOptionsError(`ackWaitMs must be a positive integer, got ${ackWaitMs}`);
+  }
+  if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
+    throw new BusOptionsError(`maxInFlight must be a positive integer, got ${maxInFlight}`);
+  }
+  if (options.maxDeliver !== undefined && (!Number.isInteger(options.maxDeliver) || options.maxDeliver < 1)) {
+    throw new BusOptionsError(`maxDeliver must be a positive integer, got ${options.maxDeliver}`);
+  }
+  const retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+  if (retryDelaysMs.length === 0 || retryDelaysMs.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new BusOptionsError("retryDelaysMs must be a non-empty list of non-negative integers");
+  }
+  return {
+    stream: options.stream,
+    durable: options.durable,
+    filterSubject: options.filterSubject,
+    ackWaitMs,
+    maxInFlight,
+    maxDeliver: options.maxDeliver,
+    retryDelaysMs,
+  };
+}
+
+/** Refuses stream and durable names NATS would not accept, so both buses agree. */
+export function assertName(name: string, what: string): void {
+  if (!NAME.test(name)) {
+    throw new BusOptionsError(`${what} name "${name}" must be letters, digits, "_" or "-"`);
+  }
+}
+
+/** The wait before redelivering a message whose handler threw on delivery `deliveryCount`. */
+export function retryDelay(retryDelaysMs: number[], deliveryCount: number): number {
+  const index = Math.min(Math.max(deliveryCount, 1), retryDelaysMs.length) - 1;
+  return retryDelaysMs[index] ?? 0;
+}
+
+/** Lifecycle options with defaults. */
+export function resolveLifecycle(options: BusLifecycleOptions): Required<BusLifecycleOptions> {
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  if (!Number.isFinite(drainTimeoutMs) || drainTimeoutMs < 0) {
+    throw new BusOptionsError(`drainTimeoutMs must be a non-negative number, got ${drainTimeoutMs}`);
+  }
+  const onError = options.onError ?? (() => {});
+  return {
+    drainTimeoutMs,
+    onError: (error) => {
+      try {
+        onError(error);
+      } catch {
+        // A throwing error callback must not break the bus's background work.
+      }
+    },
+  };
+}
+
+/** Copies user headers, leaving out the `Nats-*` ones the bus itself uses. */
+export function userHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers ?? {})) {
+    if (!key.toLowerCase().startsWith("nats-")) result[key] = value;
+  }
+  return result;
+}
+
+/**
+ * A sleep that can be cut short: the consumer loops wait on it for new messages, a free
+ * handler slot, a due redelivery or `stop()`. Exactly one timer exists while waiting, none after.
+ */
+export class Wakeup {
+  #pending: (() => void) | undefined;
+  #signalled = false;
+
+  /** Resolves after `ms`, or at once if `wake()` was called since the last wait. */
+  wait(ms: number): Promise<void> {
+    if (this.#signalled) {
+      this.#signalled = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#pending = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      this.#pending = done;
+    });
+  }
+
+  /** Ends the current wait, or makes the next one return at once. */
+  wake(): void {
+    if (this.#pending) this.#pending();
+    else this.#signalled = true;
+  }
+}
+
+/** The handlers of one subscription that have started and not yet settled. */
+export class InFlight {
+  readonly #running = new Set<Promise<void>>();
+  readonly #onSettled: () => void;
+
+  constructor(onSettled: () => void) {
+    this.#onSettled = onSettled;
+  }
+
+  get size(): number {
+    return this.#running.size;
+  }
+
+  /** Tracks a running handler (which must never reject). */
+  add(run: Promise<void>): void {
+    this.#running.add(run);
+    void run.finally(() => {
+      this.#running.delete(run);
+      this.#onSettled();
+    });
+  }
+
+  /** Waits until every handler settled, at most `timeoutMs`; false when some were still running. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    if (this.#running.size === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    const settled = (async (): Promise<true> => {
+      while (this.#running.size > 0) await Promise.all([...this.#running]);
+      return true;
+    })();
+    try {
+      return await Promise.race([settled, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,549 @@
+import { EventEmitter } from "node:events";
+import { and, asc, eq, gt, gte, inArray, lt, lte, sql } from "drizzle-orm";
+import type { Database } from "../db/types.js";
+import {
+  assertName,
+  DEFAULT_DUPLICATE_WINDOW_MS,
+  InFlight,
+  type ResolvedConsumerOptions,
+  resolveConsumerOptions,
+  resolveLifecycle,
+  retryDelay,
+  userHeaders,
+  Wakeup,
+} from "./consumer-support.js";
+import {
+  consumers as consumerTable,
+  ensureEmbeddedBusSchema,
+  messages,
+  pending,
+  streams,
+} from "./embedded-schema.js";
+import { BusClosedError, BusOptionsError, StreamConfigError, StreamNotFoundError } from "./errors.js";
+import { assertPattern, assertSubject, matchesSubject, patternsOverlap, subjectMatcher } from "./subject.js";
+import type {
+  Bus,
+  BusLifecycleOptions,
+  BusMessage,
+  ConsumerOptions,
+  MessageHandler,
+  NotificationHandler,
+  PublishAck,
+  PublishOptions,
+  StreamConfig,
+  Subscription,
+} from "./types.js";
+
+export interface EmbeddedBusOptions extends BusLifecycleOptions {
+  /** Where messages and delivery state are stored (PGlite in the all-in-one homeserver, or pg). */
+  db: Database;
+  /**
+   * How often an idle consumer looks for work nobody in this process announced (default 1 s).
+   * In-process publishes, failures and due redeliveries wake consumers without waiting for it;
+   * it matters only when other processes publish into the same Postgres database.
+   */
+  pollIntervalMs?: number;
+}
+
+/** Rows looked at per claim when searching for messages that match a consumer's filter. */
+const SCAN_LIMIT = 1000;
+/** Advisory lock key serialising stream definitions ("phnxstrm"), so overlaps are caught. */
+const STREAM_LOCK_KEY = 0x70686e787374726dn;
+
+/**
+ * Wake-ups shared by every bus instance over the same database client in this process: a
+ * publish on one instance wakes the consumers of all of them at once, and notifications reach
+ * listeners of all of them (like replicas on one NATS server).
+ */
+const hubs = new WeakMap<object, EventEmitter>();
+
+function hubOf(db: Database): EventEmitter {
+  // Two drizzle handles over one PGlite instance or pg pool share the underlying `$client`.
+  const key = ((db as { $client?: unknown }).$client as object | undefined) ?? db;
+  let hub = hubs.get(key);
+  if (!hub) {
+    hub = new EventEmitter();
+    hub.setMaxListeners(0);
+    hubs.set(key, hub);
+  }
+  return hub;
+}
+
+const streamEvent = (stream: string): string => `stream:${stream}`;
+const NOTIFY_EVENT = "notify";
+
+/**
+ * Creates the embedded bus: the same contract as the NATS one, with every message and every
+ * consumer's delivery state stored in `db` (tables in the `phoenix_bus` schema, created here), so
+ * what a publish acknowledged survives a crash. Consumers are woken in-process; several instances
+ * over one database share durables (each message goes to one of them).
+ */
+export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Bus> {
+  const lifecycle = resolveLifecycle(options);
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  if (!Number.isFinite(pollIntervalMs) || pollIntervalMs <= 0) {
+    throw new BusOptionsError(`pollIntervalMs must be positive, got ${pollIntervalMs}`);
+  }
+  await ensureEmbeddedBusSchema(options.db);
+  return new EmbeddedBus(options.db, { ...lifecycle, pollIntervalMs });
+}
+
+interface EmbeddedBusSettings extends Required<BusLifecycleOptions> {
+  pollIntervalMs: number;
+}
+
+interface StreamRow {
+  name: string;
+  subjects: string[];
+  duplicateWindowMs: number;
+  maxAgeMs: number;
+}
+
+class EmbeddedBus implements Bus {
+  readonly #db: Database;
+  readonly #hub: EventEmitter;
+  readonly #settings: EmbeddedBusSettings;
+  readonly #subscriptions = new Set<Subscription>();
+  /** When this instance last pruned each stream of messages older than its max age. */
+  readonly #prunedAt = new Map<string, number>();
+  #closed: Promise<void> | undefined;
+
+  constructor(db: Database, settings: EmbeddedBusSettings) {
+    this.#db = db;
+    this.#hub = hubOf(db);
+    this.#settings = settings;
+  }
+
+  async ensureStream(config: StreamConfig): Promise<void> {
+    this.#assertOpen();
+    assertName(config.name, "stream");
+    if (config.subjects.length === 0) throw new StreamConfigError(`stream ${config.name} has no subjects`);
+    for (const subject of config.subjects) assertPattern(subject);
+    const row = {
+      name: config.name,
+      subjects: config.subjects,
+      duplicateWindowMs: config.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS,
+      maxAgeMs: config.maxAgeMs ?? 0,
+    };
+    await this.#db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(${STREAM_LOCK_KEY.toString()}::bigint)`);
+      const others = await tx.select({ name: streams.name, subjects: streams.subjects }).from(streams);
+      for (const other of others) {
+        if (other.name === config.name) continue;
+        const clash = config.subjects.find((s) => other.subjects.some((o) => patternsOverlap(s, o)));
+        if (clash) {
+          throw new StreamConfigError(
+            `stream ${config.name}: subject ${clash} overlaps stream ${other.name}`,
+          );
+        }
+      }
+      await tx
+        .insert(streams)
+        .values(row)
+        .onConflictDoUpdate({
+          target: streams.name,
+          set: { subjects: row.subjects, duplicateWindowMs: row.duplicateWindowMs, maxAgeMs: row.maxAgeMs },
+        });
+    });
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck> {
+    this.#assertOpen();
+    assertSubject(subject);
+    if (options.id.length === 0) throw new BusOptionsError("publish needs a non-empty dedupe id");
+    const stream = await this.#streamFor(subject);
+    const pruneDue =
+      stream.maxAgeMs > 0 && Date.now() - (this.#prunedAt.get(stream.name) ?? 0) > pruneEveryMs(stream);
+    const ack = await this.#db.transaction(async (tx) => {
+      // The stream row lock orders publishes: sequences commit in order, and a dedupe id is
+      // checked and stored by one publisher at a time.
+      const [locked] = await tx
+        .select({ lastSeq: streams.lastSeq })
+        .from(streams)
+        .where(eq(streams.name, stream.name))
+        .for("update");
+      if (!locked) throw new StreamNotFoundError(`stream ${stream.name} does not exist`);
+      const [seen] = await tx
+        .select({ seq: messages.seq })
+        .from(messages)
+        .where(
+          and(
+            eq(messages.stream, stream.name),
+            eq(messages.msgId, options.id),
+            gt(
+              messages.publishedAt,
+              sql`now() - ${stream.duplicateWindowMs}::bigint * interval '1 millisecond'`,
+            ),
+          ),
+        )
+        .limit(1);
+      if (seen) return { stream: stream.name, seq: seen.seq, duplicate: true };
+      const seq = locked.lastSeq + 1;
+      await tx.insert(messages).values({
+        stream: stream.name,
+        seq,
+        subject,
+        msgId: options.id,
+        data,
+        headers: userHeaders(options.headers),
+      });
+      await tx.update(streams).set({ lastSeq: seq }).where(eq(streams.name, stream.name));
+      if (pruneDue) await prune(tx, stream);
+      return { stream: stream.name, seq, duplicate: false };
+    });
+    if (pruneDue) this.#prunedAt.set(stream.name, Date.now());
+    if (!ack.duplicate) this.#hub.emit(streamEvent(stream.name));
+    return ack;
+  }
+
+  async consume(options: ConsumerOptions, handler: MessageHandler): Promise<Subscription> {
+    this.#assertOpen();
+    const resolved = resolveConsumerOptions(options);
+    const [stream] = await this.#db
+      .select({ name: streams.name })
+      .from(streams)
+      .where(eq(streams.name, resolved.stream));
+    if (!stream) throw new StreamNotFoundError(`stream ${resolved.stream} does not exist`);
+    // Like a NATS durable: created on first use, its filter updated by later ones.
+    await this.#db
+      .insert(consumerTable)
+      .values({
+        stream: resolved.stream,
+        durable: resolved.durable,
+        filterSubject: resolved.filterSubject ?? null,
+      })
+      .onConflictDoUpdate({
+        target: [consumerTable.stream, consumerTable.durable],
+        set: { filterSubject: resolved.filterSubject ?? null },
+      });
+    const subscription = new EmbeddedSubscription(
+      this.#db,
+      this.#hub,
+      resolved,
+      handler,
+      this.#settings,
+      (s) => this.#subscriptions.delete(s),
+    );
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async notify(subject: string, data: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    assertSubject(subject);
+    // Delivered after the caller continues, like a network hop: a listener never runs inside notify().
+    queueMicrotask(() => this.#hub.emit(NOTIFY_EVENT, subject, data));
+  }
+
+  async listen(subject: string, handler: NotificationHandler): Promise<Subscription> {
+    this.#assertOpen();
+    const matches = subjectMatcher(subject);
+    const onNotify = (notified: string, data: Uint8Array): void => {
+      if (!matches(notified)) return;
+      try {
+        handler(notified, data);
+      } catch (error) {
+        this.#settings.onError(error);
+      }
+    };
+    this.#hub.on(NOTIFY_EVENT, onNotify);
+    const listener: Subscription = {
+      stop: async () => {
+        this.#hub.off(NOTIFY_EVENT, onNotify);
+        this.#subscriptions.delete(listener);
+      },
+    };
+    this.#subscriptions.add(listener);
+    return listener;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= Promise.all([...this.#subscriptions].map((s) => s.stop())).then(() => {});
+    return this.#closed;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new BusClosedError("the embedded bus is closed");
+  }
+
+  async #streamFor(subject: string): Promise<StreamRow> {
+    const all = await this.#db
+      .select({
+        name: streams.name,
+        subjects: streams.subjects,
+        duplicateWindowMs: streams.duplicateWindowMs,
+        maxAgeMs: streams.maxAgeMs,
+      })
+      .from(streams);
+    const stream = all.find((s) => s.subjects.some((pattern) => matchesSubject(pattern, subject)));
+    if (!stream) throw new StreamNotFoundError(`no stream captures subject ${subject}`);
+    return stream;
+  }
+}
+
+/** Prunes a stream's expired messages about ten times per max age, at most once a minute. */
+function pruneEveryMs(stream: StreamRow): number {
+  return Math.min(60_000, Math.max(1000, stream.maxAgeMs / 10));
+}
+
+/** Drops messages older than the stream's max age, and delivery state that pointed at them. */
+async function prune(db: Database, stream: StreamRow): Promise<void> {
+  await db
+    .delete(messages)
+    .where(
+      and(
+        eq(messages.stream, stream.name),
+        lt(messages.publishedAt, sql`now() - ${stream.maxAgeMs}::bigint * interval '1 millisecond'`),
+      ),
+    );
+  await db
+    .delete(pending)
+    .where(
+      and(
+        eq(pending.stream, stream.name),
+        lt(
+          pending.seq,
+          sql`coalesce((SELECT min(${messages.seq}) FROM ${messages} WHERE ${messages.stream} = ${stream.name}), ${pending.seq} + 1)`,
+        ),
+      ),
+    );
+}
+
+interface Claim {
+  messages: BusMessage[];
+  /** Milliseconds until the earliest lease of this durable runs out (null: nothing pending). */
+  dueInMs: number | null;
+  /** The scan stopped at its limit: more matching messages may be waiting. */
+  more: boolean;
+}
+
+/** One `consume()` call: claims up to its free handler slots per round, in stream order. */
+class EmbeddedSubscription implements Subscription {
+  readonly #db: Database;
+  readonly #hub: EventEmitter;
+  readonly #options: ResolvedConsumerOptions;
+  readonly #handler: MessageHandler;
+  readonly #settings: EmbeddedBusSettings;
+  readonly #onStopped: (s: EmbeddedSubscription) => void;
+  readonly #matches: (subject: string) => boolean;
+  readonly #wakeup = new Wakeup();
+  readonly #inFlight: InFlight;
+  readonly #onStreamEvent = (): void => this.#wakeup.wake();
+  readonly #loop: Promise<void>;
+  #stopping = false;
+  /** Set when `stop()` gave up waiting: late handler results must not ack anything. */
+  #abandoned = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(
+    db: Database,
+    hub: EventEmitter,
+    options: ResolvedConsumerOptions,
+    handler: MessageHandler,
+    settings: EmbeddedBusSettings,
+    onStopped: (s: EmbeddedSubscription) => void,
+  ) {
+    this.#db = db;
+    this.#hub = hub;
+    this.#options = options;
+    this.#handler = handler;
+    this.#settings = settings;
+    this.#onStopped = onStopped;
+    this.#matches = options.filterSubject ? subjectMatcher(options.filterSubject) : () => true;
+    this.#inFlight = new InFlight(() => this.#wakeup.wake());
+    this.#hub.on(streamEvent(options.stream), this.#onStreamEvent);
+    this.#loop = this.#run();
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#hub.off(streamEvent(this.#options.stream), this.#onStreamEvent);
+    this.#wakeup.wake();
+    await this.#loop;
+    if (!(await this.#inFlight.drain(this.#settings.drainTimeoutMs))) this.#abandoned = true;
+    this.#onStopped(this);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      const free = this.#options.maxInFlight - this.#inFlight.size;
+      let waitMs = this.#settings.pollIntervalMs;
+      if (free > 0) {
+        try {
+          const claim = await this.#claim(free);
+          failures = 0;
+          for (const message of claim.messages) this.#start(message);
+          if (claim.more && claim.messages.length < free) continue;
+          if (claim.dueInMs !== null) waitMs = Math.min(waitMs, Math.max(0, claim.dueInMs));
+        } catch (error) {
+          if (this.#stopping) break;
+          failures++;
+          this.#settings.onError(error);
+          waitMs = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
+        }
+      }
+      if (!this.#stopping) await this.#wakeup.wait(waitMs);
+    }
+  }
+
+  /**
+   * Hands out up to `limit` messages: first those whose lease ran out (redeliveries, lowest
+   * sequence first), then new ones past the durable's cursor that match its filter. The
+   * durable's row lock makes replicas take turns, so no message is handed to two of them.
+   */
+  async #claim(limit: number): Promise<Claim> {
+    const { stream, durable, ackWaitMs, maxDeliver } = this.#options;
+    const ofDurable = and(eq(pending.stream, stream), eq(pending.durable, durable));
+    const lease = sql`now() + ${ackWaitMs}::integer * interval '1 millisecond'`;
+    return this.#db.transaction(async (tx) => {
+      const [cursor] = await tx
+        .select({ deliveredSeq: consumerTable.deliveredSeq })
+        .from(consumerTable)
+        .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)))
+        .for("update");
+      if (!cursor) throw new StreamNotFoundError(`durable ${durable} of stream ${stream} does not exist`);
+
+      const expired = and(ofDurable, eq(pending.gaveUp, false), lte(pending.leaseUntil, sql`now()`));
+      if (maxDeliver !== undefined) {
+        // A lease ran out on the last allowed delivery: like NATS, stop delivering it.
+        await tx
+          .update(pending)
+          .set({ gaveUp: true })
+          .where(and(expired, gte(pending.deliveryCount, maxDeliver)));
+      }
+      const due = tx
+        .select({ seq: pending.seq })
+        .from(pending)
+        .where(expired)
+        .orderBy(asc(pending.seq))
+        .limit(limit);
+      const redelivered = await tx
+        .update(pending)
+        .set({ deliveryCount: sql`${pending.deliveryCount} + 1`, leaseUntil: lease })
+        .where(and(ofDurable, inArray(pending.seq, due)))
+        .returning({ seq: pending.seq, deliveryCount: pending.deliveryCount });
+
+      const counts = new Map(redelivered.map((r) => [r.seq, r.deliveryCount]));
+      let more = false;
+      const room = limit - redelivered.length;
+      if (room > 0) {
+        const scanned = await tx
+          .select({ seq: messages.seq, subject: messages.subject })
+          .from(messages)
+          .where(and(eq(messages.stream, stream), gt(messages.seq, cursor.deliveredSeq)))
+          .orderBy(asc(messages.seq))
+          .limit(SCAN_LIMIT);
+        const taken: number[] = [];
+        let last = cursor.deliveredSeq;
+        for (const row of scanned) {
+          if (taken.length === room) break;
+          last = row.seq;
+          if (this.#matches(row.subject)) taken.push(row.seq);
+        }
+        more = taken.length < room && scanned.length === SCAN_LIMIT;
+        if (taken.length > 0) {
+          await tx
+            .insert(pending)
+            .values(taken.map((seq) => ({ stream, durable, seq, deliveryCount: 1, leaseUntil: lease })))
+            .onConflictDoNothing();
+          for (const seq of taken) counts.set(seq, 1);
+        }
+        if (last > cursor.deliveredSeq) {
+          await tx
+            .update(consumerTable)
+            .set({ deliveredSeq: last })
+            .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)));
+        }
+      }
+
+      const claimed: BusMessage[] = [];
+      if (counts.size > 0) {
+        const rows = await tx
+          .select()
+          .from(messages)
+          .where(and(eq(messages.stream, stream), inArray(messages.seq, [...counts.keys()])))
+          .orderBy(asc(messages.seq));
+        for (const row of rows) {
+          claimed.push({
+            subject: row.subject,
+            data: row.data,
+            id: row.msgId,
+            headers: row.headers,
+            seq: row.seq,
+            deliveryCount: counts.get(row.seq) ?? 1,
+          });
+        }
+        if (rows.length < counts.size) {
+          // Pruned by max age while pending: nothing left to deliver.
+          const present = new Set(rows.map((r) => r.seq));
+          const gone = [...counts.keys()].filter((seq) => !present.has(seq));
+          await tx.delete(pending).where(and(ofDurable, inArray(pending.seq, gone)));
+        }
+      }
+
+      const [next] = await tx
+        .select({
+          ms: sql<number>`(extract(epoch from (min(${pending.leaseUntil}) - now())) * 1000)::float8`.mapWith(
+            Number,
+          ),
+        })
+        .from(pending)
+        .where(and(ofDurable, eq(pending.gaveUp, false)));
+      const dueInMs = next && next.ms !== null && !Number.isNaN(next.ms) ? next.ms : null;
+      return { messages: claimed, dueInMs, more };
+    });
+  }
+
+  #start(message: BusMessage): void {
+    const run = async (): Promise<void> => {
+      let failed = false;
+      try {
+        await this.#handler(message);
+      } catch {
+        failed = true;
+      }
+      if (this.#abandoned) return;
+      try {
+        if (failed) await this.#nak(message);
+        else await this.#ack(message);
+      } catch (error) {
+        // The lease runs out and the message is delivered again: at least once, never lost.
+        this.#settings.onError(error);
+      }
+    };
+    this.#inFlight.add(run());
+  }
+
+  async #ack(message: BusMessage): Promise<void> {
+    const { stream, durable } = this.#options;
+    await this.#db
+      .delete(pending)
+      .where(and(eq(pending.stream, stream), eq(pending.durable, durable), eq(pending.seq, message.seq)));
+  }
+
+  async #nak(message: BusMessage): Promise<void> {
+    const { stream, durable, maxDeliver, retryDelaysMs } = this.#options;
+    const delayMs = retryDelay(retryDelaysMs, message.deliveryCount);
+    const exhausted = maxDeliver !== undefined && message.deliveryCount >= maxDeliver;
+    await this.#db
+      .update(pending)
+      .set({ leaseUntil: sql`now() + ${delayMs}::integer * interval '1 millisecond'`, gaveUp: exhausted })
+      .where(
+        and(
+          eq(pending.stream, stream),
+          eq(pending.durable, durable),
+          eq(pending.seq, message.seq),
+          // A replica that took it over after our lease ran out owns it now.
+          eq(pending.deliveryCount, message.deliveryCount),
+        ),
+      );
+    // Replicas waiting on a later lease should now wait for this one instead.
+    this.#hub.emit(streamEvent(stream));
+  }
+}

@@ -1,0 +1,435 @@
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { connect, type NatsConnection, nanos, headers as natsHeaders } from "@nats-io/transport-node";
+import {
+  assertName,
+  DEFAULT_DUPLICATE_WINDOW_MS,
+  InFlight,
+  type ResolvedConsumerOptions,
+  resolveConsumerOptions,
+  resolveLifecycle,
+  retryDelay,
+  userHeaders,
+  Wakeup,
+} from "./consumer-support.js";
+import { BusClosedError, BusOptionsError, StreamConfigError, StreamNotFoundError } from "./errors.js";
+import { assertPattern, assertSubject } from "./subject.js";
+import type {
+  Bus,
+  BusLifecycleOptions,
+  BusMessage,
+  ConsumerOptions,
+  MessageHandler,
+  NotificationHandler,
+  PublishAck,
+  PublishOptions,
+  StreamConfig,
+  Subscription,
+} from "./types.js";
+
+export interface NatsBusOptions extends BusLifecycleOptions {
+  /** `nats://host:port`, or several for a cluster. */
+  servers: string | string[];
+  /** Connection name shown by the server (service name and replica). */
+  name: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** How long a publish or JetStream API call waits for the server (default 5 s). */
+  requestTimeoutMs?: number;
+  /**
+   * Lifetime of one pull request of a consumer (default 30 s, minimum 1 s). An idle consumer
+   * renews its pull this often; after a reconnect the client re-issues it at once.
+   */
+  pullExpiresMs?: number;
+}
+
+/** JetStream API error codes this bus tells apart. */
+const CONSUMER_NOT_FOUND = 10014;
+const STREAM_NOT_FOUND = 10059;
+/** `Nats-Msg-Id`: the header JetStream dedupes on. */
+const MSG_ID = "Nats-Msg-Id";
+
+/**
+ * Connects to NATS and returns the JetStream bus. Reconnects are left to the client (it retries
+ * forever); consumers are durable pull consumers on file-backed streams, so they resume where
+ * they were after a NATS restart. Fails at once when no server answers the first connect.
+ */
+export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
+  const lifecycle = resolveLifecycle(options);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+  const pullExpiresMs = options.pullExpiresMs ?? 30_000;
+  if (pullExpiresMs < 1000) throw new BusOptionsError("pullExpiresMs must be at least 1000");
+  const nc = await connect({
+    servers: options.servers,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: requestTimeoutMs,
+    ...(options.user !== undefined ? { user: options.user } : {}),
+    ...(options.pass !== undefined ? { pass: options.pass } : {}),
+    ...(options.token !== undefined ? { token: options.token } : {}),
+  });
+  const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs });
+  return new NatsBus(nc, jsm, jsm.jetstream(), {
+    ...lifecycle,
+    requestTimeoutMs,
+    pullExpiresMs,
+  });
+}
+
+interface NatsBusSettings extends Required<BusLifecycleOptions> {
+  requestTimeoutMs: number;
+  pullExpiresMs: number;
+}
+
+class NatsBus implements Bus {
+  readonly #nc: NatsConnection;
+  readonly #jsm: JetStreamManager;
+  readonly #js: JetStreamClient;
+  readonly #settings: NatsBusSettings;
+  readonly #subscriptions = new Set<Subscription>();
+  #closed: Promise<void> | undefined;
+
+  constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient, settings: NatsBusSettings) {
+    this.#nc = nc;
+    this.#jsm = jsm;
+    this.#js = js;
+    this.#settings = settings;
+  }
+
+  async ensureStream(config: StreamConfig): Promise<void> {
+    this.#assertOpen();
+    assertName(config.name, "stream");
+    if (config.subjects.length === 0) throw new StreamConfigError(`stream ${config.name} has no subjects`);
+    for (const subject of config.subjects) assertPattern(subject);
+    const wanted = {
+      subjects: config.subjects,
+      duplicate_window: nanos(config.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
+      max_age: nanos(config.maxAgeMs ?? 0),
+    };
+    try {
+      const info = await this.#jsm.streams.info(config.name).catch((error: unknown) => {
+        if (apiCode(error) === STREAM_NOT_FOUND) return undefined;
+        throw error;
+      });
+      if (!info) {
+        try {
+          await this.#jsm.streams.add({
+            name: config.name,
+            storage: StorageType.File,
+            retention: RetentionPolicy.Limits,
+            ...wanted,
+          });
+          return;
+        } catch (error) {
+          // Another replica created it first: fall through to the update.
+          if (!(await this.#jsm.streams.info(config.name).catch(() => undefined))) throw error;
+        }
+      }
+      await this.#jsm.streams.update(config.name, wanted);
+    } catch (error) {
+      if (error instanceof JetStreamApiError) {
+        throw new StreamConfigError(`stream ${config.name}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck> {
+    this.#assertOpen();
+    assertSubject(subject);
+    if (options.id.length === 0) throw new BusOptionsError("publish needs a non-empty dedupe id");
+    const headers = natsHeaders();
+    for (const [key, value] of Object.entries(userHeaders(options.headers))) headers.set(key, value);
+    try {
+      const ack = await this.#js.publish(subject, data, {
+        msgID: options.id,
+        headers,
+        timeout: this.#settings.requestTimeoutMs,
+      });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (error) {
+      // JetStream answers a subject no stream captures with "no responders", which the
+      // client reports as JetStream being disabled.
+      if (error instanceof Error && error.name === "JetStreamNotEnabled") {
+        throw new StreamNotFoundError(`no stream captures subject ${subject}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async consume(options: ConsumerOptions, handler: MessageHandler): Promise<Subscription> {
+    this.#assertOpen();
+    const resolved = resolveConsumerOptions(options);
+    const consumer = await this.#ensureConsumer(resolved);
+    const subscription = new NatsSubscription(
+      consumer,
+      resolved,
+      handler,
+      this.#settings,
+      () => this.#ensureConsumer(resolved),
+      (s) => this.#subscriptions.delete(s),
+    );
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async notify(subject: string, data: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    assertSubject(subject);
+    this.#nc.publish(subject, data);
+  }
+
+  async listen(subject: string, handler: NotificationHandler): Promise<Subscription> {
+    this.#assertOpen();
+    assertPattern(subject);
+    const sub = this.#nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) {
+          this.#settings.onError(error);
+          return;
+        }
+        try {
+          handler(msg.subject, msg.data);
+        } catch (handlerError) {
+          this.#settings.onError(handlerError);
+        }
+      },
+    });
+    // Once the server has the subscription, notifications from any connection reach it.
+    await this.#nc.flush();
+    const listener: Subscription = {
+      stop: async () => {
+        this.#subscriptions.delete(listener);
+        if (!sub.isClosed()) sub.unsubscribe();
+      },
+    };
+    this.#subscriptions.add(listener);
+    return listener;
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  async #close(): Promise<void> {
+    await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    // Draining flushes the acks of finished handlers before the socket closes.
+    let timer: NodeJS.Timeout | undefined;
+    const drained = this.#nc.drain().then(
+      () => true,
+      () => false,
+    );
+    const timedOut = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(this.#settings.drainTimeoutMs, 1000));
+    });
+    const ok = await Promise.race([drained, timedOut]);
+    clearTimeout(timer);
+    if (!ok && !this.#nc.isClosed()) await this.#nc.close();
+    await this.#nc.closed();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed || this.#nc.isClosed()) throw new BusClosedError("the NATS bus is closed");
+  }
+
+  /** Creates the durable pull consumer, or updates it to these options (replicas agree on them). */
+  async #ensureConsumer(options: ResolvedConsumerOptions): Promise<Consumer> {
+    const config: Partial<ConsumerConfig> = {
+      durable_name: options.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(options.ackWaitMs),
+      max_deliver: options.maxDeliver ?? -1,
+      ...(options.filterSubject !== undefined ? { filter_subject: options.filterSubject } : {}),
+    };
+    try {
+      const existing = await this.#jsm.consumers
+        .info(options.stream, options.durable)
+        .catch((error: unknown) => {
+          if (apiCode(error) === CONSUMER_NOT_FOUND) return undefined;
+          throw error;
+        });
+      if (!existing) {
+        await this.#jsm.consumers.add(options.stream, config).catch(async (error: unknown) => {
+          // A replica may have created it in the meantime: then an update settles the config.
+          if (apiCode(error) === STREAM_NOT_FOUND) throw error;
+          await this.#jsm.consumers.update(options.stream, options.durable, updatable(config));
+        });
+      } else if (differs(existing.config, config)) {
+        await this.#jsm.consumers.update(options.stream, options.durable, updatable(config));
+      }
+      return await this.#js.consumers.get(options.stream, options.durable);
+    } catch (error) {
+      if (apiCode(error) === STREAM_NOT_FOUND) {
+        throw new StreamNotFoundError(`stream ${options.stream} does not exist`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
+
+/** One `consume()` call: a loop of pull requests sized to the free handler slots. */
+class NatsSubscription implements Subscription {
+  #consumer: Consumer;
+  readonly #options: ResolvedConsumerOptions;
+  readonly #handler: MessageHandler;
+  readonly #settings: NatsBusSettings;
+  readonly #reensure: () => Promise<Consumer>;
+  readonly #onStopped: (s: NatsSubscription) => void;
+  readonly #wakeup = new Wakeup();
+  readonly #inFlight: InFlight;
+  readonly #loop: Promise<void>;
+  #batch: ConsumerMessages | undefined;
+  #stopping = false;
+  /** Set when `stop()` gave up waiting: late handler results must not ack anything. */
+  #abandoned = false;
+  #stopped: Promise<void> | undefined;
+
+  constructor(
+    consumer: Consumer,
+    options: ResolvedConsumerOptions,
+    handler: MessageHandler,
+    settings: NatsBusSettings,
+    reensure: () => Promise<Consumer>,
+    onStopped: (s: NatsSubscription) => void,
+  ) {
+    this.#consumer = consumer;
+    this.#options = options;
+    this.#handler = handler;
+    this.#settings = settings;
+    this.#reensure = reensure;
+    this.#onStopped = onStopped;
+    this.#inFlight = new InFlight(() => this.#wakeup.wake());
+    this.#loop = this.#run();
+  }
+
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    this.#wakeup.wake();
+    await this.#batch?.close();
+    await this.#loop;
+    if (!(await this.#inFlight.drain(this.#settings.drainTimeoutMs))) this.#abandoned = true;
+    this.#onStopped(this);
+  }
+
+  async #run(): Promise<void> {
+    const { maxInFlight } = this.#options;
+    // Pull again once a quarter of the slots are free: fewer, larger pulls under load.
+    const pullThreshold = Math.max(1, Math.floor(maxInFlight / 4));
+    let failures = 0;
+    while (!this.#stopping) {
+      const free = maxInFlight - this.#inFlight.size;
+      if (free < pullThreshold) {
+        await this.#wakeup.wait(this.#settings.pullExpiresMs);
+        continue;
+      }
+      try {
+        const batch = await this.#consumer.fetch({
+          max_messages: free,
+          expires: this.#settings.pullExpiresMs,
+        });
+        this.#batch = batch;
+        if (this.#stopping) await batch.close();
+        for await (const msg of batch) {
+          if (this.#stopping) {
+            // Pulled but not started: hand it back for another replica right away.
+            msg.nak();
+            continue;
+          }
+          // A pull re-issued after a reconnect can deliver more than asked: wait for a slot.
+          while (this.#inFlight.size >= maxInFlight && !this.#stopping) await this.#wakeup.wait(1000);
+          if (this.#stopping) msg.nak();
+          else this.#start(msg);
+        }
+        this.#batch = undefined;
+        failures = 0;
+      } catch (error) {
+        this.#batch = undefined;
+        if (this.#stopping) break;
+        failures++;
+        this.#settings.onError(error);
+        await this.#wakeup.wait(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
+        // The consumer may have been lost (NATS restarted without its store): recreate it.
+        if (!this.#stopping) {
+          this.#consumer = await this.#reensure().catch((reensureError: unknown) => {
+            this.#settings.onError(reensureError);
+            return this.#consumer;
+          });
+        }
+      }
+    }
+  }
+
+  #start(msg: JsMsg): void {
+    const message: BusMessage = {
+      subject: msg.subject,
+      data: msg.data,
+      id: msg.headers?.get(MSG_ID) ?? "",
+      headers: headersOf(msg),
+      seq: msg.seq,
+      deliveryCount: msg.info.deliveryCount,
+    };
+    const run = async (): Promise<void> => {
+      let failed = false;
+      try {
+        await this.#handler(message);
+      } catch {
+        failed = true;
+      }
+      if (this.#abandoned) return;
+      try {
+        if (failed) msg.nak(retryDelay(this.#options.retryDelaysMs, message.deliveryCount));
+        else msg.ack();
+      } catch (error) {
+        // The connection is gone: the server redelivers after the ack wait.
+        this.#settings.onError(error);
+      }
+    };
+    this.#inFlight.add(run());
+  }
+}
+
+function headersOf(msg: JsMsg): Record<string, string> {
+  const result: Record<string, string> = {};
+  if (!msg.headers) return result;
+  for (const key of msg.headers.keys()) result[key] = msg.headers.get(key);
+  return userHeaders(result);
+}
+
+function apiCode(error: unknown): number | undefined {
+  return error instanceof JetStreamApiError ? error.code : undefined;
+}
+
+/** The fields of a durable that can change after creation. */
+function updatable(config: Partial<ConsumerConfig>): Partial<ConsumerConfig> {
+  const { ack_wait, max_deliver, filter_subject } = config;
+  return { ack_wait, max_deliver, ...(filter_subject !== undefined ? { filter_subject } : {}) };
+}
+
+function differs(existing: ConsumerConfig, wanted: Partial<ConsumerConfig>): boolean {
+  return (
+    existing.ack_wait !== wanted.ack_wait ||
+    existing.max_deliver !== wanted.max_deliver ||
+    (existing.filter_subject ?? "") !== (wanted.filter_subject ?? "")
+  );
+}
