@@ -1,4 +1,45 @@
 export {
+  decodeRoles,
+  encodeRoles,
+  isLastResort,
+  PHOENIX_EXTENSION_TYPES,
+  queueConfigOf,
+  type Role,
+  type RoleAssignment,
+  type RoleSubject,
+  RolesDecodeError,
+  roleOf,
+  rolesExtension,
+  rolesOf,
+} from "./client/extensions.js";
+export {
+  addMembers,
+  ClientStateDecodeError,
+  type CommitOutput,
+  type CreateGroupInput,
+  commitPendingProposals,
+  createKeyPackage,
+  createPhoenixGroup,
+  decodeClientState,
+  encodeClientState,
+  encryptMessage,
+  type IncomingResult,
+  joinExternally,
+  joinFromWelcome,
+  type KeyPackageInput,
+  phoenixCapabilities,
+  processIncoming,
+  proposeSelfRemove,
+  type ResyncInput,
+  ResyncLeafNotFoundError,
+  removeMembers,
+  resync,
+  type SendOptions,
+  setRoles,
+  UnexpectedMessageError,
+  updateOwnLeaf,
+} from "./client/group-client.js";
+export {
   createNodeCryptoProvider,
   type NodeCryptoProviderOptions,
   nodeCryptoProvider,
@@ -7,7 +48,7 @@ export {
 export { HpkeOpenError } from "./node-hpke.js";
 export * from "./public-group/errors.js";
 export type { CredentialValidator, LeafContext } from "./public-group/leaf-validation.js";
-export { parseGroupInfo, parsePublicMessage } from "./public-group/messages.js";
+export { parseGroupInfo, parseMlsMessage, parsePublicMessage } from "./public-group/messages.js";
 export {
   type AcceptedProposal,
   type AddedMember,
