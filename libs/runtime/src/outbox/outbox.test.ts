@@ -292,7 +292,9 @@ describe.each(drivers)("outbox on $driver", (driver) => {
     relay.poke();
     await failedThrice.promise;
     expect(bus.stored).toEqual([]);
-    expect((await outboxBacklog(testDb.db)).count).toBe(6);
+    const backlog = await outboxBacklog(testDb.db);
+    expect(backlog.count).toBe(6);
+    expect(backlog.oldestCreatedAt).toBeInstanceOf(Date);
 
     // Back up, then one publish in the middle of the next batch fails once more.
     let seen = 0;
