@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileDescriptorSet } from "./descriptors.js";
 import { encodeStatusDetails, errorDetailFromMetadata, STATUS_DETAILS_KEY } from "./error-detail.js";
 import { FileDescriptorProto } from "./gen/google/protobuf/descriptor.js";
-import { auth, type common, delivery, federation, queue } from "./index.js";
+import { auth, common, delivery, federation, queue } from "./index.js";
 import { decodeTbs, requestHeader, rpcLabel, signTbs, type TbsSigner } from "./signing.js";
 
 // A stand-in for libs/crypto's labelled signing, enough to show that the exact tbs bytes are
@@ -64,7 +64,7 @@ const deliveryImpl: Partial<delivery.DeliveryServiceServer> = {
   sendMessage(_call, callback) {
     const metadata = new grpc.Metadata();
     const detail = {
-      reason: 11, // ERROR_REASON_WRONG_EPOCH
+      reason: common.ErrorReason.ERROR_REASON_WRONG_EPOCH,
       detail: { $case: "wrongEpoch" as const, value: { currentEpoch: 7n, requestEpoch: 6n } },
     };
     const message = "SendMessage: message is for epoch 6, the group is at epoch 7";

@@ -153,7 +153,11 @@ describe("error details", () => {
       reason: common.ErrorReason.ERROR_REASON_PENDING_PROPOSALS,
       detail: {
         $case: "pendingProposals",
-        value: { proposalRefs: [new Uint8Array([1, 2])], proposals: [new Uint8Array([3, 4, 5])] },
+        value: {
+          proposalRefs: [new Uint8Array([1, 2])],
+          proposals: [new Uint8Array([3, 4, 5])],
+          requiredRemovals: [{ leafIndex: 4, reason: common.RemovalReason.REMOVAL_REASON_INACTIVE }],
+        },
       },
     };
     const bytes = encodeStatusDetails(9, "GroupOperation: commit omits 1 pending proposal", detail);

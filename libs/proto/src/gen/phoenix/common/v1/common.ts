@@ -159,6 +159,48 @@ export function authKindToJSON(object: AuthKind): string {
   }
 }
 
+/** Why the DS requires a member's removal. */
+export enum RemovalReason {
+  REMOVAL_REASON_UNSPECIFIED = 0,
+  /** REMOVAL_REASON_INACTIVE - The client sent no commit for longer than the DS's inactivity limit. */
+  REMOVAL_REASON_INACTIVE = 1,
+  /** REMOVAL_REASON_QUEUE_DELETED - The client's queue no longer exists (reported by its QS). */
+  REMOVAL_REASON_QUEUE_DELETED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function removalReasonFromJSON(object: any): RemovalReason {
+  switch (object) {
+    case 0:
+    case "REMOVAL_REASON_UNSPECIFIED":
+      return RemovalReason.REMOVAL_REASON_UNSPECIFIED;
+    case 1:
+    case "REMOVAL_REASON_INACTIVE":
+      return RemovalReason.REMOVAL_REASON_INACTIVE;
+    case 2:
+    case "REMOVAL_REASON_QUEUE_DELETED":
+      return RemovalReason.REMOVAL_REASON_QUEUE_DELETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RemovalReason.UNRECOGNIZED;
+  }
+}
+
+export function removalReasonToJSON(object: RemovalReason): string {
+  switch (object) {
+    case RemovalReason.REMOVAL_REASON_UNSPECIFIED:
+      return "REMOVAL_REASON_UNSPECIFIED";
+    case RemovalReason.REMOVAL_REASON_INACTIVE:
+      return "REMOVAL_REASON_INACTIVE";
+    case RemovalReason.REMOVAL_REASON_QUEUE_DELETED:
+      return "REMOVAL_REASON_QUEUE_DELETED";
+    case RemovalReason.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Why a request failed, in machine-readable form. */
 export enum ErrorReason {
   ERROR_REASON_UNSPECIFIED = 0,
@@ -184,7 +226,10 @@ export enum ErrorReason {
   ERROR_REASON_WRONG_EAR_KEY = 10,
   /** ERROR_REASON_WRONG_EPOCH - The MLS message is for another epoch (detail: `wrong_epoch`). */
   ERROR_REASON_WRONG_EPOCH = 11,
-  /** ERROR_REASON_PENDING_PROPOSALS - The group has pending proposals the commit does not include (detail: `pending_proposals`). */
+  /**
+   * ERROR_REASON_PENDING_PROPOSALS - The group has pending proposals or required removals the commit does not include
+   * (detail: `pending_proposals`).
+   */
   ERROR_REASON_PENDING_PROPOSALS = 12,
   /** ERROR_REASON_NOT_ADMIN - The sender lacks the role (e.g. a non-admin adding or removing other users). */
   ERROR_REASON_NOT_ADMIN = 13,
@@ -477,7 +522,36 @@ export interface QueuePayload {
     | //
     /** libs/crypto ConnectionOffer (AS connection queues only). Limit: 16 KiB. */
     { $case: "connectionOffer"; value: Uint8Array }
+    | //
+    /** DS-induced removals the next commit in a group must include. */
+    { $case: "requiredRemovals"; value: RequiredRemovals }
     | undefined;
+}
+
+/** One leaf the DS requires to be removed. */
+export interface RequiredRemoval {
+  /** The leaf to remove. */
+  leafIndex: number;
+  /** Why. */
+  reason: RemovalReason;
+}
+
+/**
+ * DS-induced removals: a notice the DS fans out to all members of a group. The next commit in
+ * the group must remove these leaves (Remove proposals inline); until one does, other commits
+ * are refused with FAILED_PRECONDITION and a PendingProposals detail. The DS sends its own
+ * notice instead of MLS external-sender proposals (ts-mls 1.6.4's external_senders extension is
+ * not RFC-shaped).
+ */
+export interface RequiredRemovals {
+  /** The group. */
+  groupId:
+    | QualifiedGroupId
+    | undefined;
+  /** The epoch the notice refers to. */
+  epoch: bigint;
+  /** The leaves to remove. */
+  removals: RequiredRemoval[];
 }
 
 /** What a client added to a group receives in its queue. */
@@ -551,7 +625,10 @@ export interface WrongEpoch {
   requestEpoch: bigint;
 }
 
-/** The group's proposal store is not empty and the commit does not include all of it. */
+/**
+ * The group's proposal store (or its DS-induced removals) is not empty and the commit does not
+ * include all of it.
+ */
 export interface PendingProposals {
   /** RFC 9420 ProposalRef of each stored proposal. */
   proposalRefs: Uint8Array[];
@@ -560,6 +637,8 @@ export interface PendingProposals {
    * can commit them without another round trip.
    */
   proposals: Uint8Array[];
+  /** Leaves the DS requires the commit to remove (see RequiredRemovals). */
+  requiredRemovals: RequiredRemoval[];
 }
 
 /** A size or count limit was exceeded. */
@@ -1485,6 +1564,9 @@ export const QueuePayload: MessageFns<QueuePayload> = {
       case "connectionOffer":
         writer.uint32(34).bytes(message.content.value);
         break;
+      case "requiredRemovals":
+        RequiredRemovals.encode(message.content.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1534,6 +1616,14 @@ export const QueuePayload: MessageFns<QueuePayload> = {
             message.content = { $case: "connectionOffer", value: reader.bytes() };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.content = { $case: "requiredRemovals", value: RequiredRemovals.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1561,6 +1651,10 @@ export const QueuePayload: MessageFns<QueuePayload> = {
         ? { $case: "connectionOffer", value: bytesFromBase64(object.connectionOffer) }
         : isSet(object.connection_offer)
         ? { $case: "connectionOffer", value: bytesFromBase64(object.connection_offer) }
+        : isSet(object.requiredRemovals)
+        ? { $case: "requiredRemovals", value: RequiredRemovals.fromJSON(object.requiredRemovals) }
+        : isSet(object.required_removals)
+        ? { $case: "requiredRemovals", value: RequiredRemovals.fromJSON(object.required_removals) }
         : undefined,
     };
   },
@@ -1576,6 +1670,8 @@ export const QueuePayload: MessageFns<QueuePayload> = {
       obj.welcomeBundle = WelcomeBundle.toJSON(message.content.value);
     } else if (message.content?.$case === "connectionOffer") {
       obj.connectionOffer = base64FromBytes(message.content.value);
+    } else if (message.content?.$case === "requiredRemovals") {
+      obj.requiredRemovals = RequiredRemovals.toJSON(message.content.value);
     }
     return obj;
   },
@@ -1605,7 +1701,214 @@ export const QueuePayload: MessageFns<QueuePayload> = {
         }
         break;
       }
+      case "requiredRemovals": {
+        if (object.content?.value !== undefined && object.content?.value !== null) {
+          message.content = { $case: "requiredRemovals", value: RequiredRemovals.fromPartial(object.content.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseRequiredRemoval(): RequiredRemoval {
+  return { leafIndex: 0, reason: 0 };
+}
+
+export const RequiredRemoval: MessageFns<RequiredRemoval> = {
+  encode(message: RequiredRemoval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leafIndex !== 0) {
+      writer.uint32(8).uint32(message.leafIndex);
+    }
+    if (message.reason !== 0) {
+      writer.uint32(16).int32(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequiredRemoval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequiredRemoval();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.leafIndex = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.reason = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequiredRemoval {
+    return {
+      leafIndex: isSet(object.leafIndex)
+        ? globalThis.Number(object.leafIndex)
+        : isSet(object.leaf_index)
+        ? globalThis.Number(object.leaf_index)
+        : 0,
+      reason: isSet(object.reason) ? removalReasonFromJSON(object.reason) : 0,
+    };
+  },
+
+  toJSON(message: RequiredRemoval): unknown {
+    const obj: any = {};
+    if (message.leafIndex !== 0) {
+      obj.leafIndex = Math.round(message.leafIndex);
+    }
+    if (message.reason !== 0) {
+      obj.reason = removalReasonToJSON(message.reason);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequiredRemoval>, I>>(base?: I): RequiredRemoval {
+    return RequiredRemoval.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequiredRemoval>, I>>(object: I): RequiredRemoval {
+    const message = createBaseRequiredRemoval();
+    message.leafIndex = object.leafIndex ?? 0;
+    message.reason = object.reason ?? 0;
+    return message;
+  },
+};
+
+function createBaseRequiredRemovals(): RequiredRemovals {
+  return { groupId: undefined, epoch: 0n, removals: [] };
+}
+
+export const RequiredRemovals: MessageFns<RequiredRemovals> = {
+  encode(message: RequiredRemovals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.groupId !== undefined) {
+      QualifiedGroupId.encode(message.groupId, writer.uint32(10).fork()).join();
+    }
+    if (message.epoch !== 0n) {
+      if (BigInt.asUintN(64, message.epoch) !== message.epoch) {
+        throw new globalThis.Error("value provided for field message.epoch of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.epoch);
+    }
+    for (const v of message.removals) {
+      RequiredRemoval.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequiredRemovals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequiredRemovals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.groupId = QualifiedGroupId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.epoch = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.removals.push(RequiredRemoval.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequiredRemovals {
+    return {
+      groupId: isSet(object.groupId)
+        ? QualifiedGroupId.fromJSON(object.groupId)
+        : isSet(object.group_id)
+        ? QualifiedGroupId.fromJSON(object.group_id)
+        : undefined,
+      epoch: isSet(object.epoch) ? BigInt(object.epoch) : 0n,
+      removals: globalThis.Array.isArray(object?.removals)
+        ? object.removals.map((e: any) => RequiredRemoval.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RequiredRemovals): unknown {
+    const obj: any = {};
+    if (message.groupId !== undefined) {
+      obj.groupId = QualifiedGroupId.toJSON(message.groupId);
+    }
+    if (message.epoch !== 0n) {
+      obj.epoch = message.epoch.toString();
+    }
+    if (message.removals?.length) {
+      obj.removals = message.removals.map((e) => RequiredRemoval.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequiredRemovals>, I>>(base?: I): RequiredRemovals {
+    return RequiredRemovals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequiredRemovals>, I>>(object: I): RequiredRemovals {
+    const message = createBaseRequiredRemovals();
+    message.groupId = (object.groupId !== undefined && object.groupId !== null)
+      ? QualifiedGroupId.fromPartial(object.groupId)
+      : undefined;
+    message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
+    message.removals = object.removals?.map((e) => RequiredRemoval.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2143,7 +2446,7 @@ export const WrongEpoch: MessageFns<WrongEpoch> = {
 };
 
 function createBasePendingProposals(): PendingProposals {
-  return { proposalRefs: [], proposals: [] };
+  return { proposalRefs: [], proposals: [], requiredRemovals: [] };
 }
 
 export const PendingProposals: MessageFns<PendingProposals> = {
@@ -2153,6 +2456,9 @@ export const PendingProposals: MessageFns<PendingProposals> = {
     }
     for (const v of message.proposals) {
       writer.uint32(18).bytes(v!);
+    }
+    for (const v of message.requiredRemovals) {
+      RequiredRemoval.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2186,6 +2492,14 @@ export const PendingProposals: MessageFns<PendingProposals> = {
             message.proposals.push(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requiredRemovals.push(RequiredRemoval.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2208,6 +2522,11 @@ export const PendingProposals: MessageFns<PendingProposals> = {
       proposals: globalThis.Array.isArray(object?.proposals)
         ? object.proposals.map((e: any) => bytesFromBase64(e))
         : [],
+      requiredRemovals: globalThis.Array.isArray(object?.requiredRemovals)
+        ? object.requiredRemovals.map((e: any) => RequiredRemoval.fromJSON(e))
+        : globalThis.Array.isArray(object?.required_removals)
+        ? object.required_removals.map((e: any) => RequiredRemoval.fromJSON(e))
+        : [],
     };
   },
 
@@ -2219,6 +2538,9 @@ export const PendingProposals: MessageFns<PendingProposals> = {
     if (message.proposals?.length) {
       obj.proposals = message.proposals.map((e) => base64FromBytes(e));
     }
+    if (message.requiredRemovals?.length) {
+      obj.requiredRemovals = message.requiredRemovals.map((e) => RequiredRemoval.toJSON(e));
+    }
     return obj;
   },
 
@@ -2229,6 +2551,7 @@ export const PendingProposals: MessageFns<PendingProposals> = {
     const message = createBasePendingProposals();
     message.proposalRefs = object.proposalRefs?.map((e) => e) || [];
     message.proposals = object.proposals?.map((e) => e) || [];
+    message.requiredRemovals = object.requiredRemovals?.map((e) => RequiredRemoval.fromPartial(e)) || [];
     return message;
   },
 };

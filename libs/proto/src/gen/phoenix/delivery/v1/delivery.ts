@@ -49,10 +49,13 @@ export const protobufFileName = "phoenix/delivery/v1/delivery.proto";
  *   DS can validate them); application messages are PrivateMessages. The authenticated_data of
  *   every commit is the protobuf encoding of `CommitAad`. Each commit comes with the new
  *   epoch's GroupInfo, which must match the state the DS computes from the commit.
+ * * DS-induced removals (clients inactive beyond the configured limit, clients whose queue the
+ *   QS reported deleted) are fanned out to the members as phoenix.common.v1.RequiredRemovals;
+ *   the next commit must remove those leaves.
  * * A commit for another epoch than the group's is FAILED_PRECONDITION with a
- *   phoenix.common.v1.WrongEpoch detail; a commit that omits stored proposals is
- *   FAILED_PRECONDITION with a phoenix.common.v1.PendingProposals detail. Two commits for one
- *   epoch: exactly one wins, the other gets the wrong-epoch error.
+ *   phoenix.common.v1.WrongEpoch detail; a commit that omits stored proposals or required
+ *   removals is FAILED_PRECONDITION with a phoenix.common.v1.PendingProposals detail. Two
+ *   commits for one epoch: exactly one wins, the other gets the wrong-epoch error.
  * * Federation: a group lives on the DS of `group_id.domain`. Members on other homeservers
  *   reach it through their own homeserver, which forwards the request unchanged
  *   (FederationProxyService.Proxy); federated RPCs may then also return
@@ -4550,8 +4553,8 @@ export const DeliveryServiceService = {
    * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
    * empty); PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
    * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
-   * proposals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size limits, group size
-   * limit); UNAVAILABLE / PERMISSION_DENIED (federation).
+   * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
+   * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
    */
   groupOperation: {
     path: "/phoenix.delivery.v1.DeliveryService/GroupOperation" as const,
@@ -4598,8 +4601,8 @@ export const DeliveryServiceService = {
    * Errors: INVALID_ARGUMENT (malformed; commit does not remove exactly the sender's leaf;
    * credential changed; GroupInfo not matching); UNAUTHENTICATED (bad signature, stale
    * timestamp, replay, wrong EAR key); NOT_FOUND (no such group); FAILED_PRECONDITION (wrong
-   * epoch — WrongEpoch detail; stored proposals omitted — PendingProposals detail);
-   * RESOURCE_EXHAUSTED (size limits); UNAVAILABLE / PERMISSION_DENIED (federation).
+   * epoch — WrongEpoch detail); RESOURCE_EXHAUSTED (size limits); UNAVAILABLE /
+   * PERMISSION_DENIED (federation).
    */
   resync: {
     path: "/phoenix.delivery.v1.DeliveryService/Resync" as const,
@@ -4818,8 +4821,8 @@ export interface DeliveryServiceServer extends UntypedServiceImplementation {
    * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
    * empty); PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
    * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
-   * proposals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size limits, group size
-   * limit); UNAVAILABLE / PERMISSION_DENIED (federation).
+   * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
+   * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
    */
   groupOperation: handleUnaryCall<GroupOperationRequest, GroupOperationResponse>;
   /**
@@ -4846,8 +4849,8 @@ export interface DeliveryServiceServer extends UntypedServiceImplementation {
    * Errors: INVALID_ARGUMENT (malformed; commit does not remove exactly the sender's leaf;
    * credential changed; GroupInfo not matching); UNAUTHENTICATED (bad signature, stale
    * timestamp, replay, wrong EAR key); NOT_FOUND (no such group); FAILED_PRECONDITION (wrong
-   * epoch — WrongEpoch detail; stored proposals omitted — PendingProposals detail);
-   * RESOURCE_EXHAUSTED (size limits); UNAVAILABLE / PERMISSION_DENIED (federation).
+   * epoch — WrongEpoch detail); RESOURCE_EXHAUSTED (size limits); UNAVAILABLE /
+   * PERMISSION_DENIED (federation).
    */
   resync: handleUnaryCall<ResyncRequest, ResyncResponse>;
   /**
@@ -5014,8 +5017,8 @@ export interface DeliveryServiceClient extends Client {
    * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
    * empty); PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
    * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
-   * proposals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size limits, group size
-   * limit); UNAVAILABLE / PERMISSION_DENIED (federation).
+   * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
+   * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
    */
   groupOperation(
     request: GroupOperationRequest,
@@ -5070,8 +5073,8 @@ export interface DeliveryServiceClient extends Client {
    * Errors: INVALID_ARGUMENT (malformed; commit does not remove exactly the sender's leaf;
    * credential changed; GroupInfo not matching); UNAUTHENTICATED (bad signature, stale
    * timestamp, replay, wrong EAR key); NOT_FOUND (no such group); FAILED_PRECONDITION (wrong
-   * epoch — WrongEpoch detail; stored proposals omitted — PendingProposals detail);
-   * RESOURCE_EXHAUSTED (size limits); UNAVAILABLE / PERMISSION_DENIED (federation).
+   * epoch — WrongEpoch detail); RESOURCE_EXHAUSTED (size limits); UNAVAILABLE /
+   * PERMISSION_DENIED (federation).
    */
   resync(
     request: ResyncRequest,
