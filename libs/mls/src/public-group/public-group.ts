@@ -84,7 +84,7 @@ export interface PublicGroupOptions {
   validateCredential: CredentialValidator;
   /** Clock in milliseconds, for KeyPackage lifetimes; default Date.now. */
   now?: () => number;
-  /** How many trees of past epochs in which members joined to keep for late joiners; default 16. */
+  /** How many trees of past epochs in which members joined to keep for late joiners; default 4. */
   retainedTrees?: number;
 }
 
@@ -663,7 +663,7 @@ export class PublicGroup {
   /** Advance to the staged commit's epoch. The commit must have been staged on the current epoch. */
   merge(staged: StagedCommit): void {
     if (staged.epoch !== this.epoch) throw new WrongEpochError(this.epoch, staged.epoch);
-    const max = this.options.retainedTrees ?? 16;
+    const max = this.options.retainedTrees ?? 4;
     let retained = this.state.retainedTrees;
     // A member added by Welcome fetches the tree of the epoch it joins.
     if (staged.added.length > 0 && max > 0)
