@@ -1,0 +1,54 @@
+/**
+ * Every label this package signs, derives, encrypts or seals under, in one place. Each structure
+ * has its own label, so a signature or ciphertext made for one purpose never verifies or decrypts
+ * for another. On the wire every label is prefixed with "Phoenix " (see LABEL_PREFIX).
+ */
+
+/** Labels of Ed25519 signatures (SignWithLabel). */
+export const SignatureLabel = {
+  AsCredential: "AsCredential",
+  AsIntermediateCredentialCsr: "AsIntermediateCredentialCsr",
+  AsIntermediateCredential: "AsIntermediateCredential",
+  ClientCredentialCsr: "ClientCredentialCsr",
+  ClientCredential: "ClientCredential",
+  LeafCredential: "LeafCredential",
+  QueueConfig: "QueueConfig",
+  ConnectionPackage: "ConnectionPackage",
+  HandleConnectionPackage: "HandleConnectionPackage",
+  ConnectionOffer: "ConnectionOffer",
+  WelcomeAttributionInfo: "WelcomeAttributionInfo",
+} as const;
+
+/** Labels of the key-committing AEAD (encryption at rest and every symmetric object). */
+export const AeadLabel = {
+  GroupState: "GroupState",
+  LeafSignature: "LeafSignature",
+  QueueMessage: "QueueMessage",
+  AddPackageClientCredential: "AddPackageClientCredential",
+  AddPackageSignatureKey: "AddPackageSignatureKey",
+  GroupClientCredential: "GroupClientCredential",
+  GroupSignatureKey: "GroupSignatureKey",
+  WelcomeAttributionInfo: "WelcomeAttributionInfo",
+  UserProfile: "UserProfile",
+  UserProfileKey: "UserProfileKey",
+  PushToken: "PushToken",
+} as const;
+
+/** Labels put into HPKE's `info` (with the "Phoenix " prefix). */
+export const HpkeLabel = {
+  QueueConfig: "QueueConfig",
+  QueueRatchetInit: "QueueRatchetInit",
+  QueueRatchetUpdate: "QueueRatchetUpdate",
+  ConnectionOffer: "ConnectionOffer",
+} as const;
+
+/** Labels of ExpandWithLabel derivations and fingerprints. */
+export const KdfLabel = {
+  AeadKeyCommitment: "AeadKeyCommitment",
+  QueueRatchetMessageKey: "QueueRatchetMessageKey",
+  QueueRatchetNext: "QueueRatchetNext",
+  QueueRatchetRotation: "QueueRatchetRotation",
+  UserProfileKeyIndex: "UserProfileKeyIndex",
+  CredentialFingerprint: "CredentialFingerprint",
+  ConnectionPackageHash: "ConnectionPackageHash",
+} as const;
