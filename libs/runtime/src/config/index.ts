@@ -1,0 +1,22 @@
+export {
+  type BaseConfig,
+  baseConfigSchema,
+  LOG_LEVELS,
+  type LogLevel,
+  type ServiceConfigDefaults,
+  serviceConfig,
+} from "./base-config.js";
+export {
+  type EnvField,
+  envBool,
+  envBytes,
+  envDuration,
+  envEnum,
+  envInt,
+  envList,
+  envPort,
+  envString,
+  envUrl,
+  type Presence,
+} from "./fields.js";
+export { ConfigError, type ConfigIssue, type Env, loadConfig } from "./load-config.js";
