@@ -1,0 +1,126 @@
+import { randomBytes } from "node:crypto";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../db/types.js";
+import { describeBusContract } from "./bus-contract.js";
+import { createEmbeddedBus } from "./embedded-bus.js";
+import type { Bus, BusMessage } from "./types.js";
+
+let pglite: PGlite;
+let pgliteDb: Database;
+
+beforeAll(async () => {
+  pglite = await PGlite.create();
+  pgliteDb = drizzlePglite({ client: pglite });
+});
+
+afterAll(async () => {
+  await pglite?.close();
+});
+
+describeBusContract("embedded bus on PGlite", {
+  open: (options) => createEmbeddedBus({ db: pgliteDb, ...options }),
+});
+
+/** A fresh database on the Postgres server of `DATABASE_URL`, dropped at the end. */
+function postgresDatabase(): { url: () => string; pool: () => pg.Pool; newPool: () => pg.Pool } {
+  const name = `bus_test_${randomBytes(6).toString("hex")}`;
+  const pools: pg.Pool[] = [];
+  let url = "";
+  const admin = async (statement: string): Promise<void> => {
+    const serverUrl = process.env.DATABASE_URL;
+    if (!serverUrl) throw new Error("DATABASE_URL is not set: run the tests through vitest");
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  // idleTimeoutMillis 0: idle pooled connections hold no timers, so the leak check sees only the bus.
+  const newPool = (): pg.Pool => {
+    const pool = new pg.Pool({ connectionString: url, max: 5, idleTimeoutMillis: 0 });
+    pool.on("error", () => {});
+    pools.push(pool);
+    return pool;
+  };
+  beforeAll(async () => {
+    await admin(`CREATE DATABASE "${name}"`);
+    const parsed = new URL(process.env.DATABASE_URL ?? "");
+    parsed.pathname = `/${name}`;
+    url = parsed.toString();
+    newPool();
+  });
+  afterAll(async () => {
+    await Promise.all(pools.filter((pool) => !pool.ended).map((pool) => pool.end()));
+    await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  });
+  return { url: () => url, pool: () => pools[0]!, newPool };
+}
+
+describe("embedded bus on Postgres", () => {
+  const database = postgresDatabase();
+  describeBusContract("contract", {
+    open: (options) => createEmbeddedBus({ db: drizzlePg({ client: database.pool() }), ...options }),
+  });
+
+  it("hands a dead process's unacked message to another process, and shares work across processes", async () => {
+    // Two pools stand for two homeserver processes: no in-process wake-ups between them.
+    const poolA = database.newPool();
+    const poolB = database.newPool();
+    const opened: Bus[] = [];
+    try {
+      const a = await createEmbeddedBus({
+        db: drizzlePg({ client: poolA }),
+        drainTimeoutMs: 50,
+        pollIntervalMs: 100,
+      });
+      opened.push(a);
+      const prefix = `xp${randomBytes(4).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      await a.ensureStream({ name: stream, subjects: [`${prefix}.>`] });
+      const options = { stream, durable: "shared", ackWaitMs: 500, maxInFlight: 2 };
+      const seenByA: BusMessage[] = [];
+      await a.consume(options, async (msg) => {
+        seenByA.push(msg);
+        if (msg.id === "dies") await new Promise(() => {}); // never settles: the process dies
+      });
+      await a.publish(`${prefix}.job`, new TextEncoder().encode("x"), { id: "dies" });
+      await expect.poll(() => seenByA.length, { timeout: 10_000 }).toBe(1);
+      await a.close();
+      await poolA.end();
+
+      const b = await createEmbeddedBus({ db: drizzlePg({ client: poolB }), pollIntervalMs: 100 });
+      opened.push(b);
+      const c = await createEmbeddedBus({
+        db: drizzlePg({ client: database.newPool() }),
+        pollIntervalMs: 100,
+      });
+      opened.push(c);
+      const seenByB: BusMessage[] = [];
+      const seenByC: BusMessage[] = [];
+      const slow = (into: BusMessage[]) => async (msg: BusMessage) => {
+        into.push(msg);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      };
+      await b.consume(options, slow(seenByB));
+      await c.consume(options, slow(seenByC));
+      await expect
+        .poll(() => [...seenByB, ...seenByC].find((m) => m.id === "dies")?.deliveryCount, { timeout: 10_000 })
+        .toBe(2);
+      for (let i = 0; i < 20; i++)
+        await c.publish(`${prefix}.job`, new TextEncoder().encode(`${i}`), { id: `j-${i}` });
+      await expect.poll(() => seenByB.length + seenByC.length, { timeout: 10_000 }).toBe(21);
+      const ids = [...seenByB, ...seenByC].map((m) => m.id);
+      expect(new Set(ids).size).toBe(21);
+      expect(seenByB.length).toBeGreaterThan(0);
+      expect(seenByC.length).toBeGreaterThan(0);
+    } finally {
+      await Promise.all(opened.map((bus) => bus.close()));
+    }
+  });
+});
