@@ -563,9 +563,10 @@ export interface WelcomeBundle {
   /** RFC 9420 MLSMessage with wire format mls_welcome. Limit: 1 MiB. */
   welcome: Uint8Array;
   /**
-   * libs/crypto EncryptedWelcomeAttributionInfo: who added the client (sender ClientId, signed
-   * by its client credential), encrypted to the recipient's friendship encryption key.
-   * Limit: 8 KiB.
+   * libs/crypto EncryptedWelcomeAttributionInfo, encrypted to the recipient's friendship
+   * encryption key: who added the client (sender ClientId, signed by its client credential)
+   * and the group's EAR key and credential encryption key, which the joiner needs for
+   * WelcomeInfo and to read the members' credentials. Limit: 8 KiB.
    */
   encryptedWelcomeAttributionInfo: Uint8Array;
 }

@@ -379,7 +379,7 @@ export interface WelcomeInfoRequest {
   signed:
     | Signed
     | undefined;
-  /** libs/crypto GroupStateEarKey (32 bytes), from the Welcome's group context extension. */
+  /** libs/crypto GroupStateEarKey (32 bytes), from the WelcomeBundle's attribution info. */
   groupStateEarKey: Uint8Array;
 }
 
