@@ -432,8 +432,8 @@ export interface RequestHeader {
    */
   label: string;
   /**
-   * When the client signed. Requests outside the service's replay window (default ±5 minutes
-   * around the server clock) are refused with UNAUTHENTICATED.
+   * When the client signed. Requests outside the service's replay window (default: at most 5
+   * minutes old, at most 1 minute ahead of the server clock) are refused with UNAUTHENTICATED.
    */
   timestamp:
     | Date
@@ -444,8 +444,8 @@ export interface RequestHeader {
    */
   requestId: Uint8Array;
   /**
-   * Who signed: selects the verifying key. Each RPC documents which variant it expects; creation
-   * RPCs that prove possession of a new key leave it unset.
+   * Who signed: selects the verifying key. Each RPC's `…Tbs` documents which variant it expects
+   * (QS CreateUser, whose key belongs to the record it creates, leaves it unset).
    */
   sender:
     | //
