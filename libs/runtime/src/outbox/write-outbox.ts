@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { assertSubject } from "../bus/subject.js";
 import type { Database } from "../db/types.js";
 import { outbox } from "./schema.js";
 
@@ -17,9 +18,6 @@ export class OutboxMessageError extends Error {
   override readonly name = "OutboxMessageError";
 }
 
-// NATS subject tokens: non-empty, no whitespace, no wildcards (publishing needs a concrete subject).
-const SUBJECT = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
-
 /**
  * Writes messages to the outbox through `tx`, in the given order and in one statement. Call it
  * inside the transaction that changes the state the messages describe: a rollback discards them,
@@ -31,10 +29,11 @@ export async function writeOutbox<TSchema extends Record<string, unknown>>(
 ): Promise<string[]> {
   if (messages.length === 0) return [];
   const rows = messages.map((message) => {
-    if (!SUBJECT.test(message.subject)) {
-      throw new OutboxMessageError(
-        `outbox subject ${JSON.stringify(message.subject)} is not a concrete subject`,
-      );
+    try {
+      assertSubject(message.subject); // the bus's own rule: concrete, no wildcards
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new OutboxMessageError(`outbox message refused: ${reason}`, { cause: error });
     }
     if (!(message.payload instanceof Uint8Array)) {
       throw new OutboxMessageError(`outbox payload for ${message.subject} must be a Uint8Array`);

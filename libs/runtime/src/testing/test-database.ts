@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
-import { type DatabaseHandle, openDatabase } from "../db/open-database.js";
+import { type DatabaseHandle, DatabaseOpenError, openDatabase } from "../db/open-database.js";
 
 export interface TestDatabaseOptions<TSchema extends Record<string, unknown>> {
   /** The service's drizzle-kit migrations folder, applied like at service start. */
@@ -78,12 +78,23 @@ export async function createTestDatabase<TSchema extends Record<string, unknown>
 export async function createTestPglite<TSchema extends Record<string, unknown> = Record<string, never>>(
   options: TestDatabaseOptions<TSchema> = {},
 ): Promise<TestDatabase<TSchema>> {
-  const handle = await openDatabase({
-    driver: "pglite",
-    loadDataDir: await pristinePgliteDump(),
-    ...(options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : {}),
-    ...(options.schema ? { schema: options.schema } : {}),
-  });
+  const open = async (): Promise<DatabaseHandle<TSchema>> =>
+    openDatabase({
+      driver: "pglite",
+      loadDataDir: await pristinePgliteDump(),
+      ...(options.migrationsFolder ? { migrationsFolder: options.migrationsFolder } : {}),
+      ...(options.schema ? { schema: options.schema } : {}),
+    });
+  let handle: DatabaseHandle<TSchema>;
+  try {
+    handle = await open();
+  } catch (error) {
+    if (!(error instanceof DatabaseOpenError)) throw error;
+    // A damaged cached tarball: throw it away and start from a fresh initdb once.
+    await rm(pristineDumpFile(), { force: true });
+    pristineDump = undefined;
+    handle = await open();
+  }
   return { ...handle, url: undefined };
 }
 
@@ -104,9 +115,12 @@ function pristinePgliteDump(): Promise<Blob> {
   return pristineDump;
 }
 
+function pristineDumpFile(): string {
+  return join(tmpdir(), `phoenix-pglite-${pgliteVersion()}-pristine.tar`);
+}
+
 async function loadOrCreateDump(): Promise<Blob> {
-  const version = pgliteVersion();
-  const file = join(tmpdir(), `phoenix-pglite-${version}-pristine.tar`);
+  const file = pristineDumpFile();
   try {
     return new Blob([await readFile(file)]);
   } catch {
