@@ -1,0 +1,308 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from "node:crypto";
+import { asBuffer, concat, toHex, utf8 } from "./bytes.js";
+import { decodeAll, encodeWith } from "./codec.js";
+import { fromB64Url, toB64Url } from "./ed25519.js";
+import { DecryptionError, InvalidInputError } from "./errors.js";
+import { hkdfExpand, hkdfExtract, LABEL_PREFIX } from "./hash.js";
+
+/**
+ * HPKE (RFC 9180), base mode, for the suite DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM
+ * (MLS ciphersuite 1's primitives), on node:crypto with cached KeyObjects. Peer public keys are
+ * imported through JWK (faster than DER here).
+ */
+
+const KEM_ID = 0x0020;
+const KDF_ID = 0x0001;
+const AEAD_ID = 0x0001;
+/** Size of an X25519 public key, private key and `enc`. */
+export const HPKE_KEY_LENGTH = 32;
+const NK = 16;
+const NN = 12;
+const NT = 16;
+const HPKE_V1 = utf8("HPKE-v1");
+const KEM_SUITE_ID = concat(utf8("KEM"), u16(KEM_ID));
+const HPKE_SUITE_ID = concat(utf8("HPKE"), u16(KEM_ID), u16(KDF_ID), u16(AEAD_ID));
+const EMPTY = new Uint8Array(0);
+// PKCS#8 header of a raw X25519 private key (RFC 8410).
+const X25519_PKCS8_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+]);
+
+function u16(v: number): Uint8Array {
+  return Uint8Array.of(v >>> 8, v & 0xff);
+}
+
+function labeledExtract(suiteId: Uint8Array, salt: Uint8Array, label: string, ikm: Uint8Array): Uint8Array {
+  return hkdfExtract(salt, concat(HPKE_V1, suiteId, utf8(label), ikm));
+}
+
+function labeledExpand(
+  suiteId: Uint8Array,
+  prk: Uint8Array,
+  label: string,
+  info: Uint8Array,
+  length: number,
+) {
+  return hkdfExpand(prk, concat(u16(length), HPKE_V1, suiteId, utf8(label), info), length);
+}
+
+const publicKeyCache = new Map<string, HpkePublicKey>();
+const PUBLIC_KEY_CACHE_SIZE = 4096;
+
+/** An X25519 HPKE public key: raw 32 bytes plus a cached KeyObject. */
+export class HpkePublicKey {
+  private constructor(
+    /** Raw 32-byte public key (the wire form). */
+    readonly bytes: Uint8Array,
+    /** The imported key object. */
+    readonly keyObject: KeyObject,
+  ) {}
+
+  /** Imports a raw public key (LRU-cached); throws InvalidInputError on a bad length. */
+  static fromBytes(raw: Uint8Array): HpkePublicKey {
+    if (!(raw instanceof Uint8Array) || raw.length !== HPKE_KEY_LENGTH) {
+      throw new InvalidInputError(`HPKE public key must be ${HPKE_KEY_LENGTH} bytes`);
+    }
+    const id = toHex(raw);
+    const cached = publicKeyCache.get(id);
+    if (cached) {
+      publicKeyCache.delete(id);
+      publicKeyCache.set(id, cached);
+      return cached;
+    }
+    let keyObject: KeyObject;
+    try {
+      keyObject = createPublicKey({ key: { kty: "OKP", crv: "X25519", x: toB64Url(raw) }, format: "jwk" });
+    } catch {
+      throw new InvalidInputError("invalid X25519 public key");
+    }
+    const key = new HpkePublicKey(raw.slice(), keyObject);
+    publicKeyCache.set(id, key);
+    if (publicKeyCache.size > PUBLIC_KEY_CACHE_SIZE) {
+      const oldest = publicKeyCache.keys().next().value;
+      if (oldest !== undefined) publicKeyCache.delete(oldest);
+    }
+    return key;
+  }
+
+  /** Creates a key from an existing KeyObject (no cache). */
+  static fromKeyObject(keyObject: KeyObject): HpkePublicKey {
+    const jwk = keyObject.export({ format: "jwk" });
+    return new HpkePublicKey(fromB64Url(jwk.x ?? ""), keyObject);
+  }
+}
+
+/** An X25519 HPKE key pair held as a KeyObject. */
+export class HpkeKeyPair {
+  private constructor(
+    /** Raw 32-byte private key, for storage by its owner. Treat as secret. */
+    readonly privateBytes: Uint8Array,
+    readonly privateKey: KeyObject,
+    readonly publicKey: HpkePublicKey,
+  ) {}
+
+  /** A fresh random key pair. */
+  static generate(): HpkeKeyPair {
+    const { privateKey, publicKey } = generateKeyPairSync("x25519");
+    const jwk = privateKey.export({ format: "jwk" });
+    return new HpkeKeyPair(fromB64Url(jwk.d ?? ""), privateKey, HpkePublicKey.fromKeyObject(publicKey));
+  }
+
+  /** Restores a key pair from its raw 32-byte private key. */
+  static fromPrivateBytes(raw: Uint8Array): HpkeKeyPair {
+    if (!(raw instanceof Uint8Array) || raw.length !== HPKE_KEY_LENGTH) {
+      throw new InvalidInputError(`HPKE private key must be ${HPKE_KEY_LENGTH} bytes`);
+    }
+    const privateKey = createPrivateKey({
+      key: asBuffer(concat(X25519_PKCS8_PREFIX, raw)),
+      format: "der",
+      type: "pkcs8",
+    });
+    return new HpkeKeyPair(raw.slice(), privateKey, HpkePublicKey.fromKeyObject(createPublicKey(privateKey)));
+  }
+
+  /** DeriveKeyPair(ikm) of RFC 9180 section 7.1.3: deterministic keys from input keying material. */
+  static derive(ikm: Uint8Array): HpkeKeyPair {
+    const prk = labeledExtract(KEM_SUITE_ID, EMPTY, "dkp_prk", ikm);
+    return HpkeKeyPair.fromPrivateBytes(labeledExpand(KEM_SUITE_ID, prk, "sk", EMPTY, HPKE_KEY_LENGTH));
+  }
+}
+
+function dh(privateKey: KeyObject, publicKey: KeyObject): Uint8Array {
+  let secret: Uint8Array;
+  try {
+    secret = new Uint8Array(diffieHellman({ privateKey, publicKey }));
+  } catch {
+    throw new DecryptionError("X25519 with a low-order public key");
+  }
+  // RFC 7748: an all-zero output means a low-order point; refuse it.
+  if (secret.every((b) => b === 0)) throw new DecryptionError("X25519 with a low-order public key");
+  return secret;
+}
+
+function kemSharedSecret(dhOut: Uint8Array, enc: Uint8Array, pkR: Uint8Array): Uint8Array {
+  const prk = labeledExtract(KEM_SUITE_ID, EMPTY, "eae_prk", dhOut);
+  return labeledExpand(KEM_SUITE_ID, prk, "shared_secret", concat(enc, pkR), 32);
+}
+
+/** The key schedule outputs (exposed for RFC 9180 vector tests). */
+export interface HpkeSchedule {
+  sharedSecret: Uint8Array;
+  key: Uint8Array;
+  baseNonce: Uint8Array;
+  exporterSecret: Uint8Array;
+}
+
+function keySchedule(sharedSecret: Uint8Array, info: Uint8Array): HpkeSchedule {
+  const pskIdHash = labeledExtract(HPKE_SUITE_ID, EMPTY, "psk_id_hash", EMPTY);
+  const infoHash = labeledExtract(HPKE_SUITE_ID, EMPTY, "info_hash", info);
+  const context = concat(Uint8Array.of(0), pskIdHash, infoHash);
+  const secret = labeledExtract(HPKE_SUITE_ID, sharedSecret, "secret", EMPTY);
+  return {
+    sharedSecret,
+    key: labeledExpand(HPKE_SUITE_ID, secret, "key", context, NK),
+    baseNonce: labeledExpand(HPKE_SUITE_ID, secret, "base_nonce", context, NN),
+    exporterSecret: labeledExpand(HPKE_SUITE_ID, secret, "exp", context, 32),
+  };
+}
+
+/** An HPKE encryption context (RFC 9180 section 5.2): sequence-numbered AEAD plus exporter. */
+export class HpkeContext {
+  private seq = 0;
+
+  constructor(readonly schedule: HpkeSchedule) {}
+
+  private nonce(): Uint8Array {
+    const nonce = this.schedule.baseNonce.slice();
+    let s = this.seq;
+    for (let i = NN - 1; i >= NN - 7 && s > 0; i--) {
+      nonce[i] = (nonce[i] as number) ^ (s & 0xff);
+      s = Math.floor(s / 256);
+    }
+    return nonce;
+  }
+
+  /** Sets the sequence number (tests and vector checks). */
+  setSequence(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new InvalidInputError("bad HPKE sequence number");
+    this.seq = seq;
+  }
+
+  /** Seal with the next nonce. */
+  seal(aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const cipher = createCipheriv("aes-128-gcm", asBuffer(this.schedule.key), asBuffer(this.nonce()), {
+      authTagLength: NT,
+    });
+    cipher.setAAD(aad);
+    const body = cipher.update(plaintext);
+    cipher.final();
+    this.seq++;
+    return concat(body, cipher.getAuthTag());
+  }
+
+  /** Open with the next nonce; throws DecryptionError. */
+  open(aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+    if (ciphertext.length < NT) throw new DecryptionError("HPKE ciphertext shorter than its tag");
+    try {
+      const decipher = createDecipheriv("aes-128-gcm", asBuffer(this.schedule.key), asBuffer(this.nonce()), {
+        authTagLength: NT,
+      });
+      decipher.setAAD(aad);
+      decipher.setAuthTag(ciphertext.subarray(ciphertext.length - NT));
+      const out = concat(decipher.update(ciphertext.subarray(0, ciphertext.length - NT)), decipher.final());
+      this.seq++;
+      return out;
+    } catch {
+      throw new DecryptionError("HPKE open failed (wrong key, info, AAD or tampered ciphertext)");
+    }
+  }
+
+  /** Secret export (RFC 9180 section 5.3). */
+  export(exporterContext: Uint8Array, length: number): Uint8Array {
+    return labeledExpand(HPKE_SUITE_ID, this.schedule.exporterSecret, "sec", exporterContext, length);
+  }
+}
+
+/** SetupBaseS: encapsulates to `recipient`. `ephemeral` is only for deterministic tests. */
+export function setupBaseS(
+  recipient: HpkePublicKey,
+  info: Uint8Array,
+  ephemeral: HpkeKeyPair = HpkeKeyPair.generate(),
+): { enc: Uint8Array; context: HpkeContext } {
+  const enc = ephemeral.publicKey.bytes;
+  const shared = kemSharedSecret(dh(ephemeral.privateKey, recipient.keyObject), enc, recipient.bytes);
+  return { enc, context: new HpkeContext(keySchedule(shared, info)) };
+}
+
+/** SetupBaseR: decapsulates `enc` with the recipient's key pair. */
+export function setupBaseR(enc: Uint8Array, recipient: HpkeKeyPair, info: Uint8Array): HpkeContext {
+  let pkE: HpkePublicKey;
+  try {
+    pkE = HpkePublicKey.fromBytes(enc);
+  } catch {
+    throw new DecryptionError("HPKE enc is not an X25519 public key");
+  }
+  const shared = kemSharedSecret(dh(recipient.privateKey, pkE.keyObject), enc, recipient.publicKey.bytes);
+  return new HpkeContext(keySchedule(shared, info));
+}
+
+/** A single-shot HPKE ciphertext. */
+export interface HpkeCiphertext {
+  enc: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+/** The HPKE info for a labelled use: vec8("Phoenix " + label) ‖ vec32(context). */
+export function hpkeInfo(label: string, context: Uint8Array = EMPTY): Uint8Array {
+  return encodeWith((w) => w.vec(utf8(LABEL_PREFIX + label), 1, "label").vec(context, 4, "context"));
+}
+
+/**
+ * Single-shot labelled HPKE seal: info = hpkeInfo(label, infoContext). A ciphertext sealed for one
+ * label never opens under another.
+ */
+export function hpkeSeal(
+  recipient: HpkePublicKey,
+  label: string,
+  plaintext: Uint8Array,
+  options: { infoContext?: Uint8Array; aad?: Uint8Array } = {},
+): HpkeCiphertext {
+  const { enc, context } = setupBaseS(recipient, hpkeInfo(label, options.infoContext));
+  return { enc, ciphertext: context.seal(options.aad ?? EMPTY, plaintext) };
+}
+
+/** Single-shot labelled HPKE open; throws DecryptionError. */
+export function hpkeOpen(
+  recipient: HpkeKeyPair,
+  label: string,
+  sealed: HpkeCiphertext,
+  options: { infoContext?: Uint8Array; aad?: Uint8Array } = {},
+): Uint8Array {
+  return setupBaseR(sealed.enc, recipient, hpkeInfo(label, options.infoContext)).open(
+    options.aad ?? EMPTY,
+    sealed.ciphertext,
+  );
+}
+
+/** Wire encoding of an HPKE ciphertext: enc (32 bytes) ‖ vec32(ciphertext). */
+export function encodeHpkeCiphertext(sealed: HpkeCiphertext): Uint8Array {
+  return encodeWith((w) =>
+    w.fixed(sealed.enc, HPKE_KEY_LENGTH, "enc").vec(sealed.ciphertext, 4, "ciphertext"),
+  );
+}
+
+/** Decodes encodeHpkeCiphertext's output. */
+export function decodeHpkeCiphertext(bytes: Uint8Array): HpkeCiphertext {
+  return decodeAll(bytes, "HpkeCiphertext", (r) => ({
+    enc: r.fixed("enc", HPKE_KEY_LENGTH),
+    ciphertext: r.vec("ciphertext", 4, { min: NT }),
+  }));
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest";
+import {
+  DecodeError,
+  DecryptionError,
+  decodeHpkeCiphertext,
+  encodeHpkeCiphertext,
+  fromHex,
+  HpkeKeyPair,
+  HpkePublicKey,
+  hpkeOpen,
+  hpkeSeal,
+  setupBaseR,
+  setupBaseS,
+  toHex,
+  utf8,
+} from "../src/index.js";
+import rfc9180 from "../vectors/rfc9180-hpke.json" with { type: "json" };
+
+describe("HPKE (RFC 9180 A.1.1, base mode)", () => {
+  for (const v of rfc9180.vectors) {
+    it("derives the published key pairs", () => {
+      const e = HpkeKeyPair.derive(fromHex(v.ikmE));
+      const r = HpkeKeyPair.derive(fromHex(v.ikmR));
+      expect(toHex(e.privateBytes)).toBe(v.skEm);
+      expect(toHex(e.publicKey.bytes)).toBe(v.pkEm);
+      expect(toHex(r.privateBytes)).toBe(v.skRm);
+      expect(toHex(r.publicKey.bytes)).toBe(v.pkRm);
+    });
+
+    it("reproduces the key schedule, every encryption and every export as sender", () => {
+      const e = HpkeKeyPair.derive(fromHex(v.ikmE));
+      const { enc, context } = setupBaseS(HpkePublicKey.fromBytes(fromHex(v.pkRm)), fromHex(v.info), e);
+      expect(toHex(enc)).toBe(v.enc);
+      expect(toHex(context.schedule.sharedSecret)).toBe(v.shared_secret);
+      expect(toHex(context.schedule.key)).toBe(v.key);
+      expect(toHex(context.schedule.baseNonce)).toBe(v.base_nonce);
+      expect(toHex(context.schedule.exporterSecret)).toBe(v.exporter_secret);
+      for (const x of v.encryptions) {
+        context.setSequence(x.seq);
+        expect(toHex(context.seal(fromHex(x.aad), fromHex(x.pt)))).toBe(x.ct);
+      }
+      for (const x of v.exports) {
+        expect(toHex(context.export(fromHex(x.exporter_context), x.L))).toBe(x.exported_value);
+      }
+    });
+
+    it("opens every published ciphertext as recipient and refuses a flipped bit", () => {
+      const r = HpkeKeyPair.fromPrivateBytes(fromHex(v.skRm));
+      const context = setupBaseR(fromHex(v.enc), r, fromHex(v.info));
+      for (const x of v.encryptions) {
+        context.setSequence(x.seq);
+        expect(toHex(context.open(fromHex(x.aad), fromHex(x.ct)))).toBe(x.pt);
+      }
+      const first = v.encryptions[0];
+      if (!first) throw new Error("vector without encryptions");
+      const flipped = fromHex(first.ct);
+      flipped[0] = (flipped[0] as number) ^ 1;
+      context.setSequence(0);
+      expect(() => context.open(fromHex(first.aad), flipped)).toThrow(DecryptionError);
+    });
+  }
+});
+
+describe("labelled HPKE", () => {
+  const recipient = HpkeKeyPair.generate();
+  const pt = utf8("queue config");
+
+  it("round-trips with label, info context and aad", () => {
+    const sealed = hpkeSeal(recipient.publicKey, "Test", pt, { infoContext: utf8("ctx"), aad: utf8("aad") });
+    expect(hpkeOpen(recipient, "Test", sealed, { infoContext: utf8("ctx"), aad: utf8("aad") })).toEqual(pt);
+    const decoded = decodeHpkeCiphertext(encodeHpkeCiphertext(sealed));
+    expect(hpkeOpen(recipient, "Test", decoded, { infoContext: utf8("ctx"), aad: utf8("aad") })).toEqual(pt);
+  });
+
+  it("refuses another label, info context, aad or recipient", () => {
+    const sealed = hpkeSeal(recipient.publicKey, "Test", pt, { aad: utf8("aad") });
+    expect(() => hpkeOpen(recipient, "Other", sealed, { aad: utf8("aad") })).toThrow(DecryptionError);
+    expect(() => hpkeOpen(recipient, "Test", sealed, { aad: utf8("aad"), infoContext: utf8("x") })).toThrow(
+      DecryptionError,
+    );
+    expect(() => hpkeOpen(recipient, "Test", sealed)).toThrow(DecryptionError);
+    expect(() => hpkeOpen(HpkeKeyPair.generate(), "Test", sealed, { aad: utf8("aad") })).toThrow(
+      DecryptionError,
+    );
+  });
+
+  it("refuses a truncated encoding and a low-order enc", () => {
+    const bytes = encodeHpkeCiphertext(hpkeSeal(recipient.publicKey, "Test", pt));
+    expect(() => decodeHpkeCiphertext(bytes.subarray(0, 40))).toThrow(DecodeError);
+    const sealed = { enc: new Uint8Array(32), ciphertext: new Uint8Array(32) };
+    expect(() => hpkeOpen(recipient, "Test", sealed)).toThrow(DecryptionError);
+  });
+
+  it("restores a key pair from its private bytes", () => {
+    const restored = HpkeKeyPair.fromPrivateBytes(recipient.privateBytes);
+    expect(toHex(restored.publicKey.bytes)).toBe(toHex(recipient.publicKey.bytes));
+  });
+});
