@@ -105,7 +105,9 @@ async function openPg<TSchema extends Record<string, unknown>>(
   pool.on("error", (error) => options.onPoolError?.(error));
   const db = drizzlePg({ client: pool, ...(options.schema ? { schema: options.schema } : {}) });
 
-  async function withClient<T>(fn: (client: pg.PoolClient, lost: AbortSignal) => Promise<T>): Promise<T> {
+  async function withClient<T>(
+    fn: (client: pg.PoolClient, lost: AbortSignal, markBroken: (error: unknown) => void) => Promise<T>,
+  ): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
@@ -121,11 +123,11 @@ async function openPg<TSchema extends Record<string, unknown>>(
     client.on("error", onLost);
     client.on("end", onLost);
     let broken: Error | undefined;
+    const markBroken = (error: unknown): void => {
+      broken ??= error instanceof Error ? error : new Error(String(error));
+    };
     try {
-      return await fn(client, lost.signal);
-    } catch (error) {
-      if (error instanceof ConnectionStateError) broken = error;
-      throw error instanceof ConnectionStateError ? error.cause : error;
+      return await fn(client, lost.signal, markBroken);
     } finally {
       // Releasing with an error destroys the connection, and with it any session lock it held.
       client.release(broken);
@@ -134,41 +136,64 @@ async function openPg<TSchema extends Record<string, unknown>>(
     }
   }
 
+  /**
+   * Runs `body` holding the session advisory lock `key` on `client` (`wait`: block until it is
+   * free; else give up at once). If the lock cannot be released the connection is destroyed, so
+   * a lock can never stay behind on a pooled connection.
+   */
+  async function underSessionLock<T>(
+    client: pg.PoolClient,
+    markBroken: (error: unknown) => void,
+    key: bigint,
+    wait: boolean,
+    body: () => Promise<T>,
+  ): Promise<LockResult<T>> {
+    const lockSql = wait
+      ? "SELECT pg_advisory_lock($1::bigint), true AS locked"
+      : "SELECT pg_try_advisory_lock($1::bigint) AS locked";
+    let locked: boolean;
+    try {
+      const result = await client.query<{ locked: boolean }>(lockSql, [key.toString()]);
+      locked = result.rows[0]?.locked === true;
+    } catch (error) {
+      markBroken(error);
+      throw error;
+    }
+    if (!locked) return { acquired: false };
+    const unlock = (): Promise<unknown> =>
+      client.query("SELECT pg_advisory_unlock($1::bigint)", [key.toString()]);
+    let value: T;
+    try {
+      value = await body();
+    } catch (error) {
+      // The body's error is the one to report; a failed unlock only condemns the connection.
+      await unlock().catch(markBroken);
+      throw error;
+    }
+    try {
+      await unlock();
+    } catch (error) {
+      markBroken(error);
+      throw error;
+    }
+    return { acquired: true, value };
+  }
+
   async function tryWithLock<T>(
     key: bigint,
     fn: (db: Database, lost: AbortSignal) => Promise<T>,
   ): Promise<LockResult<T>> {
-    return withClient(async (client, lost) => {
-      const locked = await client
-        .query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS locked", [key.toString()])
-        .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
-      if (locked.rows[0]?.locked !== true) return { acquired: false };
-      let value: T;
-      try {
-        value = await fn(drizzlePg({ client }), lost);
-      } finally {
-        await client
-          .query("SELECT pg_advisory_unlock($1::bigint)", [key.toString()])
-          .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
-      }
-      return { acquired: true, value };
-    });
+    return withClient((client, lost, markBroken) =>
+      underSessionLock(client, markBroken, key, false, () => fn(drizzlePg({ client }), lost)),
+    );
   }
 
   try {
-    await withClient(async (client) => {
-      await client
-        .query("SELECT pg_advisory_lock($1::bigint)", [MIGRATION_LOCK_KEY.toString()])
-        .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
-      try {
-        const session = drizzlePg({ client });
-        await runMigrations(options.migrationsFolder, (config) => migratePg(session, config));
-      } finally {
-        await client
-          .query("SELECT pg_advisory_unlock($1::bigint)", [MIGRATION_LOCK_KEY.toString()])
-          .catch((error: unknown) => Promise.reject(new ConnectionStateError(error)));
-      }
-    });
+    await withClient((client, _lost, markBroken) =>
+      underSessionLock(client, markBroken, MIGRATION_LOCK_KEY, true, () =>
+        runMigrations(options.migrationsFolder, (config) => migratePg(drizzlePg({ client }), config)),
+      ),
+    );
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
@@ -254,14 +279,6 @@ async function runMigrations(
         cause: error,
       });
     }
-  }
-}
-
-/** Marks a failure of the pooled connection itself, so it is destroyed instead of reused. */
-class ConnectionStateError extends Error {
-  override readonly name = "ConnectionStateError";
-  constructor(override readonly cause: unknown) {
-    super(messageOf(cause));
   }
 }
 
