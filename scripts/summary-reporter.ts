@@ -2,7 +2,8 @@ import type { Reporter, TestModule } from "vitest/node";
 
 /**
  * Ends every run with one plain line `N passed, N failed, N skipped` that CI reads.
- * Errors outside tests (a file that fails to import, an unhandled rejection) count as failures,
+ * Errors outside tests (a file that fails to import, a failing hook, an unhandled rejection) count
+ * as failures,
  * and a run that executed no test at all is reported as one failure.
  */
 export default class SummaryReporter implements Reporter {
@@ -11,16 +12,17 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const mod of testModules) {
-      let tests = 0;
+      let failedTests = 0;
       for (const test of mod.children.allTests()) {
-        tests++;
         const state = test.result().state;
         if (state === "passed") passed++;
-        else if (state === "failed") failed++;
+        else if (state === "failed") failedTests++;
         else skipped++;
       }
-      // A module that failed to load has no tests but still failed.
-      if (tests === 0 && mod.state() === "failed") failed++;
+      // A module that failed without a failing test (import error, a throwing beforeAll/afterAll)
+      // still failed: its tests show up as skipped or passed, so count the module itself.
+      if (failedTests === 0 && mod.state() === "failed") failedTests = 1;
+      failed += failedTests;
     }
     failed += unhandledErrors.length;
     if (passed + failed === 0) {
