@@ -156,7 +156,8 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       expect(received.map((m) => m.headers)).toEqual([{ n: "1" }, { n: "2" }, { n: "3" }]);
       expect(received.map((m) => m.seq)).toEqual(acks.map((a) => a.seq));
       expect(received.every((m) => m.subject === `${prefix}.item` && m.deliveryCount === 1)).toBe(true);
-      expect(received.every((m) => m.data instanceof Uint8Array)).toBe(true);
+      // Plain Uint8Array end to end (no Buffer views leaking out of a driver or socket).
+      expect(received.every((m) => Object.getPrototypeOf(m.data) === Uint8Array.prototype)).toBe(true);
       await sub.stop();
 
       // Acked: the durable resumes after them, on another instance as well.
@@ -389,7 +390,11 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       const userSub = await listenerBus.listen(`${prefix}.user.*`, (subject, data) =>
         users.push(`${subject}=${text(data)}`),
       );
-      await listenerBus.listen(`${prefix}.>`, (subject, data) => everything.push(`${subject}=${text(data)}`));
+      let plain = true;
+      await listenerBus.listen(`${prefix}.>`, (subject, data) => {
+        plain &&= Object.getPrototypeOf(data) === Uint8Array.prototype;
+        everything.push(`${subject}=${text(data)}`);
+      });
       await notifier.notify(`${prefix}.user.1`, bytes("wake"));
       await notifier.notify(`${prefix}.other.x.y`, bytes("deep"));
       await notifier.notify(`${prefix}.user.1.extra`, bytes("too deep for *"));
@@ -400,6 +405,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         `${prefix}.user.1.extra=too deep for *`,
       ]);
       expect(users).toEqual([`${prefix}.user.1=wake`]);
+      expect(plain).toBe(true);
 
       await userSub.stop();
       await notifier.notify(`${prefix}.user.2`, bytes("after stop"));

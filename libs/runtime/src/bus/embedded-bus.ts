@@ -231,8 +231,10 @@ class EmbeddedBus implements Bus {
   async notify(subject: string, data: Uint8Array): Promise<void> {
     this.#assertOpen();
     assertSubject(subject);
-    // Delivered after the caller continues, like a network hop: a listener never runs inside notify().
-    queueMicrotask(() => this.#hub.emit(NOTIFY_EVENT, subject, data));
+    // Delivered after the caller continues, like a network hop: a listener never runs inside
+    // notify(), and gets its own copy of the bytes.
+    const copy = new Uint8Array(data);
+    queueMicrotask(() => this.#hub.emit(NOTIFY_EVENT, subject, copy));
   }
 
   async listen(subject: string, handler: NotificationHandler): Promise<Subscription> {

@@ -203,7 +203,7 @@ class NatsBus implements Bus {
           return;
         }
         try {
-          handler(msg.subject, msg.data);
+          handler(msg.subject, plainBytes(msg.data));
         } catch (handlerError) {
           this.#settings.onError(handlerError);
         }
@@ -383,7 +383,7 @@ class NatsSubscription implements Subscription {
   #start(msg: JsMsg): void {
     const message: BusMessage = {
       subject: msg.subject,
-      data: msg.data,
+      data: plainBytes(msg.data),
       id: msg.headers?.get(MSG_ID) ?? "",
       headers: headersOf(msg),
       seq: msg.seq,
@@ -407,6 +407,14 @@ class NatsSubscription implements Subscription {
     };
     this.#inFlight.add(run());
   }
+}
+
+/**
+ * The client hands out `Buffer` views into the socket chunk that carried the message: copy the
+ * payload, so callers get a plain `Uint8Array` that does not pin (or share) the chunk.
+ */
+function plainBytes(data: Uint8Array): Uint8Array {
+  return new Uint8Array(data);
 }
 
 function headersOf(msg: JsMsg): Record<string, string> {
