@@ -1,6 +1,7 @@
 export * from "./aead.js";
 export * from "./bytes.js";
 export * from "./codec.js";
+export * from "./credentials/index.js";
 export * from "./ear.js";
 export * from "./envelope.js";
 export * from "./errors.js";
