@@ -9,4 +9,5 @@ export * from "./hash.js";
 export * from "./hpke.js";
 export * from "./labels.js";
 export * from "./padding.js";
+export * from "./queue-ratchet.js";
 export * from "./signature.js";
