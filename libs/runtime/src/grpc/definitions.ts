@@ -1,0 +1,45 @@
+/**
+ * Structural view of a grpc-js service definition: what ts-proto (`outputServices=grpc-js`)
+ * generates into libs/proto, and what a hand-written test definition provides.
+ */
+export interface MethodDefinitionLike {
+  readonly path: string;
+  readonly requestStream: boolean;
+  readonly responseStream: boolean;
+  requestSerialize(value: never): Buffer;
+  requestDeserialize(bytes: Buffer): unknown;
+  responseSerialize(value: never): Buffer;
+  responseDeserialize(bytes: Buffer): unknown;
+  readonly originalName?: string;
+}
+
+export type ServiceDefinitionLike = { readonly [method: string]: MethodDefinitionLike };
+
+export type RequestOf<M> = M extends { requestDeserialize(bytes: Buffer): infer R } ? R : never;
+export type ResponseOf<M> = M extends { responseDeserialize(bytes: Buffer): infer R } ? R : never;
+
+/** A definition is malformed or does not match the handlers given for it. */
+export class ServiceDefinitionError extends Error {
+  override readonly name = "ServiceDefinitionError";
+}
+
+/** Splits `/pkg.Service/Method` into its parts. */
+export function splitPath(path: string): { service: string; method: string } {
+  const match = /^\/([^/]+)\/([^/]+)$/.exec(path);
+  if (!match) return { service: "unknown", method: path };
+  return { service: match[1] as string, method: match[2] as string };
+}
+
+/** The fully-qualified service name (`phoenix.queue.v1.QueueService`) of a definition. */
+export function serviceNameOf(definition: ServiceDefinitionLike): string {
+  const methods = Object.values(definition);
+  const first = methods[0];
+  if (!first) throw new ServiceDefinitionError("service definition has no methods");
+  const { service } = splitPath(first.path);
+  for (const m of methods) {
+    if (splitPath(m.path).service !== service) {
+      throw new ServiceDefinitionError(`service definition mixes services: ${first.path} and ${m.path}`);
+    }
+  }
+  return service;
+}

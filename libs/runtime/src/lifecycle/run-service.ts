@@ -1,0 +1,271 @@
+import type { ChannelOptions, ServerCredentials, ServerInterceptor } from "@grpc/grpc-js";
+import type { DestinationStream } from "pino";
+import type { z } from "zod";
+import { type BaseConfig, baseConfigSchema } from "../config/base-config.js";
+import { ConfigError, type Env, loadConfig } from "../config/load-config.js";
+import { createGrpcServer, type GrpcServer } from "../grpc/grpc-server.js";
+import type { ServiceRegistration } from "../grpc/handlers.js";
+import type { ReflectionSource } from "../grpc/reflection.js";
+import { createLogger, type Logger } from "../log/create-logger.js";
+import { createMetrics, type Metrics } from "../metrics/create-metrics.js";
+import { type MetricsServer, startMetricsServer } from "../metrics/metrics-server.js";
+import { type Closeable, closeAll, type NamedCloseable } from "./closeables.js";
+
+/** What `setup` gets to build the service's domain from. */
+export interface ServiceRuntime<C extends BaseConfig> {
+  readonly config: C;
+  readonly logger: Logger;
+  /** The service's registry: add domain metrics with `registers: [metrics.registry]`. */
+  readonly metrics: Metrics;
+  /**
+   * Registers something to release on shutdown, after the gRPC server drained. Resources close
+   * in reverse order of registration: register the database before the relay that uses it.
+   */
+  onShutdown(resource: Closeable, name?: string): void;
+}
+
+/** What `setup` returns: the services to serve and how. */
+export interface ServiceSetup {
+  services: readonly ServiceRegistration[];
+  reflection?: ReflectionSource;
+  credentials?: ServerCredentials;
+  channelOptions?: ChannelOptions;
+  interceptors?: readonly ServerInterceptor[];
+}
+
+export interface RunServiceOptions<S extends z.ZodObject> {
+  /** The service's env schema: `serviceConfig({...})` extended with its own fields. */
+  config: S;
+  /** Default: `process.env`. */
+  env?: Env;
+  /** Opens the service's resources (register each with `onShutdown`) and returns its services. */
+  setup(runtime: ServiceRuntime<z.output<S> & BaseConfig>): Promise<ServiceSetup> | ServiceSetup;
+  /**
+   * Signals that start a graceful shutdown (default SIGTERM and SIGINT); `false` installs no
+   * process handlers at all (embedding, tests).
+   */
+  signals?: readonly NodeJS.Signals[] | false;
+  /** Called with the exit code once shut down (default `process.exit`); `false`: just resolve `finished`. */
+  exit?: ((code: number) => void) | false;
+  /** Log destination (default stdout). */
+  logDestination?: DestinationStream;
+}
+
+export interface RunningService<C extends BaseConfig> {
+  readonly config: C;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly grpc: GrpcServer;
+  readonly grpcPort: number;
+  readonly metricsServer: MetricsServer;
+  /**
+   * Starts the graceful shutdown (idempotent); a second call while it runs cancels in-flight
+   * calls at once instead of waiting out the grace period. Resolves with the exit code.
+   */
+  shutdown(reason?: string): Promise<number>;
+  /** Resolves with the exit code once the service has shut down. */
+  readonly finished: Promise<number>;
+}
+
+const BASE_KEYS = Object.keys(baseConfigSchema.shape);
+
+/** The service failed to start; its resources have been released. */
+export class ServiceStartError extends Error {
+  override readonly name = "ServiceStartError";
+}
+
+/**
+ * Runs a service: config → logger → metrics endpoint → `setup` → gRPC server, then on
+ * SIGTERM/SIGINT a graceful shutdown: health NOT_SERVING, stop accepting, drain in-flight calls
+ * for `SHUTDOWN_GRACE_MS` then cancel them, close registered resources in reverse order, exit 0
+ * (1 when something failed to close or a handler ignored its cancellation). A second signal
+ * cancels in-flight calls immediately; a third exits at once with code 1.
+ * A bad config or a failing `setup` logs why and exits 1.
+ */
+export async function runService<S extends z.ZodObject>(
+  options: RunServiceOptions<S>,
+): Promise<RunningService<z.output<S> & BaseConfig>> {
+  type C = z.output<S> & BaseConfig;
+  const exit = options.exit === undefined ? (code: number) => process.exit(code) : options.exit;
+  const env = options.env ?? process.env;
+
+  let config: C;
+  try {
+    const missing = BASE_KEYS.filter((key) => !(key in options.config.shape));
+    if (missing.length > 0) {
+      throw new TypeError(`the config schema must extend serviceConfig(); it lacks ${missing.join(", ")}`);
+    }
+    config = loadConfig(options.config, env) as C;
+  } catch (error) {
+    const logger = createLogger({
+      service: env.SERVICE_NAME || "unknown",
+      destination: options.logDestination,
+    });
+    if (error instanceof ConfigError) logger.fatal({ issues: error.issues }, error.message);
+    else logger.fatal({ err: error }, "loading the configuration failed");
+    return failStart(logger, exit, error);
+  }
+
+  const logger = createLogger({
+    service: config.SERVICE_NAME,
+    level: config.LOG_LEVEL,
+    destination: options.logDestination,
+  });
+  const metrics = createMetrics({ service: config.SERVICE_NAME });
+  const resources: NamedCloseable[] = [];
+  const closeTimeoutMs = Math.max(config.SHUTDOWN_GRACE_MS, 1000);
+
+  let metricsServer: MetricsServer | undefined;
+  let grpc: GrpcServer | undefined;
+  let grpcPort: number;
+  try {
+    metricsServer = await startMetricsServer({
+      registry: metrics.registry,
+      host: config.METRICS_HOST,
+      port: config.METRICS_PORT,
+    });
+    logger.info({ host: config.METRICS_HOST, port: metricsServer.port }, "metrics listening");
+    const setup = await options.setup({
+      config,
+      logger,
+      metrics,
+      onShutdown(resource, name) {
+        resources.push({ name: name ?? `resource ${resources.length + 1}`, resource });
+      },
+    });
+    grpc = createGrpcServer({
+      services: setup.services,
+      config,
+      logger,
+      metrics,
+      reflection: setup.reflection,
+      ...(setup.credentials ? { credentials: setup.credentials } : {}),
+      ...(setup.channelOptions ? { channelOptions: setup.channelOptions } : {}),
+      ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
+    });
+    grpcPort = await grpc.start();
+  } catch (error) {
+    logger.fatal({ err: error }, "service failed to start");
+    grpc?.server.forceShutdown();
+    await closeAll(resources, { timeoutMs: closeTimeoutMs, logger });
+    await metricsServer?.close().catch(() => {});
+    return failStart(logger, exit, error);
+  }
+  const startedGrpc = grpc;
+  const startedMetricsServer = metricsServer;
+
+  let shutdownPromise: Promise<number> | undefined;
+  let resolveFinished: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => {
+    resolveFinished = resolve;
+  });
+
+  const runShutdown = async (reason: string): Promise<number> => {
+    logger.info({ reason, inFlight: startedGrpc.inFlight }, "shutting down");
+    let failed = false;
+    try {
+      const result = await startedGrpc.shutdown({
+        graceMs: config.SHUTDOWN_GRACE_MS,
+        delayMs: config.SHUTDOWN_DELAY_MS,
+      });
+      if (result.abandoned > 0) {
+        failed = true;
+        logger.error(
+          { abandoned: result.abandoned },
+          "handlers ignored their cancellation; closing resources anyway",
+        );
+      }
+    } catch (error) {
+      failed = true;
+      logger.error({ err: error }, "grpc server shutdown failed");
+    }
+    const failedResources = await closeAll(resources, { timeoutMs: closeTimeoutMs, logger });
+    if (failedResources.length > 0) failed = true;
+    await startedMetricsServer.close().catch((error: unknown) => {
+      failed = true;
+      logger.error({ err: error }, "closing the metrics endpoint failed");
+    });
+    const code = failed ? 1 : 0;
+    logger.info({ exitCode: code }, "shutdown complete");
+    return code;
+  };
+
+  let signalCount = 0;
+  const signals = options.signals === false ? [] : (options.signals ?? ["SIGTERM", "SIGINT"]);
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalCount += 1;
+    if (signalCount === 1) {
+      void service.shutdown(signal);
+    } else if (signalCount === 2) {
+      logger.warn({ signal }, "second signal: cancelling in-flight calls");
+      startedGrpc.force();
+    } else {
+      logger.fatal({ signal }, "third signal: exiting immediately");
+      logger.flush();
+      if (exit) exit(1);
+    }
+  };
+  // A bug escaping every handler: still drain and close cleanly, but report failure.
+  let fatal = false;
+  const onFatal = (error: unknown) => {
+    fatal = true;
+    logger.fatal({ err: error }, "uncaught error: shutting down");
+    void service.shutdown("uncaught error");
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+  if (signals.length > 0) {
+    process.on("uncaughtException", onFatal);
+    process.on("unhandledRejection", onFatal);
+  }
+  const removeProcessHandlers = () => {
+    for (const signal of signals) process.off(signal, onSignal);
+    process.off("uncaughtException", onFatal);
+    process.off("unhandledRejection", onFatal);
+  };
+
+  const service: RunningService<C> = {
+    config,
+    logger,
+    metrics,
+    grpc: startedGrpc,
+    grpcPort,
+    metricsServer: startedMetricsServer,
+    finished,
+    shutdown(reason = "requested") {
+      if (shutdownPromise) {
+        startedGrpc.force();
+        return shutdownPromise;
+      }
+      shutdownPromise = runShutdown(reason).then(async (code) => {
+        const exitCode = fatal ? 1 : code;
+        removeProcessHandlers();
+        await flush(logger);
+        resolveFinished(exitCode);
+        if (exit) exit(exitCode);
+        return exitCode;
+      });
+      return shutdownPromise;
+    },
+  };
+  return service;
+}
+
+async function failStart(
+  logger: Logger,
+  exit: ((code: number) => void) | false,
+  cause: unknown,
+): Promise<never> {
+  await flush(logger);
+  if (exit) exit(1);
+  throw new ServiceStartError(cause instanceof Error ? cause.message : String(cause), { cause });
+}
+
+function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      logger.flush(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
