@@ -381,6 +381,31 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       ]);
     });
 
+    it("drops messages older than the stream's max age, acked or not", async () => {
+      const bus = await open();
+      const prefix = `ba${randomBytes(6).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      streamsCreated.push(stream);
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], maxAgeMs: 1000 });
+      await bus.publish(`${prefix}.old`, bytes("old"), { id: "old" });
+      await sleep(1500);
+      await bus.publish(`${prefix}.new`, bytes("new"), { id: "new" });
+      const received: BusMessage[] = [];
+      await bus.consume(consumerOptions(stream), collect(received));
+      await eventually(() => received.some((m) => m.id === "new"), "the fresh message");
+      await sleep(100);
+      expect(received.map((m) => m.id)).toEqual(["new"]);
+      // The duplicate window defaults to the max age when that is shorter than 2 minutes.
+      await expect(
+        bus.ensureStream({
+          name: stream,
+          subjects: [`${prefix}.>`],
+          maxAgeMs: 1000,
+          duplicateWindowMs: 5000,
+        }),
+      ).rejects.toBeInstanceOf(StreamConfigError);
+    });
+
     it("notifies listeners on other instances, matching * and > patterns", async () => {
       const listenerBus = await open();
       const notifier = await open();

@@ -1,6 +1,6 @@
-import { BusOptionsError } from "./errors.js";
+import { BusOptionsError, StreamConfigError } from "./errors.js";
 import { assertPattern } from "./subject.js";
-import type { BusLifecycleOptions, ConsumerOptions } from "./types.js";
+import type { BusLifecycleOptions, ConsumerOptions, StreamConfig } from "./types.js";
 
 /** Consumer options with every default filled in and validated. */
 export interface ResolvedConsumerOptions {
@@ -20,6 +20,40 @@ export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 
 /** Durable and stream names: what NATS accepts in an API subject token. */
 const NAME = /^[A-Za-z0-9_-]+$/;
+
+/** A stream definition with defaults filled in. */
+export interface ResolvedStreamConfig {
+  name: string;
+  subjects: string[];
+  duplicateWindowMs: number;
+  /** 0: keep forever. */
+  maxAgeMs: number;
+}
+
+/**
+ * Validates a stream definition and fills in defaults the way JetStream does: the duplicate
+ * window is 2 minutes, or the max age when that is shorter; a window longer than the max age is
+ * refused.
+ */
+export function resolveStreamConfig(config: StreamConfig): ResolvedStreamConfig {
+  assertName(config.name, "stream");
+  if (config.subjects.length === 0) throw new StreamConfigError(`stream ${config.name} has no subjects`);
+  for (const subject of config.subjects) assertPattern(subject);
+  const maxAgeMs = config.maxAgeMs ?? 0;
+  if (!Number.isInteger(maxAgeMs) || maxAgeMs < 0) {
+    throw new StreamConfigError(`stream ${config.name}: maxAgeMs must be a non-negative integer`);
+  }
+  const duplicateWindowMs =
+    config.duplicateWindowMs ??
+    (maxAgeMs > 0 ? Math.min(DEFAULT_DUPLICATE_WINDOW_MS, maxAgeMs) : DEFAULT_DUPLICATE_WINDOW_MS);
+  if (!Number.isInteger(duplicateWindowMs) || duplicateWindowMs < 1) {
+    throw new StreamConfigError(`stream ${config.name}: duplicateWindowMs must be a positive integer`);
+  }
+  if (maxAgeMs > 0 && duplicateWindowMs > maxAgeMs) {
+    throw new StreamConfigError(`stream ${config.name}: duplicateWindowMs must not exceed maxAgeMs`);
+  }
+  return { name: config.name, subjects: config.subjects, duplicateWindowMs, maxAgeMs };
+}
 
 /** Fills in defaults and refuses options neither implementation could honour. */
 export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {

@@ -2,12 +2,11 @@ import { EventEmitter } from "node:events";
 import { and, asc, eq, gt, gte, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Database } from "../db/types.js";
 import {
-  assertName,
-  DEFAULT_DUPLICATE_WINDOW_MS,
   InFlight,
   type ResolvedConsumerOptions,
   resolveConsumerOptions,
   resolveLifecycle,
+  resolveStreamConfig,
   retryDelay,
   userHeaders,
   Wakeup,
@@ -20,7 +19,7 @@ import {
   streams,
 } from "./embedded-schema.js";
 import { BusClosedError, BusOptionsError, StreamConfigError, StreamNotFoundError } from "./errors.js";
-import { assertPattern, assertSubject, matchesSubject, patternsOverlap, subjectMatcher } from "./subject.js";
+import { assertSubject, matchesSubject, patternsOverlap, subjectMatcher } from "./subject.js";
 import type {
   Bus,
   BusLifecycleOptions,
@@ -116,15 +115,7 @@ class EmbeddedBus implements Bus {
 
   async ensureStream(config: StreamConfig): Promise<void> {
     this.#assertOpen();
-    assertName(config.name, "stream");
-    if (config.subjects.length === 0) throw new StreamConfigError(`stream ${config.name} has no subjects`);
-    for (const subject of config.subjects) assertPattern(subject);
-    const row = {
-      name: config.name,
-      subjects: config.subjects,
-      duplicateWindowMs: config.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS,
-      maxAgeMs: config.maxAgeMs ?? 0,
-    };
+    const row = resolveStreamConfig(config);
     await this.#db.transaction(async (tx) => {
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${STREAM_LOCK_KEY.toString()}::bigint)`);
       const others = await tx.select({ name: streams.name, subjects: streams.subjects }).from(streams);
@@ -410,6 +401,15 @@ class EmbeddedSubscription implements Subscription {
         .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)))
         .for("update");
       if (!cursor) throw new StreamNotFoundError(`durable ${durable} of stream ${stream} does not exist`);
+      const [limits] = await tx
+        .select({ maxAgeMs: streams.maxAgeMs })
+        .from(streams)
+        .where(eq(streams.name, stream));
+      // Past the max age a message is gone, whether or not a publish has pruned it yet.
+      const fresh =
+        limits && limits.maxAgeMs > 0
+          ? gt(messages.publishedAt, sql`now() - ${limits.maxAgeMs}::bigint * interval '1 millisecond'`)
+          : undefined;
 
       const expired = and(ofDurable, eq(pending.gaveUp, false), lte(pending.leaseUntil, sql`now()`));
       if (maxDeliver !== undefined) {
@@ -438,9 +438,10 @@ class EmbeddedSubscription implements Subscription {
         const scanned = await tx
           .select({ seq: messages.seq, subject: messages.subject })
           .from(messages)
-          .where(and(eq(messages.stream, stream), gt(messages.seq, cursor.deliveredSeq)))
+          .where(and(eq(messages.stream, stream), gt(messages.seq, cursor.deliveredSeq), fresh))
           .orderBy(asc(messages.seq))
-          .limit(SCAN_LIMIT);
+          // Without a filter every row matches: read only what fits.
+          .limit(this.#options.filterSubject === undefined ? room : SCAN_LIMIT);
         const taken: number[] = [];
         let last = cursor.deliveredSeq;
         for (const row of scanned) {
@@ -448,7 +449,8 @@ class EmbeddedSubscription implements Subscription {
           last = row.seq;
           if (this.#matches(row.subject)) taken.push(row.seq);
         }
-        more = taken.length < room && scanned.length === SCAN_LIMIT;
+        more =
+          this.#options.filterSubject !== undefined && taken.length < room && scanned.length === SCAN_LIMIT;
         if (taken.length > 0) {
           await tx
             .insert(pending)
@@ -469,7 +471,7 @@ class EmbeddedSubscription implements Subscription {
         const rows = await tx
           .select()
           .from(messages)
-          .where(and(eq(messages.stream, stream), inArray(messages.seq, [...counts.keys()])))
+          .where(and(eq(messages.stream, stream), inArray(messages.seq, [...counts.keys()]), fresh))
           .orderBy(asc(messages.seq));
         for (const row of rows) {
           claimed.push({
@@ -482,7 +484,7 @@ class EmbeddedSubscription implements Subscription {
           });
         }
         if (rows.length < counts.size) {
-          // Pruned by max age while pending: nothing left to deliver.
+          // Expired (max age) while pending: nothing left to deliver.
           const present = new Set(rows.map((r) => r.seq));
           const gone = [...counts.keys()].filter((seq) => !present.has(seq));
           await tx.delete(pending).where(and(ofDurable, inArray(pending.seq, gone)));

@@ -14,12 +14,11 @@ import {
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, nanos, headers as natsHeaders } from "@nats-io/transport-node";
 import {
-  assertName,
-  DEFAULT_DUPLICATE_WINDOW_MS,
   InFlight,
   type ResolvedConsumerOptions,
   resolveConsumerOptions,
   resolveLifecycle,
+  resolveStreamConfig,
   retryDelay,
   userHeaders,
   Wakeup,
@@ -112,13 +111,11 @@ class NatsBus implements Bus {
 
   async ensureStream(config: StreamConfig): Promise<void> {
     this.#assertOpen();
-    assertName(config.name, "stream");
-    if (config.subjects.length === 0) throw new StreamConfigError(`stream ${config.name} has no subjects`);
-    for (const subject of config.subjects) assertPattern(subject);
+    const resolved = resolveStreamConfig(config);
     const wanted = {
-      subjects: config.subjects,
-      duplicate_window: nanos(config.duplicateWindowMs ?? DEFAULT_DUPLICATE_WINDOW_MS),
-      max_age: nanos(config.maxAgeMs ?? 0),
+      subjects: resolved.subjects,
+      duplicate_window: nanos(resolved.duplicateWindowMs),
+      max_age: nanos(resolved.maxAgeMs),
     };
     try {
       const info = await this.#jsm.streams.info(config.name).catch((error: unknown) => {
