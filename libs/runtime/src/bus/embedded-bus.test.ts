@@ -25,6 +25,36 @@ describeBusContract("embedded bus on PGlite", {
   open: (options) => createEmbeddedBus({ db: pgliteDb, ...options }),
 });
 
+describe("embedded bus on PGlite, beyond the contract", () => {
+  it("finds a filtered durable's message behind more than one scan of other subjects", async () => {
+    const bus = await createEmbeddedBus({ db: pgliteDb });
+    try {
+      const prefix = `fs${randomBytes(4).toString("hex")}`;
+      await bus.ensureStream({ name: `S_${prefix}`, subjects: [`${prefix}.>`] });
+      // More non-matching messages than one claim looks at (1000), then the one that matches.
+      await pglite.query(
+        `INSERT INTO phoenix_bus.messages (stream, seq, subject, msg_id, data, headers)
+         SELECT $1, n, $2, 'noise-' || n, '\\x00'::bytea, '{}'::jsonb FROM generate_series(1, 2500) AS n`,
+        [`S_${prefix}`, `${prefix}.noise`],
+      );
+      await pglite.query("UPDATE phoenix_bus.streams SET last_seq = 2500 WHERE name = $1", [`S_${prefix}`]);
+      await bus.publish(`${prefix}.wanted`, new TextEncoder().encode("here"), { id: "wanted" });
+      const received: BusMessage[] = [];
+      await bus.consume(
+        { stream: `S_${prefix}`, durable: "picky", filterSubject: `${prefix}.wanted` },
+        async (msg) => {
+          received.push(msg);
+        },
+      );
+      await expect
+        .poll(() => received.map((m) => [m.id, m.seq]), { timeout: 10_000 })
+        .toEqual([["wanted", 2501]]);
+    } finally {
+      await bus.close();
+    }
+  });
+});
+
 /** A fresh database on the Postgres server of `DATABASE_URL`, dropped at the end. */
 function postgresDatabase(): { url: () => string; pool: () => pg.Pool; newPool: () => pg.Pool } {
   const name = `bus_test_${randomBytes(6).toString("hex")}`;
