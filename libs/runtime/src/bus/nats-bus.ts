@@ -159,10 +159,17 @@ class NatsBus implements Bus {
       });
       return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
     } catch (error) {
-      // JetStream answers a subject no stream captures with "no responders", which the
-      // client reports as JetStream being disabled.
+      // JetStream answers a subject no stream captures with "no responders" (which the client
+      // reports as JetStream being disabled) — but so does a server that is still starting up.
+      // Only a stream lookup that answers tells the permanent case from the passing one.
       if (error instanceof Error && error.name === "JetStreamNotEnabled") {
-        throw new StreamNotFoundError(`no stream captures subject ${subject}`, { cause: error });
+        const found = await this.#jsm.streams.find(subject).then(
+          () => true,
+          (lookupError: unknown) => (lookupError instanceof JetStreamApiError ? false : undefined),
+        );
+        if (found === false) {
+          throw new StreamNotFoundError(`no stream captures subject ${subject}`, { cause: error });
+        }
       }
       throw error;
     }
