@@ -8,6 +8,7 @@ export * from "./errors.js";
 export * from "./hash.js";
 export * from "./hpke.js";
 export * from "./labels.js";
+export * from "./objects/index.js";
 export * from "./padding.js";
 export * from "./queue-ratchet.js";
 export * from "./signature.js";
