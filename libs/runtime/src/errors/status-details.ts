@@ -47,8 +47,13 @@ function decodeAny(bytes: Uint8Array): StatusDetail {
   while (reader.pos < reader.len) {
     const [field, wireType] = reader.tag();
     if (field === 1 && wireType === WireType.LengthDelimited) detail.typeUrl = reader.string();
-    else if (field === 2 && wireType === WireType.LengthDelimited) detail.value = reader.bytes();
+    else if (field === 2 && wireType === WireType.LengthDelimited) detail.value = plainBytes(reader.bytes());
     else reader.skip(wireType, field);
   }
   return detail;
+}
+
+/** A plain Uint8Array view (the reader hands out Buffer slices when decoding a Buffer). */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -13,6 +13,7 @@ import { CancelledError, DeadlineExceededError, InvalidArgumentError } from "../
 import { type RpcStatus, toGrpcStatus } from "../errors/to-grpc-status.js";
 import type { Logger } from "../log/create-logger.js";
 import type { CallTracker } from "./call-tracker.js";
+import { abandonReason, deadlineMillis } from "./deadline.js";
 import { type MethodDefinitionLike, type ServiceDefinitionLike, splitPath } from "./definitions.js";
 import type { AnyRpc, CallContext, ResponseStream, ServiceRegistration } from "./handlers.js";
 import { REQUEST_ID_KEY, requestIdOf } from "./request-id.js";
@@ -62,7 +63,7 @@ function openCall(call: SurfaceCall, rpc: AnyRpc, runtime: BindRuntime, path: st
   const metadata: Metadata = call.metadata;
   const requestId = requestIdOf(metadata);
   const peer = call.getPeer();
-  const clientDeadline = toMillis(call.getDeadline());
+  const clientDeadline = deadlineMillis(call.getDeadline());
   const defaultMs =
     rpc.options.defaultDeadlineMs !== undefined
       ? rpc.options.defaultDeadlineMs
@@ -83,14 +84,8 @@ function openCall(call: SurfaceCall, rpc: AnyRpc, runtime: BindRuntime, path: st
     );
     timer.unref();
   }
-  const onCancelled = () => {
-    // grpc-js reports a passed client deadline as a cancellation; tell them apart by the clock.
-    const reason =
-      Number.isFinite(clientDeadline) && Date.now() >= clientDeadline
-        ? new DeadlineExceededError("deadline exceeded")
-        : new CancelledError("cancelled by the client");
-    controller.abort(reason);
-  };
+  const receivedAt = Date.now();
+  const onCancelled = () => controller.abort(abandonReason(clientDeadline, receivedAt));
   call.on("cancelled", onCancelled);
   const untrack = runtime.tracker.add(controller, rpc.options.onShutdown ?? (streaming ? "abort" : "drain"));
 
@@ -116,10 +111,6 @@ function openCall(call: SurfaceCall, rpc: AnyRpc, runtime: BindRuntime, path: st
     },
     settle: untrack,
   };
-}
-
-function toMillis(deadline: Date | number): number {
-  return deadline instanceof Date ? deadline.getTime() : deadline;
 }
 
 /**

@@ -72,6 +72,7 @@ export class GrpcServer {
   private readonly credentials: ServerCredentials;
   private boundPort: number | undefined;
   private shutdownPromise: Promise<ShutdownResult> | undefined;
+  private transportClosed: Promise<void> | undefined;
   private forceRequested: () => void = () => {};
   private readonly forced = new Promise<void>((resolve) => {
     this.forceRequested = resolve;
@@ -188,6 +189,7 @@ export class GrpcServer {
     this.tracker.beginShutdown();
     this.logger.info({ inFlight: this.tracker.size, graceMs }, "grpc server draining");
     const transportClosed = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    this.transportClosed = transportClosed;
     const drained = Promise.all([transportClosed, this.tracker.idle(graceMs)]).then(([, idle]) => idle);
     const outcome = await this.waitOrForce(drained, graceMs);
     if (outcome === true) return { forced: false, abandoned: 0 };
@@ -197,8 +199,18 @@ export class GrpcServer {
   private async forceStop(): Promise<ShutdownResult> {
     this.logger.warn({ inFlight: this.tracker.size }, "grpc server cancelling remaining calls");
     this.tracker.abortAll();
+    // Cancelled handlers answer UNAVAILABLE; let those statuses reach the clients before the
+    // connections are torn down.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([this.transportClosed, this.tracker.idle(UNWIND_AFTER_FORCE_MS)]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, UNWIND_AFTER_FORCE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.tracker.wakeAll();
     this.server.forceShutdown();
-    await this.tracker.idle(UNWIND_AFTER_FORCE_MS);
     return { forced: true, abandoned: this.tracker.size };
   }
 

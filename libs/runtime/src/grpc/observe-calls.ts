@@ -8,6 +8,7 @@ import {
 import { statusName } from "../errors/to-grpc-status.js";
 import type { Logger } from "../log/create-logger.js";
 import type { RpcMetrics } from "../metrics/create-metrics.js";
+import { abandonReason, deadlineMillis } from "./deadline.js";
 import { splitPath } from "./definitions.js";
 import { REQUEST_ID_KEY, requestIdOf } from "./request-id.js";
 
@@ -40,6 +41,7 @@ export function observeCalls(options: ObserveCallsOptions): ServerInterceptor {
     const path = descriptor.path;
     const { service, method } = splitPath(path);
     const startedAt = process.hrtime.bigint();
+    const receivedAt = Date.now();
     const finishMetrics = metrics?.start(service, method);
     let requestId: string | undefined;
     let finished = false;
@@ -79,7 +81,9 @@ export function observeCalls(options: ObserveCallsOptions): ServerInterceptor {
             // Reached after every call; only a call without a status seen above ended in the
             // transport: cancelled by the client, or refused by grpc-js itself.
             if (finished) return;
-            finish(transportStatusCode(call) ?? cancelCode(call), undefined);
+            const code =
+              transportStatusCode(call) ?? abandonReason(deadlineMillis(call.getDeadline()), receivedAt).code;
+            finish(code, undefined);
           },
         });
       },
@@ -89,12 +93,6 @@ export function observeCalls(options: ObserveCallsOptions): ServerInterceptor {
       },
     });
   };
-}
-
-function cancelCode(call: ServerInterceptingCallInterface): number {
-  const deadline = call.getDeadline();
-  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(ms) && Date.now() >= ms ? status.DEADLINE_EXCEEDED : status.CANCELLED;
 }
 
 interface SentHeaders {

@@ -86,8 +86,8 @@ export interface ClientCallOptions {
 }
 
 export interface ServiceClientOptions {
-  /** Deadline for unary and client-streaming calls without one (default 10 s). */
-  defaultDeadlineMs?: number;
+  /** Deadline for unary and client-streaming calls without one (default 10 s; null: none). */
+  defaultDeadlineMs?: number | null;
 }
 
 /** A bidi-streaming call from the client side. */
@@ -169,7 +169,8 @@ export function createServiceClient<D extends ServiceDefinitionLike>(
   channel: Client,
   options: ServiceClientOptions = {},
 ): ServiceClient<D> {
-  const defaultDeadlineMs = options.defaultDeadlineMs ?? 10_000;
+  const defaultDeadlineMs =
+    options.defaultDeadlineMs === null ? undefined : (options.defaultDeadlineMs ?? 10_000);
   const methods: Record<string, unknown> = {};
   for (const [key, def] of Object.entries(definition)) {
     const method = def as ErasedMethod;
