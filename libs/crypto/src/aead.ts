@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import { asBuffer, constantTimeEqual, randomBytes } from "./bytes.js";
-import { decodeAll, encodeWith } from "./codec.js";
-import { DecryptionError, InvalidInputError } from "./errors.js";
+import { encodeWith } from "./codec.js";
+import { DecodeError, DecryptionError, InvalidInputError, UnsupportedVersionError } from "./errors.js";
 import { expandWithLabel, hkdfExtract } from "./hash.js";
 
 /**
@@ -93,19 +93,23 @@ export function aeadOpen(
   aad: Uint8Array = new Uint8Array(0),
 ): Uint8Array {
   checkKey(key);
-  const parsed = decodeAll(ciphertext, "AeadCiphertext", (r) => {
-    r.version([VERSION]);
-    const nonce = r.fixed("nonce", NONCE_LENGTH);
-    const commitment = r.fixed("commitment", COMMITMENT_LENGTH);
-    if (r.remaining < TAG_LENGTH) r.fail("ciphertext", "shorter than the authentication tag");
-    const body = r.fixed("ciphertext", r.remaining);
-    return { nonce, commitment, body };
-  });
+  const HEADER = 1 + NONCE_LENGTH + COMMITMENT_LENGTH;
+  if (!(ciphertext instanceof Uint8Array) || ciphertext.length < HEADER + TAG_LENGTH) {
+    throw new DecodeError("AeadCiphertext", "truncated: shorter than header and tag");
+  }
+  if (ciphertext[0] !== VERSION)
+    throw new UnsupportedVersionError("AeadCiphertext.version", ciphertext[0] as number);
+  // Views, not copies: group state ciphertexts can be large.
+  const parsed = {
+    nonce: ciphertext.subarray(1, 1 + NONCE_LENGTH),
+    commitment: ciphertext.subarray(1 + NONCE_LENGTH, HEADER),
+    body: ciphertext.subarray(HEADER),
+  };
   const { encKey, iv, commitment } = derive(key, parsed.nonce, label);
   if (!constantTimeEqual(commitment, parsed.commitment)) {
     throw new DecryptionError(`${label}: key commitment does not match (wrong key or label)`);
   }
-  const header = ciphertext.subarray(0, 1 + NONCE_LENGTH + COMMITMENT_LENGTH);
+  const header = ciphertext.subarray(0, HEADER);
   const split = parsed.body.length - TAG_LENGTH;
   try {
     const decipher = createDecipheriv("aes-256-gcm", asBuffer(encKey), asBuffer(iv), {

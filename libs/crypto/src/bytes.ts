@@ -50,10 +50,27 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+// Small random requests (nonces, keys) are served from a pool refilled in 16 KiB batches: one
+// CSPRNG call per batch instead of one per request. Served bytes are zeroed in the pool.
+const POOL_SIZE = 16 * 1024;
+let pool = new Uint8Array(0);
+let poolOffset = 0;
+
 /** `length` bytes from the OS CSPRNG. */
 export function randomBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  randomFillSync(out);
+  if (length > 1024) {
+    const out = new Uint8Array(length);
+    randomFillSync(out);
+    return out;
+  }
+  if (poolOffset + length > pool.length) {
+    pool = new Uint8Array(POOL_SIZE);
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + length);
+  pool.fill(0, poolOffset, poolOffset + length);
+  poolOffset += length;
   return out;
 }
 

@@ -1,0 +1,100 @@
+// Micro-benchmark of the primitives the services lean on. Run: npm run bench -- crypto
+// (or node --conditions=source --import tsx libs/crypto/bench/crypto.bench.ts). Not a test.
+import { Aes128Gcm, CipherSuite, HkdfSha256 } from "@hpke/core";
+import { DhkemX25519HkdfSha256 } from "@hpke/dhkem-x25519";
+import {
+  decryptAtRest,
+  encryptAtRest,
+  generateAeadKey,
+  HpkeKeyPair,
+  hpkeOpen,
+  hpkeSeal,
+  QueueRatchetReceiver,
+  QueueRatchetSender,
+  SigningKey,
+  utf8,
+  VerifyingKey,
+} from "../src/index.js";
+
+async function opsPerSecond(f: () => unknown, ms = 400): Promise<number> {
+  for (let i = 0; i < 50; i++) await f();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms) {
+    await f();
+    n++;
+  }
+  return (n * 1000) / (performance.now() - t0);
+}
+
+const rows: [string, number][] = [];
+const msg1k = new Uint8Array(1024).fill(7);
+const msg64k = new Uint8Array(65536).fill(7);
+
+const key = SigningKey.generate();
+const sig = key.sign("Bench", msg1k);
+const vk = VerifyingKey.fromBytes(key.publicKey);
+rows.push(["Ed25519 labelled sign, 1 KiB", await opsPerSecond(() => key.sign("Bench", msg1k))]);
+rows.push([
+  "Ed25519 labelled verify, 1 KiB (cached key)",
+  await opsPerSecond(() => vk.verify("Bench", msg1k, sig)),
+]);
+
+const recipient = HpkeKeyPair.generate();
+const sealed = hpkeSeal(recipient.publicKey, "Bench", msg1k);
+rows.push([
+  "HPKE seal 1 KiB (node:crypto)",
+  await opsPerSecond(() => hpkeSeal(recipient.publicKey, "Bench", msg1k)),
+]);
+rows.push(["HPKE open 1 KiB (node:crypto)", await opsPerSecond(() => hpkeOpen(recipient, "Bench", sealed))]);
+
+const suite = new CipherSuite({
+  kem: new DhkemX25519HkdfSha256(),
+  kdf: new HkdfSha256(),
+  aead: new Aes128Gcm(),
+});
+const rkp = await suite.kem.generateKeyPair();
+const info = utf8("Bench");
+const hpkeCoreSealed = await suite.seal({ recipientPublicKey: rkp.publicKey, info }, msg1k);
+rows.push([
+  "HPKE seal 1 KiB (@hpke/core)",
+  await opsPerSecond(() => suite.seal({ recipientPublicKey: rkp.publicKey, info }, msg1k)),
+]);
+rows.push([
+  "HPKE open 1 KiB (@hpke/core)",
+  await opsPerSecond(() =>
+    suite.open({ recipientKey: rkp.privateKey, enc: hpkeCoreSealed.enc, info }, hpkeCoreSealed.ct),
+  ),
+]);
+
+const earKey = generateAeadKey();
+const ct1k = encryptAtRest(earKey, "Bench", msg1k);
+const ct64k = encryptAtRest(earKey, "Bench", msg64k);
+rows.push([
+  "EAR encrypt 1 KiB (pad + commit + AES-256-GCM)",
+  await opsPerSecond(() => encryptAtRest(earKey, "Bench", msg1k)),
+]);
+rows.push(["EAR decrypt 1 KiB", await opsPerSecond(() => decryptAtRest(earKey, "Bench", ct1k))]);
+rows.push(["EAR encrypt 64 KiB", await opsPerSecond(() => encryptAtRest(earKey, "Bench", msg64k))]);
+rows.push(["EAR decrypt 64 KiB", await opsPerSecond(() => decryptAtRest(earKey, "Bench", ct64k))]);
+
+const queueKey = HpkeKeyPair.generate();
+const { sender, message } = QueueRatchetSender.create(queueKey.publicKey, utf8("bench-queue"));
+const receiver = QueueRatchetReceiver.fromInit(queueKey, utf8("bench-queue"), message);
+rows.push(["queue ratchet encrypt 1 KiB (QS)", await opsPerSecond(() => sender.encrypt(msg1k))]);
+const { sender: s2, message: m2 } = QueueRatchetSender.create(queueKey.publicKey, utf8("bench-queue"));
+const r2 = QueueRatchetReceiver.fromInit(queueKey, utf8("bench-queue"), m2);
+const queued = Array.from({ length: 20_000 }, () => s2.encrypt(msg1k));
+let next = 0;
+rows.push([
+  "queue ratchet decrypt 1 KiB (client)",
+  await opsPerSecond(() => {
+    const m = queued[next++];
+    if (m) r2.decrypt(m);
+  }, 200),
+]);
+void receiver;
+
+const width = Math.max(...rows.map(([name]) => name.length));
+console.log(`${"operation".padEnd(width)}  ops/s`);
+for (const [name, ops] of rows) console.log(`${name.padEnd(width)}  ${ops.toFixed(0)}`);
