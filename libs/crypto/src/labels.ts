@@ -44,7 +44,6 @@ export const HpkeLabel = {
 
 /** Labels of ExpandWithLabel derivations and fingerprints. */
 export const KdfLabel = {
-  AeadKeyCommitment: "AeadKeyCommitment",
   QueueRatchetMessageKey: "QueueRatchetMessageKey",
   QueueRatchetNext: "QueueRatchetNext",
   QueueRatchetRotation: "QueueRatchetRotation",
