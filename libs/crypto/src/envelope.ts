@@ -32,6 +32,13 @@ export interface EnvelopeWindow {
 export const DEFAULT_ENVELOPE_WINDOW: EnvelopeWindow = { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 };
 
 const ENVELOPE_VERSION = 1;
+
+// Envelope signatures use "Envelope " + label, so no envelope label a service picks can collide
+// with the label of a protocol object (credentials, connection packages, ...).
+function envelopeLabel(label: string): string {
+  if (label.length === 0) throw new InvalidInputError("envelope label must not be empty");
+  return `Envelope ${label}`;
+}
 const NONCE_LENGTH = 16;
 /** Upper bound of an envelope payload (16 MiB). */
 export const MAX_ENVELOPE_PAYLOAD = 16 * 1024 * 1024;
@@ -64,7 +71,7 @@ export function signEnvelope(
   options: { now?: number } = {},
 ): SignedEnvelope {
   const tbs = encodeTbs(payload, options.now ?? Date.now(), randomBytes(NONCE_LENGTH));
-  return { tbs, signature: key.sign(label, tbs) };
+  return { tbs, signature: key.sign(envelopeLabel(label), tbs) };
 }
 
 /**
@@ -86,7 +93,7 @@ export function openEnvelope(
   envelope: SignedEnvelope,
   options: { now?: number; window?: EnvelopeWindow; replayGuard?: ReplayGuard } = {},
 ): OpenedEnvelope {
-  key.verifyOrThrow(label, envelope.tbs, envelope.signature, `envelope (${label})`);
+  key.verifyOrThrow(envelopeLabel(label), envelope.tbs, envelope.signature, `envelope (${label})`);
   const opened = decodeTbs(envelope.tbs);
   const now = options.now ?? Date.now();
   const window = options.window ?? DEFAULT_ENVELOPE_WINDOW;

@@ -139,3 +139,19 @@ describe("signed envelopes", () => {
     expect(() => decodeEnvelope(bytes.subarray(0, bytes.length - 1))).toThrow(DecodeError);
   });
 });
+
+describe("label hygiene", () => {
+  it("all protocol labels are distinct within their kind", async () => {
+    const { SignatureLabel, AeadLabel, HpkeLabel, KdfLabel } = await import("../src/labels.js");
+    for (const table of [SignatureLabel, AeadLabel, HpkeLabel, KdfLabel]) {
+      const values = Object.values(table);
+      expect(new Set(values).size).toBe(values.length);
+    }
+  });
+
+  it("an envelope signature is never a valid object signature under the same label", () => {
+    const key = SigningKey.generate();
+    const env = signEnvelope(key, "ClientCredential", utf8("x"));
+    expect(key.verifyingKey.verify("ClientCredential", env.tbs, env.signature)).toBe(false);
+  });
+});
