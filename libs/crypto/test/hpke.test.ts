@@ -7,6 +7,7 @@ import {
   fromHex,
   HpkeKeyPair,
   HpkePublicKey,
+  hpkeInfo,
   hpkeOpen,
   hpkeSeal,
   setupBaseR,
@@ -94,5 +95,44 @@ describe("labelled HPKE", () => {
   it("restores a key pair from its private bytes", () => {
     const restored = HpkeKeyPair.fromPrivateBytes(recipient.privateBytes);
     expect(toHex(restored.publicKey.bytes)).toBe(toHex(recipient.publicKey.bytes));
+  });
+});
+
+describe("interop with @hpke/core", () => {
+  it("a ciphertext sealed by either implementation opens in the other", async () => {
+    const { Aes128Gcm, CipherSuite, HkdfSha256 } = await import("@hpke/core");
+    const { DhkemX25519HkdfSha256 } = await import("@hpke/dhkem-x25519");
+    const suite = new CipherSuite({
+      kem: new DhkemX25519HkdfSha256(),
+      kdf: new HkdfSha256(),
+      aead: new Aes128Gcm(),
+    });
+    const ours = HpkeKeyPair.generate();
+    const info = hpkeInfo("Interop", utf8("ctx"));
+    const aad = utf8("aad");
+    const pt = utf8("cross-implementation");
+
+    const recipientKey = await suite.kem.deserializePublicKey(ours.publicKey.bytes.slice().buffer);
+    const theirs = await suite.seal({ recipientPublicKey: recipientKey, info }, pt, aad);
+    const opened = hpkeOpen(
+      ours,
+      "Interop",
+      { enc: new Uint8Array(theirs.enc), ciphertext: new Uint8Array(theirs.ct) },
+      { infoContext: utf8("ctx"), aad },
+    );
+    expect(opened).toEqual(pt);
+
+    const theirPair = await suite.kem.generateKeyPair();
+    const theirPublic = new Uint8Array(await suite.kem.serializePublicKey(theirPair.publicKey));
+    const sealed = hpkeSeal(HpkePublicKey.fromBytes(theirPublic), "Interop", pt, {
+      infoContext: utf8("ctx"),
+      aad,
+    });
+    const back = await suite.open(
+      { recipientKey: theirPair.privateKey, enc: sealed.enc.slice().buffer, info },
+      sealed.ciphertext.slice().buffer,
+      aad,
+    );
+    expect(new Uint8Array(back)).toEqual(pt);
   });
 });
