@@ -1,6 +1,14 @@
 import { Writable } from "node:stream";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { type Client, Metadata, status } from "@grpc/grpc-js";
-import { CancelledError, DeadlineExceededError, INTERNAL_ERROR_MESSAGE } from "@phoenix/runtime/errors";
+import { loadSync } from "@grpc/proto-loader";
+import {
+  CancelledError,
+  DeadlineExceededError,
+  INTERNAL_ERROR_MESSAGE,
+  type RpcError,
+  UnauthenticatedError,
+} from "@phoenix/runtime/errors";
 import {
   type CallContext,
   createChannel,
@@ -49,7 +57,12 @@ interface Harness {
 }
 
 async function startEcho(
-  options: { config?: Partial<GrpcServerConfig>; hooks?: EchoHooks; clientDeadlineMs?: number | null } = {},
+  options: {
+    config?: Partial<GrpcServerConfig>;
+    hooks?: EchoHooks;
+    clientDeadlineMs?: number | null;
+    translateError?: (error: unknown) => RpcError | undefined;
+  } = {},
 ): Promise<Harness> {
   const logs: LogLine[] = [];
   const destination = new Writable({
@@ -72,6 +85,7 @@ async function startEcho(
     logger,
     metrics,
     reflection: { protoFiles: [ECHO_PROTO_FILE], includeDirs: [ECHO_PROTO_DIR] },
+    ...(options.translateError ? { translateError: options.translateError } : {}),
   });
   const channel = createChannel(`127.0.0.1:${server.port}`);
   const client = createServiceClient(EchoServiceDefinition, channel, {
@@ -178,6 +192,21 @@ describe("gRPC server helpers", () => {
     expect(logged?.rpc).toBe("/phoenix.test.echo.v1.EchoService/Echo");
   });
 
+  it("maps library errors through the server's translateError", async () => {
+    const { client } = await startEcho({
+      translateError: (error) =>
+        error instanceof Error && error.message.startsWith("BUG in echo")
+          ? new UnauthenticatedError("signature does not verify")
+          : undefined,
+    });
+    const error = await callError(client.echo(echoRequest({ failWith: "BUG" })));
+    expect(error.code).toBe(status.UNAUTHENTICATED);
+    expect(error.statusMessage).toBe("signature does not verify");
+    expect((await callError(client.echo(echoRequest({ failWith: "NOT_FOUND" })))).code).toBe(
+      status.NOT_FOUND,
+    );
+  });
+
   it("answers undecodable requests with INVALID_ARGUMENT", async () => {
     const { channel, client } = await startEcho();
     const code = await new Promise<number>((resolve) => {
@@ -267,6 +296,31 @@ describe("gRPC server helpers", () => {
     const address = `127.0.0.1:${server.port}`;
     expect(await reflectedServices(address)).toEqual(["grpc.health.v1.Health", ECHO_SERVICE_NAME]);
     expect(await reflectionDescribes(address, "phoenix.test.echo.v1.EchoRequest")).toBe(true);
+  });
+
+  it("serves reflection from an encoded FileDescriptorSet, listing only the services it serves", async () => {
+    // A FileDescriptorSet is `repeated FileDescriptorProto file = 1`; build one from the proto.
+    const definition = loadSync(ECHO_PROTO_FILE, { includeDirs: [ECHO_PROTO_DIR] });
+    const files = (definition["phoenix.test.echo.v1.EchoRequest"] as { fileDescriptorProtos: Buffer[] })
+      .fileDescriptorProtos;
+    const writer = new BinaryWriter();
+    for (const file of files) writer.tag(1, WireType.LengthDelimited).bytes(file);
+    const logger = createLogger({ service: "echo-test", level: "silent" });
+    const server = await startGrpcServer({
+      services: [echoService()],
+      config: {
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: 0,
+        GRPC_MAX_MESSAGE_BYTES: 65536,
+        GRPC_DEFAULT_DEADLINE_MS: 1000,
+      },
+      logger,
+      reflection: { descriptorSet: writer.finish() },
+    });
+    cleanups.push(() => server.shutdown({ graceMs: 0 }).then(() => {}));
+    const address = `127.0.0.1:${server.port}`;
+    expect(await reflectedServices(address)).toEqual(["grpc.health.v1.Health", ECHO_SERVICE_NAME]);
+    expect(await reflectionDescribes(address, `${ECHO_SERVICE_NAME}.Chat`)).toBe(true);
   });
 
   it("drains unary calls on shutdown but aborts streams at once, and refuses new calls", async () => {

@@ -9,7 +9,12 @@ import type {
   sendUnaryData,
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { CancelledError, DeadlineExceededError, InvalidArgumentError } from "../errors/rpc-errors.js";
+import {
+  CancelledError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  type RpcError,
+} from "../errors/rpc-errors.js";
 import { type RpcStatus, toGrpcStatus } from "../errors/to-grpc-status.js";
 import type { Logger } from "../log/create-logger.js";
 import type { CallTracker } from "./call-tracker.js";
@@ -24,6 +29,8 @@ export interface BindRuntime {
   /** Server default deadline (ms) for calls without one; null for none. */
   readonly defaultDeadlineMs: number | null;
   readonly tracker: CallTracker;
+  /** Turns library/domain errors into RpcErrors before the mapping (see CreateGrpcServerOptions). */
+  readonly translateError?: ((error: unknown) => RpcError | undefined) | undefined;
 }
 
 /** A request whose bytes did not decode; answered with INVALID_ARGUMENT instead of grpc-js' INTERNAL. */
@@ -118,9 +125,9 @@ function openCall(call: SurfaceCall, rpc: AnyRpc, runtime: BindRuntime, path: st
  * abort reason wins over whatever the handler threw while unwinding. An unknown error is
  * logged with its stack here: the client only sees a generic INTERNAL.
  */
-function failureStatus(error: unknown, ctx: CallContext): RpcStatus {
+function failureStatus(error: unknown, ctx: CallContext, runtime: BindRuntime): RpcStatus {
   const cause = ctx.signal.aborted ? ctx.signal.reason : error;
-  const mapped = toGrpcStatus(cause);
+  const mapped = toGrpcStatus(runtime.translateError?.(cause) ?? cause);
   if (!mapped.known) ctx.log.error({ err: cause }, "rpc handler failed");
   return mapped;
 }
@@ -137,7 +144,7 @@ function bindUnary(rpc: AnyRpc & { kind: "unary" }, runtime: BindRuntime, path: 
       if (error === undefined) {
         callback(null, response);
       } else {
-        const st = failureStatus(error, ctx);
+        const st = failureStatus(error, ctx, runtime);
         callback({ code: st.code, details: st.details, metadata: st.metadata }, null);
       }
       return true;
@@ -165,7 +172,7 @@ function bindClientStreaming(rpc: AnyRpc & { kind: "clientStreaming" }, runtime:
       if (error === undefined) {
         callback(null, response);
       } else {
-        const st = failureStatus(error, ctx);
+        const st = failureStatus(error, ctx, runtime);
         callback({ code: st.code, details: st.details, metadata: st.metadata }, null);
       }
       return true;
@@ -180,7 +187,7 @@ function bindServerStreaming(rpc: AnyRpc & { kind: "serverStreaming" }, runtime:
   return (call: ServerWritableStream<unknown, unknown>) => {
     const open = openCall(call, rpc, runtime, path);
     const { ctx } = open;
-    const end = streamEnder(call, ctx, open);
+    const end = streamEnder(call, ctx, open, runtime);
     ctx.signal.addEventListener("abort", () => end(ctx.signal.reason), { once: true });
     const request = call.request;
     if (request instanceof MalformedRequest) {
@@ -202,7 +209,7 @@ function bindBidiStreaming(rpc: AnyRpc & { kind: "bidiStreaming" }, runtime: Bin
   return (call: ServerDuplexStream<unknown, unknown>) => {
     const open = openCall(call, rpc, runtime, path);
     const { ctx } = open;
-    const end = streamEnder(call, ctx, open);
+    const end = streamEnder(call, ctx, open, runtime);
     ctx.signal.addEventListener("abort", () => end(ctx.signal.reason), { once: true });
     const requests = readRequests(call, ctx.signal, path);
     const stream = responseStream(call, ctx.signal);
@@ -259,7 +266,12 @@ function isAbortFallout(error: unknown, ctx: CallContext): boolean {
 type StreamCall = ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
 /** Ends a streaming call once: OK after the handler resolved, else the mapped status. */
-function streamEnder(call: StreamCall, ctx: CallContext, open: OpenCall): (error?: unknown) => boolean {
+function streamEnder(
+  call: StreamCall,
+  ctx: CallContext,
+  open: OpenCall,
+  runtime: BindRuntime,
+): (error?: unknown) => boolean {
   let ended = false;
   return (error?: unknown) => {
     if (ended) return false;
@@ -271,7 +283,7 @@ function streamEnder(call: StreamCall, ctx: CallContext, open: OpenCall): (error
       call.end();
       return true;
     }
-    const st = failureStatus(error, ctx);
+    const st = failureStatus(error, ctx, runtime);
     call.emit("error", { code: st.code, details: st.details, metadata: st.metadata });
     return true;
   };

@@ -7,6 +7,7 @@ import {
 } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { BaseConfig } from "../config/base-config.js";
+import type { RpcError } from "../errors/rpc-errors.js";
 import type { Logger } from "../log/create-logger.js";
 import type { Metrics } from "../metrics/create-metrics.js";
 import { bindService, wrapDefinition } from "./bind-service.js";
@@ -35,6 +36,12 @@ export interface CreateGrpcServerOptions {
   channelOptions?: ChannelOptions;
   /** Extra interceptors, run after the built-in metrics/logging one. */
   interceptors?: readonly ServerInterceptor[];
+  /**
+   * Maps errors of libraries and domain code to RpcErrors before the status mapping, once per
+   * service instead of a try/catch per handler (e.g. a crypto `BadSignatureError` →
+   * `UnauthenticatedError`). Return undefined for errors it does not know.
+   */
+  translateError?: (error: unknown) => RpcError | undefined;
 }
 
 export type HealthStatus = "SERVING" | "NOT_SERVING";
@@ -104,6 +111,7 @@ export class GrpcServer {
       logger: this.logger,
       defaultDeadlineMs: this.config.GRPC_DEFAULT_DEADLINE_MS,
       tracker: this.tracker,
+      translateError: options.translateError,
     };
     for (const registration of options.services) {
       // The wrapped definition is structurally a grpc-js ServiceDefinition; only the request

@@ -3,6 +3,7 @@ import type { DestinationStream } from "pino";
 import type { z } from "zod";
 import { type BaseConfig, baseConfigSchema } from "../config/base-config.js";
 import { ConfigError, type Env, loadConfig } from "../config/load-config.js";
+import type { RpcError } from "../errors/rpc-errors.js";
 import { createGrpcServer, type GrpcServer } from "../grpc/grpc-server.js";
 import type { ServiceRegistration } from "../grpc/handlers.js";
 import type { ReflectionSource } from "../grpc/reflection.js";
@@ -31,6 +32,8 @@ export interface ServiceSetup {
   credentials?: ServerCredentials;
   channelOptions?: ChannelOptions;
   interceptors?: readonly ServerInterceptor[];
+  /** See `CreateGrpcServerOptions.translateError`. */
+  translateError?: (error: unknown) => RpcError | undefined;
 }
 
 export interface RunServiceOptions<S extends z.ZodObject> {
@@ -142,6 +145,7 @@ export async function runService<S extends z.ZodObject>(
       ...(setup.credentials ? { credentials: setup.credentials } : {}),
       ...(setup.channelOptions ? { channelOptions: setup.channelOptions } : {}),
       ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
+      ...(setup.translateError ? { translateError: setup.translateError } : {}),
     });
     grpcPort = await grpc.start();
   } catch (error) {
