@@ -109,3 +109,30 @@ export class SequenceGapError extends CryptoError {
 export class MissedKeyUpdateError extends CryptoError {
   override name = "MissedKeyUpdateError";
 }
+
+/** How a service should answer a request that failed with this error. */
+export type CryptoErrorCategory = "invalid-argument" | "unauthenticated" | "failed-precondition" | "internal";
+
+/**
+ * Classifies an error thrown by this package for the error→status mapping (libs/runtime):
+ * malformed input → invalid-argument; signatures, credentials, timestamps, replays and failed
+ * decryption → unauthenticated; queue ratchet position problems → failed-precondition.
+ */
+export function classifyCryptoError(error: unknown): CryptoErrorCategory {
+  if (
+    error instanceof DecodeError ||
+    error instanceof InvalidInputError ||
+    error instanceof UnsupportedCiphersuiteError
+  ) {
+    return "invalid-argument";
+  }
+  if (
+    error instanceof StaleSequenceError ||
+    error instanceof SequenceGapError ||
+    error instanceof MissedKeyUpdateError
+  ) {
+    return "failed-precondition";
+  }
+  if (error instanceof CryptoError) return "unauthenticated";
+  return "internal";
+}
