@@ -284,6 +284,29 @@ describe("gRPC server helpers", () => {
     });
   });
 
+  it("propagates a parent call's deadline, cancellation and request id to outgoing calls", async () => {
+    const probe = abortProbe();
+    const { client } = await startEcho({ hooks: probe.hooks });
+    const parentAbort = new AbortController();
+    // The parts of a server call's context an outgoing call reads.
+    const parent = {
+      requestId: "outer-1",
+      deadline: new Date(Date.now() + 60_000),
+      signal: parentAbort.signal,
+    } as unknown as CallContext;
+    const call = callError(client.echo(echoRequest({ delayMs: 60_000 }), { parent }));
+    expect((await probe.started).requestId).toBe("outer-1");
+    parentAbort.abort();
+    expect((await call).code).toBe(status.CANCELLED);
+    expect(await probe.reason).toBeInstanceOf(CancelledError);
+
+    const expired = { ...parent, deadline: new Date(Date.now() + 300), signal: new AbortController().signal };
+    const late = await callError(
+      client.echo(echoRequest({ delayMs: 60_000 }), { parent: expired, deadlineMs: 60_000 }),
+    );
+    expect(late.code).toBe(status.DEADLINE_EXCEEDED);
+  });
+
   it("reports health per service and overall, and lists services by reflection", async () => {
     const { server, channel } = await startEcho();
     expect(await healthCheck(channel, "")).toBe("SERVING");
