@@ -1,0 +1,52 @@
+import { delivery, rpcLabel } from "@phoenix/proto";
+import { sizeLimit } from "../domain/errors.js";
+import { checkQueueRef } from "../domain/group.js";
+import { LIMITS } from "../domain/limits.js";
+import {
+  checkEarKey,
+  type DsDeps,
+  localGroupId,
+  openSigned,
+  senderLeaf,
+  verifyRequest,
+  writeGroup,
+} from "./pipeline.js";
+
+const LABEL = rpcLabel(delivery.DeliveryServiceService.joinConnectionGroup);
+
+/**
+ * JoinConnectionGroup: an external commit into a group holding one user. The EAR key (from the
+ * connection offer) authenticates the joiner; the signature is by the leaf the commit creates.
+ */
+export async function joinConnectionGroup(
+  deps: DsDeps,
+  request: delivery.JoinConnectionGroupRequest,
+): Promise<delivery.JoinConnectionGroupResponse> {
+  const opened = openSigned(deps, request.signed, delivery.JoinConnectionGroupTbs, LABEL);
+  const { tbs } = opened;
+  const earKey = checkEarKey(request.groupStateEarKey);
+  const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
+  if (tbs.externalCommit.length > LIMITS.commit)
+    throw sizeLimit("tbs.external_commit", LIMITS.commit, tbs.externalCommit.length);
+  if (tbs.groupInfo.length > LIMITS.groupInfo)
+    throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
+  if (tbs.encryptedUserProfileKey.length > LIMITS.profileKey)
+    throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
+  const joinerQueue = checkQueueRef(tbs.joinerQueue, "tbs.joiner_queue");
+  const leaf = senderLeaf(opened.header);
+  return writeGroup(deps, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group, induce) => {
+    induce(undefined);
+    const { newEpoch, fanOuts } = await group.applyCommit({
+      kind: "join_connection",
+      senderLeaf: leaf,
+      commit: tbs.externalCommit,
+      groupInfo: tbs.groupInfo,
+      addedClients: undefined,
+      joinerQueue,
+      joinerProfileKey: tbs.encryptedUserProfileKey,
+    });
+    // The joiner's leaf exists only now: verify the request with its key.
+    verifyRequest(deps, opened, group.signatureKeyOf(leaf), `joiner leaf ${leaf}`);
+    return { result: { fanoutTimestamp: new Date(deps.ctx.now()), epoch: newEpoch }, fanOuts, active: true };
+  });
+}

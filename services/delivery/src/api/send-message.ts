@@ -1,0 +1,50 @@
+import { bytesEqual } from "@phoenix/crypto";
+import { parseMlsMessage } from "@phoenix/mls";
+import { delivery, rpcLabel } from "@phoenix/proto";
+import { invalidMls, sizeLimit, toRpcError, wrongEpoch } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
+import {
+  authenticateLeaf,
+  checkEarKey,
+  type DsDeps,
+  fanOutOnly,
+  localGroupId,
+  openSigned,
+  readGroupState,
+} from "./pipeline.js";
+
+const LABEL = rpcLabel(delivery.DeliveryServiceService.sendMessage);
+
+/** SendMessage: an application message fanned out unprocessed; the state is read, never rewritten. */
+export async function sendMessage(
+  deps: DsDeps,
+  request: delivery.SendMessageRequest,
+): Promise<delivery.SendMessageResponse> {
+  const opened = openSigned(deps, request.signed, delivery.SendMessageTbs, LABEL);
+  const { tbs } = opened;
+  const earKey = checkEarKey(request.groupStateEarKey);
+  const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
+  if (tbs.message.length > LIMITS.applicationMessage)
+    throw sizeLimit("tbs.message", LIMITS.applicationMessage, tbs.message.length);
+  const group = await readGroupState(deps, uuid, earKey);
+  const leaf = authenticateLeaf(deps, group, opened);
+  let message: ReturnType<typeof parseMlsMessage>;
+  try {
+    message = parseMlsMessage(tbs.message);
+  } catch (error) {
+    throw toRpcError(error);
+  }
+  if (message.wireformat !== "mls_private_message") throw invalidMls("tbs.message is not a PrivateMessage");
+  const pm = message.privateMessage;
+  if (!bytesEqual(pm.groupId, group.mlsGroupId)) throw invalidMls("tbs.message belongs to another group");
+  if (pm.contentType !== "application") throw invalidMls("tbs.message is not an application message");
+  if (pm.epoch !== group.epoch) throw wrongEpoch(group.epoch, pm.epoch);
+  const fanoutTimestamp = await fanOutOnly(deps, { uuid, domain: deps.ctx.domain }, [
+    {
+      recipients: group.recipients(new Set([leaf])),
+      content: { $case: "mlsMessage", value: tbs.message },
+      suppressNotifications: tbs.suppressNotifications,
+    },
+  ]);
+  return { fanoutTimestamp };
+}

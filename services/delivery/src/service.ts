@@ -1,0 +1,201 @@
+import { ReplayGuard } from "@phoenix/crypto";
+import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
+import { delivery } from "@phoenix/proto";
+import type { Bus, Subscription } from "@phoenix/runtime/bus";
+import type { DatabaseHandle } from "@phoenix/runtime/db";
+import {
+  defineService,
+  type GrpcServer,
+  type GrpcServerConfig,
+  type ServiceRegistration,
+  startGrpcServer,
+  unary,
+} from "@phoenix/runtime/grpc";
+import type { Logger } from "@phoenix/runtime/log";
+import { OutboxRelay } from "@phoenix/runtime/outbox";
+import { getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
+import { connectionGroupInfo } from "./api/connection-group-info.js";
+import { createGroup } from "./api/create-group.js";
+import { deleteGroup } from "./api/delete-group.js";
+import { externalCommitInfo } from "./api/external-commit-info.js";
+import { groupOperation } from "./api/group-operation.js";
+import { joinConnectionGroup } from "./api/join-connection-group.js";
+import type { DsDeps } from "./api/pipeline.js";
+import { handleQueueDeleted, QUEUE_DELETED_SUBJECT } from "./api/queue-deleted.js";
+import { requestGroupId } from "./api/request-group-id.js";
+import { resync } from "./api/resync.js";
+import { selfRemove } from "./api/self-remove.js";
+import { sendMessage } from "./api/send-message.js";
+import { updateProfileKey } from "./api/update-profile-key.js";
+import { updateQueueInfo } from "./api/update-queue-info.js";
+import { welcomeInfo } from "./api/welcome-info.js";
+import { DEFAULT_STATE_BUCKETS } from "./config.js";
+import { FANOUT_SUBJECT } from "./domain/fan-out.js";
+import { activityMonth, deleteExpiredReservations, deleteInactiveGroups } from "./store/group-store.js";
+
+const DAY = 24 * 3600 * 1000;
+
+/** Options of {@link createDeliveryService}: everything the DS needs, injected. */
+export interface DeliveryServiceOptions {
+  database: Pick<DatabaseHandle, "db" | "tryWithLock">;
+  bus: Bus;
+  domain: string;
+  logger: Logger;
+  /** Clock in ms (default Date.now); tests move it to trigger inactivity. */
+  now?: () => number;
+  clientInactivityMs?: number;
+  groupInactivityMs?: number;
+  reservationTtlMs?: number;
+  paddingBuckets?: readonly number[];
+  /** Sweep period for inactive groups and lapsed reservations; 0 disables the timer (default 1 h). */
+  sweepIntervalMs?: number;
+  /** Bus subjects (default phoenix.fanout / phoenix.queue_deleted; tests use unique ones). */
+  fanOutSubject?: string;
+  queueDeletedSubject?: string;
+  /** Stream names (tests use unique ones). */
+  fanOutStream?: string;
+  queueDeletedStream?: string;
+  queueDeletedConsumer?: string;
+  /** Relay poll interval (ms). */
+  relayPollIntervalMs?: number;
+}
+
+/** A running DS minus its gRPC server: handlers, outbox relay, queue-deleted consumer, sweeper. */
+export class DeliveryService {
+  readonly registration: ServiceRegistration;
+  private readonly relay: OutboxRelay;
+  private subscription: Subscription | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly deps: DsDeps,
+    private readonly options: DeliveryServiceOptions,
+  ) {
+    this.relay = new OutboxRelay({
+      database: options.database,
+      bus: options.bus,
+      ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
+      onError: (err) => options.logger.warn({ err }, "outbox relay"),
+    });
+    deps.onFanOut = () => this.relay.poke();
+    const d = deps;
+    this.registration = defineService(delivery.DeliveryServiceService, {
+      requestGroupId: unary((req) => requestGroupId(d, req)),
+      createGroup: unary((req) => createGroup(d, req)),
+      groupOperation: unary((req) => groupOperation(d, req)),
+      joinConnectionGroup: unary((req) => joinConnectionGroup(d, req)),
+      resync: unary((req) => resync(d, req)),
+      selfRemove: unary((req) => selfRemove(d, req)),
+      sendMessage: unary((req) => sendMessage(d, req)),
+      deleteGroup: unary((req) => deleteGroup(d, req)),
+      welcomeInfo: unary((req) => welcomeInfo(d, req)),
+      externalCommitInfo: unary((req) => externalCommitInfo(d, req)),
+      connectionGroupInfo: unary((req) => connectionGroupInfo(d, req)),
+      updateQueueInfo: unary((req) => updateQueueInfo(d, req)),
+      updateProfileKey: unary((req) => updateProfileKey(d, req)),
+    });
+  }
+
+  /** Builds the DS on a database (migrated with this package's migrations) and a bus. */
+  static async create(options: DeliveryServiceOptions): Promise<DeliveryService> {
+    const cipherSuite = await getCiphersuiteImpl(
+      getCiphersuiteFromName(PHOENIX_CIPHERSUITE),
+      createNodeCryptoProvider(),
+    );
+    const deps: DsDeps = {
+      db: options.database.db,
+      ctx: {
+        cipherSuite,
+        now: options.now ?? Date.now,
+        domain: options.domain,
+        clientInactivityMs: options.clientInactivityMs ?? 90 * DAY,
+      },
+      replayGuard: new ReplayGuard(),
+      replayWindow: { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 },
+      paddingBuckets: options.paddingBuckets ?? DEFAULT_STATE_BUCKETS,
+      reservationTtlMs: options.reservationTtlMs ?? 3600_000,
+      fanOutSubject: options.fanOutSubject ?? FANOUT_SUBJECT,
+      onFanOut: () => {},
+    };
+    return new DeliveryService(deps, options);
+  }
+
+  /** Starts the relay, the queue-deleted consumer and the sweeper. */
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    await bus.ensureStream({
+      name: this.options.fanOutStream ?? "PHOENIX_FANOUT",
+      subjects: [this.deps.fanOutSubject],
+    });
+    const stream = this.options.queueDeletedStream ?? "PHOENIX_QUEUE_DELETED";
+    await bus.ensureStream({
+      name: stream,
+      subjects: [this.options.queueDeletedSubject ?? QUEUE_DELETED_SUBJECT],
+    });
+    this.subscription = await bus.consume(
+      { stream, durable: this.options.queueDeletedConsumer ?? "delivery-queue-deleted" },
+      (msg) => handleQueueDeleted(this.deps, msg),
+    );
+    this.relay.start();
+    const every = this.options.sweepIntervalMs ?? 3600_000;
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.sweep().catch((err: unknown) => this.options.logger.warn({ err }, "sweep failed"));
+      }, every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  /** Deletes groups inactive beyond the limit and lapsed reservations. */
+  async sweep(): Promise<{ groups: number; reservations: number }> {
+    const now = this.deps.ctx.now();
+    const cutoff = activityMonth(now - (this.options.groupInactivityMs ?? 365 * DAY));
+    return {
+      groups: await deleteInactiveGroups(this.deps.db, cutoff),
+      reservations: await deleteExpiredReservations(this.deps.db, new Date(now)),
+    };
+  }
+
+  /** Stops sweeper, consumer and relay (the caller closes bus and database afterwards). */
+  async stop(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.subscription?.stop();
+    await this.relay.stop();
+  }
+}
+
+/** Builds the DS service (see {@link DeliveryService}). */
+export function createDeliveryService(options: DeliveryServiceOptions): Promise<DeliveryService> {
+  return DeliveryService.create(options);
+}
+
+/** The DS with its gRPC server, for tests and the all-in-one homeserver. */
+export interface RunningDelivery {
+  service: DeliveryService;
+  server: GrpcServer;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts the DS in-process on the given database and bus, serving gRPC on `grpc` (port 0 allowed). */
+export async function startDelivery(
+  options: DeliveryServiceOptions & { grpc: GrpcServerConfig },
+): Promise<RunningDelivery> {
+  const service = await createDeliveryService(options);
+  await service.start();
+  const server = await startGrpcServer({
+    services: [service.registration],
+    config: options.grpc,
+    logger: options.logger,
+  });
+  const port = server.port ?? 0;
+  return {
+    service,
+    server,
+    port,
+    async stop() {
+      await server.shutdown({ graceMs: 2000 });
+      await service.stop();
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { bytea } from "@phoenix/runtime/db";
+import { integer, pgTable, timestamp } from "drizzle-orm/pg-core";
+
+/**
+ * One row per group. Everything that says who is in the group lives inside `state`, encrypted
+ * under the group-state EAR key that only members hold (padded to size buckets). In plaintext:
+ * the group id (the uuid part; the domain is this homeserver's), the month of last activity
+ * (for deleting inactive groups), the group's queue-report public key and the sealed reports
+ * of deleted queues the QS sent since the last write.
+ */
+export const groups = pgTable("groups", {
+  /** The 16 uuid bytes of the group id. */
+  groupId: bytea("group_id").primaryKey(),
+  /** encryptAtRest(EAR key, "GroupState", encoded DsGroupState), aad = group id. */
+  state: bytea("state").notNull(),
+  /** year * 12 + (month - 1) of the last commit: coarse on purpose. */
+  lastActiveMonth: integer("last_active_month").notNull(),
+  /**
+   * X25519 public key the queue-deleted consumer seals reports to (it has no EAR key); the
+   * private key sits inside `state`.
+   */
+  queueReportKey: bytea("queue_report_key").notNull(),
+  /** Concatenated u32-length-prefixed HPKE ciphertexts of QsReferences reported deleted. */
+  queueReports: bytea("queue_reports").notNull(),
+});
+
+/** Group ids handed out by RequestGroupId and not (yet) used by CreateGroup. */
+export const groupReservations = pgTable("group_reservations", {
+  groupId: bytea("group_id").primaryKey(),
+  expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+});
+
+export const deliverySchema = { groups, groupReservations };

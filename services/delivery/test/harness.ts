@@ -1,0 +1,417 @@
+// Drives the DS as clients do: real ts-mls members (through libs/mls), Phoenix leaf credentials,
+// signed requests over gRPC on 127.0.0.1, fan-outs read back from NATS JetStream.
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import {
+  AsCredential,
+  AsIntermediateCredential,
+  AsIntermediateCsr,
+  ClientCredential,
+  ClientCredentialCsr,
+  LeafCredential,
+  SigningKey,
+  toHex,
+} from "@phoenix/crypto";
+import {
+  addMembers,
+  createKeyPackage,
+  createNodeCryptoProvider,
+  createPhoenixGroup,
+  joinFromWelcome,
+  PHOENIX_CIPHERSUITE,
+  processIncoming,
+} from "@phoenix/mls";
+import {
+  common,
+  delivery,
+  events,
+  type MessageEncoder,
+  requestHeader,
+  rpcLabel,
+  signTbs,
+} from "@phoenix/proto";
+import { type Bus, connectNatsBus, type Subscription } from "@phoenix/runtime/bus";
+import { createLogger } from "@phoenix/runtime/log";
+import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
+import {
+  type CiphersuiteImpl,
+  type ClientState,
+  type Credential,
+  getCiphersuiteFromName,
+  getCiphersuiteImpl,
+  type KeyPackage,
+  type PrivateKeyPackage,
+} from "ts-mls";
+import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
+import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import { mlsGroupId } from "../src/domain/group.js";
+import { DELIVERY_MIGRATIONS } from "../src/index.js";
+import { type RunningDelivery, startDelivery } from "../src/service.js";
+
+export const DOMAIN = "alpha.example";
+const DAY = 86_400_000;
+export const Service = delivery.DeliveryServiceService;
+
+export function natsUrl(): string {
+  const url = process.env.NATS_URL;
+  if (!url) throw new Error("NATS_URL is not set: run through vitest");
+  return url;
+}
+
+/** A one-domain AS PKI for issuing client credentials. */
+export class Pki {
+  private readonly intermediateKey = SigningKey.generate();
+  readonly intermediate: AsIntermediateCredential;
+
+  constructor() {
+    const rootKey = SigningKey.generate();
+    const validity = { notBefore: Date.now() - DAY, notAfter: Date.now() + 3650 * DAY };
+    const root = AsCredential.issue(rootKey, DOMAIN, validity);
+    this.intermediate = AsIntermediateCredential.issue(
+      rootKey,
+      root,
+      AsIntermediateCsr.create(this.intermediateKey, DOMAIN, {
+        notBefore: validity.notBefore,
+        notAfter: Date.now() + 3000 * DAY,
+      }),
+    );
+  }
+
+  client(): { clientKey: SigningKey; clientCredential: ClientCredential } {
+    const clientKey = SigningKey.generate();
+    const clientCredential = ClientCredential.issue(
+      this.intermediateKey,
+      this.intermediate,
+      ClientCredentialCsr.create(
+        clientKey,
+        {
+          clientUuid: new Uint8Array(randomBytes(16)),
+          userId: { uuid: new Uint8Array(randomBytes(16)), domain: DOMAIN },
+        },
+        { notBefore: Date.now() - DAY, notAfter: Date.now() + 2000 * DAY },
+      ),
+    );
+    return { clientKey, clientCredential };
+  }
+}
+
+/** One client of one user in one group: leaf credential, signature key, KeyPackage, queue, MLS state. */
+export class Member {
+  state: ClientState | undefined;
+  constructor(
+    readonly name: string,
+    readonly pseudonym: Uint8Array,
+    readonly signingKey: SigningKey,
+    readonly credential: Credential,
+    readonly keyPackage: KeyPackage,
+    readonly privateKeyPackage: PrivateKeyPackage,
+    readonly queue: common.QsReference,
+  ) {}
+
+  get leaf(): number {
+    if (this.state === undefined) throw new Error(`${this.name} is not in the group`);
+    return this.state.privatePath.leafIndex;
+  }
+
+  mls(): ClientState {
+    if (this.state === undefined) throw new Error(`${this.name} is not in the group`);
+    return this.state;
+  }
+}
+
+/** A user: one pseudonym per group, any number of clients. */
+export class User {
+  readonly pseudonym = new Uint8Array(randomBytes(16));
+  constructor(
+    readonly name: string,
+    private readonly pki: Pki,
+    private readonly cs: CiphersuiteImpl,
+  ) {}
+
+  async client(name = this.name): Promise<Member> {
+    const { clientKey, clientCredential } = this.pki.client();
+    const signingKey = SigningKey.generate();
+    const { leaf } = LeafCredential.issue({
+      clientKey,
+      clientCredential,
+      leafKey: signingKey.verifyingKey,
+      expiration: { notBefore: Date.now() - DAY, notAfter: Date.now() + 1000 * DAY },
+      identity: this.pseudonym,
+    });
+    const credential: Credential = { credentialType: "basic", identity: leaf.bytes };
+    const queue = { domain: DOMAIN, sealedQueueConfig: new Uint8Array(randomBytes(48)) };
+    const kp = await createKeyPackage({
+      cipherSuite: this.cs,
+      credential,
+      queueConfig: common.QsReference.encode(queue).finish(),
+      signatureKeyPair: { signKey: signingKey.exportSeed(), publicKey: signingKey.publicKey },
+    });
+    return new Member(
+      name,
+      this.pseudonym,
+      signingKey,
+      credential,
+      kp.publicPackage,
+      kp.privatePackage,
+      queue,
+    );
+  }
+}
+
+export function call<Res>(
+  start: (done: (err: grpc.ServiceError | null, res: Res) => void) => void,
+): Promise<Res> {
+  return new Promise((resolve, reject) => start((err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** The gRPC status code of a failed call (or "ok"). */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return "OK";
+  } catch (error) {
+    return grpc.status[(error as grpc.ServiceError).code] ?? "?";
+  }
+}
+
+export interface HarnessOptions {
+  now?: () => number;
+  clientInactivityMs?: number;
+}
+
+/** A DS on a fresh Postgres database and unique NATS streams, plus a fan-out collector. */
+export class Harness {
+  readonly fanOuts: events.FanOut[] = [];
+  cs!: CiphersuiteImpl;
+  readonly pki = new Pki();
+  db!: TestDatabase;
+  bus!: Bus;
+  running!: RunningDelivery;
+  client!: delivery.DeliveryServiceClient;
+  private collector: Subscription | undefined;
+  readonly suffix = randomBytes(6).toString("hex");
+  clock: () => number = Date.now;
+
+  get fanOutSubject(): string {
+    return `t${this.suffix}.phoenix.fanout`;
+  }
+  get queueDeletedSubject(): string {
+    return `t${this.suffix}.phoenix.queue_deleted`;
+  }
+  get fanOutStream(): string {
+    return `DS_FANOUT_${this.suffix}`;
+  }
+
+  static async start(options: HarnessOptions = {}): Promise<Harness> {
+    const h = new Harness();
+    if (options.now) h.clock = options.now;
+    h.cs = await getCiphersuiteImpl(getCiphersuiteFromName(PHOENIX_CIPHERSUITE), createNodeCryptoProvider());
+    h.db = await createTestDatabase({ migrationsFolder: DELIVERY_MIGRATIONS });
+    h.bus = await connectNatsBus({ servers: natsUrl(), name: "ds-test" });
+    await h.startService(options);
+    return h;
+  }
+
+  async startService(options: HarnessOptions = {}): Promise<void> {
+    this.running = await startDelivery({
+      database: this.db,
+      bus: this.bus,
+      domain: DOMAIN,
+      logger: createLogger({ service: "delivery-test", level: "silent" }),
+      now: () => this.clock(),
+      ...(options.clientInactivityMs !== undefined ? { clientInactivityMs: options.clientInactivityMs } : {}),
+      fanOutSubject: this.fanOutSubject,
+      queueDeletedSubject: this.queueDeletedSubject,
+      fanOutStream: this.fanOutStream,
+      queueDeletedStream: `DS_QDEL_${this.suffix}`,
+      relayPollIntervalMs: 100,
+      sweepIntervalMs: 0,
+      grpc: {
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: 0,
+        GRPC_MAX_MESSAGE_BYTES: 4 * 1024 * 1024,
+        GRPC_DEFAULT_DEADLINE_MS: 30_000,
+      },
+    });
+    this.client = new delivery.DeliveryServiceClient(
+      `127.0.0.1:${this.running.port}`,
+      grpc.credentials.createInsecure(),
+    );
+    if (this.collector === undefined)
+      this.collector = await this.bus.consume(
+        { stream: this.fanOutStream, durable: "collector" },
+        async (m) => {
+          this.fanOuts.push(events.FanOut.decode(m.data));
+        },
+      );
+  }
+
+  async stopService(): Promise<void> {
+    this.client.close();
+    await this.running.stop();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopService();
+    await this.collector?.stop();
+    await this.bus.close();
+    const nc = await connect({ servers: natsUrl() });
+    const jsm = await jetstreamManager(nc);
+    for (const s of [this.fanOutStream, `DS_QDEL_${this.suffix}`])
+      await jsm.streams.delete(s).catch(() => false);
+    await nc.close();
+    await this.db.close();
+  }
+
+  user(name: string): User {
+    return new User(name, this.pki, this.cs);
+  }
+
+  /** Payloads that reached a member's queue, in order. */
+  inbox(m: Member): common.QueuePayload[] {
+    const q = toHex(m.queue.sealedQueueConfig);
+    return this.fanOuts
+      .filter((f) => f.recipients.some((r) => toHex(r.sealedQueueConfig) === q))
+      .map((f) => common.QueuePayload.decode(f.payload));
+  }
+
+  /** Waits until `count` fan-outs were collected (bounded). */
+  async waitForFanOuts(count: number, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.fanOuts.length < count) {
+      if (Date.now() > until) throw new Error(`expected ${count} fan-outs, got ${this.fanOuts.length}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  header(label: string, sender: common.RequestHeader["sender"]): common.RequestHeader {
+    return requestHeader(label, sender, new Date(this.clock()));
+  }
+
+  async sign<T extends { header: common.RequestHeader | undefined }>(
+    type: MessageEncoder<T>,
+    tbs: T,
+    key: SigningKey,
+  ): Promise<common.Signed> {
+    return signTbs(type, tbs, (label, bytes) => key.sign(label, bytes));
+  }
+}
+
+/** A group as its test members see it. */
+export class TestGroup {
+  readonly members: Member[] = [];
+  constructor(
+    readonly h: Harness,
+    readonly groupId: common.QualifiedGroupId,
+    readonly earKey: Uint8Array,
+  ) {}
+
+  static async create(h: Harness, creator: Member): Promise<TestGroup> {
+    const { groupId } = await call<delivery.RequestGroupIdResponse>((d) => h.client.requestGroupId({}, d));
+    if (groupId === undefined) throw new Error("no group id");
+    const { state, groupInfo } = await createPhoenixGroup({
+      cipherSuite: h.cs,
+      groupId: mlsGroupId(groupId),
+      keyPackage: creator.keyPackage,
+      privateKeyPackage: creator.privateKeyPackage,
+      roles: [{ subject: { kind: "pseudonym", pseudonym: creator.pseudonym }, role: "admin" }],
+    });
+    creator.state = state;
+    const g = new TestGroup(h, groupId, new Uint8Array(randomBytes(32)));
+    const tbs: delivery.CreateGroupTbs = {
+      header: h.header(rpcLabel(Service.createGroup), { $case: "leafIndex", value: 0 }),
+      groupId,
+      ratchetTree: encodeRatchetTree(state.ratchetTree),
+      groupInfo,
+      creatorClientInfo: new Uint8Array(randomBytes(100)),
+      creatorQueue: creator.queue,
+      encryptedUserProfileKey: new Uint8Array(randomBytes(40)),
+    };
+    const signed = await h.sign(delivery.CreateGroupTbs, tbs, creator.signingKey);
+    await call((d) => h.client.createGroup({ signed, groupStateEarKey: g.earKey }, d));
+    g.members.push(creator);
+    return g;
+  }
+
+  /** Sends a GroupOperation signed by `by`. */
+  async operation(
+    by: Member,
+    commit: Uint8Array,
+    groupInfo: Uint8Array,
+    addedClients?: delivery.AddedClientsInfo,
+  ): Promise<delivery.GroupOperationResponse> {
+    const tbs: delivery.GroupOperationTbs = {
+      header: this.h.header(rpcLabel(Service.groupOperation), { $case: "leafIndex", value: by.leaf }),
+      groupId: this.groupId,
+      commit,
+      groupInfo,
+      addedClients,
+    };
+    const signed = await this.h.sign(delivery.GroupOperationTbs, tbs, by.signingKey);
+    return call((d) => this.h.client.groupOperation({ signed, groupStateEarKey: this.earKey }, d));
+  }
+
+  /** `by` adds clients with one commit; the joiners fetch their tree with WelcomeInfo and join. */
+  async add(by: Member, joiners: Member[]): Promise<delivery.GroupOperationResponse> {
+    const aad = delivery.CommitAad.encode({
+      addedClientInfos: joiners.map(() => new Uint8Array(randomBytes(120))),
+      senderClientInfo: new Uint8Array(),
+    }).finish();
+    const out = await addMembers(
+      by.mls(),
+      this.h.cs,
+      joiners.map((j) => j.keyPackage),
+      { aad },
+    );
+    if (out.welcome === undefined) throw new Error("no welcome");
+    const res = await this.operation(by, out.commit, out.groupInfo, {
+      welcome: out.welcome,
+      encryptedWelcomeAttributionInfos: joiners.map(() => new Uint8Array(randomBytes(64))),
+    });
+    await this.processByOthers(by, out.commit);
+    by.state = out.newState;
+    for (const j of joiners) {
+      const info = await this.welcomeInfo(j, res.epoch);
+      const tree = decodeRatchetTree(info.ratchetTree, 0)?.[0];
+      j.state = await joinFromWelcome(out.welcome, j.keyPackage, j.privateKeyPackage, this.h.cs, tree);
+      this.members.push(j);
+    }
+    return res;
+  }
+
+  async welcomeInfo(joiner: Member, epoch: bigint): Promise<delivery.WelcomeInfoResponse> {
+    const ref = await makeKeyPackageRef(joiner.keyPackage, this.h.cs.hash);
+    const tbs: delivery.WelcomeInfoTbs = {
+      header: this.h.header(rpcLabel(Service.welcomeInfo), { $case: "keyPackageRef", value: ref }),
+      groupId: this.groupId,
+      epoch,
+    };
+    const signed = await this.h.sign(delivery.WelcomeInfoTbs, tbs, joiner.signingKey);
+    return call((d) => this.h.client.welcomeInfo({ signed, groupStateEarKey: this.earKey }, d));
+  }
+
+  /** Every member except `by` processes a commit (as it would from its queue). */
+  async processByOthers(by: Member | undefined, commit: Uint8Array): Promise<void> {
+    for (const m of [...this.members]) {
+      if (m === by) continue;
+      const res = await processIncoming(m.mls(), this.h.cs, commit);
+      if (res.kind === "handshake" && res.removedFromGroup) {
+        m.state = undefined;
+        this.members.splice(this.members.indexOf(m), 1);
+      } else m.state = res.newState;
+    }
+  }
+
+  async send(by: Member, message: Uint8Array): Promise<delivery.SendMessageResponse> {
+    const tbs: delivery.SendMessageTbs = {
+      header: this.h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: by.leaf }),
+      groupId: this.groupId,
+      message,
+      suppressNotifications: false,
+    };
+    const signed = await this.h.sign(delivery.SendMessageTbs, tbs, by.signingKey);
+    return call((d) => this.h.client.sendMessage({ signed, groupStateEarKey: this.earKey }, d));
+  }
+}
