@@ -22,6 +22,7 @@ import {
   encryptUserProfile,
   expandWithLabel,
   HpkeKeyPair,
+  handleHash,
   hpkeSeal,
   LeafCredential,
   pad,
@@ -29,6 +30,7 @@ import {
   QueueRatchetSender,
   SignatureLabel,
   SigningKey,
+  sealClientInfo,
   sealConnectionOffer,
   sealQueueConfig,
   sealWelcomeAttribution,
@@ -249,16 +251,31 @@ const addPackage = {
   encryptedSignatureKey: h(leafSecrets.encryptedSignatureKey),
 };
 
+const clientInfo = {
+  credentialEncryptionKey: h(seed(41)),
+  sealed: h(sealClientInfo(seed(41), "group", leaf.bytes, client, seed(15))),
+};
+
+const handle = { handle: "alice_example", hash: h(handleHash("alice_example")) };
+
 const welcome = {
   friendshipEncryptionKey: h(seed(31)),
   groupId: h(utf8("group-xyz")),
   welcome: h(utf8("mls welcome")),
+  groupStateEarKey: h(seed(40)),
+  credentialEncryptionKey: h(seed(41)),
+  userProfileKeyEncryptionKey: h(seed(42)),
   sealed: h(
     sealWelcomeAttribution({
       senderKey: clientKey,
       senderCredential: client,
       groupId: utf8("group-xyz"),
       welcome: utf8("mls welcome"),
+      groupKeys: {
+        groupStateEarKey: seed(40),
+        credentialEncryptionKey: seed(41),
+        userProfileKeyEncryptionKey: seed(42),
+      },
       friendshipEncryptionKey: seed(31),
       now: NOW,
     }),
@@ -289,6 +306,8 @@ const doc = {
   queueConfig,
   connection,
   addPackage,
+  clientInfo,
+  handle,
   welcome,
   userProfile,
 };

@@ -17,8 +17,10 @@ import {
   generateFriendshipPackage,
   generateUserProfileKey,
   HpkeKeyPair,
+  handleHash,
   InvalidInputError,
   LeafCredential,
+  openClientInfo,
   openConnectionOffer,
   openQueueConfig,
   openWelcomeAttribution,
@@ -27,6 +29,7 @@ import {
   RevokedCredentialError,
   SigningKey,
   StaleTimestampError,
+  sealClientInfo,
   sealConnectionOffer,
   sealQueueConfig,
   sealWelcomeAttribution,
@@ -283,11 +286,41 @@ describe("AddPackages and group credentials", () => {
   });
 });
 
+describe("client infos and handle hashes", () => {
+  const pki = makePki();
+  const { leaf, signatureEncryptionKey } = LeafCredential.issue({
+    clientKey: pki.clientKey,
+    clientCredential: pki.clientCredential,
+    leafKey: SigningKey.generate().verifyingKey,
+    expiration: { notBefore: NOW - DAY, notAfter: NOW + DAY },
+  });
+
+  it("an EncryptedClientInfo opens for group members and only for that leaf", () => {
+    const groupKey = generateAeadKey();
+    const info = sealClientInfo(groupKey, "group", leaf.bytes, pki.clientCredential, signatureEncryptionKey);
+    const opened = openClientInfo(groupKey, "group", leaf.bytes, info);
+    pki.verifier.verifyLeafCredential(leaf, opened.clientCredential, opened.signatureEncryptionKey);
+    expect(() => openClientInfo(generateAeadKey(), "group", leaf.bytes, info)).toThrow(DecryptionError);
+    expect(() => openClientInfo(groupKey, "group", utf8("other leaf"), info)).toThrow(DecryptionError);
+  });
+
+  it("hashes handles deterministically and distinctly", () => {
+    expect(toHex(handleHash("alice"))).toBe(toHex(handleHash("alice")));
+    expect(toHex(handleHash("alice"))).not.toBe(toHex(handleHash("alicf")));
+    expect(() => handleHash("")).toThrow(InvalidInputError);
+  });
+});
+
 describe("welcome attribution", () => {
   const inviter = makePki("alpha.example", 1);
   const fek = generateAeadKey();
   const groupId = utf8("group-xyz");
   const welcome = utf8("mls welcome bytes");
+  const groupKeys = {
+    groupStateEarKey: generateAeadKey(),
+    credentialEncryptionKey: generateAeadKey(),
+    userProfileKeyEncryptionKey: generateAeadKey(),
+  };
 
   it("the joiner learns and authenticates the inviter", () => {
     const sealed = sealWelcomeAttribution({
@@ -295,6 +328,7 @@ describe("welcome attribution", () => {
       senderCredential: inviter.clientCredential,
       groupId,
       welcome,
+      groupKeys,
       friendshipEncryptionKey: fek,
       now: NOW,
     });
@@ -306,6 +340,7 @@ describe("welcome attribution", () => {
     });
     expect(info.sender.userId.domain).toBe("alpha.example");
     expect(info.timestamp).toBe(NOW);
+    expect(info.groupKeys).toEqual(groupKeys);
   });
 
   it("refuses another group, another Welcome, a wrong key and an expired inviter", () => {
@@ -314,6 +349,7 @@ describe("welcome attribution", () => {
       senderCredential: inviter.clientCredential,
       groupId,
       welcome,
+      groupKeys,
       friendshipEncryptionKey: fek,
     });
     const base = { friendshipEncryptionKey: fek, groupId, welcome, verifier: inviter.verifier };

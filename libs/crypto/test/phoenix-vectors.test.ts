@@ -20,8 +20,10 @@ import {
   expandWithLabel,
   fromHex,
   HpkeKeyPair,
+  handleHash,
   hpkeOpen,
   LeafCredential,
+  openClientInfo,
   openConnectionOffer,
   openEnvelope,
   openQueueConfig,
@@ -90,6 +92,10 @@ describe("phoenix vectors: deterministic values re-derive byte for byte", () => 
     const client = ClientCredential.issue(intermediateKey, intermediate, clientCsr);
     expect(toHex(client.bytes)).toBe(c.client);
     expect(toHex(client.fingerprint)).toBe(c.clientFingerprint);
+  });
+
+  it("handle hash", () => {
+    expect(toHex(handleHash(v.handle.handle))).toBe(v.handle.hash);
   });
 
   it("user profile key index", () => {
@@ -194,6 +200,16 @@ describe("phoenix vectors: stored randomised outputs open and verify", () => {
       verifier: verifier(),
     });
     expect(toHex(info.senderCredential.bytes)).toBe(c.client);
+    expect(toHex(info.groupKeys.groupStateEarKey)).toBe(v.welcome.groupStateEarKey);
+    expect(toHex(info.groupKeys.credentialEncryptionKey)).toBe(v.welcome.credentialEncryptionKey);
+    expect(toHex(info.groupKeys.userProfileKeyEncryptionKey)).toBe(v.welcome.userProfileKeyEncryptionKey);
+    const member = openClientInfo(
+      x(v.clientInfo.credentialEncryptionKey),
+      "group",
+      x(c.leaf),
+      x(v.clientInfo.sealed),
+    );
+    expect(toHex(member.clientCredential.bytes)).toBe(c.client);
     expect(toHex(decryptUserProfile(x(v.userProfile.key), userId, x(v.userProfile.encrypted)))).toBe(
       v.userProfile.profile,
     );

@@ -16,6 +16,7 @@ import {
   fromHex,
   HpkeKeyPair,
   LeafCredential,
+  openClientInfo,
   openConnectionOffer,
   openQueueConfig,
   SigningKey,
@@ -104,6 +105,11 @@ const targets: [string, string, (b: Uint8Array) => unknown][] = [
       ),
   ],
   ["AddPackage", "01000000020102000100000100", (b) => decodeAddPackage(b)],
+  [
+    "EncryptedClientInfo",
+    v.clientInfo.sealed,
+    (b) => openClientInfo(fromHex(v.clientInfo.credentialEncryptionKey), "group", fromHex(c.leaf), b),
+  ],
   ["FriendshipPackage", `01${"00".repeat(96)}`, (b) => decodeFriendshipPackage(b)],
 ];
 

@@ -107,6 +107,43 @@ export function decryptLeafSecrets(
   return { clientCredential, signatureEncryptionKey };
 }
 
+/**
+ * EncryptedClientInfo: encryptLeafSecrets' two ciphertexts as one byte string
+ * (version ‖ vec16(client credential ct) ‖ vec16(signature key ct)), the form the protos carry.
+ */
+export function sealClientInfo(
+  key: Uint8Array,
+  audience: LeafSecretsAudience,
+  leafCredential: Uint8Array,
+  clientCredential: ClientCredential,
+  signatureEncryptionKey: Uint8Array,
+): Uint8Array {
+  const s = encryptLeafSecrets(key, audience, leafCredential, clientCredential, signatureEncryptionKey);
+  return encodeWith((w) =>
+    w
+      .u8(VERSION)
+      .vec(s.encryptedClientCredential, 2, "encryptedClientCredential")
+      .vec(s.encryptedSignatureKey, 2, "encryptedSignatureKey"),
+  );
+}
+
+/** Opens sealClientInfo's output for the leaf `leafCredential` (its MLS credential identity bytes). */
+export function openClientInfo(
+  key: Uint8Array,
+  audience: LeafSecretsAudience,
+  leafCredential: Uint8Array,
+  clientInfo: Uint8Array,
+): { clientCredential: ClientCredential; signatureEncryptionKey: Uint8Array } {
+  const secrets = decodeAll(clientInfo, "EncryptedClientInfo", (r) => {
+    r.version([VERSION]);
+    return {
+      encryptedClientCredential: r.vec("encryptedClientCredential", 2),
+      encryptedSignatureKey: r.vec("encryptedSignatureKey", 2),
+    };
+  });
+  return decryptLeafSecrets(key, audience, leafCredential, secrets);
+}
+
 /** An AddPackage as published on the QS: an MLS KeyPackage plus its encrypted leaf secrets. */
 export interface AddPackage extends EncryptedLeafSecrets {
   /** The RFC 9420 KeyPackage (opaque here), whose leaf carries the leaf credential. */

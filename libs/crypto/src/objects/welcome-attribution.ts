@@ -11,7 +11,9 @@ import { SIGNATURE_LENGTH, type SigningKey } from "../signature.js";
 
 /**
  * Welcome attribution info: tells the joiner of a group who invited it, without telling the DS
- * or QS. Payload: inviter's client id ‖ group id ‖ SHA-256 of the Welcome ‖ timestamp, signed by
+ * or QS, and hands it the group's keys that MLS does not carry (EAR key for DS requests,
+ * credential encryption key to read the members' client infos, user profile key encryption key).
+ * Payload: inviter's client id ‖ group id ‖ SHA-256 of the Welcome ‖ group keys ‖ timestamp, signed by
  * the inviter's client credential (label "WelcomeAttributionInfo"); the payload, signature and
  * credential are encrypted under the joiner's friendship encryption key (which only friends hold),
  * with the group id as AAD.
@@ -19,11 +21,22 @@ import { SIGNATURE_LENGTH, type SigningKey } from "../signature.js";
 
 const VERSION = 1;
 
+/** The group secrets a joiner receives with the Welcome (each a 32-byte AEAD key). */
+export interface GroupKeys {
+  /** The group state EAR key, sent with every DS request. */
+  groupStateEarKey: Uint8Array;
+  /** Encrypts the members' client infos (client credential + signature encryption key). */
+  credentialEncryptionKey: Uint8Array;
+  /** Encrypts the members' user profile keys. */
+  userProfileKeyEncryptionKey: Uint8Array;
+}
+
 /** The verified attribution. */
 export interface WelcomeAttribution {
   sender: ClientId;
   senderCredential: ClientCredential;
   groupId: Uint8Array;
+  groupKeys: GroupKeys;
   timestamp: number;
 }
 
@@ -33,6 +46,7 @@ export function sealWelcomeAttribution(options: {
   senderCredential: ClientCredential;
   groupId: Uint8Array;
   welcome: Uint8Array;
+  groupKeys: GroupKeys;
   friendshipEncryptionKey: Uint8Array;
   now?: number;
 }): Uint8Array {
@@ -45,6 +59,9 @@ export function sealWelcomeAttribution(options: {
     writeClientId(w, senderCredential.clientId);
     w.vec(groupId, 1, "groupId", { min: 1 })
       .fixed(sha256(options.welcome), 32, "welcomeHash")
+      .fixed(options.groupKeys.groupStateEarKey, 32, "groupStateEarKey")
+      .fixed(options.groupKeys.credentialEncryptionKey, 32, "credentialEncryptionKey")
+      .fixed(options.groupKeys.userProfileKeyEncryptionKey, 32, "userProfileKeyEncryptionKey")
       .u64(options.now ?? Date.now());
   });
   const signature = senderKey.sign(SignatureLabel.WelcomeAttributionInfo, tbs);
@@ -98,6 +115,11 @@ export function openWelcomeAttribution(
       sender: readClientId(r),
       groupId: r.vec("groupId", 1, { min: 1 }),
       welcomeHash: r.fixed("welcomeHash", 32),
+      groupKeys: {
+        groupStateEarKey: r.fixed("groupStateEarKey", 32),
+        credentialEncryptionKey: r.fixed("credentialEncryptionKey", 32),
+        userProfileKeyEncryptionKey: r.fixed("userProfileKeyEncryptionKey", 32),
+      },
       timestamp: r.u64("timestamp"),
     };
   });
@@ -108,5 +130,11 @@ export function openWelcomeAttribution(
   if (!bytesEqual(p.groupId, options.groupId) || !bytesEqual(p.welcomeHash, sha256(options.welcome))) {
     throw new InvalidInputError("welcome attribution belongs to another group or Welcome");
   }
-  return { sender: p.sender, senderCredential, groupId: p.groupId, timestamp: p.timestamp };
+  return {
+    sender: p.sender,
+    senderCredential,
+    groupId: p.groupId,
+    groupKeys: p.groupKeys,
+    timestamp: p.timestamp,
+  };
 }
