@@ -96,15 +96,26 @@ export function openEnvelope(
   key.verifyOrThrow(envelopeLabel(label), envelope.tbs, envelope.signature, `envelope (${label})`);
   const opened = decodeTbs(envelope.tbs);
   const now = options.now ?? Date.now();
-  const window = options.window ?? DEFAULT_ENVELOPE_WINDOW;
-  if (opened.timestamp < now - window.maxAgeMs) {
-    throw new StaleTimestampError(`envelope (${label}) signed ${now - opened.timestamp} ms ago`);
-  }
-  if (opened.timestamp > now + window.maxFutureSkewMs) {
-    throw new FutureTimestampError(`envelope (${label}) signed ${opened.timestamp - now} ms in the future`);
-  }
+  checkTimestampWindow(opened.timestamp, now, options.window, `envelope (${label})`);
   options.replayGuard?.check(opened.nonce, opened.timestamp, now);
   return opened;
+}
+
+/**
+ * The replay-window check on its own, for signed requests whose timestamp lives elsewhere (the
+ * protos' RequestHeader). Throws StaleTimestampError or FutureTimestampError.
+ */
+export function checkTimestampWindow(
+  timestamp: number,
+  now: number,
+  window: EnvelopeWindow = DEFAULT_ENVELOPE_WINDOW,
+  what = "request",
+): void {
+  if (timestamp < now - window.maxAgeMs)
+    throw new StaleTimestampError(`${what} signed ${now - timestamp} ms ago`);
+  if (timestamp > now + window.maxFutureSkewMs) {
+    throw new FutureTimestampError(`${what} signed ${timestamp - now} ms in the future`);
+  }
 }
 
 /** Encodes an envelope as one byte string (when it is nested inside another structure). */
@@ -140,7 +151,10 @@ export class ReplayGuard {
     if (maxEntries < 1) throw new InvalidInputError("maxEntries must be positive");
   }
 
-  /** Throws ReplayError if `nonce` was seen within the window; otherwise records it. */
+  /**
+   * Throws ReplayError if `nonce` was seen within the window; otherwise records it. For ids that
+   * are unique per sender only (the protos' request_id), pass sender ‖ id.
+   */
   check(nonce: Uint8Array, timestamp: number, now: number): void {
     this.evict(now);
     const id = toHex(nonce);

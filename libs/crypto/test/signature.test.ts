@@ -155,3 +155,13 @@ describe("label hygiene", () => {
     expect(key.verifyingKey.verify("ClientCredential", env.tbs, env.signature)).toBe(false);
   });
 });
+
+describe("timestamp window for protobuf-signed requests", () => {
+  it("accepts inside the window and refuses outside", async () => {
+    const { checkTimestampWindow } = await import("../src/index.js");
+    const now = 1_800_000_000_000;
+    checkTimestampWindow(now - 60_000, now);
+    expect(() => checkTimestampWindow(now - 6 * 60_000, now)).toThrow(StaleTimestampError);
+    expect(() => checkTimestampWindow(now + 2 * 60_000, now)).toThrow(FutureTimestampError);
+  });
+});
