@@ -1,0 +1,64 @@
+import { bytesEqual, type ClientCredential } from "@phoenix/crypto";
+import { auth, common } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { AlreadyExistsError } from "@phoenix/runtime/errors";
+import { unary } from "@phoenix/runtime/grpc";
+import type { AuthContext } from "../context.js";
+import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
+import { checkClientCsr, signClientCredential } from "../domain/csr.js";
+import { malformed, tooLarge } from "../domain/errors.js";
+import { monthOf } from "../domain/request-header.js";
+import { countClients, insertClient } from "../store/clients.js";
+import { authenticateClient } from "./authenticate.js";
+import { createQueueFor } from "./create-queue.js";
+import { Label } from "./labels.js";
+import { csrPolicy } from "./register-user.js";
+
+/** AddClient: an existing client of the user has a credential signed for a new client. */
+export function addClient(ctx: AuthContext) {
+  return unary<auth.AddClientRequest, auth.AddClientResponse>(async (request) => {
+    const now = ctx.now();
+    const signer = await ctx.keyring.currentSigner();
+    const credential: ClientCredential = await transaction(ctx.db, async (tx) => {
+      const { tbs, clientKey } = await authenticateClient(
+        ctx,
+        tx,
+        request.signed,
+        auth.AddClientTbs,
+        Label.addClient,
+        now,
+      );
+      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
+      if (!bytesEqual(csr.clientId.userId.uuid, clientKey.userUuid)) {
+        throw malformed("tbs.client_csr", "the CSR is for another user");
+      }
+      const queueKey = parseQueueEncryptionKey(
+        tbs.connectionQueueEncryptionKey,
+        "tbs.connection_queue_encryption_key",
+      );
+      const existing = await countClients(tx, clientKey.userUuid);
+      if (existing >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
+        throw tooLarge(
+          "clients per user",
+          ctx.config.AS_MAX_CLIENTS_PER_USER,
+          existing + 1,
+          common.ErrorReason.ERROR_REASON_QUOTA,
+        );
+      }
+      const issued = signClientCredential(csr, signer, "tbs.client_csr");
+      const client = { userUuid: clientKey.userUuid, clientUuid: csr.clientId.clientUuid };
+      const inserted = await insertClient(tx, {
+        ...client,
+        credential: issued.bytes,
+        signatureKey: issued.verifyingKey.bytes,
+        credentialNotAfter: new Date(issued.expiration.notAfter),
+        createdAt: now,
+        lastActiveAt: monthOf(now),
+      });
+      if (!inserted) throw new AlreadyExistsError("the client id is taken");
+      await createQueueFor(tx, { client }, queueKey);
+      return issued;
+    });
+    return { clientCredential: credential.bytes };
+  });
+}

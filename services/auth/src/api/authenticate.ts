@@ -1,0 +1,161 @@
+import { sha256, VerifyingKey } from "@phoenix/crypto";
+import { common, type MessageDecoder } from "@phoenix/proto";
+import type { Database } from "@phoenix/runtime/db";
+import { NotFoundError } from "@phoenix/runtime/errors";
+import type { AuthContext } from "../context.js";
+import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
+import { type ClientKey, parseClientId, parseHandleHash } from "../domain/ids.js";
+import { Limits } from "../domain/limits.js";
+import { type CheckedHeader, checkHeader, monthOf, type SenderKind } from "../domain/request-header.js";
+import { type ClientRow, findClient, touchClient } from "../store/clients.js";
+import { findLiveHandle, type HandleRow } from "../store/handles.js";
+import { recordRequest } from "../store/seen-requests.js";
+
+const Reason = common.ErrorReason;
+
+type WithHeader = { header: common.RequestHeader | undefined };
+
+/** A signed request whose header passed the checks; its signature is not verified yet. */
+export interface OpenedRequest<T> {
+  tbs: T;
+  header: CheckedHeader;
+  signed: common.Signed;
+  label: string;
+}
+
+/**
+ * Decodes the `…Tbs` of a signed request and checks its header (label, replay window, sender
+ * kind). Nothing decoded here may be acted on before `verifySignature` succeeded.
+ */
+export function openSigned<T extends WithHeader>(
+  ctx: AuthContext,
+  signed: common.Signed | undefined,
+  type: MessageDecoder<T>,
+  label: string,
+  sender: SenderKind | "none",
+  now: Date,
+): OpenedRequest<T> {
+  if (!signed) throw malformed("signed", "missing");
+  if (signed.tbs.length > Limits.signedTbs) throw tooLarge("signed.tbs", Limits.signedTbs, signed.tbs.length);
+  if (signed.tbs.length === 0) throw malformed("signed.tbs", "empty");
+  if (signed.signature.length !== 64)
+    throw malformed("signed.signature", "must be a 64-byte Ed25519 signature");
+  let tbs: T;
+  try {
+    tbs = type.decode(signed.tbs);
+  } catch (error) {
+    throw malformed("signed.tbs", `does not decode: ${(error as Error).message.slice(0, 100)}`);
+  }
+  const header = checkHeader(tbs.header, { label, sender, now, window: ctx.window });
+  return { tbs, header, signed, label };
+}
+
+/** Verifies the labelled signature over the exact `tbs` bytes; UNAUTHENTICATED otherwise. */
+export function verifySignature(request: OpenedRequest<unknown>, key: VerifyingKey | Uint8Array): void {
+  const verifying = key instanceof VerifyingKey ? key : VerifyingKey.fromBytes(key);
+  if (!verifying.verify(request.label, request.signed.tbs, request.signed.signature)) {
+    throw unauthenticated("request signature does not verify", Reason.ERROR_REASON_BAD_SIGNATURE);
+  }
+}
+
+/**
+ * Remembers the request id of a verified request for the replay window (in the caller's
+ * transaction); a second request with the same sender and id is UNAUTHENTICATED.
+ */
+export async function guardReplay(
+  ctx: AuthContext,
+  tx: Database,
+  request: OpenedRequest<unknown>,
+  senderBytes: Uint8Array,
+): Promise<void> {
+  const { header } = request;
+  const key = sha256(
+    new TextEncoder().encode(request.header.sender?.$case ?? "none"),
+    senderBytes,
+    header.requestId,
+  );
+  const expiresAt = new Date(header.timestamp.getTime() + ctx.window.maxAgeMs + ctx.window.maxFutureSkewMs);
+  if (!(await recordRequest(tx, key, expiresAt))) {
+    throw unauthenticated("request id already used (replayed request)", Reason.ERROR_REASON_REPLAYED_REQUEST);
+  }
+}
+
+/** The replay-guard sender bytes of a client: client uuid ‖ user uuid. */
+export function clientKeyBytes(key: ClientKey): Uint8Array {
+  const out = new Uint8Array(32);
+  out.set(key.clientUuid, 0);
+  out.set(key.userUuid, 16);
+  return out;
+}
+
+/** An authenticated client request. */
+export interface ClientRequest<T> {
+  tbs: T;
+  client: ClientRow;
+  clientKey: ClientKey;
+}
+
+/**
+ * Authenticates a request signed by a registered client (header sender `client`), inside `tx`:
+ * header checks, the client must exist on this domain with an unexpired credential, the
+ * signature must verify with its credential key, the request id must be fresh. Refreshes the
+ * client's activity month.
+ */
+export async function authenticateClient<T extends WithHeader>(
+  ctx: AuthContext,
+  tx: Database,
+  signed: common.Signed | undefined,
+  type: MessageDecoder<T>,
+  label: string,
+  now: Date,
+): Promise<ClientRequest<T>> {
+  const request = openSigned(ctx, signed, type, label, "client", now);
+  const sender = request.header.sender;
+  if (sender?.$case !== "client") throw malformed("tbs.header.sender", "must be a client");
+  const clientId = parseClientId(sender.value, "tbs.header.sender.client");
+  if (clientId.userId.domain !== ctx.config.AS_DOMAIN) {
+    throw unauthenticated(
+      `client of ${clientId.userId.domain} is not registered here`,
+      Reason.ERROR_REASON_UNKNOWN_SENDER,
+    );
+  }
+  const clientKey = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
+  const client = await findClient(tx, clientKey);
+  if (!client) throw unauthenticated("unknown client", Reason.ERROR_REASON_UNKNOWN_SENDER);
+  verifySignature(request, client.signatureKey);
+  if (client.credentialNotAfter.getTime() < now.getTime()) {
+    throw unauthenticated("the client credential has expired", Reason.ERROR_REASON_INVALID_CREDENTIAL);
+  }
+  await guardReplay(ctx, tx, request, clientKeyBytes(clientKey));
+  await touchClient(tx, clientKey, monthOf(now));
+  return { tbs: request.tbs, client, clientKey };
+}
+
+/** An authenticated handle request. */
+export interface HandleRequest<T> {
+  tbs: T;
+  handle: HandleRow;
+}
+
+/**
+ * Authenticates a request signed with a handle's verifying key (header sender `handle_hash`).
+ * An unknown or expired handle is NOT_FOUND (the contract of every handle RPC).
+ */
+export async function authenticateHandle<T extends WithHeader>(
+  ctx: AuthContext,
+  tx: Database,
+  signed: common.Signed | undefined,
+  type: MessageDecoder<T>,
+  label: string,
+  now: Date,
+): Promise<HandleRequest<T>> {
+  const request = openSigned(ctx, signed, type, label, "handleHash", now);
+  const sender = request.header.sender;
+  if (sender?.$case !== "handleHash") throw malformed("tbs.header.sender", "must be a handle hash");
+  const handleHash = parseHandleHash(sender.value, "tbs.header.sender.handle_hash");
+  const handle = await findLiveHandle(tx, handleHash, now);
+  if (!handle) throw new NotFoundError("no such handle, or it expired");
+  verifySignature(request, handle.verifyingKey);
+  await guardReplay(ctx, tx, request, handleHash);
+  return { tbs: request.tbs, handle };
+}

@@ -1,0 +1,65 @@
+import { bytesEqual, VerifyingKey } from "@phoenix/crypto";
+import { auth } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { AlreadyExistsError } from "@phoenix/runtime/errors";
+import { unary } from "@phoenix/runtime/grpc";
+import type { AuthContext } from "../context.js";
+import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
+import { checking, malformed } from "../domain/errors.js";
+import { handleHash, validateHandle } from "../domain/handles.js";
+import { parseHandleHash } from "../domain/ids.js";
+import { deleteExpiredHandle, insertHandle } from "../store/handles.js";
+import { guardReplay, openSigned, verifySignature } from "./authenticate.js";
+import { createQueueFor } from "./create-queue.js";
+import { Label } from "./labels.js";
+
+/**
+ * CreateHandle: checks the plaintext handle and that it hashes to `handle_hash`, then keeps only
+ * the hash, the handle's key, an expiry and a new connection queue. An expired registration of
+ * the same handle is dropped (with its queue and packages) and the handle taken again.
+ */
+export function createHandle(ctx: AuthContext) {
+  return unary<auth.CreateHandleRequest, auth.CreateHandleResponse>(async (request) => {
+    const now = ctx.now();
+    const opened = openSigned(
+      ctx,
+      request.signed,
+      auth.CreateHandleTbs,
+      Label.createHandle,
+      "handleHash",
+      now,
+    );
+    const { tbs } = opened;
+    validateHandle(tbs.handle);
+    const hash = parseHandleHash(tbs.handleHash, "tbs.handle_hash");
+    if (!bytesEqual(handleHash(tbs.handle), hash))
+      throw malformed("tbs.handle_hash", "is not the hash of tbs.handle");
+    const sender = opened.header.sender;
+    if (sender?.$case !== "handleHash" || !bytesEqual(sender.value, hash)) {
+      throw malformed("tbs.header.sender", "must be the handle hash of the request");
+    }
+    if (tbs.verifyingKey.length !== 32)
+      throw malformed("tbs.verifying_key", "must be a 32-byte Ed25519 public key");
+    const verifyingKey = checking("tbs.verifying_key", () => VerifyingKey.fromBytes(tbs.verifyingKey));
+    verifySignature(opened, verifyingKey);
+    const queueKey = parseQueueEncryptionKey(
+      tbs.connectionQueueEncryptionKey,
+      "tbs.connection_queue_encryption_key",
+    );
+    const expiresAt = new Date(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
+
+    await transaction(ctx.db, async (tx) => {
+      await guardReplay(ctx, tx, opened, hash);
+      await deleteExpiredHandle(tx, hash, now);
+      const inserted = await insertHandle(tx, {
+        handleHash: hash,
+        verifyingKey: verifyingKey.bytes,
+        expiresAt,
+        createdAt: now,
+      });
+      if (!inserted) throw new AlreadyExistsError("the handle is taken");
+      await createQueueFor(tx, { handleHash: hash }, queueKey);
+    });
+    return { expiresAt };
+  });
+}

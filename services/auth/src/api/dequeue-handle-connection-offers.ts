@@ -1,0 +1,33 @@
+import { auth } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { unary } from "@phoenix/runtime/grpc";
+import type { AuthContext } from "../context.js";
+import { authenticateHandle } from "./authenticate.js";
+import { dequeueFrom } from "./dequeue.js";
+import { Label } from "./labels.js";
+
+/** DequeueHandleConnectionOffers: the handle's owner reads the handle's connection queue. */
+export function dequeueHandleConnectionOffers(ctx: AuthContext) {
+  return unary<auth.DequeueHandleConnectionOffersRequest, auth.DequeueHandleConnectionOffersResponse>(
+    async (request) => {
+      const now = ctx.now();
+      return transaction(ctx.db, async (tx) => {
+        const { tbs, handle } = await authenticateHandle(
+          ctx,
+          tx,
+          request.signed,
+          auth.DequeueHandleConnectionOffersTbs,
+          Label.dequeueHandleConnectionOffers,
+          now,
+        );
+        return dequeueFrom(
+          ctx,
+          tx,
+          { handleHash: handle.handleHash },
+          tbs.sequenceNumberStart,
+          tbs.maxMessages,
+        );
+      });
+    },
+  );
+}

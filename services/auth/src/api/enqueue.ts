@@ -1,0 +1,57 @@
+import { toHex } from "@phoenix/crypto";
+import { common, events } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { NotFoundError } from "@phoenix/runtime/errors";
+import type { AuthContext } from "../context.js";
+import { enqueueOffer } from "../domain/connection-queue.js";
+import { malformed, rateLimited, tooLarge } from "../domain/errors.js";
+import { Limits } from "../domain/limits.js";
+import type { PackageOwner } from "../store/connection-packages.js";
+import { countMessages, findQueue, insertMessages, updateRatchet } from "../store/connection-queues.js";
+
+/** The core bus subject that wakes listeners of a connection queue on any replica. */
+export function queueActivitySubject(queueId: Uint8Array): string {
+  return `phoenix.connection_queue_activity.${toHex(queueId)}`;
+}
+
+/**
+ * Drops a connection offer into the queue of `owner` (shared by both enqueue RPCs): size and
+ * rate limits, queue-full limit, queue-ratchet encryption, then a wake-up for listeners.
+ * `exists` checks the owner (e.g. the handle is live) inside the transaction.
+ */
+export async function enqueueInto(
+  ctx: AuthContext,
+  owner: PackageOwner,
+  rateKey: Uint8Array,
+  offer: Uint8Array,
+  exists: (tx: AuthContext["db"]) => Promise<boolean>,
+): Promise<void> {
+  if (offer.length === 0) throw malformed("connection_offer", "missing");
+  if (offer.length > Limits.connectionOffer)
+    throw tooLarge("connection_offer", Limits.connectionOffer, offer.length);
+  const now = ctx.now();
+  const wait = ctx.enqueueLimiter.take(toHex(rateKey), now.getTime());
+  if (wait > 0) throw rateLimited("connection offers to this queue", wait);
+  const latest = await transaction(ctx.db, async (tx) => {
+    const queue = (await exists(tx)) ? await findQueue(tx, owner, true) : undefined;
+    if (!queue) throw new NotFoundError("no such connection queue");
+    const queued = await countMessages(tx, queue.queueId);
+    if (queued >= ctx.config.AS_QUEUE_MAX_MESSAGES) {
+      throw tooLarge(
+        "connection queue",
+        ctx.config.AS_QUEUE_MAX_MESSAGES,
+        queued + 1,
+        common.ErrorReason.ERROR_REASON_QUOTA,
+      );
+    }
+    const update = enqueueOffer(queue, offer, now, ctx.config.AS_QUEUE_KEY_UPDATE_INTERVAL);
+    await insertMessages(tx, queue.queueId, update.messages);
+    await updateRatchet(tx, queue.queueId, update.ratchetState, update.nextSequence);
+    return { queueId: queue.queueId, latest: update.nextSequence - 1n };
+  });
+  const activity = events.QueueActivity.encode({ latestSequenceNumber: latest.latest }).finish();
+  // A lost wake-up only delays delivery until the listener's next reconnect; the offer is stored.
+  await ctx.bus.notify(queueActivitySubject(latest.queueId), activity).catch((error: unknown) => {
+    ctx.log.warn({ err: error }, "connection queue wake-up not published");
+  });
+}

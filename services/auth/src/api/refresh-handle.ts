@@ -1,0 +1,29 @@
+import { auth } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { NotFoundError } from "@phoenix/runtime/errors";
+import { unary } from "@phoenix/runtime/grpc";
+import type { AuthContext } from "../context.js";
+import { refreshHandle as refreshHandleRow } from "../store/handles.js";
+import { authenticateHandle } from "./authenticate.js";
+import { Label } from "./labels.js";
+
+/** RefreshHandle: extends a live handle's expiry by the configured handle lifetime. */
+export function refreshHandle(ctx: AuthContext) {
+  return unary<auth.RefreshHandleRequest, auth.RefreshHandleResponse>(async (request) => {
+    const now = ctx.now();
+    const expiresAt = new Date(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
+    await transaction(ctx.db, async (tx) => {
+      const { handle } = await authenticateHandle(
+        ctx,
+        tx,
+        request.signed,
+        auth.RefreshHandleTbs,
+        Label.refreshHandle,
+        now,
+      );
+      if (!(await refreshHandleRow(tx, handle.handleHash, now, expiresAt)))
+        throw new NotFoundError("no such handle");
+    });
+    return { expiresAt };
+  });
+}

@@ -1,0 +1,102 @@
+import { constantTimeEqual, utf8 } from "@phoenix/crypto";
+import { auth, common } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
+import { unary } from "@phoenix/runtime/grpc";
+import type { AuthContext } from "../context.js";
+import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
+import { checkClientCsr, signClientCredential } from "../domain/csr.js";
+import { malformed, reasonDetail, tooLarge } from "../domain/errors.js";
+import { parseClientId } from "../domain/ids.js";
+import { Limits } from "../domain/limits.js";
+import { profileKeyIndex } from "../domain/profile.js";
+import { monthOf } from "../domain/request-header.js";
+import { insertClient } from "../store/clients.js";
+import { insertUser, putProfile } from "../store/users.js";
+import { clientKeyBytes, guardReplay, openSigned, verifySignature } from "./authenticate.js";
+import { createQueueFor } from "./create-queue.js";
+import { Label } from "./labels.js";
+
+const Reason = common.ErrorReason;
+
+/** Throws PERMISSION_DENIED unless the configuration lets this registration in. */
+function checkRegistrationGate(ctx: AuthContext, inviteCode: string): void {
+  const mode = ctx.config.AS_REGISTRATION;
+  if (mode === "open") return;
+  const closed = (message: string) =>
+    new PermissionDeniedError(message, { details: [reasonDetail(Reason.ERROR_REASON_REGISTRATION_CLOSED)] });
+  if (mode === "closed") throw closed("registration is disabled on this homeserver");
+  if (inviteCode === "") throw closed("registration requires an invite code");
+  const given = utf8(inviteCode);
+  // Compare against every code without an early exit, so timing tells nothing about the codes.
+  let valid = false;
+  for (const code of ctx.config.AS_INVITE_CODES) {
+    const expected = utf8(code);
+    if (expected.length === given.length && constantTimeEqual(expected, given)) valid = true;
+  }
+  if (!valid) throw closed("the invite code is not valid");
+}
+
+/**
+ * RegisterUser: proof of possession of the CSR key, registration gate, then the user, its profile,
+ * its first client and that client's connection queue in one transaction.
+ */
+export function registerUser(ctx: AuthContext) {
+  return unary<auth.RegisterUserRequest, auth.RegisterUserResponse>(async (request) => {
+    const now = ctx.now();
+    const opened = openSigned(ctx, request.signed, auth.RegisterUserTbs, Label.registerUser, "client", now);
+    const { tbs } = opened;
+    if (tbs.inviteCode.length > Limits.inviteCode)
+      throw tooLarge("tbs.invite_code", Limits.inviteCode, tbs.inviteCode.length);
+    const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
+    const sender =
+      opened.header.sender?.$case === "client"
+        ? parseClientId(opened.header.sender.value, "tbs.header.sender.client")
+        : undefined;
+    if (
+      !sender ||
+      sender.userId.domain !== csr.clientId.userId.domain ||
+      !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
+      !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
+    ) {
+      throw malformed("tbs.header.sender", "must be the client id of the CSR");
+    }
+    verifySignature(opened, csr.verifyingKey);
+    checkRegistrationGate(ctx, tbs.inviteCode);
+    const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");
+    const queueKey = parseQueueEncryptionKey(
+      tbs.connectionQueueEncryptionKey,
+      "tbs.connection_queue_encryption_key",
+    );
+    const signer = await ctx.keyring.currentSigner();
+    const credential = signClientCredential(csr, signer, "tbs.client_csr");
+    const userUuid = csr.clientId.userId.uuid;
+    const client = { userUuid, clientUuid: csr.clientId.clientUuid };
+
+    await transaction(ctx.db, async (tx) => {
+      await guardReplay(ctx, tx, opened, clientKeyBytes(client));
+      if (!(await insertUser(tx, userUuid, now))) throw new AlreadyExistsError("the user id is taken");
+      await putProfile(tx, userUuid, "current", keyIndex, tbs.encryptedUserProfile);
+      await insertClient(tx, {
+        ...client,
+        credential: credential.bytes,
+        signatureKey: credential.verifyingKey.bytes,
+        credentialNotAfter: new Date(credential.expiration.notAfter),
+        createdAt: now,
+        lastActiveAt: monthOf(now),
+      });
+      await createQueueFor(tx, { client }, queueKey);
+    });
+    ctx.log.info({ rpc: "RegisterUser" }, "user registered");
+    return { clientCredential: credential.bytes };
+  });
+}
+
+/** The CSR bounds from the configuration. */
+export function csrPolicy(ctx: AuthContext) {
+  return {
+    domain: ctx.config.AS_DOMAIN,
+    clientMaxLifetimeMs: ctx.config.AS_CLIENT_CREDENTIAL_MAX_LIFETIME,
+    maxFutureSkewMs: ctx.window.maxFutureSkewMs,
+  };
+}

@@ -1,0 +1,44 @@
+import { bytesEqual } from "@phoenix/crypto";
+import { auth } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { unary } from "@phoenix/runtime/grpc";
+import type { AuthContext } from "../context.js";
+import { checkClientCsr, signClientCredential } from "../domain/csr.js";
+import { malformed } from "../domain/errors.js";
+import { updateClientCredential } from "../store/clients.js";
+import { authenticateClient } from "./authenticate.js";
+import { Label } from "./labels.js";
+import { csrPolicy } from "./register-user.js";
+
+/** RenewClientCredential: a fresh credential (same ClientId, same or new key) for the signer. */
+export function renewClientCredential(ctx: AuthContext) {
+  return unary<auth.RenewClientCredentialRequest, auth.RenewClientCredentialResponse>(async (request) => {
+    const now = ctx.now();
+    const signer = await ctx.keyring.currentSigner();
+    const credential = await transaction(ctx.db, async (tx) => {
+      const { tbs, clientKey } = await authenticateClient(
+        ctx,
+        tx,
+        request.signed,
+        auth.RenewClientCredentialTbs,
+        Label.renewClientCredential,
+        now,
+      );
+      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
+      if (
+        !bytesEqual(csr.clientId.userId.uuid, clientKey.userUuid) ||
+        !bytesEqual(csr.clientId.clientUuid, clientKey.clientUuid)
+      ) {
+        throw malformed("tbs.client_csr", "the CSR names another client");
+      }
+      const issued = signClientCredential(csr, signer, "tbs.client_csr");
+      await updateClientCredential(tx, clientKey, {
+        credential: issued.bytes,
+        signatureKey: issued.verifyingKey.bytes,
+        credentialNotAfter: new Date(issued.expiration.notAfter),
+      });
+      return issued;
+    });
+    return { clientCredential: credential.bytes };
+  });
+}

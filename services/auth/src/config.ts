@@ -1,0 +1,82 @@
+import { busConfig } from "@phoenix/runtime/bus";
+import {
+  type Env,
+  envDuration,
+  envEnum,
+  envInt,
+  envList,
+  envString,
+  loadConfig,
+  serviceConfig,
+} from "@phoenix/runtime/config";
+import { databaseConfig } from "@phoenix/runtime/db";
+import type { z } from "zod";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/** Domains as they appear in ids and credentials: a lower-case DNS name. */
+const DOMAIN_PATTERN =
+  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/**
+ * The AS environment: the runtime's service and database fragments plus the AS's own variables
+ * (documented in services/auth/README.md and docs/auth-service.md).
+ */
+export const authConfigSchema = serviceConfig({
+  serviceName: "auth",
+  grpcPort: 50051,
+  metricsPort: 9461,
+}).extend({
+  ...databaseConfig.shape,
+  ...busConfig.shape,
+  /** The homeserver's domain: every user id this AS serves ends in it. */
+  AS_DOMAIN: envString({ pattern: DOMAIN_PATTERN, patternHint: "must be a lower-case DNS name" }),
+  /** `open`, `invite` (an invite code from AS_INVITE_CODES is required) or `closed`. */
+  AS_REGISTRATION: envEnum(["open", "invite", "closed"], { default: "open" }),
+  /** Comma-separated invite codes accepted when AS_REGISTRATION=invite. */
+  AS_INVITE_CODES: envList({ default: [] }),
+  /**
+   * The AS root signing key (32-byte Ed25519 seed, base64 or hex) and its root credential
+   * (base64). Both or neither: without them the AS creates a root on first start and keeps it in
+   * its database.
+   */
+  AS_ROOT_SIGNING_KEY: envString({ optional: true }),
+  AS_ROOT_CREDENTIAL: envString({ optional: true }),
+  /** Lifetime of a root credential the AS creates itself. */
+  AS_ROOT_LIFETIME: envDuration({ default: 3650 * DAY, min: HOUR }),
+  /** Lifetime of an AS intermediate credential. */
+  AS_INTERMEDIATE_LIFETIME: envDuration({ default: 365 * DAY, min: HOUR }),
+  /** A new intermediate is created once the current one is this old (the old one stays valid). */
+  AS_INTERMEDIATE_ROTATE_AFTER: envDuration({ default: 90 * DAY, min: 1 }),
+  /** Longest validity a client credential may request (its CSR's notAfter - now). */
+  AS_CLIENT_CREDENTIAL_MAX_LIFETIME: envDuration({ default: 180 * DAY, min: HOUR }),
+  /** Replay window of signed requests: how old and how far ahead a request timestamp may be. */
+  AS_REQUEST_MAX_AGE: envDuration({ default: 5 * 60_000, min: 1000 }),
+  AS_REQUEST_MAX_FUTURE_SKEW: envDuration({ default: 60_000, min: 0 }),
+  /** How long a handle lives after creation or its last refresh. */
+  AS_HANDLE_LIFETIME: envDuration({ default: 30 * DAY, min: 60_000 }),
+  /** Clients without an authenticated request for this long are deleted by the expiry job. */
+  AS_CLIENT_INACTIVITY_LIMIT: envDuration({ default: 90 * DAY, min: HOUR }),
+  /** Connection packages are dropped this long after publication (also bounded by their own lifetime). */
+  AS_CONNECTION_PACKAGE_LIFETIME: envDuration({ default: 30 * DAY, min: 60_000 }),
+  /** Period of the expiry job. */
+  AS_EXPIRY_INTERVAL: envDuration({ default: HOUR, min: 1000 }),
+  AS_MAX_CLIENTS_PER_USER: envInt({ default: 32, min: 1, max: 10_000 }),
+  /** A connection queue holding this many messages refuses further offers (RESOURCE_EXHAUSTED). */
+  AS_QUEUE_MAX_MESSAGES: envInt({ default: 1000, min: 1, max: 1_000_000 }),
+  /** Most messages a dequeue returns. */
+  AS_DEQUEUE_MAX_MESSAGES: envInt({ default: 500, min: 1, max: 10_000 }),
+  /** Offers one target queue accepts per minute (per replica). */
+  AS_ENQUEUE_RATE_PER_MINUTE: envInt({ default: 60, min: 1, max: 1_000_000 }),
+  /** The queue ratchet gets fresh randomness (a key update message) every this many messages. */
+  AS_QUEUE_KEY_UPDATE_INTERVAL: envInt({ default: 100, min: 1, max: 1_000_000 }),
+});
+
+/** The parsed AS configuration. */
+export type AuthConfig = z.output<typeof authConfigSchema>;
+
+/** Parses the AS configuration from `env`; throws ConfigError naming every bad variable. */
+export function loadAuthConfig(env: Env = process.env): AuthConfig {
+  return loadConfig(authConfigSchema, env);
+}

@@ -1,0 +1,75 @@
+import { type Database, transaction } from "@phoenix/runtime/db";
+import type { Logger } from "@phoenix/runtime/log";
+import { deleteInactiveClients } from "./store/clients.js";
+import { deleteExpiredPackages } from "./store/connection-packages.js";
+import { deleteExpiredHandles } from "./store/handles.js";
+import { deleteExpiredRequests } from "./store/seen-requests.js";
+
+/** What one expiry run removed. */
+export interface ExpiryReport {
+  handles: number;
+  connectionPackages: number;
+  clients: number;
+  users: number;
+  requestIds: number;
+}
+
+/**
+ * One run of the expiry job: expired handles (with their queues and packages), connection
+ * packages past their lifetime, clients inactive for longer than `clientInactivityMs` (and users
+ * left without clients), and request ids past their replay window. Idempotent, so replicas may
+ * run it concurrently.
+ */
+export async function runExpiry(db: Database, now: Date, clientInactivityMs: number): Promise<ExpiryReport> {
+  return transaction(db, async (tx) => {
+    const handles = await deleteExpiredHandles(tx, now);
+    const connectionPackages = await deleteExpiredPackages(tx, now);
+    const inactive = await deleteInactiveClients(tx, new Date(now.getTime() - clientInactivityMs));
+    const requestIds = await deleteExpiredRequests(tx, now);
+    return { handles, connectionPackages, clients: inactive.clients, users: inactive.users, requestIds };
+  });
+}
+
+/** Runs `runExpiry` every `intervalMs` until stopped. */
+export class ExpiryJob {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly options: {
+      db: Database;
+      intervalMs: number;
+      clientInactivityMs: number;
+      now: () => Date;
+      log: Logger;
+    },
+  ) {}
+
+  /** Starts the periodic runs (the first after one interval). */
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      if (!this.running) this.running = this.runOnce().finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** One run now; errors are logged, never thrown (the next run retries). */
+  async runOnce(): Promise<ExpiryReport | undefined> {
+    try {
+      const report = await runExpiry(this.options.db, this.options.now(), this.options.clientInactivityMs);
+      this.options.log.info({ expired: report }, "expiry job");
+      return report;
+    } catch (error) {
+      this.options.log.error({ err: error }, "expiry job failed");
+      return undefined;
+    }
+  }
+
+  /** Stops the timer and waits for a run in progress. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}

@@ -1,0 +1,136 @@
+import { fileURLToPath } from "node:url";
+import { auth } from "@phoenix/proto";
+import type { Bus } from "@phoenix/runtime/bus";
+import type { Database } from "@phoenix/runtime/db";
+import { defineService, type ServiceRegistration } from "@phoenix/runtime/grpc";
+import type { Logger } from "@phoenix/runtime/log";
+import { addClient } from "./api/add-client.js";
+import { checkHandleExists } from "./api/check-handle-exists.js";
+import { createHandle } from "./api/create-handle.js";
+import { deleteClient } from "./api/delete-client.js";
+import { deleteHandle } from "./api/delete-handle.js";
+import { deleteUser } from "./api/delete-user.js";
+import { dequeueConnectionOffers } from "./api/dequeue-connection-offers.js";
+import { dequeueHandleConnectionOffers } from "./api/dequeue-handle-connection-offers.js";
+import { enqueueConnectionOffer } from "./api/enqueue-connection-offer.js";
+import { enqueueHandleConnectionOffer } from "./api/enqueue-handle-connection-offer.js";
+import { getAsCredentials } from "./api/get-as-credentials.js";
+import { getConnectionPackages } from "./api/get-connection-packages.js";
+import { getHandleConnectionPackage } from "./api/get-handle-connection-package.js";
+import { getUserProfile } from "./api/get-user-profile.js";
+import { listClients } from "./api/list-clients.js";
+import { listenConnectionOffers } from "./api/listen-connection-offers.js";
+import { listenHandleConnectionOffers } from "./api/listen-handle-connection-offers.js";
+import { mergeUserProfile } from "./api/merge-user-profile.js";
+import { publishConnectionPackages } from "./api/publish-connection-packages.js";
+import { publishHandleConnectionPackages } from "./api/publish-handle-connection-packages.js";
+import { refreshHandle } from "./api/refresh-handle.js";
+import { registerUser } from "./api/register-user.js";
+import { renewClientCredential } from "./api/renew-client-credential.js";
+import { stageUserProfile } from "./api/stage-user-profile.js";
+import { AsKeyring } from "./as-keyring.js";
+import type { AuthConfig } from "./config.js";
+import type { AuthContext } from "./context.js";
+import { parseConfiguredRoot } from "./domain/as-keys.js";
+import { RateLimiter } from "./domain/rate-limiter.js";
+import { ExpiryJob } from "./expiry.js";
+
+/** The AS's drizzle-kit migrations, applied by openDatabase / createTestDatabase. */
+export const authMigrationsFolder: string = fileURLToPath(new URL("../migrations", import.meta.url));
+
+export interface AuthServiceOptions {
+  /** The AS's own database, migrated (`authMigrationsFolder`). */
+  db: Database;
+  /** Wakes connection-queue listeners across replicas. */
+  bus: Bus;
+  config: AuthConfig;
+  log: Logger;
+  /** Service clock (default: the system clock). */
+  now?: () => Date;
+}
+
+/** A built AS: the gRPC registration plus what an operator or test drives directly. */
+export interface AuthService {
+  readonly registration: ServiceRegistration;
+  readonly keyring: AsKeyring;
+  readonly expiry: ExpiryJob;
+  /** Stops the expiry job (the database and bus belong to the caller). */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the Authentication Service on a database and a bus: loads or creates the AS key
+ * material, wires every RPC and starts the expiry job. Used by main.ts and, in process, by tests
+ * and the all-in-one homeserver.
+ */
+export async function createAuthService(options: AuthServiceOptions): Promise<AuthService> {
+  const { config, db } = options;
+  const now = options.now ?? (() => new Date());
+  const configuredRoot =
+    config.AS_ROOT_SIGNING_KEY !== undefined || config.AS_ROOT_CREDENTIAL !== undefined
+      ? parseConfiguredRoot(
+          config.AS_ROOT_SIGNING_KEY ?? "",
+          config.AS_ROOT_CREDENTIAL ?? "",
+          config.AS_DOMAIN,
+          now().getTime(),
+        )
+      : undefined;
+  const keyring = new AsKeyring({
+    db,
+    domain: config.AS_DOMAIN,
+    policy: {
+      rootLifetimeMs: config.AS_ROOT_LIFETIME,
+      intermediateLifetimeMs: config.AS_INTERMEDIATE_LIFETIME,
+      rotateAfterMs: config.AS_INTERMEDIATE_ROTATE_AFTER,
+      clientMaxLifetimeMs: config.AS_CLIENT_CREDENTIAL_MAX_LIFETIME,
+    },
+    ...(configuredRoot ? { configuredRoot } : {}),
+    now: () => now().getTime(),
+  });
+  await keyring.init();
+  const ctx: AuthContext = {
+    db,
+    bus: options.bus,
+    config,
+    keyring,
+    log: options.log,
+    now,
+    window: { maxAgeMs: config.AS_REQUEST_MAX_AGE, maxFutureSkewMs: config.AS_REQUEST_MAX_FUTURE_SKEW },
+    enqueueLimiter: new RateLimiter(config.AS_ENQUEUE_RATE_PER_MINUTE, 60_000),
+  };
+  const registration = defineService(auth.AuthServiceService, {
+    getAsCredentials: getAsCredentials(ctx),
+    registerUser: registerUser(ctx),
+    deleteUser: deleteUser(ctx),
+    addClient: addClient(ctx),
+    renewClientCredential: renewClientCredential(ctx),
+    listClients: listClients(ctx),
+    deleteClient: deleteClient(ctx),
+    stageUserProfile: stageUserProfile(ctx),
+    mergeUserProfile: mergeUserProfile(ctx),
+    getUserProfile: getUserProfile(ctx),
+    checkHandleExists: checkHandleExists(ctx),
+    createHandle: createHandle(ctx),
+    refreshHandle: refreshHandle(ctx),
+    deleteHandle: deleteHandle(ctx),
+    publishConnectionPackages: publishConnectionPackages(ctx),
+    getConnectionPackages: getConnectionPackages(ctx),
+    publishHandleConnectionPackages: publishHandleConnectionPackages(ctx),
+    getHandleConnectionPackage: getHandleConnectionPackage(ctx),
+    enqueueConnectionOffer: enqueueConnectionOffer(ctx),
+    enqueueHandleConnectionOffer: enqueueHandleConnectionOffer(ctx),
+    dequeueConnectionOffers: dequeueConnectionOffers(ctx),
+    listenConnectionOffers: listenConnectionOffers(ctx),
+    dequeueHandleConnectionOffers: dequeueHandleConnectionOffers(ctx),
+    listenHandleConnectionOffers: listenHandleConnectionOffers(ctx),
+  });
+  const expiry = new ExpiryJob({
+    db,
+    intervalMs: config.AS_EXPIRY_INTERVAL,
+    clientInactivityMs: config.AS_CLIENT_INACTIVITY_LIMIT,
+    now,
+    log: options.log,
+  });
+  expiry.start();
+  return { registration, keyring, expiry, close: () => expiry.stop() };
+}

@@ -1,0 +1,39 @@
+import type { Database } from "@phoenix/runtime/db";
+import { and, desc, eq, gt } from "drizzle-orm";
+import { asCredentials, revokedCredentials } from "./schema.js";
+
+export type AsCredentialRow = typeof asCredentials.$inferSelect;
+
+/** AS credentials of `kind` that are not expired at `now`, newest first. */
+export async function listValidAsCredentials(
+  db: Database,
+  kind: "root" | "intermediate",
+  now: Date,
+): Promise<AsCredentialRow[]> {
+  return db
+    .select()
+    .from(asCredentials)
+    .where(and(eq(asCredentials.kind, kind), gt(asCredentials.notAfter, now)))
+    .orderBy(desc(asCredentials.createdAt));
+}
+
+/** Stores a credential the AS created or was configured with; a second insert is a no-op. */
+export async function insertAsCredential(db: Database, row: AsCredentialRow): Promise<void> {
+  await db.insert(asCredentials).values(row).onConflictDoNothing();
+}
+
+/** Every revoked fingerprint. */
+export async function listRevokedFingerprints(db: Database): Promise<Uint8Array[]> {
+  const rows = await db.select({ fingerprint: revokedCredentials.fingerprint }).from(revokedCredentials);
+  return rows.map((r) => r.fingerprint);
+}
+
+/** Puts a fingerprint on the revocation list; true when it was not there yet. */
+export async function revokeFingerprint(db: Database, fingerprint: Uint8Array, now: Date): Promise<boolean> {
+  const rows = await db
+    .insert(revokedCredentials)
+    .values({ fingerprint, revokedAt: now })
+    .onConflictDoNothing()
+    .returning({ fingerprint: revokedCredentials.fingerprint });
+  return rows.length > 0;
+}

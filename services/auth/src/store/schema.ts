@@ -1,0 +1,187 @@
+import { bytea, int8 } from "@phoenix/runtime/db";
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  foreignKey,
+  index,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+} from "drizzle-orm/pg-core";
+
+// The AS database. It is the only place that links user ids to clients; handles are stored only
+// as their hash and are deliberately not linked to users. Everything owned by a user hangs off
+// `users` with ON DELETE CASCADE, so deleting a user is one statement in one transaction.
+
+function at(name: string) {
+  return timestamp(name, { withTimezone: true, mode: "date" });
+}
+
+/**
+ * AS root and intermediate credentials. `signing_key` is the Ed25519 seed of a key this AS holds;
+ * it is null for a root whose key was given in the configuration (it never enters the database).
+ */
+export const asCredentials = pgTable(
+  "as_credentials",
+  {
+    fingerprint: bytea("fingerprint").primaryKey(),
+    kind: text("kind", { enum: ["root", "intermediate"] }).notNull(),
+    credential: bytea("credential").notNull(),
+    signingKey: bytea("signing_key"),
+    notBefore: at("not_before").notNull(),
+    notAfter: at("not_after").notNull(),
+    createdAt: at("created_at").notNull(),
+  },
+  (t) => [index("as_credentials_kind_created_idx").on(t.kind, t.createdAt)],
+);
+
+/** Fingerprints of revoked credentials (AS credentials or client credentials), served publicly. */
+export const revokedCredentials = pgTable("revoked_credentials", {
+  fingerprint: bytea("fingerprint").primaryKey(),
+  revokedAt: at("revoked_at").notNull(),
+});
+
+/** Users of this domain, by the 16 uuid bytes of their UserId. */
+export const users = pgTable("users", {
+  userUuid: bytea("user_uuid").primaryKey(),
+  createdAt: at("created_at").notNull(),
+});
+
+/**
+ * Encrypted user profiles: the `current` one and, during a profile key rotation, a `staged` one,
+ * each with the profile key index readers use to ask for it.
+ */
+export const userProfiles = pgTable(
+  "user_profiles",
+  {
+    userUuid: bytea("user_uuid")
+      .notNull()
+      .references(() => users.userUuid, { onDelete: "cascade" }),
+    slot: text("slot", { enum: ["current", "staged"] }).notNull(),
+    keyIndex: bytea("key_index").notNull(),
+    profile: bytea("profile").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userUuid, t.slot] })],
+);
+
+/** Clients of users with their current client credential. */
+export const clients = pgTable(
+  "clients",
+  {
+    userUuid: bytea("user_uuid")
+      .notNull()
+      .references(() => users.userUuid, { onDelete: "cascade" }),
+    clientUuid: bytea("client_uuid").notNull(),
+    credential: bytea("credential").notNull(),
+    /** The credential's raw Ed25519 key, so request verification needs no credential decoding. */
+    signatureKey: bytea("signature_key").notNull(),
+    credentialNotAfter: at("credential_not_after").notNull(),
+    createdAt: at("created_at").notNull(),
+    /** Last authenticated request, truncated to the month (activity is kept coarse on purpose). */
+    lastActiveAt: at("last_active_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userUuid, t.clientUuid] }),
+    index("clients_last_active_idx").on(t.lastActiveAt),
+  ],
+);
+
+/** Handles by the hash of their plaintext; the plaintext is never stored. */
+export const handles = pgTable(
+  "handles",
+  {
+    handleHash: bytea("handle_hash").primaryKey(),
+    verifyingKey: bytea("verifying_key").notNull(),
+    expiresAt: at("expires_at").notNull(),
+    createdAt: at("created_at").notNull(),
+  },
+  (t) => [index("handles_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Connection queues: one per client and one per handle. The queue ratchet state is the server
+ * half of the queue ratchet (current ratchet secret, messages until the next key update); with
+ * it a snapshot reveals nothing about messages already enqueued (forward secrecy).
+ */
+export const connectionQueues = pgTable(
+  "connection_queues",
+  {
+    queueId: bytea("queue_id").primaryKey(),
+    userUuid: bytea("user_uuid"),
+    clientUuid: bytea("client_uuid"),
+    handleHash: bytea("handle_hash").references(() => handles.handleHash, { onDelete: "cascade" }),
+    encryptionKey: bytea("encryption_key").notNull(),
+    ratchetState: bytea("ratchet_state").notNull(),
+    /** Sequence number the next enqueued message gets. */
+    nextSequence: int8("next_sequence").notNull(),
+  },
+  (t) => [
+    foreignKey({
+      columns: [t.userUuid, t.clientUuid],
+      foreignColumns: [clients.userUuid, clients.clientUuid],
+    }).onDelete("cascade"),
+    unique("connection_queues_client_key").on(t.userUuid, t.clientUuid),
+    unique("connection_queues_handle_key").on(t.handleHash),
+    check(
+      "connection_queues_one_owner",
+      sql`(${t.handleHash} IS NULL) <> (${t.userUuid} IS NULL AND ${t.clientUuid} IS NULL)`,
+    ),
+  ],
+);
+
+/** Queued connection offers, each a queue-ratchet ciphertext (never plaintext). */
+export const queueMessages = pgTable(
+  "queue_messages",
+  {
+    queueId: bytea("queue_id")
+      .notNull()
+      .references(() => connectionQueues.queueId, { onDelete: "cascade" }),
+    sequenceNumber: int8("sequence_number").notNull(),
+    ciphertext: bytea("ciphertext").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queueId, t.sequenceNumber] })],
+);
+
+/** Connection packages of clients and handles; `last_resort` ones are handed out, never consumed. */
+export const connectionPackages = pgTable(
+  "connection_packages",
+  {
+    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    userUuid: bytea("user_uuid"),
+    clientUuid: bytea("client_uuid"),
+    handleHash: bytea("handle_hash").references(() => handles.handleHash, { onDelete: "cascade" }),
+    package: bytea("package").notNull(),
+    lastResort: boolean("last_resort").notNull(),
+    expiresAt: at("expires_at").notNull(),
+  },
+  (t) => [
+    foreignKey({
+      columns: [t.userUuid, t.clientUuid],
+      foreignColumns: [clients.userUuid, clients.clientUuid],
+    }).onDelete("cascade"),
+    index("connection_packages_client_idx").on(t.userUuid, t.clientUuid),
+    index("connection_packages_handle_idx").on(t.handleHash),
+    index("connection_packages_expires_idx").on(t.expiresAt),
+    check(
+      "connection_packages_one_owner",
+      sql`(${t.handleHash} IS NULL) <> (${t.userUuid} IS NULL AND ${t.clientUuid} IS NULL)`,
+    ),
+  ],
+);
+
+/**
+ * Request ids seen within the replay window, shared by every replica. The key is a hash of the
+ * sender and the request id, so the table holds no identifiers.
+ */
+export const seenRequests = pgTable(
+  "seen_requests",
+  {
+    key: bytea("key").primaryKey(),
+    expiresAt: at("expires_at").notNull(),
+  },
+  (t) => [index("seen_requests_expires_idx").on(t.expiresAt)],
+);

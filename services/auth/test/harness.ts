@@ -1,0 +1,224 @@
+import {
+  ClientCredentialCsr,
+  type ClientId,
+  encryptUserProfile,
+  expirationFrom,
+  generateUserProfileKey,
+  HpkeKeyPair,
+  randomBytes,
+  SigningKey,
+} from "@phoenix/crypto";
+import { auth, type common, type MessageEncoder, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
+import { type Bus, createEmbeddedBus } from "@phoenix/runtime/bus";
+import type { Env } from "@phoenix/runtime/config";
+import type { Database } from "@phoenix/runtime/db";
+import {
+  type ClientMethodFor,
+  createChannel,
+  createServiceClient,
+  GrpcCallError,
+  type ServiceClient,
+} from "@phoenix/runtime/grpc";
+import { runService } from "@phoenix/runtime/lifecycle";
+import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
+import type { SQL } from "drizzle-orm";
+import { expect } from "vitest";
+import { authConfigSchema } from "../src/config.js";
+import { type AuthService, authMigrationsFolder, createAuthService } from "../src/service.js";
+
+export const DOMAIN = "alpha.example";
+const DAY = 24 * 3_600_000;
+
+/** An AS on a fresh test database, served on 127.0.0.1:0, with a client and a movable clock. */
+export interface Harness {
+  readonly as: ServiceClient<typeof auth.AuthServiceService>;
+  readonly db: TestDatabase;
+  readonly service: AuthService;
+  /** Moves the service clock forward. */
+  advance(ms: number): void;
+  now(): Date;
+  close(): Promise<void>;
+}
+
+/** Starts the AS with `env` overrides (AS_DOMAIN is alpha.example). */
+export async function startAuth(env: Env = {}): Promise<Harness> {
+  const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
+  let bus: Bus | undefined;
+  let service: AuthService | undefined;
+  let offset = 0;
+  const now = () => new Date(Date.now() + offset);
+  try {
+    bus = await createEmbeddedBus({ db: db.db });
+    const busRef = bus;
+    const running = await runService({
+      config: authConfigSchema,
+      env: { AS_DOMAIN: DOMAIN, GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "silent", ...env },
+      signals: false,
+      exit: false,
+      async setup({ config, logger }) {
+        service = await createAuthService({ db: db.db, bus: busRef, config, log: logger, now });
+        return { services: [service.registration] };
+      },
+    });
+    const built = service as AuthService | undefined;
+    if (!built) throw new Error("the AS did not start");
+    const channel = createChannel(`127.0.0.1:${running.grpcPort}`);
+    const as = createServiceClient(auth.AuthServiceService, channel, { defaultDeadlineMs: 20_000 });
+    return {
+      as,
+      db,
+      service: built,
+      advance(ms) {
+        offset += ms;
+      },
+      now,
+      async close() {
+        channel.close();
+        await running.shutdown("test done");
+        await built.close();
+        await busRef.close();
+        await db.close();
+      },
+    };
+  } catch (error) {
+    await service?.close();
+    await bus?.close();
+    await db.close();
+    throw error;
+  }
+}
+
+/** Runs a query returning one number (row counts). */
+export async function queryNumber(db: Database, query: SQL): Promise<number> {
+  const result = (await db.execute(query)) as unknown as { rows: Record<string, unknown>[] };
+  return Number(Object.values(result.rows[0] ?? {})[0]);
+}
+
+/** Expects `promise` to fail with gRPC status `code`; returns the error. */
+export async function expectStatus(promise: Promise<unknown>, code: number): Promise<GrpcCallError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error, "the call should have failed").toBeInstanceOf(GrpcCallError);
+  const callError = error as GrpcCallError;
+  expect({ code: callError.code, message: callError.statusMessage }).toMatchObject({ code });
+  return callError;
+}
+
+/** A device of a test user: its keys and ids. */
+export interface TestClient {
+  clientId: ClientId;
+  wireId: common.ClientId;
+  key: SigningKey;
+  queueKey: HpkeKeyPair;
+  credential: Uint8Array;
+  profileKey: Uint8Array;
+}
+
+export function wireClientId(id: ClientId): common.ClientId {
+  return { user: { uuid: id.userId.uuid, domain: id.userId.domain }, clientUuid: id.clientUuid };
+}
+
+/** A new client id (and user id unless given) with fresh keys, not yet registered. */
+export function newClient(
+  userUuid: Uint8Array = randomBytes(16),
+  domain = DOMAIN,
+): Omit<TestClient, "credential"> {
+  const clientId = { clientUuid: randomBytes(16), userId: { uuid: userUuid, domain } };
+  return {
+    clientId,
+    wireId: wireClientId(clientId),
+    key: SigningKey.generate(),
+    queueKey: HpkeKeyPair.generate(),
+    profileKey: generateUserProfileKey(),
+  };
+}
+
+/** A CSR of `client` valid for 30 days from `now`. */
+export function csrOf(client: Pick<TestClient, "key" | "clientId">, now: Date): Uint8Array {
+  return ClientCredentialCsr.create(
+    client.key,
+    client.clientId,
+    expirationFrom(now.getTime() - 1000, 30 * DAY),
+  ).bytes;
+}
+
+/** Signs a `…Tbs` with the given key, sender and time. */
+export function sign<T extends { header: common.RequestHeader | undefined }>(
+  type: MessageEncoder<T>,
+  method: { path: string },
+  body: Omit<T, "header">,
+  key: SigningKey,
+  sender: common.RequestHeader["sender"],
+  now: Date,
+): Promise<common.Signed> {
+  const tbs = { ...body, header: requestHeader(rpcLabel(method), sender, now) } as T;
+  return signTbs(type, tbs, (label, bytes) => key.sign(label, bytes));
+}
+
+/** Signs as a registered client. */
+export function signAs<T extends { header: common.RequestHeader | undefined }>(
+  client: Pick<TestClient, "key" | "wireId">,
+  type: MessageEncoder<T>,
+  method: { path: string },
+  body: Omit<T, "header">,
+  now: Date,
+): Promise<common.Signed> {
+  return sign(type, method, body, client.key, { $case: "client", value: client.wireId }, now);
+}
+
+export const S = auth.AuthServiceService;
+
+/** The RegisterUser request for a new client. */
+export async function registerRequest(
+  client: Omit<TestClient, "credential">,
+  now: Date,
+  extra: Partial<Omit<auth.RegisterUserTbs, "header">> = {},
+): Promise<auth.RegisterUserRequest> {
+  const profile = encryptUserProfile(
+    client.profileKey,
+    client.clientId.userId,
+    new TextEncoder().encode("Alice"),
+  ).encrypted;
+  const signed = await signAs(
+    client,
+    auth.RegisterUserTbs,
+    S.registerUser,
+    {
+      clientCsr: csrOf(client, now),
+      encryptedUserProfile: profile,
+      connectionQueueEncryptionKey: client.queueKey.publicKey.bytes,
+      inviteCode: "",
+      ...extra,
+    },
+    now,
+  );
+  return { signed };
+}
+
+/** Registers a new user with one client. */
+export async function registerUser(
+  h: Harness,
+  extra: Partial<Omit<auth.RegisterUserTbs, "header">> = {},
+): Promise<TestClient> {
+  const client = newClient();
+  const response = await h.as.registerUser(await registerRequest(client, h.now(), extra));
+  return { ...client, credential: response.clientCredential };
+}
+
+/** Adds a client to the user of `existing`. */
+export async function addClient(h: Harness, existing: TestClient): Promise<TestClient> {
+  const client = newClient(existing.clientId.userId.uuid);
+  const signed = await signAs(
+    existing,
+    auth.AddClientTbs,
+    S.addClient,
+    { clientCsr: csrOf(client, h.now()), connectionQueueEncryptionKey: client.queueKey.publicKey.bytes },
+    h.now(),
+  );
+  const response = await h.as.addClient({ signed });
+  return { ...client, profileKey: existing.profileKey, credential: response.clientCredential };
+}
+
+export type { ClientMethodFor };
