@@ -12,6 +12,7 @@ import type { Logger } from "../log/create-logger.js";
 import type { Metrics } from "../metrics/create-metrics.js";
 import { bindService, wrapDefinition } from "./bind-service.js";
 import { CallTracker } from "./call-tracker.js";
+import { ServiceDefinitionError } from "./definitions.js";
 import type { ServiceRegistration } from "./handlers.js";
 import { observeCalls } from "./observe-calls.js";
 import { createReflection, type ReflectionSource } from "./reflection.js";
@@ -91,7 +92,7 @@ export class GrpcServer {
     this.credentials = options.credentials ?? ServerCredentials.createInsecure();
     this.serviceNames = options.services.map((s) => s.name);
     const duplicate = this.serviceNames.find((name, i) => this.serviceNames.indexOf(name) !== i);
-    if (duplicate) throw new Error(`service ${duplicate} registered twice`);
+    if (duplicate) throw new ServiceDefinitionError(`service ${duplicate} registered twice`);
 
     this.server = new Server({
       ...options.channelOptions,
