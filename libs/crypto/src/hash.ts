@@ -71,3 +71,14 @@ export function fingerprint(label: string, encoded: Uint8Array): Uint8Array {
     encoded,
   );
 }
+
+/** Length of a key id. */
+export const KEY_ID_LENGTH = 16;
+
+/**
+ * A short public identifier of a public key (what a sealed queue config or a federation key
+ * list names): the first 16 bytes of a labelled SHA-256 fingerprint of the raw key.
+ */
+export function keyId(label: string, publicKey: Uint8Array): Uint8Array {
+  return fingerprint(label, publicKey).slice(0, KEY_ID_LENGTH);
+}

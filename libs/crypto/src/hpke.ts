@@ -11,7 +11,8 @@ import { asBuffer, concat, toHex, utf8 } from "./bytes.js";
 import { decodeAll, encodeWith } from "./codec.js";
 import { fromB64Url, toB64Url } from "./ed25519.js";
 import { DecryptionError, InvalidInputError } from "./errors.js";
-import { hkdfExpand, hkdfExtract, LABEL_PREFIX } from "./hash.js";
+import { hkdfExpand, hkdfExtract, keyId, LABEL_PREFIX } from "./hash.js";
+import { KdfLabel } from "./labels.js";
 
 /**
  * HPKE (RFC 9180), base mode, for the suite DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM
@@ -305,4 +306,9 @@ export function decodeHpkeCiphertext(bytes: Uint8Array): HpkeCiphertext {
     enc: r.fixed("enc", HPKE_KEY_LENGTH),
     ciphertext: r.vec("ciphertext", 4, { min: NT }),
   }));
+}
+
+/** The 16-byte key id of an HPKE public key (e.g. which QS queue-config key a config names). */
+export function hpkeKeyId(key: HpkePublicKey): Uint8Array {
+  return keyId(KdfLabel.HpkeKeyId, key.bytes);
 }

@@ -37,6 +37,7 @@ export const AeadLabel = {
 /** Labels put into HPKE's `info` (with the "Phoenix " prefix). */
 export const HpkeLabel = {
   QueueConfig: "QueueConfig",
+  PushToken: "PushToken",
   QueueRatchetInit: "QueueRatchetInit",
   QueueRatchetUpdate: "QueueRatchetUpdate",
   ConnectionOffer: "ConnectionOffer",
@@ -50,4 +51,6 @@ export const KdfLabel = {
   UserProfileKeyIndex: "UserProfileKeyIndex",
   CredentialFingerprint: "CredentialFingerprint",
   ConnectionPackageHash: "ConnectionPackageHash",
+  HpkeKeyId: "HpkeKeyId",
+  SignatureKeyId: "SignatureKeyId",
 } as const;

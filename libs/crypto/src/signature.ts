@@ -11,7 +11,8 @@ import {
   ed25519Verify,
 } from "./ed25519.js";
 import { BadSignatureError, InvalidInputError } from "./errors.js";
-import { LABEL_PREFIX } from "./hash.js";
+import { keyId, LABEL_PREFIX } from "./hash.js";
+import { KdfLabel } from "./labels.js";
 
 export {
   ED25519_PUBLIC_KEY_LENGTH as SIGNATURE_PUBLIC_KEY_LENGTH,
@@ -117,4 +118,9 @@ export class VerifyingKey {
   equals(other: VerifyingKey): boolean {
     return toHex(this.bytes) === toHex(other.bytes);
   }
+}
+
+/** The 16-byte key id of a signature public key (e.g. a domain's federation signing keys). */
+export function signatureKeyId(key: VerifyingKey): Uint8Array {
+  return keyId(KdfLabel.SignatureKeyId, key.bytes);
 }

@@ -399,3 +399,41 @@ describe("user profiles", () => {
     expect(() => decryptUserProfileKey(groupKey, other, wrapped)).toThrow(DecryptionError);
   });
 });
+
+describe("key ids and sealed push tokens", () => {
+  it("a config names its QS key; a rotated-out key is recognised and refused", async () => {
+    const { hpkeKeyId, queueConfigKeyId } = await import("../src/index.js");
+    const current = HpkeKeyPair.generate();
+    const old = HpkeKeyPair.generate();
+    const recordKey = SigningKey.generate();
+    const recordId = parseUuid("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d");
+    const sealed = sealQueueConfig({
+      qsKey: old.publicKey,
+      domain: "alpha.example",
+      clientRecordId: recordId,
+      recordKey,
+    });
+    expect(toHex(queueConfigKeyId(sealed))).toBe(toHex(hpkeKeyId(old.publicKey)));
+    expect(() => openQueueConfig(current, sealed, () => recordKey.verifyingKey)).toThrow(/another QS key/);
+  });
+
+  it("push tokens open only at the QS they were sealed to", async () => {
+    const { openPushToken, sealPushToken } = await import("../src/index.js");
+    const qs = HpkeKeyPair.generate();
+    const sealed = sealPushToken(qs.publicKey, utf8("fcm:token-123"));
+    expect(new TextDecoder().decode(openPushToken(qs, sealed))).toBe("fcm:token-123");
+    expect(Buffer.from(sealed).includes(Buffer.from("token-123"))).toBe(false);
+    expect(() => openPushToken(HpkeKeyPair.generate(), sealed)).toThrow(DecryptionError);
+  });
+
+  it("signature key ids are stable and distinct per key", async () => {
+    const { signatureKeyId } = await import("../src/index.js");
+    const k = SigningKey.fromSeed(new Uint8Array(32).fill(5));
+    expect(signatureKeyId(k.verifyingKey)).toEqual(
+      signatureKeyId(SigningKey.fromSeed(new Uint8Array(32).fill(5)).verifyingKey),
+    );
+    expect(toHex(signatureKeyId(k.verifyingKey))).not.toBe(
+      toHex(signatureKeyId(SigningKey.generate().verifyingKey)),
+    );
+  });
+});

@@ -1,7 +1,16 @@
+import { bytesEqual } from "../bytes.js";
 import { decodeAll, encodeWith } from "../codec.js";
 import { readDomain, UUID_LENGTH, writeDomain } from "../credentials/ids.js";
-import { UnknownSignerError } from "../errors.js";
-import { HPKE_KEY_LENGTH, type HpkeKeyPair, type HpkePublicKey, hpkeOpen, hpkeSeal } from "../hpke.js";
+import { DecryptionError, UnknownSignerError } from "../errors.js";
+import { KEY_ID_LENGTH } from "../hash.js";
+import {
+  HPKE_KEY_LENGTH,
+  type HpkeKeyPair,
+  type HpkePublicKey,
+  hpkeKeyId,
+  hpkeOpen,
+  hpkeSeal,
+} from "../hpke.js";
 import { HpkeLabel, SignatureLabel } from "../labels.js";
 import { SIGNATURE_LENGTH, type SigningKey, type VerifyingKey } from "../signature.js";
 
@@ -13,7 +22,8 @@ import { SIGNATURE_LENGTH, type SigningKey, type VerifyingKey } from "../signatu
  * group's fan-out at someone else's queue. A fresh HPKE encapsulation per seal makes two sealed
  * configs of one client unlinkable.
  *
- * Encoding: version ‖ domain ‖ enc ‖ vec16(ciphertext); plaintext = clientRecordId ‖ signature;
+ * Encoding: version ‖ domain ‖ keyId ‖ enc ‖ vec16(ciphertext); plaintext = clientRecordId ‖ signature;
+ * keyId = hpkeKeyId(QS key) tells the QS which of its (rotating) queue-config keys to use.
  * signature = SignWithLabel(record key, "QueueConfig", clientRecordId ‖ domain ‖ QS key).
  */
 
@@ -53,7 +63,9 @@ export function sealQueueConfig(options: {
   return encodeWith((w) => {
     w.u8(VERSION);
     writeDomain(w, domain);
-    w.fixed(sealed.enc, HPKE_KEY_LENGTH, "enc").vec(sealed.ciphertext, 2, "ciphertext");
+    w.fixed(hpkeKeyId(qsKey), KEY_ID_LENGTH, "keyId")
+      .fixed(sealed.enc, HPKE_KEY_LENGTH, "enc")
+      .vec(sealed.ciphertext, 2, "ciphertext");
   });
 }
 
@@ -61,8 +73,10 @@ function parse(bytes: Uint8Array) {
   return decodeAll(bytes, "SealedQueueConfig", (r) => {
     r.version([VERSION]);
     const domain = readDomain(r);
+    const keyId = r.fixed("keyId", KEY_ID_LENGTH);
     return {
       domain,
+      keyId,
       enc: r.fixed("enc", HPKE_KEY_LENGTH),
       ciphertext: r.vec("ciphertext", 2, { max: 1024 }),
     };
@@ -72,6 +86,11 @@ function parse(bytes: Uint8Array) {
 /** DS side: the QS domain to route to (the only thing visible without the QS key). */
 export function queueConfigDomain(sealed: Uint8Array): string {
   return parse(sealed).domain;
+}
+
+/** QS side: the id of the queue-config key the config was sealed to (pick the key pair by it). */
+export function queueConfigKeyId(sealed: Uint8Array): Uint8Array {
+  return parse(sealed).keyId;
 }
 
 /**
@@ -84,7 +103,10 @@ export function openQueueConfig(
   sealed: Uint8Array,
   recordKeyOf: (clientRecordId: Uint8Array) => VerifyingKey | undefined,
 ): QueueConfig {
-  const { domain, enc, ciphertext } = parse(sealed);
+  const { domain, keyId, enc, ciphertext } = parse(sealed);
+  if (!bytesEqual(keyId, hpkeKeyId(qsKeyPair.publicKey))) {
+    throw new DecryptionError("queue config is sealed to another QS key");
+  }
   const aad = encodeWith((w) => writeDomain(w, domain));
   const plaintext = hpkeOpen(qsKeyPair, HpkeLabel.QueueConfig, { enc, ciphertext }, { aad });
   const { clientRecordId, signature } = decodeAll(plaintext, "QueueConfig", (r) => ({
@@ -100,4 +122,36 @@ export function openQueueConfig(
     "queue config",
   );
   return { domain, clientRecordId };
+}
+
+/**
+ * SealedPushToken: the client's push token (the protos' PushToken message, opaque here)
+ * HPKE-sealed to the QS queue-config key, so the QS database holds no readable token; the QS
+ * opens it only to send a notification. Encoding: version ‖ keyId ‖ enc ‖ vec16(ciphertext).
+ */
+export function sealPushToken(qsKey: HpkePublicKey, pushToken: Uint8Array): Uint8Array {
+  const sealed = hpkeSeal(qsKey, HpkeLabel.PushToken, pushToken);
+  return encodeWith((w) =>
+    w
+      .u8(VERSION)
+      .fixed(hpkeKeyId(qsKey), KEY_ID_LENGTH, "keyId")
+      .fixed(sealed.enc, HPKE_KEY_LENGTH, "enc")
+      .vec(sealed.ciphertext, 2, "ciphertext", { max: 4096 }),
+  );
+}
+
+/** QS side: opens a sealed push token; throws DecryptionError (also for another key's token). */
+export function openPushToken(qsKeyPair: HpkeKeyPair, sealed: Uint8Array): Uint8Array {
+  const { keyId, enc, ciphertext } = decodeAll(sealed, "SealedPushToken", (r) => {
+    r.version([VERSION]);
+    return {
+      keyId: r.fixed("keyId", KEY_ID_LENGTH),
+      enc: r.fixed("enc", HPKE_KEY_LENGTH),
+      ciphertext: r.vec("ciphertext", 2, { max: 4096 }),
+    };
+  });
+  if (!bytesEqual(keyId, hpkeKeyId(qsKeyPair.publicKey))) {
+    throw new DecryptionError("push token is sealed to another QS key");
+  }
+  return hpkeOpen(qsKeyPair, HpkeLabel.PushToken, { enc, ciphertext });
 }
