@@ -286,6 +286,21 @@ export class Harness {
     }
   }
 
+  /** Waits until a payload of this kind reached a member's queue (bounded). */
+  async waitForPayload(
+    m: Member,
+    kind: NonNullable<common.QueuePayload["content"]>["$case"],
+    timeoutMs = 10_000,
+  ): Promise<common.QueuePayload> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.inbox(m).find((p) => p.content?.$case === kind);
+      if (found !== undefined) return found;
+      if (Date.now() > until) throw new Error(`no ${kind} reached ${m.name}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   header(label: string, sender: common.RequestHeader["sender"]): common.RequestHeader {
     return requestHeader(label, sender, new Date(this.clock()));
   }

@@ -363,6 +363,7 @@ export class DsGroup {
     const oldSenderRecord = staged.resync ? this.member(input.senderLeaf) : undefined;
 
     this.publicGroup.merge(staged);
+    if (input.groupInfo !== undefined) this.state.groupInfo = input.groupInfo;
     this.applyMembership(input, staged, aad, added, oldSenderRecord);
 
     const fanOuts: FanOutPlan[] = [];
