@@ -95,6 +95,45 @@ rows.push([
 ]);
 void receiver;
 
+{
+  // Credential chain: root → intermediate → client, as a client verifies a peer's credential.
+  const {
+    AsCredential,
+    AsIntermediateCredential,
+    AsIntermediateCsr,
+    ClientCredential,
+    ClientCredentialCsr,
+    CredentialVerifier,
+  } = await import("../src/index.js");
+  const now = Date.now();
+  const validity = { notBefore: now - 1000, notAfter: now + 86_400_000 };
+  const rootKey = SigningKey.generate();
+  const root = AsCredential.issue(rootKey, "alpha.example", validity);
+  const intKey = SigningKey.generate();
+  const intermediate = AsIntermediateCredential.issue(
+    rootKey,
+    root,
+    AsIntermediateCsr.create(intKey, "alpha.example", validity),
+  );
+  const clientKey = SigningKey.generate();
+  const clientId = {
+    clientUuid: new Uint8Array(16).fill(1),
+    userId: { uuid: new Uint8Array(16).fill(2), domain: "alpha.example" },
+  };
+  const credential = ClientCredential.issue(
+    intKey,
+    intermediate,
+    ClientCredentialCsr.create(clientKey, clientId, validity),
+  );
+  const verifier = new CredentialVerifier();
+  verifier.addRoot(root);
+  verifier.addIntermediate(intermediate);
+  rows.push([
+    "client credential chain verify (decode + verify)",
+    await opsPerSecond(() => verifier.verifyClientCredential(ClientCredential.decode(credential.bytes))),
+  ]);
+}
+
 const width = Math.max(...rows.map(([name]) => name.length));
 console.log(`${"operation".padEnd(width)}  ops/s`);
 for (const [name, ops] of rows) console.log(`${name.padEnd(width)}  ${ops.toFixed(0)}`);

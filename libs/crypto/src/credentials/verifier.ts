@@ -79,7 +79,9 @@ export class CredentialVerifier {
   verifyClientCredential(credential: ClientCredential, now: number = this.clock()): ClientCredential {
     const intermediate = this.intermediates.get(toHex(credential.signerFingerprint));
     if (!intermediate) throw new UnknownSignerError("client credential signed by an unknown AS intermediate");
-    this.verifyIntermediate(intermediate, now);
+    // Signatures of stored roots and intermediates were verified when they were added; their
+    // revocation and validity can change and are re-checked every time.
+    this.checkStoredChain(intermediate, now);
     credential.verifySignatures(intermediate.verifyingKey);
     this.checkRevoked(credential.fingerprint, "client credential");
     if (credential.clientId.userId.domain !== intermediate.domain) {
@@ -103,6 +105,15 @@ export class CredentialVerifier {
   ): void {
     this.verifyClientCredential(clientCredential, now);
     leaf.verifyWith(clientCredential, signatureEncryptionKey, now);
+  }
+
+  private checkStoredChain(intermediate: AsIntermediateCredential, now: number): void {
+    const root = this.roots.get(toHex(intermediate.signerFingerprint));
+    if (!root) throw new UnknownSignerError("AS intermediate credential signed by an unknown AS credential");
+    this.checkRevoked(root.fingerprint, "AS credential");
+    checkValidAt(root.expiration, now, "AS credential");
+    this.checkRevoked(intermediate.fingerprint, "AS intermediate credential");
+    checkValidAt(intermediate.expiration, now, "AS intermediate credential");
   }
 
   private checkRoot(root: AsCredential, now: number): void {
