@@ -3,7 +3,7 @@
 // one after another in its own Node process, so they do not disturb each other.
 // Usage: npm run bench [-- <substring filter>]
 import { spawnSync } from "node:child_process";
-import { readdirSync, existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
 const filter = process.argv[2] ?? "";
@@ -26,7 +26,9 @@ if (files.length === 0) {
 let failed = 0;
 for (const file of files) {
   console.log(`\n### ${file}`);
-  const run = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", file], { stdio: "inherit" });
+  const run = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", file], {
+    stdio: "inherit",
+  });
   if (run.status !== 0) failed++;
 }
 process.exit(failed === 0 ? 0 : 1);
