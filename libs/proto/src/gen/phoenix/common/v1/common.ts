@@ -28,8 +28,9 @@ export const protobufFileName = "phoenix/common/v1/common.proto";
  *   (e.g. the DS group-state EAR key) sit beside the `Signed` field.
  * * Signature labels. Every signed structure has its own label: for a request it is the full RPC
  *   name "<package>.<Service>/<Method>", e.g. "phoenix.auth.v1.AuthService/DeleteUser". The
- *   signature is libs/crypto's labelled Ed25519 signature with label "Phoenix" + label, and the
- *   header repeats the label so a mismatch is reported as such. Each RPC comment names its label.
+ *   signature is libs/crypto's labelled Ed25519 signature over "Phoenix " + label (with a space,
+ *   like MLS's "MLS 1.0 " prefix), and the header repeats the label so a mismatch is reported as
+ *   such. Each RPC comment names its label.
  * * Opaque objects. Objects built and verified by libs/crypto (credentials, connection packages
  *   and offers, sealed queue configs, AddPackages, encrypted profiles, queue-ratchet
  *   ciphertexts, …) travel as `bytes` in libs/crypto's versioned encoding; MLS objects travel as
@@ -401,7 +402,7 @@ export interface QualifiedGroupId {
  *
  * The DS stores it (inside the EAR-encrypted group state) per member and copies it into every
  * fan-out; only the QS of `domain` can open `sealed_queue_config`. A member's KeyPackage carries
- * the same reference in its queue-config extension.
+ * the protobuf encoding of this message as the data of its queue-config extension (libs/mls).
  */
 export interface QsReference {
   /** Homeserver of the QS that holds the queue; the local QS forwards to other domains. */
@@ -419,7 +420,7 @@ export interface Signed {
   tbs: Uint8Array;
   /**
    * Ed25519 signature (64 bytes) over `tbs` with the documented label (libs/crypto labelled
-   * signing, "Phoenix" + label).
+   * signing, "Phoenix " + label).
    */
   signature: Uint8Array;
 }

@@ -48,7 +48,7 @@ export const protobufFileName = "phoenix/federation/v1/federation.proto";
 
 /** One federation verifying key of a domain. */
 export interface DomainKey {
-  /** Key id (libs/crypto fingerprint of the public key). */
+  /** Key id: libs/crypto signatureKeyId(public_key), 16 bytes. */
   keyId: Uint8Array;
   /** Ed25519 public key (32 bytes). */
   publicKey: Uint8Array;

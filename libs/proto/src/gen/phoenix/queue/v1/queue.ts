@@ -129,7 +129,7 @@ export interface ClientRecord {
 
 /** A QS queue-config encryption key. */
 export interface QueueConfigEncryptionKey {
-  /** Key id that sealed queue configs name (libs/crypto decides its derivation). */
+  /** Key id that sealed queue configs name: libs/crypto hpkeKeyId(public_key), 16 bytes. */
   keyId: Uint8Array;
   /** HPKE public key (X25519, 32 bytes). */
   publicKey: Uint8Array;
@@ -143,7 +143,7 @@ export interface QueueConfigEncryptionKey {
 
 /** A verifying key of the QS signing key. */
 export interface QsVerifyingKey {
-  /** Key id. */
+  /** Key id: libs/crypto signatureKeyId(public_key), 16 bytes. */
   keyId: Uint8Array;
   /** Ed25519 public key (32 bytes). */
   publicKey: Uint8Array;
