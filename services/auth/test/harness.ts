@@ -32,6 +32,8 @@ const DAY = 24 * 3_600_000;
 /** An AS on a fresh test database, served on 127.0.0.1:0, with a client and a movable clock. */
 export interface Harness {
   readonly as: ServiceClient<typeof auth.AuthServiceService>;
+  /** `127.0.0.1:port` of the gRPC server. */
+  readonly address: string;
   readonly db: TestDatabase;
   readonly service: AuthService;
   /** Moves the service clock forward. */
@@ -62,10 +64,12 @@ export async function startAuth(env: Env = {}): Promise<Harness> {
     });
     const built = service as AuthService | undefined;
     if (!built) throw new Error("the AS did not start");
-    const channel = createChannel(`127.0.0.1:${running.grpcPort}`);
+    const address = `127.0.0.1:${running.grpcPort}`;
+    const channel = createChannel(address);
     const as = createServiceClient(auth.AuthServiceService, channel, { defaultDeadlineMs: 20_000 });
     return {
       as,
+      address,
       db,
       service: built,
       advance(ms) {
