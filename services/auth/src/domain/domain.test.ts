@@ -1,0 +1,133 @@
+import { AsCredential, expirationFrom, SigningKey } from "@phoenix/crypto";
+import type { common } from "@phoenix/proto";
+import { RpcError } from "@phoenix/runtime/errors";
+import { describe, expect, it } from "vitest";
+import {
+  AsKeyConfigError,
+  isFreshSigner,
+  issueIntermediate,
+  issueRoot,
+  parseConfiguredRoot,
+} from "./as-keys.js";
+import { dequeueLimit } from "./connection-queue.js";
+import { handleHash, validateHandle } from "./handles.js";
+import { RateLimiter } from "./rate-limiter.js";
+import { checkHeader, monthOf } from "./request-header.js";
+
+const DAY = 24 * 3_600_000;
+const policy = {
+  rootLifetimeMs: 3650 * DAY,
+  intermediateLifetimeMs: 365 * DAY,
+  rotateAfterMs: 90 * DAY,
+  clientMaxLifetimeMs: 180 * DAY,
+};
+
+function codeOf(run: () => unknown): number | undefined {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof RpcError) return error.code;
+    throw error;
+  }
+  return undefined;
+}
+
+describe("handles", () => {
+  it("accepts 3–63 of a-z0-9_- starting with a letter and refuses the rest", () => {
+    for (const ok of ["abc", "a_b-c9", `a${"b".repeat(62)}`])
+      expect(codeOf(() => validateHandle(ok))).toBeUndefined();
+    for (const bad of ["ab", "9abc", "_abc", "ABC", "a.b", `a${"b".repeat(63)}`, "añb"]) {
+      expect(codeOf(() => validateHandle(bad))).toBe(3);
+    }
+  });
+
+  it("hashes to 32 bytes, differently per handle", () => {
+    expect(handleHash("alice")).toHaveLength(32);
+    expect(handleHash("alice")).not.toEqual(handleHash("alicf"));
+  });
+});
+
+describe("request header", () => {
+  const now = new Date("2030-05-17T12:00:00Z");
+  const window = { maxAgeMs: 300_000, maxFutureSkewMs: 60_000 };
+  const header = (over: Partial<common.RequestHeader> = {}): common.RequestHeader => ({
+    label: "phoenix.auth.v1.AuthService/DeleteUser",
+    timestamp: now,
+    requestId: new Uint8Array(16),
+    sender: { $case: "handleHash", value: new Uint8Array(32) },
+    ...over,
+  });
+  const check = (h: common.RequestHeader | undefined) =>
+    codeOf(() =>
+      checkHeader(h, { label: "phoenix.auth.v1.AuthService/DeleteUser", sender: "handleHash", now, window }),
+    );
+
+  it("accepts a fresh header and refuses wrong label, stale or future time, wrong sender", () => {
+    expect(check(header())).toBeUndefined();
+    expect(check(header({ label: "phoenix.auth.v1.AuthService/ListClients" }))).toBe(16);
+    expect(check(header({ timestamp: new Date(now.getTime() - 301_000) }))).toBe(16);
+    expect(check(header({ timestamp: new Date(now.getTime() + 61_000) }))).toBe(16);
+    expect(check(header({ sender: undefined }))).toBe(16);
+    expect(check(header({ requestId: new Uint8Array(3) }))).toBe(3);
+    expect(check(undefined)).toBe(3);
+  });
+
+  it("keeps activity at month precision", () => {
+    expect(monthOf(now).toISOString()).toBe("2030-05-01T00:00:00.000Z");
+  });
+});
+
+describe("AS keys", () => {
+  it("issues an intermediate inside the root's validity and rotates by age and remaining life", () => {
+    const now = Date.now();
+    const root = issueRoot("alpha.example", now, policy);
+    const intermediate = issueIntermediate(root, now, policy);
+    expect(intermediate.credential.signerFingerprint).toEqual(root.credential.fingerprint);
+    intermediate.credential.verifySignatures(root.credential.verifyingKey);
+    const fresh = { createdAt: now, notAfter: intermediate.credential.expiration.notAfter };
+    expect(isFreshSigner(fresh, now + DAY, policy.rotateAfterMs, policy.clientMaxLifetimeMs)).toBe(true);
+    expect(isFreshSigner(fresh, now + 91 * DAY, policy.rotateAfterMs, policy.clientMaxLifetimeMs)).toBe(
+      false,
+    );
+    expect(
+      isFreshSigner(
+        { createdAt: now, notAfter: now + 10 * DAY },
+        now,
+        policy.rotateAfterMs,
+        policy.clientMaxLifetimeMs,
+      ),
+    ).toBe(false);
+  });
+
+  it("loads a configured root and refuses mismatched or foreign ones", () => {
+    const now = Date.now();
+    const key = SigningKey.generate();
+    const credential = AsCredential.issue(key, "alpha.example", expirationFrom(now - 1000, 3650 * DAY));
+    const seed = Buffer.from(key.exportSeed()).toString("base64");
+    const cred = Buffer.from(credential.bytes).toString("base64");
+    expect(parseConfiguredRoot(seed, cred, "alpha.example", now).credential.id).toBe(credential.id);
+    expect(() => parseConfiguredRoot(seed, cred, "beta.example", now)).toThrow(AsKeyConfigError);
+    const other = Buffer.from(SigningKey.generate().exportSeed()).toString("hex");
+    expect(() => parseConfiguredRoot(other, cred, "alpha.example", now)).toThrow(AsKeyConfigError);
+    expect(() => parseConfiguredRoot(seed, "bm90IGEgY3JlZGVudGlhbA==", "alpha.example", now)).toThrow(
+      AsKeyConfigError,
+    );
+  });
+});
+
+describe("limits", () => {
+  it("caps dequeues at the server maximum", () => {
+    expect(dequeueLimit(0, 500)).toBe(500);
+    expect(dequeueLimit(10, 500)).toBe(10);
+    expect(dequeueLimit(10_000, 500)).toBe(500);
+  });
+
+  it("rate-limits per key and refills over time", () => {
+    const limiter = new RateLimiter(2, 60_000);
+    expect(limiter.take("a", 0)).toBe(0);
+    expect(limiter.take("a", 0)).toBe(0);
+    expect(limiter.take("a", 0)).toBeGreaterThan(0);
+    expect(limiter.take("b", 0)).toBe(0);
+    expect(limiter.take("a", 30_000)).toBe(0);
+  });
+});
