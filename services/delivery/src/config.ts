@@ -4,6 +4,11 @@ import { databaseConfig } from "@phoenix/runtime/db";
 import { z } from "zod";
 
 const DAY = 24 * 3600 * 1000;
+const SUBJECT = {
+  pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
+  patternHint: "must be a concrete NATS subject",
+};
+const NAME = { pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHint: "must be letters, digits, _ and -" };
 
 /** The DS's environment (see docs/delivery-service.md). */
 export const deliveryConfigSchema = serviceConfig({
@@ -21,9 +26,30 @@ export const deliveryConfigSchema = serviceConfig({
     /** How long a RequestGroupId reservation lives (default 1 hour). */
     DS_RESERVATION_TTL: envDuration({ default: 3600_000, min: 1000 }),
     /** Padding buckets (bytes, ascending) of the encrypted group state; default powers of two 1 KiB … 4 MiB. */
-    DS_PADDING_BUCKETS: envList({ default: [] }),
-    /** How often inactive groups and lapsed reservations are swept (default 1 hour). */
-    DS_SWEEP_INTERVAL: envDuration({ default: 3600_000, min: 1000 }),
+    DS_PADDING_BUCKETS: envList({ default: [] }).pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^[1-9]\d*$/, "must be positive byte counts")
+          .transform(Number),
+      ),
+    ),
+    /** How often inactive groups and lapsed reservations are swept (default 1 hour; 0 = never). */
+    DS_SWEEP_INTERVAL: envDuration({ default: 3600_000, min: 0 }),
+    /** Fan-out subject and the JetStream stream the DS creates for it (the QS consumes it). */
+    DS_FANOUT_SUBJECT: envString({ default: "phoenix.fanout", ...SUBJECT }),
+    DS_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT", ...NAME }),
+    /** Queue-deleted reports from the QS: subject, stream and the DS's durable consumer. */
+    DS_QUEUE_DELETED_SUBJECT: envString({ default: "phoenix.queue_deleted", ...SUBJECT }),
+    DS_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED", ...NAME }),
+    DS_QUEUE_DELETED_CONSUMER: envString({ default: "delivery-queue-deleted", ...NAME }),
+    /** How often the outbox relay looks for unpublished fan-outs when nobody pokes it (default 1 s). */
+    DS_RELAY_POLL_INTERVAL: envDuration({ default: 1000, min: 10 }),
+    /**
+     * Pause before the outbox relay starts after boot (default 0). Committed fan-outs wait in the
+     * outbox meanwhile; the crash-safety test uses it to kill the process before they go out.
+     */
+    DS_RELAY_START_DELAY: envDuration({ default: 0, min: 0 }),
   })
   .extend(databaseConfig.shape)
   .extend(busConfig.shape);
@@ -33,8 +59,8 @@ export type DeliveryConfig = z.output<typeof deliveryConfigSchema>;
 /** Default padding buckets: 1 KiB … 4 MiB in powers of two. */
 export const DEFAULT_STATE_BUCKETS: readonly number[] = Array.from({ length: 13 }, (_, i) => 1024 * 2 ** i);
 
-/** Parses DS_PADDING_BUCKETS (empty: the defaults). */
+/** The configured padding buckets (empty DS_PADDING_BUCKETS: the defaults), ascending. */
 export function paddingBuckets(config: Pick<DeliveryConfig, "DS_PADDING_BUCKETS">): number[] {
   if (config.DS_PADDING_BUCKETS.length === 0) return [...DEFAULT_STATE_BUCKETS];
-  return config.DS_PADDING_BUCKETS.map((b) => z.coerce.number().int().positive().parse(b));
+  return [...config.DS_PADDING_BUCKETS].sort((a, b) => a - b);
 }

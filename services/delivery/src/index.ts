@@ -5,16 +5,17 @@ export {
   deliveryConfigSchema,
   paddingBuckets,
 } from "./config.js";
+export { translateDeliveryError } from "./domain/errors.js";
 export { FANOUT_SUBJECT } from "./domain/fan-out.js";
 export {
   createDeliveryService,
+  type DeliveryResources,
   DeliveryService,
   type DeliveryServiceOptions,
+  type DeliverySetup,
   type RunningDelivery,
+  type StartDeliveryOptions,
+  setupDelivery,
   startDelivery,
 } from "./service.js";
-
-import { fileURLToPath } from "node:url";
-
-/** The DS's drizzle-kit migrations folder. */
-export const DELIVERY_MIGRATIONS: string = fileURLToPath(new URL("../migrations", import.meta.url));
+export { DELIVERY_MIGRATIONS } from "./store/migrations.js";

@@ -1,16 +1,17 @@
 import { ReplayGuard } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
-import { delivery } from "@phoenix/proto";
-import type { Bus, Subscription } from "@phoenix/runtime/bus";
-import type { DatabaseHandle } from "@phoenix/runtime/db";
+import { delivery, fileDescriptorSet } from "@phoenix/proto";
+import { type Bus, openBus, type Subscription } from "@phoenix/runtime/bus";
+import type { Env } from "@phoenix/runtime/config";
+import { type DatabaseHandle, databaseConnectionFromConfig, openDatabase } from "@phoenix/runtime/db";
+import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import {
-  defineService,
-  type GrpcServer,
-  type GrpcServerConfig,
-  type ServiceRegistration,
-  startGrpcServer,
-  unary,
-} from "@phoenix/runtime/grpc";
+  type RunningService,
+  type RunServiceOptions,
+  runService,
+  type ServiceRuntime,
+  type ServiceSetup,
+} from "@phoenix/runtime/lifecycle";
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
@@ -29,9 +30,16 @@ import { sendMessage } from "./api/send-message.js";
 import { updateProfileKey } from "./api/update-profile-key.js";
 import { updateQueueInfo } from "./api/update-queue-info.js";
 import { welcomeInfo } from "./api/welcome-info.js";
-import { DEFAULT_STATE_BUCKETS } from "./config.js";
+import {
+  DEFAULT_STATE_BUCKETS,
+  type DeliveryConfig,
+  deliveryConfigSchema,
+  paddingBuckets,
+} from "./config.js";
+import { translateDeliveryError } from "./domain/errors.js";
 import { FANOUT_SUBJECT } from "./domain/fan-out.js";
 import { activityMonth, deleteExpiredReservations, deleteInactiveGroups } from "./store/group-store.js";
+import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -58,6 +66,8 @@ export interface DeliveryServiceOptions {
   queueDeletedConsumer?: string;
   /** Relay poll interval (ms). */
   relayPollIntervalMs?: number;
+  /** Pause before the relay starts (ms, default 0); committed fan-outs wait in the outbox. */
+  relayStartDelayMs?: number;
 }
 
 /** A running DS minus its gRPC server: handlers, outbox relay, queue-deleted consumer, sweeper. */
@@ -66,6 +76,7 @@ export class DeliveryService {
   private readonly relay: OutboxRelay;
   private subscription: Subscription | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private relayStartTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly deps: DsDeps,
@@ -136,7 +147,9 @@ export class DeliveryService {
       { stream, durable: this.options.queueDeletedConsumer ?? "delivery-queue-deleted" },
       (msg) => handleQueueDeleted(this.deps, msg),
     );
-    this.relay.start();
+    const delay = this.options.relayStartDelayMs ?? 0;
+    if (delay > 0) this.relayStartTimer = setTimeout(() => this.relay.start(), delay);
+    else this.relay.start();
     const every = this.options.sweepIntervalMs ?? 3600_000;
     if (every > 0) {
       this.sweepTimer = setInterval(() => {
@@ -159,6 +172,7 @@ export class DeliveryService {
   /** Stops sweeper, consumer and relay (the caller closes bus and database afterwards). */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
+    clearTimeout(this.relayStartTimer);
     await this.subscription?.stop();
     await this.relay.stop();
   }
@@ -169,33 +183,119 @@ export function createDeliveryService(options: DeliveryServiceOptions): Promise<
   return DeliveryService.create(options);
 }
 
-/** The DS with its gRPC server, for tests and the all-in-one homeserver. */
+/** Resources an embedding process already holds (tests, the all-in-one homeserver). */
+export interface DeliveryResources {
+  /** Used instead of opening DATABASE_URL / DATA_DIR; the embedder closes it. */
+  database?: Pick<DatabaseHandle, "db" | "tryWithLock">;
+  /** Used instead of opening NATS_URL / the embedded bus; the embedder closes it. */
+  bus?: Bus;
+  /** Clock in ms (default Date.now). */
+  now?: () => number;
+}
+
+/** What {@link setupDelivery} hands to `runService`, plus the DS it built. */
+export interface DeliverySetup extends ServiceSetup {
+  service: DeliveryService;
+}
+
+/**
+ * The DS's `runService` setup: opens the database (migrated) and the bus unless given, starts
+ * the DS (relay, queue-deleted consumer, sweeper) and registers everything for shutdown: the DS
+ * stops before the bus and the database it uses close.
+ */
+export async function setupDelivery(
+  runtime: ServiceRuntime<DeliveryConfig>,
+  resources: DeliveryResources = {},
+): Promise<DeliverySetup> {
+  const { config, logger, onShutdown } = runtime;
+  let database = resources.database;
+  if (database === undefined) {
+    const opened = await openDatabase({
+      ...databaseConnectionFromConfig(config, { name: "delivery" }),
+      migrationsFolder: DELIVERY_MIGRATIONS,
+    });
+    onShutdown(opened, "database");
+    database = opened;
+  }
+  let bus = resources.bus;
+  if (bus === undefined) {
+    const opened = await openBus(config, {
+      name: config.SERVICE_NAME,
+      db: database.db,
+      onError: (err) => logger.warn({ err }, "bus"),
+    });
+    onShutdown(opened, "bus");
+    bus = opened;
+  }
+  const service = await createDeliveryService({
+    database,
+    bus,
+    domain: config.DS_DOMAIN,
+    logger,
+    ...(resources.now ? { now: resources.now } : {}),
+    clientInactivityMs: config.DS_CLIENT_INACTIVITY,
+    groupInactivityMs: config.DS_GROUP_INACTIVITY,
+    reservationTtlMs: config.DS_RESERVATION_TTL,
+    paddingBuckets: paddingBuckets(config),
+    sweepIntervalMs: config.DS_SWEEP_INTERVAL,
+    fanOutSubject: config.DS_FANOUT_SUBJECT,
+    fanOutStream: config.DS_FANOUT_STREAM,
+    queueDeletedSubject: config.DS_QUEUE_DELETED_SUBJECT,
+    queueDeletedStream: config.DS_QUEUE_DELETED_STREAM,
+    queueDeletedConsumer: config.DS_QUEUE_DELETED_CONSUMER,
+    relayPollIntervalMs: config.DS_RELAY_POLL_INTERVAL,
+    relayStartDelayMs: config.DS_RELAY_START_DELAY,
+  });
+  onShutdown(service, "delivery service");
+  await service.start();
+  logger.info({ domain: config.DS_DOMAIN }, "delivery service ready");
+  return {
+    service,
+    services: [service.registration],
+    reflection: { descriptorSet: fileDescriptorSet() },
+    translateError: translateDeliveryError,
+  };
+}
+
+/** Options of {@link startDelivery}. */
+export interface StartDeliveryOptions extends DeliveryResources {
+  /** The DS's environment (GRPC_PORT / METRICS_PORT 0 pick free ports). */
+  env: Env;
+  logDestination?: RunServiceOptions<typeof deliveryConfigSchema>["logDestination"];
+}
+
+/** The DS running in this process (tests, the all-in-one homeserver). */
 export interface RunningDelivery {
   service: DeliveryService;
-  server: GrpcServer;
+  runtime: RunningService<DeliveryConfig>;
   port: number;
+  /** Graceful shutdown (drain, then close what the DS opened); rejects if something failed to close. */
   stop(): Promise<void>;
 }
 
-/** Starts the DS in-process on the given database and bus, serving gRPC on `grpc` (port 0 allowed). */
-export async function startDelivery(
-  options: DeliveryServiceOptions & { grpc: GrpcServerConfig },
-): Promise<RunningDelivery> {
-  const service = await createDeliveryService(options);
-  await service.start();
-  const server = await startGrpcServer({
-    services: [service.registration],
-    config: options.grpc,
-    logger: options.logger,
+/** Runs the DS in-process through `runService` without signal handlers or process exit. */
+export async function startDelivery(options: StartDeliveryOptions): Promise<RunningDelivery> {
+  let service: DeliveryService | undefined;
+  const runtime = await runService({
+    config: deliveryConfigSchema,
+    env: options.env,
+    signals: false,
+    exit: false,
+    ...(options.logDestination ? { logDestination: options.logDestination } : {}),
+    async setup(rt) {
+      const built = await setupDelivery(rt, options);
+      service = built.service;
+      return built;
+    },
   });
-  const port = server.port ?? 0;
+  if (service === undefined) throw new Error("runService returned without running setup");
   return {
     service,
-    server,
-    port,
+    runtime,
+    port: runtime.grpcPort,
     async stop() {
-      await server.shutdown({ graceMs: 2000 });
-      await service.stop();
+      const code = await runtime.shutdown("stop");
+      if (code !== 0) throw new Error(`the delivery service shut down with code ${code}`);
     },
   };
 }

@@ -33,7 +33,6 @@ import {
   signTbs,
 } from "@phoenix/proto";
 import { type Bus, connectNatsBus, type Subscription } from "@phoenix/runtime/bus";
-import { createLogger } from "@phoenix/runtime/log";
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
 import {
   type CiphersuiteImpl,
@@ -179,6 +178,8 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
 export interface HarnessOptions {
   now?: () => number;
   clientInactivityMs?: number;
+  /** Further DS environment variables. */
+  env?: Record<string, string>;
 }
 
 /** A DS on a fresh Postgres database and unique NATS streams, plus a fan-out collector. */
@@ -203,6 +204,9 @@ export class Harness {
   get fanOutStream(): string {
     return `DS_FANOUT_${this.suffix}`;
   }
+  get queueDeletedStream(): string {
+    return `DS_QDEL_${this.suffix}`;
+  }
 
   static async start(options: HarnessOptions = {}): Promise<Harness> {
     const h = new Harness();
@@ -214,26 +218,33 @@ export class Harness {
     return h;
   }
 
+  /** The DS's environment in these tests: free ports, unique subjects and streams. */
+  env(options: HarnessOptions = {}): Record<string, string> {
+    return {
+      DS_DOMAIN: DOMAIN,
+      LOG_LEVEL: "silent",
+      GRPC_PORT: "0",
+      METRICS_PORT: "0",
+      SHUTDOWN_GRACE_MS: "2s",
+      DS_FANOUT_SUBJECT: this.fanOutSubject,
+      DS_FANOUT_STREAM: this.fanOutStream,
+      DS_QUEUE_DELETED_SUBJECT: this.queueDeletedSubject,
+      DS_QUEUE_DELETED_STREAM: this.queueDeletedStream,
+      DS_RELAY_POLL_INTERVAL: "100ms",
+      DS_SWEEP_INTERVAL: "0",
+      ...(options.clientInactivityMs !== undefined
+        ? { DS_CLIENT_INACTIVITY: String(options.clientInactivityMs) }
+        : {}),
+      ...options.env,
+    };
+  }
+
   async startService(options: HarnessOptions = {}): Promise<void> {
     this.running = await startDelivery({
+      env: this.env(options),
       database: this.db,
       bus: this.bus,
-      domain: DOMAIN,
-      logger: createLogger({ service: "delivery-test", level: "silent" }),
       now: () => this.clock(),
-      ...(options.clientInactivityMs !== undefined ? { clientInactivityMs: options.clientInactivityMs } : {}),
-      fanOutSubject: this.fanOutSubject,
-      queueDeletedSubject: this.queueDeletedSubject,
-      fanOutStream: this.fanOutStream,
-      queueDeletedStream: `DS_QDEL_${this.suffix}`,
-      relayPollIntervalMs: 100,
-      sweepIntervalMs: 0,
-      grpc: {
-        GRPC_HOST: "127.0.0.1",
-        GRPC_PORT: 0,
-        GRPC_MAX_MESSAGE_BYTES: 4 * 1024 * 1024,
-        GRPC_DEFAULT_DEADLINE_MS: 30_000,
-      },
     });
     this.client = new delivery.DeliveryServiceClient(
       `127.0.0.1:${this.running.port}`,
@@ -259,7 +270,7 @@ export class Harness {
     await this.bus.close();
     const nc = await connect({ servers: natsUrl() });
     const jsm = await jetstreamManager(nc);
-    for (const s of [this.fanOutStream, `DS_QDEL_${this.suffix}`])
+    for (const s of [this.fanOutStream, this.queueDeletedStream])
       await jsm.streams.delete(s).catch(() => false);
     await nc.close();
     await this.db.close();

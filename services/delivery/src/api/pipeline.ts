@@ -13,10 +13,10 @@ import {
 import { common, type MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
-import { InvalidArgumentError, NotFoundError, RpcError } from "@phoenix/runtime/errors";
+import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
 import { writeOutbox } from "@phoenix/runtime/outbox";
 import type { DsContext } from "../domain/ds-context.js";
-import { malformed, unauthenticated, wrongEarKey } from "../domain/errors.js";
+import { isRefusal, malformed, unauthenticated, wrongEarKey } from "../domain/errors.js";
 import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
 import { DsGroup } from "../domain/group.js";
 import { decodeGroupState, encodeGroupState, type QueueRef } from "../domain/group-state.js";
@@ -246,11 +246,7 @@ export async function writeGroup<R>(
     try {
       result = await handler(group, induce);
     } catch (error) {
-      if (
-        !(error instanceof RpcError) ||
-        inducedFor === undefined ||
-        (induced.length === 0 && reports.length === 0)
-      )
+      if (!isRefusal(error) || inducedFor === undefined || (induced.length === 0 && reports.length === 0))
         throw error;
       // Refused, but the removals found are the group's business from now on: store and announce them.
       const clean = DsGroup.open(decodeGroupState(plaintext), deps.ctx);

@@ -1,7 +1,7 @@
 import { bytesEqual } from "@phoenix/crypto";
 import { parseMlsMessage } from "@phoenix/mls";
 import { delivery, rpcLabel } from "@phoenix/proto";
-import { invalidMls, sizeLimit, toRpcError, wrongEpoch } from "../domain/errors.js";
+import { invalidMls, sizeLimit, wrongEpoch } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import {
   authenticateLeaf,
@@ -28,12 +28,7 @@ export async function sendMessage(
     throw sizeLimit("tbs.message", LIMITS.applicationMessage, tbs.message.length);
   const group = await readGroupState(deps, uuid, earKey);
   const leaf = authenticateLeaf(deps, group, opened);
-  let message: ReturnType<typeof parseMlsMessage>;
-  try {
-    message = parseMlsMessage(tbs.message);
-  } catch (error) {
-    throw toRpcError(error);
-  }
+  const message = parseMlsMessage(tbs.message);
   if (message.wireformat !== "mls_private_message") throw invalidMls("tbs.message is not a PrivateMessage");
   const pm = message.privateMessage;
   if (!bytesEqual(pm.groupId, group.mlsGroupId)) throw invalidMls("tbs.message belongs to another group");

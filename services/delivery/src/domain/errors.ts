@@ -15,7 +15,7 @@ import {
   InvalidArgumentError,
   PermissionDeniedError,
   ResourceExhaustedError,
-  type RpcError,
+  RpcError,
   type StatusDetail,
   statusDetail,
   UnauthenticatedError,
@@ -120,11 +120,12 @@ export function pendingProposals(
 }
 
 /**
- * THE mapping of validator (libs/mls PublicGroupError) and crypto failures to statuses: signature
- * failures are UNAUTHENTICATED, a stale epoch FAILED_PRECONDITION, everything else about the MLS
- * content INVALID_ARGUMENT. Anything that is already an RpcError passes through.
+ * THE mapping of validator (libs/mls PublicGroupError) and crypto failures to statuses, installed
+ * as the gRPC server's `translateError` hook: signature failures are UNAUTHENTICATED, a stale
+ * epoch FAILED_PRECONDITION, everything else about the MLS content INVALID_ARGUMENT. Anything else
+ * (RpcErrors included) is not ours to translate: undefined.
  */
-export function toRpcError(error: unknown): unknown {
+export function translateDeliveryError(error: unknown): RpcError | undefined {
   if (error instanceof WrongEpochError) return wrongEpoch(error.expected, error.actual);
   if (error instanceof BadSignatureError)
     return unauthenticated(
@@ -142,7 +143,10 @@ export function toRpcError(error: unknown): unknown {
   if (error instanceof CryptoBadSignatureError)
     return unauthenticated(ErrorReason.ERROR_REASON_BAD_SIGNATURE, error.message);
   if (error instanceof DecryptionError) return wrongEarKey();
-  return error;
+  return undefined;
 }
 
-export type { RpcError };
+/** Whether an error refuses the request (a client's fault, answered with a status) rather than a bug. */
+export function isRefusal(error: unknown): boolean {
+  return error instanceof RpcError || translateDeliveryError(error) !== undefined;
+}

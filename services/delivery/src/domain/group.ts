@@ -18,7 +18,7 @@ import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { phoenixCredentialValidator, userPseudonymOf } from "./credentials.js";
 import type { DsContext } from "./ds-context.js";
-import { invalidMls, malformed, notAdmin, pendingProposals, sizeLimit, toRpcError } from "./errors.js";
+import { invalidMls, malformed, notAdmin, pendingProposals, sizeLimit } from "./errors.js";
 import type { FanOutPlan } from "./fan-out.js";
 import type {
   DsGroupState,
@@ -103,14 +103,6 @@ function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-async function mapped<T>(f: () => Promise<T> | T): Promise<T> {
-  try {
-    return await f();
-  } catch (error) {
-    throw toRpcError(error);
-  }
-}
-
 /**
  * One group as the DS works on it while a request holds its EAR key: the validator
  * (PublicGroup) plus the Phoenix bookkeeping (queues, encrypted client infos, roles, proposal
@@ -145,9 +137,9 @@ export class DsGroup {
     input: CreateInput,
     ctx: DsContext,
   ): Promise<{ group: DsGroup; queueReportKey: Uint8Array }> {
-    const groupInfo = await mapped(() => parseGroupInfo(input.groupInfo));
+    const groupInfo = parseGroupInfo(input.groupInfo);
     const tree = decodeTree(input.ratchetTree, "tbs.ratchet_tree");
-    const publicGroup = await mapped(() => PublicGroup.fromGroupInfo(groupInfo, DsGroup.options(ctx), tree));
+    const publicGroup = await PublicGroup.fromGroupInfo(groupInfo, DsGroup.options(ctx), tree);
     if (!bytesEqual(publicGroup.groupId, input.mlsGroupId))
       throw invalidMls("the GroupInfo's group id is not the requested group id");
     if (publicGroup.epoch !== 0n) throw invalidMls(`a new group starts at epoch 0, not ${publicGroup.epoch}`);
@@ -342,16 +334,16 @@ export class DsGroup {
       throw new FailedPreconditionError(
         "a connection group can only be joined while it holds exactly one user",
       );
-    const message = await mapped(() => parsePublicMessage(input.commit));
-    const staged = await mapped(() => this.publicGroup.stageCommit(message));
+    const message = parsePublicMessage(input.commit);
+    const staged = await this.publicGroup.stageCommit(message);
     this.checkCommitKind(input, staged);
     const aad = decodeAad(staged.aad);
     if (input.kind !== "resync" && input.kind !== "join_connection") this.checkPending(staged);
     if (input.kind === "operation") this.checkPermissions(staged);
     const added = await this.checkAdds(staged, aad, input.addedClients);
     if (input.groupInfo !== undefined) {
-      const groupInfo = await mapped(() => parseGroupInfo(input.groupInfo as Uint8Array));
-      await mapped(() => this.publicGroup.verifyGroupInfo(staged, groupInfo));
+      const groupInfo = parseGroupInfo(input.groupInfo as Uint8Array);
+      await this.publicGroup.verifyGroupInfo(staged, groupInfo);
     }
 
     // Everyone who was a member before the commit (but not the sender's own leaf) receives it,
@@ -505,7 +497,7 @@ export class DsGroup {
       throw malformed("tbs.added_clients", "required when the commit adds clients");
     if (addedClients.welcome.length > LIMITS.welcome)
       throw sizeLimit("tbs.added_clients.welcome", LIMITS.welcome, addedClients.welcome.length);
-    const welcome = await mapped(() => parseMlsMessage(addedClients.welcome));
+    const welcome = parseMlsMessage(addedClients.welcome);
     if (welcome.wireformat !== "mls_welcome") throw invalidMls("tbs.added_clients.welcome is not a Welcome");
     if (addedClients.encryptedWelcomeAttributionInfos.length !== n)
       throw invalidMls(
@@ -632,7 +624,7 @@ export class DsGroup {
     const ownLeaves = new Set(this.leavesOfUser(pseudonym));
     const messages = [];
     for (const [i, bytes] of proposals.entries()) {
-      const message = await mapped(() => parsePublicMessage(bytes));
+      const message = parsePublicMessage(bytes);
       const content = message.content;
       if (content.contentType !== "proposal" || content.proposal.proposalType !== "remove")
         throw invalidMls(`remove_proposals[${i}] is not a Remove proposal`);
@@ -647,7 +639,7 @@ export class DsGroup {
       [...ownLeaves].some((l) => !targets.has(l))
     )
       throw invalidMls("the proposals must remove exactly the clients of the sender's user");
-    for (const m of messages) await mapped(() => this.publicGroup.processProposal(m.message));
+    for (const m of messages) await this.publicGroup.processProposal(m.message);
     this.state.proposalMessages.push(...messages.map((m) => m.bytes));
     const recipients = this.recipients(new Set([senderLeaf]));
     return messages.map((m) => ({
