@@ -6,10 +6,12 @@ import {
   sign,
   verify,
 } from "node:crypto";
-import { asBuffer, assertLength, concat } from "./bytes.js";
+import { asBuffer, assertLength, bytesEqual, concat } from "./bytes.js";
+import { InvalidInputError } from "./errors.js";
 
-// Raw Ed25519 on node:crypto KeyObjects. Not exported from the package: everything outside signs
-// through the labelled API in signature.ts. Kept separate so the RFC 8032 vectors can test it.
+// Raw (unlabelled) Ed25519 on node:crypto KeyObjects. Phoenix objects sign through the labelled
+// API in signature.ts; the raw functions are exported for the MLS crypto provider (MLS applies its
+// own SignWithLabel) and tested against the RFC 8032 vectors.
 
 /** Size of an Ed25519 seed (RFC 8032 secret key), public key and signature. */
 export const ED25519_SEED_LENGTH = 32;
@@ -37,6 +39,18 @@ export function ed25519FromSeed(seed: Uint8Array): Ed25519KeyPair {
     type: "pkcs8",
   });
   return { privateKey, publicKey: rawPublicKey(privateKey), seed: seed.slice() };
+}
+
+/** Length of a PKCS#8-wrapped Ed25519 seed (RFC 8410), the form WebCrypto exports. */
+export const ED25519_PKCS8_LENGTH = PKCS8_PREFIX.length + ED25519_SEED_LENGTH;
+
+/** Imports a PKCS#8 (RFC 8410) Ed25519 private key of exactly the 48-byte form WebCrypto exports. */
+export function ed25519FromPkcs8(der: Uint8Array): Ed25519KeyPair {
+  assertLength(der, ED25519_PKCS8_LENGTH, "Ed25519 PKCS#8 private key");
+  if (!bytesEqual(der.subarray(0, PKCS8_PREFIX.length), PKCS8_PREFIX)) {
+    throw new InvalidInputError("not a PKCS#8 Ed25519 private key");
+  }
+  return ed25519FromSeed(der.subarray(PKCS8_PREFIX.length));
 }
 
 /** Generates a fresh key pair. */

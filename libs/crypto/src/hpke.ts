@@ -1,23 +1,25 @@
 import {
-  createCipheriv,
-  createDecipheriv,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   type KeyObject,
 } from "node:crypto";
-import { asBuffer, concat, toHex, utf8 } from "./bytes.js";
+import { AES_GCM_TAG_LENGTH, aesGcmOpen, aesGcmSeal } from "./aes-gcm.js";
+import { asBuffer, concat, utf8 } from "./bytes.js";
 import { decodeAll, encodeWith } from "./codec.js";
 import { fromB64Url, toB64Url } from "./ed25519.js";
 import { DecryptionError, InvalidInputError } from "./errors.js";
 import { hkdfExpand, hkdfExtract, keyId, LABEL_PREFIX } from "./hash.js";
+import { KeyCache } from "./key-cache.js";
 import { KdfLabel } from "./labels.js";
 
 /**
  * HPKE (RFC 9180), base mode, for the suite DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM
  * (MLS ciphersuite 1's primitives), on node:crypto with cached KeyObjects. Peer public keys are
- * imported through JWK (faster than DER here).
+ * imported through JWK (faster than DER here). One core serves both users: the plain RFC 9180
+ * single-shot API (`hpkeSealBase`, `hpkeOpenBase`, `hpkeSendExport`, `hpkeReceiveExport`, what
+ * the MLS crypto provider calls) and Phoenix's labelled `hpkeSeal` / `hpkeOpen` built on it.
  */
 
 const KEM_ID = 0x0020;
@@ -27,7 +29,7 @@ const AEAD_ID = 0x0001;
 export const HPKE_KEY_LENGTH = 32;
 const NK = 16;
 const NN = 12;
-const NT = 16;
+const NT = AES_GCM_TAG_LENGTH;
 const HPKE_V1 = utf8("HPKE-v1");
 const KEM_SUITE_ID = concat(utf8("KEM"), u16(KEM_ID));
 const HPKE_SUITE_ID = concat(utf8("HPKE"), u16(KEM_ID), u16(KDF_ID), u16(AEAD_ID));
@@ -55,8 +57,12 @@ function labeledExpand(
   return hkdfExpand(prk, concat(u16(length), HPKE_V1, suiteId, utf8(label), info), length);
 }
 
-const publicKeyCache = new Map<string, HpkePublicKey>();
-const PUBLIC_KEY_CACHE_SIZE = 4096;
+const publicKeyCache = new KeyCache<HpkePublicKey>(4096);
+
+// Imports a raw X25519 public key without caching (ephemeral `enc` keys are used once).
+function importX25519Public(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: "OKP", crv: "X25519", x: toB64Url(raw) }, format: "jwk" });
+}
 
 /** An X25519 HPKE public key: raw 32 bytes plus a cached KeyObject. */
 export class HpkePublicKey {
@@ -72,26 +78,15 @@ export class HpkePublicKey {
     if (!(raw instanceof Uint8Array) || raw.length !== HPKE_KEY_LENGTH) {
       throw new InvalidInputError(`HPKE public key must be ${HPKE_KEY_LENGTH} bytes`);
     }
-    const id = toHex(raw);
-    const cached = publicKeyCache.get(id);
-    if (cached) {
-      publicKeyCache.delete(id);
-      publicKeyCache.set(id, cached);
-      return cached;
-    }
-    let keyObject: KeyObject;
-    try {
-      keyObject = createPublicKey({ key: { kty: "OKP", crv: "X25519", x: toB64Url(raw) }, format: "jwk" });
-    } catch {
-      throw new InvalidInputError("invalid X25519 public key");
-    }
-    const key = new HpkePublicKey(raw.slice(), keyObject);
-    publicKeyCache.set(id, key);
-    if (publicKeyCache.size > PUBLIC_KEY_CACHE_SIZE) {
-      const oldest = publicKeyCache.keys().next().value;
-      if (oldest !== undefined) publicKeyCache.delete(oldest);
-    }
-    return key;
+    return publicKeyCache.getOrCreate(raw, () => {
+      let keyObject: KeyObject;
+      try {
+        keyObject = importX25519Public(raw);
+      } catch {
+        throw new InvalidInputError("invalid X25519 public key");
+      }
+      return new HpkePublicKey(raw.slice(), keyObject);
+    });
   }
 
   /** Creates a key from an existing KeyObject (no cache). */
@@ -199,31 +194,22 @@ export class HpkeContext {
 
   /** Seal with the next nonce. */
   seal(aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    const cipher = createCipheriv("aes-128-gcm", asBuffer(this.schedule.key), asBuffer(this.nonce()), {
-      authTagLength: NT,
-    });
-    cipher.setAAD(aad);
-    const body = cipher.update(plaintext);
-    cipher.final();
+    const out = aesGcmSeal(this.schedule.key, this.nonce(), aad, plaintext);
     this.seq++;
-    return concat(body, cipher.getAuthTag());
+    return out;
   }
 
   /** Open with the next nonce; throws DecryptionError. */
   open(aad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (ciphertext.length < NT) throw new DecryptionError("HPKE ciphertext shorter than its tag");
+    let out: Uint8Array;
     try {
-      const decipher = createDecipheriv("aes-128-gcm", asBuffer(this.schedule.key), asBuffer(this.nonce()), {
-        authTagLength: NT,
-      });
-      decipher.setAAD(aad);
-      decipher.setAuthTag(ciphertext.subarray(ciphertext.length - NT));
-      const out = concat(decipher.update(ciphertext.subarray(0, ciphertext.length - NT)), decipher.final());
-      this.seq++;
-      return out;
+      out = aesGcmOpen(this.schedule.key, this.nonce(), aad, ciphertext);
     } catch {
       throw new DecryptionError("HPKE open failed (wrong key, info, AAD or tampered ciphertext)");
     }
+    this.seq++;
+    return out;
   }
 
   /** Secret export (RFC 9180 section 5.3). */
@@ -245,13 +231,16 @@ export function setupBaseS(
 
 /** SetupBaseR: decapsulates `enc` with the recipient's key pair. */
 export function setupBaseR(enc: Uint8Array, recipient: HpkeKeyPair, info: Uint8Array): HpkeContext {
-  let pkE: HpkePublicKey;
+  if (!(enc instanceof Uint8Array) || enc.length !== HPKE_KEY_LENGTH) {
+    throw new DecryptionError(`HPKE enc must be ${HPKE_KEY_LENGTH} bytes`);
+  }
+  let pkE: KeyObject;
   try {
-    pkE = HpkePublicKey.fromBytes(enc);
+    pkE = importX25519Public(enc);
   } catch {
     throw new DecryptionError("HPKE enc is not an X25519 public key");
   }
-  const shared = kemSharedSecret(dh(recipient.privateKey, pkE.keyObject), enc, recipient.publicKey.bytes);
+  const shared = kemSharedSecret(dh(recipient.privateKey, pkE), enc, recipient.publicKey.bytes);
   return new HpkeContext(keySchedule(shared, info));
 }
 
@@ -259,6 +248,57 @@ export function setupBaseR(enc: Uint8Array, recipient: HpkeKeyPair, info: Uint8A
 export interface HpkeCiphertext {
   enc: Uint8Array;
   ciphertext: Uint8Array;
+}
+
+/**
+ * Single-shot Seal of RFC 9180 section 6.1 (base mode) with the caller's `info` and `aad`.
+ * `ephemeral` is only for deterministic tests.
+ */
+export function hpkeSealBase(
+  recipient: HpkePublicKey,
+  info: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+  ephemeral?: HpkeKeyPair,
+): HpkeCiphertext {
+  const { enc, context } = setupBaseS(recipient, info, ephemeral);
+  return { enc, ciphertext: context.seal(aad, plaintext) };
+}
+
+/** Single-shot Open of RFC 9180 section 6.1 (base mode); throws DecryptionError. */
+export function hpkeOpenBase(
+  recipient: HpkeKeyPair,
+  sealed: HpkeCiphertext,
+  info: Uint8Array,
+  aad: Uint8Array,
+): Uint8Array {
+  return setupBaseR(sealed.enc, recipient, info).open(aad, sealed.ciphertext);
+}
+
+/**
+ * SendExport of RFC 9180 section 6.2 (base mode): encapsulates to `recipient` and exports
+ * `length` bytes for `exporterContext` (MLS external commits use this). `ephemeral` is for tests.
+ */
+export function hpkeSendExport(
+  recipient: HpkePublicKey,
+  info: Uint8Array,
+  exporterContext: Uint8Array,
+  length: number,
+  ephemeral?: HpkeKeyPair,
+): { enc: Uint8Array; secret: Uint8Array } {
+  const { enc, context } = setupBaseS(recipient, info, ephemeral);
+  return { enc, secret: context.export(exporterContext, length) };
+}
+
+/** ReceiveExport of RFC 9180 section 6.2 (base mode): the secret hpkeSendExport produced for `enc`. */
+export function hpkeReceiveExport(
+  recipient: HpkeKeyPair,
+  enc: Uint8Array,
+  info: Uint8Array,
+  exporterContext: Uint8Array,
+  length: number,
+): Uint8Array {
+  return setupBaseR(enc, recipient, info).export(exporterContext, length);
 }
 
 /** The HPKE info for a labelled use: vec8("Phoenix " + label) ‖ vec32(context). */
@@ -276,8 +316,7 @@ export function hpkeSeal(
   plaintext: Uint8Array,
   options: { infoContext?: Uint8Array; aad?: Uint8Array } = {},
 ): HpkeCiphertext {
-  const { enc, context } = setupBaseS(recipient, hpkeInfo(label, options.infoContext));
-  return { enc, ciphertext: context.seal(options.aad ?? EMPTY, plaintext) };
+  return hpkeSealBase(recipient, hpkeInfo(label, options.infoContext), options.aad ?? EMPTY, plaintext);
 }
 
 /** Single-shot labelled HPKE open; throws DecryptionError. */
@@ -287,10 +326,7 @@ export function hpkeOpen(
   sealed: HpkeCiphertext,
   options: { infoContext?: Uint8Array; aad?: Uint8Array } = {},
 ): Uint8Array {
-  return setupBaseR(sealed.enc, recipient, hpkeInfo(label, options.infoContext)).open(
-    options.aad ?? EMPTY,
-    sealed.ciphertext,
-  );
+  return hpkeOpenBase(recipient, sealed, hpkeInfo(label, options.infoContext), options.aad ?? EMPTY);
 }
 
 /** Wire encoding of an HPKE ciphertext: enc (32 bytes) ‖ vec32(ciphertext). */

@@ -12,6 +12,7 @@ import {
 } from "./ed25519.js";
 import { BadSignatureError, InvalidInputError } from "./errors.js";
 import { keyId, LABEL_PREFIX } from "./hash.js";
+import { KeyCache } from "./key-cache.js";
 import { KdfLabel } from "./labels.js";
 
 export {
@@ -66,8 +67,7 @@ export class SigningKey {
   }
 }
 
-const VERIFYING_KEY_CACHE_SIZE = 4096;
-const verifyingKeyCache = new Map<string, VerifyingKey>();
+const verifyingKeyCache = new KeyCache<VerifyingKey>(4096);
 
 /** An Ed25519 verifying key; imports are cached so a hot key is parsed once. */
 export class VerifyingKey {
@@ -82,26 +82,15 @@ export class VerifyingKey {
     if (!(raw instanceof Uint8Array) || raw.length !== ED25519_PUBLIC_KEY_LENGTH) {
       throw new InvalidInputError(`signature public key must be ${ED25519_PUBLIC_KEY_LENGTH} bytes`);
     }
-    const id = toHex(raw);
-    const cached = verifyingKeyCache.get(id);
-    if (cached) {
-      verifyingKeyCache.delete(id);
-      verifyingKeyCache.set(id, cached);
-      return cached;
-    }
-    let keyObject: KeyObject;
-    try {
-      keyObject = ed25519PublicKey(raw);
-    } catch {
-      throw new InvalidInputError("invalid Ed25519 public key");
-    }
-    const key = new VerifyingKey(keyObject, raw.slice());
-    verifyingKeyCache.set(id, key);
-    if (verifyingKeyCache.size > VERIFYING_KEY_CACHE_SIZE) {
-      const oldest = verifyingKeyCache.keys().next().value;
-      if (oldest !== undefined) verifyingKeyCache.delete(oldest);
-    }
-    return key;
+    return verifyingKeyCache.getOrCreate(raw, () => {
+      let keyObject: KeyObject;
+      try {
+        keyObject = ed25519PublicKey(raw);
+      } catch {
+        throw new InvalidInputError("invalid Ed25519 public key");
+      }
+      return new VerifyingKey(keyObject, raw.slice());
+    });
   }
 
   /** VerifyWithLabel; false on any mismatch. */

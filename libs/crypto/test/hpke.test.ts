@@ -9,7 +9,11 @@ import {
   HpkePublicKey,
   hpkeInfo,
   hpkeOpen,
+  hpkeOpenBase,
+  hpkeReceiveExport,
   hpkeSeal,
+  hpkeSealBase,
+  hpkeSendExport,
   setupBaseR,
   setupBaseS,
   toHex,
@@ -60,6 +64,75 @@ describe("HPKE (RFC 9180 A.1.1, base mode)", () => {
       expect(() => context.open(fromHex(first.aad), flipped)).toThrow(DecryptionError);
     });
   }
+});
+
+describe("single-shot HPKE (RFC 9180 sections 6.1 and 6.2, A.1.1 vectors)", () => {
+  for (const v of rfc9180.vectors) {
+    const first = v.encryptions.find((x) => x.seq === 0);
+    if (!first) throw new Error("vector without a sequence-0 encryption");
+
+    it("seals and sends exports exactly as the published sender", () => {
+      const e = HpkeKeyPair.derive(fromHex(v.ikmE));
+      const recipient = HpkePublicKey.fromBytes(fromHex(v.pkRm));
+      const sealed = hpkeSealBase(recipient, fromHex(v.info), fromHex(first.aad), fromHex(first.pt), e);
+      expect(toHex(sealed.enc)).toBe(v.enc);
+      expect(toHex(sealed.ciphertext)).toBe(first.ct);
+      for (const x of v.exports) {
+        const sent = hpkeSendExport(recipient, fromHex(v.info), fromHex(x.exporter_context), x.L, e);
+        expect(toHex(sent.enc)).toBe(v.enc);
+        expect(toHex(sent.secret)).toBe(x.exported_value);
+      }
+    });
+
+    it("opens the published ciphertext and receives every published export", () => {
+      const r = HpkeKeyPair.fromPrivateBytes(fromHex(v.skRm));
+      const sealed = { enc: fromHex(v.enc), ciphertext: fromHex(first.ct) };
+      expect(toHex(hpkeOpenBase(r, sealed, fromHex(v.info), fromHex(first.aad)))).toBe(first.pt);
+      for (const x of v.exports) {
+        const secret = hpkeReceiveExport(
+          r,
+          fromHex(v.enc),
+          fromHex(v.info),
+          fromHex(x.exporter_context),
+          x.L,
+        );
+        expect(toHex(secret)).toBe(x.exported_value);
+      }
+    });
+
+    it("refuses another info or AAD, a flipped bit and a malformed enc", () => {
+      const r = HpkeKeyPair.fromPrivateBytes(fromHex(v.skRm));
+      const sealed = { enc: fromHex(v.enc), ciphertext: fromHex(first.ct) };
+      expect(() => hpkeOpenBase(r, sealed, utf8("other info"), fromHex(first.aad))).toThrow(DecryptionError);
+      expect(() => hpkeOpenBase(r, sealed, fromHex(v.info), utf8("other aad"))).toThrow(DecryptionError);
+      const flipped = fromHex(first.ct);
+      flipped[5] = (flipped[5] as number) ^ 1;
+      expect(() =>
+        hpkeOpenBase(r, { ...sealed, ciphertext: flipped }, fromHex(v.info), fromHex(first.aad)),
+      ).toThrow(DecryptionError);
+      expect(() =>
+        hpkeReceiveExport(r, fromHex(v.enc).subarray(1), fromHex(v.info), new Uint8Array(0), 32),
+      ).toThrow(DecryptionError);
+    });
+  }
+
+  it("a fresh seal and export round-trip to a random recipient, each with its own enc", () => {
+    const r = HpkeKeyPair.generate();
+    const info = utf8("info");
+    const a = hpkeSealBase(r.publicKey, info, utf8("aad"), utf8("pt"));
+    const b = hpkeSealBase(r.publicKey, info, utf8("aad"), utf8("pt"));
+    expect(toHex(a.enc)).not.toBe(toHex(b.enc));
+    expect(hpkeOpenBase(r, b, info, utf8("aad"))).toEqual(utf8("pt"));
+    const sent = hpkeSendExport(r.publicKey, info, utf8("ctx"), 48);
+    expect(hpkeReceiveExport(r, sent.enc, info, utf8("ctx"), 48)).toEqual(sent.secret);
+    expect(hpkeReceiveExport(r, sent.enc, info, utf8("other ctx"), 48)).not.toEqual(sent.secret);
+  });
+
+  it("the labelled API is the single-shot API with info = hpkeInfo(label, context)", () => {
+    const r = HpkeKeyPair.generate();
+    const sealed = hpkeSeal(r.publicKey, "Test", utf8("pt"), { infoContext: utf8("ctx"), aad: utf8("aad") });
+    expect(hpkeOpenBase(r, sealed, hpkeInfo("Test", utf8("ctx")), utf8("aad"))).toEqual(utf8("pt"));
+  });
 });
 
 describe("labelled HPKE", () => {

@@ -1,9 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { ed25519FromSeed, ed25519PublicKey, ed25519Sign, ed25519Verify } from "../src/ed25519.js";
 import {
   BadSignatureError,
   DecodeError,
   decodeEnvelope,
+  ed25519FromPkcs8,
+  ed25519FromSeed,
+  ed25519PublicKey,
+  ed25519Sign,
+  ed25519Verify,
   encodeEnvelope,
   FutureTimestampError,
   fromHex,
@@ -35,6 +39,25 @@ describe("Ed25519 (RFC 8032 section 7.1)", () => {
       expect(ed25519Verify(pub, message, flipped)).toBe(false);
     });
   }
+});
+
+describe("Ed25519 PKCS#8 import (the 48-byte form WebCrypto exports)", () => {
+  const PKCS8_PREFIX = "302e020100300506032b657004220420";
+  const v = rfc8032.vectors[0];
+  if (!v) throw new Error("no RFC 8032 vector");
+
+  it("imports the same key as the raw seed", () => {
+    const kp = ed25519FromPkcs8(fromHex(PKCS8_PREFIX + v.secretKey));
+    expect(toHex(kp.publicKey)).toBe(v.publicKey);
+    expect(toHex(kp.seed)).toBe(v.secretKey);
+    expect(toHex(ed25519Sign(kp.privateKey, fromHex(v.message)))).toBe(v.signature);
+  });
+
+  it("refuses a wrong length or an X25519 PKCS#8 key", () => {
+    expect(() => ed25519FromPkcs8(fromHex(v.secretKey))).toThrow(InvalidInputError);
+    const x25519 = `302e020100300506032b656e04220420${v.secretKey}`;
+    expect(() => ed25519FromPkcs8(fromHex(x25519))).toThrow(InvalidInputError);
+  });
 });
 
 describe("labelled signatures", () => {
