@@ -69,7 +69,7 @@ describe("loadConfig", () => {
       UPSTREAM_URL: "not a URL",
       WORKERS: "must be at least 1",
       VERBOSE: "not a boolean (use true/false)",
-      GRPC_DEFAULT_DEADLINE_MS: "not a duration (e.g. 1500, 1500ms, 30s, 2m)",
+      GRPC_DEFAULT_DEADLINE_MS: "not a duration (e.g. 1500, 1500ms, 30s, 2m, 90d)",
     });
     expect(error.message).toContain("8 bad environment variables");
     expect(error.message).toContain("  UPSTREAM_URL: not a URL");
@@ -104,6 +104,16 @@ describe("loadConfig", () => {
     });
     expect(configError(() => loadConfig(schema, { C: "a", D: "2KiB" })).issues).toEqual([
       { variable: "D", reason: "must be at most 1024 bytes" },
+    ]);
+  });
+
+  it("reads durations with units up to days", () => {
+    const schema = z.object({ T: envDuration() });
+    expect(loadConfig(schema, { T: "90d" }).T).toBe(90 * 86_400_000);
+    expect(loadConfig(schema, { T: "1.5h" }).T).toBe(5_400_000);
+    expect(loadConfig(schema, { T: "250" }).T).toBe(250);
+    expect(configError(() => loadConfig(schema, { T: "3w" })).issues).toEqual([
+      { variable: "T", reason: "not a duration (e.g. 1500, 1500ms, 30s, 2m, 90d)" },
     ]);
   });
 

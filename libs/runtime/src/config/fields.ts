@@ -131,15 +131,15 @@ export function envEnum<const V extends readonly [string, ...string[]], P extend
   }, options);
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** A duration in milliseconds: a plain integer (ms) or with a unit, `250ms`, `5s`, `2m`, `1h`. */
+/** A duration in milliseconds: a plain integer (ms) or with a unit, `250ms`, `5s`, `2m`, `1h`, `90d`. */
 export function envDuration<P extends Presence<number>>(
   options?: P & { min?: number; max?: number },
 ): EnvField<number, P> {
   return field((raw) => {
-    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(raw);
-    if (!match) throw new FieldReason("not a duration (e.g. 1500, 1500ms, 30s, 2m)");
+    const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw);
+    if (!match) throw new FieldReason("not a duration (e.g. 1500, 1500ms, 30s, 2m, 90d)");
     const value = Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? "ms"] ?? 1));
     return checkRange(value, options?.min, options?.max, " ms");
   }, options);
