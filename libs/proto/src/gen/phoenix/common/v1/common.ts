@@ -23,8 +23,9 @@ export const protobufFileName = "phoenix/common/v1/common.proto";
  *   A-labels), 1–253 characters, without a trailing dot.
  * * Signed requests. An authenticated request carries a `Signed` whose `tbs` is the protobuf
  *   encoding of the `…Tbs` message documented on the RPC; every `…Tbs` message starts with a
- *   `RequestHeader` (field 1). The receiver verifies the signature over the exact `tbs` bytes and
- *   only then decodes them; nobody ever re-encodes signed bytes. Extras that must not be signed
+ *   `RequestHeader` (field 1). The receiver verifies the signature over the exact `tbs` bytes
+ *   before it acts on any of their content (it may have to decode them first to find the
+ *   verifying key the header names); nobody ever re-encodes signed bytes. Extras that must not be signed
  *   (e.g. the DS group-state EAR key) sit beside the `Signed` field.
  * * Signature labels. Every signed structure has its own label: for a request it is the full RPC
  *   name "<package>.<Service>/<Method>", e.g. "phoenix.auth.v1.AuthService/DeleteUser". The
