@@ -1,0 +1,25 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { quota } from "../domain/errors.js";
+import { blocklistEntry } from "../domain/fan-out.js";
+import { checkGroupId } from "../domain/validate.js";
+import { blocklistSize } from "../store/records-store.js";
+import { qsBlocklist } from "../store/schema.js";
+import { authenticateClient, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.blockGroup);
+
+/** BlockGroup: fan-outs of the group are dropped for this queue (stored as a keyed hash). */
+export async function blockGroup(
+  deps: QsDeps,
+  request: queue.BlockGroupRequest,
+): Promise<queue.BlockGroupResponse> {
+  const { tbs, client } = await authenticateClient(deps, request.signed, queue.BlockGroupTbs, LABEL);
+  const group = checkGroupId(tbs.groupId, "tbs.group_id");
+  const size = await blocklistSize(deps.db, client.clientId);
+  if (size >= deps.limits.maxBlocklist) throw quota("blocklist entries", deps.limits.maxBlocklist, size + 1);
+  await deps.db
+    .insert(qsBlocklist)
+    .values({ clientId: client.clientId, entry: blocklistEntry(deps.storage, client.clientId, group) })
+    .onConflictDoNothing();
+  return {};
+}

@@ -1,0 +1,16 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { deleteClientRecord } from "../store/records-store.js";
+import { authenticateClient, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.deleteClient);
+
+/** DeleteClient: the client record with its queue and AddPackages; the user goes with its last client. */
+export async function deleteClient(
+  deps: QsDeps,
+  request: queue.DeleteClientRequest,
+): Promise<queue.DeleteClientResponse> {
+  const { client } = await authenticateClient(deps, request.signed, queue.DeleteClientTbs, LABEL);
+  await transaction(deps.db, (tx) => deleteClientRecord(tx, client));
+  return {};
+}

@@ -1,0 +1,16 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { eq } from "drizzle-orm";
+import { qsUsers } from "../store/schema.js";
+import { authenticateUser, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.deleteUser);
+
+/** DeleteUser: the user record with every client record, queue and AddPackage (cascade). */
+export async function deleteUser(
+  deps: QsDeps,
+  request: queue.DeleteUserRequest,
+): Promise<queue.DeleteUserResponse> {
+  const { user } = await authenticateUser(deps, request.signed, queue.DeleteUserTbs, LABEL);
+  await deps.db.delete(qsUsers).where(eq(qsUsers.userId, user.userId));
+  return {};
+}

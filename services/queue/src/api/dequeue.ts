@@ -1,0 +1,31 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { malformed } from "../domain/errors.js";
+import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
+import { authenticateClient, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.dequeue);
+
+/**
+ * Dequeue: messages from `sequence_number_start` on (at most the configured maximum), after
+ * deleting every message below it. Sequence numbers are consecutive and only ever deleted from
+ * below, so the remaining count follows from the queue's next sequence number.
+ */
+export async function dequeue(deps: QsDeps, request: queue.DequeueRequest): Promise<queue.DequeueResponse> {
+  const { tbs, client } = await authenticateClient(deps, request.signed, queue.DequeueTbs, LABEL);
+  const start = tbs.sequenceNumberStart;
+  if (start > client.nextSeq) {
+    throw malformed("tbs.sequence_number_start", `beyond the queue's next sequence number ${client.nextSeq}`);
+  }
+  const max =
+    tbs.maxMessages === 0 || tbs.maxMessages > deps.limits.maxDequeue
+      ? deps.limits.maxDequeue
+      : tbs.maxMessages;
+  if (start > 0n) await deleteMessagesBelow(deps.db, client.clientId, start);
+  const rows = await readMessages(deps.db, client.clientId, start, max);
+  const first = rows[0]?.seq ?? client.nextSeq;
+  const remaining = client.nextSeq - first - BigInt(rows.length);
+  return {
+    messages: rows.map((r) => ({ sequenceNumber: r.seq, ciphertext: r.message })),
+    remaining: remaining > 0n ? remaining : 0n,
+  };
+}

@@ -1,0 +1,62 @@
+import type { queue } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { UnavailableError } from "@phoenix/runtime/errors";
+import { and, asc, eq, sql } from "drizzle-orm";
+import { unknownFriendshipToken } from "../domain/errors.js";
+import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
+import { checkDomain, friendshipToken } from "../domain/validate.js";
+import { clientsOf, findUserByTokenHash } from "../store/records-store.js";
+import { qsAddPackages } from "../store/schema.js";
+import type { QsDeps } from "./deps.js";
+
+/**
+ * FetchAddPackages: one AddPackage per client of the user holding the friendship token. An
+ * ordinary one is consumed (deleted); when none is left the last-resort one is returned and kept.
+ */
+export async function fetchAddPackages(
+  deps: QsDeps,
+  request: queue.FetchAddPackagesRequest,
+): Promise<queue.FetchAddPackagesResponse> {
+  const token = friendshipToken(request.friendshipToken, "friendship_token");
+  if (request.domain !== "" && checkDomain(request.domain, "domain") !== deps.domain) {
+    // Remote users are reached through FederationProxyService.Proxy, which is not wired yet.
+    throw new UnavailableError(`domain "${request.domain}" is not reachable from this QS`);
+  }
+  const user = await findUserByTokenHash(
+    deps.db,
+    deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
+  );
+  if (user === undefined) throw unknownFriendshipToken();
+  const clients = await clientsOf(deps.db, user.userId);
+  const packages: Uint8Array[] = [];
+  await transaction(deps.db, async (tx) => {
+    packages.length = 0;
+    for (const client of clients) {
+      // SKIP LOCKED: two concurrent fetches never hand out the same ordinary package.
+      const [ordinary] = await tx
+        .delete(qsAddPackages)
+        .where(
+          eq(
+            qsAddPackages.id,
+            sql`(select ${qsAddPackages.id} from ${qsAddPackages} where ${qsAddPackages.clientId} = ${client.clientId}
+                 and not ${qsAddPackages.lastResort} order by ${qsAddPackages.id} limit 1 for update skip locked)`,
+          ),
+        )
+        .returning({ encrypted: qsAddPackages.encryptedAddPackage });
+      let encrypted = ordinary?.encrypted;
+      if (encrypted === undefined) {
+        const [lastResort] = await tx
+          .select({ encrypted: qsAddPackages.encryptedAddPackage })
+          .from(qsAddPackages)
+          .where(and(eq(qsAddPackages.clientId, client.clientId), eq(qsAddPackages.lastResort, true)))
+          .orderBy(asc(qsAddPackages.id))
+          .limit(1);
+        encrypted = lastResort?.encrypted;
+      }
+      if (encrypted !== undefined) {
+        packages.push(deps.storage.open(StorageLabel.AddPackage, encrypted, client.clientId));
+      }
+    }
+  });
+  return { addPackages: packages };
+}

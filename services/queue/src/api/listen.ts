@@ -1,0 +1,117 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import type { CallContext, ResponseStream } from "@phoenix/runtime/grpc";
+import { eq } from "drizzle-orm";
+import { malformed } from "../domain/errors.js";
+import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
+import { qsClients } from "../store/schema.js";
+import { authenticateClient, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.listen);
+const PAGE = 500;
+/** A listener marks its queue as held for this long and refreshes it at half the time. */
+const PRESENCE_MS = 60_000;
+
+/**
+ * Listen: after a signed `init`, sends every queued message from its start, the `empty`
+ * marker, then new messages as they arrive (woken through the bus, so the enqueue may happen on
+ * any replica; each wake-up costs one read). Acks delete what they cover. While the stream lives
+ * the queue is marked as listened to, so the fan-out consumer sends no push notification.
+ */
+export async function listen(
+  deps: QsDeps,
+  requests: AsyncIterable<queue.ListenRequest>,
+  ctx: CallContext,
+  stream: ResponseStream<queue.ListenResponse>,
+): Promise<void> {
+  const iterator = requests[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) return;
+  const init = first.value.request;
+  if (init?.$case !== "init") throw malformed("request", "the first message must be init");
+  const { tbs, client } = await authenticateClient(deps, init.value, queue.ListenTbs, LABEL, "init");
+  const clientId = client.clientId;
+  if (tbs.sequenceNumberStart > client.nextSeq) {
+    throw malformed(
+      "init.tbs.sequence_number_start",
+      `beyond the queue's next sequence number ${client.nextSeq}`,
+    );
+  }
+  if (tbs.sequenceNumberStart > 0n) await deleteMessagesBelow(deps.db, clientId, tbs.sequenceNumberStart);
+
+  let sent = tbs.sequenceNumberStart;
+  let pending = true;
+  let finished = false;
+  let failure: unknown;
+  let waiter: (() => void) | undefined;
+  const wake = () => {
+    pending = true;
+    waiter?.();
+  };
+  const finish = (error?: unknown) => {
+    if (error !== undefined && failure === undefined) failure = error;
+    finished = true;
+    wake();
+  };
+  ctx.signal.addEventListener("abort", () => finish(), { once: true });
+
+  const unregister = await deps.listeners.add(clientId, wake);
+  const markPresence = (until: Date | null) =>
+    deps.db.update(qsClients).set({ listenerUntil: until }).where(eq(qsClients.clientId, clientId));
+  await markPresence(new Date(deps.now() + PRESENCE_MS));
+  const presence = setInterval(() => {
+    markPresence(new Date(deps.now() + PRESENCE_MS)).catch((err: unknown) =>
+      ctx.log.warn({ err }, "refreshing listener presence failed"),
+    );
+  }, PRESENCE_MS / 2);
+  presence.unref();
+
+  const acks = (async () => {
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return;
+      const request = next.value.request;
+      if (request?.$case !== "ack") throw malformed("request", "after init only acks are accepted");
+      const upTo = request.value.upToSequenceNumber;
+      if (upTo > sent) throw malformed("ack.up_to_sequence_number", `beyond the messages sent (${sent})`);
+      await deleteMessagesBelow(deps.db, clientId, upTo);
+    }
+  })().then(
+    () => finish(),
+    (error: unknown) => finish(error),
+  );
+
+  try {
+    let drained = false;
+    while (!finished) {
+      if (!pending) {
+        await new Promise<void>((resolve) => {
+          waiter = resolve;
+        });
+        waiter = undefined;
+        continue;
+      }
+      pending = false;
+      for (let page = 0; page < 1_000_000 && !finished; page++) {
+        const rows = await readMessages(deps.db, clientId, sent, PAGE);
+        for (const row of rows) {
+          await stream.send({
+            event: { $case: "message", value: { sequenceNumber: row.seq, ciphertext: row.message } },
+          });
+          sent = row.seq + 1n;
+        }
+        if (rows.length < PAGE) break;
+      }
+      if (!drained && !finished) {
+        await stream.send({ event: { $case: "empty", value: {} } });
+        drained = true;
+      }
+    }
+  } finally {
+    clearInterval(presence);
+    await unregister();
+    await markPresence(null).catch(() => {});
+    finish();
+  }
+  await acks;
+  if (failure !== undefined && !ctx.signal.aborted) throw failure;
+}

@@ -1,0 +1,53 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { eq } from "drizzle-orm";
+import { type CheckedAddPackage, checkAddPackage } from "../domain/add-package.js";
+import { malformed, quota } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
+import { StorageLabel } from "../domain/storage-keys.js";
+import { qsAddPackages } from "../store/schema.js";
+import { authenticateClient, keyRing, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.publishAddPackages);
+
+/**
+ * PublishAddPackages: replaces all AddPackages of the client. Every one must check out and at
+ * least one must be last resort; they are stored encrypted at rest.
+ */
+export async function publishAddPackages(
+  deps: QsDeps,
+  request: queue.PublishAddPackagesRequest,
+): Promise<queue.PublishAddPackagesResponse> {
+  const { tbs, client } = await authenticateClient(deps, request.signed, queue.PublishAddPackagesTbs, LABEL);
+  const count = tbs.addPackages.length;
+  if (count === 0) throw malformed("tbs.add_packages", "at least one AddPackage is required");
+  if (count > LIMITS.addPackagesPerPublish)
+    throw quota("AddPackages per client", LIMITS.addPackagesPerPublish, count);
+  const ctx = {
+    cs: await deps.ciphersuite(),
+    domain: deps.domain,
+    clientId: client.clientId,
+    authKey: client.authKey,
+    configKeys: keyRing(deps).usableConfigKeys(deps.now()),
+    opener: deps.opener,
+    nowSeconds: BigInt(Math.floor(deps.now() / 1000)),
+  };
+  const checked: CheckedAddPackage[] = [];
+  for (const [i, bytes] of tbs.addPackages.entries()) {
+    checked.push(await checkAddPackage(ctx, bytes, `tbs.add_packages[${i}]`));
+  }
+  if (!checked.some((c) => c.lastResort)) {
+    throw malformed("tbs.add_packages", "none carries the last_resort extension");
+  }
+  await transaction(deps.db, async (tx) => {
+    await tx.delete(qsAddPackages).where(eq(qsAddPackages.clientId, client.clientId));
+    await tx.insert(qsAddPackages).values(
+      checked.map((c) => ({
+        clientId: client.clientId,
+        lastResort: c.lastResort,
+        encryptedAddPackage: deps.storage.seal(StorageLabel.AddPackage, c.bytes, client.clientId, false),
+      })),
+    );
+  });
+  return {};
+}

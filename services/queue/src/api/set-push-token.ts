@@ -1,0 +1,27 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { eq } from "drizzle-orm";
+import { LIMITS } from "../domain/limits.js";
+import { pushTokenAtRest } from "../domain/push-token.js";
+import { limited } from "../domain/validate.js";
+import { qsClients } from "../store/schema.js";
+import { authenticateClient, keyRing, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.setPushToken);
+
+/** SetPushToken: sets (or with an empty token clears) the client's push token. */
+export async function setPushToken(
+  deps: QsDeps,
+  request: queue.SetPushTokenRequest,
+): Promise<queue.SetPushTokenResponse> {
+  const { tbs, client } = await authenticateClient(deps, request.signed, queue.SetPushTokenTbs, LABEL);
+  const sealed = limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token");
+  const keys = keyRing(deps)
+    .usableConfigKeys(deps.now())
+    .map((k) => k.pair);
+  const encrypted = pushTokenAtRest(deps.storage, keys, sealed, client.clientId, "tbs.sealed_push_token");
+  await deps.db
+    .update(qsClients)
+    .set({ encryptedPushToken: encrypted })
+    .where(eq(qsClients.clientId, client.clientId));
+  return {};
+}

@@ -1,0 +1,26 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { and, eq } from "drizzle-orm";
+import { blocklistEntry } from "../domain/fan-out.js";
+import { checkGroupId } from "../domain/validate.js";
+import { qsBlocklist } from "../store/schema.js";
+import { authenticateClient, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.unblockGroup);
+
+/** UnblockGroup: accepts the group's fan-outs again (no error when it was not blocked). */
+export async function unblockGroup(
+  deps: QsDeps,
+  request: queue.UnblockGroupRequest,
+): Promise<queue.UnblockGroupResponse> {
+  const { tbs, client } = await authenticateClient(deps, request.signed, queue.UnblockGroupTbs, LABEL);
+  const group = checkGroupId(tbs.groupId, "tbs.group_id");
+  await deps.db
+    .delete(qsBlocklist)
+    .where(
+      and(
+        eq(qsBlocklist.clientId, client.clientId),
+        eq(qsBlocklist.entry, blocklistEntry(deps.storage, client.clientId, group)),
+      ),
+    );
+  return {};
+}

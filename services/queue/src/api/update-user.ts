@@ -1,0 +1,34 @@
+import { queue, rpcLabel } from "@phoenix/proto";
+import { sqlState } from "@phoenix/runtime/db";
+import { InvalidArgumentError } from "@phoenix/runtime/errors";
+import { eq } from "drizzle-orm";
+import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
+import { ed25519Key, friendshipToken } from "../domain/validate.js";
+import { qsUsers } from "../store/schema.js";
+import { authenticateUser, type QsDeps } from "./deps.js";
+
+const LABEL = rpcLabel(queue.QueueServiceService.updateUser);
+
+/** UpdateUser: new user record key and friendship token; the old token stops working at once. */
+export async function updateUser(
+  deps: QsDeps,
+  request: queue.UpdateUserRequest,
+): Promise<queue.UpdateUserResponse> {
+  const { tbs, user } = await authenticateUser(deps, request.signed, queue.UpdateUserTbs, LABEL);
+  const authKey = ed25519Key(tbs.userRecordAuthKey, "tbs.user_record_auth_key");
+  const token = friendshipToken(tbs.friendshipToken, "tbs.friendship_token");
+  try {
+    await deps.db
+      .update(qsUsers)
+      .set({
+        authKey,
+        friendshipTokenHash: deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
+        encryptedFriendshipToken: deps.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
+      })
+      .where(eq(qsUsers.userId, user.userId));
+  } catch (error) {
+    if (sqlState(error) === "23505") throw new InvalidArgumentError("tbs.friendship_token: already in use");
+    throw error;
+  }
+  return {};
+}

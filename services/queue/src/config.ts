@@ -1,0 +1,67 @@
+import { busConfig } from "@phoenix/runtime/bus";
+import { envBool, envDuration, envInt, envString, serviceConfig } from "@phoenix/runtime/config";
+import { databaseConfig } from "@phoenix/runtime/db";
+import type { z } from "zod";
+
+const DAY = 24 * 3600 * 1000;
+
+/** The QS's environment (documented for operators in docs/queue-service.md). */
+export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort: 50053, metricsPort: 9467 })
+  .extend({
+    /** The homeserver's domain: sealed queue configs and fan-out recipients of it are local. */
+    QS_DOMAIN: envString({ pattern: /^[a-z0-9.-]{1,253}$/, patternHint: "must be a lower-case domain name" }),
+    /**
+     * 32-byte root secret (64 hex chars) that encrypts everything the QS keeps at rest: its own
+     * private keys, ratchet states, push tokens, AddPackages, friendship tokens. Unset: read from
+     * or created in `$DATA_DIR/queue/storage.key`.
+     */
+    QS_STORAGE_KEY: envString({
+      optional: true,
+      pattern: /^[0-9a-fA-F]{64}$/,
+      patternHint: "must be 64 hex characters",
+    }),
+    /** Optional: the queue-config HPKE private key (64 hex chars) instead of a generated one. */
+    QS_QUEUE_CONFIG_PRIVATE_KEY: envString({
+      optional: true,
+      pattern: /^[0-9a-fA-F]{64}$/,
+      patternHint: "must be 64 hex characters",
+    }),
+    /** Optional: the signing key's Ed25519 seed (64 hex chars) instead of a generated one. */
+    QS_SIGNING_KEY_SEED: envString({
+      optional: true,
+      pattern: /^[0-9a-fA-F]{64}$/,
+      patternHint: "must be 64 hex characters",
+    }),
+    /** Generated keys are replaced after this long (0: never). */
+    QS_KEY_ROTATION_INTERVAL: envDuration({ default: 180 * DAY, min: 0 }),
+    /** A retired queue-config key keeps opening sealed configs this long after its rotation. */
+    QS_KEY_RETIREMENT_GRACE: envDuration({ default: 365 * DAY, min: 0 }),
+    /** Maximum client records per user record. */
+    QS_MAX_CLIENTS_PER_USER: envInt({ default: 10, min: 1, max: 1000 }),
+    /** Dequeue returns at most this many messages. */
+    QS_MAX_DEQUEUE: envInt({ default: 500, min: 1, max: 10_000 }),
+    /** A queue ratchet key update after this many messages. */
+    QS_RATCHET_UPDATE_MESSAGES: envInt({ default: 100, min: 1 }),
+    /** … or when the last update is older than this. */
+    QS_RATCHET_UPDATE_INTERVAL: envDuration({ default: DAY, min: 1000 }),
+    /** Client records without a request for this long expire (with their queues). */
+    QS_CLIENT_INACTIVITY: envDuration({ default: 90 * DAY, min: 60_000 }),
+    /** Blocklist entries per queue. */
+    QS_MAX_BLOCKLIST: envInt({ default: 10_000, min: 1 }),
+    /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */
+    QS_FANOUT_MAX_IN_FLIGHT: envInt({ default: 256, min: 1, max: 10_000 }),
+    /** Durable consumer name shared by all replicas. */
+    QS_FANOUT_DURABLE: envString({ default: "queue-fanout" }),
+    /** Push: "log" (log only) or "webhook" (POST to PUSH_PROVIDER_WEBHOOK URLs). */
+    QS_PUSH_NOTIFIER: envString({
+      default: "log",
+      pattern: /^(log|webhook)$/,
+      patternHint: "must be log or webhook",
+    }),
+    /** Allow plain http:// webhook URLs (development only). */
+    QS_PUSH_WEBHOOK_ALLOW_HTTP: envBool({ default: false }),
+  })
+  .extend(databaseConfig.shape)
+  .extend(busConfig.shape);
+
+export type QueueConfig = z.output<typeof queueConfigSchema>;

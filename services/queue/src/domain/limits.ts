@@ -1,0 +1,22 @@
+/** Field limits documented in proto/phoenix/queue/v1/queue.proto. */
+export const LIMITS = {
+  sealedPushToken: 4096,
+  pushTokenText: 2048,
+  addPackage: 16 * 1024,
+  addPackagesPerPublish: 100,
+  sealedQueueConfig: 1024,
+  /** QueueMessage ciphertext: 1 MiB + 1 KiB. */
+  queuePayload: 1024 * 1024 + 1024,
+  domain: 253,
+} as const;
+
+/** Ed25519 and X25519 public keys, friendship tokens. */
+export const KEY_LENGTH = 32;
+/** QS user and client ids. */
+export const ID_LENGTH = 16;
+
+/** The first instant of the month of `ms` (UTC): activity times are kept at month precision. */
+export function activityMonth(ms: number): Date {
+  const d = new Date(ms);
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+}

@@ -1,0 +1,345 @@
+import { ReplayGuard, toHex } from "@phoenix/crypto";
+import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
+import { queue } from "@phoenix/proto";
+import type { Bus, BusMessage, Subscription } from "@phoenix/runtime/bus";
+import type { DatabaseHandle } from "@phoenix/runtime/db";
+import {
+  bidiStreaming,
+  defineService,
+  type GrpcServer,
+  type GrpcServerConfig,
+  type ServiceRegistration,
+  startGrpcServer,
+  unary,
+} from "@phoenix/runtime/grpc";
+import type { Logger } from "@phoenix/runtime/log";
+import { OutboxRelay } from "@phoenix/runtime/outbox";
+import { lt } from "drizzle-orm";
+import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
+import { blockGroup } from "./api/block-group.js";
+import { createClient } from "./api/create-client.js";
+import { createUser } from "./api/create-user.js";
+import { deleteClient } from "./api/delete-client.js";
+import { deleteUser } from "./api/delete-user.js";
+import type { QsDeps, QsLimits } from "./api/deps.js";
+import { dequeue } from "./api/dequeue.js";
+import { fetchAddPackages } from "./api/fetch-add-packages.js";
+import { getQueueConfigEncryptionKey } from "./api/get-queue-config-encryption-key.js";
+import { getUser } from "./api/get-user.js";
+import { getVerifyingKey } from "./api/get-verifying-key.js";
+import { listen } from "./api/listen.js";
+import { publishAddPackages } from "./api/publish-add-packages.js";
+import { setPushToken } from "./api/set-push-token.js";
+import { unblockGroup } from "./api/unblock-group.js";
+import { updateClient } from "./api/update-client.js";
+import { updateUser } from "./api/update-user.js";
+import { Batcher } from "./consumer/batcher.js";
+import { handleFanOutBatch } from "./consumer/fan-out-consumer.js";
+import { KeyRing } from "./domain/key-ring.js";
+import { openPushToken } from "./domain/push-token.js";
+import { QueueConfigOpener } from "./domain/queue-config-opener.js";
+import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
+import { StorageKeys } from "./domain/storage-keys.js";
+import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
+import { ListenerHub } from "./live/listener-hub.js";
+import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
+import { ensureKeys } from "./store/keys-store.js";
+import { deleteInactiveClients } from "./store/records-store.js";
+import { qsHandledFanOuts } from "./store/schema.js";
+
+const DAY = 24 * 3600 * 1000;
+
+/** Bus streams the QS uses (names shared with the DS and the federation gateway). */
+export interface QsStreams {
+  /** Captures `phoenix.fanout` (default PHOENIX_FANOUT). */
+  fanOut: string;
+  /** Captures `phoenix.queue_deleted` (default PHOENIX_QUEUE_DELETED). */
+  queueDeleted: string;
+  /** Captures `phoenix.federation.outbound.>` (default PHOENIX_FEDERATION_OUTBOUND). */
+  federation: string;
+}
+
+/** Everything the QS needs, injected (main.ts builds it from the environment). */
+export interface QueueServiceOptions {
+  database: Pick<DatabaseHandle, "db" | "tryWithLock">;
+  bus: Bus;
+  domain: string;
+  logger: Logger;
+  /** 32-byte storage key (encryption at rest, lookup hashes). */
+  storageKey: Uint8Array;
+  /** Operator-provided queue-config HPKE private key / signing seed (else generated). */
+  providedConfigKey?: Uint8Array | undefined;
+  providedSigningKey?: Uint8Array | undefined;
+  keyRotationIntervalMs?: number;
+  keyRetirementGraceMs?: number;
+  /** How often replicas reload the keys (and rotate when due); 0: never (default 60 s). */
+  keyRefreshIntervalMs?: number;
+  limits?: Partial<QsLimits>;
+  ratchetPolicy?: Partial<RatchetUpdatePolicy>;
+  /** Client records inactive this long expire (default 90 days). */
+  clientInactivityMs?: number;
+  /** Sweep period for expired records and old fan-out markers; 0 disables (default 1 h). */
+  sweepIntervalMs?: number;
+  streams?: Partial<QsStreams>;
+  /** Prefix of every bus subject (tests only; default ""). */
+  subjectPrefix?: string;
+  relayPollIntervalMs?: number;
+  /** Clock in ms (default Date.now). */
+  now?: () => number;
+  /** Push notifications for clients without a live listener (default: log only). */
+  notifier?: PushNotifier;
+  /** Durable fan-out consumer name shared by all replicas (default "queue-fanout"). */
+  fanOutDurable?: string;
+  /** Fan-out messages handled at once, and so the largest batch (default 256). */
+  fanOutMaxInFlight?: number;
+  /** Unacked fan-outs come back after this long (default 30 s). */
+  fanOutAckWaitMs?: number;
+  /** Handled-fan-out markers are kept this long (default 30 days; longer than the stream's age). */
+  fanOutMarkerRetentionMs?: number;
+  /** Test hook: runs after a batch committed and before its messages are acked. */
+  afterFanOutCommit?: () => Promise<void>;
+}
+
+/** A running QS minus its gRPC server: handlers, key ring, fan-out consumer, relay, sweeper. */
+export class QueueService {
+  readonly registration: ServiceRegistration;
+  readonly deps: QsDeps;
+  readonly streams: QsStreams;
+  readonly subjects: QsSubjects;
+  private ring: KeyRing | undefined;
+  private cs: Promise<CiphersuiteImpl> | undefined;
+  private readonly notifier: PushNotifier;
+  private readonly relay: OutboxRelay;
+  private readonly subscriptions: Subscription[] = [];
+  private timers: NodeJS.Timeout[] = [];
+
+  private constructor(private readonly options: QueueServiceOptions) {
+    const now = options.now ?? Date.now;
+    this.streams = {
+      fanOut: options.streams?.fanOut ?? "PHOENIX_FANOUT",
+      queueDeleted: options.streams?.queueDeleted ?? "PHOENIX_QUEUE_DELETED",
+      federation: options.streams?.federation ?? "PHOENIX_FEDERATION_OUTBOUND",
+    };
+    this.subjects = qsSubjects(options.subjectPrefix);
+    this.deps = {
+      db: options.database.db,
+      domain: options.domain,
+      storage: new StorageKeys(options.storageKey),
+      keys: () => this.ring,
+      replayGuard: new ReplayGuard(),
+      replayWindow: { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 },
+      limits: {
+        maxClientsPerUser: options.limits?.maxClientsPerUser ?? 10,
+        maxDequeue: options.limits?.maxDequeue ?? 500,
+        maxBlocklist: options.limits?.maxBlocklist ?? 10_000,
+      },
+      ratchetPolicy: {
+        everyMessages: options.ratchetPolicy?.everyMessages ?? 100,
+        everyMs: options.ratchetPolicy?.everyMs ?? DAY,
+      },
+      opener: new QueueConfigOpener(),
+      ciphersuite: () => {
+        this.cs ??= getCiphersuiteImpl(
+          getCiphersuiteFromName(PHOENIX_CIPHERSUITE),
+          createNodeCryptoProvider(),
+        );
+        return this.cs;
+      },
+      listeners: new ListenerHub(options.bus, this.subjects, (err) =>
+        options.logger.warn({ err }, "queue listener"),
+      ),
+      logger: options.logger,
+      now,
+    };
+    this.relay = new OutboxRelay({
+      database: options.database,
+      bus: options.bus,
+      ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
+      onError: (err) => options.logger.warn({ err }, "outbox relay"),
+    });
+    this.notifier = options.notifier ?? new LoggingNotifier(options.logger);
+    const d = this.deps;
+    this.registration = defineService(queue.QueueServiceService, {
+      getQueueConfigEncryptionKey: unary((req) => getQueueConfigEncryptionKey(d, req)),
+      getVerifyingKey: unary((req) => getVerifyingKey(d, req)),
+      createUser: unary((req) => createUser(d, req)),
+      updateUser: unary((req) => updateUser(d, req)),
+      getUser: unary((req) => getUser(d, req)),
+      deleteUser: unary((req) => deleteUser(d, req)),
+      createClient: unary((req) => createClient(d, req)),
+      updateClient: unary((req) => updateClient(d, req)),
+      deleteClient: unary((req) => deleteClient(d, req)),
+      setPushToken: unary((req) => setPushToken(d, req)),
+      publishAddPackages: unary((req) => publishAddPackages(d, req)),
+      fetchAddPackages: unary((req) => fetchAddPackages(d, req)),
+      dequeue: unary((req) => dequeue(d, req)),
+      listen: bidiStreaming((requests, ctx, stream) => listen(d, requests, ctx, stream)),
+      blockGroup: unary((req) => blockGroup(d, req)),
+      unblockGroup: unary((req) => unblockGroup(d, req)),
+    });
+  }
+
+  /** Builds the service and loads (on first start: creates) its keys. */
+  static async create(options: QueueServiceOptions): Promise<QueueService> {
+    const service = new QueueService(options);
+    await service.refreshKeys();
+    return service;
+  }
+
+  /** The keys currently served. */
+  get keyRing(): KeyRing | undefined {
+    return this.ring;
+  }
+
+  /** Reloads the keys, rotating them when due (or now with `force`). */
+  async refreshKeys(force = false): Promise<KeyRing> {
+    const o = this.options;
+    const records = await ensureKeys(this.deps.db, this.deps.storage, {
+      now: new Date(this.deps.now()),
+      rotationIntervalMs: o.keyRotationIntervalMs ?? 180 * DAY,
+      retirementGraceMs: o.keyRetirementGraceMs ?? 365 * DAY,
+      providedConfigKey: o.providedConfigKey,
+      providedSigningKey: o.providedSigningKey,
+      force,
+    });
+    const ring = new KeyRing(records);
+    const ids = (r: KeyRing | undefined) => r?.configKeys.map((k) => toHex(k.keyId)).join(",");
+    // A retired or removed key must not keep opening configs through the cache.
+    if (ids(ring) !== ids(this.ring)) this.deps.opener.clear();
+    this.ring = ring;
+    return ring;
+  }
+
+  /** Starts the streams, the fan-out consumer, the outbox relay and the timers. */
+  async start(): Promise<void> {
+    const { bus, logger } = this.options;
+    await bus.ensureStream({ name: this.streams.fanOut, subjects: [this.subjects.fanOut] });
+    await bus.ensureStream({ name: this.streams.queueDeleted, subjects: [this.subjects.queueDeleted] });
+    await bus.ensureStream({ name: this.streams.federation, subjects: [this.subjects.federationPattern] });
+    this.relay.start();
+    const batcher = new Batcher<BusMessage>(
+      (messages) => this.handleBatch(messages),
+      {
+        maxItems: this.options.fanOutMaxInFlight ?? 256,
+        maxWeight: 5000,
+      },
+      (m) => 1 + Math.floor(m.data.length / 1024),
+    );
+    this.subscriptions.push(
+      await bus.consume(
+        {
+          stream: this.streams.fanOut,
+          durable: this.options.fanOutDurable ?? "queue-fanout",
+          maxInFlight: this.options.fanOutMaxInFlight ?? 256,
+          ackWaitMs: this.options.fanOutAckWaitMs ?? 30_000,
+        },
+        (message) => batcher.add(message),
+      ),
+    );
+    const every = (ms: number, what: string, run: () => Promise<unknown>) => {
+      if (ms <= 0) return;
+      const timer = setInterval(() => {
+        run().catch((err: unknown) => logger.warn({ err }, `${what} failed`));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.options.keyRefreshIntervalMs ?? 60_000, "key refresh", () => this.refreshKeys());
+    every(this.options.sweepIntervalMs ?? 3600_000, "sweep", () => this.sweep());
+  }
+
+  /** Handles one batch of fan-outs, then wakes listeners, pushes and pokes the relay. */
+  private async handleBatch(messages: BusMessage[]): Promise<void> {
+    const d = this.deps;
+    const outcome = await handleFanOutBatch(
+      {
+        db: d.db,
+        domain: d.domain,
+        storage: d.storage,
+        keys: d.keys,
+        opener: d.opener,
+        subjects: this.subjects,
+        ratchetPolicy: d.ratchetPolicy,
+        logger: d.logger,
+        now: d.now,
+        afterCommit: this.options.afterFanOutCommit,
+      },
+      messages,
+    );
+    if (outcome.outbound > 0) this.relay.poke();
+    for (const delivered of outcome.delivered) {
+      d.listeners.notify(delivered.clientId, delivered.latestSeq).catch((err: unknown) => {
+        d.logger.warn({ err }, "queue wake-up failed");
+      });
+      if (delivered.notify && !delivered.listening && delivered.encryptedPushToken !== null) {
+        const token = openPushToken(d.storage, delivered.encryptedPushToken, delivered.clientId);
+        this.notifier
+          .notify(token)
+          .catch((err: unknown) => d.logger.warn({ err }, "push notification failed"));
+      }
+    }
+  }
+
+  /** Deletes expired client records (and users left without clients). */
+  async sweep(): Promise<{ clients: number }> {
+    const cutoff = new Date(this.deps.now() - (this.options.clientInactivityMs ?? 90 * DAY));
+    const clients = await deleteInactiveClients(this.deps.db, cutoff);
+    const retention = this.options.fanOutMarkerRetentionMs ?? 30 * DAY;
+    await this.deps.db
+      .delete(qsHandledFanOuts)
+      .where(lt(qsHandledFanOuts.handledAt, new Date(this.deps.now() - retention)));
+    return { clients };
+  }
+
+  /** Stops consumers, listeners, relay and timers (the bus and database stay open). */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await Promise.all(this.subscriptions.splice(0).map((s) => s.stop()));
+    await this.deps.listeners.close();
+    await this.relay.stop();
+  }
+}
+
+/** A QS served over gRPC: the in-process builder for tests and the all-in-one homeserver. */
+export interface QueueServer {
+  service: QueueService;
+  server: GrpcServer;
+  port: number;
+  /** Shuts the gRPC server down, then stops the service. */
+  stop(): Promise<void>;
+}
+
+/** Creates, starts and serves a QS on `grpc` (port 0 picks a free port). */
+export async function startQueueServer(
+  options: QueueServiceOptions & { grpc?: Partial<GrpcServerConfig> },
+): Promise<QueueServer> {
+  const service = await QueueService.create(options);
+  await service.start();
+  let server: GrpcServer;
+  try {
+    server = await startGrpcServer({
+      services: [service.registration],
+      config: {
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: 0,
+        GRPC_MAX_MESSAGE_BYTES: 4 * 1024 * 1024,
+        GRPC_DEFAULT_DEADLINE_MS: 30_000,
+        ...options.grpc,
+      },
+      logger: options.logger,
+    });
+  } catch (error) {
+    await service.stop();
+    throw error;
+  }
+  return {
+    service,
+    server,
+    port: server.port as number,
+    async stop() {
+      await server.shutdown({ graceMs: 2000 });
+      await service.stop();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+import type { Database } from "@phoenix/runtime/db";
+import { and, asc, eq, gte, inArray, lt, ne, sql } from "drizzle-orm";
+import { qsAddPackages, qsBlocklist, qsClients, qsMessages, qsUsers } from "./schema.js";
+
+export type UserRow = typeof qsUsers.$inferSelect;
+export type ClientRow = typeof qsClients.$inferSelect;
+
+/** The user record with `userId`, or undefined. */
+export async function findUser(db: Database, userId: Uint8Array, lock = false): Promise<UserRow | undefined> {
+  const query = db.select().from(qsUsers).where(eq(qsUsers.userId, userId));
+  const [row] = lock ? await query.for("update") : await query;
+  return row;
+}
+
+/** The user record holding the friendship token with this lookup hash. */
+export async function findUserByTokenHash(db: Database, hash: Uint8Array): Promise<UserRow | undefined> {
+  const [row] = await db.select().from(qsUsers).where(eq(qsUsers.friendshipTokenHash, hash));
+  return row;
+}
+
+/** The client record with `clientId`, or undefined. */
+export async function findClient(
+  db: Database,
+  clientId: Uint8Array,
+  lock = false,
+): Promise<ClientRow | undefined> {
+  const query = db.select().from(qsClients).where(eq(qsClients.clientId, clientId));
+  const [row] = lock ? await query.for("update") : await query;
+  return row;
+}
+
+/** The client records of a user, oldest id order. */
+export async function clientsOf(db: Database, userId: Uint8Array): Promise<ClientRow[]> {
+  return db.select().from(qsClients).where(eq(qsClients.userId, userId)).orderBy(asc(qsClients.clientId));
+}
+
+/** Inserts a client record and its queue's first message. */
+export async function insertClient(
+  db: Database,
+  row: typeof qsClients.$inferInsert,
+  initMessage: Uint8Array,
+): Promise<void> {
+  await db.insert(qsClients).values(row);
+  await db.insert(qsMessages).values({ clientId: row.clientId, seq: 0n, message: initMessage });
+}
+
+/**
+ * Deletes a client record (queue, blocklist and AddPackages cascade) and the user record when
+ * it was the last one. Returns whether the user record went too.
+ */
+export async function deleteClientRecord(
+  db: Database,
+  client: Pick<ClientRow, "clientId" | "userId">,
+): Promise<boolean> {
+  await db.delete(qsClients).where(eq(qsClients.clientId, client.clientId));
+  const [left] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(qsClients)
+    .where(eq(qsClients.userId, client.userId));
+  if ((left?.n ?? 0) > 0) return false;
+  await db.delete(qsUsers).where(eq(qsUsers.userId, client.userId));
+  return true;
+}
+
+/** Refreshes a client's activity month (writes only when the month changed). */
+export async function touchClient(db: Database, clientId: Uint8Array, month: Date): Promise<void> {
+  await db
+    .update(qsClients)
+    .set({ lastActiveAt: month })
+    .where(and(eq(qsClients.clientId, clientId), ne(qsClients.lastActiveAt, month)));
+}
+
+/** Deletes client records inactive since before `cutoff` and users left without clients. */
+export async function deleteInactiveClients(db: Database, cutoff: Date): Promise<number> {
+  const gone = await db
+    .delete(qsClients)
+    .where(lt(qsClients.lastActiveAt, cutoff))
+    .returning({ userId: qsClients.userId });
+  if (gone.length > 0) {
+    const users = [...new Map(gone.map((g) => [Buffer.from(g.userId).toString("hex"), g.userId])).values()];
+    await db
+      .delete(qsUsers)
+      .where(
+        and(
+          inArray(qsUsers.userId, users),
+          sql`not exists (select 1 from ${qsClients} where ${qsClients.userId} = ${qsUsers.userId})`,
+        ),
+      );
+  }
+  return gone.length;
+}
+
+/** Messages of a queue from `start` on, at most `limit`. */
+export async function readMessages(
+  db: Database,
+  clientId: Uint8Array,
+  start: bigint,
+  limit: number,
+): Promise<{ seq: bigint; message: Uint8Array }[]> {
+  return db
+    .select({ seq: qsMessages.seq, message: qsMessages.message })
+    .from(qsMessages)
+    .where(and(eq(qsMessages.clientId, clientId), gte(qsMessages.seq, start)))
+    .orderBy(asc(qsMessages.seq))
+    .limit(limit);
+}
+
+/** Deletes the messages of a queue below `start`. */
+export async function deleteMessagesBelow(db: Database, clientId: Uint8Array, start: bigint): Promise<void> {
+  await db.delete(qsMessages).where(and(eq(qsMessages.clientId, clientId), lt(qsMessages.seq, start)));
+}
+
+/** Number of blocklist entries of a queue. */
+export async function blocklistSize(db: Database, clientId: Uint8Array): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(qsBlocklist)
+    .where(eq(qsBlocklist.clientId, clientId));
+  return row?.n ?? 0;
+}
+
+/** Number of AddPackages of a client. */
+export async function addPackageCount(db: Database, clientId: Uint8Array): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(qsAddPackages)
+    .where(eq(qsAddPackages.clientId, clientId));
+  return row?.n ?? 0;
+}

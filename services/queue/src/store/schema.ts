@@ -1,0 +1,111 @@
+import { bytea, int8 } from "@phoenix/runtime/db";
+import { sql } from "drizzle-orm";
+import { boolean, index, integer, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+
+/**
+ * The QS's tables. Every identifier is a random pseudonym issued by the QS; every secret is
+ * encrypted at rest under the storage key (domain/storage-keys.ts), each ciphertext bound to its
+ * row by AAD. Nothing here names a DS-visible identifier next to a queue: fan-out ids and group
+ * ids only appear as keyed hashes.
+ */
+
+/** The QS's own key pairs (queue-config HPKE keys and signing keys), private halves wrapped. */
+export const qsKeys = pgTable("qs_keys", {
+  keyId: bytea("key_id").primaryKey(),
+  /** "queue_config" | "signing". */
+  kind: text("kind").notNull(),
+  publicKey: bytea("public_key").notNull(),
+  wrappedPrivateKey: bytea("wrapped_private_key").notNull(),
+  notBefore: timestamp("not_before", { withTimezone: true }).notNull(),
+  /** Set when the key is rotated out: configs sealed to it are refused after this time. */
+  notAfter: timestamp("not_after", { withTimezone: true }),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Pseudonymous QS user records. */
+export const qsUsers = pgTable("qs_users", {
+  userId: bytea("user_id").primaryKey(),
+  authKey: bytea("auth_key").notNull(),
+  /** Keyed hash of the friendship token: the AddPackage fetch lookup. */
+  friendshipTokenHash: bytea("friendship_token_hash").notNull().unique(),
+  /** The token itself, encrypted at rest (GetUser returns it). */
+  encryptedFriendshipToken: bytea("encrypted_friendship_token").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** Pseudonymous QS client records, each with one queue. */
+export const qsClients = pgTable(
+  "qs_clients",
+  {
+    clientId: bytea("client_id").primaryKey(),
+    userId: bytea("user_id")
+      .notNull()
+      .references(() => qsUsers.userId, { onDelete: "cascade" }),
+    authKey: bytea("auth_key").notNull(),
+    queueKey: bytea("queue_key").notNull(),
+    /** The QS side of the queue ratchet (QueueRatchetSender), encrypted at rest. */
+    encryptedRatchet: bytea("encrypted_ratchet").notNull(),
+    /** The sequence number the next message gets (mirrors the ratchet, readable without it). */
+    nextSeq: int8("next_seq").notNull().default(sql`0`),
+    lastKeyUpdateAt: timestamp("last_key_update_at", { withTimezone: true }).notNull(),
+    /** The queue key changed: the next message is a key update. */
+    keyUpdateDue: boolean("key_update_due").notNull().default(false),
+    /** The opened push token, encrypted at rest; null: none. */
+    encryptedPushToken: bytea("encrypted_push_token"),
+    /** A Listen stream holds the queue until this time (refreshed while it lives). */
+    listenerUntil: timestamp("listener_until", { withTimezone: true }),
+    /** Month of the last request (coarse on purpose). */
+    lastActiveAt: timestamp("last_active_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("qs_clients_user_idx").on(t.userId), index("qs_clients_active_idx").on(t.lastActiveAt)],
+);
+
+/** Queued messages: queue-ratchet ciphertexts by sequence number. */
+export const qsMessages = pgTable(
+  "qs_messages",
+  {
+    clientId: bytea("client_id")
+      .notNull()
+      .references(() => qsClients.clientId, { onDelete: "cascade" }),
+    seq: int8("seq").notNull(),
+    /** libs/crypto encoded QueueMessage (already end-to-end encrypted to the queue owner). */
+    message: bytea("message").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.clientId, t.seq] })],
+);
+
+/** Fan-outs already handled (keyed hash of the fan-out id), for idempotent redelivery. */
+export const qsHandledFanOuts = pgTable(
+  "qs_handled_fan_outs",
+  {
+    marker: bytea("marker").primaryKey(),
+    handledAt: timestamp("handled_at", { withTimezone: true }).notNull(),
+  },
+  (t) => [index("qs_handled_fan_outs_at_idx").on(t.handledAt)],
+);
+
+/** Per-queue blocklist of groups (keyed hash of queue and group). */
+export const qsBlocklist = pgTable(
+  "qs_blocklist",
+  {
+    clientId: bytea("client_id")
+      .notNull()
+      .references(() => qsClients.clientId, { onDelete: "cascade" }),
+    entry: bytea("entry").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.clientId, t.entry] })],
+);
+
+/** Published AddPackages, encrypted at rest. */
+export const qsAddPackages = pgTable(
+  "qs_add_packages",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    clientId: bytea("client_id")
+      .notNull()
+      .references(() => qsClients.clientId, { onDelete: "cascade" }),
+    lastResort: boolean("last_resort").notNull(),
+    encryptedAddPackage: bytea("encrypted_add_package").notNull(),
+  },
+  (t) => [index("qs_add_packages_client_idx").on(t.clientId, t.lastResort)],
+);
