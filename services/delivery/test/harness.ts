@@ -180,6 +180,8 @@ export interface HarnessOptions {
   clientInactivityMs?: number;
   /** Further DS environment variables. */
   env?: Record<string, string>;
+  /** false: start no DS here; the test runs one (e.g. as a child process) and calls attach(). */
+  inProcess?: boolean;
 }
 
 /** A DS on a fresh Postgres database and unique NATS streams, plus a fan-out collector. */
@@ -189,7 +191,7 @@ export class Harness {
   readonly pki = new Pki();
   db!: TestDatabase;
   bus!: Bus;
-  running!: RunningDelivery;
+  running: RunningDelivery | undefined;
   client!: delivery.DeliveryServiceClient;
   private collector: Subscription | undefined;
   readonly suffix = randomBytes(6).toString("hex");
@@ -214,7 +216,7 @@ export class Harness {
     h.cs = await getCiphersuiteImpl(getCiphersuiteFromName(PHOENIX_CIPHERSUITE), createNodeCryptoProvider());
     h.db = await createTestDatabase({ migrationsFolder: DELIVERY_MIGRATIONS });
     h.bus = await connectNatsBus({ servers: natsUrl(), name: "ds-test" });
-    await h.startService(options);
+    if (options.inProcess !== false) await h.startService(options);
     return h;
   }
 
@@ -246,10 +248,13 @@ export class Harness {
       bus: this.bus,
       now: () => this.clock(),
     });
-    this.client = new delivery.DeliveryServiceClient(
-      `127.0.0.1:${this.running.port}`,
-      grpc.credentials.createInsecure(),
-    );
+    await this.attach(this.running.port);
+  }
+
+  /** Points the gRPC client at a DS on this port and starts collecting its fan-outs. */
+  async attach(port: number): Promise<void> {
+    this.client?.close();
+    this.client = new delivery.DeliveryServiceClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     if (this.collector === undefined)
       this.collector = await this.bus.consume(
         { stream: this.fanOutStream, durable: "collector" },
@@ -260,8 +265,8 @@ export class Harness {
   }
 
   async stopService(): Promise<void> {
-    this.client.close();
-    await this.running.stop();
+    this.client?.close();
+    await this.running?.stop();
   }
 
   async stop(): Promise<void> {
