@@ -435,6 +435,16 @@ export class TestGroup {
     }
   }
 
+  /** ExternalCommitInfo as `by` asks for it (the current members, tree and GroupInfo). */
+  async externalCommitInfo(by: Member): Promise<delivery.ExternalCommitInfoResponse> {
+    const tbs: delivery.ExternalCommitInfoTbs = {
+      header: this.h.header(rpcLabel(Service.externalCommitInfo), { $case: "leafIndex", value: by.leaf }),
+      groupId: this.groupId,
+    };
+    const signed = await this.h.sign(delivery.ExternalCommitInfoTbs, tbs, by.signingKey);
+    return call((d) => this.h.client.externalCommitInfo({ signed, groupStateEarKey: this.earKey }, d));
+  }
+
   async send(by: Member, message: Uint8Array): Promise<delivery.SendMessageResponse> {
     const tbs: delivery.SendMessageTbs = {
       header: this.h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: by.leaf }),
