@@ -41,11 +41,11 @@ export {
 } from "./client/group-client.js";
 export {
   createNodeCryptoProvider,
+  HpkeOpenError,
   type NodeCryptoProviderOptions,
   nodeCryptoProvider,
   PHOENIX_CIPHERSUITE,
 } from "./node-crypto-provider.js";
-export { HpkeOpenError } from "./node-hpke.js";
 export * from "./public-group/errors.js";
 export type { CredentialValidator, LeafContext } from "./public-group/leaf-validation.js";
 export { parseGroupInfo, parseMlsMessage, parsePublicMessage } from "./public-group/messages.js";

@@ -1,11 +1,13 @@
+import { getCiphersuiteFromName, getCiphersuiteImpl, type Hpke } from "ts-mls";
 import { describe, expect, it } from "vitest";
-import { NodeHpke } from "../src/node-hpke.js";
-import { KeyObjectCache } from "../src/node-primitives.js";
+import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "../src/node-crypto-provider.js";
 
 const h = (s: string) => Uint8Array.from(Buffer.from(s, "hex"));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 // RFC 9180 Appendix A.1.1: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode.
+// The primitives are @phoenix/crypto's (tested there against the full vector); this checks that the
+// provider hands ts-mls the right ones, with ts-mls's key formats.
 const A11 = {
   info: h("4f6465206f6e2061204772656369616e2055726e"),
   ikmE: h("7268600d403fce431561aef583ee1613527cff655c1343f29812e66706df3234"),
@@ -20,42 +22,60 @@ const A11 = {
   exportEmpty32: "3853fe2b4035195a573ffc53856e77058e15d9ea064de3e59f4961d0095250ee",
 };
 
-describe("node:crypto HPKE (RFC 9180 A.1.1)", () => {
-  const hpke = new NodeHpke(new KeyObjectCache(16));
+async function providerHpke(): Promise<Hpke> {
+  const cs = await getCiphersuiteImpl(
+    getCiphersuiteFromName(PHOENIX_CIPHERSUITE),
+    createNodeCryptoProvider(),
+  );
+  return cs.hpke;
+}
 
-  it("derives the published key pairs", () => {
-    const e = hpke.deriveKeyPair(A11.ikmE);
-    const r = hpke.deriveKeyPair(A11.ikmR);
-    expect(hex(e.privateKey.raw)).toBe(A11.skEm);
-    expect(hex(e.publicKey.raw)).toBe(A11.pkEm);
-    expect(hex(r.privateKey.raw)).toBe(A11.skRm);
-    expect(hex(r.publicKey.raw)).toBe(A11.pkRm);
+describe("node:crypto provider HPKE (RFC 9180 A.1.1)", () => {
+  it("derives the published key pairs and exports them raw", async () => {
+    const hpke = await providerHpke();
+    const e = await hpke.deriveKeyPair(A11.ikmE);
+    const r = await hpke.deriveKeyPair(A11.ikmR);
+    expect(hex(await hpke.exportPrivateKey(e.privateKey))).toBe(A11.skEm);
+    expect(hex(await hpke.exportPublicKey(e.publicKey))).toBe(A11.pkEm);
+    expect(hex(await hpke.exportPrivateKey(r.privateKey))).toBe(A11.skRm);
+    expect(hex(await hpke.exportPublicKey(r.publicKey))).toBe(A11.pkRm);
   });
 
-  it("opens the published ciphertext and exports the published secret", () => {
-    const r = hpke.deriveKeyPair(A11.ikmR);
-    expect(hpke.open(r.privateKey, h(A11.pkEm), A11.ct0, A11.info, A11.aad0)).toEqual(A11.pt);
-    expect(hex(hpke.importSecret(r.privateKey, new Uint8Array(0), h(A11.pkEm), 32, A11.info))).toBe(
+  it("opens the published ciphertext and imports the published exported secret", async () => {
+    const hpke = await providerHpke();
+    const r = await hpke.importPrivateKey(h(A11.skRm));
+    expect(await hpke.open(r, h(A11.pkEm), A11.ct0, A11.info, A11.aad0)).toEqual(A11.pt);
+    expect(hex(await hpke.importSecret(r, new Uint8Array(0), h(A11.pkEm), 32, A11.info))).toBe(
       A11.exportEmpty32,
     );
   });
 
-  it("refuses a flipped ciphertext bit and a wrong AAD", () => {
-    const r = hpke.deriveKeyPair(A11.ikmR);
+  it("refuses a flipped ciphertext bit and a wrong AAD with ts-mls's CryptoError", async () => {
+    const hpke = await providerHpke();
+    const r = await hpke.importPrivateKey(h(A11.skRm));
     const flipped = A11.ct0.slice();
     flipped[3] = (flipped[3] ?? 0) ^ 1;
-    expect(() => hpke.open(r.privateKey, h(A11.pkEm), flipped, A11.info, A11.aad0)).toThrow(
-      /HPKE open failed/,
-    );
-    expect(() => hpke.open(r.privateKey, h(A11.pkEm), A11.ct0, A11.info, new Uint8Array(0))).toThrow();
+    await expect(hpke.open(r, h(A11.pkEm), flipped, A11.info, A11.aad0)).rejects.toThrow(/HPKE open/);
+    await expect(hpke.open(r, h(A11.pkEm), A11.ct0, A11.info, new Uint8Array(0))).rejects.toMatchObject({
+      name: "CryptoError",
+    });
   });
 
-  it("round-trips seal/open and export/import", () => {
-    const r = hpke.generateKeyPair();
-    const { ct, enc } = hpke.seal(r.publicKey, A11.pt, A11.info, A11.aad0);
-    expect(hpke.open(r.privateKey, enc, ct, A11.info, A11.aad0)).toEqual(A11.pt);
+  it("round-trips seal/open and export/import through imported raw keys", async () => {
+    const hpke = await providerHpke();
+    const pair = await hpke.generateKeyPair();
+    const pub = await hpke.importPublicKey(await hpke.exportPublicKey(pair.publicKey));
+    const priv = await hpke.importPrivateKey(await hpke.exportPrivateKey(pair.privateKey));
+    const { ct, enc } = await hpke.seal(pub, A11.pt, A11.info, A11.aad0);
+    expect(await hpke.open(priv, enc, ct, A11.info, A11.aad0)).toEqual(A11.pt);
     const ctx = new TextEncoder().encode("ctx");
-    const exported = hpke.exportSecret(r.publicKey, ctx, 32, A11.info);
-    expect(hpke.importSecret(r.privateKey, ctx, exported.enc, 32, A11.info)).toEqual(exported.secret);
+    const exported = await hpke.exportSecret(pub, ctx, 32, A11.info);
+    expect(await hpke.importSecret(priv, ctx, exported.enc, 32, A11.info)).toEqual(exported.secret);
+  });
+
+  it("refuses keys of the wrong size", async () => {
+    const hpke = await providerHpke();
+    await expect(hpke.importPublicKey(new Uint8Array(31))).rejects.toMatchObject({ name: "CryptoError" });
+    await expect(hpke.importPrivateKey(new Uint8Array(33))).rejects.toMatchObject({ name: "CryptoError" });
   });
 });

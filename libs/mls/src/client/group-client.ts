@@ -1,3 +1,4 @@
+import { bytesEqual } from "@phoenix/crypto";
 import {
   type Capabilities,
   type CiphersuiteImpl,
@@ -32,7 +33,6 @@ import {
 import { defaultClientConfig } from "ts-mls/clientConfig.js";
 import { encodeCredential } from "ts-mls/credential.js";
 import { ratchetTreeFromExtension } from "ts-mls/groupInfo.js";
-import { bytesEqual } from "../node-primitives.js";
 import { parseMlsMessage } from "../public-group/messages.js";
 import { PHOENIX_EXTENSION_TYPES, type RoleAssignment, rolesExtension } from "./extensions.js";
 

@@ -1,3 +1,4 @@
+import { bytesEqual } from "@phoenix/crypto";
 import type {
   CiphersuiteImpl,
   Credential,
@@ -12,7 +13,6 @@ import { verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignature, verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { decodeRequiredCapabilities } from "ts-mls/requiredCapabilities.js";
 import { isLeaf, nodeToLeafIndex, toNodeIndex } from "ts-mls/treemath.js";
-import { bytesEqual } from "../node-primitives.js";
 import {
   BadKeyPackageError,
   BadKeyPackageSignatureError,

@@ -1,3 +1,4 @@
+import { bytesEqual } from "@phoenix/crypto";
 import type {
   CiphersuiteImpl,
   Credential,
@@ -39,7 +40,6 @@ import {
   toNodeIndex,
 } from "ts-mls/treemath.js";
 import { applyUpdatePath } from "ts-mls/updatePath.js";
-import { bytesEqual } from "../node-primitives.js";
 import {
   BadGroupInfoSignatureError,
   BadSignatureError,
