@@ -2,7 +2,7 @@
 export { AsKeyring, type PublicAsCredentials } from "./as-keyring.js";
 export { type AuthConfig, authConfigSchema, loadAuthConfig } from "./config.js";
 export { AsKeyConfigError } from "./domain/as-keys.js";
-export { handleHash, validateHandle } from "./domain/handles.js";
+export { validateHandle } from "./domain/handles.js";
 export { connectionQueueContext } from "./domain/ids.js";
 export { ExpiryJob, type ExpiryReport, runExpiry } from "./expiry.js";
 export {

@@ -6,6 +6,7 @@ import {
   decodeQueueMessage,
   expirationFrom,
   HpkeKeyPair,
+  handleHash,
   QueueMessageKind,
   QueueRatchetReceiver,
   randomBytes,
@@ -14,7 +15,6 @@ import {
 } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handleHash } from "../src/domain/handles.js";
 import { connectionQueueContext } from "../src/domain/ids.js";
 import {
   expectStatus,

@@ -6,6 +6,7 @@ import {
   createHandleConnectionPackage,
   expirationFrom,
   HpkeKeyPair,
+  handleHash,
   randomBytes,
   SigningKey,
   toHex,
@@ -13,7 +14,6 @@ import {
 import { auth } from "@phoenix/proto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handleHash } from "../src/domain/handles.js";
 import {
   expectStatus,
   type Harness,

@@ -1,9 +1,8 @@
 import { Client, credentials, type Metadata, status } from "@grpc/grpc-js";
-import { randomBytes, SigningKey } from "@phoenix/crypto";
+import { handleHash, randomBytes, SigningKey } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handleHash } from "../src/domain/handles.js";
 import { type Harness, registerUser, S, sign, startAuth } from "./harness.js";
 
 const MAX_MESSAGE = 64 * 1024;

@@ -2,15 +2,17 @@ import { status } from "@grpc/grpc-js";
 import {
   decryptUserProfile,
   encryptUserProfile,
+  fingerprint,
   generateUserProfileKey,
+  handleHash,
   randomBytes,
   SigningKey,
   toHex,
+  utf8,
 } from "@phoenix/crypto";
 import { auth, type common } from "@phoenix/proto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handleHash } from "../src/domain/handles.js";
 import {
   expectStatus,
   type Harness,
@@ -278,7 +280,21 @@ describe("handles", () => {
       h.as.createHandle(await createHandleRequest(h, owner, { handleHash: handleHash("someone-else") })),
       status.INVALID_ARGUMENT,
     );
+    // The SHA-256 form an earlier AS used is not the HandleHash clients compute: refused.
+    await expectStatus(
+      h.as.createHandle(
+        await createHandleRequest(h, owner, { handleHash: fingerprint("HandleHash", utf8(owner.handle)) }),
+      ),
+      status.INVALID_ARGUMENT,
+    );
     await h.as.createHandle(await createHandleRequest(h, owner));
+    // The AS stores exactly the bytes a client gets from libs/crypto's handleHash.
+    expect(
+      await queryNumber(
+        h.db.db,
+        sql`SELECT count(*) FROM handles WHERE handle_hash = ${handleHash(owner.handle)}`,
+      ),
+    ).toBe(1);
     const plaintext = Buffer.from(owner.handle).toString("hex");
     const dump = await queryNumber(
       h.db.db,

@@ -1,4 +1,4 @@
-import { bytesEqual, VerifyingKey } from "@phoenix/crypto";
+import { bytesEqual, handleHash, VerifyingKey } from "@phoenix/crypto";
 import { auth } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
@@ -6,7 +6,7 @@ import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checking, malformed } from "../domain/errors.js";
-import { handleHash, validateHandle } from "../domain/handles.js";
+import { validateHandle } from "../domain/handles.js";
 import { parseHandleHash } from "../domain/ids.js";
 import { deleteExpiredHandle, insertHandle } from "../store/handles.js";
 import { guardReplay, openSigned, verifySignature } from "./authenticate.js";

@@ -1,15 +1,11 @@
+import { checkTimestampWindow, type EnvelopeWindow } from "@phoenix/crypto";
 import { common } from "@phoenix/proto";
-import { malformed, unauthenticated } from "./errors.js";
+import { checking, malformed, unauthenticated } from "./errors.js";
 
 const Reason = common.ErrorReason;
 
-/** The replay window of signed requests. */
-export interface RequestWindow {
-  /** How old a request timestamp may be. */
-  maxAgeMs: number;
-  /** How far ahead of the server clock a request timestamp may be. */
-  maxFutureSkewMs: number;
-}
+/** The replay window of signed requests (how old / how far ahead a timestamp may be). */
+export type RequestWindow = EnvelopeWindow;
 
 /** Which sender a signed RPC expects in its header. */
 export type SenderKind = "client" | "handleHash";
@@ -40,19 +36,11 @@ export function checkHeader(
   if (header.requestId.length !== 16) throw malformed("tbs.header.request_id", "must be 16 bytes");
   const timestamp = header.timestamp;
   if (!timestamp || Number.isNaN(timestamp.getTime())) throw malformed("tbs.header.timestamp", "missing");
-  const age = expected.now.getTime() - timestamp.getTime();
-  if (age > expected.window.maxAgeMs) {
-    throw unauthenticated(
-      `request signed ${Math.round(age / 1000)} s ago, outside the replay window`,
-      Reason.ERROR_REASON_STALE_TIMESTAMP,
-    );
-  }
-  if (-age > expected.window.maxFutureSkewMs) {
-    throw unauthenticated(
-      `request timestamp ${Math.round(-age / 1000)} s in the future`,
-      Reason.ERROR_REASON_STALE_TIMESTAMP,
-    );
-  }
+  // libs/crypto's window check (the one envelopes use); Stale/FutureTimestampError become
+  // UNAUTHENTICATED with reason STALE_TIMESTAMP.
+  checking("tbs.header.timestamp", () =>
+    checkTimestampWindow(timestamp.getTime(), expected.now.getTime(), expected.window, "request"),
+  );
   const actual = header.sender?.$case ?? "none";
   if (actual !== expected.sender) {
     throw unauthenticated(
