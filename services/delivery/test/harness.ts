@@ -4,19 +4,9 @@ import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import {
-  AsCredential,
-  AsIntermediateCredential,
-  AsIntermediateCsr,
-  ClientCredential,
-  ClientCredentialCsr,
-  LeafCredential,
-  SigningKey,
-  toHex,
-} from "@phoenix/crypto";
+import { type SigningKey, toHex } from "@phoenix/crypto";
 import {
   addMembers,
-  createKeyPackage,
   createNodeCryptoProvider,
   createPhoenixGroup,
   joinFromWelcome,
@@ -34,129 +24,22 @@ import {
 } from "@phoenix/proto";
 import { type Bus, connectNatsBus, type Subscription } from "@phoenix/runtime/bus";
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
-import {
-  type CiphersuiteImpl,
-  type ClientState,
-  type Credential,
-  getCiphersuiteFromName,
-  getCiphersuiteImpl,
-  type KeyPackage,
-  type PrivateKeyPackage,
-} from "ts-mls";
+import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { mlsGroupId } from "../src/domain/group.js";
 import { DELIVERY_MIGRATIONS } from "../src/index.js";
 import { type RunningDelivery, startDelivery } from "../src/service.js";
+import { DOMAIN, type Member, Pki, User } from "./members.js";
 
-export const DOMAIN = "alpha.example";
-const DAY = 86_400_000;
+export { DOMAIN, Member, Pki, User } from "./members.js";
+
 export const Service = delivery.DeliveryServiceService;
 
 export function natsUrl(): string {
   const url = process.env.NATS_URL;
   if (!url) throw new Error("NATS_URL is not set: run through vitest");
   return url;
-}
-
-/** A one-domain AS PKI for issuing client credentials. */
-export class Pki {
-  private readonly intermediateKey = SigningKey.generate();
-  readonly intermediate: AsIntermediateCredential;
-
-  constructor() {
-    const rootKey = SigningKey.generate();
-    const validity = { notBefore: Date.now() - DAY, notAfter: Date.now() + 3650 * DAY };
-    const root = AsCredential.issue(rootKey, DOMAIN, validity);
-    this.intermediate = AsIntermediateCredential.issue(
-      rootKey,
-      root,
-      AsIntermediateCsr.create(this.intermediateKey, DOMAIN, {
-        notBefore: validity.notBefore,
-        notAfter: Date.now() + 3000 * DAY,
-      }),
-    );
-  }
-
-  client(): { clientKey: SigningKey; clientCredential: ClientCredential } {
-    const clientKey = SigningKey.generate();
-    const clientCredential = ClientCredential.issue(
-      this.intermediateKey,
-      this.intermediate,
-      ClientCredentialCsr.create(
-        clientKey,
-        {
-          clientUuid: new Uint8Array(randomBytes(16)),
-          userId: { uuid: new Uint8Array(randomBytes(16)), domain: DOMAIN },
-        },
-        { notBefore: Date.now() - DAY, notAfter: Date.now() + 2000 * DAY },
-      ),
-    );
-    return { clientKey, clientCredential };
-  }
-}
-
-/** One client of one user in one group: leaf credential, signature key, KeyPackage, queue, MLS state. */
-export class Member {
-  state: ClientState | undefined;
-  constructor(
-    readonly name: string,
-    readonly pseudonym: Uint8Array,
-    readonly signingKey: SigningKey,
-    readonly credential: Credential,
-    readonly keyPackage: KeyPackage,
-    readonly privateKeyPackage: PrivateKeyPackage,
-    readonly queue: common.QsReference,
-  ) {}
-
-  get leaf(): number {
-    if (this.state === undefined) throw new Error(`${this.name} is not in the group`);
-    return this.state.privatePath.leafIndex;
-  }
-
-  mls(): ClientState {
-    if (this.state === undefined) throw new Error(`${this.name} is not in the group`);
-    return this.state;
-  }
-}
-
-/** A user: one pseudonym per group, any number of clients. */
-export class User {
-  readonly pseudonym = new Uint8Array(randomBytes(16));
-  constructor(
-    readonly name: string,
-    private readonly pki: Pki,
-    private readonly cs: CiphersuiteImpl,
-  ) {}
-
-  async client(name = this.name): Promise<Member> {
-    const { clientKey, clientCredential } = this.pki.client();
-    const signingKey = SigningKey.generate();
-    const { leaf } = LeafCredential.issue({
-      clientKey,
-      clientCredential,
-      leafKey: signingKey.verifyingKey,
-      expiration: { notBefore: Date.now() - DAY, notAfter: Date.now() + 1000 * DAY },
-      identity: this.pseudonym,
-    });
-    const credential: Credential = { credentialType: "basic", identity: leaf.bytes };
-    const queue = { domain: DOMAIN, sealedQueueConfig: new Uint8Array(randomBytes(48)) };
-    const kp = await createKeyPackage({
-      cipherSuite: this.cs,
-      credential,
-      queueConfig: common.QsReference.encode(queue).finish(),
-      signatureKeyPair: { signKey: signingKey.exportSeed(), publicKey: signingKey.publicKey },
-    });
-    return new Member(
-      name,
-      this.pseudonym,
-      signingKey,
-      credential,
-      kp.publicPackage,
-      kp.privatePackage,
-      queue,
-    );
-  }
 }
 
 export function call<Res>(
