@@ -95,7 +95,7 @@ export class Harness {
   /** A new client-side user registered on this QS (user record + first client record). */
   async newUser(options: { pushToken?: queue.PushToken } = {}): Promise<TestClient> {
     const keys = await this.client.getQueueConfigEncryptionKey({});
-    return TestClient.register(this.client, keys, DOMAIN, options);
+    return TestClient.register(() => this.client, keys, DOMAIN, options);
   }
 
   async stop(): Promise<void> {

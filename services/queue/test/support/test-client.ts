@@ -26,15 +26,20 @@ export class TestClient {
   readonly received: Uint8Array[] = [];
 
   constructor(
-    readonly qs: QsClient,
+    /** The current gRPC client (it changes when the harness restarts the service). */
+    private readonly qsOf: () => QsClient,
     readonly user: TestUserKeys,
     readonly qsKey: HpkePublicKey,
     readonly domain: string,
   ) {}
 
+  get qs(): QsClient {
+    return this.qsOf();
+  }
+
   /** Registers a new user with its first client record. */
   static async register(
-    qs: QsClient,
+    qsOf: () => QsClient,
     keys: queue.GetQueueConfigEncryptionKeyResponse,
     domain: string,
     options: { pushToken?: queue.PushToken } = {},
@@ -47,7 +52,7 @@ export class TestClient {
       friendshipToken: randomBytes(32),
       userId: new Uint8Array(0),
     };
-    const client = new TestClient(qs, user, qsKey, domain);
+    const client = new TestClient(qsOf, user, qsKey, domain);
     const signed = await signTbs(
       queue.CreateUserTbs,
       {
@@ -60,7 +65,7 @@ export class TestClient {
       },
       (label, bytes) => user.userKey.sign(label, bytes),
     );
-    const res = await qs.createUser({ signed });
+    const res = await qsOf().createUser({ signed });
     user.userId = res.qsUserId;
     client.clientId = res.qsClientId;
     return client;
@@ -68,7 +73,7 @@ export class TestClient {
 
   /** Adds another client record to this client's user. */
   async addClient(): Promise<TestClient> {
-    const other = new TestClient(this.qs, this.user, this.qsKey, this.domain);
+    const other = new TestClient(this.qsOf, this.user, this.qsKey, this.domain);
     const res = await this.qs.createClient({
       signed: await this.userSigned(queue.CreateClientTbs, "createClient", {
         clientRecordAuthKey: other.clientKey.publicKey,
