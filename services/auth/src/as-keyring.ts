@@ -2,8 +2,10 @@ import {
   AsCredential,
   AsIntermediateCredential,
   bytesEqual,
+  type ClientCredential,
   CredentialVerifier,
   SigningKey,
+  toHex,
 } from "@phoenix/crypto";
 import { type Database, transaction } from "@phoenix/runtime/db";
 import { sql } from "drizzle-orm";
@@ -16,14 +18,22 @@ import {
 } from "./domain/as-keys.js";
 import {
   type AsCredentialRow,
+  findAsCredential,
   insertAsCredential,
   listRevokedFingerprints,
   listValidAsCredentials,
+  revokedAmong,
   revokeFingerprint,
 } from "./store/as-credentials.js";
 
 /** Serialises key creation across replicas ("phnxaskr"). */
 const KEYRING_LOCK = 0x70686e7861736b72n;
+
+/**
+ * Why a client credential no longer stands: revoked itself, signed by a revoked (or unknown)
+ * intermediate, or under a revoked root.
+ */
+export type ChainRevocation = "client" | "intermediate" | "root" | "unknown-intermediate";
 
 /** What GetAsCredentials serves. */
 export interface PublicAsCredentials {
@@ -50,6 +60,8 @@ export interface AsKeyringOptions {
  */
 export class AsKeyring {
   private signer: (KeyedCredential<AsIntermediateCredential> & { createdAt: number }) | undefined;
+  /** Intermediate fingerprint (hex) → its root's fingerprint: immutable facts, safe to cache. */
+  private readonly rootOf = new Map<string, Uint8Array>();
 
   constructor(private readonly options: AsKeyringOptions) {}
 
@@ -78,6 +90,29 @@ export class AsKeyring {
     const added = await revokeFingerprint(this.options.db, fingerprint, new Date(this.options.now()));
     if (this.signer && bytesEqual(this.signer.credential.fingerprint, fingerprint)) this.signer = undefined;
     return added;
+  }
+
+  /**
+   * Checks the revocation list for a stored client credential and the AS credentials above it, in
+   * one query on `db` (the caller's transaction), so a revocation made on any replica counts at
+   * once. Returns the revoked link, or undefined when the chain stands.
+   */
+  async revocationOf(db: Database, credential: ClientCredential): Promise<ChainRevocation | undefined> {
+    const intermediate = credential.signerFingerprint;
+    const key = toHex(intermediate);
+    let root = this.rootOf.get(key);
+    if (!root) {
+      const row = await findAsCredential(db, intermediate);
+      if (row?.kind !== "intermediate") return "unknown-intermediate";
+      root = AsIntermediateCredential.decode(row.credential).signerFingerprint;
+      this.rootOf.set(key, root);
+    }
+    const revoked = await revokedAmong(db, [credential.fingerprint, intermediate, root]);
+    const has = (f: Uint8Array) => revoked.some((r) => bytesEqual(r, f));
+    if (has(credential.fingerprint)) return "client";
+    if (has(intermediate)) return "intermediate";
+    if (has(root)) return "root";
+    return undefined;
   }
 
   /** Every valid, unrevoked root and intermediate, and all revoked fingerprints. */

@@ -1,4 +1,4 @@
-import { sha256, VerifyingKey } from "@phoenix/crypto";
+import { ClientCredential, sha256, VerifyingKey } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
@@ -95,11 +95,49 @@ export interface ClientRequest<T> {
   clientKey: ClientKey;
 }
 
+/** How strictly authenticateClient treats the client credential's chain. */
+export interface ClientAuthOptions {
+  /**
+   * Accept a client whose own credential is unexpired and unrevoked although an AS credential
+   * above it (intermediate or root) was revoked. Only RenewClientCredential sets it: the AS knows
+   * the client's key from its own database, so after an intermediate leak clients can still move
+   * to a credential under the new intermediate instead of being locked out.
+   */
+  allowRevokedSigner?: boolean;
+}
+
+const REVOCATION_MESSAGES = {
+  client: "the client credential has been revoked",
+  intermediate: "the AS intermediate credential that signed the client credential has been revoked",
+  root: "the AS root credential above the client credential has been revoked",
+  "unknown-intermediate": "the client credential was signed by an AS intermediate this AS does not know",
+} as const;
+
+/**
+ * Refuses (UNAUTHENTICATED, INVALID_CREDENTIAL) a client whose credential expired or is on the
+ * revocation list, itself or through its signer chain (see ClientAuthOptions).
+ */
+async function checkCredentialStanding(
+  ctx: AuthContext,
+  tx: Database,
+  client: ClientRow,
+  now: Date,
+  options: ClientAuthOptions,
+): Promise<void> {
+  if (client.credentialNotAfter.getTime() < now.getTime()) {
+    throw unauthenticated("the client credential has expired", Reason.ERROR_REASON_INVALID_CREDENTIAL);
+  }
+  const credential = ClientCredential.decode(client.credential);
+  const revoked = await ctx.keyring.revocationOf(tx, credential);
+  if (revoked === undefined || (revoked !== "client" && options.allowRevokedSigner)) return;
+  throw unauthenticated(REVOCATION_MESSAGES[revoked], Reason.ERROR_REASON_INVALID_CREDENTIAL);
+}
+
 /**
  * Authenticates a request signed by a registered client (header sender `client`), inside `tx`:
- * header checks, the client must exist on this domain with an unexpired credential, the
- * signature must verify with its credential key, the request id must be fresh. Refreshes the
- * client's activity month.
+ * header checks, the client must exist on this domain, the signature must verify with its
+ * credential key, the credential must be unexpired and neither it nor the AS credentials above it
+ * revoked, the request id must be fresh. Refreshes the client's activity month.
  */
 export async function authenticateClient<T extends WithHeader>(
   ctx: AuthContext,
@@ -108,6 +146,7 @@ export async function authenticateClient<T extends WithHeader>(
   type: MessageDecoder<T>,
   label: string,
   now: Date,
+  options: ClientAuthOptions = {},
 ): Promise<ClientRequest<T>> {
   const request = openSigned(ctx, signed, type, label, "client", now);
   const sender = request.header.sender;
@@ -123,9 +162,7 @@ export async function authenticateClient<T extends WithHeader>(
   const client = await findClient(tx, clientKey);
   if (!client) throw unauthenticated("unknown client", Reason.ERROR_REASON_UNKNOWN_SENDER);
   verifySignature(request, client.signatureKey);
-  if (client.credentialNotAfter.getTime() < now.getTime()) {
-    throw unauthenticated("the client credential has expired", Reason.ERROR_REASON_INVALID_CREDENTIAL);
-  }
+  await checkCredentialStanding(ctx, tx, client, now, options);
   await guardReplay(ctx, tx, request, clientKeyBytes(clientKey));
   await touchClient(tx, clientKey, monthOf(now));
   return { tbs: request.tbs, client, clientKey };

@@ -23,6 +23,8 @@ export function renewClientCredential(ctx: AuthContext) {
         auth.RenewClientCredentialTbs,
         Label.renewClientCredential,
         now,
+        // A client under a revoked intermediate may move to the new one; a revoked client may not.
+        { allowRevokedSigner: true },
       );
       const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
       if (

@@ -1,5 +1,5 @@
 import type { Database } from "@phoenix/runtime/db";
-import { and, desc, eq, gt } from "drizzle-orm";
+import { and, desc, eq, gt, inArray } from "drizzle-orm";
 import { asCredentials, revokedCredentials } from "./schema.js";
 
 export type AsCredentialRow = typeof asCredentials.$inferSelect;
@@ -36,4 +36,26 @@ export async function revokeFingerprint(db: Database, fingerprint: Uint8Array, n
     .onConflictDoNothing()
     .returning({ fingerprint: revokedCredentials.fingerprint });
   return rows.length > 0;
+}
+
+/** One AS credential by fingerprint (valid or not). */
+export async function findAsCredential(
+  db: Database,
+  fingerprint: Uint8Array,
+): Promise<AsCredentialRow | undefined> {
+  const rows = await db
+    .select()
+    .from(asCredentials)
+    .where(eq(asCredentials.fingerprint, fingerprint))
+    .limit(1);
+  return rows[0];
+}
+
+/** Which of `fingerprints` are on the revocation list. */
+export async function revokedAmong(db: Database, fingerprints: Uint8Array[]): Promise<Uint8Array[]> {
+  const rows = await db
+    .select({ fingerprint: revokedCredentials.fingerprint })
+    .from(revokedCredentials)
+    .where(inArray(revokedCredentials.fingerprint, fingerprints));
+  return rows.map((r) => r.fingerprint);
 }
