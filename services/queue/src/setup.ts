@@ -1,0 +1,124 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fromHex, randomBytes, toHex } from "@phoenix/crypto";
+import { fileDescriptorSet } from "@phoenix/proto";
+import { type Bus, openBus } from "@phoenix/runtime/bus";
+import { type DatabaseHandle, databaseConnectionFromConfig, openDatabase } from "@phoenix/runtime/db";
+import type { ServiceRuntime, ServiceSetup } from "@phoenix/runtime/lifecycle";
+import type { QueueConfig } from "./config.js";
+import { LoggingNotifier, type PushNotifier, WebhookNotifier } from "./push/notifier.js";
+import { QueueService } from "./service.js";
+
+/** The QS's drizzle-kit migrations. */
+export const QUEUE_MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
+
+/** The storage key is neither configured nor derivable from DATA_DIR. */
+export class StorageKeyError extends Error {
+  override readonly name = "StorageKeyError";
+}
+
+/**
+ * The 32-byte storage key: `QS_STORAGE_KEY`, else `$DATA_DIR/queue/storage.key` (created with
+ * mode 0600 on first start — the embedded homeserver's default). Deployments set the variable
+ * from a secret: a key that lives next to the database protects nothing against a disk copy.
+ */
+export async function loadStorageKey(
+  config: Pick<QueueConfig, "QS_STORAGE_KEY" | "DATA_DIR">,
+): Promise<Uint8Array> {
+  if (config.QS_STORAGE_KEY) return fromHex(config.QS_STORAGE_KEY.toLowerCase());
+  if (!config.DATA_DIR) {
+    throw new StorageKeyError("set QS_STORAGE_KEY (64 hex characters) or DATA_DIR to keep a generated one");
+  }
+  const dir = join(config.DATA_DIR, "queue");
+  const file = join(dir, "storage.key");
+  try {
+    const text = (await readFile(file, "utf8")).trim();
+    if (!/^[0-9a-f]{64}$/.test(text)) throw new StorageKeyError(`${file} does not hold 64 hex characters`);
+    return fromHex(text);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  // "wx": two processes starting at once cannot both create a key.
+  await writeFile(file, `${toHex(key)}\n`, { mode: 0o600, flag: "wx" }).catch(
+    async (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    },
+  );
+  return fromHex((await readFile(file, "utf8")).trim());
+}
+
+/** Resources a caller (the all-in-one homeserver, tests) hands in instead of opening them. */
+export interface QueueResources {
+  database?: DatabaseHandle;
+  bus?: Bus;
+  notifier?: PushNotifier;
+}
+
+/** Opens what the QS needs from its config, starts it and returns what runService serves. */
+export async function setupQueue(
+  runtime: ServiceRuntime<QueueConfig>,
+  resources: QueueResources = {},
+): Promise<ServiceSetup> {
+  const { config, logger, onShutdown } = runtime;
+  const storageKey = await loadStorageKey(config);
+  let database = resources.database;
+  if (database === undefined) {
+    database = await openDatabase({
+      ...databaseConnectionFromConfig(config, { name: "queue" }),
+      migrationsFolder: QUEUE_MIGRATIONS,
+    });
+    onShutdown(database, "database");
+  }
+  let bus = resources.bus;
+  if (bus === undefined) {
+    bus = await openBus(config, {
+      name: config.SERVICE_NAME,
+      db: database.db,
+      onError: (err) => logger.warn({ err }, "bus"),
+    });
+    onShutdown(bus, "bus");
+  }
+  const notifier =
+    resources.notifier ??
+    (config.QS_PUSH_NOTIFIER === "webhook"
+      ? new WebhookNotifier({
+          allowHttp: config.QS_PUSH_WEBHOOK_ALLOW_HTTP,
+          fallback: new LoggingNotifier(logger),
+        })
+      : new LoggingNotifier(logger));
+  const service = await QueueService.create({
+    database,
+    bus,
+    domain: config.QS_DOMAIN,
+    logger,
+    storageKey,
+    providedConfigKey: config.QS_QUEUE_CONFIG_PRIVATE_KEY
+      ? fromHex(config.QS_QUEUE_CONFIG_PRIVATE_KEY.toLowerCase())
+      : undefined,
+    providedSigningKey: config.QS_SIGNING_KEY_SEED
+      ? fromHex(config.QS_SIGNING_KEY_SEED.toLowerCase())
+      : undefined,
+    keyRotationIntervalMs: config.QS_KEY_ROTATION_INTERVAL,
+    keyRetirementGraceMs: config.QS_KEY_RETIREMENT_GRACE,
+    limits: {
+      maxClientsPerUser: config.QS_MAX_CLIENTS_PER_USER,
+      maxDequeue: config.QS_MAX_DEQUEUE,
+      maxBlocklist: config.QS_MAX_BLOCKLIST,
+    },
+    ratchetPolicy: {
+      everyMessages: config.QS_RATCHET_UPDATE_MESSAGES,
+      everyMs: config.QS_RATCHET_UPDATE_INTERVAL,
+    },
+    clientInactivityMs: config.QS_CLIENT_INACTIVITY,
+    fanOutDurable: config.QS_FANOUT_DURABLE,
+    fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
+    notifier,
+  });
+  onShutdown(service, "queue service");
+  await service.start();
+  logger.info({ domain: config.QS_DOMAIN }, "queue service ready");
+  return { services: [service.registration], reflection: { descriptorSet: fileDescriptorSet() } };
+}

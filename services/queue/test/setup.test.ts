@@ -1,0 +1,79 @@
+import { statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { toHex } from "@phoenix/crypto";
+import { queue } from "@phoenix/proto";
+import { type Bus, createEmbeddedBus } from "@phoenix/runtime/bus";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { runService } from "@phoenix/runtime/lifecycle";
+import { createTestPglite, type TestDatabase } from "@phoenix/runtime/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queueConfigSchema } from "../src/config.js";
+import { QUEUE_MIGRATIONS, setupQueue } from "../src/setup.js";
+import { publishFanOut, waitFor } from "./support/fan-out.js";
+import type { Harness } from "./support/harness.js";
+import { TestClient } from "./support/test-client.js";
+
+let dataDir: string;
+let db: TestDatabase;
+let bus: Bus;
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "qs-setup-"));
+  db = await createTestPglite({ migrationsFolder: QUEUE_MIGRATIONS });
+  bus = await createEmbeddedBus({ db: db.db });
+});
+afterAll(async () => {
+  await bus?.close();
+  await db?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
+
+async function run() {
+  return runService({
+    config: queueConfigSchema,
+    env: {
+      QS_DOMAIN: "embedded.example",
+      DATA_DIR: dataDir,
+      GRPC_PORT: "0",
+      METRICS_PORT: "0",
+      LOG_LEVEL: "silent",
+    },
+    signals: false,
+    exit: false,
+    logDestination: silent,
+    setup: (runtime) => setupQueue(runtime, { database: db, bus }),
+  });
+}
+
+describe("the QS process wiring on the embedded bus and PGlite (all-in-one mode)", () => {
+  it("creates its storage key once under DATA_DIR, keeps its keys across restarts and delivers fan-outs", async () => {
+    const first = await run();
+    const channel = createChannel(`127.0.0.1:${first.grpcPort}`);
+    const client = createServiceClient(queue.QueueServiceService, channel);
+    const keys = await client.getQueueConfigEncryptionKey({});
+    const keyFile = join(dataDir, "queue", "storage.key");
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+
+    const alice = await TestClient.register(() => client, keys, "embedded.example");
+    const fake = { bus, prefix: "" } as unknown as Harness;
+    const fanOut = await publishFanOut(fake, { recipients: [alice.qsReference()] });
+    const got = await waitFor(async () => {
+      await alice.drain(BigInt(alice.receiver?.nextSequenceNumber ?? 0));
+      return alice.received.length > 0 ? alice.received.map(toHex) : undefined;
+    });
+    expect(got).toEqual([toHex(fanOut.payload)]);
+    channel.close();
+    expect(await first.shutdown()).toBe(0);
+
+    const second = await run();
+    const again = createChannel(`127.0.0.1:${second.grpcPort}`);
+    const after = await createServiceClient(queue.QueueServiceService, again).getQueueConfigEncryptionKey({});
+    expect(after.keys.map((k) => toHex(k.publicKey))).toEqual(keys.keys.map((k) => toHex(k.publicKey)));
+    again.close();
+    expect(await second.shutdown()).toBe(0);
+  });
+});
