@@ -69,6 +69,19 @@ export const authConfigSchema = serviceConfig({
   AS_DEQUEUE_MAX_MESSAGES: envInt({ default: 500, min: 1, max: 10_000 }),
   /** Offers one target queue accepts per minute (per replica). */
   AS_ENQUEUE_RATE_PER_MINUTE: envInt({ default: 60, min: 1, max: 1_000_000 }),
+  // Per-caller limits of the public RPCs (per replica; 0 disables one). The caller is the peer
+  // address, or for a peer listed in AS_TRUSTED_PROXIES the client address it forwards in
+  // `x-forwarded-for`.
+  /** CheckHandleExists calls per caller per minute (slows handle enumeration). */
+  AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
+  /** GetConnectionPackages + GetHandleConnectionPackage calls per caller per minute (package draining). */
+  AS_CALLER_RATE_PACKAGES_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
+  /** EnqueueConnectionOffer + EnqueueHandleConnectionOffer calls per caller per minute. */
+  AS_CALLER_RATE_ENQUEUE_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
+  /** RegisterUser calls per source address per hour. */
+  AS_SOURCE_RATE_REGISTER_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
+  /** Peers (IP addresses, e.g. the edge gateways) whose `x-forwarded-for` names the real caller. */
+  AS_TRUSTED_PROXIES: envList({ default: [] }),
   /** The queue ratchet gets fresh randomness (a key update message) every this many messages. */
   AS_QUEUE_KEY_UPDATE_INTERVAL: envInt({ default: 100, min: 1, max: 1_000_000 }),
 });

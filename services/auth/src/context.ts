@@ -3,7 +3,7 @@ import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
-import type { RateLimiter } from "./domain/rate-limiter.js";
+import type { NamedRateLimit } from "./domain/rate-limiter.js";
 import type { RequestWindow } from "./domain/request-header.js";
 
 /** Everything an RPC handler of the AS needs; built once by createAuthService. */
@@ -16,6 +16,22 @@ export interface AuthContext {
   /** The service clock (tests move it to exercise expiry). */
   now(): Date;
   readonly window: RequestWindow;
-  /** Offers per target queue. */
-  readonly enqueueLimiter: RateLimiter;
+  /** Rate limits (in memory, per replica). */
+  readonly limits: AuthRateLimits;
+  /** Peers whose `x-forwarded-for` metadata names the caller (AS_TRUSTED_PROXIES). */
+  readonly trustedProxies: ReadonlySet<string>;
+}
+
+/** The configured rate limits of the AS. */
+export interface AuthRateLimits {
+  /** Offers per target connection queue. */
+  readonly enqueuePerTarget: NamedRateLimit;
+  /** CheckHandleExists per caller. */
+  readonly checkHandle: NamedRateLimit;
+  /** Connection package fetches (by user id or handle) per caller. */
+  readonly packageFetch: NamedRateLimit;
+  /** Offers (to any queue) per caller. */
+  readonly enqueuePerCaller: NamedRateLimit;
+  /** RegisterUser per source address. */
+  readonly register: NamedRateLimit;
 }

@@ -30,9 +30,9 @@ import { renewClientCredential } from "./api/renew-client-credential.js";
 import { stageUserProfile } from "./api/stage-user-profile.js";
 import { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
-import type { AuthContext } from "./context.js";
+import type { AuthContext, AuthRateLimits } from "./context.js";
 import { parseConfiguredRoot } from "./domain/as-keys.js";
-import { RateLimiter } from "./domain/rate-limiter.js";
+import { NamedRateLimit } from "./domain/rate-limiter.js";
 import { ExpiryJob } from "./expiry.js";
 
 /** The AS's drizzle-kit migrations, applied by openDatabase / createTestDatabase. */
@@ -96,7 +96,8 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     log: options.log,
     now,
     window: { maxAgeMs: config.AS_REQUEST_MAX_AGE, maxFutureSkewMs: config.AS_REQUEST_MAX_FUTURE_SKEW },
-    enqueueLimiter: new RateLimiter(config.AS_ENQUEUE_RATE_PER_MINUTE, 60_000),
+    limits: rateLimits(config),
+    trustedProxies: new Set(config.AS_TRUSTED_PROXIES),
   };
   const registration = defineService(auth.AuthServiceService, {
     getAsCredentials: getAsCredentials(ctx),
@@ -133,4 +134,42 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
   expiry.start();
   return { registration, keyring, expiry, close: () => expiry.stop() };
+}
+
+const MINUTE = 60_000;
+
+/** The rate limits from the configuration (each named after its variable in refusals). */
+function rateLimits(config: AuthConfig): AuthRateLimits {
+  return {
+    enqueuePerTarget: new NamedRateLimit(
+      "connection offers to this queue",
+      "AS_ENQUEUE_RATE_PER_MINUTE",
+      config.AS_ENQUEUE_RATE_PER_MINUTE,
+      MINUTE,
+    ),
+    checkHandle: new NamedRateLimit(
+      "handle lookups per caller",
+      "AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE",
+      config.AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE,
+      MINUTE,
+    ),
+    packageFetch: new NamedRateLimit(
+      "connection package fetches per caller",
+      "AS_CALLER_RATE_PACKAGES_PER_MINUTE",
+      config.AS_CALLER_RATE_PACKAGES_PER_MINUTE,
+      MINUTE,
+    ),
+    enqueuePerCaller: new NamedRateLimit(
+      "connection offers per caller",
+      "AS_CALLER_RATE_ENQUEUE_PER_MINUTE",
+      config.AS_CALLER_RATE_ENQUEUE_PER_MINUTE,
+      MINUTE,
+    ),
+    register: new NamedRateLimit(
+      "registrations per source address",
+      "AS_SOURCE_RATE_REGISTER_PER_HOUR",
+      config.AS_SOURCE_RATE_REGISTER_PER_HOUR,
+      60 * MINUTE,
+    ),
+  };
 }

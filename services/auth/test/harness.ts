@@ -42,6 +42,21 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * The test defaults: every test talks from 127.0.0.1, so the per-caller rate limits are raised
+ * out of the way (test/rate-limits.test.ts sets its own).
+ */
+const TEST_ENV: Env = {
+  AS_DOMAIN: DOMAIN,
+  GRPC_PORT: "0",
+  METRICS_PORT: "0",
+  LOG_LEVEL: "silent",
+  AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "1000000",
+  AS_CALLER_RATE_PACKAGES_PER_MINUTE: "1000000",
+  AS_CALLER_RATE_ENQUEUE_PER_MINUTE: "1000000",
+  AS_SOURCE_RATE_REGISTER_PER_HOUR: "1000000",
+};
+
 /** Starts the AS with `env` overrides (AS_DOMAIN is alpha.example). */
 export async function startAuth(env: Env = {}): Promise<Harness> {
   const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
@@ -54,7 +69,7 @@ export async function startAuth(env: Env = {}): Promise<Harness> {
     const busRef = bus;
     const running = await runService({
       config: authConfigSchema,
-      env: { AS_DOMAIN: DOMAIN, GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "silent", ...env },
+      env: { ...TEST_ENV, ...env },
       signals: false,
       exit: false,
       async setup({ config, logger }) {

@@ -5,20 +5,24 @@ import { checkLocalDomain, parseClientId } from "../domain/ids.js";
 import { findClient } from "../store/clients.js";
 import { clientKeyBytes } from "./authenticate.js";
 import { enqueueInto } from "./enqueue.js";
+import { limitCaller } from "./rate-limit.js";
 
 /** EnqueueConnectionOffer: anyone may drop an offer into a client's connection queue. */
 export function enqueueConnectionOffer(ctx: AuthContext) {
-  return unary<auth.EnqueueConnectionOfferRequest, auth.EnqueueConnectionOfferResponse>(async (request) => {
-    const clientId = parseClientId(request.clientId, "client_id");
-    checkLocalDomain(clientId.userId.domain, ctx.config.AS_DOMAIN, "client_id.user.domain");
-    const client = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
-    await enqueueInto(
-      ctx,
-      { client },
-      clientKeyBytes(client),
-      request.connectionOffer,
-      async (tx) => (await findClient(tx, client)) !== undefined,
-    );
-    return {};
-  });
+  return unary<auth.EnqueueConnectionOfferRequest, auth.EnqueueConnectionOfferResponse>(
+    async (request, call) => {
+      limitCaller(ctx, ctx.limits.enqueuePerCaller, call);
+      const clientId = parseClientId(request.clientId, "client_id");
+      checkLocalDomain(clientId.userId.domain, ctx.config.AS_DOMAIN, "client_id.user.domain");
+      const client = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
+      await enqueueInto(
+        ctx,
+        { client },
+        clientKeyBytes(client),
+        request.connectionOffer,
+        async (tx) => (await findClient(tx, client)) !== undefined,
+      );
+      return {};
+    },
+  );
 }

@@ -4,7 +4,7 @@ import { transaction } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
 import { enqueueOffer } from "../domain/connection-queue.js";
-import { malformed, rateLimited, tooLarge } from "../domain/errors.js";
+import { malformed, tooLarge } from "../domain/errors.js";
 import { Limits } from "../domain/limits.js";
 import type { PackageOwner } from "../store/connection-packages.js";
 import { countMessages, findQueue, insertMessages, updateRatchet } from "../store/connection-queues.js";
@@ -30,8 +30,7 @@ export async function enqueueInto(
   if (offer.length > Limits.connectionOffer)
     throw tooLarge("connection_offer", Limits.connectionOffer, offer.length);
   const now = ctx.now();
-  const wait = ctx.enqueueLimiter.take(toHex(rateKey), now.getTime());
-  if (wait > 0) throw rateLimited("connection offers to this queue", wait);
+  ctx.limits.enqueuePerTarget.take(toHex(rateKey), now.getTime());
   const latest = await transaction(ctx.db, async (tx) => {
     const queue = (await exists(tx)) ? await findQueue(tx, owner, true) : undefined;
     if (!queue) throw new NotFoundError("no such connection queue");

@@ -6,27 +6,31 @@ import type { AuthContext } from "../context.js";
 import { checkLocalDomain, parseUserId } from "../domain/ids.js";
 import { listClients } from "../store/clients.js";
 import { takePackage } from "../store/connection-packages.js";
+import { limitCaller } from "./rate-limit.js";
 
 /**
  * GetConnectionPackages: one package per client of a user (public). Ordinary packages are
  * consumed; a client's last-resort package is handed out when nothing else is left and kept.
  */
 export function getConnectionPackages(ctx: AuthContext) {
-  return unary<auth.GetConnectionPackagesRequest, auth.GetConnectionPackagesResponse>(async (request) => {
-    const userId = parseUserId(request.userId, "user_id");
-    checkLocalDomain(userId.domain, ctx.config.AS_DOMAIN, "user_id.domain");
-    const now = ctx.now();
-    const packages = await transaction(ctx.db, async (tx) => {
-      const clients = await listClients(tx, userId.uuid);
-      if (clients.length === 0) throw new NotFoundError("no such user");
-      const found: auth.ClientConnectionPackage[] = [];
-      for (const client of clients) {
-        const pkg = await takePackage(tx, { client }, now);
-        if (pkg)
-          found.push({ clientId: { user: userId, clientUuid: client.clientUuid }, connectionPackage: pkg });
-      }
-      return found;
-    });
-    return { packages };
-  });
+  return unary<auth.GetConnectionPackagesRequest, auth.GetConnectionPackagesResponse>(
+    async (request, call) => {
+      limitCaller(ctx, ctx.limits.packageFetch, call);
+      const userId = parseUserId(request.userId, "user_id");
+      checkLocalDomain(userId.domain, ctx.config.AS_DOMAIN, "user_id.domain");
+      const now = ctx.now();
+      const packages = await transaction(ctx.db, async (tx) => {
+        const clients = await listClients(tx, userId.uuid);
+        if (clients.length === 0) throw new NotFoundError("no such user");
+        const found: auth.ClientConnectionPackage[] = [];
+        for (const client of clients) {
+          const pkg = await takePackage(tx, { client }, now);
+          if (pkg)
+            found.push({ clientId: { user: userId, clientUuid: client.clientUuid }, connectionPackage: pkg });
+        }
+        return found;
+      });
+      return { packages };
+    },
+  );
 }

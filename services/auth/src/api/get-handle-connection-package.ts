@@ -6,11 +6,13 @@ import type { AuthContext } from "../context.js";
 import { checkLocalDomain, parseHandleHash } from "../domain/ids.js";
 import { takePackage } from "../store/connection-packages.js";
 import { findLiveHandle } from "../store/handles.js";
+import { limitCaller } from "./rate-limit.js";
 
 /** GetHandleConnectionPackage: one package of a live handle (consumed unless last resort). */
 export function getHandleConnectionPackage(ctx: AuthContext) {
   return unary<auth.GetHandleConnectionPackageRequest, auth.GetHandleConnectionPackageResponse>(
-    async (request) => {
+    async (request, call) => {
+      limitCaller(ctx, ctx.limits.packageFetch, call);
       const hash = parseHandleHash(request.handleHash, "handle_hash");
       checkLocalDomain(request.domain, ctx.config.AS_DOMAIN, "domain");
       const now = ctx.now();

@@ -16,6 +16,7 @@ import { insertUser, putProfile } from "../store/users.js";
 import { clientKeyBytes, guardReplay, openSigned, verifySignature } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
 import { Label } from "./labels.js";
+import { limitCaller } from "./rate-limit.js";
 
 const Reason = common.ErrorReason;
 
@@ -42,7 +43,8 @@ function checkRegistrationGate(ctx: AuthContext, inviteCode: string): void {
  * its first client and that client's connection queue in one transaction.
  */
 export function registerUser(ctx: AuthContext) {
-  return unary<auth.RegisterUserRequest, auth.RegisterUserResponse>(async (request) => {
+  return unary<auth.RegisterUserRequest, auth.RegisterUserResponse>(async (request, call) => {
+    limitCaller(ctx, ctx.limits.register, call);
     const now = ctx.now();
     const opened = openSigned(ctx, request.signed, auth.RegisterUserTbs, Label.registerUser, "client", now);
     const { tbs } = opened;

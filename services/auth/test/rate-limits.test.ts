@@ -1,0 +1,122 @@
+import { Metadata, status } from "@grpc/grpc-js";
+import { handleHash, randomBytes } from "@phoenix/crypto";
+import { common } from "@phoenix/proto";
+import type { GrpcCallError } from "@phoenix/runtime/grpc";
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  expectStatus,
+  type Harness,
+  newClient,
+  registerRequest,
+  registerUser,
+  startAuth,
+} from "./harness.js";
+
+const Reason = common.ErrorReason;
+
+/** Call options of a request the edge gateway (trusted proxy 127.0.0.1) forwards for `client`. */
+function forwardedFor(client: string) {
+  const metadata = new Metadata();
+  metadata.set("x-forwarded-for", client);
+  return { metadata };
+}
+
+function expectRateLimit(error: GrpcCallError, variable: string): void {
+  expect(error.statusMessage).toContain(variable);
+  expect(error.statusMessage).toContain("rate limit exceeded");
+  const detail = error.details.find((d) => d.typeUrl.endsWith("phoenix.common.v1.ErrorDetail"));
+  expect(detail && common.ErrorDetail.decode(detail.value).reason).toBe(Reason.ERROR_REASON_RATE_LIMIT);
+}
+
+describe("per-caller rate limits", () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+    h = undefined;
+  });
+
+  it("limits CheckHandleExists per caller, per forwarded client behind a trusted proxy, and refills", async () => {
+    h = await startAuth({ AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "3", AS_TRUSTED_PROXIES: "127.0.0.1" });
+    const ask = (options?: { metadata: Metadata }) =>
+      h!.as.checkHandleExists({ handleHash: handleHash("nobody"), domain: "" }, options);
+    for (let i = 0; i < 3; i++) expect((await ask()).exists).toBe(false);
+    expectRateLimit(
+      await expectStatus(ask(), status.RESOURCE_EXHAUSTED),
+      "AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE",
+    );
+    // Another client behind the same gateway has its own budget; a spoofed hop left of it does not help.
+    for (let i = 0; i < 3; i++) await ask(forwardedFor("198.51.100.7"));
+    await expectStatus(ask(forwardedFor("198.51.100.7")), status.RESOURCE_EXHAUSTED);
+    await expectStatus(ask(forwardedFor("203.0.113.9, 198.51.100.7")), status.RESOURCE_EXHAUSTED);
+    h.advance(60_000);
+    expect((await ask()).exists).toBe(false);
+  });
+
+  it("ignores x-forwarded-for from a peer that is not a trusted proxy", async () => {
+    h = await startAuth({ AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "2" });
+    const ask = (client: string) =>
+      h!.as.checkHandleExists({ handleHash: handleHash("nobody"), domain: "" }, forwardedFor(client));
+    await ask("198.51.100.1");
+    await ask("198.51.100.2");
+    await expectStatus(ask("198.51.100.3"), status.RESOURCE_EXHAUSTED);
+  });
+
+  it("limits connection package fetches by user id and by handle together", async () => {
+    h = await startAuth({ AS_CALLER_RATE_PACKAGES_PER_MINUTE: "2" });
+    const alice = await registerUser(h);
+    // No packages published: NOT_FOUND / empty answers still count against the caller.
+    await h.as.getConnectionPackages({ userId: alice.wireId.user });
+    await expectStatus(
+      h.as.getHandleConnectionPackage({ handleHash: handleHash("nobody"), domain: "" }),
+      status.NOT_FOUND,
+    );
+    expectRateLimit(
+      await expectStatus(
+        h.as.getConnectionPackages({ userId: alice.wireId.user }),
+        status.RESOURCE_EXHAUSTED,
+      ),
+      "AS_CALLER_RATE_PACKAGES_PER_MINUTE",
+    );
+  });
+
+  it("limits offers per caller across target queues", async () => {
+    h = await startAuth({ AS_CALLER_RATE_ENQUEUE_PER_MINUTE: "2" });
+    const targets = [await registerUser(h), await registerUser(h), await registerUser(h)];
+    const offer = randomBytes(64);
+    await h.as.enqueueConnectionOffer({ clientId: targets[0]!.wireId, connectionOffer: offer });
+    await h.as.enqueueConnectionOffer({ clientId: targets[1]!.wireId, connectionOffer: offer });
+    expectRateLimit(
+      await expectStatus(
+        h.as.enqueueConnectionOffer({ clientId: targets[2]!.wireId, connectionOffer: offer }),
+        status.RESOURCE_EXHAUSTED,
+      ),
+      "AS_CALLER_RATE_ENQUEUE_PER_MINUTE",
+    );
+    await expectStatus(
+      h.as.enqueueHandleConnectionOffer({
+        handleHash: handleHash("nobody"),
+        domain: "",
+        connectionOffer: offer,
+      }),
+      status.RESOURCE_EXHAUSTED,
+    );
+  });
+
+  it("limits registrations per source address; nothing is stored for a refused one", async () => {
+    h = await startAuth({ AS_SOURCE_RATE_REGISTER_PER_HOUR: "2", AS_TRUSTED_PROXIES: "127.0.0.1" });
+    await registerUser(h);
+    await registerUser(h);
+    const third = newClient();
+    expectRateLimit(
+      await expectStatus(h.as.registerUser(await registerRequest(third, h.now())), status.RESOURCE_EXHAUSTED),
+      "AS_SOURCE_RATE_REGISTER_PER_HOUR",
+    );
+    // The same user id registers from another address (through the gateway): the refused attempt
+    // left nothing behind (else ALREADY_EXISTS).
+    const registered = await h.as.registerUser(
+      await registerRequest(third, h.now()),
+      forwardedFor("2001:db8::17"),
+    );
+    expect(registered.clientCredential.length).toBeGreaterThan(0);
+  });
+});
