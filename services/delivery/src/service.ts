@@ -38,7 +38,12 @@ import {
 } from "./config.js";
 import { translateDeliveryError } from "./domain/errors.js";
 import { FANOUT_SUBJECT } from "./domain/fan-out.js";
-import { activityMonth, deleteExpiredReservations, deleteInactiveGroups } from "./store/group-store.js";
+import {
+  activityMonth,
+  deleteExpiredRequestIds,
+  deleteExpiredReservations,
+  deleteInactiveGroups,
+} from "./store/group-store.js";
 import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -77,6 +82,7 @@ export class DeliveryService {
   private subscription: Subscription | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private relayStartTimer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly deps: DsDeps,
@@ -156,23 +162,35 @@ export class DeliveryService {
         this.sweep().catch((err: unknown) => this.options.logger.warn({ err }, "sweep failed"));
       }, every);
       this.sweepTimer.unref();
+      // Request ids pile up with traffic: prune them once per replay window, not per sweep.
+      this.pruneTimer = setInterval(() => {
+        this.pruneRequestIds().catch((err: unknown) => this.options.logger.warn({ err }, "prune failed"));
+      }, this.deps.replayWindow.maxAgeMs);
+      this.pruneTimer.unref();
     }
   }
 
-  /** Deletes groups inactive beyond the limit and lapsed reservations. */
-  async sweep(): Promise<{ groups: number; reservations: number }> {
+  /** Deletes groups inactive beyond the limit, lapsed reservations and expired request ids. */
+  async sweep(): Promise<{ groups: number; reservations: number; requestIds: number }> {
     const now = this.deps.ctx.now();
     const cutoff = activityMonth(now - (this.options.groupInactivityMs ?? 365 * DAY));
     return {
       groups: await deleteInactiveGroups(this.deps.db, cutoff),
       reservations: await deleteExpiredReservations(this.deps.db, new Date(now)),
+      requestIds: await this.pruneRequestIds(),
     };
+  }
+
+  /** Forgets request ids whose timestamps left the replay window. */
+  pruneRequestIds(): Promise<number> {
+    return deleteExpiredRequestIds(this.deps.db, new Date(this.deps.ctx.now()));
   }
 
   /** Stops sweeper, consumer and relay (the caller closes bus and database afterwards). */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
     clearTimeout(this.relayStartTimer);
+    clearInterval(this.pruneTimer);
     await this.subscription?.stop();
     await this.relay.stop();
   }

@@ -7,6 +7,7 @@ import { LIMITS } from "../domain/limits.js";
 import { activityMonth, groupExists, insertGroup, takeReservation } from "../store/group-store.js";
 import {
   checkEarKey,
+  claimRequest,
   type DsDeps,
   encryptState,
   localGroupId,
@@ -53,6 +54,7 @@ export async function createGroup(
     if (await groupExists(tx, uuid)) throw new AlreadyExistsError("the group exists");
     if (!(await takeReservation(tx, uuid, new Date(deps.ctx.now()))))
       throw new FailedPreconditionError("the group id is not reserved or its reservation expired");
+    await claimRequest(deps, tx, opened);
     await insertGroup(tx, {
       groupId: uuid,
       state,

@@ -25,7 +25,7 @@ export async function groupOperation(
   if (tbs.groupInfo.length > LIMITS.groupInfo)
     throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
   const groupId = { uuid, domain: deps.ctx.domain };
-  return writeGroup(deps, groupId, uuid, earKey, async (group, induce) => {
+  return writeGroup(deps, opened, groupId, uuid, earKey, async (group, induce) => {
     const leaf = authenticateLeaf(deps, group, opened);
     induce(leaf);
     const { newEpoch, fanOuts } = await group.applyCommit({

@@ -22,6 +22,7 @@ import { DsGroup } from "../domain/group.js";
 import { decodeGroupState, encodeGroupState, type QueueRef } from "../domain/group-state.js";
 import {
   activityMonth,
+  claimRequestId,
   deleteGroupRow,
   type GroupRow,
   lockGroup,
@@ -148,6 +149,22 @@ export function verifyRequest(
 
 const replayChecked = new WeakSet<object>();
 
+/**
+ * Records the request id of a verified request in the database, inside the transaction that
+ * carries out the request: a replay is refused by every replica and after restarts, as long as
+ * the timestamp is inside the window (the row expires with it). Only state-changing requests and
+ * SendMessage claim ids; a replayed read returns what the captured request already returned.
+ */
+export async function claimRequest(
+  deps: DsDeps,
+  tx: Database,
+  opened: OpenedRequest<unknown>,
+): Promise<void> {
+  const ts = opened.header.timestamp?.getTime() ?? 0;
+  if (!(await claimRequestId(tx, opened.header.requestId, new Date(ts + deps.replayWindow.maxAgeMs))))
+    throw unauthenticated(ErrorReason.ERROR_REASON_REPLAYED_REQUEST, "request id already used");
+}
+
 /** The header's leaf index (DS leaf auth). */
 export function senderLeaf(header: common.RequestHeader): number {
   if (header.sender?.$case !== "leafIndex")
@@ -223,6 +240,7 @@ export type InduceRemovals = (senderLeaf: number | undefined) => void;
  */
 export async function writeGroup<R>(
   deps: DsDeps,
+  opened: OpenedRequest<unknown>,
   groupId: common.QualifiedGroupId,
   uuid: Uint8Array,
   earKey: Uint8Array,
@@ -259,6 +277,7 @@ export async function writeGroup<R>(
       wroteFanOuts = notices.length > 0;
       return { error };
     }
+    await claimRequest(deps, tx, opened);
     const fanOuts = [...induced, ...result.fanOuts];
     if (result.deleteGroup === true) await deleteGroupRow(tx, uuid);
     else
@@ -282,17 +301,22 @@ export async function readGroupState(deps: DsDeps, uuid: Uint8Array, earKey: Uin
   return DsGroup.open(decodeGroupState(decryptState(row, earKey)), deps.ctx);
 }
 
-/** Writes fan-outs outside a group transaction (SendMessage never rewrites the state). */
+/**
+ * Claims the request id and writes fan-outs in one transaction without touching the group row
+ * (SendMessage never rewrites the state).
+ */
 export async function fanOutOnly(
   deps: DsDeps,
+  opened: OpenedRequest<unknown>,
   groupId: common.QualifiedGroupId,
   plans: FanOutPlan[],
 ): Promise<Date> {
   const timestamp = new Date(deps.ctx.now());
   const records = encodeFanOuts(plans, groupId, timestamp, deps.fanOutSubject);
-  if (records.length > 0) {
-    await writeOutbox(deps.db, records);
-    deps.onFanOut();
-  }
+  await transaction(deps.db, async (tx) => {
+    await claimRequest(deps, tx, opened);
+    await writeOutbox(tx, records);
+  });
+  if (records.length > 0) deps.onFanOut();
   return timestamp;
 }

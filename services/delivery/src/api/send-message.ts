@@ -34,7 +34,7 @@ export async function sendMessage(
   if (!bytesEqual(pm.groupId, group.mlsGroupId)) throw invalidMls("tbs.message belongs to another group");
   if (pm.contentType !== "application") throw invalidMls("tbs.message is not an application message");
   if (pm.epoch !== group.epoch) throw wrongEpoch(group.epoch, pm.epoch);
-  const fanoutTimestamp = await fanOutOnly(deps, { uuid, domain: deps.ctx.domain }, [
+  const fanoutTimestamp = await fanOutOnly(deps, opened, { uuid, domain: deps.ctx.domain }, [
     {
       recipients: group.recipients(new Set([leaf])),
       content: { $case: "mlsMessage", value: tbs.message },

@@ -1,0 +1,111 @@
+// A signed request is accepted once across all replicas: request ids are recorded in the DS
+// database with the request, until the timestamp window would refuse the request anyway.
+import * as grpc from "@grpc/grpc-js";
+import { encryptMessage } from "@phoenix/mls";
+import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/proto";
+import { outbox } from "@phoenix/runtime/outbox";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningDelivery, startDelivery } from "../src/service.js";
+import { seenRequests } from "../src/store/schema.js";
+import { call, Harness, Service, TestGroup } from "./harness.js";
+
+const { ErrorReason } = common;
+
+describe("replays across DS replicas", () => {
+  let h: Harness;
+  let offset = 0;
+  let replica: RunningDelivery;
+  let replicaClient: delivery.DeliveryServiceClient;
+
+  beforeAll(async () => {
+    h = await Harness.start({ now: () => Date.now() + offset });
+    // A second DS process on the same database and bus (in-process here: what matters is that
+    // it shares nothing with the first but the database).
+    replica = await startDelivery({
+      env: h.env(),
+      database: h.db,
+      bus: h.bus,
+      now: () => Date.now() + offset,
+    });
+    replicaClient = new delivery.DeliveryServiceClient(
+      `127.0.0.1:${replica.port}`,
+      grpc.credentials.createInsecure(),
+    );
+  });
+  afterAll(async () => {
+    replicaClient?.close();
+    await replica?.stop();
+    await h?.stop();
+  });
+
+  async function reason(p: Promise<unknown>): Promise<[string, common.ErrorReason | undefined]> {
+    try {
+      await p;
+      return ["OK", undefined];
+    } catch (e) {
+      const error = e as grpc.ServiceError;
+      return [grpc.status[error.code] ?? "?", errorDetailFromMetadata(error.metadata)?.reason];
+    }
+  }
+
+  it("refuses a SendMessage replayed to another replica; the message is delivered once", async () => {
+    const alice = await h.user("alice").client();
+    const bob = await h.user("bob").client();
+    const g = await TestGroup.create(h, alice);
+    await g.add(alice, [bob]);
+    const sent = await encryptMessage(alice.mls(), h.cs, new TextEncoder().encode("once"));
+    alice.state = sent.newState;
+    const tbs: delivery.SendMessageTbs = {
+      header: h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: alice.leaf }),
+      groupId: g.groupId,
+      message: sent.message,
+      suppressNotifications: false,
+    };
+    const request = {
+      signed: await h.sign(delivery.SendMessageTbs, tbs, alice.signingKey),
+      groupStateEarKey: g.earKey,
+    };
+
+    await call((d) => h.client.sendMessage(request, d));
+    expect(await reason(call((d) => replicaClient.sendMessage(request, d)))).toEqual([
+      "UNAUTHENTICATED",
+      ErrorReason.ERROR_REASON_REPLAYED_REQUEST,
+    ]);
+    // Once the outbox is empty everything committed was published: bob got the message once.
+    const deadline = Date.now() + 10_000;
+    while ((await h.db.db.select().from(outbox)).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
+    await h.waitForPayload(bob, "mlsMessage");
+    expect(h.inbox(bob).filter((p) => p.content?.$case === "mlsMessage")).toHaveLength(1);
+
+    // A state change replayed to the other replica is refused the same way.
+    const profile: delivery.UpdateProfileKeyTbs = {
+      header: h.header(rpcLabel(Service.updateProfileKey), { $case: "leafIndex", value: bob.leaf }),
+      groupId: g.groupId,
+      encryptedUserProfileKey: new Uint8Array(40).fill(7),
+    };
+    const update = {
+      signed: await h.sign(delivery.UpdateProfileKeyTbs, profile, bob.signingKey),
+      groupStateEarKey: g.earKey,
+    };
+    await call((d) => replicaClient.updateProfileKey(update, d));
+    expect(await reason(call((d) => h.client.updateProfileKey(update, d)))).toEqual([
+      "UNAUTHENTICATED",
+      ErrorReason.ERROR_REASON_REPLAYED_REQUEST,
+    ]);
+
+    // Past the window the ids are forgotten, and the timestamp check refuses the replay instead.
+    offset = 6 * 60_000;
+    try {
+      const swept = await replica.service.sweep();
+      expect(swept.requestIds).toBeGreaterThanOrEqual(2);
+      expect(await h.db.db.select().from(seenRequests)).toHaveLength(0);
+      expect(await reason(call((d) => replicaClient.sendMessage(request, d)))).toEqual([
+        "UNAUTHENTICATED",
+        ErrorReason.ERROR_REASON_STALE_TIMESTAMP,
+      ]);
+    } finally {
+      offset = 0;
+    }
+  });
+});
