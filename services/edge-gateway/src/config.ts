@@ -1,0 +1,48 @@
+import {
+  envBool,
+  envBytes,
+  envDuration,
+  envInt,
+  envPort,
+  envString,
+  serviceConfig,
+} from "@phoenix/runtime/config";
+import type { z } from "zod";
+
+const address = (hint: string) =>
+  envString({
+    pattern: /^[A-Za-z0-9.[\]:_-]+:\d{1,5}$/,
+    patternHint: `must be host:port of the ${hint}`,
+  });
+
+/**
+ * The gateway's environment: the runtime's service fields (its own gRPC port serves only
+ * grpc.health.v1) plus the HTTP listener, the upstream addresses and the limits.
+ */
+export const edgeGatewayConfig = serviceConfig({
+  serviceName: "edge-gateway",
+  grpcPort: 50050,
+  metricsPort: 9460,
+}).extend({
+  HTTP_HOST: envString({ default: "127.0.0.1" }),
+  HTTP_PORT: envPort({ default: 8080 }),
+  AUTH_SERVICE_ADDRESS: address("Authentication Service"),
+  DELIVERY_SERVICE_ADDRESS: address("Delivery Service"),
+  QUEUE_SERVICE_ADDRESS: address("Queuing Service"),
+  /** Largest request body / WebSocket frame. */
+  EDGE_MAX_BODY_BYTES: envBytes({ default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+  /** Per client IP: sustained requests per second and burst size. */
+  EDGE_RATE_LIMIT_PER_SECOND: envInt({ default: 50, min: 1 }),
+  EDGE_RATE_LIMIT_BURST: envInt({ default: 100, min: 1 }),
+  /** Upstream deadline of a request without a `grpc-timeout` header, and the cap of one with it. */
+  EDGE_DEFAULT_DEADLINE_MS: envDuration({ default: 10_000, min: 1 }),
+  EDGE_MAX_DEADLINE_MS: envDuration({ default: 60_000, min: 1 }),
+  /** WebSocket ping interval; a peer that misses one ping is closed. */
+  EDGE_WS_HEARTBEAT_MS: envDuration({ default: 30_000, min: 100 }),
+  /** HTTP/2 keep-alive ping interval on the upstream gRPC connections. */
+  EDGE_UPSTREAM_KEEPALIVE_MS: envDuration({ default: 30_000, min: 1000 }),
+  /** Take the client address from the first X-Forwarded-For entry (only behind a trusted proxy). */
+  EDGE_TRUST_PROXY: envBool({ default: false }),
+});
+
+export type EdgeGatewayConfig = z.output<typeof edgeGatewayConfig>;

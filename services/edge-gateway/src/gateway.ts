@@ -1,0 +1,185 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { RpcInfo } from "@phoenix/proto";
+import { createLogger, type Logger } from "@phoenix/runtime/log";
+import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
+import { clientRpcs } from "./contracts.js";
+import { GatewayMetrics } from "./http/http-metrics.js";
+import { RateLimiter } from "./http/rate-limiter.js";
+import { createRestHandler, type RestLimits } from "./http/rest-handler.js";
+import { buildRestRoutes, type RestRoute } from "./http/routes.js";
+import { buildOpenApi } from "./openapi/openapi.js";
+import { type UpstreamAddresses, type UpstreamHealth, Upstreams } from "./upstream/upstreams.js";
+import { buildStreamRoutes, StreamBridge, type StreamRoute } from "./ws/stream-bridge.js";
+
+/** Limits of the gateway; every field has a default. */
+export interface GatewayLimits extends RestLimits {
+  /** Per client IP token bucket. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** WebSocket ping interval. */
+  heartbeatMs: number;
+  /** Upstream HTTP/2 keep-alive ping interval. */
+  upstreamKeepaliveMs: number;
+  /** Largest upstream gRPC message. */
+  maxMessageBytes: number;
+  /** Deadline of each upstream health check behind `/readyz`. */
+  readinessTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: GatewayLimits = {
+  maxBodyBytes: 1024 * 1024,
+  defaultDeadlineMs: 10_000,
+  maxDeadlineMs: 60_000,
+  rateLimitPerSecond: 50,
+  rateLimitBurst: 100,
+  heartbeatMs: 30_000,
+  upstreamKeepaliveMs: 30_000,
+  maxMessageBytes: 4 * 1024 * 1024,
+  readinessTimeoutMs: 2000,
+};
+
+export interface EdgeGatewayOptions {
+  /** `host:port` of the AS, DS and QS. */
+  upstreams: UpstreamAddresses;
+  /** Listen address (default 127.0.0.1, port 0 = any free port). */
+  host?: string;
+  port?: number;
+  limits?: Partial<GatewayLimits>;
+  /** Use X-Forwarded-For's first entry as the client address (only behind a trusted proxy). */
+  trustProxy?: boolean;
+  logger?: Logger;
+  /** Where the per-route metrics go (default: a fresh registry). */
+  metrics?: Metrics;
+  /** The RPCs to expose (default: every client-facing RPC of `rpcCatalog()`). */
+  rpcs?: readonly RpcInfo[];
+}
+
+/** A running gateway. */
+export interface EdgeGateway {
+  readonly port: number;
+  /** `http://host:port`. */
+  readonly url: string;
+  readonly restRoutes: readonly RestRoute[];
+  readonly streamRoutes: readonly StreamRoute[];
+  readonly metrics: Metrics;
+  /** Upstream health as `/readyz` reports it. */
+  readiness(): Promise<{ ready: boolean; upstreams: UpstreamHealth }>;
+  /** Stops accepting, closes open streams (1001), waits for requests in flight, closes the upstream channels. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the edge gateway in-process: REST routes and WebSocket streams generated from the
+ * contracts, forwarded to the given upstream addresses. For `main.ts`, tests and the all-in-one
+ * homeserver.
+ */
+export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<EdgeGateway> {
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const logger = options.logger ?? createLogger({ service: "edge-gateway", level: "silent" });
+  const metrics = options.metrics ?? createMetrics({ service: "edge-gateway", defaultMetrics: false });
+  const gatewayMetrics = new GatewayMetrics(metrics.registry);
+  const rpcs = clientRpcs(options.rpcs);
+  const restRoutes = buildRestRoutes(rpcs);
+  const streamRoutes = buildStreamRoutes(rpcs);
+  const upstreams = new Upstreams({
+    addresses: options.upstreams,
+    rpcs,
+    maxMessageBytes: limits.maxMessageBytes,
+    keepaliveMs: limits.upstreamKeepaliveMs,
+  });
+  const rateLimiter = new RateLimiter({
+    ratePerSecond: limits.rateLimitPerSecond,
+    burst: limits.rateLimitBurst,
+  });
+  const clientAddress = (req: IncomingMessage): string => {
+    if (options.trustProxy) {
+      const forwarded = req.headers["x-forwarded-for"];
+      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+      if (first) return first;
+    }
+    return req.socket.remoteAddress ?? "unknown";
+  };
+  let openApiText: string | undefined;
+  const readiness = async () => {
+    const health = await upstreams.health(limits.readinessTimeoutMs);
+    return { ready: Object.values(health).every((s) => s === "SERVING"), upstreams: health };
+  };
+
+  const handler = createRestHandler({
+    routes: restRoutes,
+    upstreams,
+    limits,
+    rateLimiter,
+    metrics: gatewayMetrics,
+    logger,
+    clientAddress,
+    endpoints: {
+      readiness,
+      openApi() {
+        openApiText ??= JSON.stringify(buildOpenApi({ restRoutes, streamRoutes }));
+        return openApiText;
+      },
+    },
+  });
+  const bridge = new StreamBridge({
+    routes: streamRoutes,
+    upstreams,
+    rateLimiter,
+    metrics: gatewayMetrics,
+    logger,
+    maxFrameBytes: limits.maxBodyBytes,
+    heartbeatMs: limits.heartbeatMs,
+    clientAddress,
+  });
+
+  const server: Server = createServer({ requestTimeout: limits.maxDeadlineMs + 30_000 }, (req, res) => {
+    void handler(req, res);
+  });
+  server.on("upgrade", (req, socket, head) => bridge.handleUpgrade(req, socket, head));
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info(
+    { host, port, routes: restRoutes.length, streams: streamRoutes.length },
+    "edge gateway listening",
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    restRoutes,
+    streamRoutes,
+    metrics,
+    readiness,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await bridge.close();
+        // Requests in flight finish (bounded by their deadlines); then anything left is cut.
+        const deadline = setTimeout(() => {
+          for (const socket of sockets) socket.destroy();
+        }, limits.maxDeadlineMs);
+        await closed;
+        clearTimeout(deadline);
+        upstreams.close();
+        logger.info("edge gateway closed");
+      })();
+      return closing;
+    },
+  };
+}
