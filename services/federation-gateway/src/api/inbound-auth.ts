@@ -1,0 +1,70 @@
+import type { EnvelopeWindow, ReplayGuard } from "@phoenix/crypto";
+import type { common, MessageDecoder } from "@phoenix/proto";
+import type { Logger } from "@phoenix/runtime/log";
+import { FederationAuthError, PeerRefusedError } from "../domain/errors.js";
+import type { FederationPolicy, PeerRateLimiter } from "../domain/policy.js";
+import { checkFreshness, type FederationTbs, peekRequest, verifySignature } from "../domain/signing.js";
+import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
+
+export interface InboundAuthOptions {
+  ownDomain: string;
+  policy: FederationPolicy;
+  rateLimiter: PeerRateLimiter;
+  keys: PeerKeyDirectory;
+  replayGuard: ReplayGuard;
+  window: EnvelopeWindow;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** A verified federation request. */
+export interface AuthenticatedRequest<T> {
+  tbs: T;
+  /** The peer domain whose key signed it. */
+  sender: string;
+}
+
+/**
+ * Authenticates a signed server-to-server request, in this order: the claimed sender must be
+ * allowed by the policy (PERMISSION_DENIED, logged — before any key fetch for it), one of its
+ * current keys must verify the signature (a miss refetches its keys once, which picks up a key
+ * rotation), the timestamp must be inside the window and the request id unseen (UNAUTHENTICATED),
+ * and the authenticated peer must have a token left (RESOURCE_EXHAUSTED).
+ */
+export class InboundAuthenticator {
+  private readonly now: () => number;
+
+  constructor(private readonly options: InboundAuthOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async authenticate<T extends FederationTbs>(
+    type: MessageDecoder<T>,
+    signed: common.Signed | undefined,
+    label: string,
+  ): Promise<AuthenticatedRequest<T>> {
+    const request = peekRequest(type, signed, label);
+    const { sender } = request;
+    const { policy, keys, logger } = this.options;
+    if (sender === this.options.ownDomain)
+      throw new FederationAuthError("a request cannot come from this domain");
+    try {
+      policy.check(sender);
+    } catch (error) {
+      if (error instanceof PeerRefusedError)
+        logger.warn({ peer: sender, label }, "refused a federation request from a denied peer");
+      throw error;
+    }
+    const signedRequest = signed as common.Signed;
+    let verified = verifySignature(await keys.keysFor(sender), label, signedRequest);
+    if (!verified) {
+      const fresh = await keys.refresh(sender);
+      verified = fresh !== undefined && verifySignature(fresh, label, signedRequest);
+    }
+    if (!verified)
+      throw new FederationAuthError(`signature by ${sender} does not verify with its federation keys`);
+    checkFreshness(request, this.options.replayGuard, this.now(), this.options.window);
+    this.options.rateLimiter.take(sender);
+    return { tbs: request.tbs, sender };
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { PeerRateLimitedError, PeerRefusedError } from "./errors.js";
+import { FederationPolicy, PeerRateLimiter } from "./policy.js";
+
+describe("FederationPolicy", () => {
+  it("allowlist mode admits only listed domains", () => {
+    const policy = new FederationPolicy({ mode: "allowlist", allowed: ["b.test"], denied: [] });
+    expect(() => policy.check("b.test")).not.toThrow();
+    expect(() => policy.check("c.test")).toThrow(PeerRefusedError);
+    expect(policy.refusal("c.test")).toBe("not on the allowlist");
+  });
+
+  it("open mode admits everyone but the denylist, and the denylist wins over the allowlist", () => {
+    const open = new FederationPolicy({ mode: "open", allowed: [], denied: ["evil.test"] });
+    expect(open.refusal("anyone.test")).toBeUndefined();
+    expect(() => open.check("evil.test")).toThrow(/denylisted/);
+    const both = new FederationPolicy({ mode: "allowlist", allowed: ["x.test"], denied: ["x.test"] });
+    expect(both.refusal("x.test")).toBe("denylisted");
+  });
+});
+
+describe("PeerRateLimiter", () => {
+  it("allows a burst, refuses beyond it, and refills over time per peer", () => {
+    let now = 1_000_000;
+    const limiter = new PeerRateLimiter({ ratePerSecond: 2, burst: 3 }, () => now);
+    for (let i = 0; i < 3; i++) limiter.take("b.test");
+    expect(() => limiter.take("b.test")).toThrow(PeerRateLimitedError);
+    // Another peer has its own bucket.
+    expect(limiter.tryTake("c.test")).toBe(true);
+    now += 500; // one token back at 2/s
+    expect(limiter.tryTake("b.test")).toBe(true);
+    expect(limiter.tryTake("b.test")).toBe(false);
+    now += 60_000; // refills to the burst, not beyond
+    for (let i = 0; i < 3; i++) expect(limiter.tryTake("b.test")).toBe(true);
+    expect(limiter.tryTake("b.test")).toBe(false);
+  });
+});

@@ -1,0 +1,207 @@
+import { DEFAULT_ENVELOPE_WINDOW, type EnvelopeWindow, fromHex, ReplayGuard } from "@phoenix/crypto";
+import { federation, rpcCatalog } from "@phoenix/proto";
+import type { Bus } from "@phoenix/runtime/bus";
+import type { Database } from "@phoenix/runtime/db";
+import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
+import type { Logger } from "@phoenix/runtime/log";
+import { deliverFanOut } from "./api/deliver-fan-out.js";
+import type { GatewayDeps } from "./api/deps.js";
+import { forward } from "./api/forward.js";
+import { getDomainKeys } from "./api/get-domain-keys.js";
+import { InboundAuthenticator } from "./api/inbound-auth.js";
+import { proxy } from "./api/proxy.js";
+import { reportQueueDeleted } from "./api/report-queue-deleted.js";
+import { PeerResolver } from "./discovery/resolver.js";
+import type { BackoffConfig } from "./domain/backoff.js";
+import type { PeerAddress } from "./domain/peers.js";
+import {
+  FederationPolicy,
+  PeerRateLimiter,
+  type PolicyConfig,
+  type RateLimitConfig,
+} from "./domain/policy.js";
+import { DeliveryLanes } from "./outbound/delivery-lanes.js";
+import { PeerClients } from "./outbound/peer-clients.js";
+import { PeerKeyDirectory } from "./outbound/peer-keys.js";
+import { PeerSender } from "./outbound/peer-sender.js";
+import type { FederationTls } from "./outbound/tls.js";
+import { UpstreamServices } from "./outbound/upstream.js";
+import { pruneSeenEnvelopes } from "./store/envelope-store.js";
+import { KeyRing } from "./store/key-ring.js";
+
+const DAY = 24 * 3600 * 1000;
+
+/** Streams (shared with the QS and DS) and the subject prefix ("" in deployments, unique in tests). */
+export interface GatewayStreams {
+  outbound: string;
+  fanOut: string;
+  queueDeleted: string;
+}
+
+/** Everything the gateway needs, injected (setup.ts builds it from the environment). */
+export interface FederationGatewayOptions {
+  domain: string;
+  db: Database;
+  bus: Bus;
+  logger: Logger;
+  tls: FederationTls;
+  staticPeers: ReadonlyMap<string, PeerAddress>;
+  staticOnly?: boolean;
+  policy: PolicyConfig;
+  rateLimit: RateLimitConfig;
+  /** Local services by full service name (`phoenix.auth.v1.AuthService` → host:port). */
+  upstreams: ReadonlyMap<string, string>;
+  signingKeySeed?: Uint8Array | undefined;
+  keyRotationMs?: number;
+  keyOverlapMs?: number;
+  keyRefreshMs?: number;
+  peerKeyTtlMs?: number;
+  peerKeyRefetchMs?: number;
+  window?: EnvelopeWindow;
+  deliveryTimeoutMs?: number;
+  backoff?: BackoffConfig;
+  streams?: Partial<GatewayStreams>;
+  subjectPrefix?: string;
+  consumerPrefix?: string;
+  dedupeRetentionMs?: number;
+  maxMessageBytes?: number;
+  now?: () => number;
+}
+
+/**
+ * A running federation gateway minus its gRPC servers: key ring, peer key directory, policy,
+ * outbound delivery lanes, and the two service registrations — `federation` (public, for peer
+ * gateways, over TLS) and `proxy` (internal, for this homeserver's services).
+ */
+export class FederationGateway {
+  readonly federation: ServiceRegistration;
+  readonly proxy: ServiceRegistration;
+  readonly deps: GatewayDeps;
+  readonly lanes: DeliveryLanes;
+  private readonly pruneTimer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly options: FederationGatewayOptions,
+    keys: KeyRing,
+  ) {
+    const now = options.now ?? Date.now;
+    const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    const resolver = new PeerResolver({
+      staticPeers: options.staticPeers,
+      staticOnly: options.staticOnly ?? false,
+      now,
+    });
+    const peers = new PeerClients(resolver, options.tls, maxMessageBytes);
+    const policy = new FederationPolicy(options.policy);
+    const window = options.window ?? DEFAULT_ENVELOPE_WINDOW;
+    const directory = new PeerKeyDirectory({
+      db: options.db,
+      clients: peers,
+      logger: options.logger,
+      ttlMs: options.peerKeyTtlMs ?? 3600_000,
+      refetchMs: options.peerKeyRefetchMs ?? 10_000,
+      now,
+    });
+    const auth = new InboundAuthenticator({
+      ownDomain: options.domain,
+      policy,
+      rateLimiter: new PeerRateLimiter(options.rateLimit, now),
+      keys: directory,
+      replayGuard: new ReplayGuard(window.maxAgeMs + window.maxFutureSkewMs),
+      window,
+      logger: options.logger,
+      now,
+    });
+    const catalog = rpcCatalog();
+    const prefix = options.subjectPrefix ?? "";
+    this.deps = {
+      domain: options.domain,
+      db: options.db,
+      bus: options.bus,
+      keys,
+      auth,
+      policy,
+      peers,
+      upstream: new UpstreamServices(options.upstreams, maxMessageBytes),
+      federated: new Map(catalog.filter((r) => r.policy?.federated).map((r) => [r.path, r])),
+      known: new Set(catalog.map((r) => r.path)),
+      subjects: { fanOut: `${prefix}phoenix.fanout`, queueDeleted: `${prefix}phoenix.queue_deleted` },
+      proxyTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
+    };
+    const deps = this.deps;
+    this.federation = defineService(federation.FederationServiceService, {
+      getDomainKeys: unary(async () => getDomainKeys(deps)),
+      deliverFanOut: unary(async (request) => deliverFanOut(deps, request)),
+      reportQueueDeleted: unary(async (request) => reportQueueDeleted(deps, request)),
+      forward: unary(async (request, ctx) => forward(deps, request, ctx)),
+    });
+    this.proxy = defineService(federation.FederationProxyServiceService, {
+      proxy: unary(async (request, ctx) => proxy(deps, request, ctx)),
+    });
+    this.lanes = new DeliveryLanes({
+      bus: options.bus,
+      db: options.db,
+      logger: options.logger,
+      ownDomain: options.domain,
+      policy,
+      sender: new PeerSender(options.domain, keys, peers, options.deliveryTimeoutMs ?? 10_000),
+      stream: this.streams.outbound,
+      subjectPrefix: prefix,
+      consumerPrefix: options.consumerPrefix ?? "fedgw",
+      backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
+      attemptTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
+    });
+    this.pruneTimer = setInterval(() => {
+      const before = new Date(now() - (options.dedupeRetentionMs ?? 30 * DAY));
+      pruneSeenEnvelopes(options.db, before).catch((err) =>
+        options.logger.warn({ err }, "pruning envelope ids failed"),
+      );
+    }, 3600_000);
+    this.pruneTimer.unref();
+  }
+
+  /** Loads (or creates) the domain keys and builds the gateway; call `start()` to begin delivering. */
+  static async create(options: FederationGatewayOptions): Promise<FederationGateway> {
+    const keys = await KeyRing.open({
+      db: options.db,
+      logger: options.logger,
+      pinnedSeed: options.signingKeySeed,
+      rotationMs: options.keyRotationMs ?? 30 * DAY,
+      overlapMs: options.keyOverlapMs ?? 2 * DAY,
+      refreshMs: options.keyRefreshMs ?? 60_000,
+      ...(options.now ? { now: options.now } : {}),
+    });
+    return new FederationGateway(options, keys);
+  }
+
+  /** The stream names in use. */
+  get streams(): GatewayStreams {
+    return {
+      outbound: this.options.streams?.outbound ?? "PHOENIX_FEDERATION_OUTBOUND",
+      fanOut: this.options.streams?.fanOut ?? "PHOENIX_FANOUT",
+      queueDeleted: this.options.streams?.queueDeleted ?? "PHOENIX_QUEUE_DELETED",
+    };
+  }
+
+  /** Ensures the inbound streams exist (the gateway publishes into them) and starts the outbound lanes. */
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    await bus.ensureStream({ name: this.streams.fanOut, subjects: [this.deps.subjects.fanOut] });
+    await bus.ensureStream({ name: this.streams.queueDeleted, subjects: [this.deps.subjects.queueDeleted] });
+    await this.lanes.start();
+  }
+
+  /** Stops delivering and releases timers and channels (not the bus or database). */
+  async close(): Promise<void> {
+    clearInterval(this.pruneTimer);
+    await this.lanes.stop();
+    this.deps.keys.close();
+    this.deps.peers.close();
+    this.deps.upstream.close();
+  }
+}
+
+/** Parses the operator's hex seed. */
+export function parseSeed(hex: string | undefined): Uint8Array | undefined {
+  return hex === undefined ? undefined : fromHex(hex.toLowerCase());
+}

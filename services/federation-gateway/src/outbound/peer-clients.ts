@@ -1,0 +1,50 @@
+import type { Client } from "@grpc/grpc-js";
+import { federation } from "@phoenix/proto";
+import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
+import type { PeerResolver } from "../discovery/resolver.js";
+import { formatAddress } from "../domain/peers.js";
+import { type FederationTls, peerCredentials } from "./tls.js";
+
+/** A client of a peer's FederationService. */
+export type PeerClient = ServiceClient<typeof federation.FederationServiceService>;
+
+/**
+ * One channel per peer gateway, created on first use. Over TLS the peer's certificate must be
+ * valid for the peer's domain name, whatever address discovery returned (static maps point at
+ * IPs): the domain, not the address, is what the certificate authenticates.
+ */
+export class PeerClients {
+  private readonly channels = new Map<string, { address: string; channel: Client; client: PeerClient }>();
+
+  constructor(
+    private readonly resolver: PeerResolver,
+    private readonly tls: FederationTls,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** The client for `domain` (discovers its gateway on first use). */
+  async get(domain: string): Promise<PeerClient> {
+    const address = formatAddress(await this.resolver.resolve(domain));
+    const existing = this.channels.get(domain);
+    if (existing && existing.address === address) return existing.client;
+    existing?.channel.close();
+    const channel = createChannel(address, {
+      credentials: peerCredentials(this.tls),
+      maxMessageBytes: this.maxMessageBytes,
+      channelOptions: this.tls.plaintext
+        ? {}
+        : { "grpc.ssl_target_name_override": domain, "grpc.default_authority": domain },
+    });
+    const client = createServiceClient(federation.FederationServiceService, channel, {
+      defaultDeadlineMs: 10_000,
+    });
+    this.channels.set(domain, { address, channel, client });
+    return client;
+  }
+
+  /** Closes every channel. */
+  close(): void {
+    for (const { channel } of this.channels.values()) channel.close();
+    this.channels.clear();
+  }
+}

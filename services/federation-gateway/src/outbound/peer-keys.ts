@@ -1,0 +1,112 @@
+import { bytesEqual, signatureKeyId, VerifyingKey } from "@phoenix/crypto";
+import type { Database } from "@phoenix/runtime/db";
+import type { Logger } from "@phoenix/runtime/log";
+import { FederationAuthError } from "../domain/errors.js";
+import { type CachedPeerKey, loadPeerKeys, storePeerKeys } from "../store/key-store.js";
+import type { PeerClients } from "./peer-clients.js";
+
+export interface PeerKeyDirectoryOptions {
+  db: Database;
+  clients: PeerClients;
+  logger: Logger;
+  /** A fetched key list is reused this long. */
+  ttlMs: number;
+  /** At most one forced refetch per domain this often (a forged signature must not become a fetch storm). */
+  refetchMs: number;
+  fetchTimeoutMs?: number;
+  now?: () => number;
+}
+
+interface Entry {
+  keys: CachedPeerKey[];
+  fetchedAt: number;
+}
+
+/**
+ * Peer domains' federation verifying keys: memory, then the database cache, then GetDomainKeys
+ * from the peer's gateway (authenticated by its TLS certificate). Lists expire after `ttlMs`; a
+ * signature that no cached key verifies triggers a refetch (rate-limited), which is how a peer's
+ * key rotation is picked up.
+ */
+export class PeerKeyDirectory {
+  private readonly memory = new Map<string, Entry>();
+  private readonly lastForced = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly now: () => number;
+
+  constructor(private readonly options: PeerKeyDirectoryOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The keys of `domain` valid now (fetching when nothing fresh is cached). */
+  async keysFor(domain: string): Promise<VerifyingKey[]> {
+    const now = this.now();
+    let entry = this.memory.get(domain);
+    if (entry === undefined || entry.fetchedAt + this.options.ttlMs <= now) {
+      const stored = await loadPeerKeys(this.options.db, domain);
+      if (stored && stored.fetchedAt + this.options.ttlMs > now) {
+        entry = stored;
+        this.memory.set(domain, entry);
+      } else {
+        entry = await this.fetch(domain);
+      }
+    }
+    return valid(entry, this.now());
+  }
+
+  /**
+   * Refetches `domain`'s keys after a signature matched none of them; returns the new valid keys,
+   * or undefined when a refetch happened too recently.
+   */
+  async refresh(domain: string): Promise<VerifyingKey[] | undefined> {
+    const now = this.now();
+    const last = this.lastForced.get(domain);
+    if (last !== undefined && now - last < this.options.refetchMs) return undefined;
+    this.lastForced.set(domain, now);
+    return valid(await this.fetch(domain), this.now());
+  }
+
+  private fetch(domain: string): Promise<Entry> {
+    let pending = this.inflight.get(domain);
+    if (pending === undefined) {
+      pending = this.doFetch(domain).finally(() => this.inflight.delete(domain));
+      this.inflight.set(domain, pending);
+    }
+    return pending;
+  }
+
+  private async doFetch(domain: string): Promise<Entry> {
+    let response: Awaited<ReturnType<Awaited<ReturnType<PeerClients["get"]>>["getDomainKeys"]>>;
+    try {
+      const client = await this.options.clients.get(domain);
+      response = await client.getDomainKeys({}, { deadlineMs: this.options.fetchTimeoutMs ?? 5000 });
+    } catch (error) {
+      this.options.logger.warn({ err: error, peer: domain }, "fetching a peer's federation keys failed");
+      throw new FederationAuthError(`the federation keys of ${domain} cannot be fetched`, { cause: error });
+    }
+    if (response.domain !== domain) {
+      throw new FederationAuthError(`the gateway of ${domain} answered for ${response.domain}`);
+    }
+    const keys: CachedPeerKey[] = [];
+    for (const k of response.keys) {
+      try {
+        const key = VerifyingKey.fromBytes(k.publicKey);
+        if (!bytesEqual(signatureKeyId(key), k.keyId) || !k.notBefore || !k.notAfter) continue;
+        keys.push({ keyId: k.keyId, key, notBefore: k.notBefore, notAfter: k.notAfter });
+      } catch {
+        // A malformed key is skipped; the others still count.
+      }
+    }
+    const entry = { keys, fetchedAt: this.now() };
+    await storePeerKeys(this.options.db, domain, keys, entry.fetchedAt);
+    this.memory.set(domain, entry);
+    this.options.logger.info({ peer: domain, keys: keys.length }, "peer federation keys fetched");
+    return entry;
+  }
+}
+
+function valid(entry: Entry, now: number): VerifyingKey[] {
+  return entry.keys
+    .filter((k) => k.notBefore.getTime() <= now && k.notAfter.getTime() > now)
+    .map((k) => k.key);
+}

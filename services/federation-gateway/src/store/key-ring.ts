@@ -1,0 +1,73 @@
+import type { Database } from "@phoenix/runtime/db";
+import type { Logger } from "@phoenix/runtime/log";
+import { activeKey, type KeyScheduleConfig, publishedKeys } from "../domain/key-schedule.js";
+import { ensureOwnKeys, type OwnSigningKey } from "./key-store.js";
+
+export interface KeyRingOptions extends KeyScheduleConfig {
+  db: Database;
+  logger: Logger;
+  pinnedSeed?: Uint8Array | undefined;
+  /** Reload (and rotate when due) this often; 0: never. */
+  refreshMs: number;
+  now?: () => number;
+}
+
+/**
+ * This domain's federation keys in memory: the active signing key and the published list. Every
+ * replica reloads them periodically, rotating when due (one replica creates the key, the others
+ * load it).
+ */
+export class KeyRing {
+  private keys: OwnSigningKey[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  private constructor(private readonly options: KeyRingOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads (creating the first key when there is none) and starts the refresh timer. */
+  static async open(options: KeyRingOptions): Promise<KeyRing> {
+    const ring = new KeyRing(options);
+    await ring.refresh();
+    if (options.refreshMs > 0) {
+      ring.timer = setInterval(() => {
+        ring.refresh().catch((err) => options.logger.warn({ err }, "reloading the federation keys failed"));
+      }, options.refreshMs);
+      ring.timer.unref();
+    }
+    return ring;
+  }
+
+  /** Rotates when due and reloads. */
+  async refresh(): Promise<void> {
+    const before = this.active()?.keyId;
+    this.keys = await ensureOwnKeys(this.options.db, {
+      now: this.now(),
+      rotationMs: this.options.rotationMs,
+      overlapMs: this.options.overlapMs,
+      pinnedSeed: this.options.pinnedSeed,
+    });
+    const after = this.active()?.keyId;
+    if (after && (!before || Buffer.compare(before, after) !== 0)) {
+      this.options.logger.info(
+        { keyId: Buffer.from(after).toString("hex") },
+        "federation signing key active",
+      );
+    }
+  }
+
+  /** The key that signs now. */
+  active(): OwnSigningKey | undefined {
+    return activeKey(this.keys, this.now());
+  }
+
+  /** The keys peers may verify with now. */
+  published(): OwnSigningKey[] {
+    return publishedKeys(this.keys, this.now());
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
