@@ -2,6 +2,7 @@ import { busConfig } from "@phoenix/runtime/bus";
 import { envDuration, envList, envString, serviceConfig } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import { z } from "zod";
+import { FANOUT_SUBJECT, QUEUE_DELETED_SUBJECT } from "./domain/fan-out.js";
 
 const DAY = 24 * 3600 * 1000;
 const SUBJECT = {
@@ -37,10 +38,10 @@ export const deliveryConfigSchema = serviceConfig({
     /** How often inactive groups and lapsed reservations are swept (default 1 hour; 0 = never). */
     DS_SWEEP_INTERVAL: envDuration({ default: 3600_000, min: 0 }),
     /** Fan-out subject and the JetStream stream the DS creates for it (the QS consumes it). */
-    DS_FANOUT_SUBJECT: envString({ default: "phoenix.fanout", ...SUBJECT }),
+    DS_FANOUT_SUBJECT: envString({ default: FANOUT_SUBJECT, ...SUBJECT }),
     DS_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT", ...NAME }),
     /** Queue-deleted reports from the QS: subject, stream and the DS's durable consumer. */
-    DS_QUEUE_DELETED_SUBJECT: envString({ default: "phoenix.queue_deleted", ...SUBJECT }),
+    DS_QUEUE_DELETED_SUBJECT: envString({ default: QUEUE_DELETED_SUBJECT, ...SUBJECT }),
     DS_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED", ...NAME }),
     DS_QUEUE_DELETED_CONSUMER: envString({ default: "delivery-queue-deleted", ...NAME }),
     /** How often the outbox relay looks for unpublished fan-outs when nobody pokes it (default 1 s). */

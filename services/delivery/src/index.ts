@@ -1,4 +1,3 @@
-export { QUEUE_DELETED_SUBJECT } from "./api/queue-deleted.js";
 export {
   DEFAULT_STATE_BUCKETS,
   type DeliveryConfig,
@@ -6,12 +5,13 @@ export {
   paddingBuckets,
 } from "./config.js";
 export { translateDeliveryError } from "./domain/errors.js";
-export { FANOUT_SUBJECT } from "./domain/fan-out.js";
+export { FANOUT_SUBJECT, QUEUE_DELETED_SUBJECT } from "./domain/fan-out.js";
 export {
   createDeliveryService,
   type DeliveryResources,
   DeliveryService,
   type DeliveryServiceOptions,
+  type DeliverySettings,
   type DeliverySetup,
   type RunningDelivery,
   type StartDeliveryOptions,

@@ -22,7 +22,7 @@ import { externalCommitInfo } from "./api/external-commit-info.js";
 import { groupOperation } from "./api/group-operation.js";
 import { joinConnectionGroup } from "./api/join-connection-group.js";
 import type { DsDeps } from "./api/pipeline.js";
-import { handleQueueDeleted, QUEUE_DELETED_SUBJECT } from "./api/queue-deleted.js";
+import { handleQueueDeleted } from "./api/queue-deleted.js";
 import { requestGroupId } from "./api/request-group-id.js";
 import { resync } from "./api/resync.js";
 import { selfRemove } from "./api/self-remove.js";
@@ -30,14 +30,8 @@ import { sendMessage } from "./api/send-message.js";
 import { updateProfileKey } from "./api/update-profile-key.js";
 import { updateQueueInfo } from "./api/update-queue-info.js";
 import { welcomeInfo } from "./api/welcome-info.js";
-import {
-  DEFAULT_STATE_BUCKETS,
-  type DeliveryConfig,
-  deliveryConfigSchema,
-  paddingBuckets,
-} from "./config.js";
+import { type DeliveryConfig, deliveryConfigSchema, paddingBuckets } from "./config.js";
 import { translateDeliveryError } from "./domain/errors.js";
-import { FANOUT_SUBJECT } from "./domain/fan-out.js";
 import {
   activityMonth,
   deleteExpiredRequestIds,
@@ -46,33 +40,35 @@ import {
 } from "./store/group-store.js";
 import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
 
-const DAY = 24 * 3600 * 1000;
+/** Accepted age / future skew of signed request timestamps. */
+const REPLAY_WINDOW = { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 } as const;
+
+/** The DS's own settings, as parsed from the environment (the one place with defaults). */
+export type DeliverySettings = Pick<
+  DeliveryConfig,
+  | "DS_DOMAIN"
+  | "DS_CLIENT_INACTIVITY"
+  | "DS_GROUP_INACTIVITY"
+  | "DS_RESERVATION_TTL"
+  | "DS_PADDING_BUCKETS"
+  | "DS_SWEEP_INTERVAL"
+  | "DS_FANOUT_SUBJECT"
+  | "DS_FANOUT_STREAM"
+  | "DS_QUEUE_DELETED_SUBJECT"
+  | "DS_QUEUE_DELETED_STREAM"
+  | "DS_QUEUE_DELETED_CONSUMER"
+  | "DS_RELAY_POLL_INTERVAL"
+  | "DS_RELAY_START_DELAY"
+>;
 
 /** Options of {@link createDeliveryService}: everything the DS needs, injected. */
 export interface DeliveryServiceOptions {
   database: Pick<DatabaseHandle, "db" | "tryWithLock">;
   bus: Bus;
-  domain: string;
   logger: Logger;
+  settings: DeliverySettings;
   /** Clock in ms (default Date.now); tests move it to trigger inactivity. */
   now?: () => number;
-  clientInactivityMs?: number;
-  groupInactivityMs?: number;
-  reservationTtlMs?: number;
-  paddingBuckets?: readonly number[];
-  /** Sweep period for inactive groups and lapsed reservations; 0 disables the timer (default 1 h). */
-  sweepIntervalMs?: number;
-  /** Bus subjects (default phoenix.fanout / phoenix.queue_deleted; tests use unique ones). */
-  fanOutSubject?: string;
-  queueDeletedSubject?: string;
-  /** Stream names (tests use unique ones). */
-  fanOutStream?: string;
-  queueDeletedStream?: string;
-  queueDeletedConsumer?: string;
-  /** Relay poll interval (ms). */
-  relayPollIntervalMs?: number;
-  /** Pause before the relay starts (ms, default 0); committed fan-outs wait in the outbox. */
-  relayStartDelayMs?: number;
 }
 
 /** A running DS minus its gRPC server: handlers, outbox relay, queue-deleted consumer, sweeper. */
@@ -91,7 +87,7 @@ export class DeliveryService {
     this.relay = new OutboxRelay({
       database: options.database,
       bus: options.bus,
-      ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
+      pollIntervalMs: options.settings.DS_RELAY_POLL_INTERVAL,
       onError: (err) => options.logger.warn({ err }, "outbox relay"),
     });
     deps.onFanOut = () => this.relay.poke();
@@ -119,19 +115,20 @@ export class DeliveryService {
       getCiphersuiteFromName(PHOENIX_CIPHERSUITE),
       createNodeCryptoProvider(),
     );
+    const { settings } = options;
     const deps: DsDeps = {
       db: options.database.db,
       ctx: {
         cipherSuite,
         now: options.now ?? Date.now,
-        domain: options.domain,
-        clientInactivityMs: options.clientInactivityMs ?? 90 * DAY,
+        domain: settings.DS_DOMAIN,
+        clientInactivityMs: settings.DS_CLIENT_INACTIVITY,
       },
       replayGuard: new ReplayGuard(),
-      replayWindow: { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 },
-      paddingBuckets: options.paddingBuckets ?? DEFAULT_STATE_BUCKETS,
-      reservationTtlMs: options.reservationTtlMs ?? 3600_000,
-      fanOutSubject: options.fanOutSubject ?? FANOUT_SUBJECT,
+      replayWindow: REPLAY_WINDOW,
+      paddingBuckets: paddingBuckets(settings),
+      reservationTtlMs: settings.DS_RESERVATION_TTL,
+      fanOutSubject: settings.DS_FANOUT_SUBJECT,
       onFanOut: () => {},
     };
     return new DeliveryService(deps, options);
@@ -139,24 +136,17 @@ export class DeliveryService {
 
   /** Starts the relay, the queue-deleted consumer and the sweeper. */
   async start(): Promise<void> {
-    const { bus } = this.options;
-    await bus.ensureStream({
-      name: this.options.fanOutStream ?? "PHOENIX_FANOUT",
-      subjects: [this.deps.fanOutSubject],
-    });
-    const stream = this.options.queueDeletedStream ?? "PHOENIX_QUEUE_DELETED";
-    await bus.ensureStream({
-      name: stream,
-      subjects: [this.options.queueDeletedSubject ?? QUEUE_DELETED_SUBJECT],
-    });
-    this.subscription = await bus.consume(
-      { stream, durable: this.options.queueDeletedConsumer ?? "delivery-queue-deleted" },
-      (msg) => handleQueueDeleted(this.deps, msg),
+    const { bus, settings } = this.options;
+    await bus.ensureStream({ name: settings.DS_FANOUT_STREAM, subjects: [settings.DS_FANOUT_SUBJECT] });
+    const stream = settings.DS_QUEUE_DELETED_STREAM;
+    await bus.ensureStream({ name: stream, subjects: [settings.DS_QUEUE_DELETED_SUBJECT] });
+    this.subscription = await bus.consume({ stream, durable: settings.DS_QUEUE_DELETED_CONSUMER }, (msg) =>
+      handleQueueDeleted(this.deps, msg),
     );
-    const delay = this.options.relayStartDelayMs ?? 0;
+    const delay = settings.DS_RELAY_START_DELAY;
     if (delay > 0) this.relayStartTimer = setTimeout(() => this.relay.start(), delay);
     else this.relay.start();
-    const every = this.options.sweepIntervalMs ?? 3600_000;
+    const every = settings.DS_SWEEP_INTERVAL;
     if (every > 0) {
       this.sweepTimer = setInterval(() => {
         this.sweep().catch((err: unknown) => this.options.logger.warn({ err }, "sweep failed"));
@@ -173,7 +163,7 @@ export class DeliveryService {
   /** Deletes groups inactive beyond the limit, lapsed reservations and expired request ids. */
   async sweep(): Promise<{ groups: number; reservations: number; requestIds: number }> {
     const now = this.deps.ctx.now();
-    const cutoff = activityMonth(now - (this.options.groupInactivityMs ?? 365 * DAY));
+    const cutoff = activityMonth(now - this.options.settings.DS_GROUP_INACTIVITY);
     return {
       groups: await deleteInactiveGroups(this.deps.db, cutoff),
       reservations: await deleteExpiredReservations(this.deps.db, new Date(now)),
@@ -248,21 +238,9 @@ export async function setupDelivery(
   const service = await createDeliveryService({
     database,
     bus,
-    domain: config.DS_DOMAIN,
     logger,
+    settings: config,
     ...(resources.now ? { now: resources.now } : {}),
-    clientInactivityMs: config.DS_CLIENT_INACTIVITY,
-    groupInactivityMs: config.DS_GROUP_INACTIVITY,
-    reservationTtlMs: config.DS_RESERVATION_TTL,
-    paddingBuckets: paddingBuckets(config),
-    sweepIntervalMs: config.DS_SWEEP_INTERVAL,
-    fanOutSubject: config.DS_FANOUT_SUBJECT,
-    fanOutStream: config.DS_FANOUT_STREAM,
-    queueDeletedSubject: config.DS_QUEUE_DELETED_SUBJECT,
-    queueDeletedStream: config.DS_QUEUE_DELETED_STREAM,
-    queueDeletedConsumer: config.DS_QUEUE_DELETED_CONSUMER,
-    relayPollIntervalMs: config.DS_RELAY_POLL_INTERVAL,
-    relayStartDelayMs: config.DS_RELAY_START_DELAY,
   });
   onShutdown(service, "delivery service");
   await service.start();

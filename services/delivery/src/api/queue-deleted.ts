@@ -4,9 +4,6 @@ import type { BusMessage } from "@phoenix/runtime/bus";
 import { appendQueueReport, readGroup } from "../store/group-store.js";
 import { type DsDeps, QUEUE_REPORT_LABEL } from "./pipeline.js";
 
-/** Durable bus subject of QS → DS queue-deleted reports. */
-export const QUEUE_DELETED_SUBJECT = "phoenix.queue_deleted";
-
 /**
  * Consumes a QueueDeleted event: the DS has no EAR key here, so it seals the reported queue
  * reference to the group's report key and appends it to the row; the next request that decrypts

@@ -5,6 +5,9 @@ import type { QueueRef } from "./group-state.js";
 /** The durable bus subject the QS consumes fan-outs from. */
 export const FANOUT_SUBJECT = "phoenix.fanout";
 
+/** The durable bus subject of QS → DS queue-deleted reports. */
+export const QUEUE_DELETED_SUBJECT = "phoenix.queue_deleted";
+
 /** One message for one set of recipients, before it gets an id and a timestamp. */
 export interface FanOutPlan {
   recipients: QueueRef[];

@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig } from "@phoenix/runtime/config";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_STATE_BUCKETS, deliveryConfigSchema, paddingBuckets } from "./config.js";
+
+describe("DS configuration", () => {
+  it("needs only DS_DOMAIN and defaults the rest", () => {
+    const config = loadConfig(deliveryConfigSchema, { DS_DOMAIN: "alpha.example" });
+    expect(config.GRPC_PORT).toBe(50052);
+    expect(config.DS_FANOUT_SUBJECT).toBe("phoenix.fanout");
+    expect(config.DS_CLIENT_INACTIVITY).toBe(90 * 86_400_000);
+    expect(config.DS_RELAY_START_DELAY).toBe(0);
+    expect(paddingBuckets(config)).toEqual(DEFAULT_STATE_BUCKETS);
+  });
+
+  it("parses buckets and durations, and names every bad variable", () => {
+    const config = loadConfig(deliveryConfigSchema, {
+      DS_DOMAIN: "alpha.example",
+      DS_PADDING_BUCKETS: "4096, 1024",
+      DS_SWEEP_INTERVAL: "0",
+      DS_RELAY_START_DELAY: "1h",
+    });
+    expect(paddingBuckets(config)).toEqual([1024, 4096]);
+    expect(config.DS_SWEEP_INTERVAL).toBe(0);
+    expect(config.DS_RELAY_START_DELAY).toBe(3_600_000);
+
+    let error: unknown;
+    try {
+      loadConfig(deliveryConfigSchema, {
+        DS_PADDING_BUCKETS: "1024,-5",
+        DS_FANOUT_SUBJECT: "phoenix.*",
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.variable).sort()).toEqual([
+      "DS_DOMAIN",
+      "DS_FANOUT_SUBJECT",
+      "DS_PADDING_BUCKETS",
+    ]);
+  });
+});
