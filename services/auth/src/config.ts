@@ -34,8 +34,13 @@ export const authConfigSchema = serviceConfig({
   AS_DOMAIN: envString({ pattern: DOMAIN_PATTERN, patternHint: "must be a lower-case DNS name" }),
   /** `open`, `invite` (an invite code from AS_INVITE_CODES is required) or `closed`. */
   AS_REGISTRATION: envEnum(["open", "invite", "closed"], { default: "open" }),
-  /** Comma-separated invite codes accepted when AS_REGISTRATION=invite. */
+  /**
+   * Comma-separated invite codes accepted when AS_REGISTRATION=invite; `code:N` admits N
+   * registrations, a bare `code` AS_INVITE_CODE_USES.
+   */
   AS_INVITE_CODES: envList({ default: [] }),
+  /** Registrations one invite code admits unless its entry says otherwise (1: single-use). */
+  AS_INVITE_CODE_USES: envInt({ default: 1, min: 1, max: 1_000_000_000 }),
   /**
    * The AS root signing key (32-byte Ed25519 seed, base64 or hex) and its root credential
    * (base64). Both or neither: without them the AS creates a root on first start and keeps it in

@@ -3,6 +3,7 @@ import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
+import type { InviteCode } from "./domain/invite-codes.js";
 import type { NamedRateLimit } from "./domain/rate-limiter.js";
 import type { RequestWindow } from "./domain/request-header.js";
 
@@ -16,6 +17,8 @@ export interface AuthContext {
   /** The service clock (tests move it to exercise expiry). */
   now(): Date;
   readonly window: RequestWindow;
+  /** AS_INVITE_CODES, parsed. */
+  readonly inviteCodes: readonly InviteCode[];
   /** Rate limits (in memory, per replica). */
   readonly limits: AuthRateLimits;
   /** Peers whose `x-forwarded-for` metadata names the caller (AS_TRUSTED_PROXIES). */

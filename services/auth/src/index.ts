@@ -4,6 +4,7 @@ export { type AuthConfig, authConfigSchema, loadAuthConfig } from "./config.js";
 export { AsKeyConfigError } from "./domain/as-keys.js";
 export { validateHandle } from "./domain/handles.js";
 export { connectionQueueContext } from "./domain/ids.js";
+export { InviteCodeConfigError } from "./domain/invite-codes.js";
 export { ExpiryJob, type ExpiryReport, runExpiry } from "./expiry.js";
 export {
   type AuthService,

@@ -32,6 +32,7 @@ import { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { AuthContext, AuthRateLimits } from "./context.js";
 import { parseConfiguredRoot } from "./domain/as-keys.js";
+import { parseInviteCodes } from "./domain/invite-codes.js";
 import { NamedRateLimit } from "./domain/rate-limiter.js";
 import { ExpiryJob } from "./expiry.js";
 
@@ -96,6 +97,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     log: options.log,
     now,
     window: { maxAgeMs: config.AS_REQUEST_MAX_AGE, maxFutureSkewMs: config.AS_REQUEST_MAX_FUTURE_SKEW },
+    inviteCodes: parseInviteCodes(config.AS_INVITE_CODES, config.AS_INVITE_CODE_USES),
     limits: rateLimits(config),
     trustedProxies: new Set(config.AS_TRUSTED_PROXIES),
   };

@@ -361,13 +361,61 @@ describe("registration gating", () => {
     }
   });
 
-  it("requires a valid invite code when gated", async () => {
-    const h = await startAuth({ AS_REGISTRATION: "invite", AS_INVITE_CODES: "first-code, second-code" });
+  it("requires a valid invite code when gated; codes are single-use unless configured otherwise", async () => {
+    const h = await startAuth({
+      AS_REGISTRATION: "invite",
+      AS_INVITE_CODES: "first-code, second-code:2, third-code",
+    });
     try {
       await expectStatus(registerUser(h), status.PERMISSION_DENIED);
       await expectStatus(registerUser(h, { inviteCode: "wrong-code" }), status.PERMISSION_DENIED);
-      const ok = await registerUser(h, { inviteCode: "second-code" });
+      const ok = await registerUser(h, { inviteCode: "first-code" });
       expect(ok.credential.length).toBeGreaterThan(0);
+      const usedUp = await expectStatus(
+        registerUser(h, { inviteCode: "first-code" }),
+        status.PERMISSION_DENIED,
+      );
+      expect(usedUp.statusMessage).toContain("used up");
+      expect(reasonOf(usedUp)).toBe(Reason.ERROR_REASON_REGISTRATION_CLOSED);
+
+      await registerUser(h, { inviteCode: "second-code" });
+      await registerUser(h, { inviteCode: "second-code" });
+      await expectStatus(registerUser(h, { inviteCode: "second-code" }), status.PERMISSION_DENIED);
+
+      // A registration that fails (user id taken) gives its use back: the transaction rolls back.
+      const taken = newClient(ok.clientId.userId.uuid);
+      await expectStatus(
+        h.as.registerUser(await registerRequest(taken, h.now(), { inviteCode: "third-code" })),
+        status.ALREADY_EXISTS,
+      );
+      await registerUser(h, { inviteCode: "third-code" });
+
+      // Only hashes of the codes are stored.
+      expect(await queryNumber(h.db.db, sql`SELECT count(*) FROM invite_code_uses`)).toBe(3);
+      const plaintext = Buffer.from("second-code").toString("hex");
+      expect(
+        await queryNumber(
+          h.db.db,
+          sql`SELECT count(*) FROM invite_code_uses WHERE position(decode(${plaintext}, 'hex') in code_hash) > 0`,
+        ),
+      ).toBe(0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("lets only one of several concurrent registrations use a single-use code", async () => {
+    const h = await startAuth({ AS_REGISTRATION: "invite", AS_INVITE_CODES: "only-once" });
+    try {
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 6 }, () => registerUser(h, { inviteCode: "only-once" })),
+      );
+      expect(attempts.filter((a) => a.status === "fulfilled")).toHaveLength(1);
+      for (const attempt of attempts) {
+        if (attempt.status === "rejected")
+          expect(attempt.reason).toMatchObject({ code: status.PERMISSION_DENIED });
+      }
+      expect(await queryNumber(h.db.db, sql`SELECT count(*) FROM users`)).toBe(1);
     } finally {
       await h.close();
     }

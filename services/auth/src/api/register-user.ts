@@ -1,4 +1,4 @@
-import { constantTimeEqual, utf8 } from "@phoenix/crypto";
+import { constantTimeEqual } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
@@ -8,10 +8,12 @@ import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed, reasonDetail, tooLarge } from "../domain/errors.js";
 import { parseClientId } from "../domain/ids.js";
+import { type InviteCode, matchInviteCode } from "../domain/invite-codes.js";
 import { Limits } from "../domain/limits.js";
 import { profileKeyIndex } from "../domain/profile.js";
 import { monthOf } from "../domain/request-header.js";
 import { insertClient } from "../store/clients.js";
+import { consumeInviteCode } from "../store/invite-codes.js";
 import { insertUser, putProfile } from "../store/users.js";
 import { clientKeyBytes, guardReplay, openSigned, verifySignature } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
@@ -20,22 +22,24 @@ import { limitCaller } from "./rate-limit.js";
 
 const Reason = common.ErrorReason;
 
-/** Throws PERMISSION_DENIED unless the configuration lets this registration in. */
-function checkRegistrationGate(ctx: AuthContext, inviteCode: string): void {
+function registrationClosed(message: string) {
+  return new PermissionDeniedError(message, {
+    details: [reasonDetail(Reason.ERROR_REASON_REGISTRATION_CLOSED)],
+  });
+}
+
+/**
+ * Throws PERMISSION_DENIED unless the configuration lets this registration in; returns the invite
+ * code it uses (to be consumed in the registration transaction), if the AS is invite-only.
+ */
+function checkRegistrationGate(ctx: AuthContext, inviteCode: string): InviteCode | undefined {
   const mode = ctx.config.AS_REGISTRATION;
-  if (mode === "open") return;
-  const closed = (message: string) =>
-    new PermissionDeniedError(message, { details: [reasonDetail(Reason.ERROR_REASON_REGISTRATION_CLOSED)] });
-  if (mode === "closed") throw closed("registration is disabled on this homeserver");
-  if (inviteCode === "") throw closed("registration requires an invite code");
-  const given = utf8(inviteCode);
-  // Compare against every code without an early exit, so timing tells nothing about the codes.
-  let valid = false;
-  for (const code of ctx.config.AS_INVITE_CODES) {
-    const expected = utf8(code);
-    if (expected.length === given.length && constantTimeEqual(expected, given)) valid = true;
-  }
-  if (!valid) throw closed("the invite code is not valid");
+  if (mode === "open") return undefined;
+  if (mode === "closed") throw registrationClosed("registration is disabled on this homeserver");
+  if (inviteCode === "") throw registrationClosed("registration requires an invite code");
+  const code = matchInviteCode(ctx.inviteCodes, inviteCode);
+  if (!code) throw registrationClosed("the invite code is not valid");
+  return code;
 }
 
 /**
@@ -64,7 +68,7 @@ export function registerUser(ctx: AuthContext) {
       throw malformed("tbs.header.sender", "must be the client id of the CSR");
     }
     verifySignature(opened, csr.verifyingKey);
-    checkRegistrationGate(ctx, tbs.inviteCode);
+    const invite = checkRegistrationGate(ctx, tbs.inviteCode);
     const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");
     const queueKey = parseQueueEncryptionKey(
       tbs.connectionQueueEncryptionKey,
@@ -78,6 +82,9 @@ export function registerUser(ctx: AuthContext) {
     await transaction(ctx.db, async (tx) => {
       await guardReplay(ctx, tx, opened, clientKeyBytes(client));
       if (!(await insertUser(tx, userUuid, now))) throw new AlreadyExistsError("the user id is taken");
+      if (invite && !(await consumeInviteCode(tx, invite.hash, invite.maxUses))) {
+        throw registrationClosed("the invite code has been used up");
+      }
       await putProfile(tx, userUuid, "current", keyIndex, tbs.encryptedUserProfile);
       await insertClient(tx, {
         ...client,

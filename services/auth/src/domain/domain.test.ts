@@ -12,6 +12,7 @@ import {
 import { callerAddress, peerHost } from "./caller.js";
 import { dequeueLimit } from "./connection-queue.js";
 import { validateHandle } from "./handles.js";
+import { InviteCodeConfigError, matchInviteCode, parseInviteCodes } from "./invite-codes.js";
 import { NamedRateLimit, RateLimiter } from "./rate-limiter.js";
 import { checkHeader, monthOf } from "./request-header.js";
 
@@ -152,5 +153,18 @@ describe("callers", () => {
     expect(() => limit.take("a", 0)).toThrow(/AS_X_PER_MINUTE=1 per minute/);
     const off = new NamedRateLimit("lookups per caller", "AS_X_PER_MINUTE", 0, 60_000);
     for (let i = 0; i < 100; i++) off.take("a", 0);
+  });
+});
+
+describe("invite codes", () => {
+  it("reads use counts, defaults to the configured count and refuses unusable entries", () => {
+    const codes = parseInviteCodes(["spring", "friends:25", "a:b:3"], 1);
+    expect(codes.map((c) => c.maxUses)).toEqual([1, 25, 3]);
+    expect(matchInviteCode(codes, "friends")?.maxUses).toBe(25);
+    expect(matchInviteCode(codes, "a:b")?.maxUses).toBe(3);
+    expect(matchInviteCode(codes, "friends:25")).toBeUndefined();
+    expect(() => parseInviteCodes([":5"], 1)).toThrow(InviteCodeConfigError);
+    expect(() => parseInviteCodes(["x:0"], 1)).toThrow(InviteCodeConfigError);
+    expect(() => parseInviteCodes(["x".repeat(129)], 1)).toThrow(InviteCodeConfigError);
   });
 });

@@ -6,6 +6,7 @@ import {
   check,
   foreignKey,
   index,
+  integer,
   pgTable,
   primaryKey,
   text,
@@ -185,3 +186,12 @@ export const seenRequests = pgTable(
   },
   (t) => [index("seen_requests_expires_idx").on(t.expiresAt)],
 );
+
+/**
+ * Uses of invite codes (AS_INVITE_CODES), by SHA-256 of the code so a database copy does not
+ * hand out the codes. A row is written by the registration that uses the code, in its transaction.
+ */
+export const inviteCodeUses = pgTable("invite_code_uses", {
+  codeHash: bytea("code_hash").primaryKey(),
+  uses: integer("uses").notNull(),
+});
