@@ -34,6 +34,8 @@ export function buildOpenApi(options: OpenApiOptions): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   const operationIds = new Set<string>();
   schemas.ref(messageDesc("google.rpc.Status"));
+  // Error details travel as Any (`@type` + fields): document the one Phoenix sends.
+  schemas.ref(messageDesc("phoenix.common.v1.ErrorDetail"));
 
   for (const route of options.restRoutes) {
     const { rpc } = route;
