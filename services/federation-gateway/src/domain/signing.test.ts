@@ -30,7 +30,7 @@ describe("federation request signing", () => {
     const signed = await signFederationRequest(federation.ForwardTbs, LABEL, "a.test", key, body);
     expect(verifySignature([SigningKey.generate().verifyingKey], LABEL, signed)).toBe(false);
     const tampered = { ...signed, tbs: signed.tbs.slice() };
-    tampered.tbs[tampered.tbs.length - 1] ^= 1;
+    tampered.tbs.set([(tampered.tbs.at(-1) ?? 0) ^ 1], tampered.tbs.length - 1);
     expect(verifySignature([key.verifyingKey], LABEL, tampered)).toBe(false);
     const otherLabel = "phoenix.federation.v1.FederationService/DeliverFanOut";
     expect(verifySignature([key.verifyingKey], otherLabel, signed)).toBe(false);

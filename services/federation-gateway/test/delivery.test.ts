@@ -1,0 +1,101 @@
+import { toHex } from "@phoenix/crypto";
+import { events, federation, rpcLabel } from "@phoenix/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signFederationRequest } from "../src/domain/signing.js";
+import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+
+const A = "a.test";
+const B = "b.test";
+
+describe("QS-to-QS delivery between two gateways", () => {
+  let net: Network;
+
+  beforeAll(async () => {
+    net = await Network.start([A, B]);
+  });
+  afterAll(async () => {
+    await net?.stop();
+  });
+
+  it("a signed fan-out from A lands on B's fan-out subject once, even when A's QS hands it over twice", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const envelope = fanOutEnvelope(A, B, new Uint8Array([1, 2, 3]));
+    // Two outbound messages with different bus ids but the same envelope (a QS redelivery after
+    // the dedupe window): the gateway of A delivers both, B must publish one.
+    await a.publishOutbound(envelope, `${toHex(envelope.envelopeId)}-1`);
+    await a.publishOutbound(envelope, `${toHex(envelope.envelopeId)}-2`);
+    const marker = fanOutEnvelope(A, B, new Uint8Array([9]));
+    await a.publishOutbound(marker, toHex(marker.envelopeId));
+    await waitFor(() => b.fanOuts.some((m) => m.id === toHex(marker.envelopeId)), "the marker fan-out");
+    const copies = b.fanOuts.filter((m) => m.id === toHex(envelope.envelopeId));
+    expect(copies).toHaveLength(1);
+    const fanOut = events.FanOut.decode(copies[0]?.data ?? new Uint8Array());
+    expect(fanOut.payload).toEqual(new Uint8Array([1, 2, 3]));
+    expect(fanOut.recipients[0]?.domain).toBe(B);
+  });
+
+  it("a second signed DeliverFanOut of the same envelope is answered OK without effect", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const client = net.federationClient(B);
+    const key = a.running?.gateway.deps.keys.active();
+    if (!key) throw new Error("A has no key");
+    const envelope = fanOutEnvelope(A, B, new Uint8Array([7]));
+    const label = rpcLabel(federation.FederationServiceService.deliverFanOut);
+    for (let i = 0; i < 3; i++) {
+      const signed = await signFederationRequest(federation.DeliverFanOutTbs, label, A, key.signingKey, {
+        envelope,
+      });
+      await client.deliverFanOut({ signed });
+    }
+    const id = toHex(envelope.envelopeId);
+    await waitFor(() => b.fanOuts.some((m) => m.id === id), "the fan-out");
+    expect(b.fanOuts.filter((m) => m.id === id)).toHaveLength(1);
+  });
+
+  it("queue-deleted reports travel back to the DS domain's queue-deleted subject", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const eventId = new Uint8Array(16).fill(5);
+    const envelope: events.FederationEnvelope = {
+      envelopeId: new Uint8Array(16).fill(6),
+      sourceDomain: B,
+      destinationDomain: A,
+      content: {
+        $case: "queueDeleted",
+        value: {
+          eventId,
+          groupId: { uuid: new Uint8Array(16).fill(1), domain: A },
+          recipient: { domain: B, sealedQueueConfig: new Uint8Array([4]) },
+          reportedAt: new Date(),
+        },
+      },
+    };
+    await b.publishOutbound(envelope, toHex(envelope.envelopeId));
+    await waitFor(() => a.queueDeleted.length > 0, "the report on A");
+    const report = events.QueueDeleted.decode(a.queueDeleted[0]?.data ?? new Uint8Array());
+    expect(a.queueDeleted[0]?.id).toBe(toHex(eventId));
+    expect(report.groupId?.domain).toBe(A);
+    expect(report.recipient?.sealedQueueConfig).toEqual(new Uint8Array([4]));
+  });
+
+  it("while B is down A's messages wait, and arrive in order once B is back", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const before = b.fanOuts.length;
+    await b.stopGateway();
+    const sent: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      const envelope = fanOutEnvelope(A, B, new Uint8Array([i]));
+      sent.push(toHex(envelope.envelopeId));
+      await a.publishOutbound(envelope, toHex(envelope.envelopeId));
+    }
+    // A retries with backoff meanwhile; nothing can arrive.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(b.fanOuts.length).toBe(before);
+    await b.start();
+    await waitFor(() => b.fanOuts.length >= before + sent.length, "the backlog");
+    expect(b.fanOuts.slice(before).map((m) => m.id)).toEqual(sent);
+  });
+});
