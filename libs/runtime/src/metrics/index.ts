@@ -1,3 +1,6 @@
+// Metric types for domain metrics (register them on `metrics.registry`), so services need no
+// direct prom-client dependency.
+export { Counter, Gauge, Histogram, Summary } from "prom-client";
 export {
   type CreateMetricsOptions,
   createMetrics,
