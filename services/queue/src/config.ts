@@ -50,6 +50,12 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_MAX_BLOCKLIST: envInt({ default: 10_000, min: 1 }),
     /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */
     QS_FANOUT_MAX_IN_FLIGHT: envInt({ default: 256, min: 1, max: 10_000 }),
+    /** Stream of `phoenix.fanout` (shared with the DS and the federation gateway). */
+    QS_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT" }),
+    /** Stream of `phoenix.queue_deleted`. */
+    QS_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED" }),
+    /** Stream of `phoenix.federation.outbound.>`. */
+    QS_FEDERATION_STREAM: envString({ default: "PHOENIX_FEDERATION_OUTBOUND" }),
     /** Durable consumer name shared by all replicas. */
     QS_FANOUT_DURABLE: envString({ default: "queue-fanout" }),
     /** Push: "log" (log only) or "webhook" (POST to PUSH_PROVIDER_WEBHOOK URLs). */

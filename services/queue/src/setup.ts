@@ -114,6 +114,11 @@ export async function setupQueue(
     },
     clientInactivityMs: config.QS_CLIENT_INACTIVITY,
     fanOutDurable: config.QS_FANOUT_DURABLE,
+    streams: {
+      fanOut: config.QS_FANOUT_STREAM,
+      queueDeleted: config.QS_QUEUE_DELETED_STREAM,
+      federation: config.QS_FEDERATION_STREAM,
+    },
     fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
     notifier,
   });

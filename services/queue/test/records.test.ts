@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Harness } from "./support/harness.js";
 
 let h: Harness;
+let clockOffsetMs = 0;
 beforeAll(async () => {
-  h = await Harness.start({ limits: { maxClientsPerUser: 3 } });
+  h = await Harness.start({ limits: { maxClientsPerUser: 3 }, now: () => Date.now() + clockOffsetMs });
 });
 afterAll(async () => {
   await h?.stop();
@@ -165,6 +166,27 @@ describe("user and client records", () => {
       common.ErrorReason.ERROR_REASON_STALE_TIMESTAMP,
       common.ErrorReason.ERROR_REASON_REPLAYED_REQUEST,
     ]);
+  });
+
+  it("expires client records inactive beyond the limit, with their user records", async () => {
+    const alice = await h.newUser();
+    const bob = await h.newUser();
+    clockOffsetMs = 120 * 86_400_000;
+    try {
+      // Bob stays active (his request refreshes the activity month); Alice does not.
+      bob.clock = () => new Date(Date.now() + clockOffsetMs);
+      await bob.dequeue(0n);
+      const swept = await h.server.service.sweep();
+      expect(swept.clients).toBeGreaterThanOrEqual(1);
+    } finally {
+      clockOffsetMs = 0;
+      bob.clock = () => new Date();
+    }
+    const err = await failure(
+      h.client.getUser({ signed: await alice.userSigned(queue.GetUserTbs, "getUser", {}) }),
+    );
+    expect(err.code).toBe(status.UNAUTHENTICATED);
+    expect((await bob.dequeue(0n)).messages).toHaveLength(1);
   });
 
   it("refuses a client request signed with another client's key", async () => {

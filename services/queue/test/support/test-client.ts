@@ -22,6 +22,8 @@ export class TestClient {
   queueKeyPair = HpkeKeyPair.generate();
   receiver: QueueRatchetReceiver | undefined;
   clientId: Uint8Array = new Uint8Array(0);
+  /** The time requests are signed at (tests move it with the server clock). */
+  clock: () => Date = () => new Date();
   /** Decrypted payloads in order. */
   readonly received: Uint8Array[] = [];
 
@@ -104,10 +106,14 @@ export class TestClient {
     method: keyof Service,
     rest: Omit<T, "header">,
   ): Promise<common.Signed> {
-    const header = requestHeader(rpcLabel(queue.QueueServiceService[method]), {
-      $case: "qsUserId",
-      value: this.user.userId,
-    });
+    const header = requestHeader(
+      rpcLabel(queue.QueueServiceService[method]),
+      {
+        $case: "qsUserId",
+        value: this.user.userId,
+      },
+      this.clock(),
+    );
     return signTbs(type as never, { header, ...rest } as T, (label, bytes) =>
       this.user.userKey.sign(label, bytes),
     );
@@ -119,10 +125,14 @@ export class TestClient {
     method: keyof Service,
     rest: Omit<T, "header">,
   ): Promise<common.Signed> {
-    const header = requestHeader(rpcLabel(queue.QueueServiceService[method]), {
-      $case: "qsClientId",
-      value: this.clientId,
-    });
+    const header = requestHeader(
+      rpcLabel(queue.QueueServiceService[method]),
+      {
+        $case: "qsClientId",
+        value: this.clientId,
+      },
+      this.clock(),
+    );
     return signTbs(type as never, { header, ...rest } as T, (label, bytes) =>
       this.clientKey.sign(label, bytes),
     );
