@@ -122,6 +122,7 @@ export class FederationGateway {
       auth,
       policy,
       peers,
+      peerKeys: directory,
       upstream: new UpstreamServices(options.upstreams, maxMessageBytes),
       federated: new Map(catalog.filter((r) => r.policy?.federated).map((r) => [r.path, r])),
       known: new Set(catalog.map((r) => r.path)),

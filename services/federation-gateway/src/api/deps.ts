@@ -3,6 +3,7 @@ import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
 import type { FederationPolicy } from "../domain/policy.js";
 import type { PeerClients } from "../outbound/peer-clients.js";
+import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
 import type { UpstreamServices } from "../outbound/upstream.js";
 import type { KeyRing } from "../store/key-ring.js";
 import type { InboundAuthenticator } from "./inbound-auth.js";
@@ -16,6 +17,8 @@ export interface GatewayDeps {
   auth: InboundAuthenticator;
   policy: FederationPolicy;
   peers: PeerClients;
+  /** Peer domains' verifying keys (cached). */
+  peerKeys: PeerKeyDirectory;
   upstream: UpstreamServices;
   /** Forwardable RPCs by gRPC path (catalog entries with `federated: true`). */
   federated: ReadonlyMap<string, RpcInfo>;
