@@ -135,7 +135,10 @@ export class StreamBridge {
     const { upstreams, metrics, logger, heartbeatMs } = this.options;
     const registry = contractRegistry();
     const requestIdHeader = req.headers[REQUEST_ID_KEY];
-    const requestId = typeof requestIdHeader === "string" ? requestIdHeader.slice(0, 128) : randomUUID();
+    const requestId =
+      typeof requestIdHeader === "string" && /^[A-Za-z0-9._:-]{1,128}$/.test(requestIdHeader)
+        ? requestIdHeader
+        : randomUUID();
     const metadata = new Metadata();
     metadata.set(REQUEST_ID_KEY, requestId);
     const abort = new AbortController();
