@@ -145,6 +145,28 @@ describe("fan-out consumer", () => {
     expect(await alice.drain(0n).catch(() => undefined)).toBeUndefined(); // seq 0/1 are gone: no Init to start from
   });
 
+  it("sends a key update to the new queue key after UpdateClient; the old key pair cannot follow", async () => {
+    const alice = await h.newUser();
+    const ref = alice.qsReference();
+    const before = await publishFanOut(h, { recipients: [ref] });
+    expect(await received(alice, 1)).toEqual([toHex(before.payload)]);
+    const oldKeys = alice.queueKeyPair;
+    const newKeys = HpkeKeyPair.generate();
+    await h.client.updateClient({
+      signed: await alice.signed(queue.UpdateClientTbs, "updateClient", {
+        clientRecordAuthKey: alice.clientKey.publicKey,
+        queueEncryptionKey: newKeys.publicKey.bytes,
+      }),
+    });
+    const leaked = QueueRatchetReceiver.fromBytes((alice.receiver as QueueRatchetReceiver).toBytes());
+    alice.queueKeyPair = newKeys;
+    const after = await publishFanOut(h, { recipients: [ref] });
+    expect(await received(alice, 2)).toEqual([toHex(before.payload), toHex(after.payload)]);
+    const [update] = (await alice.dequeue(2n)).messages.map((m) => decodeQueueMessage(m.ciphertext));
+    expect(update?.kind).toBe(2);
+    expect(() => leaked.decrypt(update as NonNullable<typeof update>, oldKeys)).toThrow();
+  });
+
   it("updates the ratchet key every N messages: the client follows, a leaked ratchet state does not", async () => {
     const alice = await h.newUser();
     const ref = alice.qsReference();
