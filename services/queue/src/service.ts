@@ -15,6 +15,7 @@ import {
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { lt } from "drizzle-orm";
+import type { Registry } from "prom-client";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { blockGroup } from "./api/block-group.js";
 import { createClient } from "./api/create-client.js";
@@ -42,6 +43,7 @@ import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
 import { StorageKeys } from "./domain/storage-keys.js";
 import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
 import { ListenerHub } from "./live/listener-hub.js";
+import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { ensureKeys } from "./store/keys-store.js";
 import { deleteInactiveClients } from "./store/records-store.js";
@@ -96,6 +98,8 @@ export interface QueueServiceOptions {
   fanOutAckWaitMs?: number;
   /** Handled-fan-out markers are kept this long (default 30 days; longer than the stream's age). */
   fanOutMarkerRetentionMs?: number;
+  /** Registry for the QS metrics (runService's `metrics.registry`); none: not exported. */
+  metricsRegistry?: Registry;
   /** Test hook: runs after a batch committed and before its messages are acked. */
   afterFanOutCommit?: () => Promise<void>;
 }
@@ -109,6 +113,7 @@ export class QueueService {
   private ring: KeyRing | undefined;
   private cs: Promise<CiphersuiteImpl> | undefined;
   private readonly notifier: PushNotifier;
+  readonly metrics: QsMetrics;
   private readonly relay: OutboxRelay;
   private readonly subscriptions: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
@@ -158,6 +163,7 @@ export class QueueService {
       onError: (err) => options.logger.warn({ err }, "outbox relay"),
     });
     this.notifier = options.notifier ?? new LoggingNotifier(options.logger);
+    this.metrics = new QsMetrics(options.metricsRegistry, () => this.deps.listeners.size);
     const d = this.deps;
     this.registration = defineService(queue.QueueServiceService, {
       getQueueConfigEncryptionKey: unary((req) => getQueueConfigEncryptionKey(d, req)),
@@ -251,6 +257,7 @@ export class QueueService {
   /** Handles one batch of fan-outs, then wakes listeners, pushes and pokes the relay. */
   private async handleBatch(messages: BusMessage[]): Promise<void> {
     const d = this.deps;
+    const stopTimer = this.metrics.batchSeconds.startTimer();
     const outcome = await handleFanOutBatch(
       {
         db: d.db,
@@ -266,6 +273,12 @@ export class QueueService {
       },
       messages,
     );
+    stopTimer();
+    this.metrics.batchSize.observe(messages.length);
+    this.metrics.deliveries.inc(outcome.enqueued);
+    this.metrics.outbound.inc(outcome.outbound);
+    this.metrics.fanOuts.inc({ outcome: "duplicate" }, outcome.duplicates);
+    this.metrics.fanOuts.inc({ outcome: "handled" }, messages.length - outcome.duplicates);
     if (outcome.outbound > 0) this.relay.poke();
     for (const delivered of outcome.delivered) {
       d.listeners.notify(delivered.clientId, delivered.latestSeq).catch((err: unknown) => {

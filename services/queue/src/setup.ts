@@ -121,6 +121,7 @@ export async function setupQueue(
     },
     fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
     notifier,
+    metricsRegistry: runtime.metrics.registry,
   });
   onShutdown(service, "queue service");
   await service.start();

@@ -66,6 +66,8 @@ describe("the QS process wiring on the embedded bus and PGlite (all-in-one mode)
       return alice.received.length > 0 ? alice.received.map(toHex) : undefined;
     });
     expect(got).toEqual([toHex(fanOut.payload)]);
+    const metrics = await (await fetch(`http://127.0.0.1:${first.metricsServer.port}/metrics`)).text();
+    expect(metrics).toMatch(/^qs_fanout_deliveries_total\{service="queue"\} 1$/m);
     channel.close();
     expect(await first.shutdown()).toBe(0);
 

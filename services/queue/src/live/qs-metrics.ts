@@ -1,0 +1,51 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+/** The QS's own metrics, registered in the service's registry (served at /metrics). */
+export class QsMetrics {
+  readonly deliveries: Counter;
+  readonly fanOuts: Counter;
+  readonly batchSize: Histogram;
+  readonly batchSeconds: Histogram;
+  readonly outbound: Counter;
+  readonly listeners: Gauge;
+
+  constructor(registry: Registry | undefined, listenedQueues: () => number) {
+    const registers = registry ? [registry] : [];
+    this.deliveries = new Counter({
+      name: "qs_fanout_deliveries_total",
+      help: "Messages enqueued by the fan-out consumer (key updates included)",
+      registers,
+    });
+    this.fanOuts = new Counter({
+      name: "qs_fanouts_total",
+      help: "Fan-outs handled, by outcome",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: "qs_fanout_batch_size",
+      help: "Fan-outs per consumer transaction",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers,
+    });
+    this.batchSeconds = new Histogram({
+      name: "qs_fanout_batch_seconds",
+      help: "Time to handle one batch, commit included",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.outbound = new Counter({
+      name: "qs_outbound_events_total",
+      help: "Queue-deleted reports and federation envelopes written to the outbox",
+      registers,
+    });
+    this.listeners = new Gauge({
+      name: "qs_listen_queues",
+      help: "Queues with a Listen stream on this replica",
+      registers,
+      collect() {
+        this.set(listenedQueues());
+      },
+    });
+  }
+}
