@@ -1,6 +1,6 @@
 import { type Client, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { UnavailableError } from "@phoenix/runtime/errors";
 import { type CallContext, createChannel } from "@phoenix/runtime/grpc";
-import { MalformedFederationRequestError } from "../domain/errors.js";
 
 /** Metadata naming the homeserver that forwarded a client request (per-domain limits upstream). */
 export const ORIGIN_DOMAIN_KEY = "phoenix-origin-domain";
@@ -37,7 +37,7 @@ export class UpstreamServices {
     const service = method.split("/")[1] ?? "";
     const address = this.addresses.get(service);
     if (address === undefined) {
-      throw new MalformedFederationRequestError(`this homeserver does not serve ${service}`);
+      throw new UnavailableError(`this homeserver does not serve ${service} to federation`);
     }
     let channel = this.channels.get(service);
     if (channel === undefined) {
