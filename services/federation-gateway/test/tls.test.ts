@@ -1,0 +1,114 @@
+import { readFileSync } from "node:fs";
+import { credentials, status } from "@grpc/grpc-js";
+import { toHex } from "@phoenix/crypto";
+import { federation } from "@phoenix/proto";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+import { makeTlsFiles, type TlsFiles } from "./tls-fixture.js";
+
+const A = "a.test";
+const B = "b.test";
+
+function tlsClient(port: number, ca: string, domain: string, clientCert?: { cert: string; key: string }) {
+  const creds = credentials.createSsl(
+    readFileSync(ca),
+    clientCert ? readFileSync(clientCert.key) : null,
+    clientCert ? readFileSync(clientCert.cert) : null,
+  );
+  const channel = createChannel(`127.0.0.1:${port}`, {
+    credentials: creds,
+    channelOptions: { "grpc.ssl_target_name_override": domain, "grpc.default_authority": domain },
+  });
+  return { channel, client: createServiceClient(federation.FederationServiceService, channel) };
+}
+
+async function expectDelivery(net: Network): Promise<void> {
+  const envelope = fanOutEnvelope(A, B, new Uint8Array([1]));
+  await net.node(A).publishOutbound(envelope, toHex(envelope.envelopeId));
+  await waitFor(
+    () => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)),
+    "delivery over TLS",
+  );
+}
+
+describe("TLS between gateways", () => {
+  let tls: TlsFiles;
+  let other: TlsFiles;
+  let net: Network;
+
+  beforeAll(async () => {
+    tls = makeTlsFiles([A, B, "evil.test"]);
+    other = makeTlsFiles([A], { ca: "other-ca" });
+    net = await Network.start([A, B], { tls });
+  });
+  afterAll(async () => {
+    await net?.stop();
+    tls?.remove();
+    other?.remove();
+  });
+
+  it("delivers A→B over TLS, and B refuses plaintext", async () => {
+    await expectDelivery(net);
+    const plain = net.federationClient(B);
+    await expect(plain.getDomainKeys({}, { deadlineMs: 2000 })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+  });
+
+  it("A does not trust a B gateway whose certificate is not valid for b.test", async () => {
+    const b = net.node(B);
+    await b.stopGateway();
+    await b.start({
+      FEDERATION_TLS_CERT_FILE: tls.certFile("evil.test"),
+      FEDERATION_TLS_KEY_FILE: tls.keyFile("evil.test"),
+    });
+    const peer = await net.node(A).running?.gateway.deps.peers.get(B);
+    await expect(peer?.getDomainKeys({}, { deadlineMs: 2000 })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+    // The same B with its own certificate is trusted again.
+    await b.stopGateway();
+    await b.start();
+    await expectDelivery(net);
+  });
+});
+
+describe("mutual TLS between gateways", () => {
+  let tls: TlsFiles;
+  let other: TlsFiles;
+  let net: Network;
+
+  beforeAll(async () => {
+    tls = makeTlsFiles([A, B]);
+    other = makeTlsFiles([A], { ca: "other-ca" });
+    net = await Network.start([A, B], { tls, mutualTls: true });
+  });
+  afterAll(async () => {
+    await net?.stop();
+    tls?.remove();
+    other?.remove();
+  });
+
+  it("gateways present their certificates and deliver", async () => {
+    await expectDelivery(net);
+  });
+
+  it("a client without a certificate, or with one from an unknown CA, is refused", async () => {
+    const port = net.node(B).port;
+    const anonymous = tlsClient(port, tls.caFile, B);
+    const stranger = tlsClient(port, tls.caFile, B, { cert: other.certFile(A), key: other.keyFile(A) });
+    const member = tlsClient(port, tls.caFile, B, { cert: tls.certFile(A), key: tls.keyFile(A) });
+    try {
+      await expect(anonymous.client.getDomainKeys({}, { deadlineMs: 2000 })).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+      await expect(stranger.client.getDomainKeys({}, { deadlineMs: 2000 })).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+      expect((await member.client.getDomainKeys({})).domain).toBe(B);
+    } finally {
+      for (const c of [anonymous, stranger, member]) c.channel.close();
+    }
+  });
+});
