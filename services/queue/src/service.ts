@@ -100,6 +100,8 @@ export interface QueueServiceOptions {
   fanOutMarkerRetentionMs?: number;
   /** Registry for the QS metrics (runService's `metrics.registry`); none: not exported. */
   metricsRegistry?: Registry;
+  /** Run the fan-out consumer in this instance (default true; false: serve RPCs only). */
+  consumeFanOuts?: boolean;
   /** Test hook: runs after a batch committed and before its messages are acked. */
   afterFanOutCommit?: () => Promise<void>;
 }
@@ -223,16 +225,14 @@ export class QueueService {
     await bus.ensureStream({ name: this.streams.queueDeleted, subjects: [this.subjects.queueDeleted] });
     await bus.ensureStream({ name: this.streams.federation, subjects: [this.subjects.federationPattern] });
     this.relay.start();
-    const batcher = new Batcher<BusMessage>(
-      (messages) => this.handleBatch(messages),
-      {
-        maxItems: this.options.fanOutMaxInFlight ?? 256,
-        maxWeight: 5000,
-      },
-      (m) => 1 + Math.floor(m.data.length / 1024),
-    );
-    this.subscriptions.push(
-      await bus.consume(
+    if (this.options.consumeFanOuts !== false) {
+      const batcher = new Batcher<BusMessage>(
+        (messages) => this.handleBatch(messages),
+        { maxItems: this.options.fanOutMaxInFlight ?? 256, maxWeight: 5000 },
+        // Weight ~ KiB of payload: a batch of large fan-outs stays a reasonable transaction.
+        (m) => 1 + Math.floor(m.data.length / 1024),
+      );
+      const subscription = await bus.consume(
         {
           stream: this.streams.fanOut,
           durable: this.options.fanOutDurable ?? "queue-fanout",
@@ -240,8 +240,9 @@ export class QueueService {
           ackWaitMs: this.options.fanOutAckWaitMs ?? 30_000,
         },
         (message) => batcher.add(message),
-      ),
-    );
+      );
+      this.subscriptions.push(subscription);
+    }
     const every = (ms: number, what: string, run: () => Promise<unknown>) => {
       if (ms <= 0) return;
       const timer = setInterval(() => {

@@ -195,4 +195,17 @@ describe("fan-out consumer", () => {
     expect(readable).toBe(updateIndex);
     expect(readable).toBeLessThan(5);
   });
+
+  it("still opens configs sealed to a rotated-out key, and new ones sealed to the current key", async () => {
+    const alice = await h.newUser();
+    const oldRef = alice.qsReference();
+    await h.server.service.refreshKeys(true);
+    const keys = await h.client.getQueueConfigEncryptionKey({});
+    const current = keys.keys.find((k) => k.current);
+    expect(toHex(current?.publicKey ?? new Uint8Array())).not.toBe(toHex(alice.qsKey.bytes));
+    const bob = await h.newUser();
+    const first = await publishFanOut(h, { recipients: [oldRef, bob.qsReference()] });
+    expect(await received(alice, 1)).toEqual([toHex(first.payload)]);
+    expect(await received(bob, 1)).toEqual([toHex(first.payload)]);
+  });
 });

@@ -2,10 +2,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { toHex } from "@phoenix/crypto";
 import { type common, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhookNotifier } from "../src/push/notifier.js";
+import { startQueueServer } from "../src/service.js";
 import { publishFanOut, waitFor } from "./support/fan-out.js";
-import { Harness } from "./support/harness.js";
+import { Harness, type QsClient } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
 let h: Harness;
@@ -31,8 +33,8 @@ afterAll(async () => {
 type Event = queue.ListenResponse["event"];
 
 /** An open Listen stream of `client`, with the events received so far. */
-async function openListen(client: TestClient, start: bigint) {
-  const call = h.client.listen();
+async function openListen(client: TestClient, start: bigint, via: QsClient = h.client) {
+  const call = via.listen();
   const events: Event[] = [];
   const iterator = call.responses[Symbol.asyncIterator]();
   const reading = (async () => {
@@ -114,6 +116,24 @@ describe("Listen", () => {
     await stream.ack(99n);
     await expect(stream.reading).rejects.toMatchObject({ code: 3 });
     expect((await alice.dequeue(0n)).messages).toHaveLength(1);
+  });
+
+  it("wakes a listener on one replica for a message enqueued by another", async () => {
+    const alice = await h.newUser();
+    const replica = await startQueueServer(h.serviceOptions({ consumeFanOuts: false }));
+    const channel = createChannel(`127.0.0.1:${replica.port}`);
+    const onReplica = createServiceClient(queue.QueueServiceService, channel);
+    try {
+      const stream = await openListen(alice, 0n, onReplica);
+      await waitFor(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
+      const fanOut = await publishFanOut(h, { recipients: [alice.qsReference()] });
+      await waitFor(async () => (stream.messages().length === 2 ? true : undefined));
+      expect(alice.decrypt(stream.messages()).map(toHex)).toEqual([toHex(fanOut.payload)]);
+      await stream.close();
+    } finally {
+      channel.close();
+      await replica.stop();
+    }
   });
 
   it("sends a push notification only when no listener holds the queue", async () => {
