@@ -1,21 +1,17 @@
 import { status } from "@grpc/grpc-js";
 import {
-  ClientCredential,
-  createConnectionPackage,
   createHandleConnectionPackage,
   decodeQueueMessage,
   expirationFrom,
   HpkeKeyPair,
   handleHash,
   QueueMessageKind,
-  QueueRatchetReceiver,
   randomBytes,
   SigningKey,
   toHex,
 } from "@phoenix/crypto";
-import { auth, common } from "@phoenix/proto";
+import { auth, type common } from "@phoenix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectionQueueContext } from "../src/domain/ids.js";
 import {
   expectStatus,
   type Harness,
@@ -25,74 +21,10 @@ import {
   sign,
   signAs,
   startAuth,
-  type TestClient,
 } from "./harness.js";
+import { clientContext, dequeue, packageOf, publish, QueueReader } from "./queue-helpers.js";
 
 const DAY = 24 * 3_600_000;
-
-function packageOf(client: TestClient, now: Date): Uint8Array {
-  return createConnectionPackage({
-    clientKey: client.key,
-    clientCredential: ClientCredential.decode(client.credential),
-    lifetime: expirationFrom(now.getTime() - 1000, 7 * DAY),
-  }).bytes;
-}
-
-async function publish(h: Harness, client: TestClient, packages: auth.PublishedConnectionPackage[]) {
-  return h.as.publishConnectionPackages({
-    signed: await signAs(
-      client,
-      auth.PublishConnectionPackagesTbs,
-      S.publishConnectionPackages,
-      { packages },
-      h.now(),
-    ),
-  });
-}
-
-/** Reads a queue as its owner would: message 0 starts the queue ratchet, then every offer decrypts. */
-class QueueReader {
-  private receiver: QueueRatchetReceiver | undefined;
-  readonly offers: Uint8Array[] = [];
-
-  constructor(
-    private readonly keyPair: HpkeKeyPair,
-    private readonly context: Uint8Array,
-  ) {}
-
-  read(message: common.QueueMessage): void {
-    const decoded = decodeQueueMessage(message.ciphertext);
-    expect(BigInt(decoded.sequenceNumber)).toBe(message.sequenceNumber);
-    if (!this.receiver) {
-      this.receiver = QueueRatchetReceiver.fromInit(this.keyPair, this.context, decoded);
-      return;
-    }
-    const result = this.receiver.decrypt(decoded, this.keyPair);
-    if (result.kind === "message") {
-      const payload = common.QueuePayload.decode(result.payload);
-      if (payload.content?.$case !== "connectionOffer") throw new Error("not a connection offer");
-      this.offers.push(payload.content.value);
-    }
-  }
-}
-
-function clientContext(client: TestClient): Uint8Array {
-  return connectionQueueContext({
-    client: { userUuid: client.clientId.userId.uuid, clientUuid: client.clientId.clientUuid },
-  });
-}
-
-async function dequeue(h: Harness, client: TestClient, start: bigint, maxMessages = 0) {
-  return h.as.dequeueConnectionOffers({
-    signed: await signAs(
-      client,
-      auth.DequeueConnectionOffersTbs,
-      S.dequeueConnectionOffers,
-      { sequenceNumberStart: start, maxMessages },
-      h.now(),
-    ),
-  });
-}
 
 describe("connection packages", () => {
   let h: Harness;
