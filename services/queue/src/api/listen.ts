@@ -10,6 +10,8 @@ const LABEL = rpcLabel(queue.QueueServiceService.listen);
 const PAGE = 500;
 /** A listener marks its queue as held for this long and refreshes it at half the time. */
 const PRESENCE_MS = 60_000;
+/** A stream that does not send its init in this time is closed. */
+const INIT_TIMEOUT_MS = 30_000;
 
 /**
  * Listen: after a signed `init`, sends every queued message from its start, the `empty`
@@ -24,7 +26,16 @@ export async function listen(
   stream: ResponseStream<queue.ListenResponse>,
 ): Promise<void> {
   const iterator = requests[Symbol.asyncIterator]();
-  const first = await iterator.next();
+  let initTimer: NodeJS.Timeout | undefined;
+  const first = await Promise.race([
+    iterator.next(),
+    new Promise<never>((_, reject) => {
+      initTimer = setTimeout(
+        () => reject(malformed("request", `no init within ${INIT_TIMEOUT_MS} ms`)),
+        INIT_TIMEOUT_MS,
+      );
+    }),
+  ]).finally(() => clearTimeout(initTimer));
   if (first.done) return;
   const init = first.value.request;
   if (init?.$case !== "init") throw malformed("request", "the first message must be init");
