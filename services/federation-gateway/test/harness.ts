@@ -9,9 +9,15 @@ import type { Client } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { events, federation } from "@phoenix/proto";
-import { type Bus, type BusMessage, connectNatsBus, type Subscription } from "@phoenix/runtime/bus";
+import {
+  type Bus,
+  type BusMessage,
+  connectNatsBus,
+  createEmbeddedBus,
+  type Subscription,
+} from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
-import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
+import { createTestDatabase, createTestPglite, type TestDatabase } from "@phoenix/runtime/testing";
 import { peerToken } from "../src/domain/peers.js";
 import { GATEWAY_MIGRATIONS, type RunningGateway, startFederationGateway } from "../src/index.js";
 import type { TlsFiles } from "./tls-fixture.js";
@@ -54,6 +60,8 @@ export interface NetworkOptions {
   env?: Record<string, Record<string, string>>;
   tls?: TlsFiles;
   mutualTls?: boolean;
+  /** Domains whose homeserver runs all-in-one: PGlite and the embedded bus instead of Postgres and NATS. */
+  embedded?: readonly string[];
 }
 
 /** One homeserver's gateway plus the bus side the tests play. */
@@ -72,6 +80,7 @@ export class GatewayNode {
     readonly domain: string,
     readonly port: number,
     private readonly baseEnv: Record<string, string>,
+    readonly embedded = false,
   ) {
     const tag = randomBytes(4).toString("hex");
     this.prefix = `t${tag}.`;
@@ -90,6 +99,11 @@ export class GatewayNode {
   }
 
   async open(): Promise<void> {
+    if (this.embedded) {
+      this.db = await createTestPglite({ migrationsFolder: GATEWAY_MIGRATIONS });
+      this.bus = await createEmbeddedBus({ db: this.db.db });
+      return;
+    }
     this.db = await createTestDatabase({ migrationsFolder: GATEWAY_MIGRATIONS });
     this.bus = await connectNatsBus({ servers: natsUrl(), name: `fedgw-test-${this.domain}` });
   }
@@ -140,6 +154,10 @@ export class GatewayNode {
     await this.stopGateway();
     for (const c of this.collectors) await c.stop();
     await this.bus.close();
+    if (this.embedded) {
+      await this.db.close();
+      return;
+    }
     const nc = await connect({ servers: natsUrl() });
     const jsm = await jetstreamManager(nc);
     for (const s of Object.values(this.streams)) await jsm.streams.delete(s).catch(() => false);
@@ -187,7 +205,7 @@ export class Network {
           : { FEDERATION_INSECURE_PLAINTEXT: "true" }),
         ...(options.env?.[domain] ?? {}),
       };
-      const node = new GatewayNode(domain, ports.get(domain) ?? 0, env);
+      const node = new GatewayNode(domain, ports.get(domain) ?? 0, env, options.embedded?.includes(domain));
       network.nodes.set(domain, node);
     }
     try {

@@ -110,6 +110,13 @@ export class DeliveryLanes {
 
   private async startLane(peer: string): Promise<Subscription | undefined> {
     if (this.stopping.signal.aborted) return undefined;
+    if (peer === this.options.ownDomain) {
+      this.options.logger.error(
+        { peer },
+        "outbound messages addressed to this domain itself are never delivered",
+      );
+      return undefined;
+    }
     await addOutboundPeer(this.options.db, peer);
     const { backoff, attemptTimeoutMs } = this.options;
     const subscription = await this.options.bus.consume(

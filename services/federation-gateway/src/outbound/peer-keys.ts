@@ -48,7 +48,15 @@ export class PeerKeyDirectory {
         entry = stored;
         this.memory.set(domain, entry);
       } else {
-        entry = await this.fetch(domain);
+        const stale = entry ?? stored;
+        try {
+          entry = await this.fetch(domain);
+        } catch (error) {
+          // An expired list still beats none while the peer's gateway is unreachable from here:
+          // its keys carry their own validity, which is still checked.
+          if (stale === undefined) throw error;
+          entry = stale;
+        }
       }
     }
     return valid(entry, this.now());

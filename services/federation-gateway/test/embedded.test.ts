@@ -1,0 +1,40 @@
+import { toHex } from "@phoenix/crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+
+const A = "a.test";
+const B = "b.test";
+
+// The all-in-one homeserver runs the gateway on PGlite with the embedded bus; its outbound lanes
+// must keep the same order guarantee there.
+describe("a gateway on the embedded bus (PGlite)", () => {
+  let net: Network;
+
+  beforeAll(async () => {
+    net = await Network.start([A, B], { embedded: [A] });
+  });
+  afterAll(async () => {
+    await net?.stop();
+  });
+
+  it("delivers in both directions, and a backlog for a peer that was down arrives in order", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const back = fanOutEnvelope(B, A, new Uint8Array([0]));
+    await b.publishOutbound(back, toHex(back.envelopeId));
+    await waitFor(() => a.fanOuts.some((m) => m.id === toHex(back.envelopeId)), "B→A");
+
+    await b.stopGateway();
+    const sent: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const envelope = fanOutEnvelope(A, B, new Uint8Array([i]));
+      sent.push(toHex(envelope.envelopeId));
+      await a.publishOutbound(envelope, toHex(envelope.envelopeId));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(b.fanOuts).toHaveLength(0);
+    await b.start();
+    await waitFor(() => b.fanOuts.length >= sent.length, "the backlog");
+    expect(b.fanOuts.map((m) => m.id)).toEqual(sent);
+  });
+});
