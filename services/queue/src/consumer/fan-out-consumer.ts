@@ -271,14 +271,16 @@ export async function handleFanOutBatch(
     }
 
     if (newMessages.length > 0) {
-      // One statement per table for the whole batch: arrays through unnest, three or five
-      // parameters however many rows (a statement per message costs several times more).
-      await tx.execute(sql`
-        insert into ${qsMessages} (client_id, seq, message)
-        select * from unnest(
-          ${sql.param(newMessages.map((m) => m.clientId))}::bytea[],
-          ${sql.param(newMessages.map((m) => String(m.seq)))}::int8[],
-          ${sql.param(newMessages.map((m) => m.message))}::bytea[])`);
+      // Few statements for the whole batch, never one per message: the messages as multi-row
+      // inserts (bytea travels as binary parameters), the ratchet states as one unnest update.
+      for (let i = 0; i < newMessages.length; i += 1000) {
+        const rows = newMessages
+          .slice(i, i + 1000)
+          .map((m) => sql`(${m.clientId}, ${String(m.seq)}::int8, ${m.message})`);
+        await tx.execute(
+          sql`insert into ${qsMessages} (client_id, seq, message) values ${sql.join(rows, sql`, `)}`,
+        );
+      }
       const updates = [...senders.values()].filter((s) => s.updated);
       await tx.execute(sql`
         update ${qsClients} as c set
