@@ -16,14 +16,17 @@ import {
   issueRoot,
   type KeyedCredential,
 } from "./domain/as-keys.js";
+import { type KeyEncryption, openStoredKey, type StoredSigningKey } from "./domain/key-encryption.js";
 import {
   type AsCredentialRow,
   findAsCredential,
   insertAsCredential,
   listRevokedFingerprints,
+  listStoredSigningKeys,
   listValidAsCredentials,
   revokedAmong,
   revokeFingerprint,
+  updateStoredSigningKey,
 } from "./store/as-credentials.js";
 
 /** Serialises key creation across replicas ("phnxaskr"). */
@@ -48,6 +51,8 @@ export interface AsKeyringOptions {
   policy: AsKeyPolicy;
   /** The operator's root; absent: the AS creates and stores its own. */
   configuredRoot?: KeyedCredential<AsCredential>;
+  /** Encrypts the signing keys stored in the database (AS_KEY_ENCRYPTION_KEY); absent: plaintext. */
+  keyEncryption?: KeyEncryption;
   now: () => number;
 }
 
@@ -65,9 +70,45 @@ export class AsKeyring {
 
   constructor(private readonly options: AsKeyringOptions) {}
 
-  /** Creates the root and intermediate on first start (or loads them). */
+  /**
+   * Brings stored signing keys under the configured key encryption (sealing plaintext seeds,
+   * resealing ones under the previous key), then creates the root and intermediate on first start
+   * (or loads them). AsKeyConfigError if a stored key cannot be opened with the configuration.
+   */
   async init(): Promise<void> {
+    await this.resealStoredKeys();
     await this.currentSigner();
+  }
+
+  private async resealStoredKeys(): Promise<void> {
+    const { db, keyEncryption } = this.options;
+    await transaction(db, async (tx) => {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(${KEYRING_LOCK})`);
+      for (const row of await listStoredSigningKeys(tx)) {
+        const seed = openStoredKey(row, row.fingerprint, keyEncryption);
+        if (keyEncryption && !keyEncryption.isCurrent(row)) {
+          await updateStoredSigningKey(tx, row.fingerprint, keyEncryption.seal(seed, row.fingerprint));
+        }
+      }
+    });
+  }
+
+  /** How a new signing key is stored: sealed when key encryption is configured. */
+  private storedKey(seed: Uint8Array, fingerprint: Uint8Array): StoredSigningKey {
+    const { keyEncryption } = this.options;
+    return keyEncryption
+      ? keyEncryption.seal(seed, fingerprint)
+      : { signingKey: seed, signingKeyKekId: null };
+  }
+
+  private signingKeyOf(row: AsCredentialRow & { signingKey: Uint8Array }): SigningKey {
+    return SigningKey.fromSeed(
+      openStoredKey(
+        { signingKey: row.signingKey, signingKeyKekId: row.signingKeyKekId },
+        row.fingerprint,
+        this.options.keyEncryption,
+      ),
+    );
   }
 
   /** The intermediate that signs client credentials now. */
@@ -164,19 +205,23 @@ export class AsKeyring {
       let root: KeyedCredential<AsCredential> | undefined;
       if (configuredRoot) {
         root = configuredRoot;
-        await insertAsCredential(tx, rootRow(configuredRoot, null, at));
+        await insertAsCredential(
+          tx,
+          rootRow(configuredRoot, { signingKey: null, signingKeyKekId: null }, at),
+        );
       } else {
         const row = (await listValidAsCredentials(tx, "root", at)).find(
           (r) => usable(r) && r.notAfter.getTime() - now >= policy.intermediateLifetimeMs / 2,
         );
         if (row?.signingKey) {
           root = {
-            key: SigningKey.fromSeed(row.signingKey),
+            key: this.signingKeyOf({ ...row, signingKey: row.signingKey }),
             credential: AsCredential.decode(row.credential),
           };
         } else {
           root = issueRoot(domain, now, policy);
-          await insertAsCredential(tx, rootRow(root, root.key.exportSeed(), at));
+          const stored = this.storedKey(root.key.exportSeed(), root.credential.fingerprint);
+          await insertAsCredential(tx, rootRow(root, stored, at));
         }
       }
 
@@ -187,7 +232,7 @@ export class AsKeyring {
         );
         if (row?.signingKey) {
           return {
-            key: SigningKey.fromSeed(row.signingKey),
+            key: this.signingKeyOf({ ...row, signingKey: row.signingKey }),
             credential: AsIntermediateCredential.decode(row.credential),
             createdAt: row.createdAt.getTime(),
           };
@@ -199,7 +244,7 @@ export class AsKeyring {
         fingerprint: credential.fingerprint,
         kind: "intermediate",
         credential: credential.bytes,
-        signingKey: intermediate.key.exportSeed(),
+        ...this.storedKey(intermediate.key.exportSeed(), credential.fingerprint),
         notBefore: new Date(credential.expiration.notBefore),
         notAfter: new Date(credential.expiration.notAfter),
         createdAt: at,
@@ -211,7 +256,7 @@ export class AsKeyring {
 
 function rootRow(
   root: KeyedCredential<AsCredential>,
-  seed: Uint8Array | null,
+  stored: StoredSigningKey | { signingKey: null; signingKeyKekId: null },
   createdAt: Date,
 ): AsCredentialRow {
   const { credential } = root;
@@ -219,7 +264,7 @@ function rootRow(
     fingerprint: credential.fingerprint,
     kind: "root",
     credential: credential.bytes,
-    signingKey: seed,
+    ...stored,
     notBefore: new Date(credential.expiration.notBefore),
     notAfter: new Date(credential.expiration.notAfter),
     createdAt,

@@ -48,6 +48,12 @@ export const authConfigSchema = serviceConfig({
    */
   AS_ROOT_SIGNING_KEY: envString({ optional: true }),
   AS_ROOT_CREDENTIAL: envString({ optional: true }),
+  /**
+   * 32-byte key (hex or base64) that encrypts the AS signing keys kept in the database; unset:
+   * they are stored in plaintext. AS_KEY_ENCRYPTION_KEY_PREVIOUS: the key being rotated away from.
+   */
+  AS_KEY_ENCRYPTION_KEY: envString({ optional: true }),
+  AS_KEY_ENCRYPTION_KEY_PREVIOUS: envString({ optional: true }),
   /** Lifetime of a root credential the AS creates itself. */
   AS_ROOT_LIFETIME: envDuration({ default: 3650 * DAY, min: HOUR }),
   /** Lifetime of an AS intermediate credential. */

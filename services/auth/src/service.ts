@@ -31,8 +31,9 @@ import { stageUserProfile } from "./api/stage-user-profile.js";
 import { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { AuthContext, AuthRateLimits } from "./context.js";
-import { parseConfiguredRoot } from "./domain/as-keys.js";
+import { AsKeyConfigError, parseConfiguredRoot } from "./domain/as-keys.js";
 import { parseInviteCodes } from "./domain/invite-codes.js";
+import { KeyEncryption } from "./domain/key-encryption.js";
 import { NamedRateLimit } from "./domain/rate-limiter.js";
 import { ExpiryJob } from "./expiry.js";
 
@@ -76,6 +77,9 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
           now().getTime(),
         )
       : undefined;
+  if (config.AS_KEY_ENCRYPTION_KEY_PREVIOUS !== undefined && config.AS_KEY_ENCRYPTION_KEY === undefined) {
+    throw new AsKeyConfigError("AS_KEY_ENCRYPTION_KEY_PREVIOUS is set without AS_KEY_ENCRYPTION_KEY");
+  }
   const keyring = new AsKeyring({
     db,
     domain: config.AS_DOMAIN,
@@ -86,6 +90,14 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       clientMaxLifetimeMs: config.AS_CLIENT_CREDENTIAL_MAX_LIFETIME,
     },
     ...(configuredRoot ? { configuredRoot } : {}),
+    ...(config.AS_KEY_ENCRYPTION_KEY !== undefined
+      ? {
+          keyEncryption: new KeyEncryption(
+            config.AS_KEY_ENCRYPTION_KEY,
+            config.AS_KEY_ENCRYPTION_KEY_PREVIOUS,
+          ),
+        }
+      : {}),
     now: () => now().getTime(),
   });
   await keyring.init();

@@ -57,9 +57,13 @@ const TEST_ENV: Env = {
   AS_SOURCE_RATE_REGISTER_PER_HOUR: "1000000",
 };
 
-/** Starts the AS with `env` overrides (AS_DOMAIN is alpha.example). */
-export async function startAuth(env: Env = {}): Promise<Harness> {
-  const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
+/**
+ * Starts the AS with `env` overrides (AS_DOMAIN is alpha.example), on a fresh test database or on
+ * `options.database` (a restart: the harness then leaves that database open on close).
+ */
+export async function startAuth(env: Env = {}, options: { database?: TestDatabase } = {}): Promise<Harness> {
+  const ownsDatabase = options.database === undefined;
+  const db = options.database ?? (await createTestDatabase({ migrationsFolder: authMigrationsFolder }));
   let bus: Bus | undefined;
   let service: AuthService | undefined;
   let offset = 0;
@@ -96,13 +100,13 @@ export async function startAuth(env: Env = {}): Promise<Harness> {
         await running.shutdown("test done");
         await built.close();
         await busRef.close();
-        await db.close();
+        if (ownsDatabase) await db.close();
       },
     };
   } catch (error) {
     await service?.close();
     await bus?.close();
-    await db.close();
+    if (ownsDatabase) await db.close();
     throw error;
   }
 }

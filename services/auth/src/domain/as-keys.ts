@@ -60,7 +60,8 @@ export function isFreshSigner(
   return now - credential.createdAt < rotateAfterMs && credential.notAfter - now >= minRemainingMs;
 }
 
-function decodeKeyText(text: string, what: string): Uint8Array {
+/** Decodes key material given as hex or base64 (configuration secrets). */
+export function decodeKeyText(text: string, what: string): Uint8Array {
   const trimmed = text.trim();
   if (/^[0-9a-fA-F]+$/.test(trimmed) && trimmed.length % 2 === 0)
     return new Uint8Array(Buffer.from(trimmed, "hex"));

@@ -13,6 +13,7 @@ import { callerAddress, peerHost } from "./caller.js";
 import { dequeueLimit } from "./connection-queue.js";
 import { validateHandle } from "./handles.js";
 import { InviteCodeConfigError, matchInviteCode, parseInviteCodes } from "./invite-codes.js";
+import { KeyEncryption, openStoredKey } from "./key-encryption.js";
 import { NamedRateLimit, RateLimiter } from "./rate-limiter.js";
 import { checkHeader, monthOf } from "./request-header.js";
 
@@ -166,5 +167,27 @@ describe("invite codes", () => {
     expect(() => parseInviteCodes([":5"], 1)).toThrow(InviteCodeConfigError);
     expect(() => parseInviteCodes(["x:0"], 1)).toThrow(InviteCodeConfigError);
     expect(() => parseInviteCodes(["x".repeat(129)], 1)).toThrow(InviteCodeConfigError);
+  });
+});
+
+describe("signing key encryption", () => {
+  const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+  const seed = new Uint8Array(32).fill(7);
+  const fingerprintA = new Uint8Array(32).fill(1);
+  const fingerprintB = new Uint8Array(32).fill(2);
+  const k1 = "11".repeat(32);
+  const k2 = "22".repeat(32);
+
+  it("seals a seed so that only its own row and the configured key open it", () => {
+    const encryption = new KeyEncryption(k1);
+    const stored = encryption.seal(seed, fingerprintA);
+    expect(hex(stored.signingKey)).not.toContain(hex(seed));
+    expect(openStoredKey(stored, fingerprintA, encryption)).toEqual(seed);
+    expect(() => openStoredKey(stored, fingerprintB, encryption)).toThrow(AsKeyConfigError);
+    expect(() => openStoredKey(stored, fingerprintA, new KeyEncryption(k2))).toThrow(AsKeyConfigError);
+    expect(() => openStoredKey(stored, fingerprintA, undefined)).toThrow(AsKeyConfigError);
+    expect(openStoredKey(stored, fingerprintA, new KeyEncryption(k2, k1))).toEqual(seed);
+    expect(openStoredKey({ signingKey: seed, signingKeyKekId: null }, fingerprintA, undefined)).toEqual(seed);
+    expect(() => new KeyEncryption("abcd")).toThrow(AsKeyConfigError);
   });
 });

@@ -1,5 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
-import { and, desc, eq, gt, inArray } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNotNull } from "drizzle-orm";
+import type { StoredSigningKey } from "../domain/key-encryption.js";
 import { asCredentials, revokedCredentials } from "./schema.js";
 
 export type AsCredentialRow = typeof asCredentials.$inferSelect;
@@ -58,4 +59,28 @@ export async function revokedAmong(db: Database, fingerprints: Uint8Array[]): Pr
     .from(revokedCredentials)
     .where(inArray(revokedCredentials.fingerprint, fingerprints));
   return rows.map((r) => r.fingerprint);
+}
+
+/** Every stored signing key (valid or not), with its credential's fingerprint. */
+export async function listStoredSigningKeys(
+  db: Database,
+): Promise<(StoredSigningKey & { fingerprint: Uint8Array })[]> {
+  const rows = await db
+    .select({
+      fingerprint: asCredentials.fingerprint,
+      signingKey: asCredentials.signingKey,
+      signingKeyKekId: asCredentials.signingKeyKekId,
+    })
+    .from(asCredentials)
+    .where(isNotNull(asCredentials.signingKey));
+  return rows.flatMap((r) => (r.signingKey ? [{ ...r, signingKey: r.signingKey }] : []));
+}
+
+/** Replaces a stored signing key (resealing under another key-encryption key). */
+export async function updateStoredSigningKey(
+  db: Database,
+  fingerprint: Uint8Array,
+  stored: StoredSigningKey,
+): Promise<void> {
+  await db.update(asCredentials).set(stored).where(eq(asCredentials.fingerprint, fingerprint));
 }

@@ -25,6 +25,8 @@ function at(name: string) {
 /**
  * AS root and intermediate credentials. `signing_key` is the Ed25519 seed of a key this AS holds;
  * it is null for a root whose key was given in the configuration (it never enters the database).
+ * With AS_KEY_ENCRYPTION_KEY set, `signing_key` is that seed encrypted at rest and
+ * `signing_key_kek_id` names the key-encryption key; null there means a plaintext seed.
  */
 export const asCredentials = pgTable(
   "as_credentials",
@@ -33,6 +35,7 @@ export const asCredentials = pgTable(
     kind: text("kind", { enum: ["root", "intermediate"] }).notNull(),
     credential: bytea("credential").notNull(),
     signingKey: bytea("signing_key"),
+    signingKeyKekId: bytea("signing_key_kek_id"),
     notBefore: at("not_before").notNull(),
     notAfter: at("not_after").notNull(),
     createdAt: at("created_at").notNull(),

@@ -1,0 +1,1 @@
+ALTER TABLE "as_credentials" ADD COLUMN "signing_key_kek_id" "bytea";
