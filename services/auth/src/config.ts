@@ -89,6 +89,8 @@ export const authConfigSchema = serviceConfig({
   AS_CALLER_RATE_PACKAGES_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
   /** EnqueueConnectionOffer + EnqueueHandleConnectionOffer calls per caller per minute. */
   AS_CALLER_RATE_ENQUEUE_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
+  /** CreateHandle calls per caller per minute (each costs a memory-hard HandleHash). */
+  AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE: envInt({ default: 30, min: 0, max: 1_000_000 }),
   /** RegisterUser calls per source address per hour. */
   AS_SOURCE_RATE_REGISTER_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
   /** Peers (IP addresses, e.g. the edge gateways) whose `x-forwarded-for` names the real caller. */

@@ -35,6 +35,8 @@ export interface AuthRateLimits {
   readonly packageFetch: NamedRateLimit;
   /** Offers (to any queue) per caller. */
   readonly enqueuePerCaller: NamedRateLimit;
+  /** CreateHandle per caller (each costs a memory-hard hash). */
+  readonly createHandle: NamedRateLimit;
   /** RegisterUser per source address. */
   readonly register: NamedRateLimit;
 }

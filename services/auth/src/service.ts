@@ -179,6 +179,12 @@ function rateLimits(config: AuthConfig): AuthRateLimits {
       config.AS_CALLER_RATE_ENQUEUE_PER_MINUTE,
       MINUTE,
     ),
+    createHandle: new NamedRateLimit(
+      "handle creations per caller",
+      "AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE",
+      config.AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE,
+      MINUTE,
+    ),
     register: new NamedRateLimit(
       "registrations per source address",
       "AS_SOURCE_RATE_REGISTER_PER_HOUR",

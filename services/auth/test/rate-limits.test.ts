@@ -102,6 +102,15 @@ describe("per-caller rate limits", () => {
     );
   });
 
+  it("limits CreateHandle per caller before any decoding (each costs a memory-hard hash)", async () => {
+    h = await startAuth({ AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE: "1" });
+    await expectStatus(h.as.createHandle({ signed: undefined }), status.INVALID_ARGUMENT);
+    expectRateLimit(
+      await expectStatus(h.as.createHandle({ signed: undefined }), status.RESOURCE_EXHAUSTED),
+      "AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE",
+    );
+  });
+
   it("limits registrations per source address; nothing is stored for a refused one", async () => {
     h = await startAuth({ AS_SOURCE_RATE_REGISTER_PER_HOUR: "2", AS_TRUSTED_PROXIES: "127.0.0.1" });
     await registerUser(h);

@@ -12,6 +12,7 @@ import { deleteExpiredHandle, insertHandle } from "../store/handles.js";
 import { guardReplay, openSigned, verifySignature } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
 import { Label } from "./labels.js";
+import { limitCaller } from "./rate-limit.js";
 
 /**
  * CreateHandle: checks the plaintext handle and that it hashes to `handle_hash`, then keeps only
@@ -19,7 +20,8 @@ import { Label } from "./labels.js";
  * the same handle is dropped (with its queue and packages) and the handle taken again.
  */
 export function createHandle(ctx: AuthContext) {
-  return unary<auth.CreateHandleRequest, auth.CreateHandleResponse>(async (request) => {
+  return unary<auth.CreateHandleRequest, auth.CreateHandleResponse>(async (request, call) => {
+    limitCaller(ctx, ctx.limits.createHandle, call);
     const now = ctx.now();
     const opened = openSigned(
       ctx,
@@ -32,8 +34,6 @@ export function createHandle(ctx: AuthContext) {
     const { tbs } = opened;
     validateHandle(tbs.handle);
     const hash = parseHandleHash(tbs.handleHash, "tbs.handle_hash");
-    if (!bytesEqual(handleHash(tbs.handle), hash))
-      throw malformed("tbs.handle_hash", "is not the hash of tbs.handle");
     const sender = opened.header.sender;
     if (sender?.$case !== "handleHash" || !bytesEqual(sender.value, hash)) {
       throw malformed("tbs.header.sender", "must be the handle hash of the request");
@@ -46,6 +46,9 @@ export function createHandle(ctx: AuthContext) {
       tbs.connectionQueueEncryptionKey,
       "tbs.connection_queue_encryption_key",
     );
+    // The memory-hard HandleHash (≈40 ms of CPU) runs last, on an otherwise valid request.
+    if (!bytesEqual(handleHash(tbs.handle), hash))
+      throw malformed("tbs.handle_hash", "is not the hash of tbs.handle");
     const expiresAt = new Date(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
 
     await transaction(ctx.db, async (tx) => {
