@@ -80,6 +80,8 @@ export const gatewayConfigSchema = serviceConfig({
     FEDERATION_DELIVERY_TIMEOUT: envDuration({ default: 10_000, min: 100 }),
     FEDERATION_RETRY_INITIAL: envDuration({ default: 500, min: 1 }),
     FEDERATION_RETRY_MAX: envDuration({ default: 30_000, min: 1 }),
+    /** An outbound message held by a gateway process that died is redelivered after this long (default 5 min). */
+    FEDERATION_LANE_LEASE: envDuration({ default: 300_000, min: 1000 }),
     /** Stream names (shared with the QS and DS) and the subject prefix (tests only). */
     FEDERATION_OUTBOUND_STREAM: envString({ default: "PHOENIX_FEDERATION_OUTBOUND", ...NAME }),
     FEDERATION_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT", ...NAME }),

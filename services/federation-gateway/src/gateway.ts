@@ -2,8 +2,10 @@ import { DEFAULT_ENVELOPE_WINDOW, type EnvelopeWindow, fromHex, ReplayGuard } fr
 import { federation, rpcCatalog } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
+import { statusName } from "@phoenix/runtime/errors";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import type { Metrics } from "@phoenix/runtime/metrics";
 import { deliverFanOut } from "./api/deliver-fan-out.js";
 import type { GatewayDeps } from "./api/deps.js";
 import { forward } from "./api/forward.js";
@@ -11,6 +13,7 @@ import { getDomainKeys } from "./api/get-domain-keys.js";
 import { InboundAuthenticator } from "./api/inbound-auth.js";
 import { proxy } from "./api/proxy.js";
 import { reportQueueDeleted } from "./api/report-queue-deleted.js";
+import { translateGatewayError } from "./api/translate-error.js";
 import { PeerResolver } from "./discovery/resolver.js";
 import type { BackoffConfig } from "./domain/backoff.js";
 import type { PeerAddress } from "./domain/peers.js";
@@ -20,6 +23,7 @@ import {
   type PolicyConfig,
   type RateLimitConfig,
 } from "./domain/policy.js";
+import { GatewayMetrics } from "./gateway-metrics.js";
 import { DeliveryLanes } from "./outbound/delivery-lanes.js";
 import { PeerClients } from "./outbound/peer-clients.js";
 import { PeerKeyDirectory } from "./outbound/peer-keys.js";
@@ -60,11 +64,15 @@ export interface FederationGatewayOptions {
   window?: EnvelopeWindow;
   deliveryTimeoutMs?: number;
   backoff?: BackoffConfig;
+  /** An outbound message held by a gateway that died comes back after this long (default 5 min). */
+  laneLeaseMs?: number;
   streams?: Partial<GatewayStreams>;
   subjectPrefix?: string;
   consumerPrefix?: string;
   dedupeRetentionMs?: number;
   maxMessageBytes?: number;
+  /** runService's registry for the gateway's domain metrics (none: not exported). */
+  metricsRegistry?: Metrics["registry"];
   now?: () => number;
 }
 
@@ -78,6 +86,7 @@ export class FederationGateway {
   readonly proxy: ServiceRegistration;
   readonly deps: GatewayDeps;
   readonly lanes: DeliveryLanes;
+  readonly metrics: GatewayMetrics;
   private readonly pruneTimer: NodeJS.Timeout;
 
   private constructor(
@@ -85,6 +94,7 @@ export class FederationGateway {
     keys: KeyRing,
   ) {
     const now = options.now ?? Date.now;
+    this.metrics = new GatewayMetrics(options.metricsRegistry);
     const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
     const resolver = new PeerResolver({
       staticPeers: options.staticPeers,
@@ -130,11 +140,23 @@ export class FederationGateway {
       proxyTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
     };
     const deps = this.deps;
+    const metrics = this.metrics;
+    /** Counts the requests the gateway itself refuses (passed-through upstream statuses are not refusals). */
+    async function counted<T>(work: () => Promise<T>): Promise<T> {
+      try {
+        return await work();
+      } catch (error) {
+        const mapped = translateGatewayError(error);
+        if (mapped && mapped.name !== "PassthroughStatusError")
+          metrics.inboundRefused.inc({ code: statusName(mapped.code) });
+        throw error;
+      }
+    }
     this.federation = defineService(federation.FederationServiceService, {
       getDomainKeys: unary(async () => getDomainKeys(deps)),
-      deliverFanOut: unary(async (request) => deliverFanOut(deps, request)),
-      reportQueueDeleted: unary(async (request) => reportQueueDeleted(deps, request)),
-      forward: unary(async (request, ctx) => forward(deps, request, ctx)),
+      deliverFanOut: unary(async (request) => counted(() => deliverFanOut(deps, request))),
+      reportQueueDeleted: unary(async (request) => counted(() => reportQueueDeleted(deps, request))),
+      forward: unary(async (request, ctx) => counted(() => forward(deps, request, ctx))),
     });
     this.proxy = defineService(federation.FederationProxyServiceService, {
       proxy: unary(async (request, ctx) => proxy(deps, request, ctx)),
@@ -151,6 +173,8 @@ export class FederationGateway {
       consumerPrefix: options.consumerPrefix ?? "fedgw",
       backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
       attemptTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
+      leaseMs: options.laneLeaseMs ?? 300_000,
+      metrics: this.metrics,
     });
     this.pruneTimer = setInterval(() => {
       const before = new Date(now() - (options.dedupeRetentionMs ?? 30 * DAY));

@@ -102,6 +102,7 @@ export async function setupFederationGateway(
     },
     deliveryTimeoutMs: config.FEDERATION_DELIVERY_TIMEOUT,
     backoff: { initialMs: config.FEDERATION_RETRY_INITIAL, maxMs: config.FEDERATION_RETRY_MAX },
+    laneLeaseMs: config.FEDERATION_LANE_LEASE,
     streams: {
       outbound: config.FEDERATION_OUTBOUND_STREAM,
       fanOut: config.FEDERATION_FANOUT_STREAM,
@@ -111,6 +112,7 @@ export async function setupFederationGateway(
     consumerPrefix: config.FEDERATION_CONSUMER_PREFIX,
     dedupeRetentionMs: config.FEDERATION_DEDUPE_RETENTION,
     maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+    metricsRegistry: metrics.registry,
     ...(resources.now ? { now: resources.now } : {}),
   });
   onShutdown(gateway, "federation gateway");

@@ -49,6 +49,8 @@ describe("inbound authentication and policy", () => {
       code: status.UNAUTHENTICATED,
     });
     expect(net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId))).toBe(false);
+    const refused = await net.node(B).running?.gateway.metrics.inboundRefused.get();
+    expect(refused?.values.find((v) => v.labels.code === "UNAUTHENTICATED")?.value).toBeGreaterThanOrEqual(2);
   });
 
   it("a stale, a future-dated and a replayed request are refused with UNAUTHENTICATED", async () => {

@@ -11,7 +11,17 @@ describe("QS-to-QS delivery between two gateways", () => {
   let net: Network;
 
   beforeAll(async () => {
-    net = await Network.start([A, B]);
+    // A's lane lease (1.7 s) is shorter than B's outage below: a live lane holds its message
+    // past the lease without losing the order.
+    net = await Network.start([A, B], {
+      env: {
+        [A]: {
+          FEDERATION_DELIVERY_TIMEOUT: "500ms",
+          FEDERATION_RETRY_MAX: "200ms",
+          FEDERATION_LANE_LEASE: "1s",
+        },
+      },
+    });
   });
   afterAll(async () => {
     await net?.stop();
@@ -92,10 +102,15 @@ describe("QS-to-QS delivery between two gateways", () => {
       await a.publishOutbound(envelope, toHex(envelope.envelopeId));
     }
     // A retries with backoff meanwhile; nothing can arrive.
-    await new Promise((r) => setTimeout(r, 1500));
+    await new Promise((r) => setTimeout(r, 3000));
     expect(b.fanOuts.length).toBe(before);
     await b.start();
     await waitFor(() => b.fanOuts.length >= before + sent.length, "the backlog");
     expect(b.fanOuts.slice(before).map((m) => m.id)).toEqual(sent);
+    // Nothing more trickles in (no duplicate, nothing reordered behind the backlog).
+    const marker = fanOutEnvelope(A, B, new Uint8Array([99]));
+    await a.publishOutbound(marker, toHex(marker.envelopeId));
+    await waitFor(() => b.fanOuts.some((m) => m.id === toHex(marker.envelopeId)), "the marker");
+    expect(b.fanOuts.slice(before).map((m) => m.id)).toEqual([...sent, toHex(marker.envelopeId)]);
   });
 });

@@ -6,6 +6,7 @@ import type { Logger } from "@phoenix/runtime/log";
 import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
 import { domainOfToken, isDomain, peerToken } from "../domain/peers.js";
 import type { FederationPolicy } from "../domain/policy.js";
+import type { GatewayMetrics } from "../gateway-metrics.js";
 import { addOutboundPeer, loadOutboundPeers } from "../store/envelope-store.js";
 import { decodeOutbound, type PeerSender } from "./peer-sender.js";
 
@@ -25,6 +26,9 @@ export interface DeliveryLanesOptions {
   backoff: BackoffConfig;
   /** Deadline of one delivery attempt (the lease covers attempt + backoff). */
   attemptTimeoutMs: number;
+  /** Redelivery delay of a message whose gateway died while holding it (at least attempt + backoff). */
+  leaseMs: number;
+  metrics: GatewayMetrics;
 }
 
 /** Status codes after which retrying the same envelope cannot succeed: it is dropped (and logged). */
@@ -37,10 +41,9 @@ const PERMANENT = new Set<number>([
 /**
  * QS-to-QS delivery: one durable consumer ("lane") per peer domain over the outbound federation
  * stream, so a peer that is down holds back only its own messages. A lane has one message in
- * flight: it tries, and on failure waits out the backoff *inside* the handler before failing it
- * for an immediate redelivery — the bus serves redeliveries before newer messages, so nothing
- * overtakes the head and the peer receives its messages in stream order (hence in order per
- * queue). A scout consumer over the whole stream notices peers without a lane; lanes are
+ * flight and keeps it, retrying with exponential backoff, until the peer accepted it, so
+ * nothing overtakes the head: the peer receives its messages in stream order (hence in order per
+ * queue), also after being down for hours. A scout consumer over the whole stream notices peers without a lane; lanes are
  * remembered in the database and restart with the gateway.
  */
 export class DeliveryLanes {
@@ -125,9 +128,11 @@ export class DeliveryLanes {
         durable: durableName(this.options.consumerPrefix, peer),
         filterSubject: this.subjectOf(peer),
         maxInFlight: 1,
-        // The lease covers one attempt plus the longest backoff wait, with room to spare.
-        ackWaitMs: attemptTimeoutMs + backoff.maxMs + 30_000,
-        // Immediate redelivery: the backoff already happened inside the handler.
+        // Only matters when this process dies holding a message: then it comes back after this
+        // long. A live lane holds its message past the lease without harm — with its one slot
+        // taken it asks the bus for nothing more, and its late ack still counts.
+        ackWaitMs: Math.max(this.options.leaseMs, attemptTimeoutMs + backoff.maxMs + 1000),
+        // A message handed back at shutdown is due at once for the next start.
         retryDelaysMs: [0],
       },
       (msg) => this.deliver(peer, msg),
@@ -143,6 +148,7 @@ export class DeliveryLanes {
       envelope = decodeOutbound(msg.data);
     } catch (err) {
       log.error({ err }, "dropping an outbound envelope that does not decode");
+      this.options.metrics.dropped.inc({ peer, reason: "malformed" });
       return;
     }
     if (envelope.destinationDomain !== peer || envelope.sourceDomain !== this.options.ownDomain) {
@@ -150,6 +156,7 @@ export class DeliveryLanes {
         { source: envelope.sourceDomain, destination: envelope.destinationDomain },
         "dropping an outbound envelope with the wrong source or destination",
       );
+      this.options.metrics.dropped.inc({ peer, reason: "misaddressed" });
       return;
     }
     const refusal = this.options.policy.refusal(peer);
@@ -160,31 +167,40 @@ export class DeliveryLanes {
       );
       return;
     }
-    try {
-      await this.options.sender.deliver(envelope, this.stopping.signal);
-      if (this.failures.delete(peer)) log.info("peer reachable again");
-      return;
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === "number" && PERMANENT.has(code)) {
-        log.error(
-          { err, envelopeId: toHex(envelope.envelopeId) },
-          "peer refused an envelope permanently; dropped",
-        );
+    // The message stays in this handler until the peer took it (or the gateway stops): failing
+    // it back to the bus would free the lane's slot, and the bus could hand out the next message
+    // before the redelivery — the peer would see them out of order.
+    for (;;) {
+      try {
+        await this.options.sender.deliver(envelope, this.stopping.signal);
+        if (this.failures.delete(peer)) log.info("peer reachable again");
+        this.options.metrics.delivered.inc({
+          peer,
+          kind: envelope.content?.$case === "queueDeleted" ? "queue_deleted" : "fan_out",
+        });
         return;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === "number" && PERMANENT.has(code)) {
+          log.error(
+            { err, envelopeId: toHex(envelope.envelopeId) },
+            "peer refused an envelope permanently; dropped",
+          );
+          this.options.metrics.dropped.inc({ peer, reason: "refused" });
+          return;
+        }
+        // Stopping: the message goes back to the stream and is delivered after the restart.
+        if (this.stopping.signal.aborted) throw err;
+        const failures = (this.failures.get(peer) ?? 0) + 1;
+        this.failures.set(peer, failures);
+        this.options.metrics.deliveryFailures.inc({ peer });
+        const delay = backoffDelay(failures, this.options.backoff);
+        log.warn({ err, failures, retryInMs: delay }, "delivery to peer failed; retrying");
+        await sleep(delay, this.stopping.signal);
+        if (this.stopping.signal.aborted) throw err;
       }
-      const failures = (this.failures.get(peer) ?? 0) + 1;
-      this.failures.set(peer, failures);
-      const delay = backoffDelay(failures, backoff(this.options));
-      log.warn({ err, failures, retryInMs: delay }, "delivery to peer failed; retrying");
-      await sleep(delay, this.stopping.signal);
-      throw err;
     }
   }
-}
-
-function backoff(options: DeliveryLanesOptions): BackoffConfig {
-  return options.backoff;
 }
 
 /** A durable name per peer (NATS names: letters, digits, "_" and "-"). */
