@@ -78,7 +78,7 @@ export const authConfigSchema = serviceConfig({
   AS_QUEUE_MAX_MESSAGES: envInt({ default: 1000, min: 1, max: 1_000_000 }),
   /** Most messages a dequeue returns. */
   AS_DEQUEUE_MAX_MESSAGES: envInt({ default: 500, min: 1, max: 10_000 }),
-  /** Offers one target queue accepts per minute (per replica). */
+  /** Offers one target queue accepts per minute (on the queue row: shared by all replicas). */
   AS_ENQUEUE_RATE_PER_MINUTE: envInt({ default: 60, min: 1, max: 1_000_000 }),
   // Per-caller limits of the public RPCs (per replica; 0 disables one). The caller is the peer
   // address, or for a peer listed in AS_TRUSTED_PROXIES the client address it forwards in

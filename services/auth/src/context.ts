@@ -19,7 +19,7 @@ export interface AuthContext {
   readonly window: RequestWindow;
   /** AS_INVITE_CODES, parsed. */
   readonly inviteCodes: readonly InviteCode[];
-  /** Rate limits (in memory, per replica). */
+  /** Rate limits (per-caller ones in memory per replica; the per-queue one on the queue row). */
   readonly limits: AuthRateLimits;
   /** Peers whose `x-forwarded-for` metadata names the caller (AS_TRUSTED_PROXIES). */
   readonly trustedProxies: ReadonlySet<string>;

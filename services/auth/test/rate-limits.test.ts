@@ -2,11 +2,15 @@ import { Metadata, status } from "@grpc/grpc-js";
 import { handleHash, randomBytes } from "@phoenix/crypto";
 import { common } from "@phoenix/proto";
 import type { GrpcCallError } from "@phoenix/runtime/grpc";
+import { createTestDatabase } from "@phoenix/runtime/testing";
+import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
+import { authMigrationsFolder } from "../src/service.js";
 import {
   expectStatus,
   type Harness,
   newClient,
+  queryNumber,
   registerRequest,
   registerUser,
   startAuth,
@@ -127,5 +131,38 @@ describe("per-caller rate limits", () => {
       forwardedFor("2001:db8::17"),
     );
     expect(registered.clientCredential.length).toBeGreaterThan(0);
+  });
+});
+
+describe("the per-queue enqueue limit", () => {
+  it("is shared by every replica on one database", async () => {
+    const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
+    const env = { AS_ENQUEUE_RATE_PER_MINUTE: "3" };
+    const replicas: Harness[] = [];
+    try {
+      replicas.push(await startAuth(env, { database: db }), await startAuth(env, { database: db }));
+      const [a, b] = replicas as [Harness, Harness];
+      const target = await registerUser(a);
+      const offer = () => ({ clientId: target.wireId, connectionOffer: randomBytes(32) });
+      await a.as.enqueueConnectionOffer(offer());
+      await b.as.enqueueConnectionOffer(offer());
+      await a.as.enqueueConnectionOffer(offer());
+      expectRateLimit(
+        await expectStatus(b.as.enqueueConnectionOffer(offer()), status.RESOURCE_EXHAUSTED),
+        "AS_ENQUEUE_RATE_PER_MINUTE",
+      );
+      await expectStatus(a.as.enqueueConnectionOffer(offer()), status.RESOURCE_EXHAUSTED);
+      // A refused offer changed nothing: the queue holds its init message and the three offers.
+      expect(
+        await queryNumber(
+          db.db,
+          sql`SELECT count(*) FROM queue_messages m JOIN connection_queues q USING (queue_id)
+              WHERE q.user_uuid = ${target.clientId.userId.uuid}`,
+        ),
+      ).toBe(4);
+    } finally {
+      for (const replica of replicas) await replica.close();
+      await db.close();
+    }
   });
 });

@@ -3,7 +3,6 @@ import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { checkLocalDomain, parseClientId } from "../domain/ids.js";
 import { findClient } from "../store/clients.js";
-import { clientKeyBytes } from "./authenticate.js";
 import { enqueueInto } from "./enqueue.js";
 import { limitCaller } from "./rate-limit.js";
 
@@ -18,7 +17,6 @@ export function enqueueConnectionOffer(ctx: AuthContext) {
       await enqueueInto(
         ctx,
         { client },
-        clientKeyBytes(client),
         request.connectionOffer,
         async (tx) => (await findClient(tx, client)) !== undefined,
       );

@@ -16,7 +16,6 @@ export function enqueueHandleConnectionOffer(ctx: AuthContext) {
       await enqueueInto(
         ctx,
         { handleHash: hash },
-        hash,
         request.connectionOffer,
         async (tx) => (await findLiveHandle(tx, hash, ctx.now())) !== undefined,
       );

@@ -7,7 +7,13 @@ import { enqueueOffer } from "../domain/connection-queue.js";
 import { malformed, tooLarge } from "../domain/errors.js";
 import { Limits } from "../domain/limits.js";
 import type { PackageOwner } from "../store/connection-packages.js";
-import { countMessages, findQueue, insertMessages, updateRatchet } from "../store/connection-queues.js";
+import {
+  countMessages,
+  enqueueBucketOf,
+  findQueue,
+  insertMessages,
+  updateRatchet,
+} from "../store/connection-queues.js";
 
 /** The core bus subject that wakes listeners of a connection queue on any replica. */
 export function queueActivitySubject(queueId: Uint8Array): string {
@@ -15,14 +21,13 @@ export function queueActivitySubject(queueId: Uint8Array): string {
 }
 
 /**
- * Drops a connection offer into the queue of `owner` (shared by both enqueue RPCs): size and
- * rate limits, queue-full limit, queue-ratchet encryption, then a wake-up for listeners.
+ * Drops a connection offer into the queue of `owner` (shared by both enqueue RPCs): size limit,
+ * per-queue rate limit, queue-full limit, queue-ratchet encryption, then a wake-up for listeners.
  * `exists` checks the owner (e.g. the handle is live) inside the transaction.
  */
 export async function enqueueInto(
   ctx: AuthContext,
   owner: PackageOwner,
-  rateKey: Uint8Array,
   offer: Uint8Array,
   exists: (tx: AuthContext["db"]) => Promise<boolean>,
 ): Promise<void> {
@@ -30,10 +35,11 @@ export async function enqueueInto(
   if (offer.length > Limits.connectionOffer)
     throw tooLarge("connection_offer", Limits.connectionOffer, offer.length);
   const now = ctx.now();
-  ctx.limits.enqueuePerTarget.take(toHex(rateKey), now.getTime());
   const latest = await transaction(ctx.db, async (tx) => {
     const queue = (await exists(tx)) ? await findQueue(tx, owner, true) : undefined;
     if (!queue) throw new NotFoundError("no such connection queue");
+    // The per-queue limit lives on the locked queue row: shared by every replica.
+    const bucket = ctx.limits.enqueuePerTarget.takeFrom(enqueueBucketOf(queue), now.getTime());
     const queued = await countMessages(tx, queue.queueId);
     if (queued >= ctx.config.AS_QUEUE_MAX_MESSAGES) {
       throw tooLarge(
@@ -45,7 +51,7 @@ export async function enqueueInto(
     }
     const update = enqueueOffer(queue, offer, now, ctx.config.AS_QUEUE_KEY_UPDATE_INTERVAL);
     await insertMessages(tx, queue.queueId, update.messages);
-    await updateRatchet(tx, queue.queueId, update.ratchetState, update.nextSequence);
+    await updateRatchet(tx, queue.queueId, update.ratchetState, update.nextSequence, bucket);
     return { queueId: queue.queueId, latest: update.nextSequence - 1n };
   });
   const activity = events.QueueActivity.encode({ latestSequenceNumber: latest.latest }).finish();

@@ -1,12 +1,36 @@
 import { rateLimited } from "./errors.js";
 
+/** The state of one token bucket: tokens left at time `at` (ms). */
+export interface TokenBucket {
+  tokens: number;
+  at: number;
+}
+
 /**
- * A fixed-capacity token bucket per key (e.g. per target queue): `capacity` requests, refilled
+ * Takes one token from `bucket` (undefined: a fresh, full bucket) of `capacity` tokens refilled
+ * evenly over `periodMs`: the bucket after the take, and the milliseconds until a token is free
+ * (0: taken).
+ */
+export function takeToken(
+  bucket: TokenBucket | undefined,
+  capacity: number,
+  periodMs: number,
+  now: number,
+): { bucket: TokenBucket; waitMs: number } {
+  const rate = capacity / periodMs;
+  const start = bucket ?? { tokens: capacity, at: now };
+  const tokens = Math.min(capacity, start.tokens + Math.max(0, now - start.at) * rate);
+  if (tokens < 1) return { bucket: { tokens, at: now }, waitMs: Math.ceil((1 - tokens) / rate) };
+  return { bucket: { tokens: tokens - 1, at: now }, waitMs: 0 };
+}
+
+/**
+ * A fixed-capacity token bucket per key (e.g. per caller): `capacity` requests, refilled
  * continuously over `periodMs`. In memory and per replica; idle buckets are forgotten so the map
  * stays bounded.
  */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
     private readonly capacity: number,
@@ -16,20 +40,15 @@ export class RateLimiter {
 
   /** Takes one token for `key`; returns 0 when allowed, else the milliseconds until one is free. */
   take(key: string, now: number): number {
-    const rate = this.capacity / this.periodMs;
-    const bucket = this.buckets.get(key) ?? { tokens: this.capacity, at: now };
-    const tokens = Math.min(this.capacity, bucket.tokens + (now - bucket.at) * rate);
-    if (tokens < 1) {
-      this.buckets.set(key, { tokens, at: now });
-      return Math.ceil((1 - tokens) / rate);
-    }
+    const { bucket, waitMs } = takeToken(this.buckets.get(key), this.capacity, this.periodMs, now);
+    // Re-inserting moves the key to the end: the first key is the least recently used.
     this.buckets.delete(key);
-    this.buckets.set(key, { tokens: tokens - 1, at: now });
+    this.buckets.set(key, bucket);
     if (this.buckets.size > this.maxKeys) {
       const oldest = this.buckets.keys().next().value;
       if (oldest !== undefined) this.buckets.delete(oldest);
     }
-    return 0;
+    return waitMs;
   }
 }
 
@@ -55,12 +74,25 @@ export class NamedRateLimit {
   /** Takes one request for `key`; RESOURCE_EXHAUSTED (reason RATE_LIMIT) naming the limit if over it. */
   take(key: string, now: number): void {
     const wait = this.limiter?.take(key, now) ?? 0;
-    if (wait > 0) {
-      throw rateLimited(
-        `${this.subject} (${this.variable}=${this.capacity} per ${periodName(this.periodMs)})`,
-        wait,
-      );
-    }
+    if (wait > 0) throw this.refusal(wait);
+  }
+
+  /**
+   * Takes one request from a bucket kept elsewhere (a database row, shared by all replicas):
+   * the bucket to store, or RESOURCE_EXHAUSTED naming the limit.
+   */
+  takeFrom(bucket: TokenBucket | undefined, now: number): TokenBucket | undefined {
+    if (this.capacity === 0) return bucket;
+    const taken = takeToken(bucket, this.capacity, this.periodMs, now);
+    if (taken.waitMs > 0) throw this.refusal(taken.waitMs);
+    return taken.bucket;
+  }
+
+  private refusal(waitMs: number) {
+    return rateLimited(
+      `${this.subject} (${this.variable}=${this.capacity} per ${periodName(this.periodMs)})`,
+      waitMs,
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { and, asc, count, eq, gte, lt } from "drizzle-orm";
+import type { TokenBucket } from "../domain/rate-limiter.js";
 import type { PackageOwner } from "./connection-packages.js";
 import { connectionQueues, queueMessages } from "./schema.js";
 
@@ -50,17 +51,27 @@ export async function insertMessages(
   await db.insert(queueMessages).values(messages.map((m) => ({ queueId, ...m })));
 }
 
-/** Stores the advanced ratchet. */
+/** Stores the advanced ratchet (and, for an enqueue, the queue's enqueue-limit bucket). */
 export async function updateRatchet(
   db: Database,
   queueId: Uint8Array,
   ratchetState: Uint8Array,
   nextSequence: bigint,
+  enqueueBucket?: TokenBucket,
 ): Promise<void> {
+  const bucket = enqueueBucket
+    ? { enqueueTokens: enqueueBucket.tokens, enqueueTokensAt: new Date(enqueueBucket.at) }
+    : {};
   await db
     .update(connectionQueues)
-    .set({ ratchetState, nextSequence })
+    .set({ ratchetState, nextSequence, ...bucket })
     .where(eq(connectionQueues.queueId, queueId));
+}
+
+/** The enqueue-limit bucket stored on a queue row (undefined: full). */
+export function enqueueBucketOf(queue: QueueRow): TokenBucket | undefined {
+  if (queue.enqueueTokens === null || queue.enqueueTokensAt === null) return undefined;
+  return { tokens: queue.enqueueTokens, at: queue.enqueueTokensAt.getTime() };
 }
 
 /** Deletes every message below `sequenceNumber` (acknowledged by the owner). */

@@ -4,6 +4,7 @@ import {
   bigint,
   boolean,
   check,
+  doublePrecision,
   foreignKey,
   index,
   integer,
@@ -122,6 +123,12 @@ export const connectionQueues = pgTable(
     ratchetState: bytea("ratchet_state").notNull(),
     /** Sequence number the next enqueued message gets. */
     nextSequence: int8("next_sequence").notNull(),
+    /**
+     * Token bucket of the per-queue enqueue limit (AS_ENQUEUE_RATE_PER_MINUTE), kept on the queue
+     * row so every replica shares it; null: full.
+     */
+    enqueueTokens: doublePrecision("enqueue_tokens"),
+    enqueueTokensAt: at("enqueue_tokens_at"),
   },
   (t) => [
     foreignKey({
