@@ -1,0 +1,125 @@
+// Small protocol helpers the client needs without importing any service: id encodings both sides
+// agree on, signing of `…Tbs` requests, the Welcome's epoch, application message contents.
+import {
+  AsCredential,
+  AsIntermediateCredential,
+  CredentialVerifier,
+  type SigningKey,
+  type UserId,
+} from "@phoenix/crypto";
+import { type common, type MessageEncoder, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
+import type { CiphersuiteImpl, KeyPackage, PrivateKeyPackage, Welcome } from "ts-mls";
+import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
+import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js";
+
+/**
+ * The MLS group id of a DS group: 16 uuid bytes ‖ UTF-8 domain (the DS's convention, so a member
+ * can tell from an MLS message which DS group it belongs to).
+ */
+export function mlsGroupId(groupId: common.QualifiedGroupId): Uint8Array {
+  const domain = new TextEncoder().encode(groupId.domain);
+  const out = new Uint8Array(groupId.uuid.length + domain.length);
+  out.set(groupId.uuid, 0);
+  out.set(domain, groupId.uuid.length);
+  return out;
+}
+
+/** The inverse of {@link mlsGroupId}. */
+export function qualifiedGroupId(mlsId: Uint8Array): common.QualifiedGroupId {
+  return { uuid: mlsId.slice(0, 16), domain: new TextDecoder().decode(mlsId.slice(16)) };
+}
+
+/** The queue-ratchet context of a client's AS connection queue: client uuid ‖ user uuid. */
+export function connectionQueueContext(clientUuid: Uint8Array, userUuid: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32);
+  out.set(clientUuid, 0);
+  out.set(userUuid, 16);
+  return out;
+}
+
+/** Signs a `…Tbs` for `method` with `key` as `sender`. */
+export function signRequest<T extends { header: common.RequestHeader | undefined }>(
+  type: MessageEncoder<T>,
+  method: { path: string },
+  body: Omit<T, "header">,
+  key: SigningKey,
+  sender: common.RequestHeader["sender"],
+): Promise<common.Signed> {
+  const tbs = { ...body, header: requestHeader(rpcLabel(method), sender) } as T;
+  return signTbs(type, tbs, (label, bytes) => key.sign(label, bytes));
+}
+
+/** The protobuf form of a user id. */
+export function wireUserId(id: UserId): common.UserId {
+  return { uuid: id.uuid, domain: id.domain };
+}
+
+/** A credential verifier trusting the AS credentials a homeserver published. */
+export function verifierFrom(asCredentials: {
+  roots: Uint8Array[];
+  intermediates: Uint8Array[];
+  revoked: Uint8Array[];
+}): CredentialVerifier {
+  const verifier = new CredentialVerifier();
+  for (const r of asCredentials.roots) verifier.addRoot(AsCredential.decode(r));
+  for (const i of asCredentials.intermediates) {
+    try {
+      verifier.addIntermediate(AsIntermediateCredential.decode(i));
+    } catch {
+      // An expired or revoked intermediate signs nothing we accept.
+    }
+  }
+  for (const f of asCredentials.revoked) verifier.revoke(f);
+  return verifier;
+}
+
+/**
+ * The epoch a Welcome puts its joiner in, read from the Welcome's encrypted GroupInfo. The joiner
+ * needs it for WelcomeInfo (the DS keeps the tree per epoch) before it can build its group state.
+ * Phoenix uses no PSKs, so the PSK secret is the zero vector.
+ */
+export async function welcomeEpoch(
+  welcome: Welcome,
+  keyPackage: KeyPackage,
+  privateKeyPackage: PrivateKeyPackage,
+  cs: CiphersuiteImpl,
+): Promise<bigint | undefined> {
+  const ref = await makeKeyPackageRef(keyPackage, cs.hash);
+  const key = await cs.hpke.importPrivateKey(privateKeyPackage.initPrivateKey);
+  const secrets = await decryptGroupSecrets(key, ref, welcome, cs.hpke);
+  if (secrets === undefined || secrets.psks.length > 0) return undefined;
+  const info = await decryptGroupInfo(welcome, secrets.joinerSecret, new Uint8Array(cs.kdf.size), cs);
+  return info?.groupContext.epoch;
+}
+
+/** What travels inside an MLS application message (JSON, UTF-8). */
+export type AppContent =
+  /** A chat message; `leaf` is the sender's leaf as it claims it (see README: sender attribution). */
+  | { type: "text"; body: string; leaf: number }
+  /** The responder's friendship package, sent right after it joined a connection group. */
+  | { type: "friendship"; friendshipPackage: string; leaf: number };
+
+export function encodeAppContent(c: AppContent): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(c));
+}
+
+/** Decodes {@link encodeAppContent}'s output; undefined for anything else. */
+export function decodeAppContent(bytes: Uint8Array): AppContent | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes)) as Partial<AppContent>;
+    if (v.type === "text" && typeof v.body === "string" && typeof v.leaf === "number") return v as AppContent;
+    if (v.type === "friendship" && typeof v.friendshipPackage === "string" && typeof v.leaf === "number")
+      return v as AppContent;
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
+
+export function toB64(b: Uint8Array): string {
+  return Buffer.from(b).toString("base64");
+}
+
+export function fromB64(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, "base64"));
+}
