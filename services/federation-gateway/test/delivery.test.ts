@@ -114,3 +114,33 @@ describe("QS-to-QS delivery between two gateways", () => {
     expect(b.fanOuts.slice(before).map((m) => m.id)).toEqual([...sent, toHex(marker.envelopeId)]);
   });
 });
+
+describe("delivery lanes are per peer", () => {
+  const C = "c.test";
+  let net: Network;
+
+  beforeAll(async () => {
+    net = await Network.start([A, B, C]);
+  });
+  afterAll(async () => {
+    await net?.stop();
+  });
+
+  it("a peer that is down holds back only its own messages", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const c = net.node(C);
+    await b.stopGateway();
+    const toB = fanOutEnvelope(A, B, new Uint8Array([1]));
+    await a.publishOutbound(toB, toHex(toB.envelopeId));
+    const toC = fanOutEnvelope(A, C, new Uint8Array([2]));
+    await a.publishOutbound(toC, toHex(toC.envelopeId));
+    await waitFor(() => c.fanOuts.some((m) => m.id === toHex(toC.envelopeId)), "C's message while B is down");
+    expect(b.fanOuts).toHaveLength(0);
+    await b.start();
+    await waitFor(
+      () => b.fanOuts.some((m) => m.id === toHex(toB.envelopeId)),
+      "B's message after it is back",
+    );
+  });
+});

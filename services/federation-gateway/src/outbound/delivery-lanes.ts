@@ -165,6 +165,7 @@ export class DeliveryLanes {
         { reason: refusal },
         "dropping an outbound envelope: the peer is refused by the federation policy",
       );
+      this.options.metrics.dropped.inc({ peer, reason: "policy" });
       return;
     }
     // The message stays in this handler until the peer took it (or the gateway stops): failing

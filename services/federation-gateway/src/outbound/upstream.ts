@@ -1,16 +1,9 @@
 import { type Client, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { UnavailableError } from "@phoenix/runtime/errors";
-import { type CallContext, createChannel } from "@phoenix/runtime/grpc";
+import { type CallContext, createChannel, REQUEST_ID_KEY } from "@phoenix/runtime/grpc";
 
 /** Metadata naming the homeserver that forwarded a client request (per-domain limits upstream). */
 export const ORIGIN_DOMAIN_KEY = "phoenix-origin-domain";
-
-/** A failed upstream call: the status exactly as the upstream sent it. */
-export interface UpstreamFailure {
-  code: number;
-  message: string;
-  metadata: Metadata;
-}
 
 /** True for errors of a grpc-js call (they carry the remote status). */
 export function isServiceError(error: unknown): error is ServiceError {
@@ -46,7 +39,7 @@ export class UpstreamServices {
     }
     const metadata = new Metadata();
     metadata.set(ORIGIN_DOMAIN_KEY, origin);
-    metadata.set("x-request-id", ctx.requestId);
+    metadata.set(REQUEST_ID_KEY, ctx.requestId);
     const options = ctx.deadline ? { deadline: ctx.deadline } : {};
     const target = channel;
     return new Promise((resolve, reject) => {
