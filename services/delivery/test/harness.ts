@@ -269,6 +269,19 @@ export class TestGroup {
 
   /** `by` adds clients with one commit; the joiners fetch their tree with WelcomeInfo and join. */
   async add(by: Member, joiners: Member[]): Promise<delivery.GroupOperationResponse> {
+    const { res, welcome } = await this.addWithoutJoining(by, joiners);
+    for (const j of joiners) await this.join(j, welcome, res.epoch);
+    return res;
+  }
+
+  /**
+   * `by` adds clients with one commit and every member processes it; the joiners hold the
+   * Welcome but have not joined yet (late joiners call `join` later).
+   */
+  async addWithoutJoining(
+    by: Member,
+    joiners: Member[],
+  ): Promise<{ res: delivery.GroupOperationResponse; welcome: Uint8Array }> {
     const aad = delivery.CommitAad.encode({
       addedClientInfos: joiners.map(() => new Uint8Array(randomBytes(120))),
       senderClientInfo: new Uint8Array(),
@@ -286,13 +299,16 @@ export class TestGroup {
     });
     await this.processByOthers(by, out.commit);
     by.state = out.newState;
-    for (const j of joiners) {
-      const info = await this.welcomeInfo(j, res.epoch);
-      const tree = decodeRatchetTree(info.ratchetTree, 0)?.[0];
-      j.state = await joinFromWelcome(out.welcome, j.keyPackage, j.privateKeyPackage, this.h.cs, tree);
-      this.members.push(j);
-    }
-    return res;
+    return { res, welcome: out.welcome };
+  }
+
+  /** A joiner fetches the tree of the epoch it was added in (WelcomeInfo) and joins from its Welcome. */
+  async join(joiner: Member, welcome: Uint8Array, epoch: bigint): Promise<delivery.WelcomeInfoResponse> {
+    const info = await this.welcomeInfo(joiner, epoch);
+    const tree = decodeRatchetTree(info.ratchetTree, 0)?.[0];
+    joiner.state = await joinFromWelcome(welcome, joiner.keyPackage, joiner.privateKeyPackage, this.h.cs, tree);
+    this.members.push(joiner);
+    return info;
   }
 
   async welcomeInfo(joiner: Member, epoch: bigint): Promise<delivery.WelcomeInfoResponse> {

@@ -87,7 +87,8 @@ export class User {
     private readonly cs: CiphersuiteImpl,
   ) {}
 
-  async client(name = this.name): Promise<Member> {
+  /** A new client; `keyPackageLifetimeSeconds` bounds its KeyPackage (default: libs/mls's). */
+  async client(name = this.name, options: { keyPackageLifetimeSeconds?: number } = {}): Promise<Member> {
     const { clientKey, clientCredential } = this.pki.client();
     const signingKey = SigningKey.generate();
     const { leaf } = LeafCredential.issue({
@@ -104,6 +105,9 @@ export class User {
       credential,
       queueConfig: common.QsReference.encode(queue).finish(),
       signatureKeyPair: { signKey: signingKey.exportSeed(), publicKey: signingKey.publicKey },
+      ...(options.keyPackageLifetimeSeconds !== undefined
+        ? { lifetimeSeconds: options.keyPackageLifetimeSeconds }
+        : {}),
     });
     return new Member(
       name,

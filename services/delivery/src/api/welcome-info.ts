@@ -27,13 +27,17 @@ export async function welcomeInfo(
       "header sender must be a key_package_ref",
     );
   const group = await readGroupState(deps, uuid, earKey);
-  verifyRequest(
-    deps,
-    opened,
-    group.joinerKey(tbs.epoch, header.sender.value),
-    "the KeyPackage (not added in that epoch)",
-  );
+  const joiner = group.welcomeJoiner(tbs.epoch, header.sender.value);
+  // A released tree is NOT_FOUND before the signature check: the DS no longer knows that
+  // epoch's joiners, and the request already proved knowledge of the EAR key.
+  if (joiner === "released") throw notKept(tbs.epoch);
+  verifyRequest(deps, opened, joiner.signatureKey, "the KeyPackage (not added in that epoch)");
+  if (joiner.expired) throw notKept(tbs.epoch);
   const info = group.welcomeInfo(tbs.epoch);
-  if (info === undefined) throw new NotFoundError(`the tree of epoch ${tbs.epoch} is no longer kept`);
+  if (info === undefined) throw notKept(tbs.epoch);
   return info;
+}
+
+function notKept(epoch: bigint): NotFoundError {
+  return new NotFoundError(`the tree of epoch ${epoch} is no longer kept`);
 }

@@ -664,12 +664,26 @@ export class DsGroup {
     this.state.profileKeys.push({ pseudonym: p, encryptedProfileKey: key });
   }
 
-  /** The signature key of a KeyPackage added in `epoch` (WelcomeInfo auth), if still kept. */
-  joinerKey(epoch: bigint, keyPackageRef: Uint8Array): Uint8Array | undefined {
+  /**
+   * WelcomeInfo auth for a KeyPackage added in `epoch`: "released" once the tree of that epoch is
+   * no longer kept (every joiner caught up or expired), otherwise the joiner's signature key
+   * (undefined: not added in that epoch) and whether its KeyPackage expired.
+   */
+  welcomeJoiner(
+    epoch: bigint,
+    keyPackageRef: Uint8Array,
+  ): "released" | { signatureKey: Uint8Array | undefined; expired: boolean } {
     const now = this.ctx.now();
-    return this.state.welcomeEpochs
-      .find((e) => e.epoch === epoch)
-      ?.joiners.find((j) => bytesEqual(j.keyPackageRef, keyPackageRef) && j.notAfter >= now)?.signatureKey;
+    const record = this.state.welcomeEpochs.find((e) => e.epoch === epoch);
+    // Records are pruned on commits only; expiry must hold between commits too.
+    if (
+      record === undefined ||
+      this.publicGroup.treeAt(epoch) === undefined ||
+      record.joiners.every((j) => j.notAfter < now)
+    )
+      return "released";
+    const joiner = record.joiners.find((j) => bytesEqual(j.keyPackageRef, keyPackageRef));
+    return { signatureKey: joiner?.signatureKey, expired: joiner !== undefined && joiner.notAfter < now };
   }
 
   /** WelcomeInfo: the tree of `epoch` and the members as of then. */

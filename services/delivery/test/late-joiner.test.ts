@@ -1,0 +1,150 @@
+// Issue 6, "WelcomeInfo for a late joiner": the DS keeps the tree of the epoch a client was added
+// in while the group moves on, serves it to the joiner, and releases it once every joiner of
+// that epoch has caught up (committed) or expired.
+import { encryptMessage, processIncoming, updateOwnLeaf } from "@phoenix/mls";
+import { toHex } from "@phoenix/crypto";
+import type { ClientState } from "ts-mls";
+import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codeOf, Harness, type Member, TestGroup } from "./harness.js";
+
+const text = new TextEncoder();
+const HOUR = 3_600_000;
+
+function treeHex(state: ClientState): string {
+  return toHex(encodeRatchetTree(state.ratchetTree));
+}
+
+describe("WelcomeInfo for a late joiner", () => {
+  let h: Harness;
+  let offset = 0;
+  beforeAll(async () => {
+    h = await Harness.start({ now: () => Date.now() + offset });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  /** A member commits a self-update; every other member processes it. */
+  async function selfUpdate(g: TestGroup, by: Member): Promise<bigint> {
+    const upd = await updateOwnLeaf(by.mls(), h.cs);
+    const res = await g.operation(by, upd.commit, upd.groupInfo);
+    await g.processByOthers(by, upd.commit);
+    by.state = upd.newState;
+    return res.epoch;
+  }
+
+  /** Waits until `count` payloads reached a member's queue (bounded). */
+  async function waitForInbox(m: Member, count: number): Promise<void> {
+    for (let i = 0; i < 200 && h.inbox(m).length < count; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(h.inbox(m)).toHaveLength(count);
+  }
+
+  /** Processes every MLS message in a member's queue after the first `skip`, in queue order. */
+  async function catchUp(m: Member, skip: number): Promise<string[]> {
+    const received: string[] = [];
+    for (const payload of h.inbox(m).slice(skip)) {
+      if (payload.content?.$case !== "mlsMessage") continue;
+      const res = await processIncoming(m.mls(), h.cs, payload.content.value);
+      if (res.kind === "application") received.push(new TextDecoder().decode(res.plaintext));
+      m.state = res.newState;
+    }
+    return received;
+  }
+
+  it("serves the tree of the joiner's epoch after the group moved on; the joiner catches up from its queue", async () => {
+    const alice = await h.user("alice").client();
+    const bob = await h.user("bob").client();
+    const carolUser = h.user("carol");
+    const carol = await carolUser.client("carol");
+    const dave = await h.user("dave").client();
+    const g = await TestGroup.create(h, alice);
+    await g.add(alice, [bob]);
+
+    // Epoch 2: alice adds carol and dave; neither fetches WelcomeInfo yet.
+    const { res: added, welcome } = await g.addWithoutJoining(alice, [carol, dave]);
+    expect(added.epoch).toBe(2n);
+    const treeOfEpoch2 = treeHex(alice.mls());
+
+    // The group moves on by two epochs and a message before the joiners come online.
+    expect(await selfUpdate(g, bob)).toBe(3n);
+    expect(await selfUpdate(g, alice)).toBe(4n);
+    const sent = await encryptMessage(bob.mls(), h.cs, text.encode("while you were away"));
+    bob.state = sent.newState;
+    await g.send(bob, sent.message);
+    // Each joiner's queue: its Welcome bundle, the two commits, bob's message.
+    await waitForInbox(carol, 4);
+    await waitForInbox(dave, 4);
+    expect(h.inbox(carol).map((p) => p.content?.$case)).toEqual([
+      "welcomeBundle",
+      "mlsMessage",
+      "mlsMessage",
+      "mlsMessage",
+    ]);
+    const current = await g.externalCommitInfo(alice);
+    expect(toHex(current.ratchetTree)).toBe(treeHex(alice.mls()));
+    expect(toHex(current.ratchetTree)).not.toBe(treeOfEpoch2);
+
+    // WelcomeInfo for epoch 2 answers with the tree of epoch 2, not the current one, and the
+    // members as of then (alice, bob, carol, dave).
+    for (const j of [carol, dave]) {
+      const info = await g.join(j, welcome, added.epoch);
+      expect(toHex(info.ratchetTree)).toBe(treeOfEpoch2);
+      expect(info.members.map((m) => m.leafIndex)).toEqual([0, 1, 2, 3]);
+      expect(j.mls().groupContext.epoch).toBe(2n);
+      // The joiner processes its queue in order (the Welcome bundle first, already used) and
+      // ends where the others are.
+      expect(await catchUp(j, 1)).toEqual(["while you were away"]);
+      expect(j.mls().groupContext.epoch).toBe(4n);
+      expect(treeHex(j.mls())).toBe(treeHex(alice.mls()));
+      expect(treeHex(j.mls())).toBe(treeHex(bob.mls()));
+    }
+
+    // A message sent after that reaches both late joiners and decrypts.
+    const after = await encryptMessage(alice.mls(), h.cs, text.encode("welcome, carol and dave"));
+    alice.state = after.newState;
+    const carolSeen = h.inbox(carol).length;
+    const daveSeen = h.inbox(dave).length;
+    await g.send(alice, after.message);
+    await waitForInbox(carol, carolSeen + 1);
+    await waitForInbox(dave, daveSeen + 1);
+    expect(await catchUp(carol, carolSeen)).toEqual(["welcome, carol and dave"]);
+    expect(await catchUp(dave, daveSeen)).toEqual(["welcome, carol and dave"]);
+
+    // Carol catches up (commits): dave has not, so the tree of epoch 2 is still kept for him.
+    expect(await selfUpdate(g, carol)).toBe(5n);
+    expect(toHex((await g.welcomeInfo(dave, added.epoch)).ratchetTree)).toBe(treeOfEpoch2);
+    // Dave commits too: every joiner of epoch 2 caught up, the tree is released — WelcomeInfo
+    // answers NOT_FOUND ("the tree of that epoch is no longer kept") for each of them.
+    expect(await selfUpdate(g, dave)).toBe(6n);
+    expect(await codeOf(g.welcomeInfo(dave, added.epoch))).toBe("NOT_FOUND");
+    expect(await codeOf(g.welcomeInfo(carol, added.epoch))).toBe("NOT_FOUND");
+    // A KeyPackage that was never added is still refused as unauthenticated while a tree is kept.
+    const { res: again } = await g.addWithoutJoining(alice, [await h.user("erin").client()]);
+    const stranger = await carolUser.client("carol2");
+    expect(await codeOf(g.welcomeInfo(stranger, again.epoch))).toBe("UNAUTHENTICATED");
+  });
+
+  it("releases the tree once the joiners' KeyPackages expired (injected clock)", async () => {
+    const alice = await h.user("alice").client();
+    const bob = await h.user("bob").client();
+    const erin = await h.user("erin").client("erin", { keyPackageLifetimeSeconds: HOUR / 1000 });
+    const g = await TestGroup.create(h, alice);
+    await g.add(alice, [bob]);
+    const { res: added } = await g.addWithoutJoining(alice, [erin]);
+    const treeOfEpoch2 = treeHex(alice.mls());
+    expect(await selfUpdate(g, bob)).toBe(3n);
+    try {
+      // Within the KeyPackage's lifetime the tree of epoch 2 is served …
+      offset = HOUR / 2;
+      expect(toHex((await g.welcomeInfo(erin, added.epoch)).ratchetTree)).toBe(treeOfEpoch2);
+      // … after it, it is no longer kept, before and after the next commit prunes the state.
+      offset = 2 * HOUR;
+      expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
+      expect(await selfUpdate(g, alice)).toBe(4n);
+      expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
+    } finally {
+      offset = 0;
+    }
+  });
+});
