@@ -1,7 +1,6 @@
 // @phoenix/queue: the Queuing Service. `main.ts` runs it as a process; the all-in-one
 // homeserver and tests build it in-process with `startQueueServer` / `QueueService.create`.
 export { type QueueConfig, queueConfigSchema } from "./config.js";
-export { PUSH_TOKEN_HPKE_LABEL, sealPushToken } from "./domain/push-token.js";
 export {
   LoggingNotifier,
   type PushNotifier,

@@ -37,7 +37,7 @@ import { updateUser } from "./api/update-user.js";
 import { Batcher } from "./consumer/batcher.js";
 import { handleFanOutBatch } from "./consumer/fan-out-consumer.js";
 import { KeyRing } from "./domain/key-ring.js";
-import { openPushToken } from "./domain/push-token.js";
+import { openStoredPushToken } from "./domain/push-token.js";
 import { QueueConfigOpener } from "./domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
 import { StorageKeys } from "./domain/storage-keys.js";
@@ -286,7 +286,7 @@ export class QueueService {
         d.logger.warn({ err }, "queue wake-up failed");
       });
       if (delivered.notify && !delivered.listening && delivered.encryptedPushToken !== null) {
-        const token = openPushToken(d.storage, delivered.encryptedPushToken, delivered.clientId);
+        const token = openStoredPushToken(d.storage, delivered.encryptedPushToken, delivered.clientId);
         this.notifier
           .notify(token)
           .catch((err: unknown) => d.logger.warn({ err }, "push notification failed"));

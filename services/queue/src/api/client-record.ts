@@ -19,7 +19,7 @@ export function prepareClientRecord(deps: QsDeps, input: ClientRecordInput, fiel
   const ring = keyRing(deps);
   const pushToken = pushTokenAtRest(
     deps.storage,
-    ring.usableConfigKeys(deps.now()).map((k) => k.pair),
+    ring.usableConfigKeys(deps.now()),
     input.sealedPushToken,
     clientId,
     field,

@@ -23,14 +23,16 @@ export async function publishAddPackages(
   if (count === 0) throw malformed("tbs.add_packages", "at least one AddPackage is required");
   if (count > LIMITS.addPackagesPerPublish)
     throw quota("AddPackages per client", LIMITS.addPackagesPerPublish, count);
+  const ring = keyRing(deps);
+  const now = deps.now();
   const ctx = {
     cs: await deps.ciphersuite(),
     domain: deps.domain,
     clientId: client.clientId,
     authKey: client.authKey,
-    configKeys: keyRing(deps).usableConfigKeys(deps.now()),
+    configKey: (keyId: Uint8Array) => ring.usableConfigKey(keyId, now),
     opener: deps.opener,
-    nowSeconds: BigInt(Math.floor(deps.now() / 1000)),
+    nowSeconds: BigInt(Math.floor(now / 1000)),
   };
   const checked: CheckedAddPackage[] = [];
   for (const [i, bytes] of tbs.addPackages.entries()) {

@@ -15,9 +15,7 @@ export async function setPushToken(
 ): Promise<queue.SetPushTokenResponse> {
   const { tbs, client } = await authenticateClient(deps, request.signed, queue.SetPushTokenTbs, LABEL);
   const sealed = limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token");
-  const keys = keyRing(deps)
-    .usableConfigKeys(deps.now())
-    .map((k) => k.pair);
+  const keys = keyRing(deps).usableConfigKeys(deps.now());
   const encrypted = pushTokenAtRest(deps.storage, keys, sealed, client.clientId, "tbs.sealed_push_token");
   await deps.db
     .update(qsClients)

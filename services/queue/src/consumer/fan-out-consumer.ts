@@ -122,7 +122,7 @@ export async function handleFanOutBatch(
 
   const now = deps.now();
   const ring = deps.keys();
-  const configKeys = ring?.usableConfigKeys(now) ?? [];
+  const configKey = (keyId: Uint8Array) => ring?.usableConfigKey(keyId, now);
   await transaction(deps.db, async (tx) => {
     outcome.delivered = [];
     outcome.outbound = 0;
@@ -146,7 +146,7 @@ export async function handleFanOutBatch(
     for (let round = 0; round < 2 && pending.length > 0; round++) {
       const missing = new Map<string, Uint8Array>();
       for (const r of pending.splice(0)) {
-        const result = deps.opener.open(r.reference.sealedQueueConfig, configKeys, (id) => authKeys.get(id));
+        const result = deps.opener.open(r.reference.sealedQueueConfig, configKey, (id) => authKeys.get(id));
         if (result.kind === "open") opened.set(r, result.clientId);
         else if (result.kind === "needs-key" && round === 0) {
           missing.set(toHex(result.clientId), result.clientId);

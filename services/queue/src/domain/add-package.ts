@@ -4,9 +4,8 @@ import { common } from "@phoenix/proto";
 import type { CiphersuiteImpl, KeyPackage } from "ts-mls";
 import { decodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { invalid, malformed, sizeLimit } from "./errors.js";
-import type { ConfigKey } from "./key-ring.js";
 import { LIMITS } from "./limits.js";
-import type { QueueConfigOpener } from "./queue-config-opener.js";
+import type { ConfigKeyLookup, QueueConfigOpener } from "./queue-config-opener.js";
 
 const { ErrorReason } = common;
 
@@ -23,7 +22,7 @@ export interface AddPackageContext {
   /** The publishing client record and its auth key (its queue config must name it). */
   clientId: Uint8Array;
   authKey: Uint8Array;
-  configKeys: readonly ConfigKey[];
+  configKey: ConfigKeyLookup;
   opener: QueueConfigOpener;
   nowSeconds: bigint;
 }
@@ -92,7 +91,7 @@ export async function checkAddPackage(
     );
   }
   const ownId = toHex(ctx.clientId);
-  const opened = ctx.opener.open(reference.sealedQueueConfig, ctx.configKeys, (id) =>
+  const opened = ctx.opener.open(reference.sealedQueueConfig, ctx.configKey, (id) =>
     id === ownId ? ctx.authKey : undefined,
   );
   if (opened.kind !== "open" || toHex(opened.clientId) !== ownId) {

@@ -1,3 +1,4 @@
+import { HpkePublicKey, hpkeKeyId, SigningKey, signatureKeyId, VerifyingKey } from "@phoenix/crypto";
 import { describe, expect, it } from "vitest";
 import { generateKeyRecord, KeyRing, keyIdOf, planRotation } from "./key-ring.js";
 
@@ -79,9 +80,26 @@ describe("KeyRing", () => {
     expect(ring.currentSigningKey).toBeDefined();
   });
 
-  it("derives key ids from the public key, distinct per kind", () => {
-    const pk = new Uint8Array(32).fill(1);
-    expect(keyIdOf("queue_config", pk)).toHaveLength(16);
-    expect(keyIdOf("queue_config", pk)).not.toEqual(keyIdOf("signing", pk));
+  it("uses libs/crypto's key ids, the ones sealed configs name and clients recompute", () => {
+    const config = generateKeyRecord("queue_config", t0);
+    const signing = generateKeyRecord("signing", t0);
+    expect(config.keyId).toEqual(hpkeKeyId(HpkePublicKey.fromBytes(config.publicKey)));
+    expect(signing.keyId).toEqual(signatureKeyId(VerifyingKey.fromBytes(signing.publicKey)));
+    expect(keyIdOf("signing", SigningKey.generate().publicKey)).toHaveLength(16);
+  });
+
+  it("finds a usable queue-config key by id, whatever id its row was stored under", () => {
+    const old = {
+      ...generateKeyRecord("queue_config", t0),
+      keyId: new Uint8Array(16).fill(9),
+      notAfter: new Date(t0.getTime() + 2 * DAY),
+    };
+    const current = generateKeyRecord("queue_config", new Date(t0.getTime() + DAY));
+    const ring = new KeyRing([old, current]);
+    const oldId = hpkeKeyId(HpkePublicKey.fromBytes(old.publicKey));
+    expect(ring.usableConfigKey(oldId, t0.getTime() + DAY)?.pair.publicKey.bytes).toEqual(old.publicKey);
+    expect(ring.usableConfigKey(oldId, t0.getTime() + 3 * DAY)).toBeUndefined();
+    expect(ring.usableConfigKey(current.keyId, t0.getTime() + 3 * DAY)).toBeDefined();
+    expect(ring.usableConfigKey(new Uint8Array(16), t0.getTime())).toBeUndefined();
   });
 });

@@ -1,4 +1,12 @@
-import { fingerprint, HpkeKeyPair, SigningKey } from "@phoenix/crypto";
+import {
+  HpkeKeyPair,
+  HpkePublicKey,
+  hpkeKeyId,
+  SigningKey,
+  signatureKeyId,
+  toHex,
+  VerifyingKey,
+} from "@phoenix/crypto";
 
 /** What the QS keeps of one of its key pairs. */
 export interface KeyRecord {
@@ -14,12 +22,14 @@ export interface KeyRecord {
 
 export type KeyKind = "queue_config" | "signing";
 
-/** 16-byte id of a QS public key (a fingerprint, so any party can recompute it). */
+/**
+ * 16-byte id of a QS public key, as libs/crypto computes it: `hpkeKeyId` for a queue-config key
+ * (the id a sealed queue config or push token names) and `signatureKeyId` for a signing key.
+ */
 export function keyIdOf(kind: KeyKind, publicKey: Uint8Array): Uint8Array {
-  return fingerprint(kind === "queue_config" ? "QsQueueConfigKeyId" : "QsSigningKeyId", publicKey).slice(
-    0,
-    16,
-  );
+  return kind === "queue_config"
+    ? hpkeKeyId(HpkePublicKey.fromBytes(publicKey))
+    : signatureKeyId(VerifyingKey.fromBytes(publicKey));
 }
 
 /** A fresh key record of `kind`. */
@@ -87,7 +97,7 @@ export function planRotation(
   let created: KeyRecord | undefined;
   if (policy.provided !== undefined) {
     const wanted = generateKeyRecord(kind, policy.now, policy.provided);
-    if (current === undefined || !sameBytes(current.keyId, wanted.keyId)) {
+    if (current === undefined || !sameBytes(current.publicKey, wanted.publicKey)) {
       // A provided key that was retired before comes back as current (the store upserts).
       replace = true;
       created = wanted;
@@ -106,7 +116,7 @@ export function planRotation(
     const fresh = created ?? generateKeyRecord(kind, policy.now);
     plan.create.push(fresh);
     for (const r of active) {
-      if (!sameBytes(r.keyId, fresh.keyId)) {
+      if (!sameBytes(r.publicKey, fresh.publicKey)) {
         plan.retire.push({ keyId: r.keyId, notAfter: new Date(now + policy.retirementGraceMs) });
       }
     }
@@ -144,12 +154,14 @@ export interface QsSigningKey {
 }
 
 /**
- * The QS keys in memory: imported once (node:crypto KeyObjects), current key first. The fan-out
- * consumer tries the current queue-config key first, then the retired ones still in their grace.
+ * The QS keys in memory: imported once (node:crypto KeyObjects), current key first. A sealed
+ * queue config or push token names the queue-config key it was sealed to, so the QS picks that
+ * one key by its id ({@link KeyRing.usableConfigKey}) instead of trying each.
  */
 export class KeyRing {
   readonly configKeys: readonly ConfigKey[];
   readonly signingKeys: readonly QsSigningKey[];
+  private readonly configKeysById: ReadonlyMap<string, ConfigKey>;
 
   constructor(records: readonly KeyRecord[]) {
     const byNewest = [...records].sort((a, b) => b.notBefore.getTime() - a.notBefore.getTime());
@@ -158,15 +170,18 @@ export class KeyRing {
     this.configKeys = byNewest
       .filter((r) => r.kind === "queue_config")
       .map((r) => ({
-        keyId: r.keyId,
+        // Recomputed from the public key: the id clients see and sealed configs name, whatever
+        // id the row was stored under.
+        keyId: keyIdOf("queue_config", r.publicKey),
         pair: HpkeKeyPair.fromPrivateBytes(r.privateKey),
         notBefore: r.notBefore,
         notAfter: r.notAfter,
       }));
+    this.configKeysById = new Map(this.configKeys.map((k) => [toHex(k.keyId), k]));
     this.signingKeys = byNewest
       .filter((r) => r.kind === "signing")
       .map((r) => ({
-        keyId: r.keyId,
+        keyId: keyIdOf("signing", r.publicKey),
         key: SigningKey.fromSeed(r.privateKey),
         notBefore: r.notBefore,
         notAfter: r.notAfter,
@@ -188,5 +203,12 @@ export class KeyRing {
   /** Queue-config keys that may still open sealed configs at `now`, current first. */
   usableConfigKeys(now: number): ConfigKey[] {
     return this.configKeys.filter((k) => k.notAfter === null || k.notAfter.getTime() > now);
+  }
+
+  /** The queue-config key with this id if it may still open sealed configs at `now`. */
+  usableConfigKey(keyId: Uint8Array, now: number): ConfigKey | undefined {
+    const key = this.configKeysById.get(toHex(keyId));
+    if (key === undefined || (key.notAfter !== null && key.notAfter.getTime() <= now)) return undefined;
+    return key;
   }
 }

@@ -1,55 +1,34 @@
-import {
-  DecodeError,
-  DecryptionError,
-  decodeHpkeCiphertext,
-  encodeHpkeCiphertext,
-  type HpkeKeyPair,
-  type HpkePublicKey,
-  hpkeOpen,
-  hpkeSeal,
-} from "@phoenix/crypto";
+import { CryptoError, DecodeError, openPushToken } from "@phoenix/crypto";
 import { queue } from "@phoenix/proto";
 import { malformed, sizeLimit } from "./errors.js";
+import type { ConfigKey } from "./key-ring.js";
 import { LIMITS } from "./limits.js";
 import { type StorageKeys, StorageLabel } from "./storage-keys.js";
 
-/** HPKE label of a sealed push token (libs/crypto has none yet; see the README). */
-export const PUSH_TOKEN_HPKE_LABEL = "PushToken";
-
 /**
- * Client side: seals a PushToken to the QS queue-config encryption key (SealedPushToken =
- * encodeHpkeCiphertext of the HPKE-sealed `queue.PushToken` encoding).
- */
-export function sealPushToken(qsKey: HpkePublicKey, token: queue.PushToken): Uint8Array {
-  return encodeHpkeCiphertext(hpkeSeal(qsKey, PUSH_TOKEN_HPKE_LABEL, queue.PushToken.encode(token).finish()));
-}
-
-/**
- * QS side: opens a sealed push token with the first key that opens it and validates it.
- * Throws INVALID_ARGUMENT naming `field` when it does not open or is not a usable token.
+ * QS side: opens a SealedPushToken (libs/crypto `sealPushToken` of a `queue.PushToken`
+ * encoding) and validates it. The sealed token names the queue-config key it was sealed to;
+ * libs/crypto refuses every other key on that id before any HPKE work, so only the named key
+ * is ever tried. Throws INVALID_ARGUMENT naming `field` when it does not open or is not a
+ * usable token.
  */
 export function openSealedPushToken(
-  keys: readonly HpkeKeyPair[],
+  keys: readonly ConfigKey[],
   sealed: Uint8Array,
   field: string,
 ): queue.PushToken {
-  let ciphertext: ReturnType<typeof decodeHpkeCiphertext>;
-  try {
-    ciphertext = decodeHpkeCiphertext(sealed);
-  } catch {
-    throw malformed(field, "is not a sealed push token");
-  }
   for (const key of keys) {
     let plaintext: Uint8Array;
     try {
-      plaintext = hpkeOpen(key, PUSH_TOKEN_HPKE_LABEL, ciphertext);
+      plaintext = openPushToken(key.pair, sealed);
     } catch (error) {
-      if (error instanceof DecryptionError || error instanceof DecodeError) continue;
-      throw error;
+      if (error instanceof DecodeError) throw malformed(field, "is not a sealed push token");
+      if (!(error instanceof CryptoError)) throw error;
+      continue;
     }
     return validatePushToken(plaintext, field);
   }
-  throw malformed(field, "does not open with the QS queue-config key");
+  throw malformed(field, "is not sealed to a usable QS queue-config key");
 }
 
 /** Decodes and checks a PushToken plaintext. */
@@ -92,7 +71,7 @@ export function validatePushToken(plaintext: Uint8Array, field: string): queue.P
  */
 export function pushTokenAtRest(
   storage: StorageKeys,
-  keys: readonly HpkeKeyPair[],
+  keys: readonly ConfigKey[],
   sealed: Uint8Array,
   clientId: Uint8Array,
   field: string,
@@ -103,8 +82,8 @@ export function pushTokenAtRest(
   return storage.seal(StorageLabel.PushToken, queue.PushToken.encode(token).finish(), clientId);
 }
 
-/** Decrypts a stored push token. */
-export function openPushToken(
+/** Decrypts a push token kept at rest. */
+export function openStoredPushToken(
   storage: StorageKeys,
   encrypted: Uint8Array,
   clientId: Uint8Array,

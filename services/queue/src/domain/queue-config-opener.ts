@@ -1,5 +1,15 @@
-import { CryptoError, openQueueConfig, toHex, UnknownSignerError, VerifyingKey } from "@phoenix/crypto";
+import {
+  CryptoError,
+  openQueueConfig,
+  queueConfigKeyId,
+  toHex,
+  UnknownSignerError,
+  VerifyingKey,
+} from "@phoenix/crypto";
 import type { ConfigKey } from "./key-ring.js";
+
+/** The usable queue-config key with this id (libs/crypto `hpkeKeyId`), if any. */
+export type ConfigKeyLookup = (keyId: Uint8Array) => ConfigKey | undefined;
 
 /** What opening a sealed queue config found. */
 export type OpenResult =
@@ -26,12 +36,13 @@ export class QueueConfigOpener {
   constructor(private readonly maxEntries = 100_000) {}
 
   /**
-   * Opens `sealed` with the usable keys. `authKeyOf` gives the record key of a client id when
-   * known (else "needs-key" comes back; call again once the key is loaded).
+   * Opens `sealed` with the queue-config key it names (`keyOf`: none or retired past its grace →
+   * invalid). `authKeyOf` gives the record key of a client id when known (else "needs-key" comes
+   * back; call again once the key is loaded).
    */
   open(
     sealed: Uint8Array,
-    keys: readonly ConfigKey[],
+    keyOf: ConfigKeyLookup,
     authKeyOf: (clientIdHex: string) => Uint8Array | undefined,
   ): OpenResult {
     const cacheKey = toHex(sealed);
@@ -42,25 +53,30 @@ export class QueueConfigOpener {
       if (sameBytes(current, cached.authKey)) return { kind: "open", clientId: cached.clientId };
       this.cache.delete(cacheKey);
     }
-    for (const key of keys) {
-      let seen: Uint8Array | undefined;
-      let used: Uint8Array | undefined;
-      try {
-        const config = openQueueConfig(key.pair, sealed, (clientId) => {
-          seen = clientId;
-          used = authKeyOf(toHex(clientId));
-          return used === undefined ? undefined : VerifyingKey.fromBytes(used);
-        });
-        this.remember(cacheKey, { clientId: config.clientRecordId, authKey: used as Uint8Array });
-        return { kind: "open", clientId: config.clientRecordId };
-      } catch (error) {
-        if (error instanceof UnknownSignerError && seen !== undefined)
-          return { kind: "needs-key", clientId: seen };
-        if (seen !== undefined) return { kind: "invalid" };
-        if (!(error instanceof CryptoError)) throw error;
-      }
+    let key: ConfigKey | undefined;
+    try {
+      key = keyOf(queueConfigKeyId(sealed));
+    } catch (error) {
+      if (error instanceof CryptoError) return { kind: "invalid" };
+      throw error;
     }
-    return { kind: "invalid" };
+    if (key === undefined) return { kind: "invalid" };
+    let seen: Uint8Array | undefined;
+    let used: Uint8Array | undefined;
+    try {
+      const config = openQueueConfig(key.pair, sealed, (clientId) => {
+        seen = clientId;
+        used = authKeyOf(toHex(clientId));
+        return used === undefined ? undefined : VerifyingKey.fromBytes(used);
+      });
+      this.remember(cacheKey, { clientId: config.clientRecordId, authKey: used as Uint8Array });
+      return { kind: "open", clientId: config.clientRecordId };
+    } catch (error) {
+      if (error instanceof UnknownSignerError && seen !== undefined)
+        return { kind: "needs-key", clientId: seen };
+      if (error instanceof CryptoError) return { kind: "invalid" };
+      throw error;
+    }
   }
 
   /** Forgets every cached config (after a key rotation retired a key). */

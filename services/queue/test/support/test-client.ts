@@ -7,10 +7,10 @@ import {
   QueueRatchetReceiver,
   randomBytes,
   SigningKey,
+  sealPushToken,
   sealQueueConfig,
 } from "@phoenix/crypto";
 import { type common, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
-import { sealPushToken } from "../../src/domain/push-token.js";
 import type { QsClient } from "./harness.js";
 
 type Service = typeof queue.QueueServiceService;
@@ -63,7 +63,9 @@ export class TestClient {
         friendshipToken: user.friendshipToken,
         clientRecordAuthKey: client.clientKey.publicKey,
         queueEncryptionKey: client.queueKeyPair.publicKey.bytes,
-        sealedPushToken: options.pushToken ? sealPushToken(qsKey, options.pushToken) : new Uint8Array(0),
+        sealedPushToken: options.pushToken
+          ? sealPushToken(qsKey, queue.PushToken.encode(options.pushToken).finish())
+          : new Uint8Array(0),
       },
       (label, bytes) => user.userKey.sign(label, bytes),
     );
