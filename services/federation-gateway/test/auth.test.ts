@@ -15,7 +15,9 @@ describe("inbound authentication and policy", () => {
 
   beforeAll(async () => {
     // B federates with A only; C is on B's denylist (and B runs an allowlist anyway).
-    net = await Network.start([A, B, C], { env: { [B]: { FEDERATION_DENIED_DOMAINS: C } } });
+    net = await Network.start([A, B, C], {
+      env: { [B]: { FEDERATION_DENIED_DOMAINS: C, LOG_LEVEL: "warn" } },
+    });
   });
   afterAll(async () => {
     await net?.stop();
@@ -124,6 +126,11 @@ describe("inbound authentication and policy", () => {
       code: status.PERMISSION_DENIED,
       statusMessage: expect.stringMatching(/c\.test .*denylisted/),
     });
+    const refusals = net
+      .node(B)
+      .logs.map((line) => JSON.parse(line) as { msg?: string; peer?: string })
+      .filter((entry) => entry.msg === "refused a federation request from a denied peer");
+    expect(refusals.map((entry) => entry.peer)).toContain(C);
     // And B's own services cannot reach C through B's gateway either.
     const proxy = net.proxyClient(B);
     await expect(

@@ -72,6 +72,8 @@ export class GatewayNode {
   /** Messages the gateway published on this domain's fan-out subject, in stream order. */
   readonly fanOuts: BusMessage[] = [];
   readonly queueDeleted: BusMessage[] = [];
+  /** The gateway's log lines (JSON), at the node's LOG_LEVEL (default silent). */
+  readonly logs: string[] = [];
   private collectors: Subscription[] = [];
   readonly prefix: string;
   readonly streams: { outbound: string; fanOut: string; queueDeleted: string };
@@ -114,6 +116,7 @@ export class GatewayNode {
       env: { ...this.env(), ...extraEnv },
       database: this.db,
       bus: this.bus,
+      logDestination: { write: (line: string) => void this.logs.push(line) },
     });
     if (this.collectors.length === 0) await this.collect();
     return this.running;
