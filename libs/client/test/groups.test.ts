@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConversationInactiveError, NotAContactError } from "../src/index.js";
+import { connectUsers, syncUntil, texts, World } from "./support.js";
+
+describe("a three-user group", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await World.start();
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it("invite, messages, remove, re-add, leave and delete", async () => {
+    const alice = await world.register("Alice");
+    const bob = await world.register("Bob");
+    const carol = await world.register("Carol");
+    await connectUsers(alice, bob);
+    await connectUsers(alice, carol);
+
+    const group = await alice.createConversation("Project");
+    expect(alice.conversation(group)).toMatchObject({
+      kind: "group",
+      title: "Project",
+      members: [alice.userId],
+    });
+    await alice.invite(group, [bob.userId, carol.userId]);
+    await syncUntil(bob, () => bob.conversations().some((c) => c.id === group), "the Welcome");
+    await syncUntil(carol, () => carol.conversations().some((c) => c.id === group), "the Welcome");
+    const everyone = [alice.userId, bob.userId, carol.userId].sort();
+    for (const c of [alice, bob, carol]) expect(c.conversation(group).members.sort()).toEqual(everyone);
+    // All members see who added whom.
+    expect(alice.messages(group).map((m) => m.body)).toEqual(
+      expect.arrayContaining([
+        `${alice.userId} added ${bob.userId}`,
+        `${alice.userId} added ${carol.userId}`,
+      ]),
+    );
+    expect(bob.messages(group).map((m) => m.body)).toContain(`${alice.userId} added ${bob.userId}`);
+
+    await bob.sendMessage(group, "hi from Bob");
+    await syncUntil(alice, () => texts(alice, group).includes("hi from Bob"), "Bob's message");
+    await syncUntil(carol, () => texts(carol, group).includes("hi from Bob"), "Bob's message");
+    expect(carol.messages(group).find((m) => m.body === "hi from Bob")?.sender).toBe(bob.userId);
+
+    // Remove Carol: she sees the conversation inactive, the others see her gone.
+    await alice.remove(group, [carol.userId]);
+    await syncUntil(carol, () => carol.conversation(group).status === "inactive", "the removal");
+    await syncUntil(bob, () => !bob.conversation(group).members.includes(carol.userId), "the removal");
+    expect(bob.messages(group).map((m) => m.body)).toContain(`${alice.userId} removed ${carol.userId}`);
+    await expect(carol.sendMessage(group, "still here?")).rejects.toBeInstanceOf(ConversationInactiveError);
+
+    // Re-add her; messages flow again (the re-join joins a fresh leaf).
+    await alice.invite(group, [carol.userId]);
+    await syncUntil(carol, () => carol.conversation(group).status === "active", "the second Welcome");
+    await carol.sendMessage(group, "back again");
+    await syncUntil(bob, () => texts(bob, group).includes("back again"), "Carol's message");
+
+    // Bob leaves: his self-remove proposal is committed by another member.
+    await bob.leave(group);
+    await syncUntil(
+      alice,
+      () => !alice.conversation(group).members.includes(bob.userId),
+      "Bob's leave committed",
+    );
+    await syncUntil(bob, () => bob.conversation(group).status === "inactive", "Bob's removal");
+    await syncUntil(carol, () => !carol.conversation(group).members.includes(bob.userId), "Bob gone");
+    expect(alice.messages(group).map((m) => m.body)).toContain(`${bob.userId} left`);
+
+    await alice.sendMessage(group, "just us");
+    await syncUntil(carol, () => texts(carol, group).includes("just us"), "Alice's message");
+
+    // Inviting a stranger is refused locally.
+    const dave = await world.register("Dave");
+    await expect(alice.invite(group, [dave.userId])).rejects.toBeInstanceOf(NotAContactError);
+
+    // Delete: every member sees the conversation inactive.
+    await alice.deleteConversation(group);
+    expect(alice.conversation(group).status).toBe("inactive");
+    await syncUntil(carol, () => carol.conversation(group).status === "inactive", "the deletion");
+  });
+});
