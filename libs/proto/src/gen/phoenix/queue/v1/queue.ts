@@ -129,7 +129,10 @@ export interface ClientRecord {
 
 /** A QS queue-config encryption key. */
 export interface QueueConfigEncryptionKey {
-  /** Key id that sealed queue configs name: libs/crypto hpkeKeyId(public_key), 16 bytes. */
+  /**
+   * libs/crypto hpkeKeyId(public_key), 16 bytes: the id a sealed queue config or sealed push
+   * token names in its header; the QS opens it with that key only.
+   */
   keyId: Uint8Array;
   /** HPKE public key (X25519, 32 bytes). */
   publicKey: Uint8Array;
@@ -4527,8 +4530,10 @@ export const QueueServiceService = {
       GetQueueConfigEncryptionKeyResponse.decode(value),
   },
   /**
-   * Returns the verifying keys of the QS signing key, which signs what the QS originates
-   * (e.g. the ratchet key updates it puts into queues).
+   * Returns the verifying keys of the QS signing key. The QS signs nothing with it yet: queue
+   * ratchet key updates (and the initial ratchet secret) are HPKE-encrypted to the queue
+   * encryption key, not signed. The key is published (and rotated) so QS-originated signed
+   * objects can be added without a new key discovery step.
    *
    * Auth: public.
    * Errors: UNAVAILABLE (keys not loaded yet).
@@ -4826,8 +4831,10 @@ export interface QueueServiceServer extends UntypedServiceImplementation {
    */
   getQueueConfigEncryptionKey: handleUnaryCall<GetQueueConfigEncryptionKeyRequest, GetQueueConfigEncryptionKeyResponse>;
   /**
-   * Returns the verifying keys of the QS signing key, which signs what the QS originates
-   * (e.g. the ratchet key updates it puts into queues).
+   * Returns the verifying keys of the QS signing key. The QS signs nothing with it yet: queue
+   * ratchet key updates (and the initial ratchet secret) are HPKE-encrypted to the queue
+   * encryption key, not signed. The key is published (and rotated) so QS-originated signed
+   * objects can be added without a new key discovery step.
    *
    * Auth: public.
    * Errors: UNAVAILABLE (keys not loaded yet).
@@ -5008,8 +5015,10 @@ export interface QueueServiceClient extends Client {
     callback: (error: ServiceError | null, response: GetQueueConfigEncryptionKeyResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Returns the verifying keys of the QS signing key, which signs what the QS originates
-   * (e.g. the ratchet key updates it puts into queues).
+   * Returns the verifying keys of the QS signing key. The QS signs nothing with it yet: queue
+   * ratchet key updates (and the initial ratchet secret) are HPKE-encrypted to the queue
+   * encryption key, not signed. The key is published (and rotated) so QS-originated signed
+   * objects can be added without a new key discovery step.
    *
    * Auth: public.
    * Errors: UNAVAILABLE (keys not loaded yet).
