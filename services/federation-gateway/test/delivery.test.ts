@@ -144,3 +144,27 @@ describe("delivery lanes are per peer", () => {
     );
   });
 });
+
+describe("an envelope too large for the peer", () => {
+  let net: Network;
+
+  beforeAll(async () => {
+    net = await Network.start([A, B], { env: { [B]: { GRPC_MAX_MESSAGE_BYTES: "4096" } } });
+  });
+  afterAll(async () => {
+    await net?.stop();
+  });
+
+  it("is dropped instead of blocking the lane, and later messages still arrive", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    const big = fanOutEnvelope(A, B, new Uint8Array(16 * 1024));
+    await a.publishOutbound(big, toHex(big.envelopeId));
+    const small = fanOutEnvelope(A, B, new Uint8Array([1]));
+    await a.publishOutbound(small, toHex(small.envelopeId));
+    await waitFor(() => b.fanOuts.some((m) => m.id === toHex(small.envelopeId)), "the small message");
+    expect(b.fanOuts.map((m) => m.id)).toEqual([toHex(small.envelopeId)]);
+    const dropped = await a.running?.gateway.metrics.dropped.get();
+    expect(dropped?.values.find((v) => v.labels.reason === "refused")?.value).toBe(1);
+  });
+});

@@ -181,8 +181,7 @@ export class DeliveryLanes {
         });
         return;
       } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        if (typeof code === "number" && PERMANENT.has(code)) {
+        if (isPermanent(err)) {
           log.error(
             { err, envelopeId: toHex(envelope.envelopeId) },
             "peer refused an envelope permanently; dropped",
@@ -202,6 +201,19 @@ export class DeliveryLanes {
       }
     }
   }
+}
+
+/**
+ * True for failures that a retry of the same envelope cannot fix: the peer called it malformed,
+ * or it exceeds the peer's message size limit (grpc-js: "Received message larger than max").
+ */
+function isPermanent(error: unknown): boolean {
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code !== "number") return false;
+  if (PERMANENT.has(code)) return true;
+  return (
+    code === status.RESOURCE_EXHAUSTED && typeof message === "string" && /larger than max/i.test(message)
+  );
 }
 
 /** A durable name per peer (NATS names: letters, digits, "_" and "-"). */
