@@ -7,6 +7,7 @@ import {
   type ClientCredential as ClientCredentialT,
   type CredentialVerifier,
   createConnectionPackage,
+  createHandleConnectionPackage,
   decodeAddPackage,
   decodeFriendshipPackage,
   decodeQueueMessage,
@@ -24,6 +25,7 @@ import {
   generateUserProfileKey,
   HpkeKeyPair,
   HpkePublicKey,
+  handleHash,
   LeafCredential,
   openClientInfo,
   openConnectionOffer,
@@ -80,6 +82,7 @@ import {
   UnknownRequestError,
   UnknownUserError,
 } from "./errors.js";
+import { readHandleConnectionPackage } from "./protocol/handle-package.js";
 import {
   connectionQueueContext,
   decodeAppContent,
@@ -776,6 +779,112 @@ export class PhoenixClient {
     });
   }
 
+  /**
+   * Claims a handle on the AS (only its hash is stored there) with its own signing key and
+   * connection queue, and publishes connection packages under it. Others can then connect by
+   * handle without learning the user id.
+   */
+  createHandle(handle: string): Promise<void> {
+    return this.serial(async () => {
+      const handleKey = SigningKey.generate();
+      const queueKey = HpkeKeyPair.generate();
+      const hash = handleHash(handle);
+      await this.transport.auth.createHandle({
+        signed: await signRequest(
+          auth.CreateHandleTbs,
+          AS.createHandle,
+          {
+            handle,
+            handleHash: hash,
+            verifyingKey: handleKey.publicKey,
+            connectionQueueEncryptionKey: queueKey.publicKey.bytes,
+          },
+          handleKey,
+          { $case: "handleHash", value: hash },
+        ),
+      });
+      const lifetime = expirationFrom(Date.now() - 60_000, 30 * DAY);
+      const packages: auth.PublishedConnectionPackage[] = [];
+      for (let i = 0; i <= CONNECTION_PACKAGES; i++) {
+        const { bytes, decryptionKey } = createHandleConnectionPackage({ handleKey, lifetime });
+        const pkgHash = readHandleConnectionPackage(bytes).hash;
+        this.store.db
+          .insert(t.connectionPackageKeys)
+          .values({ hash: toHex(pkgHash), decryptionKey: buf(decryptionKey.privateBytes) })
+          .run();
+        packages.push({ connectionPackage: bytes, lastResort: i === CONNECTION_PACKAGES });
+      }
+      await this.transport.auth.publishHandleConnectionPackages({
+        signed: await signRequest(
+          auth.PublishHandleConnectionPackagesTbs,
+          AS.publishHandleConnectionPackages,
+          { packages },
+          handleKey,
+          { $case: "handleHash", value: hash },
+        ),
+      });
+      const all = this.storedHandles().filter((h) => h.handle !== handle);
+      all.push({ handle, keySeed: toHex(handleKey.exportSeed()), queueKey: toHex(queueKey.privateBytes) });
+      this.store.setJson("handles", all);
+    });
+  }
+
+  /** The handles this client holds. */
+  handles(): string[] {
+    return this.storedHandles().map((h) => h.handle);
+  }
+
+  /**
+   * Asks the owner of `handle` to connect (like {@link connect}, through the handle's connection
+   * queue). Throws UnknownUserError when no such handle exists.
+   */
+  connectByHandle(handle: string): Promise<void> {
+    return this.serial(async () => {
+      const hash = handleHash(handle);
+      let bytes: Uint8Array;
+      try {
+        bytes = (await this.transport.auth.getHandleConnectionPackage({ handleHash: hash, domain: "" }))
+          .connectionPackage;
+      } catch (error) {
+        if (error instanceof GrpcCallError && error.code === NOT_FOUND)
+          throw new UnknownUserError(`no handle ${handle}`);
+        throw error;
+      }
+      const pkg = readHandleConnectionPackage(bytes);
+      const c = await this.createGroup("connection", handle, null);
+      const offer = sealConnectionOffer(
+        {
+          senderCredential: this.credential,
+          connectionGroupId: mlsGroupId(c.groupId),
+          groupEarKey: c.earKey,
+          credentialEncryptionKey: c.credentialKey,
+          friendshipPackage: this.friendshipPackage,
+        },
+        this.clientKey,
+        pkg,
+      );
+      await this.transport.auth.enqueueHandleConnectionOffer({
+        handleHash: hash,
+        domain: "",
+        connectionOffer: offer,
+      });
+      this.store.db
+        .insert(t.connectionRequests)
+        .values({
+          direction: "outgoing",
+          userId: handle,
+          conversationId: c.id,
+          status: "pending",
+          createdAt: Date.now(),
+        })
+        .run();
+    });
+  }
+
+  private storedHandles(): { handle: string; keySeed: string; queueKey: string }[] {
+    return this.store.getJson<{ handle: string; keySeed: string; queueKey: string }[]>("handles") ?? [];
+  }
+
   /** Declines an incoming connection request (nothing is sent). */
   rejectConnection(requestId: number): void {
     this.store.db
@@ -798,6 +907,7 @@ export class PhoenixClient {
     return this.serial(async () => {
       const result: SyncResult = { processed: 0, errors: [] };
       await this.drainConnectionQueue(result);
+      for (const h of this.storedHandles()) await this.drainHandleQueue(h, result);
       const pending = new Set<string>();
       await this.drainQsQueue(result, pending);
       for (const id of pending) await this.commitPending(id, result);
@@ -823,6 +933,41 @@ export class PhoenixClient {
             this.receiveOffer(payload.content.value);
           } catch (error) {
             result.errors.push(`connection offer: ${(error as Error).message}`);
+          }
+        }
+        result.processed++;
+      }
+      if (res.remaining === 0n || res.messages.length === 0) return;
+    }
+  }
+
+  private async drainHandleQueue(
+    h: { handle: string; keySeed: string; queueKey: string },
+    result: SyncResult,
+  ): Promise<void> {
+    const key = HpkeKeyPair.fromPrivateBytes(hexBytes(h.queueKey));
+    const handleKey = SigningKey.fromSeed(hexBytes(h.keySeed));
+    const hash = handleHash(h.handle);
+    const name = `handle:${h.handle}`;
+    for (let page = 0; page < 100; page++) {
+      const next = this.seq(name);
+      const res = await this.transport.auth.dequeueHandleConnectionOffers({
+        signed: await signRequest(
+          auth.DequeueHandleConnectionOffersTbs,
+          AS.dequeueHandleConnectionOffers,
+          { sequenceNumberStart: next, maxMessages: 0 },
+          handleKey,
+          { $case: "handleHash", value: hash },
+        ),
+      });
+      for (const m of res.messages) {
+        // A handle's queue ratchet is bound to the handle hash.
+        const payload = this.openQueueMessage(name, key, hash, m);
+        if (payload?.content?.$case === "connectionOffer") {
+          try {
+            this.receiveOffer(payload.content.value);
+          } catch (error) {
+            result.errors.push(`connection offer to ${h.handle}: ${(error as Error).message}`);
           }
         }
         result.processed++;
@@ -861,7 +1006,7 @@ export class PhoenixClient {
    * sequence number and ratchet, so a message is never processed twice.
    */
   private openQueueMessage(
-    queueName: "as" | "qs",
+    queueName: string,
     key: HpkeKeyPair,
     context: Uint8Array,
     m: common.QueueMessage,
@@ -884,7 +1029,7 @@ export class PhoenixClient {
     return payload;
   }
 
-  private seq(queueName: "as" | "qs"): bigint {
+  private seq(queueName: string): bigint {
     return BigInt(this.store.getJson<string>(`${queueName}.next`) ?? "0");
   }
 
@@ -971,7 +1116,18 @@ export class PhoenixClient {
       this.store.transaction(() => {
         this.saveState(id, res.newState);
         if (app?.type === "text") this.insertMessage(id, "text", sender, app.body, false);
-        if (app?.type === "friendship" && sender !== undefined && sender === conv.peerUserId) {
+        // The peer of a connection made by handle is learned from its leaf when it joins.
+        const isPeer =
+          conv.peerUserId === null
+            ? conv.kind === "connection" && sender !== this.userId
+            : sender === conv.peerUserId;
+        if (app?.type === "friendship" && sender !== undefined && isPeer) {
+          if (conv.peerUserId === null)
+            this.store.db
+              .update(t.conversations)
+              .set({ peerUserId: sender })
+              .where(eq(t.conversations.id, id))
+              .run();
           this.upsertContact(sender, decodeFriendshipPackage(fromB64(app.friendshipPackage)), id);
           this.store.db
             .update(t.connectionRequests)

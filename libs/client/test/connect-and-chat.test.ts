@@ -44,6 +44,33 @@ describe("two users", () => {
     expect(alice.conversation(aliceConv).unread).toBeGreaterThanOrEqual(10);
   });
 
+  it("connect by handle, then display names are exchanged and updated", async () => {
+    const dora = await world.register("Dora");
+    const erin = await world.register("Erin");
+    await erin.createHandle("erin_the_great");
+    expect(erin.handles()).toEqual(["erin_the_great"]);
+
+    await dora.connectByHandle("erin_the_great");
+    await syncUntil(
+      erin,
+      () => erin.connectionRequests().some((r) => r.direction === "incoming"),
+      "the request",
+    );
+    const req = erin.connectionRequests().find((r) => r.direction === "incoming");
+    expect(req?.userId).toBe(dora.userId);
+    await erin.acceptConnection(req?.id as number);
+    await syncUntil(dora, () => dora.contacts().some((c) => c.userId === erin.userId), "Erin as a contact");
+    expect(dora.contacts()[0]).toMatchObject({ userId: erin.userId, displayName: "Erin" });
+    expect(dora.connectionRequests()).toEqual([
+      expect.objectContaining({ direction: "outgoing", userId: "erin_the_great", status: "accepted" }),
+    ]);
+
+    await erin.setDisplayName("Erin B.");
+    await dora.refreshContactProfiles();
+    expect(dora.contacts()[0]?.displayName).toBe("Erin B.");
+    await expect(dora.connectByHandle("nobody_here")).rejects.toBeInstanceOf(UnknownUserError);
+  });
+
   it("connecting to a user that does not exist fails with a clear error", async () => {
     const carol = await world.register("Carol");
     const ghost = "00000000-0000-4000-8000-000000000000@alpha.example";
