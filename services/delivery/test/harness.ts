@@ -306,7 +306,13 @@ export class TestGroup {
   async join(joiner: Member, welcome: Uint8Array, epoch: bigint): Promise<delivery.WelcomeInfoResponse> {
     const info = await this.welcomeInfo(joiner, epoch);
     const tree = decodeRatchetTree(info.ratchetTree, 0)?.[0];
-    joiner.state = await joinFromWelcome(welcome, joiner.keyPackage, joiner.privateKeyPackage, this.h.cs, tree);
+    joiner.state = await joinFromWelcome(
+      welcome,
+      joiner.keyPackage,
+      joiner.privateKeyPackage,
+      this.h.cs,
+      tree,
+    );
     this.members.push(joiner);
     return info;
   }

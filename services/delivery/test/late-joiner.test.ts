@@ -1,8 +1,9 @@
 // Issue 6, "WelcomeInfo for a late joiner": the DS keeps the tree of the epoch a client was added
 // in while the group moves on, serves it to the joiner, and releases it once every joiner of
 // that epoch has caught up (committed) or expired.
-import { encryptMessage, processIncoming, updateOwnLeaf } from "@phoenix/mls";
+
 import { toHex } from "@phoenix/crypto";
+import { encryptMessage, processIncoming, updateOwnLeaf } from "@phoenix/mls";
 import type { ClientState } from "ts-mls";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,23 +126,45 @@ describe("WelcomeInfo for a late joiner", () => {
     expect(await codeOf(g.welcomeInfo(stranger, again.epoch))).toBe("UNAUTHENTICATED");
   });
 
-  it("releases the tree once the joiners' KeyPackages expired (injected clock)", async () => {
+  it("releases the tree once its joiners expired or caught up (injected clock)", async () => {
     const alice = await h.user("alice").client();
     const bob = await h.user("bob").client();
     const erin = await h.user("erin").client("erin", { keyPackageLifetimeSeconds: HOUR / 1000 });
+    const frank = await h.user("frank").client();
     const g = await TestGroup.create(h, alice);
     await g.add(alice, [bob]);
-    const { res: added } = await g.addWithoutJoining(alice, [erin]);
+    const { res: added, welcome } = await g.addWithoutJoining(alice, [erin, frank]);
     const treeOfEpoch2 = treeHex(alice.mls());
     expect(await selfUpdate(g, bob)).toBe(3n);
     try {
-      // Within the KeyPackage's lifetime the tree of epoch 2 is served …
+      // Within erin's KeyPackage lifetime the tree of epoch 2 is served to her …
       offset = HOUR / 2;
       expect(toHex((await g.welcomeInfo(erin, added.epoch)).ratchetTree)).toBe(treeOfEpoch2);
-      // … after it, it is no longer kept, before and after the next commit prunes the state.
+      // … after it, not to her, but still to frank, whose KeyPackage lives on.
       offset = 2 * HOUR;
       expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
-      expect(await selfUpdate(g, alice)).toBe(4n);
+      expect(toHex((await g.welcomeInfo(frank, added.epoch)).ratchetTree)).toBe(treeOfEpoch2);
+      // Frank joins, catches up and commits: the only other joiner expired, the tree is released.
+      await waitForInbox(frank, 2);
+      await g.join(frank, welcome, added.epoch);
+      await catchUp(frank, 1);
+      expect(treeHex(frank.mls())).toBe(treeHex(alice.mls()));
+      expect(await selfUpdate(g, frank)).toBe(4n);
+      expect(await codeOf(g.welcomeInfo(frank, added.epoch))).toBe("NOT_FOUND");
+      expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
+    } finally {
+      offset = 0;
+    }
+  });
+
+  it("releases the tree after the KeyPackage lifetime even without a further commit", async () => {
+    const alice = await h.user("alice").client();
+    const erin = await h.user("erin").client("erin", { keyPackageLifetimeSeconds: HOUR / 1000 });
+    const g = await TestGroup.create(h, alice);
+    const { res: added } = await g.addWithoutJoining(alice, [erin]);
+    expect(await selfUpdate(g, alice)).toBe(2n);
+    try {
+      offset = 2 * HOUR;
       expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
     } finally {
       offset = 0;
