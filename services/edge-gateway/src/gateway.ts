@@ -4,6 +4,7 @@ import type { RpcInfo } from "@phoenix/proto";
 import { createLogger, type Logger } from "@phoenix/runtime/log";
 import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
 import { clientRpcs } from "./contracts.js";
+import { clientOrigin } from "./http/client-origin.js";
 import { GatewayMetrics } from "./http/http-metrics.js";
 import { RateLimiter } from "./http/rate-limiter.js";
 import { createRestHandler, type RestLimits } from "./http/rest-handler.js";
@@ -46,7 +47,11 @@ export interface EdgeGatewayOptions {
   host?: string;
   port?: number;
   limits?: Partial<GatewayLimits>;
-  /** Use X-Forwarded-For's first entry as the client address (only behind a trusted proxy). */
+  /**
+   * The gateway sits behind one proxy that appends the client address to X-Forwarded-For: take
+   * the client address from its rightmost entry and pass the incoming chain on upstream. Off
+   * (default): the TCP peer is the client and an incoming X-Forwarded-For is discarded.
+   */
   trustProxy?: boolean;
   logger?: Logger;
   /** Where the per-route metrics go (default: a fresh registry). */
@@ -92,14 +97,7 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     ratePerSecond: limits.rateLimitPerSecond,
     burst: limits.rateLimitBurst,
   });
-  const clientAddress = (req: IncomingMessage): string => {
-    if (options.trustProxy) {
-      const forwarded = req.headers["x-forwarded-for"];
-      const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-      if (first) return first;
-    }
-    return req.socket.remoteAddress ?? "unknown";
-  };
+  const originOf = (req: IncomingMessage) => clientOrigin(req, options.trustProxy === true);
   let openApiText: string | undefined;
   const readiness = async () => {
     const health = await upstreams.health(limits.readinessTimeoutMs);
@@ -113,7 +111,7 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     rateLimiter,
     metrics: gatewayMetrics,
     logger,
-    clientAddress,
+    clientOrigin: originOf,
     endpoints: {
       readiness,
       openApi() {
@@ -130,7 +128,7 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     logger,
     maxFrameBytes: limits.maxBodyBytes,
     heartbeatMs: limits.heartbeatMs,
-    clientAddress,
+    clientOrigin: originOf,
   });
 
   const server: Server = createServer({ requestTimeout: limits.maxDeadlineMs + 30_000 }, (req, res) => {

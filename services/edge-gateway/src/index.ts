@@ -10,6 +10,7 @@ export {
   type GatewayLimits,
   startEdgeGateway,
 } from "./gateway.js";
+export { type ClientOrigin, clientOrigin, FORWARDED_FOR_KEY } from "./http/client-origin.js";
 export { httpStatusOf } from "./http/status-mapping.js";
 export { buildOpenApi } from "./openapi/openapi.js";
 export type { UpstreamAddresses, UpstreamHealth } from "./upstream/upstreams.js";

@@ -31,7 +31,7 @@ export function grpcError(
 export interface FakeUpstream {
   readonly address: string;
   readonly health: HealthImplementation;
-  /** Calls seen, by gRPC path: request and metadata. */
+  /** Calls seen, by gRPC path: request (undefined for streams) and metadata. */
   readonly calls: { path: string; request: unknown; metadata: grpc.Metadata; deadline: grpc.Deadline }[];
   unary(path: string, behaviour: UnaryBehaviour): void;
   bidi(path: string, behaviour: BidiBehaviour): void;
@@ -75,6 +75,12 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       } else if (method.requestStream && method.responseStream) {
         impl[key] = (call: grpc.ServerDuplexStream<unknown, unknown>) => {
           open.add(call);
+          calls.push({
+            path: method.path,
+            request: undefined,
+            metadata: call.metadata,
+            deadline: call.getDeadline(),
+          });
           call.once("close", () => open.delete(call));
           call.once("finish", () => open.delete(call));
           const behaviour = bidi.get(method.path);

@@ -5,6 +5,7 @@ import type { RichStatus } from "@phoenix/runtime/errors";
 import { GrpcCallError, REQUEST_ID_KEY } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Upstreams } from "../upstream/upstreams.js";
+import { type ClientOrigin, FORWARDED_FOR_KEY } from "./client-origin.js";
 import {
   type BodyEncoding,
   buildRequest,
@@ -57,7 +58,8 @@ export interface RestHandlerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   endpoints: RestEndpoints;
-  clientAddress(req: IncomingMessage): string;
+  /** Who sent the request (rate-limit key, `x-forwarded-for` of the upstream call). */
+  clientOrigin(req: IncomingMessage): ClientOrigin;
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -123,7 +125,8 @@ export function createRestHandler(options: RestHandlerOptions) {
       const { route, variables } = match;
       routeLabel = route.label;
 
-      const decision = rateLimiter.take(options.clientAddress(req));
+      const origin = options.clientOrigin(req);
+      const decision = rateLimiter.take(origin.address);
       if (!decision.allowed) {
         metrics.rateLimited.inc();
         throw rateLimited(decision.retryAfterSeconds);
@@ -155,6 +158,7 @@ export function createRestHandler(options: RestHandlerOptions) {
       res.once("close", onClose);
       const metadata = new Metadata();
       metadata.set(REQUEST_ID_KEY, requestId);
+      if (origin.forwardedFor) metadata.set(FORWARDED_FOR_KEY, origin.forwardedFor);
       let reply: Uint8Array;
       try {
         reply = await upstreams.unary(route.rpc, request, { deadlineMs, signal: abort.signal, metadata });

@@ -15,6 +15,7 @@ import { GrpcCallError, REQUEST_ID_KEY } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { contractRegistry, messageDesc, SERVICE_PREFIX, upstreamOf } from "../contracts.js";
+import { type ClientOrigin, FORWARDED_FOR_KEY } from "../http/client-origin.js";
 import type { GatewayMetrics } from "../http/http-metrics.js";
 import type { RateLimiter } from "../http/rate-limiter.js";
 import type { Upstreams } from "../upstream/upstreams.js";
@@ -70,7 +71,8 @@ export interface StreamBridgeOptions {
   maxFrameBytes: number;
   /** Ping interval; a peer that has not answered the previous ping by the next one is dropped. */
   heartbeatMs: number;
-  clientAddress(req: IncomingMessage): string;
+  /** Who opened the stream (rate-limit key, `x-forwarded-for` of the upstream call). */
+  clientOrigin(req: IncomingMessage): ClientOrigin;
 }
 
 type FrameEncoding = "json" | "proto";
@@ -108,7 +110,8 @@ export class StreamBridge {
       });
       return;
     }
-    const decision = this.options.rateLimiter.take(this.options.clientAddress(req));
+    const origin = this.options.clientOrigin(req);
+    const decision = this.options.rateLimiter.take(origin.address);
     if (!decision.allowed) {
       this.options.metrics.rateLimited.inc();
       rejectUpgrade(
@@ -128,10 +131,16 @@ export class StreamBridge {
       });
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.bridge(ws, route, requested, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.bridge(ws, route, requested, req, origin));
   }
 
-  private bridge(ws: WebSocket, route: StreamRoute, encoding: FrameEncoding, req: IncomingMessage): void {
+  private bridge(
+    ws: WebSocket,
+    route: StreamRoute,
+    encoding: FrameEncoding,
+    req: IncomingMessage,
+    origin: ClientOrigin,
+  ): void {
     const { upstreams, metrics, logger, heartbeatMs } = this.options;
     const registry = contractRegistry();
     const requestIdHeader = req.headers[REQUEST_ID_KEY];
@@ -141,6 +150,7 @@ export class StreamBridge {
         : randomUUID();
     const metadata = new Metadata();
     metadata.set(REQUEST_ID_KEY, requestId);
+    if (origin.forwardedFor) metadata.set(FORWARDED_FOR_KEY, origin.forwardedFor);
     const abort = new AbortController();
     const call = upstreams.bidi(route.rpc, { signal: abort.signal, metadata });
     const label = route.path;
