@@ -46,6 +46,11 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_RATCHET_UPDATE_INTERVAL: envDuration({ default: DAY, min: 1000 }),
     /** Client records without a request for this long expire (with their queues). */
     QS_CLIENT_INACTIVITY: envDuration({ default: 90 * DAY, min: 60_000 }),
+    /**
+     * A client auth key replaced by UpdateClient keeps verifying queue configs sealed with it
+     * (held by DS groups and KeyPackages) this long (0: not at all).
+     */
+    QS_AUTH_KEY_GRACE: envDuration({ default: 30 * DAY, min: 0 }),
     /** Blocklist entries per queue. */
     QS_MAX_BLOCKLIST: envInt({ default: 10_000, min: 1 }),
     /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */

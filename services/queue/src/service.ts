@@ -46,7 +46,7 @@ import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { ensureKeys } from "./store/keys-store.js";
-import { deleteInactiveClients } from "./store/records-store.js";
+import { deleteExpiredAuthKeys, deleteInactiveClients } from "./store/records-store.js";
 import { qsHandledFanOuts } from "./store/schema.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -78,6 +78,11 @@ export interface QueueServiceOptions {
   keyRefreshIntervalMs?: number;
   limits?: Partial<QsLimits>;
   ratchetPolicy?: Partial<RatchetUpdatePolicy>;
+  /**
+   * A client auth key replaced by UpdateClient keeps verifying queue configs sealed with it this
+   * long (default 30 days; 0: configs sealed with the old key fail at once).
+   */
+  authKeyGraceMs?: number;
   /** Client records inactive this long expire (default 90 days). */
   clientInactivityMs?: number;
   /** Sweep period for expired records and old fan-out markers; 0 disables (default 1 h). */
@@ -144,6 +149,7 @@ export class QueueService {
         everyMessages: options.ratchetPolicy?.everyMessages ?? 100,
         everyMs: options.ratchetPolicy?.everyMs ?? DAY,
       },
+      authKeyGraceMs: options.authKeyGraceMs ?? 30 * DAY,
       opener: new QueueConfigOpener(),
       ciphersuite: () => {
         this.cs ??= getCiphersuiteImpl(
@@ -298,6 +304,7 @@ export class QueueService {
   async sweep(): Promise<{ clients: number }> {
     const cutoff = new Date(this.deps.now() - (this.options.clientInactivityMs ?? 90 * DAY));
     const clients = await deleteInactiveClients(this.deps.db, cutoff);
+    await deleteExpiredAuthKeys(this.deps.db, new Date(this.deps.now()));
     const retention = this.options.fanOutMarkerRetentionMs ?? 30 * DAY;
     await this.deps.db
       .delete(qsHandledFanOuts)

@@ -113,6 +113,7 @@ export async function setupQueue(
       everyMs: config.QS_RATCHET_UPDATE_INTERVAL,
     },
     clientInactivityMs: config.QS_CLIENT_INACTIVITY,
+    authKeyGraceMs: config.QS_AUTH_KEY_GRACE,
     fanOutDurable: config.QS_FANOUT_DURABLE,
     streams: {
       fanOut: config.QS_FANOUT_STREAM,

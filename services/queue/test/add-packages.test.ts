@@ -1,9 +1,9 @@
 import { status } from "@grpc/grpc-js";
 import { randomBytes, toHex } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue } from "@phoenix/proto";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPackage } from "./support/add-packages.js";
+import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
@@ -14,16 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-async function failure(promise: Promise<unknown>): Promise<GrpcCallError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcCallError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function publish(client: TestClient, packages: Uint8Array[]): Promise<void> {
   await h.client.publishAddPackages({

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { randomBytes, SigningKey, toHex } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 
 let h: Harness;
@@ -13,16 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
 });
-
-async function failure(promise: Promise<unknown>): Promise<GrpcCallError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcCallError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("QS keys", () => {
   it("serves one current queue-config key and the verifying key", async () => {

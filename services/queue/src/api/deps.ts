@@ -37,6 +37,8 @@ export interface QsDeps {
   replayWindow: ReplayWindow;
   limits: QsLimits;
   ratchetPolicy: RatchetUpdatePolicy;
+  /** A replaced client auth key keeps verifying sealed queue configs this long (0: not at all). */
+  authKeyGraceMs: number;
   /** Live Listen streams of this process and their wake-ups. */
   listeners: ListenerHub;
   /** Opens sealed queue configs (cached by their bytes). */

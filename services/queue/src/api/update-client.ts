@@ -1,7 +1,9 @@
 import { bytesEqual } from "@phoenix/crypto";
 import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
 import { eq } from "drizzle-orm";
 import { ed25519Key, x25519Key } from "../domain/validate.js";
+import { keepPreviousAuthKey } from "../store/records-store.js";
 import { qsClients } from "../store/schema.js";
 import { authenticateClient, type QsDeps } from "./deps.js";
 
@@ -10,6 +12,9 @@ const LABEL = rpcLabel(queue.QueueServiceService.updateClient);
 /**
  * UpdateClient: new client record key and queue encryption key. Queued messages stay readable
  * with the old ratchet; a changed queue key makes the next message a key update to the new key.
+ * A replaced auth key keeps verifying queue configs sealed with it (held by DS groups and
+ * KeyPackages) for the auth-key grace period, so the client has time to re-seal them; requests
+ * must use the new key at once.
  */
 export async function updateClient(
   deps: QsDeps,
@@ -19,9 +24,17 @@ export async function updateClient(
   const authKey = ed25519Key(tbs.clientRecordAuthKey, "tbs.client_record_auth_key");
   const queueKey = x25519Key(tbs.queueEncryptionKey, "tbs.queue_encryption_key");
   const keyChanged = !bytesEqual(queueKey, client.queueKey);
-  await deps.db
-    .update(qsClients)
-    .set({ authKey, queueKey, ...(keyChanged ? { keyUpdateDue: true } : {}) })
-    .where(eq(qsClients.clientId, client.clientId));
+  const authKeyChanged = !bytesEqual(authKey, client.authKey);
+  const now = deps.now();
+  await transaction(deps.db, async (tx) => {
+    await tx
+      .update(qsClients)
+      .set({ authKey, queueKey, ...(keyChanged ? { keyUpdateDue: true } : {}) })
+      .where(eq(qsClients.clientId, client.clientId));
+    if (authKeyChanged && deps.authKeyGraceMs > 0) {
+      const until = new Date(now + deps.authKeyGraceMs);
+      await keepPreviousAuthKey(tx, client.clientId, client.authKey, until, new Date(now));
+    }
+  });
   return {};
 }

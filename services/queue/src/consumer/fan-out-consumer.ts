@@ -19,6 +19,7 @@ import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
 import { keyUpdateDue, openRatchet, type RatchetUpdatePolicy, sealRatchet } from "../domain/queue-ratchet.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
 import type { QsSubjects } from "../domain/subjects.js";
+import { sealingKeysOf } from "../store/records-store.js";
 import { qsBlocklist, qsClients, qsHandledFanOuts, qsMessages } from "../store/schema.js";
 
 /** What the fan-out consumer needs. */
@@ -139,7 +140,7 @@ export async function handleFanOutBatch(
     if (work.length === 0) return;
 
     // Open every sealed config; ids whose record key is not known yet are loaded in one read.
-    const authKeys = new Map<string, Uint8Array>();
+    const authKeys = new Map<string, Uint8Array[]>();
     const pending: LocalRecipient[] = [];
     for (const p of work) for (const r of p.local) pending.push(r);
     const opened = new Map<LocalRecipient, Uint8Array>();
@@ -154,11 +155,8 @@ export async function handleFanOutBatch(
         }
       }
       if (missing.size > 0) {
-        const rows = await tx
-          .select({ clientId: qsClients.clientId, authKey: qsClients.authKey })
-          .from(qsClients)
-          .where(inArray(qsClients.clientId, [...missing.values()]));
-        for (const row of rows) authKeys.set(toHex(row.clientId), row.authKey);
+        const keys = await sealingKeysOf(tx, [...missing.values()], new Date(now));
+        for (const [id, list] of keys) authKeys.set(id, list);
       }
     }
     for (const [r, clientId] of opened) r.clientId = clientId;

@@ -92,7 +92,8 @@ export async function checkAddPackage(
   }
   const ownId = toHex(ctx.clientId);
   const opened = ctx.opener.open(reference.sealedQueueConfig, ctx.configKey, (id) =>
-    id === ownId ? ctx.authKey : undefined,
+    // Only the current auth key: a KeyPackage published now must be sealed with it.
+    id === ownId ? [ctx.authKey] : undefined,
   );
   if (opened.kind !== "open" || toHex(opened.clientId) !== ownId) {
     throw invalid(

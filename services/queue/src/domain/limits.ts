@@ -12,6 +12,8 @@ export const LIMITS = {
 
 /** Ed25519 and X25519 public keys, friendship tokens. */
 export const KEY_LENGTH = 32;
+/** Replaced client auth keys kept per client record for its sealed configs (the newest ones). */
+export const MAX_PREVIOUS_AUTH_KEYS = 4;
 /** QS user and client ids. */
 export const ID_LENGTH = 16;
 

@@ -1,4 +1,5 @@
 import {
+  BadSignatureError,
   CryptoError,
   openQueueConfig,
   queueConfigKeyId,
@@ -7,6 +8,7 @@ import {
   VerifyingKey,
 } from "@phoenix/crypto";
 import type { ConfigKey } from "./key-ring.js";
+import { MAX_PREVIOUS_AUTH_KEYS } from "./limits.js";
 
 /** The usable queue-config key with this id (libs/crypto `hpkeKeyId`), if any. */
 export type ConfigKeyLookup = (keyId: Uint8Array) => ConfigKey | undefined;
@@ -28,7 +30,8 @@ interface CacheEntry {
  * Opens sealed queue configs (HPKE to the QS queue-config key + the client record's signature).
  * The DS copies a member's sealed config verbatim into every fan-out, so a verified config is
  * cached by its bytes with the record key that verified it: the hot path then costs no HPKE and
- * no signature check. A cached entry only counts while the record key is unchanged.
+ * no signature check. A cached entry only counts while that key still verifies the record's
+ * configs (the current auth key, or a replaced one in its grace period).
  */
 export class QueueConfigOpener {
   private readonly cache = new Map<string, CacheEntry>();
@@ -37,20 +40,20 @@ export class QueueConfigOpener {
 
   /**
    * Opens `sealed` with the queue-config key it names (`keyOf`: none or retired past its grace →
-   * invalid). `authKeyOf` gives the record key of a client id when known (else "needs-key" comes
-   * back; call again once the key is loaded).
+   * invalid). `sealingKeysOf` gives the keys that may have signed a client's configs, current
+   * first, when known (else "needs-key" comes back; call again once they are loaded).
    */
   open(
     sealed: Uint8Array,
     keyOf: ConfigKeyLookup,
-    authKeyOf: (clientIdHex: string) => Uint8Array | undefined,
+    sealingKeysOf: (clientIdHex: string) => readonly Uint8Array[] | undefined,
   ): OpenResult {
     const cacheKey = toHex(sealed);
     const cached = this.cache.get(cacheKey);
     if (cached !== undefined) {
-      const current = authKeyOf(toHex(cached.clientId));
-      if (current === undefined) return { kind: "needs-key", clientId: cached.clientId };
-      if (sameBytes(current, cached.authKey)) return { kind: "open", clientId: cached.clientId };
+      const keys = sealingKeysOf(toHex(cached.clientId));
+      if (keys === undefined) return { kind: "needs-key", clientId: cached.clientId };
+      if (keys.some((k) => sameBytes(k, cached.authKey))) return { kind: "open", clientId: cached.clientId };
       this.cache.delete(cacheKey);
     }
     let key: ConfigKey | undefined;
@@ -61,22 +64,32 @@ export class QueueConfigOpener {
       throw error;
     }
     if (key === undefined) return { kind: "invalid" };
-    let seen: Uint8Array | undefined;
-    let used: Uint8Array | undefined;
-    try {
-      const config = openQueueConfig(key.pair, sealed, (clientId) => {
-        seen = clientId;
-        used = authKeyOf(toHex(clientId));
-        return used === undefined ? undefined : VerifyingKey.fromBytes(used);
-      });
-      this.remember(cacheKey, { clientId: config.clientRecordId, authKey: used as Uint8Array });
-      return { kind: "open", clientId: config.clientRecordId };
-    } catch (error) {
-      if (error instanceof UnknownSignerError && seen !== undefined)
-        return { kind: "needs-key", clientId: seen };
-      if (error instanceof CryptoError) return { kind: "invalid" };
-      throw error;
+    // The signature is checked inside openQueueConfig, so each candidate record key costs one
+    // HPKE open; only configs sealed before an auth-key change need a second, and are cached.
+    for (let attempt = 0; attempt < MAX_SEALING_KEYS; attempt++) {
+      let seen: Uint8Array | undefined;
+      let used: Uint8Array | undefined;
+      let more = false;
+      try {
+        const config = openQueueConfig(key.pair, sealed, (clientId) => {
+          seen = clientId;
+          const keys = sealingKeysOf(toHex(clientId));
+          used = keys?.[attempt];
+          more = keys !== undefined && attempt + 1 < keys.length;
+          return used === undefined ? undefined : VerifyingKey.fromBytes(used);
+        });
+        this.remember(cacheKey, { clientId: config.clientRecordId, authKey: used as Uint8Array });
+        return { kind: "open", clientId: config.clientRecordId };
+      } catch (error) {
+        if (error instanceof UnknownSignerError && seen !== undefined && attempt === 0) {
+          return { kind: "needs-key", clientId: seen };
+        }
+        if (error instanceof BadSignatureError && more) continue;
+        if (error instanceof CryptoError) return { kind: "invalid" };
+        throw error;
+      }
     }
+    return { kind: "invalid" };
   }
 
   /** Forgets every cached config (after a key rotation retired a key). */
@@ -92,6 +105,9 @@ export class QueueConfigOpener {
     }
   }
 }
+
+/** The current auth key and the replaced ones a client record can have. */
+const MAX_SEALING_KEYS = 1 + MAX_PREVIOUS_AUTH_KEYS;
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);

@@ -60,6 +60,25 @@ export const qsClients = pgTable(
   (t) => [index("qs_clients_user_idx").on(t.userId), index("qs_clients_active_idx").on(t.lastActiveAt)],
 );
 
+/**
+ * Client record auth keys replaced by UpdateClient, kept until `validUntil` to verify queue
+ * configs sealed (and held by DS groups and KeyPackages) before the change — never requests.
+ */
+export const qsPreviousAuthKeys = pgTable(
+  "qs_previous_auth_keys",
+  {
+    clientId: bytea("client_id")
+      .notNull()
+      .references(() => qsClients.clientId, { onDelete: "cascade" }),
+    authKey: bytea("auth_key").notNull(),
+    validUntil: timestamp("valid_until", { withTimezone: true }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.clientId, t.authKey] }),
+    index("qs_previous_auth_keys_until_idx").on(t.validUntil),
+  ],
+);
+
 /** Queued messages: queue-ratchet ciphertexts by sequence number. */
 export const qsMessages = pgTable(
   "qs_messages",

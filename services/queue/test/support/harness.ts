@@ -28,7 +28,7 @@ export type QsClient = ServiceClient<typeof queue.QueueServiceService>;
 export type HarnessOptions = Partial<
   Pick<
     QueueServiceOptions,
-    "ratchetPolicy" | "limits" | "now" | "keyRotationIntervalMs" | "keyRetirementGraceMs"
+    "ratchetPolicy" | "limits" | "now" | "keyRotationIntervalMs" | "keyRetirementGraceMs" | "authKeyGraceMs"
   >
 > & { notifier?: QueueServiceOptions["notifier"] };
 
