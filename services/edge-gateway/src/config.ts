@@ -16,12 +16,12 @@ const address = (hint: string) =>
   });
 
 /**
- * The gateway's environment: the runtime's service fields (its own gRPC port serves only
- * grpc.health.v1) plus the HTTP listener, the upstream addresses and the limits.
+ * The gateway's environment: the runtime's service fields (it runs no gRPC server, so only
+ * `GRPC_MAX_MESSAGE_BYTES` of the `GRPC_*` ones matters: the upstream message limit) plus the
+ * HTTP listener, the upstream addresses and the limits.
  */
 export const edgeGatewayConfig = serviceConfig({
   serviceName: "edge-gateway",
-  grpcPort: 50050,
   metricsPort: 9460,
 }).extend({
   HTTP_HOST: envString({ default: "127.0.0.1" }),

@@ -1,11 +1,12 @@
-// Wiring only: config → runService (logger, metrics, the runtime's gRPC health port) → the
-// edge gateway's HTTP/WebSocket listener, closed on shutdown.
+// Wiring only: config → runService without a gRPC server (logger, metrics, signals) → the
+// edge gateway's HTTP/WebSocket listener, closed on shutdown. Health is HTTP: /healthz, /readyz.
 import { runService } from "@phoenix/runtime/lifecycle";
 import { edgeGatewayConfig } from "./config.js";
 import { startEdgeGateway } from "./gateway.js";
 
 await runService({
   config: edgeGatewayConfig,
+  grpc: false,
   async setup({ config, logger, metrics, onShutdown }) {
     const gateway = await startEdgeGateway({
       host: config.HTTP_HOST,
@@ -30,7 +31,5 @@ await runService({
       metrics,
     });
     onShutdown(gateway, "edge gateway");
-    // The gateway serves no gRPC API of its own: its gRPC port answers grpc.health.v1 only.
-    return { services: [] };
   },
 });

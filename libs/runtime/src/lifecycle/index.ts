@@ -6,8 +6,11 @@ export {
   type NamedCloseable,
 } from "./closeables.js";
 export {
+  type RunningProcess,
   type RunningService,
+  type RunServiceCommonOptions,
   type RunServiceOptions,
+  type RunServiceWithoutGrpcOptions,
   runService,
   type ServiceRuntime,
   type ServiceSetup,

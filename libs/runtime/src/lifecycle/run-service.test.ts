@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { envString, serviceConfig } from "../config/index.js";
@@ -107,6 +109,76 @@ describe("runService", () => {
     ]);
   });
 
+  it("runs without a gRPC server: setup's own listener serves until shutdown closes it", async () => {
+    // GRPC_PORT names a port that is taken: a gRPC server would fail to bind it.
+    const taken = await listen(createServer());
+    const grpcPort = String((taken.address() as AddressInfo).port);
+    const closed: string[] = [];
+    const exits: number[] = [];
+    const { lines, destination } = logSink();
+    let url = "";
+    try {
+      const service = await runService({
+        config: testConfig,
+        env: { ...baseEnv, GRPC_PORT: grpcPort },
+        grpc: false,
+        signals: false,
+        exit: (code) => exits.push(code),
+        logDestination: destination,
+        async setup({ config, onShutdown }) {
+          onShutdown({ close: () => void closed.push("database") }, "database");
+          const http = await listen(createServer((_req, res) => res.end(config.GREETING)));
+          onShutdown(
+            () =>
+              new Promise<void>((resolve) => {
+                closed.push("http");
+                http.close(() => resolve());
+              }),
+            "http listener",
+          );
+          onShutdown(() => void closed.push("started last"), "started last");
+          url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
+        },
+      });
+      expect("grpc" in service).toBe(false);
+      // @ts-expect-error: a service run without gRPC has no gRPC port.
+      expect(service.grpcPort).toBeUndefined();
+      expect(await (await fetch(url)).text()).toBe("hi");
+      expect((await fetch(service.metricsServer.url)).status).toBe(200);
+      expect(lines.map((l) => l.msg)).not.toContain("grpc server listening");
+
+      expect(await service.shutdown("test")).toBe(0);
+      expect(await service.finished).toBe(0);
+      expect(closed).toEqual(["started last", "http", "database"]);
+      expect(exits).toEqual([0]);
+      await expect(fetch(url)).rejects.toThrow();
+      await expect(fetch(service.metricsServer.url)).rejects.toThrow();
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  });
+
+  it("refuses to start without gRPC when setup returns services to serve", async () => {
+    const closed: string[] = [];
+    const exits: number[] = [];
+    const start = runService({
+      config: testConfig,
+      env: baseEnv,
+      grpc: false,
+      signals: false,
+      exit: (code) => exits.push(code),
+      logDestination: logSink().destination,
+      // @ts-expect-error: the compiler refuses it too; the runtime check catches untyped callers.
+      setup({ onShutdown }) {
+        onShutdown({ close: () => void closed.push("database") }, "database");
+        return { services: [{} as never] };
+      },
+    });
+    await expect(start).rejects.toThrow(/returned gRPC services.*grpc: false/);
+    expect(closed).toEqual(["database"]);
+    expect(exits).toEqual([1]);
+  });
+
   it("refuses a config schema that does not extend the base", async () => {
     const { z } = await import("zod");
     await expect(
@@ -121,3 +193,10 @@ describe("runService", () => {
     ).rejects.toThrow(/must extend serviceConfig\(\); it lacks SERVICE_NAME/);
   });
 });
+
+function listen(server: Server): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}

@@ -19,8 +19,8 @@ export interface ServiceRuntime<C extends BaseConfig> {
   /** The service's registry: add domain metrics with `registers: [metrics.registry]`. */
   readonly metrics: Metrics;
   /**
-   * Registers something to release on shutdown, after the gRPC server drained. Resources close
-   * in reverse order of registration: register the database before the relay that uses it.
+   * Registers something to release on shutdown, after the gRPC server (if any) drained. Resources
+   * close in reverse order of registration: register the database before the relay that uses it.
    */
   onShutdown(resource: Closeable, name?: string): void;
 }
@@ -36,13 +36,12 @@ export interface ServiceSetup {
   translateError?: (error: unknown) => RpcError | undefined;
 }
 
-export interface RunServiceOptions<S extends z.ZodObject> {
+/** What every `runService` call takes, with or without a gRPC server. */
+export interface RunServiceCommonOptions<S extends z.ZodObject> {
   /** The service's env schema: `serviceConfig({...})` extended with its own fields. */
   config: S;
   /** Default: `process.env`. */
   env?: Env;
-  /** Opens the service's resources (register each with `onShutdown`) and returns its services. */
-  setup(runtime: ServiceRuntime<z.output<S> & BaseConfig>): Promise<ServiceSetup> | ServiceSetup;
   /**
    * Signals that start a graceful shutdown (default SIGTERM and SIGINT); `false` installs no
    * process handlers at all (embedding, tests).
@@ -54,12 +53,29 @@ export interface RunServiceOptions<S extends z.ZodObject> {
   logDestination?: DestinationStream;
 }
 
-export interface RunningService<C extends BaseConfig> {
+export interface RunServiceOptions<S extends z.ZodObject> extends RunServiceCommonOptions<S> {
+  /** Serve gRPC (the default); `false`: see {@link RunServiceWithoutGrpcOptions}. */
+  grpc?: true;
+  /** Opens the service's resources (register each with `onShutdown`) and returns its services. */
+  setup(runtime: ServiceRuntime<z.output<S> & BaseConfig>): Promise<ServiceSetup> | ServiceSetup;
+}
+
+/**
+ * A process with no gRPC server of its own (an HTTP front door, a worker): the same config,
+ * logger, metrics endpoint, signals and shutdown, but `setup` starts its own listeners, registers
+ * them with `onShutdown` (they are closed first on shutdown when registered last) and returns
+ * nothing. `GRPC_*` variables are parsed but unused.
+ */
+export interface RunServiceWithoutGrpcOptions<S extends z.ZodObject> extends RunServiceCommonOptions<S> {
+  grpc: false;
+  setup(runtime: ServiceRuntime<z.output<S> & BaseConfig>): Promise<void> | void;
+}
+
+/** A process started by `runService`, with or without a gRPC server. */
+export interface RunningProcess<C extends BaseConfig> {
   readonly config: C;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly grpc: GrpcServer;
-  readonly grpcPort: number;
   readonly metricsServer: MetricsServer;
   /**
    * Starts the graceful shutdown (idempotent); a second call while it runs cancels in-flight
@@ -68,6 +84,12 @@ export interface RunningService<C extends BaseConfig> {
   shutdown(reason?: string): Promise<number>;
   /** Resolves with the exit code once the service has shut down. */
   readonly finished: Promise<number>;
+}
+
+/** A service started by `runService` with its gRPC server. */
+export interface RunningService<C extends BaseConfig> extends RunningProcess<C> {
+  readonly grpc: GrpcServer;
+  readonly grpcPort: number;
 }
 
 const BASE_KEYS = Object.keys(baseConfigSchema.shape);
@@ -84,10 +106,18 @@ export class ServiceStartError extends Error {
  * (1 when something failed to close or a handler ignored its cancellation). A second signal
  * cancels in-flight calls immediately; a third exits at once with code 1.
  * A bad config or a failing `setup` logs why and exits 1.
+ * With `grpc: false` there is no gRPC server: config → logger → metrics endpoint → `setup`, and
+ * shutdown closes the registered resources and the metrics endpoint.
  */
-export async function runService<S extends z.ZodObject>(
+export function runService<S extends z.ZodObject>(
   options: RunServiceOptions<S>,
-): Promise<RunningService<z.output<S> & BaseConfig>> {
+): Promise<RunningService<z.output<S> & BaseConfig>>;
+export function runService<S extends z.ZodObject>(
+  options: RunServiceWithoutGrpcOptions<S>,
+): Promise<RunningProcess<z.output<S> & BaseConfig>>;
+export async function runService<S extends z.ZodObject>(
+  options: RunServiceOptions<S> | RunServiceWithoutGrpcOptions<S>,
+): Promise<RunningProcess<z.output<S> & BaseConfig>> {
   type C = z.output<S> & BaseConfig;
   const exit = options.exit === undefined ? (code: number) => process.exit(code) : options.exit;
   const env = options.env ?? process.env;
@@ -120,7 +150,7 @@ export async function runService<S extends z.ZodObject>(
 
   let metricsServer: MetricsServer | undefined;
   let grpc: GrpcServer | undefined;
-  let grpcPort: number;
+  let grpcPort = 0;
   try {
     metricsServer = await startMetricsServer({
       registry: metrics.registry,
@@ -128,26 +158,35 @@ export async function runService<S extends z.ZodObject>(
       port: config.METRICS_PORT,
     });
     logger.info({ host: config.METRICS_HOST, port: metricsServer.port }, "metrics listening");
-    const setup = await options.setup({
+    const runtime: ServiceRuntime<C> = {
       config,
       logger,
       metrics,
       onShutdown(resource, name) {
         resources.push({ name: name ?? `resource ${resources.length + 1}`, resource });
       },
-    });
-    grpc = createGrpcServer({
-      services: setup.services,
-      config,
-      logger,
-      metrics,
-      reflection: setup.reflection,
-      ...(setup.credentials ? { credentials: setup.credentials } : {}),
-      ...(setup.channelOptions ? { channelOptions: setup.channelOptions } : {}),
-      ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
-      ...(setup.translateError ? { translateError: setup.translateError } : {}),
-    });
-    grpcPort = await grpc.start();
+    };
+    if (options.grpc === false) {
+      const returned: unknown = await options.setup(runtime);
+      if (isServiceSetup(returned) && returned.services.length > 0) {
+        // Services nobody would serve: a wiring mistake, not something to start without.
+        throw new TypeError("setup returned gRPC services, but runService was called with grpc: false");
+      }
+    } else {
+      const setup = await options.setup(runtime);
+      grpc = createGrpcServer({
+        services: setup.services,
+        config,
+        logger,
+        metrics,
+        reflection: setup.reflection,
+        ...(setup.credentials ? { credentials: setup.credentials } : {}),
+        ...(setup.channelOptions ? { channelOptions: setup.channelOptions } : {}),
+        ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
+        ...(setup.translateError ? { translateError: setup.translateError } : {}),
+      });
+      grpcPort = await grpc.start();
+    }
   } catch (error) {
     logger.fatal({ err: error }, "service failed to start");
     grpc?.server.forceShutdown();
@@ -165,23 +204,25 @@ export async function runService<S extends z.ZodObject>(
   });
 
   const runShutdown = async (reason: string): Promise<number> => {
-    logger.info({ reason, inFlight: startedGrpc.inFlight }, "shutting down");
+    logger.info({ reason, ...(startedGrpc ? { inFlight: startedGrpc.inFlight } : {}) }, "shutting down");
     let failed = false;
-    try {
-      const result = await startedGrpc.shutdown({
-        graceMs: config.SHUTDOWN_GRACE_MS,
-        delayMs: config.SHUTDOWN_DELAY_MS,
-      });
-      if (result.abandoned > 0) {
+    if (startedGrpc) {
+      try {
+        const result = await startedGrpc.shutdown({
+          graceMs: config.SHUTDOWN_GRACE_MS,
+          delayMs: config.SHUTDOWN_DELAY_MS,
+        });
+        if (result.abandoned > 0) {
+          failed = true;
+          logger.error(
+            { abandoned: result.abandoned },
+            "handlers ignored their cancellation; closing resources anyway",
+          );
+        }
+      } catch (error) {
         failed = true;
-        logger.error(
-          { abandoned: result.abandoned },
-          "handlers ignored their cancellation; closing resources anyway",
-        );
+        logger.error({ err: error }, "grpc server shutdown failed");
       }
-    } catch (error) {
-      failed = true;
-      logger.error({ err: error }, "grpc server shutdown failed");
     }
     const failedResources = await closeAll(resources, { timeoutMs: closeTimeoutMs, logger });
     if (failedResources.length > 0) failed = true;
@@ -201,8 +242,12 @@ export async function runService<S extends z.ZodObject>(
     if (signalCount === 1) {
       void service.shutdown(signal);
     } else if (signalCount === 2) {
-      logger.warn({ signal }, "second signal: cancelling in-flight calls");
-      startedGrpc.force();
+      if (startedGrpc) {
+        logger.warn({ signal }, "second signal: cancelling in-flight calls");
+        startedGrpc.force();
+      } else {
+        logger.warn({ signal }, "second signal: shutdown already under way");
+      }
     } else {
       logger.fatal({ signal }, "third signal: exiting immediately");
       logger.flush();
@@ -227,17 +272,15 @@ export async function runService<S extends z.ZodObject>(
     process.off("unhandledRejection", onFatal);
   };
 
-  const service: RunningService<C> = {
+  const service: RunningProcess<C> = {
     config,
     logger,
     metrics,
-    grpc: startedGrpc,
-    grpcPort,
     metricsServer: startedMetricsServer,
     finished,
     shutdown(reason = "requested") {
       if (shutdownPromise) {
-        startedGrpc.force();
+        startedGrpc?.force();
         return shutdownPromise;
       }
       shutdownPromise = runShutdown(reason).then(async (code) => {
@@ -251,7 +294,13 @@ export async function runService<S extends z.ZodObject>(
       return shutdownPromise;
     },
   };
-  return service;
+  if (!startedGrpc) return service;
+  const withGrpc: RunningService<C> = { ...service, grpc: startedGrpc, grpcPort };
+  return withGrpc;
+}
+
+function isServiceSetup(value: unknown): value is ServiceSetup {
+  return typeof value === "object" && value !== null && Array.isArray((value as ServiceSetup).services);
 }
 
 async function failStart(
