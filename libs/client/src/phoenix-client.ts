@@ -59,6 +59,7 @@ import {
   processIncoming,
   proposeSelfRemove,
   removeMembers,
+  updateOwnLeaf,
 } from "@phoenix/mls";
 import { auth, common, delivery, queue } from "@phoenix/proto";
 import { GrpcCallError } from "@phoenix/runtime/grpc";
@@ -82,6 +83,7 @@ import {
   UnknownRequestError,
   UnknownUserError,
 } from "./errors.js";
+import { type Listener, type ListenOptions, runQueueListener } from "./listener.js";
 import { readHandleConnectionPackage } from "./protocol/handle-package.js";
 import {
   connectionQueueContext,
@@ -89,6 +91,7 @@ import {
   encodeAppContent,
   fromB64,
   mlsGroupId,
+  privateMessageSender,
   qualifiedGroupId,
   signRequest,
   toB64,
@@ -447,18 +450,19 @@ export class PhoenixClient {
 
   /** Sends a text message. */
   sendMessage(conversationId: string, text: string): Promise<void> {
-    return this.serial(async () => {
-      const c = this.activeRow(conversationId);
-      await this.sendApp(c, { type: "text", body: text, leaf: this.leafOf(c) });
-      this.insertMessage(c.id, "text", this.userId, text, true);
-    });
+    return this.serial(() =>
+      this.withCatchUp(conversationId, async () => {
+        const c = this.activeRow(conversationId);
+        await this.sendApp(c, { type: "text", body: text });
+        this.insertMessage(c.id, "text", this.userId, text, true);
+      }),
+    );
   }
 
   /** Adds contacts (all their clients) to a group conversation. */
   invite(conversationId: string, userIds: readonly string[]): Promise<void> {
     return this.serial(async () => {
-      const c = this.activeRow(conversationId);
-      const state = this.stateOf(c);
+      const credentialKey = this.activeRow(conversationId).credentialKey;
       const joiners: { userId: string; kp: KeyPackage; info: Uint8Array; friendshipKey: Uint8Array }[] = [];
       for (const userId of userIds) {
         const contact = this.store.db.select().from(t.contacts).where(eq(t.contacts.userId, userId)).get();
@@ -484,7 +488,7 @@ export class PhoenixClient {
             throw new Error(`an AddPackage fetched for ${userId} belongs to someone else`);
           LeafCredential.decode(leafCredential).verifyWith(credential, secrets.signatureEncryptionKey);
           const info = sealClientInfo(
-            c.credentialKey,
+            credentialKey,
             "group",
             leafCredential,
             credential,
@@ -494,74 +498,106 @@ export class PhoenixClient {
         }
       }
       if (joiners.length === 0) return;
-      const aad = delivery.CommitAad.encode({
-        addedClientInfos: joiners.map((j) => j.info),
-        senderClientInfo: new Uint8Array(0),
-      }).finish();
-      const out = await addMembers(
-        state,
-        this.cs,
-        joiners.map((j) => j.kp),
-        { aad },
-      );
-      if (out.welcome === undefined) throw new Error("no Welcome for the added members");
-      const welcome = out.welcome;
-      const attributions = joiners.map((j) =>
-        sealWelcomeAttribution({
-          senderKey: this.clientKey,
-          senderCredential: this.credential,
-          groupId: mlsGroupId(c.groupId),
-          welcome,
-          groupKeys: {
-            groupStateEarKey: c.earKey,
-            credentialEncryptionKey: c.credentialKey,
-            userProfileKeyEncryptionKey: c.profileKeyKey,
-          },
-          friendshipEncryptionKey: j.friendshipKey,
-        }),
-      );
-      await this.transport.delivery.groupOperation({
-        signed: await this.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-          groupId: c.groupId,
-          commit: out.commit,
-          groupInfo: out.groupInfo,
-          addedClients: { welcome, encryptedWelcomeAttributionInfos: attributions },
-        }),
-        groupStateEarKey: c.earKey,
-      });
-      this.store.transaction(() => {
-        this.saveState(c.id, out.newState);
-        this.applyMembership(
-          c,
-          out.newState,
-          joiners.map((j) => j.info),
-          this.userId,
+      await this.withCatchUp(conversationId, async () => {
+        const c = this.activeRow(conversationId);
+        const state = this.stateOf(c);
+        const aad = delivery.CommitAad.encode({
+          addedClientInfos: joiners.map((j) => j.info),
+          senderClientInfo: new Uint8Array(0),
+        }).finish();
+        const out = await addMembers(
+          state,
+          this.cs,
+          joiners.map((j) => j.kp),
+          { aad },
         );
+        if (out.welcome === undefined) throw new Error("no Welcome for the added members");
+        const welcome = out.welcome;
+        const attributions = joiners.map((j) =>
+          sealWelcomeAttribution({
+            senderKey: this.clientKey,
+            senderCredential: this.credential,
+            groupId: mlsGroupId(c.groupId),
+            welcome,
+            groupKeys: {
+              groupStateEarKey: c.earKey,
+              credentialEncryptionKey: c.credentialKey,
+              userProfileKeyEncryptionKey: c.profileKeyKey,
+            },
+            friendshipEncryptionKey: j.friendshipKey,
+          }),
+        );
+        await this.transport.delivery.groupOperation({
+          signed: await this.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+            groupId: c.groupId,
+            commit: out.commit,
+            groupInfo: out.groupInfo,
+            addedClients: { welcome, encryptedWelcomeAttributionInfos: attributions },
+          }),
+          groupStateEarKey: c.earKey,
+        });
+        this.store.transaction(() => {
+          this.saveState(c.id, out.newState);
+          this.applyMembership(
+            c,
+            out.newState,
+            joiners.map((j) => j.info),
+            this.userId,
+          );
+        });
       });
     });
   }
 
   /** Removes users (all their clients) from a group conversation. */
   remove(conversationId: string, userIds: readonly string[]): Promise<void> {
-    return this.serial(async () => {
-      const c = this.activeRow(conversationId);
-      const leaves = this.leavesOf(c.id, userIds);
-      if (leaves.length === 0) return;
-      const out = await removeMembers(this.stateOf(c), this.cs, leaves);
-      await this.transport.delivery.groupOperation({
-        signed: await this.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-          groupId: c.groupId,
-          commit: out.commit,
-          groupInfo: out.groupInfo,
-          addedClients: undefined,
-        }),
-        groupStateEarKey: c.earKey,
-      });
-      this.store.transaction(() => {
-        this.saveState(c.id, out.newState);
-        this.applyMembership(c, out.newState, [], this.userId);
-      });
-    });
+    return this.serial(() =>
+      this.withCatchUp(conversationId, async () => {
+        const c = this.activeRow(conversationId);
+        const leaves = this.leavesOf(c.id, userIds);
+        if (leaves.length === 0) return;
+        const out = await removeMembers(this.stateOf(c), this.cs, leaves);
+        await this.transport.delivery.groupOperation({
+          signed: await this.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+            groupId: c.groupId,
+            commit: out.commit,
+            groupInfo: out.groupInfo,
+            addedClients: undefined,
+          }),
+          groupStateEarKey: c.earKey,
+        });
+        this.store.transaction(() => {
+          this.saveState(c.id, out.newState);
+          this.applyMembership(c, out.newState, [], this.userId);
+        });
+      }),
+    );
+  }
+
+  /**
+   * Refreshes this client's key material in a group (a commit with an UpdatePath): post-compromise
+   * security; membership stays the same. Apps call it periodically.
+   */
+  updateKeys(conversationId: string): Promise<void> {
+    return this.serial(() =>
+      this.withCatchUp(conversationId, async () => {
+        const c = this.activeRow(conversationId);
+        const out = await updateOwnLeaf(this.stateOf(c), this.cs);
+        await this.transport.delivery.groupOperation({
+          signed: await this.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+            groupId: c.groupId,
+            commit: out.commit,
+            groupInfo: out.groupInfo,
+            addedClients: undefined,
+          }),
+          groupStateEarKey: c.earKey,
+        });
+        this.store.transaction(() => {
+          this.saveState(c.id, out.newState);
+          this.applyMembership(c, out.newState, [], this.userId);
+        });
+      }),
+    );
   }
 
   /**
@@ -569,45 +605,49 @@ export class PhoenixClient {
    * carries it, and this client sees the conversation inactive once that commit arrives.
    */
   leave(conversationId: string): Promise<void> {
-    return this.serial(async () => {
-      const c = this.activeRow(conversationId);
-      const { newState, proposal } = await proposeSelfRemove(this.stateOf(c), this.cs);
-      await this.transport.delivery.selfRemove({
-        signed: await this.dsSigned(c, delivery.SelfRemoveTbs, DS.selfRemove, {
-          groupId: c.groupId,
-          removeProposals: [proposal],
-        }),
-        groupStateEarKey: c.earKey,
-      });
-      this.saveState(c.id, newState);
-    });
+    return this.serial(() =>
+      this.withCatchUp(conversationId, async () => {
+        const c = this.activeRow(conversationId);
+        const { newState, proposal } = await proposeSelfRemove(this.stateOf(c), this.cs);
+        await this.transport.delivery.selfRemove({
+          signed: await this.dsSigned(c, delivery.SelfRemoveTbs, DS.selfRemove, {
+            groupId: c.groupId,
+            removeProposals: [proposal],
+          }),
+          groupStateEarKey: c.earKey,
+        });
+        this.saveState(c.id, newState);
+      }),
+    );
   }
 
   /** Deletes a group (admins): every other member is removed, then the DS forgets the group. */
   deleteConversation(conversationId: string): Promise<void> {
-    return this.serial(async () => {
-      const c = this.activeRow(conversationId);
-      const me = this.leafOf(c);
-      const others = this.store.db
-        .select()
-        .from(t.members)
-        .where(eq(t.members.conversationId, c.id))
-        .all()
-        .map((m) => m.leafIndex)
-        .filter((l) => l !== me);
-      const out = await removeMembers(this.stateOf(c), this.cs, others);
-      await this.transport.delivery.deleteGroup({
-        signed: await this.dsSigned(c, delivery.DeleteGroupTbs, DS.deleteGroup, {
-          groupId: c.groupId,
-          commit: out.commit,
-        }),
-        groupStateEarKey: c.earKey,
-      });
-      this.store.transaction(() => {
-        this.setInactive(c.id);
-        this.insertMessage(c.id, "system", undefined, `${this.userId} deleted the conversation`, true);
-      });
-    });
+    return this.serial(() =>
+      this.withCatchUp(conversationId, async () => {
+        const c = this.activeRow(conversationId);
+        const me = this.leafOf(c);
+        const others = this.store.db
+          .select()
+          .from(t.members)
+          .where(eq(t.members.conversationId, c.id))
+          .all()
+          .map((m) => m.leafIndex)
+          .filter((l) => l !== me);
+        const out = await removeMembers(this.stateOf(c), this.cs, others);
+        await this.transport.delivery.deleteGroup({
+          signed: await this.dsSigned(c, delivery.DeleteGroupTbs, DS.deleteGroup, {
+            groupId: c.groupId,
+            commit: out.commit,
+          }),
+          groupStateEarKey: c.earKey,
+        });
+        this.store.transaction(() => {
+          this.setInactive(c.id);
+          this.insertMessage(c.id, "system", undefined, `${this.userId} deleted the conversation`, true);
+        });
+      }),
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -772,7 +812,6 @@ export class PhoenixClient {
       await this.sendApp(c, {
         type: "friendship",
         friendshipPackage: toB64(encodeFriendshipPackage(this.friendshipPackage)),
-        leaf: myLeaf,
       });
       await this.refreshProfile(peer);
       return id;
@@ -915,9 +954,66 @@ export class PhoenixClient {
     });
   }
 
+  /**
+   * Listens live on the QS queue and the AS connection queue: everything that arrives is
+   * processed (and persisted) at once, then acknowledged. The streams re-open after failures.
+   */
+  listen(options: ListenOptions = {}): Listener {
+    const report = (errors: string[]) => {
+      for (const e of errors) options.onError?.(new Error(e));
+    };
+    const qs = runQueueListener<queue.ListenRequest, queue.ListenResponse>(
+      {
+        open: () => this.transport.queue.listen(),
+        init: async () => ({
+          request: {
+            $case: "init",
+            value: await this.qsSigned(queue.ListenTbs, QS.listen, { sequenceNumberStart: this.seq("qs") }),
+          },
+        }),
+        ack: (upTo) => ({ request: { $case: "ack", value: { upToSequenceNumber: upTo } } }),
+        event: (res) => res.event,
+        handle: (m) =>
+          this.serial(async () => {
+            const result: SyncResult = { processed: 0, errors: [] };
+            const pending = new Set<string>();
+            await this.processQsMessage(m, result, pending);
+            for (const id of pending) await this.commitPending(id, result);
+            report(result.errors);
+          }),
+      },
+      options,
+    );
+    const as = runQueueListener<auth.ListenConnectionOffersRequest, auth.ListenConnectionOffersResponse>(
+      {
+        open: () => this.transport.auth.listenConnectionOffers(),
+        init: async () => ({
+          request: {
+            $case: "init",
+            value: await this.asSigned(auth.ListenConnectionOffersTbs, AS.listenConnectionOffers, {
+              sequenceNumberStart: this.seq("as"),
+            }),
+          },
+        }),
+        ack: (upTo) => ({ request: { $case: "ack", value: { upToSequenceNumber: upTo } } }),
+        event: (res) => res.event,
+        handle: (m) =>
+          this.serial(async () => {
+            const result: SyncResult = { processed: 0, errors: [] };
+            this.processOfferMessage(m, result);
+            report(result.errors);
+          }),
+      },
+      options,
+    );
+    return {
+      async stop() {
+        await Promise.all([qs.stop(), as.stop()]);
+      },
+    };
+  }
+
   private async drainConnectionQueue(result: SyncResult): Promise<void> {
-    const key = HpkeKeyPair.fromPrivateBytes(this.account.connectionQueueKey);
-    const context = connectionQueueContext(this.account.clientUuid, this.account.userUuid);
     for (let page = 0; page < 100; page++) {
       const next = this.seq("as");
       const res = await this.transport.auth.dequeueConnectionOffers({
@@ -926,17 +1022,7 @@ export class PhoenixClient {
           maxMessages: 0,
         }),
       });
-      for (const m of res.messages) {
-        const payload = this.openQueueMessage("as", key, context, m);
-        if (payload?.content?.$case === "connectionOffer") {
-          try {
-            this.receiveOffer(payload.content.value);
-          } catch (error) {
-            result.errors.push(`connection offer: ${(error as Error).message}`);
-          }
-        }
-        result.processed++;
-      }
+      for (const m of res.messages) this.processOfferMessage(m, result);
       if (res.remaining === 0n || res.messages.length === 0) return;
     }
   }
@@ -961,6 +1047,7 @@ export class PhoenixClient {
         ),
       });
       for (const m of res.messages) {
+        if (m.sequenceNumber < this.seq(name)) continue;
         // A handle's queue ratchet is bound to the handle hash.
         const payload = this.openQueueMessage(name, key, hash, m);
         if (payload?.content?.$case === "connectionOffer") {
@@ -977,7 +1064,6 @@ export class PhoenixClient {
   }
 
   private async drainQsQueue(result: SyncResult, pending: Set<string>): Promise<void> {
-    const key = HpkeKeyPair.fromPrivateBytes(this.account.qsQueueKey);
     for (let page = 0; page < 100; page++) {
       const next = this.seq("qs");
       const res = await this.transport.queue.dequeue({
@@ -986,19 +1072,44 @@ export class PhoenixClient {
           maxMessages: 0,
         }),
       });
-      for (const m of res.messages) {
-        const payload = this.openQueueMessage("qs", key, this.account.qsClientId, m);
-        if (payload !== undefined) {
-          try {
-            await this.receivePayload(payload, pending);
-          } catch (error) {
-            result.errors.push(`${payload.content?.$case ?? "empty"}: ${(error as Error).message}`);
-          }
-        }
-        result.processed++;
-      }
+      for (const m of res.messages) await this.processQsMessage(m, result, pending);
       if (res.remaining === 0n || res.messages.length === 0) return;
     }
+  }
+
+  /** Processes one QS queue message unless it was processed before (redelivery). */
+  private async processQsMessage(
+    m: common.QueueMessage,
+    result: SyncResult,
+    pending: Set<string>,
+  ): Promise<void> {
+    if (m.sequenceNumber < this.seq("qs")) return;
+    const key = HpkeKeyPair.fromPrivateBytes(this.account.qsQueueKey);
+    const payload = this.openQueueMessage("qs", key, this.account.qsClientId, m);
+    if (payload !== undefined) {
+      try {
+        await this.receivePayload(payload, pending);
+      } catch (error) {
+        result.errors.push(`${payload.content?.$case ?? "empty"}: ${(error as Error).message}`);
+      }
+    }
+    result.processed++;
+  }
+
+  /** Processes one message of the client's AS connection queue unless it was processed before. */
+  private processOfferMessage(m: common.QueueMessage, result: SyncResult): void {
+    if (m.sequenceNumber < this.seq("as")) return;
+    const key = HpkeKeyPair.fromPrivateBytes(this.account.connectionQueueKey);
+    const context = connectionQueueContext(this.account.clientUuid, this.account.userUuid);
+    const payload = this.openQueueMessage("as", key, context, m);
+    if (payload?.content?.$case === "connectionOffer") {
+      try {
+        this.receiveOffer(payload.content.value);
+      } catch (error) {
+        result.errors.push(`connection offer: ${(error as Error).message}`);
+      }
+    }
+    result.processed++;
   }
 
   /**
@@ -1104,15 +1215,20 @@ export class PhoenixClient {
     } else if (msg.wireformat === "mls_private_message") {
       groupId = msg.privateMessage.groupId;
     } else return;
+    const privateMessage = msg.wireformat === "mls_private_message" ? msg.privateMessage : undefined;
     const id = toHex(groupId);
     const c = this.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
     if (c === undefined) throw new Error(`message for unknown group ${id}`);
     const conv = this.row(id);
     if (conv.status !== "active" || conv.state === undefined) return;
+    const senderLeaf =
+      privateMessage === undefined
+        ? undefined
+        : await privateMessageSender(conv.state, privateMessage, this.cs);
     const res = await processIncoming(conv.state, this.cs, bytes);
     if (res.kind === "application") {
       const app = decodeAppContent(res.plaintext);
-      const sender = app === undefined ? undefined : this.memberAt(id, app.leaf);
+      const sender = senderLeaf === undefined ? undefined : this.memberAt(id, senderLeaf);
       this.store.transaction(() => {
         this.saveState(id, res.newState);
         if (app?.type === "text") this.insertMessage(id, "text", sender, app.body, false);
@@ -1359,6 +1475,27 @@ export class PhoenixClient {
   // ---------------------------------------------------------------------------------------------
   // Internals
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Runs a group operation; when the DS answers FAILED_PRECONDITION (another member's commit is
+   * ahead of us, or stored proposals must be included) it catches up from the QS queue and tries
+   * again (bounded).
+   */
+  private async withCatchUp<T>(conversationId: string, op: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await op();
+      } catch (error) {
+        if (!(error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) || attempt >= 50)
+          throw error;
+        const before = this.row(conversationId).state?.groupContext.epoch;
+        await this.drainQsQueue({ processed: 0, errors: [] }, new Set());
+        // The commit that moved the group on may still be on its way through the fan-out.
+        if (this.row(conversationId).state?.groupContext.epoch === before)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
 
   /** Runs operations one at a time: MLS states and queue positions must not be changed concurrently. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {

@@ -8,8 +8,10 @@ import {
   type UserId,
 } from "@phoenix/crypto";
 import { type common, type MessageEncoder, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
-import type { CiphersuiteImpl, KeyPackage, PrivateKeyPackage, Welcome } from "ts-mls";
+import type { CiphersuiteImpl, ClientState, KeyPackage, PrivateKeyPackage, Welcome } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
+import type { PrivateMessage } from "ts-mls/privateMessage.js";
+import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js";
 
 /**
@@ -92,12 +94,29 @@ export async function welcomeEpoch(
   return info?.groupContext.epoch;
 }
 
+/**
+ * The leaf that sent a PrivateMessage of the current epoch, from its encrypted sender data. ts-mls
+ * verifies the content's signature with that leaf's key when it processes the message, so the
+ * sender is authenticated; ts-mls just does not return it.
+ */
+export async function privateMessageSender(
+  state: ClientState,
+  message: PrivateMessage,
+  cs: CiphersuiteImpl,
+): Promise<number | undefined> {
+  if (message.epoch !== state.groupContext.epoch) return undefined;
+  const data = await decryptSenderData(message, state.keySchedule.senderDataSecret, cs).catch(
+    () => undefined,
+  );
+  return data?.leafIndex;
+}
+
 /** What travels inside an MLS application message (JSON, UTF-8). */
 export type AppContent =
-  /** A chat message; `leaf` is the sender's leaf as it claims it (see README: sender attribution). */
-  | { type: "text"; body: string; leaf: number }
+  /** A chat message. */
+  | { type: "text"; body: string }
   /** The responder's friendship package, sent right after it joined a connection group. */
-  | { type: "friendship"; friendshipPackage: string; leaf: number };
+  | { type: "friendship"; friendshipPackage: string };
 
 export function encodeAppContent(c: AppContent): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(c));
@@ -107,9 +126,9 @@ export function encodeAppContent(c: AppContent): Uint8Array {
 export function decodeAppContent(bytes: Uint8Array): AppContent | undefined {
   try {
     const v = JSON.parse(new TextDecoder().decode(bytes)) as Partial<AppContent>;
-    if (v.type === "text" && typeof v.body === "string" && typeof v.leaf === "number") return v as AppContent;
-    if (v.type === "friendship" && typeof v.friendshipPackage === "string" && typeof v.leaf === "number")
-      return v as AppContent;
+    if (v.type === "text" && typeof v.body === "string") return { type: "text", body: v.body };
+    if (v.type === "friendship" && typeof v.friendshipPackage === "string")
+      return { type: "friendship", friendshipPackage: v.friendshipPackage };
   } catch {
     // not ours
   }
