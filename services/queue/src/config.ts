@@ -1,5 +1,5 @@
 import { busConfig } from "@phoenix/runtime/bus";
-import { envBool, envDuration, envInt, envString, serviceConfig } from "@phoenix/runtime/config";
+import { envBool, envDuration, envInt, envList, envString, serviceConfig } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import type { z } from "zod";
 
@@ -51,6 +51,17 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
      * (held by DS groups and KeyPackages) this long (0: not at all).
      */
     QS_AUTH_KEY_GRACE: envDuration({ default: 30 * DAY, min: 0 }),
+    // Per-caller / per-token limits of the unauthenticated RPCs (per replica; 0 disables one).
+    // The caller is the peer address, or for a peer in QS_TRUSTED_PROXIES the client address it
+    // forwards in `x-forwarded-for`.
+    /** FetchAddPackages per friendship token per minute (stops draining a user's AddPackages). */
+    QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN: envInt({ default: 20, min: 0, max: 1_000_000 }),
+    /** FetchAddPackages per caller per minute. */
+    QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: envInt({ default: 60, min: 0, max: 1_000_000 }),
+    /** CreateUser per caller per hour. */
+    QS_RATE_CREATE_USER_PER_CALLER: envInt({ default: 30, min: 0, max: 1_000_000 }),
+    /** Peers (IP addresses, e.g. the edge gateways) whose `x-forwarded-for` names the caller. */
+    QS_TRUSTED_PROXIES: envList({ default: [] }),
     /** Blocklist entries per queue. */
     QS_MAX_BLOCKLIST: envInt({ default: 10_000, min: 1 }),
     /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */

@@ -8,6 +8,7 @@ export {
   type WebhookNotifierOptions,
 } from "./push/notifier.js";
 export {
+  type QsRateLimitOptions,
   type QsStreams,
   type QueueServer,
   QueueService,

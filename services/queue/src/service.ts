@@ -22,7 +22,7 @@ import { createClient } from "./api/create-client.js";
 import { createUser } from "./api/create-user.js";
 import { deleteClient } from "./api/delete-client.js";
 import { deleteUser } from "./api/delete-user.js";
-import type { QsDeps, QsLimits } from "./api/deps.js";
+import type { QsDeps, QsLimits, QsRateLimits } from "./api/deps.js";
 import { dequeue } from "./api/dequeue.js";
 import { fetchAddPackages } from "./api/fetch-add-packages.js";
 import { getQueueConfigEncryptionKey } from "./api/get-queue-config-encryption-key.js";
@@ -40,6 +40,7 @@ import { KeyRing } from "./domain/key-ring.js";
 import { openStoredPushToken } from "./domain/push-token.js";
 import { QueueConfigOpener } from "./domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
+import { RateLimit } from "./domain/rate-limit.js";
 import { StorageKeys } from "./domain/storage-keys.js";
 import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
 import { ListenerHub } from "./live/listener-hub.js";
@@ -83,6 +84,13 @@ export interface QueueServiceOptions {
    * long (default 30 days; 0: configs sealed with the old key fail at once).
    */
   authKeyGraceMs?: number;
+  /**
+   * Per-replica rate limits (requests per period; 0 disables one). Unset here: off — the
+   * process (setupQueue) applies the QS_RATE_* defaults; embedders pass their config.
+   */
+  rateLimits?: Partial<QsRateLimitOptions>;
+  /** Peers whose `x-forwarded-for` names the caller for per-caller limits (default none). */
+  trustedProxies?: readonly string[];
   /** Client records inactive this long expire (default 90 days). */
   clientInactivityMs?: number;
   /** Sweep period for expired records and old fan-out markers; 0 disables (default 1 h). */
@@ -150,6 +158,8 @@ export class QueueService {
         everyMs: options.ratchetPolicy?.everyMs ?? DAY,
       },
       authKeyGraceMs: options.authKeyGraceMs ?? 30 * DAY,
+      rateLimits: rateLimitsOf(options.rateLimits ?? {}),
+      trustedProxies: new Set(options.trustedProxies ?? []),
       opener: new QueueConfigOpener(),
       ciphersuite: () => {
         this.cs ??= getCiphersuiteImpl(
@@ -176,7 +186,7 @@ export class QueueService {
     this.registration = defineService(queue.QueueServiceService, {
       getQueueConfigEncryptionKey: unary((req) => getQueueConfigEncryptionKey(d, req)),
       getVerifyingKey: unary((req) => getVerifyingKey(d, req)),
-      createUser: unary((req) => createUser(d, req)),
+      createUser: unary((req, call) => createUser(d, req, call)),
       updateUser: unary((req) => updateUser(d, req)),
       getUser: unary((req) => getUser(d, req)),
       deleteUser: unary((req) => deleteUser(d, req)),
@@ -185,7 +195,7 @@ export class QueueService {
       deleteClient: unary((req) => deleteClient(d, req)),
       setPushToken: unary((req) => setPushToken(d, req)),
       publishAddPackages: unary((req) => publishAddPackages(d, req)),
-      fetchAddPackages: unary((req) => fetchAddPackages(d, req)),
+      fetchAddPackages: unary((req, call) => fetchAddPackages(d, req, call)),
       dequeue: unary((req) => dequeue(d, req)),
       listen: bidiStreaming((requests, ctx, stream) => listen(d, requests, ctx, stream)),
       blockGroup: unary((req) => blockGroup(d, req)),
@@ -320,6 +330,37 @@ export class QueueService {
     await this.deps.listeners.close();
     await this.relay.stop();
   }
+}
+
+/** The configurable rate limits: requests per period (ms), 0 disables one. */
+export interface QsRateLimitOptions {
+  fetchAddPackagesPerToken: { requests: number; periodMs: number };
+  fetchAddPackagesPerCaller: { requests: number; periodMs: number };
+  createUserPerCaller: { requests: number; periodMs: number };
+}
+
+const OFF = { requests: 0, periodMs: 60_000 };
+
+function rateLimitsOf(o: Partial<QsRateLimitOptions>): QsRateLimits {
+  const limit = (subject: string, variable: string, value: { requests: number; periodMs: number }) =>
+    new RateLimit(subject, variable, value.requests, value.periodMs);
+  return {
+    fetchAddPackagesPerToken: limit(
+      "FetchAddPackages per friendship token",
+      "QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN",
+      o.fetchAddPackagesPerToken ?? OFF,
+    ),
+    fetchAddPackagesPerCaller: limit(
+      "FetchAddPackages per caller",
+      "QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER",
+      o.fetchAddPackagesPerCaller ?? OFF,
+    ),
+    createUserPerCaller: limit(
+      "CreateUser per caller",
+      "QS_RATE_CREATE_USER_PER_CALLER",
+      o.createUserPerCaller ?? OFF,
+    ),
+  };
 }
 
 /** A QS served over gRPC: the in-process builder for tests and the all-in-one homeserver. */

@@ -114,6 +114,12 @@ export async function setupQueue(
     },
     clientInactivityMs: config.QS_CLIENT_INACTIVITY,
     authKeyGraceMs: config.QS_AUTH_KEY_GRACE,
+    rateLimits: {
+      fetchAddPackagesPerToken: { requests: config.QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN, periodMs: 60_000 },
+      fetchAddPackagesPerCaller: { requests: config.QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER, periodMs: 60_000 },
+      createUserPerCaller: { requests: config.QS_RATE_CREATE_USER_PER_CALLER, periodMs: 3600_000 },
+    },
+    trustedProxies: config.QS_TRUSTED_PROXIES,
     fanOutDurable: config.QS_FANOUT_DURABLE,
     streams: {
       fanOut: config.QS_FANOUT_STREAM,

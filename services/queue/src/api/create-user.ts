@@ -2,22 +2,29 @@ import { randomBytes } from "@phoenix/crypto";
 import { common, queue, rpcLabel } from "@phoenix/proto";
 import { sqlState, transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError } from "@phoenix/runtime/errors";
+import type { CallContext } from "@phoenix/runtime/grpc";
 import { unauthenticated } from "../domain/errors.js";
 import { ID_LENGTH, LIMITS } from "../domain/limits.js";
 import { openSigned, verifySigned } from "../domain/signed-request.js";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
 import { ed25519Key, friendshipToken, limited, x25519Key } from "../domain/validate.js";
 import { qsUsers } from "../store/schema.js";
+import { limitCaller } from "./caller-limit.js";
 import { prepareClientRecord, storeClientRecord } from "./client-record.js";
 import type { QsDeps } from "./deps.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.createUser);
 
-/** CreateUser: a user record and its first client record, proven by the new user key's signature. */
+/**
+ * CreateUser: a user record and its first client record, proven by the new user key's
+ * signature. Rate-limited per caller (records cost storage and a queue each).
+ */
 export async function createUser(
   deps: QsDeps,
   request: queue.CreateUserRequest,
+  call: CallContext,
 ): Promise<queue.CreateUserResponse> {
+  limitCaller(deps, deps.rateLimits.createUserPerCaller, call);
   const now = deps.now();
   const opened = openSigned(request.signed, queue.CreateUserTbs, LABEL, now, deps.replayWindow);
   if (opened.header.sender !== undefined) {

@@ -8,6 +8,7 @@ import type { KeyRing } from "../domain/key-ring.js";
 import { activityMonth } from "../domain/limits.js";
 import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "../domain/queue-ratchet.js";
+import type { RateLimit } from "../domain/rate-limit.js";
 import {
   type OpenedRequest,
   openSigned,
@@ -26,6 +27,13 @@ export interface QsLimits {
   maxBlocklist: number;
 }
 
+/** The per-replica rate limits of the unauthenticated RPCs. */
+export interface QsRateLimits {
+  fetchAddPackagesPerToken: RateLimit;
+  fetchAddPackagesPerCaller: RateLimit;
+  createUserPerCaller: RateLimit;
+}
+
 /** Everything the RPC handlers share. */
 export interface QsDeps {
   db: Database;
@@ -36,6 +44,9 @@ export interface QsDeps {
   replayGuard: ReplayGuard;
   replayWindow: ReplayWindow;
   limits: QsLimits;
+  rateLimits: QsRateLimits;
+  /** Peers (the edge gateways) whose `x-forwarded-for` names the real caller. */
+  trustedProxies: ReadonlySet<string>;
   ratchetPolicy: RatchetUpdatePolicy;
   /** A replaced client auth key keeps verifying sealed queue configs this long (0: not at all). */
   authKeyGraceMs: number;

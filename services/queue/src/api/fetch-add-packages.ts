@@ -1,31 +1,38 @@
+import { toHex } from "@phoenix/crypto";
 import type { queue } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { UnavailableError } from "@phoenix/runtime/errors";
+import type { CallContext } from "@phoenix/runtime/grpc";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { unknownFriendshipToken } from "../domain/errors.js";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
 import { checkDomain, friendshipToken } from "../domain/validate.js";
 import { clientsOf, findUserByTokenHash } from "../store/records-store.js";
 import { qsAddPackages } from "../store/schema.js";
+import { limitCaller } from "./caller-limit.js";
 import type { QsDeps } from "./deps.js";
 
 /**
  * FetchAddPackages: one AddPackage per client of the user holding the friendship token. An
  * ordinary one is consumed (deleted); when none is left the last-resort one is returned and kept.
+ * Rate-limited per caller and per friendship token, so nobody holding a token can drain a
+ * user's ordinary AddPackages.
  */
 export async function fetchAddPackages(
   deps: QsDeps,
   request: queue.FetchAddPackagesRequest,
+  call: CallContext,
 ): Promise<queue.FetchAddPackagesResponse> {
+  limitCaller(deps, deps.rateLimits.fetchAddPackagesPerCaller, call);
   const token = friendshipToken(request.friendshipToken, "friendship_token");
   if (request.domain !== "" && checkDomain(request.domain, "domain") !== deps.domain) {
     // Remote users are reached through FederationProxyService.Proxy, which is not wired yet.
     throw new UnavailableError(`domain "${request.domain}" is not reachable from this QS`);
   }
-  const user = await findUserByTokenHash(
-    deps.db,
-    deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
-  );
+  const tokenHash = deps.storage.hash(HashPurpose.FriendshipTokenLookup, token);
+  // Keyed by the token's lookup hash: the limiter holds no token in memory.
+  deps.rateLimits.fetchAddPackagesPerToken.take(toHex(tokenHash), deps.now());
+  const user = await findUserByTokenHash(deps.db, tokenHash);
   if (user === undefined) throw unknownFriendshipToken();
   const clients = await clientsOf(deps.db, user.userId);
   const packages: Uint8Array[] = [];

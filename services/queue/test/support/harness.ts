@@ -2,7 +2,7 @@
 // stream names), reached through the generated gRPC definitions on 127.0.0.1, as a client would.
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import type { Client } from "@grpc/grpc-js";
+import type { Client, Metadata } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { queue } from "@phoenix/proto";
@@ -28,7 +28,14 @@ export type QsClient = ServiceClient<typeof queue.QueueServiceService>;
 export type HarnessOptions = Partial<
   Pick<
     QueueServiceOptions,
-    "ratchetPolicy" | "limits" | "now" | "keyRotationIntervalMs" | "keyRetirementGraceMs" | "authKeyGraceMs"
+    | "ratchetPolicy"
+    | "limits"
+    | "now"
+    | "keyRotationIntervalMs"
+    | "keyRetirementGraceMs"
+    | "authKeyGraceMs"
+    | "rateLimits"
+    | "trustedProxies"
   >
 > & { notifier?: QueueServiceOptions["notifier"] };
 
@@ -93,7 +100,7 @@ export class Harness {
   }
 
   /** A new client-side user registered on this QS (user record + first client record). */
-  async newUser(options: { pushToken?: queue.PushToken } = {}): Promise<TestClient> {
+  async newUser(options: { pushToken?: queue.PushToken; metadata?: Metadata } = {}): Promise<TestClient> {
     const keys = await this.client.getQueueConfigEncryptionKey({});
     return TestClient.register(() => this.client, keys, DOMAIN, options);
   }

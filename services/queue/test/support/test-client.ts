@@ -1,5 +1,7 @@
 // The client side of the QS, as a Phoenix client implements it: keys, signed requests, and the
 // queue ratchet receiver that decrypts what arrives.
+
+import type { Metadata } from "@grpc/grpc-js";
 import {
   decodeQueueMessage,
   HpkeKeyPair,
@@ -44,7 +46,7 @@ export class TestClient {
     qsOf: () => QsClient,
     keys: queue.GetQueueConfigEncryptionKeyResponse,
     domain: string,
-    options: { pushToken?: queue.PushToken } = {},
+    options: { pushToken?: queue.PushToken; metadata?: Metadata } = {},
   ): Promise<TestClient> {
     const current = keys.keys.find((k) => k.current);
     if (!current) throw new Error("no current queue-config key");
@@ -69,7 +71,10 @@ export class TestClient {
       },
       (label, bytes) => user.userKey.sign(label, bytes),
     );
-    const res = await qsOf().createUser({ signed });
+    const res = await qsOf().createUser(
+      { signed },
+      options.metadata !== undefined ? { metadata: options.metadata } : {},
+    );
     user.userId = res.qsUserId;
     client.clientId = res.qsClientId;
     return client;
