@@ -1,7 +1,7 @@
 import { DEFAULT_ENVELOPE_WINDOW, type EnvelopeWindow, fromHex, ReplayGuard } from "@phoenix/crypto";
 import { federation, rpcCatalog } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
-import type { Database } from "@phoenix/runtime/db";
+import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import { statusName } from "@phoenix/runtime/errors";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
@@ -66,6 +66,10 @@ export interface FederationGatewayOptions {
   backoff?: BackoffConfig;
   /** An outbound message held by a gateway that died comes back after this long (default 5 min). */
   laneLeaseMs?: number;
+  /** The database's cross-process lock: replicas elect the one that delivers outbound traffic. */
+  lock?: DatabaseHandle["tryWithLock"] | undefined;
+  /** How often a standby replica tries to take over outbound delivery (default 5 s). */
+  standbyRetryMs?: number;
   streams?: Partial<GatewayStreams>;
   subjectPrefix?: string;
   consumerPrefix?: string;
@@ -174,6 +178,8 @@ export class FederationGateway {
       backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
       attemptTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
       leaseMs: options.laneLeaseMs ?? 300_000,
+      lock: options.lock,
+      standbyRetryMs: options.standbyRetryMs ?? 5000,
       metrics: this.metrics,
     });
     this.pruneTimer = setInterval(() => {

@@ -19,8 +19,11 @@ import { GATEWAY_MIGRATIONS } from "./store/migrations.js";
 
 /** Resources an embedding process already holds (tests, the all-in-one homeserver). */
 export interface GatewayResources {
-  /** Used instead of opening DATABASE_URL / DATA_DIR; the embedder closes it. */
-  database?: Pick<DatabaseHandle, "db">;
+  /**
+   * Used instead of opening DATABASE_URL / DATA_DIR; the embedder closes it. Without
+   * `tryWithLock` this gateway delivers outbound traffic unconditionally (run one replica only).
+   */
+  database?: Pick<DatabaseHandle, "db"> & Partial<Pick<DatabaseHandle, "tryWithLock">>;
   /** Used instead of opening NATS_URL / the embedded bus; the embedder closes it. */
   bus?: Bus;
   now?: () => number;
@@ -103,6 +106,8 @@ export async function setupFederationGateway(
     deliveryTimeoutMs: config.FEDERATION_DELIVERY_TIMEOUT,
     backoff: { initialMs: config.FEDERATION_RETRY_INITIAL, maxMs: config.FEDERATION_RETRY_MAX },
     laneLeaseMs: config.FEDERATION_LANE_LEASE,
+    lock: database.tryWithLock?.bind(database),
+    standbyRetryMs: config.FEDERATION_STANDBY_RETRY,
     streams: {
       outbound: config.FEDERATION_OUTBOUND_STREAM,
       fanOut: config.FEDERATION_FANOUT_STREAM,

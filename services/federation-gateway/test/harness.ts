@@ -122,6 +122,16 @@ export class GatewayNode {
     return this.running;
   }
 
+  /** A second gateway replica of this homeserver (same database and bus, its own ports); the caller stops it. */
+  startReplica(): Promise<RunningGateway> {
+    return startFederationGateway({
+      env: { ...this.env(), GRPC_PORT: "0" },
+      database: this.db,
+      bus: this.bus,
+      logDestination: { write: (line: string) => void this.logs.push(line) },
+    });
+  }
+
   async stopGateway(): Promise<void> {
     const running = this.running;
     this.running = undefined;
@@ -198,6 +208,7 @@ export class Network {
         FEDERATION_RETRY_MAX: "400ms",
         FEDERATION_DELIVERY_TIMEOUT: "2s",
         FEDERATION_PEER_KEY_REFETCH: "0",
+        FEDERATION_STANDBY_RETRY: "100ms",
         ...(tls
           ? {
               FEDERATION_TLS_CERT_FILE: tls.certFile(domain),

@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { sha256, toHex, utf8 } from "@phoenix/crypto";
 import type { Bus, BusMessage, Subscription } from "@phoenix/runtime/bus";
-import type { Database } from "@phoenix/runtime/db";
+import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
 import { domainOfToken, isDomain, peerToken } from "../domain/peers.js";
@@ -28,8 +28,18 @@ export interface DeliveryLanesOptions {
   attemptTimeoutMs: number;
   /** Redelivery delay of a message whose gateway died while holding it (at least attempt + backoff). */
   leaseMs: number;
+  /**
+   * The database's cross-process lock (DatabaseHandle.tryWithLock): replicas elect one deliverer.
+   * Without it this instance delivers unconditionally (one replica only).
+   */
+  lock?: DatabaseHandle["tryWithLock"] | undefined;
+  /** How often a standby replica tries to take over delivery. */
+  standbyRetryMs: number;
   metrics: GatewayMetrics;
 }
+
+/** Advisory lock held by the replica that delivers outbound traffic ("fedgwout"). */
+const OUTBOUND_LOCK = 0x66656467_776f7574n;
 
 /** Status codes after which retrying the same envelope cannot succeed: it is dropped (and logged). */
 const PERMANENT = new Set<number>([
@@ -51,6 +61,9 @@ export class DeliveryLanes {
   private readonly failures = new Map<string, number>();
   private scout: Subscription | undefined;
   private readonly stopping = new AbortController();
+  /** Fires when this replica's leadership term ends (stop, or the outbound lock was lost). */
+  private term: AbortSignal = AbortSignal.abort();
+  private leading: Promise<void> | undefined;
 
   constructor(private readonly options: DeliveryLanesOptions) {}
 
@@ -59,10 +72,62 @@ export class DeliveryLanes {
     return `${this.options.subjectPrefix}${OUTBOUND_ROOT}.${peerToken(peer)}`;
   }
 
-  /** Ensures the stream, starts the lanes of known peers and the scout. */
+  /**
+   * Ensures the stream and starts delivering: at once when there is no lock (a single replica),
+   * else whenever this replica holds the outbound lock — one replica delivers at a time, so two
+   * replicas never send messages of the same peer in parallel (which would break the order).
+   */
   async start(): Promise<void> {
-    const { bus, stream, subjectPrefix, consumerPrefix } = this.options;
+    const { bus, stream, subjectPrefix } = this.options;
     await bus.ensureStream({ name: stream, subjects: [`${subjectPrefix}${OUTBOUND_ROOT}.>`] });
+    const lock = this.options.lock;
+    if (lock === undefined) await this.beginTerm(this.stopping.signal);
+    else this.leading = this.lead(lock);
+  }
+
+  /** Stops the scout and every lane (a lane waiting out a backoff gives its message back at once). */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    if (this.leading) await this.leading;
+    else await this.endTerm();
+  }
+
+  /** True while this replica delivers (holds the outbound lock, or runs without one). */
+  get delivering(): boolean {
+    return !this.term.aborted;
+  }
+
+  /** The number of lanes running (metrics, tests). */
+  get laneCount(): number {
+    return this.lanes.size;
+  }
+
+  private async lead(lock: NonNullable<DeliveryLanesOptions["lock"]>): Promise<void> {
+    const { logger } = this.options;
+    while (!this.stopping.signal.aborted) {
+      try {
+        const result = await lock(OUTBOUND_LOCK, async (_db, lost) => {
+          const term = linkedSignal(this.stopping.signal, lost);
+          logger.info("this replica delivers the outbound federation traffic");
+          try {
+            await this.beginTerm(term);
+            await untilAborted(term);
+          } finally {
+            await this.endTerm();
+          }
+          if (lost.aborted) logger.warn("lost the outbound delivery lock; standing by");
+        });
+        if (result.acquired) continue;
+      } catch (err) {
+        logger.warn({ err }, "outbound delivery term failed; retrying");
+      }
+      await sleep(this.options.standbyRetryMs, this.stopping.signal);
+    }
+  }
+
+  private async beginTerm(term: AbortSignal): Promise<void> {
+    this.term = term;
+    const { bus, stream, consumerPrefix } = this.options;
     for (const peer of await loadOutboundPeers(this.options.db)) await this.lane(peer);
     this.scout = await bus.consume(
       { stream, durable: `${consumerPrefix}-scout`, maxInFlight: 32, ackWaitMs: 30_000 },
@@ -80,18 +145,13 @@ export class DeliveryLanes {
     );
   }
 
-  /** Stops the scout and every lane (a lane waiting out a backoff gives its message back at once). */
-  async stop(): Promise<void> {
-    this.stopping.abort();
-    await this.scout?.stop();
-    const lanes = await Promise.all(this.lanes.values());
-    await Promise.all(lanes.map((lane) => lane?.stop()));
+  private async endTerm(): Promise<void> {
+    const scout = this.scout;
+    this.scout = undefined;
+    await scout?.stop();
+    const lanes = await Promise.all([...this.lanes.values()].map((lane) => lane.catch(() => undefined)));
     this.lanes.clear();
-  }
-
-  /** The number of lanes running (metrics, tests). */
-  get laneCount(): number {
-    return this.lanes.size;
+    await Promise.all(lanes.map((lane) => lane?.stop()));
   }
 
   private peerOfSubject(subject: string): string | undefined {
@@ -112,7 +172,8 @@ export class DeliveryLanes {
   }
 
   private async startLane(peer: string): Promise<Subscription | undefined> {
-    if (this.stopping.signal.aborted) return undefined;
+    const term = this.term;
+    if (term.aborted) return undefined;
     if (peer === this.options.ownDomain) {
       this.options.logger.error(
         { peer },
@@ -135,13 +196,13 @@ export class DeliveryLanes {
         // A message handed back at shutdown is due at once for the next start.
         retryDelaysMs: [0],
       },
-      (msg) => this.deliver(peer, msg),
+      (msg) => this.deliver(peer, msg, term),
     );
     this.options.logger.info({ peer }, "outbound federation lane started");
     return subscription;
   }
 
-  private async deliver(peer: string, msg: BusMessage): Promise<void> {
+  private async deliver(peer: string, msg: BusMessage, term: AbortSignal): Promise<void> {
     const log = this.options.logger.child({ peer, seq: msg.seq, deliveryCount: msg.deliveryCount });
     let envelope: ReturnType<typeof decodeOutbound>;
     try {
@@ -173,7 +234,7 @@ export class DeliveryLanes {
     // before the redelivery — the peer would see them out of order.
     for (;;) {
       try {
-        await this.options.sender.deliver(envelope, this.stopping.signal);
+        await this.options.sender.deliver(envelope, term);
         if (this.failures.delete(peer)) log.info("peer reachable again");
         this.options.metrics.delivered.inc({
           peer,
@@ -189,15 +250,15 @@ export class DeliveryLanes {
           this.options.metrics.dropped.inc({ peer, reason: "refused" });
           return;
         }
-        // Stopping: the message goes back to the stream and is delivered after the restart.
-        if (this.stopping.signal.aborted) throw err;
+        // The term ended: the message goes back to the stream for the next deliverer.
+        if (term.aborted) throw err;
         const failures = (this.failures.get(peer) ?? 0) + 1;
         this.failures.set(peer, failures);
         this.options.metrics.deliveryFailures.inc({ peer });
         const delay = backoffDelay(failures, this.options.backoff);
         log.warn({ err, failures, retryInMs: delay }, "delivery to peer failed; retrying");
-        await sleep(delay, this.stopping.signal);
-        if (this.stopping.signal.aborted) throw err;
+        await sleep(delay, term);
+        if (term.aborted) throw err;
       }
     }
   }
@@ -222,6 +283,23 @@ export function durableName(prefix: string, peer: string): string {
   return token.length <= 48
     ? `${prefix}-out-${token}`
     : `${prefix}-out-${toHex(sha256(utf8(peer))).slice(0, 32)}`;
+}
+
+/** A signal that fires when either input fires (plain listeners: no AbortSignal.any on Node 20). */
+function linkedSignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  if (a.aborted || b.aborted) abort();
+  a.addEventListener("abort", abort, { once: true });
+  b.addEventListener("abort", abort, { once: true });
+  return controller.signal;
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

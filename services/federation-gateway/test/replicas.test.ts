@@ -1,0 +1,47 @@
+import { toHex } from "@phoenix/crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningGateway } from "../src/index.js";
+import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+
+const A = "a.test";
+const B = "b.test";
+
+describe("two gateway replicas of one homeserver", () => {
+  let net: Network;
+  let replica: RunningGateway | undefined;
+
+  beforeAll(async () => {
+    net = await Network.start([A, B]);
+  });
+  afterAll(async () => {
+    await replica?.stop();
+    await net?.stop();
+  });
+
+  it("one replica delivers at a time; when it stops the other takes over and the order holds", async () => {
+    const a = net.node(A);
+    const b = net.node(B);
+    // The extra replica becomes the deliverer; the one at A's public address (where B fetches
+    // A's keys) stands by.
+    await a.stopGateway();
+    replica = await a.startReplica();
+    await waitFor(() => replica?.gateway.lanes.delivering === true, "the replica delivering");
+    const main = await a.start();
+    await b.stopGateway();
+    const sent: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const envelope = fanOutEnvelope(A, B, new Uint8Array([i]));
+      sent.push(toHex(envelope.envelopeId));
+      await a.publishOutbound(envelope, toHex(envelope.envelopeId));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(main.gateway.lanes.delivering).toBe(false);
+    expect(replica.gateway.lanes.delivering).toBe(true);
+    await replica.stop();
+    replica = undefined;
+    await waitFor(() => main.gateway.lanes.delivering, "the standby taking over");
+    await b.start();
+    await waitFor(() => b.fanOuts.length >= sent.length, "the backlog");
+    expect(b.fanOuts.map((m) => m.id)).toEqual(sent);
+  });
+});
