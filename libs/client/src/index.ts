@@ -7,13 +7,14 @@ export {
   UnknownRequestError,
   UnknownUserError,
 } from "./errors.js";
-export {
-  type ConnectionRequest,
-  type Contact,
-  type Conversation,
-  type Message,
-  PhoenixClient,
-  type PhoenixClientOptions,
-  type SyncResult,
-} from "./phoenix-client.js";
+export type { Listener, ListenOptions } from "./listener.js";
+export { PhoenixClient } from "./phoenix-client.js";
 export { createGrpcTransport, type GrpcAddresses, type Transport } from "./transport.js";
+export type {
+  ConnectionRequest,
+  Contact,
+  Conversation,
+  Message,
+  PhoenixClientOptions,
+  SyncResult,
+} from "./types.js";

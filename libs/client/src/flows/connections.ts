@@ -1,0 +1,329 @@
+// Connection flows: connect by user id or handle (connection group + offer into the responder's
+// AS queue), handles, and the responder's side (verify the offer, join by external commit).
+import {
+  createHandleConnectionPackage,
+  encodeFriendshipPackage,
+  encryptUserProfileKey,
+  expirationFrom,
+  formatUserId,
+  HpkeKeyPair,
+  handleHash,
+  openConnectionOffer,
+  parseUserId,
+  SigningKey,
+  sealClientInfo,
+  sealConnectionOffer,
+  toHex,
+  verifyConnectionPackage,
+} from "@phoenix/crypto";
+import { joinExternally } from "@phoenix/mls";
+import { auth, delivery } from "@phoenix/proto";
+import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { eq } from "drizzle-orm";
+import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
+import {
+  AS,
+  type ClientCore,
+  CONNECTION_PACKAGES,
+  DAY,
+  DS,
+  decodeStoredOffer,
+  encodeStoredOffer,
+  hexBytes,
+  NOT_FOUND,
+} from "../core.js";
+import { UnknownRequestError, UnknownUserError } from "../errors.js";
+import { readHandleConnectionPackage } from "../protocol/handle-package.js";
+import { mlsGroupId, qualifiedGroupId, signRequest, toB64, wireUserId } from "../protocol/helpers.js";
+import { buf, u8 } from "../store/client-store.js";
+import * as t from "../store/schema.js";
+import { createGroup, sendApp } from "./groups.js";
+
+/**
+ * Asks `userId` to connect: creates a connection group and sends a signed, encrypted connection
+ * offer into the connection queue of each of the user's clients. Throws UnknownUserError when the
+ * user does not exist.
+ */
+export async function connect(core: ClientCore, userId: string): Promise<void> {
+  const target = parseUserId(userId);
+  let packages: auth.ClientConnectionPackage[];
+  try {
+    packages = (await core.transport.auth.getConnectionPackages({ userId: wireUserId(target) })).packages;
+  } catch (error) {
+    if (error instanceof GrpcCallError && error.code === NOT_FOUND)
+      throw new UnknownUserError(`no user ${userId} on ${target.domain}`);
+    throw error;
+  }
+  if (packages.length === 0) throw new UnknownUserError(`${userId} publishes no connection package`);
+  const verified = packages.map((p) => {
+    const pkg = verifyConnectionPackage(p.connectionPackage, { verifier: core.verifier });
+    if (pkg.clientCredential === undefined || formatUserId(pkg.clientCredential.clientId.userId) !== userId)
+      throw new Error(`a connection package for ${userId} belongs to someone else`);
+    return { clientId: p.clientId, pkg };
+  });
+  const c = await createGroup(core, "connection", userId, userId);
+  for (const { clientId, pkg } of verified) {
+    const offer = sealConnectionOffer(
+      {
+        senderCredential: core.credential,
+        connectionGroupId: mlsGroupId(c.groupId),
+        groupEarKey: c.earKey,
+        credentialEncryptionKey: c.credentialKey,
+        friendshipPackage: core.friendshipPackage,
+      },
+      core.clientKey,
+      pkg,
+    );
+    await core.transport.auth.enqueueConnectionOffer({ clientId, connectionOffer: offer });
+  }
+  core.store.db
+    .insert(t.connectionRequests)
+    .values({
+      direction: "outgoing",
+      userId,
+      conversationId: c.id,
+      status: "pending",
+      createdAt: Date.now(),
+    })
+    .run();
+}
+
+/**
+ * Accepts an incoming connection request: joins the initiator's connection group by external
+ * commit and sends this user's friendship keys into it. Both sides then have a contact.
+ */
+export async function acceptConnection(core: ClientCore, requestId: number): Promise<string> {
+  const req = core.store.db
+    .select()
+    .from(t.connectionRequests)
+    .where(eq(t.connectionRequests.id, requestId))
+    .get();
+  if (req === undefined || req.direction !== "incoming" || req.status !== "pending" || req.offer === null)
+    throw new UnknownRequestError(`no pending incoming connection request ${requestId}`);
+  const offer = decodeStoredOffer(u8(req.offer));
+  const groupId = qualifiedGroupId(offer.groupId);
+  const info = await core.transport.delivery.connectionGroupInfo({
+    groupId,
+    groupStateEarKey: offer.earKey,
+  });
+  const leaf = await core.newLeaf();
+  const aad = delivery.CommitAad.encode({
+    addedClientInfos: [],
+    senderClientInfo: sealClientInfo(
+      offer.credentialKey,
+      "group",
+      leaf.leaf.bytes,
+      core.credential,
+      leaf.signatureEncryptionKey,
+    ),
+  }).finish();
+  const tree = decodeRatchetTree(info.ratchetTree, 0)?.[0];
+  const out = await joinExternally(info.groupInfo, leaf.keyPackage, leaf.privateKeyPackage, core.cs, tree, {
+    aad,
+  });
+  const myLeaf = out.newState.privatePath.leafIndex;
+  await core.transport.delivery.joinConnectionGroup({
+    signed: await signRequest(
+      delivery.JoinConnectionGroupTbs,
+      DS.joinConnectionGroup,
+      {
+        groupId,
+        externalCommit: out.commit,
+        groupInfo: out.groupInfo,
+        joinerQueue: core.qsReference(),
+        // Connection groups have no separate profile-key key: the credential key protects it.
+        encryptedUserProfileKey: encryptUserProfileKey(
+          offer.credentialKey,
+          core.user,
+          core.account.profileKey,
+        ),
+      },
+      leaf.leafKey,
+      { $case: "leafIndex", value: myLeaf },
+    ),
+    groupStateEarKey: offer.earKey,
+  });
+  const id = toHex(offer.groupId);
+  const peer = formatUserId(offer.senderCredential.clientId.userId);
+  core.store.transaction(() => {
+    core.insertConversation({
+      id,
+      groupId,
+      kind: "connection",
+      title: peer,
+      earKey: offer.earKey,
+      credentialKey: offer.credentialKey,
+      profileKeyKey: offer.credentialKey,
+      state: out.newState,
+      leaf,
+      peerUserId: peer,
+    });
+    core.store.db
+      .insert(t.members)
+      .values({ conversationId: id, leafIndex: myLeaf, userId: core.userId })
+      .run();
+    for (const m of info.members) {
+      const user = core.userOfClientInfo(
+        out.newState,
+        m.leafIndex,
+        m.encryptedClientInfo,
+        offer.credentialKey,
+      );
+      if (user !== undefined)
+        core.store.db
+          .insert(t.members)
+          .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
+          .run();
+    }
+    core.upsertContact(peer, offer.friendshipPackage, id);
+    core.store.db
+      .update(t.connectionRequests)
+      .set({ status: "accepted" })
+      .where(eq(t.connectionRequests.id, requestId))
+      .run();
+  });
+  const c = core.row(id);
+  await sendApp(core, c, {
+    type: "friendship",
+    friendshipPackage: toB64(encodeFriendshipPackage(core.friendshipPackage)),
+  });
+  await core.refreshProfile(peer);
+  return id;
+}
+
+/**
+ * Claims a handle on the AS (only its hash is stored there) with its own signing key and
+ * connection queue, and publishes connection packages under it. Others can then connect by
+ * handle without learning the user id.
+ */
+export async function createHandle(core: ClientCore, handle: string): Promise<void> {
+  const handleKey = SigningKey.generate();
+  const queueKey = HpkeKeyPair.generate();
+  const hash = handleHash(handle);
+  await core.transport.auth.createHandle({
+    signed: await signRequest(
+      auth.CreateHandleTbs,
+      AS.createHandle,
+      {
+        handle,
+        handleHash: hash,
+        verifyingKey: handleKey.publicKey,
+        connectionQueueEncryptionKey: queueKey.publicKey.bytes,
+      },
+      handleKey,
+      { $case: "handleHash", value: hash },
+    ),
+  });
+  const lifetime = expirationFrom(Date.now() - 60_000, 30 * DAY);
+  const packages: auth.PublishedConnectionPackage[] = [];
+  for (let i = 0; i <= CONNECTION_PACKAGES; i++) {
+    const { bytes, decryptionKey } = createHandleConnectionPackage({ handleKey, lifetime });
+    const pkgHash = readHandleConnectionPackage(bytes).hash;
+    core.store.db
+      .insert(t.connectionPackageKeys)
+      .values({ hash: toHex(pkgHash), decryptionKey: buf(decryptionKey.privateBytes) })
+      .run();
+    packages.push({ connectionPackage: bytes, lastResort: i === CONNECTION_PACKAGES });
+  }
+  await core.transport.auth.publishHandleConnectionPackages({
+    signed: await signRequest(
+      auth.PublishHandleConnectionPackagesTbs,
+      AS.publishHandleConnectionPackages,
+      { packages },
+      handleKey,
+      { $case: "handleHash", value: hash },
+    ),
+  });
+  const all = core.storedHandles().filter((h) => h.handle !== handle);
+  all.push({ handle, keySeed: toHex(handleKey.exportSeed()), queueKey: toHex(queueKey.privateBytes) });
+  core.store.setJson("handles", all);
+}
+
+/**
+ * Asks the owner of `handle` to connect (like {@link connect}, through the handle's connection
+ * queue). Throws UnknownUserError when no such handle exists.
+ */
+export async function connectByHandle(core: ClientCore, handle: string): Promise<void> {
+  const hash = handleHash(handle);
+  let bytes: Uint8Array;
+  try {
+    bytes = (await core.transport.auth.getHandleConnectionPackage({ handleHash: hash, domain: "" }))
+      .connectionPackage;
+  } catch (error) {
+    if (error instanceof GrpcCallError && error.code === NOT_FOUND)
+      throw new UnknownUserError(`no handle ${handle}`);
+    throw error;
+  }
+  const pkg = readHandleConnectionPackage(bytes);
+  const c = await createGroup(core, "connection", handle, null);
+  const offer = sealConnectionOffer(
+    {
+      senderCredential: core.credential,
+      connectionGroupId: mlsGroupId(c.groupId),
+      groupEarKey: c.earKey,
+      credentialEncryptionKey: c.credentialKey,
+      friendshipPackage: core.friendshipPackage,
+    },
+    core.clientKey,
+    pkg,
+  );
+  await core.transport.auth.enqueueHandleConnectionOffer({
+    handleHash: hash,
+    domain: "",
+    connectionOffer: offer,
+  });
+  core.store.db
+    .insert(t.connectionRequests)
+    .values({
+      direction: "outgoing",
+      userId: handle,
+      conversationId: c.id,
+      status: "pending",
+      createdAt: Date.now(),
+    })
+    .run();
+}
+
+export function receiveOffer(core: ClientCore, sealed: Uint8Array): void {
+  for (const row of core.store.db.select().from(t.connectionPackageKeys).all()) {
+    let offer: ReturnType<typeof openConnectionOffer>;
+    try {
+      offer = openConnectionOffer(sealed, {
+        decryptionKey: HpkeKeyPair.fromPrivateBytes(u8(row.decryptionKey)),
+        packageHash: hexBytes(row.hash),
+        verifier: core.verifier,
+      });
+    } catch {
+      continue;
+    }
+    const from = formatUserId(offer.senderCredential.clientId.userId);
+    const id = toHex(offer.connectionGroupId);
+    const known = core.store.db
+      .select()
+      .from(t.connectionRequests)
+      .where(eq(t.connectionRequests.conversationId, id))
+      .get();
+    if (known !== undefined) return;
+    core.store.db
+      .insert(t.connectionRequests)
+      .values({
+        direction: "incoming",
+        userId: from,
+        conversationId: id,
+        offer: buf(
+          encodeStoredOffer({
+            senderCredential: offer.senderCredential,
+            groupId: offer.connectionGroupId,
+            earKey: offer.groupEarKey,
+            credentialKey: offer.credentialEncryptionKey,
+            friendshipPackage: offer.friendshipPackage,
+          }),
+        ),
+        status: "pending",
+        createdAt: Date.now(),
+      })
+      .run();
+    return;
+  }
+  throw new Error("the offer opens under none of our connection packages");
+}

@@ -1,0 +1,366 @@
+// Group flows: create a conversation, send, invite (AddPackages + Welcome + attribution), remove,
+// self-update, leave (self-remove proposal), delete, and committing proposals others left waiting.
+import {
+  decodeAddPackage,
+  decodeFriendshipPackage,
+  decryptLeafSecrets,
+  encryptUserProfileKey,
+  formatUserId,
+  generateAeadKey,
+  LeafCredential,
+  sealClientInfo,
+  sealWelcomeAttribution,
+  toHex,
+} from "@phoenix/crypto";
+import {
+  addMembers,
+  commitPendingProposals,
+  createPhoenixGroup,
+  encryptMessage,
+  proposeSelfRemove,
+  removeMembers,
+  updateOwnLeaf,
+} from "@phoenix/mls";
+import { delivery } from "@phoenix/proto";
+import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { eq } from "drizzle-orm";
+import type { KeyPackage } from "ts-mls";
+import { decodeKeyPackage } from "ts-mls/keyPackage.js";
+import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import { type ClientCore, type ConversationRow, DS, FAILED_PRECONDITION } from "../core.js";
+import { NotAContactError } from "../errors.js";
+import { encodeAppContent, mlsGroupId, signRequest } from "../protocol/helpers.js";
+import { u8 } from "../store/client-store.js";
+import * as t from "../store/schema.js";
+import type { SyncResult } from "../types.js";
+import { drainQsQueue } from "./receiving.js";
+
+/** Creates a group conversation with this client as its only member (and admin). */
+export async function createConversation(core: ClientCore, title: string): Promise<string> {
+  return (await createGroup(core, "group", title, null)).id;
+}
+
+/** Sends a text message. */
+export function sendMessage(core: ClientCore, conversationId: string, text: string): Promise<void> {
+  return withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    await sendApp(core, c, { type: "text", body: text });
+    core.insertMessage(c.id, "text", core.userId, text, true);
+  });
+}
+
+/** Adds contacts (all their clients) to a group conversation. */
+export async function invite(
+  core: ClientCore,
+  conversationId: string,
+  userIds: readonly string[],
+): Promise<void> {
+  const credentialKey = core.activeRow(conversationId).credentialKey;
+  const joiners: { userId: string; kp: KeyPackage; info: Uint8Array; friendshipKey: Uint8Array }[] = [];
+  for (const userId of userIds) {
+    const contact = core.store.db.select().from(t.contacts).where(eq(t.contacts.userId, userId)).get();
+    if (contact === undefined) throw new NotAContactError(`${userId} is not a contact`);
+    const fp = decodeFriendshipPackage(u8(contact.friendshipPackage));
+    const fetched = await core.transport.queue.fetchAddPackages({
+      friendshipToken: fp.friendshipToken,
+      domain: "",
+    });
+    for (const bytes of fetched.addPackages) {
+      const ap = decodeAddPackage(bytes);
+      const decoded = decodeKeyPackage(ap.keyPackage, 0);
+      if (decoded === undefined) throw new Error(`malformed KeyPackage from ${userId}`);
+      const kp = decoded[0];
+      const leafCredential =
+        kp.leafNode.credential.credentialType === "basic" ? kp.leafNode.credential.identity : undefined;
+      if (leafCredential === undefined)
+        throw new Error(`KeyPackage of ${userId} has no Phoenix leaf credential`);
+      // The AddPackage's secrets open only under the friendship key: they come from the user we know.
+      const secrets = decryptLeafSecrets(fp.friendshipEncryptionKey, "addPackage", leafCredential, ap);
+      const credential = core.verifier.verifyClientCredential(secrets.clientCredential);
+      if (formatUserId(credential.clientId.userId) !== userId)
+        throw new Error(`an AddPackage fetched for ${userId} belongs to someone else`);
+      LeafCredential.decode(leafCredential).verifyWith(credential, secrets.signatureEncryptionKey);
+      const info = sealClientInfo(
+        credentialKey,
+        "group",
+        leafCredential,
+        credential,
+        secrets.signatureEncryptionKey,
+      );
+      joiners.push({ userId, kp, info, friendshipKey: fp.friendshipEncryptionKey });
+    }
+  }
+  if (joiners.length === 0) return;
+  await withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    const state = core.stateOf(c);
+    const aad = delivery.CommitAad.encode({
+      addedClientInfos: joiners.map((j) => j.info),
+      senderClientInfo: new Uint8Array(0),
+    }).finish();
+    const out = await addMembers(
+      state,
+      core.cs,
+      joiners.map((j) => j.kp),
+      { aad },
+    );
+    if (out.welcome === undefined) throw new Error("no Welcome for the added members");
+    const welcome = out.welcome;
+    const attributions = joiners.map((j) =>
+      sealWelcomeAttribution({
+        senderKey: core.clientKey,
+        senderCredential: core.credential,
+        groupId: mlsGroupId(c.groupId),
+        welcome,
+        groupKeys: {
+          groupStateEarKey: c.earKey,
+          credentialEncryptionKey: c.credentialKey,
+          userProfileKeyEncryptionKey: c.profileKeyKey,
+        },
+        friendshipEncryptionKey: j.friendshipKey,
+      }),
+    );
+    await core.transport.delivery.groupOperation({
+      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+        groupId: c.groupId,
+        commit: out.commit,
+        groupInfo: out.groupInfo,
+        addedClients: { welcome, encryptedWelcomeAttributionInfos: attributions },
+      }),
+      groupStateEarKey: c.earKey,
+    });
+    core.store.transaction(() => {
+      core.saveState(c.id, out.newState);
+      core.applyMembership(
+        c,
+        out.newState,
+        joiners.map((j) => j.info),
+        core.userId,
+      );
+    });
+  });
+}
+
+/** Removes users (all their clients) from a group conversation. */
+export function remove(core: ClientCore, conversationId: string, userIds: readonly string[]): Promise<void> {
+  return withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    const leaves = core.leavesOf(c.id, userIds);
+    if (leaves.length === 0) return;
+    const out = await removeMembers(core.stateOf(c), core.cs, leaves);
+    await core.transport.delivery.groupOperation({
+      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+        groupId: c.groupId,
+        commit: out.commit,
+        groupInfo: out.groupInfo,
+        addedClients: undefined,
+      }),
+      groupStateEarKey: c.earKey,
+    });
+    core.store.transaction(() => {
+      core.saveState(c.id, out.newState);
+      core.applyMembership(c, out.newState, [], core.userId);
+    });
+  });
+}
+
+/**
+ * Refreshes this client's key material in a group (a commit with an UpdatePath): post-compromise
+ * security; membership stays the same. Apps call it periodically.
+ */
+export function updateKeys(core: ClientCore, conversationId: string): Promise<void> {
+  return withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    const out = await updateOwnLeaf(core.stateOf(c), core.cs);
+    await core.transport.delivery.groupOperation({
+      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+        groupId: c.groupId,
+        commit: out.commit,
+        groupInfo: out.groupInfo,
+        addedClients: undefined,
+      }),
+      groupStateEarKey: c.earKey,
+    });
+    core.store.transaction(() => {
+      core.saveState(c.id, out.newState);
+      core.applyMembership(c, out.newState, [], core.userId);
+    });
+  });
+}
+
+/**
+ * Leaves a conversation: a self-remove proposal the DS stores; the next commit by another member
+ * carries it, and this client sees the conversation inactive once that commit arrives.
+ */
+export function leave(core: ClientCore, conversationId: string): Promise<void> {
+  return withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    const { newState, proposal } = await proposeSelfRemove(core.stateOf(c), core.cs);
+    await core.transport.delivery.selfRemove({
+      signed: await core.dsSigned(c, delivery.SelfRemoveTbs, DS.selfRemove, {
+        groupId: c.groupId,
+        removeProposals: [proposal],
+      }),
+      groupStateEarKey: c.earKey,
+    });
+    core.saveState(c.id, newState);
+  });
+}
+
+/** Deletes a group (admins): every other member is removed, then the DS forgets the group. */
+export function deleteConversation(core: ClientCore, conversationId: string): Promise<void> {
+  return withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    const me = core.leafOf(c);
+    const others = core.store.db
+      .select()
+      .from(t.members)
+      .where(eq(t.members.conversationId, c.id))
+      .all()
+      .map((m) => m.leafIndex)
+      .filter((l) => l !== me);
+    const out = await removeMembers(core.stateOf(c), core.cs, others);
+    await core.transport.delivery.deleteGroup({
+      signed: await core.dsSigned(c, delivery.DeleteGroupTbs, DS.deleteGroup, {
+        groupId: c.groupId,
+        commit: out.commit,
+      }),
+      groupStateEarKey: c.earKey,
+    });
+    core.store.transaction(() => {
+      core.setInactive(c.id);
+      core.insertMessage(c.id, "system", undefined, `${core.userId} deleted the conversation`, true);
+    });
+  });
+}
+
+export async function createGroup(
+  core: ClientCore,
+  kind: "group" | "connection",
+  title: string,
+  peer: string | null,
+): Promise<ConversationRow> {
+  const { groupId } = await core.transport.delivery.requestGroupId({});
+  if (groupId === undefined) throw new Error("the DS returned no group id");
+  const leaf = await core.newLeaf();
+  const { state, groupInfo } = await createPhoenixGroup({
+    cipherSuite: core.cs,
+    groupId: mlsGroupId(groupId),
+    keyPackage: leaf.keyPackage,
+    privateKeyPackage: leaf.privateKeyPackage,
+    roles: [{ subject: { kind: "pseudonym", pseudonym: leaf.leaf.identity }, role: "admin" }],
+  });
+  const earKey = generateAeadKey();
+  const credentialKey = generateAeadKey();
+  const profileKeyKey = kind === "connection" ? credentialKey : generateAeadKey();
+  await core.transport.delivery.createGroup({
+    signed: await signRequest(
+      delivery.CreateGroupTbs,
+      DS.createGroup,
+      {
+        groupId,
+        ratchetTree: encodeRatchetTree(state.ratchetTree),
+        groupInfo,
+        creatorClientInfo: sealClientInfo(
+          credentialKey,
+          "group",
+          leaf.leaf.bytes,
+          core.credential,
+          leaf.signatureEncryptionKey,
+        ),
+        creatorQueue: core.qsReference(),
+        encryptedUserProfileKey: encryptUserProfileKey(profileKeyKey, core.user, core.account.profileKey),
+      },
+      leaf.leafKey,
+      { $case: "leafIndex", value: 0 },
+    ),
+    groupStateEarKey: earKey,
+  });
+  const id = toHex(mlsGroupId(groupId));
+  core.store.transaction(() => {
+    core.insertConversation({
+      id,
+      groupId,
+      kind,
+      title,
+      earKey,
+      credentialKey,
+      profileKeyKey,
+      state,
+      leaf,
+      peerUserId: peer,
+    });
+    core.store.db.insert(t.members).values({ conversationId: id, leafIndex: 0, userId: core.userId }).run();
+  });
+  return core.row(id);
+}
+
+export async function sendApp(
+  core: ClientCore,
+  c: ConversationRow,
+  content: Parameters<typeof encodeAppContent>[0],
+): Promise<void> {
+  const { newState, message } = await encryptMessage(core.stateOf(c), core.cs, encodeAppContent(content));
+  await core.transport.delivery.sendMessage({
+    signed: await core.dsSigned(c, delivery.SendMessageTbs, DS.sendMessage, {
+      groupId: c.groupId,
+      message,
+      suppressNotifications: false,
+    }),
+    groupStateEarKey: c.earKey,
+  });
+  core.saveState(c.id, newState);
+}
+
+/**
+ * Runs a group operation; when the DS answers FAILED_PRECONDITION (another member's commit is
+ * ahead of us, or stored proposals must be included) it catches up from the QS queue and tries
+ * again (bounded).
+ */
+export async function withCatchUp<T>(
+  core: ClientCore,
+  conversationId: string,
+  op: () => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (!(error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) || attempt >= 50)
+        throw error;
+      const before = core.row(conversationId).state?.groupContext.epoch;
+      await drainQsQueue(core, { processed: 0, errors: [] }, new Set());
+      // The commit that moved the group on may still be on its way through the fan-out.
+      if (core.row(conversationId).state?.groupContext.epoch === before)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** Commits the proposals waiting in a group (a member's self-remove, DS-required removals). */
+export async function commitPending(core: ClientCore, id: string, result: SyncResult): Promise<void> {
+  const c = core.row(id);
+  if (c.status !== "active" || c.state === undefined) return;
+  if (Object.keys(c.state.unappliedProposals).length === 0) return;
+  const out = await commitPendingProposals(c.state, core.cs);
+  try {
+    await core.transport.delivery.groupOperation({
+      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+        groupId: c.groupId,
+        commit: out.commit,
+        groupInfo: out.groupInfo,
+        addedClients: undefined,
+      }),
+      groupStateEarKey: c.earKey,
+    });
+  } catch (error) {
+    // Another member committed first: its commit is in our queue and brings us up to date.
+    if (error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) return;
+    result.errors.push(`commit of pending proposals: ${(error as Error).message}`);
+    return;
+  }
+  core.store.transaction(() => {
+    core.saveState(id, out.newState);
+    core.applyMembership(c, out.newState, [], core.userId);
+  });
+}
