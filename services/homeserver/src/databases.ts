@@ -1,0 +1,60 @@
+import { join } from "node:path";
+import { type DatabaseConnectionOptions, DatabaseOpenError, redactUrl } from "@phoenix/runtime/db";
+import pg from "pg";
+
+/** The databases of an all-in-one homeserver: one per service, plus the embedded bus's. */
+export type DatabaseName = "auth" | "delivery" | "queue" | "federation" | "bus";
+
+/** Where the homeserver keeps its databases. */
+export type StorageLocation =
+  | { kind: "pglite"; dataDir: string }
+  | { kind: "postgres"; serverUrl: string; prefix: string };
+
+/**
+ * Connection options of one service database: a PGlite directory `<dataDir>/pglite/<name>`, or
+ * the database `<prefix><name>` on the Postgres server, created if missing.
+ */
+export async function serviceDatabase(
+  location: StorageLocation,
+  name: DatabaseName,
+): Promise<DatabaseConnectionOptions> {
+  if (location.kind === "pglite")
+    return { driver: "pglite", dataDir: join(location.dataDir, "pglite", name) };
+  const database = `${location.prefix}${name}`;
+  await ensurePostgresDatabase(location.serverUrl, database);
+  const url = new URL(location.serverUrl);
+  url.pathname = `/${database}`;
+  return { driver: "pg", url: url.toString(), applicationName: `homeserver-${name}` };
+}
+
+/** Creates `database` on the server of `serverUrl` (connecting to the URL's own database) if missing. */
+export async function ensurePostgresDatabase(serverUrl: string, database: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(database)) {
+    throw new DatabaseOpenError(`${database} is not a plain lower-case database name`);
+  }
+  const client = new pg.Client({ connectionString: serverUrl, application_name: "homeserver-setup" });
+  client.on("error", () => {}); // a dying idle connection is reported by the failing query
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new DatabaseOpenError(`cannot connect to ${redactUrl(serverUrl)}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+  try {
+    const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]);
+    if (found.rowCount === 0) {
+      // The name is checked above: it cannot break out of the quotes.
+      await client.query(`CREATE DATABASE "${database}"`).catch((error: { code?: string }) => {
+        // 42P04 duplicate_database, 23505: another process created it at the same moment.
+        if (error.code !== "42P04" && error.code !== "23505") throw error;
+      });
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

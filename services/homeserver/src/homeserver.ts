@@ -1,0 +1,305 @@
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { type AuthService, authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
+import { DELIVERY_MIGRATIONS, startDelivery } from "@phoenix/delivery";
+import { edgeGatewayConfig, startEdgeGateway } from "@phoenix/edge-gateway";
+import { GATEWAY_MIGRATIONS, startFederationGateway } from "@phoenix/federation-gateway";
+import { fileDescriptorSet } from "@phoenix/proto";
+import { QUEUE_MIGRATIONS, queueConfigSchema, setupQueue } from "@phoenix/queue";
+import { type Bus, openBus } from "@phoenix/runtime/bus";
+import { type BaseConfig, type Env, loadConfig } from "@phoenix/runtime/config";
+import { type DatabaseHandle, openDatabase, redactUrl } from "@phoenix/runtime/db";
+import {
+  type RunningService,
+  runService,
+  type ServiceRuntime,
+  type ServiceSetup,
+} from "@phoenix/runtime/lifecycle";
+import { type HomeserverConfig, homeserverConfigSchema } from "./config.js";
+import { type DatabaseName, type StorageLocation, serviceDatabase } from "./databases.js";
+import { busNames, setupNamespacedQueue } from "./embedded-queue.js";
+import { loadOrCreateKeyFile } from "./key-file.js";
+
+/** gRPC addresses (`127.0.0.1:port`) of the embedded services. */
+export interface HomeserverAddresses {
+  auth: string;
+  delivery: string;
+  queue: string;
+  /** The federation gateway's public (server-to-server) listener. */
+  federation: string;
+  /** Its internal FederationProxyService listener. */
+  federationInternal: string;
+}
+
+/** What {@link setupHomeserver} hands to `runService`, plus where everything listens. */
+export interface HomeserverSetup extends ServiceSetup {
+  /** The public REST/WebSocket base URL (`http://host:port`). */
+  url: string;
+  addresses: HomeserverAddresses;
+}
+
+/**
+ * The all-in-one homeserver as a `runService` setup: opens one database per service (PGlite
+ * under `DATA_DIR`, or `<prefix><service>` on the `DATABASE_URL` server) and the bus (NATS, or the
+ * embedded bus in a database of its own), starts AS, QS, DS and the federation gateway on
+ * loopback gRPC ports and the edge gateway on the public HTTP port. Shutdown runs in reverse:
+ * edge gateway, federation gateway, DS, QS, AS, bus, databases. `env` supplies the services'
+ * own variables (`AS_*`, `DS_*`, `QS_*`, `FEDERATION_*`, `EDGE_*`).
+ */
+export async function setupHomeserver(
+  runtime: ServiceRuntime<HomeserverConfig>,
+  env: Env = process.env,
+): Promise<HomeserverSetup> {
+  const { config, logger, metrics, onShutdown } = runtime;
+  const domain = config.HOMESERVER_DOMAIN;
+  const dataDir = resolve(config.DATA_DIR);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+
+  // 1. Databases, opened in parallel (a fresh PGlite costs seconds each); every one that opened
+  // is registered for shutdown before a failure of another is reported.
+  const location: StorageLocation = config.DATABASE_URL
+    ? { kind: "postgres", serverUrl: config.DATABASE_URL, prefix: config.HOMESERVER_DATABASE_PREFIX }
+    : { kind: "pglite", dataDir };
+  if (location.kind === "pglite") await mkdir(join(dataDir, "pglite"), { recursive: true, mode: 0o700 });
+  logger.info(
+    location.kind === "pglite"
+      ? `opening PGlite databases in ${join(dataDir, "pglite")} (the first start takes a while)`
+      : `opening databases ${location.prefix}* on ${redactUrl(location.serverUrl)}`,
+  );
+  const open = async (name: DatabaseName, migrationsFolder?: string): Promise<DatabaseHandle> => {
+    const handle = await openDatabase({
+      ...(await serviceDatabase(location, name)),
+      ...(migrationsFolder ? { migrationsFolder } : {}),
+    });
+    onShutdown(handle, `${name} database`);
+    return handle;
+  };
+  // The embedded bus gets a database of its own: on PGlite a transaction blocks every other
+  // query of its instance, so a service transaction must never wait for a bus write.
+  const [authDb, deliveryDb, queueDb, federationDb, busDb] = await allOpened([
+    open("auth", authMigrationsFolder),
+    open("delivery", DELIVERY_MIGRATIONS),
+    open("queue", QUEUE_MIGRATIONS),
+    open("federation", GATEWAY_MIGRATIONS),
+    config.NATS_URL ? Promise.resolve(undefined) : open("bus"),
+  ]);
+
+  // 2. One bus for every service: the embedded bus wakes listeners only within its process.
+  const bus: Bus = await openBus(config, {
+    name: config.SERVICE_NAME,
+    ...(busDb ? { db: busDb.db } : {}),
+    onError: (err) => logger.warn({ err }, "bus"),
+  });
+  onShutdown(bus, "bus");
+  const names = busNames(config.HOMESERVER_BUS_NAMESPACE);
+
+  // Each service runs through the runtime lifecycle on a free loopback port, without signal
+  // handlers of its own: this process's runService owns the signals and stops them in order.
+  const serviceEnv = (serviceName: string, own: Record<string, string>): Env => {
+    const inherited: Record<string, string | undefined> = { ...env };
+    // The homeserver's storage, bus and listeners are its own, not the services'.
+    for (const key of OWN_VARIABLES) delete inherited[key];
+    return {
+      ...inherited,
+      SERVICE_NAME: serviceName,
+      LOG_LEVEL: config.SERVICES_LOG_LEVEL,
+      GRPC_HOST: "127.0.0.1",
+      GRPC_PORT: "0",
+      METRICS_PORT: "0",
+      DATA_DIR: dataDir,
+      // Services drain within half the homeserver's grace, so the whole shutdown fits in it.
+      SHUTDOWN_GRACE_MS: String(Math.floor(config.SHUTDOWN_GRACE_MS / 2)),
+      ...own,
+    };
+  };
+
+  // 3. AS. Its signing keys are sealed under a key kept in the data directory unless the
+  // operator provides one; the edge gateway on loopback is trusted to name the real caller.
+  const authKey = env.AS_KEY_ENCRYPTION_KEY
+    ? undefined
+    : await loadOrCreateKeyFile(join(dataDir, "auth", "key-encryption.key"));
+  let authService: AuthService | undefined;
+  const auth = await runService({
+    config: authConfigSchema,
+    env: serviceEnv("auth", {
+      AS_DOMAIN: domain,
+      AS_TRUSTED_PROXIES: env.AS_TRUSTED_PROXIES || "127.0.0.1,::1",
+      ...(authKey ? { AS_KEY_ENCRYPTION_KEY: authKey } : {}),
+    }),
+    signals: false,
+    exit: false,
+    async setup(rt) {
+      authService = await createAuthService({ db: authDb.db, bus, config: rt.config, log: rt.logger });
+      rt.onShutdown(authService, "auth service");
+      return { services: [authService.registration], reflection: { descriptorSet: fileDescriptorSet() } };
+    },
+  });
+  onShutdown(stopper(auth), "auth");
+
+  // 4. QS (keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set).
+  const queue = await runService({
+    config: queueConfigSchema,
+    env: serviceEnv("queue", { QS_DOMAIN: domain, ...names.queueEnv }),
+    signals: false,
+    exit: false,
+    setup: (rt) =>
+      names.subjectPrefix === ""
+        ? setupQueue(rt, { database: queueDb, bus })
+        : setupNamespacedQueue(rt, { database: queueDb, bus, names }),
+  });
+  onShutdown(stopper(queue), "queue");
+
+  // 5. DS.
+  const delivery = await startDelivery({
+    env: serviceEnv("delivery", { DS_DOMAIN: domain, ...names.deliveryEnv }),
+    database: deliveryDb,
+    bus,
+  });
+  onShutdown(() => delivery.stop(), "delivery");
+
+  const addresses = {
+    auth: `127.0.0.1:${auth.grpcPort}`,
+    delivery: `127.0.0.1:${delivery.port}`,
+    queue: `127.0.0.1:${queue.grpcPort}`,
+  };
+
+  // 6. Federation gateway. Without TLS files it listens in plaintext, on loopback by default,
+  // and with the default allowlist policy and no allowed domains it federates with nobody.
+  const tlsConfigured = Boolean(env.FEDERATION_TLS_CERT_FILE && env.FEDERATION_TLS_KEY_FILE);
+  const federation = await startFederationGateway({
+    env: serviceEnv("federation-gateway", {
+      FEDERATION_DOMAIN: domain,
+      GRPC_HOST: config.FEDERATION_HOST,
+      GRPC_PORT: String(config.FEDERATION_PORT),
+      FEDERATION_INTERNAL_HOST: "127.0.0.1",
+      FEDERATION_INTERNAL_PORT: "0",
+      FEDERATION_AS_ADDRESS: addresses.auth,
+      FEDERATION_DS_ADDRESS: addresses.delivery,
+      FEDERATION_QS_ADDRESS: addresses.queue,
+      ...(tlsConfigured ? {} : { FEDERATION_INSECURE_PLAINTEXT: "true" }),
+      ...names.federationEnv,
+    }),
+    database: federationDb,
+    bus,
+  });
+  onShutdown(() => federation.stop(), "federation gateway");
+
+  // 7. Edge gateway on the public port, configured by the EDGE_* variables.
+  const edge = loadConfig(edgeGatewayConfig, {
+    ...env,
+    HTTP_HOST: config.HTTP_HOST,
+    HTTP_PORT: String(config.HTTP_PORT),
+    AUTH_SERVICE_ADDRESS: addresses.auth,
+    DELIVERY_SERVICE_ADDRESS: addresses.delivery,
+    QUEUE_SERVICE_ADDRESS: addresses.queue,
+  });
+  const gateway = await startEdgeGateway({
+    host: edge.HTTP_HOST,
+    port: edge.HTTP_PORT,
+    upstreams: addresses,
+    limits: {
+      maxBodyBytes: edge.EDGE_MAX_BODY_BYTES,
+      maxMessageBytes: edge.GRPC_MAX_MESSAGE_BYTES,
+      defaultDeadlineMs: edge.EDGE_DEFAULT_DEADLINE_MS,
+      maxDeadlineMs: edge.EDGE_MAX_DEADLINE_MS,
+      rateLimitPerSecond: edge.EDGE_RATE_LIMIT_PER_SECOND,
+      rateLimitBurst: edge.EDGE_RATE_LIMIT_BURST,
+      heartbeatMs: edge.EDGE_WS_HEARTBEAT_MS,
+      upstreamKeepaliveMs: edge.EDGE_UPSTREAM_KEEPALIVE_MS,
+    },
+    trustProxy: edge.EDGE_TRUST_PROXY,
+    logger: logger.child({ service: "edge-gateway" }, { level: config.SERVICES_LOG_LEVEL }),
+    metrics,
+  });
+  onShutdown(gateway, "edge gateway");
+
+  const all: HomeserverAddresses = {
+    ...addresses,
+    federation: `${config.FEDERATION_HOST}:${federation.port}`,
+    federationInternal: `127.0.0.1:${federation.internalPort}`,
+  };
+  logger.info(
+    {
+      url: gateway.url,
+      domain,
+      storage: location.kind === "pglite" ? join(dataDir, "pglite") : "postgres",
+      bus: config.NATS_URL ? "nats" : "embedded",
+      services: all,
+    },
+    `homeserver ready: ${gateway.url} (domain ${domain})`,
+  );
+  // This process's own gRPC listener serves grpc.health.v1 only.
+  return { services: [], url: gateway.url, addresses: all };
+}
+
+/** Variables that describe the homeserver itself and must not leak into a service's config. */
+const OWN_VARIABLES = [
+  "DATABASE_URL",
+  "DATABASE_POOL_MAX",
+  "NATS_URL",
+  "NATS_USER",
+  "NATS_PASSWORD",
+  "NATS_TOKEN",
+  "HTTP_HOST",
+  "HTTP_PORT",
+  "METRICS_HOST",
+] as const;
+
+/** Waits for all, then throws the first failure (so every success is registered first). */
+async function allOpened<T extends readonly unknown[]>(
+  pending: { [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+  const settled = await Promise.allSettled(pending);
+  const failed = settled.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/** The shutdown of an embedded service; a non-zero code fails the homeserver's shutdown too. */
+function stopper(service: RunningService<BaseConfig>): () => Promise<void> {
+  return async () => {
+    const code = await service.shutdown("homeserver shutdown");
+    if (code !== 0) throw new Error(`${service.config.SERVICE_NAME} shut down with code ${code}`);
+  };
+}
+
+/** Options of {@link startHomeserver}. */
+export interface StartHomeserverOptions {
+  /** The environment (default `process.env`); flags are folded in by the caller. */
+  env?: Env;
+}
+
+/** The homeserver running in this process. */
+export interface RunningHomeserver {
+  url: string;
+  addresses: HomeserverAddresses;
+  runtime: RunningService<HomeserverConfig & BaseConfig>;
+  /** Graceful shutdown; rejects if something failed to close. */
+  stop(): Promise<void>;
+}
+
+/** Runs the homeserver in this process without signal handlers or process exit (tests, tools). */
+export async function startHomeserver(options: StartHomeserverOptions = {}): Promise<RunningHomeserver> {
+  const env = options.env ?? process.env;
+  let built: HomeserverSetup | undefined;
+  const runtime = await runService({
+    config: homeserverConfigSchema,
+    env,
+    signals: false,
+    exit: false,
+    async setup(rt) {
+      built = await setupHomeserver(rt, env);
+      return built;
+    },
+  });
+  if (built === undefined) throw new Error("runService returned without running setup");
+  return {
+    url: built.url,
+    addresses: built.addresses,
+    runtime,
+    async stop() {
+      const code = await runtime.shutdown("stop");
+      if (code !== 0) throw new Error(`the homeserver shut down with code ${code}`);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// The homeserver as `npm start` runs it: PGlite under a temp data dir and the embedded bus.
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HomeserverProcess } from "./homeserver-process.js";
+import { expectServing, fetchAsCredentials, fetchQueueKeys } from "./scenario.js";
+
+describe("all-in-one homeserver on PGlite and the embedded bus (child process)", () => {
+  let dataDir: string;
+  const processes: HomeserverProcess[] = [];
+  const start = (args: string[], env: Record<string, string> = {}) => {
+    const p = HomeserverProcess.spawn(args, env);
+    processes.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "homeserver-test-"));
+  });
+  afterAll(async () => {
+    for (const p of processes) await p.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("serves AS, DS and QS through the edge gateway, stops on SIGTERM and keeps its keys across a restart", async () => {
+    const domain = "alpha.test";
+    const first = start(["--data-dir", dataDir, "--port", "0", "--domain", domain]);
+    const url = await first.ready();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const before = await expectServing(url, domain);
+
+    first.signal("SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(first.lines.map((l) => l.msg)).toContain("shutdown complete");
+    // Data and generated keys live in the data directory.
+    for (const path of [
+      "pglite/auth",
+      "pglite/delivery",
+      "pglite/queue",
+      "pglite/federation",
+      "pglite/bus",
+    ]) {
+      expect((await stat(join(dataDir, path))).isDirectory()).toBe(true);
+    }
+    expect((await stat(join(dataDir, "queue/storage.key"))).mode & 0o077).toBe(0);
+    expect((await stat(join(dataDir, "auth/key-encryption.key"))).mode & 0o077).toBe(0);
+
+    const second = start(["--data-dir", dataDir, "--port", "0", "--domain", domain]);
+    const url2 = await second.ready();
+    expect(await fetchAsCredentials(url2)).toEqual(before.asCredentials);
+    expect(await fetchQueueKeys(url2)).toEqual(before.queueKeys);
+    expect((await second.stop()).code).toBe(0);
+  }, 240_000);
+
+  it("prints its usage for --help and refuses unknown flags and bad settings with a reason", async () => {
+    const help = start(["--help"]);
+    expect((await help.exited).code).toBe(0);
+    expect(help.output).toContain("--data-dir");
+    expect(help.output).toContain("DATABASE_URL");
+
+    const unknown = start(["--bogus"]);
+    expect((await unknown.exited).code).toBe(2);
+    expect(unknown.output).toContain("--bogus");
+
+    const bad = start(["--data-dir", dataDir, "--domain", "Not A Domain"]);
+    expect((await bad.exited).code).toBe(1);
+    const fatal = bad.lines.find((l) => l.level === "fatal");
+    expect(fatal?.msg).toContain("HOMESERVER_DOMAIN");
+  }, 60_000);
+});
