@@ -1,0 +1,108 @@
+// The same homeserver process against the Postgres server of DATABASE_URL (one database per
+// service, created at start) and NATS JetStream, under a unique database prefix and bus namespace.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HomeserverProcess } from "./homeserver-process.js";
+import { expectServing, fetchAsCredentials } from "./scenario.js";
+
+const serverUrl = (): string => {
+  const url = process.env.DATABASE_URL;
+  if (!url) throw new Error("DATABASE_URL is not set: run the tests through vitest");
+  return url;
+};
+const natsUrl = (): string => {
+  const url = process.env.NATS_URL;
+  if (!url) throw new Error("NATS_URL is not set: run the tests through vitest");
+  return url;
+};
+
+async function adminQuery<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: serverUrl() });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+async function withStreams<T>(
+  fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>,
+): Promise<T> {
+  const nc = await connect({ servers: natsUrl() });
+  try {
+    return await fn(await jetstreamManager(nc));
+  } finally {
+    await nc.close();
+  }
+}
+
+describe("all-in-one homeserver on Postgres and NATS (child process)", () => {
+  const suffix = randomBytes(5).toString("hex");
+  const prefix = `hs_${suffix}_`;
+  const namespace = `hs${suffix}`;
+  const streams = ["PHOENIX_FANOUT", "PHOENIX_QUEUE_DELETED", "PHOENIX_FEDERATION_OUTBOUND"].map(
+    (name) => `${name}_${namespace}`,
+  );
+  let dataDir: string;
+  const processes: HomeserverProcess[] = [];
+  const start = () => {
+    const p = HomeserverProcess.spawn(["--data-dir", dataDir, "--port", "0", "--domain", "beta.test"], {
+      DATABASE_URL: serverUrl(),
+      NATS_URL: natsUrl(),
+      HOMESERVER_DATABASE_PREFIX: prefix,
+      HOMESERVER_BUS_NAMESPACE: namespace,
+    });
+    processes.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "homeserver-pg-test-"));
+  });
+  afterAll(async () => {
+    for (const p of processes) await p.stop();
+    const created = await adminQuery<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+      [prefix],
+    );
+    for (const { datname } of created) await adminQuery(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    await withStreams(async (jsm) => {
+      for (const name of streams) await jsm.streams.delete(name).catch(() => false);
+    });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("creates its databases and streams, serves AS, DS and QS, stops on SIGTERM and restarts with the same keys", async () => {
+    const first = start();
+    const url = await first.ready();
+    const before = await expectServing(url, "beta.test");
+
+    const databases = await adminQuery<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname",
+      [prefix],
+    );
+    // No bus database: the bus is NATS.
+    expect(databases.map((d) => d.datname)).toEqual(
+      ["auth", "delivery", "federation", "queue"].map((name) => `${prefix}${name}`),
+    );
+    const fanOut = await withStreams((jsm) => jsm.streams.info(`PHOENIX_FANOUT_${namespace}`));
+    expect(fanOut.config.subjects).toEqual([`${namespace}.phoenix.fanout`]);
+
+    first.signal("SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+
+    // The databases exist now: the restart opens them as they are.
+    const second = start();
+    const url2 = await second.ready();
+    expect(await fetchAsCredentials(url2)).toEqual(before.asCredentials);
+    await expectServing(url2, "beta.test");
+    expect((await second.stop()).code).toBe(0);
+  }, 180_000);
+});
