@@ -1,4 +1,4 @@
-import { ReplayGuard, toHex } from "@phoenix/crypto";
+import { toHex } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { queue } from "@phoenix/proto";
 import type { Bus, BusMessage, Subscription } from "@phoenix/runtime/bus";
@@ -47,7 +47,11 @@ import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { ensureKeys } from "./store/keys-store.js";
-import { deleteExpiredAuthKeys, deleteInactiveClients } from "./store/records-store.js";
+import {
+  deleteExpiredAuthKeys,
+  deleteExpiredRequestMarkers,
+  deleteInactiveClients,
+} from "./store/records-store.js";
 import { qsHandledFanOuts } from "./store/schema.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -146,7 +150,6 @@ export class QueueService {
       domain: options.domain,
       storage: new StorageKeys(options.storageKey),
       keys: () => this.ring,
-      replayGuard: new ReplayGuard(),
       replayWindow: { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 },
       limits: {
         maxClientsPerUser: options.limits?.maxClientsPerUser ?? 10,
@@ -315,6 +318,7 @@ export class QueueService {
     const cutoff = new Date(this.deps.now() - (this.options.clientInactivityMs ?? 90 * DAY));
     const clients = await deleteInactiveClients(this.deps.db, cutoff);
     await deleteExpiredAuthKeys(this.deps.db, new Date(this.deps.now()));
+    await deleteExpiredRequestMarkers(this.deps.db, new Date(this.deps.now()));
     const retention = this.options.fanOutMarkerRetentionMs ?? 30 * DAY;
     await this.deps.db
       .delete(qsHandledFanOuts)

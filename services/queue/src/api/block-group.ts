@@ -1,4 +1,5 @@
 import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
 import { quota } from "../domain/errors.js";
 import { blocklistEntry } from "../domain/fan-out.js";
 import { checkGroupId } from "../domain/validate.js";
@@ -13,13 +14,17 @@ export async function blockGroup(
   deps: QsDeps,
   request: queue.BlockGroupRequest,
 ): Promise<queue.BlockGroupResponse> {
-  const { tbs, client } = await authenticateClient(deps, request.signed, queue.BlockGroupTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.BlockGroupTbs, LABEL);
   const group = checkGroupId(tbs.groupId, "tbs.group_id");
-  const size = await blocklistSize(deps.db, client.clientId);
-  if (size >= deps.limits.maxBlocklist) throw quota("blocklist entries", deps.limits.maxBlocklist, size + 1);
-  await deps.db
-    .insert(qsBlocklist)
-    .values({ clientId: client.clientId, entry: blocklistEntry(deps.storage, client.clientId, group) })
-    .onConflictDoNothing();
+  await transaction(deps.db, async (tx) => {
+    await claim(tx);
+    const size = await blocklistSize(tx, client.clientId);
+    if (size >= deps.limits.maxBlocklist)
+      throw quota("blocklist entries", deps.limits.maxBlocklist, size + 1);
+    await tx
+      .insert(qsBlocklist)
+      .values({ clientId: client.clientId, entry: blocklistEntry(deps.storage, client.clientId, group) })
+      .onConflictDoNothing();
+  });
   return {};
 }

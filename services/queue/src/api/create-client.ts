@@ -16,7 +16,7 @@ export async function createClient(
   deps: QsDeps,
   request: queue.CreateClientRequest,
 ): Promise<queue.CreateClientResponse> {
-  const { tbs, user } = await authenticateUser(deps, request.signed, queue.CreateClientTbs, LABEL);
+  const { tbs, user, claim } = await authenticateUser(deps, request.signed, queue.CreateClientTbs, LABEL);
   const input = {
     clientRecordAuthKey: ed25519Key(tbs.clientRecordAuthKey, "tbs.client_record_auth_key"),
     queueEncryptionKey: x25519Key(tbs.queueEncryptionKey, "tbs.queue_encryption_key"),
@@ -24,6 +24,7 @@ export async function createClient(
   };
   const prepared = prepareClientRecord(deps, input, "tbs.sealed_push_token");
   await transaction(deps.db, async (tx) => {
+    await claim(tx);
     // The user row lock serialises concurrent CreateClient calls against the client limit.
     if ((await findUser(tx, user.userId, true)) === undefined) {
       throw unauthenticated(common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER, "the user record is unknown");

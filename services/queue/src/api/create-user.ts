@@ -12,6 +12,7 @@ import { qsUsers } from "../store/schema.js";
 import { limitCaller } from "./caller-limit.js";
 import { prepareClientRecord, storeClientRecord } from "./client-record.js";
 import type { QsDeps } from "./deps.js";
+import { requestClaim } from "./replay.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.createUser);
 
@@ -41,11 +42,13 @@ export async function createUser(
     queueEncryptionKey: x25519Key(tbs.queueEncryptionKey, "tbs.queue_encryption_key"),
     sealedPushToken: limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token"),
   };
-  verifySigned(opened, userKey, "the new user record key", deps.replayGuard, now, userKey);
+  verifySigned(opened, userKey, "the new user record key");
+  const claim = requestClaim(deps, opened, userKey);
   const userId = randomBytes(ID_LENGTH);
   const prepared = prepareClientRecord(deps, input, "tbs.sealed_push_token");
   try {
     await transaction(deps.db, async (tx) => {
+      await claim(tx);
       await tx.insert(qsUsers).values({
         userId,
         authKey: userKey,

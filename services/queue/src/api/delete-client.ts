@@ -10,7 +10,10 @@ export async function deleteClient(
   deps: QsDeps,
   request: queue.DeleteClientRequest,
 ): Promise<queue.DeleteClientResponse> {
-  const { client } = await authenticateClient(deps, request.signed, queue.DeleteClientTbs, LABEL);
-  await transaction(deps.db, (tx) => deleteClientRecord(tx, client));
+  const { client, claim } = await authenticateClient(deps, request.signed, queue.DeleteClientTbs, LABEL);
+  await transaction(deps.db, async (tx) => {
+    await claim(tx);
+    await deleteClientRecord(tx, client);
+  });
   return {};
 }

@@ -1,4 +1,5 @@
 import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
 import { eq } from "drizzle-orm";
 import { qsUsers } from "../store/schema.js";
 import { authenticateUser, type QsDeps } from "./deps.js";
@@ -10,7 +11,10 @@ export async function deleteUser(
   deps: QsDeps,
   request: queue.DeleteUserRequest,
 ): Promise<queue.DeleteUserResponse> {
-  const { user } = await authenticateUser(deps, request.signed, queue.DeleteUserTbs, LABEL);
-  await deps.db.delete(qsUsers).where(eq(qsUsers.userId, user.userId));
+  const { user, claim } = await authenticateUser(deps, request.signed, queue.DeleteUserTbs, LABEL);
+  await transaction(deps.db, async (tx) => {
+    await claim(tx);
+    await tx.delete(qsUsers).where(eq(qsUsers.userId, user.userId));
+  });
   return {};
 }

@@ -1,4 +1,3 @@
-import type { ReplayGuard } from "@phoenix/crypto";
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
@@ -19,6 +18,7 @@ import {
 import type { StorageKeys } from "../domain/storage-keys.js";
 import type { ListenerHub } from "../live/listener-hub.js";
 import { type ClientRow, findClient, findUser, touchClient, type UserRow } from "../store/records-store.js";
+import { type RequestClaim, requestClaim } from "./replay.js";
 
 /** Configurable limits of the QS. */
 export interface QsLimits {
@@ -41,7 +41,6 @@ export interface QsDeps {
   storage: StorageKeys;
   /** The current key ring (replaced on rotation). */
   keys(): KeyRing | undefined;
-  replayGuard: ReplayGuard;
   replayWindow: ReplayWindow;
   limits: QsLimits;
   rateLimits: QsRateLimits;
@@ -69,24 +68,27 @@ export function keyRing(deps: QsDeps): KeyRing {
   return ring;
 }
 
-/** Opens a request signed with a QS user record key and returns it with the user row. */
+/**
+ * Opens a request signed with a QS user record key and returns it with the user row and its
+ * claim (call it in the request's transaction: replays are refused there).
+ */
 export async function authenticateUser<T extends { header: common.RequestHeader | undefined }>(
   deps: QsDeps,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   label: string,
-): Promise<OpenedRequest<T> & { user: UserRow }> {
+): Promise<OpenedRequest<T> & { user: UserRow; claim: RequestClaim }> {
   const now = deps.now();
   const opened = openSigned(signed, type, label, now, deps.replayWindow);
   const userId = senderId(opened.header, "qsUserId");
   const user = await findUser(deps.db, userId);
-  verifySigned(opened, user?.authKey, "the user record", deps.replayGuard, now, userId);
-  return { ...opened, user: user as UserRow };
+  verifySigned(opened, user?.authKey, "the user record");
+  return { ...opened, user: user as UserRow, claim: requestClaim(deps, opened, userId) };
 }
 
 /**
- * Opens a request signed with a QS client record key, returns it with the client row, and
- * refreshes the client's activity month.
+ * Opens a request signed with a QS client record key, returns it with the client row and its
+ * claim (call it in the request's transaction), and refreshes the client's activity month.
  */
 export async function authenticateClient<T extends { header: common.RequestHeader | undefined }>(
   deps: QsDeps,
@@ -94,14 +96,14 @@ export async function authenticateClient<T extends { header: common.RequestHeade
   type: MessageDecoder<T>,
   label: string,
   field = "signed",
-): Promise<OpenedRequest<T> & { client: ClientRow }> {
+): Promise<OpenedRequest<T> & { client: ClientRow; claim: RequestClaim }> {
   const now = deps.now();
   const opened = openSigned(signed, type, label, now, deps.replayWindow, field);
   const clientId = senderId(opened.header, "qsClientId");
   const client = await findClient(deps.db, clientId);
-  verifySigned(opened, client?.authKey, "the client record", deps.replayGuard, now, clientId);
+  verifySigned(opened, client?.authKey, "the client record");
   const row = client as ClientRow;
   const month = activityMonth(now);
   if (row.lastActiveAt.getTime() !== month.getTime()) await touchClient(deps.db, clientId, month);
-  return { ...opened, client: row };
+  return { ...opened, client: row, claim: requestClaim(deps, opened, clientId) };
 }

@@ -1,4 +1,5 @@
 import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
 import { malformed } from "../domain/errors.js";
 import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
 import { authenticateClient, type QsDeps } from "./deps.js";
@@ -11,7 +12,7 @@ const LABEL = rpcLabel(queue.QueueServiceService.dequeue);
  * below, so the remaining count follows from the queue's next sequence number.
  */
 export async function dequeue(deps: QsDeps, request: queue.DequeueRequest): Promise<queue.DequeueResponse> {
-  const { tbs, client } = await authenticateClient(deps, request.signed, queue.DequeueTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.DequeueTbs, LABEL);
   const start = tbs.sequenceNumberStart;
   if (start > client.nextSeq) {
     throw malformed("tbs.sequence_number_start", `beyond the queue's next sequence number ${client.nextSeq}`);
@@ -20,8 +21,11 @@ export async function dequeue(deps: QsDeps, request: queue.DequeueRequest): Prom
     tbs.maxMessages === 0 || tbs.maxMessages > deps.limits.maxDequeue
       ? deps.limits.maxDequeue
       : tbs.maxMessages;
-  if (start > 0n) await deleteMessagesBelow(deps.db, client.clientId, start);
-  const rows = await readMessages(deps.db, client.clientId, start, max);
+  const rows = await transaction(deps.db, async (tx) => {
+    await claim(tx);
+    if (start > 0n) await deleteMessagesBelow(tx, client.clientId, start);
+    return readMessages(tx, client.clientId, start, max);
+  });
   const first = rows[0]?.seq ?? client.nextSeq;
   const remaining = client.nextSeq - first - BigInt(rows.length);
   return {

@@ -7,7 +7,8 @@ const LABEL = rpcLabel(queue.QueueServiceService.getUser);
 
 /** GetUser: the own user record with its client records. */
 export async function getUser(deps: QsDeps, request: queue.GetUserRequest): Promise<queue.GetUserResponse> {
-  const { user } = await authenticateUser(deps, request.signed, queue.GetUserTbs, LABEL);
+  const { user, claim } = await authenticateUser(deps, request.signed, queue.GetUserTbs, LABEL);
+  await claim(deps.db);
   const clients = await clientsOf(deps.db, user.userId);
   return {
     userRecordAuthKey: user.authKey,

@@ -39,7 +39,8 @@ export async function listen(
   if (first.done) return;
   const init = first.value.request;
   if (init?.$case !== "init") throw malformed("request", "the first message must be init");
-  const { tbs, client } = await authenticateClient(deps, init.value, queue.ListenTbs, LABEL, "init");
+  const { tbs, client, claim } = await authenticateClient(deps, init.value, queue.ListenTbs, LABEL, "init");
+  await claim(deps.db);
   const clientId = client.clientId;
   if (tbs.sequenceNumberStart > client.nextSeq) {
     throw malformed(

@@ -18,7 +18,12 @@ export async function publishAddPackages(
   deps: QsDeps,
   request: queue.PublishAddPackagesRequest,
 ): Promise<queue.PublishAddPackagesResponse> {
-  const { tbs, client } = await authenticateClient(deps, request.signed, queue.PublishAddPackagesTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(
+    deps,
+    request.signed,
+    queue.PublishAddPackagesTbs,
+    LABEL,
+  );
   const count = tbs.addPackages.length;
   if (count === 0) throw malformed("tbs.add_packages", "at least one AddPackage is required");
   if (count > LIMITS.addPackagesPerPublish)
@@ -42,6 +47,7 @@ export async function publishAddPackages(
     throw malformed("tbs.add_packages", "none carries the last_resort extension");
   }
   await transaction(deps.db, async (tx) => {
+    await claim(tx);
     await tx.delete(qsAddPackages).where(eq(qsAddPackages.clientId, client.clientId));
     await tx.insert(qsAddPackages).values(
       checked.map((c) => ({

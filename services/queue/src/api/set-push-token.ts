@@ -1,4 +1,5 @@
 import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
 import { eq } from "drizzle-orm";
 import { LIMITS } from "../domain/limits.js";
 import { pushTokenAtRest } from "../domain/push-token.js";
@@ -13,13 +14,16 @@ export async function setPushToken(
   deps: QsDeps,
   request: queue.SetPushTokenRequest,
 ): Promise<queue.SetPushTokenResponse> {
-  const { tbs, client } = await authenticateClient(deps, request.signed, queue.SetPushTokenTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.SetPushTokenTbs, LABEL);
   const sealed = limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token");
   const keys = keyRing(deps).usableConfigKeys(deps.now());
   const encrypted = pushTokenAtRest(deps.storage, keys, sealed, client.clientId, "tbs.sealed_push_token");
-  await deps.db
-    .update(qsClients)
-    .set({ encryptedPushToken: encrypted })
-    .where(eq(qsClients.clientId, client.clientId));
+  await transaction(deps.db, async (tx) => {
+    await claim(tx);
+    await tx
+      .update(qsClients)
+      .set({ encryptedPushToken: encrypted })
+      .where(eq(qsClients.clientId, client.clientId));
+  });
   return {};
 }

@@ -1,4 +1,5 @@
 import { queue, rpcLabel } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
 import { and, eq } from "drizzle-orm";
 import { blocklistEntry } from "../domain/fan-out.js";
 import { checkGroupId } from "../domain/validate.js";
@@ -12,15 +13,18 @@ export async function unblockGroup(
   deps: QsDeps,
   request: queue.UnblockGroupRequest,
 ): Promise<queue.UnblockGroupResponse> {
-  const { tbs, client } = await authenticateClient(deps, request.signed, queue.UnblockGroupTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.UnblockGroupTbs, LABEL);
   const group = checkGroupId(tbs.groupId, "tbs.group_id");
-  await deps.db
-    .delete(qsBlocklist)
-    .where(
-      and(
-        eq(qsBlocklist.clientId, client.clientId),
-        eq(qsBlocklist.entry, blocklistEntry(deps.storage, client.clientId, group)),
-      ),
-    );
+  await transaction(deps.db, async (tx) => {
+    await claim(tx);
+    await tx
+      .delete(qsBlocklist)
+      .where(
+        and(
+          eq(qsBlocklist.clientId, client.clientId),
+          eq(qsBlocklist.entry, blocklistEntry(deps.storage, client.clientId, group)),
+        ),
+      );
+  });
   return {};
 }

@@ -20,13 +20,14 @@ export async function updateClient(
   deps: QsDeps,
   request: queue.UpdateClientRequest,
 ): Promise<queue.UpdateClientResponse> {
-  const { tbs, client } = await authenticateClient(deps, request.signed, queue.UpdateClientTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.UpdateClientTbs, LABEL);
   const authKey = ed25519Key(tbs.clientRecordAuthKey, "tbs.client_record_auth_key");
   const queueKey = x25519Key(tbs.queueEncryptionKey, "tbs.queue_encryption_key");
   const keyChanged = !bytesEqual(queueKey, client.queueKey);
   const authKeyChanged = !bytesEqual(authKey, client.authKey);
   const now = deps.now();
   await transaction(deps.db, async (tx) => {
+    await claim(tx);
     await tx
       .update(qsClients)
       .set({ authKey, queueKey, ...(keyChanged ? { keyUpdateDue: true } : {}) })

@@ -1,5 +1,5 @@
 import { queue, rpcLabel } from "@phoenix/proto";
-import { sqlState } from "@phoenix/runtime/db";
+import { sqlState, transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError } from "@phoenix/runtime/errors";
 import { eq } from "drizzle-orm";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
@@ -14,18 +14,21 @@ export async function updateUser(
   deps: QsDeps,
   request: queue.UpdateUserRequest,
 ): Promise<queue.UpdateUserResponse> {
-  const { tbs, user } = await authenticateUser(deps, request.signed, queue.UpdateUserTbs, LABEL);
+  const { tbs, user, claim } = await authenticateUser(deps, request.signed, queue.UpdateUserTbs, LABEL);
   const authKey = ed25519Key(tbs.userRecordAuthKey, "tbs.user_record_auth_key");
   const token = friendshipToken(tbs.friendshipToken, "tbs.friendship_token");
   try {
-    await deps.db
-      .update(qsUsers)
-      .set({
-        authKey,
-        friendshipTokenHash: deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
-        encryptedFriendshipToken: deps.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
-      })
-      .where(eq(qsUsers.userId, user.userId));
+    await transaction(deps.db, async (tx) => {
+      await claim(tx);
+      await tx
+        .update(qsUsers)
+        .set({
+          authKey,
+          friendshipTokenHash: deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
+          encryptedFriendshipToken: deps.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
+        })
+        .where(eq(qsUsers.userId, user.userId));
+    });
   } catch (error) {
     if (sqlState(error) === "23505") throw new InvalidArgumentError("tbs.friendship_token: already in use");
     throw error;

@@ -1,4 +1,4 @@
-import { concat, ReplayError, type ReplayGuard, VerifyingKey } from "@phoenix/crypto";
+import { VerifyingKey } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
 import { malformed, unauthenticated } from "./errors.js";
 
@@ -68,17 +68,10 @@ export function senderId(header: common.RequestHeader, kind: "qsUserId" | "qsCli
 }
 
 /**
- * Verifies the signature with the sender's key (`undefined`: unknown sender) and records the
- * request id in the replay guard, scoped to the sender.
+ * Verifies the signature with the sender's key (`undefined`: unknown sender). The request id is
+ * claimed afterwards, inside the request's transaction (api/replay.ts).
  */
-export function verifySigned(
-  opened: OpenedRequest<unknown>,
-  key: Uint8Array | undefined,
-  who: string,
-  guard: ReplayGuard,
-  now: number,
-  scope: Uint8Array = new Uint8Array(0),
-): void {
+export function verifySigned(opened: OpenedRequest<unknown>, key: Uint8Array | undefined, who: string): void {
   if (key === undefined) throw unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} is unknown`);
   let verifying: VerifyingKey;
   try {
@@ -88,13 +81,5 @@ export function verifySigned(
   }
   if (!verifying.verify(opened.header.label, opened.signed.tbs, opened.signed.signature)) {
     throw unauthenticated(ErrorReason.ERROR_REASON_BAD_SIGNATURE, `signature of ${who} does not verify`);
-  }
-  try {
-    guard.check(concat(scope, opened.header.requestId), opened.header.timestamp?.getTime() ?? 0, now);
-  } catch (error) {
-    if (error instanceof ReplayError) {
-      throw unauthenticated(ErrorReason.ERROR_REASON_REPLAYED_REQUEST, "request id already used");
-    }
-    throw error;
   }
 }

@@ -18,6 +18,7 @@ export const HashPurpose = {
   FriendshipTokenLookup: "QsFriendshipTokenLookup",
   FanOutMarker: "QsFanOutMarker",
   BlocklistEntry: "QsBlocklistEntry",
+  SeenRequest: "QsSeenRequest",
 } as const;
 export type HashPurpose = (typeof HashPurpose)[keyof typeof HashPurpose];
 
