@@ -44,6 +44,11 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_RATCHET_UPDATE_MESSAGES: envInt({ default: 100, min: 1 }),
     /** … or when the last update is older than this. */
     QS_RATCHET_UPDATE_INTERVAL: envDuration({ default: DAY, min: 1000 }),
+    /**
+     * How often queues idle for QS_RATCHET_UPDATE_INTERVAL get their time-based key update (0:
+     * only when their next message arrives).
+     */
+    QS_IDLE_KEY_UPDATE_CHECK_INTERVAL: envDuration({ default: 3600_000, min: 0 }),
     /** Client records without a request for this long expire (with their queues). */
     QS_CLIENT_INACTIVITY: envDuration({ default: 90 * DAY, min: 60_000 }),
     /**

@@ -36,6 +36,7 @@ import { updateClient } from "./api/update-client.js";
 import { updateUser } from "./api/update-user.js";
 import { Batcher } from "./consumer/batcher.js";
 import { handleFanOutBatch } from "./consumer/fan-out-consumer.js";
+import { updateIdleQueues } from "./consumer/idle-key-updates.js";
 import { KeyRing } from "./domain/key-ring.js";
 import { openStoredPushToken } from "./domain/push-token.js";
 import { QueueConfigOpener } from "./domain/queue-config-opener.js";
@@ -97,6 +98,11 @@ export interface QueueServiceOptions {
   trustedProxies?: readonly string[];
   /** Client records inactive this long expire (default 90 days). */
   clientInactivityMs?: number;
+  /**
+   * How often idle queues get their time-based ratchet key update (queues without one for the
+   * ratchet policy's `everyMs`); 0 disables (default 1 h).
+   */
+  idleKeyUpdateIntervalMs?: number;
   /** Sweep period for expired records and old fan-out markers; 0 disables (default 1 h). */
   sweepIntervalMs?: number;
   streams?: Partial<QsStreams>;
@@ -272,6 +278,9 @@ export class QueueService {
     };
     every(this.options.keyRefreshIntervalMs ?? 60_000, "key refresh", () => this.refreshKeys());
     every(this.options.sweepIntervalMs ?? 3600_000, "sweep", () => this.sweep());
+    every(this.options.idleKeyUpdateIntervalMs ?? 3600_000, "idle key updates", () =>
+      this.updateIdleQueues(),
+    );
   }
 
   /** Handles one batch of fan-outs, then wakes listeners, pushes and pokes the relay. */
@@ -311,6 +320,32 @@ export class QueueService {
           .catch((err: unknown) => d.logger.warn({ err }, "push notification failed"));
       }
     }
+  }
+
+  /**
+   * Gives every queue whose last ratchet key update is older than the policy's `everyMs` a key
+   * update now (in batches of 500, at most 20 per run) and wakes its listeners; no push
+   * notification (there is nothing for the user to read). Returns how many queues were updated.
+   */
+  async updateIdleQueues(): Promise<number> {
+    const d = this.deps;
+    let total = 0;
+    for (let batch = 0; batch < 20; batch++) {
+      const updated = await updateIdleQueues(d.db, d.storage, {
+        now: d.now(),
+        olderThanMs: d.ratchetPolicy.everyMs,
+        limit: 500,
+      });
+      for (const u of updated) {
+        d.listeners.notify(u.clientId, u.seq).catch((err: unknown) => {
+          d.logger.warn({ err }, "queue wake-up failed");
+        });
+      }
+      total += updated.length;
+      if (updated.length < 500) break;
+    }
+    if (total > 0) d.logger.info({ queues: total }, "time-based key updates for idle queues");
+    return total;
   }
 
   /** Deletes expired client records (and users left without clients). */

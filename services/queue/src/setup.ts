@@ -114,6 +114,7 @@ export async function setupQueue(
     },
     clientInactivityMs: config.QS_CLIENT_INACTIVITY,
     authKeyGraceMs: config.QS_AUTH_KEY_GRACE,
+    idleKeyUpdateIntervalMs: config.QS_IDLE_KEY_UPDATE_CHECK_INTERVAL,
     rateLimits: {
       fetchAddPackagesPerToken: { requests: config.QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN, periodMs: 60_000 },
       fetchAddPackagesPerCaller: { requests: config.QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER, periodMs: 60_000 },

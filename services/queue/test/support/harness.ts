@@ -80,6 +80,7 @@ export class Harness {
       subjectPrefix: this.prefix,
       relayPollIntervalMs: 100,
       sweepIntervalMs: 0,
+      idleKeyUpdateIntervalMs: 0,
       keyRefreshIntervalMs: 0,
       fanOutDurable: `qs-${this.suffix}`,
       ...this.options,
