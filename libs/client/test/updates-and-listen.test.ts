@@ -49,8 +49,9 @@ describe("group maintenance and live listening", () => {
       await syncUntil(
         bob,
         () =>
-          bob.conversation(group)?.status === "active" &&
-          bob.conversation(group).members.includes(alice.userId),
+          bob
+            .conversations()
+            .some((c) => c.id === group && c.status === "active" && c.members.includes(alice.userId)),
         `Welcome ${round}`,
       );
       await alice.remove(group, [bob.userId]);
