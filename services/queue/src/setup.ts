@@ -8,7 +8,7 @@ import { type DatabaseHandle, databaseConnectionFromConfig, openDatabase } from 
 import type { ServiceRuntime, ServiceSetup } from "@phoenix/runtime/lifecycle";
 import type { QueueConfig } from "./config.js";
 import { LoggingNotifier, type PushNotifier, WebhookNotifier } from "./push/notifier.js";
-import { QueueService } from "./service.js";
+import { type QsStreams, QueueService } from "./service.js";
 
 /** The QS's drizzle-kit migrations. */
 export const QUEUE_MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
@@ -55,6 +55,10 @@ export interface QueueResources {
   database?: DatabaseHandle;
   bus?: Bus;
   notifier?: PushNotifier;
+  /** Prefix of every bus subject (several homeservers on one NATS); default none. */
+  subjectPrefix?: string;
+  /** Stream names instead of the configured ones. */
+  streams?: Partial<QsStreams>;
 }
 
 /** Opens what the QS needs from its config, starts it and returns what runService serves. */
@@ -126,7 +130,9 @@ export async function setupQueue(
       fanOut: config.QS_FANOUT_STREAM,
       queueDeleted: config.QS_QUEUE_DELETED_STREAM,
       federation: config.QS_FEDERATION_STREAM,
+      ...resources.streams,
     },
+    ...(resources.subjectPrefix !== undefined ? { subjectPrefix: resources.subjectPrefix } : {}),
     fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
     notifier,
     metricsRegistry: runtime.metrics.registry,
