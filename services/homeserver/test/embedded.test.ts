@@ -25,7 +25,7 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
 
   it("serves AS, DS and QS through the edge gateway, stops on SIGTERM and keeps its keys across a restart", async () => {
     const domain = "alpha.test";
-    const first = start(["--data-dir", dataDir, "--port", "0", "--domain", domain]);
+    const first = start(["--data-dir", dataDir, "--port", "0", "--domain", domain], { LOG_LEVEL: "debug" });
     const url = await first.ready();
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const before = await expectServing(url, domain);
@@ -33,6 +33,19 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
     first.signal("SIGTERM");
     expect(await first.exited).toEqual({ code: 0, signal: null });
     expect(first.lines.map((l) => l.msg)).toContain("shutdown complete");
+    // Front door first, storage last.
+    const closed = first.lines.filter((l) => l.msg === "closed").map((l) => l.resource);
+    expect(closed.slice(0, 6)).toEqual([
+      "edge gateway",
+      "federation gateway",
+      "delivery",
+      "queue",
+      "auth",
+      "bus",
+    ]);
+    expect(closed.slice(6).sort()).toEqual(
+      ["auth", "bus", "delivery", "federation", "queue"].map((name) => `${name} database`),
+    );
     // Data and generated keys live in the data directory.
     for (const path of [
       "pglite/auth",
