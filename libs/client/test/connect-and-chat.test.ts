@@ -71,6 +71,24 @@ describe("two users", () => {
     await expect(dora.connectByHandle("nobody_here")).rejects.toBeInstanceOf(UnknownUserError);
   });
 
+  it("a rejected request leaves both sides without a contact", async () => {
+    const fred = await world.register("Fred");
+    const gina = await world.register("Gina");
+    await fred.connect(gina.userId);
+    await syncUntil(gina, () => gina.connectionRequests().length === 1, "the request");
+    const req = gina.connectionRequests()[0];
+    expect(req).toMatchObject({ direction: "incoming", userId: fred.userId, status: "pending" });
+    gina.rejectConnection(req?.id as number);
+    expect(gina.connectionRequests()[0]?.status).toBe("rejected");
+    await expect(gina.acceptConnection(req?.id as number)).rejects.toThrow(/no pending incoming/);
+    await fred.sync();
+    expect(fred.contacts()).toEqual([]);
+    expect(gina.contacts()).toEqual([]);
+    expect(fred.connectionRequests()).toEqual([
+      expect.objectContaining({ direction: "outgoing", status: "pending" }),
+    ]);
+  });
+
   it("connecting to a user that does not exist fails with a clear error", async () => {
     const carol = await world.register("Carol");
     const ghost = "00000000-0000-4000-8000-000000000000@alpha.example";
