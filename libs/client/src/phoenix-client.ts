@@ -59,6 +59,11 @@ export class PhoenixClient {
     }
   }
 
+  /** Deletes this user on the homeserver (AS and QS); the store keeps no account afterwards. */
+  deleteAccount(): Promise<void> {
+    return this.serial(() => registration.deleteAccount(this.core));
+  }
+
   /** Waits for the running operation, then closes the store (the transport belongs to the caller). */
   async close(): Promise<void> {
     await this.lock.catch(() => undefined);

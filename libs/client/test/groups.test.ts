@@ -79,4 +79,30 @@ describe("a three-user group", () => {
     expect(alice.conversation(group).status).toBe("inactive");
     await syncUntil(carol, () => carol.conversation(group).status === "inactive", "the deletion");
   });
+
+  it("a member whose account is gone is removed by the next commit, as the DS requires", async () => {
+    const alice = await world.register("Alice2");
+    const bob = await world.register("Bob2");
+    const carol = await world.register("Carol2");
+    await connectUsers(alice, bob);
+    await connectUsers(alice, carol);
+    const group = await alice.createConversation("Leftovers");
+    await alice.invite(group, [bob.userId, carol.userId]);
+    await syncUntil(bob, () => bob.conversations().some((c) => c.id === group), "the Welcome");
+    await syncUntil(carol, () => carol.conversations().some((c) => c.id === group), "the Welcome");
+
+    await carol.deleteAccount();
+    // The next fan-out finds Carol's queue gone; the QS reports it to the DS, which then refuses
+    // commits that do not remove her and sends a RequiredRemovals notice the client acts on.
+    await alice.sendMessage(group, "anyone there?");
+    for (let i = 0; i < 50 && alice.conversation(group).members.includes(carol.userId); i++) {
+      await alice.updateKeys(group);
+      if (alice.conversation(group).members.includes(carol.userId))
+        await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(alice.conversation(group).members.sort()).toEqual([alice.userId, bob.userId].sort());
+    await syncUntil(bob, () => !bob.conversation(group).members.includes(carol.userId), "Carol's removal");
+    await bob.sendMessage(group, "still two of us");
+    await syncUntil(alice, () => texts(alice, group).includes("still two of us"), "Bob's message");
+  });
 });

@@ -27,7 +27,7 @@ import { eq } from "drizzle-orm";
 import type { KeyPackage } from "ts-mls";
 import { decodeKeyPackage } from "ts-mls/keyPackage.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { type ClientCore, type ConversationRow, DS, FAILED_PRECONDITION } from "../core.js";
+import { type ClientCore, type ConversationRow, DS, FAILED_PRECONDITION, leafIdentities } from "../core.js";
 import { NotAContactError } from "../errors.js";
 import { encodeAppContent, mlsGroupId, signRequest } from "../protocol/helpers.js";
 import { u8 } from "../store/client-store.js";
@@ -329,7 +329,10 @@ export async function withCatchUp<T>(
       if (!(error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) || attempt >= 50)
         throw error;
       const before = core.row(conversationId).state?.groupContext.epoch;
-      await drainQsQueue(core, { processed: 0, errors: [] }, new Set());
+      const result: SyncResult = { processed: 0, errors: [] };
+      await drainQsQueue(core, result, new Set());
+      // Removals the DS requires are not proposals ts-mls includes by itself: commit them first.
+      if (requiredLeaves(core, conversationId).length > 0) await commitPending(core, conversationId, result);
       // The commit that moved the group on may still be on its way through the fan-out.
       if (core.row(conversationId).state?.groupContext.epoch === before)
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -341,8 +344,13 @@ export async function withCatchUp<T>(
 export async function commitPending(core: ClientCore, id: string, result: SyncResult): Promise<void> {
   const c = core.row(id);
   if (c.status !== "active" || c.state === undefined) return;
-  if (Object.keys(c.state.unappliedProposals).length === 0) return;
-  const out = await commitPendingProposals(c.state, core.cs);
+  const required = requiredLeaves(core, id);
+  if (required.length === 0 && Object.keys(c.state.unappliedProposals).length === 0) return;
+  // A removal commit also carries every pending proposal.
+  const out =
+    required.length > 0
+      ? await removeMembers(c.state, core.cs, required)
+      : await commitPendingProposals(c.state, core.cs);
   try {
     await core.transport.delivery.groupOperation({
       signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
@@ -362,5 +370,21 @@ export async function commitPending(core: ClientCore, id: string, result: SyncRe
   core.store.transaction(() => {
     core.saveState(id, out.newState);
     core.applyMembership(c, out.newState, [], core.userId);
+    core.store.deleteKey(`required:${id}`);
   });
+}
+
+/**
+ * Leaves the DS requires removed in the current epoch (its RequiredRemovals notice), still
+ * occupied and not our own. A notice for another epoch is stale: the DS sends a fresh one with
+ * every write, so leaf indices are never applied to a tree they were not meant for.
+ */
+export function requiredLeaves(core: ClientCore, id: string): number[] {
+  const notice = core.store.getJson<{ epoch: string; leaves: number[] }>(`required:${id}`);
+  const state = core.row(id).state;
+  if (notice === undefined || state === undefined || BigInt(notice.epoch) !== state.groupContext.epoch)
+    return [];
+  const occupied = leafIdentities(state);
+  const mine = state.privatePath.leafIndex;
+  return [...new Set(notice.leaves)].filter((l) => l !== mine && occupied.has(l));
 }

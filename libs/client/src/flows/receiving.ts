@@ -225,7 +225,14 @@ export async function receivePayload(
   if (content.$case === "welcomeBundle") return receiveWelcome(core, content.value);
   if (content.$case === "mlsMessage") return receiveMls(core, content.value, pending);
   if (content.$case === "requiredRemovals") {
-    const id = toHex(mlsGroupId(content.value.groupId ?? { uuid: new Uint8Array(0), domain: "" }));
+    // DS-induced removals (inactive clients, deleted queues): the next commit must carry them.
+    const notice = content.value;
+    if (notice.groupId === undefined) return;
+    const id = toHex(mlsGroupId(notice.groupId));
+    core.store.setJson(`required:${id}`, {
+      epoch: notice.epoch.toString(),
+      leaves: notice.removals.map((r) => r.leafIndex),
+    });
     pending.add(id);
   }
 }

@@ -181,3 +181,22 @@ export async function publishAddPackages(core: ClientCore): Promise<void> {
     signed: await core.qsSigned(queue.PublishAddPackagesTbs, QS.publishAddPackages, { addPackages }),
   });
 }
+
+/**
+ * Deletes this user everywhere: the QS user record (its queues and AddPackages go with it, so
+ * groups learn through the DS that this client must be removed) and the AS user (credentials,
+ * handles' packages, connection queues). The store keeps no account afterwards.
+ */
+export async function deleteAccount(core: ClientCore): Promise<void> {
+  const qsUserKey = SigningKey.fromSeed(core.account.qsUserKeySeed);
+  await core.transport.queue.deleteUser({
+    signed: await signRequest(queue.DeleteUserTbs, QS.deleteUser, {}, qsUserKey, {
+      $case: "qsUserId",
+      value: core.account.qsUserId,
+    }),
+  });
+  await core.transport.auth.deleteUser({
+    signed: await core.asSigned(auth.DeleteUserTbs, AS.deleteUser, { userId: wireUserId(core.user) }),
+  });
+  core.store.deleteKey("account");
+}

@@ -40,6 +40,10 @@ export class ClientStore {
       .run();
   }
 
+  deleteKey(key: string): void {
+    this.db.delete(schema.kv).where(eq(schema.kv.key, key)).run();
+  }
+
   getJson<T>(key: string): T | undefined {
     const b = this.getBytes(key);
     return b === undefined ? undefined : (JSON.parse(new TextDecoder().decode(b)) as T);
