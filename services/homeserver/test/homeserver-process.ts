@@ -76,7 +76,7 @@ export class HomeserverProcess {
   }
 
   /** Waits for the "homeserver ready" line and returns the public URL it names. */
-  async ready(timeoutMs = 90_000): Promise<string> {
+  async ready(timeoutMs = 180_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const line = this.lines.find((l) => l.msg.startsWith("homeserver ready"));

@@ -43,7 +43,7 @@ async function withStreams<T>(
   }
 }
 
-describe("all-in-one homeserver on Postgres and NATS (child process)", () => {
+describe("all-in-one homeserver on Postgres (child process)", () => {
   const suffix = randomBytes(5).toString("hex");
   const prefix = `hs_${suffix}_`;
   const namespace = `hs${suffix}`;
@@ -52,12 +52,12 @@ describe("all-in-one homeserver on Postgres and NATS (child process)", () => {
   );
   let dataDir: string;
   const processes: HomeserverProcess[] = [];
-  const start = () => {
+  const start = (env: Record<string, string> = { NATS_URL: natsUrl() }) => {
     const p = HomeserverProcess.spawn(["--data-dir", dataDir, "--port", "0", "--domain", "beta.test"], {
       DATABASE_URL: serverUrl(),
-      NATS_URL: natsUrl(),
       HOMESERVER_DATABASE_PREFIX: prefix,
       HOMESERVER_BUS_NAMESPACE: namespace,
+      ...env,
     });
     processes.push(p);
     return p;
@@ -104,5 +104,20 @@ describe("all-in-one homeserver on Postgres and NATS (child process)", () => {
     expect(await fetchAsCredentials(url2)).toEqual(before.asCredentials);
     await expectServing(url2, "beta.test");
     expect((await second.stop()).code).toBe(0);
+  }, 180_000);
+
+  it("keeps the embedded bus in a database of its own on the Postgres server when NATS_URL is unset", async () => {
+    const busPrefix = `${prefix}e_`;
+    const p = start({ HOMESERVER_DATABASE_PREFIX: busPrefix });
+    const url = await p.ready();
+    await expectServing(url, "beta.test");
+    const databases = await adminQuery<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname",
+      [busPrefix],
+    );
+    expect(databases.map((d) => d.datname)).toEqual(
+      ["auth", "bus", "delivery", "federation", "queue"].map((name) => `${busPrefix}${name}`),
+    );
+    expect((await p.stop()).code).toBe(0);
   }, 180_000);
 });
