@@ -2,6 +2,7 @@
 // message is decrypted with its queue ratchet and its effects persisted with the queue position.
 import {
   decodeFriendshipPackage,
+  encryptUserProfileKey,
   formatUserId,
   HpkeKeyPair,
   handleHash,
@@ -409,6 +410,20 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
     core.insertMessage(id, "system", inviter, `${inviter} added ${core.userId}`, false);
     if (!row.lastResort)
       core.store.db.delete(t.addPackageKeys).where(eq(t.addPackageKeys.ref, row.ref)).run();
+  });
+  // Hand the group our profile key (encrypted under its profile-key key) so members can read our
+  // profile.
+  const joined = core.row(id);
+  await core.transport.delivery.updateProfileKey({
+    signed: await core.dsSigned(joined, delivery.UpdateProfileKeyTbs, DS.updateProfileKey, {
+      groupId: joined.groupId,
+      encryptedUserProfileKey: encryptUserProfileKey(
+        joined.profileKeyKey,
+        core.user,
+        core.account.profileKey,
+      ),
+    }),
+    groupStateEarKey: joined.earKey,
   });
   const left = core.store.db
     .select()
