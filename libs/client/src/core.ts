@@ -96,9 +96,6 @@ export function ciphersuite(): Promise<CiphersuiteImpl> {
  * requests, conversation rows and membership bookkeeping. Internal: apps use PhoenixClient.
  */
 export class ClientCore {
-  /** Users whose self-remove proposal we saw, per conversation (to say "left" rather than "removed"). */
-  readonly leaving = new Map<string, Set<string>>();
-
   constructor(
     readonly transport: Transport,
     readonly store: ClientStore,
@@ -218,7 +215,7 @@ export class ClientCore {
       }
     for (const u of beforeUsers)
       if (!after.has(u)) {
-        const left = this.leavingSet(c.id).delete(u);
+        const left = this.takeLeaving(c.id, u);
         this.insertMessage(c.id, "system", committer, left ? `${u} left` : `${by} removed ${u}`, mine);
       }
   }
@@ -230,13 +227,19 @@ export class ClientCore {
       .run();
   }
 
-  leavingSet(id: string): Set<string> {
-    let s = this.leaving.get(id);
-    if (s === undefined) {
-      s = new Set();
-      this.leaving.set(id, s);
-    }
-    return s;
+  /** Remembers that `userId` proposed to leave conversation `id` (to say "left", not "removed"). */
+  markLeaving(id: string, userId: string): void {
+    const users = new Set(this.store.getJson<string[]>(`leaving:${id}`) ?? []);
+    users.add(userId);
+    this.store.setJson(`leaving:${id}`, [...users]);
+  }
+
+  /** Whether `userId` had proposed to leave `id`; forgets it. */
+  takeLeaving(id: string, userId: string): boolean {
+    const users = new Set(this.store.getJson<string[]>(`leaving:${id}`) ?? []);
+    const had = users.delete(userId);
+    if (had) this.store.setJson(`leaving:${id}`, [...users]);
+    return had;
   }
 
   /** Opens a member's encrypted client info and checks it belongs to the leaf; its user id. */

@@ -66,6 +66,8 @@ describe("a three-user group", () => {
     await syncUntil(bob, () => bob.conversation(group).status === "inactive", "Bob's removal");
     await syncUntil(carol, () => !carol.conversation(group).members.includes(bob.userId), "Bob gone");
     expect(alice.messages(group).map((m) => m.body)).toContain(`${bob.userId} left`);
+    expect(carol.messages(group).map((m) => m.body)).toContain(`${bob.userId} left`);
+    expect(bob.messages(group).map((m) => m.body)).toContain("you left");
 
     await alice.sendMessage(group, "just us");
     await syncUntil(carol, () => texts(carol, group).includes("just us"), "Alice's message");

@@ -203,7 +203,10 @@ export function leave(core: ClientCore, conversationId: string): Promise<void> {
       }),
       groupStateEarKey: c.earKey,
     });
-    core.saveState(c.id, newState);
+    core.store.transaction(() => {
+      core.saveState(c.id, newState);
+      core.markLeaving(c.id, core.userId);
+    });
   });
 }
 

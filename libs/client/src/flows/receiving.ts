@@ -256,8 +256,6 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
   } else return;
   const privateMessage = msg.wireformat === "mls_private_message" ? msg.privateMessage : undefined;
   const id = toHex(groupId);
-  const c = core.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
-  if (c === undefined) throw new Error(`message for unknown group ${id}`);
   const conv = core.row(id);
   if (conv.status !== "active" || conv.state === undefined) return;
   const senderLeaf =
@@ -300,7 +298,7 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
     // A stored proposal (a member leaving): remember who, and commit it after this sync.
     if (commitInfo.sender !== "external") {
       const who = core.memberAt(id, commitInfo.sender);
-      if (who !== undefined) core.leavingSet(id).add(who);
+      if (who !== undefined) core.markLeaving(id, who);
     }
     core.saveState(id, res.newState);
     pending.add(id);
@@ -315,7 +313,8 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
     if (res.removedFromGroup) {
       core.saveState(id, res.newState);
       core.setInactive(id);
-      core.insertMessage(id, "system", committer, `${committer ?? "someone"} removed you`, false);
+      const text = core.takeLeaving(id, core.userId) ? "you left" : `${committer ?? "someone"} removed you`;
+      core.insertMessage(id, "system", committer, text, false);
       return;
     }
     core.saveState(id, res.newState);
