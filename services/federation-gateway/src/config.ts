@@ -80,8 +80,8 @@ export const gatewayConfigSchema = serviceConfig({
     FEDERATION_DELIVERY_TIMEOUT: envDuration({ default: 10_000, min: 100 }),
     FEDERATION_RETRY_INITIAL: envDuration({ default: 500, min: 1 }),
     FEDERATION_RETRY_MAX: envDuration({ default: 30_000, min: 1 }),
-    /** An outbound message held by a gateway process that died is redelivered after this long (default 5 min). */
-    FEDERATION_LANE_LEASE: envDuration({ default: 300_000, min: 1000 }),
+    /** An outbound message held by a gateway process that died is redelivered after this long (default 1 min). */
+    FEDERATION_LANE_LEASE: envDuration({ default: 60_000, min: 1000 }),
     /** Replicas elect one outbound deliverer; a standby tries to take over this often (default 5 s). */
     FEDERATION_STANDBY_RETRY: envDuration({ default: 5000, min: 10 }),
     /** Stream names (shared with the QS and DS) and the subject prefix (tests only). */

@@ -30,7 +30,7 @@ import { PeerKeyDirectory } from "./outbound/peer-keys.js";
 import { PeerSender } from "./outbound/peer-sender.js";
 import type { FederationTls } from "./outbound/tls.js";
 import { UpstreamServices } from "./outbound/upstream.js";
-import { pruneSeenEnvelopes } from "./store/envelope-store.js";
+import { pruneSeenEnvelopes, pruneSeenRequests } from "./store/envelope-store.js";
 import { KeyRing } from "./store/key-ring.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -64,7 +64,7 @@ export interface FederationGatewayOptions {
   window?: EnvelopeWindow;
   deliveryTimeoutMs?: number;
   backoff?: BackoffConfig;
-  /** An outbound message held by a gateway that died comes back after this long (default 5 min). */
+  /** An outbound message held by a gateway that died comes back after this long (default 1 min). */
   laneLeaseMs?: number;
   /** The database's cross-process lock: replicas elect the one that delivers outbound traffic. */
   lock?: DatabaseHandle["tryWithLock"] | undefined;
@@ -92,6 +92,7 @@ export class FederationGateway {
   readonly lanes: DeliveryLanes;
   readonly metrics: GatewayMetrics;
   private readonly pruneTimer: NodeJS.Timeout;
+  private readonly requestPruneTimer: NodeJS.Timeout;
 
   private constructor(
     private readonly options: FederationGatewayOptions,
@@ -124,6 +125,7 @@ export class FederationGateway {
       replayGuard: new ReplayGuard(window.maxAgeMs + window.maxFutureSkewMs),
       window,
       logger: options.logger,
+      db: options.db,
       now,
     });
     const catalog = rpcCatalog();
@@ -177,7 +179,7 @@ export class FederationGateway {
       consumerPrefix: options.consumerPrefix ?? "fedgw",
       backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
       attemptTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
-      leaseMs: options.laneLeaseMs ?? 300_000,
+      leaseMs: options.laneLeaseMs ?? 60_000,
       lock: options.lock,
       standbyRetryMs: options.standbyRetryMs ?? 5000,
       metrics: this.metrics,
@@ -189,6 +191,12 @@ export class FederationGateway {
       );
     }, 3600_000);
     this.pruneTimer.unref();
+    this.requestPruneTimer = setInterval(() => {
+      pruneSeenRequests(options.db, new Date(now())).catch((err) =>
+        options.logger.warn({ err }, "pruning request ids failed"),
+      );
+    }, 60_000);
+    this.requestPruneTimer.unref();
   }
 
   /** Loads (or creates) the domain keys and builds the gateway; call `start()` to begin delivering. */
@@ -225,6 +233,7 @@ export class FederationGateway {
   /** Stops delivering and releases timers and channels (not the bus or database). */
   async close(): Promise<void> {
     clearInterval(this.pruneTimer);
+    clearInterval(this.requestPruneTimer);
     await this.lanes.stop();
     this.deps.keys.close();
     this.deps.peers.close();

@@ -1,5 +1,9 @@
+import { status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
+import { federation, rpcLabel } from "@phoenix/proto";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signFederationRequest } from "../src/domain/signing.js";
 import type { RunningGateway } from "../src/index.js";
 import { fanOutEnvelope, Network, waitFor } from "./harness.js";
 
@@ -43,5 +47,28 @@ describe("two gateway replicas of one homeserver", () => {
     await b.start();
     await waitFor(() => b.fanOuts.length >= sent.length, "the backlog");
     expect(b.fanOuts.map((m) => m.id)).toEqual(sent);
+  });
+
+  it("a request replayed to another replica is refused with UNAUTHENTICATED", async () => {
+    const b = net.node(B);
+    const key = net.node(A).running?.gateway.deps.keys.active()?.signingKey;
+    if (!key) throw new Error("A has no key");
+    const signed = await signFederationRequest(
+      federation.DeliverFanOutTbs,
+      rpcLabel(federation.FederationServiceService.deliverFanOut),
+      A,
+      key,
+      { envelope: fanOutEnvelope(A, B, new Uint8Array([1])) },
+    );
+    await net.federationClient(B).deliverFanOut({ signed });
+    const other = await b.startReplica();
+    const channel = createChannel(`127.0.0.1:${other.port}`);
+    try {
+      const client = createServiceClient(federation.FederationServiceService, channel);
+      await expect(client.deliverFanOut({ signed })).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+    } finally {
+      channel.close();
+      await other.stop();
+    }
   });
 });

@@ -1,10 +1,18 @@
 import type { EnvelopeWindow, ReplayGuard } from "@phoenix/crypto";
 import type { common, MessageDecoder } from "@phoenix/proto";
+import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { FederationAuthError, PeerRefusedError } from "../domain/errors.js";
 import type { FederationPolicy, PeerRateLimiter } from "../domain/policy.js";
-import { checkFreshness, type FederationTbs, peekRequest, verifySignature } from "../domain/signing.js";
+import {
+  checkFreshness,
+  type FederationTbs,
+  peekRequest,
+  replayKey,
+  verifySignature,
+} from "../domain/signing.js";
 import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
+import { recordRequest } from "../store/envelope-store.js";
 
 export interface InboundAuthOptions {
   ownDomain: string;
@@ -14,6 +22,8 @@ export interface InboundAuthOptions {
   replayGuard: ReplayGuard;
   window: EnvelopeWindow;
   logger: Logger;
+  /** Shares seen request ids between replicas (the memory guard only covers this replica). */
+  db: Database;
   now?: () => number;
 }
 
@@ -63,7 +73,15 @@ export class InboundAuthenticator {
     }
     if (!verified)
       throw new FederationAuthError(`signature by ${sender} does not verify with its federation keys`);
-    checkFreshness(request, this.options.replayGuard, this.now(), this.options.window);
+    const now = this.now();
+    checkFreshness(request, this.options.replayGuard, now, this.options.window);
+    const { maxAgeMs, maxFutureSkewMs } = this.options.window;
+    const expiresAt = new Date(
+      Math.max(request.header.timestamp?.getTime() ?? now, now) + maxAgeMs + maxFutureSkewMs,
+    );
+    if (!(await recordRequest(this.options.db, replayKey(request), expiresAt))) {
+      throw new FederationAuthError("request already used (seen by another replica)");
+    }
     this.options.rateLimiter.take(sender);
     return { tbs: request.tbs, sender };
   }

@@ -87,6 +87,11 @@ export function verifySignature(keys: readonly VerifyingKey[], label: string, si
   return keys.some((key) => key.verify(label, signed.tbs, signed.signature));
 }
 
+/** The replay key of a request: sender ‖ "\n" ‖ request_id (request ids are unique per sender only). */
+export function replayKey(request: UnverifiedRequest<FederationTbs>): Uint8Array {
+  return concat(utf8(`${request.sender}\n`), request.header.requestId);
+}
+
 /**
  * The timestamp window and replay check of a verified request. The replay key is sender ‖
  * request_id (request ids are unique per sender only).
@@ -101,7 +106,7 @@ export function checkFreshness(
   try {
     if (!Number.isFinite(timestamp)) throw new Error("timestamp missing");
     checkTimestampWindow(timestamp, now, window, `request from ${request.sender}`);
-    guard.check(concat(utf8(`${request.sender}\n`), request.header.requestId), timestamp, now);
+    guard.check(replayKey(request), timestamp, now);
   } catch (error) {
     throw new FederationAuthError(error instanceof Error ? error.message : "stale request", { cause: error });
   }

@@ -7,7 +7,12 @@ import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
 import { domainOfToken, isDomain, peerToken } from "../domain/peers.js";
 import type { FederationPolicy } from "../domain/policy.js";
 import type { GatewayMetrics } from "../gateway-metrics.js";
-import { addOutboundPeer, loadOutboundPeers } from "../store/envelope-store.js";
+import {
+  addOutboundPeer,
+  beginLeaderTerm,
+  loadOutboundPeers,
+  setLeaderClean,
+} from "../store/envelope-store.js";
 import { decodeOutbound, type PeerSender } from "./peer-sender.js";
 
 /** The outbound subject root (events.proto): `<prefix>phoenix.federation.outbound.<peer>`. */
@@ -37,6 +42,9 @@ export interface DeliveryLanesOptions {
   standbyRetryMs: number;
   metrics: GatewayMetrics;
 }
+
+/** After a clean handover: time for the bus to process the previous deliverer's give-backs. */
+const HANDOVER_SETTLE_MS = 1000;
 
 /** Advisory lock held by the replica that delivers outbound traffic ("fedgwout"). */
 const OUTBOUND_LOCK = 0x66656467_776f7574n;
@@ -108,14 +116,27 @@ export class DeliveryLanes {
       try {
         const result = await lock(OUTBOUND_LOCK, async (_db, lost) => {
           const term = linkedSignal(this.stopping.signal, lost);
-          logger.info("this replica delivers the outbound federation traffic");
+          this.term = term;
+          const previousClean = await beginLeaderTerm(this.options.db);
+          // Messages the previous deliverer held come back once it handed them back (a moment
+          // after a clean stop) or once their lease ran out (crash): only then may the lanes
+          // start, or later messages would overtake them.
+          const wait = previousClean ? HANDOVER_SETTLE_MS : this.ackWaitMs();
+          logger.info(
+            { waitMs: wait, previousClean },
+            "this replica delivers the outbound federation traffic",
+          );
+          await sleep(wait, term);
           try {
-            await this.beginTerm(term);
-            await untilAborted(term);
+            if (!term.aborted) {
+              await this.beginTerm(term);
+              await untilAborted(term);
+            }
           } finally {
             await this.endTerm();
           }
           if (lost.aborted) logger.warn("lost the outbound delivery lock; standing by");
+          else await setLeaderClean(this.options.db, true);
         });
         if (result.acquired) continue;
       } catch (err) {
@@ -123,6 +144,12 @@ export class DeliveryLanes {
       }
       await sleep(this.options.standbyRetryMs, this.stopping.signal);
     }
+  }
+
+  /** The lanes' lease: a held message of a process that died comes back after this long. */
+  private ackWaitMs(): number {
+    const { leaseMs, attemptTimeoutMs, backoff } = this.options;
+    return Math.max(leaseMs, attemptTimeoutMs + backoff.maxMs + 1000);
   }
 
   private async beginTerm(term: AbortSignal): Promise<void> {
@@ -182,7 +209,6 @@ export class DeliveryLanes {
       return undefined;
     }
     await addOutboundPeer(this.options.db, peer);
-    const { backoff, attemptTimeoutMs } = this.options;
     const subscription = await this.options.bus.consume(
       {
         stream: this.options.stream,
@@ -192,7 +218,7 @@ export class DeliveryLanes {
         // Only matters when this process dies holding a message: then it comes back after this
         // long. A live lane holds its message past the lease without harm — with its one slot
         // taken it asks the bus for nothing more, and its late ack still counts.
-        ackWaitMs: Math.max(this.options.leaseMs, attemptTimeoutMs + backoff.maxMs + 1000),
+        ackWaitMs: this.ackWaitMs(),
         // A message handed back at shutdown is due at once for the next start.
         retryDelaysMs: [0],
       },
