@@ -27,6 +27,8 @@ describe("a three-user group", () => {
     await alice.invite(group, [bob.userId, carol.userId]);
     await syncUntil(bob, () => bob.conversations().some((c) => c.id === group), "the Welcome");
     await syncUntil(carol, () => carol.conversations().some((c) => c.id === group), "the Welcome");
+    await syncUntil(bob, () => bob.conversation(group).title === "Project", "the group's title");
+    await syncUntil(carol, () => carol.conversation(group).title === "Project", "the group's title");
     const everyone = [alice.userId, bob.userId, carol.userId].sort();
     for (const c of [alice, bob, carol]) expect(c.conversation(group).members.sort()).toEqual(everyone);
     // All members see who added whom.

@@ -139,6 +139,9 @@ export async function invite(
       );
     });
   });
+  // The joiners learn the group's title from its members, not from MLS.
+  const c = core.activeRow(conversationId);
+  await sendApp(core, c, { type: "title", title: c.title });
 }
 
 /** Removes users (all their clients) from a group conversation. */

@@ -269,6 +269,12 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
     core.store.transaction(() => {
       core.saveState(id, res.newState);
       if (app?.type === "text") core.insertMessage(id, "text", sender, app.body, false);
+      if (app?.type === "title" && conv.kind === "group" && sender !== undefined)
+        core.store.db
+          .update(t.conversations)
+          .set({ title: app.title })
+          .where(eq(t.conversations.id, id))
+          .run();
       // The peer of a connection made by handle is learned from its leaf when it joins.
       const isPeer =
         conv.peerUserId === null

@@ -116,7 +116,9 @@ export type AppContent =
   /** A chat message. */
   | { type: "text"; body: string }
   /** The responder's friendship package, sent right after it joined a connection group. */
-  | { type: "friendship"; friendshipPackage: string };
+  | { type: "friendship"; friendshipPackage: string }
+  /** The group's title, sent by the inviter after adding members (MLS carries no title). */
+  | { type: "title"; title: string };
 
 export function encodeAppContent(c: AppContent): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(c));
@@ -129,6 +131,7 @@ export function decodeAppContent(bytes: Uint8Array): AppContent | undefined {
     if (v.type === "text" && typeof v.body === "string") return { type: "text", body: v.body };
     if (v.type === "friendship" && typeof v.friendshipPackage === "string")
       return { type: "friendship", friendshipPackage: v.friendshipPackage };
+    if (v.type === "title" && typeof v.title === "string") return { type: "title", title: v.title };
   } catch {
     // not ours
   }
