@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type AuthService, authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
+import { authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
 import { DELIVERY_MIGRATIONS, startDelivery } from "@phoenix/delivery";
 import { edgeGatewayConfig, startEdgeGateway } from "@phoenix/edge-gateway";
 import { GATEWAY_MIGRATIONS, startFederationGateway } from "@phoenix/federation-gateway";
@@ -118,7 +118,6 @@ export async function setupHomeserver(
   const authKey = env.AS_KEY_ENCRYPTION_KEY
     ? undefined
     : await loadOrCreateKeyFile(join(dataDir, "auth", "key-encryption.key"));
-  let authService: AuthService | undefined;
   const auth = await runService({
     config: authConfigSchema,
     env: serviceEnv("auth", {
@@ -129,9 +128,9 @@ export async function setupHomeserver(
     signals: false,
     exit: false,
     async setup(rt) {
-      authService = await createAuthService({ db: authDb.db, bus, config: rt.config, log: rt.logger });
-      rt.onShutdown(authService, "auth service");
-      return { services: [authService.registration], reflection: { descriptorSet: fileDescriptorSet() } };
+      const service = await createAuthService({ db: authDb.db, bus, config: rt.config, log: rt.logger });
+      rt.onShutdown(service, "auth service");
+      return { services: [service.registration], reflection: { descriptorSet: fileDescriptorSet() } };
     },
   });
   onShutdown(stopper(auth), "auth");
@@ -218,16 +217,6 @@ export async function setupHomeserver(
     federation: `${config.FEDERATION_HOST}:${federation.port}`,
     federationInternal: `127.0.0.1:${federation.internalPort}`,
   };
-  logger.info(
-    {
-      url: gateway.url,
-      domain,
-      storage: location.kind === "pglite" ? join(dataDir, "pglite") : "postgres",
-      bus: config.NATS_URL ? "nats" : "embedded",
-      services: all,
-    },
-    `homeserver ready: ${gateway.url} (domain ${domain})`,
-  );
   // This process's own gRPC listener serves grpc.health.v1 only.
   return { services: [], url: gateway.url, addresses: all };
 }
@@ -267,6 +256,11 @@ function stopper(service: RunningService<BaseConfig>): () => Promise<void> {
 export interface StartHomeserverOptions {
   /** The environment (default `process.env`); flags are folded in by the caller. */
   env?: Env;
+  /**
+   * Own the process (main.ts): SIGTERM/SIGINT shut down, the process exits with the shutdown's
+   * code. Default false: no signal handlers, no exit (tests, tools).
+   */
+  ownProcess?: boolean;
 }
 
 /** The homeserver running in this process. */
@@ -278,21 +272,34 @@ export interface RunningHomeserver {
   stop(): Promise<void>;
 }
 
-/** Runs the homeserver in this process without signal handlers or process exit (tests, tools). */
+/**
+ * Runs the homeserver through `runService` and logs the ready line (with every address) once
+ * everything listens. Embedded by default; `ownProcess` for main.ts.
+ */
 export async function startHomeserver(options: StartHomeserverOptions = {}): Promise<RunningHomeserver> {
   const env = options.env ?? process.env;
   let built: HomeserverSetup | undefined;
   const runtime = await runService({
     config: homeserverConfigSchema,
     env,
-    signals: false,
-    exit: false,
+    ...(options.ownProcess ? {} : { signals: false as const, exit: false as const }),
     async setup(rt) {
       built = await setupHomeserver(rt, env);
       return built;
     },
   });
   if (built === undefined) throw new Error("runService returned without running setup");
+  const { config, logger } = runtime;
+  logger.info(
+    {
+      url: built.url,
+      domain: config.HOMESERVER_DOMAIN,
+      storage: config.DATABASE_URL ? "postgres" : join(resolve(config.DATA_DIR), "pglite"),
+      bus: config.NATS_URL ? "nats" : "embedded",
+      services: built.addresses,
+    },
+    `homeserver ready: ${built.url} (domain ${config.HOMESERVER_DOMAIN})`,
+  );
   return {
     url: built.url,
     addresses: built.addresses,

@@ -1,7 +1,6 @@
-// The all-in-one homeserver as a process: flags and environment → runService → setupHomeserver.
-import { runService } from "@phoenix/runtime/lifecycle";
-import { CommandLineError, HELP, homeserverConfigSchema, parseCommandLine } from "./config.js";
-import { setupHomeserver } from "./homeserver.js";
+// The all-in-one homeserver as a process: flags and environment → startHomeserver (runService).
+import { CommandLineError, HELP, parseCommandLine } from "./config.js";
+import { startHomeserver } from "./homeserver.js";
 
 let commandLine: ReturnType<typeof parseCommandLine>;
 try {
@@ -15,5 +14,5 @@ if (commandLine.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-const env = { ...process.env, ...commandLine.env };
-await runService({ config: homeserverConfigSchema, env, setup: (runtime) => setupHomeserver(runtime, env) });
+// A failed start has logged why and exited 1 (runService); SIGTERM/SIGINT shut down from here on.
+await startHomeserver({ env: { ...process.env, ...commandLine.env }, ownProcess: true });
