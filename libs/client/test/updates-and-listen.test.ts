@@ -94,4 +94,24 @@ describe("group maintenance and live listening", () => {
     }
     expect(errors).toEqual([]);
   });
+
+  it("a listener re-opens its stream after the QS restarts and misses nothing", async () => {
+    const erin = await world.register("Erin");
+    await connectUsers(alice, erin);
+    const conv = erin.contacts()[0]?.conversationId as string;
+    const streamErrors: Error[] = [];
+    const listener = erin.listen({ onError: (e) => streamErrors.push(e), maxBackoffMs: 200 });
+    try {
+      await alice.sendMessage(conv, "before the outage");
+      await eventually(() => texts(erin, conv).includes("before the outage"), "the first message");
+      await world.hs.restartQueue();
+      for (let i = 0; i < 3; i++) await alice.sendMessage(conv, `after ${i}`);
+      await eventually(() => texts(erin, conv).length === 4, "the messages after the restart");
+      expect(texts(erin, conv)).toEqual(["before the outage", "after 0", "after 1", "after 2"]);
+    } finally {
+      await listener.stop();
+    }
+    // The outage was noticed (and survived) by the listener.
+    expect(streamErrors.length).toBeGreaterThan(0);
+  });
 });

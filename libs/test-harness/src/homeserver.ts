@@ -44,6 +44,8 @@ export interface Homeserver {
   readonly addresses: HomeserverAddresses;
   /** The bus stream names of this homeserver (unique per instance). */
   readonly streams: { fanOut: string; queueDeleted: string; federation: string };
+  /** Stops the QS and starts it again on the same port, database and keys (outage tests). */
+  restartQueue(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -98,11 +100,12 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     const auth = await startAuth(authDb, bus, domain, level, { ...TEST_AUTH_ENV, ...options.authEnv });
     cleanups.push(auth.stop);
 
-    const queue: QueueServer = await startQueueServer({
+    const queueOptions = {
       database: queueDb,
       bus,
       domain,
       logger: createLogger({ service: "queue-service", level }),
+      // Kept for restarts: the storage key opens the QS's wrapped keys and ratchet states.
       storageKey: new Uint8Array(randomBytes(32)),
       streams,
       subjectPrefix: prefix,
@@ -110,8 +113,13 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
       sweepIntervalMs: 0,
       keyRefreshIntervalMs: 0,
       fanOutDurable: `qs-${suffix}`,
+    };
+    let queue: QueueServer | undefined = await startQueueServer(queueOptions);
+    const queuePort = queue.port;
+    cleanups.push(async () => {
+      await queue?.stop();
+      queue = undefined;
     });
-    cleanups.push(() => queue.stop());
 
     const delivery: RunningDelivery = await startDelivery({
       env: {
@@ -139,7 +147,12 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
       addresses: {
         auth: `127.0.0.1:${auth.port}`,
         delivery: `127.0.0.1:${delivery.port}`,
-        queue: `127.0.0.1:${queue.port}`,
+        queue: `127.0.0.1:${queuePort}`,
+      },
+      async restartQueue() {
+        await queue?.stop();
+        queue = undefined;
+        queue = await startQueueServer({ ...queueOptions, grpc: { GRPC_PORT: queuePort } });
       },
       stop,
     };
