@@ -1,7 +1,7 @@
 import { loadConfig } from "@phoenix/runtime/config";
 import { describe, expect, it } from "vitest";
+import { busNames } from "./bus-names.js";
 import { CommandLineError, homeserverConfigSchema, parseCommandLine } from "./config.js";
-import { busNames } from "./embedded-queue.js";
 
 describe("homeserver configuration", () => {
   it("has first-run defaults: localhost, 127.0.0.1:8080, ./.data, PGlite and the embedded bus", () => {
@@ -41,14 +41,20 @@ describe("homeserver configuration", () => {
   });
 
   it("keeps namespaced homeservers apart on one bus and leaves the defaults alone without a namespace", () => {
-    expect(busNames(undefined)).toMatchObject({ subjectPrefix: "", queueEnv: {}, deliveryEnv: {} });
+    // Without a namespace the QS's own QS_*_STREAM variables decide.
+    expect(busNames(undefined)).toEqual({
+      subjectPrefix: "",
+      streams: {},
+      deliveryEnv: {},
+      federationEnv: {},
+    });
     const names = busNames("t1");
     expect(names.deliveryEnv.DS_FANOUT_SUBJECT).toBe("t1.phoenix.fanout");
     expect(names.federationEnv.FEDERATION_SUBJECT_PREFIX).toBe("t1.");
     // The DS publishes into, and the QS and federation gateway read from, the same streams.
-    expect(names.queueEnv.QS_FANOUT_STREAM).toBe(names.deliveryEnv.DS_FANOUT_STREAM);
+    expect(names.streams.fanOut).toBe(names.deliveryEnv.DS_FANOUT_STREAM);
     expect(names.federationEnv.FEDERATION_FANOUT_STREAM).toBe(names.deliveryEnv.DS_FANOUT_STREAM);
-    expect(names.queueEnv.QS_QUEUE_DELETED_STREAM).toBe(names.deliveryEnv.DS_QUEUE_DELETED_STREAM);
-    expect(names.federationEnv.FEDERATION_OUTBOUND_STREAM).toBe(names.queueEnv.QS_FEDERATION_STREAM);
+    expect(names.streams.queueDeleted).toBe(names.deliveryEnv.DS_QUEUE_DELETED_STREAM);
+    expect(names.federationEnv.FEDERATION_OUTBOUND_STREAM).toBe(names.streams.federation);
   });
 });

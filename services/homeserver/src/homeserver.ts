@@ -15,9 +15,9 @@ import {
   type ServiceRuntime,
   type ServiceSetup,
 } from "@phoenix/runtime/lifecycle";
+import { busNames } from "./bus-names.js";
 import { type HomeserverConfig, homeserverConfigSchema } from "./config.js";
 import { type DatabaseName, type StorageLocation, serviceDatabase } from "./databases.js";
-import { busNames, setupNamespacedQueue } from "./embedded-queue.js";
 import { loadOrCreateKeyFile } from "./key-file.js";
 
 /** gRPC addresses (`127.0.0.1:port`) of the embedded services. */
@@ -135,16 +135,18 @@ export async function setupHomeserver(
   });
   onShutdown(stopper(auth), "auth");
 
-  // 4. QS (keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set).
+  // 4. QS (keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set),
+  // trusting the edge gateway's `x-forwarded-for` like the AS.
   const queue = await runService({
     config: queueConfigSchema,
-    env: serviceEnv("queue", { QS_DOMAIN: domain, ...names.queueEnv }),
+    env: serviceEnv("queue", {
+      QS_DOMAIN: domain,
+      QS_TRUSTED_PROXIES: env.QS_TRUSTED_PROXIES || "127.0.0.1,::1",
+    }),
     signals: false,
     exit: false,
     setup: (rt) =>
-      names.subjectPrefix === ""
-        ? setupQueue(rt, { database: queueDb, bus })
-        : setupNamespacedQueue(rt, { database: queueDb, bus, names }),
+      setupQueue(rt, { database: queueDb, bus, subjectPrefix: names.subjectPrefix, streams: names.streams }),
   });
   onShutdown(stopper(queue), "queue");
 

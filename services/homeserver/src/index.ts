@@ -1,5 +1,6 @@
 // @phoenix/homeserver: the all-in-one homeserver. `main.ts` runs it as a process; tools and tests
 // embed it with `startHomeserver`.
+export { type BusNames, busNames } from "./bus-names.js";
 export {
   type CommandLine,
   CommandLineError,
@@ -14,7 +15,6 @@ export {
   type StorageLocation,
   serviceDatabase,
 } from "./databases.js";
-export { type BusNames, busNames } from "./embedded-queue.js";
 export {
   type HomeserverAddresses,
   type HomeserverSetup,

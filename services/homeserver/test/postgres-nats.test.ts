@@ -106,6 +106,34 @@ describe("all-in-one homeserver on Postgres (child process)", () => {
     expect((await second.stop()).code).toBe(0);
   }, 180_000);
 
+  it("hands the QS's own variables to the namespaced QS: a rate limit, per client behind the edge gateway", async () => {
+    // The edge gateway passes on the client it is told about (EDGE_TRUST_PROXY) and appends its
+    // peer; the QS trusts the gateway on loopback by default, so it counts each client apart.
+    const p = start({
+      NATS_URL: natsUrl(),
+      QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: "2",
+      EDGE_TRUST_PROXY: "true",
+    });
+    const url = await p.ready();
+    const fetchAddPackages = async (client: string) => {
+      const response = await fetch(`${url}/v1/qs/add-packages/fetch`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": client },
+        body: JSON.stringify({ friendshipToken: randomBytes(32).toString("base64"), domain: "" }),
+      });
+      return {
+        status: response.status,
+        json: (await response.json()) as { code?: number; message?: string },
+      };
+    };
+    for (let i = 0; i < 2; i++) expect((await fetchAddPackages("198.51.100.1")).status).toBe(404);
+    const refused = await fetchAddPackages("198.51.100.1");
+    expect(refused.status).toBe(429);
+    expect(refused.json.message).toContain("QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER");
+    expect((await fetchAddPackages("198.51.100.2")).status).toBe(404);
+    expect((await p.stop()).code).toBe(0);
+  }, 180_000);
+
   it("keeps the embedded bus in a database of its own on the Postgres server when NATS_URL is unset", async () => {
     const busPrefix = `${prefix}e_`;
     const p = start({ HOMESERVER_DATABASE_PREFIX: busPrefix });
