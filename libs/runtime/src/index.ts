@@ -9,3 +9,5 @@ export * from "./lifecycle/index.js";
 export * from "./log/index.js";
 export * from "./metrics/index.js";
 export * from "./outbox/index.js";
+export * from "./rate-limit/index.js";
+export * from "./replay/index.js";

@@ -11,6 +11,8 @@ import { blobs, groups } from "./test-fixture/schema.js";
 import type { Database } from "./types.js";
 
 const FIXTURE_MIGRATIONS = fileURLToPath(new URL("./test-fixture/migrations", import.meta.url));
+/** Runtime-owned migrations: the outbox, the seen-requests table of the replay store. */
+const RUNTIME_MIGRATIONS = 2;
 
 async function appliedMigrations(db: Database, table: string): Promise<number> {
   const rows = await db.execute<{ n: number }>(
@@ -91,7 +93,7 @@ describe("openDatabase on Postgres", () => {
     const second = await openDatabase({ driver: "pg", url, migrationsFolder: FIXTURE_MIGRATIONS });
     try {
       expect(await appliedMigrations(second.db, "__drizzle_migrations")).toBe(2);
-      expect(await appliedMigrations(second.db, "__phoenix_runtime_migrations")).toBe(1);
+      expect(await appliedMigrations(second.db, "__phoenix_runtime_migrations")).toBe(RUNTIME_MIGRATIONS);
       expect(await second.db.select().from(groups)).toEqual([{ id: "g1", epoch: 7n }]);
       expect((await second.db.select().from(outbox)).map((row) => row.id)).toEqual(["m1"]);
     } finally {
@@ -109,7 +111,7 @@ describe("openDatabase on Postgres", () => {
       );
       try {
         expect(await appliedMigrations(fresh.db, "__drizzle_migrations")).toBe(2);
-        expect(await appliedMigrations(fresh.db, "__phoenix_runtime_migrations")).toBe(1);
+        expect(await appliedMigrations(fresh.db, "__phoenix_runtime_migrations")).toBe(RUNTIME_MIGRATIONS);
         expect(await columnsOf(fresh.db, "blobs")).toEqual(["id", "data", "big", "note", "size"]);
       } finally {
         await Promise.all(handles.map((handle) => handle.close()));
@@ -233,7 +235,7 @@ describe("openDatabase on PGlite", () => {
       const v2 = await openDatabase({ driver: "pglite", dataDir, migrationsFolder: FIXTURE_MIGRATIONS });
       try {
         expect(await appliedMigrations(v2.db, "__drizzle_migrations")).toBe(2);
-        expect(await appliedMigrations(v2.db, "__phoenix_runtime_migrations")).toBe(1);
+        expect(await appliedMigrations(v2.db, "__phoenix_runtime_migrations")).toBe(RUNTIME_MIGRATIONS);
         expect(await columnsOf(v2.db, "blobs")).toEqual(["id", "data", "big", "note", "size"]);
         expect(await v2.db.select().from(groups)).toEqual([{ id: "g1", epoch: 3n }]);
       } finally {

@@ -1,0 +1,17 @@
+export {
+  type CallerCall,
+  callerAddress,
+  callerAddressOf,
+  FORWARDED_FOR_KEY,
+  forwardedHops,
+  MAX_ADDRESS_LENGTH,
+  peerHost,
+} from "./caller-address.js";
+export { NamedRateLimit, type NamedRateLimitOptions, rateLimitExceeded } from "./named-rate-limit.js";
+export {
+  type TokenBucket,
+  TokenBucketLimiter,
+  type TokenBucketOptions,
+  type TokenTake,
+  takeToken,
+} from "./token-bucket.js";

@@ -1,0 +1,99 @@
+import { Metadata } from "@grpc/grpc-js";
+import { common } from "@phoenix/proto";
+import { describe, expect, it } from "vitest";
+import { ResourceExhaustedError } from "../errors/rpc-errors.js";
+import { callerAddress, callerAddressOf, peerHost } from "./caller-address.js";
+import { NamedRateLimit } from "./named-rate-limit.js";
+import { TokenBucketLimiter, takeToken } from "./token-bucket.js";
+
+describe("TokenBucketLimiter", () => {
+  it("allows the burst, refuses with the wait until a token is back, and refills with the clock", () => {
+    let now = 1_000;
+    const limiter = new TokenBucketLimiter({ capacity: 3, periodMs: 3_000, now: () => now });
+    expect([limiter.take("a"), limiter.take("a"), limiter.take("a")]).toEqual([0, 0, 0]);
+    expect(limiter.take("a")).toBe(1_000);
+    expect(limiter.take("b")).toBe(0);
+    now += 1_000;
+    expect(limiter.take("a")).toBe(0);
+    expect(limiter.take("a")).toBeGreaterThan(0);
+  });
+
+  it("keeps at most maxKeys buckets, dropping refilled ones before busy ones", () => {
+    let now = 0;
+    const limiter = new TokenBucketLimiter({ capacity: 1, periodMs: 1_000, maxKeys: 2, now: () => now });
+    limiter.take("busy");
+    now = 2_000;
+    limiter.take("fresh");
+    expect(limiter.take("busy")).toBe(0);
+    expect(limiter.take("busy")).toBeGreaterThan(0);
+    limiter.take("third");
+    expect(limiter.size).toBeLessThanOrEqual(2);
+    // "busy" is still empty: it was not the one dropped.
+    expect(limiter.take("busy")).toBeGreaterThan(0);
+  });
+
+  it("takeToken works on a stored bucket and never refills past capacity", () => {
+    const first = takeToken(undefined, 2, 60_000, 0);
+    expect(first).toEqual({ bucket: { tokens: 1, at: 0 }, waitMs: 0 });
+    const later = takeToken(first.bucket, 2, 60_000, 10 * 60_000);
+    expect(later.bucket.tokens).toBe(1);
+  });
+});
+
+describe("NamedRateLimit", () => {
+  it("refuses with RESOURCE_EXHAUSTED naming the variable, reason RATE_LIMIT and the retry delay", () => {
+    const limit = new NamedRateLimit("lookups per caller", "AS_X_PER_MINUTE", 1, 60_000);
+    limit.take("a", 0);
+    let error: unknown;
+    try {
+      limit.take("a", 30_000);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ResourceExhaustedError);
+    const refused = error as ResourceExhaustedError;
+    expect(refused.message).toBe(
+      "lookups per caller (AS_X_PER_MINUTE=1 per minute): rate limit exceeded, retry in 30 s",
+    );
+    const detail = common.ErrorDetail.decode(refused.details[0]?.value ?? new Uint8Array());
+    expect(detail.reason).toBe(common.ErrorReason.ERROR_REASON_RATE_LIMIT);
+    expect(detail.detail?.$case === "retry" && detail.detail.value.retryAfter?.seconds).toBe(30n);
+    expect(() => limit.take("b", 30_000)).not.toThrow();
+  });
+
+  it("is disabled with capacity 0 and charges a stored bucket with takeFrom", () => {
+    const off = new NamedRateLimit("x", "X", 0, 60_000);
+    for (let i = 0; i < 5; i++) off.take("a", 0);
+    const limit = new NamedRateLimit("offers to this queue", "AS_ENQUEUE_RATE_PER_MINUTE", 1, 60_000);
+    const bucket = limit.takeFrom(undefined, 0);
+    expect(() => limit.takeFrom(bucket, 1_000)).toThrow(/AS_ENQUEUE_RATE_PER_MINUTE=1 per minute/);
+    expect(limit.takeFrom(bucket, 60_000)).toBeDefined();
+  });
+});
+
+describe("caller address", () => {
+  const proxies = new Set(["10.0.0.2", "10.0.0.3"]);
+
+  it("reads the host of grpc-js peers", () => {
+    expect(peerHost("ipv4:10.0.0.7:5312")).toBe("10.0.0.7");
+    expect(peerHost("ipv6:[::1]:5312")).toBe("::1");
+    expect(peerHost("unix:/tmp/s")).toBe("unix:/tmp/s");
+  });
+
+  it("trusts x-forwarded-for only from a trusted proxy, read from the right", () => {
+    expect(callerAddress("ipv4:10.0.0.9:1", ["198.51.100.1"], proxies)).toBe("10.0.0.9");
+    expect(callerAddress("ipv4:10.0.0.2:1", ["198.51.100.1"], proxies)).toBe("198.51.100.1");
+    expect(callerAddress("ipv4:10.0.0.2:1", ["6.6.6.6, 198.51.100.1, 10.0.0.3"], proxies)).toBe(
+      "198.51.100.1",
+    );
+    expect(callerAddress("ipv4:10.0.0.2:1", [], proxies)).toBe("10.0.0.2");
+    expect(callerAddress("ipv4:10.0.0.2:1", ["x".repeat(100)], proxies)).toBe("10.0.0.2");
+  });
+
+  it("reads a call's peer and metadata", () => {
+    const metadata = new Metadata();
+    metadata.add("x-forwarded-for", "203.0.113.5");
+    expect(callerAddressOf({ peer: "ipv4:10.0.0.2:9", metadata }, proxies)).toBe("203.0.113.5");
+    expect(callerAddressOf({ peer: "ipv4:10.0.0.8:9", metadata }, proxies)).toBe("10.0.0.8");
+  });
+});

@@ -1,0 +1,75 @@
+import { createHmac } from "node:crypto";
+import { lte } from "drizzle-orm";
+import type { Database } from "../db/types.js";
+import { seenRequests } from "./schema.js";
+
+/** A replay store was built without a usable marker key. */
+export class ReplayStoreError extends Error {
+  override readonly name = "ReplayStoreError";
+}
+
+/**
+ * The marker of a request: HMAC-SHA256 under `key` of the length-prefixed `parts` (typically the
+ * sender and the request id), so distinct part lists never collide and the table shows no ids.
+ */
+export function seenRequestMarker(key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+  const mac = createHmac("sha256", key);
+  for (const part of parts) {
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, part.length);
+    mac.update(length);
+    mac.update(part);
+  }
+  return new Uint8Array(mac.digest());
+}
+
+/**
+ * Records `marker` until `expiresAt`; false when it is already recorded (a replay). Run it in the
+ * request's transaction: a request that rolls back leaves no trace and can be retried as it is,
+ * one that commits can never be accepted again, by any replica.
+ */
+export async function claimSeenRequest(tx: Database, marker: Uint8Array, expiresAt: Date): Promise<boolean> {
+  const rows = await tx
+    .insert(seenRequests)
+    .values({ marker, expiresAt })
+    .onConflictDoNothing()
+    .returning({ marker: seenRequests.marker });
+  return rows.length > 0;
+}
+
+/** Forgets markers whose replay window has passed (`expires_at <= now`); returns how many. */
+export async function sweepSeenRequests(db: Database, now: Date): Promise<number> {
+  const rows = await db
+    .delete(seenRequests)
+    .where(lte(seenRequests.expiresAt, now))
+    .returning({ marker: seenRequests.marker });
+  return rows.length;
+}
+
+/**
+ * The replay guard of one service: markers keyed with the service's secret (at least 16 bytes;
+ * keep it out of the database, or the markers can be tested against guessed ids).
+ */
+export class ReplayStore {
+  private readonly key: Uint8Array;
+
+  constructor(markerKey: Uint8Array) {
+    if (markerKey.length < 16) throw new ReplayStoreError("replay marker key must be at least 16 bytes");
+    this.key = markerKey.slice();
+  }
+
+  /** The marker of `parts` under this store's key. */
+  marker(parts: readonly Uint8Array[]): Uint8Array {
+    return seenRequestMarker(this.key, parts);
+  }
+
+  /** Claims `parts` (sender, request id) until `expiresAt` in `tx`; false for a replay. */
+  claim(tx: Database, parts: readonly Uint8Array[], expiresAt: Date): Promise<boolean> {
+    return claimSeenRequest(tx, this.marker(parts), expiresAt);
+  }
+
+  /** Forgets expired markers (of every service sharing the database); returns how many. */
+  sweep(db: Database, now: Date): Promise<number> {
+    return sweepSeenRequests(db, now);
+  }
+}
