@@ -1,10 +1,11 @@
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
+import type { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import type { ReplayStore } from "@phoenix/runtime/replay";
 import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { InviteCode } from "./domain/invite-codes.js";
-import type { NamedRateLimit } from "./domain/rate-limiter.js";
 import type { RequestWindow } from "./domain/request-header.js";
 
 /** Everything an RPC handler of the AS needs; built once by createAuthService. */
@@ -23,6 +24,8 @@ export interface AuthContext {
   readonly limits: AuthRateLimits;
   /** Peers whose `x-forwarded-for` metadata names the caller (AS_TRUSTED_PROXIES). */
   readonly trustedProxies: ReadonlySet<string>;
+  /** Request ids already accepted (phoenix_runtime.seen_requests). */
+  readonly replay: ReplayStore;
 }
 
 /** The configured rate limits of the AS. */

@@ -1,9 +1,9 @@
 import { type Database, transaction } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
+import { sweepSeenRequests } from "@phoenix/runtime/replay";
 import { deleteInactiveClients } from "./store/clients.js";
 import { deleteExpiredPackages } from "./store/connection-packages.js";
 import { deleteExpiredHandles } from "./store/handles.js";
-import { deleteExpiredRequests } from "./store/seen-requests.js";
 
 /** What one expiry run removed. */
 export interface ExpiryReport {
@@ -25,7 +25,7 @@ export async function runExpiry(db: Database, now: Date, clientInactivityMs: num
     const handles = await deleteExpiredHandles(tx, now);
     const connectionPackages = await deleteExpiredPackages(tx, now);
     const inactive = await deleteInactiveClients(tx, new Date(now.getTime() - clientInactivityMs));
-    const requestIds = await deleteExpiredRequests(tx, now);
+    const requestIds = await sweepSeenRequests(tx, now);
     return { handles, connectionPackages, clients: inactive.clients, users: inactive.users, requestIds };
   });
 }

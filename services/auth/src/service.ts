@@ -4,6 +4,8 @@ import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
 import { defineService, type ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import { ReplayStore } from "@phoenix/runtime/replay";
 import { addClient } from "./api/add-client.js";
 import { checkHandleExists } from "./api/check-handle-exists.js";
 import { createHandle } from "./api/create-handle.js";
@@ -34,7 +36,6 @@ import type { AuthContext, AuthRateLimits } from "./context.js";
 import { AsKeyConfigError, parseConfiguredRoot } from "./domain/as-keys.js";
 import { parseInviteCodes } from "./domain/invite-codes.js";
 import { KeyEncryption } from "./domain/key-encryption.js";
-import { NamedRateLimit } from "./domain/rate-limiter.js";
 import { ExpiryJob } from "./expiry.js";
 
 /** The AS's drizzle-kit migrations, applied by openDatabase / createTestDatabase. */
@@ -112,6 +113,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     inviteCodes: parseInviteCodes(config.AS_INVITE_CODES, config.AS_INVITE_CODE_USES),
     limits: rateLimits(config),
     trustedProxies: new Set(config.AS_TRUSTED_PROXIES),
+    replay: new ReplayStore(REPLAY_MARKER_KEY),
   };
   const registration = defineService(auth.AuthServiceService, {
     getAsCredentials: getAsCredentials(ctx),
@@ -151,6 +153,13 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
 }
 
 const MINUTE = 60_000;
+
+/**
+ * Key of the AS's replay markers. The AS has no secret that every deployment configures, so this
+ * is a fixed domain separator: a marker still names no sender, since the random request id is
+ * hashed with it and never stored.
+ */
+const REPLAY_MARKER_KEY = new TextEncoder().encode("phoenix auth-service seen request");
 
 /** The rate limits from the configuration (each named after its variable in refusals). */
 function rateLimits(config: AuthConfig): AuthRateLimits {

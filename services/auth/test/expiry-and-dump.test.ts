@@ -90,7 +90,7 @@ describe("expiry jobs", () => {
       HpkeKeyPair.generate(),
     );
     const count = (table: string) => queryNumber(h.db.db, sql.raw(`SELECT count(*) FROM ${table}`));
-    expect(await count("seen_requests")).toBeGreaterThan(0);
+    expect(await count("phoenix_runtime.seen_requests")).toBeGreaterThan(0);
 
     // Nothing is due yet.
     const early = await h.service.expiry.runOnce();
@@ -105,7 +105,7 @@ describe("expiry jobs", () => {
     expect(
       await queryNumber(h.db.db, sql`SELECT count(*) FROM connection_queues WHERE handle_hash = ${hash}`),
     ).toBe(0);
-    expect(await count("seen_requests")).toBe(0);
+    expect(await count("phoenix_runtime.seen_requests")).toBe(0);
     expect(await count("clients")).toBeGreaterThan(0);
 
     // Two inactive months later the client and its user are gone.

@@ -97,7 +97,7 @@ async function snapshot(h: Harness): Promise<string> {
     "connection_queues",
     "queue_messages",
     "connection_packages",
-    "seen_requests",
+    "phoenix_runtime.seen_requests",
   ];
   const parts: string[] = [];
   for (const table of tables) {

@@ -1,4 +1,4 @@
-import { ClientCredential, sha256, VerifyingKey } from "@phoenix/crypto";
+import { ClientCredential, VerifyingKey } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
@@ -9,7 +9,6 @@ import { Limits } from "../domain/limits.js";
 import { type CheckedHeader, checkHeader, monthOf, type SenderKind } from "../domain/request-header.js";
 import { type ClientRow, findClient, touchClient } from "../store/clients.js";
 import { findLiveHandle, type HandleRow } from "../store/handles.js";
-import { recordRequest } from "../store/seen-requests.js";
 
 const Reason = common.ErrorReason;
 
@@ -69,13 +68,13 @@ export async function guardReplay(
   senderBytes: Uint8Array,
 ): Promise<void> {
   const { header } = request;
-  const key = sha256(
+  const parts = [
     new TextEncoder().encode(request.header.sender?.$case ?? "none"),
     senderBytes,
     header.requestId,
-  );
+  ];
   const expiresAt = new Date(header.timestamp.getTime() + ctx.window.maxAgeMs + ctx.window.maxFutureSkewMs);
-  if (!(await recordRequest(tx, key, expiresAt))) {
+  if (!(await ctx.replay.claim(tx, parts, expiresAt))) {
     throw unauthenticated("request id already used (replayed request)", Reason.ERROR_REASON_REPLAYED_REQUEST);
   }
 }

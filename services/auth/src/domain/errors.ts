@@ -68,27 +68,6 @@ export function tooLarge(
   });
 }
 
-/** RESOURCE_EXHAUSTED for a rate limit, with the time to wait. */
-export function rateLimited(subject: string, retryAfterMs: number) {
-  const seconds = Math.ceil(retryAfterMs / 1000);
-  return new ResourceExhaustedError(`${subject}: rate limit exceeded, retry in ${seconds} s`, {
-    details: [
-      errorDetail({
-        reason: Reason.ERROR_REASON_RATE_LIMIT,
-        detail: {
-          $case: "retry",
-          value: {
-            retryAfter: {
-              seconds: BigInt(Math.floor(retryAfterMs / 1000)),
-              nanos: (retryAfterMs % 1000) * 1e6,
-            },
-          },
-        },
-      }),
-    ],
-  });
-}
-
 /** UNAUTHENTICATED with a reason. */
 export function unauthenticated(message: string, reason: Reason) {
   return new UnauthenticatedError(message, { details: [reasonDetail(reason)] });

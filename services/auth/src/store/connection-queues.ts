@@ -1,6 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
+import type { TokenBucket } from "@phoenix/runtime/rate-limit";
 import { and, asc, count, eq, gte, lt } from "drizzle-orm";
-import type { TokenBucket } from "../domain/rate-limiter.js";
 import type { PackageOwner } from "./connection-packages.js";
 import { connectionQueues, queueMessages } from "./schema.js";
 

@@ -185,19 +185,6 @@ export const connectionPackages = pgTable(
 );
 
 /**
- * Request ids seen within the replay window, shared by every replica. The key is a hash of the
- * sender and the request id, so the table holds no identifiers.
- */
-export const seenRequests = pgTable(
-  "seen_requests",
-  {
-    key: bytea("key").primaryKey(),
-    expiresAt: at("expires_at").notNull(),
-  },
-  (t) => [index("seen_requests_expires_idx").on(t.expiresAt)],
-);
-
-/**
  * Uses of invite codes (AS_INVITE_CODES), by SHA-256 of the code so a database copy does not
  * hand out the codes. A row is written by the registration that uses the code, in its transaction.
  */
