@@ -14,6 +14,8 @@ import {
 } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
+import { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import { sweepSeenRequests } from "@phoenix/runtime/replay";
 import { lt } from "drizzle-orm";
 import type { Registry } from "prom-client";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
@@ -41,18 +43,13 @@ import { KeyRing } from "./domain/key-ring.js";
 import { openStoredPushToken } from "./domain/push-token.js";
 import { QueueConfigOpener } from "./domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
-import { RateLimit } from "./domain/rate-limit.js";
 import { StorageKeys } from "./domain/storage-keys.js";
 import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
 import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { ensureKeys } from "./store/keys-store.js";
-import {
-  deleteExpiredAuthKeys,
-  deleteExpiredRequestMarkers,
-  deleteInactiveClients,
-} from "./store/records-store.js";
+import { deleteExpiredAuthKeys, deleteInactiveClients } from "./store/records-store.js";
 import { qsHandledFanOuts } from "./store/schema.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -353,7 +350,7 @@ export class QueueService {
     const cutoff = new Date(this.deps.now() - (this.options.clientInactivityMs ?? 90 * DAY));
     const clients = await deleteInactiveClients(this.deps.db, cutoff);
     await deleteExpiredAuthKeys(this.deps.db, new Date(this.deps.now()));
-    await deleteExpiredRequestMarkers(this.deps.db, new Date(this.deps.now()));
+    await sweepSeenRequests(this.deps.db, new Date(this.deps.now()));
     const retention = this.options.fanOutMarkerRetentionMs ?? 30 * DAY;
     await this.deps.db
       .delete(qsHandledFanOuts)
@@ -382,7 +379,7 @@ const OFF = { requests: 0, periodMs: 60_000 };
 
 function rateLimitsOf(o: Partial<QsRateLimitOptions>): QsRateLimits {
   const limit = (subject: string, variable: string, value: { requests: number; periodMs: number }) =>
-    new RateLimit(subject, variable, value.requests, value.periodMs);
+    new NamedRateLimit(subject, variable, value.requests, value.periodMs);
   return {
     fetchAddPackagesPerToken: limit(
       "FetchAddPackages per friendship token",

@@ -2,9 +2,10 @@ import { type Metadata, status } from "@grpc/grpc-js";
 import { HpkeKeyPair, randomBytes, SigningKey } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { seenRequests } from "@phoenix/runtime/replay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type QueueServer, startQueueServer } from "../src/service.js";
-import { qsBlocklist, qsSeenRequests, qsUsers } from "../src/store/schema.js";
+import { qsBlocklist, qsUsers } from "../src/store/schema.js";
 import { failure } from "./support/failure.js";
 import { localGroup } from "./support/fan-out.js";
 import { Harness, type QsClient } from "./support/harness.js";
@@ -91,10 +92,10 @@ describe("replays across replicas", () => {
       maxMessages: 0,
     });
     await h.client.dequeue({ signed: dequeue });
-    expect((await h.db.db.select().from(qsSeenRequests)).length).toBeGreaterThan(0);
+    expect((await h.db.db.select().from(seenRequests)).length).toBeGreaterThan(0);
     clockOffsetMs = 3600_000;
     await h.server.service.sweep();
-    expect(await h.db.db.select().from(qsSeenRequests)).toEqual([]);
+    expect(await h.db.db.select().from(seenRequests)).toEqual([]);
     // The forgotten request is still refused: its timestamp is stale now.
     const stale = await failure(onReplica.dequeue({ signed: dequeue }));
     expect(errorDetailFromMetadata(stale.metadata)?.reason).toBe(

@@ -1,13 +1,13 @@
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
+import type { NamedRateLimit } from "@phoenix/runtime/rate-limit";
 import type { CiphersuiteImpl } from "ts-mls";
 import { keysUnavailable } from "../domain/errors.js";
 import type { KeyRing } from "../domain/key-ring.js";
 import { activityMonth } from "../domain/limits.js";
 import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "../domain/queue-ratchet.js";
-import type { RateLimit } from "../domain/rate-limit.js";
 import {
   type OpenedRequest,
   openSigned,
@@ -29,9 +29,9 @@ export interface QsLimits {
 
 /** The per-replica rate limits of the unauthenticated RPCs. */
 export interface QsRateLimits {
-  fetchAddPackagesPerToken: RateLimit;
-  fetchAddPackagesPerCaller: RateLimit;
-  createUserPerCaller: RateLimit;
+  fetchAddPackagesPerToken: NamedRateLimit;
+  fetchAddPackagesPerCaller: NamedRateLimit;
+  createUserPerCaller: NamedRateLimit;
 }
 
 /** Everything the RPC handlers share. */

@@ -1,9 +1,9 @@
 import { common } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
+import { claimSeenRequest } from "@phoenix/runtime/replay";
 import { unauthenticated } from "../domain/errors.js";
 import type { OpenedRequest } from "../domain/signed-request.js";
 import { HashPurpose } from "../domain/storage-keys.js";
-import { claimRequestMarker } from "../store/records-store.js";
 import type { QsDeps } from "./deps.js";
 
 /** Claims a verified request's id; call it inside the transaction that does the request's work. */
@@ -18,7 +18,7 @@ export function requestClaim(deps: QsDeps, opened: OpenedRequest<unknown>, scope
   const marker = deps.storage.hash(HashPurpose.SeenRequest, scope, opened.header.requestId);
   const expiresAt = new Date((opened.header.timestamp?.getTime() ?? 0) + deps.replayWindow.maxAgeMs);
   return async (tx) => {
-    if (!(await claimRequestMarker(tx, marker, expiresAt))) {
+    if (!(await claimSeenRequest(tx, marker, expiresAt))) {
       throw unauthenticated(common.ErrorReason.ERROR_REASON_REPLAYED_REQUEST, "request id already used");
     }
   };

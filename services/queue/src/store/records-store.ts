@@ -2,15 +2,7 @@ import { toHex } from "@phoenix/crypto";
 import type { Database } from "@phoenix/runtime/db";
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, ne, sql } from "drizzle-orm";
 import { MAX_PREVIOUS_AUTH_KEYS } from "../domain/limits.js";
-import {
-  qsAddPackages,
-  qsBlocklist,
-  qsClients,
-  qsMessages,
-  qsPreviousAuthKeys,
-  qsSeenRequests,
-  qsUsers,
-} from "./schema.js";
+import { qsAddPackages, qsBlocklist, qsClients, qsMessages, qsPreviousAuthKeys, qsUsers } from "./schema.js";
 
 export type UserRow = typeof qsUsers.$inferSelect;
 export type ClientRow = typeof qsClients.$inferSelect;
@@ -201,26 +193,4 @@ export async function sealingKeysOf(
 /** Deletes replaced auth keys past their grace period. */
 export async function deleteExpiredAuthKeys(db: Database, now: Date): Promise<void> {
   await db.delete(qsPreviousAuthKeys).where(lte(qsPreviousAuthKeys.validUntil, now));
-}
-
-/**
- * Records a request marker inside the request's transaction; false when it was recorded before
- * (a replay). Concurrent claims of one marker wait for each other on the primary key: one wins.
- */
-export async function claimRequestMarker(
-  tx: Database,
-  marker: Uint8Array,
-  expiresAt: Date,
-): Promise<boolean> {
-  const rows = await tx
-    .insert(qsSeenRequests)
-    .values({ marker, expiresAt })
-    .onConflictDoNothing()
-    .returning({ marker: qsSeenRequests.marker });
-  return rows.length > 0;
-}
-
-/** Forgets request markers whose timestamps can no longer pass the replay window. */
-export async function deleteExpiredRequestMarkers(db: Database, now: Date): Promise<void> {
-  await db.delete(qsSeenRequests).where(lt(qsSeenRequests.expiresAt, now));
 }

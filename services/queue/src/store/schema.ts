@@ -103,20 +103,6 @@ export const qsHandledFanOuts = pgTable(
   (t) => [index("qs_handled_fan_outs_at_idx").on(t.handledAt)],
 );
 
-/**
- * Request ids of accepted signed requests (keyed hash of sender and id, so a snapshot cannot
- * tell whose requests or when), until their timestamp leaves the replay window: a replay is
- * refused by whichever replica receives it.
- */
-export const qsSeenRequests = pgTable(
-  "qs_seen_requests",
-  {
-    marker: bytea("marker").primaryKey(),
-    expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
-  },
-  (t) => [index("qs_seen_requests_expires_idx").on(t.expiresAt)],
-);
-
 /** Per-queue blocklist of groups (keyed hash of queue and group). */
 export const qsBlocklist = pgTable(
   "qs_blocklist",

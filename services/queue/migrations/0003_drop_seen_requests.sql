@@ -1,0 +1,1 @@
+DROP TABLE "qs_seen_requests" CASCADE;
