@@ -14,6 +14,7 @@ import {
 } from "@phoenix/runtime/lifecycle";
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
+import { ReplayStore } from "@phoenix/runtime/replay";
 import { getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { connectionGroupInfo } from "./api/connection-group-info.js";
 import { createGroup } from "./api/create-group.js";
@@ -32,16 +33,17 @@ import { updateQueueInfo } from "./api/update-queue-info.js";
 import { welcomeInfo } from "./api/welcome-info.js";
 import { type DeliveryConfig, deliveryConfigSchema, paddingBuckets } from "./config.js";
 import { translateDeliveryError } from "./domain/errors.js";
-import {
-  activityMonth,
-  deleteExpiredRequestIds,
-  deleteExpiredReservations,
-  deleteInactiveGroups,
-} from "./store/group-store.js";
+import { activityMonth, deleteExpiredReservations, deleteInactiveGroups } from "./store/group-store.js";
 import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
 
 /** Accepted age / future skew of signed request timestamps. */
 const REPLAY_WINDOW = { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 } as const;
+
+/**
+ * Key of the DS's replay markers. The DS holds no secret of its own, so this is a fixed domain
+ * separator; the stored markers are hashes of the clients' random request ids, never the ids.
+ */
+const REPLAY_MARKER_KEY = new TextEncoder().encode("phoenix delivery-service seen request");
 
 /** The DS's own settings, as parsed from the environment (the one place with defaults). */
 export type DeliverySettings = Pick<
@@ -125,6 +127,7 @@ export class DeliveryService {
         clientInactivityMs: settings.DS_CLIENT_INACTIVITY,
       },
       replayGuard: new ReplayGuard(),
+      seenRequests: new ReplayStore(REPLAY_MARKER_KEY),
       replayWindow: REPLAY_WINDOW,
       paddingBuckets: paddingBuckets(settings),
       reservationTtlMs: settings.DS_RESERVATION_TTL,
@@ -173,7 +176,7 @@ export class DeliveryService {
 
   /** Forgets request ids whose timestamps left the replay window. */
   pruneRequestIds(): Promise<number> {
-    return deleteExpiredRequestIds(this.deps.db, new Date(this.deps.ctx.now()));
+    return this.deps.seenRequests.sweep(this.deps.db, new Date(this.deps.ctx.now()));
   }
 
   /** Stops sweeper, consumer and relay (the caller closes bus and database afterwards). */

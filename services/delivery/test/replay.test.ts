@@ -4,9 +4,9 @@ import * as grpc from "@grpc/grpc-js";
 import { encryptMessage } from "@phoenix/mls";
 import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/proto";
 import { outbox } from "@phoenix/runtime/outbox";
+import { seenRequests } from "@phoenix/runtime/replay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDelivery, startDelivery } from "../src/service.js";
-import { seenRequests } from "../src/store/schema.js";
 import { call, Harness, Service, TestGroup } from "./harness.js";
 
 const { ErrorReason } = common;

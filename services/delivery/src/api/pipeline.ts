@@ -15,6 +15,7 @@ import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
 import { writeOutbox } from "@phoenix/runtime/outbox";
+import type { ReplayStore } from "@phoenix/runtime/replay";
 import type { DsContext } from "../domain/ds-context.js";
 import { isRefusal, malformed, unauthenticated, wrongEarKey } from "../domain/errors.js";
 import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
@@ -22,7 +23,6 @@ import { DsGroup } from "../domain/group.js";
 import { decodeGroupState, encodeGroupState, type QueueRef } from "../domain/group-state.js";
 import {
   activityMonth,
-  claimRequestId,
   deleteGroupRow,
   type GroupRow,
   lockGroup,
@@ -42,6 +42,8 @@ export interface DsDeps {
   db: Database;
   ctx: DsContext;
   replayGuard: ReplayGuard;
+  /** Request ids accepted by any replica (phoenix_runtime.seen_requests), claimed in the request's transaction. */
+  seenRequests: ReplayStore;
   /** Accepted age / future skew of request timestamps. */
   replayWindow: { maxAgeMs: number; maxFutureSkewMs: number };
   /** Padding buckets of the encrypted group state. */
@@ -161,7 +163,9 @@ export async function claimRequest(
   opened: OpenedRequest<unknown>,
 ): Promise<void> {
   const ts = opened.header.timestamp?.getTime() ?? 0;
-  if (!(await claimRequestId(tx, opened.header.requestId, new Date(ts + deps.replayWindow.maxAgeMs))))
+  if (
+    !(await deps.seenRequests.claim(tx, [opened.header.requestId], new Date(ts + deps.replayWindow.maxAgeMs)))
+  )
     throw unauthenticated(ErrorReason.ERROR_REASON_REPLAYED_REQUEST, "request id already used");
 }
 

@@ -1,6 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { and, eq, gt, lt, sql } from "drizzle-orm";
-import { groupReservations, groups, seenRequests } from "./schema.js";
+import { groupReservations, groups } from "./schema.js";
 
 /** A stored group row (all binary columns as Uint8Array). */
 export type GroupRow = typeof groups.$inferSelect;
@@ -119,27 +119,5 @@ export async function deleteExpiredReservations(db: Database, now: Date): Promis
     .delete(groupReservations)
     .where(lt(groupReservations.expiresAt, now))
     .returning({ id: groupReservations.groupId });
-  return rows.length;
-}
-
-/**
- * Records a request id inside the request's transaction; false when it was recorded before (a
- * replay). Concurrent claims of one id wait for each other on the primary key: one wins.
- */
-export async function claimRequestId(tx: Database, requestId: Uint8Array, expiresAt: Date): Promise<boolean> {
-  const rows = await tx
-    .insert(seenRequests)
-    .values({ requestId, expiresAt })
-    .onConflictDoNothing()
-    .returning({ id: seenRequests.requestId });
-  return rows.length > 0;
-}
-
-/** Forgets request ids whose timestamps can no longer pass the replay window; returns how many. */
-export async function deleteExpiredRequestIds(db: Database, now: Date): Promise<number> {
-  const rows = await db
-    .delete(seenRequests)
-    .where(lt(seenRequests.expiresAt, now))
-    .returning({ id: seenRequests.requestId });
   return rows.length;
 }

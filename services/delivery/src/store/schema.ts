@@ -30,13 +30,4 @@ export const groupReservations = pgTable("group_reservations", {
   expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
 });
 
-/**
- * Request ids of accepted signed requests, until their timestamp leaves the replay window: a
- * replay is refused by whichever replica receives it. Random 16-byte ids chosen by clients.
- */
-export const seenRequests = pgTable("seen_requests", {
-  requestId: bytea("request_id").primaryKey(),
-  expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
-});
-
-export const deliverySchema = { groups, groupReservations, seenRequests };
+export const deliverySchema = { groups, groupReservations };
