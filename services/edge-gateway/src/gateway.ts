@@ -3,10 +3,10 @@ import type { AddressInfo, Socket } from "node:net";
 import type { RpcInfo } from "@phoenix/proto";
 import { createLogger, type Logger } from "@phoenix/runtime/log";
 import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
+import { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import { clientRpcs } from "./contracts.js";
 import { clientOrigin } from "./http/client-origin.js";
 import { GatewayMetrics } from "./http/http-metrics.js";
-import { RateLimiter } from "./http/rate-limiter.js";
 import { createRestHandler, type RestLimits } from "./http/rest-handler.js";
 import { buildRestRoutes, type RestRoute } from "./http/routes.js";
 import { buildOpenApi } from "./openapi/openapi.js";
@@ -93,9 +93,11 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     maxMessageBytes: limits.maxMessageBytes,
     keepaliveMs: limits.upstreamKeepaliveMs,
   });
-  const rateLimiter = new RateLimiter({
-    ratePerSecond: limits.rateLimitPerSecond,
-    burst: limits.rateLimitBurst,
+  // EDGE_RATE_LIMIT_BURST tokens per client address, refilled at EDGE_RATE_LIMIT_PER_SECOND.
+  const burst = Math.max(1, limits.rateLimitBurst);
+  const rateLimiter = new TokenBucketLimiter({
+    capacity: burst,
+    periodMs: (burst / limits.rateLimitPerSecond) * 1000,
   });
   const originOf = (req: IncomingMessage) => clientOrigin(req, options.trustProxy === true);
   let openApiText: string | undefined;

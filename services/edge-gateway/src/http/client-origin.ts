@@ -1,14 +1,13 @@
 import type { IncomingMessage } from "node:http";
+import { FORWARDED_FOR_KEY, forwardedHops, MAX_ADDRESS_LENGTH } from "@phoenix/runtime/rate-limit";
 
 /** The gRPC metadata key (and HTTP header) that names the client a call is forwarded for. */
-export const FORWARDED_FOR_KEY = "x-forwarded-for";
+export { FORWARDED_FOR_KEY };
 
 /** Incoming hops kept at most (the rightmost ones); older hops are dropped. */
 const MAX_FORWARDED_HOPS = 8;
 /** Longest `x-forwarded-for` value sent upstream (gRPC refuses oversized metadata). */
 const MAX_FORWARDED_LENGTH = 512;
-/** Longest hop accepted as the client address (an IPv6 address with a zone fits). */
-const MAX_ADDRESS_LENGTH = 64;
 
 /** Where a request came from, as the gateway counts it and as it tells the upstream services. */
 export interface ClientOrigin {
@@ -34,10 +33,7 @@ function normalizeAddress(address: string): string {
  */
 function incomingHops(header: string | string[] | undefined): string[] {
   if (header === undefined) return [];
-  const all = (Array.isArray(header) ? header : [header])
-    .flatMap((value) => value.split(","))
-    .map((hop) => hop.trim())
-    .filter((hop) => hop !== "");
+  const all = forwardedHops(Array.isArray(header) ? header : [header]);
   const kept: string[] = [];
   let length = 0;
   for (let i = all.length - 1; i >= 0 && kept.length < MAX_FORWARDED_HOPS; i--) {

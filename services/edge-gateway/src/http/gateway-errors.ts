@@ -80,6 +80,11 @@ export function bodyTooLarge(limit: number, actual: number): GatewayError {
   );
 }
 
+/** Whole seconds for a Retry-After of `waitMs` (at least 1; a bucket that never refills: 60). */
+export function retryAfterSeconds(waitMs: number): number {
+  return Number.isFinite(waitMs) ? Math.max(1, Math.ceil(waitMs / 1000)) : 60;
+}
+
 export function rateLimited(retryAfterSeconds: number): GatewayError {
   return new GatewayError(
     429,

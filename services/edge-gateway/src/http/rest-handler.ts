@@ -4,6 +4,7 @@ import { Metadata } from "@grpc/grpc-js";
 import type { RichStatus } from "@phoenix/runtime/errors";
 import { GrpcCallError, REQUEST_ID_KEY } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import type { Upstreams } from "../upstream/upstreams.js";
 import { type ClientOrigin, FORWARDED_FOR_KEY } from "./client-origin.js";
 import {
@@ -25,10 +26,10 @@ import {
   methodNotAllowed,
   notFound,
   rateLimited,
+  retryAfterSeconds,
   unsupportedMediaType,
 } from "./gateway-errors.js";
 import type { GatewayMetrics } from "./http-metrics.js";
-import type { RateLimiter } from "./rate-limiter.js";
 import { matchRoute, type RestRoute } from "./routes.js";
 import { httpStatusOf } from "./status-mapping.js";
 
@@ -54,7 +55,7 @@ export interface RestHandlerOptions {
   routes: readonly RestRoute[];
   upstreams: Upstreams;
   limits: RestLimits;
-  rateLimiter: RateLimiter;
+  rateLimiter: TokenBucketLimiter;
   metrics: GatewayMetrics;
   logger: Logger;
   endpoints: RestEndpoints;
@@ -126,10 +127,10 @@ export function createRestHandler(options: RestHandlerOptions) {
       routeLabel = route.label;
 
       const origin = options.clientOrigin(req);
-      const decision = rateLimiter.take(origin.address);
-      if (!decision.allowed) {
+      const waitMs = rateLimiter.take(origin.address);
+      if (waitMs > 0) {
         metrics.rateLimited.inc();
-        throw rateLimited(decision.retryAfterSeconds);
+        throw rateLimited(retryAfterSeconds(waitMs));
       }
 
       let bodyEncoding: BodyEncoding;

@@ -13,11 +13,12 @@ import { Metadata, status } from "@grpc/grpc-js";
 import type { RpcInfo } from "@phoenix/proto";
 import { GrpcCallError, REQUEST_ID_KEY } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import { type RawData, WebSocket, WebSocketServer } from "ws";
 import { contractRegistry, messageDesc, SERVICE_PREFIX, upstreamOf } from "../contracts.js";
 import { type ClientOrigin, FORWARDED_FOR_KEY } from "../http/client-origin.js";
+import { retryAfterSeconds } from "../http/gateway-errors.js";
 import type { GatewayMetrics } from "../http/http-metrics.js";
-import type { RateLimiter } from "../http/rate-limiter.js";
 import type { Upstreams } from "../upstream/upstreams.js";
 
 /** One WebSocket route: a bidi-streaming RPC of a client-facing service. */
@@ -64,7 +65,7 @@ export function buildStreamRoutes(rpcs: readonly RpcInfo[], registry?: Registry)
 export interface StreamBridgeOptions {
   routes: readonly StreamRoute[];
   upstreams: Upstreams;
-  rateLimiter: RateLimiter;
+  rateLimiter: TokenBucketLimiter;
   metrics: GatewayMetrics;
   logger: Logger;
   /** Largest client frame (the connection is closed with 1009 above it). */
@@ -111,15 +112,15 @@ export class StreamBridge {
       return;
     }
     const origin = this.options.clientOrigin(req);
-    const decision = this.options.rateLimiter.take(origin.address);
-    if (!decision.allowed) {
+    const waitMs = this.options.rateLimiter.take(origin.address);
+    if (waitMs > 0) {
       this.options.metrics.rateLimited.inc();
       rejectUpgrade(
         socket,
         429,
         "Too Many Requests",
         { code: status.RESOURCE_EXHAUSTED, message: "too many requests from this address" },
-        { "Retry-After": String(decision.retryAfterSeconds) },
+        { "Retry-After": String(retryAfterSeconds(waitMs)) },
       );
       return;
     }
