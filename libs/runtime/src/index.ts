@@ -11,3 +11,4 @@ export * from "./metrics/index.js";
 export * from "./outbox/index.js";
 export * from "./rate-limit/index.js";
 export * from "./replay/index.js";
+export * from "./signed-request/index.js";

@@ -1,0 +1,9 @@
+export {
+  type CheckedRequestHeader,
+  checkRequestHeader,
+  type ExpectedHeader,
+  type OpenedSignedRequest,
+  openSignedRequest,
+  REQUEST_ID_LENGTH,
+  type RequestWindow,
+} from "./signed-request.js";
