@@ -3,9 +3,10 @@ import { common, queue, rpcLabel } from "@phoenix/proto";
 import { sqlState, transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError } from "@phoenix/runtime/errors";
 import type { CallContext } from "@phoenix/runtime/grpc";
+import { openSignedRequest } from "@phoenix/runtime/signed-request";
 import { unauthenticated } from "../domain/errors.js";
 import { ID_LENGTH, LIMITS } from "../domain/limits.js";
-import { openSigned, verifySigned } from "../domain/signed-request.js";
+import { verifySigned } from "../domain/signed-request.js";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
 import { ed25519Key, friendshipToken, limited, x25519Key } from "../domain/validate.js";
 import { qsUsers } from "../store/schema.js";
@@ -27,7 +28,11 @@ export async function createUser(
 ): Promise<queue.CreateUserResponse> {
   limitCaller(deps, deps.rateLimits.createUserPerCaller, call);
   const now = deps.now();
-  const opened = openSigned(request.signed, queue.CreateUserTbs, LABEL, now, deps.replayWindow);
+  const opened = openSignedRequest(request.signed, queue.CreateUserTbs, {
+    label: LABEL,
+    now,
+    window: deps.replayWindow,
+  });
   if (opened.header.sender !== undefined) {
     throw unauthenticated(
       common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER,

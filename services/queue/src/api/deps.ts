@@ -2,19 +2,14 @@ import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import { openSignedRequest } from "@phoenix/runtime/signed-request";
 import type { CiphersuiteImpl } from "ts-mls";
 import { keysUnavailable } from "../domain/errors.js";
 import type { KeyRing } from "../domain/key-ring.js";
 import { activityMonth } from "../domain/limits.js";
 import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "../domain/queue-ratchet.js";
-import {
-  type OpenedRequest,
-  openSigned,
-  type ReplayWindow,
-  senderId,
-  verifySigned,
-} from "../domain/signed-request.js";
+import { type OpenedRequest, type ReplayWindow, senderId, verifySigned } from "../domain/signed-request.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
 import type { ListenerHub } from "../live/listener-hub.js";
 import { type ClientRow, findClient, findUser, touchClient, type UserRow } from "../store/records-store.js";
@@ -79,7 +74,7 @@ export async function authenticateUser<T extends { header: common.RequestHeader 
   label: string,
 ): Promise<OpenedRequest<T> & { user: UserRow; claim: RequestClaim }> {
   const now = deps.now();
-  const opened = openSigned(signed, type, label, now, deps.replayWindow);
+  const opened = openSignedRequest(signed, type, { label, now, window: deps.replayWindow });
   const userId = senderId(opened.header, "qsUserId");
   const user = await findUser(deps.db, userId);
   verifySigned(opened, user?.authKey, "the user record");
@@ -98,7 +93,7 @@ export async function authenticateClient<T extends { header: common.RequestHeade
   field = "signed",
 ): Promise<OpenedRequest<T> & { client: ClientRow; claim: RequestClaim }> {
   const now = deps.now();
-  const opened = openSigned(signed, type, label, now, deps.replayWindow, field);
+  const opened = openSignedRequest(signed, type, { label, now, window: deps.replayWindow, field });
   const clientId = senderId(opened.header, "qsClientId");
   const client = await findClient(deps.db, clientId);
   verifySigned(opened, client?.authKey, "the client record");

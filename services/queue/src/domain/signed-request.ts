@@ -1,59 +1,15 @@
 import { VerifyingKey } from "@phoenix/crypto";
-import { common, type MessageDecoder } from "@phoenix/proto";
+import { common } from "@phoenix/proto";
+import type { OpenedSignedRequest, RequestWindow } from "@phoenix/runtime/signed-request";
 import { malformed, unauthenticated } from "./errors.js";
 
 const { ErrorReason } = common;
 
-/** A signed request whose tbs decoded and whose header is well formed (signature not yet checked). */
-export interface OpenedRequest<T> {
-  tbs: T;
-  header: common.RequestHeader;
-  signed: common.Signed;
-}
+/** A signed request whose tbs decoded and whose header passed the runtime's checks. */
+export type OpenedRequest<T> = OpenedSignedRequest<T>;
 
 /** Accepted age and future skew of request timestamps. */
-export interface ReplayWindow {
-  maxAgeMs: number;
-  maxFutureSkewMs: number;
-}
-
-/**
- * Decodes the `…Tbs` of a signed request and checks its header: the RPC's label, a 16-byte
- * request id and a timestamp inside the replay window. The signature is checked afterwards,
- * once the sender's key is known ({@link verifySigned}).
- */
-export function openSigned<T extends { header: common.RequestHeader | undefined }>(
-  signed: common.Signed | undefined,
-  type: MessageDecoder<T>,
-  label: string,
-  now: number,
-  window: ReplayWindow,
-  field = "signed",
-): OpenedRequest<T> {
-  if (signed === undefined) throw malformed(field, "missing");
-  if (signed.signature.length !== 64) throw malformed(`${field}.signature`, "must be 64 bytes");
-  let tbs: T;
-  try {
-    tbs = type.decode(signed.tbs);
-  } catch {
-    throw malformed(`${field}.tbs`, "does not decode");
-  }
-  const header = tbs.header;
-  if (header === undefined) throw malformed("tbs.header", "missing");
-  if (header.label !== label) {
-    throw unauthenticated(ErrorReason.ERROR_REASON_WRONG_LABEL, `header label must be "${label}"`);
-  }
-  if (header.requestId.length !== 16) throw malformed("tbs.header.request_id", "must be 16 bytes");
-  const ts = header.timestamp?.getTime();
-  if (ts === undefined || Number.isNaN(ts)) throw malformed("tbs.header.timestamp", "missing");
-  if (ts < now - window.maxAgeMs || ts > now + window.maxFutureSkewMs) {
-    throw unauthenticated(
-      ErrorReason.ERROR_REASON_STALE_TIMESTAMP,
-      "request timestamp is outside the replay window",
-    );
-  }
-  return { tbs, header, signed };
-}
+export type ReplayWindow = RequestWindow;
 
 /** The 16-byte QS id a header names as sender, of the kind the RPC expects. */
 export function senderId(header: common.RequestHeader, kind: "qsUserId" | "qsClientId"): Uint8Array {
