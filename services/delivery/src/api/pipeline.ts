@@ -16,6 +16,7 @@ import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
 import { writeOutbox } from "@phoenix/runtime/outbox";
 import type { ReplayStore } from "@phoenix/runtime/replay";
+import { type OpenedSignedRequest, openSignedRequest } from "@phoenix/runtime/signed-request";
 import type { DsContext } from "../domain/ds-context.js";
 import { isRefusal, malformed, unauthenticated, wrongEarKey } from "../domain/errors.js";
 import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
@@ -57,15 +58,11 @@ export interface DsDeps {
 }
 
 /** A verified-later signed request: its decoded tbs and header. */
-export interface OpenedRequest<T> {
-  tbs: T;
-  header: common.RequestHeader;
-  signed: common.Signed;
-}
+export type OpenedRequest<T> = OpenedSignedRequest<T>;
 
 /**
  * Decodes the `…Tbs` of a signed request (the signature is checked once the group's key is
- * known) and checks label and timestamp window.
+ * known) and checks its header (label, request id, timestamp window) with the runtime's check.
  */
 export function openSigned<T extends { header: common.RequestHeader | undefined }>(
   deps: DsDeps,
@@ -73,28 +70,7 @@ export function openSigned<T extends { header: common.RequestHeader | undefined 
   type: MessageDecoder<T>,
   label: string,
 ): OpenedRequest<T> {
-  if (signed === undefined) throw malformed("signed", "missing");
-  if (signed.signature.length !== 64) throw malformed("signed.signature", "must be 64 bytes");
-  let tbs: T;
-  try {
-    tbs = type.decode(signed.tbs);
-  } catch {
-    throw malformed("signed.tbs", "does not decode");
-  }
-  const header = tbs.header;
-  if (header === undefined) throw malformed("tbs.header", "missing");
-  if (header.label !== label)
-    throw unauthenticated(ErrorReason.ERROR_REASON_WRONG_LABEL, `header label must be "${label}"`);
-  if (header.requestId.length !== 16) throw malformed("tbs.header.request_id", "must be 16 bytes");
-  const ts = header.timestamp?.getTime();
-  const now = deps.ctx.now();
-  if (ts === undefined || Number.isNaN(ts)) throw malformed("tbs.header.timestamp", "missing");
-  if (ts < now - deps.replayWindow.maxAgeMs || ts > now + deps.replayWindow.maxFutureSkewMs)
-    throw unauthenticated(
-      ErrorReason.ERROR_REASON_STALE_TIMESTAMP,
-      "request timestamp is outside the replay window",
-    );
-  return { tbs, header, signed };
+  return openSignedRequest(signed, type, { label, now: deps.ctx.now(), window: deps.replayWindow });
 }
 
 /** Checks a qualified group id of this homeserver; returns its 16 uuid bytes. */
