@@ -1,3 +1,4 @@
+export { ERROR_DETAIL_TYPE, errorDetail, malformedField, unauthenticatedFor } from "./phoenix-detail.js";
 export {
   AlreadyExistsError,
   CancelledError,

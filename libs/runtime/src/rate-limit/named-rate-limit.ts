@@ -1,5 +1,6 @@
 import { common } from "@phoenix/proto";
-import { ResourceExhaustedError, statusDetail } from "../errors/rpc-errors.js";
+import { errorDetail } from "../errors/phoenix-detail.js";
+import { ResourceExhaustedError } from "../errors/rpc-errors.js";
 import { type TokenBucket, TokenBucketLimiter, takeToken } from "./token-bucket.js";
 
 /** Optional settings of a {@link NamedRateLimit}. */
@@ -77,7 +78,7 @@ export function rateLimitExceeded(subject: string, retryAfterMs: number): Resour
     },
   };
   return new ResourceExhaustedError(`${subject}: rate limit exceeded, retry in ${Math.ceil(ms / 1000)} s`, {
-    details: [statusDetail("phoenix.common.v1.ErrorDetail", common.ErrorDetail.encode(detail).finish())],
+    details: [errorDetail(detail)],
   });
 }
 

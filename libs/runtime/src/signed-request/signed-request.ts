@@ -5,7 +5,10 @@ import {
   StaleTimestampError,
 } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
-import { InvalidArgumentError, statusDetail, UnauthenticatedError } from "../errors/rpc-errors.js";
+import {
+  malformedField as malformed,
+  unauthenticatedFor as unauthenticated,
+} from "../errors/phoenix-detail.js";
 
 const { ErrorReason } = common;
 
@@ -38,25 +41,6 @@ export interface OpenedSignedRequest<T> {
   tbs: T;
   header: common.RequestHeader;
   signed: common.Signed;
-}
-
-function errorDetail(detail: common.ErrorDetail) {
-  return statusDetail("phoenix.common.v1.ErrorDetail", common.ErrorDetail.encode(detail).finish());
-}
-
-function malformed(field: string, description: string): InvalidArgumentError {
-  return new InvalidArgumentError(`${field}: ${description}`, {
-    details: [
-      errorDetail({
-        reason: ErrorReason.ERROR_REASON_MALFORMED,
-        detail: { $case: "fieldViolation", value: { field, description } },
-      }),
-    ],
-  });
-}
-
-function unauthenticated(reason: common.ErrorReason, message: string): UnauthenticatedError {
-  return new UnauthenticatedError(message, { details: [errorDetail({ reason, detail: undefined })] });
 }
 
 /**
