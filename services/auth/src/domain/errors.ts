@@ -16,11 +16,11 @@ import {
 } from "@phoenix/crypto";
 import { common } from "@phoenix/proto";
 import {
-  InvalidArgumentError,
+  malformedField,
+  errorDetail as phoenixErrorDetail,
   ResourceExhaustedError,
   type RpcError,
-  statusDetail,
-  UnauthenticatedError,
+  unauthenticatedFor,
 } from "@phoenix/runtime/errors";
 
 // Every refusal of the AS is a runtime RpcError carrying a phoenix.common.v1.ErrorDetail, so
@@ -32,7 +32,7 @@ type Reason = common.ErrorReason;
 
 /** The status detail for `detail`. */
 export function errorDetail(detail: common.ErrorDetail) {
-  return statusDetail("phoenix.common.v1.ErrorDetail", common.ErrorDetail.encode(detail).finish());
+  return phoenixErrorDetail(detail);
 }
 
 /** A detail with only a reason. */
@@ -46,9 +46,7 @@ export function malformed(
   description: string,
   reason: Reason = Reason.ERROR_REASON_MALFORMED,
 ) {
-  return new InvalidArgumentError(`${field}: ${description}`, {
-    details: [errorDetail({ reason, detail: { $case: "fieldViolation", value: { field, description } } })],
-  });
+  return malformedField(field, description, reason);
 }
 
 /** RESOURCE_EXHAUSTED for a field or count over its documented limit. */
@@ -70,7 +68,7 @@ export function tooLarge(
 
 /** UNAUTHENTICATED with a reason. */
 export function unauthenticated(message: string, reason: Reason) {
-  return new UnauthenticatedError(message, { details: [reasonDetail(reason)] });
+  return unauthenticatedFor(reason, message);
 }
 
 /**

@@ -13,19 +13,21 @@ import { common } from "@phoenix/proto";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
+  malformedField,
   PermissionDeniedError,
+  errorDetail as phoenixErrorDetail,
   ResourceExhaustedError,
   RpcError,
   type StatusDetail,
-  statusDetail,
-  UnauthenticatedError,
+  type UnauthenticatedError,
+  unauthenticatedFor,
 } from "@phoenix/runtime/errors";
 
 const { ErrorReason } = common;
 
 /** The `ErrorDetail` of a DS status, packed for the `grpc-status-details-bin` trailer. */
 export function errorDetail(detail: common.ErrorDetail): StatusDetail {
-  return statusDetail("phoenix.common.v1.ErrorDetail", common.ErrorDetail.encode(detail).finish());
+  return phoenixErrorDetail(detail);
 }
 
 function reasonOnly(reason: common.ErrorReason): { details: StatusDetail[] } {
@@ -34,14 +36,7 @@ function reasonOnly(reason: common.ErrorReason): { details: StatusDetail[] } {
 
 /** INVALID_ARGUMENT / MALFORMED naming the field. */
 export function malformed(field: string, description: string): InvalidArgumentError {
-  return new InvalidArgumentError(`${field}: ${description}`, {
-    details: [
-      errorDetail({
-        reason: ErrorReason.ERROR_REASON_MALFORMED,
-        detail: { $case: "fieldViolation", value: { field, description } },
-      }),
-    ],
-  });
+  return malformedField(field, description);
 }
 
 /** INVALID_ARGUMENT / INVALID_MLS: the MLS content breaks RFC 9420 or a Phoenix DS rule. */
@@ -66,7 +61,7 @@ export function sizeLimit(subject: string, limit: number, actual: number): Resou
 
 /** UNAUTHENTICATED with a reason. */
 export function unauthenticated(reason: common.ErrorReason, message: string): UnauthenticatedError {
-  return new UnauthenticatedError(message, reasonOnly(reason));
+  return unauthenticatedFor(reason, message);
 }
 
 /** UNAUTHENTICATED / WRONG_EAR_KEY: the key does not open the stored state. */

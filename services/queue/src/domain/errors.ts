@@ -1,31 +1,26 @@
 import { common } from "@phoenix/proto";
 import {
   InvalidArgumentError,
+  malformedField,
   NotFoundError,
+  errorDetail as phoenixErrorDetail,
   ResourceExhaustedError,
   type StatusDetail,
-  statusDetail,
-  UnauthenticatedError,
+  type UnauthenticatedError,
   UnavailableError,
+  unauthenticatedFor,
 } from "@phoenix/runtime/errors";
 
 const { ErrorReason } = common;
 
 /** The `ErrorDetail` of a QS status, packed for the `grpc-status-details-bin` trailer. */
 export function errorDetail(detail: common.ErrorDetail): StatusDetail {
-  return statusDetail("phoenix.common.v1.ErrorDetail", common.ErrorDetail.encode(detail).finish());
+  return phoenixErrorDetail(detail);
 }
 
 /** INVALID_ARGUMENT / MALFORMED naming the field. */
 export function malformed(field: string, description: string): InvalidArgumentError {
-  return new InvalidArgumentError(`${field}: ${description}`, {
-    details: [
-      errorDetail({
-        reason: ErrorReason.ERROR_REASON_MALFORMED,
-        detail: { $case: "fieldViolation", value: { field, description } },
-      }),
-    ],
-  });
+  return malformedField(field, description);
 }
 
 /** INVALID_ARGUMENT with another reason (e.g. EXPIRED, WRONG_DOMAIN). */
@@ -35,7 +30,7 @@ export function invalid(reason: common.ErrorReason, message: string): InvalidArg
 
 /** UNAUTHENTICATED with its reason. */
 export function unauthenticated(reason: common.ErrorReason, message: string): UnauthenticatedError {
-  return new UnauthenticatedError(message, { details: [errorDetail({ reason, detail: undefined })] });
+  return unauthenticatedFor(reason, message);
 }
 
 /** RESOURCE_EXHAUSTED / SIZE_LIMIT for a field over its documented limit. */
