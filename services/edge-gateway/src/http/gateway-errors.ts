@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { common } from "@phoenix/proto";
 import type { RichStatus } from "@phoenix/runtime/errors";
-import { statusDetail } from "@phoenix/runtime/errors";
+import { errorDetail as detail } from "@phoenix/runtime/errors";
 
 /** An error the gateway answers itself (no upstream involved): HTTP status + google.rpc.Status. */
 export class GatewayError extends Error {
@@ -13,10 +13,6 @@ export class GatewayError extends Error {
   ) {
     super(status.message);
   }
-}
-
-function detail(value: common.ErrorDetail) {
-  return statusDetail("phoenix.common.v1.ErrorDetail", common.ErrorDetail.encode(value).finish());
 }
 
 export function notFound(method: string, path: string): GatewayError {
