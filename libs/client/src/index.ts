@@ -9,6 +9,7 @@ export {
 } from "./errors.js";
 export type { Listener, ListenOptions } from "./listener.js";
 export { PhoenixClient } from "./phoenix-client.js";
+export { createRestTransport, type RestTransportOptions } from "./rest-transport.js";
 export { createGrpcTransport, type GrpcAddresses, type Transport } from "./transport.js";
 export type {
   ConnectionRequest,

@@ -1,0 +1,268 @@
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { auth, delivery, queue, type RpcInfo, rpcCatalog } from "@phoenix/proto";
+import type { BidiCall, ServiceClient, ServiceDefinitionLike } from "@phoenix/runtime/grpc";
+import { GrpcCallError } from "@phoenix/runtime/grpc";
+import WebSocket from "ws";
+import type { Transport } from "./transport.js";
+
+const PROTOBUF = "application/x-protobuf";
+const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+
+/** Options of the REST transport. */
+export interface RestTransportOptions {
+  /** Deadline of a unary call (default 20 s). */
+  deadlineMs?: number;
+}
+
+interface ErasedMethod {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestSerialize(value: unknown): Buffer;
+  responseDeserialize(bytes: Buffer): unknown;
+}
+
+interface JsonMessage {
+  toJSON(value: unknown): unknown;
+}
+
+const modules: Record<string, Record<string, unknown>> = {
+  "phoenix.auth.v1": auth,
+  "phoenix.delivery.v1": delivery,
+  "phoenix.queue.v1": queue,
+};
+
+function messageType(fullName: string): JsonMessage {
+  const dot = fullName.lastIndexOf(".");
+  const found = modules[fullName.slice(0, dot)]?.[fullName.slice(dot + 1)] as JsonMessage | undefined;
+  if (!found || typeof found.toJSON !== "function") throw new Error(`no message type ${fullName}`);
+  return found;
+}
+
+function kebab(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
+}
+
+function callError(path: string, code: number, message: string, details?: Uint8Array): GrpcCallError {
+  const metadata = new Metadata();
+  if (details && details.length > 0) metadata.set(STATUS_DETAILS_KEY, Buffer.from(details));
+  const error = Object.assign(new Error(message), { code, details: message, metadata }) as ServiceError;
+  return new GrpcCallError(path, error);
+}
+
+/** google.rpc.Status: code (1, varint), message (2, string); the whole body goes to the details key. */
+function readStatus(bytes: Uint8Array): { code: number; message: string } {
+  let code = status.UNKNOWN as number;
+  let message = "";
+  let i = 0;
+  const varint = (): number => {
+    let result = 0;
+    let shift = 0;
+    for (let n = 0; n < 10 && i < bytes.length; n++) {
+      const b = bytes[i++] as number;
+      result += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((b & 0x80) === 0) break;
+    }
+    return result;
+  };
+  try {
+    code = 0;
+    while (i < bytes.length) {
+      const key = varint();
+      const field = Math.floor(key / 8);
+      const wire = key & 7;
+      if (wire === 0) {
+        const v = varint();
+        if (field === 1) code = v;
+      } else if (wire === 2) {
+        const len = varint();
+        if (field === 2) message = new TextDecoder().decode(bytes.subarray(i, i + len));
+        i += len;
+      } else if (wire === 5) i += 4;
+      else if (wire === 1) i += 8;
+      else break;
+    }
+  } catch {
+    code = status.UNKNOWN;
+  }
+  return { code, message };
+}
+
+function httpToCode(httpStatus: number): number {
+  const table: Record<number, number> = {
+    400: status.INVALID_ARGUMENT,
+    401: status.UNAUTHENTICATED,
+    403: status.PERMISSION_DENIED,
+    404: status.NOT_FOUND,
+    409: status.ABORTED,
+    429: status.RESOURCE_EXHAUSTED,
+    501: status.UNIMPLEMENTED,
+    503: status.UNAVAILABLE,
+    504: status.DEADLINE_EXCEEDED,
+  };
+  return table[httpStatus] ?? status.UNKNOWN;
+}
+
+function queryOf(json: unknown): URLSearchParams {
+  const params = new URLSearchParams();
+  if (json && typeof json === "object") {
+    for (const [key, value] of Object.entries(json)) {
+      const values = Array.isArray(value) ? value : [value];
+      for (const v of values) if (v !== undefined && v !== null) params.append(key, String(v));
+    }
+  }
+  return params;
+}
+
+/**
+ * A transport over the edge gateway: unary RPCs as REST calls with binary protobuf bodies,
+ * the listening streams over its WebSocket routes. Errors are the same `GrpcCallError`s the gRPC
+ * transport raises, so `PhoenixClient` handles both alike.
+ */
+export function createRestTransport(baseUrl: string, options: RestTransportOptions = {}): Transport {
+  const base = baseUrl.replace(/\/+$/, "");
+  const deadlineMs = options.deadlineMs ?? 20_000;
+  const catalog = new Map<string, RpcInfo>(rpcCatalog().map((r) => [r.path, r]));
+  const sockets = new Set<WebSocket>();
+  const controllers = new Set<AbortController>();
+
+  async function unary(method: ErasedMethod, request: unknown): Promise<unknown> {
+    const info = catalog.get(method.path);
+    const pattern = info?.http?.pattern;
+    if (!info || !pattern) throw callError(method.path, status.UNIMPLEMENTED, "no REST route for this RPC");
+    const verb = pattern.$case === "custom" ? pattern.value.kind : pattern.$case;
+    let route = pattern.$case === "custom" ? pattern.value.path : pattern.value;
+    let body: Uint8Array | undefined;
+    if (verb === "get" || verb === "delete") {
+      const json = messageType(info.requestType).toJSON(request) as Record<string, unknown>;
+      route = route.replace(/\{([^}=]+)[^}]*\}/g, (_m, name: string) => {
+        const v = json[name];
+        delete json[name];
+        return encodeURIComponent(String(v ?? ""));
+      });
+      const query = queryOf(json).toString();
+      if (query) route += `?${query}`;
+    } else {
+      body = new Uint8Array(method.requestSerialize(request));
+    }
+    const controller = new AbortController();
+    controllers.add(controller);
+    const timer = setTimeout(() => controller.abort(), deadlineMs);
+    try {
+      let response: Response;
+      try {
+        response = await fetch(`${base}${route}`, {
+          method: verb.toUpperCase(),
+          headers: { accept: PROTOBUF, ...(body ? { "content-type": PROTOBUF } : {}) },
+          body,
+          signal: controller.signal,
+        });
+      } catch (error) {
+        const code = controller.signal.aborted ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE;
+        throw callError(method.path, code, `edge gateway ${base}: ${(error as Error).message}`);
+      }
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      if (response.ok) return method.responseDeserialize(Buffer.from(bytes));
+      const type = response.headers.get("content-type") ?? "";
+      if (type.includes("protobuf")) {
+        const s = readStatus(bytes);
+        throw callError(method.path, s.code, s.message, bytes);
+      }
+      const text = new TextDecoder().decode(bytes);
+      throw callError(method.path, httpToCode(response.status), text || `HTTP ${response.status}`);
+    } finally {
+      clearTimeout(timer);
+      controllers.delete(controller);
+    }
+  }
+
+  function bidi(method: ErasedMethod): BidiCall<unknown, unknown> {
+    const name = method.path.split("/").pop() ?? "";
+    const area = method.path.includes(".auth.") ? "as" : method.path.includes(".queue.") ? "qs" : "ds";
+    const url = `${base.replace(/^http/, "ws")}/v1/${area}/ws/${kebab(name)}?encoding=proto`;
+    const socket = new WebSocket(url);
+    sockets.add(socket);
+    const opened = new Promise<void>((resolve, reject) => {
+      socket.once("open", () => resolve());
+      socket.once("error", (e) => reject(callError(method.path, status.UNAVAILABLE, e.message)));
+    });
+    opened.catch(() => undefined);
+    const queued: unknown[] = [];
+    let ended: GrpcCallError | null | undefined;
+    let wake: (() => void) | undefined;
+    socket.on("message", (data: Buffer) => {
+      queued.push(method.responseDeserialize(data));
+      wake?.();
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", (code: number, reason: Buffer) => {
+      sockets.delete(socket);
+      if (code === 1000) ended = null;
+      else {
+        const grpcCode = code >= 4000 && code < 4100 ? code - 4000 : status.UNAVAILABLE;
+        ended = callError(method.path, grpcCode, reason.toString() || `WebSocket closed (${code})`);
+      }
+      wake?.();
+    });
+    async function* responses(): AsyncGenerator<unknown> {
+      for (;;) {
+        if (queued.length > 0) {
+          yield queued.shift();
+          continue;
+        }
+        if (ended === null) return;
+        if (ended) throw ended;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    }
+    return {
+      async send(request) {
+        await opened;
+        const bytes = method.requestSerialize(request);
+        await new Promise<void>((resolve, reject) =>
+          socket.send(bytes, (e) =>
+            e ? reject(callError(method.path, status.UNAVAILABLE, e.message)) : resolve(),
+          ),
+        );
+      },
+      end() {
+        socket.close(1000);
+      },
+      cancel() {
+        if (!ended) ended = callError(method.path, status.CANCELLED, "cancelled");
+        socket.terminate();
+        wake?.();
+      },
+      responses: responses(),
+    };
+  }
+
+  function client<D extends ServiceDefinitionLike>(definition: D): ServiceClient<D> {
+    const methods: Record<string, unknown> = {};
+    for (const [key, def] of Object.entries(definition)) {
+      const method = def as unknown as ErasedMethod;
+      if (method.requestStream && method.responseStream) methods[key] = () => bidi(method);
+      else if (!method.requestStream && !method.responseStream)
+        methods[key] = (request: unknown) => unary(method, request);
+      else
+        methods[key] = () => {
+          throw callError(method.path, status.UNIMPLEMENTED, "not available over REST");
+        };
+    }
+    return methods as ServiceClient<D>;
+  }
+
+  return {
+    auth: client(auth.AuthServiceService),
+    delivery: client(delivery.DeliveryServiceService),
+    queue: client(queue.QueueServiceService),
+    close() {
+      for (const c of controllers) c.abort();
+      for (const s of sockets) s.terminate();
+    },
+  };
+}
