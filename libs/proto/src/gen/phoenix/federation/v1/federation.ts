@@ -42,8 +42,9 @@ export const protobufFileName = "phoenix/federation/v1/federation.proto";
  * `FederationProxyService` is internal to a homeserver: local services (AS, DS, QS, edge
  * gateway) ask their gateway to forward a client's request to another domain.
  *
- * Discovery: a peer's gateway listens at `federation.<domain>:8443` unless the operator's
- * static domain map says otherwise (tests and private federations use the map).
+ * Discovery: a peer's gateway is found, in this order, through the operator's static domain
+ * map (tests and private federations use it), the SRV record
+ * `_phoenix-federation._tcp.<domain>`, and finally `federation.<domain>:8443`.
  */
 
 /** One federation verifying key of a domain. */
