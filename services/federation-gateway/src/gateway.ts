@@ -19,8 +19,8 @@ import type { BackoffConfig } from "./domain/backoff.js";
 import type { PeerAddress } from "./domain/peers.js";
 import {
   FederationPolicy,
-  PeerRateLimiter,
   type PolicyConfig,
+  peerRateLimiter,
   type RateLimitConfig,
 } from "./domain/policy.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
@@ -120,7 +120,7 @@ export class FederationGateway {
     const auth = new InboundAuthenticator({
       ownDomain: options.domain,
       policy,
-      rateLimiter: new PeerRateLimiter(options.rateLimit, now),
+      rateLimiter: peerRateLimiter(options.rateLimit, now),
       keys: directory,
       replayGuard: new ReplayGuard(window.maxAgeMs + window.maxFutureSkewMs),
       window,

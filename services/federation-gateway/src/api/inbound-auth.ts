@@ -2,8 +2,9 @@ import type { EnvelopeWindow, ReplayGuard } from "@phoenix/crypto";
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
-import { FederationAuthError, PeerRefusedError } from "../domain/errors.js";
-import type { FederationPolicy, PeerRateLimiter } from "../domain/policy.js";
+import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
+import { FederationAuthError, PeerRateLimitedError, PeerRefusedError } from "../domain/errors.js";
+import type { FederationPolicy } from "../domain/policy.js";
 import {
   checkFreshness,
   type FederationTbs,
@@ -17,7 +18,8 @@ import { recordRequest } from "../store/envelope-store.js";
 export interface InboundAuthOptions {
   ownDomain: string;
   policy: FederationPolicy;
-  rateLimiter: PeerRateLimiter;
+  /** Per-peer-domain token buckets. */
+  rateLimiter: TokenBucketLimiter;
   keys: PeerKeyDirectory;
   replayGuard: ReplayGuard;
   window: EnvelopeWindow;
@@ -82,7 +84,7 @@ export class InboundAuthenticator {
     if (!(await recordRequest(this.options.db, replayKey(request), expiresAt))) {
       throw new FederationAuthError("request already used (seen by another replica)");
     }
-    this.options.rateLimiter.take(sender);
+    if (this.options.rateLimiter.take(sender, now) > 0) throw new PeerRateLimitedError(sender);
     return { tbs: request.tbs, sender };
   }
 }

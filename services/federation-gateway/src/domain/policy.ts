@@ -1,4 +1,5 @@
-import { PeerRateLimitedError, PeerRefusedError } from "./errors.js";
+import { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
+import { PeerRefusedError } from "./errors.js";
 
 /** Which peer domains this homeserver federates with. */
 export interface PolicyConfig {
@@ -39,52 +40,19 @@ export interface RateLimitConfig {
   burst: number;
 }
 
-interface Bucket {
-  tokens: number;
-  updatedAt: number;
-}
-
-/** Per-peer token buckets (in memory, per gateway replica). */
-export class PeerRateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
-
-  constructor(
-    private readonly config: RateLimitConfig,
-    private readonly now: () => number = Date.now,
-    private readonly maxPeers = 10_000,
-  ) {}
-
-  /** Takes one token of `domain`'s bucket or throws PeerRateLimitedError. */
-  take(domain: string): void {
-    if (!this.tryTake(domain)) throw new PeerRateLimitedError(domain);
-  }
-
-  /** Takes one token if available. */
-  tryTake(domain: string): boolean {
-    const now = this.now();
-    let bucket = this.buckets.get(domain);
-    if (bucket === undefined) {
-      if (this.buckets.size >= this.maxPeers) this.evictFull(now);
-      bucket = { tokens: this.config.burst, updatedAt: now };
-      this.buckets.set(domain, bucket);
-    } else {
-      const elapsed = Math.max(0, now - bucket.updatedAt);
-      bucket.tokens = Math.min(
-        this.config.burst,
-        bucket.tokens + (elapsed * this.config.ratePerSecond) / 1000,
-      );
-      bucket.updatedAt = now;
-    }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
-  }
-
-  /** Forgets buckets that have refilled completely (they carry no state worth keeping). */
-  private evictFull(now: number): void {
-    for (const [domain, bucket] of this.buckets) {
-      const refill = ((now - bucket.updatedAt) * this.config.ratePerSecond) / 1000;
-      if (bucket.tokens + refill >= this.config.burst) this.buckets.delete(domain);
-    }
-  }
+/**
+ * The per-peer token buckets (in memory, per gateway replica): `burst` tokens, refilled at
+ * `ratePerSecond`. At most `maxPeers` buckets are kept (full ones are dropped first).
+ */
+export function peerRateLimiter(
+  config: RateLimitConfig,
+  now: () => number = Date.now,
+  maxPeers = 10_000,
+): TokenBucketLimiter {
+  return new TokenBucketLimiter({
+    capacity: config.burst,
+    periodMs: (config.burst * 1000) / config.ratePerSecond,
+    maxKeys: maxPeers,
+    now,
+  });
 }
