@@ -12,6 +12,11 @@ const STATUS_DETAILS_KEY = "grpc-status-details-bin";
 export interface RestTransportOptions {
   /** Deadline of a unary call (default 20 s). */
   deadlineMs?: number;
+  /**
+   * A stream whose socket saw no frame and no ping for this long is treated as dead and closed
+   * (UNAVAILABLE; the listener re-opens it). Default 75 s: the gateway pings every 30 s.
+   */
+  silenceTimeoutMs?: number;
 }
 
 interface ErasedMethod {
@@ -123,6 +128,7 @@ function queryOf(json: unknown): URLSearchParams {
 export function createRestTransport(baseUrl: string, options: RestTransportOptions = {}): Transport {
   const base = baseUrl.replace(/\/+$/, "");
   const deadlineMs = options.deadlineMs ?? 20_000;
+  const silenceTimeoutMs = options.silenceTimeoutMs ?? 75_000;
   const catalog = new Map<string, RpcInfo>(rpcCatalog().map((r) => [r.path, r]));
   const sockets = new Set<WebSocket>();
   const controllers = new Set<AbortController>();
@@ -191,17 +197,34 @@ export function createRestTransport(baseUrl: string, options: RestTransportOptio
     const queued: unknown[] = [];
     let ended: GrpcCallError | null | undefined;
     let wake: (() => void) | undefined;
+    let silence: NodeJS.Timeout | undefined;
+    const alive = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => socket.terminate(), silenceTimeoutMs);
+    };
+    alive();
+    socket.on("ping", alive);
     socket.on("message", (data: Buffer) => {
-      queued.push(method.responseDeserialize(data));
+      alive();
+      try {
+        queued.push(method.responseDeserialize(data));
+      } catch {
+        ended = callError(method.path, status.INTERNAL, "undecodable frame from the gateway");
+        socket.terminate();
+      }
       wake?.();
     });
     socket.on("error", () => undefined);
     socket.on("close", (code: number, reason: Buffer) => {
+      clearTimeout(silence);
       sockets.delete(socket);
-      if (code === 1000) ended = null;
-      else {
+      // A stream that already failed (cancelled, bad frame) keeps that error.
+      if (ended === undefined) {
         const grpcCode = code >= 4000 && code < 4100 ? code - 4000 : status.UNAVAILABLE;
-        ended = callError(method.path, grpcCode, reason.toString() || `WebSocket closed (${code})`);
+        ended =
+          code === 1000
+            ? null
+            : callError(method.path, grpcCode, reason.toString() || `WebSocket closed (${code})`);
       }
       wake?.();
     });
