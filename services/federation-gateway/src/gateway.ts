@@ -6,6 +6,7 @@ import { statusName } from "@phoenix/runtime/errors";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Metrics } from "@phoenix/runtime/metrics";
+import { ReplayStore } from "@phoenix/runtime/replay";
 import { deliverFanOut } from "./api/deliver-fan-out.js";
 import type { GatewayDeps } from "./api/deps.js";
 import { forward } from "./api/forward.js";
@@ -30,10 +31,16 @@ import { PeerKeyDirectory } from "./outbound/peer-keys.js";
 import { PeerSender } from "./outbound/peer-sender.js";
 import type { FederationTls } from "./outbound/tls.js";
 import { UpstreamServices } from "./outbound/upstream.js";
-import { pruneSeenEnvelopes, pruneSeenRequests } from "./store/envelope-store.js";
+import { pruneSeenEnvelopes } from "./store/envelope-store.js";
 import { KeyRing } from "./store/key-ring.js";
 
 const DAY = 24 * 3600 * 1000;
+
+/**
+ * Key of the gateway's replay markers in the runtime's seen_requests table: a fixed domain
+ * separator (the markers hash the peers' random request ids, never store them).
+ */
+const REPLAY_MARKER_KEY = new TextEncoder().encode("phoenix federation-gateway seen request");
 
 /** Streams (shared with the QS and DS) and the subject prefix ("" in deployments, unique in tests). */
 export interface GatewayStreams {
@@ -117,6 +124,7 @@ export class FederationGateway {
       refetchMs: options.peerKeyRefetchMs ?? 10_000,
       now,
     });
+    const seenRequests = new ReplayStore(REPLAY_MARKER_KEY);
     const auth = new InboundAuthenticator({
       ownDomain: options.domain,
       policy,
@@ -125,6 +133,7 @@ export class FederationGateway {
       replayGuard: new ReplayGuard(window.maxAgeMs + window.maxFutureSkewMs),
       window,
       logger: options.logger,
+      seenRequests,
       db: options.db,
       now,
     });
@@ -192,9 +201,9 @@ export class FederationGateway {
     }, 3600_000);
     this.pruneTimer.unref();
     this.requestPruneTimer = setInterval(() => {
-      pruneSeenRequests(options.db, new Date(now())).catch((err) =>
-        options.logger.warn({ err }, "pruning request ids failed"),
-      );
+      seenRequests
+        .sweep(options.db, new Date(now()))
+        .catch((err) => options.logger.warn({ err }, "pruning request ids failed"));
     }, 60_000);
     this.requestPruneTimer.unref();
   }

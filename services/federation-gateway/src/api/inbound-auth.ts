@@ -1,19 +1,13 @@
-import type { EnvelopeWindow, ReplayGuard } from "@phoenix/crypto";
+import { type EnvelopeWindow, type ReplayGuard, utf8 } from "@phoenix/crypto";
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
+import type { ReplayStore } from "@phoenix/runtime/replay";
 import { FederationAuthError, PeerRateLimitedError, PeerRefusedError } from "../domain/errors.js";
 import type { FederationPolicy } from "../domain/policy.js";
-import {
-  checkFreshness,
-  type FederationTbs,
-  peekRequest,
-  replayKey,
-  verifySignature,
-} from "../domain/signing.js";
+import { checkFreshness, type FederationTbs, peekRequest, verifySignature } from "../domain/signing.js";
 import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
-import { recordRequest } from "../store/envelope-store.js";
 
 export interface InboundAuthOptions {
   ownDomain: string;
@@ -25,6 +19,7 @@ export interface InboundAuthOptions {
   window: EnvelopeWindow;
   logger: Logger;
   /** Shares seen request ids between replicas (the memory guard only covers this replica). */
+  seenRequests: ReplayStore;
   db: Database;
   now?: () => number;
 }
@@ -81,7 +76,9 @@ export class InboundAuthenticator {
     const expiresAt = new Date(
       Math.max(request.header.timestamp?.getTime() ?? now, now) + maxAgeMs + maxFutureSkewMs,
     );
-    if (!(await recordRequest(this.options.db, replayKey(request), expiresAt))) {
+    // Request ids are unique per sender only: the marker covers sender and request id.
+    const parts = [utf8(sender), request.header.requestId];
+    if (!(await this.options.seenRequests.claim(this.options.db, parts, expiresAt))) {
       throw new FederationAuthError("request already used (seen by another replica)");
     }
     if (this.options.rateLimiter.take(sender, now) > 0) throw new PeerRateLimitedError(sender);

@@ -1,6 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { eq, lt } from "drizzle-orm";
-import { inboundEnvelopes, outboundLeader, outboundPeers, seenRequests } from "./schema.js";
+import { inboundEnvelopes, outboundLeader, outboundPeers } from "./schema.js";
 
 /** True when this envelope was already handed to the local bus. */
 export async function envelopeSeen(db: Database, envelopeId: Uint8Array): Promise<boolean> {
@@ -30,21 +30,6 @@ export async function loadOutboundPeers(db: Database): Promise<string[]> {
 /** Remembers a peer with an outbound lane (idempotent). */
 export async function addOutboundPeer(db: Database, domain: string): Promise<void> {
   await db.insert(outboundPeers).values({ domain }).onConflictDoNothing();
-}
-
-/** Records a request id; false when it was recorded before (a replay). */
-export async function recordRequest(db: Database, requestKey: Uint8Array, expiresAt: Date): Promise<boolean> {
-  const inserted = await db
-    .insert(seenRequests)
-    .values({ requestKey, expiresAt })
-    .onConflictDoNothing()
-    .returning({ key: seenRequests.requestKey });
-  return inserted.length > 0;
-}
-
-/** Forgets request ids whose replay window has passed. */
-export async function pruneSeenRequests(db: Database, now: Date): Promise<void> {
-  await db.delete(seenRequests).where(lt(seenRequests.expiresAt, now));
 }
 
 /**

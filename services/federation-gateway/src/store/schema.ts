@@ -40,16 +40,6 @@ export const outboundPeers = pgTable("fed_outbound_peers", {
 });
 
 /**
- * Request ids of signed inbound requests within the replay window, shared by all replicas (each
- * replica also keeps them in memory): a request replayed to another replica is refused too.
- */
-export const seenRequests = pgTable("fed_seen_requests", {
-  /** sender domain ‖ "\n" ‖ request_id. */
-  requestKey: bytea("request_key").primaryKey(),
-  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
-});
-
-/**
  * How the last outbound deliverer ended its term (one row). After a crash the messages it held
  * come back only when their lease runs out, so the next deliverer waits that long before
  * starting — otherwise later messages would overtake them.

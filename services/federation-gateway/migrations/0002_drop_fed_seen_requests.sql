@@ -1,0 +1,1 @@
+DROP TABLE "fed_seen_requests" CASCADE;
