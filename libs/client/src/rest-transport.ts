@@ -1,12 +1,12 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { auth, delivery, queue, type RpcInfo, rpcCatalog } from "@phoenix/proto";
+import { decodeRichStatus, STATUS_DETAILS_KEY } from "@phoenix/runtime/errors";
 import type { BidiCall, ServiceClient, ServiceDefinitionLike } from "@phoenix/runtime/grpc";
 import { GrpcCallError } from "@phoenix/runtime/grpc";
 import WebSocket from "ws";
 import type { Transport } from "./transport.js";
 
 const PROTOBUF = "application/x-protobuf";
-const STATUS_DETAILS_KEY = "grpc-status-details-bin";
 
 /** Options of the REST transport. */
 export interface RestTransportOptions {
@@ -53,45 +53,6 @@ function callError(path: string, code: number, message: string, details?: Uint8A
   if (details && details.length > 0) metadata.set(STATUS_DETAILS_KEY, Buffer.from(details));
   const error = Object.assign(new Error(message), { code, details: message, metadata }) as ServiceError;
   return new GrpcCallError(path, error);
-}
-
-/** google.rpc.Status: code (1, varint), message (2, string); the whole body goes to the details key. */
-function readStatus(bytes: Uint8Array): { code: number; message: string } {
-  let code = status.UNKNOWN as number;
-  let message = "";
-  let i = 0;
-  const varint = (): number => {
-    let result = 0;
-    let shift = 0;
-    for (let n = 0; n < 10 && i < bytes.length; n++) {
-      const b = bytes[i++] as number;
-      result += (b & 0x7f) * 2 ** shift;
-      shift += 7;
-      if ((b & 0x80) === 0) break;
-    }
-    return result;
-  };
-  try {
-    code = 0;
-    while (i < bytes.length) {
-      const key = varint();
-      const field = Math.floor(key / 8);
-      const wire = key & 7;
-      if (wire === 0) {
-        const v = varint();
-        if (field === 1) code = v;
-      } else if (wire === 2) {
-        const len = varint();
-        if (field === 2) message = new TextDecoder().decode(bytes.subarray(i, i + len));
-        i += len;
-      } else if (wire === 5) i += 4;
-      else if (wire === 1) i += 8;
-      else break;
-    }
-  } catch {
-    code = status.UNKNOWN;
-  }
-  return { code, message };
 }
 
 function httpToCode(httpStatus: number): number {
@@ -172,8 +133,13 @@ export function createRestTransport(baseUrl: string, options: RestTransportOptio
       if (response.ok) return method.responseDeserialize(Buffer.from(bytes));
       const type = response.headers.get("content-type") ?? "";
       if (type.includes("protobuf")) {
-        const s = readStatus(bytes);
-        throw callError(method.path, s.code, s.message, bytes);
+        let decoded: { code: number; message: string };
+        try {
+          decoded = decodeRichStatus(bytes);
+        } catch {
+          decoded = { code: httpToCode(response.status), message: `HTTP ${response.status}` };
+        }
+        throw callError(method.path, decoded.code, decoded.message, bytes);
       }
       const text = new TextDecoder().decode(bytes);
       throw callError(method.path, httpToCode(response.status), text || `HTTP ${response.status}`);
