@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { auth, common, federation, rpcLabel } from "@phoenix/proto";
-import { decodeRichStatus, encodeRichStatus, statusDetail } from "@phoenix/runtime/errors";
+import { decodeRichStatus, encodeRichStatus, errorDetail } from "@phoenix/runtime/errors";
 import { GrpcCallError } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
@@ -18,11 +18,11 @@ const REGISTER_USER = "/phoenix.auth.v1.AuthService/RegisterUser";
 const canned = auth.GetAsCredentialsResponse.encode(
   auth.GetAsCredentialsResponse.fromPartial({ asCredentials: [new Uint8Array([1, 2, 3])] }),
 ).finish();
-const epochDetail = common.ErrorDetail.encode(
+const epochDetail = errorDetail(
   common.ErrorDetail.fromPartial({
     detail: { $case: "wrongEpoch", value: { currentEpoch: 42n, requestEpoch: 41n } },
   }),
-).finish();
+);
 
 describe("Forward / Proxy of client requests", () => {
   let net: Network;
@@ -42,7 +42,7 @@ describe("Forward / Proxy of client requests", () => {
               details: encodeRichStatus({
                 code: status.FAILED_PRECONDITION,
                 message: "wrong epoch",
-                details: [statusDetail("phoenix.common.v1.ErrorDetail", epochDetail)],
+                details: [epochDetail],
               }),
             },
           },
@@ -95,7 +95,7 @@ describe("Forward / Proxy of client requests", () => {
     const details = (stale as GrpcCallError).details;
     expect(details).toHaveLength(1);
     expect(details[0]?.typeUrl).toBe("type.googleapis.com/phoenix.common.v1.ErrorDetail");
-    expect(details[0]?.value).toEqual(epochDetail);
+    expect(details[0]?.value).toEqual(epochDetail.value);
     const raw = (stale as GrpcCallError).metadata.get("grpc-status-details-bin")[0] as Uint8Array;
     expect(decodeRichStatus(raw).code).toBe(status.FAILED_PRECONDITION);
   });

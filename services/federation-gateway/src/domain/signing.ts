@@ -20,6 +20,7 @@ import {
   requestHeader,
   signTbs,
 } from "@phoenix/proto";
+import { REQUEST_ID_LENGTH } from "@phoenix/runtime/signed-request";
 import { FederationAuthError, MalformedFederationRequestError } from "./errors.js";
 import { isDomain } from "./peers.js";
 
@@ -75,8 +76,8 @@ export function peekRequest<T extends FederationTbs>(
   }
   if (!isDomain(header.sender.value)) throw new MalformedFederationRequestError("sender domain is malformed");
   if (header.label !== label) throw new FederationAuthError(`signature label must be "${label}"`);
-  if (header.requestId.length !== 16)
-    throw new MalformedFederationRequestError("request_id must be 16 bytes");
+  if (header.requestId.length !== REQUEST_ID_LENGTH)
+    throw new MalformedFederationRequestError(`request_id must be ${REQUEST_ID_LENGTH} bytes`);
   if (header.timestamp === undefined) throw new MalformedFederationRequestError("request timestamp missing");
   return { tbs, header, sender: header.sender.value };
 }
@@ -93,7 +94,10 @@ export function replayKey(request: UnverifiedRequest<FederationTbs>): Uint8Array
 }
 
 /**
- * The timestamp window and replay check of a verified request. The replay key is sender ‖
+ * The timestamp window and replay check of a verified request. It runs after the policy and
+ * signature checks (a denied peer gets PERMISSION_DENIED whatever its timestamp), so it uses
+ * libs/crypto's window check directly rather than the runtime's `checkRequestHeader`, which
+ * checks the window before the signature. The replay key is sender ‖
  * request_id (request ids are unique per sender only).
  */
 export function checkFreshness(
