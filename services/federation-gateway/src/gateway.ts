@@ -1,4 +1,4 @@
-import { DEFAULT_ENVELOPE_WINDOW, type EnvelopeWindow, fromHex, ReplayGuard } from "@phoenix/crypto";
+import { DEFAULT_ENVELOPE_WINDOW, type EnvelopeWindow, fromHex } from "@phoenix/crypto";
 import { federation, rpcCatalog } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
@@ -130,7 +130,6 @@ export class FederationGateway {
       policy,
       rateLimiter: peerRateLimiter(options.rateLimit, now),
       keys: directory,
-      replayGuard: new ReplayGuard(window.maxAgeMs + window.maxFutureSkewMs),
       window,
       logger: options.logger,
       seenRequests,

@@ -1,4 +1,4 @@
-import { type EnvelopeWindow, type ReplayGuard, utf8 } from "@phoenix/crypto";
+import { type EnvelopeWindow, utf8 } from "@phoenix/crypto";
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
@@ -15,7 +15,6 @@ export interface InboundAuthOptions {
   /** Per-peer-domain token buckets. */
   rateLimiter: TokenBucketLimiter;
   keys: PeerKeyDirectory;
-  replayGuard: ReplayGuard;
   window: EnvelopeWindow;
   logger: Logger;
   /** Shares seen request ids between replicas (the memory guard only covers this replica). */
@@ -71,7 +70,7 @@ export class InboundAuthenticator {
     if (!verified)
       throw new FederationAuthError(`signature by ${sender} does not verify with its federation keys`);
     const now = this.now();
-    checkFreshness(request, this.options.replayGuard, now, this.options.window);
+    checkFreshness(request, now, this.options.window);
     const { maxAgeMs, maxFutureSkewMs } = this.options.window;
     const expiresAt = new Date(
       Math.max(request.header.timestamp?.getTime() ?? now, now) + maxAgeMs + maxFutureSkewMs,
@@ -79,7 +78,7 @@ export class InboundAuthenticator {
     // Request ids are unique per sender only: the marker covers sender and request id.
     const parts = [utf8(sender), request.header.requestId];
     if (!(await this.options.seenRequests.claim(this.options.db, parts, expiresAt))) {
-      throw new FederationAuthError("request already used (seen by another replica)");
+      throw new FederationAuthError(`request id from ${sender} already used`);
     }
     if (this.options.rateLimiter.take(sender, now) > 0) throw new PeerRateLimitedError(sender);
     return { tbs: request.tbs, sender };

@@ -5,12 +5,9 @@
 // verifies for another.
 import {
   checkTimestampWindow,
-  concat,
   DEFAULT_ENVELOPE_WINDOW,
   type EnvelopeWindow,
-  type ReplayGuard,
   type SigningKey,
-  utf8,
   type VerifyingKey,
 } from "@phoenix/crypto";
 import {
@@ -88,21 +85,15 @@ export function verifySignature(keys: readonly VerifyingKey[], label: string, si
   return keys.some((key) => key.verify(label, signed.tbs, signed.signature));
 }
 
-/** The replay key of a request: sender ‖ "\n" ‖ request_id (request ids are unique per sender only). */
-export function replayKey(request: UnverifiedRequest<FederationTbs>): Uint8Array {
-  return concat(utf8(`${request.sender}\n`), request.header.requestId);
-}
-
 /**
- * The timestamp window and replay check of a verified request. It runs after the policy and
+ * The timestamp window check of a verified request (request ids are claimed afterwards in the
+ * runtime's replay store, shared by all replicas). It runs after the policy and
  * signature checks (a denied peer gets PERMISSION_DENIED whatever its timestamp), so it uses
  * libs/crypto's window check directly rather than the runtime's `checkRequestHeader`, which
- * checks the window before the signature. The replay key is sender ‖
- * request_id (request ids are unique per sender only).
+ * checks the window before the signature.
  */
 export function checkFreshness(
   request: UnverifiedRequest<FederationTbs>,
-  guard: ReplayGuard,
   now: number,
   window: EnvelopeWindow = DEFAULT_ENVELOPE_WINDOW,
 ): void {
@@ -110,7 +101,6 @@ export function checkFreshness(
   try {
     if (!Number.isFinite(timestamp)) throw new Error("timestamp missing");
     checkTimestampWindow(timestamp, now, window, `request from ${request.sender}`);
-    guard.check(replayKey(request), timestamp, now);
   } catch (error) {
     throw new FederationAuthError(error instanceof Error ? error.message : "stale request", { cause: error });
   }
