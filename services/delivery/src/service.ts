@@ -1,11 +1,12 @@
 import { ReplayGuard } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { delivery, fileDescriptorSet } from "@phoenix/proto";
-import { type Bus, openBus, type Subscription } from "@phoenix/runtime/bus";
+import type { Bus, Subscription } from "@phoenix/runtime/bus";
 import type { Env } from "@phoenix/runtime/config";
-import { type DatabaseHandle, databaseConnectionFromConfig, openDatabase } from "@phoenix/runtime/db";
+import type { DatabaseHandle } from "@phoenix/runtime/db";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import {
+  openServiceStorage,
   type RunningService,
   type RunServiceOptions,
   runService,
@@ -219,25 +220,11 @@ export async function setupDelivery(
   resources: DeliveryResources = {},
 ): Promise<DeliverySetup> {
   const { config, logger, onShutdown } = runtime;
-  let database = resources.database;
-  if (database === undefined) {
-    const opened = await openDatabase({
-      ...databaseConnectionFromConfig(config, { name: "delivery" }),
-      migrationsFolder: DELIVERY_MIGRATIONS,
-    });
-    onShutdown(opened, "database");
-    database = opened;
-  }
-  let bus = resources.bus;
-  if (bus === undefined) {
-    const opened = await openBus(config, {
-      name: config.SERVICE_NAME,
-      db: database.db,
-      onError: (err) => logger.warn({ err }, "bus"),
-    });
-    onShutdown(opened, "bus");
-    bus = opened;
-  }
+  const { database, bus } = await openServiceStorage(
+    runtime,
+    { name: "delivery", migrationsFolder: DELIVERY_MIGRATIONS },
+    resources,
+  );
   const service = await createDeliveryService({
     database,
     bus,

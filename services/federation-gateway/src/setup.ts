@@ -1,9 +1,10 @@
 import { fileDescriptorSet } from "@phoenix/proto";
-import { type Bus, openBus } from "@phoenix/runtime/bus";
+import type { Bus } from "@phoenix/runtime/bus";
 import type { Env } from "@phoenix/runtime/config";
-import { type DatabaseHandle, databaseConnectionFromConfig, openDatabase } from "@phoenix/runtime/db";
+import type { DatabaseHandle } from "@phoenix/runtime/db";
 import { createGrpcServer } from "@phoenix/runtime/grpc";
 import {
+  openServiceStorage,
   type RunningService,
   type RunServiceOptions,
   runService,
@@ -59,25 +60,11 @@ export async function setupFederationGateway(
   const tls = loadTls(config);
   const credentials = serverCredentials(tls);
   const staticPeers = parseStaticPeers(config.FEDERATION_PEERS);
-  let database = resources.database;
-  if (database === undefined) {
-    const opened = await openDatabase({
-      ...databaseConnectionFromConfig(config, { name: "federation-gateway" }),
-      migrationsFolder: GATEWAY_MIGRATIONS,
-    });
-    onShutdown(opened, "database");
-    database = opened;
-  }
-  let bus = resources.bus;
-  if (bus === undefined) {
-    const opened = await openBus(config, {
-      name: config.SERVICE_NAME,
-      db: database.db,
-      onError: (err) => logger.warn({ err }, "bus"),
-    });
-    onShutdown(opened, "bus");
-    bus = opened;
-  }
+  const { database, bus } = await openServiceStorage(
+    runtime,
+    { name: "federation-gateway", migrationsFolder: GATEWAY_MIGRATIONS },
+    resources,
+  );
   const gateway = await FederationGateway.create({
     domain: config.FEDERATION_DOMAIN,
     db: database.db,

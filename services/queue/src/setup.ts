@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromHex, randomBytes, toHex } from "@phoenix/crypto";
 import { fileDescriptorSet } from "@phoenix/proto";
-import { type Bus, openBus } from "@phoenix/runtime/bus";
-import { type DatabaseHandle, databaseConnectionFromConfig, openDatabase } from "@phoenix/runtime/db";
-import type { ServiceRuntime, ServiceSetup } from "@phoenix/runtime/lifecycle";
+import type { Bus } from "@phoenix/runtime/bus";
+import type { DatabaseHandle } from "@phoenix/runtime/db";
+import { openServiceStorage, type ServiceRuntime, type ServiceSetup } from "@phoenix/runtime/lifecycle";
 import type { QueueConfig } from "./config.js";
 import { LoggingNotifier, type PushNotifier, WebhookNotifier } from "./push/notifier.js";
 import { type QsStreams, QueueService } from "./service.js";
@@ -68,23 +68,11 @@ export async function setupQueue(
 ): Promise<ServiceSetup> {
   const { config, logger, onShutdown } = runtime;
   const storageKey = await loadStorageKey(config);
-  let database = resources.database;
-  if (database === undefined) {
-    database = await openDatabase({
-      ...databaseConnectionFromConfig(config, { name: "queue" }),
-      migrationsFolder: QUEUE_MIGRATIONS,
-    });
-    onShutdown(database, "database");
-  }
-  let bus = resources.bus;
-  if (bus === undefined) {
-    bus = await openBus(config, {
-      name: config.SERVICE_NAME,
-      db: database.db,
-      onError: (err) => logger.warn({ err }, "bus"),
-    });
-    onShutdown(bus, "bus");
-  }
+  const { database, bus } = await openServiceStorage(
+    runtime,
+    { name: "queue", migrationsFolder: QUEUE_MIGRATIONS },
+    resources,
+  );
   const notifier =
     resources.notifier ??
     (config.QS_PUSH_NOTIFIER === "webhook"

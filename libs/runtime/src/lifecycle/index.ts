@@ -16,3 +16,8 @@ export {
   type ServiceSetup,
   ServiceStartError,
 } from "./run-service.js";
+export {
+  type OpenServiceStorageOptions,
+  openServiceStorage,
+  type ServiceStorage,
+} from "./service-storage.js";
