@@ -22,7 +22,7 @@ export async function deleteGroup(
   const earKey = checkEarKey(request.groupStateEarKey);
   const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
   if (tbs.commit.length > LIMITS.commit) throw sizeLimit("tbs.commit", LIMITS.commit, tbs.commit.length);
-  return writeGroup(deps, opened, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group) => {
     const leaf = authenticateLeaf(deps, group, opened);
     const { fanOuts } = await group.applyCommit({
       kind: "delete",

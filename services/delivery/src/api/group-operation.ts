@@ -24,8 +24,7 @@ export async function groupOperation(
   if (tbs.commit.length > LIMITS.commit) throw sizeLimit("tbs.commit", LIMITS.commit, tbs.commit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
     throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
-  const groupId = { uuid, domain: deps.ctx.domain };
-  return writeGroup(deps, opened, groupId, uuid, earKey, async (group, induce) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
     const leaf = authenticateLeaf(deps, group, opened);
     induce(leaf);
     const { newEpoch, fanOuts } = await group.applyCommit({

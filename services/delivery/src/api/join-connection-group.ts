@@ -34,7 +34,7 @@ export async function joinConnectionGroup(
     throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
   const joinerQueue = checkQueueRef(tbs.joinerQueue, "tbs.joiner_queue");
   const leaf = senderLeaf(opened.header);
-  return writeGroup(deps, opened, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group, induce) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
     induce(undefined);
     const { newEpoch, fanOuts } = await group.applyCommit({
       kind: "join_connection",

@@ -221,11 +221,11 @@ export type InduceRemovals = (senderLeaf: number | undefined) => void;
 export async function writeGroup<R>(
   deps: DsDeps,
   opened: OpenedRequest<unknown>,
-  groupId: common.QualifiedGroupId,
   uuid: Uint8Array,
   earKey: Uint8Array,
   handler: (group: DsGroup, induce: InduceRemovals) => Promise<WriteOutcome<R>>,
 ): Promise<R> {
+  const groupId: common.QualifiedGroupId = { uuid, domain: deps.ctx.domain };
   let wroteFanOuts = false;
   const outcome = await transaction(deps.db, async (tx) => {
     wroteFanOuts = false;

@@ -25,7 +25,7 @@ export async function resync(
     throw sizeLimit("tbs.external_commit", LIMITS.commit, tbs.externalCommit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
     throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
-  return writeGroup(deps, opened, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group, induce) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
     const leaf = authenticateLeaf(deps, group, opened);
     induce(leaf);
     const { newEpoch, fanOuts } = await group.applyCommit({

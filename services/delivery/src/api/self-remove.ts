@@ -24,7 +24,7 @@ export async function selfRemove(
   if (tbs.removeProposals.length === 0) throw malformed("tbs.remove_proposals", "empty");
   for (const p of tbs.removeProposals)
     if (p.length > LIMITS.proposal) throw sizeLimit("tbs.remove_proposals", LIMITS.proposal, p.length);
-  return writeGroup(deps, opened, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group, induce) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
     const leaf = authenticateLeaf(deps, group, opened);
     induce(leaf);
     const fanOuts = await group.storeSelfRemove(leaf, tbs.removeProposals);

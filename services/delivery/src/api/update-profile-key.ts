@@ -23,7 +23,7 @@ export async function updateProfileKey(
   const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
   if (tbs.encryptedUserProfileKey.length > LIMITS.profileKey)
     throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
-  return writeGroup(deps, opened, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group) => {
     const leaf = authenticateLeaf(deps, group, opened);
     group.updateProfileKey(leaf, tbs.encryptedUserProfileKey);
     return { result: {}, fanOuts: [], active: false };

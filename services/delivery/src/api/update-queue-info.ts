@@ -20,7 +20,7 @@ export async function updateQueueInfo(
   const earKey = checkEarKey(request.groupStateEarKey);
   const uuid = localGroupId(deps, opened.tbs.groupId, "tbs.group_id");
   const queue = checkQueueRef(opened.tbs.queue, "tbs.queue");
-  return writeGroup(deps, opened, { uuid, domain: deps.ctx.domain }, uuid, earKey, async (group) => {
+  return writeGroup(deps, opened, uuid, earKey, async (group) => {
     const leaf = authenticateLeaf(deps, group, opened);
     group.updateQueue(leaf, queue);
     return { result: {}, fanOuts: [], active: false };
