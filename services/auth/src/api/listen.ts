@@ -1,7 +1,11 @@
 import type { common } from "@phoenix/proto";
+import { type Database, transaction } from "@phoenix/runtime/db";
+import { NotFoundError } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
+import { checkSequenceStart } from "../domain/connection-queue.js";
 import { malformed } from "../domain/errors.js";
-import { deleteMessagesBelow, readMessages } from "../store/connection-queues.js";
+import type { PackageOwner } from "../store/connection-packages.js";
+import { deleteMessagesBelow, findQueue, readMessages } from "../store/connection-queues.js";
 import { queueActivitySubject } from "./enqueue.js";
 
 const BATCH = 100;
@@ -15,6 +19,41 @@ type ListenFollowUp = {
 export type ListenEvent =
   | { $case: "message"; value: common.QueueMessage }
   | { $case: "empty"; value: common.QueueEmpty };
+
+/** Who owns the queue a listen `init` asks for, and where the listener wants to start. */
+export interface ListenTarget {
+  owner: PackageOwner;
+  sequenceNumberStart: bigint;
+}
+
+/**
+ * One connection-queue listen RPC (shared by the client and the handle variant): reads the
+ * `init`, authenticates it with `locate` inside a transaction that also drops what lies below
+ * the requested start, then serves the stream with {@link serveListener}.
+ */
+export async function serveQueueListen(
+  ctx: AuthContext,
+  requests: AsyncIterable<ListenFollowUp>,
+  signal: AbortSignal,
+  send: (event: ListenEvent) => Promise<void>,
+  locate: (tx: Database, init: common.Signed, now: Date) => Promise<ListenTarget>,
+): Promise<void> {
+  const iterator = requests[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) return;
+  const init = first.value.request;
+  if (init?.$case !== "init") throw malformed("request", "the first message must be init");
+  const now = ctx.now();
+  const { queueId, start } = await transaction(ctx.db, async (tx) => {
+    const { owner, sequenceNumberStart } = await locate(tx, init.value, now);
+    const queue = await findQueue(tx, owner, true);
+    if (!queue) throw new NotFoundError("no such connection queue");
+    checkSequenceStart(sequenceNumberStart, queue.nextSequence, "tbs.sequence_number_start");
+    await deleteMessagesBelow(tx, queue.queueId, sequenceNumberStart);
+    return { queueId: queue.queueId, start: sequenceNumberStart };
+  });
+  await serveListener(ctx, queueId, start, iterator, signal, send);
+}
 
 /**
  * Serves a connection-queue listen stream after its `init` was authenticated (shared by both
