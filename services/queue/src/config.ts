@@ -77,6 +77,16 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED" }),
     /** Stream of `phoenix.federation.outbound.>`. */
     QS_FEDERATION_STREAM: envString({ default: "PHOENIX_FEDERATION_OUTBOUND" }),
+    /**
+     * Prefix of every bus subject (`<prefix>phoenix.fanout`, …): empty in deployments; set (e.g.
+     * `run42.`, dot-terminated) to keep several homeservers or test runs on one NATS apart, like
+     * DS_FANOUT_SUBJECT and FEDERATION_SUBJECT_PREFIX.
+     */
+    QS_SUBJECT_PREFIX: envString({
+      default: "",
+      pattern: /^([A-Za-z0-9_-]+\.)*$/,
+      patternHint: "must be empty or dot-terminated subject tokens",
+    }),
     /** Durable consumer name shared by all replicas. */
     QS_FANOUT_DURABLE: envString({ default: "queue-fanout" }),
     /** Push: "log" (log only) or "webhook" (POST to PUSH_PROVIDER_WEBHOOK URLs). */

@@ -120,7 +120,7 @@ export async function setupQueue(
       federation: config.QS_FEDERATION_STREAM,
       ...resources.streams,
     },
-    ...(resources.subjectPrefix !== undefined ? { subjectPrefix: resources.subjectPrefix } : {}),
+    subjectPrefix: resources.subjectPrefix ?? config.QS_SUBJECT_PREFIX,
     fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
     notifier,
     metricsRegistry: runtime.metrics.registry,
