@@ -4,6 +4,7 @@ export * from "./bus/index.js";
 export * from "./config/index.js";
 export * from "./db/index.js";
 export * from "./errors/index.js";
+export * from "./federation/index.js";
 export * from "./grpc/index.js";
 export * from "./lifecycle/index.js";
 export * from "./log/index.js";

@@ -1,4 +1,4 @@
-export { PassthroughStatusError, translateGatewayError } from "./api/translate-error.js";
+export { translateGatewayError } from "./api/translate-error.js";
 export { type GatewayConfig, gatewayConfigSchema } from "./config.js";
 export { PeerResolver, type PeerResolverOptions } from "./discovery/resolver.js";
 export * from "./domain/errors.js";

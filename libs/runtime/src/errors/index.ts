@@ -1,3 +1,4 @@
+export { PassthroughStatusError } from "./passthrough.js";
 export { ERROR_DETAIL_TYPE, errorDetail, malformedField, unauthenticatedFor } from "./phoenix-detail.js";
 export {
   AlreadyExistsError,

@@ -1,8 +1,9 @@
-import type { Metadata, status } from "@grpc/grpc-js";
+import type { Metadata } from "@grpc/grpc-js";
 import { CryptoError, classifyCryptoError } from "@phoenix/crypto";
 import {
   decodeRichStatus,
   InvalidArgumentError,
+  PassthroughStatusError,
   PermissionDeniedError,
   ResourceExhaustedError,
   RpcError,
@@ -21,20 +22,6 @@ import {
 } from "../domain/errors.js";
 import { NoSigningKeyError } from "../outbound/peer-sender.js";
 import { isServiceError } from "../outbound/upstream.js";
-
-/**
- * A status that passes through the gateway unchanged: what a local AS/DS/QS answered a forwarded
- * request, or what a peer answered a proxied one (code, message and details).
- */
-export class PassthroughStatusError extends RpcError {
-  override readonly name = "PassthroughStatusError";
-  readonly code: status;
-
-  constructor(code: status, message: string, details: readonly StatusDetail[]) {
-    super(message, { details });
-    this.code = code;
-  }
-}
 
 function detailsOf(metadata: Metadata | undefined): StatusDetail[] {
   const raw = metadata?.get(STATUS_DETAILS_KEY)[0];

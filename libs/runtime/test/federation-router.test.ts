@@ -1,0 +1,180 @@
+// The federated-RPC router: a request about this domain is served by the handler, one about
+// another domain goes to the federation gateway's FederationProxyService (method path and the
+// request bytes as the service received them) and the peer's answer or status comes back as is.
+import { status } from "@grpc/grpc-js";
+import { auth, common, federation } from "@phoenix/proto";
+import { errorDetail, NotFoundError, type RpcError } from "@phoenix/runtime/errors";
+import { FederationRouter, federatedUnary } from "@phoenix/runtime/federation";
+import {
+  createChannel,
+  createServiceClient,
+  defineService,
+  GrpcCallError,
+  type GrpcServer,
+  startGrpcServer,
+  unary,
+} from "@phoenix/runtime/grpc";
+import { createLogger } from "@phoenix/runtime/log";
+import { afterEach, describe, expect, it } from "vitest";
+
+const config = {
+  GRPC_HOST: "127.0.0.1",
+  GRPC_PORT: 0,
+  GRPC_MAX_MESSAGE_BYTES: 1 << 20,
+  GRPC_DEFAULT_DEADLINE_MS: 5_000,
+};
+const logger = createLogger({ level: "silent", service: "router-test" });
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serve(services: Parameters<typeof startGrpcServer>[0]["services"]): Promise<string> {
+  const server: GrpcServer = await startGrpcServer({ services, config, logger });
+  cleanups.push(() => server.shutdown({ graceMs: 100 }));
+  return `127.0.0.1:${server.port}`;
+}
+
+/** A FederationProxyService that records requests and answers with `answer`. */
+async function fakeGateway(answer: (request: federation.ProxyRequest) => Promise<federation.ProxyResponse>) {
+  const seen: federation.ProxyRequest[] = [];
+  const address = await serve([
+    defineService(federation.FederationProxyServiceService, {
+      proxy: unary(async (request: federation.ProxyRequest) => {
+        seen.push(request);
+        return answer(request);
+      }),
+    }),
+  ]);
+  return { address, seen };
+}
+
+describe("FederationRouter", () => {
+  it("serves local requests itself and forwards others with their bytes to the gateway", async () => {
+    const remote: auth.GetAsCredentialsResponse = {
+      domain: "beta.example",
+      asCredentials: [new Uint8Array([1, 2, 3])],
+      asIntermediateCredentials: [],
+      revokedFingerprints: [],
+    };
+    const gateway = await fakeGateway(async () => ({
+      response: auth.GetAsCredentialsResponse.encode(remote).finish(),
+    }));
+    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
+    cleanups.push(() => router.close());
+    const method = auth.AuthServiceService.getAsCredentials;
+    const served: string[] = [];
+    const address = await serve([
+      {
+        name: "phoenix.auth.v1.AuthService",
+        definition: { getAsCredentials: method },
+        handlers: {
+          getAsCredentials: federatedUnary(
+            method,
+            router,
+            (request) => request.domain,
+            async (request) => {
+              served.push(request.domain);
+              return {
+                domain: "alpha.example",
+                asCredentials: [],
+                asIntermediateCredentials: [],
+                revokedFingerprints: [],
+              };
+            },
+          ),
+        },
+      },
+    ]);
+    const channel = createChannel(address);
+    cleanups.push(() => channel.close());
+    const client = createServiceClient({ getAsCredentials: method }, channel);
+
+    expect((await client.getAsCredentials({ domain: "" })).domain).toBe("alpha.example");
+    expect((await client.getAsCredentials({ domain: "alpha.example" })).domain).toBe("alpha.example");
+    expect(served).toEqual(["", "alpha.example"]);
+    expect(gateway.seen).toEqual([]);
+
+    const answer = await client.getAsCredentials({ domain: "beta.example" });
+    expect(answer.domain).toBe("beta.example");
+    expect(new Uint8Array(answer.asCredentials[0] ?? [])).toEqual(new Uint8Array([1, 2, 3]));
+    expect(served).toHaveLength(2);
+    expect(gateway.seen).toHaveLength(1);
+    const [proxied] = gateway.seen;
+    expect(proxied?.destinationDomain).toBe("beta.example");
+    expect(proxied?.method).toBe("/phoenix.auth.v1.AuthService/GetAsCredentials");
+    expect(auth.GetAsCredentialsRequest.decode(proxied?.request ?? new Uint8Array()).domain).toBe(
+      "beta.example",
+    );
+  });
+
+  it("returns the peer's status, message and details unchanged", async () => {
+    const gateway = await fakeGateway(async () => {
+      throw new NotFoundError("user 1234@beta.example does not exist", {
+        details: [
+          errorDetail(common.ErrorDetail.fromPartial({ reason: common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER })),
+        ],
+      }) as RpcError;
+    });
+    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
+    cleanups.push(() => router.close());
+    const method = auth.AuthServiceService.getAsCredentials;
+    const address = await serve([
+      {
+        name: "phoenix.auth.v1.AuthService",
+        definition: { getAsCredentials: method },
+        handlers: {
+          getAsCredentials: federatedUnary(
+            method,
+            router,
+            (r) => r.domain,
+            async () => {
+              throw new Error("must not run");
+            },
+          ),
+        },
+      },
+    ]);
+    const channel = createChannel(address);
+    cleanups.push(() => channel.close());
+    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const error = await client.getAsCredentials({ domain: "beta.example" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GrpcCallError);
+    const call = error as GrpcCallError;
+    expect(call.code).toBe(status.NOT_FOUND);
+    expect(call.statusMessage).toBe("user 1234@beta.example does not exist");
+    expect(call.details).toHaveLength(1);
+  });
+
+  it("answers UNAVAILABLE for another domain when no gateway is configured", async () => {
+    const router = new FederationRouter({ localDomain: "alpha.example" });
+    const method = auth.AuthServiceService.getAsCredentials;
+    const address = await serve([
+      {
+        name: "phoenix.auth.v1.AuthService",
+        definition: { getAsCredentials: method },
+        handlers: {
+          getAsCredentials: federatedUnary(
+            method,
+            router,
+            (r) => r.domain,
+            async () => ({
+              domain: "alpha.example",
+              asCredentials: [],
+              asIntermediateCredentials: [],
+              revokedFingerprints: [],
+            }),
+          ),
+        },
+      },
+    ]);
+    const channel = createChannel(address);
+    cleanups.push(() => channel.close());
+    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const error = (await client
+      .getAsCredentials({ domain: "beta.example" })
+      .catch((e: unknown) => e)) as GrpcCallError;
+    expect(error.code).toBe(status.UNAVAILABLE);
+    expect(error.statusMessage).toContain("beta.example");
+  });
+});
