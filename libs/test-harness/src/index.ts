@@ -1,4 +1,14 @@
 export {
+  type Deployment,
+  type DeploymentKind,
+  type DeploymentOptions,
+  DeploymentSetupError,
+  type ServicesWiring,
+  servicesWiring,
+  startDeployment,
+  TEST_LIMITS_ENV,
+} from "./deployment.js";
+export {
   HarnessSetupError,
   type Homeserver,
   type HomeserverAddresses,
@@ -6,3 +16,12 @@ export {
   type LogLevel,
   startHomeserver,
 } from "./homeserver.js";
+export {
+  type Exit,
+  freePorts,
+  type LogLine,
+  ProcessStartError,
+  REPO_ROOT,
+  ServiceProcess,
+  type ServiceProcessOptions,
+} from "./service-process.js";

@@ -1,0 +1,438 @@
+// A whole homeserver deployment for end-to-end tests, reached only through its edge gateway:
+// either the all-in-one homeserver process (PGlite + embedded bus in a temp data dir) or the five
+// services as separate processes on Postgres (one database each) and NATS JetStream (streams and
+// subjects unique per deployment). Every process is a real `src/main.ts` run through tsx.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import pg from "pg";
+import type { LogLevel } from "./homeserver.js";
+import { freePorts, type LogLine, ProcessStartError, ServiceProcess } from "./service-process.js";
+
+/** `all-in-one`: services/homeserver as one process; `services`: the five services apart. */
+export type DeploymentKind = "all-in-one" | "services";
+
+/** Options of {@link startDeployment}. */
+export interface DeploymentOptions {
+  kind: DeploymentKind;
+  /** The homeserver's domain (default `e2e.test`). */
+  domain?: string;
+  /** Extra variables for every process (a service ignores the ones it does not know). */
+  env?: Record<string, string>;
+  /** Log level of the services (default `info`: the ready lines are info lines). */
+  logLevel?: LogLevel;
+  /** Bound of one start, every process included (default 180 s: the first PGlite start is slow). */
+  startTimeoutMs?: number;
+}
+
+/** A running deployment; everything a client needs is `url`. */
+export interface Deployment {
+  readonly kind: DeploymentKind;
+  readonly domain: string;
+  /** The edge gateway's base URL (`http://127.0.0.1:<port>`), the same across restarts. */
+  readonly url: string;
+  /** The running processes (one, or five: auth, delivery, queue, federation-gateway, edge-gateway). */
+  readonly processes: readonly ServiceProcess[];
+  /** What `stop()` removes: Postgres databases and NATS streams (`services`), or the data dir. */
+  readonly storage: { databases: readonly string[]; streams: readonly string[]; dataDir?: string };
+  /** Stops every process (SIGTERM) and starts them again on the same storage, keys and port. */
+  restart(): Promise<void>;
+  /** Stops every process (SIGTERM, SIGKILL after a bound), drops its databases and streams. */
+  stop(): Promise<void>;
+}
+
+/** The deployment's infrastructure is missing (`DATABASE_URL` / `NATS_URL` unset). */
+export class DeploymentSetupError extends Error {
+  override readonly name = "DeploymentSetupError";
+}
+
+/**
+ * Limits for test clients: every client calls from 127.0.0.1, so the per-caller and per-IP rate
+ * limits of AS, QS and edge gateway are raised out of the way (a service ignores the others').
+ */
+export const TEST_LIMITS_ENV: Readonly<Record<string, string>> = {
+  AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "1000000",
+  AS_CALLER_RATE_PACKAGES_PER_MINUTE: "1000000",
+  AS_CALLER_RATE_ENQUEUE_PER_MINUTE: "1000000",
+  AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE: "1000000",
+  AS_SOURCE_RATE_REGISTER_PER_HOUR: "1000000",
+  AS_ENQUEUE_RATE_PER_MINUTE: "1000000",
+  QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN: "1000000",
+  QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: "1000000",
+  QS_RATE_CREATE_USER_PER_CALLER: "1000000",
+  EDGE_RATE_LIMIT_PER_SECOND: "100000",
+  EDGE_RATE_LIMIT_BURST: "100000",
+};
+
+/** Starts a deployment of `kind`; resolves once the edge gateway reports every upstream ready. */
+export async function startDeployment(options: DeploymentOptions): Promise<Deployment> {
+  const domain = options.domain ?? "e2e.test";
+  const settings: Settings = {
+    domain,
+    env: { ...TEST_LIMITS_ENV, ...options.env },
+    logLevel: options.logLevel ?? "info",
+    timeoutMs: options.startTimeoutMs ?? 180_000,
+  };
+  return options.kind === "all-in-one" ? startAllInOne(settings) : startServices(settings);
+}
+
+interface Settings {
+  domain: string;
+  env: Record<string, string>;
+  logLevel: LogLevel;
+  timeoutMs: number;
+}
+
+/** What a kind provides: start its processes (on fixed storage and ports), clean up at the end. */
+interface Launcher {
+  url: string;
+  storage: Deployment["storage"];
+  processes: ServiceProcess[];
+  /** Spawns every process and waits for each ready line. */
+  start(): Promise<void>;
+  /** Drops storage (databases, streams, temp dirs); processes are stopped already. */
+  cleanUp(): Promise<void>;
+}
+
+async function run(kind: DeploymentKind, settings: Settings, launcher: Launcher): Promise<Deployment> {
+  const stopProcesses = async (): Promise<void> => {
+    // The front door first, so no request reaches a service that is already gone.
+    const running = [...launcher.processes].reverse();
+    launcher.processes.length = 0;
+    await Promise.all(running.map((p) => p.stop()));
+  };
+  const start = async (): Promise<void> => {
+    try {
+      await launcher.start();
+      await waitReady(launcher.url, launcher.processes, settings.timeoutMs);
+    } catch (error) {
+      await stopProcesses();
+      throw error;
+    }
+  };
+  try {
+    await start();
+  } catch (error) {
+    await launcher.cleanUp().catch(() => undefined);
+    throw error;
+  }
+  let stopped = false;
+  return {
+    kind,
+    domain: settings.domain,
+    url: launcher.url,
+    storage: launcher.storage,
+    get processes() {
+      return [...launcher.processes];
+    },
+    async restart() {
+      await stopProcesses();
+      await start();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopProcesses();
+      await launcher.cleanUp();
+    },
+  };
+}
+
+/** Polls `/readyz` until every upstream is SERVING (the gateway only proxies; the services must answer). */
+async function waitReady(
+  url: string,
+  processes: readonly ServiceProcess[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    const dead = processes.find((p) => !p.running);
+    if (dead) throw dead.startError("exited while the deployment was starting");
+    try {
+      const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
+      last = `${response.status} ${await response.text()}`;
+      if (response.status === 200) return;
+    } catch (error) {
+      last = error instanceof Error ? error.message : String(error);
+    }
+    if (Date.now() > deadline) {
+      throw new ProcessStartError(
+        `${url}/readyz never answered 200 (last: ${last}); outputs:\n${processes
+          .map((p) => `--- ${p.name}\n${p.output.slice(-2000)}`)
+          .join("\n")}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function startAllInOne(settings: Settings): Promise<Deployment> {
+  const dataDir = await mkdtemp(join(tmpdir(), "phoenix-e2e-"));
+  const [port] = (await freePorts(1)) as [number];
+  const processes: ServiceProcess[] = [];
+  return run("all-in-one", settings, {
+    url: `http://127.0.0.1:${port}`,
+    storage: { databases: [], streams: [], dataDir },
+    processes,
+    async start() {
+      const p = ServiceProcess.spawn({
+        name: "homeserver",
+        entry: "services/homeserver/src/main.ts",
+        args: ["--data-dir", dataDir, "--port", String(port), "--domain", settings.domain],
+        env: {
+          METRICS_PORT: "0",
+          LOG_LEVEL: settings.logLevel,
+          SERVICES_LOG_LEVEL: settings.logLevel === "info" ? "warn" : settings.logLevel,
+          ...settings.env,
+        },
+      });
+      processes.push(p);
+      await p.waitForLine((l) => l.msg.startsWith("homeserver ready"), {
+        what: "its ready line",
+        timeoutMs: settings.timeoutMs,
+      });
+    },
+    cleanUp: () => rm(dataDir, { recursive: true, force: true }),
+  });
+}
+
+/** The five services in start order; the edge gateway last (it is the deployment's front door). */
+const SERVICES = ["auth", "delivery", "queue", "federation-gateway", "edge-gateway"] as const;
+type ServiceName = (typeof SERVICES)[number];
+
+/** Every variable each service process gets: the exact wiring docs/deployment.md describes. */
+export interface ServicesWiring {
+  /** Per service, its environment (without PATH/HOME). */
+  env: Record<ServiceName, Record<string, string>>;
+  databases: string[];
+  streams: string[];
+  url: string;
+}
+
+/**
+ * The environment of each of the five services for one deployment: its own database on the
+ * `databaseUrl` server, streams and subjects under `namespace`, gRPC ports from `ports`.
+ */
+export function servicesWiring(input: {
+  domain: string;
+  databaseUrl: string;
+  natsUrl: string;
+  /** Lower-case letters and digits: database names, subject prefix and stream suffix. */
+  namespace: string;
+  ports: {
+    auth: number;
+    delivery: number;
+    queue: number;
+    federation: number;
+    federationInternal: number;
+    http: number;
+  };
+  logLevel: LogLevel;
+  env: Record<string, string>;
+}): ServicesWiring {
+  const { domain, namespace, ports } = input;
+  const database = (service: string) => {
+    const url = new URL(input.databaseUrl);
+    url.pathname = `/${namespace}_${service}`;
+    return url.toString();
+  };
+  const prefix = `${namespace}.`;
+  const streams = {
+    fanOut: `PHOENIX_FANOUT_${namespace}`,
+    queueDeleted: `PHOENIX_QUEUE_DELETED_${namespace}`,
+    federation: `PHOENIX_FEDERATION_OUTBOUND_${namespace}`,
+  };
+  const address = (port: number) => `127.0.0.1:${port}`;
+  // The edge gateway calls from loopback and names the real client in x-forwarded-for.
+  const trusted = "127.0.0.1,::1";
+  const common = (service: ServiceName, grpcPort: number): Record<string, string> => ({
+    ...input.env,
+    SERVICE_NAME: service,
+    LOG_LEVEL: input.logLevel,
+    GRPC_HOST: "127.0.0.1",
+    GRPC_PORT: String(grpcPort),
+    METRICS_PORT: "0",
+    SHUTDOWN_GRACE_MS: "2s",
+    NATS_URL: input.natsUrl,
+    // Cross-domain requests of AS, DS and QS go through the federation gateway's internal listener.
+    FEDERATION_PROXY_ADDRESS: address(ports.federationInternal),
+  });
+  const keys = {
+    // Secrets an operator keeps outside the databases; fixed per deployment so restarts reopen.
+    as: randomBytes(32).toString("hex"),
+    qs: randomBytes(32).toString("hex"),
+  };
+  return {
+    url: `http://127.0.0.1:${ports.http}`,
+    databases: ["auth", "delivery", "queue", "federation"].map((s) => `${namespace}_${s}`),
+    streams: Object.values(streams),
+    env: {
+      auth: {
+        ...common("auth", ports.auth),
+        DATABASE_URL: database("auth"),
+        AS_DOMAIN: domain,
+        AS_KEY_ENCRYPTION_KEY: keys.as,
+        AS_TRUSTED_PROXIES: trusted,
+      },
+      delivery: {
+        ...common("delivery", ports.delivery),
+        DATABASE_URL: database("delivery"),
+        DS_DOMAIN: domain,
+        DS_FANOUT_SUBJECT: `${prefix}phoenix.fanout`,
+        DS_FANOUT_STREAM: streams.fanOut,
+        DS_QUEUE_DELETED_SUBJECT: `${prefix}phoenix.queue_deleted`,
+        DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
+      },
+      queue: {
+        ...common("queue", ports.queue),
+        DATABASE_URL: database("queue"),
+        QS_DOMAIN: domain,
+        QS_STORAGE_KEY: keys.qs,
+        QS_TRUSTED_PROXIES: trusted,
+        QS_SUBJECT_PREFIX: prefix,
+        QS_FANOUT_STREAM: streams.fanOut,
+        QS_QUEUE_DELETED_STREAM: streams.queueDeleted,
+        QS_FEDERATION_STREAM: streams.federation,
+      },
+      "federation-gateway": {
+        ...common("federation-gateway", ports.federation),
+        DATABASE_URL: database("federation"),
+        FEDERATION_DOMAIN: domain,
+        FEDERATION_INSECURE_PLAINTEXT: "true",
+        FEDERATION_INTERNAL_HOST: "127.0.0.1",
+        FEDERATION_INTERNAL_PORT: String(ports.federationInternal),
+        FEDERATION_AS_ADDRESS: address(ports.auth),
+        FEDERATION_DS_ADDRESS: address(ports.delivery),
+        FEDERATION_QS_ADDRESS: address(ports.queue),
+        FEDERATION_SUBJECT_PREFIX: prefix,
+        FEDERATION_FANOUT_STREAM: streams.fanOut,
+        FEDERATION_QUEUE_DELETED_STREAM: streams.queueDeleted,
+        FEDERATION_OUTBOUND_STREAM: streams.federation,
+      },
+      "edge-gateway": {
+        ...input.env,
+        SERVICE_NAME: "edge-gateway",
+        LOG_LEVEL: input.logLevel,
+        METRICS_PORT: "0",
+        HTTP_HOST: "127.0.0.1",
+        HTTP_PORT: String(ports.http),
+        AUTH_SERVICE_ADDRESS: address(ports.auth),
+        DELIVERY_SERVICE_ADDRESS: address(ports.delivery),
+        QUEUE_SERVICE_ADDRESS: address(ports.queue),
+      },
+    },
+  };
+}
+
+async function startServices(settings: Settings): Promise<Deployment> {
+  const databaseUrl = process.env.DATABASE_URL;
+  const natsUrl = process.env.NATS_URL;
+  if (!databaseUrl || !natsUrl)
+    throw new DeploymentSetupError("DATABASE_URL and NATS_URL must be set: run tests through vitest");
+  const namespace = `e2e${randomBytes(5).toString("hex")}`;
+  const [auth, delivery, queue, federation, federationInternal, http] = (await freePorts(6)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const wiring = servicesWiring({
+    domain: settings.domain,
+    databaseUrl,
+    natsUrl,
+    namespace,
+    ports: { auth, delivery, queue, federation, federationInternal, http },
+    logLevel: settings.logLevel,
+    env: settings.env,
+  });
+  const grpcPorts: Record<ServiceName, number> = {
+    auth,
+    delivery,
+    queue,
+    "federation-gateway": federation,
+    "edge-gateway": http,
+  };
+  const processes: ServiceProcess[] = [];
+  const cleanUp = async (): Promise<void> => {
+    const failures: unknown[] = [];
+    await adminQueries(
+      databaseUrl,
+      wiring.databases.map((name) => `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+    ).catch((e: unknown) => failures.push(e));
+    await deleteStreams(natsUrl, wiring.streams).catch((e: unknown) => failures.push(e));
+    if (failures.length > 0) throw new AggregateError(failures, "dropping the deployment's storage failed");
+  };
+  try {
+    // Each service migrates its own database at start; creating it is the operator's (our) job.
+    await adminQueries(
+      databaseUrl,
+      wiring.databases.map((name) => `CREATE DATABASE "${name}"`),
+    );
+  } catch (error) {
+    await cleanUp().catch(() => undefined);
+    throw error;
+  }
+  return run("services", settings, {
+    url: wiring.url,
+    storage: { databases: wiring.databases, streams: wiring.streams },
+    processes,
+    async start() {
+      // All at once: every port is fixed, and each service connects to the others lazily.
+      for (const service of SERVICES) {
+        processes.push(
+          ServiceProcess.spawn({
+            name: service,
+            entry: `services/${service}/src/main.ts`,
+            env: wiring.env[service],
+          }),
+        );
+      }
+      const ready = (service: ServiceName) => (line: LogLine) =>
+        service === "edge-gateway"
+          ? line.msg === "edge gateway listening"
+          : line.msg === "grpc server listening" && line.port === grpcPorts[service];
+      const results = await Promise.allSettled(
+        processes.map((p, i) =>
+          p.waitForLine(ready(SERVICES[i] as ServiceName), {
+            what: "its listening line",
+            timeoutMs: settings.timeoutMs,
+          }),
+        ),
+      );
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed.length > 0) {
+        throw new ProcessStartError(
+          failed.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join("\n\n"),
+        );
+      }
+    },
+    cleanUp,
+  });
+}
+
+async function adminQueries(serverUrl: string, statements: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl, application_name: "test-harness" });
+  client.on("error", () => {}); // a dying idle connection is reported by the failing query
+  await client.connect();
+  try {
+    for (const statement of statements) await client.query(statement);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function deleteStreams(natsUrl: string, names: readonly string[]): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const name of names) await jsm.streams.delete(name).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,183 @@
+// A service or the homeserver as a real child process: its `src/main.ts` run through tsx exactly
+// as `npm start -w <package>` runs it, its pino lines collected, its ready line awaited (bounded),
+// and SIGTERM then SIGKILL on stop.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (workspace paths of entry points are relative to it). */
+export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url));
+
+/** One pino line. */
+export interface LogLine {
+  level: string;
+  msg: string;
+  service?: string;
+  url?: string;
+  exitCode?: number;
+  [key: string]: unknown;
+}
+
+/** How a process ended. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** What to run: an entry point of the repository and its complete environment. */
+export interface ServiceProcessOptions {
+  /** A name for error messages (`auth`, `homeserver`, …). */
+  name: string;
+  /** Entry point relative to the repository root, e.g. `services/auth/src/main.ts`. */
+  entry: string;
+  args?: readonly string[];
+  /**
+   * The whole environment of the child: nothing of the test process leaks in except PATH and
+   * HOME, so `DATABASE_URL`/`NATS_URL` reach it only when given.
+   */
+  env: Record<string, string>;
+}
+
+/** A child process did not get ready: it exited or missed its deadline. Carries its output. */
+export class ProcessStartError extends Error {
+  override readonly name = "ProcessStartError";
+}
+
+/** Output kept per process (the tail, for error messages): enough for a stack trace and context. */
+const OUTPUT_LIMIT = 1_000_000;
+/** Output quoted in an error message. */
+const ERROR_TAIL = 6_000;
+
+/** A child process running one entry point of the repository. */
+export class ServiceProcess {
+  readonly name: string;
+  /** Parsed pino lines, in order. */
+  readonly lines: LogLine[] = [];
+  /** Raw stdout + stderr (the last megabyte), for failure messages and non-JSON output (`--help`). */
+  output = "";
+  readonly exited: Promise<Exit>;
+  private readonly child: ChildProcess;
+  private exit: Exit | undefined;
+
+  private constructor(options: ServiceProcessOptions) {
+    this.name = options.name;
+    this.child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", options.entry, ...(options.args ?? [])],
+      {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let pending = "";
+    const take = (chunk: Buffer) => {
+      const text = chunk.toString("utf8");
+      this.output += text;
+      if (this.output.length > OUTPUT_LIMIT) this.output = this.output.slice(-OUTPUT_LIMIT / 2);
+      pending += text;
+      const parts = pending.split("\n");
+      pending = parts.pop() ?? "";
+      for (const part of parts) {
+        if (!part.startsWith("{")) continue; // help text, a crash trace: kept in `output`
+        try {
+          this.lines.push(JSON.parse(part) as LogLine);
+        } catch {
+          // a line that only looks like JSON: kept in `output`
+        }
+      }
+    };
+    this.child.stdout?.on("data", take);
+    this.child.stderr?.on("data", take);
+    this.exited = new Promise((resolve) => {
+      this.child.once("exit", (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  /** Starts `entry` through tsx with `args` and exactly `env` (plus PATH and HOME). */
+  static spawn(options: ServiceProcessOptions): ServiceProcess {
+    return new ServiceProcess(options);
+  }
+
+  /** The process's pid, for reports. */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Whether the process has exited. */
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  /**
+   * Waits until a log line matches `ready` and returns it. Rejects with a {@link ProcessStartError}
+   * holding the tail of the output when the process exits first or `timeoutMs` passes.
+   */
+  async waitForLine(
+    ready: (line: LogLine) => boolean,
+    options: { what: string; timeoutMs?: number },
+  ): Promise<LogLine> {
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+    for (;;) {
+      const line = this.lines.find(ready);
+      if (line) return line;
+      if (this.exit) throw this.startError(`exited (${JSON.stringify(this.exit)}) before ${options.what}`);
+      if (Date.now() > deadline) throw this.startError(`did not log ${options.what} in time`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** A {@link ProcessStartError} naming this process, with the tail of its output. */
+  startError(problem: string): ProcessStartError {
+    return new ProcessStartError(`${this.name} ${problem}; its output:\n${this.output.slice(-ERROR_TAIL)}`);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (!this.exit) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited after `killAfterMs`; resolves with the exit. */
+  async stop(killAfterMs = 20_000): Promise<Exit> {
+    if (this.exit) return this.exit;
+    this.signal("SIGTERM");
+    const timer = setTimeout(() => this.signal("SIGKILL"), killAfterMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/**
+ * `count` distinct TCP ports free on 127.0.0.1 right now (all bound to 0 at once, then released),
+ * for services that must know each other's ports before they start.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.once("error", reject);
+            server.listen(0, "127.0.0.1", () => {
+              const address = server.address();
+              if (typeof address === "object" && address) resolve(address.port);
+              else reject(new Error("no port assigned"));
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
+      ),
+    );
+  }
+}
