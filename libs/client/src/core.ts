@@ -414,7 +414,7 @@ export class ClientCore {
     return this.stateOf(c).privatePath.leafIndex;
   }
 
-  conversationView(id: string): Conversation {
+  conversationView(id: string): Omit<Conversation, "keysUpdatedAt"> {
     const c = this.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
     if (c === undefined) throw new UnknownConversationError(`no conversation ${id}`);
     const members = [

@@ -7,6 +7,7 @@ export {
   UnknownRequestError,
   UnknownUserError,
 } from "./errors.js";
+export { DEFAULT_KEY_UPDATE_MAX_AGE_MS, type KeyUpdateResult } from "./flows/key-updates.js";
 export type { Listener, ListenOptions } from "./listener.js";
 export { PhoenixClient } from "./phoenix-client.js";
 export { createRestTransport, type RestTransportOptions } from "./rest-transport.js";

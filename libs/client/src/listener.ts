@@ -28,6 +28,11 @@ export interface ListenOptions {
   maxReconnectAttempts?: number;
   /** Longest pause between reconnects (default 5 s; backoff starts at 100 ms). */
   maxBackoffMs?: number;
+  /**
+   * PhoenixClient.listen: longest age of this client's keys in a conversation before the
+   * listener refreshes them (default one week; 0 turns periodic key updates off).
+   */
+  keyUpdateMaxAgeMs?: number;
 }
 
 /**

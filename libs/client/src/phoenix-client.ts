@@ -9,6 +9,7 @@ import { ClientCore, ciphersuite, fetchVerifier } from "./core.js";
 import { NotRegisteredError } from "./errors.js";
 import * as connections from "./flows/connections.js";
 import * as groups from "./flows/groups.js";
+import * as keyUpdates from "./flows/key-updates.js";
 import * as profiles from "./flows/profiles.js";
 import * as receiving from "./flows/receiving.js";
 import * as registration from "./flows/registration.js";
@@ -115,7 +116,21 @@ export class PhoenixClient {
 
   /** Refreshes this client's keys in a group (post-compromise security); membership stays. */
   updateKeys(conversationId: string): Promise<void> {
-    return this.serial(() => groups.updateKeys(this.core, conversationId));
+    return this.serial(async () => {
+      await groups.updateKeys(this.core, conversationId);
+      keyUpdates.recordKeyUpdate(this.core, conversationId, Date.now());
+    });
+  }
+
+  /**
+   * Refreshes this client's keys in every active conversation where they are older than
+   * `maxAgeMs` (default one week). `listen()` does this periodically; apps that only `sync()`
+   * call it themselves.
+   */
+  updateStaleKeys(
+    maxAgeMs: number = keyUpdates.DEFAULT_KEY_UPDATE_MAX_AGE_MS,
+  ): Promise<keyUpdates.KeyUpdateResult> {
+    return this.serial(() => keyUpdates.updateStaleKeys(this.core, maxAgeMs));
   }
 
   /**
@@ -177,9 +192,36 @@ export class PhoenixClient {
     return this.serial(() => receiving.sync(this.core));
   }
 
-  /** Listens live on the QS queue and the AS connection queue; `stop()` the returned listener. */
+  /**
+   * Listens live on the QS queue and the AS connection queue, and refreshes this client's keys
+   * in conversations where they are older than `keyUpdateMaxAgeMs` (checked at start and then
+   * every quarter of that age, at most hourly); `stop()` the returned listener.
+   */
   listen(options: ListenOptions = {}): Listener {
-    return receiving.listen(this.core, (fn) => this.serial(fn), options);
+    const queues = receiving.listen(this.core, (fn) => this.serial(fn), options);
+    const maxAge = options.keyUpdateMaxAgeMs ?? keyUpdates.DEFAULT_KEY_UPDATE_MAX_AGE_MS;
+    if (maxAge <= 0) return queues;
+    let round: Promise<void> = Promise.resolve();
+    let stopped = false;
+    const check = () => {
+      round = this.updateStaleKeys(maxAge).then(
+        (result) => {
+          for (const e of result.errors) options.onError?.(new Error(`key update failed: ${e}`));
+          if (result.updated.length > 0 && !stopped) options.onChange?.();
+        },
+        (error: unknown) => options.onError?.(error as Error),
+      );
+    };
+    check();
+    const timer = setInterval(check, Math.min(Math.max(maxAge / 4, 1000), 3_600_000));
+    timer.unref();
+    return {
+      async stop() {
+        stopped = true;
+        clearInterval(timer);
+        await Promise.all([queues.stop(), round]);
+      },
+    };
   }
 
   // Reads --------------------------------------------------------------------------------------
@@ -191,12 +233,19 @@ export class PhoenixClient {
       .from(t.conversations)
       .all()
       .sort((a, b) => b.createdAt - a.createdAt)
-      .map((c) => this.core.conversationView(c.id));
+      .map((c) => this.view(c.id));
   }
 
   /** One conversation (UnknownConversationError if there is none). */
   conversation(id: string): Conversation {
-    return this.core.conversationView(id);
+    return this.view(id);
+  }
+
+  private view(id: string): Conversation {
+    const view = this.core.conversationView(id);
+    const row = this.core.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
+    const at = row === undefined ? Date.now() : keyUpdates.lastKeyUpdate(this.core, row);
+    return { ...view, keysUpdatedAt: new Date(at) };
   }
 
   /** Messages of a conversation in arrival order. */

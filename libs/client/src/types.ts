@@ -16,6 +16,8 @@ export interface Conversation {
   /** User ids of the current members, this user included. */
   members: string[];
   unread: number;
+  /** When this client last refreshed its keys in the conversation (or joined it). */
+  keysUpdatedAt: Date;
 }
 
 /** A message or a system event of a conversation. */
