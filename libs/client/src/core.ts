@@ -3,7 +3,6 @@
 import {
   ClientCredential,
   type ClientCredential as ClientCredentialT,
-  type CredentialVerifier,
   decodeFriendshipPackage,
   decodeQueueMessage,
   decryptUserProfile,
@@ -41,7 +40,8 @@ import {
 } from "ts-mls";
 import type { Account } from "./account.js";
 import { ConversationInactiveError, UnknownConversationError } from "./errors.js";
-import { fromB64, signRequest, toB64, verifierFrom, wireUserId } from "./protocol/helpers.js";
+import { DomainVerifier } from "./protocol/domain-verifier.js";
+import { fromB64, signRequest, toB64, wireUserId } from "./protocol/helpers.js";
 import { buf, type ClientStore, u8 } from "./store/client-store.js";
 import * as t from "./store/schema.js";
 import type { Transport } from "./transport.js";
@@ -101,8 +101,40 @@ export class ClientCore {
     readonly store: ClientStore,
     readonly account: Account,
     readonly cs: CiphersuiteImpl,
-    public verifier: CredentialVerifier,
+    readonly verifier: DomainVerifier,
   ) {}
+
+  /**
+   * Trusts `domain`'s AS credentials, fetched through this client's own AS (which relays other
+   * domains' credentials); skipped when already known unless `refresh`.
+   */
+  async learnCredentials(domain: string, refresh = false): Promise<void> {
+    if (!refresh && this.verifier.knows(domain)) return;
+    const answer = await this.transport.auth.getAsCredentials({ domain });
+    if (answer.domain !== domain)
+      throw new Error(`asked for the AS credentials of ${domain}, got those of ${answer.domain}`);
+    this.verifier.learn(answer);
+  }
+
+  /**
+   * Runs `fn`; when it fails because a credential's domain has no (or no current) AS credentials
+   * in the verifier, fetches them and runs `fn` again — at most once per domain. `fn` must leave
+   * nothing behind when it throws (verify before writing, or write in one store transaction).
+   */
+  async withCredentials<T>(fn: () => T | Promise<T>): Promise<T> {
+    const fetched = new Set<string>();
+    for (;;) {
+      this.verifier.missing = undefined;
+      try {
+        return await fn();
+      } catch (error) {
+        const domain = this.verifier.missing;
+        if (domain === undefined || fetched.has(domain)) throw error;
+        fetched.add(domain);
+        await this.learnCredentials(domain, true);
+      }
+    }
+  }
 
   /** This user's id, `uuid@domain`. */
   get userId(): string {
@@ -511,13 +543,11 @@ export class ClientCore {
   }
 }
 
-export async function fetchVerifier(transport: Transport, domain: string): Promise<CredentialVerifier> {
-  const res = await transport.auth.getAsCredentials({ domain });
-  return verifierFrom({
-    roots: res.asCredentials,
-    intermediates: res.asIntermediateCredentials,
-    revoked: res.revokedFingerprints,
-  });
+/** A verifier trusting the AS credentials of the transport's own homeserver (domain `""`). */
+export async function fetchVerifier(transport: Transport): Promise<DomainVerifier> {
+  const verifier = new DomainVerifier();
+  verifier.learn(await transport.auth.getAsCredentials({ domain: "" }));
+  return verifier;
 }
 
 export function profileBytes(displayName: string): Uint8Array {

@@ -32,3 +32,11 @@ export class NotAContactError extends PhoenixClientError {
 export class UnknownRequestError extends PhoenixClientError {
   override name = "UnknownRequestError";
 }
+
+/**
+ * The user's homeserver and another domain do not federate (either side's federation policy
+ * refused: PERMISSION_DENIED); `cause` holds the status.
+ */
+export class FederationRefusedError extends PhoenixClientError {
+  override name = "FederationRefusedError";
+}

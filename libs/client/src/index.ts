@@ -1,5 +1,6 @@
 export {
   ConversationInactiveError,
+  FederationRefusedError,
   NotAContactError,
   NotRegisteredError,
   PhoenixClientError,

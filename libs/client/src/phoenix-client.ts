@@ -50,7 +50,7 @@ export class PhoenixClient {
       throw new NotRegisteredError(`no account in ${options.storePath}`);
     }
     try {
-      const verifier = await fetchVerifier(options.transport, "");
+      const verifier = await fetchVerifier(options.transport);
       return new PhoenixClient(
         new ClientCore(options.transport, store, accountFromJson(json), await ciphersuite(), verifier),
       );
@@ -148,14 +148,20 @@ export class PhoenixClient {
 
   // Connections --------------------------------------------------------------------------------
 
-  /** Asks `userId` to connect; UnknownUserError when the user does not exist. */
+  /**
+   * Asks `userId` (of any domain) to connect; UnknownUserError when the user does not exist,
+   * FederationRefusedError when this homeserver and the user's domain do not federate.
+   */
   connect(userId: string): Promise<void> {
     return this.serial(() => connections.connect(this.core, userId));
   }
 
-  /** Asks the owner of `handle` to connect; UnknownUserError when no such handle exists. */
-  connectByHandle(handle: string): Promise<void> {
-    return this.serial(() => connections.connectByHandle(this.core, handle));
+  /**
+   * Asks the owner of `handle` to connect; the handle is looked up on `domain` (default: this
+   * user's homeserver). UnknownUserError when no such handle exists.
+   */
+  connectByHandle(handle: string, domain = ""): Promise<void> {
+    return this.serial(() => connections.connectByHandle(this.core, handle, domain));
   }
 
   /** Accepts an incoming request: joins the connection group; both sides then have a contact. */

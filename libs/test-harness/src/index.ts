@@ -9,6 +9,15 @@ export {
   TEST_LIMITS_ENV,
 } from "./deployment.js";
 export {
+  type FederatedHomeserver,
+  type Federation,
+  type FederationOptions,
+  type FederationPolicy,
+  FederationSetupError,
+  startFederation,
+} from "./federation.js";
+export { type FederationTlsFiles, makeFederationTls } from "./federation-tls.js";
+export {
   HarnessSetupError,
   type Homeserver,
   type HomeserverAddresses,

@@ -32,7 +32,7 @@ import {
   hexBytes,
   NOT_FOUND,
 } from "../core.js";
-import { UnknownRequestError, UnknownUserError } from "../errors.js";
+import { FederationRefusedError, UnknownRequestError, UnknownUserError } from "../errors.js";
 import { readHandleConnectionPackage } from "../protocol/handle-package.js";
 import { mlsGroupId, qualifiedGroupId, signRequest, toB64, wireUserId } from "../protocol/helpers.js";
 import { buf, u8 } from "../store/client-store.js";
@@ -52,15 +52,18 @@ export async function connect(core: ClientCore, userId: string): Promise<void> {
   } catch (error) {
     if (error instanceof GrpcCallError && error.code === NOT_FOUND)
       throw new UnknownUserError(`no user ${userId} on ${target.domain}`);
-    throw error;
+    throw federationRefusal(error, core.account.domain, target.domain);
   }
   if (packages.length === 0) throw new UnknownUserError(`${userId} publishes no connection package`);
-  const verified = packages.map((p) => {
-    const pkg = verifyConnectionPackage(p.connectionPackage, { verifier: core.verifier });
-    if (pkg.clientCredential === undefined || formatUserId(pkg.clientCredential.clientId.userId) !== userId)
-      throw new Error(`a connection package for ${userId} belongs to someone else`);
-    return { clientId: p.clientId, pkg };
-  });
+  // The packages' credentials chain to the AS of the user's domain.
+  const verified = await core.withCredentials(() =>
+    packages.map((p) => {
+      const pkg = verifyConnectionPackage(p.connectionPackage, { verifier: core.verifier });
+      if (pkg.clientCredential === undefined || formatUserId(pkg.clientCredential.clientId.userId) !== userId)
+        throw new Error(`a connection package for ${userId} belongs to someone else`);
+      return { clientId: p.clientId, pkg };
+    }),
+  );
   const c = await createGroup(core, "connection", userId, userId);
   for (const { clientId, pkg } of verified) {
     const offer = sealConnectionOffer(
@@ -145,43 +148,46 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
   });
   const id = toHex(offer.groupId);
   const peer = formatUserId(offer.senderCredential.clientId.userId);
-  core.store.transaction(() => {
-    core.insertConversation({
-      id,
-      groupId,
-      kind: "connection",
-      title: peer,
-      earKey: offer.earKey,
-      credentialKey: offer.credentialKey,
-      profileKeyKey: offer.credentialKey,
-      state: out.newState,
-      leaf,
-      peerUserId: peer,
-    });
-    core.store.db
-      .insert(t.members)
-      .values({ conversationId: id, leafIndex: myLeaf, userId: core.userId })
-      .run();
-    for (const m of info.members) {
-      const user = core.userOfClientInfo(
-        out.newState,
-        m.leafIndex,
-        m.encryptedClientInfo,
-        offer.credentialKey,
-      );
-      if (user !== undefined)
-        core.store.db
-          .insert(t.members)
-          .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
-          .run();
-    }
-    core.upsertContact(peer, offer.friendshipPackage, id);
-    core.store.db
-      .update(t.connectionRequests)
-      .set({ status: "accepted" })
-      .where(eq(t.connectionRequests.id, requestId))
-      .run();
-  });
+  // Members' credentials may be of other domains: the transaction is retried once they are known.
+  await core.withCredentials(() =>
+    core.store.transaction(() => {
+      core.insertConversation({
+        id,
+        groupId,
+        kind: "connection",
+        title: peer,
+        earKey: offer.earKey,
+        credentialKey: offer.credentialKey,
+        profileKeyKey: offer.credentialKey,
+        state: out.newState,
+        leaf,
+        peerUserId: peer,
+      });
+      core.store.db
+        .insert(t.members)
+        .values({ conversationId: id, leafIndex: myLeaf, userId: core.userId })
+        .run();
+      for (const m of info.members) {
+        const user = core.userOfClientInfo(
+          out.newState,
+          m.leafIndex,
+          m.encryptedClientInfo,
+          offer.credentialKey,
+        );
+        if (user !== undefined)
+          core.store.db
+            .insert(t.members)
+            .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
+            .run();
+      }
+      core.upsertContact(peer, offer.friendshipPackage, id);
+      core.store.db
+        .update(t.connectionRequests)
+        .set({ status: "accepted" })
+        .where(eq(t.connectionRequests.id, requestId))
+        .run();
+    }),
+  );
   const c = core.row(id);
   await sendApp(core, c, {
     type: "friendship",
@@ -243,16 +249,16 @@ export async function createHandle(core: ClientCore, handle: string): Promise<vo
  * Asks the owner of `handle` to connect (like {@link connect}, through the handle's connection
  * queue). Throws UnknownUserError when no such handle exists.
  */
-export async function connectByHandle(core: ClientCore, handle: string): Promise<void> {
+export async function connectByHandle(core: ClientCore, handle: string, domain = ""): Promise<void> {
   const hash = handleHash(handle);
   let bytes: Uint8Array;
   try {
-    bytes = (await core.transport.auth.getHandleConnectionPackage({ handleHash: hash, domain: "" }))
+    bytes = (await core.transport.auth.getHandleConnectionPackage({ handleHash: hash, domain }))
       .connectionPackage;
   } catch (error) {
     if (error instanceof GrpcCallError && error.code === NOT_FOUND)
-      throw new UnknownUserError(`no handle ${handle}`);
-    throw error;
+      throw new UnknownUserError(`no handle ${handle}${domain ? ` on ${domain}` : ""}`);
+    throw federationRefusal(error, core.account.domain, domain || core.account.domain);
   }
   const pkg = readHandleConnectionPackage(bytes);
   const c = await createGroup(core, "connection", handle, null);
@@ -269,7 +275,7 @@ export async function connectByHandle(core: ClientCore, handle: string): Promise
   );
   await core.transport.auth.enqueueHandleConnectionOffer({
     handleHash: hash,
-    domain: "",
+    domain,
     connectionOffer: offer,
   });
   core.store.db
@@ -284,7 +290,15 @@ export async function connectByHandle(core: ClientCore, handle: string): Promise
     .run();
 }
 
-export function receiveOffer(core: ClientCore, sealed: Uint8Array): void {
+/**
+ * Records an incoming connection offer as a pending request (once per connection group). The
+ * sender's credential may be of another domain: its AS credentials are fetched when missing.
+ */
+export function receiveOffer(core: ClientCore, sealed: Uint8Array): Promise<void> {
+  return core.withCredentials(() => receiveOfferOnce(core, sealed));
+}
+
+function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
   for (const row of core.store.db.select().from(t.connectionPackageKeys).all()) {
     let offer: ReturnType<typeof openConnectionOffer>;
     try {
@@ -293,7 +307,9 @@ export function receiveOffer(core: ClientCore, sealed: Uint8Array): void {
         packageHash: hexBytes(row.hash),
         verifier: core.verifier,
       });
-    } catch {
+    } catch (error) {
+      // Opened under this package, but the sender's domain credentials are missing: fetch, retry.
+      if (core.verifier.missing !== undefined) throw error;
       continue;
     }
     const from = formatUserId(offer.senderCredential.clientId.userId);
@@ -326,4 +342,17 @@ export function receiveOffer(core: ClientCore, sealed: Uint8Array): void {
     return;
   }
   throw new Error("the offer opens under none of our connection packages");
+}
+
+const PERMISSION_DENIED = 7;
+
+/**
+ * A refusal by the federation policy (this homeserver's or the other domain's) as a
+ * FederationRefusedError; any other error unchanged.
+ */
+export function federationRefusal(error: unknown, own: string, other: string): unknown {
+  if (!(error instanceof GrpcCallError) || error.code !== PERMISSION_DENIED || other === own) return error;
+  return new FederationRefusedError(`${own} and ${other} do not federate: ${error.statusMessage}`, {
+    cause: error,
+  });
 }

@@ -8,6 +8,7 @@ import {
   formatUserId,
   generateAeadKey,
   LeafCredential,
+  parseUserId,
   sealClientInfo,
   sealWelcomeAttribution,
   toHex,
@@ -61,10 +62,13 @@ export async function invite(
     const contact = core.store.db.select().from(t.contacts).where(eq(t.contacts.userId, userId)).get();
     if (contact === undefined) throw new NotAContactError(`${userId} is not a contact`);
     const fp = decodeFriendshipPackage(u8(contact.friendshipPackage));
+    // The contact's AddPackages are kept by the QS of its domain.
+    const domain = parseUserId(userId).domain;
     const fetched = await core.transport.queue.fetchAddPackages({
       friendshipToken: fp.friendshipToken,
-      domain: "",
+      domain: domain === core.account.domain ? "" : domain,
     });
+    await core.learnCredentials(domain);
     for (const bytes of fetched.addPackages) {
       const ap = decodeAddPackage(bytes);
       const decoded = decodeKeyPackage(ap.keyPackage, 0);

@@ -98,7 +98,7 @@ export function listen(
       handle: (m) =>
         serial(async () => {
           const result: SyncResult = { processed: 0, errors: [] };
-          processOfferMessage(core, m, result);
+          await processOfferMessage(core, m, result);
           report(result.errors);
         }),
     },
@@ -120,7 +120,7 @@ export async function drainConnectionQueue(core: ClientCore, result: SyncResult)
         maxMessages: 0,
       }),
     });
-    for (const m of res.messages) processOfferMessage(core, m, result);
+    for (const m of res.messages) await processOfferMessage(core, m, result);
     if (res.remaining === 0n || res.messages.length === 0) return;
   }
 }
@@ -151,7 +151,7 @@ export async function drainHandleQueue(
       const payload = core.openQueueMessage(name, key, hash, m);
       if (payload?.content?.$case === "connectionOffer") {
         try {
-          receiveOffer(core, payload.content.value);
+          await receiveOffer(core, payload.content.value);
         } catch (error) {
           result.errors.push(`connection offer to ${h.handle}: ${(error as Error).message}`);
         }
@@ -201,14 +201,18 @@ export async function processQsMessage(
 }
 
 /** Processes one message of the client's AS connection queue unless it was processed before. */
-export function processOfferMessage(core: ClientCore, m: common.QueueMessage, result: SyncResult): void {
+export async function processOfferMessage(
+  core: ClientCore,
+  m: common.QueueMessage,
+  result: SyncResult,
+): Promise<void> {
   if (m.sequenceNumber < core.seq("as")) return;
   const key = HpkeKeyPair.fromPrivateBytes(core.account.connectionQueueKey);
   const context = connectionQueueContext(core.account.clientUuid, core.account.userUuid);
   const payload = core.openQueueMessage("as", key, context, m);
   if (payload?.content?.$case === "connectionOffer") {
     try {
-      receiveOffer(core, payload.content.value);
+      await receiveOffer(core, payload.content.value);
     } catch (error) {
       result.errors.push(`connection offer: ${(error as Error).message}`);
     }
@@ -335,12 +339,15 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
 export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBundle): Promise<void> {
   if (bundle.groupId === undefined) throw new Error("Welcome without group id");
   const mlsId = mlsGroupId(bundle.groupId);
-  const attribution = openWelcomeAttribution(bundle.encryptedWelcomeAttributionInfo, {
-    friendshipEncryptionKey: core.account.friendshipEncryptionKey,
-    groupId: mlsId,
-    welcome: bundle.welcome,
-    verifier: core.verifier,
-  });
+  // The inviter (and the members) may be of other domains.
+  const attribution = await core.withCredentials(() =>
+    openWelcomeAttribution(bundle.encryptedWelcomeAttributionInfo, {
+      friendshipEncryptionKey: core.account.friendshipEncryptionKey,
+      groupId: mlsId,
+      welcome: bundle.welcome,
+      verifier: core.verifier,
+    }),
+  );
   const parsed = parseMlsMessage(bundle.welcome);
   if (parsed.wireformat !== "mls_welcome") throw new Error("not a Welcome");
   const refs = new Set(parsed.welcome.secrets.map((s) => toHex(s.newMember)));
@@ -371,51 +378,53 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
   const state = await joinFromWelcome(bundle.welcome, kp, priv, core.cs, tree);
   const id = toHex(mlsId);
   const inviter = formatUserId(attribution.sender.userId);
-  core.store.transaction(() => {
-    core.store.db.delete(t.conversations).where(eq(t.conversations.id, id)).run();
-    core.store.db.delete(t.members).where(eq(t.members.conversationId, id)).run();
-    core.insertConversation({
-      id,
-      groupId: bundle.groupId as common.QualifiedGroupId,
-      kind: "group",
-      title: `group of ${inviter}`,
-      earKey: keys.groupStateEarKey,
-      credentialKey: keys.credentialEncryptionKey,
-      profileKeyKey: keys.userProfileKeyEncryptionKey,
-      state,
-      leaf: {
-        leafKey,
-        leafCredential: u8(row.leafCredential),
-        signatureEncryptionKey: u8(row.signatureEncryptionKey),
-      },
-      peerUserId: null,
-    });
-    for (const m of info.members) {
-      const user = core.userOfClientInfo(
+  await core.withCredentials(() =>
+    core.store.transaction(() => {
+      core.store.db.delete(t.conversations).where(eq(t.conversations.id, id)).run();
+      core.store.db.delete(t.members).where(eq(t.members.conversationId, id)).run();
+      core.insertConversation({
+        id,
+        groupId: bundle.groupId as common.QualifiedGroupId,
+        kind: "group",
+        title: `group of ${inviter}`,
+        earKey: keys.groupStateEarKey,
+        credentialKey: keys.credentialEncryptionKey,
+        profileKeyKey: keys.userProfileKeyEncryptionKey,
         state,
-        m.leafIndex,
-        m.encryptedClientInfo,
-        keys.credentialEncryptionKey,
-      );
-      if (user !== undefined)
-        core.store.db
-          .insert(t.members)
-          .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
-          .run();
-    }
-    const mine = state.privatePath.leafIndex;
-    core.store.db
-      .insert(t.members)
-      .values({ conversationId: id, leafIndex: mine, userId: core.userId })
-      .onConflictDoUpdate({
-        target: [t.members.conversationId, t.members.leafIndex],
-        set: { userId: core.userId },
-      })
-      .run();
-    core.insertMessage(id, "system", inviter, `${inviter} added ${core.userId}`, false);
-    if (!row.lastResort)
-      core.store.db.delete(t.addPackageKeys).where(eq(t.addPackageKeys.ref, row.ref)).run();
-  });
+        leaf: {
+          leafKey,
+          leafCredential: u8(row.leafCredential),
+          signatureEncryptionKey: u8(row.signatureEncryptionKey),
+        },
+        peerUserId: null,
+      });
+      for (const m of info.members) {
+        const user = core.userOfClientInfo(
+          state,
+          m.leafIndex,
+          m.encryptedClientInfo,
+          keys.credentialEncryptionKey,
+        );
+        if (user !== undefined)
+          core.store.db
+            .insert(t.members)
+            .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
+            .run();
+      }
+      const mine = state.privatePath.leafIndex;
+      core.store.db
+        .insert(t.members)
+        .values({ conversationId: id, leafIndex: mine, userId: core.userId })
+        .onConflictDoUpdate({
+          target: [t.members.conversationId, t.members.leafIndex],
+          set: { userId: core.userId },
+        })
+        .run();
+      core.insertMessage(id, "system", inviter, `${inviter} added ${core.userId}`, false);
+      if (!row.lastResort)
+        core.store.db.delete(t.addPackageKeys).where(eq(t.addPackageKeys.ref, row.ref)).run();
+    }),
+  );
   // Hand the group our profile key (encrypted under its profile-key key) so members can read our
   // profile.
   const joined = core.row(id);

@@ -45,7 +45,7 @@ export async function register(
 ): Promise<ClientCore> {
   const { transport } = options;
   const cs = await ciphersuite();
-  const verifier = await fetchVerifier(transport, "");
+  const verifier = await fetchVerifier(transport);
   const now = Date.now();
   const clientKey = SigningKey.generate();
   const userUuid = randomBytes(16);

@@ -1,12 +1,6 @@
 // Small protocol helpers the client needs without importing any service: id encodings both sides
 // agree on, signing of `…Tbs` requests, the Welcome's epoch, application message contents.
-import {
-  AsCredential,
-  AsIntermediateCredential,
-  CredentialVerifier,
-  type SigningKey,
-  type UserId,
-} from "@phoenix/crypto";
+import type { SigningKey, UserId } from "@phoenix/crypto";
 import { type common, type MessageEncoder, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
 import type { CiphersuiteImpl, ClientState, KeyPackage, PrivateKeyPackage, Welcome } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
@@ -54,25 +48,6 @@ export function signRequest<T extends { header: common.RequestHeader | undefined
 /** The protobuf form of a user id. */
 export function wireUserId(id: UserId): common.UserId {
   return { uuid: id.uuid, domain: id.domain };
-}
-
-/** A credential verifier trusting the AS credentials a homeserver published. */
-export function verifierFrom(asCredentials: {
-  roots: Uint8Array[];
-  intermediates: Uint8Array[];
-  revoked: Uint8Array[];
-}): CredentialVerifier {
-  const verifier = new CredentialVerifier();
-  for (const r of asCredentials.roots) verifier.addRoot(AsCredential.decode(r));
-  for (const i of asCredentials.intermediates) {
-    try {
-      verifier.addIntermediate(AsIntermediateCredential.decode(i));
-    } catch {
-      // An expired or revoked intermediate signs nothing we accept.
-    }
-  }
-  for (const f of asCredentials.revoked) verifier.revoke(f);
-  return verifier;
 }
 
 /**
