@@ -1,2 +1,8 @@
 export { federationRouterConfig } from "./config.js";
-export { FederationRouter, type FederationRouterOptions, federatedUnary } from "./router.js";
+export {
+  type FederatedUnaryOptions,
+  FederationRouter,
+  type FederationRouterOptions,
+  federatedUnary,
+  serviceFederationRouter,
+} from "./router.js";

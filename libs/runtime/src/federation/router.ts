@@ -1,7 +1,8 @@
 import type { Client } from "@grpc/grpc-js";
+import { isValidDomain } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
 import { PassthroughStatusError } from "../errors/passthrough.js";
-import { UnavailableError } from "../errors/rpc-errors.js";
+import { InvalidArgumentError, UnavailableError } from "../errors/rpc-errors.js";
 import type { MethodDefinitionLike, RequestOf, ResponseOf } from "../grpc/definitions.js";
 import { type CallContext, type UnaryHandler, type UnaryRpc, unary } from "../grpc/handlers.js";
 import {
@@ -71,6 +72,9 @@ export class FederationRouter {
     request: RequestOf<M>,
     ctx: CallContext,
   ): Promise<ResponseOf<M>> {
+    if (!isValidDomain(destination)) {
+      throw new InvalidArgumentError(`destination domain "${destination}" is not a lower-case DNS name`);
+    }
     const client = this.client;
     if (client === undefined) {
       throw new UnavailableError(
@@ -100,21 +104,61 @@ export class FederationRouter {
   }
 }
 
+/** Optional hooks of {@link federatedUnary}. */
+export interface FederatedUnaryOptions<Req, Res> {
+  /**
+   * Runs first, for local and remote requests alike: per-caller rate limits, so a local client
+   * cannot spend a peer's budget for this whole domain (the peer limits forwarded calls per
+   * origin domain).
+   */
+  admit?: (request: Req, ctx: CallContext) => void | Promise<void>;
+  /**
+   * Serves a request for another domain instead of a plain {@link FederationRouter.forward}
+   * (e.g. from a cache that calls `forward` itself when needed).
+   */
+  remote?: (destination: string, request: Req, ctx: CallContext) => Promise<Res>;
+}
+
 /**
  * A unary RPC whose request may concern another domain: when `destinationOf(request)` names
- * another homeserver the request is forwarded through `router` and `handler` never runs;
- * otherwise `handler` serves it. `destinationOf` runs first, so it must only read (and may
- * validate) the field that names the domain.
+ * another homeserver the request is forwarded through `router` (or given to `options.remote`)
+ * and `handler` never runs; otherwise `handler` serves it. `destinationOf` runs before either,
+ * so it must only read (and may validate) the field that names the domain; `options.admit` runs
+ * before `destinationOf`.
  */
 export function federatedUnary<M extends SerializingMethod>(
   method: M,
   router: FederationRouter,
   destinationOf: (request: RequestOf<M>) => string,
   handler: UnaryHandler<RequestOf<M>, ResponseOf<M>>,
+  options: FederatedUnaryOptions<RequestOf<M>, ResponseOf<M>> = {},
 ): UnaryRpc<RequestOf<M>, ResponseOf<M>> {
   return unary(async (request, ctx) => {
+    await options.admit?.(request, ctx);
     const destination = destinationOf(request);
-    if (router.isRemote(destination)) return router.forward(method, destination, request, ctx);
-    return handler(request, ctx);
+    if (!router.isRemote(destination)) return handler(request, ctx);
+    if (options.remote) return options.remote(destination, request, ctx);
+    return router.forward(method, destination, request, ctx);
   });
+}
+
+/**
+ * The router of a service: `injected` when the embedder hands one in (the all-in-one
+ * homeserver shares one and closes it itself), else one built from the service's
+ * configuration, which the service closes on shutdown (`owned`).
+ */
+export function serviceFederationRouter(
+  config: { FEDERATION_PROXY_ADDRESS?: string | undefined; GRPC_MAX_MESSAGE_BYTES?: number },
+  localDomain: string,
+  injected?: FederationRouter,
+): { router: FederationRouter; owned: boolean } {
+  if (injected) return { router: injected, owned: false };
+  const router = new FederationRouter({
+    localDomain,
+    proxyAddress: config.FEDERATION_PROXY_ADDRESS,
+    ...(config.GRPC_MAX_MESSAGE_BYTES === undefined
+      ? {}
+      : { maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES }),
+  });
+  return { router, owned: true };
 }

@@ -1,6 +1,12 @@
 /** The gRPC metadata key (and HTTP header) naming the client a trusted proxy forwards for. */
 export const FORWARDED_FOR_KEY = "x-forwarded-for";
 
+/**
+ * The gRPC metadata key with which the federation gateway names the homeserver whose client a
+ * forwarded request comes from (the gateway verified that domain's signature).
+ */
+export const ORIGIN_DOMAIN_KEY = "phoenix-origin-domain";
+
 /** Longest hop accepted as a caller address (an IPv6 address with a zone fits; longer is not one). */
 export const MAX_ADDRESS_LENGTH = 64;
 
@@ -52,10 +58,20 @@ export function callerAddress(
   return host;
 }
 
-/** {@link callerAddress} of a gRPC call (its peer and its `x-forwarded-for` metadata). */
+/**
+ * {@link callerAddress} of a gRPC call (its peer and its `x-forwarded-for` metadata). A request
+ * a peer homeserver forwarded (a trusted peer — the federation gateway — sending
+ * `phoenix-origin-domain`) is charged to that domain, `domain:<origin>`: the gateway is one
+ * address for every peer, and the origin's clients stay unknown here.
+ */
 export function callerAddressOf(call: CallerCall, trustedProxies: ReadonlySet<string>): string {
   const forwarded = call.metadata
     .get(FORWARDED_FOR_KEY)
     .map((v) => (typeof v === "string" ? v : v.toString()));
+  const origin = call.metadata.get(ORIGIN_DOMAIN_KEY)[0];
+  if (origin !== undefined && trustedProxies.has(peerHost(call.peer))) {
+    const domain = typeof origin === "string" ? origin : origin.toString();
+    if (domain.length > 0 && domain.length <= 253) return `domain:${domain}`;
+  }
   return callerAddress(call.peer, forwarded, trustedProxies);
 }

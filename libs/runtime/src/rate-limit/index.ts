@@ -5,6 +5,7 @@ export {
   FORWARDED_FOR_KEY,
   forwardedHops,
   MAX_ADDRESS_LENGTH,
+  ORIGIN_DOMAIN_KEY,
   peerHost,
 } from "./caller-address.js";
 export { NamedRateLimit, type NamedRateLimitOptions, rateLimitExceeded } from "./named-rate-limit.js";

@@ -96,4 +96,11 @@ describe("caller address", () => {
     expect(callerAddressOf({ peer: "ipv4:10.0.0.2:9", metadata }, proxies)).toBe("203.0.113.5");
     expect(callerAddressOf({ peer: "ipv4:10.0.0.8:9", metadata }, proxies)).toBe("10.0.0.8");
   });
+
+  it("charges a request a peer homeserver forwarded to its domain, only from a trusted peer", () => {
+    const metadata = new Metadata();
+    metadata.add("phoenix-origin-domain", "beta.example");
+    expect(callerAddressOf({ peer: "ipv4:10.0.0.2:9", metadata }, proxies)).toBe("domain:beta.example");
+    expect(callerAddressOf({ peer: "ipv4:10.0.0.8:9", metadata }, proxies)).toBe("10.0.0.8");
+  });
 });

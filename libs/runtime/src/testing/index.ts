@@ -1,3 +1,4 @@
+export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
 export {
   type RecordedMessage,
   RecordingBus,
