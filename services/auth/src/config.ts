@@ -10,6 +10,7 @@ import {
   serviceConfig,
 } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
+import { federationRouterConfig } from "@phoenix/runtime/federation";
 import type { z } from "zod";
 
 const HOUR = 3_600_000;
@@ -30,6 +31,7 @@ export const authConfigSchema = serviceConfig({
 }).extend({
   ...databaseConfig.shape,
   ...busConfig.shape,
+  ...federationRouterConfig.shape,
   /** The homeserver's domain: every user id this AS serves ends in it. */
   AS_DOMAIN: envString({ pattern: DOMAIN_PATTERN, patternHint: "must be a lower-case DNS name" }),
   /** `open`, `invite` (an invite code from AS_INVITE_CODES is required) or `closed`. */
@@ -95,6 +97,11 @@ export const authConfigSchema = serviceConfig({
   AS_SOURCE_RATE_REGISTER_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
   /** Peers (IP addresses, e.g. the edge gateways) whose `x-forwarded-for` names the real caller. */
   AS_TRUSTED_PROXIES: envList({ default: [] }),
+  /**
+   * Another domain's AS credentials are served from the AS database this long after they were
+   * fetched through the federation gateway (past it, too, while that domain cannot be reached).
+   */
+  AS_REMOTE_CREDENTIALS_TTL: envDuration({ default: HOUR, min: 1000 }),
   /** The queue ratchet gets fresh randomness (a key update message) every this many messages. */
   AS_QUEUE_KEY_UPDATE_INTERVAL: envInt({ default: 100, min: 1, max: 1_000_000 }),
 });

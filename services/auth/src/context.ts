@@ -1,5 +1,6 @@
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
+import type { FederationRouter } from "@phoenix/runtime/federation";
 import type { Logger } from "@phoenix/runtime/log";
 import type { NamedRateLimit } from "@phoenix/runtime/rate-limit";
 import type { ReplayStore } from "@phoenix/runtime/replay";
@@ -7,6 +8,7 @@ import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { InviteCode } from "./domain/invite-codes.js";
 import type { RequestWindow } from "./domain/request-header.js";
+import type { RemoteAsCredentials } from "./remote-credentials.js";
 
 /** Everything an RPC handler of the AS needs; built once by createAuthService. */
 export interface AuthContext {
@@ -26,6 +28,10 @@ export interface AuthContext {
   readonly trustedProxies: ReadonlySet<string>;
   /** Request ids already accepted (phoenix_runtime.seen_requests). */
   readonly replay: ReplayStore;
+  /** Sends requests about other domains through the federation gateway. */
+  readonly router: FederationRouter;
+  /** Other domains' AS credentials (GetAsCredentials for another domain). */
+  readonly remoteCredentials: RemoteAsCredentials;
 }
 
 /** The configured rate limits of the AS. */

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { auth } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
+import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import { defineService, type ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import { NamedRateLimit } from "@phoenix/runtime/rate-limit";
@@ -37,6 +38,7 @@ import { AsKeyConfigError, parseConfiguredRoot } from "./domain/as-keys.js";
 import { parseInviteCodes } from "./domain/invite-codes.js";
 import { KeyEncryption } from "./domain/key-encryption.js";
 import { ExpiryJob } from "./expiry.js";
+import { RemoteAsCredentials } from "./remote-credentials.js";
 
 /** The AS's drizzle-kit migrations, applied by openDatabase / createTestDatabase. */
 export const authMigrationsFolder: string = fileURLToPath(new URL("../migrations", import.meta.url));
@@ -50,6 +52,11 @@ export interface AuthServiceOptions {
   log: Logger;
   /** Service clock (default: the system clock). */
   now?: () => Date;
+  /**
+   * Sends requests about other domains through the federation gateway; the caller closes it.
+   * Default: one built from FEDERATION_PROXY_ADDRESS, closed with the service.
+   */
+  router?: FederationRouter;
 }
 
 /** A built AS: the gRPC registration plus what an operator or test drives directly. */
@@ -57,7 +64,7 @@ export interface AuthService {
   readonly registration: ServiceRegistration;
   readonly keyring: AsKeyring;
   readonly expiry: ExpiryJob;
-  /** Stops the expiry job (the database and bus belong to the caller). */
+  /** Stops the expiry job and closes the router it built (the database and bus belong to the caller). */
   close(): Promise<void>;
 }
 
@@ -102,6 +109,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     now: () => now().getTime(),
   });
   await keyring.init();
+  const { router, owned } = serviceFederationRouter(config, config.AS_DOMAIN, options.router);
   const ctx: AuthContext = {
     db,
     bus: options.bus,
@@ -114,6 +122,14 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     limits: rateLimits(config),
     trustedProxies: new Set(config.AS_TRUSTED_PROXIES),
     replay: new ReplayStore(REPLAY_MARKER_KEY),
+    router,
+    remoteCredentials: new RemoteAsCredentials({
+      db,
+      router,
+      ttlMs: config.AS_REMOTE_CREDENTIALS_TTL,
+      log: options.log,
+      now,
+    }),
   };
   const registration = defineService(auth.AuthServiceService, {
     getAsCredentials: getAsCredentials(ctx),
@@ -149,7 +165,15 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     log: options.log,
   });
   expiry.start();
-  return { registration, keyring, expiry, close: () => expiry.stop() };
+  return {
+    registration,
+    keyring,
+    expiry,
+    async close() {
+      await expiry.stop();
+      if (owned) router.close();
+    },
+  };
 }
 
 const MINUTE = 60_000;

@@ -68,7 +68,7 @@ describe("AS credentials and users", () => {
     expect(credential.verifyingKey.equals(alice.key.verifyingKey)).toBe(true);
   });
 
-  it("refuses a malformed domain and does not proxy other domains itself", async () => {
+  it("refuses a malformed domain; another domain is UNAVAILABLE without a federation gateway", async () => {
     await expectStatus(h.as.getAsCredentials({ domain: "Not A Domain" }), status.INVALID_ARGUMENT);
     await expectStatus(h.as.getAsCredentials({ domain: "beta.example" }), status.UNAVAILABLE);
   });

@@ -1,16 +1,20 @@
-import type { auth } from "@phoenix/proto";
-import { unary } from "@phoenix/runtime/grpc";
+import { auth } from "@phoenix/proto";
+import { federatedUnary } from "@phoenix/runtime/federation";
 import type { AuthContext } from "../context.js";
-import { checkLocalDomain, parseHandleHash } from "../domain/ids.js";
+import { parseHandleHash, requestDomain } from "../domain/ids.js";
 import { findLiveHandle } from "../store/handles.js";
-import { limitCaller } from "./rate-limit.js";
+import { callerLimit } from "./rate-limit.js";
 
-/** CheckHandleExists: whether a handle is registered and not expired (public). */
+/** CheckHandleExists: whether a handle is registered and not expired (public; federated by `domain`). */
 export function checkHandleExists(ctx: AuthContext) {
-  return unary<auth.CheckHandleExistsRequest, auth.CheckHandleExistsResponse>(async (request, call) => {
-    limitCaller(ctx, ctx.limits.checkHandle, call);
-    const hash = parseHandleHash(request.handleHash, "handle_hash");
-    checkLocalDomain(request.domain, ctx.config.AS_DOMAIN, "domain");
-    return { exists: (await findLiveHandle(ctx.db, hash, ctx.now())) !== undefined };
-  });
+  return federatedUnary(
+    auth.AuthServiceService.checkHandleExists,
+    ctx.router,
+    (request) => requestDomain(request.domain, "domain"),
+    async (request) => {
+      const hash = parseHandleHash(request.handleHash, "handle_hash");
+      return { exists: (await findLiveHandle(ctx.db, hash, ctx.now())) !== undefined };
+    },
+    { admit: callerLimit(ctx, ctx.limits.checkHandle) },
+  );
 }

@@ -1,18 +1,19 @@
-import type { auth } from "@phoenix/proto";
-import { unary } from "@phoenix/runtime/grpc";
+import { auth } from "@phoenix/proto";
+import { federatedUnary } from "@phoenix/runtime/federation";
 import type { AuthContext } from "../context.js";
-import { checkLocalDomain, parseClientId } from "../domain/ids.js";
+import { parseClientId } from "../domain/ids.js";
 import { findClient } from "../store/clients.js";
 import { enqueueInto } from "./enqueue.js";
-import { limitCaller } from "./rate-limit.js";
+import { callerLimit } from "./rate-limit.js";
 
-/** EnqueueConnectionOffer: anyone may drop an offer into a client's connection queue. */
+/** EnqueueConnectionOffer: anyone may drop an offer into a client's connection queue (federated by client id). */
 export function enqueueConnectionOffer(ctx: AuthContext) {
-  return unary<auth.EnqueueConnectionOfferRequest, auth.EnqueueConnectionOfferResponse>(
-    async (request, call) => {
-      limitCaller(ctx, ctx.limits.enqueuePerCaller, call);
+  return federatedUnary(
+    auth.AuthServiceService.enqueueConnectionOffer,
+    ctx.router,
+    (request) => parseClientId(request.clientId, "client_id").userId.domain,
+    async (request) => {
       const clientId = parseClientId(request.clientId, "client_id");
-      checkLocalDomain(clientId.userId.domain, ctx.config.AS_DOMAIN, "client_id.user.domain");
       const client = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
       await enqueueInto(
         ctx,
@@ -22,5 +23,6 @@ export function enqueueConnectionOffer(ctx: AuthContext) {
       );
       return {};
     },
+    { admit: callerLimit(ctx, ctx.limits.enqueuePerCaller) },
   );
 }

@@ -1,18 +1,19 @@
-import type { auth } from "@phoenix/proto";
-import { unary } from "@phoenix/runtime/grpc";
+import { auth } from "@phoenix/proto";
+import { federatedUnary } from "@phoenix/runtime/federation";
 import type { AuthContext } from "../context.js";
-import { checkLocalDomain, parseHandleHash } from "../domain/ids.js";
+import { parseHandleHash, requestDomain } from "../domain/ids.js";
 import { findLiveHandle } from "../store/handles.js";
 import { enqueueInto } from "./enqueue.js";
-import { limitCaller } from "./rate-limit.js";
+import { callerLimit } from "./rate-limit.js";
 
-/** EnqueueHandleConnectionOffer: anyone may drop an offer into a live handle's queue. */
+/** EnqueueHandleConnectionOffer: anyone may drop an offer into a live handle's queue (federated by `domain`). */
 export function enqueueHandleConnectionOffer(ctx: AuthContext) {
-  return unary<auth.EnqueueHandleConnectionOfferRequest, auth.EnqueueHandleConnectionOfferResponse>(
-    async (request, call) => {
-      limitCaller(ctx, ctx.limits.enqueuePerCaller, call);
+  return federatedUnary(
+    auth.AuthServiceService.enqueueHandleConnectionOffer,
+    ctx.router,
+    (request) => requestDomain(request.domain, "domain"),
+    async (request) => {
       const hash = parseHandleHash(request.handleHash, "handle_hash");
-      checkLocalDomain(request.domain, ctx.config.AS_DOMAIN, "domain");
       await enqueueInto(
         ctx,
         { handleHash: hash },
@@ -21,5 +22,6 @@ export function enqueueHandleConnectionOffer(ctx: AuthContext) {
       );
       return {};
     },
+    { admit: callerLimit(ctx, ctx.limits.enqueuePerCaller) },
   );
 }

@@ -1,23 +1,25 @@
-import type { auth } from "@phoenix/proto";
+import { auth } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
-import { unary } from "@phoenix/runtime/grpc";
+import { federatedUnary } from "@phoenix/runtime/federation";
 import type { AuthContext } from "../context.js";
-import { checkLocalDomain, parseUserId } from "../domain/ids.js";
+import { parseUserId } from "../domain/ids.js";
 import { listClients } from "../store/clients.js";
 import { takePackage } from "../store/connection-packages.js";
-import { limitCaller } from "./rate-limit.js";
+import { callerLimit } from "./rate-limit.js";
 
 /**
- * GetConnectionPackages: one package per client of a user (public). Ordinary packages are
- * consumed; a client's last-resort package is handed out when nothing else is left and kept.
+ * GetConnectionPackages: one package per client of a user (public; federated by user id).
+ * Ordinary packages are consumed; a client's last-resort package is handed out when nothing else
+ * is left and kept.
  */
 export function getConnectionPackages(ctx: AuthContext) {
-  return unary<auth.GetConnectionPackagesRequest, auth.GetConnectionPackagesResponse>(
-    async (request, call) => {
-      limitCaller(ctx, ctx.limits.packageFetch, call);
+  return federatedUnary(
+    auth.AuthServiceService.getConnectionPackages,
+    ctx.router,
+    (request) => parseUserId(request.userId, "user_id").domain,
+    async (request) => {
       const userId = parseUserId(request.userId, "user_id");
-      checkLocalDomain(userId.domain, ctx.config.AS_DOMAIN, "user_id.domain");
       const now = ctx.now();
       const packages = await transaction(ctx.db, async (tx) => {
         const clients = await listClients(tx, userId.uuid);
@@ -32,5 +34,6 @@ export function getConnectionPackages(ctx: AuthContext) {
       });
       return { packages };
     },
+    { admit: callerLimit(ctx, ctx.limits.packageFetch) },
   );
 }

@@ -1,20 +1,21 @@
-import type { auth } from "@phoenix/proto";
+import { auth } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
-import { unary } from "@phoenix/runtime/grpc";
+import { federatedUnary } from "@phoenix/runtime/federation";
 import type { AuthContext } from "../context.js";
-import { checkLocalDomain, parseHandleHash } from "../domain/ids.js";
+import { parseHandleHash, requestDomain } from "../domain/ids.js";
 import { takePackage } from "../store/connection-packages.js";
 import { findLiveHandle } from "../store/handles.js";
-import { limitCaller } from "./rate-limit.js";
+import { callerLimit } from "./rate-limit.js";
 
-/** GetHandleConnectionPackage: one package of a live handle (consumed unless last resort). */
+/** GetHandleConnectionPackage: one package of a live handle, consumed unless last resort (federated by `domain`). */
 export function getHandleConnectionPackage(ctx: AuthContext) {
-  return unary<auth.GetHandleConnectionPackageRequest, auth.GetHandleConnectionPackageResponse>(
-    async (request, call) => {
-      limitCaller(ctx, ctx.limits.packageFetch, call);
+  return federatedUnary(
+    auth.AuthServiceService.getHandleConnectionPackage,
+    ctx.router,
+    (request) => requestDomain(request.domain, "domain"),
+    async (request) => {
       const hash = parseHandleHash(request.handleHash, "handle_hash");
-      checkLocalDomain(request.domain, ctx.config.AS_DOMAIN, "domain");
       const now = ctx.now();
       const connectionPackage = await transaction(ctx.db, async (tx) => {
         if (!(await findLiveHandle(tx, hash, now))) throw new NotFoundError("no such handle, or it expired");
@@ -24,5 +25,6 @@ export function getHandleConnectionPackage(ctx: AuthContext) {
       });
       return { connectionPackage };
     },
+    { admit: callerLimit(ctx, ctx.limits.packageFetch) },
   );
 }

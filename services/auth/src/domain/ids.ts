@@ -1,6 +1,5 @@
 import { type ClientId, isValidDomain, type UserId, UUID_LENGTH } from "@phoenix/crypto";
 import type { common } from "@phoenix/proto";
-import { UnavailableError } from "@phoenix/runtime/errors";
 import { malformed } from "./errors.js";
 
 /** A user of this AS, by the uuid bytes of its UserId (the domain is always the AS's own). */
@@ -35,15 +34,13 @@ export function toWireClientId(id: ClientId): common.ClientId {
   return { user: { uuid: id.userId.uuid, domain: id.userId.domain }, clientUuid: id.clientUuid };
 }
 
-/** Validates the `domain` field of a public request: empty or this AS's domain (else UNAVAILABLE). */
-export function checkLocalDomain(domain: string, localDomain: string, field: string): void {
-  if (domain === "" || domain === localDomain) return;
-  if (!isValidDomain(domain)) throw malformed(field, "must be a lower-case DNS name");
-  // Requests about other domains reach their AS through the edge and federation gateways; this
-  // AS does not proxy them itself.
-  throw new UnavailableError(
-    `${field}: this AS serves ${localDomain} only; ${domain} is reached through the federation gateway`,
-  );
+/**
+ * The `domain` field of a public request, validated: empty (this AS) or a lower-case DNS name.
+ * Another domain's request is forwarded through the federation gateway (see service.ts).
+ */
+export function requestDomain(domain: string, field: string): string {
+  if (domain !== "" && !isValidDomain(domain)) throw malformed(field, "must be a lower-case DNS name");
+  return domain;
 }
 
 /** Validates a 32-byte handle hash. */

@@ -192,3 +192,15 @@ export const inviteCodeUses = pgTable("invite_code_uses", {
   codeHash: bytea("code_hash").primaryKey(),
   uses: integer("uses").notNull(),
 });
+
+/**
+ * Other domains' AS credentials (their GetAsCredentials answer, verified before it was stored),
+ * served from here for AS_REMOTE_CREDENTIALS_TTL after `fetched_at`, and past it while the
+ * domain cannot be reached. Public data: nothing here is secret.
+ */
+export const remoteAsCredentials = pgTable("remote_as_credentials", {
+  domain: text("domain").primaryKey(),
+  /** The encoded GetAsCredentialsResponse. */
+  response: bytea("response").notNull(),
+  fetchedAt: at("fetched_at").notNull(),
+});
