@@ -1,6 +1,7 @@
 import { busConfig } from "@phoenix/runtime/bus";
 import { envDuration, envList, envString, serviceConfig } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
+import { federationRouterConfig } from "@phoenix/runtime/federation";
 import { z } from "zod";
 import { FANOUT_SUBJECT, QUEUE_DELETED_SUBJECT } from "./domain/fan-out.js";
 
@@ -53,7 +54,8 @@ export const deliveryConfigSchema = serviceConfig({
     DS_RELAY_START_DELAY: envDuration({ default: 0, min: 0 }),
   })
   .extend(databaseConfig.shape)
-  .extend(busConfig.shape);
+  .extend(busConfig.shape)
+  .extend(federationRouterConfig.shape);
 
 export type DeliveryConfig = z.output<typeof deliveryConfigSchema>;
 

@@ -4,6 +4,7 @@ import { delivery, fileDescriptorSet } from "@phoenix/proto";
 import type { Bus, Subscription } from "@phoenix/runtime/bus";
 import type { Env } from "@phoenix/runtime/config";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
+import { type FederationRouter, federatedUnary, serviceFederationRouter } from "@phoenix/runtime/federation";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import {
   openServiceStorage,
@@ -20,6 +21,7 @@ import { getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { connectionGroupInfo } from "./api/connection-group-info.js";
 import { createGroup } from "./api/create-group.js";
 import { deleteGroup } from "./api/delete-group.js";
+import { signedGroupDomain } from "./api/destination.js";
 import { externalCommitInfo } from "./api/external-commit-info.js";
 import { groupOperation } from "./api/group-operation.js";
 import { joinConnectionGroup } from "./api/join-connection-group.js";
@@ -62,6 +64,8 @@ export type DeliverySettings = Pick<
   | "DS_QUEUE_DELETED_CONSUMER"
   | "DS_RELAY_POLL_INTERVAL"
   | "DS_RELAY_START_DELAY"
+  | "FEDERATION_PROXY_ADDRESS"
+  | "GRPC_MAX_MESSAGE_BYTES"
 >;
 
 /** Options of {@link createDeliveryService}: everything the DS needs, injected. */
@@ -72,7 +76,14 @@ export interface DeliveryServiceOptions {
   settings: DeliverySettings;
   /** Clock in ms (default Date.now); tests move it to trigger inactivity. */
   now?: () => number;
+  /**
+   * Sends requests about other domains' groups through the federation gateway; the caller closes
+   * it. Default: one built from FEDERATION_PROXY_ADDRESS, closed by {@link DeliveryService.stop}.
+   */
+  router?: FederationRouter;
 }
+
+const Service = delivery.DeliveryServiceService;
 
 /** A running DS minus its gRPC server: handlers, outbox relay, queue-deleted consumer, sweeper. */
 export class DeliveryService {
@@ -82,6 +93,8 @@ export class DeliveryService {
   private sweepTimer: NodeJS.Timeout | undefined;
   private relayStartTimer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private readonly router: FederationRouter;
+  private readonly ownsRouter: boolean;
 
   private constructor(
     readonly deps: DsDeps,
@@ -95,20 +108,81 @@ export class DeliveryService {
     });
     deps.onFanOut = () => this.relay.poke();
     const d = deps;
-    this.registration = defineService(delivery.DeliveryServiceService, {
+    const { router, owned } = serviceFederationRouter(
+      options.settings,
+      options.settings.DS_DOMAIN,
+      options.router,
+    );
+    this.router = router;
+    this.ownsRouter = owned;
+    // A request about a group of another domain goes to that group's DS through the federation
+    // gateway, the client's signature untouched; the group id is inside the signed tbs.
+    this.registration = defineService(Service, {
       requestGroupId: unary((req) => requestGroupId(d, req)),
       createGroup: unary((req) => createGroup(d, req)),
-      groupOperation: unary((req) => groupOperation(d, req)),
-      joinConnectionGroup: unary((req) => joinConnectionGroup(d, req)),
-      resync: unary((req) => resync(d, req)),
-      selfRemove: unary((req) => selfRemove(d, req)),
-      sendMessage: unary((req) => sendMessage(d, req)),
-      deleteGroup: unary((req) => deleteGroup(d, req)),
-      welcomeInfo: unary((req) => welcomeInfo(d, req)),
-      externalCommitInfo: unary((req) => externalCommitInfo(d, req)),
-      connectionGroupInfo: unary((req) => connectionGroupInfo(d, req)),
-      updateQueueInfo: unary((req) => updateQueueInfo(d, req)),
-      updateProfileKey: unary((req) => updateProfileKey(d, req)),
+      groupOperation: federatedUnary(
+        Service.groupOperation,
+        router,
+        signedGroupDomain(delivery.GroupOperationTbs),
+        (req) => groupOperation(d, req),
+      ),
+      joinConnectionGroup: federatedUnary(
+        Service.joinConnectionGroup,
+        router,
+        signedGroupDomain(delivery.JoinConnectionGroupTbs),
+        (req) => joinConnectionGroup(d, req),
+      ),
+      resync: federatedUnary(Service.resync, router, signedGroupDomain(delivery.ResyncTbs), (req) =>
+        resync(d, req),
+      ),
+      selfRemove: federatedUnary(
+        Service.selfRemove,
+        router,
+        signedGroupDomain(delivery.SelfRemoveTbs),
+        (req) => selfRemove(d, req),
+      ),
+      sendMessage: federatedUnary(
+        Service.sendMessage,
+        router,
+        signedGroupDomain(delivery.SendMessageTbs),
+        (req) => sendMessage(d, req),
+      ),
+      deleteGroup: federatedUnary(
+        Service.deleteGroup,
+        router,
+        signedGroupDomain(delivery.DeleteGroupTbs),
+        (req) => deleteGroup(d, req),
+      ),
+      welcomeInfo: federatedUnary(
+        Service.welcomeInfo,
+        router,
+        signedGroupDomain(delivery.WelcomeInfoTbs),
+        (req) => welcomeInfo(d, req),
+      ),
+      externalCommitInfo: federatedUnary(
+        Service.externalCommitInfo,
+        router,
+        signedGroupDomain(delivery.ExternalCommitInfoTbs),
+        (req) => externalCommitInfo(d, req),
+      ),
+      connectionGroupInfo: federatedUnary(
+        Service.connectionGroupInfo,
+        router,
+        (req) => req.groupId?.domain ?? "",
+        (req) => connectionGroupInfo(d, req),
+      ),
+      updateQueueInfo: federatedUnary(
+        Service.updateQueueInfo,
+        router,
+        signedGroupDomain(delivery.UpdateQueueInfoTbs),
+        (req) => updateQueueInfo(d, req),
+      ),
+      updateProfileKey: federatedUnary(
+        Service.updateProfileKey,
+        router,
+        signedGroupDomain(delivery.UpdateProfileKeyTbs),
+        (req) => updateProfileKey(d, req),
+      ),
     });
   }
 
@@ -180,13 +254,17 @@ export class DeliveryService {
     return this.deps.seenRequests.sweep(this.deps.db, new Date(this.deps.ctx.now()));
   }
 
-  /** Stops sweeper, consumer and relay (the caller closes bus and database afterwards). */
+  /**
+   * Stops sweeper, consumer and relay and closes the router it built (the caller closes bus and
+   * database afterwards).
+   */
   async stop(): Promise<void> {
     clearInterval(this.sweepTimer);
     clearTimeout(this.relayStartTimer);
     clearInterval(this.pruneTimer);
     await this.subscription?.stop();
     await this.relay.stop();
+    if (this.ownsRouter) this.router.close();
   }
 }
 
@@ -197,6 +275,8 @@ export function createDeliveryService(options: DeliveryServiceOptions): Promise<
 
 /** Resources an embedding process already holds (tests, the all-in-one homeserver). */
 export interface DeliveryResources {
+  /** The federation router (see {@link DeliveryServiceOptions.router}); the embedder closes it. */
+  router?: FederationRouter;
   /** Used instead of opening DATABASE_URL / DATA_DIR; the embedder closes it. */
   database?: Pick<DatabaseHandle, "db" | "tryWithLock">;
   /** Used instead of opening NATS_URL / the embedded bus; the embedder closes it. */
@@ -231,6 +311,7 @@ export async function setupDelivery(
     logger,
     settings: config,
     ...(resources.now ? { now: resources.now } : {}),
+    ...(resources.router ? { router: resources.router } : {}),
   });
   onShutdown(service, "delivery service");
   await service.start();

@@ -72,7 +72,7 @@ describe("DS refuses malformed input with a clean status", () => {
     expect(
       await codeOf(
         invoke("connectionGroupInfo", {
-          groupId: { ...groupId, domain: "other.example" },
+          groupId: { ...groupId, domain: "Other Example" },
           groupStateEarKey: new Uint8Array(32),
         }),
       ),

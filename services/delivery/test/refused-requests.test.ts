@@ -257,17 +257,22 @@ describe("refused requests leave the stored group untouched", () => {
     },
   );
 
-  it.each(ALL_RPCS)("%s: an unknown group is NOT_FOUND, a foreign domain INVALID_ARGUMENT", async (rpc) => {
-    const before = await rows();
-    const t = target(rpc, "g1");
-    const unknown = { uuid: new Uint8Array(randomBytes(16)), domain: DOMAIN };
-    expect((await refused(send(rpc, t, { groupId: unknown, mls: g1Mls[rpc] }))).code).toBe("NOT_FOUND");
-    const foreign = { ...t.group.groupId, domain: "beta.example" };
-    expect((await refused(send(rpc, t, { groupId: foreign, mls: g1Mls[rpc] }))).code).toBe(
-      "INVALID_ARGUMENT",
-    );
-    expect(await rows()).toEqual(before);
-  });
+  it.each(ALL_RPCS)(
+    "%s: an unknown group is NOT_FOUND, another domain's UNAVAILABLE without a federation gateway",
+    async (rpc) => {
+      const before = await rows();
+      const t = target(rpc, "g1");
+      const unknown = { uuid: new Uint8Array(randomBytes(16)), domain: DOMAIN };
+      expect((await refused(send(rpc, t, { groupId: unknown, mls: g1Mls[rpc] }))).code).toBe("NOT_FOUND");
+      const foreign = { ...t.group.groupId, domain: "beta.example" };
+      expect((await refused(send(rpc, t, { groupId: foreign, mls: g1Mls[rpc] }))).code).toBe("UNAVAILABLE");
+      const malformed = { ...t.group.groupId, domain: "Not A Domain" };
+      expect((await refused(send(rpc, t, { groupId: malformed, mls: g1Mls[rpc] }))).code).toBe(
+        "INVALID_ARGUMENT",
+      );
+      expect(await rows()).toEqual(before);
+    },
+  );
 
   it("still accepts the valid requests afterwards", async () => {
     const before = await rows();
