@@ -1,6 +1,7 @@
 import { busConfig } from "@phoenix/runtime/bus";
 import { envBool, envDuration, envInt, envList, envString, serviceConfig } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
+import { federationRouterConfig } from "@phoenix/runtime/federation";
 import type { z } from "zod";
 
 const DAY = 24 * 3600 * 1000;
@@ -99,6 +100,7 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_PUSH_WEBHOOK_ALLOW_HTTP: envBool({ default: false }),
   })
   .extend(databaseConfig.shape)
-  .extend(busConfig.shape);
+  .extend(busConfig.shape)
+  .extend(federationRouterConfig.shape);
 
 export type QueueConfig = z.output<typeof queueConfigSchema>;

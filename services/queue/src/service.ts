@@ -3,6 +3,7 @@ import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { queue } from "@phoenix/proto";
 import type { Bus, BusMessage, Subscription } from "@phoenix/runtime/bus";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
+import { type FederationRouter, federatedUnary, serviceFederationRouter } from "@phoenix/runtime/federation";
 import {
   bidiStreaming,
   defineService,
@@ -26,7 +27,7 @@ import { deleteClient } from "./api/delete-client.js";
 import { deleteUser } from "./api/delete-user.js";
 import type { QsDeps, QsLimits, QsRateLimits } from "./api/deps.js";
 import { dequeue } from "./api/dequeue.js";
-import { fetchAddPackages } from "./api/fetch-add-packages.js";
+import { fetchAddPackages, fetchAddPackagesDomain, limitFetchAddPackages } from "./api/fetch-add-packages.js";
 import { getQueueConfigEncryptionKey } from "./api/get-queue-config-encryption-key.js";
 import { getUser } from "./api/get-user.js";
 import { getVerifyingKey } from "./api/get-verifying-key.js";
@@ -124,6 +125,15 @@ export interface QueueServiceOptions {
   consumeFanOuts?: boolean;
   /** Test hook: runs after a batch committed and before its messages are acked. */
   afterFanOutCommit?: () => Promise<void>;
+  /**
+   * Sends FetchAddPackages for other domains through the federation gateway; the caller closes
+   * it. Default: one for `federationProxyAddress`, closed by {@link QueueService.stop}.
+   */
+  router?: FederationRouter;
+  /** FEDERATION_PROXY_ADDRESS, when no `router` is given (unset: other domains are UNAVAILABLE). */
+  federationProxyAddress?: string | undefined;
+  /** Largest gRPC message to and from the federation gateway (GRPC_MAX_MESSAGE_BYTES). */
+  maxMessageBytes?: number;
 }
 
 /** A running QS minus its gRPC server: handlers, key ring, fan-out consumer, relay, sweeper. */
@@ -139,6 +149,8 @@ export class QueueService {
   private readonly relay: OutboxRelay;
   private readonly subscriptions: Subscription[] = [];
   private timers: NodeJS.Timeout[] = [];
+  private readonly router: FederationRouter;
+  private readonly ownsRouter: boolean;
 
   private constructor(private readonly options: QueueServiceOptions) {
     const now = options.now ?? Date.now;
@@ -189,6 +201,16 @@ export class QueueService {
     this.notifier = options.notifier ?? new LoggingNotifier(options.logger);
     this.metrics = new QsMetrics(options.metricsRegistry, () => this.deps.listeners.size);
     const d = this.deps;
+    const { router, owned } = serviceFederationRouter(
+      {
+        FEDERATION_PROXY_ADDRESS: options.federationProxyAddress,
+        ...(options.maxMessageBytes === undefined ? {} : { GRPC_MAX_MESSAGE_BYTES: options.maxMessageBytes }),
+      },
+      options.domain,
+      options.router,
+    );
+    this.router = router;
+    this.ownsRouter = owned;
     this.registration = defineService(queue.QueueServiceService, {
       getQueueConfigEncryptionKey: unary((req) => getQueueConfigEncryptionKey(d, req)),
       getVerifyingKey: unary((req) => getVerifyingKey(d, req)),
@@ -201,7 +223,14 @@ export class QueueService {
       deleteClient: unary((req) => deleteClient(d, req)),
       setPushToken: unary((req) => setPushToken(d, req)),
       publishAddPackages: unary((req) => publishAddPackages(d, req)),
-      fetchAddPackages: unary((req, call) => fetchAddPackages(d, req, call)),
+      // The user holding the friendship token lives on `domain`: its QS keeps the AddPackages.
+      fetchAddPackages: federatedUnary(
+        queue.QueueServiceService.fetchAddPackages,
+        router,
+        fetchAddPackagesDomain,
+        (req) => fetchAddPackages(d, req),
+        { admit: (_req, call) => limitFetchAddPackages(d, call) },
+      ),
       dequeue: unary((req) => dequeue(d, req)),
       listen: bidiStreaming((requests, ctx, stream) => listen(d, requests, ctx, stream)),
       blockGroup: unary((req) => blockGroup(d, req)),
@@ -358,13 +387,14 @@ export class QueueService {
     return { clients };
   }
 
-  /** Stops consumers, listeners, relay and timers (the bus and database stay open). */
+  /** Stops consumers, listeners, relay and timers and closes the router it built (the bus and database stay open). */
   async stop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await Promise.all(this.subscriptions.splice(0).map((s) => s.stop()));
     await this.deps.listeners.close();
     await this.relay.stop();
+    if (this.ownsRouter) this.router.close();
   }
 }
 

@@ -5,6 +5,7 @@ import { fromHex, randomBytes, toHex } from "@phoenix/crypto";
 import { fileDescriptorSet } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
+import type { FederationRouter } from "@phoenix/runtime/federation";
 import { openServiceStorage, type ServiceRuntime, type ServiceSetup } from "@phoenix/runtime/lifecycle";
 import type { QueueConfig } from "./config.js";
 import { LoggingNotifier, type PushNotifier, WebhookNotifier } from "./push/notifier.js";
@@ -59,6 +60,8 @@ export interface QueueResources {
   subjectPrefix?: string;
   /** Stream names instead of the configured ones. */
   streams?: Partial<QsStreams>;
+  /** Federation router shared with the embedder's other services (it closes it); default: from FEDERATION_PROXY_ADDRESS. */
+  router?: FederationRouter;
 }
 
 /** Opens what the QS needs from its config, starts it and returns what runService serves. */
@@ -124,6 +127,9 @@ export async function setupQueue(
     fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
     notifier,
     metricsRegistry: runtime.metrics.registry,
+    federationProxyAddress: config.FEDERATION_PROXY_ADDRESS,
+    maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+    ...(resources.router ? { router: resources.router } : {}),
   });
   onShutdown(service, "queue service");
   await service.start();

@@ -1,7 +1,6 @@
 import { toHex } from "@phoenix/crypto";
 import type { queue } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { UnavailableError } from "@phoenix/runtime/errors";
 import type { CallContext } from "@phoenix/runtime/grpc";
 import { and, asc, eq, sql } from "drizzle-orm";
 import { unknownFriendshipToken } from "../domain/errors.js";
@@ -13,22 +12,32 @@ import { limitCaller } from "./caller-limit.js";
 import type { QsDeps } from "./deps.js";
 
 /**
- * FetchAddPackages: one AddPackage per client of the user holding the friendship token. An
- * ordinary one is consumed (deleted); when none is left the last-resort one is returned and kept.
- * Rate-limited per caller and per friendship token, so nobody holding a token can drain a
- * user's ordinary AddPackages.
+ * The domain whose QS serves a FetchAddPackages request (`domain`, empty: this one); a request for
+ * another domain is forwarded there through the federation gateway (service.ts).
+ */
+export function fetchAddPackagesDomain(request: queue.FetchAddPackagesRequest): string {
+  return request.domain === "" ? "" : checkDomain(request.domain, "domain");
+}
+
+/**
+ * Charges a FetchAddPackages call to its caller — also one for another domain, before it leaves
+ * (the peer limits forwarded calls per origin domain).
+ */
+export function limitFetchAddPackages(deps: QsDeps, call: CallContext): void {
+  limitCaller(deps, deps.rateLimits.fetchAddPackagesPerCaller, call);
+}
+
+/**
+ * FetchAddPackages (for this domain): one AddPackage per client of the user holding the
+ * friendship token. An ordinary one is consumed (deleted); when none is left the last-resort one
+ * is returned and kept. Rate-limited per caller ({@link limitFetchAddPackages}) and per
+ * friendship token, so nobody holding a token can drain a user's ordinary AddPackages.
  */
 export async function fetchAddPackages(
   deps: QsDeps,
   request: queue.FetchAddPackagesRequest,
-  call: CallContext,
 ): Promise<queue.FetchAddPackagesResponse> {
-  limitCaller(deps, deps.rateLimits.fetchAddPackagesPerCaller, call);
   const token = friendshipToken(request.friendshipToken, "friendship_token");
-  if (request.domain !== "" && checkDomain(request.domain, "domain") !== deps.domain) {
-    // Remote users are reached through FederationProxyService.Proxy, which is not wired yet.
-    throw new UnavailableError(`domain "${request.domain}" is not reachable from this QS`);
-  }
   const tokenHash = deps.storage.hash(HashPurpose.FriendshipTokenLookup, token);
   // Keyed by the token's lookup hash: the limiter holds no token in memory.
   deps.rateLimits.fetchAddPackagesPerToken.take(toHex(tokenHash), deps.now());

@@ -36,6 +36,7 @@ export type HarnessOptions = Partial<
     | "authKeyGraceMs"
     | "rateLimits"
     | "trustedProxies"
+    | "federationProxyAddress"
   >
 > & { notifier?: QueueServiceOptions["notifier"] };
 
