@@ -114,6 +114,11 @@ export class PhoenixClient {
     return this.serial(() => groups.remove(this.core, conversationId, userIds));
   }
 
+  /** Makes users admins of a group conversation (admins add and remove other users); admins only. */
+  grantAdmin(conversationId: string, userIds: readonly string[]): Promise<void> {
+    return this.serial(() => groups.grantAdmin(this.core, conversationId, userIds));
+  }
+
   /** Refreshes this client's keys in a group (post-compromise security); membership stays. */
   updateKeys(conversationId: string): Promise<void> {
     return this.serial(async () => {

@@ -11,7 +11,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createRestTransport, PhoenixClient, type Transport } from "@phoenix/client";
 import { SigningKey, toHex } from "@phoenix/crypto";
-import { type HomeserverAddresses, type RunningHomeserver, startHomeserver } from "@phoenix/homeserver";
+import {
+  busNames,
+  type HomeserverAddresses,
+  type RunningHomeserver,
+  startHomeserver,
+} from "@phoenix/homeserver";
 import pg from "pg";
 import { TEST_LIMITS_ENV } from "./deployment.js";
 import { type FederationTlsFiles, makeFederationTls } from "./federation-tls.js";
@@ -51,6 +56,8 @@ export interface FederatedHomeserver {
   readonly federationAddress: string;
   /** The domain's federation signing key (pinned with `FEDERATION_SIGNING_KEY`). */
   readonly federationKey: SigningKey;
+  /** Its NATS streams (unique per run): the fan-out stream holds what its QS delivers to queues. */
+  readonly streams: { fanOut: string; queueDeleted: string; federation: string };
   /** gRPC addresses of the embedded services (they change on restart); throws while stopped. */
   readonly addresses: HomeserverAddresses;
   readonly running: boolean;
@@ -210,6 +217,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
 class Node implements FederatedHomeserver {
   private current: RunningHomeserver | undefined;
   readonly url: string;
+  readonly streams: { fanOut: string; queueDeleted: string; federation: string };
 
   constructor(
     readonly domain: string,
@@ -218,6 +226,9 @@ class Node implements FederatedHomeserver {
     readonly federationKey: SigningKey,
   ) {
     this.url = `http://127.0.0.1:${env.HTTP_PORT}`;
+    const { fanOut, queueDeleted, federation } = busNames(env.HOMESERVER_BUS_NAMESPACE).streams;
+    if (!fanOut || !queueDeleted || !federation) throw new FederationSetupError("no bus namespace");
+    this.streams = { fanOut, queueDeleted, federation };
   }
 
   get running(): boolean {
@@ -274,4 +285,51 @@ async function deleteStreams(natsUrl: string, namespaces: readonly string[]): Pr
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * Syncs `client` until `check` holds, at most `timeoutMs` (default 30 s). A message the client
+ * could not process is a bug, not something to wait out: it fails at once.
+ */
+export async function syncUntil(
+  client: PhoenixClient,
+  check: () => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await client.sync();
+    if (result.errors.length > 0)
+      throw new Error(`${client.displayName} could not process a message: ${result.errors.join("; ")}`);
+    if (check()) return;
+    if (Date.now() > deadline) throw new Error(`${client.displayName}: timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Connects `from` to `to` (any domains) as users do: `from` asks, `to` accepts the request, both
+ * end up with each other as a contact. Returns the connection conversation's id.
+ */
+export async function connectUsers(from: PhoenixClient, to: PhoenixClient): Promise<string> {
+  await from.connect(to.userId);
+  const incoming = () =>
+    to.connectionRequests().find((r) => r.direction === "incoming" && r.userId === from.userId);
+  await syncUntil(to, () => incoming()?.status === "pending", `the request of ${from.displayName}`);
+  const conversationId = await to.acceptConnection(incoming()?.id as number);
+  await syncUntil(
+    from,
+    () => from.contacts().some((c) => c.userId === to.userId),
+    `${to.displayName} as a contact`,
+  );
+  return conversationId;
+}
+
+/** The bodies of the text messages of a conversation, in arrival order. */
+export function textsOf(client: PhoenixClient, conversationId: string): string[] {
+  return client
+    .messages(conversationId)
+    .filter((m) => m.kind === "text")
+    .map((m) => m.body);
 }

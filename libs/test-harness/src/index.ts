@@ -9,12 +9,15 @@ export {
   TEST_LIMITS_ENV,
 } from "./deployment.js";
 export {
+  connectUsers,
   type FederatedHomeserver,
   type Federation,
   type FederationOptions,
   type FederationPolicy,
   FederationSetupError,
   startFederation,
+  syncUntil,
+  textsOf,
 } from "./federation.js";
 export { type FederationTlsFiles, makeFederationTls } from "./federation-tls.js";
 export {
@@ -28,6 +31,7 @@ export {
 export {
   type Exit,
   freePorts,
+  HomeserverProcess,
   type LogLine,
   ProcessStartError,
   REPO_ROOT,

@@ -19,7 +19,11 @@ import {
   createPhoenixGroup,
   encryptMessage,
   proposeSelfRemove,
+  type RoleAssignment,
   removeMembers,
+  roleOf,
+  rolesOf,
+  setRoles,
   updateOwnLeaf,
 } from "@phoenix/mls";
 import { delivery } from "@phoenix/proto";
@@ -168,6 +172,41 @@ export function remove(core: ClientCore, conversationId: string, userIds: readon
       core.saveState(c.id, out.newState);
       core.applyMembership(c, out.newState, [], core.userId);
     });
+  });
+}
+
+/**
+ * Makes users (every leaf of each) admins of a group conversation: a commit of the group's roles
+ * extension, which only an admin may make. Admins add and remove other users.
+ */
+export function grantAdmin(
+  core: ClientCore,
+  conversationId: string,
+  userIds: readonly string[],
+): Promise<void> {
+  return withCatchUp(core, conversationId, async () => {
+    const c = core.activeRow(conversationId);
+    const state = core.stateOf(c);
+    const identities = leafIdentities(state);
+    const roles: RoleAssignment[] = [...(rolesOf(state.groupContext) ?? [])];
+    for (const leafIndex of core.leavesOf(c.id, userIds)) {
+      const identity = identities.get(leafIndex);
+      if (identity === undefined) continue;
+      const pseudonym = LeafCredential.decode(identity).identity;
+      if (roleOf(roles, { kind: "pseudonym", pseudonym }) !== "admin")
+        roles.push({ subject: { kind: "pseudonym", pseudonym }, role: "admin" });
+    }
+    const out = await setRoles(state, core.cs, roles);
+    await core.transport.delivery.groupOperation({
+      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+        groupId: c.groupId,
+        commit: out.commit,
+        groupInfo: out.groupInfo,
+        addedClients: undefined,
+      }),
+      groupStateEarKey: c.earKey,
+    });
+    core.saveState(c.id, out.newState);
   });
 }
 
