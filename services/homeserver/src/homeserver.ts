@@ -9,6 +9,7 @@ import { QUEUE_MIGRATIONS, queueConfigSchema, setupQueue } from "@phoenix/queue"
 import { type Bus, openBus } from "@phoenix/runtime/bus";
 import { type BaseConfig, type Env, loadConfig } from "@phoenix/runtime/config";
 import { type DatabaseHandle, openDatabase, redactUrl } from "@phoenix/runtime/db";
+import { FederationRouter } from "@phoenix/runtime/federation";
 import {
   type RunningService,
   runService,
@@ -93,6 +94,15 @@ export async function setupHomeserver(
   onShutdown(bus, "bus");
   const names = busNames(config.HOMESERVER_BUS_NAMESPACE);
 
+  // One federation router for AS, DS and QS: requests about other domains go to the federation
+  // gateway's internal listener, which starts after them (step 6 connects the router to it).
+  // Registered before the services, it closes after they stopped.
+  const router = new FederationRouter({
+    localDomain: domain,
+    maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+  });
+  onShutdown(() => router.close(), "federation router");
+
   // Each service runs through the runtime lifecycle on a free loopback port, without signal
   // handlers of its own: this process's runService owns the signals and stops them in order.
   const serviceEnv = (serviceName: string, own: Record<string, string>): Env => {
@@ -128,7 +138,13 @@ export async function setupHomeserver(
     signals: false,
     exit: false,
     async setup(rt) {
-      const service = await createAuthService({ db: authDb.db, bus, config: rt.config, log: rt.logger });
+      const service = await createAuthService({
+        db: authDb.db,
+        bus,
+        config: rt.config,
+        log: rt.logger,
+        router,
+      });
       rt.onShutdown(service, "auth service");
       return { services: [service.registration], reflection: { descriptorSet: fileDescriptorSet() } };
     },
@@ -146,7 +162,13 @@ export async function setupHomeserver(
     signals: false,
     exit: false,
     setup: (rt) =>
-      setupQueue(rt, { database: queueDb, bus, subjectPrefix: names.subjectPrefix, streams: names.streams }),
+      setupQueue(rt, {
+        database: queueDb,
+        bus,
+        subjectPrefix: names.subjectPrefix,
+        streams: names.streams,
+        router,
+      }),
   });
   onShutdown(stopper(queue), "queue");
 
@@ -155,6 +177,7 @@ export async function setupHomeserver(
     env: serviceEnv("delivery", { DS_DOMAIN: domain, ...names.deliveryEnv }),
     database: deliveryDb,
     bus,
+    router,
   });
   onShutdown(() => delivery.stop(), "delivery");
 
@@ -184,6 +207,7 @@ export async function setupHomeserver(
     bus,
   });
   onShutdown(() => federation.stop(), "federation gateway");
+  router.connect(`127.0.0.1:${federation.internalPort}`);
 
   // 7. Edge gateway on the public port, configured by the EDGE_* variables.
   const edge = loadConfig(edgeGatewayConfig, {
