@@ -3,7 +3,7 @@
 // request bytes as the service received them) and the peer's answer or status comes back as is.
 import { status } from "@grpc/grpc-js";
 import { auth, common, federation } from "@phoenix/proto";
-import { errorDetail, NotFoundError, type RpcError } from "@phoenix/runtime/errors";
+import { errorDetail, InvalidArgumentError, NotFoundError, type RpcError } from "@phoenix/runtime/errors";
 import { FederationRouter, federatedUnary } from "@phoenix/runtime/federation";
 import {
   createChannel,
@@ -112,7 +112,9 @@ describe("FederationRouter", () => {
     const gateway = await fakeGateway(async () => {
       throw new NotFoundError("user 1234@beta.example does not exist", {
         details: [
-          errorDetail(common.ErrorDetail.fromPartial({ reason: common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER })),
+          errorDetail(
+            common.ErrorDetail.fromPartial({ reason: common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER }),
+          ),
         ],
       }) as RpcError;
     });
@@ -176,5 +178,68 @@ describe("FederationRouter", () => {
       .catch((e: unknown) => e)) as GrpcCallError;
     expect(error.code).toBe(status.UNAVAILABLE);
     expect(error.statusMessage).toContain("beta.example");
+  });
+
+  it("runs admit first for local and remote requests, and lets remote serve other domains", async () => {
+    const gateway = await fakeGateway(async () => {
+      throw new Error("must not be asked");
+    });
+    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
+    cleanups.push(() => router.close());
+    const method = auth.AuthServiceService.getAsCredentials;
+    const admitted: string[] = [];
+    const answer = (domain: string) => ({
+      domain,
+      asCredentials: [],
+      asIntermediateCredentials: [],
+      revokedFingerprints: [],
+    });
+    const address = await serve([
+      {
+        name: "phoenix.auth.v1.AuthService",
+        definition: { getAsCredentials: method },
+        handlers: {
+          getAsCredentials: federatedUnary(
+            method,
+            router,
+            (r) => r.domain,
+            async () => answer("alpha.example"),
+            {
+              admit: (request) => {
+                if (request.domain === "limited.example") throw new NotFoundError("refused by admit");
+                admitted.push(request.domain);
+              },
+              remote: async (destination) => answer(`cached ${destination}`),
+            },
+          ),
+        },
+      },
+    ]);
+    const channel = createChannel(address);
+    cleanups.push(() => channel.close());
+    const client = createServiceClient({ getAsCredentials: method }, channel);
+    expect((await client.getAsCredentials({ domain: "" })).domain).toBe("alpha.example");
+    expect((await client.getAsCredentials({ domain: "beta.example" })).domain).toBe("cached beta.example");
+    const refused = (await client
+      .getAsCredentials({ domain: "limited.example" })
+      .catch((e: unknown) => e)) as GrpcCallError;
+    expect(refused.code).toBe(status.NOT_FOUND);
+    expect(admitted).toEqual(["", "beta.example"]);
+    expect(gateway.seen).toEqual([]);
+  });
+
+  it("refuses a malformed destination domain with INVALID_ARGUMENT without asking the gateway", async () => {
+    const gateway = await fakeGateway(async () => ({ response: new Uint8Array() }));
+    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
+    cleanups.push(() => router.close());
+    const method = auth.AuthServiceService.getAsCredentials;
+    const error = await router
+      .forward(method, "Not A Domain", { domain: "Not A Domain" }, {
+        signal: new AbortController().signal,
+      } as never)
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toContain("Not A Domain");
+    expect(gateway.seen).toEqual([]);
   });
 });
