@@ -75,6 +75,21 @@ describe("three federating homeservers", () => {
     expect(textsOf(bob, direct)).toEqual(["hello from alpha", "hello from beta"]);
   }, 120_000);
 
+  it("a gamma user connects to a beta user by a handle looked up on beta", async () => {
+    const bob = await fed.client(BETA, "Bob");
+    const carol = await fed.client(GAMMA, "Carol");
+    const handle = `bob-${bob.userId.slice(0, 8)}`;
+    await bob.createHandle(handle);
+    // The handle is beta's: on gamma nobody has it.
+    await expect(carol.connectByHandle(handle)).rejects.toThrow(/no handle/);
+    await carol.connectByHandle(handle, BETA);
+    const incoming = () => bob.connectionRequests().find((r) => r.direction === "incoming");
+    await syncUntil(bob, () => incoming()?.userId === carol.userId, "Carol's request through the handle");
+    const direct = await bob.acceptConnection(incoming()?.id as number);
+    await syncUntil(carol, () => carol.contacts().some((c) => c.userId === bob.userId), "Bob as a contact");
+    await sendAndReceive(carol, direct, "found you by handle", [bob]);
+  }, 120_000);
+
   it("invite, remove and leave across domains", async () => {
     const alice = await fed.client(ALPHA, "Alice");
     const bob = await fed.client(BETA, "Bob");
