@@ -10,7 +10,13 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import type { LogLevel } from "./homeserver.js";
-import { freePorts, type LogLine, ProcessStartError, ServiceProcess } from "./service-process.js";
+import {
+  freePorts,
+  HomeserverProcess,
+  type LogLine,
+  ProcessStartError,
+  ServiceProcess,
+} from "./service-process.js";
 
 /** `all-in-one`: services/homeserver as one process; `services`: the five services apart. */
 export type DeploymentKind = "all-in-one" | "services";
@@ -179,22 +185,16 @@ async function startAllInOne(settings: Settings): Promise<Deployment> {
     storage: { databases: [], streams: [], dataDir },
     processes,
     async start() {
-      const p = ServiceProcess.spawn({
-        name: "homeserver",
-        entry: "services/homeserver/src/main.ts",
-        args: ["--data-dir", dataDir, "--port", String(port), "--domain", settings.domain],
-        env: {
-          METRICS_PORT: "0",
+      const p = HomeserverProcess.start(
+        ["--data-dir", dataDir, "--port", String(port), "--domain", settings.domain],
+        {
           LOG_LEVEL: settings.logLevel,
           SERVICES_LOG_LEVEL: settings.logLevel === "info" ? "warn" : settings.logLevel,
           ...settings.env,
         },
-      });
+      );
       processes.push(p);
-      await p.waitForLine((l) => l.msg.startsWith("homeserver ready"), {
-        what: "its ready line",
-        timeoutMs: settings.timeoutMs,
-      });
+      await p.ready(settings.timeoutMs);
     },
     cleanUp: () => rm(dataDir, { recursive: true, force: true }),
   });

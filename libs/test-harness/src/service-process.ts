@@ -59,7 +59,7 @@ export class ServiceProcess {
   private readonly child: ChildProcess;
   private exit: Exit | undefined;
 
-  private constructor(options: ServiceProcessOptions) {
+  protected constructor(options: ServiceProcessOptions) {
     this.name = options.name;
     this.child = spawn(
       process.execPath,
@@ -149,6 +149,33 @@ export class ServiceProcess {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/**
+ * The all-in-one homeserver (`services/homeserver/src/main.ts`) as a child process; `env` is its
+ * whole environment (the metrics endpoint on a free port unless given).
+ */
+export class HomeserverProcess extends ServiceProcess {
+  static start(args: readonly string[], env: Record<string, string> = {}): HomeserverProcess {
+    return new HomeserverProcess({
+      name: "homeserver",
+      entry: "services/homeserver/src/main.ts",
+      args,
+      env: { METRICS_PORT: "0", ...env },
+    });
+  }
+
+  /** Waits (bounded) for the "homeserver ready" line and returns the public URL it names. */
+  async ready(timeoutMs = 180_000): Promise<string> {
+    const line = await this.waitForLine(
+      (l) => l.msg.startsWith("homeserver ready") && typeof l.url === "string",
+      {
+        what: "its ready line",
+        timeoutMs,
+      },
+    );
+    return String(line.url);
   }
 }
 

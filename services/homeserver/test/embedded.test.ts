@@ -2,15 +2,15 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HomeserverProcess } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HomeserverProcess } from "./homeserver-process.js";
 import { expectServing, fetchAsCredentials, fetchQueueKeys } from "./scenario.js";
 
 describe("all-in-one homeserver on PGlite and the embedded bus (child process)", () => {
   let dataDir: string;
   const processes: HomeserverProcess[] = [];
   const start = (args: string[], env: Record<string, string> = {}) => {
-    const p = HomeserverProcess.spawn(args, env);
+    const p = HomeserverProcess.start(args, env);
     processes.push(p);
     return p;
   };
@@ -35,15 +35,16 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
     expect(first.lines.map((l) => l.msg)).toContain("shutdown complete");
     // Front door first, storage last.
     const closed = first.lines.filter((l) => l.msg === "closed").map((l) => l.resource);
-    expect(closed.slice(0, 6)).toEqual([
+    expect(closed.slice(0, 7)).toEqual([
       "edge gateway",
       "federation gateway",
       "delivery",
       "queue",
       "auth",
+      "federation router",
       "bus",
     ]);
-    expect(closed.slice(6).sort()).toEqual(
+    expect(closed.slice(7).sort()).toEqual(
       ["auth", "bus", "delivery", "federation", "queue"].map((name) => `${name} database`),
     );
     // Data and generated keys live in the data directory.

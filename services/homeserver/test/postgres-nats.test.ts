@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { HomeserverProcess } from "@phoenix/test-harness";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HomeserverProcess } from "./homeserver-process.js";
 import { expectServing, fetchAsCredentials } from "./scenario.js";
 
 const serverUrl = (): string => {
@@ -53,7 +53,7 @@ describe("all-in-one homeserver on Postgres (child process)", () => {
   let dataDir: string;
   const processes: HomeserverProcess[] = [];
   const start = (env: Record<string, string> = { NATS_URL: natsUrl() }) => {
-    const p = HomeserverProcess.spawn(["--data-dir", dataDir, "--port", "0", "--domain", "beta.test"], {
+    const p = HomeserverProcess.start(["--data-dir", dataDir, "--port", "0", "--domain", "beta.test"], {
       DATABASE_URL: serverUrl(),
       HOMESERVER_DATABASE_PREFIX: prefix,
       HOMESERVER_BUS_NAMESPACE: namespace,

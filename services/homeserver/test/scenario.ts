@@ -1,6 +1,5 @@
 // What every variant of the homeserver must answer through its edge gateway.
 import { expect } from "vitest";
-import { call } from "./homeserver-process.js";
 
 /** What a restarted homeserver must still hand out. */
 export interface PublishedKeys {
@@ -52,4 +51,20 @@ export async function fetchQueueKeys(url: string): Promise<unknown> {
   const response = await call(url, "/v1/qs/keys/queue-config");
   expect(response.status).toBe(200);
   return response.json.keys;
+}
+
+/** GET (or POST `body` as JSON) through the edge gateway. */
+async function call(
+  url: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${url}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    ...(body === undefined
+      ? {}
+      : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
 }
