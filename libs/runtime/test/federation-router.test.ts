@@ -1,7 +1,7 @@
 // The federated-RPC router: a request about this domain is served by the handler, one about
 // another domain goes to the federation gateway's FederationProxyService (method path and the
 // request bytes as the service received them) and the peer's answer or status comes back as is.
-import { status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { auth, common, federation } from "@phoenix/proto";
 import { errorDetail, InvalidArgumentError, NotFoundError, type RpcError } from "@phoenix/runtime/errors";
 import { FederationRouter, federatedUnary } from "@phoenix/runtime/federation";
@@ -240,6 +240,46 @@ describe("FederationRouter", () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as Error).message).toContain("Not A Domain");
+    expect(gateway.seen).toEqual([]);
+  });
+
+  it("never forwards again a request a peer forwarded about a third domain", async () => {
+    const gateway = await fakeGateway(async () => ({ response: new Uint8Array() }));
+    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
+    cleanups.push(() => router.close());
+    const method = auth.AuthServiceService.getAsCredentials;
+    const address = await serve([
+      {
+        name: "phoenix.auth.v1.AuthService",
+        definition: { getAsCredentials: method },
+        handlers: {
+          getAsCredentials: federatedUnary(
+            method,
+            router,
+            (r) => r.domain,
+            async () => ({
+              domain: "alpha.example",
+              asCredentials: [],
+              asIntermediateCredentials: [],
+              revokedFingerprints: [],
+            }),
+          ),
+        },
+      },
+    ]);
+    const channel = createChannel(address);
+    cleanups.push(() => channel.close());
+    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const metadata = new Metadata();
+    metadata.set("phoenix-origin-domain", "beta.example");
+    expect((await client.getAsCredentials({ domain: "alpha.example" }, { metadata })).domain).toBe(
+      "alpha.example",
+    );
+    const error = (await client
+      .getAsCredentials({ domain: "gamma.example" }, { metadata })
+      .catch((e: unknown) => e)) as GrpcCallError;
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.statusMessage).toContain("gamma.example");
     expect(gateway.seen).toEqual([]);
   });
 });

@@ -16,11 +16,7 @@ describe("QS FetchAddPackages for another domain", () => {
   let h: Harness;
   beforeAll(async () => {
     proxy = await FakeFederationProxy.start();
-    h = await Harness.start({
-      federationProxyAddress: proxy.address,
-      rateLimits: { fetchAddPackagesPerCaller: { requests: 3, periodMs: 60_000 } },
-      trustedProxies: ["127.0.0.1", "::1"],
-    });
+    h = await Harness.start({ federationProxyAddress: proxy.address });
   });
   afterAll(async () => {
     await h?.stop();
@@ -32,7 +28,7 @@ describe("QS FetchAddPackages for another domain", () => {
     const packages = [randomBytes(120), randomBytes(130)];
     proxy.answer = async () => queue.FetchAddPackagesResponse.encode({ addPackages: packages }).finish();
     const request = { friendshipToken: randomBytes(32), domain: BETA };
-    const answer = await h.client.fetchAddPackages(request, { metadata: origin("one.example") });
+    const answer = await h.client.fetchAddPackages(request);
     expect(answer.addPackages.map((p) => new Uint8Array(p))).toEqual(packages);
     expect(proxy.calls).toEqual([
       {
@@ -48,10 +44,7 @@ describe("QS FetchAddPackages for another domain", () => {
       throw new NotFoundError("unknown friendship token");
     };
     const error = await failure(
-      h.client.fetchAddPackages(
-        { friendshipToken: randomBytes(32), domain: BETA },
-        { metadata: origin("two.example") },
-      ),
+      h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: BETA }),
     );
     expect(error.code).toBe(status.NOT_FOUND);
     expect(error.statusMessage).toBe("unknown friendship token");
@@ -60,13 +53,34 @@ describe("QS FetchAddPackages for another domain", () => {
   it("serves its own domain itself", async () => {
     proxy.calls.length = 0;
     const error = await failure(
-      h.client.fetchAddPackages(
-        { friendshipToken: randomBytes(32), domain: "alpha.example" },
-        { metadata: origin("three.example") },
-      ),
+      h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "alpha.example" }),
     );
     expect(error.code).toBe(status.NOT_FOUND);
     expect(proxy.calls).toEqual([]);
+  });
+
+  it("refuses a malformed domain", async () => {
+    const error = await failure(
+      h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "Beta.Example" }),
+    );
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+  });
+});
+
+describe("QS rate limits and federation", () => {
+  let proxy: FakeFederationProxy;
+  let h: Harness;
+  beforeAll(async () => {
+    proxy = await FakeFederationProxy.start();
+    h = await Harness.start({
+      federationProxyAddress: proxy.address,
+      rateLimits: { fetchAddPackagesPerCaller: { requests: 3, periodMs: 60_000 } },
+      trustedProxies: ["127.0.0.1", "::1"],
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await proxy?.close();
   });
 
   it("charges a local caller's fetches for other domains, and a peer's forwarded ones to that peer", async () => {
@@ -79,18 +93,18 @@ describe("QS FetchAddPackages for another domain", () => {
     );
     expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(refused.statusMessage).toContain("QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER");
-    // A peer homeserver's forwarded requests have a budget of their own.
-    await h.client.fetchAddPackages(
-      { friendshipToken: randomBytes(32), domain: BETA },
-      { metadata: origin("four.example") },
+    // A peer homeserver's forwarded requests (about this domain) have a budget of their own.
+    const forwarded = await failure(
+      h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "" }, { metadata: origin(BETA) }),
     );
+    expect(forwarded.code).toBe(status.NOT_FOUND);
   });
 
-  it("refuses a malformed domain", async () => {
+  it("refuses to forward again a request a peer forwarded about a third domain", async () => {
     const error = await failure(
       h.client.fetchAddPackages(
-        { friendshipToken: randomBytes(32), domain: "Beta.Example" },
-        { metadata: origin("five.example") },
+        { friendshipToken: randomBytes(32), domain: "gamma.example" },
+        { metadata: origin(BETA) },
       ),
     );
     expect(error.code).toBe(status.INVALID_ARGUMENT);

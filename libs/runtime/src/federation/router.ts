@@ -11,6 +11,7 @@ import {
   GrpcCallError,
   type ServiceClient,
 } from "../grpc/service-client.js";
+import { ORIGIN_DOMAIN_KEY } from "../rate-limit/caller-address.js";
 
 /** A method definition with the serializers every ts-proto/grpc-js definition has. */
 type SerializingMethod = MethodDefinitionLike & {
@@ -124,7 +125,8 @@ export interface FederatedUnaryOptions<Req, Res> {
  * another homeserver the request is forwarded through `router` (or given to `options.remote`)
  * and `handler` never runs; otherwise `handler` serves it. `destinationOf` runs before either,
  * so it must only read (and may validate) the field that names the domain; `options.admit` runs
- * before `destinationOf`.
+ * before `destinationOf`. A request forwarded by a peer (`phoenix-origin-domain`) about a third
+ * domain is refused INVALID_ARGUMENT, never forwarded again.
  */
 export function federatedUnary<M extends SerializingMethod>(
   method: M,
@@ -137,6 +139,14 @@ export function federatedUnary<M extends SerializingMethod>(
     await options.admit?.(request, ctx);
     const destination = destinationOf(request);
     if (!router.isRemote(destination)) return handler(request, ctx);
+    // A request a peer homeserver forwarded must be about this domain: relaying it on would make
+    // this homeserver an open proxy between other domains (and could loop).
+    const origin = ctx.metadata.get(ORIGIN_DOMAIN_KEY)[0];
+    if (origin !== undefined) {
+      throw new InvalidArgumentError(
+        `a request forwarded from ${String(origin)} must be about ${router.localDomain}, not ${destination}`,
+      );
+    }
     if (options.remote) return options.remote(destination, request, ctx);
     return router.forward(method, destination, request, ctx);
   });
