@@ -29,6 +29,16 @@ export {
   startHomeserver,
 } from "./homeserver.js";
 export {
+  type ActionKind,
+  DEFAULT_WEIGHTS,
+  RandomOpsError,
+  type RandomOpsOptions,
+  type RandomOpsReport,
+  type RandomUser,
+  runRandomOps,
+} from "./random-ops.js";
+export { RANDOM_SEED_ENV, RandomSeedError, randomSeed } from "./random-prng.js";
+export {
   type Exit,
   freePorts,
   HomeserverProcess,

@@ -56,6 +56,7 @@ export class RandomOpsError extends Error {
   override readonly name = "RandomOpsError";
 }
 
+/** Default relative weights of the action kinds. */
 export const DEFAULT_WEIGHTS: Readonly<Record<ActionKind, number>> = {
   connect: 2,
   create: 1,

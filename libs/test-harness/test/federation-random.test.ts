@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createGrpcTransport, PhoenixClient, type Transport } from "@phoenix/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Federation, startFederation } from "../src/federation.js";
 import { type Homeserver, startHomeserver } from "../src/homeserver.js";
 import { type RandomUser, runRandomOps } from "../src/random-ops.js";
 import { randomSeed } from "../src/random-prng.js";
@@ -50,4 +51,30 @@ describe("randomized operations on one homeserver", () => {
     process.stdout.write(`one homeserver, seed ${seed}: ${JSON.stringify(report.counts)}\n`);
     expect(report.counts.send).toBeGreaterThan(0);
   }, 600_000);
+});
+
+describe("randomized operations over three federating domains", () => {
+  const domains = ["alpha.test", "beta.test", "gamma.test"];
+  let fed: Federation;
+
+  beforeAll(async () => {
+    fed = await startFederation({ domains, tls: true });
+  }, 180_000);
+  afterAll(async () => {
+    await fed?.stopAll();
+  }, 60_000);
+
+  it(`10 users on 3 domains (3/3/4), ${ACTIONS} actions: every view agrees and every message arrives once`, async () => {
+    const seed = randomSeed();
+    const users: RandomUser[] = [];
+    const perDomain = [3, 3, 4];
+    for (const [d, domain] of domains.entries())
+      for (let i = 0; i < (perDomain[d] ?? 0); i++) {
+        const name = `${domain.slice(0, 1)}${i}`;
+        users.push({ name, domain, client: await fed.client(domain, name) });
+      }
+    const report = await runRandomOps({ seed, users, actions: ACTIONS, ...(log ? { log } : {}) });
+    process.stdout.write(`three domains, seed ${seed}: ${JSON.stringify(report.counts)}\n`);
+    expect(report.counts.send).toBeGreaterThan(0);
+  }, 1_200_000);
 });
