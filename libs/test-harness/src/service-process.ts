@@ -48,6 +48,12 @@ const OUTPUT_LIMIT = 1_000_000;
 /** Output quoted in an error message. */
 const ERROR_TAIL = 6_000;
 
+/** Children still running: killed if the test process exits without stopping them (a crash). */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
 /** A child process running one entry point of the repository. */
 export class ServiceProcess {
   readonly name: string;
@@ -89,8 +95,10 @@ export class ServiceProcess {
     };
     this.child.stdout?.on("data", take);
     this.child.stderr?.on("data", take);
+    live.add(this.child);
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
+        live.delete(this.child);
         this.exit = { code, signal };
         resolve(this.exit);
       });
