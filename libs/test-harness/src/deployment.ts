@@ -10,13 +10,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import type { LogLevel } from "./homeserver.js";
-import {
-  freePorts,
-  HomeserverProcess,
-  type LogLine,
-  ProcessStartError,
-  ServiceProcess,
-} from "./service-process.js";
+import { freePorts, HomeserverProcess, ProcessStartError, ServiceProcess } from "./service-process.js";
 
 /** `all-in-one`: services/homeserver as one process; `services`: the five services apart. */
 export type DeploymentKind = "all-in-one" | "services";
@@ -28,7 +22,10 @@ export interface DeploymentOptions {
   domain?: string;
   /** Extra variables for every process (a service ignores the ones it does not know). */
   env?: Record<string, string>;
-  /** Log level of the services (default `info`: the ready lines are info lines). */
+  /**
+   * Log level of the services (default `info`; all-in-one: `SERVICES_LOG_LEVEL` of the embedded
+   * services, default `warn`). Readiness never depends on it.
+   */
   logLevel?: LogLevel;
   /** Bound of one start, every process included (default 180 s: the first PGlite start is slow). */
   startTimeoutMs?: number;
@@ -79,7 +76,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
   const settings: Settings = {
     domain,
     env: { ...TEST_LIMITS_ENV, ...options.env },
-    logLevel: options.logLevel ?? "info",
+    logLevel: options.logLevel,
     timeoutMs: options.startTimeoutMs ?? 180_000,
   };
   return options.kind === "all-in-one" ? startAllInOne(settings) : startServices(settings);
@@ -88,7 +85,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
 interface Settings {
   domain: string;
   env: Record<string, string>;
-  logLevel: LogLevel;
+  logLevel: LogLevel | undefined;
   timeoutMs: number;
 }
 
@@ -188,8 +185,9 @@ async function startAllInOne(settings: Settings): Promise<Deployment> {
       const p = HomeserverProcess.start(
         ["--data-dir", dataDir, "--port", String(port), "--domain", settings.domain],
         {
-          LOG_LEVEL: settings.logLevel,
-          SERVICES_LOG_LEVEL: settings.logLevel === "info" ? "warn" : settings.logLevel,
+          // The homeserver's own few lines (its ready line among them) stay at info.
+          LOG_LEVEL: "info",
+          ...(settings.logLevel ? { SERVICES_LOG_LEVEL: settings.logLevel } : {}),
           ...settings.env,
         },
       );
@@ -348,10 +346,10 @@ async function startServices(settings: Settings): Promise<Deployment> {
     natsUrl,
     namespace,
     ports: { auth, delivery, queue, federation, federationInternal, http },
-    logLevel: settings.logLevel,
+    logLevel: settings.logLevel ?? "info",
     env: settings.env,
   });
-  const grpcPorts: Record<ServiceName, number> = {
+  const ports: Record<ServiceName, number> = {
     auth,
     delivery,
     queue,
@@ -393,14 +391,10 @@ async function startServices(settings: Settings): Promise<Deployment> {
           }),
         );
       }
-      const ready = (service: ServiceName) => (line: LogLine) =>
-        service === "edge-gateway"
-          ? line.msg === "edge gateway listening"
-          : line.msg === "grpc server listening" && line.port === grpcPorts[service];
       const results = await Promise.allSettled(
         processes.map((p, i) =>
-          p.waitForLine(ready(SERVICES[i] as ServiceName), {
-            what: "its listening line",
+          p.waitForPort(ports[SERVICES[i] as ServiceName], {
+            what: "its listener",
             timeoutMs: settings.timeoutMs,
           }),
         ),

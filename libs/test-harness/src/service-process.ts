@@ -2,7 +2,7 @@
 // as `npm start -w <package>` runs it, its pino lines collected, its ready line awaited (bounded),
 // and SIGTERM then SIGKILL on stop.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 /** The repository root (workspace paths of entry points are relative to it). */
@@ -138,6 +138,20 @@ export class ServiceProcess {
     }
   }
 
+  /**
+   * Waits until 127.0.0.1:`port` accepts connections (whatever the log level: services bind their
+   * listener only once set up). Rejects like {@link waitForLine}.
+   */
+  async waitForPort(port: number, options: { what: string; timeoutMs?: number }): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+    for (;;) {
+      if (this.exit) throw this.startError(`exited (${JSON.stringify(this.exit)}) before ${options.what}`);
+      if (await accepts(port)) return;
+      if (Date.now() > deadline) throw this.startError(`did not open ${options.what} in time`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   /** A {@link ProcessStartError} naming this process, with the tail of its output. */
   startError(problem: string): ProcessStartError {
     return new ProcessStartError(`${this.name} ${problem}; its output:\n${this.output.slice(-ERROR_TAIL)}`);
@@ -215,4 +229,19 @@ export async function freePorts(count: number): Promise<number[]> {
       ),
     );
   }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port, timeout: 1000 });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
 }
