@@ -43,8 +43,21 @@ export interface FederationOptions {
   tls?: boolean;
   /** Extra variables per domain (`AS_*`, `DS_*`, `QS_*`, `FEDERATION_*`, `EDGE_*`). */
   env?: Readonly<Record<string, Readonly<Record<string, string>>>>;
-  /** Log level of the homeservers and their services (default `silent`; `PHOENIX_FED_LOG_LEVEL`). */
+  /**
+   * Log level of the homeservers and their services (default `silent`, or `warn` with
+   * `captureLogs`; `PHOENIX_FED_LOG_LEVEL` overrides the default).
+   */
   logLevel?: LogLevel;
+  /** Keep each homeserver's log lines in its `logs` instead of printing them. */
+  captureLogs?: boolean;
+}
+
+/** One JSON log line of a homeserver or one of its services (`service` names which). */
+export interface FederationLogLine {
+  level: string;
+  service: string;
+  msg: string;
+  [field: string]: unknown;
 }
 
 /** One domain's homeserver in a federation. */
@@ -58,6 +71,8 @@ export interface FederatedHomeserver {
   readonly federationKey: SigningKey;
   /** Its NATS streams (unique per run): the fan-out stream holds what its QS delivers to queues. */
   readonly streams: { fanOut: string; queueDeleted: string; federation: string };
+  /** Its log lines so far, with `captureLogs` (empty otherwise), across restarts. */
+  readonly logs: readonly FederationLogLine[];
   /** gRPC addresses of the embedded services (they change on restart); throws while stopped. */
   readonly addresses: HomeserverAddresses;
   readonly running: boolean;
@@ -109,7 +124,9 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   const fedPort = (i: number) => ports[2 * i] as number;
   const peers = domains.map((d, i) => `${d}=127.0.0.1:${fedPort(i)}`).join(",");
   const logLevel =
-    options.logLevel ?? (process.env.PHOENIX_FED_LOG_LEVEL as LogLevel | undefined) ?? "silent";
+    options.logLevel ??
+    (process.env.PHOENIX_FED_LOG_LEVEL as LogLevel | undefined) ??
+    (options.captureLogs ? "warn" : "silent");
 
   const nodes = domains.map((domain, i) => {
     const policy = options.policy?.[domain] ?? {};
@@ -123,7 +140,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       HTTP_HOST: "127.0.0.1",
       HTTP_PORT: String(ports[2 * i + 1]),
       DATABASE_URL: databaseUrl,
-      HOMESERVER_DATABASE_PREFIX: `fed_${tag}_${token}_`,
+      HOMESERVER_DATABASE_PREFIX: `fed_${tag}_${i}_${token}_`,
       NATS_URL: natsUrl,
       HOMESERVER_BUS_NAMESPACE: `f${tag}-${i}`,
       GRPC_PORT: "0",
@@ -156,7 +173,13 @@ export async function startFederation(options: FederationOptions): Promise<Feder
         : { FEDERATION_INSECURE_PLAINTEXT: "true" }),
       ...(options.env?.[domain] ?? {}),
     };
-    return new Node(domain, env, `127.0.0.1:${fedPort(i)}`, SigningKey.fromSeed(seed));
+    return new Node(
+      domain,
+      env,
+      `127.0.0.1:${fedPort(i)}`,
+      SigningKey.fromSeed(seed),
+      options.captureLogs === true,
+    );
   });
 
   const transports: Transport[] = [];
@@ -217,6 +240,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
 class Node implements FederatedHomeserver {
   private current: RunningHomeserver | undefined;
   readonly url: string;
+  readonly logs: FederationLogLine[] = [];
   readonly streams: { fanOut: string; queueDeleted: string; federation: string };
 
   constructor(
@@ -224,6 +248,7 @@ class Node implements FederatedHomeserver {
     readonly env: Readonly<Record<string, string>>,
     readonly federationAddress: string,
     readonly federationKey: SigningKey,
+    private readonly captureLogs: boolean,
   ) {
     this.url = `http://127.0.0.1:${env.HTTP_PORT}`;
     const { fanOut, queueDeleted, federation } = busNames(env.HOMESERVER_BUS_NAMESPACE).streams;
@@ -248,7 +273,18 @@ class Node implements FederatedHomeserver {
 
   async restart(): Promise<void> {
     await this.stop();
-    this.current = await startHomeserver({ env: { ...this.env } });
+    this.current = await startHomeserver({
+      env: { ...this.env },
+      ...(this.captureLogs ? { logDestination: { write: (line: string) => this.collect(line) } } : {}),
+    });
+  }
+
+  private collect(line: string): void {
+    try {
+      this.logs.push(JSON.parse(line) as FederationLogLine);
+    } catch {
+      // pino writes one JSON object per line; anything else is not ours to interpret
+    }
   }
 }
 

@@ -12,6 +12,7 @@ export {
   connectUsers,
   type FederatedHomeserver,
   type Federation,
+  type FederationLogLine,
   type FederationOptions,
   type FederationPolicy,
   FederationSetupError,

@@ -57,6 +57,7 @@ describe("federation requests a homeserver refuses", () => {
     fed = await startFederation({
       domains: [ALPHA, BETA, ROGUE],
       policy: { [ALPHA]: { allowed: [BETA] }, [ROGUE]: { allowed: [ALPHA] } },
+      captureLogs: true,
     });
   }, 180_000);
   afterAll(async () => {
@@ -123,6 +124,18 @@ describe("federation requests a homeserver refuses", () => {
       /rogue\.test and alpha\.test do not federate/,
     );
     expect(((inbound as Error).cause as GrpcCallError).code).toBe(status.PERMISSION_DENIED);
+
+    // alpha's gateway logged whom it refused.
+    expect(
+      fed
+        .homeserver(ALPHA)
+        .logs.some(
+          (l) =>
+            l.service === "federation-gateway" &&
+            l.msg === "refused a federation request from a denied peer" &&
+            l.peer === ROGUE,
+        ),
+    ).toBe(true);
 
     // alpha's own gateway refuses to forward to a domain its policy does not allow.
     const outbound = await alice.connect(mallory.userId).catch((e: unknown) => e);

@@ -16,6 +16,7 @@ import {
   type ServiceRuntime,
   type ServiceSetup,
 } from "@phoenix/runtime/lifecycle";
+import type { CreateLoggerOptions } from "@phoenix/runtime/log";
 import { busNames } from "./bus-names.js";
 import { type HomeserverConfig, homeserverConfigSchema } from "./config.js";
 import { type DatabaseName, type StorageLocation, serviceDatabase } from "./databases.js";
@@ -45,12 +46,15 @@ export interface HomeserverSetup extends ServiceSetup {
  * embedded bus in a database of its own), starts AS, QS, DS and the federation gateway on
  * loopback gRPC ports and the edge gateway on the public HTTP port. Shutdown runs in reverse:
  * edge gateway, federation gateway, DS, QS, AS, bus, databases. `env` supplies the services'
- * own variables (`AS_*`, `DS_*`, `QS_*`, `FEDERATION_*`, `EDGE_*`).
+ * own variables (`AS_*`, `DS_*`, `QS_*`, `FEDERATION_*`, `EDGE_*`); the embedded services log to
+ * `logDestination` (default stdout).
  */
 export async function setupHomeserver(
   runtime: ServiceRuntime<HomeserverConfig>,
   env: Env = process.env,
+  logDestination?: LogDestination,
 ): Promise<HomeserverSetup> {
+  const logTo = logDestination ? { logDestination } : {};
   const { config, logger, metrics, onShutdown } = runtime;
   const domain = config.HOMESERVER_DOMAIN;
   const dataDir = resolve(config.DATA_DIR);
@@ -137,6 +141,7 @@ export async function setupHomeserver(
     }),
     signals: false,
     exit: false,
+    ...logTo,
     async setup(rt) {
       const service = await createAuthService({
         db: authDb.db,
@@ -161,6 +166,7 @@ export async function setupHomeserver(
     }),
     signals: false,
     exit: false,
+    ...logTo,
     setup: (rt) =>
       setupQueue(rt, {
         database: queueDb,
@@ -178,6 +184,7 @@ export async function setupHomeserver(
     database: deliveryDb,
     bus,
     router,
+    ...logTo,
   });
   onShutdown(() => delivery.stop(), "delivery");
 
@@ -205,6 +212,7 @@ export async function setupHomeserver(
     }),
     database: federationDb,
     bus,
+    ...logTo,
   });
   onShutdown(() => federation.stop(), "federation gateway");
   router.connect(`127.0.0.1:${federation.internalPort}`);
@@ -278,10 +286,15 @@ function stopper(service: RunningService<BaseConfig>): () => Promise<void> {
   };
 }
 
+/** Where log lines go (a pino destination: anything with `write(line)`). */
+export type LogDestination = NonNullable<CreateLoggerOptions["destination"]>;
+
 /** Options of {@link startHomeserver}. */
 export interface StartHomeserverOptions {
   /** The environment (default `process.env`); flags are folded in by the caller. */
   env?: Env;
+  /** Where the homeserver and its services log (default stdout); tests collect the lines. */
+  logDestination?: LogDestination;
   /**
    * Own the process (main.ts): SIGTERM/SIGINT shut down, the process exits with the shutdown's
    * code. Default false: no signal handlers, no exit (tests, tools).
@@ -309,8 +322,9 @@ export async function startHomeserver(options: StartHomeserverOptions = {}): Pro
     config: homeserverConfigSchema,
     env,
     ...(options.ownProcess ? {} : { signals: false as const, exit: false as const }),
+    ...(options.logDestination ? { logDestination: options.logDestination } : {}),
     async setup(rt) {
-      built = await setupHomeserver(rt, env);
+      built = await setupHomeserver(rt, env, options.logDestination);
       return built;
     },
   });

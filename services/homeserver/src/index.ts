@@ -18,6 +18,7 @@ export {
 export {
   type HomeserverAddresses,
   type HomeserverSetup,
+  type LogDestination,
   type RunningHomeserver,
   type StartHomeserverOptions,
   setupHomeserver,
