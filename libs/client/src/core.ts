@@ -214,18 +214,15 @@ export class ClientCore {
     const beforeUsers = new Set(before.map((m) => m.userId));
     const leaves = leafIdentities(state);
     for (const m of before) if (!leaves.has(m.leafIndex)) this.deleteMember(c.id, m.leafIndex);
-    const known = new Set(before.map((m) => m.leafIndex));
-    for (const [leafIndex, identity] of leaves) {
-      if (known.has(leafIndex)) continue;
+    for (const { leafIndex, identity, opened } of this.openNewLeaves(c, leaves, before, infos)) {
       let user: string | undefined;
-      for (const info of infos) {
-        try {
-          const opened = openClientInfo(c.credentialKey, "group", identity, info);
-          user = formatUserId(opened.clientCredential.clientId.userId);
-          break;
-        } catch {
-          // belongs to another leaf
-        }
+      try {
+        // The joiner's credential chains to the AS of its own domain (see learnJoinerCredentials).
+        const credential = this.verifier.verifyClientCredential(opened.clientCredential);
+        LeafCredential.decode(identity).verifyWith(credential, opened.signatureEncryptionKey);
+        user = formatUserId(credential.clientId.userId);
+      } catch {
+        // A client info that does not verify names nobody: the leaf stays unattributed.
       }
       if (user !== undefined)
         this.store.db.insert(t.members).values({ conversationId: c.id, leafIndex, userId: user }).run();
@@ -250,6 +247,49 @@ export class ClientCore {
         const left = this.takeLeaving(c.id, u);
         this.insertMessage(c.id, "system", committer, left ? `${u} left` : `${by} removed ${u}`, mine);
       }
+  }
+
+  /**
+   * Fetches the AS credentials {@link applyMembership} will need for the leaves a commit adds
+   * (their domains may be new to this client, or their intermediates newer). Call it before the
+   * store transaction that applies the commit.
+   */
+  async learnJoinerCredentials(c: ConversationRow, state: ClientState, infos: Uint8Array[]): Promise<void> {
+    if (infos.length === 0) return;
+    const before = this.store.db.select().from(t.members).where(eq(t.members.conversationId, c.id)).all();
+    for (const { opened } of this.openNewLeaves(c, leafIdentities(state), before, infos)) {
+      const domain = opened.clientCredential.clientId.userId.domain;
+      await this.learnCredentials(domain);
+      this.verifier.missing = undefined;
+      try {
+        this.verifier.verifyClientCredential(opened.clientCredential);
+      } catch {
+        if (this.verifier.missing === domain) await this.learnCredentials(domain, true);
+      }
+    }
+  }
+
+  /** The leaves of `leaves` not yet in the members table, with the client info that opens for each. */
+  private openNewLeaves(
+    c: ConversationRow,
+    leaves: Map<number, Uint8Array>,
+    before: { leafIndex: number }[],
+    infos: Uint8Array[],
+  ): { leafIndex: number; identity: Uint8Array; opened: ReturnType<typeof openClientInfo> }[] {
+    const known = new Set(before.map((m) => m.leafIndex));
+    const out: { leafIndex: number; identity: Uint8Array; opened: ReturnType<typeof openClientInfo> }[] = [];
+    for (const [leafIndex, identity] of leaves) {
+      if (known.has(leafIndex)) continue;
+      for (const info of infos) {
+        try {
+          out.push({ leafIndex, identity, opened: openClientInfo(c.credentialKey, "group", identity, info) });
+          break;
+        } catch {
+          // belongs to another leaf
+        }
+      }
+    }
+    return out;
   }
 
   deleteMember(id: string, leafIndex: number): void {

@@ -319,6 +319,14 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
     commitInfo?.sender === "external" || commitInfo === undefined
       ? undefined
       : core.memberAt(id, commitInfo.sender);
+  const infos = [
+    ...(aad?.addedClientInfos ?? []),
+    ...(aad && aad.senderClientInfo.length > 0 ? [aad.senderClientInfo] : []),
+  ];
+  // Joiners may be of domains this client has not met yet. Best effort: the commit is applied
+  // whatever happens here (a joiner whose credential cannot be verified stays unattributed).
+  if (!res.removedFromGroup)
+    await core.learnJoinerCredentials(conv, res.newState, infos).catch(() => undefined);
   core.store.transaction(() => {
     if (res.removedFromGroup) {
       core.saveState(id, res.newState);
@@ -328,10 +336,6 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
       return;
     }
     core.saveState(id, res.newState);
-    const infos = [
-      ...(aad?.addedClientInfos ?? []),
-      ...(aad && aad.senderClientInfo.length > 0 ? [aad.senderClientInfo] : []),
-    ];
     core.applyMembership(conv, res.newState, infos, committer);
   });
 }
