@@ -4,7 +4,7 @@
 import { Metadata, status } from "@grpc/grpc-js";
 import { auth, common, federation } from "@phoenix/proto";
 import { errorDetail, InvalidArgumentError, NotFoundError, type RpcError } from "@phoenix/runtime/errors";
-import { FederationRouter, federatedUnary } from "@phoenix/runtime/federation";
+import { type FederatedUnaryOptions, FederationRouter, federatedUnary } from "@phoenix/runtime/federation";
 import {
   createChannel,
   createServiceClient,
@@ -12,6 +12,7 @@ import {
   GrpcCallError,
   type GrpcServer,
   startGrpcServer,
+  type UnaryHandler,
   unary,
 } from "@phoenix/runtime/grpc";
 import { createLogger } from "@phoenix/runtime/log";
@@ -49,46 +50,54 @@ async function fakeGateway(answer: (request: federation.ProxyRequest) => Promise
   return { address, seen };
 }
 
+const method = auth.AuthServiceService.getAsCredentials;
+
+/** An empty GetAsCredentials answer naming `domain`. */
+function credentials(domain: string): auth.GetAsCredentialsResponse {
+  return { domain, asCredentials: [], asIntermediateCredentials: [], revokedFingerprints: [] };
+}
+
+/** The router of alpha.example, forwarding to `gateway` (none: remote requests are UNAVAILABLE). */
+function alphaRouter(gateway?: { address: string }): FederationRouter {
+  const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway?.address });
+  cleanups.push(() => router.close());
+  return router;
+}
+
+/** Serves GetAsCredentials as a federated RPC routed by the request's domain; returns its client. */
+async function serveFederated(
+  router: FederationRouter,
+  handler: UnaryHandler<auth.GetAsCredentialsRequest, auth.GetAsCredentialsResponse>,
+  options?: FederatedUnaryOptions<auth.GetAsCredentialsRequest, auth.GetAsCredentialsResponse>,
+) {
+  const address = await serve([
+    {
+      name: "phoenix.auth.v1.AuthService",
+      definition: { getAsCredentials: method },
+      handlers: {
+        getAsCredentials: federatedUnary(method, router, (request) => request.domain, handler, options),
+      },
+    },
+  ]);
+  const channel = createChannel(address);
+  cleanups.push(() => channel.close());
+  return createServiceClient({ getAsCredentials: method }, channel);
+}
+
 describe("FederationRouter", () => {
   it("serves local requests itself and forwards others with their bytes to the gateway", async () => {
     const remote: auth.GetAsCredentialsResponse = {
-      domain: "beta.example",
+      ...credentials("beta.example"),
       asCredentials: [new Uint8Array([1, 2, 3])],
-      asIntermediateCredentials: [],
-      revokedFingerprints: [],
     };
     const gateway = await fakeGateway(async () => ({
       response: auth.GetAsCredentialsResponse.encode(remote).finish(),
     }));
-    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
-    cleanups.push(() => router.close());
-    const method = auth.AuthServiceService.getAsCredentials;
     const served: string[] = [];
-    const address = await serve([
-      {
-        name: "phoenix.auth.v1.AuthService",
-        definition: { getAsCredentials: method },
-        handlers: {
-          getAsCredentials: federatedUnary(
-            method,
-            router,
-            (request) => request.domain,
-            async (request) => {
-              served.push(request.domain);
-              return {
-                domain: "alpha.example",
-                asCredentials: [],
-                asIntermediateCredentials: [],
-                revokedFingerprints: [],
-              };
-            },
-          ),
-        },
-      },
-    ]);
-    const channel = createChannel(address);
-    cleanups.push(() => channel.close());
-    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const client = await serveFederated(alphaRouter(gateway), async (request) => {
+      served.push(request.domain);
+      return credentials("alpha.example");
+    });
 
     expect((await client.getAsCredentials({ domain: "" })).domain).toBe("alpha.example");
     expect((await client.getAsCredentials({ domain: "alpha.example" })).domain).toBe("alpha.example");
@@ -118,28 +127,9 @@ describe("FederationRouter", () => {
         ],
       }) as RpcError;
     });
-    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
-    cleanups.push(() => router.close());
-    const method = auth.AuthServiceService.getAsCredentials;
-    const address = await serve([
-      {
-        name: "phoenix.auth.v1.AuthService",
-        definition: { getAsCredentials: method },
-        handlers: {
-          getAsCredentials: federatedUnary(
-            method,
-            router,
-            (r) => r.domain,
-            async () => {
-              throw new Error("must not run");
-            },
-          ),
-        },
-      },
-    ]);
-    const channel = createChannel(address);
-    cleanups.push(() => channel.close());
-    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const client = await serveFederated(alphaRouter(gateway), async () => {
+      throw new Error("must not run");
+    });
     const error = await client.getAsCredentials({ domain: "beta.example" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GrpcCallError);
     const call = error as GrpcCallError;
@@ -149,30 +139,7 @@ describe("FederationRouter", () => {
   });
 
   it("answers UNAVAILABLE for another domain when no gateway is configured", async () => {
-    const router = new FederationRouter({ localDomain: "alpha.example" });
-    const method = auth.AuthServiceService.getAsCredentials;
-    const address = await serve([
-      {
-        name: "phoenix.auth.v1.AuthService",
-        definition: { getAsCredentials: method },
-        handlers: {
-          getAsCredentials: federatedUnary(
-            method,
-            router,
-            (r) => r.domain,
-            async () => ({
-              domain: "alpha.example",
-              asCredentials: [],
-              asIntermediateCredentials: [],
-              revokedFingerprints: [],
-            }),
-          ),
-        },
-      },
-    ]);
-    const channel = createChannel(address);
-    cleanups.push(() => channel.close());
-    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const client = await serveFederated(alphaRouter(), async () => credentials("alpha.example"));
     const error = (await client
       .getAsCredentials({ domain: "beta.example" })
       .catch((e: unknown) => e)) as GrpcCallError;
@@ -184,40 +151,14 @@ describe("FederationRouter", () => {
     const gateway = await fakeGateway(async () => {
       throw new Error("must not be asked");
     });
-    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
-    cleanups.push(() => router.close());
-    const method = auth.AuthServiceService.getAsCredentials;
     const admitted: string[] = [];
-    const answer = (domain: string) => ({
-      domain,
-      asCredentials: [],
-      asIntermediateCredentials: [],
-      revokedFingerprints: [],
-    });
-    const address = await serve([
-      {
-        name: "phoenix.auth.v1.AuthService",
-        definition: { getAsCredentials: method },
-        handlers: {
-          getAsCredentials: federatedUnary(
-            method,
-            router,
-            (r) => r.domain,
-            async () => answer("alpha.example"),
-            {
-              admit: (request) => {
-                if (request.domain === "limited.example") throw new NotFoundError("refused by admit");
-                admitted.push(request.domain);
-              },
-              remote: async (destination) => answer(`cached ${destination}`),
-            },
-          ),
-        },
+    const client = await serveFederated(alphaRouter(gateway), async () => credentials("alpha.example"), {
+      admit: (request) => {
+        if (request.domain === "limited.example") throw new NotFoundError("refused by admit");
+        admitted.push(request.domain);
       },
-    ]);
-    const channel = createChannel(address);
-    cleanups.push(() => channel.close());
-    const client = createServiceClient({ getAsCredentials: method }, channel);
+      remote: async (destination) => credentials(`cached ${destination}`),
+    });
     expect((await client.getAsCredentials({ domain: "" })).domain).toBe("alpha.example");
     expect((await client.getAsCredentials({ domain: "beta.example" })).domain).toBe("cached beta.example");
     const refused = (await client
@@ -230,10 +171,7 @@ describe("FederationRouter", () => {
 
   it("refuses a malformed destination domain with INVALID_ARGUMENT without asking the gateway", async () => {
     const gateway = await fakeGateway(async () => ({ response: new Uint8Array() }));
-    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
-    cleanups.push(() => router.close());
-    const method = auth.AuthServiceService.getAsCredentials;
-    const error = await router
+    const error = await alphaRouter(gateway)
       .forward(method, "Not A Domain", { domain: "Not A Domain" }, {
         signal: new AbortController().signal,
       } as never)
@@ -245,31 +183,7 @@ describe("FederationRouter", () => {
 
   it("never forwards again a request a peer forwarded about a third domain", async () => {
     const gateway = await fakeGateway(async () => ({ response: new Uint8Array() }));
-    const router = new FederationRouter({ localDomain: "alpha.example", proxyAddress: gateway.address });
-    cleanups.push(() => router.close());
-    const method = auth.AuthServiceService.getAsCredentials;
-    const address = await serve([
-      {
-        name: "phoenix.auth.v1.AuthService",
-        definition: { getAsCredentials: method },
-        handlers: {
-          getAsCredentials: federatedUnary(
-            method,
-            router,
-            (r) => r.domain,
-            async () => ({
-              domain: "alpha.example",
-              asCredentials: [],
-              asIntermediateCredentials: [],
-              revokedFingerprints: [],
-            }),
-          ),
-        },
-      },
-    ]);
-    const channel = createChannel(address);
-    cleanups.push(() => channel.close());
-    const client = createServiceClient({ getAsCredentials: method }, channel);
+    const client = await serveFederated(alphaRouter(gateway), async () => credentials("alpha.example"));
     const metadata = new Metadata();
     metadata.set("phoenix-origin-domain", "beta.example");
     expect((await client.getAsCredentials({ domain: "alpha.example" }, { metadata })).domain).toBe(
