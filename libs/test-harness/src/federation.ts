@@ -17,9 +17,9 @@ import {
   type RunningHomeserver,
   startHomeserver,
 } from "@phoenix/homeserver";
+import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import pg from "pg";
 import { TEST_LIMITS_ENV } from "./deployment.js";
-import { type FederationTlsFiles, makeFederationTls } from "./federation-tls.js";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts } from "./service-process.js";
 
@@ -86,7 +86,7 @@ export interface FederatedHomeserver {
 export interface Federation {
   readonly domains: readonly string[];
   /** The TLS files when started with `tls: true`. */
-  readonly tls: FederationTlsFiles | undefined;
+  readonly tls: TestTlsFiles | undefined;
   homeserver(domain: string): FederatedHomeserver;
   /** A new user `name` registered on `domain` (REST transport to its edge gateway, own SQLite store). */
   client(domain: string, name: string): Promise<PhoenixClient>;
@@ -119,7 +119,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   }
   const tag = randomBytes(4).toString("hex");
   const dir = await mkdtemp(join(tmpdir(), "phoenix-federation-"));
-  const tls = options.tls ? makeFederationTls(domains) : undefined;
+  const tls = options.tls ? makeTestTls(domains) : undefined;
   const ports = await freePorts(domains.length * 2);
   const fedPort = (i: number) => ports[2 * i] as number;
   const peers = domains.map((d, i) => `${d}=127.0.0.1:${fedPort(i)}`).join(",");

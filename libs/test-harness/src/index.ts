@@ -20,7 +20,6 @@ export {
   syncUntil,
   textsOf,
 } from "./federation.js";
-export { type FederationTlsFiles, makeFederationTls } from "./federation-tls.js";
 export {
   HarnessSetupError,
   type Homeserver,

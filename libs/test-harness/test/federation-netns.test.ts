@@ -11,9 +11,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_LIMITS_ENV } from "../src/deployment.js";
-import { type FederationTlsFiles, makeFederationTls } from "../src/federation-tls.js";
 import {
   createLinkedNamespaces,
   hostsDirExists,
@@ -72,12 +72,12 @@ describe.skipIf(unavailable !== undefined)(
   `two domains in network namespaces${unavailable ? ` (skipped: ${unavailable})` : ""}`,
   () => {
     let nets: LinkedNamespaces | undefined;
-    let tls: FederationTlsFiles | undefined;
+    let tls: TestTlsFiles | undefined;
     const servers: NamespacedProcess[] = [];
     const dir = mkdtempSync(join(tmpdir(), "phoenix-netns-"));
 
     beforeAll(async () => {
-      tls = makeFederationTls([ALPHA, BETA]);
+      tls = makeTestTls([ALPHA, BETA]);
       nets = createLinkedNamespaces();
       const sides = [
         { domain: ALPHA, ns: nets.a, peer: BETA, peerNs: nets.b },

@@ -17,10 +17,14 @@ import {
   type Subscription,
 } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
-import { createTestDatabase, createTestPglite, type TestDatabase } from "@phoenix/runtime/testing";
+import {
+  createTestDatabase,
+  createTestPglite,
+  type TestDatabase,
+  type TestTlsFiles,
+} from "@phoenix/runtime/testing";
 import { peerToken } from "../src/domain/peers.js";
 import { GATEWAY_MIGRATIONS, type RunningGateway, startFederationGateway } from "../src/index.js";
-import type { TlsFiles } from "./tls-fixture.js";
 
 export function natsUrl(): string {
   const url = process.env.NATS_URL;
@@ -58,7 +62,7 @@ export async function waitFor(
 export interface NetworkOptions {
   /** Extra env per domain. */
   env?: Record<string, Record<string, string>>;
-  tls?: TlsFiles;
+  tls?: TestTlsFiles;
   mutualTls?: boolean;
   /** Domains whose homeserver runs all-in-one: PGlite and the embedded bus instead of Postgres and NATS. */
   embedded?: readonly string[];

@@ -3,9 +3,9 @@ import { credentials, status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fanOutEnvelope, Network, waitFor } from "./harness.js";
-import { makeTlsFiles, type TlsFiles } from "./tls-fixture.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -33,13 +33,13 @@ async function expectDelivery(net: Network): Promise<void> {
 }
 
 describe("TLS between gateways", () => {
-  let tls: TlsFiles;
-  let other: TlsFiles;
+  let tls: TestTlsFiles;
+  let other: TestTlsFiles;
   let net: Network;
 
   beforeAll(async () => {
-    tls = makeTlsFiles([A, B, "evil.test"]);
-    other = makeTlsFiles([A], { ca: "other-ca" });
+    tls = makeTestTls([A, B, "evil.test"]);
+    other = makeTestTls([A], { ca: "other-ca" });
     net = await Network.start([A, B], { tls });
   });
   afterAll(async () => {
@@ -75,13 +75,13 @@ describe("TLS between gateways", () => {
 });
 
 describe("mutual TLS between gateways", () => {
-  let tls: TlsFiles;
-  let other: TlsFiles;
+  let tls: TestTlsFiles;
+  let other: TestTlsFiles;
   let net: Network;
 
   beforeAll(async () => {
-    tls = makeTlsFiles([A, B]);
-    other = makeTlsFiles([A], { ca: "other-ca" });
+    tls = makeTestTls([A, B]);
+    other = makeTestTls([A], { ca: "other-ca" });
     net = await Network.start([A, B], { tls, mutualTls: true });
   });
   afterAll(async () => {

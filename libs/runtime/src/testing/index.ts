@@ -12,3 +12,4 @@ export {
   TestDatabaseError,
   type TestDatabaseOptions,
 } from "./test-database.js";
+export { makeTestTls, type TestTlsFiles, type TestTlsOptions } from "./test-tls.js";

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** PEM files of a throw-away CA and of each domain's certificate and key. */
-export interface FederationTlsFiles {
+export interface TestTlsFiles {
   dir: string;
   caFile: string;
   certFile(domain: string): string;
@@ -16,20 +16,38 @@ export interface FederationTlsFiles {
   remove(): void;
 }
 
+export interface TestTlsOptions {
+  /** The CA's common name and file stem (default `ca`): a second, unrelated CA gets another. */
+  ca?: string;
+}
+
 function openssl(args: string[], cwd: string): void {
   execFileSync("openssl", args, { cwd, stdio: "ignore", timeout: 30_000 });
 }
 
 /**
  * Generates a CA and, per domain, a P-256 certificate for server and client use (SAN `DNS:<domain>`)
- * in a fresh temp directory.
+ * in a fresh temp directory (removed again if openssl fails).
  */
-export function makeFederationTls(domains: readonly string[]): FederationTlsFiles {
-  const dir = mkdtempSync(join(tmpdir(), "phoenix-fed-tls-"));
+export function makeTestTls(domains: readonly string[], options: TestTlsOptions = {}): TestTlsFiles {
+  const dir = mkdtempSync(join(tmpdir(), "phoenix-test-tls-"));
+  const ca = options.ca ?? "ca";
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   try {
     openssl(
-      ["req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=ca"],
+      [
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        `${ca}.key`,
+        "-out",
+        `${ca}.pem`,
+        "-days",
+        "1",
+        "-subj",
+        `/CN=${ca}`,
+      ],
       dir,
     );
     for (const domain of domains) {
@@ -48,9 +66,9 @@ export function makeFederationTls(domains: readonly string[]): FederationTlsFile
           "-in",
           `${domain}.csr`,
           "-CA",
-          "ca.pem",
+          `${ca}.pem`,
           "-CAkey",
-          "ca.key",
+          `${ca}.key`,
           "-CAcreateserial",
           "-out",
           `${domain}.pem`,
@@ -68,7 +86,7 @@ export function makeFederationTls(domains: readonly string[]): FederationTlsFile
   }
   return {
     dir,
-    caFile: join(dir, "ca.pem"),
+    caFile: join(dir, `${ca}.pem`),
     certFile: (domain) => join(dir, `${domain}.pem`),
     keyFile: (domain) => join(dir, `${domain}.key`),
     remove: () => rmSync(dir, { recursive: true, force: true }),
