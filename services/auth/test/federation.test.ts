@@ -116,31 +116,39 @@ function invoke(
   return fn(request, metadata ? { metadata } : undefined);
 }
 
-describe("AS requests about other domains", () => {
-  let proxy: FakeFederationProxy;
-  let h: Harness;
+/**
+ * An AS whose federation gateway is a {@link FakeFederationProxy}, both started before the
+ * enclosing describe's tests and closed after them; `env` adds to the AS's configuration.
+ */
+function authBehindFakeGateway(env: Record<string, string>): { proxy: FakeFederationProxy; h: Harness } {
+  const started = {} as { proxy: FakeFederationProxy; h: Harness };
   beforeAll(async () => {
-    proxy = await FakeFederationProxy.start();
-    h = await startAuth({ FEDERATION_PROXY_ADDRESS: proxy.address, AS_REMOTE_CREDENTIALS_TTL: "10m" });
+    started.proxy = await FakeFederationProxy.start();
+    started.h = await startAuth({ FEDERATION_PROXY_ADDRESS: started.proxy.address, ...env });
   });
   afterAll(async () => {
-    await h?.close();
-    await proxy?.close();
+    await started.h?.close();
+    await started.proxy?.close();
   });
+  return started;
+}
+
+describe("AS requests about other domains", () => {
+  const setup = authBehindFakeGateway({ AS_REMOTE_CREDENTIALS_TTL: "10m" });
 
   it.each(cases)("$name goes to the peer with its bytes, and the peer's answer comes back", async (c) => {
-    proxy.calls.length = 0;
-    proxy.answer = async () => encodeResponse(c);
-    const answer = await invoke(h, c.name, c.request);
+    setup.proxy.calls.length = 0;
+    setup.proxy.answer = async () => encodeResponse(c);
+    const answer = await invoke(setup.h, c.name, c.request);
     expect(new Uint8Array(methodOf(c.name).responseSerialize(answer as never))).toEqual(encodeResponse(c));
-    expect(proxy.calls).toHaveLength(1);
-    expect(proxy.calls[0]?.destination).toBe(BETA);
-    expect(proxy.calls[0]?.method).toBe(methodOf(c.name).path);
-    expect(proxy.calls[0]?.request).toEqual(encodeRequest(c));
+    expect(setup.proxy.calls).toHaveLength(1);
+    expect(setup.proxy.calls[0]?.destination).toBe(BETA);
+    expect(setup.proxy.calls[0]?.method).toBe(methodOf(c.name).path);
+    expect(setup.proxy.calls[0]?.request).toEqual(encodeRequest(c));
   });
 
   it("returns the peer's refusal unchanged: code, message and details", async () => {
-    proxy.answer = async () => {
+    setup.proxy.answer = async () => {
       throw new NotFoundError("no such user on beta.example", {
         details: [
           errorDetail(
@@ -149,77 +157,77 @@ describe("AS requests about other domains", () => {
         ],
       });
     };
-    const error = await expectStatus(h.as.getConnectionPackages({ userId: remoteUser }), status.NOT_FOUND);
+    const error = await expectStatus(
+      setup.h.as.getConnectionPackages({ userId: remoteUser }),
+      status.NOT_FOUND,
+    );
     expect(error.statusMessage).toBe("no such user on beta.example");
     expect(error.details).toHaveLength(1);
   });
 
   it("serves this domain's requests itself", async () => {
-    proxy.calls.length = 0;
-    const local = await h.as.checkHandleExists({ handleHash: randomBytes(32), domain: "alpha.example" });
+    setup.proxy.calls.length = 0;
+    const local = await setup.h.as.checkHandleExists({
+      handleHash: randomBytes(32),
+      domain: "alpha.example",
+    });
     expect(local.exists).toBe(false);
-    expect((await h.as.getAsCredentials({ domain: "" })).domain).toBe("alpha.example");
-    expect(proxy.calls).toEqual([]);
+    expect((await setup.h.as.getAsCredentials({ domain: "" })).domain).toBe("alpha.example");
+    expect(setup.proxy.calls).toEqual([]);
   });
 
   it("refuses a malformed domain without asking anyone", async () => {
-    proxy.calls.length = 0;
+    setup.proxy.calls.length = 0;
     await expectStatus(
-      h.as.checkHandleExists({ handleHash: randomBytes(32), domain: "Beta.Example" }),
+      setup.h.as.checkHandleExists({ handleHash: randomBytes(32), domain: "Beta.Example" }),
       status.INVALID_ARGUMENT,
     );
-    expect(proxy.calls).toEqual([]);
+    expect(setup.proxy.calls).toEqual([]);
   });
 });
 
 describe("AS remote credentials cache", () => {
-  let proxy: FakeFederationProxy;
-  let h: Harness;
-  beforeAll(async () => {
-    proxy = await FakeFederationProxy.start();
-    h = await startAuth({ FEDERATION_PROXY_ADDRESS: proxy.address, AS_REMOTE_CREDENTIALS_TTL: "10m" });
-  });
-  afterAll(async () => {
-    await h?.close();
-    await proxy?.close();
-  });
+  const setup = authBehindFakeGateway({ AS_REMOTE_CREDENTIALS_TTL: "10m" });
 
   const encoded = (answer: auth.GetAsCredentialsResponse) =>
     auth.GetAsCredentialsResponse.encode(answer).finish();
   const answering = (answer: auth.GetAsCredentialsResponse) => async () => encoded(answer);
   /** GetAsCredentials of `domain`, encoded (bytes fields arrive as Buffers). */
-  const fetched = async (domain: string) => encoded(await h.as.getAsCredentials({ domain }));
+  const fetched = async (domain: string) => encoded(await setup.h.as.getAsCredentials({ domain }));
 
   it("fetches once, serves from the cache, refetches after the TTL and serves a stale answer while the peer is down", async () => {
-    proxy.calls.length = 0;
+    setup.proxy.calls.length = 0;
     const first = credentialsOf(BETA);
-    proxy.answer = answering(first);
+    setup.proxy.answer = answering(first);
     expect(await fetched(BETA)).toEqual(encoded(first));
     expect(await fetched(BETA)).toEqual(encoded(first));
-    expect(proxy.calls).toHaveLength(1);
-    expect(auth.GetAsCredentialsRequest.decode(proxy.calls[0]?.request ?? new Uint8Array()).domain).toBe(
-      BETA,
-    );
+    expect(setup.proxy.calls).toHaveLength(1);
+    expect(
+      auth.GetAsCredentialsRequest.decode(setup.proxy.calls[0]?.request ?? new Uint8Array()).domain,
+    ).toBe(BETA);
 
     const rotated = credentialsOf(BETA);
-    proxy.answer = answering(rotated);
-    h.advance(11 * 60_000);
+    setup.proxy.answer = answering(rotated);
+    setup.h.advance(11 * 60_000);
     expect(await fetched(BETA)).toEqual(encoded(rotated));
-    expect(proxy.calls).toHaveLength(2);
+    expect(setup.proxy.calls).toHaveLength(2);
 
-    h.advance(11 * 60_000);
-    proxy.answer = async () => {
+    setup.h.advance(11 * 60_000);
+    setup.proxy.answer = async () => {
       throw new UnavailableError("beta.example cannot be reached");
     };
     expect(await fetched(BETA)).toEqual(encoded(rotated));
-    expect(proxy.calls).toHaveLength(3);
+    expect(setup.proxy.calls).toHaveLength(3);
   });
 
   it("is UNAVAILABLE when the peer is down and nothing is cached", async () => {
-    proxy.answer = async () => {
+    setup.proxy.answer = async () => {
       throw new UnavailableError("delta.example cannot be reached");
     };
-    const error = await expectStatus(h.as.getAsCredentials({ domain: "delta.example" }), status.UNAVAILABLE);
+    const error = await expectStatus(
+      setup.h.as.getAsCredentials({ domain: "delta.example" }),
+      status.UNAVAILABLE,
+    );
     expect(error.statusMessage).toContain("delta.example");
   });
 
@@ -235,27 +243,27 @@ describe("AS remote credentials cache", () => {
       ["garbage root", { ...good, asCredentials: [randomBytes(80)] }],
     ];
     for (const [what, answer] of bad) {
-      proxy.calls.length = 0;
-      proxy.answer = answering(answer);
-      const error = await expectStatus(h.as.getAsCredentials({ domain: gamma }), status.UNAVAILABLE);
+      setup.proxy.calls.length = 0;
+      setup.proxy.answer = answering(answer);
+      const error = await expectStatus(setup.h.as.getAsCredentials({ domain: gamma }), status.UNAVAILABLE);
       expect(error.statusMessage, what).toContain(gamma);
       // Nothing was cached: the next request asks again.
-      await expectStatus(h.as.getAsCredentials({ domain: gamma }), status.UNAVAILABLE);
-      expect(proxy.calls, what).toHaveLength(2);
+      await expectStatus(setup.h.as.getAsCredentials({ domain: gamma }), status.UNAVAILABLE);
+      expect(setup.proxy.calls, what).toHaveLength(2);
     }
-    proxy.answer = answering(good);
+    setup.proxy.answer = answering(good);
     expect(await fetched(gamma)).toEqual(encoded(good));
   });
 
   it("does not serve a stale answer when the peer refuses instead of being down", async () => {
     const epsilon = "epsilon.example";
-    proxy.answer = answering(credentialsOf(epsilon));
-    await h.as.getAsCredentials({ domain: epsilon });
-    h.advance(11 * 60_000);
-    proxy.answer = async () => {
+    setup.proxy.answer = answering(credentialsOf(epsilon));
+    await setup.h.as.getAsCredentials({ domain: epsilon });
+    setup.h.advance(11 * 60_000);
+    setup.proxy.answer = async () => {
       throw new NotFoundError("gone");
     };
-    await expectStatus(h.as.getAsCredentials({ domain: epsilon }), status.NOT_FOUND);
+    await expectStatus(setup.h.as.getAsCredentials({ domain: epsilon }), status.NOT_FOUND);
   });
 });
 
@@ -278,34 +286,24 @@ describe("AS without a federation gateway", () => {
 });
 
 describe("AS rate limits and federation", () => {
-  let proxy: FakeFederationProxy;
-  let h: Harness;
-  beforeAll(async () => {
-    proxy = await FakeFederationProxy.start();
-    h = await startAuth({
-      FEDERATION_PROXY_ADDRESS: proxy.address,
-      AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "2",
-      AS_TRUSTED_PROXIES: "127.0.0.1,::1",
-    });
-  });
-  afterAll(async () => {
-    await h?.close();
-    await proxy?.close();
+  const setup = authBehindFakeGateway({
+    AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "2",
+    AS_TRUSTED_PROXIES: "127.0.0.1,::1",
   });
 
   const check = (domain: string, origin?: string) => {
     const metadata = new Metadata();
     if (origin) metadata.set("phoenix-origin-domain", origin);
-    return invoke(h, "checkHandleExists", { handleHash: randomBytes(32), domain }, metadata);
+    return invoke(setup.h, "checkHandleExists", { handleHash: randomBytes(32), domain }, metadata);
   };
 
   it("charges a local client's requests for other domains before they leave", async () => {
-    proxy.calls.length = 0;
-    proxy.answer = async () => auth.CheckHandleExistsResponse.encode({ exists: false }).finish();
+    setup.proxy.calls.length = 0;
+    setup.proxy.answer = async () => auth.CheckHandleExistsResponse.encode({ exists: false }).finish();
     await check(BETA);
     await check(BETA);
     await expectStatus(check(BETA), status.RESOURCE_EXHAUSTED);
-    expect(proxy.calls).toHaveLength(2);
+    expect(setup.proxy.calls).toHaveLength(2);
   });
 
   it("charges requests a peer homeserver forwarded to that domain", async () => {
