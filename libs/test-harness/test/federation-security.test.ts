@@ -2,7 +2,6 @@
 // replayed requests, and a domain its policy does not allow. alpha federates with beta only;
 // rogue.test runs a complete homeserver that would federate with alpha, but alpha's allowlist
 // does not name it.
-import { randomBytes } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -10,6 +9,7 @@ import { FederationRefusedError } from "@phoenix/client";
 import { type SigningKey, SigningKey as SigningKeys, toHex } from "@phoenix/crypto";
 import { type common, type events, federation, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
 import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
+import { fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Federation, startFederation } from "../src/index.js";
 
@@ -17,25 +17,6 @@ const ALPHA = "alpha.test";
 const BETA = "beta.test";
 const ROGUE = "rogue.test";
 const DELIVER = rpcLabel(federation.FederationServiceService.deliverFanOut);
-
-/** A fan-out envelope from `source` for one (made-up) recipient queue on `destination`. */
-function fanOutEnvelope(source: string, destination: string): events.FederationEnvelope {
-  return {
-    envelopeId: new Uint8Array(randomBytes(16)),
-    sourceDomain: source,
-    destinationDomain: destination,
-    content: {
-      $case: "fanOut",
-      value: {
-        fanOutId: new Uint8Array(randomBytes(16)),
-        groupId: { uuid: new Uint8Array(randomBytes(16)), domain: source },
-        recipients: [{ domain: destination, sealedQueueConfig: new Uint8Array(randomBytes(64)) }],
-        payload: new Uint8Array(randomBytes(32)),
-        suppressNotifications: false,
-      },
-    },
-  };
-}
 
 /** A DeliverFanOut request of `sender` signed with `key` (its own, or not). */
 function signedAs(

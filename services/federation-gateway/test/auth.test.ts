@@ -1,9 +1,10 @@
 import { status } from "@grpc/grpc-js";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
+import { fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+import { Network, waitFor } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";

@@ -1,6 +1,7 @@
 import { toHex } from "@phoenix/crypto";
+import { fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+import { Network, waitFor } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";

@@ -264,27 +264,3 @@ export class Network {
     }
   }
 }
-
-/** A fan-out envelope from `source` to recipients of `destination`. */
-export function fanOutEnvelope(
-  source: string,
-  destination: string,
-  payload: Uint8Array,
-): events.FederationEnvelope {
-  const fanOutId = new Uint8Array(randomBytes(16));
-  return {
-    envelopeId: new Uint8Array(randomBytes(16)),
-    sourceDomain: source,
-    destinationDomain: destination,
-    content: {
-      $case: "fanOut",
-      value: {
-        fanOutId,
-        groupId: { uuid: new Uint8Array(randomBytes(16)), domain: source },
-        recipients: [{ domain: destination, sealedQueueConfig: new Uint8Array(randomBytes(32)) }],
-        payload,
-        suppressNotifications: false,
-      },
-    },
-  };
-}

@@ -2,10 +2,11 @@ import { status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
 import type { RunningGateway } from "../src/index.js";
-import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+import { Network, waitFor } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";

@@ -3,9 +3,9 @@ import { credentials, status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
-import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
+import { fanOutEnvelope, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fanOutEnvelope, Network, waitFor } from "./harness.js";
+import { Network, waitFor } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";

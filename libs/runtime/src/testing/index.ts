@@ -1,4 +1,5 @@
 export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
+export { fanOutEnvelope } from "./federation-envelope.js";
 export {
   type RecordedMessage,
   RecordingBus,
