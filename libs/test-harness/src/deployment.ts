@@ -6,11 +6,9 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
-import pg from "pg";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts, HomeserverProcess, ProcessStartError, ServiceProcess } from "./service-process.js";
+import { adminQueries, deleteStreams, dropDatabases } from "./storage.js";
 
 /** `all-in-one`: services/homeserver as one process; `services`: the five services apart. */
 export type DeploymentKind = "all-in-one" | "services";
@@ -359,10 +357,7 @@ async function startServices(settings: Settings): Promise<Deployment> {
   const processes: ServiceProcess[] = [];
   const cleanUp = async (): Promise<void> => {
     const failures: unknown[] = [];
-    await adminQueries(
-      databaseUrl,
-      wiring.databases.map((name) => `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
-    ).catch((e: unknown) => failures.push(e));
+    await dropDatabases(databaseUrl, wiring.databases).catch((e: unknown) => failures.push(e));
     await deleteStreams(natsUrl, wiring.streams).catch((e: unknown) => failures.push(e));
     if (failures.length > 0) throw new AggregateError(failures, "dropping the deployment's storage failed");
   };
@@ -408,25 +403,4 @@ async function startServices(settings: Settings): Promise<Deployment> {
     },
     cleanUp,
   });
-}
-
-async function adminQueries(serverUrl: string, statements: readonly string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl, application_name: "test-harness" });
-  client.on("error", () => {}); // a dying idle connection is reported by the failing query
-  await client.connect();
-  try {
-    for (const statement of statements) await client.query(statement);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function deleteStreams(natsUrl: string, names: readonly string[]): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for (const name of names) await jsm.streams.delete(name).catch(() => false);
-  } finally {
-    await nc.close();
-  }
 }

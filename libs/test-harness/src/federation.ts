@@ -7,8 +7,6 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { createRestTransport, PhoenixClient, type Transport } from "@phoenix/client";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import {
@@ -18,10 +16,10 @@ import {
   startHomeserver,
 } from "@phoenix/homeserver";
 import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
-import pg from "pg";
 import { TEST_LIMITS_ENV } from "./deployment.js";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts } from "./service-process.js";
+import { deleteNamespaceStreams, dropDatabases } from "./storage.js";
 
 /** Who a domain's federation gateway federates with. */
 export interface FederationPolicy {
@@ -192,7 +190,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       databaseUrl,
       nodes.flatMap((n) => SERVICE_DATABASES.map((s) => `${n.env.HOMESERVER_DATABASE_PREFIX}${s}`)),
     ).catch(() => undefined);
-    await deleteStreams(
+    await deleteNamespaceStreams(
       natsUrl,
       nodes.map((n) => n.env.HOMESERVER_BUS_NAMESPACE as string),
     ).catch(() => undefined);
@@ -291,36 +289,6 @@ class Node implements FederatedHomeserver {
 /** `{ name: "a,b" }`, or nothing for an empty list (the gateway reads unset as empty). */
 function listVariable(name: string, values: readonly string[]): Record<string, string> {
   return values.length === 0 ? {} : { [name]: values.join(",") };
-}
-
-/** Drops the databases (closing their remaining connections). */
-async function dropDatabases(serverUrl: string, names: readonly string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl, application_name: "federation-harness" });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    for (const name of names) {
-      // Names are built by the harness from [a-z0-9_] only.
-      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => undefined);
-    }
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** Deletes every stream of the bus namespaces (stream names end in `_<namespace>`). */
-async function deleteStreams(natsUrl: string, namespaces: readonly string[]): Promise<void> {
-  const nc = await connect({ servers: natsUrl, name: "federation-harness" });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const doomed: string[] = [];
-    for await (const name of jsm.streams.names()) {
-      if (namespaces.some((ns) => name.endsWith(`_${ns}`))) doomed.push(name);
-    }
-    for (const name of doomed) await jsm.streams.delete(name).catch(() => false);
-  } finally {
-    await nc.close();
-  }
 }
 
 /**

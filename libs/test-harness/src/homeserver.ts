@@ -2,8 +2,6 @@
 // service on its own fresh Postgres database, the DS's fan-out outbox relayed over NATS JetStream
 // to the QS's durable consumer, queue-deleted reports flowing back the same way.
 import { randomBytes } from "node:crypto";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { type AuthService, authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
 import { DELIVERY_MIGRATIONS, type RunningDelivery, startDelivery } from "@phoenix/delivery";
 import { QUEUE_MIGRATIONS, type QueueServer, startQueueServer } from "@phoenix/queue";
@@ -16,6 +14,7 @@ import { createLogger } from "@phoenix/runtime/log";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
+import { deleteStreams } from "./storage.js";
 
 /** Options of {@link startHomeserver}. */
 export interface HomeserverOptions {
@@ -195,14 +194,4 @@ async function startAuth(
       await service?.close();
     },
   };
-}
-
-async function deleteStreams(natsUrl: string, names: string[]): Promise<void> {
-  const nc = await connect({ servers: natsUrl });
-  try {
-    const jsm = await jetstreamManager(nc);
-    for (const name of names) await jsm.streams.delete(name).catch(() => false);
-  } finally {
-    await nc.close();
-  }
 }
