@@ -8,7 +8,7 @@
 // namespace (`ip netns exec`). Names are unique per run; the addresses are the same for every run,
 // which is fine because each pair of namespaces only sees its own link. This module is the only
 // user of 10.231.0.0/16.
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -170,6 +170,14 @@ export interface CommandResult {
   stderr: string;
 }
 
+/**
+ * The command prefix that runs a command inside `ns`, e.g. as `commandPrefix` of a
+ * `ServiceProcess`: `ip netns exec` execs the command, so its pid and signals are the command's.
+ */
+export function inNamespace(ns: Namespace): readonly string[] {
+  return ["ip", "netns", "exec", ns.name];
+}
+
 /** Runs `argv` inside namespace `ns` and waits for it (killed after `timeoutMs`). */
 export function runInNamespace(
   ns: Namespace,
@@ -193,64 +201,4 @@ export function runInNamespace(
       },
     );
   });
-}
-
-/** A long-running process inside a namespace, its output collected. */
-export class NamespacedProcess {
-  output = "";
-  readonly exited: Promise<number | null>;
-  private readonly child: ChildProcess;
-  private done = false;
-
-  constructor(
-    readonly name: string,
-    ns: Namespace,
-    argv: readonly string[],
-    options: { cwd: string; env: NodeJS.ProcessEnv },
-  ) {
-    // `ip netns exec` execs the command: the child's pid is the command's, signals reach it.
-    this.child = spawn("ip", ["netns", "exec", ns.name, ...argv], {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const take = (chunk: Buffer) => {
-      this.output += chunk.toString("utf8");
-      if (this.output.length > 1_000_000) this.output = this.output.slice(-500_000);
-    };
-    this.child.stdout?.on("data", take);
-    this.child.stderr?.on("data", take);
-    this.exited = new Promise((resolve) => {
-      this.child.once("exit", (code) => {
-        this.done = true;
-        resolve(code);
-      });
-    });
-  }
-
-  /** Waits (bounded) until the output matches `pattern`; throws with the output tail otherwise. */
-  async waitFor(pattern: RegExp, what: string, timeoutMs: number): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const match = this.output.match(pattern);
-      if (match) return match;
-      if (this.done || Date.now() > deadline)
-        throw new NetnsError(
-          `${this.name} ${this.done ? "exited" : "timed out"} before ${what}:\n${this.output.slice(-6000)}`,
-        );
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  /** SIGTERM, SIGKILL after `killAfterMs`; resolves once it exited. */
-  async stop(killAfterMs = 15_000): Promise<void> {
-    if (this.done) return;
-    this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.child.kill("SIGKILL"), killAfterMs);
-    try {
-      await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 }

@@ -36,6 +36,11 @@ export interface ServiceProcessOptions {
    * HOME, so `DATABASE_URL`/`NATS_URL` reach it only when given.
    */
   env: Record<string, string>;
+  /**
+   * A command the child runs under, e.g. `ip netns exec <ns>` ({@link inNamespace} of netns.ts).
+   * It must exec its arguments, so that the child's pid and signals are the service's own.
+   */
+  commandPrefix?: readonly string[];
 }
 
 /** A child process did not get ready: it exited or missed its deadline. Carries its output. */
@@ -67,15 +72,20 @@ export class ServiceProcess {
 
   protected constructor(options: ServiceProcessOptions) {
     this.name = options.name;
-    this.child = spawn(
+    const [command = process.execPath, ...args] = [
+      ...(options.commandPrefix ?? []),
       process.execPath,
-      ["--conditions=source", "--import", "tsx", options.entry, ...(options.args ?? [])],
-      {
-        cwd: REPO_ROOT,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+      "--conditions=source",
+      "--import",
+      "tsx",
+      options.entry,
+      ...(options.args ?? []),
+    ];
+    this.child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let pending = "";
     const take = (chunk: Buffer) => {
       const text = chunk.toString("utf8");
@@ -105,7 +115,10 @@ export class ServiceProcess {
     });
   }
 
-  /** Starts `entry` through tsx with `args` and exactly `env` (plus PATH and HOME). */
+  /**
+   * Starts `entry` through tsx with `args` and exactly `env` (plus PATH and HOME), under
+   * `commandPrefix` when given.
+   */
   static spawn(options: ServiceProcessOptions): ServiceProcess {
     return new ServiceProcess(options);
   }
@@ -179,12 +192,17 @@ export class ServiceProcess {
  * whole environment (the metrics endpoint on a free port unless given).
  */
 export class HomeserverProcess extends ServiceProcess {
-  static start(args: readonly string[], env: Record<string, string> = {}): HomeserverProcess {
+  static start(
+    args: readonly string[],
+    env: Record<string, string> = {},
+    options: { name?: string; commandPrefix?: readonly string[] } = {},
+  ): HomeserverProcess {
     return new HomeserverProcess({
-      name: "homeserver",
+      name: options.name ?? "homeserver",
       entry: "services/homeserver/src/main.ts",
       args,
       env: { METRICS_PORT: "0", ...env },
+      commandPrefix: options.commandPrefix,
     });
   }
 

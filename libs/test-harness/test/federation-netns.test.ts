@@ -17,14 +17,14 @@ import { TEST_LIMITS_ENV } from "../src/deployment.js";
 import {
   createLinkedNamespaces,
   hostsDirExists,
+  inNamespace,
   type LinkedNamespaces,
   type Namespace,
-  NamespacedProcess,
   namespaceExists,
   netnsUnavailableReason,
   runInNamespace,
 } from "../src/netns.js";
-import { REPO_ROOT } from "../src/service-process.js";
+import { HomeserverProcess, REPO_ROOT } from "../src/service-process.js";
 
 const ALPHA = "alpha.test";
 const BETA = "beta.test";
@@ -73,7 +73,7 @@ describe.skipIf(unavailable !== undefined)(
   () => {
     let nets: LinkedNamespaces | undefined;
     let tls: TestTlsFiles | undefined;
-    const servers: NamespacedProcess[] = [];
+    const servers: HomeserverProcess[] = [];
     const dir = mkdtempSync(join(tmpdir(), "phoenix-netns-"));
 
     beforeAll(async () => {
@@ -87,42 +87,28 @@ describe.skipIf(unavailable !== undefined)(
         // The peer's domain resolves to its veth address only through this namespace's hosts file.
         nets.writeHosts(side.ns, { [side.peer]: side.peerNs.address });
         const files = tls;
-        const server = new NamespacedProcess(
-          `${side.domain} homeserver`,
-          side.ns,
-          [
-            ...TSX,
-            "services/homeserver/src/main.ts",
-            "--domain",
-            side.domain,
-            "--data-dir",
-            join(dir, side.domain),
-          ],
+        const server = HomeserverProcess.start(
+          ["--domain", side.domain, "--data-dir", join(dir, side.domain)],
           {
-            cwd: REPO_ROOT,
             // Embedded PGlite and bus: the root namespace's Postgres and NATS are out of reach.
-            env: {
-              PATH: process.env.PATH ?? "",
-              HOME: process.env.HOME ?? "",
-              ...TEST_LIMITS_ENV,
-              LOG_LEVEL: "info",
-              METRICS_PORT: "0",
-              FEDERATION_HOST: side.ns.address,
-              FEDERATION_PORT,
-              FEDERATION_PEERS: `${side.peer}=${side.peer}:${FEDERATION_PORT}`,
-              FEDERATION_STATIC_ONLY: "true",
-              FEDERATION_ALLOWED_DOMAINS: side.peer,
-              FEDERATION_TLS_CERT_FILE: files.certFile(side.domain),
-              FEDERATION_TLS_KEY_FILE: files.keyFile(side.domain),
-              FEDERATION_TLS_CA_FILE: files.caFile,
-              FEDERATION_RETRY_INITIAL: "100ms",
-              FEDERATION_RETRY_MAX: "1s",
-            },
+            ...TEST_LIMITS_ENV,
+            LOG_LEVEL: "info",
+            FEDERATION_HOST: side.ns.address,
+            FEDERATION_PORT,
+            FEDERATION_PEERS: `${side.peer}=${side.peer}:${FEDERATION_PORT}`,
+            FEDERATION_STATIC_ONLY: "true",
+            FEDERATION_ALLOWED_DOMAINS: side.peer,
+            FEDERATION_TLS_CERT_FILE: files.certFile(side.domain),
+            FEDERATION_TLS_KEY_FILE: files.keyFile(side.domain),
+            FEDERATION_TLS_CA_FILE: files.caFile,
+            FEDERATION_RETRY_INITIAL: "100ms",
+            FEDERATION_RETRY_MAX: "1s",
           },
+          { name: `${side.domain} homeserver`, commandPrefix: inNamespace(side.ns) },
         );
         servers.push(server);
       }
-      await Promise.all(servers.map((s) => s.waitFor(/"msg":"homeserver ready/, "its ready line", 240_000)));
+      await Promise.all(servers.map((s) => s.ready(240_000)));
     }, 300_000);
 
     afterAll(async () => {
