@@ -1,6 +1,7 @@
 // The state every flow works on (account, store, verifier, ciphersuite) and the helpers they share:
 // request signing, conversation rows, membership bookkeeping, queue positions and ratchets.
 import {
+  bytesEqual,
   ClientCredential,
   type ClientCredential as ClientCredentialT,
   decodeFriendshipPackage,
@@ -18,6 +19,7 @@ import {
   QueueRatchetReceiver,
   SigningKey,
   sealQueueConfig,
+  toHex,
   type UserId,
   userProfileKeyIndex,
 } from "@phoenix/crypto";
@@ -213,8 +215,16 @@ export class ClientCore {
     const before = this.store.db.select().from(t.members).where(eq(t.members.conversationId, c.id)).all();
     const beforeUsers = new Set(before.map((m) => m.userId));
     const leaves = leafIdentities(state);
-    for (const m of before) if (!leaves.has(m.leafIndex)) this.deleteMember(c.id, m.leafIndex);
-    for (const { leafIndex, identity, opened } of this.openNewLeaves(c, leaves, before, infos)) {
+    const kept = keptLeaves(c, leaves, before);
+    const previous = c.state === undefined ? new Map<number, Uint8Array>() : leafIdentities(c.state);
+    for (const m of before) {
+      if (kept.has(m.leafIndex)) continue;
+      this.deleteMember(c.id, m.leafIndex);
+      const identity = previous.get(m.leafIndex);
+      if (identity !== undefined) this.rememberFormerMember(c.id, identity, m.userId);
+    }
+    this.pruneFormerMembers(c.id, state);
+    for (const { leafIndex, identity, opened } of this.openNewLeaves(c, leaves, kept, infos)) {
       let user: string | undefined;
       try {
         // The joiner's credential chains to the AS of its own domain (see learnJoinerCredentials).
@@ -257,7 +267,8 @@ export class ClientCore {
   async learnJoinerCredentials(c: ConversationRow, state: ClientState, infos: Uint8Array[]): Promise<void> {
     if (infos.length === 0) return;
     const before = this.store.db.select().from(t.members).where(eq(t.members.conversationId, c.id)).all();
-    for (const { opened } of this.openNewLeaves(c, leafIdentities(state), before, infos)) {
+    const leaves = leafIdentities(state);
+    for (const { opened } of this.openNewLeaves(c, leaves, keptLeaves(c, leaves, before), infos)) {
       const domain = opened.clientCredential.clientId.userId.domain;
       await this.learnCredentials(domain);
       this.verifier.missing = undefined;
@@ -269,14 +280,13 @@ export class ClientCore {
     }
   }
 
-  /** The leaves of `leaves` not yet in the members table, with the client info that opens for each. */
+  /** The leaves of `leaves` not `known` (attributed already), with the client info that opens for each. */
   private openNewLeaves(
     c: ConversationRow,
     leaves: Map<number, Uint8Array>,
-    before: { leafIndex: number }[],
+    known: ReadonlySet<number>,
     infos: Uint8Array[],
   ): { leafIndex: number; identity: Uint8Array; opened: ReturnType<typeof openClientInfo> }[] {
-    const known = new Set(before.map((m) => m.leafIndex));
     const out: { leafIndex: number; identity: Uint8Array; opened: ReturnType<typeof openClientInfo> }[] = [];
     for (const [leafIndex, identity] of leaves) {
       if (known.has(leafIndex)) continue;
@@ -290,6 +300,65 @@ export class ClientCore {
       }
     }
     return out;
+  }
+
+  /**
+   * Keeps who sat on a leaf a commit took away: a message of an earlier epoch (sent before the
+   * commit, processed after it) names its sender by that epoch's tree.
+   */
+  private rememberFormerMember(id: string, leafCredential: Uint8Array, userId: string): void {
+    this.store.db
+      .insert(t.formerMembers)
+      .values({ conversationId: id, leafCredential: buf(leafCredential), userId })
+      .onConflictDoUpdate({
+        target: [t.formerMembers.conversationId, t.formerMembers.leafCredential],
+        set: { userId },
+      })
+      .run();
+  }
+
+  /** Forgets former members no epoch with retained receiver keys (ts-mls) has in its tree. */
+  private pruneFormerMembers(id: string, state: ClientState): void {
+    const retained = new Set<string>();
+    for (const epoch of state.historicalReceiverData.values())
+      for (const identity of treeIdentities(epoch.ratchetTree).values()) retained.add(toHex(identity));
+    for (const row of this.store.db
+      .select()
+      .from(t.formerMembers)
+      .where(eq(t.formerMembers.conversationId, id))
+      .all())
+      if (!retained.has(toHex(u8(row.leafCredential))))
+        this.store.db
+          .delete(t.formerMembers)
+          .where(
+            and(
+              eq(t.formerMembers.conversationId, id),
+              eq(t.formerMembers.leafCredential, row.leafCredential),
+            ),
+          )
+          .run();
+  }
+
+  /**
+   * The user who sent a message of conversation `id` from `leafIndex`, whose leaf credential in
+   * the message's epoch was `leafCredential`: the current member on that leaf when it is still the
+   * same leaf, else the former member (removed, or its leaf reused by a later commit).
+   */
+  senderOf(
+    id: string,
+    state: ClientState,
+    leafIndex: number,
+    leafCredential: Uint8Array,
+  ): string | undefined {
+    const current = leafIdentities(state).get(leafIndex);
+    if (current !== undefined && bytesEqual(current, leafCredential)) return this.memberAt(id, leafIndex);
+    return this.store.db
+      .select()
+      .from(t.formerMembers)
+      .where(
+        and(eq(t.formerMembers.conversationId, id), eq(t.formerMembers.leafCredential, buf(leafCredential))),
+      )
+      .get()?.userId;
   }
 
   deleteMember(id: string, leafIndex: number): void {
@@ -600,12 +669,37 @@ export function hexBytes(hex: string): Uint8Array {
 
 /** Leaf index → leaf credential bytes (MLS Basic identity) of every non-blank leaf. */
 export function leafIdentities(state: ClientState): Map<number, Uint8Array> {
+  return treeIdentities(state.ratchetTree);
+}
+
+/** {@link leafIdentities} of any ratchet tree (a retained epoch's, say). */
+export function treeIdentities(tree: ClientState["ratchetTree"]): Map<number, Uint8Array> {
   const out = new Map<number, Uint8Array>();
-  state.ratchetTree.forEach((node, i) => {
+  tree.forEach((node, i) => {
     if (i % 2 === 0 && node?.nodeType === "leaf" && node.leaf.credential.credentialType === "basic")
       out.set(i / 2, node.leaf.credential.identity);
   });
   return out;
+}
+
+/**
+ * The attributed leaves (rows of `before`) a commit leaves in place: still occupied by the same
+ * leaf credential in `leaves`. A commit may blank a leaf and fill it with a joiner (removes apply
+ * before adds), so an occupied leaf is not enough: the old row would name the wrong user.
+ */
+function keptLeaves(
+  c: ConversationRow,
+  leaves: ReadonlyMap<number, Uint8Array>,
+  before: readonly { leafIndex: number }[],
+): Set<number> {
+  const previous = c.state === undefined ? undefined : leafIdentities(c.state);
+  const kept = new Set<number>();
+  for (const { leafIndex } of before) {
+    const now = leaves.get(leafIndex);
+    const was = previous?.get(leafIndex);
+    if (now !== undefined && (was === undefined || bytesEqual(was, now))) kept.add(leafIndex);
+  }
+  return kept;
 }
 
 export function safeCommitAad(aad: Uint8Array | undefined): delivery.CommitAad | undefined {

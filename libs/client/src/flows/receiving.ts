@@ -269,7 +269,10 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
   const res = await processIncoming(conv.state, core.cs, bytes);
   if (res.kind === "application") {
     const app = decodeAppContent(res.plaintext);
-    const sender = senderLeaf === undefined ? undefined : core.memberAt(id, senderLeaf);
+    const sender =
+      senderLeaf === undefined
+        ? undefined
+        : core.senderOf(id, conv.state, senderLeaf.leafIndex, senderLeaf.leafCredential);
     core.store.transaction(() => {
       core.saveState(id, res.newState);
       if (app?.type === "text") core.insertMessage(id, "text", sender, app.body, false);
@@ -386,6 +389,7 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
     core.store.transaction(() => {
       core.store.db.delete(t.conversations).where(eq(t.conversations.id, id)).run();
       core.store.db.delete(t.members).where(eq(t.members.conversationId, id)).run();
+      core.store.db.delete(t.formerMembers).where(eq(t.formerMembers.conversationId, id)).run();
       core.insertConversation({
         id,
         groupId: bundle.groupId as common.QualifiedGroupId,

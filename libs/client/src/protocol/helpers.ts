@@ -70,20 +70,28 @@ export async function welcomeEpoch(
 }
 
 /**
- * The leaf that sent a PrivateMessage of the current epoch, from its encrypted sender data. ts-mls
- * verifies the content's signature with that leaf's key when it processes the message, so the
- * sender is authenticated; ts-mls just does not return it.
+ * The leaf that sent a PrivateMessage, from its encrypted sender data, with that leaf's credential
+ * (MLS Basic identity) in the message's epoch. ts-mls verifies the content's signature with that
+ * leaf's key when it processes the message, so the sender is authenticated; ts-mls just does not
+ * return it. A message of an earlier epoch (sent before a commit this client has already applied)
+ * is read with that epoch's retained sender-data secret and tree — the leaf may be blank or
+ * another member's by now. Undefined when no keys of the epoch are left.
  */
 export async function privateMessageSender(
   state: ClientState,
   message: PrivateMessage,
   cs: CiphersuiteImpl,
-): Promise<number | undefined> {
-  if (message.epoch !== state.groupContext.epoch) return undefined;
-  const data = await decryptSenderData(message, state.keySchedule.senderDataSecret, cs).catch(
-    () => undefined,
-  );
-  return data?.leafIndex;
+): Promise<{ leafIndex: number; leafCredential: Uint8Array } | undefined> {
+  const epoch =
+    message.epoch === state.groupContext.epoch
+      ? { senderDataSecret: state.keySchedule.senderDataSecret, ratchetTree: state.ratchetTree }
+      : state.historicalReceiverData.get(message.epoch);
+  if (epoch === undefined) return undefined;
+  const data = await decryptSenderData(message, epoch.senderDataSecret, cs).catch(() => undefined);
+  if (data === undefined) return undefined;
+  const node = epoch.ratchetTree[data.leafIndex * 2];
+  if (node?.nodeType !== "leaf" || node.leaf.credential.credentialType !== "basic") return undefined;
+  return { leafIndex: data.leafIndex, leafCredential: node.leaf.credential.identity };
 }
 
 /** What travels inside an MLS application message (JSON, UTF-8). */

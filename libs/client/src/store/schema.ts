@@ -59,6 +59,22 @@ export const members = sqliteTable(
   (t) => [primaryKey({ columns: [t.conversationId, t.leafIndex] })],
 );
 
+/**
+ * Members whose leaf a commit removed (or gave to someone else), by their leaf credential: kept
+ * while an epoch ts-mls still holds receiver keys for has them in its tree, so a message of that
+ * epoch that arrives after the commit still names its sender.
+ */
+export const formerMembers = sqliteTable(
+  "former_members",
+  {
+    conversationId: text("conversation_id").notNull(),
+    /** The leaf's MLS Basic identity (the Phoenix leaf credential, unique per leaf). */
+    leafCredential: bytes("leaf_credential").notNull(),
+    userId: text("user_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.leafCredential] })],
+);
+
 /** Messages (text and system events) in arrival order. */
 export const messages = sqliteTable("messages", {
   id: integer("id").primaryKey({ autoIncrement: true }),
@@ -105,6 +121,8 @@ CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, group_uuid BLOB N
   peer_user_id TEXT, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (conversation_id TEXT NOT NULL, leaf_index INTEGER NOT NULL,
   user_id TEXT NOT NULL, PRIMARY KEY (conversation_id, leaf_index));
+CREATE TABLE IF NOT EXISTS former_members (conversation_id TEXT NOT NULL, leaf_credential BLOB NOT NULL,
+  user_id TEXT NOT NULL, PRIMARY KEY (conversation_id, leaf_credential));
 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL,
   kind TEXT NOT NULL, sender_user_id TEXT, body TEXT NOT NULL, sent_at INTEGER NOT NULL, read INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, id);
