@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRestTransport, PhoenixClient, type Transport } from "@phoenix/client";
+import type { PhoenixClient } from "@phoenix/client";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import {
   busNames,
@@ -16,6 +16,7 @@ import {
   startHomeserver,
 } from "@phoenix/homeserver";
 import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
+import { TestClients } from "./clients.js";
 import { TEST_LIMITS_ENV } from "./deployment.js";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts } from "./service-process.js";
@@ -180,11 +181,9 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     );
   });
 
-  const transports: Transport[] = [];
-  const clients: PhoenixClient[] = [];
+  const clients = await TestClients.create("phoenix-federation-clients-");
   const stopAll = async (): Promise<void> => {
-    for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-    for (const t of transports.splice(0)) t.close();
+    await clients.close();
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
     await dropDatabases(
       databaseUrl,
@@ -217,19 +216,13 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     domains,
     tls,
     homeserver,
-    async client(domain, name) {
-      const node = homeserver(domain);
-      const transport = createRestTransport(node.url);
-      transports.push(transport);
-      const client = await PhoenixClient.register({
-        transport,
-        storePath: join(dir, `${domain}-${name}-${randomBytes(3).toString("hex")}.sqlite`),
+    client: (domain, name) =>
+      clients.register(
+        homeserver(domain).url,
         domain,
-        displayName: name,
-      });
-      clients.push(client);
-      return client;
-    },
+        name,
+        `${domain}-${name}-${randomBytes(3).toString("hex")}`,
+      ),
     stopAll,
   };
 }
@@ -289,51 +282,4 @@ class Node implements FederatedHomeserver {
 /** `{ name: "a,b" }`, or nothing for an empty list (the gateway reads unset as empty). */
 function listVariable(name: string, values: readonly string[]): Record<string, string> {
   return values.length === 0 ? {} : { [name]: values.join(",") };
-}
-
-/**
- * Syncs `client` until `check` holds, at most `timeoutMs` (default 30 s). A message the client
- * could not process is a bug, not something to wait out: it fails at once.
- */
-export async function syncUntil(
-  client: PhoenixClient,
-  check: () => boolean,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await client.sync();
-    if (result.errors.length > 0)
-      throw new Error(`${client.displayName} could not process a message: ${result.errors.join("; ")}`);
-    if (check()) return;
-    if (Date.now() > deadline) throw new Error(`${client.displayName}: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/**
- * Connects `from` to `to` (any domains) as users do: `from` asks, `to` accepts the request, both
- * end up with each other as a contact. Returns the connection conversation's id.
- */
-export async function connectUsers(from: PhoenixClient, to: PhoenixClient): Promise<string> {
-  await from.connect(to.userId);
-  const incoming = () =>
-    to.connectionRequests().find((r) => r.direction === "incoming" && r.userId === from.userId);
-  await syncUntil(to, () => incoming()?.status === "pending", `the request of ${from.displayName}`);
-  const conversationId = await to.acceptConnection(incoming()?.id as number);
-  await syncUntil(
-    from,
-    () => from.contacts().some((c) => c.userId === to.userId),
-    `${to.displayName} as a contact`,
-  );
-  return conversationId;
-}
-
-/** The bodies of the text messages of a conversation, in arrival order. */
-export function textsOf(client: PhoenixClient, conversationId: string): string[] {
-  return client
-    .messages(conversationId)
-    .filter((m) => m.kind === "text")
-    .map((m) => m.body);
 }

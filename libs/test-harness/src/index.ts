@@ -1,4 +1,14 @@
 export {
+  connectUsers,
+  eventually,
+  membersOf,
+  syncUntil,
+  systemTextsOf,
+  TestClients,
+  textsOf,
+  WAIT_MS,
+} from "./clients.js";
+export {
   type Deployment,
   type DeploymentKind,
   type DeploymentOptions,
@@ -9,7 +19,6 @@ export {
   TEST_LIMITS_ENV,
 } from "./deployment.js";
 export {
-  connectUsers,
   type FederatedHomeserver,
   type Federation,
   type FederationLogLine,
@@ -17,8 +26,6 @@ export {
   type FederationPolicy,
   FederationSetupError,
   startFederation,
-  syncUntil,
-  textsOf,
 } from "./federation.js";
 export {
   HarnessSetupError,

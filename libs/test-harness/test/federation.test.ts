@@ -3,23 +3,19 @@
 // its own homeserver's edge gateway. The last test takes beta down for a while.
 import type { PhoenixClient } from "@phoenix/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectUsers, type Federation, startFederation, syncUntil, textsOf } from "../src/index.js";
+import {
+  connectUsers,
+  type Federation,
+  membersOf,
+  startFederation,
+  syncUntil,
+  systemTextsOf,
+  textsOf,
+} from "../src/index.js";
 
 const ALPHA = "alpha.test";
 const BETA = "beta.test";
 const GAMMA = "gamma.test";
-
-/** Sorted member list of a conversation as `client` sees it. */
-function membersOf(client: PhoenixClient, conversationId: string): string[] {
-  return [...client.conversation(conversationId).members].sort();
-}
-
-function systemTexts(client: PhoenixClient, conversationId: string): string[] {
-  return client
-    .messages(conversationId)
-    .filter((m) => m.kind === "system")
-    .map((m) => m.body);
-}
 
 /** `sender` sends `text`; every one of `receivers` syncs until it has it. */
 async function sendAndReceive(
@@ -104,9 +100,9 @@ describe("three federating homeservers", () => {
     await alice.invite(group, [carol.userId]);
     await expectMembers([alice, bob, carol], group, [alice, bob, carol]);
     for (const c of [alice, bob])
-      expect(systemTexts(c, group)).toContain(`${alice.userId} added ${bob.userId}`);
+      expect(systemTextsOf(c, group)).toContain(`${alice.userId} added ${bob.userId}`);
     for (const c of [alice, bob, carol])
-      expect(systemTexts(c, group)).toContain(`${alice.userId} added ${carol.userId}`);
+      expect(systemTextsOf(c, group)).toContain(`${alice.userId} added ${carol.userId}`);
     await syncUntil(bob, () => bob.conversation(group).title === "Across", "the group's title at Bob");
     await sendAndReceive(alice, group, "welcome both", [bob, carol]);
     await sendAndReceive(bob, group, "hi from beta", [alice, carol]);
@@ -115,7 +111,7 @@ describe("three federating homeservers", () => {
     // Remove: the removed side sees the conversation inactive.
     await alice.remove(group, [carol.userId]);
     await syncUntil(carol, () => carol.conversation(group).status === "inactive", "Carol's group inactive");
-    expect(systemTexts(carol, group)).toContain(`${alice.userId} removed you`);
+    expect(systemTextsOf(carol, group)).toContain(`${alice.userId} removed you`);
     await expectMembers([alice, bob], group, [alice, bob]);
     await sendAndReceive(bob, group, "just us now", [alice]);
     expect(textsOf(carol, group)).not.toContain("just us now");
@@ -123,9 +119,9 @@ describe("three federating homeservers", () => {
     // Leave: Bob's self-remove proposal is committed by Alice's client when it syncs.
     await bob.leave(group);
     await syncUntil(alice, () => membersOf(alice, group).length === 1, "Alice committing Bob's leave");
-    expect(systemTexts(alice, group)).toContain(`${bob.userId} left`);
+    expect(systemTextsOf(alice, group)).toContain(`${bob.userId} left`);
     await syncUntil(bob, () => bob.conversation(group).status === "inactive", "Bob's group inactive");
-    expect(systemTexts(bob, group)).toContain("you left");
+    expect(systemTextsOf(bob, group)).toContain("you left");
     await expect(bob.sendMessage(group, "still here?")).rejects.toThrow(/no longer active/);
   }, 240_000);
 
@@ -154,7 +150,7 @@ describe("three federating homeservers", () => {
 
     await c.remove(group, [a.userId]);
     await syncUntil(a, () => a.conversation(group).status === "inactive", "A removed");
-    expect(systemTexts(a, group)).toContain(`${c.userId} removed you`);
+    expect(systemTextsOf(a, group)).toContain(`${c.userId} removed you`);
     await expectMembers([b, c, c2], group, [b, c, c2]);
     await sendAndReceive(b, group, "A is gone", [c, c2]);
 

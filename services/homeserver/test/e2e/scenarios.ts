@@ -2,9 +2,19 @@
 // PhoenixClients (and the phoenix CLI) reach the homeserver only through its edge gateway.
 // Scenarios of one file share a deployment and build on each other's users, in order.
 import { ConversationInactiveError, type PhoenixClient, UnknownUserError } from "@phoenix/client";
-import { type Deployment, type DeploymentKind, startDeployment } from "@phoenix/test-harness";
+import {
+  connectUsers,
+  type Deployment,
+  type DeploymentKind,
+  eventually,
+  membersOf,
+  startDeployment,
+  syncUntil,
+  systemTextsOf,
+  textsOf,
+} from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectUsers, events, eventually, members, syncUntil, texts, World } from "./world.js";
+import { World } from "./world.js";
 
 /** Defines the whole scenario suite against a fresh deployment of `kind`. */
 export function defineScenarios(kind: DeploymentKind): void {
@@ -80,7 +90,7 @@ export function defineScenarios(kind: DeploymentKind): void {
           title: other.displayName,
           status: "active",
         });
-        expect(members(me, direct)).toEqual([alice.userId, bob.userId].sort());
+        expect(membersOf(me, direct)).toEqual([alice.userId, bob.userId].sort());
       }
       expect(alice.connectionRequests()).toEqual([
         expect.objectContaining({ direction: "outgoing", userId: bob.userId, status: "accepted" }),
@@ -89,7 +99,7 @@ export function defineScenarios(kind: DeploymentKind): void {
 
     it("delivers messages both ways with unread counts and mark-as-read", async () => {
       await alice.sendMessage(direct, "hello Bob");
-      await syncUntil(bob, () => texts(bob, direct).includes("hello Bob"), "Alice's message");
+      await syncUntil(bob, () => textsOf(bob, direct).includes("hello Bob"), "Alice's message");
       expect(bob.messages(direct).find((m) => m.body === "hello Bob")?.sender).toBe(alice.userId);
       expect(bob.conversation(direct).unread).toBe(1);
       bob.markRead(direct);
@@ -99,8 +109,8 @@ export function defineScenarios(kind: DeploymentKind): void {
       alice.markRead(direct);
       await bob.sendMessage(direct, "hi Alice");
       await bob.sendMessage(direct, "how are you?");
-      await syncUntil(alice, () => texts(alice, direct).includes("how are you?"), "Bob's replies");
-      expect(texts(alice, direct)).toEqual(["hello Bob", "hi Alice", "how are you?"]);
+      await syncUntil(alice, () => textsOf(alice, direct).includes("how are you?"), "Bob's replies");
+      expect(textsOf(alice, direct)).toEqual(["hello Bob", "hi Alice", "how are you?"]);
       expect(alice.conversation(direct).unread).toBe(2);
       alice.markRead(direct);
       expect(alice.conversation(direct).unread).toBe(0);
@@ -112,10 +122,10 @@ export function defineScenarios(kind: DeploymentKind): void {
       const errors: Error[] = [];
       const listener = bob.listen({ onError: (e) => errors.push(e) });
       try {
-        const before = texts(bob, direct).length;
+        const before = textsOf(bob, direct).length;
         for (let i = 0; i < 10; i++) await alice.sendMessage(direct, `message ${i}`);
-        await eventually(() => texts(bob, direct).length >= before + 10, "ten live messages");
-        expect(texts(bob, direct).slice(before)).toEqual(
+        await eventually(() => textsOf(bob, direct).length >= before + 10, "ten live messages");
+        expect(textsOf(bob, direct).slice(before)).toEqual(
           Array.from({ length: 10 }, (_, i) => `message ${i}`),
         );
         expect(bob.conversation(direct).unread).toBe(10);
@@ -158,30 +168,30 @@ export function defineScenarios(kind: DeploymentKind): void {
         );
       }
       for (const c of [alice, bob, carol]) {
-        expect(members(c, group)).toEqual(everyone);
+        expect(membersOf(c, group)).toEqual(everyone);
         expect(c.conversation(group)).toMatchObject({ kind: "group", status: "active" });
       }
       for (const joiner of [bob, carol])
-        expect(events(alice, group)).toContain(`${alice.userId} added ${joiner.userId}`);
-      expect(events(bob, group)).toContain(`${alice.userId} added ${bob.userId}`);
-      expect(events(carol, group)).toContain(`${alice.userId} added ${carol.userId}`);
+        expect(systemTextsOf(alice, group)).toContain(`${alice.userId} added ${joiner.userId}`);
+      expect(systemTextsOf(bob, group)).toContain(`${alice.userId} added ${bob.userId}`);
+      expect(systemTextsOf(carol, group)).toContain(`${alice.userId} added ${carol.userId}`);
 
       await carol.sendMessage(group, "chapter 3 tonight?");
       for (const c of [alice, bob])
-        await syncUntil(c, () => texts(c, group).includes("chapter 3 tonight?"), "Carol's message");
+        await syncUntil(c, () => textsOf(c, group).includes("chapter 3 tonight?"), "Carol's message");
       expect(bob.messages(group).find((m) => m.kind === "text")?.sender).toBe(carol.userId);
     });
 
     it("a member's self-update keeps the membership the same and messages flowing", async () => {
       const group = await groupOf("Updates", [bob, carol]);
-      const before = members(alice, group);
+      const before = membersOf(alice, group);
       await bob.updateKeys(group);
       await carol.sendMessage(group, "after Bob's update");
       for (const c of [alice, bob])
-        await syncUntil(c, () => texts(c, group).includes("after Bob's update"), "Carol's message");
-      for (const c of [alice, bob, carol]) expect(members(c, group)).toEqual(before);
+        await syncUntil(c, () => textsOf(c, group).includes("after Bob's update"), "Carol's message");
+      for (const c of [alice, bob, carol]) expect(membersOf(c, group)).toEqual(before);
       await bob.sendMessage(group, "still here");
-      await syncUntil(alice, () => texts(alice, group).includes("still here"), "Bob's message");
+      await syncUntil(alice, () => textsOf(alice, group).includes("still here"), "Bob's message");
     });
 
     it("removes a user: the removed side sees the conversation inactive, the others see them gone", async () => {
@@ -189,10 +199,10 @@ export function defineScenarios(kind: DeploymentKind): void {
       await alice.remove(group, [carol.userId]);
       await syncUntil(carol, () => carol.conversation(group).status === "inactive", "the removal");
       await syncUntil(bob, () => !bob.conversation(group).members.includes(carol.userId), "Carol gone");
-      expect(events(bob, group)).toContain(`${alice.userId} removed ${carol.userId}`);
+      expect(systemTextsOf(bob, group)).toContain(`${alice.userId} removed ${carol.userId}`);
       await expect(carol.sendMessage(group, "still here?")).rejects.toBeInstanceOf(ConversationInactiveError);
       await bob.sendMessage(group, "just us two");
-      await syncUntil(alice, () => texts(alice, group).includes("just us two"), "Bob's message");
+      await syncUntil(alice, () => textsOf(alice, group).includes("just us two"), "Bob's message");
     });
 
     it("removes and re-adds a user 10 times, then messages flow both ways", async () => {
@@ -210,11 +220,11 @@ export function defineScenarios(kind: DeploymentKind): void {
       await alice.invite(group, [bob.userId]);
       await syncUntil(bob, () => bob.conversation(group).status === "active", "the last Welcome");
       await alice.sendMessage(group, "welcome back");
-      await syncUntil(bob, () => texts(bob, group).includes("welcome back"), "Alice's message");
+      await syncUntil(bob, () => textsOf(bob, group).includes("welcome back"), "Alice's message");
       await bob.sendMessage(group, "glad to be back");
-      await syncUntil(alice, () => texts(alice, group).includes("glad to be back"), "Bob's message");
-      expect(members(alice, group)).toEqual([alice.userId, bob.userId].sort());
-      expect(members(bob, group)).toEqual([alice.userId, bob.userId].sort());
+      await syncUntil(alice, () => textsOf(alice, group).includes("glad to be back"), "Bob's message");
+      expect(membersOf(alice, group)).toEqual([alice.userId, bob.userId].sort());
+      expect(membersOf(bob, group)).toEqual([alice.userId, bob.userId].sort());
     }, 180_000);
 
     it("a member leaves: the self-remove is committed by another member", async () => {
@@ -228,11 +238,11 @@ export function defineScenarios(kind: DeploymentKind): void {
       );
       await syncUntil(bob, () => bob.conversation(group).status === "inactive", "Bob's removal");
       await syncUntil(carol, () => !carol.conversation(group).members.includes(bob.userId), "Bob gone");
-      expect(events(alice, group)).toContain(`${bob.userId} left`);
-      expect(events(carol, group)).toContain(`${bob.userId} left`);
-      expect(events(bob, group)).toContain("you left");
+      expect(systemTextsOf(alice, group)).toContain(`${bob.userId} left`);
+      expect(systemTextsOf(carol, group)).toContain(`${bob.userId} left`);
+      expect(systemTextsOf(bob, group)).toContain("you left");
       await carol.sendMessage(group, "bye Bob");
-      await syncUntil(alice, () => texts(alice, group).includes("bye Bob"), "Carol's message");
+      await syncUntil(alice, () => textsOf(alice, group).includes("bye Bob"), "Carol's message");
     });
 
     it("deletes a group: every member sees it inactive", async () => {
@@ -254,7 +264,7 @@ export function defineScenarios(kind: DeploymentKind): void {
         await syncUntil(c, () => c.conversations().some((x) => x.id === group), "the Welcome");
       await alice.sendMessage(group, "hi all");
       for (const c of [dave, bob])
-        await syncUntil(c, () => texts(c, group).includes("hi all"), "Alice's message");
+        await syncUntil(c, () => textsOf(c, group).includes("hi all"), "Alice's message");
       await alice.updateKeys(group);
       await dave.remove(group, [bob.userId]);
       await syncUntil(bob, () => bob.conversation(group).status === "inactive", "Bob's removal");
@@ -262,7 +272,7 @@ export function defineScenarios(kind: DeploymentKind): void {
       await syncUntil(bob, () => bob.conversation(group).status === "active", "Bob's re-add");
       await bob.sendMessage(group, "back");
       for (const c of [dave, alice])
-        await syncUntil(c, () => texts(c, group).includes("back"), "Bob's message");
+        await syncUntil(c, () => textsOf(c, group).includes("back"), "Bob's message");
       await alice.leave(group);
       await syncUntil(
         dave,
@@ -271,7 +281,7 @@ export function defineScenarios(kind: DeploymentKind): void {
       );
       await syncUntil(alice, () => alice.conversation(group).status === "inactive", "Alice out");
       await syncUntil(bob, () => !bob.conversation(group).members.includes(alice.userId), "Alice gone");
-      expect(members(bob, group)).toEqual([bob.userId, dave.userId].sort());
+      expect(membersOf(bob, group)).toEqual([bob.userId, dave.userId].sort());
       await dave.deleteConversation(group);
       await syncUntil(bob, () => bob.conversation(group).status === "inactive", "the deletion");
     }, 120_000);
@@ -293,12 +303,12 @@ export function defineScenarios(kind: DeploymentKind): void {
       expect(bob.conversations()).toEqual(before.conversations);
       expect(bob.messages(direct)).toEqual(before.messages);
 
-      await syncUntil(bob, () => texts(bob, direct).includes("while you were away"), "the offline message");
-      expect(texts(bob, direct).filter((t) => t === "hello Bob")).toHaveLength(1); // nothing twice
+      await syncUntil(bob, () => textsOf(bob, direct).includes("while you were away"), "the offline message");
+      expect(textsOf(bob, direct).filter((t) => t === "hello Bob")).toHaveLength(1); // nothing twice
       await bob.sendMessage(direct, "back online");
       await syncUntil(
         alice,
-        () => texts(alice, direct).includes("back online"),
+        () => textsOf(alice, direct).includes("back online"),
         "Bob's message after the restart",
       );
     });
@@ -384,9 +394,9 @@ export function defineScenarios(kind: DeploymentKind): void {
       await alice.sendMessage(direct, "across the restart");
       await deployment?.restart();
       // Same URL: the clients' transports reconnect by themselves.
-      await syncUntil(bob, () => texts(bob, direct).includes("across the restart"), "the message");
+      await syncUntil(bob, () => textsOf(bob, direct).includes("across the restart"), "the message");
       await bob.sendMessage(direct, "got it");
-      await syncUntil(alice, () => texts(alice, direct).includes("got it"), "Bob's reply");
+      await syncUntil(alice, () => textsOf(alice, direct).includes("got it"), "Bob's reply");
     }, 240_000);
 
     /** A fresh group of Alice's with `invitees` joined (all contacts of hers). */

@@ -1,61 +1,37 @@
 // Real clients of one deployment, all through its edge gateway (the REST/WebSocket transport),
-// and the bounded waits the scenarios use.
+// and the CLI users (the waits and views the scenarios use come from @phoenix/test-harness).
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRestTransport, PhoenixClient, type Transport } from "@phoenix/client";
-import { type Deployment, REPO_ROOT } from "@phoenix/test-harness";
-
-/** How long one wait of a scenario may take before it fails. */
-export const WAIT_MS = 30_000;
+import type { PhoenixClient } from "@phoenix/client";
+import { type Deployment, REPO_ROOT, TestClients } from "@phoenix/test-harness";
 
 /** The clients (and CLI users) of one deployment; `close()` releases them all. */
 export class World {
-  private readonly transports: Transport[] = [];
-  private readonly clients: PhoenixClient[] = [];
-
   private constructor(
     readonly deployment: Deployment,
-    readonly dir: string,
+    private readonly clients: TestClients,
   ) {}
 
   static async create(deployment: Deployment): Promise<World> {
-    return new World(deployment, await mkdtemp(join(tmpdir(), `phoenix-e2e-${deployment.kind}-`)));
+    return new World(deployment, await TestClients.create(`phoenix-e2e-${deployment.kind}-`));
   }
 
-  transport(): Transport {
-    const t = createRestTransport(this.deployment.url);
-    this.transports.push(t);
-    return t;
+  /** The temp directory of the stores (and the CLI's HOME). */
+  get dir(): string {
+    return this.clients.dir;
   }
 
-  storePath(name: string): string {
-    return join(this.dir, `${name}.sqlite`);
-  }
-
-  async register(name: string): Promise<PhoenixClient> {
-    const client = await PhoenixClient.register({
-      transport: this.transport(),
-      storePath: this.storePath(name),
-      domain: this.deployment.domain,
-      displayName: name,
-    });
-    this.clients.push(client);
-    return client;
+  register(name: string): Promise<PhoenixClient> {
+    return this.clients.register(this.deployment.url, this.deployment.domain, name);
   }
 
   /** A new PhoenixClient (and transport) on the store file of `name`, as after an app restart. */
-  async reopen(name: string): Promise<PhoenixClient> {
-    const client = await PhoenixClient.open({ transport: this.transport(), storePath: this.storePath(name) });
-    this.clients.push(client);
-    return client;
+  reopen(name: string): Promise<PhoenixClient> {
+    return this.clients.reopen(this.deployment.url, name);
   }
 
-  async close(): Promise<void> {
-    for (const c of this.clients) await c.close().catch(() => undefined);
-    for (const t of this.transports) t.close();
-    await rm(this.dir, { recursive: true, force: true });
+  close(): Promise<void> {
+    return this.clients.close();
   }
 
   /** Runs the `phoenix` CLI as user `user` (its own store file) and waits for it (bounded). */
@@ -131,65 +107,4 @@ export interface CliSession {
   /** Ctrl-C. */
   interrupt(): void;
   kill(): void;
-}
-
-/**
- * Syncs `client` until `check` holds (bounded by {@link WAIT_MS}). A queue message the client
- * cannot process is a bug, not something to wait out: it fails at once.
- */
-export async function syncUntil(client: PhoenixClient, check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const result = await client.sync();
-    if (result.errors.length > 0)
-      throw new Error(
-        `${client.displayName}: sync failed while waiting for ${what}: ${result.errors.join("; ")}`,
-      );
-    if (check()) return;
-    if (Date.now() > deadline) throw new Error(`${client.displayName}: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Waits (bounded by {@link WAIT_MS}) until `check` holds, without syncing: live listeners, CLI output. */
-export async function eventually(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Connects `a` to `b` (b accepts) and waits until both see the contact; returns the conversation. */
-export async function connectUsers(a: PhoenixClient, b: PhoenixClient): Promise<string> {
-  await a.connect(b.userId);
-  const pending = () =>
-    b
-      .connectionRequests()
-      .find((r) => r.direction === "incoming" && r.userId === a.userId && r.status === "pending");
-  await syncUntil(b, () => pending() !== undefined, `${a.displayName}'s request`);
-  const conversation = await b.acceptConnection(pending()?.id as number);
-  await syncUntil(a, () => a.contacts().some((c) => c.userId === b.userId), `${b.displayName} as a contact`);
-  return conversation;
-}
-
-/** Text bodies of a conversation, oldest first. */
-export function texts(client: PhoenixClient, conversationId: string): string[] {
-  return client
-    .messages(conversationId)
-    .filter((m) => m.kind === "text")
-    .map((m) => m.body);
-}
-
-/** Bodies of a conversation's system events ("X added Y", …). */
-export function events(client: PhoenixClient, conversationId: string): string[] {
-  return client
-    .messages(conversationId)
-    .filter((m) => m.kind === "system")
-    .map((m) => m.body);
-}
-
-/** Sorted member ids of a conversation. */
-export function members(client: PhoenixClient, conversationId: string): string[] {
-  return [...client.conversation(conversationId).members].sort();
 }
