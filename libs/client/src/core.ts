@@ -52,6 +52,7 @@ import type { Conversation } from "./types.js";
 export const DAY = 86_400_000;
 export const NOT_FOUND = 5;
 export const FAILED_PRECONDITION = 9;
+export const UNAUTHENTICATED = 16;
 export const CONNECTION_PACKAGES = 4;
 export const ADD_PACKAGES = 4;
 

@@ -1,8 +1,9 @@
-// Messages of an earlier epoch that a member processes after a commit it made itself (the message
-// was still in its queue), and commits that hand a removed member's leaf to a joiner. Found by the
-// randomized runs of libs/test-harness (docs/federation-testing.md).
+// Clients that are behind: messages of an earlier epoch that a member processes after a commit it
+// made itself (the message was still in its queue), commits that hand a removed member's leaf to a
+// joiner, a removed member acting before it noticed, an invitee removed before it joined. Found by
+// the randomized runs of libs/test-harness (docs/federation-testing.md).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PhoenixClient } from "../src/index.js";
+import { ConversationInactiveError, type PhoenixClient } from "../src/index.js";
 import { connectUsers, syncUntil, texts, World } from "./support.js";
 
 describe("late messages and reused leaves", () => {
@@ -49,8 +50,13 @@ describe("late messages and reused leaves", () => {
     await syncUntil(alice, () => texts(alice, id).includes("sent before my removal"), "Bob's message");
     expect(senderOf(alice, id, "sent before my removal")).toBe(bob.userId);
     expect(senderOf(alice, id, "sent before the commit")).toBe(carol.userId);
-    // Carol processes them in order, before the commit.
-    await syncUntil(carol, () => !carol.conversation(id).members.includes(bob.userId), "the removal");
+    await syncUntil(
+      carol,
+      () =>
+        !carol.conversation(id).members.includes(bob.userId) &&
+        texts(carol, id).includes("sent before my removal"),
+      "the removal and Bob's message",
+    );
     expect(senderOf(carol, id, "sent before my removal")).toBe(bob.userId);
   });
 
@@ -84,5 +90,35 @@ describe("late messages and reused leaves", () => {
     expect(senderOf(carol, id, "dave here")).toBe(dave.userId);
     await syncUntil(alice, () => texts(alice, id).includes("dave here"), "Dave's message");
     expect(senderOf(alice, id, "dave here")).toBe(dave.userId);
+  });
+
+  it("a member removed before it noticed is refused with ConversationInactiveError when it sends, and sends nothing", async () => {
+    const id = await group("removed-unaware", [bob, carol]);
+    await alice.remove(id, [bob.userId]);
+    // Bob has not synced: his app still shows the conversation active.
+    expect(bob.conversation(id).status).toBe("active");
+    await expect(bob.sendMessage(id, "am I still here?")).rejects.toBeInstanceOf(ConversationInactiveError);
+    expect(bob.conversation(id).status).toBe("inactive");
+    await expect(bob.leave(id)).rejects.toBeInstanceOf(ConversationInactiveError);
+    await carol.sendMessage(id, "after the removal");
+    await syncUntil(carol, () => texts(carol, id).includes("after the removal"), "her own message");
+    expect(texts(carol, id)).not.toContain("am I still here?");
+    expect(texts(alice, id)).not.toContain("am I still here?");
+  });
+
+  it("an invitee removed before it fetched its Welcome still joins, reads what it was sent, then sees the removal", async () => {
+    const id = await group("removed-before-joining", [carol]);
+    await alice.invite(id, [dave.userId]);
+    await carol.sendMessage(id, "while Dave was in");
+    await alice.remove(id, [dave.userId]);
+    await carol.sendMessage(id, "after Dave left");
+    // Dave comes online only now: the Welcome, the message, the removal (sync errors fail here).
+    await syncUntil(
+      dave,
+      () => dave.conversations().some((c) => c.id === id && c.status === "inactive"),
+      "the removal",
+    );
+    expect(texts(dave, id)).toEqual(["while Dave was in"]);
+    expect(senderOf(dave, id, "while Dave was in")).toBe(carol.userId);
   });
 });

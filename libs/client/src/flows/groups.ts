@@ -26,13 +26,21 @@ import {
   setRoles,
   updateOwnLeaf,
 } from "@phoenix/mls";
-import { delivery } from "@phoenix/proto";
+import { common, delivery, ERROR_DETAIL_TYPE_URL } from "@phoenix/proto";
+
 import { GrpcCallError } from "@phoenix/runtime/grpc";
 import { eq } from "drizzle-orm";
 import type { KeyPackage } from "ts-mls";
 import { decodeKeyPackage } from "ts-mls/keyPackage.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { type ClientCore, type ConversationRow, DS, FAILED_PRECONDITION, leafIdentities } from "../core.js";
+import {
+  type ClientCore,
+  type ConversationRow,
+  DS,
+  FAILED_PRECONDITION,
+  leafIdentities,
+  UNAUTHENTICATED,
+} from "../core.js";
 import { NotAContactError } from "../errors.js";
 import { encodeAppContent, mlsGroupId, signRequest } from "../protocol/helpers.js";
 import { u8 } from "../store/client-store.js";
@@ -362,9 +370,10 @@ export async function sendApp(
 }
 
 /**
- * Runs a group operation; when the DS answers FAILED_PRECONDITION (another member's commit is
- * ahead of us, or stored proposals must be included) it catches up from the QS queue and tries
- * again (bounded).
+ * Runs a group operation; when the DS refuses it in a way catching up can cure
+ * ({@link catchUpMayHelp}) it catches up from the QS queue and tries again (bounded). A member
+ * removed meanwhile finds the conversation inactive when it catches up: the retry fails with
+ * ConversationInactiveError.
  */
 export async function withCatchUp<T>(
   core: ClientCore,
@@ -375,8 +384,7 @@ export async function withCatchUp<T>(
     try {
       return await op();
     } catch (error) {
-      if (!(error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) || attempt >= 50)
-        throw error;
+      if (!catchUpMayHelp(error) || attempt >= 50) throw error;
       const before = core.row(conversationId).state?.groupContext.epoch;
       const result: SyncResult = { processed: 0, errors: [] };
       await drainQsQueue(core, result, new Set());
@@ -386,6 +394,41 @@ export async function withCatchUp<T>(
       if (core.row(conversationId).state?.groupContext.epoch === before)
         await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+}
+
+/**
+ * Whether the DS refused a group operation because this client is behind: another member's commit
+ * is ahead, or stored proposals must be included (FAILED_PRECONDITION); or a commit this client
+ * has not processed yet removed it ({@link leafUnknownToDs}).
+ */
+function catchUpMayHelp(error: unknown): boolean {
+  if (!(error instanceof GrpcCallError)) return false;
+  return error.code === FAILED_PRECONDITION || leafUnknownToDs(error);
+}
+
+/**
+ * Whether the DS refused a request signed by this client's leaf because the leaf is no longer
+ * there — blank (UNAUTHENTICATED, unknown sender) or given to a joiner (UNAUTHENTICATED, bad
+ * signature): a commit removed this client, and it is in (or on its way to) the client's queue.
+ */
+export function leafUnknownToDs(error: unknown): boolean {
+  if (!(error instanceof GrpcCallError) || error.code !== UNAUTHENTICATED) return false;
+  const reason = errorReason(error);
+  return (
+    reason === common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER ||
+    reason === common.ErrorReason.ERROR_REASON_BAD_SIGNATURE
+  );
+}
+
+/** The reason of the Phoenix ErrorDetail a failed call carries, if any. */
+function errorReason(error: GrpcCallError): common.ErrorReason | undefined {
+  const packed = error.details.find((d) => d.typeUrl === ERROR_DETAIL_TYPE_URL);
+  if (packed === undefined) return undefined;
+  try {
+    return common.ErrorDetail.decode(packed.value).reason;
+  } catch {
+    return undefined;
   }
 }
 

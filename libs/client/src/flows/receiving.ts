@@ -30,7 +30,7 @@ import { u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
 import type { SyncResult } from "../types.js";
 import { receiveOffer } from "./connections.js";
-import { commitPending } from "./groups.js";
+import { commitPending, leafUnknownToDs } from "./groups.js";
 import { publishAddPackages } from "./registration.js";
 
 /**
@@ -434,19 +434,24 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
     }),
   );
   // Hand the group our profile key (encrypted under its profile-key key) so members can read our
-  // profile.
+  // profile. A joiner removed before it came online is no longer in the group: nothing to hand
+  // over, and the commit removing it follows in the queue.
   const joined = core.row(id);
-  await core.transport.delivery.updateProfileKey({
-    signed: await core.dsSigned(joined, delivery.UpdateProfileKeyTbs, DS.updateProfileKey, {
-      groupId: joined.groupId,
-      encryptedUserProfileKey: encryptUserProfileKey(
-        joined.profileKeyKey,
-        core.user,
-        core.account.profileKey,
-      ),
-    }),
-    groupStateEarKey: joined.earKey,
-  });
+  try {
+    await core.transport.delivery.updateProfileKey({
+      signed: await core.dsSigned(joined, delivery.UpdateProfileKeyTbs, DS.updateProfileKey, {
+        groupId: joined.groupId,
+        encryptedUserProfileKey: encryptUserProfileKey(
+          joined.profileKeyKey,
+          core.user,
+          core.account.profileKey,
+        ),
+      }),
+      groupStateEarKey: joined.earKey,
+    });
+  } catch (error) {
+    if (!leafUnknownToDs(error)) throw error;
+  }
   const left = core.store.db
     .select()
     .from(t.addPackageKeys)

@@ -534,7 +534,6 @@ export class DsGroup {
   ): void {
     const now = this.ctx.now();
     const removed = new Set(staged.removed.map((r) => r.leafIndex));
-    const removedKeys = staged.removed.map((r) => r.signaturePublicKey);
     let members = this.state.members.filter((m) => !removed.has(m.leafIndex));
     const sender = staged.sender.leafIndex;
     if (staged.external) {
@@ -582,9 +581,11 @@ export class DsGroup {
     const present = new Set(this.publicGroup.members().map((m) => hex(userPseudonymOf(m.leaf.credential))));
     this.state.profileKeys = this.state.profileKeys.filter((k) => present.has(hex(k.pseudonym)));
 
-    // Welcome joiners: a joiner that committed (or was removed, or whose KeyPackage expired)
-    // no longer needs its epoch's tree.
-    const gone = [...removedKeys, staged.sender.signaturePublicKey];
+    // Welcome joiners: a joiner that committed (or whose KeyPackage expired) no longer needs its
+    // epoch's tree. A joiner removed before it fetched the tree still does: it was a member from
+    // that epoch until the removal, messages were fanned out to it, and it learns of the removal
+    // only by joining and processing its queue (the tree is released with the retained trees).
+    const gone = [staged.sender.signaturePublicKey];
     const epochs: WelcomeEpochRecord[] = [];
     for (const e of this.state.welcomeEpochs) {
       const joiners = e.joiners.filter(
