@@ -44,7 +44,16 @@ export {
   type RandomUser,
   runRandomOps,
 } from "./random-ops.js";
-export { RANDOM_SEED_ENV, RandomSeedError, randomSeed } from "./random-prng.js";
+export {
+  FRESH_SEEDS,
+  RANDOM_ACTIONS_ENV,
+  RANDOM_ROUNDS_ENV,
+  RANDOM_SEED_ENV,
+  type RandomRunPlan,
+  RandomSeedError,
+  randomRuns,
+  randomSeed,
+} from "./random-prng.js";
 export {
   type Exit,
   freePorts,

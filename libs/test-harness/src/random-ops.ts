@@ -3,7 +3,7 @@
 // against a model of what must result. It only talks to PhoenixClient, so it runs the same
 // against one homeserver or a federation of several domains.
 import type { Conversation, PhoenixClient } from "@phoenix/client";
-import { Prng, RANDOM_SEED_ENV } from "./random-prng.js";
+import { Prng, RANDOM_ACTIONS_ENV, RANDOM_SEED_ENV } from "./random-prng.js";
 
 /** One user of a randomized run. */
 export interface RandomUser {
@@ -189,7 +189,7 @@ class RandomRun {
     return new RandomOpsError(
       [
         `randomized run failed (seed ${this.options.seed}, ${this.phase}): ${cause}`,
-        `replay: ${RANDOM_SEED_ENV}=${this.options.seed}`,
+        `replay: ${RANDOM_SEED_ENV}=${this.options.seed} ${RANDOM_ACTIONS_ENV}=${this.options.actions}`,
         `last actions:`,
         ...recent.map((l) => `  ${l}`),
       ].join("\n"),
