@@ -117,17 +117,27 @@ export function createRestTransport(baseUrl: string, options: RestTransportOptio
     controllers.add(controller);
     const timer = setTimeout(() => controller.abort(), deadlineMs);
     try {
-      let response: Response;
-      try {
-        response = await fetch(`${base}${route}`, {
+      const send = () =>
+        fetch(`${base}${route}`, {
           method: verb.toUpperCase(),
           headers: { accept: PROTOBUF, ...(body ? { "content-type": PROTOBUF } : {}) },
           body,
           signal: controller.signal,
         });
+      let response: Response;
+      try {
+        try {
+          response = await send();
+        } catch (error) {
+          // fetch may reuse a pooled keep-alive connection the gateway has just closed as idle
+          // (undici #3492): the request never reached the gateway, so sending it once more on a
+          // fresh connection is safe (signed requests carry their request id: never applied twice).
+          if (controller.signal.aborted || !staleConnection(error)) throw error;
+          response = await send();
+        }
       } catch (error) {
         const code = controller.signal.aborted ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE;
-        throw callError(method.path, code, `edge gateway ${base}: ${(error as Error).message}`);
+        throw callError(method.path, code, `edge gateway ${base}: ${describeFetchError(error)}`);
       }
       const bytes = new Uint8Array(await response.arrayBuffer());
       if (response.ok) return method.responseDeserialize(Buffer.from(bytes));
@@ -254,4 +264,19 @@ export function createRestTransport(baseUrl: string, options: RestTransportOptio
       for (const s of sockets) s.terminate();
     },
   };
+}
+
+/** fetch's own message ("fetch failed") with its cause (e.g. "other side closed", ECONNRESET). */
+function describeFetchError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause;
+  if (!(cause instanceof Error)) return error.message;
+  const code = (cause as { code?: unknown }).code;
+  return `${error.message} (${typeof code === "string" ? `${code}: ` : ""}${cause.message})`;
+}
+
+/** A fetch that failed because the connection was closed under it (before any response). */
+function staleConnection(error: unknown): boolean {
+  const code = error instanceof Error ? (error.cause as { code?: unknown } | undefined)?.code : undefined;
+  return code === "UND_ERR_SOCKET" || code === "ECONNRESET" || code === "EPIPE";
 }
