@@ -54,6 +54,7 @@ export {
   type AddedMember,
   type AppliedProposal,
   type CommitSender,
+  type MergeOptions,
   PublicGroup,
   type PublicGroupOptions,
   type RemovedMember,

@@ -30,7 +30,12 @@ import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { expect } from "vitest";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "../src/node-crypto-provider.js";
-import { PublicGroup, type PublicGroupOptions, type StagedCommit } from "../src/public-group/public-group.js";
+import {
+  type MergeOptions,
+  PublicGroup,
+  type PublicGroupOptions,
+  type StagedCommit,
+} from "../src/public-group/public-group.js";
 
 export const text = new TextEncoder();
 /** Extension type of the custom GroupContext extension used in tests; every test KeyPackage supports it. */
@@ -83,6 +88,8 @@ export interface PendingCommit {
 export class Scenario {
   readonly members = new Map<string, ClientState>();
   validator!: PublicGroup;
+  /** Passed to the validator's merge of every delivered commit. */
+  mergeOptions: MergeOptions = {};
 
   private constructor(
     readonly cs: CiphersuiteImpl,
@@ -147,7 +154,7 @@ export class Scenario {
   async deliver(c: PendingCommit): Promise<StagedCommit> {
     const staged = await this.validator.stageCommit(c.message);
     await this.validator.verifyGroupInfo(staged, c.groupInfo);
-    this.validator.merge(staged);
+    this.validator.merge(staged, this.mergeOptions);
     for (const [name, st] of [...this.members]) {
       if (name === c.by) continue;
       const out = await processPublicMessage(st, c.message, emptyPskIndex, this.cs);

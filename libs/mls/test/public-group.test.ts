@@ -128,6 +128,31 @@ describe("PublicGroup follows real ts-mls members byte for byte", () => {
     expect(s.validator.treeAt(4n)).toBe(s.validator.tree);
   });
 
+  it("with a keep predicate, retains the trees still needed beyond retainedTrees and drops the others", async () => {
+    const s = await Scenario.start("alice", { retainedTrees: 1, maxRetainedTrees: 3 });
+    const needed = new Set<bigint>([2n, 4n]);
+    s.mergeOptions = { keep: (epoch) => needed.has(epoch) };
+    for (const name of ["b", "c", "d", "e"])
+      await s.commit("alice", [], { joiners: [{ name, kp: await keyPackage(s.cs, name) }] });
+    // Epochs 1 and 3 were not needed any more and went; 2 and 4 stay although retainedTrees is 1.
+    expect(s.validator.retainedEpochs()).toEqual([2n, 4n]);
+    expect(s.validator.treeAt(1n)).toBeUndefined();
+    expect(s.validator.treeAt(2n)?.filter((n) => n?.nodeType === "leaf")).toHaveLength(3);
+    // An epoch no longer needed is dropped on the next merge, even one without adds.
+    needed.delete(2n);
+    await s.commit("b");
+    expect(s.validator.retainedEpochs()).toEqual([4n]);
+    // The hard cap: with every epoch needed, only the newest maxRetainedTrees trees stay.
+    s.mergeOptions = { keep: () => true };
+    for (const name of ["f", "g", "h"])
+      await s.commit("alice", [], { joiners: [{ name, kp: await keyPackage(s.cs, name) }] });
+    expect(s.validator.retainedEpochs()).toEqual([6n, 7n, 8n]);
+    // Without the option the old rule applies again: the last retainedTrees trees.
+    s.mergeOptions = {};
+    await s.commit("alice", [], { joiners: [{ name: "i", kp: await keyPackage(s.cs, "i") }] });
+    expect(s.validator.retainedEpochs()).toEqual([9n]);
+  });
+
   it("is created from a GroupInfo carrying the ratchet_tree extension and refuses one without a tree", async () => {
     const s = await Scenario.start("alice");
     await s.commit("alice", [], { joiners: [{ name: "bob", kp: await keyPackage(s.cs, "bob") }] });

@@ -157,6 +157,62 @@ describe("WelcomeInfo for a late joiner", () => {
     }
   });
 
+  it("keeps the tree for an invitee offline while five further commits add members; it then joins", async () => {
+    const alice = await h.user("alice").client();
+    const bob = await h.user("bob").client();
+    const carol = await h.user("carol").client();
+    const g = await TestGroup.create(h, alice);
+    await g.add(alice, [bob]);
+    // Epoch 2: carol is invited but stays offline.
+    const { res: added, welcome } = await g.addWithoutJoining(alice, [carol]);
+    const treeOfEpoch2 = treeHex(alice.mls());
+    // Five more epochs, each adding a member who joins at once (more than the 4 trees the
+    // validator keeps by default).
+    for (let i = 0; i < 5; i++) await g.add(alice, [await h.user(`late${i}`).client()]);
+    expect(alice.mls().groupContext.epoch).toBe(7n);
+    await waitForInbox(carol, 6);
+
+    // Carol comes online: the tree of her epoch is still served; she joins and catches up.
+    const info = await g.join(carol, welcome, added.epoch);
+    expect(toHex(info.ratchetTree)).toBe(treeOfEpoch2);
+    await catchUp(carol, 1);
+    expect(carol.mls().groupContext.epoch).toBe(7n);
+    expect(treeHex(carol.mls())).toBe(treeHex(alice.mls()));
+    const hello = await encryptMessage(alice.mls(), h.cs, text.encode("glad you made it"));
+    alice.state = hello.newState;
+    await g.send(alice, hello.message);
+    await waitForInbox(carol, 7);
+    expect(await catchUp(carol, 6)).toEqual(["glad you made it"]);
+    // Once she committed, her epoch's tree is released.
+    expect(await selfUpdate(g, carol)).toBe(8n);
+    expect(await codeOf(g.welcomeInfo(carol, added.epoch))).toBe("NOT_FOUND");
+  });
+
+  it("still releases the tree of an invitee whose KeyPackage expired while members were added", async () => {
+    const alice = await h.user("alice").client();
+    const erin = await h.user("erin").client("erin", { keyPackageLifetimeSeconds: HOUR / 1000 });
+    const g = await TestGroup.create(h, alice);
+    const { res: added } = await g.addWithoutJoining(alice, [erin]);
+    const late: Member[] = [];
+    for (let i = 0; i < 5; i++) {
+      const m = await h.user(`later${i}`).client();
+      const { res } = await g.addWithoutJoining(alice, [m]);
+      expect(res.epoch).toBe(BigInt(i + 2));
+      late.push(m);
+    }
+    try {
+      offset = 2 * HOUR;
+      expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
+      // A further commit after the expiry: erin's epoch stays released, the others are served.
+      expect(await selfUpdate(g, alice)).toBe(7n);
+      expect(await codeOf(g.welcomeInfo(erin, added.epoch))).toBe("NOT_FOUND");
+      const first = late[0] as Member;
+      expect((await g.welcomeInfo(first, 2n)).ratchetTree.length).toBeGreaterThan(0);
+    } finally {
+      offset = 0;
+    }
+  });
+
   it("releases the tree after the KeyPackage lifetime even without a further commit", async () => {
     const alice = await h.user("alice").client();
     const erin = await h.user("erin").client("erin", { keyPackageLifetimeSeconds: HOUR / 1000 });

@@ -84,8 +84,27 @@ export interface PublicGroupOptions {
   validateCredential: CredentialValidator;
   /** Clock in milliseconds, for KeyPackage lifetimes; default Date.now. */
   now?: () => number;
-  /** How many trees of past epochs in which members joined to keep for late joiners; default 4. */
+  /**
+   * How many trees of past epochs in which members joined to keep for late joiners, when
+   * {@link PublicGroup.merge} is called without a `keep` predicate: the most recent ones; default 4.
+   */
   retainedTrees?: number;
+  /**
+   * Hard cap on retained trees when {@link PublicGroup.merge} is given a `keep` predicate: if more
+   * epochs are still needed, the oldest are dropped first; default 32.
+   */
+  maxRetainedTrees?: number;
+}
+
+/** How {@link PublicGroup.merge} retains trees of earlier epochs in which members were added. */
+export interface MergeOptions {
+  /**
+   * Which earlier retained epochs are still needed (e.g. joiners that have not fetched the tree
+   * yet). Needed trees are kept, unneeded ones dropped, bounded by `maxRetainedTrees` (oldest
+   * dropped first). The new epoch's tree is always retained when the commit adds members.
+   * Without it, the last `retainedTrees` trees are kept.
+   */
+  keep?: (epoch: bigint) => boolean;
 }
 
 /** A proposal the validator accepted and stored for this epoch. */
@@ -660,14 +679,22 @@ export class PublicGroup {
       throw new BadGroupInfoSignatureError("GroupInfo signature does not verify");
   }
 
-  /** Advance to the staged commit's epoch. The commit must have been staged on the current epoch. */
-  merge(staged: StagedCommit): void {
+  /**
+   * Advance to the staged commit's epoch. The commit must have been staged on the current epoch.
+   * `options.keep` selects which earlier retained trees are still needed (see {@link MergeOptions}).
+   */
+  merge(staged: StagedCommit, options: MergeOptions = {}): void {
     if (staged.epoch !== this.epoch) throw new WrongEpochError(this.epoch, staged.epoch);
-    const max = this.options.retainedTrees ?? 4;
+    const keep = options.keep;
+    const max =
+      keep === undefined ? (this.options.retainedTrees ?? 4) : (this.options.maxRetainedTrees ?? 32);
     let retained = this.state.retainedTrees;
+    if (keep !== undefined) retained = retained.filter((t) => keep(t.epoch));
     // A member added by Welcome fetches the tree of the epoch it joins.
     if (staged.added.length > 0 && max > 0)
-      retained = [...retained, { epoch: staged.newEpoch, tree: encodeRatchetTree(staged.tree) }].slice(-max);
+      retained = [...retained, { epoch: staged.newEpoch, tree: encodeRatchetTree(staged.tree) }];
+    // Bounded: the oldest trees go first.
+    if (retained.length > max) retained = max > 0 ? retained.slice(-max) : [];
     this.state = {
       groupContext: staged.groupContext,
       tree: staged.tree,

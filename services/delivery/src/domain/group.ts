@@ -354,9 +354,13 @@ export class DsGroup {
     const commitRecipients = this.recipients(before);
     const oldSenderRecord = staged.resync ? this.member(input.senderLeaf) : undefined;
 
-    this.publicGroup.merge(staged);
+    // The trees of earlier Welcome epochs are kept exactly while some joiner still needs them
+    // (computed before the merge, which drops the others; bounded by the PublicGroup's cap).
+    const waiting = this.waitingWelcomeEpochs(staged);
+    const needed = new Set(waiting.map((e) => e.epoch));
+    this.publicGroup.merge(staged, { keep: (epoch) => needed.has(epoch) });
     if (input.groupInfo !== undefined) this.state.groupInfo = input.groupInfo;
-    this.applyMembership(input, staged, aad, added, oldSenderRecord);
+    this.applyMembership(input, staged, aad, added, oldSenderRecord, waiting);
 
     const fanOuts: FanOutPlan[] = [];
     if (commitRecipients.length > 0)
@@ -531,6 +535,7 @@ export class DsGroup {
     aad: delivery.CommitAad,
     added: Awaited<ReturnType<DsGroup["checkAdds"]>>,
     oldSenderRecord: MemberRecord | undefined,
+    waiting: WelcomeEpochRecord[],
   ): void {
     const now = this.ctx.now();
     const removed = new Set(staged.removed.map((r) => r.leafIndex));
@@ -581,19 +586,9 @@ export class DsGroup {
     const present = new Set(this.publicGroup.members().map((m) => hex(userPseudonymOf(m.leaf.credential))));
     this.state.profileKeys = this.state.profileKeys.filter((k) => present.has(hex(k.pseudonym)));
 
-    // Welcome joiners: a joiner that committed (or whose KeyPackage expired) no longer needs its
-    // epoch's tree. A joiner removed before it fetched the tree still does: it was a member from
-    // that epoch until the removal, messages were fanned out to it, and it learns of the removal
-    // only by joining and processing its queue (the tree is released with the retained trees).
-    const gone = [staged.sender.signaturePublicKey];
-    const epochs: WelcomeEpochRecord[] = [];
-    for (const e of this.state.welcomeEpochs) {
-      const joiners = e.joiners.filter(
-        (j) => j.notAfter >= now && !gone.some((k) => bytesEqual(k, j.signatureKey)),
-      );
-      if (joiners.length > 0 && this.publicGroup.treeAt(e.epoch) !== undefined)
-        epochs.push({ ...e, joiners });
-    }
+    // Welcome joiners still waiting (see waitingWelcomeEpochs) whose tree is still kept — the
+    // PublicGroup's cap on retained trees may have dropped the oldest.
+    const epochs = waiting.filter((e) => this.publicGroup.treeAt(e.epoch) !== undefined);
     if (added.length > 0)
       epochs.push({
         epoch: staged.newEpoch,
@@ -609,6 +604,25 @@ export class DsGroup {
         })),
       });
     this.state.welcomeEpochs = epochs;
+  }
+
+  /**
+   * Welcome joiners after `staged`: a joiner that committed (or whose KeyPackage expired) no
+   * longer needs its epoch's tree. A joiner removed before it fetched the tree still does: it was
+   * a member from that epoch until the removal, messages were fanned out to it, and it learns of
+   * the removal only by joining and processing its queue. Epochs left without joiners are dropped.
+   */
+  private waitingWelcomeEpochs(staged: StagedCommit): WelcomeEpochRecord[] {
+    const now = this.ctx.now();
+    const gone = [staged.sender.signaturePublicKey];
+    const epochs: WelcomeEpochRecord[] = [];
+    for (const e of this.state.welcomeEpochs) {
+      const joiners = e.joiners.filter(
+        (j) => j.notAfter >= now && !gone.some((k) => bytesEqual(k, j.signatureKey)),
+      );
+      if (joiners.length > 0) epochs.push({ ...e, joiners });
+    }
+    return epochs;
   }
 
   // ---------------------------------------------------------------------------------------------
