@@ -399,6 +399,23 @@ export class ClientCore {
     return formatUserId(credential.clientId.userId);
   }
 
+  /** Records the members a joiner learned from WelcomeInfo / the connection group info. */
+  recordMembers(
+    id: string,
+    state: ClientState,
+    members: readonly { leafIndex: number; encryptedClientInfo: Uint8Array }[],
+    credentialKey: Uint8Array,
+  ): void {
+    for (const m of members) {
+      const user = this.userOfClientInfo(state, m.leafIndex, m.encryptedClientInfo, credentialKey);
+      if (user !== undefined)
+        this.store.db
+          .insert(t.members)
+          .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
+          .run();
+    }
+  }
+
   memberAt(id: string, leafIndex: number): string | undefined {
     return this.store.db
       .select()

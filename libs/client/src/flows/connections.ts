@@ -167,19 +167,7 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
         .insert(t.members)
         .values({ conversationId: id, leafIndex: myLeaf, userId: core.userId })
         .run();
-      for (const m of info.members) {
-        const user = core.userOfClientInfo(
-          out.newState,
-          m.leafIndex,
-          m.encryptedClientInfo,
-          offer.credentialKey,
-        );
-        if (user !== undefined)
-          core.store.db
-            .insert(t.members)
-            .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
-            .run();
-      }
+      core.recordMembers(id, out.newState, info.members, offer.credentialKey);
       core.upsertContact(peer, offer.friendshipPackage, id);
       core.store.db
         .update(t.connectionRequests)

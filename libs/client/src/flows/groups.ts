@@ -136,15 +136,7 @@ export async function invite(
         friendshipEncryptionKey: j.friendshipKey,
       }),
     );
-    await core.transport.delivery.groupOperation({
-      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-        groupId: c.groupId,
-        commit: out.commit,
-        groupInfo: out.groupInfo,
-        addedClients: { welcome, encryptedWelcomeAttributionInfos: attributions },
-      }),
-      groupStateEarKey: c.earKey,
-    });
+    await submitCommit(core, c, out, { welcome, encryptedWelcomeAttributionInfos: attributions });
     core.store.transaction(() => {
       core.saveState(c.id, out.newState);
       core.applyMembership(
@@ -167,15 +159,7 @@ export function remove(core: ClientCore, conversationId: string, userIds: readon
     const leaves = core.leavesOf(c.id, userIds);
     if (leaves.length === 0) return;
     const out = await removeMembers(core.stateOf(c), core.cs, leaves);
-    await core.transport.delivery.groupOperation({
-      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-        groupId: c.groupId,
-        commit: out.commit,
-        groupInfo: out.groupInfo,
-        addedClients: undefined,
-      }),
-      groupStateEarKey: c.earKey,
-    });
+    await submitCommit(core, c, out);
     core.store.transaction(() => {
       core.saveState(c.id, out.newState);
       core.applyMembership(c, out.newState, [], core.userId);
@@ -205,15 +189,7 @@ export function grantAdmin(
         roles.push({ subject: { kind: "pseudonym", pseudonym }, role: "admin" });
     }
     const out = await setRoles(state, core.cs, roles);
-    await core.transport.delivery.groupOperation({
-      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-        groupId: c.groupId,
-        commit: out.commit,
-        groupInfo: out.groupInfo,
-        addedClients: undefined,
-      }),
-      groupStateEarKey: c.earKey,
-    });
+    await submitCommit(core, c, out);
     core.saveState(c.id, out.newState);
   });
 }
@@ -226,15 +202,7 @@ export function updateKeys(core: ClientCore, conversationId: string): Promise<vo
   return withCatchUp(core, conversationId, async () => {
     const c = core.activeRow(conversationId);
     const out = await updateOwnLeaf(core.stateOf(c), core.cs);
-    await core.transport.delivery.groupOperation({
-      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-        groupId: c.groupId,
-        commit: out.commit,
-        groupInfo: out.groupInfo,
-        addedClients: undefined,
-      }),
-      groupStateEarKey: c.earKey,
-    });
+    await submitCommit(core, c, out);
     core.store.transaction(() => {
       core.saveState(c.id, out.newState);
       core.applyMembership(c, out.newState, [], core.userId);
@@ -444,15 +412,7 @@ export async function commitPending(core: ClientCore, id: string, result: SyncRe
       ? await removeMembers(c.state, core.cs, required)
       : await commitPendingProposals(c.state, core.cs);
   try {
-    await core.transport.delivery.groupOperation({
-      signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
-        groupId: c.groupId,
-        commit: out.commit,
-        groupInfo: out.groupInfo,
-        addedClients: undefined,
-      }),
-      groupStateEarKey: c.earKey,
-    });
+    await submitCommit(core, c, out);
   } catch (error) {
     // Another member committed first: its commit is in our queue and brings us up to date.
     if (error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) return;
@@ -479,4 +439,22 @@ export function requiredLeaves(core: ClientCore, id: string): number[] {
   const occupied = leafIdentities(state);
   const mine = state.privatePath.leafIndex;
   return [...new Set(notice.leaves)].filter((l) => l !== mine && occupied.has(l));
+}
+
+/** Sends a commit (and its GroupInfo, and the Welcome of added clients) to the group's DS. */
+async function submitCommit(
+  core: ClientCore,
+  c: ConversationRow,
+  out: { commit: Uint8Array; groupInfo: Uint8Array },
+  addedClients?: delivery.AddedClientsInfo,
+): Promise<void> {
+  await core.transport.delivery.groupOperation({
+    signed: await core.dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
+      groupId: c.groupId,
+      commit: out.commit,
+      groupInfo: out.groupInfo,
+      addedClients,
+    }),
+    groupStateEarKey: c.earKey,
+  });
 }

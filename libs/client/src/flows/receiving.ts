@@ -406,19 +406,7 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
         },
         peerUserId: null,
       });
-      for (const m of info.members) {
-        const user = core.userOfClientInfo(
-          state,
-          m.leafIndex,
-          m.encryptedClientInfo,
-          keys.credentialEncryptionKey,
-        );
-        if (user !== undefined)
-          core.store.db
-            .insert(t.members)
-            .values({ conversationId: id, leafIndex: m.leafIndex, userId: user })
-            .run();
-      }
+      core.recordMembers(id, state, info.members, keys.credentialEncryptionKey);
       const mine = state.privatePath.leafIndex;
       core.store.db
         .insert(t.members)
