@@ -573,7 +573,7 @@ export class ClientCore {
     return this.stateOf(c).privatePath.leafIndex;
   }
 
-  conversationView(id: string): Omit<Conversation, "keysUpdatedAt"> {
+  conversationView(id: string): Conversation {
     const c = this.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
     if (c === undefined) throw new UnknownConversationError(`no conversation ${id}`);
     const members = [
@@ -598,7 +598,18 @@ export class ClientCore {
       status: c.status,
       members: c.status === "active" ? members : [],
       unread,
+      keysUpdatedAt: new Date(this.keysUpdatedAt(c)),
     };
+  }
+
+  /** When this client last refreshed its leaf in a conversation: its last update, else the join. */
+  keysUpdatedAt(conversation: { id: string; createdAt: number }): number {
+    return this.store.getJson<number>(`keys-updated:${conversation.id}`) ?? conversation.createdAt;
+  }
+
+  /** Remembers that this client refreshed its leaf in `conversationId` at `at` (ms). */
+  recordKeyUpdate(conversationId: string, at: number): void {
+    this.store.setJson(`keys-updated:${conversationId}`, at);
   }
 
   asSigned<T extends { header: common.RequestHeader | undefined }>(

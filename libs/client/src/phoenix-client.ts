@@ -123,7 +123,7 @@ export class PhoenixClient {
   updateKeys(conversationId: string): Promise<void> {
     return this.serial(async () => {
       await groups.updateKeys(this.core, conversationId);
-      keyUpdates.recordKeyUpdate(this.core, conversationId, Date.now());
+      this.core.recordKeyUpdate(conversationId, Date.now());
     });
   }
 
@@ -244,19 +244,12 @@ export class PhoenixClient {
       .from(t.conversations)
       .all()
       .sort((a, b) => b.createdAt - a.createdAt)
-      .map((c) => this.view(c.id));
+      .map((c) => this.core.conversationView(c.id));
   }
 
   /** One conversation (UnknownConversationError if there is none). */
   conversation(id: string): Conversation {
-    return this.view(id);
-  }
-
-  private view(id: string): Conversation {
-    const view = this.core.conversationView(id);
-    const row = this.core.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
-    const at = row === undefined ? Date.now() : keyUpdates.lastKeyUpdate(this.core, row);
-    return { ...view, keysUpdatedAt: new Date(at) };
+    return this.core.conversationView(id);
   }
 
   /** Messages of a conversation in arrival order. */
