@@ -1,6 +1,7 @@
 import { busConfig } from "@phoenix/runtime/bus";
 import {
   type Env,
+  envAddressList,
   envDuration,
   envEnum,
   envInt,
@@ -95,8 +96,8 @@ export const authConfigSchema = serviceConfig({
   AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE: envInt({ default: 30, min: 0, max: 1_000_000 }),
   /** RegisterUser calls per source address per hour. */
   AS_SOURCE_RATE_REGISTER_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
-  /** Peers (IP addresses, e.g. the edge gateways) whose `x-forwarded-for` names the real caller. */
-  AS_TRUSTED_PROXIES: envList({ default: [] }),
+  /** Peers (IP addresses or CIDR blocks: the edge and federation gateways) whose `x-forwarded-for` names the real caller. */
+  AS_TRUSTED_PROXIES: envAddressList({ default: [] }),
   /**
    * Another domain's AS credentials are served from the AS database this long after they were
    * fetched through the federation gateway (past it, too, while that domain cannot be reached).

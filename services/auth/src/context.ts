@@ -2,7 +2,7 @@ import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
 import type { FederationRouter } from "@phoenix/runtime/federation";
 import type { Logger } from "@phoenix/runtime/log";
-import type { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import type { AddressMatcher, NamedRateLimit } from "@phoenix/runtime/rate-limit";
 import type { ReplayStore } from "@phoenix/runtime/replay";
 import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
@@ -25,7 +25,7 @@ export interface AuthContext {
   /** Rate limits (per-caller ones in memory per replica; the per-queue one on the queue row). */
   readonly limits: AuthRateLimits;
   /** Peers whose `x-forwarded-for` metadata names the caller (AS_TRUSTED_PROXIES). */
-  readonly trustedProxies: ReadonlySet<string>;
+  readonly trustedProxies: AddressMatcher;
   /** Request ids already accepted (phoenix_runtime.seen_requests). */
   readonly replay: ReplayStore;
   /** Sends requests about other domains through the federation gateway. */

@@ -5,7 +5,7 @@ import type { Database } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import { defineService, type ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
-import { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
 import { addClient } from "./api/add-client.js";
 import { checkHandleExists } from "./api/check-handle-exists.js";
@@ -120,7 +120,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     window: { maxAgeMs: config.AS_REQUEST_MAX_AGE, maxFutureSkewMs: config.AS_REQUEST_MAX_FUTURE_SKEW },
     inviteCodes: parseInviteCodes(config.AS_INVITE_CODES, config.AS_INVITE_CODE_USES),
     limits: rateLimits(config),
-    trustedProxies: new Set(config.AS_TRUSTED_PROXIES),
+    trustedProxies: trustedProxies(config.AS_TRUSTED_PROXIES),
     replay: new ReplayStore(REPLAY_MARKER_KEY),
     router,
     remoteCredentials: new RemoteAsCredentials({

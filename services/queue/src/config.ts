@@ -1,5 +1,13 @@
 import { busConfig } from "@phoenix/runtime/bus";
-import { envBool, envDuration, envInt, envList, envString, serviceConfig } from "@phoenix/runtime/config";
+import {
+  envAddressList,
+  envBool,
+  envDuration,
+  envInt,
+  envList,
+  envString,
+  serviceConfig,
+} from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
 import type { z } from "zod";
@@ -66,8 +74,8 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: envInt({ default: 60, min: 0, max: 1_000_000 }),
     /** CreateUser per caller per hour. */
     QS_RATE_CREATE_USER_PER_CALLER: envInt({ default: 30, min: 0, max: 1_000_000 }),
-    /** Peers (IP addresses, e.g. the edge gateways) whose `x-forwarded-for` names the caller. */
-    QS_TRUSTED_PROXIES: envList({ default: [] }),
+    /** Peers (IP addresses or CIDR blocks: the edge and federation gateways) whose `x-forwarded-for` names the caller. */
+    QS_TRUSTED_PROXIES: envAddressList({ default: [] }),
     /** Blocklist entries per queue. */
     QS_MAX_BLOCKLIST: envInt({ default: 10_000, min: 1 }),
     /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */

@@ -15,7 +15,7 @@ import {
 } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
-import { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
 import { lt } from "drizzle-orm";
 import type { Registry } from "prom-client";
@@ -177,7 +177,7 @@ export class QueueService {
       },
       authKeyGraceMs: options.authKeyGraceMs ?? 30 * DAY,
       rateLimits: rateLimitsOf(options.rateLimits ?? {}),
-      trustedProxies: new Set(options.trustedProxies ?? []),
+      trustedProxies: trustedProxies(options.trustedProxies ?? []),
       opener: new QueueConfigOpener(),
       ciphersuite: () => {
         this.cs ??= getCiphersuiteImpl(

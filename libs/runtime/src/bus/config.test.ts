@@ -1,4 +1,6 @@
 import { PGlite } from "@electric-sql/pglite";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { drizzle } from "drizzle-orm/pglite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../db/types.js";
@@ -49,6 +51,40 @@ describe("bus config", () => {
       await other.close();
     } finally {
       await bus.close();
+    }
+  });
+
+  it("creates streams with NATS_STREAM_REPLICAS copies, and refuses more than the servers can hold", async () => {
+    const url = process.env.NATS_URL;
+    if (!url) throw new Error("NATS_URL is not set: run the tests through vitest");
+    expect(busConfig.safeParse({ NATS_STREAM_REPLICAS: "0" }).error?.issues[0]?.path).toEqual([
+      "NATS_STREAM_REPLICAS",
+    ]);
+    const name = `CFG_R_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`.toUpperCase();
+    const one = await openBus(busConfig.parse({ NATS_URL: url, NATS_STREAM_REPLICAS: "1" }), {
+      name: "config-test-r1",
+    });
+    const nc = await connect({ servers: url });
+    try {
+      await one.ensureStream({ name, subjects: [`${name.toLowerCase()}.>`] });
+      const jsm = await jetstreamManager(nc);
+      expect((await jsm.streams.info(name)).config.num_replicas).toBe(1);
+      // The test server is a single node: three copies cannot be placed, and the bus says so
+      // instead of creating a stream with fewer copies than the operator asked for.
+      const three = await openBus(busConfig.parse({ NATS_URL: url, NATS_STREAM_REPLICAS: "3" }), {
+        name: "config-test-r3",
+      });
+      try {
+        await expect(
+          three.ensureStream({ name: `${name}_3`, subjects: [`${name.toLowerCase()}3.>`] }),
+        ).rejects.toThrow(new RegExp(`stream ${name}_3`));
+      } finally {
+        await three.close();
+      }
+      await jsm.streams.delete(name);
+    } finally {
+      await nc.close();
+      await one.close();
     }
   });
 

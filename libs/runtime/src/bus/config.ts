@@ -26,6 +26,11 @@ export const busConfig = z.object({
   NATS_USER: z.preprocess(unsetWhenEmpty, z.string().optional()),
   NATS_PASSWORD: z.preprocess(unsetWhenEmpty, z.string().optional()),
   NATS_TOKEN: z.preprocess(unsetWhenEmpty, z.string().optional()),
+  /**
+   * Copies JetStream keeps of every stream the services create (default 1). A NATS cluster of
+   * three runs 3, so a stream survives the loss of one server; a single server only 1.
+   */
+  NATS_STREAM_REPLICAS: z.preprocess(unsetWhenEmpty, z.coerce.number().int().min(1).max(5).optional()),
   /** How long shutdown waits for message handlers in flight (default 10000). */
   BUS_DRAIN_TIMEOUT_MS: z.preprocess(unsetWhenEmpty, z.coerce.number().int().min(0).max(600_000).optional()),
 });
@@ -58,6 +63,7 @@ export async function openBus(config: BusConfig, options: OpenBusOptions): Promi
       ...(config.NATS_USER !== undefined ? { user: config.NATS_USER } : {}),
       ...(config.NATS_PASSWORD !== undefined ? { pass: config.NATS_PASSWORD } : {}),
       ...(config.NATS_TOKEN !== undefined ? { token: config.NATS_TOKEN } : {}),
+      ...(config.NATS_STREAM_REPLICAS !== undefined ? { streamReplicas: config.NATS_STREAM_REPLICAS } : {}),
     });
   }
   if (!options.db) {

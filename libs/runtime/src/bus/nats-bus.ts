@@ -53,6 +53,8 @@ export interface NatsBusOptions extends BusLifecycleOptions {
    * renews its pull this often; after a reconnect the client re-issues it at once.
    */
   pullExpiresMs?: number;
+  /** Replicas of every stream this bus creates or updates (default 1; 3 on a NATS cluster). */
+  streamReplicas?: number;
 }
 
 /** JetStream API error codes this bus tells apart. */
@@ -71,6 +73,10 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   const requestTimeoutMs = options.requestTimeoutMs ?? 5000;
   const pullExpiresMs = options.pullExpiresMs ?? 30_000;
   if (pullExpiresMs < 1000) throw new BusOptionsError("pullExpiresMs must be at least 1000");
+  const streamReplicas = options.streamReplicas ?? 1;
+  if (!Number.isInteger(streamReplicas) || streamReplicas < 1 || streamReplicas > 5) {
+    throw new BusOptionsError("streamReplicas must be an integer from 1 to 5");
+  }
   const nc = await connect({
     servers: options.servers,
     name: options.name,
@@ -86,12 +92,14 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
     ...lifecycle,
     requestTimeoutMs,
     pullExpiresMs,
+    streamReplicas,
   });
 }
 
 interface NatsBusSettings extends Required<BusLifecycleOptions> {
   requestTimeoutMs: number;
   pullExpiresMs: number;
+  streamReplicas: number;
 }
 
 class NatsBus implements Bus {
@@ -116,6 +124,7 @@ class NatsBus implements Bus {
       subjects: resolved.subjects,
       duplicate_window: nanos(resolved.duplicateWindowMs),
       max_age: nanos(resolved.maxAgeMs),
+      num_replicas: this.#settings.streamReplicas,
     };
     try {
       const info = await this.#jsm.streams.info(config.name).catch((error: unknown) => {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseAddressBlock } from "../rate-limit/caller-address.js";
 
 /**
  * Field helpers for env-var config schemas. Every helper treats an empty value like an unset one
@@ -177,4 +178,23 @@ export function envList<P extends Presence<string[]>>(options?: P): EnvField<str
         .filter((s) => s !== ""),
     options,
   );
+}
+
+/**
+ * A comma-separated list of IP addresses and CIDR blocks (`10.0.0.7, 10.42.0.0/16, fd00::/8`),
+ * e.g. trusted proxies; an entry that is neither is refused with its position.
+ */
+export function envAddressList<P extends Presence<string[]>>(options?: P): EnvField<string[], P> {
+  return field((raw) => {
+    const entries = raw
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
+    entries.forEach((entry, index) => {
+      if (!parseAddressBlock(entry)) {
+        throw new FieldReason(`entry ${index + 1} is not an IP address or CIDR block`);
+      }
+    });
+    return entries;
+  }, options);
 }

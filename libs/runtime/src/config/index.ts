@@ -8,6 +8,7 @@ export {
 } from "./base-config.js";
 export {
   type EnvField,
+  envAddressList,
   envBool,
   envBytes,
   envDuration,

@@ -1,4 +1,5 @@
 export {
+  type AddressMatcher,
   type CallerCall,
   callerAddress,
   callerAddressOf,
@@ -7,6 +8,8 @@ export {
   MAX_ADDRESS_LENGTH,
   ORIGIN_DOMAIN_KEY,
   peerHost,
+  TrustedProxyError,
+  trustedProxies,
 } from "./caller-address.js";
 export { NamedRateLimit, type NamedRateLimitOptions, rateLimitExceeded } from "./named-rate-limit.js";
 export {

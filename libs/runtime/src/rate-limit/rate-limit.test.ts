@@ -1,8 +1,16 @@
 import { Metadata } from "@grpc/grpc-js";
 import { common } from "@phoenix/proto";
 import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { envAddressList, loadConfig } from "../config/index.js";
 import { ResourceExhaustedError } from "../errors/rpc-errors.js";
-import { callerAddress, callerAddressOf, peerHost } from "./caller-address.js";
+import {
+  callerAddress,
+  callerAddressOf,
+  peerHost,
+  TrustedProxyError,
+  trustedProxies,
+} from "./caller-address.js";
 import { NamedRateLimit } from "./named-rate-limit.js";
 import { TokenBucketLimiter, takeToken } from "./token-bucket.js";
 
@@ -102,5 +110,34 @@ describe("caller address", () => {
     metadata.add("phoenix-origin-domain", "beta.example");
     expect(callerAddressOf({ peer: "ipv4:10.0.0.2:9", metadata }, proxies)).toBe("domain:beta.example");
     expect(callerAddressOf({ peer: "ipv4:10.0.0.8:9", metadata }, proxies)).toBe("10.0.0.8");
+  });
+});
+
+describe("trusted proxies", () => {
+  it("matches single addresses and CIDR blocks (pod ranges), IPv4-mapped peers included", () => {
+    const proxies = trustedProxies(["127.0.0.1", "10.42.0.0/16", "fd00::/8"]);
+    expect(proxies.has("127.0.0.1")).toBe(true);
+    expect(proxies.has("10.42.7.9")).toBe(true);
+    expect(proxies.has("::ffff:10.42.7.9")).toBe(true);
+    expect(proxies.has("fd12::5")).toBe(true);
+    expect(proxies.has("10.43.0.1")).toBe(false);
+    expect(proxies.has("127.0.0.2")).toBe(false);
+    expect(proxies.has("not-an-address")).toBe(false);
+    // A pod of the range forwards for its client; a hop inside the range is skipped like a proxy.
+    expect(callerAddress("ipv4:10.42.1.1:5", ["203.0.113.9, 10.42.3.3"], proxies)).toBe("203.0.113.9");
+    expect(callerAddress("ipv4:10.43.1.1:5", ["203.0.113.9"], proxies)).toBe("10.43.1.1");
+  });
+
+  it("refuses an entry that is neither an address nor a block, in code and in configuration", () => {
+    expect(() => trustedProxies(["10.0.0.0/33"])).toThrow(TrustedProxyError);
+    expect(() => trustedProxies(["edge-gateway"])).toThrow(/edge-gateway/);
+    const schema = z.object({ AS_TRUSTED_PROXIES: envAddressList({ default: [] }) });
+    expect(loadConfig(schema, { AS_TRUSTED_PROXIES: "10.0.0.1, 10.42.0.0/16" }).AS_TRUSTED_PROXIES).toEqual([
+      "10.0.0.1",
+      "10.42.0.0/16",
+    ]);
+    expect(() => loadConfig(schema, { AS_TRUSTED_PROXIES: "10.0.0.1,fd00::/200" })).toThrow(
+      /AS_TRUSTED_PROXIES.*entry 2 is not an IP address or CIDR block/,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
-import type { NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import type { AddressMatcher, NamedRateLimit } from "@phoenix/runtime/rate-limit";
 import { openSignedRequest } from "@phoenix/runtime/signed-request";
 import type { CiphersuiteImpl } from "ts-mls";
 import { keysUnavailable } from "../domain/errors.js";
@@ -40,7 +40,7 @@ export interface QsDeps {
   limits: QsLimits;
   rateLimits: QsRateLimits;
   /** Peers (the edge gateways) whose `x-forwarded-for` names the real caller. */
-  trustedProxies: ReadonlySet<string>;
+  trustedProxies: AddressMatcher;
   ratchetPolicy: RatchetUpdatePolicy;
   /** A replaced client auth key keeps verifying sealed queue configs this long (0: not at all). */
   authKeyGraceMs: number;
