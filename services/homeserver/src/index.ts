@@ -25,3 +25,11 @@ export {
   startHomeserver,
 } from "./homeserver.js";
 export { KeyFileError, loadOrCreateKeyFile } from "./key-file.js";
+export {
+  MIGRATION_TARGETS,
+  type MigratedDatabase,
+  MigrateError,
+  type MigrationTarget,
+  migrateConfigSchema,
+  migrateDatabases,
+} from "./migrate.js";
