@@ -184,6 +184,17 @@ const commands: Record<string, Command> = {
         );
     },
   },
+  members: {
+    usage: "members CONVERSATION",
+    summary: "list the members of a conversation (user ids, sorted), with their names where known",
+    async run({ client, args, io }) {
+      const conv = findConversation(client, need(args, 0, "the conversation"));
+      for (const member of [...conv.members].sort()) {
+        const name = member === client.userId ? "me" : nameOf(client, member);
+        io.out(name === member ? member : `${member}  ${name}`);
+      }
+    },
+  },
   create: {
     usage: "create TITLE",
     summary: "create a group conversation",

@@ -190,6 +190,11 @@ export interface PodmanNamespaceOptions {
   workDir: string;
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * Pods whose labels match `selector` also join `network` (egress beyond the cluster: for the
+   * federation gateways, the network the federating domains share).
+   */
+  extraNetworks?: readonly { selector: Record<string, string>; network: string }[];
 }
 
 interface PodState {
@@ -656,6 +661,9 @@ export class PodmanNamespace {
       "--stop-timeout",
       String(spec.terminationGracePeriodSeconds ?? 30),
     ];
+    for (const extra of this.#options.extraNetworks ?? []) {
+      if (matches(extra.selector, labels)) args.push("--network", extra.network);
+    }
     // Headless Services name their pods directly (StatefulSet members: `pod.service`).
     for (const service of this.#services.values()) {
       if (!service.headless || !matches(service.selector, labels)) continue;

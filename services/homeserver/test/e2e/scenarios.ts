@@ -356,6 +356,11 @@ export function defineScenarios(kind: DeploymentKind): void {
       const id = /#(\d+)\s+from/.exec(requests)?.[1] as string;
       expect(await ok("ben", "accept", id)).toContain("accepted");
       await until("ann", "Ben", "contacts");
+      const annId = /^registered (\S+)/.exec(registeredAnn)?.[1] as string;
+      const members = await ok("ben", "members", "Ann");
+      expect(members.trim().split("\n")).toHaveLength(2);
+      expect(members).toContain(`${annId}  Ann`);
+      expect(members).toMatch(/ {2}me$/m);
 
       // Ben watches; Ann's message appears in his terminal; Ctrl-C stops the watch.
       const watch = world.spawnPhoenix("ben", "watch");
