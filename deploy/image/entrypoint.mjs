@@ -90,7 +90,9 @@ async function probeGrpc(port, service = "") {
   const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   client.Check({ service }, { deadline: Date.now() + PROBE_TIMEOUT_MS - 200 }, (error, response) => {
     client.close();
-    if (error) finishProbe(false, `grpc 127.0.0.1:${port}: ${(error.details || error.message).replace(/\s*Resolution note:[^]*$/, "")}`);
+    // grpc-js appends a multi-line "Resolution note" to connection errors: keep the first part.
+    const reason = (error?.details || error?.message || "").replace(/\s*Resolution note:[\s\S]*$/, "");
+    if (error) finishProbe(false, `grpc 127.0.0.1:${port}: ${reason}`);
     const status = response?.status ?? "UNKNOWN";
     finishProbe(status === "SERVING", `grpc 127.0.0.1:${port} "${service}": ${status}`);
   });
