@@ -1,0 +1,192 @@
+{{/*
+The environment of each deployable. Non-secret settings go to its ConfigMap (rendered from
+`phoenix.config.<component>` as YAML of strings); secrets are env entries with secretKeyRef
+(`phoenix.secretEnv`). Every name here is a variable of that service's src/config.ts (or of
+libs/runtime's fragments it includes).
+*/}}
+
+{{/* Shared by every gRPC service: listeners on all interfaces, shutdown timing, logging. */}}
+{{- define "phoenix.config.common" -}}
+{{- $v := index .root.Values .key }}
+LOG_LEVEL: {{ .root.Values.logLevel | quote }}
+METRICS_HOST: "0.0.0.0"
+METRICS_PORT: {{ .metricsPort | quote }}
+SHUTDOWN_GRACE_MS: {{ $v.shutdownGraceMs | int | quote }}
+SHUTDOWN_DELAY_MS: {{ $v.shutdownDelayMs | int | quote }}
+{{- end }}
+
+{{/* Shared by the services on Postgres and NATS (AS, DS, QS, federation gateway). */}}
+{{- define "phoenix.config.storage" -}}
+NATS_URL: {{ include "phoenix.natsUrl" .root | quote }}
+NATS_STREAM_REPLICAS: {{ .root.Values.nats.streamReplicas | int | quote }}
+{{- end }}
+
+{{- define "phoenix.config.auth" -}}
+{{- $root := . }}
+{{ include "phoenix.config.common" (dict "root" $root "key" "auth" "metricsPort" 9461) }}
+{{ include "phoenix.config.storage" (dict "root" $root) }}
+GRPC_HOST: "0.0.0.0"
+GRPC_PORT: "50051"
+AS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
+AS_REGISTRATION: {{ .Values.auth.registration | quote }}
+AS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
+FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
+{{- end }}
+
+{{- define "phoenix.config.delivery" -}}
+{{- $root := . }}
+{{ include "phoenix.config.common" (dict "root" $root "key" "delivery" "metricsPort" 9466) }}
+{{ include "phoenix.config.storage" (dict "root" $root) }}
+GRPC_HOST: "0.0.0.0"
+GRPC_PORT: "50052"
+DS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
+FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
+{{- end }}
+
+{{- define "phoenix.config.queue" -}}
+{{- $root := . }}
+{{ include "phoenix.config.common" (dict "root" $root "key" "queue" "metricsPort" 9467) }}
+{{ include "phoenix.config.storage" (dict "root" $root) }}
+GRPC_HOST: "0.0.0.0"
+GRPC_PORT: "50053"
+QS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
+QS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
+FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
+{{- end }}
+
+{{/*
+The federation gateway. Without federation it still runs (the services send it every request
+about another domain) but federates with nobody: plaintext, an empty allowlist, static peers only.
+*/}}
+{{- define "phoenix.config.federation-gateway" -}}
+{{- $root := . }}
+{{- $f := .Values.federation }}
+{{ include "phoenix.config.common" (dict "root" $root "key" "federation" "metricsPort" 9468) }}
+{{ include "phoenix.config.storage" (dict "root" $root) }}
+GRPC_HOST: "0.0.0.0"
+GRPC_PORT: "8443"
+FEDERATION_DOMAIN: {{ include "phoenix.domain" $root | quote }}
+FEDERATION_INTERNAL_HOST: "0.0.0.0"
+FEDERATION_INTERNAL_PORT: "50055"
+FEDERATION_AS_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "auth") | quote }}
+FEDERATION_DS_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "delivery") | quote }}
+FEDERATION_QS_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "queue") | quote }}
+{{- if $f.enabled }}
+FEDERATION_POLICY: {{ $f.policy | quote }}
+FEDERATION_ALLOWED_DOMAINS: {{ join "," $f.allowedDomains | quote }}
+FEDERATION_DENIED_DOMAINS: {{ join "," $f.deniedDomains | quote }}
+{{- $peers := list }}
+{{- range $domain, $address := $f.peers }}
+{{- $peers = append $peers (printf "%s=%s" $domain $address) }}
+{{- end }}
+FEDERATION_PEERS: {{ join "," $peers | quote }}
+FEDERATION_STATIC_ONLY: {{ $f.staticOnly | toString | quote }}
+{{- if include "phoenix.federationTls" $root }}
+FEDERATION_TLS_CERT_FILE: "/etc/phoenix/federation-tls/tls.crt"
+FEDERATION_TLS_KEY_FILE: "/etc/phoenix/federation-tls/tls.key"
+{{- if $f.tls.ca.enabled }}
+FEDERATION_TLS_CA_FILE: {{ printf "/etc/phoenix/federation-ca/%s" $f.tls.ca.key | quote }}
+{{- end }}
+FEDERATION_MTLS: {{ $f.mtls | toString | quote }}
+FEDERATION_INSECURE_PLAINTEXT: "false"
+{{- else }}
+FEDERATION_INSECURE_PLAINTEXT: "true"
+{{- end }}
+{{- else }}
+FEDERATION_POLICY: "allowlist"
+FEDERATION_ALLOWED_DOMAINS: ""
+FEDERATION_STATIC_ONLY: "true"
+FEDERATION_INSECURE_PLAINTEXT: "true"
+{{- end }}
+{{- end }}
+
+{{- define "phoenix.config.edge-gateway" -}}
+{{- $root := . }}
+{{ include "phoenix.config.common" (dict "root" $root "key" "edgeGateway" "metricsPort" 9460) }}
+HTTP_HOST: "0.0.0.0"
+HTTP_PORT: "8080"
+AUTH_SERVICE_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "auth") | quote }}
+DELIVERY_SERVICE_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "delivery") | quote }}
+QUEUE_SERVICE_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "queue") | quote }}
+{{- $trust := .Values.edgeGateway.trustProxy }}
+{{- if kindIs "invalid" $trust }}{{ $trust = .Values.ingress.enabled }}{{ end }}
+EDGE_TRUST_PROXY: {{ $trust | toString | quote }}
+{{- end }}
+
+{{/*
+The ConfigMap data of a component: the chart's wiring, then the operator's `config` map (strings).
+*/}}
+{{- define "phoenix.configData" -}}
+{{- $c := index (include "phoenix.deployables" .root | fromYaml) .component }}
+{{- $data := include (printf "phoenix.config.%s" .component) .root | fromYaml }}
+{{- range $name, $value := (index .root.Values $c.key).config }}
+{{- $_ := set $data $name (toString $value) }}
+{{- end }}
+{{- toYaml $data }}
+{{- end }}
+
+{{/*
+Env entries from Secrets: the component's DATABASE_URL, NATS credentials, the AS/QS keys and the
+optional pinned keys / invite codes (secretKeyRef optional where the key may be absent).
+*/}}
+{{- define "phoenix.secretEnv" -}}
+{{- $root := .root }}
+{{- $dbKeys := dict "auth" "AUTH_DATABASE_URL" "delivery" "DELIVERY_DATABASE_URL" "queue" "QUEUE_DATABASE_URL" "federation-gateway" "FEDERATION_DATABASE_URL" }}
+{{- if hasKey $dbKeys .component }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.databaseSecretName" $root }}
+      key: {{ get $dbKeys .component }}
+{{- with include "phoenix.natsSecretName" $root }}
+{{- if or $root.Values.nats.enabled $root.Values.externalNats.existingSecret (not $root.Values.externalNats.token) }}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: NATS_USER
+      optional: true
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: NATS_PASSWORD
+      optional: true
+{{- end }}
+{{- if and (not $root.Values.nats.enabled) (or $root.Values.externalNats.existingSecret $root.Values.externalNats.token) }}
+- name: NATS_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: NATS_TOKEN
+      optional: true
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if eq .component "auth" }}
+- name: AS_KEY_ENCRYPTION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: AS_KEY_ENCRYPTION_KEY
+- name: AS_INVITE_CODES
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: AS_INVITE_CODES
+      optional: true
+{{- else if eq .component "queue" }}
+- name: QS_STORAGE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: QS_STORAGE_KEY
+{{- else if eq .component "federation-gateway" }}
+- name: FEDERATION_SIGNING_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: FEDERATION_SIGNING_KEY
+      optional: true
+{{- end }}
+{{- end }}
