@@ -233,7 +233,7 @@ bundled Postgres the Job is a post-install hook and reads the release's database
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v s) must exceed shutdownGraceMs + shutdownDelayMs (%v ms), or Kubernetes kills the pod before it drained" $c.key $v.terminationGracePeriodSeconds $needed) }}
 {{- end }}
 {{- range $name, $value := $v.config }}
-{{- if regexMatch "(?i)KEY|PASSWORD|TOKEN|SECRET|DATABASE_URL|CREDENTIAL|INVITE_CODES" $name }}
+{{- if and (regexMatch "(?i)KEY|PASSWORD|TOKEN|SECRET|DATABASE_URL|CREDENTIAL|INVITE_CODES" $name) (not (regexMatch "(?i)_(FILE|PATH|DIR)$" $name)) }}
 {{- fail (printf "%s.config.%s looks like a secret and would land in a ConfigMap: put it in a Secret and reference it from %s.extraEnv (valueFrom.secretKeyRef)" $c.key $name $c.key) }}
 {{- end }}
 {{- end }}
