@@ -9,8 +9,8 @@ import { homedir, tmpdir } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { asKubeObject, type KubeObject, parseManifests, setTemplate, templateOf } from "./objects.js";
+import { parse as parseYaml } from "yaml";
+import { asKubeObject, type KubeObject, parseManifests, setTemplate } from "./objects.js";
 
 /** k8s/tools/helm-render, found from this file (libs/test-harness/src/kube). */
 export const HELM_RENDER_DIR = resolve(
@@ -18,8 +18,11 @@ export const HELM_RENDER_DIR = resolve(
   "../../../../k8s/tools/helm-render",
 );
 
+/** A `--set` value; a list becomes Helm's `{a,b}` list syntax. */
+export type SetValue = string | number | boolean | null | readonly (string | number | boolean)[];
+
 /** Value assignments like `--set`: `{ "image.tag": "1.2.3" }` or `["image.tag=1.2.3"]`. */
-export type SetValues = Readonly<Record<string, string | number | boolean | null>> | readonly string[];
+export type SetValues = Readonly<Record<string, SetValue>> | readonly string[];
 
 export interface RenderChartOptions {
   chartDir: string;
@@ -54,6 +57,8 @@ export interface ChartRender {
   engine: "helm" | "go";
   /** Every object in `helm template` order: release objects by kind, then hooks by weight. */
   objects: KubeObject[];
+  /** The manifests as `helm template` prints them (`---` / `# Source:` / the template's text). */
+  manifest: string;
   /** The rendered NOTES.txt (Go renderer; empty with helm). */
   notes: string;
   /** The coalesced values the templates saw (Go renderer; undefined with helm). */
@@ -88,7 +93,7 @@ export class ChartRenderError extends Error {
   override readonly name = "ChartRenderError";
 }
 
-/** Renders the chart; the objects in `helm template` order ({@link templateOf} gives each one's template). */
+/** Renders the chart; the objects in `helm template` order (`templateOf` gives each one's template). */
 export async function renderChart(options: RenderChartOptions): Promise<KubeObject[]> {
   return (await renderChartRelease(options)).objects;
 }
@@ -128,9 +133,15 @@ export function canRenderCharts(): { ok: boolean; reason: string } {
 function setArguments(set: SetValues | undefined): string[] {
   if (set === undefined) return [];
   if (Array.isArray(set)) return (set as readonly string[]).flatMap((s) => ["--set", s]);
-  return Object.entries(set as Record<string, unknown>).flatMap(([key, value]) => [
+  return Object.entries(set as Record<string, SetValue>).flatMap(([key, value]) => [
     "--set",
-    `${key}=${value === null ? "null" : escapeSetValue(String(value))}`,
+    `${key}=${
+      value === null
+        ? "null"
+        : Array.isArray(value)
+          ? `{${value.map((v) => escapeSetValue(String(v))).join(",")}}`
+          : escapeSetValue(String(value))
+    }`,
   ]);
 }
 
@@ -189,6 +200,7 @@ async function renderWithHelm(options: RenderChartOptions): Promise<ChartRender>
   return {
     engine: "helm",
     objects: parseManifests(result.stdout),
+    manifest: result.stdout,
     notes: "",
     values: undefined,
     warnings: [],
@@ -239,6 +251,7 @@ async function renderWithGo(options: RenderChartOptions): Promise<ChartRender> {
     return {
       engine: "go",
       objects,
+      manifest: output.manifests.map((m) => `---\n# Source: ${m.source}\n${m.content}\n`).join(""),
       notes: output.notes,
       values: output.values ?? undefined,
       warnings: output.warnings ?? [],
@@ -475,11 +488,7 @@ export async function renderCli(
   options.apiVersions = apiVersions;
   try {
     const rendered = await renderChartRelease(options);
-    for (const object of rendered.objects) {
-      out.write(
-        `---\n# Source: ${templateOf(object) ?? "?"}\n${stringifyYaml(object, { version: "1.1", lineWidth: 0 })}`,
-      );
-    }
+    out.write(rendered.manifest);
     if (notes && rendered.notes) process.stderr.write(`\nNOTES:\n${rendered.notes}\n`);
     return 0;
   } catch (error) {
