@@ -3,7 +3,7 @@
 // environment parsed by its own service's config schema, and the behaviour operators rely on
 // (hooks, Service names and ports, kept secrets, refused values) asserted.
 import { execFile } from "node:child_process";
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +31,7 @@ import {
   templateOf,
   validateObjects,
 } from "@phoenix/test-harness/kube";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { z } from "zod";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -509,6 +509,145 @@ if (!support.ok) {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  /**
+   * The renderer itself (k8s/tools/helm-render when there is no helm): Helm's semantics on a small
+   * fixture chart. With helm on PATH the same assertions hold for helm.
+   */
+  describe("chart rendering semantics (helm template or helm-render)", () => {
+    let dir = "";
+    const fixture = () => join(dir, "fixture");
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "phoenix-chart-fixture-"));
+      const files: Record<string, string> = {
+        "fixture/Chart.yaml":
+          'apiVersion: v2\nname: fixture\nversion: 0.1.0\nappVersion: "9.9"\nkubeVersion: ">=1.20.0-0"\n',
+        "fixture/values.yaml": "a:\n  keep: 1\n  drop: 2\nlist: [1, 2]\nname: base\nport: 8080\n",
+        "fixture/files/hello.txt": "hello\n",
+        "fixture/templates/_helpers.tpl": '{{- define "fixture.greet" -}}hello {{ . }}{{- end }}\n',
+        "fixture/templates/NOTES.txt": "notes for {{ .Release.Name }}\n",
+        "fixture/templates/cm.yaml": [
+          "apiVersion: v1",
+          "kind: ConfigMap",
+          "metadata:",
+          "  name: {{ .Release.Name }}-cm",
+          "data:",
+          "  values: {{ toJson .Values | quote }}",
+          '  greet: {{ include "fixture.greet" .Values.name | quote }}',
+          '  tpl: {{ tpl "{{ .Values.name }}-{{ .Release.Name }}" . | quote }}',
+          '  chart: {{ printf "%s-%s-%s" .Chart.Name .Chart.Version .Chart.AppVersion | quote }}',
+          '  release: {{ printf "%v-%v-%v-%v" .Release.IsInstall .Release.IsUpgrade .Release.Namespace .Release.Service | quote }}',
+          "  template: {{ .Template.Name | quote }}",
+          "  basePath: {{ .Template.BasePath | quote }}",
+          '  file: {{ .Files.Get "files/hello.txt" | trim | quote }}',
+          '  caps: {{ .Capabilities.APIVersions.Has "apps/v1" | quote }}',
+          "  port: {{ .Values.port | quote }}",
+          '  yaml: {{ dict "b" 2 "a" (list 1 "x") | toYaml | fromYaml | toJson | quote }}',
+          '  lookup: {{ (lookup "v1" "ConfigMap" .Release.Namespace "existing").data | default dict | toJson | quote }}',
+          "---",
+          "# only a comment",
+          "---",
+          "{{- if .Values.missing }}",
+          "apiVersion: v1",
+          "kind: Secret",
+          "{{- end }}",
+          "",
+        ].join("\n"),
+        "fixture/templates/required.yaml":
+          '{{- if .Values.needIt }}{{ required "needIt.value is required" .Values.needIt.value }}{{ end }}\n',
+        "fixture/templates/tests/t.yaml":
+          'apiVersion: v1\nkind: Pod\nmetadata:\n  name: t\n  annotations:\n    helm.sh/hook: test\nspec:\n  containers: [{name: t, image: "x:1"}]\n',
+        "override.yaml": "a:\n  drop: null\nname: file\n",
+        "env/Chart.yaml": "apiVersion: v2\nname: env\nversion: 0.1.0\n",
+        "env/templates/cm.yaml": '{{ env "HOME" }}\n',
+      };
+      for (const [path, text] of Object.entries(files)) {
+        await mkdir(join(dir, path, ".."), { recursive: true });
+        await writeFile(join(dir, path), text);
+      }
+    });
+    afterAll(() => rm(dir, { recursive: true, force: true }));
+
+    it("coalesces values like Helm, renders the built-in objects and drops empty documents", async () => {
+      const release = await renderChartRelease({
+        chartDir: fixture(),
+        releaseName: "fx",
+        namespace: "ns1",
+        valuesFiles: [join(dir, "override.yaml")],
+        set: { name: "set", list: [3, 4], "extra.n": 5 },
+        isUpgrade: true,
+      });
+      expect(release.objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+        "ConfigMap/fx-cm",
+        "Pod/t",
+      ]);
+      const data = release.objects[0]?.data as Record<string, string>;
+      // -f deletes a.drop with null, --set wins over -f, lists replace, --set integers are numbers.
+      expect(JSON.parse(data.values as string)).toEqual({
+        a: { keep: 1 },
+        list: [3, 4],
+        name: "set",
+        port: 8080,
+        extra: { n: 5 },
+      });
+      expect(data).toMatchObject({
+        greet: "hello set",
+        tpl: "set-fx",
+        chart: "fixture-0.1.0-9.9",
+        release: "false-true-ns1-Helm",
+        template: "fixture/templates/cm.yaml",
+        basePath: "fixture/templates",
+        file: "hello",
+        caps: "true",
+        port: "8080",
+        yaml: '{"a":[1,"x"],"b":2}',
+        lookup: "{}",
+      });
+      expect(templateOf(release.objects[1] as KubeObject)).toBe("fixture/templates/tests/t.yaml");
+      expect(hookOf(release.objects[1] as KubeObject)?.events).toEqual(["test"]);
+      if (release.engine === "go") expect(release.notes).toBe("notes for fx\n");
+    });
+
+    it("answers lookup from existing objects (helm-render)", async () => {
+      const existing: KubeObject = {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "existing", namespace: "ns1" },
+        data: { kept: "yes" },
+      };
+      const elsewhere = {
+        ...existing,
+        metadata: { name: "existing", namespace: "other" },
+        data: { kept: "no" },
+      };
+      const [cm] = await renderChart({
+        chartDir: fixture(),
+        releaseName: "fx",
+        namespace: "ns1",
+        lookup: [elsewhere, existing],
+      });
+      expect(cm?.data).toMatchObject({ lookup: '{"kept":"yes"}' });
+    });
+
+    it("fails like Helm: required, a removed function, the kube version", async () => {
+      await expect(
+        renderChart({ chartDir: fixture(), releaseName: "fx", set: { "needIt.other": 1 } }),
+      ).rejects.toThrow(
+        /execution error at \(fixture\/templates\/required\.yaml:1:\d+\): needIt\.value is required/,
+      );
+      await expect(renderChart({ chartDir: join(dir, "env"), releaseName: "fx" })).rejects.toThrow(
+        /function "env" not defined/,
+      );
+      await expect(
+        renderChart({ chartDir: fixture(), releaseName: "fx", kubeVersion: "v1.19.0" }),
+      ).rejects.toThrow(
+        /chart requires kubeVersion: >=1.20.0-0 which is incompatible with Kubernetes v1.19.0/,
+      );
+      await expect(renderChart({ chartDir: fixture(), releaseName: "Bad_Name" })).rejects.toThrow(
+        /invalid release name/,
+      );
     });
   });
 }
