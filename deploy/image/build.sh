@@ -243,7 +243,7 @@ build_image() {
 step_image() {
   step_base
   local revision version
-  revision="$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
+  revision="$(git -C "$REPO_ROOT" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)"
   version="$(node -p 'require(process.argv[1]).version ?? "0.0.0"' "$REPO_ROOT/services/homeserver/package.json" 2>/dev/null || echo 0.0.0)"
   # podman 4.3 reads deploy/Dockerfile.dockerignore (beside the Dockerfile) as Docker does.
   build_image "$PHOENIX_IMAGE" "$REPO_ROOT/deploy/Dockerfile" "$REPO_ROOT" \
