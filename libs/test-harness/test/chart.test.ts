@@ -407,6 +407,9 @@ if (!support.ok) {
         /must be 1 with the bundled NATS/,
       );
       expect((await refused({ domain: "x.example" })).message).toMatch(/externalDatabase.host is required/);
+      expect((await refused({ ...EXISTING, "auth.inviteCodes": ["welcome"] })).message).toMatch(
+        /secrets.existingSecret is set: put AS_INVITE_CODES/,
+      );
       expect((await refused({ ...EXTERNAL, "auth.terminationGracePeriodSeconds": 10 })).message).toMatch(
         /auth.terminationGracePeriodSeconds \(10 s\) must exceed/,
       );
