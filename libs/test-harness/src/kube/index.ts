@@ -1,8 +1,6 @@
 // @phoenix/test-harness/kube: the Helm chart rendered, validated and linted without a cluster,
 // and a Kubernetes namespace reproduced on podman for the helm-based tests.
 export * from "./lint.js";
-// objects.ts owns the shared object shape; the stand-in's identical interface is not re-exported.
-export type { KubeObject } from "./objects.js";
 export * from "./objects.js";
 export * from "./podman.js";
 export * from "./podman-cluster.js";

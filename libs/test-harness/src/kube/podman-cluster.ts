@@ -21,23 +21,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { KubeObject } from "./objects.js";
 import { podman } from "./podman.js";
 
 // ---------------------------------------------------------------------------------------------
 // Object shapes (only the fields this stand-in reads)
-
-/** A rendered Kubernetes object. */
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-  };
-  [field: string]: unknown;
-}
 
 interface EnvVar {
   name: string;
@@ -209,6 +197,7 @@ interface PodState {
 }
 
 interface ServiceState {
+  release: string;
   name: string;
   selector: Record<string, string>;
   ports: ServicePort[];
@@ -218,6 +207,7 @@ interface ServiceState {
 }
 
 interface WorkloadState {
+  release: string;
   kind: "Deployment" | "StatefulSet";
   name: string;
   templateHash: string;
@@ -290,19 +280,19 @@ export class PodmanNamespace {
     for (const object of objects) this.#applyData(object);
   }
 
-  /** `helm install`: pre-install hooks, the release's objects (ready), post-install hooks. */
-  async install(objects: readonly KubeObject[]): Promise<void> {
+  /** `helm install RELEASE`: pre-install hooks, the release's objects (ready), post-install hooks. */
+  async install(release: string, objects: readonly KubeObject[]): Promise<void> {
     this.#warnNotReproduced(objects);
     await this.#runHooks(objects, "pre-install");
-    await this.#applyRelease(objects, { rolling: false });
+    await this.#applyRelease(release, objects, { rolling: false });
     await this.#runHooks(objects, "post-install");
   }
 
   /** `helm upgrade`: pre-upgrade hooks, changed workloads rolled one pod at a time, post-upgrade. */
-  async upgrade(objects: readonly KubeObject[]): Promise<void> {
+  async upgrade(release: string, objects: readonly KubeObject[]): Promise<void> {
     this.#warnNotReproduced(objects);
     await this.#runHooks(objects, "pre-upgrade");
-    await this.#applyRelease(objects, { rolling: true });
+    await this.#applyRelease(release, objects, { rolling: true });
     await this.#runHooks(objects, "post-upgrade");
   }
 
@@ -311,17 +301,21 @@ export class PodmanNamespace {
     return this.#runHooks(objects, "test");
   }
 
-  /** `helm uninstall`: every workload stopped and removed, Services gone; PVC volumes are kept. */
-  async uninstall(): Promise<void> {
+  /**
+   * `helm uninstall RELEASE`: its workloads stopped and removed, its Services gone. Claim volumes
+   * stay (as PVCs do), and so do hook pods that no delete policy removes (as with Helm).
+   */
+  async uninstall(release: string): Promise<void> {
     for (const workload of [...this.#workloads.values()].reverse()) {
+      if (workload.release !== release) continue;
       for (const pod of workload.pods) await this.#deletePod(pod);
+      this.#workloads.delete(workload.name);
     }
-    this.#workloads.clear();
-    for (const service of this.#services.values()) {
+    for (const service of [...this.#services.values()]) {
+      if (service.release !== release) continue;
       if (service.proxy) await podman(["rm", "-f", "-t", "2", service.proxy], { allowFailure: true });
+      this.#services.delete(service.name);
     }
-    this.#services.clear();
-    this.#data.clear();
   }
 
   /** Removes what is left of the namespace: agent, volumes (PVCs too), network, work files. */
@@ -428,23 +422,27 @@ export class PodmanNamespace {
     }
   }
 
-  async #applyRelease(objects: readonly KubeObject[], { rolling }: { rolling: boolean }): Promise<void> {
-    const release = objects.filter((object) => hookEvents(object).length === 0);
-    for (const object of release) this.#applyData(object);
-    for (const object of release.filter((o) => o.kind === "Service")) await this.#applyService(object);
-    const workloads = release.filter((o) => o.kind === "StatefulSet" || o.kind === "Deployment");
+  async #applyRelease(
+    release: string,
+    objects: readonly KubeObject[],
+    { rolling }: { rolling: boolean },
+  ): Promise<void> {
+    const owned = objects.filter((object) => hookEvents(object).length === 0);
+    for (const object of owned) this.#applyData(object);
+    for (const object of owned.filter((o) => o.kind === "Service")) await this.#applyService(release, object);
+    const workloads = owned.filter((o) => o.kind === "StatefulSet" || o.kind === "Deployment");
     // StatefulSets (the bundled databases) first, as their dependants would otherwise crash-loop.
     workloads.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
-    for (const object of workloads) await this.#applyWorkload(object, rolling);
+    for (const object of workloads) await this.#applyWorkload(release, object, rolling);
     const wanted = new Set(workloads.map((o) => o.metadata.name));
     for (const workload of [...this.#workloads.values()]) {
-      if (wanted.has(workload.name)) continue;
+      if (workload.release !== release || wanted.has(workload.name)) continue;
       for (const pod of workload.pods) await this.#deletePod(pod);
       this.#workloads.delete(workload.name);
     }
   }
 
-  async #applyService(object: KubeObject): Promise<void> {
+  async #applyService(release: string, object: KubeObject): Promise<void> {
     const spec = object.spec as {
       selector?: Record<string, string>;
       ports?: ServicePort[];
@@ -454,6 +452,7 @@ export class PodmanNamespace {
     const name = object.metadata.name;
     const existing = this.#services.get(name);
     const state: ServiceState = {
+      release,
       name,
       selector: spec.selector ?? {},
       ports: spec.ports ?? [],
@@ -533,7 +532,7 @@ export class PodmanNamespace {
     return [...this.#workloads.values()].flatMap((workload) => workload.pods);
   }
 
-  async #applyWorkload(object: KubeObject, rolling: boolean): Promise<void> {
+  async #applyWorkload(release: string, object: KubeObject, rolling: boolean): Promise<void> {
     const kind = object.kind as "Deployment" | "StatefulSet";
     const spec = object.spec as {
       replicas?: number;
@@ -545,7 +544,7 @@ export class PodmanNamespace {
     const templateHash = hashOf(spec.template).slice(0, 10);
     let workload = this.#workloads.get(name);
     if (!workload) {
-      workload = { kind, name, templateHash, pods: [] };
+      workload = { release, kind, name, templateHash, pods: [] };
       this.#workloads.set(name, workload);
     }
     const claims = (spec.volumeClaimTemplates ?? []).map((claim) => claim.metadata.name);
@@ -775,14 +774,10 @@ export class PodmanNamespace {
         // A volumeClaimTemplate: one volume per pod name that outlives the pod (as a PVC does),
         // owned by the pod's user (fsGroup's effect on a fresh volume).
         const volume = `${this.network}-${mount.name}-${podName}`;
-        await podman([
-          "volume",
-          "create",
-          "--ignore",
-          "--label",
-          `${NAMESPACE_LABEL}=${this.namespace}`,
-          volume,
-        ]);
+        const exists = await podman(["volume", "exists", volume], { allowFailure: true });
+        if (exists.code !== 0) {
+          await podman(["volume", "create", "--label", `${NAMESPACE_LABEL}=${this.namespace}`, volume]);
+        }
         args.push("-v", `${volume}:${mount.mountPath}:${mode},U`);
         continue;
       }
