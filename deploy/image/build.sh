@@ -49,8 +49,12 @@ set_toml_key() {
       in_section = ($0 ~ "^[[:space:]]*\\[" substr(section, 2, length(section) - 2) "\\][[:space:]]*$")
       seen = seen || in_section
     }
-    in_section && $0 ~ "^[[:space:]]*#?[[:space:]]*" key "[[:space:]]*=" {
+    skipping { if ($0 ~ /\]/) skipping = 0; next }
+    in_section && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {
       if (!done) { print line; done = 1 }
+      # An array value spread over several lines: drop its remaining lines too.
+      value = substr($0, index($0, "=") + 1)
+      if (value ~ /^[[:space:]]*\[/ && value !~ /\]/) skipping = 1
       next
     }
     { print }
