@@ -259,6 +259,7 @@ export class PodmanNamespace {
       "all",
       "--pull",
       "never",
+      "--no-healthcheck",
       "-v",
       `${AGENT_DIR}:/kube:ro`,
       "--entrypoint",
@@ -388,6 +389,7 @@ export class PodmanNamespace {
       "all",
       "--pull",
       "never",
+      "--no-healthcheck",
       ...(options.volumes ?? []).flatMap((volume) => ["-v", volume]),
       ...Object.entries(options.env ?? {}).flatMap(([key, value]) => ["-e", `${key}=${value}`]),
       options.image,
@@ -431,9 +433,17 @@ export class PodmanNamespace {
     for (const object of owned) this.#applyData(object);
     for (const object of owned.filter((o) => o.kind === "Service")) await this.#applyService(release, object);
     const workloads = owned.filter((o) => o.kind === "StatefulSet" || o.kind === "Deployment");
-    // StatefulSets (the bundled databases) first, as their dependants would otherwise crash-loop.
-    workloads.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
-    for (const object of workloads) await this.#applyWorkload(release, object, rolling);
+    // StatefulSets (the bundled databases) first, so their dependants need not crash-loop; then
+    // every Deployment at once, as the controllers do (a pod's readiness may need another's, like
+    // the edge gateway's needs the AS, DS and QS). An upgrade rolls one workload after another.
+    const statefulSets = workloads.filter((o) => o.kind === "StatefulSet");
+    const deployments = workloads.filter((o) => o.kind === "Deployment");
+    for (const object of statefulSets) await this.#applyWorkload(release, object, rolling);
+    if (rolling) {
+      for (const object of deployments) await this.#applyWorkload(release, object, rolling);
+    } else {
+      await Promise.all(deployments.map((object) => this.#applyWorkload(release, object, rolling)));
+    }
     const wanted = new Set(workloads.map((o) => o.metadata.name));
     for (const workload of [...this.#workloads.values()]) {
       if (workload.release !== release || wanted.has(workload.name)) continue;
@@ -486,6 +496,7 @@ export class PodmanNamespace {
       "all",
       "--pull",
       "never",
+      "--no-healthcheck",
       // A Service may use any port (80, 443) although its proxy runs unprivileged.
       "--sysctl",
       "net.ipv4.ip_unprivileged_port_start=0",
@@ -646,8 +657,6 @@ export class PodmanNamespace {
       name,
       "--hostname",
       podName.slice(0, 63),
-      "--network",
-      this.network,
       "--label",
       `${NAMESPACE_LABEL}=${this.namespace}`,
       "--label",
@@ -655,23 +664,24 @@ export class PodmanNamespace {
       ...Object.entries(labels).flatMap(([key, value]) => ["--label", `${key}=${value}`]),
       "--pull",
       "never",
+      // The kubelet ignores an image's HEALTHCHECK; its probes are the pod's.
+      "--no-healthcheck",
       "--restart",
       restart,
       "--stop-timeout",
       String(spec.terminationGracePeriodSeconds ?? 30),
     ];
-    for (const extra of this.#options.extraNetworks ?? []) {
-      if (matches(extra.selector, labels)) args.push("--network", extra.network);
-    }
+    // The container's own name resolves on the namespace network (probes and Service proxies
+    // address it), given explicitly: podman adds no name alias to a container on two networks.
     // Headless Services name their pods directly (StatefulSet members: `pod.service`).
+    const aliases = [name];
     for (const service of this.#services.values()) {
       if (!service.headless || !matches(service.selector, labels)) continue;
-      for (const alias of [
-        ...this.#dnsNames(service.name),
-        ...this.#dnsNames(`${podName}.${service.name}`),
-      ]) {
-        args.push("--network-alias", alias);
-      }
+      aliases.push(...this.#dnsNames(service.name), ...this.#dnsNames(`${podName}.${service.name}`));
+    }
+    args.push("--network", `${this.network}:${aliases.map((alias) => `alias=${alias}`).join(",")}`);
+    for (const extra of this.#options.extraNetworks ?? []) {
+      if (matches(extra.selector, labels)) args.push("--network", extra.network);
     }
     const user = await this.#userOf(container.image, security, podName);
     if (user) args.push("--user", user);
@@ -786,7 +796,8 @@ export class PodmanNamespace {
       if (volume.emptyDir) {
         if (mount.subPath)
           throw new KubeStandInError(`pod ${podName}: subPath on emptyDir is not reproduced`);
-        args.push("--tmpfs", `${mount.mountPath}:rw,mode=1777`);
+        // `U`: over a path the image declares a VOLUME, podman would ignore the mode (root 0755).
+        args.push("--tmpfs", `${mount.mountPath}:rw,mode=1777,U`);
       } else if (volume.configMap || volume.secret) {
         const dir = await this.#projectFiles(podName, volume, security);
         const source = mount.subPath ? join(dir, mount.subPath) : dir;
