@@ -81,13 +81,15 @@ function tlsSecret(tls: TestTlsFiles, domain: string): KubeObject {
 
 /** A user of the phoenix CLI: its store in a volume, every command a container in its domain. */
 class CliUser {
-  readonly volume = `phx-cli-${RUN}-${this.name}`;
+  readonly volume: string;
   id = "";
 
   constructor(
     readonly name: string,
     readonly domain: Domain,
-  ) {}
+  ) {
+    this.volume = `phx-cli-${RUN}-${name}`;
+  }
 
   get server(): string {
     return `http://${this.domain.release}-phoenix-edge-gateway:8080`;

@@ -351,7 +351,10 @@ if (!support.ok) {
     it("renders the helm test Pod that exchanges a message through the edge gateway", async () => {
       const objects = await render(EXTERNAL);
       const pod = find(objects, "Pod", "alpha-phoenix-test");
-      expect(hookOf(pod)).toMatchObject({ events: ["test"], deletePolicies: ["before-hook-creation"] });
+      expect(hookOf(pod)).toMatchObject({
+        events: ["test"],
+        deletePolicies: ["before-hook-creation", "hook-succeeded"],
+      });
       expect(templateOf(pod)).toBe("phoenix/templates/tests/smoke.yaml");
       const env = environmentOf(objects, pod);
       expect(env.PHOENIX_SERVER).toBe("http://alpha-phoenix-edge-gateway:8080");

@@ -46,6 +46,7 @@ startupProbe:
   grpc:
     port: {{ .c.probePort }}
   periodSeconds: {{ $p.startup.periodSeconds }}
+  timeoutSeconds: {{ $p.startup.timeoutSeconds }}
   failureThreshold: {{ $p.startup.failureThreshold }}
 readinessProbe:
   grpc:
@@ -65,6 +66,7 @@ startupProbe:
     path: /healthz
     port: http
   periodSeconds: {{ $p.startup.periodSeconds }}
+  timeoutSeconds: {{ $p.startup.timeoutSeconds }}
   failureThreshold: {{ $p.startup.failureThreshold }}
 # Ready when every upstream (AS, DS, QS) answers SERVING.
 readinessProbe:

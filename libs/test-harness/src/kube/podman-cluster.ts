@@ -531,7 +531,9 @@ export class PodmanNamespace {
     );
     const endpoints: Record<string, string[]> = {};
     for (const port of service.ports) {
-      endpoints[String(port.port)] = pods.map((pod) => `${pod.container}:${targetPortOf(port, pod.spec)}`);
+      endpoints[String(port.port)] = pods.map(
+        (pod) => `${dnsLabelOf(pod.container)}:${targetPortOf(port, pod.spec)}`,
+      );
     }
     await mkdir(service.endpointsDir, { recursive: true });
     const file = join(service.endpointsDir, "endpoints.json");
@@ -671,10 +673,11 @@ export class PodmanNamespace {
       "--stop-timeout",
       String(spec.terminationGracePeriodSeconds ?? 30),
     ];
-    // The container's own name resolves on the namespace network (probes and Service proxies
-    // address it), given explicitly: podman adds no name alias to a container on two networks.
-    // Headless Services name their pods directly (StatefulSet members: `pod.service`).
-    const aliases = [name];
+    // The pod's address on the namespace network for probes and Service proxies: a DNS label of
+    // at most 63 characters (container names can be longer), set explicitly because podman adds
+    // no name alias to a container on two networks. Headless Services name their pods directly
+    // (StatefulSet members: `pod.service`).
+    const aliases = [dnsLabelOf(name)];
     for (const service of this.#services.values()) {
       if (!service.headless || !matches(service.selector, labels)) continue;
       aliases.push(...this.#dnsNames(service.name), ...this.#dnsNames(`${podName}.${service.name}`));
@@ -877,6 +880,7 @@ export class PodmanNamespace {
       await sleep((probe.initialDelaySeconds ?? 0) * 1000);
       let last = "";
       for (;;) {
+        if (pod.terminating) return;
         const running = await this.#running(pod.container);
         if (!running) {
           throw new KubeStandInError(
@@ -936,7 +940,7 @@ export class PodmanNamespace {
       return out.code === 0 ? { ok: true } : { ok: false, reason: `exit ${out.code}: ${out.stderr.trim()}` };
     }
     if (!this.#agent) throw new KubeStandInError("namespace has no probe agent");
-    const host = pod.container;
+    const host = dnsLabelOf(pod.container);
     if (probe.grpc) {
       return this.#agent.probe({
         kind: "grpc",
@@ -1135,6 +1139,11 @@ function podmanBytes(quantity: string): string {
 
 function cpuCores(quantity: string): number {
   return quantity.endsWith("m") ? Number(quantity.slice(0, -1)) / 1000 : Number(quantity);
+}
+
+/** A short DNS label standing for a container (DNS labels have at most 63 characters). */
+function dnsLabelOf(container: string): string {
+  return `pod-${createHash("sha256").update(container).digest("hex").slice(0, 16)}`;
 }
 
 function hashOf(value: unknown): string {
