@@ -27,6 +27,8 @@ const IMAGE = process.env.PHOENIX_IMAGE ?? `${IMAGE_REPOSITORY}:ci`;
 const UPGRADE_TAG = "ci-next";
 const RUN = randomBytes(3).toString("hex");
 const FEDERATION_NETWORK = `phx-federation-${RUN}`;
+/** Every pod's output, written when the pod is deleted (kept after the run for reading). */
+const LOG_DIR = join(tmpdir(), `phoenix-helm-logs-${RUN}`);
 
 interface Domain {
   name: string;
@@ -49,14 +51,23 @@ const byName = (name: string) => domains.find((d) => d.name === name) as Domain;
 const canRun = process.getuid?.() === 0 && (await podmanWorks());
 const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
-function render(domain: Domain, set: Record<string, string> = {}, isUpgrade = false): Promise<KubeObject[]> {
+/**
+ * `helm template`/`helm upgrade` of one domain's release. An upgrade's `lookup` sees the objects
+ * of the install (as Helm's would in the cluster), so generated keys and passwords are kept.
+ */
+function render(
+  domain: Domain,
+  set: Record<string, string> = {},
+  installed?: KubeObject[],
+): Promise<KubeObject[]> {
   return renderChart({
     chartDir: CHART,
     releaseName: domain.release,
     namespace: namespaceOf(domain),
     valuesFiles: [join(HERE, "values-test.yaml"), join(HERE, domain.values)],
     set: { "image.repository": IMAGE_REPOSITORY, "image.tag": IMAGE.split(":").pop() as string, ...set },
-    isUpgrade,
+    isUpgrade: installed !== undefined,
+    ...(installed ? { lookup: installed.filter((object) => object.kind === "Secret") } : {}),
   });
 }
 
@@ -164,6 +175,7 @@ describe.skipIf(!canRun)("the chart on three federating domains (podman stand-in
           agentImage: IMAGE,
           workDir: join(tmpdir(), `phoenix-kube-${RUN}`, domain.release),
           log,
+          logDir: join(LOG_DIR, domain.release),
           // The gateways' egress beyond the cluster: the network the three domains share.
           extraNetworks: [
             {
@@ -280,7 +292,12 @@ describe.skipIf(!canRun)("the chart on three federating domains (podman stand-in
     for (const user of [bob, carol])
       await user.until((o) => o.includes("roll"), "the group", "conversations");
 
-    const upgraded = await render(alpha, { "image.tag": UPGRADE_TAG, logLevel: "debug" }, true);
+    const installed = alpha.objects as KubeObject[];
+    const upgraded = await render(alpha, { "image.tag": UPGRADE_TAG, logLevel: "debug" }, installed);
+    // Generated secrets survive the upgrade; a new AS key would make the AS's keys unreadable.
+    const keys = (objects: KubeObject[]) =>
+      objects.find((o) => o.kind === "Secret" && o.metadata.name === "alpha-phoenix-keys");
+    expect(keys(upgraded)?.data).toEqual(keys(installed)?.data);
     const acknowledged: string[] = [];
     const refused: string[] = [];
     let rolling = true;

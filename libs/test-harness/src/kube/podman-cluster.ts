@@ -183,6 +183,8 @@ export interface PodmanNamespaceOptions {
    * federation gateways, the network the federating domains share).
    */
   extraNetworks?: readonly { selector: Record<string, string>; network: string }[];
+  /** Where a deleted pod's output is kept (`<pod>.log`), for reading after a failed test. */
+  logDir?: string;
 }
 
 interface PodState {
@@ -839,6 +841,11 @@ export class PodmanNamespace {
   async #deletePod(pod: PodState): Promise<void> {
     pod.terminating = true;
     await this.#refreshEndpoints();
+    if (this.#options.logDir) {
+      await mkdir(this.#options.logDir, { recursive: true });
+      const out = await podman(["logs", pod.container], { allowFailure: true });
+      await writeFile(join(this.#options.logDir, `${pod.name}.log`), `${out.stdout}${out.stderr}`);
+    }
     const preStop = pod.spec.containers[0]?.lifecycle?.preStop?.exec?.command;
     if (preStop) await podman(["exec", pod.container, ...preStop], { allowFailure: true, timeoutMs: 60_000 });
     const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
