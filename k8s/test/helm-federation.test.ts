@@ -67,7 +67,17 @@ function render(
     valuesFiles: [join(HERE, "values-test.yaml"), join(HERE, domain.values)],
     set: { "image.repository": IMAGE_REPOSITORY, "image.tag": IMAGE.split(":").pop() as string, ...set },
     isUpgrade: installed !== undefined,
-    ...(installed ? { lookup: installed.filter((object) => object.kind === "Secret") } : {}),
+    ...(installed
+      ? {
+          // The Secrets as the install left them in the release's namespace.
+          lookup: installed
+            .filter((object) => object.kind === "Secret")
+            .map((object) => ({
+              ...object,
+              metadata: { ...object.metadata, namespace: namespaceOf(domain) },
+            })),
+        }
+      : {}),
   });
 }
 

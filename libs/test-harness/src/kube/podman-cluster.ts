@@ -196,6 +196,10 @@ interface PodState {
   templateHash: string;
   ready: boolean;
   terminating: boolean;
+  /** Consecutive failed readiness checks since it was last ready. */
+  failures: number;
+  /** The pod's IP address on the namespace network (Service endpoints and probes use it). */
+  address: string;
 }
 
 interface ServiceState {
@@ -205,6 +209,8 @@ interface ServiceState {
   ports: ServicePort[];
   headless: boolean;
   proxy?: string;
+  /** The proxy's address on the namespace network (the Service's cluster IP). */
+  clusterIp?: string;
   endpointsDir: string;
 }
 
@@ -252,16 +258,7 @@ export class PodmanNamespace {
       agent,
       "--network",
       ns.network,
-      "--label",
-      `${NAMESPACE_LABEL}=${ns.namespace}`,
-      "--read-only",
-      "--user",
-      "10001:10001",
-      "--cap-drop",
-      "all",
-      "--pull",
-      "never",
-      "--no-healthcheck",
+      ...helperContainer(ns.namespace),
       "-v",
       `${AGENT_DIR}:/kube:ro`,
       "--entrypoint",
@@ -381,17 +378,9 @@ export class PodmanNamespace {
       name,
       "--network",
       this.network,
-      "--label",
-      `${NAMESPACE_LABEL}=${this.namespace}`,
-      "--read-only",
+      ...helperContainer(this.namespace),
+      ...this.#serviceHosts(),
       "--read-only-tmpfs=false",
-      "--user",
-      "10001:10001",
-      "--cap-drop",
-      "all",
-      "--pull",
-      "never",
-      "--no-healthcheck",
       ...(options.volumes ?? []).flatMap((volume) => ["-v", volume]),
       ...Object.entries(options.env ?? {}).flatMap(([key, value]) => ["-e", `${key}=${value}`]),
       options.image,
@@ -489,16 +478,7 @@ export class PodmanNamespace {
       "--network",
       this.network,
       ...aliases,
-      "--label",
-      `${NAMESPACE_LABEL}=${this.namespace}`,
-      "--read-only",
-      "--user",
-      "10001:10001",
-      "--cap-drop",
-      "all",
-      "--pull",
-      "never",
-      "--no-healthcheck",
+      ...helperContainer(this.namespace),
       // A Service may use any port (80, 443) although its proxy runs unprivileged.
       "--sysctl",
       "net.ipv4.ip_unprivileged_port_start=0",
@@ -508,12 +488,40 @@ export class PodmanNamespace {
       `${state.endpointsDir}:/endpoints:ro`,
       "-e",
       `SERVICE_PORTS=${state.ports.map((p) => p.port).join(",")}`,
+      ...(process.env.PROXY_DEBUG ? ["-e", "PROXY_DEBUG=1"] : []),
       "--entrypoint",
       '["node","/kube/service-proxy.mjs"]',
       this.#options.agentImage,
     ]);
     state.proxy = proxy;
+    state.clusterIp = await this.#addressOf(proxy);
     this.#log(`service ${name} (${state.ports.map((p) => p.port).join(", ")})`);
+  }
+
+  /** A container's address on the namespace network. */
+  async #addressOf(container: string): Promise<string> {
+    const out = await podman([
+      "inspect",
+      "--format",
+      `{{(index .NetworkSettings.Networks "${this.network}").IPAddress}}`,
+      container,
+    ]);
+    const address = out.stdout.trim();
+    if (!address) throw new KubeStandInError(`${container} has no address on ${this.network}`);
+    return address;
+  }
+
+  /**
+   * The Services' names as `/etc/hosts` entries of a new container. Kubernetes DNS answers Service
+   * names at once; podman's DNS may stall for seconds while it reloads for containers coming and
+   * going, which would show up as timeouts no cluster has. Other names still go to podman's DNS.
+   */
+  #serviceHosts(): string[] {
+    return [...this.#services.values()].flatMap((service) =>
+      service.clusterIp
+        ? this.#dnsNames(service.name).flatMap((name) => ["--add-host", `${name}:${service.clusterIp}`])
+        : [],
+    );
   }
 
   #dnsNames(name: string): string[] {
@@ -533,9 +541,7 @@ export class PodmanNamespace {
     );
     const endpoints: Record<string, string[]> = {};
     for (const port of service.ports) {
-      endpoints[String(port.port)] = pods.map(
-        (pod) => `${dnsLabelOf(pod.container)}:${targetPortOf(port, pod.spec)}`,
-      );
+      endpoints[String(port.port)] = pods.map((pod) => `${pod.address}:${targetPortOf(port, pod.spec)}`);
     }
     await mkdir(service.endpointsDir, { recursive: true });
     const file = join(service.endpointsDir, "endpoints.json");
@@ -641,7 +647,18 @@ export class PodmanNamespace {
       claims,
       restart,
     );
-    return { name: podName, container, owner, labels, spec, templateHash, ready: false, terminating: false };
+    return {
+      address: await this.#addressOf(container),
+      name: podName,
+      container,
+      owner,
+      labels,
+      spec,
+      templateHash,
+      ready: false,
+      terminating: false,
+      failures: 0,
+    };
   }
 
   async #runContainer(
@@ -675,10 +692,10 @@ export class PodmanNamespace {
       "--stop-timeout",
       String(spec.terminationGracePeriodSeconds ?? 30),
     ];
-    // The pod's address on the namespace network for probes and Service proxies: a DNS label of
-    // at most 63 characters (container names can be longer), set explicitly because podman adds
-    // no name alias to a container on two networks. Headless Services name their pods directly
-    // (StatefulSet members: `pod.service`).
+    // A name for the pod on the namespace network: a DNS label of at most 63 characters
+    // (container names can be longer), set explicitly because podman adds no name alias to a
+    // container on two networks. Headless Services name their pods directly (StatefulSet
+    // members: `pod.service`).
     const aliases = [dnsLabelOf(name)];
     for (const service of this.#services.values()) {
       if (!service.headless || !matches(service.selector, labels)) continue;
@@ -688,6 +705,7 @@ export class PodmanNamespace {
     for (const extra of this.#options.extraNetworks ?? []) {
       if (matches(extra.selector, labels)) args.push("--network", extra.network);
     }
+    args.push(...this.#serviceHosts());
     const user = await this.#userOf(container.image, security, podName);
     if (user) args.push("--user", user);
     if (security.fsGroup !== undefined) args.push("--group-add", String(security.fsGroup));
@@ -911,6 +929,7 @@ export class PodmanNamespace {
         throw new KubeStandInError(`pod ${pod.name}: ready but liveness probe fails (${live.reason})`);
     }
     pod.ready = true;
+    pod.failures = 0;
     await this.#refreshEndpoints();
     this.#log(`pod ${pod.name} ready`);
   }
@@ -920,7 +939,8 @@ export class PodmanNamespace {
       const probe = pod.spec.containers[0]?.readinessProbe;
       if (!pod.ready || pod.terminating || !probe) continue;
       const result = await this.#probe(pod, probe).catch(() => ({ ok: false }));
-      if (!result.ok && pod.ready && !pod.terminating) {
+      pod.failures = result.ok ? 0 : pod.failures + 1;
+      if (pod.failures >= (probe.failureThreshold ?? 3) && pod.ready && !pod.terminating) {
         // Not ready any more: out of its Services until it passes again (the kubelet's rule).
         pod.ready = false;
         await this.#refreshEndpoints();
@@ -947,7 +967,7 @@ export class PodmanNamespace {
       return out.code === 0 ? { ok: true } : { ok: false, reason: `exit ${out.code}: ${out.stderr.trim()}` };
     }
     if (!this.#agent) throw new KubeStandInError("namespace has no probe agent");
-    const host = dnsLabelOf(pod.container);
+    const host = pod.address;
     if (probe.grpc) {
       return this.#agent.probe({
         kind: "grpc",
@@ -1146,6 +1166,25 @@ function podmanBytes(quantity: string): string {
 
 function cpuCores(quantity: string): number {
   return quantity.endsWith("m") ? Number(quantity.slice(0, -1)) / 1000 : Number(quantity);
+}
+
+/**
+ * What the stand-in's own containers (probe agent, Service proxies, one-off clients) run with:
+ * the namespace label, a read-only root, an unprivileged user, no capabilities, local images only.
+ */
+function helperContainer(namespace: string): string[] {
+  return [
+    "--label",
+    `${NAMESPACE_LABEL}=${namespace}`,
+    "--read-only",
+    "--user",
+    "10001:10001",
+    "--cap-drop",
+    "all",
+    "--pull",
+    "never",
+    "--no-healthcheck",
+  ];
 }
 
 /** A short DNS label standing for a container (DNS labels have at most 63 characters). */
