@@ -12,7 +12,9 @@
 // exec inside the container); Services as a proxy container per Service that owns the Service's
 // DNS names (`svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`) and forwards each port to
 // the *ready* pods it selects, so a pod serves only after its readiness probe passes, and a
-// LoadBalancer can be published on a second network under public names.
+// LoadBalancer can be published on a second network under public names. Deviations: containers
+// find Services through `/etc/hosts` entries rather than DNS (podman's DNS stalls while containers
+// come and go), and the StatefulSets of a release start before its Deployments.
 //
 // Not reproduced (checked statically by the chart lint instead): NetworkPolicy enforcement,
 // HorizontalPodAutoscaler, PodDisruptionBudget, Ingress, ServiceMonitor, cert-manager,
