@@ -167,12 +167,14 @@ class CliUser {
 describe.skipIf(!canRun)("the chart on three federating domains (podman stand-in for Kubernetes)", () => {
   let tls: TestTlsFiles;
   const users: CliUser[] = [];
+  let volumesAtStart: string[] = [];
 
   beforeAll(async () => {
     for (const image of [IMAGE, "localhost/phoenix-test-postgres:15", "localhost/phoenix-test-nats:2.9"]) {
       const exists = await podman(["image", "exists", image], { allowFailure: true });
       if (exists.code !== 0) throw new Error(`image ${image} is missing: run deploy/image/build.sh first`);
     }
+    volumesAtStart = (await podman(["volume", "ls", "-q"])).stdout.split("\n").filter(Boolean);
     // The upgrade's "new version": the same build under another tag (no registry here).
     await podman(["tag", IMAGE, `${IMAGE_REPOSITORY}:${UPGRADE_TAG}`]);
     tls = makeTestTls(domains.map((d) => d.name));
@@ -368,5 +370,10 @@ describe.skipIf(!canRun)("the chart on three federating domains (podman stand-in
       if (domain.external) await ns.uninstall("operator-infra");
       expect(await ns.containers()).toEqual([]);
     }
+    // Only the claim volumes of the StatefulSets stay (as PVCs do), and the CLI users' stores.
+    const left = (await podman(["volume", "ls", "-q"])).stdout.split("\n").filter(Boolean);
+    const expected = (name: string) =>
+      /-data-(postgres|nats|\S+-postgresql|\S+-nats)-0$/.test(name) || name.startsWith(`phx-cli-${RUN}-`);
+    expect(left.filter((name) => !volumesAtStart.includes(name) && !expected(name))).toEqual([]);
   }, 300_000);
 });

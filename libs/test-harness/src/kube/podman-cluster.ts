@@ -315,7 +315,7 @@ export class PodmanNamespace {
     }
     for (const service of [...this.#services.values()]) {
       if (service.release !== release) continue;
-      if (service.proxy) await podman(["rm", "-f", "-t", "2", service.proxy], { allowFailure: true });
+      if (service.proxy) await podman(["rm", "-f", "-v", "-t", "2", service.proxy], { allowFailure: true });
       this.#services.delete(service.name);
     }
   }
@@ -327,7 +327,7 @@ export class PodmanNamespace {
     const label = `label=${NAMESPACE_LABEL}=${this.namespace}`;
     const left = await podman(["ps", "-aq", "--filter", label], { allowFailure: true });
     const ids = left.stdout.split("\n").filter(Boolean);
-    if (ids.length > 0) await podman(["rm", "-f", "-t", "2", ...ids], { allowFailure: true });
+    if (ids.length > 0) await podman(["rm", "-f", "-v", "-t", "2", ...ids], { allowFailure: true });
     const volumes = await podman(["volume", "ls", "-q", "--filter", label], { allowFailure: true });
     for (const volume of volumes.stdout.split("\n").filter(Boolean)) {
       await podman(["volume", "rm", "-f", volume], { allowFailure: true });
@@ -636,7 +636,7 @@ export class PodmanNamespace {
       await this.#runContainer(initName, podName, labels, spec, init, claims, "no");
       const exit = await this.#wait(initName, 300_000);
       const logs = await this.#logs(initName);
-      await podman(["rm", "-f", initName], { allowFailure: true });
+      await podman(["rm", "-f", "-v", initName], { allowFailure: true });
       if (exit !== 0)
         throw new KubeStandInError(`pod ${podName}: init container ${init.name} exited ${exit}\n${logs}`);
     }
@@ -687,8 +687,11 @@ export class PodmanNamespace {
       ...Object.entries(labels).flatMap(([key, value]) => ["--label", `${key}=${value}`]),
       "--pull",
       "never",
-      // The kubelet ignores an image's HEALTHCHECK; its probes are the pod's.
+      // The kubelet ignores an image's HEALTHCHECK (its probes are the pod's) and its VOLUMEs
+      // (only the pod's volumes are mounted; nothing is left behind by a deleted pod).
       "--no-healthcheck",
+      "--image-volume",
+      "ignore",
       "--restart",
       restart,
       "--stop-timeout",
@@ -873,7 +876,7 @@ export class PodmanNamespace {
       allowFailure: true,
       timeoutMs: (grace + 30) * 1000,
     });
-    await podman(["rm", "-f", pod.container], { allowFailure: true });
+    await podman(["rm", "-f", "-v", pod.container], { allowFailure: true });
     await rm(join(this.#options.workDir, "pods", pod.name), { recursive: true, force: true });
     this.#log(`pod ${pod.name} deleted`);
   }
@@ -881,7 +884,7 @@ export class PodmanNamespace {
   async #wait(container: string, timeoutMs: number): Promise<number> {
     const result = await podman(["wait", container], { timeoutMs, allowFailure: true });
     if (result.code !== 0) {
-      await podman(["rm", "-f", container], { allowFailure: true });
+      await podman(["rm", "-f", "-v", container], { allowFailure: true });
       throw new KubeStandInError(`${container} did not finish in ${timeoutMs} ms: ${result.stderr.trim()}`);
     }
     return Number(result.stdout.trim());
@@ -1011,7 +1014,7 @@ export class PodmanNamespace {
       }
       const container = `${this.network}-hook-${hook.metadata.name}`;
       if (policies.includes("before-hook-creation"))
-        await podman(["rm", "-f", container], { allowFailure: true });
+        await podman(["rm", "-f", "-v", container], { allowFailure: true });
       const job =
         hook.kind === "Job"
           ? (hook.spec as { backoffLimit?: number; activeDeadlineSeconds?: number; template: PodTemplate })
@@ -1024,7 +1027,7 @@ export class PodmanNamespace {
       let exit = -1;
       let logs = "";
       for (let attempt = 1; attempt <= attempts && exit !== 0; attempt++) {
-        await podman(["rm", "-f", container], { allowFailure: true });
+        await podman(["rm", "-f", "-v", container], { allowFailure: true });
         const spec = template.spec;
         await this.#runContainer(
           container,
@@ -1044,7 +1047,7 @@ export class PodmanNamespace {
       }
       outputs.push(logs);
       const remove = exit === 0 ? policies.includes("hook-succeeded") : policies.includes("hook-failed");
-      if (remove) await podman(["rm", "-f", container], { allowFailure: true });
+      if (remove) await podman(["rm", "-f", "-v", container], { allowFailure: true });
       if (exit !== 0)
         throw new KubeStandInError(
           `${event} hook ${hook.kind} ${hook.metadata.name} failed (exit ${exit}):\n${logs}`,
@@ -1186,6 +1189,8 @@ function helperContainer(namespace: string): string[] {
     "--pull",
     "never",
     "--no-healthcheck",
+    "--image-volume",
+    "ignore",
   ];
 }
 
