@@ -19,11 +19,12 @@
 // Not reproduced (checked statically by the chart lint instead): NetworkPolicy enforcement,
 // HorizontalPodAutoscaler, PodDisruptionBudget, Ingress, ServiceMonitor, cert-manager,
 // ServiceAccount tokens, resource requests (scheduling), topology spread, multi-container pods.
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, chown, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { KubeObject } from "./objects.js";
+import { hookOf, type KubeObject } from "./objects.js";
 import { podman } from "./podman.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -133,19 +134,10 @@ export class KubeStandInError extends Error {
 
 type HookEvent = "pre-install" | "post-install" | "pre-upgrade" | "post-upgrade" | "test";
 
-/** The Helm hook events of an object (empty: an ordinary release object). */
-export function hookEvents(object: KubeObject): string[] {
-  const value = object.metadata.annotations?.["helm.sh/hook"];
-  return value ? value.split(",").map((event) => event.trim()) : [];
-}
-
-function hookWeight(object: KubeObject): number {
-  return Number(object.metadata.annotations?.["helm.sh/hook-weight"] ?? 0);
-}
-
+/** A hook's delete policies; none declared means Helm's default, `before-hook-creation`. */
 function deletePolicies(object: KubeObject): string[] {
-  const value = object.metadata.annotations?.["helm.sh/hook-delete-policy"];
-  return value ? value.split(",").map((policy) => policy.trim()) : ["before-hook-creation"];
+  const policies = hookOf(object)?.deletePolicies ?? [];
+  return policies.length > 0 ? policies : ["before-hook-creation"];
 }
 
 /** Helm's install order for kinds of equal weight (the part of it this chart uses). */
@@ -165,7 +157,8 @@ function byHookOrder(a: KubeObject, b: KubeObject): number {
     const index = KIND_ORDER.indexOf(o.kind);
     return index === -1 ? KIND_ORDER.length : index;
   };
-  return hookWeight(a) - hookWeight(b) || kind(a) - kind(b) || a.metadata.name.localeCompare(b.metadata.name);
+  const weight = (o: KubeObject) => hookOf(o)?.weight ?? 0;
+  return weight(a) - weight(b) || kind(a) - kind(b) || a.metadata.name.localeCompare(b.metadata.name);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,7 +316,7 @@ export class PodmanNamespace {
   /** Removes what is left of the namespace: agent, volumes (PVCs too), network, work files. */
   async delete(): Promise<void> {
     if (this.#monitor) clearInterval(this.#monitor);
-    await this.#agent?.close();
+    this.#agent?.close();
     const label = `label=${NAMESPACE_LABEL}=${this.namespace}`;
     const left = await podman(["ps", "-aq", "--filter", label], { allowFailure: true });
     const ids = left.stdout.split("\n").filter(Boolean);
@@ -422,7 +415,7 @@ export class PodmanNamespace {
     objects: readonly KubeObject[],
     { rolling }: { rolling: boolean },
   ): Promise<void> {
-    const owned = objects.filter((object) => hookEvents(object).length === 0);
+    const owned = objects.filter((object) => hookOf(object) === undefined);
     for (const object of owned) this.#applyData(object);
     for (const object of owned.filter((o) => o.kind === "Service")) await this.#applyService(release, object);
     const workloads = owned.filter((o) => o.kind === "StatefulSet" || o.kind === "Deployment");
@@ -490,7 +483,6 @@ export class PodmanNamespace {
       `${state.endpointsDir}:/endpoints:ro`,
       "-e",
       `SERVICE_PORTS=${state.ports.map((p) => p.port).join(",")}`,
-      ...(process.env.PROXY_DEBUG ? ["-e", "PROXY_DEBUG=1"] : []),
       "--entrypoint",
       '["node","/kube/service-proxy.mjs"]',
       this.#options.agentImage,
@@ -621,7 +613,6 @@ export class PodmanNamespace {
     template: PodTemplate,
     templateHash: string,
     claims: readonly string[],
-    restart = "always",
   ): Promise<PodState> {
     const spec = template.spec;
     if (spec.containers.length !== 1) {
@@ -647,7 +638,7 @@ export class PodmanNamespace {
       spec,
       spec.containers[0] as Container,
       claims,
-      restart,
+      "always",
     );
     return {
       address: await this.#addressOf(container),
@@ -1000,7 +991,7 @@ export class PodmanNamespace {
   // Hooks
 
   async #runHooks(objects: readonly KubeObject[], event: HookEvent): Promise<string[]> {
-    const hooks = objects.filter((object) => hookEvents(object).includes(event)).sort(byHookOrder);
+    const hooks = objects.filter((object) => hookOf(object)?.events.includes(event)).sort(byHookOrder);
     const outputs: string[] = [];
     for (const hook of hooks) {
       const policies = deletePolicies(hook);
@@ -1071,7 +1062,7 @@ interface ProbeRequest {
 
 class ProbeAgent {
   readonly #container: string;
-  #process: Promise<import("node:child_process").ChildProcessWithoutNullStreams> | undefined;
+  #process: ChildProcessWithoutNullStreams | undefined;
   readonly #waiting = new Map<number, (result: { ok: boolean; reason?: string }) => void>();
   #next = 0;
   #buffer = "";
@@ -1080,8 +1071,7 @@ class ProbeAgent {
     this.#container = container;
   }
 
-  async #start() {
-    const { spawn } = await import("node:child_process");
+  #start(): ChildProcessWithoutNullStreams {
     const child = spawn("podman", ["exec", "-i", this.#container, "node", "/kube/probe.mjs"]);
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       this.#buffer += chunk;
@@ -1107,9 +1097,9 @@ class ProbeAgent {
     return child;
   }
 
-  async probe(request: ProbeRequest): Promise<{ ok: boolean; reason?: string }> {
+  probe(request: ProbeRequest): Promise<{ ok: boolean; reason?: string }> {
     this.#process ??= this.#start();
-    const child = await this.#process;
+    const child = this.#process;
     const id = ++this.#next;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -1124,8 +1114,8 @@ class ProbeAgent {
     });
   }
 
-  async close(): Promise<void> {
-    const child = await this.#process;
+  close(): void {
+    const child = this.#process;
     child?.stdin.end();
     child?.kill();
   }

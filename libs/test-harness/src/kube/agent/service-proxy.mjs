@@ -30,19 +30,7 @@ for (const port of ports) {
     const index = (turn.get(port) ?? 0) % endpoints.length;
     turn.set(port, index + 1);
     const [host, targetPort] = endpoints[index].split(/:(?=\d+$)/);
-    const started = Date.now();
     const upstream = net.connect({ host, port: Number(targetPort) });
-    if (process.env.PROXY_DEBUG) {
-      upstream.once("connect", () =>
-        process.stdout.write(`${port} -> ${host}:${targetPort} connected in ${Date.now() - started} ms\n`),
-      );
-      upstream.once("close", () =>
-        process.stdout.write(`${port} -> ${host}:${targetPort} closed after ${Date.now() - started} ms\n`),
-      );
-      client.once("close", () =>
-        process.stdout.write(`${port} client closed after ${Date.now() - started} ms\n`),
-      );
-    }
     client.on("error", () => upstream.destroy());
     upstream.on("error", () => client.destroy());
     client.pipe(upstream);
