@@ -1,5 +1,11 @@
 export { PassthroughStatusError } from "./passthrough.js";
-export { ERROR_DETAIL_TYPE, errorDetail, malformedField, unauthenticatedFor } from "./phoenix-detail.js";
+export {
+  ERROR_DETAIL_TYPE,
+  errorDetail,
+  malformedField,
+  queueFull,
+  unauthenticatedFor,
+} from "./phoenix-detail.js";
 export {
   AlreadyExistsError,
   CancelledError,

@@ -1,5 +1,11 @@
 import { common } from "@phoenix/proto";
-import { InvalidArgumentError, type StatusDetail, statusDetail, UnauthenticatedError } from "./rpc-errors.js";
+import {
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  type StatusDetail,
+  statusDetail,
+  UnauthenticatedError,
+} from "./rpc-errors.js";
 
 /** The type name every Phoenix refusal carries its machine-readable reason under. */
 export const ERROR_DETAIL_TYPE = "phoenix.common.v1.ErrorDetail";
@@ -23,4 +29,24 @@ export function malformedField(
 /** UNAUTHENTICATED with a reason only. */
 export function unauthenticatedFor(reason: common.ErrorReason, message: string): UnauthenticatedError {
   return new UnauthenticatedError(message, { details: [errorDetail({ reason, detail: undefined })] });
+}
+
+/**
+ * RESOURCE_EXHAUSTED for a queue at its depth cap: "<queue> full: holds <limit> messages (<VARIABLE>)",
+ * reason QUOTA with a `limit_exceeded` detail. Nothing is stored: the sender retries once the
+ * owner has drained the queue (or its messages expired). Shared by the AS and QS queues so
+ * clients see one wording.
+ */
+export function queueFull(queue: string, limit: number, variable: string): ResourceExhaustedError {
+  return new ResourceExhaustedError(`${queue} full: holds ${limit} messages (${variable}=${limit})`, {
+    details: [
+      errorDetail({
+        reason: common.ErrorReason.ERROR_REASON_QUOTA,
+        detail: {
+          $case: "limitExceeded",
+          value: { subject: queue, limit: BigInt(limit), actual: BigInt(limit) },
+        },
+      }),
+    ],
+  });
 }
