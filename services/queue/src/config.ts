@@ -106,6 +106,12 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     }),
     /** Allow plain http:// webhook URLs (development only). */
     QS_PUSH_WEBHOOK_ALLOW_HTTP: envBool({ default: false }),
+    /**
+     * Webhook hosts (names) and IP addresses / CIDR blocks a push webhook may reach although they
+     * are private, loopback or link-local (e.g. a push relay inside the cluster). Everything else
+     * non-public is refused after DNS resolution (SSRF).
+     */
+    QS_PUSH_WEBHOOK_ALLOW: envList({ default: [] }),
   })
   .extend(databaseConfig.shape)
   .extend(busConfig.shape)

@@ -46,6 +46,7 @@ import { QueueConfigOpener } from "./domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
 import { StorageKeys } from "./domain/storage-keys.js";
 import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
+import { WebhookAddressPolicy } from "./domain/webhook-address.js";
 import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
@@ -111,6 +112,12 @@ export interface QueueServiceOptions {
   now?: () => number;
   /** Push notifications for clients without a live listener (default: log only). */
   notifier?: PushNotifier;
+  /**
+   * Webhook push URLs whose host is one of these names or an address in these IPs / CIDR blocks
+   * may point into private ranges (QS_PUSH_WEBHOOK_ALLOW; default none). Checked when a client
+   * sets an IP-literal URL; give the webhook notifier the same policy.
+   */
+  pushWebhookAllow?: readonly string[];
   /** Durable fan-out consumer name shared by all replicas (default "queue-fanout"). */
   fanOutDurable?: string;
   /** Fan-out messages handled at once, and so the largest batch (default 256). */
@@ -179,6 +186,7 @@ export class QueueService {
       rateLimits: rateLimitsOf(options.rateLimits ?? {}),
       trustedProxies: trustedProxies(options.trustedProxies ?? []),
       opener: new QueueConfigOpener(),
+      webhookPolicy: new WebhookAddressPolicy(options.pushWebhookAllow ?? []),
       ciphersuite: () => {
         this.cs ??= getCiphersuiteImpl(
           getCiphersuiteFromName(PHOENIX_CIPHERSUITE),

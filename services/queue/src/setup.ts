@@ -8,6 +8,7 @@ import type { DatabaseHandle } from "@phoenix/runtime/db";
 import type { FederationRouter } from "@phoenix/runtime/federation";
 import { openServiceStorage, type ServiceRuntime, type ServiceSetup } from "@phoenix/runtime/lifecycle";
 import type { QueueConfig } from "./config.js";
+import { WebhookAddressPolicy } from "./domain/webhook-address.js";
 import { LoggingNotifier, type PushNotifier, WebhookNotifier } from "./push/notifier.js";
 import { type QsStreams, QueueService } from "./service.js";
 
@@ -81,7 +82,9 @@ export async function setupQueue(
     (config.QS_PUSH_NOTIFIER === "webhook"
       ? new WebhookNotifier({
           allowHttp: config.QS_PUSH_WEBHOOK_ALLOW_HTTP,
+          policy: new WebhookAddressPolicy(config.QS_PUSH_WEBHOOK_ALLOW),
           fallback: new LoggingNotifier(logger),
+          logger,
         })
       : new LoggingNotifier(logger));
   const service = await QueueService.create({
@@ -126,6 +129,7 @@ export async function setupQueue(
     subjectPrefix: resources.subjectPrefix ?? config.QS_SUBJECT_PREFIX,
     fanOutMaxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
     notifier,
+    pushWebhookAllow: config.QS_PUSH_WEBHOOK_ALLOW,
     metricsRegistry: runtime.metrics.registry,
     federationProxyAddress: config.FEDERATION_PROXY_ADDRESS,
     maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,

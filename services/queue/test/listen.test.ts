@@ -4,6 +4,7 @@ import { toHex } from "@phoenix/crypto";
 import { type common, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebhookAddressPolicy } from "../src/domain/webhook-address.js";
 import { WebhookNotifier } from "../src/push/notifier.js";
 import { startQueueServer } from "../src/service.js";
 import { publishFanOut, waitFor } from "./support/fan-out.js";
@@ -23,7 +24,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => webhook.listen(0, "127.0.0.1", resolve));
   webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}`;
-  h = await Harness.start({ notifier: new WebhookNotifier({ allowHttp: true }) });
+  // The test webhook listens on loopback: the operator allowlist lets the QS reach it.
+  h = await Harness.start({
+    notifier: new WebhookNotifier({ allowHttp: true, policy: new WebhookAddressPolicy(["127.0.0.1"]) }),
+    pushWebhookAllow: ["127.0.0.1"],
+  });
 });
 afterAll(async () => {
   await h?.stop();

@@ -23,6 +23,7 @@ export function prepareClientRecord(deps: QsDeps, input: ClientRecordInput, fiel
     input.sealedPushToken,
     clientId,
     field,
+    deps.webhookPolicy,
   );
   const queue = newQueue(deps.storage, clientId, input.queueEncryptionKey);
   return { clientId, pushToken, queue };

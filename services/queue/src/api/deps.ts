@@ -11,6 +11,7 @@ import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "../domain/queue-ratchet.js";
 import { type OpenedRequest, type ReplayWindow, senderId, verifySigned } from "../domain/signed-request.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
+import type { WebhookAddressPolicy } from "../domain/webhook-address.js";
 import type { ListenerHub } from "../live/listener-hub.js";
 import { type ClientRow, findClient, findUser, touchClient, type UserRow } from "../store/records-store.js";
 import { type RequestClaim, requestClaim } from "./replay.js";
@@ -46,6 +47,8 @@ export interface QsDeps {
   authKeyGraceMs: number;
   /** Live Listen streams of this process and their wake-ups. */
   listeners: ListenerHub;
+  /** Which webhook push URLs may be set (IP literals and loopback names are checked then). */
+  webhookPolicy: WebhookAddressPolicy;
   /** Opens sealed queue configs (cached by their bytes). */
   opener: QueueConfigOpener;
   /** The MLS ciphersuite (node:crypto provider) that verifies KeyPackages. */

@@ -17,7 +17,14 @@ export async function setPushToken(
   const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.SetPushTokenTbs, LABEL);
   const sealed = limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token");
   const keys = keyRing(deps).usableConfigKeys(deps.now());
-  const encrypted = pushTokenAtRest(deps.storage, keys, sealed, client.clientId, "tbs.sealed_push_token");
+  const encrypted = pushTokenAtRest(
+    deps.storage,
+    keys,
+    sealed,
+    client.clientId,
+    "tbs.sealed_push_token",
+    deps.webhookPolicy,
+  );
   await transaction(deps.db, async (tx) => {
     await claim(tx);
     await tx

@@ -4,6 +4,7 @@ import { malformed, sizeLimit } from "./errors.js";
 import type { ConfigKey } from "./key-ring.js";
 import { LIMITS } from "./limits.js";
 import { type StorageKeys, StorageLabel } from "./storage-keys.js";
+import { WebhookAddressPolicy } from "./webhook-address.js";
 
 /**
  * QS side: opens a SealedPushToken (libs/crypto `sealPushToken` of a `queue.PushToken`
@@ -16,6 +17,7 @@ export function openSealedPushToken(
   keys: readonly ConfigKey[],
   sealed: Uint8Array,
   field: string,
+  policy: WebhookAddressPolicy = new WebhookAddressPolicy(),
 ): queue.PushToken {
   for (const key of keys) {
     let plaintext: Uint8Array;
@@ -26,13 +28,21 @@ export function openSealedPushToken(
       if (!(error instanceof CryptoError)) throw error;
       continue;
     }
-    return validatePushToken(plaintext, field);
+    return validatePushToken(plaintext, field, policy);
   }
   throw malformed(field, "is not sealed to a usable QS queue-config key");
 }
 
-/** Decodes and checks a PushToken plaintext. */
-export function validatePushToken(plaintext: Uint8Array, field: string): queue.PushToken {
+/**
+ * Decodes and checks a PushToken plaintext. A webhook URL whose host is an IP literal or a
+ * loopback name is checked against `policy` now (SSRF: it is refused here rather than at every
+ * notification); host names are checked after resolution when a notification goes out.
+ */
+export function validatePushToken(
+  plaintext: Uint8Array,
+  field: string,
+  policy: WebhookAddressPolicy = new WebhookAddressPolicy(),
+): queue.PushToken {
   let token: queue.PushToken;
   try {
     token = queue.PushToken.decode(plaintext);
@@ -60,6 +70,8 @@ export function validatePushToken(plaintext: Uint8Array, field: string): queue.P
     if (url.protocol !== "https:" && url.protocol !== "http:") {
       throw malformed(`${field}.token`, "a webhook URL must be http(s)");
     }
+    const refusal = policy.refusalWithoutDns(url);
+    if (refusal !== undefined) throw malformed(`${field}.token`, `webhook host refused: ${refusal}`);
   }
   return token;
 }
@@ -75,10 +87,11 @@ export function pushTokenAtRest(
   sealed: Uint8Array,
   clientId: Uint8Array,
   field: string,
+  policy: WebhookAddressPolicy,
 ): Uint8Array | null {
   if (sealed.length === 0) return null;
   if (sealed.length > LIMITS.sealedPushToken) throw sizeLimit(field, LIMITS.sealedPushToken, sealed.length);
-  const token = openSealedPushToken(keys, sealed, field);
+  const token = openSealedPushToken(keys, sealed, field, policy);
   return storage.seal(StorageLabel.PushToken, queue.PushToken.encode(token).finish(), clientId);
 }
 

@@ -1,5 +1,10 @@
+import { lookup } from "node:dns/promises";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { isIP, type LookupFunction } from "node:net";
 import { queue } from "@phoenix/proto";
 import type { Logger } from "@phoenix/runtime/log";
+import { WebhookAddressPolicy } from "../domain/webhook-address.js";
 
 /**
  * Sends a push notification to a client that has no live listener. Notifications carry no
@@ -23,6 +28,30 @@ export class WebhookUrlError extends Error {
   override readonly name = "WebhookUrlError";
 }
 
+/**
+ * The webhook's host is or resolves to an address the QS must not reach (loopback, private,
+ * link-local, metadata, …) and is not allowlisted. The message names the host, never the URL's
+ * path, query or credentials (they usually hold the device's secret).
+ */
+export class WebhookRefusedError extends Error {
+  override readonly name = "WebhookRefusedError";
+}
+
+/** One resolved address of a host. */
+export interface ResolvedAddress {
+  address: string;
+  family: 4 | 6;
+}
+
+/** Resolves a host name to all its addresses (the system resolver by default; a stub in tests). */
+export type WebhookResolver = (host: string) => Promise<ResolvedAddress[]>;
+
+/** The system resolver (getaddrinfo, every address, in the resolver's order). */
+export const systemResolver: WebhookResolver = async (host) => {
+  const answers = await lookup(host, { all: true, verbatim: true });
+  return answers.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 }));
+};
+
 export interface WebhookNotifierOptions {
   /** Accept http:// URLs (development only; default https only). */
   allowHttp?: boolean;
@@ -30,14 +59,34 @@ export interface WebhookNotifierOptions {
   timeoutMs?: number;
   /** Falls back to this for providers other than webhook (default: ignore them). */
   fallback?: PushNotifier;
+  /** Which addresses may be reached (default: public unicast only, nothing allowlisted). */
+  policy?: WebhookAddressPolicy;
+  /** Host name resolution (default: the system resolver). */
+  resolver?: WebhookResolver;
+  /** Extra trusted CA certificates (PEM) for the webhook's TLS (tests, private CAs). */
+  ca?: string | Buffer;
+  /** Where refusals are logged (host and reason only). */
+  logger?: Logger;
 }
 
 /**
  * POSTs an empty JSON notification to the token's URL for PUSH_PROVIDER_WEBHOOK tokens
  * (self-hosted notifiers, tests). Other providers go to `fallback`.
+ *
+ * SSRF: the client chooses the URL. The host is resolved once, every address it resolves to is
+ * checked against the {@link WebhookAddressPolicy}, and the connection goes to the checked address
+ * (a pinned `lookup`), so a DNS answer that changes between check and connect (rebinding) cannot
+ * reach a refused address. TLS still uses the URL's host name for SNI and certificate
+ * verification. Redirects are not followed.
  */
 export class WebhookNotifier implements PushNotifier {
-  constructor(private readonly options: WebhookNotifierOptions = {}) {}
+  private readonly policy: WebhookAddressPolicy;
+  private readonly resolver: WebhookResolver;
+
+  constructor(private readonly options: WebhookNotifierOptions = {}) {
+    this.policy = options.policy ?? new WebhookAddressPolicy();
+    this.resolver = options.resolver ?? systemResolver;
+  }
 
   async notify(token: queue.PushToken): Promise<void> {
     if (token.provider !== queue.PushProvider.PUSH_PROVIDER_WEBHOOK) {
@@ -48,14 +97,59 @@ export class WebhookNotifier implements PushNotifier {
     if (url.protocol !== "https:" && !(this.options.allowHttp && url.protocol === "http:")) {
       throw new WebhookUrlError(`webhook scheme ${url.protocol} is not allowed`);
     }
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ type: "queue_activity" }),
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
-      redirect: "error",
+    const target = await this.pinnedAddress(url);
+    const secure = url.protocol === "https:";
+    const pinned: LookupFunction = (_hostname, lookupOptions, callback) => {
+      // Whatever the socket asks for, it gets the address that was checked.
+      if (lookupOptions.all) callback(null, [{ address: target.address, family: target.family }]);
+      else callback(null, target.address, target.family);
+    };
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = (secure ? httpsRequest : httpRequest)(
+        {
+          protocol: url.protocol,
+          hostname: url.hostname.replace(/^\[|\]$/g, ""),
+          port: url.port === "" ? undefined : Number(url.port),
+          path: `${url.pathname}${url.search}`,
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          lookup: pinned,
+          // No pooled socket outlives its check.
+          agent: false,
+          signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
+          ...(secure && this.options.ca !== undefined ? { ca: this.options.ca } : {}),
+        },
+        (response) => {
+          response.resume();
+          response.on("end", () => resolve(response.statusCode ?? 0));
+          response.on("error", reject);
+        },
+      );
+      request.on("error", reject);
+      request.end(JSON.stringify({ type: "queue_activity" }));
     });
-    await response.body?.cancel();
-    if (!response.ok) throw new Error(`webhook answered ${response.status}`);
+    if (status < 200 || status >= 300) throw new Error(`webhook answered ${status}`);
+  }
+
+  /** Resolves the URL's host once and returns the address to connect to, or refuses. */
+  private async pinnedAddress(url: URL): Promise<ResolvedAddress> {
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const literal = isIP(host);
+    const addresses: ResolvedAddress[] =
+      literal !== 0 ? [{ address: host, family: literal === 6 ? 6 : 4 }] : await this.resolver(host);
+    const refused = addresses.find((a) => !this.policy.allowsAddress(host, a.address));
+    if (addresses.length === 0 || refused !== undefined) {
+      // Host and address only: the path and query of a webhook URL are the device's secret.
+      this.options.logger?.warn(
+        { host, address: refused?.address },
+        "push webhook refused: the host resolves to a private, loopback or reserved address",
+      );
+      throw new WebhookRefusedError(
+        addresses.length === 0
+          ? `webhook host ${host} has no address`
+          : `webhook host ${host} resolves to a refused address (${refused?.address})`,
+      );
+    }
+    return addresses[0] as ResolvedAddress;
   }
 }

@@ -37,6 +37,7 @@ export type HarnessOptions = Partial<
     | "rateLimits"
     | "trustedProxies"
     | "federationProxyAddress"
+    | "pushWebhookAllow"
   >
 > & { notifier?: QueueServiceOptions["notifier"] };
 
