@@ -22,6 +22,7 @@ export * from "./errors.js";
 export * from "./hash.js";
 export * from "./hpke.js";
 export * from "./key-cache.js";
+export * from "./key-encryption.js";
 export * from "./labels.js";
 export * from "./objects/index.js";
 export * from "./padding.js";

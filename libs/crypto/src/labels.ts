@@ -32,6 +32,9 @@ export const AeadLabel = {
   UserProfile: "UserProfile",
   UserProfileKey: "UserProfileKey",
   PushToken: "PushToken",
+  /** Private keys a service keeps in its database, sealed under its key-encryption key. */
+  AsSigningKeyAtRest: "AsSigningKeyAtRest",
+  FederationSigningKeyAtRest: "FederationSigningKeyAtRest",
 } as const;
 
 /** Labels put into HPKE's `info` (with the "Phoenix " prefix). */
@@ -53,4 +56,9 @@ export const KdfLabel = {
   ConnectionPackageHash: "ConnectionPackageHash",
   HpkeKeyId: "HpkeKeyId",
   SignatureKeyId: "SignatureKeyId",
+  /** Ids of key-encryption keys, stored beside what they sealed (reveal nothing about the key). */
+  AsKeyEncryptionKeyId: "AsKeyEncryptionKeyId",
+  FederationKeyEncryptionKeyId: "FederationKeyEncryptionKeyId",
+  /** A service's replay-marker key, derived from its secret (context: the service name). */
+  ReplayMarkerKey: "ReplayMarkerKey",
 } as const;

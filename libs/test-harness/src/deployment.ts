@@ -260,7 +260,9 @@ export function servicesWiring(input: {
   const keys = {
     // Secrets an operator keeps outside the databases; fixed per deployment so restarts reopen.
     as: randomBytes(32).toString("hex"),
+    ds: randomBytes(32).toString("hex"),
     qs: randomBytes(32).toString("hex"),
+    federation: randomBytes(32).toString("hex"),
   };
   return {
     url: `http://127.0.0.1:${ports.http}`,
@@ -278,6 +280,7 @@ export function servicesWiring(input: {
         ...common("delivery", ports.delivery),
         DATABASE_URL: database("delivery"),
         DS_DOMAIN: domain,
+        DS_REPLAY_MARKER_KEY: keys.ds,
         DS_FANOUT_SUBJECT: `${prefix}phoenix.fanout`,
         DS_FANOUT_STREAM: streams.fanOut,
         DS_QUEUE_DELETED_SUBJECT: `${prefix}phoenix.queue_deleted`,
@@ -298,6 +301,7 @@ export function servicesWiring(input: {
         ...common("federation-gateway", ports.federation),
         DATABASE_URL: database("federation"),
         FEDERATION_DOMAIN: domain,
+        FEDERATION_KEY_ENCRYPTION_KEY: keys.federation,
         FEDERATION_INSECURE_PLAINTEXT: "true",
         FEDERATION_INTERNAL_HOST: "127.0.0.1",
         FEDERATION_INTERNAL_PORT: String(ports.federationInternal),

@@ -123,6 +123,7 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     const delivery: RunningDelivery = await startDelivery({
       env: {
         DS_DOMAIN: domain,
+        DS_REPLAY_MARKER_KEY: randomBytes(32).toString("hex"),
         LOG_LEVEL: level,
         GRPC_PORT: "0",
         METRICS_PORT: "0",
@@ -179,7 +180,14 @@ async function startAuth(
   let service: AuthService | undefined;
   const running = await runService({
     config: authConfigSchema,
-    env: { AS_DOMAIN: domain, GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: level, ...env },
+    env: {
+      AS_DOMAIN: domain,
+      AS_KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+      GRPC_PORT: "0",
+      METRICS_PORT: "0",
+      LOG_LEVEL: level,
+      ...env,
+    },
     signals: false,
     exit: false,
     async setup({ config, logger }) {

@@ -51,8 +51,8 @@ export interface AsKeyringOptions {
   policy: AsKeyPolicy;
   /** The operator's root; absent: the AS creates and stores its own. */
   configuredRoot?: KeyedCredential<AsCredential>;
-  /** Encrypts the signing keys stored in the database (AS_KEY_ENCRYPTION_KEY); absent: plaintext. */
-  keyEncryption?: KeyEncryption;
+  /** Encrypts the signing keys stored in the database (AS_KEY_ENCRYPTION_KEY). */
+  keyEncryption: KeyEncryption;
   now: () => number;
 }
 
@@ -71,9 +71,10 @@ export class AsKeyring {
   constructor(private readonly options: AsKeyringOptions) {}
 
   /**
-   * Brings stored signing keys under the configured key encryption (sealing plaintext seeds,
-   * resealing ones under the previous key), then creates the root and intermediate on first start
-   * (or loads them). AsKeyConfigError if a stored key cannot be opened with the configuration.
+   * Brings stored signing keys under the configured key encryption (sealing plaintext seeds left
+   * by older versions, resealing ones under the previous key), then creates the root and
+   * intermediate on first start (or loads them). KeyEncryptionError if a stored key cannot be
+   * opened with the configuration.
    */
   async init(): Promise<void> {
     await this.resealStoredKeys();
@@ -86,19 +87,16 @@ export class AsKeyring {
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${KEYRING_LOCK})`);
       for (const row of await listStoredSigningKeys(tx)) {
         const seed = openStoredKey(row, row.fingerprint, keyEncryption);
-        if (keyEncryption && !keyEncryption.isCurrent(row)) {
+        if (!keyEncryption.isCurrent(row)) {
           await updateStoredSigningKey(tx, row.fingerprint, keyEncryption.seal(seed, row.fingerprint));
         }
       }
     });
   }
 
-  /** How a new signing key is stored: sealed when key encryption is configured. */
+  /** How a new signing key is stored: sealed under the current key-encryption key. */
   private storedKey(seed: Uint8Array, fingerprint: Uint8Array): StoredSigningKey {
-    const { keyEncryption } = this.options;
-    return keyEncryption
-      ? keyEncryption.seal(seed, fingerprint)
-      : { signingKey: seed, signingKeyKekId: null };
+    return this.options.keyEncryption.seal(seed, fingerprint);
   }
 
   private signingKeyOf(row: AsCredentialRow & { signingKey: Uint8Array }): SigningKey {

@@ -6,6 +6,7 @@ import {
   envEnum,
   envInt,
   envList,
+  envSecretKey,
   envString,
   loadConfig,
   serviceConfig,
@@ -52,11 +53,12 @@ export const authConfigSchema = serviceConfig({
   AS_ROOT_SIGNING_KEY: envString({ optional: true }),
   AS_ROOT_CREDENTIAL: envString({ optional: true }),
   /**
-   * 32-byte key (hex or base64) that encrypts the AS signing keys kept in the database; unset:
-   * they are stored in plaintext. AS_KEY_ENCRYPTION_KEY_PREVIOUS: the key being rotated away from.
+   * Required: 32-byte key (hex or base64, from a secret) that encrypts the AS signing keys kept
+   * in the database; the AS's replay-marker key is derived from it. Plaintext keys left by older
+   * versions are sealed at start. AS_KEY_ENCRYPTION_KEY_PREVIOUS: the key being rotated away from.
    */
-  AS_KEY_ENCRYPTION_KEY: envString({ optional: true }),
-  AS_KEY_ENCRYPTION_KEY_PREVIOUS: envString({ optional: true }),
+  AS_KEY_ENCRYPTION_KEY: envSecretKey(),
+  AS_KEY_ENCRYPTION_KEY_PREVIOUS: envSecretKey({ optional: true }),
   /** Lifetime of a root credential the AS creates itself. */
   AS_ROOT_LIFETIME: envDuration({ default: 3650 * DAY, min: HOUR }),
   /** Lifetime of an AS intermediate credential. */

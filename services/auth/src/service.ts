@@ -85,9 +85,12 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
           now().getTime(),
         )
       : undefined;
-  if (config.AS_KEY_ENCRYPTION_KEY_PREVIOUS !== undefined && config.AS_KEY_ENCRYPTION_KEY === undefined) {
-    throw new AsKeyConfigError("AS_KEY_ENCRYPTION_KEY_PREVIOUS is set without AS_KEY_ENCRYPTION_KEY");
-  }
+  // The configuration requires AS_KEY_ENCRYPTION_KEY: the signing keys in the database are
+  // always sealed, and the replay markers are keyed with a secret of this deployment.
+  const keyEncryption = new KeyEncryption(
+    config.AS_KEY_ENCRYPTION_KEY,
+    config.AS_KEY_ENCRYPTION_KEY_PREVIOUS,
+  );
   const keyring = new AsKeyring({
     db,
     domain: config.AS_DOMAIN,
@@ -98,14 +101,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       clientMaxLifetimeMs: config.AS_CLIENT_CREDENTIAL_MAX_LIFETIME,
     },
     ...(configuredRoot ? { configuredRoot } : {}),
-    ...(config.AS_KEY_ENCRYPTION_KEY !== undefined
-      ? {
-          keyEncryption: new KeyEncryption(
-            config.AS_KEY_ENCRYPTION_KEY,
-            config.AS_KEY_ENCRYPTION_KEY_PREVIOUS,
-          ),
-        }
-      : {}),
+    keyEncryption,
     now: () => now().getTime(),
   });
   await keyring.init();
@@ -121,7 +117,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     inviteCodes: parseInviteCodes(config.AS_INVITE_CODES, config.AS_INVITE_CODE_USES),
     limits: rateLimits(config),
     trustedProxies: trustedProxies(config.AS_TRUSTED_PROXIES),
-    replay: new ReplayStore(REPLAY_MARKER_KEY),
+    replay: replayStore(keyEncryption),
     router,
     remoteCredentials: new RemoteAsCredentials({
       db,
@@ -179,11 +175,15 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
 const MINUTE = 60_000;
 
 /**
- * Key of the AS's replay markers. The AS has no secret that every deployment configures, so this
- * is a fixed domain separator: a marker still names no sender, since the random request id is
- * hashed with it and never stored.
+ * The AS's replay markers are keyed with a key derived from AS_KEY_ENCRYPTION_KEY (one secret
+ * less to manage): a database snapshot alone cannot test a marker against a guessed request, and
+ * markers differ between deployments. Markers under the previous key still count while it rotates.
  */
-const REPLAY_MARKER_KEY = new TextEncoder().encode("phoenix auth-service seen request");
+function replayStore(keyEncryption: KeyEncryption): ReplayStore {
+  const [current, ...previous] = keyEncryption.replayMarkerKeys();
+  if (!current) throw new AsKeyConfigError("no replay-marker key could be derived");
+  return new ReplayStore(current, previous);
+}
 
 /** The rate limits from the configuration (each named after its variable in refusals). */
 function rateLimits(config: AuthConfig): AuthRateLimits {

@@ -48,6 +48,8 @@ export interface Harness {
  */
 const TEST_ENV: Env = {
   AS_DOMAIN: DOMAIN,
+  // Required, as in production: a fresh key per test process (restarts in one file share it).
+  AS_KEY_ENCRYPTION_KEY: Buffer.from(randomBytes(32)).toString("hex"),
   GRPC_PORT: "0",
   METRICS_PORT: "0",
   LOG_LEVEL: "silent",

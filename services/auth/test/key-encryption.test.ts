@@ -1,10 +1,25 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { ClientCredential, randomBytes, toHex } from "@phoenix/crypto";
 import { auth } from "@phoenix/proto";
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KeyEncryption, openStoredKey } from "../src/domain/key-encryption.js";
 import { authMigrationsFolder } from "../src/service.js";
-import { type Harness, queryNumber, registerUser, S, signAs, startAuth, type TestClient } from "./harness.js";
+import {
+  type Harness,
+  newClient,
+  queryNumber,
+  registerRequest,
+  registerUser,
+  S,
+  signAs,
+  startAuth,
+  type TestClient,
+} from "./harness.js";
+
+const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 const K1 = toHex(randomBytes(32));
 const K2 = Buffer.from(randomBytes(32)).toString("base64");
@@ -42,6 +57,34 @@ async function listsClients(h: Harness, client: TestClient): Promise<number> {
   return (await h.as.listClients({ signed })).clients.length;
 }
 
+/**
+ * Turns every sealed key back into a plaintext seed, as a version before key encryption left
+ * them (the upgrade path under test).
+ */
+async function unsealAll(db: TestDatabase, key: string): Promise<void> {
+  const encryption = new KeyEncryption(key);
+  const result = (await db.db.execute(
+    sql`SELECT fingerprint, signing_key AS "signingKey", signing_key_kek_id AS "signingKeyKekId"
+        FROM as_credentials WHERE signing_key IS NOT NULL`,
+  )) as unknown as {
+    rows: { fingerprint: Uint8Array; signingKey: Uint8Array; signingKeyKekId: Uint8Array }[];
+  };
+  for (const row of result.rows) {
+    const seed = openStoredKey(row, row.fingerprint, encryption);
+    await db.db.execute(
+      sql`UPDATE as_credentials SET signing_key = ${seed}, signing_key_kek_id = NULL
+          WHERE fingerprint = ${row.fingerprint}`,
+    );
+  }
+}
+
+async function markers(db: TestDatabase): Promise<string[]> {
+  const result = (await db.db.execute(
+    sql`SELECT encode(marker, 'hex') AS marker FROM phoenix_runtime.seen_requests`,
+  )) as unknown as { rows: { marker: string }[] };
+  return result.rows.map((r) => r.marker);
+}
+
 async function intermediateOf(h: Harness): Promise<string> {
   return toHex((await h.service.keyring.currentSigner()).credential.fingerprint);
 }
@@ -55,15 +98,17 @@ describe("AS signing keys encrypted at rest (AS_KEY_ENCRYPTION_KEY)", () => {
     await db?.close();
   });
 
-  it("seals existing keys on start, keeps the credentials, and refuses to start without the key", async () => {
-    // First start without key encryption: plaintext seeds.
-    let h = await startAuth({}, { database: db });
+  it("seals plaintext keys of an older version on start, keeps the credentials, and refuses to start without the key", async () => {
+    let h = await startAuth({ AS_KEY_ENCRYPTION_KEY: K1 }, { database: db });
     const alice = await registerUser(h);
     const intermediate = await intermediateOf(h);
-    expect(await plaintextSeeds(h)).toBe(1);
+    expect(await plaintextSeeds(h)).toBe(0);
     await h.close();
+    // The database as a version without key encryption left it: plaintext seeds.
+    await unsealAll(db, K1);
+    expect((await keyRows(db)).every((r) => r.kekId === null)).toBe(true);
 
-    // With a key: every stored key is sealed under it, the same intermediate keeps signing.
+    // Started with the key: every stored key is sealed under it, the same intermediate keeps signing.
     h = await startAuth({ AS_KEY_ENCRYPTION_KEY: K1 }, { database: db });
     try {
       const rows = await keyRows(db);
@@ -79,12 +124,14 @@ describe("AS signing keys encrypted at rest (AS_KEY_ENCRYPTION_KEY)", () => {
       await h.close();
     }
 
-    await expect(startAuth({}, { database: db })).rejects.toThrow(/AS_KEY_ENCRYPTION_KEY is not set/);
+    await expect(startAuth({ AS_KEY_ENCRYPTION_KEY: undefined }, { database: db })).rejects.toThrow(
+      /AS_KEY_ENCRYPTION_KEY: missing/,
+    );
     await expect(startAuth({ AS_KEY_ENCRYPTION_KEY: K2 }, { database: db })).rejects.toThrow(
       /neither AS_KEY_ENCRYPTION_KEY nor AS_KEY_ENCRYPTION_KEY_PREVIOUS/,
     );
     await expect(startAuth({ AS_KEY_ENCRYPTION_KEY: "too-short" }, { database: db })).rejects.toThrow(
-      /AS_KEY_ENCRYPTION_KEY/,
+      /AS_KEY_ENCRYPTION_KEY: must be a 32-byte key/,
     );
   });
 
@@ -112,6 +159,79 @@ describe("AS signing keys encrypted at rest (AS_KEY_ENCRYPTION_KEY)", () => {
       expect(await plaintextSeeds(h)).toBe(0);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe("AS replay markers", () => {
+  it("are keyed with the deployment's secret: the same request leaves different markers in two deployments", async () => {
+    const one = await startAuth({ AS_KEY_ENCRYPTION_KEY: toHex(randomBytes(32)) });
+    const two = await startAuth({ AS_KEY_ENCRYPTION_KEY: toHex(randomBytes(32)) });
+    try {
+      const client = newClient();
+      const registration = await registerRequest(client, one.now());
+      const registered = await one.as.registerUser(registration);
+      await two.as.registerUser(registration);
+      const alice = { ...client, credential: registered.clientCredential };
+      const signed = await signAs(
+        alice,
+        auth.ListClientsTbs,
+        S.listClients,
+        { userId: alice.wireId.user },
+        one.now(),
+      );
+      await one.as.listClients({ signed });
+      await two.as.listClients({ signed });
+      const first = await markers(one.db);
+      const second = await markers(two.db);
+      expect(first.length).toBeGreaterThan(0);
+      expect(second.length).toBe(first.length);
+      expect(first.filter((m) => second.includes(m))).toEqual([]);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});
+
+describe("the AS process (src/main.ts, the image's `auth` command)", () => {
+  it("refuses to start without AS_KEY_ENCRYPTION_KEY and names the variable", async () => {
+    const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
+    try {
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        DATABASE_URL: db.url ?? "",
+        AS_DOMAIN: "alpha.example",
+        GRPC_PORT: "0",
+        METRICS_PORT: "0",
+        LOG_LEVEL: "info",
+      };
+      delete env.AS_KEY_ENCRYPTION_KEY;
+      const child = spawn(
+        process.execPath,
+        ["--conditions=source", "--import", "tsx", "services/auth/src/main.ts"],
+        {
+          cwd: ROOT,
+          env,
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let output = "";
+      // The process either exits, or logs that it serves (then it started without the key).
+      const outcome = await new Promise<string>((resolve) => {
+        const collect = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (/"msg":"[^"]*(listening|ready)/.test(output)) resolve("started");
+        };
+        child.stdout.on("data", collect);
+        child.stderr.on("data", collect);
+        child.once("exit", (code) => resolve(`exit ${code}`));
+      });
+      if (child.exitCode === null) child.kill("SIGKILL");
+      expect(outcome).toBe("exit 1");
+      expect(output).toContain("AS_KEY_ENCRYPTION_KEY: missing");
+    } finally {
+      await db.close();
     }
   });
 });

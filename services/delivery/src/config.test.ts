@@ -2,9 +2,14 @@ import { ConfigError, loadConfig } from "@phoenix/runtime/config";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_STATE_BUCKETS, deliveryConfigSchema, paddingBuckets } from "./config.js";
 
+const KEY = "ab".repeat(32);
+
 describe("DS configuration", () => {
-  it("needs only DS_DOMAIN and defaults the rest", () => {
-    const config = loadConfig(deliveryConfigSchema, { DS_DOMAIN: "alpha.example" });
+  it("needs only DS_DOMAIN and DS_REPLAY_MARKER_KEY and defaults the rest", () => {
+    const config = loadConfig(deliveryConfigSchema, {
+      DS_DOMAIN: "alpha.example",
+      DS_REPLAY_MARKER_KEY: KEY,
+    });
     expect(config.GRPC_PORT).toBe(50052);
     expect(config.DS_FANOUT_SUBJECT).toBe("phoenix.fanout");
     expect(config.DS_CLIENT_INACTIVITY).toBe(90 * 86_400_000);
@@ -15,6 +20,7 @@ describe("DS configuration", () => {
   it("parses buckets and durations, and names every bad variable", () => {
     const config = loadConfig(deliveryConfigSchema, {
       DS_DOMAIN: "alpha.example",
+      DS_REPLAY_MARKER_KEY: KEY,
       DS_PADDING_BUCKETS: "4096, 1024",
       DS_SWEEP_INTERVAL: "0",
       DS_RELAY_START_DELAY: "1h",
@@ -37,6 +43,7 @@ describe("DS configuration", () => {
       "DS_DOMAIN",
       "DS_FANOUT_SUBJECT",
       "DS_PADDING_BUCKETS",
+      "DS_REPLAY_MARKER_KEY",
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import { busConfig } from "@phoenix/runtime/bus";
-import { envDuration, envList, envString, serviceConfig } from "@phoenix/runtime/config";
+import { envDuration, envList, envSecretKey, envString, serviceConfig } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
 import { z } from "zod";
@@ -21,6 +21,13 @@ export const deliveryConfigSchema = serviceConfig({
   .extend({
     /** The homeserver's domain: group ids are uuid@DS_DOMAIN. */
     DS_DOMAIN: envString({ pattern: /^[a-z0-9.-]{1,253}$/, patternHint: "must be a lower-case domain name" }),
+    /**
+     * Required: 32-byte key (hex or base64, from a secret) that keys the markers of seen request
+     * ids (replay protection), so a database snapshot cannot test them against guessed requests.
+     * `_PREVIOUS`: the key being rotated away from (requests seen under it stay refused).
+     */
+    DS_REPLAY_MARKER_KEY: envSecretKey(),
+    DS_REPLAY_MARKER_KEY_PREVIOUS: envSecretKey({ optional: true }),
     /** A client without a commit for this long is proposed for removal (default 90 days). */
     DS_CLIENT_INACTIVITY: envDuration({ default: 90 * DAY, min: 60_000 }),
     /** A group without a commit for this long is deleted (default 365 days; month granularity). */

@@ -1,4 +1,4 @@
-import { ReplayGuard } from "@phoenix/crypto";
+import { decodeKeyText, ReplayGuard } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { delivery, fileDescriptorSet } from "@phoenix/proto";
 import type { Bus, Subscription } from "@phoenix/runtime/bus";
@@ -43,15 +43,24 @@ import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
 const REPLAY_WINDOW = { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 } as const;
 
 /**
- * Key of the DS's replay markers. The DS holds no secret of its own, so this is a fixed domain
- * separator; the stored markers are hashes of the clients' random request ids, never the ids.
+ * The DS's replay guard, keyed with DS_REPLAY_MARKER_KEY (a secret of this deployment): the
+ * stored markers are keyed hashes of the clients' random request ids, which someone holding only
+ * the database cannot test against guessed requests. Markers under the previous key still count.
  */
-const REPLAY_MARKER_KEY = new TextEncoder().encode("phoenix delivery-service seen request");
+function replayStore(settings: DeliverySettings): ReplayStore {
+  const previous = settings.DS_REPLAY_MARKER_KEY_PREVIOUS;
+  return new ReplayStore(
+    decodeKeyText(settings.DS_REPLAY_MARKER_KEY, "DS_REPLAY_MARKER_KEY"),
+    previous === undefined ? [] : [decodeKeyText(previous, "DS_REPLAY_MARKER_KEY_PREVIOUS")],
+  );
+}
 
 /** The DS's own settings, as parsed from the environment (the one place with defaults). */
 export type DeliverySettings = Pick<
   DeliveryConfig,
   | "DS_DOMAIN"
+  | "DS_REPLAY_MARKER_KEY"
+  | "DS_REPLAY_MARKER_KEY_PREVIOUS"
   | "DS_CLIENT_INACTIVITY"
   | "DS_GROUP_INACTIVITY"
   | "DS_RESERVATION_TTL"
@@ -202,7 +211,7 @@ export class DeliveryService {
         clientInactivityMs: settings.DS_CLIENT_INACTIVITY,
       },
       replayGuard: new ReplayGuard(),
-      seenRequests: new ReplayStore(REPLAY_MARKER_KEY),
+      seenRequests: replayStore(settings),
       replayWindow: REPLAY_WINDOW,
       paddingBuckets: paddingBuckets(settings),
       reservationTtlMs: settings.DS_RESERVATION_TTL,

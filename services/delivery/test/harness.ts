@@ -32,6 +32,9 @@ import { DELIVERY_MIGRATIONS } from "../src/index.js";
 import { type RunningDelivery, startDelivery } from "../src/service.js";
 import { DOMAIN, type Member, Pki, User } from "./members.js";
 
+/** The DS_REPLAY_MARKER_KEY of this test process (restarts of a harness keep it). */
+const REPLAY_MARKER_KEY = randomBytes(32).toString("hex");
+
 export { DOMAIN, Member, Pki, User } from "./members.js";
 
 export const Service = delivery.DeliveryServiceService;
@@ -103,10 +106,11 @@ export class Harness {
     return h;
   }
 
-  /** The DS's environment in these tests: free ports, unique subjects and streams. */
+  /** The DS's environment in these tests: free ports, unique subjects and streams, a real marker key. */
   env(options: HarnessOptions = {}): Record<string, string> {
     return {
       DS_DOMAIN: DOMAIN,
+      DS_REPLAY_MARKER_KEY: REPLAY_MARKER_KEY,
       LOG_LEVEL: "silent",
       GRPC_PORT: "0",
       METRICS_PORT: "0",

@@ -6,6 +6,7 @@ import {
   envInt,
   envList,
   envPort,
+  envSecretKey,
   envString,
   serviceConfig,
 } from "@phoenix/runtime/config";
@@ -57,7 +58,14 @@ export const gatewayConfigSchema = serviceConfig({
     FEDERATION_AS_ADDRESS: envString({ optional: true, ...ADDRESS }),
     FEDERATION_DS_ADDRESS: envString({ optional: true, ...ADDRESS }),
     FEDERATION_QS_ADDRESS: envString({ optional: true, ...ADDRESS }),
-    /** Operator-provided Ed25519 seed (64 hex chars); default: generated and stored in the database. */
+    /**
+     * Required: 32-byte key (hex or base64, from a secret) that encrypts the signing-key seeds
+     * stored in the database; the gateway's replay-marker key is derived from it. Plaintext seeds
+     * left by older versions are sealed at start. `_PREVIOUS`: the key being rotated away from.
+     */
+    FEDERATION_KEY_ENCRYPTION_KEY: envSecretKey(),
+    FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS: envSecretKey({ optional: true }),
+    /** Operator-provided Ed25519 seed (64 hex chars); default: generated and stored (sealed) in the database. */
     FEDERATION_SIGNING_KEY: envString({
       optional: true,
       pattern: /^[0-9a-fA-F]{64}$/,

@@ -1,4 +1,9 @@
-import { DEFAULT_ENVELOPE_WINDOW, type EnvelopeWindow, fromHex } from "@phoenix/crypto";
+import {
+  DEFAULT_ENVELOPE_WINDOW,
+  type EnvelopeWindow,
+  fromHex,
+  type KeyEncryptionKeys,
+} from "@phoenix/crypto";
 import { federation, rpcCatalog } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
@@ -36,12 +41,6 @@ import { KeyRing } from "./store/key-ring.js";
 
 const DAY = 24 * 3600 * 1000;
 
-/**
- * Key of the gateway's replay markers in the runtime's seen_requests table: a fixed domain
- * separator (the markers hash the peers' random request ids, never store them).
- */
-const REPLAY_MARKER_KEY = new TextEncoder().encode("phoenix federation-gateway seen request");
-
 /** Streams (shared with the QS and DS) and the subject prefix ("" in deployments, unique in tests). */
 export interface GatewayStreams {
   outbound: string;
@@ -63,6 +62,11 @@ export interface FederationGatewayOptions {
   /** Local services by full service name (`phoenix.auth.v1.AuthService` → host:port). */
   upstreams: ReadonlyMap<string, string>;
   signingKeySeed?: Uint8Array | undefined;
+  /**
+   * FEDERATION_KEY_ENCRYPTION_KEY (and `_PREVIOUS`): seals the signing-key seeds in the database;
+   * the replay-marker keys are derived from it.
+   */
+  keyEncryption: KeyEncryptionKeys;
   keyRotationMs?: number;
   keyOverlapMs?: number;
   keyRefreshMs?: number;
@@ -124,7 +128,11 @@ export class FederationGateway {
       refetchMs: options.peerKeyRefetchMs ?? 10_000,
       now,
     });
-    const seenRequests = new ReplayStore(REPLAY_MARKER_KEY);
+    // Markers of peers' request ids, keyed with a secret of this deployment (derived from the
+    // key-encryption key): a database snapshot alone cannot test them against guessed requests.
+    const [markerKey = new Uint8Array(0), ...previousMarkerKeys] =
+      options.keyEncryption.replayMarkerKeys("federation-gateway");
+    const seenRequests = new ReplayStore(markerKey, previousMarkerKeys);
     const auth = new InboundAuthenticator({
       ownDomain: options.domain,
       policy,
@@ -213,6 +221,7 @@ export class FederationGateway {
       db: options.db,
       logger: options.logger,
       pinnedSeed: options.signingKeySeed,
+      encryption: options.keyEncryption,
       rotationMs: options.keyRotationMs ?? 30 * DAY,
       overlapMs: options.keyOverlapMs ?? 2 * DAY,
       refreshMs: options.keyRefreshMs ?? 60_000,

@@ -16,6 +16,7 @@ import { type GatewayConfig, gatewayConfigSchema } from "./config.js";
 import { parseStaticPeers } from "./domain/peers.js";
 import { FederationGateway, parseSeed } from "./gateway.js";
 import { loadTls, serverCredentials } from "./outbound/tls.js";
+import { federationKeyEncryption } from "./store/key-store.js";
 import { GATEWAY_MIGRATIONS } from "./store/migrations.js";
 
 /** Resources an embedding process already holds (tests, the all-in-one homeserver). */
@@ -81,6 +82,10 @@ export async function setupFederationGateway(
     rateLimit: { ratePerSecond: config.FEDERATION_PEER_RATE, burst: config.FEDERATION_PEER_BURST },
     upstreams: upstreamsOf(config),
     signingKeySeed: parseSeed(config.FEDERATION_SIGNING_KEY),
+    keyEncryption: federationKeyEncryption(
+      config.FEDERATION_KEY_ENCRYPTION_KEY,
+      config.FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS,
+    ),
     keyRotationMs: config.FEDERATION_KEY_ROTATION,
     keyOverlapMs: config.FEDERATION_KEY_OVERLAP,
     keyRefreshMs: config.FEDERATION_KEY_REFRESH,

@@ -205,6 +205,8 @@ export class Network {
         SHUTDOWN_GRACE_MS: "1000",
         NATS_URL: natsUrl(),
         FEDERATION_DOMAIN: domain,
+        // Required, as in production; kept by the node across restarts.
+        FEDERATION_KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
         FEDERATION_PEERS: peers,
         FEDERATION_STATIC_ONLY: "true",
         FEDERATION_ALLOWED_DOMAINS: domains.filter((d) => d !== domain).join(","),

@@ -127,17 +127,21 @@ export async function setupHomeserver(
     };
   };
 
+  // The services' secrets (key-encryption and replay-marker keys), which the five-process
+  // deployment must get from secrets: the all-in-one keeps a generated one in its data directory
+  // unless the operator sets the variable (docs/running.md).
+  const secret = async (variable: string, file: string): Promise<Record<string, string>> =>
+    env[variable] ? {} : { [variable]: await loadOrCreateKeyFile(join(dataDir, file)) };
+
   // 3. AS. Its signing keys are sealed under a key kept in the data directory unless the
   // operator provides one; the edge gateway on loopback is trusted to name the real caller.
-  const authKey = env.AS_KEY_ENCRYPTION_KEY
-    ? undefined
-    : await loadOrCreateKeyFile(join(dataDir, "auth", "key-encryption.key"));
+  const authKey = await secret("AS_KEY_ENCRYPTION_KEY", join("auth", "key-encryption.key"));
   const auth = await runService({
     config: authConfigSchema,
     env: serviceEnv("auth", {
       AS_DOMAIN: domain,
       AS_TRUSTED_PROXIES: env.AS_TRUSTED_PROXIES || "127.0.0.1,::1",
-      ...(authKey ? { AS_KEY_ENCRYPTION_KEY: authKey } : {}),
+      ...authKey,
     }),
     signals: false,
     exit: false,
@@ -180,7 +184,11 @@ export async function setupHomeserver(
 
   // 5. DS.
   const delivery = await startDelivery({
-    env: serviceEnv("delivery", { DS_DOMAIN: domain, ...names.deliveryEnv }),
+    env: serviceEnv("delivery", {
+      DS_DOMAIN: domain,
+      ...(await secret("DS_REPLAY_MARKER_KEY", join("delivery", "replay-marker.key"))),
+      ...names.deliveryEnv,
+    }),
     database: deliveryDb,
     bus,
     router,
@@ -200,6 +208,7 @@ export async function setupHomeserver(
   const federation = await startFederationGateway({
     env: serviceEnv("federation-gateway", {
       FEDERATION_DOMAIN: domain,
+      ...(await secret("FEDERATION_KEY_ENCRYPTION_KEY", join("federation", "key-encryption.key"))),
       GRPC_HOST: config.FEDERATION_HOST,
       GRPC_PORT: String(config.FEDERATION_PORT),
       FEDERATION_INTERNAL_HOST: "127.0.0.1",

@@ -168,6 +168,18 @@ export function envBytes<P extends Presence<number>>(
   }, options);
 }
 
+/**
+ * A 32-byte secret key (a key-encryption or marker key from a secret), as 64 hex characters or
+ * base64; the text is returned as it is, for the consumer to decode.
+ */
+export function envSecretKey<P extends Presence<string> = object>(options?: P): EnvField<string, P> {
+  return field((raw) => {
+    if (!/^(?:[0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/.test(raw))
+      throw new FieldReason("must be a 32-byte key: 64 hex characters or base64 (e.g. openssl rand -hex 32)");
+    return raw;
+  }, options);
+}
+
 /** A comma-separated list of non-empty strings. */
 export function envList<P extends Presence<string[]>>(options?: P): EnvField<string[], P> {
   return field(

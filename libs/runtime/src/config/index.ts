@@ -16,6 +16,7 @@ export {
   envInt,
   envList,
   envPort,
+  envSecretKey,
   envString,
   envUrl,
   type Presence,

@@ -13,6 +13,12 @@ export {
 } from "./caller-address.js";
 export { NamedRateLimit, type NamedRateLimitOptions, rateLimitExceeded } from "./named-rate-limit.js";
 export {
+  SharedRateLimits,
+  SharedRateLimitsError,
+  type SharedRateLimitsOptions,
+} from "./shared-rate-limits.js";
+export { ensureRateLimitSchema, rateLimitBuckets, rateLimitSchema } from "./shared-schema.js";
+export {
   type TokenBucket,
   TokenBucketLimiter,
   type TokenBucketOptions,

@@ -1,6 +1,7 @@
 import { common } from "@phoenix/proto";
 import { errorDetail } from "../errors/phoenix-detail.js";
 import { ResourceExhaustedError } from "../errors/rpc-errors.js";
+import type { SharedRateLimits } from "./shared-rate-limits.js";
 import { type TokenBucket, TokenBucketLimiter, takeToken } from "./token-bucket.js";
 
 /** Optional settings of a {@link NamedRateLimit}. */
@@ -54,6 +55,16 @@ export class NamedRateLimit {
     const taken = takeToken(bucket, this.capacity, this.periodMs, now);
     if (taken.waitMs > 0) throw this.refusal(taken.waitMs);
     return taken.bucket;
+  }
+
+  /**
+   * Takes one request for `key` from the bucket kept in the service's database (`store`), shared
+   * by every replica; throws RESOURCE_EXHAUSTED naming the limit if over. Disabled: nothing.
+   */
+  async takeShared(store: SharedRateLimits, key: string | Uint8Array, now: number): Promise<void> {
+    if (this.capacity <= 0) return;
+    const wait = await store.take(this.variable, this.capacity, this.periodMs, key, now);
+    if (wait > 0) throw this.refusal(wait);
   }
 
   private refusal(waitMs: number): ResourceExhaustedError {

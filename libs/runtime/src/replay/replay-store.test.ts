@@ -71,6 +71,21 @@ describe.each(drivers)("ReplayStore on $name", ({ open }) => {
       await db.close();
     }
   });
+
+  it("keeps refusing a request seen under the previous marker key after a key change", async () => {
+    const db = await open();
+    try {
+      const oldKey = randomBytes(32);
+      const id = randomBytes(16);
+      const expires = new Date(Date.now() + 60_000);
+      expect(await new ReplayStore(oldKey).claim(db.db, [sender, id], expires)).toBe(true);
+      const rotated = new ReplayStore(randomBytes(32), [oldKey]);
+      expect(await rotated.claim(db.db, [sender, id], expires)).toBe(false);
+      expect(await rotated.claim(db.db, [sender, randomBytes(16)], expires)).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
 });
 
 describe("ReplayStore keys", () => {

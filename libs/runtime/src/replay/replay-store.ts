@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import { lte } from "drizzle-orm";
+import { inArray, lte } from "drizzle-orm";
 import type { Database } from "../db/types.js";
 import { seenRequests } from "./schema.js";
 
@@ -48,14 +48,24 @@ export async function sweepSeenRequests(db: Database, now: Date): Promise<number
 
 /**
  * The replay guard of one service: markers keyed with the service's secret (at least 16 bytes;
- * keep it out of the database, or the markers can be tested against guessed ids).
+ * it comes from the service's configuration, a secret kept out of the database, or the markers
+ * could be tested against guessed ids and would be the same in every deployment).
  */
 export class ReplayStore {
   private readonly key: Uint8Array;
+  private readonly previousKeys: readonly Uint8Array[];
 
-  constructor(markerKey: Uint8Array) {
-    if (markerKey.length < 16) throw new ReplayStoreError("replay marker key must be at least 16 bytes");
+  /**
+   * `previousKeys`: marker keys being rotated away from (derived from a previous secret). A
+   * request recorded under one of them within its window still counts as seen, so a key change
+   * opens no window for replays.
+   */
+  constructor(markerKey: Uint8Array, previousKeys: readonly Uint8Array[] = []) {
+    for (const key of [markerKey, ...previousKeys]) {
+      if (key.length < 16) throw new ReplayStoreError("replay marker key must be at least 16 bytes");
+    }
     this.key = markerKey.slice();
+    this.previousKeys = previousKeys.map((key) => key.slice());
   }
 
   /** The marker of `parts` under this store's key. */
@@ -64,8 +74,16 @@ export class ReplayStore {
   }
 
   /** Claims `parts` (sender, request id) until `expiresAt` in `tx`; false for a replay. */
-  claim(tx: Database, parts: readonly Uint8Array[], expiresAt: Date): Promise<boolean> {
-    return claimSeenRequest(tx, this.marker(parts), expiresAt);
+  async claim(tx: Database, parts: readonly Uint8Array[], expiresAt: Date): Promise<boolean> {
+    if (!(await claimSeenRequest(tx, this.marker(parts), expiresAt))) return false;
+    if (this.previousKeys.length === 0) return true;
+    const earlier = this.previousKeys.map((key) => seenRequestMarker(key, parts));
+    const found = await tx
+      .select({ marker: seenRequests.marker })
+      .from(seenRequests)
+      .where(inArray(seenRequests.marker, earlier))
+      .limit(1);
+    return found.length === 0;
   }
 
   /** Forgets expired markers (of every service sharing the database); returns how many. */

@@ -1,3 +1,4 @@
+import type { KeyEncryptionKeys } from "@phoenix/crypto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { activeKey, type KeyScheduleConfig, publishedKeys } from "../domain/key-schedule.js";
@@ -7,6 +8,8 @@ export interface KeyRingOptions extends KeyScheduleConfig {
   db: Database;
   logger: Logger;
   pinnedSeed?: Uint8Array | undefined;
+  /** Seals the seeds kept in the database (FEDERATION_KEY_ENCRYPTION_KEY). */
+  encryption: KeyEncryptionKeys;
   /** Reload (and rotate when due) this often; 0: never. */
   refreshMs: number;
   now?: () => number;
@@ -47,6 +50,7 @@ export class KeyRing {
       rotationMs: this.options.rotationMs,
       overlapMs: this.options.overlapMs,
       pinnedSeed: this.options.pinnedSeed,
+      encryption: this.options.encryption,
     });
     const after = this.active()?.keyId;
     if (after && (!before || Buffer.compare(before, after) !== 0)) {

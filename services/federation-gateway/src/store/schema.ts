@@ -5,8 +5,14 @@ import { boolean, integer, pgTable, primaryKey, text, timestamp } from "drizzle-
 export const ownKeys = pgTable("fed_own_keys", {
   keyId: bytea("key_id").primaryKey(),
   publicKey: bytea("public_key").notNull(),
-  /** The 32-byte RFC 8032 seed: the gateway's most sensitive secret (database access = key). */
+  /**
+   * The RFC 8032 seed sealed under FEDERATION_KEY_ENCRYPTION_KEY, bound to `key_id` (a database
+   * copy alone yields no signing key); plaintext only in rows from before encryption, which
+   * the gateway seals at start.
+   */
   seed: bytea("seed").notNull(),
+  /** Id of the key-encryption key that sealed `seed`; null: `seed` is a plaintext seed. */
+  seedKekId: bytea("seed_kek_id"),
   notBefore: timestamp("not_before", { withTimezone: true }).notNull(),
   notAfter: timestamp("not_after", { withTimezone: true }).notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -1,0 +1,1 @@
+ALTER TABLE "fed_own_keys" ADD COLUMN "seed_kek_id" "bytea";
