@@ -47,6 +47,13 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_KEY_RETIREMENT_GRACE: envDuration({ default: 365 * DAY, min: 0 }),
     /** Maximum client records per user record. */
     QS_MAX_CLIENTS_PER_USER: envInt({ default: 10, min: 1, max: 1000 }),
+    /**
+     * Messages a client queue holds at most: fan-outs to a full queue are dropped (counted in
+     * qs_fanout_dropped_total; the owner sees a sequence-number gap). Key updates still go in.
+     */
+    QS_MAX_QUEUE_DEPTH: envInt({ default: 10_000, min: 1, max: 10_000_000 }),
+    /** Queued messages expire this long after they were enqueued (0: never; key updates never). */
+    QS_MESSAGE_EXPIRY: envDuration({ default: 30 * DAY, min: 0 }),
     /** Dequeue returns at most this many messages. */
     QS_MAX_DEQUEUE: envInt({ default: 500, min: 1, max: 10_000 }),
     /** A queue ratchet key update after this many messages. */

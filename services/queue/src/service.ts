@@ -51,7 +51,7 @@ import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { ensureKeys } from "./store/keys-store.js";
-import { deleteExpiredAuthKeys, deleteInactiveClients } from "./store/records-store.js";
+import { deleteExpiredAuthKeys, deleteInactiveClients, expireMessages } from "./store/records-store.js";
 import { qsHandledFanOuts } from "./store/schema.js";
 
 const DAY = 24 * 3600 * 1000;
@@ -97,6 +97,11 @@ export interface QueueServiceOptions {
   trustedProxies?: readonly string[];
   /** Client records inactive this long expire (default 90 days). */
   clientInactivityMs?: number;
+  /**
+   * Queued messages expire this long after they were enqueued (default 30 days; 0: never). Key
+   * updates and the Init message never expire. Deleted by the sweep.
+   */
+  messageExpiryMs?: number;
   /**
    * How often idle queues get their time-based ratchet key update (queues without one for the
    * ratchet policy's `everyMs`); 0 disables (default 1 h).
@@ -177,6 +182,7 @@ export class QueueService {
         maxClientsPerUser: options.limits?.maxClientsPerUser ?? 10,
         maxDequeue: options.limits?.maxDequeue ?? 500,
         maxBlocklist: options.limits?.maxBlocklist ?? 10_000,
+        maxQueueDepth: options.limits?.maxQueueDepth ?? 10_000,
       },
       ratchetPolicy: {
         everyMessages: options.ratchetPolicy?.everyMessages ?? 100,
@@ -330,6 +336,10 @@ export class QueueService {
         opener: d.opener,
         subjects: this.subjects,
         ratchetPolicy: d.ratchetPolicy,
+        queuePolicy: {
+          maxDepth: d.limits.maxQueueDepth,
+          expiryMs: this.options.messageExpiryMs ?? 30 * DAY,
+        },
         logger: d.logger,
         now: d.now,
         afterCommit: this.options.afterFanOutCommit,
@@ -339,6 +349,7 @@ export class QueueService {
     stopTimer();
     this.metrics.batchSize.observe(messages.length);
     this.metrics.deliveries.inc(outcome.enqueued);
+    this.metrics.dropped.inc(outcome.dropped);
     this.metrics.outbound.inc(outcome.outbound);
     this.metrics.fanOuts.inc({ outcome: "duplicate" }, outcome.duplicates);
     this.metrics.fanOuts.inc({ outcome: "handled" }, messages.length - outcome.duplicates);
@@ -382,17 +393,25 @@ export class QueueService {
     return total;
   }
 
-  /** Deletes expired client records (and users left without clients). */
-  async sweep(): Promise<{ clients: number }> {
+  /** Deletes expired client records (and users left without clients) and expired messages. */
+  async sweep(): Promise<{ clients: number; messages: number }> {
     const cutoff = new Date(this.deps.now() - (this.options.clientInactivityMs ?? 90 * DAY));
     const clients = await deleteInactiveClients(this.deps.db, cutoff);
     await deleteExpiredAuthKeys(this.deps.db, new Date(this.deps.now()));
     await sweepSeenRequests(this.deps.db, new Date(this.deps.now()));
+    let messages = 0;
+    // In slices, so one sweep never holds many queues locked at once.
+    for (let slice = 0; slice < 1000; slice++) {
+      const n = await expireMessages(this.deps.db, new Date(this.deps.now()), 5000);
+      messages += n;
+      if (n < 5000) break;
+    }
+    if (messages > 0) this.options.logger.info({ messages }, "expired queue messages deleted");
     const retention = this.options.fanOutMarkerRetentionMs ?? 30 * DAY;
     await this.deps.db
       .delete(qsHandledFanOuts)
       .where(lt(qsHandledFanOuts.handledAt, new Date(this.deps.now() - retention)));
-    return { clients };
+    return { clients, messages };
   }
 
   /** Stops consumers, listeners, relay and timers and closes the router it built (the bus and database stay open). */

@@ -105,7 +105,9 @@ export async function setupQueue(
       maxClientsPerUser: config.QS_MAX_CLIENTS_PER_USER,
       maxDequeue: config.QS_MAX_DEQUEUE,
       maxBlocklist: config.QS_MAX_BLOCKLIST,
+      maxQueueDepth: config.QS_MAX_QUEUE_DEPTH,
     },
+    messageExpiryMs: config.QS_MESSAGE_EXPIRY,
     ratchetPolicy: {
       everyMessages: config.QS_RATCHET_UPDATE_MESSAGES,
       everyMs: config.QS_RATCHET_UPDATE_INTERVAL,

@@ -2,7 +2,7 @@ import { randomBytes } from "@phoenix/crypto";
 import type { Database } from "@phoenix/runtime/db";
 import { activityMonth, ID_LENGTH } from "../domain/limits.js";
 import { pushTokenAtRest } from "../domain/push-token.js";
-import { newQueue } from "../domain/queue-ratchet.js";
+import { keyUpdateStamp, newQueue } from "../domain/queue-ratchet.js";
 import { insertClient } from "../store/records-store.js";
 import { keyRing, type QsDeps } from "./deps.js";
 
@@ -47,7 +47,7 @@ export async function storeClientRecord(
       queueKey: input.queueEncryptionKey,
       encryptedRatchet: prepared.queue.encryptedRatchet,
       nextSeq: prepared.queue.nextSeq,
-      lastKeyUpdateAt: new Date(now),
+      lastKeyUpdateAt: keyUpdateStamp(deps.ratchetPolicy, now),
       keyUpdateDue: false,
       encryptedPushToken: prepared.pushToken,
       lastActiveAt: activityMonth(now),

@@ -21,6 +21,8 @@ export interface QsLimits {
   maxClientsPerUser: number;
   maxDequeue: number;
   maxBlocklist: number;
+  /** Messages a client queue holds before fan-outs to it are dropped (QS_MAX_QUEUE_DEPTH). */
+  maxQueueDepth: number;
 }
 
 /** The per-replica rate limits of the unauthenticated RPCs. */

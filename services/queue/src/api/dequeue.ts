@@ -8,8 +8,7 @@ const LABEL = rpcLabel(queue.QueueServiceService.dequeue);
 
 /**
  * Dequeue: messages from `sequence_number_start` on (at most the configured maximum), after
- * deleting every message below it. Sequence numbers are consecutive and only ever deleted from
- * below, so the remaining count follows from the queue's next sequence number.
+ * deleting every message below it.
  */
 export async function dequeue(deps: QsDeps, request: queue.DequeueRequest): Promise<queue.DequeueResponse> {
   const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.DequeueTbs, LABEL);
@@ -26,8 +25,10 @@ export async function dequeue(deps: QsDeps, request: queue.DequeueRequest): Prom
     if (start > 0n) await deleteMessagesBelow(tx, client.clientId, start);
     return readMessages(tx, client.clientId, start, max);
   });
-  const first = rows[0]?.seq ?? client.nextSeq;
-  const remaining = client.nextSeq - first - BigInt(rows.length);
+  // Fewer rows than asked for: nothing is left. Otherwise what follows the last one, counted by
+  // sequence number (an upper bound: a full queue's dropped messages leave gaps, expiry holes).
+  const last = rows[rows.length - 1]?.seq;
+  const remaining = rows.length < max || last === undefined ? 0n : client.nextSeq - last - 1n;
   return {
     messages: rows.map((r) => ({ sequenceNumber: r.seq, ciphertext: r.message })),
     remaining: remaining > 0n ? remaining : 0n,

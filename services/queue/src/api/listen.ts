@@ -2,6 +2,7 @@ import { queue, rpcLabel } from "@phoenix/proto";
 import type { CallContext, ResponseStream } from "@phoenix/runtime/grpc";
 import { eq } from "drizzle-orm";
 import { malformed } from "../domain/errors.js";
+import { ceilTo } from "../domain/limits.js";
 import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
 import { qsClients } from "../store/schema.js";
 import { authenticateClient, type QsDeps } from "./deps.js";
@@ -69,9 +70,11 @@ export async function listen(
   const unregister = await deps.listeners.add(clientId, wake);
   const markPresence = (until: Date | null) =>
     deps.db.update(qsClients).set({ listenerUntil: until }).where(eq(qsClients.clientId, clientId));
-  await markPresence(new Date(deps.now() + PRESENCE_MS));
+  // The lease is rounded up to whole minutes: it needs no finer time (see the schema).
+  const lease = () => ceilTo(deps.now() + PRESENCE_MS, 60_000);
+  await markPresence(lease());
   const presence = setInterval(() => {
-    markPresence(new Date(deps.now() + PRESENCE_MS)).catch((err: unknown) =>
+    markPresence(lease()).catch((err: unknown) =>
       ctx.log.warn({ err }, "refreshing listener presence failed"),
     );
   }, PRESENCE_MS / 2);

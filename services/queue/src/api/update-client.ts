@@ -2,6 +2,7 @@ import { bytesEqual } from "@phoenix/crypto";
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { eq } from "drizzle-orm";
+import { ceilTo, coarseStep } from "../domain/limits.js";
 import { ed25519Key, x25519Key } from "../domain/validate.js";
 import { keepPreviousAuthKey } from "../store/records-store.js";
 import { qsClients } from "../store/schema.js";
@@ -33,7 +34,8 @@ export async function updateClient(
       .set({ authKey, queueKey, ...(keyChanged ? { keyUpdateDue: true } : {}) })
       .where(eq(qsClients.clientId, client.clientId));
     if (authKeyChanged && deps.authKeyGraceMs > 0) {
-      const until = new Date(now + deps.authKeyGraceMs);
+      // Rounded up (to 1/24 of the grace, at most an hour): the stored time does not date the change.
+      const until = ceilTo(now + deps.authKeyGraceMs, coarseStep(deps.authKeyGraceMs));
       await keepPreviousAuthKey(tx, client.clientId, client.authKey, until, new Date(now));
     }
   });

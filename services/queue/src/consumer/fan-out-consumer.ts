@@ -15,8 +15,15 @@ import {
   reportDeleted,
 } from "../domain/fan-out.js";
 import type { KeyRing } from "../domain/key-ring.js";
+import { ceilTo, coarseStep, DAY, floorTo, HOUR } from "../domain/limits.js";
 import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
-import { keyUpdateDue, openRatchet, type RatchetUpdatePolicy, sealRatchet } from "../domain/queue-ratchet.js";
+import {
+  keyUpdateDue,
+  keyUpdateStamp,
+  openRatchet,
+  type RatchetUpdatePolicy,
+  sealRatchet,
+} from "../domain/queue-ratchet.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
 import type { QsSubjects } from "../domain/subjects.js";
 import { sealingKeysOf } from "../store/records-store.js";
@@ -31,10 +38,25 @@ export interface FanOutDeps {
   opener: QueueConfigOpener;
   subjects: QsSubjects;
   ratchetPolicy: RatchetUpdatePolicy;
+  queuePolicy: QueuePolicy;
   logger: Logger;
   now(): number;
   /** Test hook: runs after the transaction committed, before the messages are acked. */
   afterCommit?: (() => Promise<void>) | undefined;
+}
+
+/**
+ * Bounds of a client queue. A full queue drops further messages (see handleFanOutBatch); stored
+ * messages expire `expiryMs` after they were enqueued (0: never).
+ */
+export interface QueuePolicy {
+  maxDepth: number;
+  expiryMs: number;
+}
+
+/** When a message enqueued at `now` expires (rounded up to 1/24 of the expiry, at most a day). */
+export function messageExpiry(policy: QueuePolicy, now: number): Date | null {
+  return policy.expiryMs > 0 ? ceilTo(now + policy.expiryMs, coarseStep(policy.expiryMs, DAY)) : null;
 }
 
 /** A queue that received messages in a batch: for wake-ups and push notifications. */
@@ -57,6 +79,8 @@ export interface BatchOutcome {
   duplicates: number;
   /** Messages enqueued. */
   enqueued: number;
+  /** Messages dropped because their queue was full. */
+  dropped: number;
 }
 
 interface LocalRecipient {
@@ -80,6 +104,8 @@ type ClientState = {
   keyUpdateDue: boolean;
   encryptedPushToken: Uint8Array | null;
   listenerUntil: Date | null;
+  queueDepth: number;
+  gapOpen: boolean;
 };
 
 /**
@@ -88,6 +114,14 @@ type ClientState = {
  * the opened queue config, the blocklist check and the queue ratchet encryption under the next
  * sequence number (a key update first when due), per remote domain a FederationEnvelope and per
  * unknown queue a QueueDeleted report, both through the outbox.
+ *
+ * Full queues: the fan-out is asynchronous (the DS answered its sender long ago), so nobody can
+ * be refused. A message for a queue holding `queuePolicy.maxDepth` messages is dropped and
+ * counted (`dropped`, metric `qs_fanout_dropped_total`); the first drop of a run still takes a
+ * sequence number, so the owner sees a gap in its sequence numbers where messages were lost
+ * (the queue ratchet receiver skips it), and later drops of the run take none, so the gap stays
+ * one wide whatever the flood. Key updates are never dropped (a lost one leaves the queue
+ * unreadable): they may take a queue one past its cap.
  */
 export async function handleFanOutBatch(
   deps: FanOutDeps,
@@ -118,7 +152,7 @@ export async function handleFanOutBatch(
     }
     planned.push({ fanOut, marker, local, remote });
   }
-  const outcome: BatchOutcome = { delivered: [], outbound: 0, duplicates: 0, enqueued: 0 };
+  const outcome: BatchOutcome = { delivered: [], outbound: 0, duplicates: 0, enqueued: 0, dropped: 0 };
   if (planned.length === 0) return outcome;
 
   const now = deps.now();
@@ -129,9 +163,12 @@ export async function handleFanOutBatch(
     outcome.outbound = 0;
     outcome.duplicates = 0;
     outcome.enqueued = 0;
+    outcome.dropped = 0;
+    // Markers only need the retention sweep: the hour is enough, and no finer time is kept.
+    const handledAt = floorTo(now, HOUR);
     const fresh = await tx
       .insert(qsHandledFanOuts)
-      .values(planned.map((p) => ({ marker: p.marker, handledAt: new Date(now) })))
+      .values(planned.map((p) => ({ marker: p.marker, handledAt })))
       .onConflictDoNothing()
       .returning({ marker: qsHandledFanOuts.marker });
     const freshSet = new Set(fresh.map((f) => toHex(f.marker)));
@@ -178,6 +215,8 @@ export async function handleFanOutBatch(
               keyUpdateDue: qsClients.keyUpdateDue,
               encryptedPushToken: qsClients.encryptedPushToken,
               listenerUntil: qsClients.listenerUntil,
+              queueDepth: qsClients.queueDepth,
+              gapOpen: qsClients.gapOpen,
             })
             .from(qsClients)
             .where(inArray(qsClients.clientId, sortedIds))
@@ -206,8 +245,14 @@ export async function handleFanOutBatch(
       );
     };
 
-    const senders = new Map<string, { sender: QueueRatchetSender; row: ClientState; updated: boolean }>();
-    const newMessages: { clientId: Uint8Array; seq: bigint; message: Uint8Array }[] = [];
+    const senders = new Map<
+      string,
+      { sender: QueueRatchetSender; row: ClientState; updated: boolean; added: number }
+    >();
+    const newMessages: { clientId: Uint8Array; seq: bigint; message: Uint8Array; expiresAt: Date | null }[] =
+      [];
+    const expiresAt = messageExpiry(deps.queuePolicy, now);
+    const keyUpdateAt = keyUpdateStamp(deps.ratchetPolicy, now);
     const outbound: OutboundEvent[] = [];
     const delivered = new Map<string, Delivered>();
     const reportedAt = new Date(now);
@@ -226,10 +271,21 @@ export async function handleFanOutBatch(
             sender: openRatchet(deps.storage, row.clientId, row.encryptedRatchet),
             row,
             updated: false,
+            added: 0,
           };
           senders.set(idHex, state);
         }
         const { sender } = state;
+        if (state.row.queueDepth + state.added >= deps.queuePolicy.maxDepth) {
+          outcome.dropped++;
+          if (!state.row.gapOpen) {
+            // Take (and discard) one sequence number: the owner's ratchet sees the gap.
+            sender.encrypt(p.fanOut.payload);
+            state.row = { ...state.row, gapOpen: true };
+            state.updated = true;
+          }
+          continue;
+        }
         if (
           keyUpdateDue(
             deps.ratchetPolicy,
@@ -244,15 +300,20 @@ export async function handleFanOutBatch(
             clientId: row.clientId,
             seq: BigInt(update.sequenceNumber),
             message: encodeQueueMessage(update),
+            expiresAt: null,
           });
-          state.row = { ...state.row, lastKeyUpdateAt: reportedAt, keyUpdateDue: false };
+          state.added++;
+          state.row = { ...state.row, lastKeyUpdateAt: keyUpdateAt, keyUpdateDue: false };
         }
         const m = sender.encrypt(p.fanOut.payload);
         newMessages.push({
           clientId: row.clientId,
           seq: BigInt(m.sequenceNumber),
           message: encodeQueueMessage(m),
+          expiresAt,
         });
+        state.added++;
+        state.row = { ...state.row, gapOpen: false };
         state.updated = true;
         const d = delivered.get(idHex) ?? {
           clientId: row.clientId,
@@ -274,23 +335,32 @@ export async function handleFanOutBatch(
       for (let i = 0; i < newMessages.length; i += 1000) {
         const rows = newMessages
           .slice(i, i + 1000)
-          .map((m) => sql`(${m.clientId}, ${String(m.seq)}::int8, ${m.message})`);
+          .map(
+            (m) =>
+              sql`(${m.clientId}, ${String(m.seq)}::int8, ${m.message}, ${m.expiresAt?.toISOString() ?? null}::timestamptz)`,
+          );
         await tx.execute(
-          sql`insert into ${qsMessages} (client_id, seq, message) values ${sql.join(rows, sql`, `)}`,
+          sql`insert into ${qsMessages} (client_id, seq, message, expires_at) values ${sql.join(rows, sql`, `)}`,
         );
       }
-      const updates = [...senders.values()].filter((s) => s.updated);
+    }
+    const updates = [...senders.values()].filter((s) => s.updated);
+    if (updates.length > 0) {
+      // The depth grows by what was stored: relative, so a concurrent Dequeue's decrement holds.
       await tx.execute(sql`
         update ${qsClients} as c set
           encrypted_ratchet = v.ratchet, next_seq = v.next_seq,
-          last_key_update_at = v.updated_at, key_update_due = v.due
+          last_key_update_at = v.updated_at, key_update_due = v.due,
+          queue_depth = c.queue_depth + v.added, gap_open = v.gap
         from unnest(
           ${sql.param(updates.map((u) => u.row.clientId))}::bytea[],
           ${sql.param(updates.map((u) => sealRatchet(deps.storage, u.row.clientId, u.sender)))}::bytea[],
           ${sql.param(updates.map((u) => String(u.sender.nextSequenceNumber)))}::int8[],
           ${sql.param(updates.map((u) => u.row.lastKeyUpdateAt.toISOString()))}::timestamptz[],
-          ${sql.param(updates.map((u) => u.row.keyUpdateDue))}::boolean[]
-        ) as v(client_id, ratchet, next_seq, updated_at, due)
+          ${sql.param(updates.map((u) => u.row.keyUpdateDue))}::boolean[],
+          ${sql.param(updates.map((u) => u.added))}::int4[],
+          ${sql.param(updates.map((u) => u.row.gapOpen))}::boolean[]
+        ) as v(client_id, ratchet, next_seq, updated_at, due, added, gap)
         where c.client_id = v.client_id`);
     }
     if (outbound.length > 0) await writeOutbox(tx, outbound);

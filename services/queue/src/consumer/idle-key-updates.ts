@@ -1,7 +1,7 @@
 import { encodeQueueMessage, HpkePublicKey } from "@phoenix/crypto";
 import { type Database, transaction } from "@phoenix/runtime/db";
-import { asc, eq, lt } from "drizzle-orm";
-import { openRatchet, sealRatchet } from "../domain/queue-ratchet.js";
+import { asc, eq, lt, sql } from "drizzle-orm";
+import { keyUpdateStamp, openRatchet, sealRatchet } from "../domain/queue-ratchet.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
 import { qsClients, qsMessages } from "../store/schema.js";
 
@@ -23,7 +23,8 @@ export async function updateIdleQueues(
   storage: StorageKeys,
   options: { now: number; olderThanMs: number; limit: number },
 ): Promise<UpdatedQueue[]> {
-  const now = new Date(options.now);
+  // Stored coarse, like every key update time (domain/queue-ratchet.ts keyUpdateStamp).
+  const stamp = keyUpdateStamp({ everyMessages: 0, everyMs: options.olderThanMs }, options.now);
   return transaction(db, async (tx) => {
     const idle = await tx
       .select({
@@ -43,14 +44,18 @@ export async function updateIdleQueues(
       const seq = BigInt(update.sequenceNumber);
       await tx
         .insert(qsMessages)
-        .values({ clientId: row.clientId, seq, message: encodeQueueMessage(update) });
+        // Key updates never expire and are never dropped, full queue or not (at most one a
+        // day per idle queue): a lost one would leave the owner unable to read on.
+        .values({ clientId: row.clientId, seq, message: encodeQueueMessage(update), expiresAt: null });
       await tx
         .update(qsClients)
         .set({
           encryptedRatchet: sealRatchet(storage, row.clientId, sender),
           nextSeq: BigInt(sender.nextSequenceNumber),
-          lastKeyUpdateAt: now,
+          lastKeyUpdateAt: stamp,
           keyUpdateDue: false,
+          queueDepth: sql`${qsClients.queueDepth} + 1`,
+          gapOpen: false,
         })
         .where(eq(qsClients.clientId, row.clientId));
       updated.push({ clientId: row.clientId, seq });

@@ -1,4 +1,5 @@
 import { encodeQueueMessage, HpkePublicKey, QueueRatchetSender } from "@phoenix/crypto";
+import { coarseStep, floorTo } from "./limits.js";
 import { type StorageKeys, StorageLabel } from "./storage-keys.js";
 
 /** A new queue: the sealed ratchet state and its first message (the Init key update at 0). */
@@ -57,4 +58,13 @@ export function keyUpdateDue(
   forced: boolean,
 ): boolean {
   return forced || sender.messagesSinceUpdate >= policy.everyMessages || now - lastUpdateAt >= policy.everyMs;
+}
+
+/**
+ * The `last_key_update_at` stored for a key update at `now`: floored to 1/24 of the policy's
+ * interval (at most an hour), so the time rule fires at most that much early and the stored
+ * time does not date the record's creation or traffic exactly.
+ */
+export function keyUpdateStamp(policy: RatchetUpdatePolicy, now: number): Date {
+  return floorTo(now, coarseStep(policy.everyMs));
 }

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 export class QsMetrics {
   readonly deliveries: Counter;
   readonly fanOuts: Counter;
+  readonly dropped: Counter;
   readonly batchSize: Histogram;
   readonly batchSeconds: Histogram;
   readonly outbound: Counter;
@@ -14,6 +15,11 @@ export class QsMetrics {
     this.deliveries = new Counter({
       name: "qs_fanout_deliveries_total",
       help: "Messages enqueued by the fan-out consumer (key updates included)",
+      registers,
+    });
+    this.dropped = new Counter({
+      name: "qs_fanout_dropped_total",
+      help: "Messages not enqueued because the recipient's queue was full (QS_MAX_QUEUE_DEPTH)",
       registers,
     });
     this.fanOuts = new Counter({

@@ -1,5 +1,5 @@
 import { toHex } from "@phoenix/crypto";
-import type { Database } from "@phoenix/runtime/db";
+import { type Database, transaction } from "@phoenix/runtime/db";
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, ne, sql } from "drizzle-orm";
 import { MAX_PREVIOUS_AUTH_KEYS } from "../domain/limits.js";
 import { qsAddPackages, qsBlocklist, qsClients, qsMessages, qsPreviousAuthKeys, qsUsers } from "./schema.js";
@@ -42,8 +42,11 @@ export async function insertClient(
   row: typeof qsClients.$inferInsert,
   initMessage: Uint8Array,
 ): Promise<void> {
-  await db.insert(qsClients).values(row);
-  await db.insert(qsMessages).values({ clientId: row.clientId, seq: 0n, message: initMessage });
+  await db.insert(qsClients).values({ ...row, queueDepth: 1 });
+  // The Init message never expires: without it the owner cannot read the queue at all.
+  await db
+    .insert(qsMessages)
+    .values({ clientId: row.clientId, seq: 0n, message: initMessage, expiresAt: null });
 }
 
 /**
@@ -107,9 +110,71 @@ export async function readMessages(
     .limit(limit);
 }
 
-/** Deletes the messages of a queue below `start`. */
+/** Deletes the messages of a queue below `start` and lowers its depth count by as many. */
 export async function deleteMessagesBelow(db: Database, clientId: Uint8Array, start: bigint): Promise<void> {
-  await db.delete(qsMessages).where(and(eq(qsMessages.clientId, clientId), lt(qsMessages.seq, start)));
+  // One statement: the count can never disagree with the rows, whatever runs concurrently.
+  await db.execute(sql`
+    with gone as (
+      delete from ${qsMessages} where client_id = ${clientId} and seq < ${String(start)}::int8 returning 1
+    )
+    update ${qsClients} set queue_depth = queue_depth - (select count(*) from gone)::int
+    where client_id = ${clientId} and exists (select 1 from gone)`);
+}
+
+/**
+ * Deletes up to `limit` messages whose expiry passed (oldest first) and lowers their queues'
+ * depth counts; returns how many went. The queues' rows are locked in id order first, the order
+ * the fan-out consumer locks them in, so the two never deadlock.
+ */
+export async function expireMessages(db: Database, now: Date, limit: number): Promise<number> {
+  return transaction(db, async (tx) => {
+    const due = await tx
+      .select({ clientId: qsMessages.clientId, seq: qsMessages.seq })
+      .from(qsMessages)
+      .where(lte(qsMessages.expiresAt, now))
+      .orderBy(asc(qsMessages.expiresAt))
+      .limit(limit);
+    if (due.length === 0) return 0;
+    const perQueue = new Map<string, { clientId: Uint8Array; seqs: bigint[] }>();
+    for (const d of due) {
+      const key = toHex(d.clientId);
+      const entry = perQueue.get(key) ?? { clientId: d.clientId, seqs: [] };
+      entry.seqs.push(d.seq);
+      perQueue.set(key, entry);
+    }
+    const queues = [...perQueue.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, q]) => q);
+    await tx
+      .select({ clientId: qsClients.clientId })
+      .from(qsClients)
+      .where(
+        inArray(
+          qsClients.clientId,
+          queues.map((q) => q.clientId),
+        ),
+      )
+      .orderBy(qsClients.clientId)
+      .for("update");
+    let total = 0;
+    for (const q of queues) {
+      const gone = await tx
+        .delete(qsMessages)
+        .where(
+          and(
+            eq(qsMessages.clientId, q.clientId),
+            inArray(qsMessages.seq, q.seqs),
+            lte(qsMessages.expiresAt, now),
+          ),
+        )
+        .returning({ seq: qsMessages.seq });
+      if (gone.length === 0) continue;
+      total += gone.length;
+      await tx
+        .update(qsClients)
+        .set({ queueDepth: sql`${qsClients.queueDepth} - ${gone.length}` })
+        .where(eq(qsClients.clientId, q.clientId));
+    }
+    return total;
+  });
 }
 
 /** Number of blocklist entries of a queue. */

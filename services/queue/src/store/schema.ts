@@ -30,7 +30,8 @@ export const qsUsers = pgTable("qs_users", {
   friendshipTokenHash: bytea("friendship_token_hash").notNull().unique(),
   /** The token itself, encrypted at rest (GetUser returns it). */
   encryptedFriendshipToken: bytea("encrypted_friendship_token").notNull(),
-  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  // No creation time: the protocol needs none, and an exact one lets a snapshot of the AS and
+  // QS databases pair this pseudonymous record with the AS user registered at the same moment.
 });
 
 /** Pseudonymous QS client records, each with one queue. */
@@ -47,13 +48,31 @@ export const qsClients = pgTable(
     encryptedRatchet: bytea("encrypted_ratchet").notNull(),
     /** The sequence number the next message gets (mirrors the ratchet, readable without it). */
     nextSeq: int8("next_seq").notNull().default(sql`0`),
+    /**
+     * When the queue ratchet key was last updated, floored to a coarse step (domain/queue-ratchet.ts
+     * `keyUpdateStamp`: 1/24 of the update interval, at most an hour) — exact times would date the
+     * record's creation and its traffic.
+     */
     lastKeyUpdateAt: timestamp("last_key_update_at", { withTimezone: true }).notNull(),
     /** The queue key changed: the next message is a key update. */
     keyUpdateDue: boolean("key_update_due").notNull().default(false),
     /** The opened push token, encrypted at rest; null: none. */
     encryptedPushToken: bytea("encrypted_push_token"),
-    /** A Listen stream holds the queue until this time (refreshed while it lives). */
+    /**
+     * A Listen stream holds the queue until this time (a lease, refreshed while it lives, so a
+     * crashed replica cannot suppress push notifications for good). Rounded up to whole minutes:
+     * the lease needs no finer time, and a snapshot then dates a client's presence only to the
+     * minute.
+     */
     listenerUntil: timestamp("listener_until", { withTimezone: true }),
+    /** Messages stored in the queue (kept with every insert and delete: the depth cap's count). */
+    queueDepth: integer("queue_depth").notNull().default(0),
+    /**
+     * Messages were dropped since the last stored one because the queue was full. The first drop
+     * of a run consumed one sequence number (the owner sees a gap there); later ones do not, so
+     * a flood cannot open a gap wider than the queue ratchet's receiver skips.
+     */
+    gapOpen: boolean("gap_open").notNull().default(false),
     /** Month of the last request (coarse on purpose). */
     lastActiveAt: timestamp("last_active_at", { withTimezone: true }).notNull(),
   },
@@ -89,8 +108,14 @@ export const qsMessages = pgTable(
     seq: int8("seq").notNull(),
     /** libs/crypto encoded QueueMessage (already end-to-end encrypted to the queue owner). */
     message: bytea("message").notNull(),
+    /**
+     * When the expiry job deletes the message (rounded up to a coarse step, a day by default);
+     * null: kept until acked — the Init and key update messages, whose loss would leave the
+     * owner unable to read the queue on.
+     */
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
   },
-  (t) => [primaryKey({ columns: [t.clientId, t.seq] })],
+  (t) => [primaryKey({ columns: [t.clientId, t.seq] }), index("qs_messages_expires_idx").on(t.expiresAt)],
 );
 
 /** Fan-outs already handled (keyed hash of the fan-out id), for idempotent redelivery. */
@@ -98,6 +123,7 @@ export const qsHandledFanOuts = pgTable(
   "qs_handled_fan_outs",
   {
     marker: bytea("marker").primaryKey(),
+    /** Floored to the hour: only the retention sweep reads it. */
     handledAt: timestamp("handled_at", { withTimezone: true }).notNull(),
   },
   (t) => [index("qs_handled_fan_outs_at_idx").on(t.handledAt)],

@@ -38,6 +38,7 @@ export type HarnessOptions = Partial<
     | "trustedProxies"
     | "federationProxyAddress"
     | "pushWebhookAllow"
+    | "messageExpiryMs"
   >
 > & { notifier?: QueueServiceOptions["notifier"] };
 
