@@ -1,11 +1,14 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { status as grpcStatus } from "@grpc/grpc-js";
 import type { RpcInfo } from "@phoenix/proto";
 import { createLogger, type Logger } from "@phoenix/runtime/log";
 import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
 import { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import { clientRpcs } from "./contracts.js";
 import { clientOrigin } from "./http/client-origin.js";
+import { encodeStatus } from "./http/codec.js";
 import { GatewayMetrics } from "./http/http-metrics.js";
 import { createRestHandler, type RestLimits } from "./http/rest-handler.js";
 import { buildRestRoutes, type RestRoute } from "./http/routes.js";
@@ -137,6 +140,9 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     void handler(req, res);
   });
   server.on("upgrade", (req, socket, head) => bridge.handleUpgrade(req, socket, head));
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) =>
+    answerClientError(error, socket),
+  );
   const sockets = new Set<Socket>();
   server.on("connection", (socket) => {
     sockets.add(socket);
@@ -182,4 +188,34 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
       return closing;
     },
   };
+}
+
+/**
+ * Answers a request Node's HTTP parser refused before any route ran (request line or headers
+ * beyond the header limit, bytes that are not HTTP) with the gateway's error shape — an HTTP
+ * status and a google.rpc.Status JSON body — instead of Node's bare status line, then closes.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const overflow = error.code === "HPE_HEADER_OVERFLOW";
+  const [httpStatus, reason, code, message] = overflow
+    ? [
+        431,
+        "Request Header Fields Too Large",
+        grpcStatus.RESOURCE_EXHAUSTED,
+        "request line or headers exceed the header size limit",
+      ]
+    : [
+        400,
+        "Bad Request",
+        grpcStatus.INVALID_ARGUMENT,
+        `malformed HTTP request (${error.code ?? "parse error"})`,
+      ];
+  const { contentType, body } = encodeStatus({ code, message, details: [] }, "json");
+  socket.end(
+    `HTTP/1.1 ${httpStatus} ${reason}\r\nContent-Type: ${contentType}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
