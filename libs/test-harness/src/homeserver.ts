@@ -43,6 +43,8 @@ export interface Homeserver {
   readonly addresses: HomeserverAddresses;
   /** The bus stream names of this homeserver (unique per instance). */
   readonly streams: { fanOut: string; queueDeleted: string; federation: string };
+  /** Postgres URLs of the services' databases (what a snapshot adversary would copy). */
+  readonly databaseUrls: HomeserverAddresses;
   /** Stops the QS and starts it again on the same port, database and keys (outage tests). */
   restartQueue(): Promise<void>;
   stop(): Promise<void>;
@@ -144,6 +146,7 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     return {
       domain,
       streams,
+      databaseUrls: { auth: url(authDb), delivery: url(deliveryDb), queue: url(queueDb) },
       addresses: {
         auth: `127.0.0.1:${auth.port}`,
         delivery: `127.0.0.1:${delivery.port}`,
@@ -160,6 +163,11 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     await stop().catch(() => undefined);
     throw error;
   }
+}
+
+function url(db: TestDatabase): string {
+  if (db.url === undefined) throw new HarnessSetupError("a test database without a URL");
+  return db.url;
 }
 
 async function database(cleanups: (() => Promise<void>)[], migrationsFolder: string): Promise<TestDatabase> {

@@ -76,7 +76,12 @@ export async function register(
   });
   const credential = verifier.verifyClientCredential(ClientCredential.decode(registered.clientCredential));
 
-  // The QS records are pseudonymous: nothing in them links to the AS identity.
+  // The QS records are pseudonymous: nothing in them links to the AS identity. The QS record is
+  // created right after the AS user, on purpose: what decouples the two is on the servers —
+  // the QS stores no creation time and only coarse ones (key update hour, activity month), so a
+  // snapshot of both databases cannot pair records by time (issue #13; test:
+  // libs/test-harness/test/registration-linkability.test.ts). A random delay would have to span
+  // hours to hide one registration among others, and the client could receive nothing meanwhile.
   const qsKeys = await transport.queue.getQueueConfigEncryptionKey({});
   const qsConfigKey = qsKeys.keys.find((k) => k.current)?.publicKey;
   if (qsConfigKey === undefined) throw new Error("the QS publishes no current queue-config key");
