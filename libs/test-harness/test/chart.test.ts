@@ -131,7 +131,7 @@ function environmentOf(objects: readonly KubeObject[], workload: KubeObject): Re
   type EnvEntry = {
     name: string;
     value?: string;
-    valueFrom?: { secretKeyRef?: { name: string; key: string } };
+    valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
   };
   for (const entry of (container.env as EnvEntry[] | undefined) ?? []) {
     if (entry.value !== undefined) env[entry.name] = entry.value;
@@ -139,6 +139,8 @@ function environmentOf(objects: readonly KubeObject[], workload: KubeObject): Re
     const secret = ref && objects.find((o) => o.kind === "Secret" && o.metadata.name === ref.name);
     const value = ref && secret ? secretData(secret)[ref.key] : undefined;
     if (value !== undefined) env[entry.name] = value;
+    // A required key of the operator's existing Secret: a stand-in of the documented format.
+    else if (ref && !secret && !ref.optional && ref.key.endsWith("_KEY")) env[entry.name] = "0f".repeat(32);
   }
   return env;
 }
@@ -313,9 +315,9 @@ if (!support.ok) {
     it("generates the keys once and keeps them when the upgrade looks the Secrets up", async () => {
       const first = await render(BUNDLED, { lookup: [] });
       const keys = secretData(find(first, "Secret", "alpha-phoenix-keys"));
-      expect(keys.AS_KEY_ENCRYPTION_KEY).toMatch(/^[0-9a-f]{64}$/);
-      expect(keys.QS_STORAGE_KEY).toMatch(/^[0-9a-f]{64}$/);
-      expect(keys.AS_KEY_ENCRYPTION_KEY).not.toBe(keys.QS_STORAGE_KEY);
+      const required = ["AS_KEY_ENCRYPTION_KEY", "QS_STORAGE_KEY", "FEDERATION_KEY_ENCRYPTION_KEY", "DS_REPLAY_MARKER_KEY"];
+      for (const name of required) expect(keys[name], name).toMatch(/^[0-9a-f]{64}$/);
+      expect(new Set(required.map((name) => keys[name])).size).toBe(required.length);
       expect(find(first, "Secret", "alpha-phoenix-keys").metadata.annotations).toMatchObject({
         "helm.sh/resource-policy": "keep",
       });
@@ -327,6 +329,28 @@ if (!support.ok) {
       for (const name of ["alpha-phoenix-keys", "alpha-phoenix-database", "alpha-phoenix-nats"]) {
         expect(find(upgrade, "Secret", name).data, name).toEqual(find(first, "Secret", name).data);
       }
+      // A rotation the operator started in the Secret (new key, old one as _PREVIOUS) survives upgrades.
+      const rotating = inCluster.map((o) =>
+        o.metadata.name === "alpha-phoenix-keys"
+          ? {
+              ...o,
+              data: {
+                ...(o.data as Record<string, string>),
+                FEDERATION_KEY_ENCRYPTION_KEY: Buffer.from("ab".repeat(32)).toString("base64"),
+                FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS: Buffer.from(keys.FEDERATION_KEY_ENCRYPTION_KEY ?? "").toString(
+                  "base64",
+                ),
+              },
+            }
+          : o,
+      );
+      const rotated = await render(BUNDLED, { lookup: rotating, isUpgrade: true, revision: 3 });
+      expect(secretData(find(rotated, "Secret", "alpha-phoenix-keys"))).toMatchObject({
+        FEDERATION_KEY_ENCRYPTION_KEY: "ab".repeat(32),
+        FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS: keys.FEDERATION_KEY_ENCRYPTION_KEY,
+      });
+      const gateway = environmentOf(rotated, find(rotated, "Deployment", "alpha-phoenix-federation-gateway"));
+      expect(gateway.FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS).toBe(keys.FEDERATION_KEY_ENCRYPTION_KEY);
       // Without the lookup (helm template) they would be new: the test above can fail.
       const fresh = await render(BUNDLED, { lookup: [] });
       expect(secretData(find(fresh, "Secret", "alpha-phoenix-keys")).QS_STORAGE_KEY).not.toBe(

@@ -126,8 +126,8 @@ The ConfigMap data of a component: the chart's wiring, then the operator's `conf
 {{- end }}
 
 {{/*
-Env entries from Secrets: the component's DATABASE_URL, NATS credentials, the AS/QS keys and the
-optional pinned keys / invite codes (secretKeyRef optional where the key may be absent).
+Env entries from Secrets: the component's DATABASE_URL, NATS credentials, the AS/DS/QS/federation
+keys (with the optional `_PREVIOUS` ones of a rotation) and the optional pinned keys / invite codes (secretKeyRef optional where the key may be absent).
 */}}
 {{- define "phoenix.secretEnv" -}}
 {{- $root := .root }}
@@ -169,11 +169,29 @@ optional pinned keys / invite codes (secretKeyRef optional where the key may be 
     secretKeyRef:
       name: {{ include "phoenix.keysSecretName" $root }}
       key: AS_KEY_ENCRYPTION_KEY
+- name: AS_KEY_ENCRYPTION_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: AS_KEY_ENCRYPTION_KEY_PREVIOUS
+      optional: true
 - name: AS_INVITE_CODES
   valueFrom:
     secretKeyRef:
       name: {{ include "phoenix.keysSecretName" $root }}
       key: AS_INVITE_CODES
+      optional: true
+{{- else if eq .component "delivery" }}
+- name: DS_REPLAY_MARKER_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: DS_REPLAY_MARKER_KEY
+- name: DS_REPLAY_MARKER_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: DS_REPLAY_MARKER_KEY_PREVIOUS
       optional: true
 {{- else if eq .component "queue" }}
 - name: QS_STORAGE_KEY
@@ -182,6 +200,17 @@ optional pinned keys / invite codes (secretKeyRef optional where the key may be 
       name: {{ include "phoenix.keysSecretName" $root }}
       key: QS_STORAGE_KEY
 {{- else if eq .component "federation-gateway" }}
+- name: FEDERATION_KEY_ENCRYPTION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: FEDERATION_KEY_ENCRYPTION_KEY
+- name: FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS
+      optional: true
 - name: FEDERATION_SIGNING_KEY
   valueFrom:
     secretKeyRef:
