@@ -72,6 +72,8 @@ export interface FederatedHomeserver {
   readonly streams: { fanOut: string; queueDeleted: string; federation: string };
   /** Its log lines so far, with `captureLogs` (empty otherwise), across restarts. */
   readonly logs: readonly FederationLogLine[];
+  /** Its persisted stores: Postgres databases, bus namespace (streams end in `_<namespace>`), data dir. */
+  readonly storage: { databases: readonly string[]; busNamespace: string; dataDir: string };
   /** gRPC addresses of the embedded services (they change on restart); throws while stopped. */
   readonly addresses: HomeserverAddresses;
   readonly running: boolean;
@@ -87,6 +89,8 @@ export interface Federation {
   /** The TLS files when started with `tls: true`. */
   readonly tls: TestTlsFiles | undefined;
   homeserver(domain: string): FederatedHomeserver;
+  /** The directory of the clients' SQLite stores made by {@link client}. */
+  readonly clientsDir: string;
   /** A new user `name` registered on `domain` (REST transport to its edge gateway, own SQLite store). */
   client(domain: string, name: string): Promise<PhoenixClient>;
   /** Closes the clients and transports made by {@link client}, stops every homeserver, drops storage. */
@@ -216,6 +220,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     domains,
     tls,
     homeserver,
+    clientsDir: clients.dir,
     client: (domain, name) =>
       clients.register(
         homeserver(domain).url,
@@ -249,6 +254,15 @@ class Node implements FederatedHomeserver {
 
   get running(): boolean {
     return this.current !== undefined;
+  }
+
+  get storage(): FederatedHomeserver["storage"] {
+    const prefix = this.env.HOMESERVER_DATABASE_PREFIX as string;
+    return {
+      databases: SERVICE_DATABASES.map((s) => `${prefix}${s}`),
+      busNamespace: this.env.HOMESERVER_BUS_NAMESPACE as string,
+      dataDir: this.env.DATA_DIR as string,
+    };
   }
 
   get addresses(): HomeserverAddresses {

@@ -55,6 +55,25 @@ export {
   randomSeed,
 } from "./random-prng.js";
 export {
+  type Blob,
+  type Component,
+  describeHits,
+  encodeNeedle,
+  type Hit,
+  MEMORY_POLICY,
+  type MemoryRead,
+  MIN_NEEDLE_BYTES,
+  type Needle,
+  type NeedleKind,
+  NeedleSet,
+  needlesFromClientStore,
+  PatternScanner,
+  processMemory,
+  type ScanReport,
+  SecretsScan,
+  STORE_POLICY,
+} from "./secrets-scan.js";
+export {
   type Exit,
   freePorts,
   HomeserverProcess,
@@ -64,3 +83,17 @@ export {
   ServiceProcess,
   type ServiceProcessOptions,
 } from "./service-process.js";
+export {
+  componentOf,
+  deploymentStores,
+  federationStores,
+  type MemoryScanResult,
+  needlesFromClientDirs,
+  OBSERVED_SERVICES,
+  type PostgresStores,
+  type SeizableStores,
+  type SnapshotScanResult,
+  scanSeizableStores,
+  scanServiceMemory,
+  takeMemoryBaseline,
+} from "./snapshot-scan.js";

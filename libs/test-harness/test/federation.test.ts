@@ -5,8 +5,12 @@ import type { PhoenixClient } from "@phoenix/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   connectUsers,
+  describeHits,
   type Federation,
+  federationStores,
   membersOf,
+  needlesFromClientDirs,
+  scanSeizableStores,
   startFederation,
   syncUntil,
   systemTextsOf,
@@ -48,7 +52,13 @@ describe("three federating homeservers", () => {
   let fed: Federation;
 
   beforeAll(async () => {
-    fed = await startFederation({ domains: [ALPHA, BETA, GAMMA], tls: true });
+    // Logs at info are kept, so the snapshot scan reads every line the services write.
+    fed = await startFederation({
+      domains: [ALPHA, BETA, GAMMA],
+      tls: true,
+      captureLogs: true,
+      logLevel: "info",
+    });
   }, 180_000);
   afterAll(async () => {
     await fed?.stopAll();
@@ -187,5 +197,19 @@ describe("three federating homeservers", () => {
     // Nothing arrives twice later either: one more message is the last one Bob gets.
     await sendAndReceive(alice, direct, "after", [bob]);
     expect(textsOf(bob, direct)).toEqual([...expected, "after"]);
+  }, 180_000);
+
+  it("a snapshot of every store of the three domains holds no identifier of the scenarios in the clear", async () => {
+    const needles = await needlesFromClientDirs([fed.clientsDir]);
+    const { scan, stores, unpadded } = await scanSeizableStores(await federationStores(fed), needles);
+    const r = scan.report;
+    console.info(
+      `snapshot scan (federation): ${stores.length} stores, ${r.needles} needles (${needles.skipped.length} too short), ` +
+        `${r.patterns} patterns, ${r.blobs} blobs, ${r.bytes} bytes ${JSON.stringify(r.bytesByStore)}, ` +
+        `${r.allowed} allowed matches, ${r.hits.length} hits`,
+    );
+    expect(needles.needles.length).toBeGreaterThan(50);
+    expect(r.hits, describeHits(r.hits)).toEqual([]);
+    for (const ds of unpadded) expect(ds.unpadded, `${ds.database}: group state sizes`).toEqual([]);
   }, 180_000);
 });

@@ -113,6 +113,29 @@ describe("needles and encodings", () => {
     ]);
   });
 
+  it("does not blame a pattern a baseline of the same component already held", () => {
+    const needles = new NeedleSet();
+    needles.add("text", "common", "message 0");
+    needles.add("text", "new", "chapter 3 tonight?");
+    const scan = new SecretsScan(needles);
+    scan.addBaseline({
+      store: "memory-baseline",
+      component: "queue",
+      location: "b",
+      bytes: Buffer.from("xx message 0 xx"),
+    });
+    const later = Buffer.from("message 0 ... chapter 3 tonight?");
+    scan.add({ store: "memory", component: "queue", location: "m", bytes: later });
+    scan.add({ store: "memory", component: "delivery", location: "m", bytes: later });
+    expect(scan.report.inBaseline).toBe(1);
+    expect(scan.report.baselineNeedles).toEqual(["queue: common as utf8"]);
+    expect(scan.report.hits.map((h) => `${h.component} ${h.label}`)).toEqual([
+      "queue new",
+      "delivery common",
+      "delivery new",
+    ]);
+  });
+
   it("knows the padded sizes of group state", () => {
     expect(isBucketSize(256)).toBe(true);
     expect(isBucketSize(4096)).toBe(true);

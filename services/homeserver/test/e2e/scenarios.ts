@@ -1,19 +1,30 @@
 // The end-to-end scenarios of the product, written once and run against each deployment: real
 // PhoenixClients (and the phoenix CLI) reach the homeserver only through its edge gateway.
 // Scenarios of one file share a deployment and build on each other's users, in order.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ConversationInactiveError, type PhoenixClient, UnknownUserError } from "@phoenix/client";
 import {
   connectUsers,
   type Deployment,
   type DeploymentKind,
+  deploymentStores,
+  describeHits,
   eventually,
+  type MemoryScanResult,
   membersOf,
+  needlesFromClientDirs,
+  scanSeizableStores,
+  scanServiceMemory,
   startDeployment,
   syncUntil,
   systemTextsOf,
+  takeMemoryBaseline,
   textsOf,
 } from "@phoenix/test-harness";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { busStoreMessages } from "./bus-stores.js";
 import { World } from "./world.js";
 
 /** Defines the whole scenario suite against a fresh deployment of `kind`. */
@@ -29,14 +40,41 @@ export function defineScenarios(kind: DeploymentKind): void {
     /** Alice's and Bob's connection conversation. */
     let direct: string;
 
+    /** Memory of the observed services right after start (active-observer baseline). */
+    let baselineDir: string | undefined;
+    let memoryBaseline: Map<string, string[]> | undefined;
+
     beforeAll(async () => {
       deployment = await startDeployment({ kind, domain });
       world = await World.create(deployment);
+      if (kind === "services") {
+        baselineDir = await mkdtemp(join(tmpdir(), "phoenix-memory-baseline-"));
+        memoryBaseline = await takeMemoryBaseline(deployment, baselineDir);
+      }
     }, 240_000);
     afterAll(async () => {
       await world?.close();
       await deployment?.stop();
+      if (baselineDir) await rm(baselineDir, { recursive: true, force: true });
     }, 60_000);
+
+    // The active observer (docs/security.md): the working memory of the DS, QS and federation
+    // gateway processes is read while the scenarios run — after the first group scenario and
+    // after the CLI scenario, before the restart clears it — and checked in the last test.
+    const memoryReads: { after: string; result: MemoryScanResult }[] = [];
+    const MEMORY_READ_AFTER = [
+      "creates a group and invites two users: all members see who added whom",
+      "the phoenix CLI: two users register, connect by handle, chat, and watch a message arrive",
+    ];
+    afterEach(async (context) => {
+      if (kind !== "services" || deployment === undefined) return;
+      if (!MEMORY_READ_AFTER.includes(context.task.name)) return;
+      const needles = await needlesFromClientDirs([world.dir]);
+      memoryReads.push({
+        after: context.task.name,
+        result: await scanServiceMemory(deployment, needles, { baseline: memoryBaseline }),
+      });
+    }, 120_000);
 
     it("answers /healthz and /readyz with every upstream serving", async () => {
       const url = deployment?.url as string;
@@ -395,6 +433,22 @@ export function defineScenarios(kind: DeploymentKind): void {
       for (const run of [unknown, fresh, bad]) expect(run.stderr).not.toMatch(/\n\s+at /);
     }, 240_000);
 
+    it("handled messages have left the bus: its store holds none of the scenarios' traffic", async () => {
+      // Every scenario above waited until the clients had their messages, so every fan-out (and
+      // queue-deleted event) was handled; a copy of the bus store must not yield them.
+      let stored: Record<string, number> = {};
+      const deadline = Date.now() + 30_000;
+      do {
+        stored = await busStoreMessages(deployment as Deployment);
+        if (Object.values(stored).every((n) => n === 0)) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } while (Date.now() < deadline);
+      expect(stored, "messages per stream").toEqual(
+        Object.fromEntries(Object.keys(stored).map((stream) => [stream, 0])),
+      );
+      if (kind === "services") expect(Object.keys(stored)).toHaveLength(3);
+    }, 60_000);
+
     it("delivers a message accepted before the deployment restarts", async () => {
       await alice.sendMessage(direct, "across the restart");
       await deployment?.restart();
@@ -403,6 +457,44 @@ export function defineScenarios(kind: DeploymentKind): void {
       await bob.sendMessage(direct, "got it");
       await syncUntil(alice, () => textsOf(alice, direct).includes("got it"), "Bob's reply");
     }, 240_000);
+
+    it("a snapshot of every store holds no identifier of the scenarios in the clear", async () => {
+      // The needles come from the clients' own stores: ids, handles, names, titles, texts,
+      // members, queue ids, credentials, leaf credentials.
+      const needles = await needlesFromClientDirs([world.dir]);
+      const { scan, stores, unpadded } = await scanSeizableStores(
+        deploymentStores(deployment as Deployment),
+        needles,
+      );
+      const r = scan.report;
+      console.info(
+        `snapshot scan (${kind}): ${stores.length} stores, ${r.needles} needles (${needles.skipped.length} too short), ` +
+          `${r.patterns} patterns, ${r.blobs} blobs, ${r.bytes} bytes ${JSON.stringify(r.bytesByStore)}, ` +
+          `${r.allowed} allowed matches, ${r.hits.length} hits`,
+      );
+      expect(needles.needles.length).toBeGreaterThan(50);
+      expect(r.hits, describeHits(r.hits)).toEqual([]);
+      for (const ds of unpadded) expect(ds.unpadded, `${ds.database}: group state sizes`).toEqual([]);
+    }, 180_000);
+
+    it.runIf(kind === "services")(
+      "an active observer reading DS, QS and federation gateway memory finds no identity",
+      () => {
+        expect(memoryReads.map((m) => m.after)).toEqual(MEMORY_READ_AFTER);
+        for (const { after, result } of memoryReads) {
+          const r = result.scan.report;
+          console.info(
+            `memory scan after "${after.slice(0, 40)}…": ${result.reads
+              .map((m) => `${m.name} pid ${m.pid}: ${m.bytes} bytes in ${m.regions} regions`)
+              .join(", ")}; ${r.needles} needles, ${r.allowed} allowed matches, ` +
+              `${r.inBaseline} matches of ${r.baselineNeedles.length} patterns already in the baseline ` +
+              `(${r.baselineNeedles.join("; ")}), ${r.hits.length} hits`,
+          );
+          for (const m of result.reads) expect(m.bytes, m.name).toBeGreaterThan(10 * 1024 * 1024);
+          expect(r.hits, describeHits(r.hits)).toEqual([]);
+        }
+      },
+    );
 
     /** A fresh group of Alice's with `invitees` joined (all contacts of hers). */
     async function groupOf(title: string, invitees: PhoenixClient[]): Promise<string> {

@@ -1,0 +1,252 @@
+// The two standing privacy checks of docs/security.md applied to what the harness starts: the
+// snapshot adversary (every persisted store of a deployment or federation) and the active
+// observer (the working memory of the DS, QS and federation gateway processes).
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import type { Deployment } from "./deployment.js";
+import type { Federation } from "./federation.js";
+import {
+  type Component,
+  clientStoresIn,
+  filesUnder,
+  jetStreamMessages,
+  logBlob,
+  MEMORY_POLICY,
+  type MemoryRead,
+  NeedleSet,
+  natsStoreDir,
+  natsStreamFiles,
+  needlesFromClientStore,
+  pgDump,
+  postgresTables,
+  processMemory,
+  SecretsScan,
+  unpaddedGroupStates,
+} from "./secrets-scan.js";
+import type { LogLine } from "./service-process.js";
+
+/** The needles of every client store (`*.sqlite`) in the directories given. */
+export async function needlesFromClientDirs(dirs: readonly string[]): Promise<NeedleSet> {
+  const needles = new NeedleSet();
+  for (const dir of dirs) {
+    for (const path of await clientStoresIn(dir)) {
+      const who =
+        path
+          .split("/")
+          .pop()
+          ?.replace(/\.sqlite$/, "") ?? path;
+      needlesFromClientStore(needles, path, who);
+    }
+  }
+  return needles;
+}
+
+/** What one snapshot scan read and found. */
+export interface SnapshotScanResult {
+  scan: SecretsScan;
+  /** The stores read, e.g. `postgres e2eab_auth`, `nats-store PHOENIX_FANOUT_…`. */
+  stores: string[];
+  /** DS group-state sizes outside the padding buckets, per DS database. */
+  unpadded: { database: string; rows: number; unpadded: number[] }[];
+}
+
+/** The Postgres side of a set of service databases, named `<prefix><service>`. */
+export interface PostgresStores {
+  serverUrl: string;
+  databases: readonly string[];
+}
+
+/** Everything a warrant adversary could seize from a running deployment or homeserver set. */
+export interface SeizableStores {
+  postgres?: PostgresStores;
+  /** PGlite data directories and other data dirs, scanned file by file (raw bytes). */
+  dataDirs?: readonly string[];
+  nats?: { url: string; streams: readonly string[] };
+  /** Log lines per process / component. */
+  logs?: readonly { name: string; component: Component; text: string }[];
+}
+
+/** The component a database, directory or file belongs to, from its name. */
+export function componentOf(name: string): Component {
+  const base = name.replace(/\/+$/, "");
+  for (const [pattern, component] of [
+    [/(^|[_/])auth($|[_/])/, "auth"],
+    [/(^|[_/])delivery($|[_/])/, "delivery"],
+    [/(^|[_/])queue($|[_/])/, "queue"],
+    [/(^|[_/])federation($|[_/])/, "federation"],
+    [/(^|[_/])bus($|[_/])/, "bus"],
+  ] as const) {
+    if (pattern.test(base)) return component;
+  }
+  return "other";
+}
+
+/**
+ * Reads every store of `stores` — each Postgres database through SQL (bytea raw) and as a plain
+ * pg_dump, each data directory file by file, the NATS streams through JetStream and their
+ * store-directory files, the log lines — and scans them for `needles` under the store policy.
+ */
+export async function scanSeizableStores(
+  stores: SeizableStores,
+  needles: NeedleSet,
+): Promise<SnapshotScanResult> {
+  const scan = new SecretsScan(needles);
+  const read: string[] = [];
+  const unpadded: SnapshotScanResult["unpadded"] = [];
+  if (stores.postgres) {
+    const { serverUrl, databases } = stores.postgres;
+    for (const database of databases) {
+      const component = componentOf(database);
+      await scan.addAll(postgresTables(serverUrl, database, component));
+      await scan.addAll(pgDump(serverUrl, database, component));
+      read.push(`postgres ${database}`, `pg_dump ${database}`);
+      if (component === "delivery")
+        unpadded.push({ database, ...(await unpaddedGroupStates(serverUrl, database)) });
+    }
+  }
+  for (const dir of stores.dataDirs ?? []) {
+    await scan.addAll(filesUnder(dir, "data-dir", (path) => componentOf(path.slice(dir.length))));
+    read.push(`files ${dir}`);
+  }
+  if (stores.nats) {
+    await scan.addAll(jetStreamMessages(stores.nats.url, stores.nats.streams));
+    read.push(`jetstream ${stores.nats.streams.join(",")}`);
+    const storeDir = await natsStoreDir();
+    if (storeDir !== undefined) {
+      await scan.addAll(natsStreamFiles(storeDir, stores.nats.streams));
+      read.push(`nats-store ${storeDir}`);
+    }
+  }
+  for (const log of stores.logs ?? []) {
+    scan.add(logBlob(log.component, log.name, log.text));
+    read.push(`logs ${log.name}`);
+  }
+  return { scan, stores: read, unpadded };
+}
+
+/** The seizable stores of a harness deployment (all-in-one: its data dir; services: Postgres + NATS). */
+export function deploymentStores(deployment: Deployment): SeizableStores {
+  const logs = deployment.processes.map((p) => ({
+    name: p.name,
+    component: componentOf(p.name.replace("-gateway", "")),
+    text: `${p.lines.map((l: LogLine) => JSON.stringify(l)).join("\n")}\n${p.output}`,
+  }));
+  const { databases, streams, dataDir } = deployment.storage;
+  return {
+    ...(databases.length > 0 && process.env.DATABASE_URL
+      ? { postgres: { serverUrl: process.env.DATABASE_URL, databases } }
+      : {}),
+    ...(dataDir ? { dataDirs: [dataDir] } : {}),
+    ...(streams.length > 0 && process.env.NATS_URL ? { nats: { url: process.env.NATS_URL, streams } } : {}),
+    logs,
+  };
+}
+
+/** What one memory check read and found. */
+export interface MemoryScanResult {
+  scan: SecretsScan;
+  reads: (MemoryRead & { name: string })[];
+}
+
+/** The processes the active observer reads: DS, QS and federation gateway. */
+export const OBSERVED_SERVICES: readonly string[] = ["delivery", "queue", "federation-gateway"];
+
+/**
+ * Copies the working memory of the observed processes, right after start, into files under
+ * `dir` (one per chunk): strings a library holds anyway ("message 0" in some source text) are
+ * then not blamed on the scenario. Returns the files per process name.
+ */
+export async function takeMemoryBaseline(
+  deployment: Deployment,
+  dir: string,
+  options: { names?: readonly string[]; maxBytesPerProcess?: number } = {},
+): Promise<Map<string, string[]>> {
+  const files = new Map<string, string[]>();
+  for (const name of options.names ?? OBSERVED_SERVICES) {
+    const child = deployment.processes.find((p) => p.name === name);
+    if (child?.pid === undefined) throw new Error(`no running ${name} process`);
+    const list: string[] = [];
+    await mkdir(join(dir, name), { recursive: true });
+    for await (const blob of processMemory(child.pid, "other", {
+      maxBytes: options.maxBytesPerProcess ?? 1024 * 1024 * 1024,
+    })) {
+      const path = join(dir, name, `${list.length}.bin`);
+      await writeFile(path, blob.bytes);
+      list.push(path);
+    }
+    files.set(name, list);
+  }
+  return files;
+}
+
+/**
+ * The active observer: reads the whole working memory of the named processes of a five-service
+ * deployment (default DS, QS, federation gateway), at most `maxBytesPerProcess` each, and scans
+ * it under the memory policy; with a baseline ({@link takeMemoryBaseline}), matches of patterns
+ * the same process held right after start are counted apart.
+ */
+export async function scanServiceMemory(
+  deployment: Deployment,
+  needles: NeedleSet,
+  options: {
+    names?: readonly string[];
+    maxBytesPerProcess?: number;
+    baseline?: ReadonlyMap<string, readonly string[]>;
+  } = {},
+): Promise<MemoryScanResult> {
+  const names = options.names ?? OBSERVED_SERVICES;
+  const scan = new SecretsScan(needles, MEMORY_POLICY);
+  const reads: MemoryScanResult["reads"] = [];
+  for (const name of names) {
+    const component = componentOf(name.replace("-gateway", ""));
+    for (const path of options.baseline?.get(name) ?? []) {
+      scan.addBaseline({ store: "memory-baseline", component, location: path, bytes: await readFile(path) });
+    }
+  }
+  for (const name of names) {
+    const child = deployment.processes.find((p) => p.name === name);
+    if (child?.pid === undefined || !child.running) throw new Error(`no running ${name} process`);
+    const read = { name, pid: child.pid, regions: 0, bytes: 0, unreadable: 0 };
+    await scan.addAll(
+      processMemory(child.pid, componentOf(name.replace("-gateway", "")), {
+        read,
+        maxBytes: options.maxBytesPerProcess ?? 1024 * 1024 * 1024,
+      }),
+    );
+    reads.push(read);
+  }
+  return { scan, reads };
+}
+
+/**
+ * The seizable stores of a federation: every domain's Postgres databases, data directory, NATS
+ * streams of its bus namespace, and its captured log lines (start it with `captureLogs`).
+ */
+export async function federationStores(federation: Federation): Promise<SeizableStores> {
+  const databaseUrl = process.env.DATABASE_URL as string;
+  const natsUrl = process.env.NATS_URL as string;
+  const homeservers = federation.domains.map((d) => federation.homeserver(d));
+  const namespaces = homeservers.map((h) => h.storage.busNamespace);
+  const streams: string[] = [];
+  const nc = await connect({ servers: natsUrl, name: "secrets-scan" });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for await (const name of jsm.streams.names()) {
+      if (namespaces.some((ns) => name.endsWith(`_${ns}`))) streams.push(name);
+    }
+  } finally {
+    await nc.close();
+  }
+  return {
+    postgres: { serverUrl: databaseUrl, databases: homeservers.flatMap((h) => h.storage.databases) },
+    dataDirs: homeservers.map((h) => h.storage.dataDir),
+    nats: { url: natsUrl, streams },
+    logs: homeservers.map((h) => ({
+      name: h.domain,
+      component: "logs" as const,
+      text: h.logs.map((l) => JSON.stringify(l)).join("\n"),
+    })),
+  };
+}
