@@ -79,19 +79,32 @@ export const authConfigSchema = serviceConfig({
   /** Period of the expiry job. */
   AS_EXPIRY_INTERVAL: envDuration({ default: HOUR, min: 1000 }),
   AS_MAX_CLIENTS_PER_USER: envInt({ default: 32, min: 1, max: 10_000 }),
-  /** A connection queue holding this many messages refuses further offers (RESOURCE_EXHAUSTED). */
+  /** A connection queue holding this many messages refuses further offers (RESOURCE_EXHAUSTED, "queue full"). */
   AS_QUEUE_MAX_MESSAGES: envInt({ default: 1000, min: 1, max: 1_000_000 }),
+  /**
+   * A connection offer not dequeued this long after it was enqueued is deleted by the expiry job
+   * (counted from the UTC day of the enqueue: stored at day precision).
+   */
+  AS_QUEUE_MESSAGE_TTL: envDuration({ default: 30 * DAY, min: DAY }),
   /** Most messages a dequeue returns. */
   AS_DEQUEUE_MAX_MESSAGES: envInt({ default: 500, min: 1, max: 10_000 }),
-  /** Offers one target queue accepts per minute (on the queue row: shared by all replicas). */
+  /** Offers one target queue accepts per minute (in the AS database: shared by all replicas). */
   AS_ENQUEUE_RATE_PER_MINUTE: envInt({ default: 60, min: 1, max: 1_000_000 }),
-  // Per-caller limits of the public RPCs (per replica; 0 disables one). The caller is the peer
+  // Per-caller limits of the public RPCs (kept in the AS database: shared by all replicas; 0
+  // disables one). The caller is the peer
   // address, or for a peer listed in AS_TRUSTED_PROXIES the client address it forwards in
   // `x-forwarded-for`.
   /** CheckHandleExists calls per caller per minute (slows handle enumeration). */
   AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
   /** GetConnectionPackages + GetHandleConnectionPackage calls per caller per minute (package draining). */
   AS_CALLER_RATE_PACKAGES_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
+  /**
+   * GetConnectionPackages calls for one user (GetHandleConnectionPackage for one handle) per hour,
+   * whoever the callers are: several callers together cannot drain one user's packages.
+   */
+  AS_TARGET_RATE_PACKAGES_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
+  /** GetUserProfile calls per caller per minute. */
+  AS_CALLER_RATE_PROFILE_PER_MINUTE: envInt({ default: 120, min: 0, max: 1_000_000 }),
   /** EnqueueConnectionOffer + EnqueueHandleConnectionOffer calls per caller per minute. */
   AS_CALLER_RATE_ENQUEUE_PER_MINUTE: envInt({ default: 60, min: 0, max: 1_000_000 }),
   /** CreateHandle calls per caller per minute (each costs a memory-hard HandleHash). */

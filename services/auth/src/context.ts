@@ -2,7 +2,7 @@ import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
 import type { FederationRouter } from "@phoenix/runtime/federation";
 import type { Logger } from "@phoenix/runtime/log";
-import type { AddressMatcher, NamedRateLimit } from "@phoenix/runtime/rate-limit";
+import type { AddressMatcher, NamedRateLimit, SharedRateLimits } from "@phoenix/runtime/rate-limit";
 import type { ReplayStore } from "@phoenix/runtime/replay";
 import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
@@ -22,8 +22,10 @@ export interface AuthContext {
   readonly window: RequestWindow;
   /** AS_INVITE_CODES, parsed. */
   readonly inviteCodes: readonly InviteCode[];
-  /** Rate limits (per-caller ones in memory per replica; the per-queue one on the queue row). */
+  /** Rate limits, each named after its variable. */
   readonly limits: AuthRateLimits;
+  /** The token buckets of every limit, in the AS database: shared by all replicas. */
+  readonly rateLimits: SharedRateLimits;
   /** Peers whose `x-forwarded-for` metadata names the caller (AS_TRUSTED_PROXIES). */
   readonly trustedProxies: AddressMatcher;
   /** Request ids already accepted (phoenix_runtime.seen_requests). */
@@ -42,6 +44,10 @@ export interface AuthRateLimits {
   readonly checkHandle: NamedRateLimit;
   /** Connection package fetches (by user id or handle) per caller. */
   readonly packageFetch: NamedRateLimit;
+  /** Connection package fetches per target user or handle, whoever the callers are. */
+  readonly packageFetchPerTarget: NamedRateLimit;
+  /** GetUserProfile per caller. */
+  readonly profileFetch: NamedRateLimit;
   /** Offers (to any queue) per caller. */
   readonly enqueuePerCaller: NamedRateLimit;
   /** CreateHandle per caller (each costs a memory-hard hash). */

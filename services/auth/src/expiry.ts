@@ -3,12 +3,15 @@ import type { Logger } from "@phoenix/runtime/log";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
 import { deleteInactiveClients } from "./store/clients.js";
 import { deleteExpiredPackages } from "./store/connection-packages.js";
+import { deleteExpiredOffers } from "./store/connection-queues.js";
 import { deleteExpiredHandles } from "./store/handles.js";
 
 /** What one expiry run removed. */
 export interface ExpiryReport {
   handles: number;
   connectionPackages: number;
+  /** Connection offers past AS_QUEUE_MESSAGE_TTL. */
+  queuedOffers: number;
   clients: number;
   users: number;
   requestIds: number;
@@ -16,7 +19,7 @@ export interface ExpiryReport {
 
 /**
  * One run of the expiry job: expired handles (with their queues and packages), connection
- * packages past their lifetime, clients inactive for longer than `clientInactivityMs` (and users
+ * packages past their lifetime, queued connection offers past their expiry, clients inactive for longer than `clientInactivityMs` (and users
  * left without clients), and request ids past their replay window. Idempotent, so replicas may
  * run it concurrently.
  */
@@ -24,9 +27,17 @@ export async function runExpiry(db: Database, now: Date, clientInactivityMs: num
   return transaction(db, async (tx) => {
     const handles = await deleteExpiredHandles(tx, now);
     const connectionPackages = await deleteExpiredPackages(tx, now);
+    const queuedOffers = await deleteExpiredOffers(tx, now);
     const inactive = await deleteInactiveClients(tx, new Date(now.getTime() - clientInactivityMs));
     const requestIds = await sweepSeenRequests(tx, now);
-    return { handles, connectionPackages, clients: inactive.clients, users: inactive.users, requestIds };
+    return {
+      handles,
+      connectionPackages,
+      queuedOffers,
+      clients: inactive.clients,
+      users: inactive.users,
+      requestIds,
+    };
   });
 }
 

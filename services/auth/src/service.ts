@@ -5,7 +5,7 @@ import type { Database } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import { defineService, type ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
-import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
+import { NamedRateLimit, SharedRateLimits, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
 import { addClient } from "./api/add-client.js";
 import { checkHandleExists } from "./api/check-handle-exists.js";
@@ -105,6 +105,11 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     now: () => now().getTime(),
   });
   await keyring.init();
+  // Buckets keyed by HMACs under a key derived from AS_KEY_ENCRYPTION_KEY, so a database copy
+  // alone cannot test a bucket against a guessed address or user id.
+  const rateLimitStore = await SharedRateLimits.open(db, {
+    secret: new TextEncoder().encode(config.AS_KEY_ENCRYPTION_KEY),
+  });
   const { router, owned } = serviceFederationRouter(config, config.AS_DOMAIN, options.router);
   const ctx: AuthContext = {
     db,
@@ -116,6 +121,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     window: { maxAgeMs: config.AS_REQUEST_MAX_AGE, maxFutureSkewMs: config.AS_REQUEST_MAX_FUTURE_SKEW },
     inviteCodes: parseInviteCodes(config.AS_INVITE_CODES, config.AS_INVITE_CODE_USES),
     limits: rateLimits(config),
+    rateLimits: rateLimitStore,
     trustedProxies: trustedProxies(config.AS_TRUSTED_PROXIES),
     replay: replayStore(keyEncryption),
     router,
@@ -204,6 +210,18 @@ function rateLimits(config: AuthConfig): AuthRateLimits {
       "connection package fetches per caller",
       "AS_CALLER_RATE_PACKAGES_PER_MINUTE",
       config.AS_CALLER_RATE_PACKAGES_PER_MINUTE,
+      MINUTE,
+    ),
+    packageFetchPerTarget: new NamedRateLimit(
+      "connection package fetches for this user or handle",
+      "AS_TARGET_RATE_PACKAGES_PER_HOUR",
+      config.AS_TARGET_RATE_PACKAGES_PER_HOUR,
+      60 * MINUTE,
+    ),
+    profileFetch: new NamedRateLimit(
+      "profile lookups per caller",
+      "AS_CALLER_RATE_PROFILE_PER_MINUTE",
+      config.AS_CALLER_RATE_PROFILE_PER_MINUTE,
       MINUTE,
     ),
     enqueuePerCaller: new NamedRateLimit(

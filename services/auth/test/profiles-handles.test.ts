@@ -171,7 +171,8 @@ describe("handles", () => {
     const rival = { ...newHandle(owner.handle) };
     await expectStatus(h.as.createHandle(await createHandleRequest(h, rival)), status.ALREADY_EXISTS);
 
-    h.advance(30 * 60_000);
+    // Expiry times are kept to the hour (rounded up): a refresh an hour later moves it.
+    h.advance(60 * 60_000);
     const refreshed = await h.as.refreshHandle({
       signed: await sign(auth.RefreshHandleTbs, S.refreshHandle, {}, owner.key, handleSender(owner), h.now()),
     });

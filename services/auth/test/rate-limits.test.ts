@@ -166,3 +166,84 @@ describe("the per-queue enqueue limit", () => {
     }
   });
 });
+
+describe("limits shared by replicas (kept in the AS database)", () => {
+  const replicas: Harness[] = [];
+  afterEach(async () => {
+    while (replicas.length > 0) await replicas.pop()?.close();
+  });
+
+  async function twoReplicas(env: Record<string, string>) {
+    const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
+    const a = await startAuth(env, { database: db });
+    replicas.push(a);
+    const b = await startAuth(env, { database: db });
+    replicas.push(b);
+    // Closed after both replicas (afterEach pops b, then a, then this).
+    replicas.unshift({ close: () => db.close() } as Harness);
+    return [a, b] as const;
+  }
+
+  it("limits GetUserProfile per caller, across two replicas", async () => {
+    const [a, b] = await twoReplicas({ AS_CALLER_RATE_PROFILE_PER_MINUTE: "3" });
+    const alice = await registerUser(a);
+    const ask = (h: Harness) => h.as.getUserProfile({ userId: alice.wireId.user, keyIndex: randomBytes(32) });
+    await expectStatus(ask(a), status.NOT_FOUND);
+    await expectStatus(ask(b), status.NOT_FOUND);
+    await expectStatus(ask(a), status.NOT_FOUND);
+    expectRateLimit(
+      await expectStatus(ask(b), status.RESOURCE_EXHAUSTED),
+      "AS_CALLER_RATE_PROFILE_PER_MINUTE",
+    );
+    await expectStatus(ask(a), status.RESOURCE_EXHAUSTED);
+    a.advance(60_000);
+    await expectStatus(ask(a), status.NOT_FOUND);
+  });
+
+  it("holds a per-caller limit across two replicas (a caller cannot multiply it by the replica count)", async () => {
+    const [a, b] = await twoReplicas({ AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "2" });
+    const ask = (h: Harness) => h.as.checkHandleExists({ handleHash: handleHash("nobody"), domain: "" });
+    await ask(a);
+    await ask(b);
+    await expectStatus(ask(a), status.RESOURCE_EXHAUSTED);
+    await expectStatus(ask(b), status.RESOURCE_EXHAUSTED);
+  });
+
+  it("limits package fetches per target user whoever the callers are, on any replica", async () => {
+    const [a, b] = await twoReplicas({
+      AS_TARGET_RATE_PACKAGES_PER_HOUR: "3",
+      AS_CALLER_RATE_PACKAGES_PER_MINUTE: "100",
+      AS_TRUSTED_PROXIES: "127.0.0.1",
+    });
+    const alice = await registerUser(a);
+    const bob = await registerUser(a);
+    const fetch = (h: Harness, caller: string, user = alice) =>
+      h.as.getConnectionPackages({ userId: user.wireId.user }, forwardedFor(caller));
+    // Three different callers, each far below its own limit, use up Alice's budget together.
+    await fetch(a, "198.51.100.1");
+    await fetch(b, "198.51.100.2");
+    await fetch(a, "198.51.100.3");
+    expectRateLimit(
+      await expectStatus(fetch(b, "198.51.100.4"), status.RESOURCE_EXHAUSTED),
+      "AS_TARGET_RATE_PACKAGES_PER_HOUR",
+    );
+    // Another user is unaffected; Alice's budget refills over the hour.
+    await fetch(a, "198.51.100.4", bob);
+    a.advance(20 * 60_000);
+    await fetch(a, "198.51.100.5");
+    await expectStatus(fetch(a, "198.51.100.6"), status.RESOURCE_EXHAUSTED);
+  });
+
+  it("limits handle package fetches per target handle", async () => {
+    const [a] = await twoReplicas({ AS_TARGET_RATE_PACKAGES_PER_HOUR: "2", AS_TRUSTED_PROXIES: "127.0.0.1" });
+    const ask = (caller: string, handle = "nobody") =>
+      a.as.getHandleConnectionPackage({ handleHash: handleHash(handle), domain: "" }, forwardedFor(caller));
+    await expectStatus(ask("198.51.100.1"), status.NOT_FOUND);
+    await expectStatus(ask("198.51.100.2"), status.NOT_FOUND);
+    expectRateLimit(
+      await expectStatus(ask("198.51.100.3"), status.RESOURCE_EXHAUSTED),
+      "AS_TARGET_RATE_PACKAGES_PER_HOUR",
+    );
+    await expectStatus(ask("198.51.100.3", "somebody"), status.NOT_FOUND);
+  });
+});

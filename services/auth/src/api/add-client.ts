@@ -4,10 +4,10 @@ import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
 import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
+import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed, tooLarge } from "../domain/errors.js";
-import { monthOf } from "../domain/request-header.js";
 import { countClients, insertClient } from "../store/clients.js";
 import { authenticateClient } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
@@ -51,8 +51,8 @@ export function addClient(ctx: AuthContext) {
         ...client,
         credential: issued.bytes,
         signatureKey: issued.verifyingKey.bytes,
-        credentialNotAfter: new Date(issued.expiration.notAfter),
-        createdAt: now,
+        credentialNotAfter: hourFloor(issued.expiration.notAfter),
+        createdAt: monthOf(now),
         lastActiveAt: monthOf(now),
       });
       if (!inserted) throw new AlreadyExistsError("the client id is taken");

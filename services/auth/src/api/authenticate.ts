@@ -3,10 +3,11 @@ import { common, type MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
+import { monthOf } from "../domain/coarse-time.js";
 import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
 import { type ClientKey, parseClientId, parseHandleHash } from "../domain/ids.js";
 import { Limits } from "../domain/limits.js";
-import { type CheckedHeader, checkHeader, monthOf, type SenderKind } from "../domain/request-header.js";
+import { type CheckedHeader, checkHeader, type SenderKind } from "../domain/request-header.js";
 import { type ClientRow, findClient, touchClient } from "../store/clients.js";
 import { findLiveHandle, type HandleRow } from "../store/handles.js";
 

@@ -4,6 +4,7 @@ import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
 import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
+import { hourCeil } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checking, malformed } from "../domain/errors.js";
 import { validateHandle } from "../domain/handles.js";
@@ -21,7 +22,7 @@ import { limitCaller } from "./rate-limit.js";
  */
 export function createHandle(ctx: AuthContext) {
   return unary<auth.CreateHandleRequest, auth.CreateHandleResponse>(async (request, call) => {
-    limitCaller(ctx, ctx.limits.createHandle, call);
+    await limitCaller(ctx, ctx.limits.createHandle, call);
     const now = ctx.now();
     const opened = openSigned(
       ctx,
@@ -49,7 +50,7 @@ export function createHandle(ctx: AuthContext) {
     // The memory-hard HandleHash (≈40 ms of CPU) runs last, on an otherwise valid request.
     if (!bytesEqual(handleHash(tbs.handle), hash))
       throw malformed("tbs.handle_hash", "is not the hash of tbs.handle");
-    const expiresAt = new Date(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
+    const expiresAt = hourCeil(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
 
     await transaction(ctx.db, async (tx) => {
       await guardReplay(ctx, tx, opened, hash);
@@ -58,7 +59,6 @@ export function createHandle(ctx: AuthContext) {
         handleHash: hash,
         verifyingKey: verifyingKey.bytes,
         expiresAt,
-        createdAt: now,
       });
       if (!inserted) throw new AlreadyExistsError("the handle is taken");
       await createQueueFor(tx, { handleHash: hash }, queueKey);

@@ -1,19 +1,15 @@
 import { toHex } from "@phoenix/crypto";
-import { common, events } from "@phoenix/proto";
+import { events } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { NotFoundError } from "@phoenix/runtime/errors";
+import { NotFoundError, queueFull } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
+import { dayCeil } from "../domain/coarse-time.js";
 import { enqueueOffer } from "../domain/connection-queue.js";
 import { malformed, tooLarge } from "../domain/errors.js";
 import { Limits } from "../domain/limits.js";
 import type { PackageOwner } from "../store/connection-packages.js";
-import {
-  countMessages,
-  enqueueBucketOf,
-  findQueue,
-  insertMessages,
-  updateRatchet,
-} from "../store/connection-queues.js";
+import { countMessages, findQueue, insertMessages, updateRatchet } from "../store/connection-queues.js";
+import { limitTarget } from "./rate-limit.js";
 
 /** The core bus subject that wakes listeners of a connection queue on any replica. */
 export function queueActivitySubject(queueId: Uint8Array): string {
@@ -22,8 +18,9 @@ export function queueActivitySubject(queueId: Uint8Array): string {
 
 /**
  * Drops a connection offer into the queue of `owner` (shared by both enqueue RPCs): size limit,
- * per-queue rate limit, queue-full limit, queue-ratchet encryption, then a wake-up for listeners.
- * `exists` checks the owner (e.g. the handle is live) inside the transaction.
+ * per-queue rate limit, queue-full limit (refused, nothing stored), queue-ratchet encryption with
+ * an expiry day for the offer, then a wake-up for listeners. `exists` checks the owner (e.g. the
+ * handle is live) inside the transaction.
  */
 export async function enqueueInto(
   ctx: AuthContext,
@@ -34,24 +31,32 @@ export async function enqueueInto(
   if (offer.length === 0) throw malformed("connection_offer", "missing");
   if (offer.length > Limits.connectionOffer)
     throw tooLarge("connection_offer", Limits.connectionOffer, offer.length);
+  await limitTarget(
+    ctx,
+    ctx.limits.enqueuePerTarget,
+    "handleHash" in owner ? "handle queue" : "client queue",
+    "handleHash" in owner
+      ? owner.handleHash
+      : Buffer.concat([owner.client.userUuid, owner.client.clientUuid]),
+  );
   const now = ctx.now();
+  // Offers expire at the end of a whole UTC day: the day says no more about the sender than that.
+  const expiresAt = dayCeil(now.getTime() + ctx.config.AS_QUEUE_MESSAGE_TTL);
   const latest = await transaction(ctx.db, async (tx) => {
     const queue = (await exists(tx)) ? await findQueue(tx, owner, true) : undefined;
     if (!queue) throw new NotFoundError("no such connection queue");
-    // The per-queue limit lives on the locked queue row: shared by every replica.
-    const bucket = ctx.limits.enqueuePerTarget.takeFrom(enqueueBucketOf(queue), now.getTime());
+    // Counted under the queue row's lock: concurrent offers cannot overshoot the cap.
     const queued = await countMessages(tx, queue.queueId);
     if (queued >= ctx.config.AS_QUEUE_MAX_MESSAGES) {
-      throw tooLarge(
-        "connection queue",
-        ctx.config.AS_QUEUE_MAX_MESSAGES,
-        queued + 1,
-        common.ErrorReason.ERROR_REASON_QUOTA,
-      );
+      throw queueFull("connection queue", ctx.config.AS_QUEUE_MAX_MESSAGES, "AS_QUEUE_MAX_MESSAGES");
     }
     const update = enqueueOffer(queue, offer, now, ctx.config.AS_QUEUE_KEY_UPDATE_INTERVAL);
-    await insertMessages(tx, queue.queueId, update.messages);
-    await updateRatchet(tx, queue.queueId, update.ratchetState, update.nextSequence, bucket);
+    await insertMessages(
+      tx,
+      queue.queueId,
+      update.messages.map((m) => ({ ...m, expiresAt: m.offer ? expiresAt : null })),
+    );
+    await updateRatchet(tx, queue.queueId, update.ratchetState, update.nextSequence);
     return { queueId: queue.queueId, latest: update.nextSequence - 1n };
   });
   const activity = events.QueueActivity.encode({ latestSequenceNumber: latest.latest }).finish();

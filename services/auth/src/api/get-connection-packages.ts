@@ -6,7 +6,7 @@ import type { AuthContext } from "../context.js";
 import { parseUserId } from "../domain/ids.js";
 import { listClients } from "../store/clients.js";
 import { takePackage } from "../store/connection-packages.js";
-import { callerLimit } from "./rate-limit.js";
+import { callerLimit, limitTarget } from "./rate-limit.js";
 
 /**
  * GetConnectionPackages: one package per client of a user (public; federated by user id).
@@ -20,6 +20,8 @@ export function getConnectionPackages(ctx: AuthContext) {
     (request) => parseUserId(request.userId, "user_id").domain,
     async (request) => {
       const userId = parseUserId(request.userId, "user_id");
+      // Per target user too: many callers (addresses) together must not drain one user's packages.
+      await limitTarget(ctx, ctx.limits.packageFetchPerTarget, "user", userId.uuid);
       const now = ctx.now();
       const packages = await transaction(ctx.db, async (tx) => {
         const clients = await listClients(tx, userId.uuid);

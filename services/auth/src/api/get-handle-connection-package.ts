@@ -6,7 +6,7 @@ import type { AuthContext } from "../context.js";
 import { parseHandleHash, requestDomain } from "../domain/ids.js";
 import { takePackage } from "../store/connection-packages.js";
 import { findLiveHandle } from "../store/handles.js";
-import { callerLimit } from "./rate-limit.js";
+import { callerLimit, limitTarget } from "./rate-limit.js";
 
 /** GetHandleConnectionPackage: one package of a live handle, consumed unless last resort (federated by `domain`). */
 export function getHandleConnectionPackage(ctx: AuthContext) {
@@ -16,6 +16,7 @@ export function getHandleConnectionPackage(ctx: AuthContext) {
     (request) => requestDomain(request.domain, "domain"),
     async (request) => {
       const hash = parseHandleHash(request.handleHash, "handle_hash");
+      await limitTarget(ctx, ctx.limits.packageFetchPerTarget, "handle", hash);
       const now = ctx.now();
       const connectionPackage = await transaction(ctx.db, async (tx) => {
         if (!(await findLiveHandle(tx, hash, now))) throw new NotFoundError("no such handle, or it expired");

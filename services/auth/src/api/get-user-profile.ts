@@ -6,8 +6,12 @@ import { malformed } from "../domain/errors.js";
 import { parseUserId } from "../domain/ids.js";
 import { Limits } from "../domain/limits.js";
 import { findProfile } from "../store/users.js";
+import { callerLimit } from "./rate-limit.js";
 
-/** GetUserProfile: the encrypted profile filed under the caller's key index (public; federated by user id). */
+/**
+ * GetUserProfile: the encrypted profile filed under the caller's key index (public; federated by
+ * user id). Limited per caller: without it anyone could probe which user ids exist.
+ */
 export function getUserProfile(ctx: AuthContext) {
   return federatedUnary(
     auth.AuthServiceService.getUserProfile,
@@ -22,5 +26,6 @@ export function getUserProfile(ctx: AuthContext) {
       if (!profile) throw new NotFoundError("no such user, or no profile with that key index");
       return { encryptedUserProfile: profile };
     },
+    { admit: callerLimit(ctx, ctx.limits.profileFetch) },
   );
 }

@@ -3,6 +3,7 @@ import { transaction } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
 import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
+import { hourCeil } from "../domain/coarse-time.js";
 import { refreshHandle as refreshHandleRow } from "../store/handles.js";
 import { authenticateHandle } from "./authenticate.js";
 import { Label } from "./labels.js";
@@ -11,7 +12,7 @@ import { Label } from "./labels.js";
 export function refreshHandle(ctx: AuthContext) {
   return unary<auth.RefreshHandleRequest, auth.RefreshHandleResponse>(async (request) => {
     const now = ctx.now();
-    const expiresAt = new Date(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
+    const expiresAt = hourCeil(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
     await transaction(ctx.db, async (tx) => {
       const { handle } = await authenticateHandle(
         ctx,

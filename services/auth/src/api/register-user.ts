@@ -4,6 +4,7 @@ import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
 import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
+import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed, reasonDetail, tooLarge } from "../domain/errors.js";
@@ -11,7 +12,6 @@ import { parseClientId } from "../domain/ids.js";
 import { type InviteCode, matchInviteCode } from "../domain/invite-codes.js";
 import { Limits } from "../domain/limits.js";
 import { profileKeyIndex } from "../domain/profile.js";
-import { monthOf } from "../domain/request-header.js";
 import { insertClient } from "../store/clients.js";
 import { consumeInviteCode } from "../store/invite-codes.js";
 import { insertUser, putProfile } from "../store/users.js";
@@ -48,7 +48,7 @@ function checkRegistrationGate(ctx: AuthContext, inviteCode: string): InviteCode
  */
 export function registerUser(ctx: AuthContext) {
   return unary<auth.RegisterUserRequest, auth.RegisterUserResponse>(async (request, call) => {
-    limitCaller(ctx, ctx.limits.register, call);
+    await limitCaller(ctx, ctx.limits.register, call);
     const now = ctx.now();
     const opened = openSigned(ctx, request.signed, auth.RegisterUserTbs, Label.registerUser, "client", now);
     const { tbs } = opened;
@@ -81,7 +81,7 @@ export function registerUser(ctx: AuthContext) {
 
     await transaction(ctx.db, async (tx) => {
       await guardReplay(ctx, tx, opened, clientKeyBytes(client));
-      if (!(await insertUser(tx, userUuid, now))) throw new AlreadyExistsError("the user id is taken");
+      if (!(await insertUser(tx, userUuid))) throw new AlreadyExistsError("the user id is taken");
       if (invite && !(await consumeInviteCode(tx, invite.hash, invite.maxUses))) {
         throw registrationClosed("the invite code has been used up");
       }
@@ -90,8 +90,8 @@ export function registerUser(ctx: AuthContext) {
         ...client,
         credential: credential.bytes,
         signatureKey: credential.verifyingKey.bytes,
-        credentialNotAfter: new Date(credential.expiration.notAfter),
-        createdAt: now,
+        credentialNotAfter: hourFloor(credential.expiration.notAfter),
+        createdAt: monthOf(now),
         lastActiveAt: monthOf(now),
       });
       await createQueueFor(tx, { client }, queueKey);

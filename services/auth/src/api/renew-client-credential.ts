@@ -3,6 +3,7 @@ import { auth } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
+import { hourFloor } from "../domain/coarse-time.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed } from "../domain/errors.js";
 import { updateClientCredential } from "../store/clients.js";
@@ -37,7 +38,7 @@ export function renewClientCredential(ctx: AuthContext) {
       await updateClientCredential(tx, clientKey, {
         credential: issued.bytes,
         signatureKey: issued.verifyingKey.bytes,
-        credentialNotAfter: new Date(issued.expiration.notAfter),
+        credentialNotAfter: hourFloor(issued.expiration.notAfter),
       });
       return issued;
     });

@@ -6,6 +6,7 @@ import {
   verifyConnectionPackage,
 } from "@phoenix/crypto";
 import type { auth } from "@phoenix/proto";
+import { hourFloor } from "./coarse-time.js";
 import { checking, malformed, tooLarge } from "./errors.js";
 import type { ClientKey } from "./ids.js";
 import { Limits } from "./limits.js";
@@ -59,7 +60,7 @@ export function checkPackages(
     return {
       package: p.connectionPackage,
       lastResort: p.lastResort,
-      expiresAt: new Date(Math.min(verified.lifetime.notAfter, now + maxLifetimeMs)),
+      expiresAt: hourFloor(Math.min(verified.lifetime.notAfter, now + maxLifetimeMs)),
     };
   });
 }

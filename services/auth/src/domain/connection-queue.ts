@@ -6,6 +6,11 @@ import { checking, malformed } from "./errors.js";
 export interface StoredQueueMessage {
   sequenceNumber: bigint;
   ciphertext: Uint8Array;
+  /**
+   * A connection offer (true) may expire; a queue-ratchet message (Init, key update) may not: the
+   * owner needs it to read every later message.
+   */
+  offer: boolean;
 }
 
 /** The server half of a queue after a change: what to persist. */
@@ -15,8 +20,8 @@ export interface QueueUpdate {
   messages: StoredQueueMessage[];
 }
 
-function stored(m: QueueMessage): StoredQueueMessage {
-  return { sequenceNumber: BigInt(m.sequenceNumber), ciphertext: encodeQueueMessage(m) };
+function stored(m: QueueMessage, offer = false): StoredQueueMessage {
+  return { sequenceNumber: BigInt(m.sequenceNumber), ciphertext: encodeQueueMessage(m), offer };
 }
 
 /** Parses the owner's HPKE queue encryption key (X25519, 32 bytes). */
@@ -58,7 +63,7 @@ export function enqueueOffer(
     timestamp: now,
     content: { $case: "connectionOffer", value: offer },
   }).finish();
-  messages.push(stored(sender.encrypt(payload)));
+  messages.push(stored(sender.encrypt(payload), true));
   return { ratchetState: sender.toBytes(), nextSequence: BigInt(sender.nextSequenceNumber), messages };
 }
 

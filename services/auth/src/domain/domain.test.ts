@@ -9,11 +9,12 @@ import {
   issueRoot,
   parseConfiguredRoot,
 } from "./as-keys.js";
+import { dayCeil, hourCeil, hourFloor, monthOf } from "./coarse-time.js";
 import { dequeueLimit } from "./connection-queue.js";
 import { validateHandle } from "./handles.js";
 import { InviteCodeConfigError, matchInviteCode, parseInviteCodes } from "./invite-codes.js";
 import { KeyEncryption, openStoredKey } from "./key-encryption.js";
-import { checkHeader, monthOf } from "./request-header.js";
+import { checkHeader } from "./request-header.js";
 
 const DAY = 24 * 3_600_000;
 const policy = {
@@ -70,6 +71,14 @@ describe("request header", () => {
 
   it("keeps activity at month precision", () => {
     expect(monthOf(now).toISOString()).toBe("2030-05-01T00:00:00.000Z");
+  });
+
+  it("rounds expiry times so nothing is served past its validity (down) and handles last at least their lifetime (up)", () => {
+    const t = Date.parse("2030-05-17T13:45:10.123Z");
+    expect(hourFloor(t).toISOString()).toBe("2030-05-17T13:00:00.000Z");
+    expect(hourCeil(t).toISOString()).toBe("2030-05-17T14:00:00.000Z");
+    expect(hourCeil(Date.parse("2030-05-17T14:00:00.000Z")).toISOString()).toBe("2030-05-17T14:00:00.000Z");
+    expect(dayCeil(t).toISOString()).toBe("2030-05-18T00:00:00.000Z");
   });
 });
 

@@ -44,8 +44,3 @@ export function checkHeader(
   }
   return { requestId: checked.requestId, timestamp: checked.timestamp, sender: checked.header.sender };
 }
-
-/** The start of the month of `date` (UTC): activity times are kept at month precision. */
-export function monthOf(date: Date): Date {
-  return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
-}

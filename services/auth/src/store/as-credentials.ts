@@ -1,5 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { and, desc, eq, gt, inArray, isNotNull } from "drizzle-orm";
+import { monthOf } from "../domain/coarse-time.js";
 import type { StoredSigningKey } from "../domain/key-encryption.js";
 import { asCredentials, revokedCredentials } from "./schema.js";
 
@@ -29,11 +30,11 @@ export async function listRevokedFingerprints(db: Database): Promise<Uint8Array[
   return rows.map((r) => r.fingerprint);
 }
 
-/** Puts a fingerprint on the revocation list; true when it was not there yet. */
+/** Puts a fingerprint on the revocation list (revocation month kept); true when it was not there yet. */
 export async function revokeFingerprint(db: Database, fingerprint: Uint8Array, now: Date): Promise<boolean> {
   const rows = await db
     .insert(revokedCredentials)
-    .values({ fingerprint, revokedAt: now })
+    .values({ fingerprint, revokedAt: monthOf(now) })
     .onConflictDoNothing()
     .returning({ fingerprint: revokedCredentials.fingerprint });
   return rows.length > 0;

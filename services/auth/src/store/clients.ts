@@ -26,9 +26,13 @@ export async function findClient(db: Database, key: ClientKey, lock = false): Pr
   return rows[0];
 }
 
-/** The clients of a user, oldest first. */
+/** The clients of a user, oldest first (by creation month, then client id). */
 export async function listClients(db: Database, userUuid: Uint8Array): Promise<ClientRow[]> {
-  return db.select().from(clients).where(eq(clients.userUuid, userUuid)).orderBy(asc(clients.createdAt));
+  return db
+    .select()
+    .from(clients)
+    .where(eq(clients.userUuid, userUuid))
+    .orderBy(asc(clients.createdAt), asc(clients.clientUuid));
 }
 
 /** Number of clients of a user. */

@@ -1,6 +1,5 @@
 import type { Database } from "@phoenix/runtime/db";
-import type { TokenBucket } from "@phoenix/runtime/rate-limit";
-import { and, asc, count, eq, gte, lt } from "drizzle-orm";
+import { and, asc, count, eq, gte, lt, lte } from "drizzle-orm";
 import type { PackageOwner } from "./connection-packages.js";
 import { connectionQueues, queueMessages } from "./schema.js";
 
@@ -20,7 +19,7 @@ export async function insertQueue(
   db: Database,
   owner: PackageOwner,
   queue: { queueId: Uint8Array; encryptionKey: Uint8Array; ratchetState: Uint8Array; nextSequence: bigint },
-  messages: { sequenceNumber: bigint; ciphertext: Uint8Array }[],
+  messages: QueuedMessage[],
 ): Promise<void> {
   const ownerColumns =
     "handleHash" in owner
@@ -41,37 +40,50 @@ export async function findQueue(
   return rows[0];
 }
 
+/** A message to store; `expiresAt` unset: kept until the owner acknowledges it. */
+export interface QueuedMessage {
+  sequenceNumber: bigint;
+  ciphertext: Uint8Array;
+  expiresAt?: Date | null;
+}
+
 /** Appends encrypted messages. */
 export async function insertMessages(
   db: Database,
   queueId: Uint8Array,
-  messages: { sequenceNumber: bigint; ciphertext: Uint8Array }[],
+  messages: QueuedMessage[],
 ): Promise<void> {
   if (messages.length === 0) return;
-  await db.insert(queueMessages).values(messages.map((m) => ({ queueId, ...m })));
+  await db.insert(queueMessages).values(
+    messages.map((m) => ({
+      queueId,
+      sequenceNumber: m.sequenceNumber,
+      ciphertext: m.ciphertext,
+      expiresAt: m.expiresAt ?? null,
+    })),
+  );
 }
 
-/** Stores the advanced ratchet (and, for an enqueue, the queue's enqueue-limit bucket). */
+/** Stores the advanced ratchet. */
 export async function updateRatchet(
   db: Database,
   queueId: Uint8Array,
   ratchetState: Uint8Array,
   nextSequence: bigint,
-  enqueueBucket?: TokenBucket,
 ): Promise<void> {
-  const bucket = enqueueBucket
-    ? { enqueueTokens: enqueueBucket.tokens, enqueueTokensAt: new Date(enqueueBucket.at) }
-    : {};
   await db
     .update(connectionQueues)
-    .set({ ratchetState, nextSequence, ...bucket })
+    .set({ ratchetState, nextSequence })
     .where(eq(connectionQueues.queueId, queueId));
 }
 
-/** The enqueue-limit bucket stored on a queue row (undefined: full). */
-export function enqueueBucketOf(queue: QueueRow): TokenBucket | undefined {
-  if (queue.enqueueTokens === null || queue.enqueueTokensAt === null) return undefined;
-  return { tokens: queue.enqueueTokens, at: queue.enqueueTokensAt.getTime() };
+/** Deletes connection offers past their expiry (AS_QUEUE_MESSAGE_TTL); returns how many. */
+export async function deleteExpiredOffers(db: Database, now: Date): Promise<number> {
+  const rows = await db
+    .delete(queueMessages)
+    .where(lte(queueMessages.expiresAt, now))
+    .returning({ sequenceNumber: queueMessages.sequenceNumber });
+  return rows.length;
 }
 
 /** Deletes every message below `sequenceNumber` (acknowledged by the owner). */

@@ -4,7 +4,6 @@ import {
   bigint,
   boolean,
   check,
-  doublePrecision,
   foreignKey,
   index,
   integer,
@@ -44,16 +43,19 @@ export const asCredentials = pgTable(
   (t) => [index("as_credentials_kind_created_idx").on(t.kind, t.createdAt)],
 );
 
-/** Fingerprints of revoked credentials (AS credentials or client credentials), served publicly. */
+/** Fingerprints of revoked credentials (AS credentials or client credentials), served publicly; `revoked_at` is the UTC month. */
 export const revokedCredentials = pgTable("revoked_credentials", {
   fingerprint: bytea("fingerprint").primaryKey(),
   revokedAt: at("revoked_at").notNull(),
 });
 
-/** Users of this domain, by the 16 uuid bytes of their UserId. */
+/**
+ * Users of this domain, by the 16 uuid bytes of their UserId. No creation time: joined with the
+ * QS's records on time, it would link the user to its QS pseudonym (see domain/coarse-time.ts for
+ * the precision of every time the AS keeps).
+ */
 export const users = pgTable("users", {
   userUuid: bytea("user_uuid").primaryKey(),
-  createdAt: at("created_at").notNull(),
 });
 
 /**
@@ -84,7 +86,9 @@ export const clients = pgTable(
     credential: bytea("credential").notNull(),
     /** The credential's raw Ed25519 key, so request verification needs no credential decoding. */
     signatureKey: bytea("signature_key").notNull(),
+    /** The credential's notAfter rounded down to the UTC hour. */
     credentialNotAfter: at("credential_not_after").notNull(),
+    /** The UTC month the client was registered (ListClients reports it). */
     createdAt: at("created_at").notNull(),
     /** Last authenticated request, truncated to the month (activity is kept coarse on purpose). */
     lastActiveAt: at("last_active_at").notNull(),
@@ -101,8 +105,8 @@ export const handles = pgTable(
   {
     handleHash: bytea("handle_hash").primaryKey(),
     verifyingKey: bytea("verifying_key").notNull(),
+    /** Rounded up to the UTC hour. */
     expiresAt: at("expires_at").notNull(),
-    createdAt: at("created_at").notNull(),
   },
   (t) => [index("handles_expires_idx").on(t.expiresAt)],
 );
@@ -123,12 +127,6 @@ export const connectionQueues = pgTable(
     ratchetState: bytea("ratchet_state").notNull(),
     /** Sequence number the next enqueued message gets. */
     nextSequence: int8("next_sequence").notNull(),
-    /**
-     * Token bucket of the per-queue enqueue limit (AS_ENQUEUE_RATE_PER_MINUTE), kept on the queue
-     * row so every replica shares it; null: full.
-     */
-    enqueueTokens: doublePrecision("enqueue_tokens"),
-    enqueueTokensAt: at("enqueue_tokens_at"),
   },
   (t) => [
     foreignKey({
@@ -144,7 +142,12 @@ export const connectionQueues = pgTable(
   ],
 );
 
-/** Queued connection offers, each a queue-ratchet ciphertext (never plaintext). */
+/**
+ * Queued connection offers, each a queue-ratchet ciphertext (never plaintext). An offer expires
+ * at `expires_at` (a whole UTC day, AS_QUEUE_MESSAGE_TTL after its enqueue); the queue ratchet's
+ * own messages (the Init message, key updates) have none: without them the owner could read
+ * nothing that follows, so they stay until the owner acknowledges past them.
+ */
 export const queueMessages = pgTable(
   "queue_messages",
   {
@@ -153,8 +156,12 @@ export const queueMessages = pgTable(
       .references(() => connectionQueues.queueId, { onDelete: "cascade" }),
     sequenceNumber: int8("sequence_number").notNull(),
     ciphertext: bytea("ciphertext").notNull(),
+    expiresAt: at("expires_at"),
   },
-  (t) => [primaryKey({ columns: [t.queueId, t.sequenceNumber] })],
+  (t) => [
+    primaryKey({ columns: [t.queueId, t.sequenceNumber] }),
+    index("queue_messages_expires_idx").on(t.expiresAt),
+  ],
 );
 
 /** Connection packages of clients and handles; `last_resort` ones are handed out, never consumed. */
@@ -167,6 +174,7 @@ export const connectionPackages = pgTable(
     handleHash: bytea("handle_hash").references(() => handles.handleHash, { onDelete: "cascade" }),
     package: bytea("package").notNull(),
     lastResort: boolean("last_resort").notNull(),
+    /** The package's own notAfter or the AS's lifetime cap, whichever is first, rounded down to the UTC hour. */
     expiresAt: at("expires_at").notNull(),
   },
   (t) => [

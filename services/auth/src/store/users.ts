@@ -3,10 +3,10 @@ import { and, eq, sql } from "drizzle-orm";
 import { userProfiles, users } from "./schema.js";
 
 /** Creates a user; false when the uuid is taken. */
-export async function insertUser(db: Database, userUuid: Uint8Array, now: Date): Promise<boolean> {
+export async function insertUser(db: Database, userUuid: Uint8Array): Promise<boolean> {
   const rows = await db
     .insert(users)
-    .values({ userUuid, createdAt: now })
+    .values({ userUuid })
     .onConflictDoNothing()
     .returning({ userUuid: users.userUuid });
   return rows.length > 0;
