@@ -1,5 +1,13 @@
 import { busConfig } from "@phoenix/runtime/bus";
-import { envDuration, envList, envSecretKey, envString, serviceConfig } from "@phoenix/runtime/config";
+import {
+  envAddressList,
+  envDuration,
+  envInt,
+  envList,
+  envSecretKey,
+  envString,
+  serviceConfig,
+} from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
 import { z } from "zod";
@@ -43,6 +51,14 @@ export const deliveryConfigSchema = serviceConfig({
           .transform(Number),
       ),
     ),
+    /**
+     * RequestGroupId calls per caller per minute (0: off), kept in the DS database so the limit
+     * holds across replicas. The caller is the peer address, or for a peer listed in
+     * DS_TRUSTED_PROXIES the client address it forwards in `x-forwarded-for`.
+     */
+    DS_CALLER_RATE_GROUP_ID_PER_MINUTE: envInt({ default: 30, min: 0, max: 1_000_000 }),
+    /** Peers (IP addresses or CIDR blocks: the edge and federation gateways) whose `x-forwarded-for` names the real caller. */
+    DS_TRUSTED_PROXIES: envAddressList({ default: [] }),
     /** How often inactive groups and lapsed reservations are swept (default 1 hour; 0 = never). */
     DS_SWEEP_INTERVAL: envDuration({ default: 3600_000, min: 0 }),
     /** Fan-out subject and the JetStream stream the DS creates for it (the QS consumes it). */

@@ -16,6 +16,7 @@ import {
 } from "@phoenix/runtime/lifecycle";
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
+import { NamedRateLimit, SharedRateLimits, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
 import { getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { connectionGroupInfo } from "./api/connection-group-info.js";
@@ -27,7 +28,7 @@ import { groupOperation } from "./api/group-operation.js";
 import { joinConnectionGroup } from "./api/join-connection-group.js";
 import type { DsDeps } from "./api/pipeline.js";
 import { handleQueueDeleted } from "./api/queue-deleted.js";
-import { requestGroupId } from "./api/request-group-id.js";
+import { type GroupIdLimit, requestGroupId } from "./api/request-group-id.js";
 import { resync } from "./api/resync.js";
 import { selfRemove } from "./api/self-remove.js";
 import { sendMessage } from "./api/send-message.js";
@@ -73,6 +74,8 @@ export type DeliverySettings = Pick<
   | "DS_QUEUE_DELETED_CONSUMER"
   | "DS_RELAY_POLL_INTERVAL"
   | "DS_RELAY_START_DELAY"
+  | "DS_CALLER_RATE_GROUP_ID_PER_MINUTE"
+  | "DS_TRUSTED_PROXIES"
   | "FEDERATION_PROXY_ADDRESS"
   | "GRPC_MAX_MESSAGE_BYTES"
 >;
@@ -108,6 +111,7 @@ export class DeliveryService {
   private constructor(
     readonly deps: DsDeps,
     private readonly options: DeliveryServiceOptions,
+    groupIdLimit: GroupIdLimit,
   ) {
     this.relay = new OutboxRelay({
       database: options.database,
@@ -127,7 +131,7 @@ export class DeliveryService {
     // A request about a group of another domain goes to that group's DS through the federation
     // gateway, the client's signature untouched; the group id is inside the signed tbs.
     this.registration = defineService(Service, {
-      requestGroupId: unary((req) => requestGroupId(d, req)),
+      requestGroupId: unary((req, call) => requestGroupId(d, groupIdLimit, req, call)),
       createGroup: unary((req) => createGroup(d, req)),
       groupOperation: federatedUnary(
         Service.groupOperation,
@@ -218,7 +222,17 @@ export class DeliveryService {
       fanOutSubject: settings.DS_FANOUT_SUBJECT,
       onFanOut: () => {},
     };
-    return new DeliveryService(deps, options);
+    const groupIdLimit: GroupIdLimit = {
+      limit: new NamedRateLimit(
+        "group id requests per caller",
+        "DS_CALLER_RATE_GROUP_ID_PER_MINUTE",
+        settings.DS_CALLER_RATE_GROUP_ID_PER_MINUTE,
+        60_000,
+      ),
+      store: await SharedRateLimits.open(options.database.db),
+      trustedProxies: trustedProxies(settings.DS_TRUSTED_PROXIES),
+    };
+    return new DeliveryService(deps, options, groupIdLimit);
   }
 
   /** Starts the relay, the queue-deleted consumer and the sweeper. */
