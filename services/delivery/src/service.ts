@@ -1,7 +1,7 @@
 import { decodeKeyText, ReplayGuard } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { delivery, fileDescriptorSet } from "@phoenix/proto";
-import type { Bus, Subscription } from "@phoenix/runtime/bus";
+import { type Bus, fanOutStream, queueDeletedStream, type Subscription } from "@phoenix/runtime/bus";
 import type { Env } from "@phoenix/runtime/config";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
 import { type FederationRouter, federatedUnary, serviceFederationRouter } from "@phoenix/runtime/federation";
@@ -238,9 +238,9 @@ export class DeliveryService {
   /** Starts the relay, the queue-deleted consumer and the sweeper. */
   async start(): Promise<void> {
     const { bus, settings } = this.options;
-    await bus.ensureStream({ name: settings.DS_FANOUT_STREAM, subjects: [settings.DS_FANOUT_SUBJECT] });
+    await bus.ensureStream(fanOutStream(settings.DS_FANOUT_STREAM, settings.DS_FANOUT_SUBJECT));
     const stream = settings.DS_QUEUE_DELETED_STREAM;
-    await bus.ensureStream({ name: stream, subjects: [settings.DS_QUEUE_DELETED_SUBJECT] });
+    await bus.ensureStream(queueDeletedStream(stream, settings.DS_QUEUE_DELETED_SUBJECT));
     this.subscription = await bus.consume({ stream, durable: settings.DS_QUEUE_DELETED_CONSUMER }, (msg) =>
       handleQueueDeleted(this.deps, msg),
     );

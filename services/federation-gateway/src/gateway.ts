@@ -5,7 +5,7 @@ import {
   type KeyEncryptionKeys,
 } from "@phoenix/crypto";
 import { federation, rpcCatalog } from "@phoenix/proto";
-import type { Bus } from "@phoenix/runtime/bus";
+import { type Bus, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import { statusName } from "@phoenix/runtime/errors";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
@@ -242,8 +242,8 @@ export class FederationGateway {
   /** Ensures the inbound streams exist (the gateway publishes into them) and starts the outbound lanes. */
   async start(): Promise<void> {
     const { bus } = this.options;
-    await bus.ensureStream({ name: this.streams.fanOut, subjects: [this.deps.subjects.fanOut] });
-    await bus.ensureStream({ name: this.streams.queueDeleted, subjects: [this.deps.subjects.queueDeleted] });
+    await bus.ensureStream(fanOutStream(this.streams.fanOut, this.deps.subjects.fanOut));
+    await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.deps.subjects.queueDeleted));
     await this.lanes.start();
   }
 

@@ -186,6 +186,8 @@ export async function setupHomeserver(
   const delivery = await startDelivery({
     env: serviceEnv("delivery", {
       DS_DOMAIN: domain,
+      // The edge gateway on loopback names the real caller of RequestGroupId, as for the AS.
+      DS_TRUSTED_PROXIES: env.DS_TRUSTED_PROXIES || "127.0.0.1,::1",
       ...(await secret("DS_REPLAY_MARKER_KEY", join("delivery", "replay-marker.key"))),
       ...names.deliveryEnv,
     }),

@@ -1,7 +1,14 @@
 import { toHex } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { queue } from "@phoenix/proto";
-import type { Bus, BusMessage, Subscription } from "@phoenix/runtime/bus";
+import {
+  type Bus,
+  type BusMessage,
+  fanOutStream,
+  federationOutboundStream,
+  queueDeletedStream,
+  type Subscription,
+} from "@phoenix/runtime/bus";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
 import { type FederationRouter, federatedUnary, serviceFederationRouter } from "@phoenix/runtime/federation";
 import {
@@ -286,9 +293,9 @@ export class QueueService {
   /** Starts the streams, the fan-out consumer, the outbox relay and the timers. */
   async start(): Promise<void> {
     const { bus, logger } = this.options;
-    await bus.ensureStream({ name: this.streams.fanOut, subjects: [this.subjects.fanOut] });
-    await bus.ensureStream({ name: this.streams.queueDeleted, subjects: [this.subjects.queueDeleted] });
-    await bus.ensureStream({ name: this.streams.federation, subjects: [this.subjects.federationPattern] });
+    await bus.ensureStream(fanOutStream(this.streams.fanOut, this.subjects.fanOut));
+    await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.subjects.queueDeleted));
+    await bus.ensureStream(federationOutboundStream(this.streams.federation, this.subjects.federationPattern));
     this.relay.start();
     if (this.options.consumeFanOuts !== false) {
       const batcher = new Batcher<BusMessage>(

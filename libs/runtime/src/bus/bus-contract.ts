@@ -1,7 +1,13 @@
 import { createHook } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { BusClosedError, InvalidSubjectError, StreamConfigError, StreamNotFoundError } from "./errors.js";
+import {
+  BusClosedError,
+  InvalidSubjectError,
+  StreamConfigError,
+  StreamFullError,
+  StreamNotFoundError,
+} from "./errors.js";
 import type { Bus, BusLifecycleOptions, BusMessage, ConsumerOptions, Subscription } from "./types.js";
 
 /**
@@ -14,6 +20,8 @@ export interface BusContractTarget {
   open(options?: BusLifecycleOptions): Promise<Bus>;
   /** Removes a stream a test created, if the backend outlives the test run (NATS). */
   removeStream?(name: string): Promise<void>;
+  /** How many messages the backend's store holds for `stream` (what a copy of it would yield). */
+  storedMessages(stream: string): Promise<number>;
 }
 
 const encoder = new TextEncoder();
@@ -40,6 +48,18 @@ async function eventually(
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(10);
+  }
+}
+
+/** Polls an async `read` until it returns `expected`; fails with `what` after a bounded time. */
+async function eventuallyEquals<T>(read: () => Promise<T>, expected: T, what: string): Promise<void> {
+  const deadline = Date.now() + WAIT_TIMEOUT_MS;
+  let last = await read();
+  while (last !== expected) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}: ${String(last)}, wanted ${String(expected)}`);
+    await sleep(20);
+    last = await read();
   }
 }
 
@@ -404,6 +424,108 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
           duplicateWindowMs: 5000,
         }),
       ).rejects.toBeInstanceOf(StreamConfigError);
+    });
+
+    it("work queue: keeps a message published before any consumer, and deletes it once acked", async () => {
+      const bus = await open();
+      const prefix = `bw${randomBytes(6).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      streamsCreated.push(stream);
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      await bus.publish(`${prefix}.job`, bytes("early"), { id: "early" });
+      await bus.publish(`${prefix}.job`, bytes("second"), { id: "second" });
+      expect(await target.storedMessages(stream)).toBe(2);
+      const hold = gate();
+      const received: BusMessage[] = [];
+      await bus.consume(consumerOptions(stream, { durable: "worker" }), async (msg) => {
+        received.push(msg);
+        if (msg.id === "second") await hold.promise;
+      });
+      await eventually(() => received.length === 2, "both messages");
+      expect(received.map((m) => text(m.data))).toEqual(["early", "second"]);
+      // The acked one is gone from the store, the one still in the handler is not.
+      await eventuallyEquals(() => target.storedMessages(stream), 1, "the acked message to leave the store");
+      hold.open();
+      await eventuallyEquals(() => target.storedMessages(stream), 0, "both messages to leave the store");
+      // Each message goes to one durable: a second one overlapping the first is refused.
+      await expect(
+        bus.consume(
+          consumerOptions(stream, { durable: "other", filterSubject: `${prefix}.job` }),
+          async () => {},
+        ),
+      ).rejects.toBeInstanceOf(StreamConfigError);
+    });
+
+    it("interest: a declared durable gets what was published before it ran; gone once every durable acked", async () => {
+      const bus = await open();
+      const prefix = `bi${randomBytes(6).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      streamsCreated.push(stream);
+      await bus.ensureStream({
+        name: stream,
+        subjects: [`${prefix}.>`],
+        retention: "interest",
+        durables: [{ name: "all" }, { name: "only-a", filterSubject: `${prefix}.a` }],
+      });
+      await bus.publish(`${prefix}.a`, bytes("for both"), { id: "a-1" });
+      await bus.publish(`${prefix}.b`, bytes("for all only"), { id: "b-1" });
+      expect(await target.storedMessages(stream)).toBe(2);
+      const all: BusMessage[] = [];
+      await bus.consume(consumerOptions(stream, { durable: "all" }), collect(all));
+      await eventually(() => all.length === 2, "both messages on the unfiltered durable");
+      // b-1 was needed by "all" only; a-1 still waits for "only-a".
+      await eventuallyEquals(
+        () => target.storedMessages(stream),
+        1,
+        "the message every durable acked to leave",
+      );
+      const onlyA: BusMessage[] = [];
+      await bus.consume(
+        consumerOptions(stream, { durable: "only-a", filterSubject: `${prefix}.a` }),
+        collect(onlyA),
+      );
+      await eventually(() => onlyA.length === 1, "the early message on the filtered durable");
+      expect(onlyA[0]!.id).toBe("a-1");
+      await eventuallyEquals(() => target.storedMessages(stream), 0, "the last message to leave");
+    });
+
+    it("refuses a publish beyond the stream's message or byte limit and stores nothing", async () => {
+      const bus = await open();
+      const prefix = `bl${randomBytes(6).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      streamsCreated.push(stream);
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue", maxMsgs: 2 });
+      await bus.publish(`${prefix}.x`, bytes("1"), { id: "1" });
+      await bus.publish(`${prefix}.x`, bytes("2"), { id: "2" });
+      await expect(bus.publish(`${prefix}.x`, bytes("3"), { id: "3" })).rejects.toBeInstanceOf(
+        StreamFullError,
+      );
+      expect(await target.storedMessages(stream)).toBe(2);
+      const bytesStream = `B_${prefix}`;
+      streamsCreated.push(bytesStream);
+      await bus.ensureStream({ name: bytesStream, subjects: [`${prefix}b.>`], maxBytes: 1000 });
+      await bus.publish(`${prefix}b.x`, new Uint8Array(600), { id: "big-1" });
+      await expect(bus.publish(`${prefix}b.x`, new Uint8Array(600), { id: "big-2" })).rejects.toBeInstanceOf(
+        StreamFullError,
+      );
+      expect(await target.storedMessages(bytesStream)).toBe(1);
+    });
+
+    it("applies the bus's default max age to streams that set none", async () => {
+      const bus = await open({ streamLimits: { maxAgeMs: 1000 } });
+      const prefix = `bd${randomBytes(6).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      streamsCreated.push(stream);
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      await bus.publish(`${prefix}.old`, bytes("old"), { id: "old" });
+      await sleep(1500);
+      await bus.publish(`${prefix}.new`, bytes("new"), { id: "new" });
+      const received: BusMessage[] = [];
+      await bus.consume(consumerOptions(stream), collect(received));
+      await eventually(() => received.some((m) => m.id === "new"), "the fresh message");
+      await sleep(100);
+      expect(received.map((m) => m.id)).toEqual(["new"]);
+      await eventuallyEquals(() => target.storedMessages(stream), 0, "the store to be empty");
     });
 
     it("notifies listeners on other instances, matching * and > patterns", async () => {

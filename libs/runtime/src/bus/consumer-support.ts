@@ -1,6 +1,13 @@
 import { BusOptionsError, StreamConfigError } from "./errors.js";
 import { assertPattern } from "./subject.js";
-import type { BusLifecycleOptions, ConsumerOptions, StreamConfig } from "./types.js";
+import type {
+  BusLifecycleOptions,
+  ConsumerOptions,
+  StreamConfig,
+  StreamDurable,
+  StreamLimits,
+  StreamRetention,
+} from "./types.js";
 
 /** Consumer options with every default filled in and validated. */
 export interface ResolvedConsumerOptions {
@@ -17,6 +24,16 @@ export const DEFAULT_ACK_WAIT_MS = 30_000;
 export const DEFAULT_RETRY_DELAYS_MS = [250, 1000, 5000, 15_000];
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
+/**
+ * The backstop every stream gets unless it or the bus config (`BUS_MAX_AGE_MS`, …) says
+ * otherwise: handled messages leave through the retention policy long before; these bound what
+ * an unconsumed subject (a consumer that never runs, a peer that is down for good) can pile up.
+ */
+export const DEFAULT_STREAM_LIMITS: StreamLimits = {
+  maxAgeMs: 7 * 24 * 3600_000,
+  maxBytes: 1024 * 1024 * 1024,
+  maxMsgs: 1_000_000,
+};
 
 /** Durable and stream names: what NATS accepts in an API subject token. */
 const NAME = /^[A-Za-z0-9_-]+$/;
@@ -25,24 +42,50 @@ const NAME = /^[A-Za-z0-9_-]+$/;
 export interface ResolvedStreamConfig {
   name: string;
   subjects: string[];
+  retention: StreamRetention;
+  durables: StreamDurable[];
   duplicateWindowMs: number;
-  /** 0: keep forever. */
+  /** 0: no age limit. */
   maxAgeMs: number;
+  /** 0: no size limit. */
+  maxBytes: number;
+  /** 0: no count limit. */
+  maxMsgs: number;
 }
+
+const RETENTIONS: readonly StreamRetention[] = ["workqueue", "interest", "limits"];
 
 /**
  * Validates a stream definition and fills in defaults the way JetStream does: the duplicate
  * window is 2 minutes, or the max age when that is shorter; a window longer than the max age is
- * refused.
+ * refused. Limits the stream does not set come from `limits` (the bus's backstop).
  */
-export function resolveStreamConfig(config: StreamConfig): ResolvedStreamConfig {
+export function resolveStreamConfig(
+  config: StreamConfig,
+  limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+): ResolvedStreamConfig {
   assertName(config.name, "stream");
   if (config.subjects.length === 0) throw new StreamConfigError(`stream ${config.name} has no subjects`);
   for (const subject of config.subjects) assertPattern(subject);
-  const maxAgeMs = config.maxAgeMs ?? 0;
-  if (!Number.isInteger(maxAgeMs) || maxAgeMs < 0) {
-    throw new StreamConfigError(`stream ${config.name}: maxAgeMs must be a non-negative integer`);
+  const retention = config.retention ?? "limits";
+  if (!RETENTIONS.includes(retention)) {
+    throw new StreamConfigError(`stream ${config.name}: unknown retention ${String(retention)}`);
   }
+  const durables = config.durables ?? [];
+  for (const durable of durables) {
+    assertName(durable.name, "durable");
+    if (durable.filterSubject !== undefined) assertPattern(durable.filterSubject);
+  }
+  const limit = (value: number | undefined, fallback: number, what: string): number => {
+    const resolved = value ?? fallback;
+    if (!Number.isSafeInteger(resolved) || resolved < 0) {
+      throw new StreamConfigError(`stream ${config.name}: ${what} must be a non-negative integer`);
+    }
+    return resolved;
+  };
+  const maxAgeMs = limit(config.maxAgeMs, limits.maxAgeMs, "maxAgeMs");
+  const maxBytes = limit(config.maxBytes, limits.maxBytes, "maxBytes");
+  const maxMsgs = limit(config.maxMsgs, limits.maxMsgs, "maxMsgs");
   const duplicateWindowMs =
     config.duplicateWindowMs ??
     (maxAgeMs > 0 ? Math.min(DEFAULT_DUPLICATE_WINDOW_MS, maxAgeMs) : DEFAULT_DUPLICATE_WINDOW_MS);
@@ -52,7 +95,16 @@ export function resolveStreamConfig(config: StreamConfig): ResolvedStreamConfig 
   if (maxAgeMs > 0 && duplicateWindowMs > maxAgeMs) {
     throw new StreamConfigError(`stream ${config.name}: duplicateWindowMs must not exceed maxAgeMs`);
   }
-  return { name: config.name, subjects: config.subjects, duplicateWindowMs, maxAgeMs };
+  return {
+    name: config.name,
+    subjects: config.subjects,
+    retention,
+    durables,
+    duplicateWindowMs,
+    maxAgeMs,
+    maxBytes,
+    maxMsgs,
+  };
 }
 
 /** Fills in defaults and refuses options neither implementation could honour. */
@@ -99,15 +151,30 @@ export function retryDelay(retryDelaysMs: number[], deliveryCount: number): numb
   return retryDelaysMs[index] ?? 0;
 }
 
+/** Lifecycle options with every default filled in. */
+export type ResolvedLifecycle = Required<Omit<BusLifecycleOptions, "streamLimits">> & {
+  streamLimits: StreamLimits;
+};
+
 /** Lifecycle options with defaults. */
-export function resolveLifecycle(options: BusLifecycleOptions): Required<BusLifecycleOptions> {
+export function resolveLifecycle(options: BusLifecycleOptions): ResolvedLifecycle {
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   if (!Number.isFinite(drainTimeoutMs) || drainTimeoutMs < 0) {
     throw new BusOptionsError(`drainTimeoutMs must be a non-negative number, got ${drainTimeoutMs}`);
   }
+  const streamLimits: StreamLimits = { ...DEFAULT_STREAM_LIMITS };
+  for (const key of ["maxAgeMs", "maxBytes", "maxMsgs"] as const) {
+    const value = options.streamLimits?.[key];
+    if (value === undefined) continue;
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new BusOptionsError(`streamLimits.${key} must be a non-negative integer, got ${value}`);
+    }
+    streamLimits[key] = value;
+  }
   const onError = options.onError ?? (() => {});
   return {
     drainTimeoutMs,
+    streamLimits,
     onError: (error) => {
       try {
         onError(error);

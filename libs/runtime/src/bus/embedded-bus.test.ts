@@ -23,9 +23,51 @@ afterAll(async () => {
 
 describeBusContract("embedded bus on PGlite", {
   open: (options) => createEmbeddedBus({ db: pgliteDb, ...options }),
+  storedMessages: async (stream) => {
+    const result = await pglite.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM phoenix_bus.messages WHERE stream = $1",
+      [stream],
+    );
+    return result.rows[0]?.n ?? 0;
+  },
 });
 
 describe("embedded bus on PGlite, beyond the contract", () => {
+  it("turning a stream of an earlier version into a work queue drops what its durables handled", async () => {
+    const bus = await createEmbeddedBus({ db: pgliteDb });
+    try {
+      const prefix = `mg${randomBytes(4).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      const stored = async (): Promise<number> =>
+        (
+          await pglite.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM phoenix_bus.messages WHERE stream = $1",
+            [stream],
+          )
+        ).rows[0]?.n ?? 0;
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "limits" });
+      for (const id of ["m1", "m2"]) await bus.publish(`${prefix}.job`, new TextEncoder().encode(id), { id });
+      const seen: string[] = [];
+      const sub = await bus.consume({ stream, durable: "worker" }, async (msg) => {
+        seen.push(msg.id);
+      });
+      await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["m1", "m2"]);
+      await sub.stop();
+      await bus.publish(`${prefix}.job`, new TextEncoder().encode("m3"), { id: "m3" });
+      // Limits retention keeps what was acked.
+      expect(await stored()).toBe(3);
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      expect(await stored()).toBe(1);
+      await bus.consume({ stream, durable: "worker" }, async (msg) => {
+        seen.push(msg.id);
+      });
+      await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["m1", "m2", "m3"]);
+      await expect.poll(stored, { timeout: 10_000 }).toBe(0);
+    } finally {
+      await bus.close();
+    }
+  });
+
   it("finds a filtered durable's message behind more than one scan of other subjects", async () => {
     const bus = await createEmbeddedBus({ db: pgliteDb });
     try {
@@ -96,6 +138,14 @@ describe("embedded bus on Postgres", () => {
   const database = postgresDatabase();
   describeBusContract("contract", {
     open: (options) => createEmbeddedBus({ db: drizzlePg({ client: database.pool() }), ...options }),
+    storedMessages: async (stream) => {
+      const result = await database
+        .pool()
+        .query<{ n: number }>("SELECT count(*)::int AS n FROM phoenix_bus.messages WHERE stream = $1", [
+          stream,
+        ]);
+      return result.rows[0]?.n ?? 0;
+    },
   });
 
   it("hands a dead process's unacked message to another process, and shares work across processes", async () => {

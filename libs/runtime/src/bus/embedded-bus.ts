@@ -4,6 +4,7 @@ import type { Database } from "../db/types.js";
 import {
   InFlight,
   type ResolvedConsumerOptions,
+  type ResolvedLifecycle,
   resolveConsumerOptions,
   resolveLifecycle,
   resolveStreamConfig,
@@ -18,7 +19,13 @@ import {
   pending,
   streams,
 } from "./embedded-schema.js";
-import { BusClosedError, BusOptionsError, StreamConfigError, StreamNotFoundError } from "./errors.js";
+import {
+  BusClosedError,
+  BusOptionsError,
+  StreamConfigError,
+  StreamFullError,
+  StreamNotFoundError,
+} from "./errors.js";
 import { assertSubject, matchesSubject, patternsOverlap, subjectMatcher } from "./subject.js";
 import type {
   Bus,
@@ -30,6 +37,7 @@ import type {
   PublishAck,
   PublishOptions,
   StreamConfig,
+  StreamRetention,
   Subscription,
 } from "./types.js";
 
@@ -87,15 +95,18 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Bu
   return new EmbeddedBus(options.db, { ...lifecycle, pollIntervalMs });
 }
 
-interface EmbeddedBusSettings extends Required<BusLifecycleOptions> {
+interface EmbeddedBusSettings extends ResolvedLifecycle {
   pollIntervalMs: number;
 }
 
 interface StreamRow {
   name: string;
   subjects: string[];
+  retention: StreamRetention;
   duplicateWindowMs: number;
   maxAgeMs: number;
+  maxBytes: number;
+  maxMsgs: number;
 }
 
 class EmbeddedBus implements Bus {
@@ -115,7 +126,8 @@ class EmbeddedBus implements Bus {
 
   async ensureStream(config: StreamConfig): Promise<void> {
     this.#assertOpen();
-    const row = resolveStreamConfig(config);
+    const resolved = resolveStreamConfig(config, this.#settings.streamLimits);
+    const { durables, ...row } = resolved;
     await this.#db.transaction(async (tx) => {
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${STREAM_LOCK_KEY.toString()}::bigint)`);
       const others = await tx.select({ name: streams.name, subjects: streams.subjects }).from(streams);
@@ -133,8 +145,26 @@ class EmbeddedBus implements Bus {
         .values(row)
         .onConflictDoUpdate({
           target: streams.name,
-          set: { subjects: row.subjects, duplicateWindowMs: row.duplicateWindowMs, maxAgeMs: row.maxAgeMs },
+          set: {
+            subjects: row.subjects,
+            retention: row.retention,
+            duplicateWindowMs: row.duplicateWindowMs,
+            maxAgeMs: row.maxAgeMs,
+            maxBytes: row.maxBytes,
+            maxMsgs: row.maxMsgs,
+          },
         });
+      for (const durable of durables) {
+        if (row.retention === "workqueue") {
+          await assertNoOverlap(tx, row.name, durable.name, durable.filterSubject);
+        }
+        await tx
+          .insert(consumerTable)
+          .values({ stream: row.name, durable: durable.name, filterSubject: durable.filterSubject ?? null })
+          .onConflictDoNothing();
+      }
+      // A stream of an earlier version (limits retention) still holds what every durable handled.
+      if (row.retention !== "limits") await dropHandled(tx, row.name);
     });
   }
 
@@ -170,6 +200,12 @@ class EmbeddedBus implements Bus {
         .limit(1);
       if (seen) return { stream: stream.name, seq: seen.seq, duplicate: true };
       const seq = locked.lastSeq + 1;
+      await assertRoom(tx, stream, data.length);
+      if (stream.retention === "interest" && !(await hasInterest(tx, stream.name, subject))) {
+        // Like JetStream: no durable would ever take it, so it is not stored at all.
+        await tx.update(streams).set({ lastSeq: seq }).where(eq(streams.name, stream.name));
+        return { stream: stream.name, seq, duplicate: false };
+      }
       await tx.insert(messages).values({
         stream: stream.name,
         seq,
@@ -191,10 +227,13 @@ class EmbeddedBus implements Bus {
     this.#assertOpen();
     const resolved = resolveConsumerOptions(options);
     const [stream] = await this.#db
-      .select({ name: streams.name })
+      .select({ name: streams.name, retention: streams.retention })
       .from(streams)
       .where(eq(streams.name, resolved.stream));
     if (!stream) throw new StreamNotFoundError(`stream ${resolved.stream} does not exist`);
+    if (stream.retention === "workqueue") {
+      await assertNoOverlap(this.#db, resolved.stream, resolved.durable, resolved.filterSubject);
+    }
     // Like a NATS durable: created on first use, its filter updated by later ones.
     await this.#db
       .insert(consumerTable)
@@ -264,8 +303,11 @@ class EmbeddedBus implements Bus {
       .select({
         name: streams.name,
         subjects: streams.subjects,
+        retention: streams.retention,
         duplicateWindowMs: streams.duplicateWindowMs,
         maxAgeMs: streams.maxAgeMs,
+        maxBytes: streams.maxBytes,
+        maxMsgs: streams.maxMsgs,
       })
       .from(streams);
     const stream = all.find((s) => s.subjects.some((pattern) => matchesSubject(pattern, subject)));
@@ -298,6 +340,119 @@ async function prune(db: Database, stream: StreamRow): Promise<void> {
           pending.seq,
           sql`coalesce((SELECT min(${messages.seq}) FROM ${messages} WHERE ${messages.stream} = ${stream.name}), ${pending.seq} + 1)`,
         ),
+      ),
+    );
+}
+
+/**
+ * Work-queue streams hand each message to one durable: like JetStream, refuse a durable whose
+ * filter overlaps another durable's (no filter overlaps everything).
+ */
+async function assertNoOverlap(
+  db: Database,
+  stream: string,
+  durable: string,
+  filterSubject: string | undefined,
+): Promise<void> {
+  const others = await db
+    .select({ durable: consumerTable.durable, filterSubject: consumerTable.filterSubject })
+    .from(consumerTable)
+    .where(eq(consumerTable.stream, stream));
+  for (const other of others) {
+    if (other.durable === durable) continue;
+    if (patternsOverlap(filterSubject ?? ">", other.filterSubject ?? ">")) {
+      throw new StreamConfigError(
+        `stream ${stream} is a work queue: durable ${durable} would overlap durable ${other.durable}`,
+      );
+    }
+  }
+}
+
+/** Refuses a publish that would take the stream beyond its size backstop (discard new). */
+async function assertRoom(db: Database, stream: StreamRow, size: number): Promise<void> {
+  if (stream.maxMsgs <= 0 && stream.maxBytes <= 0) return;
+  const [usage] = await db
+    .select({
+      msgs: sql<number>`count(*)`.mapWith(Number),
+      bytes: sql<number>`coalesce(sum(octet_length(${messages.data})), 0)`.mapWith(Number),
+    })
+    .from(messages)
+    .where(eq(messages.stream, stream.name));
+  const msgs = usage?.msgs ?? 0;
+  const bytes = usage?.bytes ?? 0;
+  if (stream.maxMsgs > 0 && msgs + 1 > stream.maxMsgs) {
+    throw new StreamFullError(`stream ${stream.name} holds its maximum of ${stream.maxMsgs} messages`);
+  }
+  if (stream.maxBytes > 0 && bytes + size > stream.maxBytes) {
+    throw new StreamFullError(`stream ${stream.name} holds its maximum of ${stream.maxBytes} bytes`);
+  }
+}
+
+/** True when some durable of the stream takes messages on `subject`. */
+async function hasInterest(db: Database, stream: string, subject: string): Promise<boolean> {
+  const durables = await db
+    .select({ filterSubject: consumerTable.filterSubject })
+    .from(consumerTable)
+    .where(eq(consumerTable.stream, stream));
+  return durables.some((d) => d.filterSubject === null || matchesSubject(d.filterSubject, subject));
+}
+
+/**
+ * After `durable` acked `seq`: deletes the message unless the retention keeps it — on a work
+ * queue the one ack is enough; on an interest stream every other durable whose filter matches
+ * must have acked it too (it is past their cursor and not pending with them).
+ */
+async function releaseAcked(db: Database, stream: string, durable: string, seq: number): Promise<void> {
+  const [row] = await db
+    .select({ subject: messages.subject })
+    .from(messages)
+    .where(and(eq(messages.stream, stream), eq(messages.seq, seq)))
+    // Two durables acking at once: the second sees the first's ack.
+    .for("update");
+  const [config] = await db
+    .select({ retention: streams.retention })
+    .from(streams)
+    .where(eq(streams.name, stream));
+  if (!row || !config || config.retention === "limits") return;
+  if (config.retention === "interest") {
+    const others = await db
+      .select({
+        durable: consumerTable.durable,
+        filterSubject: consumerTable.filterSubject,
+        deliveredSeq: consumerTable.deliveredSeq,
+      })
+      .from(consumerTable)
+      .where(eq(consumerTable.stream, stream));
+    const held = await db
+      .select({ durable: pending.durable })
+      .from(pending)
+      .where(and(eq(pending.stream, stream), eq(pending.seq, seq)));
+    const holders = new Set(held.map((h) => h.durable));
+    const needed = others.some(
+      (o) =>
+        o.durable !== durable &&
+        (o.filterSubject === null || matchesSubject(o.filterSubject, row.subject)) &&
+        (o.deliveredSeq < seq || holders.has(o.durable)),
+    );
+    if (needed) return;
+  }
+  await db.delete(messages).where(and(eq(messages.stream, stream), eq(messages.seq, seq)));
+}
+
+/** Deletes the messages every durable of the stream is past and holds no delivery of. */
+async function dropHandled(db: Database, stream: string): Promise<void> {
+  const [floor] = await db
+    .select({ seq: sql<number | null>`min(${consumerTable.deliveredSeq})`.mapWith(Number) })
+    .from(consumerTable)
+    .where(eq(consumerTable.stream, stream));
+  if (!floor || floor.seq === null || Number.isNaN(floor.seq)) return;
+  await db
+    .delete(messages)
+    .where(
+      and(
+        eq(messages.stream, stream),
+        lte(messages.seq, floor.seq),
+        sql`NOT EXISTS (SELECT 1 FROM ${pending} WHERE ${pending.stream} = ${stream} AND ${pending.seq} = ${messages.seq})`,
       ),
     );
 }
@@ -526,9 +681,12 @@ class EmbeddedSubscription implements Subscription {
 
   async #ack(message: BusMessage): Promise<void> {
     const { stream, durable } = this.#options;
-    await this.#db
-      .delete(pending)
-      .where(and(eq(pending.stream, stream), eq(pending.durable, durable), eq(pending.seq, message.seq)));
+    await this.#db.transaction(async (tx) => {
+      await tx
+        .delete(pending)
+        .where(and(eq(pending.stream, stream), eq(pending.durable, durable), eq(pending.seq, message.seq)));
+      await releaseAcked(tx, stream, durable, message.seq);
+    });
   }
 
   async #nak(message: BusMessage): Promise<void> {

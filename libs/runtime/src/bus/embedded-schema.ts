@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import { bigint, boolean, integer, jsonb, pgSchema, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 import { bytea } from "../db/columns.js";
 import type { Database } from "../db/types.js";
+import type { StreamRetention } from "./types.js";
 
 /**
  * Storage of the embedded bus. It lives in its own Postgres schema and is created by the bus
@@ -14,13 +15,20 @@ export const streams = busSchema.table("streams", {
   name: text("name").primaryKey(),
   subjects: jsonb("subjects").$type<string[]>().notNull(),
   duplicateWindowMs: bigint("duplicate_window_ms", { mode: "number" }).notNull(),
-  /** 0: keep forever. */
+  /** `workqueue`, `interest` or `limits` (`StreamRetention`): what an ack deletes. */
+  retention: text("retention").$type<StreamRetention>().notNull().default("limits"),
+  /** Backstop limits; 0: none. */
   maxAgeMs: bigint("max_age_ms", { mode: "number" }).notNull(),
+  maxBytes: bigint("max_bytes", { mode: "number" }).notNull().default(0),
+  maxMsgs: bigint("max_msgs", { mode: "number" }).notNull().default(0),
   /** Last sequence handed out; publishes take the row lock, so sequences commit in order. */
   lastSeq: bigint("last_seq", { mode: "number" }).notNull().default(0),
 });
 
-/** Stream contents (limits retention: kept until `max_age_ms`, whatever the consumers did). */
+/**
+ * Stream contents: a message stays until its stream's retention lets it go (the ack of its one
+ * durable on `workqueue`, of every matching durable on `interest`) or `max_age_ms` passes.
+ */
 export const messages = busSchema.table(
   "messages",
   {
@@ -90,6 +98,10 @@ const DDL = [
     published_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (stream, seq)
   )`,
+  // Tables created by earlier versions (no migrations here: the bus creates its own schema).
+  sql`ALTER TABLE phoenix_bus.streams ADD COLUMN IF NOT EXISTS retention text NOT NULL DEFAULT 'limits'`,
+  sql`ALTER TABLE phoenix_bus.streams ADD COLUMN IF NOT EXISTS max_bytes bigint NOT NULL DEFAULT 0`,
+  sql`ALTER TABLE phoenix_bus.streams ADD COLUMN IF NOT EXISTS max_msgs bigint NOT NULL DEFAULT 0`,
   sql`CREATE INDEX IF NOT EXISTS messages_msg_id ON phoenix_bus.messages (stream, msg_id)`,
   sql`CREATE INDEX IF NOT EXISTS messages_published_at ON phoenix_bus.messages (stream, published_at)`,
   sql`CREATE TABLE IF NOT EXISTS phoenix_bus.consumers (

@@ -24,3 +24,11 @@ export class BusOptionsError extends Error {
 export class BusClosedError extends Error {
   override readonly name = "BusClosedError";
 }
+
+/**
+ * A publish refused because its stream holds `maxBytes`/`maxMsgs` already (the backstop):
+ * nothing was stored; publish again once consumers caught up.
+ */
+export class StreamFullError extends Error {
+  override readonly name = "StreamFullError";
+}

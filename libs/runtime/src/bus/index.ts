@@ -5,8 +5,15 @@ export {
   BusOptionsError,
   InvalidSubjectError,
   StreamConfigError,
+  StreamFullError,
   StreamNotFoundError,
 } from "./errors.js";
-export { connectNatsBus, type NatsBusOptions } from "./nats-bus.js";
+export {
+  fanOutStream,
+  federationOutboundStream,
+  OUTBOUND_SCOUT_DURABLE,
+  queueDeletedStream,
+} from "./layout.js";
+export { connectNatsBus, type NatsBusOptions, type NatsTlsOptions } from "./nats-bus.js";
 export { assertPattern, assertSubject, matchesSubject, patternsOverlap, subjectMatcher } from "./subject.js";
 export type * from "./types.js";

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeBusContract } from "./bus-contract.js";
@@ -35,6 +35,7 @@ describeBusContract("NATS JetStream bus", {
   removeStream: async (name) => {
     await jsm.streams.delete(name).catch(() => false);
   },
+  storedMessages: async (name) => (await jsm.streams.info(name)).state.messages,
 });
 
 const NATS_SERVER = "/usr/sbin/nats-server";
@@ -128,4 +129,56 @@ describe.skipIf(!existsSync(NATS_SERVER))("NATS JetStream bus across a NATS rest
       await rm(dir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describe("NATS JetStream bus: streams of an earlier version (limits retention)", () => {
+  it("recreates the stream as a work queue, carrying over only the messages not yet handled", async () => {
+    const prefix = `bm${randomBytes(4).toString("hex")}`;
+    const stream = `S_${prefix}`;
+    // What the previous version left: limits retention, no age limit, one durable that acked
+    // the first two of four messages.
+    await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`], retention: RetentionPolicy.Limits });
+    const old = await connectNatsBus({ servers: natsUrl(), name: "bus-migration-old", drainTimeoutMs: 100 });
+    const bus = await connectNatsBus({ servers: natsUrl(), name: "bus-migration-new" });
+    try {
+      for (const id of ["m1", "m2", "m3", "m4"]) {
+        await old.publish(`${prefix}.job`, new TextEncoder().encode(id), { id, headers: { n: id } });
+      }
+      const handledByOld: string[] = [];
+      const sub = await old.consume({ stream, durable: "worker", maxInFlight: 1 }, async (msg) => {
+        handledByOld.push(msg.id);
+        // The old consumer "stops" after two messages: those two are acked, the rest are not.
+        if (handledByOld.length >= 2) await new Promise(() => {});
+      });
+      await expect.poll(() => handledByOld.length, { timeout: 10_000 }).toBe(2);
+      await expect
+        .poll(async () => (await jsm.consumers.info(stream, "worker")).ack_floor.stream_seq, {
+          timeout: 10_000,
+        })
+        .toBe(1);
+      void sub.stop();
+      await old.close();
+
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      const info = await jsm.streams.info(stream);
+      expect(info.config.retention).toBe(RetentionPolicy.Workqueue);
+      expect(info.config.max_age).toBeGreaterThan(0);
+      expect(info.state.messages).toBe(3);
+      const received: BusMessage[] = [];
+      await bus.consume({ stream, durable: "worker" }, async (msg) => {
+        received.push(msg);
+      });
+      await expect.poll(() => received.map((m) => m.id), { timeout: 10_000 }).toEqual(["m2", "m3", "m4"]);
+      expect(received.map((m) => m.headers)).toEqual([{ n: "m2" }, { n: "m3" }, { n: "m4" }]);
+      await expect
+        .poll(async () => (await jsm.streams.info(stream)).state.messages, { timeout: 10_000 })
+        .toBe(0);
+      // Ensuring it again leaves it as it is.
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      expect((await jsm.streams.info(stream)).config.sealed).toBe(false);
+    } finally {
+      await bus.close();
+      await jsm.streams.delete(stream).catch(() => false);
+    }
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import {
   type ConsumerConfig,
   type ConsumerMessages,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
@@ -11,11 +12,17 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
+  type StoredMsg,
+  type StreamInfo,
+  type StreamUpdateConfig,
 } from "@nats-io/jetstream";
 import { connect, type NatsConnection, nanos, headers as natsHeaders } from "@nats-io/transport-node";
 import {
+  DEFAULT_ACK_WAIT_MS,
   InFlight,
   type ResolvedConsumerOptions,
+  type ResolvedLifecycle,
+  type ResolvedStreamConfig,
   resolveConsumerOptions,
   resolveLifecycle,
   resolveStreamConfig,
@@ -23,8 +30,14 @@ import {
   userHeaders,
   Wakeup,
 } from "./consumer-support.js";
-import { BusClosedError, BusOptionsError, StreamConfigError, StreamNotFoundError } from "./errors.js";
-import { assertPattern, assertSubject } from "./subject.js";
+import {
+  BusClosedError,
+  BusOptionsError,
+  StreamConfigError,
+  StreamFullError,
+  StreamNotFoundError,
+} from "./errors.js";
+import { assertPattern, assertSubject, subjectMatcher } from "./subject.js";
 import type {
   Bus,
   BusLifecycleOptions,
@@ -35,6 +48,7 @@ import type {
   PublishAck,
   PublishOptions,
   StreamConfig,
+  StreamRetention,
   Subscription,
 } from "./types.js";
 
@@ -46,6 +60,11 @@ export interface NatsBusOptions extends BusLifecycleOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /**
+   * TLS to the server: a CA bundle to verify it (else the system's), and a client certificate
+   * and key when the server asks for one. Any of them turns TLS on.
+   */
+  tls?: NatsTlsOptions;
   /** How long a publish or JetStream API call waits for the server (default 5 s). */
   requestTimeoutMs?: number;
   /**
@@ -57,9 +76,25 @@ export interface NatsBusOptions extends BusLifecycleOptions {
   streamReplicas?: number;
 }
 
+/** Files (PEM) for TLS to NATS. */
+export interface NatsTlsOptions {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
 /** JetStream API error codes this bus tells apart. */
 const CONSUMER_NOT_FOUND = 10014;
 const STREAM_NOT_FOUND = 10059;
+/** A work-queue stream refuses a second unfiltered durable / one whose filter overlaps another's. */
+const WORKQUEUE_NOT_UNIQUE = new Set([10099, 10100]);
+/** A store failure; with discard-new limits: "maximum messages/bytes exceeded". */
+const STREAM_STORE_FAILED = 10077;
+const NATS_RETENTION: Record<StreamRetention, RetentionPolicy> = {
+  workqueue: RetentionPolicy.Workqueue,
+  interest: RetentionPolicy.Interest,
+  limits: RetentionPolicy.Limits,
+};
 /** `Nats-Msg-Id`: the header JetStream dedupes on. */
 const MSG_ID = "Nats-Msg-Id";
 
@@ -86,6 +121,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.pass !== undefined ? { pass: options.pass } : {}),
     ...(options.token !== undefined ? { token: options.token } : {}),
+    ...(options.tls !== undefined ? { tls: { ...options.tls } } : {}),
   });
   const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs });
   return new NatsBus(nc, jsm, jsm.jetstream(), {
@@ -96,7 +132,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   });
 }
 
-interface NatsBusSettings extends Required<BusLifecycleOptions> {
+interface NatsBusSettings extends ResolvedLifecycle {
   requestTimeoutMs: number;
   pullExpiresMs: number;
   streamReplicas: number;
@@ -119,39 +155,138 @@ class NatsBus implements Bus {
 
   async ensureStream(config: StreamConfig): Promise<void> {
     this.#assertOpen();
-    const resolved = resolveStreamConfig(config);
-    const wanted = {
+    const resolved = resolveStreamConfig(config, this.#settings.streamLimits);
+    const retention = NATS_RETENTION[resolved.retention];
+    const wanted: Partial<StreamUpdateConfig> = {
       subjects: resolved.subjects,
       duplicate_window: nanos(resolved.duplicateWindowMs),
       max_age: nanos(resolved.maxAgeMs),
+      max_bytes: resolved.maxBytes > 0 ? resolved.maxBytes : -1,
+      max_msgs: resolved.maxMsgs > 0 ? resolved.maxMsgs : -1,
+      // A full stream refuses the publish instead of dropping the oldest (unhandled) message:
+      // publishers (outbox relays) keep theirs and retry.
+      discard: DiscardPolicy.New,
       num_replicas: this.#settings.streamReplicas,
     };
     try {
-      const info = await this.#jsm.streams.info(config.name).catch((error: unknown) => {
-        if (apiCode(error) === STREAM_NOT_FOUND) return undefined;
-        throw error;
-      });
-      if (!info) {
-        try {
-          await this.#jsm.streams.add({
-            name: config.name,
-            storage: StorageType.File,
-            retention: RetentionPolicy.Limits,
-            ...wanted,
-          });
-          return;
-        } catch (error) {
-          // Another replica created it first: fall through to the update.
-          if (!(await this.#jsm.streams.info(config.name).catch(() => undefined))) throw error;
-        }
+      let info = await this.#streamInfo(config.name);
+      // JetStream cannot change the retention of an existing stream (one created before this
+      // version used limits retention): move its unhandled messages into a new one.
+      if (info && (info.config.retention !== retention || info.config.sealed)) {
+        const moved = await this.#takeUnhandled(info);
+        info = await this.#streamInfo(config.name);
+        if (!info) await this.#createStream(resolved, retention, wanted);
+        await this.#ensureDurables(resolved);
+        for (const msg of moved) await this.#republish(msg);
+        return;
       }
-      await this.#jsm.streams.update(config.name, wanted);
+      if (!info) await this.#createStream(resolved, retention, wanted);
+      else await this.#jsm.streams.update(config.name, wanted);
+      await this.#ensureDurables(resolved);
     } catch (error) {
       if (error instanceof JetStreamApiError) {
         throw new StreamConfigError(`stream ${config.name}: ${error.message}`, { cause: error });
       }
       throw error;
     }
+  }
+
+  async #streamInfo(name: string): Promise<StreamInfo | undefined> {
+    return this.#jsm.streams.info(name).catch((error: unknown) => {
+      if (apiCode(error) === STREAM_NOT_FOUND) return undefined;
+      throw error;
+    });
+  }
+
+  async #createStream(
+    resolved: ResolvedStreamConfig,
+    retention: RetentionPolicy,
+    wanted: Partial<StreamUpdateConfig>,
+  ): Promise<void> {
+    try {
+      await this.#jsm.streams.add({ name: resolved.name, storage: StorageType.File, retention, ...wanted });
+    } catch (error) {
+      // Another replica created it first: settle the limits with an update.
+      if (!(await this.#streamInfo(resolved.name))) throw error;
+      await this.#jsm.streams.update(resolved.name, wanted);
+    }
+  }
+
+  /** Creates the declared durables that do not exist yet (`consume()` sets their options later). */
+  async #ensureDurables(resolved: ResolvedStreamConfig): Promise<void> {
+    for (const durable of resolved.durables) {
+      const existing = await this.#jsm.consumers.info(resolved.name, durable.name).catch((error: unknown) => {
+        if (apiCode(error) === CONSUMER_NOT_FOUND) return undefined;
+        throw error;
+      });
+      if (existing) continue;
+      await this.#jsm.consumers
+        .add(resolved.name, {
+          durable_name: durable.name,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: nanos(DEFAULT_ACK_WAIT_MS),
+          max_deliver: -1,
+          ...(durable.filterSubject !== undefined ? { filter_subject: durable.filterSubject } : {}),
+        })
+        .catch(async (error: unknown) => {
+          // A replica created it in the meantime.
+          if (!(await this.#jsm.consumers.info(resolved.name, durable.name).catch(() => undefined))) {
+            throw error;
+          }
+        });
+    }
+  }
+
+  /**
+   * Seals a stream of the wrong retention (no publish is stored any more: publishers retry until
+   * the new stream exists), reads the messages some durable still has to handle, and deletes it.
+   * The caller recreates the stream and republishes them under their dedupe ids; consumers are
+   * idempotent, so a message handled twice does no harm.
+   */
+  async #takeUnhandled(info: StreamInfo): Promise<StoredMsg[]> {
+    const name = info.config.name;
+    if (!info.config.sealed) {
+      await this.#jsm.streams.update(name, { sealed: true } as unknown as Partial<StreamUpdateConfig>);
+    }
+    const sealed = await this.#streamInfo(name);
+    if (!sealed) return [];
+    const consumers = await this.#jsm.consumers.list(name).next();
+    // A durable with nothing pending and nothing unacked has handled all of its messages.
+    const busy = consumers.filter((c) => c.num_pending > 0 || c.num_ack_pending > 0);
+    const matchers = busy.map((c) => ({
+      floor: c.ack_floor.stream_seq,
+      matches: c.config.filter_subject ? subjectMatcher(c.config.filter_subject) : () => true,
+    }));
+    const { first_seq: first, last_seq: last, messages } = sealed.state;
+    const moved: StoredMsg[] = [];
+    if (messages > 0 && (consumers.length === 0 || busy.length > 0)) {
+      const from =
+        consumers.length === 0 ? first : Math.max(first, Math.min(...matchers.map((m) => m.floor + 1)));
+      for (let seq = from; seq <= last; seq++) {
+        const msg = await this.#jsm.streams.getMessage(name, { seq }).catch(() => null);
+        if (!msg) continue;
+        if (consumers.length === 0 || matchers.some((m) => m.floor < seq && m.matches(msg.subject))) {
+          moved.push(msg);
+        }
+      }
+    }
+    await this.#jsm.streams.delete(name);
+    return moved;
+  }
+
+  async #republish(msg: StoredMsg): Promise<void> {
+    const headers = natsHeaders();
+    let id = `migrated-${msg.seq}`;
+    for (const key of msg.header?.keys() ?? []) {
+      if (key === MSG_ID) id = msg.header.get(key);
+      else headers.set(key, msg.header.get(key));
+    }
+    await this.#js.publish(msg.subject, msg.data, {
+      msgID: id,
+      headers,
+      timeout: this.#settings.requestTimeoutMs,
+    });
   }
 
   async publish(subject: string, data: Uint8Array, options: PublishOptions): Promise<PublishAck> {
@@ -168,6 +303,11 @@ class NatsBus implements Bus {
       });
       return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
     } catch (error) {
+      if (apiCode(error) === STREAM_STORE_FAILED && /maximum (messages|bytes)/i.test(String(error))) {
+        throw new StreamFullError(`stream full, publish on ${subject} refused: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
       // JetStream answers a subject no stream captures with "no responders" (which the client
       // reports as JetStream being disabled) — but so does a server that is still starting up.
       // Only a stream lookup that answers tells the permanent case from the passing one.
@@ -280,7 +420,9 @@ class NatsBus implements Bus {
       if (!existing) {
         await this.#jsm.consumers.add(options.stream, config).catch(async (error: unknown) => {
           // A replica may have created it in the meantime: then an update settles the config.
-          if (apiCode(error) === STREAM_NOT_FOUND) throw error;
+          const code = apiCode(error);
+          if (code === STREAM_NOT_FOUND || (code !== undefined && WORKQUEUE_NOT_UNIQUE.has(code)))
+            throw error;
           await this.#jsm.consumers.update(options.stream, options.durable, updatable(config));
         });
       } else if (differs(existing.config, config)) {
@@ -290,6 +432,13 @@ class NatsBus implements Bus {
     } catch (error) {
       if (apiCode(error) === STREAM_NOT_FOUND) {
         throw new StreamNotFoundError(`stream ${options.stream} does not exist`, { cause: error });
+      }
+      const code = apiCode(error);
+      if (code !== undefined && WORKQUEUE_NOT_UNIQUE.has(code)) {
+        throw new StreamConfigError(
+          `stream ${options.stream} is a work queue: durable ${options.durable} overlaps another durable`,
+          { cause: error },
+        );
       }
       throw error;
     }

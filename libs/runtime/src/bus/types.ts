@@ -6,17 +6,65 @@
  */
 
 /**
- * A durable stream: every message on a subject matching `subjects` is stored (until `maxAgeMs`)
- * and offered to every durable consumer of the stream, each of which tracks its own acks.
+ * What removes a message from a stream (besides the `maxAgeMs`/`maxBytes`/`maxMsgs` backstop):
+ * - `workqueue`: the first ack by any durable. Durables must not overlap (NATS refuses a second
+ *   durable whose filter overlaps another's), so use it where each subject has exactly one
+ *   consuming durable. A message published before its durable exists waits for it.
+ * - `interest`: once every durable whose filter matches it has acked it. A message no durable
+ *   matches when it is published is dropped at once — declare the durables that must see every
+ *   message in `durables`, so they exist from the stream's creation on.
+ * - `limits`: nothing but the backstop (every durable sees every message; for tests and tools).
+ */
+export type StreamRetention = "workqueue" | "interest" | "limits";
+
+/** A durable created together with its stream (see `StreamConfig.durables`). */
+export interface StreamDurable {
+  name: string;
+  /** Only messages on subjects matching this pattern (default: the whole stream). */
+  filterSubject?: string;
+}
+
+/**
+ * A durable stream: every message on a subject matching `subjects` is stored and offered to the
+ * durable consumers of the stream, until `retention` lets it go or the backstop limits drop it.
+ * Handled messages must leave the bus (a copy of the store would otherwise hold all past traffic).
  */
 export interface StreamConfig {
   name: string;
   /** Subject patterns (NATS syntax: `a.b.*`, `a.>`) captured by this stream. */
   subjects: string[];
+  /** What removes a handled message (default `limits`: only the backstop). */
+  retention?: StreamRetention;
+  /**
+   * Durables created with the stream (before any publish can reach it), configured like
+   * `consume()` with defaults until their consumer starts. Needed on `interest` streams so a
+   * message published before the consumer first ran is not dropped.
+   */
+  durables?: StreamDurable[];
   /** How long a publish id is remembered for dedupe (default 2 minutes). */
   duplicateWindowMs?: number;
-  /** Messages older than this are dropped even when not acked (0 / undefined: keep forever). */
+  /**
+   * Backstop: messages older than this are dropped even when not acked (default: the bus's
+   * `streamLimits.maxAgeMs`, 7 days).
+   */
   maxAgeMs?: number;
+  /**
+   * Backstop: a publish that would take the stream beyond this many bytes of payload is refused
+   * (nothing stored; the publisher retries later). Default: the bus's `streamLimits.maxBytes`.
+   */
+  maxBytes?: number;
+  /** Backstop: like `maxBytes`, counted in messages. Default: the bus's `streamLimits.maxMsgs`. */
+  maxMsgs?: number;
+}
+
+/** Defaults of the backstop limits every stream gets (`BusLifecycleOptions.streamLimits`). */
+export interface StreamLimits {
+  /** Milliseconds; 0 turns the age limit off. */
+  maxAgeMs: number;
+  /** Bytes of payload; 0 turns the size limit off. */
+  maxBytes: number;
+  /** Messages; 0 turns the count limit off. */
+  maxMsgs: number;
 }
 
 export interface PublishOptions {
@@ -92,6 +140,8 @@ export interface BusLifecycleOptions {
   drainTimeoutMs?: number;
   /** Errors of background work (a failed ack, a lost connection, a throwing listener). */
   onError?: (error: unknown) => void;
+  /** Backstop limits of streams that set none themselves (default `DEFAULT_STREAM_LIMITS`). */
+  streamLimits?: Partial<StreamLimits>;
 }
 
 export interface Bus {

@@ -1,6 +1,12 @@
 import { status } from "@grpc/grpc-js";
 import { sha256, toHex, utf8 } from "@phoenix/crypto";
-import type { Bus, BusMessage, Subscription } from "@phoenix/runtime/bus";
+import {
+  type Bus,
+  type BusMessage,
+  federationOutboundStream,
+  OUTBOUND_SCOUT_DURABLE,
+  type Subscription,
+} from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
@@ -87,7 +93,7 @@ export class DeliveryLanes {
    */
   async start(): Promise<void> {
     const { bus, stream, subjectPrefix } = this.options;
-    await bus.ensureStream({ name: stream, subjects: [`${subjectPrefix}${OUTBOUND_ROOT}.>`] });
+    await bus.ensureStream(federationOutboundStream(stream, `${subjectPrefix}${OUTBOUND_ROOT}.>`));
     const lock = this.options.lock;
     if (lock === undefined) await this.beginTerm(this.stopping.signal);
     else this.leading = this.lead(lock);
@@ -154,10 +160,12 @@ export class DeliveryLanes {
 
   private async beginTerm(term: AbortSignal): Promise<void> {
     this.term = term;
-    const { bus, stream, consumerPrefix } = this.options;
+    const { bus, stream } = this.options;
     for (const peer of await loadOutboundPeers(this.options.db)) await this.lane(peer);
+    // The scout is declared with the stream (interest retention): it holds every message until
+    // it has started the lane of the message's peer, so a new peer's first message is not lost.
     this.scout = await bus.consume(
-      { stream, durable: `${consumerPrefix}-scout`, maxInFlight: 32, ackWaitMs: 30_000 },
+      { stream, durable: OUTBOUND_SCOUT_DURABLE, maxInFlight: 32, ackWaitMs: 30_000 },
       async (msg) => {
         const peer = this.peerOfSubject(msg.subject);
         if (peer === undefined) {
