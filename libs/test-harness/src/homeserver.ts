@@ -62,6 +62,8 @@ export class HarnessSetupError extends Error {
 const TEST_AUTH_ENV: Env = {
   AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "1000000",
   AS_CALLER_RATE_PACKAGES_PER_MINUTE: "1000000",
+  AS_TARGET_RATE_PACKAGES_PER_HOUR: "1000000",
+  AS_CALLER_RATE_PROFILE_PER_MINUTE: "1000000",
   AS_CALLER_RATE_ENQUEUE_PER_MINUTE: "1000000",
   AS_SOURCE_RATE_REGISTER_PER_HOUR: "1000000",
   AS_ENQUEUE_RATE_PER_MINUTE: "1000000",
@@ -136,6 +138,7 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
         DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
         DS_RELAY_POLL_INTERVAL: "50ms",
         DS_SWEEP_INTERVAL: "0",
+        DS_CALLER_RATE_GROUP_ID_PER_MINUTE: "1000000",
         ...options.deliveryEnv,
       },
       database: deliveryDb,

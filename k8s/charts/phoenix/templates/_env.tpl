@@ -40,6 +40,7 @@ FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "compo
 GRPC_HOST: "0.0.0.0"
 GRPC_PORT: "50052"
 DS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
+DS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
 FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
 {{- end }}
 
