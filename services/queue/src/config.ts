@@ -11,8 +11,19 @@ import {
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
 import type { z } from "zod";
+import { WebhookAddressPolicy, WebhookAllowlistError } from "./domain/webhook-address.js";
 
 const DAY = 24 * 3600 * 1000;
+
+function validAllowlist(entries: string[]): boolean {
+  try {
+    new WebhookAddressPolicy(entries);
+    return true;
+  } catch (error) {
+    if (error instanceof WebhookAllowlistError) return false;
+    throw error;
+  }
+}
 
 /** The QS's environment (documented for operators in docs/queue-service.md). */
 export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort: 50053, metricsPort: 9467 })
@@ -118,7 +129,9 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
      * are private, loopback or link-local (e.g. a push relay inside the cluster). Everything else
      * non-public is refused after DNS resolution (SSRF).
      */
-    QS_PUSH_WEBHOOK_ALLOW: envList({ default: [] }),
+    QS_PUSH_WEBHOOK_ALLOW: envList({ default: [] }).refine(validAllowlist, {
+      message: "each entry must be a host name, an IP address or a CIDR block",
+    }),
   })
   .extend(databaseConfig.shape)
   .extend(busConfig.shape)

@@ -109,14 +109,21 @@ export class WebhookAddressPolicy {
       const entry = raw.trim().toLowerCase();
       if (isIP(entry.split("/")[0] ?? "") !== 0) blocks.push(entry);
       else if (HOST_NAME.test(entry)) hosts.add(entry);
-      else throw new WebhookAllowlistError(`"${raw}" is not a host name, IP address or CIDR block`);
+      else
+        throw new WebhookAllowlistError(
+          `webhook allowlist entry "${raw}" is not a host name, IP address or CIDR block`,
+        );
     }
     this.hosts = hosts;
     try {
       // The runtime's address/CIDR matcher (also matches IPv4-mapped IPv6 to IPv4 entries).
       this.blocks = trustedProxies(blocks);
     } catch (error) {
-      if (error instanceof TrustedProxyError) throw new WebhookAllowlistError(error.message);
+      if (error instanceof TrustedProxyError) {
+        throw new WebhookAllowlistError(
+          `webhook allowlist: an entry is not an IP address or CIDR block (${blocks.join(", ")})`,
+        );
+      }
       throw error;
     }
   }
