@@ -526,10 +526,14 @@ export class ClientCore {
       .run();
   }
 
-  saveState(id: string, state: ClientState): void {
+  /** Stores a conversation's MLS state, and its new EAR key when a removal rotated it. */
+  saveState(id: string, state: ClientState, earKey?: Uint8Array): void {
     this.store.db
       .update(t.conversations)
-      .set({ mlsState: buf(encodeClientState(state)) })
+      .set({
+        mlsState: buf(encodeClientState(state)),
+        ...(earKey === undefined ? {} : { earKey: buf(earKey) }),
+      })
       .where(eq(t.conversations.id, id))
       .run();
   }

@@ -32,6 +32,8 @@ export const AeadLabel = {
   UserProfile: "UserProfile",
   UserProfileKey: "UserProfileKey",
   PushToken: "PushToken",
+  /** The tree and members of a Welcome's epoch, sealed by the DS into the WelcomeBundle. */
+  WelcomeInfo: "WelcomeInfo",
   /** Private keys a service keeps in its database, sealed under its key-encryption key. */
   AsSigningKeyAtRest: "AsSigningKeyAtRest",
   FederationSigningKeyAtRest: "FederationSigningKeyAtRest",

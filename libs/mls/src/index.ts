@@ -1,4 +1,9 @@
 export {
+  commitRemovesMembers,
+  EAR_KEY_EXPORTER_LABEL,
+  exportGroupStateEarKey,
+} from "./client/ear-key.js";
+export {
   decodeRoles,
   encodeRoles,
   isLastResort,

@@ -7,6 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import { type SigningKey, toHex } from "@phoenix/crypto";
 import {
   addMembers,
+  commitRemovesMembers,
   createNodeCryptoProvider,
   createPhoenixGroup,
   joinFromWelcome,
@@ -226,7 +227,8 @@ export class TestGroup {
   constructor(
     readonly h: Harness,
     readonly groupId: common.QualifiedGroupId,
-    readonly earKey: Uint8Array,
+    /** The group's current EAR key; a commit that removes someone replaces it. */
+    public earKey: Uint8Array,
   ) {}
 
   static async create(h: Harness, creator: Member): Promise<TestGroup> {
@@ -271,7 +273,14 @@ export class TestGroup {
       addedClients,
     };
     const signed = await this.h.sign(delivery.GroupOperationTbs, tbs, by.signingKey);
-    return call((d) => this.h.client.groupOperation({ signed, groupStateEarKey: this.earKey }, d));
+    // A commit that removes someone rotates the EAR key (how members derive it is theirs to agree
+    // on; the DS only stores the state under it). `by.mls()` is the state the commit applies to.
+    const next = commitRemovesMembers(by.mls(), commit) ? new Uint8Array(randomBytes(32)) : undefined;
+    const res = await call<delivery.GroupOperationResponse>((d) =>
+      this.h.client.groupOperation({ signed, groupStateEarKey: this.earKey, newGroupStateEarKey: next }, d),
+    );
+    if (next !== undefined) this.earKey = next;
+    return res;
   }
 
   /** `by` adds clients with one commit; the joiners fetch their tree with WelcomeInfo and join. */

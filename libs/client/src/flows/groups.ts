@@ -15,9 +15,12 @@ import {
 } from "@phoenix/crypto";
 import {
   addMembers,
+  type CommitOutput,
   commitPendingProposals,
+  commitRemovesMembers,
   createPhoenixGroup,
   encryptMessage,
+  exportGroupStateEarKey,
   proposeSelfRemove,
   type RoleAssignment,
   removeMembers,
@@ -30,7 +33,7 @@ import { common, delivery, ERROR_DETAIL_TYPE_URL } from "@phoenix/proto";
 
 import { GrpcCallError } from "@phoenix/runtime/grpc";
 import { eq } from "drizzle-orm";
-import type { KeyPackage } from "ts-mls";
+import type { ClientState, KeyPackage } from "ts-mls";
 import { decodeKeyPackage } from "ts-mls/keyPackage.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import {
@@ -46,7 +49,7 @@ import { encodeAppContent, mlsGroupId, signRequest } from "../protocol/helpers.j
 import { u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
 import type { SyncResult } from "../types.js";
-import { drainQsQueue } from "./receiving.js";
+import { drainQsQueue, profileKeyDue, uploadProfileKey } from "./receiving.js";
 
 /** Creates a group conversation with this client as its only member (and admin). */
 export async function createConversation(core: ClientCore, title: string): Promise<string> {
@@ -122,6 +125,8 @@ export async function invite(
     );
     if (out.welcome === undefined) throw new Error("no Welcome for the added members");
     const welcome = out.welcome;
+    // The joiners get the key the state is stored under after this commit.
+    const nextKey = await earKeyAfter(core, state, out);
     const attributions = joiners.map((j) =>
       sealWelcomeAttribution({
         senderKey: core.clientKey,
@@ -129,16 +134,16 @@ export async function invite(
         groupId: mlsGroupId(c.groupId),
         welcome,
         groupKeys: {
-          groupStateEarKey: c.earKey,
+          groupStateEarKey: nextKey ?? c.earKey,
           credentialEncryptionKey: c.credentialKey,
           userProfileKeyEncryptionKey: c.profileKeyKey,
         },
         friendshipEncryptionKey: j.friendshipKey,
       }),
     );
-    await submitCommit(core, c, out, { welcome, encryptedWelcomeAttributionInfos: attributions });
+    await submitCommit(core, c, out, nextKey, { welcome, encryptedWelcomeAttributionInfos: attributions });
     core.store.transaction(() => {
-      core.saveState(c.id, out.newState);
+      core.saveState(c.id, out.newState, nextKey);
       core.applyMembership(
         c,
         out.newState,
@@ -158,10 +163,12 @@ export function remove(core: ClientCore, conversationId: string, userIds: readon
     const c = core.activeRow(conversationId);
     const leaves = core.leavesOf(c.id, userIds);
     if (leaves.length === 0) return;
-    const out = await removeMembers(core.stateOf(c), core.cs, leaves);
-    await submitCommit(core, c, out);
+    const state = core.stateOf(c);
+    const out = await removeMembers(state, core.cs, leaves);
+    const nextKey = await earKeyAfter(core, state, out);
+    await submitCommit(core, c, out, nextKey);
     core.store.transaction(() => {
-      core.saveState(c.id, out.newState);
+      core.saveState(c.id, out.newState, nextKey);
       core.applyMembership(c, out.newState, [], core.userId);
     });
   });
@@ -189,8 +196,9 @@ export function grantAdmin(
         roles.push({ subject: { kind: "pseudonym", pseudonym }, role: "admin" });
     }
     const out = await setRoles(state, core.cs, roles);
-    await submitCommit(core, c, out);
-    core.saveState(c.id, out.newState);
+    const nextKey = await earKeyAfter(core, state, out);
+    await submitCommit(core, c, out, nextKey);
+    core.saveState(c.id, out.newState, nextKey);
   });
 }
 
@@ -201,10 +209,12 @@ export function grantAdmin(
 export function updateKeys(core: ClientCore, conversationId: string): Promise<void> {
   return withCatchUp(core, conversationId, async () => {
     const c = core.activeRow(conversationId);
-    const out = await updateOwnLeaf(core.stateOf(c), core.cs);
-    await submitCommit(core, c, out);
+    const state = core.stateOf(c);
+    const out = await updateOwnLeaf(state, core.cs);
+    const nextKey = await earKeyAfter(core, state, out);
+    await submitCommit(core, c, out, nextKey);
     core.store.transaction(() => {
-      core.saveState(c.id, out.newState);
+      core.saveState(c.id, out.newState, nextKey);
       core.applyMembership(c, out.newState, [], core.userId);
     });
   });
@@ -367,12 +377,26 @@ export async function withCatchUp<T>(
 
 /**
  * Whether the DS refused a group operation because this client is behind: another member's commit
- * is ahead, or stored proposals must be included (FAILED_PRECONDITION); or a commit this client
- * has not processed yet removed it ({@link leafUnknownToDs}).
+ * is ahead, or stored proposals must be included (FAILED_PRECONDITION); a commit this client
+ * has not processed yet removed it ({@link leafUnknownToDs}) or rotated the group's EAR key
+ * ({@link earKeyRotated}).
  */
 function catchUpMayHelp(error: unknown): boolean {
   if (!(error instanceof GrpcCallError)) return false;
-  return error.code === FAILED_PRECONDITION || leafUnknownToDs(error);
+  return error.code === FAILED_PRECONDITION || leafUnknownToDs(error) || earKeyRotated(error);
+}
+
+/**
+ * Whether the DS refused the group's EAR key (UNAUTHENTICATED, WRONG_EAR_KEY): a commit that
+ * removed a member rotated it and this client has not processed that commit yet — it derives
+ * the new key when it does.
+ */
+export function earKeyRotated(error: unknown): boolean {
+  return (
+    error instanceof GrpcCallError &&
+    error.code === UNAUTHENTICATED &&
+    errorReason(error) === common.ErrorReason.ERROR_REASON_WRONG_EAR_KEY
+  );
 }
 
 /**
@@ -402,6 +426,11 @@ function errorReason(error: GrpcCallError): common.ErrorReason | undefined {
 
 /** Commits the proposals waiting in a group (a member's self-remove, DS-required removals). */
 export async function commitPending(core: ClientCore, id: string, result: SyncResult): Promise<void> {
+  // A profile key that waited for this client to learn the group's rotated EAR key.
+  if (profileKeyDue(core, id))
+    await uploadProfileKey(core, id).catch((error: Error) =>
+      result.errors.push(`profile key upload: ${error.message}`),
+    );
   const c = core.row(id);
   if (c.status !== "active" || c.state === undefined) return;
   const required = requiredLeaves(core, id);
@@ -411,8 +440,9 @@ export async function commitPending(core: ClientCore, id: string, result: SyncRe
     required.length > 0
       ? await removeMembers(c.state, core.cs, required)
       : await commitPendingProposals(c.state, core.cs);
+  const nextKey = await earKeyAfter(core, c.state, out);
   try {
-    await submitCommit(core, c, out);
+    await submitCommit(core, c, out, nextKey);
   } catch (error) {
     // Another member committed first: its commit is in our queue and brings us up to date.
     if (error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) return;
@@ -420,7 +450,7 @@ export async function commitPending(core: ClientCore, id: string, result: SyncRe
     return;
   }
   core.store.transaction(() => {
-    core.saveState(id, out.newState);
+    core.saveState(id, out.newState, nextKey);
     core.applyMembership(c, out.newState, [], core.userId);
     core.store.deleteKey(`required:${id}`);
   });
@@ -441,11 +471,29 @@ export function requiredLeaves(core: ClientCore, id: string): number[] {
   return [...new Set(notice.leaves)].filter((l) => l !== mine && occupied.has(l));
 }
 
-/** Sends a commit (and its GroupInfo, and the Welcome of added clients) to the group's DS. */
+/**
+ * The group's next EAR key when `out` removes someone (the MLS exporter of the new epoch: every
+ * remaining member derives the same key from the commit, the removed cannot); undefined when the
+ * commit keeps the key.
+ */
+export async function earKeyAfter(
+  core: ClientCore,
+  stateBefore: ClientState,
+  out: CommitOutput,
+): Promise<Uint8Array | undefined> {
+  if (!commitRemovesMembers(stateBefore, out.commit)) return undefined;
+  return exportGroupStateEarKey(out.newState, core.cs);
+}
+
+/**
+ * Sends a commit (and its GroupInfo, and the Welcome of added clients) to the group's DS, with
+ * the group's next EAR key when the commit removes someone.
+ */
 async function submitCommit(
   core: ClientCore,
   c: ConversationRow,
   out: { commit: Uint8Array; groupInfo: Uint8Array },
+  nextEarKey: Uint8Array | undefined,
   addedClients?: delivery.AddedClientsInfo,
 ): Promise<void> {
   await core.transport.delivery.groupOperation({
@@ -456,5 +504,6 @@ async function submitCommit(
       addedClients,
     }),
     groupStateEarKey: c.earKey,
+    newGroupStateEarKey: nextEarKey,
   });
 }

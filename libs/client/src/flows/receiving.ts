@@ -1,7 +1,9 @@
 // Receiving: the AS connection queues and the QS queue, by dequeue or live listening; each
 // message is decrypted with its queue ratchet and its effects persisted with the queue position.
 import {
+  AeadLabel,
   decodeFriendshipPackage,
+  decryptAtRest,
   encryptUserProfileKey,
   formatUserId,
   HpkeKeyPair,
@@ -10,7 +12,13 @@ import {
   SigningKey,
   toHex,
 } from "@phoenix/crypto";
-import { joinFromWelcome, parseMlsMessage, processIncoming } from "@phoenix/mls";
+import {
+  commitRemovesMembers,
+  exportGroupStateEarKey,
+  joinFromWelcome,
+  parseMlsMessage,
+  processIncoming,
+} from "@phoenix/mls";
 import { auth, type common, delivery, queue } from "@phoenix/proto";
 import { and, eq } from "drizzle-orm";
 import { decodeKeyPackage } from "ts-mls/keyPackage.js";
@@ -30,7 +38,7 @@ import { u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
 import type { SyncResult } from "../types.js";
 import { receiveOffer } from "./connections.js";
-import { commitPending, leafUnknownToDs } from "./groups.js";
+import { commitPending, earKeyRotated, leafUnknownToDs } from "./groups.js";
 import { publishAddPackages } from "./registration.js";
 
 /**
@@ -227,7 +235,7 @@ export async function receivePayload(
 ): Promise<void> {
   const content = payload.content;
   if (content === undefined) return;
-  if (content.$case === "welcomeBundle") return receiveWelcome(core, content.value);
+  if (content.$case === "welcomeBundle") return receiveWelcome(core, content.value, pending);
   if (content.$case === "mlsMessage") return receiveMls(core, content.value, pending);
   if (content.$case === "requiredRemovals") {
     // DS-induced removals (inactive clients, deleted queues): the next commit must carry them.
@@ -330,20 +338,109 @@ export async function receiveMls(core: ClientCore, bytes: Uint8Array, pending: S
   // whatever happens here (a joiner whose credential cannot be verified stays unattributed).
   if (!res.removedFromGroup)
     await core.learnJoinerCredentials(conv, res.newState, infos).catch(() => undefined);
+  // A commit that removed someone rotated the group's EAR key: the DS stores the state under the
+  // new epoch's exported key from now on (the removed member cannot derive it).
+  const nextKey =
+    !res.removedFromGroup && commitRemovesMembers(conv.state, bytes)
+      ? await exportGroupStateEarKey(res.newState, core.cs)
+      : undefined;
+  if (nextKey !== undefined && core.store.getJson(profileKeyDueKey(id)) !== undefined) pending.add(id);
   core.store.transaction(() => {
     if (res.removedFromGroup) {
       core.saveState(id, res.newState);
       core.setInactive(id);
+      core.store.deleteKey(profileKeyDueKey(id));
       const text = core.takeLeaving(id, core.userId) ? "you left" : `${committer ?? "someone"} removed you`;
       core.insertMessage(id, "system", committer, text, false);
       return;
     }
-    core.saveState(id, res.newState);
+    core.saveState(id, res.newState, nextKey);
     core.applyMembership(conv, res.newState, infos, committer);
   });
 }
 
-export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBundle): Promise<void> {
+/** Key-value entry: this client's profile key still has to reach the group's DS. */
+function profileKeyDueKey(id: string): string {
+  return `profile-key-due:${id}`;
+}
+
+/**
+ * Hands the group our user profile key (encrypted under its profile-key key) so members can read
+ * our profile. Done after joining; when the group's EAR key rotated since the Welcome was made,
+ * it waits until this client processed the rotating commit ({@link commitPending} retries it). A
+ * joiner removed before it came online has nothing to hand over.
+ */
+export async function uploadProfileKey(core: ClientCore, id: string): Promise<void> {
+  const joined = core.row(id);
+  if (joined.status !== "active" || joined.state === undefined) {
+    core.store.deleteKey(profileKeyDueKey(id));
+    return;
+  }
+  try {
+    await core.transport.delivery.updateProfileKey({
+      signed: await core.dsSigned(joined, delivery.UpdateProfileKeyTbs, DS.updateProfileKey, {
+        groupId: joined.groupId,
+        encryptedUserProfileKey: encryptUserProfileKey(
+          joined.profileKeyKey,
+          core.user,
+          core.account.profileKey,
+        ),
+      }),
+      groupStateEarKey: joined.earKey,
+    });
+  } catch (error) {
+    if (earKeyRotated(error)) {
+      core.store.setJson(profileKeyDueKey(id), true);
+      return;
+    }
+    if (!leafUnknownToDs(error)) throw error;
+  }
+  core.store.deleteKey(profileKeyDueKey(id));
+}
+
+/** Whether a profile-key upload waits for this conversation (see {@link uploadProfileKey}). */
+export function profileKeyDue(core: ClientCore, id: string): boolean {
+  return core.store.getJson(profileKeyDueKey(id)) !== undefined;
+}
+
+/**
+ * What the Welcome's epoch looked like (tree, members): from the bundle, where the DS sealed it
+ * under the EAR key the inviter handed us, else from WelcomeInfo.
+ */
+async function welcomeInfoOf(
+  core: ClientCore,
+  bundle: common.WelcomeBundle & { groupId: common.QualifiedGroupId },
+  epoch: bigint,
+  earKey: Uint8Array,
+  leafKey: SigningKey,
+  keyPackageRef: string,
+): Promise<delivery.WelcomeInfoResponse> {
+  if (bundle.encryptedWelcomeInfo.length > 0) {
+    const mlsId = mlsGroupId(bundle.groupId);
+    const aad = new Uint8Array(mlsId.length + 8);
+    aad.set(mlsId, 0);
+    new DataView(aad.buffer).setBigUint64(mlsId.length, epoch);
+    return delivery.WelcomeInfoResponse.decode(
+      decryptAtRest(earKey, AeadLabel.WelcomeInfo, bundle.encryptedWelcomeInfo, { aad }),
+    );
+  }
+  return core.transport.delivery.welcomeInfo({
+    signed: await signRequest(
+      delivery.WelcomeInfoTbs,
+      DS.welcomeInfo,
+      { groupId: bundle.groupId, epoch },
+      leafKey,
+      { $case: "keyPackageRef", value: hexBytes(keyPackageRef) },
+    ),
+    groupStateEarKey: earKey,
+  });
+}
+
+export async function receiveWelcome(
+  core: ClientCore,
+  bundle: common.WelcomeBundle,
+  pending: Set<string> = new Set(),
+): Promise<void> {
   if (bundle.groupId === undefined) throw new Error("Welcome without group id");
   const mlsId = mlsGroupId(bundle.groupId);
   // The inviter (and the members) may be of other domains.
@@ -371,16 +468,14 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
   if (epoch === undefined) throw new Error("cannot read the Welcome's epoch");
   const leafKey = SigningKey.fromSeed(u8(row.leafSeed));
   const keys = attribution.groupKeys;
-  const info = await core.transport.delivery.welcomeInfo({
-    signed: await signRequest(
-      delivery.WelcomeInfoTbs,
-      DS.welcomeInfo,
-      { groupId: bundle.groupId, epoch },
-      leafKey,
-      { $case: "keyPackageRef", value: hexBytes(row.ref) },
-    ),
-    groupStateEarKey: keys.groupStateEarKey,
-  });
+  const info = await welcomeInfoOf(
+    core,
+    { ...bundle, groupId: bundle.groupId },
+    epoch,
+    keys.groupStateEarKey,
+    leafKey,
+    row.ref,
+  );
   const tree = decodeRatchetTree(info.ratchetTree, 0)?.[0];
   const state = await joinFromWelcome(bundle.welcome, kp, priv, core.cs, tree);
   const id = toHex(mlsId);
@@ -421,25 +516,10 @@ export async function receiveWelcome(core: ClientCore, bundle: common.WelcomeBun
         core.store.db.delete(t.addPackageKeys).where(eq(t.addPackageKeys.ref, row.ref)).run();
     }),
   );
-  // Hand the group our profile key (encrypted under its profile-key key) so members can read our
-  // profile. A joiner removed before it came online is no longer in the group: nothing to hand
-  // over, and the commit removing it follows in the queue.
-  const joined = core.row(id);
-  try {
-    await core.transport.delivery.updateProfileKey({
-      signed: await core.dsSigned(joined, delivery.UpdateProfileKeyTbs, DS.updateProfileKey, {
-        groupId: joined.groupId,
-        encryptedUserProfileKey: encryptUserProfileKey(
-          joined.profileKeyKey,
-          core.user,
-          core.account.profileKey,
-        ),
-      }),
-      groupStateEarKey: joined.earKey,
-    });
-  } catch (error) {
-    if (!leafUnknownToDs(error)) throw error;
-  }
+  // A joiner removed before it came online is no longer in the group: nothing to hand over, and
+  // the commit removing it follows in the queue.
+  await uploadProfileKey(core, id);
+  if (profileKeyDue(core, id)) pending.add(id);
   const left = core.store.db
     .select()
     .from(t.addPackageKeys)

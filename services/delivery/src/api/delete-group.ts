@@ -25,6 +25,7 @@ export async function deleteGroup(
   return writeGroup(deps, opened, uuid, earKey, async (group) => {
     const leaf = authenticateLeaf(deps, group, opened);
     const { fanOuts } = await group.applyCommit({
+      earKey,
       kind: "delete",
       senderLeaf: leaf,
       commit: tbs.commit,

@@ -20,6 +20,10 @@ export async function groupOperation(
   const opened = openSigned(deps, request.signed, delivery.GroupOperationTbs, LABEL);
   const { tbs } = opened;
   const earKey = checkEarKey(request.groupStateEarKey);
+  const newEarKey =
+    request.newGroupStateEarKey === undefined
+      ? undefined
+      : checkEarKey(request.newGroupStateEarKey, "new_group_state_ear_key");
   const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
   if (tbs.commit.length > LIMITS.commit) throw sizeLimit("tbs.commit", LIMITS.commit, tbs.commit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
@@ -27,8 +31,10 @@ export async function groupOperation(
   return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
     const leaf = authenticateLeaf(deps, group, opened);
     induce(leaf);
-    const { newEpoch, fanOuts } = await group.applyCommit({
+    const { newEpoch, fanOuts, earKeyAfter } = await group.applyCommit({
       kind: "operation",
+      earKey,
+      newEarKey,
       senderLeaf: leaf,
       commit: tbs.commit,
       groupInfo: tbs.groupInfo,
@@ -38,6 +44,7 @@ export async function groupOperation(
       result: { fanoutTimestamp: new Date(deps.ctx.now()), epoch: newEpoch },
       fanOuts,
       active: true,
+      earKeyAfter,
     };
   });
 }

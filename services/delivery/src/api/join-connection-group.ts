@@ -37,6 +37,7 @@ export async function joinConnectionGroup(
   return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
     induce(undefined);
     const { newEpoch, fanOuts } = await group.applyCommit({
+      earKey,
       kind: "join_connection",
       senderLeaf: leaf,
       commit: tbs.externalCommit,

@@ -89,9 +89,8 @@ export function localGroupId(
 }
 
 /** Checks the EAR key's shape. */
-export function checkEarKey(key: Uint8Array): Uint8Array {
-  if (key.length !== EAR_KEY_LENGTH)
-    throw malformed("group_state_ear_key", `must be ${EAR_KEY_LENGTH} bytes`);
+export function checkEarKey(key: Uint8Array, field = "group_state_ear_key"): Uint8Array {
+  if (key.length !== EAR_KEY_LENGTH) throw malformed(field, `must be ${EAR_KEY_LENGTH} bytes`);
   return key;
 }
 
@@ -208,6 +207,11 @@ export interface WriteOutcome<R> {
   active: boolean;
   /** DeleteGroup: remove the row after fanning out. */
   deleteGroup?: boolean;
+  /**
+   * A commit that removed someone rotated the group's EAR key: the state is written under this
+   * key, and the request's key no longer opens it.
+   */
+  earKeyAfter?: Uint8Array;
 }
 
 /** Hands the handler a way to run DS-induced removals once it knows the sender. */
@@ -262,7 +266,7 @@ export async function writeGroup<R>(
     if (result.deleteGroup === true) await deleteGroupRow(tx, uuid);
     else
       await updateGroup(tx, uuid, {
-        state: encryptState(deps, uuid, group, earKey),
+        state: encryptState(deps, uuid, group, result.earKeyAfter ?? earKey),
         lastActiveMonth: result.active ? activityMonth(deps.ctx.now()) : row.lastActiveMonth,
       });
     await writeOutbox(tx, encodeFanOuts(fanOuts, groupId, new Date(deps.ctx.now()), deps.fanOutSubject));

@@ -29,6 +29,7 @@ export async function resync(
     const leaf = authenticateLeaf(deps, group, opened);
     induce(leaf);
     const { newEpoch, fanOuts } = await group.applyCommit({
+      earKey,
       kind: "resync",
       senderLeaf: leaf,
       commit: tbs.externalCommit,

@@ -64,11 +64,16 @@ export function unauthenticated(reason: common.ErrorReason, message: string): Un
   return unauthenticatedFor(reason, message);
 }
 
-/** UNAUTHENTICATED / WRONG_EAR_KEY: the key does not open the stored state. */
+/**
+ * UNAUTHENTICATED / WRONG_EAR_KEY: the key does not open the stored state. The DS cannot tell a
+ * wrong key from one that a removal rotated away (it keeps no trace of old keys), so the message
+ * names both: a member that is behind catches up from its queue and retries.
+ */
 export function wrongEarKey(): UnauthenticatedError {
   return unauthenticated(
     ErrorReason.ERROR_REASON_WRONG_EAR_KEY,
-    "the group state EAR key does not decrypt the group",
+    "the group state EAR key does not decrypt the group: a wrong key, or one replaced by a commit " +
+      "that removes a member (the group's key rotates then; process that commit and retry with the new key)",
   );
 }
 

@@ -5,6 +5,7 @@ import {
   addMembers,
   type CommitOutput,
   commitPendingProposals,
+  commitRemovesMembers,
   createNodeCryptoProvider,
   createPhoenixGroup,
   joinFromWelcome,
@@ -31,6 +32,8 @@ import { type CommitInput, DsGroup, mlsGroupId } from "./group.js";
 import { decodeGroupState, encodeGroupState } from "./group-state.js";
 
 const DAY = 86_400_000;
+const EAR_KEY = new Uint8Array(32).fill(1);
+const NEXT_EAR_KEY = new Uint8Array(32).fill(2);
 let cs: CiphersuiteImpl;
 let clock = Date.now();
 const pki = new Pki();
@@ -90,6 +93,8 @@ class Sim {
   }
 
   commit(by: Member, out: CommitOutput, extra: Partial<CommitInput> = {}) {
+    // A commit that removes someone rotates the EAR key (the key itself is the pipeline's business).
+    const rotates = commitRemovesMembers(by.mls(), out.commit);
     return this.request((g) =>
       g.applyCommit({
         kind: "operation",
@@ -97,6 +102,8 @@ class Sim {
         commit: out.commit,
         groupInfo: out.groupInfo,
         addedClients: undefined,
+        earKey: EAR_KEY,
+        newEarKey: rotates ? NEXT_EAR_KEY : undefined,
         ...extra,
       }),
     );

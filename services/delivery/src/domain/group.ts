@@ -1,4 +1,4 @@
-import { bytesEqual, HpkeKeyPair } from "@phoenix/crypto";
+import { AeadLabel, bytesEqual, encryptAtRest, HpkeKeyPair } from "@phoenix/crypto";
 import {
   PHOENIX_EXTENSION_TYPES,
   PublicGroup,
@@ -43,11 +43,17 @@ export interface CommitInput {
   /** JoinConnectionGroup: the joiner's queue and profile key. */
   joinerQueue?: QueueRef;
   joinerProfileKey?: Uint8Array;
+  /** The EAR key the request opened the state with. */
+  earKey: Uint8Array;
+  /** GroupOperation: the next EAR key the committer sent (required iff the commit removes someone). */
+  newEarKey?: Uint8Array;
 }
 
 export interface CommitResult {
   newEpoch: bigint;
   fanOuts: FanOutPlan[];
+  /** The key to store the state under from now on (rotated by a commit that removes someone). */
+  earKeyAfter: Uint8Array;
 }
 
 /** Input of {@link DsGroup.create}. */
@@ -340,6 +346,7 @@ export class DsGroup {
     const aad = decodeAad(staged.aad);
     if (input.kind !== "resync" && input.kind !== "join_connection") this.checkPending(staged);
     if (input.kind === "operation") this.checkPermissions(staged);
+    const earKeyAfter = checkEarKeyRotation(input, staged);
     const added = await this.checkAdds(staged, aad, input.addedClients);
     if (input.groupInfo !== undefined) {
       const groupInfo = parseGroupInfo(input.groupInfo as Uint8Array);
@@ -370,6 +377,8 @@ export class DsGroup {
         suppressNotifications: false,
       });
     const welcome = input.addedClients?.welcome;
+    const welcomeInfo =
+      welcome === undefined ? new Uint8Array(0) : this.sealWelcomeInfo(staged.newEpoch, earKeyAfter, welcome);
     if (welcome !== undefined)
       added.forEach((a, i) => {
         fanOuts.push({
@@ -381,12 +390,31 @@ export class DsGroup {
               welcome,
               encryptedWelcomeAttributionInfo:
                 input.addedClients?.encryptedWelcomeAttributionInfos[i] ?? new Uint8Array(),
+              encryptedWelcomeInfo: welcomeInfo,
             },
           },
           suppressNotifications: false,
         });
       });
-    return { newEpoch: staged.newEpoch, fanOuts };
+    return { newEpoch: staged.newEpoch, fanOuts, earKeyAfter };
+  }
+
+  /**
+   * The WelcomeInfo of `epoch` sealed under the EAR key the joiners got in their attribution info
+   * (the key after this commit). It travels in the WelcomeBundle, so a joiner that comes online
+   * after a later removal rotated the key can still build its state: the tree and members of the
+   * epoch it was added in, which it is entitled to. Empty when the bundle would grow too large.
+   */
+  private sealWelcomeInfo(epoch: bigint, earKeyAfter: Uint8Array, welcome: Uint8Array): Uint8Array {
+    const info = this.welcomeInfo(epoch);
+    if (info === undefined) return new Uint8Array(0);
+    const sealed = encryptAtRest(
+      earKeyAfter,
+      AeadLabel.WelcomeInfo,
+      delivery.WelcomeInfoResponse.encode(info).finish(),
+      { aad: welcomeInfoAad(this.mlsGroupId, epoch) },
+    );
+    return welcome.length + sealed.length > LIMITS.welcomeBundle ? new Uint8Array(0) : sealed;
   }
 
   private checkCommitKind(input: CommitInput, staged: StagedCommit): void {
@@ -720,6 +748,40 @@ export class DsGroup {
 function keyPackageNotAfter(leaf: { leafNodeSource: string; lifetime?: { notAfter: bigint } }): number {
   const notAfter = leaf.leafNodeSource === "key_package" ? leaf.lifetime?.notAfter : undefined;
   return notAfter === undefined ? Number.MAX_SAFE_INTEGER : Number(notAfter) * 1000;
+}
+
+/** AAD of a WelcomeBundle's sealed WelcomeInfo: the MLS group id, then the epoch as u64 big-endian. */
+export function welcomeInfoAad(mlsGroupId: Uint8Array, epoch: bigint): Uint8Array {
+  const out = new Uint8Array(mlsGroupId.length + 8);
+  out.set(mlsGroupId, 0);
+  new DataView(out.buffer).setBigUint64(mlsGroupId.length, epoch);
+  return out;
+}
+
+/**
+ * EAR-key rotation: a GroupOperation commit that removes someone must come with the group's next
+ * key (members derive it from the new epoch, the removed cannot), and no other commit may change
+ * the key — members would not know it. Returns the key to store the state under.
+ */
+function checkEarKeyRotation(input: CommitInput, staged: StagedCommit): Uint8Array {
+  const rotates = input.kind === "operation" && staged.removed.length > 0;
+  const next = input.newEarKey;
+  if (!rotates) {
+    if (next !== undefined)
+      throw malformed(
+        "new_group_state_ear_key",
+        "must be empty: only a commit that removes a member rotates the group's EAR key",
+      );
+    return input.earKey;
+  }
+  if (next === undefined)
+    throw malformed(
+      "new_group_state_ear_key",
+      "required: the commit removes a member, so the group's EAR key must rotate",
+    );
+  if (bytesEqual(next, input.earKey))
+    throw malformed("new_group_state_ear_key", "must differ from the current group_state_ear_key");
+  return next;
 }
 
 function toRequiredRemoval(r: RequiredRemovalRecord): common.RequiredRemoval {

@@ -11,4 +11,9 @@ export const LIMITS = {
   attributionInfo: 8 * 1024,
   proposal: 64 * 1024,
   applicationMessage: 1024 * 1024,
+  /**
+   * A WelcomeBundle's Welcome plus its sealed WelcomeInfo: larger bundles go without the sealed
+   * info (the joiner calls WelcomeInfo) so they stay within the QS's 1 MiB queue payload.
+   */
+  welcomeBundle: 1000 * 1024,
 } as const;

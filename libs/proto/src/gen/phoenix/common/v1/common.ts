@@ -571,6 +571,14 @@ export interface WelcomeBundle {
    * WelcomeInfo and to read the members' credentials. Limit: 8 KiB.
    */
   encryptedWelcomeAttributionInfo: Uint8Array;
+  /**
+   * What WelcomeInfo returns for this Welcome's epoch (phoenix.delivery.v1.WelcomeInfoResponse),
+   * sealed by the DS with libs/crypto encryptAtRest(group EAR key after the commit,
+   * "WelcomeInfo", aad = group uuid ‖ u64 epoch): the joiner opens it with the EAR key of its
+   * attribution info even when a later removal rotated the group's key before it came online.
+   * Empty from DSs that predate it (the joiner then calls WelcomeInfo).
+   */
+  encryptedWelcomeInfo: Uint8Array;
 }
 
 /**
@@ -1917,7 +1925,12 @@ export const RequiredRemovals: MessageFns<RequiredRemovals> = {
 };
 
 function createBaseWelcomeBundle(): WelcomeBundle {
-  return { groupId: undefined, welcome: new Uint8Array(0), encryptedWelcomeAttributionInfo: new Uint8Array(0) };
+  return {
+    groupId: undefined,
+    welcome: new Uint8Array(0),
+    encryptedWelcomeAttributionInfo: new Uint8Array(0),
+    encryptedWelcomeInfo: new Uint8Array(0),
+  };
 }
 
 export const WelcomeBundle: MessageFns<WelcomeBundle> = {
@@ -1930,6 +1943,9 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
     }
     if (message.encryptedWelcomeAttributionInfo.length !== 0) {
       writer.uint32(26).bytes(message.encryptedWelcomeAttributionInfo);
+    }
+    if (message.encryptedWelcomeInfo.length !== 0) {
+      writer.uint32(34).bytes(message.encryptedWelcomeInfo);
     }
     return writer;
   },
@@ -1971,6 +1987,14 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
             message.encryptedWelcomeAttributionInfo = reader.bytes();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.encryptedWelcomeInfo = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1996,6 +2020,11 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
         : isSet(object.encrypted_welcome_attribution_info)
         ? bytesFromBase64(object.encrypted_welcome_attribution_info)
         : new Uint8Array(0),
+      encryptedWelcomeInfo: isSet(object.encryptedWelcomeInfo)
+        ? bytesFromBase64(object.encryptedWelcomeInfo)
+        : isSet(object.encrypted_welcome_info)
+        ? bytesFromBase64(object.encrypted_welcome_info)
+        : new Uint8Array(0),
     };
   },
 
@@ -2010,6 +2039,9 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
     if (message.encryptedWelcomeAttributionInfo.length !== 0) {
       obj.encryptedWelcomeAttributionInfo = base64FromBytes(message.encryptedWelcomeAttributionInfo);
     }
+    if (message.encryptedWelcomeInfo.length !== 0) {
+      obj.encryptedWelcomeInfo = base64FromBytes(message.encryptedWelcomeInfo);
+    }
     return obj;
   },
 
@@ -2023,6 +2055,7 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
       : undefined;
     message.welcome = object.welcome ?? new Uint8Array(0);
     message.encryptedWelcomeAttributionInfo = object.encryptedWelcomeAttributionInfo ?? new Uint8Array(0);
+    message.encryptedWelcomeInfo = object.encryptedWelcomeInfo ?? new Uint8Array(0);
     return message;
   },
 };

@@ -42,6 +42,10 @@ export const protobufFileName = "phoenix/delivery/v1/delivery.proto";
  *   name) and, beside it, `group_state_ear_key`: libs/crypto GroupStateEarKey (32 bytes). The
  *   key is never stored or logged; a key that does not decrypt the group state is
  *   UNAUTHENTICATED (reason WRONG_EAR_KEY).
+ * * The EAR key rotates with every GroupOperation commit that removes a member
+ *   (`new_group_state_ear_key`), so a removed member's key does not open the state written
+ *   after its removal. A member that has not processed that commit yet gets WRONG_EAR_KEY: it
+ *   catches up from its queue (deriving the new key from the commit) and retries.
  * * The DS leaf signature uses header sender `leaf_index` and the signature key of that leaf in
  *   the group's tree; the request's `group_id` names the group. WelcomeInfo uses
  *   `key_package_ref` instead.
@@ -168,8 +172,16 @@ export interface GroupOperationRequest {
   signed:
     | Signed
     | undefined;
-  /** libs/crypto GroupStateEarKey (32 bytes). */
+  /** libs/crypto GroupStateEarKey (32 bytes): the key the group's state is stored under now. */
   groupStateEarKey: Uint8Array;
+  /**
+   * The group's next EAR key (32 bytes), under which the DS stores the state from this commit
+   * on. Required when the commit removes a member (Remove proposals by value or reference),
+   * absent otherwise (INVALID_ARGUMENT). By convention every member derives it from the new
+   * epoch: MLS exporter, label "phoenix ear key", context = the MLS group id, 32 bytes — so the
+   * remaining members learn it by processing the commit and the removed ones cannot.
+   */
+  newGroupStateEarKey?: Uint8Array | undefined;
 }
 
 export interface GroupOperationTbs {
@@ -1291,7 +1303,7 @@ export const CreateGroupResponse: MessageFns<CreateGroupResponse> = {
 };
 
 function createBaseGroupOperationRequest(): GroupOperationRequest {
-  return { signed: undefined, groupStateEarKey: new Uint8Array(0) };
+  return { signed: undefined, groupStateEarKey: new Uint8Array(0), newGroupStateEarKey: undefined };
 }
 
 export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
@@ -1301,6 +1313,9 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
     }
     if (message.groupStateEarKey.length !== 0) {
       writer.uint32(18).bytes(message.groupStateEarKey);
+    }
+    if (message.newGroupStateEarKey !== undefined) {
+      writer.uint32(26).bytes(message.newGroupStateEarKey);
     }
     return writer;
   },
@@ -1334,6 +1349,14 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
             message.groupStateEarKey = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.newGroupStateEarKey = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1354,6 +1377,11 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
         : isSet(object.group_state_ear_key)
         ? bytesFromBase64(object.group_state_ear_key)
         : new Uint8Array(0),
+      newGroupStateEarKey: isSet(object.newGroupStateEarKey)
+        ? bytesFromBase64(object.newGroupStateEarKey)
+        : isSet(object.new_group_state_ear_key)
+        ? bytesFromBase64(object.new_group_state_ear_key)
+        : undefined,
     };
   },
 
@@ -1364,6 +1392,9 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
     }
     if (message.groupStateEarKey.length !== 0) {
       obj.groupStateEarKey = base64FromBytes(message.groupStateEarKey);
+    }
+    if (message.newGroupStateEarKey !== undefined) {
+      obj.newGroupStateEarKey = base64FromBytes(message.newGroupStateEarKey);
     }
     return obj;
   },
@@ -1377,6 +1408,7 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
       ? Signed.fromPartial(object.signed)
       : undefined;
     message.groupStateEarKey = object.groupStateEarKey ?? new Uint8Array(0);
+    message.newGroupStateEarKey = object.newGroupStateEarKey ?? undefined;
     return message;
   },
 };
