@@ -15,5 +15,16 @@ export {
   queueDeletedStream,
 } from "./layout.js";
 export { connectNatsBus, type NatsBusOptions, type NatsTlsOptions } from "./nats-bus.js";
+export {
+  type BusLayoutNames,
+  DEFAULT_BUS_LAYOUT_NAMES,
+  deploymentNatsUsers,
+  NATS_SERVICES,
+  type NatsPermissions,
+  type NatsService,
+  type NatsUser,
+  natsAuthorization,
+  natsPermissions,
+} from "./nats-permissions.js";
 export { assertPattern, assertSubject, matchesSubject, patternsOverlap, subjectMatcher } from "./subject.js";
 export type * from "./types.js";
