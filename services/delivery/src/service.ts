@@ -229,7 +229,11 @@ export class DeliveryService {
         settings.DS_CALLER_RATE_GROUP_ID_PER_MINUTE,
         60_000,
       ),
-      store: await SharedRateLimits.open(options.database.db),
+      // Buckets keyed by HMACs under a key derived from DS_REPLAY_MARKER_KEY: a database copy
+      // alone cannot test them against guessed caller addresses.
+      store: await SharedRateLimits.open(options.database.db, {
+        secret: new TextEncoder().encode(settings.DS_REPLAY_MARKER_KEY),
+      }),
       trustedProxies: trustedProxies(settings.DS_TRUSTED_PROXIES),
     };
     return new DeliveryService(deps, options, groupIdLimit);
