@@ -574,9 +574,10 @@ export interface WelcomeBundle {
   /**
    * What WelcomeInfo returns for this Welcome's epoch (phoenix.delivery.v1.WelcomeInfoResponse),
    * sealed by the DS with libs/crypto encryptAtRest(group EAR key after the commit,
-   * "WelcomeInfo", aad = group uuid ‖ u64 epoch): the joiner opens it with the EAR key of its
-   * attribution info even when a later removal rotated the group's key before it came online.
-   * Empty from DSs that predate it (the joiner then calls WelcomeInfo).
+   * "WelcomeInfo", aad = MLS group id ‖ epoch as u64 big-endian): the joiner opens it with the
+   * EAR key of its attribution info even when a later removal rotated the group's key before it
+   * came online. Empty from DSs that predate it, or when the bundle would exceed the queue's
+   * payload limit (the joiner then calls WelcomeInfo).
    */
   encryptedWelcomeInfo: Uint8Array;
 }
