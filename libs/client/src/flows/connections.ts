@@ -34,7 +34,14 @@ import {
 } from "../core.js";
 import { FederationRefusedError, UnknownRequestError, UnknownUserError } from "../errors.js";
 import { readHandleConnectionPackage } from "../protocol/handle-package.js";
-import { mlsGroupId, qualifiedGroupId, signRequest, toB64, wireUserId } from "../protocol/helpers.js";
+import {
+  mlsGroupId,
+  qualifiedGroupId,
+  signRequest,
+  toB64,
+  validityStart,
+  wireUserId,
+} from "../protocol/helpers.js";
 import { buf, u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
 import { createGroup, sendApp } from "./groups.js";
@@ -208,7 +215,7 @@ export async function createHandle(core: ClientCore, handle: string): Promise<vo
       { $case: "handleHash", value: hash },
     ),
   });
-  const lifetime = expirationFrom(Date.now() - 60_000, 30 * DAY);
+  const lifetime = expirationFrom(validityStart(Date.now()), 30 * DAY);
   const packages: auth.PublishedConnectionPackage[] = [];
   for (let i = 0; i <= CONNECTION_PACKAGES; i++) {
     const { bytes, decryptionKey } = createHandleConnectionPackage({ handleKey, lifetime });

@@ -31,7 +31,7 @@ import {
   profileBytes,
   QS,
 } from "../core.js";
-import { signRequest, wireUserId } from "../protocol/helpers.js";
+import { signRequest, validityStart, wireUserId } from "../protocol/helpers.js";
 import { buf, ClientStore } from "../store/client-store.js";
 import * as t from "../store/schema.js";
 import type { PhoenixClientOptions } from "../types.js";
@@ -56,7 +56,7 @@ export async function register(
   const csr = ClientCredentialCsr.create(
     clientKey,
     { clientUuid, userId },
-    expirationFrom(now - 60_000, 170 * DAY),
+    expirationFrom(validityStart(now), 170 * DAY),
   );
   const wireClient = { user: wireUserId(userId), clientUuid };
   const registered = await transport.auth.registerUser({
@@ -131,7 +131,7 @@ export async function register(
 }
 
 export async function publishConnectionPackages(core: ClientCore): Promise<void> {
-  const lifetime = expirationFrom(Date.now() - 60_000, 30 * DAY);
+  const lifetime = expirationFrom(validityStart(Date.now()), 30 * DAY);
   const packages: auth.PublishedConnectionPackage[] = [];
   for (let i = 0; i <= CONNECTION_PACKAGES; i++) {
     const { bytes, decryptionKey } = createConnectionPackage({

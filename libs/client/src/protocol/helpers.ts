@@ -25,6 +25,18 @@ export function qualifiedGroupId(mlsId: Uint8Array): common.QualifiedGroupId {
   return { uuid: mlsId.slice(0, 16), domain: new TextDecoder().decode(mlsId.slice(16)) };
 }
 
+const HOUR = 3_600_000;
+
+/**
+ * The start of a validity period the client asks for (client credential CSR, connection
+ * packages): `now` rounded down to the hour. The AS stores these objects; an exact start would
+ * be the moment of registration, which joined with the QS's records links the user id to its QS
+ * pseudonym (the AS accepts a CSR starting up to two hours back).
+ */
+export function validityStart(now: number): number {
+  return Math.floor(now / HOUR) * HOUR;
+}
+
 /** The queue-ratchet context of a client's AS connection queue: client uuid ‖ user uuid. */
 export function connectionQueueContext(clientUuid: Uint8Array, userUuid: Uint8Array): Uint8Array {
   const out = new Uint8Array(32);

@@ -5,11 +5,17 @@ import {
   type SigningKey,
 } from "@phoenix/crypto";
 import { common } from "@phoenix/proto";
-import { BACKDATE_MS } from "./as-keys.js";
 import { checking, malformed, tooLarge } from "./errors.js";
 import { Limits } from "./limits.js";
 
 const Reason = common.ErrorReason;
+
+/**
+ * How far back a CSR's validity may start. Clients round the start down to the hour (the
+ * credential is stored by the AS, and an exact start would be the moment of registration, which
+ * links the user to its QS records), so a start up to an hour ago plus clock skew is normal.
+ */
+const CSR_MAX_BACKDATE_MS = 2 * 3_600_000;
 
 /** Bounds the AS puts on what a CSR may ask for. */
 export interface CsrPolicy {
@@ -45,7 +51,8 @@ export function checkClientCsr(
   const { notBefore, notAfter } = csr.expiration;
   if (notBefore > now + policy.maxFutureSkewMs)
     throw malformed(`${field}.expiration`, "starts in the future");
-  if (notBefore < now - BACKDATE_MS) throw malformed(`${field}.expiration`, "starts more than an hour ago");
+  if (notBefore < now - CSR_MAX_BACKDATE_MS)
+    throw malformed(`${field}.expiration`, "starts more than two hours ago");
   if (notAfter <= now) throw malformed(`${field}.expiration`, "already expired");
   if (notAfter - now > policy.clientMaxLifetimeMs) {
     throw malformed(
