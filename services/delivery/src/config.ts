@@ -52,6 +52,13 @@ export const deliveryConfigSchema = serviceConfig({
       ),
     ),
     /**
+     * Queue-deleted reports a group keeps until its next write folds them in (default 128); more
+     * are dropped (the QS reports a missing queue again with every fan-out that reaches it).
+     */
+    DS_MAX_QUEUE_REPORTS: envInt({ default: 128, min: 1, max: 100_000 }),
+    /** A queue-deleted report not folded in within this time is dropped (default 7 days; day granularity). */
+    DS_QUEUE_REPORT_TTL: envDuration({ default: 7 * DAY, min: 60_000 }),
+    /**
      * RequestGroupId calls per caller per minute (0: off), kept in the DS database so the limit
      * holds across replicas. The caller is the peer address, or for a peer listed in
      * DS_TRUSTED_PROXIES the client address it forwards in `x-forwarded-for`.

@@ -37,7 +37,13 @@ import { updateQueueInfo } from "./api/update-queue-info.js";
 import { welcomeInfo } from "./api/welcome-info.js";
 import { type DeliveryConfig, deliveryConfigSchema, paddingBuckets } from "./config.js";
 import { translateDeliveryError } from "./domain/errors.js";
-import { activityMonth, deleteExpiredReservations, deleteInactiveGroups } from "./store/group-store.js";
+import { dayOf } from "./domain/queue-reports.js";
+import {
+  activityMonth,
+  deleteExpiredReservations,
+  deleteInactiveGroups,
+  pruneQueueReports,
+} from "./store/group-store.js";
 import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
 
 /** Accepted age / future skew of signed request timestamps. */
@@ -67,6 +73,8 @@ export type DeliverySettings = Pick<
   | "DS_RESERVATION_TTL"
   | "DS_PADDING_BUCKETS"
   | "DS_SWEEP_INTERVAL"
+  | "DS_MAX_QUEUE_REPORTS"
+  | "DS_QUEUE_REPORT_TTL"
   | "DS_FANOUT_SUBJECT"
   | "DS_FANOUT_STREAM"
   | "DS_QUEUE_DELETED_SUBJECT"
@@ -221,6 +229,7 @@ export class DeliveryService {
       reservationTtlMs: settings.DS_RESERVATION_TTL,
       fanOutSubject: settings.DS_FANOUT_SUBJECT,
       onFanOut: () => {},
+      queueReports: { max: settings.DS_MAX_QUEUE_REPORTS, ttlMs: settings.DS_QUEUE_REPORT_TTL },
     };
     const groupIdLimit: GroupIdLimit = {
       limit: new NamedRateLimit(
@@ -265,13 +274,17 @@ export class DeliveryService {
     }
   }
 
-  /** Deletes groups inactive beyond the limit, lapsed reservations and expired request ids. */
-  async sweep(): Promise<{ groups: number; reservations: number; requestIds: number }> {
+  /**
+   * Deletes groups inactive beyond the limit, lapsed reservations, lapsed queue-deleted reports
+   * and expired request ids.
+   */
+  async sweep(): Promise<{ groups: number; reservations: number; queueReports: number; requestIds: number }> {
     const now = this.deps.ctx.now();
     const cutoff = activityMonth(now - this.options.settings.DS_GROUP_INACTIVITY);
     return {
       groups: await deleteInactiveGroups(this.deps.db, cutoff),
       reservations: await deleteExpiredReservations(this.deps.db, new Date(now)),
+      queueReports: await pruneQueueReports(this.deps.db, dayOf(now)),
       requestIds: await this.pruneRequestIds(),
     };
   }

@@ -22,13 +22,13 @@ import { isRefusal, malformed, unauthenticated, wrongEarKey } from "../domain/er
 import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
 import { DsGroup } from "../domain/group.js";
 import { decodeGroupState, encodeGroupState, type QueueRef } from "../domain/group-state.js";
+import { dayOf, decodeQueueReports, isLive, type QueueReportPolicy } from "../domain/queue-reports.js";
 import {
   activityMonth,
   deleteGroupRow,
   type GroupRow,
   lockGroup,
   readGroup,
-  splitQueueReports,
   updateGroup,
 } from "../store/group-store.js";
 
@@ -55,6 +55,8 @@ export interface DsDeps {
   fanOutSubject: string;
   /** Called after a transaction that wrote fan-outs committed. */
   onFanOut: () => void;
+  /** How many queue-deleted reports a group keeps, and for how long (domain/queue-reports.ts). */
+  queueReports: QueueReportPolicy;
 }
 
 /** A verified-later signed request: its decoded tbs and header. */
@@ -181,15 +183,17 @@ export function encryptState(
   });
 }
 
-function openReports(row: GroupRow, group: DsGroup): QueueRef[] {
-  const records = splitQueueReports(row.queueReports);
+/** The live queue-deleted reports of a row, opened (lapsed ones are dropped unopened). */
+function openReports(deps: DsDeps, row: GroupRow, group: DsGroup): QueueRef[] {
+  const today = dayOf(deps.ctx.now());
+  const records = decodeQueueReports(row.queueReports).filter((r) => isLive(r, today));
   if (records.length === 0) return [];
   const key = HpkeKeyPair.fromPrivateBytes(group.queueReportPrivateKey);
   const out: QueueRef[] = [];
   for (const record of records) {
     try {
       const ref = common.QsReference.decode(
-        hpkeOpen(key, QUEUE_REPORT_LABEL, decodeHpkeCiphertext(record), { aad: row.groupId }),
+        hpkeOpen(key, QUEUE_REPORT_LABEL, decodeHpkeCiphertext(record.sealed), { aad: row.groupId }),
       );
       out.push({ domain: ref.domain, sealedQueueConfig: ref.sealedQueueConfig });
     } catch {
@@ -237,7 +241,7 @@ export async function writeGroup<R>(
     if (row === undefined) throw new NotFoundError("no such group");
     const plaintext = decryptState(row, earKey);
     const group = DsGroup.open(decodeGroupState(plaintext), deps.ctx);
-    const reports = openReports(row, group);
+    const reports = openReports(deps, row, group);
     const induced: FanOutPlan[] = [];
     let inducedFor: { leaf: number | undefined } | undefined;
     const induce: InduceRemovals = (leaf) => {

@@ -1,14 +1,23 @@
 import { encodeHpkeCiphertext, HpkePublicKey, hpkeSeal } from "@phoenix/crypto";
 import { common, events } from "@phoenix/proto";
 import type { BusMessage } from "@phoenix/runtime/bus";
-import { appendQueueReport, readGroup } from "../store/group-store.js";
+import { dayOf, expiryDay, queueReportTag } from "../domain/queue-reports.js";
+import { addQueueReport, readGroup } from "../store/group-store.js";
 import { type DsDeps, QUEUE_REPORT_LABEL } from "./pipeline.js";
 
 /**
+ * Bus header with which the federation gateway names the peer domain whose signature it verified
+ * on an inbound report; reports without it come from this homeserver's own QS.
+ */
+export const SOURCE_DOMAIN_HEADER = "phoenix-source-domain";
+
+/**
  * Consumes a QueueDeleted event: the DS has no EAR key here, so it seals the reported queue
- * reference to the group's report key and appends it to the row; the next request that decrypts
- * the group turns it into a required removal. Reports for unknown groups or other domains are
- * dropped (acked): there is nothing to remove.
+ * reference to the group's report key and adds it to the row (deduplicated, capped and expiring:
+ * domain/queue-reports.ts); the next request that decrypts the group turns it into a required
+ * removal. Dropped (acked), as there is nothing to remove: reports for unknown groups or other
+ * domains, and reports naming a recipient of a domain other than the reporter's — only the QS
+ * holding a queue knows it is gone, so a report may only name the reporter's own recipients.
  */
 export async function handleQueueDeleted(deps: DsDeps, message: BusMessage): Promise<void> {
   let event: events.QueueDeleted;
@@ -20,13 +29,24 @@ export async function handleQueueDeleted(deps: DsDeps, message: BusMessage): Pro
   const groupId = event.groupId;
   if (groupId === undefined || groupId.domain !== deps.ctx.domain || groupId.uuid.length !== 16) return;
   if (event.recipient === undefined) return;
+  const reporter = message.headers[SOURCE_DOMAIN_HEADER] ?? deps.ctx.domain;
+  if (event.recipient.domain !== reporter) return;
   const row = await readGroup(deps.db, groupId.uuid);
   if (row === undefined) return;
-  const sealed = hpkeSeal(
-    HpkePublicKey.fromBytes(row.queueReportKey),
-    QUEUE_REPORT_LABEL,
-    common.QsReference.encode(event.recipient).finish(),
-    { aad: groupId.uuid },
+  const reference = common.QsReference.encode(event.recipient).finish();
+  const sealed = hpkeSeal(HpkePublicKey.fromBytes(row.queueReportKey), QUEUE_REPORT_LABEL, reference, {
+    aad: groupId.uuid,
+  });
+  const now = deps.ctx.now();
+  await addQueueReport(
+    deps.db,
+    groupId.uuid,
+    {
+      tag: queueReportTag(groupId.uuid, reference),
+      expiresDay: expiryDay(now, deps.queueReports.ttlMs),
+      sealed: encodeHpkeCiphertext(sealed),
+    },
+    deps.queueReports.max,
+    dayOf(now),
   );
-  await appendQueueReport(deps.db, groupId.uuid, encodeHpkeCiphertext(sealed));
 }

@@ -1,5 +1,13 @@
-import type { Database } from "@phoenix/runtime/db";
+import { type Database, transaction } from "@phoenix/runtime/db";
 import { and, eq, gt, lt, sql } from "drizzle-orm";
+import {
+  type AdmitOutcome,
+  admitReport,
+  decodeQueueReports,
+  encodeQueueReports,
+  isLive,
+  type QueueReportRecord,
+} from "../domain/queue-reports.js";
 import { groupReservations, groups } from "./schema.js";
 
 /** A stored group row (all binary columns as Uint8Array). */
@@ -73,35 +81,64 @@ export async function deleteGroupRow(tx: Database, groupId: Uint8Array): Promise
   await tx.delete(groups).where(eq(groups.groupId, groupId));
 }
 
-/** Appends one sealed queue-deleted report (u32 length prefix + ciphertext); false if no such group. */
-export async function appendQueueReport(
+/**
+ * Adds a queue-deleted report to a group row under its lock, by the bounding policy of
+ * {@link admitReport} (lapsed reports are dropped on the way); undefined if no such group.
+ */
+export async function addQueueReport(
   db: Database,
   groupId: Uint8Array,
-  sealed: Uint8Array,
-): Promise<boolean> {
-  const record = new Uint8Array(4 + sealed.length);
-  new DataView(record.buffer).setUint32(0, sealed.length);
-  record.set(sealed, 4);
-  const rows = await db
-    .update(groups)
-    .set({ queueReports: sql`${groups.queueReports} || ${record}` })
-    .where(eq(groups.groupId, groupId))
-    .returning({ id: groups.groupId });
-  return rows.length > 0;
+  report: QueueReportRecord,
+  max: number,
+  today: number,
+): Promise<AdmitOutcome | undefined> {
+  return transaction(db, async (tx) => {
+    const rows = await tx
+      .select({ reports: groups.queueReports })
+      .from(groups)
+      .where(eq(groups.groupId, groupId))
+      .for("update");
+    const row = rows[0];
+    if (row === undefined) return undefined;
+    const existing = decodeQueueReports(row.reports);
+    const { records, outcome } = admitReport(existing, report, max, today);
+    if (outcome === "stored" || records.length !== existing.length) {
+      await tx
+        .update(groups)
+        .set({ queueReports: encodeQueueReports(records) })
+        .where(eq(groups.groupId, groupId));
+    }
+    return outcome;
+  });
 }
 
-/** Splits the queue_reports column into its records. */
-export function splitQueueReports(bytes: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let offset = 0;
-  while (offset + 4 <= bytes.length) {
-    const length = view.getUint32(offset);
-    if (offset + 4 + length > bytes.length) break;
-    out.push(bytes.slice(offset + 4, offset + 4 + length));
-    offset += 4 + length;
+/** Drops lapsed queue-deleted reports from every group row; returns how many reports went. */
+export async function pruneQueueReports(db: Database, today: number): Promise<number> {
+  const candidates = await db
+    .select({ id: groups.groupId })
+    .from(groups)
+    .where(sql`length(${groups.queueReports}) > 0`);
+  let dropped = 0;
+  for (const { id } of candidates) {
+    dropped += await transaction(db, async (tx) => {
+      const rows = await tx
+        .select({ reports: groups.queueReports })
+        .from(groups)
+        .where(eq(groups.groupId, id))
+        .for("update");
+      const row = rows[0];
+      if (row === undefined) return 0;
+      const existing = decodeQueueReports(row.reports);
+      const live = existing.filter((r) => isLive(r, today));
+      if (live.length === existing.length) return 0;
+      await tx
+        .update(groups)
+        .set({ queueReports: encodeQueueReports(live) })
+        .where(eq(groups.groupId, id));
+      return existing.length - live.length;
+    });
   }
-  return out;
+  return dropped;
 }
 
 /** Deletes groups whose last activity month is before `cutoffMonth`; returns how many. */

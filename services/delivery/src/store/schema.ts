@@ -20,7 +20,11 @@ export const groups = pgTable("groups", {
    * private key sits inside `state`.
    */
   queueReportKey: bytea("queue_report_key").notNull(),
-  /** Concatenated u32-length-prefixed HPKE ciphertexts of QsReferences reported deleted. */
+  /**
+   * Queue-deleted reports since the last write (domain/queue-reports.ts): u32-length-prefixed
+   * records of a dedupe tag, an expiry day and the HPKE ciphertext of the reported QsReference.
+   * Deduplicated, capped (DS_MAX_QUEUE_REPORTS) and dropped after DS_QUEUE_REPORT_TTL.
+   */
   queueReports: bytea("queue_reports").notNull(),
 });
 

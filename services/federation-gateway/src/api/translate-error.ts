@@ -15,7 +15,9 @@ import {
 import {
   FederationAuthError,
   FederationConfigError,
+  ForeignRecipientReportError,
   MalformedFederationRequestError,
+  PeerCertificateMismatchError,
   PeerDiscoveryError,
   PeerRateLimitedError,
   PeerRefusedError,
@@ -44,6 +46,8 @@ export function passthrough(error: unknown): PassthroughStatusError | undefined 
 export function translateGatewayError(error: unknown): RpcError | undefined {
   if (error instanceof RpcError) return error;
   if (error instanceof PeerRefusedError) return new PermissionDeniedError(error.message);
+  if (error instanceof ForeignRecipientReportError) return new PermissionDeniedError(error.message);
+  if (error instanceof PeerCertificateMismatchError) return new PermissionDeniedError(error.message);
   if (error instanceof PeerRateLimitedError) return new ResourceExhaustedError(error.message);
   if (error instanceof FederationAuthError) return new UnauthenticatedError(error.message);
   if (error instanceof MalformedFederationRequestError) return new InvalidArgumentError(error.message);

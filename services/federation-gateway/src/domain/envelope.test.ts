@@ -1,7 +1,7 @@
 import type { events } from "@phoenix/proto";
 import { describe, expect, it } from "vitest";
 import { checkInboundFanOut, checkInboundReport } from "./envelope.js";
-import { MalformedFederationRequestError } from "./errors.js";
+import { ForeignRecipientReportError, MalformedFederationRequestError } from "./errors.js";
 
 const id = new Uint8Array(16).fill(7);
 const fanOutEnvelope = (recipientDomain = "b.test"): events.FederationEnvelope => ({
@@ -16,6 +16,21 @@ const fanOutEnvelope = (recipientDomain = "b.test"): events.FederationEnvelope =
       recipients: [{ domain: recipientDomain, sealedQueueConfig: new Uint8Array([1]) }],
       payload: new Uint8Array([2]),
       suppressNotifications: false,
+    },
+  },
+});
+
+const report = (groupDomain: string, recipientDomain = "a.test"): events.FederationEnvelope => ({
+  envelopeId: id,
+  sourceDomain: "a.test",
+  destinationDomain: "b.test",
+  content: {
+    $case: "queueDeleted",
+    value: {
+      eventId: new Uint8Array(16).fill(1),
+      groupId: { uuid: new Uint8Array(16), domain: groupDomain },
+      recipient: { domain: recipientDomain, sealedQueueConfig: new Uint8Array([1]) },
+      reportedAt: new Date(),
     },
   },
 });
@@ -39,21 +54,21 @@ describe("inbound envelope checks", () => {
   });
 
   it("accepts a queue-deleted report only for our groups", () => {
-    const report = (groupDomain: string): events.FederationEnvelope => ({
-      envelopeId: id,
-      sourceDomain: "a.test",
-      destinationDomain: "b.test",
-      content: {
-        $case: "queueDeleted",
-        value: {
-          eventId: new Uint8Array(16).fill(1),
-          groupId: { uuid: new Uint8Array(16), domain: groupDomain },
-          recipient: { domain: "a.test", sealedQueueConfig: new Uint8Array([1]) },
-          reportedAt: new Date(),
-        },
-      },
-    });
     expect(checkInboundReport(report("b.test"), "b.test", "a.test").dedupeId).toBe("01".repeat(16));
     expect(() => checkInboundReport(report("a.test"), "b.test", "a.test")).toThrow(/another domain/);
+  });
+
+  it("refuses a report naming a recipient of a domain other than the signer's", () => {
+    // a.test signs for a recipient on c.test: only c.test's QS could know that queue is gone.
+    expect(() => checkInboundReport(report("b.test", "c.test"), "b.test", "a.test")).toThrow(
+      ForeignRecipientReportError,
+    );
+    expect(() => checkInboundReport(report("b.test", "c.test"), "b.test", "a.test")).toThrow(
+      /signed by a\.test names a recipient of c\.test/,
+    );
+    // The recipient of the group's own domain is not the signer's either.
+    expect(() => checkInboundReport(report("b.test", "b.test"), "b.test", "a.test")).toThrow(
+      ForeignRecipientReportError,
+    );
   });
 });

@@ -1,6 +1,6 @@
 import { toHex } from "@phoenix/crypto";
 import type { events } from "@phoenix/proto";
-import { MalformedFederationRequestError } from "./errors.js";
+import { ForeignRecipientReportError, MalformedFederationRequestError } from "./errors.js";
 
 /** A verified inbound fan-out, ready for this domain's bus. */
 export interface InboundFanOut {
@@ -67,7 +67,13 @@ export function checkInboundFanOut(
   return { dedupeId: toHex(envelope?.envelopeId ?? new Uint8Array()), fanOut };
 }
 
-/** Checks a verified ReportQueueDeleted envelope: addressed to us, sent by the signer, for one of our groups. */
+/**
+ * Checks a verified ReportQueueDeleted envelope: addressed to us, sent by the signer, for one of
+ * our groups, and naming a recipient of the signer's own domain. The recipient's `domain` is the
+ * plaintext half of its queue reference and the DS matches a report to a member on the whole
+ * reference (domain and sealed queue config), so a report relabelled with the signer's domain
+ * names none of another domain's members.
+ */
 export function checkInboundReport(
   envelope: events.FederationEnvelope | undefined,
   ownDomain: string,
@@ -82,5 +88,9 @@ export function checkInboundReport(
   if (report.groupId?.domain !== ownDomain) {
     throw new MalformedFederationRequestError("queue-deleted report for a group of another domain");
   }
+  if (report.recipient === undefined)
+    throw new MalformedFederationRequestError("queue-deleted report names no recipient");
+  if (report.recipient.domain !== signer)
+    throw new ForeignRecipientReportError(signer, report.recipient.domain);
   return { dedupeId: toHex(report.eventId), report };
 }

@@ -30,6 +30,31 @@ export class MalformedFederationRequestError extends Error {
   override readonly name = "MalformedFederationRequestError";
 }
 
+/**
+ * A peer reported a queue of another domain's recipient deleted. Only the QS holding a queue can
+ * know it is gone, so a peer may report its own recipients only; anything else would let it make
+ * a group drop a third domain's member.
+ */
+export class ForeignRecipientReportError extends Error {
+  override readonly name = "ForeignRecipientReportError";
+  constructor(
+    readonly signer: string,
+    readonly recipientDomain: string,
+  ) {
+    super(
+      `queue-deleted report signed by ${signer} names a recipient of ${recipientDomain}; a peer may only report its own recipients`,
+    );
+  }
+}
+
+/**
+ * Under mutual TLS, the client certificate does not name the domain whose key signed the request:
+ * the connection is some other domain's (or a certificate holder's) speaking for the signer.
+ */
+export class PeerCertificateMismatchError extends Error {
+  override readonly name = "PeerCertificateMismatchError";
+}
+
 /** A peer domain's gateway cannot be located (no static entry, DNS failure). */
 export class PeerDiscoveryError extends Error {
   override readonly name = "PeerDiscoveryError";
