@@ -142,6 +142,7 @@ export class FederationGateway {
       logger: options.logger,
       seenRequests,
       db: options.db,
+      matchPeerCertificate: options.tls.mutual && !options.tls.plaintext,
       now,
     });
     const catalog = rpcCatalog();
@@ -176,8 +177,10 @@ export class FederationGateway {
     }
     this.federation = defineService(federation.FederationServiceService, {
       getDomainKeys: unary(async () => getDomainKeys(deps)),
-      deliverFanOut: unary(async (request) => counted(() => deliverFanOut(deps, request))),
-      reportQueueDeleted: unary(async (request) => counted(() => reportQueueDeleted(deps, request))),
+      deliverFanOut: unary(async (request, ctx) => counted(() => deliverFanOut(deps, request, ctx))),
+      reportQueueDeleted: unary(async (request, ctx) =>
+        counted(() => reportQueueDeleted(deps, request, ctx)),
+      ),
       forward: unary(async (request, ctx) => counted(() => forward(deps, request, ctx))),
     });
     this.proxy = defineService(federation.FederationProxyServiceService, {

@@ -15,7 +15,7 @@ import { translateGatewayError } from "./api/translate-error.js";
 import { type GatewayConfig, gatewayConfigSchema } from "./config.js";
 import { parseStaticPeers } from "./domain/peers.js";
 import { FederationGateway, parseSeed } from "./gateway.js";
-import { loadTls, serverCredentials } from "./outbound/tls.js";
+import { isLoopbackHost, loadTls, serverCredentials } from "./outbound/tls.js";
 import { federationKeyEncryption } from "./store/key-store.js";
 import { GATEWAY_MIGRATIONS } from "./store/migrations.js";
 
@@ -59,6 +59,19 @@ export async function setupFederationGateway(
 ): Promise<GatewaySetup> {
   const { config, logger, metrics, onShutdown } = runtime;
   const tls = loadTls(config);
+  if (tls.plaintext && tls.loopbackOnly !== true) {
+    // The explicit opt-in: loud, on every start, so it cannot go unnoticed into production.
+    logger.warn(
+      { listener: config.GRPC_HOST, loopback: isLoopbackHost(config.GRPC_HOST) },
+      "FEDERATION_INSECURE_PLAINTEXT=true: federation runs WITHOUT TLS; peers' domain keys and all " +
+        "server-to-server traffic can be read and replaced on path. Tests and local development only",
+    );
+  } else if (tls.plaintext) {
+    logger.info(
+      { listener: config.GRPC_HOST },
+      "federation without TLS on loopback only: peers are dialled on loopback addresses only",
+    );
+  }
   const credentials = serverCredentials(tls);
   const staticPeers = parseStaticPeers(config.FEDERATION_PEERS);
   const { database, bus } = await openServiceStorage(

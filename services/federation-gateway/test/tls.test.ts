@@ -1,14 +1,17 @@
 import { readFileSync } from "node:fs";
 import { credentials, status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
-import { federation } from "@phoenix/proto";
+import { federation, rpcLabel } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { fanOutEnvelope, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signFederationRequest } from "../src/domain/signing.js";
 import { Network, waitFor } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
+const C = "c.test";
+const DELIVER = rpcLabel(federation.FederationServiceService.deliverFanOut);
 
 function tlsClient(port: number, ca: string, domain: string, clientCert?: { cert: string; key: string }) {
   const creds = credentials.createSsl(
@@ -80,7 +83,8 @@ describe("mutual TLS between gateways", () => {
   let net: Network;
 
   beforeAll(async () => {
-    tls = makeTestTls([A, B]);
+    // c.test: a certificate of the same CA, for a domain that is not the signer.
+    tls = makeTestTls([A, B, C]);
     other = makeTestTls([A], { ca: "other-ca" });
     net = await Network.start([A, B], { tls, mutualTls: true });
   });
@@ -109,6 +113,32 @@ describe("mutual TLS between gateways", () => {
       expect((await member.client.getDomainKeys({})).domain).toBe(B);
     } finally {
       for (const c of [anonymous, stranger, member]) c.channel.close();
+    }
+  });
+
+  it("refuses a request signed by one domain over another domain's client certificate", async () => {
+    const port = net.node(B).port;
+    const key = net.node(A).running?.gateway.deps.keys.active()?.signingKey;
+    if (key === undefined) throw new Error("A has no key");
+    const asC = tlsClient(port, tls.caFile, B, { cert: tls.certFile(C), key: tls.keyFile(C) });
+    const asA = tlsClient(port, tls.caFile, B, { cert: tls.certFile(A), key: tls.keyFile(A) });
+    try {
+      // A's genuine signature, carried over c.test's (valid, same-CA) certificate.
+      const envelope = fanOutEnvelope(A, B, new Uint8Array([7]));
+      const signed = await signFederationRequest(federation.DeliverFanOutTbs, DELIVER, A, key, { envelope });
+      await expect(asC.client.deliverFanOut({ signed }, { deadlineMs: 5000 })).rejects.toMatchObject({
+        code: status.PERMISSION_DENIED,
+        statusMessage: expect.stringMatching(/DNS:c\.test.*not valid for a\.test/),
+      });
+      expect(net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId))).toBe(false);
+      // The same signed request over A's own certificate is accepted.
+      await asA.client.deliverFanOut({ signed }, { deadlineMs: 5000 });
+      await waitFor(
+        () => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)),
+        "delivery over A's certificate",
+      );
+    } finally {
+      for (const c of [asC, asA]) c.channel.close();
     }
   });
 });

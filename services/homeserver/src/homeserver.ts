@@ -3,7 +3,12 @@ import { join, resolve } from "node:path";
 import { authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
 import { DELIVERY_MIGRATIONS, startDelivery } from "@phoenix/delivery";
 import { edgeGatewayConfig, startEdgeGateway } from "@phoenix/edge-gateway";
-import { GATEWAY_MIGRATIONS, startFederationGateway } from "@phoenix/federation-gateway";
+import {
+  GATEWAY_MIGRATIONS,
+  gatewayConfigSchema,
+  loadTls,
+  startFederationGateway,
+} from "@phoenix/federation-gateway";
 import { fileDescriptorSet } from "@phoenix/proto";
 import { QUEUE_MIGRATIONS, queueConfigSchema, setupQueue } from "@phoenix/queue";
 import { type Bus, openBus } from "@phoenix/runtime/bus";
@@ -58,6 +63,9 @@ export async function setupHomeserver(
   const { config, logger, metrics, onShutdown } = runtime;
   const domain = config.HOMESERVER_DOMAIN;
   const dataDir = resolve(config.DATA_DIR);
+  // The federation gateway's transport rule (TLS, or plaintext only on a loopback listener or by
+  // explicit opt-in), checked before anything opens: the gateway starts last, after the slow part.
+  loadTls({ ...loadConfig(FEDERATION_TRANSPORT, env), GRPC_HOST: config.FEDERATION_HOST });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
 
   // 1. Databases, opened in parallel (a fresh PGlite costs seconds each); every one that opened
@@ -204,9 +212,10 @@ export async function setupHomeserver(
     queue: `127.0.0.1:${queue.grpcPort}`,
   };
 
-  // 6. Federation gateway. Without TLS files it listens in plaintext, on loopback by default,
-  // and with the default allowlist policy and no allowed domains it federates with nobody.
-  const tlsConfigured = Boolean(env.FEDERATION_TLS_CERT_FILE && env.FEDERATION_TLS_KEY_FILE);
+  // 6. Federation gateway. With the default allowlist policy and no allowed domains it federates
+  // with nobody. Without TLS files it runs in plaintext only while FEDERATION_HOST is a loopback
+  // address (default) or with the operator's explicit FEDERATION_INSECURE_PLAINTEXT=true; bound
+  // elsewhere without either, the gateway refuses to start (docs/federation.md).
   const federation = await startFederationGateway({
     env: serviceEnv("federation-gateway", {
       FEDERATION_DOMAIN: domain,
@@ -218,7 +227,6 @@ export async function setupHomeserver(
       FEDERATION_AS_ADDRESS: addresses.auth,
       FEDERATION_DS_ADDRESS: addresses.delivery,
       FEDERATION_QS_ADDRESS: addresses.queue,
-      ...(tlsConfigured ? {} : { FEDERATION_INSECURE_PLAINTEXT: "true" }),
       ...names.federationEnv,
     }),
     database: federationDb,
@@ -265,6 +273,15 @@ export async function setupHomeserver(
   // This process's own gRPC listener serves grpc.health.v1 only.
   return { services: [], url: gateway.url, addresses: all };
 }
+
+/** The gateway variables that decide its transport (checked up front by {@link setupHomeserver}). */
+const FEDERATION_TRANSPORT = gatewayConfigSchema.pick({
+  FEDERATION_TLS_CERT_FILE: true,
+  FEDERATION_TLS_KEY_FILE: true,
+  FEDERATION_TLS_CA_FILE: true,
+  FEDERATION_MTLS: true,
+  FEDERATION_INSECURE_PLAINTEXT: true,
+});
 
 /** Variables that describe the homeserver itself and must not leak into a service's config. */
 const OWN_VARIABLES = [

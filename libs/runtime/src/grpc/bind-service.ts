@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import type { Readable } from "node:stream";
+import type { PeerCertificate } from "node:tls";
 import type {
   Metadata,
   ServerDuplexStream,
@@ -49,9 +50,16 @@ const MAX_TIMER_MS = 2_147_483_647;
 interface SurfaceCall {
   readonly metadata: Metadata;
   getPeer(): string;
+  getAuthContext?(): { sslPeerCertificate?: PeerCertificate } | null;
   getDeadline(): Date | number;
   on(event: "cancelled", listener: () => void): unknown;
   off(event: "cancelled", listener: () => void): unknown;
+}
+
+/** The client's TLS certificate; node reports "none" as an empty object. */
+function peerCertificateOf(call: SurfaceCall): PeerCertificate | undefined {
+  const cert = call.getAuthContext?.()?.sslPeerCertificate;
+  return cert === undefined || cert.raw === undefined ? undefined : cert;
 }
 
 /** One running call: its context and the bookkeeping to end it exactly once. */
@@ -101,6 +109,7 @@ function openCall(call: SurfaceCall, rpc: AnyRpc, runtime: BindRuntime, path: st
     method,
     metadata,
     peer,
+    peerCertificate: peerCertificateOf(call),
     requestId,
     log: runtime.logger.child({ rpc: path, [REQUEST_ID_KEY]: requestId }),
     signal: controller.signal,

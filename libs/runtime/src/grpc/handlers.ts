@@ -1,3 +1,4 @@
+import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
 import type { Logger } from "../log/create-logger.js";
 import {
@@ -19,6 +20,11 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** The client's address, `ipv4:127.0.0.1:53124`. */
   readonly peer: string;
+  /**
+   * The certificate the client presented on a TLS listener that asks for one (mutual TLS);
+   * undefined over plaintext or when it presented none.
+   */
+  readonly peerCertificate?: PeerCertificate | undefined;
   /** The client's `x-request-id`, or a fresh one; bound to every log line of the call. */
   readonly requestId: string;
   /** Logger bound to this call (`rpc`, `requestId`, `peer`). */

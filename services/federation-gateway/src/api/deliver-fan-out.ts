@@ -3,6 +3,7 @@ import { UnavailableError } from "@phoenix/runtime/errors";
 import { checkInboundFanOut } from "../domain/envelope.js";
 import { envelopeSeen, markEnvelopeSeen } from "../store/envelope-store.js";
 import type { GatewayDeps } from "./deps.js";
+import type { CallTransport } from "./inbound-auth.js";
 
 const LABEL = rpcLabel(federation.FederationServiceService.deliverFanOut);
 
@@ -15,8 +16,14 @@ const LABEL = rpcLabel(federation.FederationServiceService.deliverFanOut);
 export async function deliverFanOut(
   deps: GatewayDeps,
   request: federation.DeliverFanOutRequest,
+  transport: CallTransport = {},
 ): Promise<federation.DeliverFanOutResponse> {
-  const { tbs, sender } = await deps.auth.authenticate(federation.DeliverFanOutTbs, request.signed, LABEL);
+  const { tbs, sender } = await deps.auth.authenticate(
+    federation.DeliverFanOutTbs,
+    request.signed,
+    LABEL,
+    transport,
+  );
   const event = checkInboundFanOut(tbs.envelope, deps.domain, sender);
   const envelopeId = tbs.envelope?.envelopeId ?? new Uint8Array();
   if (await envelopeSeen(deps.db, envelopeId)) return {};

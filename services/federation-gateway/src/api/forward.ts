@@ -27,7 +27,7 @@ export async function forward(
   request: federation.ForwardRequest,
   ctx: CallContext,
 ): Promise<federation.ForwardResponse> {
-  const { tbs, sender } = await deps.auth.authenticate(federation.ForwardTbs, request.signed, LABEL);
+  const { tbs, sender } = await deps.auth.authenticate(federation.ForwardTbs, request.signed, LABEL, ctx);
   if (tbs.destinationDomain !== deps.domain) {
     throw new MalformedFederationRequestError(
       `request is addressed to ${tbs.destinationDomain}, not ${deps.domain}`,

@@ -1,10 +1,16 @@
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { type EnvelopeWindow, utf8 } from "@phoenix/crypto";
 import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import type { ReplayStore } from "@phoenix/runtime/replay";
-import { FederationAuthError, PeerRateLimitedError, PeerRefusedError } from "../domain/errors.js";
+import {
+  FederationAuthError,
+  PeerCertificateMismatchError,
+  PeerRateLimitedError,
+  PeerRefusedError,
+} from "../domain/errors.js";
 import type { FederationPolicy } from "../domain/policy.js";
 import { checkFreshness, type FederationTbs, peekRequest, verifySignature } from "../domain/signing.js";
 import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
@@ -20,7 +26,17 @@ export interface InboundAuthOptions {
   /** Shares seen request ids between replicas (the memory guard only covers this replica). */
   seenRequests: ReplayStore;
   db: Database;
+  /**
+   * Mutual TLS is on: the client certificate must name the signing domain (a SAN DNS name, as a
+   * server certificate names its host), so one domain's certificate cannot carry another's traffic.
+   */
+  matchPeerCertificate?: boolean;
   now?: () => number;
+}
+
+/** What the transport says about the caller (runtime CallContext). */
+export interface CallTransport {
+  peerCertificate?: PeerCertificate | undefined;
 }
 
 /** A verified federation request. */
@@ -35,7 +51,9 @@ export interface AuthenticatedRequest<T> {
  * allowed by the policy (PERMISSION_DENIED, logged — before any key fetch for it), one of its
  * current keys must verify the signature (a miss refetches its keys once, which picks up a key
  * rotation), the timestamp must be inside the window and the request id unseen (UNAUTHENTICATED),
- * and the authenticated peer must have a token left (RESOURCE_EXHAUSTED).
+ * and the authenticated peer must have a token left (RESOURCE_EXHAUSTED). Under mutual TLS the
+ * client certificate must be valid for the claimed sender (PERMISSION_DENIED), checked before its
+ * keys are fetched.
  */
 export class InboundAuthenticator {
   private readonly now: () => number;
@@ -48,6 +66,7 @@ export class InboundAuthenticator {
     type: MessageDecoder<T>,
     signed: common.Signed | undefined,
     label: string,
+    transport: CallTransport = {},
   ): Promise<AuthenticatedRequest<T>> {
     const request = peekRequest(type, signed, label);
     const { sender } = request;
@@ -61,6 +80,7 @@ export class InboundAuthenticator {
         logger.warn({ peer: sender, label }, "refused a federation request from a denied peer");
       throw error;
     }
+    if (this.options.matchPeerCertificate === true) checkPeerCertificate(sender, transport.peerCertificate);
     const signedRequest = signed as common.Signed;
     let verified = verifySignature(await keys.keysFor(sender), label, signedRequest);
     if (!verified) {
@@ -82,5 +102,17 @@ export class InboundAuthenticator {
     }
     if (this.options.rateLimiter.take(sender, now) > 0) throw new PeerRateLimitedError(sender);
     return { tbs: request.tbs, sender };
+  }
+}
+
+/** The client certificate must be valid for `sender` (SAN DNS names, wildcards as in TLS). */
+function checkPeerCertificate(sender: string, cert: PeerCertificate | undefined): void {
+  if (cert === undefined)
+    throw new FederationAuthError("mutual TLS: the peer presented no client certificate");
+  if (checkServerIdentity(sender, cert) !== undefined) {
+    const names = cert.subjectaltname ?? "no subject alternative names";
+    throw new PeerCertificateMismatchError(
+      `the client certificate (${names}) is not valid for ${sender}, the domain that signed the request`,
+    );
   }
 }

@@ -3,6 +3,7 @@ import { UnavailableError } from "@phoenix/runtime/errors";
 import { checkInboundReport } from "../domain/envelope.js";
 import { envelopeSeen, markEnvelopeSeen } from "../store/envelope-store.js";
 import type { GatewayDeps } from "./deps.js";
+import type { CallTransport } from "./inbound-auth.js";
 
 const LABEL = rpcLabel(federation.FederationServiceService.reportQueueDeleted);
 
@@ -14,11 +15,13 @@ const LABEL = rpcLabel(federation.FederationServiceService.reportQueueDeleted);
 export async function reportQueueDeleted(
   deps: GatewayDeps,
   request: federation.ReportQueueDeletedRequest,
+  transport: CallTransport = {},
 ): Promise<federation.ReportQueueDeletedResponse> {
   const { tbs, sender } = await deps.auth.authenticate(
     federation.ReportQueueDeletedTbs,
     request.signed,
     LABEL,
+    transport,
   );
   const event = checkInboundReport(tbs.envelope, deps.domain, sender);
   const envelopeId = tbs.envelope?.envelopeId ?? new Uint8Array();

@@ -2,8 +2,9 @@ import type { Client } from "@grpc/grpc-js";
 import { federation } from "@phoenix/proto";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
 import type { PeerResolver } from "../discovery/resolver.js";
+import { PeerDiscoveryError } from "../domain/errors.js";
 import { formatAddress } from "../domain/peers.js";
-import { type FederationTls, peerCredentials } from "./tls.js";
+import { type FederationTls, isLoopbackHost, peerCredentials } from "./tls.js";
 
 /** A client of a peer's FederationService. */
 export type PeerClient = ServiceClient<typeof federation.FederationServiceService>;
@@ -24,7 +25,14 @@ export class PeerClients {
 
   /** The client for `domain` (discovers its gateway on first use). */
   async get(domain: string): Promise<PeerClient> {
-    const address = formatAddress(await this.resolver.resolve(domain));
+    const resolved = await this.resolver.resolve(domain);
+    if (this.tls.loopbackOnly === true && !isLoopbackHost(resolved.host)) {
+      throw new PeerDiscoveryError(
+        `${domain} is at ${resolved.host}, off this machine, and federation runs without TLS (loopback only): ` +
+          "configure FEDERATION_TLS_CERT_FILE and FEDERATION_TLS_KEY_FILE to federate with it",
+      );
+    }
+    const address = formatAddress(resolved);
     const existing = this.channels.get(domain);
     if (existing && existing.address === address) return existing.client;
     existing?.channel.close();

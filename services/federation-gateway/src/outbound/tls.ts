@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { type ChannelCredentials, credentials, ServerCredentials } from "@grpc/grpc-js";
 import { FederationConfigError } from "../domain/errors.js";
 
@@ -13,10 +14,35 @@ export interface FederationTls {
   mutual: boolean;
   /** No TLS at all (tests, local development). */
   plaintext: boolean;
+  /**
+   * Plaintext without the explicit opt-in, allowed because the listener binds loopback: peers are
+   * then dialled at loopback addresses only, so no federation traffic leaves the machine in clear.
+   */
+  loopbackOnly?: boolean;
 }
 
-/** Reads the PEM files named in the config; TLS is mandatory unless plaintext is explicitly configured. */
+/** Whether a listener bound to `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1");
+  if (bare === "localhost") return true;
+  const family = isIP(bare);
+  if (family === 4) return bare.startsWith("127.");
+  if (family === 6) return bare === "::1" || /^::ffff:127\./.test(bare);
+  return false;
+}
+
+/**
+ * Decides the transport of federation traffic and reads the PEM files. TLS whenever certificate
+ * and key are configured; plaintext only with the explicit FEDERATION_INSECURE_PLAINTEXT opt-in
+ * (which the gateway logs at warn level), or, without it, when the public listener binds loopback
+ * (then peers are dialled on loopback only). A listener reachable from other hosts without TLS
+ * and without the opt-in is a configuration error: peers' keys could be substituted on path.
+ */
 export function loadTls(config: {
+  GRPC_HOST: string;
   FEDERATION_TLS_CERT_FILE?: string | undefined;
   FEDERATION_TLS_KEY_FILE?: string | undefined;
   FEDERATION_TLS_CA_FILE?: string | undefined;
@@ -25,8 +51,12 @@ export function loadTls(config: {
 }): FederationTls {
   if (config.FEDERATION_INSECURE_PLAINTEXT) return { mutual: false, plaintext: true };
   if (!config.FEDERATION_TLS_CERT_FILE || !config.FEDERATION_TLS_KEY_FILE) {
+    if (isLoopbackHost(config.GRPC_HOST)) return { mutual: false, plaintext: true, loopbackOnly: true };
     throw new FederationConfigError(
-      "FEDERATION_TLS_CERT_FILE and FEDERATION_TLS_KEY_FILE are required (or FEDERATION_INSECURE_PLAINTEXT=true for tests)",
+      `the federation listener binds ${config.GRPC_HOST} (GRPC_HOST; FEDERATION_HOST in the all-in-one homeserver), ` +
+        "which other hosts can reach, and federation without TLS there lets peers' keys and traffic be read " +
+        "and replaced on path: set FEDERATION_TLS_CERT_FILE and FEDERATION_TLS_KEY_FILE, bind a loopback " +
+        "address, or set FEDERATION_INSECURE_PLAINTEXT=true to federate in plaintext knowingly (never in production)",
     );
   }
   const read = (path: string, what: string) => {
