@@ -14,6 +14,7 @@ import { edgeGatewayConfig } from "@phoenix/edge-gateway";
 import { gatewayConfigSchema } from "@phoenix/federation-gateway";
 import { migrateConfigSchema } from "@phoenix/homeserver";
 import { queueConfigSchema } from "@phoenix/queue";
+import { deploymentNatsUsers, natsAuthorization } from "@phoenix/runtime/bus";
 import { loadConfig } from "@phoenix/runtime/config";
 import {
   ChartRenderError,
@@ -315,7 +316,12 @@ if (!support.ok) {
     it("generates the keys once and keeps them when the upgrade looks the Secrets up", async () => {
       const first = await render(BUNDLED, { lookup: [] });
       const keys = secretData(find(first, "Secret", "alpha-phoenix-keys"));
-      const required = ["AS_KEY_ENCRYPTION_KEY", "QS_STORAGE_KEY", "FEDERATION_KEY_ENCRYPTION_KEY", "DS_REPLAY_MARKER_KEY"];
+      const required = [
+        "AS_KEY_ENCRYPTION_KEY",
+        "QS_STORAGE_KEY",
+        "FEDERATION_KEY_ENCRYPTION_KEY",
+        "DS_REPLAY_MARKER_KEY",
+      ];
       for (const name of required) expect(keys[name], name).toMatch(/^[0-9a-f]{64}$/);
       expect(new Set(required.map((name) => keys[name])).size).toBe(required.length);
       expect(find(first, "Secret", "alpha-phoenix-keys").metadata.annotations).toMatchObject({
@@ -335,11 +341,11 @@ if (!support.ok) {
           ? {
               ...o,
               data: {
-                ...(o.data as Record<string, string>),
+                ...((o as KubeObject).data as Record<string, string>),
                 FEDERATION_KEY_ENCRYPTION_KEY: Buffer.from("ab".repeat(32)).toString("base64"),
-                FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS: Buffer.from(keys.FEDERATION_KEY_ENCRYPTION_KEY ?? "").toString(
-                  "base64",
-                ),
+                FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS: Buffer.from(
+                  keys.FEDERATION_KEY_ENCRYPTION_KEY ?? "",
+                ).toString("base64"),
               },
             }
           : o,
@@ -355,6 +361,46 @@ if (!support.ok) {
       const fresh = await render(BUNDLED, { lookup: [] });
       expect(secretData(find(fresh, "Secret", "alpha-phoenix-keys")).QS_STORAGE_KEY).not.toBe(
         keys.QS_STORAGE_KEY,
+      );
+    });
+
+    it("gives every service its own NATS user, with the permissions of the bus layout", async () => {
+      const objects = await render(BUNDLED);
+      const conf = (find(objects, "ConfigMap", "alpha-phoenix-nats").data as Record<string, string>)[
+        "nats.conf"
+      ];
+      expect(conf).toContain(natsAuthorization(deploymentNatsUsers()).trimEnd());
+      const server = environmentOf(objects, find(objects, "StatefulSet", "alpha-phoenix-nats"));
+      const users = new Set<string>();
+      for (const [component, key] of [
+        ["auth", "NATS_AUTH"],
+        ["delivery", "NATS_DELIVERY"],
+        ["queue", "NATS_QUEUE"],
+        ["federation-gateway", "NATS_FEDERATION_GATEWAY"],
+      ] as const) {
+        const env = environmentOf(objects, find(objects, "Deployment", `alpha-phoenix-${component}`));
+        expect(env.NATS_USER, component).toBe(server[`${key}_USER`]);
+        expect(env.NATS_PASSWORD, component).toBe(server[`${key}_PASSWORD`]);
+        expect(env.NATS_PASSWORD, component).toMatch(/^n[A-Za-z0-9]{31}$/);
+        users.add(env.NATS_USER as string);
+      }
+      expect(users.size).toBe(4);
+      // External NATS with one user per service: each service's own keys of the operator's Secret.
+      const external = await render({
+        ...EXTERNAL,
+        "externalNats.serviceUsers": true,
+        "externalNats.existingSecret": "phoenix-nats",
+      });
+      const queueEnv = (containerOf(find(external, "Deployment", "alpha-phoenix-queue")).env ?? []) as {
+        name: string;
+        valueFrom?: { secretKeyRef?: { name: string; key: string } };
+      }[];
+      expect(queueEnv.find((e) => e.name === "NATS_PASSWORD")?.valueFrom?.secretKeyRef).toEqual({
+        name: "phoenix-nats",
+        key: "NATS_QUEUE_PASSWORD",
+      });
+      await expect(render({ ...EXTERNAL, "externalNats.serviceUsers": true })).rejects.toThrow(
+        /externalNats.serviceUsers needs externalNats.existingSecret/,
       );
     });
 

@@ -140,7 +140,20 @@ keys (with the optional `_PREVIOUS` ones of a rotation) and the optional pinned 
       name: {{ include "phoenix.databaseSecretName" $root }}
       key: {{ get $dbKeys .component }}
 {{- with include "phoenix.natsSecretName" $root }}
-{{- if or $root.Values.nats.enabled $root.Values.externalNats.existingSecret (not $root.Values.externalNats.token) }}
+{{- if include "phoenix.natsServiceUsers" $root }}
+{{- /* The service's own NATS user: it may use only its own subjects (deploy/nats-authorization.conf). */}}
+{{- $key := include "phoenix.natsUserKey" $.component }}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $key }}_USER
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $key }}_PASSWORD
+{{- else if or $root.Values.externalNats.existingSecret (not $root.Values.externalNats.token) }}
 - name: NATS_USER
   valueFrom:
     secretKeyRef:

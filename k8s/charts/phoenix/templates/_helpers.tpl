@@ -171,6 +171,19 @@ bundled Postgres the Job is a post-install hook and reads the release's database
 {{- if .Values.postgresql.enabled }}post-install,pre-upgrade{{ else }}pre-install,pre-upgrade{{ end }}
 {{- end }}
 
+{{/*
+One NATS user per service (bundled NATS always; external NATS with externalNats.serviceUsers):
+the Secret holds NATS_<SERVICE>_USER / NATS_<SERVICE>_PASSWORD, SERVICE one of the keys below.
+*/}}
+{{- define "phoenix.natsServiceUsers" -}}
+{{- if or .Values.nats.enabled .Values.externalNats.serviceUsers }}true{{ end }}
+{{- end }}
+
+{{/* The Secret key prefix of a component's NATS user (services that connect to NATS only). */}}
+{{- define "phoenix.natsUserKey" -}}
+{{- get (dict "auth" "NATS_AUTH" "delivery" "NATS_DELIVERY" "queue" "NATS_QUEUE" "federation-gateway" "NATS_FEDERATION_GATEWAY") . }}
+{{- end }}
+
 {{/* NATS credentials come from a Secret when there are any. */}}
 {{- define "phoenix.natsSecretName" -}}
 {{- if .Values.nats.enabled }}
@@ -213,6 +226,9 @@ bundled Postgres the Job is a post-install hook and reads the release's database
 {{- $_ := include "phoenix.domain" . }}
 {{- $_ := include "phoenix.image" . }}
 {{- $_ := include "phoenix.federationTls" . }}
+{{- if and (not .Values.nats.enabled) .Values.externalNats.serviceUsers (not .Values.externalNats.existingSecret) }}
+{{- fail "externalNats.serviceUsers needs externalNats.existingSecret with NATS_<SERVICE>_USER and NATS_<SERVICE>_PASSWORD for AUTH, DELIVERY, QUEUE and FEDERATION_GATEWAY" }}
+{{- end }}
 {{- if and .Values.nats.enabled (ne (int .Values.nats.streamReplicas) 1) }}
 {{- fail "nats.streamReplicas must be 1 with the bundled NATS (a single server cannot keep 3 copies)" }}
 {{- end }}

@@ -161,11 +161,14 @@ export function natsAuthorization(
   return `authorization {\n  users = [\n${entries.join("\n")}\n  ]\n}\n`;
 }
 
-/** The users of a deployment: user `phoenix-<service>`, password from `$NATS_<SERVICE>_PASSWORD` on the server. */
+/**
+ * The users of a deployment: name and password from the server's environment,
+ * `$NATS_<SERVICE>_USER` / `$NATS_<SERVICE>_PASSWORD` (SERVICE: AUTH, DELIVERY, QUEUE,
+ * FEDERATION_GATEWAY), the same values the service gets as NATS_USER / NATS_PASSWORD.
+ */
 export function deploymentNatsUsers(): NatsUser[] {
-  return NATS_SERVICES.map((service) => ({
-    service,
-    user: `phoenix-${service}`,
-    password: `$NATS_${service.toUpperCase().replaceAll("-", "_")}_PASSWORD`,
-  }));
+  return NATS_SERVICES.map((service) => {
+    const key = `NATS_${service.toUpperCase().replaceAll("-", "_")}`;
+    return { service, user: `$${key}_USER`, password: `$${key}_PASSWORD` };
+  });
 }
