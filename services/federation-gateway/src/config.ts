@@ -81,6 +81,15 @@ export const gatewayConfigSchema = serviceConfig({
     FEDERATION_PEER_KEY_TTL: envDuration({ default: 3600_000, min: 1000 }),
     /** At most one refetch per peer this often when a signature matches no cached key (default 10 s). */
     FEDERATION_PEER_KEY_REFETCH: envDuration({ default: 10_000, min: 0 }),
+    /**
+     * Peer domains each in-memory cache holds (peer keys, refetch marks, DNS answers), least
+     * recently used dropped first (default 10000): in open federation, senders choose the domains.
+     */
+    FEDERATION_PEER_CACHE_MAX: envInt({ default: 10_000, min: 1 }),
+    /** A DNS answer (SRV record) for a peer's gateway is reused this long (default 5 minutes). */
+    FEDERATION_DNS_CACHE_TTL: envDuration({ default: 300_000, min: 1000 }),
+    /** Open gRPC channels to peer gateways, least recently used closed first (default 1000). */
+    FEDERATION_PEER_CHANNELS_MAX: envInt({ default: 1000, min: 1 }),
     /** Signed requests older than this, or further ahead than the skew, are refused. */
     FEDERATION_MAX_REQUEST_AGE: envDuration({ default: 300_000, min: 1000 }),
     FEDERATION_MAX_CLOCK_SKEW: envDuration({ default: 60_000, min: 0 }),

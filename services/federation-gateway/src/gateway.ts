@@ -72,6 +72,12 @@ export interface FederationGatewayOptions {
   keyRefreshMs?: number;
   peerKeyTtlMs?: number;
   peerKeyRefetchMs?: number;
+  /** Peer domains each in-memory cache holds: keys, refetch marks, DNS answers (default 10000). */
+  peerCacheMaxEntries?: number;
+  /** How long a DNS answer is reused (default 5 minutes). */
+  dnsCacheTtlMs?: number;
+  /** Open channels to peer gateways (default 1000). */
+  maxPeerChannels?: number;
   window?: EnvelopeWindow;
   deliveryTimeoutMs?: number;
   backoff?: BackoffConfig;
@@ -115,9 +121,11 @@ export class FederationGateway {
     const resolver = new PeerResolver({
       staticPeers: options.staticPeers,
       staticOnly: options.staticOnly ?? false,
+      cacheTtlMs: options.dnsCacheTtlMs ?? 300_000,
+      cacheMaxEntries: options.peerCacheMaxEntries ?? 10_000,
       now,
     });
-    const peers = new PeerClients(resolver, options.tls, maxMessageBytes);
+    const peers = new PeerClients(resolver, options.tls, maxMessageBytes, options.maxPeerChannels ?? 1000);
     const policy = new FederationPolicy(options.policy);
     const window = options.window ?? DEFAULT_ENVELOPE_WINDOW;
     const directory = new PeerKeyDirectory({
@@ -126,6 +134,7 @@ export class FederationGateway {
       logger: options.logger,
       ttlMs: options.peerKeyTtlMs ?? 3600_000,
       refetchMs: options.peerKeyRefetchMs ?? 10_000,
+      maxEntries: options.peerCacheMaxEntries ?? 10_000,
       now,
     });
     // Markers of peers' request ids, keyed with a secret of this deployment (derived from the

@@ -104,6 +104,9 @@ export async function setupFederationGateway(
     keyRefreshMs: config.FEDERATION_KEY_REFRESH,
     peerKeyTtlMs: config.FEDERATION_PEER_KEY_TTL,
     peerKeyRefetchMs: config.FEDERATION_PEER_KEY_REFETCH,
+    peerCacheMaxEntries: config.FEDERATION_PEER_CACHE_MAX,
+    dnsCacheTtlMs: config.FEDERATION_DNS_CACHE_TTL,
+    maxPeerChannels: config.FEDERATION_PEER_CHANNELS_MAX,
     window: {
       maxAgeMs: config.FEDERATION_MAX_REQUEST_AGE,
       maxFutureSkewMs: config.FEDERATION_MAX_CLOCK_SKEW,

@@ -57,4 +57,30 @@ describe("PeerResolver", () => {
     const resolver = new PeerResolver({ staticPeers: new Map(), staticOnly: true });
     await expect(resolver.resolve("x.test")).rejects.toThrow(/static peer map/);
   });
+
+  it("keeps at most cacheMaxEntries answers and forgets each cacheTtlMs after the lookup", async () => {
+    let now = 0;
+    const asked: string[] = [];
+    const resolver = new PeerResolver({
+      staticPeers: new Map(),
+      cacheMaxEntries: 2,
+      cacheTtlMs: 1_000,
+      now: () => now,
+      resolveSrv: async (name) => {
+        asked.push(name);
+        return [{ name: `gw.${name}`, port: 8443, priority: 0, weight: 0 }];
+      },
+    });
+    for (const d of ["a.test", "b.test", "c.test"]) await resolver.resolve(d);
+    expect(resolver.cachedAnswers).toBe(2);
+    // c and b are cached; a, the least recently used, was dropped and is asked again.
+    await resolver.resolve("c.test");
+    await resolver.resolve("a.test");
+    expect(asked.filter((n) => n.endsWith("a.test"))).toHaveLength(2);
+    expect(asked.filter((n) => n.endsWith("c.test"))).toHaveLength(1);
+    now += 1_000;
+    await resolver.resolve("a.test");
+    expect(asked.filter((n) => n.endsWith("a.test"))).toHaveLength(3);
+    expect(resolver.cachedAnswers).toBeLessThanOrEqual(2);
+  });
 });

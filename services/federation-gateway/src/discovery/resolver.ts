@@ -1,5 +1,6 @@
 import type { SrvRecord } from "node:dns";
 import { resolveSrv as dnsResolveSrv } from "node:dns/promises";
+import { BoundedCache } from "@phoenix/runtime/cache";
 import { PeerDiscoveryError } from "../domain/errors.js";
 import type { PeerAddress } from "../domain/peers.js";
 
@@ -16,6 +17,11 @@ export interface PeerResolverOptions {
   staticOnly?: boolean;
   /** How long a DNS answer is reused (default 5 minutes). */
   cacheTtlMs?: number;
+  /**
+   * At most this many DNS answers are kept, least recently used dropped first (default 10000):
+   * in open federation the domains looked up are chosen by whoever sends requests.
+   */
+  cacheMaxEntries?: number;
   /** Injectable for tests (default node:dns `resolveSrv`). */
   resolveSrv?: (name: string) => Promise<SrvRecord[]>;
   now?: () => number;
@@ -26,13 +32,21 @@ export interface PeerResolverOptions {
  * record (lowest priority, then highest weight), else `federation.<domain>:8443`.
  */
 export class PeerResolver {
-  private readonly cache = new Map<string, { address: PeerAddress; expiresAt: number }>();
+  private readonly cache: BoundedCache<string, PeerAddress>;
   private readonly resolveSrv: (name: string) => Promise<SrvRecord[]>;
-  private readonly now: () => number;
 
   constructor(private readonly options: PeerResolverOptions) {
     this.resolveSrv = options.resolveSrv ?? dnsResolveSrv;
-    this.now = options.now ?? Date.now;
+    this.cache = new BoundedCache({
+      maxEntries: options.cacheMaxEntries ?? 10_000,
+      ttlMs: options.cacheTtlMs ?? 300_000,
+      ...(options.now ? { now: options.now } : {}),
+    });
+  }
+
+  /** DNS answers held now (expired ones not yet dropped included). */
+  get cachedAnswers(): number {
+    return this.cache.size;
   }
 
   /** The gateway address of `domain`; throws PeerDiscoveryError when none can be found. */
@@ -42,9 +56,9 @@ export class PeerResolver {
     if (this.options.staticOnly)
       throw new PeerDiscoveryError(`domain ${domain} is not in the static peer map`);
     const cached = this.cache.get(domain);
-    if (cached && cached.expiresAt > this.now()) return cached.address;
+    if (cached) return cached;
     const address = await this.lookup(domain);
-    this.cache.set(domain, { address, expiresAt: this.now() + (this.options.cacheTtlMs ?? 300_000) });
+    this.cache.set(domain, address);
     return address;
   }
 

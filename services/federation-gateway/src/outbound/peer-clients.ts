@@ -1,5 +1,6 @@
 import type { Client } from "@grpc/grpc-js";
 import { federation } from "@phoenix/proto";
+import { BoundedCache } from "@phoenix/runtime/cache";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
 import type { PeerResolver } from "../discovery/resolver.js";
 import { PeerDiscoveryError } from "../domain/errors.js";
@@ -15,13 +16,26 @@ export type PeerClient = ServiceClient<typeof federation.FederationServiceServic
  * IPs): the domain, not the address, is what the certificate authenticates.
  */
 export class PeerClients {
-  private readonly channels = new Map<string, { address: string; channel: Client; client: PeerClient }>();
+  /** At most `maxChannels` open, least recently used closed first. */
+  private readonly channels: BoundedCache<string, { address: string; channel: Client; client: PeerClient }>;
 
   constructor(
     private readonly resolver: PeerResolver,
     private readonly tls: FederationTls,
     private readonly maxMessageBytes: number,
-  ) {}
+    maxChannels = 1000,
+  ) {
+    this.channels = new BoundedCache({
+      maxEntries: maxChannels,
+      ttlMs: Number.POSITIVE_INFINITY,
+      onEvict: (_domain, { channel }) => channel.close(),
+    });
+  }
+
+  /** Channels open now. */
+  get openChannels(): number {
+    return this.channels.size;
+  }
 
   /** The client for `domain` (discovers its gateway on first use). */
   async get(domain: string): Promise<PeerClient> {

@@ -1,4 +1,5 @@
 import { bytesEqual, signatureKeyId, VerifyingKey } from "@phoenix/crypto";
+import { BoundedCache } from "@phoenix/runtime/cache";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { FederationAuthError } from "../domain/errors.js";
@@ -13,6 +14,11 @@ export interface PeerKeyDirectoryOptions {
   ttlMs: number;
   /** At most one forced refetch per domain this often (a forged signature must not become a fetch storm). */
   refetchMs: number;
+  /**
+   * Peer domains whose keys (and last forced refetch) stay in memory, least recently used dropped
+   * first (default 10000); the database cache still holds the others.
+   */
+  maxEntries?: number;
   fetchTimeoutMs?: number;
   now?: () => number;
 }
@@ -29,13 +35,24 @@ interface Entry {
  * key rotation is picked up.
  */
 export class PeerKeyDirectory {
-  private readonly memory = new Map<string, Entry>();
-  private readonly lastForced = new Map<string, number>();
+  /** Key lists, each held at most `ttlMs` after it was cached (its fetch time is checked too). */
+  private readonly memory: BoundedCache<string, Entry>;
+  private readonly lastForced: BoundedCache<string, number>;
   private readonly inflight = new Map<string, Promise<Entry>>();
   private readonly now: () => number;
 
   constructor(private readonly options: PeerKeyDirectoryOptions) {
     this.now = options.now ?? Date.now;
+    const maxEntries = options.maxEntries ?? 10_000;
+    const clock = { now: this.now };
+    this.memory = new BoundedCache({ maxEntries, ttlMs: options.ttlMs, ...clock });
+    // A mark older than refetchMs no longer limits anything.
+    this.lastForced = new BoundedCache({ maxEntries, ttlMs: options.refetchMs, ...clock });
+  }
+
+  /** Peer domains whose keys are held in memory (expired ones not yet dropped included). */
+  get cachedDomains(): number {
+    return this.memory.size;
   }
 
   /** The keys of `domain` valid now (fetching when nothing fresh is cached). */
