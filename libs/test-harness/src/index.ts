@@ -62,6 +62,7 @@ export {
   type Hit,
   MEMORY_POLICY,
   type MemoryRead,
+  MIN_MEMORY_TEXT_BYTES,
   MIN_NEEDLE_BYTES,
   type Needle,
   type NeedleKind,

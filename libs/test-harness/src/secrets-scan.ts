@@ -59,6 +59,13 @@ export interface Pattern {
  */
 export const MIN_NEEDLE_BYTES = 6;
 
+/**
+ * In a process's memory, human text (texts, titles, names, handles) shorter than this is not
+ * searched: megabytes of library source and message tables hold short phrases like "message 8"
+ * or "Removal" whatever the process handled (ids, random and long, are searched at any length).
+ */
+export const MIN_MEMORY_TEXT_BYTES = 10;
+
 /** Encoded patterns shorter than this are dropped (a trimmed base64 alignment of a short needle). */
 const MIN_PATTERN_BYTES = 5;
 
@@ -89,6 +96,17 @@ export class NeedleSet {
 
   get needles(): Needle[] {
     return [...this.byKey.values()];
+  }
+
+  /** A copy without the needles `drop` selects (they are added to the copy's `skipped`). */
+  without(drop: (needle: Needle) => boolean): NeedleSet {
+    const copy = new NeedleSet();
+    copy.skipped.push(...this.skipped);
+    for (const [key, needle] of this.byKey) {
+      if (drop(needle)) copy.skipped.push(needle.label);
+      else copy.byKey.set(key, needle);
+    }
+    return copy;
   }
 
   /** Every encoding of every needle (see {@link encodeNeedle}), deduplicated by bytes. */

@@ -15,6 +15,7 @@ import {
   logBlob,
   MEMORY_POLICY,
   type MemoryRead,
+  MIN_MEMORY_TEXT_BYTES,
   NeedleSet,
   natsStoreDir,
   natsStreamFiles,
@@ -197,7 +198,10 @@ export async function scanServiceMemory(
   } = {},
 ): Promise<MemoryScanResult> {
   const names = options.names ?? OBSERVED_SERVICES;
-  const scan = new SecretsScan(needles, MEMORY_POLICY);
+  const scan = new SecretsScan(
+    needles.without((n) => n.text && n.bytes.length < MIN_MEMORY_TEXT_BYTES),
+    MEMORY_POLICY,
+  );
   const reads: MemoryScanResult["reads"] = [];
   for (const name of names) {
     const component = componentOf(name.replace("-gateway", ""));

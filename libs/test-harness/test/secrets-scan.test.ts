@@ -28,6 +28,16 @@ describe("needles and encodings", () => {
     expect(needles.needles).toHaveLength(1);
   });
 
+  it("a copy without some needles lists them as skipped", () => {
+    const needles = new NeedleSet();
+    needles.add("title", "short title", "Removal");
+    needles.add("text", "long text", "chapter 3 tonight?");
+    const copy = needles.without((n) => n.text && n.bytes.length < 10);
+    expect(copy.needles.map((n) => n.label)).toEqual(["long text"]);
+    expect(copy.skipped).toEqual(["short title"]);
+    expect(needles.needles).toHaveLength(2);
+  });
+
   it("a user id yields its text and its 16 uuid bytes", () => {
     const needles = new NeedleSet();
     const uuid = randomUUID();

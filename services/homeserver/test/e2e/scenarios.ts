@@ -486,7 +486,8 @@ export function defineScenarios(kind: DeploymentKind): void {
           console.info(
             `memory scan after "${after.slice(0, 40)}…": ${result.reads
               .map((m) => `${m.name} pid ${m.pid}: ${m.bytes} bytes in ${m.regions} regions`)
-              .join(", ")}; ${r.needles} needles, ${r.allowed} allowed matches, ` +
+              .join(", ")}; ${r.needles} needles (${result.scan.needles.skipped.length} skipped), ` +
+              `${r.patterns} patterns, ${r.bytes} bytes scanned, ${r.allowed} allowed matches, ` +
               `${r.inBaseline} matches of ${r.baselineNeedles.length} patterns already in the baseline ` +
               `(${r.baselineNeedles.join("; ")}), ${r.hits.length} hits`,
           );
