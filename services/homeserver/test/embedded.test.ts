@@ -59,6 +59,9 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
     }
     expect((await stat(join(dataDir, "queue/storage.key"))).mode & 0o077).toBe(0);
     expect((await stat(join(dataDir, "auth/key-encryption.key"))).mode & 0o077).toBe(0);
+    // The gateway's and the DS's secrets too (the five-service deployment requires them as variables).
+    expect((await stat(join(dataDir, "federation/key-encryption.key"))).mode & 0o077).toBe(0);
+    expect((await stat(join(dataDir, "delivery/replay-marker.key"))).mode & 0o077).toBe(0);
 
     const second = start(["--data-dir", dataDir, "--port", "0", "--domain", domain]);
     const url2 = await second.ready();
