@@ -59,7 +59,8 @@ export const protobufFileName = "phoenix/delivery/v1/delivery.proto";
  * * A commit for another epoch than the group's is FAILED_PRECONDITION with a
  *   phoenix.common.v1.WrongEpoch detail; a commit that omits stored proposals or required
  *   removals is FAILED_PRECONDITION with a phoenix.common.v1.PendingProposals detail. Two
- *   commits for one epoch: exactly one wins, the other gets the wrong-epoch error.
+ *   commits for one epoch: exactly one wins, the other gets the wrong-epoch error (or
+ *   UNAUTHENTICATED / WRONG_EAR_KEY when the winner removed a member and so rotated the key).
  * * Federation: a group lives on the DS of `group_id.domain`. Members on other homeservers
  *   reach it through their own homeserver, which forwards the request unchanged
  *   (FederationProxyService.Proxy); federated RPCs may then also return
@@ -4581,9 +4582,11 @@ export const DeliveryServiceService = {
    * Label: "phoenix.delivery.v1.DeliveryService/GroupOperation".
    * Errors: INVALID_ARGUMENT (malformed; commit invalid per RFC 9420 or Phoenix rules, e.g.
    * removing only some clients of a user, KeyPackage without queue-config extension, AAD not
-   * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching);
-   * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
-   * empty); PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
+   * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching;
+   * new_group_state_ear_key missing on a commit that removes a member, equal to the current
+   * key, or present on one that removes nobody); UNAUTHENTICATED (bad signature, stale
+   * timestamp, replay, wrong EAR key — also one a removal rotated away, sender leaf empty);
+   * PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
    * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
    * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
    * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
@@ -4849,9 +4852,11 @@ export interface DeliveryServiceServer extends UntypedServiceImplementation {
    * Label: "phoenix.delivery.v1.DeliveryService/GroupOperation".
    * Errors: INVALID_ARGUMENT (malformed; commit invalid per RFC 9420 or Phoenix rules, e.g.
    * removing only some clients of a user, KeyPackage without queue-config extension, AAD not
-   * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching);
-   * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
-   * empty); PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
+   * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching;
+   * new_group_state_ear_key missing on a commit that removes a member, equal to the current
+   * key, or present on one that removes nobody); UNAUTHENTICATED (bad signature, stale
+   * timestamp, replay, wrong EAR key — also one a removal rotated away, sender leaf empty);
+   * PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
    * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
    * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
    * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
@@ -5045,9 +5050,11 @@ export interface DeliveryServiceClient extends Client {
    * Label: "phoenix.delivery.v1.DeliveryService/GroupOperation".
    * Errors: INVALID_ARGUMENT (malformed; commit invalid per RFC 9420 or Phoenix rules, e.g.
    * removing only some clients of a user, KeyPackage without queue-config extension, AAD not
-   * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching);
-   * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
-   * empty); PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
+   * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching;
+   * new_group_state_ear_key missing on a commit that removes a member, equal to the current
+   * key, or present on one that removes nobody); UNAUTHENTICATED (bad signature, stale
+   * timestamp, replay, wrong EAR key — also one a removal rotated away, sender leaf empty);
+   * PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
    * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
    * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
    * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
