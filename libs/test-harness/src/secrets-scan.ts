@@ -299,6 +299,8 @@ export interface ScanReport {
   hits: Hit[];
   /** Hits the policy allows (counted, not reported one by one). */
   allowed: number;
+  /** Allowed matches per `<component> <kind>`: shows the scan did read the stores it names. */
+  allowedByPlace: Record<string, number>;
   /**
    * Matches of patterns that a baseline of the same component already held before the scenario
    * created them (e.g. "message 0" in a library's source text): not attributable, counted here
@@ -331,6 +333,7 @@ export class SecretsScan {
     this.report = {
       hits: [],
       allowed: 0,
+      allowedByPlace: {},
       inBaseline: 0,
       baselineNeedles: [],
       blobs: 0,
@@ -388,6 +391,8 @@ export class SecretsScan {
   private record(blob: Blob, offset: number, pattern: Pattern): void {
     if (this.policy[blob.component].includes(pattern.needle.kind)) {
       this.report.allowed++;
+      const place = `${blob.component} ${pattern.needle.kind}`;
+      this.report.allowedByPlace[place] = (this.report.allowedByPlace[place] ?? 0) + 1;
       return;
     }
     if (this.baseline.get(blob.component)?.has(pattern)) {

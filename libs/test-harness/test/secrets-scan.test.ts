@@ -115,6 +115,7 @@ describe("needles and encodings", () => {
     scan.add({ store: "files", component: "delivery", location: "ds.db", bytes: data });
     // The user id's text holds the uuid's text: two encodings of the user id match, twice each.
     expect(scan.report.allowed).toBe(2);
+    expect(scan.report.allowedByPlace).toEqual({ "auth user-id": 2 });
     expect(
       scan.report.hits.map((h) => [h.store, h.component, h.location, h.offset, h.kind, h.encoding]),
     ).toEqual([
