@@ -45,28 +45,37 @@ describe("federation requests a homeserver refuses", () => {
     await fed?.stopAll();
   }, 60_000);
 
-  /** The dedupe ids (hex envelope ids) of everything alpha's gateway handed to alpha's QS. */
-  async function fanOutsAtAlpha(): Promise<string[]> {
+  /**
+   * Records the dedupe ids (hex envelope ids) of everything alpha's gateway hands to alpha's QS
+   * from now on. Read off the wire (the publishes on the fan-out subject): the stream itself is a
+   * work queue, so alpha's QS takes a fan-out out of it as soon as it handled it.
+   */
+  async function recordFanOutsAtAlpha(): Promise<{ ids: string[]; stop(): Promise<void> }> {
     const nc = await connect({ servers: process.env.NATS_URL as string });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const stream = fed.homeserver(ALPHA).streams.fanOut;
-      const info = await jsm.streams.info(stream);
-      const ids: string[] = [];
-      for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-        const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-        const id = msg?.header?.get("Nats-Msg-Id");
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(fed.homeserver(ALPHA).streams.fanOut);
+    const ids: string[] = [];
+    nc.subscribe(info.config.subjects[0] as string, {
+      callback: (_err, msg) => {
+        const id = msg.headers?.get("Nats-Msg-Id");
         if (id) ids.push(id);
-      }
-      return ids;
-    } finally {
-      await nc.close();
-    }
+      },
+    });
+    await nc.flush();
+    return {
+      ids,
+      stop: async () => {
+        if (nc.isClosed()) return;
+        await nc.flush();
+        await nc.close();
+      },
+    };
   }
 
   it("a forged and a replayed request are refused with UNAUTHENTICATED and deliver nothing", async () => {
     const channel = createChannel(fed.homeserver(ALPHA).federationAddress);
     const gateway = createServiceClient(federation.FederationServiceService, channel);
+    const recorded = await recordFanOutsAtAlpha();
     try {
       // Forged: claims beta, signed with a key that is not beta's.
       const forged = fanOutEnvelope(BETA, ALPHA);
@@ -86,10 +95,12 @@ describe("federation requests a homeserver refuses", () => {
 
       // The gateway answers OK only once the bus stored the fan-out, and refuses before storing:
       // the genuine request is there once, the forged one not at all.
-      const delivered = await fanOutsAtAlpha();
+      await recorded.stop();
+      const delivered = recorded.ids;
       expect(delivered.filter((id) => id === toHex(genuine.envelopeId))).toHaveLength(1);
       expect(delivered).not.toContain(toHex(forged.envelopeId));
     } finally {
+      await recorded.stop();
       channel.close();
     }
   }, 60_000);
