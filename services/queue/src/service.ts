@@ -295,7 +295,9 @@ export class QueueService {
     const { bus, logger } = this.options;
     await bus.ensureStream(fanOutStream(this.streams.fanOut, this.subjects.fanOut));
     await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.subjects.queueDeleted));
-    await bus.ensureStream(federationOutboundStream(this.streams.federation, this.subjects.federationPattern));
+    await bus.ensureStream(
+      federationOutboundStream(this.streams.federation, this.subjects.federationPattern),
+    );
     this.relay.start();
     if (this.options.consumeFanOuts !== false) {
       const batcher = new Batcher<BusMessage>(
