@@ -11,6 +11,7 @@ import {
   MIN_NEEDLE_BYTES,
   NeedleSet,
   PatternScanner,
+  pgDump,
   postgresTables,
   processMemory,
   SecretsScan,
@@ -179,6 +180,24 @@ describe("store readers", () => {
     await scan.addAll(postgresTables(serverUrl, database, "delivery"));
     expect(scan.report.hits.map((h) => [h.location, h.offset, h.encoding])).toEqual([
       [`${database}.public.planted.payload row 0`, 1, "raw"],
+    ]);
+  });
+
+  it("finds a text planted in a table in the pg_dump's data, not in its schema", async () => {
+    const url = new URL(serverUrl);
+    url.pathname = `/${database}`;
+    await adminQueries(url.toString(), [
+      "CREATE TABLE notes (body text)",
+      "COMMENT ON TABLE notes IS 'zebra crossing'",
+      "INSERT INTO notes VALUES ('a chapter 3 tonight? b')",
+    ]);
+    const needles = new NeedleSet();
+    needles.add("text", "planted text", "chapter 3 tonight?");
+    needles.add("text", "schema words", "zebra crossing");
+    const scan = new SecretsScan(needles);
+    await scan.addAll(pgDump(serverUrl, database, "delivery"));
+    expect(scan.report.hits.map((h) => [h.store, h.label, h.location.split(" (")[0]])).toEqual([
+      ["pg_dump", "planted text", `pg_dump ${database} public.notes`],
     ]);
   });
 
