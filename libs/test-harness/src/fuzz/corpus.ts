@@ -70,7 +70,7 @@ export interface LegitimateUsers {
 }
 
 /**
- * Runs the legitimate traffic: three users, a handle, two connections, a group with invite,
+ * Runs the legitimate traffic: three users, a handle, two connections and one by handle, a group with invite,
  * messages, key update, removal, leaving and listening, and a fourth user who deletes herself.
  * Returns the recorded corpus and the users (kept open: their groups stay live).
  */
@@ -124,8 +124,15 @@ export async function legitimateTraffic(
     await alice.deleteConversation(second);
     await bob.leave(group);
     await syncUntil(alice, () => true, "alice syncs");
+    // A connection by handle (handle packages, handle queue) and an account deleted afterwards.
     const dora = await register("dora");
     await dora.createHandle("dora-fuzz");
+    await bob.connectByHandle("dora-fuzz");
+    const pending = () =>
+      dora.connectionRequests().find((r) => r.direction === "incoming" && r.status === "pending");
+    await syncUntil(dora, () => pending() !== undefined, "bob's request by handle");
+    await dora.acceptConnection(pending()?.id as number);
+    await syncUntil(bob, () => bob.contacts().some((c) => c.userId === dora.userId), "dora as a contact");
     await dora.deleteAccount();
     return { corpus, users };
   } catch (error) {

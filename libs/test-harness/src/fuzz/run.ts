@@ -65,6 +65,8 @@ export interface FuzzReport {
   memory: { before: Record<string, number>; after: Record<string, number>; peak: Record<string, number> };
   /** The RPCs of the contracts, per service. */
   rpcs: Record<string, string[]>;
+  /** Valid requests recorded from the legitimate traffic, per RPC path (the mutation seeds). */
+  corpus: Record<string, number>;
 }
 
 interface Input {
@@ -365,6 +367,7 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
     slow: [],
     memory: { before: {}, after: {}, peak: {} },
     rpcs: {},
+    corpus: Object.fromEntries([...corpus].map(([path, list]) => [path, list.length])),
   };
   for (const rpc of rpcCatalog()) {
     const list = report.rpcs[serviceOf(rpc)] ?? [];
@@ -390,7 +393,7 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
       }
       const before = await quiescentCounts(fuzz);
       const accepted: string[] = [];
-      const acceptedBy = new Set<string>();
+      const acceptedTargets = new Set<string>();
       await pool(inputs, options.concurrency ?? 6, async (input) => {
         const sentAt = Date.now();
         const outcome = await input.send();
@@ -410,7 +413,7 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
         if (outcome.code === status.OK || outcome.code === 200) {
           add(report.accepted, input.target);
           accepted.push(`${input.target} (${input.mutation})`);
-          for (const service of servicesReached(input.target)) acceptedBy.add(service);
+          acceptedTargets.add(input.target);
         }
         if (outcome.problem) {
           report.findings.push({
@@ -426,8 +429,9 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
       sent += count;
       const after = await quiescentCounts(fuzz);
       const changed = stateDiff(before, after);
-      const unexplained = changed.filter((c) => !acceptedBy.has(serviceOfKey(c)));
-      const explained = changed.filter((c) => acceptedBy.has(serviceOfKey(c)));
+      const explainedBy = (c: string) => [...acceptedTargets].some((t) => mayChange(t, c.slice(0, c.indexOf(": "))));
+      const unexplained = changed.filter((c) => !explainedBy(c));
+      const explained = changed.filter(explainedBy);
       if (unexplained.length > 0)
         report.stateChanges.push({ round, changed: unexplained, accepted: summarize(accepted) });
       if (explained.length > 0)
@@ -461,15 +465,30 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
   return report;
 }
 
+/** RPCs (gRPC method or REST route) that never change state: accepting one explains nothing. */
+const READS =
+  /\/(GetAsCredentials|GetQueueConfigEncryptionKey|GetVerifyingKey|GetUserProfile|CheckHandleExists|ListClients|GetUser|WelcomeInfo|ExternalCommitInfo|ConnectionGroupInfo)$|\/v1\/as\/credentials|\/v1\/qs\/keys\/|\/profiles\/get|\/handles\/check|\/clients\/list|\/users\/get|welcome-info|external-commit-info|connection-group-info/;
+
 /**
- * The services whose state an accepted input of `target` may change: its own, plus the bus and
- * the QS for the DS (fan-outs) and every service for federation requests (they are forwarded).
+ * The state keys an accepted input of `target` may change. Public operations that anyone may
+ * call change only their own tables (reserving a group id, fetching a package consumes it,
+ * enqueueing a connection offer); federation requests reach every service; any other accepted
+ * input may change its own service, and the DS's also the QS and the bus (fan-outs).
  */
-function servicesReached(target: string): string[] {
-  if (target.includes(".federation.")) return ["federation", "auth", "delivery", "queue", "bus"];
-  if (target.includes(".delivery.") || target.includes("/v1/ds/")) return ["delivery", "queue", "bus"];
-  if (target.includes(".queue.") || target.includes("/v1/qs/")) return ["queue", "bus"];
-  return ["auth", "bus"];
+export function mayChange(target: string, key: string): boolean {
+  if (target.includes(".federation.")) return true;
+  if (READS.test(target)) return false;
+  if (/RequestGroupId|groups\/reserve/.test(target)) return key.includes("group_reservations");
+  if (/FetchAddPackages|add-packages\/fetch/.test(target)) return key.includes("add_packages");
+  if (/GetConnectionPackages|GetHandleConnectionPackage|connection-packages\/fetch/.test(target))
+    return key.includes("connection_packages");
+  if (/Enqueue(Handle)?ConnectionOffer|connection-offers$/.test(target))
+    return key.startsWith("auth.") && /queue/.test(key);
+  const service = serviceOfKey(key);
+  if (target.includes(".delivery.") || target.includes("/v1/ds/"))
+    return ["delivery", "queue", "bus"].includes(service);
+  if (target.includes(".queue.") || target.includes("/v1/qs/")) return ["queue", "bus"].includes(service);
+  return ["auth", "bus"].includes(service);
 }
 
 function summarize(accepted: readonly string[]): string[] {
