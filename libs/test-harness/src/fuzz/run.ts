@@ -8,7 +8,7 @@ import { Prng } from "../random-prng.js";
 import { type Corpus, federationRequest, legitimateTraffic } from "./corpus.js";
 import { MUTATIONS, mutate } from "./mutate.js";
 import { quiescentCounts, residentMemory, serviceOfKey, stateDiff } from "./observe.js";
-import { judgeGrpc, type Outcome, RawGrpc, sendRest } from "./send.js";
+import { judgeGrpc, type Outcome, RawGrpc, sendRest, sendWebSocket } from "./send.js";
 import { type FuzzTarget, TARGET_MAX_MESSAGE_BYTES } from "./target.js";
 
 /** Options of {@link runFuzz}. */
@@ -296,6 +296,64 @@ function restTarget(fuzz: FuzzTarget, rpc: RpcInfo, corpus: Corpus): TargetSpec 
   };
 }
 
+/** The edge gateway's WebSocket route of a streaming RPC: `/v1/<as|qs>/ws/<method-in-kebab-case>`. */
+function wsTarget(fuzz: FuzzTarget, rpc: RpcInfo, corpus: Corpus): TargetSpec | undefined {
+  if (!(rpc.clientStreaming || rpc.serverStreaming)) return undefined;
+  const area = rpc.service.startsWith("phoenix.auth.")
+    ? "as"
+    : rpc.service.startsWith("phoenix.queue.")
+      ? "qs"
+      : undefined;
+  if (!area) return undefined;
+  const route = `/v1/${area}/ws/${rpc.method.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase()}`;
+  const samples = corpus.get(rpc.path) ?? [];
+  const codec = codecOf(rpc.requestType);
+  const base = fuzz.url.replace(/^http/, "ws");
+  return {
+    name: `ws ${route}`,
+    async draw(rng) {
+      const sample = samples.length > 0 ? rng.pick(samples) : new Uint8Array();
+      const r = rng.int(0, 99);
+      let mutation: string;
+      let frame: Uint8Array | string;
+      let encoding = "proto";
+      if (r < 55) {
+        const m =
+          r < 5 && samples.length > 0
+            ? { kind: "replay", bytes: sample }
+            : mutate(rng, sample, 1024 * 1024 + 4096);
+        mutation = `proto-${m.kind}`;
+        frame = m.bytes;
+      } else if (r < 85) {
+        encoding = "json";
+        let json: unknown = {};
+        try {
+          if (codec && sample.length > 0) json = codec.toJSON(codec.decode(sample));
+        } catch {
+          json = {};
+        }
+        const m = jsonMutation(rng, json);
+        mutation = m.kind;
+        frame = m.text;
+      } else if (r < 93) {
+        mutation = "wrong-frame-kind";
+        encoding = rng.pick(["proto", "json"]);
+        frame = encoding === "proto" ? "{}" : mutate(rng, sample, 4096).bytes;
+      } else {
+        mutation = "bad-encoding";
+        encoding = rng.pick(["xml", "", "PROTO", "json&encoding=proto"]);
+        frame = sample;
+      }
+      const bytes = typeof frame === "string" ? new TextEncoder().encode(frame) : frame;
+      return {
+        mutation,
+        bytes,
+        send: () => sendWebSocket(`${base}${route}?encoding=${encoding}`, frame, 1500),
+      };
+    },
+  };
+}
+
 function serviceOf(rpc: RpcInfo): string {
   return rpc.service.split(".").pop() ?? rpc.service;
 }
@@ -307,7 +365,10 @@ export function fuzzTargets(fuzz: FuzzTarget, corpus: Corpus, raw: RawGrpc): Tar
   const rest = catalog
     .map((rpc) => restTarget(fuzz, rpc, corpus))
     .filter((t): t is TargetSpec => t !== undefined);
-  return [...grpc, ...rest];
+  const ws = catalog
+    .map((rpc) => wsTarget(fuzz, rpc, corpus))
+    .filter((t): t is TargetSpec => t !== undefined);
+  return [...grpc, ...rest, ...ws];
 }
 
 async function pool<T>(
@@ -410,7 +471,7 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
         const answers = report.answers[input.target] ?? {};
         add(answers, String(outcome.code));
         report.answers[input.target] = answers;
-        if (outcome.code === status.OK || outcome.code === 200) {
+        if (outcome.code === status.OK || outcome.code === 200 || outcome.code === 1000) {
           add(report.accepted, input.target);
           accepted.push(`${input.target} (${input.mutation})`);
           acceptedTargets.add(input.target);
@@ -429,7 +490,8 @@ export async function runFuzz(fuzz: FuzzTarget, options: FuzzOptions): Promise<F
       sent += count;
       const after = await quiescentCounts(fuzz);
       const changed = stateDiff(before, after);
-      const explainedBy = (c: string) => [...acceptedTargets].some((t) => mayChange(t, c.slice(0, c.indexOf(": "))));
+      const explainedBy = (c: string) =>
+        [...acceptedTargets].some((t) => mayChange(t, c.slice(0, c.indexOf(": "))));
       const unexplained = changed.filter((c) => !explainedBy(c));
       const explained = changed.filter(explainedBy);
       if (unexplained.length > 0)

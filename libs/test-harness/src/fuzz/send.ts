@@ -152,3 +152,56 @@ export async function sendRest(
   }
   return outcome;
 }
+
+/** WebSocket close codes that are no proper answer: internal error, and gRPC INTERNAL/UNKNOWN/UNAVAILABLE. */
+const IMPROPER_CLOSE = new Set([
+  1006,
+  1011,
+  4000 + status.UNKNOWN,
+  4000 + status.INTERNAL,
+  4000 + status.UNAVAILABLE,
+]);
+
+/**
+ * Opens the edge gateway's WebSocket `url`, sends `frame` (binary or text) and waits for the
+ * close. A socket still open after `openMs` (a valid listen) is closed and reported as OK (1000).
+ * The outcome's code is the close code, or the HTTP status when the upgrade was refused.
+ */
+export async function sendWebSocket(
+  url: string,
+  frame: Uint8Array | string,
+  openMs: number,
+): Promise<Outcome> {
+  const { default: WebSocket } = await import("ws");
+  return new Promise((resolve) => {
+    let settled = false;
+    const socket = new WebSocket(url);
+    const finish = (outcome: Outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.terminate();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish({ code: 1000, message: "stream open" }), openMs);
+    socket.on("open", () => socket.send(frame, { binary: typeof frame !== "string" }));
+    socket.on("error", () => undefined);
+    socket.on("unexpected-response", (_req, res) => {
+      const code = res.statusCode ?? 0;
+      finish({
+        code,
+        message: `upgrade refused: HTTP ${code}`,
+        ...(PROPER_HTTP.has(code) ? {} : { problem: `upgrade answered HTTP ${code}` }),
+      });
+    });
+    socket.on("close", (code: number, reason: Buffer) => {
+      const message = reason.toString("utf8");
+      const problem = IMPROPER_CLOSE.has(code)
+        ? `closed with ${code}`
+        : code >= 4000 && message.trim() === ""
+          ? `closed with ${code} without a reason`
+          : undefined;
+      finish({ code, message, ...(problem ? { problem } : {}) });
+    });
+  });
+}
