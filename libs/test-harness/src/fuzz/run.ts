@@ -6,7 +6,7 @@ import { status } from "@grpc/grpc-js";
 import { auth, delivery, federation, queue, type RpcInfo, rpcCatalog } from "@phoenix/proto";
 import { Prng } from "../random-prng.js";
 import { type Corpus, federationRequest, legitimateTraffic } from "./corpus.js";
-import { MUTATIONS, mutate } from "./mutate.js";
+import { mutate } from "./mutate.js";
 import { quiescentCounts, residentMemory, serviceOfKey, stateDiff } from "./observe.js";
 import { judgeGrpc, type Outcome, RawGrpc, sendRest, sendWebSocket } from "./send.js";
 import { type FuzzTarget, TARGET_MAX_MESSAGE_BYTES } from "./target.js";
@@ -558,6 +558,3 @@ function summarize(accepted: readonly string[]): string[] {
   for (const a of accepted) add(counts, a);
   return Object.entries(counts).map(([k, n]) => `${n}× ${k}`);
 }
-
-/** Mutation kinds the fuzzer draws (for docs and reports). */
-export const MUTATION_KINDS: readonly string[] = [...MUTATIONS, "replay", "wrong-rpc", "fresh-signed"];
