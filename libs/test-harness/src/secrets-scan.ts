@@ -541,6 +541,39 @@ function valueBytes(value: unknown): Uint8Array {
 }
 
 /**
+ * The raw relation files of a Postgres database (`<data_directory>/base/<oid>/`, readable by
+ * root on the database host): what a disk image or a file-level backup holds, including rows
+ * that were deleted but not yet overwritten. Undefined when the server is not local or the
+ * files are not readable. (`pg_wal` is shared by every database of the server and left out.)
+ */
+export async function postgresRelationFiles(
+  serverUrl: string,
+  database: string,
+  component: Component,
+): Promise<AsyncGenerator<Blob> | undefined> {
+  const client = new pg.Client({ connectionString: serverUrl, application_name: "secrets-scan" });
+  client.on("error", () => {});
+  await client.connect();
+  let dir: string;
+  try {
+    await client.query("CHECKPOINT"); // dirty pages reach the files, as on a crash-consistent copy
+    const dataDir = (await client.query<{ d: string }>("SELECT current_setting('data_directory') AS d"))
+      .rows[0]?.d;
+    const oid = (
+      await client.query<{ oid: number }>("SELECT oid FROM pg_database WHERE datname = $1", [database])
+    ).rows[0]?.oid;
+    if (dataDir === undefined || oid === undefined) return undefined;
+    dir = join(dataDir, "base", String(oid));
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  if ((await readdir(dir).catch(() => undefined)) === undefined) return undefined;
+  return filesUnder(dir, "postgres-files", () => component);
+}
+
+/**
  * The data of a plain-text `pg_dump` of a database (what a backup holds; bytea appears
  * hex-escaped): its COPY blocks. The schema part is the services' migrations — code, full of
  * words like "before" that short texts of a scenario may equal — and is left out.
@@ -560,12 +593,14 @@ export async function* pgDump(
   for (const block of stdout.toString("utf8").split(/^(?=COPY )/m)) {
     const end = block.indexOf("\n\\.\n");
     if (block.startsWith("COPY ") && end >= 0) {
+      // The rows only: the COPY line names the columns ("not_before").
       const table = block.slice(5, block.indexOf(" ", 5));
+      const rows = block.indexOf("\n") + 1;
       yield {
         store: "pg_dump",
         component,
-        location: `pg_dump ${database} ${table} (dump offset ${offset})`,
-        bytes: Buffer.from(block.slice(0, end), "utf8"),
+        location: `pg_dump ${database} ${table} (dump offset ${offset + rows})`,
+        bytes: Buffer.from(block.slice(rows, end + 1), "utf8"),
       };
     }
     offset += Buffer.byteLength(block, "utf8");

@@ -21,6 +21,7 @@ import {
   natsStreamFiles,
   needlesFromClientStore,
   pgDump,
+  postgresRelationFiles,
   postgresTables,
   processMemory,
   SecretsScan,
@@ -103,6 +104,11 @@ export async function scanSeizableStores(
       await scan.addAll(postgresTables(serverUrl, database, component));
       await scan.addAll(pgDump(serverUrl, database, component));
       read.push(`postgres ${database}`, `pg_dump ${database}`);
+      const files = await postgresRelationFiles(serverUrl, database, component);
+      if (files !== undefined) {
+        await scan.addAll(files);
+        read.push(`postgres-files ${database}`);
+      }
       if (component === "delivery")
         unpadded.push({ database, ...(await unpaddedGroupStates(serverUrl, database)) });
     }
