@@ -570,7 +570,19 @@ export async function postgresRelationFiles(
     await client.end().catch(() => undefined);
   }
   if ((await readdir(dir).catch(() => undefined)) === undefined) return undefined;
-  return filesUnder(dir, "postgres-files", () => component);
+  return filesUnder(dir, "postgres-files", () => component, isCatalogFile);
+}
+
+/**
+ * Whether a Postgres data file belongs to the system catalogs (relfilenode below 16384, the
+ * first user object id, or `global/`): the schema, full of words like "before" that short texts
+ * of a scenario may equal. Only user tables (and their TOAST tables and indexes) are scanned raw;
+ * the catalogs' column statistics (pg_statistic samples) are therefore not.
+ */
+export function isCatalogFile(path: string): boolean {
+  if (/\/global\//.test(path)) return true;
+  const m = /\/base\/\d+\/(\d+)(_[a-z]+)?(\.\d+)?$/.exec(path);
+  return m !== null && Number(m[1]) < 16384;
 }
 
 /**
@@ -607,16 +619,18 @@ export async function* pgDump(
   }
 }
 
-/** Every file under `dir`, raw (PGlite data directories, a NATS store directory). */
+/** Every file under `dir` not `skip`ped, raw (PGlite data directories, a NATS store directory). */
 export async function* filesUnder(
   dir: string,
   store: string,
   componentOf: (path: string) => Component,
+  skip: (path: string) => boolean = () => false,
 ): AsyncGenerator<Blob> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   for (const entry of entries) {
     if (!entry.isFile()) continue;
     const path = join(entry.parentPath ?? entry.path, entry.name);
+    if (skip(path)) continue;
     const bytes = await readFile(path).catch(() => undefined);
     if (bytes !== undefined) yield { store, component: componentOf(path), location: path, bytes };
   }

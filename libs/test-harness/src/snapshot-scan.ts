@@ -11,6 +11,7 @@ import {
   type Component,
   clientStoresIn,
   filesUnder,
+  isCatalogFile,
   jetStreamMessages,
   logBlob,
   MEMORY_POLICY,
@@ -114,7 +115,9 @@ export async function scanSeizableStores(
     }
   }
   for (const dir of stores.dataDirs ?? []) {
-    await scan.addAll(filesUnder(dir, "data-dir", (path) => componentOf(path.slice(dir.length))));
+    await scan.addAll(
+      filesUnder(dir, "data-dir", (path) => componentOf(path.slice(dir.length)), isCatalogFile),
+    );
     read.push(`files ${dir}`);
   }
   if (stores.nats) {

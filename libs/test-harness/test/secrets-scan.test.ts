@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   encodeNeedle,
   isBucketSize,
+  isCatalogFile,
   type MemoryRead,
   MIN_NEEDLE_BYTES,
   NeedleSet,
@@ -147,6 +148,15 @@ describe("needles and encodings", () => {
       "delivery common",
       "delivery new",
     ]);
+  });
+
+  it("tells system catalog files from user tables", () => {
+    expect(isCatalogFile("/pg/base/5/1255")).toBe(true);
+    expect(isCatalogFile("/pg/base/5/2619_fsm")).toBe(true);
+    expect(isCatalogFile("/pg/global/1262")).toBe(true);
+    expect(isCatalogFile("/pg/base/90216/90768")).toBe(false);
+    expect(isCatalogFile("/pg/base/5/16398.1")).toBe(false);
+    expect(isCatalogFile("/pg/pg_wal/000000010000000000000001")).toBe(false);
   });
 
   it("knows the padded sizes of group state", () => {
