@@ -385,6 +385,13 @@ if (!support.ok) {
         users.add(env.NATS_USER as string);
       }
       expect(users.size).toBe(4);
+      // JetStream encrypts its store with a generated key that only the NATS server gets.
+      expect(conf).toContain("key: $NATS_JETSTREAM_KEY");
+      expect(server.NATS_JETSTREAM_KEY).toMatch(/^k[A-Za-z0-9]{47}$/);
+      for (const component of ["auth", "delivery", "queue", "federation-gateway", "edge-gateway"]) {
+        const env = environmentOf(objects, find(objects, "Deployment", `alpha-phoenix-${component}`));
+        expect(env.NATS_JETSTREAM_KEY, component).toBeUndefined();
+      }
       // External NATS with one user per service: each service's own keys of the operator's Secret.
       const external = await render({
         ...EXTERNAL,
