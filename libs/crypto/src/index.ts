@@ -26,5 +26,6 @@ export * from "./key-encryption.js";
 export * from "./labels.js";
 export * from "./objects/index.js";
 export * from "./padding.js";
+export * from "./payload-sealer.js";
 export * from "./queue-ratchet.js";
 export * from "./signature.js";

@@ -37,6 +37,9 @@ export const AeadLabel = {
   /** Private keys a service keeps in its database, sealed under its key-encryption key. */
   AsSigningKeyAtRest: "AsSigningKeyAtRest",
   FederationSigningKeyAtRest: "FederationSigningKeyAtRest",
+  /** Outbox rows and embedded-bus messages, sealed until relayed or acknowledged. */
+  OutboxPayload: "OutboxPayload",
+  BusPayload: "BusPayload",
 } as const;
 
 /** Labels put into HPKE's `info` (with the "Phoenix " prefix). */
@@ -63,4 +66,7 @@ export const KdfLabel = {
   FederationKeyEncryptionKeyId: "FederationKeyEncryptionKeyId",
   /** A service's replay-marker key, derived from its secret (context: the service name). */
   ReplayMarkerKey: "ReplayMarkerKey",
+  /** Sealing keys of outbox rows and embedded-bus messages, derived from a service secret. */
+  OutboxPayloadKey: "OutboxPayloadKey",
+  BusPayloadKey: "BusPayloadKey",
 } as const;

@@ -1,4 +1,4 @@
-import { decodeKeyText, ReplayGuard } from "@phoenix/crypto";
+import { decodeKeyText, OUTBOX_PAYLOAD, PayloadSealer, ReplayGuard } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { delivery, fileDescriptorSet } from "@phoenix/proto";
 import { type Bus, fanOutStream, queueDeletedStream, type Subscription } from "@phoenix/runtime/bus";
@@ -57,6 +57,21 @@ const REPLAY_WINDOW = { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 } as const
 function replayStore(settings: DeliverySettings): ReplayStore {
   const previous = settings.DS_REPLAY_MARKER_KEY_PREVIOUS;
   return new ReplayStore(
+    decodeKeyText(settings.DS_REPLAY_MARKER_KEY, "DS_REPLAY_MARKER_KEY"),
+    previous === undefined ? [] : [decodeKeyText(previous, "DS_REPLAY_MARKER_KEY_PREVIOUS")],
+  );
+}
+
+/**
+ * Seals fan-outs in the outbox under a key derived from DS_REPLAY_MARKER_KEY (the DS's one
+ * secret, kept outside the database): relayed rows are deleted, but deleted rows stay readable in
+ * the database files until overwritten. Rows sealed under the previous key still open.
+ */
+function outboxSealer(settings: DeliverySettings): PayloadSealer {
+  const previous = settings.DS_REPLAY_MARKER_KEY_PREVIOUS;
+  return new PayloadSealer(
+    OUTBOX_PAYLOAD,
+    "DS_REPLAY_MARKER_KEY",
     decodeKeyText(settings.DS_REPLAY_MARKER_KEY, "DS_REPLAY_MARKER_KEY"),
     previous === undefined ? [] : [decodeKeyText(previous, "DS_REPLAY_MARKER_KEY_PREVIOUS")],
   );
@@ -124,6 +139,7 @@ export class DeliveryService {
     this.relay = new OutboxRelay({
       database: options.database,
       bus: options.bus,
+      sealer: deps.outboxSealer,
       pollIntervalMs: options.settings.DS_RELAY_POLL_INTERVAL,
       onError: (err) => options.logger.warn({ err }, "outbox relay"),
     });
@@ -229,6 +245,7 @@ export class DeliveryService {
       reservationTtlMs: settings.DS_RESERVATION_TTL,
       fanOutSubject: settings.DS_FANOUT_SUBJECT,
       onFanOut: () => {},
+      outboxSealer: outboxSealer(settings),
       queueReports: { max: settings.DS_MAX_QUEUE_REPORTS, ttlMs: settings.DS_QUEUE_REPORT_TTL },
     };
     const groupIdLimit: GroupIdLimit = {

@@ -216,6 +216,7 @@ export class QueueService {
     this.relay = new OutboxRelay({
       database: options.database,
       bus: options.bus,
+      sealer: this.deps.storage.outbox,
       ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
       onError: (err) => options.logger.warn({ err }, "outbox relay"),
     });

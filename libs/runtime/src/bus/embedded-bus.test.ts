@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
+import { BUS_PAYLOAD, PayloadSealer } from "@phoenix/crypto";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import pg from "pg";
@@ -30,6 +31,139 @@ describeBusContract("embedded bus on PGlite", {
     );
     return result.rows[0]?.n ?? 0;
   },
+});
+
+const sealer = new PayloadSealer(BUS_PAYLOAD, "BUS_PAYLOAD_KEY", randomBytes(32));
+
+describeBusContract("embedded bus on PGlite, sealing payloads", {
+  open: (options) => createEmbeddedBus({ db: pgliteDb, sealer, ...options }),
+  storedMessages: async (stream) => {
+    const result = await pglite.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM phoenix_bus.messages WHERE stream = $1",
+      [stream],
+    );
+    return result.rows[0]?.n ?? 0;
+  },
+});
+
+describe("embedded bus on PGlite, sealing payloads at rest", () => {
+  /** Every stored row of `stream` as text, as a copy of the table would show it. */
+  async function rawRows(stream: string): Promise<string> {
+    const result = await pglite.query<{ row: string }>(
+      "SELECT m::text AS row FROM phoenix_bus.messages m WHERE stream = $1",
+      [stream],
+    );
+    return result.rows.map((r) => r.row).join("\n");
+  }
+  async function storedCount(stream: string): Promise<number> {
+    const result = await pglite.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM phoenix_bus.messages WHERE stream = $1",
+      [stream],
+    );
+    return result.rows[0]?.n ?? 0;
+  }
+
+  it("stores neither body nor headers in the clear and delivers the original bytes", async () => {
+    const bus = await createEmbeddedBus({ db: pgliteDb, sealer });
+    try {
+      const prefix = `sl${randomBytes(4).toString("hex")}`;
+      const stream = `S_${prefix}`;
+      await bus.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      const needle = `leaf-credential-${randomBytes(6).toString("hex")}`;
+      const body = new Uint8Array([0, 255, ...new TextEncoder().encode(needle), 7]);
+      const header = `peer-${randomBytes(6).toString("hex")}.example`;
+      await bus.publish(`${prefix}.fanout`, body, { id: "m1", headers: { "x-source": header } });
+      const raw = await rawRows(stream);
+      expect(raw).not.toBe("");
+      for (const secret of [needle, header]) {
+        expect(raw).not.toContain(secret);
+        expect(raw).not.toContain(Buffer.from(secret).toString("hex"));
+      }
+      const received: BusMessage[] = [];
+      await bus.consume({ stream, durable: "worker" }, async (msg) => {
+        received.push(msg);
+      });
+      await expect.poll(() => received.length, { timeout: 10_000 }).toBe(1);
+      expect([...received[0]!.data]).toEqual([...body]);
+      expect(received[0]!.headers).toEqual({ "x-source": header });
+      expect(received[0]!.id).toBe("m1");
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it("does not deliver a message under another key, says why, and keeps it", async () => {
+    const prefix = `sk${randomBytes(4).toString("hex")}`;
+    const stream = `S_${prefix}`;
+    const writer = await createEmbeddedBus({ db: pgliteDb, sealer });
+    const errors: unknown[] = [];
+    const other = new PayloadSealer(BUS_PAYLOAD, "BUS_PAYLOAD_KEY", randomBytes(32));
+    const wrong = await createEmbeddedBus({
+      db: pgliteDb,
+      sealer: other,
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await writer.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+      await writer.publish(`${prefix}.fanout`, new TextEncoder().encode("kept"), { id: "m1" });
+      const wrongSeen: BusMessage[] = [];
+      const sub = await wrong.consume({ stream, durable: "worker" }, async (msg) => {
+        wrongSeen.push(msg);
+      });
+      await expect.poll(() => errors.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      await sub.stop();
+      expect(String(errors[0])).toMatch(
+        new RegExp(
+          `embedded bus message ${stream}#1 does not open under the key derived from BUS_PAYLOAD_KEY`,
+        ),
+      );
+      expect(wrongSeen).toEqual([]);
+      expect(await storedCount(stream)).toBe(1);
+
+      // With the right key the same durable gets it: nothing was lost.
+      const received: BusMessage[] = [];
+      await writer.consume({ stream, durable: "worker" }, async (msg) => {
+        received.push(msg);
+      });
+      await expect
+        .poll(() => received.map((m) => new TextDecoder().decode(m.data)), { timeout: 10_000 })
+        .toEqual(["kept"]);
+      await expect.poll(() => storedCount(stream), { timeout: 10_000 }).toBe(0);
+    } finally {
+      await wrong.close();
+      await writer.close();
+    }
+  });
+
+  it("delivers messages stored before the sealer was configured as they are", async () => {
+    const prefix = `su${randomBytes(4).toString("hex")}`;
+    const stream = `S_${prefix}`;
+    const before = await createEmbeddedBus({ db: pgliteDb });
+    await before.ensureStream({ name: stream, subjects: [`${prefix}.>`], retention: "workqueue" });
+    await before.publish(`${prefix}.fanout`, new TextEncoder().encode("old"), {
+      id: "m1",
+      headers: { "x-n": "1" },
+    });
+    await before.close();
+    const after = await createEmbeddedBus({ db: pgliteDb, sealer });
+    try {
+      await after.publish(`${prefix}.fanout`, new TextEncoder().encode("new"), { id: "m2" });
+      const received: BusMessage[] = [];
+      await after.consume({ stream, durable: "worker" }, async (msg) => {
+        received.push(msg);
+      });
+      await expect
+        .poll(() => received.map((m) => [m.id, new TextDecoder().decode(m.data), m.headers]), {
+          timeout: 10_000,
+        })
+        .toEqual([
+          ["m1", "old", { "x-n": "1" }],
+          ["m2", "new", {}],
+        ]);
+    } finally {
+      await after.close();
+    }
+  });
 });
 
 describe("embedded bus on PGlite, beyond the contract", () => {

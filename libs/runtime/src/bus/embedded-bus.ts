@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { openMessage, type PayloadSealer, sealMessage } from "@phoenix/crypto";
 import { and, asc, eq, gt, gte, inArray, lt, lte, sql } from "drizzle-orm";
 import type { Database } from "../db/types.js";
 import {
@@ -50,6 +51,13 @@ export interface EmbeddedBusOptions extends BusLifecycleOptions {
    * it matters only when other processes publish into the same Postgres database.
    */
   pollIntervalMs?: number;
+  /**
+   * Seals message bodies and headers at rest (bound to their dedupe id and subject); opened when
+   * claimed. Acknowledged messages are deleted, but deleted rows survive in the database files and
+   * WAL until overwritten, so without a sealer a copy of the data directory yields past messages.
+   * Messages stored unsealed (by an earlier version or without a sealer) are delivered as they are.
+   */
+  sealer?: PayloadSealer;
 }
 
 /** Rows looked at per claim when searching for messages that match a consumer's filter. */
@@ -92,11 +100,12 @@ export async function createEmbeddedBus(options: EmbeddedBusOptions): Promise<Bu
     throw new BusOptionsError(`pollIntervalMs must be positive, got ${pollIntervalMs}`);
   }
   await ensureEmbeddedBusSchema(options.db);
-  return new EmbeddedBus(options.db, { ...lifecycle, pollIntervalMs });
+  return new EmbeddedBus(options.db, { ...lifecycle, pollIntervalMs, sealer: options.sealer });
 }
 
 interface EmbeddedBusSettings extends ResolvedLifecycle {
   pollIntervalMs: number;
+  sealer: PayloadSealer | undefined;
 }
 
 interface StreamRow {
@@ -173,6 +182,14 @@ class EmbeddedBus implements Bus {
     assertSubject(subject);
     if (options.id.length === 0) throw new BusOptionsError("publish needs a non-empty dedupe id");
     const stream = await this.#streamFor(subject);
+    const { sealer } = this.#settings;
+    const stored = sealer
+      ? {
+          data: sealMessage(sealer, options.id, subject, { data, headers: userHeaders(options.headers) }),
+          headers: {},
+          sealed: true,
+        }
+      : { data, headers: userHeaders(options.headers), sealed: false };
     const pruneDue =
       stream.maxAgeMs > 0 && Date.now() - (this.#prunedAt.get(stream.name) ?? 0) > pruneEveryMs(stream);
     const ack = await this.#db.transaction(async (tx) => {
@@ -200,7 +217,7 @@ class EmbeddedBus implements Bus {
         .limit(1);
       if (seen) return { stream: stream.name, seq: seen.seq, duplicate: true };
       const seq = locked.lastSeq + 1;
-      await assertRoom(tx, stream, data.length);
+      await assertRoom(tx, stream, stored.data.length);
       if (stream.retention === "interest" && !(await hasInterest(tx, stream.name, subject))) {
         // Like JetStream: no durable would ever take it, so it is not stored at all.
         await tx.update(streams).set({ lastSeq: seq }).where(eq(streams.name, stream.name));
@@ -211,8 +228,7 @@ class EmbeddedBus implements Bus {
         seq,
         subject,
         msgId: options.id,
-        data,
-        headers: userHeaders(options.headers),
+        ...stored,
       });
       await tx.update(streams).set({ lastSeq: seq }).where(eq(streams.name, stream.name));
       if (pruneDue) await prune(tx, stream);
@@ -540,6 +556,13 @@ class EmbeddedSubscription implements Subscription {
     }
   }
 
+  #open(row: { stream: string; seq: number; msgId: string; subject: string; data: Uint8Array }) {
+    const what = `embedded bus message ${row.stream}#${row.seq}`;
+    const { sealer } = this.#settings;
+    if (!sealer) throw new BusOptionsError(`${what} is sealed, but this bus was created without a sealer`);
+    return openMessage(sealer, row.msgId, row.subject, row.data, what);
+  }
+
   /**
    * Hands out up to `limit` messages: first those whose lease ran out (redeliveries, lowest
    * sequence first), then new ones past the durable's cursor that match its filter. The
@@ -629,11 +652,13 @@ class EmbeddedSubscription implements Subscription {
           .where(and(eq(messages.stream, stream), inArray(messages.seq, [...counts.keys()]), fresh))
           .orderBy(asc(messages.seq));
         for (const row of rows) {
+          // A message that does not open throws here: the claim rolls back, the message stays.
+          const { data, headers } = row.sealed ? this.#open(row) : row;
           claimed.push({
             subject: row.subject,
-            data: row.data,
+            data,
             id: row.msgId,
-            headers: row.headers,
+            headers,
             seq: row.seq,
             deliveryCount: counts.get(row.seq) ?? 1,
           });

@@ -38,7 +38,10 @@ export const messages = busSchema.table(
     /** The publisher's dedupe id. */
     msgId: text("msg_id").notNull(),
     data: bytea("data").notNull(),
+    /** Empty when `sealed` (the headers are inside the sealed `data`). */
     headers: jsonb("headers").$type<Record<string, string>>().notNull(),
+    /** `data` holds body and headers sealed by the bus's sealer (see `sealMessage`). */
+    sealed: boolean("sealed").notNull().default(false),
     publishedAt: timestamp("published_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.stream, t.seq] })],
@@ -102,6 +105,7 @@ const DDL = [
   sql`ALTER TABLE phoenix_bus.streams ADD COLUMN IF NOT EXISTS retention text NOT NULL DEFAULT 'limits'`,
   sql`ALTER TABLE phoenix_bus.streams ADD COLUMN IF NOT EXISTS max_bytes bigint NOT NULL DEFAULT 0`,
   sql`ALTER TABLE phoenix_bus.streams ADD COLUMN IF NOT EXISTS max_msgs bigint NOT NULL DEFAULT 0`,
+  sql`ALTER TABLE phoenix_bus.messages ADD COLUMN IF NOT EXISTS sealed boolean NOT NULL DEFAULT false`,
   sql`CREATE INDEX IF NOT EXISTS messages_msg_id ON phoenix_bus.messages (stream, msg_id)`,
   sql`CREATE INDEX IF NOT EXISTS messages_published_at ON phoenix_bus.messages (stream, published_at)`,
   sql`CREATE TABLE IF NOT EXISTS phoenix_bus.consumers (

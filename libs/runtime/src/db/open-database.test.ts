@@ -11,8 +11,8 @@ import { blobs, groups } from "./test-fixture/schema.js";
 import type { Database } from "./types.js";
 
 const FIXTURE_MIGRATIONS = fileURLToPath(new URL("./test-fixture/migrations", import.meta.url));
-/** Runtime-owned migrations: the outbox, the seen-requests table of the replay store. */
-const RUNTIME_MIGRATIONS = 2;
+/** Runtime-owned migrations: the outbox, the seen-requests table of the replay store, sealed outbox rows. */
+const RUNTIME_MIGRATIONS = 3;
 
 async function appliedMigrations(db: Database, table: string): Promise<number> {
   const rows = await db.execute<{ n: number }>(

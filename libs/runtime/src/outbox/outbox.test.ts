@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OUTBOX_PAYLOAD, PayloadSealer } from "@phoenix/crypto";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type DatabaseHandle, openDatabase } from "../db/open-database.js";
@@ -10,9 +11,14 @@ import { groups } from "../db/test-fixture/schema.js";
 import { transaction } from "../db/transaction.js";
 import { RecordingBus } from "../testing/recording-bus.js";
 import { createTestDatabase, createTestPglite, type TestDatabase } from "../testing/test-database.js";
-import { OutboxRelay, type OutboxRelayOptions, outboxBacklog } from "./relay.js";
+import { OutboxPublishError, OutboxRelay, type OutboxRelayOptions, outboxBacklog } from "./relay.js";
 import { outbox } from "./schema.js";
-import { OutboxMessageError, writeOutbox } from "./write-outbox.js";
+import { type OutboxMessage, OutboxMessageError, writeOutbox as writeSealed } from "./write-outbox.js";
+
+const sealer = new PayloadSealer(OUTBOX_PAYLOAD, "TEST_OUTBOX_SECRET", randomBytes(32));
+/** writeOutbox with this file's sealer (the relays below open with the same one). */
+const writeOutbox = (tx: Parameters<typeof writeSealed>[0], messages: readonly OutboxMessage[]) =>
+  writeSealed(tx, messages, sealer);
 
 const migrationsFolder = fileURLToPath(new URL("../db/test-fixture/migrations", import.meta.url));
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -100,7 +106,7 @@ describe.each(drivers)("outbox on $driver", (driver) => {
     options: Partial<OutboxRelayOptions> = {},
   ): OutboxRelay {
     // A poll interval far beyond the test timeouts: messages only go out because of poke().
-    const relay = new OutboxRelay({ database, bus, pollIntervalMs: 600_000, ...options });
+    const relay = new OutboxRelay({ database, bus, sealer, pollIntervalMs: 600_000, ...options });
     relays.push(relay);
     relay.start();
     return relay;
@@ -128,7 +134,7 @@ describe.each(drivers)("outbox on $driver", (driver) => {
         throw new Error("commit rejected");
       }),
     ).rejects.toThrow("commit rejected");
-    const relay = new OutboxRelay({ database: testDb, bus });
+    const relay = new OutboxRelay({ database: testDb, bus, sealer });
     expect(await relay.runOnce()).toEqual({ acquired: true, published: 0 });
     expect(bus.attempts).toEqual([]);
     expect((await outboxBacklog(testDb.db)).count).toBe(0);
@@ -340,7 +346,7 @@ describe.each(drivers)("outbox on $driver", (driver) => {
       await ack.promise;
     };
     const relay = startRelay(testDb, bus, { batchSize: 1 });
-    await transaction(testDb.db, (tx) =>
+    const ids = await transaction(testDb.db, (tx) =>
       writeOutbox(tx, [
         { subject: "fanout.g1", payload: encode("first") },
         { subject: "fanout.g1", payload: encode("second") },
@@ -353,7 +359,7 @@ describe.each(drivers)("outbox on $driver", (driver) => {
     await stopped;
     expect(bus.stored.map((m) => decode(m.data))).toEqual(["first"]);
     // The first is marked (deleted); the second waits for the next relay.
-    expect((await testDb.db.select().from(outbox)).map((row) => decode(row.payload))).toEqual(["second"]);
+    expect((await testDb.db.select().from(outbox)).map((row) => row.id)).toEqual([ids[1]]);
   });
 
   it("refuses messages that could never be published, writing none of the batch", async () => {
@@ -371,5 +377,109 @@ describe.each(drivers)("outbox on $driver", (driver) => {
       );
     }
     expect((await outboxBacklog(testDb.db)).count).toBe(0);
+  });
+
+  it("stores payloads and headers sealed: the raw rows hold neither", async () => {
+    const needle = `fanout-secret-${randomBytes(6).toString("hex")}`;
+    const header = `peer-${randomBytes(6).toString("hex")}.example`;
+    const [id] = await transaction(testDb.db, (tx) =>
+      writeOutbox(tx, [{ subject: "fanout.g1", payload: encode(needle), headers: { "x-source": header } }]),
+    );
+    // What a copy of the table (or of its deleted rows in the files) holds: every column as bytes.
+    const raw = await testDb.db.execute<{ row: string }>(
+      sql`SELECT encode(convert_to(o::text, 'UTF8'), 'base64') AS row FROM phoenix_runtime.outbox o`,
+    );
+    const bytes = Buffer.concat(
+      (raw as unknown as { rows: { row: string }[] }).rows.map((r) => Buffer.from(r.row, "base64")),
+    );
+    const payloads = await testDb.db.select({ payload: outbox.payload }).from(outbox);
+    const stored = Buffer.concat(payloads.map((r) => Buffer.from(r.payload)));
+    for (const haystack of [bytes, stored]) {
+      for (const secret of [needle, header]) {
+        expect(haystack.includes(Buffer.from(secret))).toBe(false);
+        expect(haystack.toString("latin1").includes(Buffer.from(secret).toString("hex"))).toBe(false);
+      }
+    }
+    const bus = new RecordingBus();
+    const relay = new OutboxRelay({ database: testDb, bus, sealer });
+    expect(await relay.runOnce()).toEqual({ acquired: true, published: 1 });
+    expect(bus.stored.map((m) => ({ id: m.id, text: decode(m.data), headers: m.headers }))).toEqual([
+      { id, text: needle, headers: { "x-source": header } },
+    ]);
+  });
+
+  it("under another key refuses to publish, names the problem and keeps the row", async () => {
+    const ids = await transaction(testDb.db, (tx) =>
+      writeOutbox(tx, [{ subject: "fanout.g1", payload: encode("sealed under the old secret") }]),
+    );
+    const bus = new RecordingBus();
+    const other = new PayloadSealer(OUTBOX_PAYLOAD, "TEST_OUTBOX_SECRET", randomBytes(32));
+    const wrong = new OutboxRelay({ database: testDb, bus, sealer: other });
+    const failure = wrong.runOnce();
+    await expect(failure).rejects.toThrow(OutboxPublishError);
+    await expect(failure).rejects.toThrow(
+      /not published: .*does not open under the key derived from TEST_OUTBOX_SECRET/,
+    );
+    expect(bus.attempts).toEqual([]);
+    expect((await outboxBacklog(testDb.db)).count).toBe(1);
+
+    // With the right key the kept row goes out: nothing was lost.
+    const relay = new OutboxRelay({ database: testDb, bus, sealer });
+    expect(await relay.runOnce()).toEqual({ acquired: true, published: 1 });
+    expect(bus.stored.map((m) => m.id)).toEqual(ids);
+  });
+
+  it("opens rows sealed under the previous secret after a rotation", async () => {
+    const oldSecret = randomBytes(32);
+    const before = new PayloadSealer(OUTBOX_PAYLOAD, "TEST_OUTBOX_SECRET", oldSecret);
+    const after = new PayloadSealer(OUTBOX_PAYLOAD, "TEST_OUTBOX_SECRET", randomBytes(32), [oldSecret]);
+    const [first] = await writeSealed(testDb.db, [{ subject: "fanout.g1", payload: encode("old") }], before);
+    const [second] = await writeSealed(testDb.db, [{ subject: "fanout.g1", payload: encode("new") }], after);
+    const bus = new RecordingBus();
+    expect(await new OutboxRelay({ database: testDb, bus, sealer: after }).runOnce()).toEqual({
+      acquired: true,
+      published: 2,
+    });
+    expect(bus.stored.map((m) => [m.id, decode(m.data)])).toEqual([
+      [first, "old"],
+      [second, "new"],
+    ]);
+  });
+
+  it("refuses a sealed payload moved to another row", async () => {
+    const [a, b] = await transaction(testDb.db, (tx) =>
+      writeOutbox(tx, [
+        { subject: "fanout.g1", payload: encode("for g1") },
+        { subject: "fanout.g2", payload: encode("for g2") },
+      ]),
+    );
+    const [rowB] = await testDb.db.select().from(outbox).where(eq(outbox.id, b!));
+    await testDb.db.update(outbox).set({ payload: rowB!.payload }).where(eq(outbox.id, a!));
+    const bus = new RecordingBus();
+    await expect(new OutboxRelay({ database: testDb, bus, sealer }).runOnce()).rejects.toThrow(
+      /outbox message .* on fanout\.g1 not published/,
+    );
+    expect(bus.attempts).toEqual([]);
+    expect((await outboxBacklog(testDb.db)).count).toBe(2);
+  });
+
+  it("still relays plaintext rows written before sealing, as they are", async () => {
+    // A row of an earlier version: `sealed` takes its default (false) from the migration.
+    await testDb.db.execute(
+      sql`INSERT INTO phoenix_runtime.outbox (id, subject, payload, headers)
+          VALUES ('pre-upgrade', 'fanout.g1', ${Buffer.from("legacy fan-out")}, '{"x-n":"7"}'::jsonb)`,
+    );
+    const ids = await transaction(testDb.db, (tx) =>
+      writeOutbox(tx, [{ subject: "fanout.g1", payload: encode("sealed fan-out") }]),
+    );
+    const bus = new RecordingBus();
+    expect(await new OutboxRelay({ database: testDb, bus, sealer }).runOnce()).toEqual({
+      acquired: true,
+      published: 2,
+    });
+    expect(bus.stored.map((m) => ({ id: m.id, text: decode(m.data), headers: m.headers }))).toEqual([
+      { id: "pre-upgrade", text: "legacy fan-out", headers: { "x-n": "7" } },
+      { id: ids[0], text: "sealed fan-out", headers: {} },
+    ]);
   });
 });

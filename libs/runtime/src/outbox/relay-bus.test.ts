@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { OUTBOX_PAYLOAD, PayloadSealer } from "@phoenix/crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEmbeddedBus } from "../bus/embedded-bus.js";
 import { connectNatsBus } from "../bus/nats-bus.js";
@@ -72,8 +73,10 @@ describe.each(cases)("outbox relay → $name", (busCase) => {
     const relayErrors: unknown[] = [];
     let duplicates = 0;
     let loseAck = true;
+    const sealer = new PayloadSealer(OUTBOX_PAYLOAD, "test key", randomBytes(32));
     const relay = new OutboxRelay({
       database: testDb,
+      sealer,
       // The first publish reaches the stream but its ack is lost, as in a crash before the delete.
       bus: {
         async publish(s, data, options) {
@@ -113,6 +116,7 @@ describe.each(cases)("outbox relay → $name", (busCase) => {
                 payload: new TextEncoder().encode(String(i + j)),
                 headers: { "x-n": String(i + j) },
               })),
+              sealer,
             ),
           )),
         );

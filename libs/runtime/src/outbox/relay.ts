@@ -1,3 +1,4 @@
+import { openMessage, type PayloadSealer } from "@phoenix/crypto";
 import { asc, count, inArray, min } from "drizzle-orm";
 import type { Bus } from "../bus/types.js";
 import type { DatabaseHandle } from "../db/open-database.js";
@@ -11,6 +12,11 @@ export interface OutboxRelayOptions {
   /** The service's database handle: the relay reads and deletes outbox rows under its lock. */
   database: Pick<DatabaseHandle, "tryWithLock">;
   bus: Pick<Bus, "publish">;
+  /**
+   * Opens the sealed rows (the same secret `writeOutbox` sealed them under). A row it cannot open
+   * stays and blocks its subject, reported through `onError`: nothing is dropped.
+   */
+  sealer: PayloadSealer;
   /** Rows read per cycle (default 100). */
   batchSize?: number;
   /** How often to look for rows when nobody pokes (default 1000 ms). */
@@ -59,6 +65,7 @@ type OutboxRow = typeof outbox.$inferSelect;
 export class OutboxRelay {
   readonly #database: Pick<DatabaseHandle, "tryWithLock">;
   readonly #bus: Pick<Bus, "publish">;
+  readonly #sealer: PayloadSealer;
   readonly #batchSize: number;
   readonly #pollIntervalMs: number;
   readonly #maxInFlight: number;
@@ -77,6 +84,7 @@ export class OutboxRelay {
   constructor(options: OutboxRelayOptions) {
     this.#database = options.database;
     this.#bus = options.bus;
+    this.#sealer = options.sealer;
     this.#batchSize = positive(options.batchSize ?? 100, "batchSize");
     this.#pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
     this.#maxInFlight = positive(options.maxInFlight ?? 1, "maxInFlight");
@@ -242,9 +250,21 @@ export class OutboxRelay {
         cause: lost.reason,
       });
     }
-    const headers = Object.keys(row.headers).length > 0 ? { headers: row.headers } : {};
+    let message = { data: row.payload, headers: row.headers };
+    if (row.sealed) {
+      try {
+        message = openMessage(this.#sealer, row.id, row.subject, row.payload, `outbox message ${row.id}`);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new OutboxPublishError(`outbox message ${row.id} on ${row.subject} not published: ${reason}`, {
+          cause: error,
+        });
+      }
+    }
+    // Rows from before sealing (`sealed` false) are published as they were written.
+    const headers = Object.keys(message.headers).length > 0 ? { headers: message.headers } : {};
     try {
-      await this.#bus.publish(row.subject, row.payload, { id: row.id, ...headers });
+      await this.#bus.publish(row.subject, message.data, { id: row.id, ...headers });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       throw new OutboxPublishError(

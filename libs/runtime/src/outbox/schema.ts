@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { jsonb, pgSchema, text, timestamp } from "drizzle-orm/pg-core";
+import { boolean, jsonb, pgSchema, text, timestamp } from "drizzle-orm/pg-core";
 import { bytea, int8 } from "../db/columns.js";
 
 /**
@@ -18,7 +18,11 @@ export const outbox = runtimeSchema.table("outbox", {
   /** The bus dedupe id: a re-publish after a crash carries the same id. */
   id: text("id").notNull(),
   subject: text("subject").notNull(),
+  /** The message body; when `sealed`, body and headers sealed together (see `sealMessage`). */
   payload: bytea("payload").notNull(),
+  /** Empty when `sealed` (the headers are inside the sealed payload). */
   headers: jsonb("headers").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
+  /** False only for rows written before outbox sealing existed: relayed as they are. */
+  sealed: boolean("sealed").notNull().default(false),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type PayloadSealer, sealMessage } from "@phoenix/crypto";
 import { assertSubject } from "../bus/subject.js";
 import type { Database } from "../db/types.js";
 import { outbox } from "./schema.js";
@@ -22,10 +23,16 @@ export class OutboxMessageError extends Error {
  * Writes messages to the outbox through `tx`, in the given order and in one statement. Call it
  * inside the transaction that changes the state the messages describe: a rollback discards them,
  * a commit makes them the relay's to publish. Returns the dedupe ids. Poke the relay after commit.
+ *
+ * Body and headers are sealed under `sealer` (bound to the row's id and subject): published rows
+ * are deleted, but deleted rows survive in the database files and WAL until overwritten, so a
+ * copy of them must not yield the fan-outs. There is no plaintext path; the relay opens the rows
+ * with a sealer of the same secret.
  */
 export async function writeOutbox<TSchema extends Record<string, unknown>>(
   tx: Database<TSchema>,
   messages: readonly OutboxMessage[],
+  sealer: PayloadSealer,
 ): Promise<string[]> {
   if (messages.length === 0) return [];
   const rows = messages.map((message) => {
@@ -41,11 +48,16 @@ export async function writeOutbox<TSchema extends Record<string, unknown>>(
     if (message.id !== undefined && message.id.length === 0) {
       throw new OutboxMessageError(`outbox id for ${message.subject} must not be empty`);
     }
+    const id = message.id ?? randomUUID();
     return {
-      id: message.id ?? randomUUID(),
+      id,
       subject: message.subject,
-      payload: message.payload,
-      headers: message.headers ?? {},
+      payload: sealMessage(sealer, id, message.subject, {
+        data: message.payload,
+        headers: message.headers ?? {},
+      }),
+      headers: {},
+      sealed: true,
     };
   });
   // One multi-row INSERT: identity values follow the VALUES order, so `seq` keeps the caller's order.

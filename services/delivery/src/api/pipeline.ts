@@ -6,6 +6,7 @@ import {
   encryptAtRest,
   HpkeKeyPair,
   hpkeOpen,
+  type PayloadSealer,
   ReplayError,
   type ReplayGuard,
   VerifyingKey,
@@ -55,6 +56,8 @@ export interface DsDeps {
   fanOutSubject: string;
   /** Called after a transaction that wrote fan-outs committed. */
   onFanOut: () => void;
+  /** Seals fan-outs in the outbox (key derived from DS_REPLAY_MARKER_KEY); the relay opens them. */
+  outboxSealer: PayloadSealer;
   /** How many queue-deleted reports a group keeps, and for how long (domain/queue-reports.ts). */
   queueReports: QueueReportPolicy;
 }
@@ -261,7 +264,11 @@ export async function writeGroup<R>(
         state: encryptState(deps, uuid, clean, earKey),
         lastActiveMonth: row.lastActiveMonth,
       });
-      await writeOutbox(tx, encodeFanOuts(notices, groupId, new Date(deps.ctx.now()), deps.fanOutSubject));
+      await writeOutbox(
+        tx,
+        encodeFanOuts(notices, groupId, new Date(deps.ctx.now()), deps.fanOutSubject),
+        deps.outboxSealer,
+      );
       wroteFanOuts = notices.length > 0;
       return { error };
     }
@@ -273,7 +280,11 @@ export async function writeGroup<R>(
         state: encryptState(deps, uuid, group, result.earKeyAfter ?? earKey),
         lastActiveMonth: result.active ? activityMonth(deps.ctx.now()) : row.lastActiveMonth,
       });
-    await writeOutbox(tx, encodeFanOuts(fanOuts, groupId, new Date(deps.ctx.now()), deps.fanOutSubject));
+    await writeOutbox(
+      tx,
+      encodeFanOuts(fanOuts, groupId, new Date(deps.ctx.now()), deps.fanOutSubject),
+      deps.outboxSealer,
+    );
     wroteFanOuts = fanOuts.length > 0;
     return { value: result.result };
   });
@@ -303,7 +314,7 @@ export async function fanOutOnly(
   const records = encodeFanOuts(plans, groupId, timestamp, deps.fanOutSubject);
   await transaction(deps.db, async (tx) => {
     await claimRequest(deps, tx, opened);
-    await writeOutbox(tx, records);
+    await writeOutbox(tx, records, deps.outboxSealer);
   });
   if (records.length > 0) deps.onFanOut();
   return timestamp;

@@ -363,7 +363,7 @@ export async function handleFanOutBatch(
         ) as v(client_id, ratchet, next_seq, updated_at, due, added, gap)
         where c.client_id = v.client_id`);
     }
-    if (outbound.length > 0) await writeOutbox(tx, outbound);
+    if (outbound.length > 0) await writeOutbox(tx, outbound, deps.storage.outbox);
     outcome.delivered = [...delivered.values()];
     outcome.outbound = outbound.length;
     outcome.enqueued = newMessages.length;

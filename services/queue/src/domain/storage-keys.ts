@@ -1,4 +1,13 @@
-import { concat, decryptAtRest, encryptAtRest, expandWithLabel, hmacSha256, utf8 } from "@phoenix/crypto";
+import {
+  concat,
+  decryptAtRest,
+  encryptAtRest,
+  expandWithLabel,
+  hmacSha256,
+  OUTBOX_PAYLOAD,
+  PayloadSealer,
+  utf8,
+} from "@phoenix/crypto";
 
 /**
  * Labels of what the QS encrypts at rest or hashes under its storage key. Each use has its own
@@ -34,9 +43,12 @@ const SMALL_BUCKETS = [128, 4096];
 export class StorageKeys {
   private readonly earKey: Uint8Array;
   private readonly hashKeys = new Map<HashPurpose, Uint8Array>();
+  /** Seals the QS's outbox rows (outbound federation fan-outs, queue-deleted reports). */
+  readonly outbox: PayloadSealer;
 
   constructor(root: Uint8Array) {
     if (root.length !== 32) throw new RangeError("the QS storage key must be 32 bytes");
+    this.outbox = new PayloadSealer(OUTBOX_PAYLOAD, "QS_STORAGE_KEY", root);
     this.earKey = expandWithLabel(root, "QsEncryptionAtRest", EMPTY, 32);
     for (const purpose of Object.values(HashPurpose)) {
       this.hashKeys.set(purpose, expandWithLabel(root, purpose, EMPTY, 32));

@@ -1,0 +1,1 @@
+ALTER TABLE "phoenix_runtime"."outbox" ADD COLUMN "sealed" boolean DEFAULT false NOT NULL;
