@@ -1,6 +1,14 @@
 import { parseArgs } from "node:util";
 import { busConfig } from "@phoenix/runtime/bus";
-import { type Env, envEnum, envPort, envString, LOG_LEVELS, serviceConfig } from "@phoenix/runtime/config";
+import {
+  type Env,
+  envEnum,
+  envPort,
+  envSecretKey,
+  envString,
+  LOG_LEVELS,
+  serviceConfig,
+} from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import type { z } from "zod";
 
@@ -28,6 +36,11 @@ export const homeserverConfigSchema = serviceConfig({
   }),
   /** Where PGlite databases and generated keys live (created on first start). */
   DATA_DIR: envString({ default: "./.data" }),
+  /**
+   * Seals the embedded bus's stored messages (32 bytes, hex or base64). Unset: a key generated
+   * into `$DATA_DIR/bus/payload.key`. Not used with NATS_URL.
+   */
+  BUS_PAYLOAD_KEY: envSecretKey({ optional: true }),
   /** The public REST/WebSocket listener (the edge gateway). */
   HTTP_HOST: envString({ default: "127.0.0.1" }),
   HTTP_PORT: envPort({ default: 8080 }),

@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
+import { BUS_PAYLOAD, decodeKeyText, PayloadSealer } from "@phoenix/crypto";
 import { DELIVERY_MIGRATIONS, startDelivery } from "@phoenix/delivery";
 import { edgeGatewayConfig, startEdgeGateway } from "@phoenix/edge-gateway";
 import {
@@ -98,9 +99,23 @@ export async function setupHomeserver(
   ]);
 
   // 2. One bus for every service: the embedded bus wakes listeners only within its process.
+  // Its messages (fan-outs with commits, KeyPackages, leaf credentials) are sealed under a key
+  // outside the bus database: acknowledged rows are deleted, but deleted rows stay in the PGlite
+  // files until overwritten.
+  const busSealer = busDb
+    ? new PayloadSealer(
+        BUS_PAYLOAD,
+        "BUS_PAYLOAD_KEY",
+        decodeKeyText(
+          config.BUS_PAYLOAD_KEY ?? (await loadOrCreateKeyFile(join(dataDir, "bus", "payload.key"))),
+          "BUS_PAYLOAD_KEY",
+        ),
+      )
+    : undefined;
   const bus: Bus = await openBus(config, {
     name: config.SERVICE_NAME,
     ...(busDb ? { db: busDb.db } : {}),
+    ...(busSealer ? { sealer: busSealer } : {}),
     onError: (err) => logger.warn({ err }, "bus"),
   });
   onShutdown(bus, "bus");
@@ -291,6 +306,7 @@ const OWN_VARIABLES = [
   "NATS_USER",
   "NATS_PASSWORD",
   "NATS_TOKEN",
+  "BUS_PAYLOAD_KEY",
   "HTTP_HOST",
   "HTTP_PORT",
   "METRICS_HOST",

@@ -62,6 +62,8 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
     // The gateway's and the DS's secrets too (the five-service deployment requires them as variables).
     expect((await stat(join(dataDir, "federation/key-encryption.key"))).mode & 0o077).toBe(0);
     expect((await stat(join(dataDir, "delivery/replay-marker.key"))).mode & 0o077).toBe(0);
+    // The key sealing the embedded bus's stored messages.
+    expect((await stat(join(dataDir, "bus/payload.key"))).mode & 0o077).toBe(0);
 
     const second = start(["--data-dir", dataDir, "--port", "0", "--domain", domain]);
     const url2 = await second.ready();

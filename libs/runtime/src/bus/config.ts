@@ -1,3 +1,4 @@
+import type { PayloadSealer } from "@phoenix/crypto";
 import { z } from "zod";
 import type { Database } from "../db/types.js";
 import { createEmbeddedBus } from "./embedded-bus.js";
@@ -75,6 +76,8 @@ export interface OpenBusOptions extends Pick<BusLifecycleOptions, "onError"> {
   name: string;
   /** The database the embedded bus stores its messages in (needed when `NATS_URL` is unset). */
   db?: Database;
+  /** Seals the embedded bus's stored messages (ignored on NATS, which encrypts its own store). */
+  sealer?: PayloadSealer;
 }
 
 /** Opens the bus the config selects: NATS JetStream when `NATS_URL` is set, else the embedded one. */
@@ -104,5 +107,9 @@ export async function openBus(config: BusConfig, options: OpenBusOptions): Promi
   if (!options.db) {
     throw new BusConfigError("NATS_URL is not set and no database was given for the embedded bus");
   }
-  return createEmbeddedBus({ ...lifecycle, db: options.db });
+  return createEmbeddedBus({
+    ...lifecycle,
+    db: options.db,
+    ...(options.sealer ? { sealer: options.sealer } : {}),
+  });
 }
