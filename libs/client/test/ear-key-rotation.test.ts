@@ -6,7 +6,7 @@ import { AeadLabel, decryptAtRest, fromHex } from "@phoenix/crypto";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PhoenixClient } from "../src/index.js";
+import type { PhoenixClient, Transport } from "../src/index.js";
 import { connectUsers, syncUntil, texts, World } from "./support.js";
 
 describe("group EAR-key rotation on removals", () => {
@@ -15,6 +15,9 @@ describe("group EAR-key rotation on removals", () => {
   let bob: PhoenixClient;
   let carol: PhoenixClient;
   let dave: PhoenixClient;
+  let erin: PhoenixClient;
+  /** Runs once right before Erin's next GroupOperation reaches the DS (a race staged by a test). */
+  let beforeErinsCommit: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
     world = await World.start();
@@ -22,7 +25,21 @@ describe("group EAR-key rotation on removals", () => {
     bob = await world.register("Bob");
     carol = await world.register("Carol");
     dave = await world.register("Dave");
-    for (const other of [bob, carol, dave]) await connectUsers(alice, other);
+    erin = await world.register("Erin", (transport: Transport) => ({
+      ...transport,
+      delivery: new Proxy(transport.delivery, {
+        get(target, property, receiver) {
+          if (property !== "groupOperation") return Reflect.get(target, property, receiver);
+          return async (...args: Parameters<typeof target.groupOperation>) => {
+            const hook = beforeErinsCommit;
+            beforeErinsCommit = undefined;
+            await hook?.();
+            return target.groupOperation(...args);
+          };
+        },
+      }),
+    }));
+    for (const other of [bob, carol, dave, erin]) await connectUsers(alice, other);
   });
   afterAll(async () => {
     await world?.stop();
@@ -134,5 +151,24 @@ describe("group EAR-key rotation on removals", () => {
     expect(earKeyOf("Dave", id)).toEqual(earKeyOf("Alice", id));
     await dave.sendMessage(id, "Dave made it");
     await syncUntil(bob, () => texts(bob, id).includes("Dave made it"), "Dave's message");
+  });
+
+  it("a member whose commit of a leave loses to another member's commit catches up without an error", async () => {
+    const id = await group("leave-race", [bob, carol, erin]);
+    await carol.leave(id);
+    // Erin has fetched Carol's self-remove proposal and commits it; just before her commit reaches
+    // the DS, Bob commits the same proposal. His commit removes Carol, so the group's key rotates
+    // and Erin's commit is refused for her (now old) key, not for its epoch. The commit that beat
+    // hers is in her queue: like a commit refused as behind, that is no error of her sync.
+    beforeErinsCommit = () =>
+      syncUntil(bob, () => !bob.conversation(id).members.includes(carol.userId), "Carol's leave");
+    await syncUntil(erin, () => beforeErinsCommit === undefined, "Carol's proposal");
+    await syncUntil(erin, () => !erin.conversation(id).members.includes(carol.userId), "Bob's commit");
+    expect(earKeyOf("Erin", id)).toEqual(earKeyOf("Bob", id));
+    await syncUntil(carol, () => carol.conversation(id).status === "inactive", "her leave");
+    await erin.sendMessage(id, "Erin after the race");
+    await syncUntil(alice, () => texts(alice, id).includes("Erin after the race"), "Erin's message");
+    expect(alice.conversation(id).members).not.toContain(carol.userId);
+    expect(earKeyOf("Alice", id)).toEqual(earKeyOf("Erin", id));
   });
 });

@@ -26,9 +26,11 @@ export class World {
     return join(this.dir, `${name}.sqlite`);
   }
 
-  async register(name: string): Promise<PhoenixClient> {
+  /** Registers a user; `wrap` may interpose on its transport (to stage a race). */
+  async register(name: string, wrap?: (transport: Transport) => Transport): Promise<PhoenixClient> {
+    const transport = this.transport();
     const c = await PhoenixClient.register({
-      transport: this.transport(),
+      transport: wrap === undefined ? transport : wrap(transport),
       storePath: this.storePath(name),
       domain: this.hs.domain,
       displayName: name,

@@ -444,8 +444,11 @@ export async function commitPending(core: ClientCore, id: string, result: SyncRe
   try {
     await submitCommit(core, c, out, nextKey);
   } catch (error) {
-    // Another member committed first: its commit is in our queue and brings us up to date.
+    // Another member committed first: its commit is in our queue and brings us up to date. When
+    // that commit removed someone (as one carrying a leave does) it also rotated the EAR key, and
+    // the DS refuses our old key before it can compare epochs: WRONG_EAR_KEY means the same here.
     if (error instanceof GrpcCallError && error.code === FAILED_PRECONDITION) return;
+    if (earKeyRotated(error)) return;
     result.errors.push(`commit of pending proposals: ${(error as Error).message}`);
     return;
   }
