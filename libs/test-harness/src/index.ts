@@ -96,5 +96,6 @@ export {
   type SnapshotScanResult,
   scanSeizableStores,
   scanServiceMemory,
+  summarizeSnapshotScan,
   takeMemoryBaseline,
 } from "./snapshot-scan.js";

@@ -55,6 +55,16 @@ export interface SnapshotScanResult {
   unpadded: { database: string; rows: number; unpadded: number[] }[];
 }
 
+/** One line saying what a snapshot scan read and found, for the test log. */
+export function summarizeSnapshotScan(label: string, result: SnapshotScanResult, needles: NeedleSet): string {
+  const r = result.scan.report;
+  return (
+    `snapshot scan (${label}): ${result.stores.length} stores, ${r.needles} needles (${needles.skipped.length} too short), ` +
+    `${r.patterns} patterns, ${r.blobs} blobs, ${r.bytes} bytes ${JSON.stringify(r.bytesByStore)}, ` +
+    `${r.allowed} allowed matches ${JSON.stringify(r.allowedByPlace)}, ${r.hits.length} hits`
+  );
+}
+
 /** The Postgres side of a set of service databases, named `<prefix><service>`. */
 export interface PostgresStores {
   serverUrl: string;

@@ -12,6 +12,7 @@ import {
   needlesFromClientDirs,
   scanSeizableStores,
   startFederation,
+  summarizeSnapshotScan,
   syncUntil,
   systemTextsOf,
   textsOf,
@@ -201,13 +202,10 @@ describe("three federating homeservers", () => {
 
   it("a snapshot of every store of the three domains holds no identifier of the scenarios in the clear", async () => {
     const needles = await needlesFromClientDirs([fed.clientsDir]);
-    const { scan, stores, unpadded } = await scanSeizableStores(await federationStores(fed), needles);
+    const result = await scanSeizableStores(await federationStores(fed), needles);
+    const { scan, unpadded } = result;
     const r = scan.report;
-    console.info(
-      `snapshot scan (federation): ${stores.length} stores, ${r.needles} needles (${needles.skipped.length} too short), ` +
-        `${r.patterns} patterns, ${r.blobs} blobs, ${r.bytes} bytes ${JSON.stringify(r.bytesByStore)}, ` +
-        `${r.allowed} allowed matches ${JSON.stringify(r.allowedByPlace)}, ${r.hits.length} hits`,
-    );
+    console.info(summarizeSnapshotScan("federation", result, needles));
     expect(needles.needles.length).toBeGreaterThan(50);
     // Self-check: the AS and QS databases hold what they must, so the scan did read them.
     for (const place of ["auth user-id", "auth client-id", "queue queue-id"])

@@ -2,16 +2,14 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/pglite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, NATS_SERVER_BINARY, waitForPort } from "../testing/local-ports.js";
 import { BusConfigError, busConfig, openBus } from "./config.js";
 import { StreamFullError } from "./errors.js";
-
-const NATS_SERVER = "/usr/sbin/nats-server";
 
 describe("bus config: backstop limits", () => {
   it("applies BUS_MAX_MSGS to every stream that sets no limit of its own", async () => {
@@ -41,36 +39,7 @@ describe("bus config: backstop limits", () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
-
-describe.skipIf(!existsSync(NATS_SERVER) || !existsSync("/usr/bin/openssl"))(
+describe.skipIf(!existsSync(NATS_SERVER_BINARY) || !existsSync("/usr/bin/openssl"))(
   "bus config: NATS over TLS",
   () => {
     let dir: string;
@@ -148,7 +117,7 @@ tls {
 }
 `,
       );
-      server = spawn(NATS_SERVER, ["--config", join(dir, "nats.conf")], { stdio: "ignore" });
+      server = spawn(NATS_SERVER_BINARY, ["--config", join(dir, "nats.conf")], { stdio: "ignore" });
       await waitForPort(port);
       url = `tls://127.0.0.1:${port}`;
     }, 60_000);

@@ -2,12 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, NATS_SERVER_BINARY, waitForPort } from "../testing/local-ports.js";
 import { describeBusContract } from "./bus-contract.js";
 import { connectNatsBus } from "./nats-bus.js";
 import type { BusMessage } from "./types.js";
@@ -38,40 +38,9 @@ describeBusContract("NATS JetStream bus", {
   storedMessages: async (name) => (await jsm.streams.info(name)).state.messages,
 });
 
-const NATS_SERVER = "/usr/sbin/nats-server";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
-
 /** A private nats-server (JetStream, file store in `dir`) that the test may kill and restart. */
 async function startServer(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], {
+  const child = spawn(NATS_SERVER_BINARY, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], {
     stdio: "ignore",
   });
   await waitForPort(port);
@@ -85,7 +54,7 @@ async function killServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-describe.skipIf(!existsSync(NATS_SERVER))("NATS JetStream bus across a NATS restart", () => {
+describe.skipIf(!existsSync(NATS_SERVER_BINARY))("NATS JetStream bus across a NATS restart", () => {
   it("keeps consuming after the server is killed and restarted, losing no acknowledged publish", async () => {
     const port = await freePort();
     const dir = await mkdtemp(join(tmpdir(), "bus-nats-restart-"));

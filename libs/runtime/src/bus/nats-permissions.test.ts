@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, NATS_SERVER_BINARY, waitForPort } from "../testing/local-ports.js";
 import {
   fanOutStream,
   federationOutboundStream,
@@ -22,7 +22,6 @@ import {
 } from "./nats-permissions.js";
 import type { Bus, BusMessage } from "./types.js";
 
-const NATS_SERVER = "/usr/sbin/nats-server";
 const REPO = join(import.meta.dirname, "../../../..");
 
 describe("NATS permissions from the bus layout", () => {
@@ -38,36 +37,7 @@ describe("NATS permissions from the bus layout", () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === "object" ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
-
-describe.skipIf(!existsSync(NATS_SERVER))("NATS with per-service users", () => {
+describe.skipIf(!existsSync(NATS_SERVER_BINARY))("NATS with per-service users", () => {
   const ns = `np${randomBytes(4).toString("hex")}`;
   const names: BusLayoutNames = {
     subjectPrefix: `${ns}.`,
@@ -93,7 +63,7 @@ describe.skipIf(!existsSync(NATS_SERVER))("NATS with per-service users", () => {
       join(dir, "nats.conf"),
       `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(join(dir, "js"))} }\n${natsAuthorization(users, names)}`,
     );
-    server = spawn(NATS_SERVER, ["--config", join(dir, "nats.conf")], { stdio: "ignore" });
+    server = spawn(NATS_SERVER_BINARY, ["--config", join(dir, "nats.conf")], { stdio: "ignore" });
     await waitForPort(port);
     url = `nats://127.0.0.1:${port}`;
   });

@@ -18,6 +18,7 @@ import {
   scanSeizableStores,
   scanServiceMemory,
   startDeployment,
+  summarizeSnapshotScan,
   syncUntil,
   systemTextsOf,
   takeMemoryBaseline,
@@ -462,16 +463,10 @@ export function defineScenarios(kind: DeploymentKind): void {
       // The needles come from the clients' own stores: ids, handles, names, titles, texts,
       // members, queue ids, credentials, leaf credentials.
       const needles = await needlesFromClientDirs([world.dir]);
-      const { scan, stores, unpadded } = await scanSeizableStores(
-        deploymentStores(deployment as Deployment),
-        needles,
-      );
+      const result = await scanSeizableStores(deploymentStores(deployment as Deployment), needles);
+      const { scan, unpadded } = result;
       const r = scan.report;
-      console.info(
-        `snapshot scan (${kind}): ${stores.length} stores, ${r.needles} needles (${needles.skipped.length} too short), ` +
-          `${r.patterns} patterns, ${r.blobs} blobs, ${r.bytes} bytes ${JSON.stringify(r.bytesByStore)}, ` +
-          `${r.allowed} allowed matches ${JSON.stringify(r.allowedByPlace)}, ${r.hits.length} hits`,
-      );
+      console.info(summarizeSnapshotScan(kind, result, needles));
       expect(needles.needles.length).toBeGreaterThan(50);
       // Self-check: what the AS and QS must hold is found where they keep it, so the scan did
       // read those stores (a scan that reads nothing would find no hit either).
