@@ -2,7 +2,6 @@
 // wire level (tag, wire type, value) and length-delimited values that themselves parse as
 // messages are descended into, so a mutation can land anywhere: in the outer request, in the
 // `Signed` wrapper, in the signed `tbs` bytes or in a signature.
-import { concat } from "@phoenix/crypto";
 import type { Prng } from "../random-prng.js";
 
 /** One field of a message as it was on the wire. */
@@ -90,7 +89,19 @@ export function encodeWire(fields: readonly WireField[]): Uint8Array {
     }
   }
   flush();
-  return concat(...parts);
+  return concat(parts);
+}
+
+// Takes an array, not rest arguments like @phoenix/crypto's concat: a "huge repeated field"
+// mutation joins more parts than a spread call can pass on the stack.
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** `n` bytes drawn from `rng`. */
@@ -201,12 +212,12 @@ function apply(rng: Prng, kind: Mutation, valid: Uint8Array, maxBytes: number): 
     case "truncate":
       return valid.length === 0 ? randomBytes(rng, 3) : valid.subarray(0, rng.int(0, valid.length - 1));
     case "append-garbage":
-      return concat(valid, randomBytes(rng, rng.int(1, 64)));
+      return concat([valid, randomBytes(rng, rng.int(1, 64))]);
     case "unknown-field":
-      return concat(
+      return concat([
         valid,
         encodeWire([{ field: rng.int(16, 5000), wireType: 2, bytes: randomBytes(rng, 8) }]),
-      );
+      ]);
     case "field-drop": {
       const node = pickNode(nodes);
       if (!node) return randomBytes(rng, 8);
@@ -249,10 +260,10 @@ function apply(rng: Prng, kind: Mutation, valid: Uint8Array, maxBytes: number): 
     case "field-varint-extreme": {
       const node = pickNode(nodes.filter((n) => n.field.wireType === 0));
       if (!node)
-        return concat(
+        return concat([
           valid,
           encodeWire([{ field: rng.int(1, 6), wireType: 0, varint: rng.pick(EXTREME_VARINTS) }]),
-        );
+        ]);
       return rewrite(valid, node.path, (fields, i) => {
         fields[i] = { ...(fields[i] as WireField), varint: rng.pick(EXTREME_VARINTS) };
         return fields;
@@ -310,7 +321,7 @@ function apply(rng: Prng, kind: Mutation, valid: Uint8Array, maxBytes: number): 
       const count = Math.max(1, Math.floor(budget / Math.max(1, item.length)));
       const parts: Uint8Array[] = [valid];
       for (let i = 0; i < count; i++) parts.push(item);
-      return concat(...parts);
+      return concat(parts);
     }
     case "deep-nesting": {
       // A length-delimited field 1 inside itself thousands of times: recursion limits of decoders.
