@@ -1,4 +1,16 @@
 export {
+  type AuthenticatedSignedRequest,
+  authenticateSignedRequest,
+  DEFAULT_REFUSALS,
+  type OpenedEnvelope,
+  openEnvelope,
+  type ReplayClaimer,
+  type SignedRequestPolicy,
+  type SignedRequestRefusals,
+  type SignerKey,
+  type TbsWithHeader,
+} from "./authenticator.js";
+export {
   type CheckedRequestHeader,
   checkRequestHeader,
   type ExpectedHeader,
