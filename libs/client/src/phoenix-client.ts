@@ -5,7 +5,8 @@
 // runs them one at a time and answers the app's reads from the store.
 import { and, asc, eq } from "drizzle-orm";
 import { accountFromJson } from "./account.js";
-import { ClientCore, ciphersuite, fetchVerifier } from "./core.js";
+import { ClientCore, ciphersuite } from "./core/client-core.js";
+import { fetchVerifier } from "./core/trust.js";
 import { NotRegisteredError } from "./errors.js";
 import * as connections from "./flows/connections.js";
 import * as groups from "./flows/groups.js";
@@ -73,7 +74,7 @@ export class PhoenixClient {
 
   /** This user's id, `uuid@domain`. */
   get userId(): string {
-    return this.core.userId;
+    return this.core.identity.userId;
   }
 
   get displayName(): string {
@@ -123,7 +124,7 @@ export class PhoenixClient {
   updateKeys(conversationId: string): Promise<void> {
     return this.serial(async () => {
       await groups.updateKeys(this.core, conversationId);
-      this.core.recordKeyUpdate(conversationId, Date.now());
+      this.core.conversations.recordKeyUpdate(conversationId, Date.now());
     });
   }
 
@@ -190,7 +191,7 @@ export class PhoenixClient {
 
   /** The handles this client holds. */
   handles(): string[] {
-    return this.core.storedHandles().map((h) => h.handle);
+    return this.core.queues.storedHandles().map((h) => h.handle);
   }
 
   // Receiving ----------------------------------------------------------------------------------
@@ -244,17 +245,17 @@ export class PhoenixClient {
       .from(t.conversations)
       .all()
       .sort((a, b) => b.createdAt - a.createdAt)
-      .map((c) => this.core.conversationView(c.id));
+      .map((c) => this.core.conversations.view(c.id));
   }
 
   /** One conversation (UnknownConversationError if there is none). */
   conversation(id: string): Conversation {
-    return this.core.conversationView(id);
+    return this.core.conversations.view(id);
   }
 
   /** Messages of a conversation in arrival order. */
   messages(conversationId: string): Message[] {
-    this.core.row(conversationId);
+    this.core.conversations.row(conversationId);
     return this.core.store.db
       .select()
       .from(t.messages)
@@ -273,7 +274,7 @@ export class PhoenixClient {
 
   /** Marks every message of a conversation as read. */
   markRead(conversationId: string): void {
-    this.core.row(conversationId);
+    this.core.conversations.row(conversationId);
     this.core.store.db
       .update(t.messages)
       .set({ read: true })

@@ -21,18 +21,10 @@ import { auth, delivery } from "@phoenix/proto";
 import { GrpcCallError } from "@phoenix/runtime/grpc";
 import { eq } from "drizzle-orm";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
-import {
-  AS,
-  type ClientCore,
-  CONNECTION_PACKAGES,
-  DAY,
-  DS,
-  decodeStoredOffer,
-  encodeStoredOffer,
-  hexBytes,
-  NOT_FOUND,
-} from "../core.js";
+import { AS, CONNECTION_PACKAGES, DAY, DS, NOT_FOUND, PERMISSION_DENIED } from "../constants.js";
+import type { ClientCore } from "../core/client-core.js";
 import { FederationRefusedError, UnknownRequestError, UnknownUserError } from "../errors.js";
+import { hexBytes } from "../protocol/codecs.js";
 import { readHandleConnectionPackage } from "../protocol/handle-package.js";
 import {
   mlsGroupId,
@@ -43,8 +35,9 @@ import {
   wireUserId,
 } from "../protocol/helpers.js";
 import { buf, u8 } from "../store/client-store.js";
+import { decodeStoredOffer, encodeStoredOffer } from "../store/codecs.js";
 import * as t from "../store/schema.js";
-import { createGroup, sendApp } from "./groups.js";
+import { createGroup, sendApp } from "./group-primitives.js";
 
 /**
  * Asks `userId` to connect: creates a connection group and sends a signed, encrypted connection
@@ -63,9 +56,9 @@ export async function connect(core: ClientCore, userId: string): Promise<void> {
   }
   if (packages.length === 0) throw new UnknownUserError(`${userId} publishes no connection package`);
   // The packages' credentials chain to the AS of the user's domain.
-  const verified = await core.withCredentials(() =>
+  const verified = await core.trust.withCredentials(() =>
     packages.map((p) => {
-      const pkg = verifyConnectionPackage(p.connectionPackage, { verifier: core.verifier });
+      const pkg = verifyConnectionPackage(p.connectionPackage, { verifier: core.trust.verifier });
       if (pkg.clientCredential === undefined || formatUserId(pkg.clientCredential.clientId.userId) !== userId)
         throw new Error(`a connection package for ${userId} belongs to someone else`);
       return { clientId: p.clientId, pkg };
@@ -75,13 +68,13 @@ export async function connect(core: ClientCore, userId: string): Promise<void> {
   for (const { clientId, pkg } of verified) {
     const offer = sealConnectionOffer(
       {
-        senderCredential: core.credential,
+        senderCredential: core.identity.credential,
         connectionGroupId: mlsGroupId(c.groupId),
         groupEarKey: c.earKey,
         credentialEncryptionKey: c.credentialKey,
-        friendshipPackage: core.friendshipPackage,
+        friendshipPackage: core.identity.friendshipPackage,
       },
-      core.clientKey,
+      core.identity.clientKey,
       pkg,
     );
     await core.transport.auth.enqueueConnectionOffer({ clientId, connectionOffer: offer });
@@ -116,14 +109,14 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
     groupId,
     groupStateEarKey: offer.earKey,
   });
-  const leaf = await core.newLeaf();
+  const leaf = await core.identity.newLeaf();
   const aad = delivery.CommitAad.encode({
     addedClientInfos: [],
     senderClientInfo: sealClientInfo(
       offer.credentialKey,
       "group",
       leaf.leaf.bytes,
-      core.credential,
+      core.identity.credential,
       leaf.signatureEncryptionKey,
     ),
   }).finish();
@@ -140,11 +133,11 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
         groupId,
         externalCommit: out.commit,
         groupInfo: out.groupInfo,
-        joinerQueue: core.qsReference(),
+        joinerQueue: core.identity.qsReference(),
         // Connection groups have no separate profile-key key: the credential key protects it.
         encryptedUserProfileKey: encryptUserProfileKey(
           offer.credentialKey,
-          core.user,
+          core.identity.user,
           core.account.profileKey,
         ),
       },
@@ -156,9 +149,9 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
   const id = toHex(offer.groupId);
   const peer = formatUserId(offer.senderCredential.clientId.userId);
   // Members' credentials may be of other domains: the transaction is retried once they are known.
-  await core.withCredentials(() =>
+  await core.trust.withCredentials(() =>
     core.store.transaction(() => {
-      core.insertConversation({
+      core.conversations.insert({
         id,
         groupId,
         kind: "connection",
@@ -170,12 +163,9 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
         leaf,
         peerUserId: peer,
       });
-      core.store.db
-        .insert(t.members)
-        .values({ conversationId: id, leafIndex: myLeaf, userId: core.userId })
-        .run();
-      core.recordMembers(id, out.newState, info.members, offer.credentialKey);
-      core.upsertContact(peer, offer.friendshipPackage, id);
+      core.members.add(id, myLeaf, core.identity.userId);
+      core.members.recordMembers(id, out.newState, info.members, offer.credentialKey);
+      core.contacts.upsert(peer, offer.friendshipPackage, id);
       core.store.db
         .update(t.connectionRequests)
         .set({ status: "accepted" })
@@ -183,12 +173,12 @@ export async function acceptConnection(core: ClientCore, requestId: number): Pro
         .run();
     }),
   );
-  const c = core.row(id);
+  const c = core.conversations.row(id);
   await sendApp(core, c, {
     type: "friendship",
-    friendshipPackage: toB64(encodeFriendshipPackage(core.friendshipPackage)),
+    friendshipPackage: toB64(encodeFriendshipPackage(core.identity.friendshipPackage)),
   });
-  await core.refreshProfile(peer);
+  await core.contacts.refreshProfile(peer);
   return id;
 }
 
@@ -235,9 +225,11 @@ export async function createHandle(core: ClientCore, handle: string): Promise<vo
       { $case: "handleHash", value: hash },
     ),
   });
-  const all = core.storedHandles().filter((h) => h.handle !== handle);
-  all.push({ handle, keySeed: toHex(handleKey.exportSeed()), queueKey: toHex(queueKey.privateBytes) });
-  core.store.setJson("handles", all);
+  core.queues.storeHandle({
+    handle,
+    keySeed: toHex(handleKey.exportSeed()),
+    queueKey: toHex(queueKey.privateBytes),
+  });
 }
 
 /**
@@ -259,13 +251,13 @@ export async function connectByHandle(core: ClientCore, handle: string, domain =
   const c = await createGroup(core, "connection", handle, null);
   const offer = sealConnectionOffer(
     {
-      senderCredential: core.credential,
+      senderCredential: core.identity.credential,
       connectionGroupId: mlsGroupId(c.groupId),
       groupEarKey: c.earKey,
       credentialEncryptionKey: c.credentialKey,
-      friendshipPackage: core.friendshipPackage,
+      friendshipPackage: core.identity.friendshipPackage,
     },
-    core.clientKey,
+    core.identity.clientKey,
     pkg,
   );
   await core.transport.auth.enqueueHandleConnectionOffer({
@@ -290,7 +282,7 @@ export async function connectByHandle(core: ClientCore, handle: string, domain =
  * sender's credential may be of another domain: its AS credentials are fetched when missing.
  */
 export function receiveOffer(core: ClientCore, sealed: Uint8Array): Promise<void> {
-  return core.withCredentials(() => receiveOfferOnce(core, sealed));
+  return core.trust.withCredentials(() => receiveOfferOnce(core, sealed));
 }
 
 function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
@@ -300,11 +292,11 @@ function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
       offer = openConnectionOffer(sealed, {
         decryptionKey: HpkeKeyPair.fromPrivateBytes(u8(row.decryptionKey)),
         packageHash: hexBytes(row.hash),
-        verifier: core.verifier,
+        verifier: core.trust.verifier,
       });
     } catch (error) {
       // Opened under this package, but the sender's domain credentials are missing: fetch, retry.
-      if (core.verifier.missing !== undefined) throw error;
+      if (core.trust.verifier.missing !== undefined) throw error;
       continue;
     }
     const from = formatUserId(offer.senderCredential.clientId.userId);
@@ -338,8 +330,6 @@ function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
   }
   throw new Error("the offer opens under none of our connection packages");
 }
-
-const PERMISSION_DENIED = 7;
 
 /**
  * A refusal by the federation policy (this homeserver's or the other domain's) as a

@@ -1,7 +1,7 @@
 // Periodic self-update: a client refreshes its leaf in every group it is in at least once per
 // interval, so a key stolen from a device stops decrypting new messages (post-compromise
-// security). When each leaf was last refreshed is kept by the core (the store's key-value table).
-import type { ClientCore } from "../core.js";
+// security). When each leaf was last refreshed is kept with the conversations (the store's key-value table).
+import type { ClientCore } from "../core/client-core.js";
 import * as t from "../store/schema.js";
 import { updateKeys } from "./groups.js";
 
@@ -29,10 +29,10 @@ export async function updateStaleKeys(
   const rows = core.store.db.select().from(t.conversations).all();
   for (const row of rows) {
     if (row.status !== "active" || row.mlsState === null) continue;
-    if (now() - core.keysUpdatedAt(row) < maxAgeMs) continue;
+    if (now() - core.conversations.keysUpdatedAt(row) < maxAgeMs) continue;
     try {
       await updateKeys(core, row.id);
-      core.recordKeyUpdate(row.id, now());
+      core.conversations.recordKeyUpdate(row.id, now());
       result.updated.push(row.id);
     } catch (error) {
       result.errors.push(`${row.id}: ${(error as Error).message}`);

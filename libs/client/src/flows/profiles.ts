@@ -3,20 +3,26 @@ import { decodeFriendshipPackage, encryptUserProfile, parseUserId } from "@phoen
 import { auth } from "@phoenix/proto";
 import { eq } from "drizzle-orm";
 import { accountToJson } from "../account.js";
-import { AS, type ClientCore, profileBytes } from "../core.js";
+import { AS } from "../constants.js";
+import type { ClientCore } from "../core/client-core.js";
+import { profileBytes } from "../protocol/codecs.js";
 import { u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
 
 /** Changes the display name: the profile is re-encrypted under the profile key and merged on the AS. */
 export async function setDisplayName(core: ClientCore, name: string): Promise<void> {
-  const encrypted = encryptUserProfile(core.account.profileKey, core.user, profileBytes(name)).encrypted;
+  const encrypted = encryptUserProfile(
+    core.account.profileKey,
+    core.identity.user,
+    profileBytes(name),
+  ).encrypted;
   await core.transport.auth.stageUserProfile({
-    signed: await core.asSigned(auth.StageUserProfileTbs, AS.stageUserProfile, {
+    signed: await core.identity.asSigned(auth.StageUserProfileTbs, AS.stageUserProfile, {
       encryptedUserProfile: encrypted,
     }),
   });
   await core.transport.auth.mergeUserProfile({
-    signed: await core.asSigned(auth.MergeUserProfileTbs, AS.mergeUserProfile, {}),
+    signed: await core.identity.asSigned(auth.MergeUserProfileTbs, AS.mergeUserProfile, {}),
   });
   core.account.displayName = name;
   core.store.setJson("account", accountToJson(core.account));
@@ -26,7 +32,7 @@ export async function setDisplayName(core: ClientCore, name: string): Promise<vo
 export async function refreshContactProfiles(core: ClientCore): Promise<void> {
   for (const c of core.store.db.select().from(t.contacts).all()) {
     const fp = decodeFriendshipPackage(u8(c.friendshipPackage));
-    const name = await core.fetchDisplayName(parseUserId(c.userId), fp.userProfileKey);
+    const name = await core.contacts.fetchDisplayName(parseUserId(c.userId), fp.userProfileKey);
     if (name !== undefined)
       core.store.db
         .update(t.contacts)

@@ -19,20 +19,13 @@ import {
 import { auth, queue } from "@phoenix/proto";
 import { encodeKeyPackage, makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { type Account, accountToJson } from "../account.js";
-import {
-  ADD_PACKAGES,
-  AS,
-  ClientCore,
-  CONNECTION_PACKAGES,
-  ciphersuite,
-  DAY,
-  encodePrivateKeyPackage,
-  fetchVerifier,
-  profileBytes,
-  QS,
-} from "../core.js";
+import { ADD_PACKAGES, AS, CONNECTION_PACKAGES, DAY, QS } from "../constants.js";
+import { ClientCore, ciphersuite } from "../core/client-core.js";
+import { fetchVerifier } from "../core/trust.js";
+import { profileBytes } from "../protocol/codecs.js";
 import { signRequest, validityStart, wireUserId } from "../protocol/helpers.js";
 import { buf, ClientStore } from "../store/client-store.js";
+import { encodePrivateKeyPackage } from "../store/codecs.js";
 import * as t from "../store/schema.js";
 import type { PhoenixClientOptions } from "../types.js";
 
@@ -135,11 +128,11 @@ export async function publishConnectionPackages(core: ClientCore): Promise<void>
   const packages: auth.PublishedConnectionPackage[] = [];
   for (let i = 0; i <= CONNECTION_PACKAGES; i++) {
     const { bytes, decryptionKey } = createConnectionPackage({
-      clientKey: core.clientKey,
-      clientCredential: core.credential,
+      clientKey: core.identity.clientKey,
+      clientCredential: core.identity.credential,
       lifetime,
     });
-    const hash = verifyConnectionPackage(bytes, { verifier: core.verifier }).hash;
+    const hash = verifyConnectionPackage(bytes, { verifier: core.trust.verifier }).hash;
     core.store.db
       .insert(t.connectionPackageKeys)
       .values({ hash: toHex(hash), decryptionKey: buf(decryptionKey.privateBytes) })
@@ -147,7 +140,7 @@ export async function publishConnectionPackages(core: ClientCore): Promise<void>
     packages.push({ connectionPackage: bytes, lastResort: i === CONNECTION_PACKAGES });
   }
   await core.transport.auth.publishConnectionPackages({
-    signed: await core.asSigned(auth.PublishConnectionPackagesTbs, AS.publishConnectionPackages, {
+    signed: await core.identity.asSigned(auth.PublishConnectionPackagesTbs, AS.publishConnectionPackages, {
       packages,
     }),
   });
@@ -158,12 +151,12 @@ export async function publishAddPackages(core: ClientCore): Promise<void> {
   const addPackages: Uint8Array[] = [];
   for (let i = 0; i <= ADD_PACKAGES; i++) {
     const lastResort = i === ADD_PACKAGES;
-    const leaf = await core.newLeaf(lastResort);
+    const leaf = await core.identity.newLeaf(lastResort);
     const secrets = encryptLeafSecrets(
       core.account.friendshipEncryptionKey,
       "addPackage",
       leaf.leaf.bytes,
-      core.credential,
+      core.identity.credential,
       leaf.signatureEncryptionKey,
     );
     const keyPackage = encodeKeyPackage(leaf.keyPackage);
@@ -183,7 +176,7 @@ export async function publishAddPackages(core: ClientCore): Promise<void> {
     addPackages.push(encodeAddPackage({ keyPackage, ...secrets }));
   }
   await core.transport.queue.publishAddPackages({
-    signed: await core.qsSigned(queue.PublishAddPackagesTbs, QS.publishAddPackages, { addPackages }),
+    signed: await core.identity.qsSigned(queue.PublishAddPackagesTbs, QS.publishAddPackages, { addPackages }),
   });
 }
 
@@ -201,7 +194,9 @@ export async function deleteAccount(core: ClientCore): Promise<void> {
     }),
   });
   await core.transport.auth.deleteUser({
-    signed: await core.asSigned(auth.DeleteUserTbs, AS.deleteUser, { userId: wireUserId(core.user) }),
+    signed: await core.identity.asSigned(auth.DeleteUserTbs, AS.deleteUser, {
+      userId: wireUserId(core.identity.user),
+    }),
   });
   core.store.deleteKey("account");
 }
