@@ -1,3 +1,4 @@
+export { testConfig } from "../module/test-config.js";
 export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
 export { fanOutEnvelope } from "./federation-envelope.js";
 export {
