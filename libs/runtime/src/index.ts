@@ -9,6 +9,7 @@ export * from "./grpc/index.js";
 export * from "./lifecycle/index.js";
 export * from "./log/index.js";
 export * from "./metrics/index.js";
+export * from "./module/index.js";
 export * from "./outbox/index.js";
 export * from "./rate-limit/index.js";
 export * from "./replay/index.js";

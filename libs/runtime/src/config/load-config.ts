@@ -26,9 +26,26 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /**
  * Parses `env` with a zod object schema whose keys are env var names. Throws {@link ConfigError}
  * naming every bad variable (not just the first) with a reason; values are never echoed since
- * they may be secrets.
+ * they may be secrets. `overrides` are typed values (an embedding process's settings) that
+ * replace their variables: those keys are left out of the parse and never read from `env`; a key
+ * whose override is `undefined` is still read from `env`.
  */
-export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.env): z.output<S> {
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: Env = process.env,
+  overrides: Partial<z.output<S>> = {},
+): z.output<S> {
+  const replaced = Object.keys(overrides).filter(
+    (key) => key in schema.shape && (overrides as Record<string, unknown>)[key] !== undefined,
+  );
+  if (replaced.length === 0) return parseEnv(schema, env);
+  const mask: Record<string, true> = Object.fromEntries(replaced.map((key) => [key, true]));
+  const rest = parseEnv((schema as z.ZodObject<Record<string, z.ZodType>>).omit(mask), env);
+  const typed = Object.fromEntries(replaced.map((key) => [key, (overrides as Record<string, unknown>)[key]]));
+  return { ...rest, ...typed } as z.output<S>;
+}
+
+function parseEnv<S extends z.ZodObject>(schema: S, env: Env): z.output<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => toConfigIssue(issue, env));

@@ -51,6 +51,11 @@ export interface RunServiceCommonOptions<S extends z.ZodObject> {
   exit?: ((code: number) => void) | false;
   /** Log destination (default stdout). */
   logDestination?: DestinationStream;
+  /**
+   * Typed config values that replace their env variables (an embedding process's settings, no
+   * env-string round trip); see `loadConfig`.
+   */
+  overrides?: Partial<z.output<S>>;
 }
 
 export interface RunServiceOptions<S extends z.ZodObject> extends RunServiceCommonOptions<S> {
@@ -128,10 +133,11 @@ export async function runService<S extends z.ZodObject>(
     if (missing.length > 0) {
       throw new TypeError(`the config schema must extend serviceConfig(); it lacks ${missing.join(", ")}`);
     }
-    config = loadConfig(options.config, env) as C;
+    config = loadConfig(options.config, env, options.overrides) as C;
   } catch (error) {
+    const named: unknown = (options.overrides as { SERVICE_NAME?: unknown } | undefined)?.SERVICE_NAME;
     const logger = createLogger({
-      service: env.SERVICE_NAME || "unknown",
+      service: typeof named === "string" && named !== "" ? named : env.SERVICE_NAME || "unknown",
       destination: options.logDestination,
     });
     if (error instanceof ConfigError) logger.fatal({ issues: error.issues }, error.message);

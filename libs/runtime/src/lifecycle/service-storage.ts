@@ -17,8 +17,8 @@ export interface ServiceStorage<D extends Pick<DatabaseHandle, "db"> = DatabaseH
 export interface OpenServiceStorageOptions {
   /** Database name used for PGlite's data directory (`$DATA_DIR/pglite/<name>`). */
   name: string;
-  /** The service's drizzle migrations, applied at open. */
-  migrationsFolder: string;
+  /** The service's drizzle migrations, applied at open (none: the runtime's own only). */
+  migrationsFolder?: string;
 }
 
 /**
@@ -39,7 +39,7 @@ export async function openServiceStorage<
   if (database === undefined) {
     const opened = await openDatabase({
       ...databaseConnectionFromConfig(config, { name: options.name }),
-      migrationsFolder: options.migrationsFolder,
+      ...(options.migrationsFolder !== undefined ? { migrationsFolder: options.migrationsFolder } : {}),
     });
     onShutdown(opened, "database");
     database = opened;

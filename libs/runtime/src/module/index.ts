@@ -1,0 +1,23 @@
+export {
+  type ModuleEntry,
+  ModuleStartError,
+  ModuleStopError,
+  type RunModuleOptions,
+  type RunningModule,
+  type RunningModules,
+  runModule,
+  type StartModulesOptions,
+  startModules,
+  withOverrides,
+} from "./run-module.js";
+export {
+  type AnyServiceModule,
+  defineServiceModule,
+  type EmbedSettings,
+  type ModuleHost,
+  type ModuleInstance,
+  type ModuleResources,
+  type ModuleStorage,
+  type ModuleStorageOf,
+  type ServiceModule,
+} from "./service-module.js";

@@ -1,0 +1,295 @@
+import type { z } from "zod";
+import type { BusConfig } from "../bus/config.js";
+import type { BaseConfig } from "../config/base-config.js";
+import type { Env } from "../config/load-config.js";
+import { type DatabaseConfig, databaseConnectionFromConfig } from "../db/config.js";
+import { openDatabase } from "../db/open-database.js";
+import {
+  type RunningProcess,
+  type RunningService,
+  type RunServiceCommonOptions,
+  runService,
+  type ServiceRuntime,
+  type ServiceSetup,
+} from "../lifecycle/run-service.js";
+import { openServiceStorage } from "../lifecycle/service-storage.js";
+import type {
+  AnyServiceModule,
+  EmbedSettings,
+  ModuleHost,
+  ModuleInstance,
+  ModuleResources,
+  ModuleStorage,
+  ServiceModule,
+} from "./service-module.js";
+
+/** Options of {@link runModule}: runService's (env, signals, exit, log destination) and resources. */
+export interface RunModuleOptions<C>
+  extends Omit<RunServiceCommonOptions<z.ZodObject>, "config" | "overrides"> {
+  /** Handed-in database, bus or federation router, used instead of opening them; the caller closes them. */
+  resources?: ModuleResources;
+  /** Typed config values replacing their env variables (see `loadConfig`). */
+  overrides?: Partial<C>;
+}
+
+/** A module started by {@link runModule} or {@link startModules}. */
+export interface RunningModule<C extends BaseConfig = BaseConfig, I extends ModuleInstance = ModuleInstance> {
+  readonly name: string;
+  /** runService's handle: config, logger, metrics, `shutdown()`, `finished`. */
+  readonly process: RunningProcess<C>;
+  /** The gRPC listener's port (gRPC modules only). */
+  readonly grpcPort: number | undefined;
+  /** What `create` returned. */
+  readonly instance: I;
+  /** What this module publishes: `{ [name]: "host:port" }` of its gRPC listener and the instance's addresses. */
+  readonly addresses: Readonly<Record<string, string>>;
+}
+
+/**
+ * Runs a module through `runService`: config from env (defaults from the module's schema),
+ * logger, metrics endpoint, signals and graceful shutdown; opens its declared storage (database
+ * migrated, bus) unless handed in, then `create`. A service's `main.ts` is `await runModule(m)`.
+ * A bad config or a failing `create` logs why, releases what was opened and exits 1.
+ */
+export async function runModule<
+  S extends z.ZodObject,
+  St extends ModuleStorage | undefined,
+  I extends ModuleInstance,
+>(
+  module: ServiceModule<S, St, I>,
+  options: RunModuleOptions<z.output<S> & BaseConfig> = {},
+): Promise<RunningModule<z.output<S> & BaseConfig, I>> {
+  type C = z.output<S> & BaseConfig;
+  const resources = options.resources ?? {};
+  let instance: I | undefined;
+  const build = async (runtime: ServiceRuntime<C>): Promise<I> => {
+    instance = await module.create(await hostFor(module, runtime, resources));
+    return instance;
+  };
+  const common = {
+    config: module.config,
+    ...(options.env !== undefined ? { env: options.env } : {}),
+    ...(options.signals !== undefined ? { signals: options.signals } : {}),
+    ...(options.exit !== undefined ? { exit: options.exit } : {}),
+    ...(options.logDestination !== undefined ? { logDestination: options.logDestination } : {}),
+    ...(options.overrides !== undefined ? { overrides: options.overrides } : {}),
+  };
+  let handle: RunningProcess<C>;
+  let grpcPort: number | undefined;
+  if (module.grpc) {
+    const service: RunningService<C> = await runService({
+      ...common,
+      async setup(runtime): Promise<ServiceSetup> {
+        const built = await build(runtime);
+        if (built.services === undefined || built.services.length === 0) {
+          throw new TypeError(`module ${module.name} serves gRPC but its create() returned no services`);
+        }
+        return { ...built, services: built.services };
+      },
+    });
+    handle = service;
+    grpcPort = service.grpcPort;
+  } else {
+    handle = await runService({
+      ...common,
+      grpc: false,
+      async setup(runtime) {
+        await build(runtime);
+      },
+    });
+  }
+  if (instance === undefined) throw new Error("runService returned without running setup");
+  const published: Record<string, string> = {};
+  if (grpcPort !== undefined) published[module.name] = dialAddress(handle.config.GRPC_HOST, grpcPort);
+  return {
+    name: module.name,
+    process: handle,
+    grpcPort,
+    instance,
+    addresses: { ...published, ...instance.addresses },
+  };
+}
+
+/** One module for {@link startModules}, with typed config values of its own on top of `embed`'s. */
+export interface ModuleEntry {
+  readonly module: AnyServiceModule;
+  readonly overrides: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Pairs a module with typed config values for {@link startModules} (e.g. the public listener
+ * of the all-in-one homeserver), applied after `embed`'s.
+ */
+export function withOverrides<
+  S extends z.ZodObject,
+  St extends ModuleStorage | undefined,
+  I extends ModuleInstance,
+>(module: ServiceModule<S, St, I>, overrides: Partial<z.output<S> & BaseConfig>): ModuleEntry {
+  return { module, overrides };
+}
+
+/** Options of {@link startModules}. */
+export interface StartModulesOptions {
+  /** Every module's own variables (`AS_*`, `EDGE_*`, …); default `process.env`. */
+  env?: Env;
+  /** The typed settings every module's `embed` maps; `addresses` grows as modules start. */
+  settings: Omit<EmbedSettings, "addresses"> & { addresses?: Readonly<Record<string, string>> };
+  /** Resources handed to a module by name (a shared bus, its database, the federation router). */
+  resources?: (name: string) => ModuleResources;
+  /** Where every module logs (default stdout). */
+  logDestination?: RunServiceCommonOptions<z.ZodObject>["logDestination"];
+}
+
+/** Modules running in this process. */
+export interface RunningModules {
+  /** By module name, in start order. */
+  readonly modules: Readonly<Record<string, RunningModule>>;
+  /** Everything the modules published, plus the settings' initial addresses. */
+  readonly addresses: Readonly<Record<string, string>>;
+  /** Shuts the modules down in reverse start order; rejects naming each that shut down with a non-zero code. */
+  stop(): Promise<void>;
+}
+
+/** A module embedded by {@link startModules} failed to start; the modules before it are stopped. */
+export class ModuleStartError extends Error {
+  override readonly name = "ModuleStartError";
+}
+
+/** A module embedded by {@link startModules} shut down with a non-zero code. */
+export class ModuleStopError extends Error {
+  override readonly name = "ModuleStopError";
+}
+
+/**
+ * Starts modules in one process, in order, each through `runService` without signal handlers or
+ * exit (the embedder owns the process): its config is env parsed with its schema except the
+ * keys the runner, `embed` and the entry's overrides set as typed values. The runner sets
+ * `SERVICE_NAME` (the module's name), `LOG_LEVEL`, a free loopback gRPC port, a free metrics
+ * port, `SHUTDOWN_GRACE_MS` and `DATA_DIR` from the settings. Each module sees the addresses
+ * published by those before it. When one fails to start, the ones before it are stopped and the
+ * promise rejects with a {@link ModuleStartError} whose `cause` is the failure.
+ */
+export async function startModules(
+  entries: readonly (AnyServiceModule | ModuleEntry)[],
+  options: StartModulesOptions,
+): Promise<RunningModules> {
+  const addresses: Record<string, string> = { ...options.settings.addresses };
+  const started: RunningModule[] = [];
+  const stopAll = async (reason: string): Promise<string[]> => {
+    const failed: string[] = [];
+    // The last started may depend on the earlier ones (the edge gateway on AS, DS and QS).
+    for (const running of [...started].reverse()) {
+      const code = await running.process.shutdown(reason);
+      if (code !== 0) failed.push(`${running.name} (code ${code})`);
+    }
+    started.length = 0;
+    return failed;
+  };
+  for (const entry of entries) {
+    const { module, overrides } = "module" in entry ? entry : { module: entry, overrides: {} };
+    const settings: EmbedSettings = { ...options.settings, addresses: { ...addresses } };
+    try {
+      const running = await runModule(module, {
+        ...(options.env !== undefined ? { env: options.env } : {}),
+        signals: false,
+        exit: false,
+        ...(options.logDestination !== undefined ? { logDestination: options.logDestination } : {}),
+        ...(options.resources ? { resources: options.resources(module.name) } : {}),
+        overrides: { ...embedBase(module, settings), ...definedOnly(module.embed?.(settings)), ...overrides },
+      });
+      started.push(running);
+      Object.assign(addresses, running.addresses);
+    } catch (error) {
+      await stopAll(`${module.name} failed to start`);
+      const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
+      const message = cause instanceof Error ? cause.message : String(cause);
+      throw new ModuleStartError(`${module.name} failed to start: ${message}`, { cause });
+    }
+  }
+  const modules = Object.fromEntries(started.map((running) => [running.name, running]));
+  let stopping: Promise<void> | undefined;
+  return {
+    modules,
+    addresses: { ...addresses },
+    stop() {
+      stopping ??= stopAll("stop").then((failed) => {
+        if (failed.length > 0)
+          throw new ModuleStopError(`shut down with a non-zero code: ${failed.join(", ")}`);
+      });
+      return stopping;
+    },
+  };
+}
+
+/** The config values the runner sets for every embedded module. */
+function embedBase(module: AnyServiceModule, settings: EmbedSettings): Record<string, unknown> {
+  return {
+    SERVICE_NAME: module.name,
+    LOG_LEVEL: settings.logLevel,
+    GRPC_HOST: "127.0.0.1",
+    GRPC_PORT: 0,
+    METRICS_PORT: 0,
+    SHUTDOWN_GRACE_MS: settings.shutdownGraceMs,
+    ...("DATA_DIR" in module.config.shape ? { DATA_DIR: settings.dataDir } : {}),
+  };
+}
+
+/** `embed`'s values without its undefined ones (those stay env's). */
+function definedOnly(values: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values ?? {}).filter(([, value]) => value !== undefined));
+}
+
+/** The keys a module's schema needs for the storage it declares. */
+const STORAGE_KEYS = ["DATABASE_URL", "DATA_DIR"] as const;
+const BUS_KEYS = ["NATS_URL"] as const;
+
+/** Builds the module's host: the runtime plus its declared storage (opened unless handed in). */
+async function hostFor<S extends z.ZodObject, St extends ModuleStorage | undefined>(
+  module: ServiceModule<S, St, ModuleInstance>,
+  runtime: ServiceRuntime<z.output<S> & BaseConfig>,
+  resources: ModuleResources,
+): Promise<ModuleHost<z.output<S> & BaseConfig, St>> {
+  const host = { ...runtime, ...(resources.router ? { router: resources.router } : {}) };
+  const storage: ModuleStorage | undefined = module.storage;
+  // `ModuleStorageOf<St>` cannot be narrowed from a runtime check of `module.storage`; each
+  // return below carries exactly the resources that type names for the declared storage.
+  type Host = ModuleHost<z.output<S> & BaseConfig, St>;
+  if (storage === undefined) return host as unknown as Host;
+  const withBus = storage.bus !== false;
+  const lacking = [...STORAGE_KEYS, ...(withBus ? BUS_KEYS : [])].filter(
+    (key) => !(key in module.config.shape),
+  );
+  if (lacking.length > 0) {
+    // Opening would fail later with "no database configured", which hides the wiring mistake.
+    throw new TypeError(
+      `module ${module.name} declares storage but its config schema lacks ${lacking.join(", ")}`,
+    );
+  }
+  // The schema has the database and bus fields (checked above), so the config has their values.
+  const storageRuntime = runtime as unknown as ServiceRuntime<BaseConfig & DatabaseConfig & BusConfig>;
+  const migrations =
+    storage.migrationsFolder !== undefined ? { migrationsFolder: storage.migrationsFolder } : {};
+  if (withBus) {
+    const { database, bus } = await openServiceStorage(
+      storageRuntime,
+      { name: module.name, ...migrations },
+      resources,
+    );
+    return { ...host, database, bus } as unknown as Host;
+  }
+  let database = resources.database;
+  if (database === undefined) {
+    database = await openDatabase({
+      ...databaseConnectionFromConfig(storageRuntime.config, { name: module.name }),
+      ...migrations,
+    });
+    runtime.onShutdown(database, "database");
+  }
+  return { ...host, database } as unknown as Host;
+}
+
+/** A dialable `host:port` for a listener: wildcard hosts become loopback, IPv6 is bracketed. */
+function dialAddress(host: string, port: number): string {
+  const dialHost = host === "0.0.0.0" || host === "" ? "127.0.0.1" : host === "::" ? "::1" : host;
+  return dialHost.includes(":") ? `[${dialHost}]:${port}` : `${dialHost}:${port}`;
+}
