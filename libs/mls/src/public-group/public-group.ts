@@ -208,6 +208,88 @@ function assertSupportedProposal(p: Proposal): void {
   if (p.proposalType === "reinit") throw new UnsupportedProposalError("ReInit proposals are not allowed");
 }
 
+type CommitContent = Extract<PublicMessage["content"], { contentType: "commit" }>;
+type Commit = CommitContent["commit"];
+type UpdatePath = NonNullable<Commit["path"]>;
+
+/** A commit's proposals sorted by type. */
+interface ProposalsByType {
+  adds: AppliedProposal[];
+  updates: AppliedProposal[];
+  removes: AppliedProposal[];
+  gces: AppliedProposal[];
+  inits: AppliedProposal[];
+}
+
+/** The tree and membership changes after a commit's proposals, before its UpdatePath. */
+interface ProposalOutcome {
+  tree: RatchetTree;
+  newExtensions: Extension[] | undefined;
+  added: AddedMember[];
+  removed: RemovedMember[];
+  updated: number[];
+  /** The committer's leaf; for an external commit the blank leaf the joiner takes. */
+  committerLeafIndex: number;
+  resync: boolean;
+}
+
+function sortProposals(applied: readonly AppliedProposal[]): ProposalsByType {
+  return {
+    adds: applied.filter((a) => a.proposal.proposalType === "add"),
+    updates: applied.filter((a) => a.proposal.proposalType === "update"),
+    removes: applied.filter((a) => a.proposal.proposalType === "remove"),
+    gces: applied.filter((a) => a.proposal.proposalType === "group_context_extensions"),
+    inits: applied.filter((a) => a.proposal.proposalType === "external_init"),
+  };
+}
+
+/** RFC 9420 §12.2: which proposal lists a member's commit may carry. */
+function checkMemberProposalList(byType: ProposalsByType, committerIndex: number): void {
+  if (byType.inits.length > 0) throw new InvalidProposalError("a member commit cannot contain ExternalInit");
+  for (const u of byType.updates) {
+    if (!u.byReference) throw new InvalidProposalError("Update proposals cannot be committed by value");
+    if (u.senderLeafIndex === committerIndex)
+      throw new InvalidProposalError("a commit cannot contain an Update proposal from the committer");
+  }
+  if (byType.gces.length > 1)
+    throw new InvalidProposalError("a commit may contain at most one GroupContextExtensions proposal");
+  const touched = new Set<number>();
+  for (const u of byType.updates) {
+    const idx = u.senderLeafIndex ?? -1;
+    if (touched.has(idx)) throw new InvalidProposalError(`several Update/Remove proposals for leaf ${idx}`);
+    touched.add(idx);
+  }
+  for (const r of byType.removes) {
+    if (r.proposal.proposalType !== "remove") continue;
+    const idx = r.proposal.remove.removed;
+    if (idx === committerIndex) throw new InvalidProposalError("a commit cannot remove the committer");
+    if (touched.has(idx)) throw new InvalidProposalError(`several Update/Remove proposals for leaf ${idx}`);
+    touched.add(idx);
+  }
+}
+
+/** Add each KeyPackage's leaf after validating it against the members left after Update/Remove. */
+async function addMembers(
+  env: LeafCheckEnv,
+  tree: RatchetTree,
+  adds: readonly AppliedProposal[],
+  extensionsAfter: Extension[],
+): Promise<{ tree: RatchetTree; added: AddedMember[] }> {
+  const added: AddedMember[] = [];
+  if (adds.length === 0) return { tree, added };
+  const creds = summariseCredentials(tree);
+  let next = tree;
+  for (const a of adds) {
+    if (a.proposal.proposalType !== "add") continue;
+    const kp = a.proposal.add.keyPackage;
+    await validateKeyPackage(env, kp, creds, extensionsAfter);
+    const [withLeaf, nodeIndex] = addLeafNode(next, kp.leafNode);
+    next = withLeaf;
+    added.push({ leafIndex: nodeToLeafIndex(nodeIndex), keyPackage: kp, credential: kp.leafNode.credential });
+  }
+  return { tree: next, added };
+}
+
 /**
  * The Delivery Service's view of an MLS group (RFC 9420 without secrets): GroupContext, public
  * ratchet tree and pending proposals. It validates every handshake message the way a member
@@ -421,233 +503,44 @@ export class PublicGroup {
     if (content.contentType !== "commit" || message.auth.contentType !== "commit")
       throw new UnexpectedContentError(`expected a commit, got ${content.contentType}`);
     const commit = content.commit;
-    const sender = content.sender;
     const path = commit.path;
-
-    if (sender.senderType === "member") {
-      const leaf = this.leaf(sender.leafIndex);
-      if (leaf === undefined)
-        throw new UnknownSenderError(`sender leaf ${sender.leafIndex} is blank or out of range`);
-      await this.verifyContentSignature(message, leaf.signaturePublicKey);
-    } else if (sender.senderType === "new_member_commit") {
-      if (path === undefined) throw new MissingUpdatePathError("an external commit must carry an UpdatePath");
-      await this.verifyContentSignature(message, path.leafNode.signaturePublicKey);
-    } else {
-      throw new UnknownSenderError(`a ${sender.senderType} sender cannot commit`);
-    }
+    await this.verifyCommitSignature(message, path);
 
     const env = this.env();
-    const gc = this.state.groupContext;
-    const original = this.state.tree;
+    const sender = content.sender;
     const committerIndex = sender.senderType === "member" ? sender.leafIndex : undefined;
+    const applied = this.resolveCommitProposals(commit, committerIndex);
+    const byType = sortProposals(applied);
+    const outcome =
+      committerIndex !== undefined
+        ? await this.applyMemberProposals(env, applied, byType, committerIndex, path)
+        : this.applyExternalProposals(byType, path);
 
-    // Resolve proposals (RFC 9420 §12.4.2): by value from the committer, by reference from the store.
-    const applied: AppliedProposal[] = [];
-    for (const p of commit.proposals) {
-      if (p.proposalOrRefType === "proposal") {
-        applied.push({ proposal: p.proposal, senderLeafIndex: committerIndex, byReference: false });
-        continue;
-      }
-      if (committerIndex === undefined)
-        throw new InvalidExternalCommitError("an external commit cannot include proposals by reference");
-      const stored = this.state.pending.find((s) => bytesEqual(s.ref, p.reference));
-      if (stored === undefined)
-        throw new UnknownProposalError("commit references a proposal not received in this epoch");
-      applied.push({
-        proposal: stored.proposal,
-        senderLeafIndex: stored.sender.senderType === "member" ? stored.sender.leafIndex : undefined,
-        byReference: true,
-      });
-    }
-    for (const a of applied) assertSupportedProposal(a.proposal);
-
-    const adds = applied.filter((a) => a.proposal.proposalType === "add");
-    const updates = applied.filter((a) => a.proposal.proposalType === "update");
-    const removes = applied.filter((a) => a.proposal.proposalType === "remove");
-    const gces = applied.filter((a) => a.proposal.proposalType === "group_context_extensions");
-    const inits = applied.filter((a) => a.proposal.proposalType === "external_init");
-
-    let tree = original;
-    let newExtensions: Extension[] | undefined;
-    const added: AddedMember[] = [];
-    const removed: RemovedMember[] = [];
-    const updated: number[] = [];
-    let committerLeafIndex: number;
-    let resync = false;
-
-    if (committerIndex !== undefined) {
-      // ---- member commit (RFC 9420 §12.2 proposal list rules) ----
-      if (inits.length > 0) throw new InvalidProposalError("a member commit cannot contain ExternalInit");
-      for (const u of updates) {
-        if (!u.byReference) throw new InvalidProposalError("Update proposals cannot be committed by value");
-        if (u.senderLeafIndex === committerIndex)
-          throw new InvalidProposalError("a commit cannot contain an Update proposal from the committer");
-      }
-      if (gces.length > 1)
-        throw new InvalidProposalError("a commit may contain at most one GroupContextExtensions proposal");
-      const touched = new Set<number>();
-      for (const u of updates) {
-        const idx = u.senderLeafIndex ?? -1;
-        if (touched.has(idx))
-          throw new InvalidProposalError(`several Update/Remove proposals for leaf ${idx}`);
-        touched.add(idx);
-      }
-      for (const r of removes) {
-        if (r.proposal.proposalType !== "remove") continue;
-        const idx = r.proposal.remove.removed;
-        if (idx === committerIndex) throw new InvalidProposalError("a commit cannot remove the committer");
-        if (touched.has(idx))
-          throw new InvalidProposalError(`several Update/Remove proposals for leaf ${idx}`);
-        touched.add(idx);
-      }
-
-      const gce = gces[0]?.proposal;
-      if (gce?.proposalType === "group_context_extensions")
-        newExtensions = gce.groupContextExtensions.extensions;
-
-      // Apply in the order members do: Update, Remove, Add.
-      for (const u of updates) {
-        if (u.proposal.proposalType !== "update" || u.senderLeafIndex === undefined) continue;
-        const idx = u.senderLeafIndex;
-        if (this.leaf(idx) === undefined) throw new UnknownSenderError(`Update from blank leaf ${idx}`);
-        await validateLeafNode(
-          env,
-          u.proposal.update.leafNode,
-          "update",
-          idx,
-          summariseCredentials(original, new Set([idx])),
-        );
-        tree = updateLeafNode(tree, u.proposal.update.leafNode, toLeafIndex(idx));
-        updated.push(idx);
-      }
-      for (const r of removes) {
-        if (r.proposal.proposalType !== "remove") continue;
-        const idx = r.proposal.remove.removed;
-        const leaf = leafAt(original, idx);
-        if (leaf === undefined) throw new EmptyLeafRemovalError(`leaf ${idx} is blank or out of range`);
-        tree = removeLeafNode(tree, toLeafIndex(idx));
-        removed.push({
-          leafIndex: idx,
-          credential: leaf.credential,
-          signaturePublicKey: leaf.signaturePublicKey,
-        });
-      }
-      const extensionsAfter = newExtensions ?? gc.extensions;
-      if (adds.length > 0) {
-        const creds = summariseCredentials(tree);
-        for (const a of adds) {
-          if (a.proposal.proposalType !== "add") continue;
-          const kp = a.proposal.add.keyPackage;
-          await validateKeyPackage(env, kp, creds, extensionsAfter);
-          const [next, nodeIndex] = addLeafNode(tree, kp.leafNode);
-          tree = next;
-          added.push({
-            leafIndex: nodeToLeafIndex(nodeIndex),
-            keyPackage: kp,
-            credential: kp.leafNode.credential,
-          });
-        }
-      }
-      if (newExtensions !== undefined) this.checkExtensionsSupported(newExtensions, tree);
-
-      // RFC 9420 §12.4: a path is required unless the commit only adds members (ts-mls, like
-      // OpenMLS before it, also sends GroupContextExtensions without one; we accept that).
-      const pathRequired = applied.length === 0 || updates.length > 0 || removes.length > 0;
-      if (pathRequired && path === undefined)
-        throw new MissingUpdatePathError("this commit must carry an UpdatePath");
-      committerLeafIndex = committerIndex;
-    } else {
-      // ---- external commit (RFC 9420 §12.4.3.2) ----
-      if (path === undefined) throw new MissingUpdatePathError("an external commit must carry an UpdatePath");
-      if (inits.length !== 1)
-        throw new InvalidExternalCommitError("an external commit needs exactly one ExternalInit");
-      if (adds.length + updates.length + gces.length > 0)
-        throw new InvalidExternalCommitError("an external commit may only contain ExternalInit and a Remove");
-      if (removes.length > 1)
-        throw new InvalidExternalCommitError("an external commit may remove at most one leaf");
-      const r = removes[0]?.proposal;
-      if (r?.proposalType === "remove") {
-        const old = leafAt(original, r.remove.removed);
-        if (old === undefined)
-          throw new EmptyLeafRemovalError(`leaf ${r.remove.removed} is blank or out of range`);
-        // Resync: only the same client may replace its own leaf.
-        if (!bytesEqual(encodeCredential(old.credential), encodeCredential(path.leafNode.credential)))
-          throw new InvalidExternalCommitError(
-            "a resync may only remove a leaf with the joiner's own credential",
-          );
-        tree = removeLeafNode(tree, toLeafIndex(r.remove.removed));
-        removed.push({
-          leafIndex: r.remove.removed,
-          credential: old.credential,
-          signaturePublicKey: old.signaturePublicKey,
-        });
-        resync = true;
-      }
-      committerLeafIndex = nodeToLeafIndex(findBlankLeafNodeIndexOrExtend(tree));
-    }
-
-    let hasPath = false;
-    if (path !== undefined) {
-      hasPath = true;
-      const ignore = new Set(committerIndex === undefined ? [] : [committerIndex]);
-      const creds: CredentialSummary = summariseCredentials(tree, ignore);
-      const pathEnv: LeafCheckEnv =
-        newExtensions === undefined ? env : { ...env, groupContext: { ...gc, extensions: newExtensions } };
-      await validateLeafNode(pathEnv, path.leafNode, "commit", committerLeafIndex, creds);
-      let base = tree;
-      if (committerIndex === undefined) {
-        const [withLeaf, nodeIndex] = addLeafNode(tree, path.leafNode);
-        if (nodeToLeafIndex(nodeIndex) !== committerLeafIndex)
-          throw new BadUpdatePathError("joiner leaf position mismatch");
-        base = withLeaf;
-      }
-      this.checkPathCiphertexts(base, committerLeafIndex, path.nodes, new Set(added.map((a) => a.leafIndex)));
-      tree = await rethrowAs(
-        (m) => new BadUpdatePathError(m),
-        () =>
-          applyUpdatePath(
-            base,
-            toLeafIndex(committerLeafIndex),
-            path,
-            this.options.cipherSuite.hash,
-            committerIndex === undefined,
-          ),
-      );
-    }
-
+    const tree =
+      path === undefined ? outcome.tree : await this.applyCommitPath(env, outcome, path, committerIndex);
     // Catches every duplicate encryption/signature key, including what ts-mls 1.6.4 lets through.
     assertUniqueKeys(tree);
 
-    const committerLeaf = leafAt(tree, committerLeafIndex);
+    const committerLeaf = leafAt(tree, outcome.committerLeafIndex);
     if (committerLeaf === undefined) throw new UnknownSenderError("committer has no leaf after the commit");
-    const contextWithExtensions = newExtensions === undefined ? gc : { ...gc, extensions: newExtensions };
-    const treeHash = await treeHashRoot(tree, this.options.cipherSuite.hash);
-    const groupContext = await nextEpochContext(
-      contextWithExtensions,
-      WIREFORMAT,
-      { ...content, contentType: "commit", commit },
-      message.auth.signature,
-      treeHash,
-      this.state.confirmationTag,
-      this.options.cipherSuite.hash,
-    );
+    const groupContext = await this.nextGroupContext(message, content, tree, outcome.newExtensions);
     return {
-      epoch: gc.epoch,
+      epoch: this.state.groupContext.epoch,
       newEpoch: groupContext.epoch,
       sender: {
         kind: committerIndex === undefined ? "new_member_commit" : "member",
-        leafIndex: committerLeafIndex,
+        leafIndex: outcome.committerLeafIndex,
         credential: committerLeaf.credential,
         signaturePublicKey: committerLeaf.signaturePublicKey,
       },
       external: committerIndex === undefined,
-      resync,
-      added,
-      removed,
-      updated,
+      resync: outcome.resync,
+      added: outcome.added,
+      removed: outcome.removed,
+      updated: outcome.updated,
       proposals: applied,
-      newExtensions,
-      hasPath,
+      newExtensions: outcome.newExtensions,
+      hasPath: path !== undefined,
       aad: content.authenticatedData,
       groupContext,
       tree,
@@ -710,6 +603,207 @@ export class PublicGroup {
     if (groupInfo !== undefined) await this.verifyGroupInfo(staged, groupInfo);
     this.merge(staged);
     return staged;
+  }
+
+  /**
+   * A member's commit is signed with its leaf's key; an external commit with the key of the leaf
+   * in its UpdatePath, which it therefore must carry.
+   */
+  private async verifyCommitSignature(message: PublicMessage, path: UpdatePath | undefined): Promise<void> {
+    const sender = message.content.sender;
+    if (sender.senderType === "member") {
+      const leaf = this.leaf(sender.leafIndex);
+      if (leaf === undefined)
+        throw new UnknownSenderError(`sender leaf ${sender.leafIndex} is blank or out of range`);
+      await this.verifyContentSignature(message, leaf.signaturePublicKey);
+    } else if (sender.senderType === "new_member_commit") {
+      if (path === undefined) throw new MissingUpdatePathError("an external commit must carry an UpdatePath");
+      await this.verifyContentSignature(message, path.leafNode.signaturePublicKey);
+    } else {
+      throw new UnknownSenderError(`a ${sender.senderType} sender cannot commit`);
+    }
+  }
+
+  /** Resolve proposals (RFC 9420 §12.4.2): by value from the committer, by reference from the store. */
+  private resolveCommitProposals(commit: Commit, committerIndex: number | undefined): AppliedProposal[] {
+    const applied: AppliedProposal[] = [];
+    for (const p of commit.proposals) {
+      if (p.proposalOrRefType === "proposal") {
+        applied.push({ proposal: p.proposal, senderLeafIndex: committerIndex, byReference: false });
+        continue;
+      }
+      if (committerIndex === undefined)
+        throw new InvalidExternalCommitError("an external commit cannot include proposals by reference");
+      const stored = this.state.pending.find((s) => bytesEqual(s.ref, p.reference));
+      if (stored === undefined)
+        throw new UnknownProposalError("commit references a proposal not received in this epoch");
+      applied.push({
+        proposal: stored.proposal,
+        senderLeafIndex: stored.sender.senderType === "member" ? stored.sender.leafIndex : undefined,
+        byReference: true,
+      });
+    }
+    for (const a of applied) assertSupportedProposal(a.proposal);
+    return applied;
+  }
+
+  /** A member commit's proposals (RFC 9420 §12.2), applied in the order members do: Update, Remove, Add. */
+  private async applyMemberProposals(
+    env: LeafCheckEnv,
+    applied: readonly AppliedProposal[],
+    byType: ProposalsByType,
+    committerIndex: number,
+    path: UpdatePath | undefined,
+  ): Promise<ProposalOutcome> {
+    checkMemberProposalList(byType, committerIndex);
+    const gce = byType.gces[0]?.proposal;
+    const newExtensions =
+      gce?.proposalType === "group_context_extensions" ? gce.groupContextExtensions.extensions : undefined;
+
+    const original = this.state.tree;
+    let tree = original;
+    const updated: number[] = [];
+    for (const u of byType.updates) {
+      if (u.proposal.proposalType !== "update" || u.senderLeafIndex === undefined) continue;
+      const idx = u.senderLeafIndex;
+      if (this.leaf(idx) === undefined) throw new UnknownSenderError(`Update from blank leaf ${idx}`);
+      const others = summariseCredentials(original, new Set([idx]));
+      await validateLeafNode(env, u.proposal.update.leafNode, "update", idx, others);
+      tree = updateLeafNode(tree, u.proposal.update.leafNode, toLeafIndex(idx));
+      updated.push(idx);
+    }
+    const removed: RemovedMember[] = [];
+    for (const r of byType.removes) {
+      if (r.proposal.proposalType !== "remove") continue;
+      const idx = r.proposal.remove.removed;
+      const leaf = leafAt(original, idx);
+      if (leaf === undefined) throw new EmptyLeafRemovalError(`leaf ${idx} is blank or out of range`);
+      tree = removeLeafNode(tree, toLeafIndex(idx));
+      removed.push({
+        leafIndex: idx,
+        credential: leaf.credential,
+        signaturePublicKey: leaf.signaturePublicKey,
+      });
+    }
+    const extensionsAfter = newExtensions ?? this.state.groupContext.extensions;
+    const adding = await addMembers(env, tree, byType.adds, extensionsAfter);
+    tree = adding.tree;
+    if (newExtensions !== undefined) this.checkExtensionsSupported(newExtensions, tree);
+
+    // RFC 9420 §12.4: a path is required unless the commit only adds members (ts-mls, like
+    // OpenMLS before it, also sends GroupContextExtensions without one; we accept that).
+    const pathRequired = applied.length === 0 || byType.updates.length > 0 || byType.removes.length > 0;
+    if (pathRequired && path === undefined)
+      throw new MissingUpdatePathError("this commit must carry an UpdatePath");
+    const added = adding.added;
+    return {
+      tree,
+      newExtensions,
+      added,
+      removed,
+      updated,
+      committerLeafIndex: committerIndex,
+      resync: false,
+    };
+  }
+
+  /** An external commit's proposals (RFC 9420 §12.4.3.2): one ExternalInit, at most one Remove (a resync). */
+  private applyExternalProposals(byType: ProposalsByType, path: UpdatePath | undefined): ProposalOutcome {
+    if (path === undefined) throw new MissingUpdatePathError("an external commit must carry an UpdatePath");
+    if (byType.inits.length !== 1)
+      throw new InvalidExternalCommitError("an external commit needs exactly one ExternalInit");
+    if (byType.adds.length + byType.updates.length + byType.gces.length > 0)
+      throw new InvalidExternalCommitError("an external commit may only contain ExternalInit and a Remove");
+    if (byType.removes.length > 1)
+      throw new InvalidExternalCommitError("an external commit may remove at most one leaf");
+    let tree = this.state.tree;
+    const removed: RemovedMember[] = [];
+    const r = byType.removes[0]?.proposal;
+    if (r?.proposalType === "remove") {
+      const old = leafAt(tree, r.remove.removed);
+      if (old === undefined)
+        throw new EmptyLeafRemovalError(`leaf ${r.remove.removed} is blank or out of range`);
+      // Resync: only the same client may replace its own leaf.
+      if (!bytesEqual(encodeCredential(old.credential), encodeCredential(path.leafNode.credential)))
+        throw new InvalidExternalCommitError(
+          "a resync may only remove a leaf with the joiner's own credential",
+        );
+      tree = removeLeafNode(tree, toLeafIndex(r.remove.removed));
+      removed.push({
+        leafIndex: r.remove.removed,
+        credential: old.credential,
+        signaturePublicKey: old.signaturePublicKey,
+      });
+    }
+    return {
+      tree,
+      newExtensions: undefined,
+      added: [],
+      removed,
+      updated: [],
+      committerLeafIndex: nodeToLeafIndex(findBlankLeafNodeIndexOrExtend(tree)),
+      resync: r?.proposalType === "remove",
+    };
+  }
+
+  /**
+   * Validate the committer's new leaf and the UpdatePath's shape, then apply it. An external
+   * joiner's leaf is first added at the position it computed.
+   */
+  private async applyCommitPath(
+    env: LeafCheckEnv,
+    outcome: ProposalOutcome,
+    path: UpdatePath,
+    committerIndex: number | undefined,
+  ): Promise<RatchetTree> {
+    const { tree, newExtensions, committerLeafIndex } = outcome;
+    const ignore = new Set(committerIndex === undefined ? [] : [committerIndex]);
+    const creds: CredentialSummary = summariseCredentials(tree, ignore);
+    const gc = this.state.groupContext;
+    const pathEnv: LeafCheckEnv =
+      newExtensions === undefined ? env : { ...env, groupContext: { ...gc, extensions: newExtensions } };
+    await validateLeafNode(pathEnv, path.leafNode, "commit", committerLeafIndex, creds);
+    let base = tree;
+    if (committerIndex === undefined) {
+      const [withLeaf, nodeIndex] = addLeafNode(tree, path.leafNode);
+      if (nodeToLeafIndex(nodeIndex) !== committerLeafIndex)
+        throw new BadUpdatePathError("joiner leaf position mismatch");
+      base = withLeaf;
+    }
+    const addedLeaves = new Set(outcome.added.map((a) => a.leafIndex));
+    this.checkPathCiphertexts(base, committerLeafIndex, path.nodes, addedLeaves);
+    return await rethrowAs(
+      (m) => new BadUpdatePathError(m),
+      () =>
+        applyUpdatePath(
+          base,
+          toLeafIndex(committerLeafIndex),
+          path,
+          this.options.cipherSuite.hash,
+          committerIndex === undefined,
+        ),
+    );
+  }
+
+  /** The next epoch's GroupContext: new extensions, the tree's hash and the commit's transcript. */
+  private async nextGroupContext(
+    message: PublicMessage,
+    content: CommitContent,
+    tree: RatchetTree,
+    newExtensions: Extension[] | undefined,
+  ): Promise<GroupContext> {
+    const gc = this.state.groupContext;
+    const contextWithExtensions = newExtensions === undefined ? gc : { ...gc, extensions: newExtensions };
+    const treeHash = await treeHashRoot(tree, this.options.cipherSuite.hash);
+    return await nextEpochContext(
+      contextWithExtensions,
+      WIREFORMAT,
+      { ...content, contentType: "commit", commit: content.commit },
+      message.auth.signature,
+      treeHash,
+      this.state.confirmationTag,
+      this.options.cipherSuite.hash,
+    );
   }
 
   private env(): LeafCheckEnv {
