@@ -2,19 +2,25 @@ import type { common, MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { AddressMatcher, NamedRateLimit } from "@phoenix/runtime/rate-limit";
-import { openSignedRequest } from "@phoenix/runtime/signed-request";
+import { claimSeenRequest } from "@phoenix/runtime/replay";
+import {
+  authenticateSignedRequest,
+  type RequestWindow,
+  type SignedRequestPolicy,
+  type TbsWithHeader,
+} from "@phoenix/runtime/signed-request";
 import type { CiphersuiteImpl } from "ts-mls";
 import { keysUnavailable } from "../domain/errors.js";
 import type { KeyRing } from "../domain/key-ring.js";
 import { activityMonth } from "../domain/limits.js";
 import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
 import type { RatchetUpdatePolicy } from "../domain/queue-ratchet.js";
-import { type OpenedRequest, type ReplayWindow, senderId, verifySigned } from "../domain/signed-request.js";
-import type { StorageKeys } from "../domain/storage-keys.js";
+import { senderId, unknownSender } from "../domain/signed-request.js";
+import { HashPurpose, type StorageKeys } from "../domain/storage-keys.js";
 import type { WebhookAddressPolicy } from "../domain/webhook-address.js";
 import type { ListenerHub } from "../live/listener-hub.js";
-import { type ClientRow, findClient, findUser, touchClient, type UserRow } from "../store/records-store.js";
-import { type RequestClaim, requestClaim } from "./replay.js";
+import { type ClientRow, findClient, touchClient } from "../store/clients.js";
+import { findUser, type UserRow } from "../store/users.js";
 
 /** Configurable limits of the QS. */
 export interface QsLimits {
@@ -39,7 +45,7 @@ export interface QsDeps {
   storage: StorageKeys;
   /** The current key ring (replaced on rotation). */
   keys(): KeyRing | undefined;
-  replayWindow: ReplayWindow;
+  replayWindow: RequestWindow;
   limits: QsLimits;
   rateLimits: QsRateLimits;
   /** Peers (the edge gateways) whose `x-forwarded-for` names the real caller. */
@@ -68,42 +74,76 @@ export function keyRing(deps: QsDeps): KeyRing {
   return ring;
 }
 
+/** How the QS authenticates signed requests: the runtime's authenticator with the QS replay markers. */
+export function requestPolicy(deps: QsDeps): SignedRequestPolicy<Database> {
+  return {
+    window: deps.replayWindow,
+    now: () => deps.now(),
+    // Markers are the QS storage hash of sender and request id (the seen-request purpose), so the
+    // table names no QS record and a marker is useless to any other service.
+    replay: {
+      claim: (tx, parts, expiresAt) =>
+        claimSeenRequest(tx, deps.storage.hash(HashPurpose.SeenRequest, ...parts), expiresAt),
+    },
+  };
+}
+
+/** A verified request and the claim of its id (run the claim in the request's transaction). */
+export interface VerifiedRequest<T> {
+  tbs: T;
+  header: common.RequestHeader;
+  claim: RequestClaim;
+}
+
+/** Claims a verified request's id; call it inside the transaction that does the request's work. */
+export type RequestClaim = (tx: Database) => Promise<void>;
+
 /**
- * Opens a request signed with a QS user record key and returns it with the user row and its
- * claim (call it in the request's transaction: replays are refused there).
+ * Authenticates a request signed with a QS user record key and returns it with the user row and
+ * its claim (call it in the request's transaction: replays are refused there).
  */
-export async function authenticateUser<T extends { header: common.RequestHeader | undefined }>(
+export async function authenticateUser<T extends TbsWithHeader>(
   deps: QsDeps,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   label: string,
-): Promise<OpenedRequest<T> & { user: UserRow; claim: RequestClaim }> {
-  const now = deps.now();
-  const opened = openSignedRequest(signed, type, { label, now, window: deps.replayWindow });
-  const userId = senderId(opened.header, "qsUserId");
-  const user = await findUser(deps.db, userId);
-  verifySigned(opened, user?.authKey, "the user record");
-  return { ...opened, user: user as UserRow, claim: requestClaim(deps, opened, userId) };
+): Promise<VerifiedRequest<T> & { user: UserRow }> {
+  const request = await authenticateSignedRequest(
+    requestPolicy(deps),
+    { signed, type, method: label },
+    async (_tbs, header) => {
+      const userId = senderId(header, "qsUserId");
+      const user = await findUser(deps.db, userId);
+      if (user === undefined) throw unknownSender("the user record");
+      return { signer: "the user record", key: user.authKey, replayScope: [userId], user };
+    },
+  );
+  return { tbs: request.tbs, header: request.header, user: request.signer.user, claim: request.claim };
 }
 
 /**
- * Opens a request signed with a QS client record key, returns it with the client row and its
- * claim (call it in the request's transaction), and refreshes the client's activity month.
+ * Authenticates a request signed with a QS client record key, returns it with the client row and
+ * its claim (call it in the request's transaction), and refreshes the client's activity month.
  */
-export async function authenticateClient<T extends { header: common.RequestHeader | undefined }>(
+export async function authenticateClient<T extends TbsWithHeader>(
   deps: QsDeps,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   label: string,
   field = "signed",
-): Promise<OpenedRequest<T> & { client: ClientRow; claim: RequestClaim }> {
-  const now = deps.now();
-  const opened = openSignedRequest(signed, type, { label, now, window: deps.replayWindow, field });
-  const clientId = senderId(opened.header, "qsClientId");
-  const client = await findClient(deps.db, clientId);
-  verifySigned(opened, client?.authKey, "the client record");
-  const row = client as ClientRow;
-  const month = activityMonth(now);
-  if (row.lastActiveAt.getTime() !== month.getTime()) await touchClient(deps.db, clientId, month);
-  return { ...opened, client: row, claim: requestClaim(deps, opened, clientId) };
+): Promise<VerifiedRequest<T> & { client: ClientRow }> {
+  const request = await authenticateSignedRequest(
+    requestPolicy(deps),
+    { signed, type, method: label, field },
+    async (_tbs, header) => {
+      const clientId = senderId(header, "qsClientId");
+      const client = await findClient(deps.db, clientId);
+      if (client === undefined) throw unknownSender("the client record");
+      return { signer: "the client record", key: client.authKey, replayScope: [clientId], client };
+    },
+  );
+  const { client } = request.signer;
+  const month = activityMonth(deps.now());
+  if (client.lastActiveAt.getTime() !== month.getTime()) await touchClient(deps.db, client.clientId, month);
+  return { tbs: request.tbs, header: request.header, client, claim: request.claim };
 }
