@@ -38,130 +38,15 @@ export function buildOpenApi(options: OpenApiOptions): JsonSchema {
   schemas.ref(messageDesc("phoenix.common.v1.ErrorDetail"));
 
   for (const route of options.restRoutes) {
-    const { rpc } = route;
-    const serviceName = rpc.service.split(".").pop() ?? rpc.service;
-    let operationId = `${serviceName}_${rpc.method}`;
-    for (let n = 2; operationIds.has(operationId); n++) operationId = `${serviceName}_${rpc.method}_${n}`;
-    operationIds.add(operationId);
-
-    const parameters: JsonSchema[] = [];
-    const bound = new Set<string>();
-    for (const variable of route.template.variables) {
-      const field = fieldAt(route.requestDesc, variable.fieldPath);
-      bound.add(variable.fieldPath.join("."));
-      parameters.push({
-        name: variable.fieldPath.join("."),
-        in: "path",
-        required: true,
-        description: field ? schemas.comment(field) : undefined,
-        schema: field ? schemas.fieldSchema(field) : { type: "string" },
-      });
-    }
-    if (route.body !== "*") {
-      for (const field of route.requestDesc.fields) {
-        if (bound.has(field.name) || field.name === route.body) continue;
-        if (field.fieldKind === "map" || field.fieldKind === "message") continue;
-        if (field.fieldKind === "list" && field.listKind === "message") continue;
-        parameters.push({
-          name: field.jsonName,
-          in: "query",
-          required: false,
-          description: schemas.comment(field) || undefined,
-          schema: schemas.fieldSchema(field),
-          ...(field.fieldKind === "list" ? { explode: true } : {}),
-        });
-      }
-    }
-    const bodyDesc =
-      route.body === "*"
-        ? route.requestDesc
-        : route.body
-          ? (
-              route.requestDesc.fields.find((f) => f.name === route.body) as DescField & {
-                message: DescMessage;
-              }
-            ).message
-          : undefined;
-    const responseField = route.responseBody
-      ? route.responseDesc.fields.find((f) => f.name === route.responseBody)
-      : undefined;
-    const { summary, description } = splitComment(rpc.comment);
-    const operation: JsonSchema = {
-      operationId,
-      tags: [serviceName],
-      summary,
-      description,
-      "x-grpc-method": rpc.path,
-      ...(parameters.length > 0 ? { parameters: parameters.map(dropUndefined) } : {}),
-      ...(bodyDesc
-        ? {
-            requestBody: {
-              required: true,
-              content: {
-                "application/json": { schema: schemas.ref(bodyDesc) },
-                "application/x-protobuf": {
-                  schema: { type: "string", format: "binary", description: `binary ${bodyDesc.typeName}` },
-                },
-              },
-            },
-          }
-        : {}),
-      responses: {
-        "200": {
-          description: `OK: ${route.responseDesc.typeName}`,
-          content: {
-            "application/json": {
-              schema: responseField ? schemas.fieldSchema(responseField) : schemas.ref(route.responseDesc),
-            },
-            "application/x-protobuf": { schema: { type: "string", format: "binary" } },
-          },
-        },
-        default: errorResponse("The call failed: a google.rpc.Status; the HTTP status matches its code."),
-      },
-    };
     const path = route.template.openApiPath;
     paths[path] ??= {};
-    (paths[path] as Record<string, JsonSchema>)[route.httpMethod.toLowerCase()] = dropUndefined(operation);
+    (paths[path] as Record<string, JsonSchema>)[route.httpMethod.toLowerCase()] = restOperation(
+      route,
+      operationIds,
+      schemas,
+    );
   }
-
-  for (const stream of options.streamRoutes) {
-    const { rpc } = stream;
-    const serviceName = rpc.service.split(".").pop() ?? rpc.service;
-    const { summary, description } = splitComment(rpc.comment);
-    paths[stream.path] = {
-      get: dropUndefined({
-        operationId: `${serviceName}_${rpc.method}_WebSocket`,
-        tags: [serviceName],
-        summary: `WebSocket: ${summary ?? rpc.method}`,
-        description: [
-          description ?? "",
-          `WebSocket bridge of the bidi-streaming RPC ${rpc.path}. Client frames are ${stream.requestDesc.typeName}, ` +
-            `server frames ${stream.responseDesc.typeName}: JSON text frames (default) or binary protobuf frames with ` +
-            "`?encoding=proto`. The socket closes with 1000 when the stream ends and 4000 + the gRPC status code " +
-            "(reason: the status message) when it fails.",
-        ]
-          .filter(Boolean)
-          .join("\n\n"),
-        "x-grpc-method": rpc.path,
-        "x-websocket": {
-          clientMessage: schemas.ref(stream.requestDesc),
-          serverMessage: schemas.ref(stream.responseDesc),
-        },
-        parameters: [
-          {
-            name: "encoding",
-            in: "query",
-            required: false,
-            schema: { type: "string", enum: ["json", "proto"], default: "json" },
-          },
-        ],
-        responses: {
-          "101": { description: "Switching protocols: the stream is open." },
-          default: errorResponse("The upgrade was refused (unknown stream, rate limit)."),
-        },
-      }),
-    };
-  }
+  for (const stream of options.streamRoutes) paths[stream.path] = { get: streamOperation(stream, schemas) };
 
   paths["/healthz"] = { get: fixedEndpoint("Liveness", "200 while the process serves HTTP.") };
   paths["/readyz"] = {
@@ -186,6 +71,140 @@ export function buildOpenApi(options: OpenApiOptions): JsonSchema {
     paths,
     components: { schemas: schemas.all() },
   };
+}
+
+function serviceNameOf(rpc: RestRoute["rpc"]): string {
+  return rpc.service.split(".").pop() ?? rpc.service;
+}
+
+/** The operation of one REST binding; its id is made unique among `operationIds` (and added). */
+function restOperation(route: RestRoute, operationIds: Set<string>, schemas: SchemaCollector): JsonSchema {
+  const { rpc } = route;
+  const serviceName = serviceNameOf(rpc);
+  let operationId = `${serviceName}_${rpc.method}`;
+  for (let n = 2; operationIds.has(operationId); n++) operationId = `${serviceName}_${rpc.method}_${n}`;
+  operationIds.add(operationId);
+
+  const parameters = restParameters(route, schemas);
+  const bodyDesc = requestBodyDesc(route);
+  const responseField = route.responseBody
+    ? route.responseDesc.fields.find((f) => f.name === route.responseBody)
+    : undefined;
+  const { summary, description } = splitComment(rpc.comment);
+  return dropUndefined({
+    operationId,
+    tags: [serviceName],
+    summary,
+    description,
+    "x-grpc-method": rpc.path,
+    ...(parameters.length > 0 ? { parameters: parameters.map(dropUndefined) } : {}),
+    ...(bodyDesc
+      ? {
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: schemas.ref(bodyDesc) },
+              "application/x-protobuf": {
+                schema: { type: "string", format: "binary", description: `binary ${bodyDesc.typeName}` },
+              },
+            },
+          },
+        }
+      : {}),
+    responses: {
+      "200": {
+        description: `OK: ${route.responseDesc.typeName}`,
+        content: {
+          "application/json": {
+            schema: responseField ? schemas.fieldSchema(responseField) : schemas.ref(route.responseDesc),
+          },
+          "application/x-protobuf": { schema: { type: "string", format: "binary" } },
+        },
+      },
+      default: errorResponse("The call failed: a google.rpc.Status; the HTTP status matches its code."),
+    },
+  });
+}
+
+/**
+ * The template's variables as path parameters, then (unless the whole request is the body) the
+ * request's other scalar, enum and scalar-list fields as query parameters.
+ */
+function restParameters(route: RestRoute, schemas: SchemaCollector): JsonSchema[] {
+  const parameters: JsonSchema[] = [];
+  const bound = new Set<string>();
+  for (const variable of route.template.variables) {
+    const field = fieldAt(route.requestDesc, variable.fieldPath);
+    bound.add(variable.fieldPath.join("."));
+    parameters.push({
+      name: variable.fieldPath.join("."),
+      in: "path",
+      required: true,
+      description: field ? schemas.comment(field) : undefined,
+      schema: field ? schemas.fieldSchema(field) : { type: "string" },
+    });
+  }
+  if (route.body === "*") return parameters;
+  for (const field of route.requestDesc.fields) {
+    if (bound.has(field.name) || field.name === route.body) continue;
+    if (field.fieldKind === "map" || field.fieldKind === "message") continue;
+    if (field.fieldKind === "list" && field.listKind === "message") continue;
+    parameters.push({
+      name: field.jsonName,
+      in: "query",
+      required: false,
+      description: schemas.comment(field) || undefined,
+      schema: schemas.fieldSchema(field),
+      ...(field.fieldKind === "list" ? { explode: true } : {}),
+    });
+  }
+  return parameters;
+}
+
+/** The message sent as the HTTP body: the whole request (`*`), one message field of it, or none. */
+function requestBodyDesc(route: RestRoute): DescMessage | undefined {
+  if (route.body === "*") return route.requestDesc;
+  if (!route.body) return undefined;
+  return (route.requestDesc.fields.find((f) => f.name === route.body) as DescField & { message: DescMessage })
+    .message;
+}
+
+/** A bidi-streaming RPC's WebSocket bridge as a GET answering 101. */
+function streamOperation(stream: StreamRoute, schemas: SchemaCollector): JsonSchema {
+  const { rpc } = stream;
+  const serviceName = serviceNameOf(rpc);
+  const { summary, description } = splitComment(rpc.comment);
+  return dropUndefined({
+    operationId: `${serviceName}_${rpc.method}_WebSocket`,
+    tags: [serviceName],
+    summary: `WebSocket: ${summary ?? rpc.method}`,
+    description: [
+      description ?? "",
+      `WebSocket bridge of the bidi-streaming RPC ${rpc.path}. Client frames are ${stream.requestDesc.typeName}, ` +
+        `server frames ${stream.responseDesc.typeName}: JSON text frames (default) or binary protobuf frames with ` +
+        "`?encoding=proto`. The socket closes with 1000 when the stream ends and 4000 + the gRPC status code " +
+        "(reason: the status message) when it fails.",
+    ]
+      .filter(Boolean)
+      .join("\n\n"),
+    "x-grpc-method": rpc.path,
+    "x-websocket": {
+      clientMessage: schemas.ref(stream.requestDesc),
+      serverMessage: schemas.ref(stream.responseDesc),
+    },
+    parameters: [
+      {
+        name: "encoding",
+        in: "query",
+        required: false,
+        schema: { type: "string", enum: ["json", "proto"], default: "json" },
+      },
+    ],
+    responses: {
+      "101": { description: "Switching protocols: the stream is open." },
+      default: errorResponse("The upgrade was refused (unknown stream, rate limit)."),
+    },
+  });
 }
 
 function errorResponse(description: string): JsonSchema {
