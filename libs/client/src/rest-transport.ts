@@ -81,187 +81,232 @@ function queryOf(json: unknown): URLSearchParams {
   return params;
 }
 
+/** What every call of one REST transport shares. */
+interface RestContext {
+  base: string;
+  deadlineMs: number;
+  silenceTimeoutMs: number;
+  catalog: Map<string, RpcInfo>;
+  /** Open sockets and in-flight requests, ended by the transport's `close()`. */
+  sockets: Set<WebSocket>;
+  controllers: Set<AbortController>;
+}
+
 /**
  * A transport over the edge gateway: unary RPCs as REST calls with binary protobuf bodies,
  * the listening streams over its WebSocket routes. Errors are the same `GrpcCallError`s the gRPC
  * transport raises, so `PhoenixClient` handles both alike.
  */
 export function createRestTransport(baseUrl: string, options: RestTransportOptions = {}): Transport {
-  const base = baseUrl.replace(/\/+$/, "");
-  const deadlineMs = options.deadlineMs ?? 20_000;
-  const silenceTimeoutMs = options.silenceTimeoutMs ?? 75_000;
-  const catalog = new Map<string, RpcInfo>(rpcCatalog().map((r) => [r.path, r]));
-  const sockets = new Set<WebSocket>();
-  const controllers = new Set<AbortController>();
-
-  async function unary(method: ErasedMethod, request: unknown): Promise<unknown> {
-    const info = catalog.get(method.path);
-    const pattern = info?.http?.pattern;
-    if (!info || !pattern) throw callError(method.path, status.UNIMPLEMENTED, "no REST route for this RPC");
-    const verb = pattern.$case === "custom" ? pattern.value.kind : pattern.$case;
-    let route = pattern.$case === "custom" ? pattern.value.path : pattern.value;
-    let body: Uint8Array | undefined;
-    if (verb === "get" || verb === "delete") {
-      const json = messageType(info.requestType).toJSON(request) as Record<string, unknown>;
-      route = route.replace(/\{([^}=]+)[^}]*\}/g, (_m, name: string) => {
-        const v = json[name];
-        delete json[name];
-        return encodeURIComponent(String(v ?? ""));
-      });
-      const query = queryOf(json).toString();
-      if (query) route += `?${query}`;
-    } else {
-      body = new Uint8Array(method.requestSerialize(request));
-    }
-    const controller = new AbortController();
-    controllers.add(controller);
-    const timer = setTimeout(() => controller.abort(), deadlineMs);
-    try {
-      const send = () =>
-        fetch(`${base}${route}`, {
-          method: verb.toUpperCase(),
-          headers: { accept: PROTOBUF, ...(body ? { "content-type": PROTOBUF } : {}) },
-          body,
-          signal: controller.signal,
-        });
-      let response: Response;
-      try {
-        try {
-          response = await send();
-        } catch (error) {
-          // fetch may reuse a pooled keep-alive connection the gateway has just closed as idle
-          // (undici #3492): the request never reached the gateway, so sending it once more on a
-          // fresh connection is safe (signed requests carry their request id: never applied twice).
-          if (controller.signal.aborted || !staleConnection(error)) throw error;
-          response = await send();
-        }
-      } catch (error) {
-        const code = controller.signal.aborted ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE;
-        throw callError(method.path, code, `edge gateway ${base}: ${describeFetchError(error)}`);
-      }
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      if (response.ok) return method.responseDeserialize(Buffer.from(bytes));
-      const type = response.headers.get("content-type") ?? "";
-      if (type.includes("protobuf")) {
-        let decoded: { code: number; message: string };
-        try {
-          decoded = decodeRichStatus(bytes);
-        } catch {
-          decoded = { code: httpToCode(response.status), message: `HTTP ${response.status}` };
-        }
-        throw callError(method.path, decoded.code, decoded.message, bytes);
-      }
-      const text = new TextDecoder().decode(bytes);
-      throw callError(method.path, httpToCode(response.status), text || `HTTP ${response.status}`);
-    } finally {
-      clearTimeout(timer);
-      controllers.delete(controller);
-    }
-  }
-
-  function bidi(method: ErasedMethod): BidiCall<unknown, unknown> {
-    const name = method.path.split("/").pop() ?? "";
-    const area = method.path.includes(".auth.") ? "as" : method.path.includes(".queue.") ? "qs" : "ds";
-    const url = `${base.replace(/^http/, "ws")}/v1/${area}/ws/${kebab(name)}?encoding=proto`;
-    const socket = new WebSocket(url);
-    sockets.add(socket);
-    const opened = new Promise<void>((resolve, reject) => {
-      socket.once("open", () => resolve());
-      socket.once("error", (e) => reject(callError(method.path, status.UNAVAILABLE, e.message)));
-    });
-    opened.catch(() => undefined);
-    const queued: unknown[] = [];
-    let ended: GrpcCallError | null | undefined;
-    let wake: (() => void) | undefined;
-    let silence: NodeJS.Timeout | undefined;
-    const alive = () => {
-      clearTimeout(silence);
-      silence = setTimeout(() => socket.terminate(), silenceTimeoutMs);
-    };
-    alive();
-    socket.on("ping", alive);
-    socket.on("message", (data: Buffer) => {
-      alive();
-      try {
-        queued.push(method.responseDeserialize(data));
-      } catch {
-        ended = callError(method.path, status.INTERNAL, "undecodable frame from the gateway");
-        socket.terminate();
-      }
-      wake?.();
-    });
-    socket.on("error", () => undefined);
-    socket.on("close", (code: number, reason: Buffer) => {
-      clearTimeout(silence);
-      sockets.delete(socket);
-      // A stream that already failed (cancelled, bad frame) keeps that error.
-      if (ended === undefined) {
-        const grpcCode = code >= 4000 && code < 4100 ? code - 4000 : status.UNAVAILABLE;
-        ended =
-          code === 1000
-            ? null
-            : callError(method.path, grpcCode, reason.toString() || `WebSocket closed (${code})`);
-      }
-      wake?.();
-    });
-    async function* responses(): AsyncGenerator<unknown> {
-      for (;;) {
-        if (queued.length > 0) {
-          yield queued.shift();
-          continue;
-        }
-        if (ended === null) return;
-        if (ended) throw ended;
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-        wake = undefined;
-      }
-    }
-    return {
-      async send(request) {
-        await opened;
-        const bytes = method.requestSerialize(request);
-        await new Promise<void>((resolve, reject) =>
-          socket.send(bytes, (e) =>
-            e ? reject(callError(method.path, status.UNAVAILABLE, e.message)) : resolve(),
-          ),
-        );
-      },
-      end() {
-        socket.close(1000);
-      },
-      cancel() {
-        if (!ended) ended = callError(method.path, status.CANCELLED, "cancelled");
-        socket.terminate();
-        wake?.();
-      },
-      responses: responses(),
-    };
-  }
-
-  function client<D extends ServiceDefinitionLike>(definition: D): ServiceClient<D> {
-    const methods: Record<string, unknown> = {};
-    for (const [key, def] of Object.entries(definition)) {
-      const method = def as unknown as ErasedMethod;
-      if (method.requestStream && method.responseStream) methods[key] = () => bidi(method);
-      else if (!method.requestStream && !method.responseStream)
-        methods[key] = (request: unknown) => unary(method, request);
-      else
-        methods[key] = () => {
-          throw callError(method.path, status.UNIMPLEMENTED, "not available over REST");
-        };
-    }
-    return methods as ServiceClient<D>;
-  }
-
+  const ctx: RestContext = {
+    base: baseUrl.replace(/\/+$/, ""),
+    deadlineMs: options.deadlineMs ?? 20_000,
+    silenceTimeoutMs: options.silenceTimeoutMs ?? 75_000,
+    catalog: new Map<string, RpcInfo>(rpcCatalog().map((r) => [r.path, r])),
+    sockets: new Set<WebSocket>(),
+    controllers: new Set<AbortController>(),
+  };
   return {
-    auth: client(auth.AuthServiceService),
-    delivery: client(delivery.DeliveryServiceService),
-    queue: client(queue.QueueServiceService),
+    auth: restClient(ctx, auth.AuthServiceService),
+    delivery: restClient(ctx, delivery.DeliveryServiceService),
+    queue: restClient(ctx, queue.QueueServiceService),
     close() {
-      for (const c of controllers) c.abort();
-      for (const s of sockets) s.terminate();
+      for (const c of ctx.controllers) c.abort();
+      for (const s of ctx.sockets) s.terminate();
+    },
+  };
+}
+
+/** A service client whose unary methods are REST calls and whose bidi streams are WebSockets. */
+function restClient<D extends ServiceDefinitionLike>(ctx: RestContext, definition: D): ServiceClient<D> {
+  const methods: Record<string, unknown> = {};
+  for (const [key, def] of Object.entries(definition)) {
+    const method = def as unknown as ErasedMethod;
+    if (method.requestStream && method.responseStream) methods[key] = () => bidi(ctx, method);
+    else if (!method.requestStream && !method.responseStream)
+      methods[key] = (request: unknown) => unary(ctx, method, request);
+    else
+      methods[key] = () => {
+        throw callError(method.path, status.UNIMPLEMENTED, "not available over REST");
+      };
+  }
+  return methods as ServiceClient<D>;
+}
+
+/** The HTTP verb, path (with query) and body of a unary call, by the RPC's HTTP annotation. */
+function restRequest(
+  ctx: RestContext,
+  method: ErasedMethod,
+  request: unknown,
+): { verb: string; route: string; body: Uint8Array | undefined } {
+  const info = ctx.catalog.get(method.path);
+  const pattern = info?.http?.pattern;
+  if (!info || !pattern) throw callError(method.path, status.UNIMPLEMENTED, "no REST route for this RPC");
+  const verb = pattern.$case === "custom" ? pattern.value.kind : pattern.$case;
+  let route = pattern.$case === "custom" ? pattern.value.path : pattern.value;
+  if (verb !== "get" && verb !== "delete")
+    return { verb, route, body: new Uint8Array(method.requestSerialize(request)) };
+  const json = messageType(info.requestType).toJSON(request) as Record<string, unknown>;
+  route = route.replace(/\{([^}=]+)[^}]*\}/g, (_m, name: string) => {
+    const v = json[name];
+    delete json[name];
+    return encodeURIComponent(String(v ?? ""));
+  });
+  const query = queryOf(json).toString();
+  if (query) route += `?${query}`;
+  return { verb, route, body: undefined };
+}
+
+async function unary(ctx: RestContext, method: ErasedMethod, request: unknown): Promise<unknown> {
+  const { verb, route, body } = restRequest(ctx, method, request);
+  const controller = new AbortController();
+  ctx.controllers.add(controller);
+  const timer = setTimeout(() => controller.abort(), ctx.deadlineMs);
+  try {
+    const send = () =>
+      fetch(`${ctx.base}${route}`, {
+        method: verb.toUpperCase(),
+        headers: { accept: PROTOBUF, ...(body ? { "content-type": PROTOBUF } : {}) },
+        body,
+        signal: controller.signal,
+      });
+    let response: Response;
+    try {
+      try {
+        response = await send();
+      } catch (error) {
+        // fetch may reuse a pooled keep-alive connection the gateway has just closed as idle
+        // (undici #3492): the request never reached the gateway, so sending it once more on a
+        // fresh connection is safe (signed requests carry their request id: never applied twice).
+        if (controller.signal.aborted || !staleConnection(error)) throw error;
+        response = await send();
+      }
+    } catch (error) {
+      const code = controller.signal.aborted ? status.DEADLINE_EXCEEDED : status.UNAVAILABLE;
+      throw callError(method.path, code, `edge gateway ${ctx.base}: ${describeFetchError(error)}`);
+    }
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    if (response.ok) return method.responseDeserialize(Buffer.from(bytes));
+    throw responseError(method, response, bytes);
+  } finally {
+    clearTimeout(timer);
+    ctx.controllers.delete(controller);
+  }
+}
+
+/** The error of a failed response: its rich status when protobuf, else the HTTP status and text. */
+function responseError(method: ErasedMethod, response: Response, bytes: Uint8Array): GrpcCallError {
+  const type = response.headers.get("content-type") ?? "";
+  if (type.includes("protobuf")) {
+    let decoded: { code: number; message: string };
+    try {
+      decoded = decodeRichStatus(bytes);
+    } catch {
+      decoded = { code: httpToCode(response.status), message: `HTTP ${response.status}` };
+    }
+    return callError(method.path, decoded.code, decoded.message, bytes);
+  }
+  const text = new TextDecoder().decode(bytes);
+  return callError(method.path, httpToCode(response.status), text || `HTTP ${response.status}`);
+}
+
+/** A bidi stream over the gateway's WebSocket route of the RPC (one frame = one message). */
+function bidi(ctx: RestContext, method: ErasedMethod): BidiCall<unknown, unknown> {
+  const name = method.path.split("/").pop() ?? "";
+  const area = method.path.includes(".auth.") ? "as" : method.path.includes(".queue.") ? "qs" : "ds";
+  const url = `${ctx.base.replace(/^http/, "ws")}/v1/${area}/ws/${kebab(name)}?encoding=proto`;
+  const socket = new WebSocket(url);
+  ctx.sockets.add(socket);
+  const opened = new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", (e) => reject(callError(method.path, status.UNAVAILABLE, e.message)));
+  });
+  opened.catch(() => undefined);
+  const inbox = socketInbox(ctx, method, socket);
+  return {
+    async send(request) {
+      await opened;
+      const bytes = method.requestSerialize(request);
+      await new Promise<void>((resolve, reject) =>
+        socket.send(bytes, (e) =>
+          e ? reject(callError(method.path, status.UNAVAILABLE, e.message)) : resolve(),
+        ),
+      );
+    },
+    end() {
+      socket.close(1000);
+    },
+    cancel() {
+      inbox.fail(callError(method.path, status.CANCELLED, "cancelled"));
+      socket.terminate();
+    },
+    responses: inbox.responses(),
+  };
+}
+
+/**
+ * The messages arriving on `socket`, in order, then its end: a clean close (1000) ends the
+ * stream, a close code 4000+n is gRPC status n, anything else UNAVAILABLE. A socket silent for
+ * `silenceTimeoutMs` (no frame, no ping) is terminated.
+ */
+function socketInbox(
+  ctx: RestContext,
+  method: ErasedMethod,
+  socket: WebSocket,
+): { responses(): AsyncGenerator<unknown>; fail(error: GrpcCallError): void } {
+  const queued: unknown[] = [];
+  let ended: GrpcCallError | null | undefined;
+  let wake: (() => void) | undefined;
+  let silence: NodeJS.Timeout | undefined;
+  const alive = () => {
+    clearTimeout(silence);
+    silence = setTimeout(() => socket.terminate(), ctx.silenceTimeoutMs);
+  };
+  alive();
+  socket.on("ping", alive);
+  socket.on("message", (data: Buffer) => {
+    alive();
+    try {
+      queued.push(method.responseDeserialize(data));
+    } catch {
+      ended = callError(method.path, status.INTERNAL, "undecodable frame from the gateway");
+      socket.terminate();
+    }
+    wake?.();
+  });
+  socket.on("error", () => undefined);
+  socket.on("close", (code: number, reason: Buffer) => {
+    clearTimeout(silence);
+    ctx.sockets.delete(socket);
+    // A stream that already failed (cancelled, bad frame) keeps that error.
+    if (ended === undefined) {
+      const grpcCode = code >= 4000 && code < 4100 ? code - 4000 : status.UNAVAILABLE;
+      ended =
+        code === 1000
+          ? null
+          : callError(method.path, grpcCode, reason.toString() || `WebSocket closed (${code})`);
+    }
+    wake?.();
+  });
+  async function* responses(): AsyncGenerator<unknown> {
+    for (;;) {
+      if (queued.length > 0) {
+        yield queued.shift();
+        continue;
+      }
+      if (ended === null) return;
+      if (ended) throw ended;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  }
+  return {
+    responses,
+    fail(error) {
+      if (!ended) ended = error;
+      wake?.();
     },
   };
 }
