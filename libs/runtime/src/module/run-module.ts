@@ -81,10 +81,8 @@ export async function runModule<
       ...common,
       async setup(runtime): Promise<ServiceSetup> {
         const built = await build(runtime);
-        if (built.services === undefined || built.services.length === 0) {
-          throw new TypeError(`module ${module.name} serves gRPC but its create() returned no services`);
-        }
-        return { ...built, services: built.services };
+        // No services: the listener serves grpc.health.v1 only.
+        return { ...built, services: built.services ?? [] };
       },
     });
     handle = service;
@@ -94,7 +92,11 @@ export async function runModule<
       ...common,
       grpc: false,
       async setup(runtime) {
-        await build(runtime);
+        const built = await build(runtime);
+        if (built.services !== undefined && built.services.length > 0) {
+          // Services nobody would serve: a wiring mistake, not something to start without.
+          throw new TypeError(`module ${module.name} returned gRPC services but is declared grpc: false`);
+        }
       },
     });
   }

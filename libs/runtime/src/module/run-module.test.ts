@@ -1,0 +1,402 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
+import { sql } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
+import { busConfig } from "../bus/config.js";
+import type { Bus } from "../bus/types.js";
+import { envDuration, envInt, envString, serviceConfig } from "../config/index.js";
+import { ConfigError } from "../config/load-config.js";
+import { databaseConfig } from "../db/config.js";
+import { ServiceStartError } from "../lifecycle/run-service.js";
+import { createTestDatabase, type TestDatabase } from "../testing/test-database.js";
+import { ModuleStartError, ModuleStopError, runModule, startModules, withOverrides } from "./run-module.js";
+import { defineServiceModule, type EmbedSettings } from "./service-module.js";
+import { testConfig } from "./test-config.js";
+
+/** A toy gRPC module: a domain, a greeting with a default, and a number the embedder sets. */
+const toyConfig = serviceConfig({ serviceName: "toy" }).extend({
+  TOY_DOMAIN: envString(),
+  TOY_GREETING: envString({ default: "hello" }),
+  TOY_UPSTREAM: envString({ default: "none" }),
+  TOY_LIMIT: envInt({ default: 10, min: 1 }),
+  TOY_TICK_MS: envDuration({ default: 5000, min: 1 }),
+});
+
+const quiet = { GRPC_PORT: "0", METRICS_PORT: "0", SHUTDOWN_GRACE_MS: "1s" };
+
+function logSink(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+}
+
+const settings = {
+  domain: "toy.example",
+  dataDir: "/nonexistent",
+  logLevel: "silent",
+  shutdownGraceMs: 500,
+} as const;
+
+/** Records what each toy module saw and what was released, in order. */
+function recorder() {
+  const created: string[] = [];
+  const closed: string[] = [];
+  const seen = new Map<string, EmbedSettings["addresses"]>();
+  return { created, closed, seen };
+}
+
+function grpcToy(name: string, log: ReturnType<typeof recorder>) {
+  return defineServiceModule({
+    name,
+    config: toyConfig,
+    grpc: true,
+    embed: (s) => {
+      log.seen.set(name, s.addresses);
+      return { TOY_DOMAIN: s.domain, TOY_UPSTREAM: s.addresses.first };
+    },
+    async create({ onShutdown }) {
+      log.created.push(name);
+      onShutdown(() => void log.closed.push(name), name);
+      return { services: [] };
+    },
+  });
+}
+
+/** A module with a listener of its own that publishes its URL. */
+function httpToy(name: string, log: ReturnType<typeof recorder>) {
+  return defineServiceModule({
+    name,
+    config: toyConfig,
+    grpc: false,
+    embed: (s) => {
+      log.seen.set(name, s.addresses);
+      return { TOY_DOMAIN: s.domain };
+    },
+    async create({ onShutdown }) {
+      log.created.push(name);
+      const server = await listen(createServer((_req, res) => res.end(name)));
+      onShutdown(() => {
+        log.closed.push(name);
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }, name);
+      return {
+        addresses: { [`${name}.http`]: `http://127.0.0.1:${(server.address() as AddressInfo).port}` },
+      };
+    },
+  });
+}
+
+describe("runModule", () => {
+  it("takes defaults from the module's schema and env for the rest, and publishes its gRPC address", async () => {
+    const log = recorder();
+    let greeting = "";
+    const module = defineServiceModule({
+      name: "toy",
+      config: toyConfig,
+      grpc: true,
+      async create({ config }) {
+        greeting = `${config.TOY_GREETING} ${config.TOY_DOMAIN} ${config.TOY_LIMIT}`;
+        log.created.push("toy");
+        return {};
+      },
+    });
+    const running = await runModule(module, {
+      env: { ...quiet, TOY_DOMAIN: "env.example" },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    expect(greeting).toBe("hello env.example 10");
+    expect(running.process.config.TOY_TICK_MS).toBe(5000);
+    expect(running.grpcPort).toBeGreaterThan(0);
+    expect(running.addresses).toEqual({ toy: `127.0.0.1:${running.grpcPort}` });
+    expect(await running.process.shutdown()).toBe(0);
+  });
+
+  it("opens the declared database (migrated) and bus from config and closes them on shutdown", async () => {
+    testDb = await createTestDatabase();
+    const stream = `MODULE_${randomBytes(4).toString("hex")}`;
+    const storageConfig = serviceConfig({ serviceName: "storage-toy" }).extend({
+      ...databaseConfig.shape,
+      ...busConfig.shape,
+    });
+    let opened: { database: TestDatabase["db"]; bus: Bus } | undefined;
+    const module = defineServiceModule({
+      name: "storage-toy",
+      config: storageConfig,
+      grpc: false,
+      storage: { migrationsFolder: new URL("../db/test-fixture/migrations", import.meta.url).pathname },
+      async create({ database, bus }) {
+        // The fixture migration's table exists: the database was migrated at open.
+        await database.db.execute(sql`select count(*) from blobs`);
+        await bus.ensureStream({ name: stream, subjects: [`${stream.toLowerCase()}.>`] });
+        opened = { database: database.db, bus };
+        return {};
+      },
+    });
+    const running = await runModule(module, {
+      // No NATS_URL: the embedded bus, in the module's database (dropped with it).
+      env: { ...quiet, DATABASE_URL: testDb.url ?? "" },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    expect(opened).not.toBeUndefined();
+    expect(await running.process.shutdown()).toBe(0);
+    await expect(opened?.database.execute(sql`select 1`)).rejects.toThrow();
+  });
+
+  it("uses handed-in storage and leaves closing it to the caller", async () => {
+    testDb = await createTestDatabase();
+    const bus = { close: () => Promise.reject(new Error("the caller's bus was closed")) } as unknown as Bus;
+    const module = defineServiceModule({
+      name: "handed-toy",
+      config: serviceConfig({ serviceName: "handed-toy" }).extend({
+        ...databaseConfig.shape,
+        ...busConfig.shape,
+      }),
+      grpc: false,
+      storage: {},
+      async create(host) {
+        expect(host.database).toBe(testDb);
+        expect(host.bus).toBe(bus);
+        return {};
+      },
+    });
+    const running = await runModule(module, {
+      env: quiet,
+      resources: { database: testDb, bus },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    // Neither was closed by the runner: the bus would fail the shutdown, the database answers.
+    expect(await running.process.shutdown()).toBe(0);
+    await expect(testDb.db.execute(sql`select 1`)).resolves.not.toBeUndefined();
+  });
+
+  it("refuses a module that declares storage its schema has no variables for", async () => {
+    const module = defineServiceModule({
+      name: "no-db-toy",
+      config: toyConfig,
+      grpc: false,
+      storage: { bus: false },
+      create: async () => ({}),
+    });
+    const start = runModule(module, {
+      env: { ...quiet, TOY_DOMAIN: "a.example" },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    await expect(start).rejects.toThrow(
+      "module no-db-toy declares storage but its config schema lacks DATABASE_URL, DATA_DIR",
+    );
+  });
+
+  it("refuses gRPC services from a module declared without gRPC", async () => {
+    const module = defineServiceModule({
+      name: "confused-toy",
+      config: toyConfig,
+      grpc: false,
+      create: async () => ({ services: [{ name: "x", definition: {}, handlers: {} }] }),
+    });
+    const start = runModule(module, {
+      env: { ...quiet, TOY_DOMAIN: "a.example" },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    await expect(start).rejects.toBeInstanceOf(ServiceStartError);
+    await expect(start).rejects.toThrow("declared grpc: false");
+  });
+});
+
+describe("startModules", () => {
+  it("starts in order, passes each the addresses published before it, and stops in reverse", async () => {
+    const log = recorder();
+    const running = await startModules([grpcToy("first", log), httpToy("front", log), grpcToy("last", log)], {
+      env: { TOY_DOMAIN: "ignored.example", TOY_GREETING: "hi" },
+      settings,
+      logDestination: logSink(),
+    });
+    expect(log.created).toEqual(["first", "front", "last"]);
+    const first = running.modules.first;
+    const front = running.modules.front;
+    expect(first?.grpcPort).toBeGreaterThan(0);
+    const firstAddress = `127.0.0.1:${first?.grpcPort}`;
+    expect(log.seen.get("first")).toEqual({});
+    expect(log.seen.get("front")).toEqual({ first: firstAddress });
+    expect(log.seen.get("last")).toEqual({
+      first: firstAddress,
+      "front.http": front?.addresses["front.http"],
+    });
+    const frontUrl = running.addresses["front.http"] ?? "";
+    expect(await (await fetch(frontUrl)).text()).toBe("front");
+    // Typed values from the settings, env for what embed leaves alone, schema defaults otherwise.
+    const last = running.modules.last?.process.config;
+    expect(last).toMatchObject({
+      SERVICE_NAME: "last",
+      LOG_LEVEL: "silent",
+      TOY_DOMAIN: "toy.example",
+      TOY_UPSTREAM: firstAddress,
+      TOY_GREETING: "hi",
+      TOY_LIMIT: 10,
+      SHUTDOWN_GRACE_MS: 500,
+      GRPC_HOST: "127.0.0.1",
+    });
+    await running.stop();
+    expect(log.closed).toEqual(["last", "front", "first"]);
+    await expect(fetch(frontUrl)).rejects.toThrow();
+  });
+
+  it("ignores env for the keys the runner and embed set, even when env's value is invalid", async () => {
+    const log = recorder();
+    const running = await startModules([grpcToy("only", log)], {
+      env: { TOY_DOMAIN: "", GRPC_PORT: "not a port", SHUTDOWN_GRACE_MS: "soon" },
+      settings,
+      logDestination: logSink(),
+    });
+    expect(running.modules.only?.process.config).toMatchObject({
+      TOY_DOMAIN: "toy.example",
+      GRPC_PORT: 0,
+      SHUTDOWN_GRACE_MS: 500,
+    });
+    await running.stop();
+  });
+
+  it("applies an entry's typed overrides over embed's", async () => {
+    const log = recorder();
+    const running = await startModules(
+      [withOverrides(grpcToy("tuned", log), { TOY_LIMIT: 3, TOY_DOMAIN: "override.example" })],
+      { env: {}, settings, logDestination: logSink() },
+    );
+    expect(running.modules.tuned?.process.config).toMatchObject({
+      TOY_LIMIT: 3,
+      TOY_DOMAIN: "override.example",
+    });
+    await running.stop();
+  });
+
+  it("hands each module its resources by name", async () => {
+    testDb = await createTestDatabase();
+    const bus = { close: async () => {} } as unknown as Bus;
+    const given: string[] = [];
+    const module = defineServiceModule({
+      name: "stored",
+      config: serviceConfig({ serviceName: "stored" }).extend({
+        ...databaseConfig.shape,
+        ...busConfig.shape,
+      }),
+      grpc: true,
+      storage: {},
+      async create({ database, bus: handed, config }) {
+        if (database === testDb && handed === bus) given.push(config.DATA_DIR ?? "");
+        return {};
+      },
+    });
+    const running = await startModules([module], {
+      env: {},
+      settings,
+      resources: (name) => (name === "stored" ? { database: testDb as TestDatabase, bus } : {}),
+      logDestination: logSink(),
+    });
+    expect(given).toEqual(["/nonexistent"]);
+    await running.stop();
+  });
+
+  it("when a module fails to start, stops the ones before it and rejects with the cause", async () => {
+    const log = recorder();
+    const boom = new Error("migrations failed");
+    const failing = defineServiceModule({
+      name: "broken",
+      config: toyConfig,
+      grpc: true,
+      embed: (s) => ({ TOY_DOMAIN: s.domain }),
+      async create({ onShutdown }) {
+        onShutdown(() => void log.closed.push("broken's own"), "half-opened");
+        throw boom;
+      },
+    });
+    const start = startModules(
+      [grpcToy("first", log), httpToy("front", log), failing, grpcToy("never", log)],
+      {
+        env: {},
+        settings,
+        logDestination: logSink(),
+      },
+    );
+    await expect(start).rejects.toBeInstanceOf(ModuleStartError);
+    const error = await start.catch((e: unknown) => e);
+    expect((error as ModuleStartError).message).toBe("broken failed to start: migrations failed");
+    expect((error as ModuleStartError).cause).toBe(boom);
+    expect(log.created).toEqual(["first", "front"]);
+    expect(log.closed).toEqual(["broken's own", "front", "first"]);
+  });
+
+  it("rejects with the config error of a module whose env is invalid", async () => {
+    const log = recorder();
+    const start = startModules([grpcToy("first", log), grpcToy("second", log)], {
+      env: { TOY_LIMIT: "0" },
+      settings,
+      logDestination: logSink(),
+    });
+    const error = await start.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModuleStartError);
+    expect((error as ModuleStartError).cause).toBeInstanceOf(ConfigError);
+    expect(((error as ModuleStartError).cause as ConfigError).issues).toEqual([
+      { variable: "TOY_LIMIT", reason: "must be at least 1" },
+    ]);
+    expect(log.created).toEqual([]);
+  });
+
+  it("stop() fails naming a module that shut down with a non-zero code, after stopping all", async () => {
+    const log = recorder();
+    const leaky = defineServiceModule({
+      name: "leaky",
+      config: toyConfig,
+      grpc: true,
+      embed: (s) => ({ TOY_DOMAIN: s.domain }),
+      async create({ onShutdown }) {
+        onShutdown(() => Promise.reject(new Error("still busy")), "worker");
+        return {};
+      },
+    });
+    const running = await startModules([grpcToy("first", log), leaky, grpcToy("last", log)], {
+      env: {},
+      settings,
+      logDestination: logSink(),
+    });
+    const stopped = running.stop();
+    await expect(stopped).rejects.toBeInstanceOf(ModuleStopError);
+    await expect(stopped).rejects.toThrow("shut down with a non-zero code: leaky (code 1)");
+    expect(log.closed).toEqual(["last", "first"]);
+  });
+});
+
+describe("testConfig", () => {
+  it("parses the schema's defaults and applies typed overrides, without env strings", () => {
+    const config = testConfig(toyConfig, { TOY_DOMAIN: "t.example", TOY_TICK_MS: 20 });
+    expect(config).toMatchObject({
+      SERVICE_NAME: "toy",
+      TOY_DOMAIN: "t.example",
+      TOY_GREETING: "hello",
+      TOY_TICK_MS: 20,
+      GRPC_PORT: 50051,
+    });
+  });
+
+  it("still requires the keys without a default", () => {
+    expect(() => testConfig(toyConfig)).toThrow(ConfigError);
+  });
+});
+
+let testDb: TestDatabase | undefined;
+afterEach(async () => {
+  await testDb?.close();
+  testDb = undefined;
+});
+
+function listen(server: Server): Promise<Server> {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
