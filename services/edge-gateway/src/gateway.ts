@@ -3,9 +3,11 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { RpcInfo } from "@phoenix/proto";
+import { loadConfig } from "@phoenix/runtime/config";
 import { createLogger, type Logger } from "@phoenix/runtime/log";
 import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
 import { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
+import { type EdgeGatewayConfig, edgeGatewayConfig } from "./config.js";
 import { clientRpcs } from "./contracts.js";
 import { clientOrigin } from "./http/client-origin.js";
 import { encodeStatus } from "./http/codec.js";
@@ -16,7 +18,7 @@ import { buildOpenApi } from "./openapi/openapi.js";
 import { type UpstreamAddresses, type UpstreamHealth, Upstreams } from "./upstream/upstreams.js";
 import { buildStreamRoutes, StreamBridge, type StreamRoute } from "./ws/stream-bridge.js";
 
-/** Limits of the gateway; every field has a default. */
+/** Limits of the gateway; every field has a default ({@link DEFAULT_LIMITS}). */
 export interface GatewayLimits extends RestLimits {
   /** Per client IP token bucket. */
   rateLimitPerSecond: number;
@@ -31,17 +33,43 @@ export interface GatewayLimits extends RestLimits {
   readinessTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: GatewayLimits = {
-  maxBodyBytes: 1024 * 1024,
-  defaultDeadlineMs: 10_000,
-  maxDeadlineMs: 60_000,
-  rateLimitPerSecond: 50,
-  rateLimitBurst: 100,
-  heartbeatMs: 30_000,
-  upstreamKeepaliveMs: 30_000,
-  maxMessageBytes: 4 * 1024 * 1024,
-  readinessTimeoutMs: 2000,
-};
+/** The config keys that set the limits. */
+const LIMIT_KEYS = {
+  EDGE_MAX_BODY_BYTES: true,
+  GRPC_MAX_MESSAGE_BYTES: true,
+  EDGE_DEFAULT_DEADLINE_MS: true,
+  EDGE_MAX_DEADLINE_MS: true,
+  EDGE_RATE_LIMIT_PER_SECOND: true,
+  EDGE_RATE_LIMIT_BURST: true,
+  EDGE_WS_HEARTBEAT_MS: true,
+  EDGE_UPSTREAM_KEEPALIVE_MS: true,
+} as const;
+
+/** The part of the gateway's config that sets its limits. */
+export type GatewayLimitsConfig = Pick<EdgeGatewayConfig, keyof typeof LIMIT_KEYS>;
+
+/** Deadline of each upstream health check behind `/readyz` (not configurable). */
+const READINESS_TIMEOUT_MS = 2000;
+
+/** The limits a parsed config sets. */
+export function gatewayLimitsOf(config: GatewayLimitsConfig): GatewayLimits {
+  return {
+    maxBodyBytes: config.EDGE_MAX_BODY_BYTES,
+    maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+    defaultDeadlineMs: config.EDGE_DEFAULT_DEADLINE_MS,
+    maxDeadlineMs: config.EDGE_MAX_DEADLINE_MS,
+    rateLimitPerSecond: config.EDGE_RATE_LIMIT_PER_SECOND,
+    rateLimitBurst: config.EDGE_RATE_LIMIT_BURST,
+    heartbeatMs: config.EDGE_WS_HEARTBEAT_MS,
+    upstreamKeepaliveMs: config.EDGE_UPSTREAM_KEEPALIVE_MS,
+    readinessTimeoutMs: READINESS_TIMEOUT_MS,
+  };
+}
+
+/** The limits of an unset environment: the defaults live in the config schema only. */
+export const DEFAULT_LIMITS: GatewayLimits = gatewayLimitsOf(
+  loadConfig(edgeGatewayConfig.pick(LIMIT_KEYS), {}),
+);
 
 export interface EdgeGatewayOptions {
   /** `host:port` of the AS, DS and QS. */
