@@ -1,5 +1,5 @@
 import type { common } from "@phoenix/proto";
-import type { BidiCall } from "@phoenix/runtime/grpc";
+import type { BidiCall } from "@phoenix/wire";
 
 /** A live queue listener; `stop()` ends it and waits until it has. */
 export interface Listener {

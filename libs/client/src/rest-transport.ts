@@ -1,8 +1,13 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { auth, delivery, queue, type RpcInfo, rpcCatalog } from "@phoenix/proto";
-import { decodeRichStatus, STATUS_DETAILS_KEY } from "@phoenix/runtime/errors";
-import type { BidiCall, ServiceClient, ServiceDefinitionLike } from "@phoenix/runtime/grpc";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
+import {
+  type BidiCall,
+  decodeRichStatus,
+  GrpcCallError,
+  type ServiceClient,
+  type ServiceDefinitionLike,
+  STATUS_DETAILS_KEY,
+} from "@phoenix/wire";
 import WebSocket from "ws";
 import type { Transport } from "./transport.js";
 

@@ -1,5 +1,5 @@
 import { auth, delivery, queue } from "@phoenix/proto";
-import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
+import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/wire";
 
 type Channel = ReturnType<typeof createChannel>;
 

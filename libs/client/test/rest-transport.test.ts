@@ -3,8 +3,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { common, queue } from "@phoenix/proto";
-import { ERROR_DETAIL_TYPE, encodeRichStatus, errorDetail } from "@phoenix/runtime/errors";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { ERROR_DETAIL_TYPE, encodeRichStatus, errorDetail, GrpcCallError } from "@phoenix/wire";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer } from "ws";
 import { createRestTransport } from "../src/rest-transport.js";
@@ -64,7 +63,7 @@ describe("createRestTransport", () => {
       type: "application/x-protobuf",
     });
     expect(seen[0]?.accept).toBe("application/x-protobuf");
-    expect(response).toBeDefined();
+    expect(response).toEqual({ messages: [], remaining: 7n });
   });
 
   it("a request on a keep-alive connection the gateway just closed as idle is sent again, not failed", async () => {
@@ -79,7 +78,7 @@ describe("createRestTransport", () => {
     for (let round = 0; round < 20; round++) {
       await dequeue();
       server?.closeIdleConnections();
-      await expect(dequeue()).resolves.toBeDefined();
+      await expect(dequeue()).resolves.toEqual({ messages: [], remaining: 0n });
     }
     expect(seen).toHaveLength(40);
   });

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { GrpcCallError } from "@phoenix/wire";
 import { PhoenixClientError } from "../errors.js";
 import { PhoenixClient } from "../phoenix-client.js";
 import { createRestTransport } from "../rest-transport.js";

@@ -18,7 +18,7 @@ import {
 } from "@phoenix/crypto";
 import { joinExternally } from "@phoenix/mls";
 import { auth, delivery } from "@phoenix/proto";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { GrpcCallError } from "@phoenix/wire";
 import { eq } from "drizzle-orm";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { AS, CONNECTION_PACKAGES, DAY, DS, NOT_FOUND, PERMISSION_DENIED } from "../constants.js";

@@ -1,7 +1,7 @@
 // How the client reads the DS's refusals of group operations: which of them mean "this client is
 // behind" (catching up from the QS queue cures them) and which mean it was removed.
 import { common, ERROR_DETAIL_TYPE_URL } from "@phoenix/proto";
-import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { GrpcCallError } from "@phoenix/wire";
 import { FAILED_PRECONDITION, UNAUTHENTICATED } from "../constants.js";
 
 /**

@@ -190,7 +190,7 @@ export async function processOfferMessage(
 ): Promise<void> {
   if (m.sequenceNumber < core.queues.seq("as")) return;
   const key = HpkeKeyPair.fromPrivateBytes(core.account.connectionQueueKey);
-  const context = connectionQueueContext(core.account.clientUuid, core.account.userUuid);
+  const context = connectionQueueContext({ client: core.account });
   const payload = core.queues.open("as", key, context, m);
   if (payload?.content?.$case === "connectionOffer") {
     try {

@@ -8,22 +8,8 @@ import type { PrivateMessage } from "ts-mls/privateMessage.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js";
 
-/**
- * The MLS group id of a DS group: 16 uuid bytes ‖ UTF-8 domain (the DS's convention, so a member
- * can tell from an MLS message which DS group it belongs to).
- */
-export function mlsGroupId(groupId: common.QualifiedGroupId): Uint8Array {
-  const domain = new TextEncoder().encode(groupId.domain);
-  const out = new Uint8Array(groupId.uuid.length + domain.length);
-  out.set(groupId.uuid, 0);
-  out.set(domain, groupId.uuid.length);
-  return out;
-}
-
-/** The inverse of {@link mlsGroupId}. */
-export function qualifiedGroupId(mlsId: Uint8Array): common.QualifiedGroupId {
-  return { uuid: mlsId.slice(0, 16), domain: new TextDecoder().decode(mlsId.slice(16)) };
-}
+// The id encodings the DS and AS share with the client are defined once, in @phoenix/wire.
+export { connectionQueueContext, mlsGroupId, qualifiedGroupId } from "@phoenix/wire";
 
 const HOUR = 3_600_000;
 
@@ -35,14 +21,6 @@ const HOUR = 3_600_000;
  */
 export function validityStart(now: number): number {
   return Math.floor(now / HOUR) * HOUR;
-}
-
-/** The queue-ratchet context of a client's AS connection queue: client uuid ‖ user uuid. */
-export function connectionQueueContext(clientUuid: Uint8Array, userUuid: Uint8Array): Uint8Array {
-  const out = new Uint8Array(32);
-  out.set(clientUuid, 0);
-  out.set(userUuid, 16);
-  return out;
 }
 
 /** Signs a `…Tbs` for `method` with `key` as `sender`. */

@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import { decodeRichStatus, STATUS_DETAILS_KEY, statusDetail } from "@phoenix/wire";
 import { describe, expect, it } from "vitest";
 import {
   AlreadyExistsError,
@@ -10,13 +11,11 @@ import {
   NotFoundError,
   PermissionDeniedError,
   ResourceExhaustedError,
-  statusDetail,
   UnauthenticatedError,
   UnavailableError,
   UnimplementedError,
 } from "./rpc-errors.js";
-import { decodeRichStatus, encodeRichStatus, STATUS_DETAILS_KEY } from "./status-details.js";
-import { INTERNAL_ERROR_MESSAGE, statusName, toGrpcStatus } from "./to-grpc-status.js";
+import { INTERNAL_ERROR_MESSAGE, toGrpcStatus } from "./to-grpc-status.js";
 
 describe("toGrpcStatus", () => {
   it.each([
@@ -73,26 +72,5 @@ describe("toGrpcStatus", () => {
     const error = new AlreadyExistsError("handle taken", { cause });
     expect(error.cause).toBe(cause);
     expect(toGrpcStatus(error).details).toBe("handle taken");
-  });
-});
-
-describe("rich status encoding", () => {
-  it("round-trips and skips unknown fields", () => {
-    const encoded = encodeRichStatus({
-      code: status.NOT_FOUND,
-      message: "no such queue",
-      details: [{ typeUrl: "type.googleapis.com/x.Y", value: new Uint8Array([1, 2, 3]) }],
-    });
-    const withUnknown = new Uint8Array([...encoded, 0x20, 0x01]); // field 4, varint 1
-    expect(decodeRichStatus(withUnknown)).toEqual({
-      code: status.NOT_FOUND,
-      message: "no such queue",
-      details: [{ typeUrl: "type.googleapis.com/x.Y", value: new Uint8Array([1, 2, 3]) }],
-    });
-  });
-
-  it("names status codes", () => {
-    expect(statusName(status.RESOURCE_EXHAUSTED)).toBe("RESOURCE_EXHAUSTED");
-    expect(statusName(99)).toBe("CODE_99");
   });
 });

@@ -1,11 +1,18 @@
-export { PassthroughStatusError } from "./passthrough.js";
+// The client-side half (rich status, status details, error detail packing) lives in
+// @phoenix/wire; re-exported so servers keep one import path.
 export {
+  decodeRichStatus,
   ERROR_DETAIL_TYPE,
+  encodeRichStatus,
   errorDetail,
-  malformedField,
-  queueFull,
-  unauthenticatedFor,
-} from "./phoenix-detail.js";
+  type RichStatus,
+  STATUS_DETAILS_KEY,
+  type StatusDetail,
+  statusDetail,
+  statusName,
+} from "@phoenix/wire";
+export { PassthroughStatusError } from "./passthrough.js";
+export { malformedField, queueFull, unauthenticatedFor } from "./phoenix-detail.js";
 export {
   AlreadyExistsError,
   CancelledError,
@@ -18,11 +25,8 @@ export {
   ResourceExhaustedError,
   RpcError,
   type RpcErrorOptions,
-  type StatusDetail,
-  statusDetail,
   UnauthenticatedError,
   UnavailableError,
   UnimplementedError,
 } from "./rpc-errors.js";
-export { decodeRichStatus, encodeRichStatus, type RichStatus, STATUS_DETAILS_KEY } from "./status-details.js";
-export { INTERNAL_ERROR_MESSAGE, type RpcStatus, statusName, toGrpcStatus } from "./to-grpc-status.js";
+export { INTERNAL_ERROR_MESSAGE, type RpcStatus, toGrpcStatus } from "./to-grpc-status.js";

@@ -1,5 +1,6 @@
 import type { status } from "@grpc/grpc-js";
-import { RpcError, type StatusDetail } from "./rpc-errors.js";
+import type { StatusDetail } from "@phoenix/wire";
+import { RpcError } from "./rpc-errors.js";
 
 /**
  * A status that passes through this process unchanged — code, message and typed details — e.g.

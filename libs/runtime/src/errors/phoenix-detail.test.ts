@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { common } from "@phoenix/proto";
+import { decodeRichStatus } from "@phoenix/wire";
 import { describe, expect, it } from "vitest";
 import { malformedField, unauthenticatedFor } from "./phoenix-detail.js";
-import { decodeRichStatus } from "./status-details.js";
 import { toGrpcStatus } from "./to-grpc-status.js";
 
 describe("Phoenix error details", () => {

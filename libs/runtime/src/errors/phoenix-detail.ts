@@ -1,19 +1,6 @@
 import { common } from "@phoenix/proto";
-import {
-  InvalidArgumentError,
-  ResourceExhaustedError,
-  type StatusDetail,
-  statusDetail,
-  UnauthenticatedError,
-} from "./rpc-errors.js";
-
-/** The type name every Phoenix refusal carries its machine-readable reason under. */
-export const ERROR_DETAIL_TYPE = "phoenix.common.v1.ErrorDetail";
-
-/** `detail` packed as a status detail (`grpc-status-details-bin`). */
-export function errorDetail(detail: common.ErrorDetail): StatusDetail {
-  return statusDetail(ERROR_DETAIL_TYPE, common.ErrorDetail.encode(detail).finish());
-}
+import { errorDetail } from "@phoenix/wire";
+import { InvalidArgumentError, ResourceExhaustedError, UnauthenticatedError } from "./rpc-errors.js";
 
 /** INVALID_ARGUMENT / MALFORMED (or another `reason`) naming the offending field. */
 export function malformedField(

@@ -1,19 +1,5 @@
 import { status } from "@grpc/grpc-js";
-
-/**
- * A typed error detail (a `google.protobuf.Any`): the protobuf type's full name behind
- * `type.googleapis.com/` and its encoding. Details travel to the client in the standard
- * `grpc-status-details-bin` trailer, e.g. `phoenix.common.v1.ErrorDetail` with the current epoch.
- */
-export interface StatusDetail {
-  typeUrl: string;
-  value: Uint8Array;
-}
-
-/** Builds a {@link StatusDetail} from a protobuf full type name and the message's encoding. */
-export function statusDetail(typeName: string, value: Uint8Array): StatusDetail {
-  return { typeUrl: `type.googleapis.com/${typeName}`, value };
-}
+import type { StatusDetail } from "@phoenix/wire";
 
 export interface RpcErrorOptions {
   /** Machine-readable details sent to the client beside the message. */

@@ -1,6 +1,6 @@
 import { Metadata, status } from "@grpc/grpc-js";
+import { encodeRichStatus, STATUS_DETAILS_KEY } from "@phoenix/wire";
 import { RpcError } from "./rpc-errors.js";
-import { encodeRichStatus, STATUS_DETAILS_KEY } from "./status-details.js";
 
 /** What the client is told when a handler throws something that is not an {@link RpcError}. */
 export const INTERNAL_ERROR_MESSAGE = "internal error";
@@ -50,9 +50,4 @@ export function toGrpcStatus(error: unknown): RpcStatus {
     if (rich.length <= MAX_STATUS_DETAILS_BYTES) metadata.set(STATUS_DETAILS_KEY, Buffer.from(rich));
   }
   return { code: error.code, details: message, metadata, known: true };
-}
-
-/** The canonical upper-case name of a status code, e.g. `RESOURCE_EXHAUSTED` (for logs and metrics). */
-export function statusName(code: number): string {
-  return status[code] ?? `CODE_${code}`;
 }

@@ -1,16 +1,18 @@
 import type { Client } from "@grpc/grpc-js";
 import { isValidDomain } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
-import { PassthroughStatusError } from "../errors/passthrough.js";
-import { InvalidArgumentError, UnavailableError } from "../errors/rpc-errors.js";
-import type { MethodDefinitionLike, RequestOf, ResponseOf } from "../grpc/definitions.js";
-import { type CallContext, type UnaryHandler, type UnaryRpc, unary } from "../grpc/handlers.js";
 import {
   createChannel,
   createServiceClient,
   GrpcCallError,
+  type MethodDefinitionLike,
+  type RequestOf,
+  type ResponseOf,
   type ServiceClient,
-} from "../grpc/service-client.js";
+} from "@phoenix/wire";
+import { PassthroughStatusError } from "../errors/passthrough.js";
+import { InvalidArgumentError, UnavailableError } from "../errors/rpc-errors.js";
+import { type CallContext, type UnaryHandler, type UnaryRpc, unary } from "../grpc/handlers.js";
 import { ORIGIN_DOMAIN_KEY } from "../rate-limit/caller-address.js";
 
 /** A method definition with the serializers every ts-proto/grpc-js definition has. */

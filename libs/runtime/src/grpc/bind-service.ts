@@ -11,6 +11,12 @@ import type {
   UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import {
+  type MethodDefinitionLike,
+  REQUEST_ID_KEY,
+  type ServiceDefinitionLike,
+  splitPath,
+} from "@phoenix/wire";
+import {
   CancelledError,
   DeadlineExceededError,
   InvalidArgumentError,
@@ -20,9 +26,8 @@ import { type RpcStatus, toGrpcStatus } from "../errors/to-grpc-status.js";
 import type { Logger } from "../log/create-logger.js";
 import type { CallTracker } from "./call-tracker.js";
 import { abandonReason, deadlineMillis } from "./deadline.js";
-import { type MethodDefinitionLike, type ServiceDefinitionLike, splitPath } from "./definitions.js";
 import type { AnyRpc, CallContext, ResponseStream, ServiceRegistration } from "./handlers.js";
-import { REQUEST_ID_KEY, requestIdOf } from "./request-id.js";
+import { requestIdOf } from "./request-id.js";
 
 /** What bound handlers need from the server. */
 export interface BindRuntime {

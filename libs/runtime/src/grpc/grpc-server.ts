@@ -5,6 +5,7 @@ import {
   type ServerInterceptor,
   type ServiceDefinition,
 } from "@grpc/grpc-js";
+import { ServiceDefinitionError } from "@phoenix/wire";
 import { HealthImplementation } from "grpc-health-check";
 import type { BaseConfig } from "../config/base-config.js";
 import type { RpcError } from "../errors/rpc-errors.js";
@@ -12,7 +13,6 @@ import type { Logger } from "../log/create-logger.js";
 import type { Metrics } from "../metrics/create-metrics.js";
 import { bindService, wrapDefinition } from "./bind-service.js";
 import { CallTracker } from "./call-tracker.js";
-import { ServiceDefinitionError } from "./definitions.js";
 import type { ServiceRegistration } from "./handlers.js";
 import { observeCalls } from "./observe-calls.js";
 import { createReflection, type ReflectionSource } from "./reflection.js";

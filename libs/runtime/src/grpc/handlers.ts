@@ -1,6 +1,5 @@
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
-import type { Logger } from "../log/create-logger.js";
 import {
   type MethodDefinitionLike,
   type RequestOf,
@@ -8,7 +7,8 @@ import {
   ServiceDefinitionError,
   type ServiceDefinitionLike,
   serviceNameOf,
-} from "./definitions.js";
+} from "@phoenix/wire";
+import type { Logger } from "../log/create-logger.js";
 
 /** What a handler knows about the call it serves. */
 export interface CallContext {

@@ -1,12 +1,25 @@
+// The client half (service definitions, channel, service client, request id key) lives in
+// @phoenix/wire; re-exported so servers keep one import path.
 export {
+  type BidiCall,
+  type ClientCallOptions,
+  type ClientMethodFor,
+  type CreateChannelOptions,
+  createChannel,
+  createServiceClient,
+  GrpcCallError,
   type MethodDefinitionLike,
+  type ParentCall,
+  REQUEST_ID_KEY,
   type RequestOf,
   type ResponseOf,
+  type ServiceClient,
+  type ServiceClientOptions,
   ServiceDefinitionError,
   type ServiceDefinitionLike,
   serviceNameOf,
   splitPath,
-} from "./definitions.js";
+} from "@phoenix/wire";
 export {
   type CreateGrpcServerOptions,
   createGrpcServer,
@@ -40,15 +53,3 @@ export {
   unary,
 } from "./handlers.js";
 export type { ReflectionSource } from "./reflection.js";
-export { REQUEST_ID_KEY } from "./request-id.js";
-export {
-  type BidiCall,
-  type ClientCallOptions,
-  type ClientMethodFor,
-  type CreateChannelOptions,
-  createChannel,
-  createServiceClient,
-  GrpcCallError,
-  type ServiceClient,
-  type ServiceClientOptions,
-} from "./service-client.js";

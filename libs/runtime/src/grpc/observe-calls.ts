@@ -5,12 +5,11 @@ import {
   type ServerInterceptor,
   status,
 } from "@grpc/grpc-js";
-import { statusName } from "../errors/to-grpc-status.js";
+import { REQUEST_ID_KEY, splitPath, statusName } from "@phoenix/wire";
 import type { Logger } from "../log/create-logger.js";
 import type { RpcMetrics } from "../metrics/create-metrics.js";
 import { abandonReason, deadlineMillis } from "./deadline.js";
-import { splitPath } from "./definitions.js";
-import { REQUEST_ID_KEY, requestIdOf } from "./request-id.js";
+import { requestIdOf } from "./request-id.js";
 
 export interface ObserveCallsOptions {
   logger: Logger;

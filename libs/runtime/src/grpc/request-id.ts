@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
-
-/** Metadata key correlating one request across services and log lines. */
-export const REQUEST_ID_KEY = "x-request-id";
+import { REQUEST_ID_KEY } from "@phoenix/wire";
 
 const VALID_REQUEST_ID = /^[\w.:-]{1,128}$/;
 

@@ -1,5 +1,5 @@
 import { common } from "@phoenix/proto";
-import { errorDetail } from "../errors/phoenix-detail.js";
+import { errorDetail } from "@phoenix/wire";
 import { ResourceExhaustedError } from "../errors/rpc-errors.js";
 import type { SharedRateLimits } from "./shared-rate-limits.js";
 import { type TokenBucket, TokenBucketLimiter, takeToken } from "./token-bucket.js";

@@ -49,17 +49,5 @@ export function parseHandleHash(hash: Uint8Array, field: string): Uint8Array {
   return hash;
 }
 
-/**
- * The queue-ratchet context of a connection queue, bound into every message so a ciphertext of
- * one queue never decrypts as one of another: client uuid ‖ user uuid for a client's queue, the
- * 32-byte handle hash for a handle's queue. Both sides know it without asking the AS.
- */
-export function connectionQueueContext(
-  owner: { client: ClientKey } | { handleHash: Uint8Array },
-): Uint8Array {
-  if ("handleHash" in owner) return owner.handleHash.slice();
-  const out = new Uint8Array(UUID_LENGTH * 2);
-  out.set(owner.client.clientUuid, 0);
-  out.set(owner.client.userUuid, UUID_LENGTH);
-  return out;
-}
+/** The queue-ratchet context of a connection queue; the client computes the same (one encoding). */
+export { connectionQueueContext } from "@phoenix/wire";

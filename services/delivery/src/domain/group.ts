@@ -66,14 +66,8 @@ export interface CreateInput {
   encryptedUserProfileKey: Uint8Array;
 }
 
-/** Encodes a qualified group id as MLS expects it: 16 uuid bytes followed by the UTF-8 domain. */
-export function mlsGroupId(groupId: { uuid: Uint8Array; domain: string }): Uint8Array {
-  const domain = new TextEncoder().encode(groupId.domain);
-  const out = new Uint8Array(groupId.uuid.length + domain.length);
-  out.set(groupId.uuid, 0);
-  out.set(domain, groupId.uuid.length);
-  return out;
-}
+/** The MLS group id of a qualified group id; members compute the same (one encoding). */
+export { mlsGroupId } from "@phoenix/wire";
 
 /** A queue reference as carried in a KeyPackage's queue-config extension: an encoded QsReference. */
 export function queueRefFromExtension(data: Uint8Array | undefined, field: string): QueueRef {

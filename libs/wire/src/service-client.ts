@@ -8,12 +8,9 @@ import {
   type ServiceError,
   type status,
 } from "@grpc/grpc-js";
-import type { StatusDetail } from "../errors/rpc-errors.js";
-import { decodeRichStatus, STATUS_DETAILS_KEY } from "../errors/status-details.js";
-import { statusName } from "../errors/to-grpc-status.js";
 import type { MethodDefinitionLike, RequestOf, ResponseOf, ServiceDefinitionLike } from "./definitions.js";
-import type { CallContext } from "./handlers.js";
 import { REQUEST_ID_KEY } from "./request-id.js";
+import { decodeRichStatus, STATUS_DETAILS_KEY, type StatusDetail, statusName } from "./status-details.js";
 
 /** A call to another service failed; carries the status the other side sent. */
 export class GrpcCallError extends Error {
@@ -71,6 +68,19 @@ export function createChannel(address: string, options: CreateChannelOptions = {
   });
 }
 
+/**
+ * The server call an outgoing call is made for (a server's handler context satisfies it): what
+ * the outgoing call inherits from it.
+ */
+export interface ParentCall {
+  /** Forwarded as `x-request-id` unless the call's metadata has one. */
+  readonly requestId: string;
+  /** Caps the outgoing call's deadline. */
+  readonly deadline: Date | undefined;
+  /** Cancels the outgoing call when it fires. */
+  readonly signal: AbortSignal;
+}
+
 /** Per-call options of a service client. */
 export interface ClientCallOptions {
   /** Deadline from now; default: the client's `defaultDeadlineMs` (unary, client-streaming). */
@@ -82,7 +92,7 @@ export interface ClientCallOptions {
    * The server call this one is made for: its remaining deadline caps this call's, its
    * cancellation cancels this call, and its request id is forwarded.
    */
-  parent?: CallContext;
+  parent?: ParentCall;
 }
 
 export interface ServiceClientOptions {

@@ -1,9 +1,31 @@
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import type { status } from "@grpc/grpc-js";
-import type { StatusDetail } from "./rpc-errors.js";
+import { status } from "@grpc/grpc-js";
 
-/** The standard trailer carrying a `google.rpc.Status` with typed details. */
-export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+/**
+ * The standard trailer carrying a `google.rpc.Status` with typed details
+ * (`grpc-status-details-bin`), as named once in @phoenix/proto.
+ */
+export { STATUS_DETAILS_KEY } from "@phoenix/proto";
+
+/**
+ * A typed error detail (a `google.protobuf.Any`): the protobuf type's full name behind
+ * `type.googleapis.com/` and its encoding. Details travel to the client in the standard
+ * `grpc-status-details-bin` trailer, e.g. `phoenix.common.v1.ErrorDetail` with the current epoch.
+ */
+export interface StatusDetail {
+  typeUrl: string;
+  value: Uint8Array;
+}
+
+/** Builds a {@link StatusDetail} from a protobuf full type name and the message's encoding. */
+export function statusDetail(typeName: string, value: Uint8Array): StatusDetail {
+  return { typeUrl: `type.googleapis.com/${typeName}`, value };
+}
+
+/** The canonical upper-case name of a status code, e.g. `RESOURCE_EXHAUSTED` (for logs and metrics). */
+export function statusName(code: number): string {
+  return status[code] ?? `CODE_${code}`;
+}
 
 /** A decoded `google.rpc.Status`. */
 export interface RichStatus {

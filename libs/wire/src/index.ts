@@ -1,0 +1,38 @@
+export {
+  type MethodDefinitionLike,
+  type RequestOf,
+  type ResponseOf,
+  ServiceDefinitionError,
+  type ServiceDefinitionLike,
+  serviceNameOf,
+  splitPath,
+} from "./definitions.js";
+export { ERROR_DETAIL_TYPE, errorDetail } from "./error-detail.js";
+export {
+  type ConnectionQueueOwner,
+  connectionQueueContext,
+  mlsGroupId,
+  qualifiedGroupId,
+} from "./ids.js";
+export { REQUEST_ID_KEY } from "./request-id.js";
+export {
+  type BidiCall,
+  type ClientCallOptions,
+  type ClientMethodFor,
+  type CreateChannelOptions,
+  createChannel,
+  createServiceClient,
+  GrpcCallError,
+  type ParentCall,
+  type ServiceClient,
+  type ServiceClientOptions,
+} from "./service-client.js";
+export {
+  decodeRichStatus,
+  encodeRichStatus,
+  type RichStatus,
+  STATUS_DETAILS_KEY,
+  type StatusDetail,
+  statusDetail,
+  statusName,
+} from "./status-details.js";

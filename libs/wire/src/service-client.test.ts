@@ -1,0 +1,147 @@
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  status,
+} from "@grpc/grpc-js";
+import { common } from "@phoenix/proto";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ServiceDefinitionLike } from "./definitions.js";
+import { ERROR_DETAIL_TYPE, errorDetail } from "./error-detail.js";
+import { REQUEST_ID_KEY } from "./request-id.js";
+import { createChannel, createServiceClient, GrpcCallError } from "./service-client.js";
+import { encodeRichStatus, STATUS_DETAILS_KEY } from "./status-details.js";
+
+const identity = (b: Buffer) => b;
+const bytesMethod = (path: string) => ({
+  path,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: (value: Uint8Array) => Buffer.from(value),
+  requestDeserialize: (bytes: Buffer): Uint8Array => new Uint8Array(bytes),
+  responseSerialize: (value: Uint8Array) => Buffer.from(value),
+  responseDeserialize: (bytes: Buffer): Uint8Array => new Uint8Array(bytes),
+});
+
+/** A hand-written definition: one method echoing its request, one refusing with rich details. */
+const definition = {
+  echo: bytesMethod("/phoenix.test.wire.v1.WireTest/Echo"),
+  refuse: bytesMethod("/phoenix.test.wire.v1.WireTest/Refuse"),
+  hang: bytesMethod("/phoenix.test.wire.v1.WireTest/Hang"),
+} satisfies ServiceDefinitionLike;
+
+interface Seen {
+  requestId: string | undefined;
+  deadline: number | undefined;
+}
+
+async function startServer(seen: Seen[]): Promise<{ server: Server; address: string }> {
+  const server = new Server();
+  const record = (call: ServerUnaryCall<Buffer, Buffer>) => {
+    const id = call.metadata.get(REQUEST_ID_KEY)[0];
+    const deadline = call.getDeadline();
+    seen.push({
+      requestId: typeof id === "string" ? id : undefined,
+      deadline:
+        deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined,
+    });
+  };
+  server.addService(
+    {
+      echo: { ...definition.echo, requestDeserialize: identity, responseSerialize: identity },
+      refuse: { ...definition.refuse, requestDeserialize: identity, responseSerialize: identity },
+      hang: { ...definition.hang, requestDeserialize: identity, responseSerialize: identity },
+    },
+    {
+      echo(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
+        record(call);
+        callback(null, call.request);
+      },
+      refuse(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
+        record(call);
+        const detail = errorDetail({ reason: common.ErrorReason.ERROR_REASON_QUOTA, detail: undefined });
+        const trailers = new Metadata();
+        trailers.set(
+          STATUS_DETAILS_KEY,
+          Buffer.from(
+            encodeRichStatus({ code: status.RESOURCE_EXHAUSTED, message: "queue full", details: [detail] }),
+          ),
+        );
+        callback({ code: status.RESOURCE_EXHAUSTED, details: "queue full", metadata: trailers });
+      },
+      hang(call: ServerUnaryCall<Buffer, Buffer>) {
+        record(call);
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return { server, address: `127.0.0.1:${port}` };
+}
+
+describe("createServiceClient", () => {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+
+  async function connect(seen: Seen[]) {
+    const { server, address } = await startServer(seen);
+    const channel = createChannel(address);
+    cleanups.push(
+      () => channel.close(),
+      () => server.forceShutdown(),
+    );
+    return createServiceClient(definition, channel);
+  }
+
+  it("resolves a unary call with the decoded response", async () => {
+    const client = await connect([]);
+    expect(await client.echo(new Uint8Array([1, 2, 3]))).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
+  it("rejects with GrpcCallError carrying code, message and the decoded Phoenix error detail", async () => {
+    const client = await connect([]);
+    const error = await client.refuse(new Uint8Array()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GrpcCallError);
+    const call = error as GrpcCallError;
+    expect(call.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(call.statusMessage).toBe("queue full");
+    expect(call.path).toBe("/phoenix.test.wire.v1.WireTest/Refuse");
+    expect(call.message).toBe("/phoenix.test.wire.v1.WireTest/Refuse: RESOURCE_EXHAUSTED: queue full");
+    expect(call.details.map((d) => d.typeUrl)).toEqual([`type.googleapis.com/${ERROR_DETAIL_TYPE}`]);
+    expect(common.ErrorDetail.decode(call.details[0]?.value ?? new Uint8Array()).reason).toBe(
+      common.ErrorReason.ERROR_REASON_QUOTA,
+    );
+  });
+
+  it("forwards the parent call's request id, caps the deadline by it and cancels with it", async () => {
+    const seen: Seen[] = [];
+    const client = await connect(seen);
+    const abort = new AbortController();
+    const parentDeadline = Date.now() + 30_000;
+    const parent = { requestId: "outer-7", deadline: new Date(parentDeadline), signal: abort.signal };
+    await client.echo(new Uint8Array([9]), { parent, deadlineMs: 120_000 });
+    expect(seen[0]?.requestId).toBe("outer-7");
+    // The parent's 30 s win over the call's own 120 s (the grpc-timeout header rounds to the ms).
+    expect(seen[0]?.deadline).toBeLessThan(parentDeadline + 1_000);
+
+    const hanging = client.hang(new Uint8Array(), { parent }).catch((e: unknown) => e);
+    await expect.poll(() => seen.length).toBe(2);
+    abort.abort();
+    const error = await hanging;
+    expect(error).toBeInstanceOf(GrpcCallError);
+    expect((error as GrpcCallError).code).toBe(status.CANCELLED);
+  });
+
+  it("fails a call past its deadline with DEADLINE_EXCEEDED", async () => {
+    const client = await connect([]);
+    const error = await client.hang(new Uint8Array(), { deadlineMs: 200 }).catch((e: unknown) => e);
+    expect((error as GrpcCallError).code).toBe(status.DEADLINE_EXCEEDED);
+  });
+});
