@@ -265,6 +265,20 @@ describe("startModules", () => {
     await running.stop();
   });
 
+  it("refuses two modules of one name before starting any", async () => {
+    const log = recorder();
+    const start = startModules(
+      [grpcToy("twin", log), withOverrides(grpcToy("twin", log), { TOY_LIMIT: 2 })],
+      {
+        env: {},
+        settings,
+        logDestination: logSink(),
+      },
+    );
+    await expect(start).rejects.toThrow("module names must be unique; repeated: twin");
+    expect(log.created).toEqual([]);
+  });
+
   it("applies an entry's typed overrides over embed's", async () => {
     const log = recorder();
     const running = await startModules(

@@ -175,6 +175,12 @@ export async function startModules(
   entries: readonly (AnyServiceModule | ModuleEntry)[],
   options: StartModulesOptions,
 ): Promise<RunningModules> {
+  const names = entries.map((entry) => ("module" in entry ? entry.module : entry).name);
+  const twice = names.filter((name, i) => names.indexOf(name) !== i);
+  if (twice.length > 0) {
+    // Names key the running modules and their published addresses: a second one would shadow the first.
+    throw new TypeError(`module names must be unique; repeated: ${[...new Set(twice)].join(", ")}`);
+  }
   const addresses: Record<string, string> = { ...options.settings.addresses };
   const started: RunningModule[] = [];
   const stopAll = async (reason: string): Promise<string[]> => {
