@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { busTopology } from "@phoenix/runtime/bus";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts, HomeserverProcess, ProcessStartError, ServiceProcess } from "./service-process.js";
 import { adminQueries, deleteStreams, dropDatabases } from "./storage.js";
@@ -239,12 +240,9 @@ export function servicesWiring(input: {
     url.pathname = `/${namespace}_${service}`;
     return url.toString();
   };
-  const prefix = `${namespace}.`;
-  const streams = {
-    fanOut: `PHOENIX_FANOUT_${namespace}`,
-    queueDeleted: `PHOENIX_QUEUE_DELETED_${namespace}`,
-    federation: `PHOENIX_FEDERATION_OUTBOUND_${namespace}`,
-  };
+  // The bus names of a namespaced homeserver: every process of this deployment gets the same.
+  const topology = busTopology(namespace);
+  const { subjectPrefix: prefix, streams } = topology;
   const address = (port: number) => `127.0.0.1:${port}`;
   // The edge gateway calls from loopback and names the real client in x-forwarded-for.
   const trusted = "127.0.0.1,::1";
@@ -285,9 +283,9 @@ export function servicesWiring(input: {
         DS_DOMAIN: domain,
         DS_REPLAY_MARKER_KEY: keys.ds,
         DS_TRUSTED_PROXIES: trusted,
-        DS_FANOUT_SUBJECT: `${prefix}phoenix.fanout`,
+        DS_FANOUT_SUBJECT: topology.subjects.fanOut,
         DS_FANOUT_STREAM: streams.fanOut,
-        DS_QUEUE_DELETED_SUBJECT: `${prefix}phoenix.queue_deleted`,
+        DS_QUEUE_DELETED_SUBJECT: topology.subjects.queueDeleted,
         DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
       },
       queue: {

@@ -9,12 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PhoenixClient } from "@phoenix/client";
 import { SigningKey, toHex } from "@phoenix/crypto";
-import {
-  busNames,
-  type HomeserverAddresses,
-  type RunningHomeserver,
-  startHomeserver,
-} from "@phoenix/homeserver";
+import { type HomeserverAddresses, type RunningHomeserver, startHomeserver } from "@phoenix/homeserver";
+import { busTopology } from "@phoenix/runtime/bus";
 import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { TestClients } from "./clients.js";
 import { TEST_LIMITS_ENV } from "./deployment.js";
@@ -247,9 +243,9 @@ class Node implements FederatedHomeserver {
     private readonly captureLogs: boolean,
   ) {
     this.url = `http://127.0.0.1:${env.HTTP_PORT}`;
-    const { fanOut, queueDeleted, federation } = busNames(env.HOMESERVER_BUS_NAMESPACE).streams;
-    if (!fanOut || !queueDeleted || !federation) throw new FederationSetupError("no bus namespace");
-    this.streams = { fanOut, queueDeleted, federation };
+    const namespace = env.HOMESERVER_BUS_NAMESPACE;
+    if (namespace === undefined) throw new FederationSetupError("no bus namespace");
+    this.streams = busTopology(namespace).streams;
   }
 
   get running(): boolean {

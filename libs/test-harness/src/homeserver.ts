@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { type AuthService, authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
 import { DELIVERY_MIGRATIONS, type RunningDelivery, startDelivery } from "@phoenix/delivery";
 import { QUEUE_MIGRATIONS, type QueueServer, startQueueServer } from "@phoenix/queue";
-import { type Bus, connectNatsBus } from "@phoenix/runtime/bus";
+import { type Bus, busTopology, connectNatsBus } from "@phoenix/runtime/bus";
 import type { Env } from "@phoenix/runtime/config";
 import { runService } from "@phoenix/runtime/lifecycle";
 import { createLogger } from "@phoenix/runtime/log";
@@ -76,14 +76,10 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
   if (!natsUrl) throw new HarnessSetupError("NATS_URL is not set: run tests through vitest");
   const level = options.logLevel ?? "silent";
   const suffix = randomBytes(6).toString("hex");
-  // A unique subject prefix and stream names keep parallel homeservers on one NATS apart; the DS
-  // and QS name the same streams, exactly as their deployment defaults do.
-  const prefix = `h${suffix}.`;
-  const streams = {
-    fanOut: `HS_FANOUT_${suffix}`,
-    queueDeleted: `HS_QDEL_${suffix}`,
-    federation: `HS_FED_${suffix}`,
-  };
+  // A bus namespace of its own (subject prefix, stream names) keeps parallel homeservers on one
+  // NATS apart; the DS and QS name the same streams, exactly as their deployment defaults do.
+  const topology = busTopology(`h${suffix}`);
+  const { subjectPrefix: prefix, streams } = topology;
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
     const errors: unknown[] = [];
@@ -132,9 +128,9 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
         GRPC_PORT: "0",
         METRICS_PORT: "0",
         SHUTDOWN_GRACE_MS: "2s",
-        DS_FANOUT_SUBJECT: `${prefix}phoenix.fanout`,
+        DS_FANOUT_SUBJECT: topology.subjects.fanOut,
         DS_FANOUT_STREAM: streams.fanOut,
-        DS_QUEUE_DELETED_SUBJECT: `${prefix}phoenix.queue_deleted`,
+        DS_QUEUE_DELETED_SUBJECT: topology.subjects.queueDeleted,
         DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
         DS_RELAY_POLL_INTERVAL: "50ms",
         DS_SWEEP_INTERVAL: "0",

@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { busTopology } from "@phoenix/runtime/bus";
 import type { Deployment } from "./deployment.js";
 import type { Federation } from "./federation.js";
 import {
@@ -251,13 +252,15 @@ export async function federationStores(federation: Federation): Promise<Seizable
   const databaseUrl = process.env.DATABASE_URL as string;
   const natsUrl = process.env.NATS_URL as string;
   const homeservers = federation.domains.map((d) => federation.homeserver(d));
-  const namespaces = homeservers.map((h) => h.storage.busNamespace);
+  const wanted = new Set(
+    homeservers.flatMap((h) => Object.values(busTopology(h.storage.busNamespace).streams)),
+  );
   const streams: string[] = [];
   const nc = await connect({ servers: natsUrl, name: "secrets-scan" });
   try {
     const jsm = await jetstreamManager(nc);
     for await (const name of jsm.streams.names()) {
-      if (namespaces.some((ns) => name.endsWith(`_${ns}`))) streams.push(name);
+      if (wanted.has(name)) streams.push(name);
     }
   } finally {
     await nc.close();

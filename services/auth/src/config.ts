@@ -2,6 +2,7 @@ import { busConfig } from "@phoenix/runtime/bus";
 import {
   type Env,
   envAddressList,
+  envDomain,
   envDuration,
   envEnum,
   envInt,
@@ -18,10 +19,6 @@ import type { z } from "zod";
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/** Domains as they appear in ids and credentials: a lower-case DNS name. */
-const DOMAIN_PATTERN =
-  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
 /**
  * The AS environment: the runtime's service and database fragments plus the AS's own variables
  * (documented in services/auth/README.md and docs/auth-service.md).
@@ -35,7 +32,7 @@ export const authConfigSchema = serviceConfig({
   ...busConfig.shape,
   ...federationRouterConfig.shape,
   /** The homeserver's domain: every user id this AS serves ends in it. */
-  AS_DOMAIN: envString({ pattern: DOMAIN_PATTERN, patternHint: "must be a lower-case DNS name" }),
+  AS_DOMAIN: envDomain(),
   /** `open`, `invite` (an invite code from AS_INVITE_CODES is required) or `closed`. */
   AS_REGISTRATION: envEnum(["open", "invite", "closed"], { default: "open" }),
   /**

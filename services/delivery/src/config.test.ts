@@ -17,6 +17,21 @@ describe("DS configuration", () => {
     expect(paddingBuckets(config)).toEqual(DEFAULT_STATE_BUCKETS);
   });
 
+  it("holds DS_DOMAIN to the domain rule of ids", () => {
+    for (const good of ["example.org", "localhost", "a-b.c"]) {
+      expect(loadConfig(deliveryConfigSchema, { DS_DOMAIN: good, DS_REPLAY_MARKER_KEY: KEY }).DS_DOMAIN).toBe(
+        good,
+      );
+    }
+    // The old pattern ([a-z0-9.-]{1,253}) let the first three through.
+    for (const bad of ["a..b", "-a.b", `${"a".repeat(64)}.example`, "Alpha.example"]) {
+      expect(
+        () => loadConfig(deliveryConfigSchema, { DS_DOMAIN: bad, DS_REPLAY_MARKER_KEY: KEY }),
+        bad,
+      ).toThrow(`DS_DOMAIN: ${JSON.stringify(bad)} is not a lower-case DNS name`);
+    }
+  });
+
   it("parses buckets and durations, and names every bad variable", () => {
     const config = loadConfig(deliveryConfigSchema, {
       DS_DOMAIN: "alpha.example",

@@ -1,6 +1,7 @@
-import { busConfig } from "@phoenix/runtime/bus";
+import { busConfig, busTopology } from "@phoenix/runtime/bus";
 import {
   envAddressList,
+  envDomain,
   envDuration,
   envInt,
   envList,
@@ -11,9 +12,10 @@ import {
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
 import { z } from "zod";
-import { FANOUT_SUBJECT, QUEUE_DELETED_SUBJECT } from "./domain/fan-out.js";
 
 const DAY = 24 * 3600 * 1000;
+/** The defaults of the bus variables: a deployment's names. */
+const BUS = busTopology();
 const SUBJECT = {
   pattern: /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/,
   patternHint: "must be a concrete NATS subject",
@@ -28,7 +30,7 @@ export const deliveryConfigSchema = serviceConfig({
 })
   .extend({
     /** The homeserver's domain: group ids are uuid@DS_DOMAIN. */
-    DS_DOMAIN: envString({ pattern: /^[a-z0-9.-]{1,253}$/, patternHint: "must be a lower-case domain name" }),
+    DS_DOMAIN: envDomain(),
     /**
      * Required: 32-byte key (hex or base64, from a secret) that keys the markers of seen request
      * ids (replay protection), so a database snapshot cannot test them against guessed requests.
@@ -69,12 +71,12 @@ export const deliveryConfigSchema = serviceConfig({
     /** How often inactive groups and lapsed reservations are swept (default 1 hour; 0 = never). */
     DS_SWEEP_INTERVAL: envDuration({ default: 3600_000, min: 0 }),
     /** Fan-out subject and the JetStream stream the DS creates for it (the QS consumes it). */
-    DS_FANOUT_SUBJECT: envString({ default: FANOUT_SUBJECT, ...SUBJECT }),
-    DS_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT", ...NAME }),
+    DS_FANOUT_SUBJECT: envString({ default: BUS.subjects.fanOut, ...SUBJECT }),
+    DS_FANOUT_STREAM: envString({ default: BUS.streams.fanOut, ...NAME }),
     /** Queue-deleted reports from the QS: subject, stream and the DS's durable consumer. */
-    DS_QUEUE_DELETED_SUBJECT: envString({ default: QUEUE_DELETED_SUBJECT, ...SUBJECT }),
-    DS_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED", ...NAME }),
-    DS_QUEUE_DELETED_CONSUMER: envString({ default: "delivery-queue-deleted", ...NAME }),
+    DS_QUEUE_DELETED_SUBJECT: envString({ default: BUS.subjects.queueDeleted, ...SUBJECT }),
+    DS_QUEUE_DELETED_STREAM: envString({ default: BUS.streams.queueDeleted, ...NAME }),
+    DS_QUEUE_DELETED_CONSUMER: envString({ default: BUS.durables.deliveryQueueDeleted, ...NAME }),
     /** How often the outbox relay looks for unpublished fan-outs when nobody pokes it (default 1 s). */
     DS_RELAY_POLL_INTERVAL: envDuration({ default: 1000, min: 10 }),
     /**

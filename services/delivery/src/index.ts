@@ -5,7 +5,6 @@ export {
   paddingBuckets,
 } from "./config.js";
 export { translateDeliveryError } from "./domain/errors.js";
-export { FANOUT_SUBJECT, QUEUE_DELETED_SUBJECT } from "./domain/fan-out.js";
 export {
   createDeliveryService,
   type DeliveryResources,

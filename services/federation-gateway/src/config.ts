@@ -1,6 +1,7 @@
-import { busConfig } from "@phoenix/runtime/bus";
+import { busConfig, busTopology } from "@phoenix/runtime/bus";
 import {
   envBool,
+  envDomain,
   envDuration,
   envEnum,
   envInt,
@@ -14,7 +15,8 @@ import { databaseConfig } from "@phoenix/runtime/db";
 import type { z } from "zod";
 
 const DAY = 24 * 3600 * 1000;
-const DOMAIN = { pattern: /^[a-z0-9.-]{1,253}$/, patternHint: "must be a lower-case domain name" };
+/** The defaults of the bus variables: a deployment's names. */
+const BUS = busTopology();
 const NAME = { pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHint: "must be letters, digits, _ and -" };
 const ADDRESS = { pattern: /^\S+:\d{1,5}$/, patternHint: "must be host:port" };
 const PREFIX = {
@@ -30,7 +32,7 @@ export const gatewayConfigSchema = serviceConfig({
 })
   .extend({
     /** This homeserver's domain. */
-    FEDERATION_DOMAIN: envString(DOMAIN),
+    FEDERATION_DOMAIN: envDomain(),
     /** Static domain map `domain=host:port,…`: overrides DNS discovery per domain. */
     FEDERATION_PEERS: envList({ default: [] }),
     /** Resolve peers through the static map only (private federations, tests). */
@@ -102,12 +104,12 @@ export const gatewayConfigSchema = serviceConfig({
     /** Replicas elect one outbound deliverer; a standby tries to take over this often (default 5 s). */
     FEDERATION_STANDBY_RETRY: envDuration({ default: 5000, min: 10 }),
     /** Stream names (shared with the QS and DS) and the subject prefix (tests only). */
-    FEDERATION_OUTBOUND_STREAM: envString({ default: "PHOENIX_FEDERATION_OUTBOUND", ...NAME }),
-    FEDERATION_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT", ...NAME }),
-    FEDERATION_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED", ...NAME }),
-    FEDERATION_SUBJECT_PREFIX: envString({ default: "", ...PREFIX }),
+    FEDERATION_OUTBOUND_STREAM: envString({ default: BUS.streams.federation, ...NAME }),
+    FEDERATION_FANOUT_STREAM: envString({ default: BUS.streams.fanOut, ...NAME }),
+    FEDERATION_QUEUE_DELETED_STREAM: envString({ default: BUS.streams.queueDeleted, ...NAME }),
+    FEDERATION_SUBJECT_PREFIX: envString({ default: BUS.subjectPrefix, ...PREFIX }),
     /** Durable consumer names start with this (one consumer per peer, shared by replicas). */
-    FEDERATION_CONSUMER_PREFIX: envString({ default: "fedgw", ...NAME }),
+    FEDERATION_CONSUMER_PREFIX: envString({ default: BUS.durables.lanePrefix, ...NAME }),
     /** Inbound envelope ids are remembered this long for dedupe (default 30 days). */
     FEDERATION_DEDUPE_RETENTION: envDuration({ default: 30 * DAY, min: 60_000 }),
   })

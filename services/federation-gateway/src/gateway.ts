@@ -5,7 +5,7 @@ import {
   type KeyEncryptionKeys,
 } from "@phoenix/crypto";
 import { federation, rpcCatalog } from "@phoenix/proto";
-import { type Bus, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
+import { type Bus, busSubjects, busTopology, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import { statusName } from "@phoenix/runtime/errors";
 import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
@@ -155,7 +155,8 @@ export class FederationGateway {
       now,
     });
     const catalog = rpcCatalog();
-    const prefix = options.subjectPrefix ?? "";
+    const prefix = options.subjectPrefix ?? busTopology().subjectPrefix;
+    const subjects = busSubjects(prefix);
     this.deps = {
       domain: options.domain,
       db: options.db,
@@ -168,7 +169,7 @@ export class FederationGateway {
       upstream: new UpstreamServices(options.upstreams, maxMessageBytes),
       federated: new Map(catalog.filter((r) => r.policy?.federated).map((r) => [r.path, r])),
       known: new Set(catalog.map((r) => r.path)),
-      subjects: { fanOut: `${prefix}phoenix.fanout`, queueDeleted: `${prefix}phoenix.queue_deleted` },
+      subjects: { fanOut: subjects.fanOut, queueDeleted: subjects.queueDeleted },
       proxyTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
     };
     const deps = this.deps;
@@ -204,7 +205,7 @@ export class FederationGateway {
       sender: new PeerSender(options.domain, keys, peers, options.deliveryTimeoutMs ?? 10_000),
       stream: this.streams.outbound,
       subjectPrefix: prefix,
-      consumerPrefix: options.consumerPrefix ?? "fedgw",
+      consumerPrefix: options.consumerPrefix ?? busTopology().durables.lanePrefix,
       backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
       attemptTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
       leaseMs: options.laneLeaseMs ?? 60_000,
@@ -244,10 +245,11 @@ export class FederationGateway {
 
   /** The stream names in use. */
   get streams(): GatewayStreams {
+    const defaults = busTopology().streams;
     return {
-      outbound: this.options.streams?.outbound ?? "PHOENIX_FEDERATION_OUTBOUND",
-      fanOut: this.options.streams?.fanOut ?? "PHOENIX_FANOUT",
-      queueDeleted: this.options.streams?.queueDeleted ?? "PHOENIX_QUEUE_DELETED",
+      outbound: this.options.streams?.outbound ?? defaults.federation,
+      fanOut: this.options.streams?.fanOut ?? defaults.fanOut,
+      queueDeleted: this.options.streams?.queueDeleted ?? defaults.queueDeleted,
     };
   }
 

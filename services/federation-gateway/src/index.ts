@@ -4,7 +4,6 @@ export { PeerResolver, type PeerResolverOptions } from "./discovery/resolver.js"
 export * from "./domain/errors.js";
 export { type PeerAddress, parseStaticPeers } from "./domain/peers.js";
 export { FederationGateway, type FederationGatewayOptions, type GatewayStreams } from "./gateway.js";
-export { OUTBOUND_ROOT } from "./outbound/delivery-lanes.js";
 export { type FederationTls, isLoopbackHost, loadTls } from "./outbound/tls.js";
 export { ORIGIN_DOMAIN_KEY } from "./outbound/upstream.js";
 export {

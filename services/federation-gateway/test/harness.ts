@@ -14,6 +14,7 @@ import {
   type BusMessage,
   connectNatsBus,
   createEmbeddedBus,
+  peerSubjectToken,
   type Subscription,
 } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
@@ -23,7 +24,6 @@ import {
   type TestDatabase,
   type TestTlsFiles,
 } from "@phoenix/runtime/testing";
-import { peerToken } from "../src/domain/peers.js";
 import { GATEWAY_MIGRATIONS, type RunningGateway, startFederationGateway } from "../src/index.js";
 
 export function natsUrl(): string {
@@ -90,7 +90,7 @@ export class GatewayNode {
   ) {
     const tag = randomBytes(4).toString("hex");
     this.prefix = `t${tag}.`;
-    const up = `T${tag}_${peerToken(domain).toUpperCase()}`;
+    const up = `T${tag}_${peerSubjectToken(domain).toUpperCase()}`;
     this.streams = { outbound: `${up}_OUT`, fanOut: `${up}_FANOUT`, queueDeleted: `${up}_QDEL` };
   }
 
@@ -158,7 +158,7 @@ export class GatewayNode {
 
   /** Plays the local QS: hands an envelope to the outbound stream (dedupe id as given). */
   async publishOutbound(envelope: events.FederationEnvelope, dedupeId: string): Promise<void> {
-    const subject = `${this.prefix}phoenix.federation.outbound.${peerToken(envelope.destinationDomain)}`;
+    const subject = `${this.prefix}phoenix.federation.outbound.${peerSubjectToken(envelope.destinationDomain)}`;
     await this.bus.publish(subject, events.FederationEnvelope.encode(envelope).finish(), { id: dedupeId });
   }
 
@@ -196,7 +196,7 @@ export class Network {
     for (const domain of domains) {
       const tls = options.tls;
       const env: Record<string, string> = {
-        SERVICE_NAME: `fedgw-${peerToken(domain).replaceAll("_", "-")}`,
+        SERVICE_NAME: `fedgw-${peerSubjectToken(domain).replaceAll("_", "-")}`,
         LOG_LEVEL: process.env.FEDGW_TEST_LOG_LEVEL ?? "silent",
         GRPC_HOST: "127.0.0.1",
         GRPC_PORT: String(ports.get(domain)),

@@ -1,7 +1,7 @@
 import { loadConfig } from "@phoenix/runtime/config";
 import { describe, expect, it } from "vitest";
-import { busNames } from "./bus-names.js";
 import { CommandLineError, homeserverConfigSchema, parseCommandLine } from "./config.js";
+import { busOverrides } from "./homeserver.js";
 
 describe("homeserver configuration", () => {
   it("has first-run defaults: localhost, 127.0.0.1:8080, ./.data, PGlite and the embedded bus", () => {
@@ -42,13 +42,13 @@ describe("homeserver configuration", () => {
 
   it("keeps namespaced homeservers apart on one bus and leaves the defaults alone without a namespace", () => {
     // Without a namespace the QS's own QS_*_STREAM variables decide.
-    expect(busNames(undefined)).toEqual({
+    expect(busOverrides(undefined)).toEqual({
       subjectPrefix: "",
       streams: {},
       deliveryEnv: {},
       federationEnv: {},
     });
-    const names = busNames("t1");
+    const names = busOverrides("t1");
     expect(names.deliveryEnv.DS_FANOUT_SUBJECT).toBe("t1.phoenix.fanout");
     expect(names.federationEnv.FEDERATION_SUBJECT_PREFIX).toBe("t1.");
     // The DS publishes into, and the QS and federation gateway read from, the same streams.
@@ -56,5 +56,26 @@ describe("homeserver configuration", () => {
     expect(names.federationEnv.FEDERATION_FANOUT_STREAM).toBe(names.deliveryEnv.DS_FANOUT_STREAM);
     expect(names.streams.queueDeleted).toBe(names.deliveryEnv.DS_QUEUE_DELETED_STREAM);
     expect(names.federationEnv.FEDERATION_OUTBOUND_STREAM).toBe(names.streams.federation);
+    // The names namespaced homeservers have always used (their streams outlive a restart).
+    expect(names).toEqual({
+      subjectPrefix: "t1.",
+      streams: {
+        fanOut: "PHOENIX_FANOUT_t1",
+        queueDeleted: "PHOENIX_QUEUE_DELETED_t1",
+        federation: "PHOENIX_FEDERATION_OUTBOUND_t1",
+      },
+      deliveryEnv: {
+        DS_FANOUT_SUBJECT: "t1.phoenix.fanout",
+        DS_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
+        DS_QUEUE_DELETED_SUBJECT: "t1.phoenix.queue_deleted",
+        DS_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
+      },
+      federationEnv: {
+        FEDERATION_SUBJECT_PREFIX: "t1.",
+        FEDERATION_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
+        FEDERATION_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
+        FEDERATION_OUTBOUND_STREAM: "PHOENIX_FEDERATION_OUTBOUND_t1",
+      },
+    });
   });
 });

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { busConfig } from "@phoenix/runtime/bus";
 import {
   type Env,
+  envDomain,
   envEnum,
   envPort,
   envSecretKey,
@@ -11,10 +12,6 @@ import {
 } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import type { z } from "zod";
-
-/** Domains as they appear in ids and credentials: a lower-case DNS name (the AS's rule). */
-const DOMAIN_PATTERN =
-  /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /**
  * The homeserver's own environment. Everything else (`AS_*`, `DS_*`, `QS_*`, `FEDERATION_*`,
@@ -29,11 +26,7 @@ export const homeserverConfigSchema = serviceConfig({
   ...databaseConfig.shape,
   ...busConfig.shape,
   /** The homeserver's domain: user ids, group ids and queue configs end in it. */
-  HOMESERVER_DOMAIN: envString({
-    default: "localhost",
-    pattern: DOMAIN_PATTERN,
-    patternHint: "must be a lower-case DNS name",
-  }),
+  HOMESERVER_DOMAIN: envDomain({ default: "localhost" }),
   /** Where PGlite databases and generated keys live (created on first start). */
   DATA_DIR: envString({ default: "./.data" }),
   /**

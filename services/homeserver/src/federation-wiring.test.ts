@@ -12,10 +12,10 @@ import { status } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { auth, delivery, queue } from "@phoenix/proto";
+import { busTopology } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { busNames } from "./bus-names.js";
 import { type RunningHomeserver, startHomeserver } from "./homeserver.js";
 
 const ALPHA = "alpha.example";
@@ -102,7 +102,7 @@ describe("two federating all-in-one homeservers", () => {
     const nc = await connect({ servers: required("NATS_URL") });
     const jsm = await jetstreamManager(nc);
     for (const domain of [ALPHA, BETA]) {
-      for (const stream of Object.values(busNames(namespaceOf(domain)).streams)) {
+      for (const stream of Object.values(busTopology(namespaceOf(domain)).streams)) {
         await jsm.streams.delete(stream).catch(() => false);
       }
     }

@@ -11,8 +11,8 @@ import {
   startFederationGateway,
 } from "@phoenix/federation-gateway";
 import { fileDescriptorSet } from "@phoenix/proto";
-import { QUEUE_MIGRATIONS, queueConfigSchema, setupQueue } from "@phoenix/queue";
-import { type Bus, openBus } from "@phoenix/runtime/bus";
+import { type QsStreams, QUEUE_MIGRATIONS, queueConfigSchema, setupQueue } from "@phoenix/queue";
+import { type Bus, busTopology, openBus } from "@phoenix/runtime/bus";
 import { type BaseConfig, type Env, loadConfig } from "@phoenix/runtime/config";
 import { type DatabaseHandle, openDatabase, redactUrl } from "@phoenix/runtime/db";
 import { FederationRouter } from "@phoenix/runtime/federation";
@@ -23,10 +23,46 @@ import {
   type ServiceSetup,
 } from "@phoenix/runtime/lifecycle";
 import type { CreateLoggerOptions } from "@phoenix/runtime/log";
-import { busNames } from "./bus-names.js";
 import { type HomeserverConfig, homeserverConfigSchema } from "./config.js";
 import { type DatabaseName, type StorageLocation, serviceDatabase } from "./databases.js";
 import { loadOrCreateKeyFile } from "./key-file.js";
+
+/** The bus names a homeserver hands its embedded services, and the service variables that set them. */
+export interface BusOverrides {
+  /** `""` (the deployment defaults) or `<namespace>.`. */
+  subjectPrefix: string;
+  /** For `setupQueue`; empty without a namespace, so the QS's own `QS_*_STREAM` variables decide. */
+  streams: Partial<QsStreams>;
+  deliveryEnv: Record<string, string>;
+  federationEnv: Record<string, string>;
+}
+
+/**
+ * The overrides of HOMESERVER_BUS_NAMESPACE, from the namespaced bus topology. Without a
+ * namespace none: the services' own variables (`DS_FANOUT_STREAM`, …) still apply.
+ */
+export function busOverrides(namespace: string | undefined): BusOverrides {
+  if (namespace === undefined) {
+    return { subjectPrefix: "", streams: {}, deliveryEnv: {}, federationEnv: {} };
+  }
+  const { subjectPrefix, streams, subjects } = busTopology(namespace);
+  return {
+    subjectPrefix,
+    streams,
+    deliveryEnv: {
+      DS_FANOUT_SUBJECT: subjects.fanOut,
+      DS_FANOUT_STREAM: streams.fanOut,
+      DS_QUEUE_DELETED_SUBJECT: subjects.queueDeleted,
+      DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
+    },
+    federationEnv: {
+      FEDERATION_SUBJECT_PREFIX: subjectPrefix,
+      FEDERATION_FANOUT_STREAM: streams.fanOut,
+      FEDERATION_QUEUE_DELETED_STREAM: streams.queueDeleted,
+      FEDERATION_OUTBOUND_STREAM: streams.federation,
+    },
+  };
+}
 
 /** gRPC addresses (`127.0.0.1:port`) of the embedded services. */
 export interface HomeserverAddresses {
@@ -119,7 +155,7 @@ export async function setupHomeserver(
     onError: (err) => logger.warn({ err }, "bus"),
   });
   onShutdown(bus, "bus");
-  const names = busNames(config.HOMESERVER_BUS_NAMESPACE);
+  const names = busOverrides(config.HOMESERVER_BUS_NAMESPACE);
 
   // One federation router for AS, DS and QS: requests about other domains go to the federation
   // gateway's internal listener, which starts after them (step 6 connects the router to it).

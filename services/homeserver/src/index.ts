@@ -1,6 +1,5 @@
 // @phoenix/homeserver: the all-in-one homeserver. `main.ts` runs it as a process; tools and tests
 // embed it with `startHomeserver`.
-export { type BusNames, busNames } from "./bus-names.js";
 export {
   type CommandLine,
   CommandLineError,

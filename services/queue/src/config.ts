@@ -1,7 +1,8 @@
-import { busConfig } from "@phoenix/runtime/bus";
+import { busConfig, busTopology } from "@phoenix/runtime/bus";
 import {
   envAddressList,
   envBool,
+  envDomain,
   envDuration,
   envInt,
   envList,
@@ -14,6 +15,8 @@ import type { z } from "zod";
 import { WebhookAddressPolicy, WebhookAllowlistError } from "./domain/webhook-address.js";
 
 const DAY = 24 * 3600 * 1000;
+/** The defaults of the bus variables: a deployment's names. */
+const BUS = busTopology();
 
 function validAllowlist(entries: string[]): boolean {
   try {
@@ -29,7 +32,7 @@ function validAllowlist(entries: string[]): boolean {
 export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort: 50053, metricsPort: 9467 })
   .extend({
     /** The homeserver's domain: sealed queue configs and fan-out recipients of it are local. */
-    QS_DOMAIN: envString({ pattern: /^[a-z0-9.-]{1,253}$/, patternHint: "must be a lower-case domain name" }),
+    QS_DOMAIN: envDomain(),
     /**
      * 32-byte root secret (64 hex chars) that encrypts everything the QS keeps at rest: its own
      * private keys, ratchet states, push tokens, AddPackages, friendship tokens. Unset: read from
@@ -99,23 +102,23 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */
     QS_FANOUT_MAX_IN_FLIGHT: envInt({ default: 256, min: 1, max: 10_000 }),
     /** Stream of `phoenix.fanout` (shared with the DS and the federation gateway). */
-    QS_FANOUT_STREAM: envString({ default: "PHOENIX_FANOUT" }),
+    QS_FANOUT_STREAM: envString({ default: BUS.streams.fanOut }),
     /** Stream of `phoenix.queue_deleted`. */
-    QS_QUEUE_DELETED_STREAM: envString({ default: "PHOENIX_QUEUE_DELETED" }),
+    QS_QUEUE_DELETED_STREAM: envString({ default: BUS.streams.queueDeleted }),
     /** Stream of `phoenix.federation.outbound.>`. */
-    QS_FEDERATION_STREAM: envString({ default: "PHOENIX_FEDERATION_OUTBOUND" }),
+    QS_FEDERATION_STREAM: envString({ default: BUS.streams.federation }),
     /**
      * Prefix of every bus subject (`<prefix>phoenix.fanout`, …): empty in deployments; set (e.g.
      * `run42.`, dot-terminated) to keep several homeservers or test runs on one NATS apart, like
      * DS_FANOUT_SUBJECT and FEDERATION_SUBJECT_PREFIX.
      */
     QS_SUBJECT_PREFIX: envString({
-      default: "",
+      default: BUS.subjectPrefix,
       pattern: /^([A-Za-z0-9_-]+\.)*$/,
       patternHint: "must be empty or dot-terminated subject tokens",
     }),
     /** Durable consumer name shared by all replicas. */
-    QS_FANOUT_DURABLE: envString({ default: "queue-fanout" }),
+    QS_FANOUT_DURABLE: envString({ default: BUS.durables.queueFanOut }),
     /** Push: "log" (log only) or "webhook" (POST to PUSH_PROVIDER_WEBHOOK URLs). */
     QS_PUSH_NOTIFIER: envString({
       default: "log",

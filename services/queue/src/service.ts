@@ -4,6 +4,7 @@ import { queue } from "@phoenix/proto";
 import {
   type Bus,
   type BusMessage,
+  busTopology,
   fanOutStream,
   federationOutboundStream,
   queueDeletedStream,
@@ -173,10 +174,11 @@ export class QueueService {
 
   private constructor(private readonly options: QueueServiceOptions) {
     const now = options.now ?? Date.now;
+    const defaults = busTopology().streams;
     this.streams = {
-      fanOut: options.streams?.fanOut ?? "PHOENIX_FANOUT",
-      queueDeleted: options.streams?.queueDeleted ?? "PHOENIX_QUEUE_DELETED",
-      federation: options.streams?.federation ?? "PHOENIX_FEDERATION_OUTBOUND",
+      fanOut: options.streams?.fanOut ?? defaults.fanOut,
+      queueDeleted: options.streams?.queueDeleted ?? defaults.queueDeleted,
+      federation: options.streams?.federation ?? defaults.federation,
     };
     this.subjects = qsSubjects(options.subjectPrefix);
     this.deps = {
@@ -310,7 +312,7 @@ export class QueueService {
       const subscription = await bus.consume(
         {
           stream: this.streams.fanOut,
-          durable: this.options.fanOutDurable ?? "queue-fanout",
+          durable: this.options.fanOutDurable ?? busTopology().durables.queueFanOut,
           maxInFlight: this.options.fanOutMaxInFlight ?? 256,
           ackWaitMs: this.options.fanOutAckWaitMs ?? 30_000,
         },

@@ -9,15 +9,21 @@ export {
   StreamNotFoundError,
 } from "./errors.js";
 export {
+  type BusSubjects,
+  type BusTopology,
+  busSubjects,
+  busTopology,
+  domainOfPeerSubjectToken,
   fanOutStream,
   federationOutboundStream,
+  federationOutboundSubject,
   OUTBOUND_SCOUT_DURABLE,
+  outboundLaneDurable,
+  peerSubjectToken,
   queueDeletedStream,
 } from "./layout.js";
 export { connectNatsBus, type NatsBusOptions, type NatsTlsOptions } from "./nats-bus.js";
 export {
-  type BusLayoutNames,
-  DEFAULT_BUS_LAYOUT_NAMES,
   deploymentNatsUsers,
   NATS_SERVICES,
   type NatsPermissions,

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, NATS_SERVER_BINARY, waitForPort } from "../testing/local-ports.js";
 import {
+  type BusTopology,
+  busTopology,
   fanOutStream,
   federationOutboundStream,
   OUTBOUND_SCOUT_DURABLE,
@@ -14,7 +16,6 @@ import {
 } from "./layout.js";
 import { connectNatsBus } from "./nats-bus.js";
 import {
-  type BusLayoutNames,
   deploymentNatsUsers,
   NATS_SERVICES,
   type NatsService,
@@ -39,11 +40,10 @@ describe("NATS permissions from the bus layout", () => {
 
 describe.skipIf(!existsSync(NATS_SERVER_BINARY))("NATS with per-service users", () => {
   const ns = `np${randomBytes(4).toString("hex")}`;
-  const names: BusLayoutNames = {
-    subjectPrefix: `${ns}.`,
+  // Stream names of its own: the permissions follow the topology's names, whatever they are.
+  const names: BusTopology = {
+    ...busTopology(ns),
     streams: { fanOut: `FANOUT_${ns}`, queueDeleted: `QDEL_${ns}`, federation: `OUT_${ns}` },
-    queueFanOutDurable: "queue-fanout",
-    deliveryQueueDeletedDurable: "delivery-queue-deleted",
   };
   const passwords = Object.fromEntries(NATS_SERVICES.map((s) => [s, `p${randomBytes(12).toString("hex")}`]));
   let dir: string;

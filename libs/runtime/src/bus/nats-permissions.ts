@@ -1,4 +1,4 @@
-import { OUTBOUND_SCOUT_DURABLE } from "./layout.js";
+import { type BusTopology, busTopology } from "./layout.js";
 
 /**
  * Per-service NATS permissions derived from the bus layout (`layout.ts`): each service may
@@ -10,28 +10,6 @@ import { OUTBOUND_SCOUT_DURABLE } from "./layout.js";
 /** The services that connect to NATS (the edge gateway does not). */
 export const NATS_SERVICES = ["auth", "delivery", "queue", "federation-gateway"] as const;
 export type NatsService = (typeof NATS_SERVICES)[number];
-
-/** Stream, subject and durable names of one homeserver (the deployment defaults unless a test namespaces them). */
-export interface BusLayoutNames {
-  /** `""` in deployments, `<namespace>.` in tests. */
-  subjectPrefix: string;
-  streams: { fanOut: string; queueDeleted: string; federation: string };
-  /** The QS's fan-out durable (`queue-fanout`). */
-  queueFanOutDurable: string;
-  /** The DS's queue-deleted durable (`DS_QUEUE_DELETED_CONSUMER`, `delivery-queue-deleted`). */
-  deliveryQueueDeletedDurable: string;
-}
-
-export const DEFAULT_BUS_LAYOUT_NAMES: BusLayoutNames = {
-  subjectPrefix: "",
-  streams: {
-    fanOut: "PHOENIX_FANOUT",
-    queueDeleted: "PHOENIX_QUEUE_DELETED",
-    federation: "PHOENIX_FEDERATION_OUTBOUND",
-  },
-  queueFanOutDurable: "queue-fanout",
-  deliveryQueueDeletedDurable: "delivery-queue-deleted",
-};
 
 export interface NatsPermissions {
   publish: string[];
@@ -67,18 +45,15 @@ function consumes(stream: string, durable: string): string[] {
   ];
 }
 
-/** What each service may publish and subscribe to. */
-export function natsPermissions(
-  names: BusLayoutNames = DEFAULT_BUS_LAYOUT_NAMES,
-): Record<NatsService, NatsPermissions> {
-  const p = names.subjectPrefix;
-  const { fanOut, queueDeleted, federation } = names.streams;
-  const fanOutSubject = `${p}phoenix.fanout`;
-  const queueDeletedSubject = `${p}phoenix.queue_deleted`;
-  const outboundSubjects = `${p}phoenix.federation.outbound.>`;
-  const queueActivity = `${p}phoenix.queue_activity.>`;
-  // Not namespaced: the AS's connection-queue wake-ups.
-  const connectionQueueActivity = "phoenix.connection_queue_activity.>";
+/** What each service may publish and subscribe to, on the bus of `topology` (default: a deployment's). */
+export function natsPermissions(topology: BusTopology = busTopology()): Record<NatsService, NatsPermissions> {
+  const { fanOut, queueDeleted, federation } = topology.streams;
+  const { queueFanOut, deliveryQueueDeleted, outboundScout } = topology.durables;
+  const fanOutSubject = topology.subjects.fanOut;
+  const queueDeletedSubject = topology.subjects.queueDeleted;
+  const outboundSubjects = topology.subjects.federationOutboundPattern;
+  const queueActivity = `${topology.subjects.queueActivityRoot}>`;
+  const connectionQueueActivity = `${topology.subjects.connectionQueueActivityRoot}>`;
   return {
     auth: {
       publish: [...JS_COMMON, connectionQueueActivity],
@@ -89,7 +64,7 @@ export function natsPermissions(
         ...JS_COMMON,
         ...ensures(fanOut, [fanOutSubject]),
         ...ensures(queueDeleted, [queueDeletedSubject]),
-        ...consumes(queueDeleted, names.deliveryQueueDeletedDurable),
+        ...consumes(queueDeleted, deliveryQueueDeleted),
       ],
       subscribe: [INBOX],
     },
@@ -99,11 +74,11 @@ export function natsPermissions(
         ...ensures(fanOut, [fanOutSubject]),
         ...ensures(queueDeleted, [queueDeletedSubject]),
         ...ensures(federation, [outboundSubjects]),
-        ...consumes(fanOut, names.queueFanOutDurable),
+        ...consumes(fanOut, queueFanOut),
         // Declared with the outbound stream (interest retention), consumed by the gateway.
-        `$JS.API.CONSUMER.INFO.${federation}.${OUTBOUND_SCOUT_DURABLE}`,
-        `$JS.API.CONSUMER.CREATE.${federation}.${OUTBOUND_SCOUT_DURABLE}`,
-        `$JS.API.CONSUMER.DURABLE.CREATE.${federation}.${OUTBOUND_SCOUT_DURABLE}`,
+        `$JS.API.CONSUMER.INFO.${federation}.${outboundScout}`,
+        `$JS.API.CONSUMER.CREATE.${federation}.${outboundScout}`,
+        `$JS.API.CONSUMER.DURABLE.CREATE.${federation}.${outboundScout}`,
         queueActivity,
       ],
       subscribe: [INBOX, queueActivity],
@@ -133,11 +108,8 @@ export interface NatsUser {
  * The `authorization { users = [...] }` block of a nats-server config giving each user the
  * permissions of its service.
  */
-export function natsAuthorization(
-  users: NatsUser[],
-  names: BusLayoutNames = DEFAULT_BUS_LAYOUT_NAMES,
-): string {
-  const permissions = natsPermissions(names);
+export function natsAuthorization(users: NatsUser[], topology: BusTopology = busTopology()): string {
+  const permissions = natsPermissions(topology);
   const value = (text: string): string => (/^\$[A-Z_][A-Z0-9_]*$/.test(text) ? text : JSON.stringify(text));
   const list = (subjects: string[]): string =>
     subjects.map((s) => `          ${JSON.stringify(s)}`).join("\n");

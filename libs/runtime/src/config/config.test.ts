@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { baseConfigSchema, serviceConfig } from "./base-config.js";
-import { envBool, envBytes, envDuration, envInt, envList, envUrl } from "./fields.js";
+import { DOMAIN_RULE, envBool, envBytes, envDomain, envDuration, envInt, envList, envUrl } from "./fields.js";
 import { ConfigError, loadConfig } from "./load-config.js";
 
 function configError(run: () => unknown): ConfigError {
@@ -115,6 +115,22 @@ describe("loadConfig", () => {
     expect(configError(() => loadConfig(schema, { T: "3w" })).issues).toEqual([
       { variable: "T", reason: "not a duration (e.g. 1500, 1500ms, 30s, 2m, 90d)" },
     ]);
+  });
+
+  it("holds domains to the rule of ids and names the variable and the bad value", () => {
+    const schema = z.object({ D: envDomain(), H: envDomain({ default: "localhost" }) });
+    for (const good of ["example.org", "localhost", "a-b.c", `${"a".repeat(63)}.test`]) {
+      expect(loadConfig(schema, { D: good }).D).toBe(good);
+    }
+    expect(loadConfig(schema, { D: "example.org" }).H).toBe("localhost");
+    for (const bad of ["a..b", "-a.b", "a-.b", `${"a".repeat(64)}.test`, "Example.org", "a_b.c", "a.b."]) {
+      const error = configError(() => loadConfig(schema, { D: bad }));
+      expect(error.issues).toEqual([
+        { variable: "D", reason: `${JSON.stringify(bad)} is not ${DOMAIN_RULE}` },
+      ]);
+      expect(error.message).toContain(`D: "${bad}" is not a lower-case DNS name`);
+    }
+    expect(configError(() => loadConfig(schema, {})).issues).toEqual([{ variable: "D", reason: "missing" }]);
   });
 
   it("reads process.env by default", () => {

@@ -1,3 +1,4 @@
+import { isValidDomain } from "@phoenix/crypto";
 import { z } from "zod";
 import { parseAddressBlock } from "../rate-limit/caller-address.js";
 
@@ -67,6 +68,21 @@ export function envString<P extends Presence<string>>(
     if (options?.pattern && !options.pattern.test(raw)) {
       throw new FieldReason(options.patternHint ?? `does not match ${options.pattern}`);
     }
+    return raw;
+  }, options);
+}
+
+/** The domain rule of ids and credentials, as config errors state it. */
+export const DOMAIN_RULE =
+  "a lower-case DNS name (labels of 1-63 letters, digits or hyphens, no hyphen at either end, at most 253 characters)";
+
+/**
+ * A homeserver domain as it appears in ids and credentials ({@link isValidDomain}); the refusal
+ * quotes the value, since a domain is public.
+ */
+export function envDomain<P extends Presence<string> = object>(options?: P): EnvField<string, P> {
+  return field((raw) => {
+    if (!isValidDomain(raw)) throw new FieldReason(`${JSON.stringify(raw)} is not ${DOMAIN_RULE}`);
     return raw;
   }, options);
 }

@@ -7,10 +7,12 @@ export {
   serviceConfig,
 } from "./base-config.js";
 export {
+  DOMAIN_RULE,
   type EnvField,
   envAddressList,
   envBool,
   envBytes,
+  envDomain,
   envDuration,
   envEnum,
   envInt,

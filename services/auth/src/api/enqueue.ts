@@ -1,5 +1,6 @@
 import { toHex } from "@phoenix/crypto";
 import { events } from "@phoenix/proto";
+import { busTopology } from "@phoenix/runtime/bus";
 import { transaction } from "@phoenix/runtime/db";
 import { NotFoundError, queueFull } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
@@ -11,9 +12,11 @@ import type { PackageOwner } from "../store/connection-packages.js";
 import { countMessages, findQueue, insertMessages, updateRatchet } from "../store/connection-queues.js";
 import { limitTarget } from "./rate-limit.js";
 
+const CONNECTION_QUEUE_ACTIVITY = busTopology().subjects.connectionQueueActivityRoot;
+
 /** The core bus subject that wakes listeners of a connection queue on any replica. */
 export function queueActivitySubject(queueId: Uint8Array): string {
-  return `phoenix.connection_queue_activity.${toHex(queueId)}`;
+  return `${CONNECTION_QUEUE_ACTIVITY}${toHex(queueId)}`;
 }
 
 /**

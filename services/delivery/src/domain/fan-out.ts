@@ -2,12 +2,6 @@ import { randomBytes, toHex } from "@phoenix/crypto";
 import { common, events } from "@phoenix/proto";
 import type { QueueRef } from "./group-state.js";
 
-/** The durable bus subject the QS consumes fan-outs from. */
-export const FANOUT_SUBJECT = "phoenix.fanout";
-
-/** The durable bus subject of QS → DS queue-deleted reports. */
-export const QUEUE_DELETED_SUBJECT = "phoenix.queue_deleted";
-
 /** One message for one set of recipients, before it gets an id and a timestamp. */
 export interface FanOutPlan {
   recipients: QueueRef[];
@@ -30,7 +24,7 @@ export function encodeFanOuts(
   plans: readonly FanOutPlan[],
   groupId: common.QualifiedGroupId,
   timestamp: Date,
-  subject: string = FANOUT_SUBJECT,
+  subject: string,
 ): FanOutRecord[] {
   return plans
     .filter((p) => p.recipients.length > 0)

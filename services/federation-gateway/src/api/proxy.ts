@@ -1,7 +1,7 @@
+import { isValidDomain } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
 import type { CallContext } from "@phoenix/runtime/grpc";
 import { MalformedFederationRequestError } from "../domain/errors.js";
-import { isDomain } from "../domain/peers.js";
 import { signFederationRequest } from "../domain/signing.js";
 import { NoSigningKeyError } from "../outbound/peer-sender.js";
 import type { GatewayDeps } from "./deps.js";
@@ -21,7 +21,8 @@ export async function proxy(
   ctx: CallContext,
 ): Promise<federation.ProxyResponse> {
   const destination = request.destinationDomain;
-  if (!isDomain(destination)) throw new MalformedFederationRequestError("destination_domain is malformed");
+  if (!isValidDomain(destination))
+    throw new MalformedFederationRequestError("destination_domain is malformed");
   if (destination === deps.domain) {
     throw new MalformedFederationRequestError(
       "destination_domain is this homeserver: call the service directly",

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FederationConfigError } from "./errors.js";
-import { domainOfToken, isDomain, parseStaticPeers, peerToken } from "./peers.js";
+import { parseStaticPeers } from "./peers.js";
 
 describe("static peer map", () => {
   it("parses domain=host:port entries", () => {
@@ -15,19 +15,18 @@ describe("static peer map", () => {
     expect(() => parseStaticPeers(["b.test=host:99999"])).toThrow(/host:99999/);
     expect(() => parseStaticPeers(["b.test=h:1", "b.test=h:2"])).toThrow(/twice/);
   });
-});
 
-describe("domains and subject tokens", () => {
-  it("accepts lower-case FQDNs only", () => {
-    expect(isDomain("a.test")).toBe(true);
-    expect(isDomain("A.test")).toBe(false);
-    expect(isDomain("a..test")).toBe(false);
-    expect(isDomain("a.test.")).toBe(false);
-    expect(isDomain("a_b.test")).toBe(false);
-  });
-
-  it("maps a domain to its subject token and back", () => {
-    expect(peerToken("chat.b.test")).toBe("chat_b_test");
-    expect(domainOfToken("chat_b_test")).toBe("chat.b.test");
+  it("holds peer domains to the domain rule of ids", () => {
+    const longLabel = `${"a".repeat(64)}.test`;
+    for (const bad of ["a..b", "-a.b", "a-.b", "a.test.", "a_b.test", "A.test", longLabel]) {
+      expect(() => parseStaticPeers([`${bad}=127.0.0.1:7001`]), bad).toThrow(FederationConfigError);
+    }
+    const map = parseStaticPeers([
+      "example.org=h:1",
+      "localhost=h:2",
+      "a-b.c=h:3",
+      `${"a".repeat(63)}.test=h:4`,
+    ]);
+    expect([...map.keys()]).toEqual(["example.org", "localhost", "a-b.c", `${"a".repeat(63)}.test`]);
   });
 });

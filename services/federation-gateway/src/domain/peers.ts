@@ -1,17 +1,10 @@
+import { isValidDomain } from "@phoenix/crypto";
 import { FederationConfigError } from "./errors.js";
 
 /** A gateway address: where a peer domain's FederationService listens. */
 export interface PeerAddress {
   host: string;
   port: number;
-}
-
-const DOMAIN =
-  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
-/** True for a lower-case ASCII FQDN without trailing dot (the contracts' domain format). */
-export function isDomain(value: string): boolean {
-  return DOMAIN.test(value);
 }
 
 /** Parses `host:port` (IPv6 hosts in brackets). */
@@ -38,22 +31,9 @@ export function parseStaticPeers(entries: readonly string[]): Map<string, PeerAd
   for (const entry of entries) {
     const eq = entry.indexOf("=");
     const domain = eq < 0 ? "" : entry.slice(0, eq).trim();
-    if (!isDomain(domain)) throw new FederationConfigError(`"${entry}": expected domain=host:port`);
+    if (!isValidDomain(domain)) throw new FederationConfigError(`"${entry}": expected domain=host:port`);
     if (map.has(domain)) throw new FederationConfigError(`"${domain}" appears twice`);
     map.set(domain, parseAddress(entry.slice(eq + 1)));
   }
   return map;
-}
-
-/**
- * The bus subject token of a peer domain: "." replaced by "_" (events.proto). Domains never
- * contain "_", so the mapping is reversible.
- */
-export function peerToken(domain: string): string {
-  return domain.replaceAll(".", "_");
-}
-
-/** The inverse of {@link peerToken}. */
-export function domainOfToken(token: string): string {
-  return token.replaceAll("_", ".");
 }

@@ -7,6 +7,7 @@ import {
   checkTimestampWindow,
   DEFAULT_ENVELOPE_WINDOW,
   type EnvelopeWindow,
+  isValidDomain,
   type SigningKey,
   type VerifyingKey,
 } from "@phoenix/crypto";
@@ -19,7 +20,6 @@ import {
 } from "@phoenix/proto";
 import { REQUEST_ID_LENGTH } from "@phoenix/runtime/signed-request";
 import { FederationAuthError, MalformedFederationRequestError } from "./errors.js";
-import { isDomain } from "./peers.js";
 
 type Signed = common.Signed;
 type RequestHeader = common.RequestHeader;
@@ -71,7 +71,8 @@ export function peekRequest<T extends FederationTbs>(
   if (header.sender?.$case !== "domain") {
     throw new MalformedFederationRequestError("request header sender must be a domain");
   }
-  if (!isDomain(header.sender.value)) throw new MalformedFederationRequestError("sender domain is malformed");
+  if (!isValidDomain(header.sender.value))
+    throw new MalformedFederationRequestError("sender domain is malformed");
   if (header.label !== label) throw new FederationAuthError(`signature label must be "${label}"`);
   if (header.requestId.length !== REQUEST_ID_LENGTH)
     throw new MalformedFederationRequestError(`request_id must be ${REQUEST_ID_LENGTH} bytes`);

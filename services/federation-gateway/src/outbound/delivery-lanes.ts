@@ -1,16 +1,20 @@
 import { status } from "@grpc/grpc-js";
-import { sha256, toHex, utf8 } from "@phoenix/crypto";
+import { isValidDomain, toHex } from "@phoenix/crypto";
 import {
   type Bus,
   type BusMessage,
+  type BusSubjects,
+  busSubjects,
+  domainOfPeerSubjectToken,
   federationOutboundStream,
+  federationOutboundSubject,
   OUTBOUND_SCOUT_DURABLE,
+  outboundLaneDurable,
   type Subscription,
 } from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
-import { domainOfToken, isDomain, peerToken } from "../domain/peers.js";
 import type { FederationPolicy } from "../domain/policy.js";
 import type { GatewayMetrics } from "../gateway-metrics.js";
 import {
@@ -21,9 +25,6 @@ import {
 } from "../store/envelope-store.js";
 import { decodeOutbound, type PeerSender } from "./peer-sender.js";
 
-/** The outbound subject root (events.proto): `<prefix>phoenix.federation.outbound.<peer>`. */
-export const OUTBOUND_ROOT = "phoenix.federation.outbound";
-
 export interface DeliveryLanesOptions {
   bus: Bus;
   db: Database;
@@ -32,7 +33,9 @@ export interface DeliveryLanesOptions {
   policy: FederationPolicy;
   sender: PeerSender;
   stream: string;
+  /** Prefix of the bus subjects (`""` in deployments). */
   subjectPrefix: string;
+  /** Lane durables are `<consumerPrefix>-out-<peer>` (outboundLaneDurable). */
   consumerPrefix: string;
   backoff: BackoffConfig;
   /** Deadline of one delivery attempt (the lease covers attempt + backoff). */
@@ -79,11 +82,15 @@ export class DeliveryLanes {
   private term: AbortSignal = AbortSignal.abort();
   private leading: Promise<void> | undefined;
 
-  constructor(private readonly options: DeliveryLanesOptions) {}
+  private readonly subjects: BusSubjects;
+
+  constructor(private readonly options: DeliveryLanesOptions) {
+    this.subjects = busSubjects(options.subjectPrefix);
+  }
 
   /** The outbound subject of `peer`. */
   subjectOf(peer: string): string {
-    return `${this.options.subjectPrefix}${OUTBOUND_ROOT}.${peerToken(peer)}`;
+    return federationOutboundSubject(this.subjects, peer);
   }
 
   /**
@@ -92,8 +99,8 @@ export class DeliveryLanes {
    * replicas never send messages of the same peer in parallel (which would break the order).
    */
   async start(): Promise<void> {
-    const { bus, stream, subjectPrefix } = this.options;
-    await bus.ensureStream(federationOutboundStream(stream, `${subjectPrefix}${OUTBOUND_ROOT}.>`));
+    const { bus, stream } = this.options;
+    await bus.ensureStream(federationOutboundStream(stream, this.subjects.federationOutboundPattern));
     const lock = this.options.lock;
     if (lock === undefined) await this.beginTerm(this.stopping.signal);
     else this.leading = this.lead(lock);
@@ -190,10 +197,10 @@ export class DeliveryLanes {
   }
 
   private peerOfSubject(subject: string): string | undefined {
-    const root = `${this.options.subjectPrefix}${OUTBOUND_ROOT}.`;
+    const root = this.subjects.federationOutboundRoot;
     if (!subject.startsWith(root)) return undefined;
-    const domain = domainOfToken(subject.slice(root.length));
-    return isDomain(domain) ? domain : undefined;
+    const domain = domainOfPeerSubjectToken(subject.slice(root.length));
+    return isValidDomain(domain) ? domain : undefined;
   }
 
   private lane(peer: string): Promise<Subscription | undefined> {
@@ -220,7 +227,7 @@ export class DeliveryLanes {
     const subscription = await this.options.bus.consume(
       {
         stream: this.options.stream,
-        durable: durableName(this.options.consumerPrefix, peer),
+        durable: outboundLaneDurable(this.options.consumerPrefix, peer),
         filterSubject: this.subjectOf(peer),
         maxInFlight: 1,
         // Only matters when this process dies holding a message: then it comes back after this
@@ -309,14 +316,6 @@ function isPermanent(error: unknown): boolean {
   return (
     code === status.RESOURCE_EXHAUSTED && typeof message === "string" && /larger than max/i.test(message)
   );
-}
-
-/** A durable name per peer (NATS names: letters, digits, "_" and "-"). */
-export function durableName(prefix: string, peer: string): string {
-  const token = peerToken(peer).replaceAll(/[^A-Za-z0-9_-]/g, "-");
-  return token.length <= 48
-    ? `${prefix}-out-${token}`
-    : `${prefix}-out-${toHex(sha256(utf8(peer))).slice(0, 32)}`;
 }
 
 /** A signal that fires when either input fires (plain listeners: no AbortSignal.any on Node 20). */

@@ -1,6 +1,9 @@
+import { busSubjects, federationOutboundSubject } from "@phoenix/runtime/bus";
+
 /**
- * Bus subjects of the QS (documented in proto/phoenix/events/v1/events.proto). `prefix` is empty
- * in deployments; tests put a unique prefix in front so parallel runs never share a stream.
+ * Bus subjects of the QS (documented in proto/phoenix/events/v1/events.proto), named by the bus
+ * topology of `@phoenix/runtime/bus`. `prefix` is empty in deployments; tests put a unique
+ * prefix in front so parallel runs never share a stream.
  */
 export interface QsSubjects {
   /** `phoenix.fanout`: FanOut, DS → QS (durable). */
@@ -17,11 +20,12 @@ export interface QsSubjects {
 
 /** The QS subjects under `prefix` ("" in deployments). */
 export function qsSubjects(prefix = ""): QsSubjects {
+  const subjects = busSubjects(prefix);
   return {
-    fanOut: `${prefix}phoenix.fanout`,
-    queueDeleted: `${prefix}phoenix.queue_deleted`,
-    federationPattern: `${prefix}phoenix.federation.outbound.>`,
-    federationOutbound: (peer) => `${prefix}phoenix.federation.outbound.${peer.replaceAll(".", "_")}`,
-    queueActivity: (id) => `${prefix}phoenix.queue_activity.${id}`,
+    fanOut: subjects.fanOut,
+    queueDeleted: subjects.queueDeleted,
+    federationPattern: subjects.federationOutboundPattern,
+    federationOutbound: (peer) => federationOutboundSubject(subjects, peer),
+    queueActivity: (id) => `${subjects.queueActivityRoot}${id}`,
   };
 }

@@ -1,4 +1,4 @@
-import { HpkePublicKey, VerifyingKey } from "@phoenix/crypto";
+import { HpkePublicKey, isValidDomain, VerifyingKey } from "@phoenix/crypto";
 import type { common } from "@phoenix/proto";
 import { malformed, sizeLimit } from "./errors.js";
 import { ID_LENGTH, KEY_LENGTH } from "./limits.js";
@@ -44,14 +44,12 @@ export function checkGroupId(
 ): common.QualifiedGroupId {
   if (group === undefined) throw malformed(field, "missing");
   if (group.uuid.length !== ID_LENGTH) throw malformed(`${field}.uuid`, `must be ${ID_LENGTH} bytes`);
-  if (!DOMAIN_PATTERN.test(group.domain)) throw malformed(`${field}.domain`, "not a lower-case domain name");
+  checkDomain(group.domain, `${field}.domain`);
   return group;
 }
 
-const DOMAIN_PATTERN = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
-
-/** A domain field (lower-case FQDN, no trailing dot). */
+/** A domain field: the domain rule of ids and credentials ({@link isValidDomain}). */
 export function checkDomain(domain: string, field: string): string {
-  if (!DOMAIN_PATTERN.test(domain)) throw malformed(field, "not a lower-case domain name");
+  if (!isValidDomain(domain)) throw malformed(field, "not a lower-case domain name");
   return domain;
 }
