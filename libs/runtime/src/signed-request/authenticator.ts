@@ -9,12 +9,16 @@ import {
   malformedField as malformed,
   unauthenticatedFor as unauthenticated,
 } from "../errors/phoenix-detail.js";
-import { REQUEST_ID_LENGTH, type RequestWindow } from "./signed-request.js";
+import {
+  type CheckedRequestHeader,
+  type ExpectedHeader,
+  type OpenedSignedRequest,
+  REQUEST_ID_LENGTH,
+  type RequestWindow,
+  SIGNATURE_LENGTH,
+} from "./signed-request.js";
 
 const { ErrorReason } = common;
-
-/** Length of an Ed25519 signature. */
-const SIGNATURE_LENGTH = 64;
 
 /** A `…Tbs` message: every signed request starts with a RequestHeader. */
 export type TbsWithHeader = { header: common.RequestHeader | undefined };
@@ -162,7 +166,16 @@ export function openEnvelope<T extends TbsWithHeader>(
   } catch (error) {
     throw refuse.undecodable(field, error);
   }
-  const header = tbs.header;
+  const header = checkHeader(policy, refuse, tbs.header, label);
+  return { tbs, header, signed, label };
+}
+
+function checkHeader(
+  policy: Omit<SignedRequestPolicy<unknown>, "replay">,
+  refuse: SignedRequestRefusals,
+  header: common.RequestHeader | undefined,
+  label: string,
+): common.RequestHeader {
   if (header === undefined) throw refuse.headerMissing();
   policy.checkSender?.(header);
   if (header.label !== label) throw refuse.wrongLabel(header.label, label);
@@ -170,7 +183,36 @@ export function openEnvelope<T extends TbsWithHeader>(
   const timestamp = header.timestamp;
   if (timestamp === undefined || Number.isNaN(timestamp.getTime())) throw refuse.timestampMissing();
   if (policy.freshness !== "after-signature") checkWindow(policy, refuse, header);
-  return { tbs, header, signed, label };
+  return header;
+}
+
+/**
+ * Checks the header of a signed request before its signature is verified, worded as the QS and
+ * DS word it: the label must be the RPC's own (UNAUTHENTICATED / WRONG_LABEL), the request id 16
+ * bytes and the timestamp present (INVALID_ARGUMENT / MALFORMED) and inside the replay window
+ * (UNAUTHENTICATED / STALE_TIMESTAMP). The sender is the service's to check.
+ */
+export function checkRequestHeader(
+  header: common.RequestHeader | undefined,
+  expected: ExpectedHeader,
+): CheckedRequestHeader {
+  const policy = { window: expected.window, now: () => expected.now };
+  const checked = checkHeader(policy, DEFAULT_REFUSALS, header, expected.label);
+  return { header: checked, requestId: checked.requestId, timestamp: checked.timestamp as Date };
+}
+
+/**
+ * Decodes the `…Tbs` of a signed request (`field` names it in refusals, default `signed`) and
+ * checks its header with {@link checkRequestHeader}; the signature is verified afterwards.
+ */
+export function openSignedRequest<T extends TbsWithHeader>(
+  signed: common.Signed | undefined,
+  type: MessageDecoder<T>,
+  expected: ExpectedHeader & { field?: string },
+): OpenedSignedRequest<T> {
+  const policy = { window: expected.window, now: () => expected.now };
+  const { tbs, header } = openEnvelope(policy, signed, type, expected.label, expected.field);
+  return { tbs, header, signed: signed as common.Signed };
 }
 
 function checkWindow(
@@ -212,7 +254,6 @@ export async function authenticateSignedRequest<T extends TbsWithHeader, K exten
   },
   resolveKey: (tbs: T, header: common.RequestHeader) => K | Promise<K>,
 ): Promise<AuthenticatedSignedRequest<T, K, Tx>> {
-  const refuse = refusalsOf(policy);
   const envelope = openEnvelope(
     policy,
     request.signed,
@@ -220,7 +261,21 @@ export async function authenticateSignedRequest<T extends TbsWithHeader, K exten
     rpcLabel(request.method),
     request.field,
   );
-  const signer = await resolveKey(envelope.tbs, envelope.header);
+  return verifyEnvelope(policy, envelope, await resolveKey(envelope.tbs, envelope.header));
+}
+
+/**
+ * The second half of {@link authenticateSignedRequest}, for a service that learns the sender's
+ * key only after work on the opened request (the DS decrypts the group state first): verifies
+ * the signature with `signer`'s key, checks the window if the policy defers it, and returns the
+ * request with the `claim` of its id.
+ */
+export async function verifyEnvelope<T, K extends SignerKey, Tx>(
+  policy: SignedRequestPolicy<Tx>,
+  envelope: OpenedEnvelope<T>,
+  signer: K,
+): Promise<AuthenticatedSignedRequest<T, K, Tx>> {
+  const refuse = refusalsOf(policy);
   let verified = verifySigner(refuse, envelope, signer.key, signer.signer);
   if (!verified && signer.refresh !== undefined) verified = await refreshed(signer.refresh, envelope);
   if (!verified) throw refuse.badSignature(signer.signer);

@@ -1,21 +1,22 @@
 export {
   type AuthenticatedSignedRequest,
   authenticateSignedRequest,
+  checkRequestHeader,
   DEFAULT_REFUSALS,
   type OpenedEnvelope,
   openEnvelope,
+  openSignedRequest,
   type ReplayClaimer,
   type SignedRequestPolicy,
   type SignedRequestRefusals,
   type SignerKey,
   type TbsWithHeader,
+  verifyEnvelope,
 } from "./authenticator.js";
 export {
   type CheckedRequestHeader,
-  checkRequestHeader,
   type ExpectedHeader,
   type OpenedSignedRequest,
-  openSignedRequest,
   REQUEST_ID_LENGTH,
   type RequestWindow,
 } from "./signed-request.js";

@@ -1,7 +1,7 @@
 import { common, queue } from "@phoenix/proto";
 import { describe, expect, it } from "vitest";
 import { InvalidArgumentError, type RpcError, UnauthenticatedError } from "../errors/rpc-errors.js";
-import { checkRequestHeader, openSignedRequest } from "./signed-request.js";
+import { checkRequestHeader, openSignedRequest } from "./authenticator.js";
 
 const NOW = Date.parse("2026-06-01T12:00:00Z");
 const window = { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 };
