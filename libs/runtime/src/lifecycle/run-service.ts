@@ -56,6 +56,11 @@ export interface RunServiceCommonOptions<S extends z.ZodObject> {
    * env-string round trip); see `loadConfig`.
    */
   overrides?: Partial<z.output<S>>;
+  /**
+   * An embedding process's metrics to record into instead of a fresh registry (its metrics
+   * endpoint then shows this service's metrics too); the service's own endpoint serves it as well.
+   */
+  metrics?: Metrics;
 }
 
 export interface RunServiceOptions<S extends z.ZodObject> extends RunServiceCommonOptions<S> {
@@ -150,7 +155,7 @@ export async function runService<S extends z.ZodObject>(
     level: config.LOG_LEVEL,
     destination: options.logDestination,
   });
-  const metrics = createMetrics({ service: config.SERVICE_NAME });
+  const metrics = options.metrics ?? createMetrics({ service: config.SERVICE_NAME });
   const resources: NamedCloseable[] = [];
   const closeTimeoutMs = Math.max(config.SHUTDOWN_GRACE_MS, 1000);
 

@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { sql } from "drizzle-orm";
+import { Counter } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { busConfig } from "../bus/config.js";
 import type { Bus } from "../bus/types.js";
@@ -10,6 +11,7 @@ import { envDuration, envInt, envString, serviceConfig } from "../config/index.j
 import { ConfigError } from "../config/load-config.js";
 import { databaseConfig } from "../db/config.js";
 import { ServiceStartError } from "../lifecycle/run-service.js";
+import { createMetrics } from "../metrics/create-metrics.js";
 import { createTestDatabase, type TestDatabase } from "../testing/test-database.js";
 import { ModuleStartError, ModuleStopError, runModule, startModules, withOverrides } from "./run-module.js";
 import { defineServiceModule, type EmbedSettings } from "./service-module.js";
@@ -173,6 +175,31 @@ describe("runModule", () => {
     // Neither was closed by the runner: the bus would fail the shutdown, the database answers.
     expect(await running.process.shutdown()).toBe(0);
     await expect(testDb.db.execute(sql`select 1`)).resolves.not.toBeUndefined();
+  });
+
+  it("records into handed-in metrics, which its metrics endpoint then serves", async () => {
+    const metrics = createMetrics({ service: "embedder", defaultMetrics: false });
+    const module = defineServiceModule({
+      name: "counting-toy",
+      config: toyConfig,
+      grpc: false,
+      async create({ metrics: host }) {
+        new Counter({ name: "toy_started_total", help: "starts", registers: [host.registry] }).inc();
+        return {};
+      },
+    });
+    const running = await runModule(module, {
+      env: { ...quiet, TOY_DOMAIN: "a.example" },
+      resources: { metrics },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    expect(await metrics.registry.getSingleMetricAsString("toy_started_total")).toContain(
+      'toy_started_total{service="embedder"} 1',
+    );
+    expect(await (await fetch(running.process.metricsServer.url)).text()).toContain("toy_started_total");
+    expect(await running.process.shutdown()).toBe(0);
   });
 
   it("refuses a module that declares storage its schema has no variables for", async () => {

@@ -26,7 +26,7 @@ import type {
 /** Options of {@link runModule}: runService's (env, signals, exit, log destination) and resources. */
 export interface RunModuleOptions<C>
   extends Omit<RunServiceCommonOptions<z.ZodObject>, "config" | "overrides"> {
-  /** Handed-in database, bus or federation router, used instead of opening them; the caller closes them. */
+  /** Handed-in database, bus, federation router or metrics, used instead of opening them; the caller closes them. */
   resources?: ModuleResources;
   /** Typed config values replacing their env variables (see `loadConfig`). */
   overrides?: Partial<C>;
@@ -73,6 +73,7 @@ export async function runModule<
     ...(options.exit !== undefined ? { exit: options.exit } : {}),
     ...(options.logDestination !== undefined ? { logDestination: options.logDestination } : {}),
     ...(options.overrides !== undefined ? { overrides: options.overrides } : {}),
+    ...(resources.metrics !== undefined ? { metrics: resources.metrics } : {}),
   };
   let handle: RunningProcess<C>;
   let grpcPort: number | undefined;

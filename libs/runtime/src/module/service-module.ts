@@ -4,6 +4,7 @@ import type { BaseConfig, LogLevel } from "../config/base-config.js";
 import type { DatabaseHandle } from "../db/open-database.js";
 import type { FederationRouter } from "../federation/router.js";
 import type { ServiceRuntime, ServiceSetup } from "../lifecycle/run-service.js";
+import type { Metrics } from "../metrics/create-metrics.js";
 
 /** What the runner opens for a module before `create`: its database (migrated) and the bus. */
 export interface ModuleStorage {
@@ -40,6 +41,8 @@ export interface ModuleResources {
   readonly bus?: Bus;
   /** A federation router shared by several modules (the caller closes it). */
   readonly router?: FederationRouter;
+  /** The embedder's metrics, recorded into instead of a fresh registry (its endpoint shows them). */
+  readonly metrics?: Metrics;
 }
 
 /** The storage a module's host carries, as declared by its `storage` field. */
