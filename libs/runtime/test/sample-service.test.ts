@@ -5,10 +5,10 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { INTERNAL_ERROR_MESSAGE } from "@phoenix/runtime/errors";
 import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
+import { eventually, ServiceProcess } from "@phoenix/runtime/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { ECHO_SERVICE_NAME, EchoServiceDefinition, echoRequest } from "./fixtures/echo-contract.js";
 import { healthCheck, reflectedServices, sampleValue, scrape } from "./support/probes.js";
-import { ServiceProcess } from "./support/service-process.js";
 
 const SCRIPT = "libs/runtime/test/fixtures/echo-service.ts";
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -18,18 +18,19 @@ afterEach(async () => {
 
 async function startSample(env: Record<string, string> = {}) {
   const marker = join(tmpdir(), `echo-close-${randomBytes(6).toString("hex")}.log`);
-  const proc = ServiceProcess.spawn(SCRIPT, {
-    GRPC_PORT: "0",
-    METRICS_PORT: "0",
-    LOG_LEVEL: "debug",
-    ECHO_CLOSE_MARKER: marker,
-    ...env,
+  const proc = ServiceProcess.spawn({
+    name: "echo",
+    entry: SCRIPT,
+    env: { GRPC_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "debug", ECHO_CLOSE_MARKER: marker, ...env },
   });
   cleanups.push(async () => {
-    await proc.stop();
+    await proc.kill();
     rmSync(marker, { force: true });
   });
-  const ports = await proc.ports();
+  const ports = {
+    grpc: await proc.listeningPort("grpc server listening", 30_000),
+    metrics: await proc.listeningPort("metrics listening", 30_000),
+  };
   const channel = createChannel(`127.0.0.1:${ports.grpc}`, { maxMessageBytes: 1024 * 1024 });
   cleanups.push(() => channel.close());
   const client = createServiceClient(EchoServiceDefinition, channel);
@@ -45,12 +46,11 @@ async function startSample(env: Record<string, string> = {}) {
 
 /** Bounded poll of /metrics until one Echo call is being handled. */
 async function waitUntilInFlight(metricsPort: number): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const samples = await scrape(metricsPort);
-    if (sampleValue(samples, "grpc_server_in_flight", { grpc_method: "Echo" }) === 1) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error("the call never showed as in flight");
+  await eventually(
+    async () =>
+      sampleValue(await scrape(metricsPort), "grpc_server_in_flight", { grpc_method: "Echo" }) === 1,
+    { timeoutMs: 10_000, intervalMs: 25, message: "the call to show as in flight" },
+  );
 }
 
 async function callError(promise: Promise<unknown>): Promise<GrpcCallError> {
@@ -93,7 +93,9 @@ describe("sample service as a child process", () => {
     expect(sampleValue(samples, "grpc_server_in_flight", echo)).toBe(0);
     expect(sampleValue(samples, "process_resident_memory_bytes", { service: "echo" })).toBeGreaterThan(0);
     // The unexpected error's details went to the log only.
-    const logged = await proc.waitForLog((l) => l.msg === "rpc handler failed", "the handler failure log");
+    const logged = await proc.waitForLine((l) => l.msg === "rpc handler failed", {
+      what: "the handler failure log",
+    });
     expect(JSON.stringify(logged)).toContain("hunter2");
   });
 
@@ -115,7 +117,7 @@ describe("sample service as a child process", () => {
     const inFlight = client.echo(echoRequest({ payload: new Uint8Array([42]), delayMs: 1500 }));
     await waitUntilInFlight(ports.metrics);
     proc.signal("SIGTERM");
-    await proc.waitForLog((l) => l.msg === "grpc server draining", "the drain to start");
+    await proc.waitForLine((l) => l.msg === "grpc server draining", { what: "the drain to start" });
     expect((await callError(client.echo(echoRequest()))).code).toBe(status.UNAVAILABLE);
     expect(closeLog()).toEqual([]);
 
@@ -132,7 +134,9 @@ describe("sample service as a child process", () => {
     const inFlight = callError(client.echo(echoRequest({ delayMs: 60_000 })));
     await waitUntilInFlight(ports.metrics);
     proc.signal("SIGTERM");
-    const draining = await proc.waitForLog((l) => l.msg === "grpc server draining", "the drain to start");
+    const draining = await proc.waitForLine((l) => l.msg === "grpc server draining", {
+      what: "the drain to start",
+    });
     expect(draining.inFlight).toBe(1);
     proc.signal("SIGTERM");
     expect((await inFlight).code).toBe(status.UNAVAILABLE);
@@ -142,8 +146,14 @@ describe("sample service as a child process", () => {
   });
 
   it("exits 1 naming every bad variable when the configuration is invalid", async () => {
-    const proc = ServiceProcess.spawn(SCRIPT, { GRPC_PORT: "abc", SHUTDOWN_GRACE_MS: "forever" });
-    cleanups.push(() => proc.stop());
+    const proc = ServiceProcess.spawn({
+      name: "echo",
+      entry: SCRIPT,
+      env: { GRPC_PORT: "abc", SHUTDOWN_GRACE_MS: "forever" },
+    });
+    cleanups.push(async () => {
+      await proc.kill();
+    });
     expect((await proc.exited).code).toBe(1);
     const fatal = proc.lines.find((l) => l.level === "fatal");
     expect(fatal?.msg).toContain("GRPC_PORT: not an integer");

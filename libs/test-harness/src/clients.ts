@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRestTransport, PhoenixClient, type Transport } from "@phoenix/client";
+import { eventually } from "@phoenix/runtime/testing";
 
 /** How long one wait may take by default before it fails. */
 export const WAIT_MS = 30_000;
@@ -76,27 +77,18 @@ export async function syncUntil(
   what: string,
   timeoutMs = WAIT_MS,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await client.sync();
-    if (result.errors.length > 0) {
-      throw new Error(
-        `${client.displayName} could not process a message while waiting for ${what}: ${result.errors.join("; ")}`,
-      );
-    }
-    if (check()) return;
-    if (Date.now() > deadline) throw new Error(`${client.displayName}: timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Waits until `check` holds, at most `timeoutMs`, without syncing: live listeners, CLI output. */
-export async function eventually(check: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await eventually(
+    async () => {
+      const result = await client.sync();
+      if (result.errors.length > 0) {
+        throw new Error(
+          `${client.displayName} could not process a message while waiting for ${what}: ${result.errors.join("; ")}`,
+        );
+      }
+      return check();
+    },
+    { timeoutMs, intervalMs: 100, message: `${client.displayName} to see ${what}` },
+  );
 }
 
 /**

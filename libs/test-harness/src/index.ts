@@ -1,6 +1,6 @@
+export { type EventuallyOptions, eventually } from "@phoenix/runtime/testing";
 export {
   connectUsers,
-  eventually,
   membersOf,
   syncUntil,
   systemTextsOf,

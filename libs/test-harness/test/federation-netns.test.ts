@@ -11,7 +11,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
+import { eventually, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_LIMITS_ENV } from "../src/deployment.js";
 import {
@@ -58,14 +58,14 @@ async function phoenixUntil(
   pattern: RegExp,
   what: string,
 ): Promise<RegExpMatchArray> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const out = await phoenix(ns, store, ...args);
-    const match = out.match(pattern);
-    if (match) return match;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last output:\n${out}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  let out = "";
+  return eventually(
+    async () => {
+      out = await phoenix(ns, store, ...args);
+      return out.match(pattern);
+    },
+    { timeoutMs: 90_000, intervalMs: 500, message: () => `${what}; last output:\n${out}` },
+  );
 }
 
 describe.skipIf(unavailable !== undefined)(

@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { ClientCredential, randomBytes, toHex } from "@phoenix/crypto";
 import { auth } from "@phoenix/proto";
-import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
+import { createTestDatabase, ServiceProcess, type TestDatabase } from "@phoenix/runtime/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeyEncryption, openStoredKey } from "../src/domain/key-encryption.js";
@@ -18,8 +16,6 @@ import {
   startAuth,
   type TestClient,
 } from "./harness.js";
-
-const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
 
 const K1 = toHex(randomBytes(32));
 const K2 = Buffer.from(randomBytes(32)).toString("base64");
@@ -198,38 +194,28 @@ describe("the AS process (src/main.ts, the image's `auth` command)", () => {
   it("refuses to start without AS_KEY_ENCRYPTION_KEY and names the variable", async () => {
     const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
     try {
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        DATABASE_URL: db.url ?? "",
-        AS_DOMAIN: "alpha.example",
-        GRPC_PORT: "0",
-        METRICS_PORT: "0",
-        LOG_LEVEL: "info",
-      };
-      delete env.AS_KEY_ENCRYPTION_KEY;
-      const child = spawn(
-        process.execPath,
-        ["--conditions=source", "--import", "tsx", "services/auth/src/main.ts"],
-        {
-          cwd: ROOT,
-          env,
-          stdio: ["ignore", "pipe", "pipe"],
+      // The whole environment of the child: AS_KEY_ENCRYPTION_KEY of the test process does not leak in.
+      const child = ServiceProcess.spawn({
+        name: "auth",
+        entry: "services/auth/src/main.ts",
+        env: {
+          DATABASE_URL: db.url ?? "",
+          AS_DOMAIN: "alpha.example",
+          GRPC_PORT: "0",
+          METRICS_PORT: "0",
+          LOG_LEVEL: "info",
         },
-      );
-      let output = "";
-      // The process either exits, or logs that it serves (then it started without the key).
-      const outcome = await new Promise<string>((resolve) => {
-        const collect = (chunk: Buffer) => {
-          output += chunk.toString();
-          if (/"msg":"[^"]*(listening|ready)/.test(output)) resolve("started");
-        };
-        child.stdout.on("data", collect);
-        child.stderr.on("data", collect);
-        child.once("exit", (code) => resolve(`exit ${code}`));
       });
-      if (child.exitCode === null) child.kill("SIGKILL");
+      // The process either exits, or logs that it serves (then it started without the key).
+      const outcome = await Promise.race([
+        child.exited.then((exit) => `exit ${exit.code}`),
+        child
+          .waitForLine((l) => /listening|ready/.test(l.msg), { what: "a listening line", timeoutMs: 60_000 })
+          .then(() => "started"),
+      ]);
+      await child.kill();
       expect(outcome).toBe("exit 1");
-      expect(output).toContain("AS_KEY_ENCRYPTION_KEY: missing");
+      expect(child.output).toContain("AS_KEY_ENCRYPTION_KEY: missing");
     } finally {
       await db.close();
     }

@@ -4,23 +4,13 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { encryptMessage, processIncoming } from "@phoenix/mls";
 import { outbox } from "@phoenix/runtime/outbox";
+import { eventually, ServiceProcess } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DsProcess } from "./ds-process.js";
 import { Harness, natsUrl, TestGroup } from "./harness.js";
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("DS crash safety (child process, SIGKILL after commit)", () => {
   let h: Harness;
-  const processes: DsProcess[] = [];
+  const processes: ServiceProcess[] = [];
 
   beforeAll(async () => {
     h = await Harness.start({ inProcess: false });
@@ -30,14 +20,13 @@ describe("DS crash safety (child process, SIGKILL after commit)", () => {
     await h?.stop();
   });
 
-  function spawnDs(extra: Record<string, string>): DsProcess {
+  function spawnDs(extra: Record<string, string>): ServiceProcess {
     const url = h.db.url;
     if (url === undefined) throw new Error("the test database has no URL");
-    const p = DsProcess.spawn({
-      ...h.env({ env: extra }),
-      LOG_LEVEL: "info",
-      DATABASE_URL: url,
-      NATS_URL: natsUrl(),
+    const p = ServiceProcess.spawn({
+      name: "delivery",
+      entry: "services/delivery/src/main.ts",
+      env: { ...h.env({ env: extra }), LOG_LEVEL: "info", DATABASE_URL: url, NATS_URL: natsUrl() },
     });
     processes.push(p);
     return p;
@@ -57,7 +46,7 @@ describe("DS crash safety (child process, SIGKILL after commit)", () => {
   it("delivers fan-outs committed before a SIGKILL after the restart, and a re-publish only once", async () => {
     // 1. A DS whose relay does not run: acknowledged requests leave their fan-outs in the outbox.
     const first = spawnDs({ DS_RELAY_START_DELAY: "1h" });
-    await h.attach(await first.grpcPort());
+    await h.attach(await first.listeningPort("grpc server listening", 60_000));
     const alice = await h.user("alice").client();
     const bob = await h.user("bob").client();
     const group = await TestGroup.create(h, alice);
@@ -75,7 +64,7 @@ describe("DS crash safety (child process, SIGKILL after commit)", () => {
 
     // 2. The restarted DS publishes what the dead one committed.
     const second = spawnDs({});
-    await h.attach(await second.grpcPort());
+    await h.attach(await second.listeningPort("grpc server listening", 60_000));
     await h.waitForFanOuts(2);
     const welcome = await h.waitForPayload(bob, "welcomeBundle");
     expect(welcome.content?.$case).toBe("welcomeBundle");
@@ -85,16 +74,18 @@ describe("DS crash safety (child process, SIGKILL after commit)", () => {
     if (read.kind !== "application") throw new Error("expected an application message");
     expect(new TextDecoder().decode(read.plaintext)).toBe("survives a crash");
     expect(h.inbox(alice)).toHaveLength(0); // the sender never receives its own message
-    await until("an empty outbox", async () =>
-      (await h.db.db.select().from(outbox)).length === 0 ? true : undefined,
-    );
+    await eventually(async () => (await h.db.db.select().from(outbox)).length === 0, {
+      timeoutMs: 20_000,
+      message: "an empty outbox",
+    });
 
     // 3. A relay that died after publishing but before deleting leaves its rows behind: put them
     // back and let the running relay publish them again. JetStream drops them (same outbox id).
     await h.db.db.insert(outbox).values(pending.map(({ seq: _seq, ...row }) => row));
-    await until("the re-published rows to be deleted", async () =>
-      (await h.db.db.select().from(outbox)).length === 0 ? true : undefined,
-    );
+    await eventually(async () => (await h.db.db.select().from(outbox)).length === 0, {
+      timeoutMs: 20_000,
+      message: "the re-published rows to be deleted",
+    });
     expect(await streamMessages()).toBe(2);
     expect(h.fanOuts).toHaveLength(2);
     expect(h.inbox(bob)).toHaveLength(2);

@@ -5,6 +5,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { removeMembers, updateOwnLeaf } from "@phoenix/mls";
 import { common, type delivery, errorDetailFromMetadata, events } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { groups } from "../src/store/schema.js";
@@ -51,13 +52,13 @@ describe("DS-induced removals and the inactive-group sweep", () => {
     await h.bus.publish(h.queueDeletedSubject, events.QueueDeleted.encode(event).finish(), {
       id: toHex(event.eventId),
     });
-    const deadline = Date.now() + 10_000;
-    let stored = await queueReports(g);
-    while (stored.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      stored = await queueReports(g);
-    }
-    expect(stored.length).toBeGreaterThan(0);
+    const stored = await eventually(
+      async () => {
+        const reports = await queueReports(g);
+        return reports.length > 0 && reports;
+      },
+      { message: "the queue report to be stored" },
+    );
     // Sealed to the group's report key: the queue config does not appear in the row.
     expect(toHex(stored).includes(toHex(bob.queue.sealedQueueConfig))).toBe(false);
 

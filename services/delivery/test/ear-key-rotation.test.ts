@@ -15,6 +15,7 @@ import {
   updateOwnLeaf,
 } from "@phoenix/mls";
 import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { eq } from "drizzle-orm";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -196,7 +197,7 @@ describe("EAR-key rotation on removals", () => {
     expect(info.members.map((m) => m.leafIndex)).toContain(dave.leaf);
     // He catches up from his queue (the bundle, carol's add, her removal); then his epoch is
     // the group's.
-    for (let i = 0; i < 200 && h.inbox(dave).length < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => h.inbox(dave).length >= 3, { message: "3 payloads in dave's queue" });
     expect(h.inbox(dave)).toHaveLength(3);
     for (const p of h.inbox(dave)) {
       if (p.content?.$case !== "mlsMessage") continue;

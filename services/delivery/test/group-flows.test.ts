@@ -11,6 +11,7 @@ import {
   updateOwnLeaf,
 } from "@phoenix/mls";
 import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { sql } from "drizzle-orm";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -188,8 +189,9 @@ describe("DS proposals, external commits, deletion and DS-induced removals", () 
       const p = common.QueuePayload.decode(f.payload);
       return p.content?.$case === "mlsMessage" && toHex(p.content.value) === toHex(del.commit);
     };
-    for (let i = 0; i < 200 && !h.fanOuts.some(isDeletion); i++) await new Promise((r) => setTimeout(r, 50));
-    const deletion = h.fanOuts.find(isDeletion);
+    const deletion = await eventually(() => h.fanOuts.find(isDeletion), {
+      message: "the deletion's fan-out",
+    });
     expect(deletion?.recipients.map((r) => toHex(r.sealedQueueConfig))).toEqual([
       toHex(dave.queue.sealedQueueConfig),
     ]);
@@ -241,13 +243,13 @@ describe("DS proposals, external commits, deletion and DS-induced removals", () 
     expect(dump.length).toBeGreaterThan(0);
     for (const s of secrets) expect(dump.includes(toHex(s))).toBe(false);
     // Everything reached the bus: the outbox drains.
-    let pending = -1;
-    for (let i = 0; i < 100 && pending !== 0; i++) {
-      const outbox = await h.db.db.execute(sql`select count(*)::int as n from phoenix_runtime.outbox`);
-      pending = (outbox as unknown as { rows: { n: number }[] }).rows[0]?.n ?? -1;
-      if (pending !== 0) await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(pending).toBe(0);
+    await eventually(
+      async () => {
+        const outbox = await h.db.db.execute(sql`select count(*)::int as n from phoenix_runtime.outbox`);
+        return (outbox as unknown as { rows: { n: number }[] }).rows[0]?.n === 0;
+      },
+      { message: "the outbox to drain" },
+    );
     for (const size of row?.sizes ?? []) expect(DEFAULT_STATE_BUCKETS).toContain(size - AEAD_OVERHEAD);
   });
 });

@@ -24,7 +24,7 @@ import {
   signTbs,
 } from "@phoenix/proto";
 import { type Bus, connectNatsBus, type Subscription } from "@phoenix/runtime/bus";
-import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
+import { createTestDatabase, eventually, type TestDatabase } from "@phoenix/runtime/testing";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
@@ -186,11 +186,7 @@ export class Harness {
 
   /** Waits until `count` fan-outs were collected (bounded). */
   async waitForFanOuts(count: number, timeoutMs = 10_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (this.fanOuts.length < count) {
-      if (Date.now() > until) throw new Error(`expected ${count} fan-outs, got ${this.fanOuts.length}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await eventually(() => this.fanOuts.length >= count, { timeoutMs, message: `${count} fan-outs` });
   }
 
   /** Waits until a payload of this kind reached a member's queue (bounded). */
@@ -199,13 +195,10 @@ export class Harness {
     kind: NonNullable<common.QueuePayload["content"]>["$case"],
     timeoutMs = 10_000,
   ): Promise<common.QueuePayload> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.inbox(m).find((p) => p.content?.$case === kind);
-      if (found !== undefined) return found;
-      if (Date.now() > until) throw new Error(`no ${kind} reached ${m.name}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return eventually(() => this.inbox(m).find((p) => p.content?.$case === kind), {
+      timeoutMs,
+      message: `a ${kind} in ${m.name}'s queue`,
+    });
   }
 
   header(label: string, sender: common.RequestHeader["sender"]): common.RequestHeader {

@@ -4,6 +4,7 @@
 
 import { toHex } from "@phoenix/crypto";
 import { encryptMessage, processIncoming, updateOwnLeaf } from "@phoenix/mls";
+import { eventually } from "@phoenix/runtime/testing";
 import type { ClientState } from "ts-mls";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -37,7 +38,7 @@ describe("WelcomeInfo for a late joiner", () => {
 
   /** Waits until `count` payloads reached a member's queue (bounded). */
   async function waitForInbox(m: Member, count: number): Promise<void> {
-    for (let i = 0; i < 200 && h.inbox(m).length < count; i++) await new Promise((r) => setTimeout(r, 50));
+    await eventually(() => h.inbox(m).length >= count, { message: `${count} payloads in ${m.name}'s queue` });
     expect(h.inbox(m)).toHaveLength(count);
   }
 

@@ -7,6 +7,7 @@ import { connect } from "@nats-io/transport-node";
 import { toHex } from "@phoenix/crypto";
 import { updateOwnLeaf } from "@phoenix/mls";
 import { type common, events } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeQueueReports } from "../src/domain/queue-reports.js";
@@ -53,13 +54,13 @@ describe("bounded queue-deleted reports", () => {
     const nc = await connect({ servers: natsUrl() });
     try {
       const jsm = await jetstreamManager(nc);
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const info = await jsm.consumers.info(h.queueDeletedStream, "delivery-queue-deleted");
-        if (info.num_pending === 0 && info.num_ack_pending === 0) return;
-        if (Date.now() > deadline) throw new Error("the DS did not consume the reports");
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(
+        async () => {
+          const info = await jsm.consumers.info(h.queueDeletedStream, "delivery-queue-deleted");
+          return info.num_pending === 0 && info.num_ack_pending === 0;
+        },
+        { timeoutMs: 15_000, message: "the DS to consume the reports" },
+      );
     } finally {
       await nc.close();
     }

@@ -5,6 +5,7 @@ import { encryptMessage } from "@phoenix/mls";
 import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/proto";
 import { outbox } from "@phoenix/runtime/outbox";
 import { seenRequests } from "@phoenix/runtime/replay";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDelivery, startDelivery } from "../src/service.js";
 import { call, Harness, Service, TestGroup } from "./harness.js";
@@ -72,9 +73,9 @@ describe("replays across DS replicas", () => {
       ErrorReason.ERROR_REASON_REPLAYED_REQUEST,
     ]);
     // Once the outbox is empty everything committed was published: bob got the message once.
-    const deadline = Date.now() + 10_000;
-    while ((await h.db.db.select().from(outbox)).length > 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
+    await eventually(async () => (await h.db.db.select().from(outbox)).length === 0, {
+      message: "the outbox to drain",
+    });
     await h.waitForPayload(bob, "mlsMessage");
     expect(h.inbox(bob).filter((p) => p.content?.$case === "mlsMessage")).toHaveLength(1);
 

@@ -1,6 +1,7 @@
 // The client address reaches the services as `x-forwarded-for` gRPC metadata (the AS rate-limits
 // per caller with it), on unary calls and WebSocket streams; a client cannot choose it unless
 // the gateway is told it sits behind a trusted proxy.
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type EdgeGateway, startEdgeGateway } from "../src/index.js";
@@ -61,12 +62,16 @@ async function openStream(gateway: EdgeGateway, headers: Record<string, string> 
     ws.once("open", () => resolve());
     ws.once("error", reject);
   });
-  for (let i = 0; i < 200; i++) {
-    if (upstream.calls.filter((c) => c.path === LISTEN_OFFERS).length > before) return ws;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  try {
+    await eventually(() => upstream.calls.filter((c) => c.path === LISTEN_OFFERS).length > before, {
+      intervalMs: 10,
+      message: "the upstream to see the stream",
+    });
+  } catch (error) {
+    ws.terminate();
+    throw error;
   }
-  ws.terminate();
-  throw new Error("the upstream never saw the stream");
+  return ws;
 }
 
 async function closeStream(ws: WebSocket): Promise<void> {

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { queue } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type EdgeGateway, startEdgeGateway } from "../src/index.js";
@@ -90,11 +91,6 @@ function open(path: string, options: WebSocket.ClientOptions = {}): Promise<Open
   });
 }
 
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(condition()).toBe(true);
-}
-
 describe("WebSocket listen", () => {
   it("JSON frames: init, messages, drained marker, ack forwarded, stream end closes 1000", async () => {
     seen = [];
@@ -157,7 +153,7 @@ describe("WebSocket listen", () => {
     const closed = await client.closed;
     expect(closed.code).toBe(4003);
     expect(closed.reason).toMatch(/nack/);
-    await waitFor(() => seen[0]?.cancelled === true);
+    await eventually(() => seen[0]?.cancelled === true, { message: "the upstream stream to be cancelled" });
   });
 
   it("the client closing cancels the upstream stream", async () => {
@@ -167,7 +163,7 @@ describe("WebSocket listen", () => {
     await client.next();
     client.ws.close(1000);
     await client.closed;
-    await waitFor(() => seen[0]?.cancelled === true);
+    await eventually(() => seen[0]?.cancelled === true, { message: "the upstream stream to be cancelled" });
   });
 
   it("heartbeats: a peer that answers pings stays connected", async () => {
@@ -177,7 +173,7 @@ describe("WebSocket listen", () => {
       pings += 1;
     });
     client.ws.send(JSON.stringify({ init: { tbs: "AQ==" } }));
-    await waitFor(() => pings >= 4);
+    await eventually(() => pings >= 4, { message: "4 pings" });
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
     client.ws.close();
     await client.closed;
@@ -190,7 +186,7 @@ describe("WebSocket listen", () => {
     await client.next();
     const closed = await client.closed;
     expect(closed.code).not.toBe(1000);
-    await waitFor(() => seen[0]?.cancelled === true);
+    await eventually(() => seen[0]?.cancelled === true, { message: "the upstream stream to be cancelled" });
   });
 
   it("an upstream that does not implement the stream closes with 4012", async () => {

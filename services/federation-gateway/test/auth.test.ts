@@ -1,10 +1,10 @@
 import { status } from "@grpc/grpc-js";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
-import { fanOutEnvelope } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -206,21 +206,21 @@ describe("key rotation", () => {
     const b = net.node(B);
     const first = fanOutEnvelope(A, B, new Uint8Array([1]));
     await a.publishOutbound(first, toHex(first.envelopeId));
-    await waitFor(
-      () => b.fanOuts.some((m) => m.id === toHex(first.envelopeId)),
-      "delivery with the first key",
-    );
+    await eventually(() => b.fanOuts.some((m) => m.id === toHex(first.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "delivery with the first key",
+    });
     const firstKey = toHex(a.running?.gateway.deps.keys.active()?.keyId ?? new Uint8Array());
-    await waitFor(
+    await eventually(
       () => toHex(a.running?.gateway.deps.keys.active()?.keyId ?? new Uint8Array()) !== firstKey,
-      "A's rotation",
+      { timeoutMs: 20_000, message: "A's rotation" },
     );
     const second = fanOutEnvelope(A, B, new Uint8Array([2]));
     await a.publishOutbound(second, toHex(second.envelopeId));
-    await waitFor(
-      () => b.fanOuts.some((m) => m.id === toHex(second.envelopeId)),
-      "delivery with the new key",
-    );
+    await eventually(() => b.fanOuts.some((m) => m.id === toHex(second.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "delivery with the new key",
+    });
     const cached = await b.running?.gateway.deps.peerKeys.keysFor(A);
     expect(cached?.map((k) => toHex(k.bytes))).toContain(
       toHex(a.running?.gateway.deps.keys.active()?.publicKey ?? new Uint8Array()),

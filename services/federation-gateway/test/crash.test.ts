@@ -1,15 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { toHex } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
-import { fanOutEnvelope } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope, ServiceProcess } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const FAST = {
   FEDERATION_DELIVERY_TIMEOUT: "500ms",
   FEDERATION_RETRY_MAX: "200ms",
@@ -20,13 +17,13 @@ const FAST = {
 // that is down: the next deliverer must not let later messages overtake the held one.
 describe("a gateway process killed while it holds a message", () => {
   let net: Network;
-  let child: ChildProcess | undefined;
+  let child: ServiceProcess | undefined;
 
   beforeAll(async () => {
     net = await Network.start([A, B], { env: { [A]: FAST } });
   });
   afterAll(async () => {
-    child?.kill("SIGKILL");
+    await child?.kill();
     await net?.stop();
   });
 
@@ -34,31 +31,24 @@ describe("a gateway process killed while it holds a message", () => {
     const a = net.node(A);
     const b = net.node(B);
     await a.stopGateway();
-    child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", "services/federation-gateway/src/main.ts"],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...a.env(), ...FAST, DATABASE_URL: a.db.url ?? "", LOG_LEVEL: "warn" },
-        stdio: ["ignore", "pipe", "ignore"],
-      },
-    );
-    let output = "";
-    child.stdout?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
+    const gateway = ServiceProcess.spawn({
+      name: "federation-gateway",
+      entry: "services/federation-gateway/src/main.ts",
+      env: { ...a.env(), ...FAST, DATABASE_URL: a.db.url ?? "", LOG_LEVEL: "warn" },
     });
-    const exited = new Promise((resolve) => child?.once("exit", resolve));
+    child = gateway;
     const channel = createChannel(`127.0.0.1:${a.port}`);
     try {
       const probe = createServiceClient(federation.FederationServiceService, channel);
-      await waitFor(
-        () =>
-          probe.getDomainKeys({}, { deadlineMs: 500 }).then(
+      await eventually(
+        () => {
+          if (!gateway.running) throw gateway.startError("exited before it served");
+          return probe.getDomainKeys({}, { deadlineMs: 500 }).then(
             () => true,
             () => false,
-          ),
-        "the gateway process",
-        60_000,
+          );
+        },
+        { timeoutMs: 60_000, message: "the gateway process" },
       );
     } finally {
       channel.close();
@@ -71,13 +61,15 @@ describe("a gateway process killed while it holds a message", () => {
       await a.publishOutbound(envelope, toHex(envelope.envelopeId));
     }
     // Kill the process as soon as it holds the first message (well inside the lease).
-    await waitFor(() => output.includes("delivery to peer failed"), "the process holding a message");
-    child.kill("SIGKILL");
-    await exited;
+    await gateway.waitForLine((l) => l.msg.includes("delivery to peer failed"), {
+      what: "the process holding a message",
+      timeoutMs: 20_000,
+    });
+    await gateway.kill();
     child = undefined;
     await a.start();
     await b.start();
-    await waitFor(() => b.fanOuts.length >= sent.length, "the backlog", 30_000);
+    await eventually(() => b.fanOuts.length >= sent.length, { timeoutMs: 30_000, message: "the backlog" });
     expect(b.fanOuts.map((m) => m.id)).toEqual(sent);
   });
 });

@@ -1,9 +1,9 @@
 import { toHex } from "@phoenix/crypto";
 import { events, federation, rpcLabel } from "@phoenix/proto";
-import { fanOutEnvelope } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -38,7 +38,10 @@ describe("QS-to-QS delivery between two gateways", () => {
     await a.publishOutbound(envelope, `${toHex(envelope.envelopeId)}-2`);
     const marker = fanOutEnvelope(A, B, new Uint8Array([9]));
     await a.publishOutbound(marker, toHex(marker.envelopeId));
-    await waitFor(() => b.fanOuts.some((m) => m.id === toHex(marker.envelopeId)), "the marker fan-out");
+    await eventually(() => b.fanOuts.some((m) => m.id === toHex(marker.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "the marker fan-out",
+    });
     const copies = b.fanOuts.filter((m) => m.id === toHex(envelope.envelopeId));
     expect(copies).toHaveLength(1);
     const fanOut = events.FanOut.decode(copies[0]?.data ?? new Uint8Array());
@@ -61,7 +64,7 @@ describe("QS-to-QS delivery between two gateways", () => {
       await client.deliverFanOut({ signed });
     }
     const id = toHex(envelope.envelopeId);
-    await waitFor(() => b.fanOuts.some((m) => m.id === id), "the fan-out");
+    await eventually(() => b.fanOuts.some((m) => m.id === id), { timeoutMs: 20_000, message: "the fan-out" });
     expect(b.fanOuts.filter((m) => m.id === id)).toHaveLength(1);
   });
 
@@ -84,7 +87,7 @@ describe("QS-to-QS delivery between two gateways", () => {
       },
     };
     await b.publishOutbound(envelope, toHex(envelope.envelopeId));
-    await waitFor(() => a.queueDeleted.length > 0, "the report on A");
+    await eventually(() => a.queueDeleted.length > 0, { timeoutMs: 20_000, message: "the report on A" });
     const report = events.QueueDeleted.decode(a.queueDeleted[0]?.data ?? new Uint8Array());
     expect(a.queueDeleted[0]?.id).toBe(toHex(eventId));
     expect(report.groupId?.domain).toBe(A);
@@ -102,16 +105,22 @@ describe("QS-to-QS delivery between two gateways", () => {
       sent.push(toHex(envelope.envelopeId));
       await a.publishOutbound(envelope, toHex(envelope.envelopeId));
     }
-    // A retries with backoff meanwhile; nothing can arrive.
+    // Time passes on purpose: A retries with backoff meanwhile, and nothing may arrive.
     await new Promise((r) => setTimeout(r, 3000));
     expect(b.fanOuts.length).toBe(before);
     await b.start();
-    await waitFor(() => b.fanOuts.length >= before + sent.length, "the backlog");
+    await eventually(() => b.fanOuts.length >= before + sent.length, {
+      timeoutMs: 20_000,
+      message: "the backlog",
+    });
     expect(b.fanOuts.slice(before).map((m) => m.id)).toEqual(sent);
     // Nothing more trickles in (no duplicate, nothing reordered behind the backlog).
     const marker = fanOutEnvelope(A, B, new Uint8Array([99]));
     await a.publishOutbound(marker, toHex(marker.envelopeId));
-    await waitFor(() => b.fanOuts.some((m) => m.id === toHex(marker.envelopeId)), "the marker");
+    await eventually(() => b.fanOuts.some((m) => m.id === toHex(marker.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "the marker",
+    });
     expect(b.fanOuts.slice(before).map((m) => m.id)).toEqual([...sent, toHex(marker.envelopeId)]);
   });
 });
@@ -136,13 +145,16 @@ describe("delivery lanes are per peer", () => {
     await a.publishOutbound(toB, toHex(toB.envelopeId));
     const toC = fanOutEnvelope(A, C, new Uint8Array([2]));
     await a.publishOutbound(toC, toHex(toC.envelopeId));
-    await waitFor(() => c.fanOuts.some((m) => m.id === toHex(toC.envelopeId)), "C's message while B is down");
+    await eventually(() => c.fanOuts.some((m) => m.id === toHex(toC.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "C's message while B is down",
+    });
     expect(b.fanOuts).toHaveLength(0);
     await b.start();
-    await waitFor(
-      () => b.fanOuts.some((m) => m.id === toHex(toB.envelopeId)),
-      "B's message after it is back",
-    );
+    await eventually(() => b.fanOuts.some((m) => m.id === toHex(toB.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "B's message after it is back",
+    });
   });
 });
 
@@ -163,7 +175,10 @@ describe("an envelope too large for the peer", () => {
     await a.publishOutbound(big, toHex(big.envelopeId));
     const small = fanOutEnvelope(A, B, new Uint8Array([1]));
     await a.publishOutbound(small, toHex(small.envelopeId));
-    await waitFor(() => b.fanOuts.some((m) => m.id === toHex(small.envelopeId)), "the small message");
+    await eventually(() => b.fanOuts.some((m) => m.id === toHex(small.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "the small message",
+    });
     expect(b.fanOuts.map((m) => m.id)).toEqual([toHex(small.envelopeId)]);
     const dropped = await a.running?.gateway.metrics.dropped.get();
     expect(dropped?.values.find((v) => v.labels.reason === "refused")?.value).toBe(1);

@@ -1,7 +1,7 @@
 import { toHex } from "@phoenix/crypto";
-import { fanOutEnvelope } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -23,7 +23,10 @@ describe("a gateway on the embedded bus (PGlite)", () => {
     const b = net.node(B);
     const back = fanOutEnvelope(B, A, new Uint8Array([0]));
     await b.publishOutbound(back, toHex(back.envelopeId));
-    await waitFor(() => a.fanOuts.some((m) => m.id === toHex(back.envelopeId)), "B→A");
+    await eventually(() => a.fanOuts.some((m) => m.id === toHex(back.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "B→A",
+    });
 
     await b.stopGateway();
     const sent: string[] = [];
@@ -32,10 +35,11 @@ describe("a gateway on the embedded bus (PGlite)", () => {
       sent.push(toHex(envelope.envelopeId));
       await a.publishOutbound(envelope, toHex(envelope.envelopeId));
     }
+    // Time passes on purpose: A retries meanwhile, and nothing may arrive while B is down.
     await new Promise((r) => setTimeout(r, 1000));
     expect(b.fanOuts).toHaveLength(0);
     await b.start();
-    await waitFor(() => b.fanOuts.length >= sent.length, "the backlog");
+    await eventually(() => b.fanOuts.length >= sent.length, { timeoutMs: 20_000, message: "the backlog" });
     expect(b.fanOuts.map((m) => m.id)).toEqual(sent);
   });
 });

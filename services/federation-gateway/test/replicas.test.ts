@@ -2,11 +2,11 @@ import { status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
-import { fanOutEnvelope } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
 import type { RunningGateway } from "../src/index.js";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -30,7 +30,10 @@ describe("two gateway replicas of one homeserver", () => {
     // A's keys) stands by.
     await a.stopGateway();
     replica = await a.startReplica();
-    await waitFor(() => replica?.gateway.lanes.delivering === true, "the replica delivering");
+    await eventually(() => replica?.gateway.lanes.delivering === true, {
+      timeoutMs: 20_000,
+      message: "the replica delivering",
+    });
     const main = await a.start();
     await b.stopGateway();
     const sent: string[] = [];
@@ -39,14 +42,18 @@ describe("two gateway replicas of one homeserver", () => {
       sent.push(toHex(envelope.envelopeId));
       await a.publishOutbound(envelope, toHex(envelope.envelopeId));
     }
+    // Time passes on purpose: the standby must stay standing by while the replica holds the lane.
     await new Promise((r) => setTimeout(r, 500));
     expect(main.gateway.lanes.delivering).toBe(false);
     expect(replica.gateway.lanes.delivering).toBe(true);
     await replica.stop();
     replica = undefined;
-    await waitFor(() => main.gateway.lanes.delivering, "the standby taking over");
+    await eventually(() => main.gateway.lanes.delivering, {
+      timeoutMs: 20_000,
+      message: "the standby taking over",
+    });
     await b.start();
-    await waitFor(() => b.fanOuts.length >= sent.length, "the backlog");
+    await eventually(() => b.fanOuts.length >= sent.length, { timeoutMs: 20_000, message: "the backlog" });
     expect(b.fanOuts.map((m) => m.id)).toEqual(sent);
   });
 

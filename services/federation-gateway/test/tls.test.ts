@@ -3,10 +3,10 @@ import { credentials, status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
-import { fanOutEnvelope, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -29,10 +29,10 @@ function tlsClient(port: number, ca: string, domain: string, clientCert?: { cert
 async function expectDelivery(net: Network): Promise<void> {
   const envelope = fanOutEnvelope(A, B, new Uint8Array([1]));
   await net.node(A).publishOutbound(envelope, toHex(envelope.envelopeId));
-  await waitFor(
-    () => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)),
-    "delivery over TLS",
-  );
+  await eventually(() => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)), {
+    timeoutMs: 20_000,
+    message: "delivery over TLS",
+  });
 }
 
 describe("TLS between gateways", () => {
@@ -133,10 +133,10 @@ describe("mutual TLS between gateways", () => {
       expect(net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId))).toBe(false);
       // The same signed request over A's own certificate is accepted.
       await asA.client.deliverFanOut({ signed }, { deadlineMs: 5000 });
-      await waitFor(
-        () => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)),
-        "delivery over A's certificate",
-      );
+      await eventually(() => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)), {
+        timeoutMs: 20_000,
+        message: "delivery over A's certificate",
+      });
     } finally {
       for (const c of [asC, asA]) c.channel.close();
     }

@@ -2,13 +2,13 @@
 // (logged at warn level on start), or on a loopback listener, where it also dials loopback peers
 // only. A listener other hosts can reach without TLS and without the opt-in does not start.
 import { toHex } from "@phoenix/crypto";
-import { fanOutEnvelope } from "@phoenix/runtime/testing";
+import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PeerResolver } from "../src/discovery/resolver.js";
 import { PeerDiscoveryError } from "../src/domain/errors.js";
 import { PeerClients } from "../src/outbound/peer-clients.js";
 import { isLoopbackHost, loadTls } from "../src/outbound/tls.js";
-import { Network, waitFor } from "./harness.js";
+import { Network } from "./harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -97,9 +97,9 @@ describe("gateways without TLS", () => {
     expect(lines().some((l) => /loopback only/.test(l.msg))).toBe(true);
     const envelope = fanOutEnvelope(A, B, new Uint8Array([3]));
     await a.publishOutbound(envelope, toHex(envelope.envelopeId));
-    await waitFor(
-      () => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)),
-      "delivery on loopback",
-    );
+    await eventually(() => net.node(B).fanOuts.some((m) => m.id === toHex(envelope.envelopeId)), {
+      timeoutMs: 20_000,
+      message: "delivery on loopback",
+    });
   });
 });

@@ -1,9 +1,10 @@
 import { status } from "@grpc/grpc-js";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import { events, queue } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure } from "./support/failure.js";
-import { localGroup, publishFanOut, StreamCollector, waitFor } from "./support/fan-out.js";
+import { localGroup, publishFanOut, StreamCollector } from "./support/fan-out.js";
 import { Harness } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
@@ -21,7 +22,7 @@ afterAll(async () => {
 });
 
 async function received(client: TestClient, count: number): Promise<string[]> {
-  return waitFor(async () => {
+  return eventually(async () => {
     await client.drain(BigInt(client.receiver?.nextSequenceNumber ?? 0));
     return client.received.length >= count ? client.received.map(toHex) : undefined;
   });
@@ -71,7 +72,7 @@ describe("auth-key change vs sealed queue configs", () => {
       toHex(second.payload),
       toHex(late.payload),
     ]);
-    const report = await waitFor(async () =>
+    const report = await eventually(async () =>
       deleted.messages
         .map((m) => events.QueueDeleted.decode(m.data))
         .find((r) => toHex(r.groupId?.uuid ?? new Uint8Array()) === toHex(group.uuid)),

@@ -4,10 +4,11 @@ import { connect } from "@nats-io/transport-node";
 import { toHex, utf8 } from "@phoenix/crypto";
 import { queue } from "@phoenix/proto";
 import { connectNatsBus } from "@phoenix/runtime/bus";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startQueueServer } from "../src/service.js";
 import { addPackage } from "./support/add-packages.js";
-import { localGroup, publishFanOut, waitFor } from "./support/fan-out.js";
+import { localGroup, publishFanOut } from "./support/fan-out.js";
 import { Harness, natsUrl } from "./support/harness.js";
 
 let h: Harness;
@@ -59,10 +60,13 @@ describe("crash safety", () => {
 
     // A healthy replica takes over; the redelivered fan-out finds its marker and is acked.
     await h.startService({ fanOutAckWaitMs: 1500 });
-    await waitFor(async () => {
-      const backlog = await consumerBacklog();
-      return backlog.pending === 0 && backlog.ackPending === 0 ? true : undefined;
-    }, 20_000);
+    await eventually(
+      async () => {
+        const backlog = await consumerBacklog();
+        return backlog.pending === 0 && backlog.ackPending === 0 ? true : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
     const res = await alice.dequeue(0n);
     expect(res.messages.map((m) => m.sequenceNumber)).toEqual([0n, 1n]);
     expect(alice.decrypt(res.messages).map(toHex)).toEqual([toHex(fanOut.payload)]);
@@ -92,8 +96,8 @@ describe("database snapshot", () => {
     const bobRef = bob.qsReference();
     const payload = utf8("the plaintext payload 4b1d that must never be stored as such");
     const fanOut = await publishFanOut(h, { groupId: group, recipients: [aliceRef, bobRef], payload });
-    await waitFor(async () => ((await bob.dequeue(0n)).messages.length === 2 ? true : undefined));
-    await waitFor(async () => ((await alice.dequeue(0n)).messages.length === 2 ? true : undefined));
+    await eventually(async () => ((await bob.dequeue(0n)).messages.length === 2 ? true : undefined));
+    await eventually(async () => ((await alice.dequeue(0n)).messages.length === 2 ? true : undefined));
 
     const dump = execFileSync("pg_dump", ["--data-only", "--no-owner", h.db.url as string], {
       encoding: "utf8",

@@ -8,8 +8,9 @@ import {
   toHex,
 } from "@phoenix/crypto";
 import { events, queue } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { localGroup, publishFanOut, StreamCollector, waitFor } from "./support/fan-out.js";
+import { localGroup, publishFanOut, StreamCollector } from "./support/fan-out.js";
 import { DOMAIN, Harness } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
@@ -29,7 +30,7 @@ afterAll(async () => {
 
 /** Everything `client` can decrypt from its queue once `count` payloads arrived. */
 async function received(client: TestClient, count: number): Promise<string[]> {
-  return waitFor(async () => {
+  return eventually(async () => {
     await client.drain(BigInt(client.receiver?.nextSequenceNumber ?? 0));
     return client.received.length >= count ? client.received.map(toHex) : undefined;
   });
@@ -53,7 +54,7 @@ describe("fan-out consumer", () => {
     for (const client of [alice, bob, carol])
       expect(await received(client, 1)).toEqual([toHex(fanOut.payload)]);
 
-    const forwarded = await waitFor(async () =>
+    const forwarded = await eventually(async () =>
       federation.messages.find((m) => m.subject.endsWith("beta_example")),
     );
     expect(forwarded.subject).toBe(`${h.prefix}phoenix.federation.outbound.beta_example`);
@@ -93,7 +94,7 @@ describe("fan-out consumer", () => {
       recipients: [goneRef, alice.qsReference(), garbage],
     });
     expect(await received(alice, 1)).toEqual([toHex(fanOut.payload)]);
-    const reports = await waitFor(async () => {
+    const reports = await eventually(async () => {
       const mine = deleted.messages
         .map((m) => events.QueueDeleted.decode(m.data))
         .filter((r) => toHex(r.groupId?.uuid ?? new Uint8Array()) === toHex(group.uuid));
@@ -131,7 +132,7 @@ describe("fan-out consumer", () => {
     const ref = alice.qsReference();
     const payloads: string[] = [];
     for (let i = 0; i < 6; i++) payloads.push(toHex((await publishFanOut(h, { recipients: [ref] })).payload));
-    const next = await waitFor(async () => {
+    const next = await eventually(async () => {
       const res = await alice.dequeue(0n, 1);
       return res.remaining >= 6n ? res : undefined;
     });

@@ -1,6 +1,7 @@
 import { decodeQueueMessage, HpkeKeyPair, QueueRatchetReceiver, toHex } from "@phoenix/crypto";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishFanOut, waitFor } from "./support/fan-out.js";
+import { publishFanOut } from "./support/fan-out.js";
 import { Harness } from "./support/harness.js";
 
 const DAY = 86_400_000;
@@ -36,7 +37,7 @@ describe("time-based key updates for idle queues", () => {
     expect(update?.sequenceNumber).toBe(1);
 
     const fanOut = await publishFanOut(h, { recipients: [alice.qsReference()] });
-    const got = await waitFor(async () => {
+    const got = await eventually(async () => {
       await alice.drain(BigInt(alice.receiver?.nextSequenceNumber ?? 0));
       return alice.received.length >= 1 ? alice.received.map(toHex) : undefined;
     });

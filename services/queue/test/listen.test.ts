@@ -3,11 +3,12 @@ import type { AddressInfo } from "node:net";
 import { toHex } from "@phoenix/crypto";
 import { type common, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhookAddressPolicy } from "../src/domain/webhook-address.js";
 import { WebhookNotifier } from "../src/push/notifier.js";
 import { startQueueServer } from "../src/service.js";
-import { publishFanOut, waitFor } from "./support/fan-out.js";
+import { publishFanOut } from "./support/fan-out.js";
 import { Harness, type QsClient } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
@@ -87,25 +88,25 @@ describe("Listen", () => {
     const alice = await h.newUser();
     const ref = alice.qsReference();
     const early = await publishFanOut(h, { recipients: [ref] });
-    await waitFor(async () => ((await alice.dequeue(0n)).messages.length === 2 ? true : undefined));
+    await eventually(async () => ((await alice.dequeue(0n)).messages.length === 2 ? true : undefined));
 
     const stream = await openListen(alice, 0n);
-    await waitFor(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
+    await eventually(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
     expect(stream.events.map((e) => e?.$case)).toEqual(["message", "message", "empty"]);
     expect(alice.decrypt(stream.messages()).map(toHex)).toEqual([toHex(early.payload)]);
 
     const live = await publishFanOut(h, { recipients: [ref] });
-    await waitFor(async () => (stream.messages().length === 3 ? true : undefined));
+    await eventually(async () => (stream.messages().length === 3 ? true : undefined));
     expect(alice.decrypt(stream.messages().slice(2)).map(toHex)).toEqual([toHex(live.payload)]);
 
     await stream.ack(2n); // Init and the first payload processed; the live one not acked
-    await waitFor(async () =>
+    await eventually(async () =>
       (await alice.dequeue(0n)).messages[0]?.sequenceNumber === 2n ? true : undefined,
     );
     await stream.cancel();
 
     const again = await openListen(alice, 0n);
-    await waitFor(async () => (again.events.some((e) => e?.$case === "empty") ? true : undefined));
+    await eventually(async () => (again.events.some((e) => e?.$case === "empty") ? true : undefined));
     expect(again.messages().map((m) => m.sequenceNumber)).toEqual([2n]);
     await again.close();
   });
@@ -117,7 +118,7 @@ describe("Listen", () => {
     await expect(drain(call.responses)).rejects.toMatchObject({ code: 3 });
 
     const stream = await openListen(alice, 0n);
-    await waitFor(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
+    await eventually(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
     await stream.ack(99n);
     await expect(stream.reading).rejects.toMatchObject({ code: 3 });
     expect((await alice.dequeue(0n)).messages).toHaveLength(1);
@@ -130,9 +131,9 @@ describe("Listen", () => {
     const onReplica = createServiceClient(queue.QueueServiceService, channel);
     try {
       const stream = await openListen(alice, 0n, onReplica);
-      await waitFor(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
+      await eventually(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
       const fanOut = await publishFanOut(h, { recipients: [alice.qsReference()] });
-      await waitFor(async () => (stream.messages().length === 2 ? true : undefined));
+      await eventually(async () => (stream.messages().length === 2 ? true : undefined));
       expect(alice.decrypt(stream.messages()).map(toHex)).toEqual([toHex(fanOut.payload)]);
       await stream.close();
     } finally {
@@ -147,15 +148,15 @@ describe("Listen", () => {
     });
     const ref = bob.qsReference();
     const stream = await openListen(bob, 0n);
-    await waitFor(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
+    await eventually(async () => (stream.events.some((e) => e?.$case === "empty") ? true : undefined));
     await publishFanOut(h, { recipients: [ref] });
-    await waitFor(async () => (stream.messages().length === 2 ? true : undefined));
+    await eventually(async () => (stream.messages().length === 2 ? true : undefined));
     await stream.close();
 
     await publishFanOut(h, { recipients: [ref], suppressNotifications: true });
     await publishFanOut(h, { recipients: [ref] });
-    await waitFor(async () => ((await bob.dequeue(0n)).messages.length === 4 ? true : undefined));
-    await waitFor(async () => (hits.includes("/bob") ? true : undefined));
+    await eventually(async () => ((await bob.dequeue(0n)).messages.length === 4 ? true : undefined));
+    await eventually(async () => (hits.includes("/bob") ? true : undefined));
     expect(hits.filter((u) => u === "/bob")).toEqual(["/bob"]);
   });
 });

@@ -1,7 +1,8 @@
 import { toHex } from "@phoenix/crypto";
+import { eventually } from "@phoenix/runtime/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishFanOut, waitFor } from "./support/fan-out.js";
+import { publishFanOut } from "./support/fan-out.js";
 import { Harness } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
@@ -36,7 +37,7 @@ async function publishAndSettle(client: TestClient, count: number, fresh?: TestC
   for (let i = 0; i < count; i++) sent.push(await publishFanOut(h, { recipients: [client.qsReference()] }));
   // Batches are handled one after the other: once the last fan-out is in, the others are done.
   const last = await publishFanOut(h, { recipients: [marker.qsReference()] });
-  await waitFor(async () => {
+  await eventually(async () => {
     const res = await marker.dequeue(0n);
     return res.messages.length >= 2 ? true : undefined;
   });

@@ -8,11 +8,11 @@ import { queue } from "@phoenix/proto";
 import { type Bus, createEmbeddedBus } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { runService } from "@phoenix/runtime/lifecycle";
-import { createTestPglite, type TestDatabase } from "@phoenix/runtime/testing";
+import { createTestPglite, eventually, type TestDatabase } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queueConfigSchema } from "../src/config.js";
 import { QUEUE_MIGRATIONS, setupQueue } from "../src/setup.js";
-import { publishFanOut, waitFor } from "./support/fan-out.js";
+import { publishFanOut } from "./support/fan-out.js";
 import type { Harness } from "./support/harness.js";
 import { TestClient } from "./support/test-client.js";
 
@@ -61,7 +61,7 @@ describe("the QS process wiring on the embedded bus and PGlite (all-in-one mode)
     const alice = await TestClient.register(() => client, keys, "embedded.example");
     const fake = { bus, prefix: "" } as unknown as Harness;
     const fanOut = await publishFanOut(fake, { recipients: [alice.qsReference()] });
-    const got = await waitFor(async () => {
+    const got = await eventually(async () => {
       await alice.drain(BigInt(alice.receiver?.nextSequenceNumber ?? 0));
       return alice.received.length > 0 ? alice.received.map(toHex) : undefined;
     });

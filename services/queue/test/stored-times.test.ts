@@ -1,8 +1,9 @@
 import { SigningKey } from "@phoenix/crypto";
 import { queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
+import { eventually } from "@phoenix/runtime/testing";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishFanOut, waitFor } from "./support/fan-out.js";
+import { publishFanOut } from "./support/fan-out.js";
 import { Harness } from "./support/harness.js";
 
 let h: Harness;
@@ -24,7 +25,7 @@ describe("times in a database snapshot (issue #13)", () => {
     const alice = await h.newUser();
     const bob = await h.newUser();
     await publishFanOut(h, { recipients: [alice.qsReference(), bob.qsReference()] });
-    await waitFor(async () => ((await alice.dequeue(0n)).messages.length === 2 ? true : undefined));
+    await eventually(async () => ((await alice.dequeue(0n)).messages.length === 2 ? true : undefined));
     // An auth key change keeps the old key with a grace end.
     const next = SigningKey.generate();
     await h.client.updateClient({
@@ -50,7 +51,7 @@ describe("times in a database snapshot (issue #13)", () => {
     );
     await call.send({ request: { $case: "init", value: init } });
     await responses.next();
-    await waitFor(async () => {
+    await eventually(async () => {
       const [row] = await query<{ held: boolean }>(
         sql`select listener_until is not null as held from qs_clients where client_id = ${bob.clientId}`,
       );

@@ -1,6 +1,7 @@
 import { createHook } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { eventually } from "../testing/eventually.js";
 import {
   BusClosedError,
   InvalidSubjectError,
@@ -32,35 +33,16 @@ const text = (data: Uint8Array): string => decoder.decode(data);
 /** Short ack wait for the redelivery cases; everywhere else long enough never to fire. */
 const SHORT_ACK_WAIT_MS = 500;
 const LONG_ACK_WAIT_MS = 20_000;
-const WAIT_TIMEOUT_MS = 15_000;
+/** How the tests wait for a delivery or a store count (bounded). */
+const WAIT = { timeoutMs: 15_000, intervalMs: 10 };
 
+/**
+ * Lets time pass on purpose: to show that nothing more arrives (a redelivery, a duplicate), to
+ * let a message age past a stream's limit, or to make a handler slow. Waiting *for* something
+ * uses `eventually`.
+ */
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `condition` until it holds; fails the test with `what` after a bounded time. */
-async function eventually(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = WAIT_TIMEOUT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/** Polls an async `read` until it returns `expected`; fails with `what` after a bounded time. */
-async function eventuallyEquals<T>(read: () => Promise<T>, expected: T, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_TIMEOUT_MS;
-  let last = await read();
-  while (last !== expected) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}: ${String(last)}, wanted ${String(expected)}`);
-    await sleep(20);
-    last = await read();
-  }
 }
 
 /** A promise with its resolve function, to hold a handler until the test lets it go. */
@@ -170,7 +152,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       const received: BusMessage[] = [];
       const options = consumerOptions(stream);
       const sub = await bus.consume(options, collect(received));
-      await eventually(() => received.length === 3, "3 messages");
+      await eventually(() => received.length === 3, { ...WAIT, message: "3 messages" });
       expect(received.map((m) => text(m.data))).toEqual(["m1", "m2", "m3"]);
       expect(received.map((m) => m.id)).toEqual(["id-1", "id-2", "id-3"]);
       expect(received.map((m) => m.headers)).toEqual([{ n: "1" }, { n: "2" }, { n: "3" }]);
@@ -185,7 +167,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       const other = await open();
       await other.consume(options, collect(later));
       await bus.publish(`${prefix}.item`, bytes("m4"), { id: "id-4" });
-      await eventually(() => later.length >= 1, "the message published after the restart");
+      await eventually(() => later.length >= 1, {
+        ...WAIT,
+        message: "the message published after the restart",
+      });
       expect(later.map((m) => text(m.data))).toEqual(["m4"]);
     });
 
@@ -200,13 +185,16 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         await stuck.promise; // the process "dies" mid-handler
       });
       await first.publish(`${prefix}.job`, bytes("work"), { id: "job-1" });
-      await eventually(() => seenByFirst.length === 1, "the first delivery");
+      await eventually(() => seenByFirst.length === 1, { ...WAIT, message: "the first delivery" });
       await first.close();
 
       const second = await open();
       const seenBySecond: BusMessage[] = [];
       await second.consume(options, collect(seenBySecond));
-      await eventually(() => seenBySecond.length >= 1, "the redelivery to the second instance");
+      await eventually(() => seenBySecond.length >= 1, {
+        ...WAIT,
+        message: "the redelivery to the second instance",
+      });
       expect(seenBySecond[0]!.id).toBe("job-1");
       expect(text(seenBySecond[0]!.data)).toBe("work");
       expect(seenBySecond[0]!.deliveryCount).toBe(2);
@@ -227,7 +215,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         if (msg.deliveryCount === 1) throw new Error("transaction failed");
       });
       await bus.publish(`${prefix}.x`, bytes("retry me"), { id: "r-1" });
-      await eventually(() => deliveries.length === 2, "the redelivery after the failure");
+      await eventually(() => deliveries.length === 2, {
+        ...WAIT,
+        message: "the redelivery after the failure",
+      });
       expect(deliveries.map((m) => [m.id, m.deliveryCount])).toEqual([
         ["r-1", 1],
         ["r-1", 2],
@@ -245,9 +236,12 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         if (msg.id === "poison") throw new Error("cannot handle");
       });
       await bus.publish(`${prefix}.x`, bytes("bad"), { id: "poison" });
-      await eventually(() => deliveries.length === 2, "two attempts");
+      await eventually(() => deliveries.length === 2, { ...WAIT, message: "two attempts" });
       await bus.publish(`${prefix}.x`, bytes("good"), { id: "fine" });
-      await eventually(() => deliveries.some((m) => m.id === "fine"), "the next message");
+      await eventually(() => deliveries.some((m) => m.id === "fine"), {
+        ...WAIT,
+        message: "the next message",
+      });
       await sleep(300);
       expect(deliveries.map((m) => [m.id, m.deliveryCount])).toEqual([
         ["poison", 1],
@@ -268,7 +262,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
 
       const received: BusMessage[] = [];
       await bus.consume(consumerOptions(stream), collect(received));
-      await eventually(() => received.some((m) => m.id === "outbox-43"), "the message after the duplicate");
+      await eventually(() => received.some((m) => m.id === "outbox-43"), {
+        ...WAIT,
+        message: "the message after the duplicate",
+      });
       await sleep(200);
       expect(received.map((m) => [m.id, text(m.data)])).toEqual([
         ["outbox-42", "original"],
@@ -291,7 +288,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
           received.push(text(msg.data));
           await sleep(1);
         });
-        await eventually(() => received.length === 30, `30 messages with maxInFlight ${maxInFlight}`);
+        await eventually(() => received.length === 30, {
+          ...WAIT,
+          message: `30 messages with maxInFlight ${maxInFlight}`,
+        });
         await sub.stop();
         for (const letter of ["a", "b", "c"]) {
           const ofSubject = (list: string[]) => list.filter((m) => m.startsWith(`${prefix}.q.${letter}#`));
@@ -314,7 +314,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         inside--;
         done.add(msg.id);
       });
-      await eventually(() => done.size === 20, "all 20 messages");
+      await eventually(() => done.size === 20, { ...WAIT, message: "all 20 messages" });
       expect(most).toBeLessThanOrEqual(3);
       expect(most).toBeGreaterThan(1);
     });
@@ -330,7 +330,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         await hold.promise;
       });
       await bus.publish(`${prefix}.slow`, bytes("slow"), { id: "s-1" });
-      await eventually(() => received.length === 1, "the delivery");
+      await eventually(() => received.length === 1, { ...WAIT, message: "the delivery" });
       let stopped = false;
       const stopping = sub.stop().then(() => {
         stopped = true;
@@ -343,7 +343,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       const again: BusMessage[] = [];
       await bus.consume(options, collect(again));
       await bus.publish(`${prefix}.slow`, bytes("marker"), { id: "s-2" });
-      await eventually(() => again.some((m) => m.id === "s-2"), "the marker");
+      await eventually(() => again.some((m) => m.id === "s-2"), { ...WAIT, message: "the marker" });
       await sleep(SHORT_ACK_WAIT_MS * 2);
       expect(again.map((m) => m.id)).toEqual(["s-2"]);
     });
@@ -362,7 +362,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       await a.consume(options, handler(byA));
       await b.consume(options, handler(byB));
       for (let i = 0; i < 40; i++) await a.publish(`${prefix}.work`, bytes(`${i}`), { id: `w-${i}` });
-      await eventually(() => byA.length + byB.length >= 40, "40 deliveries");
+      await eventually(() => byA.length + byB.length >= 40, { ...WAIT, message: "40 deliveries" });
       await sleep(200);
       const all = [...byA, ...byB].sort();
       expect(all).toEqual(Array.from({ length: 40 }, (_, i) => `w-${i}`).sort());
@@ -378,7 +378,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       await bus.consume(consumerOptions(stream), async (msg) => void one.push(msg.id));
       await bus.consume(consumerOptions(stream), async (msg) => void two.push(msg.id));
       for (let i = 0; i < 10; i++) await bus.publish(`${prefix}.all`, bytes(`${i}`), { id: `a-${i}` });
-      await eventually(() => one.length === 10 && two.length === 10, "10 messages on each durable");
+      await eventually(() => one.length === 10 && two.length === 10, {
+        ...WAIT,
+        message: "10 messages on each durable",
+      });
       const expected = Array.from({ length: 10 }, (_, i) => `a-${i}`);
       expect(one).toEqual(expected);
       expect(two).toEqual(expected);
@@ -393,7 +396,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       await bus.publish(`${prefix}.drop.a`, bytes("2"), { id: "f-2" });
       await bus.publish(`${prefix}.keep.a.deeper`, bytes("3"), { id: "f-3" });
       await bus.publish(`${prefix}.keep.b`, bytes("4"), { id: "f-4" });
-      await eventually(() => received.some((m) => m.id === "f-4"), "the last matching message");
+      await eventually(() => received.some((m) => m.id === "f-4"), {
+        ...WAIT,
+        message: "the last matching message",
+      });
       await sleep(100);
       expect(received.map((m) => [m.id, m.subject])).toEqual([
         ["f-1", `${prefix}.keep.a`],
@@ -412,7 +418,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       await bus.publish(`${prefix}.new`, bytes("new"), { id: "new" });
       const received: BusMessage[] = [];
       await bus.consume(consumerOptions(stream), collect(received));
-      await eventually(() => received.some((m) => m.id === "new"), "the fresh message");
+      await eventually(() => received.some((m) => m.id === "new"), { ...WAIT, message: "the fresh message" });
       await sleep(100);
       expect(received.map((m) => m.id)).toEqual(["new"]);
       // The duplicate window defaults to the max age when that is shorter than 2 minutes.
@@ -441,12 +447,18 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         received.push(msg);
         if (msg.id === "second") await hold.promise;
       });
-      await eventually(() => received.length === 2, "both messages");
+      await eventually(() => received.length === 2, { ...WAIT, message: "both messages" });
       expect(received.map((m) => text(m.data))).toEqual(["early", "second"]);
       // The acked one is gone from the store, the one still in the handler is not.
-      await eventuallyEquals(() => target.storedMessages(stream), 1, "the acked message to leave the store");
+      await eventually(async () => (await target.storedMessages(stream)) === 1, {
+        ...WAIT,
+        message: "the acked message to leave the store",
+      });
       hold.open();
-      await eventuallyEquals(() => target.storedMessages(stream), 0, "both messages to leave the store");
+      await eventually(async () => (await target.storedMessages(stream)) === 0, {
+        ...WAIT,
+        message: "both messages to leave the store",
+      });
       // Each message goes to one durable: a second one overlapping the first is refused.
       await expect(
         bus.consume(
@@ -472,21 +484,29 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       expect(await target.storedMessages(stream)).toBe(2);
       const all: BusMessage[] = [];
       await bus.consume(consumerOptions(stream, { durable: "all" }), collect(all));
-      await eventually(() => all.length === 2, "both messages on the unfiltered durable");
+      await eventually(() => all.length === 2, {
+        ...WAIT,
+        message: "both messages on the unfiltered durable",
+      });
       // b-1 was needed by "all" only; a-1 still waits for "only-a".
-      await eventuallyEquals(
-        () => target.storedMessages(stream),
-        1,
-        "the message every durable acked to leave",
-      );
+      await eventually(async () => (await target.storedMessages(stream)) === 1, {
+        ...WAIT,
+        message: "the message every durable acked to leave",
+      });
       const onlyA: BusMessage[] = [];
       await bus.consume(
         consumerOptions(stream, { durable: "only-a", filterSubject: `${prefix}.a` }),
         collect(onlyA),
       );
-      await eventually(() => onlyA.length === 1, "the early message on the filtered durable");
+      await eventually(() => onlyA.length === 1, {
+        ...WAIT,
+        message: "the early message on the filtered durable",
+      });
       expect(onlyA[0]!.id).toBe("a-1");
-      await eventuallyEquals(() => target.storedMessages(stream), 0, "the last message to leave");
+      await eventually(async () => (await target.storedMessages(stream)) === 0, {
+        ...WAIT,
+        message: "the last message to leave",
+      });
     });
 
     it("refuses a publish beyond the stream's message or byte limit and stores nothing", async () => {
@@ -522,10 +542,13 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       await bus.publish(`${prefix}.new`, bytes("new"), { id: "new" });
       const received: BusMessage[] = [];
       await bus.consume(consumerOptions(stream), collect(received));
-      await eventually(() => received.some((m) => m.id === "new"), "the fresh message");
+      await eventually(() => received.some((m) => m.id === "new"), { ...WAIT, message: "the fresh message" });
       await sleep(100);
       expect(received.map((m) => m.id)).toEqual(["new"]);
-      await eventuallyEquals(() => target.storedMessages(stream), 0, "the store to be empty");
+      await eventually(async () => (await target.storedMessages(stream)) === 0, {
+        ...WAIT,
+        message: "the store to be empty",
+      });
     });
 
     it("notifies listeners on other instances, matching * and > patterns", async () => {
@@ -545,7 +568,10 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       await notifier.notify(`${prefix}.user.1`, bytes("wake"));
       await notifier.notify(`${prefix}.other.x.y`, bytes("deep"));
       await notifier.notify(`${prefix}.user.1.extra`, bytes("too deep for *"));
-      await eventually(() => everything.length === 3, "3 notifications on the > listener");
+      await eventually(() => everything.length === 3, {
+        ...WAIT,
+        message: "3 notifications on the > listener",
+      });
       expect(everything).toEqual([
         `${prefix}.user.1=wake`,
         `${prefix}.other.x.y=deep`,
@@ -556,7 +582,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
 
       await userSub.stop();
       await notifier.notify(`${prefix}.user.2`, bytes("after stop"));
-      await eventually(() => everything.length === 4, "the notification after stop");
+      await eventually(() => everything.length === 4, { ...WAIT, message: "the notification after stop" });
       await sleep(50);
       expect(users).toEqual([`${prefix}.user.1=wake`]);
     });
@@ -595,7 +621,7 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
         await bus.consume(consumerOptions(stream, { maxInFlight: 2 }), collect(received));
         await bus.listen(`${prefix}.note`, () => {});
         await bus.publish(`${prefix}.m`, bytes("1"), { id: "c-1" });
-        await eventually(() => received.length === 1, "the message");
+        await eventually(() => received.length === 1, { ...WAIT, message: "the message" });
         await bus.close();
         await bus.close(); // idempotent
         await expect(bus.publish(`${prefix}.m`, bytes("2"), { id: "c-2" })).rejects.toBeInstanceOf(

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type JetStreamManager, jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../testing/eventually.js";
 import { freePort, NATS_SERVER_BINARY, waitForPort } from "../testing/local-ports.js";
 import { describeBusContract } from "./bus-contract.js";
 import { connectNatsBus } from "./nats-bus.js";
@@ -81,16 +82,14 @@ describe.skipIf(!existsSync(NATS_SERVER_BINARY))("NATS JetStream bus across a NA
       server = await startServer(port, dir);
 
       // Publishes fail while the client reconnects; the outbox relay retries like this.
-      let published = false;
-      for (let attempt = 0; attempt < 60 && !published; attempt++) {
-        try {
-          await bus.publish(`${prefix}.m`, new TextEncoder().encode("after"), { id: "after" });
-          published = true;
-        } catch {
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-      }
-      expect(published).toBe(true);
+      await eventually(
+        () =>
+          bus.publish(`${prefix}.m`, new TextEncoder().encode("after"), { id: "after" }).then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: 15_000, intervalMs: 250, message: "a publish to succeed after the restart" },
+      );
       await expect.poll(() => received.map((m) => m.id), { timeout: 30_000 }).toContain("after");
     } finally {
       await bus.close();

@@ -1,4 +1,5 @@
 export { testConfig } from "../module/test-config.js";
+export { type EventuallyOptions, EventuallyTimeoutError, eventually } from "./eventually.js";
 export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
 export { fanOutEnvelope } from "./federation-envelope.js";
 export {
@@ -7,6 +8,15 @@ export {
   RecordingBusError,
   type RecordingBusHooks,
 } from "./recording-bus.js";
+export {
+  type Exit,
+  freePorts,
+  type LogLine,
+  ProcessStartError,
+  REPO_ROOT,
+  ServiceProcess,
+  type ServiceProcessOptions,
+} from "./service-process.js";
 export {
   createTestDatabase,
   createTestPglite,

@@ -1,4 +1,5 @@
 import net from "node:net";
+import { eventually } from "./eventually.js";
 
 /** Where Debian's nats-server lives; tests that start a private server skip without it. */
 export const NATS_SERVER_BINARY = "/usr/sbin/nats-server";
@@ -19,17 +20,16 @@ export function freePort(): Promise<number> {
 
 /** Resolves once something accepts connections on the loopback `port` (about 10 s at most). */
 export async function waitForPort(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+  await eventually(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host: "127.0.0.1", port });
+        socket.once("connect", () => {
+          socket.destroy();
+          resolve(true);
+        });
+        socket.once("error", () => resolve(false));
+      }),
+    { timeoutMs: 10_000, message: `something to listen on 127.0.0.1:${port}` },
+  );
 }

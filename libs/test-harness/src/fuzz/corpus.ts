@@ -118,6 +118,7 @@ export async function legitimateTraffic(
     await syncUntil(carol, () => true, "carol syncs");
     await bob.refreshContactProfiles();
     const listener = alice.listen();
+    // Time passes on purpose: the listening stream opens and runs a while, so the corpus records it.
     await new Promise((resolve) => setTimeout(resolve, 500));
     await listener.stop();
     const second = await alice.createConversation("to delete");

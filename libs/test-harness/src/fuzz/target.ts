@@ -7,6 +7,7 @@ import { randomBytes as cryptoRandomBytes } from "node:crypto";
 import { Server, ServerCredentials, status } from "@grpc/grpc-js";
 import { SigningKey, signatureKeyId } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
+import { EventuallyTimeoutError, eventually } from "@phoenix/runtime/testing";
 import { servicesWiring, TEST_LIMITS_ENV } from "../deployment.js";
 import type { LogLevel } from "../homeserver.js";
 import { freePorts, ProcessStartError, ServiceProcess } from "../service-process.js";
@@ -155,16 +156,20 @@ async function waitReady(
   processes: readonly ServiceProcess[],
   timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const dead = processes.find((p) => !p.running);
-    if (dead) throw dead.startError("exited while the fuzz target was starting");
-    const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) })
-      .then((r) => r.status === 200)
-      .catch(() => false);
-    if (ok) return;
-    if (Date.now() > deadline) throw new ProcessStartError(`${url}/readyz never answered 200`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    await eventually(
+      async () => {
+        const dead = processes.find((p) => !p.running);
+        if (dead) throw dead.startError("exited while the fuzz target was starting");
+        return fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) })
+          .then((r) => r.status === 200)
+          .catch(() => false);
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+  } catch (error) {
+    if (!(error instanceof EventuallyTimeoutError)) throw error;
+    throw new ProcessStartError(`${url}/readyz never answered 200`);
   }
 }
 

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConversationInactiveError, type PhoenixClient, UnknownUserError } from "@phoenix/client";
+import { EventuallyTimeoutError } from "@phoenix/runtime/testing";
 import {
   connectUsers,
   type Deployment,
@@ -23,6 +24,7 @@ import {
   systemTextsOf,
   takeMemoryBaseline,
   textsOf,
+  WAIT_MS,
 } from "@phoenix/test-harness";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { busStoreMessages } from "./bus-stores.js";
@@ -163,7 +165,10 @@ export function defineScenarios(kind: DeploymentKind): void {
       try {
         const before = textsOf(bob, direct).length;
         for (let i = 0; i < 10; i++) await alice.sendMessage(direct, `message ${i}`);
-        await eventually(() => textsOf(bob, direct).length >= before + 10, "ten live messages");
+        await eventually(() => textsOf(bob, direct).length >= before + 10, {
+          timeoutMs: WAIT_MS,
+          message: "ten live messages",
+        });
         expect(textsOf(bob, direct).slice(before)).toEqual(
           Array.from({ length: 10 }, (_, i) => `message ${i}`),
         );
@@ -404,9 +409,15 @@ export function defineScenarios(kind: DeploymentKind): void {
       // Ben watches; Ann's message appears in his terminal; Ctrl-C stops the watch.
       const watch = world.spawnPhoenix("ben", "watch");
       try {
-        await eventually(() => watch.stdout.includes("watching as"), "the watch to start");
+        await eventually(() => watch.stdout.includes("watching as"), {
+          timeoutMs: WAIT_MS,
+          message: "the watch to start",
+        });
         expect(await ok("ann", "send", "Ben", "hello from the terminal")).toContain("sent");
-        await eventually(() => watch.stdout.includes("Ann: hello from the terminal"), "the watched message");
+        await eventually(() => watch.stdout.includes("Ann: hello from the terminal"), {
+          timeoutMs: WAIT_MS,
+          message: "the watched message",
+        });
         watch.interrupt();
         expect(await watch.exited).toBe(0);
         expect(watch.stderr).toBe("");
@@ -438,12 +449,16 @@ export function defineScenarios(kind: DeploymentKind): void {
       // Every scenario above waited until the clients had their messages, so every fan-out (and
       // queue-deleted event) was handled; a copy of the bus store must not yield them.
       let stored: Record<string, number> = {};
-      const deadline = Date.now() + 30_000;
-      do {
-        stored = await busStoreMessages(deployment as Deployment);
-        if (Object.values(stored).every((n) => n === 0)) break;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      } while (Date.now() < deadline);
+      await eventually(
+        async () => {
+          stored = await busStoreMessages(deployment as Deployment);
+          return Object.values(stored).every((n) => n === 0);
+        },
+        { timeoutMs: 30_000, intervalMs: 500, message: "the bus stores to empty" },
+      ).catch((error: unknown) => {
+        // On a timeout the assertion below names the streams that still hold messages.
+        if (!(error instanceof EventuallyTimeoutError)) throw error;
+      });
       expect(stored, "messages per stream").toEqual(
         Object.fromEntries(Object.keys(stored).map((stream) => [stream, 0])),
       );

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { randomBytes, toHex } from "@phoenix/crypto";
 import { type common, events } from "@phoenix/proto";
 import type { Subscription } from "@phoenix/runtime/bus";
@@ -26,18 +25,6 @@ export async function publishFanOut(
     id: busId ?? toHex(full.fanOutId),
   });
   return full;
-}
-
-/** Polls `probe` until it returns a value (bounded; throws after `timeoutMs`). */
-export async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) break;
-    await sleep(25);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
 }
 
 /** Collects every message of one of the harness's streams (its own durable). */
