@@ -1,3 +1,4 @@
+import { eventually } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConversationInactiveError, NotAContactError } from "../src/index.js";
 import { connectUsers, syncUntil, texts, World } from "./support.js";
@@ -99,11 +100,15 @@ describe("a three-user group", () => {
     // The next fan-out finds Carol's queue gone; the QS reports it to the DS, which then refuses
     // commits that do not remove her and sends a RequiredRemovals notice the client acts on.
     await alice.sendMessage(group, "anyone there?");
-    for (let i = 0; i < 50 && alice.conversation(group).members.includes(carol.userId); i++) {
-      await alice.updateKeys(group);
-      if (alice.conversation(group).members.includes(carol.userId))
-        await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    const carolGone = () => !alice.conversation(group).members.includes(carol.userId);
+    await eventually(
+      async () => {
+        if (carolGone()) return true;
+        await alice.updateKeys(group);
+        return carolGone();
+      },
+      { timeoutMs: 30_000, intervalMs: 200, message: "Alice's commit to remove Carol" },
+    );
     expect(alice.conversation(group).members.sort()).toEqual([alice.userId, bob.userId].sort());
     await syncUntil(bob, () => !bob.conversation(group).members.includes(carol.userId), "Carol's removal");
     await bob.sendMessage(group, "still two of us");

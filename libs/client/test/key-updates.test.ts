@@ -1,6 +1,7 @@
 // Periodic self-update: a client refreshes its leaf in every conversation where it is older than
 // the configured age (on demand with updateStaleKeys, periodically while listening), and the
 // other members keep exchanging messages with it afterwards.
+import { eventually } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient } from "../src/index.js";
 import { connectUsers, syncUntil, texts, World } from "./support.js";
@@ -51,9 +52,11 @@ describe("periodic key updates", () => {
     const errors: string[] = [];
     const listener = bob.listen({ keyUpdateMaxAgeMs: 1000, onError: (e) => errors.push(e.message) });
     try {
-      for (let i = 0; i < 150 && bob.conversation(group).keysUpdatedAt.getTime() <= before; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await eventually(() => bob.conversation(group).keysUpdatedAt.getTime() > before, {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        message: () => `Bob's listener to update his keys (errors: ${errors.join("; ") || "none"})`,
+      });
     } finally {
       await listener.stop();
     }

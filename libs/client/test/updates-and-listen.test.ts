@@ -1,15 +1,7 @@
+import { eventually } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient } from "../src/index.js";
 import { connectUsers, syncUntil, texts, World } from "./support.js";
-
-/** Waits (bounded, about 15 s) until `check` holds, without syncing: for live listeners. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 150; i++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("group maintenance and live listening", () => {
   let world: World;
@@ -76,7 +68,10 @@ describe("group maintenance and live listening", () => {
     const listener = dave.listen({ onError: (e) => errors.push(e) });
     try {
       await alice.connect(dave.userId);
-      await eventually(() => dave.connectionRequests().some((r) => r.status === "pending"), "the offer");
+      await eventually(() => dave.connectionRequests().some((r) => r.status === "pending"), {
+        timeoutMs: 15_000,
+        message: "the offer",
+      });
       const req = dave.connectionRequests()[0];
       await dave.acceptConnection(req?.id as number);
       await syncUntil(
@@ -86,7 +81,10 @@ describe("group maintenance and live listening", () => {
       );
       const conv = alice.contacts().find((c) => c.userId === dave.userId)?.conversationId as string;
       for (let i = 0; i < 10; i++) await alice.sendMessage(conv, `live ${i}`);
-      await eventually(() => texts(dave, conv).length === 10, "ten live messages");
+      await eventually(() => texts(dave, conv).length === 10, {
+        timeoutMs: 15_000,
+        message: "ten live messages",
+      });
       expect(texts(dave, conv)).toEqual(Array.from({ length: 10 }, (_, i) => `live ${i}`));
       expect(dave.conversation(conv).unread).toBe(10);
     } finally {
@@ -103,10 +101,16 @@ describe("group maintenance and live listening", () => {
     const listener = erin.listen({ onError: (e) => streamErrors.push(e), maxBackoffMs: 200 });
     try {
       await alice.sendMessage(conv, "before the outage");
-      await eventually(() => texts(erin, conv).includes("before the outage"), "the first message");
+      await eventually(() => texts(erin, conv).includes("before the outage"), {
+        timeoutMs: 15_000,
+        message: "the first message",
+      });
       await world.hs.restartQueue();
       for (let i = 0; i < 3; i++) await alice.sendMessage(conv, `after ${i}`);
-      await eventually(() => texts(erin, conv).length === 4, "the messages after the restart");
+      await eventually(() => texts(erin, conv).length === 4, {
+        timeoutMs: 15_000,
+        message: "the messages after the restart",
+      });
       expect(texts(erin, conv)).toEqual(["before the outage", "after 0", "after 1", "after 2"]);
     } finally {
       await listener.stop();

@@ -44,8 +44,13 @@ describe("openServiceStorage", () => {
     });
     // Closing runs in reverse order: the bus (which may live in the database) closes first.
     expect(registered.map((r) => r.name)).toEqual(["database", "bus"]);
-    const rows = await database.db.execute(sql`select 1 as one`);
-    expect(rows).toBeDefined();
+    // Both migrations of the fixture ran: the second one added `note` and `size` to `blobs`.
+    const result = await database.db.execute(
+      sql`select column_name from information_schema.columns where table_name = 'blobs' order by column_name`,
+    );
+    expect((result as unknown as { rows: { column_name: string }[] }).rows.map((r) => r.column_name)).toEqual(
+      ["big", "data", "id", "note", "size"],
+    );
     await bus.ensureStream({ name: `STORAGE_${Date.now()}`, subjects: [`storage.${Date.now()}.>`] });
     const failed = await closeAll(
       registered.map(({ resource, name }) => ({ resource, name: name ?? "resource" })).reverse(),

@@ -74,8 +74,13 @@ describe("NamedRateLimit", () => {
     for (let i = 0; i < 5; i++) off.take("a", 0);
     const limit = new NamedRateLimit("offers to this queue", "AS_ENQUEUE_RATE_PER_MINUTE", 1, 60_000);
     const bucket = limit.takeFrom(undefined, 0);
+    // The one token is taken: the bucket to store is empty as of now.
+    expect(bucket).toEqual({ tokens: 0, at: 0 });
     expect(() => limit.takeFrom(bucket, 1_000)).toThrow(/AS_ENQUEUE_RATE_PER_MINUTE=1 per minute/);
-    expect(limit.takeFrom(bucket, 60_000)).toBeDefined();
+    // A whole period later the token is back and taken again.
+    expect(limit.takeFrom(bucket, 60_000)).toEqual({ tokens: 0, at: 60_000 });
+    // Disabled, the stored bucket is left as it is.
+    expect(off.takeFrom(bucket, 1_000)).toBe(bucket);
   });
 });
 
