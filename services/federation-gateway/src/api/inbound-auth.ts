@@ -5,6 +5,7 @@ import type { Database } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import type { ReplayStore } from "@phoenix/runtime/replay";
+import { authenticateSignedRequest, type SignedRequestPolicy } from "@phoenix/runtime/signed-request";
 import {
   FederationAuthError,
   PeerCertificateMismatchError,
@@ -12,7 +13,7 @@ import {
   PeerRefusedError,
 } from "../domain/errors.js";
 import type { FederationPolicy } from "../domain/policy.js";
-import { checkFreshness, type FederationTbs, peekRequest, verifySignature } from "../domain/signing.js";
+import { FEDERATION_REQUEST_CHECKS, type FederationTbs, senderDomain } from "../domain/signing.js";
 import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
 
 export interface InboundAuthOptions {
@@ -56,10 +57,16 @@ export interface AuthenticatedRequest<T> {
  * keys are fetched.
  */
 export class InboundAuthenticator {
-  private readonly now: () => number;
+  private readonly policy: SignedRequestPolicy<Database>;
 
   constructor(private readonly options: InboundAuthOptions) {
-    this.now = options.now ?? Date.now;
+    const now = options.now ?? Date.now;
+    this.policy = {
+      ...FEDERATION_REQUEST_CHECKS,
+      window: options.window,
+      now: () => now(),
+      replay: options.seenRequests,
+    };
   }
 
   async authenticate<T extends FederationTbs>(
@@ -68,39 +75,35 @@ export class InboundAuthenticator {
     label: string,
     transport: CallTransport = {},
   ): Promise<AuthenticatedRequest<T>> {
-    const request = peekRequest(type, signed, label);
-    const { sender } = request;
     const { policy, keys, logger } = this.options;
-    if (sender === this.options.ownDomain)
-      throw new FederationAuthError("a request cannot come from this domain");
-    try {
-      policy.check(sender);
-    } catch (error) {
-      if (error instanceof PeerRefusedError)
-        logger.warn({ peer: sender, label }, "refused a federation request from a denied peer");
-      throw error;
-    }
-    if (this.options.matchPeerCertificate === true) checkPeerCertificate(sender, transport.peerCertificate);
-    const signedRequest = signed as common.Signed;
-    let verified = verifySignature(await keys.keysFor(sender), label, signedRequest);
-    if (!verified) {
-      const fresh = await keys.refresh(sender);
-      verified = fresh !== undefined && verifySignature(fresh, label, signedRequest);
-    }
-    if (!verified)
-      throw new FederationAuthError(`signature by ${sender} does not verify with its federation keys`);
-    const now = this.now();
-    checkFreshness(request, now, this.options.window);
-    const { maxAgeMs, maxFutureSkewMs } = this.options.window;
-    const expiresAt = new Date(
-      Math.max(request.header.timestamp?.getTime() ?? now, now) + maxAgeMs + maxFutureSkewMs,
+    const request = await authenticateSignedRequest(
+      this.policy,
+      { signed, type, method: label },
+      async (_tbs, header) => {
+        const sender = senderDomain(header);
+        if (sender === this.options.ownDomain)
+          throw new FederationAuthError("a request cannot come from this domain");
+        try {
+          policy.check(sender);
+        } catch (error) {
+          if (error instanceof PeerRefusedError)
+            logger.warn({ peer: sender, label }, "refused a federation request from a denied peer");
+          throw error;
+        }
+        if (this.options.matchPeerCertificate === true)
+          checkPeerCertificate(sender, transport.peerCertificate);
+        return {
+          signer: sender,
+          key: await keys.keysFor(sender),
+          refresh: () => keys.refresh(sender),
+          // Request ids are unique per sender only: the claim covers sender and request id.
+          replayScope: [utf8(sender)],
+        };
+      },
     );
-    // Request ids are unique per sender only: the marker covers sender and request id.
-    const parts = [utf8(sender), request.header.requestId];
-    if (!(await this.options.seenRequests.claim(this.options.db, parts, expiresAt))) {
-      throw new FederationAuthError(`request id from ${sender} already used`);
-    }
-    if (this.options.rateLimiter.take(sender, now) > 0) throw new PeerRateLimitedError(sender);
+    const sender = request.signer.signer;
+    await request.claim(this.options.db);
+    if (this.options.rateLimiter.take(sender, this.policy.now()) > 0) throw new PeerRateLimitedError(sender);
     return { tbs: request.tbs, sender };
   }
 }

@@ -1,8 +1,9 @@
-import { DEFAULT_ENVELOPE_WINDOW, SigningKey } from "@phoenix/crypto";
-import { federation } from "@phoenix/proto";
+import { DEFAULT_ENVELOPE_WINDOW, SigningKey, type VerifyingKey } from "@phoenix/crypto";
+import { type common, federation } from "@phoenix/proto";
+import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import { describe, expect, it } from "vitest";
 import { FederationAuthError, MalformedFederationRequestError } from "./errors.js";
-import { checkFreshness, peekRequest, signFederationRequest, verifySignature } from "./signing.js";
+import { FEDERATION_REQUEST_CHECKS, senderDomain, signFederationRequest } from "./signing.js";
 
 const LABEL = "phoenix.federation.v1.FederationService/Forward";
 const body = {
@@ -11,33 +12,53 @@ const body = {
   request: new Uint8Array([1]),
 };
 
+/** Authenticates `signed` with the gateway's checks against `keys` at `now` (no replay store). */
+function check(signed: common.Signed | undefined, keys: VerifyingKey[], now = Date.now(), label = LABEL) {
+  const policy = {
+    ...FEDERATION_REQUEST_CHECKS,
+    window: DEFAULT_ENVELOPE_WINDOW,
+    now: () => now,
+    replay: { claim: async () => true },
+  };
+  return authenticateSignedRequest(
+    policy,
+    { signed, type: federation.ForwardTbs, method: label },
+    (_tbs, header) => ({ signer: senderDomain(header), key: keys, replayScope: [] }),
+  );
+}
+
 describe("federation request signing", () => {
   it("a request signed by the domain key verifies and is fresh inside the window only", async () => {
     const key = SigningKey.generate();
     const now = new Date();
     const signed = await signFederationRequest(federation.ForwardTbs, LABEL, "a.test", key, body, now);
-    const request = peekRequest(federation.ForwardTbs, signed, LABEL);
-    expect(request.sender).toBe("a.test");
+    const request = await check(
+      signed,
+      [SigningKey.generate().verifyingKey, key.verifyingKey],
+      now.getTime(),
+    );
+    expect(request.signer.signer).toBe("a.test");
     expect(request.tbs.destinationDomain).toBe("b.test");
-    expect(verifySignature([SigningKey.generate().verifyingKey, key.verifyingKey], LABEL, signed)).toBe(true);
-    checkFreshness(request, now.getTime());
     const later = now.getTime() + DEFAULT_ENVELOPE_WINDOW.maxAgeMs + 1;
-    expect(() => checkFreshness(request, later)).toThrow(FederationAuthError);
+    await expect(check(signed, [key.verifyingKey], later)).rejects.toThrow(FederationAuthError);
   });
 
   it("refuses other keys, tampered bytes and another RPC's label", async () => {
     const key = SigningKey.generate();
     const signed = await signFederationRequest(federation.ForwardTbs, LABEL, "a.test", key, body);
-    expect(verifySignature([SigningKey.generate().verifyingKey], LABEL, signed)).toBe(false);
+    await expect(check(signed, [SigningKey.generate().verifyingKey])).rejects.toThrow(
+      "signature by a.test does not verify with its federation keys",
+    );
     const tampered = { ...signed, tbs: signed.tbs.slice() };
     tampered.tbs.set([(tampered.tbs.at(-1) ?? 0) ^ 1], tampered.tbs.length - 1);
-    expect(verifySignature([key.verifyingKey], LABEL, tampered)).toBe(false);
+    await expect(check(tampered, [key.verifyingKey])).rejects.toThrow(FederationAuthError);
     const otherLabel = "phoenix.federation.v1.FederationService/DeliverFanOut";
-    expect(verifySignature([key.verifyingKey], otherLabel, signed)).toBe(false);
-    expect(() => peekRequest(federation.ForwardTbs, signed, otherLabel)).toThrow(FederationAuthError);
+    await expect(check(signed, [key.verifyingKey], Date.now(), otherLabel)).rejects.toThrow(
+      `signature label must be "${otherLabel}"`,
+    );
   });
 
-  it("refuses stale and future timestamps", async () => {
+  it("refuses stale and future timestamps, after the signature", async () => {
     const key = SigningKey.generate();
     const now = Date.now();
     const old = await signFederationRequest(
@@ -48,7 +69,8 @@ describe("federation request signing", () => {
       body,
       new Date(now - 301_000),
     );
-    expect(() => checkFreshness(peekRequest(federation.ForwardTbs, old, LABEL), now)).toThrow(/ago/);
+    await expect(check(old, [key.verifyingKey], now)).rejects.toThrow(/ago/);
+    await expect(check(old, [SigningKey.generate().verifyingKey], now)).rejects.toThrow(/does not verify/);
     const ahead = await signFederationRequest(
       federation.ForwardTbs,
       LABEL,
@@ -57,7 +79,7 @@ describe("federation request signing", () => {
       body,
       new Date(now + 120_000),
     );
-    expect(() => checkFreshness(peekRequest(federation.ForwardTbs, ahead, LABEL), now)).toThrow(/future/);
+    await expect(check(ahead, [key.verifyingKey], now)).rejects.toThrow(/future/);
   });
 
   it("refuses requests without a domain sender", async () => {
@@ -68,11 +90,9 @@ describe("federation request signing", () => {
       ...decoded,
       header: decoded.header ? { ...decoded.header, sender: undefined } : undefined,
     }).finish();
-    expect(() =>
-      peekRequest(federation.ForwardTbs, { tbs: noSender, signature: signed.signature }, LABEL),
-    ).toThrow(MalformedFederationRequestError);
-    expect(() => peekRequest(federation.ForwardTbs, undefined, LABEL)).toThrow(
+    await expect(check({ tbs: noSender, signature: signed.signature }, [key.verifyingKey])).rejects.toThrow(
       MalformedFederationRequestError,
     );
+    await expect(check(undefined, [key.verifyingKey])).rejects.toThrow(MalformedFederationRequestError);
   });
 });

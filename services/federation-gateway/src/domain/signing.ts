@@ -3,22 +3,9 @@
 // the sending domain's federation key under libs/crypto's labelled signature. The label is
 // distinct per RPC, so a signature made for one federation RPC (or any client RPC) never
 // verifies for another.
-import {
-  checkTimestampWindow,
-  DEFAULT_ENVELOPE_WINDOW,
-  type EnvelopeWindow,
-  isValidDomain,
-  type SigningKey,
-  type VerifyingKey,
-} from "@phoenix/crypto";
-import {
-  type common,
-  type MessageDecoder,
-  type MessageEncoder,
-  requestHeader,
-  signTbs,
-} from "@phoenix/proto";
-import { REQUEST_ID_LENGTH } from "@phoenix/runtime/signed-request";
+import { isValidDomain, type SigningKey } from "@phoenix/crypto";
+import { type common, type MessageEncoder, requestHeader, signTbs } from "@phoenix/proto";
+import { REQUEST_ID_LENGTH, type SignedRequestPolicy } from "@phoenix/runtime/signed-request";
 import { FederationAuthError, MalformedFederationRequestError } from "./errors.js";
 
 type Signed = common.Signed;
@@ -40,69 +27,42 @@ export async function signFederationRequest<T extends FederationTbs>(
   return signTbs(type, { ...body, header } as T, (l, bytes) => key.sign(l, bytes));
 }
 
-/** The decoded, not yet verified, tbs of a federation request and its sending domain. */
-export interface UnverifiedRequest<T extends FederationTbs> {
-  tbs: T;
-  header: RequestHeader;
-  /** The domain the header claims; its keys must verify the signature. */
-  sender: string;
-}
-
 /**
- * Decodes the tbs only to learn which domain's keys to verify with. Nothing in it may be acted on
- * before {@link verifySignature} and {@link checkFreshness} passed.
+ * How the gateway words and orders the runtime authenticator's checks of an inbound request
+ * (`authenticateSignedRequest`): the sender must be a well-formed domain before anything else of
+ * the header is looked at, and the timestamp window is checked only after the signature verified,
+ * so a peer the policy denies gets PERMISSION_DENIED whatever its timestamp.
  */
-export function peekRequest<T extends FederationTbs>(
-  type: MessageDecoder<T>,
-  signed: Signed | undefined,
-  label: string,
-): UnverifiedRequest<T> {
-  if (signed === undefined || signed.tbs.length === 0) {
-    throw new MalformedFederationRequestError("signed request missing");
-  }
-  let tbs: T;
-  try {
-    tbs = type.decode(signed.tbs);
-  } catch {
-    throw new MalformedFederationRequestError("tbs does not decode");
-  }
-  const header = tbs.header;
-  if (header === undefined) throw new MalformedFederationRequestError("request header missing");
-  if (header.sender?.$case !== "domain") {
-    throw new MalformedFederationRequestError("request header sender must be a domain");
-  }
-  if (!isValidDomain(header.sender.value))
-    throw new MalformedFederationRequestError("sender domain is malformed");
-  if (header.label !== label) throw new FederationAuthError(`signature label must be "${label}"`);
-  if (header.requestId.length !== REQUEST_ID_LENGTH)
-    throw new MalformedFederationRequestError(`request_id must be ${REQUEST_ID_LENGTH} bytes`);
-  if (header.timestamp === undefined) throw new MalformedFederationRequestError("request timestamp missing");
-  return { tbs, header, sender: header.sender.value };
-}
+export const FEDERATION_REQUEST_CHECKS = {
+  freshness: "after-signature",
+  checkSender(header: RequestHeader): void {
+    if (header.sender?.$case !== "domain") {
+      throw new MalformedFederationRequestError("request header sender must be a domain");
+    }
+    if (!isValidDomain(header.sender.value))
+      throw new MalformedFederationRequestError("sender domain is malformed");
+  },
+  describeRequest: (header: RequestHeader) => `request from ${senderDomain(header)}`,
+  refusals: {
+    missing: () => new MalformedFederationRequestError("signed request missing"),
+    emptyTbs: () => new MalformedFederationRequestError("signed request missing"),
+    // A signature of the wrong length is one that does not verify.
+    signatureLength: null,
+    undecodable: () => new MalformedFederationRequestError("tbs does not decode"),
+    headerMissing: () => new MalformedFederationRequestError("request header missing"),
+    wrongLabel: (_actual, expected) => new FederationAuthError(`signature label must be "${expected}"`),
+    requestIdLength: () =>
+      new MalformedFederationRequestError(`request_id must be ${REQUEST_ID_LENGTH} bytes`),
+    timestampMissing: () => new MalformedFederationRequestError("request timestamp missing"),
+    outsideWindow: (error) => new FederationAuthError(error.message, { cause: error }),
+    invalidKey: (sender) => new FederationAuthError(`${sender} published an invalid federation key`),
+    badSignature: (sender) =>
+      new FederationAuthError(`signature by ${sender} does not verify with its federation keys`),
+    replayed: (sender) => new FederationAuthError(`request id from ${sender} already used`),
+  },
+} satisfies Omit<SignedRequestPolicy<unknown>, "window" | "now" | "replay">;
 
-/** True when one of `keys` verifies `signed` under `label`. */
-export function verifySignature(keys: readonly VerifyingKey[], label: string, signed: Signed): boolean {
-  if (signed.signature.length !== 64) return false;
-  return keys.some((key) => key.verify(label, signed.tbs, signed.signature));
-}
-
-/**
- * The timestamp window check of a verified request (request ids are claimed afterwards in the
- * runtime's replay store, shared by all replicas). It runs after the policy and
- * signature checks (a denied peer gets PERMISSION_DENIED whatever its timestamp), so it uses
- * libs/crypto's window check directly rather than the runtime's `checkRequestHeader`, which
- * checks the window before the signature.
- */
-export function checkFreshness(
-  request: UnverifiedRequest<FederationTbs>,
-  now: number,
-  window: EnvelopeWindow = DEFAULT_ENVELOPE_WINDOW,
-): void {
-  const timestamp = request.header.timestamp?.getTime() ?? Number.NaN;
-  try {
-    if (!Number.isFinite(timestamp)) throw new Error("timestamp missing");
-    checkTimestampWindow(timestamp, now, window, `request from ${request.sender}`);
-  } catch (error) {
-    throw new FederationAuthError(error instanceof Error ? error.message : "stale request", { cause: error });
-  }
+/** The domain a checked header names as its sender. */
+export function senderDomain(header: RequestHeader): string {
+  return header.sender?.$case === "domain" ? header.sender.value : "";
 }
