@@ -25,7 +25,7 @@ import type {
 
 /** Options of {@link runModule}: runService's (env, signals, exit, log destination) and resources. */
 export interface RunModuleOptions<C>
-  extends Omit<RunServiceCommonOptions<z.ZodObject>, "config" | "overrides"> {
+  extends Omit<RunServiceCommonOptions<z.ZodObject>, "config" | "overrides" | "metrics"> {
   /** Handed-in database, bus, federation router or metrics, used instead of opening them; the caller closes them. */
   resources?: ModuleResources;
   /** Typed config values replacing their env variables (see `loadConfig`). */
