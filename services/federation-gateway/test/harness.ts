@@ -45,20 +45,6 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Polls `check` until it returns true (bounded). */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 export interface NetworkOptions {
   /** Extra env per domain. */
   env?: Record<string, Record<string, string>>;
