@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { busTopology } from "@phoenix/runtime/bus";
+import { EventuallyTimeoutError, eventually } from "@phoenix/runtime/testing";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts, HomeserverProcess, ProcessStartError, ServiceProcess } from "./service-process.js";
 import { adminQueries, deleteStreams, dropDatabases } from "./storage.js";
@@ -152,26 +153,30 @@ async function waitReady(
   processes: readonly ServiceProcess[],
   timeoutMs: number,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let last = "";
-  for (;;) {
-    const dead = processes.find((p) => !p.running);
-    if (dead) throw dead.startError("exited while the deployment was starting");
-    try {
-      const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
-      last = `${response.status} ${await response.text()}`;
-      if (response.status === 200) return;
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    if (Date.now() > deadline) {
-      throw new ProcessStartError(
-        `${url}/readyz never answered 200 (last: ${last}); outputs:\n${processes
-          .map((p) => `--- ${p.name}\n${p.output.slice(-2000)}`)
-          .join("\n")}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  try {
+    await eventually(
+      async () => {
+        const dead = processes.find((p) => !p.running);
+        if (dead) throw dead.startError("exited while the deployment was starting");
+        try {
+          const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
+          last = `${response.status} ${await response.text()}`;
+          return response.status === 200;
+        } catch (error) {
+          last = error instanceof Error ? error.message : String(error);
+          return false;
+        }
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+  } catch (error) {
+    if (!(error instanceof EventuallyTimeoutError)) throw error;
+    throw new ProcessStartError(
+      `${url}/readyz never answered 200 (last: ${last}); outputs:\n${processes
+        .map((p) => `--- ${p.name}\n${p.output.slice(-2000)}`)
+        .join("\n")}`,
+    );
   }
 }
 
