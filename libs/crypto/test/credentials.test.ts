@@ -24,7 +24,7 @@ import {
   UnknownSignerError,
   ValidityOutsideSignerError,
 } from "../src/index.js";
-import { DAY, makeClient, makePki, NOW } from "./pki.js";
+import { DAY, makeClient, makePki, NOW } from "./support/pki.js";
 
 describe("credential chain", () => {
   it("verifies root → intermediate → client and survives a decode round-trip", () => {

@@ -38,7 +38,7 @@ import {
   utf8,
   verifyConnectionPackage,
 } from "../src/index.js";
-import { DAY, makeClient, makePki, NOW } from "./pki.js";
+import { DAY, makeClient, makePki, NOW } from "./support/pki.js";
 
 describe("sealed queue config", () => {
   const qs = HpkeKeyPair.generate();

@@ -8,7 +8,7 @@ import {
   CredentialVerifier,
   parseUuid,
   SigningKey,
-} from "../src/index.js";
+} from "../../src/index.js";
 
 export const NOW = Date.UTC(2030, 0, 1);
 export const DAY = 86_400_000;
