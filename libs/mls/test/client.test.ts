@@ -6,6 +6,7 @@ import {
   decodeRoles,
   encodeRoles,
   isLastResort,
+  PHOENIX_EXTENSION_TYPES,
   queueConfigOf,
   type RoleAssignment,
   RolesDecodeError,
@@ -190,7 +191,11 @@ describe("client helpers", () => {
       { subject: pseudonym("bob"), role: "admin" },
     ];
     staged = await deliver("alice", await setRoles(get("alice"), cs, roles));
-    expect(staged.newExtensions).toBeDefined();
+    // The commit's new group context extensions carry exactly the assigned roles.
+    const rolesExtension = staged.newExtensions?.find(
+      (e) => e.extensionType === PHOENIX_EXTENSION_TYPES.roles,
+    );
+    expect(decodeRoles(rolesExtension?.extensionData ?? new Uint8Array())).toEqual(roles);
     expect(roleOf(rolesOf(ds.groupContext) ?? [], pseudonym("bob"))).toBe("admin");
 
     // External join from the DS's tree and the last GroupInfo.

@@ -24,7 +24,11 @@ const valid = delivery.SendMessageRequest.encode({
 describe("fuzz mutator", () => {
   it("re-encodes a parsed request byte for byte", () => {
     const fields = parseWire(valid);
-    expect(fields).toBeDefined();
+    // Two length-delimited fields: signed (1) and groupStateEarKey (2).
+    expect(fields?.map((f) => [f.field, f.wireType])).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
     expect(Buffer.from(encodeWire(fields ?? []))).toEqual(Buffer.from(valid));
   });
 

@@ -92,7 +92,7 @@ describe("DS-induced removals and the inactive-group sweep", () => {
   it("deletes groups without a commit beyond DS_GROUP_INACTIVITY and lapsed reservations", async () => {
     const idle = await TestGroup.create(h, await h.user("idle").client());
     const reserved = await call<delivery.RequestGroupIdResponse>((d) => h.client.requestGroupId({}, d));
-    expect(reserved.groupId).toBeDefined();
+    expect(reserved.groupId?.uuid).toHaveLength(16);
     offset = 400 * DAY; // beyond the default 365 days
     try {
       const fresh = await TestGroup.create(h, await h.user("fresh").client());

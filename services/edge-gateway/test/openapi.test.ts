@@ -51,19 +51,19 @@ describe("/openapi.json", () => {
     const operations = Object.values(doc.paths).flatMap((methods) => Object.values(methods));
     const byRpc = new Map(operations.map((op) => [op["x-grpc-method"], op]));
     for (const rpc of clientRpcs()) {
-      const op = byRpc.get(rpc.path);
-      expect(op, rpc.path).toBeDefined();
-      expect(op?.description, rpc.path).toContain(rpc.comment.split("\n")[0]);
+      expect(byRpc.get(rpc.path)?.description, rpc.path).toContain(rpc.comment.split("\n")[0]);
     }
     for (const route of gateway.restRoutes) {
       expect(
-        doc.paths[route.template.openApiPath]?.[route.httpMethod.toLowerCase()],
+        doc.paths[route.template.openApiPath]?.[route.httpMethod.toLowerCase()]?.["x-grpc-method"],
         route.label,
-      ).toBeDefined();
+      ).toBe(route.rpc.path);
     }
-    for (const stream of gateway.streamRoutes) expect(doc.paths[stream.path]?.get).toBeDefined();
-    expect(doc.paths["/healthz"]).toBeDefined();
-    expect(doc.paths["/readyz"]).toBeDefined();
+    for (const stream of gateway.streamRoutes) {
+      expect(doc.paths[stream.path]?.get?.["x-grpc-method"], stream.path).toBe(stream.rpc.path);
+    }
+    expect(doc.paths["/healthz"]?.get?.summary).toBe("Liveness");
+    expect(doc.paths["/readyz"]?.get?.summary).toBe("Readiness");
   });
 
   it("request bodies reference message schemas in the proto3 JSON mapping, with field docs", () => {
@@ -71,7 +71,10 @@ describe("/openapi.json", () => {
     expect(register?.requestBody?.content["application/json"]?.schema.$ref).toBe(
       "#/components/schemas/phoenix.queue.v1.DequeueRequest",
     );
-    expect(register?.requestBody?.content["application/x-protobuf"]).toBeDefined();
+    expect(register?.requestBody?.content["application/x-protobuf"]?.schema).toMatchObject({
+      type: "string",
+      format: "binary",
+    });
     const signed = doc.components.schemas["phoenix.common.v1.Signed"];
     expect(signed?.properties?.tbs).toMatchObject({ type: "string", format: "byte" });
     expect(String(signed?.properties?.tbs?.description)).toMatch(/Tbs/);
@@ -90,7 +93,7 @@ describe("/openapi.json", () => {
     expect(refs.length).toBeGreaterThan(50);
     for (const ref of refs) {
       const name = ref.slice('"#/components/schemas/'.length, -1);
-      expect(doc.components.schemas[name], name).toBeDefined();
+      expect(doc.components.schemas, name).toHaveProperty([name]);
     }
   });
 });

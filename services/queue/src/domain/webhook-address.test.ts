@@ -60,10 +60,11 @@ describe("WebhookAddressPolicy", () => {
 
   it("checks what it can without DNS: IP literals and loopback names", () => {
     const policy = new WebhookAddressPolicy();
-    expect(policy.refusalWithoutDns(new URL("https://127.0.0.1/x"))).toBeDefined();
-    expect(policy.refusalWithoutDns(new URL("https://[::ffff:169.254.169.254]/x"))).toBeDefined();
-    expect(policy.refusalWithoutDns(new URL("https://LOCALHOST./x"))).toBeDefined();
-    expect(policy.refusalWithoutDns(new URL("https://api.localhost/x"))).toBeDefined();
+    const privateAddress = "its address is private, loopback or reserved";
+    expect(policy.refusalWithoutDns(new URL("https://127.0.0.1/x"))).toBe(privateAddress);
+    expect(policy.refusalWithoutDns(new URL("https://[::ffff:169.254.169.254]/x"))).toBe(privateAddress);
+    expect(policy.refusalWithoutDns(new URL("https://LOCALHOST./x"))).toBe("it names the loopback host");
+    expect(policy.refusalWithoutDns(new URL("https://api.localhost/x"))).toBe("it names the loopback host");
     expect(policy.refusalWithoutDns(new URL("https://push.example/x"))).toBeUndefined();
     expect(policy.refusalWithoutDns(new URL("https://93.184.216.34/x"))).toBeUndefined();
   });
