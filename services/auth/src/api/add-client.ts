@@ -11,7 +11,6 @@ import { malformed, tooLarge } from "../domain/errors.js";
 import { countClients, insertClient } from "../store/clients.js";
 import { authenticateClient } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
-import { Label } from "./labels.js";
 import { csrPolicy } from "./register-user.js";
 
 /** AddClient: an existing client of the user has a credential signed for a new client. */
@@ -25,7 +24,7 @@ export function addClient(ctx: AuthContext) {
         tx,
         request.signed,
         auth.AddClientTbs,
-        Label.addClient,
+        auth.AuthServiceService.addClient,
         now,
       );
       const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());

@@ -1,83 +1,53 @@
-import { ClientCredential, VerifyingKey } from "@phoenix/crypto";
+import { ClientCredential } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
+import {
+  authenticateSignedRequest,
+  type SignedRequestPolicy,
+  type SignedRequestRefusals,
+  type TbsWithHeader,
+} from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
 import { monthOf } from "../domain/coarse-time.js";
 import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
 import { type ClientKey, parseClientId, parseHandleHash } from "../domain/ids.js";
 import { Limits } from "../domain/limits.js";
-import { type CheckedHeader, checkHeader, type SenderKind } from "../domain/request-header.js";
+import { checkSenderKind, type SenderKind } from "../domain/request-header.js";
 import { type ClientRow, findClient, touchClient } from "../store/clients.js";
 import { findLiveHandle, type HandleRow } from "../store/handles.js";
 
 const Reason = common.ErrorReason;
 
-type WithHeader = { header: common.RequestHeader | undefined };
+/** How the AS words the refusals of the runtime's signed-request authenticator. */
+const AS_REFUSALS: Partial<SignedRequestRefusals> = {
+  tbsTooLarge: (field, limit, actual) => tooLarge(`${field}.tbs`, limit, actual),
+  emptyTbs: (field) => malformed(`${field}.tbs`, "empty"),
+  signatureLength: (field) => malformed(`${field}.signature`, "must be a 64-byte Ed25519 signature"),
+  undecodable: (field, error) =>
+    malformed(`${field}.tbs`, `does not decode: ${(error as Error).message.slice(0, 100)}`),
+  badSignature: () => unauthenticated("request signature does not verify", Reason.ERROR_REASON_BAD_SIGNATURE),
+  replayed: () =>
+    unauthenticated("request id already used (replayed request)", Reason.ERROR_REASON_REPLAYED_REQUEST),
+};
 
-/** A signed request whose header passed the checks; its signature is not verified yet. */
-export interface OpenedRequest<T> {
-  tbs: T;
-  header: CheckedHeader;
-  signed: common.Signed;
-  label: string;
+/** The AS's signed-request policy at the handler's clock reading `now`. */
+export function requestPolicy(ctx: AuthContext, now: Date): SignedRequestPolicy<Database> {
+  return {
+    window: ctx.window,
+    now: () => now.getTime(),
+    replay: ctx.replay,
+    maxTbsBytes: Limits.signedTbs,
+    refusals: AS_REFUSALS,
+  };
 }
 
 /**
- * Decodes the `…Tbs` of a signed request and checks its header (label, replay window, sender
- * kind). Nothing decoded here may be acted on before `verifySignature` succeeded.
+ * The replay scope of a sender: its kind and its bytes, so a client and a handle with equal bytes
+ * never share request ids.
  */
-export function openSigned<T extends WithHeader>(
-  ctx: AuthContext,
-  signed: common.Signed | undefined,
-  type: MessageDecoder<T>,
-  label: string,
-  sender: SenderKind | "none",
-  now: Date,
-): OpenedRequest<T> {
-  if (!signed) throw malformed("signed", "missing");
-  if (signed.tbs.length > Limits.signedTbs) throw tooLarge("signed.tbs", Limits.signedTbs, signed.tbs.length);
-  if (signed.tbs.length === 0) throw malformed("signed.tbs", "empty");
-  if (signed.signature.length !== 64)
-    throw malformed("signed.signature", "must be a 64-byte Ed25519 signature");
-  let tbs: T;
-  try {
-    tbs = type.decode(signed.tbs);
-  } catch (error) {
-    throw malformed("signed.tbs", `does not decode: ${(error as Error).message.slice(0, 100)}`);
-  }
-  const header = checkHeader(tbs.header, { label, sender, now, window: ctx.window });
-  return { tbs, header, signed, label };
-}
-
-/** Verifies the labelled signature over the exact `tbs` bytes; UNAUTHENTICATED otherwise. */
-export function verifySignature(request: OpenedRequest<unknown>, key: VerifyingKey | Uint8Array): void {
-  const verifying = key instanceof VerifyingKey ? key : VerifyingKey.fromBytes(key);
-  if (!verifying.verify(request.label, request.signed.tbs, request.signed.signature)) {
-    throw unauthenticated("request signature does not verify", Reason.ERROR_REASON_BAD_SIGNATURE);
-  }
-}
-
-/**
- * Remembers the request id of a verified request for the replay window (in the caller's
- * transaction); a second request with the same sender and id is UNAUTHENTICATED.
- */
-export async function guardReplay(
-  ctx: AuthContext,
-  tx: Database,
-  request: OpenedRequest<unknown>,
-  senderBytes: Uint8Array,
-): Promise<void> {
-  const { header } = request;
-  const parts = [
-    new TextEncoder().encode(request.header.sender?.$case ?? "none"),
-    senderBytes,
-    header.requestId,
-  ];
-  const expiresAt = new Date(header.timestamp.getTime() + ctx.window.maxAgeMs + ctx.window.maxFutureSkewMs);
-  if (!(await ctx.replay.claim(tx, parts, expiresAt))) {
-    throw unauthenticated("request id already used (replayed request)", Reason.ERROR_REASON_REPLAYED_REQUEST);
-  }
+export function replayScope(kind: SenderKind, sender: Uint8Array): Uint8Array[] {
+  return [new TextEncoder().encode(kind), sender];
 }
 
 /** The replay-guard sender bytes of a client: client uuid ‖ user uuid. */
@@ -139,31 +109,38 @@ async function checkCredentialStanding(
  * credential key, the credential must be unexpired and neither it nor the AS credentials above it
  * revoked, the request id must be fresh. Refreshes the client's activity month.
  */
-export async function authenticateClient<T extends WithHeader>(
+export async function authenticateClient<T extends TbsWithHeader>(
   ctx: AuthContext,
   tx: Database,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
-  label: string,
+  method: { path: string },
   now: Date,
   options: ClientAuthOptions = {},
 ): Promise<ClientRequest<T>> {
-  const request = openSigned(ctx, signed, type, label, "client", now);
-  const sender = request.header.sender;
-  if (sender?.$case !== "client") throw malformed("tbs.header.sender", "must be a client");
-  const clientId = parseClientId(sender.value, "tbs.header.sender.client");
-  if (clientId.userId.domain !== ctx.config.AS_DOMAIN) {
-    throw unauthenticated(
-      `client of ${clientId.userId.domain} is not registered here`,
-      Reason.ERROR_REASON_UNKNOWN_SENDER,
-    );
-  }
-  const clientKey = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
-  const client = await findClient(tx, clientKey);
-  if (!client) throw unauthenticated("unknown client", Reason.ERROR_REASON_UNKNOWN_SENDER);
-  verifySignature(request, client.signatureKey);
+  const request = await authenticateSignedRequest(
+    requestPolicy(ctx, now),
+    { signed, type, method },
+    async (_tbs, header) => {
+      checkSenderKind(header, "client");
+      if (header.sender?.$case !== "client") throw malformed("tbs.header.sender", "must be a client");
+      const clientId = parseClientId(header.sender.value, "tbs.header.sender.client");
+      if (clientId.userId.domain !== ctx.config.AS_DOMAIN) {
+        throw unauthenticated(
+          `client of ${clientId.userId.domain} is not registered here`,
+          Reason.ERROR_REASON_UNKNOWN_SENDER,
+        );
+      }
+      const clientKey = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
+      const client = await findClient(tx, clientKey);
+      if (!client) throw unauthenticated("unknown client", Reason.ERROR_REASON_UNKNOWN_SENDER);
+      const scope = replayScope("client", clientKeyBytes(clientKey));
+      return { signer: "client", key: client.signatureKey, replayScope: scope, client, clientKey };
+    },
+  );
+  const { client, clientKey } = request.signer;
   await checkCredentialStanding(ctx, tx, client, now, options);
-  await guardReplay(ctx, tx, request, clientKeyBytes(clientKey));
+  await request.claim(tx);
   await touchClient(tx, clientKey, monthOf(now));
   return { tbs: request.tbs, client, clientKey };
 }
@@ -178,21 +155,32 @@ export interface HandleRequest<T> {
  * Authenticates a request signed with a handle's verifying key (header sender `handle_hash`).
  * An unknown or expired handle is NOT_FOUND (the contract of every handle RPC).
  */
-export async function authenticateHandle<T extends WithHeader>(
+export async function authenticateHandle<T extends TbsWithHeader>(
   ctx: AuthContext,
   tx: Database,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
-  label: string,
+  method: { path: string },
   now: Date,
 ): Promise<HandleRequest<T>> {
-  const request = openSigned(ctx, signed, type, label, "handleHash", now);
-  const sender = request.header.sender;
-  if (sender?.$case !== "handleHash") throw malformed("tbs.header.sender", "must be a handle hash");
-  const handleHash = parseHandleHash(sender.value, "tbs.header.sender.handle_hash");
-  const handle = await findLiveHandle(tx, handleHash, now);
-  if (!handle) throw new NotFoundError("no such handle, or it expired");
-  verifySignature(request, handle.verifyingKey);
-  await guardReplay(ctx, tx, request, handleHash);
-  return { tbs: request.tbs, handle };
+  const request = await authenticateSignedRequest(
+    requestPolicy(ctx, now),
+    { signed, type, method },
+    async (_tbs, header) => {
+      checkSenderKind(header, "handleHash");
+      if (header.sender?.$case !== "handleHash")
+        throw malformed("tbs.header.sender", "must be a handle hash");
+      const handleHash = parseHandleHash(header.sender.value, "tbs.header.sender.handle_hash");
+      const handle = await findLiveHandle(tx, handleHash, now);
+      if (!handle) throw new NotFoundError("no such handle, or it expired");
+      return {
+        signer: "handle",
+        key: handle.verifyingKey,
+        replayScope: replayScope("handleHash", handleHash),
+        handle,
+      };
+    },
+  );
+  await request.claim(tx);
+  return { tbs: request.tbs, handle: request.signer.handle };
 }

@@ -3,16 +3,17 @@ import { auth } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
 import { unary } from "@phoenix/runtime/grpc";
+import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
 import { hourCeil } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checking, malformed } from "../domain/errors.js";
 import { validateHandle } from "../domain/handles.js";
 import { parseHandleHash } from "../domain/ids.js";
+import { checkSenderKind } from "../domain/request-header.js";
 import { deleteExpiredHandle, insertHandle } from "../store/handles.js";
-import { guardReplay, openSigned, verifySignature } from "./authenticate.js";
+import { replayScope, requestPolicy } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
-import { Label } from "./labels.js";
 import { limitCaller } from "./rate-limit.js";
 
 /**
@@ -24,25 +25,31 @@ export function createHandle(ctx: AuthContext) {
   return unary<auth.CreateHandleRequest, auth.CreateHandleResponse>(async (request, call) => {
     await limitCaller(ctx, ctx.limits.createHandle, call);
     const now = ctx.now();
-    const opened = openSigned(
-      ctx,
-      request.signed,
-      auth.CreateHandleTbs,
-      Label.createHandle,
-      "handleHash",
-      now,
+    const { tbs, signer, claim } = await authenticateSignedRequest(
+      requestPolicy(ctx, now),
+      { signed: request.signed, type: auth.CreateHandleTbs, method: auth.AuthServiceService.createHandle },
+      (tbs, header) => {
+        checkSenderKind(header, "handleHash");
+        validateHandle(tbs.handle);
+        const hash = parseHandleHash(tbs.handleHash, "tbs.handle_hash");
+        const sender = header.sender;
+        if (sender?.$case !== "handleHash" || !bytesEqual(sender.value, hash)) {
+          throw malformed("tbs.header.sender", "must be the handle hash of the request");
+        }
+        if (tbs.verifyingKey.length !== 32)
+          throw malformed("tbs.verifying_key", "must be a 32-byte Ed25519 public key");
+        // The new handle key proves itself: it signs the request that registers it.
+        const verifyingKey = checking("tbs.verifying_key", () => VerifyingKey.fromBytes(tbs.verifyingKey));
+        return {
+          signer: "handle",
+          key: [verifyingKey],
+          replayScope: replayScope("handleHash", hash),
+          hash,
+          verifyingKey,
+        };
+      },
     );
-    const { tbs } = opened;
-    validateHandle(tbs.handle);
-    const hash = parseHandleHash(tbs.handleHash, "tbs.handle_hash");
-    const sender = opened.header.sender;
-    if (sender?.$case !== "handleHash" || !bytesEqual(sender.value, hash)) {
-      throw malformed("tbs.header.sender", "must be the handle hash of the request");
-    }
-    if (tbs.verifyingKey.length !== 32)
-      throw malformed("tbs.verifying_key", "must be a 32-byte Ed25519 public key");
-    const verifyingKey = checking("tbs.verifying_key", () => VerifyingKey.fromBytes(tbs.verifyingKey));
-    verifySignature(opened, verifyingKey);
+    const { hash, verifyingKey } = signer;
     const queueKey = parseQueueEncryptionKey(
       tbs.connectionQueueEncryptionKey,
       "tbs.connection_queue_encryption_key",
@@ -53,7 +60,7 @@ export function createHandle(ctx: AuthContext) {
     const expiresAt = hourCeil(now.getTime() + ctx.config.AS_HANDLE_LIFETIME);
 
     await transaction(ctx.db, async (tx) => {
-      await guardReplay(ctx, tx, opened, hash);
+      await claim(tx);
       await deleteExpiredHandle(tx, hash, now);
       const inserted = await insertHandle(tx, {
         handleHash: hash,

@@ -7,7 +7,6 @@ import type { AuthContext } from "../context.js";
 import { parseClientId } from "../domain/ids.js";
 import { countClients, deleteClient as deleteClientRow, findClient } from "../store/clients.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** DeleteClient: removes one client of the signer's user with its packages and queue. */
 export function deleteClient(ctx: AuthContext) {
@@ -19,7 +18,7 @@ export function deleteClient(ctx: AuthContext) {
         tx,
         request.signed,
         auth.DeleteClientTbs,
-        Label.deleteClient,
+        auth.AuthServiceService.deleteClient,
         now,
       );
       const target = parseClientId(tbs.clientId, "tbs.client_id");

@@ -4,7 +4,6 @@ import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { deleteHandle as deleteHandleRow } from "../store/handles.js";
 import { authenticateHandle } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** DeleteHandle: the handle, its packages and its queue go; the handle is free again. */
 export function deleteHandle(ctx: AuthContext) {
@@ -16,7 +15,7 @@ export function deleteHandle(ctx: AuthContext) {
         tx,
         request.signed,
         auth.DeleteHandleTbs,
-        Label.deleteHandle,
+        auth.AuthServiceService.deleteHandle,
         now,
       );
       await deleteHandleRow(tx, handle.handleHash);

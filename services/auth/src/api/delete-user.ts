@@ -7,7 +7,6 @@ import type { AuthContext } from "../context.js";
 import { parseUserId } from "../domain/ids.js";
 import { deleteUser as deleteUserRow } from "../store/users.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** DeleteUser: the signer's user and everything of it, in one transaction (by cascade). */
 export function deleteUser(ctx: AuthContext) {
@@ -19,7 +18,7 @@ export function deleteUser(ctx: AuthContext) {
         tx,
         request.signed,
         auth.DeleteUserTbs,
-        Label.deleteUser,
+        auth.AuthServiceService.deleteUser,
         now,
       );
       const userId = parseUserId(tbs.userId, "tbs.user_id");

@@ -4,7 +4,6 @@ import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { authenticateClient } from "./authenticate.js";
 import { dequeueFrom } from "./dequeue.js";
-import { Label } from "./labels.js";
 
 /** DequeueConnectionOffers: the signing client reads its connection queue. */
 export function dequeueConnectionOffers(ctx: AuthContext) {
@@ -16,7 +15,7 @@ export function dequeueConnectionOffers(ctx: AuthContext) {
         tx,
         request.signed,
         auth.DequeueConnectionOffersTbs,
-        Label.dequeueConnectionOffers,
+        auth.AuthServiceService.dequeueConnectionOffers,
         now,
       );
       return dequeueFrom(ctx, tx, { client: clientKey }, tbs.sequenceNumberStart, tbs.maxMessages);

@@ -4,7 +4,6 @@ import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { authenticateHandle } from "./authenticate.js";
 import { dequeueFrom } from "./dequeue.js";
-import { Label } from "./labels.js";
 
 /** DequeueHandleConnectionOffers: the handle's owner reads the handle's connection queue. */
 export function dequeueHandleConnectionOffers(ctx: AuthContext) {
@@ -17,7 +16,7 @@ export function dequeueHandleConnectionOffers(ctx: AuthContext) {
           tx,
           request.signed,
           auth.DequeueHandleConnectionOffersTbs,
-          Label.dequeueHandleConnectionOffers,
+          auth.AuthServiceService.dequeueHandleConnectionOffers,
           now,
         );
         return dequeueFrom(

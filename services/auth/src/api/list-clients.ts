@@ -7,7 +7,6 @@ import type { AuthContext } from "../context.js";
 import { parseUserId } from "../domain/ids.js";
 import { listClients as listClientRows } from "../store/clients.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** ListClients: every client of the signer's user with its credential. */
 export function listClients(ctx: AuthContext) {
@@ -19,7 +18,7 @@ export function listClients(ctx: AuthContext) {
         tx,
         request.signed,
         auth.ListClientsTbs,
-        Label.listClients,
+        auth.AuthServiceService.listClients,
         now,
       );
       const userId = parseUserId(tbs.userId, "tbs.user_id");

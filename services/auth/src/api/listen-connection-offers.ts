@@ -2,7 +2,6 @@ import { auth } from "@phoenix/proto";
 import { bidiStreaming } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 import { serveQueueListen } from "./listen.js";
 
 /** ListenConnectionOffers: live listening on the signing client's connection queue. */
@@ -20,7 +19,7 @@ export function listenConnectionOffers(ctx: AuthContext) {
             tx,
             init,
             auth.ListenConnectionOffersTbs,
-            Label.listenConnectionOffers,
+            auth.AuthServiceService.listenConnectionOffers,
             now,
           );
           return { owner: { client: clientKey }, sequenceNumberStart: tbs.sequenceNumberStart };

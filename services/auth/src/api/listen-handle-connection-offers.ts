@@ -2,7 +2,6 @@ import { auth } from "@phoenix/proto";
 import { bidiStreaming } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { authenticateHandle } from "./authenticate.js";
-import { Label } from "./labels.js";
 import { serveQueueListen } from "./listen.js";
 
 /** ListenHandleConnectionOffers: live listening on a handle's connection queue. */
@@ -20,7 +19,7 @@ export function listenHandleConnectionOffers(ctx: AuthContext) {
             tx,
             init,
             auth.ListenHandleConnectionOffersTbs,
-            Label.listenHandleConnectionOffers,
+            auth.AuthServiceService.listenHandleConnectionOffers,
             now,
           );
           return { owner: { handleHash: handle.handleHash }, sequenceNumberStart: tbs.sequenceNumberStart };

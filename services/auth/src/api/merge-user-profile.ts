@@ -5,7 +5,6 @@ import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { mergeProfile } from "../store/users.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** MergeUserProfile: the staged profile becomes the current one; the previous current one goes. */
 export function mergeUserProfile(ctx: AuthContext) {
@@ -17,7 +16,7 @@ export function mergeUserProfile(ctx: AuthContext) {
         tx,
         request.signed,
         auth.MergeUserProfileTbs,
-        Label.mergeUserProfile,
+        auth.AuthServiceService.mergeUserProfile,
         now,
       );
       if (!(await mergeProfile(tx, clientKey.userUuid)))

@@ -5,7 +5,6 @@ import type { AuthContext } from "../context.js";
 import { checkPackages } from "../domain/connection-packages.js";
 import { replacePackages } from "../store/connection-packages.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** PublishConnectionPackages: replaces the signing client's packages. */
 export function publishConnectionPackages(ctx: AuthContext) {
@@ -19,7 +18,7 @@ export function publishConnectionPackages(ctx: AuthContext) {
           tx,
           request.signed,
           auth.PublishConnectionPackagesTbs,
-          Label.publishConnectionPackages,
+          auth.AuthServiceService.publishConnectionPackages,
           now,
         );
         const packages = checkPackages(

@@ -6,7 +6,6 @@ import type { AuthContext } from "../context.js";
 import { checkPackages } from "../domain/connection-packages.js";
 import { replacePackages } from "../store/connection-packages.js";
 import { authenticateHandle } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** PublishHandleConnectionPackages: replaces a handle's packages (signed by the handle key). */
 export function publishHandleConnectionPackages(ctx: AuthContext) {
@@ -19,7 +18,7 @@ export function publishHandleConnectionPackages(ctx: AuthContext) {
           tx,
           request.signed,
           auth.PublishHandleConnectionPackagesTbs,
-          Label.publishHandleConnectionPackages,
+          auth.AuthServiceService.publishHandleConnectionPackages,
           now,
         );
         const packages = checkPackages(

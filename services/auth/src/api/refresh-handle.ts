@@ -6,7 +6,6 @@ import type { AuthContext } from "../context.js";
 import { hourCeil } from "../domain/coarse-time.js";
 import { refreshHandle as refreshHandleRow } from "../store/handles.js";
 import { authenticateHandle } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** RefreshHandle: extends a live handle's expiry by the configured handle lifetime. */
 export function refreshHandle(ctx: AuthContext) {
@@ -19,7 +18,7 @@ export function refreshHandle(ctx: AuthContext) {
         tx,
         request.signed,
         auth.RefreshHandleTbs,
-        Label.refreshHandle,
+        auth.AuthServiceService.refreshHandle,
         now,
       );
       if (!(await refreshHandleRow(tx, handle.handleHash, now, expiresAt)))

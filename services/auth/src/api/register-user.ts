@@ -3,6 +3,7 @@ import { auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
 import { unary } from "@phoenix/runtime/grpc";
+import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
@@ -12,12 +13,12 @@ import { parseClientId } from "../domain/ids.js";
 import { type InviteCode, matchInviteCode } from "../domain/invite-codes.js";
 import { Limits } from "../domain/limits.js";
 import { profileKeyIndex } from "../domain/profile.js";
+import { checkSenderKind } from "../domain/request-header.js";
 import { insertClient } from "../store/clients.js";
 import { consumeInviteCode } from "../store/invite-codes.js";
 import { insertUser, putProfile } from "../store/users.js";
-import { clientKeyBytes, guardReplay, openSigned, verifySignature } from "./authenticate.js";
+import { clientKeyBytes, replayScope, requestPolicy } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
-import { Label } from "./labels.js";
 import { limitCaller } from "./rate-limit.js";
 
 const Reason = common.ErrorReason;
@@ -50,24 +51,37 @@ export function registerUser(ctx: AuthContext) {
   return unary<auth.RegisterUserRequest, auth.RegisterUserResponse>(async (request, call) => {
     await limitCaller(ctx, ctx.limits.register, call);
     const now = ctx.now();
-    const opened = openSigned(ctx, request.signed, auth.RegisterUserTbs, Label.registerUser, "client", now);
-    const { tbs } = opened;
-    if (tbs.inviteCode.length > Limits.inviteCode)
-      throw tooLarge("tbs.invite_code", Limits.inviteCode, tbs.inviteCode.length);
-    const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
-    const sender =
-      opened.header.sender?.$case === "client"
-        ? parseClientId(opened.header.sender.value, "tbs.header.sender.client")
-        : undefined;
-    if (
-      !sender ||
-      sender.userId.domain !== csr.clientId.userId.domain ||
-      !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
-      !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
-    ) {
-      throw malformed("tbs.header.sender", "must be the client id of the CSR");
-    }
-    verifySignature(opened, csr.verifyingKey);
+    const {
+      tbs,
+      signer: registering,
+      claim,
+    } = await authenticateSignedRequest(
+      requestPolicy(ctx, now),
+      { signed: request.signed, type: auth.RegisterUserTbs, method: auth.AuthServiceService.registerUser },
+      (tbs, header) => {
+        checkSenderKind(header, "client");
+        if (tbs.inviteCode.length > Limits.inviteCode)
+          throw tooLarge("tbs.invite_code", Limits.inviteCode, tbs.inviteCode.length);
+        // The CSR's key proves the request: it must sign for the client id the CSR names.
+        const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
+        const sender =
+          header.sender?.$case === "client"
+            ? parseClientId(header.sender.value, "tbs.header.sender.client")
+            : undefined;
+        if (
+          !sender ||
+          sender.userId.domain !== csr.clientId.userId.domain ||
+          !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
+          !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
+        ) {
+          throw malformed("tbs.header.sender", "must be the client id of the CSR");
+        }
+        const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
+        const scope = replayScope("client", clientKeyBytes(client));
+        return { signer: "client", key: [csr.verifyingKey], replayScope: scope, csr, client };
+      },
+    );
+    const { csr, client } = registering;
     const invite = checkRegistrationGate(ctx, tbs.inviteCode);
     const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");
     const queueKey = parseQueueEncryptionKey(
@@ -76,11 +90,10 @@ export function registerUser(ctx: AuthContext) {
     );
     const signer = await ctx.keyring.currentSigner();
     const credential = signClientCredential(csr, signer, "tbs.client_csr");
-    const userUuid = csr.clientId.userId.uuid;
-    const client = { userUuid, clientUuid: csr.clientId.clientUuid };
+    const { userUuid } = client;
 
     await transaction(ctx.db, async (tx) => {
-      await guardReplay(ctx, tx, opened, clientKeyBytes(client));
+      await claim(tx);
       if (!(await insertUser(tx, userUuid))) throw new AlreadyExistsError("the user id is taken");
       if (invite && !(await consumeInviteCode(tx, invite.hash, invite.maxUses))) {
         throw registrationClosed("the invite code has been used up");

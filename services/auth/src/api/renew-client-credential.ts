@@ -8,7 +8,6 @@ import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed } from "../domain/errors.js";
 import { updateClientCredential } from "../store/clients.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 import { csrPolicy } from "./register-user.js";
 
 /** RenewClientCredential: a fresh credential (same ClientId, same or new key) for the signer. */
@@ -22,7 +21,7 @@ export function renewClientCredential(ctx: AuthContext) {
         tx,
         request.signed,
         auth.RenewClientCredentialTbs,
-        Label.renewClientCredential,
+        auth.AuthServiceService.renewClientCredential,
         now,
         // A client under a revoked intermediate may move to the new one; a revoked client may not.
         { allowRevokedSigner: true },

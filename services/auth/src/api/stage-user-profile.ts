@@ -5,7 +5,6 @@ import type { AuthContext } from "../context.js";
 import { profileKeyIndex } from "../domain/profile.js";
 import { putProfile } from "../store/users.js";
 import { authenticateClient } from "./authenticate.js";
-import { Label } from "./labels.js";
 
 /** StageUserProfile: puts a new encrypted profile next to the current one (replacing a staged one). */
 export function stageUserProfile(ctx: AuthContext) {
@@ -17,7 +16,7 @@ export function stageUserProfile(ctx: AuthContext) {
         tx,
         request.signed,
         auth.StageUserProfileTbs,
-        Label.stageUserProfile,
+        auth.AuthServiceService.stageUserProfile,
         now,
       );
       const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");

@@ -1,6 +1,7 @@
 import { AsCredential, expirationFrom, KeyEncryptionError, SigningKey } from "@phoenix/crypto";
 import type { common } from "@phoenix/proto";
 import { RpcError } from "@phoenix/runtime/errors";
+import { checkRequestHeader } from "@phoenix/runtime/signed-request";
 import { describe, expect, it } from "vitest";
 import {
   AsKeyConfigError,
@@ -14,7 +15,7 @@ import { dequeueLimit } from "./connection-queue.js";
 import { validateHandle } from "./handles.js";
 import { InviteCodeConfigError, matchInviteCode, parseInviteCodes } from "./invite-codes.js";
 import { KeyEncryption, openStoredKey } from "./key-encryption.js";
-import { checkHeader } from "./request-header.js";
+import { checkSenderKind } from "./request-header.js";
 
 const DAY = 24 * 3_600_000;
 const policy = {
@@ -55,9 +56,11 @@ describe("request header", () => {
     ...over,
   });
   const check = (h: common.RequestHeader | undefined) =>
-    codeOf(() =>
-      checkHeader(h, { label: "phoenix.auth.v1.AuthService/DeleteUser", sender: "handleHash", now, window }),
-    );
+    codeOf(() => {
+      const label = "phoenix.auth.v1.AuthService/DeleteUser";
+      const checked = checkRequestHeader(h, { label, now: now.getTime(), window });
+      checkSenderKind(checked.header, "handleHash");
+    });
 
   it("accepts a fresh header and refuses wrong label, stale or future time, wrong sender", () => {
     expect(check(header())).toBeUndefined();
