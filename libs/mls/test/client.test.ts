@@ -34,7 +34,7 @@ import {
 } from "../src/client/group-client.js";
 import { parseGroupInfo, parseMlsMessage, parsePublicMessage } from "../src/public-group/messages.js";
 import { PublicGroup } from "../src/public-group/public-group.js";
-import { phoenixSuite, text } from "./harness.js";
+import { phoenixSuite, text } from "./support/harness.js";
 
 const cred = (name: string) => ({ credentialType: "basic" as const, identity: text.encode(name) });
 const pseudonym = (name: string) => ({ kind: "pseudonym" as const, pseudonym: text.encode(name) });

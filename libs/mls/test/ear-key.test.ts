@@ -14,7 +14,7 @@ import {
   removeMembers,
   updateOwnLeaf,
 } from "../src/client/group-client.js";
-import { phoenixSuite, text } from "./harness.js";
+import { phoenixSuite, text } from "./support/harness.js";
 
 describe("EAR-key rotation helpers", () => {
   it("rotate on removals by value and by reference only; members agree on the new key", async () => {

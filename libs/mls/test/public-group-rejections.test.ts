@@ -33,7 +33,7 @@ import {
 } from "../src/public-group/errors.js";
 import { parsePublicMessage } from "../src/public-group/messages.js";
 import type { PublicGroupOptions } from "../src/public-group/public-group.js";
-import { capabilities, identityOf, type Kp, keyPackage, Scenario, text } from "./harness.js";
+import { capabilities, identityOf, type Kp, keyPackage, Scenario, text } from "./support/harness.js";
 
 /** alice, bob and carol in epoch 1. */
 async function trio(options: Partial<PublicGroupOptions> = {}): Promise<Scenario> {

@@ -6,7 +6,7 @@ import {
 } from "ts-mls";
 import { describe, expect, it } from "vitest";
 import { PublicGroup } from "../src/public-group/public-group.js";
-import { capabilities, identityOf, keyPackage, Scenario, TEST_EXTENSION, text } from "./harness.js";
+import { capabilities, identityOf, keyPackage, Scenario, TEST_EXTENSION, text } from "./support/harness.js";
 
 describe("PublicGroup follows real ts-mls members byte for byte", () => {
   it("through add, update, remove, proposals by reference, external join, resync and extension change", async () => {

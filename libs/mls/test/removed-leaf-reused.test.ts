@@ -3,7 +3,7 @@
 // "removed" by a blank leaf after all proposals, so the removed member saw its leaf occupied and
 // failed on the UpdatePath; scripts/patch-ts-mls.mjs makes a Remove naming the leaf decide.
 import { describe, expect, it } from "vitest";
-import { keyPackage, Scenario } from "./harness.js";
+import { keyPackage, Scenario } from "./support/harness.js";
 
 describe("a commit that gives a removed member's leaf to a joiner", () => {
   it("the removed member sees its removal, the joiner sits on the reused leaf, the rest stay in sync", async () => {

@@ -6,7 +6,7 @@
 import type { ClientState } from "ts-mls";
 import { directPath, leafToNodeIndex, leafWidth, toLeafIndex, toNodeIndex } from "ts-mls/treemath.js";
 import { describe, expect, it } from "vitest";
-import { keyPackage, Scenario } from "./harness.js";
+import { keyPackage, Scenario } from "./support/harness.js";
 
 /** Pairs (parent, ancestor) where the ancestor is non-blank but lists other unmerged leaves. */
 function nestedUnmerged(state: ClientState): [number, number][] {

@@ -3,7 +3,7 @@ import { signWithLabel } from "ts-mls/crypto/signature.js";
 import { encodeLeafNodeTBS } from "ts-mls/leafNode.js";
 import { describe, expect, it } from "vitest";
 import { BadLeafSignatureError } from "../src/public-group/errors.js";
-import { keyPackage, Scenario } from "./harness.js";
+import { keyPackage, Scenario } from "./support/harness.js";
 
 /** Build and sign an Update proposal's leaf node for a member (ts-mls 1.6.4 has no helper for it). */
 async function updateLeaf(

@@ -29,13 +29,13 @@ import { signFramedContentTBS, toTbs } from "ts-mls/framedContent.js";
 import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { expect } from "vitest";
-import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "../src/node-crypto-provider.js";
+import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "../../src/node-crypto-provider.js";
 import {
   type MergeOptions,
   PublicGroup,
   type PublicGroupOptions,
   type StagedCommit,
-} from "../src/public-group/public-group.js";
+} from "../../src/public-group/public-group.js";
 
 export const text = new TextEncoder();
 /** Extension type of the custom GroupContext extension used in tests; every test KeyPackage supports it. */
