@@ -12,7 +12,16 @@ import {
 import { auth } from "@phoenix/proto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addClient, type Harness, queryNumber, registerUser, S, sign, signAs, startAuth } from "./harness.js";
+import {
+  addClient,
+  type Harness,
+  queryNumber,
+  registerUser,
+  S,
+  sign,
+  signAs,
+  startAuth,
+} from "./support/harness.js";
 
 const DAY = 24 * 3_600_000;
 

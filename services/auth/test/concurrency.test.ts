@@ -3,8 +3,8 @@ import { transaction } from "@phoenix/runtime/db";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { takePackage } from "../src/store/connection-packages.js";
-import { type Harness, queryNumber, registerUser, startAuth } from "./harness.js";
-import { clientContext, dequeue, packageOf, publish, QueueReader } from "./queue-helpers.js";
+import { type Harness, queryNumber, registerUser, startAuth } from "./support/harness.js";
+import { clientContext, dequeue, packageOf, publish, QueueReader } from "./support/queue-helpers.js";
 
 describe("concurrent callers", () => {
   let h: Harness;

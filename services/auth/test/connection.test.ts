@@ -21,8 +21,8 @@ import {
   sign,
   signAs,
   startAuth,
-} from "./harness.js";
-import { clientContext, dequeue, packageOf, publish, QueueReader } from "./queue-helpers.js";
+} from "./support/harness.js";
+import { clientContext, dequeue, packageOf, publish, QueueReader } from "./support/queue-helpers.js";
 
 const DAY = 24 * 3_600_000;
 

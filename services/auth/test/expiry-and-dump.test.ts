@@ -23,7 +23,7 @@ import {
   sign,
   signAs,
   startAuth,
-} from "./harness.js";
+} from "./support/harness.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

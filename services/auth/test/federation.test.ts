@@ -14,7 +14,7 @@ import { auth, common } from "@phoenix/proto";
 import { errorDetail, NotFoundError, UnavailableError } from "@phoenix/runtime/errors";
 import { FakeFederationProxy } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectStatus, type Harness, startAuth } from "./harness.js";
+import { expectStatus, type Harness, startAuth } from "./support/harness.js";
 
 const BETA = "beta.example";
 const DAY = 86_400_000;

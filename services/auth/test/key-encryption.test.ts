@@ -15,7 +15,7 @@ import {
   signAs,
   startAuth,
   type TestClient,
-} from "./harness.js";
+} from "./support/harness.js";
 
 const K1 = toHex(randomBytes(32));
 const K2 = Buffer.from(randomBytes(32)).toString("base64");

@@ -3,7 +3,7 @@ import { handleHash, randomBytes, SigningKey } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, registerUser, S, sign, startAuth } from "./harness.js";
+import { type Harness, registerUser, S, sign, startAuth } from "./support/harness.js";
 
 const MAX_MESSAGE = 64 * 1024;
 const identity = (b: Buffer) => b;

@@ -23,7 +23,7 @@ import {
   sign,
   signAs,
   startAuth,
-} from "./harness.js";
+} from "./support/harness.js";
 
 /** A handle owner's keys. */
 interface TestHandle {

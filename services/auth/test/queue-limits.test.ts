@@ -10,8 +10,8 @@ import {
   registerUser,
   startAuth,
   type TestClient,
-} from "./harness.js";
-import { clientContext, dequeue, QueueReader } from "./queue-helpers.js";
+} from "./support/harness.js";
+import { clientContext, dequeue, QueueReader } from "./support/queue-helpers.js";
 
 const DAY = 24 * 3_600_000;
 

@@ -14,7 +14,7 @@ import {
   registerRequest,
   registerUser,
   startAuth,
-} from "./harness.js";
+} from "./support/harness.js";
 
 const Reason = common.ErrorReason;
 

@@ -19,7 +19,7 @@ import {
   signAs,
   startAuth,
   type TestClient,
-} from "./harness.js";
+} from "./support/harness.js";
 
 const Reason = common.ErrorReason;
 const DAY = 24 * 3_600_000;

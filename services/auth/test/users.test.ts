@@ -26,7 +26,7 @@ import {
   signAs,
   startAuth,
   wireClientId,
-} from "./harness.js";
+} from "./support/harness.js";
 
 const Reason = common.ErrorReason;
 

@@ -23,8 +23,8 @@ import { runService } from "@phoenix/runtime/lifecycle";
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
 import type { SQL } from "drizzle-orm";
 import { expect } from "vitest";
-import { authConfigSchema } from "../src/config.js";
-import { type AuthService, authMigrationsFolder, createAuthService } from "../src/service.js";
+import { authConfigSchema } from "../../src/config.js";
+import { type AuthService, authMigrationsFolder, createAuthService } from "../../src/service.js";
 
 export const DOMAIN = "alpha.example";
 const DAY = 24 * 3_600_000;

@@ -8,7 +8,7 @@ import {
 } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { expect } from "vitest";
-import { connectionQueueContext } from "../src/domain/ids.js";
+import { connectionQueueContext } from "../../src/domain/ids.js";
 import { type Harness, S, signAs, type TestClient } from "./harness.js";
 
 const DAY = 24 * 3_600_000;
