@@ -6,7 +6,7 @@ import { encryptMessage, processIncoming } from "@phoenix/mls";
 import { outbox } from "@phoenix/runtime/outbox";
 import { eventually, ServiceProcess } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Harness, natsUrl, TestGroup } from "./harness.js";
+import { Harness, natsUrl, TestGroup } from "./support/harness.js";
 
 describe("DS crash safety (child process, SIGKILL after commit)", () => {
   let h: Harness;

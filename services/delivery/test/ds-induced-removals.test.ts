@@ -9,7 +9,7 @@ import { eventually } from "@phoenix/runtime/testing";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { groups } from "../src/store/schema.js";
-import { call, codeOf, Harness, TestGroup } from "./harness.js";
+import { call, codeOf, Harness, TestGroup } from "./support/harness.js";
 
 const DAY = 86_400_000;
 

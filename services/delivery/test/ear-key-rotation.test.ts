@@ -23,7 +23,7 @@ import { DEFAULT_STATE_BUCKETS } from "../src/config.js";
 import { mlsGroupId, welcomeInfoAad } from "../src/domain/group.js";
 import { decodeGroupState } from "../src/domain/group-state.js";
 import { groups } from "../src/store/schema.js";
-import { call, Harness, type Member, Service, TestGroup } from "./harness.js";
+import { call, Harness, type Member, Service, TestGroup } from "./support/harness.js";
 
 describe("EAR-key rotation on removals", () => {
   let h: Harness;

@@ -7,7 +7,7 @@ import { common, delivery, rpcLabel } from "@phoenix/proto";
 import { errorDetail, FailedPreconditionError } from "@phoenix/runtime/errors";
 import { FakeFederationProxy } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, codeOf, Harness, Service } from "./harness.js";
+import { call, codeOf, Harness, Service } from "./support/harness.js";
 
 const BETA = "beta.example";
 const remoteGroup = (): common.QualifiedGroupId => ({ uuid: new Uint8Array(randomBytes(16)), domain: BETA });

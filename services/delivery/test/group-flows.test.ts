@@ -16,7 +16,7 @@ import { sql } from "drizzle-orm";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_STATE_BUCKETS } from "../src/config.js";
-import { call, codeOf, Harness, type Member, Service, TestGroup } from "./harness.js";
+import { call, codeOf, Harness, type Member, Service, TestGroup } from "./support/harness.js";
 
 const DAY = 86_400_000;
 

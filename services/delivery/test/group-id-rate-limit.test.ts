@@ -4,7 +4,7 @@ import { decodeRichStatus } from "@phoenix/runtime/errors";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningDelivery, startDelivery } from "../src/service.js";
-import { call, Harness } from "./harness.js";
+import { call, Harness } from "./support/harness.js";
 
 function forwardedFor(address: string): grpc.Metadata {
   const metadata = new grpc.Metadata();
@@ -17,7 +17,7 @@ async function refusal(p: Promise<unknown>): Promise<grpc.ServiceError> {
     () => undefined,
     (e: unknown) => e as grpc.ServiceError,
   );
-  expect(error, "the call should have been refused").toBeDefined();
+  expect(error, "the call should have been refused").toBeInstanceOf(Error);
   return error as grpc.ServiceError;
 }
 

@@ -2,7 +2,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { encryptMessage, processIncoming, removeMembers, updateOwnLeaf } from "@phoenix/mls";
 import { delivery, errorDetailFromMetadata } from "@phoenix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, Harness, type Member, TestGroup } from "./harness.js";
+import { codeOf, Harness, type Member, TestGroup } from "./support/harness.js";
 
 const text = new TextEncoder();
 

@@ -8,7 +8,7 @@ import { eventually } from "@phoenix/runtime/testing";
 import type { ClientState } from "ts-mls";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, Harness, type Member, TestGroup } from "./harness.js";
+import { codeOf, Harness, type Member, TestGroup } from "./support/harness.js";
 
 const text = new TextEncoder();
 const HOUR = 3_600_000;

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
 import { delivery, rpcLabel } from "@phoenix/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { codeOf, DOMAIN, Harness, Service } from "./harness.js";
+import { codeOf, DOMAIN, Harness, Service } from "./support/harness.js";
 
 type Unary = (req: never, done: (err: grpc.ServiceError | null, res: unknown) => void) => unknown;
 

@@ -12,7 +12,7 @@ import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeQueueReports } from "../src/domain/queue-reports.js";
 import { groups } from "../src/store/schema.js";
-import { Harness, natsUrl, TestGroup } from "./harness.js";
+import { Harness, natsUrl, TestGroup } from "./support/harness.js";
 
 const DAY = 86_400_000;
 const PEER = "beta.test";

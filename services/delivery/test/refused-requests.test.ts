@@ -8,7 +8,7 @@ import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/pr
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { groups } from "../src/store/schema.js";
-import { call, codeOf, DOMAIN, Harness, type Member, Service, TestGroup } from "./harness.js";
+import { call, codeOf, DOMAIN, Harness, type Member, Service, TestGroup } from "./support/harness.js";
 
 const { ErrorReason } = common;
 

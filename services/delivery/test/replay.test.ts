@@ -8,7 +8,7 @@ import { seenRequests } from "@phoenix/runtime/replay";
 import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDelivery, startDelivery } from "../src/service.js";
-import { call, Harness, Service, TestGroup } from "./harness.js";
+import { call, Harness, Service, TestGroup } from "./support/harness.js";
 
 const { ErrorReason } = common;
 

@@ -25,7 +25,7 @@ import {
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DOMAIN, type Member, Pki, User } from "../../test/members.js";
+import { DOMAIN, type Member, Pki, User } from "../../test/support/members.js";
 import type { DsContext } from "./ds-context.js";
 import { translateDeliveryError } from "./errors.js";
 import { type CommitInput, DsGroup, mlsGroupId } from "./group.js";

@@ -28,9 +28,9 @@ import { createTestDatabase, eventually, type TestDatabase } from "@phoenix/runt
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { mlsGroupId } from "../src/domain/group.js";
-import { DELIVERY_MIGRATIONS } from "../src/index.js";
-import { type RunningDelivery, startDelivery } from "../src/service.js";
+import { mlsGroupId } from "../../src/domain/group.js";
+import { DELIVERY_MIGRATIONS } from "../../src/index.js";
+import { type RunningDelivery, startDelivery } from "../../src/service.js";
 import { DOMAIN, type Member, Pki, User } from "./members.js";
 
 /** The DS_REPLAY_MARKER_KEY of this test process (restarts of a harness keep it). */
