@@ -5,7 +5,7 @@ import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type EdgeGateway, startEdgeGateway } from "../src/index.js";
-import { type FakeUpstream, startFakeUpstream } from "./fake-upstreams.js";
+import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstreams.js";
 
 const GET_CREDENTIALS = "/phoenix.auth.v1.AuthService/GetAsCredentials";
 const LISTEN_OFFERS = "/phoenix.auth.v1.AuthService/ListenConnectionOffers";

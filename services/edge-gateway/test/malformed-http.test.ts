@@ -4,7 +4,7 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type EdgeGateway, startEdgeGateway } from "../src/index.js";
-import { type FakeUpstream, startFakeUpstream } from "./fake-upstreams.js";
+import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstreams.js";
 
 let upstream: FakeUpstream;
 let gateway: EdgeGateway;

@@ -3,7 +3,7 @@ import { ConfigError } from "@phoenix/runtime/config";
 import { runModule, startModules } from "@phoenix/runtime/module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_LIMITS, edgeGatewayModule } from "../src/index.js";
-import { type FakeUpstream, startFakeUpstream } from "./fake-upstreams.js";
+import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstreams.js";
 
 function logSink(): Writable {
   return new Writable({ write: (_chunk, _encoding, callback) => callback() });

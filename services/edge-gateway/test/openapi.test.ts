@@ -1,7 +1,7 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientRpcs, type EdgeGateway, startEdgeGateway } from "../src/index.js";
-import { type FakeUpstream, startFakeUpstream } from "./fake-upstreams.js";
+import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstreams.js";
 
 interface Operation {
   operationId: string;

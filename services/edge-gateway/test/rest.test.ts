@@ -3,7 +3,7 @@ import { auth, common, googleRpc, queue, type RpcInfo, rpcCatalog } from "@phoen
 import { statusDetail } from "@phoenix/runtime/errors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientRpcs, type EdgeGateway, httpStatusOf, startEdgeGateway } from "../src/index.js";
-import { type FakeUpstream, grpcError, startFakeUpstream } from "./fake-upstreams.js";
+import { type FakeUpstream, grpcError, startFakeUpstream } from "./support/fake-upstreams.js";
 
 const GET_CREDENTIALS = "/phoenix.auth.v1.AuthService/GetAsCredentials";
 const DEQUEUE = "/phoenix.queue.v1.QueueService/Dequeue";

@@ -4,7 +4,7 @@ import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { type EdgeGateway, startEdgeGateway } from "../src/index.js";
-import { type FakeUpstream, grpcError, startFakeUpstream } from "./fake-upstreams.js";
+import { type FakeUpstream, grpcError, startFakeUpstream } from "./support/fake-upstreams.js";
 
 const LISTEN = "/phoenix.queue.v1.QueueService/Listen";
 const LISTEN_OFFERS = "/phoenix.auth.v1.AuthService/ListenConnectionOffers";
