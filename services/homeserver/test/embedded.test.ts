@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HomeserverProcess } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectServing, fetchAsCredentials, fetchQueueKeys } from "./scenario.js";
+import { expectServing, fetchAsCredentials, fetchQueueKeys } from "./support/scenario.js";
 
 describe("all-in-one homeserver on PGlite and the embedded bus (child process)", () => {
   let dataDir: string;

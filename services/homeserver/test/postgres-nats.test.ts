@@ -9,7 +9,7 @@ import { connect } from "@nats-io/transport-node";
 import { HomeserverProcess } from "@phoenix/test-harness";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectServing, fetchAsCredentials } from "./scenario.js";
+import { expectServing, fetchAsCredentials } from "./support/scenario.js";
 
 const serverUrl = (): string => {
   const url = process.env.DATABASE_URL;
