@@ -1,34 +1,17 @@
-import {
-  DEFAULT_ENVELOPE_WINDOW,
-  type EnvelopeWindow,
-  fromHex,
-  type KeyEncryptionKeys,
-} from "@phoenix/crypto";
-import { federation, rpcCatalog } from "@phoenix/proto";
-import { type Bus, busSubjects, busTopology, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
-import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
-import { statusName } from "@phoenix/runtime/errors";
-import { defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
+import { fromHex, type KeyEncryptionKeys } from "@phoenix/crypto";
+import { rpcCatalog } from "@phoenix/proto";
+import { type Bus, busSubjects, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
+import type { DatabaseHandle } from "@phoenix/runtime/db";
+import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Metrics } from "@phoenix/runtime/metrics";
 import { ReplayStore } from "@phoenix/runtime/replay";
-import { deliverFanOut } from "./api/deliver-fan-out.js";
-import type { GatewayDeps } from "./api/deps.js";
-import { forward } from "./api/forward.js";
-import { getDomainKeys } from "./api/get-domain-keys.js";
+import type { GatewayContext } from "./api/context.js";
 import { InboundAuthenticator } from "./api/inbound-auth.js";
-import { proxy } from "./api/proxy.js";
-import { reportQueueDeleted } from "./api/report-queue-deleted.js";
-import { translateGatewayError } from "./api/translate-error.js";
+import type { GatewayConfig } from "./config.js";
 import { PeerResolver } from "./discovery/resolver.js";
-import type { BackoffConfig } from "./domain/backoff.js";
-import type { PeerAddress } from "./domain/peers.js";
-import {
-  FederationPolicy,
-  type PolicyConfig,
-  peerRateLimiter,
-  type RateLimitConfig,
-} from "./domain/policy.js";
+import { parseStaticPeers } from "./domain/peers.js";
+import { FederationPolicy, peerRateLimiter } from "./domain/policy.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { DeliveryLanes } from "./outbound/delivery-lanes.js";
 import { PeerClients } from "./outbound/peer-clients.js";
@@ -36,10 +19,10 @@ import { PeerKeyDirectory } from "./outbound/peer-keys.js";
 import { PeerSender } from "./outbound/peer-sender.js";
 import type { FederationTls } from "./outbound/tls.js";
 import { UpstreamServices } from "./outbound/upstream.js";
+import { federationRoutes, proxyRoutes } from "./routes.js";
 import { pruneSeenEnvelopes } from "./store/envelope-store.js";
 import { KeyRing } from "./store/key-ring.js";
-
-const DAY = 24 * 3600 * 1000;
+import { federationKeyEncryption } from "./store/key-store.js";
 
 /** Streams (shared with the QS and DS) and the subject prefix ("" in deployments, unique in tests). */
 export interface GatewayStreams {
@@ -48,53 +31,29 @@ export interface GatewayStreams {
   queueDeleted: string;
 }
 
-/** Everything the gateway needs, injected (setup.ts builds it from the environment). */
+/** What the gateway is built from: its parsed config (defaults live in config.ts) and resources. */
 export interface FederationGatewayOptions {
-  domain: string;
-  db: Database;
+  config: GatewayConfig;
+  /** Its `tryWithLock` elects the one replica that delivers outbound traffic. */
+  database: Pick<DatabaseHandle, "db" | "tryWithLock">;
   bus: Bus;
   logger: Logger;
+  /** The transport `loadTls(config)` chose (checked before anything opened). */
   tls: FederationTls;
-  staticPeers: ReadonlyMap<string, PeerAddress>;
-  staticOnly?: boolean;
-  policy: PolicyConfig;
-  rateLimit: RateLimitConfig;
-  /** Local services by full service name (`phoenix.auth.v1.AuthService` → host:port). */
-  upstreams: ReadonlyMap<string, string>;
-  signingKeySeed?: Uint8Array | undefined;
-  /**
-   * FEDERATION_KEY_ENCRYPTION_KEY (and `_PREVIOUS`): seals the signing-key seeds in the database;
-   * the replay-marker keys are derived from it.
-   */
-  keyEncryption: KeyEncryptionKeys;
-  keyRotationMs?: number;
-  keyOverlapMs?: number;
-  keyRefreshMs?: number;
-  peerKeyTtlMs?: number;
-  peerKeyRefetchMs?: number;
-  /** Peer domains each in-memory cache holds: keys, refetch marks, DNS answers (default 10000). */
-  peerCacheMaxEntries?: number;
-  /** How long a DNS answer is reused (default 5 minutes). */
-  dnsCacheTtlMs?: number;
-  /** Open channels to peer gateways (default 1000). */
-  maxPeerChannels?: number;
-  window?: EnvelopeWindow;
-  deliveryTimeoutMs?: number;
-  backoff?: BackoffConfig;
-  /** An outbound message held by a gateway that died comes back after this long (default 1 min). */
-  laneLeaseMs?: number;
-  /** The database's cross-process lock: replicas elect the one that delivers outbound traffic. */
-  lock?: DatabaseHandle["tryWithLock"] | undefined;
-  /** How often a standby replica tries to take over outbound delivery (default 5 s). */
-  standbyRetryMs?: number;
-  streams?: Partial<GatewayStreams>;
-  subjectPrefix?: string;
-  consumerPrefix?: string;
-  dedupeRetentionMs?: number;
-  maxMessageBytes?: number;
   /** runService's registry for the gateway's domain metrics (none: not exported). */
   metricsRegistry?: Metrics["registry"];
+  /** Milliseconds since the epoch (default `Date.now`). */
   now?: () => number;
+}
+
+/** Local services by full service name (`phoenix.auth.v1.AuthService` → host:port). */
+function upstreamsOf(config: GatewayConfig): Map<string, string> {
+  const map = new Map<string, string>();
+  if (config.FEDERATION_AS_ADDRESS) map.set("phoenix.auth.v1.AuthService", config.FEDERATION_AS_ADDRESS);
+  if (config.FEDERATION_DS_ADDRESS)
+    map.set("phoenix.delivery.v1.DeliveryService", config.FEDERATION_DS_ADDRESS);
+  if (config.FEDERATION_QS_ADDRESS) map.set("phoenix.queue.v1.QueueService", config.FEDERATION_QS_ADDRESS);
+  return map;
 }
 
 /**
@@ -105,159 +64,158 @@ export interface FederationGatewayOptions {
 export class FederationGateway {
   readonly federation: ServiceRegistration;
   readonly proxy: ServiceRegistration;
-  readonly deps: GatewayDeps;
+  /** What the RPC handlers share. */
+  readonly context: GatewayContext;
   readonly lanes: DeliveryLanes;
   readonly metrics: GatewayMetrics;
+  /** The stream names in use. */
+  readonly streams: GatewayStreams;
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly requestPruneTimer: NodeJS.Timeout;
 
   private constructor(
     private readonly options: FederationGatewayOptions,
     keys: KeyRing,
+    keyEncryption: KeyEncryptionKeys,
   ) {
+    const { config, database, bus, logger } = options;
+    const db = database.db;
     const now = options.now ?? Date.now;
+    const domain = config.FEDERATION_DOMAIN;
     this.metrics = new GatewayMetrics(options.metricsRegistry);
-    const maxMessageBytes = options.maxMessageBytes ?? 4 * 1024 * 1024;
+    this.streams = {
+      outbound: config.FEDERATION_OUTBOUND_STREAM,
+      fanOut: config.FEDERATION_FANOUT_STREAM,
+      queueDeleted: config.FEDERATION_QUEUE_DELETED_STREAM,
+    };
+    const maxMessageBytes = config.GRPC_MAX_MESSAGE_BYTES;
     const resolver = new PeerResolver({
-      staticPeers: options.staticPeers,
-      staticOnly: options.staticOnly ?? false,
-      cacheTtlMs: options.dnsCacheTtlMs ?? 300_000,
-      cacheMaxEntries: options.peerCacheMaxEntries ?? 10_000,
+      staticPeers: parseStaticPeers(config.FEDERATION_PEERS),
+      staticOnly: config.FEDERATION_STATIC_ONLY,
+      cacheTtlMs: config.FEDERATION_DNS_CACHE_TTL,
+      cacheMaxEntries: config.FEDERATION_PEER_CACHE_MAX,
       now,
     });
-    const peers = new PeerClients(resolver, options.tls, maxMessageBytes, options.maxPeerChannels ?? 1000);
-    const policy = new FederationPolicy(options.policy);
-    const window = options.window ?? DEFAULT_ENVELOPE_WINDOW;
+    const peers = new PeerClients(
+      resolver,
+      options.tls,
+      maxMessageBytes,
+      config.FEDERATION_PEER_CHANNELS_MAX,
+    );
+    const policy = new FederationPolicy({
+      mode: config.FEDERATION_POLICY,
+      allowed: config.FEDERATION_ALLOWED_DOMAINS,
+      denied: config.FEDERATION_DENIED_DOMAINS,
+    });
     const directory = new PeerKeyDirectory({
-      db: options.db,
+      db,
       clients: peers,
-      logger: options.logger,
-      ttlMs: options.peerKeyTtlMs ?? 3600_000,
-      refetchMs: options.peerKeyRefetchMs ?? 10_000,
-      maxEntries: options.peerCacheMaxEntries ?? 10_000,
+      logger,
+      ttlMs: config.FEDERATION_PEER_KEY_TTL,
+      refetchMs: config.FEDERATION_PEER_KEY_REFETCH,
+      maxEntries: config.FEDERATION_PEER_CACHE_MAX,
       now,
     });
     // Markers of peers' request ids, keyed with a secret of this deployment (derived from the
     // key-encryption key): a database snapshot alone cannot test them against guessed requests.
     const [markerKey = new Uint8Array(0), ...previousMarkerKeys] =
-      options.keyEncryption.replayMarkerKeys("federation-gateway");
+      keyEncryption.replayMarkerKeys("federation-gateway");
     const seenRequests = new ReplayStore(markerKey, previousMarkerKeys);
     const auth = new InboundAuthenticator({
-      ownDomain: options.domain,
+      ownDomain: domain,
       policy,
-      rateLimiter: peerRateLimiter(options.rateLimit, now),
+      rateLimiter: peerRateLimiter(
+        { ratePerSecond: config.FEDERATION_PEER_RATE, burst: config.FEDERATION_PEER_BURST },
+        now,
+      ),
       keys: directory,
-      window,
-      logger: options.logger,
+      window: {
+        maxAgeMs: config.FEDERATION_MAX_REQUEST_AGE,
+        maxFutureSkewMs: config.FEDERATION_MAX_CLOCK_SKEW,
+      },
+      logger,
       seenRequests,
-      db: options.db,
+      db,
       matchPeerCertificate: options.tls.mutual && !options.tls.plaintext,
       now,
     });
     const catalog = rpcCatalog();
-    const prefix = options.subjectPrefix ?? busTopology().subjectPrefix;
-    const subjects = busSubjects(prefix);
-    this.deps = {
-      domain: options.domain,
-      db: options.db,
-      bus: options.bus,
+    const subjects = busSubjects(config.FEDERATION_SUBJECT_PREFIX);
+    this.context = {
+      domain,
+      db,
+      bus,
       keys,
       auth,
       policy,
       peers,
       peerKeys: directory,
-      upstream: new UpstreamServices(options.upstreams, maxMessageBytes),
+      upstream: new UpstreamServices(upstreamsOf(config), maxMessageBytes),
       federated: new Map(catalog.filter((r) => r.policy?.federated).map((r) => [r.path, r])),
       known: new Set(catalog.map((r) => r.path)),
       subjects: { fanOut: subjects.fanOut, queueDeleted: subjects.queueDeleted },
-      proxyTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
+      proxyTimeoutMs: config.FEDERATION_DELIVERY_TIMEOUT,
+      now,
     };
-    const deps = this.deps;
-    const metrics = this.metrics;
-    /** Counts the requests the gateway itself refuses (passed-through upstream statuses are not refusals). */
-    async function counted<T>(work: () => Promise<T>): Promise<T> {
-      try {
-        return await work();
-      } catch (error) {
-        const mapped = translateGatewayError(error);
-        if (mapped && mapped.name !== "PassthroughStatusError")
-          metrics.inboundRefused.inc({ code: statusName(mapped.code) });
-        throw error;
-      }
-    }
-    this.federation = defineService(federation.FederationServiceService, {
-      getDomainKeys: unary(async () => getDomainKeys(deps)),
-      deliverFanOut: unary(async (request, ctx) => counted(() => deliverFanOut(deps, request, ctx))),
-      reportQueueDeleted: unary(async (request, ctx) =>
-        counted(() => reportQueueDeleted(deps, request, ctx)),
-      ),
-      forward: unary(async (request, ctx) => counted(() => forward(deps, request, ctx))),
-    });
-    this.proxy = defineService(federation.FederationProxyServiceService, {
-      proxy: unary(async (request, ctx) => proxy(deps, request, ctx)),
-    });
+    this.federation = federationRoutes(this.context, this.metrics);
+    this.proxy = proxyRoutes(this.context);
     this.lanes = new DeliveryLanes({
-      bus: options.bus,
-      db: options.db,
-      logger: options.logger,
-      ownDomain: options.domain,
+      bus,
+      db,
+      logger,
+      ownDomain: domain,
       policy,
-      sender: new PeerSender(options.domain, keys, peers, options.deliveryTimeoutMs ?? 10_000),
+      sender: new PeerSender(domain, keys, peers, config.FEDERATION_DELIVERY_TIMEOUT),
       stream: this.streams.outbound,
-      subjectPrefix: prefix,
-      consumerPrefix: options.consumerPrefix ?? busTopology().durables.lanePrefix,
-      backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
-      attemptTimeoutMs: options.deliveryTimeoutMs ?? 10_000,
-      leaseMs: options.laneLeaseMs ?? 60_000,
-      lock: options.lock,
-      standbyRetryMs: options.standbyRetryMs ?? 5000,
+      subjectPrefix: config.FEDERATION_SUBJECT_PREFIX,
+      consumerPrefix: config.FEDERATION_CONSUMER_PREFIX,
+      backoff: { initialMs: config.FEDERATION_RETRY_INITIAL, maxMs: config.FEDERATION_RETRY_MAX },
+      attemptTimeoutMs: config.FEDERATION_DELIVERY_TIMEOUT,
+      leaseMs: config.FEDERATION_LANE_LEASE,
+      lock: database.tryWithLock.bind(database),
+      standbyRetryMs: config.FEDERATION_STANDBY_RETRY,
       metrics: this.metrics,
     });
     this.pruneTimer = setInterval(() => {
-      const before = new Date(now() - (options.dedupeRetentionMs ?? 30 * DAY));
-      pruneSeenEnvelopes(options.db, before).catch((err) =>
-        options.logger.warn({ err }, "pruning envelope ids failed"),
-      );
+      const before = new Date(now() - config.FEDERATION_DEDUPE_RETENTION);
+      pruneSeenEnvelopes(db, before).catch((err) => logger.warn({ err }, "pruning envelope ids failed"));
     }, 3600_000);
     this.pruneTimer.unref();
     this.requestPruneTimer = setInterval(() => {
       seenRequests
-        .sweep(options.db, new Date(now()))
-        .catch((err) => options.logger.warn({ err }, "pruning request ids failed"));
+        .sweep(db, new Date(now()))
+        .catch((err) => logger.warn({ err }, "pruning request ids failed"));
     }, 60_000);
     this.requestPruneTimer.unref();
   }
 
   /** Loads (or creates) the domain keys and builds the gateway; call `start()` to begin delivering. */
   static async create(options: FederationGatewayOptions): Promise<FederationGateway> {
+    const { config } = options;
+    // FEDERATION_KEY_ENCRYPTION_KEY (and `_PREVIOUS`) seals the signing-key seeds in the database;
+    // the replay-marker keys are derived from it.
+    const keyEncryption = federationKeyEncryption(
+      config.FEDERATION_KEY_ENCRYPTION_KEY,
+      config.FEDERATION_KEY_ENCRYPTION_KEY_PREVIOUS,
+    );
     const keys = await KeyRing.open({
-      db: options.db,
+      db: options.database.db,
       logger: options.logger,
-      pinnedSeed: options.signingKeySeed,
-      encryption: options.keyEncryption,
-      rotationMs: options.keyRotationMs ?? 30 * DAY,
-      overlapMs: options.keyOverlapMs ?? 2 * DAY,
-      refreshMs: options.keyRefreshMs ?? 60_000,
+      pinnedSeed: parseSeed(config.FEDERATION_SIGNING_KEY),
+      encryption: keyEncryption,
+      rotationMs: config.FEDERATION_KEY_ROTATION,
+      overlapMs: config.FEDERATION_KEY_OVERLAP,
+      refreshMs: config.FEDERATION_KEY_REFRESH,
       ...(options.now ? { now: options.now } : {}),
     });
-    return new FederationGateway(options, keys);
-  }
-
-  /** The stream names in use. */
-  get streams(): GatewayStreams {
-    const defaults = busTopology().streams;
-    return {
-      outbound: this.options.streams?.outbound ?? defaults.federation,
-      fanOut: this.options.streams?.fanOut ?? defaults.fanOut,
-      queueDeleted: this.options.streams?.queueDeleted ?? defaults.queueDeleted,
-    };
+    return new FederationGateway(options, keys, keyEncryption);
   }
 
   /** Ensures the inbound streams exist (the gateway publishes into them) and starts the outbound lanes. */
   async start(): Promise<void> {
     const { bus } = this.options;
-    await bus.ensureStream(fanOutStream(this.streams.fanOut, this.deps.subjects.fanOut));
-    await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.deps.subjects.queueDeleted));
+    await bus.ensureStream(fanOutStream(this.streams.fanOut, this.context.subjects.fanOut));
+    await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.context.subjects.queueDeleted));
     await this.lanes.start();
   }
 
@@ -266,9 +224,9 @@ export class FederationGateway {
     clearInterval(this.pruneTimer);
     clearInterval(this.requestPruneTimer);
     await this.lanes.stop();
-    this.deps.keys.close();
-    this.deps.peers.close();
-    this.deps.upstream.close();
+    this.context.keys.close();
+    this.context.peers.close();
+    this.context.upstream.close();
   }
 }
 

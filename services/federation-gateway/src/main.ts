@@ -1,7 +1,6 @@
-// The federation gateway process: wiring only. runService owns config, logging, metrics, the
-// public gRPC listener, signals and shutdown; setupFederationGateway builds the rest.
-import { runService } from "@phoenix/runtime/lifecycle";
-import { gatewayConfigSchema } from "./config.js";
-import { setupFederationGateway } from "./setup.js";
+// Wiring only: the federation gateway module run as a process (config from the environment,
+// logger, metrics, signals, graceful shutdown).
+import { runModule } from "@phoenix/runtime/module";
+import { federationGatewayModule } from "./module.js";
 
-await runService({ config: gatewayConfigSchema, setup: (runtime) => setupFederationGateway(runtime) });
+await runModule(federationGatewayModule);

@@ -25,7 +25,7 @@ describe("inbound authentication and policy", () => {
   });
 
   function keyOf(domain: string): SigningKey {
-    const key = net.node(domain).running?.gateway.deps.keys.active();
+    const key = net.node(domain).running?.gateway.context.keys.active();
     if (!key) throw new Error(`${domain} has no key`);
     return key.signingKey;
   }
@@ -164,7 +164,7 @@ describe("per-peer rate limit", () => {
 
   it("requests beyond the peer's burst get RESOURCE_EXHAUSTED", async () => {
     const client = net.federationClient(B);
-    const key = net.node(A).running?.gateway.deps.keys.active()?.signingKey;
+    const key = net.node(A).running?.gateway.context.keys.active()?.signingKey;
     if (!key) throw new Error("A has no key");
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) {
@@ -210,9 +210,9 @@ describe("key rotation", () => {
       timeoutMs: 20_000,
       message: "delivery with the first key",
     });
-    const firstKey = toHex(a.running?.gateway.deps.keys.active()?.keyId ?? new Uint8Array());
+    const firstKey = toHex(a.running?.gateway.context.keys.active()?.keyId ?? new Uint8Array());
     await eventually(
-      () => toHex(a.running?.gateway.deps.keys.active()?.keyId ?? new Uint8Array()) !== firstKey,
+      () => toHex(a.running?.gateway.context.keys.active()?.keyId ?? new Uint8Array()) !== firstKey,
       { timeoutMs: 20_000, message: "A's rotation" },
     );
     const second = fanOutEnvelope(A, B, new Uint8Array([2]));
@@ -221,9 +221,9 @@ describe("key rotation", () => {
       timeoutMs: 20_000,
       message: "delivery with the new key",
     });
-    const cached = await b.running?.gateway.deps.peerKeys.keysFor(A);
+    const cached = await b.running?.gateway.context.peerKeys.keysFor(A);
     expect(cached?.map((k) => toHex(k.bytes))).toContain(
-      toHex(a.running?.gateway.deps.keys.active()?.publicKey ?? new Uint8Array()),
+      toHex(a.running?.gateway.context.keys.active()?.publicKey ?? new Uint8Array()),
     );
   });
 });

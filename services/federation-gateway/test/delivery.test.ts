@@ -53,7 +53,7 @@ describe("QS-to-QS delivery between two gateways", () => {
     const a = net.node(A);
     const b = net.node(B);
     const client = net.federationClient(B);
-    const key = a.running?.gateway.deps.keys.active();
+    const key = a.running?.gateway.context.keys.active();
     if (!key) throw new Error("A has no key");
     const envelope = fanOutEnvelope(A, B, new Uint8Array([7]));
     const label = rpcLabel(federation.FederationServiceService.deliverFanOut);

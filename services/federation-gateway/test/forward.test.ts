@@ -119,7 +119,7 @@ describe("Forward / Proxy of client requests", () => {
   });
 
   it("B refuses a signed Forward of a non-federated method with PERMISSION_DENIED", async () => {
-    const key = net.node(A).running?.gateway.deps.keys.active()?.signingKey;
+    const key = net.node(A).running?.gateway.context.keys.active()?.signingKey;
     if (!key) throw new Error("A has no key");
     const before = upstream.calls.length;
     const signed = await signFederationRequest(

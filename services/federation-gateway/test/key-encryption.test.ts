@@ -52,7 +52,7 @@ describe("federation signing keys encrypted at rest (FEDERATION_KEY_ENCRYPTION_K
     const generated = net.node(B);
     const bRows = await ownKeyRows(generated);
     expect(bRows.length).toBe(1);
-    const bSeed = generated.running?.gateway.deps.keys.active()?.signingKey.exportSeed();
+    const bSeed = generated.running?.gateway.context.keys.active()?.signingKey.exportSeed();
     expect(bSeed).toBeDefined();
     for (const [row, seed] of [
       [rows[0], pinned.exportSeed()],
@@ -76,7 +76,7 @@ describe("federation signing keys encrypted at rest (FEDERATION_KEY_ENCRYPTION_K
     );
     // The database is unchanged: the right key still opens it.
     await a.start();
-    expect(toHex(a.running?.gateway.deps.keys.active()?.publicKey ?? new Uint8Array())).toBe(
+    expect(toHex(a.running?.gateway.context.keys.active()?.publicKey ?? new Uint8Array())).toBe(
       toHex(pinned.publicKey),
     );
   });
@@ -109,7 +109,7 @@ describe("federation signing keys encrypted at rest (FEDERATION_KEY_ENCRYPTION_K
     rows = await ownKeyRows(a);
     expect(rows.every((r) => toHex(r.seedKekId ?? new Uint8Array()) !== sealedUnderFirst)).toBe(true);
     await a.start({ FEDERATION_KEY_ENCRYPTION_KEY: next });
-    expect(toHex(a.running?.gateway.deps.keys.active()?.publicKey ?? new Uint8Array())).toBe(
+    expect(toHex(a.running?.gateway.context.keys.active()?.publicKey ?? new Uint8Array())).toBe(
       toHex(pinned.publicKey),
     );
   });

@@ -33,7 +33,7 @@ describe("operator-pinned key, listeners and malformed requests", () => {
     expect(after.keys.map((k) => toHex(k.publicKey)).sort()).toEqual(
       [toHex(first.publicKey), toHex(second.publicKey)].sort(),
     );
-    expect(toHex(a.running?.gateway.deps.keys.active()?.publicKey ?? new Uint8Array())).toBe(
+    expect(toHex(a.running?.gateway.context.keys.active()?.publicKey ?? new Uint8Array())).toBe(
       toHex(second.publicKey),
     );
   });

@@ -59,7 +59,7 @@ describe("two gateway replicas of one homeserver", () => {
 
   it("a request replayed to another replica is refused with UNAUTHENTICATED", async () => {
     const b = net.node(B);
-    const key = net.node(A).running?.gateway.deps.keys.active()?.signingKey;
+    const key = net.node(A).running?.gateway.context.keys.active()?.signingKey;
     if (!key) throw new Error("A has no key");
     const signed = await signFederationRequest(
       federation.DeliverFanOutTbs,

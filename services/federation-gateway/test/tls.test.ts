@@ -66,7 +66,7 @@ describe("TLS between gateways", () => {
       FEDERATION_TLS_CERT_FILE: tls.certFile("evil.test"),
       FEDERATION_TLS_KEY_FILE: tls.keyFile("evil.test"),
     });
-    const peer = await net.node(A).running?.gateway.deps.peers.get(B);
+    const peer = await net.node(A).running?.gateway.context.peers.get(B);
     await expect(peer?.getDomainKeys({}, { deadlineMs: 2000 })).rejects.toMatchObject({
       code: status.UNAVAILABLE,
     });
@@ -118,7 +118,7 @@ describe("mutual TLS between gateways", () => {
 
   it("refuses a request signed by one domain over another domain's client certificate", async () => {
     const port = net.node(B).port;
-    const key = net.node(A).running?.gateway.deps.keys.active()?.signingKey;
+    const key = net.node(A).running?.gateway.context.keys.active()?.signingKey;
     if (key === undefined) throw new Error("A has no key");
     const asC = tlsClient(port, tls.caFile, B, { cert: tls.certFile(C), key: tls.keyFile(C) });
     const asA = tlsClient(port, tls.caFile, B, { cert: tls.certFile(A), key: tls.keyFile(A) });

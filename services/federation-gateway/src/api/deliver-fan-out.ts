@@ -2,7 +2,7 @@ import { events, federation, rpcLabel } from "@phoenix/proto";
 import { UnavailableError } from "@phoenix/runtime/errors";
 import { checkInboundFanOut } from "../domain/envelope.js";
 import { envelopeSeen, markEnvelopeSeen } from "../store/envelope-store.js";
-import type { GatewayDeps } from "./deps.js";
+import type { GatewayContext } from "./context.js";
 import type { CallTransport } from "./inbound-auth.js";
 
 const LABEL = rpcLabel(federation.FederationServiceService.deliverFanOut);
@@ -14,27 +14,27 @@ const LABEL = rpcLabel(federation.FederationServiceService.deliverFanOut);
  * its window, the gateway's envelope table beyond it.
  */
 export async function deliverFanOut(
-  deps: GatewayDeps,
+  ctx: GatewayContext,
   request: federation.DeliverFanOutRequest,
-  transport: CallTransport = {},
+  call: CallTransport = {},
 ): Promise<federation.DeliverFanOutResponse> {
-  const { tbs, sender } = await deps.auth.authenticate(
+  const { tbs, sender } = await ctx.auth.authenticate(
     federation.DeliverFanOutTbs,
     request.signed,
     LABEL,
-    transport,
+    call,
   );
-  const event = checkInboundFanOut(tbs.envelope, deps.domain, sender);
+  const event = checkInboundFanOut(tbs.envelope, ctx.domain, sender);
   const envelopeId = tbs.envelope?.envelopeId ?? new Uint8Array();
-  if (await envelopeSeen(deps.db, envelopeId)) return {};
+  if (await envelopeSeen(ctx.db, envelopeId)) return {};
   try {
-    await deps.bus.publish(deps.subjects.fanOut, events.FanOut.encode(event.fanOut).finish(), {
+    await ctx.bus.publish(ctx.subjects.fanOut, events.FanOut.encode(event.fanOut).finish(), {
       id: event.dedupeId,
       headers: { "phoenix-source-domain": sender },
     });
   } catch (error) {
     throw new UnavailableError("the local bus is unavailable; retry later", { cause: error });
   }
-  await markEnvelopeSeen(deps.db, envelopeId);
+  await markEnvelopeSeen(ctx.db, envelopeId);
   return {};
 }

@@ -2,18 +2,18 @@ import { federation, rpcLabel } from "@phoenix/proto";
 import { PermissionDeniedError } from "@phoenix/runtime/errors";
 import type { CallContext } from "@phoenix/runtime/grpc";
 import { MalformedFederationRequestError } from "../domain/errors.js";
-import type { GatewayDeps } from "./deps.js";
+import type { GatewayContext } from "./context.js";
 
 const LABEL = rpcLabel(federation.FederationServiceService.forward);
 
 /** Refuses methods that are unknown or whose rpc_policy is not `federated`. */
 export function checkForwardable(
-  deps: GatewayDeps,
+  ctx: GatewayContext,
   method: string,
   notFederated: (message: string) => Error,
 ): void {
-  if (!deps.known.has(method)) throw new MalformedFederationRequestError(`unknown method ${method}`);
-  if (!deps.federated.has(method)) throw notFederated(`${method} cannot be reached through federation`);
+  if (!ctx.known.has(method)) throw new MalformedFederationRequestError(`unknown method ${method}`);
+  if (!ctx.federated.has(method)) throw notFederated(`${method} cannot be reached through federation`);
 }
 
 /**
@@ -23,17 +23,17 @@ export function checkForwardable(
  * comes back unchanged.
  */
 export async function forward(
-  deps: GatewayDeps,
+  ctx: GatewayContext,
   request: federation.ForwardRequest,
-  ctx: CallContext,
+  call: CallContext,
 ): Promise<federation.ForwardResponse> {
-  const { tbs, sender } = await deps.auth.authenticate(federation.ForwardTbs, request.signed, LABEL, ctx);
-  if (tbs.destinationDomain !== deps.domain) {
+  const { tbs, sender } = await ctx.auth.authenticate(federation.ForwardTbs, request.signed, LABEL, call);
+  if (tbs.destinationDomain !== ctx.domain) {
     throw new MalformedFederationRequestError(
-      `request is addressed to ${tbs.destinationDomain}, not ${deps.domain}`,
+      `request is addressed to ${tbs.destinationDomain}, not ${ctx.domain}`,
     );
   }
-  checkForwardable(deps, tbs.method, (message) => new PermissionDeniedError(message));
-  const response = await deps.upstream.call(tbs.method, tbs.request, sender, ctx);
+  checkForwardable(ctx, tbs.method, (message) => new PermissionDeniedError(message));
+  const response = await ctx.upstream.call(tbs.method, tbs.request, sender, call);
   return { response };
 }

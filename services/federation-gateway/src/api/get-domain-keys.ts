@@ -1,13 +1,16 @@
 import type { federation } from "@phoenix/proto";
 import { UnavailableError } from "@phoenix/runtime/errors";
-import type { GatewayDeps } from "./deps.js";
+import type { GatewayContext } from "./context.js";
 
 /** GetDomainKeys: this domain's currently valid federation verifying keys (public). */
-export async function getDomainKeys(deps: GatewayDeps): Promise<federation.GetDomainKeysResponse> {
-  const keys = deps.keys.published();
+export async function getDomainKeys(
+  ctx: GatewayContext,
+  _request: federation.GetDomainKeysRequest,
+): Promise<federation.GetDomainKeysResponse> {
+  const keys = ctx.keys.published();
   if (keys.length === 0) throw new UnavailableError("federation keys are not loaded yet");
   return {
-    domain: deps.domain,
+    domain: ctx.domain,
     keys: keys.map((k) => ({
       keyId: k.keyId,
       publicKey: k.publicKey,

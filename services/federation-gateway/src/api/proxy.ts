@@ -4,7 +4,7 @@ import type { CallContext } from "@phoenix/runtime/grpc";
 import { MalformedFederationRequestError } from "../domain/errors.js";
 import { signFederationRequest } from "../domain/signing.js";
 import { NoSigningKeyError } from "../outbound/peer-sender.js";
-import type { GatewayDeps } from "./deps.js";
+import type { GatewayContext } from "./context.js";
 import { checkForwardable } from "./forward.js";
 import { passthrough } from "./translate-error.js";
 
@@ -16,26 +16,26 @@ const FORWARD_LABEL = rpcLabel(federation.FederationServiceService.forward);
  * peer's answer — response bytes, or its status unchanged. The caller's deadline carries over.
  */
 export async function proxy(
-  deps: GatewayDeps,
+  ctx: GatewayContext,
   request: federation.ProxyRequest,
-  ctx: CallContext,
+  call: CallContext,
 ): Promise<federation.ProxyResponse> {
   const destination = request.destinationDomain;
   if (!isValidDomain(destination))
     throw new MalformedFederationRequestError("destination_domain is malformed");
-  if (destination === deps.domain) {
+  if (destination === ctx.domain) {
     throw new MalformedFederationRequestError(
       "destination_domain is this homeserver: call the service directly",
     );
   }
-  checkForwardable(deps, request.method, (message) => new MalformedFederationRequestError(message));
-  deps.policy.check(destination);
-  const key = deps.keys.active();
+  checkForwardable(ctx, request.method, (message) => new MalformedFederationRequestError(message));
+  ctx.policy.check(destination);
+  const key = ctx.keys.active();
   if (key === undefined) throw new NoSigningKeyError("no active federation signing key");
   const signed = await signFederationRequest(
     federation.ForwardTbs,
     FORWARD_LABEL,
-    deps.domain,
+    ctx.domain,
     key.signingKey,
     {
       destinationDomain: destination,
@@ -43,9 +43,9 @@ export async function proxy(
       request: request.request,
     },
   );
-  const client = await deps.peers.get(destination);
+  const client = await ctx.peers.get(destination);
   try {
-    const answer = await client.forward({ signed }, { parent: ctx, deadlineMs: deps.proxyTimeoutMs });
+    const answer = await client.forward({ signed }, { parent: call, deadlineMs: ctx.proxyTimeoutMs });
     return { response: answer.response };
   } catch (error) {
     throw passthrough(error) ?? error;

@@ -2,7 +2,7 @@ import { events, federation, rpcLabel } from "@phoenix/proto";
 import { UnavailableError } from "@phoenix/runtime/errors";
 import { checkInboundReport } from "../domain/envelope.js";
 import { envelopeSeen, markEnvelopeSeen } from "../store/envelope-store.js";
-import type { GatewayDeps } from "./deps.js";
+import type { GatewayContext } from "./context.js";
 import type { CallTransport } from "./inbound-auth.js";
 
 const LABEL = rpcLabel(federation.FederationServiceService.reportQueueDeleted);
@@ -13,27 +13,27 @@ const LABEL = rpcLabel(federation.FederationServiceService.reportQueueDeleted);
  * event id) before the answer.
  */
 export async function reportQueueDeleted(
-  deps: GatewayDeps,
+  ctx: GatewayContext,
   request: federation.ReportQueueDeletedRequest,
-  transport: CallTransport = {},
+  call: CallTransport = {},
 ): Promise<federation.ReportQueueDeletedResponse> {
-  const { tbs, sender } = await deps.auth.authenticate(
+  const { tbs, sender } = await ctx.auth.authenticate(
     federation.ReportQueueDeletedTbs,
     request.signed,
     LABEL,
-    transport,
+    call,
   );
-  const event = checkInboundReport(tbs.envelope, deps.domain, sender);
+  const event = checkInboundReport(tbs.envelope, ctx.domain, sender);
   const envelopeId = tbs.envelope?.envelopeId ?? new Uint8Array();
-  if (await envelopeSeen(deps.db, envelopeId)) return {};
+  if (await envelopeSeen(ctx.db, envelopeId)) return {};
   try {
-    await deps.bus.publish(deps.subjects.queueDeleted, events.QueueDeleted.encode(event.report).finish(), {
+    await ctx.bus.publish(ctx.subjects.queueDeleted, events.QueueDeleted.encode(event.report).finish(), {
       id: event.dedupeId,
       headers: { "phoenix-source-domain": sender },
     });
   } catch (error) {
     throw new UnavailableError("the local bus is unavailable; retry later", { cause: error });
   }
-  await markEnvelopeSeen(deps.db, envelopeId);
+  await markEnvelopeSeen(ctx.db, envelopeId);
   return {};
 }

@@ -9,7 +9,7 @@ import type { KeyRing } from "../store/key-ring.js";
 import type { InboundAuthenticator } from "./inbound-auth.js";
 
 /** What the RPC handlers share. */
-export interface GatewayDeps {
+export interface GatewayContext {
   domain: string;
   db: Database;
   bus: Bus;
@@ -27,4 +27,6 @@ export interface GatewayDeps {
   subjects: { fanOut: string; queueDeleted: string };
   /** Deadline of a proxied call when the caller sent none. */
   proxyTimeoutMs: number;
+  /** Milliseconds since the epoch. */
+  now(): number;
 }
