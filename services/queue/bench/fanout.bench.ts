@@ -12,11 +12,11 @@ import { type common, events, queue } from "@phoenix/proto";
 import { type Bus, type BusMessage, connectNatsBus } from "@phoenix/runtime/bus";
 import { type Database, transaction } from "@phoenix/runtime/db";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
-import { createLogger } from "@phoenix/runtime/log";
+import { runModule } from "@phoenix/runtime/module";
 import { createTestDatabase } from "@phoenix/runtime/testing";
 import { sql } from "drizzle-orm";
 import { Batcher } from "../src/consumer/batcher.js";
-import { startQueueServer } from "../src/service.js";
+import { queueModuleWith } from "../src/module.js";
 import { QUEUE_MIGRATIONS } from "../src/setup.js";
 import { TestClient } from "../test/support/test-client.js";
 
@@ -68,23 +68,34 @@ async function waitForCount(
 
 const db = await createTestDatabase({ migrationsFolder: QUEUE_MIGRATIONS, poolMax: 10 });
 const bus = await connectNatsBus({ servers: NATS_URL, name: "qs-bench" });
-const logger = createLogger({ service: "queue-bench", level: "silent" });
 const rows: [string, string][] = [];
 try {
   // ---- the real QS consumer ----
-  const server = await startQueueServer({
-    database: db,
-    bus,
-    domain: "bench.example",
-    logger,
-    storageKey: new Uint8Array(randomBytes(32)),
-    streams,
-    subjectPrefix: prefix,
-    fanOutDurable: `qsb-${suffix}`,
-    sweepIntervalMs: 0,
-    keyRefreshIntervalMs: 0,
-  });
-  const channel = createChannel(`127.0.0.1:${server.port}`);
+  const server = await runModule(
+    queueModuleWith({ hooks: { sweepIntervalMs: 0, keyRefreshIntervalMs: 0 } }),
+    {
+      env: {},
+      signals: false,
+      exit: false,
+      resources: { database: db, bus },
+      overrides: {
+        QS_DOMAIN: "bench.example",
+        QS_STORAGE_KEY: randomBytes(32).toString("hex"),
+        QS_FANOUT_STREAM: streams.fanOut,
+        QS_QUEUE_DELETED_STREAM: streams.queueDeleted,
+        QS_FEDERATION_STREAM: streams.federation,
+        QS_SUBJECT_PREFIX: prefix,
+        QS_FANOUT_DURABLE: `qsb-${suffix}`,
+        // Every bench client registers from 127.0.0.1.
+        QS_RATE_CREATE_USER_PER_CALLER: 0,
+        LOG_LEVEL: "silent",
+        GRPC_HOST: "127.0.0.1",
+        GRPC_PORT: 0,
+        METRICS_PORT: 0,
+      },
+    },
+  );
+  const channel = createChannel(`127.0.0.1:${server.grpcPort}`);
   const client = createServiceClient(queue.QueueServiceService, channel);
   const keys = await client.getQueueConfigEncryptionKey({});
   const refs: common.QsReference[] = [];
@@ -118,7 +129,7 @@ try {
   await waitForCount(db.db, `select count(*)::int as n from qs_messages where seq > 0`, deliveries);
   const qsMs = performance.now() - t0;
   channel.close();
-  await server.stop();
+  await server.process.shutdown("done");
 
   // ---- the raw pipeline: same bus, same batching, same rows, no QS work ----
   await db.db.execute(

@@ -1,7 +1,8 @@
-// @phoenix/queue: the Queuing Service. `main.ts` runs it as a process; the all-in-one
-// homeserver and tests build it in-process with `startQueueServer` / `QueueService.create`.
+// @phoenix/queue: the Queuing Service. `queueModule` is the service (main.ts runs it with
+// runModule; the all-in-one homeserver and the test harness embed it with startModules).
 export { type QueueConfig, queueConfigSchema } from "./config.js";
 export { WebhookAddressPolicy, WebhookAllowlistError } from "./domain/webhook-address.js";
+export { type QueueModuleExtras, queueModule, queueModuleWith } from "./module.js";
 export {
   LoggingNotifier,
   type PushNotifier,
@@ -12,18 +13,12 @@ export {
   WebhookRefusedError,
   type WebhookResolver,
 } from "./push/notifier.js";
+export { type QsStreams, QueueService, type QueueServiceHooks, type QueueServiceInit } from "./service.js";
+export { loadStorageKey, QUEUE_MIGRATIONS, StorageKeyError } from "./setup.js";
 export {
-  type QsRateLimitOptions,
-  type QsStreams,
-  type QueueServer,
-  QueueService,
-  type QueueServiceOptions,
-  startQueueServer,
-} from "./service.js";
-export {
-  loadStorageKey,
-  QUEUE_MIGRATIONS,
   type QueueResources,
-  StorageKeyError,
+  type QueueServer,
+  type QueueServerOptions,
   setupQueue,
-} from "./setup.js";
+  startQueueServer,
+} from "./shims.js";

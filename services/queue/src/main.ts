@@ -1,7 +1,6 @@
-// The Queuing Service process: wiring only. runService owns config, logging, metrics, the gRPC
-// server, signals and shutdown; setupQueue opens the database and bus and starts the QS.
-import { runService } from "@phoenix/runtime/lifecycle";
-import { queueConfigSchema } from "./config.js";
-import { setupQueue } from "./setup.js";
+// Wiring only: the QS module run as a process (config from the environment, database and bus,
+// logger, metrics, gRPC server, signals, graceful shutdown).
+import { runModule } from "@phoenix/runtime/module";
+import { queueModule } from "./module.js";
 
-await runService({ config: queueConfigSchema, setup: (runtime) => setupQueue(runtime) });
+await runModule(queueModule);

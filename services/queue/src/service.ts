@@ -1,26 +1,16 @@
-import { toHex } from "@phoenix/crypto";
+import { fromHex, toHex } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
-import { queue } from "@phoenix/proto";
 import {
   type Bus,
   type BusMessage,
-  busTopology,
   fanOutStream,
   federationOutboundStream,
   queueDeletedStream,
   type Subscription,
 } from "@phoenix/runtime/bus";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
-import { type FederationRouter, federatedUnary, serviceFederationRouter } from "@phoenix/runtime/federation";
-import {
-  bidiStreaming,
-  defineService,
-  type GrpcServer,
-  type GrpcServerConfig,
-  type ServiceRegistration,
-  startGrpcServer,
-  unary,
-} from "@phoenix/runtime/grpc";
+import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
+import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
@@ -28,36 +18,21 @@ import { sweepSeenRequests } from "@phoenix/runtime/replay";
 import { lt } from "drizzle-orm";
 import type { Registry } from "prom-client";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
-import { blockGroup } from "./api/block-group.js";
-import { createClient } from "./api/create-client.js";
-import { createUser } from "./api/create-user.js";
-import { deleteClient } from "./api/delete-client.js";
-import { deleteUser } from "./api/delete-user.js";
-import type { QsDeps, QsLimits, QsRateLimits } from "./api/deps.js";
-import { dequeue } from "./api/dequeue.js";
-import { fetchAddPackages, fetchAddPackagesDomain, limitFetchAddPackages } from "./api/fetch-add-packages.js";
-import { getQueueConfigEncryptionKey } from "./api/get-queue-config-encryption-key.js";
-import { getUser } from "./api/get-user.js";
-import { getVerifyingKey } from "./api/get-verifying-key.js";
-import { listen } from "./api/listen.js";
-import { publishAddPackages } from "./api/publish-add-packages.js";
-import { setPushToken } from "./api/set-push-token.js";
-import { unblockGroup } from "./api/unblock-group.js";
-import { updateClient } from "./api/update-client.js";
-import { updateUser } from "./api/update-user.js";
+import type { QsRateLimits, QueueContext } from "./api/context.js";
+import type { QueueConfig } from "./config.js";
 import { Batcher } from "./consumer/batcher.js";
 import { handleFanOutBatch } from "./consumer/fan-out-consumer.js";
 import { updateIdleQueues } from "./consumer/idle-key-updates.js";
 import { KeyRing } from "./domain/key-ring.js";
 import { openStoredPushToken } from "./domain/push-token.js";
 import { QueueConfigOpener } from "./domain/queue-config-opener.js";
-import type { RatchetUpdatePolicy } from "./domain/queue-ratchet.js";
 import { StorageKeys } from "./domain/storage-keys.js";
 import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
 import { WebhookAddressPolicy } from "./domain/webhook-address.js";
 import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
+import { queueRoutes } from "./routes.js";
 import { ensureKeys } from "./store/keys-store.js";
 import { deleteExpiredAuthKeys, deleteInactiveClients, expireMessages } from "./store/records-store.js";
 import { qsHandledFanOuts } from "./store/schema.js";
@@ -66,100 +41,61 @@ const DAY = 24 * 3600 * 1000;
 
 /** Bus streams the QS uses (names shared with the DS and the federation gateway). */
 export interface QsStreams {
-  /** Captures `phoenix.fanout` (default PHOENIX_FANOUT). */
+  /** Captures `phoenix.fanout` (QS_FANOUT_STREAM). */
   fanOut: string;
-  /** Captures `phoenix.queue_deleted` (default PHOENIX_QUEUE_DELETED). */
+  /** Captures `phoenix.queue_deleted` (QS_QUEUE_DELETED_STREAM). */
   queueDeleted: string;
-  /** Captures `phoenix.federation.outbound.>` (default PHOENIX_FEDERATION_OUTBOUND). */
+  /** Captures `phoenix.federation.outbound.>` (QS_FEDERATION_STREAM). */
   federation: string;
 }
 
-/** Everything the QS needs, injected (main.ts builds it from the environment). */
-export interface QueueServiceOptions {
-  database: Pick<DatabaseHandle, "db" | "tryWithLock">;
-  bus: Bus;
-  domain: string;
-  logger: Logger;
-  /** 32-byte storage key (encryption at rest, lookup hashes). */
-  storageKey: Uint8Array;
-  /** Operator-provided queue-config HPKE private key / signing seed (else generated). */
-  providedConfigKey?: Uint8Array | undefined;
-  providedSigningKey?: Uint8Array | undefined;
-  keyRotationIntervalMs?: number;
-  keyRetirementGraceMs?: number;
+/**
+ * Timers and test hooks of a QS that no operator sets (so not in the config schema): the
+ * defaults below are the only ones.
+ */
+export interface QueueServiceHooks {
+  /** Clock in ms since the epoch (default Date.now). */
+  now?: () => number;
   /** How often replicas reload the keys (and rotate when due); 0: never (default 60 s). */
   keyRefreshIntervalMs?: number;
-  limits?: Partial<QsLimits>;
-  ratchetPolicy?: Partial<RatchetUpdatePolicy>;
-  /**
-   * A client auth key replaced by UpdateClient keeps verifying queue configs sealed with it this
-   * long (default 30 days; 0: configs sealed with the old key fail at once).
-   */
-  authKeyGraceMs?: number;
-  /**
-   * Per-replica rate limits (requests per period; 0 disables one). Unset here: off — the
-   * process (setupQueue) applies the QS_RATE_* defaults; embedders pass their config.
-   */
-  rateLimits?: Partial<QsRateLimitOptions>;
-  /** Peers whose `x-forwarded-for` names the caller for per-caller limits (default none). */
-  trustedProxies?: readonly string[];
-  /** Client records inactive this long expire (default 90 days). */
-  clientInactivityMs?: number;
-  /**
-   * Queued messages expire this long after they were enqueued (default 30 days; 0: never). Key
-   * updates and the Init message never expire. Deleted by the sweep.
-   */
-  messageExpiryMs?: number;
-  /**
-   * How often idle queues get their time-based ratchet key update (queues without one for the
-   * ratchet policy's `everyMs`); 0 disables (default 1 h).
-   */
-  idleKeyUpdateIntervalMs?: number;
   /** Sweep period for expired records and old fan-out markers; 0 disables (default 1 h). */
   sweepIntervalMs?: number;
-  streams?: Partial<QsStreams>;
-  /** Prefix of every bus subject (tests only; default ""). */
-  subjectPrefix?: string;
   relayPollIntervalMs?: number;
-  /** Clock in ms (default Date.now). */
-  now?: () => number;
-  /** Push notifications for clients without a live listener (default: log only). */
-  notifier?: PushNotifier;
-  /**
-   * Webhook push URLs whose host is one of these names or an address in these IPs / CIDR blocks
-   * may point into private ranges (QS_PUSH_WEBHOOK_ALLOW; default none). Checked when a client
-   * sets an IP-literal URL; give the webhook notifier the same policy.
-   */
-  pushWebhookAllow?: readonly string[];
-  /** Durable fan-out consumer name shared by all replicas (default "queue-fanout"). */
-  fanOutDurable?: string;
-  /** Fan-out messages handled at once, and so the largest batch (default 256). */
-  fanOutMaxInFlight?: number;
   /** Unacked fan-outs come back after this long (default 30 s). */
   fanOutAckWaitMs?: number;
   /** Handled-fan-out markers are kept this long (default 30 days; longer than the stream's age). */
   fanOutMarkerRetentionMs?: number;
-  /** Registry for the QS metrics (runService's `metrics.registry`); none: not exported. */
-  metricsRegistry?: Registry;
   /** Run the fan-out consumer in this instance (default true; false: serve RPCs only). */
   consumeFanOuts?: boolean;
-  /** Test hook: runs after a batch committed and before its messages are acked. */
+  /** Runs after a batch committed and before its messages are acked (crash tests). */
   afterFanOutCommit?: () => Promise<void>;
+}
+
+/** What a QS is built from: its parsed config and what its host opened. */
+export interface QueueServiceInit {
+  config: QueueConfig;
+  database: Pick<DatabaseHandle, "db" | "tryWithLock">;
+  bus: Bus;
+  logger: Logger;
+  /** 32-byte storage key (encryption at rest, lookup hashes): see `loadStorageKey`. */
+  storageKey: Uint8Array;
+  /** Push notifications for clients without a live listener (default: log only). */
+  notifier?: PushNotifier;
+  /** Registry for the QS metrics (the host's `metrics.registry`); none: not exported. */
+  metricsRegistry?: Registry;
   /**
    * Sends FetchAddPackages for other domains through the federation gateway; the caller closes
-   * it. Default: one for `federationProxyAddress`, closed by {@link QueueService.stop}.
+   * it. Default: one for FEDERATION_PROXY_ADDRESS, closed by {@link QueueService.stop}.
    */
   router?: FederationRouter;
-  /** FEDERATION_PROXY_ADDRESS, when no `router` is given (unset: other domains are UNAVAILABLE). */
-  federationProxyAddress?: string | undefined;
-  /** Largest gRPC message to and from the federation gateway (GRPC_MAX_MESSAGE_BYTES). */
-  maxMessageBytes?: number;
+  hooks?: QueueServiceHooks;
 }
 
 /** A running QS minus its gRPC server: handlers, key ring, fan-out consumer, relay, sweeper. */
 export class QueueService {
   readonly registration: ServiceRegistration;
-  readonly deps: QsDeps;
+  /** What every RPC handler is given. */
+  readonly ctx: QueueContext;
   readonly streams: QsStreams;
   readonly subjects: QsSubjects;
   private ring: KeyRing | undefined;
@@ -171,37 +107,40 @@ export class QueueService {
   private timers: NodeJS.Timeout[] = [];
   private readonly router: FederationRouter;
   private readonly ownsRouter: boolean;
+  private readonly config: QueueConfig;
+  private readonly hooks: QueueServiceHooks;
 
-  private constructor(private readonly options: QueueServiceOptions) {
-    const now = options.now ?? Date.now;
-    const defaults = busTopology().streams;
+  private constructor(private readonly init: QueueServiceInit) {
+    const { config, logger } = init;
+    this.config = config;
+    this.hooks = init.hooks ?? {};
     this.streams = {
-      fanOut: options.streams?.fanOut ?? defaults.fanOut,
-      queueDeleted: options.streams?.queueDeleted ?? defaults.queueDeleted,
-      federation: options.streams?.federation ?? defaults.federation,
+      fanOut: config.QS_FANOUT_STREAM,
+      queueDeleted: config.QS_QUEUE_DELETED_STREAM,
+      federation: config.QS_FEDERATION_STREAM,
     };
-    this.subjects = qsSubjects(options.subjectPrefix);
-    this.deps = {
-      db: options.database.db,
-      domain: options.domain,
-      storage: new StorageKeys(options.storageKey),
+    this.subjects = qsSubjects(config.QS_SUBJECT_PREFIX);
+    this.ctx = {
+      db: init.database.db,
+      domain: config.QS_DOMAIN,
+      storage: new StorageKeys(init.storageKey),
       keys: () => this.ring,
       replayWindow: { maxAgeMs: 5 * 60_000, maxFutureSkewMs: 60_000 },
       limits: {
-        maxClientsPerUser: options.limits?.maxClientsPerUser ?? 10,
-        maxDequeue: options.limits?.maxDequeue ?? 500,
-        maxBlocklist: options.limits?.maxBlocklist ?? 10_000,
-        maxQueueDepth: options.limits?.maxQueueDepth ?? 10_000,
+        maxClientsPerUser: config.QS_MAX_CLIENTS_PER_USER,
+        maxDequeue: config.QS_MAX_DEQUEUE,
+        maxBlocklist: config.QS_MAX_BLOCKLIST,
+        maxQueueDepth: config.QS_MAX_QUEUE_DEPTH,
       },
       ratchetPolicy: {
-        everyMessages: options.ratchetPolicy?.everyMessages ?? 100,
-        everyMs: options.ratchetPolicy?.everyMs ?? DAY,
+        everyMessages: config.QS_RATCHET_UPDATE_MESSAGES,
+        everyMs: config.QS_RATCHET_UPDATE_INTERVAL,
       },
-      authKeyGraceMs: options.authKeyGraceMs ?? 30 * DAY,
-      rateLimits: rateLimitsOf(options.rateLimits ?? {}),
-      trustedProxies: trustedProxies(options.trustedProxies ?? []),
+      authKeyGraceMs: config.QS_AUTH_KEY_GRACE,
+      rateLimits: rateLimitsOf(config),
+      trustedProxies: trustedProxies(config.QS_TRUSTED_PROXIES),
       opener: new QueueConfigOpener(),
-      webhookPolicy: new WebhookAddressPolicy(options.pushWebhookAllow ?? []),
+      webhookPolicy: new WebhookAddressPolicy(config.QS_PUSH_WEBHOOK_ALLOW),
       ciphersuite: () => {
         this.cs ??= getCiphersuiteImpl(
           getCiphersuiteFromName(PHOENIX_CIPHERSUITE),
@@ -209,62 +148,30 @@ export class QueueService {
         );
         return this.cs;
       },
-      listeners: new ListenerHub(options.bus, this.subjects, (err) =>
-        options.logger.warn({ err }, "queue listener"),
-      ),
-      logger: options.logger,
-      now,
+      listeners: new ListenerHub(init.bus, this.subjects, (err) => logger.warn({ err }, "queue listener")),
+      logger,
+      now: this.hooks.now ?? Date.now,
     };
     this.relay = new OutboxRelay({
-      database: options.database,
-      bus: options.bus,
-      sealer: this.deps.storage.outbox,
-      ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
-      onError: (err) => options.logger.warn({ err }, "outbox relay"),
+      database: init.database,
+      bus: init.bus,
+      sealer: this.ctx.storage.outbox,
+      ...(this.hooks.relayPollIntervalMs !== undefined
+        ? { pollIntervalMs: this.hooks.relayPollIntervalMs }
+        : {}),
+      onError: (err) => logger.warn({ err }, "outbox relay"),
     });
-    this.notifier = options.notifier ?? new LoggingNotifier(options.logger);
-    this.metrics = new QsMetrics(options.metricsRegistry, () => this.deps.listeners.size);
-    const d = this.deps;
-    const { router, owned } = serviceFederationRouter(
-      {
-        FEDERATION_PROXY_ADDRESS: options.federationProxyAddress,
-        ...(options.maxMessageBytes === undefined ? {} : { GRPC_MAX_MESSAGE_BYTES: options.maxMessageBytes }),
-      },
-      options.domain,
-      options.router,
-    );
+    this.notifier = init.notifier ?? new LoggingNotifier(logger);
+    this.metrics = new QsMetrics(init.metricsRegistry, () => this.ctx.listeners.size);
+    const { router, owned } = serviceFederationRouter(config, config.QS_DOMAIN, init.router);
     this.router = router;
     this.ownsRouter = owned;
-    this.registration = defineService(queue.QueueServiceService, {
-      getQueueConfigEncryptionKey: unary((req) => getQueueConfigEncryptionKey(d, req)),
-      getVerifyingKey: unary((req) => getVerifyingKey(d, req)),
-      createUser: unary((req, call) => createUser(d, req, call)),
-      updateUser: unary((req) => updateUser(d, req)),
-      getUser: unary((req) => getUser(d, req)),
-      deleteUser: unary((req) => deleteUser(d, req)),
-      createClient: unary((req) => createClient(d, req)),
-      updateClient: unary((req) => updateClient(d, req)),
-      deleteClient: unary((req) => deleteClient(d, req)),
-      setPushToken: unary((req) => setPushToken(d, req)),
-      publishAddPackages: unary((req) => publishAddPackages(d, req)),
-      // The user holding the friendship token lives on `domain`: its QS keeps the AddPackages.
-      fetchAddPackages: federatedUnary(
-        queue.QueueServiceService.fetchAddPackages,
-        router,
-        fetchAddPackagesDomain,
-        (req) => fetchAddPackages(d, req),
-        { admit: (_req, call) => limitFetchAddPackages(d, call) },
-      ),
-      dequeue: unary((req) => dequeue(d, req)),
-      listen: bidiStreaming((requests, ctx, stream) => listen(d, requests, ctx, stream)),
-      blockGroup: unary((req) => blockGroup(d, req)),
-      unblockGroup: unary((req) => unblockGroup(d, req)),
-    });
+    this.registration = queueRoutes(this.ctx, router);
   }
 
   /** Builds the service and loads (on first start: creates) its keys. */
-  static async create(options: QueueServiceOptions): Promise<QueueService> {
-    const service = new QueueService(options);
+  static async create(init: QueueServiceInit): Promise<QueueService> {
+    const service = new QueueService(init);
     await service.refreshKeys();
     return service;
   }
@@ -276,45 +183,46 @@ export class QueueService {
 
   /** Reloads the keys, rotating them when due (or now with `force`). */
   async refreshKeys(force = false): Promise<KeyRing> {
-    const o = this.options;
-    const records = await ensureKeys(this.deps.db, this.deps.storage, {
-      now: new Date(this.deps.now()),
-      rotationIntervalMs: o.keyRotationIntervalMs ?? 180 * DAY,
-      retirementGraceMs: o.keyRetirementGraceMs ?? 365 * DAY,
-      providedConfigKey: o.providedConfigKey,
-      providedSigningKey: o.providedSigningKey,
+    const { config } = this;
+    const records = await ensureKeys(this.ctx.db, this.ctx.storage, {
+      now: new Date(this.ctx.now()),
+      rotationIntervalMs: config.QS_KEY_ROTATION_INTERVAL,
+      retirementGraceMs: config.QS_KEY_RETIREMENT_GRACE,
+      providedConfigKey: hexKey(config.QS_QUEUE_CONFIG_PRIVATE_KEY),
+      providedSigningKey: hexKey(config.QS_SIGNING_KEY_SEED),
       force,
     });
     const ring = new KeyRing(records);
     const ids = (r: KeyRing | undefined) => r?.configKeys.map((k) => toHex(k.keyId)).join(",");
     // A retired or removed key must not keep opening configs through the cache.
-    if (ids(ring) !== ids(this.ring)) this.deps.opener.clear();
+    if (ids(ring) !== ids(this.ring)) this.ctx.opener.clear();
     this.ring = ring;
     return ring;
   }
 
   /** Starts the streams, the fan-out consumer, the outbox relay and the timers. */
   async start(): Promise<void> {
-    const { bus, logger } = this.options;
+    const { bus, logger } = this.init;
+    const { config, hooks } = this;
     await bus.ensureStream(fanOutStream(this.streams.fanOut, this.subjects.fanOut));
     await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.subjects.queueDeleted));
     await bus.ensureStream(
       federationOutboundStream(this.streams.federation, this.subjects.federationPattern),
     );
     this.relay.start();
-    if (this.options.consumeFanOuts !== false) {
+    if (hooks.consumeFanOuts !== false) {
       const batcher = new Batcher<BusMessage>(
         (messages) => this.handleBatch(messages),
-        { maxItems: this.options.fanOutMaxInFlight ?? 256, maxWeight: 5000 },
+        { maxItems: config.QS_FANOUT_MAX_IN_FLIGHT, maxWeight: 5000 },
         // Weight ~ KiB of payload: a batch of large fan-outs stays a reasonable transaction.
         (m) => 1 + Math.floor(m.data.length / 1024),
       );
       const subscription = await bus.consume(
         {
           stream: this.streams.fanOut,
-          durable: this.options.fanOutDurable ?? busTopology().durables.queueFanOut,
-          maxInFlight: this.options.fanOutMaxInFlight ?? 256,
-          ackWaitMs: this.options.fanOutAckWaitMs ?? 30_000,
+          durable: config.QS_FANOUT_DURABLE,
+          maxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
+          ackWaitMs: hooks.fanOutAckWaitMs ?? 30_000,
         },
         (message) => batcher.add(message),
       );
@@ -328,33 +236,31 @@ export class QueueService {
       timer.unref();
       this.timers.push(timer);
     };
-    every(this.options.keyRefreshIntervalMs ?? 60_000, "key refresh", () => this.refreshKeys());
-    every(this.options.sweepIntervalMs ?? 3600_000, "sweep", () => this.sweep());
-    every(this.options.idleKeyUpdateIntervalMs ?? 3600_000, "idle key updates", () =>
-      this.updateIdleQueues(),
-    );
+    every(hooks.keyRefreshIntervalMs ?? 60_000, "key refresh", () => this.refreshKeys());
+    every(hooks.sweepIntervalMs ?? 3600_000, "sweep", () => this.sweep());
+    every(config.QS_IDLE_KEY_UPDATE_CHECK_INTERVAL, "idle key updates", () => this.updateIdleQueues());
   }
 
   /** Handles one batch of fan-outs, then wakes listeners, pushes and pokes the relay. */
   private async handleBatch(messages: BusMessage[]): Promise<void> {
-    const d = this.deps;
+    const ctx = this.ctx;
     const stopTimer = this.metrics.batchSeconds.startTimer();
     const outcome = await handleFanOutBatch(
       {
-        db: d.db,
-        domain: d.domain,
-        storage: d.storage,
-        keys: d.keys,
-        opener: d.opener,
+        db: ctx.db,
+        domain: ctx.domain,
+        storage: ctx.storage,
+        keys: ctx.keys,
+        opener: ctx.opener,
         subjects: this.subjects,
-        ratchetPolicy: d.ratchetPolicy,
+        ratchetPolicy: ctx.ratchetPolicy,
         queuePolicy: {
-          maxDepth: d.limits.maxQueueDepth,
-          expiryMs: this.options.messageExpiryMs ?? 30 * DAY,
+          maxDepth: ctx.limits.maxQueueDepth,
+          expiryMs: this.config.QS_MESSAGE_EXPIRY,
         },
-        logger: d.logger,
-        now: d.now,
-        afterCommit: this.options.afterFanOutCommit,
+        logger: ctx.logger,
+        now: ctx.now,
+        afterCommit: this.hooks.afterFanOutCommit,
       },
       messages,
     );
@@ -367,14 +273,14 @@ export class QueueService {
     this.metrics.fanOuts.inc({ outcome: "handled" }, messages.length - outcome.duplicates);
     if (outcome.outbound > 0) this.relay.poke();
     for (const delivered of outcome.delivered) {
-      d.listeners.notify(delivered.clientId, delivered.latestSeq).catch((err: unknown) => {
-        d.logger.warn({ err }, "queue wake-up failed");
+      ctx.listeners.notify(delivered.clientId, delivered.latestSeq).catch((err: unknown) => {
+        ctx.logger.warn({ err }, "queue wake-up failed");
       });
       if (delivered.notify && !delivered.listening && delivered.encryptedPushToken !== null) {
-        const token = openStoredPushToken(d.storage, delivered.encryptedPushToken, delivered.clientId);
+        const token = openStoredPushToken(ctx.storage, delivered.encryptedPushToken, delivered.clientId);
         this.notifier
           .notify(token)
-          .catch((err: unknown) => d.logger.warn({ err }, "push notification failed"));
+          .catch((err: unknown) => ctx.logger.warn({ err }, "push notification failed"));
       }
     }
   }
@@ -385,44 +291,44 @@ export class QueueService {
    * notification (there is nothing for the user to read). Returns how many queues were updated.
    */
   async updateIdleQueues(): Promise<number> {
-    const d = this.deps;
+    const ctx = this.ctx;
     let total = 0;
     for (let batch = 0; batch < 20; batch++) {
-      const updated = await updateIdleQueues(d.db, d.storage, {
-        now: d.now(),
-        olderThanMs: d.ratchetPolicy.everyMs,
+      const updated = await updateIdleQueues(ctx.db, ctx.storage, {
+        now: ctx.now(),
+        olderThanMs: ctx.ratchetPolicy.everyMs,
         limit: 500,
       });
       for (const u of updated) {
-        d.listeners.notify(u.clientId, u.seq).catch((err: unknown) => {
-          d.logger.warn({ err }, "queue wake-up failed");
+        ctx.listeners.notify(u.clientId, u.seq).catch((err: unknown) => {
+          ctx.logger.warn({ err }, "queue wake-up failed");
         });
       }
       total += updated.length;
       if (updated.length < 500) break;
     }
-    if (total > 0) d.logger.info({ queues: total }, "time-based key updates for idle queues");
+    if (total > 0) ctx.logger.info({ queues: total }, "time-based key updates for idle queues");
     return total;
   }
 
   /** Deletes expired client records (and users left without clients) and expired messages. */
   async sweep(): Promise<{ clients: number; messages: number }> {
-    const cutoff = new Date(this.deps.now() - (this.options.clientInactivityMs ?? 90 * DAY));
-    const clients = await deleteInactiveClients(this.deps.db, cutoff);
-    await deleteExpiredAuthKeys(this.deps.db, new Date(this.deps.now()));
-    await sweepSeenRequests(this.deps.db, new Date(this.deps.now()));
+    const cutoff = new Date(this.ctx.now() - this.config.QS_CLIENT_INACTIVITY);
+    const clients = await deleteInactiveClients(this.ctx.db, cutoff);
+    await deleteExpiredAuthKeys(this.ctx.db, new Date(this.ctx.now()));
+    await sweepSeenRequests(this.ctx.db, new Date(this.ctx.now()));
     let messages = 0;
     // In slices, so one sweep never holds many queues locked at once.
     for (let slice = 0; slice < 1000; slice++) {
-      const n = await expireMessages(this.deps.db, new Date(this.deps.now()), 5000);
+      const n = await expireMessages(this.ctx.db, new Date(this.ctx.now()), 5000);
       messages += n;
       if (n < 5000) break;
     }
-    if (messages > 0) this.options.logger.info({ messages }, "expired queue messages deleted");
-    const retention = this.options.fanOutMarkerRetentionMs ?? 30 * DAY;
-    await this.deps.db
+    if (messages > 0) this.init.logger.info({ messages }, "expired queue messages deleted");
+    const retention = this.hooks.fanOutMarkerRetentionMs ?? 30 * DAY;
+    await this.ctx.db
       .delete(qsHandledFanOuts)
-      .where(lt(qsHandledFanOuts.handledAt, new Date(this.deps.now() - retention)));
+      .where(lt(qsHandledFanOuts.handledAt, new Date(this.ctx.now() - retention)));
     return { clients, messages };
   }
 
@@ -431,82 +337,40 @@ export class QueueService {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await Promise.all(this.subscriptions.splice(0).map((s) => s.stop()));
-    await this.deps.listeners.close();
+    await this.ctx.listeners.close();
     await this.relay.stop();
     if (this.ownsRouter) this.router.close();
   }
 }
 
-/** The configurable rate limits: requests per period (ms), 0 disables one. */
-export interface QsRateLimitOptions {
-  fetchAddPackagesPerToken: { requests: number; periodMs: number };
-  fetchAddPackagesPerCaller: { requests: number; periodMs: number };
-  createUserPerCaller: { requests: number; periodMs: number };
-}
+const MINUTE = 60_000;
+const HOUR = 3600_000;
 
-const OFF = { requests: 0, periodMs: 60_000 };
-
-function rateLimitsOf(o: Partial<QsRateLimitOptions>): QsRateLimits {
-  const limit = (subject: string, variable: string, value: { requests: number; periodMs: number }) =>
-    new NamedRateLimit(subject, variable, value.requests, value.periodMs);
+/** The per-replica limits of the unauthenticated RPCs (0 requests disables one). */
+function rateLimitsOf(config: QueueConfig): QsRateLimits {
   return {
-    fetchAddPackagesPerToken: limit(
+    fetchAddPackagesPerToken: new NamedRateLimit(
       "FetchAddPackages per friendship token",
       "QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN",
-      o.fetchAddPackagesPerToken ?? OFF,
+      config.QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN,
+      MINUTE,
     ),
-    fetchAddPackagesPerCaller: limit(
+    fetchAddPackagesPerCaller: new NamedRateLimit(
       "FetchAddPackages per caller",
       "QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER",
-      o.fetchAddPackagesPerCaller ?? OFF,
+      config.QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER,
+      MINUTE,
     ),
-    createUserPerCaller: limit(
+    createUserPerCaller: new NamedRateLimit(
       "CreateUser per caller",
       "QS_RATE_CREATE_USER_PER_CALLER",
-      o.createUserPerCaller ?? OFF,
+      config.QS_RATE_CREATE_USER_PER_CALLER,
+      HOUR,
     ),
   };
 }
 
-/** A QS served over gRPC: the in-process builder for tests and the all-in-one homeserver. */
-export interface QueueServer {
-  service: QueueService;
-  server: GrpcServer;
-  port: number;
-  /** Shuts the gRPC server down, then stops the service. */
-  stop(): Promise<void>;
-}
-
-/** Creates, starts and serves a QS on `grpc` (port 0 picks a free port). */
-export async function startQueueServer(
-  options: QueueServiceOptions & { grpc?: Partial<GrpcServerConfig> },
-): Promise<QueueServer> {
-  const service = await QueueService.create(options);
-  await service.start();
-  let server: GrpcServer;
-  try {
-    server = await startGrpcServer({
-      services: [service.registration],
-      config: {
-        GRPC_HOST: "127.0.0.1",
-        GRPC_PORT: 0,
-        GRPC_MAX_MESSAGE_BYTES: 4 * 1024 * 1024,
-        GRPC_DEFAULT_DEADLINE_MS: 30_000,
-        ...options.grpc,
-      },
-      logger: options.logger,
-    });
-  } catch (error) {
-    await service.stop();
-    throw error;
-  }
-  return {
-    service,
-    server,
-    port: server.port as number,
-    async stop() {
-      await server.shutdown({ graceMs: 2000 });
-      await service.stop();
-    },
-  };
+/** An operator-provided key (64 hex characters, either case) as bytes. */
+function hexKey(hex: string | undefined): Uint8Array | undefined {
+  return hex ? fromHex(hex.toLowerCase()) : undefined;
 }

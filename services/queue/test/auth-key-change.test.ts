@@ -13,7 +13,7 @@ let h: Harness;
 let deleted: StreamCollector;
 let clockOffsetMs = 0;
 beforeAll(async () => {
-  h = await Harness.start({ authKeyGraceMs: HOUR, now: () => Date.now() + clockOffsetMs });
+  h = await Harness.start({ config: { QS_AUTH_KEY_GRACE: HOUR }, now: () => Date.now() + clockOffsetMs });
   deleted = await StreamCollector.start(h, h.streams.queueDeleted);
 });
 afterAll(async () => {
@@ -80,7 +80,7 @@ describe("auth-key change vs sealed queue configs", () => {
     expect(toHex(report.recipient?.sealedQueueConfig ?? new Uint8Array())).toBe(
       toHex(sealedBefore.sealedQueueConfig),
     );
-    const swept = await h.server.service.sweep();
+    const swept = await h.service.sweep();
     expect(swept.clients).toBe(0);
   });
 });

@@ -6,7 +6,6 @@ import { queue } from "@phoenix/proto";
 import { connectNatsBus } from "@phoenix/runtime/bus";
 import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startQueueServer } from "../src/service.js";
 import { addPackage } from "./support/add-packages.js";
 import { localGroup, publishFanOut } from "./support/fan-out.js";
 import { Harness, natsUrl } from "./support/harness.js";
@@ -43,23 +42,23 @@ describe("crash safety", () => {
     const commit = new Promise<void>((resolve) => {
       committed = resolve;
     });
-    const doomed = await startQueueServer(
-      h.serviceOptions({
-        bus: doomedBus,
+    const doomed = await h.startInstance({
+      bus: doomedBus,
+      hooks: {
         fanOutAckWaitMs: 1500,
         afterFanOutCommit: () => {
           committed();
           return new Promise<void>(() => {});
         },
-      }),
-    );
+      },
+    });
     const fanOut = await publishFanOut(h, { recipients: [alice.qsReference()] });
     await commit;
     await doomedBus.close();
     await doomed.stop();
 
     // A healthy replica takes over; the redelivered fan-out finds its marker and is acked.
-    await h.startService({ fanOutAckWaitMs: 1500 });
+    await h.startService({ hooks: { fanOutAckWaitMs: 1500 } });
     await eventually(
       async () => {
         const backlog = await consumerBacklog();

@@ -18,7 +18,9 @@ let h: Harness;
 let federation: StreamCollector;
 let deleted: StreamCollector;
 beforeAll(async () => {
-  h = await Harness.start({ ratchetPolicy: { everyMessages: 4, everyMs: 3600_000 } });
+  h = await Harness.start({
+    config: { QS_RATCHET_UPDATE_MESSAGES: 4, QS_RATCHET_UPDATE_INTERVAL: 3600_000 },
+  });
   federation = await StreamCollector.start(h, h.streams.federation);
   deleted = await StreamCollector.start(h, h.streams.queueDeleted);
 });
@@ -200,7 +202,7 @@ describe("fan-out consumer", () => {
   it("still opens configs sealed to a rotated-out key, and new ones sealed to the current key", async () => {
     const alice = await h.newUser();
     const oldRef = alice.qsReference();
-    await h.server.service.refreshKeys(true);
+    await h.service.refreshKeys(true);
     const keys = await h.client.getQueueConfigEncryptionKey({});
     const current = keys.keys.find((k) => k.current);
     expect(toHex(current?.publicKey ?? new Uint8Array())).not.toBe(toHex(alice.qsKey.bytes));

@@ -16,7 +16,7 @@ describe("QS FetchAddPackages for another domain", () => {
   let h: Harness;
   beforeAll(async () => {
     proxy = await FakeFederationProxy.start();
-    h = await Harness.start({ federationProxyAddress: proxy.address });
+    h = await Harness.start({ config: { FEDERATION_PROXY_ADDRESS: proxy.address } });
   });
   afterAll(async () => {
     await h?.stop();
@@ -73,9 +73,11 @@ describe("QS rate limits and federation", () => {
   beforeAll(async () => {
     proxy = await FakeFederationProxy.start();
     h = await Harness.start({
-      federationProxyAddress: proxy.address,
-      rateLimits: { fetchAddPackagesPerCaller: { requests: 3, periodMs: 60_000 } },
-      trustedProxies: ["127.0.0.1", "::1"],
+      config: {
+        FEDERATION_PROXY_ADDRESS: proxy.address,
+        QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: 3,
+        QS_TRUSTED_PROXIES: ["127.0.0.1", "::1"],
+      },
     });
   });
   afterAll(async () => {

@@ -10,7 +10,7 @@ let clockOffsetMs = 0;
 const clock = () => new Date(Date.now() + clockOffsetMs);
 beforeAll(async () => {
   h = await Harness.start({
-    ratchetPolicy: { everyMessages: 1000, everyMs: DAY },
+    config: { QS_RATCHET_UPDATE_MESSAGES: 1000, QS_RATCHET_UPDATE_INTERVAL: DAY },
     now: () => clock().getTime(),
   });
 });
@@ -23,7 +23,7 @@ describe("time-based key updates for idle queues", () => {
     const alice = await h.newUser();
     alice.clock = clock;
     await alice.drain(); // the Init: alice's receiver starts
-    const qs = h.server.service;
+    const qs = h.service;
     expect(await qs.updateIdleQueues()).toBe(0); // fresh queue: nothing due
 
     // An attacker copies the queue's ratchet state now (but not the queue's HPKE private key).

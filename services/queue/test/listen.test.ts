@@ -7,7 +7,6 @@ import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhookAddressPolicy } from "../src/domain/webhook-address.js";
 import { WebhookNotifier } from "../src/push/notifier.js";
-import { startQueueServer } from "../src/service.js";
 import { publishFanOut } from "./support/fan-out.js";
 import { Harness, type QsClient } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
@@ -28,7 +27,7 @@ beforeAll(async () => {
   // The test webhook listens on loopback: the operator allowlist lets the QS reach it.
   h = await Harness.start({
     notifier: new WebhookNotifier({ allowHttp: true, policy: new WebhookAddressPolicy(["127.0.0.1"]) }),
-    pushWebhookAllow: ["127.0.0.1"],
+    config: { QS_PUSH_WEBHOOK_ALLOW: ["127.0.0.1"] },
   });
 });
 afterAll(async () => {
@@ -126,7 +125,7 @@ describe("Listen", () => {
 
   it("wakes a listener on one replica for a message enqueued by another", async () => {
     const alice = await h.newUser();
-    const replica = await startQueueServer(h.serviceOptions({ consumeFanOuts: false }));
+    const replica = await h.startInstance({ hooks: { consumeFanOuts: false } });
     const channel = createChannel(`127.0.0.1:${replica.port}`);
     const onReplica = createServiceClient(queue.QueueServiceService, channel);
     try {

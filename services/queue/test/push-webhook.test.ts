@@ -142,7 +142,7 @@ describe("webhook notifier (SSRF)", () => {
 describe("setting a webhook push token", () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await Harness.start({ pushWebhookAllow: ["10.9.0.0/16"] });
+    h = await Harness.start({ config: { QS_PUSH_WEBHOOK_ALLOW: ["10.9.0.0/16"] } });
   });
   afterAll(async () => {
     await h?.stop();

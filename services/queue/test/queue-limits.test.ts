@@ -13,9 +13,12 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await Harness.start({
-    limits: { maxQueueDepth: CAP },
-    ratchetPolicy: { everyMessages: 1000, everyMs: 1000 * HOUR },
-    messageExpiryMs: HOUR,
+    config: {
+      QS_MAX_QUEUE_DEPTH: CAP,
+      QS_RATCHET_UPDATE_MESSAGES: 1000,
+      QS_RATCHET_UPDATE_INTERVAL: 1000 * HOUR,
+      QS_MESSAGE_EXPIRY: HOUR,
+    },
     now: () => Date.now() + clockOffsetMs,
   });
 });
@@ -88,12 +91,12 @@ describe("message expiry", () => {
     await publishAndSettle(bob, 2);
     expect(await queueState(bob)).toMatchObject({ rows: 3, depth: 3 });
 
-    expect((await h.server.service.sweep()).messages).toBe(0);
+    expect((await h.service.sweep()).messages).toBe(0);
     // Registration is signed with the real time: register the next marker before the clock moves.
     const lateMarker = await user();
     clockOffsetMs += 2 * HOUR;
     // Bob's two messages expire (and any other test's unacked ones); Init messages stay.
-    expect((await h.server.service.sweep()).messages).toBeGreaterThanOrEqual(2);
+    expect((await h.service.sweep()).messages).toBeGreaterThanOrEqual(2);
     expect(await queueState(bob)).toMatchObject({ rows: 1, depth: 1 });
     const left = await bob.dequeue(0n);
     expect(left.messages.map((m) => m.sequenceNumber)).toEqual([0n]);

@@ -14,11 +14,11 @@ beforeAll(async () => {
   h = await Harness.start({
     now: () => Date.now() + clockOffsetMs,
     // The test connects from 127.0.0.1 and plays an edge gateway naming different callers.
-    trustedProxies: ["127.0.0.1"],
-    rateLimits: {
-      fetchAddPackagesPerToken: { requests: 3, periodMs: HOUR },
-      fetchAddPackagesPerCaller: { requests: 5, periodMs: HOUR },
-      createUserPerCaller: { requests: 3, periodMs: HOUR },
+    config: {
+      QS_TRUSTED_PROXIES: ["127.0.0.1"],
+      QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN: 3,
+      QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: 5,
+      QS_RATE_CREATE_USER_PER_CALLER: 3,
     },
   });
 });

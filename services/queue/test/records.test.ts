@@ -8,7 +8,7 @@ import { Harness } from "./support/harness.js";
 let h: Harness;
 let clockOffsetMs = 0;
 beforeAll(async () => {
-  h = await Harness.start({ limits: { maxClientsPerUser: 3 }, now: () => Date.now() + clockOffsetMs });
+  h = await Harness.start({ config: { QS_MAX_CLIENTS_PER_USER: 3 }, now: () => Date.now() + clockOffsetMs });
 });
 afterAll(async () => {
   await h?.stop();
@@ -32,7 +32,7 @@ describe("QS keys", () => {
     const after = await h.client.getQueueConfigEncryptionKey({});
     expect(after.keys.map((k) => k.publicKey)).toEqual(before.keys.map((k) => k.publicKey));
 
-    await h.server.service.refreshKeys(true);
+    await h.service.refreshKeys(true);
     const rotated = await h.client.getQueueConfigEncryptionKey({});
     expect(rotated.keys).toHaveLength(2);
     const current = rotated.keys.filter((k) => k.current);
@@ -166,7 +166,7 @@ describe("user and client records", () => {
       // Bob stays active (his request refreshes the activity month); Alice does not.
       bob.clock = () => new Date(Date.now() + clockOffsetMs);
       await bob.dequeue(0n);
-      const swept = await h.server.service.sweep();
+      const swept = await h.service.sweep();
       expect(swept.clients).toBeGreaterThanOrEqual(1);
     } finally {
       clockOffsetMs = 0;

@@ -4,21 +4,20 @@ import { common, errorDetailFromMetadata, queue, requestHeader, rpcLabel, signTb
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { seenRequests } from "@phoenix/runtime/replay";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type QueueServer, startQueueServer } from "../src/service.js";
 import { qsBlocklist, qsUsers } from "../src/store/schema.js";
 import { failure } from "./support/failure.js";
 import { localGroup } from "./support/fan-out.js";
-import { Harness, type QsClient } from "./support/harness.js";
+import { Harness, type QsClient, type QueueInstance } from "./support/harness.js";
 
 let h: Harness;
-let replica: QueueServer;
+let replica: QueueInstance;
 let onReplica: QsClient;
 let closeReplicaChannel: () => void;
 let clockOffsetMs = 0;
 beforeAll(async () => {
-  h = await Harness.start({ limits: { maxBlocklist: 1 }, now: () => Date.now() + clockOffsetMs });
+  h = await Harness.start({ config: { QS_MAX_BLOCKLIST: 1 }, now: () => Date.now() + clockOffsetMs });
   // A second QS instance on the same database: another replica behind the load balancer.
-  replica = await startQueueServer(h.serviceOptions({ consumeFanOuts: false }));
+  replica = await h.startInstance({ hooks: { consumeFanOuts: false } });
   const channel = createChannel(`127.0.0.1:${replica.port}`);
   onReplica = createServiceClient(queue.QueueServiceService, channel);
   closeReplicaChannel = () => channel.close();
@@ -94,7 +93,7 @@ describe("replays across replicas", () => {
     await h.client.dequeue({ signed: dequeue });
     expect((await h.db.db.select().from(seenRequests)).length).toBeGreaterThan(0);
     clockOffsetMs = 3600_000;
-    await h.server.service.sweep();
+    await h.service.sweep();
     expect(await h.db.db.select().from(seenRequests)).toEqual([]);
     // The forgotten request is still refused: its timestamp is stale now.
     const stale = await failure(onReplica.dequeue({ signed: dequeue }));

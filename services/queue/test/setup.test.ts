@@ -7,11 +7,11 @@ import { toHex } from "@phoenix/crypto";
 import { queue } from "@phoenix/proto";
 import { type Bus, createEmbeddedBus } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
-import { runService } from "@phoenix/runtime/lifecycle";
+import { startModules } from "@phoenix/runtime/module";
 import { createTestPglite, eventually, type TestDatabase } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { queueConfigSchema } from "../src/config.js";
-import { QUEUE_MIGRATIONS, setupQueue } from "../src/setup.js";
+import { queueModule } from "../src/module.js";
+import { QUEUE_MIGRATIONS } from "../src/setup.js";
 import { publishFanOut } from "./support/fan-out.js";
 import type { Harness } from "./support/harness.js";
 import { TestClient } from "./support/test-client.js";
@@ -32,21 +32,17 @@ afterAll(async () => {
 
 const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
 
+/** The QS embedded as the all-in-one homeserver embeds it: its domain and data dir from the settings. */
 async function run() {
-  return runService({
-    config: queueConfigSchema,
-    env: {
-      QS_DOMAIN: "embedded.example",
-      DATA_DIR: dataDir,
-      GRPC_PORT: "0",
-      METRICS_PORT: "0",
-      LOG_LEVEL: "silent",
-    },
-    signals: false,
-    exit: false,
+  const running = await startModules([queueModule], {
+    env: {},
+    settings: { domain: "embedded.example", dataDir, logLevel: "silent", shutdownGraceMs: 2000 },
+    resources: () => ({ database: db, bus }),
     logDestination: silent,
-    setup: (runtime) => setupQueue(runtime, { database: db, bus }),
   });
+  const qs = running.modules.queue;
+  if (qs === undefined) throw new Error("the queue module did not start");
+  return { grpcPort: qs.grpcPort, metricsPort: qs.process.metricsServer.port, stop: () => running.stop() };
 }
 
 describe("the QS process wiring on the embedded bus and PGlite (all-in-one mode)", () => {
@@ -66,16 +62,16 @@ describe("the QS process wiring on the embedded bus and PGlite (all-in-one mode)
       return alice.received.length > 0 ? alice.received.map(toHex) : undefined;
     });
     expect(got).toEqual([toHex(fanOut.payload)]);
-    const metrics = await (await fetch(`http://127.0.0.1:${first.metricsServer.port}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${first.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/^qs_fanout_deliveries_total\{service="queue"\} 1$/m);
     channel.close();
-    expect(await first.shutdown()).toBe(0);
+    await first.stop();
 
     const second = await run();
     const again = createChannel(`127.0.0.1:${second.grpcPort}`);
     const after = await createServiceClient(queue.QueueServiceService, again).getQueueConfigEncryptionKey({});
     expect(after.keys.map((k) => toHex(k.publicKey))).toEqual(keys.keys.map((k) => toHex(k.publicKey)));
     again.close();
-    expect(await second.shutdown()).toBe(0);
+    await second.stop();
   });
 });

@@ -5,25 +5,24 @@ import { blocklistEntry } from "../domain/fan-out.js";
 import { checkGroupId } from "../domain/validate.js";
 import { blocklistSize } from "../store/records-store.js";
 import { qsBlocklist } from "../store/schema.js";
-import { authenticateClient, type QsDeps } from "./deps.js";
+import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.blockGroup);
 
 /** BlockGroup: fan-outs of the group are dropped for this queue (stored as a keyed hash). */
 export async function blockGroup(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.BlockGroupRequest,
 ): Promise<queue.BlockGroupResponse> {
-  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.BlockGroupTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(ctx, request.signed, queue.BlockGroupTbs, LABEL);
   const group = checkGroupId(tbs.groupId, "tbs.group_id");
-  await transaction(deps.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     const size = await blocklistSize(tx, client.clientId);
-    if (size >= deps.limits.maxBlocklist)
-      throw quota("blocklist entries", deps.limits.maxBlocklist, size + 1);
+    if (size >= ctx.limits.maxBlocklist) throw quota("blocklist entries", ctx.limits.maxBlocklist, size + 1);
     await tx
       .insert(qsBlocklist)
-      .values({ clientId: client.clientId, entry: blocklistEntry(deps.storage, client.clientId, group) })
+      .values({ clientId: client.clientId, entry: blocklistEntry(ctx.storage, client.clientId, group) })
       .onConflictDoNothing();
   });
   return {};

@@ -4,7 +4,7 @@ import { activityMonth, ID_LENGTH } from "../domain/limits.js";
 import { pushTokenAtRest } from "../domain/push-token.js";
 import { keyUpdateStamp, newQueue } from "../domain/queue-ratchet.js";
 import { insertClient } from "../store/records-store.js";
-import { keyRing, type QsDeps } from "./deps.js";
+import { keyRing, type QueueContext } from "./context.js";
 
 /** What a new client record is made of (validated request fields). */
 export interface ClientRecordInput {
@@ -14,30 +14,30 @@ export interface ClientRecordInput {
 }
 
 /** A fresh client id and the at-rest push token, computed before any transaction. */
-export function prepareClientRecord(deps: QsDeps, input: ClientRecordInput, field: string) {
+export function prepareClientRecord(ctx: QueueContext, input: ClientRecordInput, field: string) {
   const clientId = randomBytes(ID_LENGTH);
-  const ring = keyRing(deps);
+  const ring = keyRing(ctx);
   const pushToken = pushTokenAtRest(
-    deps.storage,
-    ring.usableConfigKeys(deps.now()),
+    ctx.storage,
+    ring.usableConfigKeys(ctx.now()),
     input.sealedPushToken,
     clientId,
     field,
-    deps.webhookPolicy,
+    ctx.webhookPolicy,
   );
-  const queue = newQueue(deps.storage, clientId, input.queueEncryptionKey);
+  const queue = newQueue(ctx.storage, clientId, input.queueEncryptionKey);
   return { clientId, pushToken, queue };
 }
 
 /** Inserts a prepared client record with its queue (whose first message is the ratchet Init). */
 export async function storeClientRecord(
-  deps: QsDeps,
+  ctx: QueueContext,
   tx: Database,
   userId: Uint8Array,
   input: ClientRecordInput,
   prepared: ReturnType<typeof prepareClientRecord>,
 ): Promise<void> {
-  const now = deps.now();
+  const now = ctx.now();
   await insertClient(
     tx,
     {
@@ -47,7 +47,7 @@ export async function storeClientRecord(
       queueKey: input.queueEncryptionKey,
       encryptedRatchet: prepared.queue.encryptedRatchet,
       nextSeq: prepared.queue.nextSeq,
-      lastKeyUpdateAt: keyUpdateStamp(deps.ratchetPolicy, now),
+      lastKeyUpdateAt: keyUpdateStamp(ctx.ratchetPolicy, now),
       keyUpdateDue: false,
       encryptedPushToken: prepared.pushToken,
       lastActiveAt: activityMonth(now),

@@ -7,23 +7,23 @@ import { ed25519Key, limited, x25519Key } from "../domain/validate.js";
 import { findUser } from "../store/records-store.js";
 import { qsClients } from "../store/schema.js";
 import { prepareClientRecord, storeClientRecord } from "./client-record.js";
-import { authenticateUser, type QsDeps } from "./deps.js";
+import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.createClient);
 
 /** CreateClient: another client record (with its queue) for the signing user. */
 export async function createClient(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.CreateClientRequest,
 ): Promise<queue.CreateClientResponse> {
-  const { tbs, user, claim } = await authenticateUser(deps, request.signed, queue.CreateClientTbs, LABEL);
+  const { tbs, user, claim } = await authenticateUser(ctx, request.signed, queue.CreateClientTbs, LABEL);
   const input = {
     clientRecordAuthKey: ed25519Key(tbs.clientRecordAuthKey, "tbs.client_record_auth_key"),
     queueEncryptionKey: x25519Key(tbs.queueEncryptionKey, "tbs.queue_encryption_key"),
     sealedPushToken: limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token"),
   };
-  const prepared = prepareClientRecord(deps, input, "tbs.sealed_push_token");
-  await transaction(deps.db, async (tx) => {
+  const prepared = prepareClientRecord(ctx, input, "tbs.sealed_push_token");
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     // The user row lock serialises concurrent CreateClient calls against the client limit.
     if ((await findUser(tx, user.userId, true)) === undefined) {
@@ -34,9 +34,9 @@ export async function createClient(
       .from(qsClients)
       .where(eq(qsClients.userId, user.userId));
     const count = row?.n ?? 0;
-    if (count >= deps.limits.maxClientsPerUser)
-      throw quota("clients per user", deps.limits.maxClientsPerUser, count + 1);
-    await storeClientRecord(deps, tx, user.userId, input, prepared);
+    if (count >= ctx.limits.maxClientsPerUser)
+      throw quota("clients per user", ctx.limits.maxClientsPerUser, count + 1);
+    await storeClientRecord(ctx, tx, user.userId, input, prepared);
   });
   return { qsClientId: prepared.clientId };
 }

@@ -11,7 +11,7 @@ import { ed25519Key, friendshipToken, limited, x25519Key } from "../domain/valid
 import { insertUser } from "../store/users.js";
 import { limitCaller } from "./caller-limit.js";
 import { prepareClientRecord, storeClientRecord } from "./client-record.js";
-import { type QsDeps, requestPolicy } from "./deps.js";
+import { type QueueContext, requestPolicy } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.createUser);
 
@@ -20,13 +20,13 @@ const LABEL = rpcLabel(queue.QueueServiceService.createUser);
  * signature. Rate-limited per caller (records cost storage and a queue each).
  */
 export async function createUser(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.CreateUserRequest,
   call: CallContext,
 ): Promise<queue.CreateUserResponse> {
-  limitCaller(deps, deps.rateLimits.createUserPerCaller, call);
+  limitCaller(ctx, ctx.rateLimits.createUserPerCaller, call);
   const { signer, claim } = await authenticateSignedRequest(
-    requestPolicy(deps),
+    requestPolicy(ctx),
     { signed: request.signed, type: queue.CreateUserTbs, method: LABEL },
     (tbs, header) => {
       if (header.sender !== undefined) {
@@ -49,17 +49,17 @@ export async function createUser(
   );
   const { key: userKey, token, input } = signer;
   const userId = randomBytes(ID_LENGTH);
-  const prepared = prepareClientRecord(deps, input, "tbs.sealed_push_token");
+  const prepared = prepareClientRecord(ctx, input, "tbs.sealed_push_token");
   try {
-    await transaction(deps.db, async (tx) => {
+    await transaction(ctx.db, async (tx) => {
       await claim(tx);
       await insertUser(tx, {
         userId,
         authKey: userKey,
-        friendshipTokenHash: deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
-        encryptedFriendshipToken: deps.storage.seal(StorageLabel.FriendshipToken, token, userId),
+        friendshipTokenHash: ctx.storage.hash(HashPurpose.FriendshipTokenLookup, token),
+        encryptedFriendshipToken: ctx.storage.seal(StorageLabel.FriendshipToken, token, userId),
       });
-      await storeClientRecord(deps, tx, userId, input, prepared);
+      await storeClientRecord(ctx, tx, userId, input, prepared);
     });
   } catch (error) {
     if (sqlState(error) === "23505") throw new InvalidArgumentError("tbs.friendship_token: already in use");

@@ -2,17 +2,17 @@ import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { eq } from "drizzle-orm";
 import { qsUsers } from "../store/schema.js";
-import { authenticateUser, type QsDeps } from "./deps.js";
+import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.deleteUser);
 
 /** DeleteUser: the user record with every client record, queue and AddPackage (cascade). */
 export async function deleteUser(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.DeleteUserRequest,
 ): Promise<queue.DeleteUserResponse> {
-  const { user, claim } = await authenticateUser(deps, request.signed, queue.DeleteUserTbs, LABEL);
-  await transaction(deps.db, async (tx) => {
+  const { user, claim } = await authenticateUser(ctx, request.signed, queue.DeleteUserTbs, LABEL);
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     await tx.delete(qsUsers).where(eq(qsUsers.userId, user.userId));
   });

@@ -2,7 +2,7 @@ import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { malformed } from "../domain/errors.js";
 import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
-import { authenticateClient, type QsDeps } from "./deps.js";
+import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.dequeue);
 
@@ -10,17 +10,20 @@ const LABEL = rpcLabel(queue.QueueServiceService.dequeue);
  * Dequeue: messages from `sequence_number_start` on (at most the configured maximum), after
  * deleting every message below it.
  */
-export async function dequeue(deps: QsDeps, request: queue.DequeueRequest): Promise<queue.DequeueResponse> {
-  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.DequeueTbs, LABEL);
+export async function dequeue(
+  ctx: QueueContext,
+  request: queue.DequeueRequest,
+): Promise<queue.DequeueResponse> {
+  const { tbs, client, claim } = await authenticateClient(ctx, request.signed, queue.DequeueTbs, LABEL);
   const start = tbs.sequenceNumberStart;
   if (start > client.nextSeq) {
     throw malformed("tbs.sequence_number_start", `beyond the queue's next sequence number ${client.nextSeq}`);
   }
   const max =
-    tbs.maxMessages === 0 || tbs.maxMessages > deps.limits.maxDequeue
-      ? deps.limits.maxDequeue
+    tbs.maxMessages === 0 || tbs.maxMessages > ctx.limits.maxDequeue
+      ? ctx.limits.maxDequeue
       : tbs.maxMessages;
-  const rows = await transaction(deps.db, async (tx) => {
+  const rows = await transaction(ctx.db, async (tx) => {
     await claim(tx);
     if (start > 0n) await deleteMessagesBelow(tx, client.clientId, start);
     return readMessages(tx, client.clientId, start, max);

@@ -9,7 +9,7 @@ import { checkDomain, friendshipToken } from "../domain/validate.js";
 import { clientsOf, findUserByTokenHash } from "../store/records-store.js";
 import { qsAddPackages } from "../store/schema.js";
 import { limitCaller } from "./caller-limit.js";
-import type { QsDeps } from "./deps.js";
+import type { QueueContext } from "./context.js";
 
 /**
  * The domain whose QS serves a FetchAddPackages request (`domain`, empty: this one); a request for
@@ -23,8 +23,8 @@ export function fetchAddPackagesDomain(request: queue.FetchAddPackagesRequest): 
  * Charges a FetchAddPackages call to its caller — also one for another domain, before it leaves
  * (the peer limits forwarded calls per origin domain).
  */
-export function limitFetchAddPackages(deps: QsDeps, call: CallContext): void {
-  limitCaller(deps, deps.rateLimits.fetchAddPackagesPerCaller, call);
+export function limitFetchAddPackages(ctx: QueueContext, call: CallContext): void {
+  limitCaller(ctx, ctx.rateLimits.fetchAddPackagesPerCaller, call);
 }
 
 /**
@@ -34,18 +34,18 @@ export function limitFetchAddPackages(deps: QsDeps, call: CallContext): void {
  * friendship token, so nobody holding a token can drain a user's ordinary AddPackages.
  */
 export async function fetchAddPackages(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.FetchAddPackagesRequest,
 ): Promise<queue.FetchAddPackagesResponse> {
   const token = friendshipToken(request.friendshipToken, "friendship_token");
-  const tokenHash = deps.storage.hash(HashPurpose.FriendshipTokenLookup, token);
+  const tokenHash = ctx.storage.hash(HashPurpose.FriendshipTokenLookup, token);
   // Keyed by the token's lookup hash: the limiter holds no token in memory.
-  deps.rateLimits.fetchAddPackagesPerToken.take(toHex(tokenHash), deps.now());
-  const user = await findUserByTokenHash(deps.db, tokenHash);
+  ctx.rateLimits.fetchAddPackagesPerToken.take(toHex(tokenHash), ctx.now());
+  const user = await findUserByTokenHash(ctx.db, tokenHash);
   if (user === undefined) throw unknownFriendshipToken();
-  const clients = await clientsOf(deps.db, user.userId);
+  const clients = await clientsOf(ctx.db, user.userId);
   const packages: Uint8Array[] = [];
-  await transaction(deps.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     packages.length = 0;
     for (const client of clients) {
       // SKIP LOCKED: two concurrent fetches never hand out the same ordinary package.
@@ -70,7 +70,7 @@ export async function fetchAddPackages(
         encrypted = lastResort?.encrypted;
       }
       if (encrypted !== undefined) {
-        packages.push(deps.storage.open(StorageLabel.AddPackage, encrypted, client.clientId));
+        packages.push(ctx.storage.open(StorageLabel.AddPackage, encrypted, client.clientId));
       }
     }
   });

@@ -1,14 +1,14 @@
 import type { queue } from "@phoenix/proto";
-import { keyRing, type QsDeps } from "./deps.js";
+import { keyRing, type QueueContext } from "./context.js";
 
 /** GetQueueConfigEncryptionKey: every key configs may still be sealed to, the current one marked. */
 export async function getQueueConfigEncryptionKey(
-  deps: QsDeps,
+  ctx: QueueContext,
   _request: queue.GetQueueConfigEncryptionKeyRequest,
 ): Promise<queue.GetQueueConfigEncryptionKeyResponse> {
-  const ring = keyRing(deps);
+  const ring = keyRing(ctx);
   return {
-    keys: ring.usableConfigKeys(deps.now()).map((k) => ({
+    keys: ring.usableConfigKeys(ctx.now()).map((k) => ({
       keyId: k.keyId,
       publicKey: k.pair.publicKey.bytes,
       notAfter: k.notAfter ?? undefined,

@@ -1,18 +1,21 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { StorageLabel } from "../domain/storage-keys.js";
 import { clientsOf } from "../store/records-store.js";
-import { authenticateUser, type QsDeps } from "./deps.js";
+import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.getUser);
 
 /** GetUser: the own user record with its client records. */
-export async function getUser(deps: QsDeps, request: queue.GetUserRequest): Promise<queue.GetUserResponse> {
-  const { user, claim } = await authenticateUser(deps, request.signed, queue.GetUserTbs, LABEL);
-  await claim(deps.db);
-  const clients = await clientsOf(deps.db, user.userId);
+export async function getUser(
+  ctx: QueueContext,
+  request: queue.GetUserRequest,
+): Promise<queue.GetUserResponse> {
+  const { user, claim } = await authenticateUser(ctx, request.signed, queue.GetUserTbs, LABEL);
+  await claim(ctx.db);
+  const clients = await clientsOf(ctx.db, user.userId);
   return {
     userRecordAuthKey: user.authKey,
-    friendshipToken: deps.storage.open(
+    friendshipToken: ctx.storage.open(
       StorageLabel.FriendshipToken,
       user.encryptedFriendshipToken,
       user.userId,

@@ -1,13 +1,13 @@
 import type { queue } from "@phoenix/proto";
-import { keyRing, type QsDeps } from "./deps.js";
+import { keyRing, type QueueContext } from "./context.js";
 
 /** GetVerifyingKey: the verifying keys of the QS signing keys still valid. */
 export async function getVerifyingKey(
-  deps: QsDeps,
+  ctx: QueueContext,
   _request: queue.GetVerifyingKeyRequest,
 ): Promise<queue.GetVerifyingKeyResponse> {
-  const ring = keyRing(deps);
-  const now = deps.now();
+  const ring = keyRing(ctx);
+  const now = ctx.now();
   return {
     keys: ring.signingKeys
       .filter((k) => k.notAfter === null || k.notAfter.getTime() > now)

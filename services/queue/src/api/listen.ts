@@ -5,7 +5,7 @@ import { malformed } from "../domain/errors.js";
 import { ceilTo } from "../domain/limits.js";
 import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
 import { qsClients } from "../store/schema.js";
-import { authenticateClient, type QsDeps } from "./deps.js";
+import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.listen);
 const PAGE = 500;
@@ -21,9 +21,9 @@ const INIT_TIMEOUT_MS = 30_000;
  * the queue is marked as listened to, so the fan-out consumer sends no push notification.
  */
 export async function listen(
-  deps: QsDeps,
+  ctx: QueueContext,
   requests: AsyncIterable<queue.ListenRequest>,
-  ctx: CallContext,
+  call: CallContext,
   stream: ResponseStream<queue.ListenResponse>,
 ): Promise<void> {
   const iterator = requests[Symbol.asyncIterator]();
@@ -40,8 +40,8 @@ export async function listen(
   if (first.done) return;
   const init = first.value.request;
   if (init?.$case !== "init") throw malformed("request", "the first message must be init");
-  const { tbs, client, claim } = await authenticateClient(deps, init.value, queue.ListenTbs, LABEL, "init");
-  await claim(deps.db);
+  const { tbs, client, claim } = await authenticateClient(ctx, init.value, queue.ListenTbs, LABEL, "init");
+  await claim(ctx.db);
   const clientId = client.clientId;
   if (tbs.sequenceNumberStart > client.nextSeq) {
     throw malformed(
@@ -49,7 +49,7 @@ export async function listen(
       `beyond the queue's next sequence number ${client.nextSeq}`,
     );
   }
-  if (tbs.sequenceNumberStart > 0n) await deleteMessagesBelow(deps.db, clientId, tbs.sequenceNumberStart);
+  if (tbs.sequenceNumberStart > 0n) await deleteMessagesBelow(ctx.db, clientId, tbs.sequenceNumberStart);
 
   let sent = tbs.sequenceNumberStart;
   let pending = true;
@@ -65,17 +65,17 @@ export async function listen(
     finished = true;
     wake();
   };
-  ctx.signal.addEventListener("abort", () => finish(), { once: true });
+  call.signal.addEventListener("abort", () => finish(), { once: true });
 
-  const unregister = await deps.listeners.add(clientId, wake);
+  const unregister = await ctx.listeners.add(clientId, wake);
   const markPresence = (until: Date | null) =>
-    deps.db.update(qsClients).set({ listenerUntil: until }).where(eq(qsClients.clientId, clientId));
+    ctx.db.update(qsClients).set({ listenerUntil: until }).where(eq(qsClients.clientId, clientId));
   // The lease is rounded up to whole minutes: it needs no finer time (see the schema).
-  const lease = () => ceilTo(deps.now() + PRESENCE_MS, 60_000);
+  const lease = () => ceilTo(ctx.now() + PRESENCE_MS, 60_000);
   await markPresence(lease());
   const presence = setInterval(() => {
     markPresence(lease()).catch((err: unknown) =>
-      ctx.log.warn({ err }, "refreshing listener presence failed"),
+      call.log.warn({ err }, "refreshing listener presence failed"),
     );
   }, PRESENCE_MS / 2);
   presence.unref();
@@ -88,7 +88,7 @@ export async function listen(
       if (request?.$case !== "ack") throw malformed("request", "after init only acks are accepted");
       const upTo = request.value.upToSequenceNumber;
       if (upTo > sent) throw malformed("ack.up_to_sequence_number", `beyond the messages sent (${sent})`);
-      await deleteMessagesBelow(deps.db, clientId, upTo);
+      await deleteMessagesBelow(ctx.db, clientId, upTo);
     }
   })().then(
     () => finish(),
@@ -107,7 +107,7 @@ export async function listen(
       }
       pending = false;
       for (let page = 0; page < 1_000_000 && !finished; page++) {
-        const rows = await readMessages(deps.db, clientId, sent, PAGE);
+        const rows = await readMessages(ctx.db, clientId, sent, PAGE);
         for (const row of rows) {
           await stream.send({
             event: { $case: "message", value: { sequenceNumber: row.seq, ciphertext: row.message } },
@@ -128,5 +128,5 @@ export async function listen(
     finish();
   }
   await acks;
-  if (failure !== undefined && !ctx.signal.aborted) throw failure;
+  if (failure !== undefined && !call.signal.aborted) throw failure;
 }

@@ -6,7 +6,7 @@ import { malformed, quota } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { StorageLabel } from "../domain/storage-keys.js";
 import { qsAddPackages } from "../store/schema.js";
-import { authenticateClient, keyRing, type QsDeps } from "./deps.js";
+import { authenticateClient, keyRing, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.publishAddPackages);
 
@@ -15,11 +15,11 @@ const LABEL = rpcLabel(queue.QueueServiceService.publishAddPackages);
  * least one must be last resort; they are stored encrypted at rest.
  */
 export async function publishAddPackages(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.PublishAddPackagesRequest,
 ): Promise<queue.PublishAddPackagesResponse> {
   const { tbs, client, claim } = await authenticateClient(
-    deps,
+    ctx,
     request.signed,
     queue.PublishAddPackagesTbs,
     LABEL,
@@ -28,32 +28,32 @@ export async function publishAddPackages(
   if (count === 0) throw malformed("tbs.add_packages", "at least one AddPackage is required");
   if (count > LIMITS.addPackagesPerPublish)
     throw quota("AddPackages per client", LIMITS.addPackagesPerPublish, count);
-  const ring = keyRing(deps);
-  const now = deps.now();
-  const ctx = {
-    cs: await deps.ciphersuite(),
-    domain: deps.domain,
+  const ring = keyRing(ctx);
+  const now = ctx.now();
+  const check = {
+    cs: await ctx.ciphersuite(),
+    domain: ctx.domain,
     clientId: client.clientId,
     authKey: client.authKey,
     configKey: (keyId: Uint8Array) => ring.usableConfigKey(keyId, now),
-    opener: deps.opener,
+    opener: ctx.opener,
     nowSeconds: BigInt(Math.floor(now / 1000)),
   };
   const checked: CheckedAddPackage[] = [];
   for (const [i, bytes] of tbs.addPackages.entries()) {
-    checked.push(await checkAddPackage(ctx, bytes, `tbs.add_packages[${i}]`));
+    checked.push(await checkAddPackage(check, bytes, `tbs.add_packages[${i}]`));
   }
   if (!checked.some((c) => c.lastResort)) {
     throw malformed("tbs.add_packages", "none carries the last_resort extension");
   }
-  await transaction(deps.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     await tx.delete(qsAddPackages).where(eq(qsAddPackages.clientId, client.clientId));
     await tx.insert(qsAddPackages).values(
       checked.map((c) => ({
         clientId: client.clientId,
         lastResort: c.lastResort,
-        encryptedAddPackage: deps.storage.seal(StorageLabel.AddPackage, c.bytes, client.clientId, false),
+        encryptedAddPackage: ctx.storage.seal(StorageLabel.AddPackage, c.bytes, client.clientId, false),
       })),
     );
   });

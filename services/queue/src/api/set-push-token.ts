@@ -5,27 +5,27 @@ import { LIMITS } from "../domain/limits.js";
 import { pushTokenAtRest } from "../domain/push-token.js";
 import { limited } from "../domain/validate.js";
 import { qsClients } from "../store/schema.js";
-import { authenticateClient, keyRing, type QsDeps } from "./deps.js";
+import { authenticateClient, keyRing, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.setPushToken);
 
 /** SetPushToken: sets (or with an empty token clears) the client's push token. */
 export async function setPushToken(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.SetPushTokenRequest,
 ): Promise<queue.SetPushTokenResponse> {
-  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.SetPushTokenTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(ctx, request.signed, queue.SetPushTokenTbs, LABEL);
   const sealed = limited(tbs.sealedPushToken, LIMITS.sealedPushToken, "tbs.sealed_push_token");
-  const keys = keyRing(deps).usableConfigKeys(deps.now());
+  const keys = keyRing(ctx).usableConfigKeys(ctx.now());
   const encrypted = pushTokenAtRest(
-    deps.storage,
+    ctx.storage,
     keys,
     sealed,
     client.clientId,
     "tbs.sealed_push_token",
-    deps.webhookPolicy,
+    ctx.webhookPolicy,
   );
-  await transaction(deps.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     await tx
       .update(qsClients)

@@ -4,25 +4,25 @@ import { and, eq } from "drizzle-orm";
 import { blocklistEntry } from "../domain/fan-out.js";
 import { checkGroupId } from "../domain/validate.js";
 import { qsBlocklist } from "../store/schema.js";
-import { authenticateClient, type QsDeps } from "./deps.js";
+import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.unblockGroup);
 
 /** UnblockGroup: accepts the group's fan-outs again (no error when it was not blocked). */
 export async function unblockGroup(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.UnblockGroupRequest,
 ): Promise<queue.UnblockGroupResponse> {
-  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.UnblockGroupTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(ctx, request.signed, queue.UnblockGroupTbs, LABEL);
   const group = checkGroupId(tbs.groupId, "tbs.group_id");
-  await transaction(deps.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     await tx
       .delete(qsBlocklist)
       .where(
         and(
           eq(qsBlocklist.clientId, client.clientId),
-          eq(qsBlocklist.entry, blocklistEntry(deps.storage, client.clientId, group)),
+          eq(qsBlocklist.entry, blocklistEntry(ctx.storage, client.clientId, group)),
         ),
       );
   });

@@ -6,7 +6,7 @@ import { ceilTo, coarseStep } from "../domain/limits.js";
 import { ed25519Key, x25519Key } from "../domain/validate.js";
 import { keepPreviousAuthKey } from "../store/records-store.js";
 import { qsClients } from "../store/schema.js";
-import { authenticateClient, type QsDeps } from "./deps.js";
+import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.updateClient);
 
@@ -18,24 +18,24 @@ const LABEL = rpcLabel(queue.QueueServiceService.updateClient);
  * must use the new key at once.
  */
 export async function updateClient(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.UpdateClientRequest,
 ): Promise<queue.UpdateClientResponse> {
-  const { tbs, client, claim } = await authenticateClient(deps, request.signed, queue.UpdateClientTbs, LABEL);
+  const { tbs, client, claim } = await authenticateClient(ctx, request.signed, queue.UpdateClientTbs, LABEL);
   const authKey = ed25519Key(tbs.clientRecordAuthKey, "tbs.client_record_auth_key");
   const queueKey = x25519Key(tbs.queueEncryptionKey, "tbs.queue_encryption_key");
   const keyChanged = !bytesEqual(queueKey, client.queueKey);
   const authKeyChanged = !bytesEqual(authKey, client.authKey);
-  const now = deps.now();
-  await transaction(deps.db, async (tx) => {
+  const now = ctx.now();
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
     await tx
       .update(qsClients)
       .set({ authKey, queueKey, ...(keyChanged ? { keyUpdateDue: true } : {}) })
       .where(eq(qsClients.clientId, client.clientId));
-    if (authKeyChanged && deps.authKeyGraceMs > 0) {
+    if (authKeyChanged && ctx.authKeyGraceMs > 0) {
       // Rounded up (to 1/24 of the grace, at most an hour): the stored time does not date the change.
-      const until = ceilTo(now + deps.authKeyGraceMs, coarseStep(deps.authKeyGraceMs));
+      const until = ceilTo(now + ctx.authKeyGraceMs, coarseStep(ctx.authKeyGraceMs));
       await keepPreviousAuthKey(tx, client.clientId, client.authKey, until, new Date(now));
     }
   });

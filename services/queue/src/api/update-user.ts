@@ -5,27 +5,27 @@ import { eq } from "drizzle-orm";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
 import { ed25519Key, friendshipToken } from "../domain/validate.js";
 import { qsUsers } from "../store/schema.js";
-import { authenticateUser, type QsDeps } from "./deps.js";
+import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.updateUser);
 
 /** UpdateUser: new user record key and friendship token; the old token stops working at once. */
 export async function updateUser(
-  deps: QsDeps,
+  ctx: QueueContext,
   request: queue.UpdateUserRequest,
 ): Promise<queue.UpdateUserResponse> {
-  const { tbs, user, claim } = await authenticateUser(deps, request.signed, queue.UpdateUserTbs, LABEL);
+  const { tbs, user, claim } = await authenticateUser(ctx, request.signed, queue.UpdateUserTbs, LABEL);
   const authKey = ed25519Key(tbs.userRecordAuthKey, "tbs.user_record_auth_key");
   const token = friendshipToken(tbs.friendshipToken, "tbs.friendship_token");
   try {
-    await transaction(deps.db, async (tx) => {
+    await transaction(ctx.db, async (tx) => {
       await claim(tx);
       await tx
         .update(qsUsers)
         .set({
           authKey,
-          friendshipTokenHash: deps.storage.hash(HashPurpose.FriendshipTokenLookup, token),
-          encryptedFriendshipToken: deps.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
+          friendshipTokenHash: ctx.storage.hash(HashPurpose.FriendshipTokenLookup, token),
+          encryptedFriendshipToken: ctx.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
         })
         .where(eq(qsUsers.userId, user.userId));
     });

@@ -39,7 +39,7 @@ export interface QsRateLimits {
 }
 
 /** Everything the RPC handlers share. */
-export interface QsDeps {
+export interface QueueContext {
   db: Database;
   domain: string;
   storage: StorageKeys;
@@ -66,8 +66,8 @@ export interface QsDeps {
 }
 
 /** The key ring, or UNAVAILABLE before the keys are loaded. */
-export function keyRing(deps: QsDeps): KeyRing {
-  const ring = deps.keys();
+export function keyRing(ctx: QueueContext): KeyRing {
+  const ring = ctx.keys();
   if (ring === undefined || ring.currentConfigKey === undefined || ring.currentSigningKey === undefined) {
     throw keysUnavailable();
   }
@@ -75,15 +75,15 @@ export function keyRing(deps: QsDeps): KeyRing {
 }
 
 /** How the QS authenticates signed requests: the runtime's authenticator with the QS replay markers. */
-export function requestPolicy(deps: QsDeps): SignedRequestPolicy<Database> {
+export function requestPolicy(ctx: QueueContext): SignedRequestPolicy<Database> {
   return {
-    window: deps.replayWindow,
-    now: () => deps.now(),
+    window: ctx.replayWindow,
+    now: () => ctx.now(),
     // Markers are the QS storage hash of sender and request id (the seen-request purpose), so the
     // table names no QS record and a marker is useless to any other service.
     replay: {
       claim: (tx, parts, expiresAt) =>
-        claimSeenRequest(tx, deps.storage.hash(HashPurpose.SeenRequest, ...parts), expiresAt),
+        claimSeenRequest(tx, ctx.storage.hash(HashPurpose.SeenRequest, ...parts), expiresAt),
     },
   };
 }
@@ -103,17 +103,17 @@ export type RequestClaim = (tx: Database) => Promise<void>;
  * its claim (call it in the request's transaction: replays are refused there).
  */
 export async function authenticateUser<T extends TbsWithHeader>(
-  deps: QsDeps,
+  ctx: QueueContext,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   label: string,
 ): Promise<VerifiedRequest<T> & { user: UserRow }> {
   const request = await authenticateSignedRequest(
-    requestPolicy(deps),
+    requestPolicy(ctx),
     { signed, type, method: label },
     async (_tbs, header) => {
       const userId = senderId(header, "qsUserId");
-      const user = await findUser(deps.db, userId);
+      const user = await findUser(ctx.db, userId);
       if (user === undefined) throw unknownSender("the user record");
       return { signer: "the user record", key: user.authKey, replayScope: [userId], user };
     },
@@ -126,24 +126,24 @@ export async function authenticateUser<T extends TbsWithHeader>(
  * its claim (call it in the request's transaction), and refreshes the client's activity month.
  */
 export async function authenticateClient<T extends TbsWithHeader>(
-  deps: QsDeps,
+  ctx: QueueContext,
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   label: string,
   field = "signed",
 ): Promise<VerifiedRequest<T> & { client: ClientRow }> {
   const request = await authenticateSignedRequest(
-    requestPolicy(deps),
+    requestPolicy(ctx),
     { signed, type, method: label, field },
     async (_tbs, header) => {
       const clientId = senderId(header, "qsClientId");
-      const client = await findClient(deps.db, clientId);
+      const client = await findClient(ctx.db, clientId);
       if (client === undefined) throw unknownSender("the client record");
       return { signer: "the client record", key: client.authKey, replayScope: [clientId], client };
     },
   );
   const { client } = request.signer;
-  const month = activityMonth(deps.now());
-  if (client.lastActiveAt.getTime() !== month.getTime()) await touchClient(deps.db, client.clientId, month);
+  const month = activityMonth(ctx.now());
+  if (client.lastActiveAt.getTime() !== month.getTime()) await touchClient(ctx.db, client.clientId, month);
   return { tbs: request.tbs, header: request.header, client, claim: request.claim };
 }
