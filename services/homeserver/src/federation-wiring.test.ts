@@ -5,7 +5,6 @@
 // multi-domain client scenarios live in the test harness.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -14,6 +13,7 @@ import { connect } from "@nats-io/transport-node";
 import { auth, delivery, queue } from "@phoenix/proto";
 import { busTopology } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
+import { freePorts } from "@phoenix/runtime/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningHomeserver, startHomeserver } from "./homeserver.js";
@@ -25,16 +25,6 @@ function required(name: "DATABASE_URL" | "NATS_URL"): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the tests through vitest`);
   return value;
-}
-
-/** A port that was free a moment ago (the static peer map needs the gateways' ports up front). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 async function failure(promise: Promise<unknown>): Promise<GrpcCallError> {
@@ -56,7 +46,9 @@ describe("two federating all-in-one homeservers", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "federation-wiring-"));
-    const ports = { [ALPHA]: await freePort(), [BETA]: await freePort() };
+    // The static peer map needs the gateways' ports up front.
+    const [alphaPort, betaPort] = await freePorts(2);
+    const ports = { [ALPHA]: alphaPort, [BETA]: betaPort };
     for (const [domain, peer] of [
       [ALPHA, BETA],
       [BETA, ALPHA],
