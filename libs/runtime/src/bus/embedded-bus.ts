@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { openMessage, type PayloadSealer, sealMessage } from "@phoenix/crypto";
-import { and, asc, eq, gt, gte, inArray, lt, lte, sql } from "drizzle-orm";
+import { and, asc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/types.js";
 import {
   InFlight,
@@ -425,6 +425,10 @@ async function releaseAcked(db: Database, stream: string, durable: string, seq: 
     .where(and(eq(messages.stream, stream), eq(messages.seq, seq)))
     // Two durables acking at once: the second sees the first's ack.
     .for("update");
+  // Read with every ack, not cached per subscription: ensureStream switches a stream's retention
+  // in place, from any replica, while subscriptions run. A stale "limits" would leave handled
+  // messages behind for good; a stale "workqueue" would delete messages that other durables of
+  // a stream now on "interest" still need.
   const [config] = await db
     .select({ retention: streams.retention })
     .from(streams)
@@ -471,6 +475,17 @@ async function dropHandled(db: Database, stream: string): Promise<void> {
         sql`NOT EXISTS (SELECT 1 FROM ${pending} WHERE ${pending.stream} = ${stream} AND ${pending.seq} = ${messages.seq})`,
       ),
     );
+}
+
+/** Past the max age a message is gone, whether or not a publish has pruned it yet. */
+async function freshMessages(db: Database, stream: string): Promise<SQL | undefined> {
+  const [limits] = await db
+    .select({ maxAgeMs: streams.maxAgeMs })
+    .from(streams)
+    .where(eq(streams.name, stream));
+  return limits && limits.maxAgeMs > 0
+    ? gt(messages.publishedAt, sql`now() - ${limits.maxAgeMs}::bigint * interval '1 millisecond'`)
+    : undefined;
 }
 
 interface Claim {
@@ -569,119 +584,152 @@ class EmbeddedSubscription implements Subscription {
    * durable's row lock makes replicas take turns, so no message is handed to two of them.
    */
   async #claim(limit: number): Promise<Claim> {
-    const { stream, durable, ackWaitMs, maxDeliver } = this.#options;
-    const ofDurable = and(eq(pending.stream, stream), eq(pending.durable, durable));
-    const lease = sql`now() + ${ackWaitMs}::integer * interval '1 millisecond'`;
+    const lease = sql`now() + ${this.#options.ackWaitMs}::integer * interval '1 millisecond'`;
     return this.#db.transaction(async (tx) => {
-      const [cursor] = await tx
-        .select({ deliveredSeq: consumerTable.deliveredSeq })
-        .from(consumerTable)
-        .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)))
-        .for("update");
-      if (!cursor) throw new StreamNotFoundError(`durable ${durable} of stream ${stream} does not exist`);
-      const [limits] = await tx
-        .select({ maxAgeMs: streams.maxAgeMs })
-        .from(streams)
-        .where(eq(streams.name, stream));
-      // Past the max age a message is gone, whether or not a publish has pruned it yet.
-      const fresh =
-        limits && limits.maxAgeMs > 0
-          ? gt(messages.publishedAt, sql`now() - ${limits.maxAgeMs}::bigint * interval '1 millisecond'`)
-          : undefined;
-
-      const expired = and(ofDurable, eq(pending.gaveUp, false), lte(pending.leaseUntil, sql`now()`));
-      if (maxDeliver !== undefined) {
-        // A lease ran out on the last allowed delivery: like NATS, stop delivering it.
-        await tx
-          .update(pending)
-          .set({ gaveUp: true })
-          .where(and(expired, gte(pending.deliveryCount, maxDeliver)));
-      }
-      const due = tx
-        .select({ seq: pending.seq })
-        .from(pending)
-        .where(expired)
-        .orderBy(asc(pending.seq))
-        .limit(limit);
-      const redelivered = await tx
-        .update(pending)
-        .set({ deliveryCount: sql`${pending.deliveryCount} + 1`, leaseUntil: lease })
-        .where(and(ofDurable, inArray(pending.seq, due)))
-        .returning({ seq: pending.seq, deliveryCount: pending.deliveryCount });
-
-      const counts = new Map(redelivered.map((r) => [r.seq, r.deliveryCount]));
+      const deliveredSeq = await this.#lockCursor(tx);
+      const fresh = await freshMessages(tx, this.#options.stream);
+      // Delivery count of each claimed sequence.
+      const counts = await this.#redeliverExpired(tx, limit, lease);
       let more = false;
-      const room = limit - redelivered.length;
+      const room = limit - counts.size;
       if (room > 0) {
-        const scanned = await tx
-          .select({ seq: messages.seq, subject: messages.subject })
-          .from(messages)
-          .where(and(eq(messages.stream, stream), gt(messages.seq, cursor.deliveredSeq), fresh))
-          .orderBy(asc(messages.seq))
-          // Without a filter every row matches: read only what fits.
-          .limit(this.#options.filterSubject === undefined ? room : SCAN_LIMIT);
-        const taken: number[] = [];
-        let last = cursor.deliveredSeq;
-        for (const row of scanned) {
-          if (taken.length === room) break;
-          last = row.seq;
-          if (this.#matches(row.subject)) taken.push(row.seq);
-        }
-        more =
-          this.#options.filterSubject !== undefined && taken.length < room && scanned.length === SCAN_LIMIT;
-        if (taken.length > 0) {
-          await tx
-            .insert(pending)
-            .values(taken.map((seq) => ({ stream, durable, seq, deliveryCount: 1, leaseUntil: lease })))
-            .onConflictDoNothing();
-          for (const seq of taken) counts.set(seq, 1);
-        }
-        if (last > cursor.deliveredSeq) {
-          await tx
-            .update(consumerTable)
-            .set({ deliveredSeq: last })
-            .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)));
-        }
+        const taken = await this.#takeNew(tx, deliveredSeq, room, fresh, lease);
+        for (const seq of taken.seqs) counts.set(seq, 1);
+        more = taken.more;
       }
-
-      const claimed: BusMessage[] = [];
-      if (counts.size > 0) {
-        const rows = await tx
-          .select()
-          .from(messages)
-          .where(and(eq(messages.stream, stream), inArray(messages.seq, [...counts.keys()]), fresh))
-          .orderBy(asc(messages.seq));
-        for (const row of rows) {
-          // A message that does not open throws here: the claim rolls back, the message stays.
-          const { data, headers } = row.sealed ? this.#open(row) : row;
-          claimed.push({
-            subject: row.subject,
-            data,
-            id: row.msgId,
-            headers,
-            seq: row.seq,
-            deliveryCount: counts.get(row.seq) ?? 1,
-          });
-        }
-        if (rows.length < counts.size) {
-          // Expired (max age) while pending: nothing left to deliver.
-          const present = new Set(rows.map((r) => r.seq));
-          const gone = [...counts.keys()].filter((seq) => !present.has(seq));
-          await tx.delete(pending).where(and(ofDurable, inArray(pending.seq, gone)));
-        }
-      }
-
-      const [next] = await tx
-        .select({
-          ms: sql<number>`(extract(epoch from (min(${pending.leaseUntil}) - now())) * 1000)::float8`.mapWith(
-            Number,
-          ),
-        })
-        .from(pending)
-        .where(and(ofDurable, eq(pending.gaveUp, false)));
-      const dueInMs = next && next.ms !== null && !Number.isNaN(next.ms) ? next.ms : null;
-      return { messages: claimed, dueInMs, more };
+      const claimed = counts.size > 0 ? await this.#loadClaimed(tx, counts, fresh) : [];
+      return { messages: claimed, dueInMs: await this.#nextDueInMs(tx), more };
     });
+  }
+
+  #ofDurable(): SQL | undefined {
+    return and(eq(pending.stream, this.#options.stream), eq(pending.durable, this.#options.durable));
+  }
+
+  /** Locks the durable's row (replicas take turns) and returns its cursor. */
+  async #lockCursor(tx: Database): Promise<number> {
+    const { stream, durable } = this.#options;
+    const [cursor] = await tx
+      .select({ deliveredSeq: consumerTable.deliveredSeq })
+      .from(consumerTable)
+      .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)))
+      .for("update");
+    if (!cursor) throw new StreamNotFoundError(`durable ${durable} of stream ${stream} does not exist`);
+    return cursor.deliveredSeq;
+  }
+
+  /** Renews up to `limit` expired leases (lowest sequence first); returns their delivery counts. */
+  async #redeliverExpired(tx: Database, limit: number, lease: SQL): Promise<Map<number, number>> {
+    const { maxDeliver } = this.#options;
+    const ofDurable = this.#ofDurable();
+    const expired = and(ofDurable, eq(pending.gaveUp, false), lte(pending.leaseUntil, sql`now()`));
+    if (maxDeliver !== undefined) {
+      // A lease ran out on the last allowed delivery: like NATS, stop delivering it.
+      await tx
+        .update(pending)
+        .set({ gaveUp: true })
+        .where(and(expired, gte(pending.deliveryCount, maxDeliver)));
+    }
+    const due = tx
+      .select({ seq: pending.seq })
+      .from(pending)
+      .where(expired)
+      .orderBy(asc(pending.seq))
+      .limit(limit);
+    const redelivered = await tx
+      .update(pending)
+      .set({ deliveryCount: sql`${pending.deliveryCount} + 1`, leaseUntil: lease })
+      .where(and(ofDurable, inArray(pending.seq, due)))
+      .returning({ seq: pending.seq, deliveryCount: pending.deliveryCount });
+    return new Map(redelivered.map((r) => [r.seq, r.deliveryCount]));
+  }
+
+  /**
+   * Takes up to `room` new messages past the cursor that match the filter, leases them and
+   * advances the cursor past every row looked at. `more`: the scan stopped at its limit.
+   */
+  async #takeNew(
+    tx: Database,
+    deliveredSeq: number,
+    room: number,
+    fresh: SQL | undefined,
+    lease: SQL,
+  ): Promise<{ seqs: number[]; more: boolean }> {
+    const { stream, durable, filterSubject } = this.#options;
+    const scanned = await tx
+      .select({ seq: messages.seq, subject: messages.subject })
+      .from(messages)
+      .where(and(eq(messages.stream, stream), gt(messages.seq, deliveredSeq), fresh))
+      .orderBy(asc(messages.seq))
+      // Without a filter every row matches: read only what fits.
+      .limit(filterSubject === undefined ? room : SCAN_LIMIT);
+    const taken: number[] = [];
+    let last = deliveredSeq;
+    for (const row of scanned) {
+      if (taken.length === room) break;
+      last = row.seq;
+      if (this.#matches(row.subject)) taken.push(row.seq);
+    }
+    const more = filterSubject !== undefined && taken.length < room && scanned.length === SCAN_LIMIT;
+    if (taken.length > 0) {
+      await tx
+        .insert(pending)
+        .values(taken.map((seq) => ({ stream, durable, seq, deliveryCount: 1, leaseUntil: lease })))
+        .onConflictDoNothing();
+    }
+    if (last > deliveredSeq) {
+      await tx
+        .update(consumerTable)
+        .set({ deliveredSeq: last })
+        .where(and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable)));
+    }
+    return { seqs: taken, more };
+  }
+
+  /** Reads and opens the claimed messages; drops the pending rows of those that expired meanwhile. */
+  async #loadClaimed(
+    tx: Database,
+    counts: Map<number, number>,
+    fresh: SQL | undefined,
+  ): Promise<BusMessage[]> {
+    const rows = await tx
+      .select()
+      .from(messages)
+      .where(and(eq(messages.stream, this.#options.stream), inArray(messages.seq, [...counts.keys()]), fresh))
+      .orderBy(asc(messages.seq));
+    const claimed: BusMessage[] = [];
+    for (const row of rows) {
+      // A message that does not open throws here: the claim rolls back, the message stays.
+      const { data, headers } = row.sealed ? this.#open(row) : row;
+      claimed.push({
+        subject: row.subject,
+        data,
+        id: row.msgId,
+        headers,
+        seq: row.seq,
+        deliveryCount: counts.get(row.seq) ?? 1,
+      });
+    }
+    if (rows.length < counts.size) {
+      // Expired (max age) while pending: nothing left to deliver.
+      const present = new Set(rows.map((r) => r.seq));
+      const gone = [...counts.keys()].filter((seq) => !present.has(seq));
+      await tx.delete(pending).where(and(this.#ofDurable(), inArray(pending.seq, gone)));
+    }
+    return claimed;
+  }
+
+  /** Milliseconds until the durable's earliest live lease runs out, or null. */
+  async #nextDueInMs(tx: Database): Promise<number | null> {
+    const [next] = await tx
+      .select({
+        ms: sql<number>`(extract(epoch from (min(${pending.leaseUntil}) - now())) * 1000)::float8`.mapWith(
+          Number,
+        ),
+      })
+      .from(pending)
+      .where(and(this.#ofDurable(), eq(pending.gaveUp, false)));
+    return next && next.ms !== null && !Number.isNaN(next.ms) ? next.ms : null;
   }
 
   #start(message: BusMessage): void {
