@@ -1,4 +1,4 @@
-import { decodeKeyText, OUTBOX_PAYLOAD, PayloadSealer, ReplayGuard } from "@phoenix/crypto";
+import { decodeKeyText, OUTBOX_PAYLOAD, PayloadSealer } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import { delivery, fileDescriptorSet } from "@phoenix/proto";
 import { type Bus, fanOutStream, queueDeletedStream, type Subscription } from "@phoenix/runtime/bus";
@@ -238,7 +238,6 @@ export class DeliveryService {
         domain: settings.DS_DOMAIN,
         clientInactivityMs: settings.DS_CLIENT_INACTIVITY,
       },
-      replayGuard: new ReplayGuard(),
       seenRequests: replayStore(settings),
       replayWindow: REPLAY_WINDOW,
       paddingBuckets: paddingBuckets(settings),

@@ -1,31 +1,21 @@
-import { delivery, rpcLabel } from "@phoenix/proto";
+import { delivery } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, FailedPreconditionError } from "@phoenix/runtime/errors";
 import { sizeLimit } from "../domain/errors.js";
 import { checkQueueRef, DsGroup, mlsGroupId } from "../domain/group.js";
 import { LIMITS } from "../domain/limits.js";
 import { activityMonth, groupExists, insertGroup, takeReservation } from "../store/group-store.js";
-import {
-  checkEarKey,
-  claimRequest,
-  type DsDeps,
-  encryptState,
-  localGroupId,
-  openSigned,
-  verifyRequest,
-} from "./pipeline.js";
+import { type DsDeps, encryptState, openGroupRequest, verifySigner } from "./pipeline.js";
 
-const LABEL = rpcLabel(delivery.DeliveryServiceService.createGroup);
+const METHOD = delivery.DeliveryServiceService.createGroup;
 
 /** CreateGroup: validate the creator's tree and GroupInfo, consume the reservation, store the state. */
 export async function createGroup(
   deps: DsDeps,
   request: delivery.CreateGroupRequest,
 ): Promise<delivery.CreateGroupResponse> {
-  const opened = openSigned(deps, request.signed, delivery.CreateGroupTbs, LABEL);
-  const { tbs } = opened;
-  const earKey = checkEarKey(request.groupStateEarKey);
-  const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
+  const opened = openGroupRequest(deps, request, delivery.CreateGroupTbs, METHOD);
+  const { tbs, uuid, earKey } = opened;
   if (tbs.ratchetTree.length > LIMITS.ratchetTree)
     throw sizeLimit("tbs.ratchet_tree", LIMITS.ratchetTree, tbs.ratchetTree.length);
   if (tbs.groupInfo.length > LIMITS.createGroupInfo)
@@ -36,7 +26,7 @@ export async function createGroup(
     throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
   const creatorQueue = checkQueueRef(tbs.creatorQueue, "tbs.creator_queue");
   if (opened.header.sender?.$case !== "leafIndex" || opened.header.sender.value !== 0)
-    verifyRequest(deps, opened, undefined, "the header sender (must be leaf 0)");
+    await verifySigner(deps, opened, undefined, "the header sender (must be leaf 0)");
   const { group, queueReportKey } = await DsGroup.create(
     {
       mlsGroupId: mlsGroupId({ uuid, domain: deps.ctx.domain }),
@@ -48,13 +38,13 @@ export async function createGroup(
     },
     deps.ctx,
   );
-  verifyRequest(deps, opened, group.signatureKeyOf(0), "leaf 0");
+  const claim = await verifySigner(deps, opened, group.signatureKeyOf(0), "leaf 0");
   const state = encryptState(deps, uuid, group, earKey);
   await transaction(deps.db, async (tx) => {
     if (await groupExists(tx, uuid)) throw new AlreadyExistsError("the group exists");
     if (!(await takeReservation(tx, uuid, new Date(deps.ctx.now()))))
       throw new FailedPreconditionError("the group id is not reserved or its reservation expired");
-    await claimRequest(deps, tx, opened);
+    await claim(tx);
     await insertGroup(tx, {
       groupId: uuid,
       state,

@@ -1,25 +1,17 @@
-import { delivery, rpcLabel } from "@phoenix/proto";
-import {
-  authenticateLeaf,
-  checkEarKey,
-  type DsDeps,
-  localGroupId,
-  openSigned,
-  readGroupState,
-} from "./pipeline.js";
+import { delivery } from "@phoenix/proto";
+import { authenticateLeaf, type DsDeps, openGroupRequest, readGroupState } from "./pipeline.js";
 
-const LABEL = rpcLabel(delivery.DeliveryServiceService.externalCommitInfo);
+const METHOD = delivery.DeliveryServiceService.externalCommitInfo;
 
 /** ExternalCommitInfo: what a member needs to resync (GroupInfo, tree, members, stored proposals). */
 export async function externalCommitInfo(
   deps: DsDeps,
   request: delivery.ExternalCommitInfoRequest,
 ): Promise<delivery.ExternalCommitInfoResponse> {
-  const opened = openSigned(deps, request.signed, delivery.ExternalCommitInfoTbs, LABEL);
-  const earKey = checkEarKey(request.groupStateEarKey);
-  const uuid = localGroupId(deps, opened.tbs.groupId, "tbs.group_id");
-  const group = await readGroupState(deps, uuid, earKey);
-  authenticateLeaf(deps, group, opened);
+  const opened = openGroupRequest(deps, request, delivery.ExternalCommitInfoTbs, METHOD);
+  const group = await readGroupState(deps, opened.uuid, opened.earKey);
+  const { claim } = await authenticateLeaf(deps, group, opened);
+  await claim(deps.db);
   return {
     groupInfo: group.groupInfo,
     ratchetTree: group.encodedTree(),

@@ -1,36 +1,27 @@
-import { delivery, rpcLabel } from "@phoenix/proto";
+import { delivery } from "@phoenix/proto";
 import { sizeLimit } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
-import {
-  authenticateLeaf,
-  checkEarKey,
-  type DsDeps,
-  localGroupId,
-  openSigned,
-  writeGroup,
-} from "./pipeline.js";
+import { checkEarKey, type DsDeps, openGroupRequest, writeGroup } from "./pipeline.js";
 
-const LABEL = rpcLabel(delivery.DeliveryServiceService.groupOperation);
+const METHOD = delivery.DeliveryServiceService.groupOperation;
 
 /** GroupOperation: a member's commit (add, remove, update, roles) validated and fanned out. */
 export async function groupOperation(
   deps: DsDeps,
   request: delivery.GroupOperationRequest,
 ): Promise<delivery.GroupOperationResponse> {
-  const opened = openSigned(deps, request.signed, delivery.GroupOperationTbs, LABEL);
-  const { tbs } = opened;
-  const earKey = checkEarKey(request.groupStateEarKey);
+  const opened = openGroupRequest(deps, request, delivery.GroupOperationTbs, METHOD);
+  const { tbs, earKey } = opened;
   const newEarKey =
     request.newGroupStateEarKey === undefined
       ? undefined
       : checkEarKey(request.newGroupStateEarKey, "new_group_state_ear_key");
-  const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
   if (tbs.commit.length > LIMITS.commit) throw sizeLimit("tbs.commit", LIMITS.commit, tbs.commit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
     throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
-  return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
-    const leaf = authenticateLeaf(deps, group, opened);
-    induce(leaf);
+  return writeGroup(deps, opened, async (group, write) => {
+    const leaf = await write.authenticateLeaf();
+    write.induce(leaf);
     const { newEpoch, fanOuts, earKeyAfter } = await group.applyCommit({
       kind: "operation",
       earKey,

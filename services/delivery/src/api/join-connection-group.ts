@@ -1,18 +1,10 @@
-import { delivery, rpcLabel } from "@phoenix/proto";
+import { delivery } from "@phoenix/proto";
 import { sizeLimit } from "../domain/errors.js";
 import { checkQueueRef } from "../domain/group.js";
 import { LIMITS } from "../domain/limits.js";
-import {
-  checkEarKey,
-  type DsDeps,
-  localGroupId,
-  openSigned,
-  senderLeaf,
-  verifyRequest,
-  writeGroup,
-} from "./pipeline.js";
+import { type DsDeps, openGroupRequest, senderLeaf, writeGroup } from "./pipeline.js";
 
-const LABEL = rpcLabel(delivery.DeliveryServiceService.joinConnectionGroup);
+const METHOD = delivery.DeliveryServiceService.joinConnectionGroup;
 
 /**
  * JoinConnectionGroup: an external commit into a group holding one user. The EAR key (from the
@@ -22,10 +14,8 @@ export async function joinConnectionGroup(
   deps: DsDeps,
   request: delivery.JoinConnectionGroupRequest,
 ): Promise<delivery.JoinConnectionGroupResponse> {
-  const opened = openSigned(deps, request.signed, delivery.JoinConnectionGroupTbs, LABEL);
+  const opened = openGroupRequest(deps, request, delivery.JoinConnectionGroupTbs, METHOD);
   const { tbs } = opened;
-  const earKey = checkEarKey(request.groupStateEarKey);
-  const uuid = localGroupId(deps, tbs.groupId, "tbs.group_id");
   if (tbs.externalCommit.length > LIMITS.commit)
     throw sizeLimit("tbs.external_commit", LIMITS.commit, tbs.externalCommit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
@@ -34,10 +24,10 @@ export async function joinConnectionGroup(
     throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
   const joinerQueue = checkQueueRef(tbs.joinerQueue, "tbs.joiner_queue");
   const leaf = senderLeaf(opened.header);
-  return writeGroup(deps, opened, uuid, earKey, async (group, induce) => {
-    induce(undefined);
+  return writeGroup(deps, opened, async (group, write) => {
+    write.induce(undefined);
     const { newEpoch, fanOuts } = await group.applyCommit({
-      earKey,
+      earKey: opened.earKey,
       kind: "join_connection",
       senderLeaf: leaf,
       commit: tbs.externalCommit,
@@ -47,7 +37,7 @@ export async function joinConnectionGroup(
       joinerProfileKey: tbs.encryptedUserProfileKey,
     });
     // The joiner's leaf exists only now: verify the request with its key.
-    verifyRequest(deps, opened, group.signatureKeyOf(leaf), `joiner leaf ${leaf}`);
+    await write.verify(group.signatureKeyOf(leaf), `joiner leaf ${leaf}`);
     return { result: { fanoutTimestamp: new Date(deps.ctx.now()), epoch: newEpoch }, fanOuts, active: true };
   });
 }

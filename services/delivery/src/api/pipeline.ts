@@ -7,17 +7,20 @@ import {
   HpkeKeyPair,
   hpkeOpen,
   type PayloadSealer,
-  ReplayError,
-  type ReplayGuard,
-  VerifyingKey,
 } from "@phoenix/crypto";
-import { common, type MessageDecoder } from "@phoenix/proto";
+import { common, type MessageDecoder, rpcLabel } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
 import { writeOutbox } from "@phoenix/runtime/outbox";
 import type { ReplayStore } from "@phoenix/runtime/replay";
-import { type OpenedSignedRequest, openSignedRequest } from "@phoenix/runtime/signed-request";
+import {
+  type OpenedEnvelope,
+  openEnvelope,
+  type SignedRequestPolicy,
+  type TbsWithHeader,
+  verifyEnvelope,
+} from "@phoenix/runtime/signed-request";
 import type { DsContext } from "../domain/ds-context.js";
 import { isRefusal, malformed, unauthenticated, wrongEarKey } from "../domain/errors.js";
 import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
@@ -43,7 +46,6 @@ const EAR_KEY_LENGTH = 32;
 export interface DsDeps {
   db: Database;
   ctx: DsContext;
-  replayGuard: ReplayGuard;
   /** Request ids accepted by any replica (phoenix_runtime.seen_requests), claimed in the request's transaction. */
   seenRequests: ReplayStore;
   /** Accepted age / future skew of request timestamps. */
@@ -62,20 +64,73 @@ export interface DsDeps {
   queueReports: QueueReportPolicy;
 }
 
-/** A verified-later signed request: its decoded tbs and header. */
-export type OpenedRequest<T> = OpenedSignedRequest<T>;
+/** How the DS authenticates signed requests: the runtime's authenticator, DS wording. */
+export function requestPolicy(deps: DsDeps): SignedRequestPolicy<Database> {
+  return {
+    window: deps.replayWindow,
+    now: () => deps.ctx.now(),
+    replay: deps.seenRequests,
+    refusals: {
+      invalidKey: (who) =>
+        unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} has no Ed25519 signature key`),
+    },
+  };
+}
+
+/** A `…Tbs` of a request about one group. */
+type GroupTbs = TbsWithHeader & { groupId: common.QualifiedGroupId | undefined };
+
+/** A signed group request after the opening every handler shares; its signature is verified later. */
+export interface GroupRequest<T> {
+  envelope: OpenedEnvelope<T>;
+  tbs: T;
+  header: common.RequestHeader;
+  /** The group's 16 uuid bytes (a group of this homeserver). */
+  uuid: Uint8Array;
+  /** The key the caller says opens the group state. */
+  earKey: Uint8Array;
+}
 
 /**
- * Decodes the `…Tbs` of a signed request (the signature is checked once the group's key is
- * known) and checks its header (label, request id, timestamp window) with the runtime's check.
+ * The opening of every signed group RPC: decodes the `…Tbs` and checks its header (label of
+ * `method`, request id, timestamp window), the EAR key's shape and the group id. The signature is
+ * verified once the group's state names the sender's key ({@link verifySigner}).
  */
-export function openSigned<T extends { header: common.RequestHeader | undefined }>(
+export function openGroupRequest<T extends GroupTbs>(
   deps: DsDeps,
-  signed: common.Signed | undefined,
+  request: { signed: common.Signed | undefined; groupStateEarKey: Uint8Array },
   type: MessageDecoder<T>,
-  label: string,
-): OpenedRequest<T> {
-  return openSignedRequest(signed, type, { label, now: deps.ctx.now(), window: deps.replayWindow });
+  method: { path: string },
+): GroupRequest<T> {
+  const envelope = openEnvelope(requestPolicy(deps), request.signed, type, rpcLabel(method));
+  const earKey = checkEarKey(request.groupStateEarKey);
+  const uuid = localGroupId(deps, envelope.tbs.groupId, "tbs.group_id");
+  return { envelope, tbs: envelope.tbs, header: envelope.header, uuid, earKey };
+}
+
+/** Claims a verified request's id in `tx` (the request's own transaction, or the pool for a read). */
+export type RequestClaim = (tx: Database) => Promise<void>;
+
+/**
+ * Verifies the request as signed with `key` (`undefined`: `who` is not in the group) and returns
+ * the claim of its request id. Every signed DS request claims its id, reads included, so a
+ * captured request is refused by every replica within its window.
+ */
+export async function verifySigner(
+  deps: DsDeps,
+  request: GroupRequest<unknown>,
+  key: Uint8Array | undefined,
+  who: string,
+): Promise<RequestClaim> {
+  if (key === undefined)
+    throw unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} is not in the group`);
+  // Request ids are claimed as they are (no sender scope): a DS marker covers the id alone.
+  const verified = await verifyEnvelope(requestPolicy(deps), request.envelope, {
+    signer: who,
+    key,
+    replayScope: [],
+  });
+  return verified.claim;
 }
 
 /** Checks a qualified group id of this homeserver; returns its 16 uuid bytes. */
@@ -99,56 +154,6 @@ export function checkEarKey(key: Uint8Array, field = "group_state_ear_key"): Uin
   return key;
 }
 
-/** Verifies the request signature with `key` and records its request id (replay guard). */
-export function verifyRequest(
-  deps: DsDeps,
-  opened: OpenedRequest<unknown>,
-  key: Uint8Array | undefined,
-  who: string,
-): void {
-  if (key === undefined)
-    throw unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} is not in the group`);
-  let verifying: VerifyingKey;
-  try {
-    verifying = VerifyingKey.fromBytes(key);
-  } catch {
-    throw unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} has no Ed25519 signature key`);
-  }
-  if (!verifying.verify(opened.header.label, opened.signed.tbs, opened.signed.signature))
-    throw unauthenticated(ErrorReason.ERROR_REASON_BAD_SIGNATURE, `signature of ${who} does not verify`);
-  const ts = opened.header.timestamp?.getTime() ?? 0;
-  try {
-    // The guard is process-local; a transaction re-run must not count as a replay.
-    if (!replayChecked.has(opened.signed))
-      deps.replayGuard.check(opened.header.requestId, ts, deps.ctx.now());
-    replayChecked.add(opened.signed);
-  } catch (error) {
-    if (error instanceof ReplayError)
-      throw unauthenticated(ErrorReason.ERROR_REASON_REPLAYED_REQUEST, "request id already used");
-    throw error;
-  }
-}
-
-const replayChecked = new WeakSet<object>();
-
-/**
- * Records the request id of a verified request in the database, inside the transaction that
- * carries out the request: a replay is refused by every replica and after restarts, as long as
- * the timestamp is inside the window (the row expires with it). Only state-changing requests and
- * SendMessage claim ids; a replayed read returns what the captured request already returned.
- */
-export async function claimRequest(
-  deps: DsDeps,
-  tx: Database,
-  opened: OpenedRequest<unknown>,
-): Promise<void> {
-  const ts = opened.header.timestamp?.getTime() ?? 0;
-  if (
-    !(await deps.seenRequests.claim(tx, [opened.header.requestId], new Date(ts + deps.replayWindow.maxAgeMs)))
-  )
-    throw unauthenticated(ErrorReason.ERROR_REASON_REPLAYED_REQUEST, "request id already used");
-}
-
 /** The header's leaf index (DS leaf auth). */
 export function senderLeaf(header: common.RequestHeader): number {
   if (header.sender?.$case !== "leafIndex")
@@ -156,11 +161,15 @@ export function senderLeaf(header: common.RequestHeader): number {
   return header.sender.value;
 }
 
-/** Verifies the request as signed by the leaf named in its header. */
-export function authenticateLeaf(deps: DsDeps, group: DsGroup, opened: OpenedRequest<unknown>): number {
-  const leaf = senderLeaf(opened.header);
-  verifyRequest(deps, opened, group.signatureKeyOf(leaf), `leaf ${leaf}`);
-  return leaf;
+/** Verifies the request as signed by the leaf named in its header; returns the leaf and the claim. */
+export async function authenticateLeaf(
+  deps: DsDeps,
+  group: DsGroup,
+  request: GroupRequest<unknown>,
+): Promise<{ leaf: number; claim: RequestClaim }> {
+  const leaf = senderLeaf(request.header);
+  const claim = await verifySigner(deps, request, group.signatureKeyOf(leaf), `leaf ${leaf}`);
+  return { leaf, claim };
 }
 
 /** Decrypts a group row's state with the request's EAR key. */
@@ -224,18 +233,28 @@ export interface WriteOutcome<R> {
 /** Hands the handler a way to run DS-induced removals once it knows the sender. */
 export type InduceRemovals = (senderLeaf: number | undefined) => void;
 
+/** What a write handler gets besides the group. */
+export interface GroupWrite {
+  induce: InduceRemovals;
+  /** Verifies the request as signed by the header's leaf and claims its id; returns the leaf. */
+  authenticateLeaf(): Promise<number>;
+  /** Verifies the request as signed with `key` (see {@link verifySigner}) and claims its id. */
+  verify(key: Uint8Array | undefined, who: string): Promise<void>;
+}
+
 /**
  * A request that changes a group: one locked read, decrypt, handler, encrypt, one write, and the
- * fan-outs into the outbox — all in one transaction. DS-induced removals found on the way are
- * kept (and announced) even when the request itself is refused.
+ * fan-outs into the outbox — all in one transaction. The handler authenticates the request
+ * (`GroupWrite`), which claims its id in that transaction before the handler acts on it, so a
+ * replay is refused as such, by every replica. DS-induced removals found on the way are kept (and
+ * announced) even when the request itself is refused.
  */
 export async function writeGroup<R>(
   deps: DsDeps,
-  opened: OpenedRequest<unknown>,
-  uuid: Uint8Array,
-  earKey: Uint8Array,
-  handler: (group: DsGroup, induce: InduceRemovals) => Promise<WriteOutcome<R>>,
+  request: GroupRequest<unknown>,
+  handler: (group: DsGroup, write: GroupWrite) => Promise<WriteOutcome<R>>,
 ): Promise<R> {
+  const { uuid, earKey } = request;
   const groupId: common.QualifiedGroupId = { uuid, domain: deps.ctx.domain };
   let wroteFanOuts = false;
   const outcome = await transaction(deps.db, async (tx) => {
@@ -247,13 +266,27 @@ export async function writeGroup<R>(
     const reports = openReports(deps, row, group);
     const induced: FanOutPlan[] = [];
     let inducedFor: { leaf: number | undefined } | undefined;
-    const induce: InduceRemovals = (leaf) => {
-      inducedFor = { leaf };
-      induced.push(...group.collectRequiredRemovals(reports, leaf));
+    let claimed = false;
+    const claimHere = async (claim: RequestClaim) => {
+      await claim(tx);
+      claimed = true;
+    };
+    const write: GroupWrite = {
+      induce: (leaf) => {
+        inducedFor = { leaf };
+        induced.push(...group.collectRequiredRemovals(reports, leaf));
+      },
+      authenticateLeaf: async () => {
+        const { leaf, claim } = await authenticateLeaf(deps, group, request);
+        await claimHere(claim);
+        return leaf;
+      },
+      verify: async (key, who) => claimHere(await verifySigner(deps, request, key, who)),
     };
     let result: WriteOutcome<R>;
     try {
-      result = await handler(group, induce);
+      result = await handler(group, write);
+      if (!claimed) throw new Error("a group write handler returned without authenticating its request");
     } catch (error) {
       if (!isRefusal(error) || inducedFor === undefined || (induced.length === 0 && reports.length === 0))
         throw error;
@@ -272,7 +305,6 @@ export async function writeGroup<R>(
       wroteFanOuts = notices.length > 0;
       return { error };
     }
-    await claimRequest(deps, tx, opened);
     const fanOuts = [...induced, ...result.fanOuts];
     if (result.deleteGroup === true) await deleteGroupRow(tx, uuid);
     else
@@ -306,14 +338,14 @@ export async function readGroupState(deps: DsDeps, uuid: Uint8Array, earKey: Uin
  */
 export async function fanOutOnly(
   deps: DsDeps,
-  opened: OpenedRequest<unknown>,
+  claim: RequestClaim,
   groupId: common.QualifiedGroupId,
   plans: FanOutPlan[],
 ): Promise<Date> {
   const timestamp = new Date(deps.ctx.now());
   const records = encodeFanOuts(plans, groupId, timestamp, deps.fanOutSubject);
   await transaction(deps.db, async (tx) => {
-    await claimRequest(deps, tx, opened);
+    await claim(tx);
     await writeOutbox(tx, records, deps.outboxSealer);
   });
   if (records.length > 0) deps.onFanOut();
