@@ -1,3 +1,4 @@
+export { moduleEnv } from "./module-env.js";
 export {
   type ModuleEntry,
   ModuleStartError,

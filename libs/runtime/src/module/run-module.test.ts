@@ -6,13 +6,15 @@ import { sql } from "drizzle-orm";
 import { Counter } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import { busConfig } from "../bus/config.js";
+import { busTopology } from "../bus/layout.js";
 import type { Bus } from "../bus/types.js";
-import { envDuration, envInt, envString, serviceConfig } from "../config/index.js";
-import { ConfigError } from "../config/load-config.js";
+import { envAddressList, envBool, envDuration, envInt, envString, serviceConfig } from "../config/index.js";
+import { ConfigError, loadConfig as loadConfigOf } from "../config/load-config.js";
 import { databaseConfig } from "../db/config.js";
 import { ServiceStartError } from "../lifecycle/run-service.js";
 import { createMetrics } from "../metrics/create-metrics.js";
 import { createTestDatabase, type TestDatabase } from "../testing/test-database.js";
+import { moduleEnv } from "./module-env.js";
 import { ModuleStartError, ModuleStopError, runModule, startModules, withOverrides } from "./run-module.js";
 import { defineServiceModule, type EmbedSettings } from "./service-module.js";
 import { testConfig } from "./test-config.js";
@@ -319,6 +321,48 @@ describe("startModules", () => {
     await running.stop();
   });
 
+  it("lets an override of undefined leave a key embed sets to env", async () => {
+    const log = recorder();
+    const running = await startModules([withOverrides(grpcToy("operator", log), { TOY_DOMAIN: undefined })], {
+      env: { TOY_DOMAIN: "operator.example", METRICS_HOST: "0.0.0.0" },
+      settings,
+      logDestination: logSink(),
+    });
+    // The embedder's METRICS_HOST is not the modules': theirs stay on loopback.
+    expect(running.modules.operator?.process.config).toMatchObject({
+      TOY_DOMAIN: "operator.example",
+      METRICS_HOST: "127.0.0.1",
+    });
+    await running.stop();
+  });
+
+  it("hands every module's embed the bus topology of the settings", async () => {
+    const bussed = defineServiceModule({
+      name: "bussed",
+      config: toyConfig.extend({ TOY_STREAM: envString({ default: busTopology().streams.fanOut }) }),
+      grpc: true,
+      embed: ({ domain, bus }) => ({ TOY_DOMAIN: domain, TOY_STREAM: bus?.streams.fanOut }),
+      async create() {
+        return { services: [] };
+      },
+    });
+    const namespaced = await startModules([bussed], {
+      env: { TOY_STREAM: "FROM_ENV" },
+      settings: { ...settings, bus: busTopology("ns1") },
+      logDestination: logSink(),
+    });
+    expect(namespaced.modules.bussed?.process.config).toMatchObject({ TOY_STREAM: "PHOENIX_FANOUT_ns1" });
+    await namespaced.stop();
+    // Without a topology the module's own variable decides.
+    const plain = await startModules([bussed], {
+      env: { TOY_STREAM: "FROM_ENV" },
+      settings,
+      logDestination: logSink(),
+    });
+    expect(plain.modules.bussed?.process.config).toMatchObject({ TOY_STREAM: "FROM_ENV" });
+    await plain.stop();
+  });
+
   it("hands each module its resources by name", async () => {
     testDb = await createTestDatabase();
     const bus = { close: async () => {} } as unknown as Bus;
@@ -412,6 +456,47 @@ describe("startModules", () => {
     await expect(stopped).rejects.toBeInstanceOf(ModuleStopError);
     await expect(stopped).rejects.toThrow("shut down with a non-zero code: leaky (code 1)");
     expect(log.closed).toEqual(["last", "first"]);
+  });
+});
+
+describe("moduleEnv", () => {
+  const listConfig = toyConfig.extend({
+    TOY_PROXIES: envAddressList({ optional: true }),
+    TOY_PLAIN: envBool({ default: false }),
+    TOY_PREFIX: envString({ default: "" }),
+  });
+  const toy = { name: "toy", config: listConfig };
+
+  it("writes typed values as the env its schema parses back to them", () => {
+    const values = {
+      TOY_DOMAIN: "toy.example",
+      TOY_LIMIT: 3,
+      TOY_TICK_MS: 1500,
+      TOY_PROXIES: ["127.0.0.1", "::1"],
+      TOY_PLAIN: true,
+      GRPC_PORT: 0,
+      TOY_PREFIX: undefined,
+    };
+    const env = moduleEnv(toy, values);
+    expect(env).toEqual({
+      TOY_DOMAIN: "toy.example",
+      TOY_LIMIT: "3",
+      TOY_TICK_MS: "1500",
+      TOY_PROXIES: "127.0.0.1,::1",
+      TOY_PLAIN: "true",
+      GRPC_PORT: "0",
+    });
+    const { TOY_PREFIX: _unset, ...set } = values;
+    expect(loadConfigOf(listConfig, env)).toMatchObject(set);
+  });
+
+  it("refuses a variable outside the schema and a value its variable cannot carry", () => {
+    const foreign: Record<string, string> = { TOY_NOPE: "x" };
+    expect(() => moduleEnv(toy, foreign)).toThrow("module toy has no config variable TOY_NOPE");
+    // A comma inside an entry would come back as two entries; a blank list reads as unset.
+    expect(() => moduleEnv(toy, { TOY_PROXIES: [] })).toThrow("TOY_PROXIES");
+    expect(() => moduleEnv(toy, { TOY_GREETING: " padded " })).toThrow("TOY_GREETING");
+    expect(() => moduleEnv(toy, { TOY_LIMIT: 1.5 })).toThrow("TOY_LIMIT");
   });
 });
 

@@ -121,7 +121,8 @@ export interface ModuleEntry {
 
 /**
  * Pairs a module with typed config values for {@link startModules} (e.g. the public listener
- * of the all-in-one homeserver), applied after `embed`'s.
+ * of the all-in-one homeserver), applied after `embed`'s. A key given as `undefined` is left to
+ * env even where `embed` sets it (an operator's variable that wins over the embedded default).
  */
 export function withOverrides<
   S extends z.ZodObject,
@@ -167,8 +168,8 @@ export class ModuleStopError extends Error {
  * Starts modules in one process, in order, each through `runService` without signal handlers or
  * exit (the embedder owns the process): its config is env parsed with its schema except the
  * keys the runner, `embed` and the entry's overrides set as typed values. The runner sets
- * `SERVICE_NAME` (the module's name), `LOG_LEVEL`, a free loopback gRPC port, a free metrics
- * port, `SHUTDOWN_GRACE_MS` and `DATA_DIR` from the settings. Each module sees the addresses
+ * `SERVICE_NAME` (the module's name), `LOG_LEVEL`, a free loopback gRPC port, a free loopback
+ * metrics port, `SHUTDOWN_GRACE_MS` and `DATA_DIR` from the settings. Each module sees the addresses
  * published by those before it. When one fails to start, the ones before it are stopped and the
  * promise rejects with a {@link ModuleStartError} whose `cause` is the failure.
  */
@@ -237,6 +238,8 @@ function embedBase(module: AnyServiceModule, settings: EmbedSettings): Record<st
     LOG_LEVEL: settings.logLevel,
     GRPC_HOST: "127.0.0.1",
     GRPC_PORT: 0,
+    // The embedder's METRICS_HOST is its own endpoint's; the modules' endpoints stay on loopback.
+    METRICS_HOST: "127.0.0.1",
     METRICS_PORT: 0,
     SHUTDOWN_GRACE_MS: settings.shutdownGraceMs,
     ...("DATA_DIR" in module.config.shape ? { DATA_DIR: settings.dataDir } : {}),

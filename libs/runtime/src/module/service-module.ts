@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { BusTopology } from "../bus/layout.js";
 import type { Bus } from "../bus/types.js";
 import type { BaseConfig, LogLevel } from "../config/base-config.js";
 import type { DatabaseHandle } from "../db/open-database.js";
@@ -31,6 +32,13 @@ export interface EmbedSettings {
    * of each gRPC listener, plus what each instance published (e.g. `federationInternal`).
    */
   readonly addresses: Readonly<Record<string, string>>;
+  /**
+   * The bus names of a namespaced homeserver (`busTopology(namespace)`): `embed` maps its streams,
+   * subjects and durables onto the module's own variables (`DS_FANOUT_SUBJECT`, `QS_*_STREAM`,
+   * `FEDERATION_SUBJECT_PREFIX`, …). Absent: those variables decide, whose defaults are
+   * `busTopology()`.
+   */
+  readonly bus?: BusTopology;
 }
 
 /** Resources an embedder or a test hands to a module instead of letting the runner open them. */
