@@ -22,13 +22,18 @@ export const federationGatewayModule = defineServiceModule({
   storage: { migrationsFolder: GATEWAY_MIGRATIONS },
   // The public listener (GRPC_HOST/GRPC_PORT) is the embedder's to set: the all-in-one homeserver
   // puts it on FEDERATION_HOST/FEDERATION_PORT. FEDERATION_KEY_ENCRYPTION_KEY stays required.
-  embed: ({ domain, addresses }) => ({
+  embed: ({ domain, addresses, bus }) => ({
     FEDERATION_DOMAIN: domain,
     FEDERATION_INTERNAL_HOST: "127.0.0.1",
     FEDERATION_INTERNAL_PORT: 0,
     FEDERATION_AS_ADDRESS: addresses.auth,
     FEDERATION_DS_ADDRESS: addresses.delivery,
     FEDERATION_QS_ADDRESS: addresses.queue,
+    // A namespaced embedder's bus names replace the stream and prefix variables.
+    FEDERATION_SUBJECT_PREFIX: bus?.subjectPrefix,
+    FEDERATION_FANOUT_STREAM: bus?.streams.fanOut,
+    FEDERATION_QUEUE_DELETED_STREAM: bus?.streams.queueDeleted,
+    FEDERATION_OUTBOUND_STREAM: bus?.streams.federation,
   }),
   async create({ config, logger, metrics, onShutdown, database, bus, router }) {
     const tls = loadTls(config);

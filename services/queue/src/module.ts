@@ -24,7 +24,15 @@ export function queueModuleWith(extras: QueueModuleExtras) {
     storage: { migrationsFolder: QUEUE_MIGRATIONS },
     // Embedded, every QS caller is in this process: the edge gateway, whose `x-forwarded-for`
     // names the real client, and the federation gateway, both on loopback.
-    embed: ({ domain }) => ({ QS_DOMAIN: domain, QS_TRUSTED_PROXIES: ["127.0.0.1", "::1"] }),
+    // A namespaced embedder's bus names replace the QS_* stream and prefix variables.
+    embed: ({ domain, bus }) => ({
+      QS_DOMAIN: domain,
+      QS_TRUSTED_PROXIES: ["127.0.0.1", "::1"],
+      QS_SUBJECT_PREFIX: bus?.subjectPrefix,
+      QS_FANOUT_STREAM: bus?.streams.fanOut,
+      QS_QUEUE_DELETED_STREAM: bus?.streams.queueDeleted,
+      QS_FEDERATION_STREAM: bus?.streams.federation,
+    }),
     async create({ config, logger, metrics, onShutdown, database, bus, router }) {
       // Keys wrapped under QS_STORAGE_KEY, else under `$DATA_DIR/queue/storage.key`.
       const storageKey = await loadStorageKey(config);
