@@ -4,7 +4,7 @@ import { federation, rpcLabel } from "@phoenix/proto";
 import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { Network } from "./harness.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

@@ -1,7 +1,7 @@
 import { toHex } from "@phoenix/crypto";
 import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Network } from "./harness.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

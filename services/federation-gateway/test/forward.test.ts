@@ -2,10 +2,11 @@ import { status } from "@grpc/grpc-js";
 import { auth, common, federation, rpcLabel } from "@phoenix/proto";
 import { decodeRichStatus, encodeRichStatus, errorDetail } from "@phoenix/runtime/errors";
 import { GrpcCallError } from "@phoenix/runtime/grpc";
+import { freePort } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { type Answer, FakeUpstream } from "./fake-upstream.js";
-import { freePort, Network } from "./harness.js";
+import { type Answer, FakeUpstream } from "./support/fake-upstream.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

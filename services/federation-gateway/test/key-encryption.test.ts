@@ -3,7 +3,7 @@ import { SigningKey, toHex } from "@phoenix/crypto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationKeyEncryption } from "../src/store/key-store.js";
-import { type GatewayNode, Network } from "./harness.js";
+import { type GatewayNode, Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";
@@ -53,7 +53,7 @@ describe("federation signing keys encrypted at rest (FEDERATION_KEY_ENCRYPTION_K
     const bRows = await ownKeyRows(generated);
     expect(bRows.length).toBe(1);
     const bSeed = generated.running?.gateway.context.keys.active()?.signingKey.exportSeed();
-    expect(bSeed).toBeDefined();
+    expect(bSeed).toHaveLength(32);
     for (const [row, seed] of [
       [rows[0], pinned.exportSeed()],
       [bRows[0], bSeed ?? new Uint8Array(32)],

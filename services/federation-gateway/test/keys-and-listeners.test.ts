@@ -3,7 +3,7 @@ import { SigningKey, signatureKeyId, toHex } from "@phoenix/crypto";
 import { federation } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Network } from "./harness.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

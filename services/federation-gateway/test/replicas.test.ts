@@ -6,7 +6,7 @@ import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
 import type { RunningGateway } from "../src/index.js";
-import { Network } from "./harness.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

@@ -6,7 +6,7 @@ import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { eventually, fanOutEnvelope, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import { Network } from "./harness.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

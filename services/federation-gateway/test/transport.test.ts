@@ -8,7 +8,7 @@ import { PeerResolver } from "../src/discovery/resolver.js";
 import { PeerDiscoveryError } from "../src/domain/errors.js";
 import { PeerClients } from "../src/outbound/peer-clients.js";
 import { isLoopbackHost, loadTls } from "../src/outbound/tls.js";
-import { Network } from "./harness.js";
+import { Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";

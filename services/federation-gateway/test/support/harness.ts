@@ -4,7 +4,6 @@
 // outbound envelopes and collects what its gateway hands to the local fan-out and queue-deleted
 // subjects.
 import { randomBytes } from "node:crypto";
-import net from "node:net";
 import type { Client } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -21,28 +20,16 @@ import { createChannel, createServiceClient, type ServiceClient } from "@phoenix
 import {
   createTestDatabase,
   createTestPglite,
+  freePort,
   type TestDatabase,
   type TestTlsFiles,
 } from "@phoenix/runtime/testing";
-import { GATEWAY_MIGRATIONS, type RunningGateway, startFederationGateway } from "../src/index.js";
+import { GATEWAY_MIGRATIONS, type RunningGateway, startFederationGateway } from "../../src/index.js";
 
 export function natsUrl(): string {
   const url = process.env.NATS_URL;
   if (!url) throw new Error("NATS_URL is not set: run the tests through vitest");
   return url;
-}
-
-/** A free loopback port (bound and released; the gateway binds it right after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface NetworkOptions {
