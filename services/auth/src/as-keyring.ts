@@ -126,7 +126,7 @@ export class AsKeyring {
 
   /** Puts a credential fingerprint on the revocation list; a revoked signer is replaced. */
   async revoke(fingerprint: Uint8Array): Promise<boolean> {
-    const added = await revokeFingerprint(this.options.db, fingerprint, new Date(this.options.now()));
+    const added = await revokeFingerprint(this.options.db, fingerprint, this.options.now());
     if (this.signer && bytesEqual(this.signer.credential.fingerprint, fingerprint)) this.signer = undefined;
     return added;
   }

@@ -10,15 +10,15 @@ import type { InviteCode } from "./domain/invite-codes.js";
 import type { RequestWindow } from "./domain/request-header.js";
 import type { RemoteAsCredentials } from "./remote-credentials.js";
 
-/** Everything an RPC handler of the AS needs; built once by createAuthService. */
+/** Everything an RPC handler of the AS needs (`ctx`); built once when the AS starts. */
 export interface AuthContext {
   readonly db: Database;
   readonly bus: Bus;
   readonly config: AuthConfig;
   readonly keyring: AsKeyring;
   readonly log: Logger;
-  /** The service clock (tests move it to exercise expiry). */
-  now(): Date;
+  /** The service clock in ms since the epoch (tests move it to exercise expiry). */
+  now(): number;
   readonly window: RequestWindow;
   /** AS_INVITE_CODES, parsed. */
   readonly inviteCodes: readonly InviteCode[];

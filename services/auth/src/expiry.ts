@@ -20,16 +20,20 @@ export interface ExpiryReport {
 /**
  * One run of the expiry job: expired handles (with their queues and packages), connection
  * packages past their lifetime, queued connection offers past their expiry, clients inactive for longer than `clientInactivityMs` (and users
- * left without clients), and request ids past their replay window. Idempotent, so replicas may
+ * left without clients), and request ids past their replay window, all at `now` (ms). Idempotent, so replicas may
  * run it concurrently.
  */
-export async function runExpiry(db: Database, now: Date, clientInactivityMs: number): Promise<ExpiryReport> {
+export async function runExpiry(
+  db: Database,
+  now: number,
+  clientInactivityMs: number,
+): Promise<ExpiryReport> {
   return transaction(db, async (tx) => {
     const handles = await deleteExpiredHandles(tx, now);
     const connectionPackages = await deleteExpiredPackages(tx, now);
     const queuedOffers = await deleteExpiredOffers(tx, now);
-    const inactive = await deleteInactiveClients(tx, new Date(now.getTime() - clientInactivityMs));
-    const requestIds = await sweepSeenRequests(tx, now);
+    const inactive = await deleteInactiveClients(tx, now - clientInactivityMs);
+    const requestIds = await sweepSeenRequests(tx, new Date(now));
     return {
       handles,
       connectionPackages,
@@ -51,7 +55,8 @@ export class ExpiryJob {
       db: Database;
       intervalMs: number;
       clientInactivityMs: number;
-      now: () => Date;
+      /** Clock in ms since the epoch. */
+      now: () => number;
       log: Logger;
     },
   ) {}

@@ -6,6 +6,7 @@ export { validateHandle } from "./domain/handles.js";
 export { connectionQueueContext } from "./domain/ids.js";
 export { InviteCodeConfigError } from "./domain/invite-codes.js";
 export { ExpiryJob, type ExpiryReport, runExpiry } from "./expiry.js";
+export { type AuthModuleExtras, authModule, authModuleWith } from "./module.js";
 export {
   type AuthService,
   type AuthServiceOptions,

@@ -1,19 +1,6 @@
-// The AS as a process: config from the environment, database (migrated at open), bus, service.
-import { fileDescriptorSet } from "@phoenix/proto";
-import { openServiceStorage, runService } from "@phoenix/runtime/lifecycle";
-import { authConfigSchema } from "./config.js";
-import { authMigrationsFolder, createAuthService } from "./service.js";
+// Wiring only: the AS module run as a process (config from the environment, database migrated at
+// open, bus, logger, metrics, signals, graceful shutdown).
+import { runModule } from "@phoenix/runtime/module";
+import { authModule } from "./module.js";
 
-await runService({
-  config: authConfigSchema,
-  async setup(runtime) {
-    const { config, logger, onShutdown } = runtime;
-    const { database, bus } = await openServiceStorage(runtime, {
-      name: "auth",
-      migrationsFolder: authMigrationsFolder,
-    });
-    const service = await createAuthService({ db: database.db, bus, config, log: logger });
-    onShutdown(service, "auth service");
-    return { services: [service.registration], reflection: { descriptorSet: fileDescriptorSet() } };
-  },
-});
+await runModule(authModule);

@@ -14,7 +14,8 @@ export interface RemoteAsCredentialsOptions {
   /** How long a fetched answer is served without asking the domain again (AS_REMOTE_CREDENTIALS_TTL). */
   ttlMs: number;
   log: Logger;
-  now: () => Date;
+  /** Clock in ms since the epoch. */
+  now: () => number;
 }
 
 /**
@@ -34,7 +35,7 @@ export class RemoteAsCredentials {
     const { db, router, ttlMs, log } = this.options;
     const cached = await findRemoteAsCredentials(db, domain);
     const now = this.options.now();
-    if (cached && now.getTime() - cached.fetchedAt.getTime() < ttlMs) {
+    if (cached && now - cached.fetchedAt.getTime() < ttlMs) {
       return auth.GetAsCredentialsResponse.decode(cached.response);
     }
     let answer: auth.GetAsCredentialsResponse;
@@ -50,11 +51,11 @@ export class RemoteAsCredentials {
       }
       throw error;
     }
-    checkRemoteCredentials(answer, domain, now.getTime());
+    checkRemoteCredentials(answer, domain, now);
     await storeRemoteAsCredentials(db, {
       domain,
       response: auth.GetAsCredentialsResponse.encode(answer).finish(),
-      fetchedAt: now,
+      fetchedAt: new Date(now),
     });
     return answer;
   }

@@ -1,36 +1,11 @@
 import { fileURLToPath } from "node:url";
-import { auth } from "@phoenix/proto";
 import type { Bus } from "@phoenix/runtime/bus";
 import type { Database } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
-import { defineService, type ServiceRegistration } from "@phoenix/runtime/grpc";
+import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import { NamedRateLimit, SharedRateLimits, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
-import { addClient } from "./api/add-client.js";
-import { checkHandleExists } from "./api/check-handle-exists.js";
-import { createHandle } from "./api/create-handle.js";
-import { deleteClient } from "./api/delete-client.js";
-import { deleteHandle } from "./api/delete-handle.js";
-import { deleteUser } from "./api/delete-user.js";
-import { dequeueConnectionOffers } from "./api/dequeue-connection-offers.js";
-import { dequeueHandleConnectionOffers } from "./api/dequeue-handle-connection-offers.js";
-import { enqueueConnectionOffer } from "./api/enqueue-connection-offer.js";
-import { enqueueHandleConnectionOffer } from "./api/enqueue-handle-connection-offer.js";
-import { getAsCredentials } from "./api/get-as-credentials.js";
-import { getConnectionPackages } from "./api/get-connection-packages.js";
-import { getHandleConnectionPackage } from "./api/get-handle-connection-package.js";
-import { getUserProfile } from "./api/get-user-profile.js";
-import { listClients } from "./api/list-clients.js";
-import { listenConnectionOffers } from "./api/listen-connection-offers.js";
-import { listenHandleConnectionOffers } from "./api/listen-handle-connection-offers.js";
-import { mergeUserProfile } from "./api/merge-user-profile.js";
-import { publishConnectionPackages } from "./api/publish-connection-packages.js";
-import { publishHandleConnectionPackages } from "./api/publish-handle-connection-packages.js";
-import { refreshHandle } from "./api/refresh-handle.js";
-import { registerUser } from "./api/register-user.js";
-import { renewClientCredential } from "./api/renew-client-credential.js";
-import { stageUserProfile } from "./api/stage-user-profile.js";
 import { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { AuthContext, AuthRateLimits } from "./context.js";
@@ -39,6 +14,7 @@ import { parseInviteCodes } from "./domain/invite-codes.js";
 import { KeyEncryption } from "./domain/key-encryption.js";
 import { ExpiryJob } from "./expiry.js";
 import { RemoteAsCredentials } from "./remote-credentials.js";
+import { authRoutes } from "./routes.js";
 
 /** The AS's drizzle-kit migrations, applied by openDatabase / createTestDatabase. */
 export const authMigrationsFolder: string = fileURLToPath(new URL("../migrations", import.meta.url));
@@ -50,8 +26,8 @@ export interface AuthServiceOptions {
   bus: Bus;
   config: AuthConfig;
   log: Logger;
-  /** Service clock (default: the system clock). */
-  now?: () => Date;
+  /** Service clock in ms since the epoch (default: Date.now); tests move it to exercise expiry. */
+  now?: () => number;
   /**
    * Sends requests about other domains through the federation gateway; the caller closes it.
    * Default: one built from FEDERATION_PROXY_ADDRESS, closed with the service.
@@ -70,19 +46,19 @@ export interface AuthService {
 
 /**
  * Builds the Authentication Service on a database and a bus: loads or creates the AS key
- * material, wires every RPC and starts the expiry job. Used by main.ts and, in process, by tests
- * and the all-in-one homeserver.
+ * material, binds every RPC (routes.ts) and starts the expiry job. `authModule` runs it; the
+ * all-in-one homeserver and the test harness still call it directly until they start modules.
  */
 export async function createAuthService(options: AuthServiceOptions): Promise<AuthService> {
   const { config, db } = options;
-  const now = options.now ?? (() => new Date());
+  const now = options.now ?? Date.now;
   const configuredRoot =
     config.AS_ROOT_SIGNING_KEY !== undefined || config.AS_ROOT_CREDENTIAL !== undefined
       ? parseConfiguredRoot(
           config.AS_ROOT_SIGNING_KEY ?? "",
           config.AS_ROOT_CREDENTIAL ?? "",
           config.AS_DOMAIN,
-          now().getTime(),
+          now(),
         )
       : undefined;
   // The configuration requires AS_KEY_ENCRYPTION_KEY: the signing keys in the database are
@@ -102,7 +78,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     },
     ...(configuredRoot ? { configuredRoot } : {}),
     keyEncryption,
-    now: () => now().getTime(),
+    now,
   });
   await keyring.init();
   // Buckets keyed by HMACs under a key derived from AS_KEY_ENCRYPTION_KEY, so a database copy
@@ -133,32 +109,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       now,
     }),
   };
-  const registration = defineService(auth.AuthServiceService, {
-    getAsCredentials: getAsCredentials(ctx),
-    registerUser: registerUser(ctx),
-    deleteUser: deleteUser(ctx),
-    addClient: addClient(ctx),
-    renewClientCredential: renewClientCredential(ctx),
-    listClients: listClients(ctx),
-    deleteClient: deleteClient(ctx),
-    stageUserProfile: stageUserProfile(ctx),
-    mergeUserProfile: mergeUserProfile(ctx),
-    getUserProfile: getUserProfile(ctx),
-    checkHandleExists: checkHandleExists(ctx),
-    createHandle: createHandle(ctx),
-    refreshHandle: refreshHandle(ctx),
-    deleteHandle: deleteHandle(ctx),
-    publishConnectionPackages: publishConnectionPackages(ctx),
-    getConnectionPackages: getConnectionPackages(ctx),
-    publishHandleConnectionPackages: publishHandleConnectionPackages(ctx),
-    getHandleConnectionPackage: getHandleConnectionPackage(ctx),
-    enqueueConnectionOffer: enqueueConnectionOffer(ctx),
-    enqueueHandleConnectionOffer: enqueueHandleConnectionOffer(ctx),
-    dequeueConnectionOffers: dequeueConnectionOffers(ctx),
-    listenConnectionOffers: listenConnectionOffers(ctx),
-    dequeueHandleConnectionOffers: dequeueHandleConnectionOffers(ctx),
-    listenHandleConnectionOffers: listenHandleConnectionOffers(ctx),
-  });
+  const registration = authRoutes(ctx);
   const expiry = new ExpiryJob({
     db,
     intervalMs: config.AS_EXPIRY_INTERVAL,

@@ -36,13 +36,13 @@ describe("concurrent callers", () => {
       aTook = resolve;
     });
     const fetchA = transaction(h.db.db, async (tx) => {
-      const taken = await takePackage(tx, { client }, h.now());
+      const taken = await takePackage(tx, { client }, h.now().getTime());
       aTook();
       await aMayCommit;
       return taken;
     });
     await aHasTaken;
-    const fetchB = await transaction(h.db.db, (tx) => takePackage(tx, { client }, h.now()));
+    const fetchB = await transaction(h.db.db, (tx) => takePackage(tx, { client }, h.now().getTime()));
     releaseA();
     expect(toHex((await fetchA)!)).toBe(toHex(ordinary));
     expect(toHex(fetchB!)).toBe(toHex(lastResort));

@@ -2,7 +2,6 @@ import { bytesEqual, type ClientCredential } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
-import { unary } from "@phoenix/runtime/grpc";
 import type { AuthContext } from "../context.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
@@ -14,50 +13,51 @@ import { createQueueFor } from "./create-queue.js";
 import { csrPolicy } from "./register-user.js";
 
 /** AddClient: an existing client of the user has a credential signed for a new client. */
-export function addClient(ctx: AuthContext) {
-  return unary<auth.AddClientRequest, auth.AddClientResponse>(async (request) => {
-    const now = ctx.now();
-    const signer = await ctx.keyring.currentSigner();
-    const credential: ClientCredential = await transaction(ctx.db, async (tx) => {
-      const { tbs, clientKey } = await authenticateClient(
-        ctx,
-        tx,
-        request.signed,
-        auth.AddClientTbs,
-        auth.AuthServiceService.addClient,
-        now,
+export async function addClient(
+  ctx: AuthContext,
+  request: auth.AddClientRequest,
+): Promise<auth.AddClientResponse> {
+  const now = ctx.now();
+  const signer = await ctx.keyring.currentSigner();
+  const credential: ClientCredential = await transaction(ctx.db, async (tx) => {
+    const { tbs, clientKey } = await authenticateClient(
+      ctx,
+      tx,
+      request.signed,
+      auth.AddClientTbs,
+      auth.AuthServiceService.addClient,
+      now,
+    );
+    const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
+    if (!bytesEqual(csr.clientId.userId.uuid, clientKey.userUuid)) {
+      throw malformed("tbs.client_csr", "the CSR is for another user");
+    }
+    const queueKey = parseQueueEncryptionKey(
+      tbs.connectionQueueEncryptionKey,
+      "tbs.connection_queue_encryption_key",
+    );
+    const existing = await countClients(tx, clientKey.userUuid);
+    if (existing >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
+      throw tooLarge(
+        "clients per user",
+        ctx.config.AS_MAX_CLIENTS_PER_USER,
+        existing + 1,
+        common.ErrorReason.ERROR_REASON_QUOTA,
       );
-      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
-      if (!bytesEqual(csr.clientId.userId.uuid, clientKey.userUuid)) {
-        throw malformed("tbs.client_csr", "the CSR is for another user");
-      }
-      const queueKey = parseQueueEncryptionKey(
-        tbs.connectionQueueEncryptionKey,
-        "tbs.connection_queue_encryption_key",
-      );
-      const existing = await countClients(tx, clientKey.userUuid);
-      if (existing >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
-        throw tooLarge(
-          "clients per user",
-          ctx.config.AS_MAX_CLIENTS_PER_USER,
-          existing + 1,
-          common.ErrorReason.ERROR_REASON_QUOTA,
-        );
-      }
-      const issued = signClientCredential(csr, signer, "tbs.client_csr");
-      const client = { userUuid: clientKey.userUuid, clientUuid: csr.clientId.clientUuid };
-      const inserted = await insertClient(tx, {
-        ...client,
-        credential: issued.bytes,
-        signatureKey: issued.verifyingKey.bytes,
-        credentialNotAfter: hourFloor(issued.expiration.notAfter),
-        createdAt: monthOf(now),
-        lastActiveAt: monthOf(now),
-      });
-      if (!inserted) throw new AlreadyExistsError("the client id is taken");
-      await createQueueFor(tx, { client }, queueKey);
-      return issued;
+    }
+    const issued = signClientCredential(csr, signer, "tbs.client_csr");
+    const client = { userUuid: clientKey.userUuid, clientUuid: csr.clientId.clientUuid };
+    const inserted = await insertClient(tx, {
+      ...client,
+      credential: issued.bytes,
+      signatureKey: issued.verifyingKey.bytes,
+      credentialNotAfter: hourFloor(issued.expiration.notAfter),
+      createdAt: monthOf(now),
+      lastActiveAt: monthOf(now),
     });
-    return { clientCredential: credential.bytes };
+    if (!inserted) throw new AlreadyExistsError("the client id is taken");
+    await createQueueFor(tx, { client }, queueKey);
+    return issued;
   });
+  return { clientCredential: credential.bytes };
 }

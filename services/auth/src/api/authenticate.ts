@@ -31,11 +31,11 @@ const AS_REFUSALS: Partial<SignedRequestRefusals> = {
     unauthenticated("request id already used (replayed request)", Reason.ERROR_REASON_REPLAYED_REQUEST),
 };
 
-/** The AS's signed-request policy at the handler's clock reading `now`. */
-export function requestPolicy(ctx: AuthContext, now: Date): SignedRequestPolicy<Database> {
+/** The AS's signed-request policy at the handler's clock reading `now` (ms). */
+export function requestPolicy(ctx: AuthContext, now: number): SignedRequestPolicy<Database> {
   return {
     window: ctx.window,
-    now: () => now.getTime(),
+    now: () => now,
     replay: ctx.replay,
     maxTbsBytes: Limits.signedTbs,
     refusals: AS_REFUSALS,
@@ -91,10 +91,10 @@ async function checkCredentialStanding(
   ctx: AuthContext,
   tx: Database,
   client: ClientRow,
-  now: Date,
+  now: number,
   options: ClientAuthOptions,
 ): Promise<void> {
-  if (client.credentialNotAfter.getTime() < now.getTime()) {
+  if (client.credentialNotAfter.getTime() < now) {
     throw unauthenticated("the client credential has expired", Reason.ERROR_REASON_INVALID_CREDENTIAL);
   }
   const credential = ClientCredential.decode(client.credential);
@@ -115,7 +115,7 @@ export async function authenticateClient<T extends TbsWithHeader>(
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   method: { path: string },
-  now: Date,
+  now: number,
   options: ClientAuthOptions = {},
 ): Promise<ClientRequest<T>> {
   const request = await authenticateSignedRequest(
@@ -161,7 +161,7 @@ export async function authenticateHandle<T extends TbsWithHeader>(
   signed: common.Signed | undefined,
   type: MessageDecoder<T>,
   method: { path: string },
-  now: Date,
+  now: number,
 ): Promise<HandleRequest<T>> {
   const request = await authenticateSignedRequest(
     requestPolicy(ctx, now),

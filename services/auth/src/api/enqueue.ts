@@ -44,7 +44,7 @@ export async function enqueueInto(
   );
   const now = ctx.now();
   // Offers expire at the end of a whole UTC day: the day says no more about the sender than that.
-  const expiresAt = dayCeil(now.getTime() + ctx.config.AS_QUEUE_MESSAGE_TTL);
+  const expiresAt = dayCeil(now + ctx.config.AS_QUEUE_MESSAGE_TTL);
   const latest = await transaction(ctx.db, async (tx) => {
     const queue = (await exists(tx)) ? await findQueue(tx, owner, true) : undefined;
     if (!queue) throw new NotFoundError("no such connection queue");

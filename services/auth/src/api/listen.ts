@@ -36,7 +36,7 @@ export async function serveQueueListen(
   requests: AsyncIterable<ListenFollowUp>,
   signal: AbortSignal,
   send: (event: ListenEvent) => Promise<void>,
-  locate: (tx: Database, init: common.Signed, now: Date) => Promise<ListenTarget>,
+  locate: (tx: Database, init: common.Signed, now: number) => Promise<ListenTarget>,
 ): Promise<void> {
   const iterator = requests[Symbol.asyncIterator]();
   const first = await iterator.next();

@@ -9,7 +9,7 @@ import type { AuthContext } from "../context.js";
  * across replicas. Runs before any decoding or other database work.
  */
 export async function limitCaller(ctx: AuthContext, limit: NamedRateLimit, call: CallContext): Promise<void> {
-  await limit.takeShared(ctx.rateLimits, callerAddressOf(call, ctx.trustedProxies), ctx.now().getTime());
+  await limit.takeShared(ctx.rateLimits, callerAddressOf(call, ctx.trustedProxies), ctx.now());
 }
 
 /**
@@ -31,9 +31,5 @@ export async function limitTarget(
   kind: string,
   target: Uint8Array,
 ): Promise<void> {
-  await limit.takeShared(
-    ctx.rateLimits,
-    Buffer.concat([Buffer.from(`${kind}\0`), target]),
-    ctx.now().getTime(),
-  );
+  await limit.takeShared(ctx.rateLimits, Buffer.concat([Buffer.from(`${kind}\0`), target]), ctx.now());
 }

@@ -2,7 +2,7 @@ import { constantTimeEqual } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
-import { unary } from "@phoenix/runtime/grpc";
+import type { CallContext } from "@phoenix/runtime/grpc";
 import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
@@ -47,71 +47,73 @@ function checkRegistrationGate(ctx: AuthContext, inviteCode: string): InviteCode
  * RegisterUser: proof of possession of the CSR key, registration gate, then the user, its profile,
  * its first client and that client's connection queue in one transaction.
  */
-export function registerUser(ctx: AuthContext) {
-  return unary<auth.RegisterUserRequest, auth.RegisterUserResponse>(async (request, call) => {
-    await limitCaller(ctx, ctx.limits.register, call);
-    const now = ctx.now();
-    const {
-      tbs,
-      signer: registering,
-      claim,
-    } = await authenticateSignedRequest(
-      requestPolicy(ctx, now),
-      { signed: request.signed, type: auth.RegisterUserTbs, method: auth.AuthServiceService.registerUser },
-      (tbs, header) => {
-        checkSenderKind(header, "client");
-        if (tbs.inviteCode.length > Limits.inviteCode)
-          throw tooLarge("tbs.invite_code", Limits.inviteCode, tbs.inviteCode.length);
-        // The CSR's key proves the request: it must sign for the client id the CSR names.
-        const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now.getTime());
-        const sender =
-          header.sender?.$case === "client"
-            ? parseClientId(header.sender.value, "tbs.header.sender.client")
-            : undefined;
-        if (
-          !sender ||
-          sender.userId.domain !== csr.clientId.userId.domain ||
-          !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
-          !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
-        ) {
-          throw malformed("tbs.header.sender", "must be the client id of the CSR");
-        }
-        const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
-        const scope = replayScope("client", clientKeyBytes(client));
-        return { signer: "client", key: [csr.verifyingKey], replayScope: scope, csr, client };
-      },
-    );
-    const { csr, client } = registering;
-    const invite = checkRegistrationGate(ctx, tbs.inviteCode);
-    const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");
-    const queueKey = parseQueueEncryptionKey(
-      tbs.connectionQueueEncryptionKey,
-      "tbs.connection_queue_encryption_key",
-    );
-    const signer = await ctx.keyring.currentSigner();
-    const credential = signClientCredential(csr, signer, "tbs.client_csr");
-    const { userUuid } = client;
-
-    await transaction(ctx.db, async (tx) => {
-      await claim(tx);
-      if (!(await insertUser(tx, userUuid))) throw new AlreadyExistsError("the user id is taken");
-      if (invite && !(await consumeInviteCode(tx, invite.hash, invite.maxUses))) {
-        throw registrationClosed("the invite code has been used up");
+export async function registerUser(
+  ctx: AuthContext,
+  request: auth.RegisterUserRequest,
+  call: CallContext,
+): Promise<auth.RegisterUserResponse> {
+  await limitCaller(ctx, ctx.limits.register, call);
+  const now = ctx.now();
+  const {
+    tbs,
+    signer: registering,
+    claim,
+  } = await authenticateSignedRequest(
+    requestPolicy(ctx, now),
+    { signed: request.signed, type: auth.RegisterUserTbs, method: auth.AuthServiceService.registerUser },
+    (tbs, header) => {
+      checkSenderKind(header, "client");
+      if (tbs.inviteCode.length > Limits.inviteCode)
+        throw tooLarge("tbs.invite_code", Limits.inviteCode, tbs.inviteCode.length);
+      // The CSR's key proves the request: it must sign for the client id the CSR names.
+      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
+      const sender =
+        header.sender?.$case === "client"
+          ? parseClientId(header.sender.value, "tbs.header.sender.client")
+          : undefined;
+      if (
+        !sender ||
+        sender.userId.domain !== csr.clientId.userId.domain ||
+        !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
+        !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
+      ) {
+        throw malformed("tbs.header.sender", "must be the client id of the CSR");
       }
-      await putProfile(tx, userUuid, "current", keyIndex, tbs.encryptedUserProfile);
-      await insertClient(tx, {
-        ...client,
-        credential: credential.bytes,
-        signatureKey: credential.verifyingKey.bytes,
-        credentialNotAfter: hourFloor(credential.expiration.notAfter),
-        createdAt: monthOf(now),
-        lastActiveAt: monthOf(now),
-      });
-      await createQueueFor(tx, { client }, queueKey);
+      const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
+      const scope = replayScope("client", clientKeyBytes(client));
+      return { signer: "client", key: [csr.verifyingKey], replayScope: scope, csr, client };
+    },
+  );
+  const { csr, client } = registering;
+  const invite = checkRegistrationGate(ctx, tbs.inviteCode);
+  const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");
+  const queueKey = parseQueueEncryptionKey(
+    tbs.connectionQueueEncryptionKey,
+    "tbs.connection_queue_encryption_key",
+  );
+  const signer = await ctx.keyring.currentSigner();
+  const credential = signClientCredential(csr, signer, "tbs.client_csr");
+  const { userUuid } = client;
+
+  await transaction(ctx.db, async (tx) => {
+    await claim(tx);
+    if (!(await insertUser(tx, userUuid))) throw new AlreadyExistsError("the user id is taken");
+    if (invite && !(await consumeInviteCode(tx, invite.hash, invite.maxUses))) {
+      throw registrationClosed("the invite code has been used up");
+    }
+    await putProfile(tx, userUuid, "current", keyIndex, tbs.encryptedUserProfile);
+    await insertClient(tx, {
+      ...client,
+      credential: credential.bytes,
+      signatureKey: credential.verifyingKey.bytes,
+      credentialNotAfter: hourFloor(credential.expiration.notAfter),
+      createdAt: monthOf(now),
+      lastActiveAt: monthOf(now),
     });
-    ctx.log.info({ rpc: "RegisterUser" }, "user registered");
-    return { clientCredential: credential.bytes };
+    await createQueueFor(tx, { client }, queueKey);
   });
+  ctx.log.info({ rpc: "RegisterUser" }, "user registered");
+  return { clientCredential: credential.bytes };
 }
 
 /** The CSR bounds from the configuration. */

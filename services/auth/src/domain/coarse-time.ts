@@ -12,8 +12,9 @@
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/** The start of the UTC month of `date`. */
-export function monthOf(date: Date): Date {
+/** The start of the UTC month of `ms`. */
+export function monthOf(ms: number): Date {
+  const date = new Date(ms);
   return new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1));
 }
 

@@ -45,13 +45,13 @@ export function createConnectionQueue(encryptionKey: HpkePublicKey, context: Uin
 
 /**
  * Encrypts a connection offer as the next message of a queue (a QueuePayload with the AS's
- * enqueue time). Every `keyUpdateInterval` messages the ratchet first gets fresh randomness (a
+ * enqueue time `now`, in ms). Every `keyUpdateInterval` messages the ratchet first gets fresh randomness (a
  * key update message), so a stolen ratchet state stops being useful (post-compromise security).
  */
 export function enqueueOffer(
   queue: { ratchetState: Uint8Array; encryptionKey: Uint8Array },
   offer: Uint8Array,
-  now: Date,
+  now: number,
   keyUpdateInterval: number,
 ): QueueUpdate {
   const sender = QueueRatchetSender.fromBytes(queue.ratchetState);
@@ -60,7 +60,7 @@ export function enqueueOffer(
     messages.push(stored(sender.rotate(HpkePublicKey.fromBytes(queue.encryptionKey))));
   }
   const payload = common.QueuePayload.encode({
-    timestamp: now,
+    timestamp: new Date(now),
     content: { $case: "connectionOffer", value: offer },
   }).finish();
   messages.push(stored(sender.encrypt(payload), true));

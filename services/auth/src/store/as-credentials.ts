@@ -31,7 +31,11 @@ export async function listRevokedFingerprints(db: Database): Promise<Uint8Array[
 }
 
 /** Puts a fingerprint on the revocation list (revocation month kept); true when it was not there yet. */
-export async function revokeFingerprint(db: Database, fingerprint: Uint8Array, now: Date): Promise<boolean> {
+export async function revokeFingerprint(
+  db: Database,
+  fingerprint: Uint8Array,
+  now: number,
+): Promise<boolean> {
   const rows = await db
     .insert(revokedCredentials)
     .values({ fingerprint, revokedAt: monthOf(now) })

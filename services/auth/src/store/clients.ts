@@ -65,16 +65,16 @@ export async function touchClient(db: Database, key: ClientKey, month: Date): Pr
 }
 
 /**
- * Deletes clients inactive since before `cutoff`, then users left without any client (a user
+ * Deletes clients inactive since before `cutoff` (ms), then users left without any client (a user
  * cannot act without a client). Returns the counts.
  */
 export async function deleteInactiveClients(
   db: Database,
-  cutoff: Date,
+  cutoff: number,
 ): Promise<{ clients: number; users: number }> {
   const removed = await db
     .delete(clients)
-    .where(lt(clients.lastActiveAt, cutoff))
+    .where(lt(clients.lastActiveAt, new Date(cutoff)))
     .returning({ userUuid: clients.userUuid });
   if (removed.length === 0) return { clients: 0, users: 0 };
   let orphaned = 0;

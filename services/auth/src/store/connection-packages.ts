@@ -39,13 +39,14 @@ export async function replacePackages(
 export async function takePackage(
   db: Database,
   owner: PackageOwner,
-  now: Date,
+  now: number,
 ): Promise<Uint8Array | undefined> {
+  const at = new Date(now);
   const ordinary = await db
     .select({ id: connectionPackages.id, package: connectionPackages.package })
     .from(connectionPackages)
     .where(
-      and(ownedBy(owner), eq(connectionPackages.lastResort, false), gt(connectionPackages.expiresAt, now)),
+      and(ownedBy(owner), eq(connectionPackages.lastResort, false), gt(connectionPackages.expiresAt, at)),
     )
     .orderBy(asc(connectionPackages.id))
     .limit(1)
@@ -58,19 +59,17 @@ export async function takePackage(
   const lastResort = await db
     .select({ package: connectionPackages.package })
     .from(connectionPackages)
-    .where(
-      and(ownedBy(owner), eq(connectionPackages.lastResort, true), gt(connectionPackages.expiresAt, now)),
-    )
+    .where(and(ownedBy(owner), eq(connectionPackages.lastResort, true), gt(connectionPackages.expiresAt, at)))
     .orderBy(asc(connectionPackages.id))
     .limit(1);
   return lastResort[0]?.package;
 }
 
-/** Deletes every package expired at `now`; returns how many. */
-export async function deleteExpiredPackages(db: Database, now: Date): Promise<number> {
+/** Deletes every package expired at `now` (ms); returns how many. */
+export async function deleteExpiredPackages(db: Database, now: number): Promise<number> {
   const rows = await db
     .delete(connectionPackages)
-    .where(lte(connectionPackages.expiresAt, now))
+    .where(lte(connectionPackages.expiresAt, new Date(now)))
     .returning({ id: connectionPackages.id });
   return rows.length;
 }

@@ -77,11 +77,11 @@ export async function updateRatchet(
     .where(eq(connectionQueues.queueId, queueId));
 }
 
-/** Deletes connection offers past their expiry (AS_QUEUE_MESSAGE_TTL); returns how many. */
-export async function deleteExpiredOffers(db: Database, now: Date): Promise<number> {
+/** Deletes connection offers past their expiry (AS_QUEUE_MESSAGE_TTL) at `now` (ms); returns how many. */
+export async function deleteExpiredOffers(db: Database, now: number): Promise<number> {
   const rows = await db
     .delete(queueMessages)
-    .where(lte(queueMessages.expiresAt, now))
+    .where(lte(queueMessages.expiresAt, new Date(now)))
     .returning({ sequenceNumber: queueMessages.sequenceNumber });
   return rows.length;
 }

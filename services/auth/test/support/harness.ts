@@ -19,12 +19,12 @@ import {
   GrpcCallError,
   type ServiceClient,
 } from "@phoenix/runtime/grpc";
-import { runService } from "@phoenix/runtime/lifecycle";
+import { runModule } from "@phoenix/runtime/module";
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
 import type { SQL } from "drizzle-orm";
 import { expect } from "vitest";
-import { authConfigSchema } from "../../src/config.js";
-import { type AuthService, authMigrationsFolder, createAuthService } from "../../src/service.js";
+import { authModuleWith } from "../../src/module.js";
+import { type AuthService, authMigrationsFolder } from "../../src/service.js";
 
 export const DOMAIN = "alpha.example";
 const DAY = 24 * 3_600_000;
@@ -70,24 +70,17 @@ export async function startAuth(env: Env = {}, options: { database?: TestDatabas
   const ownsDatabase = options.database === undefined;
   const db = options.database ?? (await createTestDatabase({ migrationsFolder: authMigrationsFolder }));
   let bus: Bus | undefined;
-  let service: AuthService | undefined;
   let offset = 0;
   const now = () => new Date(Date.now() + offset);
   try {
     bus = await createEmbeddedBus({ db: db.db });
     const busRef = bus;
-    const running = await runService({
-      config: authConfigSchema,
+    const running = await runModule(authModuleWith({ now: () => Date.now() + offset }), {
       env: { ...TEST_ENV, ...env },
       signals: false,
       exit: false,
-      async setup({ config, logger }) {
-        service = await createAuthService({ db: db.db, bus: busRef, config, log: logger, now });
-        return { services: [service.registration] };
-      },
+      resources: { database: db, bus: busRef },
     });
-    const built = service as AuthService | undefined;
-    if (!built) throw new Error("the AS did not start");
     const address = `127.0.0.1:${running.grpcPort}`;
     const channel = createChannel(address);
     const as = createServiceClient(auth.AuthServiceService, channel, { defaultDeadlineMs: 20_000 });
@@ -95,21 +88,20 @@ export async function startAuth(env: Env = {}, options: { database?: TestDatabas
       as,
       address,
       db,
-      service: built,
+      service: running.instance.service,
       advance(ms) {
         offset += ms;
       },
       now,
       async close() {
         channel.close();
-        await running.shutdown("test done");
-        await built.close();
+        // Stops the service (expiry job, router) after the gRPC server drained.
+        await running.process.shutdown("test done");
         await busRef.close();
         if (ownsDatabase) await db.close();
       },
     };
   } catch (error) {
-    await service?.close();
     await bus?.close();
     if (ownsDatabase) await db.close();
     throw error;
