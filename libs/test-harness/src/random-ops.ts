@@ -3,6 +3,7 @@
 // against a model of what must result. It only talks to PhoenixClient, so it runs the same
 // against one homeserver or a federation of several domains.
 import type { Conversation, PhoenixClient } from "@phoenix/client";
+import { EventuallyTimeoutError, eventually } from "@phoenix/runtime/testing";
 import { Prng, RANDOM_ACTIONS_ENV, RANDOM_SEED_ENV } from "./random-prng.js";
 
 /** One user of a randomized run. */
@@ -390,18 +391,20 @@ class RandomRun {
 
   /** Syncs each of `users` until `done` holds for it (bounded by the settle timeout). */
   private async settle(users: readonly Actor[], done: (u: Actor) => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + this.settleTimeoutMs;
     let waiting = [...users];
-    for (;;) {
-      for (const u of waiting) await this.syncOnce(u);
-      waiting = waiting.filter((u) => !done(u));
-      if (waiting.length === 0) return;
-      if (Date.now() > deadline)
-        throw new Error(
-          `timed out waiting for ${what}: ${waiting.map((u) => `${label(u)} sees ${this.describeView(u)}`).join("; ")}`,
-        );
-      await sleep(100);
-    }
+    await eventually(
+      async () => {
+        for (const u of waiting) await this.syncOnce(u);
+        waiting = waiting.filter((u) => !done(u));
+        return waiting.length === 0;
+      },
+      {
+        timeoutMs: this.settleTimeoutMs,
+        intervalMs: 100,
+        message: () =>
+          `${what}: ${waiting.map((u) => `${label(u)} sees ${this.describeView(u)}`).join("; ")}`,
+      },
+    );
   }
 
   /** Waits until everyone who ever was in `model` sees it as the model says. */
@@ -415,15 +418,21 @@ class RandomRun {
    * until a whole round of syncs finds nothing more (late duplicates would show up there).
    */
   private async settleAll(): Promise<void> {
-    const deadline = Date.now() + this.finalTimeoutMs;
     let waiting = [...this.users];
-    while (waiting.length > 0) {
-      for (const u of waiting) await this.syncOnce(u);
-      waiting = waiting.filter((u) => this.problemsOf(u).length > 0);
-      if (waiting.length === 0) break;
-      if (Date.now() > deadline) return; // the check reports what is missing
-      await sleep(200);
+    try {
+      await eventually(
+        async () => {
+          for (const u of waiting) await this.syncOnce(u);
+          waiting = waiting.filter((u) => this.problemsOf(u).length > 0);
+          return waiting.length === 0;
+        },
+        { timeoutMs: this.finalTimeoutMs, intervalMs: 200 },
+      );
+    } catch (error) {
+      if (error instanceof EventuallyTimeoutError) return; // the check reports what is missing
+      throw error;
     }
+    // Then rounds of syncs until two in a row find nothing; the pause lets late deliveries land.
     for (let quiet = 0, rounds = 0; quiet < 2 && rounds < 20; rounds++) {
       let processed = 0;
       for (const u of this.users) processed += await this.syncOnce(u);
