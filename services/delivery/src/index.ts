@@ -1,3 +1,5 @@
+// @phoenix/delivery: the Delivery Service. `deliveryModule` is the service (main.ts runs it with
+// runModule; the all-in-one homeserver and the test harness embed it with startModules).
 export {
   DEFAULT_STATE_BUCKETS,
   type DeliveryConfig,
@@ -5,16 +7,7 @@ export {
   paddingBuckets,
 } from "./config.js";
 export { translateDeliveryError } from "./domain/errors.js";
-export {
-  createDeliveryService,
-  type DeliveryResources,
-  DeliveryService,
-  type DeliveryServiceOptions,
-  type DeliverySettings,
-  type DeliverySetup,
-  type RunningDelivery,
-  type StartDeliveryOptions,
-  setupDelivery,
-  startDelivery,
-} from "./service.js";
+export { type DeliveryModuleExtras, deliveryModule, deliveryModuleWith } from "./module.js";
+export { DeliveryService, type DeliveryServiceInit } from "./service.js";
+export { type RunningDelivery, type StartDeliveryOptions, startDelivery } from "./shims.js";
 export { DELIVERY_MIGRATIONS } from "./store/migrations.js";

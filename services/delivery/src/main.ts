@@ -1,7 +1,6 @@
-// The Delivery Service process: wiring only. runService owns config, logging, metrics, the gRPC
-// server, signals and shutdown; setupDelivery opens the database and bus and starts the DS.
-import { runService } from "@phoenix/runtime/lifecycle";
-import { deliveryConfigSchema } from "./config.js";
-import { setupDelivery } from "./service.js";
+// Wiring only: the DS module run as a process (config from the environment, database and bus,
+// logger, metrics, gRPC server, signals, graceful shutdown).
+import { runModule } from "@phoenix/runtime/module";
+import { deliveryModule } from "./module.js";
 
-await runService({ config: deliveryConfigSchema, setup: (runtime) => setupDelivery(runtime) });
+await runModule(deliveryModule);

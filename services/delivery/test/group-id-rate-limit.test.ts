@@ -3,8 +3,7 @@ import { common, delivery } from "@phoenix/proto";
 import { decodeRichStatus } from "@phoenix/runtime/errors";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
-import { type RunningDelivery, startDelivery } from "../src/service.js";
-import { call, Harness } from "./support/harness.js";
+import { call, type DeliveryInstance, Harness } from "./support/harness.js";
 
 function forwardedFor(address: string): grpc.Metadata {
   const metadata = new grpc.Metadata();
@@ -30,7 +29,7 @@ async function reservations(h: Harness): Promise<number> {
 
 describe("RequestGroupId is rate-limited per caller (delivery.proto)", () => {
   let h: Harness | undefined;
-  let second: RunningDelivery | undefined;
+  let second: DeliveryInstance | undefined;
   let secondClient: delivery.DeliveryServiceClient | undefined;
   afterEach(async () => {
     secondClient?.close();
@@ -44,7 +43,7 @@ describe("RequestGroupId is rate-limited per caller (delivery.proto)", () => {
     let now = Date.now();
     h = await Harness.start({ env, now: () => now });
     // A second replica on the same database.
-    second = await startDelivery({ env: h.env({ env }), database: h.db, bus: h.bus, now: () => now });
+    second = await h.startInstance({ env, now: () => now });
     secondClient = new delivery.DeliveryServiceClient(
       `127.0.0.1:${second.port}`,
       grpc.credentials.createInsecure(),

@@ -7,27 +7,21 @@ import { outbox } from "@phoenix/runtime/outbox";
 import { seenRequests } from "@phoenix/runtime/replay";
 import { eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningDelivery, startDelivery } from "../src/service.js";
-import { call, Harness, Service, TestGroup } from "./support/harness.js";
+import { call, type DeliveryInstance, Harness, Service, TestGroup } from "./support/harness.js";
 
 const { ErrorReason } = common;
 
 describe("replays across DS replicas", () => {
   let h: Harness;
   let offset = 0;
-  let replica: RunningDelivery;
+  let replica: DeliveryInstance;
   let replicaClient: delivery.DeliveryServiceClient;
 
   beforeAll(async () => {
     h = await Harness.start({ now: () => Date.now() + offset });
     // A second DS process on the same database and bus (in-process here: what matters is that
     // it shares nothing with the first but the database).
-    replica = await startDelivery({
-      env: h.env(),
-      database: h.db,
-      bus: h.bus,
-      now: () => Date.now() + offset,
-    });
+    replica = await h.startInstance({ now: () => Date.now() + offset });
     replicaClient = new delivery.DeliveryServiceClient(
       `127.0.0.1:${replica.port}`,
       grpc.credentials.createInsecure(),

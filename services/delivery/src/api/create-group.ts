@@ -5,16 +5,17 @@ import { sizeLimit } from "../domain/errors.js";
 import { checkQueueRef, DsGroup, mlsGroupId } from "../domain/group.js";
 import { LIMITS } from "../domain/limits.js";
 import { activityMonth, groupExists, insertGroup, takeReservation } from "../store/group-store.js";
-import { type DsDeps, encryptState, openGroupRequest, verifySigner } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { encryptState, openGroupRequest, verifySigner } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.createGroup;
 
 /** CreateGroup: validate the creator's tree and GroupInfo, consume the reservation, store the state. */
 export async function createGroup(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: delivery.CreateGroupRequest,
 ): Promise<delivery.CreateGroupResponse> {
-  const opened = openGroupRequest(deps, request, delivery.CreateGroupTbs, METHOD);
+  const opened = openGroupRequest(ctx, request, delivery.CreateGroupTbs, METHOD);
   const { tbs, uuid, earKey } = opened;
   if (tbs.ratchetTree.length > LIMITS.ratchetTree)
     throw sizeLimit("tbs.ratchet_tree", LIMITS.ratchetTree, tbs.ratchetTree.length);
@@ -26,29 +27,29 @@ export async function createGroup(
     throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
   const creatorQueue = checkQueueRef(tbs.creatorQueue, "tbs.creator_queue");
   if (opened.header.sender?.$case !== "leafIndex" || opened.header.sender.value !== 0)
-    await verifySigner(deps, opened, undefined, "the header sender (must be leaf 0)");
+    await verifySigner(ctx, opened, undefined, "the header sender (must be leaf 0)");
   const { group, queueReportKey } = await DsGroup.create(
     {
-      mlsGroupId: mlsGroupId({ uuid, domain: deps.ctx.domain }),
+      mlsGroupId: mlsGroupId({ uuid, domain: ctx.domain }),
       ratchetTree: tbs.ratchetTree,
       groupInfo: tbs.groupInfo,
       creatorClientInfo: tbs.creatorClientInfo,
       creatorQueue,
       encryptedUserProfileKey: tbs.encryptedUserProfileKey,
     },
-    deps.ctx,
+    ctx,
   );
-  const claim = await verifySigner(deps, opened, group.signatureKeyOf(0), "leaf 0");
-  const state = encryptState(deps, uuid, group, earKey);
-  await transaction(deps.db, async (tx) => {
+  const claim = await verifySigner(ctx, opened, group.signatureKeyOf(0), "leaf 0");
+  const state = encryptState(ctx, uuid, group, earKey);
+  await transaction(ctx.db, async (tx) => {
     if (await groupExists(tx, uuid)) throw new AlreadyExistsError("the group exists");
-    if (!(await takeReservation(tx, uuid, new Date(deps.ctx.now()))))
+    if (!(await takeReservation(tx, uuid, new Date(ctx.now()))))
       throw new FailedPreconditionError("the group id is not reserved or its reservation expired");
     await claim(tx);
     await insertGroup(tx, {
       groupId: uuid,
       state,
-      lastActiveMonth: activityMonth(deps.ctx.now()),
+      lastActiveMonth: activityMonth(ctx.now()),
       queueReportKey,
       queueReports: new Uint8Array(0),
     });

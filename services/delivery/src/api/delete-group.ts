@@ -1,19 +1,20 @@
 import { delivery } from "@phoenix/proto";
 import { sizeLimit } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
-import { type DsDeps, openGroupRequest, writeGroup } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { openGroupRequest, writeGroup } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.deleteGroup;
 
 /** DeleteGroup: an admin's commit removing everyone else is fanned out, then the row is deleted. */
 export async function deleteGroup(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: delivery.DeleteGroupRequest,
 ): Promise<delivery.DeleteGroupResponse> {
-  const opened = openGroupRequest(deps, request, delivery.DeleteGroupTbs, METHOD);
+  const opened = openGroupRequest(ctx, request, delivery.DeleteGroupTbs, METHOD);
   const { tbs } = opened;
   if (tbs.commit.length > LIMITS.commit) throw sizeLimit("tbs.commit", LIMITS.commit, tbs.commit.length);
-  return writeGroup(deps, opened, async (group, write) => {
+  return writeGroup(ctx, opened, async (group, write) => {
     const leaf = await write.authenticateLeaf();
     const { fanOuts } = await group.applyCommit({
       earKey: opened.earKey,
@@ -24,7 +25,7 @@ export async function deleteGroup(
       addedClients: undefined,
     });
     return {
-      result: { fanoutTimestamp: new Date(deps.ctx.now()) },
+      result: { fanoutTimestamp: new Date(ctx.now()) },
       fanOuts,
       active: true,
       deleteGroup: true,

@@ -1,16 +1,17 @@
 import { delivery } from "@phoenix/proto";
 import { sizeLimit } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
-import { checkEarKey, type DsDeps, openGroupRequest, writeGroup } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { checkEarKey, openGroupRequest, writeGroup } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.groupOperation;
 
 /** GroupOperation: a member's commit (add, remove, update, roles) validated and fanned out. */
 export async function groupOperation(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: delivery.GroupOperationRequest,
 ): Promise<delivery.GroupOperationResponse> {
-  const opened = openGroupRequest(deps, request, delivery.GroupOperationTbs, METHOD);
+  const opened = openGroupRequest(ctx, request, delivery.GroupOperationTbs, METHOD);
   const { tbs, earKey } = opened;
   const newEarKey =
     request.newGroupStateEarKey === undefined
@@ -19,7 +20,7 @@ export async function groupOperation(
   if (tbs.commit.length > LIMITS.commit) throw sizeLimit("tbs.commit", LIMITS.commit, tbs.commit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
     throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
-  return writeGroup(deps, opened, async (group, write) => {
+  return writeGroup(ctx, opened, async (group, write) => {
     const leaf = await write.authenticateLeaf();
     write.induce(leaf);
     const { newEpoch, fanOuts, earKeyAfter } = await group.applyCommit({
@@ -32,7 +33,7 @@ export async function groupOperation(
       addedClients: tbs.addedClients,
     });
     return {
-      result: { fanoutTimestamp: new Date(deps.ctx.now()), epoch: newEpoch },
+      result: { fanoutTimestamp: new Date(ctx.now()), epoch: newEpoch },
       fanOuts,
       active: true,
       earKeyAfter,

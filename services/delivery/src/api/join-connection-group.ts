@@ -2,7 +2,8 @@ import { delivery } from "@phoenix/proto";
 import { sizeLimit } from "../domain/errors.js";
 import { checkQueueRef } from "../domain/group.js";
 import { LIMITS } from "../domain/limits.js";
-import { type DsDeps, openGroupRequest, senderLeaf, writeGroup } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { openGroupRequest, senderLeaf, writeGroup } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.joinConnectionGroup;
 
@@ -11,10 +12,10 @@ const METHOD = delivery.DeliveryServiceService.joinConnectionGroup;
  * connection offer) authenticates the joiner; the signature is by the leaf the commit creates.
  */
 export async function joinConnectionGroup(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: delivery.JoinConnectionGroupRequest,
 ): Promise<delivery.JoinConnectionGroupResponse> {
-  const opened = openGroupRequest(deps, request, delivery.JoinConnectionGroupTbs, METHOD);
+  const opened = openGroupRequest(ctx, request, delivery.JoinConnectionGroupTbs, METHOD);
   const { tbs } = opened;
   if (tbs.externalCommit.length > LIMITS.commit)
     throw sizeLimit("tbs.external_commit", LIMITS.commit, tbs.externalCommit.length);
@@ -24,7 +25,7 @@ export async function joinConnectionGroup(
     throw sizeLimit("tbs.encrypted_user_profile_key", LIMITS.profileKey, tbs.encryptedUserProfileKey.length);
   const joinerQueue = checkQueueRef(tbs.joinerQueue, "tbs.joiner_queue");
   const leaf = senderLeaf(opened.header);
-  return writeGroup(deps, opened, async (group, write) => {
+  return writeGroup(ctx, opened, async (group, write) => {
     write.induce(undefined);
     const { newEpoch, fanOuts } = await group.applyCommit({
       earKey: opened.earKey,
@@ -38,6 +39,6 @@ export async function joinConnectionGroup(
     });
     // The joiner's leaf exists only now: verify the request with its key.
     await write.verify(group.signatureKeyOf(leaf), `joiner leaf ${leaf}`);
-    return { result: { fanoutTimestamp: new Date(deps.ctx.now()), epoch: newEpoch }, fanOuts, active: true };
+    return { result: { fanoutTimestamp: new Date(ctx.now()), epoch: newEpoch }, fanOuts, active: true };
   });
 }

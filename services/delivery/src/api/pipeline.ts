@@ -6,14 +6,12 @@ import {
   encryptAtRest,
   HpkeKeyPair,
   hpkeOpen,
-  type PayloadSealer,
 } from "@phoenix/crypto";
 import { common, type MessageDecoder, rpcLabel } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
 import { writeOutbox } from "@phoenix/runtime/outbox";
-import type { ReplayStore } from "@phoenix/runtime/replay";
 import {
   type OpenedEnvelope,
   openEnvelope,
@@ -21,12 +19,11 @@ import {
   type TbsWithHeader,
   verifyEnvelope,
 } from "@phoenix/runtime/signed-request";
-import type { DsContext } from "../domain/ds-context.js";
 import { isRefusal, malformed, unauthenticated, wrongEarKey } from "../domain/errors.js";
 import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
 import { DsGroup } from "../domain/group.js";
 import { decodeGroupState, encodeGroupState, type QueueRef } from "../domain/group-state.js";
-import { dayOf, decodeQueueReports, isLive, type QueueReportPolicy } from "../domain/queue-reports.js";
+import { dayOf, decodeQueueReports, isLive } from "../domain/queue-reports.js";
 import {
   activityMonth,
   deleteGroupRow,
@@ -35,6 +32,7 @@ import {
   readGroup,
   updateGroup,
 } from "../store/group-store.js";
+import type { DeliveryContext } from "./context.js";
 
 const { ErrorReason } = common;
 
@@ -42,34 +40,12 @@ const { ErrorReason } = common;
 export const QUEUE_REPORT_LABEL = "DsQueueReport";
 const EAR_KEY_LENGTH = 32;
 
-/** Everything the RPC handlers share. */
-export interface DsDeps {
-  db: Database;
-  ctx: DsContext;
-  /** Request ids accepted by any replica (phoenix_runtime.seen_requests), claimed in the request's transaction. */
-  seenRequests: ReplayStore;
-  /** Accepted age / future skew of request timestamps. */
-  replayWindow: { maxAgeMs: number; maxFutureSkewMs: number };
-  /** Padding buckets of the encrypted group state. */
-  paddingBuckets: readonly number[];
-  /** How long a RequestGroupId reservation lives. */
-  reservationTtlMs: number;
-  /** Bus subject of fan-outs (default phoenix.fanout; tests use their own). */
-  fanOutSubject: string;
-  /** Called after a transaction that wrote fan-outs committed. */
-  onFanOut: () => void;
-  /** Seals fan-outs in the outbox (key derived from DS_REPLAY_MARKER_KEY); the relay opens them. */
-  outboxSealer: PayloadSealer;
-  /** How many queue-deleted reports a group keeps, and for how long (domain/queue-reports.ts). */
-  queueReports: QueueReportPolicy;
-}
-
 /** How the DS authenticates signed requests: the runtime's authenticator, DS wording. */
-export function requestPolicy(deps: DsDeps): SignedRequestPolicy<Database> {
+export function requestPolicy(ctx: DeliveryContext): SignedRequestPolicy<Database> {
   return {
-    window: deps.replayWindow,
-    now: () => deps.ctx.now(),
-    replay: deps.seenRequests,
+    window: ctx.replayWindow,
+    now: () => ctx.now(),
+    replay: ctx.seenRequests,
     refusals: {
       invalidKey: (who) =>
         unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} has no Ed25519 signature key`),
@@ -97,14 +73,14 @@ export interface GroupRequest<T> {
  * verified once the group's state names the sender's key ({@link verifySigner}).
  */
 export function openGroupRequest<T extends GroupTbs>(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: { signed: common.Signed | undefined; groupStateEarKey: Uint8Array },
   type: MessageDecoder<T>,
   method: { path: string },
 ): GroupRequest<T> {
-  const envelope = openEnvelope(requestPolicy(deps), request.signed, type, rpcLabel(method));
+  const envelope = openEnvelope(requestPolicy(ctx), request.signed, type, rpcLabel(method));
   const earKey = checkEarKey(request.groupStateEarKey);
-  const uuid = localGroupId(deps, envelope.tbs.groupId, "tbs.group_id");
+  const uuid = localGroupId(ctx, envelope.tbs.groupId, "tbs.group_id");
   return { envelope, tbs: envelope.tbs, header: envelope.header, uuid, earKey };
 }
 
@@ -117,7 +93,7 @@ export type RequestClaim = (tx: Database) => Promise<void>;
  * captured request is refused by every replica within its window.
  */
 export async function verifySigner(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: GroupRequest<unknown>,
   key: Uint8Array | undefined,
   who: string,
@@ -125,7 +101,7 @@ export async function verifySigner(
   if (key === undefined)
     throw unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} is not in the group`);
   // Request ids are claimed as they are (no sender scope): a DS marker covers the id alone.
-  const verified = await verifyEnvelope(requestPolicy(deps), request.envelope, {
+  const verified = await verifyEnvelope(requestPolicy(ctx), request.envelope, {
     signer: who,
     key,
     replayScope: [],
@@ -135,13 +111,13 @@ export async function verifySigner(
 
 /** Checks a qualified group id of this homeserver; returns its 16 uuid bytes. */
 export function localGroupId(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   groupId: common.QualifiedGroupId | undefined,
   field: string,
 ): Uint8Array {
   if (groupId === undefined) throw malformed(field, "missing");
   if (groupId.uuid.length !== 16) throw malformed(`${field}.uuid`, "must be 16 bytes");
-  if (groupId.domain !== deps.ctx.domain)
+  if (groupId.domain !== ctx.domain)
     throw new InvalidArgumentError(`${field}: group of domain "${groupId.domain}" is not served here`, {
       details: [],
     });
@@ -163,12 +139,12 @@ export function senderLeaf(header: common.RequestHeader): number {
 
 /** Verifies the request as signed by the leaf named in its header; returns the leaf and the claim. */
 export async function authenticateLeaf(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   group: DsGroup,
   request: GroupRequest<unknown>,
 ): Promise<{ leaf: number; claim: RequestClaim }> {
   const leaf = senderLeaf(request.header);
-  const claim = await verifySigner(deps, request, group.signatureKeyOf(leaf), `leaf ${leaf}`);
+  const claim = await verifySigner(ctx, request, group.signatureKeyOf(leaf), `leaf ${leaf}`);
   return { leaf, claim };
 }
 
@@ -184,20 +160,20 @@ export function decryptState(row: GroupRow, earKey: Uint8Array): Uint8Array {
 
 /** Encrypts a group's state for the row. */
 export function encryptState(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   groupId: Uint8Array,
   group: DsGroup,
   earKey: Uint8Array,
 ): Uint8Array {
   return encryptAtRest(earKey, AeadLabel.GroupState, encodeGroupState(group.toState()), {
     aad: groupId,
-    buckets: deps.paddingBuckets,
+    buckets: ctx.paddingBuckets,
   });
 }
 
 /** The live queue-deleted reports of a row, opened (lapsed ones are dropped unopened). */
-function openReports(deps: DsDeps, row: GroupRow, group: DsGroup): QueueRef[] {
-  const today = dayOf(deps.ctx.now());
+function openReports(ctx: DeliveryContext, row: GroupRow, group: DsGroup): QueueRef[] {
+  const today = dayOf(ctx.now());
   const records = decodeQueueReports(row.queueReports).filter((r) => isLive(r, today));
   if (records.length === 0) return [];
   const key = HpkeKeyPair.fromPrivateBytes(group.queueReportPrivateKey);
@@ -250,20 +226,20 @@ export interface GroupWrite {
  * announced) even when the request itself is refused.
  */
 export async function writeGroup<R>(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: GroupRequest<unknown>,
   handler: (group: DsGroup, write: GroupWrite) => Promise<WriteOutcome<R>>,
 ): Promise<R> {
   const { uuid, earKey } = request;
-  const groupId: common.QualifiedGroupId = { uuid, domain: deps.ctx.domain };
+  const groupId: common.QualifiedGroupId = { uuid, domain: ctx.domain };
   let wroteFanOuts = false;
-  const outcome = await transaction(deps.db, async (tx) => {
+  const outcome = await transaction(ctx.db, async (tx) => {
     wroteFanOuts = false;
     const row = await lockGroup(tx, uuid);
     if (row === undefined) throw new NotFoundError("no such group");
     const plaintext = decryptState(row, earKey);
-    const group = DsGroup.open(decodeGroupState(plaintext), deps.ctx);
-    const reports = openReports(deps, row, group);
+    const group = DsGroup.open(decodeGroupState(plaintext), ctx);
+    const reports = openReports(ctx, row, group);
     const induced: FanOutPlan[] = [];
     let inducedFor: { leaf: number | undefined } | undefined;
     let claimed = false;
@@ -277,11 +253,11 @@ export async function writeGroup<R>(
         induced.push(...group.collectRequiredRemovals(reports, leaf));
       },
       authenticateLeaf: async () => {
-        const { leaf, claim } = await authenticateLeaf(deps, group, request);
+        const { leaf, claim } = await authenticateLeaf(ctx, group, request);
         await claimHere(claim);
         return leaf;
       },
-      verify: async (key, who) => claimHere(await verifySigner(deps, request, key, who)),
+      verify: async (key, who) => claimHere(await verifySigner(ctx, request, key, who)),
     };
     let result: WriteOutcome<R>;
     try {
@@ -291,16 +267,16 @@ export async function writeGroup<R>(
       if (!isRefusal(error) || inducedFor === undefined || (induced.length === 0 && reports.length === 0))
         throw error;
       // Refused, but the removals found are the group's business from now on: store and announce them.
-      const clean = DsGroup.open(decodeGroupState(plaintext), deps.ctx);
+      const clean = DsGroup.open(decodeGroupState(plaintext), ctx);
       const notices = clean.collectRequiredRemovals(reports, inducedFor.leaf);
       await updateGroup(tx, uuid, {
-        state: encryptState(deps, uuid, clean, earKey),
+        state: encryptState(ctx, uuid, clean, earKey),
         lastActiveMonth: row.lastActiveMonth,
       });
       await writeOutbox(
         tx,
-        encodeFanOuts(notices, groupId, new Date(deps.ctx.now()), deps.fanOutSubject),
-        deps.outboxSealer,
+        encodeFanOuts(notices, groupId, new Date(ctx.now()), ctx.fanOutSubject),
+        ctx.outboxSealer,
       );
       wroteFanOuts = notices.length > 0;
       return { error };
@@ -309,27 +285,31 @@ export async function writeGroup<R>(
     if (result.deleteGroup === true) await deleteGroupRow(tx, uuid);
     else
       await updateGroup(tx, uuid, {
-        state: encryptState(deps, uuid, group, result.earKeyAfter ?? earKey),
-        lastActiveMonth: result.active ? activityMonth(deps.ctx.now()) : row.lastActiveMonth,
+        state: encryptState(ctx, uuid, group, result.earKeyAfter ?? earKey),
+        lastActiveMonth: result.active ? activityMonth(ctx.now()) : row.lastActiveMonth,
       });
     await writeOutbox(
       tx,
-      encodeFanOuts(fanOuts, groupId, new Date(deps.ctx.now()), deps.fanOutSubject),
-      deps.outboxSealer,
+      encodeFanOuts(fanOuts, groupId, new Date(ctx.now()), ctx.fanOutSubject),
+      ctx.outboxSealer,
     );
     wroteFanOuts = fanOuts.length > 0;
     return { value: result.result };
   });
-  if (wroteFanOuts) deps.onFanOut();
+  if (wroteFanOuts) ctx.onFanOut();
   if ("error" in outcome) throw outcome.error;
   return outcome.value;
 }
 
 /** A request that only reads a group: one read, decrypt. */
-export async function readGroupState(deps: DsDeps, uuid: Uint8Array, earKey: Uint8Array): Promise<DsGroup> {
-  const row = await readGroup(deps.db, uuid);
+export async function readGroupState(
+  ctx: DeliveryContext,
+  uuid: Uint8Array,
+  earKey: Uint8Array,
+): Promise<DsGroup> {
+  const row = await readGroup(ctx.db, uuid);
   if (row === undefined) throw new NotFoundError("no such group");
-  return DsGroup.open(decodeGroupState(decryptState(row, earKey)), deps.ctx);
+  return DsGroup.open(decodeGroupState(decryptState(row, earKey)), ctx);
 }
 
 /**
@@ -337,17 +317,17 @@ export async function readGroupState(deps: DsDeps, uuid: Uint8Array, earKey: Uin
  * (SendMessage never rewrites the state).
  */
 export async function fanOutOnly(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   claim: RequestClaim,
   groupId: common.QualifiedGroupId,
   plans: FanOutPlan[],
 ): Promise<Date> {
-  const timestamp = new Date(deps.ctx.now());
-  const records = encodeFanOuts(plans, groupId, timestamp, deps.fanOutSubject);
-  await transaction(deps.db, async (tx) => {
+  const timestamp = new Date(ctx.now());
+  const records = encodeFanOuts(plans, groupId, timestamp, ctx.fanOutSubject);
+  await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    await writeOutbox(tx, records, deps.outboxSealer);
+    await writeOutbox(tx, records, ctx.outboxSealer);
   });
-  if (records.length > 0) deps.onFanOut();
+  if (records.length > 0) ctx.onFanOut();
   return timestamp;
 }

@@ -3,7 +3,8 @@ import { common, events } from "@phoenix/proto";
 import type { BusMessage } from "@phoenix/runtime/bus";
 import { dayOf, expiryDay, queueReportTag } from "../domain/queue-reports.js";
 import { addQueueReport, readGroup } from "../store/group-store.js";
-import { type DsDeps, QUEUE_REPORT_LABEL } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { QUEUE_REPORT_LABEL } from "./pipeline.js";
 
 /**
  * Bus header with which the federation gateway names the peer domain whose signature it verified
@@ -19,7 +20,7 @@ export const SOURCE_DOMAIN_HEADER = "phoenix-source-domain";
  * domains, and reports naming a recipient of a domain other than the reporter's — only the QS
  * holding a queue knows it is gone, so a report may only name the reporter's own recipients.
  */
-export async function handleQueueDeleted(deps: DsDeps, message: BusMessage): Promise<void> {
+export async function handleQueueDeleted(ctx: DeliveryContext, message: BusMessage): Promise<void> {
   let event: events.QueueDeleted;
   try {
     event = events.QueueDeleted.decode(message.data);
@@ -27,26 +28,26 @@ export async function handleQueueDeleted(deps: DsDeps, message: BusMessage): Pro
     return;
   }
   const groupId = event.groupId;
-  if (groupId === undefined || groupId.domain !== deps.ctx.domain || groupId.uuid.length !== 16) return;
+  if (groupId === undefined || groupId.domain !== ctx.domain || groupId.uuid.length !== 16) return;
   if (event.recipient === undefined) return;
-  const reporter = message.headers[SOURCE_DOMAIN_HEADER] ?? deps.ctx.domain;
+  const reporter = message.headers[SOURCE_DOMAIN_HEADER] ?? ctx.domain;
   if (event.recipient.domain !== reporter) return;
-  const row = await readGroup(deps.db, groupId.uuid);
+  const row = await readGroup(ctx.db, groupId.uuid);
   if (row === undefined) return;
   const reference = common.QsReference.encode(event.recipient).finish();
   const sealed = hpkeSeal(HpkePublicKey.fromBytes(row.queueReportKey), QUEUE_REPORT_LABEL, reference, {
     aad: groupId.uuid,
   });
-  const now = deps.ctx.now();
+  const now = ctx.now();
   await addQueueReport(
-    deps.db,
+    ctx.db,
     groupId.uuid,
     {
       tag: queueReportTag(groupId.uuid, reference),
-      expiresDay: expiryDay(now, deps.queueReports.ttlMs),
+      expiresDay: expiryDay(now, ctx.queueReports.ttlMs),
       sealed: encodeHpkeCiphertext(sealed),
     },
-    deps.queueReports.max,
+    ctx.queueReports.max,
     dayOf(now),
   );
 }

@@ -1,22 +1,23 @@
 import { delivery } from "@phoenix/proto";
 import { sizeLimit } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
-import { type DsDeps, openGroupRequest, writeGroup } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { openGroupRequest, writeGroup } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.resync;
 
 /** Resync: an external commit replacing the sender's own leaf (same credential, same queue). */
 export async function resync(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: delivery.ResyncRequest,
 ): Promise<delivery.ResyncResponse> {
-  const opened = openGroupRequest(deps, request, delivery.ResyncTbs, METHOD);
+  const opened = openGroupRequest(ctx, request, delivery.ResyncTbs, METHOD);
   const { tbs } = opened;
   if (tbs.externalCommit.length > LIMITS.commit)
     throw sizeLimit("tbs.external_commit", LIMITS.commit, tbs.externalCommit.length);
   if (tbs.groupInfo.length > LIMITS.groupInfo)
     throw sizeLimit("tbs.group_info", LIMITS.groupInfo, tbs.groupInfo.length);
-  return writeGroup(deps, opened, async (group, write) => {
+  return writeGroup(ctx, opened, async (group, write) => {
     const leaf = await write.authenticateLeaf();
     write.induce(leaf);
     const { newEpoch, fanOuts } = await group.applyCommit({
@@ -27,6 +28,6 @@ export async function resync(
       groupInfo: tbs.groupInfo,
       addedClients: undefined,
     });
-    return { result: { fanoutTimestamp: new Date(deps.ctx.now()), epoch: newEpoch }, fanOuts, active: true };
+    return { result: { fanoutTimestamp: new Date(ctx.now()), epoch: newEpoch }, fanOuts, active: true };
   });
 }

@@ -1,34 +1,35 @@
 import { common, delivery } from "@phoenix/proto";
 import { NotFoundError } from "@phoenix/runtime/errors";
 import { unauthenticated } from "../domain/errors.js";
-import { type DsDeps, openGroupRequest, readGroupState, verifySigner } from "./pipeline.js";
+import type { DeliveryContext } from "./context.js";
+import { openGroupRequest, readGroupState, verifySigner } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.welcomeInfo;
 
 /** WelcomeInfo: the tree of the joiner's epoch, authenticated by the added KeyPackage's key. */
 export async function welcomeInfo(
-  deps: DsDeps,
+  ctx: DeliveryContext,
   request: delivery.WelcomeInfoRequest,
 ): Promise<delivery.WelcomeInfoResponse> {
-  const opened = openGroupRequest(deps, request, delivery.WelcomeInfoTbs, METHOD);
+  const opened = openGroupRequest(ctx, request, delivery.WelcomeInfoTbs, METHOD);
   const { tbs, header } = opened;
   if (header.sender?.$case !== "keyPackageRef")
     throw unauthenticated(
       common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER,
       "header sender must be a key_package_ref",
     );
-  const group = await readGroupState(deps, opened.uuid, opened.earKey);
+  const group = await readGroupState(ctx, opened.uuid, opened.earKey);
   const joiner = group.welcomeJoiner(tbs.epoch, header.sender.value);
   // A released tree is NOT_FOUND before the signature check: the DS no longer knows that
   // epoch's joiners, and the request already proved knowledge of the EAR key.
   if (joiner === "released") throw notKept(tbs.epoch);
   const claim = await verifySigner(
-    deps,
+    ctx,
     opened,
     joiner.signatureKey,
     "the KeyPackage (not added in that epoch)",
   );
-  await claim(deps.db);
+  await claim(ctx.db);
   if (joiner.expired) throw notKept(tbs.epoch);
   const info = group.welcomeInfo(tbs.epoch);
   if (info === undefined) throw notKept(tbs.epoch);

@@ -24,13 +24,15 @@ import {
   signTbs,
 } from "@phoenix/proto";
 import { type Bus, connectNatsBus, type Subscription } from "@phoenix/runtime/bus";
+import { runModule } from "@phoenix/runtime/module";
 import { createTestDatabase, eventually, type TestDatabase } from "@phoenix/runtime/testing";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { mlsGroupId } from "../../src/domain/group.js";
 import { DELIVERY_MIGRATIONS } from "../../src/index.js";
-import { type RunningDelivery, startDelivery } from "../../src/service.js";
+import { deliveryModuleWith } from "../../src/module.js";
+import type { DeliveryService } from "../../src/service.js";
 import { DOMAIN, type Member, Pki, User } from "./members.js";
 
 /** The DS_REPLAY_MARKER_KEY of this test process (restarts of a harness keep it). */
@@ -71,6 +73,14 @@ export interface HarnessOptions {
   inProcess?: boolean;
 }
 
+/** A DS of a harness, served over gRPC on loopback. */
+export interface DeliveryInstance {
+  service: DeliveryService;
+  port: number;
+  /** Graceful shutdown (drain, then stop the DS); the harness closes its database and bus. */
+  stop(): Promise<void>;
+}
+
 /** A DS on a fresh Postgres database and unique NATS streams, plus a fan-out collector. */
 export class Harness {
   readonly fanOuts: events.FanOut[] = [];
@@ -78,7 +88,7 @@ export class Harness {
   readonly pki = new Pki();
   db!: TestDatabase;
   bus!: Bus;
-  running: RunningDelivery | undefined;
+  running: DeliveryInstance | undefined;
   client!: delivery.DeliveryServiceClient;
   private collector: Subscription | undefined;
   readonly suffix = randomBytes(6).toString("hex");
@@ -133,13 +143,32 @@ export class Harness {
   }
 
   async startService(options: HarnessOptions = {}): Promise<void> {
-    this.running = await startDelivery({
-      env: this.env(options),
-      database: this.db,
-      bus: this.bus,
-      now: () => this.clock(),
-    });
+    this.running = await this.startInstance(options);
     await this.attach(this.running.port);
+  }
+
+  /**
+   * Runs `deliveryModule` on the harness's database and bus with the harness's clock (unless
+   * `now` is given); a second instance is another replica.
+   */
+  async startInstance(options: HarnessOptions = {}): Promise<DeliveryInstance> {
+    const now = options.now ?? (() => this.clock());
+    const running = await runModule(deliveryModuleWith({ now }), {
+      env: this.env(options),
+      signals: false,
+      exit: false,
+      resources: { database: this.db, bus: this.bus },
+    });
+    const port = running.grpcPort;
+    if (port === undefined) throw new Error("the delivery module serves gRPC");
+    return {
+      service: running.instance.service,
+      port,
+      async stop() {
+        const code = await running.process.shutdown("stop");
+        if (code !== 0) throw new Error(`the delivery service shut down with code ${code}`);
+      },
+    };
   }
 
   /** Points the gRPC client at a DS on this port and starts collecting its fan-outs. */

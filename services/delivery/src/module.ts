@@ -1,0 +1,56 @@
+import { fileDescriptorSet } from "@phoenix/proto";
+import { defineServiceModule } from "@phoenix/runtime/module";
+import { deliveryConfigSchema } from "./config.js";
+import { translateDeliveryError } from "./domain/errors.js";
+import { DeliveryService } from "./service.js";
+import { DELIVERY_MIGRATIONS } from "./store/migrations.js";
+
+/** What no config variable sets: the DS's clock. */
+export interface DeliveryModuleExtras {
+  /** Clock in ms since the epoch (default Date.now); tests move it to trigger inactivity. */
+  now?: () => number;
+}
+
+/**
+ * The Delivery Service as a service module with `extras`: tests use it to inject a clock;
+ * deployments run {@link deliveryModule}.
+ */
+export function deliveryModuleWith(extras: DeliveryModuleExtras) {
+  return defineServiceModule({
+    name: "delivery",
+    config: deliveryConfigSchema,
+    grpc: true,
+    storage: { migrationsFolder: DELIVERY_MIGRATIONS },
+    // Embedded, every DS caller is in this process: the edge gateway, whose `x-forwarded-for`
+    // names the real caller of RequestGroupId, and the federation gateway, both on loopback.
+    // DS_REPLAY_MARKER_KEY stays the embedder's to give (a secret, not a setting).
+    embed: ({ domain }) => ({ DS_DOMAIN: domain, DS_TRUSTED_PROXIES: ["127.0.0.1", "::1"] }),
+    async create({ config, logger, onShutdown, database, bus, router }) {
+      const service = await DeliveryService.create({
+        config,
+        database,
+        bus,
+        logger,
+        ...(extras.now ? { now: extras.now } : {}),
+        ...(router ? { router } : {}),
+      });
+      // Registered after the runner's database and bus: the DS stops before they close.
+      onShutdown(service, "delivery service");
+      await service.start();
+      logger.info({ domain: config.DS_DOMAIN }, "delivery service ready");
+      return {
+        service,
+        services: [service.registration],
+        reflection: { descriptorSet: fileDescriptorSet() },
+        translateError: translateDeliveryError,
+      };
+    },
+  });
+}
+
+/**
+ * The Delivery Service: groups, signed group requests, fan-outs through the outbox, queue-deleted
+ * reports, the sweeper. Its config is `deliveryConfigSchema`; embedded, `embed` sets its domain
+ * and trusts the in-process gateways.
+ */
+export const deliveryModule = deliveryModuleWith({});
