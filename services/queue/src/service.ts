@@ -15,7 +15,6 @@ import type { Logger } from "@phoenix/runtime/log";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
-import { lt } from "drizzle-orm";
 import type { Registry } from "prom-client";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import type { QsRateLimits, QueueContext } from "./api/context.js";
@@ -33,9 +32,11 @@ import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { queueRoutes } from "./routes.js";
+import { deleteExpiredAuthKeys } from "./store/auth-keys.js";
+import { deleteInactiveClients } from "./store/clients.js";
+import { deleteFanOutMarkersBefore } from "./store/fan-out-markers.js";
 import { ensureKeys } from "./store/keys-store.js";
-import { deleteExpiredAuthKeys, deleteInactiveClients, expireMessages } from "./store/records-store.js";
-import { qsHandledFanOuts } from "./store/schema.js";
+import { expireMessages } from "./store/queues.js";
 
 const DAY = 24 * 3600 * 1000;
 
@@ -326,9 +327,7 @@ export class QueueService {
     }
     if (messages > 0) this.init.logger.info({ messages }, "expired queue messages deleted");
     const retention = this.hooks.fanOutMarkerRetentionMs ?? 30 * DAY;
-    await this.ctx.db
-      .delete(qsHandledFanOuts)
-      .where(lt(qsHandledFanOuts.handledAt, new Date(this.ctx.now() - retention)));
+    await deleteFanOutMarkersBefore(this.ctx.db, new Date(this.ctx.now() - retention));
     return { clients, messages };
   }
 

@@ -3,8 +3,7 @@ import { transaction } from "@phoenix/runtime/db";
 import { quota } from "../domain/errors.js";
 import { blocklistEntry } from "../domain/fan-out.js";
 import { checkGroupId } from "../domain/validate.js";
-import { blocklistSize } from "../store/records-store.js";
-import { qsBlocklist } from "../store/schema.js";
+import { addBlocklistEntry, blocklistSize } from "../store/blocklist.js";
 import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.blockGroup);
@@ -20,10 +19,7 @@ export async function blockGroup(
     await claim(tx);
     const size = await blocklistSize(tx, client.clientId);
     if (size >= ctx.limits.maxBlocklist) throw quota("blocklist entries", ctx.limits.maxBlocklist, size + 1);
-    await tx
-      .insert(qsBlocklist)
-      .values({ clientId: client.clientId, entry: blocklistEntry(ctx.storage, client.clientId, group) })
-      .onConflictDoNothing();
+    await addBlocklistEntry(tx, client.clientId, blocklistEntry(ctx.storage, client.clientId, group));
   });
   return {};
 }

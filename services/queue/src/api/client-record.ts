@@ -3,7 +3,7 @@ import type { Database } from "@phoenix/runtime/db";
 import { activityMonth, ID_LENGTH } from "../domain/limits.js";
 import { pushTokenAtRest } from "../domain/push-token.js";
 import { keyUpdateStamp, newQueue } from "../domain/queue-ratchet.js";
-import { insertClient } from "../store/records-store.js";
+import { insertClient } from "../store/clients.js";
 import { keyRing, type QueueContext } from "./context.js";
 
 /** What a new client record is made of (validated request fields). */

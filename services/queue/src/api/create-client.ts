@@ -1,11 +1,10 @@
 import { common, queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { eq, sql } from "drizzle-orm";
 import { quota, unauthenticated } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { ed25519Key, limited, x25519Key } from "../domain/validate.js";
-import { findUser } from "../store/records-store.js";
-import { qsClients } from "../store/schema.js";
+import { countClientsOf } from "../store/clients.js";
+import { findUser } from "../store/users.js";
 import { prepareClientRecord, storeClientRecord } from "./client-record.js";
 import { authenticateUser, type QueueContext } from "./context.js";
 
@@ -29,11 +28,7 @@ export async function createClient(
     if ((await findUser(tx, user.userId, true)) === undefined) {
       throw unauthenticated(common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER, "the user record is unknown");
     }
-    const [row] = await tx
-      .select({ n: sql<number>`count(*)::int` })
-      .from(qsClients)
-      .where(eq(qsClients.userId, user.userId));
-    const count = row?.n ?? 0;
+    const count = await countClientsOf(tx, user.userId);
     if (count >= ctx.limits.maxClientsPerUser)
       throw quota("clients per user", ctx.limits.maxClientsPerUser, count + 1);
     await storeClientRecord(ctx, tx, user.userId, input, prepared);

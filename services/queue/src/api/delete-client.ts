@@ -1,6 +1,6 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { deleteClientRecord } from "../store/records-store.js";
+import { deleteClientRecord } from "../store/clients.js";
 import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.deleteClient);

@@ -1,7 +1,6 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { eq } from "drizzle-orm";
-import { qsUsers } from "../store/schema.js";
+import { deleteUser as deleteUserRecord } from "../store/users.js";
 import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.deleteUser);
@@ -14,7 +13,7 @@ export async function deleteUser(
   const { user, claim } = await authenticateUser(ctx, request.signed, queue.DeleteUserTbs, LABEL);
   await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    await tx.delete(qsUsers).where(eq(qsUsers.userId, user.userId));
+    await deleteUserRecord(tx, user.userId);
   });
   return {};
 }

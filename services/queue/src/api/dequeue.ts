@@ -1,7 +1,7 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { malformed } from "../domain/errors.js";
-import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
+import { deleteMessagesBelow, readMessages } from "../store/queues.js";
 import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.dequeue);

@@ -2,12 +2,12 @@ import { toHex } from "@phoenix/crypto";
 import type { queue } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import type { CallContext } from "@phoenix/runtime/grpc";
-import { and, asc, eq, sql } from "drizzle-orm";
 import { unknownFriendshipToken } from "../domain/errors.js";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
 import { checkDomain, friendshipToken } from "../domain/validate.js";
-import { clientsOf, findUserByTokenHash } from "../store/records-store.js";
-import { qsAddPackages } from "../store/schema.js";
+import { takeAddPackage } from "../store/add-packages.js";
+import { clientsOf } from "../store/clients.js";
+import { findUserByTokenHash } from "../store/users.js";
 import { limitCaller } from "./caller-limit.js";
 import type { QueueContext } from "./context.js";
 
@@ -48,27 +48,7 @@ export async function fetchAddPackages(
   await transaction(ctx.db, async (tx) => {
     packages.length = 0;
     for (const client of clients) {
-      // SKIP LOCKED: two concurrent fetches never hand out the same ordinary package.
-      const [ordinary] = await tx
-        .delete(qsAddPackages)
-        .where(
-          eq(
-            qsAddPackages.id,
-            sql`(select ${qsAddPackages.id} from ${qsAddPackages} where ${qsAddPackages.clientId} = ${client.clientId}
-                 and not ${qsAddPackages.lastResort} order by ${qsAddPackages.id} limit 1 for update skip locked)`,
-          ),
-        )
-        .returning({ encrypted: qsAddPackages.encryptedAddPackage });
-      let encrypted = ordinary?.encrypted;
-      if (encrypted === undefined) {
-        const [lastResort] = await tx
-          .select({ encrypted: qsAddPackages.encryptedAddPackage })
-          .from(qsAddPackages)
-          .where(and(eq(qsAddPackages.clientId, client.clientId), eq(qsAddPackages.lastResort, true)))
-          .orderBy(asc(qsAddPackages.id))
-          .limit(1);
-        encrypted = lastResort?.encrypted;
-      }
+      const encrypted = await takeAddPackage(tx, client.clientId);
       if (encrypted !== undefined) {
         packages.push(ctx.storage.open(StorageLabel.AddPackage, encrypted, client.clientId));
       }

@@ -1,6 +1,6 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { StorageLabel } from "../domain/storage-keys.js";
-import { clientsOf } from "../store/records-store.js";
+import { clientsOf } from "../store/clients.js";
 import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.getUser);

@@ -1,10 +1,9 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import type { CallContext, ResponseStream } from "@phoenix/runtime/grpc";
-import { eq } from "drizzle-orm";
 import { malformed } from "../domain/errors.js";
 import { ceilTo } from "../domain/limits.js";
-import { deleteMessagesBelow, readMessages } from "../store/records-store.js";
-import { qsClients } from "../store/schema.js";
+import { setListenerUntil } from "../store/clients.js";
+import { deleteMessagesBelow, readMessages } from "../store/queues.js";
 import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.listen);
@@ -68,8 +67,7 @@ export async function listen(
   call.signal.addEventListener("abort", () => finish(), { once: true });
 
   const unregister = await ctx.listeners.add(clientId, wake);
-  const markPresence = (until: Date | null) =>
-    ctx.db.update(qsClients).set({ listenerUntil: until }).where(eq(qsClients.clientId, clientId));
+  const markPresence = (until: Date | null) => setListenerUntil(ctx.db, clientId, until);
   // The lease is rounded up to whole minutes: it needs no finer time (see the schema).
   const lease = () => ceilTo(ctx.now() + PRESENCE_MS, 60_000);
   await markPresence(lease());

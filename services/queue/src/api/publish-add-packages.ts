@@ -1,11 +1,10 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { eq } from "drizzle-orm";
 import { type CheckedAddPackage, checkAddPackage } from "../domain/add-package.js";
 import { malformed, quota } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { StorageLabel } from "../domain/storage-keys.js";
-import { qsAddPackages } from "../store/schema.js";
+import { replaceAddPackages } from "../store/add-packages.js";
 import { authenticateClient, keyRing, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.publishAddPackages);
@@ -48,10 +47,10 @@ export async function publishAddPackages(
   }
   await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    await tx.delete(qsAddPackages).where(eq(qsAddPackages.clientId, client.clientId));
-    await tx.insert(qsAddPackages).values(
+    await replaceAddPackages(
+      tx,
+      client.clientId,
       checked.map((c) => ({
-        clientId: client.clientId,
         lastResort: c.lastResort,
         encryptedAddPackage: ctx.storage.seal(StorageLabel.AddPackage, c.bytes, client.clientId, false),
       })),

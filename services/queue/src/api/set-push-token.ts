@@ -1,10 +1,9 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { eq } from "drizzle-orm";
 import { LIMITS } from "../domain/limits.js";
 import { pushTokenAtRest } from "../domain/push-token.js";
 import { limited } from "../domain/validate.js";
-import { qsClients } from "../store/schema.js";
+import { setEncryptedPushToken } from "../store/clients.js";
 import { authenticateClient, keyRing, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.setPushToken);
@@ -27,10 +26,7 @@ export async function setPushToken(
   );
   await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    await tx
-      .update(qsClients)
-      .set({ encryptedPushToken: encrypted })
-      .where(eq(qsClients.clientId, client.clientId));
+    await setEncryptedPushToken(tx, client.clientId, encrypted);
   });
   return {};
 }

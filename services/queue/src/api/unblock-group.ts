@@ -1,9 +1,8 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { and, eq } from "drizzle-orm";
 import { blocklistEntry } from "../domain/fan-out.js";
 import { checkGroupId } from "../domain/validate.js";
-import { qsBlocklist } from "../store/schema.js";
+import { removeBlocklistEntry } from "../store/blocklist.js";
 import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.unblockGroup);
@@ -17,14 +16,7 @@ export async function unblockGroup(
   const group = checkGroupId(tbs.groupId, "tbs.group_id");
   await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    await tx
-      .delete(qsBlocklist)
-      .where(
-        and(
-          eq(qsBlocklist.clientId, client.clientId),
-          eq(qsBlocklist.entry, blocklistEntry(ctx.storage, client.clientId, group)),
-        ),
-      );
+    await removeBlocklistEntry(tx, client.clientId, blocklistEntry(ctx.storage, client.clientId, group));
   });
   return {};
 }

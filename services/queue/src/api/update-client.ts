@@ -1,11 +1,10 @@
 import { bytesEqual } from "@phoenix/crypto";
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { eq } from "drizzle-orm";
 import { ceilTo, coarseStep } from "../domain/limits.js";
 import { ed25519Key, x25519Key } from "../domain/validate.js";
-import { keepPreviousAuthKey } from "../store/records-store.js";
-import { qsClients } from "../store/schema.js";
+import { keepPreviousAuthKey } from "../store/auth-keys.js";
+import { updateClientKeys } from "../store/clients.js";
 import { authenticateClient, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.updateClient);
@@ -29,10 +28,7 @@ export async function updateClient(
   const now = ctx.now();
   await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    await tx
-      .update(qsClients)
-      .set({ authKey, queueKey, ...(keyChanged ? { keyUpdateDue: true } : {}) })
-      .where(eq(qsClients.clientId, client.clientId));
+    await updateClientKeys(tx, client.clientId, { authKey, queueKey }, keyChanged);
     if (authKeyChanged && ctx.authKeyGraceMs > 0) {
       // Rounded up (to 1/24 of the grace, at most an hour): the stored time does not date the change.
       const until = ceilTo(now + ctx.authKeyGraceMs, coarseStep(ctx.authKeyGraceMs));

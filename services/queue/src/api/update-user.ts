@@ -1,10 +1,9 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { sqlState, transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError } from "@phoenix/runtime/errors";
-import { eq } from "drizzle-orm";
 import { HashPurpose, StorageLabel } from "../domain/storage-keys.js";
 import { ed25519Key, friendshipToken } from "../domain/validate.js";
-import { qsUsers } from "../store/schema.js";
+import { updateUserKeys } from "../store/users.js";
 import { authenticateUser, type QueueContext } from "./context.js";
 
 const LABEL = rpcLabel(queue.QueueServiceService.updateUser);
@@ -20,14 +19,11 @@ export async function updateUser(
   try {
     await transaction(ctx.db, async (tx) => {
       await claim(tx);
-      await tx
-        .update(qsUsers)
-        .set({
-          authKey,
-          friendshipTokenHash: ctx.storage.hash(HashPurpose.FriendshipTokenLookup, token),
-          encryptedFriendshipToken: ctx.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
-        })
-        .where(eq(qsUsers.userId, user.userId));
+      await updateUserKeys(tx, user.userId, {
+        authKey,
+        friendshipTokenHash: ctx.storage.hash(HashPurpose.FriendshipTokenLookup, token),
+        encryptedFriendshipToken: ctx.storage.seal(StorageLabel.FriendshipToken, token, user.userId),
+      });
     });
   } catch (error) {
     if (sqlState(error) === "23505") throw new InvalidArgumentError("tbs.friendship_token: already in use");

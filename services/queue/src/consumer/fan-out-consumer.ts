@@ -4,7 +4,6 @@ import type { BusMessage } from "@phoenix/runtime/bus";
 import { type Database, transaction } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import { writeOutbox } from "@phoenix/runtime/outbox";
-import { inArray, sql } from "drizzle-orm";
 import {
   blocklistEntry,
   decodeFanOut,
@@ -16,7 +15,7 @@ import {
 } from "../domain/fan-out.js";
 import type { KeyRing } from "../domain/key-ring.js";
 import { ceilTo, coarseStep, DAY, floorTo, HOUR } from "../domain/limits.js";
-import type { QueueConfigOpener } from "../domain/queue-config-opener.js";
+import type { ConfigKeyLookup, QueueConfigOpener } from "../domain/queue-config-opener.js";
 import {
   keyUpdateDue,
   keyUpdateStamp,
@@ -26,8 +25,11 @@ import {
 } from "../domain/queue-ratchet.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
 import type { QsSubjects } from "../domain/subjects.js";
-import { sealingKeysOf } from "../store/records-store.js";
-import { qsBlocklist, qsClients, qsHandledFanOuts, qsMessages } from "../store/schema.js";
+import { sealingKeysOf } from "../store/auth-keys.js";
+import { blocklistEntriesOf } from "../store/blocklist.js";
+import { lockRecipients, type RecipientState, saveRatchetStates } from "../store/clients.js";
+import { insertFanOutMarkers } from "../store/fan-out-markers.js";
+import { insertQueueMessages, type NewQueueMessage } from "../store/queues.js";
 
 /** What the fan-out consumer needs. */
 export interface FanOutDeps {
@@ -95,18 +97,29 @@ interface Planned {
   remote: Map<string, common.QsReference[]>;
 }
 
-type ClientState = {
-  clientId: Uint8Array;
-  authKey: Uint8Array;
-  queueKey: Uint8Array;
-  encryptedRatchet: Uint8Array;
-  lastKeyUpdateAt: Date;
-  keyUpdateDue: boolean;
-  encryptedPushToken: Uint8Array | null;
-  listenerUntil: Date | null;
-  queueDepth: number;
-  gapOpen: boolean;
-};
+/** A recipient queue's sender while the batch is encrypted. */
+interface SenderState {
+  sender: QueueRatchetSender;
+  row: RecipientState;
+  updated: boolean;
+  added: number;
+}
+
+/** What encrypting a batch for its recipients produced, written in one go afterwards. */
+interface EncryptedBatch {
+  senders: Map<string, SenderState>;
+  newMessages: NewQueueMessage[];
+  outbound: OutboundEvent[];
+  delivered: Map<string, Delivered>;
+  dropped: number;
+}
+
+/** Times every message of a batch shares. */
+interface BatchTimes {
+  now: number;
+  expiresAt: Date | null;
+  keyUpdateAt: Date;
+}
 
 /**
  * Handles one batch of FanOut messages in one database transaction: per fan-out a keyed-hash
@@ -127,6 +140,56 @@ export async function handleFanOutBatch(
   deps: FanOutDeps,
   messages: readonly BusMessage[],
 ): Promise<BatchOutcome> {
+  const planned = planFanOuts(deps, messages);
+  const outcome: BatchOutcome = { delivered: [], outbound: 0, duplicates: 0, enqueued: 0, dropped: 0 };
+  if (planned.length === 0) return outcome;
+
+  const now = deps.now();
+  const ring = deps.keys();
+  const configKey = (keyId: Uint8Array) => ring?.usableConfigKey(keyId, now);
+  await transaction(deps.db, async (tx) => {
+    outcome.delivered = [];
+    outcome.outbound = 0;
+    outcome.duplicates = 0;
+    outcome.enqueued = 0;
+    outcome.dropped = 0;
+    // Markers only need the retention sweep: the hour is enough, and no finer time is kept.
+    const fresh = await insertFanOutMarkers(
+      tx,
+      planned.map((p) => p.marker),
+      floorTo(now, HOUR),
+    );
+    const freshSet = new Set(fresh.map((marker) => toHex(marker)));
+    const work = planned.filter((p) => freshSet.has(toHex(p.marker)));
+    outcome.duplicates = planned.length - work.length;
+    if (work.length === 0) return;
+
+    const sortedIds = await openRecipientConfigs(deps, tx, work, configKey, now);
+    // Lock the recipients' rows (sorted: no deadlock between replicas) and read their state.
+    const rows = await lockRecipients(tx, sortedIds);
+    const clients = new Map(rows.map((row) => [toHex(row.clientId), row]));
+    const isBlocked = await blocklistCheck(deps, tx, sortedIds);
+    const times = {
+      now,
+      expiresAt: messageExpiry(deps.queuePolicy, now),
+      keyUpdateAt: keyUpdateStamp(deps.ratchetPolicy, now),
+    };
+    const batch = encryptBatch(deps, work, clients, isBlocked, times);
+    await storeBatch(deps, tx, batch);
+    outcome.delivered = [...batch.delivered.values()];
+    outcome.outbound = batch.outbound.length;
+    outcome.enqueued = batch.newMessages.length;
+    outcome.dropped = batch.dropped;
+  });
+  await deps.afterCommit?.();
+  return outcome;
+}
+
+/**
+ * Decodes the batch's fan-outs (a malformed one is dropped with a warning), skips fan-outs seen
+ * twice in the batch and splits each one's recipients into local ones and remote domains.
+ */
+function planFanOuts(deps: FanOutDeps, messages: readonly BusMessage[]): Planned[] {
   const planned: Planned[] = [];
   const seen = new Set<string>();
   for (const message of messages) {
@@ -152,222 +215,184 @@ export async function handleFanOutBatch(
     }
     planned.push({ fanOut, marker, local, remote });
   }
-  const outcome: BatchOutcome = { delivered: [], outbound: 0, duplicates: 0, enqueued: 0, dropped: 0 };
-  if (planned.length === 0) return outcome;
+  return planned;
+}
 
-  const now = deps.now();
-  const ring = deps.keys();
-  const configKey = (keyId: Uint8Array) => ring?.usableConfigKey(keyId, now);
-  await transaction(deps.db, async (tx) => {
-    outcome.delivered = [];
-    outcome.outbound = 0;
-    outcome.duplicates = 0;
-    outcome.enqueued = 0;
-    outcome.dropped = 0;
-    // Markers only need the retention sweep: the hour is enough, and no finer time is kept.
-    const handledAt = floorTo(now, HOUR);
-    const fresh = await tx
-      .insert(qsHandledFanOuts)
-      .values(planned.map((p) => ({ marker: p.marker, handledAt })))
-      .onConflictDoNothing()
-      .returning({ marker: qsHandledFanOuts.marker });
-    const freshSet = new Set(fresh.map((f) => toHex(f.marker)));
-    const work = planned.filter((p) => freshSet.has(toHex(p.marker)));
-    outcome.duplicates = planned.length - work.length;
-    if (work.length === 0) return;
-
-    // Open every sealed config; ids whose record key is not known yet are loaded in one read.
-    const authKeys = new Map<string, Uint8Array[]>();
-    const pending: LocalRecipient[] = [];
-    for (const p of work) for (const r of p.local) pending.push(r);
-    const opened = new Map<LocalRecipient, Uint8Array>();
-    for (let round = 0; round < 2 && pending.length > 0; round++) {
-      const missing = new Map<string, Uint8Array>();
-      for (const r of pending.splice(0)) {
-        const result = deps.opener.open(r.reference.sealedQueueConfig, configKey, (id) => authKeys.get(id));
-        if (result.kind === "open") opened.set(r, result.clientId);
-        else if (result.kind === "needs-key" && round === 0) {
-          missing.set(toHex(result.clientId), result.clientId);
-          pending.push(r);
-        }
-      }
-      if (missing.size > 0) {
-        const keys = await sealingKeysOf(tx, [...missing.values()], new Date(now));
-        for (const [id, list] of keys) authKeys.set(id, list);
+/**
+ * Opens every local recipient's sealed queue config (setting its client id); the auth keys of
+ * ids whose record key is not known yet are loaded in one read. Returns the opened client ids,
+ * sorted and without repeats.
+ */
+async function openRecipientConfigs(
+  deps: FanOutDeps,
+  tx: Database,
+  work: readonly Planned[],
+  configKey: ConfigKeyLookup,
+  now: number,
+): Promise<Uint8Array[]> {
+  const authKeys = new Map<string, Uint8Array[]>();
+  const pending: LocalRecipient[] = [];
+  for (const p of work) for (const r of p.local) pending.push(r);
+  const opened = new Map<LocalRecipient, Uint8Array>();
+  for (let round = 0; round < 2 && pending.length > 0; round++) {
+    const missing = new Map<string, Uint8Array>();
+    for (const r of pending.splice(0)) {
+      const result = deps.opener.open(r.reference.sealedQueueConfig, configKey, (id) => authKeys.get(id));
+      if (result.kind === "open") opened.set(r, result.clientId);
+      else if (result.kind === "needs-key" && round === 0) {
+        missing.set(toHex(result.clientId), result.clientId);
+        pending.push(r);
       }
     }
-    for (const [r, clientId] of opened) r.clientId = clientId;
-
-    // Lock the recipients' rows (sorted: no deadlock between replicas) and read their state.
-    const ids = new Map<string, Uint8Array>();
-    for (const r of opened.values()) ids.set(toHex(r), r);
-    const sortedIds = [...ids.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
-    const rows: ClientState[] =
-      sortedIds.length === 0
-        ? []
-        : await tx
-            .select({
-              clientId: qsClients.clientId,
-              authKey: qsClients.authKey,
-              queueKey: qsClients.queueKey,
-              encryptedRatchet: qsClients.encryptedRatchet,
-              lastKeyUpdateAt: qsClients.lastKeyUpdateAt,
-              keyUpdateDue: qsClients.keyUpdateDue,
-              encryptedPushToken: qsClients.encryptedPushToken,
-              listenerUntil: qsClients.listenerUntil,
-              queueDepth: qsClients.queueDepth,
-              gapOpen: qsClients.gapOpen,
-            })
-            .from(qsClients)
-            .where(inArray(qsClients.clientId, sortedIds))
-            .orderBy(qsClients.clientId)
-            .for("update");
-    const clients = new Map(rows.map((row) => [toHex(row.clientId), row]));
-
-    // Blocklist: one read for the batch's queues; entries are hashed only for queues that have any.
-    const blocklists = new Map<string, Set<string>>();
-    if (sortedIds.length > 0) {
-      const hits = await tx
-        .select({ clientId: qsBlocklist.clientId, entry: qsBlocklist.entry })
-        .from(qsBlocklist)
-        .where(inArray(qsBlocklist.clientId, sortedIds));
-      for (const h of hits) {
-        const id = toHex(h.clientId);
-        blocklists.set(id, (blocklists.get(id) ?? new Set()).add(toHex(h.entry)));
-      }
+    if (missing.size > 0) {
+      const keys = await sealingKeysOf(tx, [...missing.values()], new Date(now));
+      for (const [id, list] of keys) authKeys.set(id, list);
     }
-    const isBlocked = (clientId: Uint8Array, group: common.QualifiedGroupId | undefined): boolean => {
-      const entries = blocklists.get(toHex(clientId));
-      return (
-        entries !== undefined &&
-        group !== undefined &&
-        entries.has(toHex(blocklistEntry(deps.storage, clientId, group)))
-      );
+  }
+  for (const [r, clientId] of opened) r.clientId = clientId;
+  const ids = new Map<string, Uint8Array>();
+  for (const r of opened.values()) ids.set(toHex(r), r);
+  return [...ids.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+}
+
+/** Blocklist: one read for the batch's queues; entries are hashed only for queues that have any. */
+async function blocklistCheck(
+  deps: FanOutDeps,
+  tx: Database,
+  sortedIds: readonly Uint8Array[],
+): Promise<(clientId: Uint8Array, group: common.QualifiedGroupId | undefined) => boolean> {
+  const blocklists = new Map<string, Set<string>>();
+  if (sortedIds.length > 0) {
+    for (const h of await blocklistEntriesOf(tx, sortedIds)) {
+      const id = toHex(h.clientId);
+      blocklists.set(id, (blocklists.get(id) ?? new Set()).add(toHex(h.entry)));
+    }
+  }
+  return (clientId, group) => {
+    const entries = blocklists.get(toHex(clientId));
+    return (
+      entries !== undefined &&
+      group !== undefined &&
+      entries.has(toHex(blocklistEntry(deps.storage, clientId, group)))
+    );
+  };
+}
+
+/**
+ * Encrypts each fan-out for its local recipients (QueueDeleted reports for unknown queues,
+ * nothing for queues that block the group) and wraps it for its remote domains.
+ */
+function encryptBatch(
+  deps: FanOutDeps,
+  work: readonly Planned[],
+  clients: ReadonlyMap<string, RecipientState>,
+  isBlocked: (clientId: Uint8Array, group: common.QualifiedGroupId | undefined) => boolean,
+  times: BatchTimes,
+): EncryptedBatch {
+  const batch: EncryptedBatch = {
+    senders: new Map(),
+    newMessages: [],
+    outbound: [],
+    delivered: new Map(),
+    dropped: 0,
+  };
+  const reportedAt = new Date(times.now);
+  for (const p of work) {
+    for (const r of p.local) {
+      const row = r.clientId === undefined ? undefined : clients.get(toHex(r.clientId));
+      if (row === undefined) {
+        batch.outbound.push(reportDeleted(p.fanOut, r.reference, deps.domain, reportedAt, deps.subjects));
+        continue;
+      }
+      if (isBlocked(row.clientId, p.fanOut.groupId)) continue;
+      enqueueFor(deps, batch, row, p.fanOut, times);
+    }
+    batch.outbound.push(...forwardRemote(p.fanOut, p.remote, deps.domain, deps.subjects.federationOutbound));
+  }
+  return batch;
+}
+
+/** Encrypts one fan-out for one queue: dropped when full, after a key update when one is due. */
+function enqueueFor(
+  deps: FanOutDeps,
+  batch: EncryptedBatch,
+  row: RecipientState,
+  fanOut: events.FanOut,
+  times: BatchTimes,
+): void {
+  const idHex = toHex(row.clientId);
+  let state = batch.senders.get(idHex);
+  if (state === undefined) {
+    state = {
+      sender: openRatchet(deps.storage, row.clientId, row.encryptedRatchet),
+      row,
+      updated: false,
+      added: 0,
     };
-
-    const senders = new Map<
-      string,
-      { sender: QueueRatchetSender; row: ClientState; updated: boolean; added: number }
-    >();
-    const newMessages: { clientId: Uint8Array; seq: bigint; message: Uint8Array; expiresAt: Date | null }[] =
-      [];
-    const expiresAt = messageExpiry(deps.queuePolicy, now);
-    const keyUpdateAt = keyUpdateStamp(deps.ratchetPolicy, now);
-    const outbound: OutboundEvent[] = [];
-    const delivered = new Map<string, Delivered>();
-    const reportedAt = new Date(now);
-    for (const p of work) {
-      for (const r of p.local) {
-        const row = r.clientId === undefined ? undefined : clients.get(toHex(r.clientId));
-        if (row === undefined) {
-          outbound.push(reportDeleted(p.fanOut, r.reference, deps.domain, reportedAt, deps.subjects));
-          continue;
-        }
-        const idHex = toHex(row.clientId);
-        if (isBlocked(row.clientId, p.fanOut.groupId)) continue;
-        let state = senders.get(idHex);
-        if (state === undefined) {
-          state = {
-            sender: openRatchet(deps.storage, row.clientId, row.encryptedRatchet),
-            row,
-            updated: false,
-            added: 0,
-          };
-          senders.set(idHex, state);
-        }
-        const { sender } = state;
-        if (state.row.queueDepth + state.added >= deps.queuePolicy.maxDepth) {
-          outcome.dropped++;
-          if (!state.row.gapOpen) {
-            // Take (and discard) one sequence number: the owner's ratchet sees the gap.
-            sender.encrypt(p.fanOut.payload);
-            state.row = { ...state.row, gapOpen: true };
-            state.updated = true;
-          }
-          continue;
-        }
-        if (
-          keyUpdateDue(
-            deps.ratchetPolicy,
-            sender,
-            state.row.lastKeyUpdateAt.getTime(),
-            now,
-            state.row.keyUpdateDue,
-          )
-        ) {
-          const update = sender.rotate(HpkePublicKey.fromBytes(row.queueKey));
-          newMessages.push({
-            clientId: row.clientId,
-            seq: BigInt(update.sequenceNumber),
-            message: encodeQueueMessage(update),
-            expiresAt: null,
-          });
-          state.added++;
-          state.row = { ...state.row, lastKeyUpdateAt: keyUpdateAt, keyUpdateDue: false };
-        }
-        const m = sender.encrypt(p.fanOut.payload);
-        newMessages.push({
-          clientId: row.clientId,
-          seq: BigInt(m.sequenceNumber),
-          message: encodeQueueMessage(m),
-          expiresAt,
-        });
-        state.added++;
-        state.row = { ...state.row, gapOpen: false };
-        state.updated = true;
-        const d = delivered.get(idHex) ?? {
-          clientId: row.clientId,
-          latestSeq: 0n,
-          notify: false,
-          encryptedPushToken: row.encryptedPushToken,
-          listening: row.listenerUntil !== null && row.listenerUntil.getTime() > now,
-        };
-        d.latestSeq = BigInt(m.sequenceNumber);
-        d.notify ||= !p.fanOut.suppressNotifications;
-        delivered.set(idHex, d);
-      }
-      outbound.push(...forwardRemote(p.fanOut, p.remote, deps.domain, deps.subjects.federationOutbound));
+    batch.senders.set(idHex, state);
+  }
+  const { sender } = state;
+  if (state.row.queueDepth + state.added >= deps.queuePolicy.maxDepth) {
+    batch.dropped++;
+    if (!state.row.gapOpen) {
+      // Take (and discard) one sequence number: the owner's ratchet sees the gap.
+      sender.encrypt(fanOut.payload);
+      state.row = { ...state.row, gapOpen: true };
+      state.updated = true;
     }
-
-    if (newMessages.length > 0) {
-      // Few statements for the whole batch, never one per message: the messages as multi-row
-      // inserts (bytea travels as binary parameters), the ratchet states as one unnest update.
-      for (let i = 0; i < newMessages.length; i += 1000) {
-        const rows = newMessages
-          .slice(i, i + 1000)
-          .map(
-            (m) =>
-              sql`(${m.clientId}, ${String(m.seq)}::int8, ${m.message}, ${m.expiresAt?.toISOString() ?? null}::timestamptz)`,
-          );
-        await tx.execute(
-          sql`insert into ${qsMessages} (client_id, seq, message, expires_at) values ${sql.join(rows, sql`, `)}`,
-        );
-      }
-    }
-    const updates = [...senders.values()].filter((s) => s.updated);
-    if (updates.length > 0) {
-      // The depth grows by what was stored: relative, so a concurrent Dequeue's decrement holds.
-      await tx.execute(sql`
-        update ${qsClients} as c set
-          encrypted_ratchet = v.ratchet, next_seq = v.next_seq,
-          last_key_update_at = v.updated_at, key_update_due = v.due,
-          queue_depth = c.queue_depth + v.added, gap_open = v.gap
-        from unnest(
-          ${sql.param(updates.map((u) => u.row.clientId))}::bytea[],
-          ${sql.param(updates.map((u) => sealRatchet(deps.storage, u.row.clientId, u.sender)))}::bytea[],
-          ${sql.param(updates.map((u) => String(u.sender.nextSequenceNumber)))}::int8[],
-          ${sql.param(updates.map((u) => u.row.lastKeyUpdateAt.toISOString()))}::timestamptz[],
-          ${sql.param(updates.map((u) => u.row.keyUpdateDue))}::boolean[],
-          ${sql.param(updates.map((u) => u.added))}::int4[],
-          ${sql.param(updates.map((u) => u.row.gapOpen))}::boolean[]
-        ) as v(client_id, ratchet, next_seq, updated_at, due, added, gap)
-        where c.client_id = v.client_id`);
-    }
-    if (outbound.length > 0) await writeOutbox(tx, outbound, deps.storage.outbox);
-    outcome.delivered = [...delivered.values()];
-    outcome.outbound = outbound.length;
-    outcome.enqueued = newMessages.length;
+    return;
+  }
+  const { now } = times;
+  if (
+    keyUpdateDue(deps.ratchetPolicy, sender, state.row.lastKeyUpdateAt.getTime(), now, state.row.keyUpdateDue)
+  ) {
+    const update = sender.rotate(HpkePublicKey.fromBytes(row.queueKey));
+    batch.newMessages.push({
+      clientId: row.clientId,
+      seq: BigInt(update.sequenceNumber),
+      message: encodeQueueMessage(update),
+      expiresAt: null,
+    });
+    state.added++;
+    state.row = { ...state.row, lastKeyUpdateAt: times.keyUpdateAt, keyUpdateDue: false };
+  }
+  const m = sender.encrypt(fanOut.payload);
+  batch.newMessages.push({
+    clientId: row.clientId,
+    seq: BigInt(m.sequenceNumber),
+    message: encodeQueueMessage(m),
+    expiresAt: times.expiresAt,
   });
-  await deps.afterCommit?.();
-  return outcome;
+  state.added++;
+  state.row = { ...state.row, gapOpen: false };
+  state.updated = true;
+  const d = batch.delivered.get(idHex) ?? {
+    clientId: row.clientId,
+    latestSeq: 0n,
+    notify: false,
+    encryptedPushToken: row.encryptedPushToken,
+    listening: row.listenerUntil !== null && row.listenerUntil.getTime() > now,
+  };
+  d.latestSeq = BigInt(m.sequenceNumber);
+  d.notify ||= !fanOut.suppressNotifications;
+  batch.delivered.set(idHex, d);
+}
+
+/** Writes the batch: the messages, the queues' ratchet states and the outbox events. */
+async function storeBatch(deps: FanOutDeps, tx: Database, batch: EncryptedBatch): Promise<void> {
+  if (batch.newMessages.length > 0) await insertQueueMessages(tx, batch.newMessages);
+  const updates = [...batch.senders.values()].filter((s) => s.updated);
+  await saveRatchetStates(
+    tx,
+    updates.map((u) => ({
+      clientId: u.row.clientId,
+      encryptedRatchet: sealRatchet(deps.storage, u.row.clientId, u.sender),
+      nextSeq: BigInt(u.sender.nextSequenceNumber),
+      lastKeyUpdateAt: u.row.lastKeyUpdateAt,
+      keyUpdateDue: u.row.keyUpdateDue,
+      added: u.added,
+      gapOpen: u.row.gapOpen,
+    })),
+  );
+  if (batch.outbound.length > 0) await writeOutbox(tx, batch.outbound, deps.storage.outbox);
 }

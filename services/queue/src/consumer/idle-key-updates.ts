@@ -1,9 +1,9 @@
 import { encodeQueueMessage, HpkePublicKey } from "@phoenix/crypto";
 import { type Database, transaction } from "@phoenix/runtime/db";
-import { asc, eq, lt, sql } from "drizzle-orm";
 import { keyUpdateStamp, openRatchet, sealRatchet } from "../domain/queue-ratchet.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
-import { qsClients, qsMessages } from "../store/schema.js";
+import { lockIdleQueues, saveKeyUpdate } from "../store/clients.js";
+import { insertQueueMessage } from "../store/queues.js";
 
 /** A queue that received a key update (for listener wake-ups). */
 export interface UpdatedQueue {
@@ -26,38 +26,25 @@ export async function updateIdleQueues(
   // Stored coarse, like every key update time (domain/queue-ratchet.ts keyUpdateStamp).
   const stamp = keyUpdateStamp({ everyMessages: 0, everyMs: options.olderThanMs }, options.now);
   return transaction(db, async (tx) => {
-    const idle = await tx
-      .select({
-        clientId: qsClients.clientId,
-        queueKey: qsClients.queueKey,
-        encryptedRatchet: qsClients.encryptedRatchet,
-      })
-      .from(qsClients)
-      .where(lt(qsClients.lastKeyUpdateAt, new Date(options.now - options.olderThanMs)))
-      .orderBy(asc(qsClients.lastKeyUpdateAt))
-      .limit(options.limit)
-      .for("update", { skipLocked: true });
+    const idle = await lockIdleQueues(tx, new Date(options.now - options.olderThanMs), options.limit);
     const updated: UpdatedQueue[] = [];
     for (const row of idle) {
       const sender = openRatchet(storage, row.clientId, row.encryptedRatchet);
       const update = sender.rotate(HpkePublicKey.fromBytes(row.queueKey));
       const seq = BigInt(update.sequenceNumber);
-      await tx
-        .insert(qsMessages)
-        // Key updates never expire and are never dropped, full queue or not (at most one a
-        // day per idle queue): a lost one would leave the owner unable to read on.
-        .values({ clientId: row.clientId, seq, message: encodeQueueMessage(update), expiresAt: null });
-      await tx
-        .update(qsClients)
-        .set({
-          encryptedRatchet: sealRatchet(storage, row.clientId, sender),
-          nextSeq: BigInt(sender.nextSequenceNumber),
-          lastKeyUpdateAt: stamp,
-          keyUpdateDue: false,
-          queueDepth: sql`${qsClients.queueDepth} + 1`,
-          gapOpen: false,
-        })
-        .where(eq(qsClients.clientId, row.clientId));
+      // Key updates never expire and are never dropped, full queue or not (at most one a
+      // day per idle queue): a lost one would leave the owner unable to read on.
+      await insertQueueMessage(tx, {
+        clientId: row.clientId,
+        seq,
+        message: encodeQueueMessage(update),
+        expiresAt: null,
+      });
+      await saveKeyUpdate(tx, row.clientId, {
+        encryptedRatchet: sealRatchet(storage, row.clientId, sender),
+        nextSeq: BigInt(sender.nextSequenceNumber),
+        lastKeyUpdateAt: stamp,
+      });
       updated.push({ clientId: row.clientId, seq });
     }
     return updated;

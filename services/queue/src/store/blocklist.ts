@@ -1,0 +1,41 @@
+import type { Database } from "@phoenix/runtime/db";
+import { and, eq, inArray, sql } from "drizzle-orm";
+import { qsBlocklist } from "./schema.js";
+
+/** Number of blocklist entries of a queue. */
+export async function blocklistSize(db: Database, clientId: Uint8Array): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(qsBlocklist)
+    .where(eq(qsBlocklist.clientId, clientId));
+  return row?.n ?? 0;
+}
+
+/** Adds a (keyed-hash) blocklist entry to a queue; an entry already there is kept. */
+export async function addBlocklistEntry(
+  db: Database,
+  clientId: Uint8Array,
+  entry: Uint8Array,
+): Promise<void> {
+  await db.insert(qsBlocklist).values({ clientId, entry }).onConflictDoNothing();
+}
+
+/** Removes a blocklist entry of a queue (nothing happens when it is absent). */
+export async function removeBlocklistEntry(
+  db: Database,
+  clientId: Uint8Array,
+  entry: Uint8Array,
+): Promise<void> {
+  await db.delete(qsBlocklist).where(and(eq(qsBlocklist.clientId, clientId), eq(qsBlocklist.entry, entry)));
+}
+
+/** Every blocklist entry of the given queues, in one read. */
+export async function blocklistEntriesOf(
+  db: Database,
+  clientIds: readonly Uint8Array[],
+): Promise<{ clientId: Uint8Array; entry: Uint8Array }[]> {
+  return db
+    .select({ clientId: qsBlocklist.clientId, entry: qsBlocklist.entry })
+    .from(qsBlocklist)
+    .where(inArray(qsBlocklist.clientId, [...clientIds]));
+}

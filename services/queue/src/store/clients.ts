@@ -1,0 +1,234 @@
+import type { Database } from "@phoenix/runtime/db";
+import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import { qsClients, qsMessages, qsUsers } from "./schema.js";
+
+export type ClientRow = typeof qsClients.$inferSelect;
+
+/** The client record with `clientId`, or undefined. */
+export async function findClient(
+  db: Database,
+  clientId: Uint8Array,
+  lock = false,
+): Promise<ClientRow | undefined> {
+  const query = db.select().from(qsClients).where(eq(qsClients.clientId, clientId));
+  const [row] = lock ? await query.for("update") : await query;
+  return row;
+}
+
+/** The client records of a user, oldest id order. */
+export async function clientsOf(db: Database, userId: Uint8Array): Promise<ClientRow[]> {
+  return db.select().from(qsClients).where(eq(qsClients.userId, userId)).orderBy(asc(qsClients.clientId));
+}
+
+/** Inserts a client record and its queue's first message. */
+export async function insertClient(
+  db: Database,
+  row: typeof qsClients.$inferInsert,
+  initMessage: Uint8Array,
+): Promise<void> {
+  await db.insert(qsClients).values({ ...row, queueDepth: 1 });
+  // The Init message never expires: without it the owner cannot read the queue at all.
+  await db
+    .insert(qsMessages)
+    .values({ clientId: row.clientId, seq: 0n, message: initMessage, expiresAt: null });
+}
+
+/**
+ * Deletes a client record (queue, blocklist and AddPackages cascade) and the user record when
+ * it was the last one. Returns whether the user record went too.
+ */
+export async function deleteClientRecord(
+  db: Database,
+  client: Pick<ClientRow, "clientId" | "userId">,
+): Promise<boolean> {
+  await db.delete(qsClients).where(eq(qsClients.clientId, client.clientId));
+  const [left] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(qsClients)
+    .where(eq(qsClients.userId, client.userId));
+  if ((left?.n ?? 0) > 0) return false;
+  await db.delete(qsUsers).where(eq(qsUsers.userId, client.userId));
+  return true;
+}
+
+/** Refreshes a client's activity month (writes only when the month changed). */
+export async function touchClient(db: Database, clientId: Uint8Array, month: Date): Promise<void> {
+  await db
+    .update(qsClients)
+    .set({ lastActiveAt: month })
+    .where(and(eq(qsClients.clientId, clientId), ne(qsClients.lastActiveAt, month)));
+}
+
+/** Deletes client records inactive since before `cutoff` and users left without clients. */
+export async function deleteInactiveClients(db: Database, cutoff: Date): Promise<number> {
+  const gone = await db
+    .delete(qsClients)
+    .where(lt(qsClients.lastActiveAt, cutoff))
+    .returning({ userId: qsClients.userId });
+  if (gone.length > 0) {
+    const users = [...new Map(gone.map((g) => [Buffer.from(g.userId).toString("hex"), g.userId])).values()];
+    await db
+      .delete(qsUsers)
+      .where(
+        and(
+          inArray(qsUsers.userId, users),
+          sql`not exists (select 1 from ${qsClients} where ${qsClients.userId} = ${qsUsers.userId})`,
+        ),
+      );
+  }
+  return gone.length;
+}
+
+/** Number of client records of a user. */
+export async function countClientsOf(db: Database, userId: Uint8Array): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(qsClients)
+    .where(eq(qsClients.userId, userId));
+  return row?.n ?? 0;
+}
+
+/** Replaces a client's auth and queue keys; a changed queue key makes a key update due. */
+export async function updateClientKeys(
+  db: Database,
+  clientId: Uint8Array,
+  keys: { authKey: Uint8Array; queueKey: Uint8Array },
+  keyUpdateDue: boolean,
+): Promise<void> {
+  await db
+    .update(qsClients)
+    .set({ ...keys, ...(keyUpdateDue ? { keyUpdateDue: true } : {}) })
+    .where(eq(qsClients.clientId, clientId));
+}
+
+/** Sets (null: clears) a client's push token as stored at rest. */
+export async function setEncryptedPushToken(
+  db: Database,
+  clientId: Uint8Array,
+  encryptedPushToken: Uint8Array | null,
+): Promise<void> {
+  await db.update(qsClients).set({ encryptedPushToken }).where(eq(qsClients.clientId, clientId));
+}
+
+/** Marks a queue as held by a Listen stream until `until` (null: not held). */
+export async function setListenerUntil(
+  db: Database,
+  clientId: Uint8Array,
+  until: Date | null,
+): Promise<void> {
+  await db.update(qsClients).set({ listenerUntil: until }).where(eq(qsClients.clientId, clientId));
+}
+
+/** What the fan-out consumer reads of a recipient's client record. */
+export type RecipientState = Pick<
+  ClientRow,
+  | "clientId"
+  | "authKey"
+  | "queueKey"
+  | "encryptedRatchet"
+  | "lastKeyUpdateAt"
+  | "keyUpdateDue"
+  | "encryptedPushToken"
+  | "listenerUntil"
+  | "queueDepth"
+  | "gapOpen"
+>;
+
+/**
+ * Locks the client records of `sortedIds` and reads their queue state. The ids must be sorted
+ * (bytewise): replicas and the expiry sweep lock in that order, so they never deadlock.
+ */
+export async function lockRecipients(
+  db: Database,
+  sortedIds: readonly Uint8Array[],
+): Promise<RecipientState[]> {
+  if (sortedIds.length === 0) return [];
+  return db
+    .select({
+      clientId: qsClients.clientId,
+      authKey: qsClients.authKey,
+      queueKey: qsClients.queueKey,
+      encryptedRatchet: qsClients.encryptedRatchet,
+      lastKeyUpdateAt: qsClients.lastKeyUpdateAt,
+      keyUpdateDue: qsClients.keyUpdateDue,
+      encryptedPushToken: qsClients.encryptedPushToken,
+      listenerUntil: qsClients.listenerUntil,
+      queueDepth: qsClients.queueDepth,
+      gapOpen: qsClients.gapOpen,
+    })
+    .from(qsClients)
+    .where(inArray(qsClients.clientId, [...sortedIds]))
+    .orderBy(qsClients.clientId)
+    .for("update");
+}
+
+/** A queue's sender state after a batch, and how many messages the batch stored in it. */
+export interface RatchetStateUpdate {
+  clientId: Uint8Array;
+  encryptedRatchet: Uint8Array;
+  nextSeq: bigint;
+  lastKeyUpdateAt: Date;
+  keyUpdateDue: boolean;
+  added: number;
+  gapOpen: boolean;
+}
+
+/** Writes the queues' ratchet states in one statement (an unnest update), whatever their number. */
+export async function saveRatchetStates(db: Database, updates: readonly RatchetStateUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  // The depth grows by what was stored: relative, so a concurrent Dequeue's decrement holds.
+  await db.execute(sql`
+        update ${qsClients} as c set
+          encrypted_ratchet = v.ratchet, next_seq = v.next_seq,
+          last_key_update_at = v.updated_at, key_update_due = v.due,
+          queue_depth = c.queue_depth + v.added, gap_open = v.gap
+        from unnest(
+          ${sql.param(updates.map((u) => u.clientId))}::bytea[],
+          ${sql.param(updates.map((u) => u.encryptedRatchet))}::bytea[],
+          ${sql.param(updates.map((u) => String(u.nextSeq)))}::int8[],
+          ${sql.param(updates.map((u) => u.lastKeyUpdateAt.toISOString()))}::timestamptz[],
+          ${sql.param(updates.map((u) => u.keyUpdateDue))}::boolean[],
+          ${sql.param(updates.map((u) => u.added))}::int4[],
+          ${sql.param(updates.map((u) => u.gapOpen))}::boolean[]
+        ) as v(client_id, ratchet, next_seq, updated_at, due, added, gap)
+        where c.client_id = v.client_id`);
+}
+
+/**
+ * Locks up to `limit` queues whose last key update is before `before`, oldest first; rows
+ * another transaction holds are skipped.
+ */
+export async function lockIdleQueues(
+  db: Database,
+  before: Date,
+  limit: number,
+): Promise<Pick<ClientRow, "clientId" | "queueKey" | "encryptedRatchet">[]> {
+  return db
+    .select({
+      clientId: qsClients.clientId,
+      queueKey: qsClients.queueKey,
+      encryptedRatchet: qsClients.encryptedRatchet,
+    })
+    .from(qsClients)
+    .where(lt(qsClients.lastKeyUpdateAt, before))
+    .orderBy(asc(qsClients.lastKeyUpdateAt))
+    .limit(limit)
+    .for("update", { skipLocked: true });
+}
+
+/** Stores a queue's sender state after a key update it just received (one message more). */
+export async function saveKeyUpdate(
+  db: Database,
+  clientId: Uint8Array,
+  state: { encryptedRatchet: Uint8Array; nextSeq: bigint; lastKeyUpdateAt: Date },
+): Promise<void> {
+  await db
+    .update(qsClients)
+    .set({
+      ...state,
+      keyUpdateDue: false,
+      queueDepth: sql`${qsClients.queueDepth} + 1`,
+      gapOpen: false,
+    })
+    .where(eq(qsClients.clientId, clientId));
+}
