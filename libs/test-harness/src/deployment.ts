@@ -6,7 +6,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { authModule } from "@phoenix/auth";
+import { deliveryModule } from "@phoenix/delivery";
+import { edgeGatewayModule } from "@phoenix/edge-gateway";
+import { federationGatewayModule } from "@phoenix/federation-gateway";
+import { queueModule } from "@phoenix/queue";
 import { busTopology } from "@phoenix/runtime/bus";
+import { type EmbedSettings, moduleEnv } from "@phoenix/runtime/module";
 import { EventuallyTimeoutError, eventually } from "@phoenix/runtime/testing";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts, HomeserverProcess, ProcessStartError, ServiceProcess } from "./service-process.js";
@@ -220,7 +226,10 @@ export interface ServicesWiring {
 
 /**
  * The environment of each of the five services for one deployment: its own database on the
- * `databaseUrl` server, streams and subjects under `namespace`, gRPC ports from `ports`.
+ * `databaseUrl` server, streams and subjects under `namespace`, gRPC ports from `ports`. Each
+ * process's variables are its module's `embed` of the deployment's settings (the same typed
+ * settings `startModules` hands embedded modules) plus what a deployment adds (its database,
+ * NATS, fixed ports, secrets), written by `moduleEnv`; `env` is added to every process as is.
  */
 export function servicesWiring(input: {
   domain: string;
@@ -245,24 +254,35 @@ export function servicesWiring(input: {
     url.pathname = `/${namespace}_${service}`;
     return url.toString();
   };
-  // The bus names of a namespaced homeserver: every process of this deployment gets the same.
-  const topology = busTopology(namespace);
-  const { subjectPrefix: prefix, streams } = topology;
   const address = (port: number) => `127.0.0.1:${port}`;
-  // The edge gateway calls from loopback and names the real client in x-forwarded-for.
-  const trusted = "127.0.0.1,::1";
-  const common = (service: ServiceName, grpcPort: number): Record<string, string> => ({
-    ...input.env,
+  // The bus names of a namespaced homeserver: every process of this deployment gets the same.
+  const bus = busTopology(namespace);
+  const settings: EmbedSettings = {
+    domain,
+    // The processes keep no files: Postgres, NATS and every secret are given.
+    dataDir: "",
+    logLevel: input.logLevel,
+    shutdownGraceMs: 2000,
+    addresses: {
+      auth: address(ports.auth),
+      delivery: address(ports.delivery),
+      queue: address(ports.queue),
+      federationInternal: address(ports.federationInternal),
+    },
+    bus,
+  };
+  const grpc = (service: ServiceName, grpcPort: number, databaseName: string) => ({
     SERVICE_NAME: service,
     LOG_LEVEL: input.logLevel,
     GRPC_HOST: "127.0.0.1",
-    GRPC_PORT: String(grpcPort),
-    METRICS_PORT: "0",
-    SHUTDOWN_GRACE_MS: "2s",
+    GRPC_PORT: grpcPort,
+    METRICS_PORT: 0,
+    SHUTDOWN_GRACE_MS: settings.shutdownGraceMs,
+    DATABASE_URL: database(databaseName),
     NATS_URL: input.natsUrl,
-    // Cross-domain requests of AS, DS and QS go through the federation gateway's internal listener.
-    FEDERATION_PROXY_ADDRESS: address(ports.federationInternal),
   });
+  // Cross-domain requests of AS, DS and QS go through the federation gateway's internal listener.
+  const federationProxy = { FEDERATION_PROXY_ADDRESS: settings.addresses.federationInternal };
   const keys = {
     // Secrets an operator keeps outside the databases; fixed per deployment so restarts reopen.
     as: randomBytes(32).toString("hex"),
@@ -270,68 +290,49 @@ export function servicesWiring(input: {
     qs: randomBytes(32).toString("hex"),
     federation: randomBytes(32).toString("hex"),
   };
+  const env = {
+    auth: moduleEnv(authModule, {
+      ...grpc("auth", ports.auth, "auth"),
+      ...federationProxy,
+      ...authModule.embed?.(settings),
+      AS_KEY_ENCRYPTION_KEY: keys.as,
+    }),
+    delivery: moduleEnv(deliveryModule, {
+      ...grpc("delivery", ports.delivery, "delivery"),
+      ...federationProxy,
+      ...deliveryModule.embed?.(settings),
+      DS_REPLAY_MARKER_KEY: keys.ds,
+    }),
+    queue: moduleEnv(queueModule, {
+      ...grpc("queue", ports.queue, "queue"),
+      ...federationProxy,
+      ...queueModule.embed?.(settings),
+      QS_STORAGE_KEY: keys.qs,
+    }),
+    "federation-gateway": moduleEnv(federationGatewayModule, {
+      ...grpc("federation-gateway", ports.federation, "federation"),
+      ...federationGatewayModule.embed?.(settings),
+      FEDERATION_KEY_ENCRYPTION_KEY: keys.federation,
+      FEDERATION_INSECURE_PLAINTEXT: true,
+      FEDERATION_INTERNAL_PORT: ports.federationInternal,
+    }),
+    "edge-gateway": moduleEnv(edgeGatewayModule, {
+      SERVICE_NAME: "edge-gateway",
+      LOG_LEVEL: input.logLevel,
+      METRICS_PORT: 0,
+      HTTP_HOST: "127.0.0.1",
+      HTTP_PORT: ports.http,
+      ...edgeGatewayModule.embed?.(settings),
+    }),
+  } satisfies Record<ServiceName, Record<string, string>>;
   return {
     url: `http://127.0.0.1:${ports.http}`,
     databases: ["auth", "delivery", "queue", "federation"].map((s) => `${namespace}_${s}`),
-    streams: Object.values(streams),
-    env: {
-      auth: {
-        ...common("auth", ports.auth),
-        DATABASE_URL: database("auth"),
-        AS_DOMAIN: domain,
-        AS_KEY_ENCRYPTION_KEY: keys.as,
-        AS_TRUSTED_PROXIES: trusted,
-      },
-      delivery: {
-        ...common("delivery", ports.delivery),
-        DATABASE_URL: database("delivery"),
-        DS_DOMAIN: domain,
-        DS_REPLAY_MARKER_KEY: keys.ds,
-        DS_TRUSTED_PROXIES: trusted,
-        DS_FANOUT_SUBJECT: topology.subjects.fanOut,
-        DS_FANOUT_STREAM: streams.fanOut,
-        DS_QUEUE_DELETED_SUBJECT: topology.subjects.queueDeleted,
-        DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
-      },
-      queue: {
-        ...common("queue", ports.queue),
-        DATABASE_URL: database("queue"),
-        QS_DOMAIN: domain,
-        QS_STORAGE_KEY: keys.qs,
-        QS_TRUSTED_PROXIES: trusted,
-        QS_SUBJECT_PREFIX: prefix,
-        QS_FANOUT_STREAM: streams.fanOut,
-        QS_QUEUE_DELETED_STREAM: streams.queueDeleted,
-        QS_FEDERATION_STREAM: streams.federation,
-      },
-      "federation-gateway": {
-        ...common("federation-gateway", ports.federation),
-        DATABASE_URL: database("federation"),
-        FEDERATION_DOMAIN: domain,
-        FEDERATION_KEY_ENCRYPTION_KEY: keys.federation,
-        FEDERATION_INSECURE_PLAINTEXT: "true",
-        FEDERATION_INTERNAL_HOST: "127.0.0.1",
-        FEDERATION_INTERNAL_PORT: String(ports.federationInternal),
-        FEDERATION_AS_ADDRESS: address(ports.auth),
-        FEDERATION_DS_ADDRESS: address(ports.delivery),
-        FEDERATION_QS_ADDRESS: address(ports.queue),
-        FEDERATION_SUBJECT_PREFIX: prefix,
-        FEDERATION_FANOUT_STREAM: streams.fanOut,
-        FEDERATION_QUEUE_DELETED_STREAM: streams.queueDeleted,
-        FEDERATION_OUTBOUND_STREAM: streams.federation,
-      },
-      "edge-gateway": {
-        ...input.env,
-        SERVICE_NAME: "edge-gateway",
-        LOG_LEVEL: input.logLevel,
-        METRICS_PORT: "0",
-        HTTP_HOST: "127.0.0.1",
-        HTTP_PORT: String(ports.http),
-        AUTH_SERVICE_ADDRESS: address(ports.auth),
-        DELIVERY_SERVICE_ADDRESS: address(ports.delivery),
-        QUEUE_SERVICE_ADDRESS: address(ports.queue),
-      },
-    },
+    streams: Object.values(bus.streams),
+    // The test's variables (limits) go to every process; a service ignores the others'.
+    env: Object.fromEntries(
+      SERVICES.map((service) => [service, { ...input.env, ...env[service] }]),
+    ) as Record<ServiceName, Record<string, string>>,
   };
 }
 

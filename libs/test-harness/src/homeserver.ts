@@ -1,20 +1,28 @@
 // One homeserver (AS, DS, QS) in this process on 127.0.0.1, wired as in a deployment: each
 // service on its own fresh Postgres database, the DS's fan-out outbox relayed over NATS JetStream
-// to the QS's durable consumer, queue-deleted reports flowing back the same way.
+// to the QS's durable consumer, queue-deleted reports flowing back the same way. The services are
+// their modules, started by the runtime's `startModules` like the all-in-one homeserver.
 import { randomBytes } from "node:crypto";
-import { type AuthService, authConfigSchema, authMigrationsFolder, createAuthService } from "@phoenix/auth";
-import { DELIVERY_MIGRATIONS, type RunningDelivery, startDelivery } from "@phoenix/delivery";
-import { QUEUE_MIGRATIONS, type QueueServer, startQueueServer } from "@phoenix/queue";
-import { type Bus, busTopology, connectNatsBus } from "@phoenix/runtime/bus";
-import type { Env } from "@phoenix/runtime/config";
-import { runService } from "@phoenix/runtime/lifecycle";
-import { createLogger } from "@phoenix/runtime/log";
-
-/** A pino level name. */
-export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { authModule } from "@phoenix/auth";
+import { deliveryModule } from "@phoenix/delivery";
+import { queueModuleWith } from "@phoenix/queue";
+import { busTopology, connectNatsBus } from "@phoenix/runtime/bus";
+import type { LogLevel } from "@phoenix/runtime/config";
+import {
+  type AnyServiceModule,
+  type ModuleEntry,
+  type RunningModules,
+  type StartModulesOptions,
+  startModules,
+  withOverrides,
+} from "@phoenix/runtime/module";
 import { createTestDatabase, type TestDatabase } from "@phoenix/runtime/testing";
 import { deleteStreams } from "./storage.js";
+
+export type { LogLevel };
 
 /** Options of {@link startHomeserver}. */
 export interface HomeserverOptions {
@@ -22,10 +30,6 @@ export interface HomeserverOptions {
   domain?: string;
   /** NATS server (default `NATS_URL`, set by the vitest global setup). */
   natsUrl?: string;
-  /** Extra AS environment variables (e.g. `AS_REGISTRATION`). */
-  authEnv?: Env;
-  /** Extra DS environment variables. */
-  deliveryEnv?: Env;
   /** Log level of all three services (default `silent`). */
   logLevel?: LogLevel;
 }
@@ -55,31 +59,25 @@ export class HarnessSetupError extends Error {
   override readonly name = "HarnessSetupError";
 }
 
-/**
- * AS environment for tests: every client calls from 127.0.0.1, so the per-caller rate limits are
- * raised out of the way; callers may override any of it.
- */
-const TEST_AUTH_ENV: Env = {
-  AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: "1000000",
-  AS_CALLER_RATE_PACKAGES_PER_MINUTE: "1000000",
-  AS_TARGET_RATE_PACKAGES_PER_HOUR: "1000000",
-  AS_CALLER_RATE_PROFILE_PER_MINUTE: "1000000",
-  AS_CALLER_RATE_ENQUEUE_PER_MINUTE: "1000000",
-  AS_SOURCE_RATE_REGISTER_PER_HOUR: "1000000",
-  AS_ENQUEUE_RATE_PER_MINUTE: "1000000",
-};
+/** Per-caller limits raised out of the way: every test client calls from 127.0.0.1. */
+const UNLIMITED = 1_000_000;
 
-/** Starts AS, DS and QS for `domain` on fresh databases and unique NATS streams. */
+/** The QS's timers for tests: a quick outbox relay, no background sweeps or key refreshes. */
+const testQueueModule = queueModuleWith({
+  hooks: { relayPollIntervalMs: 50, sweepIntervalMs: 0, keyRefreshIntervalMs: 0 },
+});
+
+/** Starts AS, QS and DS for `domain` on fresh databases and unique NATS streams. */
 export async function startHomeserver(options: HomeserverOptions = {}): Promise<Homeserver> {
   const domain = options.domain ?? "alpha.example";
   const natsUrl = options.natsUrl ?? process.env.NATS_URL;
   if (!natsUrl) throw new HarnessSetupError("NATS_URL is not set: run tests through vitest");
-  const level = options.logLevel ?? "silent";
+  if (!process.env.DATABASE_URL)
+    throw new HarnessSetupError("DATABASE_URL is not set: run tests through vitest");
   const suffix = randomBytes(6).toString("hex");
   // A bus namespace of its own (subject prefix, stream names) keeps parallel homeservers on one
-  // NATS apart; the DS and QS name the same streams, exactly as their deployment defaults do.
-  const topology = busTopology(`h${suffix}`);
-  const { subjectPrefix: prefix, streams } = topology;
+  // NATS apart; every module maps the same topology onto its own variables.
+  const bus = busTopology(`h${suffix}`);
   const cleanups: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
     const errors: unknown[] = [];
@@ -88,73 +86,96 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
     if (errors.length > 0) throw new AggregateError(errors, "homeserver stop failed");
   };
   try {
-    cleanups.push(() => deleteStreams(natsUrl, Object.values(streams)));
-    const bus = await connectNatsBus({ servers: natsUrl, name: `homeserver-${suffix}` });
-    cleanups.push(() => bus.close());
+    cleanups.push(() => deleteStreams(natsUrl, Object.values(bus.streams)));
+    const natsBus = await connectNatsBus({ servers: natsUrl, name: `homeserver-${suffix}` });
+    cleanups.push(() => natsBus.close());
+    // Nothing is written here (every key is given), but the modules' DATA_DIR must be a place of its own.
+    const dataDir = await mkdtemp(join(tmpdir(), "phoenix-harness-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
 
-    const authDb = await database(cleanups, authMigrationsFolder);
-    const deliveryDb = await database(cleanups, DELIVERY_MIGRATIONS);
-    const queueDb = await database(cleanups, QUEUE_MIGRATIONS);
-
-    const auth = await startAuth(authDb, bus, domain, level, { ...TEST_AUTH_ENV, ...options.authEnv });
-    cleanups.push(auth.stop);
-
-    const queueOptions = {
-      database: queueDb,
-      bus,
-      domain,
-      logger: createLogger({ service: "queue-service", level }),
-      // Kept for restarts: the storage key opens the QS's wrapped keys and ratchet states.
-      storageKey: new Uint8Array(randomBytes(32)),
-      streams,
-      subjectPrefix: prefix,
-      relayPollIntervalMs: 50,
-      sweepIntervalMs: 0,
-      keyRefreshIntervalMs: 0,
-      fanOutDurable: `qs-${suffix}`,
+    const modules = [authModule, testQueueModule, deliveryModule] as const;
+    const databases = new Map<string, TestDatabase>();
+    for (const module of modules) {
+      const db = await createTestDatabase({ migrationsFolder: module.storage?.migrationsFolder });
+      cleanups.push(() => db.close());
+      databases.set(module.name, db);
+    }
+    const startOptions: StartModulesOptions = {
+      env: {},
+      settings: { domain, dataDir, logLevel: options.logLevel ?? "silent", shutdownGraceMs: 2000, bus },
+      resources: (name) => ({ database: databases.get(name), bus: natsBus }),
     };
-    let queue: QueueServer | undefined = await startQueueServer(queueOptions);
-    const queuePort = queue.port;
-    cleanups.push(async () => {
-      await queue?.stop();
-      queue = undefined;
-    });
-
-    const delivery: RunningDelivery = await startDelivery({
-      env: {
-        DS_DOMAIN: domain,
+    const queueStorageKey = randomBytes(32).toString("hex");
+    const queueEntry = (grpcPort: number) =>
+      withOverrides(testQueueModule, {
+        // Kept for restarts: the storage key opens the QS's wrapped keys and ratchet states.
+        QS_STORAGE_KEY: queueStorageKey,
+        QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN: 0,
+        QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER: 0,
+        QS_RATE_CREATE_USER_PER_CALLER: 0,
+        GRPC_PORT: grpcPort,
+      });
+    const entries: (AnyServiceModule | ModuleEntry)[] = [
+      withOverrides(authModule, {
+        AS_KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
+        AS_CALLER_RATE_CHECK_HANDLE_PER_MINUTE: UNLIMITED,
+        AS_CALLER_RATE_PACKAGES_PER_MINUTE: UNLIMITED,
+        AS_TARGET_RATE_PACKAGES_PER_HOUR: UNLIMITED,
+        AS_CALLER_RATE_PROFILE_PER_MINUTE: UNLIMITED,
+        AS_CALLER_RATE_ENQUEUE_PER_MINUTE: UNLIMITED,
+        AS_SOURCE_RATE_REGISTER_PER_HOUR: UNLIMITED,
+        AS_ENQUEUE_RATE_PER_MINUTE: UNLIMITED,
+      }),
+      queueEntry(0),
+      withOverrides(deliveryModule, {
         DS_REPLAY_MARKER_KEY: randomBytes(32).toString("hex"),
-        LOG_LEVEL: level,
-        GRPC_PORT: "0",
-        METRICS_PORT: "0",
-        SHUTDOWN_GRACE_MS: "2s",
-        DS_FANOUT_SUBJECT: topology.subjects.fanOut,
-        DS_FANOUT_STREAM: streams.fanOut,
-        DS_QUEUE_DELETED_SUBJECT: topology.subjects.queueDeleted,
-        DS_QUEUE_DELETED_STREAM: streams.queueDeleted,
-        DS_RELAY_POLL_INTERVAL: "50ms",
-        DS_SWEEP_INTERVAL: "0",
-        DS_CALLER_RATE_GROUP_ID_PER_MINUTE: "1000000",
-        ...options.deliveryEnv,
-      },
-      database: deliveryDb,
-      bus,
+        DS_RELAY_POLL_INTERVAL: 50,
+        DS_SWEEP_INTERVAL: 0,
+        DS_CALLER_RATE_GROUP_ID_PER_MINUTE: UNLIMITED,
+      }),
+    ];
+    const running = await startModules(entries, startOptions);
+    // A restarted QS runs apart from the first start's modules; it stops before them.
+    let restarted: RunningModules | undefined;
+    cleanups.push(async () => {
+      await restarted?.stop();
+      await running.stop();
     });
-    cleanups.push(() => delivery.stop());
+    const address = (name: string): string => {
+      const found = running.addresses[name];
+      if (found === undefined) throw new HarnessSetupError(`the ${name} module published no address`);
+      return found;
+    };
+    const queue = running.modules[testQueueModule.name];
+    const queuePort = queue?.grpcPort;
+    if (queue === undefined || queuePort === undefined) throw new HarnessSetupError("the QS serves no gRPC");
+    const databaseUrl = (name: string) => url(databases.get(name));
 
     return {
       domain,
-      streams,
-      databaseUrls: { auth: url(authDb), delivery: url(deliveryDb), queue: url(queueDb) },
+      streams: { ...bus.streams },
+      databaseUrls: {
+        auth: databaseUrl(authModule.name),
+        delivery: databaseUrl(deliveryModule.name),
+        queue: databaseUrl(testQueueModule.name),
+      },
       addresses: {
-        auth: `127.0.0.1:${auth.port}`,
-        delivery: `127.0.0.1:${delivery.port}`,
-        queue: `127.0.0.1:${queuePort}`,
+        auth: address(authModule.name),
+        delivery: address(deliveryModule.name),
+        queue: address(testQueueModule.name),
       },
       async restartQueue() {
-        await queue?.stop();
-        queue = undefined;
-        queue = await startQueueServer({ ...queueOptions, grpc: { GRPC_PORT: queuePort } });
+        if (restarted === undefined) {
+          const code = await queue.process.shutdown("restart");
+          if (code !== 0) throw new Error(`the queue service shut down with code ${code}`);
+        } else {
+          await restarted.stop();
+        }
+        restarted = undefined;
+        restarted = await startModules([queueEntry(queuePort)], {
+          ...startOptions,
+          settings: { ...startOptions.settings, addresses: running.addresses },
+        });
       },
       stop,
     };
@@ -164,49 +185,7 @@ export async function startHomeserver(options: HomeserverOptions = {}): Promise<
   }
 }
 
-function url(db: TestDatabase): string {
-  if (db.url === undefined) throw new HarnessSetupError("a test database without a URL");
+function url(db: TestDatabase | undefined): string {
+  if (db?.url === undefined) throw new HarnessSetupError("a test database without a URL");
   return db.url;
-}
-
-async function database(cleanups: (() => Promise<void>)[], migrationsFolder: string): Promise<TestDatabase> {
-  if (!process.env.DATABASE_URL)
-    throw new HarnessSetupError("DATABASE_URL is not set: run tests through vitest");
-  const db = await createTestDatabase({ migrationsFolder });
-  cleanups.push(() => db.close());
-  return db;
-}
-
-async function startAuth(
-  db: TestDatabase,
-  bus: Bus,
-  domain: string,
-  level: LogLevel,
-  env: Env,
-): Promise<{ port: number; stop: () => Promise<void> }> {
-  let service: AuthService | undefined;
-  const running = await runService({
-    config: authConfigSchema,
-    env: {
-      AS_DOMAIN: domain,
-      AS_KEY_ENCRYPTION_KEY: randomBytes(32).toString("hex"),
-      GRPC_PORT: "0",
-      METRICS_PORT: "0",
-      LOG_LEVEL: level,
-      ...env,
-    },
-    signals: false,
-    exit: false,
-    async setup({ config, logger }) {
-      service = await createAuthService({ db: db.db, bus, config, log: logger });
-      return { services: [service.registration] };
-    },
-  });
-  return {
-    port: running.grpcPort,
-    async stop() {
-      await running.shutdown("homeserver stop");
-      await service?.close();
-    },
-  };
 }

@@ -1,7 +1,10 @@
+import { deliveryModule } from "@phoenix/delivery";
+import { federationGatewayModule } from "@phoenix/federation-gateway";
+import { queueModule } from "@phoenix/queue";
+import { type BusTopology, busTopology } from "@phoenix/runtime/bus";
 import { loadConfig } from "@phoenix/runtime/config";
 import { describe, expect, it } from "vitest";
 import { CommandLineError, homeserverConfigSchema, parseCommandLine } from "./config.js";
-import { busOverrides } from "./homeserver.js";
 
 describe("homeserver configuration", () => {
   it("has first-run defaults: localhost, 127.0.0.1:8080, ./.data, PGlite and the embedded bus", () => {
@@ -41,41 +44,45 @@ describe("homeserver configuration", () => {
   });
 
   it("keeps namespaced homeservers apart on one bus and leaves the defaults alone without a namespace", () => {
-    // Without a namespace the QS's own QS_*_STREAM variables decide.
-    expect(busOverrides(undefined)).toEqual({
-      subjectPrefix: "",
-      streams: {},
-      deliveryEnv: {},
-      federationEnv: {},
+    const settings = {
+      domain: "t.example",
+      dataDir: "/data",
+      logLevel: "warn",
+      shutdownGraceMs: 1000,
+    } as const;
+    const embedded = (bus?: BusTopology) => {
+      const withBus = { ...settings, addresses: {}, ...(bus ? { bus } : {}) };
+      return {
+        delivery: deliveryModule.embed?.(withBus) ?? {},
+        queue: queueModule.embed?.(withBus) ?? {},
+        federation: federationGatewayModule.embed?.(withBus) ?? {},
+      };
+    };
+    // Without a namespace the modules' own variables (QS_FANOUT_STREAM, …) decide.
+    const plain = embedded();
+    expect(plain.delivery.DS_FANOUT_STREAM).toBeUndefined();
+    expect(plain.queue.QS_SUBJECT_PREFIX).toBeUndefined();
+    expect(plain.federation.FEDERATION_OUTBOUND_STREAM).toBeUndefined();
+    // The names namespaced homeservers have always used (their streams outlive a restart): the
+    // DS publishes into, and the QS and federation gateway read from, the same streams.
+    const names = embedded(busTopology("t1"));
+    expect(names.delivery).toMatchObject({
+      DS_FANOUT_SUBJECT: "t1.phoenix.fanout",
+      DS_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
+      DS_QUEUE_DELETED_SUBJECT: "t1.phoenix.queue_deleted",
+      DS_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
     });
-    const names = busOverrides("t1");
-    expect(names.deliveryEnv.DS_FANOUT_SUBJECT).toBe("t1.phoenix.fanout");
-    expect(names.federationEnv.FEDERATION_SUBJECT_PREFIX).toBe("t1.");
-    // The DS publishes into, and the QS and federation gateway read from, the same streams.
-    expect(names.streams.fanOut).toBe(names.deliveryEnv.DS_FANOUT_STREAM);
-    expect(names.federationEnv.FEDERATION_FANOUT_STREAM).toBe(names.deliveryEnv.DS_FANOUT_STREAM);
-    expect(names.streams.queueDeleted).toBe(names.deliveryEnv.DS_QUEUE_DELETED_STREAM);
-    expect(names.federationEnv.FEDERATION_OUTBOUND_STREAM).toBe(names.streams.federation);
-    // The names namespaced homeservers have always used (their streams outlive a restart).
-    expect(names).toEqual({
-      subjectPrefix: "t1.",
-      streams: {
-        fanOut: "PHOENIX_FANOUT_t1",
-        queueDeleted: "PHOENIX_QUEUE_DELETED_t1",
-        federation: "PHOENIX_FEDERATION_OUTBOUND_t1",
-      },
-      deliveryEnv: {
-        DS_FANOUT_SUBJECT: "t1.phoenix.fanout",
-        DS_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
-        DS_QUEUE_DELETED_SUBJECT: "t1.phoenix.queue_deleted",
-        DS_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
-      },
-      federationEnv: {
-        FEDERATION_SUBJECT_PREFIX: "t1.",
-        FEDERATION_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
-        FEDERATION_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
-        FEDERATION_OUTBOUND_STREAM: "PHOENIX_FEDERATION_OUTBOUND_t1",
-      },
+    expect(names.queue).toMatchObject({
+      QS_SUBJECT_PREFIX: "t1.",
+      QS_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
+      QS_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
+      QS_FEDERATION_STREAM: "PHOENIX_FEDERATION_OUTBOUND_t1",
+    });
+    expect(names.federation).toMatchObject({
+      FEDERATION_SUBJECT_PREFIX: "t1.",
+      FEDERATION_FANOUT_STREAM: "PHOENIX_FANOUT_t1",
+      FEDERATION_QUEUE_DELETED_STREAM: "PHOENIX_QUEUE_DELETED_t1",
+      FEDERATION_OUTBOUND_STREAM: "PHOENIX_FEDERATION_OUTBOUND_t1",
     });
   });
 });
