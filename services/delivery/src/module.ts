@@ -24,7 +24,15 @@ export function deliveryModuleWith(extras: DeliveryModuleExtras) {
     // Embedded, every DS caller is in this process: the edge gateway, whose `x-forwarded-for`
     // names the real caller of RequestGroupId, and the federation gateway, both on loopback.
     // DS_REPLAY_MARKER_KEY stays the embedder's to give (a secret, not a setting).
-    embed: ({ domain }) => ({ DS_DOMAIN: domain, DS_TRUSTED_PROXIES: ["127.0.0.1", "::1"] }),
+    // A namespaced embedder's bus names replace the DS's subject and stream variables.
+    embed: ({ domain, bus }) => ({
+      DS_DOMAIN: domain,
+      DS_TRUSTED_PROXIES: ["127.0.0.1", "::1"],
+      DS_FANOUT_SUBJECT: bus?.subjects.fanOut,
+      DS_FANOUT_STREAM: bus?.streams.fanOut,
+      DS_QUEUE_DELETED_SUBJECT: bus?.subjects.queueDeleted,
+      DS_QUEUE_DELETED_STREAM: bus?.streams.queueDeleted,
+    }),
     async create({ config, logger, onShutdown, database, bus, router }) {
       const service = await DeliveryService.create({
         config,
