@@ -1,9 +1,10 @@
-import { authMigrationsFolder } from "@phoenix/auth";
-import { DELIVERY_MIGRATIONS } from "@phoenix/delivery";
-import { GATEWAY_MIGRATIONS } from "@phoenix/federation-gateway";
-import { QUEUE_MIGRATIONS } from "@phoenix/queue";
+import { authModule } from "@phoenix/auth";
+import { deliveryModule } from "@phoenix/delivery";
+import { federationGatewayModule } from "@phoenix/federation-gateway";
+import { queueModule } from "@phoenix/queue";
 import { type Env, envUrl, loadConfig } from "@phoenix/runtime/config";
 import { openDatabase, redactUrl } from "@phoenix/runtime/db";
+import type { AnyServiceModule } from "@phoenix/runtime/module";
 import { z } from "zod";
 
 /** A service database that `migrate` can bring up to date, and the variable naming it. */
@@ -15,11 +16,22 @@ export interface MigrationTarget {
 
 /** Every service with a database, in the order `migrate` applies them. */
 export const MIGRATION_TARGETS: readonly MigrationTarget[] = [
-  { service: "auth", variable: "AUTH_DATABASE_URL", migrationsFolder: authMigrationsFolder },
-  { service: "delivery", variable: "DELIVERY_DATABASE_URL", migrationsFolder: DELIVERY_MIGRATIONS },
-  { service: "queue", variable: "QUEUE_DATABASE_URL", migrationsFolder: QUEUE_MIGRATIONS },
-  { service: "federation", variable: "FEDERATION_DATABASE_URL", migrationsFolder: GATEWAY_MIGRATIONS },
+  { service: "auth", variable: "AUTH_DATABASE_URL", migrationsFolder: migrationsOf(authModule) },
+  { service: "delivery", variable: "DELIVERY_DATABASE_URL", migrationsFolder: migrationsOf(deliveryModule) },
+  { service: "queue", variable: "QUEUE_DATABASE_URL", migrationsFolder: migrationsOf(queueModule) },
+  {
+    service: "federation",
+    variable: "FEDERATION_DATABASE_URL",
+    migrationsFolder: migrationsOf(federationGatewayModule),
+  },
 ];
+
+/** The migrations a module's runner applies to its database at start. */
+function migrationsOf(module: AnyServiceModule): string {
+  const folder = module.storage?.migrationsFolder;
+  if (folder === undefined) throw new TypeError(`module ${module.name} declares no migrations`);
+  return folder;
+}
 
 const postgresUrl = () => envUrl({ optional: true, protocols: ["postgres", "postgresql"] });
 
