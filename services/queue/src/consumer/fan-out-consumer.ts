@@ -32,7 +32,7 @@ import { insertFanOutMarkers } from "../store/fan-out-markers.js";
 import { insertQueueMessages, type NewQueueMessage } from "../store/queues.js";
 
 /** What the fan-out consumer needs. */
-export interface FanOutDeps {
+export interface FanOutContext {
   db: Database;
   domain: string;
   storage: StorageKeys;
@@ -137,17 +137,17 @@ interface BatchTimes {
  * unreadable): they may take a queue one past its cap.
  */
 export async function handleFanOutBatch(
-  deps: FanOutDeps,
+  ctx: FanOutContext,
   messages: readonly BusMessage[],
 ): Promise<BatchOutcome> {
-  const planned = planFanOuts(deps, messages);
+  const planned = planFanOuts(ctx, messages);
   const outcome: BatchOutcome = { delivered: [], outbound: 0, duplicates: 0, enqueued: 0, dropped: 0 };
   if (planned.length === 0) return outcome;
 
-  const now = deps.now();
-  const ring = deps.keys();
+  const now = ctx.now();
+  const ring = ctx.keys();
   const configKey = (keyId: Uint8Array) => ring?.usableConfigKey(keyId, now);
-  await transaction(deps.db, async (tx) => {
+  await transaction(ctx.db, async (tx) => {
     outcome.delivered = [];
     outcome.outbound = 0;
     outcome.duplicates = 0;
@@ -164,24 +164,24 @@ export async function handleFanOutBatch(
     outcome.duplicates = planned.length - work.length;
     if (work.length === 0) return;
 
-    const sortedIds = await openRecipientConfigs(deps, tx, work, configKey, now);
+    const sortedIds = await openRecipientConfigs(ctx, tx, work, configKey, now);
     // Lock the recipients' rows (sorted: no deadlock between replicas) and read their state.
     const rows = await lockRecipients(tx, sortedIds);
     const clients = new Map(rows.map((row) => [toHex(row.clientId), row]));
-    const isBlocked = await blocklistCheck(deps, tx, sortedIds);
+    const isBlocked = await blocklistCheck(ctx, tx, sortedIds);
     const times = {
       now,
-      expiresAt: messageExpiry(deps.queuePolicy, now),
-      keyUpdateAt: keyUpdateStamp(deps.ratchetPolicy, now),
+      expiresAt: messageExpiry(ctx.queuePolicy, now),
+      keyUpdateAt: keyUpdateStamp(ctx.ratchetPolicy, now),
     };
-    const batch = encryptBatch(deps, work, clients, isBlocked, times);
-    await storeBatch(deps, tx, batch);
+    const batch = encryptBatch(ctx, work, clients, isBlocked, times);
+    await storeBatch(ctx, tx, batch);
     outcome.delivered = [...batch.delivered.values()];
     outcome.outbound = batch.outbound.length;
     outcome.enqueued = batch.newMessages.length;
     outcome.dropped = batch.dropped;
   });
-  await deps.afterCommit?.();
+  await ctx.afterCommit?.();
   return outcome;
 }
 
@@ -189,7 +189,7 @@ export async function handleFanOutBatch(
  * Decodes the batch's fan-outs (a malformed one is dropped with a warning), skips fan-outs seen
  * twice in the batch and splits each one's recipients into local ones and remote domains.
  */
-function planFanOuts(deps: FanOutDeps, messages: readonly BusMessage[]): Planned[] {
+function planFanOuts(ctx: FanOutContext, messages: readonly BusMessage[]): Planned[] {
   const planned: Planned[] = [];
   const seen = new Set<string>();
   for (const message of messages) {
@@ -199,17 +199,17 @@ function planFanOuts(deps: FanOutDeps, messages: readonly BusMessage[]): Planned
     } catch (error) {
       if (!(error instanceof MalformedFanOutError)) throw error;
       // Retrying cannot fix it: drop it (acked) and leave a trace.
-      deps.logger.warn({ err: error, seq: message.seq }, "dropping malformed fan-out");
+      ctx.logger.warn({ err: error, seq: message.seq }, "dropping malformed fan-out");
       continue;
     }
-    const marker = fanOutMarker(deps.storage, fanOut.fanOutId);
+    const marker = fanOutMarker(ctx.storage, fanOut.fanOutId);
     const markerHex = toHex(marker);
     if (seen.has(markerHex)) continue;
     seen.add(markerHex);
     const local: LocalRecipient[] = [];
     const remote = new Map<string, common.QsReference[]>();
     for (const reference of fanOut.recipients) {
-      if (reference.domain === deps.domain) local.push({ reference, clientId: undefined });
+      if (reference.domain === ctx.domain) local.push({ reference, clientId: undefined });
       else if (reference.domain.length > 0)
         remote.set(reference.domain, [...(remote.get(reference.domain) ?? []), reference]);
     }
@@ -224,7 +224,7 @@ function planFanOuts(deps: FanOutDeps, messages: readonly BusMessage[]): Planned
  * sorted and without repeats.
  */
 async function openRecipientConfigs(
-  deps: FanOutDeps,
+  ctx: FanOutContext,
   tx: Database,
   work: readonly Planned[],
   configKey: ConfigKeyLookup,
@@ -237,7 +237,7 @@ async function openRecipientConfigs(
   for (let round = 0; round < 2 && pending.length > 0; round++) {
     const missing = new Map<string, Uint8Array>();
     for (const r of pending.splice(0)) {
-      const result = deps.opener.open(r.reference.sealedQueueConfig, configKey, (id) => authKeys.get(id));
+      const result = ctx.opener.open(r.reference.sealedQueueConfig, configKey, (id) => authKeys.get(id));
       if (result.kind === "open") opened.set(r, result.clientId);
       else if (result.kind === "needs-key" && round === 0) {
         missing.set(toHex(result.clientId), result.clientId);
@@ -257,7 +257,7 @@ async function openRecipientConfigs(
 
 /** Blocklist: one read for the batch's queues; entries are hashed only for queues that have any. */
 async function blocklistCheck(
-  deps: FanOutDeps,
+  ctx: FanOutContext,
   tx: Database,
   sortedIds: readonly Uint8Array[],
 ): Promise<(clientId: Uint8Array, group: common.QualifiedGroupId | undefined) => boolean> {
@@ -273,7 +273,7 @@ async function blocklistCheck(
     return (
       entries !== undefined &&
       group !== undefined &&
-      entries.has(toHex(blocklistEntry(deps.storage, clientId, group)))
+      entries.has(toHex(blocklistEntry(ctx.storage, clientId, group)))
     );
   };
 }
@@ -283,7 +283,7 @@ async function blocklistCheck(
  * nothing for queues that block the group) and wraps it for its remote domains.
  */
 function encryptBatch(
-  deps: FanOutDeps,
+  ctx: FanOutContext,
   work: readonly Planned[],
   clients: ReadonlyMap<string, RecipientState>,
   isBlocked: (clientId: Uint8Array, group: common.QualifiedGroupId | undefined) => boolean,
@@ -301,20 +301,20 @@ function encryptBatch(
     for (const r of p.local) {
       const row = r.clientId === undefined ? undefined : clients.get(toHex(r.clientId));
       if (row === undefined) {
-        batch.outbound.push(reportDeleted(p.fanOut, r.reference, deps.domain, reportedAt, deps.subjects));
+        batch.outbound.push(reportDeleted(p.fanOut, r.reference, ctx.domain, reportedAt, ctx.subjects));
         continue;
       }
       if (isBlocked(row.clientId, p.fanOut.groupId)) continue;
-      enqueueFor(deps, batch, row, p.fanOut, times);
+      enqueueFor(ctx, batch, row, p.fanOut, times);
     }
-    batch.outbound.push(...forwardRemote(p.fanOut, p.remote, deps.domain, deps.subjects.federationOutbound));
+    batch.outbound.push(...forwardRemote(p.fanOut, p.remote, ctx.domain, ctx.subjects.federationOutbound));
   }
   return batch;
 }
 
 /** Encrypts one fan-out for one queue: dropped when full, after a key update when one is due. */
 function enqueueFor(
-  deps: FanOutDeps,
+  ctx: FanOutContext,
   batch: EncryptedBatch,
   row: RecipientState,
   fanOut: events.FanOut,
@@ -324,7 +324,7 @@ function enqueueFor(
   let state = batch.senders.get(idHex);
   if (state === undefined) {
     state = {
-      sender: openRatchet(deps.storage, row.clientId, row.encryptedRatchet),
+      sender: openRatchet(ctx.storage, row.clientId, row.encryptedRatchet),
       row,
       updated: false,
       added: 0,
@@ -332,7 +332,7 @@ function enqueueFor(
     batch.senders.set(idHex, state);
   }
   const { sender } = state;
-  if (state.row.queueDepth + state.added >= deps.queuePolicy.maxDepth) {
+  if (state.row.queueDepth + state.added >= ctx.queuePolicy.maxDepth) {
     batch.dropped++;
     if (!state.row.gapOpen) {
       // Take (and discard) one sequence number: the owner's ratchet sees the gap.
@@ -344,7 +344,7 @@ function enqueueFor(
   }
   const { now } = times;
   if (
-    keyUpdateDue(deps.ratchetPolicy, sender, state.row.lastKeyUpdateAt.getTime(), now, state.row.keyUpdateDue)
+    keyUpdateDue(ctx.ratchetPolicy, sender, state.row.lastKeyUpdateAt.getTime(), now, state.row.keyUpdateDue)
   ) {
     const update = sender.rotate(HpkePublicKey.fromBytes(row.queueKey));
     batch.newMessages.push({
@@ -379,14 +379,14 @@ function enqueueFor(
 }
 
 /** Writes the batch: the messages, the queues' ratchet states and the outbox events. */
-async function storeBatch(deps: FanOutDeps, tx: Database, batch: EncryptedBatch): Promise<void> {
+async function storeBatch(ctx: FanOutContext, tx: Database, batch: EncryptedBatch): Promise<void> {
   if (batch.newMessages.length > 0) await insertQueueMessages(tx, batch.newMessages);
   const updates = [...batch.senders.values()].filter((s) => s.updated);
   await saveRatchetStates(
     tx,
     updates.map((u) => ({
       clientId: u.row.clientId,
-      encryptedRatchet: sealRatchet(deps.storage, u.row.clientId, u.sender),
+      encryptedRatchet: sealRatchet(ctx.storage, u.row.clientId, u.sender),
       nextSeq: BigInt(u.sender.nextSequenceNumber),
       lastKeyUpdateAt: u.row.lastKeyUpdateAt,
       keyUpdateDue: u.row.keyUpdateDue,
@@ -394,5 +394,5 @@ async function storeBatch(deps: FanOutDeps, tx: Database, batch: EncryptedBatch)
       gapOpen: u.row.gapOpen,
     })),
   );
-  if (batch.outbound.length > 0) await writeOutbox(tx, batch.outbound, deps.storage.outbox);
+  if (batch.outbound.length > 0) await writeOutbox(tx, batch.outbound, ctx.storage.outbox);
 }
