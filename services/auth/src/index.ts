@@ -1,15 +1,5 @@
-// @phoenix/auth: the Authentication Service, for running in process (tests, all-in-one homeserver).
-export { AsKeyring, type PublicAsCredentials } from "./as-keyring.js";
-export { type AuthConfig, authConfigSchema, loadAuthConfig } from "./config.js";
-export { AsKeyConfigError } from "./domain/as-keys.js";
-export { validateHandle } from "./domain/handles.js";
-export { connectionQueueContext } from "./domain/ids.js";
-export { InviteCodeConfigError } from "./domain/invite-codes.js";
-export { ExpiryJob, type ExpiryReport, runExpiry } from "./expiry.js";
+// @phoenix/auth: the Authentication Service. `authModule` is the service (main.ts runs it with
+// runModule; the all-in-one homeserver and the test harness embed it with startModules).
+export { type AuthConfig, authConfigSchema } from "./config.js";
 export { type AuthModuleExtras, authModule, authModuleWith } from "./module.js";
-export {
-  type AuthService,
-  type AuthServiceOptions,
-  authMigrationsFolder,
-  createAuthService,
-} from "./service.js";
+export { authMigrationsFolder } from "./service.js";

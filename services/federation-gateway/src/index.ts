@@ -1,12 +1,8 @@
-export type { GatewayContext } from "./api/context.js";
-export { translateGatewayError } from "./api/translate-error.js";
+// @phoenix/federation-gateway: the federation gateway. `federationGatewayModule` is the service
+// (main.ts runs it with runModule; the all-in-one homeserver embeds it with startModules).
 export { type GatewayConfig, gatewayConfigSchema } from "./config.js";
-export { PeerResolver, type PeerResolverOptions } from "./discovery/resolver.js";
-export * from "./domain/errors.js";
-export { type PeerAddress, parseStaticPeers } from "./domain/peers.js";
-export { FederationGateway, type FederationGatewayOptions, type GatewayStreams } from "./gateway.js";
 export { federationGatewayModule } from "./module.js";
-export { type FederationTls, isLoopbackHost, loadTls } from "./outbound/tls.js";
-export { ORIGIN_DOMAIN_KEY } from "./outbound/upstream.js";
+export { type FederationTls, loadTls } from "./outbound/tls.js";
+// The module in-process through runModule, for this package's tests (test/support/harness.ts).
 export { type RunningGateway, type StartGatewayOptions, startFederationGateway } from "./shims.js";
 export { GATEWAY_MIGRATIONS } from "./store/migrations.js";
