@@ -319,6 +319,7 @@ describe("embedded bus on Postgres", () => {
       const seenByC: BusMessage[] = [];
       const slow = (into: BusMessage[]) => async (msg: BusMessage) => {
         into.push(msg);
+        // A slow handler on purpose: both instances hold claims at once, so the work is shared.
         await new Promise((resolve) => setTimeout(resolve, 20));
       };
       await b.consume(options, slow(seenByB));
