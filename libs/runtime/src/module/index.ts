@@ -22,3 +22,10 @@ export {
   type ModuleStorageOf,
   type ServiceModule,
 } from "./service-module.js";
+export {
+  consumerWorker,
+  type IntervalWorkerOptions,
+  intervalWorker,
+  outboxRelayWorker,
+  type Worker,
+} from "./worker.js";

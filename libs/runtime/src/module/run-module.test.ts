@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { Writable } from "node:stream";
 import { sql } from "drizzle-orm";
 import { Counter } from "prom-client";
@@ -13,11 +13,13 @@ import { ConfigError, loadConfig as loadConfigOf } from "../config/load-config.j
 import { databaseConfig } from "../db/config.js";
 import { ServiceStartError } from "../lifecycle/run-service.js";
 import { createMetrics } from "../metrics/create-metrics.js";
+import { freePort } from "../testing/local-ports.js";
 import { createTestDatabase, type TestDatabase } from "../testing/test-database.js";
 import { moduleEnv } from "./module-env.js";
 import { ModuleStartError, ModuleStopError, runModule, startModules, withOverrides } from "./run-module.js";
 import { defineServiceModule, type EmbedSettings } from "./service-module.js";
 import { testConfig } from "./test-config.js";
+import type { Worker } from "./worker.js";
 
 /** A toy gRPC module: a domain, a greeting with a default, and a number the embedder sets. */
 const toyConfig = serviceConfig({ serviceName: "toy" }).extend({
@@ -202,6 +204,86 @@ describe("runModule", () => {
     );
     expect(await (await fetch(running.process.metricsServer.url)).text()).toContain("toy_started_total");
     expect(await running.process.shutdown()).toBe(0);
+  });
+
+  it("starts the declared workers in order before serving and stops them in reverse before the resources close", async () => {
+    const port = await freePort();
+    const events: string[] = [];
+    const worker = (name: string): Worker => ({
+      name,
+      async start() {
+        events.push(`start ${name} (serving: ${await accepts(port)})`);
+      },
+      async stop() {
+        events.push(`stop ${name} (serving: ${await accepts(port)})`);
+      },
+    });
+    const module = defineServiceModule({
+      name: "working-toy",
+      config: toyConfig,
+      grpc: true,
+      async create({ onShutdown }) {
+        onShutdown(() => void events.push("close database"), "database");
+        onShutdown(() => void events.push("close service"), "service");
+        events.push("created");
+        return { services: [], workers: [worker("relay"), worker("consumer"), worker("sweeper")] };
+      },
+    });
+    const running = await runModule(module, {
+      env: { ...quiet, GRPC_PORT: String(port), TOY_DOMAIN: "a.example" },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    expect(await accepts(port)).toBe(true);
+    expect(events).toEqual([
+      "created",
+      "start relay (serving: false)",
+      "start consumer (serving: false)",
+      "start sweeper (serving: false)",
+    ]);
+    events.length = 0;
+    expect(await running.process.shutdown()).toBe(0);
+    // The gRPC server drained first; then the workers, then what create registered.
+    expect(events).toEqual([
+      "stop sweeper (serving: false)",
+      "stop consumer (serving: false)",
+      "stop relay (serving: false)",
+      "close service",
+      "close database",
+    ]);
+  });
+
+  it("fails the start when a worker fails to start, stopping the ones started and releasing the resources", async () => {
+    const events: string[] = [];
+    const boom = new Error("stream missing");
+    const worker = (name: string, fail = false): Worker => ({
+      name,
+      start() {
+        events.push(`start ${name}`);
+        if (fail) throw boom;
+      },
+      stop: () => void events.push(`stop ${name}`),
+    });
+    const module = defineServiceModule({
+      name: "failing-worker-toy",
+      config: toyConfig,
+      grpc: false,
+      async create({ onShutdown }) {
+        onShutdown(() => void events.push("close database"), "database");
+        return { workers: [worker("relay"), worker("consumer", true), worker("sweeper")] };
+      },
+    });
+    const start = runModule(module, {
+      env: { ...quiet, TOY_DOMAIN: "a.example" },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    const error = await start.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ServiceStartError);
+    expect((error as ServiceStartError).cause).toBe(boom);
+    expect(events).toEqual(["start relay", "start consumer", "stop relay", "close database"]);
   });
 
   it("refuses a module that declares storage its schema has no variables for", async () => {
@@ -522,6 +604,18 @@ afterEach(async () => {
   await testDb?.close();
   testDb = undefined;
 });
+
+/** Whether something accepts connections on the loopback `port` right now. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
 
 function listen(server: Server): Promise<Server> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));

@@ -22,6 +22,7 @@ import type {
   ModuleStorage,
   ServiceModule,
 } from "./service-module.js";
+import type { Worker } from "./worker.js";
 
 /** Options of {@link runModule}: runService's (env, signals, exit, log destination) and resources. */
 export interface RunModuleOptions<C>
@@ -64,6 +65,7 @@ export async function runModule<
   let instance: I | undefined;
   const build = async (runtime: ServiceRuntime<C>): Promise<I> => {
     instance = await module.create(await hostFor(module, runtime, resources));
+    await startWorkers(instance.workers ?? [], runtime);
     return instance;
   };
   const common = {
@@ -229,6 +231,25 @@ export async function startModules(
       return stopping;
     },
   };
+}
+
+/**
+ * Starts a module's workers in order, each registered for shutdown once it started: registered
+ * after everything `create` registered, they stop first, in reverse order. When one fails to
+ * start, runService's failed start closes what was registered (the workers started before it,
+ * then the module's resources) and reports the failure.
+ */
+async function startWorkers(workers: readonly Worker[], runtime: ServiceRuntime<BaseConfig>): Promise<void> {
+  for (const worker of workers) {
+    try {
+      await worker.start();
+    } catch (error) {
+      runtime.logger.error({ worker: worker.name, err: error }, "worker failed to start");
+      throw error;
+    }
+    runtime.onShutdown(() => worker.stop(), `worker ${worker.name}`);
+    runtime.logger.debug({ worker: worker.name }, "worker started");
+  }
 }
 
 /** The config values the runner sets for every embedded module. */

@@ -6,6 +6,7 @@ import type { DatabaseHandle } from "../db/open-database.js";
 import type { FederationRouter } from "../federation/router.js";
 import type { ServiceRuntime, ServiceSetup } from "../lifecycle/run-service.js";
 import type { Metrics } from "../metrics/create-metrics.js";
+import type { Worker } from "./worker.js";
 
 /** What the runner opens for a module before `create`: its database (migrated) and the bus. */
 export interface ModuleStorage {
@@ -69,8 +70,17 @@ export type ModuleHost<C extends BaseConfig, St = undefined> = ServiceRuntime<C>
   readonly router?: FederationRouter;
 } & ModuleStorageOf<St>;
 
-/** What `create` returns: the gRPC services to serve (gRPC modules) and what it publishes. */
+/**
+ * What `create` returns: the gRPC services to serve (gRPC modules), the background work to run
+ * and what it publishes.
+ */
 export interface ModuleInstance extends Partial<ServiceSetup> {
+  /**
+   * Started by the runner in this order once `create` returned (before the gRPC server serves);
+   * stopped in reverse order on shutdown, after the server drained and before what `create` and
+   * the runner registered with `onShutdown` (the service's own resources, bus, database) closes.
+   */
+  readonly workers?: readonly Worker[];
   /**
    * Addresses this instance publishes for the modules started after it (e.g.
    * `{ federationInternal: "127.0.0.1:1234" }`) or URLs (`{ http: "http://127.0.0.1:8080" }`).
@@ -99,8 +109,9 @@ export interface ServiceModule<
   /** Maps the embedder's typed settings onto config keys; a key left undefined stays env's. */
   embed?(settings: EmbedSettings): Partial<z.output<S>>;
   /**
-   * Builds and starts the service, registering everything to release with `host.onShutdown`
-   * (released in reverse order, after the gRPC server drained).
+   * Builds the service, registering everything to release with `host.onShutdown` (released in
+   * reverse order, after the gRPC server drained and the workers stopped); its background work
+   * is returned as `workers`, which the runner starts.
    */
   create(host: ModuleHost<z.output<S> & BaseConfig, St>): Promise<I>;
 }
