@@ -1,5 +1,6 @@
 import { type Database, transaction } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
+import type { Worker } from "@phoenix/runtime/module";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
 import { deleteInactiveClients } from "./store/clients.js";
 import { deleteExpiredPackages } from "./store/connection-packages.js";
@@ -45,8 +46,9 @@ export async function runExpiry(
   });
 }
 
-/** Runs `runExpiry` every `intervalMs` until stopped. */
-export class ExpiryJob {
+/** Runs `runExpiry` every `intervalMs` until stopped: the AS's worker "expiry job". */
+export class ExpiryJob implements Worker {
+  readonly name = "expiry job";
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
 

@@ -36,6 +36,7 @@ export function authModuleWith(extras: AuthModuleExtras) {
       return {
         service,
         services: [service.registration],
+        workers: service.workers,
         reflection: { descriptorSet: fileDescriptorSet() },
       };
     },

@@ -4,6 +4,7 @@ import type { Database } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import type { Worker } from "@phoenix/runtime/module";
 import { NamedRateLimit, SharedRateLimits, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
 import { AsKeyring } from "./as-keyring.js";
@@ -40,14 +41,15 @@ export interface AuthService {
   readonly registration: ServiceRegistration;
   readonly keyring: AsKeyring;
   readonly expiry: ExpiryJob;
-  /** Stops the expiry job and closes the router it built (the database and bus belong to the caller). */
+  /** The background work for the runner to start and stop: the expiry job. */
+  readonly workers: readonly Worker[];
+  /** Closes the router it built (the workers are stopped before; the database and bus belong to the caller). */
   close(): Promise<void>;
 }
 
 /**
  * Builds the Authentication Service on a database and a bus: loads or creates the AS key
- * material, binds every RPC (routes.ts) and starts the expiry job. `authModule` runs it; the
- * all-in-one homeserver and the test harness still call it directly until they start modules.
+ * material and binds every RPC (routes.ts); its expiry job is a worker `authModule` declares.
  */
 export async function createAuthService(options: AuthServiceOptions): Promise<AuthService> {
   const { config, db } = options;
@@ -117,13 +119,12 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     now,
     log: options.log,
   });
-  expiry.start();
   return {
     registration,
     keyring,
     expiry,
+    workers: [expiry],
     async close() {
-      await expiry.stop();
       if (owned) router.close();
     },
   };
