@@ -195,7 +195,17 @@ export async function setupHomeserver(
       ...(logDestination ? { logDestination } : {}),
     },
   );
-  onShutdown(() => running.stop(), "modules");
+  // Each module is a resource of this process, registered in start order so that shutdown stops
+  // them in reverse (the front door first) before the router, bus and databases close.
+  for (const started of Object.values(running.modules)) {
+    onShutdown(
+      async () => {
+        const code = await started.process.shutdown("homeserver shutdown");
+        if (code !== 0) throw new Error(`${started.name} shut down with code ${code}`);
+      },
+      started.name.replace("-", " "),
+    );
+  }
 
   const { addresses } = running;
   const federation = running.modules[federationGatewayModule.name];
