@@ -42,13 +42,13 @@ export function deliveryModuleWith(extras: DeliveryModuleExtras) {
         ...(extras.now ? { now: extras.now } : {}),
         ...(router ? { router } : {}),
       });
-      // Registered after the runner's database and bus: the DS stops before they close.
+      // Registered after the runner's database and bus: the DS closes before they do.
       onShutdown(service, "delivery service");
-      await service.start();
       logger.info({ domain: config.DS_DOMAIN }, "delivery service ready");
       return {
         service,
         services: [service.registration],
+        workers: service.workers,
         reflection: { descriptorSet: fileDescriptorSet() },
         translateError: translateDeliveryError,
       };

@@ -1,10 +1,11 @@
 import { decodeKeyText, OUTBOX_PAYLOAD, PayloadSealer } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
-import { type Bus, fanOutStream, queueDeletedStream, type Subscription } from "@phoenix/runtime/bus";
+import { type Bus, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import { consumerWorker, intervalWorker, outboxRelayWorker, type Worker } from "@phoenix/runtime/module";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { NamedRateLimit, SharedRateLimits, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
@@ -63,18 +64,19 @@ export interface DeliveryServiceInit {
   now?: () => number;
   /**
    * Sends requests about other domains' groups through the federation gateway; the caller closes
-   * it. Default: one built from FEDERATION_PROXY_ADDRESS, closed by {@link DeliveryService.stop}.
+   * it. Default: one built from FEDERATION_PROXY_ADDRESS, closed by {@link DeliveryService.close}.
    */
   router?: FederationRouter;
 }
 
-/** A running DS minus its gRPC server: handlers, outbox relay, queue-deleted consumer, sweeper. */
+/** The DS minus its gRPC server: handlers, and as workers the outbox relay, queue-deleted consumer, sweeper. */
 export class DeliveryService {
   readonly registration: ServiceRegistration;
-  private subscription: Subscription | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private relayStartTimer: NodeJS.Timeout | undefined;
-  private pruneTimer: NodeJS.Timeout | undefined;
+  /**
+   * The background work for the runner to start in this order (and stop in reverse): outbox
+   * relay, queue-deleted consumer, and with DS_SWEEP_INTERVAL the sweeper and request-id pruning.
+   */
+  readonly workers: readonly Worker[];
   private readonly router: FederationRouter;
   private readonly ownsRouter: boolean;
 
@@ -87,9 +89,13 @@ export class DeliveryService {
     this.router = router;
     this.ownsRouter = owned;
     this.registration = deliveryRoutes(ctx, router);
+    this.workers = this.workersOf(init);
   }
 
-  /** Builds the DS on a database (migrated with this package's migrations) and a bus. */
+  /**
+   * Builds the DS on a database (migrated with this package's migrations) and a bus, and declares
+   * the streams its relay publishes into and its consumer reads.
+   */
   static async create(init: DeliveryServiceInit): Promise<DeliveryService> {
     const { config, database, logger } = init;
     const cipherSuite = await getCiphersuiteImpl(
@@ -133,33 +139,40 @@ export class DeliveryService {
       outboxSealer: sealer,
       queueReports: { max: config.DS_MAX_QUEUE_REPORTS, ttlMs: config.DS_QUEUE_REPORT_TTL },
     };
+    await init.bus.ensureStream(fanOutStream(config.DS_FANOUT_STREAM, config.DS_FANOUT_SUBJECT));
+    await init.bus.ensureStream(
+      queueDeletedStream(config.DS_QUEUE_DELETED_STREAM, config.DS_QUEUE_DELETED_SUBJECT),
+    );
     return new DeliveryService(ctx, relay, init);
   }
 
-  /** Starts the relay, the queue-deleted consumer and the sweeper. */
-  async start(): Promise<void> {
-    const { bus, config, logger } = this.init;
-    await bus.ensureStream(fanOutStream(config.DS_FANOUT_STREAM, config.DS_FANOUT_SUBJECT));
-    const stream = config.DS_QUEUE_DELETED_STREAM;
-    await bus.ensureStream(queueDeletedStream(stream, config.DS_QUEUE_DELETED_SUBJECT));
-    this.subscription = await bus.consume({ stream, durable: config.DS_QUEUE_DELETED_CONSUMER }, (msg) =>
-      handleQueueDeleted(this.ctx, msg),
-    );
-    const delay = config.DS_RELAY_START_DELAY;
-    if (delay > 0) this.relayStartTimer = setTimeout(() => this.relay.start(), delay);
-    else this.relay.start();
+  private workersOf({ bus, config, logger }: DeliveryServiceInit): Worker[] {
+    const workers = [
+      outboxRelayWorker(this.relay, { startDelayMs: config.DS_RELAY_START_DELAY }),
+      consumerWorker(
+        "queue-deleted consumer",
+        bus,
+        { stream: config.DS_QUEUE_DELETED_STREAM, durable: config.DS_QUEUE_DELETED_CONSUMER },
+        (msg) => handleQueueDeleted(this.ctx, msg),
+      ),
+    ];
     const every = config.DS_SWEEP_INTERVAL;
     if (every > 0) {
-      this.sweepTimer = setInterval(() => {
-        this.sweep().catch((err: unknown) => logger.warn({ err }, "sweep failed"));
-      }, every);
-      this.sweepTimer.unref();
-      // Request ids pile up with traffic: prune them once per replay window, not per sweep.
-      this.pruneTimer = setInterval(() => {
-        this.pruneRequestIds().catch((err: unknown) => logger.warn({ err }, "prune failed"));
-      }, this.ctx.replayWindow.maxAgeMs);
-      this.pruneTimer.unref();
+      workers.push(
+        intervalWorker("sweeper", {
+          intervalMs: every,
+          run: () => this.sweep(),
+          onError: (err) => logger.warn({ err }, "sweep failed"),
+        }),
+        // Request ids pile up with traffic: prune them once per replay window, not per sweep.
+        intervalWorker("request-id pruning", {
+          intervalMs: this.ctx.replayWindow.maxAgeMs,
+          run: () => this.pruneRequestIds(),
+          onError: (err) => logger.warn({ err }, "prune failed"),
+        }),
+      );
     }
+    return workers;
   }
 
   /**
@@ -183,15 +196,10 @@ export class DeliveryService {
   }
 
   /**
-   * Stops sweeper, consumer and relay and closes the router it built (the caller closes bus and
+   * Closes the router it built, once the runner stopped the workers (the caller closes bus and
    * database afterwards).
    */
-  async stop(): Promise<void> {
-    clearInterval(this.sweepTimer);
-    clearTimeout(this.relayStartTimer);
-    clearInterval(this.pruneTimer);
-    await this.subscription?.stop();
-    await this.relay.stop();
+  close(): void {
     if (this.ownsRouter) this.router.close();
   }
 }
