@@ -48,11 +48,11 @@ export function queueModuleWith(extras: QueueModuleExtras) {
         ...(extras.hooks ? { hooks: extras.hooks } : {}),
       });
       onShutdown(service, "queue service");
-      await service.start();
       logger.info({ domain: config.QS_DOMAIN }, "queue service ready");
       return {
         service,
         services: [service.registration],
+        workers: service.workers,
         reflection: { descriptorSet: fileDescriptorSet() },
       };
     },

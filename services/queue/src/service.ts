@@ -6,12 +6,12 @@ import {
   fanOutStream,
   federationOutboundStream,
   queueDeletedStream,
-  type Subscription,
 } from "@phoenix/runtime/bus";
 import type { DatabaseHandle } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
+import { consumerWorker, intervalWorker, outboxRelayWorker, type Worker } from "@phoenix/runtime/module";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
@@ -86,13 +86,13 @@ export interface QueueServiceInit {
   metricsRegistry?: Registry;
   /**
    * Sends FetchAddPackages for other domains through the federation gateway; the caller closes
-   * it. Default: one for FEDERATION_PROXY_ADDRESS, closed by {@link QueueService.stop}.
+   * it. Default: one for FEDERATION_PROXY_ADDRESS, closed by {@link QueueService.close}.
    */
   router?: FederationRouter;
   hooks?: QueueServiceHooks;
 }
 
-/** A running QS minus its gRPC server: handlers, key ring, fan-out consumer, relay, sweeper. */
+/** The QS minus its gRPC server: handlers, key ring, and as workers relay, fan-out consumer, timers. */
 export class QueueService {
   readonly registration: ServiceRegistration;
   /** What every RPC handler is given. */
@@ -104,8 +104,12 @@ export class QueueService {
   private readonly notifier: PushNotifier;
   readonly metrics: QsMetrics;
   private readonly relay: OutboxRelay;
-  private readonly subscriptions: Subscription[] = [];
-  private timers: NodeJS.Timeout[] = [];
+  /**
+   * The background work for the runner to start in this order (and stop in reverse): outbox
+   * relay, fan-out consumer (unless `consumeFanOuts` is false), key refresh, sweep, idle key
+   * updates (each timer unless its interval is 0).
+   */
+  readonly workers: readonly Worker[];
   private readonly router: FederationRouter;
   private readonly ownsRouter: boolean;
   private readonly config: QueueConfig;
@@ -168,12 +172,20 @@ export class QueueService {
     this.router = router;
     this.ownsRouter = owned;
     this.registration = queueRoutes(this.ctx, router);
+    this.workers = this.workersOf(init);
   }
 
-  /** Builds the service and loads (on first start: creates) its keys. */
+  /**
+   * Builds the service, loads (on first start: creates) its keys and declares the streams it
+   * consumes and publishes into.
+   */
   static async create(init: QueueServiceInit): Promise<QueueService> {
     const service = new QueueService(init);
     await service.refreshKeys();
+    const { streams, subjects } = service;
+    await init.bus.ensureStream(fanOutStream(streams.fanOut, subjects.fanOut));
+    await init.bus.ensureStream(queueDeletedStream(streams.queueDeleted, subjects.queueDeleted));
+    await init.bus.ensureStream(federationOutboundStream(streams.federation, subjects.federationPattern));
     return service;
   }
 
@@ -201,16 +213,9 @@ export class QueueService {
     return ring;
   }
 
-  /** Starts the streams, the fan-out consumer, the outbox relay and the timers. */
-  async start(): Promise<void> {
-    const { bus, logger } = this.init;
+  private workersOf({ bus, logger }: QueueServiceInit): Worker[] {
     const { config, hooks } = this;
-    await bus.ensureStream(fanOutStream(this.streams.fanOut, this.subjects.fanOut));
-    await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.subjects.queueDeleted));
-    await bus.ensureStream(
-      federationOutboundStream(this.streams.federation, this.subjects.federationPattern),
-    );
-    this.relay.start();
+    const workers = [outboxRelayWorker(this.relay)];
     if (hooks.consumeFanOuts !== false) {
       const batcher = new Batcher<BusMessage>(
         (messages) => this.handleBatch(messages),
@@ -218,28 +223,30 @@ export class QueueService {
         // Weight ~ KiB of payload: a batch of large fan-outs stays a reasonable transaction.
         (m) => 1 + Math.floor(m.data.length / 1024),
       );
-      const subscription = await bus.consume(
-        {
-          stream: this.streams.fanOut,
-          durable: config.QS_FANOUT_DURABLE,
-          maxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
-          ackWaitMs: hooks.fanOutAckWaitMs ?? 30_000,
-        },
-        (message) => batcher.add(message),
+      workers.push(
+        consumerWorker(
+          "fan-out consumer",
+          bus,
+          {
+            stream: this.streams.fanOut,
+            durable: config.QS_FANOUT_DURABLE,
+            maxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
+            ackWaitMs: hooks.fanOutAckWaitMs ?? 30_000,
+          },
+          (message) => batcher.add(message),
+        ),
       );
-      this.subscriptions.push(subscription);
     }
-    const every = (ms: number, what: string, run: () => Promise<unknown>) => {
-      if (ms <= 0) return;
-      const timer = setInterval(() => {
-        run().catch((err: unknown) => logger.warn({ err }, `${what} failed`));
-      }, ms);
-      timer.unref();
-      this.timers.push(timer);
+    const every = (intervalMs: number, name: string, run: () => Promise<unknown>) => {
+      if (intervalMs <= 0) return;
+      workers.push(
+        intervalWorker(name, { intervalMs, run, onError: (err) => logger.warn({ err }, `${name} failed`) }),
+      );
     };
     every(hooks.keyRefreshIntervalMs ?? 60_000, "key refresh", () => this.refreshKeys());
     every(hooks.sweepIntervalMs ?? 3600_000, "sweep", () => this.sweep());
     every(config.QS_IDLE_KEY_UPDATE_CHECK_INTERVAL, "idle key updates", () => this.updateIdleQueues());
+    return workers;
   }
 
   /** Handles one batch of fan-outs, then wakes listeners, pushes and pokes the relay. */
@@ -331,13 +338,12 @@ export class QueueService {
     return { clients, messages };
   }
 
-  /** Stops consumers, listeners, relay and timers and closes the router it built (the bus and database stay open). */
-  async stop(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
-    await Promise.all(this.subscriptions.splice(0).map((s) => s.stop()));
+  /**
+   * Closes the live listeners and the router it built, once the runner stopped the workers (the
+   * bus and database stay open).
+   */
+  async close(): Promise<void> {
     await this.ctx.listeners.close();
-    await this.relay.stop();
     if (this.ownsRouter) this.router.close();
   }
 }
