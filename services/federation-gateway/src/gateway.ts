@@ -5,6 +5,7 @@ import type { DatabaseHandle } from "@phoenix/runtime/db";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Metrics } from "@phoenix/runtime/metrics";
+import { intervalWorker, type Worker } from "@phoenix/runtime/module";
 import { ReplayStore } from "@phoenix/runtime/replay";
 import type { GatewayContext } from "./api/context.js";
 import { InboundAuthenticator } from "./api/inbound-auth.js";
@@ -57,9 +58,9 @@ function upstreamsOf(config: GatewayConfig): Map<string, string> {
 }
 
 /**
- * A running federation gateway minus its gRPC servers: key ring, peer key directory, policy,
- * outbound delivery lanes, and the two service registrations — `federation` (public, for peer
- * gateways, over TLS) and `proxy` (internal, for this homeserver's services).
+ * The federation gateway minus its gRPC servers: key ring, peer key directory, policy, the two
+ * service registrations — `federation` (public, for peer gateways, over TLS) and `proxy`
+ * (internal, for this homeserver's services) — and its workers.
  */
 export class FederationGateway {
   readonly federation: ServiceRegistration;
@@ -70,14 +71,13 @@ export class FederationGateway {
   readonly metrics: GatewayMetrics;
   /** The stream names in use. */
   readonly streams: GatewayStreams;
-  private readonly pruneTimer: NodeJS.Timeout;
-  private readonly requestPruneTimer: NodeJS.Timeout;
+  /**
+   * The background work for the runner to start in this order (and stop in reverse): key refresh,
+   * outbound lanes (with their scout), envelope-id pruning, request-id pruning.
+   */
+  readonly workers: readonly Worker[];
 
-  private constructor(
-    private readonly options: FederationGatewayOptions,
-    keys: KeyRing,
-    keyEncryption: KeyEncryptionKeys,
-  ) {
+  private constructor(options: FederationGatewayOptions, keys: KeyRing, keyEncryption: KeyEncryptionKeys) {
     const { config, database, bus, logger } = options;
     const db = database.db;
     const now = options.now ?? Date.now;
@@ -176,20 +176,30 @@ export class FederationGateway {
       standbyRetryMs: config.FEDERATION_STANDBY_RETRY,
       metrics: this.metrics,
     });
-    this.pruneTimer = setInterval(() => {
-      const before = new Date(now() - config.FEDERATION_DEDUPE_RETENTION);
-      pruneSeenEnvelopes(db, before).catch((err) => logger.warn({ err }, "pruning envelope ids failed"));
-    }, 3600_000);
-    this.pruneTimer.unref();
-    this.requestPruneTimer = setInterval(() => {
-      seenRequests
-        .sweep(db, new Date(now()))
-        .catch((err) => logger.warn({ err }, "pruning request ids failed"));
-    }, 60_000);
-    this.requestPruneTimer.unref();
+    this.workers = [
+      intervalWorker("key refresh", {
+        intervalMs: config.FEDERATION_KEY_REFRESH,
+        run: () => keys.refresh(),
+        onError: (err) => logger.warn({ err }, "reloading the federation keys failed"),
+      }),
+      this.lanes,
+      intervalWorker("envelope-id pruning", {
+        intervalMs: 3600_000,
+        run: () => pruneSeenEnvelopes(db, new Date(now() - config.FEDERATION_DEDUPE_RETENTION)),
+        onError: (err) => logger.warn({ err }, "pruning envelope ids failed"),
+      }),
+      intervalWorker("request-id pruning", {
+        intervalMs: 60_000,
+        run: () => seenRequests.sweep(db, new Date(now())),
+        onError: (err) => logger.warn({ err }, "pruning request ids failed"),
+      }),
+    ];
   }
 
-  /** Loads (or creates) the domain keys and builds the gateway; call `start()` to begin delivering. */
+  /**
+   * Loads (or creates) the domain keys, builds the gateway and declares the inbound streams it
+   * publishes into; delivering is its workers' job.
+   */
   static async create(options: FederationGatewayOptions): Promise<FederationGateway> {
     const { config } = options;
     // FEDERATION_KEY_ENCRYPTION_KEY (and `_PREVIOUS`) seals the signing-key seeds in the database;
@@ -205,26 +215,17 @@ export class FederationGateway {
       encryption: keyEncryption,
       rotationMs: config.FEDERATION_KEY_ROTATION,
       overlapMs: config.FEDERATION_KEY_OVERLAP,
-      refreshMs: config.FEDERATION_KEY_REFRESH,
       ...(options.now ? { now: options.now } : {}),
     });
-    return new FederationGateway(options, keys, keyEncryption);
+    const gateway = new FederationGateway(options, keys, keyEncryption);
+    const { streams, context } = gateway;
+    await options.bus.ensureStream(fanOutStream(streams.fanOut, context.subjects.fanOut));
+    await options.bus.ensureStream(queueDeletedStream(streams.queueDeleted, context.subjects.queueDeleted));
+    return gateway;
   }
 
-  /** Ensures the inbound streams exist (the gateway publishes into them) and starts the outbound lanes. */
-  async start(): Promise<void> {
-    const { bus } = this.options;
-    await bus.ensureStream(fanOutStream(this.streams.fanOut, this.context.subjects.fanOut));
-    await bus.ensureStream(queueDeletedStream(this.streams.queueDeleted, this.context.subjects.queueDeleted));
-    await this.lanes.start();
-  }
-
-  /** Stops delivering and releases timers and channels (not the bus or database). */
-  async close(): Promise<void> {
-    clearInterval(this.pruneTimer);
-    clearInterval(this.requestPruneTimer);
-    await this.lanes.stop();
-    this.context.keys.close();
+  /** Releases the peer and upstream channels once the runner stopped the workers (not the bus or database). */
+  close(): void {
     this.context.peers.close();
     this.context.upstream.close();
   }

@@ -13,7 +13,8 @@ import { GATEWAY_MIGRATIONS } from "./store/migrations.js";
  * a plaintext listener of its own (FEDERATION_INTERNAL_HOST:PORT) so peers can never reach it,
  * published as `federationInternal`. Embedded, it forwards to the AS, DS and QS started before it
  * and points the embedder's shared federation router at its internal listener. Shutdown order:
- * internal listener, gateway (lanes), then the runner's bus and database.
+ * the workers (key refresh, outbound lanes, pruning; in reverse), internal listener, gateway
+ * (peer and upstream channels), then the runner's bus and database.
  */
 export const federationGatewayModule = defineServiceModule({
   name: "federation-gateway",
@@ -60,7 +61,6 @@ export const federationGatewayModule = defineServiceModule({
       metricsRegistry: metrics.registry,
     });
     onShutdown(gateway, "federation gateway");
-    await gateway.start();
 
     const internal = createGrpcServer({
       services: [gateway.proxy],
@@ -87,6 +87,7 @@ export const federationGatewayModule = defineServiceModule({
       internalPort,
       addresses: { federationInternal: internalAddress },
       services: [gateway.federation],
+      workers: gateway.workers,
       credentials,
       reflection: { descriptorSet: fileDescriptorSet() },
       translateError: translateGatewayError,

@@ -14,6 +14,7 @@ import {
 } from "@phoenix/runtime/bus";
 import type { Database, DatabaseHandle } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
+import type { Worker } from "@phoenix/runtime/module";
 import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
 import type { FederationPolicy } from "../domain/policy.js";
 import type { GatewayMetrics } from "../gateway-metrics.js";
@@ -71,9 +72,10 @@ const PERMANENT = new Set<number>([
  * flight and keeps it, retrying with exponential backoff, until the peer accepted it, so
  * nothing overtakes the head: the peer receives its messages in stream order (hence in order per
  * queue), also after being down for hours. A scout consumer over the whole stream notices peers without a lane; lanes are
- * remembered in the database and restart with the gateway.
+ * remembered in the database and restart with the gateway. The gateway's worker "outbound lanes".
  */
-export class DeliveryLanes {
+export class DeliveryLanes implements Worker {
+  readonly name = "outbound lanes";
   private readonly lanes = new Map<string, Promise<Subscription | undefined>>();
   private readonly failures = new Map<string, number>();
   private scout: Subscription | undefined;

@@ -10,35 +10,26 @@ export interface KeyRingOptions extends KeyScheduleConfig {
   pinnedSeed?: Uint8Array | undefined;
   /** Seals the seeds kept in the database (FEDERATION_KEY_ENCRYPTION_KEY). */
   encryption: KeyEncryptionKeys;
-  /** Reload (and rotate when due) this often; 0: never. */
-  refreshMs: number;
   now?: () => number;
 }
 
 /**
  * This domain's federation keys in memory: the active signing key and the published list. Every
- * replica reloads them periodically, rotating when due (one replica creates the key, the others
- * load it).
+ * replica reloads them periodically (the gateway's "key refresh" worker calls `refresh`),
+ * rotating when due (one replica creates the key, the others load it).
  */
 export class KeyRing {
   private keys: OwnSigningKey[] = [];
-  private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   private constructor(private readonly options: KeyRingOptions) {
     this.now = options.now ?? Date.now;
   }
 
-  /** Loads (creating the first key when there is none) and starts the refresh timer. */
+  /** Loads (creating the first key when there is none). */
   static async open(options: KeyRingOptions): Promise<KeyRing> {
     const ring = new KeyRing(options);
     await ring.refresh();
-    if (options.refreshMs > 0) {
-      ring.timer = setInterval(() => {
-        ring.refresh().catch((err) => options.logger.warn({ err }, "reloading the federation keys failed"));
-      }, options.refreshMs);
-      ring.timer.unref();
-    }
     return ring;
   }
 
@@ -69,9 +60,5 @@ export class KeyRing {
   /** The keys peers may verify with now. */
   published(): OwnSigningKey[] {
     return publishedKeys(this.keys, this.now());
-  }
-
-  close(): void {
-    clearInterval(this.timer);
   }
 }
