@@ -3,6 +3,4 @@
 export { type GatewayConfig, gatewayConfigSchema } from "./config.js";
 export { federationGatewayModule } from "./module.js";
 export { type FederationTls, loadTls } from "./outbound/tls.js";
-// The module in-process through runModule, for this package's tests (test/support/harness.ts).
-export { type RunningGateway, type StartGatewayOptions, startFederationGateway } from "./shims.js";
 export { GATEWAY_MIGRATIONS } from "./store/migrations.js";

@@ -5,15 +5,14 @@ import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { eventually, fanOutEnvelope } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
-import type { RunningGateway } from "../src/index.js";
-import { Network } from "./support/harness.js";
+import { type GatewayInstance, Network } from "./support/harness.js";
 
 const A = "a.test";
 const B = "b.test";
 
 describe("two gateway replicas of one homeserver", () => {
   let net: Network;
-  let replica: RunningGateway | undefined;
+  let replica: GatewayInstance | undefined;
 
   beforeAll(async () => {
     net = await Network.start([A, B]);

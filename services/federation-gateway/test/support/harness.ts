@@ -17,6 +17,7 @@ import {
   type Subscription,
 } from "@phoenix/runtime/bus";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
+import { runModule } from "@phoenix/runtime/module";
 import {
   createTestDatabase,
   createTestPglite,
@@ -24,7 +25,8 @@ import {
   type TestDatabase,
   type TestTlsFiles,
 } from "@phoenix/runtime/testing";
-import { GATEWAY_MIGRATIONS, type RunningGateway, startFederationGateway } from "../../src/index.js";
+import type { FederationGateway } from "../../src/gateway.js";
+import { federationGatewayModule, GATEWAY_MIGRATIONS } from "../../src/index.js";
 
 export function natsUrl(): string {
   const url = process.env.NATS_URL;
@@ -41,9 +43,20 @@ export interface NetworkOptions {
   embedded?: readonly string[];
 }
 
+/** A gateway running in this process (the module through the runtime's runner). */
+export interface GatewayInstance {
+  readonly gateway: FederationGateway;
+  /** Public FederationService port. */
+  readonly port: number;
+  /** Internal FederationProxyService port. */
+  readonly internalPort: number;
+  /** Graceful shutdown; rejects on a non-zero code. */
+  stop(): Promise<void>;
+}
+
 /** One homeserver's gateway plus the bus side the tests play. */
 export class GatewayNode {
-  running: RunningGateway | undefined;
+  running: GatewayInstance | undefined;
   bus!: Bus;
   db!: TestDatabase;
   /** Messages the gateway published on this domain's fan-out subject, in stream order. */
@@ -88,25 +101,37 @@ export class GatewayNode {
   }
 
   /** Starts (or restarts) the gateway on its fixed port. */
-  async start(extraEnv: Record<string, string> = {}): Promise<RunningGateway> {
-    this.running = await startFederationGateway({
-      env: { ...this.env(), ...extraEnv },
-      database: this.db,
-      bus: this.bus,
-      logDestination: { write: (line: string) => void this.logs.push(line) },
-    });
+  async start(extraEnv: Record<string, string> = {}): Promise<GatewayInstance> {
+    this.running = await this.startInstance({ ...this.env(), ...extraEnv });
     if (this.collectors.length === 0) await this.collect();
     return this.running;
   }
 
   /** A second gateway replica of this homeserver (same database and bus, its own ports); the caller stops it. */
-  startReplica(): Promise<RunningGateway> {
-    return startFederationGateway({
-      env: { ...this.env(), GRPC_PORT: "0" },
-      database: this.db,
-      bus: this.bus,
+  startReplica(): Promise<GatewayInstance> {
+    return this.startInstance({ ...this.env(), GRPC_PORT: "0" });
+  }
+
+  /** Runs `federationGatewayModule` on the node's database and bus, without signal handlers or process exit. */
+  private async startInstance(env: Record<string, string>): Promise<GatewayInstance> {
+    const running = await runModule(federationGatewayModule, {
+      env,
+      signals: false,
+      exit: false,
       logDestination: { write: (line: string) => void this.logs.push(line) },
+      resources: { database: this.db, bus: this.bus },
     });
+    const port = running.grpcPort;
+    if (port === undefined) throw new Error("the federation gateway module serves gRPC");
+    return {
+      gateway: running.instance.gateway,
+      port,
+      internalPort: running.instance.internalPort,
+      async stop() {
+        const code = await running.process.shutdown("stop");
+        if (code !== 0) throw new Error(`the federation gateway shut down with code ${code}`);
+      },
+    };
   }
 
   async stopGateway(): Promise<void> {
