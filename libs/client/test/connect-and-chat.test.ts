@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UnknownUserError } from "../src/index.js";
-import { connectUsers, syncUntil, texts, World } from "./support.js";
+import { connectUsers, syncUntil, texts, World } from "./support/world.js";
 
 describe("two users", () => {
   let world: World;

@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient, Transport } from "../src/index.js";
-import { connectUsers, syncUntil, texts, World } from "./support.js";
+import { connectUsers, syncUntil, texts, World } from "./support/world.js";
 
 describe("group EAR-key rotation on removals", () => {
   let world: World;

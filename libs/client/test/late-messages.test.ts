@@ -4,7 +4,7 @@
 // the randomized runs of libs/test-harness (docs/federation-testing.md).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConversationInactiveError, type PhoenixClient } from "../src/index.js";
-import { connectUsers, syncUntil, texts, World } from "./support.js";
+import { connectUsers, syncUntil, texts, World } from "./support/world.js";
 
 describe("late messages and reused leaves", () => {
   let world: World;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NotRegisteredError, PhoenixClient } from "../src/index.js";
-import { connectUsers, syncUntil, texts, World } from "./support.js";
+import { connectUsers, syncUntil, texts, World } from "./support/world.js";
 
 describe("a client re-opened from its store", () => {
   let world: World;

@@ -1,7 +1,7 @@
 import { eventually } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient } from "../src/index.js";
-import { connectUsers, syncUntil, texts, World } from "./support.js";
+import { connectUsers, syncUntil, texts, World } from "./support/world.js";
 
 describe("group maintenance and live listening", () => {
   let world: World;

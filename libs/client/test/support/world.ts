@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Homeserver, startHomeserver, syncUntil as syncUntilHolds } from "@phoenix/test-harness";
-import { createGrpcTransport, PhoenixClient, type Transport } from "../src/index.js";
+import { createGrpcTransport, PhoenixClient, type Transport } from "../../src/index.js";
 
 /** A homeserver plus the clients a test made; `stop()` closes them all. */
 export class World {
