@@ -1,6 +1,5 @@
 import { bytesEqual, type ClientCredential } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
-import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
@@ -8,7 +7,7 @@ import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed, tooLarge } from "../domain/errors.js";
 import { countClients, insertClient } from "../store/clients.js";
-import { authenticateClient } from "./authenticate.js";
+import { asClient } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
 import { csrPolicy } from "./register-user.js";
 
@@ -17,47 +16,44 @@ export async function addClient(
   ctx: AuthContext,
   request: auth.AddClientRequest,
 ): Promise<auth.AddClientResponse> {
-  const now = ctx.now();
   const signer = await ctx.keyring.currentSigner();
-  const credential: ClientCredential = await transaction(ctx.db, async (tx) => {
-    const { tbs, clientKey } = await authenticateClient(
-      ctx,
-      tx,
-      request.signed,
-      auth.AddClientTbs,
-      auth.AuthServiceService.addClient,
-      now,
-    );
-    const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
-    if (!bytesEqual(csr.clientId.userId.uuid, clientKey.userUuid)) {
-      throw malformed("tbs.client_csr", "the CSR is for another user");
-    }
-    const queueKey = parseQueueEncryptionKey(
-      tbs.connectionQueueEncryptionKey,
-      "tbs.connection_queue_encryption_key",
-    );
-    const existing = await countClients(tx, clientKey.userUuid);
-    if (existing >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
-      throw tooLarge(
-        "clients per user",
-        ctx.config.AS_MAX_CLIENTS_PER_USER,
-        existing + 1,
-        common.ErrorReason.ERROR_REASON_QUOTA,
+  const credential: ClientCredential = await asClient(
+    ctx,
+    request,
+    auth.AddClientTbs,
+    auth.AuthServiceService.addClient,
+    async ({ tbs, clientKey, now }, tx) => {
+      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
+      if (!bytesEqual(csr.clientId.userId.uuid, clientKey.userUuid)) {
+        throw malformed("tbs.client_csr", "the CSR is for another user");
+      }
+      const queueKey = parseQueueEncryptionKey(
+        tbs.connectionQueueEncryptionKey,
+        "tbs.connection_queue_encryption_key",
       );
-    }
-    const issued = signClientCredential(csr, signer, "tbs.client_csr");
-    const client = { userUuid: clientKey.userUuid, clientUuid: csr.clientId.clientUuid };
-    const inserted = await insertClient(tx, {
-      ...client,
-      credential: issued.bytes,
-      signatureKey: issued.verifyingKey.bytes,
-      credentialNotAfter: hourFloor(issued.expiration.notAfter),
-      createdAt: monthOf(now),
-      lastActiveAt: monthOf(now),
-    });
-    if (!inserted) throw new AlreadyExistsError("the client id is taken");
-    await createQueueFor(tx, { client }, queueKey);
-    return issued;
-  });
+      const existing = await countClients(tx, clientKey.userUuid);
+      if (existing >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
+        throw tooLarge(
+          "clients per user",
+          ctx.config.AS_MAX_CLIENTS_PER_USER,
+          existing + 1,
+          common.ErrorReason.ERROR_REASON_QUOTA,
+        );
+      }
+      const issued = signClientCredential(csr, signer, "tbs.client_csr");
+      const client = { userUuid: clientKey.userUuid, clientUuid: csr.clientId.clientUuid };
+      const inserted = await insertClient(tx, {
+        ...client,
+        credential: issued.bytes,
+        signatureKey: issued.verifyingKey.bytes,
+        credentialNotAfter: hourFloor(issued.expiration.notAfter),
+        createdAt: monthOf(now),
+        lastActiveAt: monthOf(now),
+      });
+      if (!inserted) throw new AlreadyExistsError("the client id is taken");
+      await createQueueFor(tx, { client }, queueKey);
+      return issued;
+    },
+  );
   return { clientCredential: credential.bytes };
 }

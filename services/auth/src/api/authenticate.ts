@@ -1,6 +1,6 @@
 import { ClientCredential } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
-import type { Database } from "@phoenix/runtime/db";
+import { type Database, type Transaction, transaction } from "@phoenix/runtime/db";
 import { NotFoundError } from "@phoenix/runtime/errors";
 import {
   authenticateSignedRequest,
@@ -145,6 +145,33 @@ export async function authenticateClient<T extends TbsWithHeader>(
   return { tbs: request.tbs, client, clientKey };
 }
 
+/** A client request opened by {@link asClient}: the authenticated request and its clock reading. */
+export interface OpenedClientRequest<T> extends ClientRequest<T> {
+  /** The handler's clock reading (ms), taken once before the transaction. */
+  now: number;
+}
+
+/**
+ * The opening of every client-signed RPC: reads the clock once, then in one transaction
+ * authenticates `request.signed` (authenticateClient, replay claim included) and runs `body`.
+ * The claim and the body's writes commit or roll back together; like the transaction, `body` may
+ * run again after a serialization failure, so it keeps side effects other than writes to `tx` out.
+ */
+export function asClient<T extends TbsWithHeader, R>(
+  ctx: AuthContext,
+  request: { signed: common.Signed | undefined },
+  type: MessageDecoder<T>,
+  method: { path: string },
+  body: (opened: OpenedClientRequest<T>, tx: Transaction) => Promise<R>,
+  options: ClientAuthOptions = {},
+): Promise<R> {
+  return openSigned(
+    ctx,
+    (tx, now) => authenticateClient(ctx, tx, request.signed, type, method, now, options),
+    body,
+  );
+}
+
 /** An authenticated handle request. */
 export interface HandleRequest<T> {
   tbs: T;
@@ -183,4 +210,34 @@ export async function authenticateHandle<T extends TbsWithHeader>(
   );
   await request.claim(tx);
   return { tbs: request.tbs, handle: request.signer.handle };
+}
+
+/** A handle request opened by {@link asHandle}: the authenticated request and its clock reading. */
+export interface OpenedHandleRequest<T> extends HandleRequest<T> {
+  /** The handler's clock reading (ms), taken once before the transaction. */
+  now: number;
+}
+
+/**
+ * The opening of every handle-signed RPC: {@link asClient} for requests signed with a handle's
+ * verifying key (authenticateHandle: an unknown or expired handle is NOT_FOUND).
+ */
+export function asHandle<T extends TbsWithHeader, R>(
+  ctx: AuthContext,
+  request: { signed: common.Signed | undefined },
+  type: MessageDecoder<T>,
+  method: { path: string },
+  body: (opened: OpenedHandleRequest<T>, tx: Transaction) => Promise<R>,
+): Promise<R> {
+  return openSigned(ctx, (tx, now) => authenticateHandle(ctx, tx, request.signed, type, method, now), body);
+}
+
+/** Reads the clock once, then authenticates and runs `body` in one transaction. */
+function openSigned<O, R>(
+  ctx: AuthContext,
+  authenticate: (tx: Transaction, now: number) => Promise<O>,
+  body: (opened: O & { now: number }, tx: Transaction) => Promise<R>,
+): Promise<R> {
+  const now = ctx.now();
+  return transaction(ctx.db, async (tx) => body({ ...(await authenticate(tx, now)), now }, tx));
 }
