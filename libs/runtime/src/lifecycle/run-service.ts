@@ -130,15 +130,78 @@ export async function runService<S extends z.ZodObject>(
 ): Promise<RunningProcess<z.output<S> & BaseConfig>> {
   type C = z.output<S> & BaseConfig;
   const exit = options.exit === undefined ? (code: number) => process.exit(code) : options.exit;
-  const env = options.env ?? process.env;
+  const config: C = await loadServiceConfig(options, options.env ?? process.env, exit);
+  const logger = createLogger({
+    service: config.SERVICE_NAME,
+    level: config.LOG_LEVEL,
+    destination: options.logDestination,
+  });
+  const metrics = options.metrics ?? createMetrics({ service: config.SERVICE_NAME });
+  const state: ServiceState<C> = {
+    config,
+    logger,
+    resources: [],
+    closeTimeoutMs: Math.max(config.SHUTDOWN_GRACE_MS, 1000),
+  };
+  const { metricsServer, grpc, grpcPort } = await startServing(options, { ...state, metrics, exit });
 
-  let config: C;
+  let shutdownPromise: Promise<number> | undefined;
+  let resolveFinished: (code: number) => void = () => {};
+  const finished = new Promise<number>((resolve) => {
+    resolveFinished = resolve;
+  });
+  const handlers = installProcessHandlers({
+    signals: options.signals === false ? [] : (options.signals ?? ["SIGTERM", "SIGINT"]),
+    logger,
+    grpc,
+    exit,
+    shutdown: (reason) => service.shutdown(reason),
+  });
+
+  const service: RunningProcess<C> = {
+    config,
+    logger,
+    metrics,
+    metricsServer,
+    finished,
+    shutdown(reason = "requested") {
+      if (shutdownPromise) {
+        grpc?.force();
+        return shutdownPromise;
+      }
+      shutdownPromise = shutDown({ ...state, grpc, metricsServer }, reason).then(async (code) => {
+        const exitCode = handlers.fatal() ? 1 : code;
+        handlers.remove();
+        await flush(logger);
+        resolveFinished(exitCode);
+        if (exit) exit(exitCode);
+        return exitCode;
+      });
+      return shutdownPromise;
+    },
+  };
+  if (!grpc) return service;
+  const withGrpc: RunningService<C> = { ...service, grpc, grpcPort };
+  return withGrpc;
+}
+
+type Exit = ((code: number) => void) | false;
+
+/**
+ * The service's config from its env and overrides; when it is invalid, logs why (under the
+ * service's name if it can tell it) and fails the start.
+ */
+async function loadServiceConfig<S extends z.ZodObject>(
+  options: RunServiceCommonOptions<S>,
+  env: Env,
+  exit: Exit,
+): Promise<z.output<S> & BaseConfig> {
   try {
     const missing = BASE_KEYS.filter((key) => !(key in options.config.shape));
     if (missing.length > 0) {
       throw new TypeError(`the config schema must extend serviceConfig(); it lacks ${missing.join(", ")}`);
     }
-    config = loadConfig(options.config, env, options.overrides) as C;
+    return loadConfig(options.config, env, options.overrides) as z.output<S> & BaseConfig;
   } catch (error) {
     const named: unknown = (options.overrides as { SERVICE_NAME?: unknown } | undefined)?.SERVICE_NAME;
     const logger = createLogger({
@@ -149,19 +212,34 @@ export async function runService<S extends z.ZodObject>(
     else logger.fatal({ err: error }, "loading the configuration failed");
     return failStart(logger, exit, error);
   }
+}
 
-  const logger = createLogger({
-    service: config.SERVICE_NAME,
-    level: config.LOG_LEVEL,
-    destination: options.logDestination,
-  });
-  const metrics = options.metrics ?? createMetrics({ service: config.SERVICE_NAME });
-  const resources: NamedCloseable[] = [];
-  const closeTimeoutMs = Math.max(config.SHUTDOWN_GRACE_MS, 1000);
+/** What the start and the shutdown of one service share. */
+interface ServiceState<C extends BaseConfig> {
+  readonly config: C;
+  readonly logger: Logger;
+  /** Registered with `onShutdown`, closed in reverse. */
+  readonly resources: NamedCloseable[];
+  readonly closeTimeoutMs: number;
+}
 
+interface Serving {
+  metricsServer: MetricsServer;
+  grpc: GrpcServer | undefined;
+  grpcPort: number;
+}
+
+/**
+ * Metrics endpoint → `setup` → gRPC server (unless `grpc: false`). When any step fails, releases
+ * what started (gRPC server, registered resources, metrics endpoint) and fails the start.
+ */
+async function startServing<S extends z.ZodObject>(
+  options: RunServiceOptions<S> | RunServiceWithoutGrpcOptions<S>,
+  state: ServiceState<z.output<S> & BaseConfig> & { readonly metrics: Metrics; readonly exit: Exit },
+): Promise<Serving> {
+  const { config, logger, metrics, resources } = state;
   let metricsServer: MetricsServer | undefined;
   let grpc: GrpcServer | undefined;
-  let grpcPort = 0;
   try {
     metricsServer = await startMetricsServer({
       registry: metrics.registry,
@@ -169,7 +247,7 @@ export async function runService<S extends z.ZodObject>(
       port: config.METRICS_PORT,
     });
     logger.info({ host: config.METRICS_HOST, port: metricsServer.port }, "metrics listening");
-    const runtime: ServiceRuntime<C> = {
+    const runtime: ServiceRuntime<z.output<S> & BaseConfig> = {
       config,
       logger,
       metrics,
@@ -183,79 +261,97 @@ export async function runService<S extends z.ZodObject>(
         // Services nobody would serve: a wiring mistake, not something to start without.
         throw new TypeError("setup returned gRPC services, but runService was called with grpc: false");
       }
-    } else {
-      const setup = await options.setup(runtime);
-      grpc = createGrpcServer({
-        services: setup.services,
-        config,
-        logger,
-        metrics,
-        reflection: setup.reflection,
-        ...(setup.credentials ? { credentials: setup.credentials } : {}),
-        ...(setup.channelOptions ? { channelOptions: setup.channelOptions } : {}),
-        ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
-        ...(setup.translateError ? { translateError: setup.translateError } : {}),
-      });
-      grpcPort = await grpc.start();
+      return { metricsServer, grpc: undefined, grpcPort: 0 };
     }
+    const setup = await options.setup(runtime);
+    grpc = createGrpcServer({
+      services: setup.services,
+      config,
+      logger,
+      metrics,
+      reflection: setup.reflection,
+      ...(setup.credentials ? { credentials: setup.credentials } : {}),
+      ...(setup.channelOptions ? { channelOptions: setup.channelOptions } : {}),
+      ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
+      ...(setup.translateError ? { translateError: setup.translateError } : {}),
+    });
+    return { metricsServer, grpc, grpcPort: await grpc.start() };
   } catch (error) {
     logger.fatal({ err: error }, "service failed to start");
     grpc?.server.forceShutdown();
-    await closeAll(resources, { timeoutMs: closeTimeoutMs, logger });
+    await closeAll(resources, { timeoutMs: state.closeTimeoutMs, logger });
     await metricsServer?.close().catch(() => {});
-    return failStart(logger, exit, error);
+    return failStart(logger, state.exit, error);
   }
-  const startedGrpc = grpc;
-  const startedMetricsServer = metricsServer;
+}
 
-  let shutdownPromise: Promise<number> | undefined;
-  let resolveFinished: (code: number) => void = () => {};
-  const finished = new Promise<number>((resolve) => {
-    resolveFinished = resolve;
-  });
-
-  const runShutdown = async (reason: string): Promise<number> => {
-    logger.info({ reason, ...(startedGrpc ? { inFlight: startedGrpc.inFlight } : {}) }, "shutting down");
-    let failed = false;
-    if (startedGrpc) {
-      try {
-        const result = await startedGrpc.shutdown({
-          graceMs: config.SHUTDOWN_GRACE_MS,
-          delayMs: config.SHUTDOWN_DELAY_MS,
-        });
-        if (result.abandoned > 0) {
-          failed = true;
-          logger.error(
-            { abandoned: result.abandoned },
-            "handlers ignored their cancellation; closing resources anyway",
-          );
-        }
-      } catch (error) {
+/**
+ * The graceful shutdown: drain the gRPC server, close the registered resources in reverse, then
+ * the metrics endpoint. Resolves with the exit code: 1 when anything failed or was abandoned.
+ */
+async function shutDown<C extends BaseConfig>(
+  state: ServiceState<C> & { readonly grpc: GrpcServer | undefined; readonly metricsServer: MetricsServer },
+  reason: string,
+): Promise<number> {
+  const { config, logger, grpc } = state;
+  logger.info({ reason, ...(grpc ? { inFlight: grpc.inFlight } : {}) }, "shutting down");
+  let failed = false;
+  if (grpc) {
+    try {
+      const result = await grpc.shutdown({
+        graceMs: config.SHUTDOWN_GRACE_MS,
+        delayMs: config.SHUTDOWN_DELAY_MS,
+      });
+      if (result.abandoned > 0) {
         failed = true;
-        logger.error({ err: error }, "grpc server shutdown failed");
+        logger.error(
+          { abandoned: result.abandoned },
+          "handlers ignored their cancellation; closing resources anyway",
+        );
       }
-    }
-    const failedResources = await closeAll(resources, { timeoutMs: closeTimeoutMs, logger });
-    if (failedResources.length > 0) failed = true;
-    await startedMetricsServer.close().catch((error: unknown) => {
+    } catch (error) {
       failed = true;
-      logger.error({ err: error }, "closing the metrics endpoint failed");
-    });
-    const code = failed ? 1 : 0;
-    logger.info({ exitCode: code }, "shutdown complete");
-    return code;
-  };
+      logger.error({ err: error }, "grpc server shutdown failed");
+    }
+  }
+  const failedResources = await closeAll(state.resources, { timeoutMs: state.closeTimeoutMs, logger });
+  if (failedResources.length > 0) failed = true;
+  await state.metricsServer.close().catch((error: unknown) => {
+    failed = true;
+    logger.error({ err: error }, "closing the metrics endpoint failed");
+  });
+  const code = failed ? 1 : 0;
+  logger.info({ exitCode: code }, "shutdown complete");
+  return code;
+}
 
+interface ProcessHandlers {
+  /** Whether an uncaught error started the shutdown (the exit code is then 1). */
+  fatal(): boolean;
+  remove(): void;
+}
+
+/**
+ * The process handlers: the first signal shuts down, the second cancels in-flight calls, the third
+ * exits at once with 1; with any signals, uncaught errors and unhandled rejections shut down too.
+ */
+function installProcessHandlers(options: {
+  signals: readonly NodeJS.Signals[];
+  logger: Logger;
+  grpc: GrpcServer | undefined;
+  exit: Exit;
+  shutdown(reason: string): Promise<number>;
+}): ProcessHandlers {
+  const { signals, logger, grpc, exit } = options;
   let signalCount = 0;
-  const signals = options.signals === false ? [] : (options.signals ?? ["SIGTERM", "SIGINT"]);
   const onSignal = (signal: NodeJS.Signals) => {
     signalCount += 1;
     if (signalCount === 1) {
-      void service.shutdown(signal);
+      void options.shutdown(signal);
     } else if (signalCount === 2) {
-      if (startedGrpc) {
+      if (grpc) {
         logger.warn({ signal }, "second signal: cancelling in-flight calls");
-        startedGrpc.force();
+        grpc.force();
       } else {
         logger.warn({ signal }, "second signal: shutdown already under way");
       }
@@ -270,55 +366,28 @@ export async function runService<S extends z.ZodObject>(
   const onFatal = (error: unknown) => {
     fatal = true;
     logger.fatal({ err: error }, "uncaught error: shutting down");
-    void service.shutdown("uncaught error");
+    void options.shutdown("uncaught error");
   };
   for (const signal of signals) process.on(signal, onSignal);
   if (signals.length > 0) {
     process.on("uncaughtException", onFatal);
     process.on("unhandledRejection", onFatal);
   }
-  const removeProcessHandlers = () => {
-    for (const signal of signals) process.off(signal, onSignal);
-    process.off("uncaughtException", onFatal);
-    process.off("unhandledRejection", onFatal);
-  };
-
-  const service: RunningProcess<C> = {
-    config,
-    logger,
-    metrics,
-    metricsServer: startedMetricsServer,
-    finished,
-    shutdown(reason = "requested") {
-      if (shutdownPromise) {
-        startedGrpc?.force();
-        return shutdownPromise;
-      }
-      shutdownPromise = runShutdown(reason).then(async (code) => {
-        const exitCode = fatal ? 1 : code;
-        removeProcessHandlers();
-        await flush(logger);
-        resolveFinished(exitCode);
-        if (exit) exit(exitCode);
-        return exitCode;
-      });
-      return shutdownPromise;
+  return {
+    fatal: () => fatal,
+    remove() {
+      for (const signal of signals) process.off(signal, onSignal);
+      process.off("uncaughtException", onFatal);
+      process.off("unhandledRejection", onFatal);
     },
   };
-  if (!startedGrpc) return service;
-  const withGrpc: RunningService<C> = { ...service, grpc: startedGrpc, grpcPort };
-  return withGrpc;
 }
 
 function isServiceSetup(value: unknown): value is ServiceSetup {
   return typeof value === "object" && value !== null && Array.isArray((value as ServiceSetup).services);
 }
 
-async function failStart(
-  logger: Logger,
-  exit: ((code: number) => void) | false,
-  cause: unknown,
-): Promise<never> {
+async function failStart(logger: Logger, exit: Exit, cause: unknown): Promise<never> {
   await flush(logger);
   if (exit) exit(1);
   throw new ServiceStartError(cause instanceof Error ? cause.message : String(cause), { cause });
