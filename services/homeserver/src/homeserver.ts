@@ -19,7 +19,10 @@ import {
 import type { CreateLoggerOptions } from "@phoenix/runtime/log";
 import {
   type AnyServiceModule,
+  type ModuleEntry,
   type ModuleResources,
+  type RunningModules,
+  type StartModulesOptions,
   startModules,
   withOverrides,
 } from "@phoenix/runtime/module";
@@ -67,16 +70,61 @@ export async function setupHomeserver(
   env: Env = process.env,
   logDestination?: LogDestination,
 ): Promise<HomeserverSetup> {
-  const { config, logger, metrics, onShutdown } = runtime;
-  const domain = config.HOMESERVER_DOMAIN;
+  const { config, metrics, onShutdown } = runtime;
   const dataDir = resolve(config.DATA_DIR);
   // The federation gateway's transport rule (TLS, or plaintext only on a loopback listener or by
   // explicit opt-in), checked before anything opens: the gateway starts last, after the slow part.
   loadTls({ ...loadConfig(FEDERATION_TRANSPORT, env), GRPC_HOST: config.FEDERATION_HOST });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
 
-  // 1. Databases, opened in parallel (a fresh PGlite costs seconds each); every one that opened
-  // is registered for shutdown before a failure of another is reported.
+  const { databases, busDb } = await openDatabases(runtime, dataDir);
+  const bus = await openSharedBus(runtime, dataDir, busDb);
+  // One federation router for AS, DS and QS: requests about other domains go to the federation
+  // gateway's internal listener, which starts after them (its module connects the router).
+  // Registered before the modules, it closes after they stopped.
+  const router = new FederationRouter({
+    localDomain: config.HOMESERVER_DOMAIN,
+    maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+  });
+  onShutdown(() => router.close(), "federation router");
+
+  const resources = (name: string): ModuleResources =>
+    name === edgeGatewayModule.name
+      ? // The edge gateway's metrics are the homeserver's (its endpoint shows them).
+        { metrics }
+      : { database: databases.get(name), bus, router };
+  // AS, QS, DS, federation gateway and edge gateway, each through the runtime lifecycle
+  // without signal handlers of its own: this process's runService owns the signals.
+  const running = await startModules(await moduleEntries(config, env, dataDir), {
+    env,
+    settings: moduleSettings(config, dataDir),
+    resources,
+    ...(logDestination ? { logDestination } : {}),
+  });
+  // Each module is a resource of this process, registered in start order so that shutdown stops
+  // them in reverse (the front door first) before the router, bus and databases close.
+  for (const started of Object.values(running.modules)) {
+    onShutdown(
+      async () => {
+        const code = await started.process.shutdown("homeserver shutdown");
+        if (code !== 0) throw new Error(`${started.name} shut down with code ${code}`);
+      },
+      started.name.replace("-", " "),
+    );
+  }
+  // This process's own gRPC listener serves grpc.health.v1 only.
+  return { services: [], url: published(running.addresses, "http"), addresses: addressesOf(running, config) };
+}
+
+/**
+ * The databases, opened in parallel (a fresh PGlite costs seconds each); every one that opened
+ * is registered for shutdown before a failure of another is reported. Without `NATS_URL` the
+ * embedded bus gets one too (`busDb`).
+ */
+async function openDatabases(
+  { config, logger, onShutdown }: ServiceRuntime<HomeserverConfig>,
+  dataDir: string,
+): Promise<{ databases: Map<string, DatabaseHandle | undefined>; busDb: DatabaseHandle | undefined }> {
   const location: StorageLocation = config.DATABASE_URL
     ? { kind: "postgres", serverUrl: config.DATABASE_URL, prefix: config.HOMESERVER_DATABASE_PREFIX }
     : { kind: "pglite", dataDir };
@@ -100,13 +148,23 @@ export async function setupHomeserver(
     ...MODULES.map(({ module, database }) => open(database, module.storage?.migrationsFolder)),
     config.NATS_URL ? Promise.resolve(undefined) : open("bus"),
   ]);
-  const databases = new Map(MODULES.map(({ module }, i) => [module.name, opened[i]]));
-  const busDb = opened[MODULES.length];
+  return {
+    databases: new Map(MODULES.map(({ module }, i) => [module.name, opened[i]])),
+    busDb: opened[MODULES.length],
+  };
+}
 
-  // 2. One bus for every module: the embedded bus wakes listeners only within its process.
-  // Its messages (fan-outs with commits, KeyPackages, leaf credentials) are sealed under a key
-  // outside the bus database: acknowledged rows are deleted, but deleted rows stay in the PGlite
-  // files until overwritten.
+/**
+ * One bus for every module: the embedded bus wakes listeners only within its process.
+ * Its messages (fan-outs with commits, KeyPackages, leaf credentials) are sealed under a key
+ * outside the bus database: acknowledged rows are deleted, but deleted rows stay in the PGlite
+ * files until overwritten.
+ */
+async function openSharedBus(
+  { config, logger, onShutdown }: ServiceRuntime<HomeserverConfig>,
+  dataDir: string,
+  busDb: DatabaseHandle | undefined,
+): Promise<Bus> {
   const busSealer = busDb
     ? new PayloadSealer(
         BUS_PAYLOAD,
@@ -124,16 +182,11 @@ export async function setupHomeserver(
     onError: (err) => logger.warn({ err }, "bus"),
   });
   onShutdown(bus, "bus");
+  return bus;
+}
 
-  // One federation router for AS, DS and QS: requests about other domains go to the federation
-  // gateway's internal listener, which starts after them (its module connects the router).
-  // Registered before the modules, it closes after they stopped.
-  const router = new FederationRouter({
-    localDomain: domain,
-    maxMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
-  });
-  onShutdown(() => router.close(), "federation router");
-
+/** The modules in start order with the homeserver's overrides of their variables. */
+async function moduleEntries(config: HomeserverConfig, env: Env, dataDir: string): Promise<ModuleEntry[]> {
   // The services' secrets (key-encryption and replay-marker keys), which the five-process
   // deployment must get from secrets: the all-in-one keeps a generated one in its data directory
   // unless the operator sets the variable (docs/running.md).
@@ -142,82 +195,60 @@ export async function setupHomeserver(
   // The modules trust the in-process gateways on loopback unless the operator lists proxies.
   const operators = (variable: string): Record<string, undefined> =>
     env[variable]?.trim() ? { [variable]: undefined } : {};
+  return [
+    withOverrides(authModule, {
+      AS_KEY_ENCRYPTION_KEY: await secret("AS_KEY_ENCRYPTION_KEY", join("auth", "key-encryption.key")),
+      ...operators("AS_TRUSTED_PROXIES"),
+    }),
+    // Keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set.
+    withOverrides(queueModule, operators("QS_TRUSTED_PROXIES")),
+    withOverrides(deliveryModule, {
+      DS_REPLAY_MARKER_KEY: await secret("DS_REPLAY_MARKER_KEY", join("delivery", "replay-marker.key")),
+      ...operators("DS_TRUSTED_PROXIES"),
+    }),
+    // With the default allowlist policy and no allowed domains it federates with nobody.
+    // Without TLS files it runs in plaintext only while FEDERATION_HOST is a loopback address
+    // (default) or with the operator's explicit FEDERATION_INSECURE_PLAINTEXT=true; bound
+    // elsewhere without either, the gateway refuses to start (docs/federation.md).
+    withOverrides(federationGatewayModule, {
+      FEDERATION_KEY_ENCRYPTION_KEY: await secret(
+        "FEDERATION_KEY_ENCRYPTION_KEY",
+        join("federation", "key-encryption.key"),
+      ),
+      GRPC_HOST: config.FEDERATION_HOST,
+      GRPC_PORT: config.FEDERATION_PORT,
+    }),
+    // The public port; the EDGE_* variables configure the rest.
+    withOverrides(edgeGatewayModule, { HTTP_HOST: config.HTTP_HOST, HTTP_PORT: config.HTTP_PORT }),
+  ];
+}
 
-  const resources = (name: string): ModuleResources =>
-    name === edgeGatewayModule.name
-      ? // The edge gateway's metrics are the homeserver's (its endpoint shows them).
-        { metrics }
-      : { database: databases.get(name), bus, router };
+/** What every embedded module gets from the homeserver's config. */
+function moduleSettings(config: HomeserverConfig, dataDir: string): StartModulesOptions["settings"] {
+  return {
+    domain: config.HOMESERVER_DOMAIN,
+    dataDir,
+    logLevel: config.SERVICES_LOG_LEVEL,
+    // Modules drain within half the homeserver's grace, so the whole shutdown fits in it.
+    shutdownGraceMs: Math.floor(config.SHUTDOWN_GRACE_MS / 2),
+    // Without a namespace the modules' own variables (`DS_FANOUT_STREAM`, …) decide.
+    ...(config.HOMESERVER_BUS_NAMESPACE !== undefined
+      ? { bus: busTopology(config.HOMESERVER_BUS_NAMESPACE) }
+      : {}),
+  };
+}
 
-  // 3. AS, QS, DS, federation gateway and edge gateway, each through the runtime lifecycle
-  // without signal handlers of its own: this process's runService owns the signals.
-  const running = await startModules(
-    [
-      withOverrides(authModule, {
-        AS_KEY_ENCRYPTION_KEY: await secret("AS_KEY_ENCRYPTION_KEY", join("auth", "key-encryption.key")),
-        ...operators("AS_TRUSTED_PROXIES"),
-      }),
-      // Keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set.
-      withOverrides(queueModule, operators("QS_TRUSTED_PROXIES")),
-      withOverrides(deliveryModule, {
-        DS_REPLAY_MARKER_KEY: await secret("DS_REPLAY_MARKER_KEY", join("delivery", "replay-marker.key")),
-        ...operators("DS_TRUSTED_PROXIES"),
-      }),
-      // With the default allowlist policy and no allowed domains it federates with nobody.
-      // Without TLS files it runs in plaintext only while FEDERATION_HOST is a loopback address
-      // (default) or with the operator's explicit FEDERATION_INSECURE_PLAINTEXT=true; bound
-      // elsewhere without either, the gateway refuses to start (docs/federation.md).
-      withOverrides(federationGatewayModule, {
-        FEDERATION_KEY_ENCRYPTION_KEY: await secret(
-          "FEDERATION_KEY_ENCRYPTION_KEY",
-          join("federation", "key-encryption.key"),
-        ),
-        GRPC_HOST: config.FEDERATION_HOST,
-        GRPC_PORT: config.FEDERATION_PORT,
-      }),
-      // The public port; the EDGE_* variables configure the rest.
-      withOverrides(edgeGatewayModule, { HTTP_HOST: config.HTTP_HOST, HTTP_PORT: config.HTTP_PORT }),
-    ],
-    {
-      env,
-      settings: {
-        domain,
-        dataDir,
-        logLevel: config.SERVICES_LOG_LEVEL,
-        // Modules drain within half the homeserver's grace, so the whole shutdown fits in it.
-        shutdownGraceMs: Math.floor(config.SHUTDOWN_GRACE_MS / 2),
-        // Without a namespace the modules' own variables (`DS_FANOUT_STREAM`, …) decide.
-        ...(config.HOMESERVER_BUS_NAMESPACE !== undefined
-          ? { bus: busTopology(config.HOMESERVER_BUS_NAMESPACE) }
-          : {}),
-      },
-      resources,
-      ...(logDestination ? { logDestination } : {}),
-    },
-  );
-  // Each module is a resource of this process, registered in start order so that shutdown stops
-  // them in reverse (the front door first) before the router, bus and databases close.
-  for (const started of Object.values(running.modules)) {
-    onShutdown(
-      async () => {
-        const code = await started.process.shutdown("homeserver shutdown");
-        if (code !== 0) throw new Error(`${started.name} shut down with code ${code}`);
-      },
-      started.name.replace("-", " "),
-    );
-  }
-
+/** Where the started modules' gRPC services listen. */
+function addressesOf(running: RunningModules, config: HomeserverConfig): HomeserverAddresses {
   const { addresses } = running;
   const federation = running.modules[federationGatewayModule.name];
-  const all: HomeserverAddresses = {
+  return {
     auth: published(addresses, authModule.name),
     delivery: published(addresses, deliveryModule.name),
     queue: published(addresses, queueModule.name),
     federation: `${config.FEDERATION_HOST}:${federation?.grpcPort}`,
     federationInternal: published(addresses, "federationInternal"),
   };
-  // This process's own gRPC listener serves grpc.health.v1 only.
-  return { services: [], url: published(addresses, "http"), addresses: all };
 }
 
 /** An address a started module published (a missing one is a wiring mistake). */
