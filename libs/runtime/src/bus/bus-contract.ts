@@ -370,6 +370,53 @@ export function describeBusContract(name: string, target: BusContractTarget): vo
       expect(byB.length).toBeGreaterThan(0);
     });
 
+    it("maxAckPending 1: a later message waits while an abandoned one waits out its ack wait", async () => {
+      // A replica stops while its handler still holds m1 (it gives up waiting for it); the
+      // other replica must get m1 again before m2 and m3, though they were free all along.
+      const holder = await open({ drainTimeoutMs: 50 });
+      const other = await open();
+      const { stream, prefix } = await freshStream(holder);
+      const options = consumerOptions(stream, { maxAckPending: 1, ackWaitMs: SHORT_ACK_WAIT_MS });
+      const stuck = gate();
+      const held: string[] = [];
+      const subscription = await holder.consume(options, async (msg) => {
+        held.push(msg.id);
+        await stuck.promise;
+      });
+      for (let i = 1; i <= 3; i++) await holder.publish(`${prefix}.lane`, bytes(`m${i}`), { id: `m${i}` });
+      await eventually(() => held.length === 1, { ...WAIT, message: "the holder taking m1" });
+      await subscription.stop();
+      const received: BusMessage[] = [];
+      await other.consume(options, collect(received));
+      await eventually(() => received.length >= 3, { ...WAIT, message: "three deliveries" });
+      stuck.open();
+      expect(held).toEqual(["m1"]);
+      expect(received.map((m) => m.id)).toEqual(["m1", "m2", "m3"]);
+    });
+
+    it("maxAckPending 1: two subscribers of a durable never hold two messages at once", async () => {
+      const a = await open();
+      const b = await open();
+      const { stream, prefix } = await freshStream(a);
+      const options = consumerOptions(stream, { maxAckPending: 1, maxInFlight: 4 });
+      let inside = 0;
+      let most = 0;
+      const order: string[] = [];
+      const handler = async (msg: BusMessage): Promise<void> => {
+        inside++;
+        most = Math.max(most, inside);
+        order.push(msg.id);
+        await sleep(20);
+        inside--;
+      };
+      await a.consume(options, handler);
+      await b.consume(options, handler);
+      for (let i = 0; i < 10; i++) await a.publish(`${prefix}.lane`, bytes(`${i}`), { id: `n-${i}` });
+      await eventually(() => order.length >= 10, { ...WAIT, message: "ten deliveries" });
+      expect(most).toBe(1);
+      expect(order).toEqual(Array.from({ length: 10 }, (_, i) => `n-${i}`));
+    });
+
     it("gives every durable all messages", async () => {
       const bus = await open();
       const { stream, prefix } = await freshStream(bus);

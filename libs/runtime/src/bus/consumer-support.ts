@@ -16,6 +16,7 @@ export interface ResolvedConsumerOptions {
   filterSubject: string | undefined;
   ackWaitMs: number;
   maxInFlight: number;
+  maxAckPending: number | undefined;
   maxDeliver: number | undefined;
   retryDelaysMs: number[];
 }
@@ -120,8 +121,11 @@ export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsum
   if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
     throw new BusOptionsError(`maxInFlight must be a positive integer, got ${maxInFlight}`);
   }
-  if (options.maxDeliver !== undefined && (!Number.isInteger(options.maxDeliver) || options.maxDeliver < 1)) {
-    throw new BusOptionsError(`maxDeliver must be a positive integer, got ${options.maxDeliver}`);
+  for (const key of ["maxAckPending", "maxDeliver"] as const) {
+    const value = options[key];
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      throw new BusOptionsError(`${key} must be a positive integer, got ${value}`);
+    }
   }
   const retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
   if (retryDelaysMs.length === 0 || retryDelaysMs.some((d) => !Number.isInteger(d) || d < 0)) {
@@ -133,6 +137,7 @@ export function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsum
     filterSubject: options.filterSubject,
     ackWaitMs,
     maxInFlight,
+    maxAckPending: options.maxAckPending,
     maxDeliver: options.maxDeliver,
     retryDelaysMs,
   };

@@ -583,10 +583,12 @@ class EmbeddedSubscription implements Subscription {
    * sequence first), then new ones past the durable's cursor that match its filter. The
    * durable's row lock makes replicas take turns, so no message is handed to two of them.
    */
-  async #claim(limit: number): Promise<Claim> {
+  async #claim(wanted: number): Promise<Claim> {
     const lease = sql`now() + ${this.#options.ackWaitMs}::integer * interval '1 millisecond'`;
     return this.#db.transaction(async (tx) => {
       const deliveredSeq = await this.#lockCursor(tx);
+      const limit = Math.min(wanted, await this.#ackPendingRoom(tx));
+      if (limit <= 0) return { messages: [], dueInMs: await this.#nextDueInMs(tx), more: false };
       const fresh = await freshMessages(tx, this.#options.stream);
       // Delivery count of each claimed sequence.
       const counts = await this.#redeliverExpired(tx, limit, lease);
@@ -600,6 +602,17 @@ class EmbeddedSubscription implements Subscription {
       const claimed = counts.size > 0 ? await this.#loadClaimed(tx, counts, fresh) : [];
       return { messages: claimed, dueInMs: await this.#nextDueInMs(tx), more };
     });
+  }
+
+  /** How many more messages `maxAckPending` lets out now: it counts leases not yet run out. */
+  async #ackPendingRoom(tx: Database): Promise<number> {
+    const { maxAckPending } = this.#options;
+    if (maxAckPending === undefined) return Number.POSITIVE_INFINITY;
+    const [held] = await tx
+      .select({ count: sql<number>`count(*)`.mapWith(Number) })
+      .from(pending)
+      .where(and(this.#ofDurable(), eq(pending.gaveUp, false), gt(pending.leaseUntil, sql`now()`)));
+    return maxAckPending - (held?.count ?? 0);
   }
 
   #ofDurable(): SQL | undefined {
@@ -760,6 +773,8 @@ class EmbeddedSubscription implements Subscription {
         .where(and(eq(pending.stream, stream), eq(pending.durable, durable), eq(pending.seq, message.seq)));
       await releaseAcked(tx, stream, durable, message.seq);
     });
+    // Subscribers held back by maxAckPending may take the next message now.
+    if (this.#options.maxAckPending !== undefined) this.#hub.emit(streamEvent(stream));
   }
 
   async #nak(message: BusMessage): Promise<void> {

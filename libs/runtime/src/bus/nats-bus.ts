@@ -408,6 +408,7 @@ class NatsBus implements Bus {
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(options.ackWaitMs),
       max_deliver: options.maxDeliver ?? -1,
+      ...(options.maxAckPending !== undefined ? { max_ack_pending: options.maxAckPending } : {}),
       ...(options.filterSubject !== undefined ? { filter_subject: options.filterSubject } : {}),
     };
     try {
@@ -592,14 +593,20 @@ function apiCode(error: unknown): number | undefined {
 
 /** The fields of a durable that can change after creation. */
 function updatable(config: Partial<ConsumerConfig>): Partial<ConsumerConfig> {
-  const { ack_wait, max_deliver, filter_subject } = config;
-  return { ack_wait, max_deliver, ...(filter_subject !== undefined ? { filter_subject } : {}) };
+  const { ack_wait, max_deliver, max_ack_pending, filter_subject } = config;
+  return {
+    ack_wait,
+    max_deliver,
+    ...(max_ack_pending !== undefined ? { max_ack_pending } : {}),
+    ...(filter_subject !== undefined ? { filter_subject } : {}),
+  };
 }
 
 function differs(existing: ConsumerConfig, wanted: Partial<ConsumerConfig>): boolean {
   return (
     existing.ack_wait !== wanted.ack_wait ||
     existing.max_deliver !== wanted.max_deliver ||
+    (wanted.max_ack_pending !== undefined && existing.max_ack_pending !== wanted.max_ack_pending) ||
     (existing.filter_subject ?? "") !== (wanted.filter_subject ?? "")
   );
 }

@@ -107,6 +107,14 @@ export interface ConsumerOptions {
    * `consume()` call, so every replica of a durable handles up to this many in parallel.
    */
   maxInFlight?: number;
+  /**
+   * At most this many messages of the durable are handed out and not yet acked, over all its
+   * subscribers together (replicas included); the bus holds back the rest. `1` makes the durable
+   * strictly ordered even across replicas: a later message is never handed out while an earlier
+   * one is still held — also not while a message of a stopped replica waits out its ack wait.
+   * Default: no limit beyond each subscription's `maxInFlight`.
+   */
+  maxAckPending?: number;
   /** Give up on a message after this many deliveries (default: never). */
   maxDeliver?: number;
   /**
@@ -124,7 +132,10 @@ export interface ConsumerOptions {
 export type MessageHandler = (msg: BusMessage) => Promise<void>;
 
 export interface Subscription {
-  /** Stops taking new messages and waits for handlers in flight; unacked messages are redelivered. */
+  /**
+   * Stops taking new messages from the moment it is called (before the promise settles), then
+   * waits for handlers in flight; unacked messages are redelivered.
+   */
   stop(): Promise<void>;
 }
 

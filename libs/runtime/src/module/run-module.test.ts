@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { type AddressInfo, connect } from "node:net";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { sql } from "drizzle-orm";
 import { Counter } from "prom-client";
@@ -13,7 +13,7 @@ import { ConfigError, loadConfig as loadConfigOf } from "../config/load-config.j
 import { databaseConfig } from "../db/config.js";
 import { ServiceStartError } from "../lifecycle/run-service.js";
 import { createMetrics } from "../metrics/create-metrics.js";
-import { freePort } from "../testing/local-ports.js";
+import { acceptsConnections, freePort } from "../testing/local-ports.js";
 import { createTestDatabase, type TestDatabase } from "../testing/test-database.js";
 import { moduleEnv } from "./module-env.js";
 import { ModuleStartError, ModuleStopError, runModule, startModules, withOverrides } from "./run-module.js";
@@ -212,10 +212,10 @@ describe("runModule", () => {
     const worker = (name: string): Worker => ({
       name,
       async start() {
-        events.push(`start ${name} (serving: ${await accepts(port)})`);
+        events.push(`start ${name} (serving: ${await acceptsConnections(port)})`);
       },
       async stop() {
-        events.push(`stop ${name} (serving: ${await accepts(port)})`);
+        events.push(`stop ${name} (serving: ${await acceptsConnections(port)})`);
       },
     });
     const module = defineServiceModule({
@@ -235,7 +235,7 @@ describe("runModule", () => {
       exit: false,
       logDestination: logSink(),
     });
-    expect(await accepts(port)).toBe(true);
+    expect(await acceptsConnections(port)).toBe(true);
     expect(events).toEqual([
       "created",
       "start relay (serving: false)",
@@ -604,18 +604,6 @@ afterEach(async () => {
   await testDb?.close();
   testDb = undefined;
 });
-
-/** Whether something accepts connections on the loopback `port` right now. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 function listen(server: Server): Promise<Server> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));

@@ -2,7 +2,7 @@ export { testConfig } from "../module/test-config.js";
 export { type EventuallyOptions, EventuallyTimeoutError, eventually } from "./eventually.js";
 export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
 export { fanOutEnvelope } from "./federation-envelope.js";
-export { freePort, NATS_SERVER_BINARY, waitForPort } from "./local-ports.js";
+export { acceptsConnections, freePort, freePorts, NATS_SERVER_BINARY, waitForPort } from "./local-ports.js";
 export {
   type RecordedMessage,
   RecordingBus,
@@ -11,7 +11,6 @@ export {
 } from "./recording-bus.js";
 export {
   type Exit,
-  freePorts,
   type LogLine,
   ProcessStartError,
   REPO_ROOT,

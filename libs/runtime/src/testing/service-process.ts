@@ -2,9 +2,9 @@
 // `npm start -w <package>` runs it, its pino lines collected, its ready line or port awaited
 // (bounded), SIGTERM then SIGKILL on stop. One implementation for every test that spawns a service.
 import { type ChildProcess, spawn } from "node:child_process";
-import { connect, createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { EventuallyTimeoutError, eventually } from "./eventually.js";
+import { acceptsConnections } from "./local-ports.js";
 
 /** The repository root (workspace paths of entry points are relative to it). */
 export const REPO_ROOT = fileURLToPath(new URL("../../../..", import.meta.url));
@@ -162,7 +162,7 @@ export class ServiceProcess {
    * listener only once set up). Rejects like {@link waitForLine}.
    */
   async waitForPort(port: number, options: { what: string; timeoutMs?: number }): Promise<void> {
-    await this.awaitStart(options, () => accepts(port), { verb: "open", intervalMs: 100 });
+    await this.awaitStart(options, () => acceptsConnections(port), { verb: "open", intervalMs: 100 });
   }
 
   /** A {@link ProcessStartError} naming this process, with the tail of its output. */
@@ -215,49 +215,4 @@ export class ServiceProcess {
       throw error;
     }
   }
-}
-
-/**
- * `count` distinct TCP ports free on 127.0.0.1 right now (all bound to 0 at once, then released),
- * for services that must know each other's ports before they start.
- */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  try {
-    return await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<number>((resolve, reject) => {
-            server.once("error", reject);
-            server.listen(0, "127.0.0.1", () => {
-              const address = server.address();
-              if (typeof address === "object" && address) resolve(address.port);
-              else reject(new Error("no port assigned"));
-            });
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(
-      servers.map(
-        (server) =>
-          new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve())),
-      ),
-    );
-  }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port, timeout: 1000 });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-    socket.once("timeout", () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }

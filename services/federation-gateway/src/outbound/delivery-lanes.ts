@@ -18,12 +18,7 @@ import type { Worker } from "@phoenix/runtime/module";
 import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
 import type { FederationPolicy } from "../domain/policy.js";
 import type { GatewayMetrics } from "../gateway-metrics.js";
-import {
-  addOutboundPeer,
-  beginLeaderTerm,
-  loadOutboundPeers,
-  setLeaderClean,
-} from "../store/envelope-store.js";
+import { addOutboundPeer, loadOutboundPeers } from "../store/envelope-store.js";
 import { decodeOutbound, type PeerSender } from "./peer-sender.js";
 
 export interface DeliveryLanesOptions {
@@ -53,9 +48,6 @@ export interface DeliveryLanesOptions {
   metrics: GatewayMetrics;
 }
 
-/** After a clean handover: time for the bus to process the previous deliverer's give-backs. */
-const HANDOVER_SETTLE_MS = 1000;
-
 /** Advisory lock held by the replica that delivers outbound traffic ("fedgwout"). */
 const OUTBOUND_LOCK = 0x66656467_776f7574n;
 
@@ -79,6 +71,8 @@ export class DeliveryLanes implements Worker {
   private readonly lanes = new Map<string, Promise<Subscription | undefined>>();
   private readonly failures = new Map<string, number>();
   private scout: Subscription | undefined;
+  /** The lanes' subscriptions once started: their intake stops before their handlers see a term end. */
+  private readonly running = new Set<Subscription>();
   private readonly stopping = new AbortController();
   /** Fires when this replica's leadership term ends (stop, or the outbound lock was lost). */
   private term: AbortSignal = AbortSignal.abort();
@@ -104,7 +98,7 @@ export class DeliveryLanes implements Worker {
     const { bus, stream } = this.options;
     await bus.ensureStream(federationOutboundStream(stream, this.subjects.federationOutboundPattern));
     const lock = this.options.lock;
-    if (lock === undefined) await this.beginTerm(this.stopping.signal);
+    if (lock === undefined) await this.beginTerm(this.termSignal(this.stopping.signal));
     else this.leading = this.lead(lock);
   }
 
@@ -130,28 +124,19 @@ export class DeliveryLanes implements Worker {
     while (!this.stopping.signal.aborted) {
       try {
         const result = await lock(OUTBOUND_LOCK, async (_db, lost) => {
-          const term = linkedSignal(this.stopping.signal, lost);
+          const term = this.termSignal(linkedSignal(this.stopping.signal, lost));
           this.term = term;
-          const previousClean = await beginLeaderTerm(this.options.db);
-          // Messages the previous deliverer held come back once it handed them back (a moment
-          // after a clean stop) or once their lease ran out (crash): only then may the lanes
-          // start, or later messages would overtake them.
-          const wait = previousClean ? HANDOVER_SETTLE_MS : this.ackWaitMs();
-          logger.info(
-            { waitMs: wait, previousClean },
-            "this replica delivers the outbound federation traffic",
-          );
-          await sleep(wait, term);
+          // The lanes start at once: a message the previous deliverer still held (it crashed, or
+          // its give-back is not through yet) blocks only its own lane, by the bus's
+          // maxAckPending 1, until it comes back — later messages cannot overtake it.
+          logger.info("this replica delivers the outbound federation traffic");
           try {
-            if (!term.aborted) {
-              await this.beginTerm(term);
-              await untilAborted(term);
-            }
+            await this.beginTerm(term);
+            await untilAborted(term);
           } finally {
             await this.endTerm();
           }
           if (lost.aborted) logger.warn("lost the outbound delivery lock; standing by");
-          else await setLeaderClean(this.options.db, true);
         });
         if (result.acquired) continue;
       } catch (err) {
@@ -159,6 +144,24 @@ export class DeliveryLanes implements Worker {
       }
       await sleep(this.options.standbyRetryMs, this.stopping.signal);
     }
+  }
+
+  /**
+   * The signal lanes see for a term that ends when `end` fires — but only after every lane has
+   * stopped taking messages. Were it the other way round, a lane whose handler gives its message
+   * back would pull again at once, and the bus could hand the given-back message to that pull
+   * just as the lane closes: it would then be held until its ack wait ran out. (The lanes'
+   * `maxAckPending: 1` keeps the order even then; this keeps the handover quick.)
+   */
+  private termSignal(end: AbortSignal): AbortSignal {
+    const handlers = new AbortController();
+    const halt = (): void => {
+      for (const subscription of this.running) void subscription.stop().catch(() => undefined);
+      handlers.abort();
+    };
+    if (end.aborted) halt();
+    else end.addEventListener("abort", halt, { once: true });
+    return handlers.signal;
   }
 
   /** The lanes' lease: a held message of a process that died comes back after this long. */
@@ -195,6 +198,7 @@ export class DeliveryLanes implements Worker {
     await scout?.stop();
     const lanes = await Promise.all([...this.lanes.values()].map((lane) => lane.catch(() => undefined)));
     this.lanes.clear();
+    this.running.clear();
     await Promise.all(lanes.map((lane) => lane?.stop()));
   }
 
@@ -210,7 +214,10 @@ export class DeliveryLanes implements Worker {
     if (lane === undefined) {
       lane = this.startLane(peer);
       this.lanes.set(peer, lane);
-      lane.catch(() => this.lanes.delete(peer));
+      lane.then(
+        (subscription) => subscription && this.running.add(subscription),
+        () => this.lanes.delete(peer),
+      );
     }
     return lane;
   }
@@ -232,6 +239,9 @@ export class DeliveryLanes implements Worker {
         durable: outboundLaneDurable(this.options.consumerPrefix, peer),
         filterSubject: this.subjectOf(peer),
         maxInFlight: 1,
+        // Over all replicas: the bus never hands out the next message while one is held — not
+        // even while a message of a replica that stopped or died waits out its ack wait.
+        maxAckPending: 1,
         // Only matters when this process dies holding a message: then it comes back after this
         // long. A live lane holds its message past the lease without harm — with its one slot
         // taken it asks the bus for nothing more, and its late ack still counts.

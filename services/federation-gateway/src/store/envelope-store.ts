@@ -1,6 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { eq, lt } from "drizzle-orm";
-import { inboundEnvelopes, outboundLeader, outboundPeers } from "./schema.js";
+import { inboundEnvelopes, outboundPeers } from "./schema.js";
 
 /** True when this envelope was already handed to the local bus. */
 export async function envelopeSeen(db: Database, envelopeId: Uint8Array): Promise<boolean> {
@@ -30,22 +30,4 @@ export async function loadOutboundPeers(db: Database): Promise<string[]> {
 /** Remembers a peer with an outbound lane (idempotent). */
 export async function addOutboundPeer(db: Database, domain: string): Promise<void> {
   await db.insert(outboundPeers).values({ domain }).onConflictDoNothing();
-}
-
-/**
- * Marks the start of an outbound delivery term; returns whether the previous term ended cleanly
- * (true when there was none).
- */
-export async function beginLeaderTerm(db: Database): Promise<boolean> {
-  const [row] = await db.select().from(outboundLeader).where(eq(outboundLeader.id, 1));
-  await setLeaderClean(db, false);
-  return row?.clean ?? true;
-}
-
-/** Records how the current outbound delivery term ended. */
-export async function setLeaderClean(db: Database, clean: boolean): Promise<void> {
-  await db
-    .insert(outboundLeader)
-    .values({ id: 1, clean, updatedAt: new Date() })
-    .onConflictDoUpdate({ target: outboundLeader.id, set: { clean, updatedAt: new Date() } });
 }

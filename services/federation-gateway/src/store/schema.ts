@@ -1,5 +1,5 @@
 import { bytea } from "@phoenix/runtime/db";
-import { boolean, integer, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
+import { pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 /** This domain's federation signing keys (Ed25519), newest `not_before` signs. */
 export const ownKeys = pgTable("fed_own_keys", {
@@ -43,16 +43,4 @@ export const inboundEnvelopes = pgTable("fed_inbound_envelopes", {
 export const outboundPeers = pgTable("fed_outbound_peers", {
   domain: text("domain").primaryKey(),
   firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
-});
-
-/**
- * How the last outbound deliverer ended its term (one row). After a crash the messages it held
- * come back only when their lease runs out, so the next deliverer waits that long before
- * starting — otherwise later messages would overtake them.
- */
-export const outboundLeader = pgTable("fed_outbound_leader", {
-  id: integer("id").primaryKey(),
-  /** The last term ended with every held message handed back. */
-  clean: boolean("clean").notNull(),
-  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });

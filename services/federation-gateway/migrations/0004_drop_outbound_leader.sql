@@ -1,0 +1,1 @@
+DROP TABLE "fed_outbound_leader" CASCADE;
