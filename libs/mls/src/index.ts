@@ -34,6 +34,7 @@ export {
   type KeyPackageInput,
   phoenixCapabilities,
   processIncoming,
+  proposalsRemoveLeaf,
   proposeSelfRemove,
   type ResyncInput,
   ResyncLeafNotFoundError,
@@ -44,6 +45,7 @@ export {
   UnexpectedMessageError,
   updateOwnLeaf,
 } from "./client/group-client.js";
+export { JoinError, joinGroupByExternalCommit, joinGroupFromWelcome } from "./client/join.js";
 export {
   createNodeCryptoProvider,
   HpkeOpenError,
@@ -52,7 +54,7 @@ export {
   PHOENIX_CIPHERSUITE,
 } from "./node-crypto-provider.js";
 export * from "./public-group/errors.js";
-export type { CredentialValidator, LeafContext } from "./public-group/leaf-validation.js";
+export type { CredentialValidator, LeafCheckEnv, LeafContext } from "./public-group/leaf-validation.js";
 export { parseGroupInfo, parseMlsMessage, parsePublicMessage } from "./public-group/messages.js";
 export {
   type AcceptedProposal,
@@ -66,3 +68,4 @@ export {
   type StagedCommit,
 } from "./public-group/public-group.js";
 export type { PendingProposal } from "./public-group/state-codec.js";
+export { assertUnmergedLeaves, validateRatchetTree } from "./tree-validation.js";

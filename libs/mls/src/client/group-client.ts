@@ -19,12 +19,11 @@ import {
   type GroupInfo,
   generateKeyPackage,
   generateKeyPackageWithKey,
-  joinGroup,
-  joinGroupExternal,
   type KeyPackage,
   type MLSMessage,
   type PrivateKeyPackage,
   type Proposal,
+  type ProposalOrRef,
   processPrivateMessage,
   processPublicMessage,
   type RatchetTree,
@@ -33,8 +32,11 @@ import {
 import { defaultClientConfig } from "ts-mls/clientConfig.js";
 import { encodeCredential } from "ts-mls/credential.js";
 import { ratchetTreeFromExtension } from "ts-mls/groupInfo.js";
+import { unprotectPrivateMessage } from "ts-mls/messageProtection.js";
+import { unprotectPublicMessage } from "ts-mls/messageProtectionPublic.js";
 import { parseMlsMessage } from "../public-group/messages.js";
 import { PHOENIX_EXTENSION_TYPES, type RoleAssignment, rolesExtension } from "./extensions.js";
+import { joinGroupByExternalCommit, joinGroupFromWelcome } from "./join.js";
 
 /** A resync was asked for a signature key that has no leaf in the group (ts-mls 1.6.4 would loop forever). */
 export class ResyncLeafNotFoundError extends Error {
@@ -272,16 +274,7 @@ export async function joinFromWelcome(
   const msg = parseMlsMessage(welcome);
   if (msg.wireformat !== "mls_welcome")
     throw new UnexpectedMessageError(`expected a Welcome, got ${msg.wireformat}`);
-  return joinGroup(
-    msg.welcome,
-    keyPackage,
-    privateKeyPackage,
-    emptyPskIndex,
-    cs,
-    ratchetTree,
-    undefined,
-    clientConfig,
-  );
+  return joinGroupFromWelcome(msg.welcome, keyPackage, privateKeyPackage, cs, ratchetTree, clientConfig);
 }
 
 function groupInfoFrom(bytes: Uint8Array): GroupInfo {
@@ -300,7 +293,7 @@ export async function joinExternally(
   ratchetTree?: RatchetTree,
   options: SendOptions & { clientConfig?: ClientConfig } = {},
 ): Promise<CommitOutput> {
-  const res = await joinGroupExternal(
+  const res = await joinGroupByExternalCommit(
     groupInfoFrom(groupInfo),
     keyPackage,
     privateKeyPackage,
@@ -361,7 +354,7 @@ export async function resync(input: ResyncInput): Promise<CommitOutput> {
     queueConfig: input.queueConfig,
     signatureKeyPair: input.signatureKeyPair,
   });
-  const res = await joinGroupExternal(
+  const res = await joinGroupByExternalCommit(
     gi,
     kp.publicPackage,
     kp.privatePackage,
@@ -407,8 +400,76 @@ export type IncomingResult =
   | { kind: "handshake"; newState: ClientState; removedFromGroup: boolean };
 
 /**
+ * Whether a commit's proposals remove `leafIndex`: a Remove naming it, by value or by reference to
+ * a proposal stored in `state` (the state the commit applies to).
+ */
+export function proposalsRemoveLeaf(
+  state: ClientState,
+  proposals: readonly ProposalOrRef[],
+  leafIndex: number,
+): boolean {
+  return proposals.some((p) => {
+    const proposal =
+      p.proposalOrRefType === "proposal"
+        ? p.proposal
+        : state.unappliedProposals[Buffer.from(p.reference).toString("base64")]?.proposal;
+    return proposal?.proposalType === "remove" && proposal.remove.removed === leafIndex;
+  });
+}
+
+/**
+ * Whether `msg` is an authentic commit of the current epoch that removes this member. The
+ * framing is verified first (membership tag and signature for a PublicMessage, decryption and
+ * signature for a PrivateMessage), so a forged commit cannot make a member think it was removed.
+ * Decided here, not by ts-mls: 1.6.4 looks at the member's leaf after all proposals, and a commit
+ * that also adds a joiner on the freed leaf makes it fail on an UpdatePath it cannot decrypt.
+ */
+async function authenticCommitRemovesSelf(
+  state: ClientState,
+  cs: CiphersuiteImpl,
+  msg: MLSMessage,
+): Promise<boolean> {
+  const me = state.privatePath.leafIndex;
+  if (msg.wireformat === "mls_public_message") {
+    const content = msg.publicMessage.content;
+    if (content.contentType !== "commit" || content.epoch !== state.groupContext.epoch) return false;
+    if (!proposalsRemoveLeaf(state, content.commit.proposals, me)) return false;
+    await unprotectPublicMessage(
+      state.keySchedule.membershipKey,
+      state.groupContext,
+      state.ratchetTree,
+      msg.publicMessage,
+      cs,
+    );
+    return true;
+  }
+  if (msg.wireformat === "mls_private_message") {
+    const pm = msg.privateMessage;
+    if (pm.contentType !== "commit" || pm.epoch !== state.groupContext.epoch) return false;
+    const opened = await unprotectPrivateMessage(
+      state.keySchedule.senderDataSecret,
+      pm,
+      state.secretTree,
+      state.ratchetTree,
+      state.groupContext,
+      state.clientConfig.keyRetentionConfig,
+      cs,
+    );
+    const content = opened.content.content;
+    return content.contentType === "commit" && proposalsRemoveLeaf(state, content.commit.proposals, me);
+  }
+  return false;
+}
+
+/** The state of a member a commit removed: no longer active, pending proposals dropped. */
+function removedState(state: ClientState): ClientState {
+  return { ...state, unappliedProposals: {}, groupActiveState: { kind: "removedFromGroup" } };
+}
+
+/**
  * Process an incoming MLSMessage: PublicMessage commits/proposals or PrivateMessages. Private
  * messages go through processPrivateMessage (ts-mls 1.6.4's processMessage drops the PSK index).
+ * An authentic commit removing this member ends membership without ts-mls processing it.
  */
 export async function processIncoming(
   state: ClientState,
@@ -416,6 +477,8 @@ export async function processIncoming(
   bytes: Uint8Array,
 ): Promise<IncomingResult> {
   const msg: MLSMessage = parseMlsMessage(bytes);
+  if (await authenticCommitRemovesSelf(state, cs, msg))
+    return { kind: "handshake", newState: removedState(state), removedFromGroup: true };
   if (msg.wireformat === "mls_public_message") {
     const res = await processPublicMessage(state, msg.publicMessage, emptyPskIndex, cs);
     return {

@@ -19,7 +19,6 @@ import { extensionsSupportedByCapabilities } from "ts-mls/extension.js";
 import { verifyFramedContentSignature } from "ts-mls/framedContent.js";
 import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { ratchetTreeFromExtension, verifyGroupInfoSignature } from "ts-mls/groupInfo.js";
-import { verifyParentHashes } from "ts-mls/parentHash.js";
 import { senderFromExtension } from "ts-mls/publicMessage.js";
 import {
   addLeafNode,
@@ -31,15 +30,9 @@ import {
   updateLeafNode,
 } from "ts-mls/ratchetTree.js";
 import { treeHashRoot } from "ts-mls/treeHash.js";
-import {
-  directPath,
-  leafToNodeIndex,
-  leafWidth,
-  nodeToLeafIndex,
-  toLeafIndex,
-  toNodeIndex,
-} from "ts-mls/treemath.js";
+import { leafToNodeIndex, nodeToLeafIndex, toLeafIndex } from "ts-mls/treemath.js";
 import { applyUpdatePath } from "ts-mls/updatePath.js";
+import { validateRatchetTree } from "../tree-validation.js";
 import {
   BadGroupInfoSignatureError,
   BadSignatureError,
@@ -874,31 +867,6 @@ export class PublicGroup {
   }
 
   private async validateWholeTree(): Promise<void> {
-    const tree = this.state.tree;
-    const cs = this.options.cipherSuite;
-    if (tree.length === 0 || tree[tree.length - 1] === undefined)
-      throw new InvalidTreeError("tree is empty or ends blank");
-    for (let i = 0; i < tree.length; i++) {
-      const node = tree[i];
-      if (node === undefined) continue;
-      if ((i % 2 === 0) !== (node.nodeType === "leaf"))
-        throw new InvalidTreeError(`node ${i} has the wrong type`);
-      if (node.nodeType === "parent") {
-        const width = leafWidth(tree.length);
-        for (const u of node.parent.unmergedLeaves) {
-          const leafNode = leafToNodeIndex(toLeafIndex(u));
-          if (leafAt(tree, u) === undefined || !directPath(leafNode, width).includes(toNodeIndex(i)))
-            throw new InvalidTreeError(`parent ${i} lists unmerged leaf ${u} that is not a member below it`);
-        }
-      }
-    }
-    assertUniqueKeys(tree);
-    const env = this.env();
-    const creds = summariseCredentials(tree);
-    for (const { leafIndex, leaf } of this.members())
-      await validateLeafNode(env, leaf, "tree", leafIndex, creds);
-    if (!(await verifyParentHashes(tree, cs.hash))) throw new InvalidTreeError("parent hashes do not verify");
-    if (!bytesEqual(await treeHashRoot(tree, cs.hash), this.state.groupContext.treeHash))
-      throw new InvalidTreeError("tree hash differs from the GroupContext's");
+    await validateRatchetTree(this.state.tree, this.env());
   }
 }

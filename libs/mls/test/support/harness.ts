@@ -9,26 +9,25 @@ import {
   createGroupInfoWithExternalPub,
   createProposal,
   defaultCapabilities,
-  emptyPskIndex,
+  encodeMlsMessage,
   type FramedContent,
   type GroupInfo,
   generateKeyPackage,
   getCiphersuiteFromName,
   getCiphersuiteImpl,
-  joinGroup,
-  joinGroupExternal,
   type KeyPackage,
   type Lifetime,
   type PrivateKeyPackage,
   type Proposal,
   type PublicMessage,
-  processPublicMessage,
   type Welcome,
 } from "ts-mls";
 import { signFramedContentTBS, toTbs } from "ts-mls/framedContent.js";
 import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { expect } from "vitest";
+import { processIncoming } from "../../src/client/group-client.js";
+import { joinGroupByExternalCommit, joinGroupFromWelcome } from "../../src/client/join.js";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "../../src/node-crypto-provider.js";
 import {
   type MergeOptions,
@@ -73,6 +72,11 @@ function publicMessageOf(msg: { wireformat: string; publicMessage?: PublicMessag
   if (msg.wireformat !== "mls_public_message" || msg.publicMessage === undefined)
     throw new Error("expected a PublicMessage");
   return msg.publicMessage;
+}
+
+/** A PublicMessage as the MLSMessage bytes members receive. */
+export function publicMessageBytes(publicMessage: PublicMessage): Uint8Array {
+  return encodeMlsMessage({ version: "mls10", wireformat: "mls_public_message", publicMessage });
 }
 
 /** A committed but not yet delivered commit. */
@@ -157,8 +161,8 @@ export class Scenario {
     this.validator.merge(staged, this.mergeOptions);
     for (const [name, st] of [...this.members]) {
       if (name === c.by) continue;
-      const out = await processPublicMessage(st, c.message, emptyPskIndex, this.cs);
-      if (out.newState.groupActiveState.kind === "removedFromGroup") this.members.delete(name);
+      const out = await processIncoming(st, this.cs, publicMessageBytes(c.message));
+      if (out.kind === "handshake" && out.removedFromGroup) this.members.delete(name);
       else this.members.set(name, out.newState);
     }
     this.members.set(c.by, c.newState);
@@ -169,7 +173,7 @@ export class Scenario {
       for (const j of c.joiners) {
         this.members.set(
           j.name,
-          await joinGroup(c.welcome, j.kp.publicPackage, j.kp.privatePackage, emptyPskIndex, this.cs, tree),
+          await joinGroupFromWelcome(c.welcome, j.kp.publicPackage, j.kp.privatePackage, this.cs, tree),
         );
       }
     }
@@ -193,7 +197,7 @@ export class Scenario {
     this.members.set(by, res.newState);
     for (const [name, st] of [...this.members]) {
       if (name === by) continue;
-      this.members.set(name, (await processPublicMessage(st, pm, emptyPskIndex, this.cs)).newState);
+      this.members.set(name, (await processIncoming(st, this.cs, publicMessageBytes(pm))).newState);
     }
     this.assertInSync();
     return accepted;
@@ -204,7 +208,7 @@ export class Scenario {
     const anyMember = [...this.members.values()][0];
     if (anyMember === undefined) throw new Error("empty group");
     const gi = await createGroupInfoWithExternalPub(anyMember, [], this.cs);
-    const res = await joinGroupExternal(
+    const res = await joinGroupByExternalCommit(
       gi,
       kp.publicPackage,
       kp.privatePackage,
