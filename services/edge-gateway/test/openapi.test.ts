@@ -1,6 +1,9 @@
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientRpcs, type EdgeGateway, startEdgeGateway } from "../src/index.js";
+import { COMMITTED_OPENAPI_PATH, gatewayOpenApi, staleOpenApiPaths } from "../src/openapi/committed.js";
 import { type FakeUpstream, startFakeUpstream } from "./support/fake-upstreams.js";
 
 interface Operation {
@@ -95,5 +98,22 @@ describe("/openapi.json", () => {
       const name = ref.slice('"#/components/schemas/'.length, -1);
       expect(doc.components.schemas, name).toHaveProperty([name]);
     }
+  });
+
+  it("is the committed services/edge-gateway/openapi.json (npm run openapi:generate refreshes it)", async () => {
+    const file = new URL(`../../../${COMMITTED_OPENAPI_PATH}`, import.meta.url);
+    const committed = JSON.parse(await readFile(file, "utf8")) as Document;
+    // The served document and the generator's are one; the committed file must be that one.
+    expect(gatewayOpenApi()).toEqual(doc);
+    expect(await staleOpenApiPaths(fileURLToPath(file), gatewayOpenApi())).toEqual([]);
+    expect(committed).toEqual(doc);
+  });
+
+  it("names where a stale committed document differs", async () => {
+    const changed = structuredClone(doc) as unknown as Record<string, unknown> & Document;
+    const operation = changed.paths["/v1/qs/queue/dequeue"]?.post;
+    if (operation) operation.summary = "changed";
+    const file = fileURLToPath(new URL(`../../../${COMMITTED_OPENAPI_PATH}`, import.meta.url));
+    expect(await staleOpenApiPaths(file, changed)).toEqual(["paths./v1/qs/queue/dequeue.post.summary"]);
   });
 });
