@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { descriptorSetBase64 } from "./gen/descriptor-set.js";
@@ -5,10 +7,25 @@ import { HttpRule } from "./gen/google/api/http.js";
 import { RpcPolicy } from "./gen/phoenix/common/v1/common.js";
 
 /**
- * Absolute path of the repository's `proto/` directory (the buf module root): pass it as an
- * include dir to `@grpc/proto-loader` together with `protoFiles`.
+ * Where the `.proto` files are: the package's own `proto/` folder (an installed package carries
+ * a copy of the repository's `proto/`, made when it is packed), else the repository's `proto/`
+ * (a workspace checkout, from `src/` or `dist/` alike).
  */
-export const protoRoot: string = fileURLToPath(new URL("../../../proto/", import.meta.url));
+function findProtoRoot(): string {
+  const packaged = fileURLToPath(new URL("../proto/", import.meta.url));
+  const repository = fileURLToPath(new URL("../../../proto/", import.meta.url));
+  for (const dir of [packaged, repository]) {
+    if (existsSync(join(dir, "phoenix", "common", "v1", "common.proto"))) return dir;
+  }
+  return packaged;
+}
+
+/**
+ * Absolute path of the directory holding the `.proto` contracts (the buf module root): pass it
+ * as an include dir to `@grpc/proto-loader` together with `protoFiles`. Nothing else in this
+ * package reads it: the descriptors come from the embedded descriptor set.
+ */
+export const protoRoot: string = findProtoRoot();
 
 let cachedSet: Uint8Array | undefined;
 

@@ -1,4 +1,3 @@
-import type { Metadata } from "@grpc/grpc-js";
 import { Status } from "./gen/google/rpc/status.js";
 import { ErrorDetail } from "./gen/phoenix/common/v1/common.js";
 
@@ -27,9 +26,21 @@ export function decodeStatusDetails(bytes: Uint8Array): { status: Status; detail
   return { status, detail: packed ? ErrorDetail.decode(packed.value) : undefined };
 }
 
-/** The ErrorDetail of a failed call, read from its trailers (e.g. `ServiceError.metadata`). */
-export function errorDetailFromMetadata(metadata: Metadata | undefined): ErrorDetail | undefined {
-  const value = metadata?.get(STATUS_DETAILS_KEY)[0];
-  if (value === undefined || typeof value === "string") return undefined;
+/**
+ * Trailers of a call: grpc-js's `Metadata` (`get` returns every value) or nice-grpc's (`get`
+ * returns the first).
+ */
+export interface TrailersLike {
+  get(key: string): unknown;
+}
+
+/**
+ * The ErrorDetail of a failed call, read from its trailers: grpc-js's `ServiceError.metadata`,
+ * or what nice-grpc's `onTrailer` call option received.
+ */
+export function errorDetailFromMetadata(metadata: TrailersLike | undefined): ErrorDetail | undefined {
+  const raw = metadata?.get(STATUS_DETAILS_KEY);
+  const value: unknown = Array.isArray(raw) ? raw[0] : raw;
+  if (!(value instanceof Uint8Array)) return undefined;
   return decodeStatusDetails(value).detail;
 }

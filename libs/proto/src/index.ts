@@ -1,5 +1,7 @@
-// @phoenix/proto: the gRPC SDK generated from proto/ (ts-proto, grpc-js) plus the few helpers
-// every caller of the contracts needs. The generated code lives in ./gen and is never edited.
+// @phoenix/proto: the gRPC SDK generated from proto/ (ts-proto: grpc-js servers, nice-grpc
+// promise clients) plus the few helpers every caller of the contracts needs. The generated code
+// lives in ./gen and is never edited.
+export * from "./clients.js";
 export * from "./descriptors.js";
 export * from "./error-detail.js";
 export * as googleRpc from "./gen/google/rpc/status.js";

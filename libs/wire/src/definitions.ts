@@ -15,8 +15,58 @@ export interface MethodDefinitionLike {
 
 export type ServiceDefinitionLike = { readonly [method: string]: MethodDefinitionLike };
 
-export type RequestOf<M> = M extends { requestDeserialize(bytes: Buffer): infer R } ? R : never;
-export type ResponseOf<M> = M extends { responseDeserialize(bytes: Buffer): infer R } ? R : never;
+/** A message codec of ts-proto's generated code. */
+interface MessageCodecLike {
+  decode(input: Uint8Array): unknown;
+}
+
+/** One method of a generated `<Service>Definition` (ts-proto `outputServices=generic-definitions`). */
+export interface GeneratedMethodLike {
+  readonly name: string;
+  readonly requestType: MessageCodecLike;
+  readonly requestStream: boolean;
+  readonly responseType: MessageCodecLike;
+  readonly responseStream: boolean;
+}
+
+/**
+ * A generated `<Service>Definition` (e.g. `AuthServiceDefinition` from @phoenix/proto): what
+ * nice-grpc's `createClient` takes.
+ */
+export interface GeneratedServiceDefinitionLike {
+  readonly name: string;
+  readonly fullName: string;
+  readonly methods: { readonly [method: string]: GeneratedMethodLike };
+}
+
+/** A definition a service client can be made for: generated for nice-grpc, or grpc-js shaped. */
+export type AnyServiceDefinition = ServiceDefinitionLike | GeneratedServiceDefinitionLike;
+
+/** The methods of a definition, keyed by their lowerCamel client name. */
+export type MethodsOf<D> = D extends GeneratedServiceDefinitionLike ? D["methods"] : D;
+
+export type RequestOf<M> = M extends { requestDeserialize(bytes: Buffer): infer R }
+  ? R
+  : M extends { requestType: { decode(input: Uint8Array): infer R } }
+    ? R
+    : never;
+export type ResponseOf<M> = M extends { responseDeserialize(bytes: Buffer): infer R }
+  ? R
+  : M extends { responseType: { decode(input: Uint8Array): infer R } }
+    ? R
+    : never;
+
+/** True for a generated `<Service>Definition` rather than a grpc-js one. */
+export function isGeneratedDefinition(
+  definition: AnyServiceDefinition,
+): definition is GeneratedServiceDefinitionLike {
+  return (
+    typeof definition.fullName === "string" &&
+    typeof definition.methods === "object" &&
+    definition.methods !== null &&
+    !("path" in definition.methods)
+  );
+}
 
 /** A definition is malformed or does not match the handlers given for it. */
 export class ServiceDefinitionError extends Error {

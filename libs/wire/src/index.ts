@@ -1,5 +1,10 @@
 export {
+  type AnyServiceDefinition,
+  type GeneratedMethodLike,
+  type GeneratedServiceDefinitionLike,
+  isGeneratedDefinition,
   type MethodDefinitionLike,
+  type MethodsOf,
   type RequestOf,
   type ResponseOf,
   ServiceDefinitionError,
@@ -17,6 +22,7 @@ export {
 export { REQUEST_ID_KEY } from "./request-id.js";
 export {
   type BidiCall,
+  type CallStatusLike,
   type ClientCallOptions,
   type ClientMethodFor,
   type CreateChannelOptions,
@@ -24,6 +30,8 @@ export {
   createServiceClient,
   GrpcCallError,
   type ParentCall,
+  type PhoenixCallOptions,
+  phoenixCallMiddleware,
   type ServiceClient,
   type ServiceClientOptions,
 } from "./service-client.js";

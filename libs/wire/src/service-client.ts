@@ -2,15 +2,38 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
   Client,
-  type CallOptions as GrpcCallOptions,
   credentials as grpcCredentials,
   Metadata,
-  type ServiceError,
   type status,
 } from "@grpc/grpc-js";
-import type { MethodDefinitionLike, RequestOf, ResponseOf, ServiceDefinitionLike } from "./definitions.js";
+import {
+  type CallOptions,
+  type Channel as ChannelImplementation,
+  ClientError,
+  type ClientMiddlewareCall,
+  type CompatServiceDefinition,
+  createClientFactory,
+  Metadata as NiceMetadata,
+  Status,
+} from "nice-grpc";
+import {
+  type AnyServiceDefinition,
+  isGeneratedDefinition,
+  type MethodsOf,
+  type RequestOf,
+  type ResponseOf,
+} from "./definitions.js";
 import { REQUEST_ID_KEY } from "./request-id.js";
 import { decodeRichStatus, STATUS_DETAILS_KEY, type StatusDetail, statusName } from "./status-details.js";
+
+/** The status of a failed call as grpc-js reports it (`ServiceError`), or built from nice-grpc's. */
+export interface CallStatusLike {
+  readonly code: number;
+  /** The status message. */
+  readonly details: string;
+  /** The trailers. */
+  readonly metadata?: Metadata | undefined;
+}
 
 /** A call to another service failed; carries the status the other side sent. */
 export class GrpcCallError extends Error {
@@ -25,9 +48,9 @@ export class GrpcCallError extends Error {
   /** `/pkg.Service/Method`. */
   readonly path: string;
 
-  constructor(path: string, error: ServiceError) {
+  constructor(path: string, error: CallStatusLike) {
     super(`${path}: ${statusName(error.code)}: ${error.details}`);
-    this.code = error.code;
+    this.code = error.code as status;
     this.statusMessage = error.details;
     this.metadata = error.metadata ?? new Metadata();
     this.path = path;
@@ -81,6 +104,17 @@ export interface ParentCall {
   readonly signal: AbortSignal;
 }
 
+/** Call options {@link phoenixCallMiddleware} adds to a nice-grpc client's calls. */
+export interface PhoenixCallOptions {
+  /**
+   * When the call fails with DEADLINE_EXCEEDED (a `Date` or epoch milliseconds). It is sent to
+   * the server as `grpc-timeout`, so the server's handler sees it and can pass it on.
+   */
+  deadline?: Date | number;
+  /** The server call this one is made for (see {@link ClientCallOptions.parent}). */
+  parent?: ParentCall;
+}
+
 /** Per-call options of a service client. */
 export interface ClientCallOptions {
   /** Deadline from now; default: the client's `defaultDeadlineMs` (unary, client-streaming). */
@@ -123,204 +157,268 @@ export type ClientMethodFor<M> = M extends { requestStream: true; responseStream
       : (request: RequestOf<M>, options?: ClientCallOptions) => Promise<ResponseOf<M>>;
 
 /** Promise-based methods for every RPC of a service definition. */
-export type ServiceClient<D extends ServiceDefinitionLike> = {
-  readonly [K in keyof D]: ClientMethodFor<D[K]>;
+export type ServiceClient<D extends AnyServiceDefinition> = {
+  readonly [K in keyof MethodsOf<D>]: ClientMethodFor<MethodsOf<D>[K]>;
 };
 
-interface PreparedCall {
-  metadata: Metadata;
-  options: GrpcCallOptions;
-  /** Hooks `cancel` to the signals; returns the unhook function. */
-  link(cancel: () => void): () => void;
+// The longest timer Node arms (about 24.8 days); a later deadline is only sent, not timed here.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The `grpc-timeout` header value for `ms` milliseconds (at most 8 digits, then a unit). */
+function grpcTimeout(ms: number): string {
+  const whole = Math.max(0, Math.ceil(ms));
+  if (whole < 1e8) return `${whole}m`;
+  const seconds = Math.ceil(whole / 1000);
+  if (seconds < 1e8) return `${seconds}S`;
+  return `${Math.min(Math.ceil(seconds / 3600), 99_999_999)}H`;
 }
 
-function prepare(options: ClientCallOptions, defaultDeadlineMs: number | undefined): PreparedCall {
-  const metadata = options.metadata?.clone() ?? new Metadata();
-  const { parent } = options;
-  if (parent && metadata.get(REQUEST_ID_KEY).length === 0) metadata.set(REQUEST_ID_KEY, parent.requestId);
-  const own = options.deadlineMs ?? defaultDeadlineMs;
-  let deadline = own === undefined ? Number.POSITIVE_INFINITY : Date.now() + own;
+/** nice-grpc's trailers as grpc-js `Metadata` (what {@link GrpcCallError} carries). */
+function toGrpcMetadata(trailer: NiceMetadata | undefined): Metadata {
+  const metadata = new Metadata();
+  if (!trailer) return metadata;
+  for (const [key, values] of trailer) {
+    for (const value of values) {
+      if (key.endsWith("-bin")) metadata.add(key, Buffer.from(value as Uint8Array));
+      else if (typeof value === "string") metadata.add(key, value);
+    }
+  }
+  return metadata;
+}
+
+function toNiceMetadata(metadata: Metadata | undefined): NiceMetadata {
+  const result = NiceMetadata();
+  if (!metadata) return result;
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    for (const value of values) result.append(key, typeof value === "string" ? value : new Uint8Array(value));
+  }
+  return result;
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && error.name === "AbortError";
+}
+
+/**
+ * nice-grpc client middleware for calls between Phoenix services and from Phoenix clients:
+ * adds the `deadline` and `parent` call options (the deadline travels as `grpc-timeout`; the
+ * parent call's request id, deadline and cancellation carry over) and turns every failure into
+ * a {@link GrpcCallError} whose `details` hold the decoded `grpc-status-details-bin`
+ * (`phoenix.common.v1.ErrorDetail`). Use it with `createClientFactory().use(phoenixCallMiddleware)`.
+ */
+export async function* phoenixCallMiddleware<Request, Response>(
+  call: ClientMiddlewareCall<Request, Response>,
+  options: CallOptions & Partial<PhoenixCallOptions>,
+) {
+  const { deadline: ownDeadline, parent, signal, metadata: given, onTrailer, ...rest } = options;
+  const path = call.method.path;
+  const metadata = NiceMetadata(given);
+  if (parent && !metadata.has(REQUEST_ID_KEY)) metadata.set(REQUEST_ID_KEY, parent.requestId);
+  let deadline =
+    ownDeadline === undefined
+      ? Number.POSITIVE_INFINITY
+      : ownDeadline instanceof Date
+        ? ownDeadline.getTime()
+        : ownDeadline;
   if (parent?.deadline) deadline = Math.min(deadline, parent.deadline.getTime());
-  const signals = [options.signal, parent?.signal].filter((s): s is AbortSignal => s !== undefined);
+
+  const controller = new AbortController();
+  let ending: "cancelled" | "expired" | undefined;
+  const stop = (why: "cancelled" | "expired") => {
+    ending ??= why;
+    controller.abort();
+  };
+  const cancel = () => stop("cancelled");
+  const signals = [signal, parent?.signal].filter((s): s is AbortSignal => s !== undefined);
+  for (const s of signals) {
+    if (s.aborted) cancel();
+    else s.addEventListener("abort", cancel, { once: true });
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (Number.isFinite(deadline)) {
+    const remaining = Math.max(0, deadline - Date.now());
+    // grpc-js sends a `grpc-timeout` only for its own deadline option, which nice-grpc does not
+    // expose; set on the request metadata it reaches the server the same way.
+    metadata.set("grpc-timeout", grpcTimeout(remaining));
+    if (remaining <= MAX_TIMER_MS) timer = setTimeout(() => stop("expired"), remaining);
+  }
+  let trailer: NiceMetadata | undefined;
+  try {
+    return yield* call.next(call.request, {
+      ...rest,
+      metadata,
+      signal: controller.signal,
+      onTrailer(received) {
+        trailer = received;
+        onTrailer?.(received);
+      },
+    });
+  } catch (error) {
+    if (error instanceof ClientError) {
+      throw new GrpcCallError(path, {
+        code: error.code,
+        details: error.details,
+        metadata: toGrpcMetadata(trailer),
+      });
+    }
+    if (isAbortError(error) && ending === "expired") {
+      throw new GrpcCallError(path, { code: Status.DEADLINE_EXCEEDED, details: "Deadline exceeded" });
+    }
+    if (isAbortError(error) && ending === "cancelled") {
+      throw new GrpcCallError(path, { code: Status.CANCELLED, details: "Cancelled on client" });
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    for (const s of signals) s.removeEventListener("abort", cancel);
+  }
+}
+
+const factory = createClientFactory().use<PhoenixCallOptions>(phoenixCallMiddleware);
+
+type NiceCallOptions = CallOptions & PhoenixCallOptions;
+type NiceMethod = (request: unknown, options: NiceCallOptions) => unknown;
+
+function niceOptions(options: ClientCallOptions, deadlineMs: number | undefined): NiceCallOptions {
   return {
-    metadata,
-    options: Number.isFinite(deadline) ? { deadline } : {},
-    link(cancel) {
-      if (signals.length === 0) return () => {};
-      if (signals.some((s) => s.aborted)) {
-        queueMicrotask(cancel);
-        return () => {};
-      }
-      for (const s of signals) s.addEventListener("abort", cancel, { once: true });
-      return () => {
-        for (const s of signals) s.removeEventListener("abort", cancel);
-      };
-    },
+    metadata: toNiceMetadata(options.metadata),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.parent ? { parent: options.parent } : {}),
+    ...(deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }),
   };
 }
 
-function asCallError(path: string, error: unknown): unknown {
-  return error instanceof Error && "code" in error && typeof error.code === "number" && "details" in error
-    ? new GrpcCallError(path, error as ServiceError)
-    : error;
+async function* fromIterable<T>(items: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }
 
-type ErasedMethod = MethodDefinitionLike & {
-  requestSerialize(value: unknown): Buffer;
-};
+/**
+ * Requests of a bidi call as an async iterable nice-grpc pulls from: `send` resolves once its
+ * request was taken, i.e. after the earlier ones were written (the transport's backpressure).
+ */
+class RequestQueue<T> implements AsyncIterable<T> {
+  private readonly items: { value: T; taken: () => void }[] = [];
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
+  private closed = false;
+
+  push(value: T): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((taken) => {
+      const waiting = this.waiting;
+      if (waiting) {
+        this.waiting = undefined;
+        taken();
+        waiting({ value, done: false });
+      } else {
+        this.items.push({ value, taken });
+      }
+    });
+  }
+
+  /** No more requests; pending `send`s resolve (their requests are dropped when `dropped`). */
+  close(dropped: boolean): void {
+    this.closed = true;
+    if (dropped) for (const item of this.items.splice(0)) item.taken();
+    if (this.items.length === 0) {
+      this.waiting?.({ value: undefined, done: true });
+      this.waiting = undefined;
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => {
+        const item = this.items.shift();
+        if (item) {
+          item.taken();
+          return Promise.resolve({ value: item.value, done: false });
+        }
+        if (this.closed) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          this.waiting = resolve;
+        });
+      },
+    };
+  }
+}
+
+function bidiCall(method: NiceMethod, options: ClientCallOptions): BidiCall<unknown, unknown> {
+  const requests = new RequestQueue<unknown>();
+  const cancelling = new AbortController();
+  const signal = options.signal;
+  const call = { ...options, signal: cancelling.signal };
+  const forward = () => cancelling.abort();
+  if (signal?.aborted) forward();
+  else signal?.addEventListener("abort", forward, { once: true });
+  const iterator = (method(requests, niceOptions(call, options.deadlineMs)) as AsyncIterable<unknown>)[
+    Symbol.asyncIterator
+  ]();
+  // Start the call now (nice-grpc starts it on the first read), so requests sent before anyone
+  // reads the responses go out at once.
+  const first = iterator.next();
+  first.catch(() => {});
+  async function* responses(): AsyncGenerator<unknown> {
+    let complete = false;
+    try {
+      for (let result = await first; !result.done; result = await iterator.next()) yield result.value;
+      complete = true;
+    } finally {
+      requests.close(true);
+      signal?.removeEventListener("abort", forward);
+      // The consumer stopped early: end the call instead of leaving it open.
+      if (!complete) await iterator.return?.();
+    }
+  }
+  return {
+    send: (request) => requests.push(request),
+    end: () => requests.close(false),
+    cancel: () => cancelling.abort(),
+    responses: responses(),
+  };
+}
 
 /**
  * A promise-based client for one service over `channel`: unary calls resolve with the
  * response, streaming calls are async iterables, failures reject with {@link GrpcCallError}.
  * Unary and client-streaming calls get `defaultDeadlineMs` unless the call says otherwise.
+ * `definition` is a generated `<Service>Definition` from @phoenix/proto (or a grpc-js shaped
+ * one, e.g. for raw bytes); the calls are nice-grpc's with {@link phoenixCallMiddleware}.
  */
-export function createServiceClient<D extends ServiceDefinitionLike>(
+export function createServiceClient<D extends AnyServiceDefinition>(
   definition: D,
   channel: Client,
   options: ServiceClientOptions = {},
 ): ServiceClient<D> {
   const defaultDeadlineMs =
     options.defaultDeadlineMs === null ? undefined : (options.defaultDeadlineMs ?? 10_000);
+  const nice = factory.create(
+    definition as CompatServiceDefinition,
+    channel.getChannel() as ChannelImplementation,
+  ) as Record<string, NiceMethod>;
+  const shapes: Record<string, { requestStream: boolean; responseStream: boolean }> = isGeneratedDefinition(
+    definition,
+  )
+    ? definition.methods
+    : definition;
   const methods: Record<string, unknown> = {};
-  for (const [key, def] of Object.entries(definition)) {
-    const method = def as ErasedMethod;
-    const serialize = (value: unknown) => method.requestSerialize(value);
-    const deserialize = (bytes: Buffer) => method.responseDeserialize(bytes);
-    const { path } = method;
-    if (!method.requestStream && !method.responseStream) {
-      methods[key] = (request: unknown, callOptions: ClientCallOptions = {}) => {
-        const prepared = prepare(callOptions, defaultDeadlineMs);
-        return new Promise((resolve, reject) => {
-          let unlink = () => {};
-          const call = channel.makeUnaryRequest(
-            path,
-            serialize,
-            deserialize,
-            request,
-            prepared.metadata,
-            prepared.options,
-            (error, response) => {
-              unlink();
-              if (error) reject(asCallError(path, error));
-              else resolve(response);
-            },
-          );
-          unlink = prepared.link(() => call.cancel());
-        });
-      };
-    } else if (!method.requestStream) {
-      methods[key] = (request: unknown, callOptions: ClientCallOptions = {}) => {
-        const prepared = prepare(callOptions, callOptions.deadlineMs);
-        return readStream(path, () => {
-          const call = channel.makeServerStreamRequest(
-            path,
-            serialize,
-            deserialize,
-            request,
-            prepared.metadata,
-            prepared.options,
-          );
-          return { call, unlink: prepared.link(() => call.cancel()) };
-        });
-      };
-    } else if (!method.responseStream) {
+  for (const [key, shape] of Object.entries(shapes)) {
+    const method = nice[key];
+    if (!method) continue;
+    if (!shape.requestStream && !shape.responseStream) {
+      methods[key] = (request: unknown, callOptions: ClientCallOptions = {}) =>
+        method(request, niceOptions(callOptions, callOptions.deadlineMs ?? defaultDeadlineMs));
+    } else if (!shape.requestStream) {
+      methods[key] = (request: unknown, callOptions: ClientCallOptions = {}) =>
+        method(request, niceOptions(callOptions, callOptions.deadlineMs));
+    } else if (!shape.responseStream) {
       methods[key] = (
         requests: AsyncIterable<unknown> | Iterable<unknown>,
         callOptions: ClientCallOptions = {},
-      ) => {
-        const prepared = prepare(callOptions, defaultDeadlineMs);
-        return new Promise((resolve, reject) => {
-          let unlink = () => {};
-          const call = channel.makeClientStreamRequest(
-            path,
-            serialize,
-            deserialize,
-            prepared.metadata,
-            prepared.options,
-            (error, response) => {
-              unlink();
-              if (error) reject(asCallError(path, error));
-              else resolve(response);
-            },
-          );
-          unlink = prepared.link(() => call.cancel());
-          void (async () => {
-            try {
-              for await (const request of requests) {
-                if (!call.write(request)) await waitForDrain(call);
-              }
-              call.end();
-            } catch (error) {
-              call.cancel();
-              reject(error);
-            }
-          })();
-        });
-      };
+      ) =>
+        method(fromIterable(requests), niceOptions(callOptions, callOptions.deadlineMs ?? defaultDeadlineMs));
     } else {
-      methods[key] = (callOptions: ClientCallOptions = {}) => {
-        const prepared = prepare(callOptions, callOptions.deadlineMs);
-        const call = channel.makeBidiStreamRequest(
-          path,
-          serialize,
-          deserialize,
-          prepared.metadata,
-          prepared.options,
-        );
-        const unlink = prepared.link(() => call.cancel());
-        const bidi: BidiCall<unknown, unknown> = {
-          async send(request) {
-            if (!call.write(request)) await waitForDrain(call);
-          },
-          end: () => call.end(),
-          cancel: () => call.cancel(),
-          responses: readStream(path, () => ({ call, unlink })),
-        };
-        return bidi;
-      };
+      methods[key] = (callOptions: ClientCallOptions = {}) => bidiCall(method, callOptions);
     }
   }
   return methods as ServiceClient<D>;
-}
-
-interface Drainable {
-  once(event: "drain" | "error" | "close", listener: () => void): unknown;
-  off(event: "drain" | "error" | "close", listener: () => void): unknown;
-}
-
-function waitForDrain(call: Drainable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("error", done);
-      call.off("close", done);
-      resolve();
-    };
-    call.once("drain", done);
-    call.once("error", done);
-    call.once("close", done);
-  });
-}
-
-interface ReadableCall extends AsyncIterable<unknown> {
-  cancel(): void;
-  readableEnded: boolean;
-}
-
-async function* readStream(
-  path: string,
-  open: () => { call: ReadableCall; unlink: () => void },
-): AsyncGenerator<unknown> {
-  const { call, unlink } = open();
-  let complete = false;
-  try {
-    for await (const message of call) yield message;
-    complete = true;
-  } catch (error) {
-    throw asCallError(path, error);
-  } finally {
-    unlink();
-    // The consumer stopped early: tell the server instead of leaving the stream open.
-    if (!complete && !call.readableEnded) call.cancel();
-  }
 }

@@ -6170,6 +6170,1271 @@ export const ListenHandleConnectionOffersResponse: MessageFns<ListenHandleConnec
 };
 
 /** The Authentication Service. */
+export type AuthServiceDefinition = typeof AuthServiceDefinition;
+export const AuthServiceDefinition = {
+  name: "AuthService",
+  fullName: "phoenix.auth.v1.AuthService",
+  methods: {
+    /**
+     * Returns the valid AS root and intermediate credentials of a domain and the fingerprints of
+     * revoked credentials, so clients and services can verify client credential chains. For
+     * another domain the AS answers from its cache, fetching through the federation gateway when
+     * the cache is empty or stale.
+     *
+     * Auth: public.
+     * Errors: INVALID_ARGUMENT (malformed domain); UNAVAILABLE (another domain that cannot be
+     * reached and is not cached); PERMISSION_DENIED (the domain is refused by the federation
+     * policy).
+     */
+    getAsCredentials: {
+      name: "GetAsCredentials",
+      requestType: GetAsCredentialsRequest as typeof GetAsCredentialsRequest,
+      requestStream: false,
+      responseType: GetAsCredentialsResponse as typeof GetAsCredentialsResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              20,
+              18,
+              18,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              114,
+              101,
+              100,
+              101,
+              110,
+              116,
+              105,
+              97,
+              108,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Registers a new user with its first client: validates the CSR (user id on this domain,
+     * client id, signature key, self-signature), signs a client credential with the current AS
+     * intermediate credential, stores the encrypted user profile and creates the client's
+     * connection queue (its message 0 carries the initial queue ratchet secret).
+     *
+     * Auth: proof of possession — signed with the signature key in `client_csr`; header sender
+     * `client` = the ClientId in the CSR.
+     * Label: "phoenix.auth.v1.AuthService/RegisterUser".
+     * Errors: INVALID_ARGUMENT (malformed request, CSR or profile; CSR for another domain; header
+     * sender differs from the CSR); UNAUTHENTICATED (bad self-signature or request signature,
+     * stale timestamp, replayed request); ALREADY_EXISTS (the user id is taken);
+     * PERMISSION_DENIED (registration disabled or invite code missing/wrong); RESOURCE_EXHAUSTED
+     * (size limits, registration rate limit).
+     */
+    registerUser: {
+      name: "RegisterUser",
+      requestType: RegisterUserRequest as typeof RegisterUserRequest,
+      requestStream: false,
+      responseType: RegisterUserResponse as typeof RegisterUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 2]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              17,
+              58,
+              1,
+              42,
+              34,
+              12,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes the signing client's user and everything of it in one transaction: clients,
+     * credentials, profiles, connection packages, connection queues. Handles are separate
+     * (DeleteHandle) because the AS does not link them to users.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/DeleteUser".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown client); PERMISSION_DENIED (`user_id` is not the signer's user);
+     * NOT_FOUND (no such user).
+     */
+    deleteUser: {
+      name: "DeleteUser",
+      requestType: DeleteUserRequest as typeof DeleteUserRequest,
+      requestStream: false,
+      responseType: DeleteUserResponse as typeof DeleteUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              24,
+              58,
+              1,
+              42,
+              34,
+              19,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Adds a further client to the signer's user: signs a client credential for the new client's
+     * CSR and creates its connection queue. The existing client hands the credential to the new
+     * device.
+     *
+     * Auth: client credential signature by an existing client of the user.
+     * Label: "phoenix.auth.v1.AuthService/AddClient".
+     * Errors: INVALID_ARGUMENT (malformed CSR; CSR for another user or domain); UNAUTHENTICATED
+     * (bad request signature or CSR self-signature, stale timestamp, replay, unknown client);
+     * ALREADY_EXISTS (the client id is taken); RESOURCE_EXHAUSTED (size; too many clients per
+     * user).
+     */
+    addClient: {
+      name: "AddClient",
+      requestType: AddClientRequest as typeof AddClientRequest,
+      requestStream: false,
+      responseType: AddClientResponse as typeof AddClientResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              19,
+              58,
+              1,
+              42,
+              34,
+              14,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Issues a fresh client credential for the signing client (before the old one expires, or to
+     * rotate its signature key). The CSR names the same ClientId.
+     *
+     * Auth: client credential signature by the client being renewed (its current credential).
+     * Label: "phoenix.auth.v1.AuthService/RenewClientCredential".
+     * Errors: INVALID_ARGUMENT (malformed CSR; CSR for another client); UNAUTHENTICATED (bad
+     * signature or CSR self-signature, stale timestamp, replay, unknown or expired client);
+     * RESOURCE_EXHAUSTED (size, renewal rate limit).
+     */
+    renewClientCredential: {
+      name: "RenewClientCredential",
+      requestType: RenewClientCredentialRequest as typeof RenewClientCredentialRequest,
+      requestStream: false,
+      responseType: RenewClientCredentialResponse as typeof RenewClientCredentialResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              114,
+              101,
+              110,
+              101,
+              119,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Lists the clients of the signer's user with their client credentials.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/ListClients".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown client); PERMISSION_DENIED (`user_id` is not the signer's user).
+     */
+    listClients: {
+      name: "ListClients",
+      requestType: ListClientsRequest as typeof ListClientsRequest,
+      requestStream: false,
+      responseType: ListClientsResponse as typeof ListClientsResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              24,
+              58,
+              1,
+              42,
+              34,
+              19,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              108,
+              105,
+              115,
+              116,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes one client of the signer's user (itself or another one) with its connection
+     * packages and connection queue.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/DeleteClient".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown client); PERMISSION_DENIED (the client belongs to another user); NOT_FOUND
+     * (no such client); FAILED_PRECONDITION (it is the user's last client — use DeleteUser).
+     */
+    deleteClient: {
+      name: "DeleteClient",
+      requestType: DeleteClientRequest as typeof DeleteClientRequest,
+      requestStream: false,
+      responseType: DeleteClientResponse as typeof DeleteClientResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Stages a new encrypted user profile (typically under a new profile key index) next to the
+     * current one; readers holding either key index can still fetch a profile they can decrypt.
+     * A second stage replaces the staged one.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/StageUserProfile".
+     * Errors: INVALID_ARGUMENT (malformed profile object); UNAUTHENTICATED (bad signature, stale
+     * timestamp, replay, unknown client); RESOURCE_EXHAUSTED (profile larger than 64 KiB).
+     */
+    stageUserProfile: {
+      name: "StageUserProfile",
+      requestType: StageUserProfileRequest as typeof StageUserProfileRequest,
+      requestStream: false,
+      responseType: StageUserProfileResponse as typeof StageUserProfileResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              114,
+              111,
+              102,
+              105,
+              108,
+              101,
+              115,
+              47,
+              115,
+              116,
+              97,
+              103,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Makes the staged profile the current one and drops the previous current one (called once
+     * the new profile key has reached the user's contacts and groups).
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/MergeUserProfile".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown client); FAILED_PRECONDITION (nothing is staged).
+     */
+    mergeUserProfile: {
+      name: "MergeUserProfile",
+      requestType: MergeUserProfileRequest as typeof MergeUserProfileRequest,
+      requestStream: false,
+      responseType: MergeUserProfileResponse as typeof MergeUserProfileResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              114,
+              111,
+              102,
+              105,
+              108,
+              101,
+              115,
+              47,
+              109,
+              101,
+              114,
+              103,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns a user's encrypted profile with the requested key index (the current one, or the
+     * staged one during a rotation).
+     *
+     * Auth: public (the profile is encrypted; only holders of the profile key can read it).
+     * Errors: INVALID_ARGUMENT (malformed user id or key index); NOT_FOUND (no such user, or no
+     * profile with that key index); UNAVAILABLE / PERMISSION_DENIED (remote domain unreachable /
+     * refused by the federation policy).
+     */
+    getUserProfile: {
+      name: "GetUserProfile",
+      requestType: GetUserProfileRequest as typeof GetUserProfileRequest,
+      requestStream: false,
+      responseType: GetUserProfileResponse as typeof GetUserProfileResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              24,
+              58,
+              1,
+              42,
+              34,
+              19,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              114,
+              111,
+              102,
+              105,
+              108,
+              101,
+              115,
+              47,
+              103,
+              101,
+              116,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Tells whether a handle is currently taken (registered and not expired).
+     *
+     * Auth: public (rate-limited per caller).
+     * Errors: INVALID_ARGUMENT (hash not 32 bytes); RESOURCE_EXHAUSTED (rate limit);
+     * UNAVAILABLE / PERMISSION_DENIED (remote domain unreachable / refused by the federation
+     * policy).
+     */
+    checkHandleExists: {
+      name: "CheckHandleExists",
+      requestType: CheckHandleExistsRequest as typeof CheckHandleExistsRequest,
+      requestStream: false,
+      responseType: CheckHandleExistsResponse as typeof CheckHandleExistsResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              99,
+              104,
+              101,
+              99,
+              107,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Registers a handle: validates the plaintext (allowed characters, length) and that it hashes
+     * to `handle_hash`, then stores only the hash, the handle's verifying key, an expiry and a
+     * new connection queue for the handle. An expired handle can be taken again (its old queue
+     * and packages are dropped).
+     *
+     * Auth: proof of possession — signed with the key in `verifying_key`; header sender
+     * `handle_hash`.
+     * Label: "phoenix.auth.v1.AuthService/CreateHandle".
+     * Errors: INVALID_ARGUMENT (malformed; handle violates the character/length rules; hash does
+     * not match the plaintext); UNAUTHENTICATED (bad signature, stale timestamp, replay);
+     * ALREADY_EXISTS (the handle is taken and not expired); RESOURCE_EXHAUSTED (rate limit).
+     */
+    createHandle: {
+      name: "CreateHandle",
+      requestType: CreateHandleRequest as typeof CreateHandleRequest,
+      requestStream: false,
+      responseType: CreateHandleResponse as typeof CreateHandleResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 2]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              19,
+              58,
+              1,
+              42,
+              34,
+              14,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Extends a handle's expiry by the configured handle lifetime.
+     *
+     * Auth: handle signature.
+     * Label: "phoenix.auth.v1.AuthService/RefreshHandle".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay); NOT_FOUND (no such handle, or it expired — create it again).
+     */
+    refreshHandle: {
+      name: "RefreshHandle",
+      requestType: RefreshHandleRequest as typeof RefreshHandleRequest,
+      requestStream: false,
+      responseType: RefreshHandleResponse as typeof RefreshHandleResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 4]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              27,
+              58,
+              1,
+              42,
+              34,
+              22,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              114,
+              101,
+              102,
+              114,
+              101,
+              115,
+              104,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes a handle with its connection packages and connection queue; the handle is free
+     * again.
+     *
+     * Auth: handle signature.
+     * Label: "phoenix.auth.v1.AuthService/DeleteHandle".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay); NOT_FOUND (no such handle).
+     */
+    deleteHandle: {
+      name: "DeleteHandle",
+      requestType: DeleteHandleRequest as typeof DeleteHandleRequest,
+      requestStream: false,
+      responseType: DeleteHandleResponse as typeof DeleteHandleResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 4]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces all connection packages of the signing client. At least one must be marked last
+     * resort: it is handed out but never consumed.
+     *
+     * Auth: client credential signature.
+     * Label: "phoenix.auth.v1.AuthService/PublishConnectionPackages".
+     * Errors: INVALID_ARGUMENT (malformed package; package not signed by the sender's client
+     * credential; no last-resort package); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown client); RESOURCE_EXHAUSTED (more than 100 packages, package larger than
+     * 4 KiB).
+     */
+    publishConnectionPackages: {
+      name: "PublishConnectionPackages",
+      requestType: PublishConnectionPackagesRequest as typeof PublishConnectionPackagesRequest,
+      requestStream: false,
+      responseType: PublishConnectionPackagesResponse as typeof PublishConnectionPackagesResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              31,
+              58,
+              1,
+              42,
+              34,
+              26,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              112,
+              97,
+              99,
+              107,
+              97,
+              103,
+              101,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns one connection package per client of a user, so an initiator can send a connection
+     * offer to each. Ordinary packages are consumed (deleted once handed out); the last-resort
+     * one is returned when nothing else is left and kept.
+     *
+     * Auth: public (rate-limited per caller and per target user).
+     * Errors: INVALID_ARGUMENT (malformed user id); NOT_FOUND (no such user, or none of its
+     * clients has a package); RESOURCE_EXHAUSTED (rate limit); UNAVAILABLE / PERMISSION_DENIED
+     * (remote domain unreachable / refused by the federation policy).
+     */
+    getConnectionPackages: {
+      name: "GetConnectionPackages",
+      requestType: GetConnectionPackagesRequest as typeof GetConnectionPackagesRequest,
+      requestStream: false,
+      responseType: GetConnectionPackagesResponse as typeof GetConnectionPackagesResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              37,
+              58,
+              1,
+              42,
+              34,
+              32,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              112,
+              97,
+              99,
+              107,
+              97,
+              103,
+              101,
+              115,
+              47,
+              102,
+              101,
+              116,
+              99,
+              104,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces all connection packages of a handle. At least one must be marked last resort.
+     *
+     * Auth: handle signature.
+     * Label: "phoenix.auth.v1.AuthService/PublishHandleConnectionPackages".
+     * Errors: INVALID_ARGUMENT (malformed package; no last-resort package); UNAUTHENTICATED (bad
+     * signature, stale timestamp, replay); NOT_FOUND (no such handle or it expired);
+     * RESOURCE_EXHAUSTED (more than 100 packages, package larger than 4 KiB).
+     */
+    publishHandleConnectionPackages: {
+      name: "PublishHandleConnectionPackages",
+      requestType: PublishHandleConnectionPackagesRequest as typeof PublishHandleConnectionPackagesRequest,
+      requestStream: false,
+      responseType: PublishHandleConnectionPackagesResponse as typeof PublishHandleConnectionPackagesResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 4]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              39,
+              58,
+              1,
+              42,
+              34,
+              34,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              112,
+              97,
+              99,
+              107,
+              97,
+              103,
+              101,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns one connection package of a handle (consumed unless it is the last-resort one).
+     *
+     * Auth: public (rate-limited per caller and per handle).
+     * Errors: INVALID_ARGUMENT (hash not 32 bytes); NOT_FOUND (no such handle, expired, or no
+     * package); RESOURCE_EXHAUSTED (rate limit); UNAVAILABLE / PERMISSION_DENIED (remote domain
+     * unreachable / refused by the federation policy).
+     */
+    getHandleConnectionPackage: {
+      name: "GetHandleConnectionPackage",
+      requestType: GetHandleConnectionPackageRequest as typeof GetHandleConnectionPackageRequest,
+      requestStream: false,
+      responseType: GetHandleConnectionPackageResponse as typeof GetHandleConnectionPackageResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              45,
+              58,
+              1,
+              42,
+              34,
+              40,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              112,
+              97,
+              99,
+              107,
+              97,
+              103,
+              101,
+              115,
+              47,
+              102,
+              101,
+              116,
+              99,
+              104,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Drops a connection offer into a client's connection queue (encrypted at rest with the queue
+     * ratchet).
+     *
+     * Auth: public (size-limited, rate-limited per target queue and per caller).
+     * Errors: INVALID_ARGUMENT (malformed); NOT_FOUND (no such client); RESOURCE_EXHAUSTED (offer
+     * larger than 16 KiB, rate limit, queue full); UNAVAILABLE / PERMISSION_DENIED (remote domain
+     * unreachable / refused by the federation policy).
+     */
+    enqueueConnectionOffer: {
+      name: "EnqueueConnectionOffer",
+      requestType: EnqueueConnectionOfferRequest as typeof EnqueueConnectionOfferRequest,
+      requestStream: false,
+      responseType: EnqueueConnectionOfferResponse as typeof EnqueueConnectionOfferResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              29,
+              58,
+              1,
+              42,
+              34,
+              24,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              111,
+              102,
+              102,
+              101,
+              114,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Drops a connection offer into a handle's connection queue.
+     *
+     * Auth: public (size-limited, rate-limited per target handle and per caller).
+     * Errors: INVALID_ARGUMENT (malformed); NOT_FOUND (no such handle or it expired);
+     * RESOURCE_EXHAUSTED (offer larger than 16 KiB, rate limit, queue full); UNAVAILABLE /
+     * PERMISSION_DENIED (remote domain unreachable / refused by the federation policy).
+     */
+    enqueueHandleConnectionOffer: {
+      name: "EnqueueHandleConnectionOffer",
+      requestType: EnqueueHandleConnectionOfferRequest as typeof EnqueueHandleConnectionOfferRequest,
+      requestStream: false,
+      responseType: EnqueueHandleConnectionOfferResponse as typeof EnqueueHandleConnectionOfferResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 1, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              37,
+              58,
+              1,
+              42,
+              34,
+              32,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              111,
+              102,
+              102,
+              101,
+              114,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns queued messages of the signing client's connection queue starting at
+     * `sequence_number_start`, deleting every message below it.
+     *
+     * Auth: client credential signature.
+     * Label: "phoenix.auth.v1.AuthService/DequeueConnectionOffers".
+     * Errors: INVALID_ARGUMENT (malformed; start beyond the next sequence number);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, unknown client).
+     */
+    dequeueConnectionOffers: {
+      name: "DequeueConnectionOffers",
+      requestType: DequeueConnectionOffersRequest as typeof DequeueConnectionOffersRequest,
+      requestStream: false,
+      responseType: DequeueConnectionOffersResponse as typeof DequeueConnectionOffersResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              37,
+              58,
+              1,
+              42,
+              34,
+              32,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              111,
+              102,
+              102,
+              101,
+              114,
+              115,
+              47,
+              100,
+              101,
+              113,
+              117,
+              101,
+              117,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Live listening on the signing client's connection queue. The client first sends `init`;
+     * the AS sends every unacked message, then `empty`, then new messages as they arrive (any
+     * replica is woken through the bus). The client sends `ack`s; unacked messages are sent
+     * again on the next listen. Streaming: no REST mapping; the edge gateway exposes it over
+     * WebSocket.
+     *
+     * Auth: client credential signature on the `init` message (tbs ListenConnectionOffersTbs).
+     * Label: "phoenix.auth.v1.AuthService/ListenConnectionOffers".
+     * Errors: INVALID_ARGUMENT (first message is not `init`, malformed, ack beyond the queue);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, unknown client).
+     */
+    listenConnectionOffers: {
+      name: "ListenConnectionOffers",
+      requestType: ListenConnectionOffersRequest as typeof ListenConnectionOffersRequest,
+      requestStream: true,
+      responseType: ListenConnectionOffersResponse as typeof ListenConnectionOffersResponse,
+      responseStream: true,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 3]) as Uint8Array] } },
+    },
+    /**
+     * Like DequeueConnectionOffers, for a handle's connection queue.
+     *
+     * Auth: handle signature.
+     * Label: "phoenix.auth.v1.AuthService/DequeueHandleConnectionOffers".
+     * Errors: INVALID_ARGUMENT (malformed; start beyond the next sequence number);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay); NOT_FOUND (no such handle or it
+     * expired).
+     */
+    dequeueHandleConnectionOffers: {
+      name: "DequeueHandleConnectionOffers",
+      requestType: DequeueHandleConnectionOffersRequest as typeof DequeueHandleConnectionOffersRequest,
+      requestStream: false,
+      responseType: DequeueHandleConnectionOffersResponse as typeof DequeueHandleConnectionOffersResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 4]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              45,
+              58,
+              1,
+              42,
+              34,
+              40,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              104,
+              97,
+              110,
+              100,
+              108,
+              101,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              111,
+              102,
+              102,
+              101,
+              114,
+              115,
+              47,
+              100,
+              101,
+              113,
+              117,
+              101,
+              117,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Like ListenConnectionOffers, for a handle's connection queue. Streaming: no REST mapping;
+     * the edge gateway exposes it over WebSocket.
+     *
+     * Auth: handle signature on the `init` message (tbs ListenHandleConnectionOffersTbs).
+     * Label: "phoenix.auth.v1.AuthService/ListenHandleConnectionOffers".
+     * Errors: INVALID_ARGUMENT (first message is not `init`, malformed, ack beyond the queue);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay); NOT_FOUND (no such handle or it
+     * expired).
+     */
+    listenHandleConnectionOffers: {
+      name: "ListenHandleConnectionOffers",
+      requestType: ListenHandleConnectionOffersRequest as typeof ListenHandleConnectionOffersRequest,
+      requestStream: true,
+      responseType: ListenHandleConnectionOffersResponse as typeof ListenHandleConnectionOffersResponse,
+      responseStream: true,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 4]) as Uint8Array] } },
+    },
+  },
+} as const;
+
+/** The Authentication Service. */
 export type AuthServiceService = typeof AuthServiceService;
 export const AuthServiceService = {
   /**

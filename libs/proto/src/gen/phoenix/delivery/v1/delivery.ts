@@ -4527,6 +4527,772 @@ export const UpdateProfileKeyResponse: MessageFns<UpdateProfileKeyResponse> = {
 };
 
 /** The Delivery Service. */
+export type DeliveryServiceDefinition = typeof DeliveryServiceDefinition;
+export const DeliveryServiceDefinition = {
+  name: "DeliveryService",
+  fullName: "phoenix.delivery.v1.DeliveryService",
+  methods: {
+    /**
+     * Reserves a fresh group id on this homeserver for a later CreateGroup; the reservation
+     * expires (default 1 hour) if the group is not created.
+     *
+     * Auth: public (rate-limited per caller).
+     * Errors: RESOURCE_EXHAUSTED (rate limit).
+     */
+    requestGroupId: {
+      name: "RequestGroupId",
+      requestType: RequestGroupIdRequest as typeof RequestGroupIdRequest,
+      requestStream: false,
+      responseType: RequestGroupIdResponse as typeof RequestGroupIdResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              114,
+              101,
+              115,
+              101,
+              114,
+              118,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Creates a group under a reserved id: the creator's one-leaf ratchet tree, the epoch-0
+     * GroupInfo (its group context carries the roles extension with the creator as admin), the
+     * creator's encrypted client info and queue reference. The state is stored encrypted under
+     * `group_state_ear_key`.
+     *
+     * Auth: DS leaf signature by leaf 0 of `ratchet_tree` (the creator) + the new group's EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/CreateGroup".
+     * Errors: INVALID_ARGUMENT (malformed; tree or GroupInfo invalid or inconsistent; group id of
+     * another domain; roles extension missing); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay); FAILED_PRECONDITION (the id was not reserved or the reservation expired);
+     * ALREADY_EXISTS (the group exists); RESOURCE_EXHAUSTED (size limits).
+     */
+    createGroup: {
+      name: "CreateGroup",
+      requestType: CreateGroupRequest as typeof CreateGroupRequest,
+      requestStream: false,
+      responseType: CreateGroupResponse as typeof CreateGroupResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 5]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              18,
+              58,
+              1,
+              42,
+              34,
+              13,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Applies a commit by a member: add users (with a Welcome and one encrypted welcome
+     * attribution info per added client; the added clients' encrypted client infos in the
+     * commit's AAD), remove users (always all clients of a user), update the sender's own leaf,
+     * add or remove the sender's own clients, change roles. Only admins add or remove other
+     * users or change roles. Stored proposals must all be included. Fans the commit out to the
+     * remaining members and Welcome bundles to the added clients; updates the sender's activity
+     * time and epoch.
+     *
+     * Auth: DS leaf signature by the committer + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/GroupOperation".
+     * Errors: INVALID_ARGUMENT (malformed; commit invalid per RFC 9420 or Phoenix rules, e.g.
+     * removing only some clients of a user, KeyPackage without queue-config extension, AAD not
+     * matching the Add proposals, welcome missing or superfluous, GroupInfo not matching;
+     * new_group_state_ear_key missing on a commit that removes a member, equal to the current
+     * key, or present on one that removes nobody); UNAUTHENTICATED (bad signature, stale
+     * timestamp, replay, wrong EAR key — also one a removal rotated away, sender leaf empty);
+     * PERMISSION_DENIED (non-admin adds/removes other users or changes roles);
+     * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail; stored
+     * proposals or required removals omitted — PendingProposals detail); RESOURCE_EXHAUSTED (size
+     * limits, group size limit); UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    groupOperation: {
+      name: "GroupOperation",
+      requestType: GroupOperationRequest as typeof GroupOperationRequest,
+      requestStream: false,
+      responseType: GroupOperationResponse as typeof GroupOperationResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              28,
+              58,
+              1,
+              42,
+              34,
+              23,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              111,
+              112,
+              101,
+              114,
+              97,
+              116,
+              105,
+              111,
+              110,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Joins a connection group by external commit: allowed only while the group holds exactly
+     * one user (the connection initiator). The joiner's encrypted client info travels in the
+     * commit's AAD, its queue reference and encrypted profile key beside it.
+     *
+     * Auth: EAR key of the connection group (received in the connection offer) + DS leaf
+     * signature by the leaf the external commit creates (header `leaf_index` = that leaf).
+     * Label: "phoenix.delivery.v1.DeliveryService/JoinConnectionGroup".
+     * Errors: INVALID_ARGUMENT (malformed; not an external commit; GroupInfo not matching);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key); NOT_FOUND (no
+     * such group); FAILED_PRECONDITION (the group holds more than one user; wrong epoch —
+     * WrongEpoch detail); RESOURCE_EXHAUSTED (size limits); UNAVAILABLE / PERMISSION_DENIED
+     * (federation).
+     */
+    joinConnectionGroup: {
+      name: "JoinConnectionGroup",
+      requestType: JoinConnectionGroupRequest as typeof JoinConnectionGroupRequest,
+      requestStream: false,
+      responseType: JoinConnectionGroupResponse as typeof JoinConnectionGroupResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              34,
+              58,
+              1,
+              42,
+              34,
+              29,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              106,
+              111,
+              105,
+              110,
+              45,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Re-joins a member that lost its group state by an external commit that removes its old
+     * leaf and adds it again with the same credential.
+     *
+     * Auth: DS leaf signature by the member's current (old) leaf + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/Resync".
+     * Errors: INVALID_ARGUMENT (malformed; commit does not remove exactly the sender's leaf;
+     * credential changed; GroupInfo not matching); UNAUTHENTICATED (bad signature, stale
+     * timestamp, replay, wrong EAR key); NOT_FOUND (no such group); FAILED_PRECONDITION (wrong
+     * epoch — WrongEpoch detail); RESOURCE_EXHAUSTED (size limits); UNAVAILABLE /
+     * PERMISSION_DENIED (federation).
+     */
+    resync: {
+      name: "Resync",
+      requestType: ResyncRequest as typeof ResyncRequest,
+      requestStream: false,
+      responseType: ResyncResponse as typeof ResyncResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              114,
+              101,
+              115,
+              121,
+              110,
+              99,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Leaves a group: stores Remove proposals for all of the sender's user's clients in the
+     * proposal store and fans them out; the next commit by another member must include them.
+     *
+     * Auth: DS leaf signature by one of the leaving user's clients + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/SelfRemove".
+     * Errors: INVALID_ARGUMENT (malformed; proposals do not remove exactly the sender's user's
+     * clients); UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key);
+     * NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch — WrongEpoch detail);
+     * RESOURCE_EXHAUSTED (size limits); UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    selfRemove: {
+      name: "SelfRemove",
+      requestType: SelfRemoveRequest as typeof SelfRemoveRequest,
+      requestStream: false,
+      responseType: SelfRemoveResponse as typeof SelfRemoveResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              115,
+              101,
+              108,
+              102,
+              45,
+              114,
+              101,
+              109,
+              111,
+              118,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Fans an application message (PrivateMessage) out to every other member. The DS reads and
+     * decrypts the state but never rewrites it.
+     *
+     * Auth: DS leaf signature by the sender + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/SendMessage".
+     * Errors: INVALID_ARGUMENT (malformed; not a PrivateMessage of this group);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key, sender leaf
+     * empty); NOT_FOUND (no such group); FAILED_PRECONDITION (message for another epoch than the
+     * group's current one — WrongEpoch detail); RESOURCE_EXHAUSTED (message larger than 1 MiB,
+     * rate limit); UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    sendMessage: {
+      name: "SendMessage",
+      requestType: SendMessageRequest as typeof SendMessageRequest,
+      requestStream: false,
+      responseType: SendMessageResponse as typeof SendMessageResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              27,
+              58,
+              1,
+              42,
+              34,
+              22,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              109,
+              101,
+              115,
+              115,
+              97,
+              103,
+              101,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes a group: a commit removing every other member is fanned out, then the group state
+     * is deleted.
+     *
+     * Auth: DS leaf signature by an admin + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/DeleteGroup".
+     * Errors: INVALID_ARGUMENT (malformed; commit does not remove all other members);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, wrong EAR key); PERMISSION_DENIED
+     * (sender is not an admin); NOT_FOUND (no such group); FAILED_PRECONDITION (wrong epoch —
+     * WrongEpoch detail); RESOURCE_EXHAUSTED (size limits); UNAVAILABLE / PERMISSION_DENIED
+     * (federation).
+     */
+    deleteGroup: {
+      name: "DeleteGroup",
+      requestType: DeleteGroupRequest as typeof DeleteGroupRequest,
+      requestStream: false,
+      responseType: DeleteGroupResponse as typeof DeleteGroupResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns what a client added by a Welcome needs to build its group state: the ratchet tree
+     * as of the epoch it joined and the members' encrypted client infos. The DS keeps that tree
+     * until every client added in that epoch has committed or its KeyPackage expired.
+     *
+     * Auth: DS KeyPackage signature (header `key_package_ref` of a KeyPackage added in `epoch`,
+     * verified with that KeyPackage's leaf key) + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/WelcomeInfo".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, wrong EAR key, KeyPackage not added in that epoch); NOT_FOUND (no such group, or
+     * the tree of that epoch is no longer kept); UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    welcomeInfo: {
+      name: "WelcomeInfo",
+      requestType: WelcomeInfoRequest as typeof WelcomeInfoRequest,
+      requestStream: false,
+      responseType: WelcomeInfoResponse as typeof WelcomeInfoResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 6, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              31,
+              58,
+              1,
+              42,
+              34,
+              26,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              119,
+              101,
+              108,
+              99,
+              111,
+              109,
+              101,
+              45,
+              105,
+              110,
+              102,
+              111,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns what a member needs for an external commit (Resync): the current GroupInfo,
+     * ratchet tree, members' encrypted client infos and the stored proposals.
+     *
+     * Auth: DS leaf signature by the member + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/ExternalCommitInfo".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, wrong EAR key, sender leaf empty); NOT_FOUND (no such group); UNAVAILABLE /
+     * PERMISSION_DENIED (federation).
+     */
+    externalCommitInfo: {
+      name: "ExternalCommitInfo",
+      requestType: ExternalCommitInfoRequest as typeof ExternalCommitInfoRequest,
+      requestStream: false,
+      responseType: ExternalCommitInfoResponse as typeof ExternalCommitInfoResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              39,
+              58,
+              1,
+              42,
+              34,
+              34,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              101,
+              120,
+              116,
+              101,
+              114,
+              110,
+              97,
+              108,
+              45,
+              99,
+              111,
+              109,
+              109,
+              105,
+              116,
+              45,
+              105,
+              110,
+              102,
+              111,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns what a connection responder needs to join a connection group by external commit
+     * (same content as ExternalCommitInfo). Only for groups that hold exactly one user.
+     *
+     * Auth: EAR key of the connection group only (the responder has no leaf yet).
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (wrong EAR key); NOT_FOUND (no such
+     * group); FAILED_PRECONDITION (the group holds more than one user); RESOURCE_EXHAUSTED (rate
+     * limit); UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    connectionGroupInfo: {
+      name: "ConnectionGroupInfo",
+      requestType: ConnectionGroupInfoRequest as typeof ConnectionGroupInfoRequest,
+      requestStream: false,
+      responseType: ConnectionGroupInfoResponse as typeof ConnectionGroupInfoResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 7, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              40,
+              58,
+              1,
+              42,
+              34,
+              35,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              99,
+              111,
+              110,
+              110,
+              101,
+              99,
+              116,
+              105,
+              111,
+              110,
+              45,
+              103,
+              114,
+              111,
+              117,
+              112,
+              45,
+              105,
+              110,
+              102,
+              111,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces the sender's queue reference (e.g. after it moved its QS client record or
+     * rotated the sealed queue config).
+     *
+     * Auth: DS leaf signature by the member + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/UpdateQueueInfo".
+     * Errors: INVALID_ARGUMENT (malformed queue reference); UNAUTHENTICATED (bad signature,
+     * stale timestamp, replay, wrong EAR key, sender leaf empty); NOT_FOUND (no such group);
+     * UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    updateQueueInfo: {
+      name: "UpdateQueueInfo",
+      requestType: UpdateQueueInfoRequest as typeof UpdateQueueInfoRequest,
+      requestStream: false,
+      responseType: UpdateQueueInfoResponse as typeof UpdateQueueInfoResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              29,
+              58,
+              1,
+              42,
+              34,
+              24,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              113,
+              117,
+              101,
+              117,
+              101,
+              45,
+              105,
+              110,
+              102,
+              111,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces the encrypted user profile key of the sender's user in this group (after a
+     * profile key rotation, or after joining), so members can fetch and decrypt its profile.
+     *
+     * Auth: DS leaf signature by the member + EAR key.
+     * Label: "phoenix.delivery.v1.DeliveryService/UpdateProfileKey".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, wrong EAR key, sender leaf empty); NOT_FOUND (no such group); RESOURCE_EXHAUSTED
+     * (key object larger than 1 KiB); UNAVAILABLE / PERMISSION_DENIED (federation).
+     */
+    updateProfileKey: {
+      name: "UpdateProfileKey",
+      requestType: UpdateProfileKeyRequest as typeof UpdateProfileKeyRequest,
+      requestStream: false,
+      responseType: UpdateProfileKeyResponse as typeof UpdateProfileKeyResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 5, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              118,
+              49,
+              47,
+              100,
+              115,
+              47,
+              103,
+              114,
+              111,
+              117,
+              112,
+              115,
+              47,
+              112,
+              114,
+              111,
+              102,
+              105,
+              108,
+              101,
+              45,
+              107,
+              101,
+              121,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+  },
+} as const;
+
+/** The Delivery Service. */
 export type DeliveryServiceService = typeof DeliveryServiceService;
 export const DeliveryServiceService = {
   /**

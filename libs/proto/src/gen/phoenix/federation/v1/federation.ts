@@ -1264,6 +1264,97 @@ export const ProxyResponse: MessageFns<ProxyResponse> = {
 };
 
 /** The gateway-to-gateway API. */
+export type FederationServiceDefinition = typeof FederationServiceDefinition;
+export const FederationServiceDefinition = {
+  name: "FederationService",
+  fullName: "phoenix.federation.v1.FederationService",
+  methods: {
+    /**
+     * Returns this domain's federation verifying keys (all currently valid ones, so peers can
+     * verify during a key rotation).
+     *
+     * Auth: public (the answer is authenticated by the TLS certificate of the domain).
+     * Errors: UNAVAILABLE (keys not loaded yet).
+     */
+    getDomainKeys: {
+      name: "GetDomainKeys",
+      requestType: GetDomainKeysRequest as typeof GetDomainKeysRequest,
+      requestStream: false,
+      responseType: GetDomainKeysResponse as typeof GetDomainKeysResponse,
+      responseStream: false,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 1]) as Uint8Array] } },
+    },
+    /**
+     * QS-to-QS delivery: accepts a fan-out for recipients on this domain. The gateway verifies
+     * the envelope and publishes its FanOut on this domain's bus (`phoenix.fanout`, dedupe id =
+     * envelope id) before answering, so an OK means it is persisted; a duplicate envelope is
+     * answered OK without effect.
+     *
+     * Auth: federation domain signature by `envelope.source_domain`.
+     * Label: "phoenix.federation.v1.FederationService/DeliverFanOut".
+     * Errors: INVALID_ARGUMENT (malformed; destination is not this domain; source differs from
+     * the signer; content is not a fan-out; a recipient of another domain); UNAUTHENTICATED (bad
+     * signature, unknown key, stale timestamp, replay); PERMISSION_DENIED (peer refused by the
+     * federation policy); RESOURCE_EXHAUSTED (size, per-peer rate limit); UNAVAILABLE (the local
+     * bus is down; the sender retries).
+     */
+    deliverFanOut: {
+      name: "DeliverFanOut",
+      requestType: DeliverFanOutRequest as typeof DeliverFanOutRequest,
+      requestStream: false,
+      responseType: DeliverFanOutResponse as typeof DeliverFanOutResponse,
+      responseStream: false,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 11]) as Uint8Array] } },
+    },
+    /**
+     * Queue-deleted report back to the DS of a group on this domain: a remote QS found a
+     * recipient's queue missing. Published on this domain's bus (`phoenix.queue_deleted`) before
+     * answering; duplicates are answered OK without effect.
+     *
+     * Auth: federation domain signature by `envelope.source_domain`.
+     * Label: "phoenix.federation.v1.FederationService/ReportQueueDeleted".
+     * Errors: INVALID_ARGUMENT (malformed; destination or group not of this domain; source
+     * differs from the signer; content is not a queue-deleted report); UNAUTHENTICATED (bad
+     * signature, unknown key, stale timestamp, replay); PERMISSION_DENIED (peer refused by the
+     * federation policy); RESOURCE_EXHAUSTED (per-peer rate limit); UNAVAILABLE (the local bus
+     * is down; the sender retries).
+     */
+    reportQueueDeleted: {
+      name: "ReportQueueDeleted",
+      requestType: ReportQueueDeletedRequest as typeof ReportQueueDeletedRequest,
+      requestStream: false,
+      responseType: ReportQueueDeletedResponse as typeof ReportQueueDeletedResponse,
+      responseStream: false,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 11]) as Uint8Array] } },
+    },
+    /**
+     * A client request for a service of this domain, forwarded by the client's homeserver. The
+     * request bytes are passed unchanged to the local service named by `method` (so the client's
+     * own signatures verify there), with gRPC metadata `phoenix-origin-domain: <sender domain>`
+     * for per-domain rate limits; the service's answer bytes come back unchanged. Only methods
+     * whose rpc_policy has `federated: true` are accepted.
+     *
+     * Auth: federation domain signature by the forwarding domain; then the target RPC's own
+     * authentication on the inner request.
+     * Label: "phoenix.federation.v1.FederationService/Forward".
+     * Errors: the target service's status passes through unchanged (code, message, details);
+     * the gateway itself returns INVALID_ARGUMENT (malformed; destination is not this domain;
+     * unknown method), UNAUTHENTICATED (bad signature, unknown key, stale timestamp, replay),
+     * PERMISSION_DENIED (peer refused by the federation policy; method not federated),
+     * RESOURCE_EXHAUSTED (size, per-peer rate limit), UNAVAILABLE (the target service is down).
+     */
+    forward: {
+      name: "Forward",
+      requestType: ForwardRequest as typeof ForwardRequest,
+      requestStream: false,
+      responseType: ForwardResponse as typeof ForwardResponse,
+      responseStream: false,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 11]) as Uint8Array] } },
+    },
+  },
+} as const;
+
+/** The gateway-to-gateway API. */
 export type FederationServiceService = typeof FederationServiceService;
 export const FederationServiceService = {
   /**
@@ -1536,6 +1627,35 @@ export const FederationServiceClient = makeGenericClientConstructor(
   service: typeof FederationServiceService;
   serviceName: string;
 };
+
+/** The homeserver-internal side of client request forwarding. */
+export type FederationProxyServiceDefinition = typeof FederationProxyServiceDefinition;
+export const FederationProxyServiceDefinition = {
+  name: "FederationProxyService",
+  fullName: "phoenix.federation.v1.FederationProxyService",
+  methods: {
+    /**
+     * Forwards a client's request to the homeserver of `destination_domain`: the local gateway
+     * discovers the peer, signs a FederationService.Forward with this domain's federation key
+     * and returns the peer's answer. The caller's deadline is propagated.
+     *
+     * Auth: internal (homeserver network only; never exposed by the edge gateway).
+     * Errors: the remote status passes through unchanged; the gateway itself returns
+     * INVALID_ARGUMENT (malformed; destination is this domain; method unknown or not
+     * federated), PERMISSION_DENIED (destination refused by the local federation policy),
+     * UNAVAILABLE (peer not discoverable or unreachable), DEADLINE_EXCEEDED (the peer did not
+     * answer in time).
+     */
+    proxy: {
+      name: "Proxy",
+      requestType: ProxyRequest as typeof ProxyRequest,
+      requestStream: false,
+      responseType: ProxyResponse as typeof ProxyResponse,
+      responseStream: false,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 12]) as Uint8Array] } },
+    },
+  },
+} as const;
 
 /** The homeserver-internal side of client request forwarding. */
 export type FederationProxyServiceService = typeof FederationProxyServiceService;

@@ -4506,6 +4506,792 @@ export const UnblockGroupResponse: MessageFns<UnblockGroupResponse> = {
 };
 
 /** The Queuing Service. */
+export type QueueServiceDefinition = typeof QueueServiceDefinition;
+export const QueueServiceDefinition = {
+  name: "QueueService",
+  fullName: "phoenix.queue.v1.QueueService",
+  methods: {
+    /**
+     * Returns the QS queue-config encryption keys (HPKE) clients seal their queue configs to.
+     * During a rotation the old key stays listed (not current) until configs sealed to it
+     * expire; clients seal to the current one.
+     *
+     * Auth: public.
+     * Errors: UNAVAILABLE (keys not loaded yet).
+     */
+    getQueueConfigEncryptionKey: {
+      name: "GetQueueConfigEncryptionKey",
+      requestType: GetQueueConfigEncryptionKeyRequest as typeof GetQueueConfigEncryptionKeyRequest,
+      requestStream: false,
+      responseType: GetQueueConfigEncryptionKeyResponse as typeof GetQueueConfigEncryptionKeyResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              18,
+              24,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              107,
+              101,
+              121,
+              115,
+              47,
+              113,
+              117,
+              101,
+              117,
+              101,
+              45,
+              99,
+              111,
+              110,
+              102,
+              105,
+              103,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns the verifying keys of the QS signing key. The QS signs nothing with it yet: queue
+     * ratchet key updates (and the initial ratchet secret) are HPKE-encrypted to the queue
+     * encryption key, not signed. The key is published (and rotated) so QS-originated signed
+     * objects can be added without a new key discovery step.
+     *
+     * Auth: public.
+     * Errors: UNAVAILABLE (keys not loaded yet).
+     */
+    getVerifyingKey: {
+      name: "GetVerifyingKey",
+      requestType: GetVerifyingKeyRequest as typeof GetVerifyingKeyRequest,
+      requestStream: false,
+      responseType: GetVerifyingKeyResponse as typeof GetVerifyingKeyResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              23,
+              18,
+              21,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              107,
+              101,
+              121,
+              115,
+              47,
+              118,
+              101,
+              114,
+              105,
+              102,
+              121,
+              105,
+              110,
+              103,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Creates a QS user record and its first client record (with its queue) and returns their
+     * fresh pseudonymous ids.
+     *
+     * Auth: proof of possession — signed with `user_record_auth_key`; header sender unset.
+     * Label: "phoenix.queue.v1.QueueService/CreateUser".
+     * Errors: INVALID_ARGUMENT (malformed; key or token of the wrong length; bad sealed push
+     * token); UNAUTHENTICATED (bad signature, stale timestamp, replay); RESOURCE_EXHAUSTED (rate
+     * limit).
+     */
+    createUser: {
+      name: "CreateUser",
+      requestType: CreateUserRequest as typeof CreateUserRequest,
+      requestStream: false,
+      responseType: CreateUserResponse as typeof CreateUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 2]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              17,
+              58,
+              1,
+              42,
+              34,
+              12,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces the user record's auth key and friendship token (token rotation after removing a
+     * connection; old tokens stop working at once).
+     *
+     * Auth: QS user record signature (the current user record auth key).
+     * Label: "phoenix.queue.v1.QueueService/UpdateUser".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown user record).
+     */
+    updateUser: {
+      name: "UpdateUser",
+      requestType: UpdateUserRequest as typeof UpdateUserRequest,
+      requestStream: false,
+      responseType: UpdateUserResponse as typeof UpdateUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 8]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              24,
+              58,
+              1,
+              42,
+              34,
+              19,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              117,
+              112,
+              100,
+              97,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns the own user record with its client records.
+     *
+     * Auth: QS user record signature.
+     * Label: "phoenix.queue.v1.QueueService/GetUser".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown user record).
+     */
+    getUser: {
+      name: "GetUser",
+      requestType: GetUserRequest as typeof GetUserRequest,
+      requestStream: false,
+      responseType: GetUserResponse as typeof GetUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 8]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              21,
+              58,
+              1,
+              42,
+              34,
+              16,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              103,
+              101,
+              116,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes the user record with all its client records, queues and AddPackages.
+     *
+     * Auth: QS user record signature.
+     * Label: "phoenix.queue.v1.QueueService/DeleteUser".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown user record).
+     */
+    deleteUser: {
+      name: "DeleteUser",
+      requestType: DeleteUserRequest as typeof DeleteUserRequest,
+      requestStream: false,
+      responseType: DeleteUserResponse as typeof DeleteUserResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 8]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              24,
+              58,
+              1,
+              42,
+              34,
+              19,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              117,
+              115,
+              101,
+              114,
+              115,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Adds a client record (with its queue) to the signer's user record.
+     *
+     * Auth: QS user record signature.
+     * Label: "phoenix.queue.v1.QueueService/CreateClient".
+     * Errors: INVALID_ARGUMENT (malformed; key of the wrong length; bad sealed push token);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, unknown user record);
+     * RESOURCE_EXHAUSTED (the user has the configured maximum of clients, default 10).
+     */
+    createClient: {
+      name: "CreateClient",
+      requestType: CreateClientRequest as typeof CreateClientRequest,
+      requestStream: false,
+      responseType: CreateClientResponse as typeof CreateClientResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 8]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              19,
+              58,
+              1,
+              42,
+              34,
+              14,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces a client record's auth key and queue encryption key (messages already queued stay
+     * readable with the old ratchet; the next message is a key update to the new key).
+     *
+     * Auth: QS client record signature (the current client record auth key).
+     * Label: "phoenix.queue.v1.QueueService/UpdateClient".
+     * Errors: INVALID_ARGUMENT (malformed; key of the wrong length); UNAUTHENTICATED (bad
+     * signature, stale timestamp, replay, unknown client record).
+     */
+    updateClient: {
+      name: "UpdateClient",
+      requestType: UpdateClientRequest as typeof UpdateClientRequest,
+      requestStream: false,
+      responseType: UpdateClientResponse as typeof UpdateClientResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              117,
+              112,
+              100,
+              97,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Deletes a client record with its queue and AddPackages; the user record goes with its
+     * last client record.
+     *
+     * Auth: QS client record signature.
+     * Label: "phoenix.queue.v1.QueueService/DeleteClient".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp,
+     * replay, unknown client record).
+     */
+    deleteClient: {
+      name: "DeleteClient",
+      requestType: DeleteClientRequest as typeof DeleteClientRequest,
+      requestStream: false,
+      responseType: DeleteClientResponse as typeof DeleteClientResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              26,
+              58,
+              1,
+              42,
+              34,
+              21,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Sets or clears the client's sealed push token. When a message is enqueued for a client
+     * without a live listener, the QS notifies it through the token's provider.
+     *
+     * Auth: QS client record signature.
+     * Label: "phoenix.queue.v1.QueueService/SetPushToken".
+     * Errors: INVALID_ARGUMENT (malformed or unopenable sealed token, unknown provider);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, unknown client record);
+     * RESOURCE_EXHAUSTED (sealed token larger than 4 KiB).
+     */
+    setPushToken: {
+      name: "SetPushToken",
+      requestType: SetPushTokenRequest as typeof SetPushTokenRequest,
+      requestStream: false,
+      responseType: SetPushTokenResponse as typeof SetPushTokenResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              112,
+              117,
+              115,
+              104,
+              45,
+              116,
+              111,
+              107,
+              101,
+              110,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Replaces all AddPackages of the signing client. Every KeyPackage must verify, carry the
+     * queue-config extension and be unexpired; at least one must carry the RFC 9420 last_resort
+     * extension. Stored encrypted at rest.
+     *
+     * Auth: QS client record signature.
+     * Label: "phoenix.queue.v1.QueueService/PublishAddPackages".
+     * Errors: INVALID_ARGUMENT (malformed AddPackage; KeyPackage signature invalid, expired or
+     * without queue-config extension; no last-resort KeyPackage); UNAUTHENTICATED (bad
+     * signature, stale timestamp, replay, unknown client record); RESOURCE_EXHAUSTED (more than
+     * 100 AddPackages, one larger than 16 KiB).
+     */
+    publishAddPackages: {
+      name: "PublishAddPackages",
+      requestType: PublishAddPackagesRequest as typeof PublishAddPackagesRequest,
+      requestStream: false,
+      responseType: PublishAddPackagesResponse as typeof PublishAddPackagesResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              24,
+              58,
+              1,
+              42,
+              34,
+              19,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              97,
+              100,
+              100,
+              45,
+              112,
+              97,
+              99,
+              107,
+              97,
+              103,
+              101,
+              115,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns one AddPackage per client of the user holding `friendship_token`, so a connected
+     * user can add all of them to a group. Ordinary AddPackages are consumed; the last-resort
+     * one is returned when nothing else is left and kept.
+     *
+     * Auth: friendship token (possession of the target user's current token).
+     * Errors: INVALID_ARGUMENT (token not 32 bytes); NOT_FOUND (no user record holds the token
+     * — unknown or rotated; indistinguishable on purpose); RESOURCE_EXHAUSTED (rate limit per
+     * token and caller); UNAVAILABLE / PERMISSION_DENIED (remote domain unreachable / refused by
+     * the federation policy).
+     */
+    fetchAddPackages: {
+      name: "FetchAddPackages",
+      requestType: FetchAddPackagesRequest as typeof FetchAddPackagesRequest,
+      requestStream: false,
+      responseType: FetchAddPackagesResponse as typeof FetchAddPackagesResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([4, 8, 10, 16, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              97,
+              100,
+              100,
+              45,
+              112,
+              97,
+              99,
+              107,
+              97,
+              103,
+              101,
+              115,
+              47,
+              102,
+              101,
+              116,
+              99,
+              104,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Returns queued messages from `sequence_number_start` on, deleting every message below it.
+     *
+     * Auth: QS client record signature.
+     * Label: "phoenix.queue.v1.QueueService/Dequeue".
+     * Errors: INVALID_ARGUMENT (malformed; start beyond the next sequence number);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, unknown client record).
+     */
+    dequeue: {
+      name: "Dequeue",
+      requestType: DequeueRequest as typeof DequeueRequest,
+      requestStream: false,
+      responseType: DequeueResponse as typeof DequeueResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              113,
+              117,
+              101,
+              117,
+              101,
+              47,
+              100,
+              101,
+              113,
+              117,
+              101,
+              117,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Live listening on the signing client's queue. The client first sends `init`; the QS sends
+     * every queued message from the start, then `empty`, then new messages as they arrive
+     * (woken through core NATS, so any replica can serve any client). The client sends `ack`s;
+     * unacked messages are sent again on the next listen. While a listener is connected no push
+     * notification is sent. Streaming: no REST mapping; the edge gateway exposes it over
+     * WebSocket.
+     *
+     * Auth: QS client record signature on the `init` message (tbs ListenTbs).
+     * Label: "phoenix.queue.v1.QueueService/Listen".
+     * Errors: INVALID_ARGUMENT (first message is not `init`, malformed, ack beyond the queue);
+     * UNAUTHENTICATED (bad signature, stale timestamp, replay, unknown client record).
+     */
+    listen: {
+      name: "Listen",
+      requestType: ListenRequest as typeof ListenRequest,
+      requestStream: true,
+      responseType: ListenResponse as typeof ListenResponse,
+      responseStream: true,
+      options: { _unknownFields: { 413610: [new Uint8Array([2, 8, 9]) as Uint8Array] } },
+    },
+    /**
+     * Adds a group to the queue's blocklist: fan-outs of that group are dropped for this queue
+     * (stored as a salted hash).
+     *
+     * Auth: QS client record signature.
+     * Label: "phoenix.queue.v1.QueueService/BlockGroup".
+     * Errors: INVALID_ARGUMENT (malformed group id); UNAUTHENTICATED (bad signature, stale
+     * timestamp, replay, unknown client record); RESOURCE_EXHAUSTED (blocklist full, default
+     * 10000 entries).
+     */
+    blockGroup: {
+      name: "BlockGroup",
+      requestType: BlockGroupRequest as typeof BlockGroupRequest,
+      requestStream: false,
+      responseType: BlockGroupResponse as typeof BlockGroupResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              23,
+              58,
+              1,
+              42,
+              34,
+              18,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              113,
+              117,
+              101,
+              117,
+              101,
+              47,
+              98,
+              108,
+              111,
+              99,
+              107,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Removes a group from the queue's blocklist (no error if it was not blocked).
+     *
+     * Auth: QS client record signature.
+     * Label: "phoenix.queue.v1.QueueService/UnblockGroup".
+     * Errors: INVALID_ARGUMENT (malformed group id); UNAUTHENTICATED (bad signature, stale
+     * timestamp, replay, unknown client record).
+     */
+    unblockGroup: {
+      name: "UnblockGroup",
+      requestType: UnblockGroupRequest as typeof UnblockGroupRequest,
+      requestStream: false,
+      responseType: UnblockGroupResponse as typeof UnblockGroupResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 9]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              25,
+              58,
+              1,
+              42,
+              34,
+              20,
+              47,
+              118,
+              49,
+              47,
+              113,
+              115,
+              47,
+              113,
+              117,
+              101,
+              117,
+              101,
+              47,
+              117,
+              110,
+              98,
+              108,
+              111,
+              99,
+              107,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+  },
+} as const;
+
+/** The Queuing Service. */
 export type QueueServiceService = typeof QueueServiceService;
 export const QueueServiceService = {
   /**

@@ -1,0 +1,31 @@
+// The per-service definitions ts-proto generates (`outputServices=generic-definitions`) and the
+// nice-grpc promise-client type of each. `createClient(AuthServiceDefinition, channel)` from
+// nice-grpc returns an `AuthServiceClient`: unary RPCs return promises, streaming RPCs take and
+// return async iterables, failures reject with nice-grpc's `ClientError` (a gRPC status code).
+import type { Client } from "nice-grpc";
+import { AuthServiceDefinition } from "./gen/phoenix/auth/v1/auth.js";
+import { DeliveryServiceDefinition } from "./gen/phoenix/delivery/v1/delivery.js";
+import {
+  FederationProxyServiceDefinition,
+  FederationServiceDefinition,
+} from "./gen/phoenix/federation/v1/federation.js";
+import { QueueServiceDefinition } from "./gen/phoenix/queue/v1/queue.js";
+
+export {
+  AuthServiceDefinition,
+  DeliveryServiceDefinition,
+  FederationProxyServiceDefinition,
+  FederationServiceDefinition,
+  QueueServiceDefinition,
+};
+
+/** Promise client of the Authentication Service (users, clients, credentials, connection queues). */
+export type AuthServiceClient = Client<AuthServiceDefinition>;
+/** Promise client of the Delivery Service (MLS groups, fan-out). */
+export type DeliveryServiceClient = Client<DeliveryServiceDefinition>;
+/** Promise client of the Queuing Service (pseudonymous queues, AddPackages, Listen). */
+export type QueueServiceClient = Client<QueueServiceDefinition>;
+/** Promise client of a remote homeserver's federation gateway (server to server). */
+export type FederationServiceClient = Client<FederationServiceDefinition>;
+/** Promise client of the homeserver-internal federation proxy (services to their gateway). */
+export type FederationProxyServiceClient = Client<FederationProxyServiceDefinition>;
