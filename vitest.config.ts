@@ -12,6 +12,7 @@ export default defineConfig({
       "services/*/src/**/*.test.ts",
       "libs/*/test/**/*.test.ts",
       "services/*/test/**/*.test.ts",
+      "examples/test/**/*.test.ts",
     ],
     globalSetup: ["./scripts/test-infra.ts"],
     reporters: ["default", "./scripts/summary-reporter.ts"],
