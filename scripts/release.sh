@@ -85,10 +85,16 @@ mismatch="$(node -e '
     if (!fs.existsSync(file)) continue;
     const pkg = JSON.parse(fs.readFileSync(file, "utf8"));
     if (pkg.version !== version) console.log(`${file}: ${pkg.name} is ${pkg.version}`);
+    for (const field of ["dependencies", "devDependencies", "peerDependencies"]) {
+      for (const [name, spec] of Object.entries(pkg[field] ?? {})) {
+        if (name.startsWith("@phoenix/") && spec.replace(/^[\^~]/, "") !== version)
+          console.log(`${file}: ${field}.${name} is ${spec}`);
+      }
+    }
   }
 ' "$VERSION" libs/* services/*)"
-[ -z "$mismatch" ] || die "package versions differ from $VERSION (set them with: npm version $VERSION --workspaces --no-git-tag-version):
-$mismatch"
+[ -z "$mismatch" ] || die "$(wc -l <<<"$mismatch") package versions or @phoenix/* dependency specs differ from $VERSION (docs/releasing.md, \"Setting the version\"):
+$(head -n 12 <<<"$mismatch")"
 
 chart_field() { sed -n "s/^$1:[[:space:]]*\"\{0,1\}\([^\"[:space:]]*\)\"\{0,1\}[[:space:]]*\$/\1/p" "$CHART_DIR/Chart.yaml"; }
 CHART_VERSION="$(chart_field version)"
