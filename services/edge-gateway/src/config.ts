@@ -3,11 +3,13 @@ import {
   envBytes,
   envDuration,
   envInt,
+  envList,
   envPort,
   envString,
   serviceConfig,
 } from "@phoenix/runtime/config";
 import type { z } from "zod";
+import { CorsConfigError, normalizeAllowedOrigins } from "./http/cors.js";
 
 const address = (hint: string) =>
   envString({
@@ -43,6 +45,19 @@ export const edgeGatewayConfig = serviceConfig({
   EDGE_UPSTREAM_KEEPALIVE_MS: envDuration({ default: 30_000, min: 1000 }),
   /** Take the client address from the first X-Forwarded-For entry (only behind a trusted proxy). */
   EDGE_TRUST_PROXY: envBool({ default: false }),
+  /**
+   * Origins of browser apps allowed to call the API (CORS) and open its WebSockets: a comma list
+   * of `scheme://host[:port]`, or `*` alone for any origin. Empty (default): no CORS headers.
+   */
+  EDGE_CORS_ALLOWED_ORIGINS: envList({ default: [] }).transform((entries, ctx) => {
+    try {
+      return normalizeAllowedOrigins(entries);
+    } catch (error) {
+      if (!(error instanceof CorsConfigError)) throw error;
+      ctx.addIssue({ code: "custom", message: error.message });
+      return [];
+    }
+  }),
 });
 
 export type EdgeGatewayConfig = z.output<typeof edgeGatewayConfig>;

@@ -11,6 +11,7 @@ import { type EdgeGatewayConfig, edgeGatewayConfig } from "./config.js";
 import { clientRpcs } from "./contracts.js";
 import { clientOrigin } from "./http/client-origin.js";
 import { encodeStatus } from "./http/codec.js";
+import { CorsPolicy } from "./http/cors.js";
 import { GatewayMetrics } from "./http/http-metrics.js";
 import { createRestHandler, type RestLimits } from "./http/rest-handler.js";
 import { buildRestRoutes, type RestRoute } from "./http/routes.js";
@@ -84,6 +85,12 @@ export interface EdgeGatewayOptions {
    * (default): the TCP peer is the client and an incoming X-Forwarded-For is discarded.
    */
   trustProxy?: boolean;
+  /**
+   * Origins of browser apps allowed to call the API across origins (CORS) and to open its
+   * WebSockets: `scheme://host[:port]` entries, or `["*"]` for any. Empty (default): CORS is off,
+   * no CORS header is sent, and only pages of the gateway's own origin may open a WebSocket.
+   */
+  corsAllowedOrigins?: readonly string[];
   logger?: Logger;
   /** Where the per-route metrics go (default: a fresh registry). */
   metrics?: Metrics;
@@ -131,6 +138,10 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     periodMs: (burst / limits.rateLimitPerSecond) * 1000,
   });
   const originOf = (req: IncomingMessage) => clientOrigin(req, options.trustProxy === true);
+  const cors = new CorsPolicy(
+    options.corsAllowedOrigins ?? [],
+    restRoutes.map((route) => route.httpMethod),
+  );
   let openApiText: string | undefined;
   const readiness = async () => {
     const health = await upstreams.health(limits.readinessTimeoutMs);
@@ -162,9 +173,11 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     maxFrameBytes: limits.maxBodyBytes,
     heartbeatMs: limits.heartbeatMs,
     clientOrigin: originOf,
+    allowsUpgrade: (req) => cors.allowsUpgrade(req),
   });
 
   const server: Server = createServer({ requestTimeout: limits.maxDeadlineMs + 30_000 }, (req, res) => {
+    if (cors.handle(req, res)) return;
     void handler(req, res);
   });
   server.on("upgrade", (req, socket, head) => bridge.handleUpgrade(req, socket, head));

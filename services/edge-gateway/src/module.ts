@@ -14,6 +14,7 @@ export function edgeGatewayOptions(config: EdgeGatewayConfig): EdgeGatewayOption
     },
     limits: gatewayLimitsOf(config),
     trustProxy: config.EDGE_TRUST_PROXY,
+    corsAllowedOrigins: config.EDGE_CORS_ALLOWED_ORIGINS,
   };
 }
 

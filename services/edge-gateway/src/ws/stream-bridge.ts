@@ -74,6 +74,8 @@ export interface StreamBridgeOptions {
   heartbeatMs: number;
   /** Who opened the stream (rate-limit key, `x-forwarded-for` of the upstream call). */
   clientOrigin(req: IncomingMessage): ClientOrigin;
+  /** Whether the page that opens the socket may (its `Origin`; default: every upgrade may). */
+  allowsUpgrade?(req: IncomingMessage): boolean;
 }
 
 type FrameEncoding = "json" | "proto";
@@ -108,6 +110,13 @@ export class StreamBridge {
       rejectUpgrade(socket, 404, "Not Found", {
         code: status.NOT_FOUND,
         message: `no stream at ${url.pathname}`,
+      });
+      return;
+    }
+    if (this.options.allowsUpgrade && !this.options.allowsUpgrade(req)) {
+      rejectUpgrade(socket, 403, "Forbidden", {
+        code: status.PERMISSION_DENIED,
+        message: "this origin may not open the gateway's streams (EDGE_CORS_ALLOWED_ORIGINS)",
       });
       return;
     }
