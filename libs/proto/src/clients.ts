@@ -11,6 +11,18 @@ import {
 } from "./gen/phoenix/federation/v1/federation.js";
 import { QueueServiceDefinition } from "./gen/phoenix/queue/v1/queue.js";
 
+// nice-grpc's client half, re-exported so a client needs only this package (and one nice-grpc).
+export {
+  type CallOptions,
+  type Channel,
+  ClientError,
+  createChannel,
+  createClient,
+  createClientFactory,
+  Metadata,
+  Status,
+} from "nice-grpc";
+
 export {
   AuthServiceDefinition,
   DeliveryServiceDefinition,

@@ -612,10 +612,10 @@ export const PublishedConnectionPackage: MessageFns<PublishedConnectionPackage> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishedConnectionPackage>, I>>(base?: I): PublishedConnectionPackage {
-    return PublishedConnectionPackage.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishedConnectionPackage>): PublishedConnectionPackage {
+    return PublishedConnectionPackage.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishedConnectionPackage>, I>>(object: I): PublishedConnectionPackage {
+  fromPartial(object: DeepPartial<PublishedConnectionPackage>): PublishedConnectionPackage {
     const message = createBasePublishedConnectionPackage();
     message.connectionPackage = object.connectionPackage ?? new Uint8Array(0);
     message.lastResort = object.lastResort ?? false;
@@ -743,10 +743,10 @@ export const ClientInfo: MessageFns<ClientInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ClientInfo>, I>>(base?: I): ClientInfo {
-    return ClientInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ClientInfo>): ClientInfo {
+    return ClientInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ClientInfo>, I>>(object: I): ClientInfo {
+  fromPartial(object: DeepPartial<ClientInfo>): ClientInfo {
     const message = createBaseClientInfo();
     message.clientId = (object.clientId !== undefined && object.clientId !== null)
       ? ClientId.fromPartial(object.clientId)
@@ -840,10 +840,10 @@ export const ClientConnectionPackage: MessageFns<ClientConnectionPackage> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ClientConnectionPackage>, I>>(base?: I): ClientConnectionPackage {
-    return ClientConnectionPackage.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ClientConnectionPackage>): ClientConnectionPackage {
+    return ClientConnectionPackage.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ClientConnectionPackage>, I>>(object: I): ClientConnectionPackage {
+  fromPartial(object: DeepPartial<ClientConnectionPackage>): ClientConnectionPackage {
     const message = createBaseClientConnectionPackage();
     message.clientId = (object.clientId !== undefined && object.clientId !== null)
       ? ClientId.fromPartial(object.clientId)
@@ -910,10 +910,10 @@ export const GetAsCredentialsRequest: MessageFns<GetAsCredentialsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetAsCredentialsRequest>, I>>(base?: I): GetAsCredentialsRequest {
-    return GetAsCredentialsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetAsCredentialsRequest>): GetAsCredentialsRequest {
+    return GetAsCredentialsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetAsCredentialsRequest>, I>>(object: I): GetAsCredentialsRequest {
+  fromPartial(object: DeepPartial<GetAsCredentialsRequest>): GetAsCredentialsRequest {
     const message = createBaseGetAsCredentialsRequest();
     message.domain = object.domain ?? "";
     return message;
@@ -1036,10 +1036,10 @@ export const GetAsCredentialsResponse: MessageFns<GetAsCredentialsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetAsCredentialsResponse>, I>>(base?: I): GetAsCredentialsResponse {
-    return GetAsCredentialsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetAsCredentialsResponse>): GetAsCredentialsResponse {
+    return GetAsCredentialsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetAsCredentialsResponse>, I>>(object: I): GetAsCredentialsResponse {
+  fromPartial(object: DeepPartial<GetAsCredentialsResponse>): GetAsCredentialsResponse {
     const message = createBaseGetAsCredentialsResponse();
     message.domain = object.domain ?? "";
     message.asCredentials = object.asCredentials?.map((e) => e) || [];
@@ -1106,10 +1106,10 @@ export const RegisterUserRequest: MessageFns<RegisterUserRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RegisterUserRequest>, I>>(base?: I): RegisterUserRequest {
-    return RegisterUserRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RegisterUserRequest>): RegisterUserRequest {
+    return RegisterUserRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RegisterUserRequest>, I>>(object: I): RegisterUserRequest {
+  fromPartial(object: DeepPartial<RegisterUserRequest>): RegisterUserRequest {
     const message = createBaseRegisterUserRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1259,10 +1259,10 @@ export const RegisterUserTbs: MessageFns<RegisterUserTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RegisterUserTbs>, I>>(base?: I): RegisterUserTbs {
-    return RegisterUserTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RegisterUserTbs>): RegisterUserTbs {
+    return RegisterUserTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RegisterUserTbs>, I>>(object: I): RegisterUserTbs {
+  fromPartial(object: DeepPartial<RegisterUserTbs>): RegisterUserTbs {
     const message = createBaseRegisterUserTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1338,10 +1338,10 @@ export const RegisterUserResponse: MessageFns<RegisterUserResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RegisterUserResponse>, I>>(base?: I): RegisterUserResponse {
-    return RegisterUserResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RegisterUserResponse>): RegisterUserResponse {
+    return RegisterUserResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RegisterUserResponse>, I>>(object: I): RegisterUserResponse {
+  fromPartial(object: DeepPartial<RegisterUserResponse>): RegisterUserResponse {
     const message = createBaseRegisterUserResponse();
     message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
@@ -1405,10 +1405,10 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteUserRequest>, I>>(base?: I): DeleteUserRequest {
-    return DeleteUserRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteUserRequest>): DeleteUserRequest {
+    return DeleteUserRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteUserRequest>, I>>(object: I): DeleteUserRequest {
+  fromPartial(object: DeepPartial<DeleteUserRequest>): DeleteUserRequest {
     const message = createBaseDeleteUserRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1495,10 +1495,10 @@ export const DeleteUserTbs: MessageFns<DeleteUserTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteUserTbs>, I>>(base?: I): DeleteUserTbs {
-    return DeleteUserTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteUserTbs>): DeleteUserTbs {
+    return DeleteUserTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteUserTbs>, I>>(object: I): DeleteUserTbs {
+  fromPartial(object: DeepPartial<DeleteUserTbs>): DeleteUserTbs {
     const message = createBaseDeleteUserTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1553,10 +1553,10 @@ export const DeleteUserResponse: MessageFns<DeleteUserResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteUserResponse>, I>>(base?: I): DeleteUserResponse {
-    return DeleteUserResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteUserResponse>): DeleteUserResponse {
+    return DeleteUserResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteUserResponse>, I>>(_: I): DeleteUserResponse {
+  fromPartial(_: DeepPartial<DeleteUserResponse>): DeleteUserResponse {
     const message = createBaseDeleteUserResponse();
     return message;
   },
@@ -1619,10 +1619,10 @@ export const AddClientRequest: MessageFns<AddClientRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AddClientRequest>, I>>(base?: I): AddClientRequest {
-    return AddClientRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AddClientRequest>): AddClientRequest {
+    return AddClientRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AddClientRequest>, I>>(object: I): AddClientRequest {
+  fromPartial(object: DeepPartial<AddClientRequest>): AddClientRequest {
     const message = createBaseAddClientRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1728,10 +1728,10 @@ export const AddClientTbs: MessageFns<AddClientTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AddClientTbs>, I>>(base?: I): AddClientTbs {
-    return AddClientTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AddClientTbs>): AddClientTbs {
+    return AddClientTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AddClientTbs>, I>>(object: I): AddClientTbs {
+  fromPartial(object: DeepPartial<AddClientTbs>): AddClientTbs {
     const message = createBaseAddClientTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1805,10 +1805,10 @@ export const AddClientResponse: MessageFns<AddClientResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AddClientResponse>, I>>(base?: I): AddClientResponse {
-    return AddClientResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AddClientResponse>): AddClientResponse {
+    return AddClientResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AddClientResponse>, I>>(object: I): AddClientResponse {
+  fromPartial(object: DeepPartial<AddClientResponse>): AddClientResponse {
     const message = createBaseAddClientResponse();
     message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
@@ -1872,10 +1872,10 @@ export const RenewClientCredentialRequest: MessageFns<RenewClientCredentialReque
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RenewClientCredentialRequest>, I>>(base?: I): RenewClientCredentialRequest {
-    return RenewClientCredentialRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RenewClientCredentialRequest>): RenewClientCredentialRequest {
+    return RenewClientCredentialRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RenewClientCredentialRequest>, I>>(object: I): RenewClientCredentialRequest {
+  fromPartial(object: DeepPartial<RenewClientCredentialRequest>): RenewClientCredentialRequest {
     const message = createBaseRenewClientCredentialRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1962,10 +1962,10 @@ export const RenewClientCredentialTbs: MessageFns<RenewClientCredentialTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RenewClientCredentialTbs>, I>>(base?: I): RenewClientCredentialTbs {
-    return RenewClientCredentialTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RenewClientCredentialTbs>): RenewClientCredentialTbs {
+    return RenewClientCredentialTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RenewClientCredentialTbs>, I>>(object: I): RenewClientCredentialTbs {
+  fromPartial(object: DeepPartial<RenewClientCredentialTbs>): RenewClientCredentialTbs {
     const message = createBaseRenewClientCredentialTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2038,12 +2038,10 @@ export const RenewClientCredentialResponse: MessageFns<RenewClientCredentialResp
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RenewClientCredentialResponse>, I>>(base?: I): RenewClientCredentialResponse {
-    return RenewClientCredentialResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RenewClientCredentialResponse>): RenewClientCredentialResponse {
+    return RenewClientCredentialResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RenewClientCredentialResponse>, I>>(
-    object: I,
-  ): RenewClientCredentialResponse {
+  fromPartial(object: DeepPartial<RenewClientCredentialResponse>): RenewClientCredentialResponse {
     const message = createBaseRenewClientCredentialResponse();
     message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
@@ -2107,10 +2105,10 @@ export const ListClientsRequest: MessageFns<ListClientsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListClientsRequest>, I>>(base?: I): ListClientsRequest {
-    return ListClientsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListClientsRequest>): ListClientsRequest {
+    return ListClientsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListClientsRequest>, I>>(object: I): ListClientsRequest {
+  fromPartial(object: DeepPartial<ListClientsRequest>): ListClientsRequest {
     const message = createBaseListClientsRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2197,10 +2195,10 @@ export const ListClientsTbs: MessageFns<ListClientsTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListClientsTbs>, I>>(base?: I): ListClientsTbs {
-    return ListClientsTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListClientsTbs>): ListClientsTbs {
+    return ListClientsTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListClientsTbs>, I>>(object: I): ListClientsTbs {
+  fromPartial(object: DeepPartial<ListClientsTbs>): ListClientsTbs {
     const message = createBaseListClientsTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2271,10 +2269,10 @@ export const ListClientsResponse: MessageFns<ListClientsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListClientsResponse>, I>>(base?: I): ListClientsResponse {
-    return ListClientsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListClientsResponse>): ListClientsResponse {
+    return ListClientsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListClientsResponse>, I>>(object: I): ListClientsResponse {
+  fromPartial(object: DeepPartial<ListClientsResponse>): ListClientsResponse {
     const message = createBaseListClientsResponse();
     message.clients = object.clients?.map((e) => ClientInfo.fromPartial(e)) || [];
     return message;
@@ -2338,10 +2336,10 @@ export const DeleteClientRequest: MessageFns<DeleteClientRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteClientRequest>, I>>(base?: I): DeleteClientRequest {
-    return DeleteClientRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteClientRequest>): DeleteClientRequest {
+    return DeleteClientRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteClientRequest>, I>>(object: I): DeleteClientRequest {
+  fromPartial(object: DeepPartial<DeleteClientRequest>): DeleteClientRequest {
     const message = createBaseDeleteClientRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2428,10 +2426,10 @@ export const DeleteClientTbs: MessageFns<DeleteClientTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteClientTbs>, I>>(base?: I): DeleteClientTbs {
-    return DeleteClientTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteClientTbs>): DeleteClientTbs {
+    return DeleteClientTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteClientTbs>, I>>(object: I): DeleteClientTbs {
+  fromPartial(object: DeepPartial<DeleteClientTbs>): DeleteClientTbs {
     const message = createBaseDeleteClientTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2486,10 +2484,10 @@ export const DeleteClientResponse: MessageFns<DeleteClientResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteClientResponse>, I>>(base?: I): DeleteClientResponse {
-    return DeleteClientResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteClientResponse>): DeleteClientResponse {
+    return DeleteClientResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteClientResponse>, I>>(_: I): DeleteClientResponse {
+  fromPartial(_: DeepPartial<DeleteClientResponse>): DeleteClientResponse {
     const message = createBaseDeleteClientResponse();
     return message;
   },
@@ -2552,10 +2550,10 @@ export const StageUserProfileRequest: MessageFns<StageUserProfileRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<StageUserProfileRequest>, I>>(base?: I): StageUserProfileRequest {
-    return StageUserProfileRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<StageUserProfileRequest>): StageUserProfileRequest {
+    return StageUserProfileRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<StageUserProfileRequest>, I>>(object: I): StageUserProfileRequest {
+  fromPartial(object: DeepPartial<StageUserProfileRequest>): StageUserProfileRequest {
     const message = createBaseStageUserProfileRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2642,10 +2640,10 @@ export const StageUserProfileTbs: MessageFns<StageUserProfileTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<StageUserProfileTbs>, I>>(base?: I): StageUserProfileTbs {
-    return StageUserProfileTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<StageUserProfileTbs>): StageUserProfileTbs {
+    return StageUserProfileTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<StageUserProfileTbs>, I>>(object: I): StageUserProfileTbs {
+  fromPartial(object: DeepPartial<StageUserProfileTbs>): StageUserProfileTbs {
     const message = createBaseStageUserProfileTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2698,10 +2696,10 @@ export const StageUserProfileResponse: MessageFns<StageUserProfileResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<StageUserProfileResponse>, I>>(base?: I): StageUserProfileResponse {
-    return StageUserProfileResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<StageUserProfileResponse>): StageUserProfileResponse {
+    return StageUserProfileResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<StageUserProfileResponse>, I>>(_: I): StageUserProfileResponse {
+  fromPartial(_: DeepPartial<StageUserProfileResponse>): StageUserProfileResponse {
     const message = createBaseStageUserProfileResponse();
     return message;
   },
@@ -2764,10 +2762,10 @@ export const MergeUserProfileRequest: MessageFns<MergeUserProfileRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MergeUserProfileRequest>, I>>(base?: I): MergeUserProfileRequest {
-    return MergeUserProfileRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MergeUserProfileRequest>): MergeUserProfileRequest {
+    return MergeUserProfileRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MergeUserProfileRequest>, I>>(object: I): MergeUserProfileRequest {
+  fromPartial(object: DeepPartial<MergeUserProfileRequest>): MergeUserProfileRequest {
     const message = createBaseMergeUserProfileRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2833,10 +2831,10 @@ export const MergeUserProfileTbs: MessageFns<MergeUserProfileTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MergeUserProfileTbs>, I>>(base?: I): MergeUserProfileTbs {
-    return MergeUserProfileTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MergeUserProfileTbs>): MergeUserProfileTbs {
+    return MergeUserProfileTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MergeUserProfileTbs>, I>>(object: I): MergeUserProfileTbs {
+  fromPartial(object: DeepPartial<MergeUserProfileTbs>): MergeUserProfileTbs {
     const message = createBaseMergeUserProfileTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2888,10 +2886,10 @@ export const MergeUserProfileResponse: MessageFns<MergeUserProfileResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MergeUserProfileResponse>, I>>(base?: I): MergeUserProfileResponse {
-    return MergeUserProfileResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MergeUserProfileResponse>): MergeUserProfileResponse {
+    return MergeUserProfileResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MergeUserProfileResponse>, I>>(_: I): MergeUserProfileResponse {
+  fromPartial(_: DeepPartial<MergeUserProfileResponse>): MergeUserProfileResponse {
     const message = createBaseMergeUserProfileResponse();
     return message;
   },
@@ -2979,10 +2977,10 @@ export const GetUserProfileRequest: MessageFns<GetUserProfileRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetUserProfileRequest>, I>>(base?: I): GetUserProfileRequest {
-    return GetUserProfileRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetUserProfileRequest>): GetUserProfileRequest {
+    return GetUserProfileRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetUserProfileRequest>, I>>(object: I): GetUserProfileRequest {
+  fromPartial(object: DeepPartial<GetUserProfileRequest>): GetUserProfileRequest {
     const message = createBaseGetUserProfileRequest();
     message.userId = (object.userId !== undefined && object.userId !== null)
       ? UserId.fromPartial(object.userId)
@@ -3055,10 +3053,10 @@ export const GetUserProfileResponse: MessageFns<GetUserProfileResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetUserProfileResponse>, I>>(base?: I): GetUserProfileResponse {
-    return GetUserProfileResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetUserProfileResponse>): GetUserProfileResponse {
+    return GetUserProfileResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetUserProfileResponse>, I>>(object: I): GetUserProfileResponse {
+  fromPartial(object: DeepPartial<GetUserProfileResponse>): GetUserProfileResponse {
     const message = createBaseGetUserProfileResponse();
     message.encryptedUserProfile = object.encryptedUserProfile ?? new Uint8Array(0);
     return message;
@@ -3143,10 +3141,10 @@ export const CheckHandleExistsRequest: MessageFns<CheckHandleExistsRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CheckHandleExistsRequest>, I>>(base?: I): CheckHandleExistsRequest {
-    return CheckHandleExistsRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CheckHandleExistsRequest>): CheckHandleExistsRequest {
+    return CheckHandleExistsRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CheckHandleExistsRequest>, I>>(object: I): CheckHandleExistsRequest {
+  fromPartial(object: DeepPartial<CheckHandleExistsRequest>): CheckHandleExistsRequest {
     const message = createBaseCheckHandleExistsRequest();
     message.handleHash = object.handleHash ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
@@ -3211,10 +3209,10 @@ export const CheckHandleExistsResponse: MessageFns<CheckHandleExistsResponse> = 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CheckHandleExistsResponse>, I>>(base?: I): CheckHandleExistsResponse {
-    return CheckHandleExistsResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CheckHandleExistsResponse>): CheckHandleExistsResponse {
+    return CheckHandleExistsResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CheckHandleExistsResponse>, I>>(object: I): CheckHandleExistsResponse {
+  fromPartial(object: DeepPartial<CheckHandleExistsResponse>): CheckHandleExistsResponse {
     const message = createBaseCheckHandleExistsResponse();
     message.exists = object.exists ?? false;
     return message;
@@ -3278,10 +3276,10 @@ export const CreateHandleRequest: MessageFns<CreateHandleRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateHandleRequest>, I>>(base?: I): CreateHandleRequest {
-    return CreateHandleRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateHandleRequest>): CreateHandleRequest {
+    return CreateHandleRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateHandleRequest>, I>>(object: I): CreateHandleRequest {
+  fromPartial(object: DeepPartial<CreateHandleRequest>): CreateHandleRequest {
     const message = createBaseCreateHandleRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3427,10 +3425,10 @@ export const CreateHandleTbs: MessageFns<CreateHandleTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateHandleTbs>, I>>(base?: I): CreateHandleTbs {
-    return CreateHandleTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateHandleTbs>): CreateHandleTbs {
+    return CreateHandleTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateHandleTbs>, I>>(object: I): CreateHandleTbs {
+  fromPartial(object: DeepPartial<CreateHandleTbs>): CreateHandleTbs {
     const message = createBaseCreateHandleTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3506,10 +3504,10 @@ export const CreateHandleResponse: MessageFns<CreateHandleResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateHandleResponse>, I>>(base?: I): CreateHandleResponse {
-    return CreateHandleResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateHandleResponse>): CreateHandleResponse {
+    return CreateHandleResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateHandleResponse>, I>>(object: I): CreateHandleResponse {
+  fromPartial(object: DeepPartial<CreateHandleResponse>): CreateHandleResponse {
     const message = createBaseCreateHandleResponse();
     message.expiresAt = object.expiresAt ?? undefined;
     return message;
@@ -3573,10 +3571,10 @@ export const RefreshHandleRequest: MessageFns<RefreshHandleRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RefreshHandleRequest>, I>>(base?: I): RefreshHandleRequest {
-    return RefreshHandleRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RefreshHandleRequest>): RefreshHandleRequest {
+    return RefreshHandleRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RefreshHandleRequest>, I>>(object: I): RefreshHandleRequest {
+  fromPartial(object: DeepPartial<RefreshHandleRequest>): RefreshHandleRequest {
     const message = createBaseRefreshHandleRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3642,10 +3640,10 @@ export const RefreshHandleTbs: MessageFns<RefreshHandleTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RefreshHandleTbs>, I>>(base?: I): RefreshHandleTbs {
-    return RefreshHandleTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RefreshHandleTbs>): RefreshHandleTbs {
+    return RefreshHandleTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RefreshHandleTbs>, I>>(object: I): RefreshHandleTbs {
+  fromPartial(object: DeepPartial<RefreshHandleTbs>): RefreshHandleTbs {
     const message = createBaseRefreshHandleTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3717,10 +3715,10 @@ export const RefreshHandleResponse: MessageFns<RefreshHandleResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RefreshHandleResponse>, I>>(base?: I): RefreshHandleResponse {
-    return RefreshHandleResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RefreshHandleResponse>): RefreshHandleResponse {
+    return RefreshHandleResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RefreshHandleResponse>, I>>(object: I): RefreshHandleResponse {
+  fromPartial(object: DeepPartial<RefreshHandleResponse>): RefreshHandleResponse {
     const message = createBaseRefreshHandleResponse();
     message.expiresAt = object.expiresAt ?? undefined;
     return message;
@@ -3784,10 +3782,10 @@ export const DeleteHandleRequest: MessageFns<DeleteHandleRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteHandleRequest>, I>>(base?: I): DeleteHandleRequest {
-    return DeleteHandleRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteHandleRequest>): DeleteHandleRequest {
+    return DeleteHandleRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteHandleRequest>, I>>(object: I): DeleteHandleRequest {
+  fromPartial(object: DeepPartial<DeleteHandleRequest>): DeleteHandleRequest {
     const message = createBaseDeleteHandleRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3853,10 +3851,10 @@ export const DeleteHandleTbs: MessageFns<DeleteHandleTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteHandleTbs>, I>>(base?: I): DeleteHandleTbs {
-    return DeleteHandleTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteHandleTbs>): DeleteHandleTbs {
+    return DeleteHandleTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteHandleTbs>, I>>(object: I): DeleteHandleTbs {
+  fromPartial(object: DeepPartial<DeleteHandleTbs>): DeleteHandleTbs {
     const message = createBaseDeleteHandleTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3908,10 +3906,10 @@ export const DeleteHandleResponse: MessageFns<DeleteHandleResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteHandleResponse>, I>>(base?: I): DeleteHandleResponse {
-    return DeleteHandleResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteHandleResponse>): DeleteHandleResponse {
+    return DeleteHandleResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteHandleResponse>, I>>(_: I): DeleteHandleResponse {
+  fromPartial(_: DeepPartial<DeleteHandleResponse>): DeleteHandleResponse {
     const message = createBaseDeleteHandleResponse();
     return message;
   },
@@ -3974,14 +3972,10 @@ export const PublishConnectionPackagesRequest: MessageFns<PublishConnectionPacka
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishConnectionPackagesRequest>, I>>(
-    base?: I,
-  ): PublishConnectionPackagesRequest {
-    return PublishConnectionPackagesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishConnectionPackagesRequest>): PublishConnectionPackagesRequest {
+    return PublishConnectionPackagesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishConnectionPackagesRequest>, I>>(
-    object: I,
-  ): PublishConnectionPackagesRequest {
+  fromPartial(object: DeepPartial<PublishConnectionPackagesRequest>): PublishConnectionPackagesRequest {
     const message = createBasePublishConnectionPackagesRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -4066,10 +4060,10 @@ export const PublishConnectionPackagesTbs: MessageFns<PublishConnectionPackagesT
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishConnectionPackagesTbs>, I>>(base?: I): PublishConnectionPackagesTbs {
-    return PublishConnectionPackagesTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishConnectionPackagesTbs>): PublishConnectionPackagesTbs {
+    return PublishConnectionPackagesTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishConnectionPackagesTbs>, I>>(object: I): PublishConnectionPackagesTbs {
+  fromPartial(object: DeepPartial<PublishConnectionPackagesTbs>): PublishConnectionPackagesTbs {
     const message = createBasePublishConnectionPackagesTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4122,14 +4116,10 @@ export const PublishConnectionPackagesResponse: MessageFns<PublishConnectionPack
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishConnectionPackagesResponse>, I>>(
-    base?: I,
-  ): PublishConnectionPackagesResponse {
-    return PublishConnectionPackagesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishConnectionPackagesResponse>): PublishConnectionPackagesResponse {
+    return PublishConnectionPackagesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishConnectionPackagesResponse>, I>>(
-    _: I,
-  ): PublishConnectionPackagesResponse {
+  fromPartial(_: DeepPartial<PublishConnectionPackagesResponse>): PublishConnectionPackagesResponse {
     const message = createBasePublishConnectionPackagesResponse();
     return message;
   },
@@ -4198,10 +4188,10 @@ export const GetConnectionPackagesRequest: MessageFns<GetConnectionPackagesReque
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetConnectionPackagesRequest>, I>>(base?: I): GetConnectionPackagesRequest {
-    return GetConnectionPackagesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetConnectionPackagesRequest>): GetConnectionPackagesRequest {
+    return GetConnectionPackagesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetConnectionPackagesRequest>, I>>(object: I): GetConnectionPackagesRequest {
+  fromPartial(object: DeepPartial<GetConnectionPackagesRequest>): GetConnectionPackagesRequest {
     const message = createBaseGetConnectionPackagesRequest();
     message.userId = (object.userId !== undefined && object.userId !== null)
       ? UserId.fromPartial(object.userId)
@@ -4271,12 +4261,10 @@ export const GetConnectionPackagesResponse: MessageFns<GetConnectionPackagesResp
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetConnectionPackagesResponse>, I>>(base?: I): GetConnectionPackagesResponse {
-    return GetConnectionPackagesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetConnectionPackagesResponse>): GetConnectionPackagesResponse {
+    return GetConnectionPackagesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetConnectionPackagesResponse>, I>>(
-    object: I,
-  ): GetConnectionPackagesResponse {
+  fromPartial(object: DeepPartial<GetConnectionPackagesResponse>): GetConnectionPackagesResponse {
     const message = createBaseGetConnectionPackagesResponse();
     message.packages = object.packages?.map((e) => ClientConnectionPackage.fromPartial(e)) || [];
     return message;
@@ -4340,14 +4328,10 @@ export const PublishHandleConnectionPackagesRequest: MessageFns<PublishHandleCon
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishHandleConnectionPackagesRequest>, I>>(
-    base?: I,
-  ): PublishHandleConnectionPackagesRequest {
-    return PublishHandleConnectionPackagesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishHandleConnectionPackagesRequest>): PublishHandleConnectionPackagesRequest {
+    return PublishHandleConnectionPackagesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishHandleConnectionPackagesRequest>, I>>(
-    object: I,
-  ): PublishHandleConnectionPackagesRequest {
+  fromPartial(object: DeepPartial<PublishHandleConnectionPackagesRequest>): PublishHandleConnectionPackagesRequest {
     const message = createBasePublishHandleConnectionPackagesRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -4432,14 +4416,10 @@ export const PublishHandleConnectionPackagesTbs: MessageFns<PublishHandleConnect
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishHandleConnectionPackagesTbs>, I>>(
-    base?: I,
-  ): PublishHandleConnectionPackagesTbs {
-    return PublishHandleConnectionPackagesTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishHandleConnectionPackagesTbs>): PublishHandleConnectionPackagesTbs {
+    return PublishHandleConnectionPackagesTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishHandleConnectionPackagesTbs>, I>>(
-    object: I,
-  ): PublishHandleConnectionPackagesTbs {
+  fromPartial(object: DeepPartial<PublishHandleConnectionPackagesTbs>): PublishHandleConnectionPackagesTbs {
     const message = createBasePublishHandleConnectionPackagesTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4492,14 +4472,10 @@ export const PublishHandleConnectionPackagesResponse: MessageFns<PublishHandleCo
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishHandleConnectionPackagesResponse>, I>>(
-    base?: I,
-  ): PublishHandleConnectionPackagesResponse {
-    return PublishHandleConnectionPackagesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishHandleConnectionPackagesResponse>): PublishHandleConnectionPackagesResponse {
+    return PublishHandleConnectionPackagesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishHandleConnectionPackagesResponse>, I>>(
-    _: I,
-  ): PublishHandleConnectionPackagesResponse {
+  fromPartial(_: DeepPartial<PublishHandleConnectionPackagesResponse>): PublishHandleConnectionPackagesResponse {
     const message = createBasePublishHandleConnectionPackagesResponse();
     return message;
   },
@@ -4583,14 +4559,10 @@ export const GetHandleConnectionPackageRequest: MessageFns<GetHandleConnectionPa
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetHandleConnectionPackageRequest>, I>>(
-    base?: I,
-  ): GetHandleConnectionPackageRequest {
-    return GetHandleConnectionPackageRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetHandleConnectionPackageRequest>): GetHandleConnectionPackageRequest {
+    return GetHandleConnectionPackageRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetHandleConnectionPackageRequest>, I>>(
-    object: I,
-  ): GetHandleConnectionPackageRequest {
+  fromPartial(object: DeepPartial<GetHandleConnectionPackageRequest>): GetHandleConnectionPackageRequest {
     const message = createBaseGetHandleConnectionPackageRequest();
     message.handleHash = object.handleHash ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
@@ -4661,14 +4633,10 @@ export const GetHandleConnectionPackageResponse: MessageFns<GetHandleConnectionP
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetHandleConnectionPackageResponse>, I>>(
-    base?: I,
-  ): GetHandleConnectionPackageResponse {
-    return GetHandleConnectionPackageResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetHandleConnectionPackageResponse>): GetHandleConnectionPackageResponse {
+    return GetHandleConnectionPackageResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetHandleConnectionPackageResponse>, I>>(
-    object: I,
-  ): GetHandleConnectionPackageResponse {
+  fromPartial(object: DeepPartial<GetHandleConnectionPackageResponse>): GetHandleConnectionPackageResponse {
     const message = createBaseGetHandleConnectionPackageResponse();
     message.connectionPackage = object.connectionPackage ?? new Uint8Array(0);
     return message;
@@ -4757,12 +4725,10 @@ export const EnqueueConnectionOfferRequest: MessageFns<EnqueueConnectionOfferReq
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<EnqueueConnectionOfferRequest>, I>>(base?: I): EnqueueConnectionOfferRequest {
-    return EnqueueConnectionOfferRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<EnqueueConnectionOfferRequest>): EnqueueConnectionOfferRequest {
+    return EnqueueConnectionOfferRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<EnqueueConnectionOfferRequest>, I>>(
-    object: I,
-  ): EnqueueConnectionOfferRequest {
+  fromPartial(object: DeepPartial<EnqueueConnectionOfferRequest>): EnqueueConnectionOfferRequest {
     const message = createBaseEnqueueConnectionOfferRequest();
     message.clientId = (object.clientId !== undefined && object.clientId !== null)
       ? ClientId.fromPartial(object.clientId)
@@ -4815,10 +4781,10 @@ export const EnqueueConnectionOfferResponse: MessageFns<EnqueueConnectionOfferRe
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<EnqueueConnectionOfferResponse>, I>>(base?: I): EnqueueConnectionOfferResponse {
-    return EnqueueConnectionOfferResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<EnqueueConnectionOfferResponse>): EnqueueConnectionOfferResponse {
+    return EnqueueConnectionOfferResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<EnqueueConnectionOfferResponse>, I>>(_: I): EnqueueConnectionOfferResponse {
+  fromPartial(_: DeepPartial<EnqueueConnectionOfferResponse>): EnqueueConnectionOfferResponse {
     const message = createBaseEnqueueConnectionOfferResponse();
     return message;
   },
@@ -4921,14 +4887,10 @@ export const EnqueueHandleConnectionOfferRequest: MessageFns<EnqueueHandleConnec
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<EnqueueHandleConnectionOfferRequest>, I>>(
-    base?: I,
-  ): EnqueueHandleConnectionOfferRequest {
-    return EnqueueHandleConnectionOfferRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<EnqueueHandleConnectionOfferRequest>): EnqueueHandleConnectionOfferRequest {
+    return EnqueueHandleConnectionOfferRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<EnqueueHandleConnectionOfferRequest>, I>>(
-    object: I,
-  ): EnqueueHandleConnectionOfferRequest {
+  fromPartial(object: DeepPartial<EnqueueHandleConnectionOfferRequest>): EnqueueHandleConnectionOfferRequest {
     const message = createBaseEnqueueHandleConnectionOfferRequest();
     message.handleHash = object.handleHash ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
@@ -4980,14 +4942,10 @@ export const EnqueueHandleConnectionOfferResponse: MessageFns<EnqueueHandleConne
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<EnqueueHandleConnectionOfferResponse>, I>>(
-    base?: I,
-  ): EnqueueHandleConnectionOfferResponse {
-    return EnqueueHandleConnectionOfferResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<EnqueueHandleConnectionOfferResponse>): EnqueueHandleConnectionOfferResponse {
+    return EnqueueHandleConnectionOfferResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<EnqueueHandleConnectionOfferResponse>, I>>(
-    _: I,
-  ): EnqueueHandleConnectionOfferResponse {
+  fromPartial(_: DeepPartial<EnqueueHandleConnectionOfferResponse>): EnqueueHandleConnectionOfferResponse {
     const message = createBaseEnqueueHandleConnectionOfferResponse();
     return message;
   },
@@ -5050,12 +5008,10 @@ export const DequeueConnectionOffersRequest: MessageFns<DequeueConnectionOffersR
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueConnectionOffersRequest>, I>>(base?: I): DequeueConnectionOffersRequest {
-    return DequeueConnectionOffersRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueConnectionOffersRequest>): DequeueConnectionOffersRequest {
+    return DequeueConnectionOffersRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueConnectionOffersRequest>, I>>(
-    object: I,
-  ): DequeueConnectionOffersRequest {
+  fromPartial(object: DeepPartial<DequeueConnectionOffersRequest>): DequeueConnectionOffersRequest {
     const message = createBaseDequeueConnectionOffersRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -5164,10 +5120,10 @@ export const DequeueConnectionOffersTbs: MessageFns<DequeueConnectionOffersTbs> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueConnectionOffersTbs>, I>>(base?: I): DequeueConnectionOffersTbs {
-    return DequeueConnectionOffersTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueConnectionOffersTbs>): DequeueConnectionOffersTbs {
+    return DequeueConnectionOffersTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueConnectionOffersTbs>, I>>(object: I): DequeueConnectionOffersTbs {
+  fromPartial(object: DeepPartial<DequeueConnectionOffersTbs>): DequeueConnectionOffersTbs {
     const message = createBaseDequeueConnectionOffersTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -5259,12 +5215,10 @@ export const DequeueConnectionOffersResponse: MessageFns<DequeueConnectionOffers
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueConnectionOffersResponse>, I>>(base?: I): DequeueConnectionOffersResponse {
-    return DequeueConnectionOffersResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueConnectionOffersResponse>): DequeueConnectionOffersResponse {
+    return DequeueConnectionOffersResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueConnectionOffersResponse>, I>>(
-    object: I,
-  ): DequeueConnectionOffersResponse {
+  fromPartial(object: DeepPartial<DequeueConnectionOffersResponse>): DequeueConnectionOffersResponse {
     const message = createBaseDequeueConnectionOffersResponse();
     message.messages = object.messages?.map((e) => QueueMessage.fromPartial(e)) || [];
     message.remaining = (object.remaining !== undefined && object.remaining !== null) ? BigInt(object.remaining) : 0n;
@@ -5350,12 +5304,10 @@ export const ListenConnectionOffersRequest: MessageFns<ListenConnectionOffersReq
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenConnectionOffersRequest>, I>>(base?: I): ListenConnectionOffersRequest {
-    return ListenConnectionOffersRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenConnectionOffersRequest>): ListenConnectionOffersRequest {
+    return ListenConnectionOffersRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenConnectionOffersRequest>, I>>(
-    object: I,
-  ): ListenConnectionOffersRequest {
+  fromPartial(object: DeepPartial<ListenConnectionOffersRequest>): ListenConnectionOffersRequest {
     const message = createBaseListenConnectionOffersRequest();
     switch (object.request?.$case) {
       case "init": {
@@ -5456,10 +5408,10 @@ export const ListenConnectionOffersTbs: MessageFns<ListenConnectionOffersTbs> = 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenConnectionOffersTbs>, I>>(base?: I): ListenConnectionOffersTbs {
-    return ListenConnectionOffersTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenConnectionOffersTbs>): ListenConnectionOffersTbs {
+    return ListenConnectionOffersTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenConnectionOffersTbs>, I>>(object: I): ListenConnectionOffersTbs {
+  fromPartial(object: DeepPartial<ListenConnectionOffersTbs>): ListenConnectionOffersTbs {
     const message = createBaseListenConnectionOffersTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -5549,12 +5501,10 @@ export const ListenConnectionOffersResponse: MessageFns<ListenConnectionOffersRe
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenConnectionOffersResponse>, I>>(base?: I): ListenConnectionOffersResponse {
-    return ListenConnectionOffersResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenConnectionOffersResponse>): ListenConnectionOffersResponse {
+    return ListenConnectionOffersResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenConnectionOffersResponse>, I>>(
-    object: I,
-  ): ListenConnectionOffersResponse {
+  fromPartial(object: DeepPartial<ListenConnectionOffersResponse>): ListenConnectionOffersResponse {
     const message = createBaseListenConnectionOffersResponse();
     switch (object.event?.$case) {
       case "message": {
@@ -5631,14 +5581,10 @@ export const DequeueHandleConnectionOffersRequest: MessageFns<DequeueHandleConne
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueHandleConnectionOffersRequest>, I>>(
-    base?: I,
-  ): DequeueHandleConnectionOffersRequest {
-    return DequeueHandleConnectionOffersRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueHandleConnectionOffersRequest>): DequeueHandleConnectionOffersRequest {
+    return DequeueHandleConnectionOffersRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueHandleConnectionOffersRequest>, I>>(
-    object: I,
-  ): DequeueHandleConnectionOffersRequest {
+  fromPartial(object: DeepPartial<DequeueHandleConnectionOffersRequest>): DequeueHandleConnectionOffersRequest {
     const message = createBaseDequeueHandleConnectionOffersRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -5747,14 +5693,10 @@ export const DequeueHandleConnectionOffersTbs: MessageFns<DequeueHandleConnectio
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueHandleConnectionOffersTbs>, I>>(
-    base?: I,
-  ): DequeueHandleConnectionOffersTbs {
-    return DequeueHandleConnectionOffersTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueHandleConnectionOffersTbs>): DequeueHandleConnectionOffersTbs {
+    return DequeueHandleConnectionOffersTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueHandleConnectionOffersTbs>, I>>(
-    object: I,
-  ): DequeueHandleConnectionOffersTbs {
+  fromPartial(object: DeepPartial<DequeueHandleConnectionOffersTbs>): DequeueHandleConnectionOffersTbs {
     const message = createBaseDequeueHandleConnectionOffersTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -5846,14 +5788,10 @@ export const DequeueHandleConnectionOffersResponse: MessageFns<DequeueHandleConn
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueHandleConnectionOffersResponse>, I>>(
-    base?: I,
-  ): DequeueHandleConnectionOffersResponse {
-    return DequeueHandleConnectionOffersResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueHandleConnectionOffersResponse>): DequeueHandleConnectionOffersResponse {
+    return DequeueHandleConnectionOffersResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueHandleConnectionOffersResponse>, I>>(
-    object: I,
-  ): DequeueHandleConnectionOffersResponse {
+  fromPartial(object: DeepPartial<DequeueHandleConnectionOffersResponse>): DequeueHandleConnectionOffersResponse {
     const message = createBaseDequeueHandleConnectionOffersResponse();
     message.messages = object.messages?.map((e) => QueueMessage.fromPartial(e)) || [];
     message.remaining = (object.remaining !== undefined && object.remaining !== null) ? BigInt(object.remaining) : 0n;
@@ -5939,14 +5877,10 @@ export const ListenHandleConnectionOffersRequest: MessageFns<ListenHandleConnect
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenHandleConnectionOffersRequest>, I>>(
-    base?: I,
-  ): ListenHandleConnectionOffersRequest {
-    return ListenHandleConnectionOffersRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenHandleConnectionOffersRequest>): ListenHandleConnectionOffersRequest {
+    return ListenHandleConnectionOffersRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenHandleConnectionOffersRequest>, I>>(
-    object: I,
-  ): ListenHandleConnectionOffersRequest {
+  fromPartial(object: DeepPartial<ListenHandleConnectionOffersRequest>): ListenHandleConnectionOffersRequest {
     const message = createBaseListenHandleConnectionOffersRequest();
     switch (object.request?.$case) {
       case "init": {
@@ -6047,12 +5981,10 @@ export const ListenHandleConnectionOffersTbs: MessageFns<ListenHandleConnectionO
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenHandleConnectionOffersTbs>, I>>(base?: I): ListenHandleConnectionOffersTbs {
-    return ListenHandleConnectionOffersTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenHandleConnectionOffersTbs>): ListenHandleConnectionOffersTbs {
+    return ListenHandleConnectionOffersTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenHandleConnectionOffersTbs>, I>>(
-    object: I,
-  ): ListenHandleConnectionOffersTbs {
+  fromPartial(object: DeepPartial<ListenHandleConnectionOffersTbs>): ListenHandleConnectionOffersTbs {
     const message = createBaseListenHandleConnectionOffersTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -6142,14 +6074,10 @@ export const ListenHandleConnectionOffersResponse: MessageFns<ListenHandleConnec
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenHandleConnectionOffersResponse>, I>>(
-    base?: I,
-  ): ListenHandleConnectionOffersResponse {
-    return ListenHandleConnectionOffersResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenHandleConnectionOffersResponse>): ListenHandleConnectionOffersResponse {
+    return ListenHandleConnectionOffersResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenHandleConnectionOffersResponse>, I>>(
-    object: I,
-  ): ListenHandleConnectionOffersResponse {
+  fromPartial(object: DeepPartial<ListenHandleConnectionOffersResponse>): ListenHandleConnectionOffersResponse {
     const message = createBaseListenHandleConnectionOffersResponse();
     switch (object.event?.$case) {
       case "message": {
@@ -8855,10 +8783,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -8890,6 +8814,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

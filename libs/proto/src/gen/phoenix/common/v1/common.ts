@@ -751,10 +751,10 @@ export const UserId: MessageFns<UserId> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UserId>, I>>(base?: I): UserId {
-    return UserId.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UserId>): UserId {
+    return UserId.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UserId>, I>>(object: I): UserId {
+  fromPartial(object: DeepPartial<UserId>): UserId {
     const message = createBaseUserId();
     message.uuid = object.uuid ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
@@ -840,10 +840,10 @@ export const ClientId: MessageFns<ClientId> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ClientId>, I>>(base?: I): ClientId {
-    return ClientId.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ClientId>): ClientId {
+    return ClientId.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ClientId>, I>>(object: I): ClientId {
+  fromPartial(object: DeepPartial<ClientId>): ClientId {
     const message = createBaseClientId();
     message.user = (object.user !== undefined && object.user !== null) ? UserId.fromPartial(object.user) : undefined;
     message.clientUuid = object.clientUuid ?? new Uint8Array(0);
@@ -925,10 +925,10 @@ export const QualifiedGroupId: MessageFns<QualifiedGroupId> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QualifiedGroupId>, I>>(base?: I): QualifiedGroupId {
-    return QualifiedGroupId.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QualifiedGroupId>): QualifiedGroupId {
+    return QualifiedGroupId.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QualifiedGroupId>, I>>(object: I): QualifiedGroupId {
+  fromPartial(object: DeepPartial<QualifiedGroupId>): QualifiedGroupId {
     const message = createBaseQualifiedGroupId();
     message.uuid = object.uuid ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
@@ -1014,10 +1014,10 @@ export const QsReference: MessageFns<QsReference> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QsReference>, I>>(base?: I): QsReference {
-    return QsReference.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QsReference>): QsReference {
+    return QsReference.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QsReference>, I>>(object: I): QsReference {
+  fromPartial(object: DeepPartial<QsReference>): QsReference {
     const message = createBaseQsReference();
     message.domain = object.domain ?? "";
     message.sealedQueueConfig = object.sealedQueueConfig ?? new Uint8Array(0);
@@ -1099,10 +1099,10 @@ export const Signed: MessageFns<Signed> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<Signed>, I>>(base?: I): Signed {
-    return Signed.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<Signed>): Signed {
+    return Signed.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<Signed>, I>>(object: I): Signed {
+  fromPartial(object: DeepPartial<Signed>): Signed {
     const message = createBaseSigned();
     message.tbs = object.tbs ?? new Uint8Array(0);
     message.signature = object.signature ?? new Uint8Array(0);
@@ -1322,10 +1322,10 @@ export const RequestHeader: MessageFns<RequestHeader> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RequestHeader>, I>>(base?: I): RequestHeader {
-    return RequestHeader.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RequestHeader>): RequestHeader {
+    return RequestHeader.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RequestHeader>, I>>(object: I): RequestHeader {
+  fromPartial(object: DeepPartial<RequestHeader>): RequestHeader {
     const message = createBaseRequestHeader();
     message.label = object.label ?? "";
     message.timestamp = object.timestamp ?? undefined;
@@ -1452,10 +1452,10 @@ export const RpcPolicy: MessageFns<RpcPolicy> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RpcPolicy>, I>>(base?: I): RpcPolicy {
-    return RpcPolicy.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RpcPolicy>): RpcPolicy {
+    return RpcPolicy.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RpcPolicy>, I>>(object: I): RpcPolicy {
+  fromPartial(object: DeepPartial<RpcPolicy>): RpcPolicy {
     const message = createBaseRpcPolicy();
     message.auth = object.auth ?? 0;
     message.federated = object.federated ?? false;
@@ -1544,10 +1544,10 @@ export const QueueMessage: MessageFns<QueueMessage> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueMessage>, I>>(base?: I): QueueMessage {
-    return QueueMessage.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueMessage>): QueueMessage {
+    return QueueMessage.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueMessage>, I>>(object: I): QueueMessage {
+  fromPartial(object: DeepPartial<QueueMessage>): QueueMessage {
     const message = createBaseQueueMessage();
     message.sequenceNumber = (object.sequenceNumber !== undefined && object.sequenceNumber !== null)
       ? BigInt(object.sequenceNumber)
@@ -1688,10 +1688,10 @@ export const QueuePayload: MessageFns<QueuePayload> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueuePayload>, I>>(base?: I): QueuePayload {
-    return QueuePayload.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueuePayload>): QueuePayload {
+    return QueuePayload.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueuePayload>, I>>(object: I): QueuePayload {
+  fromPartial(object: DeepPartial<QueuePayload>): QueuePayload {
     const message = createBaseQueuePayload();
     message.timestamp = object.timestamp ?? undefined;
     switch (object.content?.$case) {
@@ -1802,10 +1802,10 @@ export const RequiredRemoval: MessageFns<RequiredRemoval> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RequiredRemoval>, I>>(base?: I): RequiredRemoval {
-    return RequiredRemoval.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RequiredRemoval>): RequiredRemoval {
+    return RequiredRemoval.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RequiredRemoval>, I>>(object: I): RequiredRemoval {
+  fromPartial(object: DeepPartial<RequiredRemoval>): RequiredRemoval {
     const message = createBaseRequiredRemoval();
     message.leafIndex = object.leafIndex ?? 0;
     message.reason = object.reason ?? 0;
@@ -1911,10 +1911,10 @@ export const RequiredRemovals: MessageFns<RequiredRemovals> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RequiredRemovals>, I>>(base?: I): RequiredRemovals {
-    return RequiredRemovals.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RequiredRemovals>): RequiredRemovals {
+    return RequiredRemovals.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RequiredRemovals>, I>>(object: I): RequiredRemovals {
+  fromPartial(object: DeepPartial<RequiredRemovals>): RequiredRemovals {
     const message = createBaseRequiredRemovals();
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
@@ -2046,10 +2046,10 @@ export const WelcomeBundle: MessageFns<WelcomeBundle> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WelcomeBundle>, I>>(base?: I): WelcomeBundle {
-    return WelcomeBundle.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WelcomeBundle>): WelcomeBundle {
+    return WelcomeBundle.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WelcomeBundle>, I>>(object: I): WelcomeBundle {
+  fromPartial(object: DeepPartial<WelcomeBundle>): WelcomeBundle {
     const message = createBaseWelcomeBundle();
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
@@ -2127,10 +2127,10 @@ export const QueueAck: MessageFns<QueueAck> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueAck>, I>>(base?: I): QueueAck {
-    return QueueAck.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueAck>): QueueAck {
+    return QueueAck.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueAck>, I>>(object: I): QueueAck {
+  fromPartial(object: DeepPartial<QueueAck>): QueueAck {
     const message = createBaseQueueAck();
     message.upToSequenceNumber = (object.upToSequenceNumber !== undefined && object.upToSequenceNumber !== null)
       ? BigInt(object.upToSequenceNumber)
@@ -2182,10 +2182,10 @@ export const QueueEmpty: MessageFns<QueueEmpty> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueEmpty>, I>>(base?: I): QueueEmpty {
-    return QueueEmpty.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueEmpty>): QueueEmpty {
+    return QueueEmpty.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueEmpty>, I>>(_: I): QueueEmpty {
+  fromPartial(_: DeepPartial<QueueEmpty>): QueueEmpty {
     const message = createBaseQueueEmpty();
     return message;
   },
@@ -2337,10 +2337,10 @@ export const ErrorDetail: MessageFns<ErrorDetail> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ErrorDetail>, I>>(base?: I): ErrorDetail {
-    return ErrorDetail.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ErrorDetail>): ErrorDetail {
+    return ErrorDetail.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ErrorDetail>, I>>(object: I): ErrorDetail {
+  fromPartial(object: DeepPartial<ErrorDetail>): ErrorDetail {
     const message = createBaseErrorDetail();
     message.reason = object.reason ?? 0;
     switch (object.detail?.$case) {
@@ -2467,10 +2467,10 @@ export const WrongEpoch: MessageFns<WrongEpoch> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WrongEpoch>, I>>(base?: I): WrongEpoch {
-    return WrongEpoch.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WrongEpoch>): WrongEpoch {
+    return WrongEpoch.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WrongEpoch>, I>>(object: I): WrongEpoch {
+  fromPartial(object: DeepPartial<WrongEpoch>): WrongEpoch {
     const message = createBaseWrongEpoch();
     message.currentEpoch = (object.currentEpoch !== undefined && object.currentEpoch !== null)
       ? BigInt(object.currentEpoch)
@@ -2581,10 +2581,10 @@ export const PendingProposals: MessageFns<PendingProposals> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PendingProposals>, I>>(base?: I): PendingProposals {
-    return PendingProposals.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PendingProposals>): PendingProposals {
+    return PendingProposals.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PendingProposals>, I>>(object: I): PendingProposals {
+  fromPartial(object: DeepPartial<PendingProposals>): PendingProposals {
     const message = createBasePendingProposals();
     message.proposalRefs = object.proposalRefs?.map((e) => e) || [];
     message.proposals = object.proposals?.map((e) => e) || [];
@@ -2688,10 +2688,10 @@ export const LimitExceeded: MessageFns<LimitExceeded> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<LimitExceeded>, I>>(base?: I): LimitExceeded {
-    return LimitExceeded.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<LimitExceeded>): LimitExceeded {
+    return LimitExceeded.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<LimitExceeded>, I>>(object: I): LimitExceeded {
+  fromPartial(object: DeepPartial<LimitExceeded>): LimitExceeded {
     const message = createBaseLimitExceeded();
     message.subject = object.subject ?? "";
     message.limit = (object.limit !== undefined && object.limit !== null) ? BigInt(object.limit) : 0n;
@@ -2763,10 +2763,10 @@ export const RetryAfter: MessageFns<RetryAfter> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RetryAfter>, I>>(base?: I): RetryAfter {
-    return RetryAfter.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RetryAfter>): RetryAfter {
+    return RetryAfter.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RetryAfter>, I>>(object: I): RetryAfter {
+  fromPartial(object: DeepPartial<RetryAfter>): RetryAfter {
     const message = createBaseRetryAfter();
     message.retryAfter = (object.retryAfter !== undefined && object.retryAfter !== null)
       ? Duration.fromPartial(object.retryAfter)
@@ -2849,10 +2849,10 @@ export const FieldViolation: MessageFns<FieldViolation> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FieldViolation>, I>>(base?: I): FieldViolation {
-    return FieldViolation.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FieldViolation>): FieldViolation {
+    return FieldViolation.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FieldViolation>, I>>(object: I): FieldViolation {
+  fromPartial(object: DeepPartial<FieldViolation>): FieldViolation {
     const message = createBaseFieldViolation();
     message.field = object.field ?? "";
     message.description = object.description ?? "";
@@ -2894,10 +2894,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -2929,6 +2925,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

@@ -597,10 +597,10 @@ export const CommitAad: MessageFns<CommitAad> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CommitAad>, I>>(base?: I): CommitAad {
-    return CommitAad.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CommitAad>): CommitAad {
+    return CommitAad.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CommitAad>, I>>(object: I): CommitAad {
+  fromPartial(object: DeepPartial<CommitAad>): CommitAad {
     const message = createBaseCommitAad();
     message.addedClientInfos = object.addedClientInfos?.map((e) => e) || [];
     message.senderClientInfo = object.senderClientInfo ?? new Uint8Array(0);
@@ -709,10 +709,10 @@ export const MemberInfo: MessageFns<MemberInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<MemberInfo>, I>>(base?: I): MemberInfo {
-    return MemberInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<MemberInfo>): MemberInfo {
+    return MemberInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<MemberInfo>, I>>(object: I): MemberInfo {
+  fromPartial(object: DeepPartial<MemberInfo>): MemberInfo {
     const message = createBaseMemberInfo();
     message.leafIndex = object.leafIndex ?? 0;
     message.encryptedClientInfo = object.encryptedClientInfo ?? new Uint8Array(0);
@@ -799,10 +799,10 @@ export const AddedClientsInfo: MessageFns<AddedClientsInfo> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<AddedClientsInfo>, I>>(base?: I): AddedClientsInfo {
-    return AddedClientsInfo.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<AddedClientsInfo>): AddedClientsInfo {
+    return AddedClientsInfo.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<AddedClientsInfo>, I>>(object: I): AddedClientsInfo {
+  fromPartial(object: DeepPartial<AddedClientsInfo>): AddedClientsInfo {
     const message = createBaseAddedClientsInfo();
     message.welcome = object.welcome ?? new Uint8Array(0);
     message.encryptedWelcomeAttributionInfos = object.encryptedWelcomeAttributionInfos?.map((e) => e) || [];
@@ -853,10 +853,10 @@ export const RequestGroupIdRequest: MessageFns<RequestGroupIdRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RequestGroupIdRequest>, I>>(base?: I): RequestGroupIdRequest {
-    return RequestGroupIdRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RequestGroupIdRequest>): RequestGroupIdRequest {
+    return RequestGroupIdRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RequestGroupIdRequest>, I>>(_: I): RequestGroupIdRequest {
+  fromPartial(_: DeepPartial<RequestGroupIdRequest>): RequestGroupIdRequest {
     const message = createBaseRequestGroupIdRequest();
     return message;
   },
@@ -944,10 +944,10 @@ export const RequestGroupIdResponse: MessageFns<RequestGroupIdResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<RequestGroupIdResponse>, I>>(base?: I): RequestGroupIdResponse {
-    return RequestGroupIdResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<RequestGroupIdResponse>): RequestGroupIdResponse {
+    return RequestGroupIdResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<RequestGroupIdResponse>, I>>(object: I): RequestGroupIdResponse {
+  fromPartial(object: DeepPartial<RequestGroupIdResponse>): RequestGroupIdResponse {
     const message = createBaseRequestGroupIdResponse();
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
@@ -1035,10 +1035,10 @@ export const CreateGroupRequest: MessageFns<CreateGroupRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateGroupRequest>, I>>(base?: I): CreateGroupRequest {
-    return CreateGroupRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateGroupRequest>): CreateGroupRequest {
+    return CreateGroupRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateGroupRequest>, I>>(object: I): CreateGroupRequest {
+  fromPartial(object: DeepPartial<CreateGroupRequest>): CreateGroupRequest {
     const message = createBaseCreateGroupRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1229,10 +1229,10 @@ export const CreateGroupTbs: MessageFns<CreateGroupTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateGroupTbs>, I>>(base?: I): CreateGroupTbs {
-    return CreateGroupTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateGroupTbs>): CreateGroupTbs {
+    return CreateGroupTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateGroupTbs>, I>>(object: I): CreateGroupTbs {
+  fromPartial(object: DeepPartial<CreateGroupTbs>): CreateGroupTbs {
     const message = createBaseCreateGroupTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1294,10 +1294,10 @@ export const CreateGroupResponse: MessageFns<CreateGroupResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateGroupResponse>, I>>(base?: I): CreateGroupResponse {
-    return CreateGroupResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateGroupResponse>): CreateGroupResponse {
+    return CreateGroupResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateGroupResponse>, I>>(_: I): CreateGroupResponse {
+  fromPartial(_: DeepPartial<CreateGroupResponse>): CreateGroupResponse {
     const message = createBaseCreateGroupResponse();
     return message;
   },
@@ -1400,10 +1400,10 @@ export const GroupOperationRequest: MessageFns<GroupOperationRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GroupOperationRequest>, I>>(base?: I): GroupOperationRequest {
-    return GroupOperationRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GroupOperationRequest>): GroupOperationRequest {
+    return GroupOperationRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GroupOperationRequest>, I>>(object: I): GroupOperationRequest {
+  fromPartial(object: DeepPartial<GroupOperationRequest>): GroupOperationRequest {
     const message = createBaseGroupOperationRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1551,10 +1551,10 @@ export const GroupOperationTbs: MessageFns<GroupOperationTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GroupOperationTbs>, I>>(base?: I): GroupOperationTbs {
-    return GroupOperationTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GroupOperationTbs>): GroupOperationTbs {
+    return GroupOperationTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GroupOperationTbs>, I>>(object: I): GroupOperationTbs {
+  fromPartial(object: DeepPartial<GroupOperationTbs>): GroupOperationTbs {
     const message = createBaseGroupOperationTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1652,10 +1652,10 @@ export const GroupOperationResponse: MessageFns<GroupOperationResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GroupOperationResponse>, I>>(base?: I): GroupOperationResponse {
-    return GroupOperationResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GroupOperationResponse>): GroupOperationResponse {
+    return GroupOperationResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GroupOperationResponse>, I>>(object: I): GroupOperationResponse {
+  fromPartial(object: DeepPartial<GroupOperationResponse>): GroupOperationResponse {
     const message = createBaseGroupOperationResponse();
     message.fanoutTimestamp = object.fanoutTimestamp ?? undefined;
     message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
@@ -1741,10 +1741,10 @@ export const JoinConnectionGroupRequest: MessageFns<JoinConnectionGroupRequest> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<JoinConnectionGroupRequest>, I>>(base?: I): JoinConnectionGroupRequest {
-    return JoinConnectionGroupRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<JoinConnectionGroupRequest>): JoinConnectionGroupRequest {
+    return JoinConnectionGroupRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<JoinConnectionGroupRequest>, I>>(object: I): JoinConnectionGroupRequest {
+  fromPartial(object: DeepPartial<JoinConnectionGroupRequest>): JoinConnectionGroupRequest {
     const message = createBaseJoinConnectionGroupRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1915,10 +1915,10 @@ export const JoinConnectionGroupTbs: MessageFns<JoinConnectionGroupTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<JoinConnectionGroupTbs>, I>>(base?: I): JoinConnectionGroupTbs {
-    return JoinConnectionGroupTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<JoinConnectionGroupTbs>): JoinConnectionGroupTbs {
+    return JoinConnectionGroupTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<JoinConnectionGroupTbs>, I>>(object: I): JoinConnectionGroupTbs {
+  fromPartial(object: DeepPartial<JoinConnectionGroupTbs>): JoinConnectionGroupTbs {
     const message = createBaseJoinConnectionGroupTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2017,10 +2017,10 @@ export const JoinConnectionGroupResponse: MessageFns<JoinConnectionGroupResponse
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<JoinConnectionGroupResponse>, I>>(base?: I): JoinConnectionGroupResponse {
-    return JoinConnectionGroupResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<JoinConnectionGroupResponse>): JoinConnectionGroupResponse {
+    return JoinConnectionGroupResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<JoinConnectionGroupResponse>, I>>(object: I): JoinConnectionGroupResponse {
+  fromPartial(object: DeepPartial<JoinConnectionGroupResponse>): JoinConnectionGroupResponse {
     const message = createBaseJoinConnectionGroupResponse();
     message.fanoutTimestamp = object.fanoutTimestamp ?? undefined;
     message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
@@ -2106,10 +2106,10 @@ export const ResyncRequest: MessageFns<ResyncRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ResyncRequest>, I>>(base?: I): ResyncRequest {
-    return ResyncRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ResyncRequest>): ResyncRequest {
+    return ResyncRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ResyncRequest>, I>>(object: I): ResyncRequest {
+  fromPartial(object: DeepPartial<ResyncRequest>): ResyncRequest {
     const message = createBaseResyncRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2235,10 +2235,10 @@ export const ResyncTbs: MessageFns<ResyncTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ResyncTbs>, I>>(base?: I): ResyncTbs {
-    return ResyncTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ResyncTbs>): ResyncTbs {
+    return ResyncTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ResyncTbs>, I>>(object: I): ResyncTbs {
+  fromPartial(object: DeepPartial<ResyncTbs>): ResyncTbs {
     const message = createBaseResyncTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2333,10 +2333,10 @@ export const ResyncResponse: MessageFns<ResyncResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ResyncResponse>, I>>(base?: I): ResyncResponse {
-    return ResyncResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ResyncResponse>): ResyncResponse {
+    return ResyncResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ResyncResponse>, I>>(object: I): ResyncResponse {
+  fromPartial(object: DeepPartial<ResyncResponse>): ResyncResponse {
     const message = createBaseResyncResponse();
     message.fanoutTimestamp = object.fanoutTimestamp ?? undefined;
     message.epoch = (object.epoch !== undefined && object.epoch !== null) ? BigInt(object.epoch) : 0n;
@@ -2422,10 +2422,10 @@ export const SelfRemoveRequest: MessageFns<SelfRemoveRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SelfRemoveRequest>, I>>(base?: I): SelfRemoveRequest {
-    return SelfRemoveRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SelfRemoveRequest>): SelfRemoveRequest {
+    return SelfRemoveRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SelfRemoveRequest>, I>>(object: I): SelfRemoveRequest {
+  fromPartial(object: DeepPartial<SelfRemoveRequest>): SelfRemoveRequest {
     const message = createBaseSelfRemoveRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2532,10 +2532,10 @@ export const SelfRemoveTbs: MessageFns<SelfRemoveTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SelfRemoveTbs>, I>>(base?: I): SelfRemoveTbs {
-    return SelfRemoveTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SelfRemoveTbs>): SelfRemoveTbs {
+    return SelfRemoveTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SelfRemoveTbs>, I>>(object: I): SelfRemoveTbs {
+  fromPartial(object: DeepPartial<SelfRemoveTbs>): SelfRemoveTbs {
     const message = createBaseSelfRemoveTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2611,10 +2611,10 @@ export const SelfRemoveResponse: MessageFns<SelfRemoveResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SelfRemoveResponse>, I>>(base?: I): SelfRemoveResponse {
-    return SelfRemoveResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SelfRemoveResponse>): SelfRemoveResponse {
+    return SelfRemoveResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SelfRemoveResponse>, I>>(object: I): SelfRemoveResponse {
+  fromPartial(object: DeepPartial<SelfRemoveResponse>): SelfRemoveResponse {
     const message = createBaseSelfRemoveResponse();
     message.fanoutTimestamp = object.fanoutTimestamp ?? undefined;
     return message;
@@ -2699,10 +2699,10 @@ export const SendMessageRequest: MessageFns<SendMessageRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SendMessageRequest>, I>>(base?: I): SendMessageRequest {
-    return SendMessageRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SendMessageRequest>): SendMessageRequest {
+    return SendMessageRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SendMessageRequest>, I>>(object: I): SendMessageRequest {
+  fromPartial(object: DeepPartial<SendMessageRequest>): SendMessageRequest {
     const message = createBaseSendMessageRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2824,10 +2824,10 @@ export const SendMessageTbs: MessageFns<SendMessageTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SendMessageTbs>, I>>(base?: I): SendMessageTbs {
-    return SendMessageTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SendMessageTbs>): SendMessageTbs {
+    return SendMessageTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SendMessageTbs>, I>>(object: I): SendMessageTbs {
+  fromPartial(object: DeepPartial<SendMessageTbs>): SendMessageTbs {
     const message = createBaseSendMessageTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2904,10 +2904,10 @@ export const SendMessageResponse: MessageFns<SendMessageResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SendMessageResponse>, I>>(base?: I): SendMessageResponse {
-    return SendMessageResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SendMessageResponse>): SendMessageResponse {
+    return SendMessageResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SendMessageResponse>, I>>(object: I): SendMessageResponse {
+  fromPartial(object: DeepPartial<SendMessageResponse>): SendMessageResponse {
     const message = createBaseSendMessageResponse();
     message.fanoutTimestamp = object.fanoutTimestamp ?? undefined;
     return message;
@@ -2992,10 +2992,10 @@ export const DeleteGroupRequest: MessageFns<DeleteGroupRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteGroupRequest>, I>>(base?: I): DeleteGroupRequest {
-    return DeleteGroupRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteGroupRequest>): DeleteGroupRequest {
+    return DeleteGroupRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteGroupRequest>, I>>(object: I): DeleteGroupRequest {
+  fromPartial(object: DeepPartial<DeleteGroupRequest>): DeleteGroupRequest {
     const message = createBaseDeleteGroupRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3098,10 +3098,10 @@ export const DeleteGroupTbs: MessageFns<DeleteGroupTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteGroupTbs>, I>>(base?: I): DeleteGroupTbs {
-    return DeleteGroupTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteGroupTbs>): DeleteGroupTbs {
+    return DeleteGroupTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteGroupTbs>, I>>(object: I): DeleteGroupTbs {
+  fromPartial(object: DeepPartial<DeleteGroupTbs>): DeleteGroupTbs {
     const message = createBaseDeleteGroupTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3177,10 +3177,10 @@ export const DeleteGroupResponse: MessageFns<DeleteGroupResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteGroupResponse>, I>>(base?: I): DeleteGroupResponse {
-    return DeleteGroupResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteGroupResponse>): DeleteGroupResponse {
+    return DeleteGroupResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteGroupResponse>, I>>(object: I): DeleteGroupResponse {
+  fromPartial(object: DeepPartial<DeleteGroupResponse>): DeleteGroupResponse {
     const message = createBaseDeleteGroupResponse();
     message.fanoutTimestamp = object.fanoutTimestamp ?? undefined;
     return message;
@@ -3265,10 +3265,10 @@ export const WelcomeInfoRequest: MessageFns<WelcomeInfoRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WelcomeInfoRequest>, I>>(base?: I): WelcomeInfoRequest {
-    return WelcomeInfoRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WelcomeInfoRequest>): WelcomeInfoRequest {
+    return WelcomeInfoRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WelcomeInfoRequest>, I>>(object: I): WelcomeInfoRequest {
+  fromPartial(object: DeepPartial<WelcomeInfoRequest>): WelcomeInfoRequest {
     const message = createBaseWelcomeInfoRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3374,10 +3374,10 @@ export const WelcomeInfoTbs: MessageFns<WelcomeInfoTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WelcomeInfoTbs>, I>>(base?: I): WelcomeInfoTbs {
-    return WelcomeInfoTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WelcomeInfoTbs>): WelcomeInfoTbs {
+    return WelcomeInfoTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WelcomeInfoTbs>, I>>(object: I): WelcomeInfoTbs {
+  fromPartial(object: DeepPartial<WelcomeInfoTbs>): WelcomeInfoTbs {
     const message = createBaseWelcomeInfoTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3468,10 +3468,10 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WelcomeInfoResponse>, I>>(base?: I): WelcomeInfoResponse {
-    return WelcomeInfoResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<WelcomeInfoResponse>): WelcomeInfoResponse {
+    return WelcomeInfoResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<WelcomeInfoResponse>, I>>(object: I): WelcomeInfoResponse {
+  fromPartial(object: DeepPartial<WelcomeInfoResponse>): WelcomeInfoResponse {
     const message = createBaseWelcomeInfoResponse();
     message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
     message.members = object.members?.map((e) => MemberInfo.fromPartial(e)) || [];
@@ -3557,10 +3557,10 @@ export const ExternalCommitInfoRequest: MessageFns<ExternalCommitInfoRequest> = 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExternalCommitInfoRequest>, I>>(base?: I): ExternalCommitInfoRequest {
-    return ExternalCommitInfoRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExternalCommitInfoRequest>): ExternalCommitInfoRequest {
+    return ExternalCommitInfoRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExternalCommitInfoRequest>, I>>(object: I): ExternalCommitInfoRequest {
+  fromPartial(object: DeepPartial<ExternalCommitInfoRequest>): ExternalCommitInfoRequest {
     const message = createBaseExternalCommitInfoRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3648,10 +3648,10 @@ export const ExternalCommitInfoTbs: MessageFns<ExternalCommitInfoTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExternalCommitInfoTbs>, I>>(base?: I): ExternalCommitInfoTbs {
-    return ExternalCommitInfoTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExternalCommitInfoTbs>): ExternalCommitInfoTbs {
+    return ExternalCommitInfoTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExternalCommitInfoTbs>, I>>(object: I): ExternalCommitInfoTbs {
+  fromPartial(object: DeepPartial<ExternalCommitInfoTbs>): ExternalCommitInfoTbs {
     const message = createBaseExternalCommitInfoTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3779,10 +3779,10 @@ export const ExternalCommitInfoResponse: MessageFns<ExternalCommitInfoResponse> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ExternalCommitInfoResponse>, I>>(base?: I): ExternalCommitInfoResponse {
-    return ExternalCommitInfoResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ExternalCommitInfoResponse>): ExternalCommitInfoResponse {
+    return ExternalCommitInfoResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ExternalCommitInfoResponse>, I>>(object: I): ExternalCommitInfoResponse {
+  fromPartial(object: DeepPartial<ExternalCommitInfoResponse>): ExternalCommitInfoResponse {
     const message = createBaseExternalCommitInfoResponse();
     message.groupInfo = object.groupInfo ?? new Uint8Array(0);
     message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
@@ -3874,10 +3874,10 @@ export const ConnectionGroupInfoRequest: MessageFns<ConnectionGroupInfoRequest> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConnectionGroupInfoRequest>, I>>(base?: I): ConnectionGroupInfoRequest {
-    return ConnectionGroupInfoRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConnectionGroupInfoRequest>): ConnectionGroupInfoRequest {
+    return ConnectionGroupInfoRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConnectionGroupInfoRequest>, I>>(object: I): ConnectionGroupInfoRequest {
+  fromPartial(object: DeepPartial<ConnectionGroupInfoRequest>): ConnectionGroupInfoRequest {
     const message = createBaseConnectionGroupInfoRequest();
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
       ? QualifiedGroupId.fromPartial(object.groupId)
@@ -4003,10 +4003,10 @@ export const ConnectionGroupInfoResponse: MessageFns<ConnectionGroupInfoResponse
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ConnectionGroupInfoResponse>, I>>(base?: I): ConnectionGroupInfoResponse {
-    return ConnectionGroupInfoResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ConnectionGroupInfoResponse>): ConnectionGroupInfoResponse {
+    return ConnectionGroupInfoResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ConnectionGroupInfoResponse>, I>>(object: I): ConnectionGroupInfoResponse {
+  fromPartial(object: DeepPartial<ConnectionGroupInfoResponse>): ConnectionGroupInfoResponse {
     const message = createBaseConnectionGroupInfoResponse();
     message.groupInfo = object.groupInfo ?? new Uint8Array(0);
     message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
@@ -4094,10 +4094,10 @@ export const UpdateQueueInfoRequest: MessageFns<UpdateQueueInfoRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateQueueInfoRequest>, I>>(base?: I): UpdateQueueInfoRequest {
-    return UpdateQueueInfoRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateQueueInfoRequest>): UpdateQueueInfoRequest {
+    return UpdateQueueInfoRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateQueueInfoRequest>, I>>(object: I): UpdateQueueInfoRequest {
+  fromPartial(object: DeepPartial<UpdateQueueInfoRequest>): UpdateQueueInfoRequest {
     const message = createBaseUpdateQueueInfoRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -4200,10 +4200,10 @@ export const UpdateQueueInfoTbs: MessageFns<UpdateQueueInfoTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateQueueInfoTbs>, I>>(base?: I): UpdateQueueInfoTbs {
-    return UpdateQueueInfoTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateQueueInfoTbs>): UpdateQueueInfoTbs {
+    return UpdateQueueInfoTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateQueueInfoTbs>, I>>(object: I): UpdateQueueInfoTbs {
+  fromPartial(object: DeepPartial<UpdateQueueInfoTbs>): UpdateQueueInfoTbs {
     const message = createBaseUpdateQueueInfoTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4261,10 +4261,10 @@ export const UpdateQueueInfoResponse: MessageFns<UpdateQueueInfoResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateQueueInfoResponse>, I>>(base?: I): UpdateQueueInfoResponse {
-    return UpdateQueueInfoResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateQueueInfoResponse>): UpdateQueueInfoResponse {
+    return UpdateQueueInfoResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateQueueInfoResponse>, I>>(_: I): UpdateQueueInfoResponse {
+  fromPartial(_: DeepPartial<UpdateQueueInfoResponse>): UpdateQueueInfoResponse {
     const message = createBaseUpdateQueueInfoResponse();
     return message;
   },
@@ -4348,10 +4348,10 @@ export const UpdateProfileKeyRequest: MessageFns<UpdateProfileKeyRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateProfileKeyRequest>, I>>(base?: I): UpdateProfileKeyRequest {
-    return UpdateProfileKeyRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateProfileKeyRequest>): UpdateProfileKeyRequest {
+    return UpdateProfileKeyRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateProfileKeyRequest>, I>>(object: I): UpdateProfileKeyRequest {
+  fromPartial(object: DeepPartial<UpdateProfileKeyRequest>): UpdateProfileKeyRequest {
     const message = createBaseUpdateProfileKeyRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -4458,10 +4458,10 @@ export const UpdateProfileKeyTbs: MessageFns<UpdateProfileKeyTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateProfileKeyTbs>, I>>(base?: I): UpdateProfileKeyTbs {
-    return UpdateProfileKeyTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateProfileKeyTbs>): UpdateProfileKeyTbs {
+    return UpdateProfileKeyTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateProfileKeyTbs>, I>>(object: I): UpdateProfileKeyTbs {
+  fromPartial(object: DeepPartial<UpdateProfileKeyTbs>): UpdateProfileKeyTbs {
     const message = createBaseUpdateProfileKeyTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4517,10 +4517,10 @@ export const UpdateProfileKeyResponse: MessageFns<UpdateProfileKeyResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateProfileKeyResponse>, I>>(base?: I): UpdateProfileKeyResponse {
-    return UpdateProfileKeyResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateProfileKeyResponse>): UpdateProfileKeyResponse {
+    return UpdateProfileKeyResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateProfileKeyResponse>, I>>(_: I): UpdateProfileKeyResponse {
+  fromPartial(_: DeepPartial<UpdateProfileKeyResponse>): UpdateProfileKeyResponse {
     const message = createBaseUpdateProfileKeyResponse();
     return message;
   },
@@ -6147,10 +6147,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -6182,6 +6178,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

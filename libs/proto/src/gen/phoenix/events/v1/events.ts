@@ -258,10 +258,10 @@ export const FanOut: MessageFns<FanOut> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FanOut>, I>>(base?: I): FanOut {
-    return FanOut.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FanOut>): FanOut {
+    return FanOut.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FanOut>, I>>(object: I): FanOut {
+  fromPartial(object: DeepPartial<FanOut>): FanOut {
     const message = createBaseFanOut();
     message.fanOutId = object.fanOutId ?? new Uint8Array(0);
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
@@ -390,10 +390,10 @@ export const QueueDeleted: MessageFns<QueueDeleted> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueDeleted>, I>>(base?: I): QueueDeleted {
-    return QueueDeleted.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueDeleted>): QueueDeleted {
+    return QueueDeleted.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueDeleted>, I>>(object: I): QueueDeleted {
+  fromPartial(object: DeepPartial<QueueDeleted>): QueueDeleted {
     const message = createBaseQueueDeleted();
     message.eventId = object.eventId ?? new Uint8Array(0);
     message.groupId = (object.groupId !== undefined && object.groupId !== null)
@@ -546,10 +546,10 @@ export const FederationEnvelope: MessageFns<FederationEnvelope> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FederationEnvelope>, I>>(base?: I): FederationEnvelope {
-    return FederationEnvelope.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FederationEnvelope>): FederationEnvelope {
+    return FederationEnvelope.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FederationEnvelope>, I>>(object: I): FederationEnvelope {
+  fromPartial(object: DeepPartial<FederationEnvelope>): FederationEnvelope {
     const message = createBaseFederationEnvelope();
     message.envelopeId = object.envelopeId ?? new Uint8Array(0);
     message.sourceDomain = object.sourceDomain ?? "";
@@ -638,10 +638,10 @@ export const QueueActivity: MessageFns<QueueActivity> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueActivity>, I>>(base?: I): QueueActivity {
-    return QueueActivity.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueActivity>): QueueActivity {
+    return QueueActivity.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueActivity>, I>>(object: I): QueueActivity {
+  fromPartial(object: DeepPartial<QueueActivity>): QueueActivity {
     const message = createBaseQueueActivity();
     message.latestSequenceNumber = (object.latestSequenceNumber !== undefined && object.latestSequenceNumber !== null)
       ? BigInt(object.latestSequenceNumber)
@@ -684,10 +684,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -719,6 +715,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

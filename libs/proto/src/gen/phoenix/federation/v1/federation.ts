@@ -262,10 +262,10 @@ export const DomainKey: MessageFns<DomainKey> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DomainKey>, I>>(base?: I): DomainKey {
-    return DomainKey.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DomainKey>): DomainKey {
+    return DomainKey.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DomainKey>, I>>(object: I): DomainKey {
+  fromPartial(object: DeepPartial<DomainKey>): DomainKey {
     const message = createBaseDomainKey();
     message.keyId = object.keyId ?? new Uint8Array(0);
     message.publicKey = object.publicKey ?? new Uint8Array(0);
@@ -318,10 +318,10 @@ export const GetDomainKeysRequest: MessageFns<GetDomainKeysRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetDomainKeysRequest>, I>>(base?: I): GetDomainKeysRequest {
-    return GetDomainKeysRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetDomainKeysRequest>): GetDomainKeysRequest {
+    return GetDomainKeysRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetDomainKeysRequest>, I>>(_: I): GetDomainKeysRequest {
+  fromPartial(_: DeepPartial<GetDomainKeysRequest>): GetDomainKeysRequest {
     const message = createBaseGetDomainKeysRequest();
     return message;
   },
@@ -401,10 +401,10 @@ export const GetDomainKeysResponse: MessageFns<GetDomainKeysResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetDomainKeysResponse>, I>>(base?: I): GetDomainKeysResponse {
-    return GetDomainKeysResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetDomainKeysResponse>): GetDomainKeysResponse {
+    return GetDomainKeysResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetDomainKeysResponse>, I>>(object: I): GetDomainKeysResponse {
+  fromPartial(object: DeepPartial<GetDomainKeysResponse>): GetDomainKeysResponse {
     const message = createBaseGetDomainKeysResponse();
     message.domain = object.domain ?? "";
     message.keys = object.keys?.map((e) => DomainKey.fromPartial(e)) || [];
@@ -469,10 +469,10 @@ export const DeliverFanOutRequest: MessageFns<DeliverFanOutRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeliverFanOutRequest>, I>>(base?: I): DeliverFanOutRequest {
-    return DeliverFanOutRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeliverFanOutRequest>): DeliverFanOutRequest {
+    return DeliverFanOutRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeliverFanOutRequest>, I>>(object: I): DeliverFanOutRequest {
+  fromPartial(object: DeepPartial<DeliverFanOutRequest>): DeliverFanOutRequest {
     const message = createBaseDeliverFanOutRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -555,10 +555,10 @@ export const DeliverFanOutTbs: MessageFns<DeliverFanOutTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeliverFanOutTbs>, I>>(base?: I): DeliverFanOutTbs {
-    return DeliverFanOutTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeliverFanOutTbs>): DeliverFanOutTbs {
+    return DeliverFanOutTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeliverFanOutTbs>, I>>(object: I): DeliverFanOutTbs {
+  fromPartial(object: DeepPartial<DeliverFanOutTbs>): DeliverFanOutTbs {
     const message = createBaseDeliverFanOutTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -613,10 +613,10 @@ export const DeliverFanOutResponse: MessageFns<DeliverFanOutResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeliverFanOutResponse>, I>>(base?: I): DeliverFanOutResponse {
-    return DeliverFanOutResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeliverFanOutResponse>): DeliverFanOutResponse {
+    return DeliverFanOutResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeliverFanOutResponse>, I>>(_: I): DeliverFanOutResponse {
+  fromPartial(_: DeepPartial<DeliverFanOutResponse>): DeliverFanOutResponse {
     const message = createBaseDeliverFanOutResponse();
     return message;
   },
@@ -679,10 +679,10 @@ export const ReportQueueDeletedRequest: MessageFns<ReportQueueDeletedRequest> = 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ReportQueueDeletedRequest>, I>>(base?: I): ReportQueueDeletedRequest {
-    return ReportQueueDeletedRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ReportQueueDeletedRequest>): ReportQueueDeletedRequest {
+    return ReportQueueDeletedRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ReportQueueDeletedRequest>, I>>(object: I): ReportQueueDeletedRequest {
+  fromPartial(object: DeepPartial<ReportQueueDeletedRequest>): ReportQueueDeletedRequest {
     const message = createBaseReportQueueDeletedRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -765,10 +765,10 @@ export const ReportQueueDeletedTbs: MessageFns<ReportQueueDeletedTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ReportQueueDeletedTbs>, I>>(base?: I): ReportQueueDeletedTbs {
-    return ReportQueueDeletedTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ReportQueueDeletedTbs>): ReportQueueDeletedTbs {
+    return ReportQueueDeletedTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ReportQueueDeletedTbs>, I>>(object: I): ReportQueueDeletedTbs {
+  fromPartial(object: DeepPartial<ReportQueueDeletedTbs>): ReportQueueDeletedTbs {
     const message = createBaseReportQueueDeletedTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -823,10 +823,10 @@ export const ReportQueueDeletedResponse: MessageFns<ReportQueueDeletedResponse> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ReportQueueDeletedResponse>, I>>(base?: I): ReportQueueDeletedResponse {
-    return ReportQueueDeletedResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ReportQueueDeletedResponse>): ReportQueueDeletedResponse {
+    return ReportQueueDeletedResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ReportQueueDeletedResponse>, I>>(_: I): ReportQueueDeletedResponse {
+  fromPartial(_: DeepPartial<ReportQueueDeletedResponse>): ReportQueueDeletedResponse {
     const message = createBaseReportQueueDeletedResponse();
     return message;
   },
@@ -889,10 +889,10 @@ export const ForwardRequest: MessageFns<ForwardRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ForwardRequest>, I>>(base?: I): ForwardRequest {
-    return ForwardRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ForwardRequest>): ForwardRequest {
+    return ForwardRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ForwardRequest>, I>>(object: I): ForwardRequest {
+  fromPartial(object: DeepPartial<ForwardRequest>): ForwardRequest {
     const message = createBaseForwardRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1009,10 +1009,10 @@ export const ForwardTbs: MessageFns<ForwardTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ForwardTbs>, I>>(base?: I): ForwardTbs {
-    return ForwardTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ForwardTbs>): ForwardTbs {
+    return ForwardTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ForwardTbs>, I>>(object: I): ForwardTbs {
+  fromPartial(object: DeepPartial<ForwardTbs>): ForwardTbs {
     const message = createBaseForwardTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1081,10 +1081,10 @@ export const ForwardResponse: MessageFns<ForwardResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ForwardResponse>, I>>(base?: I): ForwardResponse {
-    return ForwardResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ForwardResponse>): ForwardResponse {
+    return ForwardResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ForwardResponse>, I>>(object: I): ForwardResponse {
+  fromPartial(object: DeepPartial<ForwardResponse>): ForwardResponse {
     const message = createBaseForwardResponse();
     message.response = object.response ?? new Uint8Array(0);
     return message;
@@ -1184,10 +1184,10 @@ export const ProxyRequest: MessageFns<ProxyRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ProxyRequest>, I>>(base?: I): ProxyRequest {
-    return ProxyRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ProxyRequest>): ProxyRequest {
+    return ProxyRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ProxyRequest>, I>>(object: I): ProxyRequest {
+  fromPartial(object: DeepPartial<ProxyRequest>): ProxyRequest {
     const message = createBaseProxyRequest();
     message.destinationDomain = object.destinationDomain ?? "";
     message.method = object.method ?? "";
@@ -1253,10 +1253,10 @@ export const ProxyResponse: MessageFns<ProxyResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ProxyResponse>, I>>(base?: I): ProxyResponse {
-    return ProxyResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ProxyResponse>): ProxyResponse {
+    return ProxyResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ProxyResponse>, I>>(object: I): ProxyResponse {
+  fromPartial(object: DeepPartial<ProxyResponse>): ProxyResponse {
     const message = createBaseProxyResponse();
     message.response = object.response ?? new Uint8Array(0);
     return message;
@@ -1776,10 +1776,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -1811,6 +1807,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }

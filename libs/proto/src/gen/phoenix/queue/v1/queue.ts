@@ -523,10 +523,10 @@ export const PushToken: MessageFns<PushToken> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PushToken>, I>>(base?: I): PushToken {
-    return PushToken.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PushToken>): PushToken {
+    return PushToken.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PushToken>, I>>(object: I): PushToken {
+  fromPartial(object: DeepPartial<PushToken>): PushToken {
     const message = createBasePushToken();
     message.provider = object.provider ?? 0;
     message.token = object.token ?? "";
@@ -679,10 +679,10 @@ export const ClientRecord: MessageFns<ClientRecord> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ClientRecord>, I>>(base?: I): ClientRecord {
-    return ClientRecord.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ClientRecord>): ClientRecord {
+    return ClientRecord.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ClientRecord>, I>>(object: I): ClientRecord {
+  fromPartial(object: DeepPartial<ClientRecord>): ClientRecord {
     const message = createBaseClientRecord();
     message.qsClientId = object.qsClientId ?? new Uint8Array(0);
     message.clientRecordAuthKey = object.clientRecordAuthKey ?? new Uint8Array(0);
@@ -809,10 +809,10 @@ export const QueueConfigEncryptionKey: MessageFns<QueueConfigEncryptionKey> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QueueConfigEncryptionKey>, I>>(base?: I): QueueConfigEncryptionKey {
-    return QueueConfigEncryptionKey.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QueueConfigEncryptionKey>): QueueConfigEncryptionKey {
+    return QueueConfigEncryptionKey.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QueueConfigEncryptionKey>, I>>(object: I): QueueConfigEncryptionKey {
+  fromPartial(object: DeepPartial<QueueConfigEncryptionKey>): QueueConfigEncryptionKey {
     const message = createBaseQueueConfigEncryptionKey();
     message.keyId = object.keyId ?? new Uint8Array(0);
     message.publicKey = object.publicKey ?? new Uint8Array(0);
@@ -942,10 +942,10 @@ export const QsVerifyingKey: MessageFns<QsVerifyingKey> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<QsVerifyingKey>, I>>(base?: I): QsVerifyingKey {
-    return QsVerifyingKey.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<QsVerifyingKey>): QsVerifyingKey {
+    return QsVerifyingKey.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<QsVerifyingKey>, I>>(object: I): QsVerifyingKey {
+  fromPartial(object: DeepPartial<QsVerifyingKey>): QsVerifyingKey {
     const message = createBaseQsVerifyingKey();
     message.keyId = object.keyId ?? new Uint8Array(0);
     message.publicKey = object.publicKey ?? new Uint8Array(0);
@@ -998,14 +998,10 @@ export const GetQueueConfigEncryptionKeyRequest: MessageFns<GetQueueConfigEncryp
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetQueueConfigEncryptionKeyRequest>, I>>(
-    base?: I,
-  ): GetQueueConfigEncryptionKeyRequest {
-    return GetQueueConfigEncryptionKeyRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetQueueConfigEncryptionKeyRequest>): GetQueueConfigEncryptionKeyRequest {
+    return GetQueueConfigEncryptionKeyRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetQueueConfigEncryptionKeyRequest>, I>>(
-    _: I,
-  ): GetQueueConfigEncryptionKeyRequest {
+  fromPartial(_: DeepPartial<GetQueueConfigEncryptionKeyRequest>): GetQueueConfigEncryptionKeyRequest {
     const message = createBaseGetQueueConfigEncryptionKeyRequest();
     return message;
   },
@@ -1072,14 +1068,10 @@ export const GetQueueConfigEncryptionKeyResponse: MessageFns<GetQueueConfigEncry
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetQueueConfigEncryptionKeyResponse>, I>>(
-    base?: I,
-  ): GetQueueConfigEncryptionKeyResponse {
-    return GetQueueConfigEncryptionKeyResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetQueueConfigEncryptionKeyResponse>): GetQueueConfigEncryptionKeyResponse {
+    return GetQueueConfigEncryptionKeyResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetQueueConfigEncryptionKeyResponse>, I>>(
-    object: I,
-  ): GetQueueConfigEncryptionKeyResponse {
+  fromPartial(object: DeepPartial<GetQueueConfigEncryptionKeyResponse>): GetQueueConfigEncryptionKeyResponse {
     const message = createBaseGetQueueConfigEncryptionKeyResponse();
     message.keys = object.keys?.map((e) => QueueConfigEncryptionKey.fromPartial(e)) || [];
     return message;
@@ -1129,10 +1121,10 @@ export const GetVerifyingKeyRequest: MessageFns<GetVerifyingKeyRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetVerifyingKeyRequest>, I>>(base?: I): GetVerifyingKeyRequest {
-    return GetVerifyingKeyRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetVerifyingKeyRequest>): GetVerifyingKeyRequest {
+    return GetVerifyingKeyRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetVerifyingKeyRequest>, I>>(_: I): GetVerifyingKeyRequest {
+  fromPartial(_: DeepPartial<GetVerifyingKeyRequest>): GetVerifyingKeyRequest {
     const message = createBaseGetVerifyingKeyRequest();
     return message;
   },
@@ -1197,10 +1189,10 @@ export const GetVerifyingKeyResponse: MessageFns<GetVerifyingKeyResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetVerifyingKeyResponse>, I>>(base?: I): GetVerifyingKeyResponse {
-    return GetVerifyingKeyResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetVerifyingKeyResponse>): GetVerifyingKeyResponse {
+    return GetVerifyingKeyResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetVerifyingKeyResponse>, I>>(object: I): GetVerifyingKeyResponse {
+  fromPartial(object: DeepPartial<GetVerifyingKeyResponse>): GetVerifyingKeyResponse {
     const message = createBaseGetVerifyingKeyResponse();
     message.keys = object.keys?.map((e) => QsVerifyingKey.fromPartial(e)) || [];
     return message;
@@ -1264,10 +1256,10 @@ export const CreateUserRequest: MessageFns<CreateUserRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateUserRequest>, I>>(base?: I): CreateUserRequest {
-    return CreateUserRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateUserRequest>): CreateUserRequest {
+    return CreateUserRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateUserRequest>, I>>(object: I): CreateUserRequest {
+  fromPartial(object: DeepPartial<CreateUserRequest>): CreateUserRequest {
     const message = createBaseCreateUserRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1437,10 +1429,10 @@ export const CreateUserTbs: MessageFns<CreateUserTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateUserTbs>, I>>(base?: I): CreateUserTbs {
-    return CreateUserTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateUserTbs>): CreateUserTbs {
+    return CreateUserTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateUserTbs>, I>>(object: I): CreateUserTbs {
+  fromPartial(object: DeepPartial<CreateUserTbs>): CreateUserTbs {
     const message = createBaseCreateUserTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1536,10 +1528,10 @@ export const CreateUserResponse: MessageFns<CreateUserResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateUserResponse>, I>>(base?: I): CreateUserResponse {
-    return CreateUserResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateUserResponse>): CreateUserResponse {
+    return CreateUserResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateUserResponse>, I>>(object: I): CreateUserResponse {
+  fromPartial(object: DeepPartial<CreateUserResponse>): CreateUserResponse {
     const message = createBaseCreateUserResponse();
     message.qsUserId = object.qsUserId ?? new Uint8Array(0);
     message.qsClientId = object.qsClientId ?? new Uint8Array(0);
@@ -1604,10 +1596,10 @@ export const UpdateUserRequest: MessageFns<UpdateUserRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateUserRequest>, I>>(base?: I): UpdateUserRequest {
-    return UpdateUserRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateUserRequest>): UpdateUserRequest {
+    return UpdateUserRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateUserRequest>, I>>(object: I): UpdateUserRequest {
+  fromPartial(object: DeepPartial<UpdateUserRequest>): UpdateUserRequest {
     const message = createBaseUpdateUserRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1713,10 +1705,10 @@ export const UpdateUserTbs: MessageFns<UpdateUserTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateUserTbs>, I>>(base?: I): UpdateUserTbs {
-    return UpdateUserTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateUserTbs>): UpdateUserTbs {
+    return UpdateUserTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateUserTbs>, I>>(object: I): UpdateUserTbs {
+  fromPartial(object: DeepPartial<UpdateUserTbs>): UpdateUserTbs {
     const message = createBaseUpdateUserTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -1770,10 +1762,10 @@ export const UpdateUserResponse: MessageFns<UpdateUserResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateUserResponse>, I>>(base?: I): UpdateUserResponse {
-    return UpdateUserResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateUserResponse>): UpdateUserResponse {
+    return UpdateUserResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateUserResponse>, I>>(_: I): UpdateUserResponse {
+  fromPartial(_: DeepPartial<UpdateUserResponse>): UpdateUserResponse {
     const message = createBaseUpdateUserResponse();
     return message;
   },
@@ -1836,10 +1828,10 @@ export const GetUserRequest: MessageFns<GetUserRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetUserRequest>, I>>(base?: I): GetUserRequest {
-    return GetUserRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetUserRequest>): GetUserRequest {
+    return GetUserRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetUserRequest>, I>>(object: I): GetUserRequest {
+  fromPartial(object: DeepPartial<GetUserRequest>): GetUserRequest {
     const message = createBaseGetUserRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -1905,10 +1897,10 @@ export const GetUserTbs: MessageFns<GetUserTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetUserTbs>, I>>(base?: I): GetUserTbs {
-    return GetUserTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetUserTbs>): GetUserTbs {
+    return GetUserTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetUserTbs>, I>>(object: I): GetUserTbs {
+  fromPartial(object: DeepPartial<GetUserTbs>): GetUserTbs {
     const message = createBaseGetUserTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2016,10 +2008,10 @@ export const GetUserResponse: MessageFns<GetUserResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<GetUserResponse>, I>>(base?: I): GetUserResponse {
-    return GetUserResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<GetUserResponse>): GetUserResponse {
+    return GetUserResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<GetUserResponse>, I>>(object: I): GetUserResponse {
+  fromPartial(object: DeepPartial<GetUserResponse>): GetUserResponse {
     const message = createBaseGetUserResponse();
     message.userRecordAuthKey = object.userRecordAuthKey ?? new Uint8Array(0);
     message.friendshipToken = object.friendshipToken ?? new Uint8Array(0);
@@ -2085,10 +2077,10 @@ export const DeleteUserRequest: MessageFns<DeleteUserRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteUserRequest>, I>>(base?: I): DeleteUserRequest {
-    return DeleteUserRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteUserRequest>): DeleteUserRequest {
+    return DeleteUserRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteUserRequest>, I>>(object: I): DeleteUserRequest {
+  fromPartial(object: DeepPartial<DeleteUserRequest>): DeleteUserRequest {
     const message = createBaseDeleteUserRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2154,10 +2146,10 @@ export const DeleteUserTbs: MessageFns<DeleteUserTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteUserTbs>, I>>(base?: I): DeleteUserTbs {
-    return DeleteUserTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteUserTbs>): DeleteUserTbs {
+    return DeleteUserTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteUserTbs>, I>>(object: I): DeleteUserTbs {
+  fromPartial(object: DeepPartial<DeleteUserTbs>): DeleteUserTbs {
     const message = createBaseDeleteUserTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2209,10 +2201,10 @@ export const DeleteUserResponse: MessageFns<DeleteUserResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteUserResponse>, I>>(base?: I): DeleteUserResponse {
-    return DeleteUserResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteUserResponse>): DeleteUserResponse {
+    return DeleteUserResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteUserResponse>, I>>(_: I): DeleteUserResponse {
+  fromPartial(_: DeepPartial<DeleteUserResponse>): DeleteUserResponse {
     const message = createBaseDeleteUserResponse();
     return message;
   },
@@ -2275,10 +2267,10 @@ export const CreateClientRequest: MessageFns<CreateClientRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateClientRequest>, I>>(base?: I): CreateClientRequest {
-    return CreateClientRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateClientRequest>): CreateClientRequest {
+    return CreateClientRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateClientRequest>, I>>(object: I): CreateClientRequest {
+  fromPartial(object: DeepPartial<CreateClientRequest>): CreateClientRequest {
     const message = createBaseCreateClientRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2408,10 +2400,10 @@ export const CreateClientTbs: MessageFns<CreateClientTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateClientTbs>, I>>(base?: I): CreateClientTbs {
-    return CreateClientTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateClientTbs>): CreateClientTbs {
+    return CreateClientTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateClientTbs>, I>>(object: I): CreateClientTbs {
+  fromPartial(object: DeepPartial<CreateClientTbs>): CreateClientTbs {
     const message = createBaseCreateClientTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2486,10 +2478,10 @@ export const CreateClientResponse: MessageFns<CreateClientResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CreateClientResponse>, I>>(base?: I): CreateClientResponse {
-    return CreateClientResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<CreateClientResponse>): CreateClientResponse {
+    return CreateClientResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<CreateClientResponse>, I>>(object: I): CreateClientResponse {
+  fromPartial(object: DeepPartial<CreateClientResponse>): CreateClientResponse {
     const message = createBaseCreateClientResponse();
     message.qsClientId = object.qsClientId ?? new Uint8Array(0);
     return message;
@@ -2553,10 +2545,10 @@ export const UpdateClientRequest: MessageFns<UpdateClientRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateClientRequest>, I>>(base?: I): UpdateClientRequest {
-    return UpdateClientRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateClientRequest>): UpdateClientRequest {
+    return UpdateClientRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateClientRequest>, I>>(object: I): UpdateClientRequest {
+  fromPartial(object: DeepPartial<UpdateClientRequest>): UpdateClientRequest {
     const message = createBaseUpdateClientRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2662,10 +2654,10 @@ export const UpdateClientTbs: MessageFns<UpdateClientTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateClientTbs>, I>>(base?: I): UpdateClientTbs {
-    return UpdateClientTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateClientTbs>): UpdateClientTbs {
+    return UpdateClientTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateClientTbs>, I>>(object: I): UpdateClientTbs {
+  fromPartial(object: DeepPartial<UpdateClientTbs>): UpdateClientTbs {
     const message = createBaseUpdateClientTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2719,10 +2711,10 @@ export const UpdateClientResponse: MessageFns<UpdateClientResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UpdateClientResponse>, I>>(base?: I): UpdateClientResponse {
-    return UpdateClientResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UpdateClientResponse>): UpdateClientResponse {
+    return UpdateClientResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UpdateClientResponse>, I>>(_: I): UpdateClientResponse {
+  fromPartial(_: DeepPartial<UpdateClientResponse>): UpdateClientResponse {
     const message = createBaseUpdateClientResponse();
     return message;
   },
@@ -2785,10 +2777,10 @@ export const DeleteClientRequest: MessageFns<DeleteClientRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteClientRequest>, I>>(base?: I): DeleteClientRequest {
-    return DeleteClientRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteClientRequest>): DeleteClientRequest {
+    return DeleteClientRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteClientRequest>, I>>(object: I): DeleteClientRequest {
+  fromPartial(object: DeepPartial<DeleteClientRequest>): DeleteClientRequest {
     const message = createBaseDeleteClientRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -2854,10 +2846,10 @@ export const DeleteClientTbs: MessageFns<DeleteClientTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteClientTbs>, I>>(base?: I): DeleteClientTbs {
-    return DeleteClientTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteClientTbs>): DeleteClientTbs {
+    return DeleteClientTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteClientTbs>, I>>(object: I): DeleteClientTbs {
+  fromPartial(object: DeepPartial<DeleteClientTbs>): DeleteClientTbs {
     const message = createBaseDeleteClientTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -2909,10 +2901,10 @@ export const DeleteClientResponse: MessageFns<DeleteClientResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DeleteClientResponse>, I>>(base?: I): DeleteClientResponse {
-    return DeleteClientResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DeleteClientResponse>): DeleteClientResponse {
+    return DeleteClientResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DeleteClientResponse>, I>>(_: I): DeleteClientResponse {
+  fromPartial(_: DeepPartial<DeleteClientResponse>): DeleteClientResponse {
     const message = createBaseDeleteClientResponse();
     return message;
   },
@@ -2975,10 +2967,10 @@ export const SetPushTokenRequest: MessageFns<SetPushTokenRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetPushTokenRequest>, I>>(base?: I): SetPushTokenRequest {
-    return SetPushTokenRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SetPushTokenRequest>): SetPushTokenRequest {
+    return SetPushTokenRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SetPushTokenRequest>, I>>(object: I): SetPushTokenRequest {
+  fromPartial(object: DeepPartial<SetPushTokenRequest>): SetPushTokenRequest {
     const message = createBaseSetPushTokenRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3065,10 +3057,10 @@ export const SetPushTokenTbs: MessageFns<SetPushTokenTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetPushTokenTbs>, I>>(base?: I): SetPushTokenTbs {
-    return SetPushTokenTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SetPushTokenTbs>): SetPushTokenTbs {
+    return SetPushTokenTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SetPushTokenTbs>, I>>(object: I): SetPushTokenTbs {
+  fromPartial(object: DeepPartial<SetPushTokenTbs>): SetPushTokenTbs {
     const message = createBaseSetPushTokenTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3121,10 +3113,10 @@ export const SetPushTokenResponse: MessageFns<SetPushTokenResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<SetPushTokenResponse>, I>>(base?: I): SetPushTokenResponse {
-    return SetPushTokenResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<SetPushTokenResponse>): SetPushTokenResponse {
+    return SetPushTokenResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<SetPushTokenResponse>, I>>(_: I): SetPushTokenResponse {
+  fromPartial(_: DeepPartial<SetPushTokenResponse>): SetPushTokenResponse {
     const message = createBaseSetPushTokenResponse();
     return message;
   },
@@ -3187,10 +3179,10 @@ export const PublishAddPackagesRequest: MessageFns<PublishAddPackagesRequest> = 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishAddPackagesRequest>, I>>(base?: I): PublishAddPackagesRequest {
-    return PublishAddPackagesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishAddPackagesRequest>): PublishAddPackagesRequest {
+    return PublishAddPackagesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishAddPackagesRequest>, I>>(object: I): PublishAddPackagesRequest {
+  fromPartial(object: DeepPartial<PublishAddPackagesRequest>): PublishAddPackagesRequest {
     const message = createBasePublishAddPackagesRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3277,10 +3269,10 @@ export const PublishAddPackagesTbs: MessageFns<PublishAddPackagesTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishAddPackagesTbs>, I>>(base?: I): PublishAddPackagesTbs {
-    return PublishAddPackagesTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishAddPackagesTbs>): PublishAddPackagesTbs {
+    return PublishAddPackagesTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishAddPackagesTbs>, I>>(object: I): PublishAddPackagesTbs {
+  fromPartial(object: DeepPartial<PublishAddPackagesTbs>): PublishAddPackagesTbs {
     const message = createBasePublishAddPackagesTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3333,10 +3325,10 @@ export const PublishAddPackagesResponse: MessageFns<PublishAddPackagesResponse> 
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<PublishAddPackagesResponse>, I>>(base?: I): PublishAddPackagesResponse {
-    return PublishAddPackagesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<PublishAddPackagesResponse>): PublishAddPackagesResponse {
+    return PublishAddPackagesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<PublishAddPackagesResponse>, I>>(_: I): PublishAddPackagesResponse {
+  fromPartial(_: DeepPartial<PublishAddPackagesResponse>): PublishAddPackagesResponse {
     const message = createBasePublishAddPackagesResponse();
     return message;
   },
@@ -3420,10 +3412,10 @@ export const FetchAddPackagesRequest: MessageFns<FetchAddPackagesRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FetchAddPackagesRequest>, I>>(base?: I): FetchAddPackagesRequest {
-    return FetchAddPackagesRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FetchAddPackagesRequest>): FetchAddPackagesRequest {
+    return FetchAddPackagesRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FetchAddPackagesRequest>, I>>(object: I): FetchAddPackagesRequest {
+  fromPartial(object: DeepPartial<FetchAddPackagesRequest>): FetchAddPackagesRequest {
     const message = createBaseFetchAddPackagesRequest();
     message.friendshipToken = object.friendshipToken ?? new Uint8Array(0);
     message.domain = object.domain ?? "";
@@ -3494,10 +3486,10 @@ export const FetchAddPackagesResponse: MessageFns<FetchAddPackagesResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FetchAddPackagesResponse>, I>>(base?: I): FetchAddPackagesResponse {
-    return FetchAddPackagesResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<FetchAddPackagesResponse>): FetchAddPackagesResponse {
+    return FetchAddPackagesResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<FetchAddPackagesResponse>, I>>(object: I): FetchAddPackagesResponse {
+  fromPartial(object: DeepPartial<FetchAddPackagesResponse>): FetchAddPackagesResponse {
     const message = createBaseFetchAddPackagesResponse();
     message.addPackages = object.addPackages?.map((e) => e) || [];
     return message;
@@ -3561,10 +3553,10 @@ export const DequeueRequest: MessageFns<DequeueRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueRequest>, I>>(base?: I): DequeueRequest {
-    return DequeueRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueRequest>): DequeueRequest {
+    return DequeueRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueRequest>, I>>(object: I): DequeueRequest {
+  fromPartial(object: DeepPartial<DequeueRequest>): DequeueRequest {
     const message = createBaseDequeueRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -3673,10 +3665,10 @@ export const DequeueTbs: MessageFns<DequeueTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueTbs>, I>>(base?: I): DequeueTbs {
-    return DequeueTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueTbs>): DequeueTbs {
+    return DequeueTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueTbs>, I>>(object: I): DequeueTbs {
+  fromPartial(object: DeepPartial<DequeueTbs>): DequeueTbs {
     const message = createBaseDequeueTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -3768,10 +3760,10 @@ export const DequeueResponse: MessageFns<DequeueResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<DequeueResponse>, I>>(base?: I): DequeueResponse {
-    return DequeueResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<DequeueResponse>): DequeueResponse {
+    return DequeueResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<DequeueResponse>, I>>(object: I): DequeueResponse {
+  fromPartial(object: DeepPartial<DequeueResponse>): DequeueResponse {
     const message = createBaseDequeueResponse();
     message.messages = object.messages?.map((e) => QueueMessage.fromPartial(e)) || [];
     message.remaining = (object.remaining !== undefined && object.remaining !== null) ? BigInt(object.remaining) : 0n;
@@ -3857,10 +3849,10 @@ export const ListenRequest: MessageFns<ListenRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenRequest>, I>>(base?: I): ListenRequest {
-    return ListenRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenRequest>): ListenRequest {
+    return ListenRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenRequest>, I>>(object: I): ListenRequest {
+  fromPartial(object: DeepPartial<ListenRequest>): ListenRequest {
     const message = createBaseListenRequest();
     switch (object.request?.$case) {
       case "init": {
@@ -3961,10 +3953,10 @@ export const ListenTbs: MessageFns<ListenTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenTbs>, I>>(base?: I): ListenTbs {
-    return ListenTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenTbs>): ListenTbs {
+    return ListenTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenTbs>, I>>(object: I): ListenTbs {
+  fromPartial(object: DeepPartial<ListenTbs>): ListenTbs {
     const message = createBaseListenTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4054,10 +4046,10 @@ export const ListenResponse: MessageFns<ListenResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ListenResponse>, I>>(base?: I): ListenResponse {
-    return ListenResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<ListenResponse>): ListenResponse {
+    return ListenResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<ListenResponse>, I>>(object: I): ListenResponse {
+  fromPartial(object: DeepPartial<ListenResponse>): ListenResponse {
     const message = createBaseListenResponse();
     switch (object.event?.$case) {
       case "message": {
@@ -4134,10 +4126,10 @@ export const BlockGroupRequest: MessageFns<BlockGroupRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BlockGroupRequest>, I>>(base?: I): BlockGroupRequest {
-    return BlockGroupRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BlockGroupRequest>): BlockGroupRequest {
+    return BlockGroupRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BlockGroupRequest>, I>>(object: I): BlockGroupRequest {
+  fromPartial(object: DeepPartial<BlockGroupRequest>): BlockGroupRequest {
     const message = createBaseBlockGroupRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -4224,10 +4216,10 @@ export const BlockGroupTbs: MessageFns<BlockGroupTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BlockGroupTbs>, I>>(base?: I): BlockGroupTbs {
-    return BlockGroupTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BlockGroupTbs>): BlockGroupTbs {
+    return BlockGroupTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BlockGroupTbs>, I>>(object: I): BlockGroupTbs {
+  fromPartial(object: DeepPartial<BlockGroupTbs>): BlockGroupTbs {
     const message = createBaseBlockGroupTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4282,10 +4274,10 @@ export const BlockGroupResponse: MessageFns<BlockGroupResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<BlockGroupResponse>, I>>(base?: I): BlockGroupResponse {
-    return BlockGroupResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<BlockGroupResponse>): BlockGroupResponse {
+    return BlockGroupResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<BlockGroupResponse>, I>>(_: I): BlockGroupResponse {
+  fromPartial(_: DeepPartial<BlockGroupResponse>): BlockGroupResponse {
     const message = createBaseBlockGroupResponse();
     return message;
   },
@@ -4348,10 +4340,10 @@ export const UnblockGroupRequest: MessageFns<UnblockGroupRequest> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UnblockGroupRequest>, I>>(base?: I): UnblockGroupRequest {
-    return UnblockGroupRequest.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UnblockGroupRequest>): UnblockGroupRequest {
+    return UnblockGroupRequest.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UnblockGroupRequest>, I>>(object: I): UnblockGroupRequest {
+  fromPartial(object: DeepPartial<UnblockGroupRequest>): UnblockGroupRequest {
     const message = createBaseUnblockGroupRequest();
     message.signed = (object.signed !== undefined && object.signed !== null)
       ? Signed.fromPartial(object.signed)
@@ -4438,10 +4430,10 @@ export const UnblockGroupTbs: MessageFns<UnblockGroupTbs> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UnblockGroupTbs>, I>>(base?: I): UnblockGroupTbs {
-    return UnblockGroupTbs.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UnblockGroupTbs>): UnblockGroupTbs {
+    return UnblockGroupTbs.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UnblockGroupTbs>, I>>(object: I): UnblockGroupTbs {
+  fromPartial(object: DeepPartial<UnblockGroupTbs>): UnblockGroupTbs {
     const message = createBaseUnblockGroupTbs();
     message.header = (object.header !== undefined && object.header !== null)
       ? RequestHeader.fromPartial(object.header)
@@ -4496,10 +4488,10 @@ export const UnblockGroupResponse: MessageFns<UnblockGroupResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<UnblockGroupResponse>, I>>(base?: I): UnblockGroupResponse {
-    return UnblockGroupResponse.fromPartial(base ?? ({} as any));
+  create(base?: DeepPartial<UnblockGroupResponse>): UnblockGroupResponse {
+    return UnblockGroupResponse.fromPartial(base ?? {});
   },
-  fromPartial<I extends Exact<DeepPartial<UnblockGroupResponse>, I>>(_: I): UnblockGroupResponse {
+  fromPartial(_: DeepPartial<UnblockGroupResponse>): UnblockGroupResponse {
     const message = createBaseUnblockGroupResponse();
     return message;
   },
@@ -6201,10 +6193,6 @@ export type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
-type KeysOfUnion<T> = T extends T ? keyof T : never;
-export type Exact<P, I extends P> = P extends Builtin ? P
-  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
-
 function toTimestamp(date: Date): Timestamp {
   const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
   const nanos = (date.getTime() % 1_000) * 1_000_000;
@@ -6236,6 +6224,6 @@ export interface MessageFns<T> {
   decode(input: BinaryReader | Uint8Array, length?: number): T;
   fromJSON(object: any): T;
   toJSON(message: T): unknown;
-  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
-  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
+  create(base?: DeepPartial<T>): T;
+  fromPartial(object: DeepPartial<T>): T;
 }
