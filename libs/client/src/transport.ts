@@ -1,13 +1,13 @@
-import { auth, delivery, queue } from "@phoenix/proto";
+import { AuthServiceDefinition, DeliveryServiceDefinition, QueueServiceDefinition } from "@phoenix/proto";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/wire";
 
 type Channel = ReturnType<typeof createChannel>;
 
 /** The three homeserver services a client talks to. */
 export interface Transport {
-  readonly auth: ServiceClient<typeof auth.AuthServiceService>;
-  readonly delivery: ServiceClient<typeof delivery.DeliveryServiceService>;
-  readonly queue: ServiceClient<typeof queue.QueueServiceService>;
+  readonly auth: ServiceClient<AuthServiceDefinition>;
+  readonly delivery: ServiceClient<DeliveryServiceDefinition>;
+  readonly queue: ServiceClient<QueueServiceDefinition>;
   /** Closes the connections. */
   close(): void;
 }
@@ -19,7 +19,7 @@ export interface GrpcAddresses {
   queue: string;
 }
 
-/** A transport over the generated gRPC SDK, straight to the AS, DS and QS. */
+/** A transport over the generated gRPC clients (nice-grpc), straight to the AS, DS and QS. */
 export function createGrpcTransport(
   addresses: GrpcAddresses,
   options: { deadlineMs?: number } = {},
@@ -32,9 +32,9 @@ export function createGrpcTransport(
   };
   const defaults = { defaultDeadlineMs: options.deadlineMs ?? 20_000 };
   return {
-    auth: createServiceClient(auth.AuthServiceService, open(addresses.auth), defaults),
-    delivery: createServiceClient(delivery.DeliveryServiceService, open(addresses.delivery), defaults),
-    queue: createServiceClient(queue.QueueServiceService, open(addresses.queue), defaults),
+    auth: createServiceClient(AuthServiceDefinition, open(addresses.auth), defaults),
+    delivery: createServiceClient(DeliveryServiceDefinition, open(addresses.delivery), defaults),
+    queue: createServiceClient(QueueServiceDefinition, open(addresses.queue), defaults),
     close() {
       for (const c of channels) c.close();
     },

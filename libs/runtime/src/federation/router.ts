@@ -1,6 +1,6 @@
 import type { Client } from "@grpc/grpc-js";
 import { isValidDomain } from "@phoenix/crypto";
-import { federation } from "@phoenix/proto";
+import { FederationProxyServiceDefinition } from "@phoenix/proto";
 import {
   createChannel,
   createServiceClient,
@@ -45,7 +45,7 @@ export class FederationRouter {
   readonly localDomain: string;
   private readonly maxMessageBytes: number | undefined;
   private channel: Client | undefined;
-  private client: ServiceClient<typeof federation.FederationProxyServiceService> | undefined;
+  private client: ServiceClient<FederationProxyServiceDefinition> | undefined;
 
   constructor(options: FederationRouterOptions) {
     this.localDomain = options.localDomain;
@@ -60,7 +60,7 @@ export class FederationRouter {
       proxyAddress,
       this.maxMessageBytes === undefined ? {} : { maxMessageBytes: this.maxMessageBytes },
     );
-    this.client = createServiceClient(federation.FederationProxyServiceService, this.channel);
+    this.client = createServiceClient(FederationProxyServiceDefinition, this.channel);
   }
 
   /** True when `domain` names another homeserver (empty means this one). */

@@ -1,5 +1,5 @@
 import type { Client } from "@grpc/grpc-js";
-import { federation } from "@phoenix/proto";
+import { FederationServiceDefinition } from "@phoenix/proto";
 import { BoundedCache } from "@phoenix/runtime/cache";
 import { createChannel, createServiceClient, type ServiceClient } from "@phoenix/runtime/grpc";
 import type { PeerResolver } from "../discovery/resolver.js";
@@ -8,7 +8,7 @@ import { formatAddress } from "../domain/peers.js";
 import { type FederationTls, isLoopbackHost, peerCredentials } from "./tls.js";
 
 /** A client of a peer's FederationService. */
-export type PeerClient = ServiceClient<typeof federation.FederationServiceService>;
+export type PeerClient = ServiceClient<FederationServiceDefinition>;
 
 /**
  * One channel per peer gateway, created on first use. Over TLS the peer's certificate must be
@@ -57,7 +57,7 @@ export class PeerClients {
         ? {}
         : { "grpc.ssl_target_name_override": domain, "grpc.default_authority": domain },
     });
-    const client = createServiceClient(federation.FederationServiceService, channel, {
+    const client = createServiceClient(FederationServiceDefinition, channel, {
       defaultDeadlineMs: 10_000,
     });
     this.channels.set(domain, { address, channel, client });
