@@ -112,6 +112,9 @@ QUEUE_SERVICE_ADDRESS: {{ include "phoenix.address" (dict "root" $root "componen
 {{- $trust := .Values.edgeGateway.trustProxy }}
 {{- if kindIs "invalid" $trust }}{{ $trust = .Values.ingress.enabled }}{{ end }}
 EDGE_TRUST_PROXY: {{ $trust | toString | quote }}
+{{- with .Values.edgeGateway.corsAllowedOrigins }}
+EDGE_CORS_ALLOWED_ORIGINS: {{ join "," . | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
