@@ -9,7 +9,8 @@
 //   --store PATH        SQLite store (ECHO_BOT_STORE, default ./echo-bot.sqlite)
 //   --name NAME         display name on first registration (ECHO_BOT_NAME, default "Echo Bot")
 //   --handle HANDLE     handle to claim unless held already (ECHO_BOT_HANDLE, optional)
-//   --max-replies N     exit after N replies (ECHO_BOT_MAX_REPLIES; default: run until Ctrl-C)
+//   --max-replies N     exit after N replies (ECHO_BOT_MAX_REPLIES; default: run until Ctrl-C);
+//                       for tests: what else was unread in the last conversation stays unanswered
 import { parseArgs } from "node:util";
 import { createRestTransport, NotRegisteredError, PhoenixClient, type Transport } from "@phoenix/client";
 
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
     }
     for (const conversation of client.conversations()) {
       if (conversation.status !== "active" || conversation.unread === 0) continue;
+      if (replies >= options.maxReplies) return;
       const unread = client
         .messages(conversation.id)
         .filter((m) => !m.read && m.kind === "text" && m.sender !== client.userId);

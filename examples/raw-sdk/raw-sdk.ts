@@ -1,5 +1,6 @@
-// Raw SDK: the homeserver's gRPC API called directly with @phoenix/proto's generated clients,
-// signing requests with @phoenix/crypto — what @phoenix/client does under the hood.
+// Raw SDK: the homeserver's gRPC API called directly with @phoenix/proto's generated service
+// definitions as nice-grpc promise clients, signing requests with @phoenix/crypto — the layer
+// @phoenix/client is built on.
 //
 //   node --conditions=source --import tsx examples/raw-sdk/raw-sdk.ts --as 127.0.0.1:PORT
 //
@@ -16,7 +17,6 @@
 //   5. DeleteHandle signed with the handle's key: the handle is free again.
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
-import { type CallOptions, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import {
   AsCredential,
   AsIntermediateCredential,
@@ -26,6 +26,7 @@ import {
   toHex,
 } from "@phoenix/crypto";
 import {
+  type AuthServiceClient,
   auth,
   common,
   errorDetailFromMetadata,
@@ -34,6 +35,7 @@ import {
   rpcLabel,
   signTbs,
 } from "@phoenix/proto";
+import { ClientError, createChannel, createClient, type Metadata, Status } from "nice-grpc";
 
 const { values } = parseArgs({ options: { as: { type: "string" } } });
 const address = values.as ?? process.env.PHOENIX_AS_ADDRESS;
@@ -42,19 +44,14 @@ if (!address) {
   process.exit(2);
 }
 
-// Plaintext is fine on loopback; over a network use credentials.createSsl().
-const as = new auth.AuthServiceClient(address, credentials.createInsecure());
-// Every call gets a deadline; the generated methods take (request, metadata, options, callback).
-const deadline = (): CallOptions => ({ deadline: Date.now() + 10_000 });
-
-/** Wraps one callback-style unary call of a generated client in a promise. */
-function unary<Res>(
-  start: (done: (error: ServiceError | null, response: Res) => void) => void,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    start((error, response) => (error ? reject(error) : resolve(response))),
-  );
-}
+// `host:port` is plaintext, fine on loopback; `https://host:port` would use TLS.
+const channel = createChannel(address);
+// Unary RPCs return promises; failures reject with nice-grpc's ClientError (code, details).
+// (@phoenix/wire's createServiceClient wraps the same clients with deadlines and decoded
+// error details; this example stays with plain nice-grpc.)
+const as: AuthServiceClient = createClient(auth.AuthServiceDefinition, channel);
+/** Every call gets a deadline: the signal aborts it (CANCELLED) after 10 s. */
+const bounded = () => ({ signal: AbortSignal.timeout(10_000) });
 
 /** The request header sender of every handle-signed request: the handle's hash. */
 function handleSender(hash: Uint8Array): common.RequestHeader["sender"] {
@@ -79,9 +76,7 @@ function signed<T extends { header: common.RequestHeader | undefined }>(
 
 async function main(): Promise<void> {
   // 1. The AS credentials of this homeserver (domain "" = the AS's own).
-  const creds = await unary<auth.GetAsCredentialsResponse>((done) =>
-    as.getAsCredentials({ domain: "" }, new Metadata(), deadline(), done),
-  );
+  const creds = await as.getAsCredentials({ domain: "" }, bounded());
   console.log(`domain: ${creds.domain}`);
   const roots = creds.asCredentials.map((bytes) => AsCredential.decode(bytes));
   for (const root of roots) {
@@ -120,22 +115,16 @@ async function main(): Promise<void> {
       handleSender(hash),
     ),
   };
-  const created = await unary<auth.CreateHandleResponse>((done) =>
-    as.createHandle(createRequest, new Metadata(), deadline(), done),
-  );
+  const created = await as.createHandle(createRequest, bounded());
   console.log(`created handle ${handle} (expires ${created.expiresAt?.toISOString()})`);
 
   // 3. Anyone can ask whether a handle is taken, by its hash.
-  const exists = async () =>
-    (
-      await unary<auth.CheckHandleExistsResponse>((done) =>
-        as.checkHandleExists({ handleHash: hash, domain: "" }, new Metadata(), deadline(), done),
-      )
-    ).exists;
+  const exists = async () => (await as.checkHandleExists({ handleHash: hash, domain: "" }, bounded())).exists;
   console.log(`handle exists: ${await exists()}`);
 
   // 4. The same request signed with another key: the AS refuses it. Errors carry a
-  //    machine-readable phoenix.common.v1.ErrorDetail in the `grpc-status-details-bin` trailer.
+  //    machine-readable phoenix.common.v1.ErrorDetail in the `grpc-status-details-bin` trailer,
+  //    which nice-grpc hands to `onTrailer`.
   const forged: auth.DeleteHandleRequest = {
     signed: await signed(
       auth.DeleteHandleTbs,
@@ -145,17 +134,15 @@ async function main(): Promise<void> {
       handleSender(hash),
     ),
   };
+  let trailer: Metadata | undefined;
   try {
-    await unary<auth.DeleteHandleResponse>((done) =>
-      as.deleteHandle(forged, new Metadata(), deadline(), done),
-    );
+    await as.deleteHandle(forged, { ...bounded(), onTrailer: (t) => (trailer = t) });
     throw new Error("the AS accepted a request signed with the wrong key");
   } catch (error) {
-    const e = error as ServiceError;
-    if (e.code !== status.UNAUTHENTICATED) throw error;
-    const detail = errorDetailFromMetadata(e.metadata);
+    if (!(error instanceof ClientError) || error.code !== Status.UNAUTHENTICATED) throw error;
+    const detail = errorDetailFromMetadata(trailer);
     const reason = detail ? common.errorReasonToJSON(detail.reason) : "none";
-    console.log(`wrong key refused: UNAUTHENTICATED (${e.details}; reason ${reason})`);
+    console.log(`wrong key refused: UNAUTHENTICATED (${error.details}; reason ${reason})`);
   }
 
   // 5. Signed with the handle's key it goes through.
@@ -168,9 +155,7 @@ async function main(): Promise<void> {
       handleSender(hash),
     ),
   };
-  await unary<auth.DeleteHandleResponse>((done) =>
-    as.deleteHandle(deleteRequest, new Metadata(), deadline(), done),
-  );
+  await as.deleteHandle(deleteRequest, bounded());
   console.log(`deleted handle ${handle}; handle exists: ${await exists()}`);
 }
 
@@ -179,4 +164,4 @@ main()
     console.error(`raw-sdk: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   })
-  .finally(() => as.close());
+  .finally(() => channel.close());
