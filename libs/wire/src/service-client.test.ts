@@ -2,23 +2,29 @@ import {
   Metadata,
   Server,
   ServerCredentials,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type sendUnaryData,
   status,
 } from "@grpc/grpc-js";
-import { common } from "@phoenix/proto";
+import { common, createClientFactory, queue } from "@phoenix/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ServiceDefinitionLike } from "./definitions.js";
 import { ERROR_DETAIL_TYPE, errorDetail } from "./error-detail.js";
 import { REQUEST_ID_KEY } from "./request-id.js";
-import { createChannel, createServiceClient, GrpcCallError } from "./service-client.js";
+import {
+  createChannel,
+  createServiceClient,
+  GrpcCallError,
+  phoenixCallMiddleware,
+} from "./service-client.js";
 import { encodeRichStatus, STATUS_DETAILS_KEY } from "./status-details.js";
 
 const identity = (b: Buffer) => b;
 const bytesMethod = (path: string) => ({
   path,
-  requestStream: false,
-  responseStream: false,
+  requestStream: false as const,
+  responseStream: false as const,
   requestSerialize: (value: Uint8Array) => Buffer.from(value),
   requestDeserialize: (bytes: Buffer): Uint8Array => new Uint8Array(bytes),
   responseSerialize: (value: Uint8Array) => Buffer.from(value),
@@ -30,6 +36,11 @@ const definition = {
   echo: bytesMethod("/phoenix.test.wire.v1.WireTest/Echo"),
   refuse: bytesMethod("/phoenix.test.wire.v1.WireTest/Refuse"),
   hang: bytesMethod("/phoenix.test.wire.v1.WireTest/Hang"),
+  chat: {
+    ...bytesMethod("/phoenix.test.wire.v1.WireTest/Chat"),
+    requestStream: true as const,
+    responseStream: true as const,
+  },
 } satisfies ServiceDefinitionLike;
 
 interface Seen {
@@ -53,6 +64,7 @@ async function startServer(seen: Seen[]): Promise<{ server: Server; address: str
       echo: { ...definition.echo, requestDeserialize: identity, responseSerialize: identity },
       refuse: { ...definition.refuse, requestDeserialize: identity, responseSerialize: identity },
       hang: { ...definition.hang, requestDeserialize: identity, responseSerialize: identity },
+      chat: { ...definition.chat, requestDeserialize: identity, responseSerialize: identity },
     },
     {
       echo(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) {
@@ -73,6 +85,12 @@ async function startServer(seen: Seen[]): Promise<{ server: Server; address: str
       },
       hang(call: ServerUnaryCall<Buffer, Buffer>) {
         record(call);
+      },
+      // Answers each request with its bytes reversed; the call ends when the client half-closes.
+      chat(call: ServerDuplexStream<Buffer, Buffer>) {
+        call.on("data", (request: Buffer) => call.write(Buffer.from(request).reverse()));
+        call.on("end", () => call.end());
+        call.on("error", () => {});
       },
     },
   );
@@ -98,6 +116,16 @@ describe("createServiceClient", () => {
       () => server.forceShutdown(),
     );
     return createServiceClient(definition, channel);
+  }
+
+  async function connectChannel(seen: Seen[]) {
+    const { server, address } = await startServer(seen);
+    const channel = createChannel(address);
+    cleanups.push(
+      () => channel.close(),
+      () => server.forceShutdown(),
+    );
+    return channel;
   }
 
   it("resolves a unary call with the decoded response", async () => {
@@ -143,5 +171,63 @@ describe("createServiceClient", () => {
     const client = await connect([]);
     const error = await client.hang(new Uint8Array(), { deadlineMs: 200 }).catch((e: unknown) => e);
     expect((error as GrpcCallError).code).toBe(status.DEADLINE_EXCEEDED);
+  });
+
+  it("bidi: requests sent before the responses are read go out; end() finishes the call", async () => {
+    const client = await connect([]);
+    const call = client.chat();
+    await call.send(new Uint8Array([1, 2]));
+    await call.send(new Uint8Array([3, 4, 5]));
+    call.end();
+    const answers: Uint8Array[] = [];
+    for await (const answer of call.responses) answers.push(answer);
+    expect(answers).toEqual([new Uint8Array([2, 1]), new Uint8Array([5, 4, 3])]);
+  });
+
+  it("bidi: cancel() ends the responses with CANCELLED", async () => {
+    const client = await connect([]);
+    const call = client.chat();
+    await call.send(new Uint8Array([7]));
+    const read = (async () => {
+      const got: Uint8Array[] = [];
+      for await (const answer of call.responses) {
+        got.push(answer);
+        call.cancel();
+      }
+      return got;
+    })();
+    const error = await read.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GrpcCallError);
+    expect((error as GrpcCallError).code).toBe(status.CANCELLED);
+  });
+
+  it("takes a generated <Service>Definition: the call goes to its method path and fails with the server status", async () => {
+    const channel = await connectChannel([]);
+    // The server has no QueueService: the generated client's call reaches it and is refused.
+    const qs = createServiceClient(queue.QueueServiceDefinition, channel);
+    const error = await qs.getVerifyingKey({}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GrpcCallError);
+    expect((error as GrpcCallError).code).toBe(status.UNIMPLEMENTED);
+    expect((error as GrpcCallError).path).toBe("/phoenix.queue.v1.QueueService/GetVerifyingKey");
+  });
+
+  it("phoenixCallMiddleware on a plain nice-grpc client: deadline reaches the server, failures are GrpcCallError", async () => {
+    const seen: Seen[] = [];
+    const channel = await connectChannel(seen);
+    const client = createClientFactory()
+      .use(phoenixCallMiddleware)
+      .create(
+        definition,
+        channel.getChannel() as Parameters<ReturnType<typeof createClientFactory>["create"]>[1],
+      );
+    const deadline = Date.now() + 30_000;
+    expect(await client.echo(new Uint8Array([4]), { deadline })).toEqual(new Uint8Array([4]));
+    expect(seen[0]?.deadline).toBeGreaterThan(deadline - 5_000);
+    expect(seen[0]?.deadline).toBeLessThan(deadline + 1_000);
+    const error = await client.refuse(new Uint8Array()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GrpcCallError);
+    expect((error as GrpcCallError).details.map((d) => d.typeUrl)).toEqual([
+      `type.googleapis.com/${ERROR_DETAIL_TYPE}`,
+    ]);
   });
 });

@@ -10,6 +10,7 @@ import {
   type CallOptions,
   type Channel as ChannelImplementation,
   ClientError,
+  type ClientMiddleware,
   type ClientMiddlewareCall,
   type CompatServiceDefinition,
   createClientFactory,
@@ -199,14 +200,7 @@ function isAbortError(error: unknown): boolean {
   return error instanceof Error && error.name === "AbortError";
 }
 
-/**
- * nice-grpc client middleware for calls between Phoenix services and from Phoenix clients:
- * adds the `deadline` and `parent` call options (the deadline travels as `grpc-timeout`; the
- * parent call's request id, deadline and cancellation carry over) and turns every failure into
- * a {@link GrpcCallError} whose `details` hold the decoded `grpc-status-details-bin`
- * (`phoenix.common.v1.ErrorDetail`). Use it with `createClientFactory().use(phoenixCallMiddleware)`.
- */
-export async function* phoenixCallMiddleware<Request, Response>(
+async function* callMiddleware<Request, Response>(
   call: ClientMiddlewareCall<Request, Response>,
   options: CallOptions & Partial<PhoenixCallOptions>,
 ) {
@@ -274,7 +268,16 @@ export async function* phoenixCallMiddleware<Request, Response>(
   }
 }
 
-const factory = createClientFactory().use<PhoenixCallOptions>(phoenixCallMiddleware);
+/**
+ * nice-grpc client middleware for calls between Phoenix services and from Phoenix clients:
+ * adds the `deadline` and `parent` call options (the deadline travels as `grpc-timeout`; the
+ * parent call's request id, deadline and cancellation carry over) and turns every failure into
+ * a {@link GrpcCallError} whose `details` hold the decoded `grpc-status-details-bin`
+ * (`phoenix.common.v1.ErrorDetail`). Use it with `createClientFactory().use(phoenixCallMiddleware)`.
+ */
+export const phoenixCallMiddleware: ClientMiddleware<PhoenixCallOptions> = callMiddleware;
+
+const factory = createClientFactory().use(phoenixCallMiddleware);
 
 type NiceCallOptions = CallOptions & PhoenixCallOptions;
 type NiceMethod = (request: unknown, options: NiceCallOptions) => unknown;
