@@ -1,5 +1,5 @@
 // Raw SDK: the homeserver's gRPC API called directly with @phoenix/proto's generated service
-// definitions as nice-grpc promise clients, signing requests with @phoenix/crypto — the layer
+// definition as a nice-grpc promise client, signing requests with @phoenix/crypto — the layer
 // @phoenix/client is built on.
 //
 //   node --conditions=source --import tsx examples/raw-sdk/raw-sdk.ts --as 127.0.0.1:PORT
@@ -25,17 +25,24 @@ import {
   SigningKey,
   toHex,
 } from "@phoenix/crypto";
+// The nice-grpc client half (createChannel, createClient, ClientError, Status, Metadata) comes
+// re-exported from @phoenix/proto, so this needs no other gRPC package.
 import {
   type AuthServiceClient,
+  AuthServiceDefinition,
   auth,
+  ClientError,
   common,
+  createChannel,
+  createClient,
   errorDetailFromMetadata,
   type MessageEncoder,
+  type Metadata,
   requestHeader,
   rpcLabel,
+  Status,
   signTbs,
 } from "@phoenix/proto";
-import { ClientError, createChannel, createClient, type Metadata, Status } from "nice-grpc";
 
 const { values } = parseArgs({ options: { as: { type: "string" } } });
 const address = values.as ?? process.env.PHOENIX_AS_ADDRESS;
@@ -49,7 +56,7 @@ const channel = createChannel(address);
 // Unary RPCs return promises; failures reject with nice-grpc's ClientError (code, details).
 // (@phoenix/wire's createServiceClient wraps the same clients with deadlines and decoded
 // error details; this example stays with plain nice-grpc.)
-const as: AuthServiceClient = createClient(auth.AuthServiceDefinition, channel);
+const as: AuthServiceClient = createClient(AuthServiceDefinition, channel);
 /** Every call gets a deadline: the signal aborts it (CANCELLED) after 10 s. */
 const bounded = () => ({ signal: AbortSignal.timeout(10_000) });
 
