@@ -129,7 +129,7 @@ log "release $VERSION of $COMMIT (chart $CHART_VERSION)$( ((DRY_RUN)) && echo ',
 step 300 "buf lint" npx buf lint
 step 600 "codegen is fresh" bash scripts/codegen.sh --check
 step 1200 "typecheck (tsc -b + tests)" bash scripts/typecheck.sh
-step 600 "lint (biome ci)" npx biome ci .
+step 600 "lint (biome ci)" npx biome ci --colors=off --max-diagnostics=10 .
 if [ -f scripts/check-breaking.sh ]; then
   step 600 "proto breaking changes" bash scripts/check-breaking.sh
 else
@@ -179,6 +179,14 @@ mkdir -p "$OUT"
 step 900 "npm pack (${PACKAGES[*]})" npm pack --pack-destination "$OUT" "${workspace_args[@]}"
 log "--- chart package phoenix-$CHART_VERSION.tgz"
 package_chart "$OUT/phoenix-$CHART_VERSION.tgz"
+# The packaged chart, unpacked elsewhere, must render (helm template, or k8s/tools/helm-render).
+chart_check="$(mktemp -d)"
+trap 'rm -rf "$chart_check"' EXIT
+tar -C "$chart_check" -xzf "$OUT/phoenix-$CHART_VERSION.tgz"
+step 300 "the packaged chart renders" bash -c 'npm run -s chart:render -- "$@" >"$0"' "$chart_check/rendered.yaml" \
+  --chart "$chart_check/phoenix" --release release-check --set domain=release.example \
+  --set postgresql.enabled=true --set nats.enabled=true
+log "    $(grep -c '^kind: Deployment' "$chart_check/rendered.yaml") Deployments, $(grep -c '^kind:' "$chart_check/rendered.yaml") objects"
 # deploy/image/build.sh builds the image straight under the release tag, so a concurrent build of
 # its default tag (the CI and Helm test image) cannot slip in between build and tag.
 step 3600 "image $IMAGE_NAME:$VERSION (deploy/image/build.sh image)" \
