@@ -284,7 +284,7 @@ type NiceMethod = (request: unknown, options: NiceCallOptions) => unknown;
 
 function niceOptions(options: ClientCallOptions, deadlineMs: number | undefined): NiceCallOptions {
   return {
-    metadata: toNiceMetadata(options.metadata),
+    ...(options.metadata ? { metadata: toNiceMetadata(options.metadata) } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.parent ? { parent: options.parent } : {}),
     ...(deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs }),
