@@ -8,7 +8,29 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileDescriptorSet } from "./descriptors.js";
 import { encodeStatusDetails, errorDetailFromMetadata, STATUS_DETAILS_KEY } from "./error-detail.js";
 import { FileDescriptorProto } from "./gen/google/protobuf/descriptor.js";
-import { auth, common, delivery, federation, queue } from "./index.js";
+import {
+  type AuthServiceClient,
+  AuthServiceDefinition,
+  auth,
+  type Channel,
+  ClientError,
+  common,
+  createChannel,
+  createClient,
+  type DeliveryServiceClient,
+  DeliveryServiceDefinition,
+  delivery,
+  type FederationProxyServiceClient,
+  FederationProxyServiceDefinition,
+  type FederationServiceClient,
+  FederationServiceDefinition,
+  federation,
+  type Metadata,
+  type QueueServiceClient,
+  QueueServiceDefinition,
+  queue,
+  Status,
+} from "./index.js";
 import { decodeTbs, requestHeader, rpcLabel, signTbs, type TbsSigner } from "./signing.js";
 
 // A stand-in for libs/crypto's labelled signing, enough to show that the exact tbs bytes are
@@ -107,14 +129,15 @@ const federationImpl: Partial<federation.FederationServiceServer> = {
   },
 };
 
-describe("generated grpc-js services over loopback", () => {
+describe("generated services over loopback: grpc-js servers, nice-grpc clients", () => {
   const server = new grpc.Server();
   let address = "";
-  let authClient: auth.AuthServiceClient;
-  let deliveryClient: delivery.DeliveryServiceClient;
-  let queueClient: queue.QueueServiceClient;
-  let federationClient: federation.FederationServiceClient;
-  let proxyClient: federation.FederationProxyServiceClient;
+  let channel: Channel | undefined;
+  let authClient: AuthServiceClient;
+  let deliveryClient: DeliveryServiceClient;
+  let queueClient: QueueServiceClient;
+  let federationClient: FederationServiceClient;
+  let proxyClient: FederationProxyServiceClient;
 
   beforeAll(async () => {
     const services: [grpc.ServiceDefinition, object][] = [
@@ -135,16 +158,16 @@ describe("generated grpc-js services over loopback", () => {
       ),
     );
     address = `127.0.0.1:${port}`;
-    const insecure = grpc.credentials.createInsecure();
-    authClient = new auth.AuthServiceClient(address, insecure);
-    deliveryClient = new delivery.DeliveryServiceClient(address, insecure);
-    queueClient = new queue.QueueServiceClient(address, insecure);
-    federationClient = new federation.FederationServiceClient(address, insecure);
-    proxyClient = new federation.FederationProxyServiceClient(address, insecure);
+    channel = createChannel(address);
+    authClient = createClient(AuthServiceDefinition, channel);
+    deliveryClient = createClient(DeliveryServiceDefinition, channel);
+    queueClient = createClient(QueueServiceDefinition, channel);
+    federationClient = createClient(FederationServiceDefinition, channel);
+    proxyClient = createClient(FederationProxyServiceDefinition, channel);
   });
 
   afterAll(() => {
-    for (const c of [authClient, deliveryClient, queueClient, federationClient, proxyClient]) c?.close();
+    channel?.close();
     server.forceShutdown();
   });
 
@@ -168,28 +191,27 @@ describe("generated grpc-js services over loopback", () => {
 
   it("answers a signed unary call (AuthService.RegisterUser) and refuses a tampered one", async () => {
     const request = await registerRequest();
-    const response = await new Promise<auth.RegisterUserResponse>((resolve, reject) =>
-      authClient.registerUser(request, (err, res) => (err ? reject(err) : resolve(res))),
-    );
+    const response = await authClient.registerUser(request, { signal: AbortSignal.timeout(10_000) });
     expect(Buffer.from(response.clientCredential).toString()).toBe("credential:\u0001\u0002\u0003");
 
     const tampered = await registerRequest();
     const tbs = tampered.signed?.tbs;
     if (tbs) tbs[tbs.length - 1] = (tbs.at(-1) ?? 0) ^ 1;
-    const error = await new Promise<grpc.ServiceError>((resolve) =>
-      authClient.registerUser(tampered, (err) => resolve(err as grpc.ServiceError)),
-    );
-    expect(error.code).toBe(grpc.status.UNAUTHENTICATED);
+    const error = await authClient.registerUser(tampered).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ClientError);
+    expect((error as ClientError).code).toBe(Status.UNAUTHENTICATED);
   });
 
   it("delivers an error detail (wrong epoch) in the status trailer", async () => {
-    const error = await new Promise<grpc.ServiceError>((resolve) =>
-      deliveryClient.sendMessage({ signed: undefined, groupStateEarKey: new Uint8Array(32) }, (err) =>
-        resolve(err as grpc.ServiceError),
-      ),
-    );
-    expect(error.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(errorDetailFromMetadata(error.metadata)?.detail).toEqual({
+    let trailer: Metadata | undefined;
+    const error = await deliveryClient
+      .sendMessage(
+        { signed: undefined, groupStateEarKey: new Uint8Array(32) },
+        { onTrailer: (received) => (trailer = received) },
+      )
+      .catch((e: unknown) => e);
+    expect((error as ClientError).code).toBe(Status.FAILED_PRECONDITION);
+    expect(errorDetailFromMetadata(trailer)?.detail).toEqual({
       $case: "wrongEpoch",
       value: { currentEpoch: 7n, requestEpoch: 6n },
     });
@@ -204,24 +226,28 @@ describe("generated grpc-js services over loopback", () => {
       sequenceNumberStart: 0n,
     };
     const init = await signTbs(queue.ListenTbs, tbs, signer);
-    const stream = queueClient.listen();
+    let drained = () => {};
+    const sawEmpty = new Promise<void>((resolve) => (drained = resolve));
+    let last = () => {};
+    const sawLast = new Promise<void>((resolve) => (last = resolve));
+    // The requests: init, the ack once drained; ending them (after message 2) half-closes.
+    async function* requests(): AsyncGenerator<queue.ListenRequest> {
+      yield { request: { $case: "init", value: init } };
+      await sawEmpty;
+      yield { request: { $case: "ack", value: { upToSequenceNumber: 2n } } };
+      await sawLast;
+    }
     const received: string[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      stream.on("data", (response: queue.ListenResponse) => {
-        const event = response.event;
-        if (event?.$case === "message") {
-          received.push(`message ${event.value.sequenceNumber}`);
-          if (event.value.sequenceNumber === 2n) stream.end();
-        } else if (event?.$case === "empty") {
-          received.push("empty");
-          stream.write({ request: { $case: "ack", value: { upToSequenceNumber: 2n } } });
-        }
-      });
-      stream.on("error", reject);
-      stream.on("end", () => resolve());
-    });
-    stream.write({ request: { $case: "init", value: init } });
-    await done;
+    for await (const response of queueClient.listen(requests())) {
+      const event = response.event;
+      if (event?.$case === "message") {
+        received.push(`message ${event.value.sequenceNumber}`);
+        if (event.value.sequenceNumber === 2n) last();
+      } else if (event?.$case === "empty") {
+        received.push("empty");
+        drained();
+      }
+    }
     expect(received).toEqual(["message 0", "message 1", "empty", "message 2"]);
   });
 
@@ -240,21 +266,16 @@ describe("generated grpc-js services over loopback", () => {
       request: inner,
     };
     const signed = await signTbs(federation.ForwardTbs, tbs, signer);
-    const response = await new Promise<federation.ForwardResponse>((resolve, reject) =>
-      federationClient.forward({ signed }, (err, res) => (err ? reject(err) : resolve(res))),
-    );
+    const response = await federationClient.forward({ signed });
     // Decoded bytes are views into grpc-js's Buffer; compare contents, not classes.
     expect(new Uint8Array(response.response)).toEqual(inner);
   });
 
   it("answers UNIMPLEMENTED for methods without a handler", async () => {
-    const error = await new Promise<grpc.ServiceError>((resolve) =>
-      proxyClient.proxy(
-        { destinationDomain: "beta.example", method: "/x/y", request: new Uint8Array() },
-        (err) => resolve(err as grpc.ServiceError),
-      ),
-    );
-    expect(error.code).toBe(grpc.status.UNIMPLEMENTED);
+    const error = await proxyClient
+      .proxy({ destinationDomain: "beta.example", method: "/x/y", request: new Uint8Array() })
+      .catch((e: unknown) => e);
+    expect((error as ClientError).code).toBe(Status.UNIMPLEMENTED);
   });
 
   it("serves reflection from the embedded descriptor set", async () => {
