@@ -1,5 +1,6 @@
-import { existsSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as protoLoader from "@grpc/proto-loader";
 import { describe, expect, it } from "vitest";
 import { fileDescriptorSet, protoFiles, protoRoot, rpcCatalog } from "./descriptors.js";
@@ -70,5 +71,30 @@ describe("the embedded descriptor set and RPC catalog", () => {
         .sort();
     expect(services(fromSet)).toEqual(services(fromFiles));
     expect(services(fromSet)).toHaveLength(5);
+  });
+});
+
+describe("protoRoot of an installed package", () => {
+  it("is the package's own proto/ folder, where loading the contracts works", async () => {
+    // An installed layout: <pkg>/src (the module) beside <pkg>/proto (the packed copy), with no
+    // repository proto/ three levels up. It sits under libs/proto so bare imports still resolve.
+    const here = fileURLToPath(new URL(".", import.meta.url));
+    const base = mkdtempSync(join(here, "..", ".installed-"));
+    try {
+      const pkg = join(base, "pkg");
+      cpSync(join(here, "descriptors.ts"), join(pkg, "src", "descriptors.ts"));
+      cpSync(join(here, "gen"), join(pkg, "src", "gen"), { recursive: true });
+      cpSync(protoRoot, join(pkg, "proto"), { recursive: true });
+      const installed = (await import(
+        join(pkg, "src", "descriptors.ts")
+      )) as typeof import("./descriptors.js");
+      expect(installed.protoRoot).toBe(join(pkg, "proto", "/"));
+      const loaded = protoLoader.loadSync([...installed.protoFiles()], {
+        includeDirs: [installed.protoRoot],
+      });
+      expect(Object.keys(loaded)).toContain("phoenix.auth.v1.AuthService");
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
