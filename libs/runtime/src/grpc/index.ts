@@ -1,6 +1,7 @@
 // The client half (service definitions, channel, service client, request id key) lives in
 // @phoenix/wire; re-exported so servers keep one import path.
 export {
+  type AnyServiceDefinition,
   type BidiCall,
   type ClientCallOptions,
   type ClientMethodFor,
@@ -10,6 +11,7 @@ export {
   GrpcCallError,
   type MethodDefinitionLike,
   type ParentCall,
+  phoenixCallMiddleware,
   REQUEST_ID_KEY,
   type RequestOf,
   type ResponseOf,
