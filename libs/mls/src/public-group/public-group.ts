@@ -867,6 +867,10 @@ export class PublicGroup {
   }
 
   private async validateWholeTree(): Promise<void> {
-    await validateRatchetTree(this.state.tree, this.env());
+    const tree = this.state.tree;
+    // A tree given to the DS is in its trimmed wire form (RFC 9420 §12.4.3.3).
+    if (tree.length === 0 || tree[tree.length - 1] === undefined)
+      throw new InvalidTreeError("tree is empty or ends blank");
+    await validateRatchetTree(tree, this.env());
   }
 }
