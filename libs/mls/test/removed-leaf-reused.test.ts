@@ -3,7 +3,7 @@
 // "removed" by a blank leaf after all proposals, so the removed member sees its leaf occupied and
 // fails on the UpdatePath; processIncoming decides by the Remove proposals of the authentic
 // commit before ts-mls sees it.
-import { emptyPskIndex, processPublicMessage } from "ts-mls";
+import { createCommit, emptyPskIndex, encodeMlsMessage, processPublicMessage } from "ts-mls";
 import { describe, expect, it } from "vitest";
 import { processIncoming } from "../src/client/group-client.js";
 import { keyPackage, publicMessageBytes, Scenario } from "./support/harness.js";
@@ -67,5 +67,27 @@ describe("a commit that gives a removed member's leaf to a joiner", () => {
     // The genuine commit still removes b.
     await s.deliver(c);
     expect(s.members.has("b")).toBe(false);
+  });
+
+  it("the same commit sent as a PrivateMessage also removes the member (and only it)", async () => {
+    const s = await trio();
+    const d = await keyPackage(s.cs, "d");
+    const res = await createCommit(
+      { state: s.state("a"), cipherSuite: s.cs },
+      {
+        wireAsPublicMessage: false,
+        extraProposals: [
+          { proposalType: "remove", remove: { removed: s.leafOf("b") } },
+          { proposalType: "add", add: { keyPackage: d.publicPackage } },
+        ],
+      },
+    );
+    expect(res.commit.wireformat).toBe("mls_private_message");
+    const bytes = encodeMlsMessage(res.commit);
+    const forB = await processIncoming(s.state("b"), s.cs, bytes);
+    expect(forB).toMatchObject({ kind: "handshake", removedFromGroup: true });
+    const forC = await processIncoming(s.state("c"), s.cs, bytes);
+    expect(forC).toMatchObject({ kind: "handshake", removedFromGroup: false });
+    expect(forC.newState.groupContext.epoch).toBe(res.newState.groupContext.epoch);
   });
 });
