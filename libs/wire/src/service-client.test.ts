@@ -201,6 +201,18 @@ describe("createServiceClient", () => {
     expect((error as GrpcCallError).code).toBe(status.CANCELLED);
   });
 
+  it("bidi: send() after the call ended resolves instead of waiting forever", async () => {
+    const client = await connect([]);
+    const call = client.chat();
+    await call.send(new Uint8Array([1]));
+    call.cancel();
+    for (let i = 0; i < 3; i++) await call.send(new Uint8Array([i]));
+    const error = await (async () => {
+      for await (const _ of call.responses);
+    })().catch((e: unknown) => e);
+    expect((error as GrpcCallError).code).toBe(status.CANCELLED);
+  });
+
   it("takes a generated <Service>Definition: the call goes to its method path and fails with the server status", async () => {
     const channel = await connectChannel([]);
     // The server has no QueueService: the generated client's call reaches it and is refused.

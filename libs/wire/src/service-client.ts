@@ -341,6 +341,11 @@ class RequestQueue<T> implements AsyncIterable<T> {
           this.waiting = resolve;
         });
       },
+      // nice-grpc stops reading when the call ends: later `send`s must not wait for it.
+      return: () => {
+        this.close(true);
+        return Promise.resolve({ value: undefined, done: true });
+      },
     };
   }
 }
