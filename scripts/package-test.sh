@@ -127,8 +127,9 @@ server_ready() {
 }
 
 # --- one Node version ------------------------------------------------------------------------
-# Installs the tarballs into a fresh project, checks they are real copies, then steps a) to d).
-test_on() {
+# Installs the tarballs into a fresh project (run in the background for all Node versions at
+# once: compiling better-sqlite3 is single-threaded). Its verdict goes to $WORK/<label>/install.
+install_on() {
   local label=$1 nodedir=$2
   local app=$WORK/$label/app bin_path=$PATH
   local -a env_extra=()
@@ -152,7 +153,7 @@ test_on() {
   "name": "phoenix-package-test-consumer",
   "private": true,
   "type": "module",
-  "allowScripts": { "better-sqlite3": true }
+  "allowScripts": { "better-sqlite3": true, "protobufjs": false }
 }
 JSON
   log "$label ($version): npm install of the five tarballs + typescript@$tsversion, nice-grpc@$nicegrpc"
@@ -160,7 +161,7 @@ JSON
   if ! (cd "$app" && PATH=$bin_path run "install-$label" env "${env_extra[@]}" \
     npm install --no-audit --no-fund "${ALL_TARBALLS[@]}" "typescript@$tsversion" "@types/node@20" \
     "nice-grpc@$nicegrpc"); then
-    fail "$label: npm install of the tarballs"
+    echo "FAIL  $label: npm install of the tarballs" >"$WORK/$label/install"
     return
   fi
   local seconds=$((SECONDS - t0))
@@ -171,11 +172,23 @@ JSON
   bsv=$(node -p 'require(process.argv[1]).version' "$app/node_modules/better-sqlite3/package.json")
   prebuilt=$CACHE/prebuilds/better-sqlite3-v$bsv-node-v$abi-linux-x64.tar.gz
   if [ -f "$prebuilt" ] && [ "${PACKAGE_TEST_NO_PREBUILD_CACHE:-}" != 1 ]; then how="cached build"; fi
-  ok "$label: npm install $seconds s (better-sqlite3 $bsv: $how)"
+  echo "ok    $label ($version): npm install $seconds s (better-sqlite3 $bsv: $how)" >"$WORK/$label/install"
   if [ ! -f "$prebuilt" ] && [ -f "$addon" ]; then
     tar czf "$prebuilt.tmp" -C "$app/node_modules/better-sqlite3" build/Release/better_sqlite3.node &&
       mv "$prebuilt.tmp" "$prebuilt"
   fi
+}
+
+# Checks the installed packages are real copies, then steps a) to d).
+check_on() {
+  local label=$1 nodedir=$2
+  local app=$WORK/$label/app bin_path=$PATH
+  if [ -n "$nodedir" ]; then bin_path=$nodedir/bin:$PATH; fi
+  local verdict
+  verdict=$(cat "$WORK/$label/install" 2>/dev/null || echo "FAIL  $label: npm install did not finish")
+  SUMMARY+=("$verdict")
+  echo "$verdict"
+  case $verdict in FAIL*) FAILED=1; return ;; esac
 
   # Real directories from the tarballs, not links into the workspace.
   local p bad=""
@@ -243,8 +256,11 @@ JSON
   local mls=$WORK/$label/mls-only
   mkdir -p "$mls"
   printf '{ "name": "phoenix-package-test-mls", "private": true, "type": "module" }\n' >"$mls/package.json"
+  # The scenarios import ts-mls too: the version @phoenix/mls depends on.
+  local tsmls
+  tsmls=$(node -p 'require(process.argv[1]).dependencies["ts-mls"]' "$REPO/libs/mls/package.json")
   if ! (cd "$mls" && PATH=$bin_path run "mls-install-$label" npm install --ignore-scripts --no-audit \
-    --no-fund "$(tarball mls)" "$(tarball crypto)"); then
+    --no-fund "$(tarball mls)" "$(tarball crypto)" "ts-mls@$tsmls"); then
     fail "$label: d) npm install --ignore-scripts of @phoenix/mls"
     return
   fi
@@ -278,40 +294,55 @@ sizes() {
       local_deps+=("$(tarball "${dep#@phoenix/}")")
     done
     if ! (cd "$dir" && run "size-$p" npm install --ignore-scripts --no-audit --no-fund --prefer-offline "${local_deps[@]}"); then
-      fail "e) install of @phoenix/$p alone"
+      echo "$p 0 0 0" >>"$WORK/sizes.txt"
       continue
     fi
-    local count tgz installed extra=""
+    local count tgz installed
     # Every package in the closure except the project itself and the @phoenix/* it installed
     # from tarballs only to satisfy @phoenix/$p.
     count=$(cd "$dir" && npm ls --all --omit=dev --parseable 2>/dev/null | tail -n +2 | grep -vc "node_modules/@phoenix/$p\$" || true)
     tgz=$(($(stat -c %s "$(tarball "$p")") / 1024))
     installed=$(kib "$dir/node_modules")
-    if [ "$p" = client ] && [ -n "${ADDON_KIB:-}" ]; then
-      installed=$((installed + ADDON_KIB))
-      extra=" (incl. the $ADDON_KIB KiB better-sqlite3 addon)"
-    fi
-    line=$(printf '%-16s tarball %5d KiB   installed %6d KiB%s   dependencies %3d' \
-      "@phoenix/$p" "$tgz" "$installed" "$extra" "$count")
-    SIZES+=("$line")
+    echo "$p $tgz $installed $count" >>"$WORK/sizes.txt"
   done
 }
 
-SIZES=()
+print_sizes() {
+  local addon addon_kib="" p tgz installed count extra
+  addon=$(ls "$WORK"/node*/app/node_modules/better-sqlite3/build/Release/better_sqlite3.node 2>/dev/null | head -n1 || true)
+  if [ -n "$addon" ]; then addon_kib=$(kib "$addon"); fi
+  while read -r p tgz installed count; do
+    extra=""
+    if [ "$p" = client ] && [ -n "$addon_kib" ]; then
+      installed=$((installed + addon_kib))
+      extra=" (with the $addon_kib KiB better-sqlite3 addon)"
+    fi
+    printf '%-16s tarball %5d KiB   installed %6d KiB   dependencies %3d%s\n' \
+      "@phoenix/$p" "$tgz" "$installed" "$count" "$extra"
+  done <"$WORK/sizes.txt"
+}
+
+labels=()
+dirs=()
+pids=()
 for n in $NODES; do
   if [ "$n" = host ]; then
-    test_on "node$(node -p 'process.versions.node.split(".")[0]')" ""
+    labels+=("node$(node -p 'process.versions.node.split(".")[0]')")
+    dirs+=("")
   else
-    dir=$(node24_dir)
-    test_on "node$n" "$dir"
+    labels+=("node$n")
+    dirs+=("$(node24_dir)")
   fi
-  addon=$(ls "$WORK"/node*/app/node_modules/better-sqlite3/build/Release/better_sqlite3.node 2>/dev/null | head -n1 || true)
-  if [ -z "${ADDON_KIB:-}" ] && [ -n "$addon" ]; then ADDON_KIB=$(kib "$addon"); fi
+  mkdir -p "$WORK/${labels[-1]}"
+  install_on "${labels[-1]}" "${dirs[-1]}" &
+  pids+=($!)
 done
-sizes
-
+sizes >"$WORK/logs/sizes.log" 2>&1 &
+pids+=($!)
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+for i in "${!labels[@]}"; do check_on "${labels[$i]}" "${dirs[$i]}"; done
 printf '\n=== package test summary (%d s; homeserver on host Node %s)\n' $((SECONDS - START)) "$(node --version)"
 printf '%s\n' "${SUMMARY[@]}"
 printf '\n'
-printf '%s\n' "${SIZES[@]}"
+print_sizes
 exit "$FAILED"
