@@ -203,6 +203,17 @@ check_on() {
     fail "$label: npm ls / links:$bad (see $WORK/logs/ls-$label.log)"
   fi
 
+  # Client-side packages carry no server dependency (docs/architecture.md): no database driver,
+  # broker client, server logger or metrics library in what an app installs.
+  local server_deps
+  server_deps=$(grep -oE "node_modules/(pg|postgres|pg-[a-z-]+|@electric-sql/pglite|nats|@nats-io/[a-z-]+|pino|prom-client|@opentelemetry/[a-z-]+|@phoenix/(runtime|test-harness))$" \
+    <(cd "$app" && PATH=$bin_path npm ls --all --omit=dev --parseable 2>/dev/null) | sort -u | tr '\n' ' ' || true)
+  if [ -z "$server_deps" ]; then
+    ok "$label: no server dependency in the installed closure"
+  else
+    fail "$label: server dependencies installed with the SDK: $server_deps"
+  fi
+
   # a) strict type-check (and build) of the consumer, declaration files included (no
   # skipLibCheck). Errors inside third-party declarations (drizzle-orm's other SQL dialects,
   # ts-mls's WebCrypto types) are counted, not failed on: what must be clean is the consumer and
