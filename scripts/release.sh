@@ -175,6 +175,11 @@ fi
 
 # --- artifacts ----------------------------------------------------------------------------------
 
+# Written into release/.<version>.partial and renamed at the end: a failed run leaves no
+# release/<version>/ that looks finished.
+FINAL="$OUT"
+OUT="release/.$VERSION.partial"
+rm -rf "$OUT"
 mkdir -p "$OUT"
 step 900 "npm pack (${PACKAGES[*]})" npm pack --pack-destination "$OUT" "${workspace_args[@]}"
 log "--- chart package phoenix-$CHART_VERSION.tgz"
@@ -199,6 +204,8 @@ fi
 printf '%s sha256:%s\n' "$IMAGE_NAME:$VERSION" "${image_id#sha256:}" >"$OUT/IMAGE"
 
 (cd "$OUT" && sha256sum -- *.tgz IMAGE >SHA256SUMS)
+mv "$OUT" "$FINAL"
+OUT="$FINAL"
 
 log "done: $OUT"
 (cd "$OUT" && ls -l -- * | awk '{ printf "  %10d  %s\n", $5, $9 }') >&2
