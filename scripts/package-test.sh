@@ -2,7 +2,8 @@
 # Package test: the five SDK packages as a user gets them. Packs @phoenix/proto, crypto, wire, mls
 # and client (their prepack rebuilds dist), installs the tarballs in scratch projects outside the
 # repository (no workspace links) and, on the host Node and on Node 24:
-#   a) type-checks a strict TypeScript consumer (scripts/package-test/consumer.ts) of every package,
+#   a) type-checks a strict TypeScript consumer (scripts/package-test/consumer.ts) of every package
+#      with the repository's TypeScript and with the last 5.x,
 #   b) runs it against the all-in-one homeserver of this checkout (host Node): two users register,
 #      connect and exchange a message through @phoenix/client, plus one raw call through
 #      @phoenix/proto's generated definition (nice-grpc client, federation GetDomainKeys),
@@ -156,10 +157,11 @@ install_on() {
   "allowScripts": { "better-sqlite3": true, "protobufjs": false }
 }
 JSON
-  log "$label ($version): npm install of the five tarballs + typescript@$tsversion, nice-grpc@$nicegrpc"
+  log "$label ($version): npm install of the five tarballs + typescript@$tsversion and 5.9.3, nice-grpc@$nicegrpc"
   local t0=$SECONDS
   if ! (cd "$app" && PATH=$bin_path run "install-$label" env "${env_extra[@]}" \
-    npm install --no-audit --no-fund "${ALL_TARBALLS[@]}" "typescript@$tsversion" "@types/node@20" \
+    npm install --no-audit --no-fund "${ALL_TARBALLS[@]}" "typescript@$tsversion" "typescript5@npm:typescript@5.9.3" \
+    "@types/node@20" \
     "nice-grpc@$nicegrpc"); then
     echo "FAIL  $label: npm install of the tarballs" >"$WORK/$label/install"
     return
@@ -218,20 +220,25 @@ check_on() {
   # skipLibCheck). Errors inside third-party declarations (drizzle-orm's other SQL dialects,
   # ts-mls's WebCrypto types) are counted, not failed on: what must be clean is the consumer and
   # the @phoenix/* declarations with everything they import.
+  # TypeScript as the repository uses it (it also emits out/consumer.js for b) and the last 5.x.
   cp "$REPO/scripts/package-test/consumer.ts" "$REPO/scripts/package-test/tsconfig.json" "$app/"
-  local tsc_log=$WORK/logs/tsc-$label.log
-  (cd "$app" && PATH=$bin_path timeout 300 ./node_modules/.bin/tsc -p tsconfig.json >"$tsc_log" 2>&1) || true
-  local ours theirs
-  ours=$(grep -E "error TS" "$tsc_log" | grep -vE "^node_modules/" || true)
-  ours+=$(grep -E "^node_modules/@phoenix/.*error TS" "$tsc_log" || true)
-  theirs=$(grep -E "^node_modules/.*error TS" "$tsc_log" | grep -vc "^node_modules/@phoenix/" || true)
-  if [ -z "$ours" ] && [ -f "$app/out/consumer.js" ]; then
-    ok "$label: a) consumer.ts type-checks (strict) against the installed packages ($theirs errors inside third-party .d.ts ignored)"
-  else
-    echo "$ours" | head -n 40 >&2
-    fail "$label: a) type-check of consumer.ts"
-    return
-  fi
+  local tsc ours theirs tsc_log
+  for tsc in node_modules/.bin/tsc node_modules/typescript5/bin/tsc; do
+    tsc_log=$WORK/logs/tsc-$label-${tsc//\//-}.log
+    (cd "$app" && PATH=$bin_path timeout 300 node "$tsc" -p tsconfig.json >"$tsc_log" 2>&1) || true
+    ours=$(grep -E "error TS" "$tsc_log" | grep -vE "^node_modules/" || true)
+    ours+=$(grep -E "^node_modules/@phoenix/.*error TS" "$tsc_log" || true)
+    theirs=$(grep -E "^node_modules/.*error TS" "$tsc_log" | grep -vc "^node_modules/@phoenix/" || true)
+    local tsv
+    tsv=$(cd "$app" && PATH=$bin_path node "$tsc" --version)
+    if [ -z "$ours" ] && [ -f "$app/out/consumer.js" ]; then
+      ok "$label: a) consumer.ts type-checks (strict, $tsv) against the installed packages ($theirs errors inside third-party .d.ts ignored)"
+    else
+      echo "$ours" | head -n 40 >&2
+      fail "$label: a) type-check of consumer.ts ($tsv)"
+      return
+    fi
+  done
 
   # b) the consumer against the homeserver.
   if ! server_ready; then
