@@ -216,6 +216,14 @@ check_on() {
     fail "$label: server dependencies installed with the SDK: $server_deps"
   fi
 
+  # What dist/ imports at run time is declared (hoisting in this project could hide a gap).
+  if (cd "$app" && PATH=$bin_path run "declared-deps-$label" node "$REPO/scripts/package-test/declared-deps.mjs" \
+    node_modules/@phoenix); then
+    ok "$label: every runtime import of the five packages is a declared dependency"
+  else
+    fail "$label: undeclared runtime dependencies (see above)"
+  fi
+
   # a) strict type-check (and build) of the consumer, declaration files included (no
   # skipLibCheck). Errors inside third-party declarations (drizzle-orm's other SQL dialects,
   # ts-mls's WebCrypto types) are counted, not failed on: what must be clean is the consumer and
