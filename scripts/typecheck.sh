@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -b
-for cfg in libs/*/tsconfig.check.json services/*/tsconfig.check.json k8s/tsconfig.check.json; do
+for cfg in libs/*/tsconfig.check.json services/*/tsconfig.check.json k8s/tsconfig.check.json examples/tsconfig.json; do
   [ -f "$cfg" ] || continue
   echo "tsc -p $cfg"
   npx tsc -p "$cfg"
