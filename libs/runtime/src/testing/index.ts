@@ -4,6 +4,14 @@ export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.j
 export { fanOutEnvelope } from "./federation-envelope.js";
 export { acceptsConnections, freePort, freePorts, NATS_SERVER_BINARY, waitForPort } from "./local-ports.js";
 export {
+  type CountedQuery,
+  classifyStatement,
+  countQueries,
+  QueryCounter,
+  type QueryKind,
+  type QueryTally,
+} from "./query-counter.js";
+export {
   type RecordedMessage,
   RecordingBus,
   RecordingBusError,
