@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Runs every benchmark of the monorepo (`libs/*/bench/*.bench.ts`, `services/*/bench/*.bench.ts`)
 // one after another in its own Node process, so they do not disturb each other.
-// Usage: npm run bench [-- <substring filter>]
+// Usage: npm run bench [-- [--quick] [<substring filter>]]
+// --quick sets PHOENIX_BENCH_QUICK=1 for every bench: tiny sizes, it only proves each bench still
+// runs (CI); its figures mean nothing.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 
-const filter = process.argv[2] ?? "";
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const filter = args.find((a) => a !== "--quick") ?? "";
 const files = [];
 for (const top of ["libs", "services"]) {
   if (!existsSync(top)) continue;
@@ -28,6 +32,7 @@ for (const file of files) {
   console.log(`\n### ${file}`);
   const run = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", file], {
     stdio: "inherit",
+    env: quick ? { ...process.env, PHOENIX_BENCH_QUICK: "1" } : process.env,
   });
   if (run.status !== 0) failed++;
 }

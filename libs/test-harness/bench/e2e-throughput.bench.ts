@@ -1,0 +1,308 @@
+// End-to-end throughput and latency of the five-service deployment (Postgres + NATS), as users
+// feel them (issue #16, P1 and P3):
+// * P1: recipient deliveries per second from real clients' SendMessage (REST → edge gateway → DS
+//   → outbox → JetStream → QS consumer) to rows committed in the recipients' queues, next to the
+//   raw pipeline in the same run: the same JetStream publish/consume and the same rows inserted
+//   in Postgres, with no protocol work.
+// * P3: send → a listening recipient's client has processed the message, p50/p99 at half the P1
+//   maximum message rate.
+// Run: npm run bench -- e2e (needs the Postgres and NATS of DATABASE_URL / NATS_URL, default the
+// local ones). Not a test: it asserts nothing, it prints tables. BENCH_GROUPS, BENCH_MESSAGES and
+// BENCH_QS_REPLICAS change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version.
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { PhoenixClient } from "@phoenix/client";
+import { type BusMessage, connectNatsBus } from "@phoenix/runtime/bus";
+import pg from "pg";
+import { connectUsers, syncUntil, TestClients } from "../src/clients.js";
+import { type Deployment, startDeployment } from "../src/deployment.js";
+
+process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
+process.env.NATS_URL ??= "nats://127.0.0.1:4222";
+const NATS_URL = process.env.NATS_URL;
+
+const QUICK = process.env.PHOENIX_BENCH_QUICK === "1";
+const GROUPS = QUICK ? 1 : Number(process.env.BENCH_GROUPS ?? 4);
+const MEMBERS = QUICK ? 3 : 10;
+/** Messages each member sends in the throughput run (every member of every group sends). */
+const MESSAGES = QUICK ? 2 : Number(process.env.BENCH_MESSAGES ?? 10);
+const LATENCY_MESSAGES = QUICK ? 4 : Number(process.env.BENCH_LATENCY_MESSAGES ?? 300);
+const TEXT_BYTES = 1024;
+const TIMEOUT_MS = 600_000;
+
+function loadavg(): string {
+  return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+}
+
+function log(line: string): void {
+  console.error(`[${(performance.now() / 1000).toFixed(1)} s, load ${loadavg()}] ${line}`);
+}
+
+/** A 1 KiB text whose first characters say which message it is and when it was sent. */
+function body(tag: string): string {
+  const head = `${tag} ${performance.now().toFixed(3)} `;
+  return head.padEnd(TEXT_BYTES, "x");
+}
+
+interface Group {
+  id: string;
+  members: PhoenixClient[];
+}
+
+/** `count` groups of `size` members each: the creator connects to everyone, creates, invites. */
+async function makeGroups(
+  clients: TestClients,
+  d: Deployment,
+  count: number,
+  size: number,
+): Promise<Group[]> {
+  const groups: Group[] = [];
+  for (let g = 0; g < count; g++) {
+    const members = await Promise.all(
+      Array.from({ length: size }, (_, i) => clients.register(d.url, d.domain, `g${g}m${i}`)),
+    );
+    const [creator, ...others] = members as [PhoenixClient, ...PhoenixClient[]];
+    for (const other of others) await connectUsers(creator, other);
+    const id = await creator.createConversation(`bench ${g}`);
+    await creator.invite(
+      id,
+      others.map((o) => o.userId),
+    );
+    await Promise.all(
+      others.map((o) =>
+        syncUntil(o, () => o.conversations().some((c) => c.id === id), `group ${g}`, 120_000),
+      ),
+    );
+    groups.push({ id, members });
+    log(`group ${g + 1}/${count} of ${size} ready`);
+  }
+  return groups;
+}
+
+async function countRows(db: pg.Client, table: string): Promise<number> {
+  const result = await db.query<{ n: number }>(`select count(*)::int as n from ${table}`);
+  return result.rows[0]?.n ?? 0;
+}
+
+async function waitForRows(db: pg.Client, table: string, expected: number): Promise<void> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while ((await countRows(db, table)) < expected) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${expected} rows in ${table}`);
+    await sleep(10);
+  }
+}
+
+/** Runs `workers` loops that take tasks `0 … total-1` in order. */
+async function pool(workers: number, total: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) return;
+        await task(i);
+      }
+    }),
+  );
+}
+
+/** P1, protocol side: every member sends MESSAGES texts, all members of all groups at once. */
+async function throughputE2e(db: pg.Client, groups: Group[]): Promise<{ deliveries: number; ms: number }> {
+  const before = await countRows(db, "qs_messages");
+  const messages = groups.length * MEMBERS * MESSAGES;
+  const deliveries = messages * (MEMBERS - 1);
+  const t0 = performance.now();
+  await Promise.all(
+    groups.flatMap((g) =>
+      g.members.map(async (m, i) => {
+        for (let k = 0; k < MESSAGES; k++) await m.sendMessage(g.id, body(`p1-${i}-${k}`));
+      }),
+    ),
+  );
+  await waitForRows(db, "qs_messages", before + deliveries);
+  return { deliveries, ms: performance.now() - t0 };
+}
+
+/**
+ * P1, raw side: the same number of ~1 KiB messages published to a JetStream stream by as many
+ * concurrent publishers as there were senders, consumed, and MEMBERS-1 rows per message inserted
+ * in one transaction per batch of fetched messages, then acked: no crypto, no lookups.
+ */
+async function throughputRaw(db: pg.Client, databaseUrl: string, senders: number, messages: number) {
+  const suffix = randomBytes(5).toString("hex");
+  const stream = `E2EB_RAW_${suffix}`;
+  const subject = `e2eb${suffix}.raw`;
+  const bus = await connectNatsBus({ servers: NATS_URL, name: "e2e-bench-raw" });
+  const writer = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  await db.query(
+    "create table bench_raw (queue bytea not null, seq int8 not null, payload bytea not null, at timestamptz not null default now())",
+  );
+  try {
+    await bus.ensureStream({ name: stream, subjects: [subject] });
+    const recipients = MEMBERS - 1;
+    let pending: BusMessage[] = [];
+    let waiters: (() => void)[] = [];
+    let flushing: Promise<void> | undefined;
+    const flush = async (): Promise<void> => {
+      while (pending.length > 0) {
+        const batch = pending;
+        const done = waiters;
+        pending = [];
+        waiters = [];
+        const params: Uint8Array[] = [];
+        const values: string[] = [];
+        for (const m of batch)
+          for (let r = 0; r < recipients; r++) {
+            params.push(m.data.subarray(0, 16), m.data);
+            values.push(`($${params.length - 1}, ${r}, $${params.length})`);
+          }
+        const client = await writer.connect();
+        try {
+          await client.query("begin");
+          for (let i = 0; i < values.length; i += 1000) {
+            const slice = values.slice(i, i + 1000);
+            const first = i * 2;
+            await client.query(
+              `insert into bench_raw (queue, seq, payload) values ${slice.join(", ")}`.replace(
+                /\$(\d+)/g,
+                (_, n: string) => `$${Number(n) - first}`,
+              ),
+              params.slice(first, first + slice.length * 2),
+            );
+          }
+          await client.query("commit");
+        } finally {
+          client.release();
+        }
+        for (const w of done) w();
+      }
+      flushing = undefined;
+    };
+    const subscription = await bus.consume(
+      { stream, durable: `raw-${suffix}`, maxInFlight: 256 },
+      (m) =>
+        new Promise<void>((resolve) => {
+          pending.push(m);
+          waiters.push(resolve);
+          flushing ??= Promise.resolve().then(flush);
+        }),
+    );
+    const payload = new Uint8Array(randomBytes(TEXT_BYTES + 256));
+    const t0 = performance.now();
+    await pool(senders, messages, (i) =>
+      bus.publish(subject, payload, { id: `raw-${suffix}-${i}` }).then(() => undefined),
+    );
+    await waitForRows(db, "bench_raw", messages * recipients);
+    const ms = performance.now() - t0;
+    await subscription.stop();
+    return { deliveries: messages * recipients, ms };
+  } finally {
+    await writer.end();
+    await bus.close();
+    await db.query("drop table if exists bench_raw");
+  }
+}
+
+/** P3: one listening recipient per group; texts sent at `rate` messages/s by the other members. */
+async function latency(groups: Group[], rate: number, total: number): Promise<number[]> {
+  const latencies: number[] = [];
+  const listeners = await Promise.all(
+    groups.map(async (g) => {
+      const listener = g.members[1] as PhoenixClient;
+      await listener.sync();
+      let seen = listener.messages(g.id).length;
+      return listener.listen({
+        keyUpdateMaxAgeMs: 0,
+        onChange: () => {
+          const now = performance.now();
+          const messages = listener.messages(g.id);
+          for (const m of messages.slice(seen)) {
+            const [tag, at] = m.body.split(" ", 2);
+            if (tag?.startsWith("p3-")) latencies.push(now - Number(at));
+          }
+          seen = messages.length;
+        },
+        onError: (e) => log(`listener: ${e.message}`),
+      });
+    }),
+  );
+  try {
+    const senders = groups.map((g) => g.members.filter((_, i) => i !== 1));
+    const t0 = performance.now();
+    const sends: Promise<void>[] = [];
+    for (let k = 0; k < total; k++) {
+      const wait = t0 + (k * 1000) / rate - performance.now();
+      if (wait > 0) await sleep(wait);
+      const g = k % groups.length;
+      const group = groups[g] as Group;
+      const from = senders[g] as PhoenixClient[];
+      const sender = from[Math.floor(k / groups.length) % from.length] as PhoenixClient;
+      sends.push(sender.sendMessage(group.id, body(`p3-${k}`)));
+    }
+    await Promise.all(sends);
+    const deadline = Date.now() + 120_000;
+    while (latencies.length < total && Date.now() < deadline) await sleep(50);
+    if (latencies.length < total) log(`only ${latencies.length} of ${total} messages arrived in time`);
+  } finally {
+    await Promise.all(listeners.map((l) => l.stop()));
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
+}
+
+const rows: [string, string][] = [];
+log(`starting the deployment (${QUICK ? "quick" : "full"} run)`);
+const deployment = await startDeployment({ kind: "services", domain: "bench.test", logLevel: "warn" });
+const clients = await TestClients.create("phoenix-bench-");
+const queueDatabase = deployment.storage.databases.find((name) => name.endsWith("_queue"));
+if (queueDatabase === undefined) throw new Error("the deployment has no queue database");
+const queueUrl = new URL(process.env.DATABASE_URL);
+queueUrl.pathname = `/${queueDatabase}`;
+const db = new pg.Client({ connectionString: queueUrl.toString() });
+await db.connect();
+try {
+  log("deployment ready; registering, connecting, creating groups");
+  const groups = await makeGroups(clients, deployment, GROUPS, MEMBERS);
+  const senders = GROUPS * MEMBERS;
+  rows.push(["load", `${GROUPS} groups × ${MEMBERS} members, all sending, ${TEXT_BYTES} B texts`]);
+
+  log("P1: end to end");
+  rows.push(["P1 loadavg before e2e", loadavg()]);
+  const e2e = await throughputE2e(db, groups);
+  log("P1: raw pipeline");
+  rows.push(["P1 loadavg before raw", loadavg()]);
+  const raw = await throughputRaw(db, queueUrl.toString(), senders, senders * MESSAGES);
+  const perSecond = (r: { deliveries: number; ms: number }) => (r.deliveries * 1000) / r.ms;
+  rows.push([
+    "P1 end to end (SendMessage → queue rows)",
+    `${perSecond(e2e).toFixed(0)} deliveries/s (${e2e.deliveries} in ${e2e.ms.toFixed(0)} ms)`,
+  ]);
+  rows.push([
+    "P1 raw pipeline (publish → consume → insert)",
+    `${perSecond(raw).toFixed(0)} deliveries/s (${raw.deliveries} in ${raw.ms.toFixed(0)} ms)`,
+  ]);
+  rows.push(["P1 end to end / raw", `${((perSecond(e2e) / perSecond(raw)) * 100).toFixed(1)} %`]);
+
+  const maxRate = perSecond(e2e) / (MEMBERS - 1);
+  const rate = maxRate / 2;
+  log(`P3: latency at ${rate.toFixed(1)} messages/s`);
+  rows.push(["P3 loadavg before", loadavg()]);
+  const lat = await latency(groups, rate, LATENCY_MESSAGES);
+  const p50 = percentile(lat, 50);
+  const p99 = percentile(lat, 99);
+  rows.push([
+    "P3 send → listening recipient processed it",
+    `${lat.length} messages at ${rate.toFixed(1)}/s (half of ${maxRate.toFixed(1)} messages/s): p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms, max ${(lat.at(-1) ?? Number.NaN).toFixed(0)} ms`,
+  ]);
+  rows.push(["P3 p99 / p50", (p99 / p50).toFixed(2)]);
+} finally {
+  await db.end();
+  await clients.close();
+  await deployment.stop();
+}
+const width = Math.max(...rows.map(([k]) => k.length));
+for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
