@@ -143,7 +143,7 @@ async function throughputRaw(db: pg.Client, databaseUrl: string, senders: number
     const recipients = MEMBERS - 1;
     let pending: BusMessage[] = [];
     let waiters: (() => void)[] = [];
-    let flushing: Promise<void> | undefined;
+    let flushing = false;
     const flush = async (): Promise<void> => {
       while (pending.length > 0) {
         const batch = pending;
@@ -177,7 +177,7 @@ async function throughputRaw(db: pg.Client, databaseUrl: string, senders: number
         }
         for (const w of done) w();
       }
-      flushing = undefined;
+      flushing = false;
     };
     const subscription = await bus.consume(
       { stream, durable: `raw-${suffix}`, maxInFlight: 256 },
@@ -185,7 +185,10 @@ async function throughputRaw(db: pg.Client, databaseUrl: string, senders: number
         new Promise<void>((resolve) => {
           pending.push(m);
           waiters.push(resolve);
-          flushing ??= Promise.resolve().then(flush);
+          if (!flushing) {
+            flushing = true;
+            void Promise.resolve().then(flush);
+          }
         }),
     );
     const payload = new Uint8Array(randomBytes(TEXT_BYTES + 256));
