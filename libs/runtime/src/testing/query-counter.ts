@@ -34,7 +34,7 @@ const CONTROL = new Set(["begin", "commit", "rollback", "savepoint", "release", 
  * Classifies a statement: SELECT (also `SELECT … FOR UPDATE`) is a `read`; INSERT (also
  * `ON CONFLICT`), UPDATE (also `RETURNING`) and DELETE are one `write` each, also inside a `WITH`.
  * Statements on the embedded bus's tables, and the outbox relay's reads and deletes, are `infra`
- * (the request's own outbox insert is a write).
+ * (the request's own outbox insert is a write), as is the rate limiter's once-a-minute sweep.
  */
 export function classifyStatement(sql: string): QueryKind {
   const text = sql.trim().toLowerCase();
@@ -42,6 +42,8 @@ export function classifyStatement(sql: string): QueryKind {
   if (CONTROL.has(first)) return "control";
   if (text.includes('"phoenix_bus".')) return "infra";
   if (text.includes('"phoenix_runtime"."outbox"') && first !== "insert") return "infra";
+  // The rate limiter's sweep of refilled buckets: at most once a minute, whatever the request.
+  if (first === "delete" && text.includes('"phoenix_rate_limit"."buckets"')) return "infra";
   if (first === "insert" || first === "update" || first === "delete") return "write";
   if (first === "with" && /\b(insert\s+into|update\s+"|delete\s+from)/.test(text)) return "write";
   return "read";
