@@ -89,7 +89,8 @@ async function measure(provider: CryptoProvider, label: string): Promise<(string
     "HPKE open (ops/s)",
     await opsPerSecond(() => cs.hpke.open(pair.privateKey, sealed.enc, sealed.ct, msg)),
   ]);
-  for (const size of [2, 16, 64]) {
+  // PHOENIX_BENCH_QUICK=1 (npm run bench -- --quick): only proves the bench runs.
+  for (const size of process.env.PHOENIX_BENCH_QUICK === "1" ? [2] : [2, 16, 64]) {
     const { creator, other } = await groupOf(size, cs);
     const commitMs = await medianMs(async () => {
       await createCommit({ state: creator, cipherSuite: cs }, { wireAsPublicMessage: true });

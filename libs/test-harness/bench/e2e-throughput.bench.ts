@@ -35,6 +35,29 @@ function loadavg(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 }
 
+/** CPU seconds (user + system) used so far by each deployment process and by this one (the clients). */
+function cpuSeconds(d: Deployment): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of d.processes) {
+    if (p.pid === undefined) continue;
+    try {
+      // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
+      const fields = readFileSync(`/proc/${p.pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      out.set(p.name, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // No /proc (not Linux): the breakdown is left out.
+    }
+  }
+  const own = process.cpuUsage();
+  out.set("bench process (clients)", (own.user + own.system) / 1e6);
+  return out;
+}
+
+/** What each process spent between two {@link cpuSeconds} readings, as one line. */
+function cpuLine(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after].map(([name, s]) => `${name} ${(s - (before.get(name) ?? 0)).toFixed(1)} s`).join(", ");
+}
+
 function log(line: string): void {
   console.error(`[${(performance.now() / 1000).toFixed(1)} s, load ${loadavg()}] ${line}`);
 }
@@ -275,7 +298,9 @@ try {
 
   log("P1: end to end");
   rows.push(["P1 loadavg before e2e", loadavg()]);
+  const cpuBefore = cpuSeconds(deployment);
   const e2e = await throughputE2e(db, groups);
+  rows.push(["P1 CPU during the e2e run", cpuLine(cpuBefore, cpuSeconds(deployment))]);
   log("P1: raw pipeline");
   rows.push(["P1 loadavg before raw", loadavg()]);
   const raw = await throughputRaw(db, queueUrl.toString(), senders, senders * MESSAGES);

@@ -23,8 +23,10 @@ import { TestClient } from "../test/support/test-client.js";
 process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 
-const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 200);
-const FANOUTS = Number(process.env.BENCH_FANOUTS ?? 2000);
+// PHOENIX_BENCH_QUICK=1 (npm run bench -- --quick): tiny sizes, only proves the bench runs.
+const QUICK = process.env.PHOENIX_BENCH_QUICK === "1";
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? (QUICK ? 20 : 200));
+const FANOUTS = Number(process.env.BENCH_FANOUTS ?? (QUICK ? 50 : 2000));
 const RECIPIENTS = Number(process.env.BENCH_RECIPIENTS ?? 10);
 const PAYLOAD = 1024;
 const IN_FLIGHT = 64;
