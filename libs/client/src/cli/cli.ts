@@ -1,13 +1,14 @@
+// Start-up cost is what a CLI user feels: this module imports nothing heavy. A command loads the
+// client (ts-mls, drizzle, better-sqlite3, the REST transport with grpc-js and ws) with dynamic
+// `import()` only when it runs; `--help` and usage errors load none of it, `whoami` only the store.
 import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { GrpcCallError } from "@phoenix/wire";
-import { PhoenixClientError } from "../errors.js";
-import { PhoenixClient } from "../phoenix-client.js";
-import { createRestTransport } from "../rest-transport.js";
+import type { PhoenixClient } from "../phoenix-client.js";
 import type { Transport } from "../transport.js";
 import type { Conversation, Message } from "../types.js";
+import type { LocalProfile } from "./local-profile.js";
 
 /** Where the CLI writes (swappable in tests). */
 export interface CliIo {
@@ -27,12 +28,32 @@ interface Globals {
   store: string;
 }
 
-interface Command {
+interface CommandInfo {
   usage: string;
   summary: string;
   options?: Record<string, { type: "string" | "boolean"; description: string }>;
+}
+
+/** A command run on the opened client (after a sync, unless `syncFirst` is false). */
+interface ClientCommand extends CommandInfo {
+  local?: false;
   registers?: boolean;
+  /** Default true: sync before `run`. False: the command catches up itself only if it must. */
+  syncFirst?: boolean;
   run(ctx: Context): Promise<void>;
+}
+
+/** A command that reads the local store only: no client, no network. */
+interface LocalCommand extends CommandInfo {
+  local: true;
+  run(ctx: LocalContext): Promise<void>;
+}
+
+type Command = ClientCommand | LocalCommand;
+
+interface LocalContext {
+  profile: LocalProfile;
+  io: CliIo;
 }
 
 interface Context {
@@ -106,9 +127,10 @@ const commands: Record<string, Command> = {
   whoami: {
     usage: "whoami",
     summary: "show this profile's user id and handles",
-    async run({ client, io }) {
-      io.out(`${client.userId} (${client.displayName})`);
-      for (const h of client.handles()) io.out(`handle: ${h}`);
+    local: true,
+    async run({ profile, io }) {
+      io.out(`${profile.userId} (${profile.displayName})`);
+      for (const h of profile.handles) io.out(`handle: ${h}`);
     },
   },
   handle: {
@@ -241,10 +263,22 @@ const commands: Record<string, Command> = {
   send: {
     usage: "send CONVERSATION TEXT...",
     summary: "send a message (CONVERSATION: id, group title, or a contact's id or name)",
+    // One DS call in the common case: no sync first. Sending catches up from the queue by itself
+    // when the DS says this client is behind (a commit it has not processed); only a
+    // conversation the store does not know yet (a connection just accepted) needs a sync first.
+    syncFirst: false,
     async run({ client, args, io }) {
-      const conv = findConversation(client, need(args, 0, "the conversation"));
+      const ref = need(args, 0, "the conversation");
       const text = args.slice(1).join(" ");
       if (!text) throw new UsageError("missing the text");
+      let conv: Conversation;
+      try {
+        conv = findConversation(client, ref);
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        await syncReporting(client, io);
+        conv = findConversation(client, ref);
+      }
       await client.sendMessage(conv.id, text);
       io.out("sent");
     },
@@ -337,13 +371,22 @@ function commandHelp(name: string, c: Command): string {
   return lines.join("\n");
 }
 
-function describeError(error: unknown): string {
+/** Syncs, printing what could not be processed as warnings (the command still runs). */
+async function syncReporting(client: PhoenixClient, io: CliIo): Promise<void> {
+  const synced = await client.sync();
+  for (const e of synced.errors) io.err(`warning: ${e}`);
+}
+
+async function describeError(error: unknown): Promise<string> {
+  // Loaded here, not at start: @phoenix/wire pulls in nice-grpc and grpc-js. A command that got
+  // as far as a call has loaded it already.
+  const { GrpcCallError } = await import("@phoenix/wire");
   if (error instanceof GrpcCallError) {
     const what = error.path.split("/").pop();
     if (error.code === 14) return `the server is unreachable (${error.statusMessage})`;
     return `the server refused ${what}: ${error.statusMessage || error.message}`;
   }
-  if (error instanceof PhoenixClientError || error instanceof Error) return error.message;
+  if (error instanceof Error) return error.message;
   return String(error);
 }
 
@@ -395,32 +438,39 @@ export async function runCli(
       (values.profile as string | undefined) ?? "default",
       "client.sqlite",
     );
-  const transport = createRestTransport(server);
+  const notRegistered = `no user in ${store}: run \`phoenix register --name NAME --domain DOMAIN\` first`;
+  let transport: Transport | undefined;
   let client: PhoenixClient | undefined;
   try {
     mkdirSync(dirname(store), { recursive: true });
+    if (command.local) {
+      const { readLocalProfile } = await import("./local-profile.js");
+      const profile = readLocalProfile(store);
+      if (profile === undefined) throw new Error(notRegistered);
+      await command.run({ profile, io });
+      return 0;
+    }
+    const [{ PhoenixClient }, { createRestTransport }] = await Promise.all([
+      import("../phoenix-client.js"),
+      import("../rest-transport.js"),
+    ]);
+    transport = createRestTransport(server);
     if (command.registers) {
       const displayName = values.name;
       if (typeof displayName !== "string" || !displayName) throw new UsageError("missing --name");
       const domain = typeof values.domain === "string" ? values.domain : "localhost";
-      try {
-        const existing = await PhoenixClient.open({ transport, storePath: store });
-        await existing.close();
+      const { readLocalProfile } = await import("./local-profile.js");
+      if (readLocalProfile(store) !== undefined)
         throw new UsageError(`${store} already holds a registered user (use another --profile or --store)`);
-      } catch (error) {
-        if (error instanceof UsageError) throw error;
-      }
       client = await PhoenixClient.register({ transport, storePath: store, domain, displayName });
     } else {
       try {
         client = await PhoenixClient.open({ transport, storePath: store });
       } catch (error) {
-        if (error instanceof PhoenixClientError && error.name === "NotRegisteredError")
-          throw new Error(`no user in ${store}: run \`phoenix register --name NAME --domain DOMAIN\` first`);
+        if (error instanceof Error && error.name === "NotRegisteredError") throw new Error(notRegistered);
         throw error;
       }
-      const synced = await client.sync();
-      for (const e of synced.errors) io.err(`warning: ${e}`);
+      if (command.syncFirst !== false) await syncReporting(client, io);
     }
     await command.run({ client, args, values, globals: { server, store }, io, transport });
     return 0;
@@ -429,10 +479,10 @@ export async function runCli(
       io.err(`phoenix ${name}: ${error.message}\nusage: phoenix ${command.usage}`);
       return 2;
     }
-    io.err(`phoenix ${name}: ${describeError(error)}`);
+    io.err(`phoenix ${name}: ${await describeError(error)}`);
     return 1;
   } finally {
     await client?.close().catch(() => undefined);
-    transport.close();
+    transport?.close();
   }
 }
