@@ -82,6 +82,8 @@ describe("AS database statements per RPC (P4)", () => {
     async function measure(name: string, call: () => Promise<unknown>): Promise<void> {
       const tally = await counter.measure(call);
       table[name] = `${tally.reads}r ${tally.writes}w (rate ${tally.rateLimit}, replay ${tally.replay})`;
+      // QUERY_COUNTS_VERBOSE=1 prints the statements behind each row.
+      if (process.env.QUERY_COUNTS_VERBOSE) console.log(name, tally.statements);
     }
     await measure("GetAsCredentials", () => h.as.getAsCredentials({ domain: "" }));
     // The first call sets up nothing per user; RegisterUser is measured on the second user.
