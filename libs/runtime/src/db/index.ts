@@ -6,6 +6,7 @@ export {
   databaseConfig,
   databaseConnectionFromConfig,
 } from "./config.js";
+export { type EmbeddedClient, EmbeddedStore, EmbeddedStoreError } from "./embedded-store.js";
 export {
   type DatabaseConnectionOptions,
   type DatabaseHandle,

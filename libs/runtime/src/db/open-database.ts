@@ -5,6 +5,7 @@ import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import pg from "pg";
+import type { EmbeddedStore } from "./embedded-store.js";
 import type { Database } from "./types.js";
 
 /** Deployments: a node-postgres pool on a real Postgres server. */
@@ -25,6 +26,12 @@ export interface PgliteConnectionOptions {
   dataDir?: string;
   /** In-memory only: start from a `PGlite.dumpDataDir()` tarball instead of running initdb. */
   loadDataDir?: Blob;
+  /**
+   * A namespace of a shared embedded store instead of an instance of its own (`dataDir` and
+   * `loadDataDir` are then unused): the service's tables, its runtime tables and its migration
+   * journals live in that namespace. Closing the handle leaves the store open.
+   */
+  shared?: { store: EmbeddedStore; namespace: string };
 }
 
 export type DatabaseConnectionOptions = PgConnectionOptions | PgliteConnectionOptions;
@@ -210,30 +217,29 @@ async function openPg<TSchema extends Record<string, unknown>>(
 async function openPglite<TSchema extends Record<string, unknown>>(
   options: PgliteConnectionOptions & OpenDatabaseOptions<TSchema>,
 ): Promise<DatabaseHandle<TSchema>> {
-  let client: PGlite;
+  const { client, closeClient } = options.shared
+    ? { client: options.shared.store.view(options.shared.namespace), closeClient: async () => {} }
+    : await createPglite(options);
+  // drizzle's PGlite driver only calls query, exec and transaction: a store's view has them.
+  const db = drizzlePglite({
+    client: client as PGlite,
+    ...(options.schema ? { schema: options.schema } : {}),
+  });
   try {
-    client = await PGlite.create({
-      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-    });
+    // In a shared store the journals live in the namespace, beside the tables they describe.
+    const journalSchema = options.shared?.namespace;
+    await runMigrations(options.migrationsFolder, (config) =>
+      migratePglite(db, journalSchema ? { ...config, migrationsSchema: journalSchema } : config),
+    );
   } catch (error) {
-    const where = options.dataDir ?? "memory";
-    throw new DatabaseOpenError(`cannot open PGlite database in ${where}: ${messageOf(error)}`, {
-      cause: error,
-    });
-  }
-  const db = drizzlePglite({ client, ...(options.schema ? { schema: options.schema } : {}) });
-  try {
-    await runMigrations(options.migrationsFolder, (config) => migratePglite(db, config));
-  } catch (error) {
-    await client.close().catch(() => {});
+    await closeClient().catch(() => {});
     throw error;
   }
 
   // PGlite is one session: a Postgres advisory lock would be re-entrant for every caller in this
   // process, so exclusion between callers is done here instead.
   const held = new Set<bigint>();
-  const plain: Database = drizzlePglite({ client });
+  const plain: Database = drizzlePglite({ client: client as PGlite });
   const closed = new AbortController();
   async function tryWithLock<T>(
     key: bigint,
@@ -254,9 +260,26 @@ async function openPglite<TSchema extends Record<string, unknown>>(
     tryWithLock,
     close: () => {
       closed.abort(new Error("database closed"));
-      return client.close();
+      return closeClient();
     },
   };
+}
+
+async function createPglite(
+  options: PgliteConnectionOptions,
+): Promise<{ client: PGlite; closeClient: () => Promise<void> }> {
+  try {
+    const client = await PGlite.create({
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
+    });
+    return { client, closeClient: () => client.close() };
+  } catch (error) {
+    const where = options.dataDir ?? "memory";
+    throw new DatabaseOpenError(`cannot open PGlite database in ${where}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
 }
 
 interface MigrationConfig {
