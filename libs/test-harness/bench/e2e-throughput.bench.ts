@@ -11,6 +11,7 @@
 // BENCH_QS_REPLICAS change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { PhoenixClient } from "@phoenix/client";
 import { type BusMessage, connectNatsBus } from "@phoenix/runtime/bus";
@@ -131,20 +132,34 @@ async function pool(workers: number, total: number, task: (i: number) => Promise
 }
 
 /** P1, protocol side: every member sends MESSAGES texts, all members of all groups at once. */
-async function throughputE2e(db: pg.Client, groups: Group[]): Promise<{ deliveries: number; ms: number }> {
+async function throughputE2e(
+  db: pg.Client,
+  groups: Group[],
+): Promise<{ deliveries: number; ms: number; sendMs: number[]; loopDelayMs: number[] }> {
   const before = await countRows(db, "qs_messages");
   const messages = groups.length * MEMBERS * MESSAGES;
   const deliveries = messages * (MEMBERS - 1);
+  const sendMs: number[] = [];
+  // How long this process's event loop (every client's crypto and SQLite store) was blocked.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const t0 = performance.now();
   await Promise.all(
     groups.flatMap((g) =>
       g.members.map(async (m, i) => {
-        for (let k = 0; k < MESSAGES; k++) await m.sendMessage(g.id, body(`p1-${i}-${k}`));
+        for (let k = 0; k < MESSAGES; k++) {
+          const s0 = performance.now();
+          await m.sendMessage(g.id, body(`p1-${i}-${k}`));
+          sendMs.push(performance.now() - s0);
+        }
       }),
     ),
   );
   await waitForRows(db, "qs_messages", before + deliveries);
-  return { deliveries, ms: performance.now() - t0 };
+  const ms = performance.now() - t0;
+  loop.disable();
+  const loopDelayMs = [50, 99].map((p) => loop.percentile(p) / 1e6).concat(loop.max / 1e6);
+  return { deliveries, ms, sendMs: sendMs.sort((a, b) => a - b), loopDelayMs };
 }
 
 /**
@@ -301,6 +316,14 @@ try {
   const cpuBefore = cpuSeconds(deployment);
   const e2e = await throughputE2e(db, groups);
   rows.push(["P1 CPU during the e2e run", cpuLine(cpuBefore, cpuSeconds(deployment))]);
+  rows.push([
+    "P1 one sendMessage call (client side)",
+    `p50 ${percentile(e2e.sendMs, 50).toFixed(0)} ms, p99 ${percentile(e2e.sendMs, 99).toFixed(0)} ms`,
+  ]);
+  rows.push([
+    "P1 clients' event loop delay",
+    `p50 ${e2e.loopDelayMs[0]?.toFixed(0)} ms, p99 ${e2e.loopDelayMs[1]?.toFixed(0)} ms, max ${e2e.loopDelayMs[2]?.toFixed(0)} ms`,
+  ]);
   log("P1: raw pipeline");
   rows.push(["P1 loadavg before raw", loadavg()]);
   const raw = await throughputRaw(db, queueUrl.toString(), senders, senders * MESSAGES);
