@@ -1,9 +1,64 @@
+import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type DatabaseConnectionOptions, DatabaseOpenError, redactUrl } from "@phoenix/runtime/db";
+import {
+  type DatabaseConnectionOptions,
+  DatabaseOpenError,
+  EmbeddedStore,
+  redactUrl,
+} from "@phoenix/runtime/db";
 import pg from "pg";
 
 /** The databases of an all-in-one homeserver: one per service, plus the embedded bus's. */
 export type DatabaseName = "auth" | "delivery" | "queue" | "federation" | "bus";
+
+/** The embedded store's directory inside the data directory. */
+export const EMBEDDED_STORE_DIR = join("pglite", "homeserver");
+
+/** Names of the per-service PGlite directories of versions before the shared store. */
+const LEGACY_DIRS: readonly DatabaseName[] = ["auth", "delivery", "queue", "federation", "bus"];
+
+/** The data directory holds databases this version does not open. */
+export class LegacyDataDirError extends Error {
+  override readonly name = "LegacyDataDirError";
+}
+
+/**
+ * Where the embedded store of `dataDir` lives. A data directory of an earlier version (one PGlite
+ * directory per service) is refused rather than silently started empty beside the old data.
+ */
+export async function embeddedStorePath(dataDir: string): Promise<string> {
+  const legacy: string[] = [];
+  for (const name of LEGACY_DIRS) {
+    const path = join(dataDir, "pglite", name);
+    if (
+      await stat(path).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
+    )
+      legacy.push(path);
+  }
+  if (legacy.length > 0) {
+    throw new LegacyDataDirError(
+      `${dataDir} holds the per-service databases of an earlier version (${legacy.join(", ")}); ` +
+        "this version keeps them all in one database and does not convert them. Start with a new " +
+        "--data-dir, or keep running the earlier version on this one (docs/running.md)",
+    );
+  }
+  return join(dataDir, EMBEDDED_STORE_DIR);
+}
+
+/** Opens (creating on first start) the embedded store at `path`. */
+export async function openEmbeddedStore(path: string): Promise<EmbeddedStore> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  try {
+    return await EmbeddedStore.open(path);
+  } catch (error) {
+    throw new DatabaseOpenError(`cannot open the embedded database in ${path}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+}
 
 /** Where the homeserver keeps its databases. */
 export type StorageLocation =

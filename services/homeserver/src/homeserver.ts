@@ -8,7 +8,7 @@ import { federationGatewayModule, gatewayConfigSchema, loadTls } from "@phoenix/
 import { queueModule } from "@phoenix/queue";
 import { type Bus, busTopology, openBus } from "@phoenix/runtime/bus";
 import { type BaseConfig, type Env, loadConfig } from "@phoenix/runtime/config";
-import { type DatabaseHandle, openDatabase, redactUrl } from "@phoenix/runtime/db";
+import { type DatabaseHandle, type EmbeddedStore, openDatabase, redactUrl } from "@phoenix/runtime/db";
 import { FederationRouter } from "@phoenix/runtime/federation";
 import {
   type RunningService,
@@ -27,7 +27,14 @@ import {
   withOverrides,
 } from "@phoenix/runtime/module";
 import { type HomeserverConfig, homeserverConfigSchema } from "./config.js";
-import { type DatabaseName, type StorageLocation, serviceDatabase } from "./databases.js";
+import {
+  type DatabaseName,
+  EMBEDDED_STORE_DIR,
+  embeddedStorePath,
+  openEmbeddedStore,
+  type StorageLocation,
+  serviceDatabase,
+} from "./databases.js";
 import { loadOrCreateKeyFile } from "./key-file.js";
 
 /** The embedded modules in start order (shutdown runs in reverse), with their database's name. */
@@ -57,9 +64,9 @@ export interface HomeserverSetup extends ServiceSetup {
 }
 
 /**
- * The all-in-one homeserver as a `runService` setup: opens one database per service (PGlite
- * under `DATA_DIR`, or `<prefix><service>` on the `DATABASE_URL` server) and the bus (NATS, or the
- * embedded bus in a database of its own), then starts the modules AS, QS, DS and federation
+ * The all-in-one homeserver as a `runService` setup: opens the databases (one embedded PGlite
+ * store under `DATA_DIR` with a schema per service, or `<prefix><service>` on the `DATABASE_URL`
+ * server) and the bus (NATS, or the embedded bus beside the services' data), then starts the modules AS, QS, DS and federation
  * gateway on loopback gRPC ports and the edge gateway on the public HTTP port. Shutdown runs in
  * reverse: edge gateway, federation gateway, DS, QS, AS, router, bus, databases. `env` supplies
  * the modules' own variables (`AS_*`, `DS_*`, `QS_*`, `FEDERATION_*`, `EDGE_*`); the modules log
@@ -117,9 +124,10 @@ export async function setupHomeserver(
 }
 
 /**
- * The databases, opened in parallel (a fresh PGlite costs seconds each); every one that opened
- * is registered for shutdown before a failure of another is reported. Without `NATS_URL` the
- * embedded bus gets one too (`busDb`).
+ * The databases: on PGlite one embedded store (`<dataDir>/pglite/homeserver`) holding every
+ * service in a schema of its own, on Postgres one database per service, opened in parallel. Every
+ * one that opened is registered for shutdown before a failure of another is reported. Without
+ * `NATS_URL` the embedded bus gets one too (`busDb`).
  */
 async function openDatabases(
   { config, logger, onShutdown }: ServiceRuntime<HomeserverConfig>,
@@ -128,22 +136,26 @@ async function openDatabases(
   const location: StorageLocation = config.DATABASE_URL
     ? { kind: "postgres", serverUrl: config.DATABASE_URL, prefix: config.HOMESERVER_DATABASE_PREFIX }
     : { kind: "pglite", dataDir };
-  if (location.kind === "pglite") await mkdir(join(dataDir, "pglite"), { recursive: true, mode: 0o700 });
-  logger.info(
-    location.kind === "pglite"
-      ? `opening PGlite databases in ${join(dataDir, "pglite")} (the first start takes a while)`
-      : `opening databases ${location.prefix}* on ${redactUrl(location.serverUrl)}`,
-  );
+  let store: EmbeddedStore | undefined;
+  if (location.kind === "pglite") {
+    const path = await embeddedStorePath(dataDir);
+    logger.info(`opening the embedded database in ${path}`);
+    store = await openEmbeddedStore(path);
+    // Registered first, it closes after every namespace's handle.
+    onShutdown(() => store?.close(), "embedded database");
+  } else {
+    logger.info(`opening databases ${location.prefix}* on ${redactUrl(location.serverUrl)}`);
+  }
   const open = async (name: DatabaseName, migrationsFolder?: string): Promise<DatabaseHandle> => {
     const handle = await openDatabase({
-      ...(await serviceDatabase(location, name)),
+      ...(store
+        ? { driver: "pglite" as const, shared: { store, namespace: name } }
+        : await serviceDatabase(location, name)),
       ...(migrationsFolder ? { migrationsFolder } : {}),
     });
     onShutdown(handle, `${name} database`);
     return handle;
   };
-  // The embedded bus gets a database of its own: on PGlite a transaction blocks every other
-  // query of its instance, so a service transaction must never wait for a bus write.
   const opened = await allOpened([
     ...MODULES.map(({ module, database }) => open(database, module.storage?.migrationsFolder)),
     config.NATS_URL ? Promise.resolve(undefined) : open("bus"),
@@ -323,7 +335,7 @@ export async function startHomeserver(options: StartHomeserverOptions = {}): Pro
     {
       url: built.url,
       domain: config.HOMESERVER_DOMAIN,
-      storage: config.DATABASE_URL ? "postgres" : join(resolve(config.DATA_DIR), "pglite"),
+      storage: config.DATABASE_URL ? "postgres" : join(resolve(config.DATA_DIR), EMBEDDED_STORE_DIR),
       bus: config.NATS_URL ? "nats" : "embedded",
       services: built.addresses,
     },

@@ -1,5 +1,5 @@
 // The homeserver as `npm start` runs it: PGlite under a temp data dir and the embedded bus.
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HomeserverProcess } from "@phoenix/test-harness";
@@ -44,19 +44,12 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
       "federation router",
       "bus",
     ]);
-    expect(closed.slice(7).sort()).toEqual(
+    expect(closed.slice(7, 12).sort()).toEqual(
       ["auth", "bus", "delivery", "federation", "queue"].map((name) => `${name} database`),
     );
-    // Data and generated keys live in the data directory.
-    for (const path of [
-      "pglite/auth",
-      "pglite/delivery",
-      "pglite/queue",
-      "pglite/federation",
-      "pglite/bus",
-    ]) {
-      expect((await stat(join(dataDir, path))).isDirectory()).toBe(true);
-    }
+    expect(closed.slice(12)).toEqual(["embedded database"]);
+    // Data and generated keys live in the data directory: one PGlite database for every service.
+    expect(await readdir(join(dataDir, "pglite"))).toEqual(["homeserver"]);
     expect((await stat(join(dataDir, "queue/storage.key"))).mode & 0o077).toBe(0);
     expect((await stat(join(dataDir, "auth/key-encryption.key"))).mode & 0o077).toBe(0);
     // The gateway's and the DS's secrets too (the five-service deployment requires them as variables).
@@ -71,6 +64,22 @@ describe("all-in-one homeserver on PGlite and the embedded bus (child process)",
     expect(await fetchQueueKeys(url2)).toEqual(before.queueKeys);
     expect((await second.stop()).code).toBe(0);
   }, 240_000);
+
+  it("refuses a data directory of an earlier version (one PGlite directory per service), naming what to do", async () => {
+    const legacyDir = await mkdtemp(join(tmpdir(), "homeserver-legacy-"));
+    try {
+      await mkdir(join(legacyDir, "pglite", "auth"), { recursive: true });
+      const legacy = start(["--data-dir", legacyDir, "--port", "0"]);
+      expect((await legacy.exited).code).toBe(1);
+      const fatal = legacy.lines.find((l) => l.level === "fatal");
+      expect(JSON.stringify(fatal)).toContain("earlier version");
+      expect(JSON.stringify(fatal)).toContain("--data-dir");
+      // Nothing was created beside the old databases.
+      expect(await readdir(join(legacyDir, "pglite"))).toEqual(["auth"]);
+    } finally {
+      await rm(legacyDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it("prints its usage for --help and refuses unknown flags and bad settings with a reason", async () => {
     const help = start(["--help"]);

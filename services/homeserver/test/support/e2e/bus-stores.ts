@@ -11,7 +11,7 @@ import type { Deployment } from "@phoenix/test-harness";
 /** Messages stored per stream of the deployment's bus (NATS stream state / embedded bus rows). */
 export async function busStoreMessages(deployment: Deployment): Promise<Record<string, number>> {
   const { streams, dataDir } = deployment.storage;
-  if (dataDir !== undefined) return embeddedBusMessages(join(dataDir, "pglite", "bus"));
+  if (dataDir !== undefined) return embeddedBusMessages(join(dataDir, "pglite", "homeserver"));
   const url = process.env.NATS_URL;
   if (!url) throw new Error("NATS_URL is not set");
   const nc = await connect({ servers: url, name: "e2e-bus-store" });
