@@ -139,7 +139,77 @@ async function measureGroup(n: number): Promise<Record<string, string>> {
   return out;
 }
 
+/**
+ * A key update in a group of `n` where every member has committed once (all parent nodes set,
+ * the steady state the protocol's 3·log(n) bound assumes): sender and one receiver.
+ */
+async function measureWarmUpdate(n: number): Promise<Record<string, string>> {
+  const counting = new CountingSuite(await phoenixSuite());
+  const cs = counting.cs;
+  const kps = [];
+  for (let i = 0; i < n; i++)
+    kps.push(
+      await createKeyPackage({
+        cipherSuite: cs,
+        credential: { credentialType: "basic", identity: text.encode(`m${i}`) },
+        queueConfig: text.encode(`queue-of-m${i}`),
+        lastResort: false,
+      }),
+    );
+  const [first, ...rest] = kps;
+  if (first === undefined) throw new Error("n must be at least 1");
+  const created = await createPhoenixGroup({
+    cipherSuite: cs,
+    groupId: text.encode(`warm-${n}-${Math.random()}`),
+    keyPackage: first.publicPackage,
+    privateKeyPackage: first.privatePackage,
+    roles: [],
+  });
+  const bulk = await addMembers(
+    created.state,
+    cs,
+    rest.map((k) => k.publicPackage),
+  );
+  const welcome = bulk.welcome;
+  if (welcome === undefined) throw new Error("no welcome");
+  const states = [bulk.newState];
+  for (const k of rest)
+    states.push(
+      await joinFromWelcome(welcome, k.publicPackage, k.privatePackage, cs, bulk.newState.ratchetTree),
+    );
+  const updateBy = async (i: number) => {
+    const self = states[i];
+    if (self === undefined) throw new Error("no member");
+    const out = await updateOwnLeaf(self, cs);
+    for (let j = 0; j < states.length; j++) {
+      const other = states[j];
+      if (j === i || other === undefined) continue;
+      const res = await processIncoming(other, cs, out.commit);
+      if (res.kind !== "handshake") throw new Error("not a handshake");
+      states[j] = res.newState;
+    }
+    states[i] = out.newState;
+    return out;
+  };
+  for (let i = 0; i < n; i++) await updateBy(i);
+  const sender = states[1];
+  const receiver = states[0];
+  if (sender === undefined || receiver === undefined) throw new Error("no members");
+  const update = await counting.measure(() => updateOwnLeaf(sender, cs));
+  const processed = await counting.measure(() => processIncoming(receiver, cs, update.value.commit));
+  return { "update: sender": row(update.counts), "update: each member": row(processed.counts) };
+}
+
 describe("public-key operations per MLS operation", () => {
+  it("for a key update in a group of 16 whose tree is full", async () => {
+    const table = await measureWarmUpdate(16);
+    if (process.env.ASYMMETRIC_OPS_VERBOSE) console.log("warm 16", table);
+    expect(table).toEqual({
+      "update: sender": "4/0/4/0/0/10/0 = 18",
+      "update: each member": "0/2/0/1/0/4/0 = 7",
+    });
+  });
+
   for (const n of [2, 16, 128]) {
     it(`in a group of ${n}`, async () => {
       const table = await measureGroup(n);
