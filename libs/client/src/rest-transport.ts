@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { auth, delivery, queue, type RpcInfo, rpcCatalog } from "@phoenix/proto";
 import {
@@ -8,8 +9,17 @@ import {
   type ServiceDefinitionLike,
   STATUS_DETAILS_KEY,
 } from "@phoenix/wire";
-import WebSocket from "ws";
+import type WebSocket from "ws";
 import type { Transport } from "./transport.js";
+
+// `ws` is loaded on the first stream only: unary calls (all a short-lived program such as the
+// `phoenix` CLI makes) do not pay for it. It is CommonJS, so a synchronous require does.
+const require = createRequire(import.meta.url);
+let wsClass: typeof WebSocket | undefined;
+function webSocketClass(): typeof WebSocket {
+  wsClass ??= require("ws") as typeof WebSocket;
+  return wsClass;
+}
 
 const PROTOBUF = "application/x-protobuf";
 
@@ -220,7 +230,7 @@ function bidi(ctx: RestContext, method: ErasedMethod): BidiCall<unknown, unknown
   const name = method.path.split("/").pop() ?? "";
   const area = method.path.includes(".auth.") ? "as" : method.path.includes(".queue.") ? "qs" : "ds";
   const url = `${ctx.base.replace(/^http/, "ws")}/v1/${area}/ws/${kebab(name)}?encoding=proto`;
-  const socket = new WebSocket(url);
+  const socket = new (webSocketClass())(url);
   ctx.sockets.add(socket);
   const opened = new Promise<void>((resolve, reject) => {
     socket.once("open", () => resolve());
