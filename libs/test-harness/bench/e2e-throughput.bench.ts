@@ -36,6 +36,8 @@ function loadavg(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 }
 
+const OWN_CPU = "bench process (clients)";
+
 /** CPU seconds (user + system) used so far by each deployment process and by this one (the clients). */
 function cpuSeconds(d: Deployment): Map<string, number> {
   const out = new Map<string, number>();
@@ -50,7 +52,7 @@ function cpuSeconds(d: Deployment): Map<string, number> {
     }
   }
   const own = process.cpuUsage();
-  out.set("bench process (clients)", (own.user + own.system) / 1e6);
+  out.set(OWN_CPU, (own.user + own.system) / 1e6);
   return out;
 }
 
@@ -315,7 +317,11 @@ try {
   rows.push(["P1 loadavg before e2e", loadavg()]);
   const cpuBefore = cpuSeconds(deployment);
   const e2e = await throughputE2e(db, groups);
-  rows.push(["P1 CPU during the e2e run", cpuLine(cpuBefore, cpuSeconds(deployment))]);
+  const cpuAfter = cpuSeconds(deployment);
+  rows.push(["P1 CPU during the e2e run", cpuLine(cpuBefore, cpuAfter)]);
+  let serviceCpu = 0;
+  for (const [name, seconds] of cpuAfter)
+    if (name !== OWN_CPU) serviceCpu += seconds - (cpuBefore.get(name) ?? 0);
   rows.push([
     "P1 one sendMessage call (client side)",
     `p50 ${percentile(e2e.sendMs, 50).toFixed(0)} ms, p99 ${percentile(e2e.sendMs, 99).toFixed(0)} ms`,
@@ -326,7 +332,10 @@ try {
   ]);
   log("P1: raw pipeline");
   rows.push(["P1 loadavg before raw", loadavg()]);
+  const rawCpu0 = process.cpuUsage();
   const raw = await throughputRaw(db, queueUrl.toString(), senders, senders * MESSAGES);
+  const rawCpu = process.cpuUsage(rawCpu0);
+  const rawCpuMs = (rawCpu.user + rawCpu.system) / 1000;
   const perSecond = (r: { deliveries: number; ms: number }) => (r.deliveries * 1000) / r.ms;
   rows.push([
     "P1 end to end (SendMessage → queue rows)",
@@ -337,6 +346,13 @@ try {
     `${perSecond(raw).toFixed(0)} deliveries/s (${raw.deliveries} in ${raw.ms.toFixed(0)} ms)`,
   ]);
   rows.push(["P1 end to end / raw", `${((perSecond(e2e) / perSecond(raw)) * 100).toFixed(1)} %`]);
+  // Postgres and NATS are shared and left out on both sides.
+  const e2eCpuPerDelivery = (serviceCpu * 1000) / e2e.deliveries;
+  const rawCpuPerDelivery = rawCpuMs / raw.deliveries;
+  rows.push([
+    "P1 CPU per delivery: services (e2e) | raw process",
+    `${e2eCpuPerDelivery.toFixed(3)} ms | ${rawCpuPerDelivery.toFixed(3)} ms (raw/e2e ${((rawCpuPerDelivery / e2eCpuPerDelivery) * 100).toFixed(1)} %)`,
+  ]);
 
   const maxRate = perSecond(e2e) / (MEMBERS - 1);
   const rate = maxRate / 2;
