@@ -39,13 +39,13 @@ const DAY = 24 * 3_600_000;
  * rate limiter and of the replay-claim insert included in the totals.
  */
 const EXPECTED: Record<string, string> = {
-  AddClient: "4r 5w (rate 0, replay 1)",
+  AddClient: "4r 4w (rate 0, replay 1)",
   CheckHandleExists: "1r 1w (rate 1, replay 0)",
   CreateHandle: "0r 6w (rate 1, replay 1)",
-  DeleteClient: "4r 3w (rate 0, replay 1)",
+  DeleteClient: "4r 2w (rate 0, replay 1)",
   DeleteHandle: "1r 2w (rate 0, replay 1)",
-  DeleteUser: "2r 3w (rate 0, replay 1)",
-  DequeueConnectionOffers: "5r 3w (rate 0, replay 1)",
+  DeleteUser: "2r 2w (rate 0, replay 1)",
+  DequeueConnectionOffers: "5r 2w (rate 0, replay 1)",
   DequeueHandleConnectionOffers: "4r 2w (rate 0, replay 1)",
   EnqueueConnectionOffer: "3r 4w (rate 2, replay 0)",
   EnqueueHandleConnectionOffer: "3r 4w (rate 2, replay 0)",
@@ -53,14 +53,14 @@ const EXPECTED: Record<string, string> = {
   GetConnectionPackages: "2r 3w (rate 2, replay 0)",
   GetHandleConnectionPackage: "2r 3w (rate 2, replay 0)",
   GetUserProfile: "1r 1w (rate 1, replay 0)",
-  ListClients: "3r 2w (rate 0, replay 1)",
-  MergeUserProfile: "3r 4w (rate 0, replay 1)",
-  PublishConnectionPackages: "5r 4w (rate 0, replay 1)",
+  ListClients: "3r 1w (rate 0, replay 1)",
+  MergeUserProfile: "3r 3w (rate 0, replay 1)",
+  PublishConnectionPackages: "5r 3w (rate 0, replay 1)",
   PublishHandleConnectionPackages: "1r 3w (rate 0, replay 1)",
   RefreshHandle: "1r 2w (rate 0, replay 1)",
   RegisterUser: "0r 7w (rate 1, replay 1)",
-  RenewClientCredential: "2r 3w (rate 0, replay 1)",
-  StageUserProfile: "2r 3w (rate 0, replay 1)",
+  RenewClientCredential: "2r 2w (rate 0, replay 1)",
+  StageUserProfile: "2r 2w (rate 0, replay 1)",
 };
 
 describe("AS database statements per RPC (P4)", () => {

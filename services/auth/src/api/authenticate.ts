@@ -141,7 +141,9 @@ export async function authenticateClient<T extends TbsWithHeader>(
   const { client, clientKey } = request.signer;
   await checkCredentialStanding(ctx, tx, client, now, options);
   await request.claim(tx);
-  await touchClient(tx, clientKey, monthOf(now));
+  // The row just read shows the month already recorded: most requests need no write here.
+  if (client.lastActiveAt.getTime() !== monthOf(now).getTime())
+    await touchClient(tx, clientKey, monthOf(now));
   return { tbs: request.tbs, client, clientKey };
 }
 
