@@ -101,7 +101,8 @@ const argSizes = process.argv
   .filter((n) => n >= 2);
 const sizes = QUICK ? [2, 4] : argSizes.length > 0 ? argSizes : [2, 16, 128, 1024];
 const rows: string[][] = [];
-const h = await Harness.start();
+// Warnings of the DS (its outbox relay among them) reach stderr.
+const h = await Harness.start({ env: { LOG_LEVEL: "warn" } });
 try {
   const service = h.running?.service;
   if (service === undefined) throw new Error("the harness runs no DS");
@@ -159,20 +160,27 @@ try {
     ]);
     console.error(`N=${size}: setup ${setupS.toFixed(1)} s, ${runs} runs each`);
   }
+  printTable(rows);
 } finally {
-  await h.stop();
+  await h.stop().catch((error: unknown) => {
+    console.error(`stopping the DS harness: ${String(error)}`);
+    process.exitCode = 1;
+  });
 }
-const header = [
-  "members",
-  "state KiB",
-  "DS whole ms",
-  "decode ms",
-  "validate ms",
-  "member ms",
-  "DS/member",
-  "validate/member",
-  "loadavg",
-];
-const cells = [header, ...rows];
-const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-for (const r of cells) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join("  "));
+
+function printTable(rows: string[][]): void {
+  const header = [
+    "members",
+    "state KiB",
+    "DS whole ms",
+    "decode ms",
+    "validate ms",
+    "member ms",
+    "DS/member",
+    "validate/member",
+    "loadavg",
+  ];
+  const cells = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  for (const r of cells) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join("  "));
+}
