@@ -1,12 +1,15 @@
-// Start-up cost of the `phoenix` CLI as a user feels it: the installed bin (built JavaScript,
-// libs/client/bin/phoenix.js → dist/cli/main.js) against an all-in-one homeserver on 127.0.0.1.
-// Two users register and connect through the CLI; then `--help`, `whoami` and `send` (to the
-// contact's conversation) are each run RUNS times and their median and p90 wall times printed.
+// Start-up cost of the `phoenix` CLI as a user feels it, against an all-in-one homeserver on
+// 127.0.0.1. Two users register and connect through the CLI; then `--help`, `whoami` and `send`
+// (to the contact's conversation) are each run RUNS times, and their median and p90 wall times
+// printed for each build of the CLI:
+//   dist    the checkout's bin (libs/client/bin/phoenix.js → dist/cli/main.js, built JavaScript),
+//   bundle  what an installed package runs (dist/cli/bundle/, made here by scripts/bundle-cli.mjs
+//           from the current dist, as prepack does).
+// Runs of the builds are interleaved, so both see the same machine load.
 // Usage: npx tsc -b && npm run bench -- cli
 // BENCH_QUICK=1 (or --quick): 3 runs each; CLI_BENCH_RUNS=N: N runs each; CLI_BENCH_COMPARE=PATH:
-// also time another build of the bin (e.g. an older commit's), interleaved run by run with this one
-// so both see the same machine load.
-import { execFile } from "node:child_process";
+// time one more entry point (e.g. an older commit's build) alongside.
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,6 +21,7 @@ const RUNS = quick ? 3 : Number(process.env.CLI_BENCH_RUNS ?? 15);
 const BIN = join(REPO_ROOT, "libs/client/bin/phoenix.js");
 const COMPARE = process.env.CLI_BENCH_COMPARE;
 const MAIN = join(REPO_ROOT, "libs/client/dist/cli/main.js");
+const BUNDLE = join(REPO_ROOT, "libs/client/dist/cli/bundle/main.js");
 /** Bound of one CLI run (the machine may be loaded; a hung run must not hang the bench). */
 const RUN_TIMEOUT_MS = 60_000;
 
@@ -41,6 +45,10 @@ function loadavg(): string {
 }
 
 if (!existsSync(MAIN)) throw new CliBenchError(`${MAIN} is missing: run \`npx tsc -b\` first`);
+execFileSync(process.execPath, [join(REPO_ROOT, "libs/client/scripts/bundle-cli.mjs")], {
+  stdio: "inherit",
+  timeout: 120_000,
+});
 
 const home = await mkdtemp(join(tmpdir(), "phoenix-cli-bench-"));
 console.log(`loadavg before start: ${loadavg()}`);
@@ -117,10 +125,15 @@ try {
     ["send", ["send", "Ben", "hello"]],
   ];
   console.log(`\n${RUNS} runs each, sequential; loadavg before: ${loadavg()}`);
-  const bins = COMPARE ? [BIN, COMPARE] : [BIN];
-  if (COMPARE) console.log(`bin A: ${BIN}\nbin B: ${COMPARE}`);
+  const builds: [string, string][] = [
+    ["dist", BIN],
+    ["bundle", BUNDLE],
+    ...(COMPARE ? [["compare", COMPARE] as [string, string]] : []),
+  ];
+  for (const [name, path] of builds) console.log(`${name.padEnd(7)} ${path}`);
+  const bins = builds.map(([, path]) => path);
   console.log(
-    `${"command".padEnd(10)}  ${"median ms".padStart(9)}  ${"p90 ms".padStart(7)}  ${"min ms".padStart(7)}`,
+    `${"command".padEnd(16)}  ${"median ms".padStart(9)}  ${"p90 ms".padStart(7)}  ${"min ms".padStart(7)}`,
   );
   for (const [label, args] of commands) {
     const times: number[][] = bins.map(() => []);
@@ -130,9 +143,9 @@ try {
     for (const [b, list] of times.entries()) {
       list.sort((x, y) => x - y);
       const row = [percentile(list, 0.5), percentile(list, 0.9), list[0] ?? Number.NaN];
-      const name = COMPARE ? `${label} ${"AB"[b]}` : label;
+      const name = `${label} ${builds[b]?.[0]}`;
       console.log(
-        `${name.padEnd(10)}  ${row.map((v, k) => v.toFixed(0).padStart(k === 0 ? 9 : 7)).join("  ")}`,
+        `${name.padEnd(16)}  ${row.map((v, k) => v.toFixed(0).padStart(k === 0 ? 9 : 7)).join("  ")}`,
       );
     }
   }
