@@ -7,7 +7,7 @@
 // services/delivery/bench/commit.bench.ts [sizes…]); needs the Postgres and NATS of
 // DATABASE_URL / NATS_URL (default the local ones). Not a test: it asserts nothing.
 import { readFileSync } from "node:fs";
-import { AeadLabel, decryptAtRest } from "@phoenix/crypto";
+import { AeadLabel, decryptAtRest, encryptAtRest } from "@phoenix/crypto";
 import {
   type CommitOutput,
   PublicGroup,
@@ -20,7 +20,8 @@ import { delivery, rpcLabel } from "@phoenix/proto";
 import { eq } from "drizzle-orm";
 import { groupOperation } from "../src/api/group-operation.js";
 import { phoenixCredentialValidator } from "../src/domain/credentials.js";
-import { decodeGroupState } from "../src/domain/group-state.js";
+import { DsGroup } from "../src/domain/group.js";
+import { decodeGroupState, encodeGroupState } from "../src/domain/group-state.js";
 import { groups } from "../src/store/schema.js";
 import { Harness, type Member, Service, TestGroup } from "../test/support/harness.js";
 
@@ -132,7 +133,16 @@ try {
       },
     );
     // What the DS's handling starts from: the state decrypted and decoded.
-    const plaintext = decryptAtRest(g.earKey, AeadLabel.GroupState, row.state, { aad: row.groupId });
+    const decrypt = () => decryptAtRest(g.earKey, AeadLabel.GroupState, row.state, { aad: row.groupId });
+    const decryptMs = await medianMs(runs, async () => decrypt());
+    const plaintext = decrypt();
+    const opened = DsGroup.open(decodeGroupState(plaintext), ctx);
+    const encodeMs = await medianMs(runs, async () =>
+      encryptAtRest(g.earKey, AeadLabel.GroupState, encodeGroupState(opened.toState()), {
+        aad: uuid,
+        buckets: ctx.paddingBuckets,
+      }),
+    );
     const options = {
       cipherSuite: h.cs,
       validateCredential: phoenixCredentialValidator(Date.now),
@@ -149,10 +159,12 @@ try {
     const memberMs = await medianMs(runs, () => processIncoming(observer.mls(), h.cs, out.commit));
     rows.push([
       String(size),
-      `${(row.state.byteLength / 1024).toFixed(0)}`,
+      `${(plaintext.byteLength / 1024).toFixed(0)} / ${(row.state.byteLength / 1024).toFixed(0)}`,
       dsMs.toFixed(1),
+      decryptMs.toFixed(1),
       decodeMs.toFixed(1),
       validateMs.toFixed(1),
+      encodeMs.toFixed(1),
       memberMs.toFixed(1),
       (dsMs / memberMs).toFixed(2),
       (validateMs / memberMs).toFixed(2),
@@ -171,10 +183,12 @@ try {
 function printTable(rows: string[][]): void {
   const header = [
     "members",
-    "state KiB",
+    "state KiB (plain / padded)",
     "DS whole ms",
+    "decrypt ms",
     "decode ms",
     "validate ms",
+    "encode+encrypt ms",
     "member ms",
     "DS/member",
     "validate/member",
