@@ -238,7 +238,16 @@ function filterSlot(key: number): number {
 // Places and policy
 
 /** Which server component a store or a memory image belongs to. */
-export type Component = "auth" | "delivery" | "queue" | "federation" | "edge" | "bus" | "logs" | "other";
+export type Component =
+  | "auth"
+  | "delivery"
+  | "queue"
+  | "federation"
+  | "edge"
+  | "bus"
+  | "logs"
+  | "shared"
+  | "other";
 
 /** One scanned blob: where it lives and its bytes. */
 export interface Blob {
@@ -266,6 +275,10 @@ export const STORE_POLICY: Readonly<Record<Component, readonly NeedleKind[]>> = 
   edge: [],
   bus: [],
   logs: [],
+  // The all-in-one's one embedded database: its write-ahead log and transaction status files
+  // carry the rows of every service, so they may hold what any of them may. Its table files are
+  // attributed to their service (the schema they live in).
+  shared: ["user-id", "client-id", "client-credential", "queue-id"],
   other: [],
 };
 

@@ -1,11 +1,13 @@
 // The two standing privacy checks of docs/security.md applied to what the harness starts: the
 // snapshot adversary (every persisted store of a deployment or federation) and the active
 // observer (the working memory of the DS, QS and federation gateway processes).
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { busTopology } from "@phoenix/runtime/bus";
+import { openDatabase } from "@phoenix/runtime/db";
 import type { Deployment } from "./deployment.js";
 import type { Federation } from "./federation.js";
 import {
@@ -126,8 +128,14 @@ export async function scanSeizableStores(
     }
   }
   for (const dir of stores.dataDirs ?? []) {
+    const embedded = await embeddedStoreComponents(dir);
     await scan.addAll(
-      filesUnder(dir, "data-dir", (path) => componentOf(path.slice(dir.length)), isCatalogFile),
+      filesUnder(
+        dir,
+        "data-dir",
+        (path) => embedded?.(path) ?? componentOf(path.slice(dir.length)),
+        isCatalogFile,
+      ),
     );
     read.push(`files ${dir}`);
   }
@@ -146,6 +154,64 @@ export async function scanSeizableStores(
   }
   return { scan, stores: read, unpadded };
 }
+
+/** The all-in-one homeserver's one embedded database (a schema per service) in a data dir. */
+const EMBEDDED_STORE = join("pglite", "homeserver");
+
+/**
+ * For a data dir holding the all-in-one's embedded database: the component of each of its files.
+ * A table file (with its TOAST table and indexes) belongs to the service whose schema holds it,
+ * read from the catalog of a copy; the files every service writes (WAL, transaction status) are
+ * `shared`. Undefined for other data dirs and for paths outside the store.
+ */
+async function embeddedStoreComponents(dataDir: string): Promise<((path: string) => Component) | undefined> {
+  const storeDir = join(dataDir, EMBEDDED_STORE);
+  if (
+    !(await stat(storeDir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return undefined;
+  const copy = await mkdtemp(join(tmpdir(), "phoenix-store-copy-"));
+  const byFile = new Map<string, Component>();
+  try {
+    await cp(storeDir, copy, { recursive: true });
+    const handle = await openDatabase({ driver: "pglite", dataDir: copy });
+    try {
+      const result = await handle.db.execute(RELATION_SCHEMAS);
+      for (const row of (result as unknown as { rows: { file: string; schema: string }[] }).rows) {
+        byFile.set(row.file, componentOf(row.schema));
+      }
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    await rm(copy, { recursive: true, force: true });
+  }
+  return (path) => {
+    if (!path.startsWith(storeDir)) return componentOf(path.slice(dataDir.length));
+    const relation = /\/base\/\d+\/(\d+)(_[a-z]+)?(\.\d+)?$/.exec(path);
+    if (relation) return byFile.get(relation[1] ?? "") ?? "other";
+    return "shared";
+  };
+}
+
+/** File node and owning schema of every user relation, its TOAST table and the TOAST index. */
+const RELATION_SCHEMAS = `
+  WITH owned AS (
+    SELECT c.oid, c.relfilenode, c.reltoastrelid, n.nspname
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  ), toast AS (
+    SELECT t.oid, t.relfilenode, o.nspname FROM owned o JOIN pg_class t ON t.oid = o.reltoastrelid
+  ), toast_index AS (
+    SELECT i.relfilenode, t.nspname
+    FROM toast t JOIN pg_index x ON x.indrelid = t.oid JOIN pg_class i ON i.oid = x.indexrelid
+  )
+  SELECT relfilenode::text AS file, nspname AS schema FROM owned
+  UNION ALL SELECT relfilenode::text, nspname FROM toast
+  UNION ALL SELECT relfilenode::text, nspname FROM toast_index`;
 
 /** The seizable stores of a harness deployment (all-in-one: its data dir; services: Postgres + NATS). */
 export function deploymentStores(deployment: Deployment): SeizableStores {
