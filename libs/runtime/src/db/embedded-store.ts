@@ -48,9 +48,17 @@ export class EmbeddedStore {
     this.#pglite = pglite;
   }
 
-  /** Opens (or on first use initialises) the store in `dataDir`; in memory without one. */
-  static async open(dataDir?: string): Promise<EmbeddedStore> {
-    return new EmbeddedStore(await PGlite.create(dataDir ? { dataDir } : {}));
+  /**
+   * Opens (or on first use initialises) the store in `dataDir`; in memory without one.
+   * `postgresqlconf` lines (`name=value`) override Postgres settings of this instance.
+   */
+  static async open(dataDir?: string, options: { postgresqlconf?: string[] } = {}): Promise<EmbeddedStore> {
+    return new EmbeddedStore(
+      await PGlite.create({
+        ...(dataDir ? { dataDir } : {}),
+        ...(options.postgresqlconf ? { postgresqlconf: options.postgresqlconf } : {}),
+      }),
+    );
   }
 
   /** The client of one namespace (the same object for the same name). */
