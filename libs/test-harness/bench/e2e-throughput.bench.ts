@@ -294,7 +294,7 @@ async function latency(
       });
       await Promise.race([
         ready,
-        sleep(120_000).then(() => {
+        sleep(120_000, undefined, { ref: false }).then(() => {
           throw new Error("latency listener not ready within 120 s");
         }),
       ]);
@@ -320,7 +320,7 @@ async function latency(
       children.map(async (child) => {
         const exited = new Promise((resolve) => child.once("exit", resolve));
         child.stdin?.end();
-        await Promise.race([exited, sleep(10_000)]);
+        await Promise.race([exited, sleep(10_000, undefined, { ref: false })]);
         if (child.exitCode === null) child.kill("SIGKILL");
       }),
     );
