@@ -8,7 +8,8 @@
 //   maximum message rate.
 // Run: npm run bench -- e2e (needs the Postgres and NATS of DATABASE_URL / NATS_URL, default the
 // local ones). Not a test: it asserts nothing, it prints tables. BENCH_GROUPS, BENCH_MESSAGES and
-// BENCH_QS_REPLICAS change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version.
+// BENCH_LATENCY_MESSAGES change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version. One replica
+// of each service (what startDeployment starts).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
