@@ -8,8 +8,8 @@
 //   maximum message rate.
 // Run: npm run bench -- e2e (needs the Postgres and NATS of DATABASE_URL / NATS_URL, default the
 // local ones). Not a test: it asserts nothing, it prints tables. BENCH_GROUPS, BENCH_MESSAGES and
-// BENCH_LATENCY_MESSAGES change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version. One replica
-// of each service (what startDeployment starts).
+// BENCH_LATENCY_MESSAGES change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version. P1 runs with
+// one replica of each service (what startDeployment starts), then again with a second QS replica.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -22,6 +22,7 @@ import { type BusMessage, connectNatsBus } from "@phoenix/runtime/bus";
 import pg from "pg";
 import { connectUsers, syncUntil, TestClients } from "../src/clients.js";
 import { type Deployment, startDeployment } from "../src/deployment.js";
+import { freePorts, ServiceProcess } from "../src/service-process.js";
 
 process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
 process.env.NATS_URL ??= "nats://127.0.0.1:4222";
@@ -42,10 +43,34 @@ function loadavg(): string {
 
 const OWN_CPU = "bench process (clients)";
 
+/**
+ * Starts a second QS on the deployment's database, NATS and keys (another gRPC port); it shares
+ * the fan-out consumer with the first. The harness keeps each process's environment to itself, so
+ * it is read from /proc (Linux).
+ */
+async function startQueueReplica(d: Deployment): Promise<ServiceProcess> {
+  const queue = d.processes.find((p) => p.name === "queue");
+  if (queue?.pid === undefined) throw new Error("the deployment has no queue process");
+  const env = Object.fromEntries(
+    readFileSync(`/proc/${queue.pid}/environ`, "utf8")
+      .split("\0")
+      .filter((kv) => kv.includes("="))
+      .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+  const [port] = (await freePorts(1)) as [number];
+  const replica = ServiceProcess.spawn({
+    name: "queue-2",
+    entry: "services/queue/src/main.ts",
+    env: { ...env, GRPC_PORT: String(port) },
+  });
+  await replica.waitForPort(port, { what: "its listener", timeoutMs: 180_000 });
+  return replica;
+}
+
 /** CPU seconds (user + system) used so far by each deployment process and by this one (the clients). */
-function cpuSeconds(d: Deployment): Map<string, number> {
+function cpuSeconds(d: Deployment, extra: readonly ServiceProcess[] = []): Map<string, number> {
   const out = new Map<string, number>();
-  for (const p of d.processes) {
+  for (const p of [...d.processes, ...extra]) {
     if (p.pid === undefined) continue;
     try {
       // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks.
@@ -389,6 +414,23 @@ try {
     "P1 CPU per delivery: services (e2e) | raw process",
     `${e2eCpuPerDelivery.toFixed(3)} ms | ${rawCpuPerDelivery.toFixed(3)} ms (raw/e2e ${((rawCpuPerDelivery / e2eCpuPerDelivery) * 100).toFixed(1)} %)`,
   ]);
+
+  if (!QUICK) {
+    log("P1: end to end with a second QS replica");
+    const replica = await startQueueReplica(deployment);
+    try {
+      const before2 = cpuSeconds(deployment, [replica]);
+      rows.push(["P1 (2 QS) loadavg before", loadavg()]);
+      const e2e2 = await throughputE2e(db, groups);
+      rows.push(["P1 (2 QS) CPU during the run", cpuLine(before2, cpuSeconds(deployment, [replica]))]);
+      rows.push([
+        "P1 (2 QS) end to end",
+        `${perSecond(e2e2).toFixed(0)} deliveries/s (${e2e2.deliveries} in ${e2e2.ms.toFixed(0)} ms), ${((perSecond(e2e2) / perSecond(raw)) * 100).toFixed(1)} % of raw`,
+      ]);
+    } finally {
+      await replica.stop();
+    }
+  }
 
   const maxRate = perSecond(e2e) / (MEMBERS - 1);
   const rate = maxRate / 2;
