@@ -7,7 +7,7 @@
 //           from the current dist, as prepack does).
 // Runs of the builds are interleaved, so both see the same machine load.
 // Usage: npx tsc -b && npm run bench -- cli
-// BENCH_QUICK=1 (or --quick): 3 runs each; CLI_BENCH_RUNS=N: N runs each; CLI_BENCH_COMPARE=PATH:
+// PHOENIX_BENCH_QUICK=1 (npm run bench -- --quick): 3 runs each; CLI_BENCH_RUNS=N: N runs each; CLI_BENCH_COMPARE=PATH:
 // time one more entry point (e.g. an older commit's build) alongside.
 import { execFile, execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, startDeployment } from "@phoenix/test-harness";
 
-const quick = process.argv.includes("--quick") || process.env.BENCH_QUICK === "1";
+const quick = process.env.PHOENIX_BENCH_QUICK === "1";
 const RUNS = quick ? 3 : Number(process.env.CLI_BENCH_RUNS ?? 15);
 const BIN = join(REPO_ROOT, "libs/client/bin/phoenix.js");
 const COMPARE = process.env.CLI_BENCH_COMPARE;
