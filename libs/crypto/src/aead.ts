@@ -1,8 +1,7 @@
-import { createCipheriv, createDecipheriv } from "node:crypto";
-import { asBuffer, constantTimeEqual, randomBytes } from "./bytes.js";
-import { encodeWith } from "./codec.js";
+import { createCipheriv, createDecipheriv, createHmac } from "node:crypto";
+import { constantTimeEqual, randomBytes, utf8 } from "./bytes.js";
 import { DecodeError, DecryptionError, InvalidInputError, UnsupportedVersionError } from "./errors.js";
-import { expandWithLabel, hkdfExtract } from "./hash.js";
+import { HASH_LENGTH, LABEL_PREFIX } from "./hash.js";
 
 /**
  * Key-committing AEAD used for encryption at rest and for every symmetric object of the protocol.
@@ -41,22 +40,67 @@ function checkKey(key: Uint8Array): void {
   }
 }
 
+const OKM_LENGTH = 32 + IV_LENGTH + COMMITMENT_LENGTH;
+const HEADER_LENGTH = 1 + NONCE_LENGTH + COMMITMENT_LENGTH;
+
+/**
+ * `info ‖ counter` of ExpandWithLabel(prk, label, "", OKM_LENGTH) (hash.ts): u16 length ‖
+ * vec8("Phoenix " + label) ‖ vec32("") and one spare byte for the HKDF block counter. Labels
+ * are the package's constants, so the few buffers are kept (bounded all the same).
+ */
+const expandInfo = new Map<string, Uint8Array>();
+
+function expandInfoOf(label: string): Uint8Array {
+  let info = expandInfo.get(label);
+  if (info === undefined) {
+    const name = utf8(LABEL_PREFIX + label);
+    if (name.length > 0xff) throw new InvalidInputError("AEAD label too long");
+    info = new Uint8Array(2 + 1 + name.length + 4 + 1);
+    info[0] = OKM_LENGTH >>> 8;
+    info[1] = OKM_LENGTH & 0xff;
+    info[2] = name.length;
+    info.set(name, 3);
+    // vec32 of the empty context: four zero bytes, then the counter byte.
+    if (expandInfo.size < 64) expandInfo.set(label, info);
+  }
+  return info;
+}
+
+/**
+ * encKey ‖ iv ‖ commitment = ExpandWithLabel(HKDF-Extract(salt = nonce, ikm = key), label, "", 76),
+ * written out as its four HMACs (extract, then the three HKDF-Expand blocks T(1..3)) so nothing
+ * is built twice; the test vectors pin it to hash.ts's hkdfExtract / expandWithLabel.
+ */
 function derive(key: Uint8Array, nonce: Uint8Array, label: string) {
-  const okm = expandWithLabel(
-    hkdfExtract(nonce, key),
-    label,
-    new Uint8Array(0),
-    32 + IV_LENGTH + COMMITMENT_LENGTH,
-  );
+  // Shared per label: only the counter byte changes, and it is set before every use.
+  const info = expandInfoOf(label);
+  const counter = info.length - 1;
+  const prk = createHmac("sha256", nonce).update(key).digest();
+  const okm = new Uint8Array(3 * HASH_LENGTH);
+  let previous: Uint8Array | undefined;
+  for (let block = 0; block < 3; block++) {
+    info[counter] = block + 1;
+    const h = createHmac("sha256", prk);
+    if (previous !== undefined) h.update(previous);
+    previous = h.update(info).digest();
+    okm.set(previous, block * HASH_LENGTH);
+  }
+  prk.fill(0);
   return {
+    okm,
     encKey: okm.subarray(0, 32),
     iv: okm.subarray(32, 32 + IV_LENGTH),
-    commitment: okm.subarray(32 + IV_LENGTH),
+    commitment: okm.subarray(32 + IV_LENGTH, OKM_LENGTH),
   };
 }
 
+/** The GCM AAD: header ‖ vec32(aad). */
 function gcmAad(header: Uint8Array, aad: Uint8Array): Uint8Array {
-  return encodeWith((w) => w.fixed(header, header.length).vec(aad, 4, "aad"));
+  const out = new Uint8Array(header.length + 4 + aad.length);
+  out.set(header, 0);
+  new DataView(out.buffer).setUint32(header.length, aad.length);
+  out.set(aad, header.length + 4);
+  return out;
 }
 
 /** Encrypts `plaintext` under `key` for the purpose `label`, authenticating `aad`. */
@@ -69,19 +113,20 @@ export function aeadSeal(
 ): Uint8Array {
   checkKey(key);
   if (nonce.length !== NONCE_LENGTH) throw new InvalidInputError(`AEAD nonce must be ${NONCE_LENGTH} bytes`);
-  const { encKey, iv, commitment } = derive(key, nonce, label);
-  const header = encodeWith((w) =>
-    w.u8(VERSION).fixed(nonce, NONCE_LENGTH).fixed(commitment, COMMITMENT_LENGTH),
-  );
-  const cipher = createCipheriv("aes-256-gcm", asBuffer(encKey), asBuffer(iv), { authTagLength: TAG_LENGTH });
-  cipher.setAAD(gcmAad(header, aad));
-  const body = cipher.update(plaintext);
-  cipher.final();
-  const tag = cipher.getAuthTag();
-  const out = new Uint8Array(header.length + body.length + TAG_LENGTH);
-  out.set(header, 0);
-  out.set(body, header.length);
-  out.set(tag, header.length + body.length);
+  const { okm, encKey, iv, commitment } = derive(key, nonce, label);
+  const body = plaintext.length;
+  const out = new Uint8Array(HEADER_LENGTH + body + TAG_LENGTH);
+  out[0] = VERSION;
+  out.set(nonce, 1);
+  out.set(commitment, 1 + NONCE_LENGTH);
+  const cipher = createCipheriv("aes-256-gcm", encKey, iv, { authTagLength: TAG_LENGTH });
+  okm.fill(0);
+  cipher.setAAD(gcmAad(out.subarray(0, HEADER_LENGTH), aad));
+  const encrypted = cipher.update(plaintext);
+  const tail = cipher.final();
+  out.set(encrypted, HEADER_LENGTH);
+  out.set(tail, HEADER_LENGTH + encrypted.length);
+  out.set(cipher.getAuthTag(), HEADER_LENGTH + body);
   return out;
 }
 
@@ -93,7 +138,7 @@ export function aeadOpen(
   aad: Uint8Array = new Uint8Array(0),
 ): Uint8Array {
   checkKey(key);
-  const HEADER = 1 + NONCE_LENGTH + COMMITMENT_LENGTH;
+  const HEADER = HEADER_LENGTH;
   if (!(ciphertext instanceof Uint8Array) || ciphertext.length < HEADER + TAG_LENGTH) {
     throw new DecodeError("AeadCiphertext", "truncated: shorter than header and tag");
   }
@@ -105,16 +150,15 @@ export function aeadOpen(
     commitment: ciphertext.subarray(1 + NONCE_LENGTH, HEADER),
     body: ciphertext.subarray(HEADER),
   };
-  const { encKey, iv, commitment } = derive(key, parsed.nonce, label);
+  const { okm, encKey, iv, commitment } = derive(key, parsed.nonce, label);
   if (!constantTimeEqual(commitment, parsed.commitment)) {
+    okm.fill(0);
     throw new DecryptionError(`${label}: key commitment does not match (wrong key or label)`);
   }
   const header = ciphertext.subarray(0, HEADER);
   const split = parsed.body.length - TAG_LENGTH;
   try {
-    const decipher = createDecipheriv("aes-256-gcm", asBuffer(encKey), asBuffer(iv), {
-      authTagLength: TAG_LENGTH,
-    });
+    const decipher = createDecipheriv("aes-256-gcm", encKey, iv, { authTagLength: TAG_LENGTH });
     decipher.setAAD(gcmAad(header, aad));
     decipher.setAuthTag(parsed.body.subarray(split));
     const head = decipher.update(parsed.body.subarray(0, split));
@@ -122,5 +166,7 @@ export function aeadOpen(
     return tail.length === 0 ? new Uint8Array(head) : new Uint8Array(Buffer.concat([head, tail]));
   } catch {
     throw new DecryptionError(`${label}: authentication failed (tampered ciphertext or wrong AAD)`);
+  } finally {
+    okm.fill(0);
   }
 }

@@ -1,5 +1,6 @@
+import { createHmac } from "node:crypto";
 import { aeadOpen, aeadSeal } from "./aead.js";
-import { randomBytes, wipe } from "./bytes.js";
+import { randomBytes, utf8, wipe } from "./bytes.js";
 import { decodeAll, encodeWith } from "./codec.js";
 import {
   DecryptionError,
@@ -8,7 +9,7 @@ import {
   SequenceGapError,
   StaleSequenceError,
 } from "./errors.js";
-import { expandWithLabel, hkdfExtract } from "./hash.js";
+import { hkdfExtract, LABEL_PREFIX } from "./hash.js";
 import { type HpkeKeyPair, type HpkePublicKey, hpkeOpen, hpkeSeal } from "./hpke.js";
 import { AeadLabel, HpkeLabel, KdfLabel } from "./labels.js";
 
@@ -57,49 +58,105 @@ export interface QueueMessage {
   ciphertext: Uint8Array;
 }
 
-function header(m: Pick<QueueMessage, "sequenceNumber" | "epoch" | "kind">, context: Uint8Array): Uint8Array {
-  return encodeWith((w) =>
-    w
-      .u8(VERSION)
-      .u64(m.sequenceNumber)
-      .u32(m.epoch)
-      .u8(m.kind)
-      .vec(context, 1, "context", { max: MAX_CONTEXT }),
-  );
+function checkU64(value: number, field: string): void {
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new InvalidInputError(`u64 out of range: ${field} ${value}`);
 }
 
-function position(sequenceNumber: number, context: Uint8Array): Uint8Array {
-  return encodeWith((w) => w.u64(sequenceNumber).vec(context, 1, "context", { max: MAX_CONTEXT }));
+function checkU32(value: number, field: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new InvalidInputError(`u32 out of range: ${field} ${value}`);
+  }
+}
+
+function setU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, Math.floor(value / 0x1_0000_0000));
+  view.setUint32(offset + 4, value >>> 0);
+}
+
+/** version ‖ u64 n ‖ u32 epoch ‖ u8 kind ‖ vec8(context): the AAD of every queue message. */
+function header(m: Pick<QueueMessage, "sequenceNumber" | "epoch" | "kind">, context: Uint8Array): Uint8Array {
+  checkU64(m.sequenceNumber, "sequenceNumber");
+  checkU32(m.epoch, "epoch");
+  if (context.length > MAX_CONTEXT) throw new InvalidInputError("queue context too long");
+  const out = new Uint8Array(1 + 8 + 4 + 1 + 1 + context.length);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  setU64(view, 1, m.sequenceNumber);
+  view.setUint32(9, m.epoch);
+  out[13] = m.kind;
+  out[14] = context.length;
+  out.set(context, 15);
+  return out;
+}
+
+const LABELS = {
+  messageKey: utf8(LABEL_PREFIX + KdfLabel.QueueRatchetMessageKey),
+  next: utf8(LABEL_PREFIX + KdfLabel.QueueRatchetNext),
+  rotation: utf8(LABEL_PREFIX + KdfLabel.QueueRatchetRotation),
+};
+
+/**
+ * ExpandWithLabel(secret, label, position(n, context), 32) of hash.ts, where position is
+ * u64 n ‖ vec8(context): with a 32-byte output HKDF-Expand is the single block
+ * HMAC(secret, info ‖ 0x01), info = u16 32 ‖ vec8(label) ‖ vec32(position). Built in one buffer
+ * (the ratchet runs once per delivered message); queue-ratchet tests pin it to expandWithLabel.
+ */
+function ratchetExpand(secret: Uint8Array, label: Uint8Array, n: number, context: Uint8Array): Uint8Array {
+  checkU64(n, "sequenceNumber");
+  if (context.length > MAX_CONTEXT) throw new InvalidInputError("queue context too long");
+  const positionLength = 8 + 1 + context.length;
+  const info = new Uint8Array(2 + 1 + label.length + 4 + positionLength + 1);
+  const view = new DataView(info.buffer);
+  view.setUint16(0, SECRET_LENGTH);
+  info[2] = label.length;
+  info.set(label, 3);
+  let offset = 3 + label.length;
+  view.setUint32(offset, positionLength);
+  setU64(view, offset + 4, n);
+  offset += 12;
+  info[offset] = context.length;
+  info.set(context, offset + 1);
+  info[info.length - 1] = 1;
+  const out = createHmac("sha256", secret).update(info).digest();
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }
 
 function messageKey(secret: Uint8Array, n: number, context: Uint8Array): Uint8Array {
-  return expandWithLabel(secret, KdfLabel.QueueRatchetMessageKey, position(n, context), SECRET_LENGTH);
+  return ratchetExpand(secret, LABELS.messageKey, n, context);
 }
 
 function nextSecret(secret: Uint8Array, n: number, context: Uint8Array): Uint8Array {
-  return expandWithLabel(secret, KdfLabel.QueueRatchetNext, position(n, context), SECRET_LENGTH);
+  return ratchetExpand(secret, LABELS.next, n, context);
 }
 
 function rotatedSecret(secret: Uint8Array, n: number, context: Uint8Array, fresh: Uint8Array): Uint8Array {
-  const rotationKey = expandWithLabel(
-    secret,
-    KdfLabel.QueueRatchetRotation,
-    position(n, context),
-    SECRET_LENGTH,
-  );
-  return hkdfExtract(rotationKey, fresh);
+  const rotationKey = ratchetExpand(secret, LABELS.rotation, n, context);
+  const rotated = hkdfExtract(rotationKey, fresh);
+  wipe(rotationKey);
+  return rotated;
 }
+
+const MESSAGE_PREFIX = 1 + 8 + 4 + 1 + 4;
 
 /** Encodes a queue message for storage or transport. */
 export function encodeQueueMessage(m: QueueMessage): Uint8Array {
-  return encodeWith((w) =>
-    w
-      .u8(VERSION)
-      .u64(m.sequenceNumber)
-      .u32(m.epoch)
-      .u8(m.kind)
-      .vec(m.ciphertext, 4, "ciphertext", { max: MAX_CIPHERTEXT }),
-  );
+  checkU64(m.sequenceNumber, "sequenceNumber");
+  checkU32(m.epoch, "epoch");
+  if (!Number.isInteger(m.kind) || m.kind < 0 || m.kind > 0xff)
+    throw new InvalidInputError("kind out of range");
+  if (m.ciphertext.length > MAX_CIPHERTEXT) {
+    throw new InvalidInputError(`ciphertext length ${m.ciphertext.length} outside [0, ${MAX_CIPHERTEXT}]`);
+  }
+  const out = new Uint8Array(MESSAGE_PREFIX + m.ciphertext.length);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  setU64(view, 1, m.sequenceNumber);
+  view.setUint32(9, m.epoch);
+  out[13] = m.kind;
+  view.setUint32(14, m.ciphertext.length);
+  out.set(m.ciphertext, MESSAGE_PREFIX);
+  return out;
 }
 
 /** Decodes encodeQueueMessage's output. */

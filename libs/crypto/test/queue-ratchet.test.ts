@@ -1,10 +1,18 @@
 import { describe, expect, it } from "vitest";
 import {
+  AeadLabel,
+  aeadOpen,
   DecodeError,
   DecryptionError,
   decodeQueueMessage,
   encodeQueueMessage,
+  encodeWith,
+  expandWithLabel,
   HpkeKeyPair,
+  HpkeLabel,
+  hkdfExtract,
+  hpkeOpen,
+  KdfLabel,
   MissedKeyUpdateError,
   type QueueMessage,
   QueueRatchetReceiver,
@@ -119,5 +127,49 @@ describe("queue ratchet", () => {
     sender.rotate(queueKey.publicKey);
     expect(sender.messagesSinceUpdate).toBe(0);
     expect(sender.epoch).toBe(1);
+  });
+
+  // The sender builds its derivations by hand for speed; these pin them to the specification
+  // written with the generic helpers (ExpandWithLabel, the codec), byte for byte.
+  it("derives the message key, the next secret and the rotated secret as specified", () => {
+    const queueKey = HpkeKeyPair.generate();
+    const { sender } = QueueRatchetSender.create(queueKey.publicKey, queue);
+    const secretOf = (s: QueueRatchetSender) => s.toBytes().slice(1, 33);
+    const position = (n: number) => encodeWith((w) => w.u64(n).vec(queue, 1));
+    const header = (m: QueueMessage) =>
+      encodeWith((w) => w.u8(1).u64(m.sequenceNumber).u32(m.epoch).u8(m.kind).vec(queue, 1));
+    for (let i = 0; i < 3; i++) {
+      const secret = secretOf(sender);
+      const m = sender.encrypt(utf8(`m${i}`));
+      const key = expandWithLabel(secret, KdfLabel.QueueRatchetMessageKey, position(m.sequenceNumber), 32);
+      expect(new TextDecoder().decode(aeadOpen(key, AeadLabel.QueueMessage, m.ciphertext, header(m)))).toBe(
+        `m${i}`,
+      );
+      expect(secretOf(sender)).toEqual(
+        expandWithLabel(secret, KdfLabel.QueueRatchetNext, position(m.sequenceNumber), 32),
+      );
+    }
+    const secret = secretOf(sender);
+    const update = sender.rotate(queueKey.publicKey);
+    const fresh = hpkeOpen(
+      queueKey,
+      HpkeLabel.QueueRatchetUpdate,
+      { enc: update.ciphertext.slice(0, 32), ciphertext: update.ciphertext.slice(33) },
+      { infoContext: queue, aad: header(update) },
+    );
+    const rotation = expandWithLabel(
+      secret,
+      KdfLabel.QueueRatchetRotation,
+      position(update.sequenceNumber),
+      32,
+    );
+    expect(secretOf(sender)).toEqual(hkdfExtract(rotation, fresh));
+    const wire = encodeQueueMessage(update);
+    expect(wire).toEqual(
+      encodeWith((w) =>
+        w.u8(1).u64(update.sequenceNumber).u32(update.epoch).u8(update.kind).vec(update.ciphertext, 4),
+      ),
+    );
+    expect(decodeQueueMessage(wire)).toEqual(update);
   });
 });
