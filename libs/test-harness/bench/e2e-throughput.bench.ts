@@ -12,7 +12,9 @@
 // one replica of each service (what startDeployment starts), then again with a second QS replica.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -359,6 +361,15 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const rows: [string, string][] = [];
+/** What goes to the JSON result file (writeResult, end of file): deliveries/s by QS replicas. */
+const series: {
+  qsReplicas: number;
+  deliveriesPerSecond: number;
+  rawDeliveriesPerSecond: number;
+  load: number[];
+}[] = [];
+const startedAt = new Date().toISOString();
+const loadStart = loadavg();
 log(`starting the deployment (${QUICK ? "quick" : "full"} run)`);
 const deployment = await startDeployment({ kind: "services", domain: "bench.test", logLevel: "warn" });
 const clients = await TestClients.create("phoenix-bench-");
@@ -407,6 +418,12 @@ try {
     `${perSecond(raw).toFixed(0)} deliveries/s (${raw.deliveries} in ${raw.ms.toFixed(0)} ms)`,
   ]);
   rows.push(["P1 end to end / raw", `${((perSecond(e2e) / perSecond(raw)) * 100).toFixed(1)} %`]);
+  series.push({
+    qsReplicas: 1,
+    deliveriesPerSecond: perSecond(e2e),
+    rawDeliveriesPerSecond: perSecond(raw),
+    load: loadavg().split(" ").map(Number),
+  });
   // Postgres and NATS are shared and left out on both sides.
   const e2eCpuPerDelivery = (serviceCpu * 1000) / e2e.deliveries;
   const rawCpuPerDelivery = rawCpuMs / raw.deliveries;
@@ -423,6 +440,12 @@ try {
       rows.push(["P1 (2 QS) loadavg before", loadavg()]);
       const e2e2 = await throughputE2e(db, groups);
       rows.push(["P1 (2 QS) CPU during the run", cpuLine(before2, cpuSeconds(deployment, [replica]))]);
+      series.push({
+        qsReplicas: 2,
+        deliveriesPerSecond: perSecond(e2e2),
+        rawDeliveriesPerSecond: perSecond(raw),
+        load: loadavg().split(" ").map(Number),
+      });
       rows.push([
         "P1 (2 QS) end to end",
         `${perSecond(e2e2).toFixed(0)} deliveries/s (${e2e2.deliveries} in ${e2e2.ms.toFixed(0)} ms), ${((perSecond(e2e2) / perSecond(raw)) * 100).toFixed(1)} % of raw`,
@@ -451,3 +474,36 @@ try {
 }
 const width = Math.max(...rows.map(([k]) => k.length));
 for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+
+writeResult("e2e-throughput", {
+  bench: "libs/test-harness/bench/e2e-throughput.bench.ts",
+  what: `P1 recipient deliveries/s end to end (SendMessage → queue rows; ${GROUPS} groups × ${MEMBERS} members, ${MESSAGES} texts of ${TEXT_BYTES} B each) by QS replicas, with the raw pipeline of the same run`,
+  date: startedAt,
+  loadStart: loadStart.split(" ").map(Number),
+  loadEnd: loadavg().split(" ").map(Number),
+  series,
+});
+
+/**
+ * Writes `result` (with the machine) as `<name>.json` to docs/perf/data, where
+ * scripts/plot-perf.py reads it (PHOENIX_BENCH_OUT: another directory; a quick run: a temp one).
+ */
+function writeResult(name: string, result: Record<string, unknown>): void {
+  const dir =
+    process.env.PHOENIX_BENCH_OUT ??
+    (QUICK
+      ? join(tmpdir(), "phoenix-bench")
+      : fileURLToPath(new URL("../../../docs/perf/data", import.meta.url)));
+  mkdirSync(dir, { recursive: true });
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryBytes: totalmem(),
+    node: process.version,
+  };
+  writeFileSync(
+    join(dir, `${name}.json`),
+    `${JSON.stringify({ ...result, quick: QUICK, machine }, null, 2)}\n`,
+  );
+  console.error(`wrote ${join(dir, `${name}.json`)}`);
+}

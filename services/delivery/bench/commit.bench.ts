@@ -198,3 +198,49 @@ function printTable(rows: string[][]): void {
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   for (const r of cells) console.log(r.map((c, i) => c.padStart(widths[i] ?? 0)).join("  "));
 }
+
+// The series as JSON for scripts/plot-perf.py: docs/perf/data/commit.json (PHOENIX_BENCH_OUT:
+// another directory; a quick run writes to a temp one). The cells are the table's, as numbers.
+{
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  const { cpus, tmpdir, totalmem } = await import("node:os");
+  const { join } = await import("node:path");
+  const { fileURLToPath } = await import("node:url");
+  const dir =
+    process.env.PHOENIX_BENCH_OUT ??
+    (QUICK
+      ? join(tmpdir(), "phoenix-bench")
+      : fileURLToPath(new URL("../../../docs/perf/data", import.meta.url)));
+  const keys = [
+    "members",
+    "stateKiB",
+    "dsMs",
+    "decryptMs",
+    "decodeMs",
+    "validateMs",
+    "encodeEncryptMs",
+    "memberMs",
+  ];
+  const series = rows.map((r) => {
+    const point: Record<string, unknown> = Object.fromEntries(keys.map((k, i) => [k, Number(r[i])]));
+    const [plain, stored] = (r[1] ?? "").split(" / ").map(Number);
+    point.stateKiB = { plain, stored };
+    point.load = (r[10] ?? "").split(" ").map(Number);
+    return point;
+  });
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, "commit.json");
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    memoryBytes: totalmem(),
+    node: process.version,
+  };
+  const what =
+    "DS whole handling of a full-path self-update commit vs a member's processing of it, medians in ms";
+  writeFileSync(
+    file,
+    `${JSON.stringify({ bench: "services/delivery/bench/commit.bench.ts", what, quick: QUICK, date: new Date().toISOString(), machine, series }, null, 2)}\n`,
+  );
+  console.error(`wrote ${file}`);
+}
