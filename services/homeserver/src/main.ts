@@ -1,6 +1,5 @@
 // The all-in-one homeserver as a process: flags and environment → startHomeserver (runService).
 import { CommandLineError, HELP, parseCommandLine } from "./config.js";
-import { startHomeserver } from "./homeserver.js";
 
 let commandLine: ReturnType<typeof parseCommandLine>;
 try {
@@ -14,5 +13,7 @@ if (commandLine.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
+// Loaded only now: `--help` and a bad flag answer without loading the services.
+const { startHomeserver } = await import("./homeserver.js");
 // A failed start has logged why and exited 1 (runService); SIGTERM/SIGINT shut down from here on.
 await startHomeserver({ env: { ...process.env, ...commandLine.env }, ownProcess: true });
