@@ -30,8 +30,8 @@ const EXPECTED: Record<string, string> = {
   UnblockGroup: "1r 2w (rate 0, replay 1)",
   UpdateClient: "2r 3w (rate 0, replay 1)",
   UpdateUser: "1r 2w (rate 0, replay 1)",
-  "fan-out delivery (1 local recipients)": "4r 3w (rate 0, replay 0)",
-  "fan-out delivery (3 local recipients)": "4r 3w (rate 0, replay 0)",
+  "fan-out delivery (1 local recipients)": "1r 3w (rate 0, replay 0)",
+  "fan-out delivery (3 local recipients)": "1r 3w (rate 0, replay 0)",
 };
 
 describe("QS database statements per RPC (P4)", () => {

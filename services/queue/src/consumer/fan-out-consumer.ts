@@ -25,9 +25,12 @@ import {
 } from "../domain/queue-ratchet.js";
 import type { StorageKeys } from "../domain/storage-keys.js";
 import type { QsSubjects } from "../domain/subjects.js";
-import { sealingKeysOf } from "../store/auth-keys.js";
-import { blocklistEntriesOf } from "../store/blocklist.js";
-import { lockRecipients, type RecipientState, saveRatchetStates } from "../store/clients.js";
+import {
+  type LockedRecipient,
+  lockRecipients,
+  type RecipientState,
+  saveRatchetStates,
+} from "../store/clients.js";
 import { insertFanOutMarkers } from "../store/fan-out-markers.js";
 import { insertQueueMessages, type NewQueueMessage } from "../store/queues.js";
 
@@ -164,11 +167,13 @@ export async function handleFanOutBatch(
     outcome.duplicates = planned.length - work.length;
     if (work.length === 0) return;
 
-    const sortedIds = await openRecipientConfigs(ctx, tx, work, configKey, now);
-    // Lock the recipients' rows (sorted: no deadlock between replicas) and read their state.
-    const rows = await lockRecipients(tx, sortedIds);
+    const candidates = decryptRecipientConfigs(ctx, work, configKey);
+    // Lock the recipients' rows (sorted: no deadlock between replicas) and read their state,
+    // their config-sealing keys and their blocklists, in one statement.
+    const rows = await lockRecipients(tx, candidates.sortedIds, new Date(now));
     const clients = new Map(rows.map((row) => [toHex(row.clientId), row]));
-    const isBlocked = await blocklistCheck(ctx, tx, sortedIds);
+    verifyRecipientConfigs(ctx, candidates.pending, configKey, clients);
+    const isBlocked = blocklistCheck(ctx, clients);
     const times = {
       now,
       expiresAt: messageExpiry(ctx.queuePolicy, now),
@@ -219,54 +224,67 @@ function planFanOuts(ctx: FanOutContext, messages: readonly BusMessage[]): Plann
 }
 
 /**
- * Opens every local recipient's sealed queue config (setting its client id); the auth keys of
- * ids whose record key is not known yet are loaded in one read. Returns the opened client ids,
- * sorted and without repeats.
+ * First pass over the local recipients' sealed queue configs: decrypts each one (or finds it in
+ * the opener's cache) to learn the client id it names, without checking its signature yet — the
+ * keys that may have signed it are read with the recipients' locked rows. Returns the named
+ * client ids, sorted and without repeats, and the recipients whose config decrypted. Locking a
+ * row whose config then fails verification changes nothing but the lock.
  */
-async function openRecipientConfigs(
+function decryptRecipientConfigs(
   ctx: FanOutContext,
-  tx: Database,
   work: readonly Planned[],
   configKey: ConfigKeyLookup,
-  now: number,
-): Promise<Uint8Array[]> {
-  const authKeys = new Map<string, Uint8Array[]>();
+): { sortedIds: Uint8Array[]; pending: LocalRecipient[] } {
+  const ids = new Map<string, Uint8Array>();
   const pending: LocalRecipient[] = [];
-  for (const p of work) for (const r of p.local) pending.push(r);
-  const opened = new Map<LocalRecipient, Uint8Array>();
-  for (let round = 0; round < 2 && pending.length > 0; round++) {
-    const missing = new Map<string, Uint8Array>();
-    for (const r of pending.splice(0)) {
-      const result = ctx.opener.open(r.reference.sealedQueueConfig, configKey, (id) => authKeys.get(id));
-      if (result.kind === "open") opened.set(r, result.clientId);
-      else if (result.kind === "needs-key" && round === 0) {
-        missing.set(toHex(result.clientId), result.clientId);
-        pending.push(r);
-      }
-    }
-    if (missing.size > 0) {
-      const keys = await sealingKeysOf(tx, [...missing.values()], new Date(now));
-      for (const [id, list] of keys) authKeys.set(id, list);
+  for (const p of work) {
+    for (const r of p.local) {
+      const result = ctx.opener.open(r.reference.sealedQueueConfig, configKey, () => undefined);
+      if (result.kind !== "needs-key") continue;
+      ids.set(toHex(result.clientId), result.clientId);
+      pending.push(r);
     }
   }
-  for (const [r, clientId] of opened) r.clientId = clientId;
-  const ids = new Map<string, Uint8Array>();
-  for (const r of opened.values()) ids.set(toHex(r), r);
-  return [...ids.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+  const sortedIds = [...ids.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+  return { sortedIds, pending };
 }
 
-/** Blocklist: one read for the batch's queues; entries are hashed only for queues that have any. */
-async function blocklistCheck(
+/**
+ * Second pass: verifies each decrypted config against the keys that may have signed it (the
+ * record's current auth key, then replaced ones in their grace period) and sets the recipient's
+ * client id when it holds. Configs of unknown queues stay unopened (a QueueDeleted report).
+ */
+function verifyRecipientConfigs(
   ctx: FanOutContext,
-  tx: Database,
-  sortedIds: readonly Uint8Array[],
-): Promise<(clientId: Uint8Array, group: common.QualifiedGroupId | undefined) => boolean> {
-  const blocklists = new Map<string, Set<string>>();
-  if (sortedIds.length > 0) {
-    for (const h of await blocklistEntriesOf(tx, sortedIds)) {
-      const id = toHex(h.clientId);
-      blocklists.set(id, (blocklists.get(id) ?? new Set()).add(toHex(h.entry)));
+  pending: readonly LocalRecipient[],
+  configKey: ConfigKeyLookup,
+  clients: ReadonlyMap<string, LockedRecipient>,
+): void {
+  const keys = new Map<string, Uint8Array[]>();
+  const keysOf = (idHex: string) => {
+    let list = keys.get(idHex);
+    if (list === undefined) {
+      const row = clients.get(idHex);
+      if (row === undefined) return undefined;
+      list = [row.authKey, ...row.previousAuthKeys];
+      keys.set(idHex, list);
     }
+    return list;
+  };
+  for (const r of pending) {
+    const result = ctx.opener.open(r.reference.sealedQueueConfig, configKey, keysOf);
+    if (result.kind === "open") r.clientId = result.clientId;
+  }
+}
+
+/** Blocklist check against the locked rows' entries; entries are hashed only for queues that have any. */
+function blocklistCheck(
+  ctx: FanOutContext,
+  clients: ReadonlyMap<string, LockedRecipient>,
+): (clientId: Uint8Array, group: common.QualifiedGroupId | undefined) => boolean {
+  const blocklists = new Map<string, Set<string>>();
+  for (const [id, row] of clients) {
+    if (row.blocklist.length > 0) blocklists.set(id, new Set(row.blocklist.map((entry) => toHex(entry))));
   }
   return (clientId, group) => {
     const entries = blocklists.get(toHex(clientId));

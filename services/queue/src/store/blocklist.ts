@@ -1,5 +1,5 @@
 import type { Database } from "@phoenix/runtime/db";
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { qsBlocklist } from "./schema.js";
 
 /** Number of blocklist entries of a queue. */
@@ -27,15 +27,4 @@ export async function removeBlocklistEntry(
   entry: Uint8Array,
 ): Promise<void> {
   await db.delete(qsBlocklist).where(and(eq(qsBlocklist.clientId, clientId), eq(qsBlocklist.entry, entry)));
-}
-
-/** Every blocklist entry of the given queues, in one read. */
-export async function blocklistEntriesOf(
-  db: Database,
-  clientIds: readonly Uint8Array[],
-): Promise<{ clientId: Uint8Array; entry: Uint8Array }[]> {
-  return db
-    .select({ clientId: qsBlocklist.clientId, entry: qsBlocklist.entry })
-    .from(qsBlocklist)
-    .where(inArray(qsBlocklist.clientId, [...clientIds]));
 }

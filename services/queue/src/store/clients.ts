@@ -1,6 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import { qsClients, qsMessages, qsUsers } from "./schema.js";
+import { qsBlocklist, qsClients, qsMessages, qsPreviousAuthKeys, qsUsers } from "./schema.js";
 
 export type ClientRow = typeof qsClients.$inferSelect;
 
@@ -134,16 +134,27 @@ export type RecipientState = Pick<
   | "gapOpen"
 >;
 
+/** A recipient's locked queue state with what verifying its configs and its blocklist need. */
+export interface LockedRecipient extends RecipientState {
+  /** Replaced auth keys still in their grace period at the read's `now`, newest first. */
+  previousAuthKeys: Uint8Array[];
+  /** The queue's blocklist entries (keyed hashes). */
+  blocklist: Uint8Array[];
+}
+
 /**
- * Locks the client records of `sortedIds` and reads their queue state. The ids must be sorted
- * (bytewise): replicas and the expiry sweep lock in that order, so they never deadlock.
+ * Locks the client records of `sortedIds` and reads, in one statement, their queue state, the
+ * replaced auth keys still valid at `now` (newest first) and their blocklist entries. The ids
+ * must be sorted (bytewise): replicas and the expiry sweep lock in that order, so they never
+ * deadlock. `for update` locks the client rows only, not the joined keys or entries.
  */
 export async function lockRecipients(
   db: Database,
   sortedIds: readonly Uint8Array[],
-): Promise<RecipientState[]> {
+  now: Date,
+): Promise<LockedRecipient[]> {
   if (sortedIds.length === 0) return [];
-  return db
+  const rows = await db
     .select({
       clientId: qsClients.clientId,
       authKey: qsClients.authKey,
@@ -155,11 +166,35 @@ export async function lockRecipients(
       listenerUntil: qsClients.listenerUntil,
       queueDepth: qsClients.queueDepth,
       gapOpen: qsClients.gapOpen,
+      previousAuthKeys: sql<unknown>`(
+        select array_agg(p.auth_key order by p.valid_until desc) from ${qsPreviousAuthKeys} p
+        where p.client_id = ${qsClients.clientId} and p.valid_until > ${now.toISOString()}::timestamptz)`,
+      blocklist: sql<unknown>`(
+        select array_agg(b.entry) from ${qsBlocklist} b where b.client_id = ${qsClients.clientId})`,
     })
     .from(qsClients)
     .where(inArray(qsClients.clientId, [...sortedIds]))
     .orderBy(qsClients.clientId)
     .for("update");
+  return rows.map((row) => ({
+    ...row,
+    previousAuthKeys: byteaArray(row.previousAuthKeys, "previous auth keys"),
+    blocklist: byteaArray(row.blocklist, "blocklist"),
+  }));
+}
+
+/** A `bytea[]` read from a driver (null: none) as plain Uint8Arrays, like the bytea column. */
+function byteaArray(value: unknown, what: string): Uint8Array[] {
+  if (value === null || value === undefined) return [];
+  if (!Array.isArray(value)) throw new TypeError(`${what}: unexpected driver value of type ${typeof value}`);
+  return value.map((item: unknown) => {
+    if (item instanceof Uint8Array) {
+      return Object.getPrototypeOf(item) === Uint8Array.prototype ? item : new Uint8Array(item);
+    }
+    if (typeof item === "string" && item.startsWith("\\x"))
+      return new Uint8Array(Buffer.from(item.slice(2), "hex"));
+    throw new TypeError(`${what}: unexpected array item of type ${typeof item}`);
+  });
 }
 
 /** A queue's sender state after a batch, and how many messages the batch stored in it. */

@@ -100,19 +100,18 @@ export async function insertQueueMessage(db: Database, message: NewQueueMessage)
 }
 
 /**
- * Stores many messages with few statements, never one per message: multi-row inserts of up to
- * 1000 rows (bytea travels as binary parameters). The caller updates the queues' depths.
+ * Stores many messages in one statement whatever their number: one array parameter per column
+ * through `unnest`, so the statement's text and parameter list do not grow with the batch. The
+ * caller updates the queues' depths.
  */
 export async function insertQueueMessages(db: Database, messages: readonly NewQueueMessage[]): Promise<void> {
-  for (let i = 0; i < messages.length; i += 1000) {
-    const rows = messages
-      .slice(i, i + 1000)
-      .map(
-        (m) =>
-          sql`(${m.clientId}, ${String(m.seq)}::int8, ${m.message}, ${m.expiresAt?.toISOString() ?? null}::timestamptz)`,
-      );
-    await db.execute(
-      sql`insert into ${qsMessages} (client_id, seq, message, expires_at) values ${sql.join(rows, sql`, `)}`,
-    );
-  }
+  if (messages.length === 0) return;
+  await db.execute(sql`
+    insert into ${qsMessages} (client_id, seq, message, expires_at)
+    select * from unnest(
+      ${sql.param(messages.map((m) => m.clientId))}::bytea[],
+      ${sql.param(messages.map((m) => String(m.seq)))}::int8[],
+      ${sql.param(messages.map((m) => m.message))}::bytea[],
+      ${sql.param(messages.map((m) => m.expiresAt?.toISOString() ?? null))}::timestamptz[]
+    )`);
 }
