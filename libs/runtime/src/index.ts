@@ -6,6 +6,7 @@ export * from "./db/index.js";
 export * from "./errors/index.js";
 export * from "./federation/index.js";
 export * from "./grpc/index.js";
+export * from "./health/index.js";
 export * from "./lifecycle/index.js";
 export * from "./log/index.js";
 export * from "./metrics/index.js";

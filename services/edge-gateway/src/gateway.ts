@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import type { RpcInfo } from "@phoenix/proto";
 import { loadConfig } from "@phoenix/runtime/config";
+import { Readiness } from "@phoenix/runtime/health";
 import { createLogger, type Logger } from "@phoenix/runtime/log";
 import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
 import { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
@@ -94,6 +95,11 @@ export interface EdgeGatewayOptions {
   logger?: Logger;
   /** Where the per-route metrics go (default: a fresh registry). */
   metrics?: Metrics;
+  /**
+   * The process's readiness (the runner's, also served on the metrics port): the gateway adds
+   * its upstream check to it, and `/readyz` answers from it. Default: one of its own, started.
+   */
+  readiness?: Readiness;
   /** The RPCs to expose (default: every client-facing RPC of `rpcCatalog()`). */
   rpcs?: readonly RpcInfo[];
 }
@@ -106,8 +112,8 @@ export interface EdgeGateway {
   readonly restRoutes: readonly RestRoute[];
   readonly streamRoutes: readonly StreamRoute[];
   readonly metrics: Metrics;
-  /** Upstream health as `/readyz` reports it. */
-  readiness(): Promise<{ ready: boolean; upstreams: UpstreamHealth }>;
+  /** What `/readyz` answers from: the process's readiness plus the upstreams' health (`upstreams`). */
+  readonly readiness: Readiness;
   /** Stops accepting, closes open streams (1001), waits for requests in flight, closes the upstream channels. */
   close(): Promise<void>;
 }
@@ -143,10 +149,12 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     restRoutes.map((route) => route.httpMethod),
   );
   let openApiText: string | undefined;
-  const readiness = async () => {
-    const health = await upstreams.health(limits.readinessTimeoutMs);
-    return { ready: Object.values(health).every((s) => s === "SERVING"), upstreams: health };
-  };
+  const readiness = options.readiness ?? startedReadiness();
+  // Ready only while every upstream answers SERVING: the gateway only proxies.
+  readiness.addCheck("upstreams", async () => {
+    const health: UpstreamHealth = await upstreams.health(limits.readinessTimeoutMs);
+    return { ready: Object.values(health).every((s) => s === "SERVING"), detail: health };
+  });
 
   const handler = createRestHandler({
     routes: restRoutes,
@@ -229,6 +237,13 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
       return closing;
     },
   };
+}
+
+/** A readiness for a gateway started on its own (tests): it serves as soon as it listens. */
+function startedReadiness(): Readiness {
+  const readiness = new Readiness();
+  readiness.markStarted();
+  return readiness;
 }
 
 /**

@@ -32,8 +32,8 @@ export const edgeGatewayModule = defineServiceModule({
     DELIVERY_SERVICE_ADDRESS: addresses.delivery,
     QUEUE_SERVICE_ADDRESS: addresses.queue,
   }),
-  async create({ config, logger, metrics, onShutdown }) {
-    const gateway = await startEdgeGateway({ ...edgeGatewayOptions(config), logger, metrics });
+  async create({ config, logger, metrics, readiness, onShutdown }) {
+    const gateway = await startEdgeGateway({ ...edgeGatewayOptions(config), logger, metrics, readiness });
     onShutdown(gateway, "edge gateway");
     return { gateway, addresses: { http: gateway.url } };
   },

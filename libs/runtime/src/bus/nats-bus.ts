@@ -40,6 +40,7 @@ import {
 import { assertPattern, assertSubject, subjectMatcher } from "./subject.js";
 import type {
   Bus,
+  BusConnectionState,
   BusLifecycleOptions,
   BusMessage,
   ConsumerOptions,
@@ -117,6 +118,10 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
     name: options.name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    // A server that vanished without closing the socket (a partition) is noticed after three
+    // unanswered pings (≤ 40 s), not the client's default of two 2-minute pings.
+    pingInterval: 10_000,
+    maxPingOut: 3,
     timeout: requestTimeoutMs,
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.pass !== undefined ? { pass: options.pass } : {}),
@@ -144,6 +149,8 @@ class NatsBus implements Bus {
   readonly #js: JetStreamClient;
   readonly #settings: NatsBusSettings;
   readonly #subscriptions = new Set<Subscription>();
+  readonly #connectionListeners = new Set<(state: BusConnectionState) => void>();
+  #connection: BusConnectionState = { connected: true };
   #closed: Promise<void> | undefined;
 
   constructor(nc: NatsConnection, jsm: JetStreamManager, js: JetStreamClient, settings: NatsBusSettings) {
@@ -151,6 +158,33 @@ class NatsBus implements Bus {
     this.#jsm = jsm;
     this.#js = js;
     this.#settings = settings;
+    void this.#followStatus();
+  }
+
+  watchConnection(listener: (state: BusConnectionState) => void): () => void {
+    this.#connectionListeners.add(listener);
+    listener(this.#connection);
+    return () => this.#connectionListeners.delete(listener);
+  }
+
+  /** Turns the client's status events into connection states (until the connection closes). */
+  async #followStatus(): Promise<void> {
+    const set = (state: BusConnectionState) => {
+      if (state.connected === this.#connection.connected) return;
+      this.#connection = state;
+      for (const listener of this.#connectionListeners) listener(state);
+    };
+    try {
+      for await (const status of this.#nc.status()) {
+        if (status.type === "disconnect")
+          set({ connected: false, reason: `disconnected from ${status.server}` });
+        else if (status.type === "staleConnection") set({ connected: false, reason: "stale connection" });
+        else if (status.type === "reconnect") set({ connected: true });
+      }
+    } catch (error) {
+      this.#settings.onError(error);
+    }
+    set({ connected: false, reason: "connection closed" });
   }
 
   async ensureStream(config: StreamConfig): Promise<void> {

@@ -168,4 +168,16 @@ export interface Bus {
   listen(subject: string, handler: NotificationHandler): Promise<Subscription>;
   /** Stops all consumers and listeners (waiting for handlers, see `drainTimeoutMs`) and closes the connection. */
   close(): Promise<void>;
+  /**
+   * Reports the connection to the bus server as it goes and comes back (the NATS client
+   * reconnects by itself); the listener first hears the current state. Absent on the embedded
+   * bus, which lives in the service's database. Returns the unsubscribe function.
+   */
+  watchConnection?(listener: (state: BusConnectionState) => void): () => void;
+}
+
+/** The connection to a bus server: up, or down with why (a server address, never a secret). */
+export interface BusConnectionState {
+  readonly connected: boolean;
+  readonly reason?: string;
 }

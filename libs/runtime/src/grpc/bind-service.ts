@@ -23,6 +23,7 @@ import {
   type RpcError,
 } from "../errors/rpc-errors.js";
 import { type RpcStatus, toGrpcStatus } from "../errors/to-grpc-status.js";
+import { dependencyUnavailable } from "../health/unavailable.js";
 import type { Logger } from "../log/create-logger.js";
 import type { CallTracker } from "./call-tracker.js";
 import { abandonReason, deadlineMillis } from "./deadline.js";
@@ -141,7 +142,8 @@ function openCall(call: SurfaceCall, rpc: AnyRpc, runtime: BindRuntime, path: st
  */
 function failureStatus(error: unknown, ctx: CallContext, runtime: BindRuntime): RpcStatus {
   const cause = ctx.signal.aborted ? ctx.signal.reason : error;
-  const mapped = toGrpcStatus(runtime.translateError?.(cause) ?? cause);
+  // A dependency out of reach (database, bus) is an outage the client should retry, not a bug.
+  const mapped = toGrpcStatus(runtime.translateError?.(cause) ?? dependencyUnavailable(cause) ?? cause);
   if (!mapped.known) ctx.log.error({ err: cause }, "rpc handler failed");
   return mapped;
 }

@@ -19,5 +19,6 @@ export {
 export {
   type OpenServiceStorageOptions,
   openServiceStorage,
+  openWatchedDatabase,
   type ServiceStorage,
 } from "./service-storage.js";

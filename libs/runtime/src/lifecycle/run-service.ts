@@ -7,6 +7,8 @@ import type { RpcError } from "../errors/rpc-errors.js";
 import { createGrpcServer, type GrpcServer } from "../grpc/grpc-server.js";
 import type { ServiceRegistration } from "../grpc/handlers.js";
 import type { ReflectionSource } from "../grpc/reflection.js";
+import { pause } from "../health/backoff.js";
+import { Readiness } from "../health/readiness.js";
 import { createLogger, type Logger } from "../log/create-logger.js";
 import { createMetrics, type Metrics } from "../metrics/create-metrics.js";
 import { type MetricsServer, startMetricsServer } from "../metrics/metrics-server.js";
@@ -18,6 +20,11 @@ export interface ServiceRuntime<C extends BaseConfig> {
   readonly logger: Logger;
   /** The service's registry: add domain metrics with `registers: [metrics.registry]`. */
   readonly metrics: Metrics;
+  /**
+   * The process's readiness (`/readyz` on the metrics port, gRPC health): register the
+   * dependencies whose loss makes the service unable to serve, and report them as they come and go.
+   */
+  readonly readiness: Readiness;
   /**
    * Registers something to release on shutdown, after the gRPC server (if any) drained. Resources
    * close in reverse order of registration: register the database before the relay that uses it.
@@ -87,6 +94,8 @@ export interface RunningProcess<C extends BaseConfig> {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly metricsServer: MetricsServer;
+  /** Ready once started, while its dependencies are up and until shutdown begins. */
+  readonly readiness: Readiness;
   /**
    * Starts the graceful shutdown (idempotent); a second call while it runs cancels in-flight
    * calls at once instead of waiting out the grace period. Resolves with the exit code.
@@ -137,11 +146,17 @@ export async function runService<S extends z.ZodObject>(
     destination: options.logDestination,
   });
   const metrics = options.metrics ?? createMetrics({ service: config.SERVICE_NAME });
+  let forceDelay: () => void = () => {};
+  const delayForced = new Promise<void>((resolve) => {
+    forceDelay = resolve;
+  });
   const state: ServiceState<C> = {
     config,
     logger,
+    readiness: new Readiness(),
     resources: [],
     closeTimeoutMs: Math.max(config.SHUTDOWN_GRACE_MS, 1000),
+    delayForced,
   };
   const { metricsServer, grpc, grpcPort } = await startServing(options, { ...state, metrics, exit });
 
@@ -156,6 +171,7 @@ export async function runService<S extends z.ZodObject>(
     grpc,
     exit,
     shutdown: (reason) => service.shutdown(reason),
+    forceDelay,
   });
 
   const service: RunningProcess<C> = {
@@ -163,10 +179,12 @@ export async function runService<S extends z.ZodObject>(
     logger,
     metrics,
     metricsServer,
+    readiness: state.readiness,
     finished,
     shutdown(reason = "requested") {
       if (shutdownPromise) {
         grpc?.force();
+        forceDelay();
         return shutdownPromise;
       }
       shutdownPromise = shutDown({ ...state, grpc, metricsServer }, reason).then(async (code) => {
@@ -221,6 +239,9 @@ interface ServiceState<C extends BaseConfig> {
   /** Registered with `onShutdown`, closed in reverse. */
   readonly resources: NamedCloseable[];
   readonly closeTimeoutMs: number;
+  readonly readiness: Readiness;
+  /** Resolves when a second signal or shutdown call cuts `SHUTDOWN_DELAY_MS` short. */
+  readonly delayForced: Promise<void>;
 }
 
 interface Serving {
@@ -237,20 +258,23 @@ async function startServing<S extends z.ZodObject>(
   options: RunServiceOptions<S> | RunServiceWithoutGrpcOptions<S>,
   state: ServiceState<z.output<S> & BaseConfig> & { readonly metrics: Metrics; readonly exit: Exit },
 ): Promise<Serving> {
-  const { config, logger, metrics, resources } = state;
+  const { config, logger, metrics, resources, readiness } = state;
   let metricsServer: MetricsServer | undefined;
   let grpc: GrpcServer | undefined;
   try {
+    // Up before `setup`, so probes get answers while the service waits for its dependencies.
     metricsServer = await startMetricsServer({
       registry: metrics.registry,
       host: config.METRICS_HOST,
       port: config.METRICS_PORT,
+      readiness,
     });
     logger.info({ host: config.METRICS_HOST, port: metricsServer.port }, "metrics listening");
     const runtime: ServiceRuntime<z.output<S> & BaseConfig> = {
       config,
       logger,
       metrics,
+      readiness,
       onShutdown(resource, name) {
         resources.push({ name: name ?? `resource ${resources.length + 1}`, resource });
       },
@@ -261,6 +285,7 @@ async function startServing<S extends z.ZodObject>(
         // Services nobody would serve: a wiring mistake, not something to start without.
         throw new TypeError("setup returned gRPC services, but runService was called with grpc: false");
       }
+      readiness.markStarted();
       return { metricsServer, grpc: undefined, grpcPort: 0 };
     }
     const setup = await options.setup(runtime);
@@ -275,7 +300,15 @@ async function startServing<S extends z.ZodObject>(
       ...(setup.interceptors ? { interceptors: setup.interceptors } : {}),
       ...(setup.translateError ? { translateError: setup.translateError } : {}),
     });
-    return { metricsServer, grpc, grpcPort: await grpc.start() };
+    const grpcPort = await grpc.start();
+    // Every service name follows the readiness: NOT_SERVING while a dependency is down, SERVING
+    // again once it is back (shutdown's NOT_SERVING then stays: readiness is false from then on).
+    const server = grpc;
+    const follow = (ready: boolean) => server.setHealth(ready ? "SERVING" : "NOT_SERVING");
+    readiness.onChange(follow);
+    readiness.markStarted();
+    follow(readiness.ready);
+    return { metricsServer, grpc, grpcPort };
   } catch (error) {
     logger.fatal({ err: error }, "service failed to start");
     grpc?.server.forceShutdown();
@@ -295,7 +328,16 @@ async function shutDown<C extends BaseConfig>(
 ): Promise<number> {
   const { config, logger, grpc } = state;
   logger.info({ reason, ...(grpc ? { inFlight: grpc.inFlight } : {}) }, "shutting down");
+  state.readiness.markShuttingDown();
   let failed = false;
+  if (!grpc && config.SHUTDOWN_DELAY_MS > 0) {
+    // No gRPC health to flip: `/readyz` answers 503 from now on; keep serving while load
+    // balancers notice, then close the listeners (a second signal cuts the wait short).
+    const skip = new AbortController();
+    void state.delayForced.then(() => skip.abort());
+    await pause(config.SHUTDOWN_DELAY_MS, skip.signal).catch(() => {});
+    skip.abort();
+  }
   if (grpc) {
     try {
       const result = await grpc.shutdown({
@@ -341,6 +383,8 @@ function installProcessHandlers(options: {
   grpc: GrpcServer | undefined;
   exit: Exit;
   shutdown(reason: string): Promise<number>;
+  /** Cuts `SHUTDOWN_DELAY_MS` short. */
+  forceDelay(): void;
 }): ProcessHandlers {
   const { signals, logger, grpc, exit } = options;
   let signalCount = 0;
@@ -349,6 +393,7 @@ function installProcessHandlers(options: {
     if (signalCount === 1) {
       void options.shutdown(signal);
     } else if (signalCount === 2) {
+      options.forceDelay();
       if (grpc) {
         logger.warn({ signal }, "second signal: cancelling in-flight calls");
         grpc.force();

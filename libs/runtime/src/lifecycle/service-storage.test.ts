@@ -5,6 +5,7 @@ import type { Bus } from "../bus/types.js";
 import { serviceConfig } from "../config/base-config.js";
 import { loadConfig } from "../config/load-config.js";
 import { databaseConfig } from "../db/config.js";
+import { Readiness } from "../health/readiness.js";
 import { createLogger } from "../log/create-logger.js";
 import { createMetrics } from "../metrics/create-metrics.js";
 import { createTestDatabase, type TestDatabase } from "../testing/index.js";
@@ -23,6 +24,7 @@ function runtimeFor(env: Record<string, string>) {
     config: loadConfig(schema, env),
     logger: createLogger({ service: "storage-test", level: "silent" }),
     metrics: createMetrics({ service: "storage-test" }),
+    readiness: new Readiness(),
     onShutdown: (resource, name) => void registered.push({ resource, name }),
   };
   return { runtime, registered };
@@ -35,15 +37,17 @@ describe("openServiceStorage", () => {
     testDb = undefined;
   });
 
-  it("opens a migrated database and a bus from config and registers both, database first", async () => {
+  it("opens a migrated database, its watch and a bus from config and registers them, database first", async () => {
     testDb = await createTestDatabase();
     const { runtime, registered } = runtimeFor({ DATABASE_URL: testDb.url ?? "" });
     const { database, bus } = await openServiceStorage(runtime, {
       name: "storage-test",
       migrationsFolder: new URL("../db/test-fixture/migrations", import.meta.url).pathname,
     });
-    // Closing runs in reverse order: the bus (which may live in the database) closes first.
-    expect(registered.map((r) => r.name)).toEqual(["database", "bus"]);
+    // Closing runs in reverse order: the bus (which may live in the database) closes first, the
+    // database's watch stops before the pool it probes.
+    expect(registered.map((r) => r.name)).toEqual(["database", "database watch", "bus"]);
+    expect(runtime.readiness.dependency("database").state.up).toBe(true);
     // Both migrations of the fixture ran: the second one added `note` and `size` to `blobs`.
     const result = await database.db.execute(
       sql`select column_name from information_schema.columns where table_name = 'blobs' order by column_name`,

@@ -1,6 +1,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { answerProbe } from "../health/probe-endpoints.js";
+import type { Readiness } from "../health/readiness.js";
 
 export interface MetricsServerOptions {
   registry: Registry;
@@ -8,6 +10,8 @@ export interface MetricsServerOptions {
   host?: string;
   /** 0 picks a free port (tests). */
   port: number;
+  /** Also answer the probes `/healthz` and `/readyz` from this readiness (see `answerProbe`). */
+  readiness?: Readiness;
 }
 
 export interface MetricsServer {
@@ -17,12 +21,22 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Serves `GET /metrics` in the Prometheus text format; resolves once listening. */
+/**
+ * Serves `GET /metrics` in the Prometheus text format (and, given a readiness, the probes
+ * `/healthz` and `/readyz`); resolves once listening.
+ */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const { registry } = options;
+  const { registry, readiness } = options;
   const host = options.host ?? "127.0.0.1";
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (readiness && (path === "/healthz" || path === "/readyz")) {
+      answerProbe(path, req.method ?? "GET", readiness, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end(`probe failed: ${String(error)}\n`);
+      });
+      return;
+    }
     if (path !== "/metrics") {
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       return;

@@ -2,8 +2,7 @@ import type { z } from "zod";
 import type { BusConfig } from "../bus/config.js";
 import type { BaseConfig } from "../config/base-config.js";
 import type { Env } from "../config/load-config.js";
-import { type DatabaseConfig, databaseConnectionFromConfig } from "../db/config.js";
-import { openDatabase } from "../db/open-database.js";
+import type { DatabaseConfig } from "../db/config.js";
 import {
   type RunningProcess,
   type RunningService,
@@ -12,7 +11,7 @@ import {
   type ServiceRuntime,
   type ServiceSetup,
 } from "../lifecycle/run-service.js";
-import { openServiceStorage } from "../lifecycle/service-storage.js";
+import { openServiceStorage, openWatchedDatabase } from "../lifecycle/service-storage.js";
 import type {
   AnyServiceModule,
   EmbedSettings,
@@ -310,14 +309,8 @@ async function hostFor<S extends z.ZodObject, St extends ModuleStorage | undefin
     );
     return { ...host, database, bus } as unknown as Host;
   }
-  let database = resources.database;
-  if (database === undefined) {
-    database = await openDatabase({
-      ...databaseConnectionFromConfig(storageRuntime.config, { name: module.name }),
-      ...migrations,
-    });
-    runtime.onShutdown(database, "database");
-  }
+  const database =
+    resources.database ?? (await openWatchedDatabase(storageRuntime, { name: module.name, ...migrations }));
   return { ...host, database } as unknown as Host;
 }
 

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Metadata } from "@grpc/grpc-js";
 import type { RichStatus } from "@phoenix/runtime/errors";
 import { GrpcCallError, REQUEST_ID_KEY } from "@phoenix/runtime/grpc";
+import { answerProbe, type Readiness } from "@phoenix/runtime/health";
 import type { Logger } from "@phoenix/runtime/log";
 import type { TokenBucketLimiter } from "@phoenix/runtime/rate-limit";
 import type { Upstreams } from "../upstream/upstreams.js";
@@ -45,8 +46,8 @@ export interface RestLimits {
 
 /** Fixed endpoints beside the RPC routes. */
 export interface RestEndpoints {
-  /** `/readyz`: true when every upstream answers SERVING. */
-  readiness(): Promise<{ ready: boolean; upstreams: Record<string, string> }>;
+  /** `/healthz` and `/readyz`, answered by the runtime's probe endpoints (as on the metrics port). */
+  readiness: Readiness;
   /** `/openapi.json`. */
   openApi(): string;
 }
@@ -183,17 +184,9 @@ export function createRestHandler(options: RestHandlerOptions) {
   };
 
   function fixedEndpoint(path: string): ((res: ServerResponse, head: boolean) => Promise<void>) | undefined {
-    if (path === "/healthz") {
-      return async (res, head) => send(res, 200, JSON_TYPE, JSON.stringify({ status: "ok" }), head);
-    }
-    if (path === "/readyz") {
+    if (path === "/healthz" || path === "/readyz") {
       return async (res, head) => {
-        const result = await endpoints.readiness();
-        const body = JSON.stringify({
-          status: result.ready ? "ready" : "not ready",
-          upstreams: result.upstreams,
-        });
-        send(res, result.ready ? 200 : 503, JSON_TYPE, body, head);
+        await answerProbe(path, head ? "HEAD" : "GET", endpoints.readiness, res);
       };
     }
     if (path === "/openapi.json") {
