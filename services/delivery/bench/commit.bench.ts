@@ -3,6 +3,9 @@
 // outbox — the handler called in process, no gRPC) next to the time a member takes to process the
 // same commit, and validation alone (PublicGroup stageCommit + GroupInfo check), at group sizes
 // 2, 16, 128 and 1024. The measured commit is a full-path self-update of the group's creator.
+// "DS whole" runs with the group's decoded state in the DS's state cache (as after the group's
+// previous request: the steady state), "cold" without it (first request after DS_STATE_CACHE_IDLE,
+// or on another replica). "send" is the DS's whole handling of one SendMessage (cached state).
 // Run: npm run bench -- commit   (or node --conditions=source --import tsx
 // services/delivery/bench/commit.bench.ts [sizes…]); needs the Postgres and NATS of
 // DATABASE_URL / NATS_URL (default the local ones). Not a test: it asserts nothing.
@@ -10,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { AeadLabel, decryptAtRest, encryptAtRest } from "@phoenix/crypto";
 import {
   type CommitOutput,
+  encryptMessage,
   PublicGroup,
   parseGroupInfo,
   parsePublicMessage,
@@ -19,6 +23,8 @@ import {
 import { delivery, rpcLabel } from "@phoenix/proto";
 import { eq } from "drizzle-orm";
 import { groupOperation } from "../src/api/group-operation.js";
+import { readGroupState } from "../src/api/pipeline.js";
+import { sendMessage } from "../src/api/send-message.js";
 import { phoenixCredentialValidator } from "../src/domain/credentials.js";
 import { DsGroup } from "../src/domain/group.js";
 import { decodeGroupState, encodeGroupState } from "../src/domain/group-state.js";
@@ -96,6 +102,18 @@ async function signedOperation(
   };
 }
 
+async function signedMessage(h: Harness, g: TestGroup, by: Member): Promise<delivery.SendMessageRequest> {
+  const sent = await encryptMessage(by.mls(), h.cs, new Uint8Array(1024));
+  by.state = sent.newState;
+  const tbs: delivery.SendMessageTbs = {
+    header: h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: by.leaf }),
+    groupId: g.groupId,
+    message: sent.message,
+    suppressNotifications: false,
+  };
+  return { signed: await h.sign(delivery.SendMessageTbs, tbs, by.signingKey), groupStateEarKey: g.earKey };
+}
+
 const argSizes = process.argv
   .slice(2)
   .map(Number)
@@ -119,17 +137,34 @@ try {
     const runs = QUICK ? 2 : size >= 1024 ? 5 : 9;
     const load = loadavg();
 
-    // The DS's whole handling; the stored state is put back before each run (same epoch).
+    // The DS's whole handling; the stored state (and its tag) is put back before each run (same
+    // epoch), then either read once by the DS (cached, as after any earlier request) or dropped
+    // from its cache (cold).
     let request: delivery.GroupOperationRequest | undefined;
-    const dsMs = await medianMs(
+    const restore = async (cached: boolean) => {
+      await h.db.db
+        .update(groups)
+        .set({
+          state: row.state,
+          stateTag: row.stateTag,
+          queueReports: row.queueReports,
+          lastActiveMonth: row.lastActiveMonth,
+        })
+        .where(eq(groups.groupId, uuid));
+      ctx.stateCache.delete(uuid);
+      if (cached) await readGroupState(ctx, uuid, g.earKey);
+      request = await signedOperation(h, g, creator, out);
+    };
+    const operate = () => groupOperation(ctx, request as delivery.GroupOperationRequest);
+    const dsMs = await medianMs(runs, operate, () => restore(true));
+    const coldMs = await medianMs(runs, operate, () => restore(false));
+    await restore(true);
+    let message: delivery.SendMessageRequest | undefined;
+    const sendMs = await medianMs(
       runs,
-      () => groupOperation(ctx, request as delivery.GroupOperationRequest),
+      () => sendMessage(ctx, message as delivery.SendMessageRequest),
       async () => {
-        await h.db.db
-          .update(groups)
-          .set({ state: row.state, queueReports: row.queueReports, lastActiveMonth: row.lastActiveMonth })
-          .where(eq(groups.groupId, uuid));
-        request = await signedOperation(h, g, creator, out);
+        message = await signedMessage(h, g, observer);
       },
     );
     // What the DS's handling starts from: the state decrypted and decoded.
@@ -161,6 +196,7 @@ try {
       String(size),
       `${(plaintext.byteLength / 1024).toFixed(0)} / ${(row.state.byteLength / 1024).toFixed(0)}`,
       dsMs.toFixed(1),
+      coldMs.toFixed(1),
       decryptMs.toFixed(1),
       decodeMs.toFixed(1),
       validateMs.toFixed(1),
@@ -168,6 +204,8 @@ try {
       memberMs.toFixed(1),
       (dsMs / memberMs).toFixed(2),
       (validateMs / memberMs).toFixed(2),
+      (coldMs / memberMs).toFixed(2),
+      sendMs.toFixed(1),
       load,
     ]);
     console.error(`N=${size}: setup ${setupS.toFixed(1)} s, ${runs} runs each`);
@@ -185,6 +223,7 @@ function printTable(rows: string[][]): void {
     "members",
     "state KiB (plain / padded)",
     "DS whole ms",
+    "cold ms",
     "decrypt ms",
     "decode ms",
     "validate ms",
@@ -192,6 +231,8 @@ function printTable(rows: string[][]): void {
     "member ms",
     "DS/member",
     "validate/member",
+    "cold/member",
+    "send ms",
     "loadavg",
   ];
   const cells = [header, ...rows];

@@ -1,6 +1,7 @@
 import { busConfig, busTopology } from "@phoenix/runtime/bus";
 import {
   envAddressList,
+  envBytes,
   envDomain,
   envDuration,
   envInt,
@@ -53,6 +54,14 @@ export const deliveryConfigSchema = serviceConfig({
           .transform(Number),
       ),
     ),
+    /**
+     * In-memory cache of decoded group state (src/domain/state-cache.ts; argument in
+     * docs/security.md): at most this many groups (0: no cache), this many bytes of encoded
+     * state, each forgotten after this long without a request.
+     */
+    DS_STATE_CACHE_ENTRIES: envInt({ default: 256, min: 0, max: 1_000_000 }),
+    DS_STATE_CACHE_BYTES: envBytes({ default: 64 * 1024 * 1024, min: 0 }),
+    DS_STATE_CACHE_IDLE: envDuration({ default: 60_000, min: 0, max: 3_600_000 }),
     /**
      * Queue-deleted reports a group keeps until its next write folds them in (default 128); more
      * are dropped (the QS reports a missing queue again with every fan-out that reaches it).

@@ -13,7 +13,9 @@ import { getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import type { DeliveryContext } from "./api/context.js";
 import { handleQueueDeleted } from "./api/queue-deleted.js";
 import { type DeliveryConfig, paddingBuckets } from "./config.js";
+import type { DsGroup } from "./domain/group.js";
 import { dayOf } from "./domain/queue-reports.js";
+import { GroupStateCache } from "./domain/state-cache.js";
 import { deliveryRoutes } from "./routes.js";
 import {
   activityMonth,
@@ -138,6 +140,14 @@ export class DeliveryService {
       onFanOut: () => relay.poke(),
       outboxSealer: sealer,
       queueReports: { max: config.DS_MAX_QUEUE_REPORTS, ttlMs: config.DS_QUEUE_REPORT_TTL },
+      stateCache: new GroupStateCache<DsGroup>(
+        {
+          maxEntries: config.DS_STATE_CACHE_ENTRIES,
+          maxBytes: config.DS_STATE_CACHE_BYTES,
+          idleMs: config.DS_STATE_CACHE_IDLE,
+        },
+        init.now ?? Date.now,
+      ),
     };
     await init.bus.ensureStream(fanOutStream(config.DS_FANOUT_STREAM, config.DS_FANOUT_SUBJECT));
     await init.bus.ensureStream(
@@ -200,6 +210,7 @@ export class DeliveryService {
    * database afterwards).
    */
   close(): void {
+    this.ctx.stateCache.close();
     if (this.ownsRouter) this.router.close();
   }
 }

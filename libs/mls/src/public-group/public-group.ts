@@ -341,6 +341,14 @@ export class PublicGroup {
     return new PublicGroup(decodePublicGroupState(bytes), options);
   }
 
+  /**
+   * An independent copy in O(1): the state is never changed in place (every step replaces it),
+   * so the copy and this validator share it until either moves on.
+   */
+  fork(): PublicGroup {
+    return new PublicGroup(this.state, this.options);
+  }
+
   /** Compact serialisation: RFC 9420 encodings of context, tree and pending proposals. */
   encode(): Uint8Array {
     return encodePublicGroupState(this.state);

@@ -4,7 +4,9 @@ import type { AddressMatcher, NamedRateLimit, SharedRateLimits } from "@phoenix/
 import type { ReplayStore } from "@phoenix/runtime/replay";
 import type { RequestWindow } from "@phoenix/runtime/signed-request";
 import type { DsContext } from "../domain/ds-context.js";
+import type { DsGroup } from "../domain/group.js";
 import type { QueueReportPolicy } from "../domain/queue-reports.js";
+import type { GroupStateCache } from "../domain/state-cache.js";
 
 /** The per-caller limit of RequestGroupId (DS_CALLER_RATE_GROUP_ID_PER_MINUTE). */
 export interface GroupIdLimit {
@@ -39,4 +41,6 @@ export interface DeliveryContext extends DsContext {
   outboxSealer: PayloadSealer;
   /** How many queue-deleted reports a group keeps, and for how long (domain/queue-reports.ts). */
   queueReports: QueueReportPolicy;
+  /** Decoded group states of recent requests (bounded; see docs/security.md). */
+  stateCache: GroupStateCache<DsGroup>;
 }

@@ -6,7 +6,7 @@ import { checkQueueRef, DsGroup, mlsGroupId } from "../domain/group.js";
 import { LIMITS } from "../domain/limits.js";
 import { activityMonth, groupExists, insertGroup, takeReservation } from "../store/group-store.js";
 import type { DeliveryContext } from "./context.js";
-import { encryptState, openGroupRequest, verifySigner } from "./pipeline.js";
+import { openGroupRequest, sealState, verifySigner } from "./pipeline.js";
 
 const METHOD = delivery.DeliveryServiceService.createGroup;
 
@@ -40,7 +40,7 @@ export async function createGroup(
     ctx,
   );
   const claim = await verifySigner(ctx, opened, group.signatureKeyOf(0), "leaf 0");
-  const state = encryptState(ctx, uuid, group, earKey);
+  const sealed = sealState(ctx, uuid, group, earKey);
   await transaction(ctx.db, async (tx) => {
     if (await groupExists(tx, uuid)) throw new AlreadyExistsError("the group exists");
     if (!(await takeReservation(tx, uuid, new Date(ctx.now()))))
@@ -48,11 +48,13 @@ export async function createGroup(
     await claim(tx);
     await insertGroup(tx, {
       groupId: uuid,
-      state,
+      state: sealed.state,
+      stateTag: sealed.stateTag,
       lastActiveMonth: activityMonth(ctx.now()),
       queueReportKey,
       queueReports: new Uint8Array(0),
     });
   });
+  ctx.stateCache.set(uuid, sealed.stateTag, ctx.stateCache.keyTag(earKey), group, sealed.plainBytes);
   return {};
 }

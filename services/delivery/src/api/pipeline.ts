@@ -6,6 +6,7 @@ import {
   encryptAtRest,
   HpkeKeyPair,
   hpkeOpen,
+  randomBytes,
 } from "@phoenix/crypto";
 import { common, type MessageDecoder, rpcLabel } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
@@ -24,10 +25,11 @@ import { encodeFanOuts, type FanOutPlan } from "../domain/fan-out.js";
 import { DsGroup } from "../domain/group.js";
 import { decodeGroupState, encodeGroupState, type QueueRef } from "../domain/group-state.js";
 import { dayOf, decodeQueueReports, isLive } from "../domain/queue-reports.js";
+import { type CachedState, GroupStateCache } from "../domain/state-cache.js";
 import {
   activityMonth,
   deleteGroupRow,
-  type GroupRow,
+  type LoadedRow,
   lockGroup,
   readGroup,
   updateGroup,
@@ -148,31 +150,80 @@ export async function authenticateLeaf(
   return { leaf, claim };
 }
 
-/** Decrypts a group row's state with the request's EAR key. */
-export function decryptState(row: GroupRow, earKey: Uint8Array): Uint8Array {
+/** Decrypts a group's stored state with the request's EAR key. */
+export function decryptState(groupId: Uint8Array, state: Uint8Array, earKey: Uint8Array): Uint8Array {
   try {
-    return decryptAtRest(earKey, AeadLabel.GroupState, row.state, { aad: row.groupId });
+    return decryptAtRest(earKey, AeadLabel.GroupState, state, { aad: groupId });
   } catch (error) {
     if (error instanceof DecryptionError) throw wrongEarKey();
     throw error;
   }
 }
 
-/** Encrypts a group's state for the row. */
-export function encryptState(
+/** A group's state encrypted for its row, with a fresh state tag and its encoded size. */
+export interface SealedState {
+  state: Uint8Array;
+  /** New on every write: what the state cache matches (see GroupStateCache). */
+  stateTag: Uint8Array;
+  /** Encoded (unpadded) size: the state cache's weight of the decoded state. */
+  plainBytes: number;
+}
+
+/** Encodes and encrypts a group's state for its row. */
+export function sealState(
   ctx: DeliveryContext,
   groupId: Uint8Array,
   group: DsGroup,
   earKey: Uint8Array,
-): Uint8Array {
-  return encryptAtRest(earKey, AeadLabel.GroupState, encodeGroupState(group.toState()), {
-    aad: groupId,
-    buckets: ctx.paddingBuckets,
-  });
+): SealedState {
+  const plain = encodeGroupState(group.toState());
+  return {
+    state: encryptAtRest(earKey, AeadLabel.GroupState, plain, { aad: groupId, buckets: ctx.paddingBuckets }),
+    stateTag: newStateTag(),
+    plainBytes: plain.byteLength,
+  };
+}
+
+/** 16 random bytes: never repeats, unlike a counter restarted by a deleted and re-created group. */
+export function newStateTag(): Uint8Array {
+  return randomBytes(16);
+}
+
+/** What a request opened: the group's decoded state as stored (shared: never changed). */
+interface OpenedState {
+  base: DsGroup;
+  /** The request's key matched a cached state whose tag the row still carries. */
+  hit: boolean;
+}
+
+/**
+ * The state a request's read found, decoded: the cached one when the row still carries its tag
+ * (the read then returned no `state`), else the row's state decrypted with the request's key
+ * (a wrong key is refused here) and decoded — and cached for the next request with that key.
+ */
+function openState(
+  ctx: DeliveryContext,
+  uuid: Uint8Array,
+  row: LoadedRow,
+  earKey: Uint8Array,
+  keyTag: Uint8Array,
+  cached: CachedState<DsGroup> | undefined,
+): OpenedState {
+  if (row.state === undefined) {
+    // The read returns no state only when the row's tag equals the one asked about.
+    if (cached === undefined || !GroupStateCache.matches(cached, row.stateTag))
+      throw new Error("the group row came back without its state although no cached state matches it");
+    ctx.stateCache.touch(uuid, cached);
+    return { base: cached.base, hit: true };
+  }
+  const plaintext = decryptState(uuid, row.state, earKey);
+  const base = DsGroup.open(decodeGroupState(plaintext), ctx);
+  ctx.stateCache.set(uuid, row.stateTag, keyTag, base, plaintext.byteLength);
+  return { base, hit: false };
 }
 
 /** The live queue-deleted reports of a row, opened (lapsed ones are dropped unopened). */
-function openReports(ctx: DeliveryContext, row: GroupRow, group: DsGroup): QueueRef[] {
+function openReports(ctx: DeliveryContext, row: LoadedRow, group: DsGroup): QueueRef[] {
   const today = dayOf(ctx.now());
   const records = decodeQueueReports(row.queueReports).filter((r) => isLive(r, today));
   if (records.length === 0) return [];
@@ -232,13 +283,22 @@ export async function writeGroup<R>(
 ): Promise<R> {
   const { uuid, earKey } = request;
   const groupId: common.QualifiedGroupId = { uuid, domain: ctx.domain };
+  const keyTag = ctx.stateCache.keyTag(earKey);
   let wroteFanOuts = false;
+  // What to cache once the transaction committed (undefined: forget the group's entry).
+  let after: { sealed: SealedState; keyTag: Uint8Array; group: DsGroup } | "deleted" | undefined;
   const outcome = await transaction(ctx.db, async (tx) => {
     wroteFanOuts = false;
-    const row = await lockGroup(tx, uuid);
-    if (row === undefined) throw new NotFoundError("no such group");
-    const plaintext = decryptState(row, earKey);
-    const group = DsGroup.open(decodeGroupState(plaintext), ctx);
+    after = undefined;
+    const cached = ctx.stateCache.lookup(uuid, keyTag);
+    const row = await lockGroup(tx, uuid, cached?.stateTag);
+    if (row === undefined) {
+      ctx.stateCache.delete(uuid);
+      throw new NotFoundError("no such group");
+    }
+    const { base } = openState(ctx, uuid, row, earKey, keyTag, cached);
+    // The handler changes its own fork; `base` stays as stored (and as cached).
+    const group = base.fork();
     const reports = openReports(ctx, row, group);
     const induced: FanOutPlan[] = [];
     let inducedFor: { leaf: number | undefined } | undefined;
@@ -267,10 +327,12 @@ export async function writeGroup<R>(
       if (!isRefusal(error) || inducedFor === undefined || (induced.length === 0 && reports.length === 0))
         throw error;
       // Refused, but the removals found are the group's business from now on: store and announce them.
-      const clean = DsGroup.open(decodeGroupState(plaintext), ctx);
+      const clean = base.fork();
       const notices = clean.collectRequiredRemovals(reports, inducedFor.leaf);
+      const sealed = sealState(ctx, uuid, clean, earKey);
       await updateGroup(tx, uuid, {
-        state: encryptState(ctx, uuid, clean, earKey),
+        state: sealed.state,
+        stateTag: sealed.stateTag,
         lastActiveMonth: row.lastActiveMonth,
       });
       await writeOutbox(
@@ -279,15 +341,27 @@ export async function writeGroup<R>(
         ctx.outboxSealer,
       );
       wroteFanOuts = notices.length > 0;
+      after = { sealed, keyTag, group: clean };
       return { error };
     }
     const fanOuts = [...induced, ...result.fanOuts];
-    if (result.deleteGroup === true) await deleteGroupRow(tx, uuid);
-    else
+    if (result.deleteGroup === true) {
+      await deleteGroupRow(tx, uuid);
+      after = "deleted";
+    } else {
+      const keyAfter = result.earKeyAfter ?? earKey;
+      const sealed = sealState(ctx, uuid, group, keyAfter);
       await updateGroup(tx, uuid, {
-        state: encryptState(ctx, uuid, group, result.earKeyAfter ?? earKey),
+        state: sealed.state,
+        stateTag: sealed.stateTag,
         lastActiveMonth: result.active ? activityMonth(ctx.now()) : row.lastActiveMonth,
       });
+      after = {
+        sealed,
+        keyTag: keyAfter === earKey ? keyTag : ctx.stateCache.keyTag(keyAfter),
+        group,
+      };
+    }
     await writeOutbox(
       tx,
       encodeFanOuts(fanOuts, groupId, new Date(ctx.now()), ctx.fanOutSubject),
@@ -296,20 +370,38 @@ export async function writeGroup<R>(
     wroteFanOuts = fanOuts.length > 0;
     return { value: result.result };
   });
+  // Committed (a transaction that did not commit threw above, leaving the stored state and any
+  // cached copy of it as they were): the written state is the stored one from now on, and the
+  // handler is done with it.
+  const written = after as typeof after;
+  if (written === "deleted") ctx.stateCache.delete(uuid);
+  else if (written !== undefined)
+    ctx.stateCache.set(
+      uuid,
+      written.sealed.stateTag,
+      written.keyTag,
+      written.group,
+      written.sealed.plainBytes,
+    );
   if (wroteFanOuts) ctx.onFanOut();
   if ("error" in outcome) throw outcome.error;
   return outcome.value;
 }
 
-/** A request that only reads a group: one read, decrypt. */
+/** A request that only reads a group: one read (no state transferred on a cache hit), decrypt. */
 export async function readGroupState(
   ctx: DeliveryContext,
   uuid: Uint8Array,
   earKey: Uint8Array,
 ): Promise<DsGroup> {
-  const row = await readGroup(ctx.db, uuid);
-  if (row === undefined) throw new NotFoundError("no such group");
-  return DsGroup.open(decodeGroupState(decryptState(row, earKey)), ctx);
+  const keyTag = ctx.stateCache.keyTag(earKey);
+  const cached = ctx.stateCache.lookup(uuid, keyTag);
+  const row = await readGroup(ctx.db, uuid, cached?.stateTag);
+  if (row === undefined) {
+    ctx.stateCache.delete(uuid);
+    throw new NotFoundError("no such group");
+  }
+  return openState(ctx, uuid, row, earKey, keyTag, cached).base.fork();
 }
 
 /**

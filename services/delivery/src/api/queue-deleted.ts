@@ -2,7 +2,7 @@ import { encodeHpkeCiphertext, HpkePublicKey, hpkeSeal } from "@phoenix/crypto";
 import { common, events } from "@phoenix/proto";
 import type { BusMessage } from "@phoenix/runtime/bus";
 import { dayOf, expiryDay, queueReportTag } from "../domain/queue-reports.js";
-import { addQueueReport, readGroup } from "../store/group-store.js";
+import { addQueueReport, readQueueReportKey } from "../store/group-store.js";
 import type { DeliveryContext } from "./context.js";
 import { QUEUE_REPORT_LABEL } from "./pipeline.js";
 
@@ -32,10 +32,10 @@ export async function handleQueueDeleted(ctx: DeliveryContext, message: BusMessa
   if (event.recipient === undefined) return;
   const reporter = message.headers[SOURCE_DOMAIN_HEADER] ?? ctx.domain;
   if (event.recipient.domain !== reporter) return;
-  const row = await readGroup(ctx.db, groupId.uuid);
-  if (row === undefined) return;
+  const reportKey = await readQueueReportKey(ctx.db, groupId.uuid);
+  if (reportKey === undefined) return;
   const reference = common.QsReference.encode(event.recipient).finish();
-  const sealed = hpkeSeal(HpkePublicKey.fromBytes(row.queueReportKey), QUEUE_REPORT_LABEL, reference, {
+  const sealed = hpkeSeal(HpkePublicKey.fromBytes(reportKey), QUEUE_REPORT_LABEL, reference, {
     aad: groupId.uuid,
   });
   const now = ctx.now();

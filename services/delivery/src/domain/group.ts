@@ -191,6 +191,26 @@ export class DsGroup {
     return { group: new DsGroup(state, publicGroup, ctx), queueReportKey: reportKey.publicKey.bytes };
   }
 
+  /**
+   * A copy that shares nothing this class changes in place (member records, lists, the
+   * validator's state), so a cached group can serve many requests: each works on its own fork.
+   */
+  fork(): DsGroup {
+    const s = this.state;
+    return new DsGroup(
+      {
+        ...s,
+        members: s.members.map((m) => ({ ...m })),
+        profileKeys: [...s.profileKeys],
+        proposalMessages: [...s.proposalMessages],
+        requiredRemovals: [...s.requiredRemovals],
+        welcomeEpochs: [...s.welcomeEpochs],
+      },
+      this.publicGroup.fork(),
+      this.ctx,
+    );
+  }
+
   /** The state to encrypt and store. */
   toState(): DsGroupState {
     return { ...this.state, publicGroup: this.publicGroup.encode() };

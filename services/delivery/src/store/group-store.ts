@@ -50,30 +50,85 @@ export async function insertGroup(tx: Database, row: GroupRow): Promise<void> {
   await tx.insert(groups).values(row);
 }
 
-/** Reads a group row and locks it until the transaction ends (the one read of a write request). */
-export async function lockGroup(tx: Database, groupId: Uint8Array): Promise<GroupRow | undefined> {
-  const rows = await tx.select().from(groups).where(eq(groups.groupId, groupId)).for("update");
-  return rows[0];
+/**
+ * A group row as a request reads it. `state` is undefined when the caller named the tag of a
+ * state it holds decoded and the row still carries that tag (nothing to transfer or decrypt).
+ */
+export type LoadedRow = Omit<GroupRow, "state"> & { state: Uint8Array | undefined };
+
+function loadedColumns(cachedTag: Uint8Array | undefined) {
+  return {
+    groupId: groups.groupId,
+    stateTag: groups.stateTag,
+    lastActiveMonth: groups.lastActiveMonth,
+    queueReportKey: groups.queueReportKey,
+    queueReports: groups.queueReports,
+    state:
+      cachedTag === undefined || cachedTag.length === 0
+        ? groups.state
+        : sql<Uint8Array | null>`CASE WHEN ${eq(groups.stateTag, cachedTag)} THEN NULL ELSE ${groups.state} END`.mapWith(
+            groups.state,
+          ),
+  };
 }
 
-/** Reads a group row without locking (read-only requests). */
-export async function readGroup(db: Database, groupId: Uint8Array): Promise<GroupRow | undefined> {
-  const rows = await db.select().from(groups).where(eq(groups.groupId, groupId));
-  return rows[0];
+function loaded(row: { state: Uint8Array | null } & Omit<GroupRow, "state">): LoadedRow {
+  return { ...row, state: row.state ?? undefined };
 }
 
 /**
- * Writes the new encrypted state (the one write of a request). The queue reports read under the
- * same row lock were folded into the state, so they are cleared.
+ * Reads a group row and locks it until the transaction ends (the one read of a write request);
+ * `cachedTag`: see {@link LoadedRow}.
+ */
+export async function lockGroup(
+  tx: Database,
+  groupId: Uint8Array,
+  cachedTag?: Uint8Array,
+): Promise<LoadedRow | undefined> {
+  const rows = await tx
+    .select(loadedColumns(cachedTag))
+    .from(groups)
+    .where(eq(groups.groupId, groupId))
+    .for("update");
+  return rows[0] === undefined ? undefined : loaded(rows[0]);
+}
+
+/** Reads a group row without locking (read-only requests); `cachedTag`: see {@link LoadedRow}. */
+export async function readGroup(
+  db: Database,
+  groupId: Uint8Array,
+  cachedTag?: Uint8Array,
+): Promise<LoadedRow | undefined> {
+  const rows = await db.select(loadedColumns(cachedTag)).from(groups).where(eq(groups.groupId, groupId));
+  return rows[0] === undefined ? undefined : loaded(rows[0]);
+}
+
+/** The public key queue-deleted reports are sealed to, without the state. */
+export async function readQueueReportKey(db: Database, groupId: Uint8Array): Promise<Uint8Array | undefined> {
+  const rows = await db
+    .select({ key: groups.queueReportKey })
+    .from(groups)
+    .where(eq(groups.groupId, groupId));
+  return rows[0]?.key;
+}
+
+/**
+ * Writes the new encrypted state and its fresh `stateTag` (the one write of a request). The
+ * queue reports read under the same row lock were folded into the state, so they are cleared.
  */
 export async function updateGroup(
   tx: Database,
   groupId: Uint8Array,
-  values: { state: Uint8Array; lastActiveMonth: number },
+  values: { state: Uint8Array; stateTag: Uint8Array; lastActiveMonth: number },
 ): Promise<void> {
   await tx
     .update(groups)
-    .set({ state: values.state, lastActiveMonth: values.lastActiveMonth, queueReports: new Uint8Array(0) })
+    .set({
+      state: values.state,
+      stateTag: values.stateTag,
+      lastActiveMonth: values.lastActiveMonth,
+      queueReports: new Uint8Array(0),
+    })
     .where(eq(groups.groupId, groupId));
 }
 

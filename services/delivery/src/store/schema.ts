@@ -1,4 +1,5 @@
 import { bytea } from "@phoenix/runtime/db";
+import { sql } from "drizzle-orm";
 import { integer, pgTable, timestamp } from "drizzle-orm/pg-core";
 
 /**
@@ -13,6 +14,13 @@ export const groups = pgTable("groups", {
   groupId: bytea("group_id").primaryKey(),
   /** encryptAtRest(EAR key, "GroupState", encoded DsGroupState), aad = group id. */
   state: bytea("state").notNull(),
+  /**
+   * 16 random bytes drawn anew by every write of `state` (never a counter, so a deleted and
+   * re-created group or another replica's write never repeats one): what the in-memory state
+   * cache checks, in the same locked read, before it skips reading and decrypting `state`.
+   * Empty for rows written before the column existed (never cached until their next write).
+   */
+  stateTag: bytea("state_tag").notNull().default(sql`'\\x'::bytea`),
   /** year * 12 + (month - 1) of the last commit: coarse on purpose. */
   lastActiveMonth: integer("last_active_month").notNull(),
   /**
