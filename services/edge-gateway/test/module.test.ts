@@ -46,6 +46,46 @@ describe("edgeGatewayModule", () => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
 
+  it("answers the same probes on its metrics port, and honours SHUTDOWN_DELAY_MS: not ready but still serving, then closed", async () => {
+    const running = await runModule(edgeGatewayModule, {
+      env: {
+        HTTP_PORT: "0",
+        METRICS_PORT: "0",
+        // Longer than the test: the second shutdown call below cuts it short.
+        SHUTDOWN_DELAY_MS: "10m",
+        AUTH_SERVICE_ADDRESS: upstream.address,
+        DELIVERY_SERVICE_ADDRESS: upstream.address,
+        QUEUE_SERVICE_ADDRESS: upstream.address,
+      },
+      signals: false,
+      exit: false,
+      logDestination: logSink(),
+    });
+    const url = running.instance.gateway.url;
+    const metricsBase = `http://127.0.0.1:${running.process.metricsServer.port}`;
+    const onMetrics = await fetch(`${metricsBase}/readyz`);
+    expect(onMetrics.status).toBe(200);
+    expect(await onMetrics.json()).toEqual({
+      status: "ready",
+      upstreams: { auth: "SERVING", delivery: "SERVING", queue: "SERVING" },
+    });
+    expect(await (await fetch(`${metricsBase}/healthz`)).json()).toEqual({ status: "ok" });
+
+    const finished = running.process.shutdown();
+    // During the delay both ports say not ready, and the gateway still answers everything else.
+    for (const base of [url, metricsBase]) {
+      const draining = await fetch(`${base}/readyz`);
+      expect(draining.status).toBe(503);
+      expect(await draining.json()).toMatchObject({ status: "not ready", reason: "shutting down" });
+    }
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${url}/openapi.json`)).status).toBe(200);
+    // A second shutdown (as a second SIGTERM) ends the delay; then the listener closes.
+    expect(await running.process.shutdown()).toBe(0);
+    expect(await finished).toBe(0);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
   it("refuses to start without its upstream addresses, naming each", async () => {
     const start = runModule(edgeGatewayModule, {
       env: { HTTP_PORT: "0", METRICS_PORT: "0" },

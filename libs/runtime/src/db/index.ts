@@ -11,6 +11,7 @@ export {
   type DatabaseConnectionOptions,
   type DatabaseHandle,
   DatabaseOpenError,
+  DatabaseUnavailableError,
   type LockResult,
   MigrationError,
   type OpenDatabaseOptions,

@@ -71,6 +71,14 @@ export class DatabaseOpenError extends Error {
   override readonly name = "DatabaseOpenError";
 }
 
+/**
+ * A connection to the database could not be had (the server is down, restarting or out of
+ * reach) — for a query of a running service, where `DatabaseOpenError` is for the start.
+ */
+export class DatabaseUnavailableError extends Error {
+  override readonly name = "DatabaseUnavailableError";
+}
+
 /** A migration failed; the database is left at the last migration that committed. */
 export class MigrationError extends Error {
   override readonly name = "MigrationError";
@@ -110,6 +118,29 @@ async function openPg<TSchema extends Record<string, unknown>>(
   });
   // Without a listener an idle connection dying (server restart) would crash the process.
   pool.on("error", (error) => options.onPoolError?.(error));
+  // Nor may a checked-out one: pg-pool listens only while a client is idle, and a connection
+  // that dies while its holder awaits something else (inside a transaction) emits "error" on
+  // the client with nobody listening. The holder's next query fails and release drops the client.
+  pool.on("connect", (client) => client.on("error", (error) => options.onPoolError?.(error)));
+  // A connection that cannot be had says which dependency is missing (the socket error alone
+  // does not), so a request failing on it is answered UNAVAILABLE naming the database. pg-pool's
+  // own queries call `connect` with a callback, transactions without: both forms are wrapped.
+  const unavailable = (error: Error): DatabaseUnavailableError =>
+    new DatabaseUnavailableError(`cannot connect to ${redactUrl(options.url)}: ${messageOf(error)}`, {
+      cause: error,
+    });
+  const connect = pool.connect.bind(pool) as (
+    callback?: PoolConnectCallback,
+  ) => Promise<pg.PoolClient> | undefined;
+  pool.connect = ((callback?: PoolConnectCallback) => {
+    if (callback) {
+      connect((error, client, done) => callback(error ? unavailable(error) : error, client, done));
+      return undefined;
+    }
+    return (connect() as Promise<pg.PoolClient>).catch((error: Error) => {
+      throw unavailable(error);
+    });
+  }) as typeof pool.connect;
   const db = drizzlePg({ client: pool, ...(options.schema ? { schema: options.schema } : {}) });
 
   async function withClient<T>(
@@ -213,6 +244,12 @@ async function openPg<TSchema extends Record<string, unknown>>(
     close: () => pool.end(),
   };
 }
+
+type PoolConnectCallback = (
+  error: Error | undefined,
+  client: pg.PoolClient | undefined,
+  done: (release?: unknown) => void,
+) => void;
 
 async function openPglite<TSchema extends Record<string, unknown>>(
   options: PgliteConnectionOptions & OpenDatabaseOptions<TSchema>,

@@ -38,7 +38,7 @@ export function unreachableDependency(
   for (let depth = 0; depth < 6 && current instanceof Error; depth++) {
     const code = (current as { code?: unknown }).code;
     const name = current.name;
-    if (name === "DatabaseOpenError") return "database";
+    if (name === "DatabaseOpenError" || name === "DatabaseUnavailableError") return "database";
     if (name === "DrizzleQueryError") database = true;
     if (typeof code === "string" && (code.startsWith("08") || POSTGRES_GONE.has(code))) return "database";
     if (

@@ -3,6 +3,7 @@ export { type EventuallyOptions, EventuallyTimeoutError, eventually } from "./ev
 export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
 export { fanOutEnvelope } from "./federation-envelope.js";
 export { acceptsConnections, freePort, freePorts, NATS_SERVER_BINARY, waitForPort } from "./local-ports.js";
+export { type PrivateNats, privateNats } from "./private-nats.js";
 export {
   type CountedQuery,
   classifyStatement,
@@ -25,6 +26,7 @@ export {
   ServiceProcess,
   type ServiceProcessOptions,
 } from "./service-process.js";
+export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export {
   createTestDatabase,
   createTestPglite,
