@@ -207,6 +207,12 @@ def storage_per_member(r):
     pts = r["groups"]
     x = [p["members"] for p in pts]
     ax.plot(x, [p["stateBytes"] / KIB for p in pts], "o-", label="stored DS state (scaling bench, e2e deployment)")
+    ax.plot(
+        x,
+        [p["delta"].get("delivery.public.groups", {}).get("totalBytes", 0) / KIB for p in pts],
+        "x:",
+        label="DS groups table on disk after the members joined (dead row versions included)",
+    )
     ticks = list(x)
     commit = load("commit")
     if commit is not None:

@@ -14,7 +14,7 @@
 // the local ones). Writes docs/perf/data/scaling-memory.json and scaling-storage.json
 // (PHOENIX_BENCH_OUT: another directory); scripts/plot-perf.py draws them. Not a test: it asserts
 // nothing. PHOENIX_BENCH_QUICK=1 runs tiny sizes and writes to a temp directory (its figures
-// mean nothing). BENCH_MEMORY_STEP (default 32) and BENCH_MEMORY_STEPS (default 4: up to 8 × the
+// mean nothing). BENCH_PARTS=memory or =storage runs only that part. BENCH_MEMORY_STEP (default 32) and BENCH_MEMORY_STEPS (default 4: up to 8 × the
 // step) change the memory series.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -40,6 +40,7 @@ const MESSAGE_TOTALS = QUICK ? [2, 4] : [25, 50, 100, 200];
 /** Totals of registered clients measured for the per-client record bytes. */
 const CLIENT_TOTALS = QUICK ? [2, 4] : [8, 16, 32];
 const TEXT_BYTES = 1024;
+const PARTS = (process.env.BENCH_PARTS ?? "memory,storage").split(",");
 /** Concurrent client operations while building (keeps the 2-core machine's load modest). */
 const CONCURRENCY = 4;
 const OUT_DIR =
@@ -188,12 +189,12 @@ async function makeGroup(creator: PhoenixClient, others: PhoenixClient[], title:
   return id;
 }
 
+/** Each member syncs until it has joined, a few at a time (31 at once overran the edge gateway). */
 async function waitJoined(members: PhoenixClient[], id: string): Promise<void> {
-  await Promise.all(
-    members.map((m) =>
-      syncUntil(m, () => m.conversations().some((c) => c.id === id), `group ${id}`, 120_000),
-    ),
-  );
+  await pool(CONCURRENCY, members.length, async (i) => {
+    const m = members[i] as PhoenixClient;
+    await syncUntil(m, () => m.conversations().some((c) => c.id === id), `group ${id}`, 120_000);
+  });
 }
 
 function machine(): Record<string, unknown> {
@@ -236,153 +237,157 @@ try {
   const register = async (): Promise<PhoenixClient> =>
     clients.register(deployment.url, deployment.domain, `u${registered++}`);
 
-  // Memory: an owner and a partner (connected), then per step more clients and more groups.
-  log("memory: owner and partner");
-  const [owner, partner] = [await register(), await register()];
-  await connectUsers(owner, partner);
-  await sleep(2000);
   const memory: {
     clients: number;
     groups: number;
     load: number[];
     processes: Record<string, ProcessMemory>;
   }[] = [];
-  const measureMemory = async (clientCount: number, groupCount: number): Promise<void> => {
-    // Let the relays, consumers and timers settle; V8 collects when it likes (no --expose-gc).
+  const clientPoints: { clients: number; delta: Sizes; load: number[] }[] = [];
+  const groupPoints: { members: number; stateBytes: number; delta: Sizes; load: number[] }[] = [];
+  const messagePoints: { messages: number; deliveries: number; delta: Sizes; load: number[] }[] = [];
+  // Memory: an owner and a partner (connected), then per step more clients and more groups.
+  if (PARTS.includes("memory")) {
+    log("memory: owner and partner");
+    const [owner, partner] = [await register(), await register()];
+    await connectUsers(owner, partner);
     await sleep(2000);
-    const processes: Record<string, ProcessMemory> = {};
-    for (const s of SERVICES) processes[s] = await processMemory(deployment, s);
-    memory.push({ clients: clientCount, groups: groupCount, load: loadavg(), processes });
-    const mib = (b: number | null) => (b === null ? "?" : (b / 2 ** 20).toFixed(1));
-    log(
-      `memory at ${clientCount} clients, ${groupCount} groups: ${SERVICES.map(
-        (s) =>
-          `${s} RSS ${mib(processes[s]?.rssBytes ?? null)} MiB heap ${mib(processes[s]?.heapUsedBytes ?? null)} MiB`,
-      ).join("; ")}`,
-    );
-  };
-  // The owner and partner and their connection group are the baseline.
-  await measureMemory(0, 0);
-  let memClients = 0;
-  let memGroups = 0;
-  for (let step = 0; step < MEMORY_STEPS; step++) {
-    const target = MEMORY_STEP * 2 ** step;
-    const add = target - memClients;
-    await pool(CONCURRENCY, add, async () => {
-      await register();
+    const measureMemory = async (clientCount: number, groupCount: number): Promise<void> => {
+      // Let the relays, consumers and timers settle; V8 collects when it likes (no --expose-gc).
+      await sleep(2000);
+      const processes: Record<string, ProcessMemory> = {};
+      for (const s of SERVICES) processes[s] = await processMemory(deployment, s);
+      memory.push({ clients: clientCount, groups: groupCount, load: loadavg(), processes });
+      const mib = (b: number | null) => (b === null ? "?" : (b / 2 ** 20).toFixed(1));
+      log(
+        `memory at ${clientCount} clients, ${groupCount} groups: ${SERVICES.map(
+          (s) =>
+            `${s} RSS ${mib(processes[s]?.rssBytes ?? null)} MiB heap ${mib(processes[s]?.heapUsedBytes ?? null)} MiB`,
+        ).join("; ")}`,
+      );
+    };
+    // The owner and partner and their connection group are the baseline.
+    await measureMemory(0, 0);
+    let memClients = 0;
+    let memGroups = 0;
+    for (let step = 0; step < MEMORY_STEPS; step++) {
+      const target = MEMORY_STEP * 2 ** step;
+      const add = target - memClients;
+      await pool(CONCURRENCY, add, async () => {
+        await register();
+      });
+      memClients = target;
+      // Groups of the owner and the partner, one message each: a commit and a fan-out per group.
+      // One client does one thing at a time.
+      await pool(1, target - memGroups, async (i) => {
+        const id = await makeGroup(owner, [partner], `mem ${memGroups + i}`);
+        await owner.sendMessage(id, text(`mem ${i}`));
+      });
+      memGroups = target;
+      // The partner takes its welcomes and messages off its queue now and then (bounded queue).
+      await partner.sync();
+      await measureMemory(memClients, memGroups);
+    }
+    writeResult(QUICK ? "scaling-memory-quick" : "scaling-memory", {
+      bench: "libs/test-harness/bench/scaling.bench.ts",
+      what: "RSS (/proc VmRSS) and V8 heap used (nodejs_heap_size_used_bytes) of each service process after registering `clients` clients and creating `groups` two-member groups with one 1 KiB message each (plus a baseline owner, partner and their connection)",
+      quick: QUICK,
+      date: startedAt,
+      machine: machine(),
+      loadStart,
+      loadEnd: loadavg(),
+      points: memory,
     });
-    memClients = target;
-    // Groups of the owner and the partner, one message each: a commit and a fan-out per group.
-    // One client does one thing at a time.
-    await pool(1, target - memGroups, async (i) => {
-      const id = await makeGroup(owner, [partner], `mem ${memGroups + i}`);
-      await owner.sendMessage(id, text(`mem ${i}`));
-    });
-    memGroups = target;
-    // The partner takes its welcomes and messages off its queue now and then (bounded queue).
-    await partner.sync();
-    await measureMemory(memClients, memGroups);
   }
-  writeResult(QUICK ? "scaling-memory-quick" : "scaling-memory", {
-    bench: "libs/test-harness/bench/scaling.bench.ts",
-    what: "RSS (/proc VmRSS) and V8 heap used (nodejs_heap_size_used_bytes) of each service process after registering `clients` clients and creating `groups` two-member groups with one 1 KiB message each (plus a baseline owner, partner and their connection)",
-    quick: QUICK,
-    date: startedAt,
-    machine: machine(),
-    loadStart,
-    loadEnd: loadavg(),
-    points: memory,
-  });
 
   // Storage per client record: deltas over registrations.
-  log("storage: clients");
-  const clientPoints: { clients: number; delta: Sizes; load: number[] }[] = [];
-  const pool0 = await tableSizes(dbs);
-  const storageClients: PhoenixClient[] = [];
-  for (const total of CLIENT_TOTALS) {
-    const add = total - storageClients.length;
-    await pool(CONCURRENCY, add, async () => {
-      storageClients.push(await register());
-    });
-    clientPoints.push({ clients: total, delta: delta(pool0, await tableSizes(dbs)), load: loadavg() });
-    log(`storage: ${total} clients registered`);
-  }
-
-  // Storage per DS group by member count: one creator connected to everyone it will invite.
-  log("storage: groups");
-  const maxSize = Math.max(...GROUP_SIZES);
-  const creator = storageClients[0] as PhoenixClient;
-  const invitees = storageClients.slice(1, maxSize);
-  if (invitees.length < maxSize - 1) throw new Error("not enough clients for the largest group");
-  for (const other of invitees) await connectUsers(creator, other);
-  const groupPoints: { members: number; stateBytes: number; delta: Sizes; load: number[] }[] = [];
-  let largest = "";
-  let largestMembers: PhoenixClient[] = [];
-  for (const size of GROUP_SIZES) {
-    const before = await tableSizes(dbs);
-    const statesBefore = await groupStates(delivery);
-    const members = invitees.slice(0, size - 1);
-    const id = await makeGroup(creator, members, `storage ${size}`);
-    await waitJoined(members, id);
-    const statesAfter = await groupStates(delivery);
-    const fresh = [...statesAfter].filter(([g]) => !statesBefore.has(g));
-    if (fresh.length !== 1) throw new Error(`expected one new DS group, found ${fresh.length}`);
-    const stateBytes = fresh[0]?.[1] ?? 0;
-    groupPoints.push({
-      members: size,
-      stateBytes,
-      delta: delta(before, await tableSizes(dbs)),
-      load: loadavg(),
-    });
-    log(`storage: group of ${size}: DS state ${stateBytes} B`);
-    if (size === maxSize) {
-      largest = id;
-      largestMembers = [creator, ...members];
+  if (PARTS.includes("storage")) {
+    log("storage: clients");
+    const pool0 = await tableSizes(dbs);
+    const storageClients: PhoenixClient[] = [];
+    for (const total of CLIENT_TOTALS) {
+      const add = total - storageClients.length;
+      await pool(CONCURRENCY, add, async () => {
+        storageClients.push(await register());
+      });
+      clientPoints.push({ clients: total, delta: delta(pool0, await tableSizes(dbs)), load: loadavg() });
+      log(`storage: ${total} clients registered`);
     }
-  }
 
-  // Storage per queue message: texts sent into the largest group, nobody fetching.
-  log(`storage: messages in the group of ${maxSize}`);
-  const messagePoints: { messages: number; deliveries: number; delta: Sizes; load: number[] }[] = [];
-  const queueRows = async (): Promise<number> =>
-    (await tableSizes(new Map([["queue", dbs.get("queue") as pg.Client]])))["queue.public.qs_messages"]
-      ?.rows ?? 0;
-  const messages0 = await tableSizes(dbs);
-  const rows0 = await queueRows();
-  let sent = 0;
-  for (const total of MESSAGE_TOTALS) {
-    await pool(CONCURRENCY, total - sent, async (i) => {
-      const from = largestMembers[(sent + i) % largestMembers.length] as PhoenixClient;
-      await from.sendMessage(largest, text(`storage ${sent + i}`));
-    });
-    sent = total;
-    const deliveries = total * (maxSize - 1);
-    const deadline = Date.now() + 120_000;
-    while ((await queueRows()) < rows0 + deliveries) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${deliveries} queue rows`);
-      await sleep(100);
+    // Storage per DS group by member count: one creator connected to everyone it will invite.
+    log("storage: groups");
+    const maxSize = Math.max(...GROUP_SIZES);
+    const creator = storageClients[0] as PhoenixClient;
+    const invitees = storageClients.slice(1, maxSize);
+    if (invitees.length < maxSize - 1) throw new Error("not enough clients for the largest group");
+    for (const other of invitees) await connectUsers(creator, other);
+    let largest = "";
+    let largestMembers: PhoenixClient[] = [];
+    for (const size of GROUP_SIZES) {
+      const before = await tableSizes(dbs);
+      const statesBefore = await groupStates(delivery);
+      const members = invitees.slice(0, size - 1);
+      const id = await makeGroup(creator, members, `storage ${size}`);
+      await waitJoined(members, id);
+      const statesAfter = await groupStates(delivery);
+      const fresh = [...statesAfter].filter(([g]) => !statesBefore.has(g));
+      if (fresh.length !== 1) throw new Error(`expected one new DS group, found ${fresh.length}`);
+      const stateBytes = fresh[0]?.[1] ?? 0;
+      groupPoints.push({
+        members: size,
+        stateBytes,
+        delta: delta(before, await tableSizes(dbs)),
+        load: loadavg(),
+      });
+      log(`storage: group of ${size}: DS state ${stateBytes} B`);
+      if (size === maxSize) {
+        largest = id;
+        largestMembers = [creator, ...members];
+      }
     }
-    messagePoints.push({
-      messages: total,
-      deliveries,
-      delta: delta(messages0, await tableSizes(dbs)),
-      load: loadavg(),
-    });
-    log(`storage: ${total} messages (${deliveries} deliveries) stored`);
-  }
 
-  writeResult(QUICK ? "scaling-storage-quick" : "scaling-storage", {
-    bench: "libs/test-harness/bench/scaling.bench.ts",
-    what: `Postgres table growth (rows; rowBytes = sum of pg_column_size of the rows; totalBytes = pg_total_relation_size, 8 KiB pages, indexes and TOAST included) per registered client, per DS group by member count (stateBytes: the stored, encrypted and padded group state), and per ${TEXT_BYTES} B text sent into a group of ${maxSize} (one queue row per recipient, never fetched)`,
-    quick: QUICK,
-    date: startedAt,
-    machine: machine(),
-    loadStart,
-    loadEnd: loadavg(),
-    clients: clientPoints,
-    groups: groupPoints,
-    messages: { groupMembers: maxSize, textBytes: TEXT_BYTES, points: messagePoints },
-  });
+    // Storage per queue message: texts sent into the largest group, nobody fetching.
+    log(`storage: messages in the group of ${maxSize}`);
+    const queueRows = async (): Promise<number> =>
+      (await tableSizes(new Map([["queue", dbs.get("queue") as pg.Client]])))["queue.public.qs_messages"]
+        ?.rows ?? 0;
+    const messages0 = await tableSizes(dbs);
+    const rows0 = await queueRows();
+    let sent = 0;
+    for (const total of MESSAGE_TOTALS) {
+      await pool(CONCURRENCY, total - sent, async (i) => {
+        const from = largestMembers[(sent + i) % largestMembers.length] as PhoenixClient;
+        await from.sendMessage(largest, text(`storage ${sent + i}`));
+      });
+      sent = total;
+      const deliveries = total * (maxSize - 1);
+      const deadline = Date.now() + 120_000;
+      while ((await queueRows()) < rows0 + deliveries) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${deliveries} queue rows`);
+        await sleep(100);
+      }
+      messagePoints.push({
+        messages: total,
+        deliveries,
+        delta: delta(messages0, await tableSizes(dbs)),
+        load: loadavg(),
+      });
+      log(`storage: ${total} messages (${deliveries} deliveries) stored`);
+    }
+
+    writeResult(QUICK ? "scaling-storage-quick" : "scaling-storage", {
+      bench: "libs/test-harness/bench/scaling.bench.ts",
+      what: `Postgres table growth (rows; rowBytes = sum of pg_column_size of the rows; totalBytes = pg_total_relation_size, 8 KiB pages, indexes and TOAST included) per registered client, per DS group by member count (stateBytes: the stored, encrypted and padded group state), and per ${TEXT_BYTES} B text sent into a group of ${maxSize} (one queue row per recipient, never fetched)`,
+      quick: QUICK,
+      date: startedAt,
+      machine: machine(),
+      loadStart,
+      loadEnd: loadavg(),
+      clients: clientPoints,
+      groups: groupPoints,
+      messages: { groupMembers: maxSize, textBytes: TEXT_BYTES, points: messagePoints },
+    });
+  }
   summary(memory, clientPoints, groupPoints, messagePoints);
 } finally {
   for (const db of dbs.values()) await db.end().catch(() => undefined);
