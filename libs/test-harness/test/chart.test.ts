@@ -234,6 +234,35 @@ if (!support.ok) {
       expect(named.some((o) => o.kind === "Service" && o.metadata.name === "my-phoenix-auth")).toBe(true);
     });
 
+    it("probes every deployable on its metrics port: liveness and startup /healthz, readiness /readyz", async () => {
+      const objects = await render(FEDERATION_TLS);
+      const deployments = objects.filter(
+        (o) => o.kind === "Deployment" && o.metadata.name.startsWith("alpha-phoenix-"),
+      );
+      expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+        "alpha-phoenix-auth",
+        "alpha-phoenix-delivery",
+        "alpha-phoenix-edge-gateway",
+        "alpha-phoenix-federation-gateway",
+        "alpha-phoenix-queue",
+      ]);
+      for (const deployment of deployments) {
+        const [container] = (
+          deployment.spec as { template: { spec: { containers: Record<string, unknown>[] } } }
+        ).template.spec.containers;
+        const probe = (kind: string) => (container?.[kind] as { httpGet?: unknown } | undefined)?.httpGet;
+        // A dependency that is down makes the pod unready (/readyz), never restarts it (/healthz).
+        expect(
+          [probe("startupProbe"), probe("livenessProbe"), probe("readinessProbe")],
+          deployment.metadata.name,
+        ).toEqual([
+          { path: "/healthz", port: "metrics" },
+          { path: "/healthz", port: "metrics" },
+          { path: "/readyz", port: "metrics" },
+        ]);
+      }
+    });
+
     it("wires the services to each other by Service name and the gateway to its TLS files", async () => {
       const objects = await render(FEDERATION_TLS);
       const edge = environmentOf(objects, find(objects, "Deployment", "alpha-phoenix-edge-gateway"));

@@ -99,37 +99,25 @@ pattern as well; this message is what `helm install` without --set domain shows)
 {{- end }}
 
 {{/*
-The deployables: which values key configures each, its container ports (name → port), the port
-its probes use and how. The image's first argument is the component name.
+The deployables: which values key configures each and its container ports (name → port); every
+one is probed on its `metrics` port (phoenix.probes). The image's first argument is the component name.
 */}}
 {{- define "phoenix.deployables" -}}
 auth:
   key: auth
   ports: {grpc: 50051, metrics: 9461}
-  probe: grpc
-  probePort: 50051
 delivery:
   key: delivery
   ports: {grpc: 50052, metrics: 9466}
-  probe: grpc
-  probePort: 50052
 queue:
   key: queue
   ports: {grpc: 50053, metrics: 9467}
-  probe: grpc
-  probePort: 50053
 federation-gateway:
   key: federation
   ports: {grpc-federation: 8443, grpc-internal: 50055, metrics: 9468}
-  # The internal listener is always plaintext and serves grpc.health like every listener of the
-  # runtime; the public one may require TLS or a client certificate, which probes cannot present.
-  probe: grpc
-  probePort: 50055
 edge-gateway:
   key: edgeGateway
   ports: {http: 8080, metrics: 9460}
-  probe: http
-  probePort: 8080
 {{- end }}
 
 {{/* Service addresses inside the namespace (short Service names). */}}

@@ -38,52 +38,36 @@ topologySpreadConstraints:
 {{- end }}
 {{- end }}
 
-{{/* Probes of a deployable: native gRPC health, or the edge gateway's /readyz and /healthz. */}}
+{{/*
+Probes of a deployable, all on its metrics port (served by the runtime from the process's start,
+before it opens its database): /healthz is 200 while the process runs, so startup and liveness
+never restart a pod that waits for Postgres or NATS; /readyz is 503 while a dependency (database,
+NATS; the edge gateway: an upstream) is unreachable or shutdown began, taking the pod out of its
+Service until it recovers by itself.
+*/}}
 {{- define "phoenix.probes" -}}
 {{- $p := .root.Values.probes }}
-{{- if eq .c.probe "grpc" }}
-startupProbe:
-  grpc:
-    port: {{ .c.probePort }}
-  periodSeconds: {{ $p.startup.periodSeconds }}
-  timeoutSeconds: {{ $p.startup.timeoutSeconds }}
-  failureThreshold: {{ $p.startup.failureThreshold }}
-readinessProbe:
-  grpc:
-    port: {{ .c.probePort }}
-  periodSeconds: {{ $p.readiness.periodSeconds }}
-  timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
-  failureThreshold: {{ $p.readiness.failureThreshold }}
-livenessProbe:
-  grpc:
-    port: {{ .c.probePort }}
-  periodSeconds: {{ $p.liveness.periodSeconds }}
-  timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
-  failureThreshold: {{ $p.liveness.failureThreshold }}
-{{- else }}
 startupProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: metrics
   periodSeconds: {{ $p.startup.periodSeconds }}
   timeoutSeconds: {{ $p.startup.timeoutSeconds }}
   failureThreshold: {{ $p.startup.failureThreshold }}
-# Ready when every upstream (AS, DS, QS) answers SERVING.
 readinessProbe:
   httpGet:
     path: /readyz
-    port: http
+    port: metrics
   periodSeconds: {{ $p.readiness.periodSeconds }}
   timeoutSeconds: {{ $p.readiness.timeoutSeconds }}
   failureThreshold: {{ $p.readiness.failureThreshold }}
 livenessProbe:
   httpGet:
     path: /healthz
-    port: http
+    port: metrics
   periodSeconds: {{ $p.liveness.periodSeconds }}
   timeoutSeconds: {{ $p.liveness.timeoutSeconds }}
   failureThreshold: {{ $p.liveness.failureThreshold }}
-{{- end }}
 {{- end }}
 
 {{/* Volumes and mounts of the federation gateway's TLS files. */}}
