@@ -382,7 +382,7 @@ function enqueueFor(
     expiresAt: times.expiresAt,
   });
   state.added++;
-  state.row = { ...state.row, gapOpen: false };
+  if (state.row.gapOpen) state.row = { ...state.row, gapOpen: false };
   state.updated = true;
   const d = batch.delivered.get(idHex) ?? {
     clientId: row.clientId,
