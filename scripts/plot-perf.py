@@ -65,8 +65,9 @@ def title(ax, what, result, load_values):
     )
 
 
-def save(fig, name, source):
-    fig.text(0.99, 0.005, f"data: docs/perf/data/{source}.json", ha="right", va="bottom", fontsize=7, color="grey")
+def save(fig, name, *sources):
+    files = ", ".join(f"docs/perf/data/{s}.json" for s in sources)
+    fig.text(0.99, 0.005, f"data: {files}", ha="right", va="bottom", fontsize=7, color="grey")
     fig.tight_layout()
     path = OUT / f"{name}.png"
     fig.savefig(path, dpi=110)
@@ -214,6 +215,7 @@ def storage_per_member(r):
         label="DS groups table on disk after the members joined (dead row versions included)",
     )
     ticks = list(x)
+    sources = ["scaling-storage"]
     commit = load("commit")
     if commit is not None:
         s = commit["series"]
@@ -221,6 +223,7 @@ def storage_per_member(r):
         ax.plot(cx, [p["stateKiB"]["stored"] for p in s], "s--", label="stored DS state (commit bench)")
         ax.plot(cx, [p["stateKiB"]["plain"] for p in s], "^--", label="DS state before padding (commit bench)")
         ticks = sorted(set(ticks + cx))
+        sources.append("commit")
     log2_axis(ax, ticks)
     ax.set_yscale("log", base=2)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -229,7 +232,7 @@ def storage_per_member(r):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     title(ax, "DS storage per group vs members (state padded to size buckets)", r, [p.get("load") for p in pts])
-    save(fig, "storage-per-member", "scaling-storage")
+    save(fig, "storage-per-member", *sources)
 
 
 def storage_per_message(r):
