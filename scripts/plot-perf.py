@@ -126,11 +126,11 @@ def qs_replicas():
             fontsize=8,
         )
     ax.set_yscale("log")
-    ax.set_ylim(bottom=1, top=raw * 3)
+    ax.set_ylim(bottom=1, top=raw * 30)
     ax.set_ylabel("recipient deliveries per second")
     ax.set_xlabel("QS replicas")
     ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(loc="center right")
+    ax.legend(loc="upper left")
     title(ax, "P1 end-to-end throughput vs QS replicas", r, [p.get("load") for p in s])
     save(fig, "qs-replicas", "e2e-throughput")
 
