@@ -304,9 +304,19 @@ export class PhoenixClient {
       .map((r) => ({ id: r.id, direction: r.direction, userId: r.userId, status: r.status }));
   }
 
-  /** Runs operations one at a time: MLS states and queue positions must not change concurrently. */
+  /**
+   * Runs operations one at a time: MLS states and queue positions must not change concurrently.
+   * An operation is over once what it stored is on disk.
+   */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
+    const op = async () => {
+      try {
+        return await fn();
+      } finally {
+        await this.core.store.durable();
+      }
+    };
+    const run = this.lock.then(op, op);
     this.lock = run.catch(() => undefined);
     return run;
   }

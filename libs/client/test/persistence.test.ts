@@ -52,6 +52,26 @@ describe("a client re-opened from its store", () => {
     expect(texts(bob, group).filter((t) => t === "before restart")).toHaveLength(1);
   });
 
+  it("a second client on the same store file sees the group state the first one saved", async () => {
+    // Each client keeps the MLS states it decoded; one whose store row has changed underneath it
+    // (another process on the same file) must decode the new state, not send with its old one:
+    // that would reuse a ratchet generation the recipients have already consumed.
+    const alice = await world.register("Alice2");
+    const bob = await world.register("Bob2");
+    await connectUsers(alice, bob);
+    const group = await alice.createConversation("Shared store");
+    await alice.invite(group, [bob.userId]);
+    await syncUntil(bob, () => bob.conversations().some((c) => c.id === group), "the Welcome");
+    const other = await world.reopen("Alice2");
+    await other.sendMessage(group, "from the other process");
+    await alice.sendMessage(group, "from the first");
+    await other.sendMessage(group, "from the other again");
+    await syncUntil(bob, () => texts(bob, group).includes("from the other again"), "the third message");
+    expect(texts(bob, group)).toEqual(["from the other process", "from the first", "from the other again"]);
+    const result = await bob.sync();
+    expect(result.errors).toEqual([]);
+  });
+
   it("an empty store is not a registered client", async () => {
     await expect(
       PhoenixClient.open({ transport: world.transport(), storePath: world.storePath("nobody") }),

@@ -9,6 +9,7 @@ import type { ClientStore } from "../store/client-store.js";
 import type { Transport } from "../transport.js";
 import { Contacts } from "./contacts.js";
 import { Conversations } from "./conversations.js";
+import { durableTransport } from "./durable-transport.js";
 import { ClientIdentity } from "./identity.js";
 import { Members } from "./members.js";
 import { QueuePositions } from "./queues.js";
@@ -24,6 +25,8 @@ export function ciphersuite(): Promise<CiphersuiteImpl> {
 
 /** One registered client's parts, composed over one store. Internal: apps use PhoenixClient. */
 export class ClientCore {
+  /** The transport the flows use: a request leaves only once the store's commits are on disk. */
+  readonly transport: Transport;
   readonly identity: ClientIdentity;
   readonly trust: CredentialTrust;
   readonly conversations: Conversations;
@@ -32,12 +35,13 @@ export class ClientCore {
   readonly queues: QueuePositions;
 
   constructor(
-    readonly transport: Transport,
+    transport: Transport,
     readonly store: ClientStore,
     readonly account: Account,
     readonly cs: CiphersuiteImpl,
     verifier: DomainVerifier,
   ) {
+    this.transport = durableTransport(transport, () => store.durable());
     this.identity = new ClientIdentity(account, cs);
     this.trust = new CredentialTrust(transport, verifier);
     this.conversations = new Conversations(store);

@@ -1,6 +1,6 @@
 // The conversations table and its messages: a conversation's row (keys, MLS state, own leaf),
 // the view apps read, and when this client last refreshed its leaf there.
-import { type LeafCredential, SigningKey } from "@phoenix/crypto";
+import { constantTimeEqual, type LeafCredential, SigningKey } from "@phoenix/crypto";
 import { decodeClientState, encodeClientState } from "@phoenix/mls";
 import type { common } from "@phoenix/proto";
 import { and, eq } from "drizzle-orm";
@@ -68,13 +68,39 @@ export function dsSigned<T extends { header: common.RequestHeader | undefined }>
   return signRequest(type, method, body, c.leafKey, { $case: "leafIndex", value: leafOf(c) });
 }
 
+/** What {@link Conversations} keeps in memory of a recently used conversation. */
+interface Decoded {
+  /** The stored MLS state's bytes and that state, decoded; reused only while the row holds them. */
+  stateBytes?: Uint8Array;
+  state?: ClientState;
+  /** The stored leaf seed and its imported key. */
+  leafSeed: Uint8Array;
+  leafKey: SigningKey;
+}
+
+/** How many conversations keep their decoded state and leaf key in memory. */
+const DECODED_CONVERSATIONS = 256;
+
 /** Conversation rows and their messages in the client's store. */
 export class Conversations {
+  /**
+   * Decoded MLS states and imported leaf keys, by conversation id (LRU). Decoding a group's
+   * state and importing its leaf key cost more than the message they serve, so the state a
+   * flow saved is kept as it was. It is used only while the row's stored bytes are still the
+   * ones it was encoded to (compared on every read): a state saved in a transaction that then
+   * rolled back, or written by another process on the same file, is decoded afresh instead. The
+   * client is the trusted party, and ts-mls never mutates a state in place (each operation
+   * returns a new one), so the kept object is the stored state.
+   */
+  private readonly decoded = new Map<string, Decoded>();
+
   constructor(private readonly store: ClientStore) {}
 
   insert(c: NewConversation): void {
     const leafCredential = c.leaf.leafCredential ?? c.leaf.leaf?.bytes;
     if (leafCredential === undefined) throw new Error("leaf credential missing");
+    const stateBytes = encodeClientState(c.state);
+    const leafSeed = c.leaf.leafKey.exportSeed();
     this.store.db
       .insert(t.conversations)
       .values({
@@ -87,14 +113,15 @@ export class Conversations {
         earKey: buf(c.earKey),
         credentialKey: buf(c.credentialKey),
         profileKeyKey: buf(c.profileKeyKey),
-        mlsState: buf(encodeClientState(c.state)),
-        leafSeed: buf(c.leaf.leafKey.exportSeed()),
+        mlsState: buf(stateBytes),
+        leafSeed: buf(leafSeed),
         leafCredential: buf(leafCredential),
         signatureEncryptionKey: buf(c.leaf.signatureEncryptionKey),
         peerUserId: c.peerUserId,
         createdAt: Date.now(),
       })
       .run();
+    this.keep(c.id, { stateBytes, state: c.state, leafSeed, leafKey: c.leaf.leafKey });
   }
 
   insertMessage(
@@ -112,14 +139,17 @@ export class Conversations {
 
   /** Stores a conversation's MLS state, and its new EAR key when a removal rotated it. */
   saveState(id: string, state: ClientState, earKey?: Uint8Array): void {
+    const stateBytes = encodeClientState(state);
     this.store.db
       .update(t.conversations)
       .set({
-        mlsState: buf(encodeClientState(state)),
+        mlsState: buf(stateBytes),
         ...(earKey === undefined ? {} : { earKey: buf(earKey) }),
       })
       .where(eq(t.conversations.id, id))
       .run();
+    const kept = this.decoded.get(id);
+    if (kept !== undefined) this.keep(id, { ...kept, stateBytes, state });
   }
 
   setInactive(id: string): void {
@@ -139,12 +169,49 @@ export class Conversations {
       earKey: u8(r.earKey),
       credentialKey: u8(r.credentialKey),
       profileKeyKey: u8(r.profileKeyKey),
-      state: r.mlsState === null ? undefined : decodeClientState(u8(r.mlsState)),
-      leafKey: SigningKey.fromSeed(u8(r.leafSeed)),
+      ...this.decode(r.id, r.mlsState, r.leafSeed),
       leafCredential: u8(r.leafCredential),
       signatureEncryptionKey: u8(r.signatureEncryptionKey),
       peerUserId: r.peerUserId,
     };
+  }
+
+  /** The row's MLS state and leaf key: the kept ones while the row still holds their bytes. */
+  private decode(
+    id: string,
+    mlsState: Buffer | null,
+    leafSeed: Buffer,
+  ): { state: ClientState | undefined; leafKey: SigningKey } {
+    const kept = this.decoded.get(id);
+    const sameLeaf = kept !== undefined && constantTimeEqual(kept.leafSeed, leafSeed);
+    const leaf = sameLeaf ? kept : { leafSeed: u8(leafSeed), leafKey: SigningKey.fromSeed(u8(leafSeed)) };
+    if (mlsState === null) {
+      this.keep(id, { leafSeed: leaf.leafSeed, leafKey: leaf.leafKey });
+      return { state: undefined, leafKey: leaf.leafKey };
+    }
+    if (
+      sameLeaf &&
+      kept.state !== undefined &&
+      kept.stateBytes !== undefined &&
+      constantTimeEqual(kept.stateBytes, mlsState)
+    ) {
+      this.keep(id, kept);
+      return { state: kept.state, leafKey: kept.leafKey };
+    }
+    const stateBytes = u8(mlsState);
+    const state = decodeClientState(stateBytes);
+    this.keep(id, { stateBytes, state, leafSeed: leaf.leafSeed, leafKey: leaf.leafKey });
+    return { state, leafKey: leaf.leafKey };
+  }
+
+  /** Keeps a conversation's decoded parts as the most recently used. */
+  private keep(id: string, entry: Decoded): void {
+    this.decoded.delete(id);
+    this.decoded.set(id, entry);
+    if (this.decoded.size > DECODED_CONVERSATIONS) {
+      const oldest = this.decoded.keys().next().value;
+      if (oldest !== undefined) this.decoded.delete(oldest);
+    }
   }
 
   /** {@link row}, or ConversationInactiveError when the conversation is no longer active. */

@@ -6,6 +6,7 @@ import {
   expirationFrom,
   type FriendshipPackage,
   formatUserId,
+  HpkeKeyPair,
   HpkePublicKey,
   LeafCredential,
   SigningKey,
@@ -32,8 +33,19 @@ export interface NewLeaf {
 type TbsBody<T> = Omit<T, "header">;
 type TbsType<T extends { header: common.RequestHeader | undefined }> = Parameters<typeof signRequest<T>>[0];
 
-/** This client's identity and keys (from its account), and requests signed as it. */
+/**
+ * This client's identity and keys (from its account), and requests signed as it. The account's
+ * keys never change, so each is imported once (a key import costs as much as a signature).
+ */
 export class ClientIdentity {
+  private imported?: {
+    clientKey: SigningKey;
+    qsClientKey: SigningKey;
+    qsQueueKey: HpkeKeyPair;
+    connectionQueueKey: HpkeKeyPair;
+    credential: ClientCredentialT;
+  };
+
   constructor(
     readonly account: Account,
     private readonly cs: CiphersuiteImpl,
@@ -48,12 +60,33 @@ export class ClientIdentity {
     return { uuid: this.account.userUuid, domain: this.account.domain };
   }
 
+  private get keys(): NonNullable<ClientIdentity["imported"]> {
+    this.imported ??= {
+      clientKey: SigningKey.fromSeed(this.account.clientKeySeed),
+      qsClientKey: SigningKey.fromSeed(this.account.qsClientKeySeed),
+      qsQueueKey: HpkeKeyPair.fromPrivateBytes(this.account.qsQueueKey),
+      connectionQueueKey: HpkeKeyPair.fromPrivateBytes(this.account.connectionQueueKey),
+      credential: ClientCredential.decode(this.account.clientCredential),
+    };
+    return this.imported;
+  }
+
   get clientKey(): SigningKey {
-    return SigningKey.fromSeed(this.account.clientKeySeed);
+    return this.keys.clientKey;
   }
 
   get credential(): ClientCredentialT {
-    return ClientCredential.decode(this.account.clientCredential);
+    return this.keys.credential;
+  }
+
+  /** The private key of this client's QS queue (its queue ratchet's HPKE key). */
+  get qsQueueKey(): HpkeKeyPair {
+    return this.keys.qsQueueKey;
+  }
+
+  /** The private key of this client's AS connection queue. */
+  get connectionQueueKey(): HpkeKeyPair {
+    return this.keys.connectionQueueKey;
   }
 
   get friendshipPackage(): FriendshipPackage {
@@ -72,7 +105,7 @@ export class ClientIdentity {
         qsKey: HpkePublicKey.fromBytes(this.account.qsConfigKey),
         domain: this.account.domain,
         clientRecordId: this.account.qsClientId,
-        recordKey: SigningKey.fromSeed(this.account.qsClientKeySeed),
+        recordKey: this.keys.qsClientKey,
       }),
     };
   }
@@ -122,7 +155,7 @@ export class ClientIdentity {
     method: { path: string },
     body: TbsBody<T>,
   ): Promise<common.Signed> {
-    return signRequest(type, method, body, SigningKey.fromSeed(this.account.qsClientKeySeed), {
+    return signRequest(type, method, body, this.keys.qsClientKey, {
       $case: "qsClientId",
       value: this.account.qsClientId,
     });

@@ -21,15 +21,19 @@ export class QueuePositions {
   }
 
   /**
-   * Decrypts one queue message with the queue ratchet (message 0 starts it) and advances the stored
-   * sequence number and ratchet, so a message is never processed twice.
+   * Processes one queue message: decrypts it with the queue ratchet (message 0 starts it), then
+   * runs `handle` on its payload (none for message 0 or a ratchet-internal message). The advanced
+   * ratchet and sequence number commit with the first transaction `handle` makes — together
+   * with the message's effects — or on their own once `handle` is done or has failed, so a
+   * message is never processed twice and never lost to a crash between position and effects.
    */
-  open(
+  async process(
     queueName: string,
     key: HpkeKeyPair,
     context: Uint8Array,
     m: common.QueueMessage,
-  ): common.QueuePayload | undefined {
+    handle: (payload: common.QueuePayload | undefined) => Promise<void>,
+  ): Promise<void> {
     const decoded = decodeQueueMessage(m.ciphertext);
     const stored = this.store.getBytes(`${queueName}.ratchet`);
     let payload: common.QueuePayload | undefined;
@@ -41,11 +45,13 @@ export class QueuePositions {
       const out = receiver.decrypt(decoded, key);
       if (out.kind === "message") payload = common.QueuePayload.decode(out.payload);
     }
-    this.store.transaction(() => {
-      this.store.setBytes(`${queueName}.ratchet`, receiver.toBytes());
-      this.store.setJson(`${queueName}.next`, (m.sequenceNumber + 1n).toString());
-    });
-    return payload;
+    this.store.setBytesWithNextCommit(`${queueName}.ratchet`, receiver.toBytes());
+    this.store.setJsonWithNextCommit(`${queueName}.next`, (m.sequenceNumber + 1n).toString());
+    try {
+      await handle(payload);
+    } finally {
+      this.store.flushPending();
+    }
   }
 
   storedHandles(): StoredHandle[] {

@@ -75,11 +75,15 @@ export async function createGroup(
   return core.conversations.row(id);
 }
 
-/** Encrypts an application message for the group, sends it through the DS, stores the new state. */
+/**
+ * Encrypts an application message for the group, sends it through the DS, stores the new state
+ * and, in the same transaction, whatever `alsoStore` writes (the sent message's row).
+ */
 export async function sendApp(
   core: ClientCore,
   c: ConversationRow,
   content: Parameters<typeof encodeAppContent>[0],
+  alsoStore?: () => void,
 ): Promise<void> {
   const { newState, message } = await encryptMessage(stateOf(c), core.cs, encodeAppContent(content));
   await core.transport.delivery.sendMessage({
@@ -90,5 +94,8 @@ export async function sendApp(
     }),
     groupStateEarKey: c.earKey,
   });
-  core.conversations.saveState(c.id, newState);
+  core.store.transaction(() => {
+    core.conversations.saveState(c.id, newState);
+    alsoStore?.();
+  });
 }

@@ -55,8 +55,9 @@ export async function createConversation(core: ClientCore, title: string): Promi
 export function sendMessage(core: ClientCore, conversationId: string, text: string): Promise<void> {
   return withCatchUp(core, conversationId, async () => {
     const c = core.conversations.activeRow(conversationId);
-    await sendApp(core, c, { type: "text", body: text });
-    core.conversations.insertMessage(c.id, "text", core.identity.userId, text, true);
+    await sendApp(core, c, { type: "text", body: text }, () =>
+      core.conversations.insertMessage(c.id, "text", core.identity.userId, text, true),
+    );
   });
 }
 

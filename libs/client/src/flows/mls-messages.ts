@@ -112,11 +112,13 @@ function receiveProposal(
   handshake: HandshakeInfo,
   newState: ClientState,
 ): void {
-  if (handshake.sender !== "external") {
-    const who = core.members.memberAt(id, handshake.sender);
-    if (who !== undefined) core.members.markLeaving(id, who);
-  }
-  core.conversations.saveState(id, newState);
+  core.store.transaction(() => {
+    if (handshake.sender !== "external") {
+      const who = core.members.memberAt(id, handshake.sender);
+      if (who !== undefined) core.members.markLeaving(id, who);
+    }
+    core.conversations.saveState(id, newState);
+  });
 }
 
 /** Applies a commit: the new members (from the commit's client infos), a rotated EAR key, or our removal. */

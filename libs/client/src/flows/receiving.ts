@@ -129,14 +129,14 @@ export async function drainHandleQueue(core: ClientCore, h: StoredHandle, result
     for (const m of res.messages) {
       if (m.sequenceNumber < core.queues.seq(name)) continue;
       // A handle's queue ratchet is bound to the handle hash.
-      const payload = core.queues.open(name, key, hash, m);
-      if (payload?.content?.$case === "connectionOffer") {
+      await core.queues.process(name, key, hash, m, async (payload) => {
+        if (payload?.content?.$case !== "connectionOffer") return;
         try {
           await receiveOffer(core, payload.content.value);
         } catch (error) {
           result.errors.push(`connection offer to ${h.handle}: ${(error as Error).message}`);
         }
-      }
+      });
       result.processed++;
     }
     if (res.remaining === 0n || res.messages.length === 0) return;
@@ -170,15 +170,14 @@ export async function processQsMessage(
   pending: Set<string>,
 ): Promise<void> {
   if (m.sequenceNumber < core.queues.seq("qs")) return;
-  const key = HpkeKeyPair.fromPrivateBytes(core.account.qsQueueKey);
-  const payload = core.queues.open("qs", key, core.account.qsClientId, m);
-  if (payload !== undefined) {
+  await core.queues.process("qs", core.identity.qsQueueKey, core.account.qsClientId, m, async (payload) => {
+    if (payload === undefined) return;
     try {
       await receivePayload(core, payload, pending);
     } catch (error) {
       result.errors.push(`${payload.content?.$case ?? "empty"}: ${(error as Error).message}`);
     }
-  }
+  });
   result.processed++;
 }
 
@@ -189,16 +188,15 @@ export async function processOfferMessage(
   result: SyncResult,
 ): Promise<void> {
   if (m.sequenceNumber < core.queues.seq("as")) return;
-  const key = HpkeKeyPair.fromPrivateBytes(core.account.connectionQueueKey);
   const context = connectionQueueContext({ client: core.account });
-  const payload = core.queues.open("as", key, context, m);
-  if (payload?.content?.$case === "connectionOffer") {
+  await core.queues.process("as", core.identity.connectionQueueKey, context, m, async (payload) => {
+    if (payload?.content?.$case !== "connectionOffer") return;
     try {
       await receiveOffer(core, payload.content.value);
     } catch (error) {
       result.errors.push(`connection offer: ${(error as Error).message}`);
     }
-  }
+  });
   result.processed++;
 }
 

@@ -120,6 +120,7 @@ export async function register(
   const core = new ClientCore(transport, store, account, cs, verifier);
   await publishConnectionPackages(core);
   await publishAddPackages(core);
+  await store.durable();
   return core;
 }
 
