@@ -252,21 +252,27 @@ function printTable(rows: string[][]): void {
     (QUICK
       ? join(tmpdir(), "phoenix-bench")
       : fileURLToPath(new URL("../../../docs/perf/data", import.meta.url)));
+  // In the table's column order (dsMs: the state cached, as in steady use; coldMs: not cached).
   const keys = [
     "members",
     "stateKiB",
     "dsMs",
+    "coldMs",
     "decryptMs",
     "decodeMs",
     "validateMs",
     "encodeEncryptMs",
     "memberMs",
+    "dsPerMember",
+    "validatePerMember",
+    "coldPerMember",
+    "sendMs",
   ];
   const series = rows.map((r) => {
     const point: Record<string, unknown> = Object.fromEntries(keys.map((k, i) => [k, Number(r[i])]));
     const [plain, stored] = (r[1] ?? "").split(" / ").map(Number);
     point.stateKiB = { plain, stored };
-    point.load = (r[10] ?? "").split(" ").map(Number);
+    point.load = (r[keys.length] ?? "").split(" ").map(Number);
     return point;
   });
   mkdirSync(dir, { recursive: true });
