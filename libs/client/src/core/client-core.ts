@@ -43,10 +43,10 @@ export class ClientCore {
   ) {
     this.transport = durableTransport(transport, () => store.durable());
     this.identity = new ClientIdentity(account, cs);
-    this.trust = new CredentialTrust(transport, verifier);
+    this.trust = new CredentialTrust(this.transport, verifier);
     this.conversations = new Conversations(store);
     this.members = new Members(store, this.trust, this.conversations, this.identity);
-    this.contacts = new Contacts(transport, store);
+    this.contacts = new Contacts(this.transport, store);
     this.queues = new QueuePositions(store);
   }
 }
