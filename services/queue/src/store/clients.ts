@@ -1,5 +1,6 @@
 import type { Database } from "@phoenix/runtime/db";
 import { and, asc, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import { packBytea } from "./packed-bytea.js";
 import { qsBlocklist, qsClients, qsMessages, qsPreviousAuthKeys, qsUsers } from "./schema.js";
 
 export type ClientRow = typeof qsClients.$inferSelect;
@@ -212,20 +213,28 @@ export interface RatchetStateUpdate {
 export async function saveRatchetStates(db: Database, updates: readonly RatchetStateUpdate[]): Promise<void> {
   if (updates.length === 0) return;
   // The depth grows by what was stored: relative, so a concurrent Dequeue's decrement holds.
+  // The byte columns travel packed (packed-bytea.ts), not as text-encoded bytea[].
+  const ids = packBytea(updates.map((u) => u.clientId));
+  const ratchets = packBytea(updates.map((u) => u.encryptedRatchet));
   await db.execute(sql`
         update ${qsClients} as c set
           encrypted_ratchet = v.ratchet, next_seq = v.next_seq,
           last_key_update_at = v.updated_at, key_update_due = v.due,
           queue_depth = c.queue_depth + v.added, gap_open = v.gap
-        from unnest(
-          ${sql.param(updates.map((u) => u.clientId))}::bytea[],
-          ${sql.param(updates.map((u) => u.encryptedRatchet))}::bytea[],
-          ${sql.param(updates.map((u) => String(u.nextSeq)))}::int8[],
-          ${sql.param(updates.map((u) => u.lastKeyUpdateAt.toISOString()))}::timestamptz[],
-          ${sql.param(updates.map((u) => u.keyUpdateDue))}::boolean[],
-          ${sql.param(updates.map((u) => u.added))}::int4[],
-          ${sql.param(updates.map((u) => u.gapOpen))}::boolean[]
-        ) as v(client_id, ratchet, next_seq, updated_at, due, added, gap)
+        from (
+          select substring(${ids.blob}::bytea from u.io for u.il) as client_id,
+            substring(${ratchets.blob}::bytea from u.ro for u.rl) as ratchet,
+            u.next_seq, u.updated_at, u.due, u.added, u.gap
+          from unnest(
+            ${sql.param(ids.offsets)}::int4[], ${sql.param(ids.lengths)}::int4[],
+            ${sql.param(ratchets.offsets)}::int4[], ${sql.param(ratchets.lengths)}::int4[],
+            ${sql.param(updates.map((u) => String(u.nextSeq)))}::int8[],
+            ${sql.param(updates.map((u) => u.lastKeyUpdateAt.toISOString()))}::timestamptz[],
+            ${sql.param(updates.map((u) => u.keyUpdateDue))}::boolean[],
+            ${sql.param(updates.map((u) => u.added))}::int4[],
+            ${sql.param(updates.map((u) => u.gapOpen))}::boolean[]
+          ) as u(io, il, ro, rl, next_seq, updated_at, due, added, gap)
+        ) as v
         where c.client_id = v.client_id`);
 }
 

@@ -1,6 +1,7 @@
 import { toHex } from "@phoenix/crypto";
 import { type Database, transaction } from "@phoenix/runtime/db";
 import { and, asc, eq, gte, inArray, lte, sql } from "drizzle-orm";
+import { packBytea } from "./packed-bytea.js";
 import { qsClients, qsMessages } from "./schema.js";
 
 /** A message to store in a client queue. */
@@ -100,18 +101,23 @@ export async function insertQueueMessage(db: Database, message: NewQueueMessage)
 }
 
 /**
- * Stores many messages in one statement whatever their number: one array parameter per column
- * through `unnest`, so the statement's text and parameter list do not grow with the batch. The
- * caller updates the queues' depths.
+ * Stores many messages in one statement whatever their number: the columns travel as arrays
+ * through `unnest`, the byte columns packed into one binary parameter each (packed-bytea.ts), so
+ * neither the statement's text nor its parameter list grows with the batch. The caller updates
+ * the queues' depths.
  */
 export async function insertQueueMessages(db: Database, messages: readonly NewQueueMessage[]): Promise<void> {
   if (messages.length === 0) return;
+  const ids = packBytea(messages.map((m) => m.clientId));
+  const bodies = packBytea(messages.map((m) => m.message));
   await db.execute(sql`
     insert into ${qsMessages} (client_id, seq, message, expires_at)
-    select * from unnest(
-      ${sql.param(messages.map((m) => m.clientId))}::bytea[],
+    select substring(${ids.blob}::bytea from v.io for v.il), v.seq,
+      substring(${bodies.blob}::bytea from v.mo for v.ml), v.expires_at
+    from unnest(
+      ${sql.param(ids.offsets)}::int4[], ${sql.param(ids.lengths)}::int4[],
       ${sql.param(messages.map((m) => String(m.seq)))}::int8[],
-      ${sql.param(messages.map((m) => m.message))}::bytea[],
+      ${sql.param(bodies.offsets)}::int4[], ${sql.param(bodies.lengths)}::int4[],
       ${sql.param(messages.map((m) => m.expiresAt?.toISOString() ?? null))}::timestamptz[]
-    )`);
+    ) as v(io, il, seq, mo, ml, expires_at)`);
 }
