@@ -26,7 +26,7 @@ import { type RunningModule, runModule } from "../src/module/run-module.js";
 import { defineServiceModule } from "../src/module/service-module.js";
 import { eventually } from "../src/testing/eventually.js";
 import { freePort, freePorts, NATS_SERVER_BINARY } from "../src/testing/local-ports.js";
-import { type PrivateNats, privateNats } from "../src/testing/private-nats.js";
+import { privateNats } from "../src/testing/private-nats.js";
 import { startTcpProxy, type TcpProxy } from "../src/testing/tcp-proxy.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing/test-database.js";
 import { ECHO_SERVICE_NAME, EchoServiceDefinition, echoRequest } from "./fixtures/echo-contract.js";
@@ -154,6 +154,8 @@ describe("Postgres coming and going", () => {
     await proxy.cut();
     const metricsPort = await freePort();
     const { starting, logs } = start({ DATABASE_URL: url, METRICS_PORT: String(metricsPort) });
+    // Should the test fail while the service waits, the database comes back so it can stop.
+    cleanups.push(() => proxy.restore());
 
     // Alive but not ready while it retries; each attempt is logged naming the dependency.
     await eventually(() => logs.lines.filter((l) => l.msg === "database unreachable; retrying").length >= 2, {
@@ -199,6 +201,7 @@ describe("Postgres coming and going", () => {
         await released;
       }),
     );
+    cleanups.push(() => proxy.restore());
     const running = await starting;
     const metricsPort = running.process.metricsServer.port;
     const echo = client(running);
@@ -251,22 +254,19 @@ describe("Postgres coming and going", () => {
 });
 
 describe.skipIf(!existsSync(NATS_SERVER_BINARY))("NATS coming and going", () => {
-  let nats: PrivateNats | undefined;
-  afterEach(async () => {
-    await nats?.close();
-    nats = undefined;
-  });
-
   it("a service started while NATS is unreachable waits for it; losing it later makes it NOT_SERVING until it is back", async () => {
     const db = await createTestDatabase();
     cleanups.push(() => db.close());
     const [natsPort, metricsPort] = await freePorts(2);
-    nats = await privateNats(natsPort as number);
+    const nats = await privateNats(natsPort as number);
+    cleanups.push(() => nats.close());
     const { starting, logs } = start({
       DATABASE_URL: db.url ?? "",
       NATS_URL: nats.url,
       METRICS_PORT: String(metricsPort),
     });
+    // Should the test fail while the service waits, NATS comes up so it can stop.
+    cleanups.push(() => nats.start());
     await eventually(() => logs.lines.some((l) => l.msg === "bus unreachable; retrying"), {
       timeoutMs: 20_000,
       message: "a logged attempt to reach NATS",

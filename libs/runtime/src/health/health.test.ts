@@ -5,9 +5,11 @@ import { DatabaseUnavailableError } from "../db/open-database.js";
 import { createLogger } from "../log/create-logger.js";
 import { createMetrics } from "../metrics/create-metrics.js";
 import { startMetricsServer } from "../metrics/metrics-server.js";
+import { eventually } from "../testing/eventually.js";
 import { backoffDelay, retryWithBackoff } from "./backoff.js";
 import { Readiness } from "./readiness.js";
 import { dependencyUnavailable } from "./unavailable.js";
+import { watchDependency } from "./watch.js";
 
 function collectingLogger() {
   const lines: Record<string, unknown>[] = [];
@@ -146,6 +148,52 @@ describe("readiness", () => {
       expect((await get("/metrics")).status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe("watchDependency", () => {
+  it("probes at once on a failure report; down only when the probe fails, up again when it answers", async () => {
+    const { lines, logger } = collectingLogger();
+    const readiness = new Readiness();
+    readiness.markStarted();
+    const database = readiness.dependency("database");
+    let answering = true;
+    let probes = 0;
+    const watch = watchDependency({
+      dependency: database,
+      logger,
+      intervalMs: 600_000, // only reports wake it in this test
+      initialDelayMs: 1,
+      maxDelayMs: 5,
+      probe: async () => {
+        probes += 1;
+        if (!answering) throw new Error("connect ECONNREFUSED 127.0.0.1:5432");
+      },
+    });
+    try {
+      expect(readiness.ready).toBe(true);
+      // One dead connection whose replacement answers is not an outage.
+      watch.failed(new Error("Connection terminated unexpectedly"));
+      await eventually(() => probes === 1, { message: "a probe after the report" });
+      expect(readiness.ready).toBe(true);
+
+      answering = false;
+      watch.failed(new Error("Connection terminated unexpectedly"));
+      await eventually(() => !readiness.ready, { message: "the database down" });
+      expect(database.state).toEqual({ up: false, reason: "connect ECONNREFUSED 127.0.0.1:5432" });
+      await eventually(
+        () => lines.some((l) => l.msg === "database unreachable; retrying" && l.attempt === 2),
+        {
+          message: "retries while it is down",
+        },
+      );
+      answering = true;
+      await eventually(() => readiness.ready, { message: "the database back" });
+      expect(lines.map((l) => l.msg)).toContain("database lost: not ready until it is back");
+      expect(lines.map((l) => l.msg)).toContain("database is back: ready");
+    } finally {
+      await watch.close();
     }
   });
 });

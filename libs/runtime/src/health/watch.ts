@@ -15,6 +15,7 @@ export interface WatchDependencyOptions extends BackoffOptions {
 
 /** A running watch: `failed` probes at once (an error event of the pool); `close` stops it. */
 export interface DependencyWatch {
+  /** Something saw the dependency fail: probe now rather than at the next interval. */
   failed(error: unknown): void;
   close(): Promise<void>;
 }
@@ -23,10 +24,11 @@ const DEFAULT_INTERVAL_MS = 2000;
 const DEFAULT_PROBE_TIMEOUT_MS = 3000;
 
 /**
- * Probes a dependency that is up now (it was just opened) every `intervalMs` and keeps its
- * readiness entry current: on a failed probe (or a `failed` report) it goes down — logged, and
- * the process reports NOT_SERVING — and is probed again with {@link retryWithBackoff} until it
- * answers, then goes up again (logged).
+ * Probes a dependency that is up now (it was just opened) every `intervalMs`, and at once after a
+ * `failed` report, and keeps its readiness entry current: on a failed probe it goes down —
+ * logged, and the process reports NOT_SERVING — and is probed again with {@link retryWithBackoff}
+ * until it answers, then goes up again (logged). One dead connection whose replacement answers
+ * (a backend terminated, an idle timeout) is not an outage: the probe after it succeeds.
  */
 export function watchDependency(options: WatchDependencyOptions): DependencyWatch {
   const { dependency, logger } = options;
@@ -34,7 +36,6 @@ export function watchDependency(options: WatchDependencyOptions): DependencyWatc
   const probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
   const stop = new AbortController();
   let wake = new AbortController();
-  let reported: unknown;
   dependency.up();
 
   const probe = async (): Promise<void> => {
@@ -55,16 +56,13 @@ export function watchDependency(options: WatchDependencyOptions): DependencyWatc
       await pause(intervalMs, AbortSignal.any([stop.signal, wake.signal])).catch(() => {});
       if (stop.signal.aborted) return;
       wake = new AbortController();
-      let failure = reported;
-      reported = undefined;
-      if (failure === undefined) {
-        try {
-          await probe();
-          continue;
-        } catch (error) {
-          if (stop.signal.aborted) return;
-          failure = error;
-        }
+      let failure: unknown;
+      try {
+        await probe();
+        continue;
+      } catch (error) {
+        if (stop.signal.aborted) return;
+        failure = error;
       }
       const reason = messageOf(failure);
       dependency.down(reason);
@@ -84,7 +82,10 @@ export function watchDependency(options: WatchDependencyOptions): DependencyWatc
 
   return {
     failed(error) {
-      reported ??= error;
+      logger.debug(
+        { dependency: dependency.name, error: messageOf(error) },
+        `${dependency.name} error: probing now`,
+      );
       wake.abort();
     },
     async close() {
