@@ -36,7 +36,7 @@ export const federationGatewayModule = defineServiceModule({
     FEDERATION_QUEUE_DELETED_STREAM: bus?.streams.queueDeleted,
     FEDERATION_OUTBOUND_STREAM: bus?.streams.federation,
   }),
-  async create({ config, logger, metrics, onShutdown, database, bus, router }) {
+  async create({ config, logger, metrics, readiness, onShutdown, database, bus, router }) {
     const tls = loadTls(config);
     if (tls.plaintext && tls.loopbackOnly !== true) {
       // The explicit opt-in: loud, on every start, so it cannot go unnoticed into production.
@@ -74,6 +74,8 @@ export const federationGatewayModule = defineServiceModule({
       translateError: translateGatewayError,
     });
     const internalPort = await internal.start();
+    // Its health follows the process's readiness like the public listener's (database, NATS, shutdown).
+    readiness.onChange((ready) => internal.setHealth(ready ? "SERVING" : "NOT_SERVING"));
     onShutdown(() => internal.shutdown({ graceMs: config.SHUTDOWN_GRACE_MS }), "internal grpc server");
     const internalAddress = `${dialHost(config.FEDERATION_INTERNAL_HOST)}:${internalPort}`;
     // The embedder's AS, DS and QS send requests for other domains through this listener.
