@@ -3,7 +3,7 @@
 import { constantTimeEqual, type LeafCredential, SigningKey } from "@phoenix/crypto";
 import { decodeClientState, encodeClientState } from "@phoenix/mls";
 import type { common } from "@phoenix/proto";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { ClientState } from "ts-mls";
 import { ConversationInactiveError, UnknownConversationError } from "../errors.js";
 import { signRequest } from "../protocol/helpers.js";
@@ -94,7 +94,37 @@ export class Conversations {
    */
   private readonly decoded = new Map<string, Decoded>();
 
-  constructor(private readonly store: ClientStore) {}
+  /** The queries every message makes, prepared once. */
+  private readonly byId;
+  private readonly updateState;
+  private readonly updateStateAndEarKey;
+  private readonly addMessage;
+
+  constructor(private readonly store: ClientStore) {
+    const id = eq(t.conversations.id, sql.placeholder("id"));
+    this.byId = store.db.select().from(t.conversations).where(id).prepare();
+    this.updateState = store.db
+      .update(t.conversations)
+      .set({ mlsState: sql`${sql.placeholder("mlsState")}` })
+      .where(id)
+      .prepare();
+    this.updateStateAndEarKey = store.db
+      .update(t.conversations)
+      .set({ mlsState: sql`${sql.placeholder("mlsState")}`, earKey: sql`${sql.placeholder("earKey")}` })
+      .where(id)
+      .prepare();
+    this.addMessage = store.db
+      .insert(t.messages)
+      .values({
+        conversationId: sql.placeholder("conversationId"),
+        kind: sql.placeholder("kind"),
+        senderUserId: sql.placeholder("senderUserId"),
+        body: sql.placeholder("body"),
+        sentAt: sql.placeholder("sentAt"),
+        read: sql.placeholder("read"),
+      })
+      .prepare();
+  }
 
   insert(c: NewConversation): void {
     const leafCredential = c.leaf.leafCredential ?? c.leaf.leaf?.bytes;
@@ -131,23 +161,22 @@ export class Conversations {
     body: string,
     read: boolean,
   ): void {
-    this.store.db
-      .insert(t.messages)
-      .values({ conversationId: id, kind, senderUserId: sender ?? null, body, sentAt: Date.now(), read })
-      .run();
+    // A boolean column, bound as what SQLite stores (0/1).
+    this.addMessage.run({
+      conversationId: id,
+      kind,
+      senderUserId: sender ?? null,
+      body,
+      sentAt: Date.now(),
+      read: read ? 1 : 0,
+    });
   }
 
   /** Stores a conversation's MLS state, and its new EAR key when a removal rotated it. */
   saveState(id: string, state: ClientState, earKey?: Uint8Array): void {
     const stateBytes = encodeClientState(state);
-    this.store.db
-      .update(t.conversations)
-      .set({
-        mlsState: buf(stateBytes),
-        ...(earKey === undefined ? {} : { earKey: buf(earKey) }),
-      })
-      .where(eq(t.conversations.id, id))
-      .run();
+    if (earKey === undefined) this.updateState.run({ id, mlsState: buf(stateBytes) });
+    else this.updateStateAndEarKey.run({ id, mlsState: buf(stateBytes), earKey: buf(earKey) });
     const kept = this.decoded.get(id);
     if (kept !== undefined) this.keep(id, { ...kept, stateBytes, state });
   }
@@ -158,7 +187,7 @@ export class Conversations {
 
   /** The conversation `id`, decoded; UnknownConversationError when there is none. */
   row(id: string): ConversationRow {
-    const r = this.store.db.select().from(t.conversations).where(eq(t.conversations.id, id)).get();
+    const r = this.byId.get({ id });
     if (r === undefined) throw new UnknownConversationError(`no conversation ${id}`);
     return {
       id: r.id,

@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, openSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { type BetterSQLite3Database, drizzle } from "drizzle-orm/better-sqlite3";
 import * as schema from "./schema.js";
 
@@ -32,6 +32,9 @@ export class ClientStore {
   /** The WAL file, once synced. */
   private wal: FileHandle | undefined;
   private readonly totalChanges: Database.Statement<[], number>;
+  /** The kv reads and writes every queue message makes, prepared once. */
+  private readonly kvGet;
+  private readonly kvSet;
 
   private constructor(
     private readonly sqlite: Database.Database,
@@ -40,6 +43,16 @@ export class ClientStore {
     private readonly path: string | undefined,
   ) {
     this.totalChanges = sqlite.prepare<[], number>("SELECT total_changes()").pluck();
+    this.kvGet = db
+      .select()
+      .from(schema.kv)
+      .where(eq(schema.kv.key, sql.placeholder("key")))
+      .prepare();
+    this.kvSet = db
+      .insert(schema.kv)
+      .values({ key: sql.placeholder("key"), value: sql.placeholder("value") })
+      .onConflictDoUpdate({ target: schema.kv.key, set: { value: sql`excluded.value` } })
+      .prepare();
   }
 
   /** Opens (and creates) the database at `path`. */
@@ -134,7 +147,7 @@ export class ClientStore {
   getBytes(key: string): Uint8Array | undefined {
     const pending = this.pending.get(key);
     if (pending !== undefined) return pending;
-    const row = this.db.select().from(schema.kv).where(eq(schema.kv.key, key)).get();
+    const row = this.kvGet.get({ key });
     return row === undefined ? undefined : new Uint8Array(row.value);
   }
 
@@ -144,12 +157,7 @@ export class ClientStore {
   }
 
   private writeBytes(key: string, value: Uint8Array): void {
-    const buf = Buffer.from(value);
-    this.db
-      .insert(schema.kv)
-      .values({ key, value: buf })
-      .onConflictDoUpdate({ target: schema.kv.key, set: { value: buf } })
-      .run();
+    this.kvSet.run({ key, value: Buffer.from(value) });
   }
 
   deleteKey(key: string): void {
