@@ -86,7 +86,10 @@ function median(values: number[]): number {
 
 /** Brings dist up to date (and the build stamp with it) through the start script's own check. */
 function build(): void {
-  execFileSync(process.execPath, [join(ROOT, "scripts", "start.mjs"), "--help"], { cwd: ROOT, stdio: "ignore" });
+  execFileSync(process.execPath, [join(ROOT, "scripts", "start.mjs"), "--help"], {
+    cwd: ROOT,
+    stdio: "ignore",
+  });
 }
 
 function loadavg(): string {
