@@ -10,20 +10,25 @@ const APP = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const PROBE_TIMEOUT_MS = 2000;
 
 /**
- * The long-running commands and what `probe` (no arguments) checks for each: a gRPC
- * grpc.health.v1 Check on the port of `portVariable` (default `port`), or GET /healthz on it.
- * The federation gateway is probed on its internal listener, which is always plaintext (the
- * public one may require TLS or a client certificate).
+ * The long-running commands and what `probe` (no arguments) checks for each: GET /healthz on the
+ * port of `portVariable` (default `port`) — the process is alive. For the gRPC services that is
+ * their metrics port, where /healthz answers even while Postgres or NATS is down (the service is
+ * then alive but not ready: /readyz and gRPC health say so; a restart would not help).
  */
 const SERVICES = {
-  auth: { main: "services/auth/dist/main.js", probe: "grpc", portVariable: "GRPC_PORT", port: 50051 },
-  delivery: { main: "services/delivery/dist/main.js", probe: "grpc", portVariable: "GRPC_PORT", port: 50052 },
-  queue: { main: "services/queue/dist/main.js", probe: "grpc", portVariable: "GRPC_PORT", port: 50053 },
+  auth: { main: "services/auth/dist/main.js", probe: "http", portVariable: "METRICS_PORT", port: 9461 },
+  delivery: {
+    main: "services/delivery/dist/main.js",
+    probe: "http",
+    portVariable: "METRICS_PORT",
+    port: 9466,
+  },
+  queue: { main: "services/queue/dist/main.js", probe: "http", portVariable: "METRICS_PORT", port: 9467 },
   "federation-gateway": {
     main: "services/federation-gateway/dist/main.js",
-    probe: "grpc",
-    portVariable: "FEDERATION_INTERNAL_PORT",
-    port: 50055,
+    probe: "http",
+    portVariable: "METRICS_PORT",
+    port: 9468,
   },
   "edge-gateway": {
     main: "services/edge-gateway/dist/main.js",
