@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { status } from "@grpc/grpc-js";
-import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { busConfig } from "../src/bus/config.js";
@@ -24,6 +24,7 @@ import {
 } from "../src/grpc/handlers.js";
 import { type RunningModule, runModule } from "../src/module/run-module.js";
 import { defineServiceModule } from "../src/module/service-module.js";
+import { callFailure } from "../src/testing/call-failure.js";
 import { eventually } from "../src/testing/eventually.js";
 import { freePort, freePorts, NATS_SERVER_BINARY } from "../src/testing/local-ports.js";
 import { privateNats } from "../src/testing/private-nats.js";
@@ -97,16 +98,6 @@ async function health(grpcPort: number): Promise<string> {
   } finally {
     channel.close();
   }
-}
-
-async function callError(promise: Promise<unknown>): Promise<GrpcCallError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcCallError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
 }
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -209,7 +200,7 @@ describe("Postgres coming and going", () => {
     await echo.echo(echoRequest({ payload: new Uint8Array([0xaa]) }));
 
     // A write is half done (its first row inserted) when Postgres goes away.
-    const halfDone = callError(
+    const halfDone = callFailure(
       echo.echo(echoRequest({ payload: new Uint8Array([0xbb]), failWith: "pause" })),
     );
     await inTransaction;
@@ -231,7 +222,7 @@ describe("Postgres coming and going", () => {
     expect(logs.lines.some((l) => l.msg === "database lost: not ready until it is back")).toBe(true);
 
     // A request during the outage is refused UNAVAILABLE, clearly.
-    const refused = await callError(echo.echo(echoRequest({ payload: new Uint8Array([0xcc]) })));
+    const refused = await callFailure(echo.echo(echoRequest({ payload: new Uint8Array([0xcc]) })));
     expect(refused.code).toBe(status.UNAVAILABLE);
     expect(refused.statusMessage).toBe("the database is unreachable; retry later");
 

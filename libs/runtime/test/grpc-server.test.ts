@@ -14,7 +14,6 @@ import {
   createChannel,
   createServiceClient,
   defineService,
-  GrpcCallError,
   type GrpcServer,
   type GrpcServerConfig,
   ServiceDefinitionError,
@@ -24,6 +23,7 @@ import {
 import { createLogger } from "@phoenix/runtime/log";
 import { createMetrics, type Metrics } from "@phoenix/runtime/metrics";
 import { afterEach, describe, expect, it } from "vitest";
+import { callFailure } from "../src/testing/call-failure.js";
 import {
   ECHO_PROTO_DIR,
   ECHO_PROTO_FILE,
@@ -102,16 +102,6 @@ function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-async function callError(promise: Promise<unknown>): Promise<GrpcCallError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcCallError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
-
 /** Resolves with the first abort reason a handler reports. */
 function abortProbe(): { hooks: EchoHooks; reason: Promise<unknown>; started: Promise<CallContext> } {
   let onAbort: (reason: unknown) => void = () => {};
@@ -160,17 +150,17 @@ describe("gRPC server helpers", () => {
 
   it("keeps the message and details of known errors", async () => {
     const { client } = await startEcho();
-    const notFound = await callError(client.echo(echoRequest({ failWith: "NOT_FOUND" })));
+    const notFound = await callFailure(client.echo(echoRequest({ failWith: "NOT_FOUND" })));
     expect(notFound.code).toBe(status.NOT_FOUND);
     expect(notFound.statusMessage).toBe("no such echo");
 
-    const precondition = await callError(client.echo(echoRequest({ failWith: "FAILED_PRECONDITION" })));
+    const precondition = await callFailure(client.echo(echoRequest({ failWith: "FAILED_PRECONDITION" })));
     expect(precondition.code).toBe(status.FAILED_PRECONDITION);
     expect(precondition.details).toEqual([
       { typeUrl: "type.googleapis.com/phoenix.test.echo.v1.EchoResponse", value: new Uint8Array([16, 7]) },
     ]);
 
-    const streamError = await callError(
+    const streamError = await callFailure(
       (async () => {
         for await (const _ of client.echoStream(echoRequest({ failWith: "INVALID_ARGUMENT", repeat: 2 }))) {
           // no messages expected
@@ -183,7 +173,7 @@ describe("gRPC server helpers", () => {
 
   it("turns unexpected errors into INTERNAL without leaking them; the log has the details", async () => {
     const { client, logs } = await startEcho();
-    const error = await callError(client.echo(echoRequest({ failWith: "BUG" })));
+    const error = await callFailure(client.echo(echoRequest({ failWith: "BUG" })));
     expect(error.code).toBe(status.INTERNAL);
     expect(error.statusMessage).toBe(INTERNAL_ERROR_MESSAGE);
     expect(error.message).not.toContain("hunter2");
@@ -199,10 +189,10 @@ describe("gRPC server helpers", () => {
           ? new UnauthenticatedError("signature does not verify")
           : undefined,
     });
-    const error = await callError(client.echo(echoRequest({ failWith: "BUG" })));
+    const error = await callFailure(client.echo(echoRequest({ failWith: "BUG" })));
     expect(error.code).toBe(status.UNAUTHENTICATED);
     expect(error.statusMessage).toBe("signature does not verify");
-    expect((await callError(client.echo(echoRequest({ failWith: "NOT_FOUND" })))).code).toBe(
+    expect((await callFailure(client.echo(echoRequest({ failWith: "NOT_FOUND" })))).code).toBe(
       status.NOT_FOUND,
     );
   });
@@ -226,7 +216,7 @@ describe("gRPC server helpers", () => {
 
   it("refuses an oversized request with RESOURCE_EXHAUSTED, counts it, and keeps serving", async () => {
     const { client, metrics } = await startEcho({ config: { GRPC_MAX_MESSAGE_BYTES: 16 * 1024 } });
-    const error = await callError(client.echo(echoRequest({ payload: new Uint8Array(32 * 1024) })));
+    const error = await callFailure(client.echo(echoRequest({ payload: new Uint8Array(32 * 1024) })));
     expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
     const ok = await client.echo(echoRequest({ payload: new Uint8Array(1024) }));
     expect(ok.payload.length).toBe(1024);
@@ -241,7 +231,7 @@ describe("gRPC server helpers", () => {
   it("aborts the handler's signal when the client deadline passes", async () => {
     const probe = abortProbe();
     const { client } = await startEcho({ hooks: probe.hooks });
-    const error = await callError(client.echo(echoRequest({ delayMs: 60_000 }), { deadlineMs: 500 }));
+    const error = await callFailure(client.echo(echoRequest({ delayMs: 60_000 }), { deadlineMs: 500 }));
     expect(error.code).toBe(status.DEADLINE_EXCEEDED);
     expect(await probe.reason).toBeInstanceOf(DeadlineExceededError);
   });
@@ -253,7 +243,7 @@ describe("gRPC server helpers", () => {
       config: { GRPC_DEFAULT_DEADLINE_MS: 200 },
       clientDeadlineMs: null,
     });
-    const error = await callError(client.echo(echoRequest({ delayMs: 60_000 })));
+    const error = await callFailure(client.echo(echoRequest({ delayMs: 60_000 })));
     expect(error.code).toBe(status.DEADLINE_EXCEEDED);
     expect(await probe.reason).toBeInstanceOf(DeadlineExceededError);
     const ctx = await probe.started;
@@ -267,7 +257,7 @@ describe("gRPC server helpers", () => {
     const call = client.echo(echoRequest({ delayMs: 60_000 }), { signal: controller.signal });
     await probe.started;
     controller.abort();
-    expect((await callError(call)).code).toBe(status.CANCELLED);
+    expect((await callFailure(call)).code).toBe(status.CANCELLED);
     expect(await probe.reason).toBeInstanceOf(CancelledError);
   });
 
@@ -294,14 +284,14 @@ describe("gRPC server helpers", () => {
       deadline: new Date(Date.now() + 60_000),
       signal: parentAbort.signal,
     } as unknown as CallContext;
-    const call = callError(client.echo(echoRequest({ delayMs: 60_000 }), { parent }));
+    const call = callFailure(client.echo(echoRequest({ delayMs: 60_000 }), { parent }));
     expect((await probe.started).requestId).toBe("outer-1");
     parentAbort.abort();
     expect((await call).code).toBe(status.CANCELLED);
     expect(await probe.reason).toBeInstanceOf(CancelledError);
 
     const expired = { ...parent, deadline: new Date(Date.now() + 300), signal: new AbortController().signal };
-    const late = await callError(
+    const late = await callFailure(
       client.echo(echoRequest({ delayMs: 60_000 }), { parent: expired, deadlineMs: 60_000 }),
     );
     expect(late.code).toBe(status.DEADLINE_EXCEEDED);
@@ -368,7 +358,7 @@ describe("gRPC server helpers", () => {
       },
     });
     const inFlight = client.echo(echoRequest({ payload: new Uint8Array([9]), delayMs: 500 }));
-    const stream = callError(
+    const stream = callFailure(
       (async () => {
         for await (const _ of client.echoStream(echoRequest({ delayMs: 60_000, repeat: 1 }))) {
           // none expected
@@ -378,7 +368,7 @@ describe("gRPC server helpers", () => {
     await bothStarted;
     const shutdown = server.shutdown({ graceMs: 30_000 });
     expect((await stream).code).toBe(status.UNAVAILABLE);
-    expect((await callError(client.echo(echoRequest()))).code).toBe(status.UNAVAILABLE);
+    expect((await callFailure(client.echo(echoRequest()))).code).toBe(status.UNAVAILABLE);
     expect(hex((await inFlight).payload)).toBe("09");
     expect(await shutdown).toEqual({ forced: false, abandoned: 0 });
     expect(started.sort()).toEqual(["Echo", "EchoStream"]);
@@ -387,7 +377,7 @@ describe("gRPC server helpers", () => {
   it("cancels calls still running when the grace period ends", async () => {
     const probe = abortProbe();
     const { server, client } = await startEcho({ hooks: probe.hooks });
-    const inFlight = callError(client.echo(echoRequest({ delayMs: 60_000 })));
+    const inFlight = callFailure(client.echo(echoRequest({ delayMs: 60_000 })));
     await probe.started;
     const result = await server.shutdown({ graceMs: 200 });
     expect(result).toEqual({ forced: true, abandoned: 0 });

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { INTERNAL_ERROR_MESSAGE } from "@phoenix/runtime/errors";
-import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
-import { eventually, ServiceProcess } from "@phoenix/runtime/testing";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { callFailure, eventually, ServiceProcess } from "@phoenix/runtime/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { ECHO_SERVICE_NAME, EchoServiceDefinition, echoRequest } from "./fixtures/echo-contract.js";
 import { healthCheck, reflectedServices, sampleValue, scrape } from "./support/probes.js";
@@ -53,16 +53,6 @@ async function waitUntilInFlight(metricsPort: number): Promise<void> {
   );
 }
 
-async function callError(promise: Promise<unknown>): Promise<GrpcCallError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcCallError) return error;
-    throw error;
-  }
-  throw new Error("expected the call to fail");
-}
-
 describe("sample service as a child process", () => {
   it("answers grpc.health.v1 Check with SERVING and lists its service by reflection", async () => {
     const { channel, ports } = await startSample();
@@ -74,10 +64,10 @@ describe("sample service as a child process", () => {
   it("exposes request counts, latencies and errors per RPC on /metrics", async () => {
     const { client, ports, proc } = await startSample();
     for (let i = 0; i < 3; i++) await client.echo(echoRequest({ payload: new Uint8Array([i]) }));
-    expect((await callError(client.echo(echoRequest({ failWith: "INVALID_ARGUMENT" })))).code).toBe(
+    expect((await callFailure(client.echo(echoRequest({ failWith: "INVALID_ARGUMENT" })))).code).toBe(
       status.INVALID_ARGUMENT,
     );
-    const bug = await callError(client.echo(echoRequest({ failWith: "BUG" })));
+    const bug = await callFailure(client.echo(echoRequest({ failWith: "BUG" })));
     expect(bug.code).toBe(status.INTERNAL);
     expect(bug.statusMessage).toBe(INTERNAL_ERROR_MESSAGE);
 
@@ -101,7 +91,7 @@ describe("sample service as a child process", () => {
 
   it("refuses an oversized message with RESOURCE_EXHAUSTED and keeps serving", async () => {
     const { client, ports } = await startSample({ GRPC_MAX_MESSAGE_BYTES: "64KiB" });
-    const refused = await callError(client.echo(echoRequest({ payload: new Uint8Array(128 * 1024) })));
+    const refused = await callFailure(client.echo(echoRequest({ payload: new Uint8Array(128 * 1024) })));
     expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
     const reply = await client.echo(echoRequest({ payload: new Uint8Array(32 * 1024).fill(7) }));
     expect(reply.payload.length).toBe(32 * 1024);
@@ -118,7 +108,7 @@ describe("sample service as a child process", () => {
     await waitUntilInFlight(ports.metrics);
     proc.signal("SIGTERM");
     await proc.waitForLine((l) => l.msg === "grpc server draining", { what: "the drain to start" });
-    expect((await callError(client.echo(echoRequest()))).code).toBe(status.UNAVAILABLE);
+    expect((await callFailure(client.echo(echoRequest()))).code).toBe(status.UNAVAILABLE);
     expect(closeLog()).toEqual([]);
 
     const reply = await inFlight;
@@ -131,7 +121,7 @@ describe("sample service as a child process", () => {
 
   it("on a second SIGTERM cancels calls still in flight and still closes its resources", async () => {
     const { client, ports, proc, closeLog } = await startSample({ SHUTDOWN_GRACE_MS: "60s" });
-    const inFlight = callError(client.echo(echoRequest({ delayMs: 60_000 })));
+    const inFlight = callFailure(client.echo(echoRequest({ delayMs: 60_000 })));
     await waitUntilInFlight(ports.metrics);
     proc.signal("SIGTERM");
     const draining = await proc.waitForLine((l) => l.msg === "grpc server draining", {

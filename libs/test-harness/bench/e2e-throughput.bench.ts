@@ -25,6 +25,7 @@ import pg from "pg";
 import { connectUsers, syncUntil, TestClients } from "../src/clients.js";
 import { type Deployment, startDeployment } from "../src/deployment.js";
 import { freePorts, ServiceProcess } from "../src/service-process.js";
+import { pool } from "./pool.js";
 
 process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
 process.env.NATS_URL ??= "nats://127.0.0.1:4222";
@@ -148,20 +149,6 @@ async function waitForRows(db: pg.Client, table: string, expected: number): Prom
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${expected} rows in ${table}`);
     await sleep(10);
   }
-}
-
-/** Runs `workers` loops that take tasks `0 … total-1` in order. */
-async function pool(workers: number, total: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= total) return;
-        await task(i);
-      }
-    }),
-  );
 }
 
 /** P1, protocol side: every member sends MESSAGES texts, all members of all groups at once. */

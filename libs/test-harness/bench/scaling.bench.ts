@@ -25,6 +25,7 @@ import type { PhoenixClient } from "@phoenix/client";
 import pg from "pg";
 import { connectUsers, syncUntil, TestClients } from "../src/clients.js";
 import { type Deployment, startDeployment } from "../src/deployment.js";
+import { pool } from "./pool.js";
 
 process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
 process.env.NATS_URL ??= "nats://127.0.0.1:4222";
@@ -55,20 +56,6 @@ function loadavg(): number[] {
 
 function log(line: string): void {
   console.error(`[${(performance.now() / 1000).toFixed(1)} s, load ${loadavg().join(" ")}] ${line}`);
-}
-
-/** Runs `workers` loops that take tasks `0 … total-1` in order. */
-async function pool(workers: number, total: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= total) return;
-        await task(i);
-      }
-    }),
-  );
 }
 
 // --- What a service process holds -------------------------------------------------------------

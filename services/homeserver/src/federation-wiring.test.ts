@@ -12,8 +12,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { auth, delivery, queue } from "@phoenix/proto";
 import { busTopology } from "@phoenix/runtime/bus";
-import { createChannel, createServiceClient, GrpcCallError } from "@phoenix/runtime/grpc";
-import { freePorts } from "@phoenix/runtime/testing";
+import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
+import { callFailure, freePorts } from "@phoenix/runtime/testing";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningHomeserver, startHomeserver } from "./homeserver.js";
@@ -25,15 +25,6 @@ function required(name: "DATABASE_URL" | "NATS_URL"): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the tests through vitest`);
   return value;
-}
-
-async function failure(promise: Promise<unknown>): Promise<GrpcCallError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof GrpcCallError)) throw new Error(`expected a gRPC error, got ${String(error)}`);
-  return error;
 }
 
 describe("two federating all-in-one homeservers", () => {
@@ -138,7 +129,7 @@ describe("two federating all-in-one homeservers", () => {
 
   it("alpha's DS and QS forward to beta's, whose refusals come back unchanged", async () => {
     const alpha = clientsOf(ALPHA);
-    const group = await failure(
+    const group = await callFailure(
       alpha.ds.connectionGroupInfo({
         groupId: { uuid: new Uint8Array(randomBytes(16)), domain: BETA },
         groupStateEarKey: new Uint8Array(32),
@@ -148,7 +139,7 @@ describe("two federating all-in-one homeservers", () => {
       code: status.NOT_FOUND,
       message: "no such group",
     });
-    const packages = await failure(
+    const packages = await callFailure(
       alpha.qs.fetchAddPackages({ friendshipToken: new Uint8Array(randomBytes(32)), domain: BETA }),
     );
     expect(packages.code).toBe(status.NOT_FOUND);
@@ -156,7 +147,7 @@ describe("two federating all-in-one homeservers", () => {
 
   it("refuses a domain that is not a peer with the gateway's PERMISSION_DENIED", async () => {
     const alpha = clientsOf(ALPHA);
-    const error = await failure(alpha.as.getAsCredentials({ domain: "gamma.example" }));
+    const error = await callFailure(alpha.as.getAsCredentials({ domain: "gamma.example" }));
     expect(error.code).toBe(status.PERMISSION_DENIED);
     expect(error.statusMessage).toContain("gamma.example");
   });

@@ -1,9 +1,9 @@
 import { status } from "@grpc/grpc-js";
 import { randomBytes, toHex } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue } from "@phoenix/proto";
+import { callFailure } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addPackage } from "./support/add-packages.js";
-import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
 
@@ -59,7 +59,7 @@ describe("AddPackages", () => {
     const alice = await h.newUser();
     const kept = await addPackage(alice, { lastResort: true });
     await publish(alice, [kept]);
-    const err = await failure(publish(alice, [await addPackage(alice), await addPackage(alice)]));
+    const err = await callFailure(publish(alice, [await addPackage(alice), await addPackage(alice)]));
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.statusMessage).toContain("last_resort");
     expect(await fetch(alice)).toEqual([toHex(kept)]);
@@ -84,7 +84,7 @@ describe("AddPackages", () => {
       [randomBytes(200), common.ErrorReason.ERROR_REASON_MALFORMED],
     ];
     for (const [bytes, reason] of cases) {
-      const err = await failure(publish(alice, [bytes]));
+      const err = await callFailure(publish(alice, [bytes]));
       expect(err.code).toBe(status.INVALID_ARGUMENT);
       expect(errorDetailFromMetadata(err.metadata)?.reason).toBe(reason);
     }
@@ -94,18 +94,18 @@ describe("AddPackages", () => {
 
   it("answers NOT_FOUND for an unknown token and INVALID_ARGUMENT for a malformed one", async () => {
     expect(
-      (await failure(h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "" }))).code,
+      (await callFailure(h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "" }))).code,
     ).toBe(status.NOT_FOUND);
     expect(
-      (await failure(h.client.fetchAddPackages({ friendshipToken: randomBytes(31), domain: "" }))).code,
+      (await callFailure(h.client.fetchAddPackages({ friendshipToken: randomBytes(31), domain: "" }))).code,
     ).toBe(status.INVALID_ARGUMENT);
   });
 
   it("refuses more than 100 AddPackages and one larger than 16 KiB with RESOURCE_EXHAUSTED", async () => {
     const alice = await h.newUser();
     const many = Array.from({ length: 101 }, () => new Uint8Array(10));
-    expect((await failure(publish(alice, many))).code).toBe(status.RESOURCE_EXHAUSTED);
-    expect((await failure(publish(alice, [new Uint8Array(16 * 1024 + 1)]))).code).toBe(
+    expect((await callFailure(publish(alice, many))).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await callFailure(publish(alice, [new Uint8Array(16 * 1024 + 1)]))).code).toBe(
       status.RESOURCE_EXHAUSTED,
     );
   });

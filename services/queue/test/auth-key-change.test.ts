@@ -1,9 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import { events, queue } from "@phoenix/proto";
-import { eventually } from "@phoenix/runtime/testing";
+import { callFailure, eventually } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure } from "./support/failure.js";
 import { localGroup, publishFanOut, StreamCollector } from "./support/fan-out.js";
 import { Harness } from "./support/harness.js";
 import type { TestClient } from "./support/test-client.js";
@@ -59,7 +58,7 @@ describe("auth-key change vs sealed queue configs", () => {
     // …but the old key no longer signs requests.
     const stale = alice.clientKey;
     alice.clientKey = previous;
-    const refused = await failure(alice.dequeue(0n));
+    const refused = await callFailure(alice.dequeue(0n));
     expect(refused.code).toBe(status.UNAUTHENTICATED);
     alice.clientKey = stale;
 

@@ -4,9 +4,8 @@ import { Metadata, status } from "@grpc/grpc-js";
 import { randomBytes } from "@phoenix/crypto";
 import { queue } from "@phoenix/proto";
 import { NotFoundError } from "@phoenix/runtime/errors";
-import { FakeFederationProxy } from "@phoenix/runtime/testing";
+import { callFailure, FakeFederationProxy } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 
 const BETA = "beta.example";
@@ -43,7 +42,7 @@ describe("QS FetchAddPackages for another domain", () => {
     proxy.answer = async () => {
       throw new NotFoundError("unknown friendship token");
     };
-    const error = await failure(
+    const error = await callFailure(
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: BETA }),
     );
     expect(error.code).toBe(status.NOT_FOUND);
@@ -52,7 +51,7 @@ describe("QS FetchAddPackages for another domain", () => {
 
   it("serves its own domain itself", async () => {
     proxy.calls.length = 0;
-    const error = await failure(
+    const error = await callFailure(
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "alpha.example" }),
     );
     expect(error.code).toBe(status.NOT_FOUND);
@@ -60,7 +59,7 @@ describe("QS FetchAddPackages for another domain", () => {
   });
 
   it("refuses a malformed domain", async () => {
-    const error = await failure(
+    const error = await callFailure(
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "Beta.Example" }),
     );
     expect(error.code).toBe(status.INVALID_ARGUMENT);
@@ -90,20 +89,20 @@ describe("QS rate limits and federation", () => {
     // From 127.0.0.1 without an origin: the loopback caller's own budget of 3.
     for (let i = 0; i < 3; i++)
       await h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: BETA });
-    const refused = await failure(
+    const refused = await callFailure(
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: BETA }),
     );
     expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(refused.statusMessage).toContain("QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER");
     // A peer homeserver's forwarded requests (about this domain) have a budget of their own.
-    const forwarded = await failure(
+    const forwarded = await callFailure(
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "" }, { metadata: origin(BETA) }),
     );
     expect(forwarded.code).toBe(status.NOT_FOUND);
   });
 
   it("refuses to forward again a request a peer forwarded about a third domain", async () => {
-    const error = await failure(
+    const error = await callFailure(
       h.client.fetchAddPackages(
         { friendshipToken: randomBytes(32), domain: "gamma.example" },
         { metadata: origin(BETA) },
@@ -123,7 +122,7 @@ describe("QS without a federation gateway", () => {
   });
 
   it("answers UNAVAILABLE naming the domain", async () => {
-    const error = await failure(
+    const error = await callFailure(
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: BETA }),
     );
     expect(error.code).toBe(status.UNAVAILABLE);

@@ -4,11 +4,10 @@ import type { AddressInfo } from "node:net";
 import { status } from "@grpc/grpc-js";
 import { sealPushToken } from "@phoenix/crypto";
 import { queue } from "@phoenix/proto";
-import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
+import { callFailure, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebhookAddressPolicy } from "../src/domain/webhook-address.js";
 import { type ResolvedAddress, WebhookNotifier, WebhookRefusedError } from "../src/push/notifier.js";
-import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 
 // Two HTTPS servers for the host name hook.test on the same port: 127.0.0.1 stands for an address
@@ -166,11 +165,11 @@ describe("setting a webhook push token", () => {
       "https://10.0.0.1/x",
       "https://localhost/x",
     ]) {
-      const error = await failure(setToken(url));
+      const error = await callFailure(setToken(url));
       expect(error.code, url).toBe(status.INVALID_ARGUMENT);
       expect(error.statusMessage, url).toMatch(/tbs\.sealed_push_token\.token: webhook host refused/);
     }
-    const atCreate = await failure(
+    const atCreate = await callFailure(
       h.newUser({ pushToken: webhook("https://192.168.0.10/hook") }).then(() => undefined),
     );
     expect(atCreate.code).toBe(status.INVALID_ARGUMENT);

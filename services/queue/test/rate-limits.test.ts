@@ -1,10 +1,10 @@
 import { Metadata, status } from "@grpc/grpc-js";
 import { randomBytes } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue } from "@phoenix/proto";
+import { callFailure } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { qsUsers } from "../src/store/schema.js";
 import { addPackage } from "./support/add-packages.js";
-import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 
 const HOUR = 3600_000;
@@ -51,7 +51,7 @@ describe("rate limits", () => {
     const fetch = (caller: string) =>
       h.client.fetchAddPackages({ friendshipToken: alice.user.friendshipToken, domain: "" }, from(caller));
     for (let i = 0; i < 3; i++) expect((await fetch("10.0.0.1")).addPackages).toHaveLength(1);
-    expectRateLimited(await failure(fetch("10.0.0.2")), "QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN");
+    expectRateLimited(await callFailure(fetch("10.0.0.2")), "QS_RATE_FETCH_ADD_PACKAGES_PER_TOKEN");
     clockOffsetMs += HOUR;
     expect((await fetch("10.0.0.2")).addPackages).toHaveLength(1);
     clockOffsetMs = 0; // the next tests sign requests with the real clock
@@ -60,14 +60,14 @@ describe("rate limits", () => {
   it("limits FetchAddPackages per caller across tokens; other callers are unaffected", async () => {
     const probe = (caller: string) =>
       h.client.fetchAddPackages({ friendshipToken: randomBytes(32), domain: "" }, from(caller));
-    for (let i = 0; i < 5; i++) expect((await failure(probe("10.0.1.1"))).code).toBe(status.NOT_FOUND);
-    expectRateLimited(await failure(probe("10.0.1.1")), "QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER");
-    expect((await failure(probe("10.0.1.2"))).code).toBe(status.NOT_FOUND);
+    for (let i = 0; i < 5; i++) expect((await callFailure(probe("10.0.1.1"))).code).toBe(status.NOT_FOUND);
+    expectRateLimited(await callFailure(probe("10.0.1.1")), "QS_RATE_FETCH_ADD_PACKAGES_PER_CALLER");
+    expect((await callFailure(probe("10.0.1.2"))).code).toBe(status.NOT_FOUND);
   });
 
   it("limits CreateUser per caller; the refused request creates nothing", async () => {
     for (let i = 0; i < 3; i++) await h.newUser({ metadata: from("10.0.2.1").metadata });
-    const refused = await failure(h.newUser({ metadata: from("10.0.2.1").metadata }));
+    const refused = await callFailure(h.newUser({ metadata: from("10.0.2.1").metadata }));
     expectRateLimited(refused, "QS_RATE_CREATE_USER_PER_CALLER");
     const other = await h.newUser({ metadata: from("10.0.2.2").metadata });
     expect((await other.dequeue(0n)).messages).toHaveLength(1);

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import { randomBytes, SigningKey, toHex } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
+import { callFailure } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure } from "./support/failure.js";
 import { Harness } from "./support/harness.js";
 
 let h: Harness;
@@ -72,7 +72,7 @@ describe("user and client records", () => {
     const alice = await h.newUser();
     await alice.addClient();
     await alice.addClient();
-    const err = await failure(alice.addClient());
+    const err = await callFailure(alice.addClient());
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(errorDetailFromMetadata(err.metadata)?.reason).toBe(common.ErrorReason.ERROR_REASON_QUOTA);
   });
@@ -83,7 +83,7 @@ describe("user and client records", () => {
     await h.client.deleteClient({ signed: await alice.signed(queue.DeleteClientTbs, "deleteClient", {}) });
     expect((await second.dequeue(0n)).messages).toHaveLength(1);
     await h.client.deleteClient({ signed: await second.signed(queue.DeleteClientTbs, "deleteClient", {}) });
-    const err = await failure(
+    const err = await callFailure(
       h.client.getUser({ signed: await alice.userSigned(queue.GetUserTbs, "getUser", {}) }),
     );
     expect(err.code).toBe(status.UNAUTHENTICATED);
@@ -104,7 +104,7 @@ describe("user and client records", () => {
     alice.user.friendshipToken = newToken;
     const res = await h.client.getUser({ signed: await alice.userSigned(queue.GetUserTbs, "getUser", {}) });
     expect(toHex(res.friendshipToken)).toBe(toHex(newToken));
-    const err = await failure(h.client.fetchAddPackages({ friendshipToken: oldToken, domain: "" }));
+    const err = await callFailure(h.client.fetchAddPackages({ friendshipToken: oldToken, domain: "" }));
     expect(err.code).toBe(status.NOT_FOUND);
   });
 
@@ -142,12 +142,12 @@ describe("user and client records", () => {
           ),
         }),
     ]) {
-      const err = await failure(attempt());
+      const err = await callFailure(attempt());
       expect(err.code).toBe(status.UNAUTHENTICATED);
       reasons.push(errorDetailFromMetadata(err.metadata)?.reason ?? 0);
     }
     await h.client.dequeue({ signed });
-    const replay = await failure(h.client.dequeue({ signed }));
+    const replay = await callFailure(h.client.dequeue({ signed }));
     expect(replay.code).toBe(status.UNAUTHENTICATED);
     reasons.push(errorDetailFromMetadata(replay.metadata)?.reason ?? 0);
     expect(reasons).toEqual([
@@ -172,7 +172,7 @@ describe("user and client records", () => {
       clockOffsetMs = 0;
       bob.clock = () => new Date();
     }
-    const err = await failure(
+    const err = await callFailure(
       h.client.getUser({ signed: await alice.userSigned(queue.GetUserTbs, "getUser", {}) }),
     );
     expect(err.code).toBe(status.UNAUTHENTICATED);
@@ -194,6 +194,6 @@ describe("user and client records", () => {
       },
       (label, bytes) => bob.clientKey.sign(label, bytes),
     );
-    expect((await failure(h.client.dequeue({ signed: forged }))).code).toBe(status.UNAUTHENTICATED);
+    expect((await callFailure(h.client.dequeue({ signed: forged }))).code).toBe(status.UNAUTHENTICATED);
   });
 });

@@ -3,9 +3,9 @@ import { HpkeKeyPair, randomBytes, SigningKey } from "@phoenix/crypto";
 import { common, errorDetailFromMetadata, queue, requestHeader, rpcLabel, signTbs } from "@phoenix/proto";
 import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { seenRequests } from "@phoenix/runtime/replay";
+import { callFailure } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { qsBlocklist, qsUsers } from "../src/store/schema.js";
-import { failure } from "./support/failure.js";
 import { localGroup } from "./support/fan-out.js";
 import { Harness, type QsClient, type QueueInstance } from "./support/harness.js";
 
@@ -45,7 +45,7 @@ describe("replays across replicas", () => {
         groupId: queue.BlockGroupTbs.decode(block.tbs).groupId,
       }),
     });
-    expectReplayRefused(await failure(onReplica.blockGroup({ signed: block })));
+    expectReplayRefused(await callFailure(onReplica.blockGroup({ signed: block })));
     expect(await h.db.db.select().from(qsBlocklist)).toEqual([]);
   });
 
@@ -65,7 +65,7 @@ describe("replays across replicas", () => {
       (label, bytes) => userKey.sign(label, bytes),
     );
     await h.client.createUser({ signed });
-    expectReplayRefused(await failure(onReplica.createUser({ signed })));
+    expectReplayRefused(await callFailure(onReplica.createUser({ signed })));
     expect((await h.db.db.select({ id: qsUsers.userId }).from(qsUsers)).length).toBe(before + 1);
   });
 
@@ -76,12 +76,12 @@ describe("replays across replicas", () => {
       signed: await alice.signed(queue.BlockGroupTbs, "blockGroup", { groupId: first }),
     });
     const second = await alice.signed(queue.BlockGroupTbs, "blockGroup", { groupId: localGroup() });
-    expect((await failure(h.client.blockGroup({ signed: second }))).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect((await callFailure(h.client.blockGroup({ signed: second }))).code).toBe(status.RESOURCE_EXHAUSTED);
     await h.client.unblockGroup({
       signed: await alice.signed(queue.UnblockGroupTbs, "unblockGroup", { groupId: first }),
     });
     await onReplica.blockGroup({ signed: second });
-    expectReplayRefused(await failure(h.client.blockGroup({ signed: second })));
+    expectReplayRefused(await callFailure(h.client.blockGroup({ signed: second })));
   });
 
   it("forgets request ids once their timestamps are outside the window", async () => {
@@ -96,7 +96,7 @@ describe("replays across replicas", () => {
     await h.service.sweep();
     expect(await h.db.db.select().from(seenRequests)).toEqual([]);
     // The forgotten request is still refused: its timestamp is stale now.
-    const stale = await failure(onReplica.dequeue({ signed: dequeue }));
+    const stale = await callFailure(onReplica.dequeue({ signed: dequeue }));
     expect(errorDetailFromMetadata(stale.metadata)?.reason).toBe(
       common.ErrorReason.ERROR_REASON_STALE_TIMESTAMP,
     );

@@ -1,4 +1,5 @@
 export { testConfig } from "../module/test-config.js";
+export { callFailure } from "./call-failure.js";
 export { type EventuallyOptions, EventuallyTimeoutError, eventually } from "./eventually.js";
 export { FakeFederationProxy, type ProxiedCall } from "./fake-federation-proxy.js";
 export { fanOutEnvelope } from "./federation-envelope.js";
