@@ -275,6 +275,41 @@ describe("malformed requests", () => {
   });
 });
 
+describe("refused large bodies", () => {
+  // Bodies larger than the socket buffers: a gateway that answered 413 and closed while the client
+  // was still sending left it with a broken pipe ("fetch failed", EPIPE) instead of the answer.
+  it("every one of many concurrent oversized bodies gets its 413", async () => {
+    const large = await startEdgeGateway({
+      upstreams: { auth: upstream.address, delivery: upstream.address, queue: upstream.address },
+      rpcs: catalogWithPathVariable(),
+      limits: { maxBodyBytes: 1024 * 1024, rateLimitPerSecond: 1000, rateLimitBurst: 1000 },
+    });
+    try {
+      // Eight clients, each sending ten bodies just over the limit one after the other.
+      const statuses = (
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, worker) => {
+            const seen: number[] = [];
+            for (let i = 0; i < 10; i++) {
+              const res = await fetch(`${large.url}/v1/qs/queue/dequeue`, {
+                method: "POST",
+                headers: { "content-type": "application/x-protobuf" },
+                body: new Uint8Array(1024 * 1024 + 1 + worker * 100 + i),
+              });
+              await res.arrayBuffer();
+              seen.push(res.status);
+            }
+            return seen;
+          }),
+        )
+      ).flat();
+      expect(statuses).toEqual(statuses.map(() => 413));
+    } finally {
+      await large.close();
+    }
+  });
+});
+
 describe("upstream statuses", () => {
   const cases: [grpc.status, number][] = [
     [grpc.status.INVALID_ARGUMENT, 400],

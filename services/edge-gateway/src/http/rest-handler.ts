@@ -174,8 +174,8 @@ export function createRestHandler(options: RestHandlerOptions) {
       for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       const encoded = encodeStatus(status, encoding);
       send(res, httpStatus, encoded.contentType, encoded.body, method === "HEAD");
-      // A refused oversized body may still be arriving: drain it so the answer reaches the client.
-      if (httpStatus === 413) req.resume();
+      // A refused body beyond the drain limit may still be arriving: the connection goes with it.
+      if (httpStatus === 413 && !req.complete) res.once("finish", () => req.destroy());
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.requests.inc({ route: routeLabel, method, code: String(res.statusCode) });
@@ -223,20 +223,43 @@ function send(
   res.end(head ? undefined : bytes);
 }
 
+/**
+ * A refused body up to this size is read to its end (and discarded) before the 413 goes out, so
+ * the client sees the answer: a server that answers and closes while the client is still sending
+ * leaves it with a broken pipe instead (undici: "fetch failed", EPIPE). A larger one is answered
+ * at once and its connection closed.
+ */
+const DRAIN_LIMIT_FACTOR = 4;
+
 /** Reads the body up to `limit` bytes; a larger one (declared or actual) is 413. */
 async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const drainLimit = limit * DRAIN_LIMIT_FACTOR;
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (Number.isFinite(declared) && declared > limit) throw bodyTooLarge(limit, declared);
+  if (Number.isFinite(declared) && declared > limit) {
+    if (declared <= drainLimit) await drain(req, drainLimit);
+    throw bodyTooLarge(limit, declared);
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buffer = chunk as Buffer;
     size += buffer.byteLength;
-    if (size > limit) throw bodyTooLarge(limit, 0);
-    chunks.push(buffer);
+    // Past the limit the rest is only counted (drained), up to the drain limit.
+    if (size > drainLimit) break;
+    if (size <= limit) chunks.push(buffer);
   }
+  if (size > limit) throw bodyTooLarge(limit, 0);
   const all = Buffer.concat(chunks);
   return new Uint8Array(all.buffer, all.byteOffset, all.byteLength);
+}
+
+/** Reads and discards the rest of a refused body, at most `budget` bytes. */
+async function drain(req: IncomingMessage, budget: number): Promise<void> {
+  let left = budget;
+  for await (const chunk of req) {
+    left -= (chunk as Buffer).byteLength;
+    if (left < 0) return;
+  }
 }
 
 function toHttpError(
