@@ -528,7 +528,16 @@ export class PodmanNamespace {
     for (const service of this.#services.values()) await this.#writeEndpoints(service);
   }
 
-  async #writeEndpoints(service: ServiceState): Promise<void> {
+  /** Endpoint writes run one at a time: each computes from the pods as they are when it runs. */
+  #endpointWrites: Promise<void> = Promise.resolve();
+
+  #writeEndpoints(service: ServiceState): Promise<void> {
+    const write = this.#endpointWrites.then(() => this.#writeEndpointsNow(service));
+    this.#endpointWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  async #writeEndpointsNow(service: ServiceState): Promise<void> {
     if (service.headless) return;
     const pods = this.#pods().filter(
       (pod) => pod.ready && !pod.terminating && matches(service.selector, pod.labels),
@@ -539,8 +548,9 @@ export class PodmanNamespace {
     }
     await mkdir(service.endpointsDir, { recursive: true });
     const file = join(service.endpointsDir, "endpoints.json");
-    await writeFile(`${file}.tmp`, JSON.stringify(endpoints));
-    await rename(`${file}.tmp`, file);
+    const temporary = `${file}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(temporary, JSON.stringify(endpoints));
+    await rename(temporary, file);
   }
 
   #pods(): PodState[] {
