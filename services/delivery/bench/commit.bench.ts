@@ -105,13 +105,7 @@ async function signedOperation(
 async function signedMessage(h: Harness, g: TestGroup, by: Member): Promise<delivery.SendMessageRequest> {
   const sent = await encryptMessage(by.mls(), h.cs, new Uint8Array(1024));
   by.state = sent.newState;
-  const tbs: delivery.SendMessageTbs = {
-    header: h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: by.leaf }),
-    groupId: g.groupId,
-    message: sent.message,
-    suppressNotifications: false,
-  };
-  return { signed: await h.sign(delivery.SendMessageTbs, tbs, by.signingKey), groupStateEarKey: g.earKey };
+  return g.sendRequest(by, sent.message);
 }
 
 const argSizes = process.argv

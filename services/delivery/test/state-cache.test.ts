@@ -48,14 +48,8 @@ describe("the DS's group-state cache", () => {
   async function send(g: TestGroup, by: Member, earKey = g.earKey): Promise<delivery.SendMessageResponse> {
     const sent = await encryptMessage(by.mls(), h.cs, new TextEncoder().encode("hi"));
     by.state = sent.newState;
-    const tbs: delivery.SendMessageTbs = {
-      header: h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: by.leaf }),
-      groupId: g.groupId,
-      message: sent.message,
-      suppressNotifications: false,
-    };
-    const signed = await h.sign(delivery.SendMessageTbs, tbs, by.signingKey);
-    return call((d) => h.client.sendMessage({ signed, groupStateEarKey: earKey }, d));
+    const request = await g.sendRequest(by, sent.message, earKey);
+    return call((d) => h.client.sendMessage(request, d));
   }
 
   it("refuses a request without the group's key although the state is cached", async () => {

@@ -388,14 +388,26 @@ export class TestGroup {
     return call((d) => this.h.client.externalCommitInfo({ signed, groupStateEarKey: this.earKey }, d));
   }
 
-  async send(by: Member, message: Uint8Array): Promise<delivery.SendMessageResponse> {
+  /** A SendMessage request of `by`, signed, presenting `earKey` (default the group's). */
+  async sendRequest(
+    by: Member,
+    message: Uint8Array,
+    earKey = this.earKey,
+  ): Promise<delivery.SendMessageRequest> {
     const tbs: delivery.SendMessageTbs = {
       header: this.h.header(rpcLabel(Service.sendMessage), { $case: "leafIndex", value: by.leaf }),
       groupId: this.groupId,
       message,
       suppressNotifications: false,
     };
-    const signed = await this.h.sign(delivery.SendMessageTbs, tbs, by.signingKey);
-    return call((d) => this.h.client.sendMessage({ signed, groupStateEarKey: this.earKey }, d));
+    return {
+      signed: await this.h.sign(delivery.SendMessageTbs, tbs, by.signingKey),
+      groupStateEarKey: earKey,
+    };
+  }
+
+  async send(by: Member, message: Uint8Array): Promise<delivery.SendMessageResponse> {
+    const request = await this.sendRequest(by, message);
+    return call((d) => this.h.client.sendMessage(request, d));
   }
 }
