@@ -35,6 +35,41 @@ export interface DeploymentOptions {
   logLevel?: LogLevel;
   /** Bound of one start, every process included (default 180 s: the first PGlite start is slow). */
   startTimeoutMs?: number;
+  /** The edge gateway's port (default: a free one), e.g. a restored deployment's old port. */
+  port?: number;
+  /** `services`: the four secrets (default: random per deployment); a restore passes the old ones. */
+  secrets?: DeploymentSecrets;
+  /** `services`: database and bus namespace, lower-case letters and digits (default `e2e<random>`). */
+  namespace?: string;
+  /**
+   * `services`: the databases exist already (restored from a backup) and are not created; `stop()`
+   * still drops them. Default false (they are created and must not exist).
+   */
+  existingDatabases?: boolean;
+  /** `all-in-one`: run on this data directory (e.g. a restored copy); `stop()` leaves it in place. */
+  dataDir?: string;
+}
+
+/**
+ * The secrets a five-service deployment keeps outside its databases (docs/operations.md), by the
+ * variable that carries each: 32 bytes as 64 hex characters.
+ */
+export interface DeploymentSecrets {
+  AS_KEY_ENCRYPTION_KEY: string;
+  DS_REPLAY_MARKER_KEY: string;
+  QS_STORAGE_KEY: string;
+  FEDERATION_KEY_ENCRYPTION_KEY: string;
+}
+
+/** Four fresh random {@link DeploymentSecrets}. */
+export function randomDeploymentSecrets(): DeploymentSecrets {
+  const key = () => randomBytes(32).toString("hex");
+  return {
+    AS_KEY_ENCRYPTION_KEY: key(),
+    DS_REPLAY_MARKER_KEY: key(),
+    QS_STORAGE_KEY: key(),
+    FEDERATION_KEY_ENCRYPTION_KEY: key(),
+  };
 }
 
 /** A running deployment; everything a client needs is `url`. */
@@ -47,6 +82,8 @@ export interface Deployment {
   readonly processes: readonly ServiceProcess[];
   /** What `stop()` removes: Postgres databases and NATS streams (`services`), or the data dir. */
   readonly storage: { databases: readonly string[]; streams: readonly string[]; dataDir?: string };
+  /** `services`: the secrets its processes run with (what a backup must keep besides the dumps). */
+  readonly secrets?: DeploymentSecrets;
   /** Stops every process (SIGTERM) and starts them again on the same storage, keys and port. */
   restart(): Promise<void>;
   /** Stops every process (SIGTERM, SIGKILL after a bound), drops its databases and streams. */
@@ -87,6 +124,11 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
     env: { ...TEST_LIMITS_ENV, ...options.env },
     logLevel: options.logLevel,
     timeoutMs: options.startTimeoutMs ?? 180_000,
+    port: options.port,
+    secrets: options.secrets,
+    namespace: options.namespace,
+    existingDatabases: options.existingDatabases ?? false,
+    dataDir: options.dataDir,
   };
   return options.kind === "all-in-one" ? startAllInOne(settings) : startServices(settings);
 }
@@ -96,12 +138,18 @@ interface Settings {
   env: Record<string, string>;
   logLevel: LogLevel | undefined;
   timeoutMs: number;
+  port: number | undefined;
+  secrets: DeploymentSecrets | undefined;
+  namespace: string | undefined;
+  existingDatabases: boolean;
+  dataDir: string | undefined;
 }
 
 /** What a kind provides: start its processes (on fixed storage and ports), clean up at the end. */
 interface Launcher {
   url: string;
   storage: Deployment["storage"];
+  secrets?: DeploymentSecrets;
   processes: ServiceProcess[];
   /** Spawns every process and waits for each ready line. */
   start(): Promise<void>;
@@ -137,6 +185,7 @@ async function run(kind: DeploymentKind, settings: Settings, launcher: Launcher)
     domain: settings.domain,
     url: launcher.url,
     storage: launcher.storage,
+    ...(launcher.secrets ? { secrets: launcher.secrets } : {}),
     get processes() {
       return [...launcher.processes];
     },
@@ -187,8 +236,8 @@ async function waitReady(
 }
 
 async function startAllInOne(settings: Settings): Promise<Deployment> {
-  const dataDir = await mkdtemp(join(tmpdir(), "phoenix-e2e-"));
-  const [port] = (await freePorts(1)) as [number];
+  const dataDir = settings.dataDir ?? (await mkdtemp(join(tmpdir(), "phoenix-e2e-")));
+  const port = settings.port ?? ((await freePorts(1)) as [number])[0];
   const processes: ServiceProcess[] = [];
   return run("all-in-one", settings, {
     url: `http://127.0.0.1:${port}`,
@@ -207,7 +256,9 @@ async function startAllInOne(settings: Settings): Promise<Deployment> {
       processes.push(p);
       await p.ready(settings.timeoutMs);
     },
-    cleanUp: () => rm(dataDir, { recursive: true, force: true }),
+    cleanUp: async () => {
+      if (settings.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
+    },
   });
 }
 
@@ -222,6 +273,7 @@ export interface ServicesWiring {
   databases: string[];
   streams: string[];
   url: string;
+  secrets: DeploymentSecrets;
 }
 
 /**
@@ -247,6 +299,8 @@ export function servicesWiring(input: {
   };
   logLevel: LogLevel;
   env: Record<string, string>;
+  /** Default: random per call. */
+  secrets?: DeploymentSecrets;
 }): ServicesWiring {
   const { domain, namespace, ports } = input;
   const database = (service: string) => {
@@ -283,12 +337,13 @@ export function servicesWiring(input: {
   });
   // Cross-domain requests of AS, DS and QS go through the federation gateway's internal listener.
   const federationProxy = { FEDERATION_PROXY_ADDRESS: settings.addresses.federationInternal };
+  // Secrets an operator keeps outside the databases; fixed per deployment so restarts reopen.
+  const secrets = input.secrets ?? randomDeploymentSecrets();
   const keys = {
-    // Secrets an operator keeps outside the databases; fixed per deployment so restarts reopen.
-    as: randomBytes(32).toString("hex"),
-    ds: randomBytes(32).toString("hex"),
-    qs: randomBytes(32).toString("hex"),
-    federation: randomBytes(32).toString("hex"),
+    as: secrets.AS_KEY_ENCRYPTION_KEY,
+    ds: secrets.DS_REPLAY_MARKER_KEY,
+    qs: secrets.QS_STORAGE_KEY,
+    federation: secrets.FEDERATION_KEY_ENCRYPTION_KEY,
   };
   const env = {
     auth: moduleEnv(authModule, {
@@ -327,6 +382,7 @@ export function servicesWiring(input: {
   } satisfies Record<ServiceName, Record<string, string>>;
   return {
     url: `http://127.0.0.1:${ports.http}`,
+    secrets,
     databases: ["auth", "delivery", "queue", "federation"].map((s) => `${namespace}_${s}`),
     streams: Object.values(bus.streams),
     // The test's variables (limits) go to every process; a service ignores the others'.
@@ -341,8 +397,8 @@ async function startServices(settings: Settings): Promise<Deployment> {
   const natsUrl = process.env.NATS_URL;
   if (!databaseUrl || !natsUrl)
     throw new DeploymentSetupError("DATABASE_URL and NATS_URL must be set: run tests through vitest");
-  const namespace = `e2e${randomBytes(5).toString("hex")}`;
-  const [auth, delivery, queue, federation, federationInternal, http] = (await freePorts(6)) as [
+  const namespace = settings.namespace ?? `e2e${randomBytes(5).toString("hex")}`;
+  const [auth, delivery, queue, federation, federationInternal, freeHttp] = (await freePorts(6)) as [
     number,
     number,
     number,
@@ -350,6 +406,7 @@ async function startServices(settings: Settings): Promise<Deployment> {
     number,
     number,
   ];
+  const http = settings.port ?? freeHttp;
   const wiring = servicesWiring({
     domain: settings.domain,
     databaseUrl,
@@ -358,6 +415,7 @@ async function startServices(settings: Settings): Promise<Deployment> {
     ports: { auth, delivery, queue, federation, federationInternal, http },
     logLevel: settings.logLevel ?? "info",
     env: settings.env,
+    ...(settings.secrets ? { secrets: settings.secrets } : {}),
   });
   const ports: Record<ServiceName, number> = {
     auth,
@@ -375,10 +433,12 @@ async function startServices(settings: Settings): Promise<Deployment> {
   };
   try {
     // Each service migrates its own database at start; creating it is the operator's (our) job.
-    await adminQueries(
-      databaseUrl,
-      wiring.databases.map((name) => `CREATE DATABASE "${name}"`),
-    );
+    // Restored databases exist already.
+    if (!settings.existingDatabases)
+      await adminQueries(
+        databaseUrl,
+        wiring.databases.map((name) => `CREATE DATABASE "${name}"`),
+      );
   } catch (error) {
     await cleanUp().catch(() => undefined);
     throw error;
@@ -386,6 +446,7 @@ async function startServices(settings: Settings): Promise<Deployment> {
   return run("services", settings, {
     url: wiring.url,
     storage: { databases: wiring.databases, streams: wiring.streams },
+    secrets: wiring.secrets,
     processes,
     async start() {
       // All at once: every port is fixed, and each service connects to the others lazily.

@@ -1,5 +1,15 @@
 export { type EventuallyOptions, eventually } from "@phoenix/runtime/testing";
 export {
+  BACKUP_SERVICES,
+  copyDataDir,
+  libpqEnv,
+  OpsScriptError,
+  type OpsScriptResult,
+  readKeysFile,
+  runOpsScript,
+  serviceDatabaseUrls,
+} from "./backup.js";
+export {
   connectUsers,
   membersOf,
   syncUntil,
@@ -12,7 +22,9 @@ export {
   type Deployment,
   type DeploymentKind,
   type DeploymentOptions,
+  type DeploymentSecrets,
   DeploymentSetupError,
+  randomDeploymentSecrets,
   type ServicesWiring,
   servicesWiring,
   startDeployment,
