@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { openMessage, type PayloadSealer, sealMessage } from "@phoenix/crypto";
-import { and, asc, eq, gt, gte, inArray, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, gte, inArray, lt, lte, min, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../db/types.js";
 import {
   InFlight,
@@ -32,6 +32,7 @@ import type {
   Bus,
   BusLifecycleOptions,
   BusMessage,
+  ConsumerLag,
   ConsumerOptions,
   MessageHandler,
   NotificationHandler,
@@ -62,6 +63,8 @@ export interface EmbeddedBusOptions extends BusLifecycleOptions {
 
 /** Rows looked at per claim when searching for messages that match a consumer's filter. */
 const SCAN_LIMIT = 1000;
+/** Messages after a durable's cursor that `consumerLag` reads (a larger backlog reads as this many). */
+const LAG_SCAN_LIMIT = 10_000;
 /** Advisory lock key serialising stream definitions ("phnxstrm"), so overlaps are caught. */
 const STREAM_LOCK_KEY = 0x70686e787374726dn;
 
@@ -125,6 +128,8 @@ class EmbeddedBus implements Bus {
   readonly #subscriptions = new Set<Subscription>();
   /** When this instance last pruned each stream of messages older than its max age. */
   readonly #prunedAt = new Map<string, number>();
+  /** Durables declared or consumed through this instance (see `consumerLag`), by stream and name. */
+  readonly #durables = new Map<string, { stream: string; durable: string }>();
   #closed: Promise<void> | undefined;
 
   constructor(db: Database, settings: EmbeddedBusSettings) {
@@ -137,6 +142,7 @@ class EmbeddedBus implements Bus {
     this.#assertOpen();
     const resolved = resolveStreamConfig(config, this.#settings.streamLimits);
     const { durables, ...row } = resolved;
+    for (const durable of durables) this.#remember(row.name, durable.name);
     await this.#db.transaction(async (tx) => {
       await tx.execute(sql`SELECT pg_advisory_xact_lock(${STREAM_LOCK_KEY.toString()}::bigint)`);
       const others = await tx.select({ name: streams.name, subjects: streams.subjects }).from(streams);
@@ -262,6 +268,7 @@ class EmbeddedBus implements Bus {
         target: [consumerTable.stream, consumerTable.durable],
         set: { filterSubject: resolved.filterSubject ?? null },
       });
+    this.#remember(resolved.stream, resolved.durable);
     const subscription = new EmbeddedSubscription(
       this.#db,
       this.#hub,
@@ -272,6 +279,53 @@ class EmbeddedBus implements Bus {
     );
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  #remember(stream: string, durable: string): void {
+    this.#durables.set(`${stream}\u0000${durable}`, { stream, durable });
+  }
+
+  async consumerLag(): Promise<ConsumerLag[]> {
+    this.#assertOpen();
+    const lags: ConsumerLag[] = [];
+    for (const { stream, durable } of this.#durables.values()) {
+      const lag = await this.#lagOf(stream, durable);
+      if (lag) lags.push(lag);
+    }
+    return lags;
+  }
+
+  /**
+   * What JetStream's consumer info says, from the tables: messages after the durable's cursor on
+   * its filter (at most LAG_SCAN_LIMIT are looked at, so a larger backlog reads as that many) and
+   * its pending rows.
+   */
+  async #lagOf(stream: string, durable: string): Promise<ConsumerLag | undefined> {
+    const where = and(eq(consumerTable.stream, stream), eq(consumerTable.durable, durable));
+    const [cursor] = await this.#db
+      .select({ filterSubject: consumerTable.filterSubject, deliveredSeq: consumerTable.deliveredSeq })
+      .from(consumerTable)
+      .where(where);
+    if (!cursor) return undefined;
+    const matches = cursor.filterSubject ? subjectMatcher(cursor.filterSubject) : () => true;
+    const fresh = await this.#db
+      .select({ subject: messages.subject, publishedAt: messages.publishedAt })
+      .from(messages)
+      .where(and(eq(messages.stream, stream), gt(messages.seq, cursor.deliveredSeq)))
+      .orderBy(asc(messages.seq))
+      .limit(LAG_SCAN_LIMIT);
+    const undelivered = fresh.filter((m) => matches(m.subject));
+    const [held] = await this.#db
+      .select({ count: count(), oldest: min(messages.publishedAt) })
+      .from(pending)
+      .leftJoin(messages, and(eq(messages.stream, pending.stream), eq(messages.seq, pending.seq)))
+      .where(and(eq(pending.stream, stream), eq(pending.durable, durable), eq(pending.gaveUp, false)));
+    const times = [held?.oldest, undelivered[0]?.publishedAt]
+      .filter((t) => t !== null && t !== undefined)
+      .map((t) => new Date(t as Date | string).getTime());
+    const lag: ConsumerLag = { stream, durable, pending: undelivered.length, ackPending: held?.count ?? 0 };
+    if (times.length > 0) lag.oldestUnackedAt = Math.min(...times);
+    return lag;
   }
 
   async notify(subject: string, data: Uint8Array): Promise<void> {

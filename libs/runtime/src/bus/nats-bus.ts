@@ -43,6 +43,7 @@ import type {
   BusConnectionState,
   BusLifecycleOptions,
   BusMessage,
+  ConsumerLag,
   ConsumerOptions,
   MessageHandler,
   NotificationHandler,
@@ -98,6 +99,8 @@ const NATS_RETENTION: Record<StreamRetention, RetentionPolicy> = {
 };
 /** `Nats-Msg-Id`: the header JetStream dedupes on. */
 const MSG_ID = "Nats-Msg-Id";
+/** Consumer info requests in flight at once while collecting `consumerLag`. */
+const LAG_CONCURRENCY = 8;
 
 /**
  * Connects to NATS and returns the JetStream bus. Reconnects are left to the client (it retries
@@ -149,6 +152,8 @@ class NatsBus implements Bus {
   readonly #js: JetStreamClient;
   readonly #settings: NatsBusSettings;
   readonly #subscriptions = new Set<Subscription>();
+  /** Durables declared or consumed through this instance (see `consumerLag`), by stream and name. */
+  readonly #durables = new Map<string, { stream: string; durable: string }>();
   readonly #connectionListeners = new Set<(state: BusConnectionState) => void>();
   #connection: BusConnectionState = { connected: true };
   #closed: Promise<void> | undefined;
@@ -190,6 +195,7 @@ class NatsBus implements Bus {
   async ensureStream(config: StreamConfig): Promise<void> {
     this.#assertOpen();
     const resolved = resolveStreamConfig(config, this.#settings.streamLimits);
+    for (const durable of resolved.durables) this.#remember(resolved.name, durable.name);
     const retention = NATS_RETENTION[resolved.retention];
     const wanted: Partial<StreamUpdateConfig> = {
       subjects: resolved.subjects,
@@ -362,6 +368,7 @@ class NatsBus implements Bus {
     this.#assertOpen();
     const resolved = resolveConsumerOptions(options);
     const consumer = await this.#ensureConsumer(resolved);
+    this.#remember(resolved.stream, resolved.durable);
     const subscription = new NatsSubscription(
       consumer,
       resolved,
@@ -372,6 +379,42 @@ class NatsBus implements Bus {
     );
     this.#subscriptions.add(subscription);
     return subscription;
+  }
+
+  #remember(stream: string, durable: string): void {
+    this.#durables.set(`${stream}\u0000${durable}`, { stream, durable });
+  }
+
+  async consumerLag(): Promise<ConsumerLag[]> {
+    this.#assertOpen();
+    const lags: ConsumerLag[] = [];
+    const durables = [...this.#durables.values()];
+    // A few at a time: a gateway with many peers has a lane durable per peer.
+    for (let i = 0; i < durables.length; i += LAG_CONCURRENCY) {
+      const batch = durables.slice(i, i + LAG_CONCURRENCY);
+      for (const lag of await Promise.all(batch.map((d) => this.#lagOf(d.stream, d.durable)))) {
+        if (lag) lags.push(lag);
+      }
+    }
+    return lags;
+  }
+
+  async #lagOf(stream: string, durable: string): Promise<ConsumerLag | undefined> {
+    const info = await this.#jsm.consumers.info(stream, durable).catch((error: unknown) => {
+      if (apiCode(error) === CONSUMER_NOT_FOUND || apiCode(error) === STREAM_NOT_FOUND) return undefined;
+      throw error;
+    });
+    if (!info) return undefined;
+    const lag: ConsumerLag = { stream, durable, pending: info.num_pending, ackPending: info.num_ack_pending };
+    if (info.num_pending + info.num_ack_pending === 0) return lag;
+    // Everything up to the ack floor is acked: the oldest unacked message is the first one after
+    // it on the durable's subjects (STREAM.MSG.GET with next_by_subj, nats-server 2.9+).
+    const query = { seq: info.ack_floor.stream_seq + 1, next_by_subj: info.config.filter_subject || ">" };
+    const oldest = await this.#jsm.streams
+      .getMessage(stream, query as unknown as { seq: number })
+      .catch(() => null);
+    if (oldest) lag.oldestUnackedAt = oldest.time.getTime();
+    return lag;
   }
 
   async notify(subject: string, data: Uint8Array): Promise<void> {

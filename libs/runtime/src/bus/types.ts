@@ -174,6 +174,24 @@ export interface Bus {
    * bus, which lives in the service's database. Returns the unsubscribe function.
    */
   watchConnection?(listener: (state: BusConnectionState) => void): () => void;
+  /**
+   * The lag of every durable this bus instance declared (`ensureStream`) or consumed, also after
+   * its subscription stopped; a durable that no longer exists is left out. Costs one or two
+   * small requests per durable (metrics call it on scrape).
+   */
+  consumerLag?(): Promise<ConsumerLag[]>;
+}
+
+/** How far one durable consumer is behind (operational metrics). */
+export interface ConsumerLag {
+  stream: string;
+  durable: string;
+  /** Messages matching its filter that were not handed out yet. */
+  pending: number;
+  /** Messages handed out and not acked yet (held by a handler, or waiting out a retry). */
+  ackPending: number;
+  /** Publish time (ms since the epoch) of its oldest message not acked yet; absent when none. */
+  oldestUnackedAt?: number;
 }
 
 /** The connection to a bus server: up, or down with why (a server address, never a secret). */

@@ -18,6 +18,7 @@ export {
   openDatabase,
   type PgConnectionOptions,
   type PgliteConnectionOptions,
+  type PoolStats,
   redactUrl,
 } from "./open-database.js";
 export { isRetryable, sqlState, type TransactionOptions, transaction } from "./transaction.js";

@@ -48,6 +48,17 @@ export type OpenDatabaseOptions<TSchema extends Record<string, unknown> = Record
 
 export type LockResult<T> = { acquired: false } | { acquired: true; value: T };
 
+/** A connection pool's use at one moment (operational metrics). */
+export interface PoolStats {
+  /** Connections open, idle or checked out. */
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection because all `max` are checked out. */
+  waiting: number;
+  /** The pool's size limit. */
+  max: number;
+}
+
 /** An open database: the drizzle handle plus what the runtime needs around it. */
 export interface DatabaseHandle<TSchema extends Record<string, unknown> = Record<string, never>> {
   readonly db: Database<TSchema>;
@@ -64,6 +75,8 @@ export interface DatabaseHandle<TSchema extends Record<string, unknown> = Record
   tryWithLock<T>(key: bigint, fn: (db: Database, lost: AbortSignal) => Promise<T>): Promise<LockResult<T>>;
   /** Closes the pool / PGlite instance. Call once, after everything using `db` has stopped. */
   close(): Promise<void>;
+  /** The pool's use now (pg only: PGlite has no pool). */
+  poolStats?(): PoolStats;
 }
 
 /** The database could not be reached or created. */
@@ -242,6 +255,12 @@ async function openPg<TSchema extends Record<string, unknown>>(
     driver: "pg",
     tryWithLock,
     close: () => pool.end(),
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: options.poolMax ?? 10,
+    }),
   };
 }
 

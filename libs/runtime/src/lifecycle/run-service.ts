@@ -12,6 +12,7 @@ import { Readiness } from "../health/readiness.js";
 import { createLogger, type Logger } from "../log/create-logger.js";
 import { createMetrics, type Metrics } from "../metrics/create-metrics.js";
 import { type MetricsServer, startMetricsServer } from "../metrics/metrics-server.js";
+import { registerReadinessMetric } from "../metrics/operational-metrics.js";
 import { type Closeable, closeAll, type NamedCloseable } from "./closeables.js";
 
 /** What `setup` gets to build the service's domain from. */
@@ -158,6 +159,7 @@ export async function runService<S extends z.ZodObject>(
     closeTimeoutMs: Math.max(config.SHUTDOWN_GRACE_MS, 1000),
     delayForced,
   };
+  registerReadinessMetric(metrics.registry, state.readiness);
   const { metricsServer, grpc, grpcPort } = await startServing(options, { ...state, metrics, exit });
 
   let shutdownPromise: Promise<number> | undefined;

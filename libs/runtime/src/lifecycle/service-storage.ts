@@ -7,6 +7,7 @@ import { type DatabaseHandle, openDatabase } from "../db/open-database.js";
 import { retryWithBackoff } from "../health/backoff.js";
 import { unreachableDependency } from "../health/unavailable.js";
 import { type DependencyWatch, watchDependency } from "../health/watch.js";
+import { registerBusMetrics, registerPoolMetrics } from "../metrics/operational-metrics.js";
 import type { ServiceRuntime } from "./run-service.js";
 
 /**
@@ -55,6 +56,7 @@ export async function openServiceStorage<
       ? await retryWithBackoff(open, { dependency: "bus", logger, retryable: isUnreachable })
       : await open();
     onShutdown(bus, "bus");
+    registerBusMetrics(runtime.metrics.registry, bus);
     const watch = bus.watchConnection;
     if (watch) {
       const dependency = runtime.readiness.dependency("bus");
@@ -109,6 +111,7 @@ export async function openWatchedDatabase<C extends BaseConfig & DatabaseConfig>
     { dependency: "database", logger, retryable: isUnreachable },
   );
   onShutdown(opened, "database");
+  if (opened.poolStats) registerPoolMetrics(runtime.metrics.registry, opened.poolStats.bind(opened));
   watch = watchDependency({
     dependency,
     logger,

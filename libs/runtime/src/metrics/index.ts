@@ -9,3 +9,25 @@ export {
   RpcMetrics,
 } from "./create-metrics.js";
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from "./metrics-server.js";
+export {
+  busLagSource,
+  OUTBOX_COUNT_LIMIT,
+  type OutboxState,
+  readOutbox,
+  registerBusMetrics,
+  registerOutboxMetrics,
+  registerPoolMetrics,
+  registerReadinessMetric,
+} from "./operational-metrics.js";
+export {
+  type MetricSample,
+  type ParsedMetrics,
+  parsePrometheusText,
+  sampleValue,
+} from "./prometheus-text.js";
+export {
+  CollectTimeoutError,
+  DEFAULT_COLLECT_TIMEOUT_MS,
+  ScrapeSource,
+  type ScrapeSourceOptions,
+} from "./scrape-collector.js";
