@@ -10,6 +10,9 @@
 // local ones). Not a test: it asserts nothing, it prints tables. BENCH_GROUPS, BENCH_MESSAGES and
 // BENCH_LATENCY_MESSAGES change the sizes; PHOENIX_BENCH_QUICK=1 runs a tiny version. P1 runs with
 // one replica of each service (what startDeployment starts), then again with a second QS replica.
+// PHOENIX_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=<dir>" has every service process write a V8
+// CPU profile there when the deployment stops (open it in Chrome DevTools or summarise it with
+// scripts/cpu-profile-top.mjs; the log gives P1's time window for its `--window`).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -375,8 +378,15 @@ try {
   log("P1: end to end");
   rows.push(["P1 loadavg before e2e", loadavg()]);
   const cpuBefore = cpuSeconds(deployment);
+  const p1Start = process.hrtime.bigint() / 1000n;
   const e2e = await throughputE2e(db, groups);
   const cpuAfter = cpuSeconds(deployment);
+  // Monotonic µs, the clock of V8's CPU profiles: `cpu-profile-top.mjs --window START END`.
+  log(
+    `P1 window (monotonic µs): ${p1Start} ${process.hrtime.bigint() / 1000n}; pids: ${deployment.processes
+      .map((p) => `${p.name} ${p.pid}`)
+      .join(", ")}`,
+  );
   rows.push(["P1 CPU during the e2e run", cpuLine(cpuBefore, cpuAfter)]);
   let serviceCpu = 0;
   for (const [name, seconds] of cpuAfter)

@@ -31,7 +31,7 @@ const EXPECTED: Record<string, string> = {
   "RequestGroupId+CreateGroup": "2r 5w (rate 1, replay 1)",
   Resync: "1r 3w (rate 0, replay 1)",
   SelfRemove: "1r 3w (rate 0, replay 1)",
-  SendMessage: "1r 2w (rate 0, replay 1)",
+  SendMessage: "1r 1w (rate 0, replay 1)",
   UpdateProfileKey: "1r 2w (rate 0, replay 1)",
   UpdateQueueInfo: "1r 2w (rate 0, replay 1)",
   WelcomeInfo: "1r 1w (rate 0, replay 1)",

@@ -6,4 +6,10 @@ export {
   type RelayCycle,
 } from "./relay.js";
 export { outbox, runtimeSchema } from "./schema.js";
-export { type OutboxMessage, OutboxMessageError, writeOutbox } from "./write-outbox.js";
+export {
+  claimAndWriteOutbox,
+  type OutboxMessage,
+  OutboxMessageError,
+  type SeenRequestClaim,
+  writeOutbox,
+} from "./write-outbox.js";

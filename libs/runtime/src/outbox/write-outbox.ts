@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { type PayloadSealer, sealMessage } from "@phoenix/crypto";
+import { sql } from "drizzle-orm";
 import { assertSubject } from "../bus/subject.js";
 import type { Database } from "../db/types.js";
+import { seenRequests } from "../replay/schema.js";
 import { outbox } from "./schema.js";
 
 /** One message to publish once the caller's transaction commits. */
@@ -35,7 +37,60 @@ export async function writeOutbox<TSchema extends Record<string, unknown>>(
   sealer: PayloadSealer,
 ): Promise<string[]> {
   if (messages.length === 0) return [];
-  const rows = messages.map((message) => {
+  const rows = sealedRows(messages, sealer);
+  // One multi-row INSERT: identity values follow the VALUES order, so `seq` keeps the caller's order.
+  await tx.insert(outbox).values(rows);
+  return rows.map((row) => row.id);
+}
+
+/** A request id's claim: its marker in the replay store and how long it is kept. */
+export interface SeenRequestClaim {
+  marker: Uint8Array;
+  expiresAt: Date;
+}
+
+/**
+ * Claims a request id and writes its messages to the outbox in ONE statement, without a
+ * transaction around it (a statement is atomic by itself): when the id was claimed before (a
+ * replay) nothing is written and the result is false. For a request whose only writes are its
+ * claim and its messages (the DS's SendMessage): one database round trip instead of four
+ * (BEGIN, claim, outbox, COMMIT). Poke the relay after it returned true.
+ */
+export async function claimAndWriteOutbox<TSchema extends Record<string, unknown>>(
+  db: Database<TSchema>,
+  claim: SeenRequestClaim,
+  messages: readonly OutboxMessage[],
+  sealer: PayloadSealer,
+): Promise<boolean> {
+  const rows = sealedRows(messages, sealer);
+  const claimed = sql`claimed AS (
+    INSERT INTO ${seenRequests} (marker, expires_at) VALUES (${claim.marker}, ${claim.expiresAt})
+    ON CONFLICT DO NOTHING RETURNING 1 AS one)`;
+  let statement = sql`WITH ${claimed} SELECT count(*)::int AS n FROM claimed`;
+  if (rows.length > 0) {
+    // `ord` keeps the caller's order in `seq` (identity values follow the SELECT's ORDER BY); the
+    // join with `claimed` inserts nothing when the claim found the id taken.
+    const values = sql.join(
+      rows.map((row, i) => sql`(${i}::int, ${row.id}::text, ${row.subject}::text, ${row.payload}::bytea)`),
+      sql`, `,
+    );
+    statement = sql`WITH ${claimed},
+      written AS (
+        INSERT INTO ${outbox} (id, subject, payload, headers, sealed)
+        SELECT v.id, v.subject, v.payload, '{}'::jsonb, true
+        FROM (VALUES ${values}) AS v(ord, id, subject, payload) CROSS JOIN claimed
+        ORDER BY v.ord
+        RETURNING 1)
+      SELECT count(*)::int AS n FROM claimed`;
+  }
+  // `execute` returns `{ rows }` on both drivers (node-postgres and PGlite).
+  const { rows: counted } = (await db.execute(statement)) as { rows: { n?: unknown }[] };
+  return Number(counted[0]?.n ?? 0) === 1;
+}
+
+/** Checks and seals messages into outbox rows (their headers sealed inside the payload). */
+function sealedRows(messages: readonly OutboxMessage[], sealer: PayloadSealer) {
+  return messages.map((message) => {
     try {
       assertSubject(message.subject); // the bus's own rule: concrete, no wildcards
     } catch (error) {
@@ -57,10 +112,7 @@ export async function writeOutbox<TSchema extends Record<string, unknown>>(
         headers: message.headers ?? {},
       }),
       headers: {},
-      sealed: true,
+      sealed: true as const,
     };
   });
-  // One multi-row INSERT: identity values follow the VALUES order, so `seq` keeps the caller's order.
-  await tx.insert(outbox).values(rows);
-  return rows.map((row) => row.id);
 }

@@ -73,6 +73,15 @@ export class ReplayStore {
     return seenRequestMarker(this.key, parts);
   }
 
+  /**
+   * The one marker a claim of `parts` needs, for a caller that inserts it in its own statement
+   * (`claimAndWriteOutbox`); undefined while earlier keys are being rotated away from, because
+   * then a claim must also look for their markers (use `claim`).
+   */
+  singleMarker(parts: readonly Uint8Array[]): Uint8Array | undefined {
+    return this.previousKeys.length === 0 ? this.marker(parts) : undefined;
+  }
+
   /** Claims `parts` (sender, request id) until `expiresAt` in `tx`; false for a replay. */
   async claim(tx: Database, parts: readonly Uint8Array[], expiresAt: Date): Promise<boolean> {
     if (!(await claimSeenRequest(tx, this.marker(parts), expiresAt))) return false;

@@ -129,12 +129,24 @@ export interface OpenedEnvelope<T> {
   label: string;
 }
 
+/** A request's id claim as data: for a write that makes the claim part of its own statement. */
+export interface ReplayClaim {
+  /** What the claim covers: the sender's replay scope followed by the request id. */
+  parts: readonly Uint8Array[];
+  /** Until when the claim must be kept (past the window and any skew). */
+  expiresAt: Date;
+  /** The refusal of a replay (the policy's `replayed`), for a caller that finds the id claimed. */
+  refusal(): Error;
+}
+
 /** A request whose signature verified; `claim` it in the transaction that does its work. */
 export interface AuthenticatedSignedRequest<T, K extends SignerKey, Tx> extends OpenedEnvelope<T> {
   /** What `resolveKey` returned. */
   signer: K;
   /** Claims the request id in `tx`; refuses a replay (the policy's `replayed`). */
   claim(tx: Tx): Promise<void>;
+  /** The same claim as data (see `claimAndWriteOutbox`). */
+  replay: ReplayClaim;
 }
 
 function refusalsOf(policy: { refusals?: Partial<SignedRequestRefusals> }): SignedRequestRefusals {
@@ -287,12 +299,14 @@ export async function verifyEnvelope<T, K extends SignerKey, Tx>(
     (header.timestamp?.getTime() ?? 0) + policy.window.maxAgeMs + policy.window.maxFutureSkewMs,
   );
   const parts = [...signer.replayScope, header.requestId];
+  const refusal = () => refuse.replayed(signer.signer);
   return {
     ...envelope,
     signer,
     claim: async (tx: Tx) => {
-      if (!(await policy.replay.claim(tx, parts, expiresAt))) throw refuse.replayed(signer.signer);
+      if (!(await policy.replay.claim(tx, parts, expiresAt))) throw refusal();
     },
+    replay: { parts, expiresAt, refusal },
   };
 }
 

@@ -6,6 +6,7 @@ export {
   type OpenedEnvelope,
   openEnvelope,
   openSignedRequest,
+  type ReplayClaim,
   type ReplayClaimer,
   type SignedRequestPolicy,
   type SignedRequestRefusals,

@@ -57,6 +57,14 @@ const ERROR_TAIL = 6_000;
 /** How long a process may take to log a line or open a port unless a caller says otherwise. */
 const START_TIMEOUT_MS = 120_000;
 
+/**
+ * Extra `node` flags for every child, from the test process's environment (space-separated), e.g.
+ * `PHOENIX_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` to profile a deployment's
+ * services (Node refuses `--cpu-prof` in NODE_OPTIONS). A profile is written when a child exits
+ * normally (SIGTERM), not when it is killed.
+ */
+const CHILD_NODE_ARGS = (process.env.PHOENIX_CHILD_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+
 /** Children still running: killed if the test process exits without stopping them (a crash). */
 const live = new Set<ChildProcess>();
 process.once("exit", () => {
@@ -79,6 +87,7 @@ export class ServiceProcess {
     const [command = process.execPath, ...args] = [
       ...(options.commandPrefix ?? []),
       process.execPath,
+      ...CHILD_NODE_ARGS,
       "--conditions=source",
       "--import",
       "tsx",

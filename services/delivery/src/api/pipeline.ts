@@ -12,10 +12,11 @@ import { common, type MessageDecoder, rpcLabel } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
-import { writeOutbox } from "@phoenix/runtime/outbox";
+import { claimAndWriteOutbox, writeOutbox } from "@phoenix/runtime/outbox";
 import {
   type OpenedEnvelope,
   openEnvelope,
+  type ReplayClaim,
   type SignedRequestPolicy,
   type TbsWithHeader,
   verifyEnvelope,
@@ -86,8 +87,14 @@ export function openGroupRequest<T extends GroupTbs>(
   return { envelope, tbs: envelope.tbs, header: envelope.header, uuid, earKey };
 }
 
-/** Claims a verified request's id in `tx` (the request's own transaction, or the pool for a read). */
-export type RequestClaim = (tx: Database) => Promise<void>;
+/**
+ * Claims a verified request's id in `tx` (the request's own transaction, or the pool for a read);
+ * `replay` is the same claim as data, for a write that makes it part of its own statement.
+ */
+export interface RequestClaim {
+  (tx: Database): Promise<void>;
+  readonly replay: ReplayClaim;
+}
 
 /**
  * Verifies the request as signed with `key` (`undefined`: `who` is not in the group) and returns
@@ -108,7 +115,7 @@ export async function verifySigner(
     key,
     replayScope: [],
   });
-  return verified.claim;
+  return Object.assign((tx: Database) => verified.claim(tx), { replay: verified.replay });
 }
 
 /** Checks a qualified group id of this homeserver; returns its 16 uuid bytes. */
@@ -405,8 +412,9 @@ export async function readGroupState(
 }
 
 /**
- * Claims the request id and writes fan-outs in one transaction without touching the group row
- * (SendMessage never rewrites the state).
+ * Claims the request id and writes fan-outs without touching the group row (SendMessage never
+ * rewrites the state): one statement (`claimAndWriteOutbox`), or a transaction of two while the
+ * replay marker key is being rotated (a claim then also looks for markers under the old keys).
  */
 export async function fanOutOnly(
   ctx: DeliveryContext,
@@ -416,10 +424,21 @@ export async function fanOutOnly(
 ): Promise<Date> {
   const timestamp = new Date(ctx.now());
   const records = encodeFanOuts(plans, groupId, timestamp, ctx.fanOutSubject);
-  await transaction(ctx.db, async (tx) => {
-    await claim(tx);
-    await writeOutbox(tx, records, ctx.outboxSealer);
-  });
+  const marker = ctx.seenRequests.singleMarker(claim.replay.parts);
+  if (marker === undefined) {
+    await transaction(ctx.db, async (tx) => {
+      await claim(tx);
+      await writeOutbox(tx, records, ctx.outboxSealer);
+    });
+  } else {
+    const claimed = await claimAndWriteOutbox(
+      ctx.db,
+      { marker, expiresAt: claim.replay.expiresAt },
+      records,
+      ctx.outboxSealer,
+    );
+    if (!claimed) throw claim.replay.refusal();
+  }
   if (records.length > 0) ctx.onFanOut();
   return timestamp;
 }
