@@ -1,4 +1,5 @@
 import { fileDescriptorSet } from "@phoenix/proto";
+import { registerOutboxMetrics } from "@phoenix/runtime/metrics";
 import { defineServiceModule } from "@phoenix/runtime/module";
 import { deliveryConfigSchema } from "./config.js";
 import { translateDeliveryError } from "./domain/errors.js";
@@ -33,7 +34,9 @@ export function deliveryModuleWith(extras: DeliveryModuleExtras) {
       DS_QUEUE_DELETED_SUBJECT: bus?.subjects.queueDeleted,
       DS_QUEUE_DELETED_STREAM: bus?.streams.queueDeleted,
     }),
-    async create({ config, logger, onShutdown, database, bus, router }) {
+    async create({ config, logger, metrics, onShutdown, database, bus, router }) {
+      // Fan-outs and queue-deleted reports wait in the outbox until the relay published them.
+      registerOutboxMetrics(metrics.registry, database.db);
       const service = await DeliveryService.create({
         config,
         database,

@@ -15,6 +15,7 @@ import { parseStaticPeers } from "./domain/peers.js";
 import { FederationPolicy, peerRateLimiter } from "./domain/policy.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { DeliveryLanes } from "./outbound/delivery-lanes.js";
+import { registerLaneMetrics } from "./outbound/lane-metrics.js";
 import { PeerClients } from "./outbound/peer-clients.js";
 import { PeerKeyDirectory } from "./outbound/peer-keys.js";
 import { PeerSender } from "./outbound/peer-sender.js";
@@ -176,6 +177,7 @@ export class FederationGateway {
       standbyRetryMs: config.FEDERATION_STANDBY_RETRY,
       metrics: this.metrics,
     });
+    if (options.metricsRegistry) registerLaneMetrics(options.metricsRegistry, bus, this.lanes);
     this.workers = [
       intervalWorker("key refresh", {
         intervalMs: config.FEDERATION_KEY_REFRESH,

@@ -17,6 +17,7 @@ import {
   type ServiceSetup,
 } from "@phoenix/runtime/lifecycle";
 import type { CreateLoggerOptions } from "@phoenix/runtime/log";
+import { registerBusMetrics } from "@phoenix/runtime/metrics";
 import {
   type AnyServiceModule,
   type ModuleEntry,
@@ -86,6 +87,8 @@ export async function setupHomeserver(
 
   const { databases, busDb } = await openDatabases(runtime, dataDir);
   const bus = await openSharedBus(runtime, dataDir, busDb);
+  // The lag of every module's durables, on this process's endpoint (the modules' own are not exposed).
+  registerBusMetrics(metrics.registry, bus);
   // One federation router for AS, DS and QS: requests about other domains go to the federation
   // gateway's internal listener, which starts after them (its module connects the router).
   // Registered before the modules, it closes after they stopped.

@@ -1,4 +1,5 @@
 import { fileDescriptorSet } from "@phoenix/proto";
+import { registerOutboxMetrics } from "@phoenix/runtime/metrics";
 import { defineServiceModule } from "@phoenix/runtime/module";
 import { queueConfigSchema } from "./config.js";
 import type { PushNotifier } from "./push/notifier.js";
@@ -34,6 +35,8 @@ export function queueModuleWith(extras: QueueModuleExtras) {
       QS_FEDERATION_STREAM: bus?.streams.federation,
     }),
     async create({ config, logger, metrics, onShutdown, database, bus, router }) {
+      // Queue-deleted reports and federation envelopes wait in the outbox until relayed.
+      registerOutboxMetrics(metrics.registry, database.db);
       // Keys wrapped under QS_STORAGE_KEY, else under `$DATA_DIR/queue/storage.key`.
       const storageKey = await loadStorageKey(config);
       const service = await QueueService.create({

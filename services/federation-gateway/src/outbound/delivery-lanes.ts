@@ -119,6 +119,16 @@ export class DeliveryLanes implements Worker {
     return this.lanes.size;
   }
 
+  /** The peer domains with a lane on this replica (none on a standby replica). */
+  get peers(): string[] {
+    return [...this.lanes.keys()];
+  }
+
+  /** The stream and durable of `peer`'s lane. */
+  laneOf(peer: string): { stream: string; durable: string } {
+    return { stream: this.options.stream, durable: outboundLaneDurable(this.options.consumerPrefix, peer) };
+  }
+
   private async lead(lock: NonNullable<DeliveryLanesOptions["lock"]>): Promise<void> {
     const { logger } = this.options;
     while (!this.stopping.signal.aborted) {
