@@ -56,18 +56,19 @@ if [[ -e "$out" ]]; then
   [[ -d "$out" ]] || die "$out exists and is not a directory"
   [[ -z "$(ls -A "$out")" ]] || die "$out is not empty: a backup goes into a new directory"
 fi
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
+out="$(realpath -m "$out")"
 
 if [[ -n "$keys_out" ]]; then
-  keys_dir="$(cd "$(dirname "$keys_out")" && pwd)" || die "the directory of $keys_out does not exist"
-  case "$keys_dir/" in
+  keys_out="$(realpath -m "$keys_out")"
+  [[ -d "$(dirname "$keys_out")" ]] || die "the directory of $keys_out does not exist"
+  case "$keys_out" in
     "$out"/*) die "--keys-out must lie outside $out: dumps and keys together open everything" ;;
   esac
   for var in AS_KEY_ENCRYPTION_KEY DS_REPLAY_MARKER_KEY QS_STORAGE_KEY FEDERATION_KEY_ENCRYPTION_KEY; do
     [[ -n "${!var:-}" ]] || die "--keys-out: $var is not set in this environment"
   done
 fi
+mkdir -p "$out"
 
 # The connection of one service: its URL variable, else PREFIX<service> via the libpq variables.
 connection() {
@@ -112,6 +113,7 @@ if [[ -n "$keys_out" ]]; then
     for var in AS_KEY_ENCRYPTION_KEY DS_REPLAY_MARKER_KEY QS_STORAGE_KEY FEDERATION_KEY_ENCRYPTION_KEY; do
       printf '%s=%s\n' "$var" "${!var}"
     done >"$keys_out"
+    chmod 600 "$keys_out" # an existing file keeps its mode through the redirection
   )
   echo "backup.sh: secrets -> $keys_out (store it apart from $out)"
 fi

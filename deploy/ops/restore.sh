@@ -96,7 +96,7 @@ for service in "${SERVICES[@]}"; do
 done
 if [[ ${#refusals[@]} -gt 0 ]]; then
   printf 'restore.sh: %s\n' "${refusals[@]}" >&2
-  die "nothing restored: a restore goes into empty databases only (drop them, or use another --prefix)"
+  die "nothing restored (targets must be empty or missing: drop them, or use another --prefix)"
 fi
 
 # 3. Create the missing, restore each dump in one transaction (a failure leaves that database empty).
