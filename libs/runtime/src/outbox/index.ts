@@ -7,6 +7,7 @@ export {
 } from "./relay.js";
 export { outbox, runtimeSchema } from "./schema.js";
 export {
+  type ClaimedWrite,
   claimAndWriteOutbox,
   type OutboxMessage,
   OutboxMessageError,

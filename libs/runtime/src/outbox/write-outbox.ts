@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { type PayloadSealer, sealMessage } from "@phoenix/crypto";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { assertSubject } from "../bus/subject.js";
 import type { Database } from "../db/types.js";
 import { seenRequests } from "../replay/schema.js";
@@ -50,39 +50,49 @@ export interface SeenRequestClaim {
 }
 
 /**
- * Claims a request id and writes its messages to the outbox in ONE statement, without a
- * transaction around it (a statement is atomic by itself): when the id was claimed before (a
- * replay) nothing is written and the result is false. For a request whose only writes are its
- * claim and its messages (the DS's SendMessage): one database round trip instead of four
- * (BEGIN, claim, outbox, COMMIT). Poke the relay after it returned true.
+ * A write of the caller's own that must happen only together with a claim: given the name of the
+ * claim's CTE, a data-modifying statement that changes nothing unless `EXISTS (SELECT 1 FROM
+ * <claimed>)` — e.g. the DS's group state update.
+ */
+export type ClaimedWrite = (claimed: SQL) => SQL;
+
+/**
+ * Claims a request id and writes its messages to the outbox — and `alsoWrite`, when given — in
+ * ONE statement: when the id was claimed before (a replay) nothing is written and the result is
+ * false. Without a transaction around it a statement is atomic by itself (the DS's SendMessage:
+ * one round trip instead of BEGIN, claim, outbox, COMMIT); inside one (a locked read first), it is
+ * the request's one write. Poke the relay after the commit.
  */
 export async function claimAndWriteOutbox<TSchema extends Record<string, unknown>>(
   db: Database<TSchema>,
   claim: SeenRequestClaim,
   messages: readonly OutboxMessage[],
   sealer: PayloadSealer,
+  alsoWrite?: ClaimedWrite,
 ): Promise<boolean> {
   const rows = sealedRows(messages, sealer);
-  const claimed = sql`claimed AS (
-    INSERT INTO ${seenRequests} (marker, expires_at) VALUES (${claim.marker}, ${claim.expiresAt})
-    ON CONFLICT DO NOTHING RETURNING 1 AS one)`;
-  let statement = sql`WITH ${claimed} SELECT count(*)::int AS n FROM claimed`;
+  const name = sql.raw("claimed");
+  const ctes: SQL[] = [
+    sql`${name} AS (
+      INSERT INTO ${seenRequests} (marker, expires_at) VALUES (${claim.marker}, ${claim.expiresAt})
+      ON CONFLICT DO NOTHING RETURNING 1 AS one)`,
+  ];
+  if (alsoWrite !== undefined) ctes.push(sql`also_written AS (${alsoWrite(name)})`);
   if (rows.length > 0) {
     // `ord` keeps the caller's order in `seq` (identity values follow the SELECT's ORDER BY); the
-    // join with `claimed` inserts nothing when the claim found the id taken.
+    // join with the claim inserts nothing when it found the id taken.
     const values = sql.join(
       rows.map((row, i) => sql`(${i}::int, ${row.id}::text, ${row.subject}::text, ${row.payload}::bytea)`),
       sql`, `,
     );
-    statement = sql`WITH ${claimed},
-      written AS (
-        INSERT INTO ${outbox} (id, subject, payload, headers, sealed)
-        SELECT v.id, v.subject, v.payload, '{}'::jsonb, true
-        FROM (VALUES ${values}) AS v(ord, id, subject, payload) CROSS JOIN claimed
-        ORDER BY v.ord
-        RETURNING 1)
-      SELECT count(*)::int AS n FROM claimed`;
+    ctes.push(sql`outbox_written AS (
+      INSERT INTO ${outbox} (id, subject, payload, headers, sealed)
+      SELECT v.id, v.subject, v.payload, '{}'::jsonb, true
+      FROM (VALUES ${values}) AS v(ord, id, subject, payload) CROSS JOIN ${name}
+      ORDER BY v.ord
+      RETURNING 1)`);
   }
+  const statement = sql`WITH ${sql.join(ctes, sql`, `)} SELECT count(*)::int AS n FROM ${name}`;
   // `execute` returns `{ rows }` on both drivers (node-postgres and PGlite).
   const { rows: counted } = (await db.execute(statement)) as { rows: { n?: unknown }[] };
   return Number(counted[0]?.n ?? 0) === 1;

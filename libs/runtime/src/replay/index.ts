@@ -3,6 +3,7 @@ export {
   ReplayStore,
   ReplayStoreError,
   seenRequestMarker,
+  seenRequestRecorded,
   sweepSeenRequests,
 } from "./replay-store.js";
 export { seenRequests } from "./schema.js";

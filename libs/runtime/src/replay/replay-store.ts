@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import { inArray, lte } from "drizzle-orm";
+import { eq, inArray, lte } from "drizzle-orm";
 import type { Database } from "../db/types.js";
 import { seenRequests } from "./schema.js";
 
@@ -34,6 +34,16 @@ export async function claimSeenRequest(tx: Database, marker: Uint8Array, expires
     .values({ marker, expiresAt })
     .onConflictDoNothing()
     .returning({ marker: seenRequests.marker });
+  return rows.length > 0;
+}
+
+/** Whether `marker` is recorded: a request refused for another reason may still be a replay. */
+export async function seenRequestRecorded(db: Database, marker: Uint8Array): Promise<boolean> {
+  const rows = await db
+    .select({ marker: seenRequests.marker })
+    .from(seenRequests)
+    .where(eq(seenRequests.marker, marker))
+    .limit(1);
   return rows.length > 0;
 }
 

@@ -13,6 +13,7 @@ import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
 import { claimAndWriteOutbox, writeOutbox } from "@phoenix/runtime/outbox";
+import { seenRequestRecorded } from "@phoenix/runtime/replay";
 import {
   type OpenedEnvelope,
   openEnvelope,
@@ -29,6 +30,7 @@ import { dayOf, decodeQueueReports, isLive } from "../domain/queue-reports.js";
 import { type CachedState, GroupStateCache } from "../domain/state-cache.js";
 import {
   activityMonth,
+  claimedGroupUpdate,
   deleteGroupRow,
   type LoadedRow,
   lockGroup,
@@ -310,8 +312,13 @@ export async function writeGroup<R>(
     const induced: FanOutPlan[] = [];
     let inducedFor: { leaf: number | undefined } | undefined;
     let claimed = false;
+    // The claim as data when it can go into the request's one write statement (the usual case),
+    // else it is made here and now (a marker key rotation needs a second look).
+    let pending: { marker: Uint8Array; claim: RequestClaim } | undefined;
     const claimHere = async (claim: RequestClaim) => {
-      await claim(tx);
+      const marker = ctx.seenRequests.singleMarker(claim.replay.parts);
+      if (marker !== undefined) pending = { marker, claim };
+      else await claim(tx);
       claimed = true;
     };
     const write: GroupWrite = {
@@ -330,7 +337,12 @@ export async function writeGroup<R>(
     try {
       result = await handler(group, write);
       if (!claimed) throw new Error("a group write handler returned without authenticating its request");
-    } catch (error) {
+    } catch (caught) {
+      let error = caught;
+      // The claim waits for the one write, so a replay may have been refused for something else
+      // first (its epoch is gone): name it as what it is, as a claim made up front would have.
+      if (pending !== undefined && isRefusal(error) && (await seenRequestRecorded(tx, pending.marker)))
+        error = pending.claim.replay.refusal();
       if (!isRefusal(error) || inducedFor === undefined || (induced.length === 0 && reports.length === 0))
         throw error;
       // Refused, but the removals found are the group's business from now on: store and announce them.
@@ -352,28 +364,40 @@ export async function writeGroup<R>(
       return { error };
     }
     const fanOuts = [...induced, ...result.fanOuts];
+    const records = encodeFanOuts(fanOuts, groupId, new Date(ctx.now()), ctx.fanOutSubject);
     if (result.deleteGroup === true) {
+      if (pending !== undefined) await pending.claim(tx);
       await deleteGroupRow(tx, uuid);
+      await writeOutbox(tx, records, ctx.outboxSealer);
       after = "deleted";
     } else {
       const keyAfter = result.earKeyAfter ?? earKey;
       const sealed = sealState(ctx, uuid, group, keyAfter);
-      await updateGroup(tx, uuid, {
+      const state = {
         state: sealed.state,
         stateTag: sealed.stateTag,
         lastActiveMonth: result.active ? activityMonth(ctx.now()) : row.lastActiveMonth,
-      });
+      };
+      if (pending === undefined) {
+        await updateGroup(tx, uuid, state);
+        await writeOutbox(tx, records, ctx.outboxSealer);
+      } else {
+        // The request's one write: claim, state and fan-outs in one statement.
+        const written = await claimAndWriteOutbox(
+          tx,
+          { marker: pending.marker, expiresAt: pending.claim.replay.expiresAt },
+          records,
+          ctx.outboxSealer,
+          claimedGroupUpdate(tx, uuid, state),
+        );
+        if (!written) throw pending.claim.replay.refusal();
+      }
       after = {
         sealed,
         keyTag: keyAfter === earKey ? keyTag : ctx.stateCache.keyTag(keyAfter),
         group,
       };
     }
-    await writeOutbox(
-      tx,
-      encodeFanOuts(fanOuts, groupId, new Date(ctx.now()), ctx.fanOutSubject),
-      ctx.outboxSealer,
-    );
     wroteFanOuts = fanOuts.length > 0;
     return { value: result.result };
   });

@@ -1,4 +1,5 @@
 import { type Database, transaction } from "@phoenix/runtime/db";
+import type { ClaimedWrite } from "@phoenix/runtime/outbox";
 import { and, eq, gt, lt, sql } from "drizzle-orm";
 import {
   type AdmitOutcome,
@@ -121,15 +122,34 @@ export async function updateGroup(
   groupId: Uint8Array,
   values: { state: Uint8Array; stateTag: Uint8Array; lastActiveMonth: number },
 ): Promise<void> {
-  await tx
-    .update(groups)
-    .set({
-      state: values.state,
-      stateTag: values.stateTag,
-      lastActiveMonth: values.lastActiveMonth,
-      queueReports: new Uint8Array(0),
-    })
-    .where(eq(groups.groupId, groupId));
+  await tx.update(groups).set(writtenState(values)).where(eq(groups.groupId, groupId));
+}
+
+/** The columns a state write sets (the queue reports are folded into the state: cleared). */
+function writtenState(values: { state: Uint8Array; stateTag: Uint8Array; lastActiveMonth: number }) {
+  return {
+    state: values.state,
+    stateTag: values.stateTag,
+    lastActiveMonth: values.lastActiveMonth,
+    queueReports: new Uint8Array(0),
+  };
+}
+
+/**
+ * {@link updateGroup} as the write that goes with a request's claim (`claimAndWriteOutbox`): the
+ * row changes only if the claim succeeded, in the claim's own statement.
+ */
+export function claimedGroupUpdate(
+  tx: Database,
+  groupId: Uint8Array,
+  values: { state: Uint8Array; stateTag: Uint8Array; lastActiveMonth: number },
+): ClaimedWrite {
+  return (claimed) =>
+    tx
+      .update(groups)
+      .set(writtenState(values))
+      .where(and(eq(groups.groupId, groupId), sql`EXISTS (SELECT 1 FROM ${claimed})`))
+      .getSQL();
 }
 
 export async function deleteGroupRow(tx: Database, groupId: Uint8Array): Promise<void> {
