@@ -137,6 +137,8 @@ export async function readOutbox(db: Database): Promise<OutboxState> {
  * relay cannot publish (bus down, stream full) or is not running.
  */
 export function registerOutboxMetrics(registry: Registry, db: Database): void {
+  // One outbox per service database; an embedder's shared registry keeps the first's.
+  if (registry.getSingleMetric("outbox_backlog_messages")) return;
   const source = new ScrapeSource<OutboxState>(registry, { name: "outbox", read: () => readOutbox(db) });
   const gauge = (name: string, help: string, pick: (state: OutboxState) => number) =>
     new Gauge({

@@ -22,7 +22,8 @@ export function registerLaneMetrics(
   lanes: LaneDirectory,
 ): void {
   const source = busLagSource(registry, bus);
-  if (source === undefined) return;
+  // A second gateway on one registry (an embedder's) keeps the first's series.
+  if (source === undefined || registry.getSingleMetric("federation_outbound_queue_messages")) return;
   const gauge = (
     name: string,
     help: string,
