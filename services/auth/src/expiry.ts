@@ -2,7 +2,7 @@ import { type Database, transaction } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Worker } from "@phoenix/runtime/module";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
-import { deleteInactiveClients } from "./store/clients.js";
+import { deleteExpiredCredentialClients, deleteInactiveClients } from "./store/clients.js";
 import { deleteExpiredPackages } from "./store/connection-packages.js";
 import { deleteExpiredOffers } from "./store/connection-queues.js";
 import { deleteExpiredHandles } from "./store/handles.js";
@@ -13,16 +13,21 @@ export interface ExpiryReport {
   connectionPackages: number;
   /** Connection offers past AS_QUEUE_MESSAGE_TTL. */
   queuedOffers: number;
+  /** Clients inactive for longer than AS_CLIENT_INACTIVITY_LIMIT. */
   clients: number;
+  /** Clients whose credential expired (they cannot authenticate, not even to renew it). */
+  expiredCredentials: number;
+  /** Users left without clients by either. */
   users: number;
   requestIds: number;
 }
 
 /**
  * One run of the expiry job: expired handles (with their queues and packages), connection
- * packages past their lifetime, queued connection offers past their expiry, clients inactive for longer than `clientInactivityMs` (and users
- * left without clients), and request ids past their replay window, all at `now` (ms). Idempotent, so replicas may
- * run it concurrently.
+ * packages past their lifetime, queued connection offers past their expiry, clients inactive for
+ * longer than `clientInactivityMs` or whose credential expired (and users left without clients),
+ * and request ids past their replay window, all at `now` (ms). Idempotent, so replicas may run it
+ * concurrently.
  */
 export async function runExpiry(
   db: Database,
@@ -34,13 +39,15 @@ export async function runExpiry(
     const connectionPackages = await deleteExpiredPackages(tx, now);
     const queuedOffers = await deleteExpiredOffers(tx, now);
     const inactive = await deleteInactiveClients(tx, now - clientInactivityMs);
+    const expired = await deleteExpiredCredentialClients(tx, now);
     const requestIds = await sweepSeenRequests(tx, new Date(now));
     return {
       handles,
       connectionPackages,
       queuedOffers,
       clients: inactive.clients,
-      users: inactive.users,
+      expiredCredentials: expired.clients,
+      users: inactive.users + expired.users,
       requestIds,
     };
   });

@@ -15,6 +15,7 @@ import { auth } from "@phoenix/proto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  addClient,
   expectStatus,
   type Harness,
   queryNumber,
@@ -23,6 +24,7 @@ import {
   sign,
   signAs,
   startAuth,
+  type TestClient,
 } from "./support/harness.js";
 
 const HOUR = 3_600_000;
@@ -119,6 +121,62 @@ describe("expiry jobs", () => {
         sql`SELECT count(*) FROM users WHERE user_uuid = ${alice.clientId.userId.uuid}`,
       ),
     ).toBe(0);
+  });
+});
+
+describe("expired client credentials", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // Inactivity alone would keep every client here for a year.
+    h = await startAuth({ AS_CLIENT_INACTIVITY_LIMIT: "365d" });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const listClients = async (client: TestClient) =>
+    h.as.listClients({
+      signed: await signAs(
+        client,
+        auth.ListClientsTbs,
+        S.listClients,
+        { userId: client.wireId.user },
+        h.now(),
+      ),
+    });
+  const clientRows = (client: TestClient) =>
+    queryNumber(h.db.db, sql`SELECT count(*) FROM clients WHERE user_uuid = ${client.clientId.userId.uuid}`);
+
+  it("refuses a client whose credential expired and removes it (and its user) in the expiry job", async () => {
+    // Credentials of the harness live 30 days.
+    const alice = await registerUser(h);
+    const phone = await addClient(h, alice);
+    h.advance(20 * DAY);
+    const bob = await registerUser(h);
+    expect((await h.service.expiry.runOnce())?.expiredCredentials).toBe(0);
+
+    // Day 31: alice's credentials expired, bob's (from day 20) did not.
+    h.advance(11 * DAY);
+    const refused = await expectStatus(listClients(alice), status.UNAUTHENTICATED);
+    expect(refused.statusMessage).toContain("the client credential has expired");
+    const report = await h.service.expiry.runOnce();
+    expect(report?.expiredCredentials).toBeGreaterThanOrEqual(2);
+    expect(report?.clients).toBe(0);
+    expect(await clientRows(alice)).toBe(0);
+    expect(
+      await queryNumber(
+        h.db.db,
+        sql`SELECT count(*) FROM users WHERE user_uuid = ${alice.clientId.userId.uuid}`,
+      ),
+    ).toBe(0);
+    expect(
+      await queryNumber(
+        h.db.db,
+        sql`SELECT count(*) FROM connection_queues WHERE user_uuid = ${phone.clientId.userId.uuid}`,
+      ),
+    ).toBe(0);
+    expect(await clientRows(bob)).toBe(1);
+    expect((await listClients(bob)).clients).toHaveLength(1);
   });
 });
 

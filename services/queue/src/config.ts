@@ -79,6 +79,11 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
      * only when their next message arrives).
      */
     QS_IDLE_KEY_UPDATE_CHECK_INTERVAL: envDuration({ default: 3600_000, min: 0 }),
+    /**
+     * An AddPackage is handed out at most this long after its publication (and never past its
+     * KeyPackage's own lifetime); the sweep deletes it then.
+     */
+    QS_ADD_PACKAGE_LIFETIME: envDuration({ default: 90 * DAY, min: 60_000 }),
     /** Client records without a request for this long expire (with their queues). */
     QS_CLIENT_INACTIVITY: envDuration({ default: 90 * DAY, min: 60_000 }),
     /**

@@ -19,6 +19,7 @@ import type { Registry } from "prom-client";
 import { type CiphersuiteImpl, getCiphersuiteFromName, getCiphersuiteImpl } from "ts-mls";
 import type { QsRateLimits, QueueContext } from "./api/context.js";
 import type { QueueConfig } from "./config.js";
+import { fillAddPackageExpiry } from "./consumer/add-package-expiry.js";
 import { Batcher } from "./consumer/batcher.js";
 import { handleFanOutBatch } from "./consumer/fan-out-consumer.js";
 import { updateIdleQueues } from "./consumer/idle-key-updates.js";
@@ -32,6 +33,7 @@ import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { queueRoutes } from "./routes.js";
+import { deleteExpiredAddPackages } from "./store/add-packages.js";
 import { deleteExpiredAuthKeys } from "./store/auth-keys.js";
 import { deleteInactiveClients } from "./store/clients.js";
 import { deleteFanOutMarkersBefore } from "./store/fan-out-markers.js";
@@ -136,6 +138,7 @@ export class QueueService {
         maxDequeue: config.QS_MAX_DEQUEUE,
         maxBlocklist: config.QS_MAX_BLOCKLIST,
         maxQueueDepth: config.QS_MAX_QUEUE_DEPTH,
+        addPackageLifetimeMs: config.QS_ADD_PACKAGE_LIFETIME,
       },
       ratchetPolicy: {
         everyMessages: config.QS_RATCHET_UPDATE_MESSAGES,
@@ -182,6 +185,10 @@ export class QueueService {
   static async create(init: QueueServiceInit): Promise<QueueService> {
     const service = new QueueService(init);
     await service.refreshKeys();
+    await fillAddPackageExpiry(service.ctx.db, service.ctx.storage, {
+      now: service.ctx.now(),
+      lifetimeMs: init.config.QS_ADD_PACKAGE_LIFETIME,
+    });
     const { streams, subjects } = service;
     await init.bus.ensureStream(fanOutStream(streams.fanOut, subjects.fanOut));
     await init.bus.ensureStream(queueDeletedStream(streams.queueDeleted, subjects.queueDeleted));
@@ -319,8 +326,11 @@ export class QueueService {
     return total;
   }
 
-  /** Deletes expired client records (and users left without clients) and expired messages. */
-  async sweep(): Promise<{ clients: number; messages: number }> {
+  /**
+   * Deletes expired client records (and users left without clients), expired messages and
+   * expired AddPackages.
+   */
+  async sweep(): Promise<{ clients: number; messages: number; addPackages: number }> {
     const cutoff = new Date(this.ctx.now() - this.config.QS_CLIENT_INACTIVITY);
     const clients = await deleteInactiveClients(this.ctx.db, cutoff);
     await deleteExpiredAuthKeys(this.ctx.db, new Date(this.ctx.now()));
@@ -335,7 +345,8 @@ export class QueueService {
     if (messages > 0) this.init.logger.info({ messages }, "expired queue messages deleted");
     const retention = this.hooks.fanOutMarkerRetentionMs ?? 30 * DAY;
     await deleteFanOutMarkersBefore(this.ctx.db, new Date(this.ctx.now() - retention));
-    return { clients, messages };
+    const addPackages = await deleteExpiredAddPackages(this.ctx.db, new Date(this.ctx.now()));
+    return { clients, messages, addPackages };
   }
 
   /**

@@ -76,7 +76,28 @@ export async function deleteInactiveClients(
     .delete(clients)
     .where(lt(clients.lastActiveAt, new Date(cutoff)))
     .returning({ userUuid: clients.userUuid });
-  if (removed.length === 0) return { clients: 0, users: 0 };
+  return { clients: removed.length, users: await deleteOrphanedUsers(db, removed) };
+}
+
+/**
+ * Deletes clients whose credential expired before `now` (ms) — such a client is refused every
+ * request, RenewClientCredential included, so it can never act again — then users left without
+ * any client. Returns the counts.
+ */
+export async function deleteExpiredCredentialClients(
+  db: Database,
+  now: number,
+): Promise<{ clients: number; users: number }> {
+  const removed = await db
+    .delete(clients)
+    .where(lt(clients.credentialNotAfter, new Date(now)))
+    .returning({ userUuid: clients.userUuid });
+  return { clients: removed.length, users: await deleteOrphanedUsers(db, removed) };
+}
+
+/** Deletes those of the users of `removed` clients that have no client left; returns how many. */
+async function deleteOrphanedUsers(db: Database, removed: { userUuid: Uint8Array }[]): Promise<number> {
+  if (removed.length === 0) return 0;
   let orphaned = 0;
   const seen = new Set<string>();
   for (const { userUuid } of removed) {
@@ -88,5 +109,5 @@ export async function deleteInactiveClients(
       orphaned++;
     }
   }
-  return { clients: removed.length, users: orphaned };
+  return orphaned;
 }

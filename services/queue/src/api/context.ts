@@ -29,6 +29,8 @@ export interface QsLimits {
   maxBlocklist: number;
   /** Messages a client queue holds before fan-outs to it are dropped (QS_MAX_QUEUE_DEPTH). */
   maxQueueDepth: number;
+  /** An AddPackage is handed out at most this long after its publication (QS_ADD_PACKAGE_LIFETIME). */
+  addPackageLifetimeMs: number;
 }
 
 /** The per-replica rate limits of the unauthenticated RPCs. */

@@ -30,7 +30,8 @@ export function limitFetchAddPackages(ctx: QueueContext, call: CallContext): voi
 /**
  * FetchAddPackages (for this domain): one AddPackage per client of the user holding the
  * friendship token. An ordinary one is consumed (deleted); when none is left the last-resort one
- * is returned and kept. Rate-limited per caller ({@link limitFetchAddPackages}) and per
+ * is returned and kept. Expired ones are never handed out: a client left with none is missing
+ * from the answer (an adder cannot use an expired KeyPackage, so it must not get one). Rate-limited per caller ({@link limitFetchAddPackages}) and per
  * friendship token, so nobody holding a token can drain a user's ordinary AddPackages.
  */
 export async function fetchAddPackages(
@@ -45,10 +46,11 @@ export async function fetchAddPackages(
   if (user === undefined) throw unknownFriendshipToken();
   const clients = await clientsOf(ctx.db, user.userId);
   const packages: Uint8Array[] = [];
+  const now = new Date(ctx.now());
   await transaction(ctx.db, async (tx) => {
     packages.length = 0;
     for (const client of clients) {
-      const encrypted = await takeAddPackage(tx, client.clientId);
+      const encrypted = await takeAddPackage(tx, client.clientId, now);
       if (encrypted !== undefined) {
         packages.push(ctx.storage.open(StorageLabel.AddPackage, encrypted, client.clientId));
       }

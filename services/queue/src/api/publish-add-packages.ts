@@ -1,6 +1,6 @@
 import { queue, rpcLabel } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { type CheckedAddPackage, checkAddPackage } from "../domain/add-package.js";
+import { addPackageExpiry, type CheckedAddPackage, checkAddPackage } from "../domain/add-package.js";
 import { malformed, quota } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { StorageLabel } from "../domain/storage-keys.js";
@@ -11,7 +11,8 @@ const LABEL = rpcLabel(queue.QueueServiceService.publishAddPackages);
 
 /**
  * PublishAddPackages: replaces all AddPackages of the client. Every one must check out and at
- * least one must be last resort; they are stored encrypted at rest.
+ * least one must be last resort; they are stored encrypted at rest, each with its expiry
+ * (`addPackageExpiry`).
  */
 export async function publishAddPackages(
   ctx: QueueContext,
@@ -53,6 +54,7 @@ export async function publishAddPackages(
       checked.map((c) => ({
         lastResort: c.lastResort,
         encryptedAddPackage: ctx.storage.seal(StorageLabel.AddPackage, c.bytes, client.clientId, false),
+        expiresAt: addPackageExpiry(c, now, ctx.limits.addPackageLifetimeMs),
       })),
     );
   });

@@ -4,7 +4,7 @@ import { common } from "@phoenix/proto";
 import type { CiphersuiteImpl, KeyPackage } from "ts-mls";
 import { decodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { invalid, malformed, sizeLimit } from "./errors.js";
-import { LIMITS } from "./limits.js";
+import { floorTo, HOUR, LIMITS } from "./limits.js";
 import type { ConfigKeyLookup, QueueConfigOpener } from "./queue-config-opener.js";
 
 const { ErrorReason } = common;
@@ -13,6 +13,8 @@ const { ErrorReason } = common;
 export interface CheckedAddPackage {
   bytes: Uint8Array;
   lastResort: boolean;
+  /** The KeyPackage's own end of life (its lifetime's notAfter), in ms since the epoch. */
+  notAfterMs: number;
 }
 
 /** What checking an AddPackage needs to know. */
@@ -101,5 +103,36 @@ export async function checkAddPackage(
       `${field}: queue config does not name the publishing client`,
     );
   }
-  return { bytes, lastResort: isLastResort(kp) };
+  return {
+    bytes,
+    lastResort: isLastResort(kp),
+    // notAfter is a u64: one beyond any date is simply "later than every cap".
+    notAfterMs: Number(lifetime.notAfter) * 1000,
+  };
+}
+
+/**
+ * When a stored AddPackage stops being handed out: its KeyPackage's notAfter or
+ * `lifetimeMs` after publication, whichever is first, rounded down to the hour (a coarse time:
+ * an exact one would date the publication).
+ */
+export function addPackageExpiry(
+  checked: Pick<CheckedAddPackage, "notAfterMs">,
+  nowMs: number,
+  lifetimeMs: number,
+): Date {
+  return floorTo(Math.min(checked.notAfterMs, nowMs + lifetimeMs), HOUR);
+}
+
+/**
+ * The KeyPackage notAfter (ms) of an AddPackage stored earlier (checked at publication, so not
+ * verified again); 0 when it cannot be read, which makes the package expired.
+ */
+export function storedNotAfterMs(bytes: Uint8Array): number {
+  try {
+    const decoded = decodeKeyPackage(decodeAddPackage(bytes).keyPackage, 0);
+    return decoded === undefined ? 0 : Number(decoded[0].leafNode.lifetime.notAfter) * 1000;
+  } catch {
+    return 0;
+  }
 }

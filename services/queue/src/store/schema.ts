@@ -151,6 +151,15 @@ export const qsAddPackages = pgTable(
       .references(() => qsClients.clientId, { onDelete: "cascade" }),
     lastResort: boolean("last_resort").notNull(),
     encryptedAddPackage: bytea("encrypted_add_package").notNull(),
+    /**
+     * Not handed out from this time on, and deleted by the sweep: the KeyPackage's notAfter or
+     * QS_ADD_PACKAGE_LIFETIME after publication, whichever is first, floored to the hour. Null
+     * only in rows published before the column existed, until the QS fills it in at start.
+     */
+    expiresAt: timestamp("expires_at", { withTimezone: true }),
   },
-  (t) => [index("qs_add_packages_client_idx").on(t.clientId, t.lastResort)],
+  (t) => [
+    index("qs_add_packages_client_idx").on(t.clientId, t.lastResort),
+    index("qs_add_packages_expires_idx").on(t.expiresAt),
+  ],
 );
