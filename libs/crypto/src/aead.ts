@@ -1,7 +1,7 @@
-import { createCipheriv, createDecipheriv, createHmac } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
 import { constantTimeEqual, randomBytes, utf8 } from "./bytes.js";
 import { DecodeError, DecryptionError, InvalidInputError, UnsupportedVersionError } from "./errors.js";
-import { HASH_LENGTH, LABEL_PREFIX } from "./hash.js";
+import { LABEL_PREFIX } from "./hash.js";
 
 /**
  * Key-committing AEAD used for encryption at rest and for every symmetric object of the protocol.
@@ -55,37 +55,24 @@ function expandInfoOf(label: string): Uint8Array {
   if (info === undefined) {
     const name = utf8(LABEL_PREFIX + label);
     if (name.length > 0xff) throw new InvalidInputError("AEAD label too long");
-    info = new Uint8Array(2 + 1 + name.length + 4 + 1);
+    info = new Uint8Array(2 + 1 + name.length + 4);
     info[0] = OKM_LENGTH >>> 8;
     info[1] = OKM_LENGTH & 0xff;
     info[2] = name.length;
     info.set(name, 3);
-    // vec32 of the empty context: four zero bytes, then the counter byte.
+    // vec32 of the empty context: four zero bytes.
     if (expandInfo.size < 64) expandInfo.set(label, info);
   }
   return info;
 }
 
 /**
- * encKey ‖ iv ‖ commitment = ExpandWithLabel(HKDF-Extract(salt = nonce, ikm = key), label, "", 76),
- * written out as its four HMACs (extract, then the three HKDF-Expand blocks T(1..3)) so nothing
- * is built twice; the test vectors pin it to hash.ts's hkdfExtract / expandWithLabel.
+ * encKey ‖ iv ‖ commitment = ExpandWithLabel(HKDF-Extract(salt = nonce, ikm = key), label, "", 76):
+ * HKDF with the KDFLabel as its info, in one native call (four HMAC objects cost twice as much);
+ * the test vectors pin it to hash.ts's hkdfExtract / expandWithLabel.
  */
 function derive(key: Uint8Array, nonce: Uint8Array, label: string) {
-  // Shared per label: only the counter byte changes, and it is set before every use.
-  const info = expandInfoOf(label);
-  const counter = info.length - 1;
-  const prk = createHmac("sha256", nonce).update(key).digest();
-  const okm = new Uint8Array(3 * HASH_LENGTH);
-  let previous: Uint8Array | undefined;
-  for (let block = 0; block < 3; block++) {
-    info[counter] = block + 1;
-    const h = createHmac("sha256", prk);
-    if (previous !== undefined) h.update(previous);
-    previous = h.update(info).digest();
-    okm.set(previous, block * HASH_LENGTH);
-  }
-  prk.fill(0);
+  const okm = new Uint8Array(hkdfSync("sha256", key, nonce, expandInfoOf(label), OKM_LENGTH));
   return {
     okm,
     encKey: okm.subarray(0, 32),
