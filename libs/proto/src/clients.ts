@@ -3,6 +3,7 @@
 // nice-grpc returns an `AuthServiceClient`: unary RPCs return promises, streaming RPCs take and
 // return async iterables, failures reject with nice-grpc's `ClientError` (a gRPC status code).
 import type { Client } from "nice-grpc";
+import { AuthAdminServiceDefinition } from "./gen/phoenix/admin/v1/admin.js";
 import { AuthServiceDefinition } from "./gen/phoenix/auth/v1/auth.js";
 import { DeliveryServiceDefinition } from "./gen/phoenix/delivery/v1/delivery.js";
 import {
@@ -24,6 +25,7 @@ export {
 } from "nice-grpc";
 
 export {
+  AuthAdminServiceDefinition,
   AuthServiceDefinition,
   DeliveryServiceDefinition,
   FederationProxyServiceDefinition,
@@ -41,3 +43,5 @@ export type QueueServiceClient = Client<QueueServiceDefinition>;
 export type FederationServiceClient = Client<FederationServiceDefinition>;
 /** Promise client of the homeserver-internal federation proxy (services to their gateway). */
 export type FederationProxyServiceClient = Client<FederationProxyServiceDefinition>;
+/** Promise client of the AS admin API (operators only, on the AS admin listener). */
+export type AuthAdminServiceClient = Client<AuthAdminServiceDefinition>;

@@ -22,6 +22,7 @@ const AUTH_PHRASES: Record<string, string> = {
   AUTH_KIND_FRIENDSHIP_TOKEN: "friendship token",
   AUTH_KIND_FEDERATION_DOMAIN: "federation domain signature",
   AUTH_KIND_INTERNAL: "internal",
+  AUTH_KIND_OPERATOR: "operator signature",
 };
 
 function fullName(rpc: ProtoRpc): string {
@@ -47,6 +48,7 @@ describe("contract documentation", () => {
   it("finds every service and a complete set of RPCs", () => {
     const services = new Set(rpcs.map((r) => `${r.pkg}.${r.service}`));
     expect([...services].sort()).toEqual([
+      "phoenix.admin.v1.AuthAdminService",
       "phoenix.auth.v1.AuthService",
       "phoenix.delivery.v1.DeliveryService",
       "phoenix.federation.v1.FederationProxyService",

@@ -5,6 +5,7 @@ export * from "./clients.js";
 export * from "./descriptors.js";
 export * from "./error-detail.js";
 export * as googleRpc from "./gen/google/rpc/status.js";
+export * as admin from "./gen/phoenix/admin/v1/admin.js";
 export * as auth from "./gen/phoenix/auth/v1/auth.js";
 export * as common from "./gen/phoenix/common/v1/common.js";
 export * as delivery from "./gen/phoenix/delivery/v1/delivery.js";

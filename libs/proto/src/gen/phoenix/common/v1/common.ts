@@ -76,6 +76,11 @@ export enum AuthKind {
    * gateway or the federation gateway.
    */
   AUTH_KIND_INTERNAL = 12,
+  /**
+   * AUTH_KIND_OPERATOR - Signed with an operator key (ADMIN_OPERATOR_KEYS, `operator` in the `…Tbs`); served only on
+   * a service's admin listener, never through the edge gateway or the federation gateway.
+   */
+  AUTH_KIND_OPERATOR = 13,
   UNRECOGNIZED = -1,
 }
 
@@ -120,6 +125,9 @@ export function authKindFromJSON(object: any): AuthKind {
     case 12:
     case "AUTH_KIND_INTERNAL":
       return AuthKind.AUTH_KIND_INTERNAL;
+    case 13:
+    case "AUTH_KIND_OPERATOR":
+      return AuthKind.AUTH_KIND_OPERATOR;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -155,6 +163,8 @@ export function authKindToJSON(object: AuthKind): string {
       return "AUTH_KIND_FEDERATION_DOMAIN";
     case AuthKind.AUTH_KIND_INTERNAL:
       return "AUTH_KIND_INTERNAL";
+    case AuthKind.AUTH_KIND_OPERATOR:
+      return "AUTH_KIND_OPERATOR";
     case AuthKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
