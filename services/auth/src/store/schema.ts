@@ -212,3 +212,56 @@ export const remoteAsCredentials = pgTable("remote_as_credentials", {
   response: bytea("response").notNull(),
   fetchedAt: at("fetched_at").notNull(),
 });
+
+/**
+ * Users suspended by an operator (admin SuspendUser): their clients' requests are refused. No
+ * time is kept here (the audit log says when); the row goes with the user.
+ */
+export const userSuspensions = pgTable("user_suspensions", {
+  userUuid: bytea("user_uuid")
+    .primaryKey()
+    .references(() => users.userUuid, { onDelete: "cascade" }),
+});
+
+/**
+ * Settings an operator changed at runtime through the admin API, winning over the configured
+ * defaults: `registration` (open | invite | closed).
+ */
+export const adminSettings = pgTable("admin_settings", {
+  name: text("name").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/**
+ * Invite codes created through the admin API, and revocations of AS_INVITE_CODES entries, by
+ * SHA-256 of the code (the code itself is shown once, to the operator who created it). Uses are
+ * counted in `invite_code_uses` like those of configured codes.
+ */
+export const inviteCodes = pgTable("invite_codes", {
+  codeHash: bytea("code_hash").primaryKey(),
+  maxUses: integer("max_uses").notNull(),
+  /** True for a revocation of an AS_INVITE_CODES entry (not a code of its own). */
+  fromConfig: boolean("from_config").notNull(),
+  revoked: boolean("revoked").notNull(),
+});
+
+/**
+ * The admin audit log: one row per admin call, accepted or refused — who (the operator name the
+ * request gave), what (the method and its target identifiers as given), when, and the outcome.
+ * Never message content or key material.
+ */
+export const adminAudit = pgTable(
+  "admin_audit",
+  {
+    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
+    at: at("at").notNull(),
+    operator: text("operator").notNull(),
+    /** False when the request was refused before its signature verified (the name is a claim). */
+    authenticated: boolean("authenticated").notNull(),
+    method: text("method").notNull(),
+    target: text("target").notNull(),
+    /** `ok`, or the gRPC status name of the refusal. */
+    outcome: text("outcome").notNull(),
+  },
+  (t) => [index("admin_audit_at_idx").on(t.at)],
+);
