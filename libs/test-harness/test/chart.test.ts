@@ -33,6 +33,7 @@ import {
   validateObjects,
 } from "@phoenix/test-harness/kube";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 
 const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -93,6 +94,8 @@ const CERT_MANAGER: Set = {
 const MONITORED: Set = {
   ...EXTERNAL,
   "metrics.serviceMonitor.enabled": true,
+  "metrics.prometheusRule.enabled": true,
+  "metrics.prometheusRule.labels.release": "prometheus",
   "networkPolicy.enabled": false,
 };
 
@@ -211,6 +214,17 @@ if (!support.ok) {
         }
       },
     );
+
+    it("puts the example alert rules of files/phoenix-alerts.yaml into a PrometheusRule, unrendered", async () => {
+      const objects = await render(MONITORED);
+      const rule = find(objects, "PrometheusRule", "alpha-phoenix-alerts");
+      expect(rule.metadata.labels?.release).toBe("prometheus");
+      const file = parseYaml(await readFile(join(CHART, "files", "phoenix-alerts.yaml"), "utf8")) as object;
+      // The same groups, and Prometheus' own {{ $labels … }} templates left for Prometheus.
+      expect(rule.spec).toEqual(file);
+      expect(JSON.stringify(rule.spec)).toContain("{{ $labels.service }}");
+      expect((await render(EXTERNAL)).some((o) => o.kind === "PrometheusRule")).toBe(false);
+    });
 
     it("names Services <fullname>-<component> with the ports the runner and the services use", async () => {
       const objects = await render(FEDERATION_TLS);

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { type Deployment, startDeployment } from "../src/index.js";
 
-const RULES = new URL("../../../deploy/monitoring/phoenix-alerts.yaml", import.meta.url);
+const RULES = new URL("../../../k8s/charts/phoenix/files/phoenix-alerts.yaml", import.meta.url);
 
 /** Series Prometheus makes itself for every target. */
 const SYNTHETIC = new Set(["up", "scrape_duration_seconds", "scrape_samples_scraped"]);
@@ -47,7 +47,7 @@ function familyOf(name: string, families: ReadonlyMap<string, string>): string |
   return families.has(base) ? base : undefined;
 }
 
-describe("deploy/monitoring/phoenix-alerts.yaml", () => {
+describe("k8s/charts/phoenix/files/phoenix-alerts.yaml", () => {
   let deployment: Deployment | undefined;
   afterAll(async () => {
     await deployment?.stop();

@@ -51,6 +51,7 @@ const COMPONENT_KINDS = new Set([
   "HorizontalPodAutoscaler",
   "NetworkPolicy",
   "ServiceMonitor",
+  "PrometheusRule",
   "Ingress",
   "Certificate",
 ]);

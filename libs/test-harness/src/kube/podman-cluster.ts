@@ -17,7 +17,7 @@
 // come and go), and the StatefulSets of a release start before its Deployments.
 //
 // Not reproduced (checked statically by the chart lint instead): NetworkPolicy enforcement,
-// HorizontalPodAutoscaler, PodDisruptionBudget, Ingress, ServiceMonitor, cert-manager,
+// HorizontalPodAutoscaler, PodDisruptionBudget, Ingress, ServiceMonitor, PrometheusRule, cert-manager,
 // ServiceAccount tokens, resource requests (scheduling), topology spread, multi-container pods.
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -120,6 +120,7 @@ export const NOT_REPRODUCED = new Set([
   "PodDisruptionBudget",
   "Ingress",
   "ServiceMonitor",
+  "PrometheusRule",
   "Certificate",
   "ServiceAccount",
 ]);

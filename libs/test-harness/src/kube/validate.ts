@@ -1,6 +1,6 @@
 // Validates rendered objects against the Kubernetes API schemas (kubernetes-models: the OpenAPI
 // schemas of the API server, compiled to validators), plus the name rules the API server enforces
-// outside those schemas. CRDs: ServiceMonitor (@kubernetes-models/prometheus-operator) and
+// outside those schemas. CRDs: ServiceMonitor, PrometheusRule (@kubernetes-models/prometheus-operator) and
 // cert-manager's Certificate (@kubernetes-models/cert-manager).
 //
 // Not caught (the OpenAPI schemas allow it, only a server's strict field validation refuses it):
