@@ -28,6 +28,12 @@ export const edgeGatewayConfig = serviceConfig({
 }).extend({
   HTTP_HOST: envString({ default: "127.0.0.1" }),
   HTTP_PORT: envPort({ default: 8080 }),
+  /**
+   * PEM certificate chain and key: the listener serves HTTPS (and WSS), TLS 1.3 only. Both or
+   * neither; unset: plain HTTP, for a gateway behind a TLS-terminating ingress or on loopback.
+   */
+  EDGE_TLS_CERT_FILE: envString({ optional: true }),
+  EDGE_TLS_KEY_FILE: envString({ optional: true }),
   AUTH_SERVICE_ADDRESS: address("Authentication Service"),
   DELIVERY_SERVICE_ADDRESS: address("Delivery Service"),
   QUEUE_SERVICE_ADDRESS: address("Queuing Service"),

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { status as grpcStatus } from "@grpc/grpc-js";
@@ -102,12 +103,26 @@ export interface EdgeGatewayOptions {
   readiness?: Readiness;
   /** The RPCs to expose (default: every client-facing RPC of `rpcCatalog()`). */
   rpcs?: readonly RpcInfo[];
+  /** Serve HTTPS/WSS (TLS 1.3 only) with this identity; undefined (default): plain HTTP. */
+  tls?: EdgeTls | undefined;
 }
+
+/** The listener's TLS identity (PEM certificate chain and private key). */
+export interface EdgeTls {
+  cert: Uint8Array;
+  key: Uint8Array;
+}
+
+/**
+ * The lowest TLS version the listener accepts. TLS 1.3 alone: every client library this API is
+ * meant for speaks it, and it drops the weak 1.2 cipher suites and renegotiation.
+ */
+export const EDGE_TLS_MIN_VERSION = "TLSv1.3";
 
 /** A running gateway. */
 export interface EdgeGateway {
   readonly port: number;
-  /** `http://host:port`. */
+  /** `http://host:port`, or `https://host:port` with TLS. */
   readonly url: string;
   readonly restRoutes: readonly RestRoute[];
   readonly streamRoutes: readonly StreamRoute[];
@@ -184,10 +199,23 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
     allowsUpgrade: (req) => cors.allowsUpgrade(req),
   });
 
-  const server: Server = createServer({ requestTimeout: limits.maxDeadlineMs + 30_000 }, (req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     if (cors.handle(req, res)) return;
     void handler(req, res);
-  });
+  };
+  const requestTimeout = limits.maxDeadlineMs + 30_000;
+  // An https.Server is an http.Server underneath (same request, upgrade and close handling).
+  const server: Server = options.tls
+    ? createHttpsServer(
+        {
+          requestTimeout,
+          cert: Buffer.from(options.tls.cert),
+          key: Buffer.from(options.tls.key),
+          minVersion: EDGE_TLS_MIN_VERSION,
+        },
+        serve,
+      )
+    : createServer({ requestTimeout }, serve);
   server.on("upgrade", (req, socket, head) => bridge.handleUpgrade(req, socket, head));
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(error, socket),
@@ -208,14 +236,14 @@ export async function startEdgeGateway(options: EdgeGatewayOptions): Promise<Edg
   });
   const port = (server.address() as AddressInfo).port;
   logger.info(
-    { host, port, routes: restRoutes.length, streams: streamRoutes.length },
+    { host, port, tls: options.tls !== undefined, routes: restRoutes.length, streams: streamRoutes.length },
     "edge gateway listening",
   );
 
   let closing: Promise<void> | undefined;
   return {
     port,
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: `${options.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`,
     restRoutes,
     streamRoutes,
     metrics,

@@ -6,10 +6,12 @@ export { type EdgeGatewayConfig, edgeGatewayConfig } from "./config.js";
 export { clientRpcs } from "./contracts.js";
 export {
   DEFAULT_LIMITS,
+  EDGE_TLS_MIN_VERSION,
   type EdgeGateway,
   type EdgeGatewayOptions,
+  type EdgeTls,
   type GatewayLimits,
   startEdgeGateway,
 } from "./gateway.js";
 export { httpStatusOf } from "./http/status-mapping.js";
-export { edgeGatewayModule, edgeGatewayOptions } from "./module.js";
+export { EdgeTlsConfigError, edgeGatewayModule, edgeGatewayOptions, loadEdgeTls } from "./module.js";

@@ -1,6 +1,31 @@
+import { readFileSync } from "node:fs";
 import { defineServiceModule } from "@phoenix/runtime/module";
 import { type EdgeGatewayConfig, edgeGatewayConfig } from "./config.js";
-import { type EdgeGatewayOptions, gatewayLimitsOf, startEdgeGateway } from "./gateway.js";
+import { type EdgeGatewayOptions, type EdgeTls, gatewayLimitsOf, startEdgeGateway } from "./gateway.js";
+
+/** EDGE_TLS_CERT_FILE / EDGE_TLS_KEY_FILE set alone, or naming a file that cannot be read. */
+export class EdgeTlsConfigError extends Error {
+  override readonly name = "EdgeTlsConfigError";
+}
+
+/** The listener's certificate and key from EDGE_TLS_CERT_FILE / EDGE_TLS_KEY_FILE; undefined: plain HTTP. */
+export function loadEdgeTls(
+  config: Pick<EdgeGatewayConfig, "EDGE_TLS_CERT_FILE" | "EDGE_TLS_KEY_FILE">,
+): EdgeTls | undefined {
+  const { EDGE_TLS_CERT_FILE: certFile, EDGE_TLS_KEY_FILE: keyFile } = config;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new EdgeTlsConfigError("EDGE_TLS_CERT_FILE and EDGE_TLS_KEY_FILE go together: set both or neither");
+  }
+  const read = (path: string, variable: string) => {
+    try {
+      return new Uint8Array(readFileSync(path));
+    } catch {
+      throw new EdgeTlsConfigError(`cannot read ${variable} (${path})`);
+    }
+  };
+  return { cert: read(certFile, "EDGE_TLS_CERT_FILE"), key: read(keyFile, "EDGE_TLS_KEY_FILE") };
+}
 
 /** The listener, upstreams and limits a parsed config sets (logger and metrics come from the host). */
 export function edgeGatewayOptions(config: EdgeGatewayConfig): EdgeGatewayOptions {
@@ -15,6 +40,7 @@ export function edgeGatewayOptions(config: EdgeGatewayConfig): EdgeGatewayOption
     limits: gatewayLimitsOf(config),
     trustProxy: config.EDGE_TRUST_PROXY,
     corsAllowedOrigins: config.EDGE_CORS_ALLOWED_ORIGINS,
+    tls: loadEdgeTls(config),
   };
 }
 

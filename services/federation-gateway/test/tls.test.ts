@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { connect, createServer as createTlsServer } from "node:tls";
 import { credentials, status } from "@grpc/grpc-js";
 import { toHex } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
@@ -6,6 +8,7 @@ import { createChannel, createServiceClient } from "@phoenix/runtime/grpc";
 import { eventually, fanOutEnvelope, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signFederationRequest } from "../src/domain/signing.js";
+import { peerCredentials } from "../src/outbound/tls.js";
 import { Network } from "./support/harness.js";
 
 const A = "a.test";
@@ -74,6 +77,91 @@ describe("TLS between gateways", () => {
     await b.stopGateway();
     await b.start();
     await expectDelivery(net);
+  });
+});
+
+/** A TLS handshake (ALPN h2, like a gRPC peer) limited to `maxVersion`: the version agreed or the error. */
+function handshake(
+  port: number,
+  ca: string,
+  domain: string,
+  maxVersion: "TLSv1.2" | "TLSv1.3",
+): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: "127.0.0.1",
+      port,
+      servername: domain,
+      ca: readFileSync(ca),
+      maxVersion,
+      ALPNProtocols: ["h2"],
+      timeout: 10_000,
+    });
+    const done = (result: string) => {
+      resolve(result);
+      socket.destroy();
+    };
+    socket.once("secureConnect", () => done(socket.getProtocol() ?? "none"));
+    socket.once("timeout", () => done("timeout"));
+    socket.once("error", (error: NodeJS.ErrnoException) => done(`error ${error.code ?? error.message}`));
+  });
+}
+
+describe("TLS version of federation", () => {
+  let tls: TestTlsFiles;
+  let net: Network;
+
+  beforeAll(async () => {
+    tls = makeTestTls([A, B]);
+    net = await Network.start([A, B], { tls });
+  });
+  afterAll(async () => {
+    await net?.stop();
+    tls?.remove();
+  });
+
+  it("the listener speaks TLS 1.3 and refuses a peer that offers TLS 1.2 at most", async () => {
+    const port = net.node(B).port;
+    expect(await handshake(port, tls.caFile, B, "TLSv1.3")).toBe("TLSv1.3");
+    expect(await handshake(port, tls.caFile, B, "TLSv1.2")).toMatch(/^error .*PROTOCOL_VERSION/);
+  });
+
+  it("calls to peers refuse a server that offers TLS 1.2 at most", async () => {
+    // A bare TLS server standing in for a peer: what matters is whether the handshake completes.
+    const serve = async (maxVersion: "TLSv1.2" | "TLSv1.3") => {
+      const events: string[] = [];
+      const server = createTlsServer(
+        {
+          cert: readFileSync(tls.certFile(B)),
+          key: readFileSync(tls.keyFile(B)),
+          maxVersion,
+          ALPNProtocols: ["h2"],
+        },
+        (socket) => {
+          events.push(`connected ${socket.getProtocol()}`);
+          socket.destroy();
+        },
+      );
+      server.on("tlsClientError", (error: NodeJS.ErrnoException) => events.push(`refused ${error.code}`));
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const channel = createChannel(`127.0.0.1:${(server.address() as AddressInfo).port}`, {
+        credentials: peerCredentials({ ca: readFileSync(tls.caFile), mutual: false, plaintext: false }),
+        channelOptions: { "grpc.ssl_target_name_override": B, "grpc.default_authority": B },
+      });
+      const client = createServiceClient(federation.FederationServiceService, channel);
+      try {
+        await expect(client.getDomainKeys({}, { deadlineMs: 2000 })).rejects.toMatchObject({
+          code: expect.any(Number),
+        });
+        await eventually(() => events.length > 0, { timeoutMs: 5000, message: "a handshake attempt" });
+        return events[0];
+      } finally {
+        channel.close();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    };
+    expect(await serve("TLSv1.3")).toBe("connected TLSv1.3");
+    expect(await serve("TLSv1.2")).toBe("refused ERR_SSL_UNSUPPORTED_PROTOCOL");
   });
 });
 

@@ -33,6 +33,20 @@ describe("homeserver configuration", () => {
     const config = loadConfig(homeserverConfigSchema, { HOMESERVER_DOMAIN: "other.example", ...env });
     expect(config).toMatchObject({ HOMESERVER_DOMAIN: "chat.example", HTTP_PORT: 9000, DATA_DIR: "/srv/x" });
     expect(parseCommandLine(["-h"]).help).toBe(true);
+    // The edge gateway's TLS files are its own variables, passed through.
+    expect(parseCommandLine(["--tls-cert", "/etc/c.pem", "--tls-key", "/etc/k.pem"]).env).toEqual({
+      EDGE_TLS_CERT_FILE: "/etc/c.pem",
+      EDGE_TLS_KEY_FILE: "/etc/k.pem",
+    });
+  });
+
+  it("refuses a homeserver domain that is not fully qualified, except localhost", () => {
+    expect(() => loadConfig(homeserverConfigSchema, { HOMESERVER_DOMAIN: "chat" })).toThrow(
+      /HOMESERVER_DOMAIN: "chat" is not a fully qualified domain name/,
+    );
+    expect(loadConfig(homeserverConfigSchema, { HOMESERVER_DOMAIN: "localhost" }).HOMESERVER_DOMAIN).toBe(
+      "localhost",
+    );
   });
 
   it("refuses unknown flags, flags without a value and bad values", () => {

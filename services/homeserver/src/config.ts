@@ -88,7 +88,13 @@ Options (each also settable by the variable in brackets; the flag wins):
   --host <address>    public REST/WebSocket listen host  [HTTP_HOST]          default 127.0.0.1
   --port <port>       public REST/WebSocket listen port  [HTTP_PORT]          default 8080
   --data-dir <path>   databases and generated keys       [DATA_DIR]           default ./.data
+  --tls-cert <file>   PEM certificate chain: serve HTTPS [EDGE_TLS_CERT_FILE] (TLS 1.3 only)
+  --tls-key <file>    its PEM private key                [EDGE_TLS_KEY_FILE]  both or neither
   -h, --help          print this help
+
+The domain must be a fully qualified name (chat.example.org); localhost is for development.
+Without --tls-cert/--tls-key the listener speaks plain HTTP: put a TLS-terminating proxy in
+front, or keep it on loopback.
 
 Storage: PGlite databases under <data-dir>/pglite and the embedded bus, unless
   DATABASE_URL=postgres://user@host:5432/postgres   one database per service on that server
@@ -113,6 +119,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (values.host !== undefined) env.HTTP_HOST = values.host;
   if (values.port !== undefined) env.HTTP_PORT = values.port;
   if (values["data-dir"] !== undefined) env.DATA_DIR = values["data-dir"];
+  if (values["tls-cert"] !== undefined) env.EDGE_TLS_CERT_FILE = values["tls-cert"];
+  if (values["tls-key"] !== undefined) env.EDGE_TLS_KEY_FILE = values["tls-key"];
   return { help: values.help === true, env };
 }
 
@@ -126,6 +134,8 @@ function parse(argv: readonly string[]) {
       host: { type: "string" },
       port: { type: "string" },
       "data-dir": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { baseConfigSchema, serviceConfig } from "./base-config.js";
-import { DOMAIN_RULE, envBool, envBytes, envDomain, envDuration, envInt, envList, envUrl } from "./fields.js";
+import {
+  DOMAIN_RULE,
+  envBool,
+  envBytes,
+  envDomain,
+  envDuration,
+  envInt,
+  envList,
+  envUrl,
+  FQDN_RULE,
+} from "./fields.js";
 import { ConfigError, loadConfig } from "./load-config.js";
 
 function configError(run: () => unknown): ConfigError {
@@ -131,6 +141,18 @@ describe("loadConfig", () => {
       expect(error.message).toContain(`D: "${bad}" is not a lower-case DNS name`);
     }
     expect(configError(() => loadConfig(schema, {})).issues).toEqual([{ variable: "D", reason: "missing" }]);
+  });
+
+  it("requires a fully qualified homeserver domain, except localhost", () => {
+    const schema = z.object({ D: envDomain() });
+    for (const good of ["localhost", "e2e.test", "a.test", "chat.example.org"]) {
+      expect(loadConfig(schema, { D: good }).D).toBe(good);
+    }
+    for (const bad of ["example", "test", "localhost2"]) {
+      const error = configError(() => loadConfig(schema, { D: bad }));
+      expect(error.issues).toEqual([{ variable: "D", reason: `${JSON.stringify(bad)} is not ${FQDN_RULE}` }]);
+      expect(error.message).toContain(`D: "${bad}" is not a fully qualified domain name`);
+    }
   });
 
   it("reads process.env by default", () => {

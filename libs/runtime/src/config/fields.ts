@@ -76,13 +76,28 @@ export function envString<P extends Presence<string>>(
 export const DOMAIN_RULE =
   "a lower-case DNS name (labels of 1-63 letters, digits or hyphens, no hyphen at either end, at most 253 characters)";
 
+/** The extra rule of a configured homeserver domain, as config errors state it. */
+export const FQDN_RULE =
+  'a fully qualified domain name (at least two labels, e.g. chat.example.org; only "localhost" may have one, for development)';
+
 /**
- * A homeserver domain as it appears in ids and credentials ({@link isValidDomain}); the refusal
- * quotes the value, since a domain is public.
+ * Whether `domain` may name a homeserver: the domain rule of ids and credentials
+ * ({@link isValidDomain}) and fully qualified (two labels or more), except `localhost` for
+ * development. A single-label name would resolve through the local search path and could not be
+ * reached, or be told apart, by federation peers.
+ */
+export function isHomeserverDomain(domain: string): boolean {
+  return isValidDomain(domain) && (domain === "localhost" || domain.includes("."));
+}
+
+/**
+ * A homeserver domain ({@link isHomeserverDomain}); the refusal quotes the value, since a domain
+ * is public.
  */
 export function envDomain<P extends Presence<string> = object>(options?: P): EnvField<string, P> {
   return field((raw) => {
     if (!isValidDomain(raw)) throw new FieldReason(`${JSON.stringify(raw)} is not ${DOMAIN_RULE}`);
+    if (!isHomeserverDomain(raw)) throw new FieldReason(`${JSON.stringify(raw)} is not ${FQDN_RULE}`);
     return raw;
   }, options);
 }

@@ -21,6 +21,8 @@ export {
   envSecretKey,
   envString,
   envUrl,
+  FQDN_RULE,
+  isHomeserverDomain,
   type Presence,
 } from "./fields.js";
 export { ConfigError, type ConfigIssue, type Env, loadConfig } from "./load-config.js";

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { createSecureContext } from "node:tls";
 import { type ChannelCredentials, credentials, ServerCredentials } from "@grpc/grpc-js";
 import { FederationConfigError } from "../domain/errors.js";
 
@@ -75,22 +76,45 @@ export function loadTls(config: {
   };
 }
 
-const buf = (bytes: Uint8Array | undefined) => (bytes === undefined ? null : Buffer.from(bytes));
+/** The lowest TLS version federation accepts, as listener and as caller. */
+export const FEDERATION_TLS_MIN_VERSION = "TLSv1.3";
 
-/** Credentials of the public FederationService listener. */
+const buf = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : Buffer.from(bytes));
+
+/**
+ * Server credentials from Node's own secure-server options. grpc-js's `ServerCredentials.createSsl`
+ * takes no TLS version; the options its base class takes go to `http2.createSecureServer`
+ * unchanged, and `minVersion` is one of them.
+ */
+class TlsServerCredentials extends ServerCredentials {
+  _equals(other: ServerCredentials): boolean {
+    return other === this;
+  }
+}
+
+/** Credentials of the public FederationService listener: TLS 1.3 only. */
 export function serverCredentials(tls: FederationTls): ServerCredentials {
   if (tls.plaintext) return ServerCredentials.createInsecure();
   if (!tls.cert || !tls.key) throw new FederationConfigError("TLS certificate and key missing");
   if (tls.mutual && !tls.ca) throw new FederationConfigError("mutual TLS needs FEDERATION_TLS_CA_FILE");
-  return ServerCredentials.createSsl(
-    buf(tls.ca),
-    [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
-    tls.mutual,
+  return new TlsServerCredentials(
+    { requestCert: tls.mutual, minVersion: FEDERATION_TLS_MIN_VERSION },
+    { ca: buf(tls.ca), cert: [Buffer.from(tls.cert)], key: [Buffer.from(tls.key)] },
   );
 }
 
-/** Credentials for calls to peer gateways; the own certificate is presented for mutual TLS. */
+/**
+ * Credentials for calls to peer gateways (TLS 1.3 only); the own certificate is presented for
+ * mutual TLS. Built from a secure context because `credentials.createSsl` takes no TLS version.
+ */
 export function peerCredentials(tls: FederationTls): ChannelCredentials {
   if (tls.plaintext) return credentials.createInsecure();
-  return credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+  return credentials.createFromSecureContext(
+    createSecureContext({
+      ca: buf(tls.ca),
+      key: buf(tls.key),
+      cert: buf(tls.cert),
+      minVersion: FEDERATION_TLS_MIN_VERSION,
+    }),
+  );
 }
