@@ -2,7 +2,14 @@
 // behind" (catching up from the QS queue cures them) and which mean it was removed.
 import { common, ERROR_DETAIL_TYPE_URL } from "@phoenix/proto";
 import { GrpcCallError } from "@phoenix/wire";
-import { FAILED_PRECONDITION, UNAUTHENTICATED } from "../constants.js";
+import {
+  DEADLINE_EXCEEDED,
+  FAILED_PRECONDITION,
+  INTERNAL,
+  UNAUTHENTICATED,
+  UNAVAILABLE,
+  UNKNOWN,
+} from "../constants.js";
 
 /**
  * Whether the DS refused a group operation because this client is behind: another member's commit
@@ -45,6 +52,49 @@ export function leafUnknownToDs(error: unknown): boolean {
     reason === common.ErrorReason.ERROR_REASON_UNKNOWN_SENDER ||
     reason === common.ErrorReason.ERROR_REASON_BAD_SIGNATURE
   );
+}
+
+/**
+ * Whether a failed call may still have been applied: the connection broke or the answer was lost
+ * (UNAVAILABLE, DEADLINE_EXCEEDED, or UNKNOWN/INTERNAL from a proxy or a dying server) — as
+ * opposed to a refusal, which the DS sends only for what it did not apply.
+ */
+export function outcomeUnknown(error: unknown): boolean {
+  if (!(error instanceof GrpcCallError)) return false;
+  return [UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN, INTERNAL].includes(error.code);
+}
+
+/** Whether the DS refused a request id it has seen before (UNAUTHENTICATED, REPLAYED_REQUEST). */
+export function replayed(error: unknown): boolean {
+  return (
+    error instanceof GrpcCallError &&
+    error.code === UNAUTHENTICATED &&
+    errorReason(error) === common.ErrorReason.ERROR_REASON_REPLAYED_REQUEST
+  );
+}
+
+/**
+ * Makes a signed DS call that must take effect at most once, and tells whether it did. On a
+ * failure that leaves the outcome open it sends the very same request again (same request id,
+ * same ciphertext) until `retryForMs` passes: a DS that applied the first attempt refuses the
+ * copy as a replay, which means the request went through. A fresh request instead (re-encrypted
+ * by the caller) would repeat the MLS generation of a message that may have arrived — its
+ * recipients could not decrypt the copy — or, after a commit, deliver the text twice.
+ */
+export async function callOnce(call: () => Promise<unknown>, retryForMs = 60_000): Promise<void> {
+  const deadline = Date.now() + retryForMs;
+  let sent = false;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await call();
+      return;
+    } catch (error) {
+      if (sent && replayed(error)) return;
+      if (!outcomeUnknown(error) || Date.now() >= deadline) throw error;
+      sent = true;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
 }
 
 /** The reason of the Phoenix ErrorDetail a failed call carries, if any. */

@@ -8,6 +8,7 @@ import { DS } from "../constants.js";
 import type { ClientCore } from "../core/client-core.js";
 import { type ConversationRow, dsSigned, stateOf } from "../core/conversations.js";
 import { encodeAppContent, mlsGroupId, signRequest } from "../protocol/helpers.js";
+import { callOnce } from "./ds-errors.js";
 
 /** Creates a group on the DS with this client as its only member (and admin) and stores it. */
 export async function createGroup(
@@ -86,14 +87,15 @@ export async function sendApp(
   alsoStore?: () => void,
 ): Promise<void> {
   const { newState, message } = await encryptMessage(stateOf(c), core.cs, encodeAppContent(content));
-  await core.transport.delivery.sendMessage({
+  const request = {
     signed: await dsSigned(c, delivery.SendMessageTbs, DS.sendMessage, {
       groupId: c.groupId,
       message,
       suppressNotifications: false,
     }),
     groupStateEarKey: c.earKey,
-  });
+  };
+  await callOnce(() => core.transport.delivery.sendMessage(request));
   core.store.transaction(() => {
     core.conversations.saveState(c.id, newState);
     alsoStore?.();
