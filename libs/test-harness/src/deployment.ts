@@ -13,7 +13,12 @@ import { federationGatewayModule } from "@phoenix/federation-gateway";
 import { queueModule } from "@phoenix/queue";
 import { busTopology } from "@phoenix/runtime/bus";
 import { type EmbedSettings, moduleEnv } from "@phoenix/runtime/module";
-import { EventuallyTimeoutError, eventually } from "@phoenix/runtime/testing";
+import {
+  EventuallyTimeoutError,
+  eventually,
+  startTcpBalancer,
+  type TcpBalancer,
+} from "@phoenix/runtime/testing";
 import type { LogLevel } from "./homeserver.js";
 import { freePorts, HomeserverProcess, ProcessStartError, ServiceProcess } from "./service-process.js";
 import { adminQueries, deleteStreams, dropDatabases } from "./storage.js";
@@ -35,6 +40,16 @@ export interface DeploymentOptions {
   logLevel?: LogLevel;
   /** Bound of one start, every process included (default 180 s: the first PGlite start is slow). */
   startTimeoutMs?: number;
+  /**
+   * `services`: processes of the delivery and queue services (default 1 each). Replicas share
+   * their database and bus consumers and sit behind one round-robin TCP balancer on the
+   * service's address (tcp-balancer.ts), so the other services keep one address per service.
+   * Replicas are named `delivery-1`, `delivery-2`, …; a single process keeps the plain name.
+   */
+  replicas?: { delivery?: number; queue?: number };
+  /** `services`: Postgres and NATS to use instead of `DATABASE_URL` / `NATS_URL` (private servers). */
+  databaseUrl?: string;
+  natsUrl?: string;
   /** The edge gateway's port (default: a free one), e.g. a restored deployment's old port. */
   port?: number;
   /** `services`: the four secrets (default: random per deployment); a restore passes the old ones. */
@@ -86,6 +101,13 @@ export interface Deployment {
   readonly secrets?: DeploymentSecrets;
   /** Stops every process (SIGTERM) and starts them again on the same storage, keys and port. */
   restart(): Promise<void>;
+  /**
+   * `services`: kills process `name` with SIGKILL (a crash; a replica leaves its balancer first)
+   * and resolves once it is gone.
+   */
+  crash(name: string): Promise<void>;
+  /** `services`: starts the exited process `name` again (same environment and port); resolves once it listens. */
+  respawn(name: string): Promise<void>;
   /** Stops every process (SIGTERM, SIGKILL after a bound), drops its databases and streams. */
   stop(): Promise<void>;
 }
@@ -124,6 +146,9 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
     env: { ...TEST_LIMITS_ENV, ...options.env },
     logLevel: options.logLevel,
     timeoutMs: options.startTimeoutMs ?? 180_000,
+    replicas: { delivery: options.replicas?.delivery ?? 1, queue: options.replicas?.queue ?? 1 },
+    databaseUrl: options.databaseUrl,
+    natsUrl: options.natsUrl,
     port: options.port,
     secrets: options.secrets,
     namespace: options.namespace,
@@ -138,6 +163,9 @@ interface Settings {
   env: Record<string, string>;
   logLevel: LogLevel | undefined;
   timeoutMs: number;
+  replicas: { delivery: number; queue: number };
+  databaseUrl: string | undefined;
+  natsUrl: string | undefined;
   port: number | undefined;
   secrets: DeploymentSecrets | undefined;
   namespace: string | undefined;
@@ -153,6 +181,8 @@ interface Launcher {
   processes: ServiceProcess[];
   /** Spawns every process and waits for each ready line. */
   start(): Promise<void>;
+  crash?(name: string): Promise<void>;
+  respawn?(name: string): Promise<void>;
   /** Drops storage (databases, streams, temp dirs); processes are stopped already. */
   cleanUp(): Promise<void>;
 }
@@ -192,6 +222,14 @@ async function run(kind: DeploymentKind, settings: Settings, launcher: Launcher)
     async restart() {
       await stopProcesses();
       await start();
+    },
+    async crash(name) {
+      if (!launcher.crash) throw new DeploymentSetupError(`${kind}: no single process to crash`);
+      await launcher.crash(name);
+    },
+    async respawn(name) {
+      if (!launcher.respawn) throw new DeploymentSetupError(`${kind}: no single process to respawn`);
+      await launcher.respawn(name);
     },
     async stop() {
       if (stopped) return;
@@ -392,9 +430,19 @@ export function servicesWiring(input: {
   };
 }
 
+/** One process of a `services` deployment. */
+interface Unit {
+  name: string;
+  service: ServiceName;
+  env: Record<string, string>;
+  port: number;
+  /** A replica's place in its service's balancer. */
+  slot?: { balancer: TcpBalancer; index: number };
+}
+
 async function startServices(settings: Settings): Promise<Deployment> {
-  const databaseUrl = process.env.DATABASE_URL;
-  const natsUrl = process.env.NATS_URL;
+  const databaseUrl = settings.databaseUrl ?? process.env.DATABASE_URL;
+  const natsUrl = settings.natsUrl ?? process.env.NATS_URL;
   if (!databaseUrl || !natsUrl)
     throw new DeploymentSetupError("DATABASE_URL and NATS_URL must be set: run tests through vitest");
   const namespace = settings.namespace ?? `e2e${randomBytes(5).toString("hex")}`;
@@ -407,12 +455,29 @@ async function startServices(settings: Settings): Promise<Deployment> {
     number,
   ];
   const http = settings.port ?? freeHttp;
+  // Replicated services: the balancer holds the service's address, each replica its own port.
+  const balancers = new Map<ServiceName, TcpBalancer>();
+  const replicaPorts = new Map<ServiceName, number[]>();
+  for (const service of ["delivery", "queue"] as const) {
+    const count = settings.replicas[service];
+    if (count <= 1) continue;
+    const own = await freePorts(count);
+    replicaPorts.set(service, own);
+    balancers.set(service, await startTcpBalancer(own.map((port) => ({ host: "127.0.0.1", port }))));
+  }
   const wiring = servicesWiring({
     domain: settings.domain,
     databaseUrl,
     natsUrl,
     namespace,
-    ports: { auth, delivery, queue, federation, federationInternal, http },
+    ports: {
+      auth,
+      delivery: balancers.get("delivery")?.port ?? delivery,
+      queue: balancers.get("queue")?.port ?? queue,
+      federation,
+      federationInternal,
+      http,
+    },
     logLevel: settings.logLevel ?? "info",
     env: settings.env,
     ...(settings.secrets ? { secrets: settings.secrets } : {}),
@@ -424,9 +489,30 @@ async function startServices(settings: Settings): Promise<Deployment> {
     "federation-gateway": federation,
     "edge-gateway": http,
   };
+  /** Every process of the deployment, in start order: its name, environment, port, balancer slot. */
+  const units: Unit[] = SERVICES.flatMap((service): Unit[] => {
+    const own = replicaPorts.get(service);
+    if (own === undefined)
+      return [{ name: service as string, service, env: wiring.env[service], port: ports[service] }];
+    return own.map((port, index) => ({
+      name: `${service}-${index + 1}`,
+      service,
+      env: { ...wiring.env[service], GRPC_PORT: String(port) },
+      port,
+      slot: { balancer: balancers.get(service) as TcpBalancer, index },
+    }));
+  });
+  const unit = (name: string) => {
+    const found = units.findIndex((u) => u.name === name);
+    if (found < 0) throw new DeploymentSetupError(`no process ${name} in this deployment`);
+    return found;
+  };
+  const spawnUnit = (u: Unit) =>
+    ServiceProcess.spawn({ name: u.name, entry: `services/${u.service}/src/main.ts`, env: u.env });
   const processes: ServiceProcess[] = [];
   const cleanUp = async (): Promise<void> => {
     const failures: unknown[] = [];
+    for (const balancer of balancers.values()) await balancer.close();
     await dropDatabases(databaseUrl, wiring.databases).catch((e: unknown) => failures.push(e));
     await deleteStreams(natsUrl, wiring.streams).catch((e: unknown) => failures.push(e));
     if (failures.length > 0) throw new AggregateError(failures, "dropping the deployment's storage failed");
@@ -450,18 +536,13 @@ async function startServices(settings: Settings): Promise<Deployment> {
     processes,
     async start() {
       // All at once: every port is fixed, and each service connects to the others lazily.
-      for (const service of SERVICES) {
-        processes.push(
-          ServiceProcess.spawn({
-            name: service,
-            entry: `services/${service}/src/main.ts`,
-            env: wiring.env[service],
-          }),
-        );
+      for (const u of units) {
+        u.slot?.balancer.setLive(u.slot.index, true);
+        processes.push(spawnUnit(u));
       }
       const results = await Promise.allSettled(
         processes.map((p, i) =>
-          p.waitForPort(ports[SERVICES[i] as ServiceName], {
+          p.waitForPort((units[i] as Unit).port, {
             what: "its listener",
             timeoutMs: settings.timeoutMs,
           }),
@@ -473,6 +554,20 @@ async function startServices(settings: Settings): Promise<Deployment> {
           failed.map((f) => (f.reason instanceof Error ? f.reason.message : String(f.reason))).join("\n\n"),
         );
       }
+    },
+    async crash(name) {
+      const i = unit(name);
+      units[i]?.slot?.balancer.setLive(units[i].slot.index, false);
+      await processes[i]?.kill();
+    },
+    async respawn(name) {
+      const i = unit(name);
+      const u = units[i] as Unit;
+      if (processes[i]?.running) throw new DeploymentSetupError(`${name} is still running`);
+      const p = spawnUnit(u);
+      processes[i] = p;
+      await p.waitForPort(u.port, { what: "its listener", timeoutMs: settings.timeoutMs });
+      u.slot?.balancer.setLive(u.slot.index, true);
     },
     cleanUp,
   });

@@ -11,11 +11,11 @@ import type { PhoenixClient } from "@phoenix/client";
 import { SigningKey, toHex } from "@phoenix/crypto";
 import { type HomeserverAddresses, type RunningHomeserver, startHomeserver } from "@phoenix/homeserver";
 import { busTopology } from "@phoenix/runtime/bus";
-import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
+import { makeTestTls, startTcpProxy, type TcpProxy, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { TestClients } from "./clients.js";
 import { TEST_LIMITS_ENV } from "./deployment.js";
 import type { LogLevel } from "./homeserver.js";
-import { freePorts } from "./service-process.js";
+import { freePorts, HomeserverProcess, type ServiceProcess } from "./service-process.js";
 import { deleteNamespaceStreams, dropDatabases } from "./storage.js";
 
 /** Who a domain's federation gateway federates with. */
@@ -45,6 +45,19 @@ export interface FederationOptions {
   logLevel?: LogLevel;
   /** Keep each homeserver's log lines in its `logs` instead of printing them. */
   captureLogs?: boolean;
+  /**
+   * Run each homeserver as a child process (services/homeserver/src/main.ts) instead of in this
+   * process, so a test can SIGKILL it (`crash()`); `addresses` and `logs` are then unavailable.
+   */
+  processes?: boolean;
+  /**
+   * Put a TCP proxy in front of each federation gateway and give the other domains its port as
+   * the peer address, so a test can cut a federation link (`link(domain)`).
+   */
+  proxiedLinks?: boolean;
+  /** Postgres and NATS to use instead of `DATABASE_URL` / `NATS_URL` (private servers). */
+  databaseUrl?: string;
+  natsUrl?: string;
 }
 
 /** One JSON log line of a homeserver or one of its services (`service` names which). */
@@ -75,6 +88,10 @@ export interface FederatedHomeserver {
   readonly running: boolean;
   /** Stops this homeserver only; databases, streams, keys and ports stay. */
   stop(): Promise<void>;
+  /** With `processes`: SIGKILL (a crash); resolves once it is gone. `restart()` brings it back. */
+  crash(): Promise<void>;
+  /** With `processes`: the current process (empty otherwise). */
+  readonly processes: readonly ServiceProcess[];
   /** Starts it again on the same databases, streams, keys and ports. */
   restart(): Promise<void>;
 }
@@ -85,6 +102,8 @@ export interface Federation {
   /** The TLS files when started with `tls: true`. */
   readonly tls: TestTlsFiles | undefined;
   homeserver(domain: string): FederatedHomeserver;
+  /** With `proxiedLinks`: the proxy every other domain reaches `domain`'s federation gateway through. */
+  link(domain: string): TcpProxy;
   /** The directory of the clients' SQLite stores made by {@link client}. */
   readonly clientsDir: string;
   /** A new user `name` registered on `domain` (REST transport to its edge gateway, own SQLite store). */
@@ -107,8 +126,8 @@ const SERVICE_DATABASES = ["auth", "delivery", "queue", "federation"] as const;
  * TLS or plaintext. Resolves once every homeserver is ready.
  */
 export async function startFederation(options: FederationOptions): Promise<Federation> {
-  const databaseUrl = process.env.DATABASE_URL;
-  const natsUrl = process.env.NATS_URL;
+  const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
+  const natsUrl = options.natsUrl ?? process.env.NATS_URL;
   if (!databaseUrl || !natsUrl) {
     throw new FederationSetupError("DATABASE_URL and NATS_URL must be set (run the tests through vitest)");
   }
@@ -121,7 +140,14 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   const tls = options.tls ? makeTestTls(domains) : undefined;
   const ports = await freePorts(domains.length * 2);
   const fedPort = (i: number) => ports[2 * i] as number;
-  const peers = domains.map((d, i) => `${d}=127.0.0.1:${fedPort(i)}`).join(",");
+  const links = options.proxiedLinks
+    ? await Promise.all(domains.map((_, i) => startTcpProxy({ host: "127.0.0.1", port: fedPort(i) })))
+    : [];
+  // A domain reaches itself directly and the others through their link proxies, if any.
+  const peersOf = (self: number) =>
+    domains
+      .map((d, i) => `${d}=127.0.0.1:${i === self ? fedPort(i) : (links[i]?.port ?? fedPort(i))}`)
+      .join(",");
   const logLevel =
     options.logLevel ??
     (process.env.PHOENIX_FED_LOG_LEVEL as LogLevel | undefined) ??
@@ -149,7 +175,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       SHUTDOWN_GRACE_MS: "4000",
       FEDERATION_HOST: "127.0.0.1",
       FEDERATION_PORT: String(fedPort(i)),
-      FEDERATION_PEERS: peers,
+      FEDERATION_PEERS: peersOf(i),
       FEDERATION_STATIC_ONLY: "true",
       FEDERATION_POLICY: policy.mode ?? "allowlist",
       ...listVariable("FEDERATION_ALLOWED_DOMAINS", policy.allowed ?? others),
@@ -178,6 +204,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
       `127.0.0.1:${fedPort(i)}`,
       SigningKey.fromSeed(seed),
       options.captureLogs === true,
+      options.processes === true,
     );
   });
 
@@ -185,6 +212,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
   const stopAll = async (): Promise<void> => {
     await clients.close();
     await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
+    for (const link of links) await link.close();
     await dropDatabases(
       databaseUrl,
       nodes.flatMap((n) => SERVICE_DATABASES.map((s) => `${n.env.HOMESERVER_DATABASE_PREFIX}${s}`)),
@@ -216,6 +244,11 @@ export async function startFederation(options: FederationOptions): Promise<Feder
     domains,
     tls,
     homeserver,
+    link(domain) {
+      const link = links[domains.indexOf(domain)];
+      if (link === undefined) throw new FederationSetupError(`no link proxy for ${domain} (proxiedLinks)`);
+      return link;
+    },
     clientsDir: clients.dir,
     client: (domain, name) =>
       clients.register(
@@ -231,6 +264,7 @@ export async function startFederation(options: FederationOptions): Promise<Feder
 /** One domain's homeserver: started, stopped and restarted on the same environment. */
 class Node implements FederatedHomeserver {
   private current: RunningHomeserver | undefined;
+  private child: HomeserverProcess | undefined;
   readonly url: string;
   readonly logs: FederationLogLine[] = [];
   readonly streams: { fanOut: string; queueDeleted: string; federation: string };
@@ -241,6 +275,7 @@ class Node implements FederatedHomeserver {
     readonly federationAddress: string,
     readonly federationKey: SigningKey,
     private readonly captureLogs: boolean,
+    private readonly asProcess: boolean,
   ) {
     this.url = `http://127.0.0.1:${env.HTTP_PORT}`;
     const namespace = env.HOMESERVER_BUS_NAMESPACE;
@@ -249,7 +284,11 @@ class Node implements FederatedHomeserver {
   }
 
   get running(): boolean {
-    return this.current !== undefined;
+    return this.current !== undefined || this.child?.running === true;
+  }
+
+  get processes(): readonly ServiceProcess[] {
+    return this.child === undefined ? [] : [this.child];
   }
 
   get storage(): FederatedHomeserver["storage"] {
@@ -270,10 +309,27 @@ class Node implements FederatedHomeserver {
     const running = this.current;
     this.current = undefined;
     await running?.stop();
+    await this.child?.stop();
+  }
+
+  async crash(): Promise<void> {
+    if (!this.asProcess) throw new FederationSetupError("only a homeserver process can crash (processes)");
+    await this.child?.kill();
   }
 
   async restart(): Promise<void> {
     await this.stop();
+    if (this.asProcess) {
+      // The homeserver's own few lines (its ready line among them) at info, its services as set.
+      this.child = HomeserverProcess.start([], { ...this.env, LOG_LEVEL: "info" }, { name: this.domain });
+      try {
+        await this.child.ready();
+      } catch (error) {
+        await this.child.kill();
+        throw error;
+      }
+      return;
+    }
     this.current = await startHomeserver({
       env: { ...this.env },
       ...(this.captureLogs ? { logDestination: { write: (line: string) => this.collect(line) } } : {}),

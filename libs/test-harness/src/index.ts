@@ -10,6 +10,15 @@ export {
   serviceDatabaseUrls,
 } from "./backup.js";
 export {
+  type ChaosEvent,
+  type ChaosOptions,
+  type ChaosReport,
+  type ChaosSetup,
+  chaosSchedule,
+  formatChaosReports,
+  runChaos,
+} from "./chaos/index.js";
+export {
   connectUsers,
   membersOf,
   syncUntil,

@@ -27,7 +27,8 @@ export {
   ServiceProcess,
   type ServiceProcessOptions,
 } from "./service-process.js";
-export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
+export { startTcpBalancer, type TcpBalancer } from "./tcp-balancer.js";
+export { startTcpProxy, type TcpProxy, type TcpTarget } from "./tcp-proxy.js";
 export {
   createTestDatabase,
   createTestPglite,

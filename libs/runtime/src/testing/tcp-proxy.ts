@@ -1,5 +1,6 @@
 // A TCP proxy on a loopback port in front of a shared server (Postgres), which a test can cut and
-// restore to play an outage without stopping the server other tests use.
+// restore to play an outage without stopping the server other tests use. With a function as
+// target it picks the upstream per connection: the round-robin balancer of tcp-balancer.ts.
 import net from "node:net";
 import { freePort } from "./local-ports.js";
 
@@ -16,15 +17,29 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-/** Starts a proxy on a free loopback port forwarding to `target`. */
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** Where a proxy forwards a connection. */
+export interface TcpTarget {
+  host: string;
+  port: number;
+}
+
+/**
+ * Starts a proxy on a free loopback port forwarding to `target`, or to what `target()` returns
+ * for each new connection (a connection is refused when it returns nothing).
+ */
+export async function startTcpProxy(target: TcpTarget | (() => TcpTarget | undefined)): Promise<TcpProxy> {
   const port = await freePort();
   const open = new Set<net.Socket>();
   let server: net.Server | undefined;
 
   const listen = async (): Promise<void> => {
     const next = net.createServer((client) => {
-      const upstream = net.connect(target);
+      const to = typeof target === "function" ? target() : target;
+      if (to === undefined) {
+        client.resetAndDestroy();
+        return;
+      }
+      const upstream = net.connect(to);
       for (const socket of [client, upstream]) {
         open.add(socket);
         socket.once("close", () => open.delete(socket));
