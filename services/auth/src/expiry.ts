@@ -2,6 +2,7 @@ import { type Database, transaction } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Worker } from "@phoenix/runtime/module";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
+import { deleteExpiredIntermediates } from "./store/as-credentials.js";
 import { deleteExpiredCredentialClients, deleteInactiveClients } from "./store/clients.js";
 import { deleteExpiredPackages } from "./store/connection-packages.js";
 import { deleteExpiredOffers } from "./store/connection-queues.js";
@@ -19,6 +20,8 @@ export interface ExpiryReport {
   expiredCredentials: number;
   /** Users left without clients by either. */
   users: number;
+  /** AS intermediate credentials past their notAfter (every client credential they signed expired too). */
+  intermediates: number;
   requestIds: number;
 }
 
@@ -26,7 +29,7 @@ export interface ExpiryReport {
  * One run of the expiry job: expired handles (with their queues and packages), connection
  * packages past their lifetime, queued connection offers past their expiry, clients inactive for
  * longer than `clientInactivityMs` or whose credential expired (and users left without clients),
- * and request ids past their replay window, all at `now` (ms). Idempotent, so replicas may run it
+ * AS intermediates past their notAfter, and request ids past their replay window, all at `now` (ms). Idempotent, so replicas may run it
  * concurrently.
  */
 export async function runExpiry(
@@ -40,6 +43,7 @@ export async function runExpiry(
     const queuedOffers = await deleteExpiredOffers(tx, now);
     const inactive = await deleteInactiveClients(tx, now - clientInactivityMs);
     const expired = await deleteExpiredCredentialClients(tx, now);
+    const intermediates = await deleteExpiredIntermediates(tx, new Date(now));
     const requestIds = await sweepSeenRequests(tx, new Date(now));
     return {
       handles,
@@ -48,6 +52,7 @@ export async function runExpiry(
       clients: inactive.clients,
       expiredCredentials: expired.clients,
       users: inactive.users + expired.users,
+      intermediates,
       requestIds,
     };
   });

@@ -180,6 +180,44 @@ describe("expired client credentials", () => {
   });
 });
 
+describe("expired AS intermediates", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // Defaults: intermediates live 365 days, a new one signs after 90.
+    h = await startAuth();
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const intermediates = (expired: boolean) =>
+    queryNumber(
+      h.db.db,
+      expired
+        ? sql`SELECT count(*) FROM as_credentials WHERE kind = 'intermediate' AND not_after < ${h.now()}`
+        : sql`SELECT count(*) FROM as_credentials WHERE kind = 'intermediate' AND not_after >= ${h.now()}`,
+    );
+
+  it("deletes an intermediate past its notAfter in the expiry job; the current signer keeps signing", async () => {
+    await registerUser(h);
+    const first = await intermediates(false);
+    expect(first).toBeGreaterThanOrEqual(1);
+    // Day 100: a rotation made a second intermediate; nothing has expired.
+    h.advance(100 * DAY);
+    await registerUser(h);
+    expect(await intermediates(false)).toBeGreaterThan(first);
+    expect((await h.service.expiry.runOnce())?.intermediates).toBe(0);
+
+    // Day 366: the first one expired (and every client credential it signed with it).
+    h.advance(266 * DAY);
+    expect(await intermediates(true)).toBeGreaterThanOrEqual(1);
+    expect((await h.service.expiry.runOnce())?.intermediates).toBeGreaterThanOrEqual(1);
+    expect(await intermediates(true)).toBe(0);
+    const bob = await registerUser(h);
+    expect(bob.credential.length).toBeGreaterThan(0);
+  });
+});
+
 describe("database dump", () => {
   let h: Harness;
   beforeAll(async () => {

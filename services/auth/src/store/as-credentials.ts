@@ -1,5 +1,5 @@
 import type { Database } from "@phoenix/runtime/db";
-import { and, desc, eq, gt, inArray, isNotNull } from "drizzle-orm";
+import { and, desc, eq, gt, inArray, isNotNull, lt } from "drizzle-orm";
 import { monthOf } from "../domain/coarse-time.js";
 import type { StoredSigningKey } from "../domain/key-encryption.js";
 import { asCredentials, revokedCredentials } from "./schema.js";
@@ -17,6 +17,19 @@ export async function listValidAsCredentials(
     .from(asCredentials)
     .where(and(eq(asCredentials.kind, kind), gt(asCredentials.notAfter, now)))
     .orderBy(desc(asCredentials.createdAt));
+}
+
+/**
+ * Deletes AS intermediates that expired before `now`; returns how many. Every client credential
+ * one signed has expired too: an intermediate signs only while its remaining life covers
+ * AS_CLIENT_CREDENTIAL_MAX_LIFETIME (`isFreshSigner`). Roots stay (a few per decade).
+ */
+export async function deleteExpiredIntermediates(db: Database, now: Date): Promise<number> {
+  const rows = await db
+    .delete(asCredentials)
+    .where(and(eq(asCredentials.kind, "intermediate"), lt(asCredentials.notAfter, now)))
+    .returning({ fingerprint: asCredentials.fingerprint });
+  return rows.length;
 }
 
 /** Stores a credential the AS created or was configured with; a second insert is a no-op. */
