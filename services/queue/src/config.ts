@@ -104,6 +104,11 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_TRUSTED_PROXIES: envAddressList({ default: [] }),
     /** Blocklist entries per queue. */
     QS_MAX_BLOCKLIST: envInt({ default: 10_000, min: 1 }),
+    /**
+     * A handled fan-out's marker (what makes a redelivery a no-op) is kept this long, then swept;
+     * a copy of the fan-out redelivered later would be enqueued again.
+     */
+    QS_FANOUT_MARKER_RETENTION: envDuration({ default: 30 * DAY, min: 3600_000 }),
     /** Fan-out consumer: messages handled at once (and so the largest batch per transaction). */
     QS_FANOUT_MAX_IN_FLIGHT: envInt({ default: 256, min: 1, max: 10_000 }),
     /** Stream of `phoenix.fanout` (shared with the DS and the federation gateway). */

@@ -40,8 +40,6 @@ import { deleteFanOutMarkersBefore } from "./store/fan-out-markers.js";
 import { ensureKeys } from "./store/keys-store.js";
 import { expireMessages } from "./store/queues.js";
 
-const DAY = 24 * 3600 * 1000;
-
 /** Bus streams the QS uses (names shared with the DS and the federation gateway). */
 export interface QsStreams {
   /** Captures `phoenix.fanout` (QS_FANOUT_STREAM). */
@@ -66,7 +64,7 @@ export interface QueueServiceHooks {
   relayPollIntervalMs?: number;
   /** Unacked fan-outs come back after this long (default 30 s). */
   fanOutAckWaitMs?: number;
-  /** Handled-fan-out markers are kept this long (default 30 days; longer than the stream's age). */
+  /** Handled-fan-out markers are kept this long (default QS_FANOUT_MARKER_RETENTION). */
   fanOutMarkerRetentionMs?: number;
   /** Run the fan-out consumer in this instance (default true; false: serve RPCs only). */
   consumeFanOuts?: boolean;
@@ -343,7 +341,7 @@ export class QueueService {
       if (n < 5000) break;
     }
     if (messages > 0) this.init.logger.info({ messages }, "expired queue messages deleted");
-    const retention = this.hooks.fanOutMarkerRetentionMs ?? 30 * DAY;
+    const retention = this.hooks.fanOutMarkerRetentionMs ?? this.config.QS_FANOUT_MARKER_RETENTION;
     await deleteFanOutMarkersBefore(this.ctx.db, new Date(this.ctx.now() - retention));
     const addPackages = await deleteExpiredAddPackages(this.ctx.db, new Date(this.ctx.now()));
     return { clients, messages, addPackages };
