@@ -23,7 +23,6 @@ import { senderFromExtension } from "ts-mls/publicMessage.js";
 import {
   addLeafNode,
   decodeRatchetTree,
-  encodeRatchetTree,
   filteredDirectPathAndCopathResolution,
   findBlankLeafNodeIndexOrExtend,
   removeLeafNode,
@@ -64,6 +63,7 @@ import {
 } from "./leaf-validation.js";
 import {
   decodePublicGroupState,
+  encodedTree,
   encodePublicGroupState,
   type PendingProposal,
   type PublicGroupState,
@@ -368,7 +368,7 @@ export class PublicGroup {
   }
   /** The ratchet tree in its RFC 9420 encoding (what a joiner needs). */
   encodedTree(): Uint8Array {
-    return encodeRatchetTree(this.state.tree);
+    return encodedTree(this.state.tree).slice();
   }
   /** Proposals accepted in the current epoch, in arrival order. */
   get pendingProposals(): readonly PendingProposal[] {
@@ -398,6 +398,17 @@ export class PublicGroup {
     if (kept === undefined) return undefined;
     const decoded = decodeRatchetTree(kept.tree, 0);
     return decoded?.[0];
+  }
+
+  /** {@link treeAt} encoded: a retained tree's stored bytes as they are (no decode and re-encode). */
+  encodedTreeAt(epoch: bigint): Uint8Array | undefined {
+    if (epoch === this.epoch) return encodedTree(this.state.tree).slice();
+    return this.state.retainedTrees.find((t) => t.epoch === epoch)?.tree;
+  }
+
+  /** Whether the tree of `epoch` is kept ({@link treeAt} would return it), without decoding it. */
+  hasTreeAt(epoch: bigint): boolean {
+    return epoch === this.epoch || this.state.retainedTrees.some((t) => t.epoch === epoch);
   }
 
   /** Epochs whose trees are retained (besides the current one). */
@@ -561,7 +572,7 @@ export class PublicGroup {
     if (groupInfo.signer !== staged.sender.leafIndex)
       throw new GroupInfoMismatchError(`GroupInfo signed by leaf ${groupInfo.signer}, not the committer`);
     const treeExt = groupInfo.extensions.find((e) => e.extensionType === "ratchet_tree");
-    if (treeExt !== undefined && !bytesEqual(treeExt.extensionData, encodeRatchetTree(staged.tree)))
+    if (treeExt !== undefined && !bytesEqual(treeExt.extensionData, encodedTree(staged.tree)))
       throw new GroupInfoMismatchError("GroupInfo's ratchet_tree differs from the computed tree");
     if (
       !(await verifyGroupInfoSignature(
@@ -586,7 +597,7 @@ export class PublicGroup {
     if (keep !== undefined) retained = retained.filter((t) => keep(t.epoch));
     // A member added by Welcome fetches the tree of the epoch it joins.
     if (staged.added.length > 0 && max > 0)
-      retained = [...retained, { epoch: staged.newEpoch, tree: encodeRatchetTree(staged.tree) }];
+      retained = [...retained, { epoch: staged.newEpoch, tree: encodedTree(staged.tree) }];
     // Bounded: the oldest trees go first.
     if (retained.length > max) retained = max > 0 ? retained.slice(-max) : [];
     this.state = {

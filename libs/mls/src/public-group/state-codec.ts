@@ -25,6 +25,24 @@ export interface PublicGroupState {
 
 const FORMAT_VERSION = 1;
 
+/**
+ * Encodings of ratchet trees by tree object. A tree is never changed in place (ts-mls and this
+ * library build a new array for every change), so an object's encoding never goes stale; a
+ * commit's tree is encoded once although the GroupInfo check, the retained trees and the stored
+ * state all need it (at 1 024 members that is 3 MB each time).
+ */
+const treeEncodings = new WeakMap<RatchetTree, Uint8Array>();
+
+/** `encodeRatchetTree(tree)`, computed once per tree object (callers must not change the bytes). */
+export function encodedTree(tree: RatchetTree): Uint8Array {
+  let bytes = treeEncodings.get(tree);
+  if (bytes === undefined) {
+    bytes = encodeRatchetTree(tree);
+    treeEncodings.set(tree, bytes);
+  }
+  return bytes;
+}
+
 class Writer {
   private readonly parts: Uint8Array[] = [];
   private length = 0;
@@ -115,7 +133,7 @@ export function encodePublicGroupState(state: PublicGroupState): Uint8Array {
   const w = new Writer();
   w.u8(FORMAT_VERSION);
   w.bytes(encodeGroupContext(state.groupContext));
-  w.bytes(encodeRatchetTree(state.tree));
+  w.bytes(encodedTree(state.tree));
   w.bytes(state.confirmationTag);
   w.u32(state.pending.length);
   for (const p of state.pending) {

@@ -15,7 +15,7 @@ import { common, delivery } from "@phoenix/proto";
 import { FailedPreconditionError, InvalidArgumentError } from "@phoenix/runtime/errors";
 import type { Extension, RatchetTree } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
-import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { phoenixCredentialValidator, userPseudonymOf } from "./credentials.js";
 import type { DsContext } from "./ds-context.js";
 import { invalidMls, malformed, notAdmin, pendingProposals, sizeLimit } from "./errors.js";
@@ -630,7 +630,7 @@ export class DsGroup {
 
     // Welcome joiners still waiting (see waitingWelcomeEpochs) whose tree is still kept — the
     // PublicGroup's cap on retained trees may have dropped the oldest.
-    const epochs = waiting.filter((e) => this.publicGroup.treeAt(e.epoch) !== undefined);
+    const epochs = waiting.filter((e) => this.publicGroup.hasTreeAt(e.epoch));
     if (added.length > 0)
       epochs.push({
         epoch: staged.newEpoch,
@@ -735,7 +735,7 @@ export class DsGroup {
     // Records are pruned on commits only; expiry must hold between commits too.
     if (
       record === undefined ||
-      this.publicGroup.treeAt(epoch) === undefined ||
+      !this.publicGroup.hasTreeAt(epoch) ||
       record.joiners.every((j) => j.notAfter < now)
     )
       return "released";
@@ -746,10 +746,10 @@ export class DsGroup {
   /** WelcomeInfo: the tree of `epoch` and the members as of then. */
   welcomeInfo(epoch: bigint): delivery.WelcomeInfoResponse | undefined {
     const record = this.state.welcomeEpochs.find((e) => e.epoch === epoch);
-    const tree = this.publicGroup.treeAt(epoch);
-    if (record === undefined || tree === undefined) return undefined;
+    const ratchetTree = this.publicGroup.encodedTreeAt(epoch);
+    if (record === undefined || ratchetTree === undefined) return undefined;
     return {
-      ratchetTree: encodeRatchetTree(tree),
+      ratchetTree,
       members: record.members.map((m) => ({
         leafIndex: m.leafIndex,
         encryptedClientInfo: m.encryptedClientInfo,
