@@ -228,7 +228,9 @@ describe("backup and restore drill: five services", () => {
     expect(message).toMatch(
       /federation-gateway exited.*is encrypted under a key that is neither FEDERATION_KEY_ENCRYPTION_KEY/s,
     );
-    expect(message).toMatch(/queue exited.*QsKeyWrap: key commitment does not match/s);
+    expect(message).toMatch(
+      /queue exited.*QS_STORAGE_KEY \(or \$DATA_DIR\/queue\/storage.key\) is not the secret/s,
+    );
   }, 180_000);
 });
 

@@ -1,3 +1,4 @@
+import { DecryptionError } from "@phoenix/crypto";
 import { type Database, transaction } from "@phoenix/runtime/db";
 import { eq, inArray, sql } from "drizzle-orm";
 import { type KeyKind, type KeyRecord, planRotation, type RotationPolicy } from "../domain/key-ring.js";
@@ -7,17 +8,37 @@ import { qsKeys } from "./schema.js";
 /** Serialises key creation and rotation across replicas (transaction-scoped advisory lock). */
 const KEYS_LOCK = 0x51_5f_6b_65;
 
+/** The stored keys do not open under this storage key: the operator gave another secret. */
+export class StorageKeyMismatchError extends Error {
+  override readonly name = "StorageKeyMismatchError";
+}
+
 /** Every stored key, private halves unwrapped. */
 export async function loadKeyRecords(db: Database, storage: StorageKeys): Promise<KeyRecord[]> {
   const rows = await db.select().from(qsKeys);
-  return rows.map((row) => ({
-    keyId: row.keyId,
-    kind: row.kind as KeyKind,
-    publicKey: row.publicKey,
-    privateKey: storage.open(StorageLabel.KeyWrap, row.wrappedPrivateKey, row.keyId),
-    notBefore: row.notBefore,
-    notAfter: row.notAfter,
-  }));
+  return rows.map((row) => {
+    let privateKey: Uint8Array;
+    try {
+      privateKey = storage.open(StorageLabel.KeyWrap, row.wrappedPrivateKey, row.keyId);
+    } catch (error) {
+      if (!(error instanceof DecryptionError)) throw error;
+      // Starting anyway would serve nothing the database holds (queues, ratchets, tokens).
+      throw new StorageKeyMismatchError(
+        "the QS keys in the database do not open under this storage key: QS_STORAGE_KEY (or " +
+          "$DATA_DIR/queue/storage.key) is not the secret this database was created with — restore " +
+          "the original one (docs/operations.md)",
+        { cause: error },
+      );
+    }
+    return {
+      keyId: row.keyId,
+      kind: row.kind as KeyKind,
+      publicKey: row.publicKey,
+      privateKey,
+      notBefore: row.notBefore,
+      notAfter: row.notAfter,
+    };
+  });
 }
 
 export interface EnsureKeysOptions {
