@@ -4,9 +4,11 @@ import {
   envBool,
   envDomain,
   envDuration,
+  envEnum,
   envInt,
   envList,
   envString,
+  envUrl,
   serviceConfig,
 } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
@@ -129,7 +131,11 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     }),
     /** Durable consumer name shared by all replicas. */
     QS_FANOUT_DURABLE: envString({ default: BUS.durables.queueFanOut }),
-    /** Push: "log" (log only) or "webhook" (POST to PUSH_PROVIDER_WEBHOOK URLs). */
+    /**
+     * Webhook tokens: "log" (log only) or "webhook" (POST to PUSH_PROVIDER_WEBHOOK URLs). APNs and
+     * FCM tokens are pushed when QS_PUSH_APNS_* / QS_PUSH_FCM_* configure their provider, else
+     * logged.
+     */
     QS_PUSH_NOTIFIER: envString({
       default: "log",
       pattern: /^(log|webhook)$/,
@@ -145,6 +151,43 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     QS_PUSH_WEBHOOK_ALLOW: envList({ default: [] }).refine(validAllowlist, {
       message: "each entry must be a host name, an IP address or a CIDR block",
     }),
+    /**
+     * A queue gets at most one push per this interval while messages keep arriving (the first at
+     * once, one more at the interval's end for what came after; per replica; 0: every delivery).
+     */
+    QS_PUSH_MIN_INTERVAL: envDuration({ default: 10_000, min: 0 }),
+    /** How long APNs / FCM keep a push for a device that is offline (0: now or never). */
+    QS_PUSH_TTL: envDuration({ default: DAY, min: 0, max: 28 * DAY }),
+    /** Extra trusted CA certificates (PEM file) for the APNs / FCM connections (a relay, tests). */
+    QS_PUSH_CA_FILE: envString({ optional: true }),
+    /** APNs: the .p8 signing key (PEM) of the Apple developer account; set: APNs tokens are pushed. */
+    QS_PUSH_APNS_KEY_FILE: envString({ optional: true }),
+    /** APNs: the signing key's id (10 characters). */
+    QS_PUSH_APNS_KEY_ID: envString({
+      optional: true,
+      pattern: /^[A-Z0-9]{10}$/,
+      patternHint: "must be 10 characters A-Z0-9",
+    }),
+    /** APNs: the Apple developer team id (10 characters). */
+    QS_PUSH_APNS_TEAM_ID: envString({
+      optional: true,
+      pattern: /^[A-Z0-9]{10}$/,
+      patternHint: "must be 10 characters A-Z0-9",
+    }),
+    /** APNs: the app's bundle id (`apns-topic`). */
+    QS_PUSH_APNS_TOPIC: envString({ optional: true }),
+    /** APNs: production or sandbox (development builds of the app). */
+    QS_PUSH_APNS_ENVIRONMENT: envEnum(["production", "sandbox"], { default: "production" }),
+    /** APNs: "alert" (mutable-content, filled by the app's notification service extension) or "background". */
+    QS_PUSH_APNS_PUSH_TYPE: envEnum(["alert", "background"], { default: "alert" }),
+    /** APNs: another origin than the environment's (a relay, tests). */
+    QS_PUSH_APNS_BASE_URL: envUrl({ optional: true, protocols: ["https"] }),
+    /** FCM: the Google service-account key file (JSON); set: FCM tokens are pushed. */
+    QS_PUSH_FCM_SERVICE_ACCOUNT_FILE: envString({ optional: true }),
+    /** FCM: another origin than https://fcm.googleapis.com (a relay, tests). */
+    QS_PUSH_FCM_BASE_URL: envUrl({ optional: true, protocols: ["https"] }),
+    /** FCM: another OAuth token endpoint than the service account's token_uri (tests). */
+    QS_PUSH_FCM_TOKEN_URI: envUrl({ optional: true, protocols: ["https"] }),
   })
   .extend(databaseConfig.shape)
   .extend(busConfig.shape)

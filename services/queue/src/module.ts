@@ -45,7 +45,7 @@ export function queueModuleWith(extras: QueueModuleExtras) {
         bus,
         logger,
         storageKey,
-        notifier: extras.notifier ?? pushNotifier(config, logger),
+        notifier: extras.notifier ?? (await pushNotifier(config, logger)),
         metricsRegistry: metrics.registry,
         ...(router ? { router } : {}),
         ...(extras.hooks ? { hooks: extras.hooks } : {}),

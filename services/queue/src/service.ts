@@ -26,19 +26,26 @@ import { updateIdleQueues } from "./consumer/idle-key-updates.js";
 import { KeyRing } from "./domain/key-ring.js";
 import { openStoredPushToken } from "./domain/push-token.js";
 import { QueueConfigOpener } from "./domain/queue-config-opener.js";
-import { StorageKeys } from "./domain/storage-keys.js";
+import { HashPurpose, StorageKeys } from "./domain/storage-keys.js";
 import { type QsSubjects, qsSubjects } from "./domain/subjects.js";
 import { WebhookAddressPolicy } from "./domain/webhook-address.js";
 import { ListenerHub } from "./live/listener-hub.js";
 import { QsMetrics } from "./live/qs-metrics.js";
+import { PushCoalescer } from "./push/coalescer.js";
 import { LoggingNotifier, type PushNotifier } from "./push/notifier.js";
 import { queueRoutes } from "./routes.js";
 import { deleteExpiredAddPackages } from "./store/add-packages.js";
 import { deleteExpiredAuthKeys } from "./store/auth-keys.js";
-import { deleteInactiveClients } from "./store/clients.js";
+import { clearPushTokenIf, deleteInactiveClients } from "./store/clients.js";
 import { deleteFanOutMarkersBefore } from "./store/fan-out-markers.js";
 import { ensureKeys } from "./store/keys-store.js";
 import { expireMessages } from "./store/queues.js";
+
+/** A push waiting for its queue's turn (the token as stored at rest, opened when it goes out). */
+interface PushJob {
+  clientId: Uint8Array;
+  encryptedPushToken: Uint8Array;
+}
 
 /** Bus streams the QS uses (names shared with the DS and the federation gateway). */
 export interface QsStreams {
@@ -102,6 +109,7 @@ export class QueueService {
   private ring: KeyRing | undefined;
   private cs: Promise<CiphersuiteImpl> | undefined;
   private readonly notifier: PushNotifier;
+  private readonly pushes: PushCoalescer<PushJob>;
   readonly metrics: QsMetrics;
   private readonly relay: OutboxRelay;
   /**
@@ -168,6 +176,7 @@ export class QueueService {
       onError: (err) => logger.warn({ err }, "outbox relay"),
     });
     this.notifier = init.notifier ?? new LoggingNotifier(logger);
+    this.pushes = new PushCoalescer(config.QS_PUSH_MIN_INTERVAL, (job) => this.push(job));
     this.metrics = new QsMetrics(init.metricsRegistry, () => this.ctx.listeners.size);
     const { router, owned } = serviceFederationRouter(config, config.QS_DOMAIN, init.router);
     this.router = router;
@@ -290,12 +299,39 @@ export class QueueService {
         ctx.logger.warn({ err }, "queue wake-up failed");
       });
       if (delivered.notify && !delivered.listening && delivered.encryptedPushToken !== null) {
-        const token = openStoredPushToken(ctx.storage, delivered.encryptedPushToken, delivered.clientId);
-        this.notifier
-          .notify(token)
-          .catch((err: unknown) => ctx.logger.warn({ err }, "push notification failed"));
+        const now = this.pushes.request(toHex(delivered.clientId), {
+          clientId: delivered.clientId,
+          encryptedPushToken: delivered.encryptedPushToken,
+        });
+        if (!now) this.metrics.pushes.inc({ outcome: "coalesced" });
       }
     }
+  }
+
+  /**
+   * Sends one push. The provider learns the device token, a collapse id that is a keyed hash of
+   * the queue id, and that something is waiting — no message, sender or group. A token the
+   * provider calls unregistered is deleted (unless the client replaced it meanwhile), so the
+   * next delivery sends nothing.
+   */
+  private push(job: PushJob): void {
+    const ctx = this.ctx;
+    const send = async () => {
+      const token = openStoredPushToken(ctx.storage, job.encryptedPushToken, job.clientId);
+      const collapseId = Buffer.from(ctx.storage.hash(HashPurpose.PushCollapse, job.clientId))
+        .subarray(0, 16)
+        .toString("base64url");
+      const outcome = await this.notifier.notify(token, { collapseId });
+      this.metrics.pushes.inc({ outcome });
+      if (outcome === "unregistered") {
+        const deleted = await clearPushTokenIf(ctx.db, job.clientId, job.encryptedPushToken);
+        ctx.logger.info({ deleted }, "push token unregistered by its provider");
+      }
+    };
+    send().catch((err: unknown) => {
+      this.metrics.pushes.inc({ outcome: "failed" });
+      ctx.logger.warn({ err }, "push notification failed");
+    });
   }
 
   /**
@@ -352,6 +388,8 @@ export class QueueService {
    * bus and database stay open).
    */
   async close(): Promise<void> {
+    this.pushes.close();
+    await this.notifier.close?.();
     await this.ctx.listeners.close();
     if (this.ownsRouter) this.router.close();
   }

@@ -2,10 +2,14 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromHex, randomBytes, toHex } from "@phoenix/crypto";
+import { queue } from "@phoenix/proto";
 import type { Logger } from "@phoenix/runtime/log";
 import type { QueueConfig } from "./config.js";
 import { WebhookAddressPolicy } from "./domain/webhook-address.js";
+import { APNS_ORIGINS, ApnsNotifier } from "./push/apns.js";
+import { FcmNotifier, parseServiceAccount } from "./push/fcm.js";
 import { LoggingNotifier, type PushNotifier, WebhookNotifier } from "./push/notifier.js";
+import { ProviderRouter } from "./push/provider-router.js";
 
 /** The QS's drizzle-kit migrations. */
 export const QUEUE_MIGRATIONS = fileURLToPath(new URL("../migrations", import.meta.url));
@@ -47,16 +51,88 @@ export async function loadStorageKey(
   return fromHex((await readFile(file, "utf8")).trim());
 }
 
-/** The push notifier QS_PUSH_NOTIFIER names: log only, or webhooks under the SSRF policy. */
-export function pushNotifier(
-  config: Pick<QueueConfig, "QS_PUSH_NOTIFIER" | "QS_PUSH_WEBHOOK_ALLOW_HTTP" | "QS_PUSH_WEBHOOK_ALLOW">,
-  logger: Logger,
-): PushNotifier {
-  if (config.QS_PUSH_NOTIFIER !== "webhook") return new LoggingNotifier(logger);
-  return new WebhookNotifier({
-    allowHttp: config.QS_PUSH_WEBHOOK_ALLOW_HTTP,
-    policy: new WebhookAddressPolicy(config.QS_PUSH_WEBHOOK_ALLOW),
-    fallback: new LoggingNotifier(logger),
-    logger,
-  });
+/** A push provider's configuration is incomplete or unreadable. */
+export class PushConfigError extends Error {
+  override readonly name = "PushConfigError";
+}
+
+type PushConfig = Pick<
+  QueueConfig,
+  | "QS_PUSH_NOTIFIER"
+  | "QS_PUSH_WEBHOOK_ALLOW_HTTP"
+  | "QS_PUSH_WEBHOOK_ALLOW"
+  | "QS_PUSH_TTL"
+  | "QS_PUSH_CA_FILE"
+  | "QS_PUSH_APNS_KEY_FILE"
+  | "QS_PUSH_APNS_KEY_ID"
+  | "QS_PUSH_APNS_TEAM_ID"
+  | "QS_PUSH_APNS_TOPIC"
+  | "QS_PUSH_APNS_ENVIRONMENT"
+  | "QS_PUSH_APNS_PUSH_TYPE"
+  | "QS_PUSH_APNS_BASE_URL"
+  | "QS_PUSH_FCM_SERVICE_ACCOUNT_FILE"
+  | "QS_PUSH_FCM_BASE_URL"
+  | "QS_PUSH_FCM_TOKEN_URI"
+>;
+
+/**
+ * The push notifier of the config: each token goes to its provider — webhooks when
+ * QS_PUSH_NOTIFIER is "webhook" (under the SSRF policy), APNs when QS_PUSH_APNS_KEY_FILE is set,
+ * FCM when QS_PUSH_FCM_SERVICE_ACCOUNT_FILE is set — and the others are only logged. Reads the
+ * key files now, so a bad one stops the start.
+ */
+export async function pushNotifier(config: PushConfig, logger: Logger): Promise<PushNotifier> {
+  const log = new LoggingNotifier(logger);
+  const providers = new Map<queue.PushProvider, PushNotifier>();
+  if (config.QS_PUSH_NOTIFIER === "webhook") {
+    providers.set(
+      queue.PushProvider.PUSH_PROVIDER_WEBHOOK,
+      new WebhookNotifier({
+        allowHttp: config.QS_PUSH_WEBHOOK_ALLOW_HTTP,
+        policy: new WebhookAddressPolicy(config.QS_PUSH_WEBHOOK_ALLOW),
+        logger,
+      }),
+    );
+  }
+  const ca = config.QS_PUSH_CA_FILE ? await readFile(config.QS_PUSH_CA_FILE) : undefined;
+  if (config.QS_PUSH_APNS_KEY_FILE) {
+    const { QS_PUSH_APNS_KEY_ID: keyId, QS_PUSH_APNS_TEAM_ID: teamId, QS_PUSH_APNS_TOPIC: topic } = config;
+    if (!keyId || !teamId || !topic) {
+      throw new PushConfigError(
+        "QS_PUSH_APNS_KEY_FILE needs QS_PUSH_APNS_KEY_ID, QS_PUSH_APNS_TEAM_ID and QS_PUSH_APNS_TOPIC",
+      );
+    }
+    providers.set(
+      queue.PushProvider.PUSH_PROVIDER_APNS,
+      new ApnsNotifier({
+        key: await readFile(config.QS_PUSH_APNS_KEY_FILE, "utf8"),
+        keyId,
+        teamId,
+        topic,
+        origin: config.QS_PUSH_APNS_BASE_URL
+          ? new URL(config.QS_PUSH_APNS_BASE_URL).origin
+          : APNS_ORIGINS[config.QS_PUSH_APNS_ENVIRONMENT],
+        pushType: config.QS_PUSH_APNS_PUSH_TYPE,
+        ttlMs: config.QS_PUSH_TTL,
+        ...(ca ? { ca } : {}),
+      }),
+    );
+  }
+  if (config.QS_PUSH_FCM_SERVICE_ACCOUNT_FILE) {
+    providers.set(
+      queue.PushProvider.PUSH_PROVIDER_FCM,
+      new FcmNotifier({
+        account: parseServiceAccount(await readFile(config.QS_PUSH_FCM_SERVICE_ACCOUNT_FILE, "utf8")),
+        ...(config.QS_PUSH_FCM_BASE_URL ? { origin: new URL(config.QS_PUSH_FCM_BASE_URL).origin } : {}),
+        ...(config.QS_PUSH_FCM_TOKEN_URI ? { tokenUri: config.QS_PUSH_FCM_TOKEN_URI } : {}),
+        ttlMs: config.QS_PUSH_TTL,
+        ...(ca ? { ca } : {}),
+      }),
+    );
+  }
+  logger.info(
+    { providers: [...providers.keys()].map((p) => queue.pushProviderToJSON(p)) },
+    "push providers (tokens of others are logged only)",
+  );
+  return new ProviderRouter(providers, log);
 }

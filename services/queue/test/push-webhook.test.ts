@@ -62,6 +62,9 @@ function scripted(...answers: string[][]) {
   return { resolve, calls };
 }
 
+/** Webhook pushes carry no collapse id; the request is the same for all. */
+const PUSH = { collapseId: "q" };
+
 function webhook(url: string): queue.PushToken {
   return { provider: queue.PushProvider.PUSH_PROVIDER_WEBHOOK, token: url };
 }
@@ -88,7 +91,7 @@ describe("webhook notifier (SSRF)", () => {
       const { resolve } = scripted([address]);
       const before = hits.length;
       const error = await notifier([], resolve)
-        .notify(webhook(`https://${HOST}:${port}/secret-device-token`))
+        .notify(webhook(`https://${HOST}:${port}/secret-device-token`), PUSH)
         .then(
           () => undefined,
           (e: unknown) => e,
@@ -101,24 +104,24 @@ describe("webhook notifier (SSRF)", () => {
     }
     // A host with one public and one private answer is refused as a whole.
     const mixed = scripted(["93.184.216.34", "127.0.0.2"]);
-    await expect(notifier([], mixed.resolve).notify(webhook(`https://${HOST}:${port}/x`))).rejects.toThrow(
-      WebhookRefusedError,
-    );
+    await expect(
+      notifier([], mixed.resolve).notify(webhook(`https://${HOST}:${port}/x`), PUSH),
+    ).rejects.toThrow(WebhookRefusedError);
     // IP literals need no resolver.
     await expect(
-      notifier([], mixed.resolve).notify(webhook(`https://[::ffff:127.0.0.2]:${port}/x`)),
+      notifier([], mixed.resolve).notify(webhook(`https://[::ffff:127.0.0.2]:${port}/x`), PUSH),
     ).rejects.toThrow(WebhookRefusedError);
   });
 
   it("reaches an allowlisted address or host over TLS verified for the URL's host name", async () => {
     const byCidr = scripted(["127.0.0.1"]);
-    await notifier(["127.0.0.0/31"], byCidr.resolve).notify(webhook(`https://${HOST}:${port}/cidr`));
+    await notifier(["127.0.0.0/31"], byCidr.resolve).notify(webhook(`https://${HOST}:${port}/cidr`), PUSH);
     expect(hits.filter((h) => h.path === "/cidr")).toEqual([
       { server: "127.0.0.1", path: "/cidr", sni: HOST },
     ]);
 
     const byName = scripted(["127.0.0.1"]);
-    await notifier([HOST], byName.resolve).notify(webhook(`https://${HOST}:${port}/name`));
+    await notifier([HOST], byName.resolve).notify(webhook(`https://${HOST}:${port}/name`), PUSH);
     expect(hits.filter((h) => h.path === "/name")).toEqual([
       { server: "127.0.0.1", path: "/name", sni: HOST },
     ]);
@@ -128,12 +131,14 @@ describe("webhook notifier (SSRF)", () => {
     // First answer: the allowlisted address; every later answer: the refused internal one.
     const rebinding = scripted(["127.0.0.1"], ["127.0.0.2"]);
     const n = notifier(["127.0.0.1/32"], rebinding.resolve);
-    await n.notify(webhook(`https://${HOST}:${port}/rebind-1`));
+    await n.notify(webhook(`https://${HOST}:${port}/rebind-1`), PUSH);
     expect(hits.filter((h) => h.path === "/rebind-1").map((h) => h.server)).toEqual(["127.0.0.1"]);
     // Resolved exactly once for that notification: the connection used the checked answer.
     expect(rebinding.calls).toEqual([HOST]);
     // The next notification sees the new answer and is refused before connecting.
-    await expect(n.notify(webhook(`https://${HOST}:${port}/rebind-2`))).rejects.toThrow(WebhookRefusedError);
+    await expect(n.notify(webhook(`https://${HOST}:${port}/rebind-2`), PUSH)).rejects.toThrow(
+      WebhookRefusedError,
+    );
     expect(hits.some((h) => h.server === "127.0.0.2")).toBe(false);
   });
 });

@@ -60,6 +60,13 @@ export function validatePushToken(
   if (token.token.length > LIMITS.pushTokenText) {
     throw malformed(`${field}.token`, `longer than ${LIMITS.pushTokenText} characters`);
   }
+  // An APNs device token becomes part of the request path: hex only.
+  if (
+    token.provider === queue.PushProvider.PUSH_PROVIDER_APNS &&
+    !/^(?:[0-9a-fA-F]{2}){16,256}$/.test(token.token)
+  ) {
+    throw malformed(`${field}.token`, "an APNs device token must be hex");
+  }
   if (token.provider === queue.PushProvider.PUSH_PROVIDER_WEBHOOK) {
     let url: URL;
     try {

@@ -28,6 +28,8 @@ export const HashPurpose = {
   FanOutMarker: "QsFanOutMarker",
   BlocklistEntry: "QsBlocklistEntry",
   SeenRequest: "QsSeenRequest",
+  /** A queue's push collapse id: stable per queue, unlinkable to it for the push provider. */
+  PushCollapse: "QsPushCollapse",
 } as const;
 export type HashPurpose = (typeof HashPurpose)[keyof typeof HashPurpose];
 

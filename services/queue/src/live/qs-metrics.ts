@@ -9,6 +9,7 @@ export class QsMetrics {
   readonly batchSeconds: Histogram;
   readonly outbound: Counter;
   readonly listeners: Gauge;
+  readonly pushes: Counter;
 
   constructor(registry: Registry | undefined, listenedQueues: () => number) {
     const registers = registry ? [registry] : [];
@@ -43,6 +44,12 @@ export class QsMetrics {
     this.outbound = new Counter({
       name: "qs_outbound_events_total",
       help: "Queue-deleted reports and federation envelopes written to the outbox",
+      registers,
+    });
+    this.pushes = new Counter({
+      name: "qs_push_notifications_total",
+      help: "Push notifications by outcome: sent, unregistered (token deleted), failed, coalesced (folded into another)",
+      labelNames: ["outcome"],
       registers,
     });
     this.listeners = new Gauge({

@@ -6,20 +6,36 @@ import { queue } from "@phoenix/proto";
 import type { Logger } from "@phoenix/runtime/log";
 import { WebhookAddressPolicy } from "../domain/webhook-address.js";
 
+/** What a push achieved: sent (or handed on), or the provider says the token is dead. */
+export type PushOutcome = "sent" | "unregistered";
+
+/** What a push says besides its token: only which queue it is for, pseudonymously. */
+export interface PushRequest {
+  /**
+   * Stable per queue, unlinkable to the queue's id without the QS storage key (a keyed hash):
+   * the provider's collapse id / collapse key, so a device keeps one pending push per queue.
+   */
+  collapseId: string;
+}
+
 /**
  * Sends a push notification to a client that has no live listener. Notifications carry no
- * content: they only tell the device to fetch its queue. FCM/APNs notifiers plug in here.
+ * content: they only tell the device to fetch its queue (no message, sender or group).
+ * "unregistered" makes the QS delete the stored token; a thrown error is logged.
  */
 export interface PushNotifier {
-  notify(token: queue.PushToken): Promise<void>;
+  notify(token: queue.PushToken, request: PushRequest): Promise<PushOutcome>;
+  /** Closes provider connections (at shutdown). */
+  close?(): Promise<void>;
 }
 
 /** Logs that a notification would be sent (default; never logs the token itself). */
 export class LoggingNotifier implements PushNotifier {
   constructor(private readonly logger: Logger) {}
 
-  async notify(token: queue.PushToken): Promise<void> {
+  async notify(token: queue.PushToken): Promise<PushOutcome> {
     this.logger.info({ provider: queue.pushProviderToJSON(token.provider) }, "push notification");
+    return "sent";
   }
 }
 
@@ -88,10 +104,9 @@ export class WebhookNotifier implements PushNotifier {
     this.resolver = options.resolver ?? systemResolver;
   }
 
-  async notify(token: queue.PushToken): Promise<void> {
+  async notify(token: queue.PushToken, request: PushRequest): Promise<PushOutcome> {
     if (token.provider !== queue.PushProvider.PUSH_PROVIDER_WEBHOOK) {
-      await this.options.fallback?.notify(token);
-      return;
+      return (await this.options.fallback?.notify(token, request)) ?? "sent";
     }
     const url = new URL(token.token);
     if (url.protocol !== "https:" && !(this.options.allowHttp && url.protocol === "http:")) {
@@ -129,6 +144,7 @@ export class WebhookNotifier implements PushNotifier {
       request.end(JSON.stringify({ type: "queue_activity" }));
     });
     if (status < 200 || status >= 300) throw new Error(`webhook answered ${status}`);
+    return "sent";
   }
 
   /** Resolves the URL's host once and returns the address to connect to, or refuses. */

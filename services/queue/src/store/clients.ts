@@ -111,6 +111,23 @@ export async function setEncryptedPushToken(
   await db.update(qsClients).set({ encryptedPushToken }).where(eq(qsClients.clientId, clientId));
 }
 
+/**
+ * Deletes a client's push token after its provider called it unregistered — only if it is still
+ * the token that was pushed to (the client may have set a new one meanwhile). True if deleted.
+ */
+export async function clearPushTokenIf(
+  db: Database,
+  clientId: Uint8Array,
+  encryptedPushToken: Uint8Array,
+): Promise<boolean> {
+  const rows = await db
+    .update(qsClients)
+    .set({ encryptedPushToken: null })
+    .where(and(eq(qsClients.clientId, clientId), eq(qsClients.encryptedPushToken, encryptedPushToken)))
+    .returning({ clientId: qsClients.clientId });
+  return rows.length > 0;
+}
+
 /** Marks a queue as held by a Listen stream until `until` (null: not held). */
 export async function setListenerUntil(
   db: Database,
