@@ -91,6 +91,16 @@ const CERT_MANAGER: Set = {
   "federation.autoscaling.enabled": true,
   "auth.config.AS_CLIENT_INACTIVITY_LIMIT": "30d",
 };
+const PUSH: Set = {
+  ...EXTERNAL,
+  "queue.push.apns.enabled": true,
+  "queue.push.apns.existingSecret": "push-keys",
+  "queue.push.apns.keyId": "KEY1234567",
+  "queue.push.apns.teamId": "TEAM123456",
+  "queue.push.apns.topic": "org.phoenix.app",
+  "queue.push.fcm.enabled": true,
+  "queue.push.fcm.existingSecret": "push-keys",
+};
 const MONITORED: Set = {
   ...EXTERNAL,
   "metrics.serviceMonitor.enabled": true,
@@ -179,6 +189,7 @@ if (!support.ok) {
       ["federation with TLS and CA from an existing Secret, mTLS", FEDERATION_TLS, EXISTING_SECRETS],
       ["federation with cert-manager, ingress and autoscaling", CERT_MANAGER, []],
       ["ServiceMonitors, NetworkPolicies off", MONITORED, []],
+      ["APNs and FCM with their keys from an existing Secret", PUSH, ["push-keys"]],
     ];
 
     it.each(configurations)(
@@ -307,6 +318,27 @@ if (!support.ok) {
       expect(
         JSON.stringify(find(objects, "NetworkPolicy", "alpha-phoenix-federation-gateway").spec),
       ).toContain('"port":9443');
+    });
+
+    it("mounts the push providers' keys into the QS, points its config at them and lets it reach them", async () => {
+      const objects = await render(PUSH);
+      const qs = find(objects, "Deployment", "alpha-phoenix-queue");
+      expect(environmentOf(objects, qs)).toMatchObject({
+        QS_PUSH_APNS_KEY_FILE: "/etc/phoenix/push-apns/apns.p8",
+        QS_PUSH_APNS_KEY_ID: "KEY1234567",
+        QS_PUSH_APNS_TEAM_ID: "TEAM123456",
+        QS_PUSH_APNS_TOPIC: "org.phoenix.app",
+        QS_PUSH_APNS_ENVIRONMENT: "production",
+        QS_PUSH_FCM_SERVICE_ACCOUNT_FILE: "/etc/phoenix/push-fcm/service-account.json",
+      });
+      const pod = podTemplateOf(qs)?.spec;
+      expect(JSON.stringify(pod?.volumes)).toContain('"secretName":"push-keys"');
+      expect(JSON.stringify(pod?.containers)).toContain('"mountPath":"/etc/phoenix/push-apns"');
+      expect(JSON.stringify(find(objects, "NetworkPolicy", "alpha-phoenix-queue").spec)).toContain('"port":443');
+      // Without a provider the QS reaches no push provider.
+      const plain = await render(EXTERNAL);
+      expect(JSON.stringify(find(plain, "NetworkPolicy", "alpha-phoenix-queue").spec)).not.toContain('"port":443');
+      expect(JSON.stringify(podTemplateOf(find(plain, "Deployment", "alpha-phoenix-queue"))?.spec)).not.toContain("push-");
     });
 
     it("without federation the gateway runs plaintext, allows nobody and has no public Service", async () => {

@@ -180,6 +180,23 @@ describe("APNs notifier", () => {
     expect(verifiedJwt(renewed).claims).toEqual({ iss: TEAM_ID, iat: (T0 + 25 * MINUTE) / 1000 });
   });
 
+  it("gives up on an APNs it cannot reach after the bounded retries", async () => {
+    const down = await FakePushServer.start(loopbackCertificate(tls));
+    const origin = down.origin;
+    await down.close();
+    const n = notifier({ origin });
+    await expect(n.notify(apnsToken(), { collapseId: "c" })).rejects.toThrow(PushRetryError);
+    expect(sleeps).toEqual([1000, 2000]);
+  });
+
+  it("reconnects after APNs closed the connection", async () => {
+    const n = notifier();
+    expect(await n.notify(apnsToken(), { collapseId: "c" })).toBe("sent");
+    apns.dropConnections();
+    expect(await n.notify(apnsToken(), { collapseId: "c" })).toBe("sent");
+    expect(apns.requests).toHaveLength(2);
+  });
+
   it("refuses a signing key that is not P-256", () => {
     const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
     expect(() => notifier({ key: rsa })).toThrow(ApnsError);

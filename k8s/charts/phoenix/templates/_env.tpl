@@ -53,6 +53,18 @@ GRPC_PORT: "50053"
 QS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
 QS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
 FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
+{{- /* Push providers: the key files come from Secrets mounted by phoenix.pushVolumes. */}}
+{{- $apns := .Values.queue.push.apns }}
+{{- if $apns.enabled }}
+QS_PUSH_APNS_KEY_FILE: {{ printf "/etc/phoenix/push-apns/%s" $apns.secretKey | quote }}
+QS_PUSH_APNS_TEAM_ID: {{ required "queue.push.apns.teamId is required with queue.push.apns.enabled" $apns.teamId | quote }}
+QS_PUSH_APNS_TOPIC: {{ required "queue.push.apns.topic (the app's bundle id) is required with queue.push.apns.enabled" $apns.topic | quote }}
+QS_PUSH_APNS_ENVIRONMENT: {{ $apns.environment | quote }}
+QS_PUSH_APNS_PUSH_TYPE: {{ $apns.pushType | quote }}
+{{- end }}
+{{- if .Values.queue.push.fcm.enabled }}
+QS_PUSH_FCM_SERVICE_ACCOUNT_FILE: {{ printf "/etc/phoenix/push-fcm/%s" .Values.queue.push.fcm.secretKey | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -216,6 +228,11 @@ keys (with the optional `_PREVIOUS` ones of a rotation) and the optional pinned 
     secretKeyRef:
       name: {{ include "phoenix.keysSecretName" $root }}
       key: QS_STORAGE_KEY
+{{- if $root.Values.queue.push.apns.enabled }}
+{{- /* Public (every APNs provider token names it), but "KEY" in its name keeps it out of ConfigMaps. */}}
+- name: QS_PUSH_APNS_KEY_ID
+  value: {{ required "queue.push.apns.keyId is required with queue.push.apns.enabled" $root.Values.queue.push.apns.keyId | quote }}
+{{- end }}
 {{- else if eq .component "federation-gateway" }}
 - name: FEDERATION_KEY_ENCRYPTION_KEY
   valueFrom:

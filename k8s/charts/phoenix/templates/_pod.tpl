@@ -107,3 +107,39 @@ livenessProbe:
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/* Volumes and mounts of the QS's push provider keys (each from the operator's Secret). */}}
+{{- define "phoenix.pushVolumes" -}}
+{{- $push := .Values.queue.push }}
+{{- if $push.apns.enabled }}
+- name: push-apns
+  secret:
+    secretName: {{ required "queue.push.apns.existingSecret is required with queue.push.apns.enabled (a Secret holding the .p8 key)" $push.apns.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $push.apns.secretKey }}
+        path: {{ $push.apns.secretKey }}
+{{- end }}
+{{- if $push.fcm.enabled }}
+- name: push-fcm
+  secret:
+    secretName: {{ required "queue.push.fcm.existingSecret is required with queue.push.fcm.enabled (a Secret holding the service-account JSON)" $push.fcm.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $push.fcm.secretKey }}
+        path: {{ $push.fcm.secretKey }}
+{{- end }}
+{{- end }}
+
+{{- define "phoenix.pushMounts" -}}
+{{- if .Values.queue.push.apns.enabled }}
+- name: push-apns
+  mountPath: /etc/phoenix/push-apns
+  readOnly: true
+{{- end }}
+{{- if .Values.queue.push.fcm.enabled }}
+- name: push-fcm
+  mountPath: /etc/phoenix/push-fcm
+  readOnly: true
+{{- end }}
+{{- end }}

@@ -112,6 +112,11 @@ export class FakePushServer {
     return this.requests.filter((r) => r.path.startsWith(prefix));
   }
 
+  /** Closes every client connection (GOAWAY), as a provider does after an idle period. */
+  dropConnections(): void {
+    for (const session of this.sessions) session.close();
+  }
+
   async close(): Promise<void> {
     for (const session of this.sessions) session.destroy();
     await new Promise((resolve) => this.server.close(resolve));
