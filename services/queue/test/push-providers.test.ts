@@ -5,9 +5,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes, toHex } from "@phoenix/crypto";
 import { queue } from "@phoenix/proto";
+import { loadConfig } from "@phoenix/runtime/config";
+import { createLogger } from "@phoenix/runtime/log";
 import { eventually, makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { QueueConfig } from "../src/config.js";
+import { type QueueConfig, queueConfigSchema } from "../src/config.js";
+import { PushConfigError, pushNotifier } from "../src/setup.js";
 import { FakePushServer, loopbackCertificate, type RecordedRequest } from "./support/fake-push.js";
 import { localGroup, publishFanOut } from "./support/fan-out.js";
 import { Harness } from "./support/harness.js";
@@ -185,5 +188,18 @@ describe("push coalescing", () => {
     const pushes = apns.on(`/3/device/${daveDevice}`).length;
     expect(pushes).toBeGreaterThanOrEqual(1);
     expect(pushes).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("push provider configuration", () => {
+  it("refuses an APNs key file without key id, team and topic, and a service-account file that is not one", async () => {
+    const base = loadConfig(queueConfigSchema, { QS_DOMAIN: "alpha.example" });
+    const logger = createLogger({ service: "queue", level: "silent" });
+    await expect(
+      pushNotifier({ ...base, QS_PUSH_APNS_KEY_FILE: join(tls.dir, "apns.p8") }, logger),
+    ).rejects.toThrow(PushConfigError);
+    await expect(
+      pushNotifier({ ...base, QS_PUSH_FCM_SERVICE_ACCOUNT_FILE: join(tls.dir, "apns.p8") }, logger),
+    ).rejects.toThrow(/not JSON/);
   });
 });
