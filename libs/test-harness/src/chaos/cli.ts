@@ -39,7 +39,9 @@ for (const plan of plans.filter((p) => only === undefined || p.setup === only)) 
   );
 }
 process.stdout.write(`\n${formatChaosReports(reports)}\n`);
-const problems = reports.flatMap((r) => r.problems.map((p) => `${r.setup}: ${p}`));
+const problems = reports.flatMap((r) =>
+  [...r.problems, ...r.orderViolations.map((v) => `sender order: ${v}`)].map((p) => `${r.setup}: ${p}`),
+);
 if (problems.length > 0) {
   process.stdout.write(`\n${problems.length} problems:\n  ${problems.slice(0, 100).join("\n  ")}\n`);
   process.exit(1);

@@ -28,8 +28,10 @@ export interface ChaosOptions {
   durationMs: number;
   /** Users (default 4; `federation`: half on each domain). */
   users?: number;
-  /** `services`: processes of DS and of QS each (default 2). */
-  replicas?: number;
+  /** `services`: processes of the DS and of the QS (default 2 each). */
+  replicas?: { delivery?: number; queue?: number };
+  /** Group changes (remove, re-invite) during the faults (default true; see docs/chaos.md, "Open"). */
+  groupChanges?: boolean;
   /** Restart NATS and crash Postgres once each (default true). */
   infrastructure?: boolean;
   /** Write every process's output there at the end (`<name>-<pid>.log`), killed ones included. */
@@ -51,12 +53,23 @@ export interface ChaosReport {
   postgresRestarts: number;
   linkCuts: number;
   /**
+   * Exits nobody caused, per process (a service that gave up, e.g. when Postgres crashed during
+   * its start); the run restarts them as a supervisor (Kubernetes, systemd) would.
+   */
+  unplannedExits: Record<string, number>;
+  /**
    * Fan-outs the QS skipped as already handled (`qs_fanouts_total{outcome="duplicate"}`), summed
    * over every process; scraped every 2 s, so a process's last counts before a kill may be lost.
    */
   duplicatesSuppressed: number;
-  /** Every broken promise (empty: the run passed). */
+  /** Every broken promise but per-sender order (empty: the run passed). */
   problems: string[];
+  /**
+   * Acknowledged messages shown after a later message of their sender. Kept apart: a known open
+   * bug of the QS (a fan-out that fails or whose QS dies is redelivered after later ones were
+   * enqueued; docs/chaos.md), so CI can hold everything else to zero while it is open.
+   */
+  orderViolations: string[];
   durationMs: number;
 }
 
@@ -67,6 +80,7 @@ interface System {
   targets: string[];
   crash(name: string): Promise<void>;
   respawn(name: string): Promise<void>;
+  isRunning(name: string): boolean;
   processes(): readonly ServiceProcess[];
   /** Edge gateway base URLs, whose `/readyz` must answer 200 at the end. */
   readyUrls: string[];
@@ -94,7 +108,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log(`private Postgres on ${pg.port}, NATS on ${nats.port}`);
     system =
       options.setup === "services"
-        ? await servicesSystem(pg, nats, options.replicas ?? 2)
+        ? await servicesSystem(pg, nats, {
+            delivery: options.replicas?.delivery ?? 2,
+            queue: options.replicas?.queue ?? 2,
+          })
         : await federationSystem(pg, nats);
     log(`${options.setup} started: ${system.targets.join(", ")}`);
     const userCount = options.users ?? 4;
@@ -104,7 +121,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       const name = `u${i}`;
       users.push({ name, client: await clients.register(home.url, home.domain, name) });
     }
-    const workload = new Workload({ seed: options.seed, users, log });
+    const workload = new Workload({ seed: options.seed, users, log, groupChanges: options.groupChanges });
     await workload.setup();
     log("clients connected, groups created; chaos starts");
 
@@ -127,6 +144,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     log("everything back; final catch-up");
     await workload.settle(options.settleTimeoutMs ?? 180_000);
     problems.push(...workload.check());
+    const orderViolations = workload.orderViolations;
     await scraper.scrape();
     // The clients' stores keep what they showed: reopened, they show the same.
     const reopened = new Map(
@@ -146,8 +164,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       natsRestarts: faults.natsRestarts,
       postgresRestarts: faults.postgresRestarts,
       linkCuts: faults.linkCuts,
+      unplannedExits: faults.unplannedExits,
       duplicatesSuppressed: scraper.total(),
       problems: [...new Set(problems)],
+      orderViolations,
       durationMs: Date.now() - started,
     };
   } finally {
@@ -162,6 +182,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
 interface FaultOutcome {
   kills: Record<string, number>;
+  unplannedExits: Record<string, number>;
   natsRestarts: number;
   postgresRestarts: number;
   linkCuts: number;
@@ -180,14 +201,41 @@ async function runFaults(
 ): Promise<FaultOutcome> {
   const outcome: FaultOutcome = {
     kills: {},
+    unplannedExits: {},
     natsRestarts: 0,
     postgresRestarts: 0,
     linkCuts: 0,
     problems: [],
   };
+  /** Processes killed (or found dead) and not yet back: the supervisor leaves them alone. */
   const down = new Set<string>();
   const recoveries: Promise<void>[] = [];
   const start = Date.now();
+  const respawn = (target: string, afterMs: number) =>
+    recoveries.push(
+      sleep(afterMs)
+        .then(() => system.respawn(target))
+        .then(
+          () => log(`${target} is back`),
+          (error: unknown) => log(`${target} did not start: ${String(error).slice(0, 300)}`),
+        )
+        // Back, or dead again: either way the supervisor watches it from here on.
+        .finally(() => down.delete(target)),
+    );
+  // The supervisor: a process that exited without being killed is counted and restarted.
+  let supervising = true;
+  const supervisor = (async () => {
+    while (supervising) {
+      for (const target of system.targets) {
+        if (down.has(target) || system.isRunning(target)) continue;
+        down.add(target);
+        outcome.unplannedExits[target] = (outcome.unplannedExits[target] ?? 0) + 1;
+        log(`${target} exited on its own; restarting it`);
+        respawn(target, 500);
+      }
+      await sleep(1000);
+    }
+  })();
   const recover = (what: string, downMs: number, back: () => Promise<void>) =>
     recoveries.push(
       sleep(downMs)
@@ -202,6 +250,9 @@ async function runFaults(
     const at = `${((Date.now() - start) / 1000).toFixed(1)}s`;
     switch (event.kind) {
       case "kill": {
+        // Everything down (two homeservers restarting): the kill waits for one to be back.
+        for (let waited = 0; waited < 120_000 && down.size === system.targets.length; waited += 200)
+          await sleep(200);
         // A process still down from an earlier kill: the next live one in the list takes its turn.
         const live = system.targets.filter((t) => !down.has(t));
         if (live.length === 0) break;
@@ -213,11 +264,7 @@ async function runFaults(
         log(`${at} SIGKILL ${target} (back in ${event.downMs} ms)`);
         await system.crash(target);
         outcome.kills[target] = (outcome.kills[target] ?? 0) + 1;
-        recover(target, event.downMs, async () => {
-          await system.respawn(target);
-          down.delete(target);
-          log(`${target} is back`);
-        });
+        respawn(target, event.downMs);
         break;
       }
       case "restart-nats":
@@ -243,6 +290,14 @@ async function runFaults(
   }
   // The clients keep going for the whole window, faults or not.
   await sleep(durationMs - (Date.now() - start));
+  // Until every process is back (or a bound passes): restarts may fail and be retried.
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    await Promise.all(recoveries);
+    if (down.size === 0 && system.targets.every((t) => system.isRunning(t))) break;
+    await sleep(1000);
+  }
+  supervising = false;
+  await supervisor;
   await Promise.all(recoveries);
   return outcome;
 }
@@ -302,11 +357,15 @@ class DuplicateScraper {
 }
 
 /** Five services, DS and QS twice, on the private Postgres and NATS. */
-async function servicesSystem(pg: PrivatePostgres, nats: PrivateNats, replicas: number): Promise<System> {
+async function servicesSystem(
+  pg: PrivatePostgres,
+  nats: PrivateNats,
+  replicas: { delivery: number; queue: number },
+): Promise<System> {
   const deployment = await startDeployment({
     kind: "services",
     domain: "chaos.test",
-    replicas: { delivery: replicas, queue: replicas },
+    replicas,
     databaseUrl: pg.url,
     natsUrl: nats.url,
     // info: the metrics port of each process is on an info line.
@@ -317,6 +376,7 @@ async function servicesSystem(pg: PrivatePostgres, nats: PrivateNats, replicas: 
     targets: deployment.processes.map((p) => p.name),
     crash: (name) => deployment.crash(name),
     respawn: (name) => deployment.respawn(name),
+    isRunning: (name) => deployment.processes.some((p) => p.name === name && p.running),
     processes: () => deployment.processes,
     readyUrls: [deployment.url],
     homeOf: () => ({ url: deployment.url, domain: deployment.domain }),
@@ -342,6 +402,7 @@ async function federationSystem(pg: PrivatePostgres, nats: PrivateNats): Promise
     targets: [...DOMAINS],
     crash: (domain) => node(domain).crash(),
     respawn: (domain) => node(domain).restart(),
+    isRunning: (domain) => node(domain).running,
     processes: () => DOMAINS.flatMap((d) => node(d).processes),
     readyUrls: DOMAINS.map((d) => node(d).url),
     async cutLink() {
@@ -379,9 +440,18 @@ export function formatChaosReports(reports: readonly ChaosReport[]): string {
           .map(([k, v]) => `${k} ${v}`)
           .join(", "),
     ],
+    [
+      "exits nobody caused",
+      (r) =>
+        Object.entries(r.unplannedExits)
+          .sort()
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || "0",
+    ],
     ["NATS restarts", (r) => String(r.natsRestarts)],
     ["Postgres restarts", (r) => String(r.postgresRestarts)],
     ["federation link cuts", (r) => String(r.linkCuts)],
+    ["per-sender order violations", (r) => String(r.orderViolations.length)],
     ["problems", (r) => String(r.problems.length)],
   ];
   const header = ["", ...reports.map((r) => r.setup)];
