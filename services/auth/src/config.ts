@@ -14,6 +14,7 @@ import {
 } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
+import { adminListenerConfig } from "@phoenix/runtime/module";
 import type { z } from "zod";
 
 const HOUR = 3_600_000;
@@ -31,6 +32,8 @@ export const authConfigSchema = serviceConfig({
   ...databaseConfig.shape,
   ...busConfig.shape,
   ...federationRouterConfig.shape,
+  // The admin listener (phoenix.admin.v1.AuthAdminService) and the operator keys it accepts.
+  ...adminListenerConfig.shape,
   /** The homeserver's domain: every user id this AS serves ends in it. */
   AS_DOMAIN: envDomain(),
   /** `open`, `invite` (an invite code from AS_INVITE_CODES is required) or `closed`. */

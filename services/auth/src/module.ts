@@ -36,6 +36,8 @@ export function authModuleWith(extras: AuthModuleExtras) {
       return {
         service,
         services: [service.registration],
+        // Never on the public listener: the runner serves these on ADMIN_GRPC_HOST:ADMIN_GRPC_PORT.
+        admin: { services: [service.adminRegistration] },
         workers: service.workers,
         reflection: { descriptorSet: fileDescriptorSet() },
       };

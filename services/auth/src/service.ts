@@ -4,9 +4,10 @@ import type { Database } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
-import type { Worker } from "@phoenix/runtime/module";
+import { parseOperatorKeys, type Worker } from "@phoenix/runtime/module";
 import { NamedRateLimit, SharedRateLimits, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { ReplayStore } from "@phoenix/runtime/replay";
+import { adminRoutes } from "./admin/routes.js";
 import { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { AuthContext, AuthRateLimits } from "./context.js";
@@ -39,6 +40,8 @@ export interface AuthServiceOptions {
 /** A built AS: the gRPC registration plus what an operator or test drives directly. */
 export interface AuthService {
   readonly registration: ServiceRegistration;
+  /** phoenix.admin.v1.AuthAdminService, for the admin listener only. */
+  readonly adminRegistration: ServiceRegistration;
   readonly keyring: AsKeyring;
   readonly expiry: ExpiryJob;
   /** The background work for the runner to start and stop: the expiry job. */
@@ -112,6 +115,10 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     }),
   };
   const registration = authRoutes(ctx);
+  const adminRegistration = adminRoutes({
+    ...ctx,
+    operatorKeys: parseOperatorKeys(config.ADMIN_OPERATOR_KEYS),
+  });
   const expiry = new ExpiryJob({
     db,
     intervalMs: config.AS_EXPIRY_INTERVAL,
@@ -121,6 +128,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   });
   return {
     registration,
+    adminRegistration,
     keyring,
     expiry,
     workers: [expiry],

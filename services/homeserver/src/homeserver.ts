@@ -1,6 +1,12 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { authModule } from "@phoenix/auth";
+import {
+  authConfigSchema,
+  authModule,
+  DATA_DIR_ADMIN_ADDRESS,
+  loadOrCreateOperatorKey,
+  operatorKeyEntry,
+} from "@phoenix/auth";
 import { BUS_PAYLOAD, decodeKeyText, PayloadSealer } from "@phoenix/crypto";
 import { deliveryModule } from "@phoenix/delivery";
 import { edgeGatewayModule } from "@phoenix/edge-gateway";
@@ -55,6 +61,8 @@ export interface HomeserverAddresses {
   federation: string;
   /** Its internal FederationProxyService listener. */
   federationInternal: string;
+  /** The AS admin listener (phoenix.admin.v1), on loopback unless ADMIN_GRPC_HOST says otherwise. */
+  authAdmin: string;
 }
 
 /** What {@link setupHomeserver} hands to `runService`, plus where everything listens. */
@@ -122,6 +130,10 @@ export async function setupHomeserver(
       started.name.replace("-", " "),
     );
   }
+  // `phoenix-admin --data-dir` finds the admin listener here (its port is free-picked by default).
+  await writeFile(join(dataDir, DATA_DIR_ADMIN_ADDRESS), `${published(running.addresses, "authAdmin")}\n`, {
+    mode: 0o600,
+  });
   // This process's own gRPC listener serves grpc.health.v1 only.
   return { services: [], url: published(running.addresses, "http"), addresses: addressesOf(running, config) };
 }
@@ -210,10 +222,20 @@ async function moduleEntries(config: HomeserverConfig, env: Env, dataDir: string
   // The modules trust the in-process gateways on loopback unless the operator lists proxies.
   const operators = (variable: string): Record<string, undefined> =>
     env[variable]?.trim() ? { [variable]: undefined } : {};
+  // The operator key `phoenix-admin --data-dir` signs with, created on first start (0600); the
+  // operator's own ADMIN_OPERATOR_KEYS are accepted besides it.
+  const operatorKey = await loadOrCreateOperatorKey(dataDir);
+  const operatorKeys = [
+    ...loadConfig(authConfigSchema.pick({ ADMIN_OPERATOR_KEYS: true }), env).ADMIN_OPERATOR_KEYS,
+  ];
   return [
     withOverrides(authModule, {
       AS_KEY_ENCRYPTION_KEY: await secret("AS_KEY_ENCRYPTION_KEY", join("auth", "key-encryption.key")),
       ...operators("AS_TRUSTED_PROXIES"),
+      ADMIN_OPERATOR_KEYS: [...operatorKeys, operatorKeyEntry(operatorKey)],
+      // The admin listener stays on a free loopback port unless the operator sets these.
+      ...(env.ADMIN_GRPC_PORT?.trim() ? { ADMIN_GRPC_PORT: undefined } : {}),
+      ...(env.ADMIN_GRPC_HOST?.trim() ? { ADMIN_GRPC_HOST: undefined } : {}),
     }),
     // Keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set.
     withOverrides(queueModule, operators("QS_TRUSTED_PROXIES")),
@@ -263,6 +285,7 @@ function addressesOf(running: RunningModules, config: HomeserverConfig): Homeser
     queue: published(addresses, queueModule.name),
     federation: `${config.FEDERATION_HOST}:${federation?.grpcPort}`,
     federationInternal: published(addresses, "federationInternal"),
+    authAdmin: published(addresses, "authAdmin"),
   };
 }
 

@@ -1,3 +1,14 @@
+export {
+  type AdminListenerConfig,
+  type AdminListenerSetup,
+  adminListenerConfig,
+  authenticateOperator,
+  OperatorKeyConfigError,
+  type OperatorSigner,
+  type OperatorTbs,
+  parseOperatorKeys,
+  startAdminListener,
+} from "./admin-listener.js";
 export { moduleEnv } from "./module-env.js";
 export {
   type ModuleEntry,

@@ -12,6 +12,7 @@ import {
   type ServiceSetup,
 } from "../lifecycle/run-service.js";
 import { openServiceStorage, openWatchedDatabase } from "../lifecycle/service-storage.js";
+import { startAdminListener } from "./admin-listener.js";
 import type {
   AnyServiceModule,
   EmbedSettings,
@@ -39,6 +40,8 @@ export interface RunningModule<C extends BaseConfig = BaseConfig, I extends Modu
   readonly process: RunningProcess<C>;
   /** The gRPC listener's port (gRPC modules only). */
   readonly grpcPort: number | undefined;
+  /** The admin listener's port, when the module serves admin RPCs and ADMIN_GRPC_PORT is set. */
+  readonly adminPort: number | undefined;
   /** What `create` returned. */
   readonly instance: I;
   /** What this module publishes: `{ [name]: "host:port" }` of its gRPC listener and the instance's addresses. */
@@ -62,9 +65,12 @@ export async function runModule<
   type C = z.output<S> & BaseConfig;
   const resources = options.resources ?? {};
   let instance: I | undefined;
+  let adminPort: number | undefined;
   const build = async (runtime: ServiceRuntime<C>): Promise<I> => {
     instance = await module.create(await hostFor(module, runtime, resources));
     await startWorkers(instance.workers ?? [], runtime);
+    if (instance.admin !== undefined && instance.admin.services.length > 0)
+      adminPort = await startAdminListener(runtime, module.name, instance.admin);
     return instance;
   };
   const common = {
@@ -105,10 +111,15 @@ export async function runModule<
   if (instance === undefined) throw new Error("runService returned without running setup");
   const published: Record<string, string> = {};
   if (grpcPort !== undefined) published[module.name] = dialAddress(handle.config.GRPC_HOST, grpcPort);
+  if (adminPort !== undefined) {
+    const adminHost = (handle.config as { ADMIN_GRPC_HOST?: string }).ADMIN_GRPC_HOST ?? "127.0.0.1";
+    published[`${module.name}Admin`] = dialAddress(adminHost, adminPort);
+  }
   return {
     name: module.name,
     process: handle,
     grpcPort,
+    adminPort,
     instance,
     addresses: { ...published, ...instance.addresses },
   };
@@ -263,6 +274,8 @@ function embedBase(module: AnyServiceModule, settings: EmbedSettings): Record<st
     METRICS_PORT: 0,
     SHUTDOWN_GRACE_MS: settings.shutdownGraceMs,
     ...("DATA_DIR" in module.config.shape ? { DATA_DIR: settings.dataDir } : {}),
+    // Embedded, an admin listener is on, on a free loopback port (an entry's overrides may fix it).
+    ...("ADMIN_GRPC_PORT" in module.config.shape ? { ADMIN_GRPC_HOST: "127.0.0.1", ADMIN_GRPC_PORT: 0 } : {}),
   };
 }
 

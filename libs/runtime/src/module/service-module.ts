@@ -6,6 +6,7 @@ import type { DatabaseHandle } from "../db/open-database.js";
 import type { FederationRouter } from "../federation/router.js";
 import type { ServiceRuntime, ServiceSetup } from "../lifecycle/run-service.js";
 import type { Metrics } from "../metrics/create-metrics.js";
+import type { AdminListenerSetup } from "./admin-listener.js";
 import type { Worker } from "./worker.js";
 
 /** What the runner opens for a module before `create`: its database (migrated) and the bus. */
@@ -87,6 +88,12 @@ export interface ModuleInstance extends Partial<ServiceSetup> {
    * The runner adds `{ [name]: "host:port" }` of a gRPC module's listener itself.
    */
   readonly addresses?: Readonly<Record<string, string>>;
+  /**
+   * Operator admin RPCs, served by the runner on a listener of their own (ADMIN_GRPC_HOST /
+   * ADMIN_GRPC_PORT from `adminListenerConfig`, which the module's schema must spread), never on
+   * the public gRPC listener. Started after the workers, closed before them.
+   */
+  readonly admin?: AdminListenerSetup;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ClientCredential } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
 import { type Database, type Transaction, transaction } from "@phoenix/runtime/db";
-import { NotFoundError } from "@phoenix/runtime/errors";
+import { NotFoundError, PermissionDeniedError } from "@phoenix/runtime/errors";
 import {
   authenticateSignedRequest,
   type SignedRequestPolicy,
@@ -14,6 +14,7 @@ import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
 import { type ClientKey, parseClientId, parseHandleHash } from "../domain/ids.js";
 import { Limits } from "../domain/limits.js";
 import { checkSenderKind, type SenderKind } from "../domain/request-header.js";
+import { isSuspended } from "../store/admin.js";
 import { type ClientRow, findClient, touchClient } from "../store/clients.js";
 import { findLiveHandle, type HandleRow } from "../store/handles.js";
 
@@ -140,6 +141,8 @@ export async function authenticateClient<T extends TbsWithHeader>(
   );
   const { client, clientKey } = request.signer;
   await checkCredentialStanding(ctx, tx, client, now, options);
+  // After the signature verified: only the user's own clients learn of the suspension.
+  if (await isSuspended(tx, clientKey.userUuid)) throw new PermissionDeniedError("user suspended");
   await request.claim(tx);
   // The row just read shows the month already recorded: most requests need no write here.
   if (client.lastActiveAt.getTime() !== monthOf(now).getTime())

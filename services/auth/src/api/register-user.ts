@@ -4,13 +4,14 @@ import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
 import type { CallContext } from "@phoenix/runtime/grpc";
 import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
+import { registrationMode, resolveInviteCode } from "../admin/registration-policy.js";
 import type { AuthContext } from "../context.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
 import { malformed, reasonDetail, tooLarge } from "../domain/errors.js";
 import { parseClientId } from "../domain/ids.js";
-import { type InviteCode, matchInviteCode } from "../domain/invite-codes.js";
+import type { InviteCode } from "../domain/invite-codes.js";
 import { Limits } from "../domain/limits.js";
 import { profileKeyIndex } from "../domain/profile.js";
 import { checkSenderKind } from "../domain/request-header.js";
@@ -30,16 +31,18 @@ function registrationClosed(message: string) {
 }
 
 /**
- * Throws PERMISSION_DENIED unless the configuration lets this registration in; returns the invite
- * code it uses (to be consumed in the registration transaction), if the AS is invite-only.
+ * Throws PERMISSION_DENIED unless the registration mode in force (admin SetRegistration, else
+ * AS_REGISTRATION) lets this registration in; returns the invite code it uses (to be consumed in
+ * the registration transaction), if the AS is invite-only.
  */
-function checkRegistrationGate(ctx: AuthContext, inviteCode: string): InviteCode | undefined {
-  const mode = ctx.config.AS_REGISTRATION;
+async function checkRegistrationGate(ctx: AuthContext, inviteCode: string): Promise<InviteCode | undefined> {
+  const { mode } = await registrationMode(ctx, ctx.db);
   if (mode === "open") return undefined;
   if (mode === "closed") throw registrationClosed("registration is disabled on this homeserver");
   if (inviteCode === "") throw registrationClosed("registration requires an invite code");
-  const code = matchInviteCode(ctx.inviteCodes, inviteCode);
-  if (!code) throw registrationClosed("the invite code is not valid");
+  const code = await resolveInviteCode(ctx, ctx.db, inviteCode);
+  if (code === "revoked") throw registrationClosed("the invite code has been revoked");
+  if (code === "unknown") throw registrationClosed("the invite code is not valid");
   return code;
 }
 
@@ -85,7 +88,7 @@ export async function registerUser(
     },
   );
   const { csr, client } = registering;
-  const invite = checkRegistrationGate(ctx, tbs.inviteCode);
+  const invite = await checkRegistrationGate(ctx, tbs.inviteCode);
   const keyIndex = profileKeyIndex(tbs.encryptedUserProfile, "tbs.encrypted_user_profile");
   const queueKey = parseQueueEncryptionKey(
     tbs.connectionQueueEncryptionKey,
