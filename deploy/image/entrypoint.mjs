@@ -58,6 +58,8 @@ Commands:
   migrate               apply the database migrations of AUTH_DATABASE_URL, DELIVERY_DATABASE_URL,
                         QUEUE_DATABASE_URL, FEDERATION_DATABASE_URL (at least one), then exit
   phoenix ARGS...       the phoenix command-line client (store under $HOME/.phoenix, HOME=/data)
+  phoenix-admin ARGS... the operator CLI on the AS admin listener (docs/admin.md); with the
+                        all-in-one: phoenix-admin --data-dir /data COMMAND
   probe grpc PORT [SERVICE]  exit 0 iff grpc.health.v1 Check on 127.0.0.1:PORT is SERVING
   probe http PORT PATH  exit 0 iff GET http://127.0.0.1:PORT/PATH answers 2xx
   probe                 probe what PID 1 runs on its port (the HEALTHCHECK)
@@ -210,6 +212,9 @@ switch (command) {
     // Without a passwd entry HOME is "/": keep the client's store on the data volume instead.
     if (!process.env.HOME || process.env.HOME === "/") process.env.HOME = "/data";
     await runMain("libs/client/dist/cli/main.js", args);
+    break;
+  case "phoenix-admin":
+    await runMain("services/auth/dist/admin/cli/main.js", args);
     break;
   case "probe":
     await probe(args);
