@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { Writable } from "node:stream";
-import { connect, type TLSSocket } from "node:tls";
+import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
 import { runModule } from "@phoenix/runtime/module";
 import { makeTestTls, type TestTlsFiles } from "@phoenix/runtime/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,7 +122,9 @@ describe("edge gateway TLS", () => {
     });
     try {
       const { port } = running.instance.gateway;
-      const socket = new WebSocket(`wss://127.0.0.1:${port}/v1/qs/ws/listen`, { ca, servername: NAME });
+      // ws hands its options to tls.connect, which takes the server name too.
+      const options: WebSocket.ClientOptions & ConnectionOptions = { ca, servername: NAME };
+      const socket = new WebSocket(`wss://127.0.0.1:${port}/v1/qs/ws/listen`, options);
       const opened = await new Promise<string>((resolve) => {
         socket.once("open", () => resolve("open"));
         socket.once("error", (error) => resolve(`error ${error.message}`));
