@@ -8,6 +8,7 @@ export {
   UnknownRequestError,
   UnknownUserError,
 } from "./errors.js";
+export { describeEvent, plainLabel } from "./events.js";
 export { DEFAULT_KEY_UPDATE_MAX_AGE_MS, type KeyUpdateResult } from "./flows/key-updates.js";
 export type { Listener, ListenOptions } from "./listener.js";
 export { PhoenixClient } from "./phoenix-client.js";
@@ -17,7 +18,10 @@ export type {
   ConnectionRequest,
   Contact,
   Conversation,
+  ConversationEvent,
+  ConversationEventType,
   Message,
+  Person,
   PhoenixClientOptions,
   SyncResult,
 } from "./types.js";

@@ -3,11 +3,12 @@
 // where it stopped (queue sequence numbers, queue ratchets, MLS group states, contacts). The
 // flows live in ./flows (registration, connections, groups, receiving, profiles); this class
 // runs them one at a time and answers the app's reads from the store.
-import { and, asc, eq } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { accountFromJson } from "./account.js";
 import { ClientCore, ciphersuite } from "./core/client-core.js";
 import { fetchVerifier } from "./core/trust.js";
 import { NotRegisteredError } from "./errors.js";
+import { describeEvent, parseStoredEvent } from "./events.js";
 import * as connections from "./flows/connections.js";
 import * as groups from "./flows/groups.js";
 import * as keyUpdates from "./flows/key-updates.js";
@@ -21,7 +22,9 @@ import type {
   ConnectionRequest,
   Contact,
   Conversation,
+  ConversationEvent,
   Message,
+  Person,
   PhoenixClientOptions,
   SyncResult,
 } from "./types.js";
@@ -83,14 +86,26 @@ export class PhoenixClient {
 
   // Profile ------------------------------------------------------------------------------------
 
-  /** Changes the display name: the profile is re-encrypted under the profile key and merged on the AS. */
-  setDisplayName(name: string): Promise<void> {
+  /**
+   * Changes the display name: the profile is re-encrypted under the profile key and merged on
+   * the AS, then every conversation gets a "profile" notice so its members re-read it at once.
+   * Notices that cannot be sent now are retried by the next sync.
+   */
+  setDisplayName(name: string): Promise<SyncResult> {
     return this.serial(() => profiles.setDisplayName(this.core, name));
   }
 
   /** Fetches every contact's profile from the AS and decrypts it with the profile key they shared. */
   refreshContactProfiles(): Promise<void> {
     return this.serial(() => profiles.refreshContactProfiles(this.core));
+  }
+
+  /**
+   * Re-reads the profiles of everyone this client knows: contacts, and the members of every
+   * active conversation (their profile keys from the DS). Notices make this rarely necessary.
+   */
+  refreshProfiles(): Promise<void> {
+    return this.serial(() => profiles.refreshAllProfiles(this.core));
   }
 
   // Conversations ------------------------------------------------------------------------------
@@ -175,13 +190,12 @@ export class PhoenixClient {
     return this.serial(() => connections.acceptConnection(this.core, requestId));
   }
 
-  /** Declines an incoming connection request (nothing is sent). */
-  rejectConnection(requestId: number): void {
-    this.core.store.db
-      .update(t.connectionRequests)
-      .set({ status: "rejected" })
-      .where(and(eq(t.connectionRequests.id, requestId), eq(t.connectionRequests.direction, "incoming")))
-      .run();
+  /**
+   * Declines an incoming connection request; the requester is told (its request shows
+   * "rejected"). UnknownRequestError when there is no such pending request.
+   */
+  rejectConnection(requestId: number): Promise<void> {
+    return this.serial(() => connections.rejectConnection(this.core, requestId));
   }
 
   /** Claims a handle (the AS keeps only its hash) and publishes connection packages under it. */
@@ -262,14 +276,41 @@ export class PhoenixClient {
       .where(eq(t.messages.conversationId, conversationId))
       .orderBy(asc(t.messages.id))
       .all()
-      .map((m) => ({
-        id: m.id,
-        kind: m.kind,
-        sender: m.senderUserId ?? undefined,
-        body: m.body,
-        sentAt: new Date(m.sentAt),
-        read: m.read,
-      }));
+      .map((m) => {
+        const stored = parseStoredEvent(m.event);
+        const event: ConversationEvent | undefined =
+          stored === undefined
+            ? undefined
+            : {
+                type: stored.type,
+                actor: stored.actor === undefined ? undefined : this.person(stored.actor),
+                users: stored.users.map((u) => this.person(u)),
+                previousName: stored.previousName,
+              };
+        return {
+          id: m.id,
+          kind: m.kind,
+          sender: m.senderUserId ?? undefined,
+          senderPerson: m.senderUserId === null ? undefined : this.person(m.senderUserId),
+          body: event === undefined ? m.body : describeEvent(event),
+          event,
+          sentAt: new Date(m.sentAt),
+          read: m.read,
+        };
+      });
+  }
+
+  /**
+   * The display name of a user (a group member, contact or not; a connection requester; this
+   * user) from the profile they shared; undefined while none could be read.
+   */
+  displayNameOf(userId: string): string | undefined {
+    return this.core.profiles.nameOf(userId);
+  }
+
+  /** A user with its display name (see {@link displayNameOf}). */
+  person(userId: string): Person {
+    return { userId, displayName: this.core.profiles.nameOf(userId), self: userId === this.userId };
   }
 
   /** Marks every message of a conversation as read. */
@@ -301,7 +342,13 @@ export class PhoenixClient {
       .select()
       .from(t.connectionRequests)
       .all()
-      .map((r) => ({ id: r.id, direction: r.direction, userId: r.userId, status: r.status }));
+      .map((r) => ({
+        id: r.id,
+        direction: r.direction,
+        userId: r.userId,
+        displayName: this.core.profiles.nameOf(r.userId),
+        status: r.status,
+      }));
   }
 
   /**

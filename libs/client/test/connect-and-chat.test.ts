@@ -71,21 +71,21 @@ describe("two users", () => {
     await expect(dora.connectByHandle("nobody_here")).rejects.toBeInstanceOf(UnknownUserError);
   });
 
-  it("a rejected request leaves both sides without a contact", async () => {
+  it("a rejected request leaves both sides without a contact, and the requester is told", async () => {
     const fred = await world.register("Fred");
     const gina = await world.register("Gina");
     await fred.connect(gina.userId);
     await syncUntil(gina, () => gina.connectionRequests().length === 1, "the request");
     const req = gina.connectionRequests()[0];
     expect(req).toMatchObject({ direction: "incoming", userId: fred.userId, status: "pending" });
-    gina.rejectConnection(req?.id as number);
+    await gina.rejectConnection(req?.id as number);
     expect(gina.connectionRequests()[0]?.status).toBe("rejected");
     await expect(gina.acceptConnection(req?.id as number)).rejects.toThrow(/no pending incoming/);
     await fred.sync();
     expect(fred.contacts()).toEqual([]);
     expect(gina.contacts()).toEqual([]);
     expect(fred.connectionRequests()).toEqual([
-      expect.objectContaining({ direction: "outgoing", status: "pending" }),
+      expect.objectContaining({ direction: "outgoing", status: "rejected" }),
     ]);
   });
 

@@ -32,14 +32,11 @@ describe("a three-user group", () => {
     await syncUntil(carol, () => carol.conversation(group).title === "Project", "the group's title");
     const everyone = [alice.userId, bob.userId, carol.userId].sort();
     for (const c of [alice, bob, carol]) expect(c.conversation(group).members.sort()).toEqual(everyone);
-    // All members see who added whom.
-    expect(alice.messages(group).map((m) => m.body)).toEqual(
-      expect.arrayContaining([
-        `${alice.userId} added ${bob.userId}`,
-        `${alice.userId} added ${carol.userId}`,
-      ]),
-    );
-    expect(bob.messages(group).map((m) => m.body)).toContain(`${alice.userId} added ${bob.userId}`);
+    // All members see who added whom, by name: one event for the commit that added both.
+    expect(alice.messages(group).map((m) => m.body)).toContain("you added Bob and Carol");
+    // Carol is no contact of Bob's: her name comes from the profile key she handed the group.
+    await syncUntil(bob, () => bob.displayNameOf(carol.userId) === "Carol", "Carol's profile");
+    expect(bob.messages(group).map((m) => m.body)).toContain("Alice added you and Carol");
 
     await bob.sendMessage(group, "hi from Bob");
     await syncUntil(alice, () => texts(alice, group).includes("hi from Bob"), "Bob's message");
@@ -50,7 +47,7 @@ describe("a three-user group", () => {
     await alice.remove(group, [carol.userId]);
     await syncUntil(carol, () => carol.conversation(group).status === "inactive", "the removal");
     await syncUntil(bob, () => !bob.conversation(group).members.includes(carol.userId), "the removal");
-    expect(bob.messages(group).map((m) => m.body)).toContain(`${alice.userId} removed ${carol.userId}`);
+    expect(bob.messages(group).map((m) => m.body)).toContain("Alice removed Carol");
     await expect(carol.sendMessage(group, "still here?")).rejects.toBeInstanceOf(ConversationInactiveError);
 
     // Re-add her; messages flow again (the re-join joins a fresh leaf).
@@ -68,8 +65,8 @@ describe("a three-user group", () => {
     );
     await syncUntil(bob, () => bob.conversation(group).status === "inactive", "Bob's removal");
     await syncUntil(carol, () => !carol.conversation(group).members.includes(bob.userId), "Bob gone");
-    expect(alice.messages(group).map((m) => m.body)).toContain(`${bob.userId} left`);
-    expect(carol.messages(group).map((m) => m.body)).toContain(`${bob.userId} left`);
+    expect(alice.messages(group).map((m) => m.body)).toContain("Bob left");
+    expect(carol.messages(group).map((m) => m.body)).toContain("Bob left");
     expect(bob.messages(group).map((m) => m.body)).toContain("you left");
 
     await alice.sendMessage(group, "just us");

@@ -5,9 +5,10 @@ import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { describeEvent } from "../events.js";
 import type { PhoenixClient } from "../phoenix-client.js";
 import type { Transport } from "../transport.js";
-import type { Conversation, Message } from "../types.js";
+import type { ConnectionRequest, Conversation, Message, Person } from "../types.js";
 import type { LocalProfile } from "./local-profile.js";
 
 /** Where the CLI writes (swappable in tests). */
@@ -100,15 +101,34 @@ function resolveUser(client: PhoenixClient, ref: string): string {
   throw new UsageError(`"${ref}" is neither a user id nor a contact's name (see \`phoenix contacts\`)`);
 }
 
+/** A person as the CLI names them: the display name, else the user id marked as such. */
+function label(p: Person): string {
+  if (p.self) return "you";
+  return p.displayName ?? `${p.userId} (no profile yet)`;
+}
+
 function nameOf(client: PhoenixClient, userId: string | undefined): string {
   if (!userId) return "*";
   if (userId === client.userId) return "me";
-  return client.contacts().find((c) => c.userId === userId)?.displayName ?? userId;
+  return label(client.person(userId));
+}
+
+/** "Alice (787d…@chat.local)", or the user id alone when no profile is available. */
+function nameAndId(client: PhoenixClient, userId: string): string {
+  const name = client.displayNameOf(userId);
+  return name === undefined ? `${userId} (no profile yet)` : `${name} (${userId})`;
 }
 
 function formatMessage(client: PhoenixClient, m: Message): string {
   const time = m.sentAt.toISOString().slice(11, 19);
-  return m.kind === "system" ? `[${time}] * ${m.body}` : `[${time}] ${nameOf(client, m.sender)}: ${m.body}`;
+  if (m.kind === "system")
+    return `[${time}] * ${m.event === undefined ? m.body : describeEvent(m.event, label)}`;
+  return `[${time}] ${nameOf(client, m.sender)}: ${m.body}`;
+}
+
+function formatRequest(client: PhoenixClient, r: ConnectionRequest): string {
+  const who = r.direction === "incoming" ? nameAndId(client, r.userId) : r.userId;
+  return `#${r.id}  ${r.direction === "incoming" ? "from" : "to"} ${who}  ${r.status}`;
 }
 
 const commands: Record<string, Command> = {
@@ -163,8 +183,29 @@ const commands: Record<string, Command> = {
     async run({ client, io }) {
       const list = client.connectionRequests();
       if (list.length === 0) io.out("no connection requests");
-      for (const r of list)
-        io.out(`#${r.id}  ${r.direction === "incoming" ? "from" : "to"} ${r.userId}  ${r.status}`);
+      for (const r of list) io.out(formatRequest(client, r));
+    },
+  },
+  reject: {
+    usage: "reject REQUEST_ID",
+    summary: "decline an incoming connection request (the requester is told)",
+    async run({ client, args, io }) {
+      const raw = need(args, 0, "the request id").replace(/^#/, "");
+      const id = Number(raw);
+      if (!Number.isInteger(id)) throw new UsageError(`not a request id: ${raw}`);
+      await client.rejectConnection(id);
+      io.out(`rejected #${id}`);
+    },
+  },
+  rename: {
+    usage: "rename NAME",
+    summary: "change your display name (your contacts and groups are told)",
+    async run({ client, args, io }) {
+      const name = args.join(" ");
+      if (!name) throw new UsageError("missing the name");
+      const result = await client.setDisplayName(name);
+      for (const e of result.errors) io.err(`warning: ${e}`);
+      io.out(`you are now ${name}`);
     },
   },
   accept: {
@@ -212,8 +253,8 @@ const commands: Record<string, Command> = {
     async run({ client, args, io }) {
       const conv = findConversation(client, need(args, 0, "the conversation"));
       for (const member of [...conv.members].sort()) {
-        const name = member === client.userId ? "me" : nameOf(client, member);
-        io.out(name === member ? member : `${member}  ${name}`);
+        const name = member === client.userId ? "me" : client.displayNameOf(member);
+        io.out(`${member}  ${name ?? "(no profile yet)"}`);
       }
     },
   },
@@ -309,7 +350,11 @@ const commands: Record<string, Command> = {
           if (seen.has(key)) continue;
           seen.add(key);
           if (print && r.direction === "incoming" && r.status === "pending")
-            io.out(`connection request #${r.id} from ${r.userId} (phoenix accept ${r.id})`);
+            io.out(
+              `connection request #${r.id} from ${nameAndId(client, r.userId)} (phoenix accept ${r.id})`,
+            );
+          if (print && r.direction === "outgoing" && r.status === "rejected")
+            io.out(`connection request #${r.id} to ${r.userId} was rejected`);
         }
         for (const c of client.conversations())
           for (const m of client.messages(c.id)) {

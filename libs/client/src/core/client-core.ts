@@ -12,6 +12,7 @@ import { Conversations } from "./conversations.js";
 import { durableTransport } from "./durable-transport.js";
 import { ClientIdentity } from "./identity.js";
 import { Members } from "./members.js";
+import { Profiles } from "./profiles.js";
 import { QueuePositions } from "./queues.js";
 import { CredentialTrust } from "./trust.js";
 
@@ -32,6 +33,7 @@ export class ClientCore {
   readonly conversations: Conversations;
   readonly members: Members;
   readonly contacts: Contacts;
+  readonly profiles: Profiles;
   readonly queues: QueuePositions;
 
   constructor(
@@ -47,6 +49,7 @@ export class ClientCore {
     this.conversations = new Conversations(store);
     this.members = new Members(store, this.trust, this.conversations, this.identity);
     this.contacts = new Contacts(this.transport, store);
+    this.profiles = new Profiles(this.transport, store, account, this.identity.userId);
     this.queues = new QueuePositions(store);
   }
 }

@@ -6,6 +6,7 @@ import type { common } from "@phoenix/proto";
 import { and, eq, sql } from "drizzle-orm";
 import type { ClientState } from "ts-mls";
 import { ConversationInactiveError, UnknownConversationError } from "../errors.js";
+import { describeEvent, type StoredEvent } from "../events.js";
 import { signRequest } from "../protocol/helpers.js";
 import { buf, type ClientStore, u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
@@ -120,6 +121,7 @@ export class Conversations {
         kind: sql.placeholder("kind"),
         senderUserId: sql.placeholder("senderUserId"),
         body: sql.placeholder("body"),
+        event: sql.placeholder("event"),
         sentAt: sql.placeholder("sentAt"),
         read: sql.placeholder("read"),
       })
@@ -160,6 +162,7 @@ export class Conversations {
     sender: string | undefined,
     body: string,
     read: boolean,
+    event?: StoredEvent,
   ): void {
     // A boolean column, bound as what SQLite stores (0/1).
     this.addMessage.run({
@@ -167,9 +170,25 @@ export class Conversations {
       kind,
       senderUserId: sender ?? null,
       body,
+      event: event === undefined ? null : JSON.stringify(event),
       sentAt: Date.now(),
       read: read ? 1 : 0,
     });
+  }
+
+  /**
+   * Stores a system message for `event` (its actor as sender). The stored body names people by
+   * user id; reads render the event with the names known then.
+   */
+  insertEvent(id: string, event: StoredEvent, read: boolean): void {
+    const person = (userId: string) => ({ userId, displayName: undefined, self: false });
+    const body = describeEvent({
+      type: event.type,
+      actor: event.actor === undefined ? undefined : person(event.actor),
+      users: event.users.map(person),
+      previousName: event.previousName,
+    });
+    this.insertMessage(id, "system", event.actor, body, read, event);
   }
 
   /** Stores a conversation's MLS state, and its new EAR key when a removal rotated it. */

@@ -138,6 +138,12 @@ export class Members {
       .map((m) => m.leafIndex);
   }
 
+  /** The conversations `userId` sits in (any leaf). */
+  conversationsOf(userId: string): string[] {
+    const rows = this.store.db.select().from(t.members).where(eq(t.members.userId, userId)).all();
+    return [...new Set(rows.map((m) => m.conversationId))];
+  }
+
   /** Every attributed leaf of conversation `id`. */
   rowsOf(id: string): { leafIndex: number; userId: string }[] {
     return this.store.db.select().from(t.members).where(eq(t.members.conversationId, id)).all();
@@ -187,7 +193,10 @@ export class Members {
     }
   }
 
-  /** System messages for the users a commit added and removed (or who left). */
+  /**
+   * System messages for the users a commit added and removed (or who left): one event per kind,
+   * naming everyone the commit concerned ("Bob added Carol and Dave").
+   */
   private announceChanges(
     c: ConversationRow,
     before: ReadonlySet<string>,
@@ -195,19 +204,22 @@ export class Members {
     committer: string | undefined,
   ): void {
     const self = this.identity.userId;
-    const by = committer ?? "someone";
     const mine = committer === self;
-    for (const u of after)
-      if (!before.has(u) && u !== self) {
-        const text = c.kind === "connection" ? `${u} joined` : `${by} added ${u}`;
-        this.conversations.insertMessage(c.id, "system", committer, text, mine);
-      }
-    for (const u of before)
-      if (!after.has(u)) {
-        const left = this.takeLeaving(c.id, u);
-        const text = left ? `${u} left` : `${by} removed ${u}`;
-        this.conversations.insertMessage(c.id, "system", committer, text, mine);
-      }
+    const added = [...after].filter((u) => !before.has(u) && u !== self);
+    if (added.length > 0)
+      this.conversations.insertEvent(
+        c.id,
+        c.kind === "connection"
+          ? { type: "joined", users: added }
+          : { type: "added", actor: committer, users: added },
+        mine,
+      );
+    const gone = [...before].filter((u) => !after.has(u));
+    const left = gone.filter((u) => this.takeLeaving(c.id, u));
+    const removed = gone.filter((u) => !left.includes(u));
+    if (left.length > 0) this.conversations.insertEvent(c.id, { type: "left", users: left }, mine);
+    if (removed.length > 0)
+      this.conversations.insertEvent(c.id, { type: "removed", actor: committer, users: removed }, mine);
   }
 
   /** Opens a member's encrypted client info and checks it belongs to the leaf; its user id. */

@@ -1,6 +1,8 @@
 // Connection flows: connect by user id or handle (connection group + offer into the responder's
 // AS queue), handles, and the responder's side (verify the offer, join by external commit).
+import { createHmac } from "node:crypto";
 import {
+  bytesEqual,
   createHandleConnectionPackage,
   encodeFriendshipPackage,
   encryptUserProfileKey,
@@ -19,7 +21,7 @@ import {
 import { joinExternally } from "@phoenix/mls";
 import { auth, delivery } from "@phoenix/proto";
 import { GrpcCallError } from "@phoenix/wire";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { AS, CONNECTION_PACKAGES, DAY, DS, NOT_FOUND, PERMISSION_DENIED } from "../constants.js";
 import type { ClientCore } from "../core/client-core.js";
@@ -281,11 +283,17 @@ export async function connectByHandle(core: ClientCore, handle: string, domain =
  * Records an incoming connection offer as a pending request (once per connection group). The
  * sender's credential may be of another domain: its AS credentials are fetched when missing.
  */
-export function receiveOffer(core: ClientCore, sealed: Uint8Array): Promise<void> {
-  return core.trust.withCredentials(() => receiveOfferOnce(core, sealed));
+export async function receiveOffer(core: ClientCore, sealed: Uint8Array): Promise<void> {
+  const rejection = readRejection(sealed);
+  if (rejection !== undefined) return receiveRejection(core, rejection);
+  const from = await core.trust.withCredentials(() => receiveOfferOnce(core, sealed));
+  // The offer carries the requester's profile key (in its friendship package): its name is
+  // shown with the request. Best effort: the request stands without it.
+  if (from !== undefined) await core.profiles.refresh(from).catch(() => undefined);
 }
 
-function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
+/** Records the offer; the requester's user id when it is new. */
+function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): string | undefined {
   for (const row of core.store.db.select().from(t.connectionPackageKeys).all()) {
     let offer: ReturnType<typeof openConnectionOffer>;
     try {
@@ -306,7 +314,8 @@ function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
       .from(t.connectionRequests)
       .where(eq(t.connectionRequests.conversationId, id))
       .get();
-    if (known !== undefined) return;
+    if (known !== undefined) return undefined;
+    core.profiles.rememberKey(from, offer.friendshipPackage.userProfileKey);
     core.store.db
       .insert(t.connectionRequests)
       .values({
@@ -326,9 +335,83 @@ function receiveOfferOnce(core: ClientCore, sealed: Uint8Array): void {
         createdAt: Date.now(),
       })
       .run();
-    return;
+    return from;
   }
   throw new Error("the offer opens under none of our connection packages");
+}
+
+/**
+ * Declines an incoming connection request and tells the requester. The responder is no member
+ * of the connection group, and joining it only to say no would hand the requester its
+ * credential (for a request by handle: who is behind the handle) and leave a group at the DS.
+ * The one channel an unconnected user may write into is the requester's AS connection queue
+ * (public, rate-limited, encrypted at rest with the queue ratchet), so the rejection goes there:
+ * the connection group's id and a MAC under the group's credential key, which only the requester
+ * and the recipient of its offer know. The AS learns nothing beyond "a message was queued".
+ */
+export async function rejectConnection(core: ClientCore, requestId: number): Promise<void> {
+  const req = core.store.db
+    .select()
+    .from(t.connectionRequests)
+    .where(eq(t.connectionRequests.id, requestId))
+    .get();
+  if (req === undefined || req.direction !== "incoming" || req.status !== "pending" || req.offer === null)
+    throw new UnknownRequestError(`no pending incoming connection request ${requestId}`);
+  const offer = decodeStoredOffer(u8(req.offer));
+  const sender = offer.senderCredential.clientId;
+  await core.transport.auth.enqueueConnectionOffer({
+    clientId: { user: wireUserId(sender.userId), clientUuid: sender.clientUuid },
+    connectionOffer: encodeRejection(offer.groupId, offer.credentialKey),
+  });
+  core.store.db
+    .update(t.connectionRequests)
+    .set({ status: "rejected" })
+    .where(eq(t.connectionRequests.id, requestId))
+    .run();
+}
+
+/** Marks the outgoing request of a rejection's connection group rejected, if the MAC holds. */
+function receiveRejection(core: ClientCore, r: { groupId: Uint8Array; mac: Uint8Array }): void {
+  const id = toHex(r.groupId);
+  const req = core.store.db
+    .select()
+    .from(t.connectionRequests)
+    .where(and(eq(t.connectionRequests.conversationId, id), eq(t.connectionRequests.direction, "outgoing")))
+    .get();
+  if (req === undefined || req.status !== "pending") return;
+  const c = core.conversations.row(id);
+  if (!bytesEqual(rejectionMac(r.groupId, c.credentialKey), r.mac))
+    throw new Error("a connection rejection that does not authenticate");
+  core.store.db
+    .update(t.connectionRequests)
+    .set({ status: "rejected" })
+    .where(eq(t.connectionRequests.id, req.id))
+    .run();
+}
+
+/** Prefix of a connection rejection in a connection queue (sealed offers never start with it). */
+const REJECTION_MAGIC = new TextEncoder().encode("phoenix-connection-rejection-v1");
+
+function rejectionMac(groupId: Uint8Array, credentialKey: Uint8Array): Uint8Array {
+  return new Uint8Array(createHmac("sha256", credentialKey).update(REJECTION_MAGIC).update(groupId).digest());
+}
+
+/** magic ‖ u16 group-id length ‖ group id ‖ 32-byte MAC. */
+function encodeRejection(groupId: Uint8Array, credentialKey: Uint8Array): Uint8Array {
+  const out = new Uint8Array(REJECTION_MAGIC.length + 2 + groupId.length + 32);
+  out.set(REJECTION_MAGIC, 0);
+  new DataView(out.buffer).setUint16(REJECTION_MAGIC.length, groupId.length);
+  out.set(groupId, REJECTION_MAGIC.length + 2);
+  out.set(rejectionMac(groupId, credentialKey), REJECTION_MAGIC.length + 2 + groupId.length);
+  return out;
+}
+
+function readRejection(bytes: Uint8Array): { groupId: Uint8Array; mac: Uint8Array } | undefined {
+  const m = REJECTION_MAGIC.length;
+  if (bytes.length < m + 2 + 32 || !bytesEqual(bytes.subarray(0, m), REJECTION_MAGIC)) return undefined;
+  const n = new DataView(bytes.buffer, bytes.byteOffset).getUint16(m);
+  if (bytes.length !== m + 2 + n + 32) return undefined;
+  return { groupId: bytes.slice(m + 2, m + 2 + n), mac: bytes.slice(m + 2 + n) };
 }
 
 /**

@@ -272,8 +272,7 @@ export function deleteConversation(core: ClientCore, conversationId: string): Pr
     });
     core.store.transaction(() => {
       core.conversations.setInactive(c.id);
-      const text = `${core.identity.userId} deleted the conversation`;
-      core.conversations.insertMessage(c.id, "system", undefined, text, true);
+      core.conversations.insertEvent(c.id, { type: "deleted", actor: core.identity.userId, users: [] }, true);
     });
   });
 }

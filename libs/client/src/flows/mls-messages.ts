@@ -9,6 +9,7 @@ import type { ConversationRow } from "../core/conversations.js";
 import { safeCommitAad } from "../protocol/codecs.js";
 import { decodeAppContent, fromB64, privateMessageSender } from "../protocol/helpers.js";
 import * as t from "../store/schema.js";
+import { refreshMemberProfiles } from "./member-profiles.js";
 import { forgetProfileKeyDue, profileKeyDue } from "./profile-key.js";
 
 /** What the public framing of a handshake message says: its sender leaf, its AAD, its kind. */
@@ -103,6 +104,9 @@ async function receiveApplication(
     }
   });
   if (app?.type === "friendship" && sender !== undefined) await core.contacts.refreshProfile(sender);
+  // Best effort: the message is processed whether or not the profile can be read now.
+  if (app?.type === "profile" && sender !== undefined && sender !== core.identity.userId)
+    await refreshMemberProfiles(core, id, [sender], true).catch(() => undefined);
 }
 
 /** A stored proposal (a member leaving): remember who; the caller commits it after this sync. */
@@ -158,8 +162,13 @@ async function receiveCommit(
       core.conversations.setInactive(id);
       forgetProfileKeyDue(core, id);
       const self = core.identity.userId;
-      const text = core.members.takeLeaving(id, self) ? "you left" : `${committer ?? "someone"} removed you`;
-      core.conversations.insertMessage(id, "system", committer, text, false);
+      core.conversations.insertEvent(
+        id,
+        core.members.takeLeaving(id, self)
+          ? { type: "left", users: [self] }
+          : { type: "removed", actor: committer, users: [self] },
+        false,
+      );
       return;
     }
     core.conversations.saveState(id, res.newState, nextKey);

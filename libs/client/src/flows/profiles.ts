@@ -8,9 +8,14 @@ import type { ClientCore } from "../core/client-core.js";
 import { profileBytes } from "../protocol/codecs.js";
 import { u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
+import type { SyncResult } from "../types.js";
+import { profileNoticeDue, refreshMemberProfiles, sendProfileNotices } from "./member-profiles.js";
 
-/** Changes the display name: the profile is re-encrypted under the profile key and merged on the AS. */
-export async function setDisplayName(core: ClientCore, name: string): Promise<void> {
+/**
+ * Changes the display name: the profile is re-encrypted under the profile key and merged on the
+ * AS; then a "profile" notice goes to every active conversation (members re-read the profile).
+ */
+export async function setDisplayName(core: ClientCore, name: string): Promise<SyncResult> {
   const encrypted = encryptUserProfile(
     core.account.profileKey,
     core.identity.user,
@@ -26,6 +31,30 @@ export async function setDisplayName(core: ClientCore, name: string): Promise<vo
   });
   core.account.displayName = name;
   core.store.setJson("account", accountToJson(core.account));
+  const active = core.store.db
+    .select()
+    .from(t.conversations)
+    .where(eq(t.conversations.status, "active"))
+    .all()
+    .map((c) => c.id);
+  profileNoticeDue(core, active);
+  const result: SyncResult = { processed: 0, errors: [] };
+  await sendProfileNotices(core, result);
+  return result;
+}
+
+/** Re-reads contacts' profiles and those of every active conversation's members (best effort). */
+export async function refreshAllProfiles(core: ClientCore): Promise<void> {
+  await refreshContactProfiles(core);
+  const active = core.store.db
+    .select()
+    .from(t.conversations)
+    .where(eq(t.conversations.status, "active"))
+    .all();
+  for (const c of active) {
+    const users = core.members.rowsOf(c.id).map((m) => m.userId);
+    await refreshMemberProfiles(core, c.id, users).catch(() => undefined);
+  }
 }
 
 /** Fetches every contact's profile from the AS and decrypts it with the profile key they shared. */

@@ -11,6 +11,7 @@ import { connectionQueueContext, mlsGroupId, signRequest } from "../protocol/hel
 import type { SyncResult } from "../types.js";
 import { commitPending, recordRequiredRemovals } from "./commits.js";
 import { receiveOffer } from "./connections.js";
+import { sendProfileNotices } from "./member-profiles.js";
 import { receiveMls } from "./mls-messages.js";
 import { receiveWelcome } from "./welcome.js";
 
@@ -26,6 +27,7 @@ export async function sync(core: ClientCore): Promise<SyncResult> {
   const pending = new Set<string>();
   await drainQsQueue(core, result, pending);
   for (const id of pending) await commitPending(core, id, result);
+  await sendProfileNotices(core, result);
   return result;
 }
 
@@ -60,6 +62,7 @@ export function listen(
           const pending = new Set<string>();
           await processQsMessage(core, m, result, pending);
           for (const id of pending) await commitPending(core, id, result);
+          await sendProfileNotices(core, result);
           report(result.errors);
         }),
     },

@@ -22,6 +22,7 @@ import { mlsGroupId, signRequest, welcomeEpoch } from "../protocol/helpers.js";
 import { u8 } from "../store/client-store.js";
 import { decodePrivateKeyPackage } from "../store/codecs.js";
 import * as t from "../store/schema.js";
+import { fetchProfiles, learnProfileKeys } from "./member-profiles.js";
 import { profileKeyDue, uploadProfileKey } from "./profile-key.js";
 import { publishAddPackages } from "./registration.js";
 
@@ -67,6 +68,7 @@ export async function receiveWelcome(
   const state = await joinFromWelcome(bundle.welcome, kp, priv, core.cs, tree);
   const id = toHex(mlsId);
   const inviter = formatUserId(attribution.sender.userId);
+  let learned: string[] = [];
   await core.trust.withCredentials(() =>
     core.store.transaction(() => {
       core.store.db.delete(t.conversations).where(eq(t.conversations.id, id)).run();
@@ -89,8 +91,17 @@ export async function receiveWelcome(
       });
       core.members.recordMembers(id, state, info.members, keys.credentialEncryptionKey);
       core.members.recordSelf(id, state.privatePath.leafIndex);
-      const text = `${inviter} added ${core.identity.userId}`;
-      core.conversations.insertMessage(id, "system", inviter, text, false);
+      // Who came in with this client: the leaves the same commit added (when the DS said so).
+      const self = core.identity.userId;
+      const fellows = info.addedLeafIndices
+        .map((leaf) => core.members.memberAt(id, leaf))
+        .filter((u): u is string => u !== undefined && u !== self);
+      core.conversations.insertEvent(
+        id,
+        { type: "added", actor: inviter, users: [self, ...new Set(fellows)] },
+        false,
+      );
+      learned = learnProfileKeys(core, core.conversations.row(id), info.members);
       if (!row.lastResort)
         core.store.db.delete(t.addPackageKeys).where(eq(t.addPackageKeys.ref, row.ref)).run();
     }),
@@ -98,6 +109,8 @@ export async function receiveWelcome(
   // A joiner removed before it came online is no longer in the group: nothing to hand over, and
   // the commit removing it follows in the queue.
   await uploadProfileKey(core, id);
+  // The members' names, from the profile keys they handed the group (best effort).
+  await fetchProfiles(core, learned);
   if (profileKeyDue(core, id)) pending.add(id);
   const left = core.store.db
     .select()

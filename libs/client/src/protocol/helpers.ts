@@ -91,7 +91,14 @@ export type AppContent =
   /** The responder's friendship package, sent right after it joined a connection group. */
   | { type: "friendship"; friendshipPackage: string }
   /** The group's title, sent by the inviter after adding members (MLS carries no title). */
-  | { type: "title"; title: string };
+  | { type: "title"; title: string }
+  /**
+   * The sender's profile changed, or its profile key reached the group's DS (after joining):
+   * members read its key from the DS and its profile from the AS again.
+   */
+  | { type: "profile" }
+  /** The responder declined the connection (sent by a responder that never joins the group). */
+  | { type: "rejected" };
 
 export function encodeAppContent(c: AppContent): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(c));
@@ -105,6 +112,7 @@ export function decodeAppContent(bytes: Uint8Array): AppContent | undefined {
     if (v.type === "friendship" && typeof v.friendshipPackage === "string")
       return { type: "friendship", friendshipPackage: v.friendshipPackage };
     if (v.type === "title" && typeof v.title === "string") return { type: "title", title: v.title };
+    if (v.type === "profile") return { type: "profile" };
   } catch {
     // not ours
   }

@@ -61,6 +61,12 @@ export class ClientStore {
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
     sqlite.exec(schema.SCHEMA_SQL);
+    // Stores made by an older client lack the columns added since.
+    for (const [table, column, definition] of schema.ADDED_COLUMNS) {
+      const columns = sqlite.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+      if (!columns.some((c) => c.name === column))
+        sqlite.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+    }
     return new ClientStore(
       sqlite,
       drizzle(sqlite, { schema }),

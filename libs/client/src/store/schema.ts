@@ -82,6 +82,8 @@ export const messages = sqliteTable("messages", {
   kind: text("kind", { enum: ["text", "system"] }).notNull(),
   senderUserId: text("sender_user_id"),
   body: text("body").notNull(),
+  /** System messages: the event as JSON (see ConversationEvent), rendered with names when read. */
+  event: text("event"),
   sentAt: integer("sent_at").notNull(),
   /** Own messages are read; others start unread. */
   read: integer("read", { mode: "boolean" }).notNull(),
@@ -93,6 +95,19 @@ export const contacts = sqliteTable("contacts", {
   friendshipPackage: bytes("friendship_package").notNull(),
   displayName: text("display_name"),
   conversationId: text("conversation_id").notNull(),
+});
+
+/**
+ * Profiles of users met in groups and connection requests (contacts included): the user profile
+ * key they shared (in a group, encrypted under its profile-key key; in a connection offer, in the
+ * friendship package) and the display name read with it from the AS.
+ */
+export const profiles = sqliteTable("profiles", {
+  userId: text("user_id").primaryKey(),
+  profileKey: bytes("profile_key").notNull(),
+  /** Null until the profile was fetched (or when it could not be read). */
+  displayName: text("display_name"),
+  fetchedAt: integer("fetched_at"),
 });
 
 /** Connection requests: outgoing (waiting for the peer) and incoming (waiting for a decision). */
@@ -124,10 +139,16 @@ CREATE TABLE IF NOT EXISTS members (conversation_id TEXT NOT NULL, leaf_index IN
 CREATE TABLE IF NOT EXISTS former_members (conversation_id TEXT NOT NULL, leaf_credential BLOB NOT NULL,
   user_id TEXT NOT NULL, PRIMARY KEY (conversation_id, leaf_credential));
 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL,
-  kind TEXT NOT NULL, sender_user_id TEXT, body TEXT NOT NULL, sent_at INTEGER NOT NULL, read INTEGER NOT NULL);
+  kind TEXT NOT NULL, sender_user_id TEXT, body TEXT NOT NULL, event TEXT, sent_at INTEGER NOT NULL,
+  read INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, id);
 CREATE TABLE IF NOT EXISTS contacts (user_id TEXT PRIMARY KEY, friendship_package BLOB NOT NULL,
   display_name TEXT, conversation_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS connection_requests (id INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL,
   user_id TEXT NOT NULL, conversation_id TEXT NOT NULL, offer BLOB, status TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, profile_key BLOB NOT NULL, display_name TEXT,
+  fetched_at INTEGER);
 `;
+
+/** Columns added after a table was first created: [table, column, definition]. */
+export const ADDED_COLUMNS: readonly [string, string, string][] = [["messages", "event", "TEXT"]];

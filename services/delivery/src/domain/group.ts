@@ -392,7 +392,14 @@ export class DsGroup {
       });
     const welcome = input.addedClients?.welcome;
     const welcomeInfo =
-      welcome === undefined ? new Uint8Array(0) : this.sealWelcomeInfo(staged.newEpoch, earKeyAfter, welcome);
+      welcome === undefined
+        ? new Uint8Array(0)
+        : this.sealWelcomeInfo(
+            staged.newEpoch,
+            earKeyAfter,
+            welcome,
+            added.map((a) => a.leafIndex),
+          );
     if (welcome !== undefined)
       added.forEach((a, i) => {
         fanOuts.push({
@@ -417,11 +424,18 @@ export class DsGroup {
    * The WelcomeInfo of `epoch` sealed under the EAR key the joiners got in their attribution info
    * (the key after this commit). It travels in the WelcomeBundle, so a joiner that comes online
    * after a later removal rotated the key can still build its state: the tree and members of the
-   * epoch it was added in, which it is entitled to. Empty when the bundle would grow too large.
+   * epoch it was added in, which it is entitled to, and who the commit added with it. Empty
+   * when the bundle would grow too large.
    */
-  private sealWelcomeInfo(epoch: bigint, earKeyAfter: Uint8Array, welcome: Uint8Array): Uint8Array {
-    const info = this.welcomeInfo(epoch);
-    if (info === undefined) return new Uint8Array(0);
+  private sealWelcomeInfo(
+    epoch: bigint,
+    earKeyAfter: Uint8Array,
+    welcome: Uint8Array,
+    addedLeaves: number[],
+  ): Uint8Array {
+    const found = this.welcomeInfo(epoch);
+    if (found === undefined) return new Uint8Array(0);
+    const info = { ...found, addedLeafIndices: addedLeaves };
     const sealed = encryptAtRest(
       earKeyAfter,
       AeadLabel.WelcomeInfo,
@@ -755,6 +769,7 @@ export class DsGroup {
         encryptedClientInfo: m.encryptedClientInfo,
         encryptedUserProfileKey: m.encryptedProfileKey,
       })),
+      addedLeafIndices: [],
     };
   }
 }

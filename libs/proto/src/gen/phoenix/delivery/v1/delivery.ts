@@ -414,6 +414,12 @@ export interface WelcomeInfoResponse {
   ratchetTree: Uint8Array;
   /** Every occupied leaf as of `epoch`. */
   members: MemberInfo[];
+  /**
+   * The leaves the commit that made `epoch` added (the joiner's fellow joiners, so it can tell
+   * who came in with it). Set in the WelcomeInfo sealed into a WelcomeBundle; empty from the
+   * WelcomeInfo RPC (the DS keeps no record of it per epoch).
+   */
+  addedLeafIndices: number[];
 }
 
 export interface ExternalCommitInfoRequest {
@@ -3391,7 +3397,7 @@ export const WelcomeInfoTbs: MessageFns<WelcomeInfoTbs> = {
 };
 
 function createBaseWelcomeInfoResponse(): WelcomeInfoResponse {
-  return { ratchetTree: new Uint8Array(0), members: [] };
+  return { ratchetTree: new Uint8Array(0), members: [], addedLeafIndices: [] };
 }
 
 export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
@@ -3401,6 +3407,13 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
     }
     for (const v of message.members) {
       MemberInfo.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.addedLeafIndices.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.addedLeafIndices) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -3434,6 +3447,24 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
             message.members.push(MemberInfo.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag === 24) {
+              message.addedLeafIndices.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.addedLeafIndices.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3454,6 +3485,11 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
         ? bytesFromBase64(object.ratchet_tree)
         : new Uint8Array(0),
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => MemberInfo.fromJSON(e)) : [],
+      addedLeafIndices: globalThis.Array.isArray(object?.addedLeafIndices)
+        ? object.addedLeafIndices.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.added_leaf_indices)
+        ? object.added_leaf_indices.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
@@ -3465,6 +3501,9 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
     if (message.members?.length) {
       obj.members = message.members.map((e) => MemberInfo.toJSON(e));
     }
+    if (message.addedLeafIndices?.length) {
+      obj.addedLeafIndices = message.addedLeafIndices.map((e) => Math.round(e));
+    }
     return obj;
   },
 
@@ -3475,6 +3514,7 @@ export const WelcomeInfoResponse: MessageFns<WelcomeInfoResponse> = {
     const message = createBaseWelcomeInfoResponse();
     message.ratchetTree = object.ratchetTree ?? new Uint8Array(0);
     message.members = object.members?.map((e) => MemberInfo.fromPartial(e)) || [];
+    message.addedLeafIndices = object.addedLeafIndices?.map((e) => e) || [];
     return message;
   },
 };
