@@ -101,6 +101,13 @@ const PUSH: Set = {
   "queue.push.fcm.enabled": true,
   "queue.push.fcm.existingSecret": "push-keys",
 };
+/** The AS admin listener on with one operator key (docs/admin.md). */
+const ADMIN: Set = {
+  ...EXTERNAL,
+  "auth.admin.port": 50070,
+  "auth.admin.operatorKeys": [`ops:${"A".repeat(43)}`],
+};
+
 const MONITORED: Set = {
   ...EXTERNAL,
   "metrics.serviceMonitor.enabled": true,
@@ -190,6 +197,7 @@ if (!support.ok) {
       ["federation with cert-manager, ingress and autoscaling", CERT_MANAGER, []],
       ["ServiceMonitors, NetworkPolicies off", MONITORED, []],
       ["APNs and FCM with their keys from an existing Secret", PUSH, ["push-keys"]],
+      ["the AS admin listener with an operator key", ADMIN, []],
     ];
 
     it.each(configurations)(
@@ -334,11 +342,17 @@ if (!support.ok) {
       const pod = podTemplateOf(qs)?.spec;
       expect(JSON.stringify(pod?.volumes)).toContain('"secretName":"push-keys"');
       expect(JSON.stringify(pod?.containers)).toContain('"mountPath":"/etc/phoenix/push-apns"');
-      expect(JSON.stringify(find(objects, "NetworkPolicy", "alpha-phoenix-queue").spec)).toContain('"port":443');
+      expect(JSON.stringify(find(objects, "NetworkPolicy", "alpha-phoenix-queue").spec)).toContain(
+        '"port":443',
+      );
       // Without a provider the QS reaches no push provider.
       const plain = await render(EXTERNAL);
-      expect(JSON.stringify(find(plain, "NetworkPolicy", "alpha-phoenix-queue").spec)).not.toContain('"port":443');
-      expect(JSON.stringify(podTemplateOf(find(plain, "Deployment", "alpha-phoenix-queue"))?.spec)).not.toContain("push-");
+      expect(JSON.stringify(find(plain, "NetworkPolicy", "alpha-phoenix-queue").spec)).not.toContain(
+        '"port":443',
+      );
+      expect(
+        JSON.stringify(podTemplateOf(find(plain, "Deployment", "alpha-phoenix-queue"))?.spec),
+      ).not.toContain("push-");
     });
 
     it("without federation the gateway runs plaintext, allows nobody and has no public Service", async () => {
@@ -381,6 +395,24 @@ if (!support.ok) {
       expect(JSON.stringify(podTemplateOf(find(existing, "Job", "alpha-phoenix-migrate"))?.spec)).toContain(
         '"name":"phoenix-databases"',
       );
+    });
+
+    it("binds the AS admin listener to the pod's loopback only when auth.admin.port is set", async () => {
+      const off = environmentOf(
+        await render(EXTERNAL),
+        find(await render(EXTERNAL), "Deployment", "alpha-phoenix-auth"),
+      );
+      expect(off.ADMIN_GRPC_PORT).toBeUndefined();
+      const objects = await render(ADMIN);
+      const env = environmentOf(objects, find(objects, "Deployment", "alpha-phoenix-auth"));
+      expect(env).toMatchObject({
+        ADMIN_GRPC_HOST: "127.0.0.1",
+        ADMIN_GRPC_PORT: "50070",
+        ADMIN_OPERATOR_KEYS: `ops:${"A".repeat(43)}`,
+      });
+      // Reached with `kubectl exec` only: no Service or container port names it.
+      const ports = JSON.stringify(objects.filter((o) => o.kind === "Service" || o.kind === "Deployment"));
+      expect(ports).not.toContain("50070");
     });
 
     it("keeps no secret in a ConfigMap", async () => {

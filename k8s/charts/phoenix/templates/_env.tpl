@@ -30,6 +30,13 @@ GRPC_PORT: "50051"
 AS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
 AS_REGISTRATION: {{ .Values.auth.registration | quote }}
 AS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
+{{- with .Values.auth.admin }}
+{{- if .port }}
+{{- /* Loopback only: the admin API is reached with `kubectl exec`, never through a Service. */}}
+ADMIN_GRPC_HOST: "127.0.0.1"
+ADMIN_GRPC_PORT: {{ .port | int | quote }}
+{{- end }}
+{{- end }}
 FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
 {{- end }}
 
@@ -209,6 +216,12 @@ keys (with the optional `_PREVIOUS` ones of a rotation) and the optional pinned 
     secretKeyRef:
       name: {{ include "phoenix.keysSecretName" $root }}
       key: AS_INVITE_CODES
+      optional: true
+- name: ADMIN_OPERATOR_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: ADMIN_OPERATOR_KEYS
       optional: true
 {{- else if eq .component "delivery" }}
 - name: DS_REPLAY_MARKER_KEY
