@@ -40,12 +40,16 @@ const PRECISION: Record<string, "month" | "day" | "hour"> = {
   "queue_messages.expires_at": "day",
 };
 
-/** Exact times that say nothing about a user: the AS's own key material, other domains' public credentials. */
+/**
+ * Exact times that say nothing about a user's activity: the AS's own key material, other domains'
+ * public credentials, and when an operator made an admin call (the audit log's "when").
+ */
 const EXACT = new Set([
   "as_credentials.not_before",
   "as_credentials.not_after",
   "as_credentials.created_at",
   "remote_as_credentials.fetched_at",
+  "admin_audit.at",
 ]);
 
 describe("time precision of the AS database (no timestamp finer than needed)", () => {

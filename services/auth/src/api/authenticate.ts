@@ -14,8 +14,8 @@ import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
 import { type ClientKey, parseClientId, parseHandleHash } from "../domain/ids.js";
 import { Limits } from "../domain/limits.js";
 import { checkSenderKind, type SenderKind } from "../domain/request-header.js";
-import { isSuspended } from "../store/admin.js";
-import { type ClientRow, findClient, touchClient } from "../store/clients.js";
+import { findClientStanding } from "../store/admin.js";
+import { type ClientRow, touchClient } from "../store/clients.js";
 import { findLiveHandle, type HandleRow } from "../store/handles.js";
 
 const Reason = common.ErrorReason;
@@ -133,16 +133,17 @@ export async function authenticateClient<T extends TbsWithHeader>(
         );
       }
       const clientKey = { userUuid: clientId.userId.uuid, clientUuid: clientId.clientUuid };
-      const client = await findClient(tx, clientKey);
-      if (!client) throw unauthenticated("unknown client", Reason.ERROR_REASON_UNKNOWN_SENDER);
+      const found = await findClientStanding(tx, clientKey);
+      if (!found) throw unauthenticated("unknown client", Reason.ERROR_REASON_UNKNOWN_SENDER);
+      const { suspended, ...client } = found;
       const scope = replayScope("client", clientKeyBytes(clientKey));
-      return { signer: "client", key: client.signatureKey, replayScope: scope, client, clientKey };
+      return { signer: "client", key: client.signatureKey, replayScope: scope, client, clientKey, suspended };
     },
   );
-  const { client, clientKey } = request.signer;
+  const { client, clientKey, suspended } = request.signer;
   await checkCredentialStanding(ctx, tx, client, now, options);
   // After the signature verified: only the user's own clients learn of the suspension.
-  if (await isSuspended(tx, clientKey.userUuid)) throw new PermissionDeniedError("user suspended");
+  if (suspended) throw new PermissionDeniedError("user suspended");
   await request.claim(tx);
   // The row just read shows the month already recorded: most requests need no write here.
   if (client.lastActiveAt.getTime() !== monthOf(now).getTime())

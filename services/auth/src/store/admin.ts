@@ -1,7 +1,9 @@
 // Queries of the admin API (services/auth/src/admin): suspensions, runtime settings, invite codes
 // created or revoked by operators, the audit log, and the counts of GetDomainStats.
 import type { Database } from "@phoenix/runtime/db";
-import { asc, count, eq, gt, sql } from "drizzle-orm";
+import { and, asc, count, eq, getTableColumns, gt, sql } from "drizzle-orm";
+import type { ClientKey } from "../domain/ids.js";
+import type { ClientRow } from "./clients.js";
 import {
   adminAudit,
   adminSettings,
@@ -13,14 +15,23 @@ import {
   users,
 } from "./schema.js";
 
-/** True while the user is suspended. */
-export async function isSuspended(db: Database, userUuid: Uint8Array): Promise<boolean> {
+/**
+ * A client with its user's suspension, in the one read that authenticates every client request
+ * (`findClient` plus an EXISTS on the suspensions).
+ */
+export async function findClientStanding(
+  db: Database,
+  key: ClientKey,
+): Promise<(ClientRow & { suspended: boolean }) | undefined> {
   const rows = await db
-    .select({ userUuid: userSuspensions.userUuid })
-    .from(userSuspensions)
-    .where(eq(userSuspensions.userUuid, userUuid))
+    .select({
+      ...getTableColumns(clients),
+      suspended: sql<boolean>`EXISTS (SELECT 1 FROM "user_suspensions" s WHERE s."user_uuid" = "clients"."user_uuid")`,
+    })
+    .from(clients)
+    .where(and(eq(clients.userUuid, key.userUuid), eq(clients.clientUuid, key.clientUuid)))
     .limit(1);
-  return rows.length > 0;
+  return rows[0];
 }
 
 /** Suspends or lifts the suspension of an existing user (idempotent). */
