@@ -141,7 +141,7 @@ describe.skipIf(unavailable !== undefined)(
         b,
         bobStore,
         ["requests"],
-        new RegExp(`#(\\d+)\\s+from ${alice}\\s+pending`),
+        new RegExp(`#(\\d+)\\s+from Alice \\(${alice}\\)\\s+pending`),
         "alice's request at bob",
       );
       expect(await phoenix(b, bobStore, "accept", request[1] ?? "")).toMatch(/^accepted; conversation/);
@@ -172,7 +172,7 @@ describe.skipIf(unavailable !== undefined)(
         /group hello/,
         "the group message at bob",
       );
-      expect(atBob.input).toContain(`${alice} added ${bob}`);
+      expect(atBob.input).toContain("* Alice added you");
       await phoenix(b, bobStore, "send", group, "group reply");
       await phoenixUntil(a, aliceStore, ["messages", group], /group reply/, "bob's group message at alice");
     }, 600_000);

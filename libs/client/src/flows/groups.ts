@@ -28,7 +28,7 @@ import { DS } from "../constants.js";
 import type { ClientCore } from "../core/client-core.js";
 import { dsSigned, leafOf, stateOf } from "../core/conversations.js";
 import { NotAContactError } from "../errors.js";
-import { mlsGroupId } from "../protocol/helpers.js";
+import { mlsGroupId, toB64 } from "../protocol/helpers.js";
 import { leafIdentities } from "../protocol/tree.js";
 import { u8 } from "../store/client-store.js";
 import * as t from "../store/schema.js";
@@ -72,9 +72,17 @@ export async function invite(
   for (const userId of userIds) joiners.push(...(await joinersOf(core, userId, credentialKey)));
   if (joiners.length === 0) return;
   await withCatchUp(core, conversationId, () => addJoiners(core, conversationId, joiners));
-  // The joiners learn the group's title from its members, not from MLS.
+  // The joiners learn the group's title from its members, not from MLS; and everyone learns the
+  // joiners' profile keys (from their friendship packages) before the joiners come online to
+  // hand the DS their own.
   const c = core.conversations.activeRow(conversationId);
-  await sendApp(core, c, { type: "title", title: c.title });
+  const profileKeys: Record<string, string> = {};
+  for (const userId of new Set(joiners.map((j) => j.userId))) {
+    const contact = core.store.db.select().from(t.contacts).where(eq(t.contacts.userId, userId)).get();
+    if (contact !== undefined)
+      profileKeys[userId] = toB64(decodeFriendshipPackage(u8(contact.friendshipPackage)).userProfileKey);
+  }
+  await sendApp(core, c, { type: "title", title: c.title, profileKeys });
 }
 
 /**

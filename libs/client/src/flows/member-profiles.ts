@@ -1,7 +1,9 @@
-// Members' profiles: every member of a group hands the group its user profile key (encrypted
-// under the group's profile-key key, stored by the DS); members read them from the DS and fetch
-// the profiles from the AS. A member whose key or profile changed says so with a "profile"
-// notice (an MLS application message): the others then read its key from the DS again.
+// Members' profiles. Every member of a group hands the group its user profile key (encrypted
+// under the group's profile-key key, stored by the DS); a joiner reads the others' from its
+// WelcomeInfo, and the inviter hands everyone the joiners' keys with the group's title (from
+// their friendship packages: the joiners upload theirs only when they come online). A member
+// whose profile changed says so with a "profile" notice (an MLS application message): the others
+// read its key from the DS again and re-fetch its profile from the AS.
 import { decryptUserProfileKey, parseUserId } from "@phoenix/crypto";
 import { delivery } from "@phoenix/proto";
 import { DS } from "../constants.js";
@@ -91,7 +93,7 @@ export function profileNoticeDue(core: ClientCore, ids: readonly string[]): void
 }
 
 /**
- * Sends the due "profile" notices (after joining a group, or a display-name change), catching
+ * Sends the due "profile" notices (after a display-name change), catching
  * up first when the DS says this client is behind. Failures stay due for the next sync.
  */
 export async function sendProfileNotices(core: ClientCore, result: SyncResult): Promise<void> {

@@ -9,7 +9,7 @@ import type { ConversationRow } from "../core/conversations.js";
 import { safeCommitAad } from "../protocol/codecs.js";
 import { decodeAppContent, fromB64, privateMessageSender } from "../protocol/helpers.js";
 import * as t from "../store/schema.js";
-import { refreshMemberProfiles } from "./member-profiles.js";
+import { fetchProfiles, refreshMemberProfiles } from "./member-profiles.js";
 import { forgetProfileKeyDue, profileKeyDue } from "./profile-key.js";
 
 /** What the public framing of a handshake message says: its sender leaf, its AAD, its kind. */
@@ -76,11 +76,14 @@ async function receiveApplication(
 ): Promise<void> {
   const id = conv.id;
   const app = decodeAppContent(plaintext);
+  let learned: string[] = [];
   core.store.transaction(() => {
     core.conversations.saveState(id, newState);
     if (app?.type === "text") core.conversations.insertMessage(id, "text", sender, app.body, false);
-    if (app?.type === "title" && conv.kind === "group" && sender !== undefined)
+    if (app?.type === "title" && conv.kind === "group" && sender !== undefined) {
       core.store.db.update(t.conversations).set({ title: app.title }).where(eq(t.conversations.id, id)).run();
+      learned = learnInvitedKeys(core, id, app.profileKeys ?? {});
+    }
     // The peer of a connection made by handle is learned from its leaf when it joins.
     const isPeer =
       conv.peerUserId === null
@@ -104,9 +107,25 @@ async function receiveApplication(
     }
   });
   if (app?.type === "friendship" && sender !== undefined) await core.contacts.refreshProfile(sender);
-  // Best effort: the message is processed whether or not the profile can be read now.
+  // Best effort: the message is processed whether or not the profiles can be read now.
+  if (learned.length > 0) await fetchProfiles(core, learned);
   if (app?.type === "profile" && sender !== undefined && sender !== core.identity.userId)
     await refreshMemberProfiles(core, id, [sender], true).catch(() => undefined);
+}
+
+/**
+ * Records the profile keys an inviter handed along for the users it added (members of `id`
+ * only); the users whose key is new. A wrong key opens no profile: the user's own copy at the
+ * DS (see refreshMemberProfiles) stays authoritative.
+ */
+function learnInvitedKeys(core: ClientCore, id: string, keys: Record<string, string>): string[] {
+  const learned: string[] = [];
+  for (const [userId, key] of Object.entries(keys)) {
+    if (core.members.leavesOf(id, [userId]).length === 0) continue;
+    const bytes = fromB64(key);
+    if (bytes.length === 32 && core.profiles.rememberKey(userId, bytes)) learned.push(userId);
+  }
+  return learned;
 }
 
 /** A stored proposal (a member leaving): remember who; the caller commits it after this sync. */

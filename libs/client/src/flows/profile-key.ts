@@ -6,7 +6,6 @@ import { DS } from "../constants.js";
 import type { ClientCore } from "../core/client-core.js";
 import { dsSigned } from "../core/conversations.js";
 import { earKeyRotated, leafUnknownToDs } from "./ds-errors.js";
-import { profileNoticeDue } from "./member-profiles.js";
 
 /** Key-value entry: this client's profile key still has to reach the group's DS. */
 function profileKeyDueKey(id: string): string {
@@ -43,12 +42,8 @@ export async function uploadProfileKey(core: ClientCore, id: string): Promise<vo
       return;
     }
     if (!leafUnknownToDs(error)) throw error;
-    forgetProfileKeyDue(core, id);
-    return;
   }
   forgetProfileKeyDue(core, id);
-  // The members learn the key is there from a "profile" notice (sent after this sync).
-  profileNoticeDue(core, [id]);
 }
 
 /** Whether a profile-key upload waits for this conversation (see {@link uploadProfileKey}). */

@@ -90,8 +90,11 @@ export type AppContent =
   | { type: "text"; body: string }
   /** The responder's friendship package, sent right after it joined a connection group. */
   | { type: "friendship"; friendshipPackage: string }
-  /** The group's title, sent by the inviter after adding members (MLS carries no title). */
-  | { type: "title"; title: string }
+  /**
+   * The group's title, sent by the inviter after adding members (MLS carries no title), with
+   * the added users' profile keys (base64, by user id) from their friendship packages.
+   */
+  | { type: "title"; title: string; profileKeys?: Record<string, string> }
   /**
    * The sender's profile changed, or its profile key reached the group's DS (after joining):
    * members read its key from the DS and its profile from the AS again.
@@ -111,7 +114,14 @@ export function decodeAppContent(bytes: Uint8Array): AppContent | undefined {
     if (v.type === "text" && typeof v.body === "string") return { type: "text", body: v.body };
     if (v.type === "friendship" && typeof v.friendshipPackage === "string")
       return { type: "friendship", friendshipPackage: v.friendshipPackage };
-    if (v.type === "title" && typeof v.title === "string") return { type: "title", title: v.title };
+    if (v.type === "title" && typeof v.title === "string") {
+      const keys = v.profileKeys;
+      const profileKeys: Record<string, string> = {};
+      if (typeof keys === "object" && keys !== null)
+        for (const [userId, key] of Object.entries(keys))
+          if (typeof key === "string") profileKeys[userId] = key;
+      return { type: "title", title: v.title, profileKeys };
+    }
     if (v.type === "profile") return { type: "profile" };
   } catch {
     // not ours
