@@ -3,7 +3,7 @@
 // and for calls through the public edge, a suspended user refused, audit lines and rows present
 // and free of handles, invite codes and message content.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -107,6 +107,11 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
       const address = target.includes("--admin")
         ? (target[target.indexOf("--admin") + 1] as string)
         : (await readFile(join(target[1] as string, "admin", "address"), "utf8")).trim();
+      if (kind === "all-in-one") {
+        // The generated operator key is the operator's secret: readable by the homeserver's user only.
+        const mode = (await stat(join(target[1] as string, "admin", "operator.key"))).mode & 0o777;
+        expect(mode.toString(8)).toBe("600");
+      }
       const noKey = await cli("--admin", address, "--operator-key", join(dir, "none.key"), "stats");
       expect(noKey).toMatchObject({ code: 1 });
       expect(noKey.err.join("\n")).toMatch(/none\.key does not exist/);
