@@ -9,57 +9,88 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient, Transport } from "../src/index.js";
 import { connectUsers, syncUntil, texts, World } from "./support/world.js";
 
-describe("a send whose answer is lost", () => {
+/** Calls of one DS method that reach the DS but whose answer is replaced by UNAVAILABLE. */
+const losing: { method: "sendMessage" | "groupOperation"; answers: number; calls: number } = {
+  method: "sendMessage",
+  answers: 0,
+  calls: 0,
+};
+
+/** A transport whose DS answers to `losing.method` get lost while `losing.answers` lasts. */
+function lossy(transport: Transport): Transport {
+  return {
+    ...transport,
+    delivery: new Proxy(transport.delivery, {
+      get(target, property, receiver) {
+        if (property !== losing.method) return Reflect.get(target, property, receiver);
+        const method = Reflect.get(target, property, receiver) as (...args: unknown[]) => Promise<unknown>;
+        return async (...args: unknown[]) => {
+          losing.calls++;
+          const answer = await method.apply(target, args);
+          if (losing.answers === 0) return answer;
+          losing.answers--;
+          throw new GrpcCallError(`/phoenix.delivery.v1.DeliveryService/${String(property)}`, {
+            code: status.UNAVAILABLE,
+            details: "read ECONNRESET",
+            metadata: new Metadata(),
+          });
+        };
+      },
+    }),
+  };
+}
+
+describe("a DS call whose answer is lost", () => {
   let world: World;
   let alice: PhoenixClient;
   let bob: PhoenixClient;
-  /** Calls of Alice's sendMessage that reach the DS but whose answer is replaced by UNAVAILABLE. */
-  let answersToLose = 0;
-  let sendCalls = 0;
+  let carol: PhoenixClient;
 
   beforeAll(async () => {
     world = await World.start();
-    alice = await world.register("Alice", (transport: Transport) => ({
-      ...transport,
-      delivery: new Proxy(transport.delivery, {
-        get(target, property, receiver) {
-          if (property !== "sendMessage") return Reflect.get(target, property, receiver);
-          return async (...args: Parameters<typeof target.sendMessage>) => {
-            sendCalls++;
-            const answer = await target.sendMessage(...args);
-            if (answersToLose === 0) return answer;
-            answersToLose--;
-            throw new GrpcCallError("/phoenix.delivery.v1.DeliveryService/SendMessage", {
-              code: status.UNAVAILABLE,
-              details: "read ECONNRESET",
-              metadata: new Metadata(),
-            });
-          };
-        },
-      }),
-    }));
+    alice = await world.register("Alice", lossy);
     bob = await world.register("Bob");
+    carol = await world.register("Carol");
     await connectUsers(alice, bob);
+    await connectUsers(alice, carol);
   });
   afterAll(async () => {
     await world?.stop();
   });
 
-  it("resolves once, and the recipient decrypts the message exactly once", async () => {
+  it("a send resolves once, and the recipient decrypts the message exactly once", async () => {
     const id = await alice.createConversation("lost answers");
     await alice.invite(id, [bob.userId]);
     await syncUntil(bob, () => bob.conversations().some((c) => c.id === id), "the group");
 
-    answersToLose = 1;
-    sendCalls = 0;
+    Object.assign(losing, { method: "sendMessage", answers: 1, calls: 0 });
     await alice.sendMessage(id, "sent while the answer got lost");
     // The DS applied the first call; the second was the same request, refused as a replay.
-    expect(sendCalls).toBe(2);
+    expect(losing.calls).toBe(2);
     await alice.sendMessage(id, "the next one");
 
     // syncUntil fails on a message Bob could not process (the bug: a copy under a used generation).
     await syncUntil(bob, () => texts(bob, id).includes("the next one"), "both messages");
     expect((await bob.sync()).errors).toEqual([]);
     expect(texts(bob, id)).toEqual(["sent while the answer got lost", "the next one"]);
+  });
+
+  it("a removal commit is the committer's although its answer was lost (EAR key rotated, epoch gone)", async () => {
+    // Found by the chaos run: the identical retry was refused for its old EAR key and epoch, and
+    // the committer was stuck. The DS now answers "replayed" to a copy of a request it applied.
+    const id = await alice.createConversation("lost commit");
+    await alice.invite(id, [bob.userId, carol.userId]);
+    await syncUntil(carol, () => carol.conversations().some((c) => c.id === id), "the group");
+
+    Object.assign(losing, { method: "groupOperation", answers: 1, calls: 0 });
+    await alice.remove(id, [carol.userId]);
+    expect(losing.calls).toBe(2);
+    expect(alice.conversation(id).members).not.toContain(carol.userId);
+
+    // The group goes on under the new epoch and key.
+    await alice.sendMessage(id, "after the lost answer");
+    await syncUntil(bob, () => texts(bob, id).includes("after the lost answer"), "the message");
+    expect(bob.conversation(id).members).not.toContain(carol.userId);
+    expect((await bob.sync()).errors).toEqual([]);
   });
 });

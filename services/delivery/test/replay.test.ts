@@ -1,7 +1,7 @@
 // A signed request is accepted once across all replicas: request ids are recorded in the DS
 // database with the request, until the timestamp window would refuse the request anyway.
 import * as grpc from "@grpc/grpc-js";
-import { encryptMessage } from "@phoenix/mls";
+import { encryptMessage, removeMembers } from "@phoenix/mls";
 import { common, delivery, errorDetailFromMetadata, rpcLabel } from "@phoenix/proto";
 import { outbox } from "@phoenix/runtime/outbox";
 import { seenRequests } from "@phoenix/runtime/replay";
@@ -102,5 +102,55 @@ describe("replays across DS replicas", () => {
     } finally {
       offset = 0;
     }
+  });
+
+  it("answers a commit resent after it went through as replayed, although its epoch and EAR key are gone", async () => {
+    // A committer whose answer was lost resends the identical request; by then the commit has
+    // moved the group on and (a removal) rotated the EAR key, so the copy would be refused for
+    // that. The replay answer tells the client its commit is the group's.
+    const alice = await h.user("alice").client();
+    const bob = await h.user("bob").client();
+    const carol = await h.user("carol").client();
+    const g = await TestGroup.create(h, alice);
+    await g.add(alice, [bob, carol]);
+    const rm = await removeMembers(alice.mls(), h.cs, [carol.leaf]);
+    const tbs: delivery.GroupOperationTbs = {
+      header: h.header(rpcLabel(Service.groupOperation), { $case: "leafIndex", value: alice.leaf }),
+      groupId: g.groupId,
+      commit: rm.commit,
+      groupInfo: rm.groupInfo,
+      addedClients: undefined,
+    };
+    const request = {
+      signed: await h.sign(delivery.GroupOperationTbs, tbs, alice.signingKey),
+      groupStateEarKey: g.earKey,
+      newGroupStateEarKey: new Uint8Array(32).fill(9),
+    };
+    await call((d) => h.client.groupOperation(request, d));
+    for (const client of [h.client, replicaClient])
+      expect(await reason(call((d) => client.groupOperation(request, d)))).toEqual([
+        "UNAUTHENTICATED",
+        ErrorReason.ERROR_REASON_REPLAYED_REQUEST,
+      ]);
+    // A different request under the old key is still refused for the key, not as a replay.
+    const other = await removeMembers(alice.mls(), h.cs, [bob.leaf]);
+    const fresh = {
+      signed: await h.sign(
+        delivery.GroupOperationTbs,
+        {
+          ...tbs,
+          header: h.header(rpcLabel(Service.groupOperation), { $case: "leafIndex", value: alice.leaf }),
+          commit: other.commit,
+          groupInfo: other.groupInfo,
+        },
+        alice.signingKey,
+      ),
+      groupStateEarKey: request.groupStateEarKey,
+      newGroupStateEarKey: new Uint8Array(32).fill(10),
+    };
+    expect(await reason(call((d) => h.client.groupOperation(fresh, d)))).toEqual([
+      "UNAUTHENTICATED",
+      ErrorReason.ERROR_REASON_WRONG_EAR_KEY,
+    ]);
   });
 });

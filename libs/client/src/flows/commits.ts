@@ -14,7 +14,7 @@ import type { ClientCore } from "../core/client-core.js";
 import { type ConversationRow, dsSigned } from "../core/conversations.js";
 import { leafIdentities } from "../protocol/tree.js";
 import type { SyncResult } from "../types.js";
-import { earKeyRotated, epochAhead } from "./ds-errors.js";
+import { callOnce, earKeyRotated, epochAhead } from "./ds-errors.js";
 import { profileKeyDue, uploadProfileKey } from "./profile-key.js";
 
 /** Key-value entry: the DS's latest RequiredRemovals notice for a group. */
@@ -102,7 +102,7 @@ export async function submitCommit(
   nextEarKey: Uint8Array | undefined,
   addedClients?: delivery.AddedClientsInfo,
 ): Promise<void> {
-  await core.transport.delivery.groupOperation({
+  const request: delivery.GroupOperationRequest = {
     signed: await dsSigned(c, delivery.GroupOperationTbs, DS.groupOperation, {
       groupId: c.groupId,
       commit: out.commit,
@@ -111,5 +111,9 @@ export async function submitCommit(
     }),
     groupStateEarKey: c.earKey,
     newGroupStateEarKey: nextEarKey,
-  });
+  };
+  // A lost answer is resent as the same request: if the first went through, the DS answers that
+  // it was replayed (it checks the request id before anything else refuses the retry), and the
+  // commit is ours to merge.
+  await callOnce(() => core.transport.delivery.groupOperation(request));
 }

@@ -11,10 +11,11 @@ import {
 import { common, type MessageDecoder, rpcLabel } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
-import { InvalidArgumentError, NotFoundError } from "@phoenix/runtime/errors";
+import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "@phoenix/runtime/errors";
 import { claimAndWriteOutbox, writeOutbox } from "@phoenix/runtime/outbox";
 import { seenRequestRecorded } from "@phoenix/runtime/replay";
 import {
+  DEFAULT_REFUSALS,
   type OpenedEnvelope,
   openEnvelope,
   type ReplayClaim,
@@ -294,6 +295,8 @@ export async function writeGroup<R>(
   const groupId: common.QualifiedGroupId = { uuid, domain: ctx.domain };
   const keyTag = ctx.stateCache.keyTag(earKey);
   let wroteFanOuts = false;
+  // This request's own claim was made in the transaction (not deferred into the one write).
+  let claimedInTx = false;
   // What to cache once the transaction committed (undefined: forget the group's entry).
   let after: { sealed: SealedState; keyTag: Uint8Array; group: DsGroup } | "deleted" | undefined;
   const outcome = await transaction(ctx.db, async (tx) => {
@@ -312,13 +315,17 @@ export async function writeGroup<R>(
     const induced: FanOutPlan[] = [];
     let inducedFor: { leaf: number | undefined } | undefined;
     let claimed = false;
+    claimedInTx = false;
     // The claim as data when it can go into the request's one write statement (the usual case),
     // else it is made here and now (a marker key rotation needs a second look).
     let pending: { marker: Uint8Array; claim: RequestClaim } | undefined;
     const claimHere = async (claim: RequestClaim) => {
       const marker = ctx.seenRequests.singleMarker(claim.replay.parts);
       if (marker !== undefined) pending = { marker, claim };
-      else await claim(tx);
+      else {
+        await claim(tx);
+        claimedInTx = true;
+      }
       claimed = true;
     };
     const write: GroupWrite = {
@@ -337,12 +344,7 @@ export async function writeGroup<R>(
     try {
       result = await handler(group, write);
       if (!claimed) throw new Error("a group write handler returned without authenticating its request");
-    } catch (caught) {
-      let error = caught;
-      // The claim waits for the one write, so a replay may have been refused for something else
-      // first (its epoch is gone): name it as what it is, as a claim made up front would have.
-      if (pending !== undefined && isRefusal(error) && (await seenRequestRecorded(tx, pending.marker)))
-        error = pending.claim.replay.refusal();
+    } catch (error) {
       if (!isRefusal(error) || inducedFor === undefined || (induced.length === 0 && reports.length === 0))
         throw error;
       // Refused, but the removals found are the group's business from now on: store and announce them.
@@ -400,6 +402,8 @@ export async function writeGroup<R>(
     }
     wroteFanOuts = fanOuts.length > 0;
     return { value: result.result };
+  }).catch(async (error: unknown) => {
+    throw await replayOr(ctx, request, error);
   });
   // Committed (a transaction that did not commit threw above, leaving the stored state and any
   // cached copy of it as they were): the written state is the stored one from now on, and the
@@ -415,8 +419,31 @@ export async function writeGroup<R>(
       written.sealed.plainBytes,
     );
   if (wroteFanOuts) ctx.onFanOut();
-  if ("error" in outcome) throw outcome.error;
+  // Refused, with removals stored: when the request's own claim committed with them, the id is
+  // claimed by this very request, not by an earlier one.
+  if ("error" in outcome) throw claimedInTx ? outcome.error : await replayOr(ctx, request, outcome.error);
   return outcome.value;
+}
+
+/**
+ * A refusal of a write whose request id is already claimed becomes the replay refusal: a client
+ * resending a request whose answer was lost learns that it went through, although the copy would
+ * now be refused for something else (its epoch is gone, the EAR key rotated with it). The id is
+ * looked up only on this path (one read). The copy's signature is not verified here — the state
+ * may not even open under its key — so an unsigned probe learns whether an id it already knows was
+ * used, which tells nothing new to whoever saw the request (the DS's replay scope is the id alone).
+ */
+async function replayOr(
+  ctx: DeliveryContext,
+  request: GroupRequest<unknown>,
+  error: unknown,
+): Promise<unknown> {
+  if (!isRefusal(error)) return error;
+  const refusals = { ...DEFAULT_REFUSALS, ...requestPolicy(ctx).refusals };
+  const replay = refusals.replayed("the request");
+  if (error instanceof UnauthenticatedError && error.message === replay.message) return error;
+  const marker = ctx.seenRequests.marker([request.header.requestId]);
+  return (await seenRequestRecorded(ctx.db, marker)) ? replay : error;
 }
 
 /** A request that only reads a group: one read (no state transferred on a cache hit), decrypt. */
