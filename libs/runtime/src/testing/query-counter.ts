@@ -41,7 +41,10 @@ export function classifyStatement(sql: string): QueryKind {
   const first = /^[a-z]+/.exec(text)?.[0] ?? "";
   if (CONTROL.has(first)) return "control";
   if (text.includes('"phoenix_bus".')) return "infra";
-  if (text.includes('"phoenix_runtime"."outbox"') && !/insert\s+into\s+"phoenix_runtime"\."outbox"/.test(text))
+  if (
+    text.includes('"phoenix_runtime"."outbox"') &&
+    !/insert\s+into\s+"phoenix_runtime"\."outbox"/.test(text)
+  )
     return "infra";
   // The rate limiter's sweep of refilled buckets: at most once a minute, whatever the request.
   if (first === "delete" && text.includes('"phoenix_rate_limit"."buckets"')) return "infra";
