@@ -13,6 +13,7 @@ import type { ServiceDefinitionLike } from "./definitions.js";
 import { ERROR_DETAIL_TYPE, errorDetail } from "./error-detail.js";
 import { REQUEST_ID_KEY } from "./request-id.js";
 import {
+  channelOptionsOf,
   createChannel,
   createServiceClient,
   GrpcCallError,
@@ -241,5 +242,25 @@ describe("createServiceClient", () => {
     expect((error as GrpcCallError).details.map((d) => d.typeUrl)).toEqual([
       `type.googleapis.com/${ERROR_DETAIL_TYPE}`,
     ]);
+  });
+});
+
+describe("channelOptionsOf", () => {
+  it("caps the reconnect backoff unless the caller sets its own, and applies the message limit", () => {
+    expect(channelOptionsOf()).toEqual({
+      "grpc.initial_reconnect_backoff_ms": 250,
+      "grpc.max_reconnect_backoff_ms": 2000,
+    });
+    const own = channelOptionsOf({
+      maxMessageBytes: 1024,
+      channelOptions: { "grpc.max_reconnect_backoff_ms": 30_000, "grpc.keepalive_time_ms": 10_000 },
+    });
+    expect(own).toEqual({
+      "grpc.initial_reconnect_backoff_ms": 250,
+      "grpc.max_reconnect_backoff_ms": 30_000,
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.max_receive_message_length": 1024,
+      "grpc.max_send_message_length": 1024,
+    });
   });
 });
