@@ -373,7 +373,7 @@ const commands: Record<string, Command> = {
       const finished = new Promise<void>((resolve) => {
         done = resolve;
       });
-      io.out(`watching as ${client.userId} (Ctrl-C to stop)`);
+      io.out(`watching as ${client.displayName} (${client.userId}) (Ctrl-C to stop)`);
       const listener = client.listen({
         onChange: () => {
           count += mark(true);
