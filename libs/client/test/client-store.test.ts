@@ -1,8 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClientStore } from "../src/store/client-store.js";
+import * as schema from "../src/store/schema.js";
 
 const dirs: string[] = [];
 function freshPath(): string {
@@ -65,5 +67,20 @@ describe("ClientStore: a value written with the next commit", () => {
     const again = ClientStore.open(path);
     expect([text(again.getBytes("a")), text(again.getBytes("b"))]).toEqual(["1", "2"]);
     again.close();
+  });
+});
+
+describe("ClientStore: a store made by an older client", () => {
+  it("gains the columns added since (system messages' events) and keeps its rows", () => {
+    const path = freshPath();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT NULL,
+      kind TEXT NOT NULL, sender_user_id TEXT, body TEXT NOT NULL, sent_at INTEGER NOT NULL, read INTEGER NOT NULL);
+      INSERT INTO messages (conversation_id, kind, body, sent_at, read) VALUES ('c', 'system', 'a@x added b@x', 1, 0);`);
+    old.close();
+    const store = ClientStore.open(path);
+    const rows = store.db.select().from(schema.messages).all();
+    expect(rows).toEqual([expect.objectContaining({ body: "a@x added b@x", event: null })]);
+    store.close();
   });
 });

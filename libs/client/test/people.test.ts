@@ -1,6 +1,7 @@
 // Real clients against a test homeserver: people are shown by their display names, read from the
 // encrypted profiles they shared (in groups, connection offers and friendship packages), and told
 // what happens to them (who came in with them, a rejected request, a new name).
+import { eventually } from "@phoenix/test-harness";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient, Transport } from "../src/index.js";
 import { connectUsers, syncUntil, World } from "./support/world.js";
@@ -70,6 +71,27 @@ describe("people shown as people", () => {
     expect(bob.messages(group).find((m) => m.kind === "system")?.body).toBe(
       "Alicia added you, Carol and Dave",
     );
+  });
+
+  it("a listening member sees a new name as it happens", async () => {
+    const gus = await world.register("Gus");
+    const hal = await world.register("Hal");
+    await connectUsers(gus, hal);
+    let changes = 0;
+    const listener = hal.listen({ onChange: () => changes++, keyUpdateMaxAgeMs: 0 });
+    try {
+      await gus.setDisplayName("Gustav");
+      await eventually(() => hal.displayNameOf(gus.userId) === "Gustav", {
+        timeoutMs: 15_000,
+        message: "the new name at the listener",
+      });
+      const conversation = hal.contacts()[0]?.conversationId ?? "";
+      expect(hal.messages(conversation).map((m) => m.body)).toContain("Gus is now called Gustav");
+      // The app is told, so it can redraw.
+      await eventually(() => changes > 0, { timeoutMs: 15_000, message: "onChange" });
+    } finally {
+      await listener.stop();
+    }
   });
 
   it("a connection request carries the requester's name; a rejection reaches the requester", async () => {
