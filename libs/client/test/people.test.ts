@@ -64,6 +64,7 @@ describe("people shown as people", () => {
     // Bob sees it in the group and in his connection with her; his contact list has the new name.
     const bobsConnection = bob.contacts().find((c) => c.userId === alice.userId);
     expect(bobsConnection?.displayName).toBe("Alicia");
+    expect(bob.conversation(bobsConnection?.conversationId ?? "").title).toBe("Alicia");
     expect(bob.messages(bobsConnection?.conversationId ?? "").map((m) => m.body)).toContain(
       "Alice is now called Alicia",
     );

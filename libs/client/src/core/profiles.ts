@@ -10,7 +10,7 @@ import {
   parseUserId,
   userProfileKeyIndex,
 } from "@phoenix/crypto";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Account } from "../account.js";
 import { wireUserId } from "../protocol/helpers.js";
 import { buf, type ClientStore, u8 } from "../store/client-store.js";
@@ -92,8 +92,16 @@ export class Profiles {
         set: { displayName: after ?? null, fetchedAt: Date.now() },
       })
       .run();
-    if (after !== undefined)
+    const contact = this.store.db.select().from(t.contacts).where(eq(t.contacts.userId, userId)).get();
+    if (after !== undefined && contact !== undefined) {
+      // A contact's connection conversation is named after them (see Contacts.refreshProfile).
       this.store.db.update(t.contacts).set({ displayName: after }).where(eq(t.contacts.userId, userId)).run();
+      this.store.db
+        .update(t.conversations)
+        .set({ title: after })
+        .where(and(eq(t.conversations.id, contact.conversationId), eq(t.conversations.kind, "connection")))
+        .run();
+    }
     return { before, after };
   }
 
