@@ -1,7 +1,9 @@
 // Real clients against a test homeserver: people are shown by their display names, read from the
 // encrypted profiles they shared (in groups, connection offers and friendship packages), and told
 // what happens to them (who came in with them, a rejected request, a new name).
+import { Metadata, status } from "@grpc/grpc-js";
 import { eventually } from "@phoenix/test-harness";
+import { GrpcCallError } from "@phoenix/wire";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PhoenixClient, Transport } from "../src/index.js";
 import { connectUsers, syncUntil, World } from "./support/world.js";
@@ -93,6 +95,41 @@ describe("people shown as people", () => {
     } finally {
       await listener.stop();
     }
+  });
+
+  it("a rename notice its group refuses is retried by later syncs, then given up", async () => {
+    let refuse = false;
+    const ivy = await world.register("Ivy", (transport: Transport) => ({
+      ...transport,
+      delivery: new Proxy(transport.delivery, {
+        get(target, property, receiver) {
+          if (property !== "sendMessage") return Reflect.get(target, property, receiver);
+          return async (...args: Parameters<typeof target.sendMessage>) => {
+            if (refuse)
+              throw new GrpcCallError("/phoenix.delivery.v1.DeliveryService/SendMessage", {
+                code: status.PERMISSION_DENIED,
+                details: "refused by the test",
+                metadata: new Metadata(),
+              });
+            return target.sendMessage(...args);
+          };
+        },
+      }),
+    }));
+    const jon = await world.register("Jon");
+    await connectUsers(ivy, jon);
+    refuse = true;
+    const renamed = await ivy.setDisplayName("Ivy B.");
+    expect(renamed.errors.join()).toMatch(/^profile notice: .*refused by the test/);
+    const failures: number[] = [];
+    for (let i = 0; i < 6; i++) failures.push((await ivy.sync()).errors.length);
+    // Four more tries (five in all), then the notice is dropped: syncs are clean again.
+    expect(failures).toEqual([1, 1, 1, 1, 0, 0]);
+    // Jon was never told; he still reads the new name when he asks.
+    await jon.sync();
+    expect(jon.displayNameOf(ivy.userId)).toBe("Ivy");
+    await jon.refreshProfiles();
+    expect(jon.displayNameOf(ivy.userId)).toBe("Ivy B.");
   });
 
   it("a connection request carries the requester's name; a rejection reaches the requester", async () => {

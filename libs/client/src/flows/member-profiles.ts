@@ -85,31 +85,38 @@ export async function refreshMemberProfiles(
   await fetchProfiles(core, due, announce);
 }
 
+/** How many syncs try a notice before it is given up (the group may be gone, or its DS). */
+const NOTICE_ATTEMPTS = 5;
+
 /** Marks conversations where members must be told this user's profile (key) changed. */
 export function profileNoticeDue(core: ClientCore, ids: readonly string[]): void {
-  const due = new Set(core.store.getJson<string[]>(NOTICES_DUE) ?? []);
-  for (const id of ids) due.add(id);
-  core.store.setJson(NOTICES_DUE, [...due]);
+  const due = core.store.getJson<Record<string, number>>(NOTICES_DUE) ?? {};
+  for (const id of ids) due[id] = 0;
+  core.store.setJson(NOTICES_DUE, due);
 }
 
 /**
- * Sends the due "profile" notices (after a display-name change), catching
- * up first when the DS says this client is behind. Failures stay due for the next sync.
+ * Sends the due "profile" notices (after a display-name change), catching up first when the
+ * DS says this client is behind. A failed notice stays due for the next sync, up to
+ * {@link NOTICE_ATTEMPTS} tries; each failure is reported in `result`.
  */
 export async function sendProfileNotices(core: ClientCore, result: SyncResult): Promise<void> {
-  const due = core.store.getJson<string[]>(NOTICES_DUE) ?? [];
-  for (const id of due) {
+  const due = core.store.getJson<Record<string, number>>(NOTICES_DUE) ?? {};
+  for (const id of Object.keys(due)) {
+    let failed = false;
     try {
       await withCatchUp(core, id, async () => {
         const c = core.conversations.row(id);
         if (c.status === "active" && c.state !== undefined) await sendApp(core, c, { type: "profile" });
       });
     } catch (error) {
+      failed = true;
       result.errors.push(`profile notice: ${(error as Error).message}`);
-      continue;
     }
-    const left = new Set(core.store.getJson<string[]>(NOTICES_DUE) ?? []);
-    left.delete(id);
-    core.store.setJson(NOTICES_DUE, [...left]);
+    const left = core.store.getJson<Record<string, number>>(NOTICES_DUE) ?? {};
+    const attempts = (left[id] ?? 0) + 1;
+    if (failed && attempts < NOTICE_ATTEMPTS) left[id] = attempts;
+    else delete left[id];
+    core.store.setJson(NOTICES_DUE, left);
   }
 }
