@@ -225,7 +225,8 @@ const commands: Record<string, Command> = {
     async run({ client, io }) {
       const list = client.contacts();
       if (list.length === 0) io.out("no contacts yet");
-      for (const c of list) io.out(`${c.userId}  ${c.displayName ?? ""}  (conversation ${c.conversationId})`);
+      for (const c of list)
+        io.out(`${c.userId}  ${c.displayName ?? "(no profile yet)"}  (conversation ${c.conversationId})`);
     },
   },
   conversations: {

@@ -77,7 +77,8 @@ export async function receiveWelcome(
         id,
         groupId,
         kind: "group",
-        title: `group of ${inviter}`,
+        // Until the inviter's title message arrives (the inviter is a contact: its name is known).
+        title: `group of ${core.profiles.nameOf(inviter) ?? inviter}`,
         earKey: keys.groupStateEarKey,
         credentialKey: keys.credentialEncryptionKey,
         profileKeyKey: keys.userProfileKeyEncryptionKey,
