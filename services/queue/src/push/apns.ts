@@ -3,7 +3,7 @@ import { queue } from "@phoenix/proto";
 import { Http2Origin } from "./http2-client.js";
 import { signJwt } from "./jwt.js";
 import type { PushNotifier, PushOutcome, PushRequest } from "./notifier.js";
-import { type Attempt, ConcurrencyLimit, type RetryPolicy, retryAfterMs, withRetries } from "./retry.js";
+import { type Attempt, ConcurrencyLimit, type ProviderOptions, retryAfterMs, withRetries } from "./retry.js";
 
 /** APNs hosts by environment. */
 export const APNS_ORIGINS = {
@@ -27,7 +27,7 @@ export class ApnsError extends Error {
   override readonly name = "ApnsError";
 }
 
-export interface ApnsNotifierOptions {
+export interface ApnsNotifierOptions extends ProviderOptions {
   /** The .p8 signing key (PKCS#8 PEM, P-256) of the Apple developer account. */
   key: string | KeyObject;
   /** The key's 10-character id (JWT header `kid`). */
@@ -36,22 +36,11 @@ export interface ApnsNotifierOptions {
   teamId: string;
   /** The app's bundle id (`apns-topic`). */
   topic: string;
-  /** Default: production APNs. */
-  origin?: string;
   /**
    * "alert" (default): a visible push with mutable-content, which the app's notification service
    * extension fills after fetching its queue; "background": a silent content-available push.
    */
   pushType?: "alert" | "background";
-  /** How long APNs keeps an undelivered push (`apns-expiration`; 0: deliver now or never). */
-  ttlMs?: number;
-  ca?: string | Buffer;
-  timeoutMs?: number;
-  retry?: RetryPolicy;
-  /** Pushes in flight at once (default 100). */
-  maxInFlight?: number;
-  /** Clock in ms since the epoch (JWT `iat`, expiration). */
-  now?: () => number;
 }
 
 /**

@@ -3,7 +3,7 @@ import { queue } from "@phoenix/proto";
 import { Http2Origin, ProviderUnreachableError } from "./http2-client.js";
 import { signJwt } from "./jwt.js";
 import type { PushNotifier, PushOutcome, PushRequest } from "./notifier.js";
-import { type Attempt, ConcurrencyLimit, type RetryPolicy, retryAfterMs, withRetries } from "./retry.js";
+import { type Attempt, ConcurrencyLimit, type ProviderOptions, retryAfterMs, withRetries } from "./retry.js";
 
 export const FCM_ORIGIN = "https://fcm.googleapis.com";
 /** The OAuth2 scope of FCM HTTP v1 sends. */
@@ -53,20 +53,10 @@ export function parseServiceAccount(json: string): ServiceAccount {
   };
 }
 
-export interface FcmNotifierOptions {
+export interface FcmNotifierOptions extends ProviderOptions {
   account: ServiceAccount;
-  /** Default https://fcm.googleapis.com. */
-  origin?: string;
   /** Default: the service account's token_uri. */
   tokenUri?: string;
-  /** Android `ttl`: how long FCM keeps an undelivered push (0: deliver now or never). */
-  ttlMs?: number;
-  ca?: string | Buffer;
-  timeoutMs?: number;
-  retry?: RetryPolicy;
-  /** Pushes in flight at once (default 100). */
-  maxInFlight?: number;
-  now?: () => number;
 }
 
 interface FcmErrorBody {

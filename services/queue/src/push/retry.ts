@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Http2OriginOptions } from "./http2-client.js";
 import { ProviderUnreachableError } from "./http2-client.js";
 
 /** How often and how long a push provider's temporary refusals (429, 5xx) are retried. */
@@ -80,4 +81,17 @@ export class ConcurrencyLimit {
       else this.active--;
     }
   }
+}
+
+/** What every push provider takes besides its credentials (APNs, FCM). */
+export interface ProviderOptions extends Http2OriginOptions {
+  /** The provider's origin (`https://…`); a relay, a test's fake. Default: the provider's own. */
+  origin?: string;
+  /** How long the provider keeps an undelivered push (0: deliver now or never). */
+  ttlMs?: number;
+  retry?: RetryPolicy;
+  /** Pushes in flight at once (default 100). */
+  maxInFlight?: number;
+  /** Clock in ms since the epoch (JWT `iat`, expirations). */
+  now?: () => number;
 }
