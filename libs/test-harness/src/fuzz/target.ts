@@ -25,6 +25,8 @@ export interface FuzzAddresses {
   federation: string;
   /** The federation gateway's internal listener (FederationProxyService). */
   federationInternal: string;
+  /** The AS's operator admin listener (phoenix.admin.v1), never the public one. */
+  admin: string;
 }
 
 /** A running fuzz target. */
@@ -66,7 +68,8 @@ export async function startFuzzTarget(
   const namespace = `fz${cryptoRandomBytes(5).toString("hex")}`;
   const peerKey = SigningKey.generate();
   const peer = await startFakePeer(peerKey);
-  const [auth, delivery, queue, fed, fedInternal, http] = (await freePorts(6)) as [
+  const [auth, delivery, queue, fed, fedInternal, http, admin] = (await freePorts(7)) as [
+    number,
     number,
     number,
     number,
@@ -92,6 +95,13 @@ export async function startFuzzTarget(
       AS_CALLER_RATE_PROFILE_PER_MINUTE: "1000000",
     },
   });
+  // The admin API is fuzzed on its own listener, with an operator key configured, so its
+  // authentication is what the inputs meet (on the public port it does not exist).
+  wiring.env.auth = {
+    ...wiring.env.auth,
+    ADMIN_GRPC_PORT: String(admin),
+    ADMIN_OPERATOR_KEYS: `fuzz:${Buffer.from(SigningKey.generate().publicKey).toString("base64url")}`,
+  };
   const ports = { auth, delivery, queue, "federation-gateway": fed, "edge-gateway": http };
   const processes: ServiceProcess[] = [];
   const cleanUp = async (): Promise<void> => {
@@ -141,6 +151,7 @@ export async function startFuzzTarget(
       queue: address(queue),
       federation: address(fed),
       federationInternal: address(fedInternal),
+      admin: address(admin),
     },
     processes,
     databaseUrls,
