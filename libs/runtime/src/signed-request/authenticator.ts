@@ -129,6 +129,11 @@ export interface OpenedEnvelope<T> {
   label: string;
 }
 
+/** What a request id's claim covers: the sender's replay scope, then the id. */
+export function replayParts(replayScope: readonly Uint8Array[], requestId: Uint8Array): Uint8Array[] {
+  return [...replayScope, requestId];
+}
+
 /** A request's id claim as data: for a write that makes the claim part of its own statement. */
 export interface ReplayClaim {
   /** What the claim covers: the sender's replay scope followed by the request id. */
@@ -298,7 +303,7 @@ export async function verifyEnvelope<T, K extends SignerKey, Tx>(
   const expiresAt = new Date(
     (header.timestamp?.getTime() ?? 0) + policy.window.maxAgeMs + policy.window.maxFutureSkewMs,
   );
-  const parts = [...signer.replayScope, header.requestId];
+  const parts = replayParts(signer.replayScope, header.requestId);
   const refusal = () => refuse.replayed(signer.signer);
   return {
     ...envelope,

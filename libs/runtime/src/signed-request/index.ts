@@ -8,6 +8,7 @@ export {
   openSignedRequest,
   type ReplayClaim,
   type ReplayClaimer,
+  replayParts,
   type SignedRequestPolicy,
   type SignedRequestRefusals,
   type SignerKey,

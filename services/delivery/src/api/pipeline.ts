@@ -12,13 +12,19 @@ import { common, type MessageDecoder, rpcLabel } from "@phoenix/proto";
 import type { Database } from "@phoenix/runtime/db";
 import { transaction } from "@phoenix/runtime/db";
 import { InvalidArgumentError, NotFoundError, UnauthenticatedError } from "@phoenix/runtime/errors";
-import { claimAndWriteOutbox, writeOutbox } from "@phoenix/runtime/outbox";
+import {
+  type ClaimedWrite,
+  claimAndWriteOutbox,
+  type OutboxMessage,
+  writeOutbox,
+} from "@phoenix/runtime/outbox";
 import { seenRequestRecorded } from "@phoenix/runtime/replay";
 import {
   DEFAULT_REFUSALS,
   type OpenedEnvelope,
   openEnvelope,
   type ReplayClaim,
+  replayParts,
   type SignedRequestPolicy,
   type TbsWithHeader,
   verifyEnvelope,
@@ -90,6 +96,9 @@ export function openGroupRequest<T extends GroupTbs>(
   return { envelope, tbs: envelope.tbs, header: envelope.header, uuid, earKey };
 }
 
+/** A DS request id is claimed as it is (no sender scope): a DS marker covers the id alone. */
+const DS_REPLAY_SCOPE: readonly Uint8Array[] = [];
+
 /**
  * Claims a verified request's id in `tx` (the request's own transaction, or the pool for a read);
  * `replay` is the same claim as data, for a write that makes it part of its own statement.
@@ -112,11 +121,10 @@ export async function verifySigner(
 ): Promise<RequestClaim> {
   if (key === undefined)
     throw unauthenticated(ErrorReason.ERROR_REASON_UNKNOWN_SENDER, `${who} is not in the group`);
-  // Request ids are claimed as they are (no sender scope): a DS marker covers the id alone.
   const verified = await verifyEnvelope(requestPolicy(ctx), request.envelope, {
     signer: who,
     key,
-    replayScope: [],
+    replayScope: DS_REPLAY_SCOPE,
   });
   return Object.assign((tx: Database) => verified.claim(tx), { replay: verified.replay });
 }
@@ -385,14 +393,7 @@ export async function writeGroup<R>(
         await writeOutbox(tx, records, ctx.outboxSealer);
       } else {
         // The request's one write: claim, state and fan-outs in one statement.
-        const written = await claimAndWriteOutbox(
-          tx,
-          { marker: pending.marker, expiresAt: pending.claim.replay.expiresAt },
-          records,
-          ctx.outboxSealer,
-          claimedGroupUpdate(tx, uuid, state),
-        );
-        if (!written) throw pending.claim.replay.refusal();
+        await writeClaimed(ctx, tx, pending, records, claimedGroupUpdate(tx, uuid, state));
       }
       after = {
         sealed,
@@ -442,7 +443,7 @@ async function replayOr(
   const refusals = { ...DEFAULT_REFUSALS, ...requestPolicy(ctx).refusals };
   const replay = refusals.replayed("the request");
   if (error instanceof UnauthenticatedError && error.message === replay.message) return error;
-  const marker = ctx.seenRequests.marker([request.header.requestId]);
+  const marker = ctx.seenRequests.marker(replayParts(DS_REPLAY_SCOPE, request.header.requestId));
   return (await seenRequestRecorded(ctx.db, marker)) ? replay : error;
 }
 
@@ -482,14 +483,31 @@ export async function fanOutOnly(
       await writeOutbox(tx, records, ctx.outboxSealer);
     });
   } else {
-    const claimed = await claimAndWriteOutbox(
-      ctx.db,
-      { marker, expiresAt: claim.replay.expiresAt },
-      records,
-      ctx.outboxSealer,
-    );
-    if (!claimed) throw claim.replay.refusal();
+    await writeClaimed(ctx, ctx.db, { marker, claim }, records);
   }
   if (records.length > 0) ctx.onFanOut();
   return timestamp;
+}
+
+/**
+ * The request's one write: its id's claim, the fan-outs and `alsoWrite` in one statement
+ * (`claimAndWriteOutbox`); nothing is written and the request is refused as a replay when the id
+ * was claimed before.
+ */
+async function writeClaimed(
+  ctx: DeliveryContext,
+  db: Database,
+  pending: { marker: Uint8Array; claim: RequestClaim },
+  records: readonly OutboxMessage[],
+  alsoWrite?: ClaimedWrite,
+): Promise<void> {
+  const { marker, claim } = pending;
+  const claimed = await claimAndWriteOutbox(
+    db,
+    { marker, expiresAt: claim.replay.expiresAt },
+    records,
+    ctx.outboxSealer,
+    alsoWrite,
+  );
+  if (!claimed) throw claim.replay.refusal();
 }
