@@ -4,6 +4,8 @@
 // return async iterables, failures reject with nice-grpc's `ClientError` (a gRPC status code).
 import type { Client } from "nice-grpc";
 import { AuthAdminServiceDefinition } from "./gen/phoenix/admin/v1/admin.js";
+import { FederationAdminServiceDefinition } from "./gen/phoenix/admin/v1/federation_admin.js";
+import { QueueAdminServiceDefinition } from "./gen/phoenix/admin/v1/queue_admin.js";
 import { AuthServiceDefinition } from "./gen/phoenix/auth/v1/auth.js";
 import { DeliveryServiceDefinition } from "./gen/phoenix/delivery/v1/delivery.js";
 import {
@@ -28,8 +30,10 @@ export {
   AuthAdminServiceDefinition,
   AuthServiceDefinition,
   DeliveryServiceDefinition,
+  FederationAdminServiceDefinition,
   FederationProxyServiceDefinition,
   FederationServiceDefinition,
+  QueueAdminServiceDefinition,
   QueueServiceDefinition,
 };
 
@@ -45,3 +49,7 @@ export type FederationServiceClient = Client<FederationServiceDefinition>;
 export type FederationProxyServiceClient = Client<FederationProxyServiceDefinition>;
 /** Promise client of the AS admin API (operators only, on the AS admin listener). */
 export type AuthAdminServiceClient = Client<AuthAdminServiceDefinition>;
+/** Promise client of the federation gateway's admin API (operators only, on its admin listener). */
+export type FederationAdminServiceClient = Client<FederationAdminServiceDefinition>;
+/** Promise client of the QS admin API (operators only, on the QS admin listener). */
+export type QueueAdminServiceClient = Client<QueueAdminServiceDefinition>;

@@ -49,6 +49,8 @@ describe("contract documentation", () => {
     const services = new Set(rpcs.map((r) => `${r.pkg}.${r.service}`));
     expect([...services].sort()).toEqual([
       "phoenix.admin.v1.AuthAdminService",
+      "phoenix.admin.v1.FederationAdminService",
+      "phoenix.admin.v1.QueueAdminService",
       "phoenix.auth.v1.AuthService",
       "phoenix.delivery.v1.DeliveryService",
       "phoenix.federation.v1.FederationProxyService",

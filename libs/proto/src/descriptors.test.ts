@@ -53,6 +53,8 @@ describe("the embedded descriptor set and RPC catalog", () => {
   it("lists the phoenix .proto files, all present under protoRoot", () => {
     expect(protoFiles()).toEqual([
       "phoenix/admin/v1/admin.proto",
+      "phoenix/admin/v1/federation_admin.proto",
+      "phoenix/admin/v1/queue_admin.proto",
       "phoenix/auth/v1/auth.proto",
       "phoenix/common/v1/common.proto",
       "phoenix/delivery/v1/delivery.proto",
@@ -71,7 +73,7 @@ describe("the embedded descriptor set and RPC catalog", () => {
         .filter((k) => k.startsWith("phoenix.") && k.endsWith("Service"))
         .sort();
     expect(services(fromSet)).toEqual(services(fromFiles));
-    expect(services(fromSet)).toHaveLength(6);
+    expect(services(fromSet)).toHaveLength(8);
   });
 });
 

@@ -6,6 +6,8 @@ export * from "./descriptors.js";
 export * from "./error-detail.js";
 export * as googleRpc from "./gen/google/rpc/status.js";
 export * as admin from "./gen/phoenix/admin/v1/admin.js";
+export * as federationAdmin from "./gen/phoenix/admin/v1/federation_admin.js";
+export * as queueAdmin from "./gen/phoenix/admin/v1/queue_admin.js";
 export * as auth from "./gen/phoenix/auth/v1/auth.js";
 export * as common from "./gen/phoenix/common/v1/common.js";
 export * as delivery from "./gen/phoenix/delivery/v1/delivery.js";
