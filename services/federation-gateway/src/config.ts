@@ -12,6 +12,7 @@ import {
   serviceConfig,
 } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
+import { adminListenerConfig } from "@phoenix/runtime/module";
 import type { z } from "zod";
 
 const DAY = 24 * 3600 * 1000;
@@ -41,6 +42,12 @@ export const gatewayConfigSchema = serviceConfig({
     FEDERATION_POLICY: envEnum(["allowlist", "open"] as const, { default: "allowlist" }),
     FEDERATION_ALLOWED_DOMAINS: envList({ default: [] }),
     FEDERATION_DENIED_DOMAINS: envList({ default: [] }),
+    /**
+     * How often every replica reloads the policy an operator set at runtime (admin
+     * SetFederationPolicy, stored in the database; default 2 s). Until one is set, the three
+     * variables above are the policy.
+     */
+    FEDERATION_POLICY_REFRESH: envDuration({ default: 2000, min: 100 }),
     /** Per-peer token bucket: sustained requests per second and burst. */
     FEDERATION_PEER_RATE: envInt({ default: 200, min: 1 }),
     FEDERATION_PEER_BURST: envInt({ default: 400, min: 1 }),
@@ -113,6 +120,8 @@ export const gatewayConfigSchema = serviceConfig({
     /** Inbound envelope ids are remembered this long for dedupe (default 30 days). */
     FEDERATION_DEDUPE_RETENTION: envDuration({ default: 30 * DAY, min: 60_000 }),
   })
+  // The admin listener (phoenix.admin.v1.FederationAdminService) and the operator keys it accepts.
+  .extend(adminListenerConfig.shape)
   .extend(databaseConfig.shape)
   .extend(busConfig.shape);
 

@@ -5,14 +5,15 @@ import type { DatabaseHandle } from "@phoenix/runtime/db";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Metrics } from "@phoenix/runtime/metrics";
-import { intervalWorker, type Worker } from "@phoenix/runtime/module";
+import { intervalWorker, parseOperatorKeys, type Worker } from "@phoenix/runtime/module";
 import { ReplayStore } from "@phoenix/runtime/replay";
+import { federationAdminRoutes } from "./admin/federation-admin.js";
 import type { GatewayContext } from "./api/context.js";
 import { InboundAuthenticator } from "./api/inbound-auth.js";
 import type { GatewayConfig } from "./config.js";
 import { PeerResolver } from "./discovery/resolver.js";
 import { parseStaticPeers } from "./domain/peers.js";
-import { FederationPolicy, peerRateLimiter } from "./domain/policy.js";
+import { FederationPolicy, type PolicyConfig, peerRateLimiter } from "./domain/policy.js";
 import { GatewayMetrics } from "./gateway-metrics.js";
 import { DeliveryLanes } from "./outbound/delivery-lanes.js";
 import { registerLaneMetrics } from "./outbound/lane-metrics.js";
@@ -25,6 +26,13 @@ import { federationRoutes, proxyRoutes } from "./routes.js";
 import { pruneSeenEnvelopes } from "./store/envelope-store.js";
 import { KeyRing } from "./store/key-ring.js";
 import { federationKeyEncryption } from "./store/key-store.js";
+import { PeerActivity, prunePeerStats } from "./store/peer-stats.js";
+import { loadStoredPolicy } from "./store/policy-store.js";
+
+/** Peers not seen for this long leave ListPeers (fed_peer_stats rows pruned). */
+const PEER_STATS_RETENTION = 90 * 24 * 3600_000;
+/** Each replica writes its tally of peer events this often: one write per peer per minute. */
+const PEER_STATS_FLUSH = 60_000;
 
 /** Streams (shared with the QS and DS) and the subject prefix ("" in deployments, unique in tests). */
 export interface GatewayStreams {
@@ -66,6 +74,10 @@ function upstreamsOf(config: GatewayConfig): Map<string, string> {
 export class FederationGateway {
   readonly federation: ServiceRegistration;
   readonly proxy: ServiceRegistration;
+  /** phoenix.admin.v1.FederationAdminService, for the admin listener only. */
+  readonly admin: ServiceRegistration;
+  /** What this replica saw of its peers since the last flush (ListPeers' figures). */
+  readonly activity: PeerActivity;
   /** What the RPC handlers share. */
   readonly context: GatewayContext;
   readonly lanes: DeliveryLanes;
@@ -78,7 +90,12 @@ export class FederationGateway {
    */
   readonly workers: readonly Worker[];
 
-  private constructor(options: FederationGatewayOptions, keys: KeyRing, keyEncryption: KeyEncryptionKeys) {
+  private constructor(
+    options: FederationGatewayOptions,
+    keys: KeyRing,
+    keyEncryption: KeyEncryptionKeys,
+    stored: PolicyConfig | undefined,
+  ) {
     const { config, database, bus, logger } = options;
     const db = database.db;
     const now = options.now ?? Date.now;
@@ -103,11 +120,15 @@ export class FederationGateway {
       maxMessageBytes,
       config.FEDERATION_PEER_CHANNELS_MAX,
     );
-    const policy = new FederationPolicy({
+    // The configured policy until an operator sets one (admin SetFederationPolicy, stored).
+    const configured: PolicyConfig = {
       mode: config.FEDERATION_POLICY,
       allowed: config.FEDERATION_ALLOWED_DOMAINS,
       denied: config.FEDERATION_DENIED_DOMAINS,
-    });
+    };
+    const policy = new FederationPolicy(stored ?? configured);
+    const activity = new PeerActivity(now, config.FEDERATION_PEER_CACHE_MAX);
+    this.activity = activity;
     const directory = new PeerKeyDirectory({
       db,
       clients: peers,
@@ -138,6 +159,7 @@ export class FederationGateway {
       seenRequests,
       db,
       matchPeerCertificate: options.tls.mutual && !options.tls.plaintext,
+      activity,
       now,
     });
     const catalog = rpcCatalog();
@@ -156,6 +178,7 @@ export class FederationGateway {
       known: new Set(catalog.map((r) => r.path)),
       subjects: { fanOut: subjects.fanOut, queueDeleted: subjects.queueDeleted },
       proxyTimeoutMs: config.FEDERATION_DELIVERY_TIMEOUT,
+      activity,
       now,
     };
     this.federation = federationRoutes(this.context, this.metrics);
@@ -176,6 +199,26 @@ export class FederationGateway {
       lock: database.tryWithLock.bind(database),
       standbyRetryMs: config.FEDERATION_STANDBY_RETRY,
       metrics: this.metrics,
+      activity,
+    });
+    const window = {
+      maxAgeMs: config.FEDERATION_MAX_REQUEST_AGE,
+      maxFutureSkewMs: config.FEDERATION_MAX_CLOCK_SKEW,
+    };
+    this.admin = federationAdminRoutes({
+      domain,
+      db,
+      log: logger,
+      now,
+      // Checked at start like the AS's: a malformed entry stops the gateway with a config error.
+      operatorKeys: parseOperatorKeys(config.ADMIN_OPERATOR_KEYS),
+      // Operator request ids share the peers' replay table under their own scope ("operator").
+      requestPolicy: (at) => ({ window, now: () => at, replay: seenRequests }),
+      policy,
+      configured,
+      activity,
+      bus,
+      laneOf: (peer) => this.lanes.laneOf(peer),
     });
     if (options.metricsRegistry) registerLaneMetrics(options.metricsRegistry, bus, this.lanes);
     this.workers = [
@@ -195,6 +238,13 @@ export class FederationGateway {
         run: () => seenRequests.sweep(db, new Date(now())),
         onError: (err) => logger.warn({ err }, "pruning request ids failed"),
       }),
+      // Every replica follows the policy an operator stored (SetFederationPolicy) within this.
+      intervalWorker("policy refresh", {
+        intervalMs: config.FEDERATION_POLICY_REFRESH,
+        run: async () => policy.replace((await loadStoredPolicy(db)) ?? configured),
+        onError: (err) => logger.warn({ err }, "reloading the federation policy failed"),
+      }),
+      peerStatsWorker(activity, db, logger, now),
     ];
   }
 
@@ -219,7 +269,12 @@ export class FederationGateway {
       overlapMs: config.FEDERATION_KEY_OVERLAP,
       ...(options.now ? { now: options.now } : {}),
     });
-    const gateway = new FederationGateway(options, keys, keyEncryption);
+    const gateway = new FederationGateway(
+      options,
+      keys,
+      keyEncryption,
+      await loadStoredPolicy(options.database.db),
+    );
     const { streams, context } = gateway;
     await options.bus.ensureStream(fanOutStream(streams.fanOut, context.subjects.fanOut));
     await options.bus.ensureStream(queueDeletedStream(streams.queueDeleted, context.subjects.queueDeleted));
@@ -231,6 +286,39 @@ export class FederationGateway {
     this.context.peers.close();
     this.context.upstream.close();
   }
+}
+
+/**
+ * Writes the replica's tally of peer events once a minute (and at stop), and prunes the peers
+ * not seen for PEER_STATS_RETENTION once an hour.
+ */
+function peerStatsWorker(
+  activity: PeerActivity,
+  db: FederationGatewayOptions["database"]["db"],
+  logger: Logger,
+  now: () => number,
+): Worker {
+  let runs = 0;
+  const flush = intervalWorker("peer stats", {
+    intervalMs: PEER_STATS_FLUSH,
+    run: async () => {
+      await activity.flush(db);
+      if (activity.dropped > 0) {
+        logger.warn({ dropped: activity.dropped }, "peer events not counted: too many peer domains at once");
+        activity.dropped = 0;
+      }
+      if (++runs % 60 === 0) await prunePeerStats(db, new Date(now() - PEER_STATS_RETENTION));
+    },
+    onError: (err) => logger.warn({ err }, "writing peer stats failed"),
+  });
+  return {
+    name: flush.name,
+    start: () => flush.start(),
+    async stop() {
+      await flush.stop();
+      await activity.flush(db).catch((err: unknown) => logger.warn({ err }, "writing peer stats failed"));
+    },
+  };
 }
 
 /** Parses the operator's hex seed. */

@@ -89,6 +89,8 @@ export const federationGatewayModule = defineServiceModule({
       internalPort,
       addresses: { federationInternal: internalAddress },
       services: [gateway.federation],
+      // Never on the public or internal listener: the runner serves it on ADMIN_GRPC_HOST:PORT.
+      admin: { services: [gateway.admin], translateError: translateGatewayError },
       workers: gateway.workers,
       credentials,
       reflection: { descriptorSet: fileDescriptorSet() },

@@ -1,3 +1,11 @@
+export {
+  type AdminAuditRow,
+  adminAudit,
+  adminSettings,
+  getAdminSetting,
+  insertAdminAudit,
+  putAdminSetting,
+} from "./admin-tables.js";
 export { bytea, int8 } from "./columns.js";
 export {
   type DatabaseConfig,

@@ -10,6 +10,7 @@ export {
   startAdminListener,
 } from "./admin-listener.js";
 export { moduleEnv } from "./module-env.js";
+export { asOperator, type OperatorCallContext, type OperatorRequest } from "./operator-call.js";
 export {
   type ModuleEntry,
   ModuleStartError,

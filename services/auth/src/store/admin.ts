@@ -1,19 +1,10 @@
 // Queries of the admin API (services/auth/src/admin): suspensions, runtime settings, invite codes
-// created or revoked by operators, the audit log, and the counts of GetDomainStats.
-import type { Database } from "@phoenix/runtime/db";
+// created or revoked by operators, and the counts of GetDomainStats.
+import { type Database, getAdminSetting, putAdminSetting } from "@phoenix/runtime/db";
 import { and, asc, count, eq, getTableColumns, gt, sql } from "drizzle-orm";
 import type { ClientKey } from "../domain/ids.js";
 import type { ClientRow } from "./clients.js";
-import {
-  adminAudit,
-  adminSettings,
-  clients,
-  handles,
-  inviteCodes,
-  inviteCodeUses,
-  userSuspensions,
-  users,
-} from "./schema.js";
+import { clients, handles, inviteCodes, inviteCodeUses, userSuspensions, users } from "./schema.js";
 
 /**
  * A client with its user's suspension, in the one read that authenticates every client request
@@ -76,22 +67,10 @@ export async function listUserOverviews(
 }
 
 /** A runtime setting, or undefined when never set. */
-export async function getSetting(db: Database, name: string): Promise<string | undefined> {
-  const rows = await db
-    .select({ value: adminSettings.value })
-    .from(adminSettings)
-    .where(eq(adminSettings.name, name))
-    .limit(1);
-  return rows[0]?.value;
-}
+export const getSetting = getAdminSetting;
 
 /** Stores a runtime setting. */
-export async function putSetting(db: Database, name: string, value: string): Promise<void> {
-  await db
-    .insert(adminSettings)
-    .values({ name, value })
-    .onConflictDoUpdate({ target: adminSettings.name, set: { value } });
-}
+export const putSetting = putAdminSetting;
 
 export type InviteCodeRow = typeof inviteCodes.$inferSelect;
 
@@ -128,14 +107,6 @@ export async function listInviteCodeRows(db: Database): Promise<InviteCodeRow[]>
 export async function inviteCodeUseCounts(db: Database): Promise<Map<string, number>> {
   const rows = await db.select().from(inviteCodeUses);
   return new Map(rows.map((row) => [Buffer.from(row.codeHash).toString("hex"), row.uses]));
-}
-
-/** One admin audit row. */
-export type AuditRow = Omit<typeof adminAudit.$inferInsert, "id">;
-
-/** Appends an audit row. */
-export async function insertAudit(db: Database, row: AuditRow): Promise<void> {
-  await db.insert(adminAudit).values(row);
 }
 
 /** The counts of GetDomainStats. */

@@ -223,14 +223,9 @@ export const userSuspensions = pgTable("user_suspensions", {
     .references(() => users.userUuid, { onDelete: "cascade" }),
 });
 
-/**
- * Settings an operator changed at runtime through the admin API, winning over the configured
- * defaults: `registration` (open | invite | closed).
- */
-export const adminSettings = pgTable("admin_settings", {
-  name: text("name").primaryKey(),
-  value: text("value").notNull(),
-});
+// The admin audit log and the settings an operator changed at runtime (`registration`): the
+// runtime's tables, which every service with an admin listener keeps alike.
+export { adminAudit, adminSettings } from "@phoenix/runtime/db";
 
 /**
  * Invite codes created through the admin API, and revocations of AS_INVITE_CODES entries, by
@@ -244,24 +239,3 @@ export const inviteCodes = pgTable("invite_codes", {
   fromConfig: boolean("from_config").notNull(),
   revoked: boolean("revoked").notNull(),
 });
-
-/**
- * The admin audit log: one row per admin call, accepted or refused — who (the operator name the
- * request gave), what (the method and its target identifiers as given), when, and the outcome.
- * Never message content or key material.
- */
-export const adminAudit = pgTable(
-  "admin_audit",
-  {
-    id: bigint("id", { mode: "bigint" }).primaryKey().generatedAlwaysAsIdentity(),
-    at: at("at").notNull(),
-    operator: text("operator").notNull(),
-    /** False when the request was refused before its signature verified (the name is a claim). */
-    authenticated: boolean("authenticated").notNull(),
-    method: text("method").notNull(),
-    target: text("target").notNull(),
-    /** `ok`, or the gRPC status name of the refusal. */
-    outcome: text("outcome").notNull(),
-  },
-  (t) => [index("admin_audit_at_idx").on(t.at)],
-);

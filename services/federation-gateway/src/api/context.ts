@@ -6,6 +6,7 @@ import type { PeerClients } from "../outbound/peer-clients.js";
 import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
 import type { UpstreamServices } from "../outbound/upstream.js";
 import type { KeyRing } from "../store/key-ring.js";
+import type { PeerActivity } from "../store/peer-stats.js";
 import type { InboundAuthenticator } from "./inbound-auth.js";
 
 /** What the RPC handlers share. */
@@ -27,6 +28,8 @@ export interface GatewayContext {
   subjects: { fanOut: string; queueDeleted: string };
   /** Deadline of a proxied call when the caller sent none. */
   proxyTimeoutMs: number;
+  /** This replica's tally of peer events (ListPeers). */
+  activity: PeerActivity;
   /** Milliseconds since the epoch. */
   now(): number;
 }

@@ -15,6 +15,7 @@ import {
 import type { FederationPolicy } from "../domain/policy.js";
 import { FEDERATION_REQUEST_CHECKS, type FederationTbs, senderDomain } from "../domain/signing.js";
 import type { PeerKeyDirectory } from "../outbound/peer-keys.js";
+import type { PeerActivity } from "../store/peer-stats.js";
 
 export interface InboundAuthOptions {
   ownDomain: string;
@@ -32,6 +33,8 @@ export interface InboundAuthOptions {
    * server certificate names its host), so one domain's certificate cannot carry another's traffic.
    */
   matchPeerCertificate?: boolean;
+  /** Counts accepted and refused requests per peer (ListPeers). */
+  activity?: PeerActivity;
   now?: () => number;
 }
 
@@ -75,7 +78,9 @@ export class InboundAuthenticator {
     label: string,
     transport: CallTransport = {},
   ): Promise<AuthenticatedRequest<T>> {
-    const { policy, keys, logger } = this.options;
+    const { policy, keys, logger, activity } = this.options;
+    // The claimed sender once the policy admitted it: later refusals are its signature's.
+    let admitted: string | undefined;
     const request = await authenticateSignedRequest(
       this.policy,
       { signed, type, method: label },
@@ -86,10 +91,13 @@ export class InboundAuthenticator {
         try {
           policy.check(sender);
         } catch (error) {
-          if (error instanceof PeerRefusedError)
+          if (error instanceof PeerRefusedError) {
             logger.warn({ peer: sender, label }, "refused a federation request from a denied peer");
+            activity?.inboundPolicyRefused(sender);
+          }
           throw error;
         }
+        admitted = sender;
         if (this.options.matchPeerCertificate === true)
           checkPeerCertificate(sender, transport.peerCertificate);
         return {
@@ -100,10 +108,19 @@ export class InboundAuthenticator {
           replayScope: [utf8(sender)],
         };
       },
-    );
+    ).catch((error: unknown) => {
+      if (admitted !== undefined) activity?.inboundSignatureRefused(admitted);
+      throw error;
+    });
     const sender = request.signer.signer;
-    await request.claim(this.options.db);
+    try {
+      await request.claim(this.options.db);
+    } catch (error) {
+      activity?.inboundSignatureRefused(sender);
+      throw error;
+    }
     if (this.options.rateLimiter.take(sender, this.policy.now()) > 0) throw new PeerRateLimitedError(sender);
+    activity?.inbound(sender);
     return { tbs: request.tbs, sender };
   }
 }

@@ -1,3 +1,4 @@
+import { status as grpcStatus } from "@grpc/grpc-js";
 import { isValidDomain } from "@phoenix/crypto";
 import { federation, rpcLabel } from "@phoenix/proto";
 import type { CallContext } from "@phoenix/runtime/grpc";
@@ -29,7 +30,12 @@ export async function proxy(
     );
   }
   checkForwardable(ctx, request.method, (message) => new MalformedFederationRequestError(message));
-  ctx.policy.check(destination);
+  try {
+    ctx.policy.check(destination);
+  } catch (error) {
+    ctx.activity.outboundFailed(destination);
+    throw error;
+  }
   const key = ctx.keys.active();
   if (key === undefined) throw new NoSigningKeyError("no active federation signing key");
   const signed = await signFederationRequest(
@@ -46,8 +52,17 @@ export async function proxy(
   const client = await ctx.peers.get(destination);
   try {
     const answer = await client.forward({ signed }, { parent: call, deadlineMs: ctx.proxyTimeoutMs });
+    ctx.activity.outbound(destination);
     return { response: answer.response };
   } catch (error) {
-    throw passthrough(error) ?? error;
+    const status = passthrough(error);
+    // The peer's own answer (a status of its service) is a contact; no answer is a failure.
+    const unreached =
+      status === undefined ||
+      status.code === grpcStatus.UNAVAILABLE ||
+      status.code === grpcStatus.DEADLINE_EXCEEDED;
+    if (unreached) ctx.activity.outboundFailed(destination);
+    else ctx.activity.outbound(destination);
+    throw status ?? error;
   }
 }

@@ -17,6 +17,15 @@ describe("FederationPolicy", () => {
     const both = new FederationPolicy({ mode: "allowlist", allowed: ["x.test"], denied: ["x.test"] });
     expect(both.refusal("x.test")).toBe("denylisted");
   });
+
+  it("decides by the policy put in force last", () => {
+    const policy = new FederationPolicy({ mode: "allowlist", allowed: ["b.test"], denied: [] });
+    policy.replace({ mode: "allowlist", allowed: [], denied: ["b.test"] });
+    expect(policy.refusal("b.test")).toBe("denylisted");
+    policy.replace({ mode: "open", allowed: [], denied: [] });
+    expect(policy.refusal("b.test")).toBeUndefined();
+    expect(policy.current.mode).toBe("open");
+  });
 });
 
 describe("peerRateLimiter", () => {

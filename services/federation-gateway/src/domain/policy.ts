@@ -10,12 +10,30 @@ export interface PolicyConfig {
   denied: readonly string[];
 }
 
-/** The federation policy: decides per peer domain, in both directions. */
+/**
+ * The federation policy: decides per peer domain, in both directions. One instance is shared by
+ * the inbound authenticator, the proxy and the outbound lanes; `replace` swaps the policy in force
+ * for all of them at once (an operator's SetFederationPolicy, seen by every replica).
+ */
 export class FederationPolicy {
-  private readonly allowed: ReadonlySet<string>;
-  private readonly denied: ReadonlySet<string>;
+  private config: PolicyConfig;
+  private allowed: ReadonlySet<string>;
+  private denied: ReadonlySet<string>;
 
-  constructor(private readonly config: PolicyConfig) {
+  constructor(config: PolicyConfig) {
+    this.config = config;
+    this.allowed = new Set(config.allowed);
+    this.denied = new Set(config.denied);
+  }
+
+  /** The policy in force. */
+  get current(): PolicyConfig {
+    return this.config;
+  }
+
+  /** Puts `config` in force from the next decision on. */
+  replace(config: PolicyConfig): void {
+    this.config = config;
     this.allowed = new Set(config.allowed);
     this.denied = new Set(config.denied);
   }

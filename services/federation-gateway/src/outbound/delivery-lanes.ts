@@ -19,6 +19,7 @@ import { type BackoffConfig, backoffDelay } from "../domain/backoff.js";
 import type { FederationPolicy } from "../domain/policy.js";
 import type { GatewayMetrics } from "../gateway-metrics.js";
 import { addOutboundPeer, loadOutboundPeers } from "../store/envelope-store.js";
+import type { PeerActivity } from "../store/peer-stats.js";
 import { decodeOutbound, type PeerSender } from "./peer-sender.js";
 
 export interface DeliveryLanesOptions {
@@ -27,6 +28,8 @@ export interface DeliveryLanesOptions {
   logger: Logger;
   ownDomain: string;
   policy: FederationPolicy;
+  /** Counts deliveries and failures per peer (ListPeers). */
+  activity?: PeerActivity;
   sender: PeerSender;
   stream: string;
   /** Prefix of the bus subjects (`""` in deployments). */
@@ -290,6 +293,7 @@ export class DeliveryLanes implements Worker {
         "dropping an outbound envelope: the peer is refused by the federation policy",
       );
       this.options.metrics.dropped.inc({ peer, reason: "policy" });
+      this.options.activity?.outboundFailed(peer);
       return;
     }
     // The message stays in this handler until the peer took it (or the gateway stops): failing
@@ -299,6 +303,7 @@ export class DeliveryLanes implements Worker {
       try {
         await this.options.sender.deliver(envelope, term);
         if (this.failures.delete(peer)) log.info("peer reachable again");
+        this.options.activity?.outbound(peer);
         this.options.metrics.delivered.inc({
           peer,
           kind: envelope.content?.$case === "queueDeleted" ? "queue_deleted" : "fan_out",
@@ -311,6 +316,7 @@ export class DeliveryLanes implements Worker {
             "peer refused an envelope permanently; dropped",
           );
           this.options.metrics.dropped.inc({ peer, reason: "refused" });
+          this.options.activity?.outboundFailed(peer);
           return;
         }
         // The term ended: the message goes back to the stream for the next deliverer.
@@ -318,6 +324,7 @@ export class DeliveryLanes implements Worker {
         const failures = (this.failures.get(peer) ?? 0) + 1;
         this.failures.set(peer, failures);
         this.options.metrics.deliveryFailures.inc({ peer });
+        this.options.activity?.outboundFailed(peer);
         const delay = backoffDelay(failures, this.options.backoff);
         log.warn({ err, failures, retryInMs: delay }, "delivery to peer failed; retrying");
         await sleep(delay, term);

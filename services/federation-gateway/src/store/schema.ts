@@ -1,4 +1,5 @@
-import { bytea } from "@phoenix/runtime/db";
+import { bytea, int8 } from "@phoenix/runtime/db";
+import { sql } from "drizzle-orm";
 import { pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core";
 
 /** This domain's federation signing keys (Ed25519), newest `not_before` signs. */
@@ -44,3 +45,24 @@ export const outboundPeers = pgTable("fed_outbound_peers", {
   domain: text("domain").primaryKey(),
   firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * What the gateway saw of each peer domain, for the admin API's ListPeers: last successful
+ * contact each way (UTC minute) and refusals counted. Replicas add up what they saw in memory and
+ * write it at most once a minute per peer (store/peer-stats.ts); rows of peers not seen for
+ * PEER_STATS_RETENTION are pruned.
+ */
+export const peerStats = pgTable("fed_peer_stats", {
+  domain: text("domain").primaryKey(),
+  lastInboundAt: timestamp("last_inbound_at", { withTimezone: true }),
+  lastOutboundAt: timestamp("last_outbound_at", { withTimezone: true }),
+  /** Any event of the peer, refusals included (UTC minute): what pruning goes by. */
+  lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull(),
+  inboundPolicyRefusals: int8("inbound_policy_refusals").notNull().default(sql`0`),
+  inboundSignatureRefusals: int8("inbound_signature_refusals").notNull().default(sql`0`),
+  outboundFailures: int8("outbound_failures").notNull().default(sql`0`),
+});
+
+// The admin audit log and the operator's runtime settings (`federation_policy`): the runtime's
+// tables, which every service with an admin listener keeps alike.
+export { adminAudit, adminSettings } from "@phoenix/runtime/db";

@@ -50,6 +50,8 @@ export interface GatewayInstance {
   readonly port: number;
   /** Internal FederationProxyService port. */
   readonly internalPort: number;
+  /** The admin listener's port (FederationAdminService), when ADMIN_GRPC_PORT is set. */
+  readonly adminPort: number | undefined;
   /** Graceful shutdown; rejects on a non-zero code. */
   stop(): Promise<void>;
 }
@@ -108,8 +110,8 @@ export class GatewayNode {
   }
 
   /** A second gateway replica of this homeserver (same database and bus, its own ports); the caller stops it. */
-  startReplica(): Promise<GatewayInstance> {
-    return this.startInstance({ ...this.env(), GRPC_PORT: "0" });
+  startReplica(extraEnv: Record<string, string> = {}): Promise<GatewayInstance> {
+    return this.startInstance({ ...this.env(), GRPC_PORT: "0", ...extraEnv });
   }
 
   /** Runs `federationGatewayModule` on the node's database and bus, without signal handlers or process exit. */
@@ -127,6 +129,7 @@ export class GatewayNode {
       gateway: running.instance.gateway,
       port,
       internalPort: running.instance.internalPort,
+      adminPort: running.adminPort,
       async stop() {
         const code = await running.process.shutdown("stop");
         if (code !== 0) throw new Error(`the federation gateway shut down with code ${code}`);
