@@ -13,6 +13,7 @@ import {
 } from "@phoenix/runtime/config";
 import { databaseConfig } from "@phoenix/runtime/db";
 import { federationRouterConfig } from "@phoenix/runtime/federation";
+import { adminListenerConfig } from "@phoenix/runtime/module";
 import type { z } from "zod";
 import { WebhookAddressPolicy, WebhookAllowlistError } from "./domain/webhook-address.js";
 
@@ -189,6 +190,8 @@ export const queueConfigSchema = serviceConfig({ serviceName: "queue", grpcPort:
     /** FCM: another OAuth token endpoint than the service account's token_uri (tests). */
     QS_PUSH_FCM_TOKEN_URI: envUrl({ optional: true, protocols: ["https"] }),
   })
+  // The admin listener (phoenix.admin.v1.QueueAdminService) and the operator keys it accepts.
+  .extend(adminListenerConfig.shape)
   .extend(databaseConfig.shape)
   .extend(busConfig.shape)
   .extend(federationRouterConfig.shape);

@@ -1,6 +1,7 @@
 import { fileDescriptorSet } from "@phoenix/proto";
 import { registerOutboxMetrics } from "@phoenix/runtime/metrics";
-import { defineServiceModule } from "@phoenix/runtime/module";
+import { defineServiceModule, parseOperatorKeys } from "@phoenix/runtime/module";
+import { queueAdminRoutes } from "./admin/queue-admin.js";
 import { queueConfigSchema } from "./config.js";
 import type { PushNotifier } from "./push/notifier.js";
 import { QueueService, type QueueServiceHooks } from "./service.js";
@@ -55,6 +56,16 @@ export function queueModuleWith(extras: QueueModuleExtras) {
       return {
         service,
         services: [service.registration],
+        // Never on the public listener: the runner serves it on ADMIN_GRPC_HOST:ADMIN_GRPC_PORT.
+        admin: {
+          services: [
+            queueAdminRoutes({
+              ctx: service.ctx,
+              operatorKeys: parseOperatorKeys(config.ADMIN_OPERATOR_KEYS),
+              messageExpiryMs: config.QS_MESSAGE_EXPIRY,
+            }),
+          ],
+        },
         workers: service.workers,
         reflection: { descriptorSet: fileDescriptorSet() },
       };

@@ -163,3 +163,7 @@ export const qsAddPackages = pgTable(
     index("qs_add_packages_expires_idx").on(t.expiresAt),
   ],
 );
+
+// The admin audit log (QueueAdminService calls): the runtime's table, which every service with an
+// admin listener keeps alike.
+export { adminAudit } from "@phoenix/runtime/db";
