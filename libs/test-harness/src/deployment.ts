@@ -34,6 +34,13 @@ export interface DeploymentOptions {
   /** Extra variables for every process (a service ignores the ones it does not know). */
   env?: Record<string, string>;
   /**
+   * `services`: extra variables for one service's processes only (after `env`), e.g. the
+   * ADMIN_GRPC_PORT of each service with an admin listener.
+   */
+  serviceEnv?: Partial<
+    Record<"auth" | "delivery" | "queue" | "federation-gateway" | "edge-gateway", Record<string, string>>
+  >;
+  /**
    * Log level of the services (default `info`; all-in-one: `SERVICES_LOG_LEVEL` of the embedded
    * services, default `warn`). Readiness never depends on it.
    */
@@ -144,6 +151,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
   const settings: Settings = {
     domain,
     env: { ...TEST_LIMITS_ENV, ...options.env },
+    serviceEnv: options.serviceEnv ?? {},
     logLevel: options.logLevel,
     timeoutMs: options.startTimeoutMs ?? 180_000,
     replicas: { delivery: options.replicas?.delivery ?? 1, queue: options.replicas?.queue ?? 1 },
@@ -161,6 +169,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<Deplo
 interface Settings {
   domain: string;
   env: Record<string, string>;
+  serviceEnv: NonNullable<DeploymentOptions["serviceEnv"]>;
   logLevel: LogLevel | undefined;
   timeoutMs: number;
   replicas: { delivery: number; queue: number };
@@ -493,11 +502,18 @@ async function startServices(settings: Settings): Promise<Deployment> {
   const units: Unit[] = SERVICES.flatMap((service): Unit[] => {
     const own = replicaPorts.get(service);
     if (own === undefined)
-      return [{ name: service as string, service, env: wiring.env[service], port: ports[service] }];
+      return [
+        {
+          name: service as string,
+          service,
+          env: { ...wiring.env[service], ...settings.serviceEnv[service] },
+          port: ports[service],
+        },
+      ];
     return own.map((port, index) => ({
       name: `${service}-${index + 1}`,
       service,
-      env: { ...wiring.env[service], GRPC_PORT: String(port) },
+      env: { ...wiring.env[service], ...settings.serviceEnv[service], GRPC_PORT: String(port) },
       port,
       slot: { balancer: balancers.get(service) as TcpBalancer, index },
     }));

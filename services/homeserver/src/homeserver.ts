@@ -61,7 +61,10 @@ export interface HomeserverAddresses {
   federation: string;
   /** Its internal FederationProxyService listener. */
   federationInternal: string;
-  /** The AS admin listener (phoenix.admin.v1), on loopback unless ADMIN_GRPC_HOST says otherwise. */
+  /**
+   * The one admin listener (phoenix.admin.v1: the AS's, the QS's and the federation gateway's
+   * admin services), on loopback unless ADMIN_GRPC_HOST says otherwise.
+   */
   authAdmin: string;
 }
 
@@ -117,6 +120,8 @@ export async function setupHomeserver(
     env,
     settings: moduleSettings(config, dataDir),
     resources,
+    // One admin listener and one operator key for the AS, QS and federation gateway admin APIs.
+    sharedAdminListener: true,
     ...(logDestination ? { logDestination } : {}),
   });
   // Each module is a resource of this process, registered in start order so that shutdown stops
@@ -227,18 +232,20 @@ async function moduleEntries(config: HomeserverConfig, env: Env, dataDir: string
   const operatorKey = await loadOrCreateOperatorKey(dataDir);
   const operatorKeys = [
     ...loadConfig(authConfigSchema.pick({ ADMIN_OPERATOR_KEYS: true }), env).ADMIN_OPERATOR_KEYS,
+    operatorKeyEntry(operatorKey),
   ];
   return [
     withOverrides(authModule, {
       AS_KEY_ENCRYPTION_KEY: await secret("AS_KEY_ENCRYPTION_KEY", join("auth", "key-encryption.key")),
       ...operators("AS_TRUSTED_PROXIES"),
-      ADMIN_OPERATOR_KEYS: [...operatorKeys, operatorKeyEntry(operatorKey)],
-      // The admin listener stays on a free loopback port unless the operator sets these.
+      ADMIN_OPERATOR_KEYS: operatorKeys,
+      // The shared admin listener (the AS's settings, the first module serving admin RPCs)
+      // stays on a free loopback port unless the operator sets these.
       ...(env.ADMIN_GRPC_PORT?.trim() ? { ADMIN_GRPC_PORT: undefined } : {}),
       ...(env.ADMIN_GRPC_HOST?.trim() ? { ADMIN_GRPC_HOST: undefined } : {}),
     }),
     // Keys wrapped under `$DATA_DIR/queue/storage.key` unless QS_STORAGE_KEY is set.
-    withOverrides(queueModule, operators("QS_TRUSTED_PROXIES")),
+    withOverrides(queueModule, { ...operators("QS_TRUSTED_PROXIES"), ADMIN_OPERATOR_KEYS: operatorKeys }),
     withOverrides(deliveryModule, {
       DS_REPLAY_MARKER_KEY: await secret("DS_REPLAY_MARKER_KEY", join("delivery", "replay-marker.key")),
       ...operators("DS_TRUSTED_PROXIES"),
@@ -254,6 +261,7 @@ async function moduleEntries(config: HomeserverConfig, env: Env, dataDir: string
       ),
       GRPC_HOST: config.FEDERATION_HOST,
       GRPC_PORT: config.FEDERATION_PORT,
+      ADMIN_OPERATOR_KEYS: operatorKeys,
     }),
     // The public port; the EDGE_* variables configure the rest.
     withOverrides(edgeGatewayModule, { HTTP_HOST: config.HTTP_HOST, HTTP_PORT: config.HTTP_PORT }),

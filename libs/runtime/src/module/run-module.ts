@@ -3,6 +3,7 @@ import type { BusConfig } from "../bus/config.js";
 import type { BaseConfig } from "../config/base-config.js";
 import type { Env } from "../config/load-config.js";
 import type { DatabaseConfig } from "../db/config.js";
+import { GrpcServer } from "../grpc/grpc-server.js";
 import {
   type RunningProcess,
   type RunningService,
@@ -31,6 +32,11 @@ export interface RunModuleOptions<C>
   resources?: ModuleResources;
   /** Typed config values replacing their env variables (see `loadConfig`). */
   overrides?: Partial<C>;
+  /**
+   * False: the module's admin services are not served by a listener of its own (an embedder
+   * serves every module's on one listener, see `StartModulesOptions.sharedAdminListener`).
+   */
+  adminListener?: boolean;
 }
 
 /** A module started by {@link runModule} or {@link startModules}. */
@@ -69,7 +75,7 @@ export async function runModule<
   const build = async (runtime: ServiceRuntime<C>): Promise<I> => {
     instance = await module.create(await hostFor(module, runtime, resources));
     await startWorkers(instance.workers ?? [], runtime);
-    if (instance.admin !== undefined && instance.admin.services.length > 0)
+    if (instance.admin !== undefined && instance.admin.services.length > 0 && options.adminListener !== false)
       adminPort = await startAdminListener(runtime, module.name, instance.admin);
     return instance;
   };
@@ -154,6 +160,13 @@ export interface StartModulesOptions {
   resources?: (name: string) => ModuleResources;
   /** Where every module logs (default stdout). */
   logDestination?: RunServiceCommonOptions<z.ZodObject>["logDestination"];
+  /**
+   * One admin listener for every module that serves admin RPCs, instead of one each: it binds
+   * where the first such module's ADMIN_GRPC_HOST / ADMIN_GRPC_PORT say (embedded: a free
+   * loopback port), serves all their admin services, is published as `admin` and as
+   * `<first module>Admin`, and stops before the modules.
+   */
+  sharedAdminListener?: boolean;
 }
 
 /** Modules running in this process. */
@@ -162,6 +175,8 @@ export interface RunningModules {
   readonly modules: Readonly<Record<string, RunningModule>>;
   /** Everything the modules published, plus the settings' initial addresses. */
   readonly addresses: Readonly<Record<string, string>>;
+  /** The shared admin listener's port (`sharedAdminListener` and a module serving admin RPCs). */
+  readonly adminPort: number | undefined;
   /** Shuts the modules down in reverse start order; rejects naming each that shut down with a non-zero code. */
   stop(): Promise<void>;
 }
@@ -197,8 +212,11 @@ export async function startModules(
   }
   const addresses: Record<string, string> = { ...options.settings.addresses };
   const started: RunningModule[] = [];
+  let shared: SharedAdminListener | undefined;
   const stopAll = async (reason: string): Promise<string[]> => {
     const failed: string[] = [];
+    await shared?.stop();
+    shared = undefined;
     // The last started may depend on the earlier ones (the edge gateway on AS, DS and QS).
     for (const running of [...started].reverse()) {
       const code = await running.process.shutdown(reason);
@@ -218,6 +236,7 @@ export async function startModules(
         ...(options.logDestination !== undefined ? { logDestination: options.logDestination } : {}),
         ...(options.resources ? { resources: options.resources(module.name) } : {}),
         overrides: { ...embedBase(module, settings), ...definedOnly(module.embed?.(settings)), ...overrides },
+        ...(options.sharedAdminListener ? { adminListener: false } : {}),
       });
       started.push(running);
       Object.assign(addresses, running.addresses);
@@ -228,11 +247,23 @@ export async function startModules(
       throw new ModuleStartError(`${module.name} failed to start: ${message}`, { cause });
     }
   }
+  if (options.sharedAdminListener) {
+    try {
+      shared = await startSharedAdminListener(started);
+    } catch (error) {
+      await stopAll("the admin listener failed to start");
+      throw new ModuleStartError(`the admin listener failed to start: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (shared) Object.assign(addresses, shared.addresses);
+  }
   const modules = Object.fromEntries(started.map((running) => [running.name, running]));
   let stopping: Promise<void> | undefined;
   return {
     modules,
     addresses: { ...addresses },
+    adminPort: shared?.port,
     stop() {
       stopping ??= stopAll("stop").then((failed) => {
         if (failed.length > 0)
@@ -260,6 +291,59 @@ async function startWorkers(workers: readonly Worker[], runtime: ServiceRuntime<
     runtime.onShutdown(() => worker.stop(), `worker ${worker.name}`);
     runtime.logger.debug({ worker: worker.name }, "worker started");
   }
+}
+
+/** The one admin listener of {@link startModules} with `sharedAdminListener`. */
+interface SharedAdminListener {
+  port: number;
+  addresses: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves every started module's admin services on one listener, configured by the first module
+ * that has them; undefined when none has, or when that module's ADMIN_GRPC_PORT is unset.
+ */
+async function startSharedAdminListener(
+  started: readonly RunningModule[],
+): Promise<SharedAdminListener | undefined> {
+  const serving = started.filter(
+    (m) => m.instance.admin !== undefined && m.instance.admin.services.length > 0,
+  );
+  const first = serving[0];
+  if (first === undefined) return undefined;
+  const config = first.process.config as BaseConfig & { ADMIN_GRPC_HOST?: string; ADMIN_GRPC_PORT?: number };
+  if (!("ADMIN_GRPC_HOST" in config)) {
+    throw new TypeError(
+      `module ${first.name} returned admin services but its config schema lacks adminListenerConfig`,
+    );
+  }
+  if (config.ADMIN_GRPC_PORT === undefined) return undefined;
+  const translators = serving.flatMap((m) =>
+    m.instance.admin?.translateError ? [m.instance.admin.translateError] : [],
+  );
+  const server = new GrpcServer({
+    services: serving.flatMap((m) => m.instance.admin?.services ?? []),
+    config: {
+      ...config,
+      GRPC_HOST: config.ADMIN_GRPC_HOST ?? "127.0.0.1",
+      GRPC_PORT: config.ADMIN_GRPC_PORT,
+    },
+    logger: first.process.logger.child({ listener: "admin" }),
+    // Each module's translation of its own errors; the first that knows an error wins.
+    ...(translators.length > 0
+      ? { translateError: (error: unknown) => translators.map((t) => t(error)).find((e) => e !== undefined) }
+      : {}),
+  });
+  const port = await server.start();
+  const address = dialAddress(config.ADMIN_GRPC_HOST ?? "127.0.0.1", port);
+  return {
+    port,
+    addresses: { admin: address, [`${first.name}Admin`]: address },
+    async stop() {
+      await server.shutdown({ graceMs: config.SHUTDOWN_GRACE_MS });
+    },
+  };
 }
 
 /** The config values the runner sets for every embedded module. */

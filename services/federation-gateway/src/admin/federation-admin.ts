@@ -107,10 +107,11 @@ async function listPeers(
     federationAdmin.ListPeersTbs,
     S.listPeers,
     () => "peers",
-    async () => {
-      // This replica's tally first (outside the call's transaction: it is the peers' data).
-      await ctx.activity.flush(ctx.db);
-      const rows = await listPeerStats(ctx.db);
+    // Outside the call's transaction: the bus's lag reads may need the same (embedded) store.
+    async (_opened, db) => {
+      // This replica's tally first.
+      await ctx.activity.flush(db);
+      const rows = await listPeerStats(db);
       const lags = (await ctx.bus.consumerLag?.().catch(() => undefined)) ?? [];
       const backlog = new Map(
         lags.map((lag) => [`${lag.stream}\u0000${lag.durable}`, lag.pending + lag.ackPending]),
@@ -131,6 +132,7 @@ async function listPeers(
         }),
       };
     },
+    { transactional: false },
   );
 }
 

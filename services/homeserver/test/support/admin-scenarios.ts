@@ -1,7 +1,8 @@
 // The operator admin API end to end through the `phoenix-admin` CLI, against one deployment of
-// each kind: every stage-1 command, refusals for callers without (or with a wrong) operator key
-// and for calls through the public edge, a suspended user refused, audit lines and rows present
-// and free of handles, invite codes and message content.
+// each kind: every command of the AS, federation gateway and QS admin APIs, refusals for callers
+// without (or with a wrong) operator key and for calls through the public edge and the
+// federation gateway, a suspended user refused, audit lines and rows present and free of
+// handles, invite codes and message content.
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import {
   admin,
   createChannel,
   createClient,
+  FederationAdminServiceDefinition,
   FederationProxyServiceDefinition,
   federation,
   rpcCatalog,
@@ -80,13 +82,28 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
         const keyFile = join(dir, "operator.key");
         const generated = await cli("keys", "generate", "--name", "ops", "--out", keyFile);
         expect(generated.code).toBe(0);
-        const [port] = (await freePorts(1)) as [number];
+        // Each service with an admin API has its own listener; one operator key for all three.
+        const [port, fedPort, queuePort] = (await freePorts(3)) as [number, number, number];
         deployment = await startDeployment({
           kind,
           domain: "admin-svc.e2e.test",
-          env: { ADMIN_GRPC_PORT: String(port), ADMIN_OPERATOR_KEYS: generated.out[0] as string },
+          env: { ADMIN_OPERATOR_KEYS: generated.out[0] as string },
+          serviceEnv: {
+            auth: { ADMIN_GRPC_PORT: String(port) },
+            "federation-gateway": { ADMIN_GRPC_PORT: String(fedPort) },
+            queue: { ADMIN_GRPC_PORT: String(queuePort) },
+          },
         });
-        target = ["--admin", `127.0.0.1:${port}`, "--operator-key", keyFile];
+        target = [
+          "--admin",
+          `127.0.0.1:${port}`,
+          "--federation-admin",
+          `127.0.0.1:${fedPort}`,
+          "--queue-admin",
+          `127.0.0.1:${queuePort}`,
+          "--operator-key",
+          keyFile,
+        ];
       }
       clients = await TestClients.create("phoenix-admin-clients-");
       alice = await clients.register(deployment.url, deployment.domain, "Alice Admintest");
@@ -125,6 +142,21 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
       expect(wrong.err[0]).toBe(
         `phoenix-admin stats: the server refused GetDomainStats: signature of operator "${name}" does not verify (UNAUTHENTICATED)`,
       );
+      // The federation gateway's and the QS's admin APIs check the same way.
+      const flag = (name: string) =>
+        target.includes(name)
+          ? [name, target[target.indexOf(name) + 1] as string]
+          : ["--data-dir", target[1] as string];
+      for (const [listener, command, method] of [
+        ["--federation-admin", ["federation", "peers"], "ListPeers"],
+        ["--queue-admin", ["queues", "stats"], "GetQueueStats"],
+      ] as const) {
+        const refused = await cli(...flag(listener), "--operator-key", wrongKey, ...command);
+        expect(refused.code).toBe(1);
+        expect(refused.err[0]).toBe(
+          `phoenix-admin ${command.join(" ")}: the server refused ${method}: signature of operator "${name}" does not verify (UNAUTHENTICATED)`,
+        );
+      }
       const strangerKey = join(dir, "stranger.key");
       expect((await cli("keys", "generate", "--name", "mallory", "--out", strangerKey)).code).toBe(0);
       const stranger = await cli("--admin", address, "--operator-key", strangerKey, "users", "list");
@@ -141,9 +173,14 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
     it("is unreachable through the public edge gateway and the federation gateway", async () => {
       // The edge maps only the AS, DS and QS; the federation gateway forwards only `federated` RPCs.
       const adminRpcs = rpcCatalog().filter((rpc) => rpc.service.startsWith("phoenix.admin."));
-      expect(adminRpcs.length).toBe(15);
+      expect(adminRpcs.length).toBe(19);
       expect(adminRpcs.filter((rpc) => rpc.policy?.federated)).toEqual([]);
-      for (const path of ["/v1/admin/stats", "/phoenix.admin.v1.AuthAdminService/GetDomainStats"]) {
+      for (const path of [
+        "/v1/admin/stats",
+        "/phoenix.admin.v1.AuthAdminService/GetDomainStats",
+        "/phoenix.admin.v1.FederationAdminService/SetFederationPolicy",
+        "/phoenix.admin.v1.QueueAdminService/GetQueueStats",
+      ]) {
         const response = await fetch(`${deployment.url}${path}`, {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -167,25 +204,39 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
         } finally {
           publicAs.close();
         }
+        // Nor does the federation gateway's public (server-to-server) listener.
+        const publicFederation = createChannel(services.federation as string);
+        try {
+          const onPublic = createClient(FederationAdminServiceDefinition, publicFederation);
+          await expect(onPublic.listPeers({})).rejects.toMatchObject({ code: 12 }); // UNIMPLEMENTED
+        } finally {
+          publicFederation.close();
+        }
         const internal = createChannel(services.federationInternal as string);
         try {
           const proxy = createClient(FederationProxyServiceDefinition, internal);
-          const refused = await proxy
-            .proxy(
-              federation.ProxyRequest.fromPartial({
-                destinationDomain: "elsewhere.test",
-                method: "phoenix.admin.v1.AuthAdminService/DeleteUser",
-                request: new Uint8Array(),
-              }),
-            )
-            .then(
-              () => undefined,
-              (error: unknown) => error as { code: number; details: string },
+          for (const method of [
+            "phoenix.admin.v1.AuthAdminService/DeleteUser",
+            "phoenix.admin.v1.FederationAdminService/SetFederationPolicy",
+            "phoenix.admin.v1.QueueAdminService/GetQueueStats",
+          ]) {
+            const refused = await proxy
+              .proxy(
+                federation.ProxyRequest.fromPartial({
+                  destinationDomain: "elsewhere.test",
+                  method,
+                  request: new Uint8Array(),
+                }),
+              )
+              .then(
+                () => undefined,
+                (error: unknown) => error as { code: number; details: string },
+              );
+            // Not a forwardable method: refused before anything leaves the homeserver.
+            expect(refused?.details, method).toMatch(
+              /^(unknown method phoenix\.admin\.v1\.|.*cannot be reached through federation)/,
             );
-          // Not a forwardable method: refused before anything leaves the homeserver.
-          expect(refused?.details).toMatch(
-            /^(unknown method phoenix\.admin\.v1\.AuthAdminService\/DeleteUser|.*cannot be reached through federation)/,
-          );
+          }
         } finally {
           internal.close();
         }
@@ -219,6 +270,66 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
       const unknown = await cli(...target, "users", "lookup", "--handle", "nobody_has_this");
       expect(unknown.code).toBe(1);
       expect(unknown.err[0]).toMatch(/no such handle, or it expired \(NOT_FOUND\)$/);
+    });
+
+    it("shows queue counts as histograms only", async () => {
+      type Buckets = { upTo: number | null; count: number }[];
+      const stats = await json<{
+        queues: number;
+        messages: number;
+        depth: Buckets;
+        oldestMessageAgeSeconds: Buckets;
+      }>("queues", "stats");
+      // Alice's and Bob's clients each have a queue; nothing names one.
+      expect(stats.queues).toBe(2);
+      expect(stats.depth.map((b) => b.upTo)).toEqual([0, 1, 10, 100, 1000, 10000, null]);
+      expect(stats.depth.reduce((n, b) => n + b.count, 0)).toBe(stats.queues);
+      expect(stats.oldestMessageAgeSeconds.map((b) => b.upTo)).toEqual([3600, 86400, 604800, 2592000, null]);
+      expect(JSON.stringify(stats)).not.toMatch(/[0-9a-f]{32}/);
+      const text = await ok("queues", "stats");
+      expect(text[0]).toBe("queues: 2");
+      expect(text[2]).toMatch(/^depth: ≤0=\d+ {2}≤1=\d+/);
+    });
+
+    it("shows and changes the federation policy at runtime, and lists peers", async () => {
+      expect(await json("federation", "policy", "get")).toEqual({
+        mode: "allowlist",
+        allowed: [],
+        denied: [],
+        fromConfig: true,
+      });
+      expect(await ok("federation", "policy", "set", "--mode", "open", "--deny", "evil.example.org")).toEqual(
+        ["mode: open (set)", "allowed: (none)", "denied: evil.example.org"],
+      );
+      expect(await json("federation", "policy", "get")).toEqual({
+        mode: "open",
+        allowed: [],
+        denied: ["evil.example.org"],
+        fromConfig: false,
+      });
+      // Checked by the CLI (exit 2) and by the gateway (its own domain; exit 1, nothing changed).
+      const notFqdn = await cli(...target, "federation", "policy", "set", "--mode", "open", "--deny", "Evil");
+      expect(notFqdn.code).toBe(2);
+      expect(notFqdn.err[0]).toMatch(/--deny: "Evil" is not a lower-case fully qualified domain name/);
+      const own = await cli(
+        ...target,
+        "federation",
+        "policy",
+        "set",
+        "--mode",
+        "open",
+        "--deny",
+        deployment.domain,
+      );
+      expect(own.code).toBe(1);
+      expect(own.err[0]).toMatch(/is this homeserver's own domain \(INVALID_ARGUMENT\)$/);
+      const noMode = await cli(...target, "federation", "policy", "set");
+      expect(noMode.code).toBe(2);
+      expect((await json<{ mode: string }>("federation", "policy", "get")).mode).toBe("open");
+      // One homeserver alone has no peers yet.
+      expect(await json("federation", "peers")).toEqual({ peers: [] });
+      expect(await ok("federation", "peers")).toEqual(["no peers yet"]);
+      await ok("federation", "policy", "set", "--mode", "allowlist");
     });
 
     it("suspends a user, whose client is then refused with PERMISSION_DENIED, and lifts it", async () => {
@@ -351,6 +462,21 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
       ]) {
         expect(methods, method).toContain(method);
       }
+      // The federation gateway's and the QS's calls: in the one process, or in their own.
+      const auditOf = (name: string) =>
+        (deployment.processes.find((p) => p.name === name || p.name === "homeserver")?.lines ?? []).filter(
+          (l) => (l as { audit?: boolean }).audit === true,
+        ) as unknown as { method: string; outcome: string; target: string }[];
+      const fedLines = auditOf("federation-gateway");
+      for (const method of ["ListPeers", "GetFederationPolicy", "SetFederationPolicy"])
+        expect(
+          fedLines.map((l) => l.method),
+          method,
+        ).toContain(method);
+      expect(fedLines).toContainEqual(
+        expect.objectContaining({ method: "SetFederationPolicy", outcome: "INVALID_ARGUMENT" }),
+      );
+      expect(auditOf("queue").map((l) => l.method)).toContain("GetQueueStats");
       expect(lines).toContainEqual(
         expect.objectContaining({ operator: "mallory", authenticated: false, outcome: "UNAUTHENTICATED" }),
       );
@@ -373,6 +499,22 @@ export function defineAdminScenarios(kind: DeploymentKind): void {
           for (const secret of [HANDLE, ...createdInvites]) expect(stored).not.toContain(secret);
         } finally {
           await db.end();
+        }
+        // The gateway's and the QS's own admin_audit tables hold their calls, each one line.
+        for (const [suffix, process] of [
+          ["_federation", "federation-gateway"],
+          ["_queue", "queue"],
+        ] as const) {
+          url.pathname = `/${deployment.storage.databases.find((d) => d.endsWith(suffix))}`;
+          const other = new pg.Client({ connectionString: url.toString() });
+          await other.connect();
+          try {
+            const rows = (await other.query("SELECT method, outcome FROM admin_audit")).rows;
+            expect(rows.length, suffix).toBe(auditOf(process).length);
+            expect(rows.length, suffix).toBeGreaterThan(0);
+          } finally {
+            await other.end();
+          }
         }
       }
       // The snapshot scan over every store (databases, data dir, logs): handles, display names
