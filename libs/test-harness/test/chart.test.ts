@@ -397,6 +397,37 @@ if (!support.ok) {
       );
     });
 
+    it("binds the gateway's and the QS's admin listeners to the pod's loopback, each with its own operator keys", async () => {
+      const off = await render(EXTERNAL);
+      for (const name of ["alpha-phoenix-federation-gateway", "alpha-phoenix-queue"])
+        expect(environmentOf(off, find(off, "Deployment", name)).ADMIN_GRPC_PORT, name).toBeUndefined();
+      const objects = await render({
+        ...EXTERNAL,
+        "federation.admin.port": 50071,
+        "federation.admin.operatorKeys": [`fed:${"B".repeat(43)}`],
+        "queue.admin.port": 50072,
+        "queue.admin.operatorKeys": [`qs:${"C".repeat(43)}`],
+      });
+      expect(
+        environmentOf(objects, find(objects, "Deployment", "alpha-phoenix-federation-gateway")),
+      ).toMatchObject({
+        ADMIN_GRPC_HOST: "127.0.0.1",
+        ADMIN_GRPC_PORT: "50071",
+        ADMIN_OPERATOR_KEYS: `fed:${"B".repeat(43)}`,
+      });
+      expect(environmentOf(objects, find(objects, "Deployment", "alpha-phoenix-queue"))).toMatchObject({
+        ADMIN_GRPC_HOST: "127.0.0.1",
+        ADMIN_GRPC_PORT: "50072",
+        ADMIN_OPERATOR_KEYS: `qs:${"C".repeat(43)}`,
+      });
+      // The AS gets neither key set, and no Service or container port names the listeners.
+      expect(
+        environmentOf(objects, find(objects, "Deployment", "alpha-phoenix-auth")).ADMIN_OPERATOR_KEYS,
+      ).toBeUndefined();
+      const ports = JSON.stringify(objects.filter((o) => o.kind === "Service" || o.kind === "Deployment"));
+      for (const port of ["50071", "50072"]) expect(ports).not.toContain(port);
+    });
+
     it("binds the AS admin listener to the pod's loopback only when auth.admin.port is set", async () => {
       const off = environmentOf(
         await render(EXTERNAL),

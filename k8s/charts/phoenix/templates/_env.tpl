@@ -21,6 +21,15 @@ NATS_URL: {{ include "phoenix.natsUrl" .root | quote }}
 NATS_STREAM_REPLICAS: {{ .root.Values.nats.streamReplicas | int | quote }}
 {{- end }}
 
+{{/* The admin listener of a service with an admin API (`<service>.admin.port`; 0: off). */}}
+{{- define "phoenix.config.admin" -}}
+{{- if .port }}
+{{- /* Loopback only: the admin API is reached with `kubectl exec`, never through a Service. */}}
+ADMIN_GRPC_HOST: "127.0.0.1"
+ADMIN_GRPC_PORT: {{ .port | int | quote }}
+{{- end }}
+{{- end }}
+
 {{- define "phoenix.config.auth" -}}
 {{- $root := . }}
 {{ include "phoenix.config.common" (dict "root" $root "key" "auth" "metricsPort" 9461) }}
@@ -30,13 +39,7 @@ GRPC_PORT: "50051"
 AS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
 AS_REGISTRATION: {{ .Values.auth.registration | quote }}
 AS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
-{{- with .Values.auth.admin }}
-{{- if .port }}
-{{- /* Loopback only: the admin API is reached with `kubectl exec`, never through a Service. */}}
-ADMIN_GRPC_HOST: "127.0.0.1"
-ADMIN_GRPC_PORT: {{ .port | int | quote }}
-{{- end }}
-{{- end }}
+{{ include "phoenix.config.admin" .Values.auth.admin }}
 FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
 {{- end }}
 
@@ -58,6 +61,7 @@ FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "compo
 GRPC_HOST: "0.0.0.0"
 GRPC_PORT: "50053"
 QS_DOMAIN: {{ include "phoenix.domain" $root | quote }}
+{{ include "phoenix.config.admin" .Values.queue.admin }}
 QS_TRUSTED_PROXIES: {{ join "," .Values.trustedProxies | quote }}
 FEDERATION_PROXY_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "federation-gateway") | quote }}
 {{- /* Push providers: the key files come from Secrets mounted by phoenix.pushVolumes. */}}
@@ -88,6 +92,7 @@ GRPC_PORT: "8443"
 FEDERATION_DOMAIN: {{ include "phoenix.domain" $root | quote }}
 FEDERATION_INTERNAL_HOST: "0.0.0.0"
 FEDERATION_INTERNAL_PORT: "50055"
+{{ include "phoenix.config.admin" $f.admin }}
 FEDERATION_AS_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "auth") | quote }}
 FEDERATION_DS_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "delivery") | quote }}
 FEDERATION_QS_ADDRESS: {{ include "phoenix.address" (dict "root" $root "component" "queue") | quote }}
@@ -241,6 +246,12 @@ keys (with the optional `_PREVIOUS` ones of a rotation) and the optional pinned 
     secretKeyRef:
       name: {{ include "phoenix.keysSecretName" $root }}
       key: QS_STORAGE_KEY
+- name: ADMIN_OPERATOR_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: QUEUE_ADMIN_OPERATOR_KEYS
+      optional: true
 {{- if $root.Values.queue.push.apns.enabled }}
 {{- /* Public (every APNs provider token names it), but "KEY" in its name keeps it out of ConfigMaps. */}}
 - name: QS_PUSH_APNS_KEY_ID
@@ -263,6 +274,12 @@ keys (with the optional `_PREVIOUS` ones of a rotation) and the optional pinned 
     secretKeyRef:
       name: {{ include "phoenix.keysSecretName" $root }}
       key: FEDERATION_SIGNING_KEY
+      optional: true
+- name: ADMIN_OPERATOR_KEYS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "phoenix.keysSecretName" $root }}
+      key: FEDERATION_ADMIN_OPERATOR_KEYS
       optional: true
 {{- end }}
 {{- end }}

@@ -229,8 +229,8 @@ the Secret holds NATS_<SERVICE>_USER / NATS_<SERVICE>_PASSWORD, SERVICE one of t
 {{- if and .Values.federation.tls.existingSecret .Values.federation.tls.certManager.enabled }}
 {{- fail "set either federation.tls.existingSecret or federation.tls.certManager.enabled, not both" }}
 {{- end }}
-{{- if and .Values.secrets.existingSecret (or .Values.auth.inviteCodes .Values.auth.admin.operatorKeys .Values.federation.signingKey .Values.secrets.asKeyEncryptionKey .Values.secrets.qsStorageKey .Values.secrets.federationKeyEncryptionKey .Values.secrets.dsReplayMarkerKey) }}
-{{- fail (printf "secrets.existingSecret is set: put AS_INVITE_CODES, ADMIN_OPERATOR_KEYS, FEDERATION_SIGNING_KEY and the keys into Secret %s instead of auth.inviteCodes, auth.admin.operatorKeys, federation.signingKey, secrets.asKeyEncryptionKey, secrets.qsStorageKey, secrets.federationKeyEncryptionKey, secrets.dsReplayMarkerKey" .Values.secrets.existingSecret) }}
+{{- if and .Values.secrets.existingSecret (or .Values.auth.inviteCodes .Values.auth.admin.operatorKeys .Values.federation.admin.operatorKeys .Values.queue.admin.operatorKeys .Values.federation.signingKey .Values.secrets.asKeyEncryptionKey .Values.secrets.qsStorageKey .Values.secrets.federationKeyEncryptionKey .Values.secrets.dsReplayMarkerKey) }}
+{{- fail (printf "secrets.existingSecret is set: put AS_INVITE_CODES, ADMIN_OPERATOR_KEYS, FEDERATION_ADMIN_OPERATOR_KEYS, QUEUE_ADMIN_OPERATOR_KEYS, FEDERATION_SIGNING_KEY and the keys into Secret %s instead of auth.inviteCodes, auth.admin.operatorKeys, federation.admin.operatorKeys, queue.admin.operatorKeys, federation.signingKey, secrets.asKeyEncryptionKey, secrets.qsStorageKey, secrets.federationKeyEncryptionKey, secrets.dsReplayMarkerKey" .Values.secrets.existingSecret) }}
 {{- end }}
 {{- $components := include "phoenix.deployables" . | fromYaml }}
 {{- range $component, $c := $components }}
