@@ -98,11 +98,17 @@ export interface PeerSummary {
   lastOutboundAt:
     | Date
     | undefined;
-  /** Messages queued for the peer and not yet delivered. */
+  /**
+   * Messages queued for the peer and not yet delivered (its outbound lane's pending and held
+   * messages, as the answering replica's bus connection sees them: the replica that delivers).
+   */
   outboundBacklog: bigint;
   /** Inbound requests refused by policy (denied, not allowed) since first contact. */
   inboundPolicyRefusals: bigint;
-  /** Inbound requests refused for their signature or domain keys since first contact. */
+  /**
+   * Inbound requests the policy admitted but authentication refused (signature, domain keys,
+   * timestamp, replayed request id) since first contact.
+   */
   inboundSignatureRefusals: bigint;
   /** Outbound delivery attempts that failed (including refusals by this side's policy). */
   outboundFailures: bigint;
