@@ -31,9 +31,11 @@ describe("eventually", () => {
     await expect(waiting).rejects.toThrow(EventuallyTimeoutError);
     await expect(waiting).rejects.toThrow("timed out after 100 ms waiting for the backlog");
     expect(calls.length).toBeGreaterThan(0);
-    // Never a busy loop: calls are an interval apart (the last one may come sooner, at the deadline).
+    // Never a busy loop: calls are about an interval apart (the last one may come sooner, at the
+    // deadline). Node's timers may fire a millisecond or two early against performance.now(), so
+    // the bound is half the interval: a busy loop would call again within microseconds.
     for (let i = 1; i < calls.length - 1; i++) {
-      expect((calls[i] ?? 0) - (calls[i - 1] ?? 0)).toBeGreaterThanOrEqual(18);
+      expect((calls[i] ?? 0) - (calls[i - 1] ?? 0)).toBeGreaterThanOrEqual(10);
     }
   });
 
