@@ -6,6 +6,7 @@ import {
   createChannel,
   createClient,
   FederationProxyServiceDefinition,
+  FederationServiceDefinition,
   federation,
   requestHeader,
   rpcLabel,
@@ -22,7 +23,7 @@ import {
   OperatorKeyConfigError,
   parseOperatorKeys,
 } from "./admin-listener.js";
-import { runModule } from "./run-module.js";
+import { runModule, startModules } from "./run-module.js";
 import { defineServiceModule } from "./service-module.js";
 
 const entry = (name: string, key: SigningKey) =>
@@ -163,5 +164,51 @@ describe("the admin listener of a module", () => {
       },
     });
     await expect(runModule(unwired, options({}))).rejects.toThrow();
+  });
+
+  it("serves every embedded module's admin services on one shared listener, stopped before the modules", async () => {
+    // A second module with an admin service of another kind.
+    const otherAdmin = defineService(federation.FederationServiceService, {
+      getDomainKeys: unary(async () => federation.GetDomainKeysResponse.fromPartial({})),
+      forward: unary(async () => ({ response: new Uint8Array([8]) })),
+      deliverFanOut: unary(async () => ({})),
+      reportQueueDeleted: unary(async () => ({})),
+    });
+    const other = defineServiceModule({
+      name: "other",
+      config,
+      grpc: true,
+      async create() {
+        return { services: [], admin: { services: [otherAdmin] } };
+      },
+    });
+    const running = await startModules([toy, other], {
+      env: quiet,
+      settings: { domain: "shared.test", dataDir: "", logLevel: "silent", shutdownGraceMs: 1000 },
+      logDestination: new Writable({ write: (_c, _e, done) => done() }),
+      sharedAdminListener: true,
+    });
+    try {
+      expect(running.adminPort).toBeGreaterThan(0);
+      // No listener of their own: the shared one is published as `admin` and `<first>Admin`.
+      expect(running.modules.toy?.adminPort).toBeUndefined();
+      expect(running.modules.other?.adminPort).toBeUndefined();
+      expect(running.addresses.admin).toBe(`127.0.0.1:${running.adminPort}`);
+      expect(running.addresses.toyAdmin).toBe(running.addresses.admin);
+      expect(running.addresses.otherAdmin).toBeUndefined();
+      const channel = createChannel(running.addresses.admin as string);
+      try {
+        const proxy = createClient(FederationProxyServiceDefinition, channel);
+        expect([
+          ...(await proxy.proxy(federation.ProxyRequest.fromPartial({ method: "x" }))).response,
+        ]).toEqual([7]);
+        const forward = createClient(FederationServiceDefinition, channel);
+        expect([...(await forward.forward({})).response]).toEqual([8]);
+      } finally {
+        channel.close();
+      }
+    } finally {
+      await running.stop();
+    }
   });
 });
