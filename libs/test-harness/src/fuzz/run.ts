@@ -101,7 +101,9 @@ function codecOf(fullName: string): JsonCodec | undefined {
 function addressOf(target: FuzzTarget, rpc: RpcInfo): string {
   if (rpc.service.endsWith("FederationProxyService")) return target.addresses.federationInternal;
   if (rpc.service.startsWith("phoenix.federation.")) return target.addresses.federation;
-  if (rpc.service.startsWith("phoenix.admin.")) return target.addresses.admin;
+  if (rpc.service === "phoenix.admin.v1.FederationAdminService") return target.addresses.admin.federation;
+  if (rpc.service === "phoenix.admin.v1.QueueAdminService") return target.addresses.admin.queue;
+  if (rpc.service.startsWith("phoenix.admin.")) return target.addresses.admin.auth;
   if (rpc.service.startsWith("phoenix.auth.")) return target.addresses.auth;
   if (rpc.service.startsWith("phoenix.delivery.")) return target.addresses.delivery;
   return target.addresses.queue;

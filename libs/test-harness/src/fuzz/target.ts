@@ -25,8 +25,8 @@ export interface FuzzAddresses {
   federation: string;
   /** The federation gateway's internal listener (FederationProxyService). */
   federationInternal: string;
-  /** The AS's operator admin listener (phoenix.admin.v1), never the public one. */
-  admin: string;
+  /** The operator admin listeners (phoenix.admin.v1), never the public ones: one per service serving them. */
+  admin: { auth: string; federation: string; queue: string };
 }
 
 /** A running fuzz target. */
@@ -68,15 +68,9 @@ export async function startFuzzTarget(
   const namespace = `fz${cryptoRandomBytes(5).toString("hex")}`;
   const peerKey = SigningKey.generate();
   const peer = await startFakePeer(peerKey);
-  const [auth, delivery, queue, fed, fedInternal, http, admin] = (await freePorts(7)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [auth, delivery, queue, fed, fedInternal, http, authAdmin, fedAdmin, queueAdmin] = (await freePorts(
+    9,
+  )) as [number, number, number, number, number, number, number, number, number];
   const wiring = servicesWiring({
     domain,
     databaseUrl,
@@ -95,13 +89,17 @@ export async function startFuzzTarget(
       AS_CALLER_RATE_PROFILE_PER_MINUTE: "1000000",
     },
   });
-  // The admin API is fuzzed on its own listener, with an operator key configured, so its
-  // authentication is what the inputs meet (on the public port it does not exist).
-  wiring.env.auth = {
-    ...wiring.env.auth,
-    ADMIN_GRPC_PORT: String(admin),
-    ADMIN_OPERATOR_KEYS: `fuzz:${Buffer.from(SigningKey.generate().publicKey).toString("base64url")}`,
-  };
+  // The admin APIs are fuzzed on their own listeners, with an operator key configured, so their
+  // authentication is what the inputs meet (on the public ports they do not exist).
+  const operatorKeys = `fuzz:${Buffer.from(SigningKey.generate().publicKey).toString("base64url")}`;
+  const withAdmin = (env: Record<string, string>, port: number) => ({
+    ...env,
+    ADMIN_GRPC_PORT: String(port),
+    ADMIN_OPERATOR_KEYS: operatorKeys,
+  });
+  wiring.env.auth = withAdmin(wiring.env.auth, authAdmin);
+  wiring.env["federation-gateway"] = withAdmin(wiring.env["federation-gateway"], fedAdmin);
+  wiring.env.queue = withAdmin(wiring.env.queue, queueAdmin);
   const ports = { auth, delivery, queue, "federation-gateway": fed, "edge-gateway": http };
   const processes: ServiceProcess[] = [];
   const cleanUp = async (): Promise<void> => {
@@ -151,7 +149,7 @@ export async function startFuzzTarget(
       queue: address(queue),
       federation: address(fed),
       federationInternal: address(fedInternal),
-      admin: address(admin),
+      admin: { auth: address(authAdmin), federation: address(fedAdmin), queue: address(queueAdmin) },
     },
     processes,
     databaseUrls,
