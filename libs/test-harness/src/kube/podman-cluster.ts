@@ -1084,6 +1084,11 @@ class ProbeAgent {
 
   #start(): ChildProcessWithoutNullStreams {
     const child = spawn("podman", ["exec", "-i", this.#container, "node", "/kube/probe.mjs"]);
+    // An agent that died (its container stopped) closes the pipe: a write then fails with EPIPE
+    // and a failed spawn emits "error"; both end in the exit handler below, which answers every
+    // waiting probe "probe agent exited" — neither may become an uncaught error.
+    child.stdin.on("error", () => undefined);
+    child.on("error", () => undefined);
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
       this.#buffer += chunk;
       let newline = this.#buffer.indexOf("\n");

@@ -47,6 +47,10 @@ export function podman(args: readonly string[], options: PodmanCallOptions = {})
       const why = signal ? `killed after ${timeoutMs} ms` : `exit ${code}`;
       reject(new PodmanError(`podman ${summarize(args)} (${why}): ${tail(stderr || stdout)}`));
     });
+    // A command that exits before reading its input (a failed `podman exec`, say) closes the
+    // pipe: the write then fails with EPIPE, which must not become an uncaught error — the exit
+    // status above is what reports the failure.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");
   });
 }
