@@ -1,8 +1,8 @@
-import { type Database, transaction } from "@phoenix/runtime/db";
+import { type Database, deleteAdminAuditBefore, transaction } from "@phoenix/runtime/db";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Worker } from "@phoenix/runtime/module";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
-import { deleteExpiredIntermediates } from "./store/as-credentials.js";
+import { deleteExpiredIntermediates, deleteRevocationsBefore } from "./store/as-credentials.js";
 import { deleteExpiredCredentialClients, deleteInactiveClients } from "./store/clients.js";
 import { deleteExpiredPackages } from "./store/connection-packages.js";
 import { deleteExpiredOffers } from "./store/connection-queues.js";
@@ -23,28 +23,55 @@ export interface ExpiryReport {
   /** AS intermediate credentials past their notAfter (every client credential they signed expired too). */
   intermediates: number;
   requestIds: number;
+  /** Revocations older than any credential they could concern (see {@link ExpiryLifetimes}). */
+  revocations: number;
+  /** admin_audit rows past ADMIN_AUDIT_RETENTION. */
+  auditRows: number;
 }
+
+/** The lifetimes one expiry run applies (ms). */
+export interface ExpiryLifetimes {
+  /** AS_CLIENT_INACTIVITY_LIMIT. */
+  clientInactivityMs: number;
+  /**
+   * The longest a credential the AS signs stays valid (the larger of AS_INTERMEDIATE_LIFETIME and
+   * AS_CLIENT_CREDENTIAL_MAX_LIFETIME). A revocation is kept this long after its month ends: a
+   * credential revoked then was issued before, so it has expired by that time.
+   */
+  credentialMaxLifetimeMs: number;
+  /** ADMIN_AUDIT_RETENTION. */
+  auditRetentionMs: number;
+}
+
+/** Revocation times are kept as the UTC month start; a month's revocations all lie before its end. */
+const MONTH_MS = 31 * 24 * 3600_000;
 
 /**
  * One run of the expiry job: expired handles (with their queues and packages), connection
  * packages past their lifetime, queued connection offers past their expiry, clients inactive for
  * longer than `clientInactivityMs` or whose credential expired (and users left without clients),
- * AS intermediates past their notAfter, and request ids past their replay window, all at `now` (ms). Idempotent, so replicas may run it
- * concurrently.
+ * AS intermediates past their notAfter, request ids past their replay window, revocations older than
+ * any credential they could concern and audit rows past their retention, all at `now` (ms).
+ * Idempotent, so replicas may run it concurrently.
  */
 export async function runExpiry(
   db: Database,
   now: number,
-  clientInactivityMs: number,
+  lifetimes: ExpiryLifetimes,
 ): Promise<ExpiryReport> {
   return transaction(db, async (tx) => {
     const handles = await deleteExpiredHandles(tx, now);
     const connectionPackages = await deleteExpiredPackages(tx, now);
     const queuedOffers = await deleteExpiredOffers(tx, now);
-    const inactive = await deleteInactiveClients(tx, now - clientInactivityMs);
+    const inactive = await deleteInactiveClients(tx, now - lifetimes.clientInactivityMs);
     const expired = await deleteExpiredCredentialClients(tx, now);
     const intermediates = await deleteExpiredIntermediates(tx, new Date(now));
     const requestIds = await sweepSeenRequests(tx, new Date(now));
+    const revocations = await deleteRevocationsBefore(
+      tx,
+      new Date(now - lifetimes.credentialMaxLifetimeMs - MONTH_MS),
+    );
+    const auditRows = await deleteAdminAuditBefore(tx, new Date(now - lifetimes.auditRetentionMs));
     return {
       handles,
       connectionPackages,
@@ -54,6 +81,8 @@ export async function runExpiry(
       users: inactive.users + expired.users,
       intermediates,
       requestIds,
+      revocations,
+      auditRows,
     };
   });
 }
@@ -68,7 +97,7 @@ export class ExpiryJob implements Worker {
     private readonly options: {
       db: Database;
       intervalMs: number;
-      clientInactivityMs: number;
+      lifetimes: ExpiryLifetimes;
       /** Clock in ms since the epoch. */
       now: () => number;
       log: Logger;
@@ -87,7 +116,7 @@ export class ExpiryJob implements Worker {
   /** One run now; errors are logged, never thrown (the next run retries). */
   async runOnce(): Promise<ExpiryReport | undefined> {
     try {
-      const report = await runExpiry(this.options.db, this.options.now(), this.options.clientInactivityMs);
+      const report = await runExpiry(this.options.db, this.options.now(), this.options.lifetimes);
       this.options.log.info({ expired: report }, "expiry job");
       return report;
     } catch (error) {

@@ -122,7 +122,14 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
   const expiry = new ExpiryJob({
     db,
     intervalMs: config.AS_EXPIRY_INTERVAL,
-    clientInactivityMs: config.AS_CLIENT_INACTIVITY_LIMIT,
+    lifetimes: {
+      clientInactivityMs: config.AS_CLIENT_INACTIVITY_LIMIT,
+      credentialMaxLifetimeMs: Math.max(
+        config.AS_INTERMEDIATE_LIFETIME,
+        config.AS_CLIENT_CREDENTIAL_MAX_LIFETIME,
+      ),
+      auditRetentionMs: config.ADMIN_AUDIT_RETENTION,
+    },
     now,
     log: options.log,
   });

@@ -216,6 +216,30 @@ describe("expired AS intermediates", () => {
     const bob = await registerUser(h);
     expect(bob.credential.length).toBeGreaterThan(0);
   });
+
+  it("drops revocations older than any credential they could concern, and audit rows past ADMIN_AUDIT_RETENTION", async () => {
+    const at = (daysAgo: number) => new Date(h.now().getTime() - daysAgo * DAY).toISOString();
+    // Defaults: intermediates live 365 days (the longest), so a revocation is kept 365 + 31 days;
+    // audit rows 400 days.
+    const stale = Buffer.from(randomBytes(32));
+    const recent = Buffer.from(randomBytes(32));
+    await h.db.db.execute(
+      sql`INSERT INTO revoked_credentials (fingerprint, revoked_at) VALUES (${stale}, ${at(400)}), (${recent}, ${at(300)})`,
+    );
+    await h.db.db.execute(
+      sql`INSERT INTO admin_audit (at, operator, authenticated, method, target, outcome)
+          VALUES (${at(401)}, 'ops', true, 'old', '', 'ok'), (${at(10)}, 'ops', true, 'new', '', 'ok')`,
+    );
+    const report = await h.service.expiry.runOnce();
+    expect(report?.revocations).toBe(1);
+    expect(report?.auditRows).toBe(1);
+    const left = (await h.db.db.execute(
+      sql`SELECT fingerprint FROM revoked_credentials WHERE fingerprint IN (${stale}, ${recent})`,
+    )) as unknown as { rows: { fingerprint: Uint8Array }[] };
+    expect(left.rows.map((r) => toHex(r.fingerprint))).toEqual([toHex(recent)]);
+    expect(await queryNumber(h.db.db, sql`SELECT count(*) FROM admin_audit WHERE method = 'old'`)).toBe(0);
+    expect(await queryNumber(h.db.db, sql`SELECT count(*) FROM admin_audit WHERE method = 'new'`)).toBe(1);
+  });
 });
 
 describe("database dump", () => {

@@ -1,7 +1,7 @@
 import { fromHex, type KeyEncryptionKeys } from "@phoenix/crypto";
 import { rpcCatalog } from "@phoenix/proto";
 import { type Bus, busSubjects, fanOutStream, queueDeletedStream } from "@phoenix/runtime/bus";
-import type { DatabaseHandle } from "@phoenix/runtime/db";
+import { type DatabaseHandle, deleteAdminAuditBefore } from "@phoenix/runtime/db";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
 import type { Metrics } from "@phoenix/runtime/metrics";
@@ -232,6 +232,11 @@ export class FederationGateway {
         intervalMs: 3600_000,
         run: () => pruneSeenEnvelopes(db, new Date(now() - config.FEDERATION_DEDUPE_RETENTION)),
         onError: (err) => logger.warn({ err }, "pruning envelope ids failed"),
+      }),
+      intervalWorker("admin audit pruning", {
+        intervalMs: 3600_000,
+        run: () => deleteAdminAuditBefore(db, new Date(now() - config.ADMIN_AUDIT_RETENTION)),
+        onError: (err) => logger.warn({ err }, "pruning admin audit rows failed"),
       }),
       intervalWorker("request-id pruning", {
         intervalMs: 60_000,

@@ -7,7 +7,7 @@ import {
   federationOutboundStream,
   queueDeletedStream,
 } from "@phoenix/runtime/bus";
-import type { DatabaseHandle } from "@phoenix/runtime/db";
+import { type DatabaseHandle, deleteAdminAuditBefore } from "@phoenix/runtime/db";
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
@@ -364,7 +364,7 @@ export class QueueService {
    * Deletes expired client records (and users left without clients), expired messages and
    * expired AddPackages.
    */
-  async sweep(): Promise<{ clients: number; messages: number; addPackages: number }> {
+  async sweep(): Promise<{ clients: number; messages: number; addPackages: number; auditRows: number }> {
     const cutoff = new Date(this.ctx.now() - this.config.QS_CLIENT_INACTIVITY);
     const clients = await deleteInactiveClients(this.ctx.db, cutoff);
     await deleteExpiredAuthKeys(this.ctx.db, new Date(this.ctx.now()));
@@ -380,7 +380,11 @@ export class QueueService {
     const retention = this.hooks.fanOutMarkerRetentionMs ?? this.config.QS_FANOUT_MARKER_RETENTION;
     await deleteFanOutMarkersBefore(this.ctx.db, new Date(this.ctx.now() - retention));
     const addPackages = await deleteExpiredAddPackages(this.ctx.db, new Date(this.ctx.now()));
-    return { clients, messages, addPackages };
+    const auditRows = await deleteAdminAuditBefore(
+      this.ctx.db,
+      new Date(this.ctx.now() - this.config.ADMIN_AUDIT_RETENTION),
+    );
+    return { clients, messages, addPackages, auditRows };
   }
 
   /**

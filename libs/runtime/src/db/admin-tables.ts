@@ -2,7 +2,7 @@
 // federation gateway, the QS): the audit log and the settings an operator changed at runtime.
 // One definition, so every service's rows read alike; a service's schema re-exports them.
 
-import { eq } from "drizzle-orm";
+import { eq, lt } from "drizzle-orm";
 import { bigint, boolean, index, pgTable, text, timestamp } from "drizzle-orm/pg-core";
 import type { Database } from "./types.js";
 
@@ -33,6 +33,15 @@ export type AdminAuditRow = Omit<typeof adminAudit.$inferInsert, "id">;
 /** Appends an audit row. */
 export async function insertAdminAudit(db: Database, row: AdminAuditRow): Promise<void> {
   await db.insert(adminAudit).values(row);
+}
+
+/**
+ * Deletes the audit rows older than `before` (ADMIN_AUDIT_RETENTION before now); returns how many.
+ * Every service with an admin listener runs it from its periodic sweep.
+ */
+export async function deleteAdminAuditBefore(db: Database, before: Date): Promise<number> {
+  const rows = await db.delete(adminAudit).where(lt(adminAudit.at, before)).returning({ id: adminAudit.id });
+  return rows.length;
 }
 
 /**

@@ -2,6 +2,7 @@ export {
   type AdminAuditRow,
   adminAudit,
   adminSettings,
+  deleteAdminAuditBefore,
   getAdminSetting,
   insertAdminAudit,
   putAdminSetting,

@@ -4,7 +4,7 @@ import { VerifyingKey } from "@phoenix/crypto";
 import { common, type MessageDecoder } from "@phoenix/proto";
 import { z } from "zod";
 import type { BaseConfig } from "../config/base-config.js";
-import { envList, envPort, envString } from "../config/fields.js";
+import { envDuration, envList, envPort, envString } from "../config/fields.js";
 import { unauthenticatedFor } from "../errors/phoenix-detail.js";
 import type { RpcError } from "../errors/rpc-errors.js";
 import { GrpcServer } from "../grpc/grpc-server.js";
@@ -35,6 +35,11 @@ export const adminListenerConfig = z.object({
    * call is refused (UNAUTHENTICATED).
    */
   ADMIN_OPERATOR_KEYS: envList({ default: [] }),
+  /**
+   * How long an admin_audit row is kept (default 400 days: a year of audits and a month's margin);
+   * the service's periodic sweep deletes older rows.
+   */
+  ADMIN_AUDIT_RETENTION: envDuration({ default: 400 * 24 * 3600_000, min: 24 * 3600_000 }),
 });
 
 /** The admin listener's parsed variables. */

@@ -57,6 +57,19 @@ export async function revokeFingerprint(
   return rows.length > 0;
 }
 
+/**
+ * Deletes the revocations made before `before` (a UTC month start), returning how many: once every
+ * credential revoked then has expired, its entry protects nothing (an expired credential is
+ * refused anyway) and would only grow the list every client downloads.
+ */
+export async function deleteRevocationsBefore(db: Database, before: Date): Promise<number> {
+  const rows = await db
+    .delete(revokedCredentials)
+    .where(lt(revokedCredentials.revokedAt, before))
+    .returning({ fingerprint: revokedCredentials.fingerprint });
+  return rows.length;
+}
+
 /** One AS credential by fingerprint (valid or not). */
 export async function findAsCredential(
   db: Database,
