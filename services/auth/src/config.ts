@@ -111,6 +111,20 @@ export const authConfigSchema = serviceConfig({
   AS_CALLER_RATE_CREATE_HANDLE_PER_MINUTE: envInt({ default: 30, min: 0, max: 1_000_000 }),
   /** RegisterUser calls per source address per hour. */
   AS_SOURCE_RATE_REGISTER_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
+  /**
+   * StartPasswordLogin calls per caller per hour (each is one online password guess; counted
+   * whatever the user id).
+   */
+  AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR: envInt({ default: 30, min: 0, max: 1_000_000 }),
+  /**
+   * StartPasswordLogin calls for one user id per hour, whoever the callers are and whether the
+   * user exists or not: the online guesses anyone gets at one account's password.
+   */
+  AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR: envInt({ default: 10, min: 0, max: 1_000_000 }),
+  /** A password login not finished this long after StartPasswordLogin fails (its state is deleted). */
+  AS_PASSWORD_LOGIN_TIMEOUT: envDuration({ default: 5 * 60_000, min: 1000, max: HOUR }),
+  /** How long the add-client grant of a password login may be used (once). */
+  AS_PASSWORD_GRANT_LIFETIME: envDuration({ default: 10 * 60_000, min: 1000, max: DAY }),
   /** Peers (IP addresses or CIDR blocks: the edge and federation gateways) whose `x-forwarded-for` names the real caller. */
   AS_TRUSTED_PROXIES: envAddressList({ default: [] }),
   /**

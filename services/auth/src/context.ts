@@ -8,6 +8,7 @@ import type { AsKeyring } from "./as-keyring.js";
 import type { AuthConfig } from "./config.js";
 import type { InviteCode } from "./domain/invite-codes.js";
 import type { RequestWindow } from "./domain/request-header.js";
+import type { PasswordKeys } from "./password-keys.js";
 import type { RemoteAsCredentials } from "./remote-credentials.js";
 
 /** Everything an RPC handler of the AS needs (`ctx`); built once when the AS starts. */
@@ -34,6 +35,8 @@ export interface AuthContext {
   readonly router: FederationRouter;
   /** Other domains' AS credentials (GetAsCredentials for another domain). */
   readonly remoteCredentials: RemoteAsCredentials;
+  /** The account-password secrets: the OPAQUE server, login-state sealing, audit tags. */
+  readonly passwords: PasswordKeys;
 }
 
 /** The configured rate limits of the AS. */
@@ -54,4 +57,8 @@ export interface AuthRateLimits {
   readonly createHandle: NamedRateLimit;
   /** RegisterUser per source address. */
   readonly register: NamedRateLimit;
+  /** StartPasswordLogin per caller. */
+  readonly passwordLogin: NamedRateLimit;
+  /** StartPasswordLogin per user id, whoever the callers are. */
+  readonly passwordLoginPerUser: NamedRateLimit;
 }

@@ -7,6 +7,7 @@ import { deleteExpiredCredentialClients, deleteInactiveClients } from "./store/c
 import { deleteExpiredPackages } from "./store/connection-packages.js";
 import { deleteExpiredOffers } from "./store/connection-queues.js";
 import { deleteExpiredHandles } from "./store/handles.js";
+import { deleteExpiredGrants, deleteExpiredLogins } from "./store/passwords.js";
 
 /** What one expiry run removed. */
 export interface ExpiryReport {
@@ -27,6 +28,13 @@ export interface ExpiryReport {
   revocations: number;
   /** admin_audit rows past ADMIN_AUDIT_RETENTION. */
   auditRows: number;
+  /**
+   * Password logins never finished within AS_PASSWORD_LOGIN_TIMEOUT: a client that finds the
+   * password wrong sends no finish, so these are the failed (or abandoned) attempts.
+   */
+  unfinishedPasswordLogins: number;
+  /** Add-client grants not used within AS_PASSWORD_GRANT_LIFETIME. */
+  addClientGrants: number;
 }
 
 /** The lifetimes one expiry run applies (ms). */
@@ -51,7 +59,8 @@ const MONTH_MS = 31 * 24 * 3600_000;
  * packages past their lifetime, queued connection offers past their expiry, clients inactive for
  * longer than `clientInactivityMs` or whose credential expired (and users left without clients),
  * AS intermediates past their notAfter, request ids past their replay window, revocations older than
- * any credential they could concern and audit rows past their retention, all at `now` (ms).
+ * any credential they could concern, audit rows past their retention, and password logins and
+ * add-client grants past their expiry, all at `now` (ms).
  * Idempotent, so replicas may run it concurrently.
  */
 export async function runExpiry(
@@ -72,6 +81,8 @@ export async function runExpiry(
       new Date(now - lifetimes.credentialMaxLifetimeMs - MONTH_MS),
     );
     const auditRows = await deleteAdminAuditBefore(tx, new Date(now - lifetimes.auditRetentionMs));
+    const unfinishedPasswordLogins = await deleteExpiredLogins(tx, new Date(now));
+    const addClientGrants = await deleteExpiredGrants(tx, new Date(now));
     return {
       handles,
       connectionPackages,
@@ -83,6 +94,8 @@ export async function runExpiry(
       requestIds,
       revocations,
       auditRows,
+      unfinishedPasswordLogins,
+      addClientGrants,
     };
   });
 }

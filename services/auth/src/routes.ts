@@ -5,15 +5,19 @@ import { auth, type common } from "@phoenix/proto";
 import { federatedUnary } from "@phoenix/runtime/federation";
 import { bidiStreaming, defineService, type ServiceRegistration, unary } from "@phoenix/runtime/grpc";
 import { addClient } from "./api/add-client.js";
+import { addClientWithGrant } from "./api/add-client-with-grant.js";
 import { checkHandleExists } from "./api/check-handle-exists.js";
 import { createHandle } from "./api/create-handle.js";
 import { deleteClient } from "./api/delete-client.js";
 import { deleteHandle } from "./api/delete-handle.js";
+import { deletePassword } from "./api/delete-password.js";
 import { deleteUser } from "./api/delete-user.js";
 import { dequeueConnectionOffers } from "./api/dequeue-connection-offers.js";
 import { dequeueHandleConnectionOffers } from "./api/dequeue-handle-connection-offers.js";
 import { enqueueConnectionOffer } from "./api/enqueue-connection-offer.js";
 import { enqueueHandleConnectionOffer } from "./api/enqueue-handle-connection-offer.js";
+import { finishPasswordLogin } from "./api/finish-password-login.js";
+import { finishPasswordRegistration } from "./api/finish-password-registration.js";
 import { getAsCredentials } from "./api/get-as-credentials.js";
 import { getConnectionPackages } from "./api/get-connection-packages.js";
 import { getHandleConnectionPackage } from "./api/get-handle-connection-package.js";
@@ -29,6 +33,8 @@ import { refreshHandle } from "./api/refresh-handle.js";
 import { registerUser } from "./api/register-user.js";
 import { renewClientCredential } from "./api/renew-client-credential.js";
 import { stageUserProfile } from "./api/stage-user-profile.js";
+import { startPasswordLogin } from "./api/start-password-login.js";
+import { startPasswordRegistration } from "./api/start-password-registration.js";
 import type { AuthContext } from "./context.js";
 import { parseClientId, parseUserId, requestDomain } from "./domain/ids.js";
 
@@ -66,6 +72,13 @@ export function authRoutes(ctx: AuthContext): ServiceRegistration {
     renewClientCredential: unary((request) => renewClientCredential(ctx, request)),
     listClients: unary((request) => listClients(ctx, request)),
     deleteClient: unary((request) => deleteClient(ctx, request)),
+    // Account password (OPAQUE): never federated, a user logs in at its own homeserver.
+    startPasswordRegistration: unary((request) => startPasswordRegistration(ctx, request)),
+    finishPasswordRegistration: unary((request) => finishPasswordRegistration(ctx, request)),
+    deletePassword: unary((request) => deletePassword(ctx, request)),
+    startPasswordLogin: unary((request, call) => startPasswordLogin(ctx, request, call)),
+    finishPasswordLogin: unary((request) => finishPasswordLogin(ctx, request)),
+    addClientWithGrant: unary((request) => addClientWithGrant(ctx, request)),
     stageUserProfile: unary((request) => stageUserProfile(ctx, request)),
     mergeUserProfile: unary((request) => mergeUserProfile(ctx, request)),
     getUserProfile: federatedUnary(

@@ -15,6 +15,7 @@ import { AsKeyConfigError, parseConfiguredRoot } from "./domain/as-keys.js";
 import { parseInviteCodes } from "./domain/invite-codes.js";
 import { KeyEncryption } from "./domain/key-encryption.js";
 import { ExpiryJob } from "./expiry.js";
+import { PasswordKeys } from "./password-keys.js";
 import { RemoteAsCredentials } from "./remote-credentials.js";
 import { authRoutes } from "./routes.js";
 
@@ -86,6 +87,11 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
     now,
   });
   await keyring.init();
+  const passwords = await PasswordKeys.open(
+    db,
+    config.AS_KEY_ENCRYPTION_KEY,
+    config.AS_KEY_ENCRYPTION_KEY_PREVIOUS,
+  );
   // Buckets keyed by HMACs under a key derived from AS_KEY_ENCRYPTION_KEY, so a database copy
   // alone cannot test a bucket against a guessed address or user id.
   const rateLimitStore = await SharedRateLimits.open(db, {
@@ -113,6 +119,7 @@ export async function createAuthService(options: AuthServiceOptions): Promise<Au
       log: options.log,
       now,
     }),
+    passwords,
   };
   const registration = authRoutes(ctx);
   const adminRegistration = adminRoutes({
@@ -207,6 +214,18 @@ function rateLimits(config: AuthConfig): AuthRateLimits {
       "registrations per source address",
       "AS_SOURCE_RATE_REGISTER_PER_HOUR",
       config.AS_SOURCE_RATE_REGISTER_PER_HOUR,
+      60 * MINUTE,
+    ),
+    passwordLogin: new NamedRateLimit(
+      "password logins per caller",
+      "AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR",
+      config.AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR,
+      60 * MINUTE,
+    ),
+    passwordLoginPerUser: new NamedRateLimit(
+      "password logins for this user",
+      "AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR",
+      config.AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR,
       60 * MINUTE,
     ),
   };

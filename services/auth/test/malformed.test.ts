@@ -37,6 +37,14 @@ function validEncoding(method: keyof typeof S): Uint8Array {
       domain: "",
       connectionOffer: randomBytes(100),
     }).finish(),
+    startPasswordLogin: auth.StartPasswordLoginRequest.encode({
+      userId,
+      credentialRequest: randomBytes(96),
+    }).finish(),
+    finishPasswordLogin: auth.FinishPasswordLoginRequest.encode({
+      loginId: randomBytes(16),
+      credentialFinalization: randomBytes(64),
+    }).finish(),
   };
   // Every other RPC's request is `{ Signed signed = 1; }`.
   return plain[method] ?? auth.DeleteUserRequest.encode({ signed }).finish();
@@ -97,6 +105,9 @@ async function snapshot(h: Harness): Promise<string> {
     "connection_queues",
     "queue_messages",
     "connection_packages",
+    "password_records",
+    "password_logins",
+    "add_client_grants",
     "phoenix_runtime.seen_requests",
   ];
   const parts: string[] = [];
@@ -147,7 +158,7 @@ describe("malformed, truncated and oversized input on every RPC", () => {
     // The raw path works: a well-formed public request succeeds.
     expect(await callUnary(raw, S.getAsCredentials.path, validEncoding("getAsCredentials"))).toBe(status.OK);
     const methods = Object.keys(S) as (keyof typeof S)[];
-    expect(methods).toHaveLength(24);
+    expect(methods).toHaveLength(30);
     const failures: string[] = [];
     for (const method of methods) {
       const def = S[method];

@@ -239,3 +239,67 @@ export const inviteCodes = pgTable("invite_codes", {
   fromConfig: boolean("from_config").notNull(),
   revoked: boolean("revoked").notNull(),
 });
+
+/**
+ * The AS's OPAQUE server setup (RFC 9807: OPRF seed and AKE key pair, the fake record's key pair
+ * too), one row made on first start. Without it no registration record allows an offline password
+ * guess, so it is key material: sealed under AS_KEY_ENCRYPTION_KEY like `as_credentials` keys,
+ * `setup_kek_id` naming the key it is sealed under.
+ */
+export const opaqueServerSetup = pgTable(
+  "opaque_server_setup",
+  {
+    id: integer("id").primaryKey(),
+    setup: bytea("setup").notNull(),
+    setupKekId: bytea("setup_kek_id").notNull(),
+  },
+  (t) => [check("opaque_server_setup_single_row", sql`${t.id} = 1`)],
+);
+
+/**
+ * Account passwords: each user's OPAQUE registration record (client public key, masking key,
+ * envelope), replaced when the password is. No time kept; goes with the user.
+ */
+export const passwordRecords = pgTable("password_records", {
+  userUuid: bytea("user_uuid")
+    .primaryKey()
+    .references(() => users.userUuid, { onDelete: "cascade" }),
+  record: bytea("record").notNull(),
+});
+
+/**
+ * Password logins between StartPasswordLogin and FinishPasswordLogin. `state` (the user, the
+ * record it was started against, the OPAQUE server login state) is sealed under a key derived from
+ * AS_KEY_ENCRYPTION_KEY and bound to `login_id`: a database copy shows neither who is logging in
+ * nor the MAC the login expects. Deleted by the first finish attempt or after `expires_at`.
+ */
+export const passwordLogins = pgTable(
+  "password_logins",
+  {
+    loginId: bytea("login_id").primaryKey(),
+    state: bytea("state").notNull(),
+    stateKekId: bytea("state_kek_id").notNull(),
+    expiresAt: at("expires_at").notNull(),
+  },
+  (t) => [index("password_logins_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Add-client grants of finished password logins, by SHA-256 of the token (the token itself is
+ * only in the FinishPasswordLogin answer). Deleted when used, when the password changes, with the
+ * user, or after `expires_at`.
+ */
+export const addClientGrants = pgTable(
+  "add_client_grants",
+  {
+    grantHash: bytea("grant_hash").primaryKey(),
+    userUuid: bytea("user_uuid")
+      .notNull()
+      .references(() => users.userUuid, { onDelete: "cascade" }),
+    expiresAt: at("expires_at").notNull(),
+  },
+  (t) => [
+    index("add_client_grants_user_idx").on(t.userUuid),
+    index("add_client_grants_expires_idx").on(t.expiresAt),
+  ],
+);

@@ -220,6 +220,108 @@ export interface DeleteClientTbs {
 export interface DeleteClientResponse {
 }
 
+export interface StartPasswordRegistrationRequest {
+  /** tbs: StartPasswordRegistrationTbs. */
+  signed: Signed | undefined;
+}
+
+export interface StartPasswordRegistrationTbs {
+  /** sender: `client`, any client of the user. */
+  header:
+    | RequestHeader
+    | undefined;
+  /** OPAQUE RegistrationRequest (32 bytes). */
+  registrationRequest: Uint8Array;
+}
+
+export interface StartPasswordRegistrationResponse {
+  /** OPAQUE RegistrationResponse (64 bytes). */
+  registrationResponse: Uint8Array;
+}
+
+export interface FinishPasswordRegistrationRequest {
+  /** tbs: FinishPasswordRegistrationTbs. */
+  signed: Signed | undefined;
+}
+
+export interface FinishPasswordRegistrationTbs {
+  /** sender: `client`, any client of the user. */
+  header:
+    | RequestHeader
+    | undefined;
+  /** OPAQUE RegistrationRecord (192 bytes), made from this AS's RegistrationResponse. */
+  registrationRecord: Uint8Array;
+}
+
+export interface FinishPasswordRegistrationResponse {
+}
+
+export interface DeletePasswordRequest {
+  /** tbs: DeletePasswordTbs. */
+  signed: Signed | undefined;
+}
+
+export interface DeletePasswordTbs {
+  /** sender: `client`, any client of the user. */
+  header: RequestHeader | undefined;
+}
+
+export interface DeletePasswordResponse {
+}
+
+export interface StartPasswordLoginRequest {
+  /** The user logging in (this domain). */
+  userId:
+    | UserId
+    | undefined;
+  /** OPAQUE KE1 (CredentialRequest + AuthRequest, 96 bytes). */
+  credentialRequest: Uint8Array;
+}
+
+export interface StartPasswordLoginResponse {
+  /** Names this login in FinishPasswordLogin (16 random bytes). */
+  loginId: Uint8Array;
+  /** OPAQUE KE2 (CredentialResponse + AuthResponse, 320 bytes). */
+  credentialResponse: Uint8Array;
+}
+
+export interface FinishPasswordLoginRequest {
+  /** `login_id` of the StartPasswordLogin answer. */
+  loginId: Uint8Array;
+  /** OPAQUE KE3 (the client's MAC, 64 bytes). */
+  credentialFinalization: Uint8Array;
+}
+
+export interface FinishPasswordLoginResponse {
+  /** The add-client grant (32 random bytes) for AddClientWithGrant; the AS keeps only its hash. */
+  addClientGrant: Uint8Array;
+  /** When the grant expires. */
+  grantExpiresAt: Date | undefined;
+}
+
+export interface AddClientWithGrantRequest {
+  /** tbs: AddClientWithGrantTbs, signed with the CSR's signature key. */
+  signed: Signed | undefined;
+}
+
+export interface AddClientWithGrantTbs {
+  /** sender: `client` = the ClientId in the CSR. */
+  header:
+    | RequestHeader
+    | undefined;
+  /** The grant from FinishPasswordLogin (32 bytes). */
+  addClientGrant: Uint8Array;
+  /** libs/crypto ClientCredentialCsr of the new client (the grant's user). Limit: 4 KiB. */
+  clientCsr: Uint8Array;
+  /** HPKE public key (X25519, 32 bytes) of the new client's connection queue. */
+  connectionQueueEncryptionKey: Uint8Array;
+}
+
+export interface AddClientWithGrantResponse {
+  /** libs/crypto ClientCredential of the new client. */
+  clientCredential: Uint8Array;
+}
+
 export interface StageUserProfileRequest {
   /** tbs: StageUserProfileTbs. */
   signed: Signed | undefined;
@@ -2489,6 +2591,1293 @@ export const DeleteClientResponse: MessageFns<DeleteClientResponse> = {
   },
   fromPartial(_: DeepPartial<DeleteClientResponse>): DeleteClientResponse {
     const message = createBaseDeleteClientResponse();
+    return message;
+  },
+};
+
+function createBaseStartPasswordRegistrationRequest(): StartPasswordRegistrationRequest {
+  return { signed: undefined };
+}
+
+export const StartPasswordRegistrationRequest: MessageFns<StartPasswordRegistrationRequest> = {
+  encode(message: StartPasswordRegistrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.signed !== undefined) {
+      Signed.encode(message.signed, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPasswordRegistrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPasswordRegistrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.signed = Signed.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPasswordRegistrationRequest {
+    return { signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined };
+  },
+
+  toJSON(message: StartPasswordRegistrationRequest): unknown {
+    const obj: any = {};
+    if (message.signed !== undefined) {
+      obj.signed = Signed.toJSON(message.signed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPasswordRegistrationRequest>): StartPasswordRegistrationRequest {
+    return StartPasswordRegistrationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPasswordRegistrationRequest>): StartPasswordRegistrationRequest {
+    const message = createBaseStartPasswordRegistrationRequest();
+    message.signed = (object.signed !== undefined && object.signed !== null)
+      ? Signed.fromPartial(object.signed)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStartPasswordRegistrationTbs(): StartPasswordRegistrationTbs {
+  return { header: undefined, registrationRequest: new Uint8Array(0) };
+}
+
+export const StartPasswordRegistrationTbs: MessageFns<StartPasswordRegistrationTbs> = {
+  encode(message: StartPasswordRegistrationTbs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.registrationRequest.length !== 0) {
+      writer.uint32(18).bytes(message.registrationRequest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPasswordRegistrationTbs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPasswordRegistrationTbs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.registrationRequest = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPasswordRegistrationTbs {
+    return {
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
+      registrationRequest: isSet(object.registrationRequest)
+        ? bytesFromBase64(object.registrationRequest)
+        : isSet(object.registration_request)
+        ? bytesFromBase64(object.registration_request)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: StartPasswordRegistrationTbs): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    if (message.registrationRequest.length !== 0) {
+      obj.registrationRequest = base64FromBytes(message.registrationRequest);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPasswordRegistrationTbs>): StartPasswordRegistrationTbs {
+    return StartPasswordRegistrationTbs.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPasswordRegistrationTbs>): StartPasswordRegistrationTbs {
+    const message = createBaseStartPasswordRegistrationTbs();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    message.registrationRequest = object.registrationRequest ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseStartPasswordRegistrationResponse(): StartPasswordRegistrationResponse {
+  return { registrationResponse: new Uint8Array(0) };
+}
+
+export const StartPasswordRegistrationResponse: MessageFns<StartPasswordRegistrationResponse> = {
+  encode(message: StartPasswordRegistrationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.registrationResponse.length !== 0) {
+      writer.uint32(10).bytes(message.registrationResponse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPasswordRegistrationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPasswordRegistrationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.registrationResponse = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPasswordRegistrationResponse {
+    return {
+      registrationResponse: isSet(object.registrationResponse)
+        ? bytesFromBase64(object.registrationResponse)
+        : isSet(object.registration_response)
+        ? bytesFromBase64(object.registration_response)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: StartPasswordRegistrationResponse): unknown {
+    const obj: any = {};
+    if (message.registrationResponse.length !== 0) {
+      obj.registrationResponse = base64FromBytes(message.registrationResponse);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPasswordRegistrationResponse>): StartPasswordRegistrationResponse {
+    return StartPasswordRegistrationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPasswordRegistrationResponse>): StartPasswordRegistrationResponse {
+    const message = createBaseStartPasswordRegistrationResponse();
+    message.registrationResponse = object.registrationResponse ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseFinishPasswordRegistrationRequest(): FinishPasswordRegistrationRequest {
+  return { signed: undefined };
+}
+
+export const FinishPasswordRegistrationRequest: MessageFns<FinishPasswordRegistrationRequest> = {
+  encode(message: FinishPasswordRegistrationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.signed !== undefined) {
+      Signed.encode(message.signed, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishPasswordRegistrationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishPasswordRegistrationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.signed = Signed.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinishPasswordRegistrationRequest {
+    return { signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined };
+  },
+
+  toJSON(message: FinishPasswordRegistrationRequest): unknown {
+    const obj: any = {};
+    if (message.signed !== undefined) {
+      obj.signed = Signed.toJSON(message.signed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishPasswordRegistrationRequest>): FinishPasswordRegistrationRequest {
+    return FinishPasswordRegistrationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FinishPasswordRegistrationRequest>): FinishPasswordRegistrationRequest {
+    const message = createBaseFinishPasswordRegistrationRequest();
+    message.signed = (object.signed !== undefined && object.signed !== null)
+      ? Signed.fromPartial(object.signed)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFinishPasswordRegistrationTbs(): FinishPasswordRegistrationTbs {
+  return { header: undefined, registrationRecord: new Uint8Array(0) };
+}
+
+export const FinishPasswordRegistrationTbs: MessageFns<FinishPasswordRegistrationTbs> = {
+  encode(message: FinishPasswordRegistrationTbs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.registrationRecord.length !== 0) {
+      writer.uint32(18).bytes(message.registrationRecord);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishPasswordRegistrationTbs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishPasswordRegistrationTbs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.registrationRecord = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinishPasswordRegistrationTbs {
+    return {
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
+      registrationRecord: isSet(object.registrationRecord)
+        ? bytesFromBase64(object.registrationRecord)
+        : isSet(object.registration_record)
+        ? bytesFromBase64(object.registration_record)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: FinishPasswordRegistrationTbs): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    if (message.registrationRecord.length !== 0) {
+      obj.registrationRecord = base64FromBytes(message.registrationRecord);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishPasswordRegistrationTbs>): FinishPasswordRegistrationTbs {
+    return FinishPasswordRegistrationTbs.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FinishPasswordRegistrationTbs>): FinishPasswordRegistrationTbs {
+    const message = createBaseFinishPasswordRegistrationTbs();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    message.registrationRecord = object.registrationRecord ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseFinishPasswordRegistrationResponse(): FinishPasswordRegistrationResponse {
+  return {};
+}
+
+export const FinishPasswordRegistrationResponse: MessageFns<FinishPasswordRegistrationResponse> = {
+  encode(_: FinishPasswordRegistrationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishPasswordRegistrationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishPasswordRegistrationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): FinishPasswordRegistrationResponse {
+    return {};
+  },
+
+  toJSON(_: FinishPasswordRegistrationResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishPasswordRegistrationResponse>): FinishPasswordRegistrationResponse {
+    return FinishPasswordRegistrationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<FinishPasswordRegistrationResponse>): FinishPasswordRegistrationResponse {
+    const message = createBaseFinishPasswordRegistrationResponse();
+    return message;
+  },
+};
+
+function createBaseDeletePasswordRequest(): DeletePasswordRequest {
+  return { signed: undefined };
+}
+
+export const DeletePasswordRequest: MessageFns<DeletePasswordRequest> = {
+  encode(message: DeletePasswordRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.signed !== undefined) {
+      Signed.encode(message.signed, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeletePasswordRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeletePasswordRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.signed = Signed.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeletePasswordRequest {
+    return { signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined };
+  },
+
+  toJSON(message: DeletePasswordRequest): unknown {
+    const obj: any = {};
+    if (message.signed !== undefined) {
+      obj.signed = Signed.toJSON(message.signed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeletePasswordRequest>): DeletePasswordRequest {
+    return DeletePasswordRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeletePasswordRequest>): DeletePasswordRequest {
+    const message = createBaseDeletePasswordRequest();
+    message.signed = (object.signed !== undefined && object.signed !== null)
+      ? Signed.fromPartial(object.signed)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeletePasswordTbs(): DeletePasswordTbs {
+  return { header: undefined };
+}
+
+export const DeletePasswordTbs: MessageFns<DeletePasswordTbs> = {
+  encode(message: DeletePasswordTbs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeletePasswordTbs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeletePasswordTbs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeletePasswordTbs {
+    return { header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined };
+  },
+
+  toJSON(message: DeletePasswordTbs): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeletePasswordTbs>): DeletePasswordTbs {
+    return DeletePasswordTbs.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeletePasswordTbs>): DeletePasswordTbs {
+    const message = createBaseDeletePasswordTbs();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeletePasswordResponse(): DeletePasswordResponse {
+  return {};
+}
+
+export const DeletePasswordResponse: MessageFns<DeletePasswordResponse> = {
+  encode(_: DeletePasswordResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeletePasswordResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeletePasswordResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeletePasswordResponse {
+    return {};
+  },
+
+  toJSON(_: DeletePasswordResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeletePasswordResponse>): DeletePasswordResponse {
+    return DeletePasswordResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeletePasswordResponse>): DeletePasswordResponse {
+    const message = createBaseDeletePasswordResponse();
+    return message;
+  },
+};
+
+function createBaseStartPasswordLoginRequest(): StartPasswordLoginRequest {
+  return { userId: undefined, credentialRequest: new Uint8Array(0) };
+}
+
+export const StartPasswordLoginRequest: MessageFns<StartPasswordLoginRequest> = {
+  encode(message: StartPasswordLoginRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== undefined) {
+      UserId.encode(message.userId, writer.uint32(10).fork()).join();
+    }
+    if (message.credentialRequest.length !== 0) {
+      writer.uint32(18).bytes(message.credentialRequest);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPasswordLoginRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPasswordLoginRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = UserId.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.credentialRequest = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPasswordLoginRequest {
+    return {
+      userId: isSet(object.userId)
+        ? UserId.fromJSON(object.userId)
+        : isSet(object.user_id)
+        ? UserId.fromJSON(object.user_id)
+        : undefined,
+      credentialRequest: isSet(object.credentialRequest)
+        ? bytesFromBase64(object.credentialRequest)
+        : isSet(object.credential_request)
+        ? bytesFromBase64(object.credential_request)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: StartPasswordLoginRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== undefined) {
+      obj.userId = UserId.toJSON(message.userId);
+    }
+    if (message.credentialRequest.length !== 0) {
+      obj.credentialRequest = base64FromBytes(message.credentialRequest);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPasswordLoginRequest>): StartPasswordLoginRequest {
+    return StartPasswordLoginRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPasswordLoginRequest>): StartPasswordLoginRequest {
+    const message = createBaseStartPasswordLoginRequest();
+    message.userId = (object.userId !== undefined && object.userId !== null)
+      ? UserId.fromPartial(object.userId)
+      : undefined;
+    message.credentialRequest = object.credentialRequest ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseStartPasswordLoginResponse(): StartPasswordLoginResponse {
+  return { loginId: new Uint8Array(0), credentialResponse: new Uint8Array(0) };
+}
+
+export const StartPasswordLoginResponse: MessageFns<StartPasswordLoginResponse> = {
+  encode(message: StartPasswordLoginResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.loginId.length !== 0) {
+      writer.uint32(10).bytes(message.loginId);
+    }
+    if (message.credentialResponse.length !== 0) {
+      writer.uint32(18).bytes(message.credentialResponse);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartPasswordLoginResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartPasswordLoginResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.loginId = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.credentialResponse = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartPasswordLoginResponse {
+    return {
+      loginId: isSet(object.loginId)
+        ? bytesFromBase64(object.loginId)
+        : isSet(object.login_id)
+        ? bytesFromBase64(object.login_id)
+        : new Uint8Array(0),
+      credentialResponse: isSet(object.credentialResponse)
+        ? bytesFromBase64(object.credentialResponse)
+        : isSet(object.credential_response)
+        ? bytesFromBase64(object.credential_response)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: StartPasswordLoginResponse): unknown {
+    const obj: any = {};
+    if (message.loginId.length !== 0) {
+      obj.loginId = base64FromBytes(message.loginId);
+    }
+    if (message.credentialResponse.length !== 0) {
+      obj.credentialResponse = base64FromBytes(message.credentialResponse);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StartPasswordLoginResponse>): StartPasswordLoginResponse {
+    return StartPasswordLoginResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartPasswordLoginResponse>): StartPasswordLoginResponse {
+    const message = createBaseStartPasswordLoginResponse();
+    message.loginId = object.loginId ?? new Uint8Array(0);
+    message.credentialResponse = object.credentialResponse ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseFinishPasswordLoginRequest(): FinishPasswordLoginRequest {
+  return { loginId: new Uint8Array(0), credentialFinalization: new Uint8Array(0) };
+}
+
+export const FinishPasswordLoginRequest: MessageFns<FinishPasswordLoginRequest> = {
+  encode(message: FinishPasswordLoginRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.loginId.length !== 0) {
+      writer.uint32(10).bytes(message.loginId);
+    }
+    if (message.credentialFinalization.length !== 0) {
+      writer.uint32(18).bytes(message.credentialFinalization);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishPasswordLoginRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishPasswordLoginRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.loginId = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.credentialFinalization = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinishPasswordLoginRequest {
+    return {
+      loginId: isSet(object.loginId)
+        ? bytesFromBase64(object.loginId)
+        : isSet(object.login_id)
+        ? bytesFromBase64(object.login_id)
+        : new Uint8Array(0),
+      credentialFinalization: isSet(object.credentialFinalization)
+        ? bytesFromBase64(object.credentialFinalization)
+        : isSet(object.credential_finalization)
+        ? bytesFromBase64(object.credential_finalization)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: FinishPasswordLoginRequest): unknown {
+    const obj: any = {};
+    if (message.loginId.length !== 0) {
+      obj.loginId = base64FromBytes(message.loginId);
+    }
+    if (message.credentialFinalization.length !== 0) {
+      obj.credentialFinalization = base64FromBytes(message.credentialFinalization);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishPasswordLoginRequest>): FinishPasswordLoginRequest {
+    return FinishPasswordLoginRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FinishPasswordLoginRequest>): FinishPasswordLoginRequest {
+    const message = createBaseFinishPasswordLoginRequest();
+    message.loginId = object.loginId ?? new Uint8Array(0);
+    message.credentialFinalization = object.credentialFinalization ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseFinishPasswordLoginResponse(): FinishPasswordLoginResponse {
+  return { addClientGrant: new Uint8Array(0), grantExpiresAt: undefined };
+}
+
+export const FinishPasswordLoginResponse: MessageFns<FinishPasswordLoginResponse> = {
+  encode(message: FinishPasswordLoginResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.addClientGrant.length !== 0) {
+      writer.uint32(10).bytes(message.addClientGrant);
+    }
+    if (message.grantExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.grantExpiresAt), writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishPasswordLoginResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishPasswordLoginResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.addClientGrant = reader.bytes();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.grantExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinishPasswordLoginResponse {
+    return {
+      addClientGrant: isSet(object.addClientGrant)
+        ? bytesFromBase64(object.addClientGrant)
+        : isSet(object.add_client_grant)
+        ? bytesFromBase64(object.add_client_grant)
+        : new Uint8Array(0),
+      grantExpiresAt: isSet(object.grantExpiresAt)
+        ? fromJsonTimestamp(object.grantExpiresAt)
+        : isSet(object.grant_expires_at)
+        ? fromJsonTimestamp(object.grant_expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: FinishPasswordLoginResponse): unknown {
+    const obj: any = {};
+    if (message.addClientGrant.length !== 0) {
+      obj.addClientGrant = base64FromBytes(message.addClientGrant);
+    }
+    if (message.grantExpiresAt !== undefined) {
+      obj.grantExpiresAt = message.grantExpiresAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishPasswordLoginResponse>): FinishPasswordLoginResponse {
+    return FinishPasswordLoginResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FinishPasswordLoginResponse>): FinishPasswordLoginResponse {
+    const message = createBaseFinishPasswordLoginResponse();
+    message.addClientGrant = object.addClientGrant ?? new Uint8Array(0);
+    message.grantExpiresAt = object.grantExpiresAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseAddClientWithGrantRequest(): AddClientWithGrantRequest {
+  return { signed: undefined };
+}
+
+export const AddClientWithGrantRequest: MessageFns<AddClientWithGrantRequest> = {
+  encode(message: AddClientWithGrantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.signed !== undefined) {
+      Signed.encode(message.signed, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddClientWithGrantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddClientWithGrantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.signed = Signed.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddClientWithGrantRequest {
+    return { signed: isSet(object.signed) ? Signed.fromJSON(object.signed) : undefined };
+  },
+
+  toJSON(message: AddClientWithGrantRequest): unknown {
+    const obj: any = {};
+    if (message.signed !== undefined) {
+      obj.signed = Signed.toJSON(message.signed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddClientWithGrantRequest>): AddClientWithGrantRequest {
+    return AddClientWithGrantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddClientWithGrantRequest>): AddClientWithGrantRequest {
+    const message = createBaseAddClientWithGrantRequest();
+    message.signed = (object.signed !== undefined && object.signed !== null)
+      ? Signed.fromPartial(object.signed)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAddClientWithGrantTbs(): AddClientWithGrantTbs {
+  return {
+    header: undefined,
+    addClientGrant: new Uint8Array(0),
+    clientCsr: new Uint8Array(0),
+    connectionQueueEncryptionKey: new Uint8Array(0),
+  };
+}
+
+export const AddClientWithGrantTbs: MessageFns<AddClientWithGrantTbs> = {
+  encode(message: AddClientWithGrantTbs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.header !== undefined) {
+      RequestHeader.encode(message.header, writer.uint32(10).fork()).join();
+    }
+    if (message.addClientGrant.length !== 0) {
+      writer.uint32(18).bytes(message.addClientGrant);
+    }
+    if (message.clientCsr.length !== 0) {
+      writer.uint32(26).bytes(message.clientCsr);
+    }
+    if (message.connectionQueueEncryptionKey.length !== 0) {
+      writer.uint32(34).bytes(message.connectionQueueEncryptionKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddClientWithGrantTbs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddClientWithGrantTbs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.header = RequestHeader.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addClientGrant = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clientCsr = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.connectionQueueEncryptionKey = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddClientWithGrantTbs {
+    return {
+      header: isSet(object.header) ? RequestHeader.fromJSON(object.header) : undefined,
+      addClientGrant: isSet(object.addClientGrant)
+        ? bytesFromBase64(object.addClientGrant)
+        : isSet(object.add_client_grant)
+        ? bytesFromBase64(object.add_client_grant)
+        : new Uint8Array(0),
+      clientCsr: isSet(object.clientCsr)
+        ? bytesFromBase64(object.clientCsr)
+        : isSet(object.client_csr)
+        ? bytesFromBase64(object.client_csr)
+        : new Uint8Array(0),
+      connectionQueueEncryptionKey: isSet(object.connectionQueueEncryptionKey)
+        ? bytesFromBase64(object.connectionQueueEncryptionKey)
+        : isSet(object.connection_queue_encryption_key)
+        ? bytesFromBase64(object.connection_queue_encryption_key)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: AddClientWithGrantTbs): unknown {
+    const obj: any = {};
+    if (message.header !== undefined) {
+      obj.header = RequestHeader.toJSON(message.header);
+    }
+    if (message.addClientGrant.length !== 0) {
+      obj.addClientGrant = base64FromBytes(message.addClientGrant);
+    }
+    if (message.clientCsr.length !== 0) {
+      obj.clientCsr = base64FromBytes(message.clientCsr);
+    }
+    if (message.connectionQueueEncryptionKey.length !== 0) {
+      obj.connectionQueueEncryptionKey = base64FromBytes(message.connectionQueueEncryptionKey);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddClientWithGrantTbs>): AddClientWithGrantTbs {
+    return AddClientWithGrantTbs.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddClientWithGrantTbs>): AddClientWithGrantTbs {
+    const message = createBaseAddClientWithGrantTbs();
+    message.header = (object.header !== undefined && object.header !== null)
+      ? RequestHeader.fromPartial(object.header)
+      : undefined;
+    message.addClientGrant = object.addClientGrant ?? new Uint8Array(0);
+    message.clientCsr = object.clientCsr ?? new Uint8Array(0);
+    message.connectionQueueEncryptionKey = object.connectionQueueEncryptionKey ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseAddClientWithGrantResponse(): AddClientWithGrantResponse {
+  return { clientCredential: new Uint8Array(0) };
+}
+
+export const AddClientWithGrantResponse: MessageFns<AddClientWithGrantResponse> = {
+  encode(message: AddClientWithGrantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientCredential.length !== 0) {
+      writer.uint32(10).bytes(message.clientCredential);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddClientWithGrantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddClientWithGrantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientCredential = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddClientWithGrantResponse {
+    return {
+      clientCredential: isSet(object.clientCredential)
+        ? bytesFromBase64(object.clientCredential)
+        : isSet(object.client_credential)
+        ? bytesFromBase64(object.client_credential)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: AddClientWithGrantResponse): unknown {
+    const obj: any = {};
+    if (message.clientCredential.length !== 0) {
+      obj.clientCredential = base64FromBytes(message.clientCredential);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddClientWithGrantResponse>): AddClientWithGrantResponse {
+    return AddClientWithGrantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddClientWithGrantResponse>): AddClientWithGrantResponse {
+    const message = createBaseAddClientWithGrantResponse();
+    message.clientCredential = object.clientCredential ?? new Uint8Array(0);
     return message;
   },
 };
@@ -6455,6 +7844,370 @@ export const AuthServiceDefinition = {
       },
     },
     /**
+     * Starts setting (or replacing) the user's account password: the AS evaluates the OPRF on the
+     * client's blinded password and answers with its OPAQUE RegistrationResponse. Nothing is stored.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/StartPasswordRegistration".
+     * Errors: INVALID_ARGUMENT (malformed request or registration request); UNAUTHENTICATED (bad
+     * signature, stale timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+     */
+    startPasswordRegistration: {
+      name: "StartPasswordRegistration",
+      requestType: StartPasswordRegistrationRequest as typeof StartPasswordRegistrationRequest,
+      requestStream: false,
+      responseType: StartPasswordRegistrationResponse as typeof StartPasswordRegistrationResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              39,
+              58,
+              1,
+              42,
+              34,
+              34,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+              47,
+              114,
+              101,
+              103,
+              105,
+              115,
+              116,
+              114,
+              97,
+              116,
+              105,
+              111,
+              110,
+              47,
+              115,
+              116,
+              97,
+              114,
+              116,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Stores the user's OPAQUE registration record, replacing any earlier one: the old password
+     * stops working, and add-client grants not yet used are withdrawn.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/FinishPasswordRegistration".
+     * Errors: INVALID_ARGUMENT (malformed request or record); UNAUTHENTICATED (bad signature, stale
+     * timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+     */
+    finishPasswordRegistration: {
+      name: "FinishPasswordRegistration",
+      requestType: FinishPasswordRegistrationRequest as typeof FinishPasswordRegistrationRequest,
+      requestStream: false,
+      responseType: FinishPasswordRegistrationResponse as typeof FinishPasswordRegistrationResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              40,
+              58,
+              1,
+              42,
+              34,
+              35,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+              47,
+              114,
+              101,
+              103,
+              105,
+              115,
+              116,
+              114,
+              97,
+              116,
+              105,
+              111,
+              110,
+              47,
+              102,
+              105,
+              110,
+              105,
+              115,
+              104,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Removes the user's account password (its record) and withdraws unused add-client grants.
+     *
+     * Auth: client credential signature by any client of the user.
+     * Label: "phoenix.auth.v1.AuthService/DeletePassword".
+     * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp, replay,
+     * unknown client); PERMISSION_DENIED (user suspended); NOT_FOUND (the user has no password).
+     */
+    deletePassword: {
+      name: "DeletePassword",
+      requestType: DeletePasswordRequest as typeof DeletePasswordRequest,
+      requestStream: false,
+      responseType: DeletePasswordResponse as typeof DeletePasswordResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 3]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              27,
+              58,
+              1,
+              42,
+              34,
+              22,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+              47,
+              100,
+              101,
+              108,
+              101,
+              116,
+              101,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Starts a password login (OPAQUE KE1 → KE2) for a user of this domain. A user id without a
+     * password, or no such user, gets a response made from a fake record that looks the same, so
+     * this RPC does not tell whether the user exists. The AS keeps the login state, sealed, until
+     * FinishPasswordLogin or AS_PASSWORD_LOGIN_TIMEOUT.
+     *
+     * Auth: public; limited per caller (AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR) and per user id
+     * (AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR), whether the user exists or not.
+     * Errors: INVALID_ARGUMENT (malformed user id or credential request; a user of another
+     * domain); RESOURCE_EXHAUSTED (rate limits).
+     */
+    startPasswordLogin: {
+      name: "StartPasswordLogin",
+      requestType: StartPasswordLoginRequest as typeof StartPasswordLoginRequest,
+      requestStream: false,
+      responseType: StartPasswordLoginResponse as typeof StartPasswordLoginResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              32,
+              58,
+              1,
+              42,
+              34,
+              27,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+              47,
+              108,
+              111,
+              103,
+              105,
+              110,
+              47,
+              115,
+              116,
+              97,
+              114,
+              116,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Finishes a password login (OPAQUE KE3). The login state is used up by the first attempt,
+     * right or wrong. On success the AS returns an add-client grant: a random single-use token,
+     * valid for AS_PASSWORD_GRANT_LIFETIME, for AddClientWithGrant.
+     *
+     * Auth: public (the OPAQUE key exchange authenticates the user).
+     * Errors: INVALID_ARGUMENT (malformed login id or finalization); UNAUTHENTICATED (wrong
+     * password, unknown user, login unknown, used or timed out, or the password was replaced
+     * since the start — one message for all of them).
+     */
+    finishPasswordLogin: {
+      name: "FinishPasswordLogin",
+      requestType: FinishPasswordLoginRequest as typeof FinishPasswordLoginRequest,
+      requestStream: false,
+      responseType: FinishPasswordLoginResponse as typeof FinishPasswordLoginResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 1]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              33,
+              58,
+              1,
+              42,
+              34,
+              28,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              112,
+              97,
+              115,
+              115,
+              119,
+              111,
+              114,
+              100,
+              47,
+              108,
+              111,
+              103,
+              105,
+              110,
+              47,
+              102,
+              105,
+              110,
+              105,
+              115,
+              104,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
+     * Adds a client to the user a password login authorized: like AddClient, but authorized by an
+     * add-client grant instead of an existing client's signature. The grant is consumed in the
+     * same transaction that adds the client, so it adds at most one client.
+     *
+     * Auth: proof of possession — signed with the signature key in `client_csr`; header sender
+     * `client` = the ClientId in the CSR; plus the grant.
+     * Label: "phoenix.auth.v1.AuthService/AddClientWithGrant".
+     * Errors: INVALID_ARGUMENT (malformed request or CSR; CSR for another domain; header sender
+     * differs from the CSR); UNAUTHENTICATED (bad signature or CSR self-signature, stale
+     * timestamp, replay; grant unknown, used or expired); PERMISSION_DENIED (the CSR names
+     * another user than the grant; user suspended); ALREADY_EXISTS (the client id is taken);
+     * RESOURCE_EXHAUSTED (size; too many clients per user).
+     */
+    addClientWithGrant: {
+      name: "AddClientWithGrant",
+      requestType: AddClientWithGrantRequest as typeof AddClientWithGrantRequest,
+      requestStream: false,
+      responseType: AddClientWithGrantResponse as typeof AddClientWithGrantResponse,
+      responseStream: false,
+      options: {
+        _unknownFields: {
+          413610: [new Uint8Array([2, 8, 2]) as Uint8Array],
+          578365826: [
+            new Uint8Array([
+              30,
+              58,
+              1,
+              42,
+              34,
+              25,
+              47,
+              118,
+              49,
+              47,
+              97,
+              115,
+              47,
+              99,
+              108,
+              105,
+              101,
+              110,
+              116,
+              115,
+              47,
+              119,
+              105,
+              116,
+              104,
+              45,
+              103,
+              114,
+              97,
+              110,
+              116,
+            ]) as Uint8Array,
+          ],
+        },
+      },
+    },
+    /**
      * Stages a new encrypted user profile (typically under a new profile key index) next to the
      * current one; readers holding either key index can still fetch a profile they can decrypt.
      * A second stage replaces the staged one.
@@ -7512,6 +9265,137 @@ export const AuthServiceService = {
     responseDeserialize: (value: Buffer): DeleteClientResponse => DeleteClientResponse.decode(value),
   },
   /**
+   * Starts setting (or replacing) the user's account password: the AS evaluates the OPRF on the
+   * client's blinded password and answers with its OPAQUE RegistrationResponse. Nothing is stored.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/StartPasswordRegistration".
+   * Errors: INVALID_ARGUMENT (malformed request or registration request); UNAUTHENTICATED (bad
+   * signature, stale timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+   */
+  startPasswordRegistration: {
+    path: "/phoenix.auth.v1.AuthService/StartPasswordRegistration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartPasswordRegistrationRequest): Buffer =>
+      Buffer.from(StartPasswordRegistrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartPasswordRegistrationRequest =>
+      StartPasswordRegistrationRequest.decode(value),
+    responseSerialize: (value: StartPasswordRegistrationResponse): Buffer =>
+      Buffer.from(StartPasswordRegistrationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartPasswordRegistrationResponse =>
+      StartPasswordRegistrationResponse.decode(value),
+  },
+  /**
+   * Stores the user's OPAQUE registration record, replacing any earlier one: the old password
+   * stops working, and add-client grants not yet used are withdrawn.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/FinishPasswordRegistration".
+   * Errors: INVALID_ARGUMENT (malformed request or record); UNAUTHENTICATED (bad signature, stale
+   * timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+   */
+  finishPasswordRegistration: {
+    path: "/phoenix.auth.v1.AuthService/FinishPasswordRegistration" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FinishPasswordRegistrationRequest): Buffer =>
+      Buffer.from(FinishPasswordRegistrationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FinishPasswordRegistrationRequest =>
+      FinishPasswordRegistrationRequest.decode(value),
+    responseSerialize: (value: FinishPasswordRegistrationResponse): Buffer =>
+      Buffer.from(FinishPasswordRegistrationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FinishPasswordRegistrationResponse =>
+      FinishPasswordRegistrationResponse.decode(value),
+  },
+  /**
+   * Removes the user's account password (its record) and withdraws unused add-client grants.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/DeletePassword".
+   * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp, replay,
+   * unknown client); PERMISSION_DENIED (user suspended); NOT_FOUND (the user has no password).
+   */
+  deletePassword: {
+    path: "/phoenix.auth.v1.AuthService/DeletePassword" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeletePasswordRequest): Buffer =>
+      Buffer.from(DeletePasswordRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeletePasswordRequest => DeletePasswordRequest.decode(value),
+    responseSerialize: (value: DeletePasswordResponse): Buffer =>
+      Buffer.from(DeletePasswordResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeletePasswordResponse => DeletePasswordResponse.decode(value),
+  },
+  /**
+   * Starts a password login (OPAQUE KE1 → KE2) for a user of this domain. A user id without a
+   * password, or no such user, gets a response made from a fake record that looks the same, so
+   * this RPC does not tell whether the user exists. The AS keeps the login state, sealed, until
+   * FinishPasswordLogin or AS_PASSWORD_LOGIN_TIMEOUT.
+   *
+   * Auth: public; limited per caller (AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR) and per user id
+   * (AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR), whether the user exists or not.
+   * Errors: INVALID_ARGUMENT (malformed user id or credential request; a user of another
+   * domain); RESOURCE_EXHAUSTED (rate limits).
+   */
+  startPasswordLogin: {
+    path: "/phoenix.auth.v1.AuthService/StartPasswordLogin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartPasswordLoginRequest): Buffer =>
+      Buffer.from(StartPasswordLoginRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartPasswordLoginRequest => StartPasswordLoginRequest.decode(value),
+    responseSerialize: (value: StartPasswordLoginResponse): Buffer =>
+      Buffer.from(StartPasswordLoginResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartPasswordLoginResponse => StartPasswordLoginResponse.decode(value),
+  },
+  /**
+   * Finishes a password login (OPAQUE KE3). The login state is used up by the first attempt,
+   * right or wrong. On success the AS returns an add-client grant: a random single-use token,
+   * valid for AS_PASSWORD_GRANT_LIFETIME, for AddClientWithGrant.
+   *
+   * Auth: public (the OPAQUE key exchange authenticates the user).
+   * Errors: INVALID_ARGUMENT (malformed login id or finalization); UNAUTHENTICATED (wrong
+   * password, unknown user, login unknown, used or timed out, or the password was replaced
+   * since the start — one message for all of them).
+   */
+  finishPasswordLogin: {
+    path: "/phoenix.auth.v1.AuthService/FinishPasswordLogin" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FinishPasswordLoginRequest): Buffer =>
+      Buffer.from(FinishPasswordLoginRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FinishPasswordLoginRequest => FinishPasswordLoginRequest.decode(value),
+    responseSerialize: (value: FinishPasswordLoginResponse): Buffer =>
+      Buffer.from(FinishPasswordLoginResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FinishPasswordLoginResponse => FinishPasswordLoginResponse.decode(value),
+  },
+  /**
+   * Adds a client to the user a password login authorized: like AddClient, but authorized by an
+   * add-client grant instead of an existing client's signature. The grant is consumed in the
+   * same transaction that adds the client, so it adds at most one client.
+   *
+   * Auth: proof of possession — signed with the signature key in `client_csr`; header sender
+   * `client` = the ClientId in the CSR; plus the grant.
+   * Label: "phoenix.auth.v1.AuthService/AddClientWithGrant".
+   * Errors: INVALID_ARGUMENT (malformed request or CSR; CSR for another domain; header sender
+   * differs from the CSR); UNAUTHENTICATED (bad signature or CSR self-signature, stale
+   * timestamp, replay; grant unknown, used or expired); PERMISSION_DENIED (the CSR names
+   * another user than the grant; user suspended); ALREADY_EXISTS (the client id is taken);
+   * RESOURCE_EXHAUSTED (size; too many clients per user).
+   */
+  addClientWithGrant: {
+    path: "/phoenix.auth.v1.AuthService/AddClientWithGrant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AddClientWithGrantRequest): Buffer =>
+      Buffer.from(AddClientWithGrantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AddClientWithGrantRequest => AddClientWithGrantRequest.decode(value),
+    responseSerialize: (value: AddClientWithGrantResponse): Buffer =>
+      Buffer.from(AddClientWithGrantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AddClientWithGrantResponse => AddClientWithGrantResponse.decode(value),
+  },
+  /**
    * Stages a new encrypted user profile (typically under a new profile key index) next to the
    * current one; readers holding either key index can still fetch a profile they can decrypt.
    * A second stage replaces the staged one.
@@ -7959,6 +9843,73 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
    */
   deleteClient: handleUnaryCall<DeleteClientRequest, DeleteClientResponse>;
   /**
+   * Starts setting (or replacing) the user's account password: the AS evaluates the OPRF on the
+   * client's blinded password and answers with its OPAQUE RegistrationResponse. Nothing is stored.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/StartPasswordRegistration".
+   * Errors: INVALID_ARGUMENT (malformed request or registration request); UNAUTHENTICATED (bad
+   * signature, stale timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+   */
+  startPasswordRegistration: handleUnaryCall<StartPasswordRegistrationRequest, StartPasswordRegistrationResponse>;
+  /**
+   * Stores the user's OPAQUE registration record, replacing any earlier one: the old password
+   * stops working, and add-client grants not yet used are withdrawn.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/FinishPasswordRegistration".
+   * Errors: INVALID_ARGUMENT (malformed request or record); UNAUTHENTICATED (bad signature, stale
+   * timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+   */
+  finishPasswordRegistration: handleUnaryCall<FinishPasswordRegistrationRequest, FinishPasswordRegistrationResponse>;
+  /**
+   * Removes the user's account password (its record) and withdraws unused add-client grants.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/DeletePassword".
+   * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp, replay,
+   * unknown client); PERMISSION_DENIED (user suspended); NOT_FOUND (the user has no password).
+   */
+  deletePassword: handleUnaryCall<DeletePasswordRequest, DeletePasswordResponse>;
+  /**
+   * Starts a password login (OPAQUE KE1 → KE2) for a user of this domain. A user id without a
+   * password, or no such user, gets a response made from a fake record that looks the same, so
+   * this RPC does not tell whether the user exists. The AS keeps the login state, sealed, until
+   * FinishPasswordLogin or AS_PASSWORD_LOGIN_TIMEOUT.
+   *
+   * Auth: public; limited per caller (AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR) and per user id
+   * (AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR), whether the user exists or not.
+   * Errors: INVALID_ARGUMENT (malformed user id or credential request; a user of another
+   * domain); RESOURCE_EXHAUSTED (rate limits).
+   */
+  startPasswordLogin: handleUnaryCall<StartPasswordLoginRequest, StartPasswordLoginResponse>;
+  /**
+   * Finishes a password login (OPAQUE KE3). The login state is used up by the first attempt,
+   * right or wrong. On success the AS returns an add-client grant: a random single-use token,
+   * valid for AS_PASSWORD_GRANT_LIFETIME, for AddClientWithGrant.
+   *
+   * Auth: public (the OPAQUE key exchange authenticates the user).
+   * Errors: INVALID_ARGUMENT (malformed login id or finalization); UNAUTHENTICATED (wrong
+   * password, unknown user, login unknown, used or timed out, or the password was replaced
+   * since the start — one message for all of them).
+   */
+  finishPasswordLogin: handleUnaryCall<FinishPasswordLoginRequest, FinishPasswordLoginResponse>;
+  /**
+   * Adds a client to the user a password login authorized: like AddClient, but authorized by an
+   * add-client grant instead of an existing client's signature. The grant is consumed in the
+   * same transaction that adds the client, so it adds at most one client.
+   *
+   * Auth: proof of possession — signed with the signature key in `client_csr`; header sender
+   * `client` = the ClientId in the CSR; plus the grant.
+   * Label: "phoenix.auth.v1.AuthService/AddClientWithGrant".
+   * Errors: INVALID_ARGUMENT (malformed request or CSR; CSR for another domain; header sender
+   * differs from the CSR); UNAUTHENTICATED (bad signature or CSR self-signature, stale
+   * timestamp, replay; grant unknown, used or expired); PERMISSION_DENIED (the CSR names
+   * another user than the grant; user suspended); ALREADY_EXISTS (the client id is taken);
+   * RESOURCE_EXHAUSTED (size; too many clients per user).
+   */
+  addClientWithGrant: handleUnaryCall<AddClientWithGrantRequest, AddClientWithGrantResponse>;
+  /**
    * Stages a new encrypted user profile (typically under a new profile key index) next to the
    * current one; readers holding either key index can still fetch a profile they can decrypt.
    * A second stage replaces the staged one.
@@ -8332,6 +10283,157 @@ export interface AuthServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteClientResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Starts setting (or replacing) the user's account password: the AS evaluates the OPRF on the
+   * client's blinded password and answers with its OPAQUE RegistrationResponse. Nothing is stored.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/StartPasswordRegistration".
+   * Errors: INVALID_ARGUMENT (malformed request or registration request); UNAUTHENTICATED (bad
+   * signature, stale timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+   */
+  startPasswordRegistration(
+    request: StartPasswordRegistrationRequest,
+    callback: (error: ServiceError | null, response: StartPasswordRegistrationResponse) => void,
+  ): ClientUnaryCall;
+  startPasswordRegistration(
+    request: StartPasswordRegistrationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartPasswordRegistrationResponse) => void,
+  ): ClientUnaryCall;
+  startPasswordRegistration(
+    request: StartPasswordRegistrationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartPasswordRegistrationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Stores the user's OPAQUE registration record, replacing any earlier one: the old password
+   * stops working, and add-client grants not yet used are withdrawn.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/FinishPasswordRegistration".
+   * Errors: INVALID_ARGUMENT (malformed request or record); UNAUTHENTICATED (bad signature, stale
+   * timestamp, replay, unknown client); PERMISSION_DENIED (user suspended).
+   */
+  finishPasswordRegistration(
+    request: FinishPasswordRegistrationRequest,
+    callback: (error: ServiceError | null, response: FinishPasswordRegistrationResponse) => void,
+  ): ClientUnaryCall;
+  finishPasswordRegistration(
+    request: FinishPasswordRegistrationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FinishPasswordRegistrationResponse) => void,
+  ): ClientUnaryCall;
+  finishPasswordRegistration(
+    request: FinishPasswordRegistrationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FinishPasswordRegistrationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Removes the user's account password (its record) and withdraws unused add-client grants.
+   *
+   * Auth: client credential signature by any client of the user.
+   * Label: "phoenix.auth.v1.AuthService/DeletePassword".
+   * Errors: INVALID_ARGUMENT (malformed); UNAUTHENTICATED (bad signature, stale timestamp, replay,
+   * unknown client); PERMISSION_DENIED (user suspended); NOT_FOUND (the user has no password).
+   */
+  deletePassword(
+    request: DeletePasswordRequest,
+    callback: (error: ServiceError | null, response: DeletePasswordResponse) => void,
+  ): ClientUnaryCall;
+  deletePassword(
+    request: DeletePasswordRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeletePasswordResponse) => void,
+  ): ClientUnaryCall;
+  deletePassword(
+    request: DeletePasswordRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeletePasswordResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Starts a password login (OPAQUE KE1 → KE2) for a user of this domain. A user id without a
+   * password, or no such user, gets a response made from a fake record that looks the same, so
+   * this RPC does not tell whether the user exists. The AS keeps the login state, sealed, until
+   * FinishPasswordLogin or AS_PASSWORD_LOGIN_TIMEOUT.
+   *
+   * Auth: public; limited per caller (AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR) and per user id
+   * (AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR), whether the user exists or not.
+   * Errors: INVALID_ARGUMENT (malformed user id or credential request; a user of another
+   * domain); RESOURCE_EXHAUSTED (rate limits).
+   */
+  startPasswordLogin(
+    request: StartPasswordLoginRequest,
+    callback: (error: ServiceError | null, response: StartPasswordLoginResponse) => void,
+  ): ClientUnaryCall;
+  startPasswordLogin(
+    request: StartPasswordLoginRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartPasswordLoginResponse) => void,
+  ): ClientUnaryCall;
+  startPasswordLogin(
+    request: StartPasswordLoginRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartPasswordLoginResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Finishes a password login (OPAQUE KE3). The login state is used up by the first attempt,
+   * right or wrong. On success the AS returns an add-client grant: a random single-use token,
+   * valid for AS_PASSWORD_GRANT_LIFETIME, for AddClientWithGrant.
+   *
+   * Auth: public (the OPAQUE key exchange authenticates the user).
+   * Errors: INVALID_ARGUMENT (malformed login id or finalization); UNAUTHENTICATED (wrong
+   * password, unknown user, login unknown, used or timed out, or the password was replaced
+   * since the start — one message for all of them).
+   */
+  finishPasswordLogin(
+    request: FinishPasswordLoginRequest,
+    callback: (error: ServiceError | null, response: FinishPasswordLoginResponse) => void,
+  ): ClientUnaryCall;
+  finishPasswordLogin(
+    request: FinishPasswordLoginRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FinishPasswordLoginResponse) => void,
+  ): ClientUnaryCall;
+  finishPasswordLogin(
+    request: FinishPasswordLoginRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FinishPasswordLoginResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds a client to the user a password login authorized: like AddClient, but authorized by an
+   * add-client grant instead of an existing client's signature. The grant is consumed in the
+   * same transaction that adds the client, so it adds at most one client.
+   *
+   * Auth: proof of possession — signed with the signature key in `client_csr`; header sender
+   * `client` = the ClientId in the CSR; plus the grant.
+   * Label: "phoenix.auth.v1.AuthService/AddClientWithGrant".
+   * Errors: INVALID_ARGUMENT (malformed request or CSR; CSR for another domain; header sender
+   * differs from the CSR); UNAUTHENTICATED (bad signature or CSR self-signature, stale
+   * timestamp, replay; grant unknown, used or expired); PERMISSION_DENIED (the CSR names
+   * another user than the grant; user suspended); ALREADY_EXISTS (the client id is taken);
+   * RESOURCE_EXHAUSTED (size; too many clients per user).
+   */
+  addClientWithGrant(
+    request: AddClientWithGrantRequest,
+    callback: (error: ServiceError | null, response: AddClientWithGrantResponse) => void,
+  ): ClientUnaryCall;
+  addClientWithGrant(
+    request: AddClientWithGrantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AddClientWithGrantResponse) => void,
+  ): ClientUnaryCall;
+  addClientWithGrant(
+    request: AddClientWithGrantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AddClientWithGrantResponse) => void,
   ): ClientUnaryCall;
   /**
    * Stages a new encrypted user profile (typically under a new profile key index) next to the

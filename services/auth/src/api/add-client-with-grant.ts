@@ -1,0 +1,121 @@
+import { constantTimeEqual, sha256 } from "@phoenix/crypto";
+import { auth, common } from "@phoenix/proto";
+import { transaction } from "@phoenix/runtime/db";
+import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
+import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
+import type { AuthContext } from "../context.js";
+import { hourFloor, monthOf } from "../domain/coarse-time.js";
+import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
+import { checkClientCsr, signClientCredential } from "../domain/csr.js";
+import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
+import { parseClientId } from "../domain/ids.js";
+import { checkSenderKind } from "../domain/request-header.js";
+import { findUserOverview } from "../store/admin.js";
+import { insertClient } from "../store/clients.js";
+import { consumeGrant } from "../store/passwords.js";
+import { clientKeyBytes, replayScope, requestPolicy } from "./authenticate.js";
+import { createQueueFor } from "./create-queue.js";
+import { GRANT_LENGTH } from "./finish-password-login.js";
+import { csrPolicy } from "./register-user.js";
+
+const Reason = common.ErrorReason;
+
+/**
+ * AddClientWithGrant: AddClient authorized by the add-client grant of a password login instead of
+ * an existing client's signature. The request is signed with the new client's CSR key (proof of
+ * possession, like RegisterUser), so the grant and the CSR travel bound together and a replayed
+ * request is refused. The grant is consumed in the transaction that adds the client: it adds one
+ * client at most, and a refused request (another user's CSR, too many clients) leaves it unused.
+ */
+export async function addClientWithGrant(
+  ctx: AuthContext,
+  request: auth.AddClientWithGrantRequest,
+): Promise<auth.AddClientWithGrantResponse> {
+  const now = ctx.now();
+  const { tbs, signer, claim } = await authenticateSignedRequest(
+    requestPolicy(ctx, now),
+    {
+      signed: request.signed,
+      type: auth.AddClientWithGrantTbs,
+      method: auth.AuthServiceService.addClientWithGrant,
+    },
+    (tbs, header) => {
+      checkSenderKind(header, "client");
+      if (tbs.addClientGrant.length !== GRANT_LENGTH) {
+        throw malformed("tbs.add_client_grant", `must be ${GRANT_LENGTH} bytes`);
+      }
+      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
+      const sender =
+        header.sender?.$case === "client"
+          ? parseClientId(header.sender.value, "tbs.header.sender.client")
+          : undefined;
+      if (
+        !sender ||
+        sender.userId.domain !== csr.clientId.userId.domain ||
+        !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
+        !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
+      ) {
+        throw malformed("tbs.header.sender", "must be the client id of the CSR");
+      }
+      const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
+      return {
+        signer: "client",
+        key: [csr.verifyingKey],
+        replayScope: replayScope("client", clientKeyBytes(client)),
+        csr,
+        client,
+      };
+    },
+  );
+  const { csr, client } = signer;
+  const queueKey = parseQueueEncryptionKey(
+    tbs.connectionQueueEncryptionKey,
+    "tbs.connection_queue_encryption_key",
+  );
+  const credentialSigner = await ctx.keyring.currentSigner();
+  const credential = signClientCredential(csr, credentialSigner, "tbs.client_csr");
+
+  await transaction(ctx.db, async (tx) => {
+    await claim(tx);
+    const grantUser = await consumeGrant(tx, sha256(tbs.addClientGrant), new Date(now));
+    if (!grantUser) {
+      throw unauthenticated(
+        "the add-client grant is unknown, already used or expired",
+        Reason.ERROR_REASON_INVALID_CREDENTIAL,
+      );
+    }
+    if (!constantTimeEqual(grantUser, client.userUuid)) {
+      throw new PermissionDeniedError("the CSR names another user than the add-client grant");
+    }
+    const user = await findUserOverview(tx, client.userUuid);
+    if (!user)
+      throw unauthenticated(
+        "the add-client grant is unknown, already used or expired",
+        Reason.ERROR_REASON_INVALID_CREDENTIAL,
+      );
+    if (user.suspended) throw new PermissionDeniedError("user suspended");
+    if (user.clientCount >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
+      throw tooLarge(
+        "clients per user",
+        ctx.config.AS_MAX_CLIENTS_PER_USER,
+        user.clientCount + 1,
+        Reason.ERROR_REASON_QUOTA,
+      );
+    }
+    const inserted = await insertClient(tx, {
+      ...client,
+      credential: credential.bytes,
+      signatureKey: credential.verifyingKey.bytes,
+      credentialNotAfter: hourFloor(credential.expiration.notAfter),
+      createdAt: monthOf(now),
+      lastActiveAt: monthOf(now),
+    });
+    if (!inserted) throw new AlreadyExistsError("the client id is taken");
+    await createQueueFor(tx, { client }, queueKey);
+  });
+  ctx.log.info(
+    { rpc: "AddClientWithGrant", user: ctx.passwords.auditTag(client.userUuid) },
+    "client added with a password login's grant",
+  );
+  return { clientCredential: credential.bytes };
+}
