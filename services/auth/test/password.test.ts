@@ -190,6 +190,15 @@ describe("account password (OPAQUE)", () => {
     );
     expect(again.statusMessage).toContain("grant");
     expect((await listClients(h, alice)).clients).toHaveLength(2);
+
+    // Two devices racing with one grant: exactly one is added.
+    const raced = await loginForGrant(h, alice, "correct horse battery staple");
+    const outcomes = await Promise.allSettled([
+      addWithGrant(h, alice.clientId.userId.uuid, raced),
+      addWithGrant(h, alice.clientId.userId.uuid, raced),
+    ]);
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(1);
+    expect((await listClients(h, alice)).clients).toHaveLength(3);
   });
 
   it("refuses a wrong password with UNAUTHENTICATED and limits the attempts per user id", async () => {
