@@ -3,9 +3,11 @@ import { Metadata, status } from "@grpc/grpc-js";
 import { ClientCredential, randomBytes, toHex } from "@phoenix/crypto";
 import { auth, type common } from "@phoenix/proto";
 import type { GrpcCallError } from "@phoenix/runtime/grpc";
+import { createTestDatabase } from "@phoenix/runtime/testing";
 import * as opaque from "@serenity-kit/opaque";
 import { sql } from "drizzle-orm";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { authMigrationsFolder } from "../src/service.js";
 import {
   csrOf,
   DOMAIN,
@@ -430,5 +432,48 @@ describe("AS database dump with account passwords", () => {
       Buffer.from(pending.sessionKey ?? "", "base64url").toString("hex"),
     ];
     for (const form of forms) expect(dump.toLowerCase()).not.toContain(form.toLowerCase());
+  });
+});
+
+describe("the OPAQUE server setup at rest", () => {
+  it("follows a key-encryption-key rotation, and a setup no configured key opens stops the start", async () => {
+    await opaque.ready;
+    const db = await createTestDatabase({ migrationsFolder: authMigrationsFolder });
+    const [k1, k2] = [toHex(randomBytes(32)), toHex(randomBytes(32))];
+    const kekIdOfSetup = () =>
+      db.db
+        .execute(sql`SELECT encode(setup_kek_id, 'hex') AS id FROM opaque_server_setup`)
+        .then((r) => (r as unknown as { rows: { id: string }[] }).rows.map((row) => row.id));
+    try {
+      let h = await startAuth({ ...RELAXED, AS_KEY_ENCRYPTION_KEY: k1 }, { database: db });
+      const alice = await registerUser(h);
+      await setPassword(h, alice, "alice's password");
+      await h.close();
+      const [underK1] = await kekIdOfSetup();
+      expect(underK1).toBeDefined();
+
+      h = await startAuth(
+        { ...RELAXED, AS_KEY_ENCRYPTION_KEY: k2, AS_KEY_ENCRYPTION_KEY_PREVIOUS: k1 },
+        { database: db },
+      );
+      expect(await loginForGrant(h, alice, "alice's password")).toHaveLength(32);
+      await h.close();
+      const [underK2] = await kekIdOfSetup();
+      expect(underK2).not.toBe(underK1);
+
+      // Resealed: the old key is no longer needed, and the same setup still opens the record.
+      h = await startAuth({ ...RELAXED, AS_KEY_ENCRYPTION_KEY: k2 }, { database: db });
+      expect(await loginForGrant(h, alice, "alice's password")).toHaveLength(32);
+      await h.close();
+      expect(await queryNumber(db.db, sql`SELECT count(*) FROM opaque_server_setup`)).toBe(1);
+
+      // Never a silent new setup (it would invalidate every password): the AS refuses to start.
+      await db.db.execute(sql`UPDATE opaque_server_setup SET setup_kek_id = ${randomBytes(16)}`);
+      await expect(startAuth({ ...RELAXED, AS_KEY_ENCRYPTION_KEY: k2 }, { database: db })).rejects.toThrow(
+        /OPAQUE server setup/,
+      );
+    } finally {
+      await db.close();
+    }
   });
 });
