@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { fromHex, toHex } from "@phoenix/crypto";
 import { createNodeCryptoProvider, PHOENIX_CIPHERSUITE } from "@phoenix/mls";
 import {
@@ -11,7 +12,7 @@ import { type DatabaseHandle, deleteAdminAuditBefore } from "@phoenix/runtime/db
 import { type FederationRouter, serviceFederationRouter } from "@phoenix/runtime/federation";
 import type { ServiceRegistration } from "@phoenix/runtime/grpc";
 import type { Logger } from "@phoenix/runtime/log";
-import { consumerWorker, intervalWorker, outboxRelayWorker, type Worker } from "@phoenix/runtime/module";
+import { intervalWorker, leaderWorker, outboxRelayWorker, type Worker } from "@phoenix/runtime/module";
 import { OutboxRelay } from "@phoenix/runtime/outbox";
 import { NamedRateLimit, trustedProxies } from "@phoenix/runtime/rate-limit";
 import { sweepSeenRequests } from "@phoenix/runtime/replay";
@@ -61,6 +62,12 @@ export interface QsStreams {
  * Timers and test hooks of a QS that no operator sets (so not in the config schema): the
  * defaults below are the only ones.
  */
+/**
+ * Advisory lock key ("phnxfout") of the one QS replica per database that consumes fan-outs: the
+ * others stand by (see `leadFanOut`).
+ */
+export const FAN_OUT_LEADER_LOCK_KEY = 0x70686e78666f7574n;
+
 export interface QueueServiceHooks {
   /** Clock in ms since the epoch (default Date.now). */
   now?: () => number;
@@ -73,6 +80,10 @@ export interface QueueServiceHooks {
   fanOutAckWaitMs?: number;
   /** Handled-fan-out markers are kept this long (default QS_FANOUT_MARKER_RETENTION). */
   fanOutMarkerRetentionMs?: number;
+  /** How often a replica that does not lead the fan-out consumer tries to take over (default 1 s). */
+  fanOutLeaderRetryMs?: number;
+  /** Pauses before an ordered retry of a failed fan-out batch (default 250, 1000, 5000 ms, the last repeating). */
+  fanOutRetryDelaysMs?: number[];
   /** Run the fan-out consumer in this instance (default true; false: serve RPCs only). */
   consumeFanOuts?: boolean;
   /** Runs after a batch committed and before its messages are acked (crash tests). */
@@ -197,7 +208,7 @@ export class QueueService {
       lifetimeMs: init.config.QS_ADD_PACKAGE_LIFETIME,
     });
     const { streams, subjects } = service;
-    await init.bus.ensureStream(fanOutStream(streams.fanOut, subjects.fanOut));
+    await init.bus.ensureStream(fanOutStream(streams.fanOut, subjects.fanOut, init.config.QS_FANOUT_DURABLE));
     await init.bus.ensureStream(queueDeletedStream(streams.queueDeleted, subjects.queueDeleted));
     await init.bus.ensureStream(federationOutboundStream(streams.federation, subjects.federationPattern));
     return service;
@@ -231,24 +242,20 @@ export class QueueService {
     const { config, hooks } = this;
     const workers = [outboxRelayWorker(this.relay)];
     if (hooks.consumeFanOuts !== false) {
-      const batcher = new Batcher<BusMessage>(
-        (messages) => this.handleBatch(messages),
-        { maxItems: config.QS_FANOUT_MAX_IN_FLIGHT, maxWeight: 5000 },
-        // Weight ~ KiB of payload: a batch of large fan-outs stays a reasonable transaction.
-        (m) => 1 + Math.floor(m.data.length / 1024),
-      );
       workers.push(
-        consumerWorker(
-          "fan-out consumer",
-          bus,
-          {
-            stream: this.streams.fanOut,
-            durable: config.QS_FANOUT_DURABLE,
-            maxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
-            ackWaitMs: hooks.fanOutAckWaitMs ?? 30_000,
+        leaderWorker("fan-out consumer", {
+          database: this.init.database,
+          lockKey: FAN_OUT_LEADER_LOCK_KEY,
+          retryMs: hooks.fanOutLeaderRetryMs ?? 1000,
+          lead: (signal) => this.leadFanOut(bus, logger, signal),
+          onError: (err) => logger.warn({ err }, "fan-out consumer: taking the lead failed"),
+          onLeading: (leading) => {
+            this.metrics.fanOutLeader.set(leading ? 1 : 0);
+            logger.info(
+              leading ? "fan-out consumer: this replica leads" : "fan-out consumer: stopped leading",
+            );
           },
-          (message) => batcher.add(message),
-        ),
+        }),
       );
     }
     const every = (intervalMs: number, name: string, run: () => Promise<unknown>) => {
@@ -261,6 +268,68 @@ export class QueueService {
     every(hooks.sweepIntervalMs ?? 3600_000, "sweep", () => this.sweep());
     every(config.QS_IDLE_KEY_UPDATE_CHECK_INTERVAL, "idle key updates", () => this.updateIdleQueues());
     return workers;
+  }
+
+  /**
+   * The fan-out consumer of the replica that leads (one at a time, under FAN_OUT_LEADER_LOCK_KEY),
+   * so that a recipient's queue gets its fan-outs in the order the DS published them:
+   * - at most QS_FANOUT_MAX_IN_FLIGHT messages of the durable are handed out and not acked
+   *   (`maxAckPending`), so no later message overtakes a held one;
+   * - a failed batch is retried as a whole while later ones wait (order before progress);
+   * - taking over from a leader that left messages unacked, it recreates the durable (the bus's
+   *   `resetDurable`), so those come first and in stream order (already handled ones again, which
+   *   the fan-out markers turn into no-ops); a bus without it (embedded: one process) waits out
+   *   their ack wait instead.
+   */
+  private async leadFanOut(
+    bus: Bus,
+    logger: Logger,
+    signal: AbortSignal,
+  ): Promise<{ stop(): Promise<void> }> {
+    const { config, hooks } = this;
+    const ackWaitMs = hooks.fanOutAckWaitMs ?? 30_000;
+    const stream = this.streams.fanOut;
+    const durable = config.QS_FANOUT_DURABLE;
+    const held = (await bus.consumerLag?.())?.find((l) => l.stream === stream && l.durable === durable);
+    if (held !== undefined && held.ackPending > 0) {
+      logger.info(
+        { ackPending: held.ackPending },
+        "fan-out consumer: the last leader left messages unacked; handing them out again, first",
+      );
+      if (bus.resetDurable) await bus.resetDurable(stream, durable);
+      else {
+        await sleep(ackWaitMs + 1000, undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) return { stop: async () => undefined };
+      }
+    }
+    const batcher = new Batcher<BusMessage>(
+      (messages) => this.handleBatch(messages),
+      {
+        maxItems: config.QS_FANOUT_MAX_IN_FLIGHT,
+        maxWeight: 5000,
+        orderedRetryDelaysMs: hooks.fanOutRetryDelaysMs ?? [250, 1000, 5000],
+        onRetry: (err, attempt) => logger.warn({ err, attempt }, "fan-out batch failed; retrying it"),
+      },
+      // Weight ~ KiB of payload: a batch of large fan-outs stays a reasonable transaction.
+      (m) => 1 + Math.floor(m.data.length / 1024),
+    );
+    const subscription = await bus.consume(
+      {
+        stream,
+        durable,
+        maxInFlight: config.QS_FANOUT_MAX_IN_FLIGHT,
+        maxAckPending: config.QS_FANOUT_MAX_IN_FLIGHT,
+        ackWaitMs,
+      },
+      (message) => batcher.add(message),
+    );
+    return {
+      async stop() {
+        // Waiting items go back to the bus first, so the subscription's drain does not wait on them.
+        batcher.close();
+        await subscription.stop();
+      },
+    };
   }
 
   /** Handles one batch of fan-outs, then wakes listeners, pushes and pokes the relay. */

@@ -18,12 +18,16 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/** Pending and unacknowledged messages of the QS's durable fan-out consumer. */
-async function consumerBacklog(): Promise<{ pending: number; ackPending: number }> {
+/**
+ * Pending and unacknowledged messages of the QS's durable fan-out consumer; undefined while it
+ * does not exist (a QS taking over from one that left messages unacked recreates it).
+ */
+async function consumerBacklog(): Promise<{ pending: number; ackPending: number } | undefined> {
   const nc = await connect({ servers: natsUrl() });
   try {
     const jsm = await jetstreamManager(nc);
-    const info = await jsm.consumers.info(h.streams.fanOut, `qs-${h.suffix}`);
+    const info = await jsm.consumers.info(h.streams.fanOut, `qs-${h.suffix}`).catch(() => undefined);
+    if (info === undefined) return undefined;
     return { pending: info.num_pending, ackPending: info.num_ack_pending };
   } finally {
     await nc.close();
@@ -62,7 +66,7 @@ describe("crash safety", () => {
     await eventually(
       async () => {
         const backlog = await consumerBacklog();
-        return backlog.pending === 0 && backlog.ackPending === 0 ? true : undefined;
+        return backlog?.pending === 0 && backlog.ackPending === 0 ? true : undefined;
       },
       { timeoutMs: 20_000 },
     );

@@ -145,8 +145,14 @@ export function federationOutboundSubject(subjects: BusSubjects, peerDomain: str
 }
 
 /** FanOut DS → QS (and inbound federation → QS): one consumer, the QS. */
-export function fanOutStream(name: string, subject: string): StreamConfig {
-  return { name, subjects: [subject], retention: "workqueue" };
+export function fanOutStream(name: string, subject: string, durable?: string): StreamConfig {
+  return {
+    name,
+    subjects: [subject],
+    retention: "workqueue",
+    // Declared by its consumer (the QS), so its lag is readable before the first consume().
+    ...(durable !== undefined ? { durables: [{ name: durable }] } : {}),
+  };
 }
 
 /** QueueDeleted QS → DS (and inbound federation → DS): one consumer, the DS. */

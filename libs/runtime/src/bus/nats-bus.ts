@@ -385,6 +385,14 @@ class NatsBus implements Bus {
     this.#durables.set(`${stream}\u0000${durable}`, { stream, durable });
   }
 
+  async resetDurable(stream: string, durable: string): Promise<void> {
+    this.#assertOpen();
+    await this.#jsm.consumers.delete(stream, durable).catch((error: unknown) => {
+      if (apiCode(error) === CONSUMER_NOT_FOUND || apiCode(error) === STREAM_NOT_FOUND) return false;
+      throw error;
+    });
+  }
+
   async consumerLag(): Promise<ConsumerLag[]> {
     this.#assertOpen();
     const lags: ConsumerLag[] = [];

@@ -180,6 +180,15 @@ export interface Bus {
    * small requests per durable (metrics call it on scrape).
    */
   consumerLag?(): Promise<ConsumerLag[]>;
+  /**
+   * Deletes a durable of a `workqueue` stream, so that the next `consume()` creates it afresh and
+   * hands out every message still in the stream — the unacked ones, as acked ones are gone — in
+   * stream order, before anything newer. For a consumer that takes over from one that died holding
+   * messages: without it they come back only after their ack wait, behind newer ones. A message the
+   * old holder handled but had not acked comes again (handlers dedupe). Absent on the embedded bus
+   * (one process: nobody to take over from).
+   */
+  resetDurable?(stream: string, durable: string): Promise<void>;
 }
 
 /** How far one durable consumer is behind (operational metrics). */

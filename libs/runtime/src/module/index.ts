@@ -38,6 +38,8 @@ export {
   consumerWorker,
   type IntervalWorkerOptions,
   intervalWorker,
+  type LeaderWorkerOptions,
+  leaderWorker,
   outboxRelayWorker,
   type Worker,
 } from "./worker.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Batcher } from "./batcher.js";
+import { Batcher, BatcherClosedError } from "./batcher.js";
 
 describe("Batcher", () => {
   it("groups what arrives while a batch runs into the next batch", async () => {
@@ -45,5 +45,48 @@ describe("Batcher", () => {
     );
     const results = await Promise.allSettled([1, 13, 2].map((n) => batcher.add(n)));
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+  });
+
+  it("ordered: retries a failed batch as a whole while later items wait, so they are processed in order", async () => {
+    const processed: number[] = [];
+    let failures = 2;
+    const batcher = new Batcher<number>(
+      async (items) => {
+        if (items.includes(1) && failures-- > 0) throw new Error("database down");
+        processed.push(...items);
+      },
+      { maxItems: 2, maxWeight: 100, orderedRetryDelaysMs: [1] },
+    );
+    const results = await Promise.allSettled([1, 2, 3, 4, 5].map((n) => batcher.add(n)));
+    expect(results.map((r) => r.status)).toEqual(Array(5).fill("fulfilled"));
+    expect(processed).toEqual([1, 2, 3, 4, 5]);
+    expect(failures).toBe(-1);
+  });
+
+  it("ordered: close() gives up the batch being retried and every waiting item, none processed out of order", async () => {
+    const processed: number[] = [];
+    const retries: number[] = [];
+    const batcher = new Batcher<number>(
+      async (items) => {
+        if (items.includes(1)) throw new Error("database down");
+        processed.push(...items);
+      },
+      {
+        maxItems: 1,
+        maxWeight: 100,
+        orderedRetryDelaysMs: [1, 5],
+        onRetry: (_e, attempt) => retries.push(attempt),
+      },
+    );
+    const waiting = [1, 2, 3].map((n) => batcher.add(n));
+    while (retries.length < 3) await new Promise((r) => setTimeout(r, 2));
+    batcher.close();
+    const results = await Promise.allSettled(waiting);
+    for (const r of results) {
+      expect(r.status).toBe("rejected");
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(BatcherClosedError);
+    }
+    expect(processed).toEqual([]);
+    await expect(batcher.add(4)).rejects.toBeInstanceOf(BatcherClosedError);
   });
 });

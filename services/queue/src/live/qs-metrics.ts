@@ -10,6 +10,7 @@ export class QsMetrics {
   readonly outbound: Counter;
   readonly listeners: Gauge;
   readonly pushes: Counter;
+  readonly fanOutLeader: Gauge;
 
   constructor(registry: Registry | undefined, listenedQueues: () => number) {
     const registers = registry ? [registry] : [];
@@ -50,6 +51,11 @@ export class QsMetrics {
       name: "qs_push_notifications_total",
       help: "Push notifications by outcome: sent, unregistered (token deleted), failed, coalesced (folded into another)",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.fanOutLeader = new Gauge({
+      name: "qs_fanout_leader",
+      help: "1 while this replica runs the fan-out consumer (one replica at a time), else 0",
       registers,
     });
     this.listeners = new Gauge({
