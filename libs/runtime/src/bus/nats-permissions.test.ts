@@ -150,6 +150,10 @@ describe.skipIf(!existsSync(NATS_SERVER_BINARY))("NATS with per-service users", 
     await auth.notify("phoenix.connection_queue_activity.ef01", bytes("1"));
     await expect.poll(() => qsWakeups, { timeout: 5000 }).toEqual([`${p}phoenix.queue_activity.abcd`]);
     await expect.poll(() => asWakeups, { timeout: 5000 }).toEqual(["phoenix.connection_queue_activity.ef01"]);
+
+    // A QS taking over the fan-out consumer recreates its durable; the DS may not.
+    await expect(ds.resetDurable?.(s.fanOut, "queue-fanout")).rejects.toThrow();
+    await expect(qs.resetDurable?.(s.fanOut, "queue-fanout")).resolves.toBeUndefined();
   });
 
   it("refuses a service publishing to, or consuming, another service's subjects", async () => {

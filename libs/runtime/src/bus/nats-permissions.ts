@@ -75,6 +75,8 @@ export function natsPermissions(topology: BusTopology = busTopology()): Record<N
         ...ensures(queueDeleted, [queueDeletedSubject]),
         ...ensures(federation, [outboundSubjects]),
         ...consumes(fanOut, queueFanOut),
+        // A new fan-out leader recreates the durable the last one left messages unacked in (resetDurable).
+        `$JS.API.CONSUMER.DELETE.${fanOut}.${queueFanOut}`,
         // Declared with the outbound stream (interest retention), consumed by the gateway.
         `$JS.API.CONSUMER.INFO.${federation}.${outboundScout}`,
         `$JS.API.CONSUMER.CREATE.${federation}.${outboundScout}`,
