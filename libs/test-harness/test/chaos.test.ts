@@ -1,8 +1,6 @@
 // The short chaos run of CI (docs/chaos.md): a fixed seed, both setups, faults while clients send
-// and change groups; every acknowledged message must arrive once per intended recipient, every
-// group view agree, every message be processable and every process be back. Per-sender order is
-// reported but not asserted here while its QS bug is open (docs/chaos.md, "Open"); the long run
-// (`npm run test:chaos`) fails on it.
+// and change groups; every acknowledged message must arrive once per intended recipient, in
+// per-sender order, every group view agree, every message be processable and every process be back.
 import { existsSync } from "node:fs";
 import { NATS_SERVER_BINARY } from "@phoenix/runtime/testing";
 import { describe, expect, it } from "vitest";
@@ -12,12 +10,6 @@ import { type ChaosReport, formatChaosReports, runChaos } from "../src/chaos/run
 /** The CI seed (its faults are a pure function of it: src/chaos/schedule.ts). */
 const SEED = 20_171;
 
-/**
- * The `services` run is opt-in (PHOENIX_CHAOS_SERVICES=1) until its open bugs are fixed: on this
- * 2-core machine under load it failed when an outage outlasted the client's 60 s resend
- * (docs/chaos.md, "Open"), which a busy CI machine can reproduce at any time.
- */
-const servicesRun = process.env.PHOENIX_CHAOS_SERVICES === "1";
 const missing = [NATS_SERVER_BINARY, `${POSTGRES_BIN}/initdb`].filter((path) => !existsSync(path));
 const log = process.env.PHOENIX_CHAOS_VERBOSE === "1" ? (line: string) => console.log(line) : undefined;
 /** Where to keep every process's output (killed ones included), e.g. to read after a failure. */
@@ -28,34 +20,26 @@ function totalKills(report: ChaosReport): number {
 }
 
 describe.skipIf(missing.length > 0)("chaos (short run)", () => {
-  it.skipIf(!servicesRun)(
-    "five services, the DS twice: 20 SIGKILLs, a NATS restart and a Postgres crash lose nothing",
-    async () => {
-      const report = await runChaos({
-        setup: "services",
-        seed: SEED,
-        kills: 20,
-        durationMs: 60_000,
-        // One QS while two of them break a recipient's order even without faults (docs/chaos.md,
-        // "Open"): a message that overtakes its Welcome cannot be read. The long run uses two.
-        replicas: { delivery: 2, queue: 1 },
-        // A commit whose answer is lost leaves its committer behind for good (docs/chaos.md, "Open"):
-        // CI sends messages only; the long run changes groups too.
-        groupChanges: false,
-        log,
-        logDir,
-      });
-      console.log(formatChaosReports([report]));
-      if (report.orderViolations.length > 0) console.log(report.orderViolations.join("\n"));
-      expect(report.problems).toEqual([]);
-      expect(totalKills(report)).toBe(20);
-      expect(report.natsRestarts + report.postgresRestarts).toBe(2);
-      // The clients did send through the faults (a run that sent nothing would prove nothing).
-      expect(report.counts.acknowledged).toBeGreaterThan(20);
-      expect(report.counts.delivered).toBeGreaterThan(20);
-    },
-    600_000,
-  );
+  it("five services, the DS and the QS twice: 20 SIGKILLs, a NATS restart and a Postgres crash lose nothing", async () => {
+    const report = await runChaos({
+      setup: "services",
+      seed: SEED,
+      kills: 20,
+      durationMs: 60_000,
+      replicas: { delivery: 2, queue: 2 },
+      groupChanges: true,
+      log,
+      logDir,
+    });
+    console.log(formatChaosReports([report]));
+    expect(report.problems).toEqual([]);
+    expect(report.orderViolations).toEqual([]);
+    expect(totalKills(report)).toBe(20);
+    expect(report.natsRestarts + report.postgresRestarts).toBe(2);
+    // The clients did send through the faults (a run that sent nothing would prove nothing).
+    expect(report.counts.acknowledged).toBeGreaterThan(20);
+    expect(report.counts.delivered).toBeGreaterThan(20);
+  }, 600_000);
 
   it("two federating domains: homeserver kills and a cut federation link lose nothing", async () => {
     const report = await runChaos({
@@ -68,8 +52,8 @@ describe.skipIf(missing.length > 0)("chaos (short run)", () => {
       logDir,
     });
     console.log(formatChaosReports([report]));
-    if (report.orderViolations.length > 0) console.log(report.orderViolations.join("\n"));
     expect(report.problems).toEqual([]);
+    expect(report.orderViolations).toEqual([]);
     expect(totalKills(report)).toBe(4);
     expect(report.linkCuts).toBe(1);
     expect(report.counts.acknowledged).toBeGreaterThan(10);
