@@ -1,7 +1,8 @@
 CREATE TABLE "add_client_grants" (
 	"grant_hash" "bytea" PRIMARY KEY NOT NULL,
 	"user_uuid" "bytea" NOT NULL,
-	"expires_at" timestamp with time zone NOT NULL
+	"expires_at" timestamp with time zone NOT NULL,
+	"sealed_expiry" "bytea" NOT NULL
 );
 --> statement-breakpoint
 CREATE TABLE "opaque_server_setup" (

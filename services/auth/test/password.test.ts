@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { Metadata, status } from "@grpc/grpc-js";
 import { ClientCredential, randomBytes, toHex } from "@phoenix/crypto";
-import { auth, type common } from "@phoenix/proto";
+import { auth } from "@phoenix/proto";
 import type { GrpcCallError } from "@phoenix/runtime/grpc";
 import { createTestDatabase } from "@phoenix/runtime/testing";
 import * as opaque from "@serenity-kit/opaque";
@@ -21,98 +21,18 @@ import {
   startAuth,
   type TestClient,
 } from "./support/harness.js";
+import { finishLogin, loginForGrant, setPassword, startLogin } from "./support/password-helpers.js";
 
 // Account passwords (OPAQUE) at the AS. The tests play the client side of OPAQUE with the same
 // library the AS uses (its default key stretching), as an app would.
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 /** Out of the way unless a test is about them: every test calls from 127.0.0.1. */
 const RELAXED = {
   AS_CALLER_RATE_PASSWORD_LOGIN_PER_HOUR: "1000",
   AS_TARGET_RATE_PASSWORD_LOGIN_PER_HOUR: "1000",
 };
-
-const bytes = (text: string) => new Uint8Array(Buffer.from(text, "base64url"));
-const text = (b: Uint8Array) => Buffer.from(b).toString("base64url");
-
-/** Sets (or replaces) the account password of `client`'s user, as the client library would. */
-async function setPassword(h: Harness, client: TestClient, password: string): Promise<void> {
-  const start = opaque.client.startRegistration({ password });
-  const { registrationResponse } = await h.as.startPasswordRegistration({
-    signed: await signAs(
-      client,
-      auth.StartPasswordRegistrationTbs,
-      S.startPasswordRegistration,
-      { registrationRequest: bytes(start.registrationRequest) },
-      h.now(),
-    ),
-  });
-  const { registrationRecord } = opaque.client.finishRegistration({
-    clientRegistrationState: start.clientRegistrationState,
-    registrationResponse: text(registrationResponse),
-    password,
-  });
-  await h.as.finishPasswordRegistration({
-    signed: await signAs(
-      client,
-      auth.FinishPasswordRegistrationTbs,
-      S.finishPasswordRegistration,
-      { registrationRecord: bytes(registrationRecord) },
-      h.now(),
-    ),
-  });
-}
-
-/** A started login and what the client made of the AS's answer (undefined: the password is wrong). */
-interface StartedLogin {
-  loginId: Uint8Array;
-  credentialResponse: Uint8Array;
-  /** KE3 when the client could open the response with its password. */
-  finalization: Uint8Array | undefined;
-  sessionKey: string | undefined;
-}
-
-async function startLogin(
-  h: Harness,
-  userId: common.UserId | undefined,
-  password: string,
-  options?: { metadata: Metadata },
-): Promise<StartedLogin> {
-  const start = opaque.client.startLogin({ password });
-  const started = await h.as.startPasswordLogin(
-    { userId, credentialRequest: bytes(start.startLoginRequest) },
-    options,
-  );
-  const finished = opaque.client.finishLogin({
-    clientLoginState: start.clientLoginState,
-    loginResponse: text(started.credentialResponse),
-    password,
-  });
-  return {
-    loginId: started.loginId,
-    credentialResponse: started.credentialResponse,
-    finalization: finished && bytes(finished.finishLoginRequest),
-    sessionKey: finished?.sessionKey,
-  };
-}
-
-/**
- * Finishes a login: with the client's KE3 when it had one, else with what a guesser without the
- * password can send (random bytes of the right size).
- */
-function finishLogin(h: Harness, login: StartedLogin) {
-  return h.as.finishPasswordLogin({
-    loginId: login.loginId,
-    credentialFinalization: login.finalization ?? randomBytes(64),
-  });
-}
-
-/** A full login with the right password: the add-client grant. */
-async function loginForGrant(h: Harness, user: TestClient, password: string): Promise<Uint8Array> {
-  const login = await startLogin(h, user.wireId.user, password);
-  expect(login.finalization, "the client opens the AS's answer with the right password").toBeDefined();
-  return (await finishLogin(h, login)).addClientGrant;
-}
 
 /** AddClientWithGrant for a new device of `userUuid`, signed with the new client's CSR key. */
 async function addWithGrant(h: Harness, userUuid: Uint8Array, grant: Uint8Array) {
@@ -281,10 +201,16 @@ describe("account password (OPAQUE)", () => {
     h = await startAuth(RELAXED);
     const alice = await registerUser(h);
     await setPassword(h, alice, "alice's password");
+    // Issued a minute past a whole hour: ten minutes later the grant's stored hour has not passed,
+    // so the refusal below comes from its exact (sealed) expiry.
+    h.advance(HOUR - (h.now().getTime() % HOUR) + MINUTE);
     const grant = await loginForGrant(h, alice, "alice's password");
     const pending = await startLogin(h, alice.wireId.user, "alice's password");
 
     h.advance(10 * MINUTE + 1000);
+    expect(
+      await queryNumber(h.db.db, sql`SELECT count(*) FROM add_client_grants WHERE expires_at > ${h.now()}`),
+    ).toBe(1);
     const expired = await expectStatus(
       addWithGrant(h, alice.clientId.userId.uuid, grant),
       status.UNAUTHENTICATED,
@@ -294,7 +220,8 @@ describe("account password (OPAQUE)", () => {
 
     const pendingAgain = await startLogin(h, alice.wireId.user, "alice's password");
     const grantAgain = await loginForGrant(h, alice, "alice's password");
-    h.advance(11 * MINUTE);
+    // Grants are deleted once the hour their expiry is rounded up to has passed.
+    h.advance(2 * 60 * MINUTE);
     const report = await h.service.expiry.runOnce();
     expect(report?.unfinishedPasswordLogins).toBe(1);
     expect(report?.addClientGrants).toBe(2);

@@ -1,9 +1,10 @@
-import { constantTimeEqual, sha256 } from "@phoenix/crypto";
+import { constantTimeEqual } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
 import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
+import { GRANT_LENGTH, grantHash, openGrantExpiry } from "../domain/add-client-grant.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
 import { checkClientCsr, signClientCredential } from "../domain/csr.js";
@@ -15,10 +16,16 @@ import { insertClient } from "../store/clients.js";
 import { consumeGrant } from "../store/passwords.js";
 import { clientKeyBytes, replayScope, requestPolicy } from "./authenticate.js";
 import { createQueueFor } from "./create-queue.js";
-import { GRANT_LENGTH } from "./finish-password-login.js";
 import { csrPolicy } from "./register-user.js";
 
 const Reason = common.ErrorReason;
+
+function grantRefused() {
+  return unauthenticated(
+    "the add-client grant is unknown, already used or expired",
+    Reason.ERROR_REASON_INVALID_CREDENTIAL,
+  );
+}
 
 /**
  * AddClientWithGrant: AddClient authorized by the add-client grant of a password login instead of
@@ -77,22 +84,16 @@ export async function addClientWithGrant(
 
   await transaction(ctx.db, async (tx) => {
     await claim(tx);
-    const grantUser = await consumeGrant(tx, sha256(tbs.addClientGrant), new Date(now));
-    if (!grantUser) {
-      throw unauthenticated(
-        "the add-client grant is unknown, already used or expired",
-        Reason.ERROR_REASON_INVALID_CREDENTIAL,
-      );
-    }
-    if (!constantTimeEqual(grantUser, client.userUuid)) {
+    const grant = await consumeGrant(tx, grantHash(tbs.addClientGrant), new Date(now));
+    const expiresAt = grant && openGrantExpiry(tbs.addClientGrant, grant.sealedExpiry);
+    // Past its exact expiry (but not its hour): refused, and the row stays for the expiry job.
+    if (!grant || expiresAt === undefined || expiresAt <= now) throw grantRefused();
+    if (!constantTimeEqual(grant.userUuid, client.userUuid)) {
       throw new PermissionDeniedError("the CSR names another user than the add-client grant");
     }
+    // The grant's foreign key keeps its user: the overview is there.
     const user = await findUserOverview(tx, client.userUuid);
-    if (!user)
-      throw unauthenticated(
-        "the add-client grant is unknown, already used or expired",
-        Reason.ERROR_REASON_INVALID_CREDENTIAL,
-      );
+    if (!user) throw grantRefused();
     if (user.suspended) throw new PermissionDeniedError("user suspended");
     if (user.clientCount >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
       throw tooLarge(

@@ -1,14 +1,13 @@
-import { randomBytes, sha256 } from "@phoenix/crypto";
+import { randomBytes } from "@phoenix/crypto";
 import { type auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
 import type { AuthContext } from "../context.js";
+import { GRANT_LENGTH, grantHash, sealGrantExpiry } from "../domain/add-client-grant.js";
+import { hourCeil } from "../domain/coarse-time.js";
 import { unauthenticated } from "../domain/errors.js";
 import { checkSize, OpaqueSizes, startedAgainst } from "../domain/opaque.js";
 import { findPasswordRecord, insertGrant, takeLogin } from "../store/passwords.js";
 import { LOGIN_ID_LENGTH } from "./start-password-login.js";
-
-/** Length of an add-client grant token. */
-export const GRANT_LENGTH = 32;
 
 /** Why a finish failed, for the audit line only: the caller gets one answer for all of them. */
 type LoginFailure = "unknown or timed-out login" | "wrong password" | "no password" | "password replaced";
@@ -58,13 +57,18 @@ export async function finishPasswordLogin(
   if (!verified) throw fail("wrong password", state.userUuid);
 
   const grant = randomBytes(GRANT_LENGTH);
-  const expiresAt = new Date(now + ctx.config.AS_PASSWORD_GRANT_LIFETIME);
+  const expiresAt = now + ctx.config.AS_PASSWORD_GRANT_LIFETIME;
   const issued = await transaction(ctx.db, async (tx) => {
     // Locked until the grant is in: a password change (or user deletion) either comes first and
     // fails this login, or comes after and withdraws the grant.
     const record = await findPasswordRecord(tx, state.userUuid, true);
     if (!startedAgainst(state, record)) return false;
-    await insertGrant(tx, sha256(grant), state.userUuid, expiresAt);
+    await insertGrant(tx, {
+      grantHash: grantHash(grant),
+      userUuid: state.userUuid,
+      expiresAt: hourCeil(expiresAt),
+      sealedExpiry: sealGrantExpiry(grant, expiresAt),
+    });
     return true;
   });
   if (!issued) throw fail("password replaced", state.userUuid);
@@ -72,5 +76,5 @@ export async function finishPasswordLogin(
     { rpc: "FinishPasswordLogin", user: ctx.passwords.auditTag(state.userUuid) },
     "password login succeeded: add-client grant issued",
   );
-  return { addClientGrant: grant, grantExpiresAt: expiresAt };
+  return { addClientGrant: grant, grantExpiresAt: new Date(expiresAt) };
 }

@@ -109,30 +109,29 @@ export async function deleteExpiredLogins(db: Database, now: Date): Promise<numb
   return rows.length;
 }
 
-/** Stores an add-client grant (by the hash of its token) for `userUuid` until `expiresAt`. */
+/** Stores an add-client grant (by the hash of its token) for `userUuid`. */
 export async function insertGrant(
   db: Database,
-  grantHash: Uint8Array,
-  userUuid: Uint8Array,
-  expiresAt: Date,
+  grant: { grantHash: Uint8Array; userUuid: Uint8Array; expiresAt: Date; sealedExpiry: Uint8Array },
 ): Promise<void> {
-  await db.insert(addClientGrants).values({ grantHash, userUuid, expiresAt });
+  await db.insert(addClientGrants).values(grant);
 }
 
 /**
- * Consumes the unexpired grant with this hash in one statement (so two concurrent uses cannot
- * both have it) and returns its user; undefined when unknown, used or expired.
+ * Deletes the grant with this hash unless its hour has passed at `now` (one statement, so two
+ * concurrent uses cannot both have it) and returns its user and sealed exact expiry; undefined
+ * when unknown or used. The caller checks the exact expiry and rolls back if it passed.
  */
 export async function consumeGrant(
   db: Database,
   grantHash: Uint8Array,
   now: Date,
-): Promise<Uint8Array | undefined> {
+): Promise<{ userUuid: Uint8Array; sealedExpiry: Uint8Array } | undefined> {
   const rows = await db
     .delete(addClientGrants)
     .where(and(eq(addClientGrants.grantHash, grantHash), gt(addClientGrants.expiresAt, now)))
-    .returning({ userUuid: addClientGrants.userUuid });
-  return rows[0]?.userUuid;
+    .returning({ userUuid: addClientGrants.userUuid, sealedExpiry: addClientGrants.sealedExpiry });
+  return rows[0];
 }
 
 /** Withdraws every unused grant of the user (its password changed or was removed). */

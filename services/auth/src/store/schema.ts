@@ -286,8 +286,10 @@ export const passwordLogins = pgTable(
 
 /**
  * Add-client grants of finished password logins, by SHA-256 of the token (the token itself is
- * only in the FinishPasswordLogin answer). Deleted when used, when the password changes, with the
- * user, or after `expires_at`.
+ * only in the FinishPasswordLogin answer). `expires_at` is the exact expiry rounded up to the UTC
+ * hour (for the expiry job); the exact one is `sealed_expiry`, sealed under a key derived from the
+ * token (domain/add-client-grant.ts). Deleted when used, when the password changes, with the user,
+ * or after `expires_at`.
  */
 export const addClientGrants = pgTable(
   "add_client_grants",
@@ -297,6 +299,7 @@ export const addClientGrants = pgTable(
       .notNull()
       .references(() => users.userUuid, { onDelete: "cascade" }),
     expiresAt: at("expires_at").notNull(),
+    sealedExpiry: bytea("sealed_expiry").notNull(),
   },
   (t) => [
     index("add_client_grants_user_idx").on(t.userUuid),
