@@ -80,9 +80,8 @@ export async function addClientWithGrant(
     "tbs.connection_queue_encryption_key",
   );
   const credentialSigner = await ctx.keyring.currentSigner();
-  const credential = signClientCredential(csr, credentialSigner, "tbs.client_csr");
 
-  await transaction(ctx.db, async (tx) => {
+  const credential = await transaction(ctx.db, async (tx) => {
     await claim(tx);
     const grant = await consumeGrant(tx, grantHash(tbs.addClientGrant), new Date(now));
     const expiresAt = grant && openGrantExpiry(tbs.addClientGrant, grant.sealedExpiry);
@@ -103,16 +102,19 @@ export async function addClientWithGrant(
         Reason.ERROR_REASON_QUOTA,
       );
     }
+    // Signed only once the grant holds: a request without one costs the AS no signature.
+    const issued = signClientCredential(csr, credentialSigner, "tbs.client_csr");
     const inserted = await insertClient(tx, {
       ...client,
-      credential: credential.bytes,
-      signatureKey: credential.verifyingKey.bytes,
-      credentialNotAfter: hourFloor(credential.expiration.notAfter),
+      credential: issued.bytes,
+      signatureKey: issued.verifyingKey.bytes,
+      credentialNotAfter: hourFloor(issued.expiration.notAfter),
       createdAt: monthOf(now),
       lastActiveAt: monthOf(now),
     });
     if (!inserted) throw new AlreadyExistsError("the client id is taken");
     await createQueueFor(tx, { client }, queueKey);
+    return issued;
   });
   ctx.log.info(
     { rpc: "AddClientWithGrant", user: ctx.passwords.auditTag(client.userUuid) },
