@@ -1,21 +1,19 @@
 import { constantTimeEqual } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
 import { transaction } from "@phoenix/runtime/db";
-import { AlreadyExistsError, PermissionDeniedError } from "@phoenix/runtime/errors";
+import { PermissionDeniedError } from "@phoenix/runtime/errors";
 import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
 import { GRANT_LENGTH, grantHash, openGrantExpiry } from "../domain/add-client-grant.js";
-import { hourFloor, monthOf } from "../domain/coarse-time.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
-import { checkClientCsr, signClientCredential } from "../domain/csr.js";
-import { malformed, tooLarge, unauthenticated } from "../domain/errors.js";
+import { checkClientCsr } from "../domain/csr.js";
+import { malformed, unauthenticated } from "../domain/errors.js";
 import { parseClientId } from "../domain/ids.js";
 import { checkSenderKind } from "../domain/request-header.js";
 import { findUserOverview } from "../store/admin.js";
-import { insertClient } from "../store/clients.js";
 import { consumeGrant } from "../store/passwords.js";
+import { issueClientCredential } from "./add-client.js";
 import { clientKeyBytes, replayScope, requestPolicy } from "./authenticate.js";
-import { createQueueFor } from "./create-queue.js";
 import { csrPolicy } from "./register-user.js";
 
 const Reason = common.ErrorReason;
@@ -94,27 +92,14 @@ export async function addClientWithGrant(
     const user = await findUserOverview(tx, client.userUuid);
     if (!user) throw grantRefused();
     if (user.suspended) throw new PermissionDeniedError("user suspended");
-    if (user.clientCount >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
-      throw tooLarge(
-        "clients per user",
-        ctx.config.AS_MAX_CLIENTS_PER_USER,
-        user.clientCount + 1,
-        Reason.ERROR_REASON_QUOTA,
-      );
-    }
-    // Signed only once the grant holds: a request without one costs the AS no signature.
-    const issued = signClientCredential(csr, credentialSigner, "tbs.client_csr");
-    const inserted = await insertClient(tx, {
-      ...client,
-      credential: issued.bytes,
-      signatureKey: issued.verifyingKey.bytes,
-      credentialNotAfter: hourFloor(issued.expiration.notAfter),
-      createdAt: monthOf(now),
-      lastActiveAt: monthOf(now),
+    return issueClientCredential(ctx, tx, {
+      csr,
+      client,
+      queueKey,
+      signer: credentialSigner,
+      now,
+      clientCount: user.clientCount,
     });
-    if (!inserted) throw new AlreadyExistsError("the client id is taken");
-    await createQueueFor(tx, { client }, queueKey);
-    return issued;
   });
   ctx.log.info(
     { rpc: "AddClientWithGrant", user: ctx.passwords.auditTag(client.userUuid) },

@@ -1,5 +1,6 @@
 import { bytesEqual, type ClientCredential } from "@phoenix/crypto";
 import { auth, common } from "@phoenix/proto";
+import type { Database } from "@phoenix/runtime/db";
 import { AlreadyExistsError } from "@phoenix/runtime/errors";
 import type { AuthContext } from "../context.js";
 import { hourFloor, monthOf } from "../domain/coarse-time.js";
@@ -31,29 +32,51 @@ export async function addClient(
         tbs.connectionQueueEncryptionKey,
         "tbs.connection_queue_encryption_key",
       );
-      const existing = await countClients(tx, clientKey.userUuid);
-      if (existing >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
-        throw tooLarge(
-          "clients per user",
-          ctx.config.AS_MAX_CLIENTS_PER_USER,
-          existing + 1,
-          common.ErrorReason.ERROR_REASON_QUOTA,
-        );
-      }
-      const issued = signClientCredential(csr, signer, "tbs.client_csr");
+      const clientCount = await countClients(tx, clientKey.userUuid);
       const client = { userUuid: clientKey.userUuid, clientUuid: csr.clientId.clientUuid };
-      const inserted = await insertClient(tx, {
-        ...client,
-        credential: issued.bytes,
-        signatureKey: issued.verifyingKey.bytes,
-        credentialNotAfter: hourFloor(issued.expiration.notAfter),
-        createdAt: monthOf(now),
-        lastActiveAt: monthOf(now),
-      });
-      if (!inserted) throw new AlreadyExistsError("the client id is taken");
-      await createQueueFor(tx, { client }, queueKey);
-      return issued;
+      return issueClientCredential(ctx, tx, { csr, client, queueKey, signer, now, clientCount });
     },
   );
   return { clientCredential: credential.bytes };
+}
+
+/**
+ * What AddClient and AddClientWithGrant share inside their transaction, once the request is
+ * authorized: the user's client quota (`clientCount` clients now), the credential signed for the
+ * CSR, the client row and its connection queue. ALREADY_EXISTS when the client id is taken.
+ */
+export async function issueClientCredential(
+  ctx: AuthContext,
+  tx: Database,
+  args: {
+    csr: ReturnType<typeof checkClientCsr>;
+    client: { userUuid: Uint8Array; clientUuid: Uint8Array };
+    queueKey: ReturnType<typeof parseQueueEncryptionKey>;
+    signer: Awaited<ReturnType<AuthContext["keyring"]["currentSigner"]>>;
+    now: number;
+    clientCount: number;
+  },
+): Promise<ClientCredential> {
+  const { csr, client, queueKey, signer, now, clientCount } = args;
+  if (clientCount >= ctx.config.AS_MAX_CLIENTS_PER_USER) {
+    throw tooLarge(
+      "clients per user",
+      ctx.config.AS_MAX_CLIENTS_PER_USER,
+      clientCount + 1,
+      common.ErrorReason.ERROR_REASON_QUOTA,
+    );
+  }
+  // Signed only once the request is authorized and within quota: a refused one costs no signature.
+  const issued = signClientCredential(csr, signer, "tbs.client_csr");
+  const inserted = await insertClient(tx, {
+    ...client,
+    credential: issued.bytes,
+    signatureKey: issued.verifyingKey.bytes,
+    credentialNotAfter: hourFloor(issued.expiration.notAfter),
+    createdAt: monthOf(now),
+    lastActiveAt: monthOf(now),
+  });
+  if (!inserted) throw new AlreadyExistsError("the client id is taken");
+  await createQueueFor(tx, { client }, queueKey);
+  return issued;
 }
