@@ -6,15 +6,13 @@ import { authenticateSignedRequest } from "@phoenix/runtime/signed-request";
 import type { AuthContext } from "../context.js";
 import { GRANT_LENGTH, grantHash, openGrantExpiry } from "../domain/add-client-grant.js";
 import { parseQueueEncryptionKey } from "../domain/connection-queue.js";
-import { checkClientCsr } from "../domain/csr.js";
 import { malformed, unauthenticated } from "../domain/errors.js";
-import { parseClientId } from "../domain/ids.js";
 import { checkSenderKind } from "../domain/request-header.js";
 import { findUserOverview } from "../store/admin.js";
 import { consumeGrant } from "../store/passwords.js";
 import { issueClientCredential } from "./add-client.js";
-import { clientKeyBytes, replayScope, requestPolicy } from "./authenticate.js";
-import { csrPolicy } from "./register-user.js";
+import { requestPolicy } from "./authenticate.js";
+import { csrSigner } from "./register-user.js";
 
 const Reason = common.ErrorReason;
 
@@ -49,27 +47,8 @@ export async function addClientWithGrant(
       if (tbs.addClientGrant.length !== GRANT_LENGTH) {
         throw malformed("tbs.add_client_grant", `must be ${GRANT_LENGTH} bytes`);
       }
-      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
-      const sender =
-        header.sender?.$case === "client"
-          ? parseClientId(header.sender.value, "tbs.header.sender.client")
-          : undefined;
-      if (
-        !sender ||
-        sender.userId.domain !== csr.clientId.userId.domain ||
-        !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
-        !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
-      ) {
-        throw malformed("tbs.header.sender", "must be the client id of the CSR");
-      }
-      const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
-      return {
-        signer: "client",
-        key: [csr.verifyingKey],
-        replayScope: replayScope("client", clientKeyBytes(client)),
-        csr,
-        client,
-      };
+      // The CSR's key proves the request, as in RegisterUser.
+      return csrSigner(ctx, tbs.clientCsr, header, now);
     },
   );
   const { csr, client } = signer;

@@ -68,23 +68,7 @@ export async function registerUser(
       checkSenderKind(header, "client");
       if (tbs.inviteCode.length > Limits.inviteCode)
         throw tooLarge("tbs.invite_code", Limits.inviteCode, tbs.inviteCode.length);
-      // The CSR's key proves the request: it must sign for the client id the CSR names.
-      const csr = checkClientCsr(tbs.clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
-      const sender =
-        header.sender?.$case === "client"
-          ? parseClientId(header.sender.value, "tbs.header.sender.client")
-          : undefined;
-      if (
-        !sender ||
-        sender.userId.domain !== csr.clientId.userId.domain ||
-        !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
-        !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
-      ) {
-        throw malformed("tbs.header.sender", "must be the client id of the CSR");
-      }
-      const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
-      const scope = replayScope("client", clientKeyBytes(client));
-      return { signer: "client", key: [csr.verifyingKey], replayScope: scope, csr, client };
+      return csrSigner(ctx, tbs.clientCsr, header, now);
     },
   );
   const { csr, client } = registering;
@@ -125,5 +109,38 @@ export function csrPolicy(ctx: AuthContext) {
     domain: ctx.config.AS_DOMAIN,
     clientMaxLifetimeMs: ctx.config.AS_CLIENT_CREDENTIAL_MAX_LIFETIME,
     maxFutureSkewMs: ctx.window.maxFutureSkewMs,
+  };
+}
+
+/**
+ * The signer of a request proved by the key of the client CSR it carries (RegisterUser,
+ * AddClientWithGrant): the CSR checked, and the header's sender must be the client id it names.
+ */
+export function csrSigner(
+  ctx: AuthContext,
+  clientCsr: Uint8Array,
+  header: common.RequestHeader,
+  now: number,
+) {
+  const csr = checkClientCsr(clientCsr, "tbs.client_csr", csrPolicy(ctx), now);
+  const sender =
+    header.sender?.$case === "client"
+      ? parseClientId(header.sender.value, "tbs.header.sender.client")
+      : undefined;
+  if (
+    !sender ||
+    sender.userId.domain !== csr.clientId.userId.domain ||
+    !constantTimeEqual(sender.userId.uuid, csr.clientId.userId.uuid) ||
+    !constantTimeEqual(sender.clientUuid, csr.clientId.clientUuid)
+  ) {
+    throw malformed("tbs.header.sender", "must be the client id of the CSR");
+  }
+  const client = { userUuid: csr.clientId.userId.uuid, clientUuid: csr.clientId.clientUuid };
+  return {
+    signer: "client" as const,
+    key: [csr.verifyingKey],
+    replayScope: replayScope("client", clientKeyBytes(client)),
+    csr,
+    client,
   };
 }
