@@ -5,7 +5,7 @@ import { delivery } from "@phoenix/proto";
 import { DS } from "../constants.js";
 import type { ClientCore } from "../core/client-core.js";
 import { dsSigned } from "../core/conversations.js";
-import { earKeyRotated, leafUnknownToDs } from "./ds-errors.js";
+import { earKeyRotated, leafUnknownToDs, outcomeUnknown } from "./ds-errors.js";
 
 /** Key-value entry: this client's profile key still has to reach the group's DS. */
 function profileKeyDueKey(id: string): string {
@@ -15,8 +15,9 @@ function profileKeyDueKey(id: string): string {
 /**
  * Hands the group our user profile key (encrypted under its profile-key key) so members can read
  * our profile. Done after joining; when the group's EAR key rotated since the Welcome was made,
- * it waits until this client processed the rotating commit (commitPending retries it). A
- * joiner removed before it came online has nothing to hand over.
+ * it waits until this client processed the rotating commit (commitPending retries it); so does
+ * an upload that found the DS unreachable. A joiner removed before it came online has nothing to
+ * hand over.
  */
 export async function uploadProfileKey(core: ClientCore, id: string): Promise<void> {
   const joined = core.conversations.row(id);
@@ -37,7 +38,10 @@ export async function uploadProfileKey(core: ClientCore, id: string): Promise<vo
       groupStateEarKey: joined.earKey,
     });
   } catch (error) {
-    if (earKeyRotated(error)) {
+    // The group's EAR key rotated since (wait for the commit), or the DS could not be reached
+    // (try again later): the upload stays due, and commitPending retries it. Sending the key
+    // twice is harmless (the DS keeps the latest).
+    if (earKeyRotated(error) || outcomeUnknown(error)) {
       core.store.setJson(profileKeyDueKey(id), true);
       return;
     }

@@ -147,8 +147,21 @@ export async function publishConnectionPackages(core: ClientCore): Promise<void>
   });
 }
 
-/** Publishes a fresh set of AddPackages (replacing the QS's), the last one marked last resort. */
+/** Key-value entry: a publish of AddPackages was started and has not been confirmed by the QS. */
+const ADD_PACKAGES_DUE = "add-packages-due";
+
+/** Whether the last publish of AddPackages did not go through (the next Welcome tries again). */
+export function addPackagesDue(core: ClientCore): boolean {
+  return core.store.getJson(ADD_PACKAGES_DUE) !== undefined;
+}
+
+/**
+ * Publishes a fresh set of AddPackages (replacing the QS's), the last one marked last resort.
+ * Their keys are stored first (a publish whose answer is lost may have reached the QS); until the
+ * QS confirms, `addPackagesDue` says so.
+ */
 export async function publishAddPackages(core: ClientCore): Promise<void> {
+  core.store.setJson(ADD_PACKAGES_DUE, true);
   const addPackages: Uint8Array[] = [];
   for (let i = 0; i <= ADD_PACKAGES; i++) {
     const lastResort = i === ADD_PACKAGES;
@@ -179,6 +192,7 @@ export async function publishAddPackages(core: ClientCore): Promise<void> {
   await core.transport.queue.publishAddPackages({
     signed: await core.identity.qsSigned(queue.PublishAddPackagesTbs, QS.publishAddPackages, { addPackages }),
   });
+  core.store.deleteKey(ADD_PACKAGES_DUE);
 }
 
 /**

@@ -22,9 +22,10 @@ import { mlsGroupId, signRequest, welcomeEpoch } from "../protocol/helpers.js";
 import { u8 } from "../store/client-store.js";
 import { decodePrivateKeyPackage } from "../store/codecs.js";
 import * as t from "../store/schema.js";
+import { outcomeUnknown } from "./ds-errors.js";
 import { fetchProfiles, learnProfileKeys } from "./member-profiles.js";
 import { profileKeyDue, uploadProfileKey } from "./profile-key.js";
-import { publishAddPackages } from "./registration.js";
+import { addPackagesDue, publishAddPackages } from "./registration.js";
 
 type AddPackageKeyRow = typeof t.addPackageKeys.$inferSelect;
 
@@ -118,7 +119,14 @@ export async function receiveWelcome(
     .from(t.addPackageKeys)
     .all()
     .filter((r) => !r.lastResort).length;
-  if (left === 0) await publishAddPackages(core);
+  // New AddPackages once the last ordinary one is used, or when the last publish did not go
+  // through. The join above stands whatever happens here: a QS out of reach is not a reason to
+  // report the Welcome unprocessed (the next Welcome tries again; meanwhile inviters get the
+  // last-resort package).
+  if (left === 0 || addPackagesDue(core))
+    await publishAddPackages(core).catch((error: unknown) => {
+      if (!outcomeUnknown(error)) throw error;
+    });
 }
 
 /** The stored AddPackage keys the Welcome is addressed to. */
