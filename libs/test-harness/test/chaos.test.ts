@@ -27,9 +27,7 @@ describe.skipIf(missing.length > 0)("chaos (short run)", () => {
       kills: 20,
       durationMs: 60_000,
       replicas: { delivery: 2, queue: 2 },
-      // Group changes during the faults are left to the long run while a client bug it found is
-      // open (docs/chaos.md, "Open": a committer cannot read the previous epoch's late messages).
-      groupChanges: false,
+      groupChanges: true,
       log,
       logDir,
     });
