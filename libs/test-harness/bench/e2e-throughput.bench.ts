@@ -28,6 +28,7 @@ import pg from "pg";
 import { connectUsers, syncUntil, TestClients } from "../src/clients.js";
 import { type Deployment, startDeployment } from "../src/deployment.js";
 import { freePorts, ServiceProcess } from "../src/service-process.js";
+import { deleteStreams } from "../src/storage.js";
 import { pool } from "./pool.js";
 
 process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
@@ -267,6 +268,8 @@ async function throughputRaw(db: pg.Client, databaseUrl: string, senders: number
     await writer.end();
     await bus.close();
     await db.query("drop table if exists bench_raw");
+    // The raw stream is this run's alone: it must not stay on the NATS server with its messages.
+    await deleteStreams(NATS_URL, [stream]);
   }
 }
 
