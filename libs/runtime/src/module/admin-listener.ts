@@ -10,6 +10,7 @@ import type { RpcError } from "../errors/rpc-errors.js";
 import { GrpcServer } from "../grpc/grpc-server.js";
 import type { ServiceRegistration } from "../grpc/handlers.js";
 import type { ServiceRuntime } from "../lifecycle/run-service.js";
+import type { Logger } from "../log/create-logger.js";
 import {
   type AuthenticatedSignedRequest,
   authenticateSignedRequest,
@@ -155,7 +156,26 @@ export async function startAdminListener(
   moduleName: string,
   setup: AdminListenerSetup,
 ): Promise<number | undefined> {
-  const { config, logger } = runtime;
+  const { config } = runtime;
+  const listener = await openAdminListener(config, runtime.logger, moduleName, setup);
+  if (listener === undefined) return undefined;
+  runtime.onShutdown(async () => {
+    await listener.server.shutdown({ graceMs: config.SHUTDOWN_GRACE_MS });
+  }, "admin listener");
+  return listener.port;
+}
+
+/**
+ * The admin listener `config` asks for, started with `setup`'s services: undefined when
+ * ADMIN_GRPC_PORT is unset. The caller shuts it down. A module whose config lacks
+ * adminListenerConfig but returns admin services is a wiring mistake (TypeError).
+ */
+export async function openAdminListener(
+  config: BaseConfig & Partial<AdminListenerConfig>,
+  logger: Logger,
+  moduleName: string,
+  setup: AdminListenerSetup,
+): Promise<{ server: GrpcServer; port: number } | undefined> {
   if (!("ADMIN_GRPC_HOST" in config)) {
     // Admin services nobody would serve: a wiring mistake, not something to start without.
     throw new TypeError(
@@ -176,9 +196,5 @@ export async function startAdminListener(
     logger: logger.child({ listener: "admin" }),
     ...(setup.translateError ? { translateError: setup.translateError } : {}),
   });
-  const port = await server.start();
-  runtime.onShutdown(async () => {
-    await server.shutdown({ graceMs: config.SHUTDOWN_GRACE_MS });
-  }, "admin listener");
-  return port;
+  return { server, port: await server.start() };
 }

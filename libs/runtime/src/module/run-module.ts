@@ -3,7 +3,6 @@ import type { BusConfig } from "../bus/config.js";
 import type { BaseConfig } from "../config/base-config.js";
 import type { Env } from "../config/load-config.js";
 import type { DatabaseConfig } from "../db/config.js";
-import { GrpcServer } from "../grpc/grpc-server.js";
 import {
   type RunningProcess,
   type RunningService,
@@ -13,7 +12,7 @@ import {
   type ServiceSetup,
 } from "../lifecycle/run-service.js";
 import { openServiceStorage, openWatchedDatabase } from "../lifecycle/service-storage.js";
-import { startAdminListener } from "./admin-listener.js";
+import { type AdminListenerConfig, openAdminListener, startAdminListener } from "./admin-listener.js";
 import type {
   AnyServiceModule,
   EmbedSettings,
@@ -312,36 +311,24 @@ async function startSharedAdminListener(
   );
   const first = serving[0];
   if (first === undefined) return undefined;
-  const config = first.process.config as BaseConfig & { ADMIN_GRPC_HOST?: string; ADMIN_GRPC_PORT?: number };
-  if (!("ADMIN_GRPC_HOST" in config)) {
-    throw new TypeError(
-      `module ${first.name} returned admin services but its config schema lacks adminListenerConfig`,
-    );
-  }
-  if (config.ADMIN_GRPC_PORT === undefined) return undefined;
+  const config = first.process.config as BaseConfig & Partial<AdminListenerConfig>;
   const translators = serving.flatMap((m) =>
     m.instance.admin?.translateError ? [m.instance.admin.translateError] : [],
   );
-  const server = new GrpcServer({
+  const listener = await openAdminListener(config, first.process.logger, first.name, {
     services: serving.flatMap((m) => m.instance.admin?.services ?? []),
-    config: {
-      ...config,
-      GRPC_HOST: config.ADMIN_GRPC_HOST ?? "127.0.0.1",
-      GRPC_PORT: config.ADMIN_GRPC_PORT,
-    },
-    logger: first.process.logger.child({ listener: "admin" }),
     // Each module's translation of its own errors; the first that knows an error wins.
     ...(translators.length > 0
       ? { translateError: (error: unknown) => translators.map((t) => t(error)).find((e) => e !== undefined) }
       : {}),
   });
-  const port = await server.start();
-  const address = dialAddress(config.ADMIN_GRPC_HOST ?? "127.0.0.1", port);
+  if (listener === undefined) return undefined;
+  const address = dialAddress(config.ADMIN_GRPC_HOST ?? "127.0.0.1", listener.port);
   return {
-    port,
+    port: listener.port,
     addresses: { admin: address, [`${first.name}Admin`]: address },
     async stop() {
-      await server.shutdown({ graceMs: config.SHUTDOWN_GRACE_MS });
+      await listener.server.shutdown({ graceMs: config.SHUTDOWN_GRACE_MS });
     },
   };
 }
