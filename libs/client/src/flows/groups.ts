@@ -71,7 +71,7 @@ export async function invite(
   const joiners: Joiner[] = [];
   for (const userId of userIds) joiners.push(...(await joinersOf(core, userId, credentialKey)));
   if (joiners.length === 0) return;
-  await withCatchUp(core, conversationId, () => addJoiners(core, conversationId, joiners), { commits: true });
+  await commitWithCatchUp(core, conversationId, () => addJoiners(core, conversationId, joiners));
   // The joiners learn the group's title from its members, not from MLS; and everyone learns the
   // joiners' profile keys (from their friendship packages) before the joiners come online to
   // hand the DS their own.
@@ -178,24 +178,19 @@ async function addJoiners(
 
 /** Removes users (all their clients) from a group conversation. */
 export function remove(core: ClientCore, conversationId: string, userIds: readonly string[]): Promise<void> {
-  return withCatchUp(
-    core,
-    conversationId,
-    async () => {
-      const c = core.conversations.activeRow(conversationId);
-      const leaves = core.members.leavesOf(c.id, userIds);
-      if (leaves.length === 0) return;
-      const state = stateOf(c);
-      const out = await removeMembers(state, core.cs, leaves);
-      const nextKey = await earKeyAfter(core, state, out);
-      await submitCommit(core, c, out, nextKey);
-      core.store.transaction(() => {
-        core.conversations.saveState(c.id, out.newState, nextKey);
-        core.members.applyMembership(c, out.newState, [], core.identity.userId);
-      });
-    },
-    { commits: true },
-  );
+  return commitWithCatchUp(core, conversationId, async () => {
+    const c = core.conversations.activeRow(conversationId);
+    const leaves = core.members.leavesOf(c.id, userIds);
+    if (leaves.length === 0) return;
+    const state = stateOf(c);
+    const out = await removeMembers(state, core.cs, leaves);
+    const nextKey = await earKeyAfter(core, state, out);
+    await submitCommit(core, c, out, nextKey);
+    core.store.transaction(() => {
+      core.conversations.saveState(c.id, out.newState, nextKey);
+      core.members.applyMembership(c, out.newState, [], core.identity.userId);
+    });
+  });
 }
 
 /**
@@ -207,28 +202,23 @@ export function grantAdmin(
   conversationId: string,
   userIds: readonly string[],
 ): Promise<void> {
-  return withCatchUp(
-    core,
-    conversationId,
-    async () => {
-      const c = core.conversations.activeRow(conversationId);
-      const state = stateOf(c);
-      const identities = leafIdentities(state);
-      const roles: RoleAssignment[] = [...(rolesOf(state.groupContext) ?? [])];
-      for (const leafIndex of core.members.leavesOf(c.id, userIds)) {
-        const identity = identities.get(leafIndex);
-        if (identity === undefined) continue;
-        const pseudonym = LeafCredential.decode(identity).identity;
-        if (roleOf(roles, { kind: "pseudonym", pseudonym }) !== "admin")
-          roles.push({ subject: { kind: "pseudonym", pseudonym }, role: "admin" });
-      }
-      const out = await setRoles(state, core.cs, roles);
-      const nextKey = await earKeyAfter(core, state, out);
-      await submitCommit(core, c, out, nextKey);
-      core.conversations.saveState(c.id, out.newState, nextKey);
-    },
-    { commits: true },
-  );
+  return commitWithCatchUp(core, conversationId, async () => {
+    const c = core.conversations.activeRow(conversationId);
+    const state = stateOf(c);
+    const identities = leafIdentities(state);
+    const roles: RoleAssignment[] = [...(rolesOf(state.groupContext) ?? [])];
+    for (const leafIndex of core.members.leavesOf(c.id, userIds)) {
+      const identity = identities.get(leafIndex);
+      if (identity === undefined) continue;
+      const pseudonym = LeafCredential.decode(identity).identity;
+      if (roleOf(roles, { kind: "pseudonym", pseudonym }) !== "admin")
+        roles.push({ subject: { kind: "pseudonym", pseudonym }, role: "admin" });
+    }
+    const out = await setRoles(state, core.cs, roles);
+    const nextKey = await earKeyAfter(core, state, out);
+    await submitCommit(core, c, out, nextKey);
+    core.conversations.saveState(c.id, out.newState, nextKey);
+  });
 }
 
 /**
@@ -236,22 +226,17 @@ export function grantAdmin(
  * security; membership stays the same. Apps call it periodically.
  */
 export function updateKeys(core: ClientCore, conversationId: string): Promise<void> {
-  return withCatchUp(
-    core,
-    conversationId,
-    async () => {
-      const c = core.conversations.activeRow(conversationId);
-      const state = stateOf(c);
-      const out = await updateOwnLeaf(state, core.cs);
-      const nextKey = await earKeyAfter(core, state, out);
-      await submitCommit(core, c, out, nextKey);
-      core.store.transaction(() => {
-        core.conversations.saveState(c.id, out.newState, nextKey);
-        core.members.applyMembership(c, out.newState, [], core.identity.userId);
-      });
-    },
-    { commits: true },
-  );
+  return commitWithCatchUp(core, conversationId, async () => {
+    const c = core.conversations.activeRow(conversationId);
+    const state = stateOf(c);
+    const out = await updateOwnLeaf(state, core.cs);
+    const nextKey = await earKeyAfter(core, state, out);
+    await submitCommit(core, c, out, nextKey);
+    core.store.transaction(() => {
+      core.conversations.saveState(c.id, out.newState, nextKey);
+      core.members.applyMembership(c, out.newState, [], core.identity.userId);
+    });
+  });
 }
 
 /**
@@ -301,25 +286,33 @@ export function deleteConversation(core: ClientCore, conversationId: string): Pr
 }
 
 /**
+ * {@link withCatchUp} for an operation that moves the group to a new epoch: the QS queue is read
+ * first. That matters to a member that commits without being refused (a group's only admin):
+ * messages of the current epoch waiting in its queue stay readable after its commit only while
+ * ts-mls keeps that epoch's secrets (4 epochs); a committer that moved further on lost them
+ * ("epoch too old", found by the chaos run). A queue that cannot be read now does not stop the
+ * operation.
+ */
+export async function commitWithCatchUp<T>(
+  core: ClientCore,
+  conversationId: string,
+  op: () => Promise<T>,
+): Promise<T> {
+  await drainQsQueue(core, { processed: 0, errors: [] }, new Set()).catch(() => undefined);
+  return withCatchUp(core, conversationId, op);
+}
+
+/**
  * Runs a group operation; when the DS refuses it in a way catching up can cure
  * ({@link catchUpMayHelp}) it catches up from the QS queue and tries again (bounded). A member
  * removed meanwhile finds the conversation inactive when it catches up: the retry fails with
  * ConversationInactiveError.
- *
- * `commits`: the operation moves the group to a new epoch, so the queue is read first. That
- * matters to a member that commits without being refused (a group's only admin): messages of the
- * current epoch waiting in its queue stay readable after its commit only while ts-mls keeps that
- * epoch's secrets (4 epochs); a committer that moved further on lost them ("epoch too old",
- * found by the chaos run). A queue that cannot be read now does not stop the operation.
  */
 export async function withCatchUp<T>(
   core: ClientCore,
   conversationId: string,
   op: () => Promise<T>,
-  options: { commits?: boolean } = {},
 ): Promise<T> {
-  if (options.commits)
-    await drainQsQueue(core, { processed: 0, errors: [] }, new Set()).catch(() => undefined);
   for (let attempt = 0; ; attempt++) {
     try {
       return await op();
