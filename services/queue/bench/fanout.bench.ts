@@ -154,10 +154,12 @@ try {
         }
       });
     },
-    { maxItems: 256, maxWeight: 5000 },
+    // As the QS's consumer: batches kept in order, at most 256 fan-outs unacked.
+    { maxItems: 256, maxWeight: 5000, orderedRetryDelaysMs: [250, 1000, 5000] },
   );
-  const raw = await bus.consume({ stream: rawStream, durable: `raw-${suffix}`, maxInFlight: 256 }, (m) =>
-    batcher.add(m),
+  const raw = await bus.consume(
+    { stream: rawStream, durable: `raw-${suffix}`, maxInFlight: 256, maxAckPending: 256 },
+    (m) => batcher.add(m),
   );
   const r0 = performance.now();
   await publishAll(
